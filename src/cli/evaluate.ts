@@ -1,0 +1,34 @@
+// `mcckd eval`: load a saved run and report accuracy on an evaluation file.
+
+import { createReadStream } from 'node:fs';
+import { parseFlags, str, positiveInt, UsageError } from './args';
+import { parseBackend, setupBackend } from './setup';
+import { Trainer } from '../core/trainer';
+import { readEvalFile } from '../data';
+import { loadRunDir } from '../checkpoint/runDir';
+
+const SPEC = { run: 'string', data: 'string', limit: 'number', backend: 'string', 'max-new-tokens': 'number', task: 'string' } as const;
+
+export async function runEval(argv: string[]): Promise<number> {
+  const f = parseFlags(argv, SPEC);
+  const runDir = str(f, 'run');
+  const dataPath = str(f, 'data');
+  if (!runDir) throw new UsageError('--run DIR is required');
+  if (!dataPath) throw new UsageError('--data FILE is required');
+  const state = await loadRunDir(runDir);
+  const ev = await readEvalFile(createReadStream(dataPath), {});
+  await setupBackend(parseBackend(str(f, 'backend'), 'cpu'));
+  // Restoring needs no training data: evaluation only reads the weights.
+  const trainer = await Trainer.restore(state, []);
+  const t0 = performance.now();
+  const result = await trainer.evaluate(ev.items, {
+    taskType: ev.taskType,
+    limit: positiveInt(f, 'limit'),
+    maxNewTokens: positiveInt(f, 'max-new-tokens'),
+    onProgress: (done, total) => { if (done % 25 === 0 || done === total) process.stderr.write(`eval ${done}/${total}\n`); },
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  process.stdout.write(`${JSON.stringify({ accuracy: result.accuracy, correct: result.correct, total: result.total, seconds, taskType: ev.taskType, samples: result.samples.slice(0, 8) })}\n`);
+  trainer.dispose();
+  return 0;
+}
