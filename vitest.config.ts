@@ -10,6 +10,7 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           environment: 'node',
+          setupFiles: ['test/unit/setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
         },

@@ -4,6 +4,7 @@
 
 import type { BackendName } from '../core/config';
 import { setBackend, type BackendInfo } from '../core/backend';
+import { registerNodeGradients } from '../node/gradients';
 
 const NAMES: BackendName[] = ['cpu', 'wasm', 'webgpu'];
 
@@ -14,6 +15,7 @@ export function parseBackend(v: string | undefined, fallback: BackendName): Back
 }
 
 export async function setupBackend(name: BackendName): Promise<BackendInfo> {
+  registerNodeGradients();
   if (name === 'webgpu') {
     const { installNodeWebGPU } = await import('./node-gpu');
     await installNodeWebGPU();

@@ -1,0 +1,278 @@
+// TrainState <-> one self-contained .safetensors file (format "mcckd-run/1",
+// see notes/CONTRACTS.md): params under their HF GPT-2 names, AdamW moments
+// under optimizer.exp_avg.<name> / optimizer.exp_avg_sq.<name>, configs and
+// run state as JSON strings in __metadata__, and an xxh32 checksum over the
+// tensor bytes. Loading checks everything before anything is used.
+
+import { DEFAULT_TRAIN, PRESETS, type ModelConfig, type TrainConfig } from '../core/config';
+import type { TensorMap, TrainState } from '../core/state';
+import { Xxh32 } from './hash';
+import { decode, encode, f32Bytes, numel, sortedNames, type DecodeLimits } from './safetensors';
+
+export const CHECKPOINT_FORMAT = 'mcckd-run/1';
+/** Named in the file next to the checksum, so that a later algorithm is a
+ * readable change rather than a silent mismatch. */
+export const CHECKSUM_ALGORITHM = 'xxh32';
+export const EXP_AVG = 'optimizer.exp_avg.';
+export const EXP_AVG_SQ = 'optimizer.exp_avg_sq.';
+
+export type CheckpointProblem = 'format' | 'checksum' | 'config' | 'tensors';
+
+export class CheckpointFormatError extends Error {
+  override readonly name = 'CheckpointFormatError';
+  constructor(
+    message: string,
+    readonly problem: CheckpointProblem,
+  ) {
+    super(message);
+  }
+}
+
+/** What `run_state` holds: where training stands, besides the tensors. */
+export interface RunState {
+  step: number;
+  optimizerStep: number;
+  rngState: number[];
+  cursor: TrainState['cursor'];
+  datasetFingerprint: string;
+}
+
+/** Every parameter of the GPT (weight-tied head, so no lm_head) with its
+ * shape; GPT-2's Conv1D weights are [in, out]. The model must agree. */
+export function expectedParamShapes(c: ModelConfig): Record<string, number[]> {
+  const d = c.nEmbd;
+  const out: Record<string, number[]> = {
+    'transformer.wte.weight': [c.vocabSize, d],
+    'transformer.wpe.weight': [c.blockSize, d],
+  };
+  for (let i = 0; i < c.nLayer; i++) {
+    const h = `transformer.h.${i}`;
+    out[`${h}.ln_1.weight`] = [d];
+    out[`${h}.ln_1.bias`] = [d];
+    out[`${h}.attn.c_attn.weight`] = [d, 3 * d];
+    out[`${h}.attn.c_attn.bias`] = [3 * d];
+    out[`${h}.attn.c_proj.weight`] = [d, d];
+    out[`${h}.attn.c_proj.bias`] = [d];
+    out[`${h}.ln_2.weight`] = [d];
+    out[`${h}.ln_2.bias`] = [d];
+    out[`${h}.mlp.c_fc.weight`] = [d, 4 * d];
+    out[`${h}.mlp.c_fc.bias`] = [4 * d];
+    out[`${h}.mlp.c_proj.weight`] = [4 * d, d];
+    out[`${h}.mlp.c_proj.bias`] = [d];
+  }
+  out['transformer.ln_f.weight'] = [d];
+  out['transformer.ln_f.bias'] = [d];
+  return out;
+}
+
+/** Hex xxh32 over the little-endian bytes of all tensors, in sorted name
+ * order (for our files that is exactly the data section). */
+export function checkpointChecksum(tensors: TensorMap): string {
+  const h = new Xxh32(0);
+  for (const name of sortedNames(tensors)) h.update(f32Bytes(tensors[name].data));
+  return h.hex();
+}
+
+const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
+const fmt = (s: readonly number[]): string => `[${s.join(', ')}]`;
+
+/** Checks one family of tensors (params or a moment) against the expected
+ * shapes; `label` says which family in the message. */
+function checkTensors(map: TensorMap, expected: Record<string, number[]>, label: string, prefix = ''): void {
+  for (const [name, shape] of Object.entries(expected)) {
+    const t = map[name];
+    if (!t) throw new CheckpointFormatError(`${label} "${prefix}${name}" is missing`, 'tensors');
+    if (!sameShape(t.shape, shape)) {
+      throw new CheckpointFormatError(`${label} "${prefix}${name}" has shape ${fmt(t.shape)}, the model config needs ${fmt(shape)}`, 'tensors');
+    }
+    if (t.data.length !== numel(shape)) {
+      throw new CheckpointFormatError(`${label} "${prefix}${name}" has ${t.data.length} values, shape ${fmt(shape)} needs ${numel(shape)}`, 'tensors');
+    }
+  }
+  for (const name of Object.keys(map)) {
+    if (!(name in expected)) throw new CheckpointFormatError(`unexpected ${label} "${prefix}${name}" (not part of the model config)`, 'tensors');
+  }
+}
+
+export function stateToSafetensors(state: TrainState, opts: { weightsOnly?: boolean } = {}): Uint8Array {
+  return encodeCheckpoint(state, opts).bytes;
+}
+
+/** As stateToSafetensors, also returning the checksum written into the file. */
+export function encodeCheckpoint(state: TrainState, opts: { weightsOnly?: boolean } = {}): { bytes: Uint8Array; checksum: string } {
+  const expected = expectedParamShapes(state.modelConfig);
+  const tensors: TensorMap = { ...state.params };
+  try {
+    checkTensors(state.params, expected, 'param');
+    if (!opts.weightsOnly) {
+      checkTensors(state.optimizer.m, expected, 'optimizer moment', EXP_AVG);
+      checkTensors(state.optimizer.v, expected, 'optimizer moment', EXP_AVG_SQ);
+    }
+  } catch (e) {
+    // Refuse to write a file that could not be loaded again.
+    throw new CheckpointFormatError(`cannot save: ${(e as Error).message}`, 'tensors');
+  }
+  if (!opts.weightsOnly) {
+    for (const name of Object.keys(expected)) {
+      tensors[EXP_AVG + name] = state.optimizer.m[name];
+      tensors[EXP_AVG_SQ + name] = state.optimizer.v[name];
+    }
+  }
+  const runState: RunState = {
+    step: state.step,
+    optimizerStep: state.optimizer.step,
+    rngState: state.rngState,
+    cursor: state.cursor,
+    datasetFingerprint: state.datasetFingerprint,
+  };
+  const checksum = checkpointChecksum(tensors);
+  const bytes = encode(tensors, {
+    format: CHECKPOINT_FORMAT,
+    model_config: JSON.stringify(state.modelConfig),
+    train_config: JSON.stringify(state.trainConfig),
+    tokenizer: JSON.stringify(state.tokenizer),
+    run_state: JSON.stringify(runState),
+    checksum_algorithm: CHECKSUM_ALGORITHM,
+    checksum,
+  });
+  return { bytes, checksum };
+}
+
+// ---- validation of the metadata on load --------------------------------
+
+const isInt = (x: unknown, min = 0): x is number => Number.isSafeInteger(x) && (x as number) >= min;
+const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+
+function parseJsonField(meta: Record<string, string>, key: string): unknown {
+  const raw = meta[key];
+  if (raw === undefined) throw new CheckpointFormatError(`metadata "${key}" is missing`, 'format');
+  try {
+    return JSON.parse(raw);
+  } catch (e) {
+    throw new CheckpointFormatError(`metadata "${key}" is not valid JSON: ${(e as Error).message}`, 'format');
+  }
+}
+
+export function validateModelConfig(x: unknown): ModelConfig {
+  const bad = (msg: string): never => {
+    throw new CheckpointFormatError(`model_config: ${msg}`, 'config');
+  };
+  if (!isObj(x)) return bad('must be an object');
+  for (const k of ['vocabSize', 'blockSize', 'nLayer', 'nHead', 'nEmbd'] as const) {
+    if (!isInt(x[k], 1)) bad(`${k} must be a positive integer, got ${JSON.stringify(x[k])}`);
+  }
+  const c = x as unknown as ModelConfig;
+  if (c.nEmbd % c.nHead !== 0) bad(`nEmbd ${c.nEmbd} is not divisible by nHead ${c.nHead}`);
+  if (typeof c.dropout !== 'number' || !(c.dropout >= 0 && c.dropout < 1)) bad(`dropout must be in [0, 1), got ${JSON.stringify(c.dropout)}`);
+  if (typeof c.layerNormEps !== 'number' || !(c.layerNormEps > 0)) bad(`layerNormEps must be > 0, got ${JSON.stringify(c.layerNormEps)}`);
+  return c;
+}
+
+const BACKENDS = ['cpu', 'wasm', 'webgpu', 'webgl'];
+
+export function validateTrainConfig(raw: unknown): TrainConfig {
+  const bad = (msg: string): never => {
+    throw new CheckpointFormatError(`train_config: ${msg}`, 'config');
+  };
+  if (!isObj(raw)) return bad('must be an object');
+  // A key missing from an older file takes today's default (keys get added
+  // as the trainer grows); a key present with the wrong type is refused.
+  const x: Record<string, unknown> = { ...DEFAULT_TRAIN, ...raw };
+  for (const [k, def] of Object.entries(DEFAULT_TRAIN)) {
+    if (typeof x[k] !== typeof def) bad(`${k} must be a ${typeof def}, got ${JSON.stringify(x[k])}`);
+  }
+  if (x.epochs !== undefined && typeof x.epochs !== 'number') bad(`epochs must be a number, got ${JSON.stringify(x.epochs)}`);
+  if (!Object.hasOwn(PRESETS, x.preset as string)) bad(`unknown preset "${String(x.preset)}"`);
+  if (!BACKENDS.includes(x.backend as string)) bad(`unknown backend "${String(x.backend)}"`);
+  return x as unknown as TrainConfig;
+}
+
+function validateRunState(x: unknown): RunState {
+  const bad = (msg: string): never => {
+    throw new CheckpointFormatError(`run_state: ${msg}`, 'config');
+  };
+  if (!isObj(x)) return bad('must be an object');
+  if (!isInt(x.step)) bad(`step must be a non-negative integer, got ${JSON.stringify(x.step)}`);
+  if (!isInt(x.optimizerStep)) bad(`optimizerStep must be a non-negative integer, got ${JSON.stringify(x.optimizerStep)}`);
+  if (!Array.isArray(x.rngState) || !x.rngState.every((n) => Number.isSafeInteger(n))) bad('rngState must be an array of integers');
+  const c = x.cursor;
+  if (!isObj(c) || !isInt(c.epoch) || !isInt(c.position) || !Array.isArray(c.order) || !c.order.every((n) => isInt(n))) {
+    bad('cursor must be {epoch, position, order: non-negative integers}');
+  }
+  if (typeof x.datasetFingerprint !== 'string') bad('datasetFingerprint must be a string');
+  return x as unknown as RunState;
+}
+
+export interface LoadedCheckpoint {
+  /** Complete state; metrics are [] (they live outside the file). For a
+   * weights-only file the moments are zeros and optimizer.step is 0, i.e.
+   * AdamW starts afresh from these weights. */
+  state: TrainState;
+  weightsOnly: boolean;
+  /** The checksum the file carries (verified). */
+  checksum: string;
+}
+
+/** Validates a whole checkpoint file and turns it into a TrainState. The
+ * returned tensors may be views into `bytes` (see decode). */
+export function safetensorsToState(bytes: Uint8Array, limits?: DecodeLimits): LoadedCheckpoint {
+  const { tensors, metadata } = decode(bytes, limits);
+  if (metadata.format !== CHECKPOINT_FORMAT) {
+    throw new CheckpointFormatError(
+      metadata.format === undefined
+        ? `not an MCC-KD checkpoint: metadata has no "format" (expected "${CHECKPOINT_FORMAT}")`
+        : `unsupported checkpoint format "${metadata.format}" (expected "${CHECKPOINT_FORMAT}")`,
+      'format',
+    );
+  }
+  const algo = metadata.checksum_algorithm ?? CHECKSUM_ALGORITHM;
+  if (algo !== CHECKSUM_ALGORITHM) throw new CheckpointFormatError(`unsupported checksum algorithm "${algo}"`, 'format');
+  if (!metadata.checksum) throw new CheckpointFormatError('metadata "checksum" is missing', 'format');
+  const actual = checkpointChecksum(tensors);
+  if (actual !== metadata.checksum.toLowerCase()) {
+    throw new CheckpointFormatError(
+      `checksum mismatch: the file says ${metadata.checksum}, its tensor bytes hash to ${actual} (the file is damaged)`,
+      'checksum',
+    );
+  }
+  const modelConfig = validateModelConfig(parseJsonField(metadata, 'model_config'));
+  const trainConfig = validateTrainConfig(parseJsonField(metadata, 'train_config'));
+  const tokenizer = parseJsonField(metadata, 'tokenizer');
+  if (!isObj(tokenizer)) throw new CheckpointFormatError('metadata "tokenizer" must be a JSON object', 'config');
+  const run = validateRunState(parseJsonField(metadata, 'run_state'));
+
+  const params: TensorMap = {};
+  const m: TensorMap = {};
+  const v: TensorMap = {};
+  for (const [name, t] of Object.entries(tensors)) {
+    if (name.startsWith(EXP_AVG)) m[name.slice(EXP_AVG.length)] = t;
+    else if (name.startsWith(EXP_AVG_SQ)) v[name.slice(EXP_AVG_SQ.length)] = t;
+    else params[name] = t;
+  }
+  const expected = expectedParamShapes(modelConfig);
+  checkTensors(params, expected, 'param');
+  const weightsOnly = Object.keys(m).length === 0 && Object.keys(v).length === 0;
+  if (weightsOnly) {
+    for (const [name, shape] of Object.entries(expected)) {
+      m[name] = { shape: [...shape], data: new Float32Array(numel(shape)) };
+      v[name] = { shape: [...shape], data: new Float32Array(numel(shape)) };
+    }
+  } else {
+    checkTensors(m, expected, 'optimizer moment', EXP_AVG);
+    checkTensors(v, expected, 'optimizer moment', EXP_AVG_SQ);
+  }
+  const state: TrainState = {
+    format: CHECKPOINT_FORMAT,
+    modelConfig,
+    trainConfig,
+    tokenizer,
+    step: run.step,
+    rngState: run.rngState,
+    cursor: run.cursor,
+    datasetFingerprint: run.datasetFingerprint,
+    params,
+    optimizer: { step: weightsOnly ? 0 : run.optimizerStep, m, v },
+    metrics: [],
+  };
+  return { state, weightsOnly, checksum: actual };
+}

@@ -1,0 +1,164 @@
+// CLI run directories (Node only; the browser uses store.ts):
+//   DIR/checkpoint.safetensors  the TrainState (source of truth)
+//   DIR/metrics.jsonl           one MetricPoint per line
+//   DIR/config.json             a readable copy of the configs, never read back
+// Every file is written to a temporary name, flushed and renamed over the old
+// one, so a crash or a full disk leaves the previous save intact.
+
+import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import type { MetricPoint, TrainState } from '../core/state';
+import { countParams } from '../core/config';
+import { safetensorsToState, stateToSafetensors } from './format';
+
+export const CHECKPOINT_FILE = 'checkpoint.safetensors';
+export const METRICS_FILE = 'metrics.jsonl';
+export const CONFIG_FILE = 'config.json';
+
+export class RunDirError extends Error {
+  override readonly name = 'RunDirError';
+}
+
+async function writeFileAtomic(file: string, data: Uint8Array | string): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+  try {
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.writeFile(data);
+      await fh.sync(); // the bytes must be on disk before the rename makes them current
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file);
+  } catch (e) {
+    await unlink(tmp).catch(() => undefined);
+    const err = e as NodeJS.ErrnoException;
+    const why = err.code === 'ENOSPC' ? 'the disk is full' : err.message;
+    throw new RunDirError(`could not write ${file}: ${why} (the previous version, if any, is unchanged)`);
+  }
+}
+
+/** Best effort: makes the renames themselves durable on Linux/macOS. */
+async function syncDir(dir: string): Promise<void> {
+  try {
+    const fh = await open(dir, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    // Not supported everywhere (e.g. Windows); the data files are synced already.
+  }
+}
+
+const metricLine = (m: MetricPoint): string =>
+  JSON.stringify({ step: m.step, loss: m.loss, ce: m.ce, kl: m.kl, lr: m.lr, tokensPerSecond: m.tokensPerSecond, time: m.time });
+
+export interface SaveRunDirResult {
+  checkpointPath: string;
+  bytes: number;
+}
+
+export async function saveRunDir(dir: string, state: TrainState, opts: { weightsOnly?: boolean } = {}): Promise<SaveRunDirResult> {
+  const file = stateToSafetensors(state, opts);
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (e) {
+    throw new RunDirError(`cannot create run directory ${dir}: ${(e as Error).message}`);
+  }
+  const checkpointPath = path.join(dir, CHECKPOINT_FILE);
+  // Checkpoint first: if a later write fails, the metrics lag behind the
+  // checkpoint (loadRunDir copes) but the weights are never older than the log.
+  await writeFileAtomic(checkpointPath, file);
+  await writeFileAtomic(path.join(dir, METRICS_FILE), state.metrics.map((m) => `${metricLine(m)}\n`).join(''));
+  const readable = {
+    format: state.format,
+    step: state.step,
+    savedAt: new Date().toISOString(),
+    parameters: countParams(state.modelConfig),
+    modelConfig: state.modelConfig,
+    trainConfig: state.trainConfig,
+    datasetFingerprint: state.datasetFingerprint,
+    checkpoint: { file: CHECKPOINT_FILE, bytes: file.length, weightsOnly: !!opts.weightsOnly },
+  };
+  await writeFileAtomic(path.join(dir, CONFIG_FILE), `${JSON.stringify(readable, null, 2)}\n`);
+  await syncDir(dir);
+  return { checkpointPath, bytes: file.length };
+}
+
+const METRIC_KEYS = ['loss', 'ce', 'kl', 'lr', 'tokensPerSecond', 'time'] as const;
+
+/** Parses metrics.jsonl, keeping every good line; bad lines are reported
+ * through `warn` with their line number. */
+export function parseMetricsJsonl(text: string, warn: (msg: string) => void, file = METRICS_FILE): MetricPoint[] {
+  const out: MetricPoint[] = [];
+  const lines = text.split('\n');
+  lines.forEach((line, i) => {
+    if (line.trim() === '') return;
+    let o: unknown;
+    try {
+      o = JSON.parse(line);
+    } catch (e) {
+      warn(`${file} line ${i + 1}: not valid JSON (${(e as Error).message}); line skipped`);
+      return;
+    }
+    const r = o as Record<string, unknown>;
+    if (typeof o !== 'object' || o === null || !Number.isSafeInteger(r.step)) {
+      warn(`${file} line ${i + 1}: expected an object with an integer "step"; line skipped`);
+      return;
+    }
+    const p = { step: r.step as number } as MetricPoint;
+    for (const k of METRIC_KEYS) {
+      // JSON writes NaN (a diverged loss) as null: read it back as NaN.
+      const val = r[k];
+      if (typeof val === 'number') p[k] = val;
+      else if (val === null) p[k] = NaN;
+      else {
+        warn(`${file} line ${i + 1}: "${k}" must be a number; line skipped`);
+        return;
+      }
+    }
+    out.push(p);
+  });
+  return out;
+}
+
+export interface LoadRunDirOptions {
+  /** Problems that lose no weights (bad metric lines); default: console.warn. */
+  onWarning?: (msg: string) => void;
+}
+
+export async function loadRunDir(dir: string, opts: LoadRunDirOptions = {}): Promise<TrainState> {
+  const warn = opts.onWarning ?? ((msg: string) => console.warn(`warning: ${msg}`));
+  try {
+    const st = await stat(dir);
+    if (!st.isDirectory()) throw new RunDirError(`${dir} is not a directory (expected a run directory)`);
+  } catch (e) {
+    if (e instanceof RunDirError) throw e;
+    throw new RunDirError(`run directory ${dir} does not exist`);
+  }
+  const ckptPath = path.join(dir, CHECKPOINT_FILE);
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(ckptPath);
+  } catch {
+    throw new RunDirError(`${dir} has no ${CHECKPOINT_FILE}: not a run directory, or the run was never saved`);
+  }
+  let state: TrainState;
+  try {
+    state = safetensorsToState(bytes).state;
+  } catch (e) {
+    throw new RunDirError(`${ckptPath} is damaged: ${(e as Error).message}`);
+  }
+  let text = '';
+  try {
+    text = await readFile(path.join(dir, METRICS_FILE), 'utf8');
+  } catch {
+    warn(`${dir} has no ${METRICS_FILE}; the run's loss history is empty`);
+  }
+  const metrics = parseMetricsJsonl(text, warn, path.join(dir, METRICS_FILE));
+  // Points after the checkpoint's step belong to work that was not saved.
+  state.metrics = metrics.filter((m) => m.step <= state.step);
+  return state;
+}

@@ -1,0 +1,424 @@
+// The app's IndexedDB store (through idb): runs, their metric history, and
+// checkpoints kept as the .safetensors bytes themselves (one format
+// everywhere). Works unchanged in a worker: no DOM, navigator guarded.
+//
+// Crash safety: a checkpoint's blob and its metadata are written in ONE
+// readwrite transaction (durability 'strict'), with only IndexedDB requests
+// awaited inside it, so a checkpoint is either wholly visible or absent; a
+// full disk aborts the whole transaction and the older checkpoints stay.
+
+import { openDB, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
+import type { ModelConfig, TrainConfig } from '../core/config';
+import type { MetricPoint, TrainState } from '../core/state';
+import { encodeCheckpoint, safetensorsToState, stateToSafetensors } from './format';
+import { storageInfo, requestPersistence, type StorageInfo } from './quota';
+import { DEFAULT_RETENTION, byNewest, retentionVictims, type RetentionPolicy } from './retention';
+import { DB_NAME, DB_VERSION, migrate, type BlobRecord, type CheckpointKind, type CheckpointMeta, type EvalRecord, type McckdDB, type MetricRecord, type RunRecord, type RunStatus } from './schema';
+import { CheckpointDamagedError, NotFoundError, StoreError, errName, mb, storeFailure } from './storeErrors';
+
+export * from './quota';
+export * from './retention';
+export * from './schema';
+export * from './storeErrors';
+
+// ---- ids -----------------------------------------------------------------
+
+/** Time-prefixed random id; getRandomValues works outside secure contexts
+ * too (randomUUID does not), e.g. when the app is served over a LAN. */
+function newId(prefix: string): string {
+  const r = new Uint32Array(2);
+  globalThis.crypto.getRandomValues(r);
+  return `${prefix}-${Date.now().toString(36)}-${r[0].toString(36)}${r[1].toString(36)}`;
+}
+
+/** Issues requests in order and awaits them all. If issuing one throws
+ * (e.g. DataCloneError), the ones already issued are marked handled: the
+ * abort that follows rejects them. */
+async function requests(...issue: (() => Promise<unknown>)[]): Promise<void> {
+  const issued: Promise<unknown>[] = [];
+  try {
+    for (const f of issue) issued.push(f());
+  } catch (e) {
+    for (const p of issued) p.catch(() => undefined);
+    throw e;
+  }
+  await Promise.all(issued);
+}
+
+function exactBuffer(bytes: Uint8Array): ArrayBuffer {
+  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) return bytes.buffer;
+  return bytes.slice().buffer as ArrayBuffer;
+}
+
+// ---- the store -----------------------------------------------------------
+
+export interface NewRun {
+  name: string;
+  modelConfig: ModelConfig;
+  trainConfig: TrainConfig;
+  tokenizer: unknown;
+  datasetFingerprint: string;
+  reportSummary?: unknown;
+  status?: RunStatus;
+}
+
+export interface DamagedCheckpoint {
+  meta: CheckpointMeta;
+  message: string;
+}
+
+export interface LatestLoadable {
+  /** The newest checkpoint that loads and verifies, if any. */
+  found?: { meta: CheckpointMeta; state: TrainState };
+  /** Newer checkpoints passed over because they are damaged. */
+  skipped: DamagedCheckpoint[];
+}
+
+export interface OpenOptions {
+  retention?: Partial<RetentionPolicy>;
+  /** Called when this connection closes because a newer app version wants
+   * to upgrade the database (another tab), or the browser dropped it. */
+  onClose?: (reason: string) => void;
+}
+
+type RW<S extends StoreNames<McckdDB>[]> = IDBPTransaction<McckdDB, S, 'readwrite'>;
+
+export class CheckpointStore {
+  private closedReason: string | undefined;
+  private lastTime = 0;
+
+  private constructor(
+    private readonly db: IDBPDatabase<McckdDB>,
+    readonly retention: RetentionPolicy,
+  ) {}
+
+  static async open(name: string = DB_NAME, opts: OpenOptions = {}): Promise<CheckpointStore> {
+    if (typeof indexedDB === 'undefined') {
+      throw new StoreError('IndexedDB is not available here (a private window or a locked-down browser?)', 'unavailable');
+    }
+    let store: CheckpointStore | undefined;
+    const lost = (reason: string): void => {
+      if (store) store.closedReason = reason;
+      opts.onClose?.(reason);
+    };
+    let db: IDBPDatabase<McckdDB>;
+    try {
+      db = await openDB<McckdDB>(name, DB_VERSION, {
+        upgrade: (d, oldVersion, _newVersion, tx) => migrate(d, oldVersion, tx),
+        blocking: () => {
+          // Let the newer version upgrade instead of leaving it stuck.
+          db.close();
+          lost('a newer version of the app opened the saved data in another tab; reload this page');
+        },
+        terminated: () => lost('the browser closed the database (storage cleared?); reload this page'),
+      });
+    } catch (e) {
+      if (errName(e) === 'VersionError') {
+        throw new StoreError(
+          `the saved data was written by a newer version of this app (database "${name}" is newer than version ${DB_VERSION}); open the newest version`,
+          'version',
+          { cause: e },
+        );
+      }
+      throw storeFailure(e, `opening database "${name}"`);
+    }
+    store = new CheckpointStore(db, { ...DEFAULT_RETENTION, ...opts.retention });
+    return store;
+  }
+
+  close(): void {
+    this.closedReason ??= 'the store was closed';
+    this.db.close();
+  }
+
+  private live(): IDBPDatabase<McckdDB> {
+    if (this.closedReason) throw new StoreError(`storage is closed: ${this.closedReason}`, 'closed');
+    return this.db;
+  }
+
+  /** Strictly increasing timestamps, so "newest" is never a tie. */
+  private now(): number {
+    this.lastTime = Math.max(Date.now(), this.lastTime + 1);
+    return this.lastTime;
+  }
+
+  /** One readwrite transaction: `fn` may await only requests on `tx`. Any
+   * failure aborts it as a whole and surfaces as a typed error. 'strict'
+   * durability (flushed to disk before success) except where losing the last
+   * write to a power cut is harmless (metric points). */
+  private async write<S extends StoreNames<McckdDB>[], T>(
+    stores: S,
+    what: string,
+    fn: (tx: RW<S>) => Promise<T>,
+    durability: IDBTransactionDurability = 'strict',
+  ): Promise<T> {
+    let tx: RW<S>;
+    try {
+      tx = this.live().transaction(stores, 'readwrite', { durability });
+    } catch (e) {
+      throw storeFailure(e, what);
+    }
+    tx.done.catch(() => undefined); // observed below; avoids an unhandled rejection on abort
+    try {
+      const result = await fn(tx);
+      await tx.done;
+      return result;
+    } catch (e) {
+      try {
+        tx.abort();
+      } catch {
+        // already aborted or finished
+      }
+      // A failed request aborts the transaction with the real cause (e.g.
+      // QuotaExceededError) while the request itself may only say AbortError.
+      throw storeFailure(errName(e) === 'AbortError' && tx.error ? tx.error : e, what);
+    }
+  }
+
+  // ---- runs ----
+
+  async createRun(init: NewRun): Promise<RunRecord> {
+    const t = this.now();
+    const run: RunRecord = { ...init, id: newId('run'), createdAt: t, updatedAt: t, evaluations: [], status: init.status ?? 'created' };
+    await this.write(['runs'], 'creating a run', (tx) => tx.objectStore('runs').add(run));
+    return run;
+  }
+
+  /** Upsert of a whole record (sets updatedAt). */
+  async saveRun(run: RunRecord): Promise<RunRecord> {
+    const saved = { ...run, updatedAt: this.now() };
+    await this.write(['runs'], 'saving the run', (tx) => tx.objectStore('runs').put(saved));
+    return saved;
+  }
+
+  async updateRun(id: string, patch: Partial<Omit<RunRecord, 'id' | 'createdAt'>>): Promise<RunRecord> {
+    const t = this.now();
+    return this.write(['runs'], 'updating the run', async (tx) => {
+      const run = await tx.objectStore('runs').get(id);
+      if (!run) throw new NotFoundError(`run ${id} does not exist`);
+      const next = { ...run, ...patch, id, updatedAt: t };
+      await tx.objectStore('runs').put(next);
+      return next;
+    });
+  }
+
+  async getRun(id: string): Promise<RunRecord | undefined> {
+    return this.live().get('runs', id);
+  }
+
+  /** Most recently updated first. */
+  async listRuns(): Promise<RunRecord[]> {
+    return (await this.live().getAllFromIndex('runs', 'byUpdated')).reverse();
+  }
+
+  async deleteRun(id: string): Promise<void> {
+    await this.write(['runs', 'checkpoints', 'blobs', 'metrics'], 'deleting the run', async (tx) => {
+      const ids = await tx.objectStore('checkpoints').index('byRun').getAllKeys(id);
+      await requests(
+        ...ids.flatMap((c) => [() => tx.objectStore('checkpoints').delete(c), () => tx.objectStore('blobs').delete(c)]),
+        () => tx.objectStore('metrics').delete(IDBKeyRange.bound([id, -Infinity], [id, Infinity])),
+        () => tx.objectStore('runs').delete(id),
+      );
+    });
+  }
+
+  // ---- metrics ----
+
+  async appendMetrics(runId: string, points: MetricPoint[]): Promise<void> {
+    if (points.length === 0) return;
+    await this.write(['runs', 'metrics'], 'saving metrics', async (tx) => {
+      if ((await tx.objectStore('runs').count(runId)) === 0) throw new NotFoundError(`run ${runId} does not exist`);
+      await requests(...points.map((p) => () => tx.objectStore('metrics').put({ ...p, runId })));
+    }, 'relaxed');
+  }
+
+  /** The run's points in step order, up to and including `upToStep`. */
+  async getMetrics(runId: string, upToStep = Infinity): Promise<MetricPoint[]> {
+    const rows = await this.live().getAll('metrics', IDBKeyRange.bound([runId, -Infinity], [runId, upToStep]));
+    return rows.map(stripRunId);
+  }
+
+  /** Drops points after `step`, e.g. when training resumes from an older
+   * checkpoint and the later history no longer belongs to the run. */
+  async truncateMetrics(runId: string, step: number): Promise<void> {
+    await this.write(['metrics'], 'truncating metrics', (tx) =>
+      tx.objectStore('metrics').delete(IDBKeyRange.bound([runId, step], [runId, Infinity], true, false)),
+    );
+  }
+
+  async addEvaluation(runId: string, ev: Omit<EvalRecord, 'id' | 'createdAt'>): Promise<EvalRecord> {
+    const rec: EvalRecord = { ...ev, id: newId('eval'), createdAt: this.now() };
+    await this.write(['runs', 'checkpoints', 'blobs'], 'saving the evaluation', async (tx) => {
+      const run = await tx.objectStore('runs').get(runId);
+      if (!run) throw new NotFoundError(`run ${runId} does not exist`);
+      await tx.objectStore('runs').put({ ...run, evaluations: [...run.evaluations, rec], updatedAt: rec.createdAt });
+      if (ev.checkpointId) {
+        const meta = await tx.objectStore('checkpoints').get(ev.checkpointId);
+        if (meta && meta.runId === runId) {
+          await tx.objectStore('checkpoints').put({ ...meta, accuracy: ev.accuracy });
+          await this.pruneIn(tx, runId); // the best may have changed
+        }
+      }
+    });
+    return rec;
+  }
+
+  // ---- checkpoints ----
+
+  async saveCheckpoint(
+    runId: string,
+    state: TrainState,
+    kind: CheckpointKind,
+    opts: { accuracy?: number; weightsOnly?: boolean } = {},
+  ): Promise<CheckpointMeta> {
+    // Encoding (the CPU work) happens before the transaction opens.
+    const { bytes, checksum } = encodeCheckpoint(state, { weightsOnly: opts.weightsOnly });
+    const meta: CheckpointMeta = {
+      id: newId('ckpt'),
+      runId,
+      step: state.step,
+      createdAt: this.now(),
+      bytes: bytes.length,
+      checksum,
+      kind,
+      complete: true,
+      weightsOnly: !!opts.weightsOnly,
+      ...(opts.accuracy !== undefined ? { accuracy: opts.accuracy } : {}),
+    };
+    const blob: BlobRecord = { checkpointId: meta.id, bytes: exactBuffer(bytes) };
+    await this.write(['runs', 'checkpoints', 'blobs'], `saving the checkpoint at step ${meta.step} (${mb(meta.bytes)})`, async (tx) => {
+      const run = await tx.objectStore('runs').get(runId);
+      if (!run) throw new NotFoundError(`run ${runId} does not exist`);
+      await requests(
+        () => tx.objectStore('blobs').put(blob),
+        () => tx.objectStore('checkpoints').put(meta),
+        () => tx.objectStore('runs').put({ ...run, updatedAt: meta.createdAt }),
+      );
+      await this.pruneIn(tx, runId);
+    });
+    return meta;
+  }
+
+  private async pruneIn(tx: RW<['runs', 'checkpoints', 'blobs']>, runId: string): Promise<void> {
+    const metas = await tx.objectStore('checkpoints').index('byRun').getAll(runId);
+    const victims = retentionVictims(metas, this.retention);
+    await requests(...victims.flatMap((m) => [() => tx.objectStore('checkpoints').delete(m.id), () => tx.objectStore('blobs').delete(m.id)]));
+  }
+
+  /** Complete checkpoints of a run, newest first. */
+  async listCheckpoints(runId: string): Promise<CheckpointMeta[]> {
+    const metas = await this.live().getAllFromIndex('checkpoints', 'byRun', runId);
+    return metas.filter((m) => m.complete).sort(byNewest);
+  }
+
+  async getCheckpointMeta(id: string): Promise<CheckpointMeta | undefined> {
+    return this.live().get('checkpoints', id);
+  }
+
+  /** Reads and fully verifies one checkpoint (checksum, shapes, configs);
+   * metrics are the run's points up to the checkpoint's step. */
+  async loadCheckpoint(id: string): Promise<TrainState> {
+    return (await this.readVerified(id, true)).state;
+  }
+
+  private async readVerified(id: string, withMetrics: boolean): Promise<{ meta: CheckpointMeta; state: TrainState; bytes: Uint8Array }> {
+    const tx = this.live().transaction(['checkpoints', 'blobs', 'metrics'], 'readonly');
+    const [meta, blob] = await Promise.all([tx.objectStore('checkpoints').get(id), tx.objectStore('blobs').get(id)]);
+    if (!meta) throw new NotFoundError(`checkpoint ${id} does not exist`);
+    const metrics =
+      withMetrics ? await tx.objectStore('metrics').getAll(IDBKeyRange.bound([meta.runId, -Infinity], [meta.runId, meta.step])) : [];
+    const damaged = (why: string, cause?: unknown): CheckpointDamagedError =>
+      new CheckpointDamagedError(`checkpoint at step ${meta.step} (${id}) is damaged: ${why}`, id, { cause });
+    if (!meta.complete) throw damaged('it was never completely written');
+    if (!blob || !(blob.bytes instanceof ArrayBuffer)) throw damaged('its data is missing');
+    const bytes = new Uint8Array(blob.bytes);
+    if (bytes.length !== meta.bytes) throw damaged(`its data has ${bytes.length} bytes, ${meta.bytes} were written`);
+    let loaded;
+    try {
+      loaded = safetensorsToState(bytes);
+    } catch (e) {
+      throw damaged((e as Error).message, e);
+    }
+    if (loaded.checksum !== meta.checksum) throw damaged(`its data has checksum ${loaded.checksum}, ${meta.checksum} was written`);
+    loaded.state.metrics = metrics.map(stripRunId);
+    return { meta, state: loaded.state, bytes };
+  }
+
+  /** The newest checkpoint of the run that loads and verifies; damaged newer
+   * ones are reported in `skipped` (and left in place for the user to see). */
+  async latestLoadable(runId: string): Promise<LatestLoadable> {
+    const skipped: DamagedCheckpoint[] = [];
+    for (const meta of await this.listCheckpoints(runId)) {
+      try {
+        return { found: { meta, state: await this.loadCheckpoint(meta.id) }, skipped };
+      } catch (e) {
+        if (!(e instanceof CheckpointDamagedError)) throw e;
+        skipped.push({ meta, message: e.message });
+      }
+    }
+    return { skipped };
+  }
+
+  async deleteCheckpoint(id: string): Promise<void> {
+    await this.write(['checkpoints', 'blobs'], 'deleting the checkpoint', (tx) =>
+      requests(() => tx.objectStore('checkpoints').delete(id), () => tx.objectStore('blobs').delete(id)),
+    );
+  }
+
+  /** Validates the file completely, then stores it as a new run with one
+   * 'manual' checkpoint. A refused file leaves the database untouched. */
+  async importSafetensors(bytes: Uint8Array, name: string): Promise<{ runId: string; checkpointId: string }> {
+    const { state, weightsOnly, checksum } = safetensorsToState(bytes); // throws before any write
+    const t = this.now();
+    const run: RunRecord = {
+      id: newId('run'),
+      name,
+      createdAt: t,
+      updatedAt: t,
+      modelConfig: state.modelConfig,
+      trainConfig: state.trainConfig,
+      tokenizer: state.tokenizer,
+      datasetFingerprint: state.datasetFingerprint,
+      evaluations: [],
+      status: 'imported',
+    };
+    const meta: CheckpointMeta = {
+      id: newId('ckpt'),
+      runId: run.id,
+      step: state.step,
+      createdAt: t,
+      bytes: bytes.length,
+      checksum,
+      kind: 'manual',
+      complete: true,
+      weightsOnly,
+    };
+    const blob: BlobRecord = { checkpointId: meta.id, bytes: bytes.slice().buffer as ArrayBuffer };
+    await this.write(['runs', 'checkpoints', 'blobs'], `importing "${name}" (${mb(bytes.length)})`, (tx) =>
+      requests(() => tx.objectStore('runs').add(run), () => tx.objectStore('blobs').put(blob), () => tx.objectStore('checkpoints').put(meta)),
+    );
+    return { runId: run.id, checkpointId: meta.id };
+  }
+
+  /** The checkpoint's file, verified; weightsOnly drops the optimizer moments. */
+  async exportSafetensors(checkpointId: string, opts: { weightsOnly?: boolean } = {}): Promise<Uint8Array> {
+    const { meta, state, bytes } = await this.readVerified(checkpointId, false);
+    if (!opts.weightsOnly || meta.weightsOnly) return bytes;
+    return stateToSafetensors(state, { weightsOnly: true });
+  }
+
+  /** Browser storage estimate plus what our checkpoints take. */
+  async storageInfo(): Promise<StorageInfo & { checkpointBytes: number }> {
+    const metas = await this.live().getAll('checkpoints');
+    return { ...(await storageInfo()), checkpointBytes: metas.reduce((s, m) => s + m.bytes, 0) };
+  }
+
+  requestPersistence(): Promise<boolean | undefined> {
+    return requestPersistence();
+  }
+}
+
+function stripRunId(r: MetricRecord): MetricPoint {
+  const { runId: _runId, ...p } = r;
+  return p;
+}

@@ -1,0 +1,84 @@
+// Small differentiable building blocks with gradients that every backend can
+// run. tfjs-backend-wasm has no UnsortedSegmentSum kernel, which the gradient
+// of tf.gather needs; where it is missing, row gathers get a custom gradient
+// (a one-hot matMul), which equals the native one (test/unit/ops.test.ts).
+
+import * as tf from '@tensorflow/tfjs-core';
+
+let nativeGatherGrad: boolean | undefined;
+
+/** Whether to differentiate tf.gather natively. GPU backends scatter-add
+ * well; the cpu backend's UnsortedSegmentSum is slow (1.5 s of a 2.7 s tiny
+ * step, measured with tf.profile) and wasm has none, so CPU backends use the
+ * one-hot matMul, which they run fast. */
+export function hasNativeGatherGrad(): boolean {
+  if (nativeGatherGrad === undefined) {
+    const b = tf.getBackend();
+    nativeGatherGrad = (b === 'webgpu' || b === 'webgl') && tf.getKernel('UnsortedSegmentSum', b) !== undefined;
+  }
+  return nativeGatherGrad;
+}
+
+/** Forget the cached capability (after tf.setBackend). */
+export function resetOpsCache(): void {
+  nativeGatherGrad = undefined;
+}
+
+/** table[idx] along axis 0 with a gradient that needs no UnsortedSegmentSum:
+ * d table = oneHot(idx, N)^T @ dy. */
+export function gatherRowsOneHot(table: tf.Tensor2D, idx: tf.Tensor1D): tf.Tensor2D {
+  const n = table.shape[0];
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [t, i, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    save([i]);
+    return {
+      value: tf.gather(t, i as tf.Tensor1D),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const oh = tf.oneHot(saved[0] as tf.Tensor1D, n); // [M, N]
+        return [tf.matMul(oh, dy as tf.Tensor2D, true, false), tf.zerosLike(saved[0])]; // [N, M] @ [M, D] -> [N, D]
+      },
+    };
+  });
+  return f(table, idx) as tf.Tensor2D;
+}
+
+/** Rows of a 2-D table, differentiable on every backend. */
+export function gatherRows(table: tf.Tensor2D, idx: tf.Tensor1D, forceOneHot = false): tf.Tensor2D {
+  return !forceOneHot && hasNativeGatherGrad() ? tf.gather(table, idx) : gatherRowsOneHot(table, idx);
+}
+
+/** Per-row cross-entropy -log softmax(z)[target], without a one-hot forward.
+ * The backward is the softmax gradient (softmax - onehot) * dy, a [N, V]
+ * tensor that the gradient of the logits needs in any case. */
+export function sparseCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor1D {
+  const [n, v] = logits.shape;
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [z, t, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    const lse = tf.logSumExp(z, 1); // [N]
+    const flat = tf.add(tf.mul(tf.range(0, n, 1, 'int32'), tf.scalar(v, 'int32')), t); // index of z[n, t_n] in z.flatten()
+    const picked = tf.gather(tf.reshape(z, [n * v]), flat); // [N]
+    save([z, t, lse]);
+    return {
+      value: tf.sub(lse, picked),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [zs, ts, l] = saved;
+        const p = tf.exp(tf.sub(zs, tf.expandDims(l, 1))); // softmax [N, V]
+        const g = tf.sub(p, tf.oneHot(ts as tf.Tensor1D, v));
+        return [tf.mul(g, tf.expandDims(dy, 1)), tf.zerosLike(ts)];
+      },
+    };
+  });
+  return f(logits, targets) as tf.Tensor1D;
+}
+
+/** GELU, tanh approximation (GPT-2's). */
+export function gelu(x: tf.Tensor): tf.Tensor {
+  const c = Math.sqrt(2 / Math.PI);
+  const inner = tf.mul(c, tf.add(x, tf.mul(0.044715, tf.pow(x, 3))));
+  return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
+}
+
+export function layerNorm(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, eps: number): tf.Tensor {
+  const { mean, variance } = tf.moments(x, -1, true);
+  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), g), b);
+}

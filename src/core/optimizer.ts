@@ -1,0 +1,74 @@
+// AdamW with decoupled weight decay (none on biases, LayerNorm gains and
+// embeddings) and global-norm clipping, written as tensor ops so the whole
+// update runs inside the training step's tf.tidy. Same arithmetic as
+// torch.optim.AdamW and torch.nn.utils.clip_grad_norm_ (bench/torch_ref.py).
+
+import * as tf from '@tensorflow/tfjs-core';
+import type { OptimizerState, TensorMap } from './state';
+
+export interface AdamWConfig {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  gradClip: number; // 0 disables
+}
+
+/** Decay only matrices that are not embeddings (GPT-2 / nanoGPT practice). */
+export function decays(name: string, shape: readonly number[]): boolean {
+  return shape.length === 2 && !name.includes('.wte.') && !name.includes('.wpe.');
+}
+
+export class AdamW {
+  step = 0;
+  readonly m = new Map<string, tf.Variable>();
+  readonly v = new Map<string, tf.Variable>();
+
+  constructor(private readonly params: Map<string, tf.Variable>, private readonly c: AdamWConfig, state?: OptimizerState) {
+    for (const [name, p] of params) {
+      const m0 = state?.m[name];
+      const v0 = state?.v[name];
+      this.m.set(name, tf.tidy(() => tf.variable(m0 ? tf.tensor(m0.data, p.shape) : tf.zerosLike(p), false)));
+      this.v.set(name, tf.tidy(() => tf.variable(v0 ? tf.tensor(v0.data, p.shape) : tf.zerosLike(p), false)));
+    }
+    if (state) this.step = state.step;
+  }
+
+  /** Applies one update; call inside tf.tidy. Returns the pre-clip global norm. */
+  apply(grads: tf.NamedTensorMap, lr: number): tf.Scalar {
+    const { beta1: b1, beta2: b2, eps, weightDecay: wd, gradClip } = this.c;
+    const names = [...this.params.keys()];
+    const norm = tf.sqrt(tf.addN(names.map((n) => tf.sum(tf.square(grads[n]))))) as tf.Scalar;
+    // torch: coef = max_norm / (norm + 1e-6), applied only when below 1
+    const scale = gradClip > 0 ? tf.minimum(1, tf.div(gradClip, tf.add(norm, 1e-6))) : tf.scalar(1);
+    this.step++;
+    const bc1 = 1 - b1 ** this.step;
+    const bc2 = 1 - b2 ** this.step;
+    for (const n of names) {
+      const p = this.params.get(n)!;
+      const g = tf.mul(grads[n], scale);
+      const m = tf.add(tf.mul(this.m.get(n)!, b1), tf.mul(g, 1 - b1));
+      const v = tf.add(tf.mul(this.v.get(n)!, b2), tf.mul(tf.square(g), 1 - b2));
+      this.m.get(n)!.assign(m);
+      this.v.get(n)!.assign(v);
+      const decayed = decays(n, p.shape) && wd > 0 ? tf.mul(p, 1 - lr * wd) : p;
+      const upd = tf.div(tf.div(m, bc1), tf.add(tf.sqrt(tf.div(v, bc2)), eps));
+      p.assign(tf.sub(decayed, tf.mul(upd, lr)));
+    }
+    return norm;
+  }
+
+  async state(): Promise<OptimizerState> {
+    const read = async (src: Map<string, tf.Variable>): Promise<TensorMap> => {
+      const out: TensorMap = {};
+      for (const [n, t] of src) out[n] = { shape: t.shape.slice(), data: (await t.data()) as Float32Array };
+      return out;
+    };
+    return { step: this.step, m: await read(this.m), v: await read(this.v) };
+  }
+
+  dispose(): void {
+    for (const t of this.m.values()) t.dispose();
+    for (const t of this.v.values()) t.dispose();
+  }
+}

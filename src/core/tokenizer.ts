@@ -1,0 +1,199 @@
+// Byte-level BPE trained on the training text. Bytes come first so that any
+// string encodes (no unknown token); merges are learned greedily by pair
+// frequency over pre-tokenized chunks, as GPT-2 does. Digits are split one per
+// chunk (as LLaMA does): arithmetic then sees each digit, and an answer such as
+// "32" never fuses with the space before it.
+//
+// Ids: 0 = <|pad|>, 1 = <|eos|>, 2..257 = bytes 0..255, 258.. = merges.
+
+export const PAD_ID = 0;
+export const EOS_ID = 1;
+const BYTE_OFFSET = 2;
+const N_BASE = 256 + BYTE_OFFSET;
+
+// Letters with an optional leading space; single digits; punctuation runs with
+// an optional leading space; newlines; other whitespace.
+const CHUNK_RE = / ?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+|\n|[^\S\n]+/gu;
+
+export interface TokenizerJSON {
+  type: 'byte-bpe/1';
+  vocabSize: number;
+  merges: [number, number][]; // merge r creates id N_BASE + r
+}
+
+const encoder = new TextEncoder();
+
+function chunks(text: string): string[] {
+  return text.match(CHUNK_RE) ?? [];
+}
+
+/** Pair key for id pairs; ids stay < 2^16 (vocabularies of at most 65536). */
+function key(a: number, b: number): number {
+  return a * 65536 + b;
+}
+
+export class Tokenizer {
+  readonly vocabSize: number;
+  private readonly merges: [number, number][];
+  private readonly rank = new Map<number, number>(); // pair key -> merge rank
+  private readonly bytesOf: Uint8Array[]; // id -> its bytes
+  private readonly cache = new Map<string, number[]>();
+
+  private constructor(merges: [number, number][], vocabSize: number) {
+    this.merges = merges;
+    this.vocabSize = vocabSize;
+    this.bytesOf = [new Uint8Array(0), new Uint8Array(0)];
+    for (let b = 0; b < 256; b++) this.bytesOf.push(Uint8Array.of(b));
+    merges.forEach(([a, b], r) => {
+      this.rank.set(key(a, b), r);
+      const x = this.bytesOf[a];
+      const y = this.bytesOf[b];
+      const z = new Uint8Array(x.length + y.length);
+      z.set(x);
+      z.set(y, x.length);
+      this.bytesOf.push(z);
+    });
+  }
+
+  /** Learns up to vocabSize - 258 merges from the texts. Deterministic: ties
+   * go to the smallest pair. */
+  static train(texts: Iterable<string>, vocabSize: number): Tokenizer {
+    if (!Number.isInteger(vocabSize) || vocabSize < N_BASE || vocabSize > 65536) {
+      throw new Error(`vocabulary size must be an integer in [${N_BASE}, 65536], got ${vocabSize}`);
+    }
+    const freq = new Map<string, number>();
+    for (const t of texts) for (const c of chunks(t)) freq.set(c, (freq.get(c) ?? 0) + 1);
+    const words: number[][] = [];
+    const counts: number[] = [];
+    for (const [w, n] of freq) {
+      words.push(Array.from(encoder.encode(w), (b) => b + BYTE_OFFSET));
+      counts.push(n);
+    }
+    const pairCount = new Map<number, number>();
+    const pairWords = new Map<number, Set<number>>();
+    const addWord = (wi: number, sign: 1 | -1): void => {
+      const w = words[wi];
+      for (let i = 0; i + 1 < w.length; i++) {
+        const k = key(w[i], w[i + 1]);
+        pairCount.set(k, (pairCount.get(k) ?? 0) + sign * counts[wi]);
+        if (sign > 0) {
+          let s = pairWords.get(k);
+          if (!s) pairWords.set(k, (s = new Set()));
+          s.add(wi);
+        }
+      }
+    };
+    for (let wi = 0; wi < words.length; wi++) addWord(wi, 1);
+
+    const merges: [number, number][] = [];
+    while (N_BASE + merges.length < vocabSize) {
+      let best = -1;
+      let bestN = 1; // a pair seen once is not worth a token
+      for (const [k, n] of pairCount) if (n > bestN || (n === bestN && best >= 0 && k < best)) [best, bestN] = [k, n];
+      if (best < 0) break;
+      const a = Math.floor(best / 65536);
+      const b = best % 65536;
+      const id = N_BASE + merges.length;
+      merges.push([a, b]);
+      for (const wi of pairWords.get(best) ?? []) {
+        addWord(wi, -1);
+        words[wi] = mergeOnce(words[wi], a, b, id);
+        addWord(wi, 1);
+      }
+      pairCount.delete(best);
+      pairWords.delete(best);
+    }
+    return new Tokenizer(merges, vocabSize);
+  }
+
+  static fromJSON(j: unknown): Tokenizer {
+    const o = j as Partial<TokenizerJSON> | null;
+    if (!o || o.type !== 'byte-bpe/1' || !Array.isArray(o.merges) || !Number.isInteger(o.vocabSize)) {
+      throw new Error('tokenizer: expected {"type": "byte-bpe/1", "vocabSize", "merges"}');
+    }
+    const merges = o.merges;
+    merges.forEach((m, r) => {
+      const ok = Array.isArray(m) && m.length === 2 && m.every((x) => Number.isInteger(x) && x >= BYTE_OFFSET && x < N_BASE + r);
+      if (!ok) throw new Error(`tokenizer: merge ${r} is not a pair of earlier token ids`);
+    });
+    if (N_BASE + merges.length > (o.vocabSize as number)) throw new Error('tokenizer: more merges than the vocabulary holds');
+    return new Tokenizer(merges.map(([a, b]) => [a, b]), o.vocabSize as number);
+  }
+
+  toJSON(): TokenizerJSON {
+    return { type: 'byte-bpe/1', vocabSize: this.vocabSize, merges: this.merges.map(([a, b]) => [a, b]) };
+  }
+
+  encode(text: string): number[] {
+    const out: number[] = [];
+    for (const c of chunks(text)) {
+      let ids = this.cache.get(c);
+      if (!ids) {
+        ids = this.encodeChunk(c);
+        if (this.cache.size < 100_000) this.cache.set(c, ids);
+      }
+      for (const id of ids) out.push(id);
+    }
+    return out;
+  }
+
+  /** Encodes text so that token boundaries fall exactly on the span's
+   * character offsets, and returns the span's token range [start, end). */
+  encodeWithSpan(text: string, start: number, end: number): { ids: number[]; spanStart: number; spanEnd: number } {
+    if (!(0 <= start && start <= end && end <= text.length)) throw new Error(`span [${start}, ${end}) outside a text of ${text.length} characters`);
+    const a = this.encode(text.slice(0, start));
+    const b = this.encode(text.slice(start, end));
+    const c = this.encode(text.slice(end));
+    return { ids: [...a, ...b, ...c], spanStart: a.length, spanEnd: a.length + b.length };
+  }
+
+  decode(ids: readonly number[]): string {
+    const parts: Uint8Array[] = [];
+    let n = 0;
+    for (const id of ids) {
+      const b = this.bytesOf[id];
+      if (!b) continue; // ids past the learned merges never appear in real output
+      parts.push(b);
+      n += b.length;
+    }
+    const all = new Uint8Array(n);
+    let o = 0;
+    for (const p of parts) {
+      all.set(p, o);
+      o += p.length;
+    }
+    return new TextDecoder().decode(all);
+  }
+
+  /** A readable label for one token (for charts and debugging). */
+  tokenLabel(id: number): string {
+    if (id === PAD_ID) return '<|pad|>';
+    if (id === EOS_ID) return '<|eos|>';
+    return this.decode([id]);
+  }
+
+  private encodeChunk(c: string): number[] {
+    let w = Array.from(encoder.encode(c), (b) => b + BYTE_OFFSET);
+    for (;;) {
+      let best = -1;
+      let bestRank = Infinity;
+      for (let i = 0; i + 1 < w.length; i++) {
+        const r = this.rank.get(key(w[i], w[i + 1]));
+        if (r !== undefined && r < bestRank) [best, bestRank] = [i, r];
+      }
+      if (best < 0) return w;
+      w = mergeOnce(w, w[best], w[best + 1], N_BASE + bestRank);
+    }
+  }
+}
+
+function mergeOnce(w: number[], a: number, b: number, id: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < w.length; i++) {
+    if (i + 1 < w.length && w[i] === a && w[i + 1] === b) {
+      out.push(id);
+      i++;
+    } else out.push(w[i]);
+  }
+  return out;
+}

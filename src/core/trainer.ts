@@ -1,0 +1,334 @@
+// The Trainer: owns the tokenizer, the student's variables, AdamW, the seeded
+// data order and the metrics; one trainStep() is one optimizer step, run in a
+// single tf.tidy. The CLI and the browser worker drive it the same way.
+
+import * as tf from '@tensorflow/tfjs-core';
+import { modelConfigFor, type ModelConfig, type TrainConfig } from './config';
+import type { MetricPoint, TrainState } from './state';
+import type { EvalItem, QuestionGroup, TaskType } from '../data/types';
+import { formatPrompt } from '../data/types';
+import { answersMatch, extractAnswer } from '../data/answer';
+import { EOS_ID, PAD_ID, Tokenizer } from './tokenizer';
+import { createVariables, forward, initParams, readVariables, type Params } from './model';
+import { AdamW } from './optimizer';
+import { learningRate } from './schedule';
+import { mcckdLoss, symmetricKL } from './losses';
+import { buildBatch, type EncodedGroup, type EncodedRationale, type HostBatch } from './batch';
+import { greedyDecode } from './generate';
+import { Rng } from './rng';
+import { gatherRows, resetOpsCache } from './ops';
+
+export interface CreateOptions {
+  groups: QuestionGroup[];
+  trainConfig: TrainConfig;
+  datasetFingerprint: string;
+  /** Use this tokenizer instead of training one (Tokenizer.toJSON()). */
+  tokenizer?: unknown;
+  modelOverrides?: Partial<ModelConfig>;
+}
+
+export interface EvalSample {
+  id: string;
+  question: string;
+  gold: string;
+  generated: string;
+  extracted: string | null;
+  correct: boolean;
+}
+
+export interface EvalResult {
+  accuracy: number;
+  correct: number;
+  total: number;
+  samples: EvalSample[];
+}
+
+export interface EvaluateOptions {
+  taskType: TaskType;
+  limit?: number;
+  maxNewTokens?: number;
+  useCache?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface AnswerDistributions {
+  tokens: string[]; // labels of the top tokens at the first answer position
+  p: number[][]; // [answer position][top token] after rationale i
+  q: number[][]; // the same after rationale j
+  kl: number; // KL_sym averaged over the answer span
+}
+
+/** Seed offsets keep weight init and data order independent streams. */
+const DATA_SEED_SALT = 0x5bd1e995;
+
+export class Trainer {
+  readonly modelConfig: ModelConfig;
+  readonly trainConfig: TrainConfig;
+  readonly tokenizer: Tokenizer;
+  readonly datasetFingerprint: string;
+  /** Rationales and questions left out because they do not fit blockSize. */
+  readonly skipped: { rationales: number; groups: number };
+  readonly metrics: MetricPoint[];
+  private readonly params: Params;
+  private readonly opt: AdamW;
+  private readonly data: EncodedGroup[];
+  private rng: Rng;
+  private cursor: TrainState['cursor'];
+  private sinceLog = { tokens: 0, t0: performance.now() };
+  private readonly timeOffset: number;
+  private readonly t0 = performance.now();
+
+  private constructor(s: Omit<TrainState, 'params' | 'optimizer' | 'format' | 'step'> & { params: Params; opt: AdamW }, groups: QuestionGroup[]) {
+    this.modelConfig = s.modelConfig;
+    this.trainConfig = s.trainConfig;
+    this.tokenizer = Tokenizer.fromJSON(s.tokenizer);
+    this.datasetFingerprint = s.datasetFingerprint;
+    this.params = s.params;
+    this.opt = s.opt;
+    this.metrics = s.metrics.slice();
+    this.timeOffset = s.metrics.length ? s.metrics[s.metrics.length - 1].time : 0;
+    const enc = encodeGroups(this.tokenizer, groups, this.modelConfig.blockSize, this.trainConfig.k);
+    this.data = enc.groups;
+    this.skipped = enc.skipped;
+    this.rng = Rng.fromState(s.rngState);
+    const valid = s.cursor.order.length === this.data.length && s.cursor.order.every((i) => i >= 0 && i < this.data.length);
+    this.cursor = valid ? { ...s.cursor, order: s.cursor.order.slice() } : { epoch: 0, position: 0, order: this.rng.shuffle(this.data.map((_, i) => i)) };
+  }
+
+  static async create(o: CreateOptions): Promise<Trainer> {
+    resetOpsCache();
+    assertGradients();
+    const tc = { ...o.trainConfig };
+    const tokenizer = o.tokenizer ? Tokenizer.fromJSON(o.tokenizer) : Tokenizer.train(trainingTexts(o.groups), tc.vocabSize);
+    const mc = modelConfigFor(tc.preset, tokenizer.vocabSize, o.modelOverrides);
+    const params = createVariables(initParams(mc, tc.seed), mc);
+    const rng = new Rng(tc.seed ^ DATA_SEED_SALT);
+    return new Trainer(
+      { modelConfig: mc, trainConfig: tc, tokenizer: tokenizer.toJSON(), datasetFingerprint: o.datasetFingerprint, rngState: rng.state(), cursor: { epoch: 0, position: 0, order: [] }, metrics: [], params, opt: new AdamW(params, tc) },
+      o.groups,
+    );
+  }
+
+  static async restore(state: TrainState, groups: QuestionGroup[]): Promise<Trainer> {
+    resetOpsCache();
+    const params = createVariables(state.params, state.modelConfig);
+    const opt = new AdamW(params, state.trainConfig, state.optimizer.m && Object.keys(state.optimizer.m).length ? state.optimizer : undefined);
+    opt.step = state.optimizer.step ?? state.step;
+    return new Trainer({ ...state, params, opt }, groups);
+  }
+
+  get step(): number {
+    return this.opt.step;
+  }
+  get totalSteps(): number {
+    return this.trainConfig.steps;
+  }
+  /** Fractional epochs over the question groups so far. */
+  get epoch(): number {
+    return this.cursor.epoch + (this.cursor.order.length ? this.cursor.position / this.cursor.order.length : 0);
+  }
+  get trainGroups(): number {
+    return this.data.length;
+  }
+
+  /** The next B questions in the seeded order, each with two distinct
+   * rationales drawn at random (one, when the question has one). */
+  private nextPicks(): { a: EncodedRationale; b: EncodedRationale | null }[] {
+    if (this.data.length === 0) throw new Error('no training data: every question was dropped or none was given');
+    const picks: { a: EncodedRationale; b: EncodedRationale | null }[] = [];
+    for (let i = 0; i < this.trainConfig.batchSize; i++) {
+      if (this.cursor.position >= this.cursor.order.length) {
+        this.cursor = { epoch: this.cursor.epoch + 1, position: 0, order: this.rng.shuffle(this.data.map((_, j) => j)) };
+      }
+      const g = this.data[this.cursor.order[this.cursor.position++]];
+      const k = g.rationales.length;
+      if (k === 1) {
+        picks.push({ a: g.rationales[0], b: null });
+        continue;
+      }
+      const x = this.rng.int(k);
+      const y = (x + 1 + this.rng.int(k - 1)) % k; // uniform over the others
+      picks.push({ a: g.rationales[x], b: g.rationales[y] });
+    }
+    return picks;
+  }
+
+  private batch(picks: { a: EncodedRationale; b: EncodedRationale | null }[]): HostBatch {
+    return buildBatch(picks, { blockSize: this.modelConfig.blockSize, padId: PAD_ID });
+  }
+
+  /** Loss of a batch on the current weights, without a step (tests, bench). */
+  lossTensors(b: HostBatch): { loss: tf.Scalar; ce: tf.Scalar; kl: tf.Scalar } {
+    const { alpha, temperature } = this.trainConfig;
+    const logits = forward(this.params, this.modelConfig, tf.tensor2d(b.ids, [b.rows, b.time], 'int32')).logits;
+    return mcckdLoss(logits, lossInputs(b), alpha, temperature);
+  }
+
+  /** One optimizer step; returns the metrics on logging steps (the only
+   * steps that read values back from the device). */
+  async trainStep(): Promise<MetricPoint | undefined> {
+    if (this.step >= this.totalSteps) throw new Error(`the run is complete (${this.totalSteps} steps)`);
+    const b = this.batch(this.nextPicks());
+    const lr = learningRate(this.step, this.trainConfig);
+    const vars = [...this.params.values()];
+    const out = tf.tidy(() => {
+      let ce: tf.Scalar | undefined;
+      let kl: tf.Scalar | undefined;
+      const { value, grads } = tf.variableGrads(() => {
+        const l = this.lossTensors(b);
+        ce = tf.keep(l.ce);
+        kl = tf.keep(l.kl);
+        return l.loss;
+      }, vars);
+      const named: tf.NamedTensorMap = {};
+      for (const [n, v] of this.params) named[n] = grads[v.name];
+      this.opt.apply(named, lr);
+      return { loss: value, ce: ce!, kl: kl! };
+    });
+    this.sinceLog.tokens += b.tokens;
+    const logNow = this.step % this.trainConfig.logEvery === 0 || this.step === this.totalSteps;
+    try {
+      if (!logNow) return undefined;
+      const [loss, ce, kl] = await Promise.all([out.loss.data(), out.ce.data(), out.kl.data()]);
+      const now = performance.now();
+      const m: MetricPoint = {
+        step: this.step,
+        loss: loss[0],
+        ce: ce[0],
+        kl: kl[0],
+        lr,
+        tokensPerSecond: this.sinceLog.tokens / Math.max(1e-6, (now - this.sinceLog.t0) / 1000),
+        time: this.timeOffset + (now - this.t0),
+      };
+      this.sinceLog = { tokens: 0, t0: now };
+      this.metrics.push(m);
+      return m;
+    } finally {
+      out.loss.dispose();
+      out.ce.dispose();
+      out.kl.dispose();
+    }
+  }
+
+  async snapshot(): Promise<TrainState> {
+    return {
+      format: 'mcckd-run/1',
+      modelConfig: { ...this.modelConfig },
+      trainConfig: { ...this.trainConfig },
+      tokenizer: this.tokenizer.toJSON(),
+      step: this.step,
+      rngState: this.rng.state(),
+      cursor: { ...this.cursor, order: this.cursor.order.slice() },
+      datasetFingerprint: this.datasetFingerprint,
+      params: await readVariables(this.params),
+      optimizer: await this.opt.state(),
+      metrics: this.metrics.slice(),
+    };
+  }
+
+  /** Greedy generation after the question's prompt. */
+  async generate(question: string, o: { maxNewTokens?: number; useCache?: boolean } = {}): Promise<{ ids: number[]; text: string }> {
+    const prompt = this.tokenizer.encode(formatPrompt(question)).slice(-this.modelConfig.blockSize);
+    const ids = await greedyDecode(this.params, this.modelConfig, prompt, {
+      maxNewTokens: o.maxNewTokens ?? Math.min(200, this.modelConfig.blockSize),
+      eosId: EOS_ID,
+      useCache: o.useCache,
+    });
+    return { ids, text: this.tokenizer.decode(ids) };
+  }
+
+  async evaluate(items: EvalItem[], o: EvaluateOptions): Promise<EvalResult> {
+    const list = items.slice(0, o.limit ?? items.length);
+    const samples: EvalSample[] = [];
+    let correct = 0;
+    for (const it of list) {
+      if (o.signal?.aborted) throw new Error('evaluation cancelled');
+      const { text } = await this.generate(it.question, { maxNewTokens: o.maxNewTokens, useCache: o.useCache });
+      const extracted = extractAnswer(text, o.taskType, it.choices);
+      const ok = answersMatch(extracted, it.answer, o.taskType);
+      if (ok) correct++;
+      samples.push({ id: it.id, question: it.question, gold: it.answer, generated: text, extracted, correct: ok });
+      o.onProgress?.(samples.length, list.length);
+    }
+    return { accuracy: list.length ? correct / list.length : 0, correct, total: list.length, samples };
+  }
+
+  /** What the classroom view draws: for one question, the student's answer
+   * distributions (at the KL temperature) after rationales i and j. */
+  async answerDistributions(group: QuestionGroup, i: number, j: number, topN: number): Promise<AnswerDistributions> {
+    const enc = encodeGroups(this.tokenizer, [group], this.modelConfig.blockSize, Math.max(i, j) + 1).groups[0];
+    if (!enc || enc.rationales.length <= Math.max(i, j)) throw new Error('this question has too few rationales that fit the model');
+    const b = this.batch([{ a: enc.rationales[i], b: enc.rationales[j] }]);
+    if (b.pairs === 0) throw new Error('the two rationales do not end in the same answer tokens');
+    const T = this.trainConfig.temperature;
+    const t = tf.tidy(() => {
+      const logits = forward(this.params, this.modelConfig, tf.tensor2d(b.ids, [b.rows, b.time], 'int32')).logits;
+      const za = gatherRows(logits, tf.tensor1d(b.klA, 'int32'));
+      const zb = gatherRows(logits, tf.tensor1d(b.klB, 'int32'));
+      return { p: tf.softmax(tf.div(za, T)), q: tf.softmax(tf.div(zb, T)), kl: symmetricKL(za, zb, T) };
+    });
+    const [p, q, kl] = (await Promise.all([t.p.array(), t.q.array(), t.kl.data()])) as [number[][], number[][], Float32Array];
+    tf.dispose([t.p, t.q, t.kl]);
+    const S = b.span;
+    const first = p[0].map((x, k) => [x + q[0][k], k]).sort((x, y) => y[0] - x[0]).slice(0, topN).map((x) => x[1]);
+    return {
+      tokens: first.map((k) => this.tokenizer.tokenLabel(k)),
+      p: p.slice(0, S).map((row) => first.map((k) => row[k])),
+      q: q.slice(0, S).map((row) => first.map((k) => row[k])),
+      kl: Array.from(kl.slice(0, S)).reduce((s, x) => s + x, 0) / S,
+    };
+  }
+
+  dispose(): void {
+    for (const v of this.params.values()) v.dispose();
+    this.opt.dispose();
+  }
+}
+
+/** Gradients are registered by the entry point (src/node/gradients.ts in
+ * Node, src/core/gradients-browser.ts in the worker); fail early and clearly. */
+function assertGradients(): void {
+  if (!tf.getGradient('BatchMatMul')) throw new Error('tfjs gradients are not registered: import src/core/gradients-browser (bundled) or call registerNodeGradients() (Node)');
+}
+
+export function lossInputs(b: HostBatch): Parameters<typeof mcckdLoss>[1] {
+  return {
+    targets: tf.tensor1d(b.targets, 'int32'),
+    ceWeight: tf.tensor1d(b.ceWeight, 'float32'),
+    klA: tf.tensor1d(b.klA, 'int32'),
+    klB: tf.tensor1d(b.klB, 'int32'),
+    klMask: tf.tensor2d(b.klMask, [b.pairs, b.span], 'float32'),
+  };
+}
+
+export function* trainingTexts(groups: QuestionGroup[]): Generator<string> {
+  for (const g of groups) {
+    yield formatPrompt(g.question);
+    for (const r of g.rationales) yield r.text;
+  }
+}
+
+/** Tokenizes every question with its first k rationales; drops what does
+ * not fit the model's positions (counted, never truncated: a cut rationale
+ * would lose its answer). */
+export function encodeGroups(tok: Tokenizer, groups: QuestionGroup[], blockSize: number, k: number): { groups: EncodedGroup[]; skipped: { rationales: number; groups: number } } {
+  const out: EncodedGroup[] = [];
+  const skipped = { rationales: 0, groups: 0 };
+  for (const g of groups) {
+    const prompt = tok.encode(formatPrompt(g.question));
+    const rs: EncodedRationale[] = [];
+    for (const r of g.rationales.slice(0, k)) {
+      const e = tok.encodeWithSpan(r.text, r.answerStart, r.answerEnd);
+      const ids = [...prompt, ...e.ids, EOS_ID];
+      if (ids.length - 1 > blockSize || e.spanEnd === e.spanStart) {
+        skipped.rationales++;
+        continue;
+      }
+      rs.push({ ids, promptLen: prompt.length, spanStart: prompt.length + e.spanStart, spanEnd: prompt.length + e.spanEnd });
+    }
+    if (rs.length) out.push({ id: g.id, rationales: rs });
+    else skipped.groups++;
+  }
+  return { groups: out, skipped };
+}

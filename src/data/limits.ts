@@ -1,0 +1,59 @@
+import type { DataReport } from './report';
+
+// Size limits of the reader: settings with defaults, so a hostile or broken
+// file is refused with a reason instead of exhausting the tab's memory.
+
+export interface Limits {
+  /** Whole input, bytes. */
+  maxFileBytes: number;
+  /** One JSON Lines line or one JSON array element, bytes (UTF-8). */
+  maxRecordBytes: number;
+  /** Nesting depth of JSON inside one record (arrays + objects). */
+  maxDepth: number;
+  /** One question, answer or rationale text, characters. */
+  maxTextChars: number;
+  /** Raw rationales read per question; the rest are dropped and counted. */
+  maxRationalesPerQuestion: number;
+  /** Entries kept in report.errors; the rest are only counted. */
+  maxReportedErrors: number;
+  /** Examples kept in report.droppedExamples per reason. */
+  examplesPerReason: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+  maxFileBytes: 1024 * 1024 * 1024,
+  maxRecordBytes: 4 * 1024 * 1024,
+  maxDepth: 64,
+  maxTextChars: 100_000,
+  maxRationalesPerQuestion: 256,
+  maxReportedErrors: 100,
+  examplesPerReason: 3,
+});
+
+export function resolveLimits(partial?: Partial<Limits>): Limits {
+  const out: Limits = { ...DEFAULT_LIMITS };
+  for (const [key, value] of Object.entries(partial ?? {}) as [keyof Limits, number | undefined][]) {
+    if (value === undefined) continue;
+    if (!(key in DEFAULT_LIMITS)) throw new RangeError(`unknown limit "${key}"`);
+    if (!Number.isInteger(value) || value < 0) throw new RangeError(`limit ${key} must be a non-negative integer, got ${value}`);
+    out[key] = value;
+  }
+  return out;
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+  return `${(n / (1024 * 1024)).toFixed(1)} MB`;
+}
+
+/** The refusal of a whole file; its message is one line, shown as is. */
+export class DataError extends Error {
+  /** The report so far, when the file was read but nothing was usable. */
+  readonly report?: DataReport;
+  constructor(message: string, report?: DataReport) {
+    super(message.split('\n')[0]);
+    this.name = 'DataError';
+    if (report) this.report = report;
+  }
+}

@@ -1,0 +1,37 @@
+// Incremental line splitter for JSON Lines (LF or CRLF). A line over the
+// limit is not buffered: only its length is counted, then it is reported.
+
+export type LineEvent = { line: number; text: string } | { line: number; tooLong: number };
+
+export async function* splitLines(chunks: AsyncIterable<string>, maxChars: number): AsyncGenerator<LineEvent> {
+  let parts: string[] = [];
+  let len = 0;
+  let overflow = false;
+  let line = 1;
+  for await (const chunk of chunks) {
+    let pos = 0;
+    for (;;) {
+      const nl = chunk.indexOf('\n', pos);
+      const end = nl < 0 ? chunk.length : nl;
+      len += end - pos;
+      if (!overflow && len > maxChars) {
+        overflow = true;
+        parts = [];
+      }
+      if (!overflow && end > pos) parts.push(chunk.slice(pos, end));
+      if (nl < 0) break;
+      yield finish();
+      pos = nl + 1;
+    }
+  }
+  if (len > 0 || overflow) yield finish();
+
+  function finish(): LineEvent {
+    const ev: LineEvent = overflow ? { line, tooLong: len } : { line, text: parts.join('').replace(/\r$/, '') };
+    parts = [];
+    len = 0;
+    overflow = false;
+    line++;
+    return ev;
+  }
+}

@@ -1,0 +1,88 @@
+// Shared reading loop of teacher and evaluation files: bytes -> records ->
+// format adapters -> question groups, every bad record reported.
+
+import { decodeText, type Source } from './decode';
+import { adapt, detectFormat, isRecord, ONE_RECORD_PER_QUESTION, type FormatName, type Rec } from './formats';
+import { Grouper } from './group';
+import type { Limits } from './limits';
+import { readRecords } from './records';
+import type { ReportBuilder, Where } from './report';
+
+export interface ReadResult {
+  grouper: Grouper;
+  format: FormatName | undefined;
+  /** Records that gave a usable item. */
+  usable: number;
+}
+
+/** A {metadata, data: [...]} wrapper met as one line or one element. */
+function unwrap(v: Rec): unknown[] | undefined {
+  return Array.isArray(v.data) && detectFormat(v) === null ? v.data : undefined;
+}
+
+export async function readAll(
+  source: Source,
+  limits: Limits,
+  rb: ReportBuilder,
+  withRationales: boolean,
+  onProgress?: (bytesRead: number) => void,
+): Promise<ReadResult> {
+  const stats = { bytes: 0 };
+  const stream = readRecords(decodeText(source, limits, stats, onProgress), limits);
+  const grouper = new Grouper(limits.maxRationalesPerQuestion);
+  const r = rb.report;
+  let format: FormatName | undefined;
+  let usable = 0;
+
+  const handle = (value: unknown, where: Where): void => {
+    r.records++;
+    if (!isRecord(value)) {
+      const kind = Array.isArray(value) ? 'an array' : value === null ? 'null' : `a ${typeof value}`;
+      rb.reject('wrong-type', { ...where, message: `record is ${kind}, expected a JSON object` });
+      return;
+    }
+    const detected = detectFormat(value);
+    format ??= detected ?? undefined;
+    if (!format) {
+      const keys = Object.keys(value).slice(0, 8).join(', ');
+      rb.reject('unrecognised-record', { ...where, message: `no accepted format has these fields: {${keys}}` });
+      return;
+    }
+    const res = adapt(format, value, withRationales, limits.maxTextChars);
+    r.rationalesIn += res.rationalesSeen;
+    for (const p of res.problems) {
+      rb.error({ ...where, field: p.field, message: p.message });
+      rb.drop(p.reason, { ...where, text: p.message });
+    }
+    if (!res.item) {
+      if (res.problems.length === 0) rb.reject('missing-field', { ...where, message: 'record has no question or answer' });
+      rb.drop('unusable-record', where);
+      return;
+    }
+    usable++;
+    grouper.add(res.item, where);
+  };
+
+  for await (const ev of stream.events) {
+    if (ev.kind === 'error') {
+      r.records++;
+      rb.reject(ev.reason, { line: ev.line, index: ev.index, message: ev.message });
+      continue;
+    }
+    const inner = isRecord(ev.value) ? unwrap(ev.value) : undefined;
+    if (inner) inner.forEach((v, i) => handle(v, { line: ev.line, index: i }));
+    else handle(ev.value, { line: ev.line, index: ev.index });
+  }
+
+  r.bytes = stats.bytes;
+  const container = stream.container();
+  r.container = container ?? 'none';
+  r.format = format ?? 'unknown';
+  r.questionsIn = grouper.groups.length;
+  if (format && ONE_RECORD_PER_QUESTION.has(format)) r.mergedDuplicates = grouper.merged;
+  for (const o of grouper.overLimit) {
+    rb.error({ ...o.where, field: 'rationales', message: `${o.count} rationales over the ${limits.maxRationalesPerQuestion} per question limit (limits.maxRationalesPerQuestion)` });
+    rb.drop('over-rationale-limit', { ...o.where, question: o.question }, o.count);
+  }
+  return { grouper, format, usable };
+}

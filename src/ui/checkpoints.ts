@@ -1,0 +1,117 @@
+// Saved work: stored runs and their checkpoints (resume, export as
+// .safetensors, delete), import of a .safetensors file, and storage usage.
+
+import type { CheckpointView, RunView, StorageUsage } from '../worker/protocol';
+import { formatBytes, formatPercent, h, nextId } from './dom';
+
+export interface CheckpointHandlers {
+  resume(id: string): void;
+  exportFile(id: string, weightsOnly: boolean): void;
+  remove(id: string): void;
+  removeRun(id: string): void;
+  importFile(file: File): void;
+  refresh(): void;
+}
+
+export class CheckpointsView {
+  readonly el: HTMLElement;
+  private readonly list = h('div', { class: 'checkpoint-list', testid: 'checkpoint-list', attrs: { 'aria-live': 'polite' } });
+  private readonly usage = h('p', { class: 'muted', testid: 'storage-usage', text: 'Storage: –' });
+  private enabled = true;
+
+  constructor(private readonly handlers: CheckpointHandlers) {
+    const importId = nextId('checkpoint-import');
+    const importInput = h('input', { testid: 'checkpoint-import', attrs: { id: importId, type: 'file', accept: '.safetensors' } });
+    importInput.addEventListener('change', () => {
+      const f = importInput.files?.[0];
+      if (f) handlers.importFile(f);
+      importInput.value = '';
+    });
+    this.el = h(
+      'div',
+      { class: 'checkpoints' },
+      h('p', { text: 'Checkpoints are saved in this browser (IndexedDB) every few steps and when you pause or stop; they survive a reload.' }),
+      h(
+        'div',
+        { class: 'buttons' },
+        h('label', { class: 'file-button', attrs: { for: importId } }, 'Import a .safetensors checkpoint…', importInput),
+        h('button', { text: 'Refresh', class: 'secondary', attrs: { type: 'button' }, on: { click: handlers.refresh } }),
+      ),
+      this.usage,
+      this.list,
+    );
+  }
+
+  setEnabled(v: boolean): void {
+    this.enabled = v;
+    for (const b of this.list.querySelectorAll<HTMLButtonElement>('button[data-needs-idle]')) b.disabled = !v;
+  }
+
+  showUsage(u: StorageUsage): void {
+    if (!u.available) {
+      this.usage.textContent = `Storage: checkpoints use ${formatBytes(u.checkpointBytes)}; this browser does not report its quota.`;
+      return;
+    }
+    const share = u.quota ? ` of ${formatBytes(u.quota)} (${formatPercent((u.usage ?? 0) / u.quota)})` : '';
+    this.usage.textContent = `Storage: checkpoints ${formatBytes(u.checkpointBytes)}; this site uses ${formatBytes(u.usage)}${share}${u.persisted ? ', persistent' : ''}.`;
+  }
+
+  private checkpointRow(c: CheckpointView): HTMLElement {
+    const b = (text: string, fn: () => void, needsIdle = false): HTMLButtonElement => {
+      const el = h('button', { text, class: 'small', attrs: { type: 'button', 'data-needs-idle': needsIdle || undefined }, on: { click: fn } });
+      if (needsIdle) el.disabled = !this.enabled;
+      return el;
+    };
+    return h(
+      'li',
+      { testid: 'checkpoint-item', attrs: { 'data-step': c.step } },
+      h('span', {
+        class: 'ckpt-label',
+        text: `step ${c.step} · ${c.kind}${c.weightsOnly ? ' · weights only' : ''} · ${formatBytes(c.bytes)} · ${new Date(c.createdAt).toLocaleString()}${
+          c.accuracy !== undefined ? ` · accuracy ${formatPercent(c.accuracy)}` : ''
+        }`,
+      }),
+      h(
+        'span',
+        { class: 'ckpt-actions' },
+        b('Resume', () => this.handlers.resume(c.id), true),
+        b('Export', () => this.handlers.exportFile(c.id, false)),
+        b('Export weights', () => this.handlers.exportFile(c.id, true)),
+        b('Delete', () => this.handlers.remove(c.id), true),
+      ),
+    );
+  }
+
+  show(runs: RunView[]): void {
+    if (runs.length === 0) {
+      this.list.replaceChildren(h('p', { class: 'muted', text: 'No saved runs yet.' }));
+      return;
+    }
+    this.list.replaceChildren(
+      ...runs.map((r) =>
+        h(
+          'article',
+          { class: 'run', testid: 'checkpoint-run' },
+          h(
+            'header',
+            {},
+            h('strong', { text: r.name }),
+            h('span', {
+              class: 'muted',
+              text: ` · ${r.status} · ${r.preset} (${(r.params / 1e6).toFixed(2)}M) · α=${r.alpha} · ${r.totalSteps} steps${
+                r.lastAccuracy !== undefined ? ` · last accuracy ${formatPercent(r.lastAccuracy)}` : ''
+              }`,
+            }),
+            h('button', {
+              text: 'Delete run',
+              class: 'small secondary',
+              attrs: { type: 'button', 'data-needs-idle': true, disabled: !this.enabled },
+              on: { click: () => this.handlers.removeRun(r.id) },
+            }),
+          ),
+          r.checkpoints.length === 0 ? h('p', { class: 'muted', text: 'no checkpoints' }) : h('ul', {}, ...r.checkpoints.map((c) => this.checkpointRow(c))),
+        ),
+      ),
+    );
+  }
+}

@@ -1,0 +1,79 @@
+// Data section: drop or pick a teacher file (and optionally an evaluation
+// file), or use the demo data. The File object goes to the worker as is; the
+// page never reads the file itself.
+
+import { h, nextId, progressBar } from './dom';
+
+export interface DataHandlers {
+  teacher(file: File): void;
+  evalFile(file: File): void;
+  clearEval(): void;
+  demo(): void;
+}
+
+function fileInput(label: string, testid: string, accept: string, onFile: (f: File) => void): { el: HTMLElement; input: HTMLInputElement } {
+  const id = nextId(testid);
+  const input = h('input', { testid, attrs: { id, type: 'file', accept } });
+  input.addEventListener('change', () => {
+    const f = input.files?.[0];
+    if (f) onFile(f);
+    input.value = ''; // picking the same file again reloads it
+  });
+  return { input, el: h('div', { class: 'field' }, h('label', { attrs: { for: id }, text: label }), input) };
+}
+
+export class DataView {
+  readonly el: HTMLElement;
+  readonly progress = progressBar('Reading', 'data-progress');
+  private readonly controls: (HTMLInputElement | HTMLButtonElement)[];
+  private readonly evalName = h('span', { class: 'muted', testid: 'eval-name', text: 'none (the dev split is used)' });
+  private readonly clearEvalButton: HTMLButtonElement;
+
+  constructor(handlers: DataHandlers) {
+    const accept = '.json,.jsonl,.ndjson,application/json,text/plain';
+    const teacher = fileInput('Teacher file (JSON or JSON Lines with rationales)', 'data-file', accept, handlers.teacher);
+    const evalFile = fileInput('Evaluation file (optional: questions and answers)', 'eval-file', accept, handlers.evalFile);
+    const demo = h('button', { text: 'Use demo data', testid: 'use-demo', class: 'primary', attrs: { type: 'button' }, on: { click: handlers.demo } });
+    this.clearEvalButton = h('button', {
+      text: 'Remove evaluation file',
+      class: 'small secondary',
+      attrs: { type: 'button', disabled: true },
+      on: { click: handlers.clearEval },
+    });
+    const drop = h(
+      'div',
+      { class: 'dropzone', testid: 'dropzone', attrs: { tabindex: 0, role: 'group', 'aria-label': 'Drop a teacher file here' } },
+      h('p', { class: 'drop-hint', text: 'Drop a teacher file here (or two: the second with “test”/“eval” in its name is the evaluation file), or pick one below.' }),
+      teacher.el,
+      evalFile.el,
+      h('p', {}, 'Evaluation set: ', this.evalName, ' ', this.clearEvalButton),
+      h('div', { class: 'buttons' }, demo, h('span', { class: 'muted', text: 'Demo: grade-school arithmetic with several rationales per question, served by this app.' })),
+    );
+    drop.addEventListener('dragover', (e) => {
+      e.preventDefault();
+      drop.classList.add('over');
+    });
+    drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+    drop.addEventListener('drop', (e) => {
+      e.preventDefault();
+      drop.classList.remove('over');
+      const files = [...(e.dataTransfer?.files ?? [])];
+      const isEval = (f: File): boolean => /test|eval|dev/i.test(f.name);
+      const teacherFile = files.find((f) => !isEval(f)) ?? (files.length === 1 ? files[0] : undefined);
+      const evalDropped = files.find((f) => f !== teacherFile && isEval(f));
+      if (teacherFile) handlers.teacher(teacherFile);
+      if (evalDropped) handlers.evalFile(evalDropped);
+    });
+    this.controls = [teacher.input, evalFile.input, demo];
+    this.el = h('div', { class: 'data' }, drop, this.progress.el);
+  }
+
+  setEnabled(v: boolean): void {
+    for (const c of this.controls) c.disabled = !v;
+  }
+
+  setEvalName(name: string | undefined): void {
+    this.evalName.textContent = name ?? 'none (the dev split is used)';
+    this.clearEvalButton.disabled = !name;
+  }
+}

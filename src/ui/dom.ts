@@ -1,0 +1,109 @@
+// Tiny DOM helpers. Every string becomes a text node or an attribute value:
+// uploaded text is never parsed as HTML.
+
+type Child = Node | string | number | null | undefined | false;
+
+export interface Props {
+  class?: string;
+  testid?: string;
+  text?: string;
+  attrs?: Record<string, string | number | boolean | undefined>;
+  on?: { [K in keyof HTMLElementEventMap]?: (e: HTMLElementEventMap[K]) => void };
+}
+
+export function h<K extends keyof HTMLElementTagNameMap>(tag: K, props: Props = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tag);
+  if (props.class) el.className = props.class;
+  if (props.testid) el.dataset.testid = props.testid;
+  if (props.text !== undefined) el.textContent = props.text;
+  for (const [k, v] of Object.entries(props.attrs ?? {})) {
+    if (v === undefined || v === false) continue;
+    el.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const [type, fn] of Object.entries(props.on ?? {})) el.addEventListener(type, fn as EventListener);
+  append(el, ...children);
+  return el;
+}
+
+export function append(parent: Node, ...children: Child[]): void {
+  for (const c of children) {
+    if (c === null || c === undefined || c === false) continue;
+    parent.appendChild(typeof c === 'string' || typeof c === 'number' ? document.createTextNode(String(c)) : c);
+  }
+}
+
+export function clear(el: Element): void {
+  el.replaceChildren();
+}
+
+let uid = 0;
+/** Unique ids to tie labels to inputs. */
+export function nextId(prefix: string): string {
+  uid += 1;
+  return `${prefix}-${uid}`;
+}
+
+export function formatBytes(n: number | undefined): string {
+  if (n === undefined || !Number.isFinite(n)) return '?';
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GB`;
+}
+
+export function formatDuration(ms: number | undefined): string {
+  if (ms === undefined || !Number.isFinite(ms)) return '–';
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${String(s % 60).padStart(2, '0')} s`;
+  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, '0')} min`;
+}
+
+export function formatNumber(x: number | undefined, digits = 4): string {
+  if (x === undefined || !Number.isFinite(x)) return '–';
+  return Math.abs(x) >= 1000 ? Math.round(x).toLocaleString('en') : x.toPrecision(digits);
+}
+
+export function formatPercent(x: number): string {
+  return `${(100 * x).toFixed(1)}%`;
+}
+
+/** A labelled progress bar (native <progress> is keyboard/AT friendly).
+ * Updates that arrive after hide() (late messages from the worker) are
+ * ignored until the next begin(). */
+export interface ProgressBar {
+  el: HTMLElement;
+  begin(text?: string): void;
+  set(value: number, max: number, text?: string): void;
+  hide(): void;
+}
+
+export function progressBar(label: string, testid?: string): ProgressBar {
+  const id = nextId('progress');
+  const bar = h('progress', { attrs: { id, max: 1, value: 0 } });
+  const caption = h('span', { class: 'progress-text', attrs: { 'aria-live': 'polite' } });
+  const el = h('div', { class: 'progress', testid }, h('label', { attrs: { for: id }, text: label }), bar, caption);
+  el.hidden = true;
+  let active = false;
+  const show = (value: number, max: number, text?: string): void => {
+    el.hidden = false;
+    bar.max = max > 0 ? max : 1;
+    bar.value = Math.min(value, bar.max);
+    caption.textContent = text ?? (max > 0 ? formatPercent(value / max) : '');
+  };
+  return {
+    el,
+    begin(text = 'starting…') {
+      active = true;
+      show(0, 0, text);
+    },
+    set(value, max, text) {
+      if (active) show(value, max, text);
+    },
+    hide() {
+      active = false;
+      el.hidden = true;
+    },
+  };
+}

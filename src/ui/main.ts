@@ -1,0 +1,326 @@
+// The page: builds the sections, talks to the worker, keeps the buttons in
+// step with what the worker is doing. No tfjs here: all math is in the worker.
+
+import './style.css';
+import type { BackendReport, DataSource, EvalOptions, RunResult, TrainEvent } from '../worker/protocol';
+import { CheckpointsView } from './checkpoints';
+import { callback, startWorker } from './client';
+import { CompareView } from './compare';
+import { DataView } from './data';
+import { ClassroomView } from './demo';
+import { formatBytes, h } from './dom';
+import { catchGlobalErrors, clearErrors, errorBanner, guard, showError } from './errors';
+import { EvaluationView } from './evaluation';
+import { evalReportView, reportView } from './report';
+import { settingsView } from './settings';
+import { TrainingView } from './training';
+
+catchGlobalErrors();
+const api = startWorker((msg) => showError('Training worker', msg));
+
+const ui = { busy: false, hasData: false, modelLoaded: false, canContinue: false, evaluating: false, loading: false };
+
+// ---- sections ----
+
+const backendBadge = h('span', { class: 'badge', testid: 'backend', attrs: { 'aria-live': 'polite' }, text: 'backend: starting…' });
+const settings = settingsView();
+const reportBox = h('div', { testid: 'data-report', class: 'report-box' }, h('p', { class: 'muted', text: 'Load data to see what curation kept.' }));
+const evalReportBox = h('div');
+
+const dataView = new DataView({
+  teacher: (f) => loadData({ kind: 'file', file: f }),
+  evalFile: (f) => loadEvalData({ kind: 'file', file: f }),
+  clearEval: () => void guard('Removing the evaluation file', async () => {
+    await api.clearEval();
+    dataView.setEvalName(undefined);
+    evalReportBox.replaceChildren();
+  }),
+  demo: () => loadDemo(),
+});
+
+const training = new TrainingView({
+  start: () => runTraining('Training', (l) => { const s = settings.read(); return api.train(s.config, { autosaveEvery: s.autosaveEvery }, l); }),
+  continueRun: () => runTraining('Continuing', (l) => api.continueRun({ autosaveEvery: settings.read().autosaveEvery }, l)),
+  pause: () => void guard('Pause', () => api.pause()),
+  resume: () => void guard('Resume', () => api.resume()),
+  stop: () => void guard('Stop', () => api.stop()),
+  save: () => void guard('Saving a checkpoint', async () => {
+    const c = await api.saveCheckpoint();
+    training.note(`checkpoint saved at step ${c.step}`);
+    await refreshCheckpoints();
+  }),
+});
+
+const evaluation = new EvaluationView({ run: (o) => void runEvaluation(o), cancel: () => void guard('Cancel', () => api.cancelEvaluation()) });
+const compare = new CompareView(() => void runCompare());
+const checkpoints = new CheckpointsView({
+  resume: (id) => runTraining('Resuming', (l) => api.resumeCheckpoint(id, { autosaveEvery: settings.read().autosaveEvery, backend: settings.backend() }, l)),
+  exportFile: (id, weightsOnly) => void exportCheckpoint(id, weightsOnly),
+  remove: (id) => void guard('Deleting the checkpoint', async () => {
+    await api.deleteCheckpoint(id);
+    await refreshCheckpoints();
+  }),
+  removeRun: (id) => void guard('Deleting the run', async () => {
+    if (!confirm('Delete this run and all its checkpoints? Export them first if you may need them.')) return;
+    await api.deleteRun(id);
+    await refreshCheckpoints();
+  }),
+  importFile: (f) => void guard(`Importing ${f.name}`, async () => {
+    const c = await api.importCheckpoint(f);
+    training.note(`imported ${f.name} (step ${c.step}); press Resume on it to load it`);
+    await refreshCheckpoints();
+  }),
+  refresh: () => void refreshCheckpoints(),
+});
+const classroom = new ClassroomView({
+  pauseOrResume: () => void guard('Pause', () => (training.currentPhase === 'paused' ? api.resume() : api.pause())),
+  stop: () => void guard('Stop', () => api.stop()),
+  leave: () => {
+    void api.stop();
+    document.body.classList.remove('classroom-mode');
+  },
+});
+
+function section(n: string, title: string, testid: string, ...body: HTMLElement[]): HTMLElement {
+  const id = `section-${testid}`;
+  return h('section', { class: 'card', testid: `section-${testid}`, attrs: { 'aria-labelledby': id } }, h('h2', { attrs: { id } }, h('span', { class: 'num', text: n }), title), ...body);
+}
+
+const classroomButton = h('button', { text: 'Classroom demo', testid: 'classroom-run', class: 'primary big', attrs: { type: 'button' }, on: { click: () => void runClassroom() } });
+
+document.getElementById('app')?.replaceChildren(
+  h(
+    'header',
+    { class: 'top' },
+    h('div', {}, h('h1', { text: 'MCC-KD trainer' }), h('p', { class: 'tagline', text: 'Distil a teacher’s chains of thought into a small student, in this browser. Your files never leave the page.' })),
+    h('div', { class: 'top-right' }, backendBadge, classroomButton),
+  ),
+  errorBanner(),
+  classroom.el,
+  h(
+    'main',
+    {},
+    section('1', 'Data', 'data', dataView.el),
+    section('2', 'Curation report', 'report', reportBox, evalReportBox),
+    section('3', 'Settings', 'settings', settings.el),
+    section('4', 'Training', 'training', training.el),
+    section('5', 'Evaluation', 'evaluation', evaluation.el),
+    section('6', 'Comparison', 'compare', compare.el),
+    section('7', 'Saved runs', 'checkpoints', checkpoints.el),
+  ),
+);
+
+// ---- state → enabled controls ----
+
+function refresh(): void {
+  const idle = !ui.busy && !ui.evaluating;
+  dataView.setEnabled(!ui.loading);
+  training.setHasData(ui.hasData && !ui.loading);
+  if (idle && training.currentPhase !== 'idle') training.setPhase('idle', ui.canContinue);
+  training.setModelLoaded(ui.modelLoaded);
+  const paused = training.currentPhase === 'paused';
+  evaluation.setEnabled(ui.modelLoaded && !ui.evaluating && (idle || paused));
+  compare.setEnabled(idle && ui.hasData && !ui.loading);
+  checkpoints.setEnabled(idle);
+  classroomButton.disabled = !idle || ui.loading;
+}
+
+function onEvent(e: TrainEvent): void {
+  training.handle(e);
+  compare.handle(e);
+  classroom.handle(e);
+  if (e.type === 'status') refresh();
+  if (e.type === 'start') {
+    ui.modelLoaded = true;
+    showBackend(e.info.backend);
+  }
+  if (e.type === 'checkpoint') scheduleCheckpointRefresh();
+}
+const listener = callback(onEvent);
+
+function showBackend(b: BackendReport): void {
+  backendBadge.dataset.backend = b.backend;
+  backendBadge.textContent = `backend: ${b.backend}${b.adapter ? ` (${b.adapter})` : ''}`;
+  if (b.fellBackFrom) backendBadge.textContent += ` · fell back from ${b.fellBackFrom}: ${b.reason ?? 'unknown reason'}`;
+  backendBadge.classList.toggle('warn', !!b.fellBackFrom);
+}
+
+// ---- data ----
+
+let dataQueue: Promise<unknown> = Promise.resolve();
+/** Loads one at a time: an evaluation file dropped with a teacher file waits
+ * for the teacher file (its task type decides how answers are compared). */
+function queued(fn: () => Promise<void>): Promise<void> {
+  const next = dataQueue.then(fn, fn);
+  dataQueue = next.catch(() => undefined);
+  return next;
+}
+
+function progressCallback() {
+  return callback((p: { bytes: number; total: number }) => {
+    dataView.progress.set(p.bytes, p.total, p.total ? `${formatBytes(p.bytes)} of ${formatBytes(p.total)}` : formatBytes(p.bytes));
+  });
+}
+
+function loadData(src: DataSource): Promise<void> {
+  return queued(async () => {
+    ui.loading = true;
+    refresh();
+    dataView.progress.begin();
+    await guard('Reading the teacher file', async () => {
+      const { config } = settings.read();
+      const summary = await api.loadTeacher(src, { k: config.k ?? 3, seed: config.seed ?? 1337 }, progressCallback());
+      reportBox.replaceChildren(reportView(summary));
+      ui.hasData = summary.groups > 0;
+      if (!ui.hasData) showError(`${summary.name}: no question could be used for training; see the report for why`);
+      clearErrorsIfFine();
+    });
+    dataView.progress.hide();
+    ui.loading = false;
+    refresh();
+  });
+}
+
+function loadEvalData(src: DataSource): Promise<void> {
+  return queued(async () => {
+    ui.loading = true;
+    refresh();
+    dataView.progress.begin();
+    await guard('Reading the evaluation file', async () => {
+      const summary = await api.loadEval(src, progressCallback());
+      dataView.setEvalName(`${summary.name} (${summary.items} questions)`);
+      evalReportBox.replaceChildren(evalReportView(summary));
+    });
+    dataView.progress.hide();
+    ui.loading = false;
+    refresh();
+  });
+}
+
+async function loadDemo(): Promise<void> {
+  await loadData({ kind: 'demo' });
+  await loadEvalData({ kind: 'demo' });
+}
+
+function clearErrorsIfFine(): void {
+  // A successful load replaces the previous load's complaints.
+  clearErrors();
+}
+
+// ---- runs ----
+
+async function runTraining(what: string, start: (l: typeof listener) => Promise<RunResult>): Promise<void> {
+  if (ui.busy) return;
+  ui.busy = true;
+  training.setPhase('busy');
+  refresh();
+  const r = await guard(what, () => start(listener));
+  ui.busy = false;
+  if (r) {
+    ui.modelLoaded = true;
+    ui.canContinue = r.step < r.totalSteps;
+    training.note(`${what}: ${r.status} at step ${r.step} of ${r.totalSteps}`);
+  }
+  training.setPhase('idle', ui.canContinue);
+  refresh();
+  await refreshCheckpoints();
+}
+
+function evalOptions(): EvalOptions {
+  const limit = Number((document.querySelector('[data-testid="eval-limit"]') as HTMLInputElement | null)?.value);
+  const max = Number((document.querySelector('[data-testid="eval-max-tokens"]') as HTMLInputElement | null)?.value);
+  return { limit: limit > 0 ? limit : undefined, maxNewTokens: max > 0 ? max : undefined };
+}
+
+async function runEvaluation(opts: EvalOptions): Promise<void> {
+  ui.evaluating = true;
+  evaluation.setRunning(true);
+  refresh();
+  evaluation.progress.begin();
+  const r = await guard('Evaluation', () =>
+    api.evaluate(opts, callback((done: number, total: number) => evaluation.progress.set(done, total, `${done} of ${total} questions`))),
+  );
+  if (r) evaluation.show(r);
+  evaluation.progress.hide();
+  ui.evaluating = false;
+  evaluation.setRunning(false);
+  refresh();
+  if (r) await refreshCheckpoints();
+}
+
+async function runCompare(): Promise<void> {
+  if (ui.busy) return;
+  const s = await guard('Settings', async () => settings.read());
+  if (!s) return;
+  ui.busy = true;
+  training.setPhase('busy');
+  compare.reset();
+  refresh();
+  const r = await guard('Comparison', () => api.compare(s.config, evalOptions(), listener));
+  if (r) compare.finish(r);
+  ui.busy = false;
+  ui.canContinue = false;
+  training.setPhase('idle', false);
+  refresh();
+}
+
+async function runClassroom(): Promise<void> {
+  if (ui.busy) return;
+  const s = await guard('Settings', async () => settings.read());
+  if (!s) return;
+  ui.busy = true;
+  document.body.classList.add('classroom-mode');
+  classroom.reset();
+  training.setPhase('busy');
+  refresh();
+  window.scrollTo({ top: 0 });
+  const r = await guard('Classroom demo', () => api.classroom(s.config, listener));
+  ui.busy = false;
+  if (r) ui.canContinue = r.step < r.totalSteps;
+  training.setPhase('idle', ui.canContinue);
+  refresh();
+}
+
+// ---- checkpoints ----
+
+let refreshTimer = 0;
+function scheduleCheckpointRefresh(): void {
+  clearTimeout(refreshTimer);
+  refreshTimer = window.setTimeout(() => void refreshCheckpoints(), 300);
+}
+
+async function refreshCheckpoints(): Promise<void> {
+  await guard('Listing saved runs', async () => {
+    const [runs, usage] = await Promise.all([api.listCheckpoints(), api.storageUsage()]);
+    checkpoints.show(runs);
+    checkpoints.showUsage(usage);
+  });
+}
+
+async function exportCheckpoint(id: string, weightsOnly: boolean): Promise<void> {
+  await guard('Exporting the checkpoint', async () => {
+    const { fileName, bytes } = await api.exportCheckpoint(id, weightsOnly);
+    const url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }));
+    const a = h('a', { attrs: { href: url, download: fileName } });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  });
+}
+
+// ---- start-up ----
+
+settings.onBackendChange((b) => {
+  void guard(`Switching to ${b}`, async () => {
+    backendBadge.textContent = `backend: switching to ${b}…`;
+    showBackend(await api.setBackend(b));
+  });
+});
+
+void guard('Setting up the backend', async () => showBackend(await api.setBackend(settings.backend())));
+void refreshCheckpoints();
+// Ask the browser to keep checkpoints under storage pressure (only the page
+// may ask; the answer doesn't change what we do).
+void navigator.storage?.persist?.().catch(() => undefined);
+refresh();

@@ -1,0 +1,93 @@
+// The curation report: counts, why records were dropped, errors with their
+// line numbers, and one question with its kept rationales, the answer span
+// marked. All of it is text from the user's file, so it goes in as text nodes.
+
+import type { DataSummary, EvalDataSummary, QuestionGroup, ReportView } from '../worker/protocol';
+import { formatBytes, h } from './dom';
+
+const KNOWN = new Set(['format', 'records', 'questions', 'rationalesIn', 'rationalesKept', 'dropped', 'droppedExamples', 'errors']);
+const MAX_ERRORS = 50;
+
+function counts(rows: [string, string | number][]): HTMLTableElement {
+  return h('table', { class: 'counts' }, h('tbody', {}, ...rows.map(([k, v]) => h('tr', {}, h('th', { attrs: { scope: 'row' }, text: k }), h('td', { text: String(v) })))));
+}
+
+function short(value: unknown, max = 300): string {
+  const s = typeof value === 'string' ? value : JSON.stringify(value);
+  return s === undefined ? String(value) : s.length > max ? `${s.slice(0, max)}…` : s;
+}
+
+function errorList(errors: ReportView['errors']): HTMLElement {
+  if (errors.length === 0) return h('p', { class: 'ok', text: 'No errors.' });
+  const where = (e: ReportView['errors'][number]): string =>
+    [e.line !== undefined ? `line ${e.line}` : e.index !== undefined ? `record ${e.index}` : '', e.field ? `field "${e.field}"` : ''].filter(Boolean).join(', ');
+  const items = errors.slice(0, MAX_ERRORS).map((e) => {
+    const w = where(e);
+    return h('li', {}, w ? h('span', { class: 'where', text: `${w}: ` }) : null, e.message);
+  });
+  return h(
+    'div',
+    {},
+    h('h4', { text: `Errors (${errors.length})` }),
+    h('ul', { class: 'errors', testid: 'report-errors' }, ...items),
+    errors.length > MAX_ERRORS ? h('p', { text: `… and ${errors.length - MAX_ERRORS} more.` }) : null,
+  );
+}
+
+/** The rationale with the gold answer span in a <mark>. */
+export function highlighted(text: string, start: number, end: number): HTMLElement {
+  const ok = Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end && end <= text.length;
+  if (!ok) return h('span', { text });
+  return h('span', {}, text.slice(0, start), h('mark', { text: text.slice(start, end) }), text.slice(end));
+}
+
+export function sampleView(g: QuestionGroup): HTMLElement {
+  return h(
+    'div',
+    { class: 'sample', testid: 'report-sample' },
+    h('h4', { text: 'One question and its kept rationales' }),
+    h('p', { class: 'question' }, h('strong', { text: 'Q: ' }), g.question),
+    g.choices?.length ? h('p', { text: `Choices: ${g.choices.join(' | ')}` }) : null,
+    h('p', {}, h('strong', { text: 'Gold answer: ' }), g.answer),
+    h('ol', { class: 'rationales' }, ...g.rationales.map((r) => h('li', {}, h('p', { class: 'rationale' }, highlighted(r.text, r.answerStart, r.answerEnd))))),
+  );
+}
+
+export function reportView(d: DataSummary): HTMLElement {
+  const r = d.report;
+  const dropped = Object.entries(r.dropped ?? {}).filter(([, n]) => n > 0);
+  const extra = Object.entries(r).filter(([k]) => !KNOWN.has(k));
+  return h(
+    'div',
+    { class: 'report' },
+    h('p', { class: 'summary' }, `${d.name} (${formatBytes(d.bytes)}): format `, h('code', { text: r.format }), `, task type `, h('code', { text: d.taskType })),
+    counts([
+      ['Records read', r.records],
+      ['Questions', r.questions],
+      ['Rationales in the file', r.rationalesIn],
+      ['Rationales kept', r.rationalesKept],
+      ['Questions for training', d.groups],
+      ['Questions held out (dev split)', d.dev],
+    ]),
+    h('h4', { text: 'Dropped' }),
+    dropped.length === 0
+      ? h('p', { class: 'ok', text: 'Nothing was dropped.' })
+      : h('ul', { testid: 'report-dropped' }, ...dropped.map(([reason, n]) => h('li', {}, h('code', { text: reason }), `: ${n}`))),
+    Array.isArray(r.droppedExamples) && r.droppedExamples.length > 0
+      ? h('details', {}, h('summary', { text: `Examples of dropped rationales (${r.droppedExamples.length})` }), ...r.droppedExamples.slice(0, 10).map((x) => h('pre', { text: short(x, 600) })))
+      : null,
+    errorList(r.errors ?? []),
+    extra.length > 0 ? h('details', {}, h('summary', { text: 'More details' }), counts(extra.map(([k, v]) => [k, short(v)]))) : null,
+    d.sample ? sampleView(d.sample) : h('p', { text: 'No question was kept, so there is nothing to train on.' }),
+  );
+}
+
+export function evalReportView(e: EvalDataSummary): HTMLElement {
+  const r = e.report;
+  return h(
+    'div',
+    { class: 'report eval-report', testid: 'eval-report' },
+    h('p', { class: 'summary' }, `Evaluation file ${e.name} (${formatBytes(e.bytes)}): ${e.items} questions, format `, h('code', { text: r.format }), ', task type ', h('code', { text: e.taskType })),
+    errorList(r.errors ?? []),
+  );
+}

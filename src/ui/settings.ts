@@ -1,0 +1,153 @@
+// The settings form: every field labelled, with a good default and one line
+// on what it does. Reading the form validates it and names the bad field.
+
+import { DEFAULT_TRAIN, PRESETS, countParams, modelConfigFor, type BackendName, type PresetName, type TrainConfig } from '../core/config';
+import { h, nextId } from './dom';
+
+export interface Settings {
+  config: Partial<TrainConfig>;
+  autosaveEvery: number;
+}
+
+interface NumberField {
+  key: string;
+  label: string;
+  help: string;
+  value: number;
+  min: number;
+  max?: number;
+  step: number | 'any';
+  integer?: boolean;
+}
+
+const NUMBER_FIELDS: NumberField[] = [
+  { key: 'alpha', label: 'Alpha (α)', help: 'Weight of the consistency (KL) term; 0 trains the plain multi-rationale baseline.', value: DEFAULT_TRAIN.alpha, min: 0, step: 'any' },
+  { key: 'temperature', label: 'Temperature (T)', help: 'Softens both answer distributions inside the KL term (reference: 1.3).', value: DEFAULT_TRAIN.temperature, min: 0.05, step: 'any' },
+  { key: 'k', label: 'Rationales per question (K)', help: 'How many teacher rationales curation keeps per question; each step pairs two of them.', value: DEFAULT_TRAIN.k, min: 1, max: 32, step: 1, integer: true },
+  { key: 'batchSize', label: 'Batch size', help: 'Questions per step; each contributes two rationales.', value: DEFAULT_TRAIN.batchSize, min: 1, max: 512, step: 1, integer: true },
+  { key: 'lr', label: 'Learning rate', help: 'Peak rate of AdamW: linear warmup, then cosine decay to a tenth.', value: DEFAULT_TRAIN.lr, min: 0, step: 'any' },
+  { key: 'seed', label: 'Seed', help: 'Fixes weights, rationale pairs and data order: same seed, same run.', value: DEFAULT_TRAIN.seed, min: 0, step: 1, integer: true },
+  { key: 'logEvery', label: 'Log every (steps)', help: 'Read the losses back every N steps; 1 draws every step, more is a little faster.', value: 1, min: 1, step: 1, integer: true },
+  { key: 'autosaveEvery', label: 'Autosave every (steps)', help: 'Save a checkpoint every N steps (0: only on pause, stop and at the end).', value: 50, min: 0, step: 1, integer: true },
+];
+
+const BACKENDS: { value: BackendName; label: string }[] = [
+  { value: 'webgpu', label: 'WebGPU (fastest; falls back to WebGL, then CPU)' },
+  { value: 'webgl', label: 'WebGL' },
+  { value: 'wasm', label: 'WebAssembly (CPU)' },
+  { value: 'cpu', label: 'Plain JavaScript (CPU, slowest)' },
+];
+
+function field(label: string, control: HTMLElement & { id: string }, help: string): HTMLElement {
+  const helpId = `${control.id}-help`;
+  control.setAttribute('aria-describedby', helpId);
+  return h('div', { class: 'field' }, h('label', { attrs: { for: control.id }, text: label }), control, h('small', { attrs: { id: helpId }, text: help }));
+}
+
+export interface SettingsView {
+  el: HTMLElement;
+  read(): Settings;
+  /** The backend picker changed (the worker switches right away). */
+  onBackendChange(fn: (b: BackendName) => void): void;
+  backend(): BackendName;
+  setBackend(b: BackendName): void;
+}
+
+export function settingsView(): SettingsView {
+  const inputs = new Map<string, HTMLInputElement>();
+  const fields: HTMLElement[] = [];
+
+  const preset = h('select', { attrs: { id: nextId('preset'), name: 'preset' }, testid: 'preset' });
+  for (const name of Object.keys(PRESETS) as PresetName[]) {
+    const params = countParams(modelConfigFor(name, PRESETS[name].vocabSize));
+    const p = PRESETS[name];
+    preset.append(h('option', { attrs: { value: name }, text: `${name}: ${(params / 1e6).toFixed(2)}M parameters (${p.nLayer} layers × ${p.nEmbd})` }));
+  }
+  preset.value = DEFAULT_TRAIN.preset;
+  fields.push(field('Model size', preset, 'tiny trains in minutes anywhere; small suits a classroom GPU; base wants a real GPU.'));
+
+  // Length: steps or epochs.
+  const mode = h('select', { attrs: { id: nextId('length-mode'), name: 'length-mode' }, testid: 'length-mode' });
+  mode.append(h('option', { attrs: { value: 'steps' }, text: 'steps' }), h('option', { attrs: { value: 'epochs' }, text: 'epochs' }));
+  const length = h('input', { attrs: { id: nextId('length'), type: 'number', min: 1, step: 'any', value: DEFAULT_TRAIN.steps, name: 'length' }, testid: 'steps' });
+  mode.addEventListener('change', () => {
+    length.value = mode.value === 'epochs' ? '10' : String(DEFAULT_TRAIN.steps);
+  });
+  const lengthId = `${length.id}-help`;
+  length.setAttribute('aria-describedby', lengthId);
+  fields.push(
+    h(
+      'div',
+      { class: 'field' },
+      h('label', { attrs: { for: length.id }, text: 'Training length' }),
+      h('div', { class: 'inline' }, length, h('label', { class: 'visually-hidden', attrs: { for: mode.id }, text: 'unit' }), mode),
+      h('small', { attrs: { id: lengthId }, text: 'Optimizer steps, or passes over the questions (epochs).' }),
+    ),
+  );
+
+  for (const f of NUMBER_FIELDS) {
+    const input = h('input', {
+      attrs: { id: nextId(f.key), type: 'number', name: f.key, min: f.min, max: f.max, step: f.step, value: f.value },
+      testid: `setting-${f.key}`,
+    });
+    inputs.set(f.key, input);
+    fields.push(field(f.label, input, f.help));
+  }
+
+  const backend = h('select', { attrs: { id: nextId('backend'), name: 'backend' }, testid: 'backend-select' });
+  for (const b of BACKENDS) backend.append(h('option', { attrs: { value: b.value }, text: b.label }));
+  backend.value = 'webgpu';
+  fields.push(field('Backend', backend, 'Where the math runs; the line at the top says what the worker actually got.'));
+
+  const el = h('div', { class: 'settings-grid' }, ...fields);
+
+  const readNumber = (f: NumberField): number => {
+    const input = inputs.get(f.key) as HTMLInputElement;
+    const v = Number(input.value);
+    const bad = (why: string): never => {
+      input.focus();
+      throw new Error(`${f.label}: ${why} (got "${input.value}")`);
+    };
+    if (input.value.trim() === '' || !Number.isFinite(v)) bad('enter a number');
+    if (v < f.min) bad(`must be at least ${f.min}`);
+    if (f.max !== undefined && v > f.max) bad(`must be at most ${f.max}`);
+    if (f.integer && !Number.isInteger(v)) bad('must be a whole number');
+    return v;
+  };
+
+  return {
+    el,
+    read(): Settings {
+      const values = Object.fromEntries(NUMBER_FIELDS.map((f) => [f.key, readNumber(f)]));
+      const n = Number(length.value);
+      if (!(Number.isFinite(n) && n > 0)) {
+        length.focus();
+        throw new Error(`Training length: enter a positive number (got "${length.value}")`);
+      }
+      const name = preset.value as PresetName;
+      const config: Partial<TrainConfig> = {
+        preset: name,
+        vocabSize: PRESETS[name].vocabSize,
+        alpha: values.alpha,
+        temperature: values.temperature,
+        k: values.k,
+        batchSize: values.batchSize,
+        lr: values.lr,
+        minLr: values.lr / 10,
+        seed: values.seed,
+        logEvery: values.logEvery,
+        backend: backend.value as BackendName,
+      };
+      if (mode.value === 'epochs') config.epochs = n;
+      else config.steps = Math.round(n);
+      return { config, autosaveEvery: values.autosaveEvery };
+    },
+    onBackendChange(fn) {
+      backend.addEventListener('change', () => fn(backend.value as BackendName));
+    },
+    backend: () => backend.value as BackendName,
+    setBackend(b) {
+      backend.value = b;
+    },
+  };
+}

@@ -1,0 +1,192 @@
+// Plain data that crosses the worker boundary (structured clone). No tfjs and
+// no DOM here: both the UI and the worker import these types.
+
+import type { BackendName, ModelConfig, TrainConfig } from '../core/config';
+import type { MetricPoint } from '../core/state';
+import type { QuestionGroup, TaskType } from '../data/types';
+
+export type { BackendName, MetricPoint, ModelConfig, QuestionGroup, TaskType, TrainConfig };
+
+/** Where the data comes from: a File picked or dropped by the user (Files are
+ * structured-cloneable and are read in the worker), or our own demo files. */
+export type DataSource = { kind: 'file'; file: File } | { kind: 'demo' };
+
+/** Loading progress of a file: bytes read out of `total` (0 when unknown). */
+export interface LoadProgress {
+  bytes: number;
+  total: number;
+}
+
+/** The curation report as the UI reads it. The data pipeline's DataReport is
+ * richer; the UI shows these fields and lists the rest generically. */
+export interface ReportView {
+  format: string;
+  records: number;
+  questions: number;
+  rationalesIn: number;
+  rationalesKept: number;
+  dropped: Record<string, number>;
+  droppedExamples?: unknown[];
+  errors: { line?: number; index?: number; field?: string; message: string }[];
+  [extra: string]: unknown;
+}
+
+export interface DataSummary {
+  name: string;
+  bytes: number;
+  taskType: TaskType;
+  report: ReportView;
+  groups: number; // questions kept for training
+  dev: number; // held-out questions (the dev split)
+  fingerprint: string;
+  /** One question with its kept rationales, for the report view. */
+  sample?: QuestionGroup;
+}
+
+export interface EvalDataSummary {
+  name: string;
+  bytes: number;
+  taskType: TaskType;
+  report: ReportView;
+  items: number;
+}
+
+/** What the worker tells about the backend it set up. */
+export interface BackendReport {
+  backend: string;
+  adapter?: string;
+  fellBackFrom?: string;
+  reason?: string;
+}
+
+/** Which run an event belongs to: the ordinary run, the two runs of a
+ * comparison, or the classroom demo. */
+export type RunLabel = 'main' | 'mcckd' | 'baseline' | 'classroom';
+
+export type RunStatus = 'preparing' | 'running' | 'paused' | 'stopped' | 'done';
+
+export interface RunInfo {
+  label: RunLabel;
+  modelConfig: ModelConfig;
+  trainConfig: TrainConfig;
+  params: number;
+  totalSteps: number;
+  startStep: number;
+  backend: BackendReport;
+  /** ms that Trainer.create/restore took (weights init, tokenizer). */
+  createMs: number;
+  /** Metrics logged before this session (a resumed run), for the charts. */
+  history: MetricPoint[];
+  /** The stored run's id, when checkpoints are being saved. */
+  runId?: string;
+}
+
+export interface StepEvent {
+  type: 'step';
+  label: RunLabel;
+  step: number;
+  totalSteps: number;
+  epoch: number;
+  elapsedMs: number;
+  /** Estimated ms left, from recent step times; undefined until known. */
+  etaMs?: number;
+  /** Present on log steps (TrainConfig.logEvery). */
+  metrics?: MetricPoint;
+}
+
+/** The classroom view: the student's answer distributions after two
+ * different rationales of one question (Trainer.answerDistributions). */
+export interface DistEvent {
+  type: 'dist';
+  label: RunLabel;
+  step: number;
+  question: string;
+  rationales: [string, string];
+  tokens: string[];
+  p: number[][];
+  q: number[][];
+  kl: number;
+}
+
+export type TrainEvent =
+  | { type: 'start'; info: RunInfo }
+  | { type: 'status'; label: RunLabel; status: RunStatus; step: number; message?: string }
+  | StepEvent
+  | DistEvent
+  | { type: 'checkpoint'; label: RunLabel; checkpoint: CheckpointView }
+  | { type: 'eval'; label: RunLabel; done: number; total: number; result?: EvalResultView }
+  | { type: 'note'; label: RunLabel; level: 'info' | 'error'; message: string };
+
+export type TrainListener = (e: TrainEvent) => void;
+
+export interface RunResult {
+  label: RunLabel;
+  status: 'stopped' | 'done';
+  step: number;
+  totalSteps: number;
+  metrics: MetricPoint[];
+}
+
+export interface EvalSampleView {
+  id: string;
+  question: string;
+  gold: string;
+  generated: string;
+  extracted: string | null;
+  correct: boolean;
+}
+
+export interface EvalResultView {
+  accuracy: number;
+  correct: number;
+  total: number;
+  samples: EvalSampleView[];
+  source: 'eval-file' | 'dev-split';
+  taskType: TaskType;
+}
+
+export interface EvalOptions {
+  limit?: number;
+  maxNewTokens?: number;
+}
+
+export interface CompareResult {
+  mcckd: { result: RunResult; eval?: EvalResultView };
+  baseline: { result: RunResult; eval?: EvalResultView };
+}
+
+/** One saved checkpoint as listed in the UI. */
+export interface CheckpointView {
+  id: string;
+  runId: string;
+  step: number;
+  createdAt: number;
+  bytes: number;
+  kind: string; // auto | pause | stop | best | manual
+  weightsOnly: boolean;
+  accuracy?: number;
+}
+
+/** A stored run with its checkpoints, newest first. */
+export interface RunView {
+  id: string;
+  name: string;
+  status: string;
+  createdAt: number;
+  updatedAt: number;
+  preset: string;
+  alpha: number;
+  totalSteps: number;
+  params: number;
+  datasetFingerprint: string;
+  checkpoints: CheckpointView[];
+  lastAccuracy?: number;
+}
+
+export interface StorageUsage {
+  available: boolean;
+  usage?: number;
+  quota?: number;
+  persisted?: boolean;
+  checkpointBytes?: number;
+}

@@ -1,0 +1,298 @@
+// The long operations: train a new model, continue it, resume a stored
+// checkpoint, evaluate, compare MCC-KD with the baseline, and the classroom
+// demo. Each runs one at a time (session.busy) and reports through a
+// listener the page passes as a Comlink proxy.
+
+import { countParams, type TrainConfig } from '../core/config';
+import { Trainer } from '../core/trainer';
+import type { QuestionGroup } from '../data/types';
+import { openStore, RunRecorder } from './checkpoints';
+import { fireAndForget, RunControl } from './control';
+import { prepareConfig } from './config';
+import { runLoop } from './loop';
+import type { CompareResult, EvalOptions, EvalResultView, RunLabel, RunResult, TrainEvent, TrainListener } from './protocol';
+import { assertIdle, dataFor, disposeLive, ensureBackend, readTeacher, session, type Live, type TeacherData } from './session';
+
+type Emit = (e: TrainEvent) => void;
+const emitter = (listener: TrainListener): Emit => (e) => fireAndForget(listener, e);
+const errMsg = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+export interface RunOptions {
+  /** Save a checkpoint every N steps (0 = only on pause/stop/end). */
+  autosaveEvery: number;
+}
+
+/** Marks the session busy for the duration of `fn`, with a fresh control. */
+async function exclusive<T>(what: string, fn: (control: RunControl) => Promise<T>): Promise<T> {
+  assertIdle(what);
+  const control = new RunControl();
+  session.busy = what;
+  session.control = control;
+  try {
+    return await fn(control);
+  } finally {
+    session.busy = undefined;
+    session.control = undefined;
+  }
+}
+
+async function createTrainer(label: RunLabel, data: TeacherData, config: TrainConfig, emit: Emit): Promise<{ live: Live; createMs: number }> {
+  emit({ type: 'status', label, status: 'preparing', step: 0, message: `setting up ${config.backend}` });
+  const backend = await ensureBackend(config.backend);
+  if (backend.fellBackFrom) emit({ type: 'note', label, level: 'info', message: `${backend.fellBackFrom} unavailable (${backend.reason ?? '?'}); using ${backend.backend}` });
+  emit({ type: 'status', label, status: 'preparing', step: 0, message: 'training the tokenizer and initialising the weights' });
+  const t0 = performance.now();
+  const trainer = await Trainer.create({ groups: data.groups, trainConfig: config, datasetFingerprint: data.fingerprint });
+  const live: Live = { label, trainer, groups: data.groups, fingerprint: data.fingerprint, metrics: [] };
+  return { live, createMs: performance.now() - t0 };
+}
+
+function announce(emit: Emit, live: Live, createMs: number, startStep: number): void {
+  const t = live.trainer;
+  emit({
+    type: 'start',
+    info: {
+      label: live.label,
+      modelConfig: t.modelConfig,
+      trainConfig: t.trainConfig,
+      params: countParams(t.modelConfig),
+      totalSteps: t.totalSteps,
+      startStep,
+      backend: session.backend ?? { backend: 'unknown' },
+      createMs,
+      history: live.metrics.slice(),
+      runId: live.recorder?.runId,
+    },
+  });
+}
+
+/** Saves the live model; a failed save is reported, never fatal to training. */
+async function saveLive(live: Live, kind: 'auto' | 'pause' | 'stop' | 'manual', emit: Emit): Promise<void> {
+  if (!live.recorder) return;
+  try {
+    const state = await session.gpu.run(() => live.trainer.snapshot());
+    const status = kind === 'pause' ? 'paused' : kind === 'stop' ? (live.trainer.step >= live.trainer.totalSteps ? 'done' : 'stopped') : 'training';
+    const checkpoint = await live.recorder.save(state, live.metrics, kind, status);
+    emit({ type: 'checkpoint', label: live.label, checkpoint });
+  } catch (e) {
+    emit({ type: 'note', label: live.label, level: 'error', message: `checkpoint not saved: ${errMsg(e)}` });
+  }
+}
+
+async function attachRecorder(live: Live, data: TeacherData, emit: Emit): Promise<void> {
+  const t = live.trainer;
+  try {
+    live.recorder = await RunRecorder.create({
+      name: `${t.trainConfig.preset} α=${t.trainConfig.alpha} · ${data.name}`,
+      modelConfig: t.modelConfig,
+      trainConfig: t.trainConfig,
+      tokenizer: t.tokenizer.toJSON(),
+      datasetFingerprint: live.fingerprint,
+      reportSummary: data.report,
+    });
+  } catch (e) {
+    emit({ type: 'note', label: live.label, level: 'error', message: `checkpoints are off for this run: ${errMsg(e)}` });
+  }
+}
+
+function loop(live: Live, control: RunControl, emit: Emit, opts: RunOptions, hook?: Parameters<typeof runLoop>[0]['hook']): Promise<RunResult> {
+  return runLoop({
+    label: live.label,
+    trainer: live.trainer,
+    control,
+    emit,
+    metrics: live.metrics,
+    autosaveEvery: live.recorder ? opts.autosaveEvery : 0,
+    save: live.recorder ? (reason) => saveLive(live, reason === 'autosave' ? 'auto' : reason === 'pause' ? 'pause' : 'stop', emit) : undefined,
+    exclusive: (fn) => session.gpu.run(fn),
+    hook,
+  });
+}
+
+export function train(input: Partial<TrainConfig>, opts: RunOptions, listener: TrainListener): Promise<RunResult> {
+  const emit = emitter(listener);
+  return exclusive('training', async (control) => {
+    const data = await dataFor({ k: input.k ?? 3, seed: input.seed ?? 1337 });
+    const config = prepareConfig(input, data.groups.length);
+    disposeLive();
+    const { live, createMs } = await createTrainer('main', data, config, emit);
+    session.live = live;
+    await attachRecorder(live, data, emit);
+    announce(emit, live, createMs, 0);
+    return loop(live, control, emit, opts);
+  });
+}
+
+/** Continues the model in memory (after stop, or after an evaluation). */
+export function continueRun(opts: RunOptions, listener: TrainListener): Promise<RunResult> {
+  const emit = emitter(listener);
+  return exclusive('training', async (control) => {
+    const live = session.live;
+    if (!live) throw new Error('there is no model to continue; start training or resume a checkpoint');
+    if (live.trainer.step >= live.trainer.totalSteps) throw new Error(`this run is complete (${live.trainer.totalSteps} steps)`);
+    announce(emit, live, 0, live.trainer.step);
+    return loop(live, control, emit, opts);
+  });
+}
+
+/** Finds the curated groups a stored run was trained on: the loaded data
+ * re-curated with the run's K and seed, else the demo data. */
+async function groupsFor(fingerprint: string, config: TrainConfig): Promise<TeacherData> {
+  const curation = { k: config.k, seed: config.seed };
+  if (session.data) {
+    const d = await dataFor(curation);
+    if (d.fingerprint === fingerprint) return d;
+  }
+  if (session.data?.source.kind !== 'demo') {
+    const demo = await readTeacher({ kind: 'demo' }, curation).catch(() => undefined);
+    if (demo?.fingerprint === fingerprint) {
+      session.data = demo;
+      return demo;
+    }
+  }
+  throw new Error(
+    `this checkpoint was trained on other data (dataset fingerprint ${fingerprint}); ` +
+      `load the teacher file it was trained on, then press Resume again (curation K=${config.k}, seed=${config.seed})`,
+  );
+}
+
+export function resumeCheckpoint(id: string, opts: RunOptions & { backend?: TrainConfig['backend'] }, listener: TrainListener): Promise<RunResult> {
+  const emit = emitter(listener);
+  return exclusive('training', async (control) => {
+    const store = await openStore();
+    const meta = await store.getCheckpointMeta(id);
+    if (!meta) throw new Error(`checkpoint ${id} does not exist (deleted in another tab?)`);
+    emit({ type: 'status', label: 'main', status: 'preparing', step: meta.step, message: `loading the checkpoint at step ${meta.step}` });
+    const state = await store.loadCheckpoint(id);
+    const data = await groupsFor(state.datasetFingerprint, state.trainConfig);
+    const backendName = opts.backend ?? state.trainConfig.backend;
+    disposeLive();
+    await ensureBackend(backendName);
+    const t0 = performance.now();
+    const trainer = await Trainer.restore({ ...state, trainConfig: { ...state.trainConfig, backend: backendName } }, data.groups);
+    const live: Live = { label: 'main', trainer, groups: data.groups, fingerprint: data.fingerprint, metrics: state.metrics.slice() };
+    session.live = live;
+    try {
+      live.recorder = await RunRecorder.resume(meta.runId, state.step, state.metrics.length);
+    } catch (e) {
+      emit({ type: 'note', label: 'main', level: 'error', message: `checkpoints are off for this run: ${errMsg(e)}` });
+    }
+    announce(emit, live, performance.now() - t0, state.step);
+    return loop(live, control, emit, opts);
+  });
+}
+
+async function evaluateLive(live: Live, opts: EvalOptions, onProgress?: (done: number, total: number) => void): Promise<EvalResultView> {
+  const fromFile = session.evalData;
+  const items = fromFile ? fromFile.items : session.data?.dev ?? [];
+  const taskType = fromFile ? fromFile.taskType : session.data?.taskType;
+  if (items.length === 0 || !taskType) throw new Error('no evaluation questions: load an evaluation file, or data with a dev split');
+  const abort = new AbortController();
+  session.evalAbort = abort;
+  try {
+    const r = await session.gpu.run(() =>
+      live.trainer.evaluate(items, { taskType, limit: opts.limit, maxNewTokens: opts.maxNewTokens, onProgress, signal: abort.signal }),
+    );
+    const view: EvalResultView = { ...r, samples: r.samples.map((s) => ({ ...s })), source: fromFile ? 'eval-file' : 'dev-split', taskType };
+    if (live.recorder) {
+      await live.recorder
+        .addEvaluation(live.trainer.step, { accuracy: r.accuracy, correct: r.correct, total: r.total, samples: view.samples })
+        .catch(() => undefined); // the result is shown either way
+    }
+    return view;
+  } finally {
+    session.evalAbort = undefined;
+  }
+}
+
+/** Evaluates the model in memory; allowed while a run is paused. */
+export async function evaluate(opts: EvalOptions, onProgress?: (done: number, total: number) => void): Promise<EvalResultView> {
+  const live = session.live;
+  if (!live) throw new Error('there is no model yet: train one or resume a checkpoint');
+  const pausedRun = session.busy === 'training' && session.control?.paused;
+  if (session.busy && !pausedRun) throw new Error(`cannot evaluate while ${session.busy}; pause or stop it first`);
+  const progress = onProgress ? (d: number, t: number) => fireAndForget(() => onProgress(d, t), undefined) : undefined;
+  return evaluateLive(live, opts, progress);
+}
+
+/** Trains MCC-KD (the settings' alpha) and the baseline (alpha = 0) on the
+ * same data and seed, one after the other, and evaluates both. The MCC-KD
+ * model stays loaded afterwards. */
+export function compare(input: Partial<TrainConfig>, evalOpts: EvalOptions, listener: TrainListener): Promise<CompareResult> {
+  const emit = emitter(listener);
+  return exclusive('comparing', async (control) => {
+    const data = await dataFor({ k: input.k ?? 3, seed: input.seed ?? 1337 });
+    const base = prepareConfig(input, data.groups.length);
+    if (base.alpha === 0) throw new Error('set alpha above 0 to compare MCC-KD with the alpha = 0 baseline');
+    const runs: [RunLabel, TrainConfig][] = [
+      ['mcckd', base],
+      ['baseline', { ...base, alpha: 0 }],
+    ];
+    const out: Partial<CompareResult> = {};
+    disposeLive();
+    for (const [label, config] of runs) {
+      if (control.stopped) break;
+      const { live, createMs } = await createTrainer(label, data, config, emit);
+      announce(emit, live, createMs, 0);
+      const result = await loop(live, control, emit, { autosaveEvery: 0 });
+      let ev: EvalResultView | undefined;
+      if (!control.stopped) {
+        try {
+          ev = await evaluateLive(live, evalOpts, (done, total) => emit({ type: 'eval', label, done, total }));
+          emit({ type: 'eval', label, done: ev.total, total: ev.total, result: ev });
+        } catch (e) {
+          emit({ type: 'note', label, level: 'error', message: `evaluation skipped: ${errMsg(e)}` });
+        }
+      }
+      out[label as 'mcckd' | 'baseline'] = { result, eval: ev };
+      if (label === 'mcckd') session.live = live;
+      else live.trainer.dispose();
+    }
+    const empty = (label: RunLabel): CompareResult['mcckd'] => ({ result: { label, status: 'stopped', step: 0, totalSteps: base.steps, metrics: [] } });
+    return { mcckd: out.mcckd ?? empty('mcckd'), baseline: out.baseline ?? empty('baseline') };
+  });
+}
+
+/** The question the classroom demo shows: two rationales that read
+ * differently, kept short enough to show on a slide. */
+function classroomGroup(groups: QuestionGroup[]): QuestionGroup {
+  const candidates = groups.filter((g) => g.rationales.length >= 2 && g.rationales[0].text !== g.rationales[1].text);
+  if (candidates.length === 0) throw new Error('the demo data has no question with two different rationales');
+  const length = (g: QuestionGroup): number => g.question.length + g.rationales[0].text.length + g.rationales[1].text.length;
+  return candidates.reduce((a, b) => (length(b) < length(a) ? b : a));
+}
+
+/** One button: train a small model on the demo data and show, for one
+ * question, the answer distributions after two rationales as they converge. */
+export function classroom(input: Partial<TrainConfig>, listener: TrainListener): Promise<RunResult> {
+  const emit = emitter(listener);
+  return exclusive('running the classroom demo', async (control) => {
+    const curation = { k: input.k ?? 3, seed: input.seed ?? 1337 };
+    emit({ type: 'status', label: 'classroom', status: 'preparing', step: 0, message: 'loading the demo data' });
+    if (session.data?.source.kind !== 'demo') session.data = await readTeacher({ kind: 'demo' }, curation);
+    const data = await dataFor(curation);
+    const config = prepareConfig(input, data.groups.length);
+    const group = classroomGroup(data.groups);
+    disposeLive();
+    const { live, createMs } = await createTrainer('classroom', data, config, emit);
+    session.live = live;
+    announce(emit, live, createMs, 0);
+    const show = async (step: number): Promise<void> => {
+      const d = await session.gpu.run(() => live.trainer.answerDistributions(group, 0, 1, 6));
+      emit({
+        type: 'dist',
+        label: 'classroom',
+        step,
+        question: group.question,
+        rationales: [group.rationales[0].text, group.rationales[1].text],
+        tokens: d.tokens,
+        p: d.p,
+        q: d.q,
+        kl: d.kl,
+      });
+    };
+    await show(0);
+    const every = Math.max(1, Math.round(config.steps / 40));
+    return loop(live, control, emit, { autosaveEvery: 0 }, { every, fn: show });
+  });
+}

@@ -1,0 +1,154 @@
+// Everything the worker holds between calls: the curated data, the optional
+// evaluation set, the backend, and the live model (trainer + metrics + the
+// stored run it writes to). The page only ever sees plain views of these.
+
+import { setBackend } from '../core/backend';
+import type { BackendName, TrainConfig } from '../core/config';
+import { fingerprintGroups } from '../core/fingerprint';
+import type { MetricPoint } from '../core/state';
+import type { Trainer } from '../core/trainer';
+import { readEvalFile, readTeacherFile } from '../data';
+import type { EvalItem, QuestionGroup, TaskType } from '../data/types';
+import type { RunRecorder } from './checkpoints';
+import { Lock, type RunControl } from './control';
+import type { BackendReport, DataSource, DataSummary, EvalDataSummary, LoadProgress, ReportView, RunLabel } from './protocol';
+import { iterateStream, openSource } from './streams';
+
+export interface TeacherData {
+  source: DataSource;
+  name: string;
+  bytes: number;
+  groups: QuestionGroup[];
+  dev: EvalItem[];
+  taskType: TaskType;
+  report: ReportView;
+  fingerprint: string;
+  curatedWith: { k: number; seed: number };
+}
+
+export interface EvalData {
+  name: string;
+  bytes: number;
+  items: EvalItem[];
+  taskType: TaskType;
+  report: ReportView;
+}
+
+/** The model in memory and what belongs to it. */
+export interface Live {
+  label: RunLabel;
+  trainer: Trainer;
+  groups: QuestionGroup[];
+  fingerprint: string;
+  metrics: MetricPoint[];
+  recorder?: RunRecorder;
+}
+
+export const session: {
+  data?: TeacherData;
+  evalData?: EvalData;
+  backend?: BackendReport;
+  live?: Live;
+  /** The run in progress (training, comparison, classroom), if any. */
+  control?: RunControl;
+  busy?: string;
+  evalAbort?: AbortController;
+  gpu: Lock;
+} = { gpu: new Lock() };
+
+/** Progress callbacks at most every 100 ms: a big file has many chunks. */
+function throttled(fn: ((p: LoadProgress) => void) | undefined, total: number): (bytes: number) => void {
+  let last = 0;
+  return (bytes) => {
+    const now = performance.now();
+    if (!fn || (now - last < 100 && bytes < total)) return;
+    last = now;
+    try {
+      void Promise.resolve(fn({ bytes, total })).catch(() => undefined);
+    } catch {
+      // page gone
+    }
+  };
+}
+
+/** A question that shows curation at its best: the most rationales kept. */
+function sampleGroup(groups: QuestionGroup[]): QuestionGroup | undefined {
+  let best: QuestionGroup | undefined;
+  for (const g of groups) if (!best || g.rationales.length > best.rationales.length) best = g;
+  return best;
+}
+
+export function summarizeData(d: TeacherData): DataSummary {
+  return {
+    name: d.name,
+    bytes: d.bytes,
+    taskType: d.taskType,
+    report: d.report,
+    groups: d.groups.length,
+    dev: d.dev.length,
+    fingerprint: d.fingerprint,
+    sample: sampleGroup(d.groups),
+  };
+}
+
+export async function readTeacher(
+  source: DataSource,
+  curation: { k: number; seed: number },
+  onProgress?: (p: LoadProgress) => void,
+): Promise<TeacherData> {
+  const opened = await openSource(source, 'train.jsonl');
+  const progress = throttled(onProgress, opened.bytes);
+  const r = await readTeacherFile(iterateStream(opened.stream), { k: curation.k, seed: curation.seed, onProgress: progress });
+  progress(opened.bytes);
+  return {
+    source,
+    name: opened.name,
+    bytes: opened.bytes,
+    groups: r.groups,
+    dev: r.dev,
+    taskType: r.taskType,
+    report: r.report as unknown as ReportView,
+    fingerprint: fingerprintGroups(r.groups),
+    curatedWith: { ...curation },
+  };
+}
+
+export async function readEval(source: DataSource, taskType: TaskType | undefined, onProgress?: (p: LoadProgress) => void): Promise<EvalData> {
+  const opened = await openSource(source, 'test.jsonl');
+  const progress = throttled(onProgress, opened.bytes);
+  const r = await readEvalFile(iterateStream(opened.stream), { ...(taskType ? { taskType } : {}), onProgress: progress });
+  progress(opened.bytes);
+  return { name: opened.name, bytes: opened.bytes, items: r.items, taskType: r.taskType, report: r.report as unknown as ReportView };
+}
+
+export function summarizeEval(e: EvalData): EvalDataSummary {
+  return { name: e.name, bytes: e.bytes, taskType: e.taskType, report: e.report, items: e.items.length };
+}
+
+/** The loaded data, curated with the run's K and seed (curation keeps K
+ * rationales chosen with the seed, so other values mean re-reading). */
+export async function dataFor(config: Pick<TrainConfig, 'k' | 'seed'>): Promise<TeacherData> {
+  const d = session.data;
+  if (!d) throw new Error('load a teacher file (or the demo data) first');
+  if (d.curatedWith.k === config.k && d.curatedWith.seed === config.seed) return d;
+  session.data = await readTeacher(d.source, { k: config.k, seed: config.seed });
+  return session.data;
+}
+
+/** The backend a run asks for; switching disposes nothing by itself, so the
+ * callers dispose (or migrate) the live model first. */
+export async function ensureBackend(name: BackendName): Promise<BackendReport> {
+  const b = session.backend;
+  if (b && (b.backend === name || (b.fellBackFrom === name && b.backend !== name))) return b;
+  session.backend = { ...(await setBackend(name)) };
+  return session.backend;
+}
+
+export function assertIdle(what: string): void {
+  if (session.busy) throw new Error(`cannot ${what} while ${session.busy}; stop it first`);
+}
+
+export function disposeLive(): void {
+  session.live?.trainer.dispose();
+  session.live = undefined;
+}

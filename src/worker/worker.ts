@@ -1,0 +1,188 @@
+// The module Web Worker that owns tfjs, the trainer and the checkpoint store.
+// The page drives it through Comlink; only plain data crosses (see
+// protocol.ts), progress comes back through Comlink.proxy callbacks, and
+// pause/stop only set flags that the training loop checks between steps.
+
+import * as Comlink from 'comlink';
+import * as tf from '@tensorflow/tfjs-core';
+import '../core/gradients-browser';
+import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
+import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
+import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
+import { setBackend, setWasmPaths } from '../core/backend';
+import { Trainer } from '../core/trainer';
+import type { BackendName, TrainConfig } from '../core/config';
+import { openStore, listRuns, storageUsage, RunRecorder, checkpointView } from './checkpoints';
+import type {
+  BackendReport,
+  CheckpointView,
+  CompareResult,
+  DataSource,
+  DataSummary,
+  EvalDataSummary,
+  EvalOptions,
+  EvalResultView,
+  LoadProgress,
+  RunResult,
+  RunView,
+  StorageUsage,
+  TrainListener,
+} from './protocol';
+import * as runs from './runs';
+import { assertIdle, readEval, readTeacher, session, summarizeData, summarizeEval } from './session';
+
+// Vite serves these files itself (same origin, hashed names), which is what
+// the CSP allows; tfjs picks the variant the browser supports.
+setWasmPaths({
+  'tfjs-backend-wasm.wasm': wasmPlain,
+  'tfjs-backend-wasm-simd.wasm': wasmSimd,
+  'tfjs-backend-wasm-threaded-simd.wasm': wasmThreaded,
+});
+
+const api = {
+  /** Sets up a backend (webgpu falls back to webgl, then cpu) and says what
+   * it got. A model in memory is moved to the new backend. */
+  async setBackend(name: BackendName): Promise<BackendReport> {
+    assertIdle('switch the backend');
+    const live = session.live;
+    if (live && session.backend?.backend !== name) {
+      const state = await live.trainer.snapshot();
+      live.trainer.dispose();
+      session.live = undefined;
+      session.backend = { ...(await setBackend(name)) };
+      session.live = { ...live, trainer: await Trainer.restore({ ...state, trainConfig: { ...state.trainConfig, backend: name } }, live.groups) };
+      return session.backend;
+    }
+    session.backend = { ...(await setBackend(name)) };
+    return session.backend;
+  },
+
+  async loadTeacher(source: DataSource, curation: { k: number; seed: number }, onProgress?: (p: LoadProgress) => void): Promise<DataSummary> {
+    session.data = await readTeacher(source, curation, onProgress);
+    return summarizeData(session.data);
+  },
+
+  async loadEval(source: DataSource, onProgress?: (p: LoadProgress) => void): Promise<EvalDataSummary> {
+    session.evalData = await readEval(source, session.data?.taskType, onProgress);
+    return summarizeEval(session.evalData);
+  },
+
+  clearEval(): void {
+    session.evalData = undefined;
+  },
+
+  train(config: Partial<TrainConfig>, opts: runs.RunOptions, listener: TrainListener): Promise<RunResult> {
+    return runs.train(config, opts, listener);
+  },
+
+  continueRun(opts: runs.RunOptions, listener: TrainListener): Promise<RunResult> {
+    return runs.continueRun(opts, listener);
+  },
+
+  pause(): void {
+    session.control?.pause();
+  },
+  resume(): void {
+    session.control?.resume();
+  },
+  /** Stops the run after the current step (and any evaluation in progress). */
+  stop(): void {
+    session.control?.stop();
+    session.evalAbort?.abort();
+  },
+
+  evaluate(opts: EvalOptions, onProgress?: (done: number, total: number) => void): Promise<EvalResultView> {
+    return runs.evaluate(opts, onProgress);
+  },
+  cancelEvaluation(): void {
+    session.evalAbort?.abort();
+  },
+
+  compare(config: Partial<TrainConfig>, evalOpts: EvalOptions, listener: TrainListener): Promise<CompareResult> {
+    return runs.compare(config, evalOpts, listener);
+  },
+
+  classroom(config: Partial<TrainConfig>, listener: TrainListener): Promise<RunResult> {
+    return runs.classroom(config, listener);
+  },
+
+  // ---- saved work ----
+
+  listCheckpoints(): Promise<RunView[]> {
+    return listRuns();
+  },
+
+  storageUsage(): Promise<StorageUsage> {
+    return storageUsage();
+  },
+
+  resumeCheckpoint(id: string, opts: runs.RunOptions & { backend?: BackendName }, listener: TrainListener): Promise<RunResult> {
+    return runs.resumeCheckpoint(id, opts, listener);
+  },
+
+  /** Saves the model in memory now (a comparison's or the classroom's model
+   * gets a stored run of its own on the first save). */
+  async saveCheckpoint(): Promise<CheckpointView> {
+    const live = session.live;
+    if (!live) throw new Error('there is no model to save');
+    if (session.busy && !session.control?.paused) throw new Error(`cannot save while ${session.busy}; pause it first`);
+    const t = live.trainer;
+    live.recorder ??= await RunRecorder.create({
+      name: `${t.trainConfig.preset} α=${t.trainConfig.alpha} · ${live.label}`,
+      modelConfig: t.modelConfig,
+      trainConfig: t.trainConfig,
+      tokenizer: t.tokenizer.toJSON(),
+      datasetFingerprint: live.fingerprint,
+    });
+    const state = await session.gpu.run(() => t.snapshot());
+    const status = t.step >= t.totalSteps ? 'done' : session.control?.paused ? 'paused' : 'stopped';
+    return live.recorder.save(state, live.metrics, 'manual', status);
+  },
+
+  async exportCheckpoint(id: string, weightsOnly: boolean): Promise<{ fileName: string; bytes: Uint8Array }> {
+    const store = await openStore();
+    const meta = await store.getCheckpointMeta(id);
+    if (!meta) throw new Error(`checkpoint ${id} does not exist`);
+    const run = await store.getRun(meta.runId);
+    const raw = await store.exportSafetensors(id, { weightsOnly });
+    // Transfer, not copy: checkpoints of a small model are megabytes.
+    const bytes = raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength ? raw : raw.slice();
+    const base = (run?.name ?? 'run').replace(/[^\w.-]+/g, '_').replace(/_+/g, '_');
+    const fileName = `${base}-step${meta.step}${weightsOnly ? '-weights' : ''}.safetensors`;
+    return Comlink.transfer({ fileName, bytes }, [bytes.buffer as ArrayBuffer]);
+  },
+
+  async importCheckpoint(file: File): Promise<CheckpointView> {
+    const store = await openStore();
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    const { checkpointId } = await store.importSafetensors(bytes, file.name);
+    const meta = await store.getCheckpointMeta(checkpointId);
+    if (!meta) throw new Error('the imported checkpoint vanished (deleted in another tab?)');
+    return checkpointView(meta);
+  },
+
+  async deleteCheckpoint(id: string): Promise<void> {
+    await (await openStore()).deleteCheckpoint(id);
+  },
+
+  async deleteRun(id: string): Promise<void> {
+    if (session.busy && session.live?.recorder?.runId === id) throw new Error('this run is in progress; stop it before deleting it');
+    await (await openStore()).deleteRun(id);
+    if (session.live?.recorder?.runId === id) session.live.recorder = undefined;
+  },
+
+  // ---- diagnostics (the e2e tests check these) ----
+
+  status(): { busy?: string; paused: boolean; step?: number; totalSteps?: number; backend?: BackendReport } {
+    const t = session.live?.trainer;
+    return { busy: session.busy, paused: !!session.control?.paused, step: t?.step, totalSteps: t?.totalSteps, backend: session.backend };
+  },
+
+  memory(): { numTensors: number; numBytes: number; backend: string } {
+    const m = tf.memory();
+    return { numTensors: m.numTensors, numBytes: m.numBytes, backend: tf.getBackend() };
+  },
+};
+
+export type Api = typeof api;
+Comlink.expose(api);

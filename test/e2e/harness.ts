@@ -1,0 +1,167 @@
+// End-to-end harness: builds the app (once per run: reused while no source
+// file is newer than the build), serves it on http://127.0.0.1:<free port>
+// with vite preview (or the dev server), and drives Debian's Chromium with
+// real WebGPU on SwiftShader. Pages record console errors, page errors, CSP
+// violations and any request that leaves the app's origin.
+
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { createServer as netServer } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { build, createServer, preview } from 'vite';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const ARTIFACTS = path.join(ROOT, 'test-artifacts');
+const DIST = path.join(ARTIFACTS, 'e2e-dist');
+const STAMP = path.join(DIST, '.built-at');
+export const CHROMIUM = '/usr/bin/chromium';
+
+const FLAGS = [
+  '--no-sandbox',
+  '--headless',
+  '--enable-unsafe-webgpu',
+  '--enable-features=Vulkan',
+  '--use-vulkan=swiftshader',
+  '--use-webgpu-adapter=swiftshader',
+  '--disable-vulkan-surface',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+export function chromiumAvailable(): boolean {
+  return existsSync(CHROMIUM);
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = netServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+function newestMtime(p: string): number {
+  const s = statSync(p);
+  if (!s.isDirectory()) return s.mtimeMs;
+  let newest = s.mtimeMs;
+  for (const name of readdirSync(p)) newest = Math.max(newest, newestMtime(path.join(p, name)));
+  return newest;
+}
+
+/** Builds into test-artifacts/e2e-dist unless an up-to-date build is there. */
+export async function buildApp(): Promise<string> {
+  const sources = ['src', 'public', 'index.html', 'vite.config.ts', 'package.json'].map((p) => path.join(ROOT, p)).filter((p) => existsSync(p));
+  const newest = Math.max(...sources.map(newestMtime));
+  if (existsSync(STAMP) && statSync(STAMP).mtimeMs > newest) return DIST;
+  await build({ root: ROOT, logLevel: 'warn', build: { outDir: DIST, emptyOutDir: true } });
+  mkdirSync(DIST, { recursive: true });
+  writeFileSync(STAMP, new Date().toISOString());
+  return DIST;
+}
+
+export interface Served {
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function serve(mode: 'preview' | 'dev'): Promise<Served> {
+  const port = await freePort();
+  if (mode === 'dev') {
+    const server = await createServer({ root: ROOT, logLevel: 'warn', server: { host: '127.0.0.1', port, strictPort: true, hmr: false } });
+    await server.listen();
+    return { url: `http://127.0.0.1:${port}/`, close: () => server.close() };
+  }
+  const outDir = await buildApp();
+  const server = await preview({ root: ROOT, logLevel: 'warn', build: { outDir }, preview: { host: '127.0.0.1', port, strictPort: true } });
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    close: () => new Promise<void>((resolve) => server.httpServer.close(() => resolve())),
+  };
+}
+
+export function launchBrowser(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
+}
+
+export interface WatchedPage {
+  context: BrowserContext;
+  page: Page;
+  /** Console errors, uncaught page errors, CSP violations. */
+  problems: string[];
+  /** Requests to anything but the app's origin (data:/blob: excluded). */
+  offOrigin: string[];
+  /** Every console line, for debugging a failure. */
+  log: string[];
+}
+
+export async function openPage(browser: Browser, url: string, context?: BrowserContext): Promise<WatchedPage> {
+  const ctx = context ?? (await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true }));
+  const page = await ctx.newPage();
+  const origin = new URL(url).origin;
+  const w: WatchedPage = { context: ctx, page, problems: [], offOrigin: [], log: [] };
+  page.on('console', (m) => {
+    const line = `${m.type()}: ${m.text()}`;
+    w.log.push(line);
+    if (m.type() === 'error') w.problems.push(line);
+  });
+  page.on('pageerror', (e) => w.problems.push(`pageerror: ${e.message}`));
+  page.on('worker', (worker) => worker.on('console', (m) => {
+    const line = `worker ${m.type()}: ${m.text()}`;
+    w.log.push(line);
+    if (m.type() === 'error') w.problems.push(line);
+  }));
+  ctx.on('request', (r) => {
+    const u = r.url();
+    if (!u.startsWith(origin) && !u.startsWith('data:') && !u.startsWith('blob:')) w.offOrigin.push(u);
+  });
+  await page.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`));
+    // Main-thread tasks over 50 ms, for the responsiveness report (not an
+    // assertion: timings on a shared machine are not test material).
+    const w = window as unknown as { __longTasks: { start: number; duration: number }[] };
+    w.__longTasks = [];
+    try {
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) w.__longTasks.push({ start: e.startTime, duration: e.duration });
+      }).observe({ type: 'longtask', buffered: true });
+    } catch {
+      // no longtask support: the report says so by being empty
+    }
+  });
+  await page.goto(url);
+  return w;
+}
+
+/** Long main-thread tasks (over 50 ms) since `since` (performance.now()). */
+export async function longTasks(page: Page, since = 0): Promise<{ start: number; duration: number }[]> {
+  return page.evaluate((t) => (window as unknown as { __longTasks: { start: number; duration: number }[] }).__longTasks.filter((e) => e.start >= t), since);
+}
+
+export async function screenshot(page: Page, name: string): Promise<string> {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const file = path.join(ARTIFACTS, name);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
+
+/** Writes a test file under test-artifacts and returns its path. */
+export function writeArtifact(name: string, text: string): string {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const file = path.join(ARTIFACTS, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+/** The step counter's first number ("12 / 200" -> 12). */
+export async function readStep(page: Page): Promise<number> {
+  const t = (await page.getByTestId('train-step').textContent()) ?? '';
+  const m = /\d+/.exec(t);
+  return m ? Number(m[0]) : NaN;
+}

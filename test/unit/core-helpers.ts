@@ -1,0 +1,36 @@
+// Small in-memory question groups for core tests: arithmetic with several
+// rationales each, curated the way src/data does (canonical answer sentence).
+import type { QuestionGroup } from '../../src/data/types';
+import { canonicalAnswerSentence } from '../../src/data/types';
+import { DEFAULT_TRAIN, type TrainConfig } from '../../src/core/config';
+
+function rationale(body: string, answer: string): QuestionGroup['rationales'][number] {
+  const sentence = canonicalAnswerSentence(answer);
+  const text = `${body}\n${sentence}`;
+  const answerStart = text.length - sentence.length + sentence.indexOf(answer, sentence.length - answer.length - 1);
+  return { text, answerStart, answerEnd: answerStart + answer.length };
+}
+
+export function toyGroups(n: number): QuestionGroup[] {
+  const out: QuestionGroup[] = [];
+  for (let i = 0; i < n; i++) {
+    const a = 2 + (i % 7);
+    const b = 3 + ((i * 5) % 11);
+    const ans = String(a + b);
+    out.push({
+      id: `q${i}`,
+      question: `Ann has ${a} apples and gets ${b} more. How many apples does she have?`,
+      answer: ans,
+      rationales: [
+        rationale(`She starts with ${a} and adds ${b}: ${a} + ${b} = ${ans}.`, ans),
+        rationale(`${b} more than ${a} is ${ans} apples.`, ans),
+        rationale(`Add the apples: ${a} plus ${b} makes ${ans}.`, ans),
+      ],
+    });
+  }
+  return out;
+}
+
+export function tinyConfig(o: Partial<TrainConfig> = {}): TrainConfig {
+  return { ...DEFAULT_TRAIN, preset: 'tiny', vocabSize: 300, batchSize: 4, steps: 20, warmupSteps: 2, lr: 3e-3, minLr: 3e-4, backend: 'cpu', ...o };
+}
