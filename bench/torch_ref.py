@@ -128,7 +128,8 @@ def main():
     losses, times, tokens = [], [], []
     n = case.get("timedSteps", len(batches))
     warm = case.get("warmupSteps", 1)
-    for step in range(warm + n):
+    # every given batch is checked once, whatever the timing settings
+    for step in range(max(len(batches), warm + n)):
         b = batches[step % len(batches)]
         t0 = time.perf_counter()
         for g in opt.param_groups:

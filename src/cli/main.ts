@@ -8,7 +8,8 @@ const USAGE = `usage:
   mcckd train --data FILE [--eval FILE] [--preset tiny|small|base] [--alpha A] [--temperature T]
               [--k K] [--steps N | --epochs E] [--batch B] [--lr LR] [--seed S]
               [--backend cpu|wasm|webgpu] [--out DIR] [--resume DIR] [--log-every N]
-              [--save-every N] [--eval-limit N] [--vocab-size V]
+              [--save-every N] [--stop-at N] [--eval-limit N] [--vocab-size V]
+              [--max-new-tokens N] [--warmup N] [--weight-decay W]
   mcckd eval --run DIR --data FILE [--limit N] [--backend cpu|wasm|webgpu]
   mcckd inspect --data FILE [curation options]`;
 

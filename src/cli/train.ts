@@ -17,7 +17,7 @@ const SPEC = {
   data: 'string', eval: 'string', preset: 'string', alpha: 'number', temperature: 'number', k: 'number',
   steps: 'number', epochs: 'number', batch: 'number', lr: 'number', seed: 'number', backend: 'string',
   out: 'string', resume: 'string', 'log-every': 'number', 'save-every': 'number', 'eval-limit': 'number',
-  'vocab-size': 'number', 'max-new-tokens': 'number', 'warmup': 'number', 'weight-decay': 'number',
+  'vocab-size': 'number', 'max-new-tokens': 'number', 'stop-at': 'number', 'warmup': 'number', 'weight-decay': 'number',
 } as const;
 
 function log(msg: string): void {
@@ -70,7 +70,8 @@ export async function runTrain(argv: string[]): Promise<number> {
   if (!(config.temperature > 0)) throw new UsageError('--temperature must be > 0');
 
   log(`reading ${dataPath}`);
-  const data = await readTeacherFile(createReadStream(dataPath), { k: config.k, seed: config.seed });
+  // with an evaluation file every question trains; without one, a seeded dev split
+  const data = await readTeacherFile(createReadStream(dataPath), { k: config.k, seed: config.seed, ...(evalPath ? { devFraction: 0 } : {}) });
   const r = data.report;
   log(`data: ${r.format}, ${r.questions} questions, ${r.rationalesKept}/${r.rationalesIn} rationales kept, task ${data.taskType}`);
   let evalItems: EvalItem[] = data.dev;
@@ -98,6 +99,7 @@ export async function runTrain(argv: string[]): Promise<number> {
   } else {
     trainer = await Trainer.create({ groups, trainConfig: config, datasetFingerprint: fingerprint });
   }
+  if (trainer.skipped.rationales > 0) log(`skipped ${trainer.skipped.rationales} rationales (${trainer.skipped.groups} questions) longer than the model's ${trainer.modelConfig.blockSize} positions`);
   log(`model: ${preset}, ${countParams(trainer.modelConfig).toLocaleString('en')} parameters, vocab ${trainer.modelConfig.vocabSize}, backend ${backend.backend}`);
 
   let stop = false;
@@ -108,12 +110,14 @@ export async function runTrain(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', onSigint);
   const saveEvery = positiveInt(f, 'save-every') ?? 0;
+  // --stop-at trains a long run in sessions: the schedule stays that of --steps
+  const stopAt = Math.min(positiveInt(f, 'stop-at') ?? trainer.totalSteps, trainer.totalSteps);
   const t0 = performance.now();
   const save = async (): Promise<void> => {
     if (!outDir) return;
     await saveRunDir(outDir, await trainer.snapshot());
   };
-  while (trainer.step < trainer.totalSteps && !stop) {
+  while (trainer.step < stopAt && !stop) {
     const m = await trainer.trainStep();
     if (m) process.stdout.write(`${JSON.stringify(m)}\n`);
     if (saveEvery && trainer.step % saveEvery === 0) await save();
@@ -127,7 +131,9 @@ export async function runTrain(argv: string[]): Promise<number> {
   await save();
   if (outDir) log(`saved run to ${path.resolve(outDir)}`);
 
-  if (!stop && evalItems.length > 0) {
+  const finished = trainer.step >= trainer.totalSteps;
+  if (!finished) log(`stopped at step ${trainer.step} of ${trainer.totalSteps}; continue with --resume ${outDir ?? 'DIR (give --out to save)'}`);
+  if (!stop && finished && evalItems.length > 0) {
     const limit = positiveInt(f, 'eval-limit');
     log(`evaluating on ${Math.min(limit ?? Infinity, evalItems.length)} questions`);
     const result = await trainer.evaluate(evalItems, {

@@ -19,6 +19,21 @@ export function decays(name: string, shape: readonly number[]): boolean {
   return shape.length === 2 && !name.includes('.wte.') && !name.includes('.wpe.');
 }
 
+/** tf.addN in groups: WebGPU binds one storage buffer per input and allows
+ * only 8 per shader stage, so addN over every parameter fails there. */
+export function addMany(xs: tf.Tensor[], group = 7): tf.Tensor {
+  let level = xs;
+  while (level.length > 1) {
+    const next: tf.Tensor[] = [];
+    for (let i = 0; i < level.length; i += group) {
+      const part = level.slice(i, i + group);
+      next.push(part.length === 1 ? part[0] : tf.addN(part));
+    }
+    level = next;
+  }
+  return level[0];
+}
+
 export class AdamW {
   step = 0;
   readonly m = new Map<string, tf.Variable>();
@@ -38,7 +53,7 @@ export class AdamW {
   apply(grads: tf.NamedTensorMap, lr: number): tf.Scalar {
     const { beta1: b1, beta2: b2, eps, weightDecay: wd, gradClip } = this.c;
     const names = [...this.params.keys()];
-    const norm = tf.sqrt(tf.addN(names.map((n) => tf.sum(tf.square(grads[n]))))) as tf.Scalar;
+    const norm = tf.sqrt(addMany(names.map((n) => tf.sum(tf.square(grads[n]))))) as tf.Scalar;
     // torch: coef = max_norm / (norm + 1e-6), applied only when below 1
     const scale = gradClip > 0 ? tf.minimum(1, tf.div(gradClip, tf.add(norm, 1e-6))) : tf.scalar(1);
     this.step++;

@@ -169,8 +169,13 @@ export class Trainer {
    * steps that read values back from the device). */
   async trainStep(): Promise<MetricPoint | undefined> {
     if (this.step >= this.totalSteps) throw new Error(`the run is complete (${this.totalSteps} steps)`);
-    const b = this.batch(this.nextPicks());
-    const lr = learningRate(this.step, this.trainConfig);
+    return this.stepOn(this.batch(this.nextPicks()));
+  }
+
+  /** One optimizer step on a given batch (the benchmark feeds fixed shapes).
+   * The learning rate follows the schedule unless given. */
+  async stepOn(b: HostBatch, o: { lr?: number; forceLog?: boolean } = {}): Promise<MetricPoint | undefined> {
+    const lr = o.lr ?? learningRate(this.step, this.trainConfig);
     const vars = [...this.params.values()];
     const out = tf.tidy(() => {
       let ce: tf.Scalar | undefined;
@@ -187,8 +192,9 @@ export class Trainer {
       return { loss: value, ce: ce!, kl: kl! };
     });
     this.sinceLog.tokens += b.tokens;
-    const logNow = this.step % this.trainConfig.logEvery === 0 || this.step === this.totalSteps;
+    const logNow = o.forceLog || this.step % this.trainConfig.logEvery === 0 || this.step === this.totalSteps;
     try {
+      // the only read-back from the device: never between logging steps
       if (!logNow) return undefined;
       const [loss, ce, kl] = await Promise.all([out.loss.data(), out.ce.data(), out.kl.data()]);
       const now = performance.now();
@@ -209,6 +215,11 @@ export class Trainer {
       out.ce.dispose();
       out.kl.dispose();
     }
+  }
+
+  /** The variables, for the benchmark and tests (read only by convention). */
+  get variables(): ReadonlyMap<string, tf.Variable> {
+    return this.params;
   }
 
   async snapshot(): Promise<TrainState> {

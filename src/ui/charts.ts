@@ -68,7 +68,8 @@ export class LiveChart {
         axes: [
           { ...axisStyle, label: 'step' },
           { ...axisStyle },
-          ...(hasRight ? [{ ...axisStyle, scale: 'r', side: 1 as const, grid: { show: false } }] : []),
+          // Small values (the KL term is often ~1e-3): two significant digits, not "0.00".
+          ...(hasRight ? [{ ...axisStyle, scale: 'r', side: 1 as const, grid: { show: false }, values: (_u: uPlot, splits: number[]) => splits.map((v) => (v === 0 ? '0' : Math.abs(v) < 0.01 ? v.toExponential(0) : String(Number(v.toPrecision(2))))) }] : []),
         ],
         series: [
           { label: 'step' },

@@ -18,6 +18,11 @@ export class CheckpointsView {
   private readonly list = h('div', { class: 'checkpoint-list', testid: 'checkpoint-list', attrs: { 'aria-live': 'polite' } });
   private readonly usage = h('p', { class: 'muted', testid: 'storage-usage', text: 'Storage: –' });
   private enabled = true;
+  /** Checkpoints found damaged on load (kept marked across refreshes) and the
+   * older ones offered instead. */
+  private readonly damaged = new Map<string, string>();
+  private readonly offered = new Set<string>();
+  private lastRuns: RunView[] = [];
 
   constructor(private readonly handlers: CheckpointHandlers) {
     const importId = nextId('checkpoint-import');
@@ -47,6 +52,13 @@ export class CheckpointsView {
     for (const b of this.list.querySelectorAll<HTMLButtonElement>('button[data-needs-idle]')) b.disabled = !v;
   }
 
+  markDamaged(id: string, message: string, offeredId?: string): void {
+    this.damaged.set(id, message);
+    this.offered.delete(id);
+    if (offeredId) this.offered.add(offeredId);
+    this.show(this.lastRuns);
+  }
+
   showUsage(u: StorageUsage): void {
     if (!u.available) {
       this.usage.textContent = `Storage: checkpoints use ${formatBytes(u.checkpointBytes)}; this browser does not report its quota.`;
@@ -62,15 +74,22 @@ export class CheckpointsView {
       if (needsIdle) el.disabled = !this.enabled;
       return el;
     };
+    const damage = this.damaged.get(c.id);
+    const offered = !damage && this.offered.has(c.id);
     return h(
       'li',
-      { testid: 'checkpoint-item', attrs: { 'data-step': c.step } },
+      {
+        testid: 'checkpoint-item',
+        class: damage ? 'damaged' : offered ? 'offered' : undefined,
+        attrs: { 'data-step': c.step, 'data-id': c.id, 'data-damaged': damage ? 'true' : undefined, 'data-offered': offered ? 'true' : undefined },
+      },
       h('span', {
         class: 'ckpt-label',
         text: `step ${c.step} · ${c.kind}${c.weightsOnly ? ' · weights only' : ''} · ${formatBytes(c.bytes)} · ${new Date(c.createdAt).toLocaleString()}${
           c.accuracy !== undefined ? ` · accuracy ${formatPercent(c.accuracy)}` : ''
         }`,
       }),
+      damage ? h('span', { class: 'ckpt-note error', text: `damaged: ${damage}` }) : offered ? h('span', { class: 'ckpt-note', text: 'intact: resume from here' }) : '',
       h(
         'span',
         { class: 'ckpt-actions' },
@@ -83,6 +102,7 @@ export class CheckpointsView {
   }
 
   show(runs: RunView[]): void {
+    this.lastRuns = runs;
     if (runs.length === 0) {
       this.list.replaceChildren(h('p', { class: 'muted', text: 'No saved runs yet.' }));
       return;

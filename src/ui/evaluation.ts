@@ -81,7 +81,15 @@ export class EvaluationView {
 
   setRunning(v: boolean): void {
     this.cancelButton.disabled = !v;
-    if (v) this.runButton.disabled = true;
+    if (v) {
+      this.runButton.disabled = true;
+      this.accuracy.textContent = 'evaluating…';
+    }
+  }
+
+  /** The evaluation failed or was cancelled (the banner says why). */
+  clear(): void {
+    this.accuracy.textContent = '–';
   }
 
   show(r: EvalResultView): void {

@@ -135,6 +135,7 @@ function onEvent(e: TrainEvent): void {
     showBackend(e.info.backend);
   }
   if (e.type === 'checkpoint') scheduleCheckpointRefresh();
+  if (e.type === 'damaged') checkpoints.markDamaged(e.checkpointId, e.message, e.offered?.id);
 }
 const listener = callback(onEvent);
 
@@ -241,6 +242,7 @@ async function runEvaluation(opts: EvalOptions): Promise<void> {
     api.evaluate(opts, callback((done: number, total: number) => evaluation.progress.set(done, total, `${done} of ${total} questions`))),
   );
   if (r) evaluation.show(r);
+  else evaluation.clear();
   evaluation.progress.hide();
   ui.evaluating = false;
   evaluation.setRunning(false);

@@ -127,13 +127,22 @@ export class TrainingView {
     this.refreshButtons();
   }
 
+  private noteSeq = 0;
+
   note(message: string, level: 'info' | 'error' = 'info'): void {
-    this.notes.prepend(h('li', { class: level, text: `${new Date().toLocaleTimeString()}: ${message}` }));
+    this.noteSeq += 1;
+    this.notes.prepend(h('li', { class: level, text: `${new Date().toLocaleTimeString()}: ${message}`, attrs: { 'data-seq': this.noteSeq } }));
     while (this.notes.children.length > 8) this.notes.lastElementChild?.remove();
   }
 
+  /** The current run's logged losses, as [step, loss] pairs, on the loss
+   * readout's data-history attribute (for tests and tools; the chart has
+   * the same numbers). */
+  private history: [number, number][] = [];
+
   private startRun(info: RunInfo): void {
     const c = info.modelConfig;
+    this.history = info.history.map((m) => [m.step, m.loss]);
     this.lossChart.reset();
     this.lrChart.reset();
     this.speedChart.reset();
@@ -169,6 +178,8 @@ export class TrainingView {
         if (e.metrics) {
           Object.assign(this.state, { loss: e.metrics.loss, ce: e.metrics.ce, kl: e.metrics.kl, speed: e.metrics.tokensPerSecond });
           this.plot(e.metrics);
+          this.history.push([e.metrics.step, e.metrics.loss]);
+          if (this.history.length > 500) this.history.shift();
         }
         this.schedule();
         return;
@@ -206,6 +217,7 @@ export class TrainingView {
     o.epoch.textContent = s.total ? formatNumber(s.epoch, 3) : '–';
     o.eta.textContent = s.step >= s.total && s.total > 0 ? 'done' : formatDuration(s.etaMs);
     o.loss.textContent = formatNumber(s.loss);
+    o.loss.dataset.history = JSON.stringify(this.history);
     o.ce.textContent = formatNumber(s.ce);
     o.kl.textContent = formatNumber(s.kl);
     o.speed.textContent = formatNumber(s.speed, 3);

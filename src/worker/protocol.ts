@@ -114,6 +114,9 @@ export type TrainEvent =
   | StepEvent
   | DistEvent
   | { type: 'checkpoint'; label: RunLabel; checkpoint: CheckpointView }
+  /** A stored checkpoint failed verification on load; `offered` is the next
+   * older one of the same run that verifies, if any. */
+  | { type: 'damaged'; label: RunLabel; checkpointId: string; message: string; offered?: CheckpointView }
   | { type: 'eval'; label: RunLabel; done: number; total: number; result?: EvalResultView }
   | { type: 'note'; label: RunLabel; level: 'info' | 'error'; message: string };
 

@@ -6,7 +6,8 @@
 import { countParams, type TrainConfig } from '../core/config';
 import { Trainer } from '../core/trainer';
 import type { QuestionGroup } from '../data/types';
-import { openStore, RunRecorder } from './checkpoints';
+import { CheckpointDamagedError, type CheckpointMeta } from '../checkpoint/store';
+import { checkpointView, openStore, RunRecorder } from './checkpoints';
 import { fireAndForget, RunControl } from './control';
 import { prepareConfig } from './config';
 import { runLoop } from './loop';
@@ -163,7 +164,30 @@ export function resumeCheckpoint(id: string, opts: RunOptions & { backend?: Trai
     const meta = await store.getCheckpointMeta(id);
     if (!meta) throw new Error(`checkpoint ${id} does not exist (deleted in another tab?)`);
     emit({ type: 'status', label: 'main', status: 'preparing', step: meta.step, message: `loading the checkpoint at step ${meta.step}` });
-    const state = await store.loadCheckpoint(id);
+    let state;
+    try {
+      state = await store.loadCheckpoint(id);
+    } catch (e) {
+      if (!(e instanceof CheckpointDamagedError)) throw e;
+      // Offer the next older checkpoint of the run that verifies.
+      const older = (await store.listCheckpoints(meta.runId)).filter((c) => c.id !== id && (c.step < meta.step || (c.step === meta.step && c.createdAt < meta.createdAt)));
+      let offered: CheckpointMeta | undefined;
+      for (const c of older) {
+        try {
+          await store.loadCheckpoint(c.id);
+          offered = c;
+          break;
+        } catch (e2) {
+          if (!(e2 instanceof CheckpointDamagedError)) throw e2;
+          emit({ type: 'damaged', label: 'main', checkpointId: c.id, message: e2.message });
+        }
+      }
+      emit({ type: 'damaged', label: 'main', checkpointId: id, message: e.message, offered: offered && checkpointView(offered) });
+      throw new Error(
+        `${e.message}. ` +
+          (offered ? `The next older checkpoint (step ${offered.step}) is intact: press Resume on it (marked in the list).` : 'No older checkpoint of this run is intact.'),
+      );
+    }
     const data = await groupsFor(state.datasetFingerprint, state.trainConfig);
     const backendName = opts.backend ?? state.trainConfig.backend;
     disposeLive();

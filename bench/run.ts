@@ -1,0 +1,105 @@
+// `npm run bench [-- --quick] [--backends cpu,wasm,webgpu] [--presets tiny,small] [--steps N]`
+// Prints a readable table on stderr and the JSON report on stdout, and keeps
+// the report in bench/results/<date>-<host>.json. Each backend runs in its own
+// process (WebGPU in Node needs Dawn's environment from process start); the
+// PyTorch reference trains the same weights on the same batches.
+import { execFile } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setupBackend } from '../src/cli/setup';
+import { swiftShaderEnv } from '../src/cli/node-gpu';
+import type { PresetName } from '../src/core/config';
+import { ensureTorch, torchReference, type ReferenceResult } from './reference';
+import { checkpointTimes, curateThroughput } from './io';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const args = process.argv.slice(2);
+const flag = (k: string): string | undefined => {
+  const i = args.indexOf(`--${k}`);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const quick = args.includes('--quick');
+const presets = (flag('presets') ?? (quick ? 'tiny' : 'tiny,small')).split(',') as PresetName[];
+const backends = (flag('backends') ?? 'cpu,wasm,webgpu').split(',');
+const steps = Number(flag('steps') ?? (quick ? 2 : 5));
+const log = (s: string): void => void process.stderr.write(`${s}\n`);
+
+interface Measured {
+  backend: string;
+  adapter: string | null;
+  results: { preset: PresetName; msPerStep: number; tokensPerSecond: number; firstStepMs: number; dispatchesPerStep: number; peakBytes: number; tensorGrowth: number; decodeTokensPerSecond: { kvCache: number; fullRecompute: number } }[];
+}
+
+function measure(backend: string): Promise<Measured | { backend: string; error: string }> {
+  const env = { ...process.env };
+  if (backend === 'webgpu' && !process.env.VK_ICD_FILENAMES) Object.assign(env, swiftShaderEnv() ?? {});
+  const cmd = [path.join(HERE, '../node_modules/tsx/dist/cli.mjs'), path.join(HERE, 'measure.ts'), '--backend', backend, '--presets', presets.join(','), '--steps', String(steps), '--decode-tokens', quick ? '16' : '48'];
+  return new Promise((resolve) => {
+    execFile(process.execPath, cmd, { env, maxBuffer: 16 << 20, timeout: 900_000 }, (err, stdout, stderr) => {
+      const line = stdout.split('\n').find((l) => l.startsWith('{'));
+      if (err || !line) resolve({ backend, error: (stderr.split('\n').filter((l) => /error|mcckd/i.test(l))[0] ?? String(err)).slice(0, 300) });
+      else resolve(JSON.parse(line) as Measured);
+    });
+  });
+}
+
+const started = new Date();
+log(`mcckd bench: presets ${presets.join(', ')}; backends ${backends.join(', ')}; ${steps} timed steps${quick ? ' (quick)' : ''}`);
+const measured: (Measured | { backend: string; error: string })[] = [];
+for (const b of backends) {
+  log(`… ${b}`);
+  measured.push(await measure(b));
+}
+
+await setupBackend('cpu'); // the reference check runs on the exact cpu backend
+const torchVersion = ensureTorch(log);
+const reference: ReferenceResult[] = [];
+if (torchVersion) {
+  for (const p of presets) {
+    log(`… PyTorch ${torchVersion} reference, ${p}`);
+    reference.push(await torchReference(p, { checkSteps: 3, timedSteps: quick ? 3 : 6, torchVersion }));
+  }
+}
+log('… read + curate');
+const curate = await curateThroughput(quick ? 4 : 40);
+log('… checkpoints');
+const checkpoints: Record<string, Record<string, number>> = {};
+for (const p of presets) checkpoints[p] = await checkpointTimes(p, quick ? 1 : 3);
+
+const report = {
+  date: started.toISOString(),
+  machine: { host: os.hostname(), cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memGB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
+  settings: { presets, backends, steps, quick },
+  backends: measured,
+  reference: reference.map((r) => ({ ...r, sameComputation: r.initialLossDiff < 1e-4 && r.maxLossDiff < 1e-3 })),
+  ratios: reference.flatMap((r) =>
+    measured.flatMap((m) => ('results' in m ? m.results.filter((x) => x.preset === r.preset).map((x) => ({ preset: r.preset, backend: m.backend, oursOverTorch: x.tokensPerSecond / r.torchTokensPerSecond })) : [])),
+  ),
+  curate,
+  checkpoints,
+};
+
+const f = (x: number, d = 0): string => x.toLocaleString('en', { maximumFractionDigits: d });
+log('\nbackend   preset  ms/step  tok/s   first(ms) dispatches peakMB growth decode kv/full tok/s');
+for (const m of measured) {
+  if (!('results' in m)) {
+    log(`${m.backend.padEnd(9)} error: ${m.error}`);
+    continue;
+  }
+  for (const r of m.results) {
+    log(`${m.backend.padEnd(9)} ${r.preset.padEnd(7)} ${f(r.msPerStep).padStart(7)} ${f(r.tokensPerSecond).padStart(7)} ${f(r.firstStepMs).padStart(9)} ${String(r.dispatchesPerStep).padStart(10)} ${f(r.peakBytes / 2 ** 20).padStart(6)} ${String(r.tensorGrowth).padStart(6)} ${f(r.decodeTokensPerSecond.kvCache, 1)}/${f(r.decodeTokensPerSecond.fullRecompute, 1)}`);
+  }
+}
+for (const r of report.reference) log(`PyTorch ${r.torch} (${r.threads} thread) ${r.preset}: ${f(r.torchMsPerStep)} ms/step, ${f(r.torchTokensPerSecond)} tok/s; loss diff first ${r.initialLossDiff.toExponential(1)}, max ${r.maxLossDiff.toExponential(1)}`);
+for (const r of report.ratios) log(`ours/PyTorch ${r.preset} ${r.backend}: ${r.oursOverTorch.toFixed(3)}`);
+log(`read + curate: ${f(curate.megabytes, 1)} MB in ${curate.seconds.toFixed(2)} s = ${curate.mbPerSecond.toFixed(1)} MB/s`);
+for (const [p, c] of Object.entries(checkpoints)) log(`checkpoint ${p}: ${f(c.bytes / 1e6, 1)} MB, encode ${f(c.encodeMs, 1)} ms, decode ${f(c.decodeMs, 1)} ms, save dir ${f(c.saveDirMs, 1)} ms, load dir ${f(c.loadDirMs, 1)} ms`);
+
+const dir = path.join(HERE, 'results');
+mkdirSync(dir, { recursive: true });
+const file = path.join(dir, `${started.toISOString().slice(0, 16).replace(/[:T]/g, '-')}-${os.hostname()}${quick ? '-quick' : ''}.json`);
+writeFileSync(file, `${JSON.stringify(report, null, 1)}\n`);
+log(`\nreport: ${path.relative(process.cwd(), file)}`);
+process.stdout.write(`${JSON.stringify(report)}\n`);

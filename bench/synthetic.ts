@@ -1,0 +1,42 @@
+// Fixed-shape synthetic batches for the benchmark: every step has the same
+// [R, T] so throughput is comparable across backends and with PyTorch.
+import { buildBatch, type EncodedRationale, type HostBatch } from '../src/core/batch';
+import { PAD_ID } from '../src/core/tokenizer';
+import { Rng } from '../src/core/rng';
+
+export interface Shape {
+  questions: number; // B: two rows each
+  time: number; // T
+}
+
+export const SHAPES: Record<string, Shape> = {
+  tiny: { questions: 4, time: 64 },
+  small: { questions: 8, time: 128 },
+  base: { questions: 8, time: 256 },
+};
+
+/** Batches whose rows fill all T positions; the two rows of a question end in
+ * the same 3-token answer (so the KL term is exercised). */
+export function syntheticBatches(n: number, shape: Shape, vocabSize: number, blockSize: number, seed = 1): HostBatch[] {
+  const rng = new Rng(seed);
+  const tok = (): number => 2 + rng.int(vocabSize - 2);
+  const row = (answer: number[]): EncodedRationale => {
+    const ids = Array.from({ length: shape.time + 1 }, tok);
+    const start = shape.time - 4;
+    answer.forEach((a, i) => (ids[start + i] = a));
+    return { ids, promptLen: 16, spanStart: start, spanEnd: start + answer.length };
+  };
+  return Array.from({ length: n }, () => {
+    const picks = Array.from({ length: shape.questions }, () => {
+      const answer = [tok(), tok(), tok()];
+      return { a: row(answer), b: row(answer) };
+    });
+    return buildBatch(picks, { blockSize, padId: PAD_ID, multiple: 1 });
+  });
+}
+
+export function median(xs: number[]): number {
+  const s = xs.slice().sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}

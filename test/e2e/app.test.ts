@@ -1,0 +1,462 @@
+// End-to-end: the built app (vite preview on http://127.0.0.1) in Debian's
+// Chromium with real WebGPU on SwiftShader, driven through playwright-core.
+// The tests run in order and share one page where noted: the data loaded,
+// the model trained and the checkpoints saved by one test are what the next
+// one works with. SwiftShader is slow (the first step compiles shaders for
+// tens of seconds), so the model is the `tiny` preset and runs are short.
+
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { evalFile, teacherFile } from './fixtures';
+import { ARTIFACTS, buildApp, chromiumAvailable, CHROMIUM, launchBrowser, longTasks, openPage, readStep, screenshot, serve, writeArtifact, type Served, type WatchedPage } from './harness';
+
+const available = chromiumAvailable();
+if (!available) console.warn(`[e2e] skipped: ${CHROMIUM} is missing (apt-get install chromium)`);
+
+const STEPS = 10;
+const fixture = teacherFile();
+
+/** The current run's [step, loss] pairs (the loss readout's data-history). */
+async function losses(page: Page): Promise<[number, number][]> {
+  return JSON.parse((await page.getByTestId('train-loss').getAttribute('data-history')) ?? '[]') as [number, number][];
+}
+
+async function waitFor(what: string, fn: () => Promise<boolean>, timeoutMs: number, everyMs = 250): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await fn()) return;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+async function status(page: Page): Promise<string> {
+  return (await page.getByTestId('train-status').textContent()) ?? '';
+}
+
+async function bannerText(page: Page): Promise<string> {
+  const b = page.getByTestId('error-banner');
+  return (await b.isVisible()) ? (await b.innerText()) : '';
+}
+
+async function dismissErrors(page: Page): Promise<void> {
+  const b = page.getByTestId('error-banner');
+  if (await b.isVisible()) await b.getByRole('button', { name: 'Dismiss' }).click();
+}
+
+async function waitBackend(page: Page): Promise<void> {
+  await page.getByTestId('backend').filter({ hasText: /^backend: (webgpu|webgl|wasm|cpu)/ }).waitFor({ timeout: 60_000 });
+}
+
+async function uploadTeacher(page: Page): Promise<void> {
+  await page.getByTestId('data-file').setInputFiles(writeArtifact('e2e-teacher.jsonl', fixture.text));
+  await page.getByTestId('data-report').getByText(/e2e-teacher\.jsonl/).waitFor({ timeout: 60_000 });
+  await expect.poll(() => page.getByTestId('train-start').isEnabled(), { timeout: 10_000 }).toBe(true);
+}
+
+async function evaluate(page: Page): Promise<{ accuracy: string; samples: string }> {
+  await page.getByTestId('eval-max-tokens').fill('12');
+  await expect.poll(() => page.getByTestId('eval-run').isEnabled(), { timeout: 30_000 }).toBe(true);
+  await page.getByTestId('eval-run').click();
+  await page.getByTestId('eval-accuracy').filter({ hasText: /%/ }).waitFor({ timeout: 180_000 });
+  return { accuracy: (await page.getByTestId('eval-accuracy').textContent()) ?? '', samples: await page.getByTestId('eval-samples').innerText() };
+}
+
+/** The newest training note matching `re` (a finished run adds "Resuming:
+ * done at step 10 of 10"), by its sequence number; 0 when there is none. */
+async function notes(page: Page, re: RegExp): Promise<number> {
+  const all = await page.getByTestId('train-notes').locator('li').evaluateAll((lis) => lis.map((li) => ({ seq: Number(li.getAttribute('data-seq')), text: li.textContent ?? '' })));
+  return Math.max(0, ...all.filter((n) => re.test(n.text)).map((n) => n.seq));
+}
+
+/** The checkpoint rows of the stored runs, newest run first. */
+async function checkpointRows(page: Page): Promise<{ run: string; steps: number[] }[]> {
+  return page.getByTestId('checkpoint-run').evaluateAll((runs) =>
+    runs.map((r) => ({
+      run: r.querySelector('header')?.textContent ?? '',
+      steps: [...r.querySelectorAll('[data-testid="checkpoint-item"]')].map((li) => Number(li.getAttribute('data-step'))),
+    })),
+  );
+}
+
+describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
+  let served: Served;
+  let browser: Browser;
+  let w: WatchedPage;
+  let page: Page;
+  // Shared between the tests, in order.
+  let stoppedAt = 0;
+  let trainedEval: { accuracy: string; samples: string } | undefined;
+  let exported = '';
+
+  beforeAll(async () => {
+    served = await serve('preview');
+    browser = await launchBrowser();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await served?.close();
+  });
+
+  it('the page bundle has no tfjs (the worker has it) and index.html carries the CSP', async () => {
+    const dist = await buildApp();
+    const html = readFileSync(path.join(dist, 'index.html'), 'utf8');
+    expect(html).toMatch(/http-equiv="Content-Security-Policy"[^>]*default-src 'self'/);
+    const entry = /<script type="module"[^>]*src="\/(assets\/[^"]+\.js)"/.exec(html)?.[1];
+    expect(entry).toBeDefined();
+    // The page's script and everything it imports statically.
+    const assets = path.join(dist, 'assets');
+    const seen = new Set<string>();
+    const visit = (file: string): void => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      const code = readFileSync(path.join(assets, file), 'utf8');
+      for (const m of code.matchAll(/(?:import|export)\s*(?:[^'"`;]*?from\s*)?["'`]\.\/([^"'`]+\.js)["'`]/g)) visit(m[1]);
+    };
+    visit(path.basename(entry!));
+    const pageCode = [...seen].map((f) => readFileSync(path.join(assets, f), 'utf8')).join('\n');
+    expect(pageCode).not.toMatch(/tensorflow|tfjs|registerKernel/i);
+    const workerFile = readdirSync(assets).find((f) => /^worker-.*\.js$/.test(f));
+    expect(workerFile, 'a worker chunk').toBeDefined();
+    expect(pageCode).toContain(workerFile);
+    console.log(`[e2e] page bundle: ${[...seen].join(', ')} (${pageCode.length} bytes, no tfjs)`);
+  });
+
+  it('loads the demo data: the report counts about 600 questions', async () => {
+    const demo = await openPage(browser, served.url);
+    try {
+      await waitBackend(demo.page);
+      await demo.page.getByTestId('use-demo').click();
+      const report = demo.page.getByTestId('data-report');
+      await report.getByText('Questions for training').waitFor({ timeout: 120_000 });
+      const text = await report.innerText();
+      const questions = Number(/Questions\s+(\d+)/.exec(text)?.[1]);
+      expect(questions).toBeGreaterThanOrEqual(550);
+      expect(questions).toBeLessThanOrEqual(650);
+      const kept = Number(/Rationales kept\s+(\d+)/.exec(text)?.[1]);
+      expect(kept).toBeGreaterThan(questions); // several rationales per question
+      // The demo's evaluation file comes with it.
+      await expect.poll(async () => (await demo.page.getByTestId('eval-name').textContent()) ?? '', { timeout: 60_000 }).toMatch(/\d+ questions/);
+      expect(await bannerText(demo.page)).toBe('');
+      expect(demo.problems).toEqual([]);
+      expect(demo.offOrigin).toEqual([]);
+    } finally {
+      await demo.context.close();
+    }
+  });
+
+  it('reads an uploaded teacher file: counts, the bad line by number, markup shown as text', async () => {
+    w = await openPage(browser, served.url);
+    page = w.page;
+    await waitBackend(page);
+    await uploadTeacher(page);
+    const report = page.getByTestId('data-report');
+    const text = await report.innerText();
+    expect(text).toMatch(/Records read\s+11/);
+    expect(text).toMatch(new RegExp(`Questions\\s+${fixture.questions}\\b`));
+    expect(text).toMatch(/Rationales in the file\s+31/);
+    expect(text).toMatch(/Rationales kept\s+30/);
+    expect(text).toMatch(/wrong-answer: 1/);
+    const errors = await page.getByTestId('report-errors').innerText();
+    expect(errors).toContain(`line ${fixture.brokenLine}:`);
+    expect(errors).toMatch(/invalid JSON/);
+    // The question with <b> in it is text, not markup.
+    const sample = page.getByTestId('report-sample');
+    expect(await sample.innerText()).toContain('<b>apples</b>');
+    expect(await sample.locator('b').count()).toBe(0);
+
+    await page.getByTestId('eval-file').setInputFiles(writeArtifact('e2e-eval.jsonl', evalFile()));
+    await expect.poll(async () => (await page.getByTestId('eval-name').textContent()) ?? '', { timeout: 30_000 }).toMatch(/e2e-eval\.jsonl \(3 questions\)/);
+    expect(await bannerText(page)).toBe('');
+  });
+
+  it('trains on webgpu: loss falls; pause, resume, stop; evaluate; screenshot', async () => {
+    await page.getByTestId('steps').fill(String(STEPS));
+    await page.getByTestId('setting-autosaveEvery').fill('3');
+    await page.getByTestId('train-start').click();
+    const since = await page.evaluate(() => performance.now());
+
+    await waitFor('step 3', async () => (await readStep(page)) >= 3, 240_000);
+    // The worker's real backend: webgpu on SwiftShader, no fallback.
+    const badge = page.getByTestId('backend');
+    expect(await badge.getAttribute('data-backend')).toBe('webgpu');
+    expect(await badge.textContent()).toMatch(/^backend: webgpu \(.*swiftshader.*\)$/i);
+    expect(await badge.textContent()).not.toMatch(/fell back/);
+
+    await page.getByTestId('train-pause').click();
+    await waitFor('paused', async () => (await status(page)).startsWith('paused'), 60_000);
+    const pausedAt = await readStep(page);
+    await page.waitForTimeout(2500);
+    expect(await readStep(page)).toBe(pausedAt); // really paused
+    expect(await page.getByTestId('train-resume').isEnabled()).toBe(true);
+    // Pausing saves a checkpoint.
+    await waitFor(`a checkpoint at step ${pausedAt}`, async () => (await checkpointRows(page))[0]?.steps.includes(pausedAt) ?? false, 30_000);
+
+    await page.getByTestId('train-resume').click();
+    await waitFor('running again', async () => (await readStep(page)) > pausedAt, 120_000);
+    await waitFor('step 7', async () => (await readStep(page)) >= 7, 240_000);
+    await page.getByTestId('train-stop').click();
+    await waitFor('stopped', async () => (await status(page)) === 'stopped', 60_000);
+    stoppedAt = await readStep(page);
+    expect(stoppedAt).toBeGreaterThanOrEqual(7);
+    expect(stoppedAt).toBeLessThan(STEPS);
+
+    const l = await losses(page);
+    expect(l.map(([s]) => s)).toEqual(Array.from({ length: stoppedAt }, (_, i) => i + 1)); // every step logged once
+    for (const [, v] of l) expect(Number.isFinite(v)).toBe(true);
+    const first = l[0][1];
+    const last = l[l.length - 1][1];
+    expect(first).toBeGreaterThan(5.5); // ~ln(vocab) for a fresh model
+    expect(first).toBeLessThan(7.5);
+    expect(last).toBeLessThan(first - 0.5);
+    console.log(`[e2e] losses on webgpu: ${l.map(([s, v]) => `${s}:${v.toFixed(3)}`).join(' ')}`);
+    expect(await page.getByTestId('train-loss').textContent()).toBe(last.toFixed(3));
+
+    await waitFor(`the stop checkpoint at step ${stoppedAt}`, async () => (await checkpointRows(page))[0]?.steps[0] === stoppedAt, 30_000);
+
+    trainedEval = await evaluate(page);
+    expect(trainedEval.accuracy).toMatch(/^\d+(\.\d+)?% \([0-3] of 3, evaluation file\)$/);
+    expect(trainedEval.samples).toContain('Nia has 4 apples');
+    const slow = await longTasks(page, since);
+    console.log(`[e2e] main-thread tasks over 50 ms while training: ${slow.length}${slow.length ? ` (longest ${Math.max(...slow.map((t) => t.duration)).toFixed(0)} ms)` : ''}`);
+    console.log(`[e2e] screenshot: ${await screenshot(page, 'trained-page.png')}`);
+    expect(await bannerText(page)).toBe('');
+    expect(w.problems).toEqual([]);
+    expect(w.offOrigin).toEqual([]);
+  });
+
+  it('after a reload the run is listed with Resume, and resuming continues from the saved step', async () => {
+    await page.reload();
+    await waitBackend(page);
+    await waitFor('the saved run', async () => (await checkpointRows(page)).length > 0, 30_000);
+    const runs = await checkpointRows(page);
+    expect(runs).toHaveLength(1);
+    expect(runs[0].run).toMatch(/stopped/);
+    expect(runs[0].steps[0]).toBe(stoppedAt);
+    const newest = page.getByTestId('checkpoint-item').first();
+    await expect.poll(() => newest.getByRole('button', { name: 'Resume' }).isEnabled()).toBe(true);
+
+    // Without the data it was trained on, Resume says what to do.
+    await newest.getByRole('button', { name: 'Resume' }).click();
+    await expect.poll(() => bannerText(page), { timeout: 60_000 }).toMatch(/trained on other data|load the teacher file/);
+    await dismissErrors(page);
+
+    await uploadTeacher(page);
+    await newest.getByRole('button', { name: 'Resume' }).click();
+    await waitFor('the resumed run to finish', async () => (await status(page)) === 'done', 300_000);
+    expect(await readStep(page)).toBe(STEPS);
+    const l = await losses(page);
+    // The charts get the stored history back; new steps follow the saved one.
+    expect(l.map(([s]) => s)).toEqual(Array.from({ length: STEPS }, (_, i) => i + 1));
+    const before = l[stoppedAt - 1][1];
+    const after = l[stoppedAt][1];
+    console.log(`[e2e] loss at the saved step ${stoppedAt}: ${before.toFixed(3)}, first resumed step: ${after.toFixed(3)}`);
+    // Trained weights were restored: a fresh model would start near 6.2.
+    expect(after).toBeLessThan(l[0][1] - 0.4);
+    expect(Math.abs(after - before)).toBeLessThan(0.5);
+    expect(await bannerText(page)).toBe('');
+  });
+
+  it('exports a checkpoint as .safetensors and re-imports it with the same evaluation result', async () => {
+    await page.getByTestId('eval-file').setInputFiles(path.join(ARTIFACTS, 'e2e-eval.jsonl'));
+    await expect.poll(async () => (await page.getByTestId('eval-name').textContent()) ?? '', { timeout: 30_000 }).toMatch(/3 questions/);
+    const before = await evaluate(page);
+
+    const newest = page.getByTestId('checkpoint-item').first();
+    expect(await newest.getAttribute('data-step')).toBe(String(STEPS));
+    const download = page.waitForEvent('download');
+    await newest.getByRole('button', { name: 'Export', exact: true }).click();
+    const d = await download;
+    expect(d.suggestedFilename()).toMatch(/-step10\.safetensors$/);
+    exported = path.join(ARTIFACTS, 'e2e-export.safetensors');
+    await d.saveAs(exported);
+    const bytes = readFileSync(exported);
+    const headerLen = Number(bytes.readBigUInt64LE(0));
+    const header = JSON.parse(bytes.subarray(8, 8 + headerLen).toString('utf8')) as Record<string, { dtype?: string; shape?: number[] }> & { __metadata__: Record<string, string> };
+    expect(header['transformer.wte.weight']?.dtype).toBe('F32');
+    expect(header.__metadata__).toBeTypeOf('object');
+
+    const runsBefore = (await checkpointRows(page)).length;
+    await page.getByTestId('checkpoint-import').setInputFiles(exported);
+    await waitFor('the imported run', async () => (await checkpointRows(page)).length === runsBefore + 1, 30_000);
+    const imported = page.getByTestId('checkpoint-run').first().getByTestId('checkpoint-item').first();
+    expect(await imported.getAttribute('data-step')).toBe(String(STEPS));
+    const finished = await notes(page, /Resuming: done at step 10 of 10/);
+    await imported.getByRole('button', { name: 'Resume' }).click();
+    await waitFor('the imported model loaded', async () => (await notes(page, /Resuming: done at step 10 of 10/)) > finished, 120_000);
+    expect(await bannerText(page)).toBe('');
+    const after = await evaluate(page);
+    expect(after.accuracy).toBe(before.accuracy);
+    expect(after.samples).toBe(before.samples);
+    // The evaluation belongs to the imported run (the model in memory).
+    await waitFor('the imported run to show its accuracy', async () => (await checkpointRows(page))[0].run.includes(`last accuracy ${after.accuracy.split(' ')[0]}`), 30_000);
+  });
+
+  it('refuses a truncated and a hostile .safetensors with a message, and stores nothing', async () => {
+    const good = readFileSync(exported);
+    const runsBefore = await checkpointRows(page);
+
+    const truncated = writeArtifact('e2e-truncated.safetensors', '');
+    writeFileSync(truncated, good.subarray(0, Math.floor(good.length / 2)));
+    await page.getByTestId('checkpoint-import').setInputFiles(truncated);
+    await expect.poll(() => bannerText(page), { timeout: 30_000 }).toMatch(/Importing e2e-truncated\.safetensors: .+/);
+    console.log(`[e2e] truncated: ${(await bannerText(page)).split('\n').find((s) => s.includes('truncated.safetensors'))}`);
+    await dismissErrors(page);
+
+    // Hostile: a valid-looking header whose first tensor claims bytes far
+    // beyond the end of the file.
+    const headerLen = Number(good.readBigUInt64LE(0));
+    const header = JSON.parse(good.subarray(8, 8 + headerLen).toString('utf8')) as Record<string, { data_offsets?: number[] }>;
+    header['transformer.wte.weight'].data_offsets = [0, 2 ** 40];
+    const json = Buffer.from(JSON.stringify(header), 'utf8');
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(json.length));
+    const hostile = writeArtifact('e2e-hostile.safetensors', '');
+    writeFileSync(hostile, Buffer.concat([len, json, good.subarray(8 + headerLen)]));
+    await page.getByTestId('checkpoint-import').setInputFiles(hostile);
+    await expect.poll(() => bannerText(page), { timeout: 30_000 }).toMatch(/Importing e2e-hostile\.safetensors: .+/);
+    console.log(`[e2e] hostile: ${(await bannerText(page)).split('\n').find((s) => s.includes('hostile.safetensors'))}`);
+    await dismissErrors(page);
+
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    await page.waitForTimeout(500);
+    expect(await checkpointRows(page)).toEqual(runsBefore);
+  });
+
+  it('detects a damaged stored weight record and offers the next older checkpoint', async () => {
+    // The first run (trained above, the oldest in the list): newest
+    // checkpoint at step 10, older ones below it.
+    const rows = await checkpointRows(page);
+    const original = rows.length - 1;
+    expect(rows[original].steps[0]).toBe(STEPS);
+    expect(rows[original].steps.length).toBeGreaterThanOrEqual(2);
+    const run = page.getByTestId('checkpoint-run').nth(original);
+    const newestId = (await run.getByTestId('checkpoint-item').first().getAttribute('data-id')) as string;
+    const olderStep = rows[original].steps[1];
+
+    // Flip bytes in the stored weights (after the safetensors header).
+    const damaged = await page.evaluate(async (id) => {
+      const db = await new Promise<IDBDatabase>((resolve, reject) => {
+        const r = indexedDB.open('mcckd');
+        r.onsuccess = () => resolve(r.result);
+        r.onerror = () => reject(r.error);
+      });
+      const tx = db.transaction('blobs', 'readwrite');
+      const store = tx.objectStore('blobs');
+      const rec = await new Promise<{ checkpointId: string; bytes: ArrayBuffer }>((resolve, reject) => {
+        const r = store.get(id);
+        r.onsuccess = () => resolve(r.result);
+        r.onerror = () => reject(r.error);
+      });
+      const bytes = new Uint8Array(rec.bytes);
+      const headerLen = Number(new DataView(rec.bytes).getBigUint64(0, true));
+      const at = 8 + headerLen + 100;
+      for (let i = at; i < at + 16; i++) bytes[i] ^= 0x5a;
+      store.put({ ...rec, bytes: bytes.buffer });
+      await new Promise<void>((resolve, reject) => {
+        tx.oncomplete = () => resolve();
+        tx.onerror = () => reject(tx.error);
+      });
+      db.close();
+      return bytes.length;
+    }, newestId);
+    expect(damaged).toBeGreaterThan(1000);
+
+    await run.getByTestId('checkpoint-item').first().getByRole('button', { name: 'Resume' }).click();
+    await expect.poll(() => bannerText(page), { timeout: 60_000 }).toMatch(/damaged/);
+    expect(await bannerText(page)).toMatch(new RegExp(`step ${olderStep}\\) is intact`));
+    const damagedRow = page.locator(`[data-testid="checkpoint-item"][data-id="${newestId}"]`);
+    expect(await damagedRow.getAttribute('data-damaged')).toBe('true');
+    const offered = page.locator('[data-testid="checkpoint-item"][data-offered="true"]');
+    expect(await offered.count()).toBe(1);
+    expect(await offered.getAttribute('data-step')).toBe(String(olderStep));
+    await dismissErrors(page);
+
+    // The offered checkpoint loads and the run goes on from it.
+    const finished = await notes(page, /Resuming: done at step 10 of 10/);
+    await offered.getByRole('button', { name: 'Resume' }).click();
+    await waitFor('the run resumed from the older checkpoint to finish', async () => (await notes(page, /Resuming: done at step 10 of 10/)) > finished, 300_000);
+    expect(await readStep(page)).toBe(STEPS);
+    expect((await losses(page)).map(([s]) => s)).toEqual(Array.from({ length: STEPS }, (_, i) => i + 1));
+    expect(await bannerText(page)).toBe('');
+    expect(w.problems).toEqual([]);
+    expect(w.offOrigin).toEqual([]);
+  });
+
+  it('terminating the worker in the middle of a save leaves the previous checkpoint intact and loadable', async () => {
+    await page.getByTestId('steps').fill('6');
+    await page.getByTestId('setting-autosaveEvery').fill('1'); // a save after every step
+    const runsBefore = (await checkpointRows(page)).length;
+    const worker = page.workers().find((wk) => wk.url().includes('worker'));
+    expect(worker, 'the training worker').toBeDefined();
+    // Inside the worker: once armed, the next write of a checkpoint's weight
+    // record keeps its IndexedDB transaction open (a chain of reads) so that
+    // the save is certainly in flight when the worker dies.
+    await worker!.evaluate(() => {
+      const g = self as unknown as { __armed?: boolean; __held?: boolean };
+      const put = IDBObjectStore.prototype.put;
+      IDBObjectStore.prototype.put = function (this: IDBObjectStore, ...args: Parameters<IDBObjectStore['put']>) {
+        const req = put.apply(this, args);
+        if (this.name === 'blobs' && g.__armed && !g.__held) {
+          g.__held = true;
+          const spin = (): void => {
+            this.count().onsuccess = spin;
+          };
+          spin();
+        }
+        return req;
+      };
+    });
+    await page.getByTestId('train-start').click();
+    await waitFor('a first autosave', async () => {
+      const rows = await checkpointRows(page);
+      return rows.length > runsBefore && rows[0].steps.length >= 1;
+    }, 240_000, 100);
+    await worker!.evaluate(() => {
+      (self as unknown as { __armed: boolean }).__armed = true;
+    });
+    await waitFor('a save in flight', () => worker!.evaluate(() => !!(self as unknown as { __held?: boolean }).__held), 120_000, 50);
+    const savingStep = await readStep(page);
+    // Closing the tab terminates the worker mid-transaction.
+    await page.close();
+
+    const again = await openPage(browser, served.url, w.context);
+    w = again;
+    page = again.page;
+    await waitBackend(page);
+    await waitFor('the saved runs', async () => (await checkpointRows(page)).length === runsBefore + 1, 30_000);
+    const newest = (await checkpointRows(page))[0];
+    console.log(`[e2e] worker terminated while saving step ${savingStep}; the run has checkpoints at steps ${newest.steps.join(', ')}`);
+    expect(savingStep).toBeGreaterThanOrEqual(2);
+    expect(newest.steps[0]).toBe(savingStep - 1);
+    // Nothing half-written is left behind: every stored checkpoint record is complete.
+    const incomplete = await page.evaluate(async () => {
+      const db = await new Promise<IDBDatabase>((resolve, reject) => {
+        const r = indexedDB.open('mcckd');
+        r.onsuccess = () => resolve(r.result);
+        r.onerror = () => reject(r.error);
+      });
+      const all = await new Promise<{ complete?: boolean }[]>((resolve, reject) => {
+        const r = db.transaction('checkpoints').objectStore('checkpoints').getAll();
+        r.onsuccess = () => resolve(r.result as { complete?: boolean }[]);
+        r.onerror = () => reject(r.error);
+      });
+      db.close();
+      return all.filter((m) => !m.complete).length;
+    });
+    expect(incomplete).toBe(0);
+
+    await uploadTeacher(page);
+    const finished = await notes(page, /Resuming: done at step 6 of 6/);
+    await page.getByTestId('checkpoint-item').first().getByRole('button', { name: 'Resume' }).click();
+    await waitFor('the resumed run to finish', async () => (await notes(page, /Resuming: done at step 6 of 6/)) > finished, 300_000);
+    expect(await bannerText(page)).toBe('');
+    const l = await losses(page);
+    expect(l.map(([s]) => s)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(l[5][1]).toBeLessThan(l[0][1]);
+    expect(w.problems).toEqual([]);
+  });
+});

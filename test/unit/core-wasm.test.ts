@@ -1,0 +1,66 @@
+// tfjs-backend-wasm has no UnsortedSegmentSum, which tf.gather's gradient
+// needs: the embedding lookup and the KL row picks use a one-hot gradient
+// there. Their gradients (and a whole training step) must equal the cpu
+// backend's.
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-wasm';
+import { afterAll, describe, expect, it } from 'vitest';
+import { gatherRows, resetOpsCache } from '../../src/core/ops';
+import { Trainer } from '../../src/core/trainer';
+import { toyGroups, tinyConfig } from './core-helpers';
+
+async function use(b: 'cpu' | 'wasm'): Promise<void> {
+  await tf.setBackend(b);
+  await tf.ready();
+  resetOpsCache();
+}
+
+afterAll(async () => {
+  await use('cpu');
+});
+
+function embeddingGrad(): number[] {
+  return tf.tidy(() => {
+    const table = tf.tensor2d(Array.from({ length: 40 }, (_, i) => Math.sin(i)), [10, 4]);
+    const idx = tf.tensor1d([3, 3, 9, 0, 7, 3], 'int32');
+    const w = tf.tensor2d(Array.from({ length: 24 }, (_, i) => Math.cos(i)), [6, 4]);
+    return Array.from(tf.grad((t: tf.Tensor) => tf.sum(tf.mul(gatherRows(t as tf.Tensor2D, idx), w)))(table).dataSync());
+  });
+}
+
+describe('wasm backend', () => {
+  it('has no native gather gradient kernel (why the custom gradient exists)', async () => {
+    await use('wasm');
+    expect(tf.getKernel('UnsortedSegmentSum', 'wasm')).toBeUndefined();
+  });
+
+  it('embedding gradients equal the cpu backend native ones', async () => {
+    await use('cpu');
+    const cpu = tf.tidy(() => {
+      const table = tf.tensor2d(Array.from({ length: 40 }, (_, i) => Math.sin(i)), [10, 4]);
+      const idx = tf.tensor1d([3, 3, 9, 0, 7, 3], 'int32');
+      const w = tf.tensor2d(Array.from({ length: 24 }, (_, i) => Math.cos(i)), [6, 4]);
+      return Array.from(tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.gather(t, idx), w)))(table).dataSync());
+    });
+    await use('wasm');
+    const wasm = embeddingGrad();
+    expect(wasm.length).toBe(40);
+    wasm.forEach((x, i) => expect(x).toBeCloseTo(cpu[i], 5));
+    expect(wasm.some((x) => Math.abs(x) > 0.1)).toBe(true);
+  });
+
+  it('trains with the same losses as the cpu backend', async () => {
+    const losses = async (b: 'cpu' | 'wasm'): Promise<number[]> => {
+      await use(b);
+      const t = await Trainer.create({ groups: toyGroups(6), trainConfig: tinyConfig({ steps: 4 }), datasetFingerprint: 'x', modelOverrides: { nLayer: 1, nEmbd: 32, nHead: 2, blockSize: 96 } });
+      const out: number[] = [];
+      while (t.step < t.totalSteps) out.push((await t.trainStep())!.loss);
+      t.dispose();
+      return out;
+    };
+    const cpu = await losses('cpu');
+    const wasm = await losses('wasm');
+    expect(wasm[3]).toBeLessThan(wasm[0]);
+    wasm.forEach((x, i) => expect(Math.abs(x - cpu[i])).toBeLessThan(1e-3));
+  });
+});
