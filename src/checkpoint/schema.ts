@@ -3,7 +3,7 @@
 
 import type { DBSchema, IDBPDatabase, IDBPTransaction, StoreNames } from 'idb';
 import type { ModelConfig, TrainConfig } from '../core/config';
-import type { MetricPoint } from '../core/state';
+import type { EvalSample, MetricPoint } from '../core/state';
 
 export const DB_NAME = 'mcckd';
 export const DB_VERSION = 1;
@@ -11,15 +11,7 @@ export const DB_VERSION = 1;
 export type CheckpointKind = 'auto' | 'pause' | 'stop' | 'best' | 'manual';
 export type RunStatus = 'created' | 'training' | 'paused' | 'stopped' | 'done' | 'failed' | 'imported';
 
-/** Mirrors core/trainer's EvalSample (kept here to stay free of tfjs). */
-export interface EvalSampleRecord {
-  id: string;
-  question: string;
-  gold: string;
-  generated: string;
-  extracted: string | null;
-  correct: boolean;
-}
+export type EvalSampleRecord = EvalSample;
 
 export interface EvalRecord {
   id: string;

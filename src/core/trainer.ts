@@ -4,7 +4,7 @@
 
 import * as tf from '@tensorflow/tfjs-core';
 import { modelConfigFor, type ModelConfig, type TrainConfig } from './config';
-import type { MetricPoint, TrainState } from './state';
+import type { EvalSample, MetricPoint, TrainState } from './state';
 import type { EvalItem, QuestionGroup, TaskType } from '../data/types';
 import { formatPrompt } from '../data/types';
 import { answersMatch, extractAnswer } from '../data/answer';
@@ -27,14 +27,7 @@ export interface CreateOptions {
   modelOverrides?: Partial<ModelConfig>;
 }
 
-export interface EvalSample {
-  id: string;
-  question: string;
-  gold: string;
-  generated: string;
-  extracted: string | null;
-  correct: boolean;
-}
+export type { EvalSample };
 
 export interface EvalResult {
   accuracy: number;
