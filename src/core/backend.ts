@@ -87,7 +87,16 @@ export async function setBackend(name: BackendName): Promise<BackendInfo> {
       if (!ok) throw new Error('tf.setBackend returned false');
       await tf.ready();
       const info: BackendInfo = { backend: tf.getBackend() };
-      if (candidate === 'webgpu') info.adapter = adapterDescription();
+      if (candidate === 'webgpu') {
+        info.adapter = adapterDescription();
+        // tfjs-backend-webgpu 4.22 runs small ops on the CPU by default
+        // (WEBGPU_CPU_FORWARD), reading GPU data back synchronously. In the
+        // browser (Chromium + SwiftShader) that raced with queued commands in a
+        // training step: the tied embedding's AdamW moments disagreed and the
+        // loss went 6.26 -> 580,000 at step 2. All on the GPU, losses match the
+        // cpu backend, and no step waits on a read-back.
+        tf.env().set('WEBGPU_CPU_FORWARD', false);
+      }
       if (candidate !== name) {
         info.fellBackFrom = name;
         info.reason = firstReason;

@@ -2,7 +2,6 @@
 // evaluation set, the backend, and the live model (trainer + metrics + the
 // stored run it writes to). The page only ever sees plain views of these.
 
-import * as tf from '@tensorflow/tfjs-core';
 import { setBackend } from '../core/backend';
 import type { BackendName, TrainConfig } from '../core/config';
 import { fingerprintGroups } from '../core/fingerprint';
@@ -138,21 +137,9 @@ export async function dataFor(config: Pick<TrainConfig, 'k' | 'seed'>): Promise<
 
 /** The backend a run asks for; switching disposes nothing by itself, so the
  * callers dispose (or migrate) the live model first. */
-/** Sets up a backend (core/backend.ts, with its fallbacks) and applies the
- * worker's WebGPU settings.
- *
- * WEBGPU_CPU_FORWARD=false: by default tfjs-backend-webgpu (4.22) runs small
- * ops whose inputs are still on the CPU with the cpu backend. In a training
- * step that races with the batched GPU commands: on Chromium + SwiftShader the
- * tied embedding's AdamW update came out garbage (first-moment and
- * second-moment estimates of the same gradient disagreed) and the loss went
- * 6.26 -> 580,000 at step 2, or NaN at step 3. With everything on the GPU the
- * losses match the cpu backend (6.259, 5.766, 5.489, ...; the e2e test
- * asserts that the loss falls on webgpu). */
+/** Sets up a backend (core/backend.ts, with its fallbacks and WebGPU settings). */
 export async function useBackend(name: BackendName): Promise<BackendReport> {
-  const info = await setBackend(name);
-  if (info.backend === 'webgpu') tf.env().set('WEBGPU_CPU_FORWARD', false);
-  return { ...info };
+  return { ...(await setBackend(name)) };
 }
 
 export async function ensureBackend(name: BackendName): Promise<BackendReport> {

@@ -5,17 +5,21 @@
 // one works with. SwiftShader is slow (the first step compiles shaders for
 // tens of seconds), so the model is the `tiny` preset and runs are short.
 
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evalFile, teacherFile } from './fixtures';
-import { ARTIFACTS, buildApp, chromiumAvailable, CHROMIUM, launchBrowser, longTasks, openPage, readStep, screenshot, serve, writeArtifact, type Served, type WatchedPage } from './harness';
+import { ARTIFACTS, buildApp, chromiumAvailable, CHROMIUM, launchBrowser, launchPersistent, longTasks, openPage, readStep, screenshot, serve, writeArtifact, type Served, type WatchedPage } from './harness';
 
 const available = chromiumAvailable();
 if (!available) console.warn(`[e2e] skipped: ${CHROMIUM} is missing (apt-get install chromium)`);
 
 const STEPS = 10;
+/** MCCKD_E2E_CRASH=1 adds the (slow) browser-closed-mid-save test. */
+const CRASH_TEST = process.env.MCCKD_E2E_CRASH === '1';
+if (available && !CRASH_TEST) console.warn('[e2e] the browser-closed-mid-save test is skipped: set MCCKD_E2E_CRASH=1 to run it (about 6 minutes)');
 const fixture = teacherFile();
 
 /** The current run's [step, loss] pairs (the loss readout's data-history). */
@@ -23,13 +27,24 @@ async function losses(page: Page): Promise<[number, number][]> {
   return JSON.parse((await page.getByTestId('train-loss').getAttribute('data-history')) ?? '[]') as [number, number][];
 }
 
-async function waitFor(what: string, fn: () => Promise<boolean>, timeoutMs: number, everyMs = 250): Promise<void> {
+async function waitFor(what: string, fn: () => Promise<boolean>, timeoutMs: number, everyMs = 250, page?: Page): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     if (await fn()) return;
     await new Promise((r) => setTimeout(r, everyMs));
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${page ? `\n${await pageState(page)}` : ''}`);
+}
+
+/** What the page shows, for a failure message. */
+async function pageState(page: Page): Promise<string> {
+  const text = async (id: string): Promise<string> => (await page.getByTestId(id).innerText({ timeout: 2000 }).catch(() => '?')).trim();
+  return [
+    `status: ${await text('train-status')}; step: ${await text('train-step')}; backend: ${await text('backend')}`,
+    `notes: ${(await text('train-notes')).replace(/\n/g, ' | ')}`,
+    `errors: ${(await bannerText(page).catch(() => '?')).replace(/\n/g, ' | ')}`,
+    `saved runs: ${(await text('checkpoint-list')).replace(/\n/g, ' | ')}`,
+  ].join('\n');
 }
 
 async function status(page: Page): Promise<string> {
@@ -179,7 +194,7 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
     await page.getByTestId('train-start').click();
     const since = await page.evaluate(() => performance.now());
 
-    await waitFor('step 3', async () => (await readStep(page)) >= 3, 240_000);
+    await waitFor('step 3', async () => (await readStep(page)) >= 3, 240_000, 250, page);
     // The worker's real backend: webgpu on SwiftShader, no fallback.
     const badge = page.getByTestId('backend');
     expect(await badge.getAttribute('data-backend')).toBe('webgpu');
@@ -197,7 +212,7 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
 
     await page.getByTestId('train-resume').click();
     await waitFor('running again', async () => (await readStep(page)) > pausedAt, 120_000);
-    await waitFor('step 7', async () => (await readStep(page)) >= 7, 240_000);
+    await waitFor('step 7', async () => (await readStep(page)) >= 7, 240_000, 250, page);
     await page.getByTestId('train-stop').click();
     await waitFor('stopped', async () => (await status(page)) === 'stopped', 60_000);
     stoppedAt = await readStep(page);
@@ -246,7 +261,7 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
 
     await uploadTeacher(page);
     await newest.getByRole('button', { name: 'Resume' }).click();
-    await waitFor('the resumed run to finish', async () => (await status(page)) === 'done', 300_000);
+    await waitFor('the resumed run to finish', async () => (await status(page)) === 'done', 240_000, 250, page);
     expect(await readStep(page)).toBe(STEPS);
     const l = await losses(page);
     // The charts get the stored history back; new steps follow the saved one.
@@ -286,7 +301,7 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
     expect(await imported.getAttribute('data-step')).toBe(String(STEPS));
     const finished = await notes(page, /Resuming: done at step 10 of 10/);
     await imported.getByRole('button', { name: 'Resume' }).click();
-    await waitFor('the imported model loaded', async () => (await notes(page, /Resuming: done at step 10 of 10/)) > finished, 120_000);
+    await waitFor('the imported model loaded', async () => (await notes(page, /Resuming: done at step 10 of 10/)) > finished, 120_000, 250, page);
     expect(await bannerText(page)).toBe('');
     const after = await evaluate(page);
     expect(after.accuracy).toBe(before.accuracy);
@@ -378,7 +393,7 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
     // The offered checkpoint loads and the run goes on from it.
     const finished = await notes(page, /Resuming: done at step 10 of 10/);
     await offered.getByRole('button', { name: 'Resume' }).click();
-    await waitFor('the run resumed from the older checkpoint to finish', async () => (await notes(page, /Resuming: done at step 10 of 10/)) > finished, 300_000);
+    await waitFor('the run resumed from the older checkpoint to finish', async () => (await notes(page, /Resuming: done at step 10 of 10/)) > finished, 240_000, 250, page);
     expect(await readStep(page)).toBe(STEPS);
     expect((await losses(page)).map(([s]) => s)).toEqual(Array.from({ length: STEPS }, (_, i) => i + 1));
     expect(await bannerText(page)).toBe('');
@@ -386,15 +401,28 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
     expect(w.offOrigin).toEqual([]);
   });
 
-  it('terminating the worker in the middle of a save leaves the previous checkpoint intact and loadable', async () => {
+  // Slow on SwiftShader (two fresh browsers, each compiling every shader:
+  // 5-6 minutes on a loaded 2-core machine), so it runs on request only.
+  it.skipIf(!CRASH_TEST)('a browser closed in the middle of a save (worker terminated) leaves the previous checkpoint intact and loadable', async () => {
+    // A browser of its own with its profile on disk: closing it ends the
+    // worker (and the GPU process) in the middle of the save, and the next
+    // browser on the same profile finds what IndexedDB kept. Runnable alone (-t).
+    const profile = mkdtempSync(path.join(os.tmpdir(), 'mcckd-e2e-profile-'));
+    let context = await launchPersistent(profile);
+    let tab = await openPage(undefined, served.url, context);
+    let page = tab.page;
+    await waitBackend(page);
+    await uploadTeacher(page);
     await page.getByTestId('steps').fill('6');
     await page.getByTestId('setting-autosaveEvery').fill('1'); // a save after every step
-    const runsBefore = (await checkpointRows(page)).length;
+    const runsBefore = 0;
+    await waitFor('the empty list', async () => /No saved runs/.test(await page.getByTestId('checkpoint-list').innerText()), 30_000);
     const worker = page.workers().find((wk) => wk.url().includes('worker'));
     expect(worker, 'the training worker').toBeDefined();
-    // Inside the worker: once armed, the next write of a checkpoint's weight
-    // record keeps its IndexedDB transaction open (a chain of reads) so that
-    // the save is certainly in flight when the worker dies.
+    // Inside the worker: once armed, right after a checkpoint's weight record
+    // is put (its IndexedDB transaction open, nothing committed), the worker
+    // thread blocks in a synchronous request that the test server never
+    // answers. Closing the tab then terminates the worker mid-transaction.
     await worker!.evaluate(() => {
       const g = self as unknown as { __armed?: boolean; __held?: boolean };
       const put = IDBObjectStore.prototype.put;
@@ -402,10 +430,13 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
         const req = put.apply(this, args);
         if (this.name === 'blobs' && g.__armed && !g.__held) {
           g.__held = true;
-          const spin = (): void => {
-            this.count().onsuccess = spin;
-          };
-          spin();
+          const x = new XMLHttpRequest();
+          x.open('GET', '/__e2e/hang', false);
+          try {
+            x.send();
+          } catch {
+            // released when the server closes
+          }
         }
         return req;
       };
@@ -414,18 +445,18 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
     await waitFor('a first autosave', async () => {
       const rows = await checkpointRows(page);
       return rows.length > runsBefore && rows[0].steps.length >= 1;
-    }, 240_000, 100);
+    }, 240_000, 100, page);
     await worker!.evaluate(() => {
       (self as unknown as { __armed: boolean }).__armed = true;
     });
-    await waitFor('a save in flight', () => worker!.evaluate(() => !!(self as unknown as { __held?: boolean }).__held), 120_000, 50);
+    const hits = served.hangHits();
+    await waitFor('a save in flight', async () => served.hangHits() > hits, 120_000, 50, page);
     const savingStep = await readStep(page);
-    // Closing the tab terminates the worker mid-transaction.
-    await page.close();
-
-    const again = await openPage(browser, served.url, w.context);
-    w = again;
-    page = again.page;
+    // Closing the browser terminates the worker mid-transaction.
+    await context.close();
+    context = await launchPersistent(profile);
+    tab = await openPage(undefined, served.url, context);
+    page = tab.page;
     await waitBackend(page);
     await waitFor('the saved runs', async () => (await checkpointRows(page)).length === runsBefore + 1, 30_000);
     const newest = (await checkpointRows(page))[0];
@@ -449,14 +480,19 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
     });
     expect(incomplete).toBe(0);
 
+    // The intact checkpoint loads and training goes on from it.
     await uploadTeacher(page);
-    const finished = await notes(page, /Resuming: done at step 6 of 6/);
     await page.getByTestId('checkpoint-item').first().getByRole('button', { name: 'Resume' }).click();
-    await waitFor('the resumed run to finish', async () => (await notes(page, /Resuming: done at step 6 of 6/)) > finished, 300_000);
+    await waitFor('a first step after the saved one', async () => (await readStep(page)) > savingStep - 1 && (await status(page)) === 'running', 240_000, 250, page);
+    await page.getByTestId('train-stop').click();
+    await waitFor('stopped', async () => (await status(page)) === 'stopped', 240_000, 250, page);
     expect(await bannerText(page)).toBe('');
     const l = await losses(page);
-    expect(l.map(([s]) => s)).toEqual([1, 2, 3, 4, 5, 6]);
-    expect(l[5][1]).toBeLessThan(l[0][1]);
-    expect(w.problems).toEqual([]);
+    const resumed = l.map(([s]) => s);
+    expect(resumed.slice(0, savingStep)).toEqual(Array.from({ length: savingStep }, (_, i) => i + 1));
+    expect(l[l.length - 1][1]).toBeLessThan(l[0][1]);
+    expect(tab.problems).toEqual([]);
+    await context.close();
+    rmSync(profile, { recursive: true, force: true });
   });
 });

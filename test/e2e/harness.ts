@@ -69,25 +69,64 @@ export async function buildApp(): Promise<string> {
 export interface Served {
   url: string;
   close(): Promise<void>;
+  /** How many requests reached /__e2e/hang: an endpoint that never answers
+   * (until close). A worker's synchronous XHR to it blocks that worker's
+   * thread without using the CPU, e.g. to hold it in the middle of a save. */
+  hangHits(): number;
+}
+
+import type { ServerResponse } from 'node:http';
+import type { Plugin } from 'vite';
+
+function hangPlugin(): { plugin: Plugin; hits: () => number; release: () => void } {
+  const waiting: ServerResponse[] = [];
+  let hits = 0;
+  const handler = (_req: unknown, res: ServerResponse): void => {
+    hits += 1;
+    waiting.push(res);
+  };
+  return {
+    plugin: {
+      name: 'e2e-hang',
+      configureServer: (server) => void server.middlewares.use('/__e2e/hang', handler),
+      configurePreviewServer: (server) => void server.middlewares.use('/__e2e/hang', handler),
+    },
+    hits: () => hits,
+    release: () => {
+      for (const r of waiting.splice(0)) r.destroy();
+    },
+  };
 }
 
 export async function serve(mode: 'preview' | 'dev'): Promise<Served> {
   const port = await freePort();
+  const hang = hangPlugin();
   if (mode === 'dev') {
-    const server = await createServer({ root: ROOT, logLevel: 'warn', server: { host: '127.0.0.1', port, strictPort: true, hmr: false } });
+    const server = await createServer({ root: ROOT, logLevel: 'warn', plugins: [hang.plugin], server: { host: '127.0.0.1', port, strictPort: true, hmr: false } });
     await server.listen();
-    return { url: `http://127.0.0.1:${port}/`, close: () => server.close() };
+    return { url: `http://127.0.0.1:${port}/`, hangHits: hang.hits, close: () => (hang.release(), server.close()) };
   }
   const outDir = await buildApp();
-  const server = await preview({ root: ROOT, logLevel: 'warn', build: { outDir }, preview: { host: '127.0.0.1', port, strictPort: true } });
+  const server = await preview({ root: ROOT, logLevel: 'warn', plugins: [hang.plugin], build: { outDir }, preview: { host: '127.0.0.1', port, strictPort: true } });
   return {
     url: `http://127.0.0.1:${port}/`,
-    close: () => new Promise<void>((resolve) => server.httpServer.close(() => resolve())),
+    hangHits: hang.hits,
+    close: () =>
+      new Promise<void>((resolve) => {
+        hang.release();
+        server.httpServer.close(() => resolve());
+      }),
   };
 }
 
 export function launchBrowser(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
+}
+
+/** A browser with a profile on disk (IndexedDB survives closing it), as one
+ * context; closing the context ends that browser, GPU process included. */
+export function launchPersistent(userDataDir: string): Promise<BrowserContext> {
+  return chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, args: FLAGS, headless: true, viewport: { width: 1280, height: 900 } });
 }
 
 export interface WatchedPage {
@@ -101,8 +140,8 @@ export interface WatchedPage {
   log: string[];
 }
 
-export async function openPage(browser: Browser, url: string, context?: BrowserContext): Promise<WatchedPage> {
-  const ctx = context ?? (await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true }));
+export async function openPage(browser: Browser | undefined, url: string, context?: BrowserContext): Promise<WatchedPage> {
+  const ctx = context ?? (await browser!.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true }));
   const page = await ctx.newPage();
   const origin = new URL(url).origin;
   const w: WatchedPage = { context: ctx, page, problems: [], offOrigin: [], log: [] };
