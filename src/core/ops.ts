@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 let nativeGatherGrad: boolean | undefined;
+let scatterGrad: boolean | undefined;
 
 /** Whether to differentiate tf.gather natively. GPU backends scatter-add
  * well; the cpu backend's UnsortedSegmentSum is slow (1.5 s of a 2.7 s tiny
@@ -22,6 +23,7 @@ export function hasNativeGatherGrad(): boolean {
 /** Forget the cached capability (after tf.setBackend). */
 export function resetOpsCache(): void {
   nativeGatherGrad = undefined;
+  scatterGrad = undefined;
 }
 
 /** table[idx] along axis 0 with a gradient that needs no UnsortedSegmentSum:
@@ -42,9 +44,31 @@ export function gatherRowsOneHot(table: tf.Tensor2D, idx: tf.Tensor1D): tf.Tenso
   return f(table, idx) as tf.Tensor2D;
 }
 
-/** Rows of a 2-D table, differentiable on every backend. */
-export function gatherRows(table: tf.Tensor2D, idx: tf.Tensor1D, forceOneHot = false): tf.Tensor2D {
-  return !forceOneHot && hasNativeGatherGrad() ? tf.gather(table, idx) : gatherRowsOneHot(table, idx);
+/** table[idx] with d table = scatterND(idx, dy): O(M * D) work where the
+ * one-hot matMul costs O(M * N * D). ScatterNd sums duplicate indices (the
+ * tests compare it with the native gradient, repeated rows included). */
+export function gatherRowsScatter(table: tf.Tensor2D, idx: tf.Tensor1D): tf.Tensor2D {
+  const [n, d] = table.shape;
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [t, i, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    save([i]);
+    return {
+      value: tf.gather(t, i as tf.Tensor1D),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.scatterND(tf.expandDims(saved[0], 1), dy, [n, d]), tf.zerosLike(saved[0])],
+    };
+  });
+  return f(table, idx) as tf.Tensor2D;
+}
+
+
+/** Rows of a 2-D table, differentiable on every backend: the native gradient
+ * on GPU backends, a scatter-add where the backend has ScatterNd (wasm, cpu;
+ * 8% of a tiny wasm step was the one-hot matMul it replaces), else one-hot. */
+export function gatherRows(table: tf.Tensor2D, idx: tf.Tensor1D, path?: 'native' | 'scatter' | 'onehot'): tf.Tensor2D {
+  scatterGrad ??= tf.getKernel('ScatterNd', tf.getBackend()) !== undefined;
+  const p = path ?? (hasNativeGatherGrad() ? 'native' : scatterGrad ? 'scatter' : 'onehot');
+  if (p === 'native') return tf.gather(table, idx);
+  return p === 'scatter' ? gatherRowsScatter(table, idx) : gatherRowsOneHot(table, idx);
 }
 
 /** Per-row cross-entropy -log softmax(z)[target], without a one-hot forward.

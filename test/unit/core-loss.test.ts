@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { symmetricKL, mcckdLoss } from '../../src/core/losses';
-import { gatherRows, gatherRowsOneHot, sparseCrossEntropy } from '../../src/core/ops';
+import { gatherRows, gatherRowsOneHot, gatherRowsScatter, sparseCrossEntropy } from '../../src/core/ops';
 import { Trainer, lossInputs } from '../../src/core/trainer';
 import { buildBatch } from '../../src/core/batch';
 import { toyGroups, tinyConfig } from './core-helpers';
@@ -54,7 +54,7 @@ describe('sparse cross-entropy and gathers', () => {
     g1.flat().forEach((x, i) => expect(x).toBeCloseTo(g2.flat()[i], 5));
   });
 
-  it('one-hot gather gradient equals the native gather gradient', () => {
+  it('one-hot and scatter gather gradients equal the native gather gradient', () => {
     const table = rand([7, 4], 4) as tf.Tensor2D;
     const idx = tf.tensor1d([1, 1, 6, 0, 3], 'int32');
     const w = rand([5, 4], 5);
@@ -62,6 +62,9 @@ describe('sparse cross-entropy and gathers', () => {
     const native = f((t, i) => tf.gather(t, i));
     const onehot = f(gatherRowsOneHot);
     onehot.flat().forEach((x, i) => expect(x).toBeCloseTo(native.flat()[i], 6));
+    const scatter = f(gatherRowsScatter);
+    scatter.flat().forEach((x, i) => expect(x).toBeCloseTo(native.flat()[i], 6));
+    expect(native.flat().some((x) => Math.abs(x) > 0.5)).toBe(true);
   });
 });
 
