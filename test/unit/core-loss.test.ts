@@ -124,6 +124,39 @@ describe('MCC-KD loss on a tiny model', () => {
     W.dispose();
   });
 
+  it('on the tiny GPT, the KL gradient matches central finite differences', async () => {
+    const t = await Trainer.create({ groups, trainConfig: tinyConfig({ alpha: 1 }), datasetFingerprint: 'x', modelOverrides: small });
+    const b = buildBatch([{ a: encoded(t, 0, 0), b: encoded(t, 0, 2) }, { a: encoded(t, 1, 1), b: encoded(t, 1, 0) }], { blockSize: 96, padId: 0 });
+    const klOf = (): number => tf.tidy(() => t.lossTensors(b).kl.dataSync()[0]);
+    const names = ['transformer.ln_f.weight', 'transformer.h.0.mlp.c_proj.weight', 'transformer.wte.weight'];
+    const vars = names.map((n) => t.variables.get(n)!);
+    const grads = tf.tidy(() => {
+      const { grads: g } = tf.variableGrads(() => t.lossTensors(b).kl, vars);
+      return vars.map((v) => Array.from(g[v.name].dataSync()));
+    });
+    const eps = 1e-2;
+    let compared = 0;
+    vars.forEach((v, k) => {
+      const base = v.dataSync().slice();
+      // the entries with the largest analytic gradient: differences well above float32 noise
+      const order = grads[k].map((g, i) => [Math.abs(g), i]).sort((x, y) => y[0] - x[0]).slice(0, 2);
+      for (const [, i] of order) {
+        const at = (d: number): number => {
+          const w = base.slice();
+          w[i] += d;
+          v.assign(tf.tensor(w, v.shape));
+          return klOf();
+        };
+        const fd = (at(eps) - at(-eps)) / (2 * eps);
+        expect(Math.abs(fd - grads[k][i])).toBeLessThan(1e-5 + 0.02 * Math.abs(grads[k][i]));
+        compared++;
+      }
+      v.assign(tf.tensor(base, v.shape));
+    });
+    expect(compared).toBe(6);
+    t.dispose();
+  });
+
   it('loss gradients reach both branches (no stop-gradient)', () => {
     const za = tf.variable(rand([2, 6], 9));
     const zb = tf.variable(rand([2, 6], 10));
