@@ -403,6 +403,57 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
 
   // Slow on SwiftShader (two fresh browsers, each compiling every shader:
   // 5-6 minutes on a loaded 2-core machine), so it runs on request only.
+  it('compares MCC-KD with the baseline: both runs train on the same data and both accuracies show', async () => {
+    const c = await openPage(browser, served.url);
+    try {
+      const p = c.page;
+      await waitBackend(p);
+      await p.getByTestId('data-file').setInputFiles(writeArtifact('e2e-teacher.jsonl', fixture.text));
+      await p.getByTestId('data-report').getByText(/e2e-teacher\.jsonl/).waitFor({ timeout: 60_000 });
+      await p.getByTestId('eval-file').setInputFiles(writeArtifact('e2e-eval.jsonl', evalFile()));
+      await expect.poll(async () => (await p.getByTestId('eval-name').textContent()) ?? '', { timeout: 30_000 }).toMatch(/3 questions/);
+      await p.getByTestId('steps').fill('4');
+      await p.getByTestId('eval-max-tokens').fill('12');
+      await expect.poll(() => p.getByTestId('compare-run').isEnabled(), { timeout: 30_000 }).toBe(true);
+      await p.getByTestId('compare-run').click();
+      for (const id of ['compare-mcckd-accuracy', 'compare-baseline-accuracy']) {
+        await p.getByTestId(id).filter({ hasText: /%/ }).waitFor({ timeout: 480_000 });
+        expect(await p.getByTestId(id).textContent()).toMatch(/^\d+(\.\d+)?%/);
+      }
+      expect(await p.getByTestId('compare-chart').locator('canvas').count()).toBeGreaterThan(0);
+      console.log(`[e2e] comparison: MCC-KD ${await p.getByTestId('compare-mcckd-accuracy').textContent()}, baseline ${await p.getByTestId('compare-baseline-accuracy').textContent()}`);
+      expect(await bannerText(p)).toBe('');
+      expect(c.problems).toEqual([]);
+      expect(c.offOrigin).toEqual([]);
+    } finally {
+      await c.context.close();
+    }
+  });
+
+  it('classroom demo: one button trains on the demo data and draws the two answer distributions', async () => {
+    const c = await openPage(browser, served.url);
+    try {
+      const p = c.page;
+      await waitBackend(p);
+      await p.getByTestId('steps').fill('4');
+      await p.getByTestId('classroom-run').click();
+      await p.getByTestId('classroom-step').filter({ hasText: /^4 \/ 4$/ }).waitFor({ timeout: 480_000 });
+      expect((await p.getByTestId('classroom-question').textContent())?.length ?? 0).toBeGreaterThan(20);
+      const kl = Number(await p.getByTestId('classroom-kl').textContent());
+      expect(Number.isFinite(kl)).toBe(true);
+      expect(kl).toBeGreaterThanOrEqual(0);
+      const bars = await p.getByTestId('classroom-bars').innerText();
+      expect(bars).toMatch(/\d+(\.\d+)?%/); // probabilities after A and after B
+      console.log(`[e2e] classroom: KL ${kl}; bars ${bars.replace(/\s+/g, ' ').slice(0, 200)}`);
+      console.log(`[e2e] screenshot: ${await screenshot(p, 'classroom.png')}`);
+      expect(await bannerText(p)).toBe('');
+      expect(c.problems).toEqual([]);
+      expect(c.offOrigin).toEqual([]);
+    } finally {
+      await c.context.close();
+    }
+  });
+
   it.skipIf(!CRASH_TEST)('a browser closed in the middle of a save (worker terminated) leaves the previous checkpoint intact and loadable', async () => {
     // A browser of its own with its profile on disk: closing it ends the
     // worker (and the GPU process) in the middle of the save, and the next
