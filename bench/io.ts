@@ -7,10 +7,9 @@ import { readTeacherFile } from '../src/data';
 import { generateDemo, toJsonl } from '../scripts/demo/generate';
 import { DEFAULT_TRAIN, PRESETS, type PresetName } from '../src/core/config';
 import { Trainer } from '../src/core/trainer';
-import { Tokenizer } from '../src/core/tokenizer';
 import { encodeCheckpoint, safetensorsToState } from '../src/checkpoint/format';
 import { saveRunDir, loadRunDir } from '../src/checkpoint/runDir';
-import { median } from './synthetic';
+import { byteTokenizer, median } from './synthetic';
 
 /** Our own format, repeated to `mb` megabytes (ids made unique), streamed in
  * 64 KiB chunks as a file would be. */
@@ -39,8 +38,7 @@ export async function curateThroughput(mb: number): Promise<{ megabytes: number;
 
 export async function checkpointTimes(preset: PresetName, repeats = 3): Promise<Record<string, number>> {
   const vocab = PRESETS[preset].vocabSize;
-  const tokenizer = Tokenizer.fromJSON({ type: 'byte-bpe/1', vocabSize: vocab, merges: [] }).toJSON();
-  const t = await Trainer.create({ groups: [], trainConfig: { ...DEFAULT_TRAIN, preset, vocabSize: vocab }, datasetFingerprint: 'bench', tokenizer });
+  const t = await Trainer.create({ groups: [], trainConfig: { ...DEFAULT_TRAIN, preset, vocabSize: vocab }, datasetFingerprint: 'bench', tokenizer: byteTokenizer(vocab) });
   const dir = mkdtempSync(path.join(tmpdir(), 'mcckd-ckpt-'));
   const times = { snapshotMs: [] as number[], encodeMs: [] as number[], decodeMs: [] as number[], saveDirMs: [] as number[], loadDirMs: [] as number[] };
   let bytes = 0;

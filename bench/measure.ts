@@ -6,8 +6,7 @@ import { parseBackend, setupBackend } from '../src/cli/setup';
 import { DEFAULT_TRAIN, PRESETS, countParams, type PresetName } from '../src/core/config';
 import { Trainer } from '../src/core/trainer';
 import { greedyDecode } from '../src/core/generate';
-import { Tokenizer } from '../src/core/tokenizer';
-import { SHAPES, median, syntheticBatches } from './synthetic';
+import { SHAPES, byteTokenizer, median, syntheticBatches } from './synthetic';
 import type { Params } from '../src/core/model';
 
 const args = process.argv.slice(2);
@@ -20,18 +19,13 @@ const presets = opt('presets', 'tiny').split(',') as PresetName[];
 const steps = Number(opt('steps', '5'));
 const decodeTokens = Number(opt('decode-tokens', '32'));
 
-// A byte-only tokenizer padded to the preset's vocabulary: weights, not text, matter here.
-function tokenizerJSON(vocab: number): unknown {
-  return { ...Tokenizer.fromJSON({ type: 'byte-bpe/1', vocabSize: vocab, merges: [] }).toJSON() };
-}
-
 const info = await setupBackend(backend);
 const results: unknown[] = [];
 for (const preset of presets) {
   const vocab = PRESETS[preset].vocabSize;
   const shape = SHAPES[preset];
   const trainConfig = { ...DEFAULT_TRAIN, preset, vocabSize: vocab, backend, steps: 1000, warmupSteps: 0, logEvery: 1 };
-  const t = await Trainer.create({ groups: [], trainConfig, datasetFingerprint: 'bench', tokenizer: tokenizerJSON(vocab) });
+  const t = await Trainer.create({ groups: [], trainConfig, datasetFingerprint: 'bench', tokenizer: byteTokenizer(vocab) });
   const batches = syntheticBatches(3, shape, vocab, t.modelConfig.blockSize);
   const tokens = shape.questions * 2 * shape.time;
   const t0 = performance.now();

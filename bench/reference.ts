@@ -9,10 +9,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_TRAIN, PRESETS, type PresetName } from '../src/core/config';
 import { Trainer } from '../src/core/trainer';
-import { Tokenizer } from '../src/core/tokenizer';
 import { learningRate } from '../src/core/schedule';
 import { stateToSafetensors } from '../src/checkpoint/format';
-import { SHAPES, syntheticBatches } from './synthetic';
+import { SHAPES, byteTokenizer, syntheticBatches } from './synthetic';
 import type { HostBatch } from '../src/core/batch';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -57,8 +56,7 @@ export async function torchReference(preset: PresetName, o: { checkSteps: number
   const vocab = PRESETS[preset].vocabSize;
   const shape = SHAPES[preset];
   const train = { ...DEFAULT_TRAIN, preset, vocabSize: vocab, steps: 1000, warmupSteps: 2, backend: 'cpu' as const };
-  const tokenizer = Tokenizer.fromJSON({ type: 'byte-bpe/1', vocabSize: vocab, merges: [] }).toJSON();
-  const t = await Trainer.create({ groups: [], trainConfig: train, datasetFingerprint: 'bench', tokenizer });
+  const t = await Trainer.create({ groups: [], trainConfig: train, datasetFingerprint: 'bench', tokenizer: byteTokenizer(vocab) });
   const dir = mkdtempSync(path.join(tmpdir(), 'mcckd-bench-'));
   const weights = path.join(dir, 'init.safetensors');
   writeFileSync(weights, stateToSafetensors(await t.snapshot(), { weightsOnly: true }));

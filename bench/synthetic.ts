@@ -1,7 +1,7 @@
 // Fixed-shape synthetic batches for the benchmark: every step has the same
 // [R, T] so throughput is comparable across backends and with PyTorch.
 import { buildBatch, type EncodedRationale, type HostBatch } from '../src/core/batch';
-import { PAD_ID } from '../src/core/tokenizer';
+import { PAD_ID, Tokenizer, type TokenizerJSON } from '../src/core/tokenizer';
 import { Rng } from '../src/core/rng';
 
 export interface Shape {
@@ -33,6 +33,12 @@ export function syntheticBatches(n: number, shape: Shape, vocabSize: number, blo
     });
     return buildBatch(picks, { blockSize, padId: PAD_ID, multiple: 1 });
   });
+}
+
+/** A tokenizer with no merges, sized to a preset's vocabulary: the benchmark
+ * measures weights and shapes, not text. */
+export function byteTokenizer(vocabSize: number): TokenizerJSON {
+  return Tokenizer.fromJSON({ type: 'byte-bpe/1', vocabSize, merges: [] }).toJSON();
 }
 
 export function median(xs: number[]): number {

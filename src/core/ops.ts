@@ -5,25 +5,13 @@
 
 import * as tf from '@tensorflow/tfjs-core';
 
-let nativeGatherGrad: boolean | undefined;
-let scatterGrad: boolean | undefined;
-
 /** Whether to differentiate tf.gather natively. GPU backends scatter-add
  * well; the cpu backend's UnsortedSegmentSum is slow (1.5 s of a 2.7 s tiny
- * step, measured with tf.profile) and wasm has none, so CPU backends use the
- * one-hot matMul, which they run fast. */
+ * step, measured with tf.profile) and wasm has none. A kernel-registry lookup
+ * per call is cheap, and nothing goes stale when the backend changes. */
 export function hasNativeGatherGrad(): boolean {
-  if (nativeGatherGrad === undefined) {
-    const b = tf.getBackend();
-    nativeGatherGrad = (b === 'webgpu' || b === 'webgl') && tf.getKernel('UnsortedSegmentSum', b) !== undefined;
-  }
-  return nativeGatherGrad;
-}
-
-/** Forget the cached capability (after tf.setBackend). */
-export function resetOpsCache(): void {
-  nativeGatherGrad = undefined;
-  scatterGrad = undefined;
+  const b = tf.getBackend();
+  return (b === 'webgpu' || b === 'webgl') && tf.getKernel('UnsortedSegmentSum', b) !== undefined;
 }
 
 /** table[idx] along axis 0 with a gradient that needs no UnsortedSegmentSum:
@@ -65,8 +53,7 @@ export function gatherRowsScatter(table: tf.Tensor2D, idx: tf.Tensor1D): tf.Tens
  * on GPU backends, a scatter-add where the backend has ScatterNd (wasm, cpu;
  * 8% of a tiny wasm step was the one-hot matMul it replaces), else one-hot. */
 export function gatherRows(table: tf.Tensor2D, idx: tf.Tensor1D, path?: 'native' | 'scatter' | 'onehot'): tf.Tensor2D {
-  scatterGrad ??= tf.getKernel('ScatterNd', tf.getBackend()) !== undefined;
-  const p = path ?? (hasNativeGatherGrad() ? 'native' : scatterGrad ? 'scatter' : 'onehot');
+  const p = path ?? (hasNativeGatherGrad() ? 'native' : tf.getKernel('ScatterNd', tf.getBackend()) ? 'scatter' : 'onehot');
   if (p === 'native') return tf.gather(table, idx);
   return p === 'scatter' ? gatherRowsScatter(table, idx) : gatherRowsOneHot(table, idx);
 }

@@ -4,7 +4,8 @@
 // torch.optim.AdamW and torch.nn.utils.clip_grad_norm_ (bench/torch_ref.py).
 
 import * as tf from '@tensorflow/tfjs-core';
-import type { OptimizerState, TensorMap } from './state';
+import type { OptimizerState } from './state';
+import { readVariables } from './model';
 
 export interface AdamWConfig {
   beta1: number;
@@ -74,12 +75,7 @@ export class AdamW {
   }
 
   async state(): Promise<OptimizerState> {
-    const read = async (src: Map<string, tf.Variable>): Promise<TensorMap> => {
-      const out: TensorMap = {};
-      for (const [n, t] of src) out[n] = { shape: t.shape.slice(), data: (await t.data()) as Float32Array };
-      return out;
-    };
-    return { step: this.step, m: await read(this.m), v: await read(this.v) };
+    return { step: this.step, m: await readVariables(this.m), v: await readVariables(this.v) };
   }
 
   dispose(): void {

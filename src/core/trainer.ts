@@ -16,7 +16,7 @@ import { mcckdLoss, symmetricKL } from './losses';
 import { buildBatch, type EncodedGroup, type EncodedRationale, type HostBatch } from './batch';
 import { greedyDecode } from './generate';
 import { Rng } from './rng';
-import { gatherRows, resetOpsCache } from './ops';
+import { gatherRows } from './ops';
 
 export interface CreateOptions {
   groups: QuestionGroup[];
@@ -64,6 +64,7 @@ export class Trainer {
   readonly skipped: { rationales: number; groups: number };
   readonly metrics: MetricPoint[];
   private readonly params: Params;
+  private readonly vars: tf.Variable[]; // params in a fixed order, for variableGrads
   private readonly opt: AdamW;
   private readonly data: EncodedGroup[];
   private rng: Rng;
@@ -78,6 +79,7 @@ export class Trainer {
     this.tokenizer = Tokenizer.fromJSON(s.tokenizer);
     this.datasetFingerprint = s.datasetFingerprint;
     this.params = s.params;
+    this.vars = [...s.params.values()];
     this.opt = s.opt;
     this.metrics = s.metrics.slice();
     this.timeOffset = s.metrics.length ? s.metrics[s.metrics.length - 1].time : 0;
@@ -90,7 +92,6 @@ export class Trainer {
   }
 
   static async create(o: CreateOptions): Promise<Trainer> {
-    resetOpsCache();
     assertGradients();
     const tc = { ...o.trainConfig };
     const tokenizer = o.tokenizer ? Tokenizer.fromJSON(o.tokenizer) : Tokenizer.train(trainingTexts(o.groups), tc.vocabSize);
@@ -104,7 +105,6 @@ export class Trainer {
   }
 
   static async restore(state: TrainState, groups: QuestionGroup[]): Promise<Trainer> {
-    resetOpsCache();
     const params = createVariables(state.params, state.modelConfig);
     const opt = new AdamW(params, state.trainConfig, state.optimizer.m && Object.keys(state.optimizer.m).length ? state.optimizer : undefined);
     opt.step = state.optimizer.step ?? state.step;
@@ -169,7 +169,6 @@ export class Trainer {
    * The learning rate follows the schedule unless given. */
   async stepOn(b: HostBatch, o: { lr?: number; forceLog?: boolean } = {}): Promise<MetricPoint | undefined> {
     const lr = o.lr ?? learningRate(this.step, this.trainConfig);
-    const vars = [...this.params.values()];
     const out = tf.tidy(() => {
       let ce: tf.Scalar | undefined;
       let kl: tf.Scalar | undefined;
@@ -178,7 +177,7 @@ export class Trainer {
         ce = tf.keep(l.ce);
         kl = tf.keep(l.kl);
         return l.loss;
-      }, vars);
+      }, this.vars);
       const named: tf.NamedTensorMap = {};
       for (const [n, v] of this.params) named[n] = grads[v.name];
       this.opt.apply(named, lr);

@@ -2,7 +2,7 @@
 // no DOM here: both the UI and the worker import these types.
 
 import type { BackendName, ModelConfig, TrainConfig } from '../core/config';
-import type { MetricPoint } from '../core/state';
+import type { EvalSample, MetricPoint } from '../core/state';
 import type { QuestionGroup, TaskType } from '../data/types';
 
 export type { BackendName, MetricPoint, ModelConfig, QuestionGroup, TaskType, TrainConfig };
@@ -130,14 +130,7 @@ export interface RunResult {
   metrics: MetricPoint[];
 }
 
-export interface EvalSampleView {
-  id: string;
-  question: string;
-  gold: string;
-  generated: string;
-  extracted: string | null;
-  correct: boolean;
-}
+export type EvalSampleView = EvalSample;
 
 export interface EvalResultView {
   accuracy: number;

@@ -135,18 +135,13 @@ export async function dataFor(config: Pick<TrainConfig, 'k' | 'seed'>): Promise<
   return session.data;
 }
 
-/** The backend a run asks for; switching disposes nothing by itself, so the
- * callers dispose (or migrate) the live model first. */
-/** Sets up a backend (core/backend.ts, with its fallbacks and WebGPU settings). */
-export async function useBackend(name: BackendName): Promise<BackendReport> {
-  return { ...(await setBackend(name)) };
-}
-
+/** The backend a run asks for (core/backend.ts: fallbacks, WebGPU settings);
+ * switching disposes nothing by itself, so the callers dispose (or migrate)
+ * the live model first. */
 export async function ensureBackend(name: BackendName): Promise<BackendReport> {
   const b = session.backend;
   if (b && (b.backend === name || (b.fellBackFrom === name && b.backend !== name))) return b;
-  session.backend = await useBackend(name);
-  return session.backend;
+  return (session.backend = await setBackend(name));
 }
 
 export function assertIdle(what: string): void {

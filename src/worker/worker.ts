@@ -9,7 +9,7 @@ import '../core/gradients-browser';
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
-import { setWasmPaths } from '../core/backend';
+import { setBackend, setWasmPaths } from '../core/backend';
 import { Trainer } from '../core/trainer';
 import type { BackendName, TrainConfig } from '../core/config';
 import { openStore, listRuns, storageUsage, RunRecorder, checkpointView } from './checkpoints';
@@ -29,7 +29,7 @@ import type {
   TrainListener,
 } from './protocol';
 import * as runs from './runs';
-import { assertIdle, readEval, readTeacher, session, summarizeData, summarizeEval, useBackend } from './session';
+import { assertIdle, readEval, readTeacher, session, summarizeData, summarizeEval } from './session';
 
 // Vite serves these files itself (same origin, hashed names), which is what
 // the CSP allows; tfjs picks the variant the browser supports.
@@ -49,12 +49,11 @@ const api = {
       const state = await live.trainer.snapshot();
       live.trainer.dispose();
       session.live = undefined;
-      session.backend = await useBackend(name);
+      const report = (session.backend = await setBackend(name));
       session.live = { ...live, trainer: await Trainer.restore({ ...state, trainConfig: { ...state.trainConfig, backend: name } }, live.groups) };
-      return session.backend;
+      return report;
     }
-    session.backend = await useBackend(name);
-    return session.backend;
+    return (session.backend = await setBackend(name));
   },
 
   async loadTeacher(source: DataSource, curation: { k: number; seed: number }, onProgress?: (p: LoadProgress) => void): Promise<DataSummary> {

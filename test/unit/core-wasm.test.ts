@@ -5,14 +5,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, describe, expect, it } from 'vitest';
-import { gatherRows, resetOpsCache } from '../../src/core/ops';
+import { gatherRows } from '../../src/core/ops';
 import { Trainer } from '../../src/core/trainer';
 import { toyGroups, tinyConfig } from './core-helpers';
 
 async function use(b: 'cpu' | 'wasm'): Promise<void> {
   await tf.setBackend(b);
   await tf.ready();
-  resetOpsCache();
 }
 
 afterAll(async () => {
