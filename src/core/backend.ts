@@ -89,6 +89,8 @@ export async function setBackend(name: BackendName): Promise<BackendInfo> {
       const info: BackendInfo = { backend: tf.getBackend() };
       if (candidate === 'webgpu') {
         info.adapter = adapterDescription();
+        // our fused training kernels (src/core/fused), used while fusedActive()
+        (await import('./fused/kernels')).registerFusedKernels();
         // tfjs-backend-webgpu 4.22 runs small ops on the CPU by default
         // (WEBGPU_CPU_FORWARD), reading GPU data back synchronously. In the
         // browser (Chromium + SwiftShader) that raced with queued commands in a

@@ -8,6 +8,7 @@ import type { ModelConfig } from './config';
 import type { TensorMap } from './state';
 import { Rng } from './rng';
 import { gatherRows, gelu, layerNorm } from './ops';
+import { fusedActive, fusedCausalSoftmax } from './fused/ops';
 
 export type Params = Map<string, tf.Variable>;
 
@@ -76,16 +77,23 @@ function attention(x: tf.Tensor3D, p: Params, pre: string, c: ModelConfig, past?
   const k = past ? tf.concat([past.k, k0], 2) : k0; // [R, H, P+t, hd]
   const v = past ? tf.concat([past.v, v0], 2) : v0;
   const pLen = past ? past.k.shape[2] : 0;
-  let att = tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hd)); // [R, H, t, P+t]
-  if (t > 1) {
-    // query i (absolute position P+i) sees keys j <= P+i
-    const keep = tf.linalg.bandPart(tf.ones([t, pLen + t]), -1, pLen); // [t, P+t]
-    att = tf.add(att, tf.mul(tf.sub(1, keep), -1e9));
-  }
-  const y = tf.matMul(tf.softmax(att), v); // [R, H, t, hd]
+  const scores = tf.matMul(q, k, false, true) as tf.Tensor4D; // [R, H, t, hd] @ [R, H, hd, P+t] -> [R, H, t, P+t]
+  const y = tf.matMul(causalSoftmax(scores, 1 / Math.sqrt(hd), pLen), v); // [R, H, t, P+t] @ [R, H, P+t, hd] -> [R, H, t, hd]
   const merged = tf.reshape<tf.Rank.R2>(tf.transpose(y, [0, 2, 1, 3]), [r * t, d]); // [R*t, d]
   const out = tf.reshape(linear(merged, p, `${pre}.c_proj`), [r, t, d]) as tf.Tensor3D;
   return { y: out, cache: { k: k as tf.Tensor4D, v: v as tf.Tensor4D } };
+}
+
+/** softmax(scale * scores) where query i (absolute position P+i) sees keys j <= P+i. */
+function causalSoftmax(scores: tf.Tensor4D, scale: number, pLen: number): tf.Tensor4D {
+  if (fusedActive()) return fusedCausalSoftmax(scores, scale, pLen);
+  const t = scores.shape[2];
+  let att = tf.mul(scores, scale);
+  if (t > 1) {
+    const keep = tf.linalg.bandPart(tf.ones([t, pLen + t]), -1, pLen); // [t, P+t]
+    att = tf.add(att, tf.mul(tf.sub(1, keep), -1e9));
+  }
+  return tf.softmax(att) as tf.Tensor4D;
 }
 
 function mlp(x: tf.Tensor3D, p: Params, pre: string): tf.Tensor3D {

@@ -4,6 +4,7 @@
 // (a one-hot matMul), which equals the native one (test/unit/ops.test.ts).
 
 import * as tf from '@tensorflow/tfjs-core';
+import { fusedActive, fusedCrossEntropy, fusedGelu, fusedLayerNorm } from './fused/ops';
 
 /** Whether to differentiate tf.gather natively. GPU backends scatter-add
  * well; the cpu backend's UnsortedSegmentSum is slow (1.5 s of a 2.7 s tiny
@@ -62,6 +63,7 @@ export function gatherRows(table: tf.Tensor2D, idx: tf.Tensor1D, path?: 'native'
  * The backward is the softmax gradient (softmax - onehot) * dy, a [N, V]
  * tensor that the gradient of the logits needs in any case. */
 export function sparseCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor1D {
+  if (fusedActive()) return fusedCrossEntropy(logits, targets);
   const [n, v] = logits.shape;
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [z, t, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
@@ -84,12 +86,14 @@ export function sparseCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): t
 
 /** GELU, tanh approximation (GPT-2's). */
 export function gelu(x: tf.Tensor): tf.Tensor {
+  if (fusedActive()) return fusedGelu(x);
   const c = Math.sqrt(2 / Math.PI);
   const inner = tf.mul(c, tf.add(x, tf.mul(0.044715, tf.pow(x, 3))));
   return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
 }
 
 export function layerNorm(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, eps: number): tf.Tensor {
+  if (fusedActive()) return fusedLayerNorm(x, g, b, eps);
   const { mean, variance } = tf.moments(x, -1, true);
   return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), g), b);
 }

@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { OptimizerState } from './state';
 import { readVariables } from './model';
+import { fusedActive, fusedAdamW, fusedSumSquares } from './fused/ops';
 
 export interface AdamWConfig {
   beta1: number;
@@ -54,7 +55,8 @@ export class AdamW {
   apply(grads: tf.NamedTensorMap, lr: number): tf.Scalar {
     const { beta1: b1, beta2: b2, eps, weightDecay: wd, gradClip } = this.c;
     const names = [...this.params.keys()];
-    const norm = tf.sqrt(addMany(names.map((n) => tf.sum(tf.square(grads[n]))))) as tf.Scalar;
+    const fused = fusedActive();
+    const norm = tf.sqrt(addMany(names.map((n) => (fused ? fusedSumSquares(grads[n]) : tf.sum(tf.square(grads[n])))))) as tf.Scalar;
     // torch: coef = max_norm / (norm + 1e-6), applied only when below 1
     const scale = gradClip > 0 ? tf.minimum(1, tf.div(gradClip, tf.add(norm, 1e-6))) : tf.scalar(1);
     this.step++;
@@ -62,12 +64,21 @@ export class AdamW {
     const bc2 = 1 - b2 ** this.step;
     for (const n of names) {
       const p = this.params.get(n)!;
+      const decay = decays(n, p.shape) && wd > 0 ? 1 - lr * wd : 1;
+      if (fused) {
+        // one dispatch per output instead of about fifteen small kernels
+        const [p2, m2, v2] = fusedAdamW(p, this.m.get(n)!, this.v.get(n)!, grads[n], scale, { lr, b1, b2, bc1, bc2, eps, decay });
+        this.m.get(n)!.assign(m2);
+        this.v.get(n)!.assign(v2);
+        p.assign(p2);
+        continue;
+      }
       const g = tf.mul(grads[n], scale);
       const m = tf.add(tf.mul(this.m.get(n)!, b1), tf.mul(g, 1 - b1));
       const v = tf.add(tf.mul(this.v.get(n)!, b2), tf.mul(tf.square(g), 1 - b2));
       this.m.get(n)!.assign(m);
       this.v.get(n)!.assign(v);
-      const decayed = decays(n, p.shape) && wd > 0 ? tf.mul(p, 1 - lr * wd) : p;
+      const decayed = decay !== 1 ? tf.mul(p, decay) : p;
       const upd = tf.div(tf.div(m, bc1), tf.add(tf.sqrt(tf.div(v, bc2)), eps));
       p.assign(tf.sub(decayed, tf.mul(upd, lr)));
     }

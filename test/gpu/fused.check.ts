@@ -1,0 +1,123 @@
+// Fused WebGPU kernels against the unfused tfjs ops, on WebGPU itself (Dawn
+// in Node). Run in its own process (Dawn needs LD_LIBRARY_PATH from process
+// start) by test/unit/fused-webgpu.test.ts; prints one JSON object.
+import * as tf from '@tensorflow/tfjs-core';
+import { setupBackend } from '../../src/cli/setup';
+import { setBackend } from '../../src/core/backend';
+import { fusedCausalSoftmax, fusedAdamW, fusedSumSquares, setFusedKernels } from '../../src/core/fused/ops';
+import { gelu, layerNorm, sparseCrossEntropy } from '../../src/core/ops';
+import { Rng } from '../../src/core/rng';
+import { Trainer } from '../../src/core/trainer';
+import { toyGroups, tinyConfig } from '../unit/core-helpers';
+
+const rng = new Rng(11);
+const rand = (shape: number[], s = 1): tf.Tensor => tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal() * s), shape);
+
+interface Diff { value: number; grads: number[]; scale: number }
+
+/** max |fused - unfused| of the value and of each input's gradient of
+ * sum(out * w), w random, and the largest magnitude seen (for a relative read). */
+async function compare(fn: (...xs: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[], gradArgs: number[]): Promise<Diff> {
+  const runOnce = (fused: boolean): { value: tf.Tensor; grads: tf.Tensor[] } => {
+    setFusedKernels(fused);
+    return tf.tidy(() => {
+      const value = fn(...inputs);
+      const w = tf.tensor(Float32Array.from({ length: value.size }, (_, i) => Math.sin(i * 0.37) + 0.5), value.shape);
+      const grads = tf.grads((...xs: tf.Tensor[]) => tf.sum(tf.mul(fn(...inputs.map((x, i) => (gradArgs.includes(i) ? xs[gradArgs.indexOf(i)] : x))), w)))(gradArgs.map((i) => inputs[i]));
+      return { value, grads };
+    });
+  };
+  const a = runOnce(true);
+  const b = runOnce(false);
+  setFusedKernels(true);
+  const maxAbs = async (x: tf.Tensor): Promise<number> => (await tf.max(tf.abs(x)).data())[0];
+  const d = { value: await maxAbs(tf.sub(a.value, b.value)), grads: [] as number[], scale: await maxAbs(b.value) };
+  for (let i = 0; i < a.grads.length; i++) {
+    d.grads.push(await maxAbs(tf.sub(a.grads[i], b.grads[i])));
+    d.scale = Math.max(d.scale, await maxAbs(b.grads[i]));
+  }
+  return d;
+}
+
+async function main(): Promise<void> {
+  const info = await setupBackend('webgpu');
+  const out: Record<string, unknown> = { backend: info.backend };
+
+  // LayerNorm on [3, 5, 96] rows (more columns than a workgroup has threads)
+  out.layerNorm = await compare((x, g, b) => layerNorm(x, g, b, 1e-5), [rand([3, 5, 96], 2), tf.add(1, rand([96], 0.1)), rand([96], 0.1)], [0, 1, 2]);
+  // more rows than one dispatch dimension holds (65535): tfjs folds the grid, rowIndex() unfolds it
+  out.layerNormManyRows = await compare((x, g, b) => layerNorm(x, g, b, 1e-5), [rand([66000, 4], 2), tf.add(1, rand([4], 0.1)), rand([4], 0.1)], [0, 1, 2]);
+  // causal softmax, training shape (t = K) and a decoding step with a cache (t = 1, past = 6)
+  const unfusedSoftmax = (att: tf.Tensor, scale: number, past: number): tf.Tensor => {
+    const t = att.shape[2]!;
+    const keep = tf.linalg.bandPart(tf.ones([t, past + t]), -1, past);
+    return tf.softmax(tf.add(tf.mul(att, scale), tf.mul(tf.sub(1, keep), -1e9)));
+  };
+  out.causalSoftmax = await (async () => {
+    const results: Diff[] = [];
+    for (const [shape, past] of [[[2, 2, 7, 7], 0], [[2, 2, 1, 7], 6], [[1, 1, 70, 70], 0]] as [number[], number][]) {
+      const att = rand(shape, 3);
+      const f = (fused: boolean) => (a: tf.Tensor): tf.Tensor => (fused ? fusedCausalSoftmax(a as tf.Tensor4D, 0.3, past) : unfusedSoftmax(a, 0.3, past));
+      results.push(await compareFns(f(true), f(false), [att]));
+    }
+    return results;
+  })();
+  out.crossEntropy = await compare((z, t) => sparseCrossEntropy(z as tf.Tensor2D, t as tf.Tensor1D), [rand([9, 300], 4), tf.tensor1d([0, 5, 299, 17, 17, 3, 100, 250, 1], 'int32')], [0]);
+  out.gelu = await compare((x) => gelu(x), [rand([4, 130], 3)], [0]);
+
+  // AdamW and the squared norm: fused vs the optimizer's unfused arithmetic
+  {
+    const p = rand([40, 33]), m = rand([40, 33], 0.01), v = tf.abs(rand([40, 33], 0.001)), g = rand([40, 33], 0.5), scale = tf.scalar(0.7);
+    const s = { lr: 3e-3, b1: 0.9, b2: 0.95, bc1: 1 - 0.9 ** 3, bc2: 1 - 0.95 ** 3, eps: 1e-8, decay: 1 - 3e-3 * 0.1 };
+    const [p2, m2, v2] = fusedAdamW(p, m, v, g, scale, s);
+    const gs = tf.mul(g, scale);
+    const mr = tf.add(tf.mul(m, s.b1), tf.mul(gs, 1 - s.b1));
+    const vr = tf.add(tf.mul(v, s.b2), tf.mul(tf.square(gs), 1 - s.b2));
+    const pr = tf.sub(tf.mul(p, s.decay), tf.mul(tf.div(tf.div(mr, s.bc1), tf.add(tf.sqrt(tf.div(vr, s.bc2)), s.eps)), s.lr));
+    const mx = async (a: tf.Tensor, b: tf.Tensor): Promise<number> => (await tf.max(tf.abs(tf.sub(a, b))).data())[0];
+    out.adamW = { p: await mx(p2, pr), m: await mx(m2, mr), v: await mx(v2, vr), update: await mx(tf.sub(p, pr), tf.zerosLike(p)) };
+    const big = rand([70000]);
+    const ss = (await fusedSumSquares(big).data())[0];
+    const ref = (await tf.sum(tf.square(big)).data())[0];
+    out.sumSquares = { fused: ss, unfused: ref };
+  }
+
+  // Training: the same tiny run with and without the fused kernels, and on cpu
+  const train = async (backend: 'webgpu' | 'cpu', fused: boolean): Promise<{ losses: number[]; growth: number; dispatches: number }> => {
+    await setBackend(backend);
+    setFusedKernels(fused);
+    const t = await Trainer.create({ groups: toyGroups(6), trainConfig: tinyConfig({ steps: 7, logEvery: 1, backend }), datasetFingerprint: 'x', modelOverrides: { nLayer: 2, nEmbd: 32, nHead: 2, blockSize: 96 } });
+    const losses: number[] = [];
+    let growth = 0;
+    let before = 0;
+    for (let i = 0; i < 6; i++) {
+      if (i === 2) before = tf.memory().numTensors;
+      const m = await t.trainStep();
+      if (m) losses.push(m.loss);
+    }
+    growth = tf.memory().numTensors - before;
+    const prof = await tf.profile(async () => void (await t.trainStep()));
+    t.dispose();
+    return { losses, growth, dispatches: prof.kernels.length };
+  };
+  out.train = { fused: await train('webgpu', true), unfused: await train('webgpu', false), cpu: await train('cpu', false) };
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+}
+
+async function compareFns(fa: (x: tf.Tensor) => tf.Tensor, fb: (x: tf.Tensor) => tf.Tensor, [x]: tf.Tensor[]): Promise<Diff> {
+  const go = (fn: (x: tf.Tensor) => tf.Tensor): { value: tf.Tensor; grad: tf.Tensor } => tf.tidy(() => {
+    const value = fn(x);
+    const w = tf.tensor(Float32Array.from({ length: value.size }, (_, i) => Math.sin(i * 0.37) + 0.5), value.shape);
+    const grad = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(fn(a), w)))(x);
+    return { value, grad };
+  });
+  const a = go(fa);
+  const b = go(fb);
+  const maxAbs = async (t: tf.Tensor): Promise<number> => (await tf.max(tf.abs(t)).data())[0];
+  return { value: await maxAbs(tf.sub(a.value, b.value)), grads: [await maxAbs(tf.sub(a.grad, b.grad))], scale: Math.max(await maxAbs(b.value), await maxAbs(b.grad)) };
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`${(e as Error).stack ?? String(e)}\n`);
+  process.exit(1);
+});

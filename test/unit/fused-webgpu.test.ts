@@ -1,0 +1,69 @@
+// The fused WebGPU kernels (src/core/fused) against the unfused tfjs ops they
+// replace, on real WebGPU: Dawn in Node on SwiftShader (needs Debian's
+// chromium for the Vulkan ICD; skipped without it). The comparison runs in a
+// child process because Dawn needs LD_LIBRARY_PATH from process start.
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { swiftShaderEnv } from '../../src/cli/node-gpu';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const gpuEnv = swiftShaderEnv();
+
+interface Diff { value: number; grads: number[]; scale: number }
+interface Train { losses: number[]; growth: number; dispatches: number }
+interface Report {
+  backend: string;
+  layerNorm: Diff;
+  layerNormManyRows: Diff;
+  causalSoftmax: Diff[];
+  crossEntropy: Diff;
+  gelu: Diff;
+  adamW: { p: number; m: number; v: number; update: number };
+  sumSquares: { fused: number; unfused: number };
+  train: { fused: Train; unfused: Train; cpu: Train };
+}
+
+function check(): Promise<Report> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [path.join(ROOT, 'node_modules/tsx/dist/cli.mjs'), path.join(ROOT, 'test/gpu/fused.check.ts')], { cwd: ROOT, env: { ...process.env, ...gpuEnv }, maxBuffer: 64 << 20, timeout: 400_000 }, (err, stdout, stderr) => {
+      const line = stdout.split('\n').find((l) => l.startsWith('{'));
+      if (err || !line) reject(new Error(`fused check failed: ${String(err)}\n${stderr.slice(-2000)}`));
+      else resolve(JSON.parse(line) as Report);
+    });
+  });
+}
+
+const close = (d: Diff, tol: number): void => {
+  const bound = tol * Math.max(1, d.scale);
+  expect(d.value).toBeLessThanOrEqual(bound);
+  for (const g of d.grads) expect(g).toBeLessThanOrEqual(bound);
+};
+
+describe.skipIf(!gpuEnv)('fused WebGPU kernels (Dawn + SwiftShader)', () => {
+  it('match the unfused ops, forward and gradient, and train to the same losses with fewer kernels', { timeout: 420_000 }, async () => {
+    const r = await check();
+    expect(r.backend).toBe('webgpu');
+    close(r.layerNorm, 1e-5);
+    close(r.layerNormManyRows, 1e-5);
+    for (const d of r.causalSoftmax) close(d, 1e-5);
+    close(r.crossEntropy, 1e-5);
+    close(r.gelu, 1e-5);
+    // the update itself is ~1e-2; the fused one agrees to float rounding
+    expect(r.adamW.update).toBeGreaterThan(1e-3);
+    expect(Math.max(r.adamW.p, r.adamW.m, r.adamW.v)).toBeLessThan(1e-6);
+    expect(Math.abs(r.sumSquares.fused - r.sumSquares.unfused) / r.sumSquares.unfused).toBeLessThan(1e-5);
+
+    const { fused, unfused, cpu } = r.train;
+    expect(fused.losses).toHaveLength(6);
+    fused.losses.forEach((l, i) => {
+      expect(Math.abs(l - unfused.losses[i])).toBeLessThan(1e-4);
+      expect(Math.abs(l - cpu.losses[i])).toBeLessThan(1e-4);
+    });
+    expect(fused.losses[5]).toBeLessThan(fused.losses[0]);
+    expect(fused.growth).toBe(0);
+    expect(unfused.growth).toBe(0);
+    expect(fused.dispatches).toBeLessThan(unfused.dispatches * 0.6);
+  });
+});
