@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [--backends cpu,wasm,webgpu] [--presets tiny,small] [--steps N]`
+// `npm run bench [-- --quick] [--backends cpu,wasm,webgpu] [--presets tiny,small] [--steps N] [--browser | --no-browser]`
 // Prints a readable table on stderr and the JSON report on stdout, and keeps
 // the report in bench/results/<date>-<host>.json. Each backend runs in its own
 // process (WebGPU in Node needs Dawn's environment from process start); the
@@ -13,6 +13,7 @@ import { swiftShaderEnv } from '../src/cli/node-gpu';
 import type { PresetName } from '../src/core/config';
 import { ensureTorch, torchReference, type ReferenceResult } from './reference';
 import { checkpointTimes, curateThroughput } from './io';
+import { browserBench } from './browser';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -22,20 +23,25 @@ const flag = (k: string): string | undefined => {
 };
 const quick = args.includes('--quick');
 const presets = (flag('presets') ?? (quick ? 'tiny' : 'tiny,small')).split(',') as PresetName[];
-const backends = (flag('backends') ?? 'cpu,wasm,webgpu').split(',');
+// webgpu-unfused: the same WebGPU run without our fused kernels, side by side
+const backends = (flag('backends') ?? 'cpu,wasm,webgpu,webgpu-unfused').split(',');
 const steps = Number(flag('steps') ?? (quick ? 2 : 5));
+// Chromium (WebGPU on SwiftShader compiles shaders for tens of seconds) does
+// not fit --quick's two minutes; it runs in a full bench or with --browser.
+const withBrowser = args.includes('--browser') || (!quick && !args.includes('--no-browser'));
 const log = (s: string): void => void process.stderr.write(`${s}\n`);
 
 interface Measured {
   backend: string;
   adapter: string | null;
-  results: { preset: PresetName; msPerStep: number; tokensPerSecond: number; firstStepMs: number; dispatchesPerStep: number; peakBytes: number; tensorGrowth: number; decodeTokensPerSecond: { kvCache: number; fullRecompute: number } }[];
+  results: { preset: PresetName; msPerStep: number; tokensPerSecond: number; firstStepMs: number; dispatchesPerStep: number; gpuProgramsPerStep: number | null; peakBytes: number; tensorGrowth: number; decodeTokensPerSecond: { kvCache: number; fullRecompute: number } }[];
 }
 
 function measure(backend: string): Promise<Measured | { backend: string; error: string }> {
   const env = { ...process.env };
-  if (backend === 'webgpu' && !process.env.VK_ICD_FILENAMES) Object.assign(env, swiftShaderEnv() ?? {});
-  const cmd = [path.join(HERE, '../node_modules/tsx/dist/cli.mjs'), path.join(HERE, 'measure.ts'), '--backend', backend, '--presets', presets.join(','), '--steps', String(steps), '--decode-tokens', quick ? '16' : '48'];
+  const [name, variant] = backend.split('-');
+  if (name === 'webgpu' && !process.env.VK_ICD_FILENAMES) Object.assign(env, swiftShaderEnv() ?? {});
+  const cmd = [path.join(HERE, '../node_modules/tsx/dist/cli.mjs'), path.join(HERE, 'measure.ts'), '--backend', name, '--fused', variant === 'unfused' ? '0' : '1', '--presets', presets.join(','), '--steps', String(steps), '--decode-tokens', quick ? '16' : '48'];
   return new Promise((resolve) => {
     execFile(process.execPath, cmd, { env, maxBuffer: 16 << 20, timeout: 900_000 }, (err, stdout, stderr) => {
       const line = stdout.split('\n').find((l) => l.startsWith('{'));
@@ -68,6 +74,13 @@ log('… checkpoints');
 const checkpoints: Record<string, Record<string, number>> = {};
 for (const p of presets) checkpoints[p] = await checkpointTimes(p, quick ? 1 : 3);
 
+let browser: Awaited<ReturnType<typeof browserBench>> | undefined;
+if (withBrowser) {
+  log('… Chromium');
+  browser = await browserBench({ presets, steps, backends: ['webgpu', 'webgpu-unfused', 'wasm'], appSteps: quick ? 3 : 5 }, log);
+}
+
+const browserRows = browser && 'bench' in browser && 'backends' in browser.bench ? browser.bench.backends : [];
 const report = {
   date: started.toISOString(),
   machine: { host: os.hostname(), cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memGB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
@@ -75,27 +88,50 @@ const report = {
   backends: measured,
   reference: reference.map((r) => ({ ...r, sameComputation: r.initialLossDiff < 1e-4 && r.maxLossDiff < 1e-3 })),
   ratios: reference.flatMap((r) =>
-    measured.flatMap((m) => ('results' in m ? m.results.filter((x) => x.preset === r.preset).map((x) => ({ preset: r.preset, backend: m.backend, oursOverTorch: x.tokensPerSecond / r.torchTokensPerSecond })) : [])),
+    [...measured, ...browserRows.map((b) => ({ ...b, backend: `chromium-${b.backend}` }))].flatMap((m) => ('results' in m ? m.results.filter((x) => x.preset === r.preset).map((x) => ({ preset: r.preset, backend: m.backend, oursOverTorch: x.tokensPerSecond / r.torchTokensPerSecond })) : [])),
   ),
   curate,
   checkpoints,
+  browser: browser ?? null,
 };
 
 const f = (x: number, d = 0): string => x.toLocaleString('en', { maximumFractionDigits: d });
-log('\nbackend   preset  ms/step  tok/s   first(ms) dispatches peakMB growth decode kv/full tok/s');
+log('\nbackend          preset  ms/step  tok/s   first(ms) kernels gpu-programs peakMB growth decode kv/full tok/s');
 for (const m of measured) {
   if (!('results' in m)) {
-    log(`${m.backend.padEnd(9)} error: ${m.error}`);
+    log(`${m.backend.padEnd(16)} error: ${m.error}`);
     continue;
   }
   for (const r of m.results) {
-    log(`${m.backend.padEnd(9)} ${r.preset.padEnd(7)} ${f(r.msPerStep).padStart(7)} ${f(r.tokensPerSecond).padStart(7)} ${f(r.firstStepMs).padStart(9)} ${String(r.dispatchesPerStep).padStart(10)} ${f(r.peakBytes / 2 ** 20).padStart(6)} ${String(r.tensorGrowth).padStart(6)} ${f(r.decodeTokensPerSecond.kvCache, 1)}/${f(r.decodeTokensPerSecond.fullRecompute, 1)}`);
+    log(`${m.backend.padEnd(16)} ${r.preset.padEnd(7)} ${f(r.msPerStep).padStart(7)} ${f(r.tokensPerSecond).padStart(7)} ${f(r.firstStepMs).padStart(9)} ${String(r.dispatchesPerStep).padStart(7)} ${String(r.gpuProgramsPerStep ?? '-').padStart(12)} ${f(r.peakBytes / 2 ** 20).padStart(6)} ${String(r.tensorGrowth).padStart(6)} ${f(r.decodeTokensPerSecond.kvCache, 1)}/${f(r.decodeTokensPerSecond.fullRecompute, 1)}`);
+  }
+}
+for (const m of browserRows) {
+  if (!('results' in m)) {
+    log(`${`chromium-${m.backend}`.padEnd(16)} error: ${m.error}`);
+    continue;
+  }
+  for (const r of m.results) {
+    log(`${`chromium-${m.backend}`.padEnd(16)} ${r.preset.padEnd(7)} ${f(r.msPerStep).padStart(7)} ${f(r.tokensPerSecond).padStart(7)} ${f(r.firstStepMs).padStart(9)} ${String(r.dispatchesPerStep).padStart(7)} ${String(r.gpuProgramsPerStep ?? '-').padStart(12)} ${f(r.peakBytes / 2 ** 20).padStart(6)} ${String(r.tensorGrowth).padStart(6)} ${f(r.decodeTokensPerSecond.kvCache, 1)}/${f(r.decodeTokensPerSecond.fullRecompute, 1)}${'wasmThreads' in m && m.wasmThreads !== undefined ? ` (${m.wasmThreads} threads)` : ''}`);
   }
 }
 for (const r of report.reference) log(`PyTorch ${r.torch} (${r.threads} thread) ${r.preset}: ${f(r.torchMsPerStep)} ms/step, ${f(r.torchTokensPerSecond)} tok/s; loss diff first ${r.initialLossDiff.toExponential(1)}, max ${r.maxLossDiff.toExponential(1)}`);
 for (const r of report.ratios) log(`ours/PyTorch ${r.preset} ${r.backend}: ${r.oursOverTorch.toFixed(3)}`);
 log(`read + curate: ${f(curate.megabytes, 1)} MB in ${curate.seconds.toFixed(2)} s = ${curate.mbPerSecond.toFixed(1)} MB/s`);
 for (const [p, c] of Object.entries(checkpoints)) log(`checkpoint ${p}: ${f(c.bytes / 1e6, 1)} MB, encode ${f(c.encodeMs, 1)} ms, decode ${f(c.decodeMs, 1)} ms, save dir ${f(c.saveDirMs, 1)} ms, load dir ${f(c.loadDirMs, 1)} ms`);
+
+if (browser && 'error' in browser) log(`chromium: ${browser.error}`);
+else if (browser) {
+  const b = browser.bench;
+  if ('error' in b) log(`chromium bench: ${b.error}`);
+  else {
+    log(`chromium: cross-origin isolated ${b.crossOriginIsolated}`);
+    for (const [p, c] of Object.entries(b.indexedDb)) log(`IndexedDB checkpoint ${p}: ${f(c.bytes / 1e6, 1)} MB, save ${f(c.saveMs, 1)} ms, load ${f(c.loadMs, 1)} ms (median of ${c.saveMsAll.length})`);
+  }
+  const a = browser.app;
+  if (a && 'error' in a) log(`app responsiveness: ${a.error}`);
+  else if (a) log(`app training on the demo data: ${a.steps} steps in ${f(a.seconds)} s, ${a.longTasks} main-thread tasks over 50 ms (longest ${f(a.longestMs)} ms)`);
+}
 
 const dir = path.join(HERE, 'results');
 mkdirSync(dir, { recursive: true });

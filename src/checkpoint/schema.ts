@@ -6,7 +6,7 @@ import type { ModelConfig, TrainConfig } from '../core/config';
 import type { EvalSample, MetricPoint } from '../core/state';
 
 export const DB_NAME = 'mcckd';
-export const DB_VERSION = 1;
+export const DB_VERSION = 2;
 
 export type CheckpointKind = 'auto' | 'pause' | 'stop' | 'best' | 'manual';
 export type RunStatus = 'created' | 'training' | 'paused' | 'stopped' | 'done' | 'failed' | 'imported';
@@ -60,6 +60,15 @@ export interface MetricRecord extends MetricPoint {
   runId: string;
 }
 
+/** The teacher file a run was trained on (v2), so that Resume after a reload
+ * does not ask for it again. Keyed by the curated data's fingerprint. */
+export interface DatasetRecord {
+  fingerprint: string;
+  name: string;
+  createdAt: number;
+  bytes: ArrayBuffer; // the file as uploaded
+}
+
 export interface McckdDB extends DBSchema {
   runs: { key: string; value: RunRecord; indexes: { byUpdated: number } };
   checkpoints: { key: string; value: CheckpointMeta; indexes: { byRun: string } };
@@ -68,16 +77,20 @@ export interface McckdDB extends DBSchema {
   // rewrite of the run's whole history), and re-logging a step after a resume
   // overwrites the old point instead of duplicating it.
   metrics: { key: [string, number]; value: MetricRecord };
+  datasets: { key: string; value: DatasetRecord };
 }
 
 /** Cumulative migrations: a database at any older version runs every step
- * after it. A v2 adds `if (oldVersion < 2) { ... }` below, using `tx` to
- * rewrite existing records where needed. */
+ * after it; a step may use `tx` to rewrite existing records. */
 export function migrate(db: IDBPDatabase<McckdDB>, oldVersion: number, _tx: IDBPTransaction<McckdDB, StoreNames<McckdDB>[], 'versionchange'>): void {
   if (oldVersion < 1) {
     db.createObjectStore('runs', { keyPath: 'id' }).createIndex('byUpdated', 'updatedAt');
     db.createObjectStore('checkpoints', { keyPath: 'id' }).createIndex('byRun', 'runId');
     db.createObjectStore('blobs', { keyPath: 'checkpointId' });
     db.createObjectStore('metrics', { keyPath: ['runId', 'step'] });
+  }
+  if (oldVersion < 2) {
+    // v1 runs have no stored file: their Resume still asks for it
+    db.createObjectStore('datasets', { keyPath: 'fingerprint' });
   }
 }

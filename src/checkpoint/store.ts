@@ -13,7 +13,7 @@ import type { MetricPoint, TrainState } from '../core/state';
 import { encodeCheckpoint, safetensorsToState, stateToSafetensors } from './format';
 import { storageInfo, requestPersistence, type StorageInfo } from './quota';
 import { DEFAULT_RETENTION, byNewest, retentionVictims, type RetentionPolicy } from './retention';
-import { DB_NAME, DB_VERSION, migrate, type BlobRecord, type CheckpointKind, type CheckpointMeta, type EvalRecord, type McckdDB, type MetricRecord, type RunRecord, type RunStatus } from './schema';
+import { DB_NAME, DB_VERSION, migrate, type BlobRecord, type CheckpointKind, type CheckpointMeta, type DatasetRecord, type EvalRecord, type McckdDB, type MetricRecord, type RunRecord, type RunStatus } from './schema';
 import { CheckpointDamagedError, NotFoundError, StoreError, errName, mb, storeFailure } from './storeErrors';
 
 export * from './quota';
@@ -211,15 +211,33 @@ export class CheckpointStore {
     return (await this.live().getAllFromIndex('runs', 'byUpdated')).reverse();
   }
 
+  /** Deletes the run, its checkpoints and metrics, and its teacher file
+   * when no other run was trained on the same data. */
   async deleteRun(id: string): Promise<void> {
-    await this.write(['runs', 'checkpoints', 'blobs', 'metrics'], 'deleting the run', async (tx) => {
+    await this.write(['runs', 'checkpoints', 'blobs', 'metrics', 'datasets'], 'deleting the run', async (tx) => {
       const ids = await tx.objectStore('checkpoints').index('byRun').getAllKeys(id);
+      const runs = await tx.objectStore('runs').getAll();
+      const fp = runs.find((r) => r.id === id)?.datasetFingerprint;
+      const shared = runs.some((r) => r.id !== id && r.datasetFingerprint === fp);
       await requests(
         ...ids.flatMap((c) => [() => tx.objectStore('checkpoints').delete(c), () => tx.objectStore('blobs').delete(c)]),
         () => tx.objectStore('metrics').delete(IDBKeyRange.bound([id, -Infinity], [id, Infinity])),
         () => tx.objectStore('runs').delete(id),
+        ...(fp !== undefined && !shared ? [() => tx.objectStore('datasets').delete(fp)] : []),
       );
     });
+  }
+
+  // ---- teacher files ----
+
+  /** Keeps the file a run's data came from (once per fingerprint). */
+  async putDataset(fingerprint: string, name: string, bytes: ArrayBuffer): Promise<void> {
+    const rec: DatasetRecord = { fingerprint, name, createdAt: this.now(), bytes };
+    await this.write(['datasets'], 'keeping the teacher file', (tx) => tx.objectStore('datasets').put(rec));
+  }
+
+  async getDataset(fingerprint: string): Promise<DatasetRecord | undefined> {
+    return this.live().get('datasets', fingerprint);
   }
 
   // ---- metrics ----

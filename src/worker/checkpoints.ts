@@ -6,6 +6,10 @@ import { countParams } from '../core/config';
 import type { MetricPoint, TrainState } from '../core/state';
 import { CheckpointStore, type CheckpointKind, type CheckpointMeta, type NewRun, type RunRecord } from '../checkpoint/store';
 import type { CheckpointView, RunView, StorageUsage } from './protocol';
+import { mb } from '../checkpoint/storeErrors';
+
+/** Teacher files up to this size are kept with their runs (IndexedDB). */
+const KEEP_FILE_LIMIT = 64e6;
 
 let opening: Promise<CheckpointStore> | undefined;
 let closedBecause: string | undefined;
@@ -76,10 +80,21 @@ export class RunRecorder {
     readonly runId: string,
   ) {}
 
-  static async create(init: NewRun): Promise<RunRecorder> {
+  /** A new stored run; `file` (the uploaded teacher file) is kept with it so
+   * that Resume after a reload need not ask for it. Returns why the file was
+   * not kept, if it was not. */
+  static async create(init: NewRun, file?: File): Promise<{ recorder: RunRecorder; fileNotKept?: string }> {
     const store = await openStore();
     const run = await store.createRun({ ...init, status: 'training' });
-    return new RunRecorder(store, run.id);
+    const recorder = new RunRecorder(store, run.id);
+    if (!file) return { recorder };
+    if (file.size > KEEP_FILE_LIMIT) return { recorder, fileNotKept: `the teacher file (${mb(file.size)}) is over ${mb(KEEP_FILE_LIMIT)}; load it again to resume after a reload` };
+    try {
+      if (!(await store.getDataset(init.datasetFingerprint))) await store.putDataset(init.datasetFingerprint, file.name, await file.arrayBuffer());
+      return { recorder };
+    } catch (e) {
+      return { recorder, fileNotKept: `the teacher file could not be kept for resuming after a reload (${(e as Error).message})` };
+    }
   }
 
   /** Continues a stored run from a checkpoint at `step`: later history no

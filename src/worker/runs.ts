@@ -83,14 +83,16 @@ async function saveLive(live: Live, kind: 'auto' | 'pause' | 'stop' | 'manual', 
 async function attachRecorder(live: Live, data: TeacherData, emit: Emit): Promise<void> {
   const t = live.trainer;
   try {
-    live.recorder = await RunRecorder.create({
+    const { recorder, fileNotKept } = await RunRecorder.create({
       name: `${t.trainConfig.preset} α=${t.trainConfig.alpha} · ${data.name}`,
       modelConfig: t.modelConfig,
       trainConfig: t.trainConfig,
       tokenizer: t.tokenizer.toJSON(),
       datasetFingerprint: live.fingerprint,
       reportSummary: data.report,
-    });
+    }, data.source.kind === 'file' ? data.source.file : undefined);
+    live.recorder = recorder;
+    if (fileNotKept) emit({ type: 'note', label: live.label, level: 'info', message: fileNotKept });
   } catch (e) {
     emit({ type: 'note', label: live.label, level: 'error', message: `checkpoints are off for this run: ${errMsg(e)}` });
   }
@@ -149,6 +151,15 @@ async function groupsFor(fingerprint: string, config: TrainConfig): Promise<Teac
     if (demo?.fingerprint === fingerprint) {
       session.data = demo;
       return demo;
+    }
+  }
+  // the file kept with the run (IndexedDB), re-curated the same way
+  const kept = await (await openStore()).getDataset(fingerprint);
+  if (kept) {
+    const d = await readTeacher({ kind: 'file', file: new File([kept.bytes], kept.name) }, curation);
+    if (d.fingerprint === fingerprint) {
+      session.data = d;
+      return d;
     }
   }
   throw new Error(

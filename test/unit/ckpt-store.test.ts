@@ -93,13 +93,13 @@ function failNextPut(storeName: string, errorName: string, when: 'sync' | 'async
 }
 
 describe('opening and migrations', () => {
-  it('creates the v1 schema in an empty database and keeps data on reopen', async () => {
+  it('creates the current schema in an empty database and keeps data on reopen', async () => {
     const { store, name } = await freshStore();
     const run = await store.createRun(newRun(tinyState()));
     store.close();
     const raw = await openDB(name);
     expect(raw.version).toBe(DB_VERSION);
-    expect([...raw.objectStoreNames].sort()).toEqual(['blobs', 'checkpoints', 'metrics', 'runs']);
+    expect([...raw.objectStoreNames].sort()).toEqual(['blobs', 'checkpoints', 'datasets', 'metrics', 'runs']);
     expect([...raw.transaction('checkpoints').store.indexNames]).toEqual(['byRun']);
     raw.close();
     const again = await CheckpointStore.open(name);
@@ -125,6 +125,27 @@ describe('opening and migrations', () => {
     expect(await v2.count('blobs')).toBe(1);
     expect((await v2.get('runs', run.id))?.name).toBe('run');
     v2.close();
+  });
+
+  it('upgrades a real v1 database to v2: its runs stay, the datasets store appears', async () => {
+    const name = `ckpt-v1-${Math.random()}`;
+    const v1 = await openDB(name, 1, {
+      upgrade(db) {
+        // the v1 schema as v1 shipped it
+        db.createObjectStore('runs', { keyPath: 'id' }).createIndex('byUpdated', 'updatedAt');
+        db.createObjectStore('checkpoints', { keyPath: 'id' }).createIndex('byRun', 'runId');
+        db.createObjectStore('blobs', { keyPath: 'checkpointId' });
+        db.createObjectStore('metrics', { keyPath: ['runId', 'step'] });
+      },
+    });
+    await v1.put('runs', { id: 'run-old', name: 'old', createdAt: 1, updatedAt: 1, evaluations: [], status: 'stopped', datasetFingerprint: 'f0' });
+    v1.close();
+    const store = await CheckpointStore.open(name);
+    open.push(store);
+    expect((await store.getRun('run-old'))?.name).toBe('old');
+    expect(await store.getDataset('f0')).toBeUndefined();
+    await store.putDataset('f0', 'teacher.jsonl', new TextEncoder().encode('{"a":1}\n').buffer as ArrayBuffer);
+    expect((await store.getDataset('f0'))?.name).toBe('teacher.jsonl');
   });
 
   it('refuses a database written by a newer app version with a clear error', async () => {
@@ -359,5 +380,27 @@ describe('import and export', () => {
       expect((err as Error).message).toMatch(msg);
     }
     expect(await counts(name)).toEqual(before);
+  });
+});
+
+describe('teacher files kept with runs', () => {
+  it('round-trips the bytes and deletes the file with the last run trained on it', async () => {
+    const { store } = await freshStore();
+    const a = await store.createRun({ ...newRun(tinyState(), 'a'), datasetFingerprint: 'fp1' });
+    const b = await store.createRun({ ...newRun(tinyState(), 'b'), datasetFingerprint: 'fp1' });
+    const c = await store.createRun({ ...newRun(tinyState(), 'c'), datasetFingerprint: 'fp2' });
+    const text = '{"question":"q","answer":"1","rationales":["1. The answer is 1."]}\n';
+    await store.putDataset('fp1', 'one.jsonl', new TextEncoder().encode(text).buffer as ArrayBuffer);
+    await store.putDataset('fp2', 'two.jsonl', new TextEncoder().encode('x').buffer as ArrayBuffer);
+    const kept = await store.getDataset('fp1');
+    expect(kept?.name).toBe('one.jsonl');
+    expect(new TextDecoder().decode(kept!.bytes)).toBe(text);
+    await store.deleteRun(a.id);
+    expect(await store.getDataset('fp1')).toBeDefined(); // run b still uses it
+    await store.deleteRun(b.id);
+    expect(await store.getDataset('fp1')).toBeUndefined();
+    expect(await store.getDataset('fp2')).toBeDefined();
+    await store.deleteRun(c.id);
+    expect(await store.getDataset('fp2')).toBeUndefined();
   });
 });
