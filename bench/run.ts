@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [--backends cpu,wasm,webgpu] [--presets tiny,small] [--steps N] [--browser | --no-browser]`
+// `npm run bench [-- --quick] [--backends cpu,wasm,webgpu] [--presets tiny,small] [--steps N] [--browser | --no-browser] [--browser-presets tiny]`
 // Prints a readable table on stderr and the JSON report on stdout, and keeps
 // the report in bench/results/<date>-<host>.json. Each backend runs in its own
 // process (WebGPU in Node needs Dawn's environment from process start); the
@@ -23,12 +23,16 @@ const flag = (k: string): string | undefined => {
 };
 const quick = args.includes('--quick');
 const presets = (flag('presets') ?? (quick ? 'tiny' : 'tiny,small')).split(',') as PresetName[];
-// webgpu-unfused: the same WebGPU run without our fused kernels, side by side
-const backends = (flag('backends') ?? 'cpu,wasm,webgpu,webgpu-unfused').split(',');
+// Variants measured side by side with what they speed up: webgpu-unfused is
+// WebGPU without our fused kernels, wasm-plain is wasm without matMul2d's
+// explicit transposes (src/core/ops.ts).
+const backends = (flag('backends') ?? (quick ? 'cpu,wasm,webgpu' : 'cpu,wasm,wasm-plain,webgpu,webgpu-unfused')).split(',');
 const steps = Number(flag('steps') ?? (quick ? 2 : 5));
 // Chromium (WebGPU on SwiftShader compiles shaders for tens of seconds) does
 // not fit --quick's two minutes; it runs in a full bench or with --browser.
 const withBrowser = args.includes('--browser') || (!quick && !args.includes('--no-browser'));
+// SwiftShader in Chromium is the engine Node's Dawn runs too; tiny by default
+const browserPresets = (flag('browser-presets') ?? 'tiny').split(',') as PresetName[];
 const log = (s: string): void => void process.stderr.write(`${s}\n`);
 
 interface Measured {
@@ -41,7 +45,7 @@ function measure(backend: string): Promise<Measured | { backend: string; error: 
   const env = { ...process.env };
   const [name, variant] = backend.split('-');
   if (name === 'webgpu' && !process.env.VK_ICD_FILENAMES) Object.assign(env, swiftShaderEnv() ?? {});
-  const cmd = [path.join(HERE, '../node_modules/tsx/dist/cli.mjs'), path.join(HERE, 'measure.ts'), '--backend', name, '--fused', variant === 'unfused' ? '0' : '1', '--presets', presets.join(','), '--steps', String(steps), '--decode-tokens', quick ? '16' : '48'];
+  const cmd = [path.join(HERE, '../node_modules/tsx/dist/cli.mjs'), path.join(HERE, 'measure.ts'), '--backend', name, '--fused', variant === 'unfused' ? '0' : '1', ...(variant === 'plain' ? ['--plain-matmul'] : []), '--presets', presets.join(','), '--steps', String(steps), '--decode-tokens', quick ? '16' : '48'];
   return new Promise((resolve) => {
     execFile(process.execPath, cmd, { env, maxBuffer: 16 << 20, timeout: 900_000 }, (err, stdout, stderr) => {
       const line = stdout.split('\n').find((l) => l.startsWith('{'));
@@ -77,7 +81,7 @@ for (const p of presets) checkpoints[p] = await checkpointTimes(p, quick ? 1 : 3
 let browser: Awaited<ReturnType<typeof browserBench>> | undefined;
 if (withBrowser) {
   log('… Chromium');
-  browser = await browserBench({ presets, steps, backends: ['webgpu', 'webgpu-unfused', 'wasm'], appSteps: quick ? 3 : 5 }, log);
+  browser = await browserBench({ presets: browserPresets, steps, backends: ['webgpu', 'webgpu-unfused', 'wasm'], appSteps: quick ? 3 : 5 }, log);
 }
 
 const browserRows = browser && 'bench' in browser && 'backends' in browser.bench ? browser.bench.backends : [];

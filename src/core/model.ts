@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from './config';
 import type { TensorMap } from './state';
 import { Rng } from './rng';
-import { gatherRows, gelu, layerNorm } from './ops';
+import { gatherRows, gelu, layerNorm, matMul2d } from './ops';
 import { fusedActive, fusedCausalSoftmax } from './fused/ops';
 
 export type Params = Map<string, tf.Variable>;
@@ -62,7 +62,7 @@ export interface LayerCache {
 }
 
 function linear(x: tf.Tensor2D, p: Params, pre: string): tf.Tensor2D {
-  return tf.add(tf.matMul(x, p.get(`${pre}.weight`)!), p.get(`${pre}.bias`)!) as tf.Tensor2D; // [N, in] @ [in, out]
+  return tf.add(matMul2d(x, p.get(`${pre}.weight`)! as tf.Tensor2D), p.get(`${pre}.bias`)!) as tf.Tensor2D; // [N, in] @ [in, out]
 }
 
 /** Causal self-attention over x [R, t, d], with optional cached keys/values
@@ -128,7 +128,7 @@ export function forward(p: Params, c: ModelConfig, ids: tf.Tensor2D, o: ForwardO
     if (o.wantCache) caches.push(a.cache);
   }
   x = layerNorm(x, p.get('transformer.ln_f.weight')!, p.get('transformer.ln_f.bias')!, c.layerNormEps) as tf.Tensor3D;
-  const logits = tf.matMul(tf.reshape(x, [r * t, d]), wte, false, true) as tf.Tensor2D; // [R*t, d] @ [d, V]
+  const logits = matMul2d(tf.reshape(x, [r * t, d]), wte, true); // [R*t, d] @ [d, V]
   return o.wantCache ? { logits, cache: caches } : { logits };
 }
 

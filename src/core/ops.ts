@@ -84,6 +84,35 @@ export function sparseCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): t
   return f(logits, targets) as tf.Tensor1D;
 }
 
+/** a [M, K] @ b [K, N] (or b^T when b is [N, K] and transposeB), for the
+ * model's 2-D products. tfjs-backend-wasm sends only an untransposed 2-D
+ * product to XNNPACK and every other one (x @ W^T, and both products in
+ * matMul's own gradient, which transpose) to a naive loop; on wasm the
+ * transposes are done explicitly so that the forward and both gradient
+ * products take the fast path. Other backends run tf.matMul as it is. */
+let explicitTransposes = true;
+
+/** Turn matMul2d's wasm path off (or back on), for side-by-side timings. */
+export function setExplicitTransposes(on: boolean): void {
+  explicitTransposes = on;
+}
+
+export function matMul2d(a: tf.Tensor2D, b: tf.Tensor2D, transposeB = false): tf.Tensor2D {
+  if (!explicitTransposes || tf.getBackend() !== 'wasm') return tf.matMul(a, b, false, transposeB);
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [x, w, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+    save([x, w]);
+    return {
+      value: tf.matMul(x, w), // [M, K] @ [K, N]
+      gradFunc: (dy: tf.Tensor, [xs, ws]: tf.Tensor[]) => [
+        tf.matMul(dy as tf.Tensor2D, tf.transpose(ws) as tf.Tensor2D), // [M, N] @ [N, K]
+        tf.matMul(tf.transpose(xs) as tf.Tensor2D, dy as tf.Tensor2D), // [K, M] @ [M, N]
+      ],
+    };
+  });
+  return f(a, transposeB ? (tf.transpose(b) as tf.Tensor2D) : b) as tf.Tensor2D;
+}
+
 /** GELU, tanh approximation (GPT-2's). */
 export function gelu(x: tf.Tensor): tf.Tensor {
   if (fusedActive()) return fusedGelu(x);

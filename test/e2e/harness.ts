@@ -119,8 +119,12 @@ export async function serve(mode: 'preview' | 'dev'): Promise<Served> {
   };
 }
 
-export function launchBrowser(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
+/** Without the flags that give headless Chromium its SwiftShader WebGPU
+ * adapter: what a browser without WebGPU looks like to the app. */
+const NO_WEBGPU = FLAGS.filter((f) => f !== '--enable-unsafe-webgpu' && !f.startsWith('--use-webgpu-adapter')).concat('--disable-features=WebGPU');
+
+export function launchBrowser(o: { webgpu?: boolean } = {}): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, args: o.webgpu === false ? NO_WEBGPU : FLAGS, headless: true });
 }
 
 /** A browser with a profile on disk (IndexedDB survives closing it), as one

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, describe, expect, it } from 'vitest';
-import { gatherRows } from '../../src/core/ops';
+import { gatherRows, matMul2d } from '../../src/core/ops';
 import { Trainer } from '../../src/core/trainer';
 import { toyGroups, tinyConfig } from './core-helpers';
 
@@ -48,6 +48,25 @@ describe('wasm backend', () => {
       wasm.forEach((x, i) => expect(x).toBeCloseTo(cpu[i], 5));
     }
     expect(cpu.some((x) => Math.abs(x) > 0.1)).toBe(true);
+  });
+
+  it('the 2-D product with explicit transposes (XNNPACK path) has tf.matMul\'s value and gradients', async () => {
+    const run = (mm: (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D, transposedB: boolean): number[][] =>
+      tf.tidy(() => {
+        const a = tf.tensor2d(Array.from({ length: 5 * 7 }, (_, i) => Math.sin(i * 0.7)), [5, 7]);
+        const b = transposedB ? tf.tensor2d(Array.from({ length: 3 * 7 }, (_, i) => Math.cos(i * 0.3)), [3, 7]) : tf.tensor2d(Array.from({ length: 7 * 3 }, (_, i) => Math.cos(i * 0.3)), [7, 3]);
+        const w = tf.tensor2d(Array.from({ length: 15 }, (_, i) => i - 7), [5, 3]);
+        const [ga, gb] = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(mm(x as tf.Tensor2D, y as tf.Tensor2D), w)))([a, b]);
+        return [Array.from(mm(a, b).dataSync()), Array.from(ga.dataSync()), Array.from(gb.dataSync())];
+      });
+    for (const tb of [false, true]) {
+      await use('cpu');
+      const ref = run((a, b) => tf.matMul(a, b, false, tb), tb);
+      await use('wasm');
+      const ours = run((a, b) => matMul2d(a, b, tb), tb);
+      ours.forEach((xs, k) => xs.forEach((x, i) => expect(x).toBeCloseTo(ref[k][i], 4)));
+      expect(ref[2].some((x) => Math.abs(x) > 0.5)).toBe(true);
+    }
   });
 
   it('trains with the same losses as the cpu backend', async () => {
