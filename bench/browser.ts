@@ -6,7 +6,7 @@
 import path from 'node:path';
 import type { Browser } from 'playwright-core';
 import { build, preview } from 'vite';
-import { ARTIFACTS, ROOT, chromiumAvailable, freePort, launchBrowser, longTasks, openPage, readStep, serve } from '../test/e2e/harness';
+import { ARTIFACTS, ROOT, chromiumAvailable, freePort, launchBrowser, longFrames, longTasks, openPage, readStep, serve } from '../test/e2e/harness';
 import type { BrowserBenchResult } from './browser/worker';
 
 const ISOLATED = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
@@ -16,6 +16,8 @@ export interface Responsiveness {
   seconds: number;
   longTasks: number; // main-thread tasks over 50 ms while training
   longestMs: number;
+  /** Long animation frames while training, with the scripts that ran in them. */
+  longFrames: { start: number; duration: number; scripts: string[] }[];
 }
 
 export interface BrowserReport {
@@ -63,7 +65,7 @@ async function appResponsiveness(browser: Browser, steps: number): Promise<Respo
     const w = await openPage(browser, served.url);
     const { page } = w;
     await page.getByTestId('use-demo').click();
-    await page.getByTestId('data-report').getByText(/questions/).first().waitFor({ timeout: 120_000 });
+    await page.getByTestId('data-report').getByText('Questions for training').waitFor({ timeout: 120_000 });
     await page.getByTestId('steps').fill(String(steps + 2));
     const since = await page.evaluate(() => performance.now());
     await poll(async () => ((await page.getByTestId('train-start').isEnabled()) ? true : undefined), 60_000, 'the start button');
@@ -72,9 +74,10 @@ async function appResponsiveness(browser: Browser, steps: number): Promise<Respo
     await poll(async () => ((await readStep(page)) >= steps ? true : undefined), 900_000, `step ${steps}`);
     const seconds = (Date.now() - t0) / 1000;
     const slow = await longTasks(page, since);
+    const frames = await longFrames(page, since);
     await page.getByTestId('train-stop').click().catch(() => undefined);
     await w.context.close();
-    return { steps, seconds, longTasks: slow.length, longestMs: Math.max(0, ...slow.map((s) => s.duration)) };
+    return { steps, seconds, longTasks: slow.length, longestMs: Math.max(0, ...slow.map((s) => s.duration)), longFrames: frames };
   } finally {
     await served.close();
   }

@@ -26,7 +26,7 @@ const presets = (flag('presets') ?? (quick ? 'tiny' : 'tiny,small')).split(',') 
 // Variants measured side by side with what they speed up: webgpu-unfused is
 // WebGPU without our fused kernels, wasm-plain is wasm without matMul2d's
 // explicit transposes (src/core/ops.ts).
-const backends = (flag('backends') ?? (quick ? 'cpu,wasm,webgpu' : 'cpu,wasm,wasm-plain,webgpu,webgpu-unfused')).split(',');
+const backends = (flag('backends') ?? (quick ? 'cpu,wasm,webgpu' : 'cpu,wasm,wasm-plain,webgpu,webgpu-unfused')).split(',').filter((b) => b && b !== 'none');
 const steps = Number(flag('steps') ?? (quick ? 2 : 5));
 // Chromium (WebGPU on SwiftShader compiles shaders for tens of seconds) does
 // not fit --quick's two minutes; it runs in a full bench or with --browser.
@@ -130,11 +130,15 @@ else if (browser) {
   if ('error' in b) log(`chromium bench: ${b.error}`);
   else {
     log(`chromium: cross-origin isolated ${b.crossOriginIsolated}`);
+    if (b.indexedDbError) log(`IndexedDB checkpoints: ${b.indexedDbError}`);
     for (const [p, c] of Object.entries(b.indexedDb)) log(`IndexedDB checkpoint ${p}: ${f(c.bytes / 1e6, 1)} MB, save ${f(c.saveMs, 1)} ms, load ${f(c.loadMs, 1)} ms (median of ${c.saveMsAll.length})`);
   }
   const a = browser.app;
   if (a && 'error' in a) log(`app responsiveness: ${a.error}`);
-  else if (a) log(`app training on the demo data: ${a.steps} steps in ${f(a.seconds)} s, ${a.longTasks} main-thread tasks over 50 ms (longest ${f(a.longestMs)} ms)`);
+  else if (a) {
+    log(`app training on the demo data: ${a.steps} steps in ${f(a.seconds)} s, ${a.longTasks} main-thread tasks over 50 ms (longest ${f(a.longestMs)} ms)`);
+    for (const fr of a.longFrames) log(`  long animation frame ${f(fr.duration)} ms: ${fr.scripts.join('; ') || 'no script (style, layout, paint or GC)'}`);
+  }
 }
 
 const dir = path.join(HERE, 'results');

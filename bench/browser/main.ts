@@ -14,14 +14,47 @@ const req: BrowserBenchRequest = {
 const out = window as unknown as { __bench?: BrowserBenchResult | { error: string }; __progress: string[] };
 out.__progress = [];
 const status = document.getElementById('status')!;
-const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
-worker.onmessage = (e: MessageEvent<{ progress?: string; done?: BrowserBenchResult; error?: string }>) => {
-  if (e.data.progress) {
-    out.__progress.push(e.data.progress);
-    status.textContent = e.data.progress;
+
+/** One worker per part: a backend that takes its worker down costs only
+ * its own row. */
+function part(r: BrowserBenchRequest): Promise<BrowserBenchResult> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
+    worker.onmessage = (e: MessageEvent<{ progress?: string; done?: BrowserBenchResult; error?: string }>) => {
+      if (e.data.progress) {
+        out.__progress.push(e.data.progress);
+        status.textContent = e.data.progress;
+      }
+      if (e.data.done) resolve(e.data.done);
+      if (e.data.error) reject(new Error(e.data.error));
+      if (e.data.done || e.data.error) worker.terminate();
+    };
+    worker.onerror = (e) => {
+      worker.terminate();
+      reject(new Error(e.message || 'the worker failed'));
+    };
+    worker.postMessage({ ...r, crossOriginIsolated: self.crossOriginIsolated });
+  });
+}
+
+async function main(): Promise<BrowserBenchResult> {
+  const all: BrowserBenchResult = { userAgent: navigator.userAgent, crossOriginIsolated: self.crossOriginIsolated, backends: [], indexedDb: {} };
+  for (const b of req.backends) {
+    try {
+      all.backends.push(...(await part({ ...req, backends: [b], checkpointRepeats: 0 })).backends);
+    } catch (e) {
+      all.backends.push({ backend: b, error: (e as Error).message });
+    }
   }
-  if (e.data.done) out.__bench = e.data.done;
-  if (e.data.error) out.__bench = { error: e.data.error };
-};
-worker.onerror = (e) => void (out.__bench = { error: e.message });
-worker.postMessage({ ...req, crossOriginIsolated: self.crossOriginIsolated });
+  try {
+    all.indexedDb = (await part({ ...req, backends: [] })).indexedDb;
+  } catch (e) {
+    all.indexedDbError = (e as Error).message;
+  }
+  return all;
+}
+
+main().then(
+  (r) => void (out.__bench = r),
+  (e: Error) => void (out.__bench = { error: e.message }),
+);

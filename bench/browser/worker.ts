@@ -27,6 +27,7 @@ export interface BrowserBenchResult {
   crossOriginIsolated: boolean;
   backends: ({ backend: string; adapter: string | null; wasmThreads?: number; results: TrainingResult[] } | { backend: string; error: string })[];
   indexedDb: Record<string, { bytes: number; saveMs: number; loadMs: number; saveMsAll: number[]; loadMsAll: number[] }>;
+  indexedDbError?: string;
 }
 
 setWasmPaths({
@@ -90,7 +91,8 @@ onmessage = async (e: MessageEvent<BrowserBenchRequest & { crossOriginIsolated: 
       }
     }
     setFusedKernels(true);
-    for (const p of req.presets) {
+    if (req.checkpointRepeats > 0) await setBackend('cpu'); // the snapshot's backend does not matter for IndexedDB
+    for (const p of req.checkpointRepeats > 0 ? req.presets : []) {
       progress(`IndexedDB ${p}`);
       result.indexedDb[p] = await indexedDbTimes(p, req.checkpointRepeats);
     }

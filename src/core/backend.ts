@@ -39,6 +39,11 @@ async function register(name: BackendName): Promise<void> {
     case 'wasm': {
       const wasm = await import('@tensorflow/tfjs-backend-wasm');
       if (wasmPaths !== undefined) wasm.setWasmPaths(wasmPaths as string);
+      // On a cross-origin-isolated page tfjs picks its threaded build, whose
+      // pthread workers fail to start from our bundled module worker
+      // ("Uncaught ErrorEvent", measured by the browser bench); the SIMD
+      // build runs everywhere. Node never uses threads.
+      tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
       return;
     }
     case 'webgpu':

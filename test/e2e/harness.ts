@@ -127,12 +127,6 @@ export function launchBrowser(o: { webgpu?: boolean } = {}): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, args: o.webgpu === false ? NO_WEBGPU : FLAGS, headless: true });
 }
 
-/** A browser with a profile on disk (IndexedDB survives closing it), as one
- * context; closing the context ends that browser, GPU process included. */
-export function launchPersistent(userDataDir: string): Promise<BrowserContext> {
-  return chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, args: FLAGS, headless: true, viewport: { width: 1280, height: 900 } });
-}
-
 export interface WatchedPage {
   context: BrowserContext;
   page: Page;
@@ -177,9 +171,30 @@ export async function openPage(browser: Browser | undefined, url: string, contex
     } catch {
       // no longtask support: the report says so by being empty
     }
+    // Long animation frames name the scripts that made them (Chromium 123+).
+    const l = window as unknown as { __longFrames: { start: number; duration: number; scripts: string[] }[] };
+    l.__longFrames = [];
+    try {
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries() as (PerformanceEntry & { scripts?: { invoker: string; sourceFunctionName: string; sourceURL: string; duration: number }[] })[]) {
+          l.__longFrames.push({
+            start: e.startTime,
+            duration: e.duration,
+            scripts: (e.scripts ?? []).map((x) => `${x.invoker} ${x.sourceFunctionName} ${x.sourceURL.split('/').pop()} ${Math.round(x.duration)} ms`),
+          });
+        }
+      }).observe({ type: 'long-animation-frame', buffered: true });
+    } catch {
+      // not supported
+    }
   });
   await page.goto(url);
   return w;
+}
+
+/** Long animation frames (over 50 ms) since `since`, with their scripts. */
+export async function longFrames(page: Page, since = 0): Promise<{ start: number; duration: number; scripts: string[] }[]> {
+  return page.evaluate((t) => (window as unknown as { __longFrames: { start: number; duration: number; scripts: string[] }[] }).__longFrames.filter((e) => e.start >= t), since);
 }
 
 /** Long main-thread tasks (over 50 ms) since `since` (performance.now()). */
