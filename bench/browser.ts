@@ -83,11 +83,11 @@ async function appResponsiveness(browser: Browser, steps: number): Promise<Respo
   }
 }
 
-export async function browserBench(o: { presets: string[]; steps: number; backends: string[]; appSteps: number }, log: (s: string) => void): Promise<BrowserReport | { error: string }> {
+export async function browserBench(o: { presets: string[]; checkpointPresets: string[]; steps: number; backends: string[]; appSteps: number }, log: (s: string) => void): Promise<BrowserReport | { error: string }> {
   if (!chromiumAvailable()) return { error: 'no /usr/bin/chromium (apt-get install chromium)' };
   const browser = await launchBrowser();
   try {
-    const bench = await benchPage(browser, { presets: o.presets.join(','), steps: String(o.steps), backends: o.backends.join(',') }, log);
+    const bench = await benchPage(browser, { presets: o.presets.join(','), 'ckpt-presets': o.checkpointPresets.join(','), steps: String(o.steps), backends: o.backends.join(',') }, log);
     let app: BrowserReport['app'];
     if (o.appSteps > 0) {
       log('  chromium: the app training on the demo data (long tasks)');

@@ -15,7 +15,15 @@ import { SHAPES, byteTokenizer, syntheticBatches } from './synthetic';
 import type { HostBatch } from '../src/core/batch';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const PY = '/usr/bin/python3'; // Debian's python, where apt installs torch
+// Debian's python, where apt installs torch; MCCKD_PYTHON picks another
+// (a GPU machine's own PyTorch with CUDA)
+const PY = process.env.MCCKD_PYTHON ?? '/usr/bin/python3';
+
+/** Whether the reference's PyTorch sees a CUDA device. */
+export function torchHasCuda(): boolean {
+  const r = spawnSync(PY, ['-c', 'import torch; print(torch.cuda.is_available())'], { encoding: 'utf8' });
+  return r.status === 0 && r.stdout.trim() === 'True';
+}
 
 /** Makes torch importable: installs python3-torch with apt when absent. */
 export function ensureTorch(log: (s: string) => void): string | undefined {
@@ -41,6 +49,7 @@ const rows2d = <T extends Int32Array | Float32Array>(a: T, r: number, c: number)
 export interface ReferenceResult {
   preset: PresetName;
   torch: string;
+  device: 'cpu' | 'cuda';
   threads: number;
   ours: { loss: number; ce: number; kl: number }[];
   theirs: { loss: number; ce: number; kl: number }[];
@@ -85,6 +94,7 @@ export async function torchReference(preset: PresetName, o: { checkSteps: number
   return {
     preset,
     torch: o.torchVersion,
+    device: o.device ?? 'cpu',
     threads: out.threads,
     ours,
     theirs: out.losses,

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { setupBackend } from '../src/cli/setup';
 import { swiftShaderEnv } from '../src/cli/node-gpu';
 import type { PresetName } from '../src/core/config';
-import { ensureTorch, torchReference, type ReferenceResult } from './reference';
+import { ensureTorch, torchHasCuda, torchReference, type ReferenceResult } from './reference';
 import { checkpointTimes, curateThroughput } from './io';
 import { browserBench } from './browser';
 
@@ -31,8 +31,9 @@ const steps = Number(flag('steps') ?? (quick ? 2 : 5));
 // Chromium (WebGPU on SwiftShader compiles shaders for tens of seconds) does
 // not fit --quick's two minutes; it runs in a full bench or with --browser.
 const withBrowser = args.includes('--browser') || (!quick && !args.includes('--no-browser'));
-// SwiftShader in Chromium is the engine Node's Dawn runs too; tiny by default
-const browserPresets = (flag('browser-presets') ?? 'tiny').split(',') as PresetName[];
+// Chromium's training rows take long on SwiftShader: --browser-presets tiny
+// keeps them to the tiny preset (IndexedDB timings still cover every preset)
+const browserPresets = (flag('browser-presets') ?? presets.join(',')).split(',') as PresetName[];
 const log = (s: string): void => void process.stderr.write(`${s}\n`);
 
 interface Measured {
@@ -70,6 +71,10 @@ if (torchVersion) {
   for (const p of presets) {
     log(`… PyTorch ${torchVersion} reference, ${p}`);
     reference.push(await torchReference(p, { checkSteps: 3, timedSteps: quick ? 3 : 6, torchVersion }));
+    if (torchHasCuda()) {
+      log(`… PyTorch ${torchVersion} CUDA reference, ${p}`);
+      reference.push(await torchReference(p, { checkSteps: 3, timedSteps: quick ? 3 : 6, torchVersion, device: 'cuda' }));
+    }
   }
 }
 log('… read + curate');
@@ -81,7 +86,7 @@ for (const p of presets) checkpoints[p] = await checkpointTimes(p, quick ? 1 : 3
 let browser: Awaited<ReturnType<typeof browserBench>> | undefined;
 if (withBrowser) {
   log('… Chromium');
-  browser = await browserBench({ presets: browserPresets, steps, backends: ['webgpu', 'webgpu-unfused', 'wasm'], appSteps: quick ? 3 : 5 }, log);
+  browser = await browserBench({ presets: browserPresets, checkpointPresets: presets, steps, backends: ['webgpu', 'webgpu-unfused', 'wasm'], appSteps: quick ? 3 : 5 }, log);
 }
 
 const browserRows = browser && 'bench' in browser && 'backends' in browser.bench ? browser.bench.backends : [];
@@ -92,7 +97,7 @@ const report = {
   backends: measured,
   reference: reference.map((r) => ({ ...r, sameComputation: r.initialLossDiff < 1e-4 && r.maxLossDiff < 1e-3 })),
   ratios: reference.flatMap((r) =>
-    [...measured, ...browserRows.map((b) => ({ ...b, backend: `chromium-${b.backend}` }))].flatMap((m) => ('results' in m ? m.results.filter((x) => x.preset === r.preset).map((x) => ({ preset: r.preset, backend: m.backend, oursOverTorch: x.tokensPerSecond / r.torchTokensPerSecond })) : [])),
+    [...measured, ...browserRows.map((b) => ({ ...b, backend: `chromium-${b.backend}` }))].flatMap((m) => ('results' in m ? m.results.filter((x) => x.preset === r.preset).map((x) => ({ preset: r.preset, backend: m.backend, torch: r.device, oursOverTorch: x.tokensPerSecond / r.torchTokensPerSecond })) : [])),
   ),
   curate,
   checkpoints,
@@ -119,8 +124,8 @@ for (const m of browserRows) {
     log(`${`chromium-${m.backend}`.padEnd(16)} ${r.preset.padEnd(7)} ${f(r.msPerStep).padStart(7)} ${f(r.tokensPerSecond).padStart(7)} ${f(r.firstStepMs).padStart(9)} ${String(r.dispatchesPerStep).padStart(7)} ${String(r.gpuProgramsPerStep ?? '-').padStart(12)} ${f(r.peakBytes / 2 ** 20).padStart(6)} ${String(r.tensorGrowth).padStart(6)} ${f(r.decodeTokensPerSecond.kvCache, 1)}/${f(r.decodeTokensPerSecond.fullRecompute, 1)}${'wasmThreads' in m && m.wasmThreads !== undefined ? ` (${m.wasmThreads} threads)` : ''}`);
   }
 }
-for (const r of report.reference) log(`PyTorch ${r.torch} (${r.threads} thread) ${r.preset}: ${f(r.torchMsPerStep)} ms/step, ${f(r.torchTokensPerSecond)} tok/s; loss diff first ${r.initialLossDiff.toExponential(1)}, max ${r.maxLossDiff.toExponential(1)}`);
-for (const r of report.ratios) log(`ours/PyTorch ${r.preset} ${r.backend}: ${r.oursOverTorch.toFixed(3)}`);
+for (const r of report.reference) log(`PyTorch ${r.torch} ${r.device === 'cuda' ? 'CUDA' : `(${r.threads} thread)`} ${r.preset}: ${f(r.torchMsPerStep)} ms/step, ${f(r.torchTokensPerSecond)} tok/s; loss diff first ${r.initialLossDiff.toExponential(1)}, max ${r.maxLossDiff.toExponential(1)}`);
+for (const r of report.ratios) log(`ours/PyTorch${r.torch === 'cuda' ? ' CUDA' : ''} ${r.preset} ${r.backend}: ${r.oursOverTorch.toFixed(3)}`);
 log(`read + curate: ${f(curate.megabytes, 1)} MB in ${curate.seconds.toFixed(2)} s = ${curate.mbPerSecond.toFixed(1)} MB/s`);
 for (const [p, c] of Object.entries(checkpoints)) log(`checkpoint ${p}: ${f(c.bytes / 1e6, 1)} MB, encode ${f(c.encodeMs, 1)} ms, decode ${f(c.decodeMs, 1)} ms, save dir ${f(c.saveDirMs, 1)} ms, load dir ${f(c.loadDirMs, 1)} ms`);
 

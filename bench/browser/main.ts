@@ -11,6 +11,8 @@ const req: BrowserBenchRequest = {
   decodeTokens: Number(q.get('decode') ?? '16'),
   checkpointRepeats: Number(q.get('ckpt') ?? '3'),
 };
+// IndexedDB timings need no training, so they cover every preset of the run
+const ckptPresets = (q.get('ckpt-presets') ?? req.presets.join(',')).split(',') as BrowserBenchRequest['presets'];
 const out = window as unknown as { __bench?: BrowserBenchResult | { error: string }; __progress: string[] };
 out.__progress = [];
 const status = document.getElementById('status')!;
@@ -47,7 +49,7 @@ async function main(): Promise<BrowserBenchResult> {
     }
   }
   try {
-    all.indexedDb = (await part({ ...req, backends: [] })).indexedDb;
+    all.indexedDb = (await part({ ...req, presets: ckptPresets, backends: [] })).indexedDb;
   } catch (e) {
     all.indexedDbError = (e as Error).message;
   }

@@ -23,6 +23,7 @@ interface Report {
   adamW: { p: number; m: number; v: number; update: number };
   sumSquares: { fused: number; unfused: number };
   train: { fused: Train; unfused: Train; cpu: Train };
+  resume: { straight: number[]; resumed: number[] };
 }
 
 function check(): Promise<Report> {
@@ -42,7 +43,7 @@ const close = (d: Diff, tol: number): void => {
 };
 
 describe.skipIf(!gpuEnv)('fused WebGPU kernels (Dawn + SwiftShader)', () => {
-  it('match the unfused ops, forward and gradient, and train to the same losses with fewer kernels', { timeout: 420_000 }, async () => {
+  it('match the unfused ops, forward and gradient, train to the same losses with fewer kernels, and resume exactly', { timeout: 420_000 }, async () => {
     const r = await check();
     expect(r.backend).toBe('webgpu');
     close(r.layerNorm, 1e-5);
@@ -65,5 +66,11 @@ describe.skipIf(!gpuEnv)('fused WebGPU kernels (Dawn + SwiftShader)', () => {
     expect(fused.growth).toBe(0);
     expect(unfused.growth).toBe(0);
     expect(fused.dispatches).toBeLessThan(unfused.dispatches * 0.6);
+
+    // Resuming on WebGPU from a snapshot continues the run: each loss within
+    // 1e-5 of the uninterrupted run's (the stated WebGPU tolerance; on cpu
+    // they are identical, test/unit/core-train.test.ts).
+    expect(r.resume.resumed).toHaveLength(6);
+    r.resume.resumed.forEach((l, i) => expect(Math.abs(l - r.resume.straight[i])).toBeLessThan(1e-5));
   });
 });
