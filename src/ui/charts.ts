@@ -32,11 +32,21 @@ export class LiveChart {
   private lastX = -Infinity;
   private plot: uPlot | undefined;
   private frame = 0;
+  private resizeFrame = 0;
   private readonly observer: ResizeObserver;
 
   constructor(private readonly opts: ChartOptions) {
     this.el = h('figure', { class: 'chart', testid: opts.testid }, h('figcaption', { text: opts.title }));
-    this.observer = new ResizeObserver(() => this.resize());
+    // Resizing the plot inside the observer's callback resizes the figure in
+    // the same frame: the browser then reports a "ResizeObserver loop" error.
+    // The next animation frame is soon enough.
+    this.observer = new ResizeObserver(() => {
+      if (this.resizeFrame) return;
+      this.resizeFrame = requestAnimationFrame(() => {
+        this.resizeFrame = 0;
+        this.resize();
+      });
+    });
     this.observer.observe(this.el);
   }
 
