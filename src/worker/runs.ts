@@ -139,8 +139,9 @@ export function continueRun(opts: RunOptions, listener: TrainListener): Promise<
 }
 
 /** Finds the curated groups a stored run was trained on: the loaded data
- * re-curated with the run's K and seed, else the demo data. */
-async function groupsFor(fingerprint: string, config: TrainConfig): Promise<TeacherData> {
+ * re-curated with the run's K and seed, else the demo data, else the file
+ * kept with the run. `kept` says it came from the store. */
+async function groupsFor(fingerprint: string, config: TrainConfig): Promise<TeacherData & { kept?: boolean }> {
   const curation = { k: config.k, seed: config.seed };
   if (session.data) {
     const d = await dataFor(curation);
@@ -159,7 +160,7 @@ async function groupsFor(fingerprint: string, config: TrainConfig): Promise<Teac
     const d = await readTeacher({ kind: 'file', file: new File([kept.bytes], kept.name) }, curation);
     if (d.fingerprint === fingerprint) {
       session.data = d;
-      return d;
+      return { ...d, kept: true };
     }
   }
   throw new Error(
@@ -200,6 +201,9 @@ export function resumeCheckpoint(id: string, opts: RunOptions & { backend?: Trai
       );
     }
     const data = await groupsFor(state.datasetFingerprint, state.trainConfig);
+    if (data.kept) {
+      emit({ type: 'note', label: 'main', level: 'info', message: `training data: ${data.name}, kept with the run (${data.groups.length} questions)` });
+    }
     const backendName = opts.backend ?? state.trainConfig.backend;
     disposeLive();
     await ensureBackend(backendName);

@@ -255,6 +255,7 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
     await newest.getByRole('button', { name: 'Resume' }).click();
     await waitFor('the resumed run to finish', async () => (await status(page)) === 'done', 240_000, 250, page);
     expect(await readStep(page)).toBe(STEPS);
+    expect(await notes(page, /training data: e2e-teacher\.jsonl, kept with the run/)).toBeGreaterThan(0);
     const l = await losses(page);
     // The charts get the stored history back; new steps follow the saved one.
     expect(l.map(([s]) => s)).toEqual(Array.from({ length: STEPS }, (_, i) => i + 1));
