@@ -80,6 +80,34 @@ fn wgMax(v : f32) -> f32 {
 }
 `;
 
+/** main() of a row kernel over input `v` [N, C]. It defines rows, cols, r
+ * (this workgroup's row, possibly past the end: write only when r < rows),
+ * row (clamped, safe to read) and tid (this thread's first column). */
+function rowMain(v: string, body: string): string {
+  return `
+fn main(index : i32) {
+  let rows = uniforms.${v}Shape[0];
+  let cols = uniforms.${v}Shape[1];
+  let r = rowIndex();
+  let row = min(r, rows - 1);
+  let tid = i32(localId.x);
+${body}
+}`;
+}
+
+/** logsumexp of row `row` of z [N, V]. */
+const ROW_LSE = `
+fn rowLse(row : i32, cols : i32) -> f32 {
+  let tid = i32(localId.x);
+  var m = -3.402823e+38;
+  for (var c = tid; c < cols; c += ${WG}) { m = max(m, z[row * cols + c]); }
+  let mx = wgMax(m);
+  var s = 0.0;
+  for (var c = tid; c < cols; c += ${WG}) { s += exp(z[row * cols + c] - mx); }
+  return mx + log(wgSum(s));
+}
+`;
+
 /** Mean and 1/sqrt(var + eps) of row `row` of x [N, C] (biased variance,
  * two passes, as tf.moments and torch compute it). */
 const ROW_STATS = `
@@ -99,18 +127,12 @@ export function layerNormProgram(n: number, c: number): WebGPUProgram {
   return new Program({
     key: 'ln', inputs: ['x', 'gamma', 'beta'], outputShape: [n, c], rows: n, uniforms: 'eps : f32,',
     body: `${ROW_STATS}
-fn main(index : i32) {
-  let rows = uniforms.xShape[0];
-  let cols = uniforms.xShape[1];
-  let r = rowIndex();
-  let row = min(r, rows - 1);
-  let st = rowStats(row, cols, uniforms.eps);
+${rowMain('x', `  let st = rowStats(row, cols, uniforms.eps);
   if (r < rows) {
     for (var c = i32(localId.x); c < cols; c += ${WG}) {
       setOutputAtIndex(row * cols + c, (x[row * cols + c] - st.x) * st.y * gamma[c] + beta[c]);
     }
-  }
-}`,
+  }`)}`,
   });
 }
 
@@ -120,12 +142,7 @@ export function layerNormGradXProgram(n: number, c: number): WebGPUProgram {
   return new Program({
     key: 'ln_dx', inputs: ['x', 'gamma', 'dy'], outputShape: [n, c], rows: n, uniforms: 'eps : f32,',
     body: `${ROW_STATS}
-fn main(index : i32) {
-  let rows = uniforms.xShape[0];
-  let cols = uniforms.xShape[1];
-  let r = rowIndex();
-  let row = min(r, rows - 1);
-  let st = rowStats(row, cols, uniforms.eps);
+${rowMain('x', `  let st = rowStats(row, cols, uniforms.eps);
   var a = 0.0;
   var b = 0.0;
   for (var c = i32(localId.x); c < cols; c += ${WG}) {
@@ -142,8 +159,7 @@ fn main(index : i32) {
       let xh = (x[i] - st.x) * st.y;
       setOutputAtIndex(i, st.y * (dy[i] * gamma[c] - ma - xh * mb));
     }
-  }
-}`,
+  }`)}`,
   });
 }
 
@@ -152,18 +168,12 @@ export function layerNormXhatProgram(n: number, c: number): WebGPUProgram {
   return new Program({
     key: 'ln_xhat', inputs: ['x'], outputShape: [n, c], rows: n, uniforms: 'eps : f32,',
     body: `${ROW_STATS}
-fn main(index : i32) {
-  let rows = uniforms.xShape[0];
-  let cols = uniforms.xShape[1];
-  let r = rowIndex();
-  let row = min(r, rows - 1);
-  let st = rowStats(row, cols, uniforms.eps);
+${rowMain('x', `  let st = rowStats(row, cols, uniforms.eps);
   if (r < rows) {
     for (var c = i32(localId.x); c < cols; c += ${WG}) {
       setOutputAtIndex(row * cols + c, (x[row * cols + c] - st.x) * st.y);
     }
-  }
-}`,
+  }`)}`,
   });
 }
 
@@ -192,13 +202,7 @@ export function causalSoftmaxProgram(n: number, k: number): WebGPUProgram {
   return new Program({
     key: 'csm', inputs: ['att'], outputShape: [n, k], rows: n, uniforms: 'scale : f32, tq : i32, past : i32,',
     body: `
-fn main(index : i32) {
-  let rows = uniforms.attShape[0];
-  let cols = uniforms.attShape[1];
-  let r = rowIndex();
-  let row = min(r, rows - 1);
-  let last = min(uniforms.past + row % uniforms.tq, cols - 1);
-  let tid = i32(localId.x);
+${rowMain('att', `  let last = min(uniforms.past + row % uniforms.tq, cols - 1);
   var m = -3.402823e+38;
   for (var c = tid; c <= last; c += ${WG}) { m = max(m, att[row * cols + c] * uniforms.scale); }
   let mx = wgMax(m);
@@ -211,8 +215,7 @@ fn main(index : i32) {
       if (c <= last) { y = exp(att[row * cols + c] * uniforms.scale - mx) / sum; }
       setOutputAtIndex(row * cols + c, y);
     }
-  }
-}`,
+  }`)}`,
   });
 }
 
@@ -221,13 +224,7 @@ export function causalSoftmaxGradProgram(n: number, k: number): WebGPUProgram {
   return new Program({
     key: 'csm_grad', inputs: ['y', 'dy'], outputShape: [n, k], rows: n, uniforms: 'scale : f32,',
     body: `
-fn main(index : i32) {
-  let rows = uniforms.yShape[0];
-  let cols = uniforms.yShape[1];
-  let r = rowIndex();
-  let row = min(r, rows - 1);
-  let tid = i32(localId.x);
-  var s = 0.0;
+${rowMain('y', `  var s = 0.0;
   for (var c = tid; c < cols; c += ${WG}) { s += dy[row * cols + c] * y[row * cols + c]; }
   let dot = wgSum(s);
   if (r < rows) {
@@ -235,8 +232,7 @@ fn main(index : i32) {
       let i = row * cols + c;
       setOutputAtIndex(i, uniforms.scale * y[i] * (dy[i] - dot));
     }
-  }
-}`,
+  }`)}`,
   });
 }
 
@@ -244,21 +240,9 @@ fn main(index : i32) {
 export function crossEntropyProgram(n: number): WebGPUProgram {
   return new Program({
     key: 'xent', inputs: ['z', 'tgt'], outputShape: [n], rows: n,
-    body: `
-fn main(index : i32) {
-  let rows = uniforms.zShape[0];
-  let cols = uniforms.zShape[1];
-  let r = rowIndex();
-  let row = min(r, rows - 1);
-  let tid = i32(localId.x);
-  var m = -3.402823e+38;
-  for (var c = tid; c < cols; c += ${WG}) { m = max(m, z[row * cols + c]); }
-  let mx = wgMax(m);
-  var s = 0.0;
-  for (var c = tid; c < cols; c += ${WG}) { s += exp(z[row * cols + c] - mx); }
-  let lse = mx + log(wgSum(s));
-  if (r < rows && localIndex == 0u) { setOutputAtIndex(row, lse - z[row * cols + tgt[row]]); }
-}`,
+    body: `${ROW_LSE}
+${rowMain('z', `  let lse = rowLse(row, cols);
+  if (r < rows && localIndex == 0u) { setOutputAtIndex(row, lse - z[row * cols + tgt[row]]); }`)}`,
   });
 }
 
@@ -266,19 +250,8 @@ fn main(index : i32) {
 export function crossEntropyGradProgram(n: number, v: number): WebGPUProgram {
   return new Program({
     key: 'xent_grad', inputs: ['z', 'tgt', 'dy'], outputShape: [n, v], rows: n,
-    body: `
-fn main(index : i32) {
-  let rows = uniforms.zShape[0];
-  let cols = uniforms.zShape[1];
-  let r = rowIndex();
-  let row = min(r, rows - 1);
-  let tid = i32(localId.x);
-  var m = -3.402823e+38;
-  for (var c = tid; c < cols; c += ${WG}) { m = max(m, z[row * cols + c]); }
-  let mx = wgMax(m);
-  var s = 0.0;
-  for (var c = tid; c < cols; c += ${WG}) { s += exp(z[row * cols + c] - mx); }
-  let lse = mx + log(wgSum(s));
+    body: `${ROW_LSE}
+${rowMain('z', `  let lse = rowLse(row, cols);
   if (r < rows) {
     let t = tgt[row];
     let g = dy[row];
@@ -287,8 +260,7 @@ fn main(index : i32) {
       if (c == t) { p = p - 1.0; }
       setOutputAtIndex(row * cols + c, p * g);
     }
-  }
-}`,
+  }`)}`,
   });
 }
 
