@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { OptimizerState } from './state';
 import { readVariables } from './model';
-import { fusedActive, fusedAdamW, fusedSumSquares } from './fused/ops';
+import { fusedActive, fusedAdamW, fusedSumSquareParts } from './fused/ops';
 
 export interface AdamWConfig {
   beta1: number;
@@ -56,7 +56,9 @@ export class AdamW {
     const { beta1: b1, beta2: b2, eps, weightDecay: wd, gradClip } = this.c;
     const names = [...this.params.keys()];
     const fused = fusedActive();
-    const norm = tf.sqrt(addMany(names.map((n) => (fused ? fusedSumSquares(grads[n]) : tf.sum(tf.square(grads[n])))))) as tf.Scalar;
+    const squares = fused ? fusedSumSquareParts(names.map((n) => grads[n])) : names.map((n) => tf.sum(tf.square(grads[n])));
+    const total = addMany(squares);
+    const norm = tf.sqrt(fused ? tf.reshape(total, []) : total) as tf.Scalar; // fused parts are [1]
     // torch: coef = max_norm / (norm + 1e-6), applied only when below 1
     const scale = gradClip > 0 ? tf.minimum(1, tf.div(gradClip, tf.add(norm, 1e-6))) : tf.scalar(1);
     this.step++;

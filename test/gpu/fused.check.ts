@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { setupBackend } from '../../src/cli/setup';
 import { setBackend } from '../../src/core/backend';
-import { fusedCausalSoftmax, fusedAdamW, fusedSumSquares, setFusedKernels } from '../../src/core/fused/ops';
+import { fusedCausalSoftmax, fusedAdamW, fusedSumSquareParts, setFusedKernels } from '../../src/core/fused/ops';
 import { gelu, layerNorm, sparseCrossEntropy } from '../../src/core/ops';
 import { Rng } from '../../src/core/rng';
 import { Trainer } from '../../src/core/trainer';
@@ -76,9 +76,10 @@ async function main(): Promise<void> {
     const pr = tf.sub(tf.mul(p, s.decay), tf.mul(tf.div(tf.div(mr, s.bc1), tf.add(tf.sqrt(tf.div(vr, s.bc2)), s.eps)), s.lr));
     const mx = async (a: tf.Tensor, b: tf.Tensor): Promise<number> => (await tf.max(tf.abs(tf.sub(a, b))).data())[0];
     out.adamW = { p: await mx(p2, pr), m: await mx(m2, mr), v: await mx(v2, vr), update: await mx(tf.sub(p, pr), tf.zerosLike(p)) };
-    const big = rand([70000]);
-    const ss = (await fusedSumSquares(big).data())[0];
-    const ref = (await tf.sum(tf.square(big)).data())[0];
+    // 9 tensors (two dispatches: 7 + 2), one larger than a workgroup's stride many times over
+    const many = [rand([70000]), ...Array.from({ length: 8 }, (_, i) => rand([3 + i, 5]))];
+    const ss = (await tf.addN(fusedSumSquareParts(many)).data())[0];
+    const ref = (await tf.addN(many.map((x) => tf.sum(tf.square(x)))).data())[0];
     out.sumSquares = { fused: ss, unfused: ref };
   }
 

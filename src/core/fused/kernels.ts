@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import {
   adamWProgram, causalSoftmaxGradProgram, causalSoftmaxProgram, columnDotProgram, crossEntropyGradProgram, crossEntropyProgram,
-  geluGradProgram, geluProgram, layerNormGradXProgram, layerNormProgram, layerNormXhatProgram, sumSquaresProgram,
+  geluGradProgram, geluProgram, layerNormGradXProgram, layerNormProgram, layerNormXhatProgram, sumSquaresProgram, SUMSQ_INPUTS,
 } from './programs';
 import { FUSED } from './ops';
 
@@ -45,7 +45,13 @@ const KERNELS: Record<string, { inputs: string[]; run: (b: WebGPUBackend, x: Inf
   [FUSED.crossEntropyGrad]: { inputs: ['z', 'tgt', 'dy'], run: (b, [z, t, dy]) => run(b, crossEntropyGradProgram(z.shape[0], z.shape[1]), [z, t, dy]) },
   [FUSED.gelu]: { inputs: ['x'], run: (b, [x]) => run(b, geluProgram(x.shape), [x]) },
   [FUSED.geluGrad]: { inputs: ['x', 'dy'], run: (b, [x, dy]) => run(b, geluGradProgram(x.shape), [x, dy]) },
-  [FUSED.sumSquares]: { inputs: ['x'], run: (b, [x]) => run(b, sumSquaresProgram(), [x]) },
+  [FUSED.sumSquares]: {
+    inputs: Array.from({ length: SUMSQ_INPUTS }, (_, i) => `x${i}`),
+    run: (b, xs) => {
+      const given = xs.filter((x) => x !== undefined);
+      return run(b, sumSquaresProgram(given.length), given);
+    },
+  },
   [FUSED.adamW]: {
     inputs: ['p', 'm', 'v', 'g', 'scale'],
     run: (b, xs, a) => {

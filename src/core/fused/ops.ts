@@ -87,9 +87,16 @@ export function fusedGelu(x: tf.Tensor): tf.Tensor {
   return f(x);
 }
 
-/** sum(x^2) as a scalar, 1 dispatch. */
-export function fusedSumSquares(x: tf.Tensor): tf.Scalar {
-  return tf.reshape(k1(FUSED.sumSquares, { x: tf.reshape(x, [-1]) }), []);
+/** Partial sums of x^2 over every element of the tensors, one [1] tensor per
+ * 7 of them (WebGPU's storage-buffer limit); the caller adds them up. */
+export function fusedSumSquareParts(xs: tf.Tensor[]): tf.Tensor[] {
+  const parts: tf.Tensor[] = [];
+  for (let i = 0; i < xs.length; i += 7) {
+    const inputs: tf.NamedTensorMap = {};
+    xs.slice(i, i + 7).forEach((x, j) => (inputs[`x${j}`] = tf.reshape(x, [-1])));
+    parts.push(k1(FUSED.sumSquares, inputs));
+  }
+  return parts;
 }
 
 export interface AdamWScalars {

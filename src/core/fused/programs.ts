@@ -302,16 +302,21 @@ fn main(index : i32) {
   });
 }
 
-/** Sum of squares of every element of x [n] -> [1], in one workgroup (one
- * call per parameter for the gradient norm). */
-export function sumSquaresProgram(): WebGPUProgram {
+/** Inputs one sumSquares program may read: WebGPU allows 8 storage buffers
+ * per stage and the output takes one. */
+export const SUMSQ_INPUTS = 7;
+
+/** Sum of squares of every element of x0..x{k-1} (each flat) -> [1], in one
+ * workgroup: the squared gradient norm of up to 7 parameters per dispatch. */
+export function sumSquaresProgram(k: number): WebGPUProgram {
+  const names = Array.from({ length: k }, (_, i) => `x${i}`);
+  const loops = names.map((x) => `  for (var i = i32(localId.x); i < uniforms.${x}Shape; i += ${WG}) { let v = ${x}[i]; s += v * v; }`).join('\n');
   return new Program({
-    key: 'sumsq', inputs: ['x'], outputShape: [1], rows: 1,
+    key: `sumsq${k}`, inputs: names, outputShape: [1], rows: 1,
     body: `
 fn main(index : i32) {
-  let n = uniforms.xShape;
   var s = 0.0;
-  for (var i = i32(localId.x); i < n; i += ${WG}) { let v = x[i]; s += v * v; }
+${loops}
   let t = wgSum(s);
   if (localIndex == 0u) { setOutputAtIndex(0, t); }
 }`,
