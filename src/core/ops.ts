@@ -49,7 +49,6 @@ export function gatherRowsScatter(table: tf.Tensor2D, idx: tf.Tensor1D): tf.Tens
   return f(table, idx) as tf.Tensor2D;
 }
 
-
 /** Rows of a 2-D table, differentiable on every backend: the native gradient
  * on GPU backends, a scatter-add where the backend has ScatterNd (wasm, cpu;
  * 8% of a tiny wasm step was the one-hot matMul it replaces), else one-hot. */
@@ -84,12 +83,6 @@ export function sparseCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): t
   return f(logits, targets) as tf.Tensor1D;
 }
 
-/** a [M, K] @ b [K, N] (or b^T when b is [N, K] and transposeB), for the
- * model's 2-D products. tfjs-backend-wasm sends only an untransposed 2-D
- * product to XNNPACK and every other one (x @ W^T, and both products in
- * matMul's own gradient, which transpose) to a naive loop; on wasm the
- * transposes are done explicitly so that the forward and both gradient
- * products take the fast path. Other backends run tf.matMul as it is. */
 let explicitTransposes = true;
 
 /** Turn matMul2d's wasm path off (or back on), for side-by-side timings. */
@@ -97,6 +90,12 @@ export function setExplicitTransposes(on: boolean): void {
   explicitTransposes = on;
 }
 
+/** a [M, K] @ b [K, N] (or b^T when b is [N, K] and transposeB), for the
+ * model's 2-D products. tfjs-backend-wasm sends only an untransposed 2-D
+ * product to XNNPACK and every other one (x @ W^T, and both products in
+ * matMul's own gradient, which transpose) to a naive loop; on wasm the
+ * transposes are done explicitly so that the forward and both gradient
+ * products take the fast path. Other backends run tf.matMul as it is. */
 export function matMul2d(a: tf.Tensor2D, b: tf.Tensor2D, transposeB = false): tf.Tensor2D {
   if (!explicitTransposes || tf.getBackend() !== 'wasm') return tf.matMul(a, b, false, transposeB);
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {

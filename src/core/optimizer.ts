@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { OptimizerState } from './state';
 import { readVariables } from './model';
-import { fusedActive, fusedAdamW, fusedSumSquareParts } from './fused/ops';
+import { MAX_PROGRAM_INPUTS, fusedActive, fusedAdamW, fusedSumSquareParts } from './fused/ops';
 
 export interface AdamWConfig {
   beta1: number;
@@ -21,9 +21,9 @@ export function decays(name: string, shape: readonly number[]): boolean {
   return shape.length === 2 && !name.includes('.wte.') && !name.includes('.wpe.');
 }
 
-/** tf.addN in groups: WebGPU binds one storage buffer per input and allows
- * only 8 per shader stage, so addN over every parameter fails there. */
-export function addMany(xs: tf.Tensor[], group = 7): tf.Tensor {
+/** tf.addN in groups: WebGPU binds one storage buffer per input, so addN
+ * over every parameter fails there. */
+export function addMany(xs: tf.Tensor[], group = MAX_PROGRAM_INPUTS): tf.Tensor {
   let level = xs;
   while (level.length > 1) {
     const next: tf.Tensor[] = [];
@@ -57,8 +57,7 @@ export class AdamW {
     const names = [...this.params.keys()];
     const fused = fusedActive();
     const squares = fused ? fusedSumSquareParts(names.map((n) => grads[n])) : names.map((n) => tf.sum(tf.square(grads[n])));
-    const total = addMany(squares);
-    const norm = tf.sqrt(fused ? tf.reshape(total, []) : total) as tf.Scalar; // fused parts are [1]
+    const norm = tf.sqrt(addMany(squares)) as tf.Scalar;
     // torch: coef = max_norm / (norm + 1e-6), applied only when below 1
     const scale = gradClip > 0 ? tf.minimum(1, tf.div(gradClip, tf.add(norm, 1e-6))) : tf.scalar(1);
     this.step++;

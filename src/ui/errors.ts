@@ -50,11 +50,6 @@ export async function guard<T>(context: string, fn: () => Promise<T>): Promise<T
 }
 
 export function catchGlobalErrors(): void {
-  window.addEventListener('error', (e) => {
-    // Chromium reports a layout that took more than one ResizeObserver round
-    // as an error event; nothing failed, so it is not shown to the user.
-    if (/^ResizeObserver loop/.test(e.message)) return;
-    showError('Unexpected error', e.error ?? e.message);
-  });
+  window.addEventListener('error', (e) => showError('Unexpected error', e.error ?? e.message));
   window.addEventListener('unhandledrejection', (e) => showError('Unexpected error', e.reason));
 }

@@ -7,9 +7,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import {
   adamWProgram, causalSoftmaxGradProgram, causalSoftmaxProgram, columnDotProgram, crossEntropyGradProgram, crossEntropyProgram,
-  geluGradProgram, geluProgram, layerNormGradXProgram, layerNormProgram, layerNormXhatProgram, sumSquaresProgram, SUMSQ_INPUTS,
+  geluGradProgram, geluProgram, layerNormGradXProgram, layerNormProgram, layerNormXhatProgram, sumSquaresProgram,
 } from './programs';
-import { FUSED } from './ops';
+import { FUSED, MAX_PROGRAM_INPUTS } from './ops';
 
 type Info = tf.TensorInfo;
 type Attrs = Record<string, number>;
@@ -46,7 +46,7 @@ const KERNELS: Record<string, { inputs: string[]; run: (b: WebGPUBackend, x: Inf
   [FUSED.gelu]: { inputs: ['x'], run: (b, [x]) => run(b, geluProgram(x.shape), [x]) },
   [FUSED.geluGrad]: { inputs: ['x', 'dy'], run: (b, [x, dy]) => run(b, geluGradProgram(x.shape), [x, dy]) },
   [FUSED.sumSquares]: {
-    inputs: Array.from({ length: SUMSQ_INPUTS }, (_, i) => `x${i}`),
+    inputs: Array.from({ length: MAX_PROGRAM_INPUTS }, (_, i) => `x${i}`),
     run: (b, xs) => {
       const given = xs.filter((x) => x !== undefined);
       return run(b, sumSquaresProgram(given.length), given);

@@ -87,14 +87,18 @@ export function fusedGelu(x: tf.Tensor): tf.Tensor {
   return f(x);
 }
 
-/** Partial sums of x^2 over every element of the tensors, one [1] tensor per
- * 7 of them (WebGPU's storage-buffer limit); the caller adds them up. */
-export function fusedSumSquareParts(xs: tf.Tensor[]): tf.Tensor[] {
-  const parts: tf.Tensor[] = [];
-  for (let i = 0; i < xs.length; i += 7) {
+/** Inputs one WebGPU program may bind: 8 storage buffers per shader stage,
+ * one of them the output. */
+export const MAX_PROGRAM_INPUTS = 7;
+
+/** Partial sums of x^2 over every element of the tensors, one scalar per
+ * MAX_PROGRAM_INPUTS of them; the caller adds them up. */
+export function fusedSumSquareParts(xs: tf.Tensor[]): tf.Scalar[] {
+  const parts: tf.Scalar[] = [];
+  for (let i = 0; i < xs.length; i += MAX_PROGRAM_INPUTS) {
     const inputs: tf.NamedTensorMap = {};
-    xs.slice(i, i + 7).forEach((x, j) => (inputs[`x${j}`] = tf.reshape(x, [-1])));
-    parts.push(k1(FUSED.sumSquares, inputs));
+    xs.slice(i, i + MAX_PROGRAM_INPUTS).forEach((x, j) => (inputs[`x${j}`] = tf.reshape(x, [-1])));
+    parts.push(tf.reshape(k1(FUSED.sumSquares, inputs), [])); // [1] -> scalar
   }
   return parts;
 }

@@ -302,12 +302,9 @@ fn main(index : i32) {
   });
 }
 
-/** Inputs one sumSquares program may read: WebGPU allows 8 storage buffers
- * per stage and the output takes one. */
-export const SUMSQ_INPUTS = 7;
-
 /** Sum of squares of every element of x0..x{k-1} (each flat) -> [1], in one
- * workgroup: the squared gradient norm of up to 7 parameters per dispatch. */
+ * workgroup: the squared gradient norm of up to 7 parameters per dispatch
+ * (MAX_PROGRAM_INPUTS in ops.ts). */
 export function sumSquaresProgram(k: number): WebGPUProgram {
   const names = Array.from({ length: k }, (_, i) => `x${i}`);
   const loops = names.map((x) => `  for (var i = i32(localId.x); i < uniforms.${x}Shape; i += ${WG}) { let v = ${x}[i]; s += v * v; }`).join('\n');
