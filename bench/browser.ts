@@ -1,15 +1,10 @@
 // The browser half of the bench: Debian's Chromium (headless, SwiftShader
 // WebGPU) runs bench/browser/ (training per backend, IndexedDB checkpoint
 // save/load), and the built app is timed for main-thread long tasks while it
-// trains on the demo data. The bench page is served cross-origin isolated
-// (COOP/COEP) so that tfjs-backend-wasm may use its threaded build.
-import path from 'node:path';
+// trains on the demo data.
 import type { Browser } from 'playwright-core';
-import { build, preview } from 'vite';
-import { ARTIFACTS, ROOT, chromiumAvailable, freePort, launchBrowser, longFrames, longTasks, openPage, readStep, serve } from '../test/e2e/harness';
+import { chromiumAvailable, launchBrowser, longFrames, longTasks, openPage, poll, readStep, serve } from '../test/e2e/harness';
 import type { BrowserBenchResult } from './browser/worker';
-
-const ISOLATED = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
 
 export interface Responsiveness {
   steps: number;
@@ -25,26 +20,13 @@ export interface BrowserReport {
   app?: Responsiveness | { error: string };
 }
 
-async function poll<T>(f: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    const v = await f();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 async function benchPage(browser: Browser, q: Record<string, string>, log: (s: string) => void): Promise<BrowserBenchResult | { error: string }> {
-  const outDir = path.join(ARTIFACTS, 'bench-dist');
-  await build({ root: ROOT, logLevel: 'warn', build: { outDir, emptyOutDir: true, rollupOptions: { input: path.join(ROOT, 'bench/browser/index.html') } } });
-  const port = await freePort();
-  const server = await preview({ root: ROOT, logLevel: 'warn', build: { outDir }, preview: { host: '127.0.0.1', port, strictPort: true, headers: ISOLATED } });
+  const served = await serve('preview', { input: 'bench/browser/index.html', outDir: 'bench-dist' });
   try {
     const page = await browser.newPage();
     let last = '';
     page.on('console', (m) => void (m.type() === 'error' && log(`  (page) ${m.text()}`)));
-    await page.goto(`http://127.0.0.1:${port}/bench/browser/index.html?${new URLSearchParams(q)}`);
+    await page.goto(`${served.url}bench/browser/index.html?${new URLSearchParams(q)}`);
     return await poll(async () => {
       const s = await page.evaluate(() => {
         const w = window as unknown as { __bench?: unknown; __progress?: string[] };
@@ -52,9 +34,9 @@ async function benchPage(browser: Browser, q: Record<string, string>, log: (s: s
       });
       if (s.progress && s.progress !== last) log(`  chromium ${(last = s.progress)}`);
       return s.done as BrowserBenchResult | { error: string } | undefined;
-    }, 1_800_000, 'the browser bench');
+    }, 1_800_000, 'the browser bench', 1000);
   } finally {
-    await new Promise<void>((r) => server.httpServer.close(() => r()));
+    await served.close();
   }
 }
 
@@ -83,11 +65,28 @@ async function appResponsiveness(browser: Browser, steps: number): Promise<Respo
   }
 }
 
-export async function browserBench(o: { presets: string[]; checkpointPresets: string[]; steps: number; backends: string[]; appSteps: number }, log: (s: string) => void): Promise<BrowserReport | { error: string }> {
+export interface BrowserBenchOptions {
+  backends: string[]; // webgpu, webgpu-unfused, wasm, ...
+  presets: string[]; // for the training rows
+  checkpointPresets: string[]; // for IndexedDB save/load
+  checkpointRepeats: number;
+  steps: number;
+  decodeTokens: number;
+  appSteps: number; // 0: no app responsiveness run
+}
+
+export async function browserBench(o: BrowserBenchOptions, log: (s: string) => void): Promise<BrowserReport | { error: string }> {
   if (!chromiumAvailable()) return { error: 'no /usr/bin/chromium (apt-get install chromium)' };
   const browser = await launchBrowser();
   try {
-    const bench = await benchPage(browser, { presets: o.presets.join(','), 'ckpt-presets': o.checkpointPresets.join(','), steps: String(o.steps), backends: o.backends.join(',') }, log);
+    const bench = await benchPage(browser, {
+      backends: o.backends.join(','),
+      presets: o.presets.join(','),
+      steps: String(o.steps),
+      decode: String(o.decodeTokens),
+      'ckpt-presets': o.checkpointPresets.join(','),
+      ckpt: String(o.checkpointRepeats),
+    }, log);
     let app: BrowserReport['app'];
     if (o.appSteps > 0) {
       log('  chromium: the app training on the demo data (long tasks)');

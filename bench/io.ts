@@ -4,23 +4,21 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { readTeacherFile } from '../src/data';
-import { generateDemo, toJsonl } from '../scripts/demo/generate';
-import { DEFAULT_TRAIN, PRESETS, type PresetName } from '../src/core/config';
-import { Trainer } from '../src/core/trainer';
+import { generateDemo } from '../scripts/demo/generate';
+import type { PresetName } from '../src/core/config';
 import { encodeCheckpoint, safetensorsToState } from '../src/checkpoint/format';
 import { saveRunDir, loadRunDir } from '../src/checkpoint/runDir';
-import { byteTokenizer, median } from './synthetic';
+import { benchTrainer, median } from './synthetic';
 
 /** Our own format, repeated to `mb` megabytes (ids made unique), streamed in
  * 64 KiB chunks as a file would be. */
 export async function curateThroughput(mb: number): Promise<{ megabytes: number; seconds: number; mbPerSecond: number; questions: number }> {
-  const base = toJsonl(generateDemo({ seed: 5, train: 600, test: 0 }).train).split('\n').filter(Boolean);
+  const base = generateDemo({ seed: 5, train: 600, test: 0 }).train;
   const enc = new TextEncoder();
   const lines: string[] = [];
   let bytes = 0;
   for (let rep = 0; bytes < mb * 1e6; rep++) {
-    for (const l of base) {
-      const rec = JSON.parse(l) as { id: string; question: string };
+    for (const rec of base) {
       const s = JSON.stringify({ ...rec, id: `${rec.id}-${rep}`, question: `${rec.question} (#${rep})` });
       lines.push(s);
       bytes += s.length + 1;
@@ -37,8 +35,7 @@ export async function curateThroughput(mb: number): Promise<{ megabytes: number;
 }
 
 export async function checkpointTimes(preset: PresetName, repeats = 3): Promise<Record<string, number>> {
-  const vocab = PRESETS[preset].vocabSize;
-  const t = await Trainer.create({ groups: [], trainConfig: { ...DEFAULT_TRAIN, preset, vocabSize: vocab }, datasetFingerprint: 'bench', tokenizer: byteTokenizer(vocab) });
+  const t = await benchTrainer(preset);
   const dir = mkdtempSync(path.join(tmpdir(), 'mcckd-ckpt-'));
   const times = { snapshotMs: [] as number[], encodeMs: [] as number[], decodeMs: [] as number[], saveDirMs: [] as number[], loadDirMs: [] as number[] };
   let bytes = 0;

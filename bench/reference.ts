@@ -7,11 +7,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_TRAIN, PRESETS, type PresetName } from '../src/core/config';
-import { Trainer } from '../src/core/trainer';
+import type { PresetName } from '../src/core/config';
 import { learningRate } from '../src/core/schedule';
 import { stateToSafetensors } from '../src/checkpoint/format';
-import { SHAPES, byteTokenizer, syntheticBatches } from './synthetic';
+import { SHAPES, benchTrainer, syntheticBatches } from './synthetic';
 import type { HostBatch } from '../src/core/batch';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -62,10 +61,10 @@ export interface ReferenceResult {
 /** Trains `checkSteps` identical steps on our current backend and in PyTorch,
  * then times `timedSteps` more PyTorch steps. */
 export async function torchReference(preset: PresetName, o: { checkSteps: number; timedSteps: number; torchVersion: string; device?: 'cpu' | 'cuda' }): Promise<ReferenceResult> {
-  const vocab = PRESETS[preset].vocabSize;
   const shape = SHAPES[preset];
-  const train = { ...DEFAULT_TRAIN, preset, vocabSize: vocab, steps: 1000, warmupSteps: 2, backend: 'cpu' as const };
-  const t = await Trainer.create({ groups: [], trainConfig: train, datasetFingerprint: 'bench', tokenizer: byteTokenizer(vocab) });
+  const t = await benchTrainer(preset, { steps: 1000, warmupSteps: 2, backend: 'cpu' });
+  const train = t.trainConfig;
+  const vocab = t.modelConfig.vocabSize;
   const dir = mkdtempSync(path.join(tmpdir(), 'mcckd-bench-'));
   const weights = path.join(dir, 'init.safetensors');
   writeFileSync(weights, stateToSafetensors(await t.snapshot(), { weightsOnly: true }));
@@ -88,13 +87,13 @@ export async function torchReference(preset: PresetName, o: { checkSteps: number
   const casePath = path.join(dir, 'case.json');
   writeFileSync(casePath, JSON.stringify({ weights, config: t.modelConfig, train, batches: json, timedSteps: o.timedSteps, warmupSteps: 1, device: o.device ?? 'cpu' }));
   const out = JSON.parse(execFileSync(PY, [path.join(HERE, 'torch_ref.py'), casePath], { maxBuffer: 64 << 20 }).toString()) as {
-    losses: ReferenceResult['theirs']; medianMs: number; tokensPerSecond: number; threads: number;
+    device: 'cpu' | 'cuda'; losses: ReferenceResult['theirs']; medianMs: number; tokensPerSecond: number; threads: number;
   };
   const diffs = ours.map((x, i) => Math.abs(x.loss - out.losses[i].loss));
   return {
     preset,
     torch: o.torchVersion,
-    device: o.device ?? 'cpu',
+    device: out.device, // what torch_ref.py really used
     threads: out.threads,
     ours,
     theirs: out.losses,

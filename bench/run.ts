@@ -1,10 +1,10 @@
-// `npm run bench [-- --quick] [--backends cpu,wasm,webgpu] [--presets tiny,small] [--steps N] [--browser | --no-browser] [--browser-presets tiny]`
+// `npm run bench [-- --quick] [--backends cpu,wasm,webgpu] [--presets tiny,small] [--steps N] [--browser | --no-browser] [--browser-presets tiny] [--browser-backends webgpu,wasm]`
 // Prints a readable table on stderr and the JSON report on stdout, and keeps
 // the report in bench/results/<date>-<host>.json. Each backend runs in its own
 // process (WebGPU in Node needs Dawn's environment from process start); the
 // PyTorch reference trains the same weights on the same batches.
 import { execFile } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,7 @@ import type { PresetName } from '../src/core/config';
 import { ensureTorch, torchHasCuda, torchReference, type ReferenceResult } from './reference';
 import { checkpointTimes, curateThroughput } from './io';
 import { browserBench } from './browser';
+import type { BackendRows } from './training';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -36,29 +37,28 @@ const withBrowser = args.includes('--browser') || (!quick && !args.includes('--n
 const browserPresets = (flag('browser-presets') ?? presets.join(',')).split(',') as PresetName[];
 const log = (s: string): void => void process.stderr.write(`${s}\n`);
 
-interface Measured {
-  backend: string;
-  adapter: string | null;
-  results: { preset: PresetName; msPerStep: number; tokensPerSecond: number; firstStepMs: number; dispatchesPerStep: number; gpuProgramsPerStep: number | null; peakBytes: number; tensorGrowth: number; decodeTokensPerSecond: { kvCache: number; fullRecompute: number } }[];
-}
+const decodeTokens = quick ? 16 : 48;
 
-function measure(backend: string): Promise<Measured | { backend: string; error: string }> {
+/** Dawn finds a machine's own Vulkan driver by itself; only where there is
+ * none (no GPU, as here) is it pointed at Chromium's SwiftShader. */
+const systemVulkan = ['/usr/lib/x86_64-linux-gnu/libvulkan.so.1', '/usr/lib64/libvulkan.so.1', '/usr/lib/libvulkan.so.1'].some((f) => existsSync(f));
+
+function measure(backend: string): Promise<BackendRows> {
   const env = { ...process.env };
-  const [name, variant] = backend.split('-');
-  if (name === 'webgpu' && !process.env.VK_ICD_FILENAMES) Object.assign(env, swiftShaderEnv() ?? {});
-  const cmd = [path.join(HERE, '../node_modules/tsx/dist/cli.mjs'), path.join(HERE, 'measure.ts'), '--backend', name, '--fused', variant === 'unfused' ? '0' : '1', ...(variant === 'plain' ? ['--plain-matmul'] : []), '--presets', presets.join(','), '--steps', String(steps), '--decode-tokens', quick ? '16' : '48'];
+  if (backend.startsWith('webgpu') && !process.env.VK_ICD_FILENAMES && !systemVulkan) Object.assign(env, swiftShaderEnv() ?? {});
+  const cmd = [path.join(HERE, '../node_modules/tsx/dist/cli.mjs'), path.join(HERE, 'measure.ts'), '--backend', backend, '--presets', presets.join(','), '--steps', String(steps), '--decode-tokens', String(decodeTokens)];
   return new Promise((resolve) => {
     execFile(process.execPath, cmd, { env, maxBuffer: 16 << 20, timeout: 900_000 }, (err, stdout, stderr) => {
       const line = stdout.split('\n').find((l) => l.startsWith('{'));
       if (err || !line) resolve({ backend, error: (stderr.split('\n').filter((l) => /error|mcckd/i.test(l))[0] ?? String(err)).slice(0, 300) });
-      else resolve(JSON.parse(line) as Measured);
+      else resolve(JSON.parse(line) as BackendRows);
     });
   });
 }
 
 const started = new Date();
 log(`mcckd bench: presets ${presets.join(', ')}; backends ${backends.join(', ')}; ${steps} timed steps${quick ? ' (quick)' : ''}`);
-const measured: (Measured | { backend: string; error: string })[] = [];
+const measured: BackendRows[] = [];
 for (const b of backends) {
   log(`… ${b}`);
   measured.push(await measure(b));
@@ -68,12 +68,12 @@ await setupBackend('cpu'); // the reference check runs on the exact cpu backend
 const torchVersion = ensureTorch(log);
 const reference: ReferenceResult[] = [];
 if (torchVersion) {
+  const devices: ('cpu' | 'cuda')[] = torchHasCuda() ? ['cpu', 'cuda'] : ['cpu'];
   for (const p of presets) {
-    log(`… PyTorch ${torchVersion} reference, ${p}`);
-    reference.push(await torchReference(p, { checkSteps: 3, timedSteps: quick ? 3 : 6, torchVersion }));
-    if (torchHasCuda()) {
-      log(`… PyTorch ${torchVersion} CUDA reference, ${p}`);
-      reference.push(await torchReference(p, { checkSteps: 3, timedSteps: quick ? 3 : 6, torchVersion, device: 'cuda' }));
+    for (const device of devices) {
+      log(`… PyTorch ${torchVersion} ${device} reference, ${p}`);
+      // an odd count: the median is one step on both sides
+      reference.push(await torchReference(p, { checkSteps: 3, timedSteps: quick ? 3 : 7, torchVersion, device }));
     }
   }
 }
@@ -86,18 +86,23 @@ for (const p of presets) checkpoints[p] = await checkpointTimes(p, quick ? 1 : 3
 let browser: Awaited<ReturnType<typeof browserBench>> | undefined;
 if (withBrowser) {
   log('… Chromium');
-  browser = await browserBench({ presets: browserPresets, checkpointPresets: presets, steps, backends: ['webgpu', 'webgpu-unfused', 'wasm'], appSteps: quick ? 3 : 5 }, log);
+  const browserBackends = (flag('browser-backends') ?? 'webgpu,webgpu-unfused,wasm').split(',');
+  browser = await browserBench({ backends: browserBackends, presets: browserPresets, checkpointPresets: presets, checkpointRepeats: quick ? 1 : 3, steps, decodeTokens, appSteps: quick ? 3 : 5 }, log);
 }
 
+// every training row of the run, the Chromium ones named chromium-<backend>
 const browserRows = browser && 'bench' in browser && 'backends' in browser.bench ? browser.bench.backends : [];
+const rows: BackendRows[] = [...measured, ...browserRows.map((b) => ({ ...b, backend: `chromium-${b.backend}` }))];
+const checked = reference.map((r) => ({ ...r, sameComputation: r.initialLossDiff < 1e-4 && r.maxLossDiff < 1e-3 }));
 const report = {
   date: started.toISOString(),
   machine: { host: os.hostname(), cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memGB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
   settings: { presets, backends, steps, quick },
   backends: measured,
-  reference: reference.map((r) => ({ ...r, sameComputation: r.initialLossDiff < 1e-4 && r.maxLossDiff < 1e-3 })),
-  ratios: reference.flatMap((r) =>
-    [...measured, ...browserRows.map((b) => ({ ...b, backend: `chromium-${b.backend}` }))].flatMap((m) => ('results' in m ? m.results.filter((x) => x.preset === r.preset).map((x) => ({ preset: r.preset, backend: m.backend, torch: r.device, oursOverTorch: x.tokensPerSecond / r.torchTokensPerSecond })) : [])),
+  reference: checked,
+  // a ratio only where PyTorch was shown to compute the same thing
+  ratios: checked.filter((r) => r.sameComputation).flatMap((r) =>
+    rows.flatMap((m) => ('results' in m ? m.results.filter((x) => x.preset === r.preset).map((x) => ({ preset: r.preset, backend: m.backend, torch: r.device, oursOverTorch: x.tokensPerSecond / r.torchTokensPerSecond })) : [])),
   ),
   curate,
   checkpoints,
@@ -105,23 +110,14 @@ const report = {
 };
 
 const f = (x: number, d = 0): string => x.toLocaleString('en', { maximumFractionDigits: d });
-log('\nbackend          preset  ms/step  tok/s   first(ms) kernels gpu-programs peakMB growth decode kv/full tok/s');
-for (const m of measured) {
+log('\nbackend          preset  ms/step  tok/s   first(ms) kernels gpu-programs peakMB growth decode kv/full tok/s  adapter');
+for (const m of rows) {
   if (!('results' in m)) {
     log(`${m.backend.padEnd(16)} error: ${m.error}`);
     continue;
   }
   for (const r of m.results) {
-    log(`${m.backend.padEnd(16)} ${r.preset.padEnd(7)} ${f(r.msPerStep).padStart(7)} ${f(r.tokensPerSecond).padStart(7)} ${f(r.firstStepMs).padStart(9)} ${String(r.dispatchesPerStep).padStart(7)} ${String(r.gpuProgramsPerStep ?? '-').padStart(12)} ${f(r.peakBytes / 2 ** 20).padStart(6)} ${String(r.tensorGrowth).padStart(6)} ${f(r.decodeTokensPerSecond.kvCache, 1)}/${f(r.decodeTokensPerSecond.fullRecompute, 1)}`);
-  }
-}
-for (const m of browserRows) {
-  if (!('results' in m)) {
-    log(`${`chromium-${m.backend}`.padEnd(16)} error: ${m.error}`);
-    continue;
-  }
-  for (const r of m.results) {
-    log(`${`chromium-${m.backend}`.padEnd(16)} ${r.preset.padEnd(7)} ${f(r.msPerStep).padStart(7)} ${f(r.tokensPerSecond).padStart(7)} ${f(r.firstStepMs).padStart(9)} ${String(r.dispatchesPerStep).padStart(7)} ${String(r.gpuProgramsPerStep ?? '-').padStart(12)} ${f(r.peakBytes / 2 ** 20).padStart(6)} ${String(r.tensorGrowth).padStart(6)} ${f(r.decodeTokensPerSecond.kvCache, 1)}/${f(r.decodeTokensPerSecond.fullRecompute, 1)}${'wasmThreads' in m && m.wasmThreads !== undefined ? ` (${m.wasmThreads} threads)` : ''}`);
+    log(`${m.backend.padEnd(16)} ${r.preset.padEnd(7)} ${f(r.msPerStep).padStart(7)} ${f(r.tokensPerSecond).padStart(7)} ${f(r.firstStepMs).padStart(9)} ${String(r.dispatchesPerStep).padStart(7)} ${String(r.gpuProgramsPerStep ?? '-').padStart(12)} ${f(r.peakBytes / 2 ** 20).padStart(6)} ${String(r.tensorGrowth).padStart(6)} ${`${f(r.decodeTokensPerSecond.kvCache, 1)}/${f(r.decodeTokensPerSecond.fullRecompute, 1)}`.padEnd(15)} ${m.adapter ?? ''}`);
   }
 }
 for (const r of report.reference) log(`PyTorch ${r.torch} ${r.device === 'cuda' ? 'CUDA' : `(${r.threads} thread)`} ${r.preset}: ${f(r.torchMsPerStep)} ms/step, ${f(r.torchTokensPerSecond)} tok/s; loss diff first ${r.initialLossDiff.toExponential(1)}, max ${r.maxLossDiff.toExponential(1)}`);
@@ -134,7 +130,6 @@ else if (browser) {
   const b = browser.bench;
   if ('error' in b) log(`chromium bench: ${b.error}`);
   else {
-    log(`chromium: cross-origin isolated ${b.crossOriginIsolated}`);
     if (b.indexedDbError) log(`IndexedDB checkpoints: ${b.indexedDbError}`);
     for (const [p, c] of Object.entries(b.indexedDb)) log(`IndexedDB checkpoint ${p}: ${f(c.bytes / 1e6, 1)} MB, save ${f(c.saveMs, 1)} ms, load ${f(c.loadMs, 1)} ms (median of ${c.saveMsAll.length})`);
   }

@@ -3,6 +3,8 @@
 import { buildBatch, type EncodedRationale, type HostBatch } from '../src/core/batch';
 import { PAD_ID, Tokenizer, type TokenizerJSON } from '../src/core/tokenizer';
 import { Rng } from '../src/core/rng';
+import { DEFAULT_TRAIN, PRESETS, type PresetName, type TrainConfig } from '../src/core/config';
+import { Trainer } from '../src/core/trainer';
 
 export interface Shape {
   questions: number; // B: two rows each
@@ -39,6 +41,14 @@ export function syntheticBatches(n: number, shape: Shape, vocabSize: number, blo
  * measures weights and shapes, not text. */
 export function byteTokenizer(vocabSize: number): TokenizerJSON {
   return Tokenizer.fromJSON({ type: 'byte-bpe/1', vocabSize, merges: [] }).toJSON();
+}
+
+/** A trainer with fresh weights and no data (the bench feeds batches itself),
+ * with the preset's own vocabulary. */
+export function benchTrainer(preset: PresetName, o: Partial<TrainConfig> = {}): Promise<Trainer> {
+  const vocabSize = PRESETS[preset].vocabSize;
+  const trainConfig: TrainConfig = { ...DEFAULT_TRAIN, preset, vocabSize, ...o };
+  return Trainer.create({ groups: [], trainConfig, datasetFingerprint: 'bench', tokenizer: byteTokenizer(vocabSize) });
 }
 
 export function median(xs: number[]): number {

@@ -2,11 +2,26 @@
 // Browser-safe (no node:*): bench/measure.ts runs it in Node, the browser
 // bench (bench/browser/worker.ts) in a Chromium worker.
 import * as tf from '@tensorflow/tfjs-core';
-import { DEFAULT_TRAIN, PRESETS, countParams, type BackendName, type PresetName } from '../src/core/config';
-import { Trainer } from '../src/core/trainer';
+import { countParams, type BackendName, type PresetName } from '../src/core/config';
 import { greedyDecode } from '../src/core/generate';
 import type { Params } from '../src/core/model';
-import { SHAPES, byteTokenizer, median, syntheticBatches } from './synthetic';
+import { setFusedKernels } from '../src/core/fused/ops';
+import { setExplicitTransposes } from '../src/core/ops';
+import { SHAPES, benchTrainer, median, syntheticBatches } from './synthetic';
+
+/** A bench backend name -> the tfjs backend it runs on, with our speedups
+ * switched to match: `webgpu-unfused` runs without the fused kernels,
+ * `wasm-plain` without matMul2d's explicit transposes (each measured side by
+ * side with what it speeds up). */
+export function applyVariant(name: string): BackendName {
+  const [backend, variant] = name.split('-');
+  setFusedKernels(variant !== 'unfused');
+  setExplicitTransposes(variant !== 'plain');
+  return backend as BackendName;
+}
+
+/** One backend's rows in a report: its results, or why it could not run. */
+export type BackendRows = { backend: string; adapter: string | null; results: TrainingResult[] } | { backend: string; error: string };
 
 export interface TrainingResult {
   preset: PresetName;
@@ -43,11 +58,9 @@ async function countPrograms(f: () => Promise<void>): Promise<number | null> {
 }
 
 export async function measureTraining(preset: PresetName, backend: BackendName, o: { steps: number; decodeTokens: number }): Promise<TrainingResult> {
-  const vocab = PRESETS[preset].vocabSize;
   const shape = SHAPES[preset];
-  const trainConfig = { ...DEFAULT_TRAIN, preset, vocabSize: vocab, backend, steps: 1000, warmupSteps: 0, logEvery: 1 };
-  const t = await Trainer.create({ groups: [], trainConfig, datasetFingerprint: 'bench', tokenizer: byteTokenizer(vocab) });
-  const batches = syntheticBatches(3, shape, vocab, t.modelConfig.blockSize);
+  const t = await benchTrainer(preset, { backend, steps: 1000, warmupSteps: 0, logEvery: 1 });
+  const batches = syntheticBatches(3, shape, t.modelConfig.vocabSize, t.modelConfig.blockSize);
   const tokens = shape.questions * 2 * shape.time;
   const t0 = performance.now();
   await t.stepOn(batches[0], { forceLog: true });

@@ -1,28 +1,23 @@
 // The browser bench page: runs bench/browser/worker.ts (the same training
-// core as the app's worker) and leaves the result on window for
-// bench/browser.ts to read. Parameters come from the query string.
+// core as the app's worker), a fresh worker per backend so that a backend
+// that takes its worker down costs only its own row, and leaves the result
+// on window for bench/browser.ts to read. Parameters come from the query
+// string, all set by bench/browser.ts.
 import type { BrowserBenchRequest, BrowserBenchResult } from './worker';
+import type { BackendRows } from '../training';
 
+type Presets = BrowserBenchRequest['presets'];
 const q = new URLSearchParams(location.search);
-const req: BrowserBenchRequest = {
-  backends: (q.get('backends') ?? 'webgpu,webgpu-unfused,wasm').split(','),
-  presets: (q.get('presets') ?? 'tiny').split(',') as BrowserBenchRequest['presets'],
-  steps: Number(q.get('steps') ?? '3'),
-  decodeTokens: Number(q.get('decode') ?? '16'),
-  checkpointRepeats: Number(q.get('ckpt') ?? '3'),
-};
-// IndexedDB timings need no training, so they cover every preset of the run
-const ckptPresets = (q.get('ckpt-presets') ?? req.presets.join(',')).split(',') as BrowserBenchRequest['presets'];
+const list = (k: string): string[] => (q.get(k) ?? '').split(',').filter(Boolean);
+
 const out = window as unknown as { __bench?: BrowserBenchResult | { error: string }; __progress: string[] };
 out.__progress = [];
 const status = document.getElementById('status')!;
 
-/** One worker per part: a backend that takes its worker down costs only
- * its own row. */
-function part(r: BrowserBenchRequest): Promise<BrowserBenchResult> {
+function run<T>(req: BrowserBenchRequest): Promise<T> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
-    worker.onmessage = (e: MessageEvent<{ progress?: string; done?: BrowserBenchResult; error?: string }>) => {
+    worker.onmessage = (e: MessageEvent<{ progress?: string; done?: T; error?: string }>) => {
       if (e.data.progress) {
         out.__progress.push(e.data.progress);
         status.textContent = e.data.progress;
@@ -35,21 +30,19 @@ function part(r: BrowserBenchRequest): Promise<BrowserBenchResult> {
       worker.terminate();
       reject(new Error(e.message || 'the worker failed'));
     };
-    worker.postMessage({ ...r, crossOriginIsolated: self.crossOriginIsolated });
+    worker.postMessage(req);
   });
 }
 
 async function main(): Promise<BrowserBenchResult> {
-  const all: BrowserBenchResult = { userAgent: navigator.userAgent, crossOriginIsolated: self.crossOriginIsolated, backends: [], indexedDb: {} };
-  for (const b of req.backends) {
-    try {
-      all.backends.push(...(await part({ ...req, backends: [b], checkpointRepeats: 0 })).backends);
-    } catch (e) {
-      all.backends.push({ backend: b, error: (e as Error).message });
-    }
+  const all: BrowserBenchResult = { userAgent: navigator.userAgent, backends: [], indexedDb: {} };
+  const train = { presets: list('presets') as Presets, steps: Number(q.get('steps')), decodeTokens: Number(q.get('decode')) };
+  for (const backend of list('backends')) {
+    all.backends.push(await run<BackendRows>({ kind: 'train', backend, ...train }).catch((e: Error) => ({ backend, error: e.message })));
   }
   try {
-    all.indexedDb = (await part({ ...req, presets: ckptPresets, backends: [] })).indexedDb;
+    // IndexedDB timings need no training, so they cover every preset of the run
+    all.indexedDb = await run({ kind: 'indexeddb', presets: list('ckpt-presets') as Presets, repeats: Number(q.get('ckpt')) });
   } catch (e) {
     all.indexedDbError = (e as Error).message;
   }

@@ -1,52 +1,36 @@
-// Browser bench worker: training throughput per backend (WebGPU with and
-// without our fused kernels, wasm) and IndexedDB checkpoint save/load per
+// Browser bench worker: one backend's training measurements (WebGPU with and
+// without our fused kernels, wasm), or IndexedDB checkpoint save/load per
 // preset, in the browser the app runs in. Results go back as plain data.
-import '../../src/core/gradients-browser';
-import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
-import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
-import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
-import * as tf from '@tensorflow/tfjs-core';
-import { setBackend, setWasmPaths } from '../../src/core/backend';
-import { DEFAULT_TRAIN, PRESETS, type BackendName, type PresetName } from '../../src/core/config';
-import { setFusedKernels } from '../../src/core/fused/ops';
-import { Trainer } from '../../src/core/trainer';
+import '../../src/worker/wasm-assets';
+import { setBackend } from '../../src/core/backend';
+import type { PresetName } from '../../src/core/config';
 import { CheckpointStore } from '../../src/checkpoint/store';
-import { measureTraining, type TrainingResult } from '../training';
-import { byteTokenizer, median } from '../synthetic';
+import { applyVariant, measureTraining, type BackendRows, type TrainingResult } from '../training';
+import { benchTrainer, median } from '../synthetic';
 
-export interface BrowserBenchRequest {
-  backends: string[]; // webgpu, webgpu-unfused, wasm, cpu
-  presets: PresetName[];
-  steps: number;
-  decodeTokens: number;
-  checkpointRepeats: number;
-}
+/** What one worker does (main.ts starts a fresh one for each request). */
+export type BrowserBenchRequest =
+  | { kind: 'train'; backend: string; presets: PresetName[]; steps: number; decodeTokens: number } // webgpu, webgpu-unfused, wasm, ...
+  | { kind: 'indexeddb'; presets: PresetName[]; repeats: number };
+
+export type IndexedDbTimes = { bytes: number; saveMs: number; loadMs: number; saveMsAll: number[]; loadMsAll: number[] };
 
 export interface BrowserBenchResult {
   userAgent: string;
-  crossOriginIsolated: boolean;
-  backends: ({ backend: string; adapter: string | null; wasmThreads?: number; results: TrainingResult[] } | { backend: string; error: string })[];
-  indexedDb: Record<string, { bytes: number; saveMs: number; loadMs: number; saveMsAll: number[]; loadMsAll: number[] }>;
+  backends: BackendRows[];
+  indexedDb: Record<string, IndexedDbTimes>;
   indexedDbError?: string;
 }
 
-setWasmPaths({
-  'tfjs-backend-wasm.wasm': wasmPlain,
-  'tfjs-backend-wasm-simd.wasm': wasmSimd,
-  'tfjs-backend-wasm-threaded-simd.wasm': wasmThreaded,
-});
-
 const progress = (s: string): void => postMessage({ progress: s });
 
-async function indexedDbTimes(preset: PresetName, repeats: number): Promise<BrowserBenchResult['indexedDb'][string]> {
-  const vocab = PRESETS[preset].vocabSize;
-  const trainConfig = { ...DEFAULT_TRAIN, preset, vocabSize: vocab };
-  const t = await Trainer.create({ groups: [], trainConfig, datasetFingerprint: 'bench', tokenizer: byteTokenizer(vocab) });
+async function indexedDbTimes(preset: PresetName, repeats: number): Promise<IndexedDbTimes> {
+  const t = await benchTrainer(preset);
   const state = await t.snapshot();
   t.dispose();
   const name = `mcckd-bench-${preset}`;
   const store = await CheckpointStore.open(name, { retention: { keepAuto: repeats + 1 } });
-  const run = await store.createRun({ name: 'bench', modelConfig: state.modelConfig, trainConfig, tokenizer: state.tokenizer, datasetFingerprint: 'bench' });
+  const run = await store.createRun({ name: 'bench', modelConfig: state.modelConfig, trainConfig: state.trainConfig, tokenizer: state.tokenizer, datasetFingerprint: 'bench' });
   const save: number[] = [];
   const load: number[] = [];
   let bytes = 0;
@@ -68,36 +52,34 @@ async function indexedDbTimes(preset: PresetName, repeats: number): Promise<Brow
   return { bytes, saveMs: median(save), loadMs: median(load), saveMsAll: save, loadMsAll: load };
 }
 
-onmessage = async (e: MessageEvent<BrowserBenchRequest & { crossOriginIsolated: boolean }>) => {
+async function train(req: Extract<BrowserBenchRequest, { kind: 'train' }>): Promise<BackendRows> {
+  progress(`${req.backend}: setting up`);
+  const backend = applyVariant(req.backend);
+  const info = await setBackend(backend);
+  if (info.fellBackFrom) throw new Error(`fell back to ${info.backend}: ${info.reason}`);
+  const results: TrainingResult[] = [];
+  for (const p of req.presets) {
+    progress(`${req.backend}: ${p}`);
+    results.push(await measureTraining(p, backend, { steps: req.steps, decodeTokens: req.decodeTokens }));
+  }
+  return { backend: req.backend, adapter: info.adapter ?? null, results };
+}
+
+onmessage = async (e: MessageEvent<BrowserBenchRequest>) => {
   const req = e.data;
-  const result: BrowserBenchResult = { userAgent: navigator.userAgent, crossOriginIsolated: req.crossOriginIsolated, backends: [], indexedDb: {} };
   try {
-    for (const b of req.backends) {
-      const [name, variant] = b.split('-') as [BackendName, string | undefined];
-      try {
-        progress(`${b}: setting up`);
-        const info = await setBackend(name);
-        if (info.fellBackFrom) throw new Error(`fell back to ${info.backend}: ${info.reason}`);
-        setFusedKernels(variant !== 'unfused');
-        const results: TrainingResult[] = [];
-        for (const p of req.presets) {
-          progress(`${b}: ${p}`);
-          results.push(await measureTraining(p, name, { steps: req.steps, decodeTokens: req.decodeTokens }));
-        }
-        const threads = name === 'wasm' ? (await import('@tensorflow/tfjs-backend-wasm')).getThreadsCount() : undefined;
-        result.backends.push({ backend: b, adapter: info.adapter ?? null, ...(threads !== undefined ? { wasmThreads: threads } : {}), results });
-      } catch (err) {
-        result.backends.push({ backend: b, error: (err as Error).message });
+    if (req.kind === 'train') {
+      postMessage({ done: await train(req) });
+    } else {
+      await setBackend('cpu'); // the snapshot's backend does not matter for IndexedDB
+      const times: Record<string, IndexedDbTimes> = {};
+      for (const p of req.presets) {
+        progress(`IndexedDB ${p}`);
+        times[p] = await indexedDbTimes(p, req.repeats);
       }
+      postMessage({ done: times });
     }
-    setFusedKernels(true);
-    if (req.checkpointRepeats > 0) await setBackend('cpu'); // the snapshot's backend does not matter for IndexedDB
-    for (const p of req.checkpointRepeats > 0 ? req.presets : []) {
-      progress(`IndexedDB ${p}`);
-      result.indexedDb[p] = await indexedDbTimes(p, req.checkpointRepeats);
-    }
-    postMessage({ done: result });
   } catch (err) {
-    postMessage({ error: `${(err as Error).message} (${tf.getBackend()})` });
+    postMessage({ error: (err as Error).message });
   }
 };

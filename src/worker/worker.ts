@@ -5,11 +5,8 @@
 
 import * as Comlink from 'comlink';
 import * as tf from '@tensorflow/tfjs-core';
-import '../core/gradients-browser';
-import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
-import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
-import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
-import { setBackend, setWasmPaths } from '../core/backend';
+import './wasm-assets';
+import { setBackend } from '../core/backend';
 import { Trainer } from '../core/trainer';
 import type { BackendName, TrainConfig } from '../core/config';
 import { openStore, listRuns, storageUsage, RunRecorder, checkpointView } from './checkpoints';
@@ -30,14 +27,6 @@ import type {
 } from './protocol';
 import * as runs from './runs';
 import { assertIdle, readEval, readTeacher, session, summarizeData, summarizeEval } from './session';
-
-// Vite serves these files itself (same origin, hashed names), which is what
-// the CSP allows; tfjs picks the variant the browser supports.
-setWasmPaths({
-  'tfjs-backend-wasm.wasm': wasmPlain,
-  'tfjs-backend-wasm-simd.wasm': wasmSimd,
-  'tfjs-backend-wasm-threaded-simd.wasm': wasmThreaded,
-});
 
 const api = {
   /** Sets up a backend (webgpu falls back to webgl, then cpu) and says what

@@ -5,6 +5,7 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { teacherFile } from './fixtures';
+import { expectClean } from './checks';
 import { chromiumAvailable, launchBrowser, openPage, readStep, serve, writeArtifact, type Served, type WatchedPage } from './harness';
 
 const available = chromiumAvailable();
@@ -51,8 +52,7 @@ describe.skipIf(!available)('backend fallback (real Chromium)', () => {
     expect(losses.every((l) => Number.isFinite(l) && l > 0)).toBe(true);
     // the badge still names the fallback after training started
     expect(await badge.getAttribute('data-backend')).toMatch(/^(webgl|cpu)$/);
-    expect(w.problems).toEqual([]);
-    expect(w.offOrigin).toEqual([]);
+    await expectClean(w);
     await w.context.close();
   });
 
@@ -65,7 +65,7 @@ describe.skipIf(!available)('backend fallback (real Chromium)', () => {
     const badge = w.page.getByTestId('backend');
     expect(await badge.getAttribute('data-backend')).toBe('cpu');
     expect((await badge.textContent()) ?? '').not.toMatch(/fell back/);
-    expect(w.problems).toEqual([]);
+    await expectClean(w);
     await w.context.close();
   });
 });

@@ -14,7 +14,6 @@ import { build, createServer, preview } from 'vite';
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 const DIST = path.join(ARTIFACTS, 'e2e-dist');
-const STAMP = path.join(DIST, '.built-at');
 export const CHROMIUM = '/usr/bin/chromium';
 
 const FLAGS = [
@@ -55,15 +54,37 @@ function newestMtime(p: string): number {
   return newest;
 }
 
-/** Builds into test-artifacts/e2e-dist unless an up-to-date build is there. */
-export async function buildApp(): Promise<string> {
-  const sources = ['src', 'public', 'index.html', 'vite.config.ts', 'package.json'].map((p) => path.join(ROOT, p)).filter((p) => existsSync(p));
+/** What to build: the app (index.html) by default, or another page of the
+ * repository (the browser bench), each into its own folder. */
+export interface BuildOptions {
+  input?: string; // an HTML entry, relative to the repository root
+  outDir?: string; // under test-artifacts
+}
+
+/** Builds into test-artifacts/<outDir> unless an up-to-date build is there. */
+export async function buildApp(o: BuildOptions = {}): Promise<string> {
+  const dist = o.outDir ? path.join(ARTIFACTS, o.outDir) : DIST;
+  const stamp = path.join(dist, '.built-at');
+  const sources = ['src', 'public', 'index.html', 'vite.config.ts', 'package.json', ...(o.input ? [path.dirname(o.input), 'bench'] : [])].map((p) => path.join(ROOT, p)).filter((p) => existsSync(p));
   const newest = Math.max(...sources.map(newestMtime));
-  if (existsSync(STAMP) && statSync(STAMP).mtimeMs > newest) return DIST;
-  await build({ root: ROOT, logLevel: 'warn', build: { outDir: DIST, emptyOutDir: true } });
-  mkdirSync(DIST, { recursive: true });
-  writeFileSync(STAMP, new Date().toISOString());
-  return DIST;
+  if (existsSync(stamp) && statSync(stamp).mtimeMs > newest) return dist;
+  const input = o.input ? { rollupOptions: { input: path.join(ROOT, o.input) } } : {};
+  await build({ root: ROOT, logLevel: 'warn', build: { outDir: dist, emptyOutDir: true, ...input } });
+  mkdirSync(dist, { recursive: true });
+  writeFileSync(stamp, new Date().toISOString());
+  return dist;
+}
+
+/** Polls `f` until it returns a value (not undefined), or throws after
+ * `timeoutMs` naming `what`. */
+export async function poll<T>(f: () => Promise<T | undefined>, timeoutMs: number, what: string, everyMs = 250): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const v = await f();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
 export interface Served {
@@ -98,7 +119,7 @@ function hangPlugin(): { plugin: Plugin; hits: () => number; release: () => void
   };
 }
 
-export async function serve(mode: 'preview' | 'dev'): Promise<Served> {
+export async function serve(mode: 'preview' | 'dev', build: BuildOptions = {}): Promise<Served> {
   const port = await freePort();
   const hang = hangPlugin();
   if (mode === 'dev') {
@@ -106,7 +127,7 @@ export async function serve(mode: 'preview' | 'dev'): Promise<Served> {
     await server.listen();
     return { url: `http://127.0.0.1:${port}/`, hangHits: hang.hits, close: () => (hang.release(), server.close()) };
   }
-  const outDir = await buildApp();
+  const outDir = await buildApp(build);
   const server = await preview({ root: ROOT, logLevel: 'warn', plugins: [hang.plugin], build: { outDir }, preview: { host: '127.0.0.1', port, strictPort: true } });
   return {
     url: `http://127.0.0.1:${port}/`,
@@ -138,8 +159,8 @@ export interface WatchedPage {
   log: string[];
 }
 
-export async function openPage(browser: Browser | undefined, url: string, context?: BrowserContext): Promise<WatchedPage> {
-  const ctx = context ?? (await browser!.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true }));
+export async function openPage(browser: Browser, url: string, context?: BrowserContext): Promise<WatchedPage> {
+  const ctx = context ?? (await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true }));
   const page = await ctx.newPage();
   const origin = new URL(url).origin;
   const w: WatchedPage = { context: ctx, page, problems: [], offOrigin: [], log: [] };
@@ -210,7 +231,7 @@ export async function screenshot(page: Page, name: string): Promise<string> {
 }
 
 /** Writes a test file under test-artifacts and returns its path. */
-export function writeArtifact(name: string, text: string): string {
+export function writeArtifact(name: string, text: string | Uint8Array): string {
   mkdirSync(ARTIFACTS, { recursive: true });
   const file = path.join(ARTIFACTS, name);
   writeFileSync(file, text);

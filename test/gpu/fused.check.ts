@@ -1,6 +1,6 @@
 // Fused WebGPU kernels against the unfused tfjs ops, on WebGPU itself (Dawn
 // in Node). Run in its own process (Dawn needs LD_LIBRARY_PATH from process
-// start) by test/unit/fused-webgpu.test.ts; prints one JSON object.
+// start) by test/unit/fused-webgpu.test.ts; prints one JSON Report.
 import * as tf from '@tensorflow/tfjs-core';
 import { setupBackend } from '../../src/cli/setup';
 import { setBackend } from '../../src/core/backend';
@@ -13,13 +13,34 @@ import { toyGroups, tinyConfig } from '../unit/core-helpers';
 const rng = new Rng(11);
 const rand = (shape: number[], s = 1): tf.Tensor => tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal() * s), shape);
 
-interface Diff { value: number; grads: number[]; scale: number }
+export interface Diff { value: number; grads: number[]; scale: number }
+interface Train { losses: number[]; growth: number; dispatches: number }
+export interface Report {
+  backend: string;
+  layerNorm: Diff;
+  layerNormManyRows: Diff;
+  causalSoftmax: Diff[];
+  crossEntropy: Diff;
+  gelu: Diff;
+  adamW: { p: number; m: number; v: number; update: number };
+  sumSquares: { fused: number; unfused: number };
+  train: { fused: Train; unfused: Train; cpu: Train };
+  resume: { straight: number[]; resumed: number[] };
+}
+
+/** The small model of the training comparisons. */
+const MODEL = { nLayer: 2, nEmbd: 32, nHead: 2, blockSize: 96 };
+
+const maxAbs = async (x: tf.Tensor): Promise<number> => (await tf.max(tf.abs(x)).data())[0];
 
 /** max |fused - unfused| of the value and of each input's gradient of
- * sum(out * w), w random, and the largest magnitude seen (for a relative read). */
-async function compare(fn: (...xs: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[], gradArgs: number[]): Promise<Diff> {
+ * sum(out * w), w fixed, and the largest magnitude seen (for a relative
+ * read). `fnFor(fused)` gives the op; ops that choose by fusedActive() get
+ * the switch set to match. */
+async function compare(fnFor: (fused: boolean) => (...xs: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[], gradArgs: number[]): Promise<Diff> {
   const runOnce = (fused: boolean): { value: tf.Tensor; grads: tf.Tensor[] } => {
     setFusedKernels(fused);
+    const fn = fnFor(fused);
     return tf.tidy(() => {
       const value = fn(...inputs);
       const w = tf.tensor(Float32Array.from({ length: value.size }, (_, i) => Math.sin(i * 0.37) + 0.5), value.shape);
@@ -30,7 +51,6 @@ async function compare(fn: (...xs: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[
   const a = runOnce(true);
   const b = runOnce(false);
   setFusedKernels(true);
-  const maxAbs = async (x: tf.Tensor): Promise<number> => (await tf.max(tf.abs(x)).data())[0];
   const d = { value: await maxAbs(tf.sub(a.value, b.value)), grads: [] as number[], scale: await maxAbs(b.value) };
   for (let i = 0; i < a.grads.length; i++) {
     d.grads.push(await maxAbs(tf.sub(a.grads[i], b.grads[i])));
@@ -41,12 +61,12 @@ async function compare(fn: (...xs: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[
 
 async function main(): Promise<void> {
   const info = await setupBackend('webgpu');
-  const out: Record<string, unknown> = { backend: info.backend };
+  const out = { backend: info.backend } as Report;
 
   // LayerNorm on [3, 5, 96] rows (more columns than a workgroup has threads)
-  out.layerNorm = await compare((x, g, b) => layerNorm(x, g, b, 1e-5), [rand([3, 5, 96], 2), tf.add(1, rand([96], 0.1)), rand([96], 0.1)], [0, 1, 2]);
+  out.layerNorm = await compare(() => (x, g, b) => layerNorm(x, g, b, 1e-5), [rand([3, 5, 96], 2), tf.add(1, rand([96], 0.1)), rand([96], 0.1)], [0, 1, 2]);
   // more rows than one dispatch dimension holds (65535): tfjs folds the grid, rowIndex() unfolds it
-  out.layerNormManyRows = await compare((x, g, b) => layerNorm(x, g, b, 1e-5), [rand([66000, 4], 2), tf.add(1, rand([4], 0.1)), rand([4], 0.1)], [0, 1, 2]);
+  out.layerNormManyRows = await compare(() => (x, g, b) => layerNorm(x, g, b, 1e-5), [rand([66000, 4], 2), tf.add(1, rand([4], 0.1)), rand([4], 0.1)], [0, 1, 2]);
   // causal softmax, training shape (t = K) and a decoding step with a cache (t = 1, past = 6)
   const unfusedSoftmax = (att: tf.Tensor, scale: number, past: number): tf.Tensor => {
     const t = att.shape[2]!;
@@ -58,12 +78,12 @@ async function main(): Promise<void> {
     for (const [shape, past] of [[[2, 2, 7, 7], 0], [[2, 2, 1, 7], 6], [[1, 1, 70, 70], 0]] as [number[], number][]) {
       const att = rand(shape, 3);
       const f = (fused: boolean) => (a: tf.Tensor): tf.Tensor => (fused ? fusedCausalSoftmax(a as tf.Tensor4D, 0.3, past) : unfusedSoftmax(a, 0.3, past));
-      results.push(await compareFns(f(true), f(false), [att]));
+      results.push(await compare(f, [att], [0]));
     }
     return results;
   })();
-  out.crossEntropy = await compare((z, t) => sparseCrossEntropy(z as tf.Tensor2D, t as tf.Tensor1D), [rand([9, 300], 4), tf.tensor1d([0, 5, 299, 17, 17, 3, 100, 250, 1], 'int32')], [0]);
-  out.gelu = await compare((x) => gelu(x), [rand([4, 130], 3)], [0]);
+  out.crossEntropy = await compare(() => (z, t) => sparseCrossEntropy(z as tf.Tensor2D, t as tf.Tensor1D), [rand([9, 300], 4), tf.tensor1d([0, 5, 299, 17, 17, 3, 100, 250, 1], 'int32')], [0]);
+  out.gelu = await compare(() => (x) => gelu(x), [rand([4, 130], 3)], [0]);
 
   // AdamW and the squared norm: fused vs the optimizer's unfused arithmetic
   {
@@ -74,8 +94,7 @@ async function main(): Promise<void> {
     const mr = tf.add(tf.mul(m, s.b1), tf.mul(gs, 1 - s.b1));
     const vr = tf.add(tf.mul(v, s.b2), tf.mul(tf.square(gs), 1 - s.b2));
     const pr = tf.sub(tf.mul(p, s.decay), tf.mul(tf.div(tf.div(mr, s.bc1), tf.add(tf.sqrt(tf.div(vr, s.bc2)), s.eps)), s.lr));
-    const mx = async (a: tf.Tensor, b: tf.Tensor): Promise<number> => (await tf.max(tf.abs(tf.sub(a, b))).data())[0];
-    out.adamW = { p: await mx(p2, pr), m: await mx(m2, mr), v: await mx(v2, vr), update: await mx(tf.sub(p, pr), tf.zerosLike(p)) };
+    out.adamW = { p: await maxAbs(tf.sub(p2, pr)), m: await maxAbs(tf.sub(m2, mr)), v: await maxAbs(tf.sub(v2, vr)), update: await maxAbs(tf.sub(p, pr)) };
     // 9 tensors (two dispatches: 7 + 2), one larger than a workgroup's stride many times over
     const many = [rand([70000]), ...Array.from({ length: 8 }, (_, i) => rand([3 + i, 5]))];
     const ss = (await tf.addN(fusedSumSquareParts(many)).data())[0];
@@ -84,10 +103,10 @@ async function main(): Promise<void> {
   }
 
   // Training: the same tiny run with and without the fused kernels, and on cpu
-  const train = async (backend: 'webgpu' | 'cpu', fused: boolean): Promise<{ losses: number[]; growth: number; dispatches: number }> => {
+  const train = async (backend: 'webgpu' | 'cpu', fused: boolean): Promise<Train> => {
     await setBackend(backend);
     setFusedKernels(fused);
-    const t = await Trainer.create({ groups: toyGroups(6), trainConfig: tinyConfig({ steps: 7, logEvery: 1, backend }), datasetFingerprint: 'x', modelOverrides: { nLayer: 2, nEmbd: 32, nHead: 2, blockSize: 96 } });
+    const t = await Trainer.create({ groups: toyGroups(6), trainConfig: tinyConfig({ steps: 7, logEvery: 1, backend }), datasetFingerprint: 'x', modelOverrides: MODEL });
     const losses: number[] = [];
     let growth = 0;
     let before = 0;
@@ -108,7 +127,7 @@ async function main(): Promise<void> {
   {
     await setBackend('webgpu');
     setFusedKernels(true);
-    const make = (): Promise<Trainer> => Trainer.create({ groups: toyGroups(6), trainConfig: tinyConfig({ steps: 6, logEvery: 1, backend: 'webgpu' }), datasetFingerprint: 'x', modelOverrides: { nLayer: 2, nEmbd: 32, nHead: 2, blockSize: 96 } });
+    const make = (): Promise<Trainer> => Trainer.create({ groups: toyGroups(6), trainConfig: tinyConfig({ steps: 6, logEvery: 1, backend: 'webgpu' }), datasetFingerprint: 'x', modelOverrides: MODEL });
     const whole = await make();
     const straight: number[] = [];
     for (let i = 0; i < 6; i++) straight.push((await whole.trainStep())!.loss);
@@ -124,19 +143,6 @@ async function main(): Promise<void> {
     out.resume = { straight, resumed };
   }
   process.stdout.write(`${JSON.stringify(out)}\n`);
-}
-
-async function compareFns(fa: (x: tf.Tensor) => tf.Tensor, fb: (x: tf.Tensor) => tf.Tensor, [x]: tf.Tensor[]): Promise<Diff> {
-  const go = (fn: (x: tf.Tensor) => tf.Tensor): { value: tf.Tensor; grad: tf.Tensor } => tf.tidy(() => {
-    const value = fn(x);
-    const w = tf.tensor(Float32Array.from({ length: value.size }, (_, i) => Math.sin(i * 0.37) + 0.5), value.shape);
-    const grad = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(fn(a), w)))(x);
-    return { value, grad };
-  });
-  const a = go(fa);
-  const b = go(fb);
-  const maxAbs = async (t: tf.Tensor): Promise<number> => (await tf.max(tf.abs(t)).data())[0];
-  return { value: await maxAbs(tf.sub(a.value, b.value)), grads: [await maxAbs(tf.sub(a.grad, b.grad))], scale: Math.max(await maxAbs(b.value), await maxAbs(b.grad)) };
 }
 
 main().catch((e: unknown) => {

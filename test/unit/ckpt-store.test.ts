@@ -43,7 +43,7 @@ const newRun = (state: TrainState, name = 'run'): NewRun => ({
 async function counts(name: string): Promise<Record<string, number>> {
   const db = await openDB(name);
   const out: Record<string, number> = {};
-  for (const s of ['runs', 'checkpoints', 'blobs', 'metrics']) out[s] = await db.count(s);
+  for (const s of ['runs', 'checkpoints', 'blobs', 'metrics', 'datasets']) out[s] = await db.count(s);
   db.close();
   return out;
 }
@@ -327,7 +327,7 @@ describe('checkpoints', () => {
     await store.deleteCheckpoint(g1.id);
     expect((await store.listCheckpoints(gone.id)).length).toBe(1);
     await store.deleteRun(gone.id);
-    expect(await counts(name)).toEqual({ runs: 1, checkpoints: 1, blobs: 1, metrics: 1 });
+    expect(await counts(name)).toEqual({ runs: 1, checkpoints: 1, blobs: 1, metrics: 1, datasets: 0 });
     expect((await store.loadCheckpoint(k.id)).metrics).toEqual([metric(1)]);
     const info = await store.storageInfo();
     expect(info.checkpointBytes).toBe(k.bytes);

@@ -7,24 +7,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { swiftShaderEnv } from '../../src/cli/node-gpu';
+import type { Diff, Report } from '../gpu/fused.check';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const gpuEnv = swiftShaderEnv();
-
-interface Diff { value: number; grads: number[]; scale: number }
-interface Train { losses: number[]; growth: number; dispatches: number }
-interface Report {
-  backend: string;
-  layerNorm: Diff;
-  layerNormManyRows: Diff;
-  causalSoftmax: Diff[];
-  crossEntropy: Diff;
-  gelu: Diff;
-  adamW: { p: number; m: number; v: number; update: number };
-  sumSquares: { fused: number; unfused: number };
-  train: { fused: Train; unfused: Train; cpu: Train };
-  resume: { straight: number[]; resumed: number[] };
-}
 
 function check(): Promise<Report> {
   return new Promise((resolve, reject) => {
