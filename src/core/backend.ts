@@ -52,15 +52,28 @@ async function register(name: BackendName): Promise<void> {
   }
 }
 
-async function why(name: BackendName): Promise<string | undefined> {
+export interface SetBackendOptions {
+  /** How long to wait for navigator.gpu.requestAdapter() before falling
+   * back. Switches run one at a time (src/worker/session.ts), so a driver that
+   * never answers would otherwise block every later switch, cpu included. */
+  adapterTimeoutMs?: number;
+}
+
+async function why(name: BackendName, o: SetBackendOptions): Promise<string | undefined> {
   if (name === 'webgpu') {
     const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
     if (!gpu) return 'navigator.gpu is missing (this browser or context has no WebGPU)';
+    const ms = o.adapterTimeoutMs ?? 20_000;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)));
     try {
-      const adapter = await gpu.requestAdapter();
+      const adapter = await Promise.race([gpu.requestAdapter(), timeout]);
+      if (adapter === 'timeout') return `navigator.gpu.requestAdapter() gave no answer in ${ms / 1000} s`;
       if (!adapter) return 'navigator.gpu.requestAdapter() returned no adapter';
     } catch (e) {
       return `requestAdapter failed: ${(e as Error).message}`;
+    } finally {
+      clearTimeout(timer);
     }
   }
   if (name === 'webgl' && typeof OffscreenCanvas === 'undefined' && typeof document === 'undefined') {
@@ -78,10 +91,10 @@ function adapterDescription(): string | undefined {
 
 /** Make `name` the active backend, falling back (webgpu -> webgl -> cpu,
  * wasm -> cpu) and saying why when it can't. */
-export async function setBackend(name: BackendName): Promise<BackendInfo> {
+export async function setBackend(name: BackendName, o: SetBackendOptions = {}): Promise<BackendInfo> {
   let firstReason: string | undefined;
   for (const candidate of FALLBACK[name]) {
-    const problem = await why(candidate);
+    const problem = await why(candidate, o);
     if (problem) {
       firstReason ??= `${candidate}: ${problem}`;
       continue;

@@ -39,12 +39,14 @@ export function clearErrors(): void {
   if (banner) banner.hidden = true;
 }
 
-/** Runs an async UI action, showing failures in the banner. */
-export async function guard<T>(context: string, fn: () => Promise<T>): Promise<T | undefined> {
+/** Runs an async UI action, showing failures in the banner (and telling
+ * `onError`, for views that show the action's state). */
+export async function guard<T>(context: string, fn: () => Promise<T>, onError?: (message: string) => void): Promise<T | undefined> {
   try {
     return await fn();
   } catch (e) {
     showError(context, e);
+    onError?.(describe(e));
     return undefined;
   }
 }

@@ -2,6 +2,7 @@
 // step with what the worker is doing. No tfjs here: all math is in the worker.
 
 import './style.css';
+import type { BackendName } from '../core/config';
 import type { BackendReport, DataSource, EvalOptions, RunResult, TrainEvent } from '../worker/protocol';
 import { CheckpointsView } from './checkpoints';
 import { callback, startWorker } from './client';
@@ -215,7 +216,7 @@ async function runTraining(what: string, start: (l: typeof listener) => Promise<
   ui.busy = true;
   training.setPhase('busy');
   refresh();
-  const r = await guard(what, () => start(listener));
+  const r = await guard(what, () => start(listener), (m) => training.failed(m));
   ui.busy = false;
   if (r) {
     ui.modelLoaded = true;
@@ -258,7 +259,7 @@ async function runCompare(): Promise<void> {
   training.setPhase('busy');
   compare.reset();
   refresh();
-  const r = await guard('Comparison', () => api.compare(s.config, evalOptions(), listener));
+  const r = await guard('Comparison', () => api.compare(s.config, evalOptions(), listener), (m) => training.failed(m));
   if (r) compare.finish(r);
   ui.busy = false;
   ui.canContinue = false;
@@ -276,7 +277,7 @@ async function runClassroom(): Promise<void> {
   training.setPhase('busy');
   refresh();
   window.scrollTo({ top: 0 });
-  const r = await guard('Classroom demo', () => api.classroom(s.config, listener));
+  const r = await guard('Classroom demo', () => api.classroom(s.config, listener), (m) => training.failed(m));
   ui.busy = false;
   if (r) ui.canContinue = r.step < r.totalSteps;
   training.setPhase('idle', ui.canContinue);
@@ -313,14 +314,24 @@ async function exportCheckpoint(id: string, weightsOnly: boolean): Promise<void>
 
 // ---- start-up ----
 
-settings.onBackendChange((b) => {
-  void guard(`Switching to ${b}`, async () => {
-    backendBadge.textContent = `backend: switching to ${b}…`;
-    showBackend(await api.setBackend(b));
+// The worker switches one at a time, in the order asked; the badge shows
+// only the answer to the newest request (a pick made while the start-up
+// backend is still being set up must not flash back to it).
+let backendRequest = 0;
+function requestBackend(context: string, b: BackendName): void {
+  const id = ++backendRequest;
+  void guard(context, async () => {
+    const report = await api.setBackend(b);
+    if (id === backendRequest) showBackend(report);
   });
+}
+
+settings.onBackendChange((b) => {
+  backendBadge.textContent = `backend: switching to ${b}…`;
+  requestBackend(`Switching to ${b}`, b);
 });
 
-void guard('Setting up the backend', async () => showBackend(await api.setBackend(settings.backend())));
+requestBackend('Setting up the backend', settings.backend());
 void refreshCheckpoints();
 // Ask the browser to keep checkpoints under storage pressure (only the page
 // may ask; the answer doesn't change what we do).

@@ -194,6 +194,13 @@ export class TrainingView {
     }
   }
 
+  /** The run ended with an error (the banner has it too): the status must
+   * not go on saying "running". */
+  failed(message: string): void {
+    this.state.status = `failed: ${message}`;
+    this.schedule();
+  }
+
   private onStatus(s: RunStatus): void {
     if (s === 'running') this.setPhase('running');
     else if (s === 'paused') this.setPhase('paused');

@@ -30,6 +30,9 @@ async function exclusive<T>(what: string, fn: (control: RunControl) => Promise<T
   session.busy = what;
   session.control = control;
   try {
+    // a backend switch asked for just before (it may be moving the model in
+    // memory) ends before this run touches the model
+    await session.backendLock.run(async () => undefined);
     return await fn(control);
   } finally {
     session.busy = undefined;

@@ -54,7 +54,13 @@ export const session: {
   busy?: string;
   evalAbort?: AbortController;
   gpu: Lock;
-} = { gpu: new Lock() };
+  /** Backend switches, one at a time. The page sets one up at start-up and
+   * the user may pick another a moment later; two overlapping
+   * tf.setBackend calls once left tfjs on webgpu while we recorded cpu, and
+   * the first training step failed ("Cannot read properties of undefined
+   * (reading 'get')"). */
+  backendLock: Lock;
+} = { gpu: new Lock(), backendLock: new Lock() };
 
 /** Progress callbacks at most every 100 ms: a big file has many chunks. */
 function throttled(fn: ((p: LoadProgress) => void) | undefined, total: number): (bytes: number) => void {
@@ -138,10 +144,12 @@ export async function dataFor(config: Pick<TrainConfig, 'k' | 'seed'>): Promise<
 /** The backend a run asks for (core/backend.ts: fallbacks, WebGPU settings);
  * switching disposes nothing by itself, so the callers dispose (or migrate)
  * the live model first. */
-export async function ensureBackend(name: BackendName): Promise<BackendReport> {
-  const b = session.backend;
-  if (b && (b.backend === name || (b.fellBackFrom === name && b.backend !== name))) return b;
-  return (session.backend = await setBackend(name));
+export function ensureBackend(name: BackendName): Promise<BackendReport> {
+  return session.backendLock.run(async () => {
+    const b = session.backend;
+    if (b && (b.backend === name || (b.fellBackFrom === name && b.backend !== name))) return b;
+    return (session.backend = await setBackend(name));
+  });
 }
 
 export function assertIdle(what: string): void {

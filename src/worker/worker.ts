@@ -33,16 +33,19 @@ const api = {
    * it got. A model in memory is moved to the new backend. */
   async setBackend(name: BackendName): Promise<BackendReport> {
     assertIdle('switch the backend');
-    const live = session.live;
-    if (live && session.backend?.backend !== name) {
-      const state = await live.trainer.snapshot();
-      live.trainer.dispose();
-      session.live = undefined;
-      const report = (session.backend = await setBackend(name));
-      session.live = { ...live, trainer: await Trainer.restore({ ...state, trainConfig: { ...state.trainConfig, backend: name } }, live.groups) };
-      return report;
-    }
-    return (session.backend = await setBackend(name));
+    return session.backendLock.run(async () => {
+      const live = session.live;
+      if (!live || session.backend?.backend === name) return (session.backend = await setBackend(name));
+      // evaluation and saving use the model too (session.gpu)
+      return session.gpu.run(async () => {
+        const state = await live.trainer.snapshot();
+        live.trainer.dispose();
+        session.live = undefined;
+        const report = (session.backend = await setBackend(name));
+        session.live = { ...live, trainer: await Trainer.restore({ ...state, trainConfig: { ...state.trainConfig, backend: name } }, live.groups) };
+        return report;
+      });
+    });
   },
 
   async loadTeacher(source: DataSource, curation: { k: number; seed: number }, onProgress?: (p: LoadProgress) => void): Promise<DataSummary> {

@@ -10,8 +10,8 @@ import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evalFile, teacherFile } from './fixtures';
-import { bannerText, expectClean } from './checks';
-import { ARTIFACTS, buildApp, chromiumAvailable, CHROMIUM, launchBrowser, longTasks, openPage, poll, readStep, screenshot, serve, writeArtifact, type Served, type WatchedPage } from './harness';
+import { bannerText, expectClean, waitFor } from './checks';
+import { ARTIFACTS, buildApp, chromiumAvailable, CHROMIUM, launchBrowser, longTasks, openPage, readStep, screenshot, serve, writeArtifact, type Served, type WatchedPage } from './harness';
 
 const available = chromiumAvailable();
 if (!available) console.warn(`[e2e] skipped: ${CHROMIUM} is missing (apt-get install chromium)`);
@@ -24,29 +24,9 @@ async function losses(page: Page): Promise<[number, number][]> {
   return JSON.parse((await page.getByTestId('train-loss').getAttribute('data-history')) ?? '[]') as [number, number][];
 }
 
-async function waitFor(what: string, fn: () => Promise<boolean>, timeoutMs: number, everyMs = 250, page?: Page): Promise<void> {
-  try {
-    await poll(async () => ((await fn()) ? true : undefined), timeoutMs, what, everyMs);
-  } catch (e) {
-    throw new Error(`${(e as Error).message}${page ? `\n${await pageState(page)}` : ''}`);
-  }
-}
-
-/** What the page shows, for a failure message. */
-async function pageState(page: Page): Promise<string> {
-  const text = async (id: string): Promise<string> => (await page.getByTestId(id).innerText({ timeout: 2000 }).catch(() => '?')).trim();
-  return [
-    `status: ${await text('train-status')}; step: ${await text('train-step')}; backend: ${await text('backend')}`,
-    `notes: ${(await text('train-notes')).replace(/\n/g, ' | ')}`,
-    `errors: ${(await bannerText(page).catch(() => '?')).replace(/\n/g, ' | ')}`,
-    `saved runs: ${(await text('checkpoint-list')).replace(/\n/g, ' | ')}`,
-  ].join('\n');
-}
-
 async function status(page: Page): Promise<string> {
   return (await page.getByTestId('train-status').textContent()) ?? '';
 }
-
 
 async function dismissErrors(page: Page): Promise<void> {
   const b = page.getByTestId('error-banner');

@@ -2,7 +2,7 @@
 // bench imports outside vitest).
 import type { Page } from 'playwright-core';
 import { expect } from 'vitest';
-import type { WatchedPage } from './harness';
+import { poll, type WatchedPage } from './harness';
 
 /** The page's error banner text, '' when none is shown. */
 export async function bannerText(page: Page): Promise<string> {
@@ -16,4 +16,29 @@ export async function expectClean(w: WatchedPage): Promise<void> {
   expect(await bannerText(w.page)).toBe('');
   expect(w.problems).toEqual([]);
   expect(w.offOrigin).toEqual([]);
+}
+
+/** What the page shows, for a failure message. */
+export async function pageState(page: Page): Promise<string> {
+  const text = async (id: string): Promise<string> => (await page.getByTestId(id).innerText({ timeout: 2000 }).catch(() => '?')).trim();
+  return [
+    `status: ${await text('train-status')}; step: ${await text('train-step')}; backend: ${await text('backend')}`,
+    `notes: ${(await text('train-notes')).replace(/\n/g, ' | ')}`,
+    `errors: ${(await bannerText(page).catch(() => '?')).replace(/\n/g, ' | ')}`,
+    `saved runs: ${(await text('checkpoint-list')).replace(/\n/g, ' | ')}`,
+  ].join('\n');
+}
+
+/** Polls until `fn` holds. Given the page, it stops at once when the page
+ * shows an error (a failed run never gets there) and says what the page
+ * shows. */
+export async function waitFor(what: string, fn: () => Promise<boolean>, timeoutMs: number, everyMs = 250, page?: Page): Promise<void> {
+  try {
+    await poll(async () => {
+      if (page && (await bannerText(page))) throw new Error(`the page shows an error while waiting for ${what}`);
+      return (await fn()) ? true : undefined;
+    }, timeoutMs, what, everyMs);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}${page ? `\n${await pageState(page)}` : ''}`);
+  }
 }

@@ -2,22 +2,43 @@
 // (Chromium started without its SwiftShader adapter and with WebGPU off)
 // falls back, says why on the page, and still trains; a backend picked by
 // hand is the one the worker uses.
-import type { Browser } from 'playwright-core';
+import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { teacherFile } from './fixtures';
-import { expectClean } from './checks';
-import { chromiumAvailable, launchBrowser, openPage, readStep, serve, writeArtifact, type Served, type WatchedPage } from './harness';
+import { expectClean, waitFor } from './checks';
+import { chromiumAvailable, launchBrowser, openPage, poll, readStep, serve, writeArtifact, type Served, type WatchedPage } from './harness';
 
 const available = chromiumAvailable();
 
-async function trainTwoSteps(w: WatchedPage): Promise<number[]> {
+/** Holds back tfjs-backend-webgpu's code (the chunk that uses
+ * GPUBufferUsage) until `release()`, so that the page's start-up WebGPU
+ * set-up is still going when the user picks another backend and presses
+ * Start: the race, made certain. */
+async function holdWebGpuCode(context: BrowserContext): Promise<{ held: () => boolean; release: () => void }> {
+  let held = false;
+  let release = (): void => undefined;
+  const released = new Promise<void>((r) => (release = r));
+  await context.route(/\/assets\/[^/]+\.js$/, async (route) => {
+    const response = await route.fetch();
+    const body = await response.text();
+    if (body.includes('GPUBufferUsage')) {
+      held = true;
+      await released;
+    }
+    await route.fulfill({ response, body });
+  });
+  return { held: () => held, release };
+}
+
+async function trainThreeSteps(w: WatchedPage, afterStart?: () => Promise<void>): Promise<number[]> {
   const { page } = w;
   await page.getByTestId('data-file').setInputFiles(writeArtifact('e2e-fallback-teacher.jsonl', teacherFile().text));
   await page.getByTestId('data-report').getByText(/e2e-fallback-teacher\.jsonl/).waitFor({ timeout: 60_000 });
   await page.getByTestId('steps').fill('3');
-  await expect.poll(() => page.getByTestId('train-start').isEnabled(), { timeout: 10_000 }).toBe(true);
+  await waitFor('Start enabled', () => page.getByTestId('train-start').isEnabled(), 10_000);
   await page.getByTestId('train-start').click();
-  await expect.poll(() => readStep(page), { timeout: 300_000, interval: 500 }).toBeGreaterThanOrEqual(2);
+  await afterStart?.();
+  await waitFor('the run to finish', async () => (await page.getByTestId('train-status').textContent()) === 'done', 300_000, 500, page);
   const hist = JSON.parse((await page.getByTestId('train-loss').getAttribute('data-history')) ?? '[]') as [number, number][];
   return hist.map(([, l]) => l);
 }
@@ -47,8 +68,8 @@ describe.skipIf(!available)('backend fallback (real Chromium)', () => {
     console.log(`[e2e] without WebGPU: ${text}`);
     expect(text).toMatch(/fell back from webgpu: webgpu: (navigator\.gpu is missing|navigator\.gpu\.requestAdapter\(\) returned no adapter|requestAdapter failed)/);
     expect(await badge.getAttribute('data-backend')).not.toBe('webgpu');
-    const losses = await trainTwoSteps(w);
-    expect(losses.length).toBeGreaterThanOrEqual(2);
+    const losses = await trainThreeSteps(w);
+    expect(losses.length).toBe(3);
     expect(losses.every((l) => Number.isFinite(l) && l > 0)).toBe(true);
     // the badge still names the fallback after training started
     expect(await badge.getAttribute('data-backend')).toMatch(/^(webgl|cpu)$/);
@@ -57,14 +78,28 @@ describe.skipIf(!available)('backend fallback (real Chromium)', () => {
   });
 
   it('a backend picked by hand (cpu) is the one the worker trains on, with no fallback note', async () => {
-    const w = await openPage(gpu, served.url);
-    await w.page.getByTestId('backend').filter({ hasText: /^backend: / }).waitFor({ timeout: 60_000 });
+    // Picked, and Start pressed, while the page is still setting up WebGPU
+    // (as a quick user would). Overlapping switches once left tfjs on one
+    // backend while the worker had recorded the other, and the run failed:
+    // now each switch, and then the run, waits for the one before.
+    const context = await gpu.newContext();
+    const webGpu = await holdWebGpuCode(context);
+    const w = await openPage(gpu, served.url, context);
     await w.page.getByTestId('backend-select').selectOption('cpu');
-    const losses = await trainTwoSteps(w);
-    expect(losses.length).toBeGreaterThanOrEqual(2);
+    const losses = await trainThreeSteps(w, async () => {
+      const steppedWhileHeld = await poll(async () => ((await readStep(w.page)) >= 1 ? true : undefined), 5000, 'a first step').then(
+        () => true,
+        () => false,
+      );
+      webGpu.release();
+      expect(webGpu.held()).toBe(true);
+      expect(steppedWhileHeld).toBe(false);
+    });
+    expect(losses.length).toBe(3);
+    expect(await w.page.getByTestId('train-notes').innerText()).toMatch(/Training: model ready in .* on cpu/);
     const badge = w.page.getByTestId('backend');
     expect(await badge.getAttribute('data-backend')).toBe('cpu');
-    expect((await badge.textContent()) ?? '').not.toMatch(/fell back/);
+    expect(await badge.textContent()).toBe('backend: cpu'); // no GPU adapter, no fallback
     await expectClean(w);
     await w.context.close();
   });
