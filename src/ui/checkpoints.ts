@@ -81,7 +81,7 @@ export class CheckpointsView {
       {
         testid: 'checkpoint-item',
         class: damage ? 'damaged' : offered ? 'offered' : undefined,
-        attrs: { 'data-step': c.step, 'data-id': c.id, 'data-damaged': damage ? 'true' : undefined, 'data-offered': offered ? 'true' : undefined },
+        attrs: { 'data-step': c.step, 'data-kind': c.kind, 'data-id': c.id, 'data-damaged': damage ? 'true' : undefined, 'data-offered': offered ? 'true' : undefined },
       },
       h('span', {
         class: 'ckpt-label',

@@ -214,7 +214,7 @@ function clearErrorsIfFine(): void {
 async function runTraining(what: string, start: (l: typeof listener) => Promise<RunResult>): Promise<void> {
   if (ui.busy) return;
   ui.busy = true;
-  training.setPhase('busy');
+  training.begin();
   refresh();
   const r = await guard(what, () => start(listener), (m) => training.failed(m));
   ui.busy = false;
@@ -256,7 +256,7 @@ async function runCompare(): Promise<void> {
   const s = await guard('Settings', async () => settings.read());
   if (!s) return;
   ui.busy = true;
-  training.setPhase('busy');
+  training.begin();
   compare.reset();
   refresh();
   const r = await guard('Comparison', () => api.compare(s.config, evalOptions(), listener), (m) => training.failed(m));
@@ -274,7 +274,7 @@ async function runClassroom(): Promise<void> {
   ui.busy = true;
   document.body.classList.add('classroom-mode');
   classroom.reset();
-  training.setPhase('busy');
+  training.begin();
   refresh();
   window.scrollTo({ top: 0 });
   const r = await guard('Classroom demo', () => api.classroom(s.config, listener), (m) => training.failed(m));

@@ -128,6 +128,7 @@ export class TrainingView {
   }
 
   private noteSeq = 0;
+  private hasFailed = false;
 
   note(message: string, level: 'info' | 'error' = 'info'): void {
     this.noteSeq += 1;
@@ -168,6 +169,7 @@ export class TrainingView {
         this.startRun(e.info);
         return;
       case 'status':
+        if (this.hasFailed) return;
         this.state.status = e.message ? `${e.status}: ${e.message}` : e.status;
         this.state.label = e.label;
         this.onStatus(e.status);
@@ -194,9 +196,17 @@ export class TrainingView {
     }
   }
 
+  /** A run is being asked for (training, comparison, classroom). */
+  begin(): void {
+    this.hasFailed = false;
+    this.setPhase('busy');
+  }
+
   /** The run ended with an error (the banner has it too): the status must
-   * not go on saying "running". */
+   * not go on saying "running", nor be overwritten by a late status event
+   * of the failed run (events come through their own message port). */
   failed(message: string): void {
+    this.hasFailed = true;
     this.state.status = `failed: ${message}`;
     this.schedule();
   }

@@ -59,12 +59,18 @@ async function notes(page: Page, re: RegExp): Promise<number> {
 }
 
 /** The checkpoint rows of the stored runs, newest run first. */
-async function checkpointRows(page: Page): Promise<{ run: string; steps: number[] }[]> {
+/** The saved runs listed, newest first; each with its checkpoints' steps and
+ * kinds as "step:kind" (auto, pause, stop, ...), newest first. */
+async function checkpointRows(page: Page): Promise<{ run: string; steps: number[]; saves: string[] }[]> {
   return page.getByTestId('checkpoint-run').evaluateAll((runs) =>
-    runs.map((r) => ({
-      run: r.querySelector('header')?.textContent ?? '',
-      steps: [...r.querySelectorAll('[data-testid="checkpoint-item"]')].map((li) => Number(li.getAttribute('data-step'))),
-    })),
+    runs.map((r) => {
+      const items = [...r.querySelectorAll('[data-testid="checkpoint-item"]')];
+      return {
+        run: r.querySelector('header')?.textContent ?? '',
+        steps: items.map((li) => Number(li.getAttribute('data-step'))),
+        saves: items.map((li) => `${li.getAttribute('data-step')}:${li.getAttribute('data-kind')}`),
+      };
+    }),
   );
 }
 
@@ -177,8 +183,8 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
     await page.waitForTimeout(2500);
     expect(await readStep(page)).toBe(pausedAt); // really paused
     expect(await page.getByTestId('train-resume').isEnabled()).toBe(true);
-    // Pausing saves a checkpoint.
-    await waitFor(`a checkpoint at step ${pausedAt}`, async () => (await checkpointRows(page))[0]?.steps.includes(pausedAt) ?? false, 30_000);
+    // Pausing saves a checkpoint of its own (an autosave may share the step).
+    await waitFor(`a pause checkpoint at step ${pausedAt}`, async () => (await checkpointRows(page))[0]?.saves.includes(`${pausedAt}:pause`) ?? false, 30_000);
 
     await page.getByTestId('train-resume').click();
     await waitFor('running again', async () => (await readStep(page)) > pausedAt, 120_000);
@@ -200,7 +206,7 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
     console.log(`[e2e] losses on webgpu: ${l.map(([s, v]) => `${s}:${v.toFixed(3)}`).join(' ')}`);
     expect(await page.getByTestId('train-loss').textContent()).toBe(last.toFixed(3));
 
-    await waitFor(`the stop checkpoint at step ${stoppedAt}`, async () => (await checkpointRows(page))[0]?.steps[0] === stoppedAt, 30_000);
+    await waitFor(`the stop checkpoint at step ${stoppedAt}`, async () => (await checkpointRows(page))[0]?.saves[0] === `${stoppedAt}:stop`, 30_000);
 
     trainedEval = await evaluate(page);
     expect(trainedEval.accuracy).toMatch(/^\d+(\.\d+)?% \([0-3] of 3, evaluation file\)$/);
@@ -346,6 +352,8 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
     await run.getByTestId('checkpoint-item').first().getByRole('button', { name: 'Resume' }).click();
     await expect.poll(() => bannerText(page), { timeout: 60_000 }).toMatch(/damaged/);
     expect(await bannerText(page)).toMatch(new RegExp(`step ${olderStep}\\) is intact`));
+    // the training status says the run failed, not what the last run did
+    await expect.poll(() => status(page), { timeout: 10_000 }).toMatch(/^failed: .*damaged/);
     const damagedRow = page.locator(`[data-testid="checkpoint-item"][data-id="${newestId}"]`);
     expect(await damagedRow.getAttribute('data-damaged')).toBe('true');
     const offered = page.locator('[data-testid="checkpoint-item"][data-offered="true"]');
