@@ -123,6 +123,7 @@ function refresh(): void {
   evaluation.setEnabled(ui.modelLoaded && !ui.evaluating && (idle || paused));
   compare.setEnabled(idle && ui.hasData && !ui.loading);
   checkpoints.setEnabled(idle);
+  settings.setBackendEnabled(idle);
   classroomButton.disabled = !idle || ui.loading;
 }
 
@@ -321,8 +322,15 @@ let backendRequest = 0;
 function requestBackend(context: string, b: BackendName): void {
   const id = ++backendRequest;
   void guard(context, async () => {
-    const report = await api.setBackend(b);
-    if (id === backendRequest) showBackend(report);
+    try {
+      const report = await api.setBackend(b);
+      if (id === backendRequest) showBackend(report);
+    } catch (e) {
+      // the badge goes back to what the worker has (the banner says why)
+      const now = await api.status().catch(() => undefined);
+      if (id === backendRequest && now?.backend) showBackend(now.backend);
+      throw e;
+    }
   });
 }
 

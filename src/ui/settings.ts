@@ -51,6 +51,8 @@ export interface SettingsView {
   onBackendChange(fn: (b: BackendName) => void): void;
   backend(): BackendName;
   setBackend(b: BackendName): void;
+  /** The worker switches only between runs: the picker is off during one. */
+  setBackendEnabled(on: boolean): void;
 }
 
 export function settingsView(): SettingsView {
@@ -148,6 +150,10 @@ export function settingsView(): SettingsView {
     backend: () => backend.value as BackendName,
     setBackend(b) {
       backend.value = b;
+    },
+    setBackendEnabled(on) {
+      backend.disabled = !on;
+      backend.title = on ? '' : 'The backend can change between runs: stop this one first.';
     },
   };
 }

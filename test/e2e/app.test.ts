@@ -176,6 +176,8 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
     expect(await badge.getAttribute('data-backend')).toBe('webgpu');
     expect(await badge.textContent()).toMatch(/^backend: webgpu \(.*swiftshader.*\)$/i);
     expect(await badge.textContent()).not.toMatch(/fell back/);
+    // the worker switches backends only between runs
+    expect(await page.getByTestId('backend-select').isDisabled()).toBe(true);
 
     await page.getByTestId('train-pause').click();
     await waitFor('paused', async () => (await status(page)).startsWith('paused'), 60_000);
@@ -194,6 +196,7 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
     stoppedAt = await readStep(page);
     expect(stoppedAt).toBeGreaterThanOrEqual(7);
     expect(stoppedAt).toBeLessThan(STEPS);
+    await expect.poll(() => page.getByTestId('backend-select').isEnabled(), { timeout: 30_000 }).toBe(true);
 
     const l = await losses(page);
     expect(l.map(([s]) => s)).toEqual(Array.from({ length: stoppedAt }, (_, i) => i + 1)); // every step logged once
