@@ -53,27 +53,49 @@ async function register(name: BackendName): Promise<void> {
 }
 
 export interface SetBackendOptions {
-  /** How long to wait for navigator.gpu.requestAdapter() before falling
-   * back. Switches run one at a time (src/worker/session.ts), so a driver that
-   * never answers would otherwise block every later switch, cpu included. */
-  adapterTimeoutMs?: number;
+  /** How long the WebGPU adapter probe, and then tfjs's own set-up of a
+   * backend, may take before we fall back. Switches run one at a time
+   * (src/worker/session.ts), so a driver that never answers would otherwise
+   * block every later switch, cpu included. */
+  timeoutMs?: number;
 }
 
-async function why(name: BackendName, o: SetBackendOptions): Promise<string | undefined> {
+const DEFAULT_TIMEOUT_MS = 20_000;
+
+/** `p`, or 'timeout' after `ms`. */
+async function within<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)));
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** tf.setBackend(name) with a deadline. tfjs cannot cancel a set-up, and one
+ * that answered late would make its backend the active one behind our back:
+ * removing the backend makes tfjs ignore the pending set-up, and registering
+ * its factory again lets a later switch try afresh. Exported for its test. */
+export async function initBackendWithin(name: string, ms: number): Promise<boolean> {
+  const r = await within(tf.setBackend(name), ms);
+  if (r !== 'timeout') return r;
+  const factory = tf.findBackendFactory(name);
+  tf.removeBackend(name);
+  if (factory) tf.registerBackend(name, factory);
+  throw new Error(`its set-up gave no answer in ${ms / 1000} s`);
+}
+
+async function why(name: BackendName, ms: number): Promise<string | undefined> {
   if (name === 'webgpu') {
     const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
     if (!gpu) return 'navigator.gpu is missing (this browser or context has no WebGPU)';
-    const ms = o.adapterTimeoutMs ?? 20_000;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)));
     try {
-      const adapter = await Promise.race([gpu.requestAdapter(), timeout]);
+      const adapter = await within(gpu.requestAdapter(), ms);
       if (adapter === 'timeout') return `navigator.gpu.requestAdapter() gave no answer in ${ms / 1000} s`;
       if (!adapter) return 'navigator.gpu.requestAdapter() returned no adapter';
     } catch (e) {
       return `requestAdapter failed: ${(e as Error).message}`;
-    } finally {
-      clearTimeout(timer);
     }
   }
   if (name === 'webgl' && typeof OffscreenCanvas === 'undefined' && typeof document === 'undefined') {
@@ -92,16 +114,17 @@ function adapterDescription(): string | undefined {
 /** Make `name` the active backend, falling back (webgpu -> webgl -> cpu,
  * wasm -> cpu) and saying why when it can't. */
 export async function setBackend(name: BackendName, o: SetBackendOptions = {}): Promise<BackendInfo> {
+  const ms = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   let firstReason: string | undefined;
   for (const candidate of FALLBACK[name]) {
-    const problem = await why(candidate, o);
+    const problem = await why(candidate, ms);
     if (problem) {
       firstReason ??= `${candidate}: ${problem}`;
       continue;
     }
     try {
       await register(candidate);
-      const ok = await tf.setBackend(candidate);
+      const ok = await initBackendWithin(candidate, ms);
       if (!ok) throw new Error('tf.setBackend returned false');
       await tf.ready();
       const info: BackendInfo = { backend: tf.getBackend() };

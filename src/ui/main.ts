@@ -326,9 +326,12 @@ function requestBackend(context: string, b: BackendName): void {
       const report = await api.setBackend(b);
       if (id === backendRequest) showBackend(report);
     } catch (e) {
-      // the badge goes back to what the worker has (the banner says why)
-      const now = await api.status().catch(() => undefined);
-      if (id === backendRequest && now?.backend) showBackend(now.backend);
+      // badge and picker go back to what the worker has (the banner says why)
+      const now = (await api.status().catch(() => undefined))?.backend;
+      if (id === backendRequest && now) {
+        showBackend(now);
+        settings.setBackend((now.fellBackFrom ?? now.backend) as BackendName);
+      }
       throw e;
     }
   });

@@ -153,7 +153,7 @@ export function settingsView(): SettingsView {
     },
     setBackendEnabled(on) {
       backend.disabled = !on;
-      backend.title = on ? '' : 'The backend can change between runs: stop this one first.';
+      backend.title = on ? '' : 'The backend can change only while nothing runs: stop the run, or wait for the evaluation.';
     },
   };
 }

@@ -12,7 +12,7 @@ import { fireAndForget, RunControl } from './control';
 import { prepareConfig } from './config';
 import { runLoop } from './loop';
 import type { CompareResult, EvalOptions, EvalResultView, RunLabel, RunResult, TrainEvent, TrainListener } from './protocol';
-import { assertIdle, dataFor, disposeLive, ensureBackend, readTeacher, session, type Live, type TeacherData } from './session';
+import { assertIdle, dataFor, disposeLive, ensureBackend, readTeacher, session, settledBackend, type Live, type TeacherData } from './session';
 
 type Emit = (e: TrainEvent) => void;
 const emitter = (listener: TrainListener): Emit => (e) => fireAndForget(listener, e);
@@ -30,9 +30,7 @@ async function exclusive<T>(what: string, fn: (control: RunControl) => Promise<T
   session.busy = what;
   session.control = control;
   try {
-    // a backend switch asked for just before (it may be moving the model in
-    // memory) ends before this run touches the model
-    await session.backendLock.run(async () => undefined);
+    await settledBackend();
     return await fn(control);
   } finally {
     session.busy = undefined;
@@ -249,6 +247,7 @@ async function evaluateLive(live: Live, opts: EvalOptions, onProgress?: (done: n
 
 /** Evaluates the model in memory; allowed while a run is paused. */
 export async function evaluate(opts: EvalOptions, onProgress?: (done: number, total: number) => void): Promise<EvalResultView> {
+  await settledBackend();
   const live = session.live;
   if (!live) throw new Error('there is no model yet: train one or resume a checkpoint');
   const pausedRun = session.busy === 'training' && session.control?.paused;

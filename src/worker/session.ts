@@ -6,7 +6,7 @@ import { setBackend } from '../core/backend';
 import type { BackendName, TrainConfig } from '../core/config';
 import { fingerprintGroups } from '../core/fingerprint';
 import type { MetricPoint } from '../core/state';
-import type { Trainer } from '../core/trainer';
+import { Trainer } from '../core/trainer';
 import { readEvalFile, readTeacherFile } from '../data';
 import type { EvalItem, QuestionGroup, TaskType } from '../data/types';
 import type { RunRecorder } from './checkpoints';
@@ -145,11 +145,50 @@ export async function dataFor(config: Pick<TrainConfig, 'k' | 'seed'>): Promise<
  * switching disposes nothing by itself, so the callers dispose (or migrate)
  * the live model first. */
 export function ensureBackend(name: BackendName): Promise<BackendReport> {
+  return session.backendLock.run(async () => (serves(session.backend, name) ? session.backend : (session.backend = await setBackend(name))));
+}
+
+/** Whether the backend set up is what asking for `name` gives (itself, or
+ * the fallback it got last time). */
+function serves(b: BackendReport | undefined, name: BackendName): b is BackendReport {
+  return !!b && (b.backend === name || b.fellBackFrom === name);
+}
+
+/** The user's switch: the model in memory, if any, moves to the new backend
+ * (under the GPU lock: evaluation and saving use it too); if it can't, it
+ * goes back where it was and the switch fails. */
+export function switchBackend(name: BackendName): Promise<BackendReport> {
   return session.backendLock.run(async () => {
-    const b = session.backend;
-    if (b && (b.backend === name || (b.fellBackFrom === name && b.backend !== name))) return b;
-    return (session.backend = await setBackend(name));
+    const live = session.live;
+    if (!live) return (session.backend = await setBackend(name));
+    if (serves(session.backend, name)) return session.backend;
+    return session.gpu.run(async () => {
+      const state = await live.trainer.snapshot();
+      const before = live.trainer.trainConfig.backend;
+      disposeLive();
+      const moveTo = async (to: BackendName): Promise<BackendReport> => {
+        const report = (session.backend = await setBackend(to));
+        session.live = { ...live, trainer: await Trainer.restore({ ...state, trainConfig: { ...state.trainConfig, backend: to } }, live.groups) };
+        return report;
+      };
+      try {
+        return await moveTo(name);
+      } catch (e) {
+        const why = (x: unknown): string => (x instanceof Error ? x.message : String(x));
+        await moveTo(before).catch((again: unknown) => {
+          throw new Error(`${why(e)}; moving the model back to ${before} failed too (${why(again)}): resume it from its last checkpoint`);
+        });
+        throw e;
+      }
+    });
   });
+}
+
+/** Waits for the backend switches asked for so far. A switch may be moving
+ * the model in memory to another backend: whatever uses the model (a run,
+ * an evaluation, a save) reads session.live only after this. */
+export function settledBackend(): Promise<void> {
+  return session.backendLock.run(async () => undefined);
 }
 
 export function assertIdle(what: string): void {

@@ -6,8 +6,6 @@
 import * as Comlink from 'comlink';
 import * as tf from '@tensorflow/tfjs-core';
 import './wasm-assets';
-import { setBackend } from '../core/backend';
-import { Trainer } from '../core/trainer';
 import type { BackendName, TrainConfig } from '../core/config';
 import { openStore, listRuns, storageUsage, RunRecorder, checkpointView } from './checkpoints';
 import type {
@@ -26,26 +24,14 @@ import type {
   TrainListener,
 } from './protocol';
 import * as runs from './runs';
-import { assertIdle, readEval, readTeacher, session, summarizeData, summarizeEval } from './session';
+import { assertIdle, readEval, readTeacher, session, settledBackend, summarizeData, summarizeEval, switchBackend } from './session';
 
 const api = {
   /** Sets up a backend (webgpu falls back to webgl, then cpu) and says what
    * it got. A model in memory is moved to the new backend. */
   async setBackend(name: BackendName): Promise<BackendReport> {
     assertIdle('switch the backend');
-    return session.backendLock.run(async () => {
-      const live = session.live;
-      if (!live || session.backend?.backend === name) return (session.backend = await setBackend(name));
-      // evaluation and saving use the model too (session.gpu)
-      return session.gpu.run(async () => {
-        const state = await live.trainer.snapshot();
-        live.trainer.dispose();
-        session.live = undefined;
-        const report = (session.backend = await setBackend(name));
-        session.live = { ...live, trainer: await Trainer.restore({ ...state, trainConfig: { ...state.trainConfig, backend: name } }, live.groups) };
-        return report;
-      });
-    });
+    return switchBackend(name);
   },
 
   async loadTeacher(source: DataSource, curation: { k: number; seed: number }, onProgress?: (p: LoadProgress) => void): Promise<DataSummary> {
@@ -114,6 +100,7 @@ const api = {
   /** Saves the model in memory now (a comparison's or the classroom's model
    * gets a stored run of its own on the first save). */
   async saveCheckpoint(): Promise<CheckpointView> {
+    await settledBackend();
     const live = session.live;
     if (!live) throw new Error('there is no model to save');
     if (session.busy && !session.control?.paused) throw new Error(`cannot save while ${session.busy}; pause it first`);
