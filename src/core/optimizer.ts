@@ -63,12 +63,13 @@ export class AdamW {
     this.step++;
     const bc1 = 1 - b1 ** this.step;
     const bc2 = 1 - b2 ** this.step;
+    const scale1 = fused ? (tf.reshape(scale, [1]) as tf.Tensor1D) : undefined; // the fused kernel's [1] input
     for (const n of names) {
       const p = this.params.get(n)!;
       const decay = decays(n, p.shape) && wd > 0 ? 1 - lr * wd : 1;
-      if (fused) {
+      if (scale1) {
         // one dispatch per output instead of about fifteen small kernels
-        const [p2, m2, v2] = fusedAdamW(p, this.m.get(n)!, this.v.get(n)!, grads[n], scale, { lr, b1, b2, bc1, bc2, eps, decay });
+        const [p2, m2, v2] = fusedAdamW(p, this.m.get(n)!, this.v.get(n)!, grads[n], scale1, { lr, b1, b2, bc1, bc2, eps, decay });
         this.m.get(n)!.assign(m2);
         this.v.get(n)!.assign(v2);
         p.assign(p2);

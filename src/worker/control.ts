@@ -47,6 +47,9 @@ export function yieldToEvents(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
+/** An error's message, for notes and combined messages. */
+export const errMsg = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
 /** Calls a Comlink-proxied listener without waiting for the page, and without
  * letting a closed page break the run. */
 export function fireAndForget<T>(fn: (arg: T) => unknown, arg: T): void {

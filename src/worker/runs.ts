@@ -8,15 +8,14 @@ import { Trainer } from '../core/trainer';
 import type { QuestionGroup } from '../data/types';
 import { CheckpointDamagedError, type CheckpointMeta } from '../checkpoint/store';
 import { checkpointView, openStore, RunRecorder } from './checkpoints';
-import { fireAndForget, RunControl } from './control';
+import { errMsg, fireAndForget, RunControl } from './control';
 import { prepareConfig } from './config';
 import { runLoop } from './loop';
 import type { CompareResult, EvalOptions, EvalResultView, RunLabel, RunResult, TrainEvent, TrainListener } from './protocol';
-import { assertIdle, dataFor, disposeLive, ensureBackend, readTeacher, session, settledBackend, type Live, type TeacherData } from './session';
+import { assertIdle, dataFor, disposeLive, ensureBackend, readTeacher, session, settledBackend, uploadedFile, type Live, type TeacherData } from './session';
 
 type Emit = (e: TrainEvent) => void;
 const emitter = (listener: TrainListener): Emit => (e) => fireAndForget(listener, e);
-const errMsg = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 export interface RunOptions {
   /** Save a checkpoint every N steps (0 = only on pause/stop/end). */
@@ -91,7 +90,7 @@ async function attachRecorder(live: Live, data: TeacherData, emit: Emit): Promis
       tokenizer: t.tokenizer.toJSON(),
       datasetFingerprint: live.fingerprint,
       reportSummary: data.report,
-    }, data.source.kind === 'file' ? data.source.file : undefined);
+    }, uploadedFile(data, live.fingerprint));
     live.recorder = recorder;
     if (fileNotKept) emit({ type: 'note', label: live.label, level: 'info', message: fileNotKept });
   } catch (e) {

@@ -10,7 +10,7 @@ import { Trainer } from '../core/trainer';
 import { readEvalFile, readTeacherFile } from '../data';
 import type { EvalItem, QuestionGroup, TaskType } from '../data/types';
 import type { RunRecorder } from './checkpoints';
-import { Lock, type RunControl } from './control';
+import { errMsg, Lock, type RunControl } from './control';
 import type { BackendReport, DataSource, DataSummary, EvalDataSummary, LoadProgress, ReportView, RunLabel } from './protocol';
 import { iterateStream, openSource } from './streams';
 
@@ -141,6 +141,12 @@ export async function dataFor(config: Pick<TrainConfig, 'k' | 'seed'>): Promise<
   return session.data;
 }
 
+/** The uploaded file `d` was read from, when it is the data with this
+ * fingerprint: what a new stored run keeps (the demo data needs no keeping). */
+export function uploadedFile(d: TeacherData | undefined, fingerprint: string): File | undefined {
+  return d?.fingerprint === fingerprint && d.source.kind === 'file' ? d.source.file : undefined;
+}
+
 /** The backend a run asks for (core/backend.ts: fallbacks, WebGPU settings);
  * switching disposes nothing by itself, so the callers dispose (or migrate)
  * the live model first. */
@@ -174,9 +180,8 @@ export function switchBackend(name: BackendName): Promise<BackendReport> {
       try {
         return await moveTo(name);
       } catch (e) {
-        const why = (x: unknown): string => (x instanceof Error ? x.message : String(x));
         await moveTo(before).catch((again: unknown) => {
-          throw new Error(`${why(e)}; moving the model back to ${before} failed too (${why(again)}): resume it from its last checkpoint`);
+          throw new Error(`${errMsg(e)}; moving the model back to ${before} failed too (${errMsg(again)}): resume it from its last checkpoint`);
         });
         throw e;
       }

@@ -7,7 +7,9 @@ import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-t
 import { setWasmPaths } from '../core/backend';
 
 // Vite serves these files itself (same origin, hashed names), which is what
-// the CSP allows; tfjs picks the variant the browser supports.
+// the CSP allows; tfjs picks plain or SIMD by what the browser supports. The
+// threaded build is never fetched (core/backend.ts turns threads off), but
+// setWasmPaths refuses a map without it.
 setWasmPaths({
   'tfjs-backend-wasm.wasm': wasmPlain,
   'tfjs-backend-wasm-simd.wasm': wasmSimd,

@@ -24,7 +24,7 @@ import type {
   TrainListener,
 } from './protocol';
 import * as runs from './runs';
-import { assertIdle, readEval, readTeacher, session, settledBackend, summarizeData, summarizeEval, switchBackend } from './session';
+import { assertIdle, readEval, readTeacher, session, settledBackend, summarizeData, summarizeEval, switchBackend, uploadedFile } from './session';
 
 const api = {
   /** Sets up a backend (webgpu falls back to webgl, then cpu) and says what
@@ -105,14 +105,13 @@ const api = {
     if (!live) throw new Error('there is no model to save');
     if (session.busy && !session.control?.paused) throw new Error(`cannot save while ${session.busy}; pause it first`);
     const t = live.trainer;
-    const data = session.data;
     live.recorder ??= (await RunRecorder.create({
       name: `${t.trainConfig.preset} α=${t.trainConfig.alpha} · ${live.label}`,
       modelConfig: t.modelConfig,
       trainConfig: t.trainConfig,
       tokenizer: t.tokenizer.toJSON(),
       datasetFingerprint: live.fingerprint,
-    }, data?.fingerprint === live.fingerprint && data.source.kind === 'file' ? data.source.file : undefined)).recorder;
+    }, uploadedFile(session.data, live.fingerprint))).recorder;
     const state = await session.gpu.run(() => t.snapshot());
     const status = t.step >= t.totalSteps ? 'done' : session.control?.paused ? 'paused' : 'stopped';
     return live.recorder.save(state, live.metrics, 'manual', status);

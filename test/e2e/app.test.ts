@@ -11,7 +11,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evalFile, teacherFile } from './fixtures';
 import { bannerText, expectClean, waitFor } from './checks';
-import { ARTIFACTS, buildApp, chromiumAvailable, CHROMIUM, launchBrowser, longTasks, openPage, readStep, screenshot, serve, writeArtifact, type Served, type WatchedPage } from './harness';
+import { ARTIFACTS, buildApp, chromiumAvailable, CHROMIUM, launchBrowser, longTasks, losses, openPage, readStep, screenshot, serve, trainStatus, writeArtifact, type Served, type WatchedPage } from './harness';
 
 const available = chromiumAvailable();
 if (!available) console.warn(`[e2e] skipped: ${CHROMIUM} is missing (apt-get install chromium)`);
@@ -19,14 +19,6 @@ if (!available) console.warn(`[e2e] skipped: ${CHROMIUM} is missing (apt-get ins
 const STEPS = 10;
 const fixture = teacherFile();
 
-/** The current run's [step, loss] pairs (the loss readout's data-history). */
-async function losses(page: Page): Promise<[number, number][]> {
-  return JSON.parse((await page.getByTestId('train-loss').getAttribute('data-history')) ?? '[]') as [number, number][];
-}
-
-async function status(page: Page): Promise<string> {
-  return (await page.getByTestId('train-status').textContent()) ?? '';
-}
 
 async function dismissErrors(page: Page): Promise<void> {
   const b = page.getByTestId('error-banner');
@@ -180,7 +172,7 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
     expect(await page.getByTestId('backend-select').isDisabled()).toBe(true);
 
     await page.getByTestId('train-pause').click();
-    await waitFor('paused', async () => (await status(page)).startsWith('paused'), 60_000);
+    await waitFor('paused', async () => (await trainStatus(page)).startsWith('paused'), 60_000);
     const pausedAt = await readStep(page);
     await page.waitForTimeout(2500);
     expect(await readStep(page)).toBe(pausedAt); // really paused
@@ -192,7 +184,7 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
     await waitFor('running again', async () => (await readStep(page)) > pausedAt, 120_000);
     await waitFor('step 7', async () => (await readStep(page)) >= 7, 240_000, 250, page);
     await page.getByTestId('train-stop').click();
-    await waitFor('stopped', async () => (await status(page)) === 'stopped', 60_000);
+    await waitFor('stopped', async () => (await trainStatus(page)) === 'stopped', 60_000);
     stoppedAt = await readStep(page);
     expect(stoppedAt).toBeGreaterThanOrEqual(7);
     expect(stoppedAt).toBeLessThan(STEPS);
@@ -234,7 +226,7 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
     // Nothing is loaded after the reload: the teacher file kept with the run
     // (IndexedDB) is what Resume trains on.
     await newest.getByRole('button', { name: 'Resume' }).click();
-    await waitFor('the resumed run to finish', async () => (await status(page)) === 'done', 240_000, 250, page);
+    await waitFor('the resumed run to finish', async () => (await trainStatus(page)) === 'done', 240_000, 250, page);
     expect(await readStep(page)).toBe(STEPS);
     expect(await notes(page, /training data: e2e-teacher\.jsonl, kept with the run/)).toBeGreaterThan(0);
     const l = await losses(page);
@@ -356,7 +348,7 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
     await expect.poll(() => bannerText(page), { timeout: 60_000 }).toMatch(/damaged/);
     expect(await bannerText(page)).toMatch(new RegExp(`step ${olderStep}\\) is intact`));
     // the training status says the run failed, not what the last run did
-    await expect.poll(() => status(page), { timeout: 10_000 }).toMatch(/^failed: .*damaged/);
+    await expect.poll(() => trainStatus(page), { timeout: 10_000 }).toMatch(/^failed: .*damaged/);
     const damagedRow = page.locator(`[data-testid="checkpoint-item"][data-id="${newestId}"]`);
     expect(await damagedRow.getAttribute('data-damaged')).toBe('true');
     const offered = page.locator('[data-testid="checkpoint-item"][data-offered="true"]');
@@ -505,9 +497,9 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
     // The intact checkpoint loads and training goes on from it (on the
     // teacher file kept with the run: nothing is uploaded again).
     await page.getByTestId('checkpoint-item').first().getByRole('button', { name: 'Resume' }).click();
-    await waitFor('a first step after the saved one', async () => (await readStep(page)) > savingStep - 1 && (await status(page)) === 'running', 240_000, 250, page);
+    await waitFor('a first step after the saved one', async () => (await readStep(page)) > savingStep - 1 && (await trainStatus(page)) === 'running', 240_000, 250, page);
     await page.getByTestId('train-stop').click();
-    await waitFor('stopped', async () => (await status(page)) === 'stopped', 240_000, 250, page);
+    await waitFor('stopped', async () => (await trainStatus(page)) === 'stopped', 240_000, 250, page);
     const l = await losses(page);
     const resumed = l.map(([s]) => s);
     expect(resumed.slice(0, savingStep)).toEqual(Array.from({ length: savingStep }, (_, i) => i + 1));

@@ -6,7 +6,7 @@ import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { teacherFile } from './fixtures';
 import { expectClean, waitFor } from './checks';
-import { chromiumAvailable, launchBrowser, openPage, poll, readStep, serve, writeArtifact, type Served, type WatchedPage } from './harness';
+import { chromiumAvailable, launchBrowser, losses, openPage, poll, readStep, serve, trainStatus, writeArtifact, type Served, type WatchedPage } from './harness';
 
 const available = chromiumAvailable();
 
@@ -38,9 +38,8 @@ async function trainThreeSteps(w: WatchedPage, afterStart?: () => Promise<void>)
   await waitFor('Start enabled', () => page.getByTestId('train-start').isEnabled(), 10_000);
   await page.getByTestId('train-start').click();
   await afterStart?.();
-  await waitFor('the run to finish', async () => (await page.getByTestId('train-status').textContent()) === 'done', 300_000, 500, page);
-  const hist = JSON.parse((await page.getByTestId('train-loss').getAttribute('data-history')) ?? '[]') as [number, number][];
-  return hist.map(([, l]) => l);
+  await waitFor('the run to finish', async () => (await trainStatus(page)) === 'done', 300_000, 500, page);
+  return (await losses(page)).map(([, l]) => l);
 }
 
 describe.skipIf(!available)('backend fallback (real Chromium)', () => {
@@ -68,9 +67,9 @@ describe.skipIf(!available)('backend fallback (real Chromium)', () => {
     console.log(`[e2e] without WebGPU: ${text}`);
     expect(text).toMatch(/fell back from webgpu: webgpu: (navigator\.gpu is missing|navigator\.gpu\.requestAdapter\(\) returned no adapter|requestAdapter failed)/);
     expect(await badge.getAttribute('data-backend')).not.toBe('webgpu');
-    const losses = await trainThreeSteps(w);
-    expect(losses.length).toBe(3);
-    expect(losses.every((l) => Number.isFinite(l) && l > 0)).toBe(true);
+    const trained = await trainThreeSteps(w);
+    expect(trained.length).toBe(3);
+    expect(trained.every((l) => Number.isFinite(l) && l > 0)).toBe(true);
     // the badge still names the fallback after training started
     expect(await badge.getAttribute('data-backend')).toMatch(/^(webgl|cpu)$/);
     await expectClean(w);
@@ -86,7 +85,7 @@ describe.skipIf(!available)('backend fallback (real Chromium)', () => {
     const webGpu = await holdWebGpuCode(context);
     const w = await openPage(gpu, served.url, context);
     await w.page.getByTestId('backend-select').selectOption('cpu');
-    const losses = await trainThreeSteps(w, async () => {
+    const trained = await trainThreeSteps(w, async () => {
       await poll(async () => (webGpu.held() ? true : undefined), 60_000, 'the start-up set-up to ask for the WebGPU code').finally(() => {
         if (!webGpu.held()) webGpu.release();
       });
@@ -104,7 +103,7 @@ describe.skipIf(!available)('backend fallback (real Chromium)', () => {
       webGpu.release();
       expect(startedWhileHeld).toBe(false);
     });
-    expect(losses.length).toBe(3);
+    expect(trained.length).toBe(3);
     expect(await w.page.getByTestId('train-notes').innerText()).toMatch(/Training: model ready in .* on cpu/);
     const badge = w.page.getByTestId('backend');
     expect(await badge.getAttribute('data-backend')).toBe('cpu');

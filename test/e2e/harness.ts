@@ -244,3 +244,13 @@ export async function readStep(page: Page): Promise<number> {
   const m = /\d+/.exec(t);
   return m ? Number(m[0]) : NaN;
 }
+
+/** The training status readout ("running", "paused: …", "done", "failed: …"). */
+export async function trainStatus(page: Page): Promise<string> {
+  return (await page.getByTestId('train-status').textContent()) ?? '';
+}
+
+/** The current run's [step, loss] pairs (the loss readout's data-history). */
+export async function losses(page: Page): Promise<[number, number][]> {
+  return JSON.parse((await page.getByTestId('train-loss').getAttribute('data-history')) ?? '[]') as [number, number][];
+}

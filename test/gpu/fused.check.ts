@@ -87,7 +87,7 @@ async function main(): Promise<void> {
 
   // AdamW and the squared norm: fused vs the optimizer's unfused arithmetic
   {
-    const p = rand([40, 33]), m = rand([40, 33], 0.01), v = tf.abs(rand([40, 33], 0.001)), g = rand([40, 33], 0.5), scale = tf.scalar(0.7);
+    const p = rand([40, 33]), m = rand([40, 33], 0.01), v = tf.abs(rand([40, 33], 0.001)), g = rand([40, 33], 0.5), scale = tf.tensor1d([0.7]); // [1], as the optimizer passes it
     const s = { lr: 3e-3, b1: 0.9, b2: 0.95, bc1: 1 - 0.9 ** 3, bc2: 1 - 0.95 ** 3, eps: 1e-8, decay: 1 - 3e-3 * 0.1 };
     const [p2, m2, v2] = fusedAdamW(p, m, v, g, scale, s);
     const gs = tf.mul(g, scale);

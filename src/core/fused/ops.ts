@@ -113,8 +113,9 @@ export interface AdamWScalars {
   decay: number; // 1 - lr * weightDecay, or 1
 }
 
-/** New parameter and moments for one tensor: 3 dispatches. */
-export function fusedAdamW(p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor, scale: tf.Tensor, s: AdamWScalars): [tf.Tensor, tf.Tensor, tf.Tensor] {
-  const out = tf.engine().runKernel(FUSED.adamW, { p, m, v, g, scale: tf.reshape(scale, [1]) }, { ...s }) as tf.Tensor[];
+/** New parameter and moments for one tensor: 3 dispatches. `scale` is the
+ * gradient clipping factor as a [1] tensor (one for every parameter). */
+export function fusedAdamW(p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor, scale: tf.Tensor1D, s: AdamWScalars): [tf.Tensor, tf.Tensor, tf.Tensor] {
+  const out = tf.engine().runKernel(FUSED.adamW, { p, m, v, g, scale }, { ...s }) as tf.Tensor[];
   return [out[0], out[1], out[2]];
 }
