@@ -3,7 +3,7 @@
 // save/load), and the built app is timed for main-thread long tasks while it
 // trains on the demo data.
 import type { Browser } from 'playwright-core';
-import { chromiumAvailable, launchBrowser, longFrames, longTasks, openPage, poll, readStep, serve } from '../test/e2e/harness';
+import { chromiumAvailable, launchBrowser, longFrames, longTasks, openPage, poll, readStep, serve } from '../support/browser';
 import type { BrowserBenchResult } from './browser/worker';
 
 export interface Responsiveness {

@@ -8,7 +8,7 @@ import { generateDemo } from '../scripts/demo/generate';
 import type { PresetName } from '../src/core/config';
 import { encodeCheckpoint, safetensorsToState } from '../src/checkpoint/format';
 import { saveRunDir, loadRunDir } from '../src/checkpoint/runDir';
-import { benchTrainer, median } from './synthetic';
+import { benchTrainer, median } from '../support/synthetic';
 
 /** Our own format, repeated to `mb` megabytes (ids made unique), streamed in
  * 64 KiB chunks as a file would be. */

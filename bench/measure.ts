@@ -1,6 +1,8 @@
 // One backend, in its own process (WebGPU in Node needs Dawn's environment
 // from process start): training throughput, dispatches, memory, decoding.
-// Prints one JSON object on stdout. Used by bench/run.ts.
+// Prints one JSON object on stdout (with `unavailable: true` when the
+// backend can't be set up here: bench/node-rows.ts then tries SwiftShader).
+// Used by bench/run.ts.
 import { parseBackend, setupBackend } from '../src/cli/setup';
 import type { PresetName } from '../src/core/config';
 import { applyVariant, measureTraining, type TrainingResult } from './training';
@@ -16,7 +18,15 @@ const presets = opt('presets', 'tiny').split(',') as PresetName[];
 const steps = Number(opt('steps', '5'));
 const decodeTokens = Number(opt('decode-tokens', '32'));
 
-const info = await setupBackend(backend);
+let info: Awaited<ReturnType<typeof setupBackend>>;
+try {
+  info = await setupBackend(backend);
+} catch (e) {
+  // the reason, without the CLI's advice on how to run on SwiftShader
+  const error = (e as Error).message.split('; without a usable GPU driver')[0].replace(/^backend \S+ is not available here \((.*)\)$/, '$1');
+  process.stdout.write(`${JSON.stringify({ backend: name, error, unavailable: true })}\n`);
+  process.exit(3);
+}
 const results: TrainingResult[] = [];
 for (const preset of presets) results.push(await measureTraining(preset, backend, { steps, decodeTokens }));
 process.stdout.write(`${JSON.stringify({ backend: name, adapter: info.adapter ?? null, results })}\n`);

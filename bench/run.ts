@@ -1,20 +1,20 @@
 // `npm run bench [-- --quick] [--backends cpu,wasm,webgpu] [--presets tiny,small] [--steps N] [--browser | --no-browser] [--browser-presets tiny] [--browser-backends webgpu,wasm]`
 // Prints a readable table on stderr and the JSON report on stdout, and keeps
 // the report in bench/results/<date>-<host>.json. Each backend runs in its own
-// process (WebGPU in Node needs Dawn's environment from process start); the
-// PyTorch reference trains the same weights on the same batches.
-import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+// process (WebGPU in Node needs Dawn's environment from process start; where
+// the system's Vulkan gives no adapter, WebGPU is measured again on Chromium's
+// SwiftShader and the report says so: bench/node-rows.ts); the PyTorch reference
+// trains the same weights on the same batches.
+import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setupBackend } from '../src/cli/setup';
-import { swiftShaderEnv } from '../src/cli/node-gpu';
 import type { PresetName } from '../src/core/config';
-import { ensureTorch, torchHasCuda, torchReference, type ReferenceResult } from './reference';
+import { ensureTorch, torchHasCuda, torchReference, type ReferenceResult } from '../support/torch';
 import { checkpointTimes, curateThroughput } from './io';
 import { browserBench } from './browser';
-import type { BackendRows } from './training';
+import { measureInNode, type NodeRows } from './node-rows';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -39,29 +39,15 @@ const log = (s: string): void => void process.stderr.write(`${s}\n`);
 
 const decodeTokens = quick ? 16 : 48;
 
-/** Dawn finds a machine's own Vulkan driver by itself; only where there is
- * none (no GPU, as here) is it pointed at Chromium's SwiftShader. */
-const systemVulkan = ['/usr/lib/x86_64-linux-gnu/libvulkan.so.1', '/usr/lib64/libvulkan.so.1', '/usr/lib/libvulkan.so.1'].some((f) => existsSync(f));
-
-function measure(backend: string): Promise<BackendRows> {
-  const env = { ...process.env };
-  if (backend.startsWith('webgpu') && !process.env.VK_ICD_FILENAMES && !systemVulkan) Object.assign(env, swiftShaderEnv() ?? {});
-  const cmd = [path.join(HERE, '../node_modules/tsx/dist/cli.mjs'), path.join(HERE, 'measure.ts'), '--backend', backend, '--presets', presets.join(','), '--steps', String(steps), '--decode-tokens', String(decodeTokens)];
-  return new Promise((resolve) => {
-    execFile(process.execPath, cmd, { env, maxBuffer: 16 << 20, timeout: 900_000 }, (err, stdout, stderr) => {
-      const line = stdout.split('\n').find((l) => l.startsWith('{'));
-      if (err || !line) resolve({ backend, error: (stderr.split('\n').filter((l) => /error|mcckd/i.test(l))[0] ?? String(err)).slice(0, 300) });
-      else resolve(JSON.parse(line) as BackendRows);
-    });
-  });
-}
-
 const started = new Date();
 log(`mcckd bench: presets ${presets.join(', ')}; backends ${backends.join(', ')}; ${steps} timed steps${quick ? ' (quick)' : ''}`);
-const measured: BackendRows[] = [];
+const measured: NodeRows[] = [];
 for (const b of backends) {
   log(`… ${b}`);
-  measured.push(await measure(b));
+  // Dawn finds a machine's own Vulkan driver by itself; SwiftShader where
+  // there is none, or where it gives no adapter
+  const { unavailable: _, ...rows } = await measureInNode(b, { presets, steps, decodeTokens }, log);
+  measured.push(rows);
 }
 
 await setupBackend('cpu'); // the reference check runs on the exact cpu backend
@@ -92,13 +78,16 @@ if (withBrowser) {
 
 // every training row of the run, the Chromium ones named chromium-<backend>
 const browserRows = browser && 'bench' in browser && 'backends' in browser.bench ? browser.bench.backends : [];
-const rows: BackendRows[] = [...measured, ...browserRows.map((b) => ({ ...b, backend: `chromium-${b.backend}` }))];
+const rows: NodeRows[] = [...measured, ...browserRows.map((b) => ({ ...b, backend: `chromium-${b.backend}` }))];
 const checked = reference.map((r) => ({ ...r, sameComputation: r.initialLossDiff < 1e-4 && r.maxLossDiff < 1e-3 }));
 const report = {
   date: started.toISOString(),
   machine: { host: os.hostname(), cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memGB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
   settings: { presets, backends, steps, quick },
   backends: measured,
+  // how a WebGPU row ran when not on the system's own driver (SwiftShader
+  // retries), also in each row's `vulkan` and `note`
+  notes: measured.filter((m) => m.note).map((m) => `${m.backend}: ${m.note}`),
   reference: checked,
   // a ratio only where PyTorch was shown to compute the same thing
   ratios: checked.filter((r) => r.sameComputation).flatMap((r) =>
@@ -113,13 +102,14 @@ const f = (x: number, d = 0): string => x.toLocaleString('en', { maximumFraction
 log('\nbackend          preset  ms/step  tok/s   first(ms) kernels gpu-programs peakMB growth decode kv/full tok/s  adapter');
 for (const m of rows) {
   if (!('results' in m)) {
-    log(`${m.backend.padEnd(16)} error: ${m.error}`);
+    log(`${m.backend.padEnd(16)} error: ${m.error}${m.note ? ` (${m.note})` : ''}`);
     continue;
   }
   for (const r of m.results) {
-    log(`${m.backend.padEnd(16)} ${r.preset.padEnd(7)} ${f(r.msPerStep).padStart(7)} ${f(r.tokensPerSecond).padStart(7)} ${f(r.firstStepMs).padStart(9)} ${String(r.dispatchesPerStep).padStart(7)} ${String(r.gpuProgramsPerStep ?? '-').padStart(12)} ${f(r.peakBytes / 2 ** 20).padStart(6)} ${String(r.tensorGrowth).padStart(6)} ${`${f(r.decodeTokensPerSecond.kvCache, 1)}/${f(r.decodeTokensPerSecond.fullRecompute, 1)}`.padEnd(15)} ${m.adapter ?? ''}`);
+    log(`${m.backend.padEnd(16)} ${r.preset.padEnd(7)} ${f(r.msPerStep).padStart(7)} ${f(r.tokensPerSecond).padStart(7)} ${f(r.firstStepMs).padStart(9)} ${String(r.dispatchesPerStep).padStart(7)} ${String(r.gpuProgramsPerStep ?? '-').padStart(12)} ${f(r.peakBytes / 2 ** 20).padStart(6)} ${String(r.tensorGrowth).padStart(6)} ${`${f(r.decodeTokensPerSecond.kvCache, 1)}/${f(r.decodeTokensPerSecond.fullRecompute, 1)}`.padEnd(15)} ${m.adapter ?? ''}${m.vulkan === 'swiftshader' ? ' [SwiftShader*]' : ''}`);
   }
 }
+for (const n of report.notes) log(`* ${n}`);
 for (const r of report.reference) log(`PyTorch ${r.torch} ${r.device === 'cuda' ? 'CUDA' : `(${r.threads} thread)`} ${r.preset}: ${f(r.torchMsPerStep)} ms/step, ${f(r.torchTokensPerSecond)} tok/s; loss diff first ${r.initialLossDiff.toExponential(1)}, max ${r.maxLossDiff.toExponential(1)}`);
 for (const r of report.ratios) log(`ours/PyTorch${r.torch === 'cuda' ? ' CUDA' : ''} ${r.preset} ${r.backend}: ${r.oursOverTorch.toFixed(3)}`);
 log(`read + curate: ${f(curate.megabytes, 1)} MB in ${curate.seconds.toFixed(2)} s = ${curate.mbPerSecond.toFixed(1)} MB/s`);

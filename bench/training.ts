@@ -7,7 +7,7 @@ import { greedyDecode } from '../src/core/generate';
 import type { Params } from '../src/core/model';
 import { setFusedKernels } from '../src/core/fused/ops';
 import { setExplicitTransposes } from '../src/core/ops';
-import { SHAPES, benchTrainer, median, syntheticBatches } from './synthetic';
+import { SHAPES, benchTrainer, median, syntheticBatches } from '../support/synthetic';
 
 /** A bench backend name -> the tfjs backend it runs on, with our speedups
  * switched to match: `webgpu-unfused` runs without the fused kernels,

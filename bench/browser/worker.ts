@@ -6,7 +6,7 @@ import { setBackend } from '../../src/core/backend';
 import type { PresetName } from '../../src/core/config';
 import { CheckpointStore } from '../../src/checkpoint/store';
 import { applyVariant, measureTraining, type BackendRows, type TrainingResult } from '../training';
-import { benchTrainer, median } from '../synthetic';
+import { benchTrainer, median } from '../../support/synthetic';
 
 /** What one worker does (main.ts starts a fresh one for each request). */
 export type BrowserBenchRequest =

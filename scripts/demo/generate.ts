@@ -14,7 +14,7 @@
 // Texts stay short and the vocabulary small: a tiny student (256 positions,
 // 512-token byte-level BPE) trains on "Q: question\nA: rationale".
 
-import { Rng } from '../../src/core/rng';
+import { Rng } from '../../src/shared/rng';
 
 export interface DemoTrainRecord {
   id: string;

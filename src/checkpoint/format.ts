@@ -1,10 +1,10 @@
 // TrainState <-> one self-contained .safetensors file (format "mcckd-run/1",
-// see notes/CONTRACTS.md): params under their HF GPT-2 names, AdamW moments
+// described in README's CLI section): params under their HF GPT-2 names, AdamW moments
 // under optimizer.exp_avg.<name> / optimizer.exp_avg_sq.<name>, configs and
 // run state as JSON strings in __metadata__, and an xxh32 checksum over the
 // tensor bytes. Loading checks everything before anything is used.
 
-import { DEFAULT_TRAIN, PRESETS, type ModelConfig, type TrainConfig } from '../core/config';
+import { DEFAULT_TRAIN, PRESETS, paramShapes, type ModelConfig, type TrainConfig } from '../core/config';
 import type { TensorMap, TrainState } from '../core/state';
 import { Xxh32 } from './hash';
 import { decode, encode, f32Bytes, numel, sortedNames, type DecodeLimits } from './safetensors';
@@ -37,32 +37,9 @@ export interface RunState {
   datasetFingerprint: string;
 }
 
-/** Every parameter of the GPT (weight-tied head, so no lm_head) with its
- * shape; GPT-2's Conv1D weights are [in, out]. The model must agree. */
+/** Every parameter with its shape (core/config's table), by name. */
 export function expectedParamShapes(c: ModelConfig): Record<string, number[]> {
-  const d = c.nEmbd;
-  const out: Record<string, number[]> = {
-    'transformer.wte.weight': [c.vocabSize, d],
-    'transformer.wpe.weight': [c.blockSize, d],
-  };
-  for (let i = 0; i < c.nLayer; i++) {
-    const h = `transformer.h.${i}`;
-    out[`${h}.ln_1.weight`] = [d];
-    out[`${h}.ln_1.bias`] = [d];
-    out[`${h}.attn.c_attn.weight`] = [d, 3 * d];
-    out[`${h}.attn.c_attn.bias`] = [3 * d];
-    out[`${h}.attn.c_proj.weight`] = [d, d];
-    out[`${h}.attn.c_proj.bias`] = [d];
-    out[`${h}.ln_2.weight`] = [d];
-    out[`${h}.ln_2.bias`] = [d];
-    out[`${h}.mlp.c_fc.weight`] = [d, 4 * d];
-    out[`${h}.mlp.c_fc.bias`] = [4 * d];
-    out[`${h}.mlp.c_proj.weight`] = [4 * d, d];
-    out[`${h}.mlp.c_proj.bias`] = [d];
-  }
-  out['transformer.ln_f.weight'] = [d];
-  out['transformer.ln_f.bias'] = [d];
-  return out;
+  return Object.fromEntries(paramShapes(c));
 }
 
 /** Hex xxh32 over the little-endian bytes of all tensors, in sorted name
@@ -163,7 +140,6 @@ export function validateModelConfig(x: unknown): ModelConfig {
   }
   const c = x as unknown as ModelConfig;
   if (c.nEmbd % c.nHead !== 0) bad(`nEmbd ${c.nEmbd} is not divisible by nHead ${c.nHead}`);
-  if (typeof c.dropout !== 'number' || !(c.dropout >= 0 && c.dropout < 1)) bad(`dropout must be in [0, 1), got ${JSON.stringify(c.dropout)}`);
   if (typeof c.layerNormEps !== 'number' || !(c.layerNormEps > 0)) bad(`layerNormEps must be > 0, got ${JSON.stringify(c.layerNormEps)}`);
   return c;
 }

@@ -1,7 +1,7 @@
-// Non-cryptographic hashes in plain TypeScript: xxHash32 for checkpoint
-// checksums (fast, 4 bytes per step with Math.imul, same in browser, worker
-// and Node, and needs no secure context unlike crypto.subtle), FNV-1a 64 for
-// byte fingerprints. Both are streaming so large data never has to be joined.
+// xxHash32 in plain TypeScript, for checkpoint checksums: fast (4 bytes per
+// step with Math.imul), the same in browser, worker and Node, and needs no
+// secure context unlike crypto.subtle. Streaming, so large data never has to
+// be joined. (Dataset fingerprints are core/fingerprint's.)
 
 const P1 = 0x9e3779b1;
 const P2 = 0x85ebca77;
@@ -113,41 +113,4 @@ export class Xxh32 {
 
 export function xxh32(bytes: Uint8Array, seed = 0): number {
   return new Xxh32(seed).update(bytes).digest();
-}
-
-/** Streaming 64-bit FNV-1a over bytes. The 64-bit product is done in two
- * 32-bit halves because doubles can't hold it exactly (as in core/fingerprint). */
-export class Fnv1a64 {
-  private lo = 0x84222325;
-  private hi = 0xcbf29ce4;
-
-  update(bytes: Uint8Array): this {
-    let lo = this.lo;
-    let hi = this.hi;
-    for (let i = 0; i < bytes.length; i++) {
-      lo = (lo ^ bytes[i]) >>> 0;
-      // (hi:lo) * (2^40 + 0x1b3) mod 2^64
-      const a = lo * 0x1b3; // < 2^41, exact
-      hi = (Math.imul(hi, 0x1b3) + Math.floor(a / 0x100000000) + (lo << 8)) >>> 0;
-      lo = a >>> 0;
-    }
-    this.lo = lo;
-    this.hi = hi;
-    return this;
-  }
-
-  hex(): string {
-    return this.hi.toString(16).padStart(8, '0') + this.lo.toString(16).padStart(8, '0');
-  }
-}
-
-/** 16 hex digits identifying some bytes (e.g. an uploaded data file). */
-export function fingerprintBytes(bytes: Uint8Array): string {
-  return new Fnv1a64().update(bytes).hex();
-}
-
-/** Same as fingerprintBytes over the UTF-8 encoding of `text`. (Note that
- * core/fingerprint's fnv1a64 hashes UTF-16 code units instead; the two differ.) */
-export function fingerprintText(text: string): string {
-  return fingerprintBytes(new TextEncoder().encode(text));
 }

@@ -19,12 +19,3 @@ export async function storageInfo(): Promise<StorageInfo> {
   const persisted = typeof s.persisted === 'function' ? await s.persisted() : undefined;
   return { available: true, usage: e.usage, quota: e.quota, persisted };
 }
-
-/** Asks the browser not to evict our data under storage pressure. Returns
- * undefined where it can't be asked: persist() exists on the page only (not
- * in workers), so call this from the UI. */
-export async function requestPersistence(): Promise<boolean | undefined> {
-  const s = storageManager();
-  if (typeof s?.persist !== 'function') return undefined;
-  return s.persist();
-}

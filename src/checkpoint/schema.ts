@@ -3,15 +3,14 @@
 
 import type { DBSchema, IDBPDatabase, IDBPTransaction, StoreNames } from 'idb';
 import type { ModelConfig, TrainConfig } from '../core/config';
-import type { EvalSample, MetricPoint } from '../core/state';
+import type { MetricPoint } from '../core/state';
+import type { EvalSample } from '../data/types';
 
 export const DB_NAME = 'mcckd';
 export const DB_VERSION = 2;
 
 export type CheckpointKind = 'auto' | 'pause' | 'stop' | 'best' | 'manual';
 export type RunStatus = 'created' | 'training' | 'paused' | 'stopped' | 'done' | 'failed' | 'imported';
-
-export type EvalSampleRecord = EvalSample;
 
 export interface EvalRecord {
   id: string;
@@ -21,7 +20,7 @@ export interface EvalRecord {
   accuracy: number;
   correct: number;
   total: number;
-  samples: EvalSampleRecord[];
+  samples: EvalSample[];
 }
 
 export interface RunRecord {
@@ -47,7 +46,6 @@ export interface CheckpointMeta {
   checksum: string; // the file's xxh32, checked again on every load
   accuracy?: number;
   kind: CheckpointKind;
-  complete: boolean; // written in the same transaction as the blob
   weightsOnly: boolean;
 }
 

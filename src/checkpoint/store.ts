@@ -11,10 +11,11 @@ import { openDB, type IDBPDatabase, type IDBPTransaction, type StoreNames } from
 import type { ModelConfig, TrainConfig } from '../core/config';
 import type { MetricPoint, TrainState } from '../core/state';
 import { encodeCheckpoint, safetensorsToState, stateToSafetensors } from './format';
-import { storageInfo, requestPersistence, type StorageInfo } from './quota';
+import { storageInfo, type StorageInfo } from './quota';
 import { DEFAULT_RETENTION, byNewest, retentionVictims, type RetentionPolicy } from './retention';
 import { DB_NAME, DB_VERSION, migrate, type BlobRecord, type CheckpointKind, type CheckpointMeta, type DatasetRecord, type EvalRecord, type McckdDB, type MetricRecord, type RunRecord, type RunStatus } from './schema';
-import { CheckpointDamagedError, NotFoundError, StoreError, errName, mb, storeFailure } from './storeErrors';
+import { formatBytes } from '../shared/format';
+import { CheckpointDamagedError, NotFoundError, StoreError, errName, storeFailure } from './storeErrors';
 
 export * from './quota';
 export * from './retention';
@@ -299,12 +300,11 @@ export class CheckpointStore {
       bytes: bytes.length,
       checksum,
       kind,
-      complete: true,
       weightsOnly: !!opts.weightsOnly,
       ...(opts.accuracy !== undefined ? { accuracy: opts.accuracy } : {}),
     };
     const blob: BlobRecord = { checkpointId: meta.id, bytes: exactBuffer(bytes) };
-    await this.write(['runs', 'checkpoints', 'blobs'], `saving the checkpoint at step ${meta.step} (${mb(meta.bytes)})`, async (tx) => {
+    await this.write(['runs', 'checkpoints', 'blobs'], `saving the checkpoint at step ${meta.step} (${formatBytes(meta.bytes)})`, async (tx) => {
       const run = await tx.objectStore('runs').get(runId);
       if (!run) throw new NotFoundError(`run ${runId} does not exist`);
       await requests(
@@ -323,10 +323,10 @@ export class CheckpointStore {
     await requests(...victims.flatMap((m) => [() => tx.objectStore('checkpoints').delete(m.id), () => tx.objectStore('blobs').delete(m.id)]));
   }
 
-  /** Complete checkpoints of a run, newest first. */
+  /** Checkpoints of a run, newest first. */
   async listCheckpoints(runId: string): Promise<CheckpointMeta[]> {
     const metas = await this.live().getAllFromIndex('checkpoints', 'byRun', runId);
-    return metas.filter((m) => m.complete).sort(byNewest);
+    return metas.sort(byNewest);
   }
 
   async getCheckpointMeta(id: string): Promise<CheckpointMeta | undefined> {
@@ -347,7 +347,6 @@ export class CheckpointStore {
       withMetrics ? await tx.objectStore('metrics').getAll(IDBKeyRange.bound([meta.runId, -Infinity], [meta.runId, meta.step])) : [];
     const damaged = (why: string, cause?: unknown): CheckpointDamagedError =>
       new CheckpointDamagedError(`checkpoint at step ${meta.step} (${id}) is damaged: ${why}`, id, { cause });
-    if (!meta.complete) throw damaged('it was never completely written');
     if (!blob || !(blob.bytes instanceof ArrayBuffer)) throw damaged('its data is missing');
     const bytes = new Uint8Array(blob.bytes);
     if (bytes.length !== meta.bytes) throw damaged(`its data has ${bytes.length} bytes, ${meta.bytes} were written`);
@@ -362,11 +361,17 @@ export class CheckpointStore {
     return { meta, state: loaded.state, bytes };
   }
 
-  /** The newest checkpoint of the run that loads and verifies; damaged newer
-   * ones are reported in `skipped` (and left in place for the user to see). */
-  async latestLoadable(runId: string): Promise<LatestLoadable> {
+  /** The newest checkpoint of the run that loads and verifies (older than
+   * `olderThan` when given: the next one to offer when that one is damaged);
+   * damaged newer ones are reported in `skipped` (and left in place for the
+   * user to see). */
+  async latestLoadable(runId: string, opts: { olderThan?: CheckpointMeta } = {}): Promise<LatestLoadable> {
     const skipped: DamagedCheckpoint[] = [];
-    for (const meta of await this.listCheckpoints(runId)) {
+    const limit = opts.olderThan;
+    const candidates = (await this.listCheckpoints(runId)).filter(
+      (c) => !limit || (c.id !== limit.id && (c.step < limit.step || (c.step === limit.step && c.createdAt < limit.createdAt))),
+    );
+    for (const meta of candidates) {
       try {
         return { found: { meta, state: await this.loadCheckpoint(meta.id) }, skipped };
       } catch (e) {
@@ -408,11 +413,10 @@ export class CheckpointStore {
       bytes: bytes.length,
       checksum,
       kind: 'manual',
-      complete: true,
       weightsOnly,
     };
     const blob: BlobRecord = { checkpointId: meta.id, bytes: bytes.slice().buffer as ArrayBuffer };
-    await this.write(['runs', 'checkpoints', 'blobs'], `importing "${name}" (${mb(bytes.length)})`, (tx) =>
+    await this.write(['runs', 'checkpoints', 'blobs'], `importing "${name}" (${formatBytes(bytes.length)})`, (tx) =>
       requests(() => tx.objectStore('runs').add(run), () => tx.objectStore('blobs').put(blob), () => tx.objectStore('checkpoints').put(meta)),
     );
     return { runId: run.id, checkpointId: meta.id };
@@ -429,10 +433,6 @@ export class CheckpointStore {
   async storageInfo(): Promise<StorageInfo & { checkpointBytes: number }> {
     const metas = await this.live().getAll('checkpoints');
     return { ...(await storageInfo()), checkpointBytes: metas.reduce((s, m) => s + m.bytes, 0) };
-  }
-
-  requestPersistence(): Promise<boolean | undefined> {
-    return requestPersistence();
   }
 }
 

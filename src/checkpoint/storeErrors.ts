@@ -40,7 +40,6 @@ export class NotFoundError extends StoreError {
 }
 
 export const errName = (e: unknown): string | undefined => (typeof e === 'object' && e !== null ? (e as { name?: string }).name : undefined);
-export const mb = (n: number): string => `${(n / 1e6).toFixed(1)} MB`;
 
 /** Maps any failure to a typed error; a full disk becomes QuotaError. */
 export function storeFailure(e: unknown, what: string): Error {

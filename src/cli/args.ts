@@ -1,6 +1,8 @@
 // Small, strict flag parsing: unknown flags and bad numbers are errors with a
 // one-line reason, never silently ignored.
 
+import type { TaskType } from '../data/types';
+
 export class UsageError extends Error {}
 
 export type FlagSpec = Record<string, 'string' | 'number' | 'boolean'>;
@@ -47,6 +49,15 @@ export function str(flags: Flags, name: string): string | undefined {
 export function num(flags: Flags, name: string): number | undefined {
   const v = flags[name];
   return typeof v === 'number' ? v : undefined;
+}
+
+const TASKS: readonly TaskType[] = ['number', 'choice', 'yesno', 'text'];
+
+/** --task: overrides the task type detected from the gold answers. */
+export function taskType(flags: Flags): TaskType | undefined {
+  const task = str(flags, 'task');
+  if (task !== undefined && !TASKS.includes(task as TaskType)) throw new UsageError(`--task must be one of ${TASKS.join(', ')}, got "${task}"`);
+  return task as TaskType | undefined;
 }
 
 export function positiveInt(flags: Flags, name: string): number | undefined {

@@ -1,7 +1,7 @@
 // `mcckd eval`: load a saved run and report accuracy on an evaluation file.
 
 import { createReadStream } from 'node:fs';
-import { parseFlags, str, positiveInt, UsageError } from './args';
+import { parseFlags, str, positiveInt, taskType, UsageError } from './args';
 import { parseBackend, setupBackend } from './setup';
 import { Trainer } from '../core/trainer';
 import { readEvalFile } from '../data';
@@ -15,8 +15,9 @@ export async function runEval(argv: string[]): Promise<number> {
   const dataPath = str(f, 'data');
   if (!runDir) throw new UsageError('--run DIR is required');
   if (!dataPath) throw new UsageError('--data FILE is required');
+  const task = taskType(f);
   const state = await loadRunDir(runDir);
-  const ev = await readEvalFile(createReadStream(dataPath), {});
+  const ev = await readEvalFile(createReadStream(dataPath), task ? { taskType: task } : {});
   await setupBackend(parseBackend(str(f, 'backend'), 'cpu'));
   // Restoring needs no training data: evaluation only reads the weights.
   const trainer = await Trainer.restore(state, []);

@@ -5,10 +5,7 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { DataError, readEvalFile, readTeacherFile, type DataReport } from '../data/index';
-import type { TaskType } from '../data/types';
-import { num, parseFlags, positiveInt, str, UsageError } from './args';
-
-const TASKS: readonly TaskType[] = ['number', 'choice', 'yesno', 'text'];
+import { num, parseFlags, positiveInt, str, taskType, UsageError } from './args';
 
 export async function runInspect(argv: string[]): Promise<number> {
   const flags = parseFlags(argv, {
@@ -24,11 +21,7 @@ export async function runInspect(argv: string[]): Promise<number> {
   });
   const file = str(flags, 'data');
   if (!file) throw new UsageError('inspect needs --data FILE');
-  const task = str(flags, 'task');
-  if (task !== undefined && !TASKS.includes(task as TaskType)) {
-    throw new UsageError(`--task must be one of ${TASKS.join(', ')}, got "${task}"`);
-  }
-  const taskType = task as TaskType | undefined;
+  const task = taskType(flags);
   const info = await stat(file).catch(() => {
     throw new DataError(`cannot read ${file}: no such file`);
   });
@@ -37,7 +30,7 @@ export async function runInspect(argv: string[]): Promise<number> {
   let report: DataReport;
   try {
     if (flags.eval) {
-      report = (await readEvalFile(createReadStream(file), { taskType })).report;
+      report = (await readEvalFile(createReadStream(file), { taskType: task })).report;
     } else {
       const similarity = num(flags, 'similarity');
       const devFraction = num(flags, 'dev-fraction');
@@ -51,7 +44,7 @@ export async function runInspect(argv: string[]): Promise<number> {
           similarityThreshold: similarity,
           devFraction,
           seed,
-          taskType,
+          taskType: task,
           filterCorrect: flags['no-filter'] !== true,
         })
       ).report;

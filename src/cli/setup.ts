@@ -3,7 +3,7 @@
 // honoured is an error).
 
 import type { BackendName } from '../core/config';
-import { setBackend, type BackendInfo } from '../core/backend';
+import { BackendUnavailableError, setBackend, type BackendInfo } from '../core/backend';
 import { registerNodeGradients } from '../node/gradients';
 
 const NAMES: BackendName[] = ['cpu', 'wasm', 'webgpu'];
@@ -20,11 +20,19 @@ export async function setupBackend(name: BackendName): Promise<BackendInfo> {
     const { installNodeWebGPU } = await import('./node-gpu');
     await installNodeWebGPU();
   }
-  const info = await setBackend(name);
-  if (info.fellBackFrom) {
-    throw new Error(`backend ${name} is not available here (${info.reason ?? 'unknown reason'}); ` +
-      (name === 'webgpu' ? 'without a GPU driver, set LD_LIBRARY_PATH=/usr/lib/chromium VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json' : 'pick another --backend'));
+  const unavailable = async (reason: string): Promise<Error> => {
+    const hint = name === 'webgpu'
+      ? `without a usable GPU driver, run on Chromium's SwiftShader: ${(await import('./node-gpu')).swiftShaderCommandPrefix()} mcckd ...`
+      : 'pick another --backend';
+    return new Error(`backend ${name} is not available here (${reason}); ${hint}`);
+  };
+  let info: BackendInfo;
+  try {
+    info = await setBackend(name, { fallback: false });
+  } catch (e) {
+    throw e instanceof BackendUnavailableError ? await unavailable(e.reason) : e;
   }
+  if (info.fellBackFrom) throw await unavailable(info.reason ?? 'unknown reason');
   process.stderr.write(`backend: ${info.backend}${info.adapter ? ` (${info.adapter})` : ''}\n`);
   return info;
 }

@@ -6,7 +6,8 @@ import { access, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { parseFlags, str, num, positiveInt, UsageError } from './args';
 import { parseBackend, setupBackend } from './setup';
-import { DEFAULT_TRAIN, PRESETS, countParams, type PresetName, type TrainConfig } from '../core/config';
+import { DEFAULT_TRAIN, countParams, curationOf, prepareTrainConfig, type PresetName, type TrainConfig } from '../core/config';
+import { trainLoop } from '../core/loop';
 import { Trainer } from '../core/trainer';
 import { readTeacherFile, readEvalFile } from '../data';
 import { saveRunDir, loadRunDir } from '../checkpoint/runDir';
@@ -44,34 +45,37 @@ export async function runTrain(argv: string[]): Promise<number> {
   if (num(f, 'steps') !== undefined && num(f, 'epochs') !== undefined) throw new UsageError('give --steps or --epochs, not both');
 
   const resumed = resumeDir ? await loadRunDir(resumeDir) : undefined;
-  const base: TrainConfig = resumed ? resumed.trainConfig : { ...DEFAULT_TRAIN };
-  const preset = (str(f, 'preset') ?? base.preset) as PresetName;
-  if (!(preset in PRESETS)) throw new UsageError(`--preset must be tiny, small or base, got "${preset}"`);
-  if (resumed && str(f, 'preset') && preset !== resumed.trainConfig.preset) {
+  const preset = str(f, 'preset');
+  if (resumed && preset !== undefined && preset !== resumed.trainConfig.preset) {
     throw new UsageError(`--preset ${preset} differs from the resumed run's ${resumed.trainConfig.preset}`);
   }
-  const config: TrainConfig = {
-    ...base,
-    preset,
-    alpha: num(f, 'alpha') ?? base.alpha,
-    temperature: num(f, 'temperature') ?? base.temperature,
-    k: positiveInt(f, 'k') ?? base.k,
-    batchSize: positiveInt(f, 'batch') ?? base.batchSize,
-    lr: num(f, 'lr') ?? base.lr,
-    seed: num(f, 'seed') ?? base.seed,
-    logEvery: positiveInt(f, 'log-every') ?? (resumed ? base.logEvery : 1),
-    vocabSize: positiveInt(f, 'vocab-size') ?? (resumed ? base.vocabSize : PRESETS[preset].vocabSize),
-    warmupSteps: num(f, 'warmup') ?? base.warmupSteps,
-    weightDecay: num(f, 'weight-decay') ?? base.weightDecay,
-    backend: parseBackend(str(f, 'backend'), resumed ? base.backend : 'cpu'),
+  // Flags given override the resumed run's settings (or the defaults); the
+  // checks and derived values are the page's too (prepareTrainConfig).
+  const given: Partial<TrainConfig> = {
+    ...(preset !== undefined ? { preset: preset as PresetName } : {}),
+    alpha: num(f, 'alpha'),
+    temperature: num(f, 'temperature'),
+    k: positiveInt(f, 'k'),
+    batchSize: positiveInt(f, 'batch'),
+    lr: num(f, 'lr'),
+    seed: num(f, 'seed'),
+    logEvery: positiveInt(f, 'log-every'),
+    vocabSize: positiveInt(f, 'vocab-size'),
+    warmupSteps: num(f, 'warmup'),
+    weightDecay: num(f, 'weight-decay'),
+    steps: positiveInt(f, 'steps'),
+    epochs: num(f, 'epochs'),
+    backend: str(f, 'backend') !== undefined ? parseBackend(str(f, 'backend'), DEFAULT_TRAIN.backend) : undefined,
   };
-  if (config.minLr > config.lr) config.minLr = config.lr / 10;
-  if (!(config.alpha >= 0)) throw new UsageError('--alpha must be >= 0');
-  if (!(config.temperature > 0)) throw new UsageError('--temperature must be > 0');
+  const input: Partial<TrainConfig> = { ...resumed?.trainConfig };
+  for (const [k, v] of Object.entries(given)) if (v !== undefined) (input as Record<string, unknown>)[k] = v;
+  // --steps replaces a resumed run's epochs (and the other way round)
+  if (given.steps !== undefined) delete input.epochs;
+  const curation = curationOf(input);
 
   log(`reading ${dataPath}`);
   // with an evaluation file every question trains; without one, a seeded dev split
-  const data = await readTeacherFile(createReadStream(dataPath), { k: config.k, seed: config.seed, ...(evalPath ? { devFraction: 0 } : {}) });
+  const data = await readTeacherFile(createReadStream(dataPath), { ...curation, ...(evalPath ? { devFraction: 0 } : {}) });
   const r = data.report;
   log(`data: ${r.format}, ${r.questions} questions, ${r.rationalesKept}/${r.rationalesIn} rationales kept, task ${data.taskType}`);
   let evalItems: EvalItem[] = data.dev;
@@ -83,11 +87,12 @@ export async function runTrain(argv: string[]): Promise<number> {
     log(`eval: ${evalItems.length} questions from ${evalPath}`);
   }
   const groups = data.groups;
-  const epochs = num(f, 'epochs');
-  const steps = epochs !== undefined ? Math.max(1, Math.ceil((epochs * groups.length) / config.batchSize)) : positiveInt(f, 'steps') ?? base.steps;
-  config.steps = steps;
-  if (epochs !== undefined) config.epochs = epochs;
-  if (config.warmupSteps >= steps) config.warmupSteps = Math.max(0, Math.floor(steps / 10));
+  let config: TrainConfig;
+  try {
+    config = prepareTrainConfig(input, groups.length);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 
   const backend = await setupBackend(config.backend);
   const fingerprint = fingerprintGroups(groups);
@@ -100,40 +105,37 @@ export async function runTrain(argv: string[]): Promise<number> {
     trainer = await Trainer.create({ groups, trainConfig: config, datasetFingerprint: fingerprint });
   }
   if (trainer.skipped.rationales > 0) log(`skipped ${trainer.skipped.rationales} rationales (${trainer.skipped.groups} questions) longer than the model's ${trainer.modelConfig.blockSize} positions`);
-  log(`model: ${preset}, ${countParams(trainer.modelConfig).toLocaleString('en')} parameters, vocab ${trainer.modelConfig.vocabSize}, backend ${backend.backend}`);
+  log(`model: ${config.preset}, ${countParams(trainer.modelConfig).toLocaleString('en')} parameters, vocab ${trainer.modelConfig.vocabSize}, backend ${backend.backend}`);
 
-  let stop = false;
+  const stop = new AbortController();
   const onSigint = (): void => {
-    if (stop) process.exit(130);
-    stop = true;
+    if (stop.signal.aborted) process.exit(130);
+    stop.abort();
     log('interrupted: saving after this step (Ctrl-C again to quit at once)');
   };
   process.on('SIGINT', onSigint);
-  const saveEvery = positiveInt(f, 'save-every') ?? 0;
-  // --stop-at trains a long run in sessions: the schedule stays that of --steps
-  const stopAt = Math.min(positiveInt(f, 'stop-at') ?? trainer.totalSteps, trainer.totalSteps);
   const t0 = performance.now();
-  const save = async (): Promise<void> => {
-    if (!outDir) return;
-    await saveRunDir(outDir, await trainer.snapshot());
-  };
-  while (trainer.step < stopAt && !stop) {
-    const m = await trainer.trainStep();
-    if (m) process.stdout.write(`${JSON.stringify(m)}\n`);
-    if (saveEvery && trainer.step % saveEvery === 0) await save();
-    if (trainer.step % 10 === 0 || trainer.step === trainer.totalSteps) {
-      const elapsed = (performance.now() - t0) / 1000;
-      log(`step ${trainer.step}/${trainer.totalSteps} (${elapsed.toFixed(0)} s)`);
-    }
-  }
+  await trainLoop({
+    trainer,
+    signal: stop.signal,
+    // --stop-at trains a long run in sessions: the schedule stays that of --steps
+    stopAt: positiveInt(f, 'stop-at'),
+    autosaveEvery: positiveInt(f, 'save-every') ?? 0,
+    save: async () => {
+      if (outDir) await saveRunDir(outDir, await trainer.snapshot());
+    },
+    onStep: (p) => {
+      if (p.metrics) process.stdout.write(`${JSON.stringify(p.metrics)}\n`);
+      if (p.step % 10 === 0 || p.step === p.totalSteps) log(`step ${p.step}/${p.totalSteps} (${(p.elapsedMs / 1000).toFixed(0)} s)`);
+    },
+  });
   process.off('SIGINT', onSigint);
   const trainSeconds = (performance.now() - t0) / 1000;
-  await save();
   if (outDir) log(`saved run to ${path.resolve(outDir)}`);
 
   const finished = trainer.step >= trainer.totalSteps;
   if (!finished) log(`stopped at step ${trainer.step} of ${trainer.totalSteps}; continue with --resume ${outDir ?? 'DIR (give --out to save)'}`);
-  if (!stop && finished && evalItems.length > 0) {
+  if (!stop.signal.aborted && finished && evalItems.length > 0) {
     const limit = positiveInt(f, 'eval-limit');
     log(`evaluating on ${Math.min(limit ?? Infinity, evalItems.length)} questions`);
     const result = await trainer.evaluate(evalItems, {
@@ -148,5 +150,5 @@ export async function runTrain(argv: string[]): Promise<number> {
     }
   }
   trainer.dispose();
-  return stop ? 130 : 0;
+  return stop.signal.aborted ? 130 : 0;
 }

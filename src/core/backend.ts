@@ -10,12 +10,14 @@ export interface BackendInfo {
   backend: string; // what tf.getBackend() reports after setup
   adapter?: string; // GPU adapter description, when known
   fellBackFrom?: string; // the backend asked for, when another one was used
-  reason?: string; // why the fallback happened
+  reason?: string; // why the fallback happened: "name: why" for each one skipped, joined by "; "
 }
 
+/** What to try, in order, for each backend asked for: wasm comes before the
+ * pure-JS cpu backend, which is an order of magnitude slower. */
 const FALLBACK: Record<BackendName, BackendName[]> = {
-  webgpu: ['webgpu', 'webgl', 'cpu'],
-  webgl: ['webgl', 'cpu'],
+  webgpu: ['webgpu', 'webgl', 'wasm', 'cpu'],
+  webgl: ['webgl', 'wasm', 'cpu'],
   wasm: ['wasm', 'cpu'],
   cpu: ['cpu'],
 };
@@ -58,6 +60,16 @@ export interface SetBackendOptions {
    * (src/worker/session.ts), so a driver that never answers would otherwise
    * block every later switch, cpu included. */
   timeoutMs?: number;
+  /** false: only `name` itself, no fallback (the CLI: an explicit backend
+   * that can't be used is an error, and trying the others is wasted). */
+  fallback?: boolean;
+}
+
+/** No backend of the chain could be set up; `reason` says why for each. */
+export class BackendUnavailableError extends Error {
+  constructor(readonly asked: BackendName, readonly reason: string) {
+    super(`no usable backend for ${asked}: ${reason}`);
+  }
 }
 
 const DEFAULT_TIMEOUT_MS = 20_000;
@@ -86,7 +98,28 @@ export async function initBackendWithin(name: string, ms: number): Promise<boole
   throw new Error(`its set-up gave no answer in ${ms / 1000} s`);
 }
 
-async function why(name: BackendName, ms: number): Promise<string | undefined> {
+/** Whether a WebGL (2, else 1) context can be created here: tfjs's own
+ * failure only says that its set-up returned false. The probe's context is
+ * released at once. */
+function canCreateWebGL(): boolean {
+  for (const kind of ['webgl2', 'webgl'] as const) {
+    try {
+      const canvas = typeof OffscreenCanvas !== 'undefined' ? new OffscreenCanvas(1, 1) : document.createElement('canvas');
+      const gl = canvas.getContext(kind) as WebGLRenderingContext | null;
+      if (gl) {
+        gl.getExtension('WEBGL_lose_context')?.loseContext();
+        return true;
+      }
+    } catch {
+      // try the next kind
+    }
+  }
+  return false;
+}
+
+/** Why `name` cannot be used here (a probe, with its deadline), or
+ * undefined when it looks usable. */
+async function unavailableBecause(name: BackendName, ms: number): Promise<string | undefined> {
   if (name === 'webgpu') {
     const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
     if (!gpu) return 'navigator.gpu is missing (this browser or context has no WebGPU)';
@@ -98,9 +131,11 @@ async function why(name: BackendName, ms: number): Promise<string | undefined> {
       return `requestAdapter failed: ${(e as Error).message}`;
     }
   }
-  if (name === 'webgl' && typeof OffscreenCanvas === 'undefined' && typeof document === 'undefined') {
-    return 'no OffscreenCanvas for WebGL in this context';
+  if (name === 'webgl') {
+    if (typeof OffscreenCanvas === 'undefined' && typeof document === 'undefined') return 'no OffscreenCanvas for WebGL in this context';
+    if (!canCreateWebGL()) return 'no WebGL context (WebGL is off or unsupported here)';
   }
+  if (name === 'wasm' && typeof WebAssembly === 'undefined') return 'no WebAssembly in this context';
   return undefined;
 }
 
@@ -111,21 +146,22 @@ function adapterDescription(): string | undefined {
   return [info.vendor, info.architecture].filter((s) => s).join(' ') || 'unknown adapter';
 }
 
-/** Make `name` the active backend, falling back (webgpu -> webgl -> cpu,
- * wasm -> cpu) and saying why when it can't. */
+/** Make `name` the active backend, falling back (webgpu -> webgl -> wasm ->
+ * cpu, webgl -> wasm -> cpu, wasm -> cpu) and saying why each one before the
+ * one used was skipped. */
 export async function setBackend(name: BackendName, o: SetBackendOptions = {}): Promise<BackendInfo> {
   const ms = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  let firstReason: string | undefined;
-  for (const candidate of FALLBACK[name]) {
-    const problem = await why(candidate, ms);
+  const skipped: string[] = [];
+  for (const candidate of o.fallback === false ? [name] : FALLBACK[name]) {
+    const problem = await unavailableBecause(candidate, ms);
     if (problem) {
-      firstReason ??= `${candidate}: ${problem}`;
+      skipped.push(`${candidate}: ${problem}`);
       continue;
     }
     try {
       await register(candidate);
       const ok = await initBackendWithin(candidate, ms);
-      if (!ok) throw new Error('tf.setBackend returned false');
+      if (!ok) throw new Error('its set-up failed (tf.setBackend returned false)');
       await tf.ready();
       const info: BackendInfo = { backend: tf.getBackend() };
       if (candidate === 'webgpu') {
@@ -142,12 +178,12 @@ export async function setBackend(name: BackendName, o: SetBackendOptions = {}): 
       }
       if (candidate !== name) {
         info.fellBackFrom = name;
-        info.reason = firstReason;
+        info.reason = skipped.join('; ');
       }
       return info;
     } catch (e) {
-      firstReason ??= `${candidate}: ${(e as Error).message}`;
+      skipped.push(`${candidate}: ${(e as Error).message}`);
     }
   }
-  throw new Error(`no usable backend for ${name}: ${firstReason ?? 'unknown reason'}`);
+  throw new BackendUnavailableError(name, skipped.join('; ') || 'unknown reason');
 }

@@ -1,13 +1,14 @@
 // One config record for the student and one for a training run, with
 // commented defaults (nanoGPT style). Plain data: stored in every checkpoint.
 
+import { CURATION_DEFAULTS } from '../data/defaults';
+
 export interface ModelConfig {
   vocabSize: number; // set from the trained tokenizer (incl. special tokens)
   blockSize: number; // max sequence length (positions)
   nLayer: number;
   nHead: number;
   nEmbd: number; // must be divisible by nHead
-  dropout: number; // 0 keeps training deterministic; tests rely on that
   layerNormEps: number;
 }
 
@@ -16,11 +17,11 @@ export type PresetName = 'tiny' | 'small' | 'base';
 /** Presets; vocabulary size is a tokenizer setting (see TrainConfig.vocabSize). */
 export const PRESETS: Record<PresetName, Omit<ModelConfig, 'vocabSize'> & { vocabSize: number }> = {
   // < 0.5M params: tests, SwiftShader, CPU experiments
-  tiny: { vocabSize: 512, blockSize: 256, nLayer: 2, nHead: 2, nEmbd: 64, dropout: 0, layerNormEps: 1e-5 },
-  // ~1-3M params: the classroom default
-  small: { vocabSize: 1024, blockSize: 256, nLayer: 4, nHead: 4, nEmbd: 128, dropout: 0, layerNormEps: 1e-5 },
-  // ~10-20M params: for a real GPU
-  base: { vocabSize: 4096, blockSize: 512, nLayer: 6, nHead: 8, nEmbd: 384, dropout: 0, layerNormEps: 1e-5 },
+  tiny: { vocabSize: 512, blockSize: 256, nLayer: 2, nHead: 2, nEmbd: 64, layerNormEps: 1e-5 },
+  // ~1M params: the classroom default
+  small: { vocabSize: 1024, blockSize: 256, nLayer: 4, nHead: 4, nEmbd: 128, layerNormEps: 1e-5 },
+  // ~12M params: for a real GPU
+  base: { vocabSize: 4096, blockSize: 512, nLayer: 6, nHead: 8, nEmbd: 384, layerNormEps: 1e-5 },
 };
 
 export type BackendName = 'cpu' | 'wasm' | 'webgpu' | 'webgl';
@@ -51,7 +52,7 @@ export const DEFAULT_TRAIN: TrainConfig = {
   preset: 'tiny',
   alpha: 0.1, // reference implementations' value
   temperature: 1.3, // reference implementations' value
-  k: 3,
+  k: CURATION_DEFAULTS.k,
   steps: 200,
   batchSize: 8,
   lr: 3e-3,
@@ -62,7 +63,7 @@ export const DEFAULT_TRAIN: TrainConfig = {
   beta2: 0.99,
   eps: 1e-8,
   gradClip: 1.0,
-  seed: 1337,
+  seed: CURATION_DEFAULTS.seed,
   logEvery: 1,
   vocabSize: PRESETS.tiny.vocabSize,
   backend: 'cpu',
@@ -73,10 +74,69 @@ export function modelConfigFor(preset: PresetName, vocabSize: number, overrides:
   return { ...p, vocabSize, ...overrides };
 }
 
-/** Exact parameter count of the GPT (weight-tied head). */
-export function countParams(c: ModelConfig): number {
+/** Names and shapes of every parameter of the GPT, in a fixed order: the
+ * one table that the model, the checkpoint format and the parameter count
+ * read. Named as Hugging Face GPT-2 names them; Conv1D weights are
+ * [in, out]; the head is tied to `wte`, so there is no lm_head. */
+export function paramShapes(c: ModelConfig): [string, number[]][] {
   const d = c.nEmbd;
-  const perBlock = 2 * (2 * d) /* ln_1, ln_2 */ + (d * 3 * d + 3 * d) /* c_attn */ + (d * d + d) /* attn.c_proj */ +
-    (d * 4 * d + 4 * d) /* mlp.c_fc */ + (4 * d * d + d) /* mlp.c_proj */;
-  return c.vocabSize * d + c.blockSize * d + c.nLayer * perBlock + 2 * d /* ln_f */;
+  const out: [string, number[]][] = [
+    ['transformer.wte.weight', [c.vocabSize, d]],
+    ['transformer.wpe.weight', [c.blockSize, d]],
+  ];
+  for (let i = 0; i < c.nLayer; i++) {
+    const h = `transformer.h.${i}`;
+    out.push(
+      [`${h}.ln_1.weight`, [d]], [`${h}.ln_1.bias`, [d]],
+      [`${h}.attn.c_attn.weight`, [d, 3 * d]], [`${h}.attn.c_attn.bias`, [3 * d]],
+      [`${h}.attn.c_proj.weight`, [d, d]], [`${h}.attn.c_proj.bias`, [d]],
+      [`${h}.ln_2.weight`, [d]], [`${h}.ln_2.bias`, [d]],
+      [`${h}.mlp.c_fc.weight`, [d, 4 * d]], [`${h}.mlp.c_fc.bias`, [4 * d]],
+      [`${h}.mlp.c_proj.weight`, [4 * d, d]], [`${h}.mlp.c_proj.bias`, [d]],
+    );
+  }
+  out.push(['transformer.ln_f.weight', [d]], ['transformer.ln_f.bias', [d]]);
+  return out;
+}
+
+/** Exact parameter count of the GPT. */
+export function countParams(c: ModelConfig): number {
+  return paramShapes(c).reduce((sum, [, shape]) => sum + shape.reduce((a, b) => a * b, 1), 0);
+}
+
+/** The curation a run's settings ask for: curation keeps K rationales per
+ * question, chosen (and the dev split drawn) with the seed. */
+export function curationOf(c: Partial<TrainConfig>): { k: number; seed: number } {
+  return { k: c.k ?? DEFAULT_TRAIN.k, seed: c.seed ?? DEFAULT_TRAIN.seed };
+}
+
+/** The settings of a new or continued run (the page's form, the CLI's
+ * flags, a resumed checkpoint's config) checked and completed into a
+ * TrainConfig the trainer accepts; `groups` is the number of curated
+ * questions (an epoch is groups / batchSize steps). Pure: tested in Node. */
+export function prepareTrainConfig(input: Partial<TrainConfig>, groups: number): TrainConfig {
+  const c: TrainConfig = { ...DEFAULT_TRAIN, ...input };
+  if (!Object.hasOwn(PRESETS, c.preset)) throw new Error(`unknown preset "${String(c.preset)}" (expected ${Object.keys(PRESETS).join(', ')})`);
+  if (input.vocabSize === undefined) c.vocabSize = PRESETS[c.preset].vocabSize;
+  const positive = (k: keyof TrainConfig, v: number | undefined): void => {
+    if (!(typeof v === 'number' && Number.isFinite(v) && v > 0)) throw new Error(`${k} must be a positive number, got ${String(v)}`);
+  };
+  positive('batchSize', c.batchSize);
+  positive('lr', c.lr);
+  positive('temperature', c.temperature);
+  positive('k', c.k);
+  positive('logEvery', c.logEvery);
+  if (!(c.alpha >= 0)) throw new Error(`alpha must be >= 0, got ${c.alpha}`);
+  if (groups < 1) throw new Error('the curated data has no question to train on (see the report)');
+  if (c.epochs !== undefined) {
+    positive('epochs', c.epochs);
+    // One step sees batchSize questions, so an epoch is groups / batchSize steps.
+    c.steps = Math.max(1, Math.ceil((c.epochs * groups) / c.batchSize));
+  } else {
+    positive('steps', c.steps);
+    c.steps = Math.floor(c.steps);
+  }
+  if (c.warmupSteps >= c.steps) c.warmupSteps = Math.floor(c.steps / 10);
+  if (c.minLr > c.lr) c.minLr = c.lr / 10;
+  return c;
 }

@@ -4,35 +4,13 @@
 // weights are [in, out] as GPT-2 stores them, so x @ W needs no transpose.
 
 import * as tf from '@tensorflow/tfjs-core';
-import type { ModelConfig } from './config';
+import { paramShapes, type ModelConfig } from './config';
 import type { TensorMap } from './state';
-import { Rng } from './rng';
+import { Rng } from '../shared/rng';
 import { gatherRows, gelu, layerNorm, matMul2d } from './ops';
 import { fusedActive, fusedCausalSoftmax } from './fused/ops';
 
 export type Params = Map<string, tf.Variable>;
-
-/** Names and shapes of every parameter, in a fixed order. */
-export function paramShapes(c: ModelConfig): [string, number[]][] {
-  const d = c.nEmbd;
-  const out: [string, number[]][] = [
-    ['transformer.wte.weight', [c.vocabSize, d]],
-    ['transformer.wpe.weight', [c.blockSize, d]],
-  ];
-  for (let i = 0; i < c.nLayer; i++) {
-    const h = `transformer.h.${i}`;
-    out.push(
-      [`${h}.ln_1.weight`, [d]], [`${h}.ln_1.bias`, [d]],
-      [`${h}.attn.c_attn.weight`, [d, 3 * d]], [`${h}.attn.c_attn.bias`, [3 * d]],
-      [`${h}.attn.c_proj.weight`, [d, d]], [`${h}.attn.c_proj.bias`, [d]],
-      [`${h}.ln_2.weight`, [d]], [`${h}.ln_2.bias`, [d]],
-      [`${h}.mlp.c_fc.weight`, [d, 4 * d]], [`${h}.mlp.c_fc.bias`, [4 * d]],
-      [`${h}.mlp.c_proj.weight`, [4 * d, d]], [`${h}.mlp.c_proj.bias`, [d]],
-    );
-  }
-  out.push(['transformer.ln_f.weight', [d]], ['transformer.ln_f.bias', [d]]);
-  return out;
-}
 
 /** GPT-2 initialization, drawn from our own RNG so that every backend starts
  * from the same weights: N(0, 0.02), residual projections scaled by

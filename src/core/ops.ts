@@ -1,7 +1,7 @@
 // Small differentiable building blocks with gradients that every backend can
 // run. tfjs-backend-wasm has no UnsortedSegmentSum kernel, which the gradient
 // of tf.gather needs; where it is missing, row gathers get a custom gradient
-// (a one-hot matMul), which equals the native one (test/unit/ops.test.ts).
+// (a one-hot matMul), which equals the native one (test/unit/core-wasm.test.ts).
 
 import * as tf from '@tensorflow/tfjs-core';
 import { fusedActive, fusedCrossEntropy, fusedGelu, fusedLayerNorm } from './fused/ops';

@@ -1,7 +1,7 @@
 // AdamW with decoupled weight decay (none on biases, LayerNorm gains and
 // embeddings) and global-norm clipping, written as tensor ops so the whole
 // update runs inside the training step's tf.tidy. Same arithmetic as
-// torch.optim.AdamW and torch.nn.utils.clip_grad_norm_ (bench/torch_ref.py).
+// torch.optim.AdamW and torch.nn.utils.clip_grad_norm_ (support/torch_ref.py).
 
 import * as tf from '@tensorflow/tfjs-core';
 import type { OptimizerState } from './state';

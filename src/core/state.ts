@@ -32,17 +32,6 @@ export interface MetricPoint {
   time: number; // ms since run start
 }
 
-/** One evaluated question: what the student generated and whether the
- * answer extracted from it is right. */
-export interface EvalSample {
-  id: string;
-  question: string;
-  gold: string;
-  generated: string;
-  extracted: string | null;
-  correct: boolean;
-}
-
 export interface TrainState {
   format: 'mcckd-run/1';
   modelConfig: ModelConfig;

@@ -4,10 +4,10 @@
 
 import * as tf from '@tensorflow/tfjs-core';
 import { modelConfigFor, type ModelConfig, type TrainConfig } from './config';
-import type { EvalSample, MetricPoint, TrainState } from './state';
-import type { EvalItem, QuestionGroup, TaskType } from '../data/types';
+import type { MetricPoint, TrainState } from './state';
+import type { EvalItem, EvalSample, QuestionGroup, TaskType } from '../data/types';
 import { formatPrompt } from '../data/types';
-import { answersMatch, extractAnswer } from '../data/answer';
+import { gradeGeneration } from '../data/answer';
 import { EOS_ID, PAD_ID, Tokenizer } from './tokenizer';
 import { createVariables, forward, initParams, readVariables, type Params } from './model';
 import { AdamW } from './optimizer';
@@ -15,7 +15,7 @@ import { learningRate } from './schedule';
 import { mcckdLoss, symmetricKL } from './losses';
 import { buildBatch, type EncodedGroup, type EncodedRationale, type HostBatch } from './batch';
 import { greedyDecode } from './generate';
-import { Rng } from './rng';
+import { Rng } from '../shared/rng';
 import { gatherRows } from './ops';
 
 export interface CreateOptions {
@@ -26,8 +26,6 @@ export interface CreateOptions {
   tokenizer?: unknown;
   modelOverrides?: Partial<ModelConfig>;
 }
-
-export type { EvalSample };
 
 export interface EvalResult {
   accuracy: number;
@@ -248,10 +246,9 @@ export class Trainer {
     for (const it of list) {
       if (o.signal?.aborted) throw new Error('evaluation cancelled');
       const { text } = await this.generate(it.question, { maxNewTokens: o.maxNewTokens, useCache: o.useCache });
-      const extracted = extractAnswer(text, o.taskType, it.choices);
-      const ok = answersMatch(extracted, it.answer, o.taskType);
-      if (ok) correct++;
-      samples.push({ id: it.id, question: it.question, gold: it.answer, generated: text, extracted, correct: ok });
+      const sample = gradeGeneration(it, text, o.taskType);
+      if (sample.correct) correct++;
+      samples.push(sample);
       o.onProgress?.(samples.length, list.length);
     }
     return { accuracy: list.length ? correct / list.length : 0, correct, total: list.length, samples };

@@ -2,7 +2,7 @@
 // detect the task type from gold answers, canonicalise golds, pull the answer
 // out of a rationale or a generated text, and compare. Pure functions only.
 
-import type { TaskType } from './types';
+import type { EvalItem, EvalSample, TaskType } from './types';
 
 // A sign counts only when it does not follow a word or ")": "5-4" is a
 // subtraction, not the numbers 5 and -4.
@@ -226,4 +226,11 @@ export function answersMatch(predicted: string | null, gold: string, taskType: T
   // Free text: "the result is nehl" still states "nehl" as its last words,
   // and "n e h l" spells it with spaces.
   return p.endsWith(` ${g}`) || p.replace(/\s+/g, '') === g.replace(/\s+/g, '');
+}
+
+/** Grades the student's generation for one evaluation question: the answer
+ * it states, read as the teacher's rationales are, against the gold. */
+export function gradeGeneration(item: EvalItem, generated: string, taskType: TaskType): EvalSample {
+  const extracted = extractAnswer(generated, taskType, item.choices);
+  return { id: item.id, question: item.question, gold: item.answer, generated, extracted, correct: answersMatch(extracted, item.answer, taskType) };
 }

@@ -1,7 +1,8 @@
 // Bytes to text, incrementally: one streaming TextDecoder, so a 200 MB file
 // is never held as one string. Refuses what is not UTF-8 text up front.
 
-import { DataError, formatBytes, type Limits } from './limits';
+import { formatBytes } from '../shared/format';
+import { DataError, type Limits } from './limits';
 
 export type Source = AsyncIterable<Uint8Array | string> | Uint8Array | string;
 

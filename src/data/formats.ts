@@ -4,17 +4,17 @@
 
 import { parseChoices } from './answer';
 
-export type FormatName = 'mcckd' | 'mcc-kd' | 'mentor-kd' | 'fine-tune-cot' | 'step-by-step' | 'chat';
+export type FormatName = 'native' | 'mcc-kd' | 'mentor-kd' | 'fine-tune-cot' | 'step-by-step' | 'chat';
 
 export const ACCEPTED_FORMATS =
-  'accepted: a JSON array or JSON Lines of {question, rationales, answer} (mcckd), ' +
+  'accepted: a JSON array or JSON Lines of {question, rationales, answer} (native), ' +
   '{instruction, output, label} (MCC-KD), {input, chain, answer} (Mentor-KD), ' +
   '{sample_index, question, answer, reasoning_completion} (Fine-tune-CoT, also in its {metadata, data} wrapper), ' +
   '{input, label, rationale, llm_label} (distilling step-by-step) or {messages: [user, assistant]} (chat)';
 
 /** Formats with one record per question: a repeated question there is a
  * duplicate to merge and count; elsewhere grouping records is the format. */
-export const ONE_RECORD_PER_QUESTION: ReadonlySet<FormatName> = new Set(['mcckd', 'mcc-kd']);
+export const ONE_RECORD_PER_QUESTION: ReadonlySet<FormatName> = new Set(['native', 'mcc-kd']);
 
 export interface RawRationale {
   text: string;
@@ -51,7 +51,7 @@ export function detectFormat(r: Rec): FormatName | null {
   if (has('messages')) return 'chat';
   if (has('sample_index') || has('reasoning_completion')) return 'fine-tune-cot';
   if (has('instruction')) return 'mcc-kd';
-  if (has('question')) return 'mcckd';
+  if (has('question')) return 'native';
   if (has('input') && has('chain')) return 'mentor-kd';
   if (has('input') && (has('rationale') || has('llm_label') || has('label'))) return 'step-by-step';
   if (has('input') && has('answer')) return 'mentor-kd';
@@ -135,7 +135,7 @@ export function adapt(format: FormatName, r: Rec, withRationales: boolean, maxCh
   };
 
   switch (format) {
-    case 'mcckd': {
+    case 'native': {
       question = rd.question('question');
       answer = rd.text('answer', { numeric: true });
       id = rd.text('id', { numeric: true, optional: true });

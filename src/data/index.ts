@@ -4,7 +4,8 @@
 import { ACCEPTED_FORMATS } from './formats';
 import { DataError, resolveLimits, type Limits } from './limits';
 import { curate, settleGolds } from './curate';
-import { Rng } from '../core/rng';
+import { Rng } from '../shared/rng';
+import { CURATION_DEFAULTS } from './defaults';
 import { readAll } from './read';
 import { ReportBuilder, type DataReport } from './report';
 import type { Source } from './decode';
@@ -16,14 +17,7 @@ export { ACCEPTED_FORMATS, type FormatName } from './formats';
 export { detectTaskType, normalizeAnswer, extractAnswer, answersMatch, parseChoices } from './answer';
 export type { Source } from './decode';
 
-/** Chosen from the measurements in docs/data.md: word trigrams, and a
- * threshold that removes only the near-duplicate tail (the top 1-4% of
- * same-question pairs), not rationales that merely share a template. */
-export const DEFAULT_NGRAM = 3;
-export const DEFAULT_SIMILARITY_THRESHOLD = 0.7;
-export const DEFAULT_K = 3;
-export const DEFAULT_SEED = 1337;
-export const DEFAULT_DEV_FRACTION = 0.1;
+export { CURATION_DEFAULTS } from './defaults';
 
 export interface ReadOptions {
   /** Max rationales kept per question (default 3). */
@@ -75,11 +69,11 @@ export async function readTeacherFile(
   source: Source,
   opts: ReadOptions = {},
 ): Promise<{ groups: QuestionGroup[]; dev: EvalItem[]; taskType: TaskType; report: DataReport }> {
-  const k = opts.k ?? DEFAULT_K;
-  const ngram = opts.ngram ?? DEFAULT_NGRAM;
-  const threshold = opts.similarityThreshold ?? DEFAULT_SIMILARITY_THRESHOLD;
-  const devFraction = opts.devFraction ?? DEFAULT_DEV_FRACTION;
-  const seed = opts.seed ?? DEFAULT_SEED;
+  const k = opts.k ?? CURATION_DEFAULTS.k;
+  const ngram = opts.ngram ?? CURATION_DEFAULTS.ngram;
+  const threshold = opts.similarityThreshold ?? CURATION_DEFAULTS.similarityThreshold;
+  const devFraction = opts.devFraction ?? CURATION_DEFAULTS.devFraction;
+  const seed = opts.seed ?? CURATION_DEFAULTS.seed;
   const filterCorrect = opts.filterCorrect ?? true;
   check(Number.isInteger(k) && k > 0, `k must be a positive integer, got ${k}`);
   check(Number.isInteger(ngram) && ngram > 0, `ngram must be a positive integer, got ${ngram}`);

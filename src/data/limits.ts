@@ -41,12 +41,6 @@ export function resolveLimits(partial?: Partial<Limits>): Limits {
   return out;
 }
 
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
-  return `${(n / (1024 * 1024)).toFixed(1)} MB`;
-}
-
 /** The refusal of a whole file; its message is one line, shown as is. */
 export class DataError extends Error {
   /** The report so far, when the file was read but nothing was usable. */

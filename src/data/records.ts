@@ -3,7 +3,8 @@
 // came from, or the reason it could not be read.
 
 import { JsonSplitter, scanDepth, type SplitErrorReason } from './jsonSplit';
-import { formatBytes, type Limits } from './limits';
+import { formatBytes } from '../shared/format';
+import type { Limits } from './limits';
 import { splitLines } from './lines';
 
 export type Container = 'json-array' | 'jsonl' | 'json-document';

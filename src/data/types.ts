@@ -45,3 +45,14 @@ export function canonicalAnswerSentence(answer: string): string {
 export function formatPrompt(question: string): string {
   return `Q: ${question.trim()}\nA: `;
 }
+
+/** One evaluation question as graded: what the student wrote, the answer
+ * read from it, and whether that is the gold answer. */
+export interface EvalSample {
+  id: string;
+  question: string;
+  gold: string;
+  generated: string;
+  extracted: string | null;
+  correct: boolean;
+}

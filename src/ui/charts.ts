@@ -4,7 +4,7 @@
 
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import { h } from './dom';
+import { h, perFrame } from './dom';
 
 export interface SeriesSpec {
   label: string;
@@ -31,7 +31,7 @@ export class LiveChart {
   private sorted = true;
   private lastX = -Infinity;
   private plot: uPlot | undefined;
-  private frame = 0;
+  private readonly schedule = perFrame(() => this.draw());
   private resizeFrame = 0;
   private readonly observer: ResizeObserver;
 
@@ -123,13 +123,6 @@ export class LiveChart {
     return this.rows.size;
   }
 
-  private schedule(): void {
-    if (this.frame) return;
-    this.frame = requestAnimationFrame(() => {
-      this.frame = 0;
-      this.draw();
-    });
-  }
 
   private draw(): void {
     let xs = [...this.rows.keys()];

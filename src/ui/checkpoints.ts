@@ -1,8 +1,9 @@
 // Saved work: stored runs and their checkpoints (resume, export as
 // .safetensors, delete), import of a .safetensors file, and storage usage.
 
-import type { CheckpointView, RunView, StorageUsage } from '../worker/protocol';
-import { formatBytes, formatPercent, h, nextId } from './dom';
+import type { CheckpointView, RunView, StorageUsage } from '../shared/protocol';
+import { formatBytes } from '../shared/format';
+import { formatPercent, h, nextId } from './dom';
 
 export interface CheckpointHandlers {
   resume(id: string): void;

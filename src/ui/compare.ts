@@ -2,7 +2,7 @@
 // data with the same seed, their loss curves overlaid and their accuracies
 // side by side.
 
-import type { CompareResult, EvalResultView, TrainEvent } from '../worker/protocol';
+import type { CompareResult, EvalResultView, TrainEvent } from '../shared/protocol';
 import { LiveChart } from './charts';
 import { formatNumber, h } from './dom';
 import { accuracyText } from './evaluation';

@@ -22,7 +22,7 @@ function fileInput(label: string, testid: string, accept: string, onFile: (f: Fi
   return { input, el: h('div', { class: 'field' }, h('label', { attrs: { for: id }, text: label }), input) };
 }
 
-export class DataView {
+export class DataInputView {
   readonly el: HTMLElement;
   readonly progress = progressBar('Reading', 'data-progress');
   private readonly controls: (HTMLInputElement | HTMLButtonElement)[];

@@ -3,7 +3,7 @@
 // different rationales. As the KL term falls the two sets of bars move toward
 // each other. Large type, high contrast, nothing to type.
 
-import type { DistEvent, TrainEvent } from '../worker/protocol';
+import type { DistEvent, TrainEvent } from '../shared/protocol';
 import { LiveChart } from './charts';
 import { formatNumber, formatPercent, h } from './dom';
 

@@ -43,14 +43,6 @@ export function nextId(prefix: string): string {
   return `${prefix}-${uid}`;
 }
 
-export function formatBytes(n: number | undefined): string {
-  if (n === undefined || !Number.isFinite(n)) return '?';
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KB`;
-  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MB`;
-  return `${(n / 1024 ** 3).toFixed(2)} GB`;
-}
-
 export function formatDuration(ms: number | undefined): string {
   if (ms === undefined || !Number.isFinite(ms)) return '–';
   const s = Math.round(ms / 1000);
@@ -105,5 +97,18 @@ export function progressBar(label: string, testid?: string): ProgressBar {
       active = false;
       el.hidden = true;
     },
+  };
+}
+
+/** `fn` at most once per animation frame, however often the result is
+ * called: fast training events must not make the page redraw per event. */
+export function perFrame(fn: () => void): () => void {
+  let frame = 0;
+  return () => {
+    if (frame) return;
+    frame = requestAnimationFrame(() => {
+      frame = 0;
+      fn();
+    });
   };
 }

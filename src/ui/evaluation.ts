@@ -1,7 +1,7 @@
 // Evaluation: accuracy on the evaluation file (or the dev split) and a table
 // of the student's generations with the extracted answer marked right/wrong.
 
-import type { EvalOptions, EvalResultView } from '../worker/protocol';
+import type { EvalOptions, EvalResultView } from '../shared/protocol';
 import { formatPercent, h, nextId, progressBar } from './dom';
 
 export interface EvaluationHandlers {
@@ -51,16 +51,17 @@ export class EvaluationView {
   private readonly cancelButton: HTMLButtonElement;
   private readonly accuracy = h('output', { testid: 'eval-accuracy', attrs: { 'aria-live': 'polite' } });
   private readonly table = h('div');
+  private readonly limit = numberInput('Questions', 'eval-limit', 50, 'How many evaluation questions to answer (generation is the slow part).');
+  private readonly maxTokens = numberInput('Max new tokens', 'eval-max-tokens', 96, 'Longest answer the student may write per question.');
 
   constructor(handlers: EvaluationHandlers) {
-    const limit = numberInput('Questions', 'eval-limit', 50, 'How many evaluation questions to answer (generation is the slow part).');
-    const maxTokens = numberInput('Max new tokens', 'eval-max-tokens', 96, 'Longest answer the student may write per question.');
+    const { limit, maxTokens } = this;
     this.runButton = h('button', {
       text: 'Evaluate',
       testid: 'eval-run',
       class: 'primary',
       attrs: { type: 'button' },
-      on: { click: () => handlers.run({ limit: Number(limit.input.value) || undefined, maxNewTokens: Number(maxTokens.input.value) || undefined }) },
+      on: { click: () => handlers.run(this.options()) },
     });
     this.cancelButton = h('button', { text: 'Cancel', testid: 'eval-cancel', attrs: { type: 'button', disabled: true }, on: { click: handlers.cancel } });
     this.el = h(
@@ -73,6 +74,13 @@ export class EvaluationView {
       this.table,
     );
     this.setEnabled(false);
+  }
+
+  /** The evaluation settings (a comparison evaluates with them too); an
+   * empty or non-positive field means the default. */
+  options(): EvalOptions {
+    const positive = (input: HTMLInputElement): number | undefined => (Number(input.value) > 0 ? Number(input.value) : undefined);
+    return { limit: positive(this.limit.input), maxNewTokens: positive(this.maxTokens.input) };
   }
 
   setEnabled(v: boolean): void {

@@ -2,14 +2,15 @@
 // step with what the worker is doing. No tfjs here: all math is in the worker.
 
 import './style.css';
-import type { BackendName } from '../core/config';
-import type { BackendReport, DataSource, EvalOptions, RunResult, TrainEvent } from '../worker/protocol';
+import { curationOf, type BackendName } from '../core/config';
+import type { BackendInfo, DataSource, EvalOptions, RunResult, TrainEvent } from '../shared/protocol';
 import { CheckpointsView } from './checkpoints';
 import { callback, startWorker } from './client';
 import { CompareView } from './compare';
-import { DataView } from './data';
+import { DataInputView } from './data';
 import { ClassroomView } from './demo';
-import { formatBytes, h } from './dom';
+import { formatBytes } from '../shared/format';
+import { h } from './dom';
 import { catchGlobalErrors, clearErrors, errorBanner, guard, showError } from './errors';
 import { EvaluationView } from './evaluation';
 import { evalReportView, reportView } from './report';
@@ -28,7 +29,7 @@ const settings = settingsView();
 const reportBox = h('div', { testid: 'data-report', class: 'report-box' }, h('p', { class: 'muted', text: 'Load data to see what curation kept.' }));
 const evalReportBox = h('div');
 
-const dataView = new DataView({
+const dataView = new DataInputView({
   teacher: (f) => loadData({ kind: 'file', file: f }),
   evalFile: (f) => loadEvalData({ kind: 'file', file: f }),
   clearEval: () => void guard('Removing the evaluation file', async () => {
@@ -141,7 +142,7 @@ function onEvent(e: TrainEvent): void {
 }
 const listener = callback(onEvent);
 
-function showBackend(b: BackendReport): void {
+function showBackend(b: BackendInfo): void {
   backendBadge.dataset.backend = b.backend;
   backendBadge.textContent = `backend: ${b.backend}${b.adapter ? ` (${b.adapter})` : ''}`;
   if (b.fellBackFrom) backendBadge.textContent += ` · fell back from ${b.fellBackFrom}: ${b.reason ?? 'unknown reason'}`;
@@ -165,49 +166,42 @@ function progressCallback() {
   });
 }
 
-function loadData(src: DataSource): Promise<void> {
+/** Reads one file in the worker with the progress bar shown; the data
+ * controls are off meanwhile. */
+function load(what: string, read: (progress: ReturnType<typeof progressCallback>) => Promise<void>): Promise<void> {
   return queued(async () => {
     ui.loading = true;
     refresh();
     dataView.progress.begin();
-    await guard('Reading the teacher file', async () => {
-      const { config } = settings.read();
-      const summary = await api.loadTeacher(src, { k: config.k ?? 3, seed: config.seed ?? 1337 }, progressCallback());
-      reportBox.replaceChildren(reportView(summary));
-      ui.hasData = summary.groups > 0;
-      if (!ui.hasData) showError(`${summary.name}: no question could be used for training; see the report for why`);
-      clearErrorsIfFine();
-    });
+    await guard(what, () => read(progressCallback()));
     dataView.progress.hide();
     ui.loading = false;
     refresh();
   });
 }
 
+function loadData(src: DataSource): Promise<void> {
+  return load('Reading the teacher file', async (progress) => {
+    const { config } = settings.read();
+    const summary = await api.loadTeacher(src, curationOf(config), progress);
+    reportBox.replaceChildren(reportView(summary));
+    clearErrors(); // a successful read replaces the previous read's complaints
+    ui.hasData = summary.groups > 0;
+    if (!ui.hasData) showError(`${summary.name}: no question could be used for training; see the report for why`);
+  });
+}
+
 function loadEvalData(src: DataSource): Promise<void> {
-  return queued(async () => {
-    ui.loading = true;
-    refresh();
-    dataView.progress.begin();
-    await guard('Reading the evaluation file', async () => {
-      const summary = await api.loadEval(src, progressCallback());
-      dataView.setEvalName(`${summary.name} (${summary.items} questions)`);
-      evalReportBox.replaceChildren(evalReportView(summary));
-    });
-    dataView.progress.hide();
-    ui.loading = false;
-    refresh();
+  return load('Reading the evaluation file', async (progress) => {
+    const summary = await api.loadEval(src, progress);
+    dataView.setEvalName(`${summary.name} (${summary.items} questions)`);
+    evalReportBox.replaceChildren(evalReportView(summary));
   });
 }
 
 async function loadDemo(): Promise<void> {
   await loadData({ kind: 'demo' });
   await loadEvalData({ kind: 'demo' });
-}
-
-function clearErrorsIfFine(): void {
-  // A successful load replaces the previous load's complaints.
-  clearErrors();
 }
 
 // ---- runs ----
@@ -227,12 +221,6 @@ async function runTraining(what: string, start: (l: typeof listener) => Promise<
   training.setPhase('idle', ui.canContinue);
   refresh();
   await refreshCheckpoints();
-}
-
-function evalOptions(): EvalOptions {
-  const limit = Number((document.querySelector('[data-testid="eval-limit"]') as HTMLInputElement | null)?.value);
-  const max = Number((document.querySelector('[data-testid="eval-max-tokens"]') as HTMLInputElement | null)?.value);
-  return { limit: limit > 0 ? limit : undefined, maxNewTokens: max > 0 ? max : undefined };
 }
 
 async function runEvaluation(opts: EvalOptions): Promise<void> {
@@ -260,7 +248,7 @@ async function runCompare(): Promise<void> {
   training.begin();
   compare.reset();
   refresh();
-  const r = await guard('Comparison', () => api.compare(s.config, evalOptions(), listener), (m) => training.failed(m));
+  const r = await guard('Comparison', () => api.compare(s.config, evaluation.options(), listener), (m) => training.failed(m));
   if (r) compare.finish(r);
   ui.busy = false;
   ui.canContinue = false;

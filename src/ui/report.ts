@@ -2,8 +2,9 @@
 // line numbers, and one question with its kept rationales, the answer span
 // marked. All of it is text from the user's file, so it goes in as text nodes.
 
-import type { DataSummary, EvalDataSummary, QuestionGroup, ReportView } from '../worker/protocol';
-import { formatBytes, h } from './dom';
+import type { DataSummary, EvalDataSummary, QuestionGroup, DataReport } from '../shared/protocol';
+import { formatBytes } from '../shared/format';
+import { h } from './dom';
 
 const KNOWN = new Set(['format', 'records', 'questions', 'rationalesIn', 'rationalesKept', 'dropped', 'droppedExamples', 'errors']);
 const MAX_ERRORS = 50;
@@ -17,9 +18,9 @@ function short(value: unknown, max = 300): string {
   return s === undefined ? String(value) : s.length > max ? `${s.slice(0, max)}…` : s;
 }
 
-function errorList(errors: ReportView['errors']): HTMLElement {
+function errorList(errors: DataReport['errors']): HTMLElement {
   if (errors.length === 0) return h('p', { class: 'ok', text: 'No errors.' });
-  const where = (e: ReportView['errors'][number]): string =>
+  const where = (e: DataReport['errors'][number]): string =>
     [e.line !== undefined ? `line ${e.line}` : e.index !== undefined ? `record ${e.index}` : '', e.field ? `field "${e.field}"` : ''].filter(Boolean).join(', ');
   const items = errors.slice(0, MAX_ERRORS).map((e) => {
     const w = where(e);

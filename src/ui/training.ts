@@ -3,9 +3,9 @@
 // tokens per second. Events from the worker only update a model object; the
 // DOM is written once per animation frame.
 
-import type { RunInfo, RunStatus, TrainEvent } from '../worker/protocol';
+import type { RunInfo, TrainStatus, TrainEvent } from '../shared/protocol';
 import { LiveChart } from './charts';
-import { formatDuration, formatNumber, h, progressBar } from './dom';
+import { formatDuration, formatNumber, h, perFrame, progressBar } from './dom';
 
 export type Phase = 'idle' | 'busy' | 'running' | 'paused';
 
@@ -52,7 +52,7 @@ export class TrainingView {
 
   // Latest state, drawn on the next frame.
   private state = { label: 'main', status: '', step: 0, total: 0, epoch: 0, etaMs: undefined as number | undefined, loss: NaN, ce: NaN, kl: NaN, speed: NaN };
-  private frame = 0;
+  private readonly schedule = perFrame(() => this.render());
   private phase: Phase = 'idle';
   private hasData = false;
   private canContinue = false;
@@ -211,19 +211,12 @@ export class TrainingView {
     this.schedule();
   }
 
-  private onStatus(s: RunStatus): void {
+  private onStatus(s: TrainStatus): void {
     if (s === 'running') this.setPhase('running');
     else if (s === 'paused') this.setPhase('paused');
     else if (s === 'preparing') this.setPhase('busy');
   }
 
-  private schedule(): void {
-    if (this.frame) return;
-    this.frame = requestAnimationFrame(() => {
-      this.frame = 0;
-      this.render();
-    });
-  }
 
   private render(): void {
     const s = this.state;

@@ -3,13 +3,13 @@
 // checkpoints and metrics, and plain views of stored runs for the page.
 
 import { countParams } from '../core/config';
-import type { MetricPoint, TrainState } from '../core/state';
+import type { TrainState } from '../core/state';
 import { CheckpointStore, type CheckpointKind, type CheckpointMeta, type NewRun, type RunRecord } from '../checkpoint/store';
-import type { CheckpointView, RunView, StorageUsage } from './protocol';
-import { mb } from '../checkpoint/storeErrors';
+import type { CheckpointView, RunView, StorageUsage } from '../shared/protocol';
+import { formatBytes } from '../shared/format';
 
 /** Teacher files up to this size are kept with their runs (IndexedDB). */
-const KEEP_FILE_LIMIT = 64e6;
+const KEEP_FILE_LIMIT = 64 * 1024 * 1024;
 
 let opening: Promise<CheckpointStore> | undefined;
 let closedBecause: string | undefined;
@@ -88,7 +88,7 @@ export class RunRecorder {
     const run = await store.createRun({ ...init, status: 'training' });
     const recorder = new RunRecorder(store, run.id);
     if (!file) return { recorder };
-    if (file.size > KEEP_FILE_LIMIT) return { recorder, fileNotKept: `the teacher file (${mb(file.size)}) is over ${mb(KEEP_FILE_LIMIT)}; load it again to resume after a reload` };
+    if (file.size > KEEP_FILE_LIMIT) return { recorder, fileNotKept: `the teacher file (${formatBytes(file.size)}) is over ${formatBytes(KEEP_FILE_LIMIT)}; load it again to resume after a reload` };
     try {
       if (!(await store.getDataset(init.datasetFingerprint))) await store.putDataset(init.datasetFingerprint, file.name, await file.arrayBuffer());
       return { recorder };
@@ -108,16 +108,14 @@ export class RunRecorder {
     return r;
   }
 
-  async save(state: TrainState, metrics: MetricPoint[], kind: CheckpointKind, status: RunRecord['status']): Promise<CheckpointView> {
-    await this.store.appendMetrics(this.runId, metrics.slice(this.flushed));
-    this.flushed = metrics.length;
+  /** Saves a checkpoint of `state` and the metric points logged since the
+   * last save (state.metrics is the run's whole history). */
+  async save(state: TrainState, kind: CheckpointKind, status: RunRecord['status']): Promise<CheckpointView> {
+    await this.store.appendMetrics(this.runId, state.metrics.slice(this.flushed));
+    this.flushed = state.metrics.length;
     const meta = await this.store.saveCheckpoint(this.runId, state, kind);
     await this.store.updateRun(this.runId, { status });
     return checkpointView(meta);
-  }
-
-  async setStatus(status: RunRecord['status']): Promise<void> {
-    await this.store.updateRun(this.runId, { status });
   }
 
   async addEvaluation(step: number, ev: { accuracy: number; correct: number; total: number; samples: RunRecord['evaluations'][number]['samples'] }): Promise<void> {

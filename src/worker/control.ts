@@ -1,21 +1,25 @@
-// Cooperative cancellation for the training loop: the UI's pause/stop calls
-// only set flags here; the loop checks them between optimizer steps, so a step
-// is never cut in half and the model stays consistent.
+// Cooperative cancellation of a run: stop aborts the run's AbortSignal, and
+// pause only sets a flag; the training loop (core/loop.ts) checks both
+// between optimizer steps, so a step is never cut in half. An evaluation
+// that runs while the run is paused listens to the same signal.
 
-export class RunControl {
+import type { PauseGate } from '../core/loop';
+
+export class RunControl implements PauseGate {
+  private readonly abort = new AbortController();
   private pausedFlag = false;
-  private stoppedFlag = false;
   private wake: (() => void) | undefined;
 
+  /** Aborted when the run is stopped. */
+  get signal(): AbortSignal {
+    return this.abort.signal;
+  }
   get paused(): boolean {
     return this.pausedFlag;
   }
-  get stopped(): boolean {
-    return this.stoppedFlag;
-  }
 
   pause(): void {
-    if (!this.stoppedFlag) this.pausedFlag = true;
+    if (!this.abort.signal.aborted) this.pausedFlag = true;
   }
 
   resume(): void {
@@ -24,27 +28,19 @@ export class RunControl {
   }
 
   stop(): void {
-    this.stoppedFlag = true;
+    this.abort.abort();
     this.pausedFlag = false;
     this.wake?.();
   }
 
-  /** Resolves once resumed or stopped. */
   async whilePaused(): Promise<void> {
-    while (this.pausedFlag && !this.stoppedFlag) {
+    while (this.pausedFlag && !this.abort.signal.aborted) {
       await new Promise<void>((resolve) => {
         this.wake = resolve;
       });
       this.wake = undefined;
     }
   }
-}
-
-/** Lets queued messages (pause, stop, evaluate requests) run between steps:
- * a step that needs no GPU read-back otherwise never leaves the microtask
- * queue. */
-export function yieldToEvents(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 /** An error's message, for notes and combined messages. */

@@ -3,15 +3,14 @@
 // demo. Each runs one at a time (session.busy) and reports through a
 // listener the page passes as a Comlink proxy.
 
-import { countParams, type TrainConfig } from '../core/config';
+import { countParams, curationOf, prepareTrainConfig, type TrainConfig } from '../core/config';
 import { Trainer } from '../core/trainer';
 import type { QuestionGroup } from '../data/types';
-import { CheckpointDamagedError, type CheckpointMeta } from '../checkpoint/store';
+import { CheckpointDamagedError } from '../checkpoint/store';
 import { checkpointView, openStore, RunRecorder } from './checkpoints';
 import { errMsg, fireAndForget, RunControl } from './control';
-import { prepareConfig } from './config';
 import { runLoop } from './loop';
-import type { CompareResult, EvalOptions, EvalResultView, RunLabel, RunResult, TrainEvent, TrainListener } from './protocol';
+import type { CheckpointView, CompareResult, EvalOptions, EvalResultView, RunLabel, RunResult, TrainEvent, TrainListener } from '../shared/protocol';
 import { assertIdle, dataFor, disposeLive, ensureBackend, readTeacher, session, settledBackend, uploadedFile, type Live, type TeacherData } from './session';
 
 type Emit = (e: TrainEvent) => void;
@@ -44,7 +43,7 @@ async function createTrainer(label: RunLabel, data: TeacherData, config: TrainCo
   emit({ type: 'status', label, status: 'preparing', step: 0, message: 'training the tokenizer and initialising the weights' });
   const t0 = performance.now();
   const trainer = await Trainer.create({ groups: data.groups, trainConfig: config, datasetFingerprint: data.fingerprint });
-  const live: Live = { label, trainer, groups: data.groups, fingerprint: data.fingerprint, metrics: [] };
+  const live: Live = { label, trainer, groups: data.groups, fingerprint: data.fingerprint };
   return { live, createMs: performance.now() - t0 };
 }
 
@@ -61,7 +60,7 @@ function announce(emit: Emit, live: Live, createMs: number, startStep: number): 
       startStep,
       backend: session.backend ?? { backend: 'unknown' },
       createMs,
-      history: live.metrics.slice(),
+      history: t.metrics.slice(),
       runId: live.recorder?.runId,
     },
   });
@@ -73,29 +72,49 @@ async function saveLive(live: Live, kind: 'auto' | 'pause' | 'stop' | 'manual', 
   try {
     const state = await session.gpu.run(() => live.trainer.snapshot());
     const status = kind === 'pause' ? 'paused' : kind === 'stop' ? (live.trainer.step >= live.trainer.totalSteps ? 'done' : 'stopped') : 'training';
-    const checkpoint = await live.recorder.save(state, live.metrics, kind, status);
+    const checkpoint = await live.recorder.save(state, kind, status);
     emit({ type: 'checkpoint', label: live.label, checkpoint });
   } catch (e) {
     emit({ type: 'note', label: live.label, level: 'error', message: `checkpoint not saved: ${errMsg(e)}` });
   }
 }
 
-async function attachRecorder(live: Live, data: TeacherData, emit: Emit): Promise<void> {
+/** Gives the live model a stored run to write to: when a run starts, or on
+ * the first manual save of a comparison's or the classroom's model. The
+ * uploaded teacher file it was trained on is kept with it. A run that
+ * can't be stored still trains: the note says why. */
+async function attachRecorder(live: Live, emit: Emit): Promise<void> {
   const t = live.trainer;
-  try {
-    const { recorder, fileNotKept } = await RunRecorder.create({
-      name: `${t.trainConfig.preset} α=${t.trainConfig.alpha} · ${data.name}`,
-      modelConfig: t.modelConfig,
-      trainConfig: t.trainConfig,
-      tokenizer: t.tokenizer.toJSON(),
-      datasetFingerprint: live.fingerprint,
-      reportSummary: data.report,
-    }, uploadedFile(data, live.fingerprint));
-    live.recorder = recorder;
-    if (fileNotKept) emit({ type: 'note', label: live.label, level: 'info', message: fileNotKept });
-  } catch (e) {
+  const data = session.data?.fingerprint === live.fingerprint ? session.data : undefined;
+  const { recorder, fileNotKept } = await RunRecorder.create({
+    name: `${t.trainConfig.preset} α=${t.trainConfig.alpha} · ${data?.name ?? live.label}`,
+    modelConfig: t.modelConfig,
+    trainConfig: t.trainConfig,
+    tokenizer: t.tokenizer.toJSON(),
+    datasetFingerprint: live.fingerprint,
+    ...(data ? { reportSummary: data.report } : {}),
+  }, uploadedFile(data, live.fingerprint));
+  live.recorder = recorder;
+  if (fileNotKept) emit({ type: 'note', label: live.label, level: 'info', message: fileNotKept });
+}
+
+async function attachRecorderOrSay(live: Live, emit: Emit): Promise<void> {
+  await attachRecorder(live, emit).catch((e: unknown) => {
     emit({ type: 'note', label: live.label, level: 'error', message: `checkpoints are off for this run: ${errMsg(e)}` });
-  }
+  });
+}
+
+/** Saves the model in memory now (allowed while a run is paused). */
+export async function saveNow(): Promise<CheckpointView> {
+  await settledBackend();
+  const live = session.live;
+  if (!live) throw new Error('there is no model to save');
+  if (session.busy && !session.control?.paused) throw new Error(`cannot save while ${session.busy}; pause it first`);
+  if (!live.recorder) await attachRecorder(live, () => undefined);
+  const t = live.trainer;
+  const state = await session.gpu.run(() => t.snapshot());
+  const status = t.step >= t.totalSteps ? 'done' : session.control?.paused ? 'paused' : 'stopped';
+  return live.recorder!.save(state, 'manual', status);
 }
 
 function loop(live: Live, control: RunControl, emit: Emit, opts: RunOptions, hook?: Parameters<typeof runLoop>[0]['hook']): Promise<RunResult> {
@@ -104,7 +123,6 @@ function loop(live: Live, control: RunControl, emit: Emit, opts: RunOptions, hoo
     trainer: live.trainer,
     control,
     emit,
-    metrics: live.metrics,
     autosaveEvery: live.recorder ? opts.autosaveEvery : 0,
     save: live.recorder ? (reason) => saveLive(live, reason === 'autosave' ? 'auto' : reason === 'pause' ? 'pause' : 'stop', emit) : undefined,
     exclusive: (fn) => session.gpu.run(fn),
@@ -115,12 +133,12 @@ function loop(live: Live, control: RunControl, emit: Emit, opts: RunOptions, hoo
 export function train(input: Partial<TrainConfig>, opts: RunOptions, listener: TrainListener): Promise<RunResult> {
   const emit = emitter(listener);
   return exclusive('training', async (control) => {
-    const data = await dataFor({ k: input.k ?? 3, seed: input.seed ?? 1337 });
-    const config = prepareConfig(input, data.groups.length);
+    const data = await dataFor(curationOf(input));
+    const config = prepareTrainConfig(input, data.groups.length);
     disposeLive();
     const { live, createMs } = await createTrainer('main', data, config, emit);
     session.live = live;
-    await attachRecorder(live, data, emit);
+    await attachRecorderOrSay(live, emit);
     announce(emit, live, createMs, 0);
     return loop(live, control, emit, opts);
   });
@@ -182,18 +200,9 @@ export function resumeCheckpoint(id: string, opts: RunOptions & { backend?: Trai
     } catch (e) {
       if (!(e instanceof CheckpointDamagedError)) throw e;
       // Offer the next older checkpoint of the run that verifies.
-      const older = (await store.listCheckpoints(meta.runId)).filter((c) => c.id !== id && (c.step < meta.step || (c.step === meta.step && c.createdAt < meta.createdAt)));
-      let offered: CheckpointMeta | undefined;
-      for (const c of older) {
-        try {
-          await store.loadCheckpoint(c.id);
-          offered = c;
-          break;
-        } catch (e2) {
-          if (!(e2 instanceof CheckpointDamagedError)) throw e2;
-          emit({ type: 'damaged', label: 'main', checkpointId: c.id, message: e2.message });
-        }
-      }
+      const { found, skipped } = await store.latestLoadable(meta.runId, { olderThan: meta });
+      for (const d of skipped) emit({ type: 'damaged', label: 'main', checkpointId: d.meta.id, message: d.message });
+      const offered = found?.meta;
       emit({ type: 'damaged', label: 'main', checkpointId: id, message: e.message, offered: offered && checkpointView(offered) });
       throw new Error(
         `${e.message}. ` +
@@ -209,7 +218,7 @@ export function resumeCheckpoint(id: string, opts: RunOptions & { backend?: Trai
     await ensureBackend(backendName);
     const t0 = performance.now();
     const trainer = await Trainer.restore({ ...state, trainConfig: { ...state.trainConfig, backend: backendName } }, data.groups);
-    const live: Live = { label: 'main', trainer, groups: data.groups, fingerprint: data.fingerprint, metrics: state.metrics.slice() };
+    const live: Live = { label: 'main', trainer, groups: data.groups, fingerprint: data.fingerprint };
     session.live = live;
     try {
       live.recorder = await RunRecorder.resume(meta.runId, state.step, state.metrics.length);
@@ -228,9 +237,13 @@ async function evaluateLive(live: Live, opts: EvalOptions, onProgress?: (done: n
   if (items.length === 0 || !taskType) throw new Error('no evaluation questions: load an evaluation file, or data with a dev split');
   const abort = new AbortController();
   session.evalAbort = abort;
+  // Cancelled on its own, or with the run it belongs to (a comparison's, or
+  // a paused run's) when that is stopped.
+  const run = session.control?.signal;
+  const signal = run ? AbortSignal.any([abort.signal, run]) : abort.signal;
   try {
     const r = await session.gpu.run(() =>
-      live.trainer.evaluate(items, { taskType, limit: opts.limit, maxNewTokens: opts.maxNewTokens, onProgress, signal: abort.signal }),
+      live.trainer.evaluate(items, { taskType, limit: opts.limit, maxNewTokens: opts.maxNewTokens, onProgress, signal }),
     );
     const view: EvalResultView = { ...r, samples: r.samples.map((s) => ({ ...s })), source: fromFile ? 'eval-file' : 'dev-split', taskType };
     if (live.recorder) {
@@ -261,8 +274,8 @@ export async function evaluate(opts: EvalOptions, onProgress?: (done: number, to
 export function compare(input: Partial<TrainConfig>, evalOpts: EvalOptions, listener: TrainListener): Promise<CompareResult> {
   const emit = emitter(listener);
   return exclusive('comparing', async (control) => {
-    const data = await dataFor({ k: input.k ?? 3, seed: input.seed ?? 1337 });
-    const base = prepareConfig(input, data.groups.length);
+    const data = await dataFor(curationOf(input));
+    const base = prepareTrainConfig(input, data.groups.length);
     if (base.alpha === 0) throw new Error('set alpha above 0 to compare MCC-KD with the alpha = 0 baseline');
     const runs: [RunLabel, TrainConfig][] = [
       ['mcckd', base],
@@ -271,12 +284,12 @@ export function compare(input: Partial<TrainConfig>, evalOpts: EvalOptions, list
     const out: Partial<CompareResult> = {};
     disposeLive();
     for (const [label, config] of runs) {
-      if (control.stopped) break;
+      if (control.signal.aborted) break;
       const { live, createMs } = await createTrainer(label, data, config, emit);
       announce(emit, live, createMs, 0);
       const result = await loop(live, control, emit, { autosaveEvery: 0 });
       let ev: EvalResultView | undefined;
-      if (!control.stopped) {
+      if (!control.signal.aborted) {
         try {
           ev = await evaluateLive(live, evalOpts, (done, total) => emit({ type: 'eval', label, done, total }));
           emit({ type: 'eval', label, done: ev.total, total: ev.total, result: ev });
@@ -307,11 +320,11 @@ function classroomGroup(groups: QuestionGroup[]): QuestionGroup {
 export function classroom(input: Partial<TrainConfig>, listener: TrainListener): Promise<RunResult> {
   const emit = emitter(listener);
   return exclusive('running the classroom demo', async (control) => {
-    const curation = { k: input.k ?? 3, seed: input.seed ?? 1337 };
+    const curation = curationOf(input);
     emit({ type: 'status', label: 'classroom', status: 'preparing', step: 0, message: 'loading the demo data' });
     if (session.data?.source.kind !== 'demo') session.data = await readTeacher({ kind: 'demo' }, curation);
     const data = await dataFor(curation);
-    const config = prepareConfig(input, data.groups.length);
+    const config = prepareTrainConfig(input, data.groups.length);
     const group = classroomGroup(data.groups);
     disposeLive();
     const { live, createMs } = await createTrainer('classroom', data, config, emit);

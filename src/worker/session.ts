@@ -1,17 +1,17 @@
 // Everything the worker holds between calls: the curated data, the optional
-// evaluation set, the backend, and the live model (trainer + metrics + the
-// stored run it writes to). The page only ever sees plain views of these.
+// evaluation set, the backend, and the live model (the trainer, which keeps
+// the run's metrics, and the stored run it writes to). The page only ever
+// sees plain views of these.
 
 import { setBackend } from '../core/backend';
 import type { BackendName, TrainConfig } from '../core/config';
 import { fingerprintGroups } from '../core/fingerprint';
-import type { MetricPoint } from '../core/state';
 import { Trainer } from '../core/trainer';
 import { readEvalFile, readTeacherFile } from '../data';
 import type { EvalItem, QuestionGroup, TaskType } from '../data/types';
 import type { RunRecorder } from './checkpoints';
 import { errMsg, Lock, type RunControl } from './control';
-import type { BackendReport, DataSource, DataSummary, EvalDataSummary, LoadProgress, ReportView, RunLabel } from './protocol';
+import type { BackendInfo, DataSource, DataSummary, EvalDataSummary, LoadProgress, DataReport, RunLabel } from '../shared/protocol';
 import { iterateStream, openSource } from './streams';
 
 export interface TeacherData {
@@ -21,7 +21,7 @@ export interface TeacherData {
   groups: QuestionGroup[];
   dev: EvalItem[];
   taskType: TaskType;
-  report: ReportView;
+  report: DataReport;
   fingerprint: string;
   curatedWith: { k: number; seed: number };
 }
@@ -31,7 +31,7 @@ export interface EvalData {
   bytes: number;
   items: EvalItem[];
   taskType: TaskType;
-  report: ReportView;
+  report: DataReport;
 }
 
 /** The model in memory and what belongs to it. */
@@ -40,14 +40,13 @@ export interface Live {
   trainer: Trainer;
   groups: QuestionGroup[];
   fingerprint: string;
-  metrics: MetricPoint[];
   recorder?: RunRecorder;
 }
 
 export const session: {
   data?: TeacherData;
   evalData?: EvalData;
-  backend?: BackendReport;
+  backend?: BackendInfo;
   live?: Live;
   /** The run in progress (training, comparison, classroom), if any. */
   control?: RunControl;
@@ -113,7 +112,7 @@ export async function readTeacher(
     groups: r.groups,
     dev: r.dev,
     taskType: r.taskType,
-    report: r.report as unknown as ReportView,
+    report: r.report,
     fingerprint: fingerprintGroups(r.groups),
     curatedWith: { ...curation },
   };
@@ -124,7 +123,7 @@ export async function readEval(source: DataSource, taskType: TaskType | undefine
   const progress = throttled(onProgress, opened.bytes);
   const r = await readEvalFile(iterateStream(opened.stream), { ...(taskType ? { taskType } : {}), onProgress: progress });
   progress(opened.bytes);
-  return { name: opened.name, bytes: opened.bytes, items: r.items, taskType: r.taskType, report: r.report as unknown as ReportView };
+  return { name: opened.name, bytes: opened.bytes, items: r.items, taskType: r.taskType, report: r.report };
 }
 
 export function summarizeEval(e: EvalData): EvalDataSummary {
@@ -150,20 +149,20 @@ export function uploadedFile(d: TeacherData | undefined, fingerprint: string): F
 /** The backend a run asks for (core/backend.ts: fallbacks, WebGPU settings);
  * switching disposes nothing by itself, so the callers dispose (or migrate)
  * the live model first. */
-export function ensureBackend(name: BackendName): Promise<BackendReport> {
+export function ensureBackend(name: BackendName): Promise<BackendInfo> {
   return session.backendLock.run(async () => (serves(session.backend, name) ? session.backend : (session.backend = await setBackend(name))));
 }
 
 /** Whether the backend set up is what asking for `name` gives (itself, or
  * the fallback it got last time). */
-function serves(b: BackendReport | undefined, name: BackendName): b is BackendReport {
+function serves(b: BackendInfo | undefined, name: BackendName): b is BackendInfo {
   return !!b && (b.backend === name || b.fellBackFrom === name);
 }
 
 /** The user's switch: the model in memory, if any, moves to the new backend
  * (under the GPU lock: evaluation and saving use it too); if it can't, it
  * goes back where it was and the switch fails. */
-export function switchBackend(name: BackendName): Promise<BackendReport> {
+export function switchBackend(name: BackendName): Promise<BackendInfo> {
   return session.backendLock.run(async () => {
     const live = session.live;
     if (!live) return (session.backend = await setBackend(name));
@@ -172,7 +171,7 @@ export function switchBackend(name: BackendName): Promise<BackendReport> {
       const state = await live.trainer.snapshot();
       const before = live.trainer.trainConfig.backend;
       disposeLive();
-      const moveTo = async (to: BackendName): Promise<BackendReport> => {
+      const moveTo = async (to: BackendName): Promise<BackendInfo> => {
         const report = (session.backend = await setBackend(to));
         session.live = { ...live, trainer: await Trainer.restore({ ...state, trainConfig: { ...state.trainConfig, backend: to } }, live.groups) };
         return report;

@@ -7,9 +7,9 @@ import * as Comlink from 'comlink';
 import * as tf from '@tensorflow/tfjs-core';
 import './wasm-assets';
 import type { BackendName, TrainConfig } from '../core/config';
-import { openStore, listRuns, storageUsage, RunRecorder, checkpointView } from './checkpoints';
+import { openStore, listRuns, storageUsage, checkpointView } from './checkpoints';
 import type {
-  BackendReport,
+  BackendInfo,
   CheckpointView,
   CompareResult,
   DataSource,
@@ -22,14 +22,14 @@ import type {
   RunView,
   StorageUsage,
   TrainListener,
-} from './protocol';
+} from '../shared/protocol';
 import * as runs from './runs';
-import { assertIdle, readEval, readTeacher, session, settledBackend, summarizeData, summarizeEval, switchBackend, uploadedFile } from './session';
+import { assertIdle, readEval, readTeacher, session, summarizeData, summarizeEval, switchBackend } from './session';
 
 const api = {
-  /** Sets up a backend (webgpu falls back to webgl, then cpu) and says what
+  /** Sets up a backend (webgpu falls back to webgl, then wasm, then cpu) and says what
    * it got. A model in memory is moved to the new backend. */
-  async setBackend(name: BackendName): Promise<BackendReport> {
+  async setBackend(name: BackendName): Promise<BackendInfo> {
     assertIdle('switch the backend');
     return switchBackend(name);
   },
@@ -99,22 +99,8 @@ const api = {
 
   /** Saves the model in memory now (a comparison's or the classroom's model
    * gets a stored run of its own on the first save). */
-  async saveCheckpoint(): Promise<CheckpointView> {
-    await settledBackend();
-    const live = session.live;
-    if (!live) throw new Error('there is no model to save');
-    if (session.busy && !session.control?.paused) throw new Error(`cannot save while ${session.busy}; pause it first`);
-    const t = live.trainer;
-    live.recorder ??= (await RunRecorder.create({
-      name: `${t.trainConfig.preset} α=${t.trainConfig.alpha} · ${live.label}`,
-      modelConfig: t.modelConfig,
-      trainConfig: t.trainConfig,
-      tokenizer: t.tokenizer.toJSON(),
-      datasetFingerprint: live.fingerprint,
-    }, uploadedFile(session.data, live.fingerprint))).recorder;
-    const state = await session.gpu.run(() => t.snapshot());
-    const status = t.step >= t.totalSteps ? 'done' : session.control?.paused ? 'paused' : 'stopped';
-    return live.recorder.save(state, live.metrics, 'manual', status);
+  saveCheckpoint(): Promise<CheckpointView> {
+    return runs.saveNow();
   },
 
   async exportCheckpoint(id: string, weightsOnly: boolean): Promise<{ fileName: string; bytes: Uint8Array }> {
@@ -151,7 +137,7 @@ const api = {
 
   // ---- diagnostics (the e2e tests check these) ----
 
-  status(): { busy?: string; paused: boolean; step?: number; totalSteps?: number; backend?: BackendReport } {
+  status(): { busy?: string; paused: boolean; step?: number; totalSteps?: number; backend?: BackendInfo } {
     const t = session.live?.trainer;
     return { busy: session.busy, paused: !!session.control?.paused, step: t?.step, totalSteps: t?.totalSteps, backend: session.backend };
   },

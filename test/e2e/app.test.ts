@@ -11,7 +11,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evalFile, teacherFile } from './fixtures';
 import { bannerText, expectClean, waitFor } from './checks';
-import { ARTIFACTS, buildApp, chromiumAvailable, CHROMIUM, launchBrowser, longTasks, losses, openPage, readStep, screenshot, serve, trainStatus, writeArtifact, type Served, type WatchedPage } from './harness';
+import { ARTIFACTS, buildApp, chromiumAvailable, CHROMIUM, launchBrowser, longTasks, losses, openPage, readStep, screenshot, serve, trainStatus, writeArtifact, type Served, type WatchedPage } from '../../support/browser';
 
 const available = chromiumAvailable();
 if (!available) console.warn(`[e2e] skipped: ${CHROMIUM} is missing (apt-get install chromium)`);
@@ -470,8 +470,8 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
     console.log(`[e2e] worker terminated while saving step ${savingStep}; the run has checkpoints at steps ${newest.steps.join(', ')}`);
     expect(savingStep).toBeGreaterThanOrEqual(2);
     expect(newest.steps[0]).toBe(savingStep - 1);
-    // Nothing half-written is left behind: every stored checkpoint record is
-    // complete, and records and weight blobs match one to one (the cut save's
+    // Nothing half-written is left behind: every stored checkpoint record has
+    // its blob at the size written, and records and blobs match one to one (the cut save's
     // blob, put first in its transaction, did not survive without a record).
     const stored = await page.evaluate(async () => {
       const db = await new Promise<IDBDatabase>((resolve, reject) => {
@@ -486,12 +486,14 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
           r.onsuccess = () => resolve(r.result as T[]);
           r.onerror = () => reject(r.error);
         });
-      const metas = await read<{ id: string; complete?: boolean }>('checkpoints', false);
-      const blobs = await read<string>('blobs', true);
+      const metas = await read<{ id: string; bytes: number }>('checkpoints', false);
+      const blobs = await read<{ checkpointId: string; bytes: ArrayBuffer }>('blobs', false);
       db.close();
-      return { incomplete: metas.filter((m) => !m.complete).length, ids: metas.map((m) => m.id).sort(), blobs: blobs.map(String).sort() };
+      const sizes = new Map(blobs.map((b) => [b.checkpointId, b.bytes.byteLength]));
+      return { wrongSize: metas.filter((m) => sizes.get(m.id) !== m.bytes).length, ids: metas.map((m) => m.id).sort(), blobs: blobs.map((b) => b.checkpointId).sort() };
     });
-    expect(stored.incomplete).toBe(0);
+    // every record has its blob, of the size the record says was written
+    expect(stored.wrongSize).toBe(0);
     expect(stored.blobs).toEqual(stored.ids);
 
     // The intact checkpoint loads and training goes on from it (on the

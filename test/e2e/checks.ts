@@ -1,8 +1,8 @@
-// Assertions shared by the browser tests (kept out of harness.ts, which the
-// bench imports outside vitest).
+// Assertions shared by the browser tests (kept out of support/browser.ts,
+// which the bench imports outside vitest).
 import type { Page } from 'playwright-core';
 import { expect } from 'vitest';
-import { poll, type WatchedPage } from './harness';
+import { poll, type WatchedPage } from '../../support/browser';
 
 /** The page's error banner text, '' when none is shown. */
 export async function bannerText(page: Page): Promise<string> {

@@ -6,7 +6,7 @@ import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { teacherFile } from './fixtures';
 import { expectClean, waitFor } from './checks';
-import { chromiumAvailable, launchBrowser, losses, openPage, poll, readStep, serve, trainStatus, writeArtifact, type Served, type WatchedPage } from './harness';
+import { chromiumAvailable, launchBrowser, losses, openPage, poll, readStep, serve, trainStatus, writeArtifact, type Served, type WatchedPage } from '../../support/browser';
 
 const available = chromiumAvailable();
 
@@ -62,7 +62,8 @@ describe.skipIf(!available)('backend fallback (real Chromium)', () => {
   it('without WebGPU the page falls back, shows the reason, and trains', async () => {
     const w = await openPage(noGpu, served.url);
     const badge = w.page.getByTestId('backend');
-    await badge.filter({ hasText: /^backend: (webgl|cpu)/ }).waitFor({ timeout: 60_000 });
+    // the chain is webgpu -> webgl -> wasm -> cpu (src/core/backend.ts)
+    await badge.filter({ hasText: /^backend: (webgl|wasm)/ }).waitFor({ timeout: 60_000 });
     const text = (await badge.textContent()) ?? '';
     console.log(`[e2e] without WebGPU: ${text}`);
     expect(text).toMatch(/fell back from webgpu: webgpu: (navigator\.gpu is missing|navigator\.gpu\.requestAdapter\(\) returned no adapter|requestAdapter failed)/);
@@ -71,7 +72,7 @@ describe.skipIf(!available)('backend fallback (real Chromium)', () => {
     expect(trained.length).toBe(3);
     expect(trained.every((l) => Number.isFinite(l) && l > 0)).toBe(true);
     // the badge still names the fallback after training started
-    expect(await badge.getAttribute('data-backend')).toMatch(/^(webgl|cpu)$/);
+    expect(await badge.getAttribute('data-backend')).toMatch(/^(webgl|wasm)$/);
     await expectClean(w);
     await w.context.close();
   });

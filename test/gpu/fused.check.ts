@@ -6,7 +6,7 @@ import { setupBackend } from '../../src/cli/setup';
 import { setBackend } from '../../src/core/backend';
 import { fusedCausalSoftmax, fusedAdamW, fusedSumSquareParts, setFusedKernels } from '../../src/core/fused/ops';
 import { gelu, layerNorm, sparseCrossEntropy } from '../../src/core/ops';
-import { Rng } from '../../src/core/rng';
+import { Rng } from '../../src/shared/rng';
 import { Trainer } from '../../src/core/trainer';
 import { toyGroups, tinyConfig } from '../unit/core-helpers';
 

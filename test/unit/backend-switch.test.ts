@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import { initBackendWithin, setBackend } from '../../src/core/backend';
+import { BackendUnavailableError, initBackendWithin, setBackend } from '../../src/core/backend';
 import { Trainer } from '../../src/core/trainer';
 import { ensureBackend, session, settledBackend, switchBackend } from '../../src/worker/session';
 import { toyGroups, tinyConfig } from './core-helpers';
@@ -38,12 +38,66 @@ describe('a WebGPU adapter that never answers', () => {
     Object.defineProperty(g, 'navigator', { value: { gpu: { requestAdapter: () => new Promise(() => undefined) } }, configurable: true });
     try {
       const info = await setBackend('webgpu', { timeoutMs: 50 });
-      expect(info).toMatchObject({ backend: 'cpu', fellBackFrom: 'webgpu', reason: 'webgpu: navigator.gpu.requestAdapter() gave no answer in 0.05 s' });
-      expect(tf.getBackend()).toBe('cpu');
+      // Node has no WebGL either: on to wasm (not the far slower cpu)
+      expect(info).toMatchObject({ backend: 'wasm', fellBackFrom: 'webgpu', reason: 'webgpu: navigator.gpu.requestAdapter() gave no answer in 0.05 s; webgl: no OffscreenCanvas for WebGL in this context' });
+      expect(tf.getBackend()).toBe('wasm');
     } finally {
       if (saved) Object.defineProperty(g, 'navigator', saved);
       else delete g.navigator;
     }
+  });
+});
+
+describe('the automatic fallback order: webgpu -> webgl -> wasm -> cpu', () => {
+  /** Runs `f` with `navigator` (no navigator.gpu) and, when `wasm` is false,
+   * without WebAssembly; Node has no WebGL (no OffscreenCanvas). */
+  async function without<T>(o: { wasm: boolean }, f: () => Promise<T>): Promise<T> {
+    const g = globalThis as { navigator?: unknown; WebAssembly?: unknown };
+    const nav = Object.getOwnPropertyDescriptor(g, 'navigator');
+    const wasm = Object.getOwnPropertyDescriptor(g, 'WebAssembly');
+    Object.defineProperty(g, 'navigator', { value: {}, configurable: true });
+    if (!o.wasm) delete g.WebAssembly;
+    try {
+      return await f();
+    } finally {
+      if (nav) Object.defineProperty(g, 'navigator', nav);
+      else delete g.navigator;
+      if (wasm) Object.defineProperty(g, 'WebAssembly', wasm);
+    }
+  }
+
+  it('without navigator.gpu and WebGL, webgpu lands on wasm, saying why webgpu and webgl were skipped', async () => {
+    await tf.setBackend('cpu');
+    const info = await without({ wasm: true }, () => setBackend('webgpu'));
+    expect(info).toEqual({
+      backend: 'wasm',
+      fellBackFrom: 'webgpu',
+      reason: 'webgpu: navigator.gpu is missing (this browser or context has no WebGPU); webgl: no OffscreenCanvas for WebGL in this context',
+    });
+    expect(tf.getBackend()).toBe('wasm');
+  });
+
+  it('webgl lands on wasm too', async () => {
+    await tf.setBackend('cpu');
+    const info = await without({ wasm: true }, () => setBackend('webgl'));
+    expect(info).toEqual({ backend: 'wasm', fellBackFrom: 'webgl', reason: 'webgl: no OffscreenCanvas for WebGL in this context' });
+    expect(tf.getBackend()).toBe('wasm');
+  });
+
+  it('cpu comes last, after wasm, with every skipped backend named', async () => {
+    await tf.setBackend('wasm');
+    const info = await without({ wasm: false }, () => setBackend('webgpu'));
+    expect(info).toMatchObject({ backend: 'cpu', fellBackFrom: 'webgpu' });
+    expect(info.reason).toMatch(/^webgpu: navigator\.gpu is missing .*; webgl: no OffscreenCanvas .*; wasm: no WebAssembly in this context$/);
+    expect(tf.getBackend()).toBe('cpu');
+  });
+
+  it('fallback: false (the CLI) tries only the backend asked for, and says why it failed', async () => {
+    await tf.setBackend('cpu');
+    const err = await without({ wasm: true }, () => setBackend('webgpu', { fallback: false })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BackendUnavailableError);
+    expect((err as BackendUnavailableError).reason).toBe('webgpu: navigator.gpu is missing (this browser or context has no WebGPU)');
+    expect(tf.getBackend()).toBe('cpu');
   });
 });
 
@@ -90,7 +144,7 @@ describe('switching with a model in memory', () => {
 
     const t = await make();
     const got = [(await t.trainStep())?.loss ?? NaN, (await t.trainStep())?.loss ?? NaN];
-    session.live = { label: 'main', trainer: t, groups: toyGroups(6), fingerprint: 'x', metrics: [] };
+    session.live = { label: 'main', trainer: t, groups: toyGroups(6), fingerprint: 'x' };
     const tensorsBefore = tf.memory().numTensors;
     const switching = switchBackend('wasm');
     // what a save or an evaluation does first: the model it then reads is the moved one

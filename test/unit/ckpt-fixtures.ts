@@ -7,7 +7,7 @@ import type { MetricPoint, TensorMap, TrainState } from '../../src/core/state';
 import { expectedParamShapes } from '../../src/checkpoint/format';
 import { numel } from '../../src/checkpoint/safetensors';
 
-export const TINY: ModelConfig = { vocabSize: 16, blockSize: 8, nLayer: 1, nHead: 2, nEmbd: 8, dropout: 0, layerNormEps: 1e-5 };
+export const TINY: ModelConfig = { vocabSize: 16, blockSize: 8, nLayer: 1, nHead: 2, nEmbd: 8, layerNormEps: 1e-5 };
 
 function filled(shapes: Record<string, number[]>, seed: number): TensorMap {
   const out: TensorMap = {};

@@ -35,12 +35,24 @@ function tampered(edit: (t: ReturnType<typeof decode>) => void, opts: { keepChec
 }
 
 describe('expectedParamShapes', () => {
-  it('agrees with countParams for every preset', () => {
+  it('agrees with GPT-2\'s closed-form parameter count for every preset', () => {
+    // Written out independently of the table both read: per block two
+    // LayerNorms, c_attn, attn.c_proj, mlp.c_fc and mlp.c_proj with biases.
+    const closedForm = (c: ReturnType<typeof modelConfigFor>): number => {
+      const d = c.nEmbd;
+      const block = 4 * d + (3 * d * d + 3 * d) + (d * d + d) + (4 * d * d + 4 * d) + (4 * d * d + d);
+      return c.vocabSize * d + c.blockSize * d + c.nLayer * block + 2 * d;
+    };
     for (const preset of Object.keys(PRESETS) as (keyof typeof PRESETS)[]) {
       const c = modelConfigFor(preset, 300);
       const total = Object.values(expectedParamShapes(c)).reduce((s, shape) => s + shape.reduce((a, b) => a * b, 1), 0);
-      expect(total).toBe(countParams(c));
+      expect(total).toBe(closedForm(c));
+      expect(countParams(c)).toBe(closedForm(c));
     }
+    // the README's table
+    expect(countParams(modelConfigFor('tiny', 512))).toBe(149_248);
+    expect(countParams(modelConfigFor('small', 1024))).toBe(957_184);
+    expect(countParams(modelConfigFor('base', 4096))).toBe(12_417_024);
   });
 
   it('uses HF GPT-2 names with Conv1D [in, out] weights', () => {

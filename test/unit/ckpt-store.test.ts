@@ -204,7 +204,7 @@ describe('checkpoints', () => {
     const run = await store.createRun(newRun(state));
     await store.appendMetrics(run.id, [metric(2), metric(4), metric(6)]);
     const meta = await store.saveCheckpoint(run.id, state, 'manual');
-    expect(meta).toMatchObject({ runId: run.id, step: 4, kind: 'manual', complete: true, weightsOnly: false });
+    expect(meta).toMatchObject({ runId: run.id, step: 4, kind: 'manual', weightsOnly: false });
     expect(meta.bytes).toBe(stateToSafetensors(state).length);
     expect(await store.listCheckpoints(run.id)).toEqual([meta]);
     const back = await store.loadCheckpoint(meta.id);
@@ -232,6 +232,13 @@ describe('checkpoints', () => {
     expectSameTensors(latest.found!.state.params, tinyState({ seed: 1 }).params);
     expect(latest.skipped.map((s) => s.meta.id)).toEqual([c3.id, c2.id]);
     expect(latest.skipped[1].message).toMatch(/is damaged/);
+
+    // Older than a damaged one (what Resume offers): c3 itself and anything
+    // newer are not candidates; c2 is damaged too, so c1.
+    const older = await store.latestLoadable(run.id, { olderThan: c3 });
+    expect(older.found?.meta.id).toBe(c1.id);
+    expect(older.skipped.map((s) => s.meta.id)).toEqual([c2.id]);
+    expect((await store.latestLoadable(run.id, { olderThan: c1 })).found).toBeUndefined();
 
     // A missing blob is damage too.
     const db = await openDB(name);
@@ -266,7 +273,7 @@ describe('checkpoints', () => {
 
   it('retentionVictims is a pure rule', () => {
     const m = (id: string, kind: CheckpointMeta['kind'], createdAt: number, accuracy?: number): CheckpointMeta => ({
-      id, runId: 'r', step: createdAt, createdAt, bytes: 1, checksum: '0', kind, complete: true, weightsOnly: false, ...(accuracy === undefined ? {} : { accuracy }),
+      id, runId: 'r', step: createdAt, createdAt, bytes: 1, checksum: '0', kind, weightsOnly: false, ...(accuracy === undefined ? {} : { accuracy }),
     });
     const metas = [m('a1', 'auto', 1, 0.8), m('a2', 'auto', 2), m('a3', 'auto', 3), m('a4', 'auto', 4), m('p', 'pause', 5), m('b', 'best', 6, 0.5)];
     expect(retentionVictims(metas, { keepAuto: 2 }).map((x) => x.id).sort()).toEqual(['a2', 'b']);
@@ -304,7 +311,7 @@ describe('checkpoints', () => {
       const err = await store.saveCheckpoint(run.id, tinyState({ step: 3 }), 'auto').catch((e: unknown) => e);
       expect(err).toBeInstanceOf(QuotaError);
       expect((err as StoreError).code).toBe('quota');
-      expect((err as Error).message).toMatch(/^Not enough storage space for saving the checkpoint at step 3 \([\d.]+ MB\)\. Nothing was written and earlier checkpoints are intact/);
+      expect((err as Error).message).toMatch(/^Not enough storage space for saving the checkpoint at step 3 \([\d.]+ [KMG]?B\)\. Nothing was written and earlier checkpoints are intact/);
     } finally {
       restore();
     }

@@ -74,6 +74,15 @@ describe('mcckd train / eval / inspect', () => {
     const res = JSON.parse(e.stdout) as { total: number; samples: unknown[] };
     expect(res.total).toBe(2);
     expect(res.samples.length).toBe(2);
+    expect((res as { taskType?: string }).taskType).toBe('number');
+
+    // --task overrides the detected task type; a wrong one is a usage error
+    const asText = await mcckd(['eval', '--run', out, '--data', test, '--limit', '1', '--max-new-tokens', '4', '--task', 'text']);
+    expect(asText.code, asText.stderr).toBe(0);
+    expect((JSON.parse(asText.stdout) as { taskType: string }).taskType).toBe('text');
+    const bad = await mcckd(['eval', '--run', out, '--data', test, '--task', 'essay']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--task must be one of number, choice, yesno, text, got "essay"/);
   });
 
   it('resumed losses equal an uninterrupted run on the cpu backend', async () => {

@@ -14,7 +14,7 @@ describe('format 1: our own {question, rationales, answer}', () => {
     const { groups, dev, taskType, report } = await readTeacherFile(jsonl(ours), noDev);
     expect(taskType).toBe('number');
     expect(dev).toEqual([]);
-    expect(report).toMatchObject({ format: 'mcckd', container: 'jsonl', records: 2, questionsIn: 2, questions: 2, rationalesIn: 6, rationalesKept: 5 });
+    expect(report).toMatchObject({ format: 'native', container: 'jsonl', records: 2, questionsIn: 2, questions: 2, rationalesIn: 6, rationalesKept: 5 });
     expect(report.dropped).toEqual({ 'wrong-answer': 1 });
     expect(groups.map((g) => [g.id, g.answer, g.rationales.length])).toEqual([['a', '32', 3], ['q1', '20', 2]]);
     for (const g of groups) {

@@ -31,7 +31,7 @@ export function fusedActive(): boolean {
 
 type Args = (tf.Tensor | tf.GradSaveFunc)[];
 
-function k1(name: string, inputs: tf.NamedTensorMap, attrs: Record<string, number> = {}): tf.Tensor {
+function runFused(name: string, inputs: tf.NamedTensorMap, attrs: Record<string, number> = {}): tf.Tensor {
   return tf.engine().runKernel(name, inputs, attrs) as tf.Tensor;
 }
 
@@ -42,7 +42,7 @@ export function fusedLayerNorm(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, eps: nu
     const [x2, g1, b1, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
     save([x2, g1]);
     return {
-      value: k1(FUSED.layerNorm, { x: x2, gamma: g1, beta: b1 }, { eps }),
+      value: runFused(FUSED.layerNorm, { x: x2, gamma: g1, beta: b1 }, { eps }),
       gradFunc: (dy: tf.Tensor, [xs, gs]: tf.Tensor[]) => {
         const [dx, dg] = tf.engine().runKernel(FUSED.layerNormGrad, { x: xs, gamma: gs, dy }, { eps }) as tf.Tensor[];
         return [dx, dg, tf.sum(dy, 0)];
@@ -58,9 +58,9 @@ export function fusedCausalSoftmax(att: tf.Tensor4D, scale: number, past: number
   const [r, h, t, k] = att.shape;
   const f = tf.customGrad((...args: Args) => {
     const [a, save] = args as [tf.Tensor, tf.GradSaveFunc];
-    const y = k1(FUSED.causalSoftmax, { att: a }, { scale, tq: t, past });
+    const y = runFused(FUSED.causalSoftmax, { att: a }, { scale, tq: t, past });
     save([y]);
-    return { value: y, gradFunc: (dy: tf.Tensor, [ys]: tf.Tensor[]) => k1(FUSED.causalSoftmaxGrad, { y: ys, dy }, { scale }) };
+    return { value: y, gradFunc: (dy: tf.Tensor, [ys]: tf.Tensor[]) => runFused(FUSED.causalSoftmaxGrad, { y: ys, dy }, { scale }) };
   });
   return tf.reshape(f(tf.reshape(att, [r * h * t, k])), [r, h, t, k]); // rows [R*H*t, K]
 }
@@ -71,8 +71,8 @@ export function fusedCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf
     const [z, t, save] = args as [tf.Tensor, tf.Tensor, tf.GradSaveFunc];
     save([z, t]);
     return {
-      value: k1(FUSED.crossEntropy, { z, tgt: t }),
-      gradFunc: (dy: tf.Tensor, [zs, ts]: tf.Tensor[]) => [k1(FUSED.crossEntropyGrad, { z: zs, tgt: ts, dy }), tf.zerosLike(ts)],
+      value: runFused(FUSED.crossEntropy, { z, tgt: t }),
+      gradFunc: (dy: tf.Tensor, [zs, ts]: tf.Tensor[]) => [runFused(FUSED.crossEntropyGrad, { z: zs, tgt: ts, dy }), tf.zerosLike(ts)],
     };
   });
   return f(logits, targets) as tf.Tensor1D;
@@ -82,7 +82,7 @@ export function fusedGelu(x: tf.Tensor): tf.Tensor {
   const f = tf.customGrad((...args: Args) => {
     const [a, save] = args as [tf.Tensor, tf.GradSaveFunc];
     save([a]);
-    return { value: k1(FUSED.gelu, { x: a }), gradFunc: (dy: tf.Tensor, [xs]: tf.Tensor[]) => k1(FUSED.geluGrad, { x: xs, dy }) };
+    return { value: runFused(FUSED.gelu, { x: a }), gradFunc: (dy: tf.Tensor, [xs]: tf.Tensor[]) => runFused(FUSED.geluGrad, { x: xs, dy }) };
   });
   return f(x);
 }
@@ -98,7 +98,7 @@ export function fusedSumSquareParts(xs: tf.Tensor[]): tf.Scalar[] {
   for (let i = 0; i < xs.length; i += MAX_PROGRAM_INPUTS) {
     const inputs: tf.NamedTensorMap = {};
     xs.slice(i, i + MAX_PROGRAM_INPUTS).forEach((x, j) => (inputs[`x${j}`] = tf.reshape(x, [-1])));
-    parts.push(tf.reshape(k1(FUSED.sumSquares, inputs), [])); // [1] -> scalar
+    parts.push(tf.reshape(runFused(FUSED.sumSquares, inputs), [])); // [1] -> scalar
   }
   return parts;
 }

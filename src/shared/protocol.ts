@@ -1,11 +1,15 @@
 // Plain data that crosses the worker boundary (structured clone). No tfjs and
 // no DOM here: both the UI and the worker import these types.
 
+import type { BackendInfo } from '../core/backend';
 import type { BackendName, ModelConfig, TrainConfig } from '../core/config';
-import type { EvalSample, MetricPoint } from '../core/state';
-import type { QuestionGroup, TaskType } from '../data/types';
+import type { StepProgress } from '../core/loop';
+import type { MetricPoint } from '../core/state';
+import type { CheckpointKind, RunStatus } from '../checkpoint/schema';
+import type { DataReport } from '../data/report';
+import type { EvalSample, QuestionGroup, TaskType } from '../data/types';
 
-export type { BackendName, MetricPoint, ModelConfig, QuestionGroup, TaskType, TrainConfig };
+export type { BackendInfo, BackendName, CheckpointKind, DataReport, EvalSample, MetricPoint, ModelConfig, QuestionGroup, RunStatus, TaskType, TrainConfig };
 
 /** Where the data comes from: a File picked or dropped by the user (Files are
  * structured-cloneable and are read in the worker), or our own demo files. */
@@ -17,25 +21,11 @@ export interface LoadProgress {
   total: number;
 }
 
-/** The curation report as the UI reads it. The data pipeline's DataReport is
- * richer; the UI shows these fields and lists the rest generically. */
-export interface ReportView {
-  format: string;
-  records: number;
-  questions: number;
-  rationalesIn: number;
-  rationalesKept: number;
-  dropped: Record<string, number>;
-  droppedExamples?: unknown[];
-  errors: { line?: number; index?: number; field?: string; message: string }[];
-  [extra: string]: unknown;
-}
-
 export interface DataSummary {
   name: string;
   bytes: number;
   taskType: TaskType;
-  report: ReportView;
+  report: DataReport;
   groups: number; // questions kept for training
   dev: number; // held-out questions (the dev split)
   fingerprint: string;
@@ -47,23 +37,16 @@ export interface EvalDataSummary {
   name: string;
   bytes: number;
   taskType: TaskType;
-  report: ReportView;
+  report: DataReport;
   items: number;
-}
-
-/** What the worker tells about the backend it set up. */
-export interface BackendReport {
-  backend: string;
-  adapter?: string;
-  fellBackFrom?: string;
-  reason?: string;
 }
 
 /** Which run an event belongs to: the ordinary run, the two runs of a
  * comparison, or the classroom demo. */
 export type RunLabel = 'main' | 'mcckd' | 'baseline' | 'classroom';
 
-export type RunStatus = 'preparing' | 'running' | 'paused' | 'stopped' | 'done';
+/** Where a live run stands (a stored run's RunStatus says more). */
+export type TrainStatus = 'preparing' | 'running' | 'paused' | 'stopped' | 'done';
 
 export interface RunInfo {
   label: RunLabel;
@@ -72,7 +55,7 @@ export interface RunInfo {
   params: number;
   totalSteps: number;
   startStep: number;
-  backend: BackendReport;
+  backend: BackendInfo;
   /** ms that Trainer.create/restore took (weights init, tokenizer). */
   createMs: number;
   /** Metrics logged before this session (a resumed run), for the charts. */
@@ -81,17 +64,9 @@ export interface RunInfo {
   runId?: string;
 }
 
-export interface StepEvent {
+export interface StepEvent extends StepProgress {
   type: 'step';
   label: RunLabel;
-  step: number;
-  totalSteps: number;
-  epoch: number;
-  elapsedMs: number;
-  /** Estimated ms left, from recent step times; undefined until known. */
-  etaMs?: number;
-  /** Present on log steps (TrainConfig.logEvery). */
-  metrics?: MetricPoint;
 }
 
 /** The classroom view: the student's answer distributions after two
@@ -110,7 +85,7 @@ export interface DistEvent {
 
 export type TrainEvent =
   | { type: 'start'; info: RunInfo }
-  | { type: 'status'; label: RunLabel; status: RunStatus; step: number; message?: string }
+  | { type: 'status'; label: RunLabel; status: TrainStatus; step: number; message?: string }
   | StepEvent
   | DistEvent
   | { type: 'checkpoint'; label: RunLabel; checkpoint: CheckpointView }
@@ -130,13 +105,11 @@ export interface RunResult {
   metrics: MetricPoint[];
 }
 
-export type EvalSampleView = EvalSample;
-
 export interface EvalResultView {
   accuracy: number;
   correct: number;
   total: number;
-  samples: EvalSampleView[];
+  samples: EvalSample[];
   source: 'eval-file' | 'dev-split';
   taskType: TaskType;
 }
@@ -158,7 +131,7 @@ export interface CheckpointView {
   step: number;
   createdAt: number;
   bytes: number;
-  kind: string; // auto | pause | stop | best | manual
+  kind: CheckpointKind;
   weightsOnly: boolean;
   accuracy?: number;
 }
@@ -167,7 +140,7 @@ export interface CheckpointView {
 export interface RunView {
   id: string;
   name: string;
-  status: string;
+  status: RunStatus;
   createdAt: number;
   updatedAt: number;
   preset: string;

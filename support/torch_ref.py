@@ -2,7 +2,7 @@
 fed the same initial weights (our own .safetensors export) and the same
 batches, so that losses can be compared and throughput measured side by side.
 
-Input: a JSON case file written by bench/reference.ts:
+Input: a JSON case file written by support/torch.ts:
   {"weights": "path.safetensors", "config": ModelConfig, "train": {...},
    "batches": [{"inputs": [[int]], "targets": [[int]], "ceWeight": [[float]],
                 "klA": [[int]], "klB": [[int]], "klMask": [[float]]}],

@@ -1,7 +1,7 @@
-// The PyTorch side of the benchmark: the same model (our own .safetensors
-// export of the initial weights) and the same batches, trained by
-// bench/torch_ref.py with Debian's python3-torch. Checks that both compute
-// the same thing before any throughput ratio is reported.
+// The PyTorch reference, shared by the bench and the tests: the same model
+// (our own .safetensors export of the initial weights) and the same batches,
+// trained by support/torch_ref.py with Debian's python3-torch. Checks that
+// both compute the same thing before any throughput ratio is reported.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

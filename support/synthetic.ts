@@ -1,8 +1,8 @@
-// Fixed-shape synthetic batches for the benchmark: every step has the same
+// Fixed-shape synthetic batches for the benchmark and the PyTorch reference: every step has the same
 // [R, T] so throughput is comparable across backends and with PyTorch.
 import { buildBatch, type EncodedRationale, type HostBatch } from '../src/core/batch';
 import { PAD_ID, Tokenizer, type TokenizerJSON } from '../src/core/tokenizer';
-import { Rng } from '../src/core/rng';
+import { Rng } from '../src/shared/rng';
 import { DEFAULT_TRAIN, PRESETS, type PresetName, type TrainConfig } from '../src/core/config';
 import { Trainer } from '../src/core/trainer';
 

@@ -1,4 +1,5 @@
-// End-to-end harness: builds the app (once per run: reused while no source
+// The headless-Chromium harness that the e2e tests and the bench share:
+// builds the app (once per run: reused while no source
 // file is newer than the build), serves it on http://127.0.0.1:<free port>
 // with vite preview (or the dev server), and drives Debian's Chromium with
 // real WebGPU on SwiftShader. Pages record console errors, page errors, CSP
@@ -11,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { build, createServer, preview } from 'vite';
 
-export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 const DIST = path.join(ARTIFACTS, 'e2e-dist');
 export const CHROMIUM = '/usr/bin/chromium';
@@ -65,7 +66,7 @@ export interface BuildOptions {
 export async function buildApp(o: BuildOptions = {}): Promise<string> {
   const dist = o.outDir ? path.join(ARTIFACTS, o.outDir) : DIST;
   const stamp = path.join(dist, '.built-at');
-  const sources = ['src', 'public', 'index.html', 'vite.config.ts', 'package.json', ...(o.input ? [path.dirname(o.input), 'bench'] : [])].map((p) => path.join(ROOT, p)).filter((p) => existsSync(p));
+  const sources = ['src', 'public', 'index.html', 'vite.config.ts', 'package.json', ...(o.input ? [path.dirname(o.input), 'bench', 'support'] : [])].map((p) => path.join(ROOT, p)).filter((p) => existsSync(p));
   const newest = Math.max(...sources.map(newestMtime));
   if (existsSync(stamp) && statSync(stamp).mtimeMs > newest) return dist;
   const input = o.input ? { rollupOptions: { input: path.join(ROOT, o.input) } } : {};
