@@ -1,11 +1,76 @@
-import { defineConfig } from 'vite';
+import { defineConfig, type Plugin } from 'vite';
 
 // The app is a static site: index.html + src/ui (DOM only) + a module worker
 // (src/worker) that owns tfjs. Workers are ES modules so that backends can be
 // code-split and imported lazily (src/core/backend.ts).
+
+// ---- security headers (README, "Hosting": what a static host must send) ----
+//
+// Nothing leaves this origin: teacher files stay on the machine. The policy
+// is sent as a header with EVERY response: a module worker is bound by the
+// headers of its own script (a <meta> policy of the page does not reach it),
+// and frame-ancestors works only as a header. 'wasm-unsafe-eval' lets tfjs
+// compile its wasm backend (the worker fetches the .wasm files and the demo
+// data from this origin: connect-src 'self'); blob: workers are what
+// emscripten may spawn. Styles come only from the CSS file: uPlot and the UI
+// set element.style from script, which CSP allows.
+const CSP: [directive: string, sources: string[]][] = [
+  ['default-src', ["'self'"]],
+  ['script-src', ["'self'", "'wasm-unsafe-eval'"]],
+  ['worker-src', ["'self'", 'blob:']],
+  ['connect-src', ["'self'"]],
+  ['img-src', ["'self'", 'data:', 'blob:']],
+  ['style-src', ["'self'"]],
+  ['object-src', ["'none'"]],
+  ['base-uri', ["'none'"]],
+  ['form-action', ["'none'"]],
+  ['frame-ancestors', ["'none'"]],
+];
+
+/** `dev`: the dev server injects the CSS it serves as <style> elements, so
+ * it needs inline styles (scripts stay 'self': /@vite/client is a file).
+ * `meta`: without the directives a <meta> policy ignores (frame-ancestors). */
+function policy(o: { dev?: boolean; meta?: boolean } = {}): string {
+  return CSP.filter(([d]) => !(o.meta && d === 'frame-ancestors'))
+    .map(([d, sources]) => [d, ...sources, ...(o.dev && d === 'style-src' ? ["'unsafe-inline'"] : [])].join(' '))
+    .join('; ');
+}
+
+function securityHeaders(o: { dev?: boolean } = {}): Record<string, string> {
+  return {
+    'Content-Security-Policy': policy(o),
+    'X-Content-Type-Options': 'nosniff',
+    'Referrer-Policy': 'no-referrer',
+    // Cross-origin isolated: the page has no cross-origin resources to lose,
+    // and the wasm backend stays single-threaded either way (core/backend.ts).
+    'Cross-Origin-Opener-Policy': 'same-origin',
+    'Cross-Origin-Embedder-Policy': 'require-corp',
+  };
+}
+
+/** The built index.html also carries the policy as a <meta> tag, for a host
+ * that can't send headers (it then covers the page only, not the worker,
+ * and can't forbid framing). Not in dev, whose header allows inline styles. */
+function cspMeta(): Plugin {
+  return {
+    name: 'csp-meta',
+    apply: 'build',
+    transformIndexHtml: {
+      order: 'pre',
+      handler: (html, ctx) => {
+        if (ctx.path !== '/index.html') return html;
+        const meta = `<meta http-equiv="Content-Security-Policy" content="${policy({ meta: true })}" />`;
+        // right after <meta charset>, before anything it governs
+        return /<meta charset[^>]*>/i.test(html) ? html.replace(/<meta charset[^>]*>/i, (m) => `${m}\n    ${meta}`) : html.replace(/<head>/i, `<head>\n    ${meta}`);
+      },
+    },
+  };
+}
+
 export default defineConfig({
-  server: { host: '127.0.0.1' },
-  preview: { host: '127.0.0.1' },
+  plugins: [cspMeta()],
+  server: { host: '127.0.0.1', headers: securityHeaders({ dev: true }) },
+  preview: { host: '127.0.0.1', headers: securityHeaders() },
   worker: { format: 'es' },
   build: {
     target: 'es2022',

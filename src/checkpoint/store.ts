@@ -82,6 +82,18 @@ export interface OpenOptions {
   onClose?: (reason: string) => void;
 }
 
+/** How long opening the database may take by default: an older version of
+ * the app in another tab that does not close its connection blocks the
+ * upgrade for as long as that tab lives. */
+export const OPEN_TIMEOUT_MS = 10_000;
+
+export interface OpenDeadlineOptions {
+  /** Give up opening after this many ms (default OPEN_TIMEOUT_MS) with a
+   * StoreError; a later open may try again. An upgrade that has begun is
+   * waited for. */
+  openTimeoutMs?: number;
+}
+
 type RW<S extends StoreNames<McckdDB>[]> = IDBPTransaction<McckdDB, S, 'readwrite'>;
 
 export class CheckpointStore {
@@ -93,7 +105,7 @@ export class CheckpointStore {
     readonly retention: RetentionPolicy,
   ) {}
 
-  static async open(name: string = DB_NAME, opts: OpenOptions = {}): Promise<CheckpointStore> {
+  static async open(name: string = DB_NAME, opts: OpenOptions & OpenDeadlineOptions = {}): Promise<CheckpointStore> {
     if (typeof indexedDB === 'undefined') {
       throw new StoreError('IndexedDB is not available here (a private window or a locked-down browser?)', 'unavailable');
     }
@@ -102,17 +114,59 @@ export class CheckpointStore {
       if (store) store.closedReason = reason;
       opts.onClose?.(reason);
     };
+    // Opening waits while another connection at an older version (a tab of
+    // an older app version without a versionchange handler) stays open:
+    // 'blocked' says so, and the deadline ends the wait. IndexedDB can't
+    // cancel an open request, so one that opens after we gave up is closed
+    // at once (it would block the next upgrade otherwise).
+    const timeoutMs = opts.openTimeoutMs ?? OPEN_TIMEOUT_MS;
+    const waited = timeoutMs >= 1000 ? `${Math.round(timeoutMs / 1000)} s` : `${timeoutMs} ms`;
+    let blockedAt: number | undefined; // the version that holds us up
+    let upgrading = false;
+    let gaveUp = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     let db: IDBPDatabase<McckdDB>;
     try {
-      db = await openDB<McckdDB>(name, DB_VERSION, {
-        upgrade: (d, oldVersion, _newVersion, tx) => migrate(d, oldVersion, tx),
-        blocking: () => {
+      const request = openDB<McckdDB>(name, DB_VERSION, {
+        upgrade: (d, oldVersion, _newVersion, tx) => {
+          upgrading = true;
+          migrate(d, oldVersion, tx);
+        },
+        blocked: (currentVersion) => {
+          blockedAt = currentVersion;
+        },
+        blocking: (_current, _blocked, event) => {
           // Let the newer version upgrade instead of leaving it stuck.
-          db.close();
+          (event.target as IDBDatabase).close();
           lost('a newer version of the app opened the saved data in another tab; reload this page');
         },
         terminated: () => lost('the browser closed the database (storage cleared?); reload this page'),
       });
+      request.then(
+        (late) => void (gaveUp && late.close()),
+        () => undefined, // observed by the race below, or nobody waits any more
+      );
+      const deadline = new Promise<never>((_, reject) => {
+        const check = (): void => {
+          if (upgrading) return; // the other tab let go: the upgrade runs to its end
+          gaveUp = true;
+          reject(
+            blockedAt !== undefined
+              ? new StoreError(
+                  `the saved data could not be opened: another tab holds it open with an older version of this app (database "${name}" version ${blockedAt}, ` +
+                    `this app needs version ${DB_VERSION}) and did not let go within ${waited}; close that tab (or reload it), then try again`,
+                  'version',
+                )
+              : new StoreError(
+                  `the saved data could not be opened within ${waited} (database "${name}"); ` +
+                    'another tab may hold it open with an older version of this app: close other tabs of this app, then try again',
+                  'unavailable',
+                ),
+          );
+        };
+        timer = setTimeout(check, timeoutMs);
+      });
+      db = await Promise.race([request, deadline]);
     } catch (e) {
       if (errName(e) === 'VersionError') {
         throw new StoreError(
@@ -122,6 +176,8 @@ export class CheckpointStore {
         );
       }
       throw storeFailure(e, `opening database "${name}"`);
+    } finally {
+      clearTimeout(timer);
     }
     store = new CheckpointStore(db, { ...DEFAULT_RETENTION, ...opts.retention });
     return store;
@@ -183,6 +239,31 @@ export class CheckpointStore {
     const run: RunRecord = { ...init, id: newId('run'), createdAt: t, updatedAt: t, evaluations: [], status: init.status ?? 'created' };
     await this.write(['runs'], 'creating a run', (tx) => tx.objectStore('runs').add(run));
     return run;
+  }
+
+  /** A new run that continues `runId` from its checkpoint at `step`: same
+   * configs, tokenizer and data, the metrics and evaluations up to `step`
+   * copied. Resuming an older checkpoint branches off this way, so the
+   * original run keeps its later checkpoints and history. */
+  async forkRun(runId: string, step: number): Promise<RunRecord> {
+    const t = this.now();
+    return this.write(['runs', 'metrics'], 'starting a run from an older checkpoint', async (tx) => {
+      const from = await tx.objectStore('runs').get(runId);
+      if (!from) throw new NotFoundError(`run ${runId} does not exist`);
+      const points = await tx.objectStore('metrics').getAll(IDBKeyRange.bound([runId, -Infinity], [runId, step]));
+      const run: RunRecord = {
+        ...from,
+        id: newId('run'),
+        name: `${from.name.replace(/ · from step \d+$/, '')} · from step ${step}`,
+        createdAt: t,
+        updatedAt: t,
+        // their checkpoints stay with the original run
+        evaluations: from.evaluations.filter((e) => e.step <= step).map(({ checkpointId: _c, ...e }) => e),
+        status: 'training',
+      };
+      await requests(() => tx.objectStore('runs').add(run), ...points.map((p) => () => tx.objectStore('metrics').put({ ...p, runId: run.id })));
+      return run;
+    });
   }
 
   /** Upsert of a whole record (sets updatedAt). */

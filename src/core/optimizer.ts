@@ -40,6 +40,9 @@ export class AdamW {
   step = 0;
   readonly m = new Map<string, tf.Variable>();
   readonly v = new Map<string, tf.Variable>();
+  /** Steps skipped because the loss or the gradient norm was not finite,
+   * counted on the device so that no step has to read a value back. */
+  readonly skipped = tf.tidy(() => tf.variable(tf.scalar(0), false));
 
   constructor(private readonly params: Map<string, tf.Variable>, private readonly c: AdamWConfig, state?: OptimizerState) {
     for (const [name, p] of params) {
@@ -51,15 +54,22 @@ export class AdamW {
     if (state) this.step = state.step;
   }
 
-  /** Applies one update; call inside tf.tidy. Returns the pre-clip global norm. */
-  apply(grads: tf.NamedTensorMap, lr: number): tf.Scalar {
+  /** Applies one update; call inside tf.tidy. Returns the pre-clip global norm.
+   * A step whose loss (when given) or gradient norm is not finite changes
+   * nothing (parameters and moments keep their values; `skipped` counts it):
+   * one bad batch must not turn every weight into NaN. */
+  apply(grads: tf.NamedTensorMap, lr: number, loss?: tf.Scalar): tf.Scalar {
     const { beta1: b1, beta2: b2, eps, weightDecay: wd, gradClip } = this.c;
     const names = [...this.params.keys()];
     const fused = fusedActive();
     const squares = fused ? fusedSumSquareParts(names.map((n) => grads[n])) : names.map((n) => tf.sum(tf.square(grads[n])));
     const norm = tf.sqrt(addMany(squares)) as tf.Scalar;
-    // torch: coef = max_norm / (norm + 1e-6), applied only when below 1
-    const scale = gradClip > 0 ? tf.minimum(1, tf.div(gradClip, tf.add(norm, 1e-6))) : tf.scalar(1);
+    const finite = loss ? tf.logicalAnd(tf.isFinite(norm), tf.isFinite(loss)) : tf.isFinite(norm);
+    this.skipped.assign(tf.add(this.skipped, tf.sub(1, tf.cast(finite, 'float32'))));
+    // torch: coef = max_norm / (norm + 1e-6), applied only when below 1; a
+    // scale of 0 marks a skipped step (the fused kernel keeps the old values)
+    const clip = gradClip > 0 ? tf.minimum(1, tf.div(gradClip, tf.add(norm, 1e-6))) : tf.scalar(1);
+    const scale = tf.where(finite, clip, tf.scalar(0));
     this.step++;
     const bc1 = 1 - b1 ** this.step;
     const bc2 = 1 - b2 ** this.step;
@@ -78,13 +88,19 @@ export class AdamW {
       const g = tf.mul(grads[n], scale);
       const m = tf.add(tf.mul(this.m.get(n)!, b1), tf.mul(g, 1 - b1));
       const v = tf.add(tf.mul(this.v.get(n)!, b2), tf.mul(tf.square(g), 1 - b2));
-      this.m.get(n)!.assign(m);
-      this.v.get(n)!.assign(v);
       const decayed = decay !== 1 ? tf.mul(p, decay) : p;
       const upd = tf.div(tf.div(m, bc1), tf.add(tf.sqrt(tf.div(v, bc2)), eps));
-      p.assign(tf.sub(decayed, tf.mul(upd, lr)));
+      const p2 = tf.sub(decayed, tf.mul(upd, lr));
+      this.m.get(n)!.assign(tf.where(finite, m, this.m.get(n)!));
+      this.v.get(n)!.assign(tf.where(finite, v, this.v.get(n)!));
+      p.assign(tf.where(finite, p2, p));
     }
     return norm;
+  }
+
+  /** Skipped steps so far (a read-back: call on logging steps only). */
+  async skippedSteps(): Promise<number> {
+    return (await this.skipped.data())[0];
   }
 
   async state(): Promise<OptimizerState> {
@@ -94,5 +110,6 @@ export class AdamW {
   dispose(): void {
     for (const t of this.m.values()) t.dispose();
     for (const t of this.v.values()) t.dispose();
+    this.skipped.dispose();
   }
 }

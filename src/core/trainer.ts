@@ -4,7 +4,7 @@
 
 import * as tf from '@tensorflow/tfjs-core';
 import { modelConfigFor, type ModelConfig, type TrainConfig } from './config';
-import type { MetricPoint, TrainState } from './state';
+import type { MetricPoint, TensorMap, TrainState } from './state';
 import type { EvalItem, EvalSample, QuestionGroup, TaskType } from '../data/types';
 import { formatPrompt } from '../data/types';
 import { gradeGeneration } from '../data/answer';
@@ -50,6 +50,19 @@ export interface AnswerDistributions {
   kl: number; // KL_sym averaged over the answer span
 }
 
+/** The loss or its gradient became NaN or infinite: the run stops. The
+ * weights in memory are those from before the bad step (AdamW skipped it)
+ * and nothing is saved after it, so the last checkpoints stay good. */
+export class DivergedError extends Error {
+  override readonly name = 'DivergedError';
+}
+
+/** Whether every value of every tensor is finite. */
+function allFinite(map: TensorMap): boolean {
+  for (const t of Object.values(map)) for (const x of t.data) if (!Number.isFinite(x)) return false;
+  return true;
+}
+
 /** Seed offsets keep weight init and data order independent streams. */
 const DATA_SEED_SALT = 0x5bd1e995;
 
@@ -68,6 +81,8 @@ export class Trainer {
   private rng: Rng;
   private cursor: TrainState['cursor'];
   private sinceLog = { tokens: 0, t0: performance.now() };
+  /** The last step known to be finite (checked on logging steps and saves). */
+  private goodStep: number;
   private readonly timeOffset: number;
   private readonly t0 = performance.now();
 
@@ -81,6 +96,7 @@ export class Trainer {
     this.opt = s.opt;
     this.metrics = s.metrics.slice();
     this.timeOffset = s.metrics.length ? s.metrics[s.metrics.length - 1].time : 0;
+    this.goodStep = s.opt.step;
     const enc = encodeGroups(this.tokenizer, groups, this.modelConfig.blockSize, this.trainConfig.k);
     this.data = enc.groups;
     this.skipped = enc.skipped;
@@ -178,7 +194,7 @@ export class Trainer {
       }, this.vars);
       const named: tf.NamedTensorMap = {};
       for (const [n, v] of this.params) named[n] = grads[v.name];
-      this.opt.apply(named, lr);
+      this.opt.apply(named, lr, value);
       return { loss: value, ce: ce!, kl: kl! };
     });
     this.sinceLog.tokens += b.tokens;
@@ -187,6 +203,7 @@ export class Trainer {
       // the only read-back from the device: never between logging steps
       if (!logNow) return undefined;
       const [loss, ce, kl] = await Promise.all([out.loss.data(), out.ce.data(), out.kl.data()]);
+      await this.assertFinite();
       const now = performance.now();
       const m: MetricPoint = {
         step: this.step,
@@ -212,7 +229,31 @@ export class Trainer {
     return this.params;
   }
 
+  /** Throws DivergedError when a step since the last check was skipped for
+   * a non-finite loss or gradient (one read-back). */
+  private async assertFinite(): Promise<void> {
+    if ((await this.opt.skippedSteps()) === 0) {
+      this.goodStep = this.step;
+      return;
+    }
+    const { lr, warmupSteps } = this.trainConfig;
+    throw new DivergedError(
+      `training diverged: the loss or its gradient became NaN or infinite after step ${this.goodStep} ` +
+        `(by step ${this.step}; peak learning rate ${lr}, warmup ${warmupSteps} steps). The weights are those of step ` +
+        `${this.goodStep} and nothing was saved after it: lower the learning rate (or lengthen the warmup) and resume from the last checkpoint.`,
+    );
+  }
+
+  /** The whole state, for a checkpoint. Refuses (DivergedError) a state
+   * with a skipped step or a non-finite value: a save must never replace
+   * a good checkpoint with a broken one. */
   async snapshot(): Promise<TrainState> {
+    await this.assertFinite();
+    const params = await readVariables(this.params);
+    const optimizer = await this.opt.state();
+    if (!allFinite(params) || !allFinite(optimizer.m) || !allFinite(optimizer.v)) {
+      throw new DivergedError(`training diverged: the weights at step ${this.step} are not all finite; nothing was saved`);
+    }
     return {
       format: 'mcckd-run/1',
       modelConfig: { ...this.modelConfig },
@@ -222,8 +263,8 @@ export class Trainer {
       rngState: this.rng.state(),
       cursor: { ...this.cursor, order: this.cursor.order.slice() },
       datasetFingerprint: this.datasetFingerprint,
-      params: await readVariables(this.params),
-      optimizer: await this.opt.state(),
+      params,
+      optimizer,
       metrics: this.metrics.slice(),
     };
   }

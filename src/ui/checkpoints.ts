@@ -8,7 +8,7 @@ import { formatPercent, h, nextId } from './dom';
 export interface CheckpointHandlers {
   resume(id: string): void;
   exportFile(id: string, weightsOnly: boolean): void;
-  remove(id: string): void;
+  remove(checkpoint: CheckpointView): void;
   removeRun(id: string): void;
   importFile(file: File): void;
   refresh(): void;
@@ -97,7 +97,7 @@ export class CheckpointsView {
         b('Resume', () => this.handlers.resume(c.id), true),
         b('Export', () => this.handlers.exportFile(c.id, false)),
         b('Export weights', () => this.handlers.exportFile(c.id, true)),
-        b('Delete', () => this.handlers.remove(c.id), true),
+        b('Delete', () => this.handlers.remove(c), true),
       ),
     );
   }

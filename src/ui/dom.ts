@@ -52,8 +52,12 @@ export function formatDuration(ms: number | undefined): string {
   return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, '0')} min`;
 }
 
+/** A readout; '–' means "not known yet", and a value that went wrong says
+ * so (a diverged loss must not look like a missing one). */
 export function formatNumber(x: number | undefined, digits = 4): string {
-  if (x === undefined || !Number.isFinite(x)) return '–';
+  if (x === undefined) return '–';
+  if (Number.isNaN(x)) return 'NaN';
+  if (!Number.isFinite(x)) return x > 0 ? '∞' : '−∞';
   return Math.abs(x) >= 1000 ? Math.round(x).toLocaleString('en') : x.toPrecision(digits);
 }
 

@@ -58,8 +58,9 @@ const compare = new CompareView(() => void runCompare());
 const checkpoints = new CheckpointsView({
   resume: (id) => runTraining('Resuming', (l) => api.resumeCheckpoint(id, { autosaveEvery: settings.read().autosaveEvery, backend: settings.backend() }, l)),
   exportFile: (id, weightsOnly) => void exportCheckpoint(id, weightsOnly),
-  remove: (id) => void guard('Deleting the checkpoint', async () => {
-    await api.deleteCheckpoint(id);
+  remove: (c) => void guard('Deleting the checkpoint', async () => {
+    if (!confirm(`Delete the checkpoint at step ${c.step} (${c.kind})? This cannot be undone; export it first if you may need it.`)) return;
+    await api.deleteCheckpoint(c.id);
     await refreshCheckpoints();
   }),
   removeRun: (id) => void guard('Deleting the run', async () => {

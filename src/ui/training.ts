@@ -51,7 +51,7 @@ export class TrainingView {
   private readonly notes = h('ul', { class: 'notes', testid: 'train-notes', attrs: { 'aria-live': 'polite' } });
 
   // Latest state, drawn on the next frame.
-  private state = { label: 'main', status: '', step: 0, total: 0, epoch: 0, etaMs: undefined as number | undefined, loss: NaN, ce: NaN, kl: NaN, speed: NaN };
+  private state = { label: 'main', status: '', step: 0, total: 0, epoch: 0, etaMs: undefined as number | undefined, loss: undefined as number | undefined, ce: undefined as number | undefined, kl: undefined as number | undefined, speed: undefined as number | undefined };
   private readonly schedule = perFrame(() => this.render());
   private phase: Phase = 'idle';
   private hasData = false;

@@ -70,15 +70,48 @@ export async function storageUsage(): Promise<StorageUsage> {
   return { available: s.available, usage: s.usage, quota: s.quota, persisted: s.persisted, checkpointBytes: s.checkpointBytes };
 }
 
+/** Holds a Web Lock named after a stored run while this tab trains it, so
+ * that two tabs never write the same run; resolves to the release, or
+ * throws when another tab holds it. Where there is no Web Locks API (Node),
+ * nothing is locked. */
+export async function lockRun(runId: string, locks: LockManager | undefined = (globalThis.navigator as Navigator | undefined)?.locks): Promise<() => void> {
+  if (!locks) return () => undefined;
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const got = await new Promise<boolean>((resolve, reject) => {
+    locks
+      .request(`mcckd-run:${runId}`, { ifAvailable: true }, async (lock) => {
+        resolve(lock !== null);
+        if (lock) await held;
+      })
+      .catch(reject);
+  });
+  if (!got) throw new Error('this run is being trained in another tab or window: stop it there first (or resume it there)');
+  return release;
+}
+
 /** Writes one live run: checkpoints plus the metric points logged since the
  * previous save, so that the charts come back after a reload. */
 export class RunRecorder {
   private flushed = 0; // metrics[0..flushed) are stored
+  /** Stored points after this step belong to unsaved work of an earlier
+   * session: dropped at the first save (not before: a resume that fails
+   * must not cost the history). */
+  private truncateAfter: number | undefined;
+  /** The newest checkpoint this recorder saved (an evaluation of the model
+   * at that step is recorded on it). */
+  private last: { id: string; step: number } | undefined;
 
   private constructor(
     private readonly store: CheckpointStore,
     readonly runId: string,
+    private readonly unlock: () => void,
   ) {}
+
+  /** Releases the run for other tabs. */
+  close(): void {
+    this.unlock();
+  }
 
   /** A new stored run; `file` (the uploaded teacher file) is kept with it so
    * that Resume after a reload need not ask for it. Returns why the file was
@@ -86,7 +119,7 @@ export class RunRecorder {
   static async create(init: NewRun, file?: File): Promise<{ recorder: RunRecorder; fileNotKept?: string }> {
     const store = await openStore();
     const run = await store.createRun({ ...init, status: 'training' });
-    const recorder = new RunRecorder(store, run.id);
+    const recorder = new RunRecorder(store, run.id, await lockRun(run.id));
     if (!file) return { recorder };
     if (file.size > KEEP_FILE_LIMIT) return { recorder, fileNotKept: `the teacher file (${formatBytes(file.size)}) is over ${formatBytes(KEEP_FILE_LIMIT)}; load it again to resume after a reload` };
     try {
@@ -97,28 +130,67 @@ export class RunRecorder {
     }
   }
 
-  /** Continues a stored run from a checkpoint at `step`: later history no
-   * longer belongs to it. */
-  static async resume(runId: string, step: number, metricsSoFar: number): Promise<RunRecorder> {
+  /** Continues a stored run from its checkpoint `from`. From the run's
+   * newest checkpoint, the same run goes on; from an older one, a new run
+   * branches off (store.forkRun), so the later checkpoints and history of
+   * the original are kept. `forked` names the new run. */
+  static async resume(from: CheckpointMeta, metricsSoFar: number): Promise<{ recorder: RunRecorder; forked?: string }> {
     const store = await openStore();
-    await store.truncateMetrics(runId, step);
-    await store.updateRun(runId, { status: 'training' });
-    const r = new RunRecorder(store, runId);
+    const newest = (await store.listCheckpoints(from.runId))[0];
+    if (newest && newest.id !== from.id) {
+      const run = await store.forkRun(from.runId, from.step);
+      const r = new RunRecorder(store, run.id, await lockRun(run.id));
+      r.flushed = metricsSoFar;
+      return { recorder: r, forked: run.name };
+    }
+    const r = new RunRecorder(store, from.runId, await lockRun(from.runId));
+    try {
+      await store.updateRun(from.runId, { status: 'training' });
+    } catch (e) {
+      r.close();
+      throw e;
+    }
     r.flushed = metricsSoFar;
-    return r;
+    r.truncateAfter = from.step;
+    r.last = { id: from.id, step: from.step };
+    return { recorder: r };
   }
 
   /** Saves a checkpoint of `state` and the metric points logged since the
    * last save (state.metrics is the run's whole history). */
-  async save(state: TrainState, kind: CheckpointKind, status: RunRecord['status']): Promise<CheckpointView> {
+  async save(state: TrainState, kind: CheckpointKind, status: RunRecord['status'], opts: { accuracy?: number } = {}): Promise<CheckpointView> {
+    if (this.truncateAfter !== undefined) {
+      await this.store.truncateMetrics(this.runId, this.truncateAfter);
+      this.truncateAfter = undefined;
+    }
     await this.store.appendMetrics(this.runId, state.metrics.slice(this.flushed));
     this.flushed = state.metrics.length;
-    const meta = await this.store.saveCheckpoint(this.runId, state, kind);
+    const meta = await this.store.saveCheckpoint(this.runId, state, kind, opts);
+    this.last = { id: meta.id, step: meta.step };
     await this.store.updateRun(this.runId, { status });
     return checkpointView(meta);
   }
 
-  async addEvaluation(step: number, ev: { accuracy: number; correct: number; total: number; samples: RunRecord['evaluations'][number]['samples'] }): Promise<void> {
-    await this.store.addEvaluation(this.runId, { step, ...ev });
+  /** Records an evaluation of the model at `step`. It is tied to the
+   * checkpoint of that step when there is one; when there is none and the
+   * accuracy is the run's best so far, the model is saved as a 'best'
+   * checkpoint (retention always keeps the most accurate checkpoint). */
+  async addEvaluation(
+    step: number,
+    ev: { accuracy: number; correct: number; total: number; samples: RunRecord['evaluations'][number]['samples'] },
+    snapshot: () => Promise<TrainState>,
+  ): Promise<CheckpointView | undefined> {
+    let checkpointId = this.last?.step === step ? this.last.id : undefined;
+    let saved: CheckpointView | undefined;
+    if (!checkpointId) {
+      const best = Math.max(-Infinity, ...(await this.store.listCheckpoints(this.runId)).map((c) => c.accuracy ?? -Infinity));
+      if (ev.accuracy > best) {
+        const run = await this.store.getRun(this.runId);
+        saved = await this.save(await snapshot(), 'best', run?.status ?? 'stopped', { accuracy: ev.accuracy });
+        checkpointId = saved.id;
+      }
+    }
+    await this.store.addEvaluation(this.runId, { step, ...ev, ...(checkpointId ? { checkpointId } : {}) });
+    return saved;
   }
 }

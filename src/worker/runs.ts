@@ -4,7 +4,7 @@
 // listener the page passes as a Comlink proxy.
 
 import { countParams, curationOf, prepareTrainConfig, type TrainConfig } from '../core/config';
-import { Trainer } from '../core/trainer';
+import { DivergedError, Trainer } from '../core/trainer';
 import type { QuestionGroup } from '../data/types';
 import { CheckpointDamagedError } from '../checkpoint/store';
 import { checkpointView, openStore, RunRecorder } from './checkpoints';
@@ -75,6 +75,7 @@ async function saveLive(live: Live, kind: 'auto' | 'pause' | 'stop' | 'manual', 
     const checkpoint = await live.recorder.save(state, kind, status);
     emit({ type: 'checkpoint', label: live.label, checkpoint });
   } catch (e) {
+    if (e instanceof DivergedError) throw e; // the run stops: its state must not be saved
     emit({ type: 'note', label: live.label, level: 'error', message: `checkpoint not saved: ${errMsg(e)}` });
   }
 }
@@ -221,7 +222,11 @@ export function resumeCheckpoint(id: string, opts: RunOptions & { backend?: Trai
     const live: Live = { label: 'main', trainer, groups: data.groups, fingerprint: data.fingerprint };
     session.live = live;
     try {
-      live.recorder = await RunRecorder.resume(meta.runId, state.step, state.metrics.length);
+      const { recorder, forked } = await RunRecorder.resume(meta, state.metrics.length);
+      live.recorder = recorder;
+      if (forked) {
+        emit({ type: 'note', label: 'main', level: 'info', message: `step ${meta.step} is older than the run's newest checkpoint: training goes on as a new run, "${forked}"; the original keeps its later checkpoints` });
+      }
     } catch (e) {
       emit({ type: 'note', label: 'main', level: 'error', message: `checkpoints are off for this run: ${errMsg(e)}` });
     }
@@ -248,7 +253,7 @@ async function evaluateLive(live: Live, opts: EvalOptions, onProgress?: (done: n
     const view: EvalResultView = { ...r, samples: r.samples.map((s) => ({ ...s })), source: fromFile ? 'eval-file' : 'dev-split', taskType };
     if (live.recorder) {
       await live.recorder
-        .addEvaluation(live.trainer.step, { accuracy: r.accuracy, correct: r.correct, total: r.total, samples: view.samples })
+        .addEvaluation(live.trainer.step, { accuracy: r.accuracy, correct: r.correct, total: r.total, samples: view.samples }, () => session.gpu.run(() => live.trainer.snapshot()))
         .catch(() => undefined); // the result is shown either way
     }
     return view;

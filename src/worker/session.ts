@@ -170,7 +170,9 @@ export function switchBackend(name: BackendName): Promise<BackendInfo> {
     return session.gpu.run(async () => {
       const state = await live.trainer.snapshot();
       const before = live.trainer.trainConfig.backend;
-      disposeLive();
+      // the model moves; its stored run (and that run's lock) stays with it
+      live.trainer.dispose();
+      session.live = undefined;
       const moveTo = async (to: BackendName): Promise<BackendInfo> => {
         const report = (session.backend = await setBackend(to));
         session.live = { ...live, trainer: await Trainer.restore({ ...state, trainConfig: { ...state.trainConfig, backend: to } }, live.groups) };
@@ -199,7 +201,9 @@ export function assertIdle(what: string): void {
   if (session.busy) throw new Error(`cannot ${what} while ${session.busy}; stop it first`);
 }
 
+/** Frees the model in memory and lets other tabs have its stored run. */
 export function disposeLive(): void {
   session.live?.trainer.dispose();
+  session.live?.recorder?.close();
   session.live = undefined;
 }

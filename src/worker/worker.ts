@@ -132,7 +132,10 @@ const api = {
   async deleteRun(id: string): Promise<void> {
     if (session.busy && session.live?.recorder?.runId === id) throw new Error('this run is in progress; stop it before deleting it');
     await (await openStore()).deleteRun(id);
-    if (session.live?.recorder?.runId === id) session.live.recorder = undefined;
+    if (session.live?.recorder?.runId === id) {
+      session.live.recorder.close();
+      session.live.recorder = undefined;
+    }
   },
 
   // ---- diagnostics (the e2e tests check these) ----

@@ -362,6 +362,26 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
     await waitFor('the run resumed from the older checkpoint to finish', async () => (await notes(page, /Resuming: done at step 10 of 10/)) > finished, 240_000, 250, page);
     expect(await readStep(page)).toBe(STEPS);
     expect((await losses(page)).map(([s]) => s)).toEqual(Array.from({ length: STEPS }, (_, i) => i + 1));
+
+    // Step olderStep is not the run's newest checkpoint: the run branched
+    // into a new one, and the original keeps its (damaged) newest checkpoint.
+    expect(await notes(page, new RegExp(`training goes on as a new run, ".* · from step ${olderStep}"`))).toBeGreaterThan(0);
+    await waitFor('the branched run in the list', async () => (await checkpointRows(page)).length === rows.length + 1, 30_000);
+    const damagedItem = page.locator(`[data-testid="checkpoint-item"][data-id="${newestId}"]`);
+    expect(await damagedItem.count()).toBe(1);
+
+    // Deleting a checkpoint asks first: dismissed, nothing is deleted; accepted, it goes.
+    const answer = (accept: boolean): Promise<string> =>
+      new Promise((resolve) => page.once('dialog', (d) => void (accept ? d.accept() : d.dismiss()).then(() => resolve(d.message()))));
+    let asked = answer(false);
+    await damagedItem.getByRole('button', { name: 'Delete' }).click();
+    expect(await asked).toMatch(new RegExp(`^Delete the checkpoint at step ${STEPS} \\(`));
+    await page.waitForTimeout(500);
+    expect(await damagedItem.count()).toBe(1);
+    asked = answer(true);
+    await damagedItem.getByRole('button', { name: 'Delete' }).click();
+    await asked;
+    await waitFor('the deleted checkpoint to leave the list', async () => (await damagedItem.count()) === 0, 30_000);
     await expectClean(w);
   });
 
@@ -505,6 +525,8 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
     const l = await losses(page);
     const resumed = l.map(([s]) => s);
     expect(resumed.slice(0, savingStep)).toEqual(Array.from({ length: savingStep }, (_, i) => i + 1));
+    // the loaded weights are finite: NaN or infinite weights give a non-finite loss
+    expect(l.filter(([, v]) => !Number.isFinite(v))).toEqual([]);
     expect(l[l.length - 1][1]).toBeLessThan(l[0][1]);
     await expectClean(tab);
     await context.close();

@@ -23,6 +23,8 @@ export interface Report {
   crossEntropy: Diff;
   gelu: Diff;
   adamW: { p: number; m: number; v: number; update: number };
+  /** A skipped step (scale 0, NaN gradient): how far each output moved. */
+  adamWSkip: { p: number; m: number; v: number; nonFinite: number };
   sumSquares: { fused: number; unfused: number };
   train: { fused: Train; unfused: Train; cpu: Train };
   resume: { straight: number[]; resumed: number[] };
@@ -95,6 +97,14 @@ async function main(): Promise<void> {
     const vr = tf.add(tf.mul(v, s.b2), tf.mul(tf.square(gs), 1 - s.b2));
     const pr = tf.sub(tf.mul(p, s.decay), tf.mul(tf.div(tf.div(mr, s.bc1), tf.add(tf.sqrt(tf.div(vr, s.bc2)), s.eps)), s.lr));
     out.adamW = { p: await maxAbs(tf.sub(p2, pr)), m: await maxAbs(tf.sub(m2, mr)), v: await maxAbs(tf.sub(v2, vr)), update: await maxAbs(tf.sub(p, pr)) };
+    const nanG = tf.where(tf.less(g, 0), tf.fill(g.shape, NaN), g);
+    const [p3, m3, v3] = fusedAdamW(p, m, v, nanG, tf.tensor1d([0]), s);
+    // a GPU max may pass over NaN: count the non-finite outputs as well
+    const nonFinite = async (x: tf.Tensor): Promise<number> => (await tf.sum(tf.cast(tf.logicalNot(tf.isFinite(x)), 'float32')).data())[0];
+    out.adamWSkip = {
+      p: await maxAbs(tf.sub(p3, p)), m: await maxAbs(tf.sub(m3, m)), v: await maxAbs(tf.sub(v3, v)),
+      nonFinite: (await nonFinite(p3)) + (await nonFinite(m3)) + (await nonFinite(v3)),
+    };
     // 9 tensors (two dispatches: 7 + 2), one larger than a workgroup's stride many times over
     const many = [rand([70000]), ...Array.from({ length: 8 }, (_, i) => rand([3 + i, 5]))];
     const ss = (await tf.addN(fusedSumSquareParts(many)).data())[0];

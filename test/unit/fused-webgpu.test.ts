@@ -40,6 +40,8 @@ describe.skipIf(!gpuEnv)('fused WebGPU kernels (Dawn + SwiftShader)', () => {
     // the update itself is ~1e-2; the fused one agrees to float rounding
     expect(r.adamW.update).toBeGreaterThan(1e-3);
     expect(Math.max(r.adamW.p, r.adamW.m, r.adamW.v)).toBeLessThan(1e-6);
+    // a skipped step (non-finite gradient, scale 0) leaves all three as they were
+    expect(r.adamWSkip).toEqual({ p: 0, m: 0, v: 0, nonFinite: 0 });
     expect(Math.abs(r.sumSquares.fused - r.sumSquares.unfused) / r.sumSquares.unfused).toBeLessThan(1e-5);
 
     const { fused, unfused, cpu } = r.train;

@@ -324,7 +324,8 @@ export type AdamWOutput = 'p' | 'm' | 'v';
 
 /** One AdamW output for one parameter: m' = b1 m + (1-b1) g s,
  * v' = b2 v + (1-b2) (g s)^2, p' = p decay - (m'/bc1) / (sqrt(v'/bc2) + eps) lr,
- * s = the clipping scale [1]; c1 = 1-b1 and c2 = 1-b2 come rounded from the
+ * s = the clipping scale [1], 0 for a skipped step (non-finite gradient:
+ * the old value is kept); c1 = 1-b1 and c2 = 1-b2 come rounded from the
  * host as the unfused ops' scalars do. Three programs (p, m, v) because a tfjs program
  * writes one output; each recomputes the cheap moments. */
 export function adamWProgram(shape: number[], which: AdamWOutput): WebGPUProgram {
@@ -343,7 +344,7 @@ export function adamWProgram(shape: number[], which: AdamWOutput): WebGPUProgram
 fn main(index : i32) {
   if (index < uniforms.size) {
     let gs = g[index] * scale[0];
-    setOutputAtIndex(index, ${value});
+    setOutputAtIndex(index, select(${value}, ${which}[index], scale[0] == 0.0));
   }
 }`,
   });
