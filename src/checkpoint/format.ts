@@ -2,12 +2,30 @@
 // described in README's CLI section): params under their HF GPT-2 names, AdamW moments
 // under optimizer.exp_avg.<name> / optimizer.exp_avg_sq.<name>, configs and
 // run state as JSON strings in __metadata__, and an xxh32 checksum over the
-// tensor bytes. Loading checks everything before anything is used.
+// tensor bytes. Loading checks everything before anything is used, and
+// trusts nothing the checksum does not cover (it covers only tensor bytes):
+// configs are range-checked against core/config's MODEL_LIMITS and
+// TRAIN_LIMITS, the model config is weighed against the values the file
+// holds before its parameter table is built, the tokenizer is checked
+// without building it and must match the model's vocabulary, and tensor
+// names are only ever compared with the expected ones (never used as keys of
+// an object with a prototype).
 
-import { DEFAULT_TRAIN, PRESETS, paramShapes, type ModelConfig, type TrainConfig } from '../core/config';
-import type { TensorMap, TrainState } from '../core/state';
+import {
+  ConfigRangeError,
+  DEFAULT_TRAIN,
+  PRESETS,
+  checkModelRanges,
+  checkTrainRanges,
+  paramCountOf,
+  paramShapes,
+  type ModelConfig,
+  type TrainConfig,
+} from '../core/config';
+import type { NamedTensor, TensorMap, TrainState } from '../core/state';
+import { TokenizerError, checkTokenizerJSON, type TokenizerJSON } from '../core/tokenizer';
 import { Xxh32 } from './hash';
-import { decode, encode, f32Bytes, numel, sortedNames, type DecodeLimits } from './safetensors';
+import { MAX_JSON_DEPTH, decode, describeValue, encode, f32Bytes, jsonDepth, numel, sortedNames, type DecodeLimits } from './safetensors';
 
 export const CHECKPOINT_FORMAT = 'mcckd-run/1';
 /** Named in the file next to the checksum, so that a later algorithm is a
@@ -54,10 +72,17 @@ const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.len
 const fmt = (s: readonly number[]): string => `[${s.join(', ')}]`;
 
 /** Checks one family of tensors (params or a moment) against the expected
- * shapes; `label` says which family in the message. */
-function checkTensors(map: TensorMap, expected: Record<string, number[]>, label: string, prefix = ''): void {
+ * shapes; `label` says which family in the message. `get` and `names` read
+ * the family, whose names are untrusted: only own names of `expected` count. */
+function checkFamily(
+  get: (name: string) => NamedTensor | undefined,
+  names: Iterable<string>,
+  expected: Record<string, number[]>,
+  label: string,
+  prefix: string,
+): void {
   for (const [name, shape] of Object.entries(expected)) {
-    const t = map[name];
+    const t = get(name);
     if (!t) throw new CheckpointFormatError(`${label} "${prefix}${name}" is missing`, 'tensors');
     if (!sameShape(t.shape, shape)) {
       throw new CheckpointFormatError(`${label} "${prefix}${name}" has shape ${fmt(t.shape)}, the model config needs ${fmt(shape)}`, 'tensors');
@@ -66,9 +91,23 @@ function checkTensors(map: TensorMap, expected: Record<string, number[]>, label:
       throw new CheckpointFormatError(`${label} "${prefix}${name}" has ${t.data.length} values, shape ${fmt(shape)} needs ${numel(shape)}`, 'tensors');
     }
   }
-  for (const name of Object.keys(map)) {
-    if (!(name in expected)) throw new CheckpointFormatError(`unexpected ${label} "${prefix}${name}" (not part of the model config)`, 'tensors');
+  for (const name of names) {
+    // own names only: "constructor" or "toString" are not parameters
+    if (!Object.hasOwn(expected, name)) throw new CheckpointFormatError(`unexpected ${label} "${prefix}${name}" (not part of the model config)`, 'tensors');
   }
+}
+
+function checkTensors(map: TensorMap, expected: Record<string, number[]>, label: string, prefix = ''): void {
+  checkFamily((name) => (Object.hasOwn(map, name) ? map[name] : undefined), Object.keys(map), expected, label, prefix);
+}
+
+/** checkFamily over a Map of untrusted names; returns a plain TensorMap,
+ * built only once every name is known to be one of the table's. */
+function checkedMap(map: Map<string, NamedTensor>, expected: Record<string, number[]>, label: string, prefix = ''): TensorMap {
+  checkFamily((name) => map.get(name), map.keys(), expected, label, prefix);
+  const out: TensorMap = {};
+  for (const [name, t] of map) out[name] = t;
+  return out;
 }
 
 export function stateToSafetensors(state: TrainState, opts: { weightsOnly?: boolean } = {}): Uint8Array {
@@ -121,8 +160,10 @@ const isInt = (x: unknown, min = 0): x is number => Number.isSafeInteger(x) && (
 const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
 
 function parseJsonField(meta: Record<string, string>, key: string): unknown {
-  const raw = meta[key];
+  const raw = Object.hasOwn(meta, key) ? meta[key] : undefined;
   if (raw === undefined) throw new CheckpointFormatError(`metadata "${key}" is missing`, 'format');
+  // JSON.parse copes with any depth; what walks the value later may not
+  if (jsonDepth(raw) > MAX_JSON_DEPTH) throw new CheckpointFormatError(`metadata "${key}" nests JSON more than ${MAX_JSON_DEPTH} levels deep`, 'format');
   try {
     return JSON.parse(raw);
   } catch (e) {
@@ -136,12 +177,24 @@ export function validateModelConfig(x: unknown): ModelConfig {
   };
   if (!isObj(x)) return bad('must be an object');
   for (const k of ['vocabSize', 'blockSize', 'nLayer', 'nHead', 'nEmbd'] as const) {
-    if (!isInt(x[k], 1)) bad(`${k} must be a positive integer, got ${JSON.stringify(x[k])}`);
+    if (!isInt(x[k], 1)) bad(`${k} must be a positive integer, got ${describeValue(x[k])}`);
   }
   const c = x as unknown as ModelConfig;
   if (c.nEmbd % c.nHead !== 0) bad(`nEmbd ${c.nEmbd} is not divisible by nHead ${c.nHead}`);
-  if (typeof c.layerNormEps !== 'number' || !(c.layerNormEps > 0)) bad(`layerNormEps must be > 0, got ${JSON.stringify(c.layerNormEps)}`);
+  if (typeof c.layerNormEps !== 'number' || !(c.layerNormEps > 0)) bad(`layerNormEps must be > 0, got ${describeValue(c.layerNormEps)}`);
+  inRanges(() => checkModelRanges(c), bad);
   return c;
+}
+
+/** Runs a core/config range check, turning its ConfigRangeError into the
+ * caller's refusal. */
+function inRanges(check: () => void, bad: (msg: string) => never): void {
+  try {
+    check();
+  } catch (e) {
+    if (e instanceof ConfigRangeError) bad(e.message);
+    throw e;
+  }
 }
 
 const BACKENDS = ['cpu', 'wasm', 'webgpu', 'webgl'];
@@ -155,12 +208,14 @@ export function validateTrainConfig(raw: unknown): TrainConfig {
   // as the trainer grows); a key present with the wrong type is refused.
   const x: Record<string, unknown> = { ...DEFAULT_TRAIN, ...raw };
   for (const [k, def] of Object.entries(DEFAULT_TRAIN)) {
-    if (typeof x[k] !== typeof def) bad(`${k} must be a ${typeof def}, got ${JSON.stringify(x[k])}`);
+    if (typeof x[k] !== typeof def) bad(`${k} must be a ${typeof def}, got ${describeValue(x[k])}`);
   }
-  if (x.epochs !== undefined && typeof x.epochs !== 'number') bad(`epochs must be a number, got ${JSON.stringify(x.epochs)}`);
-  if (!Object.hasOwn(PRESETS, x.preset as string)) bad(`unknown preset "${String(x.preset)}"`);
-  if (!BACKENDS.includes(x.backend as string)) bad(`unknown backend "${String(x.backend)}"`);
-  return x as unknown as TrainConfig;
+  if (x.epochs !== undefined && typeof x.epochs !== 'number') bad(`epochs must be a number, got ${describeValue(x.epochs)}`);
+  if (!Object.hasOwn(PRESETS, x.preset as string)) bad(`unknown preset "${describeValue(x.preset).replace(/^"|"$/g, '')}"`);
+  if (!BACKENDS.includes(x.backend as string)) bad(`unknown backend "${describeValue(x.backend).replace(/^"|"$/g, '')}"`);
+  const c = x as unknown as TrainConfig;
+  inRanges(() => checkTrainRanges(c), bad);
+  return c;
 }
 
 function validateRunState(x: unknown): RunState {
@@ -168,8 +223,8 @@ function validateRunState(x: unknown): RunState {
     throw new CheckpointFormatError(`run_state: ${msg}`, 'config');
   };
   if (!isObj(x)) return bad('must be an object');
-  if (!isInt(x.step)) bad(`step must be a non-negative integer, got ${JSON.stringify(x.step)}`);
-  if (!isInt(x.optimizerStep)) bad(`optimizerStep must be a non-negative integer, got ${JSON.stringify(x.optimizerStep)}`);
+  if (!isInt(x.step)) bad(`step must be a non-negative integer, got ${describeValue(x.step)}`);
+  if (!isInt(x.optimizerStep)) bad(`optimizerStep must be a non-negative integer, got ${describeValue(x.optimizerStep)}`);
   if (!Array.isArray(x.rngState) || !x.rngState.every((n) => Number.isSafeInteger(n))) bad('rngState must be an array of integers');
   const c = x.cursor;
   if (!isObj(c) || !isInt(c.epoch) || !isInt(c.position) || !Array.isArray(c.order) || !c.order.every((n) => isInt(n))) {
@@ -177,6 +232,29 @@ function validateRunState(x: unknown): RunState {
   }
   if (typeof x.datasetFingerprint !== 'string') bad('datasetFingerprint must be a string');
   return x as unknown as RunState;
+}
+
+/** The tokenizer metadata, checked as core/tokenizer checks it (without
+ * building any token). */
+function validateTokenizer(tokenizer: unknown): TokenizerJSON {
+  try {
+    return checkTokenizerJSON(tokenizer);
+  } catch (e) {
+    if (e instanceof TokenizerError) throw new CheckpointFormatError(e.message, 'config');
+    throw e;
+  }
+}
+
+/** The model's embedding has one row per token id: an id past it reads
+ * zeros on WebGPU/WebGL (and a smaller tokenizer leaves rows untrained). */
+function checkVocabMatch(tokenizer: TokenizerJSON, model: ModelConfig): void {
+  const size = tokenizer.vocabSize;
+  if (size !== model.vocabSize) {
+    throw new CheckpointFormatError(
+      `tokenizer has a vocabulary of ${size} tokens but model_config.vocabSize is ${model.vocabSize} (token ids would fall outside the embedding)`,
+      'config',
+    );
+  }
 }
 
 export interface LoadedCheckpoint {
@@ -212,30 +290,50 @@ export function safetensorsToState(bytes: Uint8Array, limits?: DecodeLimits): Lo
     );
   }
   const modelConfig = validateModelConfig(parseJsonField(metadata, 'model_config'));
+  // Weigh the config against the file before building its parameter table:
+  // a full file holds the parameters three times, weights-only once, so a
+  // config describing more parameters than the file has values in all
+  // cannot belong to it (and could be arbitrarily large): refused at once.
+  let values = 0;
+  for (const name of Object.keys(tensors)) values += tensors[name].data.length;
+  const count = paramCountOf(modelConfig);
+  if (count > values) {
+    throw new CheckpointFormatError(
+      `model_config describes ${count} parameters, but the file's tensors hold only ${values} values in all (the config does not belong to these tensors)`,
+      'tensors',
+    );
+  }
   const trainConfig = validateTrainConfig(parseJsonField(metadata, 'train_config'));
   const tokenizer = parseJsonField(metadata, 'tokenizer');
   if (!isObj(tokenizer)) throw new CheckpointFormatError('metadata "tokenizer" must be a JSON object', 'config');
+  const tokenizerJSON = validateTokenizer(tokenizer);
   const run = validateRunState(parseJsonField(metadata, 'run_state'));
 
-  const params: TensorMap = {};
-  const m: TensorMap = {};
-  const v: TensorMap = {};
-  for (const [name, t] of Object.entries(tensors)) {
-    if (name.startsWith(EXP_AVG)) m[name.slice(EXP_AVG.length)] = t;
-    else if (name.startsWith(EXP_AVG_SQ)) v[name.slice(EXP_AVG_SQ.length)] = t;
-    else params[name] = t;
+  // Split by name into Maps (names are data: "__proto__" is just a string
+  // here), check them against the table, and only then build plain objects,
+  // whose keys are then the table's own names.
+  const split = { params: new Map<string, NamedTensor>(), m: new Map<string, NamedTensor>(), v: new Map<string, NamedTensor>() };
+  for (const name of Object.keys(tensors)) {
+    const t = tensors[name];
+    if (name.startsWith(EXP_AVG)) split.m.set(name.slice(EXP_AVG.length), t);
+    else if (name.startsWith(EXP_AVG_SQ)) split.v.set(name.slice(EXP_AVG_SQ.length), t);
+    else split.params.set(name, t);
   }
   const expected = expectedParamShapes(modelConfig);
-  checkTensors(params, expected, 'param');
-  const weightsOnly = Object.keys(m).length === 0 && Object.keys(v).length === 0;
+  const params = checkedMap(split.params, expected, 'param');
+  // after the tensors: a model config that does not fit them says so first
+  checkVocabMatch(tokenizerJSON, modelConfig);
+  const weightsOnly = split.m.size === 0 && split.v.size === 0;
+  let m: TensorMap = {};
+  let v: TensorMap = {};
   if (weightsOnly) {
     for (const [name, shape] of Object.entries(expected)) {
       m[name] = { shape: [...shape], data: new Float32Array(numel(shape)) };
       v[name] = { shape: [...shape], data: new Float32Array(numel(shape)) };
     }
   } else {
-    checkTensors(m, expected, 'optimizer moment', EXP_AVG);
-    checkTensors(v, expected, 'optimizer moment', EXP_AVG_SQ);
+    m = checkedMap(split.m, expected, 'optimizer moment', EXP_AVG);
+    v = checkedMap(split.v, expected, 'optimizer moment', EXP_AVG_SQ);
   }
   const state: TrainState = {
     format: CHECKPOINT_FORMAT,

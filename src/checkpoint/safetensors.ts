@@ -2,7 +2,9 @@
 // 8-byte little-endian header length N, N bytes of JSON header, then the
 // tensor bytes. We write F32 only; we read F32 (as views when aligned) and
 // convert F16/BF16 to F32. decode() trusts nothing: every refusal is a
-// SafetensorsError that names the tensor and the problem.
+// SafetensorsError that names the tensor and the problem (no other exception
+// kind escapes: nesting depth is checked before parsing, names land in
+// null-prototype maps).
 
 import type { NamedTensor, TensorMap } from '../core/state';
 import { LITTLE_ENDIAN } from './hash';
@@ -23,6 +25,47 @@ export interface DecodeLimits {
 }
 
 export const DEFAULT_MAX_HEADER_BYTES = 16 * 1024 * 1024;
+
+/** Deepest JSON nesting accepted in a header (ours nest 3 levels: header,
+ * entry, shape) and in the JSON strings of our metadata. JSON.parse copes
+ * with any depth, but everything that walks the value recursively
+ * (JSON.stringify in a message, structured clone) overflows the stack. */
+export const MAX_JSON_DEPTH = 64;
+
+/** The deepest nesting of arrays and objects in JSON text, counted in one
+ * pass (brackets inside strings do not count); stops counting once past
+ * `limit` and returns limit + 1. Linear in the text. */
+export function jsonDepth(text: string, limit = MAX_JSON_DEPTH): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) {
+        max = depth;
+        if (max > limit) return limit + 1;
+      }
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return max;
+}
+
+/** A short printable preview of any value: never throws (a value too deep
+ * or too large to print gets a placeholder), never longer than 60 chars. */
+export function describeValue(v: unknown): string {
+  let s: string | undefined;
+  try {
+    s = JSON.stringify(v);
+  } catch {
+    return Array.isArray(v) ? '(an array too deep to print)' : '(a value too deep to print)';
+  }
+  return s === undefined ? String(v) : s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
 
 /** Bytes per element of the dtypes decode() accepts. */
 const DTYPE_SIZE: Record<string, number> = { F32: 4, F16: 2, BF16: 2 };
@@ -97,10 +140,7 @@ interface Entry {
   end: number;
 }
 
-const describe = (v: unknown): string => {
-  const s = JSON.stringify(v);
-  return s === undefined ? String(v) : s.length > 60 ? `${s.slice(0, 57)}...` : s;
-};
+const describe = describeValue;
 
 function parseEntry(name: string, info: unknown): Entry {
   const fail = (msg: string): never => {
@@ -135,7 +175,9 @@ function parseMetadata(v: unknown): Record<string, string> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) {
     throw new SafetensorsError(`__metadata__ must be an object of strings, got ${describe(v)}`);
   }
-  const out: Record<string, string> = {};
+  // Null prototype: a key such as "constructor" is data, and a lookup of an
+  // absent key never finds Object.prototype's members.
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [k, val] of Object.entries(v)) {
     if (k === '__proto__') throw new SafetensorsError('__metadata__ key "__proto__" is not allowed');
     if (typeof val !== 'string') throw new SafetensorsError(`__metadata__ "${k}" must be a string, got ${describe(val)}`);
@@ -199,6 +241,9 @@ export function decode(bytes: Uint8Array, limits: DecodeLimits = {}): Decoded {
   } catch {
     throw new SafetensorsError('header is not valid UTF-8');
   }
+  if (jsonDepth(text) > MAX_JSON_DEPTH) {
+    throw new SafetensorsError(`header nests JSON more than ${MAX_JSON_DEPTH} levels deep (a safetensors header needs 3): damaged or hostile file`);
+  }
   let header: unknown;
   try {
     header = JSON.parse(text);
@@ -210,7 +255,7 @@ export function decode(bytes: Uint8Array, limits: DecodeLimits = {}): Decoded {
   }
   const start = 8 + headerLen;
   const dataLen = bytes.length - start;
-  let metadata: Record<string, string> = {};
+  let metadata: Record<string, string> = Object.create(null) as Record<string, string>;
   const entries: Entry[] = [];
   for (const [name, info] of Object.entries(header)) {
     if (name === '__metadata__') metadata = parseMetadata(info);
@@ -243,7 +288,8 @@ export function decode(bytes: Uint8Array, limits: DecodeLimits = {}): Decoded {
     if (e.end > e.begin) prev = e;
   }
   if (pos !== dataLen) throw new SafetensorsError(`${dataLen - pos} trailing bytes after the last tensor belong to no tensor`);
-  const tensors: TensorMap = {};
+  // Null prototype, as the metadata: tensor names are data.
+  const tensors: TensorMap = Object.create(null) as TensorMap;
   for (const e of entries) {
     const t: NamedTensor = { shape: e.shape, data: readTensor(bytes, start, e) };
     tensors[e.name] = t;

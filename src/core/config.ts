@@ -104,6 +104,124 @@ export function countParams(c: ModelConfig): number {
   return paramShapes(c).reduce((sum, [, shape]) => sum + shape.reduce((a, b) => a * b, 1), 0);
 }
 
+// ---- limits: the one table of allowed ranges ----------------------------
+// Both the settings of a new run (prepareTrainConfig) and the configs read
+// from a checkpoint (checkpoint/format) are checked against these, so that a
+// hostile or mistyped value is refused by name before it sizes a loop, an
+// allocation or a kernel.
+
+/** An allowed range; `openMin` / `openMax` exclude that end. Values must be
+ * finite in any case. */
+export interface Range {
+  min: number;
+  max: number;
+  integer?: boolean;
+  openMin?: boolean;
+  openMax?: boolean;
+}
+
+/** Bounds of every model config field. vocabSize: token ids stay below 2^16
+ * (the tokenizer's pair keys). The others are far above the presets (base:
+ * 6 layers, 8 heads, width 384, 512 positions; GPT-3 175B has 96 layers and
+ * 96 heads) yet small enough that the parameter table (12 entries a layer)
+ * stays tiny and the parameter count an exact integer. layerNormEps: BERT's
+ * 1e-12 is the smallest in common use; 0.1 already swamps the variance. */
+export const MODEL_LIMITS: Record<keyof ModelConfig, Range> = {
+  vocabSize: { min: 1, max: 65536, integer: true },
+  blockSize: { min: 1, max: 8192, integer: true },
+  nLayer: { min: 1, max: 128, integer: true },
+  nHead: { min: 1, max: 128, integer: true },
+  nEmbd: { min: 1, max: 8192, integer: true },
+  layerNormEps: { min: 1e-12, max: 0.1 },
+};
+
+/** Bounds of the training settings (a run's or a checkpoint's): what the
+ * trainer can use sensibly, with room above every default. batchSize 4096
+ * questions (x2 rationales x blockSize tokens) is already beyond any device
+ * this runs on; an lr above 1 is far outside what AdamW trains with; a
+ * temperature below 0.05 makes the KL term's softmax one-hot (and 1e-40
+ * divides float32 logits into infinities); k is the number of rationales
+ * kept per question (the paper uses a handful); 1e7 steps is months of
+ * browser time. */
+export const TRAIN_LIMITS = {
+  alpha: { min: 0, max: 100 },
+  temperature: { min: 0.05, max: 100 },
+  k: { min: 1, max: 64, integer: true },
+  steps: { min: 1, max: 1e7, integer: true },
+  epochs: { min: 0, max: 1e6, openMin: true },
+  batchSize: { min: 1, max: 4096, integer: true },
+  lr: { min: 0, max: 1, openMin: true },
+  minLr: { min: 0, max: 1 },
+  warmupSteps: { min: 0, max: 1e7 },
+  weightDecay: { min: 0, max: 1 },
+  beta1: { min: 0, max: 1, openMax: true },
+  beta2: { min: 0, max: 1, openMax: true },
+  eps: { min: 0, max: 1, openMin: true },
+  gradClip: { min: 0, max: 1e6 },
+  seed: { min: -Infinity, max: Infinity }, // any finite number
+  logEvery: { min: 1, max: 1e7, integer: true },
+  vocabSize: { min: 1, max: 65536, integer: true },
+} satisfies Partial<Record<keyof TrainConfig, Range>>;
+
+/** A config value outside its Range; `field` names the setting. */
+export class ConfigRangeError extends Error {
+  override readonly name = 'ConfigRangeError';
+  constructor(
+    message: string,
+    readonly field: string,
+  ) {
+    super(message);
+  }
+}
+
+/** "an integer in [1, 4096]", "a number in (0, 1]". */
+export function describeRange(r: Range): string {
+  if (r.min === -Infinity && r.max === Infinity) return r.integer ? 'a finite integer' : 'a finite number';
+  return `${r.integer ? 'an integer' : 'a number'} in ${r.openMin ? '(' : '['}${r.min}, ${r.max}${r.openMax ? ')' : ']'}`;
+}
+
+/** Throws a ConfigRangeError naming `field` and the range unless `value` is in it. */
+export function checkRange(field: string, value: unknown, r: Range): void {
+  const ok =
+    typeof value === 'number' &&
+    Number.isFinite(value) &&
+    (r.openMin ? value > r.min : value >= r.min) &&
+    (r.openMax ? value < r.max : value <= r.max) &&
+    (!r.integer || Number.isInteger(value));
+  if (!ok) {
+    let got: string;
+    try {
+      got = typeof value === 'number' ? String(value) : (JSON.stringify(value) ?? String(value)).slice(0, 60);
+    } catch {
+      got = `a ${typeof value}`; // too deep to print, a BigInt, ...
+    }
+    throw new ConfigRangeError(`${field} must be ${describeRange(r)}, got ${got}`, field);
+  }
+}
+
+/** Every model config field against MODEL_LIMITS. */
+export function checkModelRanges(c: ModelConfig): void {
+  for (const [k, r] of Object.entries(MODEL_LIMITS)) checkRange(k, (c as unknown as Record<string, unknown>)[k], r);
+}
+
+/** Every bounded training setting against TRAIN_LIMITS (epochs only when set). */
+export function checkTrainRanges(c: TrainConfig): void {
+  for (const [k, r] of Object.entries(TRAIN_LIMITS)) {
+    const v = (c as unknown as Record<string, unknown>)[k];
+    if (k === 'epochs' && v === undefined) continue;
+    checkRange(k, v, r);
+  }
+}
+
+/** countParams in closed form, without building the table: cheap for any
+ * config, so a checkpoint's config can be weighed against its file first.
+ * Per block: two LayerNorms (4d), c_attn (3d^2 + 3d), attn.c_proj (d^2 + d),
+ * mlp.c_fc (4d^2 + 4d), mlp.c_proj (4d^2 + d). */
+export function paramCountOf(c: ModelConfig): number {
+  const d = c.nEmbd;
+  return c.vocabSize * d + c.blockSize * d + c.nLayer * (12 * d * d + 13 * d) + 2 * d;
+}
+
 /** The curation a run's settings ask for: curation keeps K rationales per
  * question, chosen (and the dev split drawn) with the seed. */
 export function curationOf(c: Partial<TrainConfig>): { k: number; seed: number } {
@@ -138,5 +256,6 @@ export function prepareTrainConfig(input: Partial<TrainConfig>, groups: number):
   }
   if (c.warmupSteps >= c.steps) c.warmupSteps = Math.floor(c.steps / 10);
   if (c.minLr > c.lr) c.minLr = c.lr / 10;
+  checkTrainRanges(c); // after the derivations: steps from epochs counts too
   return c;
 }

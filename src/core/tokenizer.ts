@@ -23,6 +23,73 @@ export interface TokenizerJSON {
 
 const encoder = new TextEncoder();
 
+/** What a tokenizer may hold. Token ids are below 2^16 (the pair keys). A
+ * token of BPE trained on text never spans chunks (a word, a digit, a run of
+ * punctuation or of whitespace), so real tokens are a few bytes long
+ * (GPT-2's longest is 128); 1024 bytes leaves room for long runs while a
+ * chain of merges (each joining the previous token with itself doubles the
+ * length: 27 of them make 256 MiB) is refused after 10. The total bounds
+ * what the constructor allocates for all tokens together. */
+export const TOKENIZER_LIMITS = {
+  maxVocabSize: 65536,
+  maxTokenBytes: 1024,
+  maxTotalTokenBytes: 16 * 1024 * 1024,
+};
+
+/** A tokenizer description refused by Tokenizer.fromJSON / checkTokenizerJSON. */
+export class TokenizerError extends Error {
+  override readonly name = 'TokenizerError';
+}
+
+const preview = (v: unknown): string => {
+  try {
+    const s = JSON.stringify(v) ?? String(v);
+    return s.length > 40 ? `${s.slice(0, 37)}...` : s;
+  } catch {
+    return '(unprintable)';
+  }
+};
+
+/** Checks what must hold before a tokenizer description is used for
+ * anything (the checkpoint loader runs it on every file): the shape of the
+ * JSON, at most as many merges as the vocabulary has ids, every merge a pair
+ * of ids that exist before it, and token byte lengths within
+ * TOKENIZER_LIMITS, computed as numbers (never by building the tokens). The
+ * ids' meaning (specials are not merged, the vocabulary holds the 258 base
+ * ids) is left to fromJSON. Returns the description, typed; throws
+ * TokenizerError. Work is linear in the number of merges. */
+export function checkTokenizerJSON(j: unknown): TokenizerJSON {
+  const o = j as Partial<TokenizerJSON> | null;
+  if (typeof o !== 'object' || o === null || Array.isArray(o) || o.type !== 'byte-bpe/1' || !Array.isArray(o.merges) || !Number.isInteger(o.vocabSize)) {
+    throw new TokenizerError('tokenizer: expected {"type": "byte-bpe/1", "vocabSize", "merges"}');
+  }
+  const vocabSize = o.vocabSize as number;
+  const merges: unknown[] = o.merges;
+  if (vocabSize < 1 || vocabSize > TOKENIZER_LIMITS.maxVocabSize) {
+    throw new TokenizerError(`tokenizer: vocabSize must be an integer in [1, ${TOKENIZER_LIMITS.maxVocabSize}], got ${vocabSize}`);
+  }
+  if (merges.length > vocabSize) throw new TokenizerError(`tokenizer: ${merges.length} merges but a vocabulary of ${vocabSize} tokens`);
+  // byte length of every id so far: specials 0, bytes 1, merges the sum of their parts
+  const len = new Float64Array(N_BASE + merges.length);
+  len.fill(1, BYTE_OFFSET, N_BASE);
+  let total = 256;
+  for (let r = 0; r < merges.length; r++) {
+    const m = merges[r];
+    const ok = Array.isArray(m) && m.length === 2 && m.every((x) => Number.isInteger(x) && x >= 0 && x < N_BASE + r);
+    if (!ok) throw new TokenizerError(`tokenizer: merge ${r} is not a pair of earlier token ids (${preview(m)})`);
+    const n = len[m[0] as number] + len[m[1] as number];
+    if (n > TOKENIZER_LIMITS.maxTokenBytes) {
+      throw new TokenizerError(`tokenizer: token ${N_BASE + r} would be ${n} bytes long (limit ${TOKENIZER_LIMITS.maxTokenBytes}): merges chain into oversized tokens`);
+    }
+    len[N_BASE + r] = n;
+    total += n;
+    if (total > TOKENIZER_LIMITS.maxTotalTokenBytes) {
+      throw new TokenizerError(`tokenizer: its tokens would take more than ${TOKENIZER_LIMITS.maxTotalTokenBytes} bytes together (at merge ${r})`);
+    }
+  }
+  return o as TokenizerJSON;
+}
+
 function chunks(text: string): string[] {
   return text.match(CHUNK_RE) ?? [];
 }
@@ -86,15 +153,25 @@ export class Tokenizer {
     for (let wi = 0; wi < words.length; wi++) addWord(wi, 1);
 
     const merges: [number, number][] = [];
+    // byte length per id: a merge whose token would exceed TOKENIZER_LIMITS
+    // is never learned, so that every trained tokenizer loads again
+    const len = [0, 0, ...new Array<number>(256).fill(1)];
+    let total = 256;
+    const fits = (k: number): boolean => {
+      const n = len[Math.floor(k / 65536)] + len[k % 65536];
+      return n <= TOKENIZER_LIMITS.maxTokenBytes && total + n <= TOKENIZER_LIMITS.maxTotalTokenBytes;
+    };
     while (N_BASE + merges.length < vocabSize) {
       let best = -1;
       let bestN = 1; // a pair seen once is not worth a token
-      for (const [k, n] of pairCount) if (n > bestN || (n === bestN && best >= 0 && k < best)) [best, bestN] = [k, n];
+      for (const [k, n] of pairCount) if ((n > bestN || (n === bestN && best >= 0 && k < best)) && fits(k)) [best, bestN] = [k, n];
       if (best < 0) break;
       const a = Math.floor(best / 65536);
       const b = best % 65536;
       const id = N_BASE + merges.length;
       merges.push([a, b]);
+      len.push(len[a] + len[b]);
+      total += len[a] + len[b];
       for (const wi of pairWords.get(best) ?? []) {
         addWord(wi, -1);
         words[wi] = mergeOnce(words[wi], a, b, id);
@@ -106,18 +183,16 @@ export class Tokenizer {
     return new Tokenizer(merges, vocabSize);
   }
 
+  /** Rebuilds a tokenizer from toJSON()'s output; throws TokenizerError on
+   * anything else, before allocating any token (see checkTokenizerJSON). */
   static fromJSON(j: unknown): Tokenizer {
-    const o = j as Partial<TokenizerJSON> | null;
-    if (!o || o.type !== 'byte-bpe/1' || !Array.isArray(o.merges) || !Number.isInteger(o.vocabSize)) {
-      throw new Error('tokenizer: expected {"type": "byte-bpe/1", "vocabSize", "merges"}');
-    }
+    const o = checkTokenizerJSON(j);
     const merges = o.merges;
     merges.forEach((m, r) => {
-      const ok = Array.isArray(m) && m.length === 2 && m.every((x) => Number.isInteger(x) && x >= BYTE_OFFSET && x < N_BASE + r);
-      if (!ok) throw new Error(`tokenizer: merge ${r} is not a pair of earlier token ids`);
+      if (!m.every((x) => x >= BYTE_OFFSET)) throw new TokenizerError(`tokenizer: merge ${r} is not a pair of earlier token ids (${preview(m)}: special tokens do not merge)`);
     });
-    if (N_BASE + merges.length > (o.vocabSize as number)) throw new Error('tokenizer: more merges than the vocabulary holds');
-    return new Tokenizer(merges.map(([a, b]) => [a, b]), o.vocabSize as number);
+    if (N_BASE + merges.length > o.vocabSize) throw new TokenizerError('tokenizer: more merges than the vocabulary holds');
+    return new Tokenizer(merges.map(([a, b]) => [a, b]), o.vocabSize);
   }
 
   toJSON(): TokenizerJSON {

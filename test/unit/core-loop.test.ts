@@ -38,6 +38,27 @@ describe('prepareTrainConfig', () => {
     expect(() => prepareTrainConfig({ epochs: -1 }, 10)).toThrow(/epochs/);
     expect(() => prepareTrainConfig({}, 0)).toThrow(/no question to train on/);
   });
+
+  it('refuses values outside TRAIN_LIMITS (one table with the checkpoint loader), naming the field and the range', () => {
+    // `mcckd train --lr 1e30` and friends: positive and finite, still absurd
+    expect(() => prepareTrainConfig({ lr: 1e30 }, 10)).toThrow('lr must be a number in (0, 1], got 1e+30');
+    expect(() => prepareTrainConfig({ batchSize: 1e9 }, 10)).toThrow('batchSize must be an integer in [1, 4096], got 1000000000');
+    expect(() => prepareTrainConfig({ temperature: 1e-40 }, 10)).toThrow('temperature must be a number in [0.05, 100], got 1e-40');
+    expect(() => prepareTrainConfig({ alpha: 1e9 }, 10)).toThrow('alpha must be a number in [0, 100], got 1000000000');
+    expect(() => prepareTrainConfig({ steps: 1e12 }, 10)).toThrow('steps must be an integer in [1, 10000000], got 1000000000000');
+    expect(() => prepareTrainConfig({ epochs: 1e6, batchSize: 1 }, 1000)).toThrow(/steps must be an integer in \[1, 10000000\], got 1000000000/);
+    expect(() => prepareTrainConfig({ k: 1000 }, 10)).toThrow('k must be an integer in [1, 64], got 1000');
+    expect(() => prepareTrainConfig({ beta2: 1 }, 10)).toThrow('beta2 must be a number in [0, 1), got 1');
+    expect(() => prepareTrainConfig({ eps: 0 }, 10)).toThrow('eps must be a number in (0, 1], got 0');
+    expect(() => prepareTrainConfig({ weightDecay: -0.1 }, 10)).toThrow('weightDecay must be a number in [0, 1], got -0.1');
+    expect(() => prepareTrainConfig({ gradClip: -1 }, 10)).toThrow('gradClip must be a number in [0, 1000000], got -1');
+    expect(() => prepareTrainConfig({ warmupSteps: -5 }, 10)).toThrow('warmupSteps must be a number in [0, 10000000], got -5');
+    expect(() => prepareTrainConfig({ vocabSize: 1e9 }, 10)).toThrow('vocabSize must be an integer in [1, 65536], got 1000000000');
+    expect(() => prepareTrainConfig({ seed: Infinity }, 10)).toThrow(/seed must be a finite number/);
+    // the defaults and every preset pass
+    for (const preset of Object.keys(PRESETS) as (keyof typeof PRESETS)[]) expect(() => prepareTrainConfig({ preset }, 10)).not.toThrow();
+    expect(prepareTrainConfig({ lr: 1, batchSize: 4096, temperature: 0.05, k: 64 }, 10).lr).toBe(1);
+  });
 });
 
 describe('trainLoop', () => {
