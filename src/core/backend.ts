@@ -92,10 +92,37 @@ async function within<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
 export async function initBackendWithin(name: string, ms: number): Promise<boolean> {
   const r = await within(tf.setBackend(name), ms);
   if (r !== 'timeout') return r;
-  const factory = tf.findBackendFactory(name);
-  tf.removeBackend(name);
-  if (factory) tf.registerBackend(name, factory);
+  resetBackend(name);
   throw new Error(`its set-up gave no answer in ${ms / 1000} s`);
+}
+
+/** Removes `name` from tfjs on purpose and registers its factory again, so
+ * that the next tf.setBackend(name) sets it up afresh (for webgpu: a new
+ * adapter and device). Its old device (if any) is retired first, so the loss
+ * this causes is never reported, then destroyed to free its memory. Every
+ * tensor of the old backend is invalid afterwards. */
+function resetBackend(name: string): void {
+  const factory = tf.findBackendFactory(name);
+  const w = watches.get(name);
+  if (w) {
+    w.retired = true;
+    watches.delete(name);
+  }
+  if (factory) {
+    try {
+      tf.removeBackend(name); // disposes the old instance
+    } catch {
+      // a dead backend's dispose may throw: drop it from the engine anyway
+      const engine = tf.engine() as unknown as { registry: Record<string, unknown>; backendName: string | null; backendInstance: unknown };
+      delete engine.registry[name];
+      if (engine.backendName === name) {
+        engine.backendName = null;
+        engine.backendInstance = null;
+      }
+    }
+    tf.registerBackend(name, factory);
+  }
+  w?.release();
 }
 
 /** Whether a WebGL (2, else 1) context can be created here: tfjs's own
@@ -160,9 +187,12 @@ export async function setBackend(name: BackendName, o: SetBackendOptions = {}): 
     }
     try {
       await register(candidate);
+      // a backend whose device was lost is set up afresh, not reused
+      if (backendLost(candidate)) resetBackend(candidate);
       const ok = await initBackendWithin(candidate, ms);
       if (!ok) throw new Error('its set-up failed (tf.setBackend returned false)');
       await tf.ready();
+      watchBackend(candidate);
       const info: BackendInfo = { backend: tf.getBackend() };
       if (candidate === 'webgpu') {
         info.adapter = adapterDescription();
@@ -186,4 +216,258 @@ export async function setBackend(name: BackendName, o: SetBackendOptions = {}): 
     }
   }
   throw new BackendUnavailableError(name, skipped.join('; ') || 'unknown reason');
+}
+
+// ---- a lost GPU device (WebGPU) or WebGL context ----
+//
+// A GPU device can be lost at any time: a driver crash or update, a GPU
+// reset, the browser reclaiming memory, device.destroy(). tfjs does not
+// notice: every later read-back of the backend fails (Dawn and Chromium: a
+// DOMException "AbortError" with an empty message from mapAsync), and so do
+// training, evaluation and saving, until the backend is set up again.
+// setBackend watches every webgpu and webgl backend it sets up; a loss is
+// recorded, reported to onBackendLost's listeners, and answered by
+// recreateBackend. Losses we cause ourselves (resetBackend: the set-up
+// timeout, recreateBackend) are never reported.
+
+/** A backend whose device (WebGPU) or context (WebGL) was lost: unusable
+ * until recreateBackend (or setBackend, which sets a lost backend up again). */
+export interface BackendLoss {
+  backend: string;
+  /** For people: "the GPU device was lost (destroyed: device was destroyed)". */
+  reason: string;
+  /** GPUDeviceLostInfo.reason ('destroyed' | 'unknown'), or 'webglcontextlost'. */
+  kind: string;
+  /** GPUDeviceLostInfo.message (may be empty). */
+  message: string;
+  /** The first uncaptured GPU error before the loss, if any (a hint at why). */
+  firstError?: string;
+}
+
+/** Uncaptured GPU errors of the current device of a backend (out-of-memory,
+ * validation, internal): worth reporting, but only a loss makes the backend
+ * unusable. */
+export interface BackendErrors {
+  backend: string;
+  first: string;
+  count: number;
+}
+
+interface MinimalGPUDevice {
+  lost: Promise<{ reason?: string; message?: string }>;
+  destroy(): void;
+  addEventListener?(type: 'uncapturederror', fn: (ev: { error?: { message?: string; constructor?: { name?: string } } }) => void): void;
+}
+interface MinimalGL {
+  canvas?: { addEventListener?(type: 'webglcontextlost', fn: () => void): void };
+  isContextLost(): boolean;
+  getExtension(name: 'WEBGL_lose_context'): { loseContext(): void } | null;
+}
+
+interface Watch {
+  backend: string;
+  instance: unknown;
+  /** Set before we remove the backend ourselves: its loss is not news. */
+  retired: boolean;
+  lost?: BackendLoss;
+  firstError?: string;
+  errors: number;
+  /** Resolves when the loss is recorded. */
+  settled: Promise<void>;
+  settle: () => void;
+  /** Polls a loss that has no event yet (WebGL's isContextLost). */
+  poll: () => void;
+  /** Frees the device of a retired backend. */
+  release: () => void;
+  /** Loses the device on purpose (loseDeviceForTest). */
+  lose: () => void;
+}
+
+const watches = new Map<string, Watch>();
+const lossListeners = new Set<(loss: BackendLoss) => void>();
+
+function markLost(w: Watch, kind: string, message: string): void {
+  if (w.retired || w.lost || watches.get(w.backend) !== w) return;
+  const what = w.backend === 'webgl' ? 'the WebGL context was lost' : 'the GPU device was lost';
+  w.lost = { backend: w.backend, reason: `${what} (${kind}${message ? `: ${message}` : ''})`, kind, message, ...(w.firstError ? { firstError: w.firstError } : {}) };
+  w.settle();
+  for (const fn of [...lossListeners]) {
+    try {
+      fn(w.lost);
+    } catch {
+      // a listener's failure is its own
+    }
+  }
+}
+
+/** Starts watching the instance tfjs now holds for `name` (webgpu: its
+ * GPUDevice's `lost` and `uncapturederror`; webgl: its canvas's
+ * `webglcontextlost`). The same instance is watched once. */
+function watchBackend(name: string): void {
+  const instance = tf.findBackend(name) as unknown;
+  if (!instance || watches.get(name)?.instance === instance) return;
+  const old = watches.get(name);
+  if (old) old.retired = true;
+  let settle!: () => void;
+  const settled = new Promise<void>((r) => (settle = r));
+  const w: Watch = { backend: name, instance, retired: false, errors: 0, settled, settle, poll: () => undefined, release: () => undefined, lose: () => undefined };
+  if (name === 'webgpu') {
+    const device = (instance as { device?: MinimalGPUDevice }).device;
+    if (!device) return;
+    void device.lost.then(
+      (info) => markLost(w, info?.reason ?? 'unknown', info?.message ?? ''),
+      () => undefined,
+    );
+    device.addEventListener?.('uncapturederror', (ev) => {
+      w.errors++;
+      if (w.firstError === undefined) {
+        const e = ev.error;
+        w.firstError = `${e?.constructor?.name ?? 'GPUError'}: ${(e?.message ?? '').trim()}`;
+      }
+    });
+    w.release = () => {
+      try {
+        device.destroy();
+      } catch {
+        // already gone
+      }
+    };
+    w.lose = () => device.destroy();
+  } else if (name === 'webgl') {
+    const gl = (instance as { gpgpu?: { gl?: MinimalGL } }).gpgpu?.gl;
+    if (!gl) return;
+    gl.canvas?.addEventListener?.('webglcontextlost', () => markLost(w, 'webglcontextlost', ''));
+    w.poll = () => {
+      if (gl.isContextLost()) markLost(w, 'webglcontextlost', '');
+    };
+    w.lose = () => {
+      const ext = gl.getExtension('WEBGL_lose_context');
+      if (!ext) throw new Error('this WebGL context cannot be lost on purpose (no WEBGL_lose_context)');
+      ext.loseContext();
+    };
+  } else {
+    return;
+  }
+  watches.set(name, w);
+}
+
+/** Whether the device (WebGPU) or context (WebGL) of backend `name` (the
+ * active one by default) was lost: then every operation on it fails until
+ * recreateBackend. undefined for a usable backend, and for cpu and wasm. */
+export function backendLost(name: string | undefined = tf.getBackend() ?? undefined): BackendLoss | undefined {
+  const w = name ? watches.get(name) : undefined;
+  if (!w || w.retired) return undefined;
+  if (!w.lost) w.poll();
+  return w.lost;
+}
+
+/** After an operation failed: whether the active backend's device was
+ * lost, waiting up to `ms` for the loss to be reported (a read-back may fail
+ * a moment before the device's `lost` promise settles). Tells "the device
+ * was lost" (recreate the backend and resume) from every other failure. */
+export async function waitForBackendLoss(ms = 1000, name: string | undefined = tf.getBackend() ?? undefined): Promise<BackendLoss | undefined> {
+  const w = name ? watches.get(name) : undefined;
+  if (!w || w.retired) return undefined;
+  if (!w.lost) w.poll();
+  if (!w.lost) await within(w.settled, ms);
+  return backendLost(name);
+}
+
+/** An operation failed, or was abandoned, because the device (or WebGL
+ * context) of its backend was lost; `cause` is what the operation threw
+ * (Dawn and Chromium: a DOMException "AbortError" with an empty message). */
+export class BackendLostError extends Error {
+  constructor(readonly loss: BackendLoss, override readonly cause?: unknown) {
+    super(`${loss.backend}: ${loss.reason}; the backend must be set up again (recreateBackend) and the run resumed from its last checkpoint`);
+    this.name = 'BackendLostError';
+  }
+}
+
+const LOST = Symbol('lost');
+
+/** Runs `op` (a training step, a save's read-back, an evaluation) on the
+ * active backend and turns a lost device into BackendLostError: when `op`
+ * fails and the device turns out to be lost (waiting up to `waitMs` for the
+ * loss to be reported), when the device is lost while `op` is still pending
+ * (a read-back that a lost device never answers would otherwise wait
+ * forever), and at once when it was lost before. Other failures are
+ * rethrown unchanged (only a bare AbortError or OperationError, or an
+ * error without a message, waits for a loss report first); on cpu and wasm
+ * this is just `op()`. */
+export async function guardBackendLoss<T>(op: () => Promise<T> | T, waitMs = 1000): Promise<T> {
+  const name = tf.getBackend() ?? undefined;
+  const before = backendLost(name);
+  if (before) throw new BackendLostError(before);
+  const w = name ? watches.get(name) : undefined;
+  let p: Promise<T>;
+  try {
+    p = Promise.resolve(op());
+  } catch (e) {
+    p = Promise.reject(e);
+  }
+  if (!w) return p;
+  try {
+    const r = await Promise.race([p, w.settled.then(() => LOST)]);
+    if (r !== LOST) return r as T;
+    p.catch(() => undefined); // it may still fail later: nobody is waiting
+  } catch (e) {
+    // a lost device's read-backs fail with a bare AbortError (Dawn,
+    // Chromium), possibly just before `lost` settles: wait for it then; any
+    // other failure is a loss only when one is reported already
+    const bare = (e as Error | undefined)?.name === 'AbortError' || (e as Error | undefined)?.name === 'OperationError' || !(e as Error | undefined)?.message;
+    const loss = bare ? await waitForBackendLoss(waitMs, name) : backendLost(name);
+    if (loss) throw new BackendLostError(loss, e);
+    throw e;
+  }
+  throw new BackendLostError(w.lost!);
+}
+
+/** Calls `listener` once for each lost device or context of a watched
+ * backend (active or not: compare loss.backend with tf.getBackend()).
+ * Returns the unsubscribe function. */
+export function onBackendLost(listener: (loss: BackendLoss) => void): () => void {
+  lossListeners.add(listener);
+  return () => void lossListeners.delete(listener);
+}
+
+/** The uncaptured GPU errors of backend `name`'s current device (the
+ * active backend by default): the first one's message and how many. */
+export function backendErrors(name: string | undefined = tf.getBackend() ?? undefined): BackendErrors | undefined {
+  const w = name ? watches.get(name) : undefined;
+  return w && !w.retired && w.firstError !== undefined ? { backend: w.backend, first: w.firstError, count: w.errors } : undefined;
+}
+
+/** Sets backend `name` up again with a new device (WebGPU: a new adapter
+ * and device; WebGL: a new context), after its device was lost; falls back
+ * along setBackend's chain (webgpu -> webgl -> wasm -> cpu) when it can't,
+ * and `reason` starts with the loss ("webgpu: the GPU device was lost
+ * (...)"). With `fallback: false` (the CLI) it throws
+ * BackendUnavailableError instead.
+ *
+ * Every tensor of the old backend is invalid afterwards, the model's
+ * weights and optimizer moments included, and its values cannot be read
+ * back (the data died with the device): the caller disposes its old Trainer
+ * (before or after this; nothing is read from it) and re-creates the model
+ * from its last checkpoint, `Trainer.restore(state, groups)` with a
+ * TrainState it saved earlier. Work since that checkpoint is lost. */
+export async function recreateBackend(name: BackendName, o: SetBackendOptions = {}): Promise<BackendInfo> {
+  const loss = backendLost(name) ?? backendLost();
+  resetBackend(name);
+  const info = await setBackend(name, o);
+  const lossReason = loss ? `${loss.backend}: ${loss.reason}` : `${name}: set up again`;
+  return { ...info, reason: info.reason ? `${lossReason}; ${info.reason}` : lossReason };
+}
+
+/** TEST AND DIAGNOSTIC HOOK, never for normal use: loses the active
+ * backend's device on purpose, as a driver crash or GPU reset would
+ * (webgpu: GPUDevice.destroy(), reported as lost with kind 'destroyed';
+ * webgl: WEBGL_lose_context.loseContext()). Everything on the device is
+ * gone. Returns the backend's name; throws for a backend without a watched
+ * device (cpu, wasm, or one not set up by setBackend). */
+export function loseDeviceForTest(): string {
+  const name = tf.getBackend();
+  const w = name ? watches.get(name) : undefined;
+  if (!w || w.retired) throw new Error(`loseDeviceForTest: the active backend (${name ?? 'none'}) has no GPU device set up by setBackend`);
+  w.lose();
+  return w.backend;
 }

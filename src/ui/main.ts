@@ -332,6 +332,11 @@ settings.onBackendChange((b) => {
 });
 
 requestBackend('Setting up the backend', settings.backend());
+// Tests and bug reports: ?diagnostics in the URL offers the worker's
+// diagnostic calls to the console (nothing else on the page uses them).
+if (new URLSearchParams(location.search).has('diagnostics')) {
+  Object.assign(window, { mcckdDiagnostics: { loseDevice: () => api.loseDeviceForTest(), status: () => api.status(), memory: () => api.memory() } });
+}
 void refreshCheckpoints();
 // Ask the browser to keep checkpoints under storage pressure (only the page
 // may ask; the answer doesn't change what we do).

@@ -108,6 +108,14 @@ export class RunRecorder {
     private readonly unlock: () => void,
   ) {}
 
+  /** Goes on from `from` again (after a lost GPU): points after it are
+   * dropped at the next save, as after a resume. */
+  rewind(from: CheckpointMeta, metricsSoFar: number): void {
+    this.flushed = metricsSoFar;
+    this.truncateAfter = from.step;
+    this.last = { id: from.id, step: from.step };
+  }
+
   /** Releases the run for other tabs. */
   close(): void {
     this.unlock();

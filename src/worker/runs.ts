@@ -4,6 +4,7 @@
 // listener the page passes as a Comlink proxy.
 
 import { countParams, curationOf, prepareTrainConfig, type TrainConfig } from '../core/config';
+import { BackendLostError, guardBackendLoss, recreateBackend } from '../core/backend';
 import { DivergedError, Trainer } from '../core/trainer';
 import type { QuestionGroup } from '../data/types';
 import { CheckpointDamagedError } from '../checkpoint/store';
@@ -70,12 +71,13 @@ function announce(emit: Emit, live: Live, createMs: number, startStep: number): 
 async function saveLive(live: Live, kind: 'auto' | 'pause' | 'stop' | 'manual', emit: Emit): Promise<void> {
   if (!live.recorder) return;
   try {
-    const state = await session.gpu.run(() => live.trainer.snapshot());
+    const state = await session.gpu.run(() => guardBackendLoss(() => live.trainer.snapshot()));
     const status = kind === 'pause' ? 'paused' : kind === 'stop' ? (live.trainer.step >= live.trainer.totalSteps ? 'done' : 'stopped') : 'training';
     const checkpoint = await live.recorder.save(state, kind, status);
     emit({ type: 'checkpoint', label: live.label, checkpoint });
   } catch (e) {
-    if (e instanceof DivergedError) throw e; // the run stops: its state must not be saved
+    // the run stops: a diverged state must not be saved, a lost GPU can't be read
+    if (e instanceof DivergedError || e instanceof BackendLostError) throw e;
     emit({ type: 'note', label: live.label, level: 'error', message: `checkpoint not saved: ${errMsg(e)}` });
   }
 }
@@ -118,17 +120,64 @@ export async function saveNow(): Promise<CheckpointView> {
   return live.recorder!.save(state, 'manual', status);
 }
 
-function loop(live: Live, control: RunControl, emit: Emit, opts: RunOptions, hook?: Parameters<typeof runLoop>[0]['hook']): Promise<RunResult> {
-  return runLoop({
-    label: live.label,
-    trainer: live.trainer,
-    control,
-    emit,
-    autosaveEvery: live.recorder ? opts.autosaveEvery : 0,
-    save: live.recorder ? (reason) => saveLive(live, reason === 'autosave' ? 'auto' : reason === 'pause' ? 'pause' : 'stop', emit) : undefined,
-    exclusive: (fn) => session.gpu.run(fn),
-    hook,
-  });
+/** Runs the training loop on the live model. When the GPU is lost (driver
+ * crash, reset, a tab in the background losing its device), a run that has
+ * checkpoints sets the backend up again and goes on from its newest intact
+ * checkpoint: the steps since that save are the only loss. */
+async function loop(live: Live, control: RunControl, emit: Emit, opts: RunOptions, hook?: Parameters<typeof runLoop>[0]['hook']): Promise<RunResult> {
+  for (let recoveries = 0; ; recoveries++) {
+    try {
+      return await runLoop({
+        label: live.label,
+        trainer: live.trainer,
+        control,
+        emit,
+        autosaveEvery: live.recorder ? opts.autosaveEvery : 0,
+        save: live.recorder ? (reason) => saveLive(live, reason === 'autosave' ? 'auto' : reason === 'pause' ? 'pause' : 'stop', emit) : undefined,
+        exclusive: (fn) => session.gpu.run(() => guardBackendLoss(fn)),
+        hook,
+      });
+    } catch (e) {
+      if (!(e instanceof BackendLostError)) throw e;
+      if (!live.recorder || recoveries >= MAX_RECOVERIES) {
+        await resetLostBackend(live);
+        throw new Error(`${e.message}${live.recorder ? ' (lost again after recovering)' : ' This run saved no checkpoint to resume from: start it again.'}`);
+      }
+      live = await recoverLive(live, e, emit);
+    }
+  }
+}
+
+const MAX_RECOVERIES = 3;
+
+/** After a loss: the model on the dead device is gone (its tensors are
+ * invalid) and the backend is set up again (or falls back). */
+async function resetLostBackend(live: Live): Promise<void> {
+  try {
+    live.trainer.dispose();
+  } catch {
+    // the device is gone; nothing to free
+  }
+  if (session.live === live) session.live = undefined;
+  const name = live.trainer.trainConfig.backend;
+  session.backend = await session.backendLock.run(() => recreateBackend(name));
+}
+
+async function recoverLive(live: Live, e: BackendLostError, emit: Emit): Promise<Live> {
+  const recorder = live.recorder!;
+  emit({ type: 'note', label: live.label, level: 'error', message: `${e.loss.reason}: setting the backend up again and resuming from the last checkpoint` });
+  await resetLostBackend(live);
+  const { found } = await (await openStore()).latestLoadable(recorder.runId);
+  if (!found) throw new Error(`${e.message} This run has no intact checkpoint to resume from: start it again.`);
+  const t0 = performance.now();
+  const backend = (session.backend?.backend ?? live.trainer.trainConfig.backend) as TrainConfig['backend'];
+  const trainer = await Trainer.restore({ ...found.state, trainConfig: { ...found.state.trainConfig, backend } }, live.groups);
+  const next: Live = { ...live, trainer };
+  session.live = next;
+  recorder.rewind(found.meta, found.state.metrics.length);
+  emit({ type: 'note', label: live.label, level: 'info', message: `resumed from the checkpoint at step ${found.meta.step} on ${backend}; the steps after it are trained again` });
+  announce(emit, next, performance.now() - t0, found.meta.step);
+  return next;
 }
 
 export function train(input: Partial<TrainConfig>, opts: RunOptions, listener: TrainListener): Promise<RunResult> {

@@ -3,7 +3,7 @@
 // the run's metrics, and the stored run it writes to). The page only ever
 // sees plain views of these.
 
-import { setBackend } from '../core/backend';
+import { backendLost, setBackend } from '../core/backend';
 import type { BackendName, TrainConfig } from '../core/config';
 import { fingerprintGroups } from '../core/fingerprint';
 import { Trainer } from '../core/trainer';
@@ -150,7 +150,11 @@ export function uploadedFile(d: TeacherData | undefined, fingerprint: string): F
  * switching disposes nothing by itself, so the callers dispose (or migrate)
  * the live model first. */
 export function ensureBackend(name: BackendName): Promise<BackendInfo> {
-  return session.backendLock.run(async () => (serves(session.backend, name) ? session.backend : (session.backend = await setBackend(name))));
+  return session.backendLock.run(async () => {
+    // a backend whose GPU was lost since is set up again (setBackend knows)
+    if (serves(session.backend, name) && !backendLost(session.backend.backend)) return session.backend;
+    return (session.backend = await setBackend(name));
+  });
 }
 
 /** Whether the backend set up is what asking for `name` gives (itself, or
@@ -165,6 +169,12 @@ function serves(b: BackendInfo | undefined, name: BackendName): b is BackendInfo
 export function switchBackend(name: BackendName): Promise<BackendInfo> {
   return session.backendLock.run(async () => {
     const live = session.live;
+    if (live && backendLost()) {
+      // the model died with its device: there is nothing to move (Resume
+      // reloads it from its last checkpoint)
+      disposeLive();
+      return (session.backend = await setBackend(name));
+    }
     if (!live) return (session.backend = await setBackend(name));
     if (serves(session.backend, name)) return session.backend;
     return session.gpu.run(async () => {

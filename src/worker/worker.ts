@@ -23,6 +23,7 @@ import type {
   StorageUsage,
   TrainListener,
 } from '../shared/protocol';
+import { loseDeviceForTest } from '../core/backend';
 import * as runs from './runs';
 import { assertIdle, readEval, readTeacher, session, summarizeData, summarizeEval, switchBackend } from './session';
 
@@ -143,6 +144,12 @@ const api = {
   status(): { busy?: string; paused: boolean; step?: number; totalSteps?: number; backend?: BackendInfo } {
     const t = session.live?.trainer;
     return { busy: session.busy, paused: !!session.control?.paused, step: t?.step, totalSteps: t?.totalSteps, backend: session.backend };
+  },
+
+  /** Loses the GPU device now, as a driver reset would (the e2e test of
+   * recovery; the page offers it only with ?diagnostics in its URL). */
+  loseDeviceForTest(): string {
+    return loseDeviceForTest();
   },
 
   memory(): { numTensors: number; numBytes: number; backend: string } {
