@@ -115,6 +115,15 @@ describe('mcckd train / eval / inspect', () => {
       expect(errs[0].length).toBeGreaterThan(12);
     }
   });
+
+  it('refuses settings out of range before training (a learning rate of 1e30 once wrote NaN weights over the checkpoint)', async () => {
+    for (const [flag, value, msg] of [['--lr', '1e30', /lr must be a number in \(0, 1\], got 1e\+30/], ['--batch', '100000', /batchSize must be/], ['--temperature', '1e-40', /temperature must be/]] as const) {
+      const r = await mcckd(['train', '--data', train, ...TINY, flag, value, '--steps', '2', '--out', path.join(dir, 'never')]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(msg);
+      expect(existsSync(path.join(dir, 'never'))).toBe(false);
+    }
+  });
 });
 
 describe.skipIf(!existsSync(SHARED))('mcckd train on real teacher data (../shared/data)', () => {
