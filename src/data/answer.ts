@@ -2,7 +2,12 @@
 // detect the task type from gold answers, canonicalise golds, pull the answer
 // out of a rationale or a generated text, and compare. Pure functions only.
 
+import { isSpace, lastIndexOf, lastQuoted, lastSentenceStart, meter, skipSpaces, trimChars } from './scan';
 import type { EvalItem, EvalSample, TaskType } from './types';
+
+// Every scan of a text here is linear in its length (see scan.ts): the
+// regular expressions below have no overlapping quantifiers, and what they
+// cannot do in one pass is written out by hand.
 
 // A sign counts only when it does not follow a word or ")": "5-4" is a
 // subtraction, not the numbers 5 and -4.
@@ -12,28 +17,42 @@ const CHOICE_GOLD_RE = /^\(?([A-Z])\)?[.:]?(?:\s.*)?$/;
 // "the answer is", "answer:", "the correct choice is", "option" ... The last
 // cue in a text is where the model states its final answer.
 const CUE_RE = /\b(?:answer|choice|option)\s*(?:is|would be|will be|should be|=)?\s*:?/gi;
+// Minus signs other than "-": U+2212 MINUS SIGN, figure and en dashes,
+// small and fullwidth hyphen-minus. "−2" is -2, not 2. All one UTF-16 unit,
+// so replacing them keeps every offset.
+const MINUS_RE = /[\u2212\u2012\u2013\uFE63\uFF0D]/g;
+
+/** `t` with every minus form written as "-". */
+function asciiMinus(t: string): string {
+  return t.replace(MINUS_RE, '-');
+}
 
 /** Canonical number: no thousands separators, sign, "$" or "%", no trailing
  * zeros ("32.0" -> "32", "1,000" -> "1000", "-0.50" -> "-0.5"). */
 function canonicalNumber(raw: string): string | null {
-  const s = raw.trim().replace(/[.]$/, '');
+  const s = asciiMinus(raw.trim()).replace(/[.]$/, '');
   if (!WHOLE_NUMBER_RE.test(s)) return null;
   let t = s.replace(/[$,%+]/g, '');
   const neg = t.startsWith('-');
   if (neg) t = t.slice(1);
-  let [int, frac = ''] = t.split('.');
-  int = int.replace(/^0+(?=\d)/, '') || '0';
-  frac = frac.replace(/0+$/, '');
-  const body = frac ? `${int}.${frac}` : int;
+  const [int, frac = ''] = t.split('.');
+  // Leading zeros of the integer part, trailing zeros of the fraction, by
+  // hand: /0+$/ retries every zero of a long run (quadratic).
+  let a = 0;
+  while (a < int.length - 1 && int[a] === '0') a++;
+  let b = frac.length;
+  while (b > 0 && frac[b - 1] === '0') b--;
+  meter.steps += a + (frac.length - b) + 1;
+  const body = b > 0 ? `${int.slice(a) || '0'}.${frac.slice(0, b)}` : int.slice(a) || '0';
   return neg && body !== '0' ? `-${body}` : body;
 }
 
+const TEXT_LEAD = '"\'`“”‘’*';
+const TEXT_TRAIL = `${TEXT_LEAD}.!?,;:`;
+
 function canonicalText(raw: string): string {
-  return raw
-    .trim()
-    .replace(/^[\s"'`“”‘’*]+|[\s"'`“”‘’*.!?,;:]+$/g, '')
-    .replace(/\s+/g, ' ')
-    .toLowerCase();
+  // Not /[...]+$/: that retries every position of a long punctuation run.
+  return trimChars(raw.trim(), TEXT_LEAD, TEXT_TRAIL).replace(/\s+/g, ' ').toLowerCase();
 }
 
 function isGoldOf(raw: string, type: TaskType): boolean {
@@ -86,27 +105,78 @@ export function normalizeAnswer(raw: string, taskType: TaskType): string {
   }
 }
 
-/** Choice texts listed in a question as "(A) orange ball, (B) white ball". */
+/** "(X)" with X an upper-case letter at `p`. */
+function tagAt(q: string, p: number): boolean {
+  const x = q.charCodeAt(p + 1);
+  return q.charCodeAt(p) === 40 && x >= 65 && x <= 90 && q.charCodeAt(p + 2) === 41;
+}
+
+/** "or", whitespace, then a "(X)" tag at `p`. */
+function orTagAt(q: string, p: number): boolean {
+  return q.startsWith('or', p) && isSpace(q.charCodeAt(p + 2)) && tagAt(q, skipSpaces(q, p + 2));
+}
+
+/** Whether a choice text may end before whitespace that ends at `p` (with
+ * a line break in it or not): what follows is the next tag, possibly after
+ * "," and/or "or", a ".", a line break or the end of the question. */
+function choiceEndsAt(q: string, p: number, lineBreak: boolean): boolean {
+  if (lineBreak || p >= q.length || q.charCodeAt(p) === 46 /* . */ || tagAt(q, p) || orTagAt(q, p)) return true;
+  if (q.charCodeAt(p) !== 44 /* , */) return false;
+  const after = skipSpaces(q, p + 1);
+  return tagAt(q, after) || orTagAt(q, after);
+}
+
+/** Choice texts listed in a question as "(A) orange ball, (B) white ball".
+ * Each text runs from its tag to the first place where the next tag (after
+ * an optional "," or "or"), a ".", a line break or the end follows; one
+ * containing "(" or a line break is not a choice. A forward scan that looks
+ * at each character a bounded number of times: the regular expression it
+ * replaces (three adjacent whitespace quantifiers and a lazy text between
+ * them) backtracked cubically on a tag followed by spaces. */
 export function parseChoices(question: string): string[] | undefined {
-  const re = /\(([A-Z])\)\s*([^\n(]*?)\s*(?=,?\s*(?:or\s+)?\([A-Z]\)|[.\n]|$)/g;
+  const q = question;
   const out: string[] = [];
-  for (const m of question.matchAll(re)) {
-    if (m[1].charCodeAt(0) - 65 !== out.length) break; // (A), (B), ... in order
-    out.push(m[2].replace(/[,.]$/, '').trim());
+  let from = 0;
+  for (;;) {
+    const at = q.indexOf('(', from);
+    if (at < 0) break;
+    meter.steps += at - from + 1;
+    if (!tagAt(q, at)) {
+      from = at + 1;
+      continue;
+    }
+    const start = skipSpaces(q, at + 3);
+    let k = start;
+    let end = -1;
+    for (;;) {
+      let p = k;
+      let lineBreak = false;
+      for (let c = q.charCodeAt(p); p < q.length && isSpace(c); c = q.charCodeAt(++p)) if (c === 10) lineBreak = true;
+      meter.steps += p - k + 1;
+      if (choiceEndsAt(q, p, lineBreak)) {
+        end = k;
+        break;
+      }
+      // The text goes on through the spaces and q[p], unless q[p] ends it.
+      if (q.charCodeAt(p) === 40 /* ( */) break;
+      k = p + 1;
+    }
+    if (end < 0) {
+      // No choice text from this tag; no tag lies before the "(" it met.
+      from = k;
+      continue;
+    }
+    if (q.charCodeAt(at + 1) - 65 !== out.length) break; // (A), (B), ... in order
+    out.push(q.slice(start, end).replace(/[,.]$/, '').trim());
+    from = end;
   }
   return out.length >= 2 ? out : undefined;
 }
 
-/** Start offsets of the sentences of `text` (split at ". " and newlines). */
+/** The last sentence of `text` (split at ". " and newlines). */
 function lastSentence(text: string): string {
   const t = text.trimEnd();
-  const re = /[.!?]["”')\]]*\s+|\n+/g;
-  let start = 0;
-  for (const m of t.matchAll(re)) {
-    const end = (m.index ?? 0) + m[0].length;
-    if (end < t.length && /[\p{L}\p{N}]/u.test(t.slice(end))) start = end;
-  }
-  return t.slice(start);
+  return t.slice(lastSentenceStart(t));
 }
 
 /** Text after the last answer cue, up to the end of that sentence. */
@@ -140,7 +210,9 @@ function extractChoice(text: string, choices?: string[]): string | null {
   const n = choices?.length ?? 5;
   const valid = (l: string): boolean => l.charCodeAt(0) - 65 < Math.max(n, 1);
   // The letter after a cue must stand alone: "answer is Alice" is a name.
-  const cueRe = /\b(?:answer|choice|option)\s*(?:is|would be|=)?\s*:?\s*\(?([A-Z])\)?(?![\w'])/g;
+  // Each whitespace run belongs to one quantifier (not "\s*(is)?\s*:?\s*",
+  // which tried every split of a long run of spaces: cubic).
+  const cueRe = /\b(?:answer|choice|option)\s*(?:(?:is|would be|=)\s*)?(?::\s*)?\(?([A-Z])\)?(?![\w'])/g;
   let found: string | null = null;
   for (const m of text.matchAll(cueRe)) if (valid(m[1])) found = m[1];
   if (found) return found;
@@ -151,9 +223,10 @@ function extractChoice(text: string, choices?: string[]): string | null {
   const last = lastSentence(text).toLowerCase();
   let best = -1;
   let bestEnd = -1;
-  choices.forEach((c, i) => {
+  // Only A-Z can be answered; lastIndexOf is the linear one of scan.ts.
+  choices.slice(0, 26).forEach((c, i) => {
     const needle = c.trim().toLowerCase();
-    const at = needle ? last.lastIndexOf(needle) : -1;
+    const at = needle ? lastIndexOf(last, needle) : -1;
     if (at < 0) return;
     const end = at + needle.length;
     // Latest mention wins; on a tie the longer text ("red ball" over "ball").
@@ -180,9 +253,9 @@ function extractText(text: string): string | null {
   const cue = afterLastCue(text);
   const lines = text.trim().split('\n').filter((l) => l.trim() !== '');
   const line = cue ?? lines[lines.length - 1] ?? '';
-  const quoted = [...line.matchAll(/["“]([^"”\n]+)["”]/g)];
+  const quoted = lastQuoted(line);
   let cand: string;
-  if (quoted.length) cand = quoted[quoted.length - 1][1];
+  if (quoted !== undefined) cand = quoted;
   else if (cue) cand = cue;
   else {
     const sep = Math.max(line.lastIndexOf(':'), line.lastIndexOf('='));
@@ -201,7 +274,7 @@ export function extractAnswer(text: string, taskType: TaskType, choices?: string
   const t = text.replace(/\r\n?/g, '\n');
   switch (taskType) {
     case 'number':
-      return extractNumber(t);
+      return extractNumber(asciiMinus(t));
     case 'choice':
       return extractChoice(t, choices);
     case 'yesno':
@@ -211,13 +284,24 @@ export function extractAnswer(text: string, taskType: TaskType, choices?: string
   }
 }
 
+/** Relative tolerance of numeric answers with a fractional part: float
+ * noise ("0.30000000000000004" for 0.3) matches, a different decimal does not. */
+const DECIMAL_TOLERANCE = 1e-9;
+
 export function answersMatch(predicted: string | null, gold: string, taskType: TaskType): boolean {
   if (predicted === null) return false;
   if (taskType === 'number') {
-    const p = Number(canonicalNumber(predicted) ?? NaN);
-    const g = Number(canonicalNumber(gold) ?? NaN);
-    if (!Number.isFinite(p) || !Number.isFinite(g)) return false;
-    return Math.abs(p - g) <= 1e-6 * Math.max(1, Math.abs(g));
+    const p = canonicalNumber(predicted);
+    const g = canonicalNumber(gold);
+    if (p === null || g === null) return false;
+    if (p === g) return true; // same canonical digits ("3.50" and "3.5", "1,000" and "1000")
+    // Two integers are equal only digit for digit: 1000001 is not 1000000,
+    // and digits past 2^53 count too.
+    if (!p.includes('.') && !g.includes('.')) return false;
+    const a = Number(p);
+    const b = Number(g);
+    if (!Number.isFinite(a) || !Number.isFinite(b)) return false;
+    return Math.abs(a - b) <= DECIMAL_TOLERANCE * Math.max(Math.abs(a), Math.abs(b));
   }
   const p = normalizeAnswer(predicted, taskType);
   const g = normalizeAnswer(gold, taskType);

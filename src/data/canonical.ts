@@ -2,22 +2,12 @@
 // sentence, so all rationales of a question share identical answer tokens
 // (what MCC-KD's consistency term compares).
 
+import { lastSentenceStart } from './scan';
 import { ANSWER_PREFIX, canonicalAnswerSentence, type CuratedRationale } from './types';
 
 // A closing statement that announces the answer: "Therefore, the answer is
 // 29.", "So the correct answer is: (B) orange ball.", "Answer: 32", "#### 32".
 const CLOSING_RE = /\b(?:answer|choice|option)\b[^.\n]{0,40}?(?:\bis\b|:|=)|^\s*(?:final\s+)?answer\s*:|^\s*####/i;
-
-/** [start, end) of the last sentence of `t` (t already trimmed at the end). */
-function lastSentenceStart(t: string): number {
-  const re = /[.!?]["”')\]]*\s+|\n+/g;
-  let start = 0;
-  for (const m of t.matchAll(re)) {
-    const end = (m.index ?? 0) + m[0].length;
-    if (end < t.length && /[\p{L}\p{N}]/u.test(t.slice(end))) start = end;
-  }
-  return start;
-}
 
 /** The rationale without its own closing answer statement(s). Only the final
  * sentence is a candidate (twice, for "The answer is 32.\n#### 32"): an

@@ -1,8 +1,12 @@
 // Bytes to text, incrementally: one streaming TextDecoder, so a 200 MB file
-// is never held as one string. Refuses what is not UTF-8 text up front.
+// is never held as one string. Refuses what is not UTF-8 text: binary data
+// and UTF-16, judged on the first 4 KB, and invalid UTF-8 anywhere. A stray
+// NUL byte is not binary data: it goes on to the record reader, which
+// reports its line as invalid JSON and keeps the other records.
 
 import { formatBytes } from '../shared/format';
 import { DataError, type Limits } from './limits';
+import { meter } from './scan';
 
 export type Source = AsyncIterable<Uint8Array | string> | Uint8Array | string;
 
@@ -41,6 +45,69 @@ export interface DecodeStats {
   bytes: number;
 }
 
+/** How much of the start of the input decides "binary or text". */
+const SNIFF = 4096;
+
+/** C0 control characters that do not occur in text files: NUL and the like,
+ * but not tab, line breaks, form feed or ESC (coloured logs). */
+function isControl(c: number): boolean {
+  return c < 0x20 && c !== 9 && c !== 10 && c !== 11 && c !== 12 && c !== 13 && c !== 0x1b;
+}
+
+/** Statistics of the first SNIFF bytes (or characters) of the input, which
+ * may arrive in chunks of any size. */
+class Sniffer {
+  seen = 0;
+  controls = 0;
+  firstNul = -1;
+  firstControl = -1;
+  firstControlValue = 0;
+  /** NUL bytes at even and odd offsets: UTF-16 without a byte-order mark
+   * has one in every other byte of its ASCII text. */
+  nulEven = 0;
+  nulOdd = 0;
+  bytes = true;
+  head: number[] = [];
+
+  add(chunk: Uint8Array | string): void {
+    const n = Math.min(chunk.length, SNIFF - this.seen);
+    if (typeof chunk === 'string') this.bytes = false;
+    for (let i = 0; i < n; i++) {
+      const c = typeof chunk === 'string' ? chunk.charCodeAt(i) : chunk[i];
+      const at = this.seen + i;
+      if (at < 2) this.head.push(c);
+      if (!isControl(c)) continue;
+      this.controls++;
+      if (this.firstControl < 0) {
+        this.firstControl = at;
+        this.firstControlValue = c;
+      }
+      if (c !== 0) continue;
+      if (this.firstNul < 0) this.firstNul = at;
+      if (at % 2 === 0) this.nulEven++;
+      else this.nulOdd++;
+    }
+    this.seen += n;
+  }
+
+  /** Throws when the start of the input is not UTF-8 text: a UTF-16
+   * byte-order mark or pattern, or control bytes in more than one in ten of
+   * its first 4 KB (binary data). A NUL byte here and there is one invalid
+   * record, reported with its line by the record reader. */
+  check(): void {
+    const [a, b] = this.head;
+    const utf16Bom = (a === 0xff && b === 0xfe) || (a === 0xfe && b === 0xff);
+    const pairs = this.seen / 2;
+    const utf16Pattern = this.seen >= 16 && Math.max(this.nulEven, this.nulOdd) >= 0.4 * pairs && Math.min(this.nulEven, this.nulOdd) <= 0.05 * pairs;
+    if (this.bytes && (utf16Bom || utf16Pattern)) throw new DataError('file is UTF-16 text: save it as UTF-8 (JSON or JSON Lines)');
+    if (this.controls * 10 <= this.seen) return;
+    const unit = this.bytes ? 'byte' : 'character';
+    if (this.firstNul >= 0) throw new DataError(`not a text file: NUL ${unit} at ${unit} ${this.firstNul} (binary data?)`);
+    const hex = this.firstControlValue.toString(16).padStart(2, '0');
+    throw new DataError(`not a text file: control ${unit} 0x${hex} at ${unit} ${this.firstControl} (binary data?)`);
+  }
+}
+
 /** Yields decoded text chunks (BOM removed; CR left for the line splitter). */
 export async function* decodeText(
   source: Source,
@@ -50,22 +117,18 @@ export async function* decodeText(
 ): AsyncGenerator<string> {
   const decoder = new TextDecoder('utf-8', { fatal: true });
   let first = true;
-  for await (const chunk of chunksOf(source)) {
+
+  const decode = (chunk: Uint8Array | string): string => {
+    meter.steps += chunk.length;
     if (typeof chunk === 'string') {
       // Already text (a string source or a stream with an encoding set).
-      if (chunk.includes('\0')) throw new DataError(`not a text file: NUL character near character ${stats.bytes + chunk.indexOf('\0')} (binary data?)`);
       stats.bytes += chunk.length;
       checkSize(stats.bytes, limits);
       onProgress?.(stats.bytes);
-      yield first ? chunk.replace(/^\uFEFF/, '') : chunk;
+      const text = first ? chunk.replace(/^\uFEFF/, '') : chunk;
       first = false;
-      continue;
+      return text;
     }
-    if (first && chunk.length >= 2 && ((chunk[0] === 0xff && chunk[1] === 0xfe) || (chunk[0] === 0xfe && chunk[1] === 0xff))) {
-      throw new DataError('file is UTF-16 text: save it as UTF-8 (JSON or JSON Lines)');
-    }
-    const nul = chunk.indexOf(0);
-    if (nul >= 0) throw new DataError(`not a text file: NUL byte at byte ${stats.bytes + nul} (binary data?)`);
     let text: string;
     try {
       text = decoder.decode(chunk, { stream: true });
@@ -77,7 +140,34 @@ export async function* decodeText(
     checkSize(stats.bytes, limits);
     onProgress?.(stats.bytes);
     first = false;
+    return text;
+  };
+
+  // The first 4 KB are held back until they are known to be text.
+  const sniffer = new Sniffer();
+  let held: (Uint8Array | string)[] | null = [];
+  for await (const chunk of chunksOf(source)) {
+    if (held) {
+      sniffer.add(chunk);
+      held.push(chunk);
+      if (sniffer.seen < SNIFF) continue;
+      sniffer.check();
+      for (const c of held) {
+        const text = decode(c);
+        if (text) yield text;
+      }
+      held = null;
+      continue;
+    }
+    const text = decode(chunk);
     if (text) yield text;
+  }
+  if (held) {
+    sniffer.check();
+    for (const c of held) {
+      const text = decode(c);
+      if (text) yield text;
+    }
   }
   let tail: string;
   try {

@@ -35,7 +35,7 @@ export interface RawItem {
 }
 
 export interface FieldProblem {
-  reason: 'missing-field' | 'wrong-type' | 'empty-question' | 'empty-rationale' | 'text-too-long';
+  reason: 'missing-field' | 'wrong-type' | 'empty-question' | 'empty-rationale' | 'text-too-long' | 'imprecise-number';
   field: string;
   message: string;
 }
@@ -58,6 +58,26 @@ export function detectFormat(r: Rec): FormatName | null {
   return null;
 }
 
+/** A finite JSON number as plain decimal digits, never in exponent
+ * notation: 1.5e-7 -> "0.00000015", 1e21 -> "1000000000000000000000". The
+ * digits are the shortest ones that read back as the same number. */
+export function plainNumber(v: number): string {
+  const s = String(v);
+  const e = s.search(/e/i);
+  if (e < 0) return s;
+  const neg = s.startsWith('-');
+  const mantissa = s.slice(neg ? 1 : 0, e);
+  const exp = Number(s.slice(e + 1));
+  const dot = mantissa.indexOf('.');
+  const digits = mantissa.replace('.', '');
+  const point = (dot < 0 ? mantissa.length : dot) + exp; // digits before the decimal point
+  let out: string;
+  if (point <= 0) out = `0.${'0'.repeat(-point)}${digits}`;
+  else if (point >= digits.length) out = digits + '0'.repeat(point - digits.length);
+  else out = `${digits.slice(0, point)}.${digits.slice(point)}`;
+  return neg ? `-${out}` : out;
+}
+
 /** Collects problems while reading one record's fields. */
 class Reader {
   readonly problems: FieldProblem[] = [];
@@ -76,11 +96,22 @@ class Reader {
   }
 
   /** A text field (`value` given: a nested one); numbers and booleans are
-   * accepted where a label may be written unquoted. */
-  text(field: string, opts: { optional?: boolean; numeric?: boolean; value?: unknown } = {}): string | undefined {
+   * accepted where a label may be written unquoted. With `exact` (answers),
+   * an integer beyond 2^53 is refused: JSON.parse keeps only about 16 of
+   * its digits, and a gold answer with other digits would be wrong. */
+  text(field: string, opts: { optional?: boolean; numeric?: boolean; exact?: boolean; value?: unknown } = {}): string | undefined {
     const v = 'value' in opts ? opts.value : this.r[field];
     if (v === undefined || v === null) return opts.optional ? undefined : this.problem('missing-field', field, 'missing');
-    if (typeof v === 'number' && opts.numeric && Number.isFinite(v)) return String(v);
+    if (typeof v === 'number' && opts.numeric && Number.isFinite(v)) {
+      if (opts.exact && !Number.isSafeInteger(v) && Number.isInteger(v)) {
+        return this.problem(
+          'imprecise-number',
+          field,
+          `the JSON number ${plainNumber(v)} is beyond 2^53 (9007199254740991), where JSON numbers lose digits when read; write it as a string`,
+        );
+      }
+      return plainNumber(v);
+    }
     if (typeof v === 'boolean' && opts.numeric) return v ? 'yes' : 'no';
     if (typeof v !== 'string') return this.problem('wrong-type', field, `must be a string, got ${this.typeName(v)}`);
     if (v.length > this.maxChars) {
@@ -137,7 +168,7 @@ export function adapt(format: FormatName, r: Rec, withRationales: boolean, maxCh
   switch (format) {
     case 'native': {
       question = rd.question('question');
-      answer = rd.text('answer', { numeric: true });
+      answer = rd.text('answer', { numeric: true, exact: true });
       id = rd.text('id', { numeric: true, optional: true });
       const c = 'choices' in r ? rd.list('choices') : undefined;
       if (c?.every((x) => typeof x === 'string')) choices = c as string[];
@@ -147,7 +178,7 @@ export function adapt(format: FormatName, r: Rec, withRationales: boolean, maxCh
     }
     case 'mcc-kd': {
       question = rd.question('instruction');
-      answer = rd.text('label', { numeric: true });
+      answer = rd.text('label', { numeric: true, exact: true });
       const out = r.output;
       // MCC-KD's dev files carry output: "" (no rationale).
       if (!withRationales || out === '' || out === undefined) break;
@@ -157,13 +188,13 @@ export function adapt(format: FormatName, r: Rec, withRationales: boolean, maxCh
     }
     case 'mentor-kd': {
       question = rd.question('input');
-      answer = rd.text('answer', { numeric: true });
+      answer = rd.text('answer', { numeric: true, exact: true });
       if (withRationales) add('chain', r.chain, r.initial_correct === false ? { markedIncorrect: true } : {});
       break;
     }
     case 'fine-tune-cot': {
       question = rd.question('question');
-      answer = rd.text('answer', { numeric: true });
+      answer = rd.text('answer', { numeric: true, exact: true });
       id = rd.text('sample_index', { numeric: true, optional: true });
       const field = 'reasoning_completion' in r || !('completion' in r) ? 'reasoning_completion' : 'completion';
       if (withRationales) add(field, r[field]);
@@ -171,9 +202,9 @@ export function adapt(format: FormatName, r: Rec, withRationales: boolean, maxCh
     }
     case 'step-by-step': {
       question = rd.question('input');
-      answer = rd.text('label', { numeric: true });
+      answer = rd.text('label', { numeric: true, exact: true });
       if (!withRationales) break;
-      const llm = rd.text('llm_label', { numeric: true, optional: true });
+      const llm = rd.text('llm_label', { numeric: true, exact: true, optional: true });
       add('rationale', r.rationale, llm !== undefined ? { teacherAnswer: llm } : {});
       break;
     }
@@ -192,7 +223,7 @@ export function adapt(format: FormatName, r: Rec, withRationales: boolean, maxCh
         break;
       }
       question = rd.question(`messages[${user}].content`, content(user));
-      answer = rd.text('answer', { numeric: true, optional: true });
+      answer = rd.text('answer', { numeric: true, exact: true, optional: true });
       if (asst < 0) {
         if (withRationales || answer === undefined) rd.problem('missing-field', 'messages', 'no message with role "assistant"');
       } else if (withRationales) add(`messages[${asst}].content`, content(asst));

@@ -4,6 +4,8 @@
 // It tracks only strings, escapes and bracket depth; each element's text is
 // then handed to JSON.parse, which reports the exact syntax errors.
 
+import { meter } from './scan';
+
 export type SplitErrorReason = 'record-too-large' | 'too-deep' | 'invalid-json' | 'truncated';
 
 export type SplitEvent =
@@ -29,7 +31,7 @@ export class JsonSplitter {
   private depth = 0;
   private inString = false;
   private escape = false;
-  private line = 1;
+  private line: number;
   private nextIndex = 0;
   private out: SplitEvent[] = [];
 
@@ -55,12 +57,17 @@ export class JsonSplitter {
   private lastKey = '';
   private afterColon = false;
 
+  /** `firstLine`: the line number of the first character pushed. */
   constructor(
     private readonly maxRecordChars: number,
     private readonly maxDepth: number,
-  ) {}
+    firstLine = 1,
+  ) {
+    this.line = firstLine;
+  }
 
   push(chunk: string): SplitEvent[] {
+    meter.steps += chunk.length;
     let start = this.inRec ? 0 : -1; // where the open record's text begins in this chunk
     for (let i = 0; i < chunk.length; i++) {
       const c = chunk.charCodeAt(i);
@@ -93,7 +100,8 @@ export class JsonSplitter {
         if (this.topArrayClosed || (c !== OPEN_ARR && c !== OPEN_OBJ)) {
           if (!this.garbageReported) {
             this.garbageReported = true;
-            const what = this.topArrayClosed ? 'text after the end of the JSON array' : `unexpected "${chunk[i]}" outside any JSON value`;
+            // JSON.stringify: a NUL or control character is shown escaped.
+            const what = this.topArrayClosed ? 'text after the end of the JSON array' : `unexpected ${JSON.stringify(chunk[i])} outside any JSON value`;
             this.out.push({ kind: 'error', reason: 'invalid-json', message: what, line: this.line });
           }
           continue;
@@ -243,6 +251,7 @@ export class JsonSplitter {
  * balanced (outside strings, every bracket closed). For JSON Lines, where
  * JSON.parse sees each line whole. */
 export function scanDepth(text: string, max: number): { tooDeep: boolean; balanced: boolean } {
+  meter.steps += text.length;
   let depth = 0;
   let inString = false;
   let escape = false;

@@ -1,14 +1,19 @@
 // Incremental line splitter for JSON Lines (LF or CRLF). A line over the
 // limit is not buffered: only its length is counted, then it is reported.
 
+import { meter } from './scan';
+
 export type LineEvent = { line: number; text: string } | { line: number; tooLong: number };
 
-export async function* splitLines(chunks: AsyncIterable<string>, maxChars: number): AsyncGenerator<LineEvent> {
+/** Lines of `chunks`, numbered from `firstLine` (the reader counts blank
+ * lines before the first record without passing them on). */
+export async function* splitLines(chunks: AsyncIterable<string>, maxChars: number, firstLine = 1): AsyncGenerator<LineEvent> {
   let parts: string[] = [];
   let len = 0;
   let overflow = false;
-  let line = 1;
+  let line = firstLine;
   for await (const chunk of chunks) {
+    meter.steps += chunk.length;
     let pos = 0;
     for (;;) {
       const nl = chunk.indexOf('\n', pos);

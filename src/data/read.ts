@@ -15,6 +15,13 @@ export interface ReadResult {
   usable: number;
 }
 
+/** A field name as shown in a message: control characters escaped, cut
+ * at 40 characters (a key may be any JSON string). */
+function shownKey(k: string): string {
+  const short = k.length > 40 ? `${k.slice(0, 40)}…` : k;
+  return short.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** A {metadata, data: [...]} wrapper met as one line or one element. */
 function unwrap(v: Rec): unknown[] | undefined {
   return Array.isArray(v.data) && detectFormat(v) === null ? v.data : undefined;
@@ -44,7 +51,7 @@ export async function readAll(
     const detected = detectFormat(value);
     format ??= detected ?? undefined;
     if (!format) {
-      const keys = Object.keys(value).slice(0, 8).join(', ');
+      const keys = Object.keys(value).slice(0, 8).map(shownKey).join(', ');
       rb.reject('unrecognised-record', { ...where, message: `no accepted format has these fields: {${keys}}` });
       return;
     }

@@ -6,6 +6,7 @@ import { JsonSplitter, scanDepth, type SplitErrorReason } from './jsonSplit';
 import { formatBytes } from '../shared/format';
 import type { Limits } from './limits';
 import { splitLines } from './lines';
+import { isSpace, meter } from './scan';
 
 export type Container = 'json-array' | 'jsonl' | 'json-document';
 
@@ -35,6 +36,10 @@ function tooLarge(size: number, limits: Limits): string {
 }
 
 function parse(text: string): { value: unknown } | { error: string } {
+  // A raw NUL is never valid JSON; say so rather than quote it (JSON.parse's
+  // message would carry the NUL itself into the report).
+  const nul = text.indexOf('\u0000');
+  if (nul >= 0) return { error: `invalid JSON: NUL character (U+0000) at character ${nul + 1} of the record (binary data in a text file?)` };
   try {
     return { value: JSON.parse(text) as unknown };
   } catch (e) {
@@ -49,21 +54,36 @@ export function readRecords(text: AsyncIterable<string>, limits: Limits): Record
   async function* events(): AsyncGenerator<RecordEvent> {
     const it = text[Symbol.asyncIterator]();
     // Sniff: the first non-blank character, and for "{" the first line.
+    // Blank lines before it are only counted (`firstLine`), never kept or
+    // scanned again; `head` starts at the line of the first character and
+    // each chunk is scanned once.
     let head = '';
     let first = '';
+    let start = -1; // index of the first non-blank character in head
+    let firstLine = 1;
     for (;;) {
       const r = await it.next();
       if (r.done) break;
-      head += r.value;
-      const m = /\S/.exec(head);
-      if (!m) {
-        head = head.replace(/[^\n]/g, ''); // keep only newlines, for line numbers
+      const chunk = r.value;
+      if (start < 0) {
+        let i = 0;
+        while (i < chunk.length && isSpace(chunk.charCodeAt(i))) i++;
+        const lineStart = chunk.lastIndexOf('\n', i - 1) + 1; // 0 when none (or i = 0)
+        for (let nl = chunk.indexOf('\n'); nl >= 0 && nl < lineStart; nl = chunk.indexOf('\n', nl + 1)) firstLine++;
+        meter.steps += i + lineStart + 1;
+        if (i === chunk.length) continue;
+        head = chunk.slice(lineStart);
+        start = i - lineStart;
+        first = head[start];
+        if (first !== '{') break;
+        if (head.indexOf('\n', start) >= 0 || head.length - start > limits.maxRecordBytes) break;
         continue;
       }
-      first = m[0];
-      if (first !== '{') break;
-      const nl = head.indexOf('\n', m.index);
-      if (nl >= 0 || head.length - m.index > limits.maxRecordBytes) break;
+      // Reading the rest of a first line that starts with "{".
+      meter.steps += chunk.length;
+      const nl = chunk.indexOf('\n');
+      head += chunk;
+      if (nl >= 0 || head.length - start > limits.maxRecordBytes) break;
     }
     if (!first) return;
     content = true;
@@ -72,7 +92,6 @@ export function readRecords(text: AsyncIterable<string>, limits: Limits): Record
     if (first === '{') {
       // Pretty-printed JSON ("{" alone, or a line ending inside a value) is
       // one document; a complete first line means JSON Lines.
-      const start = head.search(/\S/);
       const nl = head.indexOf('\n', start);
       const line1 = (nl >= 0 ? head.slice(start, nl) : head.slice(start)).trimEnd();
       const tooLong = nl < 0 && head.length - start > limits.maxRecordBytes;
@@ -82,7 +101,7 @@ export function readRecords(text: AsyncIterable<string>, limits: Limits): Record
 
     if (document) {
       container = first === '[' ? 'json-array' : 'json-document';
-      const splitter = new JsonSplitter(limits.maxRecordBytes, limits.maxDepth);
+      const splitter = new JsonSplitter(limits.maxRecordBytes, limits.maxDepth, firstLine);
       const convert = function* (evs: ReturnType<JsonSplitter['push']>): Generator<RecordEvent> {
         for (const ev of evs) {
           if (ev.kind === 'error') {
@@ -101,7 +120,7 @@ export function readRecords(text: AsyncIterable<string>, limits: Limits): Record
     }
 
     container = 'jsonl';
-    for await (const ev of splitLines(all, limits.maxRecordBytes)) {
+    for await (const ev of splitLines(all, limits.maxRecordBytes, firstLine)) {
       if ('tooLong' in ev) {
         yield { kind: 'error', reason: 'record-too-large', message: tooLarge(ev.tooLong, limits), line: ev.line };
         continue;
