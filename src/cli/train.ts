@@ -7,6 +7,7 @@ import path from 'node:path';
 import { parseFlags, str, num, positiveInt, UsageError } from './args';
 import { parseBackend, setupBackend } from './setup';
 import { DEFAULT_TRAIN, countParams, curationOf, prepareTrainConfig, type PresetName, type TrainConfig } from '../core/config';
+import { guardBackendLoss } from '../core/backend';
 import { trainLoop } from '../core/loop';
 import { Trainer } from '../core/trainer';
 import { readTeacherFile, readEvalFile } from '../data';
@@ -121,6 +122,8 @@ export async function runTrain(argv: string[]): Promise<number> {
     // --stop-at trains a long run in sessions: the schedule stays that of --steps
     stopAt: positiveInt(f, 'stop-at'),
     autosaveEvery: positiveInt(f, 'save-every') ?? 0,
+    // a lost GPU is said as such (not an empty AbortError); --resume goes on
+    exclusive: (fn) => guardBackendLoss(fn),
     save: async () => {
       if (outDir) await saveRunDir(outDir, await trainer.snapshot());
     },

@@ -378,7 +378,7 @@ export async function waitForBackendLoss(ms = 1000, name: string | undefined = t
  * (Dawn and Chromium: a DOMException "AbortError" with an empty message). */
 export class BackendLostError extends Error {
   constructor(readonly loss: BackendLoss, override readonly cause?: unknown) {
-    super(`${loss.backend}: ${loss.reason}; the backend must be set up again (recreateBackend) and the run resumed from its last checkpoint`);
+    super(`${loss.backend}: ${loss.reason}; what it held is gone: set the backend up again and resume from the last checkpoint`);
     this.name = 'BackendLostError';
   }
 }
