@@ -1,8 +1,9 @@
-// A lost GPU in real Chromium (WebGPU on SwiftShader): the device is
-// destroyed in the middle of a run (the worker's diagnostic hook, as a
-// driver reset would). The page says so, the worker sets WebGPU up again,
-// resumes from the newest checkpoint without a reload, and the run finishes;
-// the steps since that checkpoint are the only loss.
+// A lost GPU in real Chromium: the WebGPU device (SwiftShader) is destroyed,
+// or the WebGL context lost (Chromium without WebGPU), in the middle of a run
+// (the worker's diagnostic hook, as a driver reset would). The page says so,
+// the worker sets the backend up again, resumes from the newest checkpoint
+// without a reload, and the run finishes; the steps since that checkpoint are
+// the only loss.
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bannerText, waitFor } from './checks';
@@ -13,54 +14,57 @@ const STEPS = 8;
 
 describe.skipIf(!available)('a lost GPU device mid-run', () => {
   let served: Served;
-  let browser: Browser;
+  const browsers: Browser[] = [];
 
   beforeAll(async () => {
     served = await serve('preview');
-    browser = await launchBrowser();
   });
 
   afterAll(async () => {
-    await browser?.close();
+    for (const b of browsers) await b.close();
     await served?.close();
   });
 
-  it('is detected, WebGPU is set up again, and the run resumes from its last checkpoint to the end', { timeout: 600_000 }, async () => {
-    const w = await openPage(browser, `${served.url}?diagnostics`);
-    const page = w.page;
-    try {
-      await page.getByTestId('backend').filter({ hasText: /^backend: webgpu/ }).waitFor({ timeout: 60_000 });
-      await page.getByTestId('use-demo').click();
-      await page.getByTestId('data-report').getByText('Questions for training').waitFor({ timeout: 120_000 });
-      await expect.poll(() => page.getByTestId('train-start').isEnabled(), { timeout: 30_000 }).toBe(true);
-      await page.getByTestId('steps').fill(String(STEPS));
-      await page.getByTestId('setting-autosaveEvery').fill('2');
-      await page.getByTestId('train-start').click();
+  for (const backend of ['webgpu', 'webgl'] as const) {
+    it(`${backend}: is detected, the backend is set up again, and the run resumes from its last checkpoint to the end`, { timeout: 600_000 }, async () => {
+      const browser = await launchBrowser({ webgpu: backend === 'webgpu' });
+      browsers.push(browser);
+      const w = await openPage(browser, `${served.url}?diagnostics`);
+      const page = w.page;
+      try {
+        await page.getByTestId('backend').filter({ hasText: new RegExp(`^backend: ${backend}`) }).waitFor({ timeout: 60_000 });
+        await page.getByTestId('use-demo').click();
+        await page.getByTestId('data-report').getByText('Questions for training').waitFor({ timeout: 120_000 });
+        await expect.poll(() => page.getByTestId('train-start').isEnabled(), { timeout: 30_000 }).toBe(true);
+        await page.getByTestId('steps').fill(String(STEPS));
+        await page.getByTestId('setting-autosaveEvery').fill('2');
+        await page.getByTestId('train-start').click();
 
-      const notes = (): Promise<string[]> => page.getByTestId('train-notes').locator('li').allTextContents();
-      await waitFor('an autosave and step 3', async () => (await readStep(page)) >= 3 && (await notes()).some((n) => /checkpoint saved at step \d+ \(auto\)/.test(n)), 300_000, 250, page);
-      const lostAt = await readStep(page);
-      const lost = await page.evaluate(() => (window as unknown as { mcckdDiagnostics: { loseDevice(): Promise<string> } }).mcckdDiagnostics.loseDevice());
-      expect(lost).toBe('webgpu');
+        const notes = (): Promise<string[]> => page.getByTestId('train-notes').locator('li').allTextContents();
+        await waitFor('an autosave and step 3', async () => (await readStep(page)) >= 3 && (await notes()).some((n) => /checkpoint saved at step \d+ \(auto\)/.test(n)), 300_000, 250, page);
+        const lostAt = await readStep(page);
+        const lost = await page.evaluate(() => (window as unknown as { mcckdDiagnostics: { loseDevice(): Promise<string> } }).mcckdDiagnostics.loseDevice());
+        expect(lost).toBe(backend);
 
-      await waitFor('the loss to be reported', async () => (await notes()).some((n) => /GPU device was lost.*setting the backend up again/.test(n)), 120_000, 250, page);
-      await waitFor('the resume from a checkpoint', async () => (await notes()).some((n) => /resumed from the checkpoint at step \d+ on webgpu/.test(n)), 120_000, 250, page);
-      const resumedFrom = Number(/resumed from the checkpoint at step (\d+)/.exec((await notes()).find((n) => /resumed from the checkpoint/.test(n)) ?? '')?.[1]);
-      expect(resumedFrom).toBeGreaterThanOrEqual(2);
-      expect(resumedFrom).toBeLessThanOrEqual(lostAt);
-      await waitFor('the run to finish', async () => (await trainStatus(page)) === 'done', 300_000, 250, page);
-      expect(await readStep(page)).toBe(STEPS);
+        await waitFor('the loss to be reported', async () => (await notes()).some((n) => /was lost.*setting the backend up again/.test(n)), 120_000, 250, page);
+        await waitFor('the resume from a checkpoint', async () => (await notes()).some((n) => new RegExp(`resumed from the checkpoint at step \\d+ on ${backend}`).test(n)), 120_000, 250, page);
+        const resumedFrom = Number(/resumed from the checkpoint at step (\d+)/.exec((await notes()).find((n) => /resumed from the checkpoint/.test(n)) ?? '')?.[1]);
+        expect(resumedFrom).toBeGreaterThanOrEqual(2);
+        expect(resumedFrom).toBeLessThanOrEqual(lostAt);
+        await waitFor('the run to finish', async () => (await trainStatus(page)) === 'done', 300_000, 250, page);
+        expect(await readStep(page)).toBe(STEPS);
 
-      // the badge names the backend the worker really has again
-      expect(await page.getByTestId('backend').getAttribute('data-backend')).toBe('webgpu');
-      // every step is charted once, and the losses are finite
-      const l = await losses(page);
-      expect(l.map(([s]) => s)).toEqual(Array.from({ length: STEPS }, (_, i) => i + 1));
-      expect(l.filter(([, v]) => !Number.isFinite(v))).toEqual([]);
-      expect(await bannerText(page)).toBe('');
-      console.log(`[e2e] device lost at step ${lostAt}, resumed from the checkpoint at step ${resumedFrom}, finished at ${STEPS}`);
-    } finally {
-      await w.context.close();
-    }
-  });
+        // the badge names the backend the worker really has again
+        expect(await page.getByTestId('backend').getAttribute('data-backend')).toBe(backend);
+        // every step is charted once, and the losses are finite
+        const l = await losses(page);
+        expect(l.map(([s]) => s)).toEqual(Array.from({ length: STEPS }, (_, i) => i + 1));
+        expect(l.filter(([, v]) => !Number.isFinite(v))).toEqual([]);
+        expect(await bannerText(page)).toBe('');
+        console.log(`[e2e] ${backend}: device lost at step ${lostAt}, resumed from the checkpoint at step ${resumedFrom}, finished at ${STEPS}`);
+      } finally {
+        await w.context.close();
+      }
+    });
+  }
 });
