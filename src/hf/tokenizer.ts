@@ -1,0 +1,308 @@
+// A Hugging Face `tokenizer.json` for pretrained students, over
+// `@huggingface/tokenizers` (the Hugging Face JS implementation). Runs in Node
+// and in the browser worker alike: no node:* import here.
+//
+// Exact answer spans without offsets. The library gives no character offsets,
+// so a training example is encoded in pieces and the ids are concatenated:
+//
+//   prompt | rationale before the answer | answer | rationale after the answer | EOS
+//
+// A piece boundary is exact (the same ids as encoding the whole text) only
+// where the pre-tokenizer would cut anyway. Byte-level BPE pre-tokenizers
+// (GPT-2, Qwen, LLaMA-3, SmolLM2) attach ONE leading space to the following
+// word or number (" 42", " He"), never a trailing one. So pieces are cut
+// *before* runs of spaces, and the spaces go with what follows:
+//
+//  - prompt / rationale: the prompt is encoded without its trailing spaces and
+//    those spaces start the rationale ("A: " + "He ..." is encoded as "A:" and
+//    " He ..."). Generation must read the prompt the same way, which is what
+//    `encodePrompt` does; the student then writes " He ...", as a pretrained
+//    model would after "A:".
+//  - rationale / answer: the spaces right before the answer belong to the
+//    answer piece ("... the answer is" | " 32" | "."). The span reported to the
+//    trainer starts at the first answer token that is not whitespace only
+//    (GPT-2 has a single token " 32", so there the span's token carries the
+//    space; LLaMA-3 and Qwen write " " then "32", and the span is "32").
+//
+// `encodeTraining` also reports whether the rationale's ids equal the
+// tokenizer's own encoding of the whole rationale (`canonical`); with the
+// convention above that holds for byte-level BPE on every real rationale we
+// tested. A tokenizer that prefixes every encoded piece (SentencePiece
+// Metaspace / Prepend, as LLaMA-2 and TinyLlama) is refused by `fromJSON`,
+// since concatenated pieces would not decode to the original text.
+
+import { Tokenizer } from '@huggingface/tokenizers';
+import { DEFAULT_PROMPT_TEMPLATE, formatPrompt } from './template';
+
+export { DEFAULT_PROMPT_TEMPLATE, PromptTemplateError, QUESTION_PLACEHOLDER, formatPrompt, validatePromptTemplate } from './template';
+
+/** A tokenizer.json or tokenizer_config.json we cannot use, or an input the
+ * tokenizer cannot encode. */
+export class HfTokenizerError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'HfTokenizerError';
+  }
+}
+
+export interface HfTokenizerOptions {
+  /** tokenizer_config.json, when the folder has one. */
+  tokenizerConfig?: unknown;
+  /** The end token from config.json / generation_config.json (`eos_token_id`;
+   * a list there means several end tokens: the first one is used to end
+   * training examples). Wins over tokenizer_config's `eos_token`. */
+  eosTokenId?: number | readonly number[];
+}
+
+/** The pieces of one training example, as text. Their concatenation is the
+ * full text the model reads and writes. */
+export interface TrainingPieces {
+  prompt: string;
+  rationaleBeforeAnswer: string;
+  answer: string;
+  rationaleAfter: string;
+}
+
+export interface EncodedTraining {
+  /** prompt ids, rationale ids, then the EOS id. */
+  ids: number[];
+  /** Number of prompt ids (the rationale starts at this index). */
+  promptLen: number;
+  /** Token span [answerStart, answerEnd) of the answer inside `ids`. */
+  answerStart: number;
+  answerEnd: number;
+  /** Whether the rationale's ids equal the tokenizer's encoding of the whole
+   * rationale text (what the model would produce at inference). */
+  canonical: boolean;
+}
+
+/** Largest token id accepted (16.7M): a tokenizer.json claiming more is broken
+ * or hostile, and the embedding it implies could never be allocated. */
+export const MAX_TOKEN_ID = 1 << 24;
+
+type Json = Record<string, unknown>;
+
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isId = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+const describe = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v);
+
+function fail(msg: string): never {
+  throw new HfTokenizerError(msg);
+}
+
+function checkId(id: unknown, where: string): number {
+  if (!isId(id)) fail(`tokenizer.json: ${where} must be a non-negative integer, got ${JSON.stringify(id)}`);
+  if (id > MAX_TOKEN_ID) fail(`tokenizer.json: ${where} is ${id}, over the limit of ${MAX_TOKEN_ID}`);
+  return id;
+}
+
+/** Checks the parts of tokenizer.json the library reads without checking;
+ * returns the largest id (vocab and added tokens). */
+function validateTokenizerJson(j: unknown): { json: Json; maxId: number } {
+  if (!isObject(j)) fail(`tokenizer.json must be a JSON object, got ${describe(j)}`);
+  const model = j.model;
+  if (model === undefined) fail('tokenizer.json has no "model"');
+  if (!isObject(model)) fail(`tokenizer.json: "model" must be an object, got ${describe(model)}`);
+  const type = model.type ?? (Array.isArray(model.vocab) ? 'Unigram' : 'merges' in model ? 'BPE' : 'WordPiece');
+  if (typeof type !== 'string') fail(`tokenizer.json: "model.type" must be a string, got ${describe(type)}`);
+  let maxId = -1;
+  const vocab = model.vocab;
+  if (type === 'BPE' || type === 'WordPiece') {
+    if (!isObject(vocab)) fail(`tokenizer.json: "model.vocab" of a ${type} model must be an object of token → id, got ${describe(vocab)}`);
+    const entries = Object.entries(vocab);
+    if (entries.length === 0) fail('tokenizer.json: "model.vocab" is empty');
+    for (const [tok, id] of entries) maxId = Math.max(maxId, checkId(id, `"model.vocab" id of ${JSON.stringify(tok).slice(0, 40)}`));
+    if (type === 'BPE') {
+      const merges = model.merges;
+      if (!Array.isArray(merges)) fail(`tokenizer.json: "model.merges" must be an array, got ${describe(merges)}`);
+      merges.forEach((m, i) => {
+        const ok = typeof m === 'string' ? m.includes(' ') : Array.isArray(m) && m.length === 2 && typeof m[0] === 'string' && typeof m[1] === 'string';
+        if (!ok) fail(`tokenizer.json: "model.merges[${i}]" must be "a b" or ["a", "b"], got ${JSON.stringify(m)?.slice(0, 60)}`);
+      });
+    }
+  } else if (type === 'Unigram') {
+    if (!Array.isArray(vocab) || vocab.length === 0) fail(`tokenizer.json: "model.vocab" of a Unigram model must be a non-empty array of [piece, score], got ${describe(vocab)}`);
+    vocab.forEach((e, i) => {
+      if (!Array.isArray(e) || typeof e[0] !== 'string' || typeof e[1] !== 'number') fail(`tokenizer.json: "model.vocab[${i}]" must be [piece, score]`);
+    });
+    maxId = vocab.length - 1;
+  } else {
+    fail(`tokenizer.json: model type ${JSON.stringify(type)} is not supported (BPE, WordPiece, Unigram)`);
+  }
+  const added = j.added_tokens ?? [];
+  if (!Array.isArray(added)) fail(`tokenizer.json: "added_tokens" must be an array, got ${describe(added)}`);
+  added.forEach((t, i) => {
+    if (!isObject(t)) fail(`tokenizer.json: "added_tokens[${i}]" must be an object`);
+    if (typeof t.content !== 'string' || t.content === '') fail(`tokenizer.json: "added_tokens[${i}].content" must be a non-empty string`);
+    maxId = Math.max(maxId, checkId(t.id, `"added_tokens[${i}].id"`));
+  });
+  for (const k of ['normalizer', 'pre_tokenizer', 'post_processor', 'decoder'] as const) {
+    const v = j[k];
+    if (v !== undefined && v !== null && !isObject(v)) fail(`tokenizer.json: "${k}" must be an object or null, got ${describe(v)}`);
+  }
+  // The library requires these keys to be present (null is fine).
+  const json: Json = { normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, ...j, model: { ...model, type }, added_tokens: added };
+  return { json, maxId };
+}
+
+function tokenContent(v: unknown): string | null {
+  if (typeof v === 'string') return v;
+  // Older tokenizer_config.json files store {"__type": "AddedToken", "content": ...}.
+  if (isObject(v) && typeof v.content === 'string') return v.content;
+  return null;
+}
+
+const sameIds = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/** Splits off the run of U+0020 spaces at the end of `s`. */
+function trailingSpaces(s: string): [string, string] {
+  let i = s.length;
+  while (i > 0 && s.charCodeAt(i - 1) === 0x20) i--;
+  return [s.slice(0, i), s.slice(i)];
+}
+
+export class HfTokenizer {
+  /** Max id + 1 over the model vocab and the added tokens. */
+  readonly vocabSize: number;
+  /** The id that ends every training example. */
+  readonly eosId: number;
+  /** tokenizer_config's bos_token as an id, or null (not added by `encode`). */
+  readonly bosId: number | null;
+
+  private constructor(
+    private readonly tok: Tokenizer,
+    vocabSize: number,
+    eosId: number,
+    bosId: number | null,
+  ) {
+    this.vocabSize = vocabSize;
+    this.eosId = eosId;
+    this.bosId = bosId;
+  }
+
+  /** Builds a tokenizer from a parsed tokenizer.json (plus, optionally,
+   * tokenizer_config.json and the model's end token). Throws HfTokenizerError
+   * naming what is wrong. */
+  static fromJSON(tokenizerJson: unknown, opts: HfTokenizerOptions = {}): HfTokenizer {
+    const { json, maxId } = validateTokenizerJson(tokenizerJson);
+    const config = opts.tokenizerConfig ?? {};
+    if (!isObject(config)) fail(`tokenizer_config.json must be a JSON object, got ${describe(config)}`);
+    let tok: Tokenizer;
+    try {
+      tok = new Tokenizer(json, config);
+    } catch (e) {
+      fail(`tokenizer.json could not be loaded: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    const vocabSize = maxId + 1;
+
+    const resolve = (field: string): number | null => {
+      const v = config[field];
+      if (v === undefined || v === null) return null;
+      const content = tokenContent(v);
+      if (content === null) fail(`tokenizer_config.json: "${field}" must be a token string, got ${describe(v)}`);
+      const id = tok.token_to_id(content);
+      if (id === undefined) fail(`tokenizer_config.json: ${field} ${JSON.stringify(content)} is not a token of tokenizer.json`);
+      return id;
+    };
+
+    let eosId: number | null;
+    if (opts.eosTokenId !== undefined) {
+      const e = opts.eosTokenId;
+      const first = Array.isArray(e) ? e[0] : e;
+      if (Array.isArray(e) && e.length === 0) fail('eos_token_id is an empty list');
+      if (!isId(first)) fail(`eos_token_id must be a non-negative integer, got ${JSON.stringify(first)}`);
+      if (first >= vocabSize) fail(`eos_token_id ${first} is outside the tokenizer's ${vocabSize} tokens`);
+      eosId = first;
+    } else {
+      eosId = resolve('eos_token');
+    }
+    if (eosId === null) fail('no end token: config.json / generation_config.json give no eos_token_id and tokenizer_config.json has no eos_token');
+    const bosId = resolve('bos_token');
+
+    const t = new HfTokenizer(tok, vocabSize, eosId, bosId);
+    t.probe();
+    return t;
+  }
+
+  /** Refuses tokenizers whose pieces do not concatenate back to the text. */
+  private probe(): void {
+    const a = 'Q: Tom has 3 apples.\nA:';
+    const b = ' He eats 1, so 2 are left.';
+    const whole = this.decode(this.encode(a + b));
+    if (whole !== a + b) fail(`this tokenizer does not give back the text it encoded (${JSON.stringify(a + b)} came back as ${JSON.stringify(whole)}); its normalizer changes text`);
+    const joined = this.decode([...this.encode(a), ...this.encode(b)]);
+    if (joined !== a + b) {
+      fail(`this tokenizer changes text encoded in pieces (${JSON.stringify(a)} + ${JSON.stringify(b)} came back as ${JSON.stringify(joined)}), as SentencePiece tokenizers that prefix every piece do; answer spans could not be kept exact`);
+    }
+  }
+
+  /** Token ids of `text`, without special tokens (no BOS/EOS). */
+  encode(text: string): number[] {
+    if (typeof text !== 'string') fail(`encode: text must be a string, got ${describe(text)}`);
+    if (text === '') return [];
+    const { ids } = this.tok.encode(text, { add_special_tokens: false });
+    for (const id of ids) if (!isId(id)) fail(`encode: the tokenizer has no token for part of ${JSON.stringify(text.slice(0, 60))} and no unk_token`);
+    return ids;
+  }
+
+  /** The text of `ids`, exactly (no clean-up of spaces; special tokens are
+   * written as their text unless `skipSpecial`). */
+  decode(ids: readonly number[], opts: { skipSpecial?: boolean } = {}): string {
+    if (ids.length === 0) return '';
+    for (const id of ids) if (!isId(id) || id >= this.vocabSize) fail(`decode: ${JSON.stringify(id)} is not a token id (vocabulary of ${this.vocabSize})`);
+    return this.tok.decode([...ids], { skip_special_tokens: opts.skipSpecial ?? false, clean_up_tokenization_spaces: false });
+  }
+
+  /** The token string of an id (e.g. "Ġ42"), or undefined. */
+  idToToken(id: number): string | undefined {
+    return this.tok.id_to_token(id);
+  }
+
+  /** The id of a token string (e.g. "<|endoftext|>"), or undefined. */
+  tokenToId(token: string): number | undefined {
+    return this.tok.token_to_id(token);
+  }
+
+  /** The ids a generation starts from: the prompt without its trailing
+   * spaces (they are the start of what the student writes; see the top of
+   * this file). Training uses the same ids. */
+  encodePrompt(prompt: string): number[] {
+    return this.encode(trailingSpaces(prompt)[0]);
+  }
+
+  /** Prompt for a question with a template (default `Q: {question}\nA: `). */
+  formatPrompt(question: string, template: string = DEFAULT_PROMPT_TEMPLATE): string {
+    return formatPrompt(question, template);
+  }
+
+  /** One training example from its text pieces: ids = prompt ids, rationale
+   * ids, EOS, with the token span of the answer. `decode(ids.slice(0, -1))`
+   * is exactly the concatenated pieces. */
+  encodeTraining(p: TrainingPieces): EncodedTraining {
+    for (const k of ['prompt', 'rationaleBeforeAnswer', 'answer', 'rationaleAfter'] as const) {
+      if (typeof p[k] !== 'string') fail(`encodeTraining: ${k} must be a string, got ${describe(p[k])}`);
+    }
+    if (p.answer.trim() === '') fail('encodeTraining: the answer is empty');
+    const [prompt, promptSpaces] = trailingSpaces(p.prompt);
+    const [before, answerSpaces] = trailingSpaces(promptSpaces + p.rationaleBeforeAnswer);
+    const answer = answerSpaces + p.answer;
+    const promptIds = this.encode(prompt);
+    const a = this.encode(before);
+    const b = this.encode(answer);
+    const c = this.encode(p.rationaleAfter);
+    let lead = 0;
+    while (lead < b.length - 1 && this.decode([b[lead]]).trim() === '') lead++;
+    const rationale = [...a, ...b, ...c];
+    const canonical = sameIds(rationale, this.encode(before + answer + p.rationaleAfter));
+    const s = promptIds.length + a.length;
+    return { ids: [...promptIds, ...rationale, this.eosId], promptLen: promptIds.length, answerStart: s + lead, answerEnd: s + b.length, canonical };
+  }
+
+  /** `encodeTraining` for a curated rationale (`text` with the character span
+   * [answerStart, answerEnd) of its answer) after a prompt. */
+  encodeRationale(prompt: string, r: { text: string; answerStart: number; answerEnd: number }): EncodedTraining {
+    const { text, answerStart: s, answerEnd: e } = r;
+    if (!(Number.isInteger(s) && Number.isInteger(e) && 0 <= s && s < e && e <= text.length)) fail(`answer span [${s}, ${e}) is not inside a rationale of ${text.length} characters`);
+    return this.encodeTraining({ prompt, rationaleBeforeAnswer: text.slice(0, s), answer: text.slice(s, e), rationaleAfter: text.slice(e) });
+  }
+}
