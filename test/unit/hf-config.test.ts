@@ -1,0 +1,94 @@
+// A Hugging Face folder's config.json and tensor table (src/hf/config.ts), on
+// the tiny random models in exact HF layout that scripts/hf/make_tiny.py
+// writes and the broken folders of make_hostile.py. Only safetensors headers
+// are read: every refusal here happens before a weight is read.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { checkStoredTensors, HfConfigError, hfParamCount, hfTensorShapes, isIgnoredTensor, parseHfConfig } from '../../src/hf/config';
+
+const PY = '/usr/bin/python3';
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const hasNumpy = spawnSync(PY, ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
+if (!hasNumpy) console.warn(`hf-config: skipped, ${PY} cannot import numpy (apt-get install -y python3-numpy)`);
+
+type Stored = Map<string, { dtype: string; shape: number[] }>;
+
+/** The tensors a folder stores, from the safetensors headers alone. */
+function storedTensors(dir: string): Stored {
+  const index = path.join(dir, 'model.safetensors.index.json');
+  const files = existsSync(index)
+    ? [...new Set(Object.values((JSON.parse(readFileSync(index, 'utf8')) as { weight_map: Record<string, string> }).weight_map))]
+    : ['model.safetensors'];
+  const out: Stored = new Map();
+  for (const f of files) {
+    const bytes = readFileSync(path.join(dir, f));
+    const len = Number(bytes.readBigUInt64LE(0));
+    const header = JSON.parse(bytes.subarray(8, 8 + len).toString('utf8')) as Record<string, { dtype: string; shape: number[] }>;
+    for (const [name, t] of Object.entries(header)) if (name !== '__metadata__') out.set(name, { dtype: t.dtype, shape: t.shape });
+  }
+  return out;
+}
+
+const config = (dir: string): unknown => JSON.parse(readFileSync(path.join(dir, 'config.json'), 'utf8'));
+
+describe.skipIf(!hasNumpy)('Hugging Face config.json and tensor table', () => {
+  const tmp = mkdtempSync(path.join(tmpdir(), 'hf-config-'));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+  const make = (script: string, out: string): void => {
+    const r = spawnSync(PY, [path.join(ROOT, 'scripts/hf', script), out], { encoding: 'utf8', env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } });
+    if (r.status !== 0) throw new Error(`${script} failed: ${r.stderr}`);
+  };
+
+  it('reads every tiny model: architecture, sizes, and a tensor table equal to what the folder stores', () => {
+    make('make_tiny.py', path.join(tmp, 'tiny'));
+    const cases = readdirSync(path.join(tmp, 'tiny')).filter((d) => existsSync(path.join(tmp, 'tiny', d, 'config.json')));
+    expect(cases.length).toBeGreaterThanOrEqual(7);
+    for (const name of cases) {
+      const dir = path.join(tmp, 'tiny', name);
+      const spec = parseHfConfig(config(dir));
+      const stored = storedTensors(dir);
+      checkStoredTensors(spec, stored); // throws on any disagreement
+      const kept = [...stored].filter(([n]) => !isIgnoredTensor(n, spec));
+      expect(kept.length, name).toBe(hfTensorShapes(spec).length);
+      expect(kept.reduce((s, [, t]) => s + t.shape.reduce((a, b) => a * b, 1), 0), name).toBe(hfParamCount(spec));
+    }
+    const gqa = parseHfConfig(config(path.join(tmp, 'tiny', 'llama-gqa')));
+    expect(gqa).toMatchObject({ arch: 'llama', nHead: 4, nKvHead: 2, headDim: 16, tieWordEmbeddings: false, qkvBias: false });
+    const qwen = parseHfConfig(config(path.join(tmp, 'tiny', 'qwen2-tiny')));
+    expect(qwen).toMatchObject({ arch: 'qwen2', qkvBias: true, tieWordEmbeddings: true, ropeTheta: 1e6 });
+    const gpt2 = parseHfConfig(config(path.join(tmp, 'tiny', 'gpt2-noprefix')));
+    expect(gpt2).toMatchObject({ arch: 'gpt2', tieWordEmbeddings: true, intermediateSize: 4 * gpt2.hiddenSize });
+  });
+
+  it('refuses each broken config or tensor table, naming the field or tensor', () => {
+    make('make_hostile.py', path.join(tmp, 'hostile'));
+    const cases = JSON.parse(readFileSync(path.join(tmp, 'hostile', 'hostile.json'), 'utf8')) as Record<string, { problem: string; expect: string }>;
+    // the folder-level cases (missing or truncated files) are the folder reader's
+    const here = ['arch-mismatch', 'gpt2-relu', 'huge-vocab', 'rope-scaling', 'sliding-window', 'unknown-arch', 'config-lies-hidden', 'config-lies-layers', 'kv-shape', 'missing-lm-head', 'missing-tensor', 'f64-tensor'];
+    for (const name of here) {
+      const dir = path.join(tmp, 'hostile', name);
+      const refuse = (): void => checkStoredTensors(parseHfConfig(config(dir)), storedTensors(dir));
+      expect(refuse, `${name}: ${cases[name].problem}`).toThrow(HfConfigError);
+      try {
+        refuse();
+      } catch (e) {
+        expect((e as Error).message, name).toContain(cases[name].expect);
+      }
+    }
+  });
+
+  it('refuses configs without allocating: huge sizes, non-integers, unknown settings', () => {
+    const llama = { architectures: ['LlamaForCausalLM'], model_type: 'llama', vocab_size: 100, hidden_size: 32, num_attention_heads: 4, num_key_value_heads: 2, num_hidden_layers: 2, intermediate_size: 64, max_position_embeddings: 64 };
+    expect(() => parseHfConfig({ ...llama, num_hidden_layers: 1e9 })).toThrow(/"num_hidden_layers" is 1000000000, more than 256/);
+    expect(() => parseHfConfig({ ...llama, hidden_size: 32.5 })).toThrow(/"hidden_size" must be a positive integer/);
+    expect(() => parseHfConfig({ ...llama, num_key_value_heads: 3 })).toThrow(/not a multiple of "num_key_value_heads" 3/);
+    expect(() => parseHfConfig({ ...llama, eos_token_id: 100 })).toThrow(/"eos_token_id" must be token ids below vocab_size 100/);
+    expect(() => parseHfConfig({ ...llama, architectures: ['__proto__'] })).toThrow(/"architectures" .* is not supported/);
+    expect(() => parseHfConfig([])).toThrow(/must be a JSON object/);
+    expect(parseHfConfig({ ...llama, eos_token_id: [2, 3] }).eosTokenIds).toEqual([2, 3]);
+  });
+});
