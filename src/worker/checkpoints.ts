@@ -72,19 +72,26 @@ export async function storageUsage(): Promise<StorageUsage> {
 
 /** Holds a Web Lock named after a stored run while this tab trains it, so
  * that two tabs never write the same run; resolves to the release, or
- * throws when another tab holds it. Where there is no Web Locks API (Node),
- * nothing is locked. */
-export async function lockRun(runId: string, locks: LockManager | undefined = (globalThis.navigator as Navigator | undefined)?.locks): Promise<() => void> {
+ * throws when another tab still holds it after `waitMs`. The wait covers
+ * this tab's own release, which the lock manager completes a moment later
+ * (Resume right after Stop on the same run). Where there is no Web Locks
+ * API (Node), nothing is locked. */
+export async function lockRun(
+  runId: string,
+  locks: LockManager | undefined = (globalThis.navigator as Navigator | undefined)?.locks,
+  waitMs = 3000,
+): Promise<() => void> {
   if (!locks) return () => undefined;
   let release!: () => void;
   const held = new Promise<void>((resolve) => (release = resolve));
   const got = await new Promise<boolean>((resolve, reject) => {
     locks
-      .request(`mcckd-run:${runId}`, { ifAvailable: true }, async (lock) => {
-        resolve(lock !== null);
-        if (lock) await held;
+      .request(`mcckd-run:${runId}`, { signal: AbortSignal.timeout(waitMs) }, async () => {
+        resolve(true);
+        await held;
       })
-      .catch(reject);
+      // the wait ran out (a TimeoutError, or AbortError where older)
+      .catch((e: unknown) => (e instanceof Error && /^(Timeout|Abort)Error$/.test(e.name) ? resolve(false) : reject(e)));
   });
   if (!got) throw new Error('this run is being trained in another tab or window: stop it there first (or resume it there)');
   return release;

@@ -18,17 +18,35 @@ const init = () => {
   return { name: 'demo α=0.1', modelConfig: s.modelConfig, trainConfig: s.trainConfig, tokenizer: s.tokenizer, datasetFingerprint: s.datasetFingerprint };
 };
 
-/** A LockManager with ifAvailable semantics, as the browser's. */
+/** A LockManager that grants a free lock at once and otherwise waits for it
+ * until the request's signal aborts, as the browser's does. */
 function fakeLocks(): LockManager {
+  const queues = new Map<string, (() => void)[]>();
   const held = new Set<string>();
+  const free = (name: string): void => {
+    held.delete(name);
+    queues.get(name)?.shift()?.();
+  };
   return {
     async request(name: string, opts: LockOptions, cb: (lock: Lock | null) => Promise<unknown>) {
-      if (opts.ifAvailable && held.has(name)) return cb(null);
+      if (held.has(name)) {
+        await new Promise<void>((resolve, reject) => {
+          const q = queues.get(name) ?? [];
+          queues.set(name, q);
+          const go = (): void => resolve();
+          q.push(go);
+          opts.signal?.addEventListener('abort', () => {
+            q.splice(q.indexOf(go), 1);
+            reject(opts.signal?.reason);
+          });
+        });
+      }
       held.add(name);
+      // the manager hands the lock on a moment after the callback settles
       try {
         return await cb({ name, mode: 'exclusive' });
       } finally {
-        held.delete(name);
+        setTimeout(() => free(name), 5);
       }
     },
     query: async () => ({}),
@@ -110,12 +128,13 @@ describe('RunRecorder', () => {
 describe('lockRun', () => {
   it('lets one holder at a time train a run, and frees it on release', async () => {
     const locks = fakeLocks();
-    const release = await lockRun('run-1', locks);
-    await expect(lockRun('run-1', locks)).rejects.toThrow(/being trained in another tab/);
-    const other = await lockRun('run-2', locks); // another run is free
+    const release = await lockRun('run-1', locks, 100);
+    await expect(lockRun('run-1', locks, 100)).rejects.toThrow(/being trained in another tab/);
+    const other = await lockRun('run-2', locks, 100); // another run is free
+    // Resume right after Stop in the same tab: the release completes a
+    // moment later, and the new request waits for it instead of failing
     release();
-    await new Promise((r) => setTimeout(r, 0));
-    const again = await lockRun('run-1', locks);
+    const again = await lockRun('run-1', locks, 1000);
     again();
     other();
   });
