@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { modelConfigFor, type ModelConfig, type TrainConfig } from './config';
 import type { MetricPoint, TensorMap, TrainState } from './state';
 import type { EvalItem, EvalSample, QuestionGroup, TaskType } from '../data/types';
-import { formatPrompt } from '../data/types';
+import { formatPrompt } from '../data/template';
 import { gradeGeneration } from '../data/answer';
 import { EOS_ID, PAD_ID, Tokenizer } from './tokenizer';
 import { createVariables, forward, initParams, readVariables, type Params } from './model';
@@ -202,8 +202,9 @@ export class Trainer {
     try {
       // the only read-back from the device: never between logging steps
       if (!logNow) return undefined;
-      const [loss, ce, kl] = await Promise.all([out.loss.data(), out.ce.data(), out.kl.data()]);
-      await this.assertFinite();
+      // one read-back for the logged values and the skipped-step count
+      const [loss, ce, kl, skipped] = await Promise.all([out.loss.data(), out.ce.data(), out.kl.data(), this.opt.skipped.data()]);
+      this.checkSkipped(skipped[0]);
       const now = performance.now();
       const m: MetricPoint = {
         step: this.step,
@@ -232,7 +233,11 @@ export class Trainer {
   /** Throws DivergedError when a step since the last check was skipped for
    * a non-finite loss or gradient (one read-back). */
   private async assertFinite(): Promise<void> {
-    if ((await this.opt.skippedSteps()) === 0) {
+    this.checkSkipped(await this.opt.skippedSteps());
+  }
+
+  private checkSkipped(skipped: number): void {
+    if (skipped === 0) {
       this.goodStep = this.step;
       return;
     }

@@ -40,12 +40,6 @@ export function canonicalAnswerSentence(answer: string): string {
   return `${ANSWER_PREFIX}${answer}.`;
 }
 
-/** Prompt layout shared by training and generation: the student reads
- * PROMPT(question) and writes the rationale after it. */
-export function formatPrompt(question: string): string {
-  return `Q: ${question.trim()}\nA: `;
-}
-
 /** One evaluation question as graded: what the student wrote, the answer
  * read from it, and whether that is the gold answer. */
 export interface EvalSample {

@@ -3,6 +3,8 @@
 // Everything unsupported or inconsistent is refused here, naming the field,
 // before a byte of weights is read or a tensor allocated.
 
+import { paramShapes } from '../core/config';
+
 /** The architectures we can train: GPT2LMHeadModel, LlamaForCausalLM (SmolLM2,
  * TinyLlama) and Qwen2ForCausalLM (LLaMA plus q/k/v biases). */
 export type HfArch = 'gpt2' | 'llama' | 'qwen2';
@@ -138,19 +140,8 @@ export function hfTensorShapes(s: HfModelSpec): [string, number[]][] {
   const d = s.hiddenSize;
   const out: [string, number[]][] = [];
   if (s.arch === 'gpt2') {
-    out.push(['transformer.wte.weight', [s.vocabSize, d]], ['transformer.wpe.weight', [s.maxPositions, d]]);
-    for (let i = 0; i < s.nLayer; i++) {
-      const h = `transformer.h.${i}`;
-      out.push(
-        [`${h}.ln_1.weight`, [d]], [`${h}.ln_1.bias`, [d]],
-        [`${h}.attn.c_attn.weight`, [d, 3 * d]], [`${h}.attn.c_attn.bias`, [3 * d]],
-        [`${h}.attn.c_proj.weight`, [d, d]], [`${h}.attn.c_proj.bias`, [d]],
-        [`${h}.ln_2.weight`, [d]], [`${h}.ln_2.bias`, [d]],
-        [`${h}.mlp.c_fc.weight`, [d, s.intermediateSize]], [`${h}.mlp.c_fc.bias`, [s.intermediateSize]],
-        [`${h}.mlp.c_proj.weight`, [s.intermediateSize, d]], [`${h}.mlp.c_proj.bias`, [d]],
-      );
-    }
-    out.push(['transformer.ln_f.weight', [d]], ['transformer.ln_f.bias', [d]]);
+    // our from-scratch student's own table: the same GPT-2 (n_inner is 4 * n_embd)
+    out.push(...paramShapes({ vocabSize: s.vocabSize, blockSize: s.maxPositions, nLayer: s.nLayer, nHead: s.nHead, nEmbd: d, layerNormEps: s.normEps }));
   } else {
     const q = s.nHead * s.headDim;
     const kv = s.nKvHead * s.headDim;

@@ -32,9 +32,7 @@
 // since concatenated pieces would not decode to the original text.
 
 import { Tokenizer } from '@huggingface/tokenizers';
-import { DEFAULT_PROMPT_TEMPLATE, formatPrompt } from './template';
 
-export { DEFAULT_PROMPT_TEMPLATE, PromptTemplateError, QUESTION_PLACEHOLDER, formatPrompt, validatePromptTemplate } from './template';
 
 /** A tokenizer.json or tokenizer_config.json we cannot use, or an input the
  * tokenizer cannot encode. */
@@ -268,11 +266,6 @@ export class HfTokenizer {
    * this file). Training uses the same ids. */
   encodePrompt(prompt: string): number[] {
     return this.encode(trailingSpaces(prompt)[0]);
-  }
-
-  /** Prompt for a question with a template (default `Q: {question}\nA: `). */
-  formatPrompt(question: string, template: string = DEFAULT_PROMPT_TEMPLATE): string {
-    return formatPrompt(question, template);
   }
 
   /** One training example from its text pieces: ids = prompt ids, rationale

@@ -10,8 +10,8 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { encode as gpt3Encode } from 'gpt-3-encoder';
 import { HfTokenizer, HfTokenizerError, MAX_TOKEN_ID } from '../../src/hf/tokenizer';
-import { DEFAULT_PROMPT_TEMPLATE, PromptTemplateError, formatPrompt } from '../../src/hf/template';
-import { formatPrompt as scratchFormatPrompt, type QuestionGroup } from '../../src/data/types';
+import { DEFAULT_PROMPT_TEMPLATE, PromptTemplateError, formatPrompt } from '../../src/data/template';
+import type { QuestionGroup } from '../../src/data/types';
 import { readTeacherFile } from '../../src/data/index';
 
 const require = createRequire(import.meta.url);
@@ -213,7 +213,7 @@ describe('HfTokenizer on real tokenizer.json files', () => {
 describe('prompt templates', () => {
   it('the default matches the from-scratch student prompt', () => {
     expect(DEFAULT_PROMPT_TEMPLATE).toBe('Q: {question}\nA: ');
-    for (const q of ['How many?', '  padded question \n', 'Costs $& or $1?']) expect(formatPrompt(q)).toBe(scratchFormatPrompt(q));
+    for (const q of ['How many?', '  padded question \n', 'Costs $& or $1?']) expect(formatPrompt(q)).toBe(`Q: ${q.trim()}\nA: `);
   });
 
   it('a template setting is used; {question} is required once', () => {

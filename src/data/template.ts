@@ -1,12 +1,12 @@
-// Prompt templates for pretrained (Hugging Face) students. Plain string code
-// with no dependency, so that the UI can validate a template setting without
-// loading a tokenizer.
+// The prompt a student reads for a question: one template for the
+// from-scratch student (the default) and the pretrained ones (a setting).
+// Plain string code with no dependency, so that the UI can validate a
+// template setting without loading a tokenizer.
 
 /** The placeholder a template must contain exactly once. */
 export const QUESTION_PLACEHOLDER = '{question}';
 
-/** Default template: the same layout as the from-scratch student's
- * `formatPrompt` in src/data/types.ts (`Q: ...\nA: `), which also reads
+/** Default template, the from-scratch student's layout, which also reads
  * naturally to a base model. The trailing space is not a problem for
  * byte-level BPE: `HfTokenizer` encodes the prompt without its trailing
  * spaces and gives them to the rationale (`A:` then ` He`), see
@@ -32,7 +32,7 @@ export function validatePromptTemplate(template: unknown): string {
 }
 
 /** The prompt the student reads for a question: the template with
- * `{question}` replaced by the trimmed question (as src/data/types.ts does). */
+ * `{question}` replaced by the trimmed question. */
 export function formatPrompt(question: string, template: string = DEFAULT_PROMPT_TEMPLATE): string {
   const t = validatePromptTemplate(template);
   const i = t.indexOf(QUESTION_PLACEHOLDER);
