@@ -4,6 +4,8 @@ LlamaForCausalLM and Qwen2ForCausalLM, reading a model folder itself (no
 transformers, no safetensors package: Debian's python3-torch and numpy).
 
     /usr/bin/python3 support/hf_ref.py FOLDER (--ids 1,2,3 | --ids-file FILE) [--float32]
+        [--adapter DIR [--grad] [--merge-to OUT [--merge-dtype F32|F16|BF16]]]
+        [--grad-base NAME[,NAME...]]
 
 FOLDER holds config.json and model.safetensors, or shards named by
 model.safetensors.index.json; tensors F32, F16 or BF16. Prints ONE JSON line
@@ -13,6 +15,46 @@ model.safetensors.index.json; tensors F32, F16 or BF16. Prints ONE JSON line
 where logprobs[i] = log P(ids[i] | ids[:i]) (the contract of `mcckd score`).
 --ids-file reads ids from a file: a JSON array, or integers separated by
 commas / whitespace. The forward pass runs in float64 (--float32 for float32).
+
+LoRA, with the semantics of PEFT's LoraLayer (peft_type LORA, eval mode):
+  --adapter DIR   a PEFT adapter folder: adapter_config.json and
+                  adapter_model.safetensors (F32 / F16 / BF16). Every module
+                  whose full name (as transformers' named_modules() lists it,
+                  e.g. model.layers.0.self_attn.q_proj, transformer.h.0.attn.c_attn)
+                  equals a target_modules entry or ends with "." + entry (or
+                  re.fullmatch-es target_modules when it is one string)
+                  computes y = base(x) + ((x @ A^T) @ B^T) * scaling with
+                  A = base_model.model.<module>.lora_A.weight [r, in],
+                  B = base_model.model.<module>.lora_B.weight [out, r],
+                  scaling = lora_alpha / r; dropout is ignored. The same for
+                  GPT-2's Conv1D (weight [in, out], fan_in_fan_out true): A is
+                  still [r, in] and B [out, r]. Only the Linear / Conv1D layers
+                  of the blocks can be targeted. Refused: use_rslora, use_dora,
+                  lora_bias, rank_pattern / alpha_pattern, bias other than
+                  "none", modules_to_save, layers_to_transform, exclude_modules,
+                  target_parameters, layer_replication, an init_lora_weights
+                  that rewrites the base (pissa, olora, loftq, ...), another
+                  peft_type / task_type, and any missing, unexpected or
+                  mis-shaped adapter tensor (named).
+  --grad          (needs --adapter) adds "loss" = mean over i >= 1 of
+                  -logprobs[i] and "grads": {PEFT tensor name: flat row-major
+                  list of d loss / d tensor} for every LoRA tensor, by autograd
+                  in the forward's dtype (float64 unless --float32).
+  --grad-base N,M adds "loss" and "base_grads": {name: flat d loss / d tensor}
+                  for base tensors named as stored in the folder (GPT-2 with or
+                  without "transformer."); with --adapter the LoRA is active.
+                  A tied lm_head.weight is refused (ask for the embedding).
+  --merge-to OUT  (needs --adapter) writes OUT/ as a model folder with the
+                  adapter merged, as PEFT's merge_and_unload:
+                  W' = W + (B @ A) * scaling (nn.Linear, [out, in]) or
+                  W' = W + ((B @ A) * scaling)^T (Conv1D, [in, out]), computed
+                  in float64 and rounded once to --merge-dtype (default F32);
+                  every other stored tensor is copied (same names), one
+                  model.safetensors; the folder's other plain files
+                  (config.json, generation_config.json, tokenizer files) are
+                  copied byte for byte. OUT must be absent or empty. With ids,
+                  the line also gets "merged_to"; without ids it is
+                  {"merged_to": OUT, "merged": [stored names of changed tensors]}.
 
 Anything unsupported (another architecture, rope_scaling, a sliding window,
 attention/MLP biases on LLaMA, another activation) or inconsistent (a missing
@@ -347,10 +389,255 @@ def resolve(c, raw):
     return got
 
 
+# ---- PEFT LoRA adapters ------------------------------------------------------------
+
+
+def module_table(c):
+    """Every module of the transformers model as named_modules() lists it
+    (transformers 4.44), name -> (class, weight key prefix, in, out). Only the
+    Linear / Conv1D layers of the blocks carry a key (what hf_ref can adapt);
+    lm_head and the embeddings are listed without one."""
+    t = {"": ({"gpt2": "GPT2LMHeadModel", "llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM"}[c["kind"]], None, 0, 0)}
+    d, I = c["d"], c["inner"]
+    if c["kind"] == "gpt2":
+        t["transformer"] = ("GPT2Model", None, 0, 0)
+        t["transformer.wte"] = ("Embedding", None, 0, 0)
+        t["transformer.wpe"] = ("Embedding", None, 0, 0)
+        t["transformer.drop"] = ("Dropout", None, 0, 0)
+        t["transformer.h"] = ("ModuleList", None, 0, 0)
+        for i in range(c["layers"]):
+            p = f"transformer.h.{i}"
+            k = f"h.{i}"  # resolve() drops "transformer."
+            t[p] = ("GPT2Block", None, 0, 0)
+            t[p + ".ln_1"] = ("LayerNorm", None, 0, 0)
+            t[p + ".attn"] = ("GPT2Attention", None, 0, 0)
+            t[p + ".attn.c_attn"] = ("Conv1D", k + ".attn.c_attn", d, 3 * d)
+            t[p + ".attn.c_proj"] = ("Conv1D", k + ".attn.c_proj", d, d)
+            t[p + ".attn.attn_dropout"] = ("Dropout", None, 0, 0)
+            t[p + ".attn.resid_dropout"] = ("Dropout", None, 0, 0)
+            t[p + ".ln_2"] = ("LayerNorm", None, 0, 0)
+            t[p + ".mlp"] = ("GPT2MLP", None, 0, 0)
+            t[p + ".mlp.c_fc"] = ("Conv1D", k + ".mlp.c_fc", d, I)
+            t[p + ".mlp.c_proj"] = ("Conv1D", k + ".mlp.c_proj", I, d)
+            t[p + ".mlp.act"] = ("NewGELUActivation", None, 0, 0)
+            t[p + ".mlp.dropout"] = ("Dropout", None, 0, 0)
+        t["transformer.ln_f"] = ("LayerNorm", None, 0, 0)
+    else:
+        pre = "Llama" if c["kind"] == "llama" else "Qwen2"
+        H, KV, hd = c["heads"], c["kv"], c["hd"]
+        t["model"] = (pre + "Model", None, 0, 0)
+        t["model.embed_tokens"] = ("Embedding", None, 0, 0)
+        t["model.layers"] = ("ModuleList", None, 0, 0)
+        for i in range(c["layers"]):
+            p = f"model.layers.{i}"
+            t[p] = (pre + "DecoderLayer", None, 0, 0)
+            t[p + ".self_attn"] = (pre + "Attention", None, 0, 0)
+            t[p + ".self_attn.q_proj"] = ("Linear", p + ".self_attn.q_proj", d, H * hd)
+            t[p + ".self_attn.k_proj"] = ("Linear", p + ".self_attn.k_proj", d, KV * hd)
+            t[p + ".self_attn.v_proj"] = ("Linear", p + ".self_attn.v_proj", d, KV * hd)
+            t[p + ".self_attn.o_proj"] = ("Linear", p + ".self_attn.o_proj", H * hd, d)
+            t[p + ".self_attn.rotary_emb"] = (pre + "RotaryEmbedding", None, 0, 0)
+            t[p + ".mlp"] = (pre + "MLP", None, 0, 0)
+            t[p + ".mlp.gate_proj"] = ("Linear", p + ".mlp.gate_proj", d, I)
+            t[p + ".mlp.up_proj"] = ("Linear", p + ".mlp.up_proj", d, I)
+            t[p + ".mlp.down_proj"] = ("Linear", p + ".mlp.down_proj", I, d)
+            t[p + ".mlp.act_fn"] = ("SiLU", None, 0, 0)
+            t[p + ".input_layernorm"] = (pre + "RMSNorm", None, 0, 0)
+            t[p + ".post_attention_layernorm"] = (pre + "RMSNorm", None, 0, 0)
+        t["model.norm"] = (pre + "RMSNorm", None, 0, 0)
+        t["model.rotary_emb"] = (pre + "RotaryEmbedding", None, 0, 0)
+    t["lm_head"] = ("Linear", None, d, c["vocab"])
+    return t
+
+
+def peft_targets(targets, name):
+    """PEFT's check_target_module_exists: a string is a regex that must match
+    the whole name; a list matches a name equal to an entry or ending in
+    "." + entry (so c_proj matches attn.c_proj and mlp.c_proj)."""
+    if isinstance(targets, str):
+        return re.fullmatch(targets, name) is not None
+    return name in targets or any(name.endswith("." + t) for t in targets)
+
+
+PEFT_PREFIX = "base_model.model."
+
+
+def read_adapter(folder, c, np):
+    """Validates a PEFT LoRA adapter folder against the model: returns
+    {"r", "alpha", "scaling", "modules": {weight key: (module, A name, B name, kind)},
+    "tensors": {PEFT name: float32 array}}. Refuses everything PEFT would
+    compute differently from base(x) + ((x A^T) B^T) * lora_alpha / r."""
+    what = "adapter_config.json"
+    if not os.path.isdir(folder):
+        refuse(f"--adapter {folder} is not a folder")
+    cfg = read_json(os.path.join(folder, "adapter_config.json"), "adapter config")
+    if not isinstance(cfg, dict):
+        refuse(f"{what} must be a JSON object")
+    if cfg.get("peft_type") != "LORA":
+        refuse(f"{what}: peft_type {json.dumps(cfg.get('peft_type'))} is not supported (LORA)")
+    if cfg.get("task_type") not in (None, "CAUSAL_LM"):
+        refuse(f"{what}: task_type {json.dumps(cfg.get('task_type'))} is not supported (CAUSAL_LM)")
+    r = cfg.get("r")
+    if isinstance(r, bool) or not isinstance(r, int) or not (1 <= r <= MAX_DIM):
+        refuse(f"{what}: r = {json.dumps(r)} must be an integer in [1, {MAX_DIM}]")
+    alpha = cfg.get("lora_alpha")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha):
+        refuse(f"{what}: lora_alpha = {json.dumps(alpha)} must be a finite number")
+    for key in ("use_rslora", "use_dora", "lora_bias"):
+        if cfg.get(key, False) not in (False, None):
+            refuse(f"{what}: {key} {json.dumps(cfg[key])} is not supported (false)")
+    for key in ("rank_pattern", "alpha_pattern", "modules_to_save", "exclude_modules", "target_parameters", "layers_to_transform", "layer_replication"):
+        if cfg.get(key) not in (None, {}, []):
+            refuse(f"{what}: {key} {json.dumps(cfg[key])} is not supported (empty or null)")
+    if cfg.get("bias", "none") != "none":
+        refuse(f"{what}: bias {json.dumps(cfg.get('bias'))} is not supported (\"none\")")
+    init = cfg.get("init_lora_weights", True)
+    if not (isinstance(init, bool) or init == "gaussian"):
+        refuse(f"{what}: init_lora_weights {json.dumps(init)} is not supported (it rewrites the base weights; true, false or \"gaussian\")")
+    fifo = cfg.get("fan_in_fan_out", False)
+    if not isinstance(fifo, bool):
+        refuse(f"{what}: fan_in_fan_out = {json.dumps(fifo)} must be true or false")
+    # fan_in_fan_out does not change the math: PEFT forces it true for Conv1D and
+    # false for nn.Linear (with a warning), and A, B are nn.Linear either way.
+    targets = cfg.get("target_modules")
+    if isinstance(targets, str):
+        if targets == "all-linear":
+            refuse(f"{what}: target_modules \"all-linear\" is not supported (list the modules)")
+        try:
+            re.compile(targets)
+        except re.error as e:
+            refuse(f"{what}: target_modules {json.dumps(targets)} is not a valid regular expression ({e})")
+    elif not (isinstance(targets, list) and targets and all(isinstance(t, str) and t for t in targets)):
+        refuse(f"{what}: target_modules = {json.dumps(targets)} must be a non-empty list of module names (or one regular expression)")
+    table = module_table(c)
+    matched = [name for name in table if peft_targets(targets, name)]
+    if not matched:
+        refuse(f"{what}: target_modules {json.dumps(targets)} match no module of {c['kind']} with {c['layers']} layers")
+    for name in matched:
+        cls, key = table[name][0], table[name][1]
+        if key is None:
+            refuse(f"{what}: target_modules {json.dumps(targets)} match {name or '(the model)'} ({cls}), which hf_ref cannot adapt (only the Linear / Conv1D layers of the blocks)")
+    expected = {}
+    modules = {}
+    for name in matched:
+        cls, key, fin, fout = table[name]
+        a, b = f"{PEFT_PREFIX}{name}.lora_A.weight", f"{PEFT_PREFIX}{name}.lora_B.weight"
+        expected[a] = [r, fin]
+        expected[b] = [fout, r]
+        modules[key] = (name, a, b, cls)
+    fname = "adapter_model.safetensors"
+    if not os.path.isfile(os.path.join(folder, fname)) and os.path.isfile(os.path.join(folder, "adapter_model.bin")):
+        refuse(f"{fname} is missing in {folder} (adapter_model.bin, a pickle, is not supported)")
+    raw = read_safetensors(os.path.join(folder, fname), np)
+    for n in raw:
+        if n in expected:
+            continue
+        m = re.fullmatch(re.escape(PEFT_PREFIX) + r"(.*)\.lora_[AB]\.weight", n)
+        if m and m.group(1) in table:
+            refuse(f"{fname}: unexpected tensor {n}: module {m.group(1)} is not targeted by target_modules {json.dumps(targets)}")
+        if m:
+            refuse(f"{fname}: unexpected tensor {n}: {c['kind']} with {c['layers']} layers has no module {m.group(1)}")
+        refuse(f"{fname}: unexpected tensor {n} (not a {PEFT_PREFIX}<module>.lora_A / lora_B .weight)")
+    for n, shape in expected.items():
+        if n not in raw:
+            refuse(f"{fname}: missing tensor {n} (targeted by target_modules {json.dumps(targets)})")
+        if list(raw[n].shape) != shape:
+            refuse(f"{fname}: tensor {n} has shape {list(raw[n].shape)}, needs {shape} (lora_A [r, in], lora_B [out, r], r = {r})")
+    return {"r": r, "alpha": alpha, "scaling": alpha / r, "modules": modules, "tensors": raw}
+
+
+def stored_name(c, raw, key):
+    """The name a resolved key has in the folder's files."""
+    if c["kind"] == "gpt2" and "transformer." + key in raw:
+        return "transformer." + key
+    return key
+
+
+def round_bf16(x, np):
+    """float64 -> bfloat16 bits (uint16), rounded once to nearest even."""
+    x = np.asarray(x, dtype=np.float64)
+    m, e = np.frexp(x)  # x = m 2^e, 0.5 <= |m| < 1
+    y = np.ldexp(np.round(np.ldexp(m, 8)), e - 8)  # 8 significant bits; np.round is half-to-even
+    tiny = np.abs(x) < 2.0 ** -126  # subnormal: a fixed grid of 2^-133
+    y = np.where(tiny, np.round(np.ldexp(x, 133)) * 2.0 ** -133, y)
+    return (y.astype(np.float32).view(np.uint32) >> 16).astype("<u2")
+
+
+def write_safetensors(path, tensors, dtype, np):
+    """name -> float64 array, written in one dtype as the Rust library lays it
+    out (header {"__metadata__": {"format": "pt"}, tensors by name}, padded to 8)."""
+    header = {"__metadata__": {"format": "pt"}}
+    chunks, off = [], 0
+    for name in sorted(tensors):
+        a = np.asarray(tensors[name], dtype=np.float64)
+        if dtype == "F32":
+            b = a.astype("<f4").tobytes()
+        elif dtype == "F16":
+            b = a.astype("<f2").tobytes()
+        else:
+            b = round_bf16(a, np).tobytes()
+        header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
+        chunks.append(b)
+        off += len(b)
+    js = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    js += b" " * ((8 - len(js) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(js)) + js + b"".join(chunks))
+
+
+def check_merge_to(out, folder, adapter_dir):
+    real = os.path.realpath(out)
+    if real in (os.path.realpath(folder), os.path.realpath(adapter_dir)):
+        refuse(f"--merge-to {out} is the model or the adapter folder")
+    if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
+        refuse(f"--merge-to {out} exists and is not an empty folder")
+
+
+def merge_to(out, folder, c, raw, adapter, dtype, np):
+    """Writes OUT/ with the adapter merged (PEFT merge_and_unload); returns the
+    stored names of the changed tensors."""
+    merged = {n: a.astype(np.float64) for n, a in raw.items()}
+    changed = []
+    s = adapter["scaling"]
+    for key, (_, a, b, cls) in adapter["modules"].items():
+        delta = (adapter["tensors"][b].astype(np.float64) @ adapter["tensors"][a].astype(np.float64)) * s  # [out, in]
+        n = stored_name(c, raw, key + ".weight")
+        merged[n] = merged[n] + (delta.T if cls == "Conv1D" else delta)
+        changed.append(n)
+    os.makedirs(out, exist_ok=True)
+    skip = {"model.safetensors", "model.safetensors.index.json"}
+    for fn in sorted(os.listdir(folder)):
+        src = os.path.join(folder, fn)
+        if fn in skip or fn.endswith(".safetensors") or not os.path.isfile(src) or os.path.islink(src):
+            continue
+        with open(src, "rb") as f, open(os.path.join(out, fn), "wb") as g:
+            g.write(f.read())
+    write_safetensors(os.path.join(out, "model.safetensors"), merged, dtype, np)
+    return sorted(changed)
+
+
+def base_grad_keys(c, names):
+    """--grad-base names (as stored, GPT-2 with or without "transformer.") -> resolved keys."""
+    exp = expected_shapes(c)
+    out = []
+    for name in names:
+        key = name[len("transformer.") :] if c["kind"] == "gpt2" and name.startswith("transformer.") else name
+        if key == "lm_head.weight" and c["tied"]:
+            emb = "transformer.wte.weight" if c["kind"] == "gpt2" else "model.embed_tokens.weight"
+            refuse(f"--grad-base: lm_head.weight is tied to the embedding (tie_word_embeddings true); ask for {emb}")
+        if key not in exp:
+            refuse(f"--grad-base: {name} is not a parameter of {c['kind']} with {c['layers']} layers")
+        out.append((name, key))
+    return out
+
+
 # ---- forward -----------------------------------------------------------------------
 
 
-def forward_gpt2(c, W, ids, torch):
+def forward_gpt2(c, W, ids, torch, lora=None):
+    """lora: weight key prefix -> (A [r, in], B [out, r], scaling), added to
+    the layer's output as PEFT's LoraLayer does."""
+    lora = lora or {}
     T = len(ids)
     d, H, hd = c["d"], c["heads"], c["hd"]
     x = W["wte.weight"][ids] + W["wpe.weight"][:T]
@@ -362,7 +649,11 @@ def forward_gpt2(c, W, ids, torch):
         return (x - mu) / torch.sqrt(var + c["eps"]) * W[pre + ".weight"] + W[pre + ".bias"]
 
     def conv1d(x, pre):
-        return x @ W[pre + ".weight"] + W[pre + ".bias"]
+        y = x @ W[pre + ".weight"] + W[pre + ".bias"]
+        if pre in lora:
+            A, B, s = lora[pre]
+            y = y + ((x @ A.T) @ B.T) * s
+        return y
 
     for i in range(c["layers"]):
         p = f"h.{i}."
@@ -381,7 +672,9 @@ def forward_gpt2(c, W, ids, torch):
     return x @ head.T
 
 
-def forward_llama(c, W, ids, torch):
+def forward_llama(c, W, ids, torch, lora=None):
+    """lora: as in forward_gpt2."""
+    lora = lora or {}
     T = len(ids)
     H, KV, hd = c["heads"], c["kv"], c["hd"]
     rep = H // KV
@@ -403,7 +696,12 @@ def forward_llama(c, W, ids, torch):
     def lin(x, pre):
         y = x @ W[pre + ".weight"].T
         b = W.get(pre + ".bias")
-        return y if b is None else y + b
+        if b is not None:
+            y = y + b
+        if pre in lora:
+            A, B, s = lora[pre]
+            y = y + ((x @ A.T) @ B.T) * s
+        return y
 
     for i in range(c["layers"]):
         p = f"model.layers.{i}."
@@ -441,8 +739,7 @@ def parse_ids(text, what):
     return vals
 
 
-def score(folder, ids, float32=False):
-    c = read_config(folder)
+def check_ids(c, ids):
     if not ids:
         refuse("--ids: at least one token id is needed")
     bad = [i for i in ids if not (0 <= i < c["vocab"])]
@@ -451,34 +748,101 @@ def score(folder, ids, float32=False):
     if len(ids) > c["positions"]:
         field = "n_positions" if c["kind"] == "gpt2" else "max_position_embeddings"
         refuse(f"--ids: {len(ids)} tokens exceed config.json {field} = {c['positions']}")
+
+
+def run(folder, ids, float32=False, adapter_dir=None, grad=False, grad_base=(), merge_out=None, merge_dtype="F32"):
+    """Everything the command line does; returns the JSON object to print.
+    ids None only with merge_out (merge without scoring)."""
+    c = read_config(folder)
+    if ids is not None:
+        check_ids(c, ids)
+    if grad and adapter_dir is None:
+        refuse("--grad needs --adapter (use --grad-base for base tensors)")
+    if merge_out is not None and adapter_dir is None:
+        refuse("--merge-to needs --adapter")
+    if (grad or grad_base) and ids is None:
+        refuse("--grad / --grad-base need --ids or --ids-file")
+    if (grad or grad_base) and len(ids) < 2:
+        refuse("--ids: the loss needs at least two token ids")
+    base_keys = base_grad_keys(c, grad_base)
+    if merge_out is not None:
+        check_merge_to(merge_out, folder, adapter_dir)
     import numpy as np
 
     raw = read_weights(folder, np)
     W0 = resolve(c, raw)
+    adapter = read_adapter(adapter_dir, c, np) if adapter_dir is not None else None
+    out = {}
+    if merge_out is not None:
+        changed = merge_to(merge_out, folder, c, raw, adapter, merge_dtype, np)
+        if ids is None:
+            return {"merged_to": merge_out, "merged": changed}
     import torch  # after every check: refusals stay fast
 
     dt = torch.float32 if float32 else torch.float64
     W = {k: torch.from_numpy(np.ascontiguousarray(a)).to(dt) for k, a in W0.items()}
+    lora, leaves = {}, {}
+    if adapter is not None:
+        for key, (_, a, b, _) in adapter["modules"].items():
+            A = torch.from_numpy(np.ascontiguousarray(adapter["tensors"][a])).to(dt)
+            B = torch.from_numpy(np.ascontiguousarray(adapter["tensors"][b])).to(dt)
+            if grad:
+                A.requires_grad_(True)
+                B.requires_grad_(True)
+            leaves[a], leaves[b] = A, B
+            lora[key] = (A, B, adapter["scaling"])
+    for _, key in base_keys:
+        W[key].requires_grad_(True)
+    want_grad = bool(grad or base_keys)
     idx = torch.tensor(ids, dtype=torch.long)
-    with torch.no_grad():
-        logits = forward_gpt2(c, W, idx, torch) if c["kind"] == "gpt2" else forward_llama(c, W, idx, torch)
+    with torch.set_grad_enabled(want_grad):
+        fwd = forward_gpt2 if c["kind"] == "gpt2" else forward_llama
+        logits = fwd(c, W, idx, torch, lora)
         lp = torch.log_softmax(logits, dim=-1)
-        out = [None] + [float(lp[i - 1, ids[i]]) for i in range(1, len(ids))]
+        picked = lp[torch.arange(len(ids) - 1), idx[1:]]  # log P(ids[i] | ids[:i]), i >= 1
+    out["ids"] = ids
+    out["logprobs"] = [None] + [float(v) for v in picked.detach()]
+    if merge_out is not None:
+        out["merged_to"] = merge_out
+    if not want_grad:
+        return out
+    loss = -picked.mean()
+    names = sorted(leaves) if grad else []
+    wrt = [leaves[n] for n in names] + [W[key] for _, key in base_keys]
+    gs = torch.autograd.grad(loss, wrt)
+    out["loss"] = float(loss.detach())
+    if grad:
+        out["grads"] = {n: g.reshape(-1).tolist() for n, g in zip(names, gs[: len(names)])}
+    if base_keys:
+        out["base_grads"] = {name: g.reshape(-1).tolist() for (name, _), g in zip(base_keys, gs[len(names) :])}
     return out
+
+
+def score(folder, ids, float32=False):
+    """The per-token log-probs [None, lp1, ...] of a model folder."""
+    return run(folder, ids, float32)["logprobs"]
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Per-token log-probs of a Hugging Face model folder (reference math in PyTorch).")
     ap.add_argument("folder")
-    g = ap.add_mutually_exclusive_group(required=True)
+    g = ap.add_mutually_exclusive_group()
     g.add_argument("--ids", help="comma-separated token ids")
     g.add_argument("--ids-file", help="a file of token ids (JSON array, or separated by commas / whitespace)")
     ap.add_argument("--float32", action="store_true", help="run the forward pass in float32 instead of float64")
+    ap.add_argument("--adapter", metavar="DIR", help="a PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors)")
+    ap.add_argument("--grad", action="store_true", help="add the loss and its gradient w.r.t. every LoRA tensor (needs --adapter)")
+    ap.add_argument("--grad-base", metavar="NAME[,NAME]", default="", help="add the loss and its gradient w.r.t. these base tensors (names as stored)")
+    ap.add_argument("--merge-to", metavar="OUT", help="write OUT/ as a model folder with the adapter merged (needs --adapter)")
+    ap.add_argument("--merge-dtype", choices=["F32", "F16", "BF16"], default="F32", help="storage dtype of --merge-to (default F32)")
     a = ap.parse_args(argv)
+    if a.ids is None and a.ids_file is None and a.merge_to is None:
+        ap.error("one of the arguments --ids --ids-file is required (unless --merge-to)")
     try:
+        ids = None
         if a.ids is not None:
             ids = parse_ids(a.ids, "--ids")
-        else:
+        elif a.ids_file is not None:
             try:
                 with open(a.ids_file, "r", encoding="utf-8") as f:
                     ids = parse_ids(f.read(), f"--ids-file {a.ids_file}")
@@ -486,11 +850,12 @@ def main(argv=None):
                 refuse(f"--ids-file {a.ids_file}: {e.strerror}")
         if not os.path.isdir(a.folder):
             refuse(f"{a.folder} is not a folder")
-        lps = score(a.folder, ids, a.float32)
+        grad_base = list(dict.fromkeys(n.strip() for n in a.grad_base.split(",") if n.strip()))
+        out = run(a.folder, ids, a.float32, a.adapter, a.grad, grad_base, a.merge_to, a.merge_dtype)
     except Refused as e:
         print(f"hf_ref: refused: {e}", file=sys.stderr)
         return 2
-    print(json.dumps({"ids": ids, "logprobs": lps}))
+    print(json.dumps(out))
     return 0
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Tiny random models in exact Hugging Face layout, for tests.
 
-    /usr/bin/python3 scripts/hf/make_tiny.py OUTDIR [--seed N] [--std S] [--variants]
+    /usr/bin/python3 scripts/hf/make_tiny.py OUTDIR [--seed N] [--std S] [--variants] [--adapters]
 
 Writes OUTDIR/<case>/ for every case in CASES: config.json (the architecture's
 own config keys, as transformers' save_pretrained writes them), a
@@ -14,6 +14,20 @@ transformers, no safetensors package): the safetensors writer is below.
 (unsharded, F32 instead of BF16, an explicit lm_head equal to the embedding,
 GQA key/value heads repeated into plain multi-head attention), named
 "<case>.<variant>", for consistency checks of readers and references.
+
+--adapters adds, beside every case (not the variants), a PEFT LoRA adapter
+folder OUTDIR/<case>.lora/ as PEFT's save_pretrained writes it:
+adapter_config.json (peft_type LORA, task_type CAUSAL_LM, r 4, lora_alpha 8,
+lora_dropout 0.0, bias "none", fan_in_fan_out true for GPT-2, target_modules
+["c_attn", "c_proj"] for GPT-2 (c_proj: attn.c_proj AND mlp.c_proj) or
+["q_proj", "k_proj", "v_proj", "o_proj"], base_model_name_or_path the case)
+and adapter_model.safetensors, F32, with base_model.model.<module>.lora_A.weight
+[r, in] and lora_B.weight [out, r] both N(0, 0.2) (B is NOT zero as at PEFT's
+init, so the adapter changes the outputs and its gradients are informative),
+drawn from their own PCG64 stream (seed + 1000 + case index): the models and
+manifest.json are byte-identical with or without --adapters, except that
+each case's manifest entry then gets "adapter". The variants that keep their
+case's shapes (.single, .f32, .explicit-head) take <case>.lora as they are.
 
 Weights: N(0, std) seeded with numpy's PCG64 (--seed, default 0); norm gains
 1 + N(0, std); biases N(0, std). The default std (0.2) is larger than
@@ -382,6 +396,91 @@ def build_variants(cases):
     return out
 
 
+# ---- PEFT LoRA adapters ----------------------------------------------------------
+
+LORA_R = 4
+LORA_ALPHA = 8
+LORA_STD = 0.2
+PEFT_VERSION = "0.12.0"
+
+
+def lora_modules(cfg):
+    """(module name as named_modules() lists it, in, out) of every module the
+    adapter targets, in model order, with PEFT's suffix matching."""
+    out = []
+    if cfg["model_type"] == "gpt2":
+        d = cfg["n_embd"]
+        inner = cfg["n_inner"] or 4 * d
+        for i in range(cfg["n_layer"]):
+            p = f"transformer.h.{i}."  # the module path has transformer. even when the keys do not
+            out += [(p + "attn.c_attn", d, 3 * d), (p + "attn.c_proj", d, d), (p + "mlp.c_proj", inner, d)]
+        return out
+    d, H, KV = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"]
+    hd = cfg.get("head_dim") or d // H
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{i}.self_attn."
+        out += [(p + "q_proj", d, H * hd), (p + "k_proj", d, KV * hd), (p + "v_proj", d, KV * hd), (p + "o_proj", H * hd, d)]
+    return out
+
+
+def lora_config(name, cfg):
+    """adapter_config.json as PEFT 0.12's LoraConfig.save_pretrained writes it."""
+    gpt2 = cfg["model_type"] == "gpt2"
+    return {
+        "alpha_pattern": {},
+        "auto_mapping": None,
+        "base_model_name_or_path": name,
+        "bias": "none",
+        "fan_in_fan_out": gpt2,
+        "inference_mode": True,
+        "init_lora_weights": True,
+        "layer_replication": None,
+        "layers_pattern": None,
+        "layers_to_transform": None,
+        "loftq_config": {},
+        "lora_alpha": LORA_ALPHA,
+        "lora_dropout": 0.0,
+        "megatron_config": None,
+        "megatron_core": "megatron.core",
+        "modules_to_save": None,
+        "peft_type": "LORA",
+        "r": LORA_R,
+        "rank_pattern": {},
+        "revision": None,
+        "target_modules": ["c_attn", "c_proj"] if gpt2 else ["q_proj", "k_proj", "v_proj", "o_proj"],
+        "task_type": "CAUSAL_LM",
+        "use_dora": False,
+        "use_rslora": False,
+    }
+
+
+def lora_weights(cfg, init):
+    w = {}
+    for m, fin, fout in lora_modules(cfg):
+        w[f"base_model.model.{m}.lora_A.weight"] = init.normal(LORA_R, fin)
+        w[f"base_model.model.{m}.lora_B.weight"] = init.normal(fout, LORA_R)
+    return w
+
+
+def write_adapter(outdir, name, cfg, seed):
+    """Writes OUTDIR/<name>.lora/; returns its manifest entry."""
+    folder = os.path.join(outdir, name + ".lora")
+    os.makedirs(folder, exist_ok=True)
+    c = lora_config(name, cfg)
+    w = lora_weights(cfg, Init(seed, LORA_STD))
+    write_json(os.path.join(folder, "adapter_config.json"), c)
+    with open(os.path.join(folder, "adapter_model.safetensors"), "wb") as f:
+        f.write(safetensors_bytes(w, "F32", {"format": "pt"}))
+    return {
+        "folder": name + ".lora",
+        "files": ["adapter_config.json", "adapter_model.safetensors"],
+        "r": c["r"],
+        "lora_alpha": c["lora_alpha"],
+        "target_modules": c["target_modules"],
+        "tensors": {k: list(np.shape(v)) for k, v in sorted(w.items())},
+    }
+
+
 def write_case(outdir, name, cfg, w, dtype, shards):
     folder = os.path.join(outdir, name)
     os.makedirs(folder, exist_ok=True)
@@ -397,6 +496,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--std", type=float, default=0.2)
     ap.add_argument("--variants", action="store_true", help="also write the same-weights variants (name.variant)")
+    ap.add_argument("--adapters", action="store_true", help="also write a PEFT LoRA adapter <case>.lora/ beside every case")
     a = ap.parse_args(argv)
     os.makedirs(a.outdir, exist_ok=True)
     cases = build_cases(a.seed, a.std)
@@ -415,6 +515,8 @@ def main(argv=None):
         }
         if variant_of:
             entry["variant_of"] = variant_of
+        if a.adapters and not variant_of:
+            entry["adapter"] = write_adapter(a.outdir, name, cfg, a.seed + 1000 + [n for n, *_ in cases].index(name))
         manifest["cases"][name] = entry
     write_json(os.path.join(a.outdir, "manifest.json"), manifest)
     print(json.dumps({"outdir": a.outdir, "cases": list(manifest["cases"])}))

@@ -17,12 +17,14 @@ import {
   PRESETS,
   checkModelRanges,
   checkTrainRanges,
+  countTrainable,
   paramCountOf,
-  paramShapes,
+  trainableShapes,
   type ModelConfig,
   type TrainConfig,
 } from '../core/config';
-import type { NamedTensor, TensorMap, TrainState } from '../core/state';
+import type { BaseRef, NamedTensor, TensorMap, TrainState } from '../core/state';
+import { validatePromptTemplate } from '../data/template';
 import { TokenizerError, checkTokenizerJSON, type TokenizerJSON } from '../core/tokenizer';
 import { Xxh32 } from './hash';
 import { MAX_JSON_DEPTH, decode, describeValue, encode, f32Bytes, jsonDepth, numel, sortedNames, type DecodeLimits } from './safetensors';
@@ -55,9 +57,11 @@ export interface RunState {
   datasetFingerprint: string;
 }
 
-/** Every parameter with its shape (core/config's table), by name. */
+/** Every stored parameter with its shape (core/config's tables), by name:
+ * the whole model, or only the adapter of a LoRA run (its base lives in the
+ * pretrained model's folder, named by the `base` metadata). */
 export function expectedParamShapes(c: ModelConfig): Record<string, number[]> {
-  return Object.fromEntries(paramShapes(c));
+  return Object.fromEntries(trainableShapes(c));
 }
 
 /** Hex xxh32 over the little-endian bytes of all tensors, in sorted name
@@ -147,6 +151,7 @@ export function encodeCheckpoint(state: TrainState, opts: { weightsOnly?: boolea
     model_config: JSON.stringify(state.modelConfig),
     train_config: JSON.stringify(state.trainConfig),
     tokenizer: JSON.stringify(state.tokenizer),
+    ...(state.base ? { base: JSON.stringify(state.base) } : {}),
     run_state: JSON.stringify(runState),
     checksum_algorithm: CHECKSUM_ALGORITHM,
     checksum,
@@ -215,7 +220,26 @@ export function validateTrainConfig(raw: unknown): TrainConfig {
   if (!BACKENDS.includes(x.backend as string)) bad(`unknown backend "${describeValue(x.backend).replace(/^"|"$/g, '')}"`);
   const c = x as unknown as TrainConfig;
   inRanges(() => checkTrainRanges(c), bad);
+  if (c.promptTemplate !== undefined) {
+    try {
+      validatePromptTemplate(c.promptTemplate);
+    } catch (e) {
+      bad((e as Error).message);
+    }
+  }
   return c;
+}
+
+/** The `base` metadata of a run on a pretrained model. */
+function validateBase(x: unknown, model: ModelConfig): BaseRef {
+  const bad = (msg: string): never => {
+    throw new CheckpointFormatError(`base: ${msg}`, 'config');
+  };
+  if (!isObj(x)) return bad('must be an object');
+  if (x.arch !== (model.arch ?? 'gpt2')) bad(`arch ${describeValue(x.arch)} does not match model_config's ${describeValue(model.arch ?? 'gpt2')}`);
+  if (typeof x.name !== 'string' || x.name.length > 1000) bad('name must be a string of at most 1000 characters');
+  if (typeof x.fingerprint !== 'string' || !/^[0-9a-f]{8}-\d{1,15}$/.test(x.fingerprint)) bad(`fingerprint must look like "89abcdef-12345", got ${describeValue(x.fingerprint)}`);
+  return { arch: x.arch as BaseRef['arch'], name: x.name as string, fingerprint: x.fingerprint as string };
 }
 
 function validateRunState(x: unknown): RunState {
@@ -296,7 +320,8 @@ export function safetensorsToState(bytes: Uint8Array, limits?: DecodeLimits): Lo
   // cannot belong to it (and could be arbitrarily large): refused at once.
   let values = 0;
   for (const name of Object.keys(tensors)) values += tensors[name].data.length;
-  const count = paramCountOf(modelConfig);
+  // (a LoRA file holds the adapter, whose table is small and bounded by the limits)
+  const count = modelConfig.lora ? countTrainable(modelConfig) : paramCountOf(modelConfig);
   if (count > values) {
     throw new CheckpointFormatError(
       `model_config describes ${count} parameters, but the file's tensors hold only ${values} values in all (the config does not belong to these tensors)`,
@@ -305,8 +330,16 @@ export function safetensorsToState(bytes: Uint8Array, limits?: DecodeLimits): Lo
   }
   const trainConfig = validateTrainConfig(parseJsonField(metadata, 'train_config'));
   const tokenizer = parseJsonField(metadata, 'tokenizer');
-  if (!isObj(tokenizer)) throw new CheckpointFormatError('metadata "tokenizer" must be a JSON object', 'config');
-  const tokenizerJSON = validateTokenizer(tokenizer);
+  // A pretrained student's tokenizer is its base's tokenizer.json (null here);
+  // a from-scratch student's is our BPE, stored whole.
+  const base = metadata.base === undefined ? undefined : validateBase(parseJsonField(metadata, 'base'), modelConfig);
+  if (!base && (modelConfig.arch !== undefined && modelConfig.arch !== 'gpt2')) {
+    throw new CheckpointFormatError(`model_config: a ${modelConfig.arch} model must name its pretrained base (metadata "base" is missing)`, 'config');
+  }
+  if (!base && modelConfig.lora) throw new CheckpointFormatError('model_config: a LoRA adapter must name its pretrained base (metadata "base" is missing)', 'config');
+  if (base && tokenizer !== null) throw new CheckpointFormatError('metadata "tokenizer" must be null for a run on a pretrained base (its tokenizer.json is the base\'s)', 'config');
+  if (!base && !isObj(tokenizer)) throw new CheckpointFormatError('metadata "tokenizer" must be a JSON object', 'config');
+  const tokenizerJSON = base ? undefined : validateTokenizer(tokenizer);
   const run = validateRunState(parseJsonField(metadata, 'run_state'));
 
   // Split by name into Maps (names are data: "__proto__" is just a string
@@ -322,7 +355,7 @@ export function safetensorsToState(bytes: Uint8Array, limits?: DecodeLimits): Lo
   const expected = expectedParamShapes(modelConfig);
   const params = checkedMap(split.params, expected, 'param');
   // after the tensors: a model config that does not fit them says so first
-  checkVocabMatch(tokenizerJSON, modelConfig);
+  if (tokenizerJSON) checkVocabMatch(tokenizerJSON, modelConfig);
   const weightsOnly = split.m.size === 0 && split.v.size === 0;
   let m: TensorMap = {};
   let v: TensorMap = {};
@@ -340,6 +373,7 @@ export function safetensorsToState(bytes: Uint8Array, limits?: DecodeLimits): Lo
     modelConfig,
     trainConfig,
     tokenizer,
+    ...(base ? { base } : {}),
     step: run.step,
     rngState: run.rngState,
     cursor: run.cursor,

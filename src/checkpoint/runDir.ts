@@ -8,7 +8,7 @@
 import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { MetricPoint, TrainState } from '../core/state';
-import { countParams } from '../core/config';
+import { countParams, countTrainable } from '../core/config';
 import { safetensorsToState, stateToSafetensors } from './format';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
@@ -60,8 +60,16 @@ export interface SaveRunDirResult {
   bytes: number;
 }
 
-export async function saveRunDir(dir: string, state: TrainState, opts: { weightsOnly?: boolean } = {}): Promise<SaveRunDirResult> {
-  const file = stateToSafetensors(state, opts);
+/** Options of saveRunDir. `baseFolder`: where the pretrained base of the run
+ * was read from, written to config.json so that resuming and evaluating find
+ * it again without --student (the checkpoint's fingerprint still decides). */
+export interface SaveRunDirOptions {
+  weightsOnly?: boolean;
+  baseFolder?: string;
+}
+
+export async function saveRunDir(dir: string, state: TrainState, opts: SaveRunDirOptions = {}): Promise<SaveRunDirResult> {
+  const file = stateToSafetensors(state, { weightsOnly: opts.weightsOnly });
   try {
     await mkdir(dir, { recursive: true });
   } catch (e) {
@@ -77,6 +85,8 @@ export async function saveRunDir(dir: string, state: TrainState, opts: { weights
     step: state.step,
     savedAt: new Date().toISOString(),
     parameters: countParams(state.modelConfig),
+    trainable: countTrainable(state.modelConfig),
+    ...(state.base ? { base: { ...state.base, ...(opts.baseFolder ? { folder: opts.baseFolder } : {}) } } : {}),
     modelConfig: state.modelConfig,
     trainConfig: state.trainConfig,
     datasetFingerprint: state.datasetFingerprint,
@@ -161,4 +171,16 @@ export async function loadRunDir(dir: string, opts: LoadRunDirOptions = {}): Pro
   // Points after the checkpoint's step belong to work that was not saved.
   state.metrics = metrics.filter((m) => m.step <= state.step);
   return state;
+}
+
+/** The base folder a run on a pretrained model was trained from, as its
+ * config.json recorded it (a hint for people and for resuming; the
+ * checkpoint's fingerprint decides whether the folder is the right one). */
+export async function runBaseFolder(dir: string): Promise<string | undefined> {
+  try {
+    const j = JSON.parse(await readFile(path.join(dir, CONFIG_FILE), 'utf8')) as { base?: { folder?: unknown } };
+    return typeof j.base?.folder === 'string' ? j.base.folder : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,4 +1,4 @@
-// `mcckd` entry point: train | eval | inspect. Machine-readable results go to
+// `mcckd` entry point: train | eval | inspect | score | generate. Machine-readable results go to
 // stdout as JSON (one object per line), progress to stderr, and every failure
 // exits non-zero with a one-line reason. `mcckd COMMAND --help` prints that
 // command's usage on stdout and exits 0.
@@ -7,7 +7,7 @@ import { DEFAULT_TRAIN as D } from '../core/config';
 import { CURATION_DEFAULTS as C } from '../data/defaults';
 import { UsageError } from './args';
 
-type Command = 'train' | 'eval' | 'inspect';
+type Command = 'train' | 'eval' | 'inspect' | 'score' | 'generate';
 
 /** Each command's usage: its synopsis (also listed by the top-level usage)
  * and its options, one line each. Keep in step with each command's flags. */
@@ -66,6 +66,28 @@ const COMMANDS: Record<Command, { synopsis: string; options: string }> = {
   --no-filter            keep rationales whose answer is wrong
 See docs/data.md for curation.`,
   },
+  score: {
+    synopsis: '  mcckd score (--student DIR | --run DIR) (--text TEXT | --ids I,J,...) [--backend cpu|wasm|webgpu]',
+    options: `Per-token log-probabilities; one JSON object {"ids": [...], "logprobs": [null, ...]} on stdout,
+logprobs[i] = log P(ids[i] | ids[0..i-1]).
+  --student DIR          a Hugging Face model folder (config.json, model.safetensors or shards, tokenizer.json)
+  --run DIR              a run directory written by mcckd train --out; a run on a pretrained model reads its base
+                         from the folder its config.json names, or from --student DIR when given
+  --text TEXT            text to score: ids are the tokenizer's encoding of it, without special tokens
+  --ids I,J,...          or: token ids to score
+  --backend NAME         cpu, wasm or webgpu (default cpu)`,
+  },
+  generate: {
+    synopsis: '  mcckd generate (--student DIR | --run DIR) --prompt TEXT [--max-new-tokens N] [--backend cpu|wasm|webgpu]',
+    options: `Greedy continuation of a prompt; one JSON object {"promptIds", "ids", "text"} on stdout.
+The prompt is read as training reads it (a pretrained tokenizer drops its trailing spaces:
+they begin the continuation). Stops at the end token or after N new tokens.
+  --student DIR          a Hugging Face model folder
+  --run DIR              a run directory written by mcckd train --out
+  --prompt TEXT          the text to continue
+  --max-new-tokens N     at most N new tokens (default 32)
+  --backend NAME         cpu, wasm or webgpu (default cpu)`,
+  },
 };
 
 const isCommand = (c: string | undefined): c is Command => c !== undefined && Object.hasOwn(COMMANDS, c);
@@ -96,6 +118,10 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./evaluate')).runEval(rest);
     case 'inspect':
       return (await import('./inspect')).runInspect(rest);
+    case 'score':
+      return (await import('./student')).runScore(rest);
+    case 'generate':
+      return (await import('./student')).runGenerate(rest);
     case undefined:
       process.stderr.write(`${USAGE}\n`);
       return 2;
@@ -106,7 +132,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${usage(rest[0])}\n`);
       return 0;
     default:
-      throw new UsageError(`unknown command "${command}" (expected train, eval or inspect)`);
+      throw new UsageError(`unknown command "${command}" (expected train, eval, inspect, score or generate)`);
   }
 }
 

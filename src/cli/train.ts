@@ -6,12 +6,13 @@ import { access, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { parseFlags, str, num, positiveInt, UsageError } from './args';
 import { parseBackend, setupBackend } from './setup';
-import { DEFAULT_TRAIN, countParams, curationOf, prepareTrainConfig, type PresetName, type TrainConfig } from '../core/config';
+import { DEFAULT_TRAIN, countParams, countTrainable, curationOf, prepareTrainConfig, type LoraConfig, type PresetName, type TrainConfig } from '../core/config';
 import { guardBackendLoss } from '../core/backend';
 import { trainLoop } from '../core/loop';
-import { Trainer } from '../core/trainer';
+import { Trainer, type PretrainedStudent } from '../core/trainer';
+import { studentFrom } from './student';
 import { readTeacherFile, readEvalFile } from '../data';
-import { saveRunDir, loadRunDir } from '../checkpoint/runDir';
+import { saveRunDir, loadRunDir, runBaseFolder } from '../checkpoint/runDir';
 import { fingerprintGroups } from '../core/fingerprint';
 import type { EvalItem, TaskType } from '../data/types';
 
@@ -20,7 +21,14 @@ const SPEC = {
   steps: 'number', epochs: 'number', batch: 'number', lr: 'number', seed: 'number', backend: 'string',
   out: 'string', resume: 'string', 'log-every': 'number', 'save-every': 'number', 'eval-limit': 'number',
   'vocab-size': 'number', 'max-new-tokens': 'number', 'stop-at': 'number', 'warmup': 'number', 'weight-decay': 'number',
+  student: 'string', 'lora-rank': 'number', 'lora-alpha': 'number', 'lora-targets': 'string', 'prompt-template': 'string',
 } as const;
+
+/** Learning rates that suit fine-tuning a pretrained model (the defaults of
+ * the training config are for a student trained from scratch). */
+export const PRETRAINED_LR = { lora: 2e-4, full: 5e-5 } as const;
+/** LoRA's defaults for a pretrained student: rank 8, alpha 16 (scale 2). */
+export const LORA_DEFAULTS = { rank: 8, alpha: 16 } as const;
 
 function log(msg: string): void {
   process.stderr.write(`${msg}\n`);
@@ -46,6 +54,15 @@ export async function runTrain(argv: string[]): Promise<number> {
   if (num(f, 'steps') !== undefined && num(f, 'epochs') !== undefined) throw new UsageError('give --steps or --epochs, not both');
 
   const resumed = resumeDir ? await loadRunDir(resumeDir) : undefined;
+  let studentDir = str(f, 'student');
+  if (resumed && !resumed.base && studentDir) throw new UsageError(`the run in ${resumeDir} trains a student from scratch: --student does not apply`);
+  if (resumed?.base && !studentDir) {
+    studentDir = await runBaseFolder(resumeDir!);
+    if (!studentDir) throw new UsageError(`the run in ${resumeDir} fine-tunes "${resumed.base.name}": give its folder with --student DIR`);
+  }
+  const loraFlags = ['lora-rank', 'lora-alpha', 'lora-targets'].filter((k) => f[k] !== undefined);
+  if (loraFlags.length && !studentDir) throw new UsageError(`--${loraFlags[0]} needs a pretrained student (--student DIR)`);
+  if (loraFlags.length && resumed) throw new UsageError(`--${loraFlags[0]}: a resumed run keeps its LoRA settings`);
   const preset = str(f, 'preset');
   if (resumed && preset !== undefined && preset !== resumed.trainConfig.preset) {
     throw new UsageError(`--preset ${preset} differs from the resumed run's ${resumed.trainConfig.preset}`);
@@ -67,7 +84,10 @@ export async function runTrain(argv: string[]): Promise<number> {
     steps: positiveInt(f, 'steps'),
     epochs: num(f, 'epochs'),
     backend: str(f, 'backend') !== undefined ? parseBackend(str(f, 'backend'), DEFAULT_TRAIN.backend) : undefined,
+    promptTemplate: str(f, 'prompt-template'),
   };
+  const lora = studentDir && !resumed ? loraOf(f) : undefined;
+  if (studentDir && !resumed && given.lr === undefined) given.lr = lora ? PRETRAINED_LR.lora : PRETRAINED_LR.full;
   const input: Partial<TrainConfig> = { ...resumed?.trainConfig };
   for (const [k, v] of Object.entries(given)) if (v !== undefined) (input as Record<string, unknown>)[k] = v;
   // --steps replaces a resumed run's epochs (and the other way round)
@@ -96,17 +116,25 @@ export async function runTrain(argv: string[]): Promise<number> {
   }
 
   const backend = await setupBackend(config.backend);
+  let student: PretrainedStudent | undefined;
+  if (studentDir) {
+    log(`reading the pretrained student in ${studentDir}`);
+    student = await studentFrom(studentDir);
+  }
   const fingerprint = fingerprintGroups(groups);
   let trainer: Trainer;
   if (resumed) {
     if (resumed.datasetFingerprint !== fingerprint) log('warning: the data differs from the data the run was trained on');
-    trainer = await Trainer.restore({ ...resumed, trainConfig: { ...resumed.trainConfig, ...config } }, groups);
+    trainer = await Trainer.restore({ ...resumed, trainConfig: { ...resumed.trainConfig, ...config } }, groups, student);
     log(`resumed ${resumeDir} at step ${trainer.step} of ${trainer.totalSteps}`);
   } else {
-    trainer = await Trainer.create({ groups, trainConfig: config, datasetFingerprint: fingerprint });
+    trainer = await Trainer.create({ groups, trainConfig: config, datasetFingerprint: fingerprint, ...(student ? { student } : {}), ...(lora ? { lora } : {}) });
   }
   if (trainer.skipped.rationales > 0) log(`skipped ${trainer.skipped.rationales} rationales (${trainer.skipped.groups} questions) longer than the model's ${trainer.modelConfig.blockSize} positions`);
-  log(`model: ${config.preset}, ${countParams(trainer.modelConfig).toLocaleString('en')} parameters, vocab ${trainer.modelConfig.vocabSize}, backend ${backend.backend}`);
+  const mc = trainer.modelConfig;
+  const what = trainer.base ? `${trainer.base.name} (${trainer.base.arch})` : config.preset;
+  const adapter = mc.lora ? `, LoRA r ${mc.lora.rank} alpha ${mc.lora.alpha} on ${mc.lora.targets.join(',')}: ${countTrainable(mc).toLocaleString('en')} trainable` : '';
+  log(`model: ${what}, ${countParams(mc).toLocaleString('en')} parameters${adapter}, vocab ${mc.vocabSize}, backend ${backend.backend}`);
 
   const stop = new AbortController();
   const onSigint = (): void => {
@@ -125,7 +153,7 @@ export async function runTrain(argv: string[]): Promise<number> {
     // a lost GPU is said as such (not an empty AbortError); --resume goes on
     exclusive: (fn) => guardBackendLoss(fn),
     save: async () => {
-      if (outDir) await saveRunDir(outDir, await trainer.snapshot());
+      if (outDir) await saveRunDir(outDir, await trainer.snapshot(), studentDir ? { baseFolder: path.resolve(studentDir) } : {});
     },
     onStep: (p) => {
       if (p.metrics) process.stdout.write(`${JSON.stringify(p.metrics)}\n`);
@@ -154,4 +182,19 @@ export async function runTrain(argv: string[]): Promise<number> {
   }
   trainer.dispose();
   return stop.signal.aborted ? 130 : 0;
+}
+
+/** The LoRA setting of a new run on a pretrained student: rank 0 trains
+ * every weight (no adapter). Targets are checked against the architecture
+ * when the trainer is created. */
+function loraOf(f: Record<string, string | number | boolean | undefined>): LoraConfig | undefined {
+  const rank = f['lora-rank'] ?? LORA_DEFAULTS.rank;
+  if (typeof rank !== 'number' || !Number.isInteger(rank) || rank < 0) throw new UsageError(`--lora-rank must be a non-negative integer, got ${String(rank)}`);
+  if (rank === 0) return undefined;
+  const alpha = f['lora-alpha'] ?? LORA_DEFAULTS.alpha;
+  if (typeof alpha !== 'number' || !(alpha > 0)) throw new UsageError(`--lora-alpha must be a positive number, got ${String(alpha)}`);
+  const t = f['lora-targets'];
+  // the architecture is known only once the folder is read: '' = its default
+  const targets = typeof t === 'string' ? t.split(',').map((x) => x.trim()).filter(Boolean) : [];
+  return { rank, alpha, targets };
 }

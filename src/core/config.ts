@@ -2,14 +2,37 @@
 // commented defaults (nanoGPT style). Plain data: stored in every checkpoint.
 
 import { CURATION_DEFAULTS } from '../data/defaults';
+import { validatePromptTemplate } from '../data/template';
+
+/** The decoder families we run: GPT-2 (LayerNorm, learned positions, GELU
+ * MLP, Conv1D [in, out] weights) and LLaMA / Qwen2 (RMSNorm, RoPE,
+ * grouped-query attention, SwiGLU MLP, nn.Linear [out, in] weights; Qwen2
+ * adds q/k/v biases). Our from-scratch student is a GPT-2. */
+export type Arch = 'gpt2' | 'llama' | 'qwen2';
+
+/** LoRA with PEFT's semantics: for each targeted projection W (short name as
+ * PEFT matches it: c_attn, c_proj, c_fc; q_proj ... down_proj),
+ * y = x W + (alpha / rank) * (x A^T) B^T with A [rank, in] (Kaiming-uniform)
+ * and B [out, rank] (zeros); the base weights are frozen. */
+export interface LoraConfig {
+  rank: number; // r; >= 1 (rank 0 is full fine-tuning: no lora record at all)
+  alpha: number; // lora_alpha; the update is scaled by alpha / rank
+  targets: string[]; // module short names, e.g. ['q_proj', 'v_proj']
+}
 
 export interface ModelConfig {
-  vocabSize: number; // set from the trained tokenizer (incl. special tokens)
+  arch?: Arch; // absent = 'gpt2' (every checkpoint written before pretrained students)
+  vocabSize: number; // the tokenizer's (incl. special tokens)
   blockSize: number; // max sequence length (positions)
   nLayer: number;
-  nHead: number;
-  nEmbd: number; // must be divisible by nHead
-  layerNormEps: number;
+  nHead: number; // query heads
+  nEmbd: number; // hidden size; must be divisible by nHead (head size nEmbd / nHead)
+  layerNormEps: number; // LayerNorm (gpt2) or RMSNorm (llama, qwen2) epsilon
+  nKvHead?: number; // key/value heads (grouped-query attention); default nHead
+  intermediateSize?: number; // MLP width; default 4 * nEmbd (GPT-2)
+  ropeTheta?: number; // RoPE base (llama, qwen2); default 10000
+  tieWordEmbeddings?: boolean; // head = token embedding; default true
+  lora?: LoraConfig; // absent = every parameter trains
 }
 
 export type PresetName = 'tiny' | 'small' | 'base';
@@ -46,6 +69,7 @@ export interface TrainConfig {
   logEvery: number; // log (and read losses back from the device) every N steps
   vocabSize: number; // BPE vocabulary size incl. special tokens
   backend: BackendName;
+  promptTemplate?: string; // what the student reads before its rationale; default DEFAULT_PROMPT_TEMPLATE ('Q: {question}\nA: ')
 }
 
 export const DEFAULT_TRAIN: TrainConfig = {
@@ -74,34 +98,132 @@ export function modelConfigFor(preset: PresetName, vocabSize: number, overrides:
   return { ...p, vocabSize, ...overrides };
 }
 
-/** Names and shapes of every parameter of the GPT, in a fixed order: the
- * one table that the model, the checkpoint format and the parameter count
- * read. Named as Hugging Face GPT-2 names them; Conv1D weights are
- * [in, out]; the head is tied to `wte`, so there is no lm_head. */
+export const archOf = (c: ModelConfig): Arch => c.arch ?? 'gpt2';
+
+/** The model's derived sizes, with the defaults of the optional fields. */
+export function dimsOf(c: ModelConfig): { d: number; headDim: number; nKvHead: number; inner: number; tied: boolean; ropeTheta: number } {
+  return {
+    d: c.nEmbd,
+    headDim: c.nEmbd / c.nHead,
+    nKvHead: c.nKvHead ?? c.nHead,
+    inner: c.intermediateSize ?? 4 * c.nEmbd,
+    tied: c.tieWordEmbeddings ?? true,
+    ropeTheta: c.ropeTheta ?? 10_000,
+  };
+}
+
+/** Names and shapes of every base parameter, in a fixed order: the one table
+ * that the model, the checkpoint format, the Hugging Face folder reader and
+ * the parameter count read. Hugging Face's names: GPT-2's Conv1D weights are
+ * [in, out] (`transformer.h.0.attn.c_attn.weight`), LLaMA's nn.Linear
+ * weights [out, in] (`model.layers.0.self_attn.q_proj.weight`). A tied model
+ * has no `lm_head.weight`. */
 export function paramShapes(c: ModelConfig): [string, number[]][] {
-  const d = c.nEmbd;
-  const out: [string, number[]][] = [
-    ['transformer.wte.weight', [c.vocabSize, d]],
-    ['transformer.wpe.weight', [c.blockSize, d]],
-  ];
-  for (let i = 0; i < c.nLayer; i++) {
-    const h = `transformer.h.${i}`;
-    out.push(
-      [`${h}.ln_1.weight`, [d]], [`${h}.ln_1.bias`, [d]],
-      [`${h}.attn.c_attn.weight`, [d, 3 * d]], [`${h}.attn.c_attn.bias`, [3 * d]],
-      [`${h}.attn.c_proj.weight`, [d, d]], [`${h}.attn.c_proj.bias`, [d]],
-      [`${h}.ln_2.weight`, [d]], [`${h}.ln_2.bias`, [d]],
-      [`${h}.mlp.c_fc.weight`, [d, 4 * d]], [`${h}.mlp.c_fc.bias`, [4 * d]],
-      [`${h}.mlp.c_proj.weight`, [4 * d, d]], [`${h}.mlp.c_proj.bias`, [d]],
-    );
+  const { d, headDim, nKvHead, inner, tied } = dimsOf(c);
+  const out: [string, number[]][] = [];
+  if (archOf(c) === 'gpt2') {
+    out.push(['transformer.wte.weight', [c.vocabSize, d]], ['transformer.wpe.weight', [c.blockSize, d]]);
+    for (let i = 0; i < c.nLayer; i++) {
+      const h = `transformer.h.${i}`;
+      out.push(
+        [`${h}.ln_1.weight`, [d]], [`${h}.ln_1.bias`, [d]],
+        [`${h}.attn.c_attn.weight`, [d, 3 * d]], [`${h}.attn.c_attn.bias`, [3 * d]],
+        [`${h}.attn.c_proj.weight`, [d, d]], [`${h}.attn.c_proj.bias`, [d]],
+        [`${h}.ln_2.weight`, [d]], [`${h}.ln_2.bias`, [d]],
+        [`${h}.mlp.c_fc.weight`, [d, inner]], [`${h}.mlp.c_fc.bias`, [inner]],
+        [`${h}.mlp.c_proj.weight`, [inner, d]], [`${h}.mlp.c_proj.bias`, [d]],
+      );
+    }
+    out.push(['transformer.ln_f.weight', [d]], ['transformer.ln_f.bias', [d]]);
+  } else {
+    const q = c.nHead * headDim;
+    const kv = nKvHead * headDim;
+    out.push(['model.embed_tokens.weight', [c.vocabSize, d]]);
+    for (let i = 0; i < c.nLayer; i++) {
+      const l = `model.layers.${i}`;
+      out.push(
+        [`${l}.input_layernorm.weight`, [d]],
+        [`${l}.self_attn.q_proj.weight`, [q, d]], [`${l}.self_attn.k_proj.weight`, [kv, d]],
+        [`${l}.self_attn.v_proj.weight`, [kv, d]], [`${l}.self_attn.o_proj.weight`, [d, q]],
+      );
+      if (archOf(c) === 'qwen2') out.push([`${l}.self_attn.q_proj.bias`, [q]], [`${l}.self_attn.k_proj.bias`, [kv]], [`${l}.self_attn.v_proj.bias`, [kv]]);
+      out.push(
+        [`${l}.post_attention_layernorm.weight`, [d]],
+        [`${l}.mlp.gate_proj.weight`, [inner, d]], [`${l}.mlp.up_proj.weight`, [inner, d]],
+        [`${l}.mlp.down_proj.weight`, [d, inner]],
+      );
+    }
+    out.push(['model.norm.weight', [d]]);
   }
-  out.push(['transformer.ln_f.weight', [d]], ['transformer.ln_f.bias', [d]]);
+  if (!tied) out.push(['lm_head.weight', [c.vocabSize, d]]);
   return out;
 }
 
-/** Exact parameter count of the GPT. */
+/** The projections LoRA can adapt, by PEFT short name, per architecture. */
+export const LORA_MODULES: Record<Arch, readonly string[]> = {
+  gpt2: ['c_attn', 'c_proj', 'c_fc'],
+  llama: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
+  qwen2: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
+};
+
+/** PEFT's default-like targets: the attention projections. */
+export const DEFAULT_LORA_TARGETS: Record<Arch, readonly string[]> = {
+  gpt2: ['c_attn', 'c_proj'],
+  llama: ['q_proj', 'k_proj', 'v_proj', 'o_proj'],
+  qwen2: ['q_proj', 'k_proj', 'v_proj', 'o_proj'],
+};
+
+/** Every adapted projection: its module path (e.g. `model.layers.0.self_attn.q_proj`)
+ * with in/out sizes. PEFT matches a target when the module's last name
+ * component equals it (so GPT-2's `c_proj` adapts attn.c_proj and mlp.c_proj). */
+export function loraModules(c: ModelConfig): { module: string; in: number; out: number }[] {
+  if (!c.lora) return [];
+  const targets = new Set(c.lora.targets);
+  const conv1d = archOf(c) === 'gpt2'; // [in, out]; nn.Linear is [out, in]
+  const out: { module: string; in: number; out: number }[] = [];
+  for (const [name, shape] of paramShapes(c)) {
+    if (shape.length !== 2 || !name.endsWith('.weight')) continue;
+    const module = name.slice(0, -'.weight'.length);
+    if (!targets.has(module.slice(module.lastIndexOf('.') + 1))) continue;
+    out.push({ module, in: conv1d ? shape[0] : shape[1], out: conv1d ? shape[1] : shape[0] });
+  }
+  return out;
+}
+
+/** The adapter's tensors in PEFT's layout (without PEFT's `base_model.model.`
+ * prefix): `<module>.lora_A.weight` [r, in], `<module>.lora_B.weight` [out, r]. */
+export function loraShapes(c: ModelConfig): [string, number[]][] {
+  const r = c.lora?.rank ?? 0;
+  return loraModules(c).flatMap((m): [string, number[]][] => [
+    [`${m.module}.lora_A.weight`, [r, m.in]],
+    [`${m.module}.lora_B.weight`, [m.out, r]],
+  ]);
+}
+
+/** The parameters that train: the adapter for a LoRA run, else the base. */
+export function trainableShapes(c: ModelConfig): [string, number[]][] {
+  return c.lora ? loraShapes(c) : paramShapes(c);
+}
+
+/** Checks a LoRA setting against the architecture, naming what is wrong. */
+export function checkLora(c: ModelConfig): void {
+  const l = c.lora;
+  if (!l) return;
+  checkRange('lora.rank', l.rank, { min: 1, max: 4096, integer: true });
+  checkRange('lora.alpha', l.alpha, { min: 0, max: 1e6, openMin: true });
+  const known = LORA_MODULES[archOf(c)];
+  if (!Array.isArray(l.targets) || l.targets.length === 0) throw new ConfigRangeError(`lora.targets must name at least one of ${known.join(', ')}`, 'lora.targets');
+  for (const t of l.targets) if (!known.includes(t)) throw new ConfigRangeError(`lora.targets: "${String(t)}" is not a projection of a ${archOf(c)} model (one of ${known.join(', ')})`, 'lora.targets');
+}
+
+/** Exact parameter count of the model (the base; the tied head counted once). */
 export function countParams(c: ModelConfig): number {
   return paramShapes(c).reduce((sum, [, shape]) => sum + shape.reduce((a, b) => a * b, 1), 0);
+}
+
+/** Exact count of the trainable parameters (the adapter for a LoRA run). */
+export function countTrainable(c: ModelConfig): number {
+  return trainableShapes(c).reduce((sum, [, shape]) => sum + shape.reduce((a, b) => a * b, 1), 0);
 }
 
 // ---- limits: the one table of allowed ranges ----------------------------
@@ -120,14 +242,15 @@ export interface Range {
   openMax?: boolean;
 }
 
-/** Bounds of every model config field. vocabSize: token ids stay below 2^16
- * (the tokenizer's pair keys). The others are far above the presets (base:
+/** Bounds of the model config's required fields. vocabSize: the largest
+ * vocabularies in use (Gemma's 262,144; our own BPE stays below 2^16, its
+ * pair keys, see TRAIN_LIMITS.vocabSize). The others are far above the presets (base:
  * 6 layers, 8 heads, width 384, 512 positions; GPT-3 175B has 96 layers and
  * 96 heads) yet small enough that the parameter table (12 entries a layer)
  * stays tiny and the parameter count an exact integer. layerNormEps: BERT's
  * 1e-12 is the smallest in common use; 0.1 already swamps the variance. */
-export const MODEL_LIMITS: Record<keyof ModelConfig, Range> = {
-  vocabSize: { min: 1, max: 65536, integer: true },
+export const MODEL_LIMITS: Record<'vocabSize' | 'blockSize' | 'nLayer' | 'nHead' | 'nEmbd' | 'layerNormEps', Range> = {
+  vocabSize: { min: 1, max: 262144, integer: true },
   blockSize: { min: 1, max: 8192, integer: true },
   nLayer: { min: 1, max: 128, integer: true },
   nHead: { min: 1, max: 128, integer: true },
@@ -199,9 +322,35 @@ export function checkRange(field: string, value: unknown, r: Range): void {
   }
 }
 
-/** Every model config field against MODEL_LIMITS. */
+/** Bounds of the optional fields of pretrained students' configs
+ * (Qwen2.5-0.5B: intermediate 4,864, rope_theta 1e6; LLaMA-3: 500,000). */
+export const MODEL_OPTION_LIMITS = {
+  nKvHead: { min: 1, max: 128, integer: true },
+  intermediateSize: { min: 1, max: 65536, integer: true },
+  ropeTheta: { min: 0, max: 1e9, openMin: true },
+} satisfies Partial<Record<keyof ModelConfig, Range>>;
+
+const ARCHS: readonly string[] = ['gpt2', 'llama', 'qwen2'];
+
+/** Every model config field against MODEL_LIMITS (the optional ones when
+ * present), the head layout and the LoRA setting. */
 export function checkModelRanges(c: ModelConfig): void {
   for (const [k, r] of Object.entries(MODEL_LIMITS)) checkRange(k, (c as unknown as Record<string, unknown>)[k], r);
+  for (const [k, r] of Object.entries(MODEL_OPTION_LIMITS)) {
+    const v = (c as unknown as Record<string, unknown>)[k];
+    if (v !== undefined) checkRange(k, v, r);
+  }
+  if (c.arch !== undefined && !ARCHS.includes(c.arch)) throw new ConfigRangeError(`arch must be one of ${ARCHS.join(', ')}, got ${JSON.stringify(c.arch)?.slice(0, 40)}`, 'arch');
+  if (c.tieWordEmbeddings !== undefined && typeof c.tieWordEmbeddings !== 'boolean') throw new ConfigRangeError('tieWordEmbeddings must be true or false', 'tieWordEmbeddings');
+  if (c.nEmbd % c.nHead !== 0) throw new ConfigRangeError(`nEmbd ${c.nEmbd} is not divisible by nHead ${c.nHead}`, 'nEmbd');
+  const { headDim, nKvHead } = dimsOf(c);
+  if (c.nHead % nKvHead !== 0) throw new ConfigRangeError(`nHead ${c.nHead} is not a multiple of nKvHead ${nKvHead}`, 'nKvHead');
+  if (archOf(c) !== 'gpt2' && headDim % 2 !== 0) throw new ConfigRangeError(`the head size ${headDim} must be even for RoPE`, 'nEmbd');
+  if (archOf(c) === 'gpt2' && nKvHead !== c.nHead) throw new ConfigRangeError('a gpt2 model has no grouped-query attention (nKvHead must equal nHead)', 'nKvHead');
+  if (c.lora !== undefined) {
+    if (typeof c.lora !== 'object' || c.lora === null) throw new ConfigRangeError('lora must be an object', 'lora');
+    checkLora(c);
+  }
 }
 
 /** Every bounded training setting against TRAIN_LIMITS (epochs only when set). */
@@ -215,11 +364,18 @@ export function checkTrainRanges(c: TrainConfig): void {
 
 /** countParams in closed form, without building the table: cheap for any
  * config, so a checkpoint's config can be weighed against its file first.
- * Per block: two LayerNorms (4d), c_attn (3d^2 + 3d), attn.c_proj (d^2 + d),
- * mlp.c_fc (4d^2 + 4d), mlp.c_proj (4d^2 + d). */
+ * GPT-2 per block: two LayerNorms (4d), c_attn (3d^2 + 3d), attn.c_proj
+ * (d^2 + d), mlp.c_fc (d*inner + inner), mlp.c_proj (inner*d + d). LLaMA per
+ * layer: two RMSNorms (2d), q/o (2*d*q), k/v (2*d*kv), gate/up/down
+ * (3*d*inner), Qwen2's q/k/v biases (q + 2kv). */
 export function paramCountOf(c: ModelConfig): number {
-  const d = c.nEmbd;
-  return c.vocabSize * d + c.blockSize * d + c.nLayer * (12 * d * d + 13 * d) + 2 * d;
+  const { d, headDim, nKvHead, inner, tied } = dimsOf(c);
+  const head = tied ? 0 : c.vocabSize * d;
+  if (archOf(c) === 'gpt2') return c.vocabSize * d + c.blockSize * d + c.nLayer * (4 * d * d + 9 * d + 2 * d * inner + inner) + 2 * d + head;
+  const q = c.nHead * headDim;
+  const kv = nKvHead * headDim;
+  const bias = archOf(c) === 'qwen2' ? q + 2 * kv : 0;
+  return c.vocabSize * d + c.nLayer * (2 * d + 2 * d * q + 2 * d * kv + 3 * d * inner + bias) + d + head;
 }
 
 /** The curation a run's settings ask for: curation keeps K rationales per
@@ -257,5 +413,6 @@ export function prepareTrainConfig(input: Partial<TrainConfig>, groups: number):
   if (c.warmupSteps >= c.steps) c.warmupSteps = Math.floor(c.steps / 10);
   if (c.minLr > c.lr) c.minLr = c.lr / 10;
   checkTrainRanges(c); // after the derivations: steps from epochs counts too
+  if (c.promptTemplate !== undefined) validatePromptTemplate(c.promptTemplate);
   return c;
 }

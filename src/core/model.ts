@@ -1,20 +1,29 @@
-// The student: a decoder-only GPT (pre-LayerNorm blocks, learned positions,
-// GELU MLP, causal self-attention, output head tied to the token embedding).
-// Parameters live in a Map named as Hugging Face GPT-2 names them; Conv1D
-// weights are [in, out] as GPT-2 stores them, so x @ W needs no transpose.
+// The student: a decoder-only transformer in one of two families, with
+// Hugging Face's tensor names and math so that pretrained weights load as they
+// are (see transformers' modeling_gpt2.py and modeling_llama.py):
+//  - gpt2 (our from-scratch student, and GPT-2 / distilgpt2): pre-LayerNorm
+//    blocks, learned positions, GELU MLP, Conv1D weights [in, out];
+//  - llama / qwen2 (SmolLM2, TinyLlama, Qwen2.5): RMSNorm, RoPE (rotate_half),
+//    grouped-query attention, SwiGLU MLP, nn.Linear weights [out, in]; Qwen2
+//    adds q/k/v biases.
+// Both share the attention core, the KV cache and the tied or untied head.
+// With a LoRA config, every targeted projection adds (alpha / r) x A^T B^T.
 
 import * as tf from '@tensorflow/tfjs-core';
-import { paramShapes, type ModelConfig } from './config';
+import { archOf, dimsOf, loraShapes, paramShapes, type ModelConfig } from './config';
 import type { TensorMap } from './state';
 import { Rng } from '../shared/rng';
-import { gatherRows, gelu, layerNorm, matMul2d } from './ops';
+import { applyRope, gatherRows, gelu, layerNorm, matMul2d, rmsNorm, ropeTables, silu } from './ops';
 import { fusedActive, fusedCausalSoftmax } from './fused/ops';
 
 export type Params = Map<string, tf.Variable>;
 
-/** GPT-2 initialization, drawn from our own RNG so that every backend starts
- * from the same weights: N(0, 0.02), residual projections scaled by
- * 1/sqrt(2 * nLayer), zero biases, unit LayerNorm gains. */
+const isNormWeight = (name: string): boolean => /(ln_\d|ln_f|layernorm|model\.norm)\.weight$/.test(name);
+
+/** GPT-2-style initialization, drawn from our own RNG so that every backend
+ * starts from the same weights: N(0, 0.02), GPT-2's residual projections
+ * scaled by 1/sqrt(2 * nLayer), zero biases, unit norm gains. (A pretrained
+ * student's weights come from its folder instead.) */
 export function initParams(c: ModelConfig, seed: number): TensorMap {
   const rng = new Rng(seed);
   const out: TensorMap = {};
@@ -23,9 +32,9 @@ export function initParams(c: ModelConfig, seed: number): TensorMap {
     const data = new Float32Array(n);
     if (name.endsWith('.bias')) {
       // zeros
-    } else if (/ln_\d\.weight$|ln_f\.weight$/.test(name)) data.fill(1);
+    } else if (isNormWeight(name)) data.fill(1);
     else {
-      const std = name.endsWith('c_proj.weight') ? 0.02 / Math.sqrt(2 * c.nLayer) : 0.02;
+      const std = /c_proj\.weight$|o_proj\.weight$|down_proj\.weight$/.test(name) ? 0.02 / Math.sqrt(2 * c.nLayer) : 0.02;
       for (let i = 0; i < n; i++) data[i] = rng.normal() * std;
     }
     out[name] = { shape, data };
@@ -33,33 +42,52 @@ export function initParams(c: ModelConfig, seed: number): TensorMap {
   return out;
 }
 
-/** One layer's key/value cache for incremental decoding. */
+/** A new adapter as PEFT initialises one: A Kaiming-uniform with a = sqrt(5)
+ * (uniform in +-1/sqrt(in)), B zeros, so the adapted model starts as the base. */
+export function initLora(c: ModelConfig, seed: number): TensorMap {
+  const rng = new Rng(seed);
+  const out: TensorMap = {};
+  for (const [name, shape] of loraShapes(c)) {
+    const data = new Float32Array(shape[0] * shape[1]);
+    if (name.endsWith('lora_A.weight')) {
+      const bound = 1 / Math.sqrt(shape[1]);
+      for (let i = 0; i < data.length; i++) data[i] = (2 * rng.next() - 1) * bound;
+    }
+    out[name] = { shape, data };
+  }
+  return out;
+}
+
+/** One layer's key/value cache for incremental decoding (after RoPE, before
+ * the grouped heads are repeated). */
 export interface LayerCache {
-  k: tf.Tensor4D; // [R, H, P, hd]
-  v: tf.Tensor4D; // [R, H, P, hd]
+  k: tf.Tensor4D; // [R, Hkv, P, hd]
+  v: tf.Tensor4D; // [R, Hkv, P, hd]
 }
 
-function linear(x: tf.Tensor2D, p: Params, pre: string): tf.Tensor2D {
-  return tf.add(matMul2d(x, p.get(`${pre}.weight`)! as tf.Tensor2D), p.get(`${pre}.bias`)!) as tf.Tensor2D; // [N, in] @ [in, out]
+/** What every block reads: the parameters, the config and per-call tables. */
+interface Ctx {
+  p: Params;
+  c: ModelConfig;
+  loraScale: number;
+  rope?: { cos: tf.Tensor2D; sin: tf.Tensor2D }; // [t, hd] for this call's positions
 }
 
-/** Causal self-attention over x [R, t, d], with optional cached keys/values
- * of P earlier positions; returns the output and this call's full k/v. */
-function attention(x: tf.Tensor3D, p: Params, pre: string, c: ModelConfig, past?: LayerCache): { y: tf.Tensor3D; cache: LayerCache } {
-  const [r, t, d] = x.shape;
-  const h = c.nHead;
-  const hd = d / h;
-  const qkv = linear(tf.reshape(x, [r * t, d]), p, `${pre}.c_attn`); // [R*t, 3d]
-  const heads = (m: tf.Tensor2D): tf.Tensor4D => tf.transpose(tf.reshape(m, [r, t, h, hd]), [0, 2, 1, 3]); // [R, H, t, hd]
-  const [q, k0, v0] = tf.split(qkv, 3, 1).map((m) => heads(m as tf.Tensor2D));
-  const k = past ? tf.concat([past.k, k0], 2) : k0; // [R, H, P+t, hd]
-  const v = past ? tf.concat([past.v, v0], 2) : v0;
-  const pLen = past ? past.k.shape[2] : 0;
-  const scores = tf.matMul(q, k, false, true) as tf.Tensor4D; // [R, H, t, hd] @ [R, H, hd, P+t] -> [R, H, t, P+t]
-  const y = tf.matMul(causalSoftmax(scores, 1 / Math.sqrt(hd), pLen), v); // [R, H, t, P+t] @ [R, H, P+t, hd] -> [R, H, t, hd]
-  const merged = tf.reshape<tf.Rank.R2>(tf.transpose(y, [0, 2, 1, 3]), [r * t, d]); // [R*t, d]
-  const out = tf.reshape(linear(merged, p, `${pre}.c_proj`), [r, t, d]) as tf.Tensor3D;
-  return { y: out, cache: { k: k as tf.Tensor4D, v: v as tf.Tensor4D } };
+/** A projection of x [N, in] by the module `pre` (Conv1D [in, out] for gpt2,
+ * nn.Linear [out, in] otherwise), its bias when it has one, and its LoRA
+ * update when the module is adapted. */
+function linear(x: tf.Tensor2D, k: Ctx, pre: string): tf.Tensor2D {
+  const w = k.p.get(`${pre}.weight`)! as tf.Tensor2D;
+  let y = matMul2d(x, w, archOf(k.c) !== 'gpt2'); // [N, in] @ [in, out]  (or [N, in] @ [out, in]^T)
+  const b = k.p.get(`${pre}.bias`);
+  if (b) y = tf.add(y, b);
+  const a = k.p.get(`${pre}.lora_A.weight`) as tf.Tensor2D | undefined;
+  if (a) {
+    const low = matMul2d(x, a, true); // [N, in] @ [r, in]^T -> [N, r]
+    const up = matMul2d(low, k.p.get(`${pre}.lora_B.weight`)! as tf.Tensor2D, true); // [N, r] @ [out, r]^T -> [N, out]
+    y = tf.add(y, tf.mul(up, k.loraScale));
+  }
+  return y;
 }
 
 /** softmax(scale * scores) where query i (absolute position P+i) sees keys j <= P+i. */
@@ -74,10 +102,70 @@ function causalSoftmax(scores: tf.Tensor4D, scale: number, pLen: number): tf.Ten
   return tf.softmax(att) as tf.Tensor4D;
 }
 
-function mlp(x: tf.Tensor3D, p: Params, pre: string): tf.Tensor3D {
+/** Key/value heads repeated for grouped-query attention: kv head j serves
+ * query heads j*rep .. j*rep+rep-1 (transformers' repeat_kv). */
+function repeatKv(x: tf.Tensor4D, rep: number): tf.Tensor4D {
+  if (rep === 1) return x;
+  const [r, hkv, t, hd] = x.shape;
+  const wide = tf.broadcastTo(tf.reshape(x, [r * hkv, 1, t * hd]), [r * hkv, rep, t * hd]); // [R*Hkv, rep, t*hd]
+  return tf.reshape(wide, [r, hkv * rep, t, hd]); // [R, H, t, hd]
+}
+
+/** Causal self-attention over x [R, t, d], with optional cached keys/values
+ * of P earlier positions; returns the output and this call's full k/v. */
+function attention(x: tf.Tensor3D, k: Ctx, pre: string, past?: LayerCache): { y: tf.Tensor3D; cache: LayerCache } {
   const [r, t, d] = x.shape;
-  const hdn = gelu(linear(tf.reshape(x, [r * t, d]), p, `${pre}.c_fc`)) as tf.Tensor2D; // [R*t, 4d]
-  return tf.reshape(linear(hdn, p, `${pre}.c_proj`), [r, t, d]); // [R, t, d]
+  const { headDim: hd, nKvHead } = dimsOf(k.c);
+  const h = k.c.nHead;
+  const x2 = tf.reshape<tf.Rank.R2>(x, [r * t, d]); // [R*t, d]
+  const heads = (m: tf.Tensor2D, n: number): tf.Tensor4D => tf.transpose(tf.reshape(m, [r, t, n, hd]), [0, 2, 1, 3]); // [R*t, n*hd] -> [R, n, t, hd]
+  let q: tf.Tensor4D, k0: tf.Tensor4D, v0: tf.Tensor4D;
+  if (archOf(k.c) === 'gpt2') {
+    const qkv = linear(x2, k, `${pre}.c_attn`); // [R*t, 3d]
+    [q, k0, v0] = tf.split(qkv, 3, 1).map((m) => heads(m as tf.Tensor2D, h));
+  } else {
+    q = heads(linear(x2, k, `${pre}.q_proj`), h); // [R, H, t, hd]
+    k0 = heads(linear(x2, k, `${pre}.k_proj`), nKvHead); // [R, Hkv, t, hd]
+    v0 = heads(linear(x2, k, `${pre}.v_proj`), nKvHead);
+    const { cos, sin } = k.rope!;
+    q = applyRope(q, cos, sin);
+    k0 = applyRope(k0, cos, sin);
+  }
+  const kAll = past ? (tf.concat([past.k, k0], 2) as tf.Tensor4D) : k0; // [R, Hkv, P+t, hd]
+  const vAll = past ? (tf.concat([past.v, v0], 2) as tf.Tensor4D) : v0;
+  const pLen = past ? past.k.shape[2] : 0;
+  const rep = h / nKvHead;
+  const scores = tf.matMul(q, repeatKv(kAll, rep), false, true) as tf.Tensor4D; // [R, H, t, hd] @ [R, H, hd, P+t] -> [R, H, t, P+t]
+  const y = tf.matMul(causalSoftmax(scores, 1 / Math.sqrt(hd), pLen), repeatKv(vAll, rep)); // [R, H, t, P+t] @ [R, H, P+t, hd] -> [R, H, t, hd]
+  const merged = tf.reshape<tf.Rank.R2>(tf.transpose(y, [0, 2, 1, 3]), [r * t, h * hd]); // [R*t, H*hd]
+  const out = linear(merged, k, archOf(k.c) === 'gpt2' ? `${pre}.c_proj` : `${pre}.o_proj`); // [R*t, d]
+  return { y: tf.reshape(out, [r, t, d]) as tf.Tensor3D, cache: { k: kAll, v: vAll } };
+}
+
+function mlp(x: tf.Tensor3D, k: Ctx, pre: string): tf.Tensor3D {
+  const [r, t, d] = x.shape;
+  const x2 = tf.reshape<tf.Rank.R2>(x, [r * t, d]); // [R*t, d]
+  if (archOf(k.c) === 'gpt2') {
+    const hdn = gelu(linear(x2, k, `${pre}.c_fc`)) as tf.Tensor2D; // [R*t, inner]
+    return tf.reshape(linear(hdn, k, `${pre}.c_proj`), [r, t, d]); // [R, t, d]
+  }
+  const gated = tf.mul(silu(linear(x2, k, `${pre}.gate_proj`)), linear(x2, k, `${pre}.up_proj`)) as tf.Tensor2D; // [R*t, inner]
+  return tf.reshape(linear(gated, k, `${pre}.down_proj`), [r, t, d]); // [R, t, d]
+}
+
+/** One pre-norm block: x + attn(norm1(x)), then + mlp(norm2(.)). */
+function block(x: tf.Tensor3D, k: Ctx, i: number, past?: LayerCache): { x: tf.Tensor3D; cache: LayerCache } {
+  const { p, c } = k;
+  if (archOf(c) === 'gpt2') {
+    const pre = `transformer.h.${i}`;
+    const a = attention(layerNorm(x, p.get(`${pre}.ln_1.weight`)!, p.get(`${pre}.ln_1.bias`)!, c.layerNormEps) as tf.Tensor3D, k, `${pre}.attn`, past);
+    const h = tf.add(x, a.y) as tf.Tensor3D;
+    return { x: tf.add(h, mlp(layerNorm(h, p.get(`${pre}.ln_2.weight`)!, p.get(`${pre}.ln_2.bias`)!, c.layerNormEps) as tf.Tensor3D, k, `${pre}.mlp`)), cache: a.cache };
+  }
+  const pre = `model.layers.${i}`;
+  const a = attention(rmsNorm(x, p.get(`${pre}.input_layernorm.weight`)!, c.layerNormEps) as tf.Tensor3D, k, `${pre}.self_attn`, past);
+  const h = tf.add(x, a.y) as tf.Tensor3D;
+  return { x: tf.add(h, mlp(rmsNorm(h, p.get(`${pre}.post_attention_layernorm.weight`)!, c.layerNormEps) as tf.Tensor3D, k, `${pre}.mlp`)), cache: a.cache };
 }
 
 export interface ForwardOptions {
@@ -87,32 +175,56 @@ export interface ForwardOptions {
   wantCache?: boolean;
 }
 
-/** ids [R, t] int32 -> logits [R*t, V] and, when asked, the layer caches. */
-export function forward(p: Params, c: ModelConfig, ids: tf.Tensor2D, o: ForwardOptions = {}): { logits: tf.Tensor2D; cache?: LayerCache[] } {
+/** The output head [V, d]: the token embedding, or lm_head when untied. */
+export function headWeight(p: Params, c: ModelConfig): tf.Tensor2D {
+  const untied = p.get('lm_head.weight');
+  if (untied) return untied as tf.Tensor2D;
+  return p.get(archOf(c) === 'gpt2' ? 'transformer.wte.weight' : 'model.embed_tokens.weight')! as tf.Tensor2D;
+}
+
+/** ids [R, t] int32 -> the final normed hidden states [R*t, d] (the head's
+ * input) and, when asked, the layer caches. */
+export function forwardHidden(p: Params, c: ModelConfig, ids: tf.Tensor2D, o: ForwardOptions = {}): { hidden: tf.Tensor2D; cache?: LayerCache[] } {
   const [r, t] = ids.shape;
   const d = c.nEmbd;
   const pLen = o.past ? o.past[0].k.shape[2] : 0;
   if (pLen + t > c.blockSize) throw new Error(`sequence of ${pLen + t} tokens exceeds the model's ${c.blockSize} positions`);
-  const wte = p.get('transformer.wte.weight')! as tf.Tensor2D;
-  const tok = tf.reshape(gatherRows(wte, tf.reshape(ids, [r * t])), [r, t, d]); // [R, t, d]
-  const pos = tf.slice(p.get('transformer.wpe.weight')! as tf.Tensor2D, [pLen, 0], [t, d]); // [t, d]
-  let x = tf.add(tok, pos) as tf.Tensor3D;
+  const gpt2 = archOf(c) === 'gpt2';
+  const emb = p.get(gpt2 ? 'transformer.wte.weight' : 'model.embed_tokens.weight')! as tf.Tensor2D;
+  let x = tf.reshape(gatherRows(emb, tf.reshape(ids, [r * t])), [r, t, d]) as tf.Tensor3D; // [R, t, d]
+  const k: Ctx = { p, c, loraScale: c.lora ? c.lora.alpha / c.lora.rank : 0 };
+  if (gpt2) {
+    x = tf.add(x, tf.slice(p.get('transformer.wpe.weight')! as tf.Tensor2D, [pLen, 0], [t, d])); // + [t, d]
+  } else {
+    const { headDim, ropeTheta } = dimsOf(c);
+    const tables = ropeTables(pLen, t, headDim, ropeTheta);
+    k.rope = { cos: tf.tensor2d(tables.cos, [t, headDim]), sin: tf.tensor2d(tables.sin, [t, headDim]) };
+  }
   const caches: LayerCache[] = [];
   for (let i = 0; i < c.nLayer; i++) {
-    const pre = `transformer.h.${i}`;
-    const a = attention(layerNorm(x, p.get(`${pre}.ln_1.weight`)!, p.get(`${pre}.ln_1.bias`)!, c.layerNormEps) as tf.Tensor3D, p, `${pre}.attn`, c, o.past?.[i]);
-    x = tf.add(x, a.y);
-    x = tf.add(x, mlp(layerNorm(x, p.get(`${pre}.ln_2.weight`)!, p.get(`${pre}.ln_2.bias`)!, c.layerNormEps) as tf.Tensor3D, p, `${pre}.mlp`));
-    if (o.wantCache) caches.push(a.cache);
+    const b = block(x, k, i, o.past?.[i]);
+    x = b.x;
+    if (o.wantCache) caches.push(b.cache);
   }
-  x = layerNorm(x, p.get('transformer.ln_f.weight')!, p.get('transformer.ln_f.bias')!, c.layerNormEps) as tf.Tensor3D;
-  const logits = matMul2d(tf.reshape(x, [r * t, d]), wte, true); // [R*t, d] @ [d, V]
-  return o.wantCache ? { logits, cache: caches } : { logits };
+  x = (gpt2
+    ? layerNorm(x, p.get('transformer.ln_f.weight')!, p.get('transformer.ln_f.bias')!, c.layerNormEps)
+    : rmsNorm(x, p.get('model.norm.weight')!, c.layerNormEps)) as tf.Tensor3D;
+  const hidden = tf.reshape(x, [r * t, d]) as tf.Tensor2D; // [R*t, d]
+  return o.wantCache ? { hidden, cache: caches } : { hidden };
 }
 
-export function createVariables(weights: TensorMap, c: ModelConfig): Params {
+/** ids [R, t] int32 -> logits [R*t, V] and, when asked, the layer caches. */
+export function forward(p: Params, c: ModelConfig, ids: tf.Tensor2D, o: ForwardOptions = {}): { logits: tf.Tensor2D; cache?: LayerCache[] } {
+  const f = forwardHidden(p, c, ids, o);
+  const logits = matMul2d(f.hidden, headWeight(p, c), true); // [R*t, d] @ [V, d]^T -> [R*t, V]
+  return o.wantCache ? { logits, cache: f.cache } : { logits };
+}
+
+/** Variables for a table of tensors; `trainable` false freezes them (a LoRA
+ * run's base). Shapes are checked against the table. */
+export function createVariables(weights: TensorMap, table: [string, number[]][], trainable = true): Params {
   const p: Params = new Map();
-  for (const [name, shape] of paramShapes(c)) {
+  for (const [name, shape] of table) {
     const w = weights[name];
     if (!w) throw new Error(`missing parameter ${name}`);
     if (w.shape.length !== shape.length || w.shape.some((s, i) => s !== shape[i])) {
@@ -120,13 +232,13 @@ export function createVariables(weights: TensorMap, c: ModelConfig): Params {
     }
     const init = tf.tensor(w.data, shape, 'float32');
     // tfjs variable names are global: two trainers (a comparison) must not clash
-    p.set(name, tf.variable(init, true, `${name}#${Math.random().toString(36).slice(2)}`));
+    p.set(name, tf.variable(init, trainable, `${name}#${Math.random().toString(36).slice(2)}`));
     init.dispose();
   }
   return p;
 }
 
-export async function readVariables(p: Map<string, tf.Variable>): Promise<TensorMap> {
+export async function readVariables(p: ReadonlyMap<string, tf.Variable>): Promise<TensorMap> {
   const out: TensorMap = {};
   for (const [name, v] of p) out[name] = { shape: v.shape.slice(), data: (await v.data()) as Float32Array };
   return out;

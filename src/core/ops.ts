@@ -125,3 +125,41 @@ export function layerNorm(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor, eps: number)
   const { mean, variance } = tf.moments(x, -1, true);
   return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), g), b);
 }
+
+/** RMSNorm as LLaMA computes it: x * rsqrt(mean(x^2) + eps) * g. */
+export function rmsNorm(x: tf.Tensor, g: tf.Tensor, eps: number): tf.Tensor {
+  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))), g);
+}
+
+/** SiLU (swish): x * sigmoid(x). */
+export function silu(x: tf.Tensor): tf.Tensor {
+  return tf.mul(x, tf.sigmoid(x));
+}
+
+/** cos and sin of RoPE's angles for positions start..start+t-1, [t, hd] each,
+ * in Hugging Face's layout: inv_freq_i = theta^(-2i / hd), the angles of the
+ * hd/2 frequencies written twice (cat(freqs, freqs)). Computed in float64 on
+ * the host, then rounded once. */
+export function ropeTables(start: number, t: number, hd: number, theta: number): { cos: Float32Array; sin: Float32Array } {
+  const half = hd / 2;
+  const cos = new Float32Array(t * hd);
+  const sin = new Float32Array(t * hd);
+  for (let p = 0; p < t; p++) {
+    for (let i = 0; i < half; i++) {
+      const a = (start + p) * Math.pow(theta, (-2 * i) / hd);
+      cos[p * hd + i] = cos[p * hd + i + half] = Math.cos(a);
+      sin[p * hd + i] = sin[p * hd + i + half] = Math.sin(a);
+    }
+  }
+  return { cos, sin };
+}
+
+/** x * cos + rotate_half(x) * sin over the last axis of x [..., t, hd], with
+ * rotate_half(x) = cat(-x2, x1) (Hugging Face's convention, not the
+ * interleaved pairs of the original RoPE). cos, sin: [t, hd]. */
+export function applyRope(x: tf.Tensor4D, cos: tf.Tensor2D, sin: tf.Tensor2D): tf.Tensor4D {
+  const hd = x.shape[3];
+  const [x1, x2] = tf.split(x, [hd / 2, hd / 2], 3);
+  const rot = tf.concat([tf.neg(x2), x1], 3);
+  return tf.add(tf.mul(x, cos), tf.mul(rot, sin)) as tf.Tensor4D;
+}

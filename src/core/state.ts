@@ -3,7 +3,7 @@
 // src/checkpoint (safetensors + JSON) for the CLI's run directories and for
 // IndexedDB in the app. No tfjs types here.
 
-import type { ModelConfig, TrainConfig } from './config';
+import type { Arch, ModelConfig, TrainConfig } from './config';
 
 /** A float32 tensor as plain data. */
 export interface NamedTensor {
@@ -32,11 +32,20 @@ export interface MetricPoint {
   time: number; // ms since run start
 }
 
+/** Which pretrained model a run started from: a run stores it and resumes
+ * only on the same weights. */
+export interface BaseRef {
+  arch: Arch;
+  name: string; // the folder's name, for people
+  fingerprint: string; // a hash of the base's tensors and config
+}
+
 export interface TrainState {
   format: 'mcckd-run/1';
   modelConfig: ModelConfig;
   trainConfig: TrainConfig;
-  tokenizer: unknown; // Tokenizer.toJSON()
+  tokenizer: unknown; // Tokenizer.toJSON(); null for a pretrained student (the base's tokenizer.json)
+  base?: BaseRef; // a pretrained student's base; params then hold only the adapter of a LoRA run
   step: number; // optimizer steps completed
   rngState: number[]; // seeded RNG state for pair sampling / data order
   cursor: { epoch: number; position: number; order: number[] }; // data-order cursor

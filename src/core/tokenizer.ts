@@ -15,6 +15,34 @@ const N_BASE = 256 + BYTE_OFFSET;
 // an optional leading space; newlines; other whitespace.
 const CHUNK_RE = / ?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+|\n|[^\S\n]+/gu;
 
+/** One training example: prompt ids, rationale ids and the end token, with
+ * the token span [spanStart, spanEnd) of the answer inside `ids`. */
+export interface EncodedExample {
+  ids: number[];
+  promptLen: number;
+  spanStart: number;
+  spanEnd: number;
+}
+
+/** What the trainer needs of a tokenizer: our byte-level BPE (a from-scratch
+ * student) and a Hugging Face tokenizer.json (a pretrained one, src/hf)
+ * both provide it. */
+export interface StudentTokenizer {
+  readonly vocabSize: number;
+  readonly eosId: number;
+  /** What padded positions hold (never a target, never attended to by real ones). */
+  readonly padId: number;
+  /** Token ids of a text (no special tokens added). */
+  encode(text: string): number[];
+  /** The ids a generation starts from. */
+  promptIds(prompt: string): number[];
+  /** prompt + rationale + end token, with the answer's exact token span. */
+  example(prompt: string, r: { text: string; answerStart: number; answerEnd: number }): EncodedExample;
+  decode(ids: readonly number[]): string;
+  /** A readable label for one token (charts). */
+  tokenLabel(id: number): string;
+}
+
 export interface TokenizerJSON {
   type: 'byte-bpe/1';
   vocabSize: number;
@@ -99,8 +127,10 @@ function key(a: number, b: number): number {
   return a * 65536 + b;
 }
 
-export class Tokenizer {
+export class Tokenizer implements StudentTokenizer {
   readonly vocabSize: number;
+  readonly eosId = EOS_ID;
+  readonly padId = PAD_ID;
   private readonly merges: [number, number][];
   private readonly rank = new Map<number, number>(); // pair key -> merge rank
   private readonly bytesOf: Uint8Array[]; // id -> its bytes
@@ -220,6 +250,16 @@ export class Tokenizer {
     const b = this.encode(text.slice(start, end));
     const c = this.encode(text.slice(end));
     return { ids: [...a, ...b, ...c], spanStart: a.length, spanEnd: a.length + b.length };
+  }
+
+  promptIds(prompt: string): number[] {
+    return this.encode(prompt);
+  }
+
+  example(prompt: string, r: { text: string; answerStart: number; answerEnd: number }): EncodedExample {
+    const p = this.encode(prompt);
+    const e = this.encodeWithSpan(r.text, r.answerStart, r.answerEnd);
+    return { ids: [...p, ...e.ids, EOS_ID], promptLen: p.length, spanStart: p.length + e.spanStart, spanEnd: p.length + e.spanEnd };
   }
 
   decode(ids: readonly number[]): string {

@@ -3,13 +3,13 @@
 // single tf.tidy. The CLI and the browser worker drive it the same way.
 
 import * as tf from '@tensorflow/tfjs-core';
-import { modelConfigFor, type ModelConfig, type TrainConfig } from './config';
-import type { MetricPoint, TensorMap, TrainState } from './state';
+import { DEFAULT_LORA_TARGETS, DEFAULT_TRAIN, checkModelRanges, loraShapes, modelConfigFor, paramShapes, type LoraConfig, type ModelConfig, type TrainConfig } from './config';
+import type { BaseRef, MetricPoint, TensorMap, TrainState } from './state';
 import type { EvalItem, EvalSample, QuestionGroup, TaskType } from '../data/types';
 import { formatPrompt } from '../data/template';
 import { gradeGeneration } from '../data/answer';
-import { EOS_ID, PAD_ID, Tokenizer } from './tokenizer';
-import { createVariables, forward, initParams, readVariables, type Params } from './model';
+import { Tokenizer, type StudentTokenizer } from './tokenizer';
+import { createVariables, forward, initLora, initParams, readVariables, type Params } from './model';
 import { AdamW } from './optimizer';
 import { learningRate } from './schedule';
 import { mcckdLoss, symmetricKL } from './losses';
@@ -18,6 +18,15 @@ import { greedyDecode } from './generate';
 import { Rng } from '../shared/rng';
 import { gatherRows } from './ops';
 
+/** A pretrained student: its config (src/hf studentConfig), its float32
+ * weights under our table's names and its tokenizer. */
+export interface PretrainedStudent {
+  modelConfig: ModelConfig;
+  weights: TensorMap;
+  tokenizer: StudentTokenizer;
+  base: BaseRef;
+}
+
 export interface CreateOptions {
   groups: QuestionGroup[];
   trainConfig: TrainConfig;
@@ -25,6 +34,10 @@ export interface CreateOptions {
   /** Use this tokenizer instead of training one (Tokenizer.toJSON()). */
   tokenizer?: unknown;
   modelOverrides?: Partial<ModelConfig>;
+  /** Start from a pretrained model instead of random weights. */
+  student?: PretrainedStudent;
+  /** Train a LoRA adapter (base frozen) instead of every weight. */
+  lora?: LoraConfig;
 }
 
 export interface EvalResult {
@@ -69,13 +82,16 @@ const DATA_SEED_SALT = 0x5bd1e995;
 export class Trainer {
   readonly modelConfig: ModelConfig;
   readonly trainConfig: TrainConfig;
-  readonly tokenizer: Tokenizer;
+  readonly tokenizer: StudentTokenizer;
+  /** The pretrained base, or undefined for a from-scratch student. */
+  readonly base?: BaseRef;
   readonly datasetFingerprint: string;
   /** Rationales and questions left out because they do not fit blockSize. */
   readonly skipped: { rationales: number; groups: number };
   readonly metrics: MetricPoint[];
-  private readonly params: Params;
-  private readonly vars: tf.Variable[]; // params in a fixed order, for variableGrads
+  private readonly params: Params; // every weight the forward reads
+  private readonly trainable: Params; // what AdamW updates: the adapter of a LoRA run, else params
+  private readonly vars: tf.Variable[]; // trainable in a fixed order, for variableGrads
   private readonly opt: AdamW;
   private readonly data: EncodedGroup[];
   private rng: Rng;
@@ -86,18 +102,23 @@ export class Trainer {
   private readonly timeOffset: number;
   private readonly t0 = performance.now();
 
-  private constructor(s: Omit<TrainState, 'params' | 'optimizer' | 'format' | 'step'> & { params: Params; opt: AdamW }, groups: QuestionGroup[]) {
+  private constructor(
+    s: Omit<TrainState, 'params' | 'optimizer' | 'format' | 'step' | 'tokenizer'> & { params: Params; trainable: Params; opt: AdamW; tokenizer: StudentTokenizer },
+    groups: QuestionGroup[],
+  ) {
     this.modelConfig = s.modelConfig;
     this.trainConfig = s.trainConfig;
-    this.tokenizer = Tokenizer.fromJSON(s.tokenizer);
+    this.tokenizer = s.tokenizer;
+    if (s.base) this.base = { ...s.base };
     this.datasetFingerprint = s.datasetFingerprint;
     this.params = s.params;
-    this.vars = [...s.params.values()];
+    this.trainable = s.trainable;
+    this.vars = [...s.trainable.values()];
     this.opt = s.opt;
     this.metrics = s.metrics.slice();
     this.timeOffset = s.metrics.length ? s.metrics[s.metrics.length - 1].time : 0;
     this.goodStep = s.opt.step;
-    const enc = encodeGroups(this.tokenizer, groups, this.modelConfig.blockSize, this.trainConfig.k);
+    const enc = encodeGroups(this.tokenizer, groups, this.modelConfig.blockSize, this.trainConfig.k, this.trainConfig.promptTemplate);
     this.data = enc.groups;
     this.skipped = enc.skipped;
     this.rng = Rng.fromState(s.rngState);
@@ -108,21 +129,53 @@ export class Trainer {
   static async create(o: CreateOptions): Promise<Trainer> {
     assertGradients();
     const tc = { ...o.trainConfig };
-    const tokenizer = o.tokenizer ? Tokenizer.fromJSON(o.tokenizer) : Tokenizer.train(trainingTexts(o.groups), tc.vocabSize);
-    const mc = modelConfigFor(tc.preset, tokenizer.vocabSize, o.modelOverrides);
-    const params = createVariables(initParams(mc, tc.seed), mc);
     const rng = new Rng(tc.seed ^ DATA_SEED_SALT);
-    return new Trainer(
-      { modelConfig: mc, trainConfig: tc, tokenizer: tokenizer.toJSON(), datasetFingerprint: o.datasetFingerprint, rngState: rng.state(), cursor: { epoch: 0, position: 0, order: [] }, metrics: [], params, opt: new AdamW(params, tc) },
-      o.groups,
-    );
+    const fresh = { trainConfig: tc, datasetFingerprint: o.datasetFingerprint, rngState: rng.state(), cursor: { epoch: 0, position: 0, order: [] }, metrics: [] };
+    if (o.student) {
+      // no targets named: the architecture's attention projections (PEFT's usual choice)
+      const targets = o.lora?.targets.length ? o.lora.targets.slice() : [...DEFAULT_LORA_TARGETS[o.student.modelConfig.arch ?? 'gpt2']];
+      const mc: ModelConfig = { ...o.student.modelConfig, ...(o.lora ? { lora: { ...o.lora, targets } } : {}) };
+      checkModelRanges(mc);
+      const { params, trainable } = studentVariables(mc, o.student.weights, mc.lora ? initLora(mc, tc.seed) : undefined);
+      return new Trainer({ ...fresh, modelConfig: mc, tokenizer: o.student.tokenizer, base: o.student.base, params, trainable, opt: new AdamW(trainable, tc) }, o.groups);
+    }
+    const tokenizer = o.tokenizer ? Tokenizer.fromJSON(o.tokenizer) : Tokenizer.train(trainingTexts(o.groups, tc.promptTemplate), tc.vocabSize);
+    const mc = modelConfigFor(tc.preset, tokenizer.vocabSize, o.modelOverrides);
+    const params = createVariables(initParams(mc, tc.seed), paramShapes(mc));
+    return new Trainer({ ...fresh, modelConfig: mc, tokenizer, params, trainable: params, opt: new AdamW(params, tc) }, o.groups);
   }
 
-  static async restore(state: TrainState, groups: QuestionGroup[]): Promise<Trainer> {
-    const params = createVariables(state.params, state.modelConfig);
-    const opt = new AdamW(params, state.trainConfig, state.optimizer.m && Object.keys(state.optimizer.m).length ? state.optimizer : undefined);
+  /** A pretrained student loaded to score and generate only: frozen
+   * weights, no optimizer state, no data. */
+  static forInference(student: PretrainedStudent): Trainer {
+    const mc = { ...student.modelConfig };
+    checkModelRanges(mc);
+    const params = createVariables(student.weights, paramShapes(mc), false);
+    const trainable: Params = new Map();
+    const tc: TrainConfig = { ...DEFAULT_TRAIN, steps: 0 };
+    const fresh = { trainConfig: tc, datasetFingerprint: '', rngState: new Rng(0).state(), cursor: { epoch: 0, position: 0, order: [] }, metrics: [] };
+    return new Trainer({ ...fresh, modelConfig: mc, tokenizer: student.tokenizer, base: student.base, params, trainable, opt: new AdamW(trainable, tc) }, []);
+  }
+
+  /** Continues a run from its snapshot. A run on a pretrained base needs the
+   * same base again (checked by fingerprint): a LoRA snapshot holds only the
+   * adapter, and the tokenizer is the base's. */
+  static async restore(state: TrainState, groups: QuestionGroup[], student?: PretrainedStudent): Promise<Trainer> {
+    let built: { params: Params; trainable: Params; tokenizer: StudentTokenizer };
+    if (state.base) {
+      if (!student) throw new Error(`this run fine-tunes the pretrained model "${state.base.name}": give its folder to resume`);
+      if (student.base.fingerprint !== state.base.fingerprint) {
+        throw new Error(`this run was trained on "${state.base.name}" (weights ${state.base.fingerprint}), not on "${student.base.name}" (weights ${student.base.fingerprint}): give the same model folder`);
+      }
+      const mc = state.modelConfig;
+      built = { ...studentVariables(mc, mc.lora ? student.weights : state.params, mc.lora ? state.params : undefined), tokenizer: student.tokenizer };
+    } else {
+      const params = createVariables(state.params, paramShapes(state.modelConfig));
+      built = { params, trainable: params, tokenizer: Tokenizer.fromJSON(state.tokenizer) };
+    }
+    const opt = new AdamW(built.trainable, state.trainConfig, state.optimizer.m && Object.keys(state.optimizer.m).length ? state.optimizer : undefined);
     opt.step = state.optimizer.step ?? state.step;
-    return new Trainer({ ...state, params, opt }, groups);
+    return new Trainer({ ...state, ...built, opt }, groups);
   }
 
   get step(): number {
@@ -162,7 +215,7 @@ export class Trainer {
   }
 
   private batch(picks: { a: EncodedRationale; b: EncodedRationale | null }[]): HostBatch {
-    return buildBatch(picks, { blockSize: this.modelConfig.blockSize, padId: PAD_ID });
+    return buildBatch(picks, { blockSize: this.modelConfig.blockSize, padId: this.tokenizer.padId });
   }
 
   /** Loss of a batch on the current weights, without a step (tests, bench). */
@@ -175,6 +228,7 @@ export class Trainer {
   /** One optimizer step; returns the metrics on logging steps (the only
    * steps that read values back from the device). */
   async trainStep(): Promise<MetricPoint | undefined> {
+    if (this.vars.length === 0) throw new Error('this model was loaded for inference only');
     if (this.step >= this.totalSteps) throw new Error(`the run is complete (${this.totalSteps} steps)`);
     return this.stepOn(this.batch(this.nextPicks()));
   }
@@ -193,7 +247,7 @@ export class Trainer {
         return l.loss;
       }, this.vars);
       const named: tf.NamedTensorMap = {};
-      for (const [n, v] of this.params) named[n] = grads[v.name];
+      for (const [n, v] of this.trainable) named[n] = grads[v.name];
       this.opt.apply(named, lr, value);
       return { loss: value, ce: ce!, kl: kl! };
     });
@@ -230,6 +284,17 @@ export class Trainer {
     return this.params;
   }
 
+  /** What a checkpoint stores of the tokenizer: our BPE's JSON; null for a
+   * pretrained student (its base's tokenizer.json goes with the base). */
+  get tokenizerJSON(): unknown {
+    return this.tokenizer instanceof Tokenizer ? this.tokenizer.toJSON() : null;
+  }
+
+  /** The variables that train (the adapter of a LoRA run). */
+  get trainableVariables(): ReadonlyMap<string, tf.Variable> {
+    return this.trainable;
+  }
+
   /** Throws DivergedError when a step since the last check was skipped for
    * a non-finite loss or gradient (one read-back). */
   private async assertFinite(): Promise<void> {
@@ -254,7 +319,7 @@ export class Trainer {
    * a good checkpoint with a broken one. */
   async snapshot(): Promise<TrainState> {
     await this.assertFinite();
-    const params = await readVariables(this.params);
+    const params = await readVariables(this.trainable);
     const optimizer = await this.opt.state();
     if (!allFinite(params) || !allFinite(optimizer.m) || !allFinite(optimizer.v)) {
       throw new DivergedError(`training diverged: the weights at step ${this.step} are not all finite; nothing was saved`);
@@ -263,7 +328,8 @@ export class Trainer {
       format: 'mcckd-run/1',
       modelConfig: { ...this.modelConfig },
       trainConfig: { ...this.trainConfig },
-      tokenizer: this.tokenizer.toJSON(),
+      tokenizer: this.tokenizerJSON,
+      ...(this.base ? { base: { ...this.base } } : {}),
       step: this.step,
       rngState: this.rng.state(),
       cursor: { ...this.cursor, order: this.cursor.order.slice() },
@@ -276,10 +342,10 @@ export class Trainer {
 
   /** Greedy generation after the question's prompt. */
   async generate(question: string, o: { maxNewTokens?: number; useCache?: boolean } = {}): Promise<{ ids: number[]; text: string }> {
-    const prompt = this.tokenizer.encode(formatPrompt(question)).slice(-this.modelConfig.blockSize);
+    const prompt = this.tokenizer.promptIds(formatPrompt(question, this.trainConfig.promptTemplate)).slice(-this.modelConfig.blockSize);
     const ids = await greedyDecode(this.params, this.modelConfig, prompt, {
       maxNewTokens: o.maxNewTokens ?? Math.min(200, this.modelConfig.blockSize),
-      eosId: EOS_ID,
+      eosId: this.tokenizer.eosId,
       useCache: o.useCache,
     });
     return { ids, text: this.tokenizer.decode(ids) };
@@ -303,7 +369,7 @@ export class Trainer {
   /** What the classroom view draws: for one question, the student's answer
    * distributions (at the KL temperature) after rationales i and j. */
   async answerDistributions(group: QuestionGroup, i: number, j: number, topN: number): Promise<AnswerDistributions> {
-    const enc = encodeGroups(this.tokenizer, [group], this.modelConfig.blockSize, Math.max(i, j) + 1).groups[0];
+    const enc = encodeGroups(this.tokenizer, [group], this.modelConfig.blockSize, Math.max(i, j) + 1, this.trainConfig.promptTemplate).groups[0];
     if (!enc || enc.rationales.length <= Math.max(i, j)) throw new Error('this question has too few rationales that fit the model');
     const b = this.batch([{ a: enc.rationales[i], b: enc.rationales[j] }]);
     if (b.pairs === 0) throw new Error('the two rationales do not end in the same answer tokens');
@@ -332,6 +398,20 @@ export class Trainer {
   }
 }
 
+/** A pretrained student's variables: the base (frozen when an adapter
+ * trains) and the adapter; `params` holds both for the forward. */
+function studentVariables(mc: ModelConfig, base: TensorMap, adapter?: TensorMap): { params: Params; trainable: Params } {
+  if (!mc.lora) {
+    const params = createVariables(base, paramShapes(mc));
+    return { params, trainable: params };
+  }
+  if (!adapter) throw new Error('a LoRA run needs its adapter');
+  const trainable = createVariables(adapter, loraShapes(mc));
+  const params = createVariables(base, paramShapes(mc), false);
+  for (const [n, v] of trainable) params.set(n, v);
+  return { params, trainable };
+}
+
 /** Gradients are registered by the entry point (src/node/gradients.ts in
  * Node, src/core/gradients-browser.ts in the worker); fail early and clearly. */
 function assertGradients(): void {
@@ -348,9 +428,9 @@ export function lossInputs(b: HostBatch): Parameters<typeof mcckdLoss>[1] {
   };
 }
 
-export function* trainingTexts(groups: QuestionGroup[]): Generator<string> {
+export function* trainingTexts(groups: QuestionGroup[], template?: string): Generator<string> {
   for (const g of groups) {
-    yield formatPrompt(g.question);
+    yield formatPrompt(g.question, template);
     for (const r of g.rationales) yield r.text;
   }
 }
@@ -358,20 +438,25 @@ export function* trainingTexts(groups: QuestionGroup[]): Generator<string> {
 /** Tokenizes every question with its first k rationales; drops what does
  * not fit the model's positions (counted, never truncated: a cut rationale
  * would lose its answer). */
-export function encodeGroups(tok: Tokenizer, groups: QuestionGroup[], blockSize: number, k: number): { groups: EncodedGroup[]; skipped: { rationales: number; groups: number } } {
+export function encodeGroups(
+  tok: StudentTokenizer,
+  groups: QuestionGroup[],
+  blockSize: number,
+  k: number,
+  template?: string,
+): { groups: EncodedGroup[]; skipped: { rationales: number; groups: number } } {
   const out: EncodedGroup[] = [];
   const skipped = { rationales: 0, groups: 0 };
   for (const g of groups) {
-    const prompt = tok.encode(formatPrompt(g.question));
+    const prompt = formatPrompt(g.question, template);
     const rs: EncodedRationale[] = [];
     for (const r of g.rationales.slice(0, k)) {
-      const e = tok.encodeWithSpan(r.text, r.answerStart, r.answerEnd);
-      const ids = [...prompt, ...e.ids, EOS_ID];
-      if (ids.length - 1 > blockSize || e.spanEnd === e.spanStart) {
+      const e = tok.example(prompt, r);
+      if (e.ids.length - 1 > blockSize || e.spanEnd === e.spanStart) {
         skipped.rationales++;
         continue;
       }
-      rs.push({ ids, promptLen: prompt.length, spanStart: prompt.length + e.spanStart, spanEnd: prompt.length + e.spanEnd });
+      rs.push(e);
     }
     if (rs.length) out.push({ id: g.id, rationales: rs });
     else skipped.groups++;

@@ -3,7 +3,7 @@
 // Everything unsupported or inconsistent is refused here, naming the field,
 // before a byte of weights is read or a tensor allocated.
 
-import { paramShapes } from '../core/config';
+import { paramShapes, type ModelConfig } from '../core/config';
 
 /** The architectures we can train: GPT2LMHeadModel, LlamaForCausalLM (SmolLM2,
  * TinyLlama) and Qwen2ForCausalLM (LLaMA plus q/k/v biases). */
@@ -132,38 +132,36 @@ export function parseHfConfig(raw: unknown): HfModelSpec {
   };
 }
 
+/** Positions a LLaMA-family student trains and generates with: RoPE has no
+ * table to size, and rationales are far shorter; longer contexts would only
+ * let a run plan activations it cannot hold. */
+export const HF_MAX_BLOCK = 2048;
+
+/** The student's model config for a folder's spec: the same record (and the
+ * same forward code) as our from-scratch GPT, with the architecture's
+ * fields. GPT-2 keeps all its learned positions (wpe is stored). */
+export function studentConfig(s: HfModelSpec): ModelConfig {
+  const c: ModelConfig = {
+    arch: s.arch,
+    vocabSize: s.vocabSize,
+    blockSize: s.arch === 'gpt2' ? s.maxPositions : Math.min(s.maxPositions, HF_MAX_BLOCK),
+    nLayer: s.nLayer,
+    nHead: s.nHead,
+    nEmbd: s.hiddenSize,
+    layerNormEps: s.normEps,
+    tieWordEmbeddings: s.tieWordEmbeddings,
+  };
+  if (s.arch !== 'gpt2') Object.assign(c, { nKvHead: s.nKvHead, intermediateSize: s.intermediateSize, ropeTheta: s.ropeTheta });
+  return c;
+}
+
 /** Every tensor the folder must hold, by its Hugging Face name, with its
- * shape as stored (GPT-2's Conv1D [in, out]; nn.Linear [out, in]). GPT-2
- * names carry the `transformer.` prefix; a folder saved without it is
- * matched by `canonicalName`. A tied model has no lm_head. */
+ * shape as stored (GPT-2's Conv1D [in, out]; nn.Linear [out, in]): the
+ * student's own parameter table. GPT-2 names carry the `transformer.`
+ * prefix; a folder saved without it is matched by `canonicalName`. A tied
+ * model has no lm_head. */
 export function hfTensorShapes(s: HfModelSpec): [string, number[]][] {
-  const d = s.hiddenSize;
-  const out: [string, number[]][] = [];
-  if (s.arch === 'gpt2') {
-    // our from-scratch student's own table: the same GPT-2 (n_inner is 4 * n_embd)
-    out.push(...paramShapes({ vocabSize: s.vocabSize, blockSize: s.maxPositions, nLayer: s.nLayer, nHead: s.nHead, nEmbd: d, layerNormEps: s.normEps }));
-  } else {
-    const q = s.nHead * s.headDim;
-    const kv = s.nKvHead * s.headDim;
-    out.push(['model.embed_tokens.weight', [s.vocabSize, d]]);
-    for (let i = 0; i < s.nLayer; i++) {
-      const l = `model.layers.${i}`;
-      out.push(
-        [`${l}.input_layernorm.weight`, [d]],
-        [`${l}.self_attn.q_proj.weight`, [q, d]], [`${l}.self_attn.k_proj.weight`, [kv, d]],
-        [`${l}.self_attn.v_proj.weight`, [kv, d]], [`${l}.self_attn.o_proj.weight`, [d, q]],
-      );
-      if (s.qkvBias) out.push([`${l}.self_attn.q_proj.bias`, [q]], [`${l}.self_attn.k_proj.bias`, [kv]], [`${l}.self_attn.v_proj.bias`, [kv]]);
-      out.push(
-        [`${l}.post_attention_layernorm.weight`, [d]],
-        [`${l}.mlp.gate_proj.weight`, [s.intermediateSize, d]], [`${l}.mlp.up_proj.weight`, [s.intermediateSize, d]],
-        [`${l}.mlp.down_proj.weight`, [d, s.intermediateSize]],
-      );
-    }
-    out.push(['model.norm.weight', [d]]);
-    if (!s.tieWordEmbeddings) out.push(['lm_head.weight', [s.vocabSize, d]]);
-  }
-  return out;
+  return paramShapes(studentConfig(s));
 }
 
 /** Stored tensors that carry no parameter: GPT-2's attention-mask buffers,

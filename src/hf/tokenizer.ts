@@ -32,6 +32,7 @@
 // since concatenated pieces would not decode to the original text.
 
 import { Tokenizer } from '@huggingface/tokenizers';
+import type { EncodedExample, StudentTokenizer } from '../core/tokenizer';
 
 
 /** A tokenizer.json or tokenizer_config.json we cannot use, or an input the
@@ -159,13 +160,18 @@ function trailingSpaces(s: string): [string, string] {
   return [s.slice(0, i), s.slice(i)];
 }
 
-export class HfTokenizer {
+export class HfTokenizer implements StudentTokenizer {
   /** Max id + 1 over the model vocab and the added tokens. */
   readonly vocabSize: number;
   /** The id that ends every training example. */
   readonly eosId: number;
   /** tokenizer_config's bos_token as an id, or null (not added by `encode`). */
   readonly bosId: number | null;
+  /** Padded positions hold the end token: they are never targets and no real
+   * position attends to them (the mask is causal and padding comes last). */
+  get padId(): number {
+    return this.eosId;
+  }
 
   private constructor(
     private readonly tok: Tokenizer,
@@ -297,5 +303,18 @@ export class HfTokenizer {
     const { text, answerStart: s, answerEnd: e } = r;
     if (!(Number.isInteger(s) && Number.isInteger(e) && 0 <= s && s < e && e <= text.length)) fail(`answer span [${s}, ${e}) is not inside a rationale of ${text.length} characters`);
     return this.encodeTraining({ prompt, rationaleBeforeAnswer: text.slice(0, s), answer: text.slice(s, e), rationaleAfter: text.slice(e) });
+  }
+
+  promptIds(prompt: string): number[] {
+    return this.encodePrompt(prompt);
+  }
+
+  example(prompt: string, r: { text: string; answerStart: number; answerEnd: number }): EncodedExample {
+    const e = this.encodeRationale(prompt, r);
+    return { ids: e.ids, promptLen: e.promptLen, spanStart: e.answerStart, spanEnd: e.answerEnd };
+  }
+
+  tokenLabel(id: number): string {
+    return this.decode([id]);
   }
 }

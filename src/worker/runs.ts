@@ -93,7 +93,7 @@ async function attachRecorder(live: Live, emit: Emit): Promise<void> {
     name: `${t.trainConfig.preset} α=${t.trainConfig.alpha} · ${data?.name ?? live.label}`,
     modelConfig: t.modelConfig,
     trainConfig: t.trainConfig,
-    tokenizer: t.tokenizer.toJSON(),
+    tokenizer: t.tokenizerJSON,
     datasetFingerprint: live.fingerprint,
     ...(data ? { reportSummary: data.report } : {}),
   }, uploadedFile(data, live.fingerprint));

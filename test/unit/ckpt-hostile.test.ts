@@ -107,7 +107,14 @@ describe('hostile model_config (checksum valid)', () => {
 
   it('bounds every model config field, naming the field and the range', () => {
     const cases: [Record<string, unknown>, RegExp][] = [
-      [{ vocabSize: 1e9 }, /^model_config: vocabSize must be an integer in \[1, 65536\], got 1000000000$/],
+      [{ vocabSize: 1e9 }, /^model_config: vocabSize must be an integer in \[1, 262144\], got 1000000000$/],
+      [{ arch: 'bert' }, /^model_config: arch must be one of gpt2, llama, qwen2, got "bert"$/],
+      [{ nKvHead: 1 }, /^model_config: a gpt2 model has no grouped-query attention/],
+      [{ intermediateSize: 1e9 }, /^model_config: intermediateSize must be an integer in \[1, 65536\], got 1000000000$/],
+      [{ tieWordEmbeddings: 'yes' }, /^model_config: tieWordEmbeddings must be true or false$/],
+      [{ lora: { rank: 4, alpha: 8, targets: ['q_proj'] } }, /^model_config: lora.targets: "q_proj" is not a projection of a gpt2 model/],
+      [{ lora: { rank: 1e9, alpha: 8, targets: ['c_attn'] } }, /^model_config: lora.rank must be an integer in \[1, 4096\], got 1000000000$/],
+      [{ arch: 'llama' }, /^model_config: a llama model must name its pretrained base/],
       [{ blockSize: 1e7 }, /^model_config: blockSize must be an integer in \[1, 8192\], got 10000000$/],
       [{ nHead: 1e6, nEmbd: 1e6 }, /^model_config: nHead must be an integer in \[1, 128\], got 1000000$/],
       [{ nEmbd: 1 << 20 }, /^model_config: nEmbd must be an integer in \[1, 8192\], got 1048576$/],

@@ -74,7 +74,7 @@ describe('generation', () => {
     const { t } = await run(30);
     const params = (t as unknown as { params: Parameters<typeof greedyDecode>[0] }).params;
     for (const q of toyGroups(4)) {
-      const prompt = t.tokenizer.encode(`Q: ${q.question}\nA: `);
+      const prompt = t.tokenizer.promptIds(`Q: ${q.question}\nA: `);
       const a = await greedyDecode(params, t.modelConfig, prompt, { maxNewTokens: 30, eosId: -1 });
       const b = await greedyDecode(params, t.modelConfig, prompt, { maxNewTokens: 30, eosId: -1, useCache: false });
       expect(a.length).toBeGreaterThan(0);

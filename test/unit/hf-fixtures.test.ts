@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decode } from '../../src/checkpoint/safetensors';
 import { createVariables, forward } from '../../src/core/model';
-import type { ModelConfig } from '../../src/core/config';
+import { paramShapes, type ModelConfig } from '../../src/core/config';
 import type { TensorMap } from '../../src/core/state';
 
 const PY = '/usr/bin/python3';
@@ -245,7 +245,7 @@ describe.skipIf(!hasTorch)('Hugging Face fixtures and the PyTorch reference', ()
       if (/(^|\.)h\.\d+\.attn\.(bias|masked_bias)$/.test(n)) continue;
       params[n.startsWith('transformer.') ? n : `transformer.${n}`] = t;
     }
-    const p = createVariables(params, c);
+    const p = createVariables(params, paramShapes(c));
     try {
       const lp = tf.tidy(() => {
         const { logits } = forward(p, c, tf.tensor2d([ids], [1, ids.length], 'int32'));

@@ -1,0 +1,167 @@
+// The output head and the per-token cross-entropy without the [N, V] logits.
+// A pretrained student's vocabulary is large (Qwen2.5: 151,936), and the
+// plain path (logits = h @ w^T, then sparseCrossEntropy) keeps the whole
+// [N, V] logits for the backward: 1.2 GB for 2,048 tokens. Here the forward
+// computes C rows at a time, keeps each chunk's log-sum-exp and target logit
+// and drops the chunk's logits; the backward recomputes them chunk by chunk.
+// Peak memory is a few [C, V] tensors (see the comments in the loops), plus,
+// when the head matrix trains, the [V, d] gradient being summed.
+//
+// The arithmetic per row is sparseCrossEntropy's (src/core/ops.ts):
+// value = logSumExp(z) - z[target]; dz = (exp(z - lse) - onehot) * dy, then
+// the product's gradients dh = dz @ w and dw = dz^T @ h (summed over chunks).
+
+import * as tf from '@tensorflow/tfjs-core';
+import { gatherRows, matMul2d } from './ops';
+
+export interface HeadLossOptions {
+  /** Whether w gets a gradient (default true). False for a frozen head (a
+   * LoRA student's tied embedding): w is then no input of the custom op,
+   * so the backward never builds the [V, d] gradient that tfjs would
+   * otherwise compute and throw away. */
+  trainHead?: boolean;
+}
+
+/** z = hc @ w^T for one chunk. tfjs-backend-wasm only sends untransposed 2-D
+ * products to XNNPACK (matMul2d in ops.ts); there the caller passes w^T
+ * [d, V], transposed once per pass rather than once per chunk (a [d, V]
+ * copy while the forward or the backward runs, on wasm only). */
+function chunkLogits(hc: tf.Tensor2D, w: tf.Tensor2D, wT: tf.Tensor2D | null): tf.Tensor2D {
+  return wT ? matMul2d(hc, wT) : matMul2d(hc, w, true); // [c, d] @ [d, V]
+}
+
+/** g^T @ hc [V, d]: transposeA natively, an explicit transpose on wasm. */
+function productTA(g: tf.Tensor2D, hc: tf.Tensor2D): tf.Tensor2D {
+  return tf.getBackend() === 'wasm' ? matMul2d(tf.transpose(g), hc) : tf.matMul(g, hc, true, false); // [V, c] @ [c, d]
+}
+
+/** The chunks' pieces as one tensor; the pieces are disposed at once rather
+ * than when the surrounding scope ends. */
+function joinParts<T extends tf.Tensor>(parts: T[]): T {
+  if (parts.length === 1) return parts[0];
+  const out = tf.concat(parts) as T;
+  tf.dispose(parts);
+  return out;
+}
+
+function checkArgs(h: tf.Tensor2D, w: tf.Tensor2D, targets: tf.Tensor1D, chunk: number): void {
+  if (!Number.isSafeInteger(chunk) || chunk < 1) throw new Error(`head chunk size must be a positive integer, got ${chunk}`);
+  if (h.rank !== 2 || w.rank !== 2 || h.shape[1] !== w.shape[1]) throw new Error(`head: hidden states [${h.shape}] and head matrix [${w.shape}] do not match (need [N, d] and [V, d])`);
+  if (targets.rank !== 1 || targets.shape[0] !== h.shape[0]) throw new Error(`head: targets [${targets.shape}] do not match hidden states [${h.shape}]`);
+  if (targets.dtype !== 'int32') throw new Error(`head: targets must be int32, got ${targets.dtype}`);
+}
+
+/** Per-token cross-entropy [N] of the logits h @ w^T (h [N, d] float32, w
+ * [V, d], targets [N] int32), computed `chunk` rows at a time; the [N, V]
+ * logits never exist. Gradients flow to h and (unless trainHead is false)
+ * to w; targets get zeros. */
+export function headCrossEntropy(h: tf.Tensor2D, w: tf.Tensor2D, targets: tf.Tensor1D, chunk: number, o: HeadLossOptions = {}): tf.Tensor1D {
+  checkArgs(h, w, targets, chunk);
+  const [n, d] = h.shape;
+  const v = w.shape[0];
+  const trainHead = o.trainHead ?? true;
+  const starts: number[] = [];
+  for (let s = 0; s < n; s += chunk) starts.push(s);
+
+  // The forward runs inside the custom op, with the tape off: nothing it
+  // makes is recorded, and everything but the outputs and `save`d tensors is
+  // disposed when it returns. `save` keeps h, w, targets (clones that share
+  // their buffers: no copies) and lse [N].
+  const forward = (hs: tf.Tensor2D, ws: tf.Tensor2D, ts: tf.Tensor1D): { lse: tf.Tensor1D; value: tf.Tensor1D } => {
+    const wT = tf.getBackend() === 'wasm' ? (tf.transpose(ws) as tf.Tensor2D) : null;
+    const lses: tf.Tensor1D[] = [];
+    const picks: tf.Tensor1D[] = [];
+    for (const s of starts) {
+      const c = Math.min(chunk, n - s);
+      // per chunk: z [c, V], and logSumExp's z - max and exp [c, V] (3 [c, V]
+      // at most), all disposed when the chunk's tidy ends
+      const [l, picked] = tf.tidy(() => {
+        const z = chunkLogits(tf.slice(hs, [s, 0], [c, d]), ws, wT);
+        const tc = tf.slice(ts, [s], [c]);
+        const flat = tf.add(tf.mul(tf.range(0, c, 1, 'int32'), tf.scalar(v, 'int32')), tc); // index of z[i, t_i] in z.flatten()
+        return [tf.logSumExp(z, 1), tf.gather(tf.reshape(z, [c * v]), flat)] as tf.Tensor1D[];
+      });
+      lses.push(l);
+      picks.push(picked);
+    }
+    const lse = joinParts(lses);
+    const value = tf.sub(lse, joinParts(picks)) as tf.Tensor1D;
+    return { lse, value };
+  };
+
+  // The backward, chunk by chunk: recompute z, form dz, and accumulate.
+  const backward = (dy: tf.Tensor1D, hs: tf.Tensor2D, ws: tf.Tensor2D, ts: tf.Tensor1D, lse: tf.Tensor1D, wantDw: boolean): { dh: tf.Tensor2D; dw: tf.Tensor2D | null } => {
+    const wT = tf.getBackend() === 'wasm' ? (tf.transpose(ws) as tf.Tensor2D) : null;
+    const dhs: tf.Tensor2D[] = [];
+    let dw: tf.Tensor2D | null = null;
+    for (const s of starts) {
+      const c = Math.min(chunk, n - s);
+      const prev: tf.Tensor2D | null = dw;
+      // [dh chunk] or [dh chunk, the new running sum of dw]
+      const [dhc, dwNext] = tf.tidy((): tf.Tensor2D[] => {
+        const hc = tf.slice(hs, [s, 0], [c, d]);
+        const g = tf.tidy(() => {
+          // softmax, as sparseCrossEntropy: exp(z - lse); z, z - lse, p: 3 [c, V]
+          const p = tf.tidy(() => tf.exp(tf.sub(chunkLogits(hc, ws, wT), tf.expandDims(tf.slice(lse, [s], [c]), 1))));
+          // float one-hot, the int32 one dropped at once (the sub would cast a
+          // copy of it); not oneHot(..., 'float32'): tfjs-backend-wasm 4.22's
+          // OneHot writes zeros for a float32 dtype
+          const oh = tf.tidy(() => tf.cast(tf.oneHot(tf.slice(ts, [s], [c]) as tf.Tensor1D, v), 'float32'));
+          const diff = tf.sub(p, oh); // p, oh, diff: 3 [c, V]
+          p.dispose();
+          oh.dispose();
+          return tf.mul(diff, tf.expandDims(tf.slice(dy, [s], [c]), 1)) as tf.Tensor2D; // diff, g: 2 [c, V]
+        });
+        const dhc = matMul2d(g, ws); // [c, V] @ [V, d]: untransposed, XNNPACK's path on wasm
+        if (!wantDw) return [dhc];
+        const part = productTA(g, hc); // [V, d]
+        // the running sum: prev, part and the new sum are 3 [V, d] for an instant
+        return [dhc, prev ? (tf.add(prev, part) as tf.Tensor2D) : part];
+      });
+      dhs.push(dhc);
+      if (dwNext) {
+        prev?.dispose();
+        dw = dwNext;
+      }
+    }
+    return { dh: joinParts(dhs), dw };
+  };
+
+  if (trainHead) {
+    const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const [hs, ws, ts, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
+      const { lse, value } = forward(hs, ws, ts);
+      save([hs, ws, ts, lse]);
+      return {
+        value,
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          const [sh, sw, st, sl] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
+          const { dh, dw } = backward(dy as tf.Tensor1D, sh, sw, st, sl, true);
+          return [dh, dw!, tf.zerosLike(st)];
+        },
+      };
+    });
+    return f(h, w, targets) as tf.Tensor1D;
+  }
+  // A frozen head: w is captured, not an input, so it gets no gradient. The
+  // closure must keep w alive until the backward (the caller's variable).
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [hs, ts, save] = args as [tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
+    const { lse, value } = forward(hs, w, ts);
+    save([hs, ts, lse]);
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sh, st, sl] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
+        return [backward(dy as tf.Tensor1D, sh, w, st, sl, false).dh, tf.zerosLike(st)];
+      },
+    };
+  });
+  return f(h, targets) as tf.Tensor1D;
+}
+
+/** Logits of a few rows, h[rows] @ w^T [M, V] (the KL rows): the rows are
+ * gathered first, so only [M, V] is computed. Differentiable in h and w. */
+export function headLogitsRows(h: tf.Tensor2D, w: tf.Tensor2D, rows: tf.Tensor1D): tf.Tensor2D {
+  return matMul2d(gatherRows(h, rows), w, true); // [M, d] @ [d, V]
+}

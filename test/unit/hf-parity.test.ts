@@ -1,0 +1,116 @@
+// Pretrained students against the PyTorch reference of the Hugging Face math
+// (support/hf_ref.py, Debian's python3-torch): per-token log-probs of every
+// tiny model of scripts/hf/make_tiny.py (GPT-2 with and without prefix, F16;
+// LLaMA with GQA and MHA, tied and untied, BF16, sharded; Qwen2 with q/k/v
+// biases), with and without a PEFT LoRA adapter, and the LoRA gradients of
+// the mean NLL, on cpu (1e-4), wasm and WebGPU on Dawn + SwiftShader (1e-3).
+// Ours run in a child process per backend (test/gpu/hf-parity.check.ts).
+import { execFile, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { swiftShaderEnv } from '../../src/cli/node-gpu';
+import type { Report } from '../gpu/hf-parity.check';
+
+const PY = '/usr/bin/python3';
+const ENV = { ...process.env, PYTHONDONTWRITEBYTECODE: '1' };
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const hasTorch = spawnSync(PY, ['-c', 'import torch, numpy'], { stdio: 'ignore' }).status === 0;
+if (!hasTorch) console.warn(`hf-parity: skipped, ${PY} cannot import torch (apt-get install -y python3-torch)`);
+
+/** Cases with an adapter (make_tiny --adapters writes one per main case). */
+const CASES = ['gpt2-tiny', 'gpt2-noprefix', 'gpt2-f16', 'llama-gqa', 'llama-tied', 'qwen2-tiny', 'llama-sharded'];
+// below every case's vocabulary (gpt2-noprefix has 300 tokens); 40 positions
+const IDS = Array.from({ length: 40 }, (_, i) => (i * 37 + 11) % 299);
+
+interface Ref {
+  logprobs: (number | null)[];
+  loss?: number;
+  grads?: Record<string, number[]>;
+}
+
+function ref(folder: string, extra: string[] = []): Ref {
+  const r = spawnSync(PY, [path.join(ROOT, 'support/hf_ref.py'), folder, '--ids', IDS.join(','), ...extra], { encoding: 'utf8', env: ENV });
+  if (r.status !== 0) throw new Error(`hf_ref.py ${folder}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Ref;
+}
+
+function ours(dir: string, backend: string, env: Record<string, string> = {}): Promise<Report> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [path.join(ROOT, 'node_modules/tsx/dist/cli.mjs'), path.join(ROOT, 'test/gpu/hf-parity.check.ts'), dir, backend, IDS.join(','), ...CASES],
+      { cwd: ROOT, env: { ...process.env, ...env }, maxBuffer: 64 << 20, timeout: 400_000 },
+      (err, stdout, stderr) => {
+        const line = stdout.split('\n').find((l) => l.startsWith('{'));
+        if (err || !line) reject(new Error(`hf-parity check on ${backend} failed: ${String(err)}\n${stderr.slice(-2000)}`));
+        else resolve(JSON.parse(line) as Report);
+      },
+    );
+  });
+}
+
+const maxDiff = (a: (number | null)[], b: (number | null)[]): number => {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 1; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)));
+  return m;
+};
+
+describe.skipIf(!hasTorch)('pretrained students match the Hugging Face math (PyTorch reference)', () => {
+  let dir = '';
+  const refs: Record<string, { base: Ref; lora: Ref }> = {};
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'mcckd-parity-'));
+    const made = spawnSync(PY, [path.join(ROOT, 'scripts/hf/make_tiny.py'), dir, '--adapters'], { encoding: 'utf8', env: ENV });
+    if (made.status !== 0) throw new Error(made.stderr);
+    for (const c of CASES) refs[c] = { base: ref(path.join(dir, c)), lora: ref(path.join(dir, c), ['--adapter', path.join(dir, `${c}.lora`), '--grad']) };
+  }, 300_000);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const check = (r: Report, tol: number, gradTol: number): Record<string, string> => {
+    const seen: Record<string, string> = {};
+    for (const c of CASES) {
+      const o = r.cases[c];
+      const { base, lora } = refs[c];
+      const dBase = maxDiff(o.base, base.logprobs);
+      const dLora = maxDiff(o.lora, lora.logprobs);
+      // the adapter moves the log-probs by far more than the tolerance
+      expect(maxDiff(base.logprobs, lora.logprobs)).toBeGreaterThan(0.1);
+      expect(dBase, `${c} base`).toBeLessThan(tol);
+      expect(dLora, `${c} lora`).toBeLessThan(tol);
+      expect(Math.abs(o.loss - lora.loss!)).toBeLessThan(tol);
+      expect(Object.keys(o.grads).sort()).toEqual(Object.keys(lora.grads!).sort());
+      let dGrad = 0;
+      let scale = 0;
+      for (const [n, g] of Object.entries(lora.grads!)) {
+        g.forEach((x, i) => {
+          dGrad = Math.max(dGrad, Math.abs(x - o.grads[n][i]));
+          scale = Math.max(scale, Math.abs(x));
+        });
+      }
+      expect(scale).toBeGreaterThan(1e-3);
+      expect(dGrad / scale, `${c} grads`).toBeLessThan(gradTol);
+      expect(o.leaked, `${c} tensors left over`).toBe(0);
+      seen[c] = `logprobs ${dBase.toExponential(1)} / lora ${dLora.toExponential(1)}, grads ${(dGrad / scale).toExponential(1)} rel`;
+    }
+    return seen;
+  };
+
+  it('cpu: within 1e-4, LoRA gradients within 1e-4 relative', { timeout: 400_000 }, async () => {
+    console.log('cpu', check(await ours(dir, 'cpu'), 1e-4, 1e-4));
+  });
+
+  it('wasm: within 1e-3', { timeout: 400_000 }, async () => {
+    console.log('wasm', check(await ours(dir, 'wasm'), 1e-3, 1e-3));
+  });
+
+  const gpu = swiftShaderEnv();
+  it.skipIf(!gpu)('WebGPU (Dawn + SwiftShader): within 1e-3', { timeout: 400_000 }, async () => {
+    const r = await ours(dir, 'webgpu', gpu);
+    expect(r.backend).toBe('webgpu');
+    console.log('webgpu', check(r, 1e-3, 1e-3));
+  });
+});
