@@ -24,17 +24,21 @@ export function symmetricKL(za: tf.Tensor2D, zb: tf.Tensor2D, temperature: numbe
   return tf.mul(0.5, tf.sum(tf.mul(tf.sub(tf.exp(lp), tf.exp(lq)), diff), 1)) as tf.Tensor1D;
 }
 
-/** Mean CE over weighted tokens; the span-mean then pair-mean of KL_sym over
- * pairs that have an answer span. */
-export function mcckdLoss(logits: tf.Tensor2D, b: LossInputs, alpha: number, temperature: number): { loss: tf.Scalar; ce: tf.Scalar; kl: tf.Scalar } {
-  const perTok = sparseCrossEntropy(logits, b.targets); // [R*T]
-  const ce = tf.div(tf.sum(tf.mul(perTok, b.ceWeight)), tf.maximum(tf.sum(b.ceWeight), 1)) as tf.Scalar;
+/** The head's outputs the loss needs: the per-token CE [R*T] and, for the
+ * KL term, the logits at the answer rows after rationale i and j [P*S, V]. */
+export interface HeadOutputs {
+  perTok: tf.Tensor1D;
+  za: tf.Tensor2D | null; // null when the batch has no answer span
+  zb: tf.Tensor2D | null;
+}
+
+/** The MCC-KD loss from the head's outputs. */
+export function mcckdLossFrom(h: HeadOutputs, b: LossInputs, alpha: number, temperature: number): { loss: tf.Scalar; ce: tf.Scalar; kl: tf.Scalar } {
+  const ce = tf.div(tf.sum(tf.mul(h.perTok, b.ceWeight)), tf.maximum(tf.sum(b.ceWeight), 1)) as tf.Scalar;
   const [p, s] = b.klMask.shape;
   let kl: tf.Scalar = tf.scalar(0);
-  if (p * s > 0) {
-    const za = gatherRows(logits, b.klA); // [P*S, V]
-    const zb = gatherRows(logits, b.klB);
-    const per = tf.mul(tf.reshape(symmetricKL(za, zb, temperature), [p, s]), b.klMask); // [P, S]
+  if (p * s > 0 && h.za && h.zb) {
+    const per = tf.mul(tf.reshape(symmetricKL(h.za, h.zb, temperature), [p, s]), b.klMask); // [P, S]
     const n = tf.sum(b.klMask, 1); // [P]
     const has = tf.cast(tf.greater(n, 0), 'float32');
     const perPair = tf.div(tf.sum(per, 1), tf.maximum(n, 1)); // [P]
@@ -44,4 +48,16 @@ export function mcckdLoss(logits: tf.Tensor2D, b: LossInputs, alpha: number, tem
   // CE; KL is still computed (cheap, P*S rows) so both runs chart it.
   const loss = alpha > 0 ? (tf.add(ce, tf.mul(kl, alpha)) as tf.Scalar) : ce;
   return { loss, ce, kl };
+}
+
+/** Mean CE over weighted tokens; the span-mean then pair-mean of KL_sym over
+ * pairs that have an answer span; from the whole logits [R*T, V]. */
+export function mcckdLoss(logits: tf.Tensor2D, b: LossInputs, alpha: number, temperature: number): { loss: tf.Scalar; ce: tf.Scalar; kl: tf.Scalar } {
+  const spans = b.klMask.shape[0] * b.klMask.shape[1] > 0;
+  return mcckdLossFrom(
+    { perTok: sparseCrossEntropy(logits, b.targets), za: spans ? gatherRows(logits, b.klA) : null, zb: spans ? gatherRows(logits, b.klB) : null },
+    b,
+    alpha,
+    temperature,
+  );
 }

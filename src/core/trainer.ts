@@ -9,10 +9,11 @@ import type { EvalItem, EvalSample, QuestionGroup, TaskType } from '../data/type
 import { formatPrompt } from '../data/template';
 import { gradeGeneration } from '../data/answer';
 import { Tokenizer, type StudentTokenizer } from './tokenizer';
-import { createVariables, forward, initLora, initParams, readVariables, type Params } from './model';
+import { createVariables, forward, forwardHidden, headWeight, initLora, initParams, readVariables, type Params } from './model';
+import { headCrossEntropy, headLogitsRows } from './headLoss';
 import { AdamW } from './optimizer';
 import { learningRate } from './schedule';
-import { mcckdLoss, symmetricKL } from './losses';
+import { mcckdLoss, mcckdLossFrom, symmetricKL } from './losses';
 import { buildBatch, type EncodedGroup, type EncodedRationale, type HostBatch } from './batch';
 import { greedyDecode } from './generate';
 import { Rng } from '../shared/rng';
@@ -218,11 +219,30 @@ export class Trainer {
     return buildBatch(picks, { blockSize: this.modelConfig.blockSize, padId: this.tokenizer.padId });
   }
 
-  /** Loss of a batch on the current weights, without a step (tests, bench). */
-  lossTensors(b: HostBatch): { loss: tf.Scalar; ce: tf.Scalar; kl: tf.Scalar } {
+  /** Loss of a batch on the current weights, without a step (tests, bench).
+   * A small vocabulary (our from-scratch student) takes the whole logits
+   * (and the fused cross-entropy on WebGPU); a large one (a pretrained
+   * student's) the chunked head, which never holds [R*T, V]. */
+  lossTensors(b: HostBatch, o: { headBudget?: number } = {}): { loss: tf.Scalar; ce: tf.Scalar; kl: tf.Scalar } {
     const { alpha, temperature } = this.trainConfig;
-    const logits = forward(this.params, this.modelConfig, tf.tensor2d(b.ids, [b.rows, b.time], 'int32')).logits;
-    return mcckdLoss(logits, lossInputs(b), alpha, temperature);
+    const ids = tf.tensor2d(b.ids, [b.rows, b.time], 'int32');
+    const inputs = lossInputs(b);
+    const chunk = headChunk(this.modelConfig.vocabSize, b.rows * b.time, o.headBudget);
+    if (chunk === 0) return mcckdLoss(forward(this.params, this.modelConfig, ids).logits, inputs, alpha, temperature);
+    const { hidden } = forwardHidden(this.params, this.modelConfig, ids); // [R*T, d]
+    const w = headWeight(this.params, this.modelConfig); // [V, d]
+    const trainHead = [...this.trainable.values()].includes(w as tf.Variable);
+    const spans = b.pairs * b.span > 0;
+    return mcckdLossFrom(
+      {
+        perTok: headCrossEntropy(hidden, w, inputs.targets, chunk, { trainHead }),
+        za: spans ? headLogitsRows(hidden, w, inputs.klA) : null, // [P*S, V]
+        zb: spans ? headLogitsRows(hidden, w, inputs.klB) : null,
+      },
+      inputs,
+      alpha,
+      temperature,
+    );
   }
 
   /** One optimizer step; returns the metrics on logging steps (the only
@@ -287,7 +307,7 @@ export class Trainer {
   /** What a checkpoint stores of the tokenizer: our BPE's JSON; null for a
    * pretrained student (its base's tokenizer.json goes with the base). */
   get tokenizerJSON(): unknown {
-    return this.tokenizer instanceof Tokenizer ? this.tokenizer.toJSON() : null;
+    return !this.base && this.tokenizer instanceof Tokenizer ? this.tokenizer.toJSON() : null;
   }
 
   /** The variables that train (the adapter of a LoRA run). */
@@ -410,6 +430,16 @@ function studentVariables(mc: ModelConfig, base: TensorMap, adapter?: TensorMap)
   const params = createVariables(base, paramShapes(mc), false);
   for (const [n, v] of trainable) params.set(n, v);
   return { params, trainable };
+}
+
+/** Logits bigger than this (bytes) are computed a chunk of rows at a time. */
+export const HEAD_CHUNK_BYTES = 32 << 20;
+
+/** Rows per chunk of the head for a batch of `rows` token rows, or 0 when
+ * the whole [rows, V] logits are small enough to take at once. */
+export function headChunk(vocab: number, rows: number, budget: number = HEAD_CHUNK_BYTES): number {
+  if (rows * vocab * 4 <= budget) return 0;
+  return Math.max(1, Math.floor(budget / (vocab * 4)));
 }
 
 /** Gradients are registered by the entry point (src/node/gradients.ts in
