@@ -6,7 +6,7 @@ import { access, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { parseFlags, str, num, positiveInt, UsageError } from './args';
 import { parseBackend, setupBackend } from './setup';
-import { DEFAULT_TRAIN, countParams, countTrainable, curationOf, prepareTrainConfig, type LoraConfig, type PresetName, type TrainConfig } from '../core/config';
+import { DEFAULT_TRAIN, PRETRAINED_LR, countParams, countTrainable, curationOf, prepareTrainConfig, type LoraConfig, type PresetName, type TrainConfig } from '../core/config';
 import { guardBackendLoss } from '../core/backend';
 import { trainLoop } from '../core/loop';
 import { Trainer, type PretrainedStudent } from '../core/trainer';
@@ -24,9 +24,6 @@ const SPEC = {
   student: 'string', 'lora-rank': 'number', 'lora-alpha': 'number', 'lora-targets': 'string', 'prompt-template': 'string',
 } as const;
 
-/** Learning rates that suit fine-tuning a pretrained model (the defaults of
- * the training config are for a student trained from scratch). */
-export const PRETRAINED_LR = { lora: 2e-4, full: 5e-5 } as const;
 /** LoRA's defaults for a pretrained student: rank 8, alpha 16 (scale 2). */
 export const LORA_DEFAULTS = { rank: 8, alpha: 16 } as const;
 

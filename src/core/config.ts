@@ -93,6 +93,11 @@ export const DEFAULT_TRAIN: TrainConfig = {
   backend: 'cpu',
 };
 
+/** Peak learning rates for fine-tuning a pretrained student: the usual LoRA
+ * rate, and a lower one when every weight trains (DEFAULT_TRAIN.lr is for a
+ * student trained from scratch). */
+export const PRETRAINED_LR = { lora: 2e-4, full: 5e-5 } as const;
+
 export function modelConfigFor(preset: PresetName, vocabSize: number, overrides: Partial<ModelConfig> = {}): ModelConfig {
   const p = PRESETS[preset];
   return { ...p, vocabSize, ...overrides };

@@ -41,6 +41,28 @@ export interface EvalDataSummary {
   items: number;
 }
 
+/** A pretrained student the page picked, as the Student step shows it. */
+export interface StudentSummary {
+  name: string; // the folder's name
+  arch: 'gpt2' | 'llama' | 'qwen2';
+  params: number;
+  dtypes: string[]; // as stored on disk (float32 on the GPU)
+  vocabSize: number;
+  nLayer: number;
+  hidden: number;
+  nHead: number;
+  nKvHead: number;
+  blockSize: number; // positions the student trains with
+  tied: boolean;
+  fingerprint: string;
+  eos: string; // the end token's text
+  loraModules: string[]; // projections LoRA can adapt
+  defaultTargets: string[];
+  kept: boolean; // copied into this browser (resume after reload needs no new pick)
+  /** The memory plan against this GPU, when the backend can say. */
+  plan?: { text: string; fits: boolean; reasons: string[] };
+}
+
 /** Which run an event belongs to: the ordinary run, the two runs of a
  * comparison, or the classroom demo. */
 export type RunLabel = 'main' | 'mcckd' | 'baseline' | 'classroom';

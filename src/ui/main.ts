@@ -15,6 +15,7 @@ import { catchGlobalErrors, clearErrors, errorBanner, guard, showError } from '.
 import { EvaluationView } from './evaluation';
 import { evalReportView, reportView } from './report';
 import { settingsView } from './settings';
+import { StudentView } from './student';
 import { TrainingView } from './training';
 
 catchGlobalErrors();
@@ -40,8 +41,22 @@ const dataView = new DataInputView({
   demo: () => loadDemo(),
 });
 
+const student = new StudentView({
+  load: (files) => api.loadStudent(files),
+  setLora: (lora) => api.setLora(lora),
+  clear: () => api.clearStudent(),
+  changed: (s) => settings.setPretrained(s !== undefined),
+});
+
+/** The settings form plus the Student step's prompt template. */
+function runSettings(): ReturnType<typeof settings.read> {
+  const s = settings.read();
+  const template = student.promptTemplate();
+  return template === undefined ? s : { ...s, config: { ...s.config, promptTemplate: template } };
+}
+
 const training = new TrainingView({
-  start: () => runTraining('Training', (l) => { const s = settings.read(); return api.train(s.config, { autosaveEvery: s.autosaveEvery }, l); }),
+  start: () => runTraining('Training', (l) => { const s = runSettings(); return api.train(s.config, { autosaveEvery: s.autosaveEvery }, l); }),
   continueRun: () => runTraining('Continuing', (l) => api.continueRun({ autosaveEvery: settings.read().autosaveEvery }, l)),
   pause: () => void guard('Pause', () => api.pause()),
   resume: () => void guard('Resume', () => api.resume()),
@@ -105,11 +120,12 @@ document.getElementById('app')?.replaceChildren(
     {},
     section('1', 'Data', 'data', dataView.el),
     section('2', 'Curation report', 'report', reportBox, evalReportBox),
-    section('3', 'Settings', 'settings', settings.el),
-    section('4', 'Training', 'training', training.el),
-    section('5', 'Evaluation', 'evaluation', evaluation.el),
-    section('6', 'Comparison', 'compare', compare.el),
-    section('7', 'Saved runs', 'checkpoints', checkpoints.el),
+    section('3', 'Student', 'student', student.el),
+    section('4', 'Settings', 'settings', settings.el),
+    section('5', 'Training', 'training', training.el),
+    section('6', 'Evaluation', 'evaluation', evaluation.el),
+    section('7', 'Comparison', 'compare', compare.el),
+    section('8', 'Saved runs', 'checkpoints', checkpoints.el),
   ),
 );
 
@@ -126,6 +142,7 @@ function refresh(): void {
   compare.setEnabled(idle && ui.hasData && !ui.loading);
   checkpoints.setEnabled(idle);
   settings.setBackendEnabled(idle);
+  student.setEnabled(idle && !ui.loading);
   classroomButton.disabled = !idle || ui.loading;
 }
 
@@ -243,7 +260,7 @@ async function runEvaluation(opts: EvalOptions): Promise<void> {
 
 async function runCompare(): Promise<void> {
   if (ui.busy) return;
-  const s = await guard('Settings', async () => settings.read());
+  const s = await guard('Settings', async () => runSettings());
   if (!s) return;
   ui.busy = true;
   training.begin();
@@ -259,7 +276,7 @@ async function runCompare(): Promise<void> {
 
 async function runClassroom(): Promise<void> {
   if (ui.busy) return;
-  const s = await guard('Settings', async () => settings.read());
+  const s = await guard('Settings', async () => runSettings());
   if (!s) return;
   ui.busy = true;
   document.body.classList.add('classroom-mode');

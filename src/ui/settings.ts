@@ -1,7 +1,7 @@
 // The settings form: every field labelled, with a good default and one line
 // on what it does. Reading the form validates it and names the bad field.
 
-import { DEFAULT_TRAIN, PRESETS, countParams, modelConfigFor, type BackendName, type PresetName, type TrainConfig } from '../core/config';
+import { DEFAULT_TRAIN, PRESETS, PRETRAINED_LR, countParams, modelConfigFor, type BackendName, type PresetName, type TrainConfig } from '../core/config';
 import { h, nextId } from './dom';
 
 export interface Settings {
@@ -53,7 +53,12 @@ export interface SettingsView {
   setBackend(b: BackendName): void;
   /** The worker switches only between runs: the picker is off during one. */
   setBackendEnabled(on: boolean): void;
+  /** A pretrained student was picked (or dropped): the model size does not
+   * apply, and fine-tuning wants a far lower learning rate. */
+  setPretrained(on: boolean): void;
 }
+
+
 
 export function settingsView(): SettingsView {
   const inputs = new Map<string, HTMLInputElement>();
@@ -150,6 +155,14 @@ export function settingsView(): SettingsView {
     backend: () => backend.value as BackendName,
     setBackend(b) {
       backend.value = b;
+    },
+    setPretrained(on) {
+      preset.disabled = on;
+      preset.title = on ? 'A pretrained student has its own size (see Student).' : '';
+      const lr = inputs.get('lr')!;
+      // only a value the user has not changed follows the student
+      if (on && Number(lr.value) === DEFAULT_TRAIN.lr) lr.value = String(PRETRAINED_LR.lora);
+      if (!on && Number(lr.value) === PRETRAINED_LR.lora) lr.value = String(DEFAULT_TRAIN.lr);
     },
     setBackendEnabled(on) {
       backend.disabled = !on;

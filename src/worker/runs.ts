@@ -12,6 +12,7 @@ import { checkpointView, openStore, RunRecorder } from './checkpoints';
 import { errMsg, fireAndForget, RunControl } from './control';
 import { runLoop } from './loop';
 import type { CheckpointView, CompareResult, EvalOptions, EvalResultView, RunLabel, RunResult, TrainEvent, TrainListener } from '../shared/protocol';
+import { studentFor } from './students';
 import { assertIdle, dataFor, disposeLive, ensureBackend, readTeacher, session, settledBackend, uploadedFile, type Live, type TeacherData } from './session';
 
 type Emit = (e: TrainEvent) => void;
@@ -41,10 +42,16 @@ async function createTrainer(label: RunLabel, data: TeacherData, config: TrainCo
   emit({ type: 'status', label, status: 'preparing', step: 0, message: `setting up ${config.backend}` });
   const backend = await ensureBackend(config.backend);
   if (backend.fellBackFrom) emit({ type: 'note', label, level: 'info', message: `${backend.fellBackFrom} unavailable (${backend.reason ?? '?'}); using ${backend.backend}` });
-  emit({ type: 'status', label, status: 'preparing', step: 0, message: 'training the tokenizer and initialising the weights' });
+  const chosen = session.student;
+  emit({ type: 'status', label, status: 'preparing', step: 0, message: chosen ? `loading ${chosen.summary.name} onto ${config.backend}` : 'training the tokenizer and initialising the weights' });
   const t0 = performance.now();
-  const trainer = await Trainer.create({ groups: data.groups, trainConfig: config, datasetFingerprint: data.fingerprint });
-  const live: Live = { label, trainer, groups: data.groups, fingerprint: data.fingerprint };
+  const trainer = await Trainer.create({
+    groups: data.groups,
+    trainConfig: config,
+    datasetFingerprint: data.fingerprint,
+    ...(chosen ? { student: chosen.student, ...(chosen.lora ? { lora: chosen.lora } : {}) } : {}),
+  });
+  const live: Live = { label, trainer, groups: data.groups, fingerprint: data.fingerprint, ...(chosen ? { student: chosen.student } : {}) };
   return { live, createMs: performance.now() - t0 };
 }
 
@@ -90,7 +97,7 @@ async function attachRecorder(live: Live, emit: Emit): Promise<void> {
   const t = live.trainer;
   const data = session.data?.fingerprint === live.fingerprint ? session.data : undefined;
   const { recorder, fileNotKept } = await RunRecorder.create({
-    name: `${t.trainConfig.preset} α=${t.trainConfig.alpha} · ${data?.name ?? live.label}`,
+    name: `${t.base ? `${t.base.name}${t.modelConfig.lora ? ` LoRA r${t.modelConfig.lora.rank}` : ''}` : t.trainConfig.preset} α=${t.trainConfig.alpha} · ${data?.name ?? live.label}`,
     modelConfig: t.modelConfig,
     trainConfig: t.trainConfig,
     tokenizer: t.tokenizerJSON,
@@ -171,7 +178,7 @@ async function recoverLive(live: Live, e: BackendLostError, emit: Emit): Promise
   if (!found) throw new Error(`${e.message} This run has no intact checkpoint to resume from: start it again.`);
   const t0 = performance.now();
   const backend = (session.backend?.backend ?? live.trainer.trainConfig.backend) as TrainConfig['backend'];
-  const trainer = await Trainer.restore({ ...found.state, trainConfig: { ...found.state.trainConfig, backend } }, live.groups);
+  const trainer = await Trainer.restore({ ...found.state, trainConfig: { ...found.state.trainConfig, backend } }, live.groups, live.student);
   const next: Live = { ...live, trainer };
   session.live = next;
   recorder.rewind(found.meta, found.state.metrics.length);
@@ -267,8 +274,13 @@ export function resumeCheckpoint(id: string, opts: RunOptions & { backend?: Trai
     disposeLive();
     await ensureBackend(backendName);
     const t0 = performance.now();
-    const trainer = await Trainer.restore({ ...state, trainConfig: { ...state.trainConfig, backend: backendName } }, data.groups);
-    const live: Live = { label: 'main', trainer, groups: data.groups, fingerprint: data.fingerprint };
+    let student;
+    if (state.base) {
+      emit({ type: 'status', label: 'main', status: 'preparing', step: meta.step, message: `loading the base model ${state.base.name}` });
+      student = await studentFor(state.base, session.student?.student);
+    }
+    const trainer = await Trainer.restore({ ...state, trainConfig: { ...state.trainConfig, backend: backendName } }, data.groups, student);
+    const live: Live = { label: 'main', trainer, groups: data.groups, fingerprint: data.fingerprint, ...(student ? { student } : {}) };
     session.live = live;
     try {
       const { recorder, forked } = await RunRecorder.resume(meta, state.metrics.length);

@@ -4,14 +4,14 @@
 // sees plain views of these.
 
 import { backendLost, setBackend } from '../core/backend';
-import type { BackendName, TrainConfig } from '../core/config';
+import type { BackendName, LoraConfig, TrainConfig } from '../core/config';
 import { fingerprintGroups } from '../core/fingerprint';
-import { Trainer } from '../core/trainer';
+import { Trainer, type PretrainedStudent } from '../core/trainer';
 import { readEvalFile, readTeacherFile } from '../data';
 import type { EvalItem, QuestionGroup, TaskType } from '../data/types';
 import type { RunRecorder } from './checkpoints';
 import { errMsg, Lock, type RunControl } from './control';
-import type { BackendInfo, DataSource, DataSummary, EvalDataSummary, LoadProgress, DataReport, RunLabel } from '../shared/protocol';
+import type { BackendInfo, DataSource, DataSummary, EvalDataSummary, LoadProgress, DataReport, RunLabel, StudentSummary } from '../shared/protocol';
 import { iterateStream, openSource } from './streams';
 
 export interface TeacherData {
@@ -41,10 +41,21 @@ export interface Live {
   groups: QuestionGroup[];
   fingerprint: string;
   recorder?: RunRecorder;
+  /** The pretrained base the model was built on (to rebuild it on another backend). */
+  student?: PretrainedStudent;
+}
+
+/** The pretrained student picked in the page and its LoRA setting (null:
+ * every weight trains). Without one, runs train a student from scratch. */
+export interface ChosenStudent {
+  student: PretrainedStudent;
+  summary: StudentSummary;
+  lora: LoraConfig | null;
 }
 
 export const session: {
   data?: TeacherData;
+  student?: ChosenStudent;
   evalData?: EvalData;
   backend?: BackendInfo;
   live?: Live;
@@ -185,7 +196,7 @@ export function switchBackend(name: BackendName): Promise<BackendInfo> {
       session.live = undefined;
       const moveTo = async (to: BackendName): Promise<BackendInfo> => {
         const report = (session.backend = await setBackend(to));
-        session.live = { ...live, trainer: await Trainer.restore({ ...state, trainConfig: { ...state.trainConfig, backend: to } }, live.groups) };
+        session.live = { ...live, trainer: await Trainer.restore({ ...state, trainConfig: { ...state.trainConfig, backend: to } }, live.groups, live.student) };
         return report;
       };
       try {

@@ -6,7 +6,9 @@
 import * as Comlink from 'comlink';
 import * as tf from '@tensorflow/tfjs-core';
 import './wasm-assets';
-import type { BackendName, TrainConfig } from '../core/config';
+import { checkModelRanges, type BackendName, type LoraConfig, type TrainConfig } from '../core/config';
+import { defaultLora, studentFromFiles } from './students';
+import { studentPlan } from './plan';
 import { openStore, listRuns, storageUsage, checkpointView } from './checkpoints';
 import type {
   BackendInfo,
@@ -21,6 +23,7 @@ import type {
   RunResult,
   RunView,
   StorageUsage,
+  StudentSummary,
   TrainListener,
 } from '../shared/protocol';
 import { loseDeviceForTest } from '../core/backend';
@@ -47,6 +50,35 @@ const api = {
 
   clearEval(): void {
     session.evalData = undefined;
+  },
+
+  // ---- the student ----
+
+  /** Reads a pretrained model folder picked in the page (its files) and makes
+   * it the student of the next runs, with LoRA r 8 on the attention
+   * projections until `setLora` says otherwise. */
+  async loadStudent(files: File[]): Promise<{ summary: StudentSummary; lora: LoraConfig | null; note?: string }> {
+    assertIdle('load a model');
+    const { student, summary, note } = await studentFromFiles(files);
+    session.student = { student, summary: { ...summary, ...studentPlan(student.modelConfig) }, lora: defaultLora(student) };
+    return { summary: session.student.summary, lora: session.student.lora, ...(note ? { note } : {}) };
+  },
+
+  /** The LoRA setting of the picked student (null: every weight trains);
+   * checked against the architecture. */
+  setLora(lora: LoraConfig | null): StudentSummary | undefined {
+    const s = session.student;
+    if (!s) throw new Error('no pretrained model is picked');
+    if (lora) checkModelRanges({ ...s.student.modelConfig, lora });
+    s.lora = lora ? { ...lora, targets: lora.targets.slice() } : null;
+    s.summary = { ...s.summary, ...studentPlan({ ...s.student.modelConfig, ...(lora ? { lora } : {}) }) };
+    return s.summary;
+  },
+
+  /** Back to a student trained from scratch. */
+  clearStudent(): void {
+    assertIdle('change the student');
+    session.student = undefined;
   },
 
   train(config: Partial<TrainConfig>, opts: runs.RunOptions, listener: TrainListener): Promise<RunResult> {

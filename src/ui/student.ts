@@ -1,0 +1,182 @@
+// The Student step: a model trained from scratch (the preset in Settings) or
+// a pretrained Hugging Face model folder, with what it is (architecture,
+// size, dtype, the memory plan on this GPU) and its LoRA setting. Thin: the
+// worker reads and checks the folder; text from the folder is shown as text.
+
+import type { LoraConfig } from '../core/config';
+import type { StudentSummary } from '../shared/protocol';
+import { DEFAULT_PROMPT_TEMPLATE, validatePromptTemplate } from '../data/template';
+import { h, nextId } from './dom';
+
+export interface StudentActions {
+  /** Reads the picked folder in the worker. */
+  load(files: File[]): Promise<{ summary: StudentSummary; lora: LoraConfig | null; note?: string }>;
+  setLora(lora: LoraConfig | null): Promise<StudentSummary | undefined>;
+  clear(): Promise<void>;
+  /** The student changed (from scratch <-> pretrained). */
+  changed(pretrained: StudentSummary | undefined): void;
+}
+
+const fmtParams = (n: number): string => (n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n.toLocaleString('en'));
+
+export class StudentView {
+  readonly el: HTMLElement;
+  private summary?: StudentSummary;
+  private readonly scratch: HTMLInputElement;
+  private readonly pretrained: HTMLInputElement;
+  private readonly folder: HTMLInputElement;
+  private readonly info = h('div', { class: 'student-info', testid: 'student-info' });
+  private readonly status = h('p', { class: 'muted', testid: 'student-status', attrs: { 'aria-live': 'polite' } });
+  private readonly rank: HTMLInputElement;
+  private readonly alpha: HTMLInputElement;
+  private readonly targets = h('div', { class: 'inline', testid: 'lora-targets' });
+  private readonly loraBox: HTMLElement;
+  private readonly template: HTMLInputElement;
+  private readonly folderRow: HTMLElement;
+
+  constructor(private readonly act: StudentActions) {
+    const group = nextId('student-kind');
+    this.scratch = h('input', { attrs: { type: 'radio', name: group, id: nextId('scratch'), checked: true }, testid: 'student-scratch' });
+    this.pretrained = h('input', { attrs: { type: 'radio', name: group, id: nextId('pretrained') }, testid: 'student-pretrained' });
+    this.folder = h('input', { attrs: { type: 'file', id: nextId('folder'), webkitdirectory: '', multiple: true }, testid: 'student-folder' });
+    this.folder.addEventListener('change', () => void this.pick());
+    this.folderRow = h('div', { class: 'field' },
+      h('label', { attrs: { for: this.folder.id }, text: 'Model folder: config.json, model.safetensors (or its shards), tokenizer.json' }),
+      this.folder,
+    );
+    this.scratch.addEventListener('change', () => void this.useScratch());
+    this.pretrained.addEventListener('change', () => {
+      this.folderRow.hidden = false;
+      if (!this.summary) this.folder.click();
+    });
+    this.rank = h('input', { attrs: { type: 'number', id: nextId('lora-rank'), min: 0, max: 256, step: 1, value: 8 }, testid: 'lora-rank' });
+    this.alpha = h('input', { attrs: { type: 'number', id: nextId('lora-alpha'), min: 0, step: 'any', value: 16 }, testid: 'lora-alpha' });
+    for (const el of [this.rank, this.alpha]) el.addEventListener('change', () => void this.applyLora());
+    this.template = h('input', { attrs: { type: 'text', id: nextId('template'), value: DEFAULT_PROMPT_TEMPLATE.replace('\n', '\\n'), spellcheck: 'false' }, testid: 'prompt-template' });
+    this.loraBox = h(
+      'fieldset',
+      { class: 'lora', attrs: { hidden: true } },
+      h('legend', { text: 'LoRA (the base stays frozen; only the adapter trains)' }),
+      h('div', { class: 'inline' }, h('label', { attrs: { for: this.rank.id }, text: 'Rank r' }), this.rank, h('label', { attrs: { for: this.alpha.id }, text: 'Alpha' }), this.alpha),
+      h('small', { text: 'The update is scaled by alpha / r. Rank 0 trains every weight instead (full fine-tuning: far more memory).' }),
+      h('p', { text: 'Adapted projections:' }),
+      this.targets,
+    );
+    this.el = h(
+      'div',
+      { class: 'student' },
+      h('div', { class: 'inline', attrs: { role: 'radiogroup', 'aria-label': 'Student' } },
+        this.scratch, h('label', { attrs: { for: this.scratch.id }, text: 'From scratch (Model size in Settings)' }),
+        this.pretrained, h('label', { attrs: { for: this.pretrained.id }, text: 'Pretrained model folder (Hugging Face: GPT-2, LLaMA / SmolLM2, Qwen2)' }),
+      ),
+      this.folderRow,
+      this.status,
+      this.info,
+      this.loraBox,
+      h('div', { class: 'field' }, h('label', { attrs: { for: this.template.id }, text: 'Prompt template' }), this.template,
+        h('small', { text: 'What the student reads before its rationale; {question} is replaced by the question, \\n is a new line.' })),
+    );
+    this.folderRow.hidden = true;
+  }
+
+  /** The template setting, checked (throws naming the problem). */
+  promptTemplate(): string | undefined {
+    const t = this.template.value.replace(/\\n/g, '\n');
+    if (t === DEFAULT_PROMPT_TEMPLATE) return undefined;
+    try {
+      return validatePromptTemplate(t);
+    } catch (e) {
+      this.template.focus();
+      throw new Error(`Prompt template: ${(e as Error).message}`);
+    }
+  }
+
+  get current(): StudentSummary | undefined {
+    return this.pretrained.checked ? this.summary : undefined;
+  }
+
+  setEnabled(on: boolean): void {
+    for (const el of [this.scratch, this.pretrained, this.folder, this.rank, this.alpha, this.template]) el.disabled = !on;
+    for (const c of this.targets.querySelectorAll('input')) (c as HTMLInputElement).disabled = !on;
+  }
+
+  private async pick(): Promise<void> {
+    const files = [...(this.folder.files ?? [])];
+    if (files.length === 0) return;
+    this.status.className = 'muted';
+    this.status.textContent = `reading ${files.length} files…`;
+    try {
+      const r = await this.act.load(files);
+      this.pretrained.checked = true;
+      this.show(r.summary, r.lora);
+      this.status.textContent = r.note ?? (r.summary.kept ? 'kept in this browser: a run on it resumes after a reload without picking it again' : '');
+      this.act.changed(r.summary);
+    } catch (e) {
+      this.status.className = 'error';
+      this.status.setAttribute('role', 'alert');
+      this.status.textContent = `This folder cannot be used: ${e instanceof Error ? e.message : String(e)}`;
+    } finally {
+      this.folder.value = '';
+    }
+  }
+
+  private async useScratch(): Promise<void> {
+    this.folderRow.hidden = true;
+    this.loraBox.hidden = true;
+    this.info.replaceChildren();
+    this.status.textContent = '';
+    this.summary = undefined;
+    await this.act.clear();
+    this.act.changed(undefined);
+  }
+
+  private show(s: StudentSummary, lora: LoraConfig | null): void {
+    this.summary = s;
+    this.folderRow.hidden = false;
+    const heads = s.nKvHead === s.nHead ? `${s.nHead} heads` : `${s.nHead} heads, ${s.nKvHead} key/value heads`;
+    const rows: [string, string][] = [
+      ['Model', `${s.name} (${s.arch})`],
+      ['Parameters', `${fmtParams(s.params)} (${s.nLayer} layers × ${s.hidden}, ${heads})`],
+      ['Stored as', `${s.dtypes.join(', ')} (float32 on the GPU)`],
+      ['Vocabulary', `${s.vocabSize.toLocaleString('en')} tokens; end token ${JSON.stringify(s.eos)}`],
+      ['Positions', `${s.blockSize} (longer rationales are skipped)`],
+      ['Output head', s.tied ? 'tied to the token embedding' : 'its own matrix'],
+    ];
+    const table = h('table', { class: 'kv' }, h('tbody', {}, ...rows.map(([k, v]) => h('tr', {}, h('th', { attrs: { scope: 'row' }, text: k }), h('td', { text: v })))));
+    const plan = s.plan
+      ? h('div', { testid: 'student-plan' }, h('p', { class: s.plan.fits ? 'ok' : 'error', text: s.plan.fits ? 'Memory plan: fits this GPU.' : `Memory plan: does not fit this GPU. ${s.plan.reasons.join(' ')}` }), h('pre', { class: 'plan', text: s.plan.text }))
+      : h('p', { class: 'muted', testid: 'student-plan', text: 'Memory plan: this backend does not report its limits.' });
+    this.info.replaceChildren(table, plan);
+    this.rank.value = String(lora?.rank ?? 0);
+    this.alpha.value = String(lora?.alpha ?? 16);
+    const chosen = new Set(lora?.targets ?? s.defaultTargets);
+    this.targets.replaceChildren(
+      ...s.loraModules.flatMap((m) => {
+        const box = h('input', { attrs: { type: 'checkbox', id: nextId(`t-${m}`), value: m, checked: chosen.has(m) }, testid: `lora-target-${m}` });
+        box.addEventListener('change', () => void this.applyLora());
+        return [box, h('label', { attrs: { for: box.id }, text: m })];
+      }),
+    );
+    this.loraBox.hidden = false;
+  }
+
+  private async applyLora(): Promise<void> {
+    if (!this.summary) return;
+    const rank = Number(this.rank.value);
+    const alpha = Number(this.alpha.value);
+    const targets = [...this.targets.querySelectorAll('input:checked')].map((c) => (c as HTMLInputElement).value);
+    try {
+      if (!Number.isInteger(rank) || rank < 0) throw new Error('Rank must be a whole number, 0 or more');
+      if (rank > 0 && !(alpha > 0)) throw new Error('Alpha must be above 0');
+      if (rank > 0 && targets.length === 0) throw new Error('pick at least one projection to adapt');
+      const s = await this.act.setLora(rank === 0 ? null : { rank, alpha, targets });
+      if (s) this.show(s, rank === 0 ? null : { rank, alpha, targets });
+      this.status.className = 'muted';
+      this.status.removeAttribute('role');
+    } catch (e) {
+      this.status.className = 'error';
+      this.status.setAttribute('role', 'alert');
+      this.status.textContent = `LoRA: ${e instanceof Error ? e.message : String(e)}`;
+    }
+  }
+}
