@@ -1,0 +1,47 @@
+// Files written before pretrained students (test/fixtures/v1-run, by commit
+// b96d5b8) load in today's code and resume exactly: a model config without
+// `arch` is our GPT-2, a tokenizer is our BPE, no base is named.
+import * as tf from '@tensorflow/tfjs-core';
+import { createReadStream, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadRunDir, runBaseFolder } from '../../src/checkpoint/runDir';
+import { safetensorsToState } from '../../src/checkpoint/format';
+import { Trainer } from '../../src/core/trainer';
+import { fingerprintGroups } from '../../src/core/fingerprint';
+import { readTeacherFile } from '../../src/data';
+
+const DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/v1-run');
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+describe('checkpoints written before pretrained students', () => {
+  it('a v1 run directory loads, names no base, and resumes with the losses the old code computed', async () => {
+    const state = await loadRunDir(path.join(DIR, 'rundir'));
+    expect(state.modelConfig.arch).toBeUndefined();
+    expect(state.base).toBeUndefined();
+    expect(state.step).toBe(3);
+    expect(state.metrics.map((m) => m.step)).toEqual([1, 2, 3]);
+    expect(await runBaseFolder(path.join(DIR, 'rundir'))).toBeUndefined();
+    const data = await readTeacherFile(createReadStream(path.join(DIR, 'teacher.jsonl')), { k: 3, seed: 1337, devFraction: 0 });
+    expect(fingerprintGroups(data.groups)).toBe(state.datasetFingerprint);
+    const t = await Trainer.restore(state, data.groups);
+    const losses: number[] = [];
+    for (let i = 0; i < 3; i++) losses.push((await t.trainStep())!.loss);
+    const { next } = JSON.parse(readFileSync(path.join(DIR, 'next-losses.json'), 'utf8')) as { next: number[] };
+    losses.forEach((l, i) => expect(l).toBeCloseTo(next[i], 6));
+    t.dispose();
+  });
+
+  it('a v1 weights-only file loads to the same weights', async () => {
+    const full = await loadRunDir(path.join(DIR, 'rundir'));
+    const { state, weightsOnly } = safetensorsToState(new Uint8Array(readFileSync(path.join(DIR, 'checkpoint-weights.safetensors'))));
+    expect(weightsOnly).toBe(true);
+    expect(Object.keys(state.params).sort()).toEqual(Object.keys(full.params).sort());
+    for (const [n, p] of Object.entries(state.params)) expect(Array.from(p.data)).toEqual(Array.from(full.params[n].data));
+    expect(state.tokenizer).toEqual(full.tokenizer);
+  });
+});
