@@ -220,6 +220,7 @@ export function validateTrainConfig(raw: unknown): TrainConfig {
   if (!BACKENDS.includes(x.backend as string)) bad(`unknown backend "${describeValue(x.backend).replace(/^"|"$/g, '')}"`);
   const c = x as unknown as TrainConfig;
   inRanges(() => checkTrainRanges(c), bad);
+  if (c.recompute !== undefined && typeof c.recompute !== 'boolean') bad(`recompute must be true or false, got ${describeValue(c.recompute)}`);
   if (c.promptTemplate !== undefined) {
     try {
       validatePromptTemplate(c.promptTemplate);

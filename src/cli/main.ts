@@ -3,7 +3,7 @@
 // exits non-zero with a one-line reason. `mcckd COMMAND --help` prints that
 // command's usage on stdout and exits 0.
 
-import { DEFAULT_TRAIN as D } from '../core/config';
+import { DEFAULT_TRAIN as D, PRETRAINED_LR } from '../core/config';
 import { CURATION_DEFAULTS as C } from '../data/defaults';
 import { UsageError } from './args';
 
@@ -17,7 +17,9 @@ const COMMANDS: Record<Command, { synopsis: string; options: string }> = {
               [--k K] [--steps N | --epochs E] [--batch B] [--lr LR] [--seed S]
               [--backend cpu|wasm|webgpu] [--out DIR] [--resume DIR] [--log-every N]
               [--save-every N] [--stop-at N] [--eval-limit N] [--vocab-size V]
-              [--max-new-tokens N] [--warmup N] [--weight-decay W]`,
+              [--max-new-tokens N] [--warmup N] [--weight-decay W] [--recompute]
+              [--student DIR [--lora-rank R] [--lora-alpha A] [--lora-targets M,M,...]]
+              [--prompt-template T]`,
     options: `Trains (or resumes) a student on a teacher file; one JSON object per logged step on stdout.
   --data FILE            teacher file (JSON array or JSON Lines, any supported format)
   --eval FILE            evaluation file; without it a seeded 10% dev split is held out
@@ -40,7 +42,17 @@ const COMMANDS: Record<Command, { synopsis: string; options: string }> = {
   --save-every N         also save every N steps
   --stop-at N            save and stop after step N (train a long run in sessions)
   --eval-limit N         evaluate at most N questions after training
-  --max-new-tokens N     generation length when evaluating`,
+  --max-new-tokens N     generation length when evaluating
+  --recompute            recompute each block's activations in the backward (less memory, one more forward)
+  --prompt-template T    what the student reads before its rationale; {question} is replaced
+                         (default "Q: {question}\\nA: ")
+  --student DIR          fine-tune a pretrained Hugging Face model folder (config.json, model.safetensors
+                         or shards, tokenizer.json): GPT-2, LLaMA / SmolLM2 / TinyLlama-shaped, Qwen2
+  --lora-rank R          LoRA rank with --student (default 8; 0 trains every weight)
+  --lora-alpha A         LoRA alpha: the update is scaled by alpha / rank (default 16)
+  --lora-targets M,...   projections to adapt (default: the attention projections, c_attn,c_proj for
+                         GPT-2, q_proj,k_proj,v_proj,o_proj for LLaMA / Qwen2)
+  With --student the learning rate defaults to ${PRETRAINED_LR.lora} (LoRA) or ${PRETRAINED_LR.full} (every weight).`,
   },
   eval: {
     synopsis: '  mcckd eval --run DIR --data FILE [--limit N] [--backend cpu|wasm|webgpu] [--max-new-tokens N] [--task T]',

@@ -21,7 +21,7 @@ const SPEC = {
   steps: 'number', epochs: 'number', batch: 'number', lr: 'number', seed: 'number', backend: 'string',
   out: 'string', resume: 'string', 'log-every': 'number', 'save-every': 'number', 'eval-limit': 'number',
   'vocab-size': 'number', 'max-new-tokens': 'number', 'stop-at': 'number', 'warmup': 'number', 'weight-decay': 'number',
-  student: 'string', 'lora-rank': 'number', 'lora-alpha': 'number', 'lora-targets': 'string', 'prompt-template': 'string',
+  student: 'string', 'lora-rank': 'number', 'lora-alpha': 'number', 'lora-targets': 'string', 'prompt-template': 'string', recompute: 'boolean',
 } as const;
 
 /** LoRA's defaults for a pretrained student: rank 8, alpha 16 (scale 2). */
@@ -81,7 +81,9 @@ export async function runTrain(argv: string[]): Promise<number> {
     steps: positiveInt(f, 'steps'),
     epochs: num(f, 'epochs'),
     backend: str(f, 'backend') !== undefined ? parseBackend(str(f, 'backend'), DEFAULT_TRAIN.backend) : undefined,
-    promptTemplate: str(f, 'prompt-template'),
+    // a shell passes \n as two characters: the template means a new line
+    promptTemplate: str(f, 'prompt-template')?.replace(/\\n/g, '\n'),
+    recompute: f.recompute === true ? true : undefined,
   };
   const lora = studentDir && !resumed ? loraOf(f) : undefined;
   if (studentDir && !resumed && given.lr === undefined) given.lr = lora ? PRETRAINED_LR.lora : PRETRAINED_LR.full;

@@ -70,6 +70,7 @@ export interface TrainConfig {
   vocabSize: number; // BPE vocabulary size incl. special tokens
   backend: BackendName;
   promptTemplate?: string; // what the student reads before its rationale; default DEFAULT_PROMPT_TEMPLATE ('Q: {question}\nA: ')
+  recompute?: boolean; // activation recomputation: keep only block inputs for the backward (less memory, one more forward)
 }
 
 export const DEFAULT_TRAIN: TrainConfig = {

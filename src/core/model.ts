@@ -71,6 +71,7 @@ interface Ctx {
   c: ModelConfig;
   loraScale: number;
   rope?: { cos: tf.Tensor2D; sin: tf.Tensor2D }; // [t, hd] for this call's positions
+  ropeHost?: { cos: Float32Array; sin: Float32Array; t: number; hd: number }; // the same, on the host
 }
 
 /** A projection of x [N, in] by the module `pre` (Conv1D [in, out] for gpt2,
@@ -173,6 +174,53 @@ export interface ForwardOptions {
   past?: LayerCache[];
   /** Return the new caches (decoding). */
   wantCache?: boolean;
+  /** Activation recomputation: keep only each block's input for the
+   * backward and run the block again there (training without a cache). */
+  recompute?: boolean;
+}
+
+/** tfjs's engine, for the one field recomputation must guard. */
+interface EngineTape {
+  state: { activeTape: unknown[] | null };
+}
+
+/** A block whose activations are not kept: the forward runs it in a tidy
+ * and saves only its input; the backward runs it again and differentiates
+ * that run. The block's trainable variables are the custom op's inputs (a
+ * customGrad gives gradients to its inputs only); frozen weights and the
+ * RoPE tables are read as constants. tfjs's engine keeps one tape: a
+ * gradient taken inside a backward would replace the outer one and end it,
+ * so the outer tape is put back afterwards. */
+function recomputedBlock(x: tf.Tensor3D, k: Ctx, i: number): tf.Tensor3D {
+  const prefix = archOf(k.c) === 'gpt2' ? `transformer.h.${i}.` : `model.layers.${i}.`;
+  const names = [...k.p.keys()].filter((n) => n.startsWith(prefix) && k.p.get(n)!.trainable);
+  // the forward's tensors (the RoPE tables among them) are gone by the time
+  // the backward runs: each run makes its own tables from the host copy
+  const run = (input: tf.Tensor3D, ws: tf.Tensor[]): tf.Tensor3D => {
+    const p = new Map(k.p) as Params;
+    names.forEach((n, j) => p.set(n, ws[j] as tf.Variable));
+    const h = k.ropeHost;
+    const rope = h ? { cos: tf.tensor2d(h.cos, [h.t, h.hd]), sin: tf.tensor2d(h.sin, [h.t, h.hd]) } : undefined;
+    return block(input, { ...k, p, ...(rope ? { rope } : {}) }, i).x;
+  };
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const save = args[args.length - 1] as tf.GradSaveFunc;
+    const ins = args.slice(0, -1) as tf.Tensor[];
+    save(ins);
+    return {
+      value: tf.tidy(() => run(ins[0] as tf.Tensor3D, ins.slice(1))),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const engine = tf.engine() as unknown as EngineTape;
+        const outer = engine.state.activeTape;
+        try {
+          return tf.grads((...a: tf.Tensor[]) => tf.sum(tf.mul(run(a[0] as tf.Tensor3D, a.slice(1)), dy)))(saved);
+        } finally {
+          engine.state.activeTape = outer;
+        }
+      },
+    };
+  });
+  return f(x, ...names.map((n) => k.p.get(n)!)) as tf.Tensor3D;
 }
 
 /** The output head [V, d]: the token embedding, or lm_head when untied. */
@@ -199,9 +247,15 @@ export function forwardHidden(p: Params, c: ModelConfig, ids: tf.Tensor2D, o: Fo
     const { headDim, ropeTheta } = dimsOf(c);
     const tables = ropeTables(pLen, t, headDim, ropeTheta);
     k.rope = { cos: tf.tensor2d(tables.cos, [t, headDim]), sin: tf.tensor2d(tables.sin, [t, headDim]) };
+    k.ropeHost = { ...tables, t, hd: headDim };
   }
   const caches: LayerCache[] = [];
+  const recompute = o.recompute && !o.past && !o.wantCache;
   for (let i = 0; i < c.nLayer; i++) {
+    if (recompute) {
+      x = recomputedBlock(x, k, i);
+      continue;
+    }
     const b = block(x, k, i, o.past?.[i]);
     x = b.x;
     if (o.wantCache) caches.push(b.cache);

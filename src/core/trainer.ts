@@ -228,8 +228,9 @@ export class Trainer {
     const ids = tf.tensor2d(b.ids, [b.rows, b.time], 'int32');
     const inputs = lossInputs(b);
     const chunk = headChunk(this.modelConfig.vocabSize, b.rows * b.time, o.headBudget);
-    if (chunk === 0) return mcckdLoss(forward(this.params, this.modelConfig, ids).logits, inputs, alpha, temperature);
-    const { hidden } = forwardHidden(this.params, this.modelConfig, ids); // [R*T, d]
+    const recompute = this.trainConfig.recompute === true;
+    if (chunk === 0) return mcckdLoss(forward(this.params, this.modelConfig, ids, { recompute }).logits, inputs, alpha, temperature);
+    const { hidden } = forwardHidden(this.params, this.modelConfig, ids, { recompute }); // [R*T, d]
     const w = headWeight(this.params, this.modelConfig); // [V, d]
     const trainHead = [...this.trainable.values()].includes(w as tf.Variable);
     const spans = b.pairs * b.span > 0;

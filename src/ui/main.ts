@@ -52,7 +52,7 @@ const student = new StudentView({
 function runSettings(): ReturnType<typeof settings.read> {
   const s = settings.read();
   const template = student.promptTemplate();
-  return template === undefined ? s : { ...s, config: { ...s.config, promptTemplate: template } };
+  return { ...s, config: { ...s.config, ...(template !== undefined ? { promptTemplate: template } : {}), ...(student.recomputeActivations() ? { recompute: true } : {}) } };
 }
 
 const training = new TrainingView({

@@ -33,6 +33,7 @@ export class StudentView {
   private readonly loraBox: HTMLElement;
   private readonly template: HTMLInputElement;
   private readonly folderRow: HTMLElement;
+  private readonly recompute: HTMLInputElement;
 
   constructor(private readonly act: StudentActions) {
     const group = nextId('student-kind');
@@ -53,6 +54,7 @@ export class StudentView {
     this.alpha = h('input', { attrs: { type: 'number', id: nextId('lora-alpha'), min: 0, step: 'any', value: 16 }, testid: 'lora-alpha' });
     for (const el of [this.rank, this.alpha]) el.addEventListener('change', () => void this.applyLora());
     this.template = h('input', { attrs: { type: 'text', id: nextId('template'), value: DEFAULT_PROMPT_TEMPLATE.replace('\n', '\\n'), spellcheck: 'false' }, testid: 'prompt-template' });
+    this.recompute = h('input', { attrs: { type: 'checkbox', id: nextId('recompute') }, testid: 'recompute' });
     this.loraBox = h(
       'fieldset',
       { class: 'lora', attrs: { hidden: true } },
@@ -73,6 +75,8 @@ export class StudentView {
       this.status,
       this.info,
       this.loraBox,
+      h('div', { class: 'field' }, h('div', { class: 'inline' }, this.recompute, h('label', { attrs: { for: this.recompute.id }, text: 'Recompute activations in the backward' })),
+        h('small', { text: 'Keeps only each block\'s input instead of all its activations: far less memory (see the plan), about a third more time a step.' })),
       h('div', { class: 'field' }, h('label', { attrs: { for: this.template.id }, text: 'Prompt template' }), this.template,
         h('small', { text: 'What the student reads before its rationale; {question} is replaced by the question, \\n is a new line.' })),
     );
@@ -91,12 +95,17 @@ export class StudentView {
     }
   }
 
+  /** Whether to recompute activations (a training setting of any student). */
+  recomputeActivations(): boolean {
+    return this.recompute.checked;
+  }
+
   get current(): StudentSummary | undefined {
     return this.pretrained.checked ? this.summary : undefined;
   }
 
   setEnabled(on: boolean): void {
-    for (const el of [this.scratch, this.pretrained, this.folder, this.rank, this.alpha, this.template]) el.disabled = !on;
+    for (const el of [this.scratch, this.pretrained, this.folder, this.rank, this.alpha, this.template, this.recompute]) el.disabled = !on;
     for (const c of this.targets.querySelectorAll('input')) (c as HTMLInputElement).disabled = !on;
   }
 

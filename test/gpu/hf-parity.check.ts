@@ -18,6 +18,7 @@ export interface CaseReport {
   lora: (number | null)[]; // logprobs with the adapter
   loss: number; // mean over i >= 1 of -lora[i]
   grads: Record<string, number[]>; // d loss / d LoRA tensor, PEFT names
+  recomputeDiff: number; // max |grad with activation recomputation - grad without|
   leaked: number; // tensors left over after the case
 }
 export interface Report {
@@ -41,17 +42,26 @@ for (const name of cases) {
   const all = new Map([...params, ...lora]);
   const loraScores = await scoreIds(all, mc, ids);
   const n = ids.length - 1;
-  const { value, grads } = tf.variableGrads(() => {
-    const { logits } = forward(all, mc, tf.tensor2d([ids], [1, ids.length], 'int32'));
+  const nll = (recompute: boolean) => tf.variableGrads(() => {
+    const { logits } = forward(all, mc, tf.tensor2d([ids], [1, ids.length], 'int32'), { recompute });
     const ls = tf.logSoftmax(tf.slice(logits, [0, 0], [n, mc.vocabSize])); // [n, V]
     const picked = tf.sum(tf.mul(ls, tf.oneHot(tf.tensor1d(ids.slice(1), 'int32'), mc.vocabSize)), 1); // [n]
     return tf.neg(tf.mean(picked)) as tf.Scalar;
   }, [...lora.values()]);
+  const { value, grads } = nll(false);
+  const again = nll(true);
+  let recomputeDiff = 0;
+  for (const v of lora.values()) {
+    const d = tf.tidy(() => tf.max(tf.abs(tf.sub(grads[v.name], again.grads[v.name]))));
+    recomputeDiff = Math.max(recomputeDiff, (await d.data())[0]); // no dataSync on WebGPU in Node
+    d.dispose();
+  }
+  tf.dispose([again.value, ...Object.values(again.grads)]);
   const g: Record<string, number[]> = {};
   for (const [n2, v] of lora) g[PEFT_PREFIX + n2] = Array.from(await grads[v.name].data());
   const loss = (await value.data())[0];
   tf.dispose([value, ...Object.values(grads)]);
   for (const v of all.values()) v.dispose();
-  report.cases[name] = { base: baseScores, lora: loraScores, loss, grads: g, leaked: tf.memory().numTensors - before };
+  report.cases[name] = { base: baseScores, lora: loraScores, loss, grads: g, recomputeDiff, leaked: tf.memory().numTensors - before };
 }
 process.stdout.write(`${JSON.stringify(report)}\n`);

@@ -3,7 +3,8 @@
 // tiny model of scripts/hf/make_tiny.py (GPT-2 with and without prefix, F16;
 // LLaMA with GQA and MHA, tied and untied, BF16, sharded; Qwen2 with q/k/v
 // biases), with and without a PEFT LoRA adapter, and the LoRA gradients of
-// the mean NLL, on cpu (1e-4), wasm and WebGPU on Dawn + SwiftShader (1e-3).
+// the mean NLL (with and without activation recomputation), on cpu (1e-4),
+// wasm and WebGPU on Dawn + SwiftShader (1e-3).
 // Ours run in a child process per backend (test/gpu/hf-parity.check.ts).
 import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -94,6 +95,8 @@ describe.skipIf(!hasTorch)('pretrained students match the Hugging Face math (PyT
       expect(scale).toBeGreaterThan(1e-3);
       expect(dGrad / scale, `${c} grads`).toBeLessThan(gradTol);
       expect(o.leaked, `${c} tensors left over`).toBe(0);
+      // activation recomputation differentiates the same math again
+      expect(o.recomputeDiff / scale, `${c} recompute`).toBeLessThan(1e-5);
       seen[c] = `logprobs ${dBase.toExponential(1)} / lora ${dLora.toExponential(1)}, grads ${(dGrad / scale).toExponential(1)} rel`;
     }
     return seen;
