@@ -1,10 +1,15 @@
-// Memory plans for the pretrained students (src/core/plan.ts) at a batch of
-// questions x tokens, LoRA r 8 on the attention projections, with and
-// without per-block recompute, against a 4 GB and an 8 GB GPU with WebGPU's
-// default 128 MiB per-binding limit.
+// Memory plans of the pretrained students (src/core/plan.ts, as `mcckd
+// train` prints them: describePlan) at a batch of questions
+// x tokens with LoRA (rank 8, alpha 16 on the attention projections by
+// default; RANK 0: full fine-tuning), against a 4 GB and an 8 GB GPU, each
+// with WebGPU's default 128 MiB per-binding limit and with 1 GiB (what
+// tfjs-backend-webgpu gets where the adapter offers it: it asks for the
+// adapter's limits, see src/core/limits.ts).
 // Usage: npx tsx scripts/plan.ts [QUESTIONS=4] [TOKENS=256] [RANK=8]
 
-import { attentionTargets, formatPlan, planMemory, REFERENCE_SHAPES, type MemoryPlan, type PlanLimits } from '../src/core/plan';
+import { DEFAULT_LORA_TARGETS, LORA_DEFAULTS, archOf, type ModelConfig } from '../src/core/config';
+import type { GpuLimits } from '../src/core/limits';
+import { REFERENCE_MODELS, describePlan } from '../src/core/plan';
 import { formatBytes } from '../src/shared/format';
 
 const MiB = 1024 ** 2;
@@ -14,38 +19,37 @@ const arg = (i: number, fallback: number): number => {
   const v = process.argv[2 + i];
   if (v === undefined) return fallback;
   const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0) {
-    console.error(`usage: npx tsx scripts/plan.ts [QUESTIONS] [TOKENS] [RANK]: "${v}" is not a whole number`);
+  if (!Number.isSafeInteger(n) || n < 0 || (i < 2 && n === 0)) {
+    console.error(`usage: npx tsx scripts/plan.ts [QUESTIONS] [TOKENS] [RANK]: "${v}" is not a ${i < 2 ? 'positive' : 'whole'} number`);
     process.exit(1);
   }
   return n;
 };
 const questions = arg(0, 4);
 const seqLen = arg(1, 256);
-const rank = arg(2, 8);
+const rank = arg(2, LORA_DEFAULTS.rank);
 
-const GPUS: { name: string; limits: PlanLimits }[] = [
-  { name: '4 GB GPU', limits: { memoryBytes: 4 * GiB, maxBufferSize: 2 * GiB, maxStorageBufferBindingSize: 128 * MiB } },
-  { name: '8 GB GPU', limits: { memoryBytes: 8 * GiB, maxBufferSize: 4 * GiB, maxStorageBufferBindingSize: 128 * MiB } },
+const GPUS: { name: string; memoryBytes: number; limits: GpuLimits }[] = [
+  { name: '4 GB GPU, 128 MiB binding', memoryBytes: 4 * GiB, limits: { maxBufferSize: 2 * GiB, maxStorageBufferBindingSize: 128 * MiB } },
+  { name: '4 GB GPU, 1 GiB binding', memoryBytes: 4 * GiB, limits: { maxBufferSize: 2 * GiB, maxStorageBufferBindingSize: GiB } },
+  { name: '8 GB GPU, 128 MiB binding', memoryBytes: 8 * GiB, limits: { maxBufferSize: 4 * GiB, maxStorageBufferBindingSize: 128 * MiB } },
+  { name: '8 GB GPU, 1 GiB binding', memoryBytes: 8 * GiB, limits: { maxBufferSize: 4 * GiB, maxStorageBufferBindingSize: GiB } },
 ];
 
-const plans: { gpu: string; recompute: boolean; plan: MemoryPlan }[] = [];
+const configOf = (c: ModelConfig): ModelConfig => (rank ? { ...c, lora: { rank, alpha: LORA_DEFAULTS.alpha * (rank / LORA_DEFAULTS.rank), targets: [...DEFAULT_LORA_TARGETS[archOf(c)]] } } : c);
+
+console.log(`${questions} questions (${2 * questions} rows) x ${seqLen} tokens, ${rank ? `LoRA r ${rank} on each architecture's default targets` : 'full fine-tuning'}, float32\n`);
+const summary: string[] = [];
 for (const gpu of GPUS) {
-  for (const { name, shape } of REFERENCE_SHAPES) {
+  console.log(`== ${gpu.name}: memory ${formatBytes(gpu.memoryBytes)}, maxBufferSize ${formatBytes(gpu.limits.maxBufferSize)}, maxStorageBufferBindingSize ${formatBytes(gpu.limits.maxStorageBufferBindingSize)}\n`);
+  for (const { name, config } of REFERENCE_MODELS) {
     for (const recompute of [false, true]) {
-      const plan = planMemory({ name, shape, lora: { rank, targets: rank ? attentionTargets(shape.arch) : [] }, batch: { rows: 2 * questions, seqLen }, recompute, weightBytes: 4, limits: gpu.limits });
-      plans.push({ gpu: gpu.name, recompute, plan });
+      const p = describePlan(configOf(config), { name, rows: 2 * questions, seqLen, limits: gpu.limits, memoryBytes: gpu.memoryBytes, recompute });
+      if (!recompute) console.log(`${p.text}\n`);
+      const why = [...new Set(p.reasons.map((r) => (r.includes('per-binding') ? 'binding' : r.includes('buffer limit') ? 'buffer' : r.includes('memory') ? 'memory' : 'positions')))];
+      summary.push(`  ${gpu.name.padEnd(26)} ${name.padEnd(14)} ${recompute ? 'recompute' : '         '} peak ${formatBytes(p.peak).padStart(9)}  ${p.fits ? 'fits' : `does not fit (${why.join(', ')})`}`);
     }
   }
 }
-
-console.log(`${questions} questions (${2 * questions} rows) x ${seqLen} tokens, ${rank ? `LoRA r ${rank} on the attention projections` : 'full fine-tuning'}, float32 weights\n`);
-for (const gpu of GPUS) {
-  console.log(`== ${gpu.name}: memory ${formatBytes(gpu.limits.memoryBytes)}, maxBufferSize ${formatBytes(gpu.limits.maxBufferSize)}, maxStorageBufferBindingSize ${formatBytes(gpu.limits.maxStorageBufferBindingSize)}\n`);
-  for (const p of plans.filter((x) => x.gpu === gpu.name)) console.log(`${formatPlan(p.plan)}\n`);
-}
 console.log('== summary');
-for (const p of plans) {
-  const why = p.plan.verdict.reasons.map((r) => (r.includes('per-binding') ? 'binding' : r.includes('buffer limit') ? 'buffer' : r.includes('memory') ? 'memory' : 'positions'));
-  console.log(`  ${p.gpu}  ${p.plan.name.padEnd(14)} recompute ${p.recompute ? 'on ' : 'off'}  peak ${formatBytes(p.plan.total).padStart(9)}  ${p.plan.verdict.fits ? 'fits' : `does not fit (${why.join(', ')})`}`);
-}
+console.log(summary.join('\n'));

@@ -6,10 +6,13 @@ import { access, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { parseFlags, str, num, positiveInt, UsageError } from './args';
 import { parseBackend, setupBackend } from './setup';
-import { DEFAULT_TRAIN, PRETRAINED_LR, countParams, countTrainable, curationOf, prepareTrainConfig, type LoraConfig, type PresetName, type TrainConfig } from '../core/config';
+import { DEFAULT_TRAIN, LORA_DEFAULTS, PRETRAINED_LR, countParams, countTrainable, curationOf, prepareTrainConfig, withLora, type LoraConfig, type PresetName, type TrainConfig } from '../core/config';
 import { guardBackendLoss } from '../core/backend';
 import { trainLoop } from '../core/loop';
-import { Trainer, type PretrainedStudent } from '../core/trainer';
+import { Trainer, encodeGroups, type PretrainedStudent } from '../core/trainer';
+import type { StudentTokenizer } from '../core/tokenizer';
+import { gpuLimits } from '../core/limits';
+import { describePlan } from '../core/plan';
 import { studentFrom } from './student';
 import { readTeacherFile, readEvalFile } from '../data';
 import { saveRunDir, loadRunDir, runBaseFolder } from '../checkpoint/runDir';
@@ -24,8 +27,7 @@ const SPEC = {
   student: 'string', 'lora-rank': 'number', 'lora-alpha': 'number', 'lora-targets': 'string', 'prompt-template': 'string', recompute: 'boolean',
 } as const;
 
-/** LoRA's defaults for a pretrained student: rank 8, alpha 16 (scale 2). */
-export const LORA_DEFAULTS = { rank: 8, alpha: 16 } as const;
+
 
 function log(msg: string): void {
   process.stderr.write(`${msg}\n`);
@@ -119,6 +121,20 @@ export async function runTrain(argv: string[]): Promise<number> {
   if (studentDir) {
     log(`reading the pretrained student in ${studentDir}`);
     student = await studentFrom(studentDir);
+    // the plan of a step, before the student is on the device: refused on
+    // WebGPU when it cannot fit (tfjs would compute wrong numbers, silently)
+    const mc = resumed ? resumed.modelConfig : withLora(student.modelConfig, lora);
+    const plan = describePlan(mc, {
+      rows: 2 * config.batchSize,
+      seqLen: longestExample(student.tokenizer, groups, mc.blockSize, config),
+      limits: gpuLimits(),
+      name: student.base.name,
+      recompute: config.recompute === true,
+    });
+    log(plan.text);
+    if (backend.backend === 'webgpu' && !plan.fits) {
+      throw new Error(`a training step does not fit this GPU (${plan.reasons.join('; ')}): lower --batch${config.recompute ? '' : ', add --recompute'} or pick a smaller model`);
+    }
   }
   const fingerprint = fingerprintGroups(groups);
   let trainer: Trainer;
@@ -196,4 +212,12 @@ function loraOf(f: Record<string, string | number | boolean | undefined>): LoraC
   // the architecture is known only once the folder is read: '' = its default
   const targets = typeof t === 'string' ? t.split(',').map((x) => x.trim()).filter(Boolean) : [];
   return { rank, alpha, targets };
+}
+
+/** Tokens in the longest training example that fits the model (what sizes
+ * a step's activations). */
+function longestExample(tok: StudentTokenizer, groups: Parameters<typeof encodeGroups>[1], blockSize: number, c: TrainConfig): number {
+  let n = 1;
+  for (const g of encodeGroups(tok, groups, blockSize, c.k, c.promptTemplate).groups) for (const r of g.rationales) n = Math.max(n, r.ids.length - 1);
+  return n;
 }

@@ -172,12 +172,23 @@ export const LORA_MODULES: Record<Arch, readonly string[]> = {
   qwen2: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
 };
 
+/** LoRA's defaults for a pretrained student: rank 8, alpha 16 (scale 2). */
+export const LORA_DEFAULTS = { rank: 8, alpha: 16 } as const;
+
 /** PEFT's default-like targets: the attention projections. */
 export const DEFAULT_LORA_TARGETS: Record<Arch, readonly string[]> = {
   gpt2: ['c_attn', 'c_proj'],
   llama: ['q_proj', 'k_proj', 'v_proj', 'o_proj'],
   qwen2: ['q_proj', 'k_proj', 'v_proj', 'o_proj'],
 };
+
+/** A pretrained student's config with a LoRA setting; no targets named
+ * means the architecture's attention projections (PEFT's usual choice). */
+export function withLora(c: ModelConfig, lora: LoraConfig | undefined): ModelConfig {
+  if (!lora) return { ...c };
+  const targets = lora.targets.length ? lora.targets.slice() : [...DEFAULT_LORA_TARGETS[archOf(c)]];
+  return { ...c, lora: { ...lora, targets } };
+}
 
 /** Every adapted projection: its module path (e.g. `model.layers.0.self_attn.q_proj`)
  * with in/out sizes. PEFT matches a target when the module's last name

@@ -1,76 +1,69 @@
-// A memory plan for training a pretrained student (GPT-2, LLaMA/SmolLM2,
-// Qwen2) with LoRA or full fine-tuning: how many bytes the weights, the
-// trainable parameters, their gradients, AdamW's moments, the activations
-// that the backward needs, and the output head take; the largest single
-// buffer against WebGPU's per-buffer and per-binding limits; and whether it
-// fits. Pure arithmetic: no tfjs, so the UI can plan before loading anything.
+// A memory plan for a training step of a student (GPT-2, LLaMA/SmolLM2,
+// Qwen2; from scratch, LoRA or full fine-tuning): how many bytes the
+// weights, the trainable parameters, their gradients, AdamW's moments, the
+// activations that the backward needs and the output head take; the largest
+// single buffer against WebGPU's per-buffer and per-binding limits; and
+// whether it fits. Pure arithmetic over the model config (src/core/config.ts
+// holds every parameter name, shape and count; nothing here repeats them):
+// no tfjs at run time, so any layer can plan before loading anything.
 //
-// The figures are estimates of tfjs's behaviour: the step is one tf.tidy;
-// the forward runs under a gradient tape that keeps, until the backward ends,
-// every tensor some op's gradient needs (the op's saved inputs/outputs) and
-// drops the rest; the backward frees each gradient once it has been passed
-// on. What a block keeps is listed, tensor by tensor, in blockTensors().
+// The figures follow what tfjs does with our model code (src/core/model.ts):
+// the step is one tf.tidy; the forward runs under a gradient tape that keeps,
+// until the backward ends, every tensor some op's gradient was given (the
+// op's saved inputs/outputs, `saved` on the tape) and drops the rest; the
+// backward frees each gradient once it has been passed on, and the saved
+// tensors only when it is done. What a block keeps is listed, tensor by
+// tensor, in blockTensors(), and was measured (see there).
+//
+// Everything is float32: the trainer creates every variable, frozen or not,
+// as float32 (model.ts createVariables). Activation recomputation does not
+// exist in model.ts: its figure is printed for information only and never
+// decides whether a plan fits.
+//
+// The figures are live tensors (what tf.memory().numBytes counts). On
+// WebGPU, tfjs-backend-webgpu puts a freed tensor's buffer in a pool keyed
+// by its size and reuses it for a later tensor of that size; it does not
+// destroy it. After a first step of a fixed shape the pool holds about the
+// peak, but a buffer of one size never serves another, so the GPU's own
+// allocation can be somewhat above these figures.
 
+import { archOf, checkModelRanges, countParams, countTrainable, dimsOf, loraModules, paramShapes, trainableShapes, type ModelConfig } from './config';
+import type { GpuLimits } from './limits';
 import { formatBytes } from '../shared/format';
 
-export type PlanArch = 'gpt2' | 'llama' | 'qwen2';
+/** Logits bigger than this (bytes) are computed a chunk of rows at a time. */
+export const HEAD_CHUNK_BYTES = 32 << 20;
 
-/** The architecture's shape; src/hf/config.ts's HfModelSpec has these fields. */
-export interface PlanShape {
-  arch: PlanArch;
-  vocabSize: number;
-  hiddenSize: number;
-  nLayer: number;
-  nHead: number;
-  nKvHead: number;
-  headDim: number;
-  intermediateSize: number;
-  tieWordEmbeddings: boolean;
-  qkvBias: boolean;
-  maxPositions: number;
-}
-
-export interface PlanLora {
-  /** 0: full fine-tuning (every parameter trains); otherwise the LoRA rank
-   * (only the adapters train; the base model is frozen). */
-  rank: number;
-  /** Module names as PEFT's target_modules spells them: gpt2 c_attn, c_proj
-   * (both the attention's and the MLP's, as in PEFT), c_fc, or one of them
-   * qualified: attn.c_proj, mlp.c_proj; llama/qwen2 q_proj k_proj v_proj
-   * o_proj gate_proj up_proj down_proj. */
-  targets: string[];
-}
-
-export interface PlanLimits {
-  /** GPUBuffer size limit (WebGPU maxBufferSize; the default is 256 MiB). */
-  maxBufferSize: number;
-  /** The most one shader binding may see (WebGPU maxStorageBufferBindingSize,
-   * default 128 MiB). tfjs binds every tensor whole, so no tensor may be larger. */
-  maxStorageBufferBindingSize: number;
-  /** Memory budget for the whole step, when known. */
-  memoryBytes?: number;
+/** Rows per chunk of the head for a batch of `rows` token rows, or 0 when
+ * the whole [rows, V] logits are small enough to take at once. */
+export function headChunk(vocab: number, rows: number, budget: number = HEAD_CHUNK_BYTES): number {
+  if (rows * vocab * 4 <= budget) return 0;
+  return Math.max(1, Math.floor(budget / (vocab * 4)));
 }
 
 export interface PlanOptions {
-  /** For the printed table. */
+  /** For the printed table (default: the architecture and size). */
   name?: string;
-  shape: PlanShape;
-  lora: PlanLora;
+  /** The student, with its LoRA setting (absent: every parameter trains). */
+  config: ModelConfig;
   /** rows = 2 * questions (two rationales each), seqLen tokens per row. */
   batch: { rows: number; seqLen: number };
-  /** Rows of the output head computed at a time (src/core/headLoss.ts);
-   * default: suggestHeadChunk's. */
+  /** Rows of the output head computed at a time by headCrossEntropy
+   * (src/core/headLoss.ts); 0: the whole [rows * seqLen, V] logits at once
+   * (the trainer's path for a small vocabulary, src/core/trainer.ts
+   * headChunk). Default: suggestHeadChunk's for the limits. */
   headChunk?: number;
-  /** Recompute each block in the backward (keep only the block inputs). */
-  recompute: boolean;
-  /** Bytes per element of the stored frozen weights (4: float32). Trainable
-   * tensors, gradients, moments and activations are float32. */
-  weightBytes: number;
-  /** Count the activations tfjs keeps only for shapes (default true; see
-   * blockTensors). False: what the gradients need, as a framework that
-   * saves no more would keep. */
-  tfjsKeeps?: boolean;
-  limits: PlanLimits;
+  /** Rows of each side's KL logits (pairs x answer tokens: the batch's
+   * P * S, src/core/batch.ts); default 0 (not counted). */
+  klRows?: number;
+  /** The device's buffer limits (src/core/limits.ts gpuLimits); absent: no
+   * per-buffer limit (cpu, wasm). */
+  limits?: GpuLimits;
+  /** Memory budget of the whole step, when known. */
+  memoryBytes?: number;
+  /** Activation recomputation (TrainConfig.recompute): blocks keep only
+   * their inputs, and one block is run again at a time in the backward. */
+  recompute?: boolean;
 }
 
 /** A named tensor (or a group of same-shaped tensors: count) and its bytes. */
@@ -79,20 +72,26 @@ export interface PlanTensor {
   shape: number[];
   count: number;
   bytes: number;
-  /** Kept only by tfjs's shape bookkeeping (see blockTensors). */
+  /** Kept only by tfjs: the saving op's gradient reads only its shape (Add,
+   * Reshape, Concat, Mean), or computes a gradient nobody uses (LoRA's
+   * scale). A framework that saves no more than the gradients need would
+   * not keep these. */
   tfjs?: boolean;
 }
 
 export interface MemoryPlan {
   name: string;
   options: PlanOptions;
+  /** Rows per head chunk; 0: the whole logits at once. */
   headChunk: number;
+  /** Whether the output head's matrix trains (full fine-tuning). */
+  headTrains: boolean;
   params: {
     /** The pretrained model's parameters (a tied head counted once). */
     base: number;
-    /** LoRA adapter parameters (0 for full fine-tuning). */
+    /** LoRA adapter parameters (0 without LoRA). */
     lora: number;
-    /** What the optimizer updates: lora, or base for full fine-tuning. */
+    /** What the optimizer updates: lora, or base without LoRA. */
     trainable: number;
   };
   /** Bytes. */
@@ -101,34 +100,45 @@ export interface MemoryPlan {
   gradients: number;
   adam: number;
   activations: {
-    /** What one block keeps for the backward (without recompute). */
+    /** What one block keeps for the backward. */
     perBlock: number;
-    /** Of which the gradients need (the rest: tfjs's shape bookkeeping). */
+    /** Of which the gradients need (the rest: kept only by tfjs). */
     perBlockNeeded: number;
     blockTensors: PlanTensor[];
-    /** The final norm's input and output (the head's input). */
+    /** Outside the blocks: embeddings, the final norm, the head's input and
+     * what the CE keeps. */
     final: number;
+    finalTensors: PlanTensor[];
+    /** The KL term's logits rows (klRows). */
+    kl: number;
     /** Kept from the end of the forward to the end of the backward. */
     kept: number;
-    /** Transient while back-propagating through one block: its gradients,
-     * and with recompute its recomputed activations too. */
+    /** Transient while back-propagating through one block: its gradients
+     * (an estimate, not measured). */
     backward: number;
   };
   head: {
-    /** One chunk's [C, V] logits. */
+    /** One chunk's [C, V] logits (the whole [N, V] without chunks). */
     chunkLogits: number;
-    /** Forward or backward transient of one chunk (3 [C, V]), the
-     * gradient of the hidden states [N, d] and lse [N]. */
+    /** Forward or backward transient of the head: 3 chunks' worth of [C, V]
+     * and the hidden states' gradient [N, d] (pieces and their concat). */
     transient: number;
     /** Running-sum copies of the head's [V, d] gradient when it trains. */
     embeddingGrad: number;
+    /** The KL term's backward: 4 [M, V] at a time (an estimate). */
+    klBackward: number;
     total: number;
   };
   /** AdamW's update of the largest trainable tensor: new p, m, v. */
   optimizer: number;
   /** The peak: max(backward phase, optimizer phase). */
   total: number;
-  /** Tensors that may hit a per-buffer limit, largest first. */
+  /** The peak and the activations kept with activation recomputation
+   * (only the block inputs kept; one block run again in the backward):
+   * `total` when the options ask for it, for comparison otherwise. */
+  withRecompute: { kept: number; total: number };
+  /** Tensors that may hit a per-buffer limit, largest first (one per
+   * distinct shape). */
   buffers: PlanTensor[];
   largest: PlanTensor;
   verdict: { fits: boolean; reasons: string[] };
@@ -137,227 +147,200 @@ export interface MemoryPlan {
 const F32 = 4;
 const prod = (xs: number[]): number => xs.reduce((a, b) => a * b, 1);
 
-/** A weight matrix (in -> out) that LoRA can adapt, with its bias. */
-export interface PlanModule {
-  /** PEFT's short name (c_proj, q_proj) and the qualified one (attn.c_proj). */
-  short: string;
-  qualified: string;
-  in: number;
-  out: number;
-  bias: boolean;
+function tensor(name: string, shape: number[], count = 1, tfjs = false): PlanTensor {
+  const t: PlanTensor = { name, shape, count, bytes: count * prod(shape) * F32 };
+  if (tfjs) t.tfjs = true;
+  return t;
 }
 
-function layerModules(s: PlanShape): PlanModule[] {
-  const d = s.hiddenSize;
-  if (s.arch === 'gpt2') {
-    return [
-      { short: 'c_attn', qualified: 'attn.c_attn', in: d, out: 3 * d, bias: true },
-      { short: 'c_proj', qualified: 'attn.c_proj', in: d, out: d, bias: true },
-      { short: 'c_fc', qualified: 'mlp.c_fc', in: d, out: s.intermediateSize, bias: true },
-      { short: 'c_proj', qualified: 'mlp.c_proj', in: s.intermediateSize, out: d, bias: true },
-    ];
-  }
-  const q = s.nHead * s.headDim;
-  const kv = s.nKvHead * s.headDim;
-  return [
-    { short: 'q_proj', qualified: 'self_attn.q_proj', in: d, out: q, bias: s.qkvBias },
-    { short: 'k_proj', qualified: 'self_attn.k_proj', in: d, out: kv, bias: s.qkvBias },
-    { short: 'v_proj', qualified: 'self_attn.v_proj', in: d, out: kv, bias: s.qkvBias },
-    { short: 'o_proj', qualified: 'self_attn.o_proj', in: q, out: d, bias: false },
-    { short: 'gate_proj', qualified: 'mlp.gate_proj', in: d, out: s.intermediateSize, bias: false },
-    { short: 'up_proj', qualified: 'mlp.up_proj', in: d, out: s.intermediateSize, bias: false },
-    { short: 'down_proj', qualified: 'mlp.down_proj', in: s.intermediateSize, out: d, bias: false },
-  ];
+/** The adapted projections of one layer (layer 0), from config.ts's table. */
+function layerLoraModules(c: ModelConfig): { module: string; in: number; out: number }[] {
+  return loraModules({ ...c, nLayer: 1 }).map((m) => ({ ...m, module: m.module.replace(/^(transformer\.h|model\.layers)\.0\./, '') }));
 }
 
-/** Every parameter tensor outside the layers' weight matrices, and those,
- * as [name, shape] (the model's table, in the order a layer reads them). */
-function paramTensors(s: PlanShape): [string, number[]][] {
-  const d = s.hiddenSize;
-  const out: [string, number[]][] = [];
-  const gpt2 = s.arch === 'gpt2';
-  out.push(['the token embedding', [s.vocabSize, d]]);
-  if (gpt2) out.push(['the position embedding', [s.maxPositions, d]]);
-  const norm = (name: string): void => {
-    out.push([name, [d]]);
-    if (gpt2) out.push([`${name} bias`, [d]]);
-  };
-  for (let i = 0; i < s.nLayer; i++) {
-    norm(`layer ${i} ${gpt2 ? 'ln_1' : 'input_layernorm'}`);
-    const mods = layerModules(s);
-    const split = gpt2 ? 2 : 4; // the attention's modules come first
-    mods.forEach((m, j) => {
-      if (j === split) norm(`layer ${i} ${gpt2 ? 'ln_2' : 'post_attention_layernorm'}`);
-      out.push([`layer ${i} ${m.qualified}`, gpt2 ? [m.in, m.out] : [m.out, m.in]]);
-      if (m.bias) out.push([`layer ${i} ${m.qualified} bias`, [m.out]]);
-    });
+/** What the tape keeps of one block until the backward is done, N = rows * T
+ * tokens, float32, on WebGPU with our fused kernels (LayerNorm, the causal
+ * softmax, GELU: src/core/fused), for the code of src/core/model.ts.
+ * Entries marked `tfjs` are kept only by tfjs (see PlanTensor.tfjs).
+ *
+ * GPT-2 (fused LayerNorm, fused qkv c_attn, GELU MLP):
+ *   x, the block input                [fused ln_1: x]
+ *   ln_1's output                     [c_attn's product]
+ *   c_attn's product before its bias  [tfjs: the bias Add]
+ *   q, k, v split, [N, d] each        [tfjs: the Reshape to heads]
+ *   q, k, v as heads (transposed)     [scores = q k^T; probs @ v]
+ *   the scores [rows, heads, T, T]    [tfjs: the Reshape in front of the
+ *                                      fused softmax]
+ *   the probabilities [rows, heads, T, T] [softmax backward; probs @ v]
+ *   the merged heads [N, d]           [attn.c_proj's product]
+ *   attn.c_proj before its bias, its output [tfjs: bias Add; Reshape, residual Add]
+ *   x + attention                     [fused ln_2: x]
+ *   ln_2's output                     [c_fc's product]
+ *   c_fc before its bias [N, I]       [tfjs]
+ *   c_fc's output [N, I]              [fused GELU: x]
+ *   GELU's output [N, I]              [mlp.c_proj's product]
+ *   mlp.c_proj before its bias, its output [tfjs]
+ *   = 30 [N, d] + 2 [rows, heads, T, T] with I = 4d (16 + 1 needed)
+ *
+ * LLaMA / Qwen2 (plain-op RMSNorm, RoPE and SiLU; fused softmax), q = heads *
+ * hd, kv = kvHeads * hd:
+ *   x; per RMSNorm x^2 [tfjs: Mean], mean(x^2) [N] [tfjs: the eps Add],
+ *     mean + eps and rstd [N] each, x * rstd, the output [N, d]
+ *   the q, k, v products [N, q], [N, kv] x 2 [tfjs: Reshape to heads]
+ *     (Qwen2: and the products before their biases [tfjs])
+ *   RoPE of q (and of k, at kv): the heads (transposed) and rotate_half
+ *     [the two Muls], the halves [tfjs: Concat], x cos and rot sin [tfjs:
+ *     Add], the result [scores]
+ *   v as heads [N, kv]                [probs @ v]
+ *   grouped-query attention (kvHeads < heads): k and v repeated (broadcastTo)
+ *     [N, q] each [the products]; the unrepeated k, v stay [tfjs: Reshape]
+ *   the scores [tfjs] and probabilities, as GPT-2's
+ *   the merged heads [N, q]           [o_proj's product]
+ *   o_proj's output [tfjs]; x + attention [the second RMSNorm]
+ *   gate, sigmoid(gate), silu(gate), up, silu(gate) * up [N, I] each
+ *   down_proj's output [tfjs]
+ *
+ * LoRA, per adapted module (y = x W + s (x A^T) B^T, model.ts linear):
+ *   x A^T [N, r]                      [B's product]
+ *   (x A^T) B^T, its scaled copy, the base output [N, out] each [tfjs: the
+ *     Mul by s (its gradient for s), the Add]
+ *   the scale s, a scalar             [tfjs]
+ *   (A's product reads the module's input, listed above.)
+ *
+ * Measured on WebGPU (Dawn + SwiftShader; the tape's saved tensors at the
+ * start of the backward, unique buffers, variables and inputs left out; a
+ * block = 2 layers less 1 layer, the same as 3 less 2) with headCrossEntropy
+ * as the loss. This list gives the same bytes exactly:
+ *   gpt2 d 64, 2 heads, full:            4 x 32: 1,048,576  4 x 64: 2,228,224
+ *   gpt2 + LoRA r 4 c_attn, c_proj:      4 x 32: 1,546,252  4 x 64: 3,223,564
+ *   llama d 64, 4 heads / 2 kv, I 176:   4 x 32: 1,387,528  4 x 64: 3,037,192
+ *   llama + LoRA r 4 q, k, v, o:         4 x 32: 1,690,648  4 x 64: 3,643,416
+ *   llama 4 heads / 4 kv, LoRA r 2 v, down: 4 x 32: 1,668,112  4 x 64: 3,598,352
+ *   qwen2 d 64, 4 heads / 1 kv, I 160, LoRA r 8 on all 7: 4 x 32: 2,186,276  4 x 64: 4,634,660
+ * With the fused kernels off (cpu, wasm, webgl, setFusedKernels(false)) a
+ * block keeps more: GPT-2 2.1x (unfused LayerNorm, GELU and softmax keep
+ * their intermediates: full 2,224,428 and 4,694,572 B), LLaMA/Qwen2 5-10%
+ * (the plain softmax's scaled and masked scores: llama + LoRA 1,781,032 and
+ * 4,004,392 B); not modelled here (those backends have no buffer limits).
+ */
+export function blockTensors(c: ModelConfig, rows: number, seqLen: number): PlanTensor[] {
+  const n = rows * seqLen;
+  const { d, headDim, nKvHead, inner: I } = dimsOf(c);
+  const att = [rows, c.nHead, seqLen, seqLen];
+  const out: PlanTensor[] = [];
+  const need = (name: string, shape: number[], count = 1): void => void out.push(tensor(name, shape, count));
+  const keep = (name: string, shape: number[], count = 1): void => void out.push(tensor(name, shape, count, true));
+  if (archOf(c) === 'gpt2') {
+    need('block input x', [n, d]);
+    need('ln_1 output', [n, d]);
+    keep('c_attn product before its bias', [n, 3 * d]);
+    keep('q, k, v before the head transpose', [n, d], 3);
+    need('q, k, v heads', [n, d], 3);
+    keep('attention scores (Reshape before the fused softmax)', att);
+    need('attention probabilities', att);
+    need('merged heads', [n, d]);
+    keep('attn.c_proj product before its bias', [n, d]);
+    keep('attention output (Reshape, residual Add)', [n, d]);
+    need('x + attention', [n, d]);
+    need('ln_2 output', [n, d]);
+    keep('c_fc product before its bias', [n, I]);
+    need('c_fc output (GELU input)', [n, I]);
+    need('MLP hidden (GELU output)', [n, I]);
+    keep('mlp.c_proj product before its bias', [n, d]);
+    keep('MLP output (residual Add)', [n, d]);
+  } else {
+    const q = c.nHead * headDim;
+    const kv = nKvHead * headDim;
+    const gqa = nKvHead < c.nHead;
+    const rms = (name: string): void => {
+      keep(`${name} x^2`, [n, d]);
+      keep(`${name} mean(x^2)`, [n]);
+      need(`${name} mean + eps, rstd`, [n], 2);
+      need(`${name} x * rstd`, [n, d]);
+      need(`${name} output`, [n, d]);
+    };
+    const rope = (what: string, w: number): void => {
+      need(`${what} heads (RoPE input), rotate_half(${what})`, [n, w], 2);
+      keep(`${what} halves (RoPE's Concat)`, [n, w]);
+      keep(`${what} * cos, rotate_half(${what}) * sin`, [n, w], 2);
+    };
+    need('block input x', [n, d]);
+    keep('RMSNorm eps scalars', [], 2);
+    rms('input_layernorm');
+    keep('q product before the head transpose', [n, q]);
+    keep('k, v products before the head transpose', [n, kv], 2);
+    if (archOf(c) === 'qwen2') {
+      keep('q product before its bias', [n, q]);
+      keep('k, v products before their biases', [n, kv], 2);
+    }
+    rope('q', q);
+    need('q after RoPE', [n, q]);
+    rope('k', kv);
+    if (gqa) {
+      keep('k after RoPE, v heads (Reshape before the repeat)', [n, kv], 2);
+      need(`k, v repeated to ${c.nHead} heads (GQA)`, [n, q], 2);
+    } else {
+      need('k after RoPE, v heads', [n, kv], 2);
+    }
+    keep('attention scores (Reshape before the fused softmax)', att);
+    need('attention probabilities', att);
+    need('merged heads', [n, q]);
+    keep('o_proj output (Reshape, residual Add)', [n, d]);
+    need('x + attention', [n, d]);
+    rms('post_attention_layernorm');
+    need('gate, sigmoid(gate), silu(gate)', [n, I], 3);
+    need('up', [n, I]);
+    need('MLP hidden silu(gate) * up', [n, I]);
+    keep('down_proj output (residual Add)', [n, d]);
   }
-  norm(gpt2 ? 'ln_f' : 'the final norm');
-  if (!s.tieWordEmbeddings) out.push(['the output head (lm_head)', [s.vocabSize, d]]);
+  const r = c.lora?.rank ?? 0;
+  for (const m of layerLoraModules(c)) {
+    need(`LoRA x A^T (${m.module})`, [n, r]);
+    keep(`LoRA (x A^T) B^T, scaled, base output (${m.module})`, [n, m.out], 3);
+    keep(`LoRA scale (${m.module})`, []);
+  }
   return out;
 }
 
-/** Parameters of the pretrained model (the tied head counted once). */
-export function baseParamCount(s: PlanShape): number {
-  return paramTensors(s).reduce((a, [, shape]) => a + prod(shape), 0);
-}
-
-/** The modules a LoRA target list selects in one layer; throws on a name
- * that selects nothing (a typo would otherwise plan a model that trains
- * nothing). */
-export function loraModules(s: PlanShape, targets: string[]): PlanModule[] {
-  const mods = layerModules(s);
-  for (const t of targets) {
-    if (!mods.some((m) => m.short === t || m.qualified === t)) {
-      const names = [...new Set(mods.flatMap((m) => [m.short, m.qualified]))].join(', ');
-      throw new Error(`LoRA target "${t}" is no module of a ${s.arch} layer (one of ${names})`);
-    }
-  }
-  return mods.filter((m) => targets.includes(m.short) || targets.includes(m.qualified));
-}
-
-/** LoRA adapter parameters: A [r, in] and B [out, r] per adapted module. */
-export function loraParamCount(s: PlanShape, lora: PlanLora): number {
-  if (lora.rank === 0) return 0;
-  return s.nLayer * loraModules(s, lora.targets).reduce((a, m) => a + lora.rank * (m.in + m.out), 0);
-}
-
-function tensor(name: string, shape: number[], count = 1, bytesPer = F32): PlanTensor {
-  return { name, shape, count, bytes: count * prod(shape) * bytesPer };
-}
-
-/** What autodiff keeps of one pre-norm block until the backward is done,
- * N = rows * T tokens, float32. Entries marked `needed` are there because
- * the gradient of the op named in brackets reads them:
- *
- * GPT-2 (LayerNorm, fused qkv, GELU MLP):
- *   x, the block input            [ln_1's backward; the residual]
- *   ln_1 mean and rstd, [N] each  [ln_1's backward]
- *   ln_1's output                 [c_attn's product: dW = x^T dy]
- *   q, k, v as heads [N, d] each  [scores = q k^T: both; probs @ v: v]
- *   the attention scores, scaled and masked [rows, heads, T, T]
- *                                 [the softmax's input; also kept on the
- *                                  fused path, by the Reshape in front of
- *                                  the fused softmax]
- *   the attention probabilities [rows, heads, T, T]
- *                                 [softmax backward; probs @ v]
- *   the merged heads [N, d]       [attn.c_proj's product]
- *   x + attention [N, d]          [ln_2's backward; the residual]
- *   ln_2 mean, rstd; ln_2's output [ln_2; c_fc's product]
- *   the MLP pre-activation [N, I] [GELU's backward]
- *   the MLP hidden state [N, I]   [mlp.c_proj's product]
- *
- * LLaMA / Qwen2 (RMSNorm, RoPE, grouped-query attention, SwiGLU MLP):
- *   x; input_layernorm's rstd [N] and output [N, d]
- *   q after RoPE [N, heads * hd]  [scores] (RoPE's backward needs cos/sin only)
- *   k after RoPE, v [N, kvHeads * hd] each [scores; probs @ v]
- *   with GQA (kvHeads < heads): k and v repeated to every query head,
- *     [N, heads * hd] each        [the products read the repeated copies; the
- *                                  unrepeated ones stay too: the repeat (tile
- *                                  or gather) keeps its input]
- *   the scores and the probabilities [rows, heads, T, T], as above
- *   the merged heads [N, heads * hd] [o_proj's product]
- *   x + attention; post_attention_layernorm's rstd and output
- *   gate and up [N, I] each       [SiLU's backward; the product's backward]
- *   silu(gate) [N, I]             [the product's backward]
- *   silu(gate) * up [N, I]        [down_proj's product]
- *
- * LoRA, per adapted module: x @ A [N, r] (B's product); A's product reads the
- * module's input, listed above.
- *
- * Entries marked `tfjs` (counted unless tfjsKeeps is false) are kept only
- * because tfjs's Add and Reshape keep their inputs for their shapes: each
- * bias Add keeps the product before the bias, the Reshape to heads keeps
- * q/k/v before the transpose, the residual Adds keep the attention's and the
- * MLP's outputs, and LoRA's y = x W (+ b) + s (x A) B keeps (x A) B, its
- * scaled copy and the base output (3 [N, out]). With them the GPT-2 figure is
- * right: on WebGPU with our fused kernels (Dawn + SwiftShader, measured from
- * the tape's saved tensors) a block kept 1,048,576 B at 4 rows x 32 tokens,
- * d 64, 2 heads, and 4,980,736 B at 128 tokens: this list (30 [N, d] + 2
- * scores) less the LayerNorm stats, which the fused LayerNorm does not keep
- * (+0.2%). The plain ops
- * (cpu, wasm, webgl, or fused kernels off) keep about 2.1x that (unfused
- * LayerNorm, GELU and softmax keep their intermediates: 2,224,428 and
- * 10,372,140 B). For LLaMA/Qwen2 the same rules are applied; plain-op RMSNorm
- * (x^2, x * rstd), RoPE (q * cos, rotate_half(q), and their products) and
- * SiLU (the sigmoid) would keep more, not counted here.
- */
-export function blockTensors(s: PlanShape, lora: PlanLora, rows: number, seqLen: number, tfjsKeeps = true): PlanTensor[] {
+/** What the tape keeps outside the blocks: the embedding rows, the final
+ * norm, the head's input and what the CE keeps. With chunks (headChunk > 0)
+ * headCrossEntropy keeps h (the final norm's output, listed), log-sum-exp
+ * [N] and the per-token CE [N]; without, the whole logits [N, V] stay (the
+ * CE's input). Measured with the blocks above (1 layer less a block; chunked
+ * head): gpt2 4 x 32: 107,520 B, llama/qwen2 4 x 32: 137,732 B, 4 x 64:
+ * 275,460 B, as listed. */
+export function finalTensors(c: ModelConfig, rows: number, seqLen: number, headChunk: number): PlanTensor[] {
   const n = rows * seqLen;
-  const d = s.hiddenSize;
-  const I = s.intermediateSize;
-  const att = [rows, s.nHead, seqLen, seqLen];
-  const needed: PlanTensor[] = [];
-  const extra: PlanTensor[] = [];
-  if (s.arch === 'gpt2') {
-    needed.push(
-      tensor('block input x', [n, d]),
-      tensor('ln_1 mean, rstd', [n], 2),
-      tensor('ln_1 output', [n, d]),
-      tensor('q, k, v heads', [n, d], 3),
-      tensor('attention scores (scaled, masked)', att),
-      tensor('attention probabilities', att),
-      tensor('merged heads', [n, d]),
-      tensor('x + attention', [n, d]),
-      tensor('ln_2 mean, rstd', [n], 2),
-      tensor('ln_2 output', [n, d]),
-      tensor('MLP pre-activation', [n, I]),
-      tensor('MLP hidden (GELU output)', [n, I]),
-    );
-    extra.push(
-      tensor('c_attn product before its bias', [n, 3 * d]),
-      tensor('q, k, v before the head transpose', [n, d], 3),
-      tensor('attn.c_proj product before its bias', [n, d]),
-      tensor('attention output (residual Add)', [n, d]),
-      tensor('c_fc product before its bias', [n, I]),
-      tensor('mlp.c_proj product before its bias', [n, d]),
-      tensor('MLP output (residual Add)', [n, d]),
-    );
+  const { d, headDim } = dimsOf(c);
+  const out: PlanTensor[] = [];
+  if (archOf(c) === 'gpt2') {
+    out.push(tensor('token embedding rows (the position Add)', [n, d], 1, true), tensor('position rows (the position Add)', [seqLen, d], 1, true));
+    out.push(tensor('ln_f input (the last block output)', [n, d]), tensor('ln_f output (the head input)', [n, d]));
   } else {
-    const q = s.nHead * s.headDim;
-    const kv = s.nKvHead * s.headDim;
-    needed.push(
-      tensor('block input x', [n, d]),
-      tensor('input_layernorm rstd', [n]),
-      tensor('input_layernorm output', [n, d]),
-      tensor('q after RoPE', [n, q]),
-      tensor('k after RoPE, v', [n, kv], 2),
-    );
-    if (s.nKvHead < s.nHead) needed.push(tensor(`k, v repeated to ${s.nHead} heads (GQA)`, [n, q], 2));
-    needed.push(
-      tensor('attention scores (scaled, masked)', att),
-      tensor('attention probabilities', att),
-      tensor('merged heads', [n, q]),
-      tensor('x + attention', [n, d]),
-      tensor('post_attention_layernorm rstd', [n]),
-      tensor('post_attention_layernorm output', [n, d]),
-      tensor('gate, up', [n, I], 2),
-      tensor('silu(gate)', [n, I]),
-      tensor('MLP hidden silu(gate) * up', [n, I]),
-    );
-    if (s.qkvBias) extra.push(tensor('q product before its bias', [n, q]), tensor('k, v products before their biases', [n, kv], 2));
-    extra.push(
-      tensor('q before the head transpose', [n, q]),
-      tensor('k, v before the head transpose', [n, kv], 2),
-      tensor('attention output (residual Add)', [n, d]),
-      tensor('MLP output (residual Add)', [n, d]),
-    );
+    out.push(tensor('RoPE cos, sin tables', [seqLen, headDim], 2), tensor('RMSNorm eps scalar', [], 1, true));
+    out.push(tensor('final norm input (the last block output)', [n, d]), tensor('final norm x^2', [n, d], 1, true), tensor('final norm mean(x^2)', [n], 1, true));
+    out.push(tensor('final norm mean + eps, rstd', [n], 2), tensor('final norm x * rstd', [n, d]), tensor('final norm output (the head input)', [n, d]));
   }
-  if (lora.rank > 0) {
-    for (const m of loraModules(s, lora.targets)) {
-      needed.push(tensor(`LoRA x @ A (${m.qualified})`, [n, lora.rank]));
-      extra.push(tensor(`LoRA (x A) B, s (x A) B, base output (${m.qualified})`, [n, m.out], 3));
-    }
-  }
-  return tfjsKeeps ? [...needed, ...extra.map((t) => ({ ...t, tfjs: true }))] : needed;
+  out.push(tensor('CE log-sum-exp, per-token CE', [n], 2));
+  if (headChunk === 0) out.push(tensor('logits (no head chunks)', [n, c.vocabSize]));
+  return out;
+}
+
+/** The KL term over `klRows` rows a side (src/core/losses.ts symmetricKL on
+ * headLogitsRows): the rows' hidden states [M, d] x 2 and 9 [M, V] (both
+ * sides' logits, log-softmaxes and softmaxes, P - Q, lp - lq and their
+ * product), measured: 155,796 B for M 16, V 256, d 64 (this list: 155,776). */
+export function klTensors(c: ModelConfig, klRows: number): PlanTensor[] {
+  if (klRows <= 0) return [];
+  return [tensor('KL logits rows, log-softmaxes, softmaxes, differences, product', [klRows, c.vocabSize], 9), tensor('KL hidden rows', [klRows, c.nEmbd], 2), tensor('KL per-row values', [klRows], 2)];
 }
 
 /** The largest head chunk C (rows of [C, V] float32 logits) whose logits fit
  * one binding and one buffer (and `maxBytes`, when given), at most `tokens`
  * (rows * seqLen: no point in more than a step's tokens); a power of two
  * when it is below that; 1 at least. */
-export function suggestHeadChunk(vocabSize: number, limits: Pick<PlanLimits, 'maxBufferSize' | 'maxStorageBufferBindingSize'>, tokens: number, maxBytes = Infinity): number {
-  const cap = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize, maxBytes);
+export function suggestHeadChunk(vocabSize: number, limits: GpuLimits | undefined, tokens: number, maxBytes = Infinity): number {
+  const cap = Math.min(limits?.maxStorageBufferBindingSize ?? Infinity, limits?.maxBufferSize ?? Infinity, maxBytes);
   const fit = Math.floor(cap / (vocabSize * F32));
   if (fit >= tokens) return Math.max(1, tokens);
   let c = 1;
@@ -366,117 +349,129 @@ export function suggestHeadChunk(vocabSize: number, limits: Pick<PlanLimits, 'ma
 }
 
 function checkOptions(o: PlanOptions): void {
-  const s = o.shape;
-  const ints: [string, number][] = [
-    ['vocabSize', s.vocabSize], ['hiddenSize', s.hiddenSize], ['nLayer', s.nLayer], ['nHead', s.nHead], ['nKvHead', s.nKvHead],
-    ['headDim', s.headDim], ['intermediateSize', s.intermediateSize], ['maxPositions', s.maxPositions], ['batch.rows', o.batch.rows], ['batch.seqLen', o.batch.seqLen],
-  ];
+  checkModelRanges(o.config);
+  const ints: [string, number][] = [['batch.rows', o.batch.rows], ['batch.seqLen', o.batch.seqLen]];
   for (const [k, v] of ints) if (!Number.isSafeInteger(v) || v < 1) throw new Error(`plan: ${k} must be a positive integer, got ${v}`);
-  if (!Number.isSafeInteger(o.lora.rank) || o.lora.rank < 0) throw new Error(`plan: LoRA rank must be 0 (full fine-tuning) or a positive integer, got ${o.lora.rank}`);
-  if (o.lora.rank > 0 && o.lora.targets.length === 0) throw new Error('plan: LoRA needs at least one target module');
-  if (o.headChunk !== undefined && (!Number.isSafeInteger(o.headChunk) || o.headChunk < 1)) throw new Error(`plan: head chunk must be a positive integer, got ${o.headChunk}`);
-  if (!(o.weightBytes > 0)) throw new Error(`plan: weightBytes must be positive, got ${o.weightBytes}`);
-  if (s.nHead % s.nKvHead !== 0) throw new Error(`plan: nHead ${s.nHead} is not a multiple of nKvHead ${s.nKvHead}`);
+  if (o.headChunk !== undefined && (!Number.isSafeInteger(o.headChunk) || o.headChunk < 0)) throw new Error(`plan: head chunk must be 0 (no chunks) or a positive integer, got ${o.headChunk}`);
+  if (o.klRows !== undefined && (!Number.isSafeInteger(o.klRows) || o.klRows < 0)) throw new Error(`plan: klRows must be a whole number, got ${o.klRows}`);
+  if (o.memoryBytes !== undefined && !(o.memoryBytes > 0)) throw new Error(`plan: memoryBytes must be positive, got ${o.memoryBytes}`);
 }
 
 const shapeText = (t: PlanTensor): string => `[${t.shape.join(', ')}]`;
+const sum = (ts: PlanTensor[], pick: (t: PlanTensor) => boolean = () => true): number => ts.reduce((a, t) => a + (pick(t) ? t.bytes : 0), 0);
 
-/** The memory plan of one training configuration. */
+/** A parameter's name for every layer: `model.layers.*.mlp.down_proj.weight`. */
+const genericName = (name: string): string => name.replace(/\.(h|layers)\.\d+\./, '.$1.*.');
+
+/** The memory plan of one training step. */
 export function planMemory(o: PlanOptions): MemoryPlan {
   checkOptions(o);
-  const s = o.shape;
+  const c = o.config;
   const { rows, seqLen } = o.batch;
   const n = rows * seqLen;
-  const d = s.hiddenSize;
-  const V = s.vocabSize;
-  const full = o.lora.rank === 0;
-  const base = baseParamCount(s);
-  const lora = loraParamCount(s, o.lora);
-  const trainableCount = full ? base : lora;
+  const { d, inner, tied } = dimsOf(c);
+  const V = c.vocabSize;
+  const lora = c.lora !== undefined;
+  const base = countParams(c);
+  const trainableCount = countTrainable(c);
   const headChunk = o.headChunk ?? suggestHeadChunk(V, o.limits, n);
+  const klRows = o.klRows ?? 0;
+  // the head's matrix (tied embedding or lm_head) trains unless LoRA freezes the base
+  const headTrains = !lora;
 
-  // parameters: frozen weights at weightBytes; what trains in float32
-  const weights = full ? 0 : base * o.weightBytes;
+  // parameters (float32): the frozen base of a LoRA run, what trains, its
+  // gradient and AdamW's two moments
+  const weights = lora ? base * F32 : 0;
   const trainable = trainableCount * F32;
   const gradients = trainableCount * F32;
   const adam = 2 * trainableCount * F32;
 
   // activations
-  const tfjsKeeps = o.tfjsKeeps ?? true;
-  const bt = blockTensors(s, o.lora, rows, seqLen, tfjsKeeps);
-  const perBlock = bt.reduce((a, t) => a + t.bytes, 0);
-  const perBlockNeeded = bt.reduce((a, t) => a + (t.tfjs ? 0 : t.bytes), 0);
-  const normStats = s.arch === 'gpt2' ? 2 : 1;
-  // the final norm's input and stats, its output (the head's input); GPT-2's
-  // position Add keeps the token embedding rows [N, d] too
-  const final = (2 * n * d + normStats * n + (tfjsKeeps && s.arch === 'gpt2' ? n * d : 0)) * F32;
-  const blockInput = n * d * F32;
-  // back-propagating through one block: d scores and d probs next to the
-  // residual gradient and the one being formed, or, in the MLP, the
-  // gradients of its [N, I] tensors (3 at once) with those two
-  const att = rows * s.nHead * seqLen * seqLen;
-  const blockGrad = Math.max(2 * att + 2 * n * d, 3 * n * s.intermediateSize + 2 * n * d) * F32;
-  const kept = o.recompute ? s.nLayer * blockInput + final : s.nLayer * perBlock + final;
-  const backward = o.recompute ? perBlock + blockGrad : blockGrad;
+  const bt = blockTensors(c, rows, seqLen);
+  const perBlock = sum(bt);
+  const perBlockNeeded = sum(bt, (t) => !t.tfjs);
+  const ft = finalTensors(c, rows, seqLen, headChunk);
+  const final = sum(ft);
+  const kt = klTensors(c, klRows);
+  const kl = sum(kt);
+  const kept = c.nLayer * perBlock + final + kl;
+  // back-propagating through one block (an estimate): the scores' and the
+  // probabilities' gradients next to the residual gradient and the one being
+  // formed, or, in the MLP, the gradients of its [N, I] tensors (3 at once)
+  // with those two
+  const attFloats = rows * c.nHead * seqLen * seqLen;
+  const backward = Math.max(2 * attFloats + 2 * n * d, 3 * n * inner + 2 * n * d) * F32;
 
   // the head (src/core/headLoss.ts): per chunk at most 3 [C, V] at once
-  // (forward: z, z - max, exp; backward: softmax, one-hot, their difference),
-  // plus dh [N, d] and lse [N]; a trainable head sums its [V, d] gradient
-  // chunk by chunk: the previous sum and the chunk's product next to the new
-  // sum (that one is counted under gradients)
-  const headTrains = full; // the embedding (tied or not) and lm_head train only in full fine-tuning
-  const chunkLogits = headChunk * V * F32;
-  const headTransient = 3 * chunkLogits + (n * d + n) * F32;
+  // (forward: z, z - max, exp; backward: softmax, one-hot, their difference)
+  // with the hidden states' gradient (its pieces, then their concat); a
+  // trainable head sums its [V, d] gradient chunk by chunk: the previous sum
+  // and the chunk's product next to the new sum (that one is counted under
+  // gradients). Without chunks: the logits' gradient and its parts, 3 [N, V].
+  const chunkLogits = (headChunk === 0 ? n : headChunk) * V * F32;
+  const headTransient = 3 * chunkLogits + 2 * n * d * F32;
   const embeddingGrad = headTrains ? 2 * V * d * F32 : 0;
-  const head = { chunkLogits, transient: headTransient, embeddingGrad, total: headTransient + embeddingGrad };
+  const klBackward = 4 * klRows * V * F32;
+  const head = { chunkLogits, transient: headTransient, embeddingGrad, klBackward, total: headTransient + embeddingGrad };
 
-  // AdamW writes a new p, m and v for each parameter before the old ones go
-  const params = paramTensors(s);
-  const largestParam = Math.max(...params.map(([, sh]) => prod(sh)));
-  const largestTrainable = full ? largestParam : Math.max(...loraModules(s, o.lora.targets).map((m) => o.lora.rank * Math.max(m.in, m.out)));
+  // AdamW writes a new p, m and v for each trainable tensor before the old ones go
+  const largestTrainable = Math.max(...trainableShapes(c).map(([, s]) => prod(s)));
   const optimizer = 3 * largestTrainable * F32;
 
   const resident = weights + trainable + gradients + adam;
-  const total = Math.max(resident + kept + Math.max(head.total, backward), resident + optimizer);
+  // recomputing each block in the backward (model.ts recomputedBlock): the
+  // block inputs stay, and one block's activations exist again at a time
+  const keptRe = c.nLayer * n * d * F32 + final + kl;
+  const withRecompute = { kept: keptRe, total: Math.max(resident + keptRe + Math.max(head.total, perBlock + backward, klBackward), resident + optimizer) };
+  const total = o.recompute ? withRecompute.total : Math.max(resident + kept + Math.max(head.total, backward, klBackward), resident + optimizer);
 
-  // single buffers
-  const mods = layerModules(s);
-  const bigMod = mods.reduce((a, m) => (m.in * m.out > a.in * a.out ? m : a));
-  // in full fine-tuning the weights are float32, and each has a gradient and
-  // two AdamW moments of its size (one limit check covers the four)
-  const wBytes = full ? F32 : o.weightBytes;
-  const embName = s.tieWordEmbeddings ? 'the token embedding (tied output head)' : 'the token embedding';
-  const buffers: PlanTensor[] = [
-    tensor(embName, [V, d], 1, wBytes),
-    ...(s.tieWordEmbeddings ? [] : [tensor('the output head (lm_head)', [V, d], 1, wBytes)]),
-    ...(s.arch === 'gpt2' ? [tensor('the position embedding', [s.maxPositions, d], 1, wBytes)] : []),
-    tensor(`a layer's ${bigMod.qualified} weight`, s.arch === 'gpt2' ? [bigMod.in, bigMod.out] : [bigMod.out, bigMod.in], 1, wBytes),
-    tensor('the attention scores', [rows, s.nHead, seqLen, seqLen]),
-    tensor(`a head chunk's logits (C = ${headChunk})`, [headChunk, V]),
-    tensor('the MLP hidden states', [n, s.intermediateSize]),
-  ];
-  buffers.sort((a, b) => b.bytes - a.bytes);
+  // single buffers: every parameter (in full fine-tuning its gradient and
+  // AdamW moments have its size too), each distinct activation shape, the
+  // head's chunk and the KL rows
+  const embName = archOf(c) === 'gpt2' ? 'transformer.wte.weight' : 'model.embed_tokens.weight';
+  const candidates: PlanTensor[] = [];
+  const seen = new Set<string>();
+  for (const [name, shape] of paramShapes(c)) {
+    const g = genericName(name);
+    if (seen.has(g)) continue;
+    seen.add(g);
+    candidates.push(tensor(name === embName && tied ? `${g} (tied output head)` : g, shape));
+  }
+  const shapes = new Set<string>();
+  const acts = [...bt, ...ft, ...kt].filter((t) => t.shape.length > 0).map((t) => tensor(t.name, t.shape)).sort((a, b) => b.bytes - a.bytes);
+  if (headChunk > 0) acts.unshift(tensor(`a head chunk's logits (C = ${headChunk})`, [headChunk, V]));
+  for (const t of acts) {
+    const k = t.shape.join(',');
+    if (shapes.has(k)) continue;
+    shapes.add(k);
+    candidates.push(t);
+  }
+  const buffers = candidates.sort((a, b) => b.bytes - a.bytes);
   const largest = buffers[0];
 
   const reasons: string[] = [];
-  const binding = o.limits.maxStorageBufferBindingSize;
-  for (const b of buffers) {
-    if (b.bytes > o.limits.maxBufferSize) reasons.push(`${b.name} ${shapeText(b)} is ${formatBytes(b.bytes)}, over this GPU's ${formatBytes(o.limits.maxBufferSize)} buffer limit (maxBufferSize)`);
-    else if (b.bytes > binding) reasons.push(`${b.name} ${shapeText(b)} is ${formatBytes(b.bytes)}, over this GPU's ${formatBytes(binding)} per-binding limit (maxStorageBufferBindingSize)`);
+  if (o.limits) {
+    const { maxBufferSize, maxStorageBufferBindingSize: binding } = o.limits;
+    for (const b of buffers) {
+      if (b.bytes > maxBufferSize) reasons.push(`${b.name} ${shapeText(b)} is ${formatBytes(b.bytes)}, over this GPU's ${formatBytes(maxBufferSize)} buffer limit (maxBufferSize)`);
+      else if (b.bytes > binding) reasons.push(`${b.name} ${shapeText(b)} is ${formatBytes(b.bytes)}, over this GPU's ${formatBytes(binding)} per-binding limit (maxStorageBufferBindingSize)`);
+    }
   }
-  if (o.limits.memoryBytes !== undefined && total > o.limits.memoryBytes) reasons.push(`the step's peak, ${formatBytes(total)}, is over this GPU's ${formatBytes(o.limits.memoryBytes)} of memory`);
-  if (seqLen > s.maxPositions) reasons.push(`${seqLen} tokens per row is more than the model's ${s.maxPositions} positions`);
+  if (o.memoryBytes !== undefined && total > o.memoryBytes) reasons.push(`the step's peak, ${formatBytes(total)}, is over the ${formatBytes(o.memoryBytes)} of memory`);
+  if (seqLen > c.blockSize) reasons.push(`${seqLen} tokens per row is more than the model's ${c.blockSize} positions`);
 
   return {
-    name: o.name ?? `${s.arch} ${s.nLayer} x ${d}`,
+    name: o.name ?? `${archOf(c)} ${c.nLayer} x ${d}`,
     options: o,
     headChunk,
-    params: { base, lora, trainable: trainableCount },
+    headTrains,
+    params: { base, lora: lora ? trainableCount : 0, trainable: trainableCount },
     weights, trainable, gradients, adam,
-    activations: { perBlock, perBlockNeeded, blockTensors: bt, final, kept, backward },
+    activations: { perBlock, perBlockNeeded, blockTensors: bt, final, finalTensors: ft, kl, kept, backward },
     head,
     optimizer,
     total,
+    withRecompute,
     buffers,
     largest,
     verdict: { fits: reasons.length === 0, reasons },
@@ -485,53 +480,109 @@ export function planMemory(o: PlanOptions): MemoryPlan {
 
 const count = (x: number): string => x.toLocaleString('en-US');
 
+/** How the plan's student trains, in words. */
+export function trainingText(c: ModelConfig): string {
+  return c.lora ? `LoRA r ${c.lora.rank} (alpha ${c.lora.alpha}) on ${c.lora.targets.join(', ')}` : 'every parameter trains';
+}
+
 /** A short table of the plan, for a terminal or a page's <pre>. */
 export function formatPlan(p: MemoryPlan): string {
   const o = p.options;
-  const s = o.shape;
-  const training = o.lora.rank === 0 ? 'full fine-tuning' : `LoRA r ${o.lora.rank} on ${o.lora.targets.join(', ')}`;
+  const c = o.config;
+  const a = p.activations;
+  const head = p.headChunk === 0 ? `whole logits ${count(o.batch.rows * o.batch.seqLen)} x ${count(c.vocabSize)}` : `chunks of ${count(p.headChunk)} x ${count(c.vocabSize)}`;
   const rowsOut: [string, number, string][] = [
-    [`weights (frozen, ${o.weightBytes} B each)`, p.weights, ''],
+    ['weights (frozen, float32)', p.weights, ''],
     ['trainable (float32)', p.trainable, `${count(p.params.trainable)} parameters`],
     ['gradients', p.gradients, ''],
     ['AdamW m, v', p.adam, ''],
-    ['activations kept', p.activations.kept, o.recompute ? `${s.nLayer} block inputs + final (recompute)` : `${s.nLayer} x ${formatBytes(p.activations.perBlock)} + final ${formatBytes(p.activations.final)}${p.activations.perBlock > p.activations.perBlockNeeded ? ` (gradients need ${formatBytes(p.activations.perBlockNeeded)} a block)` : ''}`],
-    ['block backward', p.activations.backward, o.recompute ? 'one recomputed block + its gradients' : 'one block\'s gradients'],
-    ['head + loss', p.head.total, `chunk ${p.headChunk} x ${count(s.vocabSize)}${p.head.embeddingGrad ? ', embedding gradient sums' : ''}`],
+    o.recompute
+      ? ['activations kept', p.withRecompute.kept, `${c.nLayer} block inputs + final ${formatBytes(a.final)} (recomputation; a block is ${formatBytes(a.perBlock)} again in the backward)`]
+      : ['activations kept', a.kept, `${c.nLayer} x ${formatBytes(a.perBlock)} + final ${formatBytes(a.final)}${a.kl ? ` + KL ${formatBytes(a.kl)}` : ''} (gradients need ${formatBytes(a.perBlockNeeded)} a block)`],
+    ['block backward', a.backward, 'one block\'s gradients (estimate)'],
+    ['head + CE', p.head.total, `${head}${p.head.embeddingGrad ? ', head gradient sums' : ', head frozen'}`],
+    ...(p.head.klBackward ? [['KL backward', p.head.klBackward, `4 x [${count(o.klRows ?? 0)}, ${count(c.vocabSize)}] (estimate)`] as [string, number, string]] : []),
     ['optimizer step', p.optimizer, 'largest trainable tensor: new p, m, v'],
-    ['peak', p.total, o.limits.memoryBytes !== undefined ? `budget ${formatBytes(o.limits.memoryBytes)}` : ''],
+    ['peak', p.total, o.memoryBytes !== undefined ? `budget ${formatBytes(o.memoryBytes)}` : ''],
   ];
+  const lim = o.limits ? `limits: binding ${formatBytes(o.limits.maxStorageBufferBindingSize)}, buffer ${formatBytes(o.limits.maxBufferSize)}` : 'no buffer limits';
   const lines = [
-    `${p.name}: ${count(p.params.base)} parameters, ${training}`,
-    `  ${o.batch.rows} rows x ${o.batch.seqLen} tokens, head chunk ${p.headChunk}, recompute ${o.recompute ? 'on' : 'off'}`,
+    `${p.name}: ${count(p.params.base)} parameters, ${trainingText(c)}`,
+    `  ${o.batch.rows} rows x ${o.batch.seqLen} tokens${o.klRows ? `, KL ${count(o.klRows)} rows a side` : ''}`,
     ...rowsOut.map(([k, v, note]) => `  ${k.padEnd(26)}${formatBytes(v).padStart(10)}${note ? `   ${note}` : ''}`),
-    `  largest buffer: ${p.largest.name} ${shapeText(p.largest)} ${formatBytes(p.largest.bytes)} (limits: binding ${formatBytes(o.limits.maxStorageBufferBindingSize)}, buffer ${formatBytes(o.limits.maxBufferSize)})`,
+    o.recompute
+      ? '  recomputation on (--recompute)'
+      : `  with recomputation (--recompute): peak ${formatBytes(p.withRecompute.total)}, activations kept ${formatBytes(p.withRecompute.kept)}`,
+    `  largest buffer: ${p.largest.name} ${shapeText(p.largest)} ${formatBytes(p.largest.bytes)} (${lim})`,
     `  fits: ${p.verdict.fits ? 'yes' : 'no'}`,
     ...p.verdict.reasons.map((r) => `    - ${r}`),
   ];
   return lines.join('\n');
 }
 
-/** LoRA on the attention projections, as each architecture names them. */
-export function attentionTargets(arch: PlanArch): string[] {
-  return arch === 'gpt2' ? ['c_attn', 'attn.c_proj'] : ['q_proj', 'k_proj', 'v_proj', 'o_proj'];
-}
-
-/** Students we plan for, from their config.json (the script and the tests). */
-export const REFERENCE_SHAPES: { name: string; params: number; shape: PlanShape }[] = [
+/** Students we plan for, as their config.json reads (src/hf/config.ts
+ * studentConfig: GPT-2 keeps its 1,024 learned positions; LLaMA-family
+ * students train with at most 2,048), without LoRA; `params` is the count
+ * their model cards give. */
+export const REFERENCE_MODELS: { name: string; params: number; config: ModelConfig }[] = [
   {
     name: 'GPT-2 124M',
     params: 124_439_808,
-    shape: { arch: 'gpt2', vocabSize: 50_257, hiddenSize: 768, nLayer: 12, nHead: 12, nKvHead: 12, headDim: 64, intermediateSize: 3072, tieWordEmbeddings: true, qkvBias: true, maxPositions: 1024 },
+    config: { arch: 'gpt2', vocabSize: 50_257, blockSize: 1024, nLayer: 12, nHead: 12, nEmbd: 768, layerNormEps: 1e-5, tieWordEmbeddings: true },
   },
   {
     name: 'SmolLM2-135M',
     params: 134_515_008,
-    shape: { arch: 'llama', vocabSize: 49_152, hiddenSize: 576, nLayer: 30, nHead: 9, nKvHead: 3, headDim: 64, intermediateSize: 1536, tieWordEmbeddings: true, qkvBias: false, maxPositions: 8192 },
+    config: { arch: 'llama', vocabSize: 49_152, blockSize: 2048, nLayer: 30, nHead: 9, nKvHead: 3, nEmbd: 576, intermediateSize: 1536, layerNormEps: 1e-5, ropeTheta: 100_000, tieWordEmbeddings: true },
   },
   {
     name: 'Qwen2.5-0.5B',
     params: 494_032_768,
-    shape: { arch: 'qwen2', vocabSize: 151_936, hiddenSize: 896, nLayer: 24, nHead: 14, nKvHead: 2, headDim: 64, intermediateSize: 4864, tieWordEmbeddings: true, qkvBias: true, maxPositions: 32_768 },
+    config: { arch: 'qwen2', vocabSize: 151_936, blockSize: 2048, nLayer: 24, nHead: 14, nKvHead: 2, nEmbd: 896, intermediateSize: 4864, layerNormEps: 1e-6, ropeTheta: 1_000_000, tieWordEmbeddings: true },
   },
 ];
+
+// ---- the plan as `mcckd train` and the Student step show it ----
+
+/** Answer tokens per question assumed for the KL term when the caller does
+ * not know the batch's span (GSM8K-style answers: a few digits and the end
+ * token). */
+export const ASSUMED_ANSWER_TOKENS = 8;
+
+export interface DescribePlanOptions {
+  /** Token rows of a step: 2 * questions (two rationales each). */
+  rows: number;
+  /** Tokens per row: the longest training sequence (at most blockSize). */
+  seqLen: number;
+  /** The device's limits (gpuLimits()); absent: no per-buffer limit. */
+  limits?: GpuLimits;
+  /** Memory the step may use, when known (WebGPU does not tell). */
+  memoryBytes?: number;
+  /** KL rows a side (pairs x answer tokens); default rows / 2 *
+   * ASSUMED_ANSWER_TOKENS. */
+  klRows?: number;
+  /** The model's name in the text. */
+  name?: string;
+  /** Activation recomputation (TrainConfig.recompute). */
+  recompute?: boolean;
+}
+
+/** The plan of one step of `config` (with its LoRA setting) at `rows` x
+ * `seqLen`, with the trainer's head chunks (src/core/plan.ts headChunk):
+ * the printed table, whether it fits, why not, and the peak (bytes). Throws a
+ * ConfigRangeError for a config out of range. */
+export function describePlan(config: ModelConfig, o: DescribePlanOptions): { text: string; fits: boolean; reasons: string[]; peak: number } {
+  const klRows = o.klRows ?? Math.ceil(o.rows / 2) * ASSUMED_ANSWER_TOKENS;
+  const plan = planMemory({
+    ...(o.name !== undefined ? { name: o.name } : {}),
+    config,
+    batch: { rows: o.rows, seqLen: o.seqLen },
+    headChunk: headChunk(config.vocabSize, o.rows * o.seqLen),
+    klRows,
+    ...(o.limits ? { limits: o.limits } : {}),
+    ...(o.memoryBytes !== undefined ? { memoryBytes: o.memoryBytes } : {}),
+    ...(o.recompute ? { recompute: true } : {}),
+  });
+  const assumed = o.klRows === undefined ? ` (KL term: ${ASSUMED_ANSWER_TOKENS} answer tokens a question assumed)` : '';
+  return { text: `memory plan${assumed}:\n${formatPlan(plan)}`, fits: plan.verdict.fits, reasons: plan.verdict.reasons, peak: plan.total };
+}

@@ -3,7 +3,7 @@
 // single tf.tidy. The CLI and the browser worker drive it the same way.
 
 import * as tf from '@tensorflow/tfjs-core';
-import { DEFAULT_LORA_TARGETS, DEFAULT_TRAIN, checkModelRanges, loraShapes, modelConfigFor, paramShapes, type LoraConfig, type ModelConfig, type TrainConfig } from './config';
+import { DEFAULT_TRAIN, checkModelRanges, withLora, loraShapes, modelConfigFor, paramShapes, type LoraConfig, type ModelConfig, type TrainConfig } from './config';
 import type { BaseRef, MetricPoint, TensorMap, TrainState } from './state';
 import type { EvalItem, EvalSample, QuestionGroup, TaskType } from '../data/types';
 import { formatPrompt } from '../data/template';
@@ -11,6 +11,7 @@ import { gradeGeneration } from '../data/answer';
 import { Tokenizer, type StudentTokenizer } from './tokenizer';
 import { createVariables, forward, forwardHidden, headWeight, initLora, initParams, readVariables, type Params } from './model';
 import { headCrossEntropy, headLogitsRows } from './headLoss';
+import { headChunk } from './plan';
 import { AdamW } from './optimizer';
 import { learningRate } from './schedule';
 import { mcckdLoss, mcckdLossFrom, symmetricKL } from './losses';
@@ -133,9 +134,7 @@ export class Trainer {
     const rng = new Rng(tc.seed ^ DATA_SEED_SALT);
     const fresh = { trainConfig: tc, datasetFingerprint: o.datasetFingerprint, rngState: rng.state(), cursor: { epoch: 0, position: 0, order: [] }, metrics: [] };
     if (o.student) {
-      // no targets named: the architecture's attention projections (PEFT's usual choice)
-      const targets = o.lora?.targets.length ? o.lora.targets.slice() : [...DEFAULT_LORA_TARGETS[o.student.modelConfig.arch ?? 'gpt2']];
-      const mc: ModelConfig = { ...o.student.modelConfig, ...(o.lora ? { lora: { ...o.lora, targets } } : {}) };
+      const mc = withLora(o.student.modelConfig, o.lora);
       checkModelRanges(mc);
       const { params, trainable } = studentVariables(mc, o.student.weights, mc.lora ? initLora(mc, tc.seed) : undefined);
       return new Trainer({ ...fresh, modelConfig: mc, tokenizer: o.student.tokenizer, base: o.student.base, params, trainable, opt: new AdamW(trainable, tc) }, o.groups);
@@ -431,16 +430,6 @@ function studentVariables(mc: ModelConfig, base: TensorMap, adapter?: TensorMap)
   const params = createVariables(base, paramShapes(mc), false);
   for (const [n, v] of trainable) params.set(n, v);
   return { params, trainable };
-}
-
-/** Logits bigger than this (bytes) are computed a chunk of rows at a time. */
-export const HEAD_CHUNK_BYTES = 32 << 20;
-
-/** Rows per chunk of the head for a batch of `rows` token rows, or 0 when
- * the whole [rows, V] logits are small enough to take at once. */
-export function headChunk(vocab: number, rows: number, budget: number = HEAD_CHUNK_BYTES): number {
-  if (rows * vocab * 4 <= budget) return 0;
-  return Math.max(1, Math.floor(budget / (vocab * 4)));
 }
 
 /** Gradients are registered by the entry point (src/node/gradients.ts in

@@ -27,9 +27,14 @@
 // `encodeTraining` also reports whether the rationale's ids equal the
 // tokenizer's own encoding of the whole rationale (`canonical`); with the
 // convention above that holds for byte-level BPE on every real rationale we
-// tested. A tokenizer that prefixes every encoded piece (SentencePiece
-// Metaspace / Prepend, as LLaMA-2 and TinyLlama) is refused by `fromJSON`,
-// since concatenated pieces would not decode to the original text.
+// tested.
+//
+// SentencePiece tokenizers (LLaMA-2, TinyLlama: a Prepend("▁") normalizer)
+// mark the start of every encoded text, so a piece encoded alone would gain
+// a "▁" that the whole text does not have there. A piece that continues a
+// text is therefore encoded after a sentinel ("\n", a byte-fallback token no
+// merge crosses) whose ids are then cut off (`encodeContinuation`). A
+// tokenizer whose pieces join exactly neither way is refused by `fromJSON`.
 
 import { Tokenizer } from '@huggingface/tokenizers';
 import type { EncodedExample, StudentTokenizer } from '../core/tokenizer';
@@ -173,6 +178,11 @@ export class HfTokenizer implements StudentTokenizer {
     return this.eosId;
   }
 
+  /** How a piece that continues a text is encoded: as it is (byte-level
+   * BPE), or after a sentinel whose ids are cut off (SentencePiece). Set by
+   * `probe`. */
+  private continuation: { sentinel: string; ids: number[] } | null = null;
+
   private constructor(
     private readonly tok: Tokenizer,
     vocabSize: number,
@@ -228,16 +238,34 @@ export class HfTokenizer implements StudentTokenizer {
     return t;
   }
 
-  /** Refuses tokenizers whose pieces do not concatenate back to the text. */
+  /** Refuses tokenizers whose pieces do not concatenate back to the text;
+   * finds how a continuing piece must be encoded. */
   private probe(): void {
     const a = 'Q: Tom has 3 apples.\nA:';
     const b = ' He eats 1, so 2 are left.';
     const whole = this.decode(this.encode(a + b));
     if (whole !== a + b) fail(`this tokenizer does not give back the text it encoded (${JSON.stringify(a + b)} came back as ${JSON.stringify(whole)}); its normalizer changes text`);
-    const joined = this.decode([...this.encode(a), ...this.encode(b)]);
-    if (joined !== a + b) {
-      fail(`this tokenizer changes text encoded in pieces (${JSON.stringify(a)} + ${JSON.stringify(b)} came back as ${JSON.stringify(joined)}), as SentencePiece tokenizers that prefix every piece do; answer spans could not be kept exact`);
+    if (this.decode([...this.encode(a), ...this.encode(b)]) === a + b) return;
+    for (const sentinel of ['\n', '\u0000']) {
+      this.continuation = { sentinel, ids: this.encode(sentinel) };
+      try {
+        if (this.decode([...this.encode(a), ...this.encodeContinuation(b)]) === a + b && this.decode([...this.encode(a), ...this.encodeContinuation('42')]) === `${a}42`) return;
+      } catch {
+        // this sentinel merges with what follows: try the next
+      }
     }
+    this.continuation = null;
+    fail(`this tokenizer changes text encoded in pieces (${JSON.stringify(a)} + ${JSON.stringify(b)} came back as ${JSON.stringify(this.decode([...this.encode(a), ...this.encode(b)]))}); answer spans could not be kept exact`);
+  }
+
+  /** Ids of `text` as it continues an encoded text: the same as `encode` for
+   * byte-level BPE; for SentencePiece without the start-of-text "▁". */
+  encodeContinuation(text: string): number[] {
+    const c = this.continuation;
+    if (!c || text === '') return this.encode(text);
+    const ids = this.encode(c.sentinel + text);
+    if (!sameIds(ids.slice(0, c.ids.length), c.ids)) fail(`encode: ${JSON.stringify(text.slice(0, 40))} merges with the sentinel ${JSON.stringify(c.sentinel)}; it cannot be encoded as a continuation`);
+    return ids.slice(c.ids.length);
   }
 
   /** Token ids of `text`, without special tokens (no BOS/EOS). */
@@ -286,13 +314,13 @@ export class HfTokenizer implements StudentTokenizer {
     const [before, answerSpaces] = trailingSpaces(promptSpaces + p.rationaleBeforeAnswer);
     const answer = answerSpaces + p.answer;
     const promptIds = this.encode(prompt);
-    const a = this.encode(before);
-    const b = this.encode(answer);
-    const c = this.encode(p.rationaleAfter);
+    const a = this.encodeContinuation(before);
+    const b = this.encodeContinuation(answer);
+    const c = this.encodeContinuation(p.rationaleAfter);
     let lead = 0;
     while (lead < b.length - 1 && this.decode([b[lead]]).trim() === '') lead++;
     const rationale = [...a, ...b, ...c];
-    const canonical = sameIds(rationale, this.encode(before + answer + p.rationaleAfter));
+    const canonical = sameIds(rationale, this.encodeContinuation(before + answer + p.rationaleAfter));
     const s = promptIds.length + a.length;
     return { ids: [...promptIds, ...rationale, this.eosId], promptLen: promptIds.length, answerStart: s + lead, answerEnd: s + b.length, canonical };
   }

@@ -3,7 +3,8 @@
 // demo. Each runs one at a time (session.busy) and reports through a
 // listener the page passes as a Comlink proxy.
 
-import { countParams, curationOf, prepareTrainConfig, type TrainConfig } from '../core/config';
+import { countParams, curationOf, prepareTrainConfig, withLora, type TrainConfig } from '../core/config';
+import { studentPlan } from './plan';
 import { BackendLostError, guardBackendLoss, recreateBackend } from '../core/backend';
 import { DivergedError, Trainer } from '../core/trainer';
 import type { QuestionGroup } from '../data/types';
@@ -43,6 +44,10 @@ async function createTrainer(label: RunLabel, data: TeacherData, config: TrainCo
   const backend = await ensureBackend(config.backend);
   if (backend.fellBackFrom) emit({ type: 'note', label, level: 'info', message: `${backend.fellBackFrom} unavailable (${backend.reason ?? '?'}); using ${backend.backend}` });
   const chosen = session.student;
+  if (chosen && backend.backend === 'webgpu') {
+    const { plan } = studentPlan(withLora(chosen.student.modelConfig, chosen.lora ?? undefined), chosen.student.tokenizer, data.groups, config);
+    if (!plan.fits) throw new Error(`a training step of ${chosen.summary.name} does not fit this GPU: ${plan.reasons.join('; ')}. Lower the batch size, turn on recomputation, or pick a smaller model.`);
+  }
   emit({ type: 'status', label, status: 'preparing', step: 0, message: chosen ? `loading ${chosen.summary.name} onto ${config.backend}` : 'training the tokenizer and initialising the weights' });
   const t0 = performance.now();
   const trainer = await Trainer.create({

@@ -6,7 +6,7 @@
 import * as Comlink from 'comlink';
 import * as tf from '@tensorflow/tfjs-core';
 import './wasm-assets';
-import { checkModelRanges, type BackendName, type LoraConfig, type TrainConfig } from '../core/config';
+import { checkModelRanges, withLora, type BackendName, type LoraConfig, type TrainConfig } from '../core/config';
 import { defaultLora, studentFromFiles } from './students';
 import { studentPlan } from './plan';
 import { openStore, listRuns, storageUsage, checkpointView } from './checkpoints';
@@ -60,7 +60,8 @@ const api = {
   async loadStudent(files: File[]): Promise<{ summary: StudentSummary; lora: LoraConfig | null; note?: string }> {
     assertIdle('load a model');
     const { student, summary, note } = await studentFromFiles(files);
-    session.student = { student, summary: { ...summary, ...studentPlan(student.modelConfig) }, lora: defaultLora(student) };
+    const lora = defaultLora(student);
+    session.student = { student, summary: { ...summary, ...studentPlan(withLora(student.modelConfig, lora), student.tokenizer, session.data?.groups) }, lora };
     return { summary: session.student.summary, lora: session.student.lora, ...(note ? { note } : {}) };
   },
 
@@ -71,7 +72,7 @@ const api = {
     if (!s) throw new Error('no pretrained model is picked');
     if (lora) checkModelRanges({ ...s.student.modelConfig, lora });
     s.lora = lora ? { ...lora, targets: lora.targets.slice() } : null;
-    s.summary = { ...s.summary, ...studentPlan({ ...s.student.modelConfig, ...(lora ? { lora } : {}) }) };
+    s.summary = { ...s.summary, ...studentPlan(withLora(s.student.modelConfig, lora ?? undefined), s.student.tokenizer, session.data?.groups) };
     return s.summary;
   },
 

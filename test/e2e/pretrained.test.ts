@@ -62,6 +62,11 @@ describe.skipIf(!available)('a pretrained student in the page', () => {
       expect(text).toMatch(/2 layers × 64, 4 heads, 2 key\/value heads/);
       expect(text).toMatch(/F32/);
       expect(text).toMatch(/384 tokens; end token "<\|end_of_text\|>"/);
+      // the plan against this GPU's limits (SwiftShader's device: 1 GiB bindings)
+      const plan = await page.getByTestId('student-plan').innerText();
+      expect(plan).toMatch(/Memory plan: fits this GPU/);
+      expect(plan).toMatch(/8 questions a step, \d+ tokens \(the longest example of the loaded data\)/);
+      expect(plan).toMatch(/limits: binding 1\.00 GB/);
       expect(await page.getByTestId('student-status').innerText()).toMatch(/kept in this browser/);
       expect(await page.getByTestId('lora-target-q_proj').isChecked()).toBe(true);
       expect(await page.getByTestId('lora-target-gate_proj').isChecked()).toBe(false);

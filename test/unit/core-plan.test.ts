@@ -1,117 +1,164 @@
 // The memory planner (src/core/plan.ts): exact figures for a tiny model
-// worked out by hand, monotonicity, the real students' parameter counts, and
-// their plans at 4 questions (8 rows) x 256 tokens with LoRA r 8 (printed).
+// worked out by hand, the activations measured on WebGPU, monotonicity, the
+// real students' parameter counts, and their plans at 4 questions (8 rows) x
+// 256 tokens with LoRA r 8 (printed).
 import { describe, expect, it } from 'vitest';
-import { attentionTargets, baseParamCount, formatPlan, loraParamCount, planMemory, REFERENCE_SHAPES, suggestHeadChunk, type PlanOptions, type PlanShape } from '../../src/core/plan';
+import { ConfigRangeError, DEFAULT_LORA_TARGETS, archOf, countParams, countTrainable, type ModelConfig } from '../../src/core/config';
+import { blockTensors, finalTensors, formatPlan, klTensors, planMemory, REFERENCE_MODELS, suggestHeadChunk, type PlanOptions } from '../../src/core/plan';
 
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
 const BIG = { maxBufferSize: GiB, maxStorageBufferBindingSize: GiB };
+const bytes = (ts: { bytes: number }[]): number => ts.reduce((a, t) => a + t.bytes, 0);
 
 // V 10, d 4, 1 layer, 2 heads of 2, MLP 16, 8 positions, tied
-const TINY: PlanShape = { arch: 'gpt2', vocabSize: 10, hiddenSize: 4, nLayer: 1, nHead: 2, nKvHead: 2, headDim: 2, intermediateSize: 16, tieWordEmbeddings: true, qkvBias: true, maxPositions: 8 };
+const TINY: ModelConfig = { arch: 'gpt2', vocabSize: 10, blockSize: 8, nLayer: 1, nHead: 2, nEmbd: 4, layerNormEps: 1e-5 };
 
 function tiny(o: Partial<PlanOptions> = {}): PlanOptions {
-  return { shape: TINY, lora: { rank: 0, targets: [] }, batch: { rows: 2, seqLen: 3 }, headChunk: 2, recompute: false, weightBytes: 4, limits: BIG, ...o };
+  return { config: TINY, batch: { rows: 2, seqLen: 3 }, headChunk: 2, limits: BIG, ...o };
 }
 
 describe('plan: a tiny GPT-2 by hand', () => {
   // parameters: wte 10*4 = 40, wpe 8*4 = 32, ln_1 4+4, c_attn 4*12+12 = 60,
   // attn.c_proj 4*4+4 = 20, ln_2 8, c_fc 4*16+16 = 80, mlp.c_proj 16*4+4 = 68,
   // ln_f 8: 324
-  // one block, N = 2*3 = 6 tokens, scores 2*2*3*3 = 36 floats. Needed by the
-  // gradients: x 24, ln_1 stats 12, ln_1 out 24, q/k/v 72, scores 36,
-  //   probs 36, merged 24, x+attn 24, ln_2 stats 12, ln_2 out 24,
-  //   MLP pre 96, hidden 96 = 480 floats = 1920 bytes
-  // kept by tfjs's Add/Reshape: c_attn pre-bias 72, q/k/v before the
-  //   transpose 72, attn.c_proj pre-bias 24, attention out 24, c_fc pre-bias
-  //   96, mlp.c_proj pre-bias 24, MLP out 24 = 336 floats = 1344 bytes
-  // final: norm input 24, stats 12, output 24, token rows 24 = 336 bytes
+  // one block, N = 2*3 = 6 tokens ([N, d] = 24 floats), scores 2*2*3*3 = 36
+  // floats: 30 [N, d] + 2 scores = 720 + 72 = 792 floats = 3168 bytes, of
+  // which the gradients need 16 [N, d] + the probabilities = 420 floats
+  // final: token rows 24, position rows 3*4 = 12, ln_f input 24, output 24,
+  //   lse and per-token CE 12 = 96 floats = 384 bytes
   // block backward: max(2*36 + 2*24, 3*6*16 + 2*24) = 336 floats = 1344 bytes
-  // head, chunk 2: 3*2*10 + dh 24 + lse 6 = 90 floats = 360 bytes
+  // head, chunk 2: 3*2*10 + dh pieces and concat 2*24 = 108 floats = 432 bytes
   it('full fine-tuning', () => {
     const p = planMemory(tiny());
     expect(p.params).toEqual({ base: 324, lora: 0, trainable: 324 });
+    expect(p.headTrains).toBe(true);
     expect(p.weights).toBe(0);
     expect(p.trainable).toBe(1296);
     expect(p.gradients).toBe(1296);
     expect(p.adam).toBe(2592);
-    expect(p.activations.perBlockNeeded).toBe(1920);
-    expect(p.activations.perBlock).toBe(1920 + 1344);
-    expect(p.activations.final).toBe(336);
-    expect(p.activations.kept).toBe(3600);
+    expect(p.activations.perBlock).toBe(3168);
+    expect(p.activations.perBlockNeeded).toBe(1680);
+    expect(p.activations.final).toBe(384);
+    expect(p.activations.kl).toBe(0);
+    expect(p.activations.kept).toBe(3552);
     expect(p.activations.backward).toBe(1344);
     expect(p.head.chunkLogits).toBe(80);
-    expect(p.head.transient).toBe(360);
+    expect(p.head.transient).toBe(432);
     expect(p.head.embeddingGrad).toBe(320); // 2 * 10 * 4 floats: the embedding trains
-    expect(p.head.total).toBe(680);
+    expect(p.head.total).toBe(752);
     expect(p.optimizer).toBe(3 * 64 * 4); // the largest tensor, c_fc [4, 16]
-    // backward phase: 1296 + 1296 + 2592 + 3600 + max(680, 1344) = 10128
-    expect(p.total).toBe(10128);
-    expect(p.largest.name).toMatch(/MLP hidden/); // [6, 16] = 384 bytes
-    expect(p.largest.bytes).toBe(384);
+    // backward phase: 1296 + 1296 + 2592 + 3552 + max(752, 1344) = 10080
+    expect(p.total).toBe(10080);
+    // informational: 6 x 4 block inputs + final, one recomputed block + its gradients
+    expect(p.withRecompute).toEqual({ kept: 96 + 384, total: 5184 + 480 + 3168 + 1344 });
+    expect(p.largest.shape).toEqual([6, 16]); // 384 bytes
     expect(p.verdict).toEqual({ fits: true, reasons: [] });
   });
 
-  it('what the gradients need only (tfjsKeeps false)', () => {
-    const p = planMemory(tiny({ tfjsKeeps: false }));
-    expect(p.activations.perBlock).toBe(1920);
-    expect(p.activations.final).toBe(240);
-    expect(p.activations.kept).toBe(2160);
-    expect(p.total).toBe(1296 + 1296 + 2592 + 2160 + 1344);
-  });
-
   it('LoRA r 2 on c_attn', () => {
-    const p = planMemory(tiny({ lora: { rank: 2, targets: ['c_attn'] } }));
+    const p = planMemory(tiny({ config: { ...TINY, lora: { rank: 2, alpha: 4, targets: ['c_attn'] } } }));
     // A [2, 4] + B [12, 2] = 32
     expect(p.params).toEqual({ base: 324, lora: 32, trainable: 32 });
+    expect(p.headTrains).toBe(false);
     expect(p.weights).toBe(1296);
     expect(p.trainable).toBe(128);
     expect(p.gradients).toBe(128);
     expect(p.adam).toBe(256);
-    // + x @ A [6, 2] needed; + (x A) B, its scaled copy, the base output 3 * [6, 12] by tfjs
-    expect(p.activations.perBlockNeeded).toBe(1920 + 48);
-    expect(p.activations.perBlock).toBe(3264 + 48 + 864);
-    expect(p.activations.kept).toBe(4176 + 336);
-    expect(p.head.total).toBe(360); // the frozen embedding gets no gradient
+    // + x A^T [6, 2] needed; (x A^T) B^T, its scaled copy, the base output 3 * [6, 12] and the scale by tfjs
+    expect(p.activations.perBlockNeeded).toBe(1680 + 48);
+    expect(p.activations.perBlock).toBe(3168 + 48 + 864 + 4);
+    expect(p.activations.kept).toBe(4084 + 384);
+    expect(p.head.total).toBe(432); // the frozen embedding gets no gradient
     expect(p.optimizer).toBe(3 * 24 * 4); // B [12, 2]
-    // 1296 + 128 + 128 + 256 + 4512 + max(360, 1344) = 7664
-    expect(p.total).toBe(7664);
+    // 1296 + 128 + 128 + 256 + 4468 + max(432, 1344) = 7620
+    expect(p.total).toBe(7620);
   });
 
-  it('recompute keeps the block inputs and recomputes one block', () => {
-    const p = planMemory(tiny({ recompute: true }));
-    expect(p.activations.kept).toBe(6 * 4 * 4 + 336);
-    expect(p.activations.backward).toBe(3264 + 1344);
-    // 1296 + 1296 + 2592 + 432 + 4608
-    expect(p.total).toBe(10224);
+  it('the KL rows and the unchunked head', () => {
+    const p = planMemory(tiny({ klRows: 3 }));
+    // 9 [3, 10] + 2 [3, 4] + 2 [3] floats
+    expect(p.activations.kl).toBe((270 + 24 + 6) * 4);
+    expect(p.head.klBackward).toBe(4 * 30 * 4);
+    const whole = planMemory(tiny({ headChunk: 0 }));
+    expect(whole.headChunk).toBe(0);
+    expect(whole.activations.final).toBe(384 + 6 * 10 * 4); // the [N, V] logits stay
+    expect(whole.head.chunkLogits).toBe(6 * 10 * 4);
   });
 
   it('flags buffers over the limits, the budget and too long rows', () => {
-    const p = planMemory(tiny({ batch: { rows: 2, seqLen: 9 }, limits: { maxBufferSize: 300, maxStorageBufferBindingSize: 200, memoryBytes: 1000 } }));
+    const p = planMemory(tiny({ batch: { rows: 2, seqLen: 9 }, limits: { maxBufferSize: 300, maxStorageBufferBindingSize: 200 }, memoryBytes: 1000 }));
     expect(p.verdict.fits).toBe(false);
     const r = p.verdict.reasons.join('\n');
-    expect(r).toMatch(/the MLP hidden states \[18, 16\] is 1\.1 KB, over this GPU's 300 B buffer limit \(maxBufferSize\)/);
-    expect(r).toMatch(/a layer's mlp\.c_fc weight \[4, 16\] is 256 B, over this GPU's 200 B per-binding limit \(maxStorageBufferBindingSize\)/);
-    expect(r).not.toMatch(/token embedding/); // [10, 4] is 160 B: under both
-    expect(p.verdict.reasons).toHaveLength(5);
-    expect(r).toMatch(/the attention scores \[2, 2, 9, 9\] is 1\.3 KB, over this GPU's 300 B buffer limit/);
-    expect(r).toMatch(/over this GPU's 1000 B of memory/);
+    expect(r).toMatch(/c_fc product before its bias \[18, 16\] is 1\.1 KB, over this GPU's 300 B buffer limit \(maxBufferSize\)/);
+    expect(r).toMatch(/transformer\.h\.\*\.mlp\.c_fc\.weight \[4, 16\] is 256 B, over this GPU's 200 B per-binding limit \(maxStorageBufferBindingSize\)/);
+    expect(r).toMatch(/attention scores \(Reshape before the fused softmax\) \[2, 2, 9, 9\] is 1\.3 KB, over this GPU's 300 B buffer limit/);
+    expect(r).not.toMatch(/wte/); // [10, 4] is 160 B: under both
+    expect(r).toMatch(/over the 1000 B of memory/);
     expect(r).toMatch(/9 tokens per row is more than the model's 8 positions/);
+    // one reason per distinct shape
+    expect(new Set(p.verdict.reasons).size).toBe(p.verdict.reasons.length);
+    // no limits (cpu, wasm): only the budget and the positions
+    const free = planMemory(tiny({ batch: { rows: 2, seqLen: 9 }, limits: undefined, memoryBytes: 1000 }));
+    expect(free.verdict.reasons).toHaveLength(2);
   });
 
   it('refuses bad options', () => {
-    expect(() => planMemory(tiny({ lora: { rank: 4, targets: ['q_proj'] } }))).toThrow(/LoRA target "q_proj" is no module of a gpt2 layer/);
-    expect(() => planMemory(tiny({ lora: { rank: 4, targets: [] } }))).toThrow(/at least one target/);
-    expect(() => planMemory(tiny({ headChunk: 0 }))).toThrow(/head chunk/);
+    expect(() => planMemory(tiny({ config: { ...TINY, lora: { rank: 4, alpha: 8, targets: ['q_proj'] } } }))).toThrow(ConfigRangeError);
+    expect(() => planMemory(tiny({ config: { ...TINY, lora: { rank: 4, alpha: 8, targets: ['attn.c_proj'] } } }))).toThrow(/not a projection of a gpt2 model/); // short names only
+    expect(() => planMemory(tiny({ config: { ...TINY, lora: { rank: 4, alpha: 8, targets: [] } } }))).toThrow(/at least one/);
+    expect(() => planMemory(tiny({ headChunk: -1 }))).toThrow(/head chunk/);
+    expect(() => planMemory(tiny({ klRows: 1.5 }))).toThrow(/klRows/);
     expect(() => planMemory(tiny({ batch: { rows: 0, seqLen: 3 } }))).toThrow(/batch.rows/);
   });
 });
 
+// What the tape kept, measured on WebGPU (Dawn + SwiftShader, fused kernels
+// on): the saved tensors at the start of the backward of
+// headCrossEntropy(forwardHidden(...)) (chunks of 64, the head frozen for
+// LoRA), as unique buffers without the variables and the inputs; a block is
+// 2 layers less 1 (and 3 less 2: the same), `final` is 1 layer less a block.
+describe('plan: the activations as measured on WebGPU', () => {
+  const llama: ModelConfig = { arch: 'llama', vocabSize: 256, blockSize: 128, nLayer: 1, nHead: 4, nKvHead: 2, nEmbd: 64, layerNormEps: 1e-5, intermediateSize: 176, ropeTheta: 10_000 };
+  const qwen2: ModelConfig = { arch: 'qwen2', vocabSize: 256, blockSize: 128, nLayer: 1, nHead: 4, nKvHead: 1, nEmbd: 64, layerNormEps: 1e-6, intermediateSize: 160, ropeTheta: 1e6, tieWordEmbeddings: false };
+  const gpt2: ModelConfig = { arch: 'gpt2', vocabSize: 256, blockSize: 128, nLayer: 1, nHead: 2, nEmbd: 64, layerNormEps: 1e-5 };
+  const cases: { name: string; config: ModelConfig; rows: number; seqLen: number; block: number; final: number }[] = [
+    { name: 'gpt2, full', config: gpt2, rows: 4, seqLen: 32, block: 1_048_576, final: 107_520 },
+    { name: 'gpt2, full', config: gpt2, rows: 4, seqLen: 64, block: 2_228_224, final: 215_040 },
+    { name: 'gpt2, LoRA c_attn, c_proj', config: { ...gpt2, lora: { rank: 4, alpha: 8, targets: ['c_attn', 'c_proj'] } }, rows: 4, seqLen: 32, block: 1_546_252, final: 107_520 },
+    { name: 'gpt2, LoRA c_attn, c_proj', config: { ...gpt2, lora: { rank: 4, alpha: 8, targets: ['c_attn', 'c_proj'] } }, rows: 4, seqLen: 64, block: 3_223_564, final: 215_040 },
+    { name: 'llama, full', config: llama, rows: 4, seqLen: 32, block: 1_387_528, final: 137_732 },
+    { name: 'llama, full', config: llama, rows: 4, seqLen: 64, block: 3_037_192, final: 275_460 },
+    { name: 'llama, LoRA q, k, v, o', config: { ...llama, lora: { rank: 4, alpha: 8, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] } }, rows: 4, seqLen: 32, block: 1_690_648, final: 137_732 },
+    { name: 'llama, LoRA q, k, v, o', config: { ...llama, lora: { rank: 4, alpha: 8, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] } }, rows: 4, seqLen: 64, block: 3_643_416, final: 275_460 },
+    { name: 'llama without GQA, LoRA v, down', config: { ...llama, nKvHead: 4, tieWordEmbeddings: false, lora: { rank: 2, alpha: 4, targets: ['v_proj', 'down_proj'] } }, rows: 4, seqLen: 32, block: 1_668_112, final: 137_732 },
+    { name: 'llama without GQA, LoRA v, down', config: { ...llama, nKvHead: 4, tieWordEmbeddings: false, lora: { rank: 2, alpha: 4, targets: ['v_proj', 'down_proj'] } }, rows: 4, seqLen: 64, block: 3_598_352, final: 275_460 },
+    { name: 'qwen2, LoRA on all 7', config: { ...qwen2, lora: { rank: 8, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] } }, rows: 4, seqLen: 32, block: 2_186_276, final: 137_732 },
+    { name: 'qwen2, LoRA on all 7', config: { ...qwen2, lora: { rank: 8, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] } }, rows: 4, seqLen: 64, block: 4_634_660, final: 275_460 },
+    // the reference students' widths (vocabulary 1,024), LoRA r 8 on their default targets, 2 rows x 48
+    { name: 'SmolLM2 widths', config: { ...REFERENCE_MODELS[1].config, vocabSize: 1024, blockSize: 256, lora: { rank: 8, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] } }, rows: 2, seqLen: 48, block: 10_152_216, final: 911_236 },
+    { name: 'Qwen2.5-0.5B widths', config: { ...REFERENCE_MODELS[2].config, vocabSize: 1024, blockSize: 256, lora: { rank: 8, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] } }, rows: 2, seqLen: 48, block: 19_994_904, final: 1_402_756 },
+    { name: 'GPT-2 124M widths', config: { ...REFERENCE_MODELS[0].config, vocabSize: 1024, blockSize: 256, lora: { rank: 8, alpha: 16, targets: ['c_attn', 'c_proj'] } }, rows: 2, seqLen: 48, block: 13_722_636, final: 1_032_960 },
+  ];
+  for (const k of cases) {
+    it(`${k.name}, ${k.rows} x ${k.seqLen}: a block ${k.block.toLocaleString('en-US')} B`, () => {
+      expect(bytes(blockTensors(k.config, k.rows, k.seqLen))).toBe(k.block);
+      expect(bytes(finalTensors(k.config, k.rows, k.seqLen, 64))).toBe(k.final);
+    });
+  }
+
+  it('the KL rows: 155,796 B measured for 16 rows, V 256, d 64 (the scalars are left out)', () => {
+    const kl = bytes(klTensors(gpt2, 16));
+    expect(kl).toBe(155_776);
+    expect(Math.abs(kl - 155_796) / 155_796).toBeLessThan(0.001);
+  });
+});
+
 describe('plan: monotonicity', () => {
-  const s = REFERENCE_SHAPES[1].shape;
-  const at = (o: Partial<PlanOptions>): PlanOptions => ({ shape: s, lora: { rank: 8, targets: attentionTargets(s.arch) }, batch: { rows: 8, seqLen: 256 }, recompute: false, weightBytes: 4, limits: BIG, ...o });
-  it('more rows or tokens keep more activations; recompute keeps fewer', () => {
+  const c = REFERENCE_MODELS[1].config;
+  const lora = (rank: number, targets = [...DEFAULT_LORA_TARGETS[archOf(c)]]): ModelConfig => ({ ...c, lora: { rank, alpha: 2 * rank, targets } });
+  const at = (o: Partial<PlanOptions>): PlanOptions => ({ config: lora(8), batch: { rows: 8, seqLen: 256 }, limits: BIG, ...o });
+  it('more rows or tokens keep more activations; recomputation keeps fewer', () => {
     let prev = 0;
     for (const rows of [2, 4, 8, 16]) {
       const a = planMemory(at({ batch: { rows, seqLen: 256 } })).activations.kept;
@@ -119,18 +166,26 @@ describe('plan: monotonicity', () => {
       prev = a;
     }
     expect(planMemory(at({ batch: { rows: 8, seqLen: 512 } })).activations.kept).toBeGreaterThan(planMemory(at({})).activations.kept);
-    const plain = planMemory(at({}));
-    const re = planMemory(at({ recompute: true }));
-    expect(re.activations.kept).toBeLessThan(plain.activations.kept / 5);
-    expect(re.total).toBeLessThan(plain.total);
+    const p = planMemory(at({}));
+    expect(p.withRecompute.kept).toBeLessThan(p.activations.kept / 5);
+    expect(p.withRecompute.total).toBeLessThan(p.total);
+    expect(formatPlan(p)).toMatch(/with recomputation \(--recompute\): peak/);
+    expect(formatPlan({ ...p, options: { ...p.options, recompute: true } })).toMatch(/recomputation on/);
+    // asked for, recomputation's figures are the plan's: what fits changes
+    const on = planMemory(at({ recompute: true }));
+    expect(on.total).toBe(p.withRecompute.total);
+    const budget = (p.total + on.total) / 2;
+    expect(planMemory(at({ memoryBytes: budget })).verdict.fits).toBe(false);
+    expect(planMemory(at({ memoryBytes: budget, recompute: true })).verdict.fits).toBe(true);
   });
 
-  it('a larger rank or more targets train more; full fine-tuning trains everything', () => {
+  it('a larger rank or more targets train more; without LoRA everything trains', () => {
     const r8 = planMemory(at({})).params.trainable;
-    expect(planMemory(at({ lora: { rank: 16, targets: attentionTargets(s.arch) } })).params.trainable).toBe(2 * r8);
-    expect(planMemory(at({ lora: { rank: 8, targets: [...attentionTargets(s.arch), 'gate_proj', 'up_proj', 'down_proj'] } })).params.trainable).toBeGreaterThan(r8);
-    const full = planMemory(at({ lora: { rank: 0, targets: [] } }));
+    expect(planMemory(at({ config: lora(16) })).params.trainable).toBe(2 * r8);
+    expect(planMemory(at({ config: lora(8, ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']) })).params.trainable).toBeGreaterThan(r8);
+    const full = planMemory(at({ config: c }));
     expect(full.params.trainable).toBe(full.params.base);
+    expect(full.headTrains).toBe(true);
     expect(full.total).toBeGreaterThan(planMemory(at({})).total);
   });
 
@@ -140,42 +195,42 @@ describe('plan: monotonicity', () => {
     expect(suggestHeadChunk(50_257, lim, 2048)).toBe(512); // 98 MiB
     expect(suggestHeadChunk(50_257, lim, 300)).toBe(300); // every row at once
     expect(suggestHeadChunk(50_257, lim, 2048, 32 * MiB)).toBe(128);
+    expect(suggestHeadChunk(50_257, undefined, 2048)).toBe(2048); // no limits
     expect(suggestHeadChunk(1e9, lim, 10)).toBe(1);
-    for (const { shape } of REFERENCE_SHAPES) {
-      const c = suggestHeadChunk(shape.vocabSize, lim, 2048);
-      expect(c * shape.vocabSize * 4).toBeLessThanOrEqual(128 * MiB);
-      expect(2 * c * shape.vocabSize * 4).toBeGreaterThan(128 * MiB);
+    for (const { config } of REFERENCE_MODELS) {
+      const k = suggestHeadChunk(config.vocabSize, lim, 2048);
+      expect(k * config.vocabSize * 4).toBeLessThanOrEqual(128 * MiB);
+      expect(2 * k * config.vocabSize * 4).toBeGreaterThan(128 * MiB);
     }
   });
 });
 
-describe('plan: the pretrained students at 4 questions x 256 tokens, LoRA r 8 on attention', () => {
-  it('counts the known parameters', () => {
-    for (const { name, params, shape } of REFERENCE_SHAPES) expect(baseParamCount(shape), name).toBe(params);
-    const [gpt2, smol, qwen] = REFERENCE_SHAPES.map((r) => r.shape);
-    // r * (in + out) per adapted module and layer
-    expect(loraParamCount(gpt2, { rank: 8, targets: attentionTargets('gpt2') })).toBe(12 * 8 * (768 + 2304 + 768 + 768));
-    expect(loraParamCount(gpt2, { rank: 8, targets: ['c_proj'] })).toBe(12 * 8 * (768 + 768 + 3072 + 768)); // PEFT: both c_proj
-    expect(loraParamCount(smol, { rank: 8, targets: attentionTargets('llama') })).toBe(30 * 8 * (1152 + 768 + 768 + 1152));
-    expect(loraParamCount(qwen, { rank: 8, targets: attentionTargets('qwen2') })).toBe(24 * 8 * (1792 + 1024 + 1024 + 1792));
+describe('plan: the pretrained students at 4 questions x 256 tokens, LoRA r 8 on the default targets', () => {
+  const withLora = (c: ModelConfig): ModelConfig => ({ ...c, lora: { rank: 8, alpha: 16, targets: [...DEFAULT_LORA_TARGETS[archOf(c)]] } });
+  it('counts the known parameters (config.ts), the adapters by PEFT matching', () => {
+    for (const { name, params, config } of REFERENCE_MODELS) expect(countParams(config), name).toBe(params);
+    const [gpt2, smol, qwen] = REFERENCE_MODELS.map((r) => withLora(r.config));
+    // r * (in + out) per adapted module and layer; GPT-2's c_proj is attn.c_proj and mlp.c_proj
+    expect(countTrainable(gpt2)).toBe(12 * 8 * (768 + 2304 + 768 + 768 + 3072 + 768));
+    expect(countTrainable(smol)).toBe(30 * 8 * (1152 + 768 + 768 + 1152));
+    expect(countTrainable(qwen)).toBe(24 * 8 * (1792 + 1024 + 1024 + 1792));
+    for (const c of [gpt2, smol, qwen]) expect(planMemory({ config: c, batch: { rows: 8, seqLen: 256 } }).params.trainable).toBe(countTrainable(c));
   });
 
   it('plans them (printed)', () => {
-    const limits = { maxBufferSize: 2 * GiB, maxStorageBufferBindingSize: 128 * MiB, memoryBytes: 4 * GiB };
+    const limits = { maxBufferSize: 2 * GiB, maxStorageBufferBindingSize: 128 * MiB };
     const out: string[] = [];
-    for (const { name, shape } of REFERENCE_SHAPES) {
-      for (const recompute of [false, true]) {
-        const p = planMemory({ name, shape, lora: { rank: 8, targets: attentionTargets(shape.arch) }, batch: { rows: 8, seqLen: 256 }, recompute, weightBytes: 4, limits });
-        out.push(formatPlan(p));
-        expect(p.headChunk * shape.vocabSize * 4).toBeLessThanOrEqual(128 * MiB);
-        // a tied embedding of more than 128 MiB cannot be bound whole
-        const emb = shape.vocabSize * shape.hiddenSize * 4;
-        expect(p.verdict.reasons.some((r) => r.startsWith('the token embedding'))).toBe(emb > 128 * MiB);
-      }
+    for (const { name, config } of REFERENCE_MODELS) {
+      const p = planMemory({ name, config: withLora(config), batch: { rows: 8, seqLen: 256 }, limits, memoryBytes: 4 * GiB, klRows: 32 });
+      out.push(formatPlan(p));
+      expect(p.headChunk * config.vocabSize * 4).toBeLessThanOrEqual(128 * MiB);
+      // a tied embedding of more than 128 MiB cannot be bound whole
+      const emb = config.vocabSize * config.nEmbd * 4;
+      expect(p.verdict.reasons.some((r) => /embed_tokens|wte/.test(r))).toBe(emb > 128 * MiB);
     }
     console.log(out.join('\n\n'));
-    const qwen = planMemory({ name: 'Qwen2.5-0.5B', shape: REFERENCE_SHAPES[2].shape, lora: { rank: 8, targets: attentionTargets('qwen2') }, batch: { rows: 8, seqLen: 256 }, recompute: false, weightBytes: 4, limits });
-    expect(qwen.verdict.reasons[0]).toBe("the token embedding (tied output head) [151936, 896] is 519.3 MB, over this GPU's 128.0 MB per-binding limit (maxStorageBufferBindingSize)");
-    expect(qwen.largest.name).toMatch(/token embedding/);
+    const qwen = planMemory({ name: 'Qwen2.5-0.5B', config: withLora(REFERENCE_MODELS[2].config), batch: { rows: 8, seqLen: 256 }, limits });
+    expect(qwen.verdict.reasons[0]).toBe("model.embed_tokens.weight (tied output head) [151936, 896] is 519.3 MB, over this GPU's 128.0 MB per-binding limit (maxStorageBufferBindingSize)");
+    expect(qwen.largest.name).toMatch(/embed_tokens/);
   });
 });

