@@ -30,6 +30,28 @@ function chunkLogits(hc: tf.Tensor2D, w: tf.Tensor2D, wT: tf.Tensor2D | null): t
   return wT ? matMul2d(hc, wT) : matMul2d(hc, w, true); // [c, d] @ [d, V]
 }
 
+/** The head as row blocks of [V, d] (an embedding split because it is larger
+ * than one GPU binding, see model.ts): z = hc @ w^T is the concatenation of
+ * each block's logits; dh = g @ w the sum of each block's share of g. */
+function partLogits(hc: tf.Tensor2D, parts: tf.Tensor2D[], partsT: (tf.Tensor2D | null)[]): tf.Tensor2D {
+  if (parts.length === 1) return chunkLogits(hc, parts[0], partsT[0]);
+  return tf.concat(parts.map((w, k) => chunkLogits(hc, w, partsT[k])), 1) as tf.Tensor2D; // [c, V]
+}
+
+function partDh(g: tf.Tensor2D, parts: tf.Tensor2D[]): tf.Tensor2D {
+  if (parts.length === 1) return matMul2d(g, parts[0]); // [c, V] @ [V, d]
+  let off = 0;
+  let dh: tf.Tensor2D | null = null;
+  for (const w of parts) {
+    const share = matMul2d(tf.slice(g, [0, off], [g.shape[0], w.shape[0]]), w); // [c, Vk] @ [Vk, d]
+    dh = dh ? (tf.add(dh, share) as tf.Tensor2D) : share;
+    off += w.shape[0];
+  }
+  return dh!;
+}
+
+const transposes = (parts: tf.Tensor2D[]): (tf.Tensor2D | null)[] => parts.map((w) => (tf.getBackend() === 'wasm' ? (tf.transpose(w) as tf.Tensor2D) : null));
+
 /** g^T @ hc [V, d]: transposeA natively, an explicit transpose on wasm. */
 function productTA(g: tf.Tensor2D, hc: tf.Tensor2D): tf.Tensor2D {
   return tf.getBackend() === 'wasm' ? matMul2d(tf.transpose(g), hc) : tf.matMul(g, hc, true, false); // [V, c] @ [c, d]
@@ -44,9 +66,9 @@ function joinParts<T extends tf.Tensor>(parts: T[]): T {
   return out;
 }
 
-function checkArgs(h: tf.Tensor2D, w: tf.Tensor2D, targets: tf.Tensor1D, chunk: number): void {
+function checkArgs(h: tf.Tensor2D, parts: tf.Tensor2D[], targets: tf.Tensor1D, chunk: number): void {
   if (!Number.isSafeInteger(chunk) || chunk < 1) throw new Error(`head chunk size must be a positive integer, got ${chunk}`);
-  if (h.rank !== 2 || w.rank !== 2 || h.shape[1] !== w.shape[1]) throw new Error(`head: hidden states [${h.shape}] and head matrix [${w.shape}] do not match (need [N, d] and [V, d])`);
+  for (const w of parts) if (h.rank !== 2 || w.rank !== 2 || h.shape[1] !== w.shape[1]) throw new Error(`head: hidden states [${h.shape}] and head matrix [${w.shape}] do not match (need [N, d] and [V, d])`);
   if (targets.rank !== 1 || targets.shape[0] !== h.shape[0]) throw new Error(`head: targets [${targets.shape}] do not match hidden states [${h.shape}]`);
   if (targets.dtype !== 'int32') throw new Error(`head: targets must be int32, got ${targets.dtype}`);
 }
@@ -55,11 +77,13 @@ function checkArgs(h: tf.Tensor2D, w: tf.Tensor2D, targets: tf.Tensor1D, chunk: 
  * [V, d], targets [N] int32), computed `chunk` rows at a time; the [N, V]
  * logits never exist. Gradients flow to h and (unless trainHead is false)
  * to w; targets get zeros. */
-export function headCrossEntropy(h: tf.Tensor2D, w: tf.Tensor2D, targets: tf.Tensor1D, chunk: number, o: HeadLossOptions = {}): tf.Tensor1D {
-  checkArgs(h, w, targets, chunk);
+export function headCrossEntropy(h: tf.Tensor2D, head: tf.Tensor2D | tf.Tensor2D[], targets: tf.Tensor1D, chunk: number, o: HeadLossOptions = {}): tf.Tensor1D {
+  const parts = Array.isArray(head) ? head : [head];
+  checkArgs(h, parts, targets, chunk);
   const [n, d] = h.shape;
-  const v = w.shape[0];
+  const v = parts.reduce((s, w) => s + w.shape[0], 0);
   const trainHead = o.trainHead ?? true;
+  if (trainHead && parts.length > 1) throw new Error('a head split in row blocks is frozen: it cannot train');
   const starts: number[] = [];
   for (let s = 0; s < n; s += chunk) starts.push(s);
 
@@ -67,8 +91,8 @@ export function headCrossEntropy(h: tf.Tensor2D, w: tf.Tensor2D, targets: tf.Ten
   // makes is recorded, and everything but the outputs and `save`d tensors is
   // disposed when it returns. `save` keeps h, w, targets (clones that share
   // their buffers: no copies) and lse [N].
-  const forward = (hs: tf.Tensor2D, ws: tf.Tensor2D, ts: tf.Tensor1D): { lse: tf.Tensor1D; value: tf.Tensor1D } => {
-    const wT = tf.getBackend() === 'wasm' ? (tf.transpose(ws) as tf.Tensor2D) : null;
+  const forward = (hs: tf.Tensor2D, ws: tf.Tensor2D[], ts: tf.Tensor1D): { lse: tf.Tensor1D; value: tf.Tensor1D } => {
+    const wT = transposes(ws);
     const lses: tf.Tensor1D[] = [];
     const picks: tf.Tensor1D[] = [];
     for (const s of starts) {
@@ -76,7 +100,7 @@ export function headCrossEntropy(h: tf.Tensor2D, w: tf.Tensor2D, targets: tf.Ten
       // per chunk: z [c, V], and logSumExp's z - max and exp [c, V] (3 [c, V]
       // at most), all disposed when the chunk's tidy ends
       const [l, picked] = tf.tidy(() => {
-        const z = chunkLogits(tf.slice(hs, [s, 0], [c, d]), ws, wT);
+        const z = partLogits(tf.slice(hs, [s, 0], [c, d]), ws, wT);
         const tc = tf.slice(ts, [s], [c]);
         const flat = tf.add(tf.mul(tf.range(0, c, 1, 'int32'), tf.scalar(v, 'int32')), tc); // index of z[i, t_i] in z.flatten()
         return [tf.logSumExp(z, 1), tf.gather(tf.reshape(z, [c * v]), flat)] as tf.Tensor1D[];
@@ -90,8 +114,8 @@ export function headCrossEntropy(h: tf.Tensor2D, w: tf.Tensor2D, targets: tf.Ten
   };
 
   // The backward, chunk by chunk: recompute z, form dz, and accumulate.
-  const backward = (dy: tf.Tensor1D, hs: tf.Tensor2D, ws: tf.Tensor2D, ts: tf.Tensor1D, lse: tf.Tensor1D, wantDw: boolean): { dh: tf.Tensor2D; dw: tf.Tensor2D | null } => {
-    const wT = tf.getBackend() === 'wasm' ? (tf.transpose(ws) as tf.Tensor2D) : null;
+  const backward = (dy: tf.Tensor1D, hs: tf.Tensor2D, ws: tf.Tensor2D[], ts: tf.Tensor1D, lse: tf.Tensor1D, wantDw: boolean): { dh: tf.Tensor2D; dw: tf.Tensor2D | null } => {
+    const wT = transposes(ws);
     const dhs: tf.Tensor2D[] = [];
     let dw: tf.Tensor2D | null = null;
     for (const s of starts) {
@@ -102,7 +126,7 @@ export function headCrossEntropy(h: tf.Tensor2D, w: tf.Tensor2D, targets: tf.Ten
         const hc = tf.slice(hs, [s, 0], [c, d]);
         const g = tf.tidy(() => {
           // softmax, as sparseCrossEntropy: exp(z - lse); z, z - lse, p: 3 [c, V]
-          const p = tf.tidy(() => tf.exp(tf.sub(chunkLogits(hc, ws, wT), tf.expandDims(tf.slice(lse, [s], [c]), 1))));
+          const p = tf.tidy(() => tf.exp(tf.sub(partLogits(hc, ws, wT), tf.expandDims(tf.slice(lse, [s], [c]), 1))));
           // float one-hot, the int32 one dropped at once (the sub would cast a
           // copy of it); not oneHot(..., 'float32'): tfjs-backend-wasm 4.22's
           // OneHot writes zeros for a float32 dtype
@@ -112,7 +136,7 @@ export function headCrossEntropy(h: tf.Tensor2D, w: tf.Tensor2D, targets: tf.Ten
           oh.dispose();
           return tf.mul(diff, tf.expandDims(tf.slice(dy, [s], [c]), 1)) as tf.Tensor2D; // diff, g: 2 [c, V]
         });
-        const dhc = matMul2d(g, ws); // [c, V] @ [V, d]: untransposed, XNNPACK's path on wasm
+        const dhc = partDh(g, ws); // [c, V] @ [V, d]: untransposed, XNNPACK's path on wasm
         if (!wantDw) return [dhc];
         const part = productTA(g, hc); // [V, d]
         // the running sum: prev, part and the new sum are 3 [V, d] for an instant
@@ -130,30 +154,30 @@ export function headCrossEntropy(h: tf.Tensor2D, w: tf.Tensor2D, targets: tf.Ten
   if (trainHead) {
     const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
       const [hs, ws, ts, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
-      const { lse, value } = forward(hs, ws, ts);
+      const { lse, value } = forward(hs, [ws], ts);
       save([hs, ws, ts, lse]);
       return {
         value,
         gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
           const [sh, sw, st, sl] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
-          const { dh, dw } = backward(dy as tf.Tensor1D, sh, sw, st, sl, true);
+          const { dh, dw } = backward(dy as tf.Tensor1D, sh, [sw], st, sl, true);
           return [dh, dw!, tf.zerosLike(st)];
         },
       };
     });
-    return f(h, w, targets) as tf.Tensor1D;
+    return f(h, parts[0], targets) as tf.Tensor1D;
   }
   // A frozen head: w is captured, not an input, so it gets no gradient. The
   // closure must keep w alive until the backward (the caller's variable).
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [hs, ts, save] = args as [tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
-    const { lse, value } = forward(hs, w, ts);
+    const { lse, value } = forward(hs, parts, ts);
     save([hs, ts, lse]);
     return {
       value,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sh, st, sl] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
-        return [backward(dy as tf.Tensor1D, sh, w, st, sl, false).dh, tf.zerosLike(st)];
+        return [backward(dy as tf.Tensor1D, sh, parts, st, sl, false).dh, tf.zerosLike(st)];
       },
     };
   });
@@ -162,6 +186,8 @@ export function headCrossEntropy(h: tf.Tensor2D, w: tf.Tensor2D, targets: tf.Ten
 
 /** Logits of a few rows, h[rows] @ w^T [M, V] (the KL rows): the rows are
  * gathered first, so only [M, V] is computed. Differentiable in h and w. */
-export function headLogitsRows(h: tf.Tensor2D, w: tf.Tensor2D, rows: tf.Tensor1D): tf.Tensor2D {
-  return matMul2d(gatherRows(h, rows), w, true); // [M, d] @ [d, V]
+export function headLogitsRows(h: tf.Tensor2D, head: tf.Tensor2D | tf.Tensor2D[], rows: tf.Tensor1D): tf.Tensor2D {
+  const hr = gatherRows(h, rows);
+  if (!Array.isArray(head)) return matMul2d(hr, head, true); // [M, d] @ [d, V]
+  return head.length === 1 ? matMul2d(hr, head[0], true) : (tf.concat(head.map((w) => matMul2d(hr, w, true)), 1) as tf.Tensor2D);
 }

@@ -223,11 +223,50 @@ function recomputedBlock(x: tf.Tensor3D, k: Ctx, i: number): tf.Tensor3D {
   return f(x, ...names.map((n) => k.p.get(n)!)) as tf.Tensor3D;
 }
 
-/** The output head [V, d]: the token embedding, or lm_head when untied. */
-export function headWeight(p: Params, c: ModelConfig): tf.Tensor2D {
-  const untied = p.get('lm_head.weight');
-  if (untied) return untied as tf.Tensor2D;
-  return p.get(archOf(c) === 'gpt2' ? 'transformer.wte.weight' : 'model.embed_tokens.weight')! as tf.Tensor2D;
+/** The token embedding's name in the architecture's table. */
+export const embeddingName = (c: ModelConfig): string => (archOf(c) === 'gpt2' ? 'transformer.wte.weight' : 'model.embed_tokens.weight');
+
+/** Separates a table's name from the index of one of its row blocks. */
+const PART = '@';
+
+/** A [V, d] table as held: itself, or its row blocks `name@0`, `name@1`, ...
+ * when it was larger than one GPU binding (createVariables' partBytes). */
+export function tableParts(p: Params, name: string): tf.Tensor2D[] {
+  const whole = p.get(name);
+  if (whole) return [whole as tf.Tensor2D];
+  const parts: tf.Tensor2D[] = [];
+  for (let k = 0; p.has(`${name}${PART}${k}`); k++) parts.push(p.get(`${name}${PART}${k}`)! as tf.Tensor2D);
+  if (parts.length === 0) throw new Error(`missing parameter ${name}`);
+  return parts;
+}
+
+/** The output head [V, d] (lm_head when untied, else the token embedding),
+ * as row blocks when it is split. */
+export function headParts(p: Params, c: ModelConfig): tf.Tensor2D[] {
+  return tableParts(p, p.has('lm_head.weight') || p.has(`lm_head.weight${PART}0`) ? 'lm_head.weight' : embeddingName(c));
+}
+
+/** h [N, d] @ head^T -> logits [N, V], block by block for a split head. */
+export function headLogits(h: tf.Tensor2D, parts: tf.Tensor2D[]): tf.Tensor2D {
+  if (parts.length === 1) return matMul2d(h, parts[0], true); // [N, d] @ [V, d]^T -> [N, V]
+  return tf.concat(parts.map((w) => matMul2d(h, w, true)), 1) as tf.Tensor2D; // [N, Vk] each -> [N, V]
+}
+
+/** Rows `ids` of a table held whole or in row blocks: a block serves the ids
+ * in its range and zeros elsewhere (only frozen tables are split, so this
+ * path needs no gradient to the table). */
+function tableRows(parts: tf.Tensor2D[], ids: tf.Tensor1D): tf.Tensor2D {
+  if (parts.length === 1) return gatherRows(parts[0], ids);
+  let off = 0;
+  let out: tf.Tensor2D | null = null;
+  for (const w of parts) {
+    const local = tf.sub(ids, tf.scalar(off, 'int32'));
+    const inside = tf.logicalAnd(tf.greaterEqual(local, 0), tf.less(local, w.shape[0])); // [N]
+    const rows = tf.mul(tf.gather(w, tf.where(inside, local, tf.zerosLike(local))), tf.expandDims(tf.cast(inside, 'float32'), 1)); // [N, d]
+    out = out ? (tf.add(out, rows) as tf.Tensor2D) : (rows as tf.Tensor2D);
+    off += w.shape[0];
+  }
+  return out!;
 }
 
 /** ids [R, t] int32 -> the final normed hidden states [R*t, d] (the head's
@@ -238,8 +277,7 @@ export function forwardHidden(p: Params, c: ModelConfig, ids: tf.Tensor2D, o: Fo
   const pLen = o.past ? o.past[0].k.shape[2] : 0;
   if (pLen + t > c.blockSize) throw new Error(`sequence of ${pLen + t} tokens exceeds the model's ${c.blockSize} positions`);
   const gpt2 = archOf(c) === 'gpt2';
-  const emb = p.get(gpt2 ? 'transformer.wte.weight' : 'model.embed_tokens.weight')! as tf.Tensor2D;
-  let x = tf.reshape(gatherRows(emb, tf.reshape(ids, [r * t])), [r, t, d]) as tf.Tensor3D; // [R, t, d]
+  let x = tf.reshape(tableRows(tableParts(p, embeddingName(c)), tf.reshape(ids, [r * t])), [r, t, d]) as tf.Tensor3D; // [R, t, d]
   const k: Ctx = { p, c, loraScale: c.lora ? c.lora.alpha / c.lora.rank : 0 };
   if (gpt2) {
     x = tf.add(x, tf.slice(p.get('transformer.wpe.weight')! as tf.Tensor2D, [pLen, 0], [t, d])); // + [t, d]
@@ -270,19 +308,37 @@ export function forwardHidden(p: Params, c: ModelConfig, ids: tf.Tensor2D, o: Fo
 /** ids [R, t] int32 -> logits [R*t, V] and, when asked, the layer caches. */
 export function forward(p: Params, c: ModelConfig, ids: tf.Tensor2D, o: ForwardOptions = {}): { logits: tf.Tensor2D; cache?: LayerCache[] } {
   const f = forwardHidden(p, c, ids, o);
-  const logits = matMul2d(f.hidden, headWeight(p, c), true); // [R*t, d] @ [V, d]^T -> [R*t, V]
+  const logits = headLogits(f.hidden, headParts(p, c)); // [R*t, d] @ [V, d]^T -> [R*t, V]
   return o.wantCache ? { logits, cache: f.cache } : { logits };
 }
 
+/** Tables that may be held in row blocks: the embedding and the head. */
+const SPLITTABLE = /(^|\.)(wte|embed_tokens)\.weight$|^lm_head\.weight$/;
+
 /** Variables for a table of tensors; `trainable` false freezes them (a LoRA
- * run's base). Shapes are checked against the table. */
-export function createVariables(weights: TensorMap, table: [string, number[]][], trainable = true): Params {
+ * run's base). Shapes are checked against the table. A frozen embedding or
+ * head larger than `partBytes` (the GPU's maxStorageBufferBindingSize: tfjs
+ * binds every tensor whole, and computes wrong numbers past the limit) is
+ * held as row blocks `name@k` (tableParts). */
+export function createVariables(weights: TensorMap, table: [string, number[]][], trainable = true, o: { partBytes?: number } = {}): Params {
   const p: Params = new Map();
   for (const [name, shape] of table) {
     const w = weights[name];
     if (!w) throw new Error(`missing parameter ${name}`);
     if (w.shape.length !== shape.length || w.shape.some((s, i) => s !== shape[i])) {
       throw new Error(`parameter ${name} has shape [${w.shape}], the config needs [${shape}]`);
+    }
+    const bytes = w.data.length * 4;
+    if (!trainable && o.partBytes !== undefined && bytes > o.partBytes && SPLITTABLE.test(name)) {
+      const [rows, cols] = shape;
+      const per = Math.max(1, Math.floor(o.partBytes / (cols * 4))); // rows a block
+      for (let k = 0, start = 0; start < rows; k++, start += per) {
+        const n = Math.min(per, rows - start);
+        const init = tf.tensor(w.data.subarray(start * cols, (start + n) * cols), [n, cols], 'float32');
+        p.set(`${name}${PART}${k}`, tf.variable(init, false, `${name}${PART}${k}#${Math.random().toString(36).slice(2)}`));
+        init.dispose();
+      }
+      continue;
     }
     const init = tf.tensor(w.data, shape, 'float32');
     // tfjs variable names are global: two trainers (a comparison) must not clash

@@ -431,11 +431,20 @@ export function planMemory(o: PlanOptions): MemoryPlan {
   const embName = archOf(c) === 'gpt2' ? 'transformer.wte.weight' : 'model.embed_tokens.weight';
   const candidates: PlanTensor[] = [];
   const seen = new Set<string>();
+  const binding = o.limits?.maxStorageBufferBindingSize;
   for (const [name, shape] of paramShapes(c)) {
     const g = genericName(name);
     if (seen.has(g)) continue;
     seen.add(g);
-    candidates.push(tensor(name === embName && tied ? `${g} (tied output head)` : g, shape));
+    const label = name === embName && tied ? `${g} (tied output head)` : g;
+    // a frozen embedding or head over the binding limit is held in row
+    // blocks (model.ts createVariables): each block is the buffer
+    if (lora && binding !== undefined && (name === embName || name === 'lm_head.weight') && prod(shape) * F32 > binding) {
+      const per = Math.max(1, Math.floor(binding / (shape[1] * F32)));
+      candidates.push(tensor(`${label}, frozen, in ${Math.ceil(shape[0] / per)} row blocks`, [per, shape[1]]));
+      continue;
+    }
+    candidates.push(tensor(label, shape));
   }
   const shapes = new Set<string>();
   const acts = [...bt, ...ft, ...kt].filter((t) => t.shape.length > 0).map((t) => tensor(t.name, t.shape)).sort((a, b) => b.bytes - a.bytes);

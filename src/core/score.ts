@@ -4,8 +4,7 @@
 
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from './config';
-import { forwardHidden, headWeight, type Params } from './model';
-import { matMul2d } from './ops';
+import { forwardHidden, headLogits, headParts, type Params } from './model';
 
 /** logprobs[i] = log P(ids[i] | ids[0..i-1]); logprobs[0] is null (nothing
  * precedes it). Rows of the head are computed a chunk at a time so that a
@@ -22,7 +21,7 @@ export async function scoreIds(p: Params, c: ModelConfig, ids: readonly number[]
     for (let s = 0; s < n; s += chunk) {
       const m = Math.min(chunk, n - s);
       const lp = tf.tidy(() => {
-        const logits = matMul2d(tf.slice(hidden, [s, 0], [m, c.nEmbd]), headWeight(p, c), true); // [m, d] @ [V, d]^T -> [m, V]
+        const logits = headLogits(tf.slice(hidden, [s, 0], [m, c.nEmbd]), headParts(p, c)); // [m, d] @ [V, d]^T -> [m, V]
         const ls = tf.logSoftmax(logits);
         const flat = tf.add(tf.mul(tf.range(0, m, 1, 'int32'), tf.scalar(c.vocabSize, 'int32')), tf.tensor1d(ids.slice(s + 1, s + 1 + m), 'int32'));
         return tf.gather(tf.reshape(ls, [m * c.vocabSize]), flat); // [m]

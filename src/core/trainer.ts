@@ -9,9 +9,10 @@ import type { EvalItem, EvalSample, QuestionGroup, TaskType } from '../data/type
 import { formatPrompt } from '../data/template';
 import { gradeGeneration } from '../data/answer';
 import { Tokenizer, type StudentTokenizer } from './tokenizer';
-import { createVariables, forward, forwardHidden, headWeight, initLora, initParams, readVariables, type Params } from './model';
+import { createVariables, forward, forwardHidden, headParts, initLora, initParams, readVariables, type Params } from './model';
 import { headCrossEntropy, headLogitsRows } from './headLoss';
 import { headChunk } from './plan';
+import { gpuLimits } from './limits';
 import { AdamW } from './optimizer';
 import { learningRate } from './schedule';
 import { mcckdLoss, mcckdLossFrom, symmetricKL } from './losses';
@@ -40,7 +41,14 @@ export interface CreateOptions {
   student?: PretrainedStudent;
   /** Train a LoRA adapter (base frozen) instead of every weight. */
   lora?: LoraConfig;
+  /** A frozen embedding or head larger than this is held in row blocks;
+   * default: the GPU's per-binding limit (none off WebGPU). */
+  tablePartBytes?: number;
 }
+
+/** Where the frozen tables of a pretrained student split (createVariables):
+ * the device's per-binding limit on WebGPU, nowhere elsewhere. */
+const partBytesOf = (o: { tablePartBytes?: number }): number | undefined => o.tablePartBytes ?? gpuLimits()?.maxStorageBufferBindingSize;
 
 export interface EvalResult {
   accuracy: number;
@@ -136,7 +144,7 @@ export class Trainer {
     if (o.student) {
       const mc = withLora(o.student.modelConfig, o.lora);
       checkModelRanges(mc);
-      const { params, trainable } = studentVariables(mc, o.student.weights, mc.lora ? initLora(mc, tc.seed) : undefined);
+      const { params, trainable } = studentVariables(mc, o.student.weights, mc.lora ? initLora(mc, tc.seed) : undefined, partBytesOf(o));
       return new Trainer({ ...fresh, modelConfig: mc, tokenizer: o.student.tokenizer, base: o.student.base, params, trainable, opt: new AdamW(trainable, tc) }, o.groups);
     }
     const tokenizer = o.tokenizer ? Tokenizer.fromJSON(o.tokenizer) : Tokenizer.train(trainingTexts(o.groups, tc.promptTemplate), tc.vocabSize);
@@ -147,10 +155,10 @@ export class Trainer {
 
   /** A pretrained student loaded to score and generate only: frozen
    * weights, no optimizer state, no data. */
-  static forInference(student: PretrainedStudent): Trainer {
+  static forInference(student: PretrainedStudent, o: { tablePartBytes?: number } = {}): Trainer {
     const mc = { ...student.modelConfig };
     checkModelRanges(mc);
-    const params = createVariables(student.weights, paramShapes(mc), false);
+    const params = createVariables(student.weights, paramShapes(mc), false, { partBytes: partBytesOf(o) });
     const trainable: Params = new Map();
     const tc: TrainConfig = { ...DEFAULT_TRAIN, steps: 0 };
     const fresh = { trainConfig: tc, datasetFingerprint: '', rngState: new Rng(0).state(), cursor: { epoch: 0, position: 0, order: [] }, metrics: [] };
@@ -160,7 +168,7 @@ export class Trainer {
   /** Continues a run from its snapshot. A run on a pretrained base needs the
    * same base again (checked by fingerprint): a LoRA snapshot holds only the
    * adapter, and the tokenizer is the base's. */
-  static async restore(state: TrainState, groups: QuestionGroup[], student?: PretrainedStudent): Promise<Trainer> {
+  static async restore(state: TrainState, groups: QuestionGroup[], student?: PretrainedStudent, o: { tablePartBytes?: number } = {}): Promise<Trainer> {
     let built: { params: Params; trainable: Params; tokenizer: StudentTokenizer };
     if (state.base) {
       if (!student) throw new Error(`this run fine-tunes the pretrained model "${state.base.name}": give its folder to resume`);
@@ -168,7 +176,7 @@ export class Trainer {
         throw new Error(`this run was trained on "${state.base.name}" (weights ${state.base.fingerprint}), not on "${student.base.name}" (weights ${student.base.fingerprint}): give the same model folder`);
       }
       const mc = state.modelConfig;
-      built = { ...studentVariables(mc, mc.lora ? student.weights : state.params, mc.lora ? state.params : undefined), tokenizer: student.tokenizer };
+      built = { ...studentVariables(mc, mc.lora ? student.weights : state.params, mc.lora ? state.params : undefined, partBytesOf(o)), tokenizer: student.tokenizer };
     } else {
       const params = createVariables(state.params, paramShapes(state.modelConfig));
       built = { params, trainable: params, tokenizer: Tokenizer.fromJSON(state.tokenizer) };
@@ -230,8 +238,8 @@ export class Trainer {
     const recompute = this.trainConfig.recompute === true;
     if (chunk === 0) return mcckdLoss(forward(this.params, this.modelConfig, ids, { recompute }).logits, inputs, alpha, temperature);
     const { hidden } = forwardHidden(this.params, this.modelConfig, ids, { recompute }); // [R*T, d]
-    const w = headWeight(this.params, this.modelConfig); // [V, d]
-    const trainHead = [...this.trainable.values()].includes(w as tf.Variable);
+    const w = headParts(this.params, this.modelConfig); // [V, d], in row blocks when split
+    const trainHead = w.length === 1 && [...this.trainable.values()].includes(w[0] as tf.Variable);
     const spans = b.pairs * b.span > 0;
     return mcckdLossFrom(
       {
@@ -420,14 +428,15 @@ export class Trainer {
 
 /** A pretrained student's variables: the base (frozen when an adapter
  * trains) and the adapter; `params` holds both for the forward. */
-function studentVariables(mc: ModelConfig, base: TensorMap, adapter?: TensorMap): { params: Params; trainable: Params } {
+function studentVariables(mc: ModelConfig, base: TensorMap, adapter: TensorMap | undefined, partBytes: number | undefined): { params: Params; trainable: Params } {
   if (!mc.lora) {
+    // every weight trains: a table over the binding limit cannot (the plan says so first)
     const params = createVariables(base, paramShapes(mc));
     return { params, trainable: params };
   }
   if (!adapter) throw new Error('a LoRA run needs its adapter');
   const trainable = createVariables(adapter, loraShapes(mc));
-  const params = createVariables(base, paramShapes(mc), false);
+  const params = createVariables(base, paramShapes(mc), false, { partBytes });
   for (const [n, v] of trainable) params.set(n, v);
   return { params, trainable };
 }

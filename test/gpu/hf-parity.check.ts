@@ -18,6 +18,7 @@ export interface CaseReport {
   lora: (number | null)[]; // logprobs with the adapter
   loss: number; // mean over i >= 1 of -lora[i]
   grads: Record<string, number[]>; // d loss / d LoRA tensor, PEFT names
+  split: (number | null)[]; // logprobs with the adapter, the embedding and head held in 3 row blocks
   recomputeDiff: number; // max |grad with activation recomputation - grad without|
   leaked: number; // tensors left over after the case
 }
@@ -41,6 +42,11 @@ for (const name of cases) {
   const baseScores = await scoreIds(params, base, ids);
   const all = new Map([...params, ...lora]);
   const loraScores = await scoreIds(all, mc, ids);
+  // the frozen tables in row blocks, as on a GPU whose binding limit they exceed
+  const emb = f.weights[base.arch === 'gpt2' ? 'transformer.wte.weight' : 'model.embed_tokens.weight'];
+  const splitParams = createVariables(f.weights, paramShapes(mc), false, { partBytes: Math.ceil((emb.data.length * 4) / 3) });
+  const split = await scoreIds(new Map([...splitParams, ...lora]), mc, ids);
+  for (const v of splitParams.values()) v.dispose();
   const n = ids.length - 1;
   const nll = (recompute: boolean) => tf.variableGrads(() => {
     const { logits } = forward(all, mc, tf.tensor2d([ids], [1, ids.length], 'int32'), { recompute });
@@ -62,6 +68,6 @@ for (const name of cases) {
   const loss = (await value.data())[0];
   tf.dispose([value, ...Object.values(grads)]);
   for (const v of all.values()) v.dispose();
-  report.cases[name] = { base: baseScores, lora: loraScores, loss, grads: g, recomputeDiff, leaked: tf.memory().numTensors - before };
+  report.cases[name] = { base: baseScores, lora: loraScores, split, loss, grads: g, recomputeDiff, leaked: tf.memory().numTensors - before };
 }
 process.stdout.write(`${JSON.stringify(report)}\n`);
