@@ -3,11 +3,10 @@
 import { createReadStream } from 'node:fs';
 import { parseFlags, str, positiveInt, taskType, UsageError } from './args';
 import { parseBackend, setupBackend } from './setup';
-import { Trainer } from '../core/trainer';
 import { readEvalFile } from '../data';
-import { loadRunDir } from '../checkpoint/runDir';
+import { restoreRun } from './student';
 
-const SPEC = { run: 'string', data: 'string', limit: 'number', backend: 'string', 'max-new-tokens': 'number', task: 'string' } as const;
+const SPEC = { run: 'string', data: 'string', limit: 'number', backend: 'string', 'max-new-tokens': 'number', task: 'string', student: 'string' } as const;
 
 export async function runEval(argv: string[]): Promise<number> {
   const f = parseFlags(argv, SPEC);
@@ -16,11 +15,9 @@ export async function runEval(argv: string[]): Promise<number> {
   if (!runDir) throw new UsageError('--run DIR is required');
   if (!dataPath) throw new UsageError('--data FILE is required');
   const task = taskType(f);
-  const state = await loadRunDir(runDir);
   const ev = await readEvalFile(createReadStream(dataPath), task ? { taskType: task } : {});
   await setupBackend(parseBackend(str(f, 'backend'), 'cpu'));
-  // Restoring needs no training data: evaluation only reads the weights.
-  const trainer = await Trainer.restore(state, []);
+  const trainer = await restoreRun(runDir, str(f, 'student'));
   const t0 = performance.now();
   const result = await trainer.evaluate(ev.items, {
     taskType: ev.taskType,

@@ -55,14 +55,15 @@ const COMMANDS: Record<Command, { synopsis: string; options: string }> = {
   With --student the learning rate defaults to ${PRETRAINED_LR.lora} (LoRA) or ${PRETRAINED_LR.full} (every weight).`,
   },
   eval: {
-    synopsis: '  mcckd eval --run DIR --data FILE [--limit N] [--backend cpu|wasm|webgpu] [--max-new-tokens N] [--task T]',
+    synopsis: '  mcckd eval --run DIR --data FILE [--limit N] [--backend cpu|wasm|webgpu] [--max-new-tokens N] [--task T] [--student DIR]',
     options: `Evaluates a saved run on an evaluation file; one JSON object on stdout.
   --run DIR              run directory written by mcckd train --out
   --data FILE            evaluation file (questions and answers)
   --limit N              evaluate at most N questions
   --backend NAME         cpu, wasm or webgpu (default ${D.backend})
   --max-new-tokens N     generation length
-  --task T               number, choice, yesno or text: how answers are compared (default: detected)`,
+  --task T               number, choice, yesno or text: how answers are compared (default: detected)
+  --student DIR          the base folder of a run on a pretrained model (default: the folder its config.json names)`,
   },
   inspect: {
     synopsis: '  mcckd inspect --data FILE [--eval] [--k K] [--task T] [curation options]',

@@ -19,23 +19,27 @@ export async function studentFrom(dir: string): Promise<PretrainedStudent> {
   return (await loadStudent(nodeFolder(resolved), path.basename(resolved))).student;
 }
 
+/** A saved run's model; a run on a pretrained base reads the base from
+ * `studentDir`, else from the folder its config.json names. */
+export async function restoreRun(runDir: string, studentDir?: string): Promise<Trainer> {
+  const state = await loadRunDir(runDir);
+  let student: PretrainedStudent | undefined;
+  if (state.base) {
+    const dir = studentDir ?? (await runBaseFolder(runDir));
+    if (!dir) throw new Error(`the run in ${runDir} fine-tunes "${state.base.name}": give its folder with --student DIR`);
+    student = await studentFrom(dir);
+  }
+  // no training data: only the weights are used
+  return Trainer.restore(state, [], student);
+}
+
 /** The model behind --student DIR or --run DIR, as a (non-training) Trainer. */
 async function modelOf(f: Flags): Promise<Trainer> {
   const studentDir = str(f, 'student');
   const runDir = str(f, 'run');
   if (!studentDir && !runDir) throw new UsageError('give --student DIR or --run DIR (with --student DIR for a run whose base folder moved)');
-  if (runDir) {
-    const state = await loadRunDir(runDir);
-    let student: PretrainedStudent | undefined;
-    if (state.base) {
-      const dir = studentDir ?? (await runBaseFolder(runDir));
-      if (!dir) throw new Error(`the run in ${runDir} fine-tunes "${state.base.name}": give its folder with --student DIR`);
-      student = await studentFrom(dir);
-    }
-    return Trainer.restore(state, [], student);
-  }
-  const student = await studentFrom(studentDir!);
-  return Trainer.forInference(student);
+  if (runDir) return restoreRun(runDir, studentDir);
+  return Trainer.forInference(await studentFrom(studentDir!));
 }
 
 function parseIds(text: string): number[] {

@@ -101,6 +101,9 @@ describe.skipIf(!hasNumpy)('mcckd score / generate / train --student', () => {
     const other = await mcckd(['score', '--run', run, '--student', folder('llama-gqa'), '--text', text]);
     expect(other.code).toBe(1);
     expect(lastLine(other.stderr)).toMatch(/trained on "gpt2-tiny" .* not on "llama-gqa"/);
+    const ev = await mcckd(['eval', '--run', run, '--data', data, '--limit', '2', '--max-new-tokens', '3']);
+    expect(ev.code, ev.stderr).toBe(0);
+    expect(lastJson(ev.stdout)).toMatchObject({ total: 2 });
     const resumed = await mcckd(['train', '--resume', run, '--data', data, '--steps', '5']);
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(resumed.stderr).toMatch(/resumed .* at step 3 of 5/);
