@@ -9,8 +9,7 @@ import { parseBackend, setupBackend } from './setup';
 import { DEFAULT_TRAIN, LORA_DEFAULTS, PRETRAINED_LR, countParams, countTrainable, curationOf, prepareTrainConfig, withLora, type LoraConfig, type PresetName, type TrainConfig } from '../core/config';
 import { guardBackendLoss } from '../core/backend';
 import { trainLoop } from '../core/loop';
-import { Trainer, encodeGroups, type PretrainedStudent } from '../core/trainer';
-import type { StudentTokenizer } from '../core/tokenizer';
+import { Trainer, longestExample, type PretrainedStudent } from '../core/trainer';
 import { gpuLimits } from '../core/limits';
 import { describePlan } from '../core/plan';
 import { studentFrom } from './student';
@@ -126,7 +125,7 @@ export async function runTrain(argv: string[]): Promise<number> {
     const mc = resumed ? resumed.modelConfig : withLora(student.modelConfig, lora);
     const plan = describePlan(mc, {
       rows: 2 * config.batchSize,
-      seqLen: longestExample(student.tokenizer, groups, mc.blockSize, config),
+      seqLen: longestExample(student.tokenizer, groups, mc.blockSize, config.k, config.promptTemplate),
       limits: gpuLimits(),
       name: student.base.name,
       recompute: config.recompute === true,
@@ -212,12 +211,4 @@ function loraOf(f: Record<string, string | number | boolean | undefined>): LoraC
   // the architecture is known only once the folder is read: '' = its default
   const targets = typeof t === 'string' ? t.split(',').map((x) => x.trim()).filter(Boolean) : [];
   return { rank, alpha, targets };
-}
-
-/** Tokens in the longest training example that fits the model (what sizes
- * a step's activations). */
-function longestExample(tok: StudentTokenizer, groups: Parameters<typeof encodeGroups>[1], blockSize: number, c: TrainConfig): number {
-  let n = 1;
-  for (const g of encodeGroups(tok, groups, blockSize, c.k, c.promptTemplate).groups) for (const r of g.rationales) n = Math.max(n, r.ids.length - 1);
-  return n;
 }

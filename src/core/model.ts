@@ -279,16 +279,17 @@ export function forwardHidden(p: Params, c: ModelConfig, ids: tf.Tensor2D, o: Fo
   const gpt2 = archOf(c) === 'gpt2';
   let x = tf.reshape(tableRows(tableParts(p, embeddingName(c)), tf.reshape(ids, [r * t])), [r, t, d]) as tf.Tensor3D; // [R, t, d]
   const k: Ctx = { p, c, loraScale: c.lora ? c.lora.alpha / c.lora.rank : 0 };
+  const recompute = o.recompute && !o.past && !o.wantCache;
   if (gpt2) {
     x = tf.add(x, tf.slice(p.get('transformer.wpe.weight')! as tf.Tensor2D, [pLen, 0], [t, d])); // + [t, d]
   } else {
     const { headDim, ropeTheta } = dimsOf(c);
     const tables = ropeTables(pLen, t, headDim, ropeTheta);
-    k.rope = { cos: tf.tensor2d(tables.cos, [t, headDim]), sin: tf.tensor2d(tables.sin, [t, headDim]) };
-    k.ropeHost = { ...tables, t, hd: headDim };
+    // recomputed blocks make their own tables (the forward's are gone by the backward)
+    if (recompute) k.ropeHost = { ...tables, t, hd: headDim };
+    else k.rope = { cos: tf.tensor2d(tables.cos, [t, headDim]), sin: tf.tensor2d(tables.sin, [t, headDim]) };
   }
   const caches: LayerCache[] = [];
-  const recompute = o.recompute && !o.past && !o.wantCache;
   for (let i = 0; i < c.nLayer; i++) {
     if (recompute) {
       x = recomputedBlock(x, k, i);

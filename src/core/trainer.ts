@@ -102,6 +102,7 @@ export class Trainer {
   private readonly params: Params; // every weight the forward reads
   private readonly trainable: Params; // what AdamW updates: the adapter of a LoRA run, else params
   private readonly vars: tf.Variable[]; // trainable in a fixed order, for variableGrads
+  private readonly headTrains: boolean; // whether the output head is among the trainable variables
   private readonly opt: AdamW;
   private readonly data: EncodedGroup[];
   private rng: Rng;
@@ -124,6 +125,8 @@ export class Trainer {
     this.params = s.params;
     this.trainable = s.trainable;
     this.vars = [...s.trainable.values()];
+    const head = headParts(s.params, s.modelConfig);
+    this.headTrains = head.length === 1 && this.vars.includes(head[0] as tf.Variable);
     this.opt = s.opt;
     this.metrics = s.metrics.slice();
     this.timeOffset = s.metrics.length ? s.metrics[s.metrics.length - 1].time : 0;
@@ -239,11 +242,10 @@ export class Trainer {
     if (chunk === 0) return mcckdLoss(forward(this.params, this.modelConfig, ids, { recompute }).logits, inputs, alpha, temperature);
     const { hidden } = forwardHidden(this.params, this.modelConfig, ids, { recompute }); // [R*T, d]
     const w = headParts(this.params, this.modelConfig); // [V, d], in row blocks when split
-    const trainHead = w.length === 1 && [...this.trainable.values()].includes(w[0] as tf.Variable);
     const spans = b.pairs * b.span > 0;
     return mcckdLossFrom(
       {
-        perTok: headCrossEntropy(hidden, w, inputs.targets, chunk, { trainHead }),
+        perTok: headCrossEntropy(hidden, w, inputs.targets, chunk, { trainHead: this.headTrains }),
         za: spans ? headLogitsRows(hidden, w, inputs.klA) : null, // [P*S, V]
         zb: spans ? headLogitsRows(hidden, w, inputs.klB) : null,
       },
@@ -462,6 +464,14 @@ export function* trainingTexts(groups: QuestionGroup[], template?: string): Gene
     yield formatPrompt(g.question, template);
     for (const r of g.rationales) yield r.text;
   }
+}
+
+/** Tokens in the longest training example of `groups` that fits the model
+ * (what sizes a step's activations in the memory plan). */
+export function longestExample(tok: StudentTokenizer, groups: QuestionGroup[], blockSize: number, k: number, template?: string): number {
+  let n = 1;
+  for (const g of encodeGroups(tok, groups, blockSize, k, template).groups) for (const r of g.rationales) n = Math.max(n, r.ids.length - 1);
+  return n;
 }
 
 /** Tokenizes every question with its first k rationales; drops what does

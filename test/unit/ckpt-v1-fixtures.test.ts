@@ -14,12 +14,27 @@ import { CheckpointStore } from '../../src/checkpoint/store';
 import { Trainer } from '../../src/core/trainer';
 import { fingerprintGroups } from '../../src/core/fingerprint';
 import { readTeacherFile } from '../../src/data';
+import type { TrainState } from '../../src/core/state';
 
 const DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/v1-run');
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
 });
+
+/** Restores `state` on the fixture's data (the same questions: same
+ * fingerprint), trains 3 steps and compares with the losses the old code
+ * computed right after saving. */
+async function resumesAsTheOldCodeDid(state: TrainState): Promise<void> {
+  const data = await readTeacherFile(createReadStream(path.join(DIR, 'teacher.jsonl')), { k: 3, seed: 1337, devFraction: 0 });
+  expect(fingerprintGroups(data.groups)).toBe(state.datasetFingerprint);
+  const t = await Trainer.restore(state, data.groups);
+  const losses: number[] = [];
+  for (let i = 0; i < 3; i++) losses.push((await t.trainStep())!.loss);
+  const { next } = JSON.parse(readFileSync(path.join(DIR, 'next-losses.json'), 'utf8')) as { next: number[] };
+  losses.forEach((l, i) => expect(l).toBeCloseTo(next[i], 6));
+  t.dispose();
+}
 
 describe('checkpoints written before pretrained students', () => {
   it('a v1 run directory loads, names no base, and resumes with the losses the old code computed', async () => {
@@ -29,14 +44,7 @@ describe('checkpoints written before pretrained students', () => {
     expect(state.step).toBe(3);
     expect(state.metrics.map((m) => m.step)).toEqual([1, 2, 3]);
     expect(await runBaseFolder(path.join(DIR, 'rundir'))).toBeUndefined();
-    const data = await readTeacherFile(createReadStream(path.join(DIR, 'teacher.jsonl')), { k: 3, seed: 1337, devFraction: 0 });
-    expect(fingerprintGroups(data.groups)).toBe(state.datasetFingerprint);
-    const t = await Trainer.restore(state, data.groups);
-    const losses: number[] = [];
-    for (let i = 0; i < 3; i++) losses.push((await t.trainStep())!.loss);
-    const { next } = JSON.parse(readFileSync(path.join(DIR, 'next-losses.json'), 'utf8')) as { next: number[] };
-    losses.forEach((l, i) => expect(l).toBeCloseTo(next[i], 6));
-    t.dispose();
+    await resumesAsTheOldCodeDid(state);
   });
 
   it('a v1 weights-only file loads to the same weights', async () => {
@@ -89,13 +97,7 @@ describe('an IndexedDB store written before pretrained students', () => {
     const state = await store.loadCheckpoint(meta.id);
     expect(state.metrics.map((m) => m.step)).toEqual([1, 2, 3]);
     expect(state.base).toBeUndefined();
-    const data = await readTeacherFile(createReadStream(path.join(DIR, 'teacher.jsonl')), { k: 3, seed: 1337, devFraction: 0 });
-    const t = await Trainer.restore(state, data.groups);
-    const losses: number[] = [];
-    for (let i = 0; i < 3; i++) losses.push((await t.trainStep())!.loss);
-    const { next } = JSON.parse(readFileSync(path.join(DIR, 'next-losses.json'), 'utf8')) as { next: number[] };
-    losses.forEach((l, i) => expect(l).toBeCloseTo(next[i], 6));
-    t.dispose();
+    await resumesAsTheOldCodeDid(state);
     store.close();
   });
 });
