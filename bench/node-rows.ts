@@ -35,21 +35,27 @@ function child(backend: string, a: MeasureArgs, env: NodeJS.ProcessEnv): Promise
 
 /** One backend's rows, measured in its own process; WebGPU retried on
  * SwiftShader when the first Vulkan gives no adapter. */
-export async function measureInNode(backend: string, a: MeasureArgs, log: (s: string) => void): Promise<NodeRows> {
-  if (!backend.startsWith('webgpu')) return child(backend, a, process.env);
+export function measureInNode(backend: string, a: MeasureArgs, log: (s: string) => void): Promise<NodeRows> {
+  return withVulkanFallback(backend, (env) => child(backend, a, env), log);
+}
+
+/** `run` in a child process environment: once as it is for a backend other
+ * than WebGPU; for WebGPU with each Vulkan to try until one gives an adapter,
+ * the row saying which ran and why. */
+export async function withVulkanFallback<R extends { unavailable?: boolean }>(backend: string, run: (env: NodeJS.ProcessEnv) => Promise<R>, log: (s: string) => void): Promise<R & { vulkan?: Vulkan; note?: string }> {
+  if (!backend.startsWith('webgpu')) return run(process.env);
   const swiftShader = swiftShaderEnv();
   const tries = vulkanTries(process.env, { systemVulkan: systemVulkan(), swiftShader: !!swiftShader });
   let failed: { vulkan: Vulkan; error: string } | undefined;
   for (const [i, vulkan] of tries.entries()) {
-    const env = vulkan === 'swiftshader' ? { ...process.env, ...swiftShader } : process.env;
-    const rows = await child(backend, a, env);
-    if (rows.unavailable && 'error' in rows && i < tries.length - 1) {
-      failed = { vulkan, error: rows.error };
+    const row = await run(vulkan === 'swiftshader' ? { ...process.env, ...swiftShader } : process.env);
+    if (row.unavailable && 'error' in row && i < tries.length - 1) {
+      failed = { vulkan, error: String(row.error) };
       log(`  ${backend}: no WebGPU adapter from ${vulkan === 'system' ? 'the system Vulkan' : 'the Vulkan set in the environment'}; retrying on Chromium's SwiftShader`);
       continue;
     }
     const note = vulkanNote(vulkan, failed);
-    return { ...rows, vulkan, ...(note ? { note } : {}) };
+    return { ...row, vulkan, ...(note ? { note } : {}) };
   }
   throw new Error('unreachable: no Vulkan to try');
 }

@@ -1,4 +1,5 @@
 // `npm run bench [-- --quick] [--backends cpu,wasm,webgpu] [--presets tiny,small] [--steps N] [--browser | --no-browser] [--browser-presets tiny] [--browser-backends webgpu,wasm]`
+// `[--pretrained] [--pretrained-models ...] [--pretrained-backends ...] [--pretrained-steps N]`: bench/pretrained.ts
 // Prints a readable table on stderr and the JSON report on stdout, and keeps
 // the report in bench/results/<date>-<host>.json. Each backend runs in its own
 // process (WebGPU in Node needs Dawn's environment from process start; where
@@ -15,6 +16,7 @@ import { ensureTorch, torchHasCuda, torchReference, type ReferenceResult } from 
 import { checkpointTimes, curateThroughput } from './io';
 import { browserBench } from './browser';
 import { measureInNode, type NodeRows } from './node-rows';
+import { pretrainedBench, pretrainedOptions, pretrainedTable } from './pretrained';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -68,6 +70,9 @@ const curate = await curateThroughput(quick ? 4 : 40);
 log('… checkpoints');
 const checkpoints: Record<string, Record<string, number>> = {};
 for (const p of presets) checkpoints[p] = await checkpointTimes(p, quick ? 1 : 3);
+// GPT-2-124M- and SmolLM2-135M-shaped LoRA rows (only with --pretrained)
+const pretrainedOpts = pretrainedOptions(args);
+const pretrained = pretrainedOpts ? await pretrainedBench(pretrainedOpts, log, () => torchVersion) : null;
 
 let browser: Awaited<ReturnType<typeof browserBench>> | undefined;
 if (withBrowser) {
@@ -96,6 +101,7 @@ const report = {
   curate,
   checkpoints,
   browser: browser ?? null,
+  pretrained,
 };
 
 const f = (x: number, d = 0): string => x.toLocaleString('en', { maximumFractionDigits: d });
@@ -113,6 +119,7 @@ for (const n of report.notes) log(`* ${n}`);
 for (const r of report.reference) log(`PyTorch ${r.torch} ${r.device === 'cuda' ? 'CUDA' : `(${r.threads} thread)`} ${r.preset}: ${f(r.torchMsPerStep)} ms/step, ${f(r.torchTokensPerSecond)} tok/s; loss diff first ${r.initialLossDiff.toExponential(1)}, max ${r.maxLossDiff.toExponential(1)}`);
 for (const r of report.ratios) log(`ours/PyTorch${r.torch === 'cuda' ? ' CUDA' : ''} ${r.preset} ${r.backend}: ${r.oursOverTorch.toFixed(3)}`);
 log(`read + curate: ${f(curate.megabytes, 1)} MB in ${curate.seconds.toFixed(2)} s = ${curate.mbPerSecond.toFixed(1)} MB/s`);
+if (pretrained) for (const l of pretrainedTable(pretrained)) log(l);
 for (const [p, c] of Object.entries(checkpoints)) log(`checkpoint ${p}: ${f(c.bytes / 1e6, 1)} MB, encode ${f(c.encodeMs, 1)} ms, decode ${f(c.decodeMs, 1)} ms, save dir ${f(c.saveDirMs, 1)} ms, load dir ${f(c.loadDirMs, 1)} ms`);
 
 if (browser && 'error' in browser) log(`chromium: ${browser.error}`);

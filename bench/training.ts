@@ -40,8 +40,8 @@ export interface TrainingResult {
 
 /** GPU programs actually dispatched while `f` runs (webgpu only; a tfjs
  * kernel may dispatch several programs or none, e.g. a reshape). */
-async function countPrograms(f: () => Promise<void>): Promise<number | null> {
-  if (tf.getBackend() !== 'webgpu') return null;
+export async function countPrograms<T>(f: () => Promise<T>): Promise<{ value: T; programs: number | null }> {
+  if (tf.getBackend() !== 'webgpu') return { value: await f(), programs: null };
   const b = tf.backend() as unknown as { runWebGPUProgram: (...a: unknown[]) => unknown };
   const orig = b.runWebGPUProgram;
   let n = 0;
@@ -50,11 +50,10 @@ async function countPrograms(f: () => Promise<void>): Promise<number | null> {
     return orig.apply(this, a);
   };
   try {
-    await f();
+    return { value: await f(), programs: n };
   } finally {
     b.runWebGPUProgram = orig;
   }
-  return n;
 }
 
 export async function measureTraining(preset: PresetName, backend: BackendName, o: { steps: number; decodeTokens: number }): Promise<TrainingResult> {
@@ -77,7 +76,7 @@ export async function measureTraining(preset: PresetName, backend: BackendName, 
   const prof = await tf.profile(async () => {
     await t.stepOn(batches[0], { forceLog: true });
   });
-  const gpuPrograms = await countPrograms(async () => void (await t.stepOn(batches[0], { forceLog: true })));
+  const { programs: gpuPrograms } = await countPrograms(async () => void (await t.stepOn(batches[0], { forceLog: true })));
   const params = t.variables as unknown as Params;
   const prompt = batches[0].ids.slice(0, 16);
   const dec = async (useCache: boolean): Promise<number> => {

@@ -635,10 +635,12 @@ def base_grad_keys(c, names):
 
 
 def forward_gpt2(c, W, ids, torch, lora=None):
-    """lora: weight key prefix -> (A [r, in], B [out, r], scaling), added to
-    the layer's output as PEFT's LoraLayer does."""
+    """ids [T] or rows [R, T] -> logits [..., T, V]. lora: weight key prefix ->
+    (A [r, in], B [out, r], scaling), added to the layer's output as PEFT's
+    LoraLayer does."""
     lora = lora or {}
-    T = len(ids)
+    ids = torch.as_tensor(ids)
+    lead, T = tuple(ids.shape[:-1]), ids.shape[-1]
     d, H, hd = c["d"], c["heads"], c["hd"]
     x = W["wte.weight"][ids] + W["wpe.weight"][:T]
     mask = torch.ones(T, T, dtype=torch.bool).tril()
@@ -657,13 +659,13 @@ def forward_gpt2(c, W, ids, torch, lora=None):
 
     for i in range(c["layers"]):
         p = f"h.{i}."
-        a = conv1d(ln(x, p + "ln_1"), p + "attn.c_attn")  # [T, 3d]
+        a = conv1d(ln(x, p + "ln_1"), p + "attn.c_attn")  # [..., T, 3d]
         q, k, v = a.split(d, dim=-1)
-        q, k, v = (t.reshape(T, H, hd).transpose(0, 1) for t in (q, k, v))  # [H, T, hd]
+        q, k, v = (t.reshape(*lead, T, H, hd).transpose(-3, -2) for t in (q, k, v))  # [..., H, T, hd]
         s = (q @ k.transpose(-1, -2)) / math.sqrt(hd)
         s = s.masked_fill(~mask, float("-inf"))
-        y = torch.softmax(s, dim=-1) @ v  # [H, T, hd]
-        x = x + conv1d(y.transpose(0, 1).reshape(T, d), p + "attn.c_proj")
+        y = torch.softmax(s, dim=-1) @ v  # [..., H, T, hd]
+        x = x + conv1d(y.transpose(-3, -2).reshape(*lead, T, d), p + "attn.c_proj")
         m = conv1d(ln(x, p + "ln_2"), p + "mlp.c_fc")
         m = 0.5 * m * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (m + 0.044715 * torch.pow(m, 3.0))))
         x = x + conv1d(m, p + "mlp.c_proj")
@@ -673,9 +675,10 @@ def forward_gpt2(c, W, ids, torch, lora=None):
 
 
 def forward_llama(c, W, ids, torch, lora=None):
-    """lora: as in forward_gpt2."""
+    """ids and lora: as in forward_gpt2."""
     lora = lora or {}
-    T = len(ids)
+    ids = torch.as_tensor(ids)
+    lead, T = tuple(ids.shape[:-1]), ids.shape[-1]
     H, KV, hd = c["heads"], c["kv"], c["hd"]
     rep = H // KV
     dt = W["model.embed_tokens.weight"].dtype
@@ -706,17 +709,17 @@ def forward_llama(c, W, ids, torch, lora=None):
     for i in range(c["layers"]):
         p = f"model.layers.{i}."
         r = rms(x, W[p + "input_layernorm.weight"])
-        q = lin(r, p + "self_attn.q_proj").reshape(T, H, hd).transpose(0, 1)  # [H, T, hd]
-        k = lin(r, p + "self_attn.k_proj").reshape(T, KV, hd).transpose(0, 1)  # [KV, T, hd]
-        v = lin(r, p + "self_attn.v_proj").reshape(T, KV, hd).transpose(0, 1)
+        q = lin(r, p + "self_attn.q_proj").reshape(*lead, T, H, hd).transpose(-3, -2)  # [..., H, T, hd]
+        k = lin(r, p + "self_attn.k_proj").reshape(*lead, T, KV, hd).transpose(-3, -2)  # [..., KV, T, hd]
+        v = lin(r, p + "self_attn.v_proj").reshape(*lead, T, KV, hd).transpose(-3, -2)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
-        k = k.repeat_interleave(rep, dim=0)  # repeat_kv: query head h uses kv head h // rep
-        v = v.repeat_interleave(rep, dim=0)
+        k = k.repeat_interleave(rep, dim=-3)  # repeat_kv: query head h uses kv head h // rep
+        v = v.repeat_interleave(rep, dim=-3)
         s = (q @ k.transpose(-1, -2)) / math.sqrt(hd)
         s = s.masked_fill(~mask, float("-inf"))
-        y = torch.softmax(s, dim=-1) @ v  # [H, T, hd]
-        x = x + lin(y.transpose(0, 1).reshape(T, H * hd), p + "self_attn.o_proj")
+        y = torch.softmax(s, dim=-1) @ v  # [..., H, T, hd]
+        x = x + lin(y.transpose(-3, -2).reshape(*lead, T, H * hd), p + "self_attn.o_proj")
         r = rms(x, W[p + "post_attention_layernorm.weight"])
         g = lin(r, p + "mlp.gate_proj")
         x = x + lin(torch.nn.functional.silu(g) * lin(r, p + "mlp.up_proj"), p + "mlp.down_proj")

@@ -45,6 +45,16 @@ export function ensureTorch(log: (s: string) => void): string | undefined {
 const rows2d = <T extends Int32Array | Float32Array>(a: T, r: number, c: number): number[][] =>
   Array.from({ length: r }, (_, i) => Array.from(a.subarray(i * c, (i + 1) * c)));
 
+/** A batch as torch_ref.py and hf_bench.py read it: nested rows. */
+export const batchJson = (b: HostBatch) => ({
+  inputs: rows2d(b.ids, b.rows, b.time),
+  targets: rows2d(b.targets, b.rows, b.time),
+  ceWeight: rows2d(b.ceWeight, b.rows, b.time),
+  klA: rows2d(b.klA, b.pairs, b.span),
+  klB: rows2d(b.klB, b.pairs, b.span),
+  klMask: rows2d(b.klMask, b.pairs, b.span),
+});
+
 export interface ReferenceResult {
   preset: PresetName;
   torch: string;
@@ -76,12 +86,7 @@ export async function torchReference(preset: PresetName, o: { checkSteps: number
   }
   t.dispose();
   const json = batches.map((b, i) => ({
-    inputs: rows2d(b.ids, b.rows, b.time),
-    targets: rows2d(b.targets, b.rows, b.time),
-    ceWeight: rows2d(b.ceWeight, b.rows, b.time),
-    klA: rows2d(b.klA, b.pairs, b.span),
-    klB: rows2d(b.klB, b.pairs, b.span),
-    klMask: rows2d(b.klMask, b.pairs, b.span),
+    ...batchJson(b),
     lr: learningRate(i, train),
   }));
   const casePath = path.join(dir, 'case.json');

@@ -1,0 +1,86 @@
+// The pretrained-shaped bench models: GPT-2 124M and SmolLM2-135M with their
+// real shapes and random weights (initParams), a LoRA adapter on the
+// attention projections, one batch shape. Shared by bench/pretrained.ts (the
+// orchestrator, and the PyTorch side's case) and bench/pretrained-measure.ts
+// (one row in a child process). No node:* imports.
+import { DEFAULT_LORA_TARGETS, archOf, type LoraConfig, type ModelConfig } from '../src/core/config';
+import type { EncodedExample, StudentTokenizer } from '../src/core/tokenizer';
+import type { Shape } from '../support/synthetic';
+
+export interface BenchModel {
+  config: ModelConfig;
+  /** What the shape is (for the report). */
+  about: string;
+}
+
+export const BENCH_MODELS: Record<string, BenchModel> = {
+  // openai-community/gpt2: n_positions 1024 sizes wpe, so it stays 1024
+  'gpt2-124m': {
+    about: 'GPT-2 124M: vocab 50257, 1024 positions, 12 layers x 768 (12 heads), tied head',
+    config: { arch: 'gpt2', vocabSize: 50257, blockSize: 1024, nLayer: 12, nHead: 12, nEmbd: 768, layerNormEps: 1e-5, tieWordEmbeddings: true },
+  },
+  // HuggingFaceTB/SmolLM2-135M: RoPE has no position table, so blockSize
+  // only bounds the batch (the real model has 8192)
+  'smollm2-135m': {
+    about: 'SmolLM2-135M: llama, vocab 49152, 30 layers x 576 (9 heads, 3 kv), MLP 1536, rope 1e5, tied head',
+    config: { arch: 'llama', vocabSize: 49152, blockSize: 256, nLayer: 30, nHead: 9, nKvHead: 3, nEmbd: 576, intermediateSize: 1536, ropeTheta: 100_000, layerNormEps: 1e-5, tieWordEmbeddings: true },
+  },
+};
+
+/** Batch 2 x 128: one question, two rationale rows of 128 tokens. */
+export const BENCH_SHAPE: Shape = { questions: 1, time: 128 };
+/** A fixed learning rate (both sides): the step's cost does not depend on it. */
+export const BENCH_LR = 1e-3;
+
+/** LoRA r 8, alpha 16 on the architecture's attention projections (PEFT's
+ * default-like choice: gpt2 c_attn + c_proj, which PEFT matches in the MLP
+ * too; llama q/k/v/o_proj). */
+export function benchLora(c: ModelConfig): LoraConfig {
+  return { rank: 8, alpha: 16, targets: [...DEFAULT_LORA_TARGETS[archOf(c)]] };
+}
+
+/** The bench feeds token ids itself: a tokenizer of the right size that
+ * never sees text. */
+export function idTokenizer(vocabSize: number): StudentTokenizer {
+  const none = (): never => {
+    throw new Error('the bench tokenizer does not encode text');
+  };
+  return {
+    vocabSize,
+    eosId: 1,
+    padId: 0,
+    encode: none,
+    promptIds: none,
+    example: none as (prompt: string, r: { text: string; answerStart: number; answerEnd: number }) => EncodedExample,
+    decode: (ids) => ids.join(' '),
+    tokenLabel: (id) => String(id),
+  };
+}
+
+/** One row of the report: a model on a backend (ours or PyTorch), or why it
+ * could not run. */
+export type PretrainedRow = { model: string; backend: string; adapter?: string | null; losses?: number[]; unavailable?: boolean; vulkan?: string; note?: string } & (
+  | { error: string }
+  | {
+      arch: string;
+      params: number;
+      trainable: number;
+      lora: LoraConfig;
+      batch: { rows: number; time: number; tokens: number };
+      initMs: number;
+      firstStepMs: number;
+      msPerStep: number;
+      msPerStepAll: number[];
+      tokensPerSecond: number;
+      kernelsPerStep: number | null;
+      gpuProgramsPerStep: number | null;
+      /** tf.memory().numBytes once the weights are on the device (PyTorch: null). */
+      residentBytes: number | null;
+      /** tf.profile's peak tensor bytes during one step, weights included
+       * (PyTorch: the process's peak RSS, a different measure). */
+      peakBytes: number;
+      tensorGrowth: number | null;
+      threads?: number;
+      torch?: string;
+    }
+);
