@@ -18,6 +18,8 @@ export interface FolderSource {
 
 export interface HfFolder {
   spec: HfModelSpec;
+  /** config.json as stored (an export writes it back with the keys we do not read). */
+  rawConfig: unknown;
   /** Parameters under our table's names (GPT-2's `transformer.` prefix). */
   weights: TensorMap;
   /** The storage dtypes seen (converted to float32 here). */
@@ -89,7 +91,8 @@ async function header(src: FolderSource, file: string): Promise<Map<string, { dt
  * field or tensor) before reading weights when anything disagrees. */
 export async function readHfFolder(src: FolderSource): Promise<HfFolder> {
   if (!src.has('config.json')) refuse('config.json is missing: pick the model folder that holds config.json and model.safetensors');
-  const spec = parseHfConfig(await readJson(src, 'config.json'));
+  const rawConfig = await readJson(src, 'config.json');
+  const spec = parseHfConfig(rawConfig);
   const files = await weightFiles(src);
   const headers = await Promise.all(files.map((f) => header(src, f)));
   const stored = new Map<string, { dtype: string; shape: number[] }>();
@@ -119,6 +122,7 @@ export async function readHfFolder(src: FolderSource): Promise<HfFolder> {
   const optional = async (name: string): Promise<unknown> => (src.has(name) ? readJson(src, name) : undefined);
   return {
     spec,
+    rawConfig,
     weights,
     dtypes: [...new Set([...stored].filter(([n]) => !isIgnoredTensor(n, spec)).map(([, t]) => t.dtype))].sort(),
     tokenizerJson: await optional('tokenizer.json'),
