@@ -238,15 +238,99 @@ function extractChoice(text: string, choices?: string[]): string | null {
   return best >= 0 ? String.fromCharCode(65 + best) : null;
 }
 
+// Yes/no answers. Teachers of yes/no tasks (StrategyQA) seldom write "the
+// answer is yes": they open with "No, ...", end with "So, no, it would
+// float.", "Conclusion: Yes, ...", "Therefore, the statement is false.", or
+// only restate a fact ("1 is less than 5."). Only explicit verdicts are read.
+// A bare negation is not one: on the Mentor-KD StrategyQA file, reading "no"
+// from any "not"/"cannot"/"unlikely" in the final sentence and "yes"
+// otherwise agrees with the teacher's own answer on 66% of the 4,454
+// rationales marked correct (always "no": 54%). The same reader grades the
+// student's generations, so a loose rule would also inflate its accuracy.
+// What it cannot read is left to curation's policy for unreadable answers.
+//
+// Every pattern here is linear: whitespace, quote and punctuation runs are
+// each matched by one quantifier over a class disjoint from its neighbours',
+// and the only gap ("the answer to this question is") is bounded.
+
+/** An answer cue with the verdict right after it: "the answer is no",
+ * "Answer: yes", "the answer to the question is: \"true\"". The verdict word
+ * must end its clause or be followed by "because"/"since"/"as": "the answer
+ * is no longer clear" states nothing. */
+const YESNO_CUE_RE =
+  /\b(?:answer|choice|option)\b[^.!?\n]{0,40}?(?:\b(?:is|was|would be|will be|should be)\b|[:=])\s*["'“‘*]*(yes|no|true|false)\b["'”’*]*(?=\s*(?:[,.!?;:)—–]|$)|\s+(?:because|since|as)\b)/dgi;
+
+/** "Yes" or "no" standing alone at the start of a clause: at the start of
+ * the sentence or after ",", ":", ";" or "so"/"then"/"thus"/"hence"/
+ * "therefore" ("So, no, it was not.", "Conclusion: Yes, ...", "then yes,
+ * all seven could"), and followed by punctuation or the end ("No." but not
+ * "No one knows", "Therefore, no candidate won", "yes and no"). */
+const YESNO_CLAUSE_RE =
+  /(?:^|[,:;]|\b(?:so|then|thus|hence|therefore)\b)\s*["'“‘*]*(yes|no)["'”’*]*(?=\s*(?:[,.!;:—–]|$))/dgi;
+
+/** A verdict on the question's claim: "the statement is false", "This is
+ * incorrect.", "that is not true". True means yes: a yes/no question asks
+ * whether its claim holds. The truth word must end the clause ("It is true
+ * that ...", "it is correct to say ..." state nothing). */
+const YESNO_VERDICT_RE =
+  /\b(?:(?:the|this|that)\s+(?:statement|claim|assertion|premise|proposition|hypothesis)|this|that|it)\s+(?:is|was)\s+(not\s+)?(?:(?:therefore|thus|also|indeed|definitely|clearly)\s+)?(true|false|correct|incorrect|accurate|inaccurate|right|wrong)\b["'”’*]*(?=\s*(?:[,.!;:—–]|$))/dgi;
+
+const NEGATIVE_VERDICT = new Set(['false', 'incorrect', 'inaccurate', 'wrong']);
+
+/** Where a yes/no answer was read: the answer and the characters
+ * [start, end) of the word it was read from ("no", "false", "incorrect"). */
+export interface YesNoReading {
+  answer: 'yes' | 'no';
+  start: number;
+  end: number;
+}
+
+/** Offset of group `g` of a match of a /d pattern (the group took part). */
+function groupStart(m: RegExpMatchArray, g: number): number {
+  return m.indices?.[g]?.[0] ?? -1;
+}
+
+/** "Yes"/"no" opening the whole text ("No, the army was disbanded in
+ * 1865. ..."): the teacher answers first and then explains. Only the very
+ * start: a "yes" opening a later sentence often answers a sub-question
+ * ("2. If she is a real person, then yes, she owns a junk."). */
+const YESNO_OPENING_RE = /^\s*["'“‘*]*(yes|no)["'”’*]*(?=\s*(?:[,.!;:—–]|$))/di;
+
+/** The yes/no answer a text states, with the span of the word that states
+ * it, or null. Read, in order of position, the last of: an answer cue
+ * anywhere ("the answer is no"), a "yes"/"no" opening the text, and in the
+ * final sentence a clause-initial "yes"/"no" or a verdict on the claim
+ * ("the statement is false"). A double negation ("this is not incorrect")
+ * is refused rather than read, and nothing before it is read instead. */
+export function readYesNo(text: string): YesNoReading | null {
+  const t = text.trimEnd();
+  const from = lastSentenceStart(t);
+  const sentence = t.slice(from);
+  let best: (YesNoReading & { refused?: boolean }) | null = null;
+  const offer = (r: YesNoReading & { refused?: boolean }): void => {
+    if (!best || r.start >= best.start) best = r;
+  };
+  const yn = (w: string): 'yes' | 'no' => (w.toLowerCase() === 'yes' || w.toLowerCase() === 'true' ? 'yes' : 'no');
+  const word = (m: RegExpMatchArray, g: number, at: number): void => {
+    const start = at + groupStart(m, g);
+    offer({ answer: yn(m[g]), start, end: start + m[g].length });
+  };
+  const opening = YESNO_OPENING_RE.exec(t);
+  if (opening) word(opening, 1, 0);
+  for (const m of t.matchAll(YESNO_CUE_RE)) word(m, 1, 0);
+  for (const m of sentence.matchAll(YESNO_CLAUSE_RE)) word(m, 1, from);
+  for (const m of sentence.matchAll(YESNO_VERDICT_RE)) {
+    const start = from + groupStart(m, 2);
+    const negative = NEGATIVE_VERDICT.has(m[2].toLowerCase());
+    const negated = m[1] !== undefined;
+    offer({ answer: negative !== negated ? 'no' : 'yes', start, end: start + m[2].length, refused: negative && negated });
+  }
+  const found = best as (YesNoReading & { refused?: boolean }) | null;
+  return found && !found.refused ? { answer: found.answer, start: found.start, end: found.end } : null;
+}
+
 function extractYesNo(text: string): string | null {
-  const cue = afterLastCue(text);
-  const fromCue = cue?.match(/\b(yes|no)\b/i);
-  if (fromCue) return fromCue[1].toLowerCase();
-  const last = lastSentence(text);
-  const first = last.match(/^\W*(yes|no)\b/i);
-  if (first) return first[1].toLowerCase();
-  const all = [...last.matchAll(/\b(yes|no)\b/gi)];
-  return all.length ? all[all.length - 1][1].toLowerCase() : null;
+  return readYesNo(text)?.answer ?? null;
 }
 
 function extractText(text: string): string | null {

@@ -4,16 +4,19 @@
 
 import { answersMatch, detectTaskType, extractAnswer, isValidGold, normalizeAnswer } from './answer';
 import { canonicalRationale, stripAnswerStatement } from './canonical';
-import type { RawGroup } from './group';
+import { CURATION_DEFAULTS } from './defaults';
+import type { RawGroup, RawRationaleAt } from './group';
 import type { ReportBuilder } from './report';
 import { jaccard, ngramSet, words } from './similarity';
-import type { CuratedRationale, QuestionGroup, TaskType } from './types';
+import type { CuratedRationale, QuestionGroup, TaskType, UnreadablePolicy } from './types';
 
 export interface CurateSettings {
   k: number;
   filterCorrect: boolean;
   ngram: number;
   similarityThreshold: number;
+  /** Default CURATION_DEFAULTS.unreadable. */
+  unreadable?: UnreadablePolicy;
 }
 
 /** A question whose gold is settled: normalized, checked against the type. */
@@ -80,53 +83,71 @@ function curateOne(q: GoldGroup, type: TaskType, s: CurateSettings, rb: ReportBu
   const keptGrams: Set<string>[] = [];
   const keptWords = new Set<string>();
   const { question, choices } = q.raw;
+  const policy = s.unreadable ?? CURATION_DEFAULTS.unreadable;
+  const ex = (r: RawRationaleAt): { line?: number; index?: number; question: string; text: string } => ({ line: r.line, index: r.index, question, text: r.text });
+  // Step 1-2: the correctness filter. Rationales kept on their label alone
+  // come after those whose answer was read, so the K cap below prefers the
+  // ones that state the gold themselves.
+  const read: RawRationaleAt[] = [];
+  const onLabel: RawRationaleAt[] = [];
   for (const r of q.raw.rationales) {
-    const where = { line: r.line, index: r.index };
-    const ex = (): { line?: number; index?: number; question: string; text: string } => ({ ...where, question, text: r.text });
-    if (s.filterCorrect) {
-      if (r.markedIncorrect) {
-        rb.drop('marked-incorrect', ex());
-        continue;
-      }
-      const said = r.teacherAnswer !== undefined ? normalizeAnswer(r.teacherAnswer, type) : extractAnswer(r.text, type, choices);
-      if (said === null) {
-        rb.error({ ...where, field: r.field, message: `no ${type} answer found in the rationale` });
-        rb.drop('answer-not-found', ex());
-        continue;
-      }
-      if (!answersMatch(said, q.gold, type)) {
-        rb.drop('wrong-answer', { ...ex(), text: `${said} != ${q.gold}: ${r.text}` });
-        continue;
-      }
+    if (!s.filterCorrect) {
+      read.push(r);
+      continue;
     }
+    if (r.markedIncorrect) {
+      rb.drop('marked-incorrect', ex(r));
+      continue;
+    }
+    const said = r.teacherAnswer !== undefined ? normalizeAnswer(r.teacherAnswer, type) : extractAnswer(r.text, type, choices);
+    if (said === null) {
+      if (policy === 'keep-labelled' && r.markedCorrect) {
+        onLabel.push(r);
+        continue;
+      }
+      rb.error({ line: r.line, index: r.index, field: r.field, message: `no ${type} answer found in the rationale` });
+      rb.drop('answer-not-found', ex(r));
+      continue;
+    }
+    if (!answersMatch(said, q.gold, type)) {
+      rb.drop('wrong-answer', { ...ex(r), text: `${said} != ${q.gold}: ${r.text}` });
+      continue;
+    }
+    read.push(r);
+  }
+  const labelled = new Set(onLabel);
+  for (const r of [...read, ...onLabel]) {
     const body = stripAnswerStatement(r.text);
     if (body === '') {
-      rb.drop('no-reasoning', ex());
+      rb.drop('no-reasoning', ex(r));
       continue;
     }
     const exact = words(body).join(' ');
     if (keptWords.has(exact)) {
-      rb.drop('duplicate-rationale', ex());
+      rb.drop('duplicate-rationale', ex(r));
       continue;
     }
     const grams = ngramSet(body, s.ngram);
     if (keptGrams.some((k) => jaccard(k, grams) >= s.similarityThreshold)) {
-      rb.drop('too-similar', ex());
+      rb.drop('too-similar', ex(r));
       continue;
     }
     if (kept.length >= s.k) {
-      rb.drop('over-k', ex());
+      rb.drop('over-k', ex(r));
       continue;
     }
     keptWords.add(exact);
     keptGrams.push(grams);
     kept.push(canonicalRationale(body, q.gold));
+    if (labelled.has(r)) rb.report.keptOnLabel++;
   }
   return kept;
 }
 
 export function curate(golds: GoldGroup[], type: TaskType, s: CurateSettings, rb: ReportBuilder): QuestionGroup[] {
   const out: QuestionGroup[] = [];
+  // Recorded here, where it acts, so every caller's report names it.
+  if (s.filterCorrect) rb.report.settings.unreadable = s.unreadable ?? CURATION_DEFAULTS.unreadable;
   for (const q of golds) {
     const rationales = curateOne(q, type, s, rb);
     if (rationales.length === 0) {

@@ -17,4 +17,14 @@ export const CURATION_DEFAULTS = {
   /** Share of questions held out as dev (at least 1 question when there are
    * 10 or more; 0 = no dev split). */
   devFraction: 0.1,
+  /** A rationale whose answer cannot be read is kept when the record says
+   * the teacher got it right: yes/no teachers mostly state a fact instead of
+   * an answer ("1 is less than 5."), and the label is the teacher's own
+   * check against the gold (on Mentor-KD's StrategyQA file it matches the
+   * teacher's recorded answer on all 4,809 records). Labels can be wrong
+   * (Mentor-KD's SVAMP file marks all 1,953 records correct, 457 state
+   * another number), so one is trusted only where the text states nothing,
+   * never over an answer read from it. Files without labels are unaffected.
+   * See UnreadablePolicy in types.ts. */
+  unreadable: 'keep-labelled',
 } as const;

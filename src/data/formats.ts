@@ -23,6 +23,10 @@ export interface RawRationale {
   teacherAnswer?: string;
   /** The format marks it wrong (Mentor-KD initial_correct: false). */
   markedIncorrect?: boolean;
+  /** The format marks it right (Mentor-KD initial_correct: true: the
+   * teacher's own answer matched the gold), which curation's `unreadable:
+   * 'keep-labelled'` trusts when no answer can be read in the text. */
+  markedCorrect?: boolean;
 }
 
 export interface RawItem {
@@ -189,7 +193,10 @@ export function adapt(format: FormatName, r: Rec, withRationales: boolean, maxCh
     case 'mentor-kd': {
       question = rd.question('input');
       answer = rd.text('answer', { numeric: true, exact: true });
-      if (withRationales) add('chain', r.chain, r.initial_correct === false ? { markedIncorrect: true } : {});
+      if (withRationales) {
+        const label = r.initial_correct === false ? { markedIncorrect: true } : r.initial_correct === true ? { markedCorrect: true } : {};
+        add('chain', r.chain, label);
+      }
       break;
     }
     case 'fine-tune-cot': {

@@ -9,7 +9,7 @@ import { CURATION_DEFAULTS } from './defaults';
 import { readAll } from './read';
 import { ReportBuilder, type DataReport } from './report';
 import type { Source } from './decode';
-import type { EvalItem, QuestionGroup, TaskType } from './types';
+import type { EvalItem, QuestionGroup, TaskType, UnreadablePolicy } from './types';
 
 export { DataError, DEFAULT_LIMITS, type Limits } from './limits';
 export type { DataReport, ReportError, DroppedExample } from './report';
@@ -35,6 +35,9 @@ export interface ReadOptions {
   /** Share of questions held out as dev (default 0.1, at least 1 question
    * when there are 10 or more; 0 = no dev split). */
   devFraction?: number;
+  /** A rationale whose answer can't be read: dropped, or kept (with the
+   * answer sentence appended) when the record marks it correct (default). */
+  unreadable?: UnreadablePolicy;
   limits?: Partial<Limits>;
   onProgress?: (bytesRead: number) => void;
 }
@@ -75,6 +78,8 @@ export async function readTeacherFile(
   const devFraction = opts.devFraction ?? CURATION_DEFAULTS.devFraction;
   const seed = opts.seed ?? CURATION_DEFAULTS.seed;
   const filterCorrect = opts.filterCorrect ?? true;
+  const unreadable = opts.unreadable ?? CURATION_DEFAULTS.unreadable;
+  check(unreadable === 'drop' || unreadable === 'keep-labelled', `unreadable must be "drop" or "keep-labelled", got ${String(unreadable)}`);
   check(Number.isInteger(k) && k > 0, `k must be a positive integer, got ${k}`);
   check(Number.isInteger(ngram) && ngram > 0, `ngram must be a positive integer, got ${ngram}`);
   check(threshold > 0 && threshold <= 1, `similarityThreshold must be in (0, 1], got ${threshold}`);
@@ -91,7 +96,7 @@ export async function readTeacherFile(
 
   const { taskType, golds } = settleGolds(grouper.groups, opts.taskType, rb);
   r.taskType = taskType;
-  const kept = curate(golds, taskType, { k, filterCorrect, ngram, similarityThreshold: threshold }, rb);
+  const kept = curate(golds, taskType, { k, filterCorrect, ngram, similarityThreshold: threshold, unreadable }, rb);
   r.questions = kept.length;
   r.rationalesKept = kept.reduce((n, g) => n + g.rationales.length, 0);
   if (kept.length === 0) {

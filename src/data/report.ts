@@ -2,7 +2,7 @@
 // skipped record and every dropped rationale is counted by reason here.
 
 import type { Limits } from './limits';
-import type { TaskType } from './types';
+import type { TaskType, UnreadablePolicy } from './types';
 
 export interface Where {
   line?: number;
@@ -38,6 +38,10 @@ export interface DataReport {
   mergedDuplicates: number;
   rationalesIn: number;
   rationalesKept: number;
+  /** Of rationalesKept: rationales in which no answer could be read, kept
+   * because the record marks them correct (settings.unreadable
+   * 'keep-labelled'); their only answer is the appended canonical sentence. */
+  keptOnLabel: number;
   /** Counts by reason: records skipped and rationales or questions dropped. */
   dropped: Record<string, number>;
   droppedExamples: DroppedExample[];
@@ -52,6 +56,7 @@ export interface DataReport {
     devFraction?: number;
     seed?: number;
     taskTypeOverride?: TaskType;
+    unreadable?: UnreadablePolicy;
   };
   limits: Limits;
 }
@@ -80,6 +85,7 @@ export class ReportBuilder {
       mergedDuplicates: 0,
       rationalesIn: 0,
       rationalesKept: 0,
+      keptOnLabel: 0,
       dropped: {},
       droppedExamples: [],
       errors: [],

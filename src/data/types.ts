@@ -5,6 +5,13 @@
 /** How answers are compared; detected from the gold answers, overridable. */
 export type TaskType = 'number' | 'choice' | 'yesno' | 'text';
 
+/** What curation does with a rationale whose answer cannot be read
+ * ("Therefore, 1 is less than 5."): drop it, or keep it when its record
+ * carries the teacher's own correctness label saying it is right (Mentor-KD
+ * `initial_correct: true`); the canonical answer sentence then supplies
+ * the answer, as it does for every kept rationale. */
+export type UnreadablePolicy = 'drop' | 'keep-labelled';
+
 /** One curated rationale. `text` ends with the canonical answer sentence. */
 export interface CuratedRationale {
   /** Full rationale, e.g. "He had 5 ... 27 more.\nTherefore, the answer is 32." */
