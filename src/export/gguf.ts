@@ -1,8 +1,15 @@
-// GGUF export for llama.cpp (placeholder: being written; see the export issue).
+// GGUF export for llama.cpp (and Ollama, LM Studio): one file with the merged
+// weights, the architecture's metadata and the tokenizer. The format is in
+// gguf-writer.ts, the mapping of our names to llama.cpp's in gguf-model.ts.
 
-import { ExportError, type ExportModel } from './source';
+import { ggufMetadata, ggufTensors, ggufVocab } from './gguf-model';
+import { writeGguf } from './gguf-writer';
+import type { ExportModel } from './source';
 
-/** One .gguf file that llama.cpp loads, with the merged weights and the tokenizer. */
+/** One .gguf file that llama.cpp loads, with the merged weights and the tokenizer.
+ * F16 stores the matrices as half floats and keeps norms and biases F32. */
 export function ggufFile(m: ExportModel, o: { dtype?: 'F32' | 'F16' } = {}): Uint8Array {
-  throw new ExportError(`GGUF export is not written yet (${m.modelConfig.arch ?? 'gpt2'}, ${o.dtype ?? 'F32'})`);
+  const dtype = o.dtype ?? 'F32';
+  const vocab = ggufVocab(m.tokenizerJson, m.modelConfig.vocabSize, m.tokenizerConfig);
+  return writeGguf(ggufMetadata(m, dtype, vocab), ggufTensors(m.modelConfig, m.weights, dtype));
 }
