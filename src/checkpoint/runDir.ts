@@ -1,7 +1,9 @@
 // CLI run directories (Node only; the browser uses store.ts):
 //   DIR/checkpoint.safetensors  the TrainState (source of truth)
 //   DIR/metrics.jsonl           one MetricPoint per line
-//   DIR/config.json             a readable copy of the configs, never read back
+//   DIR/config.json             a readable copy of the configs; read back only for
+//                               hints (the base folder, the data facts of a model card)
+//   DIR/eval.json               the last evaluation (mcckd train), for model cards
 // Every file is written to a temporary name, flushed and renamed over the old
 // one, so a crash or a full disk leaves the previous save intact.
 
@@ -10,10 +12,12 @@ import path from 'node:path';
 import type { MetricPoint, TrainState } from '../core/state';
 import { countParams, countTrainable } from '../core/config';
 import { safetensorsToState, stateToSafetensors } from './format';
+import type { RunFacts } from '../export/source';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 export const METRICS_FILE = 'metrics.jsonl';
 export const CONFIG_FILE = 'config.json';
+export const EVAL_FILE = 'eval.json';
 
 export class RunDirError extends Error {
   override readonly name = 'RunDirError';
@@ -66,6 +70,8 @@ export interface SaveRunDirResult {
 export interface SaveRunDirOptions {
   weightsOnly?: boolean;
   baseFolder?: string;
+  /** The teacher file and what curation kept of it, for model cards. */
+  data?: RunFacts['data'];
 }
 
 export async function saveRunDir(dir: string, state: TrainState, opts: SaveRunDirOptions = {}): Promise<SaveRunDirResult> {
@@ -90,6 +96,7 @@ export async function saveRunDir(dir: string, state: TrainState, opts: SaveRunDi
     modelConfig: state.modelConfig,
     trainConfig: state.trainConfig,
     datasetFingerprint: state.datasetFingerprint,
+    ...(opts.data ? { data: opts.data } : {}),
     checkpoint: { file: CHECKPOINT_FILE, bytes: file.length, weightsOnly: !!opts.weightsOnly },
   };
   await writeFileAtomic(path.join(dir, CONFIG_FILE), `${JSON.stringify(readable, null, 2)}\n`);
@@ -183,4 +190,32 @@ export async function runBaseFolder(dir: string): Promise<string | undefined> {
   } catch {
     return undefined;
   }
+}
+
+const isCount = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
+
+/** What a model card says about a run beyond its checkpoint: the data facts
+ * config.json recorded and the accuracy eval.json holds. Missing or
+ * malformed parts are left out (the checkpoint is what matters). */
+export async function runFacts(dir: string): Promise<RunFacts> {
+  const facts: RunFacts = { name: path.basename(path.resolve(dir)) };
+  const json = async (file: string): Promise<Record<string, unknown> | undefined> => {
+    try {
+      const j = JSON.parse(await readFile(path.join(dir, file), 'utf8')) as unknown;
+      return typeof j === 'object' && j !== null && !Array.isArray(j) ? (j as Record<string, unknown>) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const d = (await json(CONFIG_FILE))?.data as Record<string, unknown> | undefined;
+  if (d && typeof d.file === 'string' && isCount(d.questions) && isCount(d.rationales)) {
+    facts.data = { file: d.file, questions: d.questions, rationales: d.rationales };
+    if (isCount(d.trainQuestions)) facts.data.trainQuestions = d.trainQuestions;
+    if (isCount(d.devQuestions)) facts.data.devQuestions = d.devQuestions;
+  }
+  const e = await json(EVAL_FILE);
+  if (e && typeof e.accuracy === 'number' && isCount(e.correct) && isCount(e.total)) {
+    facts.evaluation = { accuracy: e.accuracy, correct: e.correct, total: e.total, ...(typeof e.file === 'string' ? { file: e.file } : {}) };
+  }
+  return facts;
 }

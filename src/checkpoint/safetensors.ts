@@ -1,6 +1,7 @@
 // The safetensors container (https://github.com/huggingface/safetensors):
 // 8-byte little-endian header length N, N bytes of JSON header, then the
-// tensor bytes. We write F32 only; we read F32 (as views when aligned) and
+// tensor bytes. We write F32, or F16/BF16 rounded to nearest even (an
+// export in its base's dtype); we read F32 (as views when aligned) and
 // convert F16/BF16 to F32. decode() trusts nothing: every refusal is a
 // SafetensorsError that names the tensor and the problem (no other exception
 // kind escapes: nesting depth is checked before parsing, names land in
@@ -93,7 +94,67 @@ export function f32Bytes(data: Float32Array): Uint8Array {
 
 const fmtShape = (shape: readonly number[]): string => `[${shape.join(', ')}]`;
 
-export function encode(tensors: TensorMap, metadata: Record<string, string> = {}): Uint8Array {
+/** What encode() may store: float32 as it is, or rounded to a 16-bit float. */
+export type EncodeDtype = 'F32' | 'F16' | 'BF16';
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** float32 -> IEEE half bits, round to nearest even (as numpy and torch):
+ * subnormals kept, beyond 65504 (after rounding) infinity, NaN stays NaN. */
+export function floatToHalfBits(x: number): number {
+  f32[0] = x;
+  const u = u32[0];
+  const sign = (u >>> 16) & 0x8000;
+  const exp = (u >>> 23) & 0xff;
+  const mant = u & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 112; // the half exponent field
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    // a half subnormal counts units of 2^-24: M * 2^(exp-150) / 2^-24 = M >> (126 - exp)
+    const shift = 126 - exp;
+    if (shift > 24) return sign; // below half the smallest subnormal
+    const M = mant | 0x800000;
+    const m = M >>> shift;
+    const rem = M - m * 2 ** shift;
+    const half = 2 ** (shift - 1);
+    // m + 1 may reach 0x400: the smallest normal, encoded by the same bits
+    return sign | (rem > half || (rem === half && m & 1) ? m + 1 : m);
+  }
+  const h = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  // a carry out of the mantissa steps the exponent, up to infinity (0x7c00)
+  return sign | (rem > 0x1000 || (rem === 0x1000 && h & 1) ? h + 1 : h);
+}
+
+/** float32 -> bfloat16 bits (the top half), round to nearest even; NaN stays NaN. */
+export function floatToBf16Bits(x: number): number {
+  f32[0] = x;
+  const u = u32[0];
+  if ((u & 0x7f800000) === 0x7f800000 && u & 0x7fffff) return (u >>> 16) | 0x40;
+  return Math.floor((u + 0x7fff + ((u >>> 16) & 1)) / 0x10000) & 0xffff;
+}
+
+/** The little-endian bytes of `data` stored as `dtype`. */
+function tensorBytes(data: Float32Array, dtype: EncodeDtype): Uint8Array {
+  if (dtype === 'F32') return f32Bytes(data);
+  const out = new Uint8Array(data.length * 2);
+  const dv = new DataView(out.buffer);
+  const conv = dtype === 'F16' ? floatToHalfBits : floatToBf16Bits;
+  for (let i = 0; i < data.length; i++) dv.setUint16(i * 2, conv(data[i]), true);
+  return out;
+}
+
+export interface EncodeOptions {
+  /** Storage dtype of every tensor (default F32). */
+  dtype?: EncodeDtype;
+}
+
+export function encode(tensors: TensorMap, metadata: Record<string, string> = {}, opts: EncodeOptions = {}): Uint8Array {
+  const dtype = opts.dtype ?? 'F32';
+  if (!(dtype in DTYPE_SIZE)) throw new SafetensorsError(`dtype "${String(dtype)}" cannot be written (F32, F16 or BF16)`);
+  const size = DTYPE_SIZE[dtype];
   const names = sortedNames(tensors);
   const header: Record<string, unknown> = { __metadata__: { ...metadata } };
   for (const [k, v] of Object.entries(metadata)) {
@@ -110,8 +171,9 @@ export function encode(tensors: TensorMap, metadata: Record<string, string> = {}
     if (numel(t.shape) !== t.data.length) {
       throw new SafetensorsError(`tensor "${name}": shape ${fmtShape(t.shape)} needs ${numel(t.shape)} values, data has ${t.data.length}`, name);
     }
-    header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
-    offset += t.data.byteLength;
+    const n = t.data.length * size;
+    header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + n] };
+    offset += n;
   }
   const json = new TextEncoder().encode(JSON.stringify(header));
   // Pad with spaces so the data section starts 8-byte aligned (the spec's
@@ -125,7 +187,7 @@ export function encode(tensors: TensorMap, metadata: Record<string, string> = {}
   out.fill(0x20, 8 + json.length, 8 + headerLen);
   let pos = 8 + headerLen;
   for (const name of names) {
-    const bytes = f32Bytes(tensors[name].data);
+    const bytes = tensorBytes(tensors[name].data, dtype);
     out.set(bytes, pos);
     pos += bytes.length;
   }

@@ -1,23 +1,73 @@
 // `mcckd score` and `mcckd generate`: a student's per-token log-probs and its
 // greedy continuation, from a Hugging Face model folder (--student DIR) or a
-// saved run (--run DIR, on its base when it fine-tuned one). One JSON object
-// on stdout: what tests compare with reference implementations.
+// saved run (--run DIR, on its base when it fine-tuned one), with a PEFT
+// adapter on the folder (--adapter DIR). One JSON object on stdout: what
+// tests compare with reference implementations.
 
+import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseFlags, positiveInt, str, UsageError, type Flags } from './args';
 import { parseBackend, setupBackend } from './setup';
-import { Trainer, type PretrainedStudent } from '../core/trainer';
+import { adapterState, Trainer, type PretrainedStudent } from '../core/trainer';
 import { scoreIds } from '../core/score';
 import { greedyDecode } from '../core/generate';
+import { DEFAULT_TRAIN, type LoraConfig } from '../core/config';
+import type { TensorMap } from '../core/state';
 import { loadRunDir, runBaseFolder } from '../checkpoint/runDir';
+import { HfConfigError } from '../hf/config';
+import { readPeftAdapter } from '../hf/peft';
 import { loadStudent } from '../hf/student';
 import { nodeFolder } from '../node/folder';
 
-/** A pretrained student from a folder on disk. */
-export async function studentFrom(dir: string): Promise<PretrainedStudent> {
-  const resolved = path.resolve(dir);
-  return (await loadStudent(nodeFolder(resolved), path.basename(resolved))).student;
+/** Refuses, by what it is, a path that cannot be a model folder: a missing
+ * path, a file (a GGUF export, a lone .safetensors), an adapter folder. */
+async function checkFolder(dir: string, flag: string, want: 'model' | 'adapter'): Promise<void> {
+  let st;
+  try {
+    st = await stat(dir);
+  } catch {
+    throw new UsageError(`${flag} ${dir}: no such folder`);
+  }
+  if (!st.isDirectory()) {
+    const head = new Uint8Array(4);
+    const fh = await open(dir, 'r');
+    try {
+      await fh.read(head, 0, 4, 0);
+    } finally {
+      await fh.close();
+    }
+    const gguf = new TextDecoder().decode(head) === 'GGUF';
+    const what = gguf ? 'a GGUF file (for llama.cpp), not a model folder' : 'a file, not a folder';
+    const need = want === 'model' ? 'a Hugging Face model folder (config.json, model.safetensors, tokenizer.json), as mcckd export --format hf writes' : 'a PEFT adapter folder (adapter_config.json, adapter_model.safetensors)';
+    throw new HfConfigError(`${flag} ${dir} is ${what}: give ${need}`);
+  }
+  const src = nodeFolder(dir);
+  if (want === 'model' && !src.has('config.json') && src.has('adapter_config.json')) {
+    throw new HfConfigError(`${flag} ${dir} is a PEFT adapter, not a model folder: give its base with --student and the adapter with --adapter`);
+  }
 }
+
+/** A model folder on disk read as a student, with the folder as read (an
+ * export needs its config and tokenizer files). `flag` names where the path
+ * came from in refusals. */
+export async function studentFolder(dir: string, flag = '--student'): Promise<Awaited<ReturnType<typeof loadStudent>>> {
+  const resolved = path.resolve(dir);
+  await checkFolder(resolved, flag, 'model');
+  return loadStudent(nodeFolder(resolved), path.basename(resolved));
+}
+
+/** A pretrained student from a folder on disk. */
+export async function studentFrom(dir: string, flag = '--student'): Promise<PretrainedStudent> {
+  return (await studentFolder(dir, flag)).student;
+}
+
+/** A PEFT adapter folder read for `student` (refused when made for another base). */
+export async function adapterFrom(dir: string, student: PretrainedStudent): Promise<{ lora: LoraConfig; weights: TensorMap }> {
+  const resolved = path.resolve(dir);
+  await checkFolder(resolved, '--adapter', 'adapter');
+  return readPeftAdapter(nodeFolder(resolved), student.modelConfig, student.base);
+}
+
 
 /** A saved run's model; a run on a pretrained base reads the base from
  * `studentDir`, else from the folder its config.json names. */
@@ -27,19 +77,24 @@ export async function restoreRun(runDir: string, studentDir?: string): Promise<T
   if (state.base) {
     const dir = studentDir ?? (await runBaseFolder(runDir));
     if (!dir) throw new Error(`the run in ${runDir} fine-tunes "${state.base.name}": give its folder with --student DIR`);
-    student = await studentFrom(dir);
+    student = await studentFrom(dir, studentDir ? '--student' : `the base folder that ${path.join(runDir, 'config.json')} names,`);
   }
   // no training data: only the weights are used
   return Trainer.restore(state, [], student);
 }
 
-/** The model behind --student DIR or --run DIR, as a (non-training) Trainer. */
+/** The model behind --student DIR [--adapter DIR] or --run DIR, as a (non-training) Trainer. */
 async function modelOf(f: Flags): Promise<Trainer> {
   const studentDir = str(f, 'student');
   const runDir = str(f, 'run');
+  const adapterDir = str(f, 'adapter');
   if (!studentDir && !runDir) throw new UsageError('give --student DIR or --run DIR (with --student DIR for a run whose base folder moved)');
+  if (adapterDir && runDir) throw new UsageError('--adapter goes with --student DIR (its base), not with --run');
   if (runDir) return restoreRun(runDir, studentDir);
-  return Trainer.forInference(await studentFrom(studentDir!));
+  const student = await studentFrom(studentDir!);
+  if (!adapterDir) return Trainer.forInference(student);
+  const adapter = await adapterFrom(adapterDir, student);
+  return Trainer.restore(adapterState(student, adapter, { ...DEFAULT_TRAIN, steps: 0 }), [], student);
 }
 
 function parseIds(text: string): number[] {
@@ -48,7 +103,7 @@ function parseIds(text: string): number[] {
   return ids;
 }
 
-const SCORE = { student: 'string', run: 'string', text: 'string', ids: 'string', backend: 'string' } as const;
+const SCORE = { student: 'string', run: 'string', adapter: 'string', text: 'string', ids: 'string', backend: 'string' } as const;
 
 export async function runScore(argv: string[]): Promise<number> {
   const f = parseFlags(argv, SCORE);
@@ -67,7 +122,7 @@ export async function runScore(argv: string[]): Promise<number> {
   return 0;
 }
 
-const GENERATE = { student: 'string', run: 'string', prompt: 'string', 'max-new-tokens': 'number', backend: 'string' } as const;
+const GENERATE = { student: 'string', run: 'string', adapter: 'string', prompt: 'string', 'max-new-tokens': 'number', backend: 'string' } as const;
 
 export async function runGenerate(argv: string[]): Promise<number> {
   const f = parseFlags(argv, GENERATE);

@@ -9,12 +9,12 @@ import { parseBackend, setupBackend } from './setup';
 import { DEFAULT_TRAIN, LORA_DEFAULTS, PRETRAINED_LR, countParams, countTrainable, curationOf, prepareTrainConfig, withLora, type LoraConfig, type PresetName, type TrainConfig } from '../core/config';
 import { guardBackendLoss } from '../core/backend';
 import { trainLoop } from '../core/loop';
-import { Trainer, longestExample, type PretrainedStudent } from '../core/trainer';
+import { adapterState, Trainer, longestExample, type PretrainedStudent } from '../core/trainer';
 import { gpuLimits } from '../core/limits';
 import { describePlan } from '../core/plan';
-import { studentFrom } from './student';
+import { adapterFrom, studentFrom } from './student';
 import { readTeacherFile, readEvalFile } from '../data';
-import { saveRunDir, loadRunDir, runBaseFolder } from '../checkpoint/runDir';
+import { saveRunDir, loadRunDir, runBaseFolder, EVAL_FILE } from '../checkpoint/runDir';
 import { fingerprintGroups } from '../core/fingerprint';
 import type { EvalItem, TaskType } from '../data/types';
 
@@ -23,8 +23,22 @@ const SPEC = {
   steps: 'number', epochs: 'number', batch: 'number', lr: 'number', seed: 'number', backend: 'string',
   out: 'string', resume: 'string', 'log-every': 'number', 'save-every': 'number', 'eval-limit': 'number',
   'vocab-size': 'number', 'max-new-tokens': 'number', 'stop-at': 'number', 'warmup': 'number', 'weight-decay': 'number',
-  student: 'string', 'lora-rank': 'number', 'lora-alpha': 'number', 'lora-targets': 'string', 'prompt-template': 'string', recompute: 'boolean',
+  student: 'string', adapter: 'string', 'lora-rank': 'number', 'lora-alpha': 'number', 'lora-targets': 'string', 'prompt-template': 'string', recompute: 'boolean',
+  'eval-every': 'number', 'eval-every-limit': 'number',
 } as const;
+
+/** Questions of the held-out set evaluated every --eval-every steps by default. */
+export const EVAL_EVERY_LIMIT = 32;
+
+/** Where the command's results go: one JSON line each on stdout, or (the
+ * experiment runner, which trains through this same function) a collector. */
+export interface TrainIO {
+  out(result: object): void;
+  /** false: skip the evaluation after training (the caller evaluates). */
+  finalEval?: boolean;
+}
+
+const STDOUT_IO: TrainIO = { out: (result) => process.stdout.write(`${JSON.stringify(result)}\n`) };
 
 
 
@@ -40,7 +54,7 @@ async function mustExist(file: string, flag: string): Promise<void> {
   }
 }
 
-export async function runTrain(argv: string[]): Promise<number> {
+export async function runTrain(argv: string[], io: TrainIO = STDOUT_IO): Promise<number> {
   const f = parseFlags(argv, SPEC);
   const dataPath = str(f, 'data');
   if (!dataPath) throw new UsageError('--data FILE is required');
@@ -61,6 +75,12 @@ export async function runTrain(argv: string[]): Promise<number> {
   const loraFlags = ['lora-rank', 'lora-alpha', 'lora-targets'].filter((k) => f[k] !== undefined);
   if (loraFlags.length && !studentDir) throw new UsageError(`--${loraFlags[0]} needs a pretrained student (--student DIR)`);
   if (loraFlags.length && resumed) throw new UsageError(`--${loraFlags[0]}: a resumed run keeps its LoRA settings`);
+  const adapterDir = str(f, 'adapter');
+  if (adapterDir) {
+    if (resumed) throw new UsageError('--adapter starts a new run from an adapter: a resumed run keeps its own');
+    if (!studentDir) throw new UsageError('--adapter needs its base model folder (--student DIR)');
+    if (loraFlags.length) throw new UsageError(`--${loraFlags[0]}: with --adapter, r, alpha and the targets are the adapter's (adapter_config.json)`);
+  }
   const preset = str(f, 'preset');
   if (resumed && preset !== undefined && preset !== resumed.trainConfig.preset) {
     throw new UsageError(`--preset ${preset} differs from the resumed run's ${resumed.trainConfig.preset}`);
@@ -86,8 +106,8 @@ export async function runTrain(argv: string[]): Promise<number> {
     promptTemplate: str(f, 'prompt-template')?.replace(/\\n/g, '\n'),
     recompute: f.recompute === true ? true : undefined,
   };
-  const lora = studentDir && !resumed ? loraOf(f) : undefined;
-  if (studentDir && !resumed && given.lr === undefined) given.lr = lora ? PRETRAINED_LR.lora : PRETRAINED_LR.full;
+  let lora = studentDir && !resumed && !adapterDir ? loraOf(f) : undefined;
+  if (studentDir && !resumed && given.lr === undefined) given.lr = lora || adapterDir ? PRETRAINED_LR.lora : PRETRAINED_LR.full;
   const input: Partial<TrainConfig> = { ...resumed?.trainConfig };
   for (const [k, v] of Object.entries(given)) if (v !== undefined) (input as Record<string, unknown>)[k] = v;
   // --steps replaces a resumed run's epochs (and the other way round)
@@ -108,6 +128,8 @@ export async function runTrain(argv: string[]): Promise<number> {
     log(`eval: ${evalItems.length} questions from ${evalPath}`);
   }
   const groups = data.groups;
+  // for the model card of an export: what the run learned from
+  const dataFacts = { file: path.basename(dataPath), questions: r.questions, rationales: r.rationalesKept, trainQuestions: groups.length, devQuestions: evalPath ? 0 : data.dev.length };
   let config: TrainConfig;
   try {
     config = prepareTrainConfig(input, groups.length);
@@ -117,9 +139,15 @@ export async function runTrain(argv: string[]): Promise<number> {
 
   const backend = await setupBackend(config.backend);
   let student: PretrainedStudent | undefined;
+  let adapter: Awaited<ReturnType<typeof adapterFrom>> | undefined;
   if (studentDir) {
     log(`reading the pretrained student in ${studentDir}`);
     student = await studentFrom(studentDir);
+    if (adapterDir) {
+      adapter = await adapterFrom(adapterDir, student);
+      lora = adapter.lora;
+      log(`starting the LoRA from the adapter in ${adapterDir}`);
+    }
     // the plan of a step, before the student is on the device: refused on
     // WebGPU when it cannot fit (tfjs would compute wrong numbers, silently)
     const mc = resumed ? resumed.modelConfig : withLora(student.modelConfig, lora);
@@ -137,7 +165,9 @@ export async function runTrain(argv: string[]): Promise<number> {
   }
   const fingerprint = fingerprintGroups(groups);
   let trainer: Trainer;
-  if (resumed) {
+  if (adapter && student) {
+    trainer = await Trainer.restore(adapterState(student, adapter, config, fingerprint), groups, student);
+  } else if (resumed) {
     if (resumed.datasetFingerprint !== fingerprint) log('warning: the data differs from the data the run was trained on');
     trainer = await Trainer.restore({ ...resumed, trainConfig: { ...resumed.trainConfig, ...config } }, groups, student);
     log(`resumed ${resumeDir} at step ${trainer.step} of ${trainer.totalSteps}`);
@@ -147,8 +177,8 @@ export async function runTrain(argv: string[]): Promise<number> {
   if (trainer.skipped.rationales > 0) log(`skipped ${trainer.skipped.rationales} rationales (${trainer.skipped.groups} questions) longer than the model's ${trainer.modelConfig.blockSize} positions`);
   const mc = trainer.modelConfig;
   const what = trainer.base ? `${trainer.base.name} (${trainer.base.arch})` : config.preset;
-  const adapter = mc.lora ? `, LoRA r ${mc.lora.rank} alpha ${mc.lora.alpha} on ${mc.lora.targets.join(',')}: ${countTrainable(mc).toLocaleString('en')} trainable` : '';
-  log(`model: ${what}, ${countParams(mc).toLocaleString('en')} parameters${adapter}, vocab ${mc.vocabSize}, backend ${backend.backend}`);
+  const loraNote = mc.lora ? `, LoRA r ${mc.lora.rank} alpha ${mc.lora.alpha} on ${mc.lora.targets.join(',')}: ${countTrainable(mc).toLocaleString('en')} trainable` : '';
+  log(`model: ${what}, ${countParams(mc).toLocaleString('en')} parameters${loraNote}, vocab ${mc.vocabSize}, backend ${backend.backend}`);
 
   const stop = new AbortController();
   const onSigint = (): void => {
@@ -157,6 +187,9 @@ export async function runTrain(argv: string[]): Promise<number> {
     log('interrupted: saving after this step (Ctrl-C again to quit at once)');
   };
   process.on('SIGINT', onSigint);
+  const evalEvery = positiveInt(f, 'eval-every');
+  const evalEveryLimit = positiveInt(f, 'eval-every-limit') ?? EVAL_EVERY_LIMIT;
+  if (evalEvery && evalItems.length === 0) log('--eval-every: no held-out questions to evaluate (give --eval FILE)');
   const t0 = performance.now();
   await trainLoop({
     trainer,
@@ -167,10 +200,15 @@ export async function runTrain(argv: string[]): Promise<number> {
     // a lost GPU is said as such (not an empty AbortError); --resume goes on
     exclusive: (fn) => guardBackendLoss(fn),
     save: async () => {
-      if (outDir) await saveRunDir(outDir, await trainer.snapshot(), studentDir ? { baseFolder: path.resolve(studentDir) } : {});
+      if (outDir) await saveRunDir(outDir, await trainer.snapshot(), { ...(studentDir ? { baseFolder: path.resolve(studentDir) } : {}), data: dataFacts });
     },
-    onStep: (p) => {
-      if (p.metrics) process.stdout.write(`${JSON.stringify(p.metrics)}\n`);
+    onStep: async (p) => {
+      if (p.metrics) io.out(p.metrics);
+      // accuracy while training: greedy, batched, on the first questions of the held-out set
+      if (evalEvery && p.step % evalEvery === 0 && evalItems.length > 0) {
+        const e = await guardBackendLoss(() => trainer.evaluate(evalItems, { taskType, limit: evalEveryLimit, maxNewTokens: positiveInt(f, 'max-new-tokens') }));
+        io.out({ step: p.step, eval: { accuracy: e.accuracy, correct: e.correct, total: e.total } });
+      }
       if (p.step % 10 === 0 || p.step === p.totalSteps) log(`step ${p.step}/${p.totalSteps} (${(p.elapsedMs / 1000).toFixed(0)} s)`);
     },
   });
@@ -180,7 +218,7 @@ export async function runTrain(argv: string[]): Promise<number> {
 
   const finished = trainer.step >= trainer.totalSteps;
   if (!finished) log(`stopped at step ${trainer.step} of ${trainer.totalSteps}; continue with --resume ${outDir ?? 'DIR (give --out to save)'}`);
-  if (!stop.signal.aborted && finished && evalItems.length > 0) {
+  if (!stop.signal.aborted && finished && evalItems.length > 0 && io.finalEval !== false) {
     const limit = positiveInt(f, 'eval-limit');
     log(`evaluating on ${Math.min(limit ?? Infinity, evalItems.length)} questions`);
     const result = await trainer.evaluate(evalItems, {
@@ -188,10 +226,11 @@ export async function runTrain(argv: string[]): Promise<number> {
       onProgress: (done, total) => { if (done % 25 === 0 || done === total) log(`eval ${done}/${total}`); },
     });
     const summary = { eval: { accuracy: result.accuracy, correct: result.correct, total: result.total, trainSeconds, samples: result.samples.slice(0, 5) } };
-    process.stdout.write(`${JSON.stringify(summary)}\n`);
+    io.out(summary);
     if (outDir) {
       await mkdir(outDir, { recursive: true });
-      await writeFile(path.join(outDir, 'eval.json'), JSON.stringify(result, null, 1));
+      const file = path.basename(evalPath ?? dataPath) + (evalPath ? '' : ' (dev split)');
+      await writeFile(path.join(outDir, EVAL_FILE), JSON.stringify({ ...result, file }, null, 1));
     }
   }
   trainer.dispose();

@@ -18,6 +18,7 @@ import { learningRate } from './schedule';
 import { mcckdLoss, mcckdLossFrom, symmetricKL } from './losses';
 import { buildBatch, type EncodedGroup, type EncodedRationale, type HostBatch } from './batch';
 import { greedyDecode } from './generate';
+import { EVAL_BATCH, evaluateConsistency, evaluateGreedy, type ConsistencyOptions, type ConsistencyResult, type EvalModel } from './evaluate';
 import { Rng } from '../shared/rng';
 import { gatherRows } from './ops';
 
@@ -62,6 +63,8 @@ export interface EvaluateOptions {
   limit?: number;
   maxNewTokens?: number;
   useCache?: boolean;
+  /** Questions decoded together with the cache (default EVAL_BATCH); 1 decodes one at a time. */
+  batchSize?: number;
   signal?: AbortSignal;
   onProgress?: (done: number, total: number) => void;
 }
@@ -381,7 +384,17 @@ export class Trainer {
     return { ids, text: this.tokenizer.decode(ids) };
   }
 
+  /** What evaluation reads of the student (src/core/evaluate.ts). */
+  private get evalModel(): EvalModel {
+    return { params: this.params, modelConfig: this.modelConfig, tokenizer: this.tokenizer, promptTemplate: this.trainConfig.promptTemplate };
+  }
+
+  /** Greedy accuracy. With the cache (the default) questions are decoded in
+   * batches (evaluate.ts), whose tokens equal one-at-a-time decoding on the
+   * cpu backend; useCache false keeps the full-recompute decoder, one
+   * question at a time (tests, bench). */
   async evaluate(items: EvalItem[], o: EvaluateOptions): Promise<EvalResult> {
+    if (o.useCache !== false) return evaluateGreedy(this.evalModel, items, { ...o, batchSize: o.batchSize ?? EVAL_BATCH });
     const list = items.slice(0, o.limit ?? items.length);
     const samples: EvalSample[] = [];
     let correct = 0;
@@ -394,6 +407,12 @@ export class Trainer {
       o.onProgress?.(samples.length, list.length);
     }
     return { accuracy: list.length ? correct / list.length : 0, correct, total: list.length, samples };
+  }
+
+  /** Consistency metrics of M sampled rationales per question (agreement,
+   * majority-vote, greedy and sample accuracy, answer KL; see consistency.ts). */
+  async consistency(items: EvalItem[], o: ConsistencyOptions): Promise<ConsistencyResult> {
+    return evaluateConsistency(this.evalModel, items, o);
   }
 
   /** What the classroom view draws: for one question, the student's answer
@@ -501,4 +520,23 @@ export function encodeGroups(
     else skipped.groups++;
   }
   return { groups: out, skipped };
+}
+
+/** A run at step 0 whose LoRA starts from `adapter` instead of PEFT's init:
+ * the state Trainer.restore builds on (fresh optimizer moments). */
+export function adapterState(student: PretrainedStudent, adapter: { lora: LoraConfig; weights: TensorMap }, trainConfig: TrainConfig, datasetFingerprint = ''): TrainState {
+  return {
+    format: 'mcckd-run/1',
+    modelConfig: withLora(student.modelConfig, adapter.lora),
+    trainConfig,
+    tokenizer: null,
+    base: { ...student.base },
+    step: 0,
+    rngState: new Rng(trainConfig.seed ^ DATA_SEED_SALT).state(),
+    cursor: { epoch: 0, position: 0, order: [] },
+    datasetFingerprint,
+    params: adapter.weights,
+    optimizer: { step: 0, m: {}, v: {} },
+    metrics: [],
+  };
 }

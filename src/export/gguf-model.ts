@@ -11,6 +11,7 @@
 // produce other ids for the same text. Ids fed directly give the same
 // logits either way (the wllama check feeds ids).
 
+import { modelCard } from './card';
 import { archOf, dimsOf, type ModelConfig } from '../core/config';
 import type { TensorMap } from '../core/state';
 import { ExportError, type ExportModel } from './source';
@@ -270,6 +271,8 @@ export function ggufMetadata(m: ExportModel, dtype: 'F32' | 'F16', vocab: GgufVo
     ['general.architecture', kv.str(arch)],
     ['general.type', kv.str('model')],
     ['general.name', kv.str(m.facts.name)],
+    // the model card travels inside the one file (no README beside a .gguf)
+    ['general.description', kv.str(modelCard(m, 'gguf'))],
     ['general.file_type', kv.u32(FILE_TYPE[dtype])],
     [a('vocab_size'), kv.u32(c.vocabSize)],
     [a('context_length'), kv.u32(c.blockSize)],

@@ -2,16 +2,21 @@
 // read onto a pretrained student: PEFT's names (`base_model.model.<module>.
 // lora_A.weight`, A [r, in], B [out, r]) to ours (`<module>.lora_A.weight`),
 // checked against the model before use. What PEFT computes differently (rsLoRA,
-// DoRA, per-module ranks, trained biases, extra saved modules) is refused.
+// DoRA, per-module ranks, trained biases, extra saved modules) is refused, and
+// so is an adapter that our export made for another base (its fingerprint).
 
 import { decode, SafetensorsError } from '../checkpoint/safetensors';
 import { LORA_MODULES, archOf, loraShapes, type LoraConfig, type ModelConfig } from '../core/config';
-import type { TensorMap } from '../core/state';
+import type { BaseRef, TensorMap } from '../core/state';
 import { HfConfigError } from './config';
 import type { FolderSource } from './folder';
 
 /** PEFT's prefix of every adapter tensor of a *ForCausalLM model. */
 export const PEFT_PREFIX = 'base_model.model.';
+
+/** The adapter_model.safetensors metadata our export adds (PEFT ignores
+ * metadata): the base the adapter was trained on. */
+export const ADAPTER_META = { fingerprint: 'mcckd.base_fingerprint', base: 'mcckd.base_name', arch: 'mcckd.base_arch' } as const;
 
 const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
 
@@ -42,8 +47,10 @@ export function parsePeftConfig(raw: unknown, model: ModelConfig): LoraConfig {
 }
 
 /** Reads an adapter folder for `model`; returns the LoRA setting and the
- * adapter's float32 tensors under our names. */
-export async function readPeftAdapter(src: FolderSource, model: ModelConfig): Promise<{ lora: LoraConfig; weights: TensorMap }> {
+ * adapter's float32 tensors under our names. With `base`, an adapter whose
+ * metadata names another base fingerprint is refused (adapters from
+ * elsewhere carry none: their shapes are checked, as always). */
+export async function readPeftAdapter(src: FolderSource, model: ModelConfig, base?: BaseRef): Promise<{ lora: LoraConfig; weights: TensorMap }> {
   if (!src.has('adapter_config.json')) refuse('adapter_config.json is missing');
   if (!src.has('adapter_model.safetensors')) refuse('adapter_model.safetensors is missing');
   let raw: unknown;
@@ -52,15 +59,22 @@ export async function readPeftAdapter(src: FolderSource, model: ModelConfig): Pr
   } catch (e) {
     refuse(`adapter_config.json is not valid JSON: ${(e as Error).message}`);
   }
-  const lora = parsePeftConfig(raw, model);
-  const mc: ModelConfig = { ...model, lora };
   let tensors: TensorMap;
+  let meta: Record<string, string>;
   try {
-    tensors = decode(await src.read('adapter_model.safetensors')).tensors;
+    ({ tensors, metadata: meta } = decode(await src.read('adapter_model.safetensors')));
   } catch (e) {
     if (e instanceof SafetensorsError) refuse(`adapter_model.safetensors: ${e.message}`);
     throw e;
   }
+  const fp = meta[ADAPTER_META.fingerprint];
+  if (base && fp !== undefined && fp !== base.fingerprint) {
+    const named = meta[ADAPTER_META.base] !== undefined ? `"${meta[ADAPTER_META.base]}" ` : '';
+    refuse(`adapter_model.safetensors was trained on another base model, ${named}(weights ${fp}), not on "${base.name}" (weights ${base.fingerprint}): give the base it was trained on`);
+  }
+  // after the fingerprint: for another base, that is the reason to give
+  const lora = parsePeftConfig(raw, model);
+  const mc: ModelConfig = { ...model, lora };
   const expected = new Map(loraShapes(mc));
   const weights: TensorMap = Object.create(null) as TensorMap;
   for (const [name, t] of Object.entries(tensors)) {

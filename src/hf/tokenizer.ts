@@ -35,9 +35,17 @@
 // text is therefore encoded after a sentinel ("\n", a byte-fallback token no
 // merge crosses) whose ids are then cut off (`encodeContinuation`). A
 // tokenizer whose pieces join exactly neither way is refused by `fromJSON`.
+//
+// Our own byte-level BPE exported as tokenizer.json (src/export/tokenizer-json.ts,
+// recognised by its Split regex) keeps our convention instead: prompt (with
+// its trailing spaces), rationale before the answer, answer and the rest are
+// each encoded as they are, exactly as `Tokenizer.example` does, so that a
+// from-scratch student exported as a Hugging Face folder and picked again as
+// a student trains on the very ids it was trained on.
 
 import { Tokenizer } from '@huggingface/tokenizers';
 import type { EncodedExample, StudentTokenizer } from '../core/tokenizer';
+import { MCCKD_SPLIT_REGEX } from '../export/tokenizer-json';
 
 
 /** A tokenizer.json or tokenizer_config.json we cannot use, or an input the
@@ -156,6 +164,15 @@ function tokenContent(v: unknown): string | null {
   return null;
 }
 
+/** Whether a tokenizer.json is our byte-level BPE as src/export/tokenizer-json.ts
+ * writes it: a Split on our chunk regex first. */
+function isMcckdExport(j: Json): boolean {
+  const pre = j.pre_tokenizer;
+  if (!isObject(pre) || pre.type !== 'Sequence' || !Array.isArray(pre.pretokenizers)) return false;
+  const split: unknown = pre.pretokenizers[0];
+  return isObject(split) && split.type === 'Split' && isObject(split.pattern) && split.pattern.Regex === MCCKD_SPLIT_REGEX;
+}
+
 const sameIds = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 
 /** Splits off the run of U+0020 spaces at the end of `s`. */
@@ -182,6 +199,10 @@ export class HfTokenizer implements StudentTokenizer {
    * BPE), or after a sentinel whose ids are cut off (SentencePiece). Set by
    * `probe`. */
   private continuation: { sentinel: string; ids: number[] } | null = null;
+
+  /** Our own BPE exported as tokenizer.json: pieces keep their spaces (see
+   * the top of this file). */
+  private mcckd = false;
 
   private constructor(
     private readonly tok: Tokenizer,
@@ -234,6 +255,7 @@ export class HfTokenizer implements StudentTokenizer {
     const bosId = resolve('bos_token');
 
     const t = new HfTokenizer(tok, vocabSize, eosId, bosId);
+    t.mcckd = isMcckdExport(json);
     t.probe();
     return t;
   }
@@ -299,7 +321,7 @@ export class HfTokenizer implements StudentTokenizer {
    * spaces (they are the start of what the student writes; see the top of
    * this file). Training uses the same ids. */
   encodePrompt(prompt: string): number[] {
-    return this.encode(trailingSpaces(prompt)[0]);
+    return this.encode(this.mcckd ? prompt : trailingSpaces(prompt)[0]);
   }
 
   /** One training example from its text pieces: ids = prompt ids, rationale
@@ -310,6 +332,7 @@ export class HfTokenizer implements StudentTokenizer {
       if (typeof p[k] !== 'string') fail(`encodeTraining: ${k} must be a string, got ${describe(p[k])}`);
     }
     if (p.answer.trim() === '') fail('encodeTraining: the answer is empty');
+    if (this.mcckd) return this.encodeTrainingAsIs(p);
     const [prompt, promptSpaces] = trailingSpaces(p.prompt);
     const [before, answerSpaces] = trailingSpaces(promptSpaces + p.rationaleBeforeAnswer);
     const answer = answerSpaces + p.answer;
@@ -323,6 +346,18 @@ export class HfTokenizer implements StudentTokenizer {
     const canonical = sameIds(rationale, this.encodeContinuation(before + answer + p.rationaleAfter));
     const s = promptIds.length + a.length;
     return { ids: [...promptIds, ...rationale, this.eosId], promptLen: promptIds.length, answerStart: s + lead, answerEnd: s + b.length, canonical };
+  }
+
+  /** Tokenizer.example's convention: every piece encoded as it is. */
+  private encodeTrainingAsIs(p: TrainingPieces): EncodedTraining {
+    const promptIds = this.encode(p.prompt);
+    const a = this.encode(p.rationaleBeforeAnswer);
+    const b = this.encode(p.answer);
+    const c = this.encode(p.rationaleAfter);
+    const rationale = [...a, ...b, ...c];
+    const canonical = sameIds(rationale, this.encode(p.rationaleBeforeAnswer + p.answer + p.rationaleAfter));
+    const s = promptIds.length + a.length;
+    return { ids: [...promptIds, ...rationale, this.eosId], promptLen: promptIds.length, answerStart: s, answerEnd: s + b.length, canonical };
   }
 
   /** `encodeTraining` for a curated rationale (`text` with the character span

@@ -59,6 +59,8 @@ export interface StudentSummary {
   loraModules: string[]; // projections LoRA can adapt
   defaultTargets: string[];
   kept: boolean; // copied into this browser (resume after reload needs no new pick)
+  /** A PEFT adapter picked to start the LoRA from (its folder's name). */
+  adapter?: string;
   /** The memory plan against this GPU, when the backend can say. */
   plan?: { text: string; fits: boolean; reasons: string[] };
 }
@@ -159,6 +161,10 @@ export interface CheckpointView {
 }
 
 /** A stored run with its checkpoints, newest first. */
+/** What a checkpoint exports as: our checkpoint (everything to resume, or
+ * the weights only), or the student for other tools (src/export/bundle.ts). */
+export type ExportFormat = 'checkpoint' | 'weights' | 'hf' | 'peft' | 'gguf';
+
 export interface RunView {
   id: string;
   name: string;
@@ -172,6 +178,8 @@ export interface RunView {
   datasetFingerprint: string;
   checkpoints: CheckpointView[];
   lastAccuracy?: number;
+  /** A LoRA run (it can export a PEFT adapter). */
+  lora?: boolean;
 }
 
 export interface StorageUsage {

@@ -1,13 +1,15 @@
-// Saved work: stored runs and their checkpoints (resume, export as
-// .safetensors, delete), import of a .safetensors file, and storage usage.
+// Saved work: stored runs and their checkpoints (resume, export as our
+// .safetensors or as a model other tools open, delete), import of a
+// .safetensors file, and storage usage.
 
-import type { CheckpointView, RunView, StorageUsage } from '../shared/protocol';
+import type { CheckpointView, ExportFormat, RunView, StorageUsage } from '../shared/protocol';
 import { formatBytes } from '../shared/format';
 import { formatPercent, h, nextId } from './dom';
 
 export interface CheckpointHandlers {
   resume(id: string): void;
-  exportFile(id: string, weightsOnly: boolean): void;
+  /** Resolves when the download has been handed to the browser (or failed). */
+  exportFile(id: string, format: ExportFormat): Promise<void>;
   remove(checkpoint: CheckpointView): void;
   removeRun(id: string): void;
   importFile(file: File): void;
@@ -69,7 +71,34 @@ export class CheckpointsView {
     this.usage.textContent = `Storage: checkpoints ${formatBytes(u.checkpointBytes)}; this site uses ${formatBytes(u.usage)}${share}${u.persisted ? ', persistent' : ''}.`;
   }
 
-  private checkpointRow(c: CheckpointView): HTMLElement {
+  /** "Export" (everything to resume here) and "Export as" a model for
+   * other tools; the button says what it is doing while the worker writes. */
+  private exportControls(c: CheckpointView, lora: boolean): HTMLElement[] {
+    const formats: [ExportFormat, string][] = [
+      ['hf', 'Hugging Face folder (.zip)'],
+      ...(lora ? [['peft', 'PEFT LoRA adapter (.zip)'] as [ExportFormat, string]] : []),
+      ['gguf', 'GGUF for llama.cpp (.gguf)'],
+      ['weights', 'Weights only (.safetensors)'],
+    ];
+    const select = h('select', { class: 'small', testid: 'export-format', attrs: { 'aria-label': `Export format for the checkpoint at step ${c.step}` } },
+      ...formats.map(([v, label]) => h('option', { text: label, attrs: { value: v } })));
+    const run = async (button: HTMLButtonElement, format: ExportFormat): Promise<void> => {
+      const text = button.textContent;
+      button.disabled = true;
+      button.textContent = 'Exporting…';
+      try {
+        await this.handlers.exportFile(c.id, format);
+      } finally {
+        button.disabled = false;
+        button.textContent = text;
+      }
+    };
+    const exportAll: HTMLButtonElement = h('button', { text: 'Export', class: 'small', attrs: { type: 'button', title: 'The checkpoint as a .safetensors file that this page imports and resumes' }, on: { click: () => void run(exportAll, 'checkpoint') } });
+    const exportAs: HTMLButtonElement = h('button', { text: 'Export as', class: 'small', testid: 'export-as', attrs: { type: 'button' }, on: { click: () => void run(exportAs, select.value as ExportFormat) } });
+    return [exportAll, h('span', { class: 'export-as' }, select, exportAs)];
+  }
+
+  private checkpointRow(c: CheckpointView, lora: boolean): HTMLElement {
     const b = (text: string, fn: () => void, needsIdle = false): HTMLButtonElement => {
       const el = h('button', { text, class: 'small', attrs: { type: 'button', 'data-needs-idle': needsIdle || undefined }, on: { click: fn } });
       if (needsIdle) el.disabled = !this.enabled;
@@ -95,8 +124,7 @@ export class CheckpointsView {
         'span',
         { class: 'ckpt-actions' },
         b('Resume', () => this.handlers.resume(c.id), true),
-        b('Export', () => this.handlers.exportFile(c.id, false)),
-        b('Export weights', () => this.handlers.exportFile(c.id, true)),
+        ...this.exportControls(c, lora),
         b('Delete', () => this.handlers.remove(c), true),
       ),
     );
@@ -130,7 +158,7 @@ export class CheckpointsView {
               on: { click: () => this.handlers.removeRun(r.id) },
             }),
           ),
-          r.checkpoints.length === 0 ? h('p', { class: 'muted', text: 'no checkpoints' }) : h('ul', {}, ...r.checkpoints.map((c) => this.checkpointRow(c))),
+          r.checkpoints.length === 0 ? h('p', { class: 'muted', text: 'no checkpoints' }) : h('ul', {}, ...r.checkpoints.map((c) => this.checkpointRow(c, !!r.lora))),
         ),
       ),
     );

@@ -3,7 +3,7 @@
 
 import './style.css';
 import { curationOf, type BackendName } from '../core/config';
-import type { BackendInfo, DataSource, EvalOptions, RunResult, TrainEvent } from '../shared/protocol';
+import type { BackendInfo, DataSource, EvalOptions, ExportFormat, RunResult, TrainEvent } from '../shared/protocol';
 import { CheckpointsView } from './checkpoints';
 import { callback, startWorker } from './client';
 import { CompareView } from './compare';
@@ -44,6 +44,7 @@ const dataView = new DataInputView({
 const student = new StudentView({
   load: (files) => api.loadStudent(files),
   setLora: (lora) => api.setLora(lora),
+  loadAdapter: (files) => api.loadAdapter(files),
   clear: () => api.clearStudent(),
   changed: (s) => settings.setPretrained(s !== undefined),
 });
@@ -72,7 +73,7 @@ const evaluation = new EvaluationView({ run: (o) => void runEvaluation(o), cance
 const compare = new CompareView(() => void runCompare());
 const checkpoints = new CheckpointsView({
   resume: (id) => runTraining('Resuming', (l) => api.resumeCheckpoint(id, { autosaveEvery: settings.read().autosaveEvery, backend: settings.backend() }, l)),
-  exportFile: (id, weightsOnly) => void exportCheckpoint(id, weightsOnly),
+  exportFile: (id, format) => exportCheckpoint(id, format),
   remove: (c) => void guard('Deleting the checkpoint', async () => {
     if (!confirm(`Delete the checkpoint at step ${c.step} (${c.kind})? This cannot be undone; export it first if you may need it.`)) return;
     await api.deleteCheckpoint(c.id);
@@ -202,7 +203,14 @@ function loadData(src: DataSource): Promise<void> {
   return load('Reading the teacher file', async (progress) => {
     const { config } = settings.read();
     const summary = await api.loadTeacher(src, curationOf(config), progress);
-    reportBox.replaceChildren(reportView(summary));
+    const download: HTMLButtonElement = h('button', {
+      text: 'Download the curated set (.jsonl)',
+      class: 'small secondary',
+      testid: 'download-curated',
+      attrs: { type: 'button', title: 'What training reads after curation, one question a line: train it elsewhere on exactly this, or load it here again' },
+      on: { click: () => void guard('Writing the curated set', async () => saveFile(await api.curatedData())) },
+    });
+    reportBox.replaceChildren(reportView(summary), summary.groups > 0 ? h('p', { class: 'buttons' }, download) : '');
     clearErrors(); // a successful read replaces the previous read's complaints
     ui.hasData = summary.groups > 0;
     if (!ui.hasData) showError(`${summary.name}: no question could be used for training; see the report for why`);
@@ -307,16 +315,18 @@ async function refreshCheckpoints(): Promise<void> {
   });
 }
 
-async function exportCheckpoint(id: string, weightsOnly: boolean): Promise<void> {
-  await guard('Exporting the checkpoint', async () => {
-    const { fileName, bytes } = await api.exportCheckpoint(id, weightsOnly);
-    const url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }));
-    const a = h('a', { attrs: { href: url, download: fileName } });
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10_000);
-  });
+async function exportCheckpoint(id: string, format: ExportFormat): Promise<void> {
+  await guard('Exporting the checkpoint', async () => saveFile(await api.exportCheckpoint(id, format)));
+}
+
+/** Hands bytes from the worker to the browser as a download. */
+function saveFile({ fileName, bytes }: { fileName: string; bytes: Uint8Array }): void {
+  const url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }));
+  const a = h('a', { attrs: { href: url, download: fileName } });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
 // ---- start-up ----

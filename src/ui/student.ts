@@ -12,6 +12,8 @@ export interface StudentActions {
   /** Reads the picked folder in the worker. */
   load(files: File[]): Promise<{ summary: StudentSummary; lora: LoraConfig | null; note?: string }>;
   setLora(lora: LoraConfig | null): Promise<StudentSummary | undefined>;
+  /** Reads a PEFT adapter folder onto the picked base (continue training it). */
+  loadAdapter(files: File[]): Promise<{ summary: StudentSummary; lora: LoraConfig }>;
   clear(): Promise<void>;
   /** The student changed (from scratch <-> pretrained). */
   changed(pretrained: StudentSummary | undefined): void;
@@ -34,6 +36,8 @@ export class StudentView {
   private readonly template: HTMLInputElement;
   private readonly folderRow: HTMLElement;
   private readonly recompute: HTMLInputElement;
+  private readonly adapter: HTMLInputElement;
+  private readonly adapterStatus = h('small', { testid: 'adapter-status', attrs: { 'aria-live': 'polite' } });
 
   constructor(private readonly act: StudentActions) {
     const group = nextId('student-kind');
@@ -55,6 +59,8 @@ export class StudentView {
     for (const el of [this.rank, this.alpha]) el.addEventListener('change', () => void this.applyLora());
     this.template = h('input', { attrs: { type: 'text', id: nextId('template'), value: DEFAULT_PROMPT_TEMPLATE.replace('\n', '\\n'), spellcheck: 'false' }, testid: 'prompt-template' });
     this.recompute = h('input', { attrs: { type: 'checkbox', id: nextId('recompute') }, testid: 'recompute' });
+    this.adapter = h('input', { attrs: { type: 'file', id: nextId('adapter'), webkitdirectory: '', multiple: true }, testid: 'adapter-folder' });
+    this.adapter.addEventListener('change', () => void this.pickAdapter());
     this.loraBox = h(
       'fieldset',
       { class: 'lora', attrs: { hidden: true } },
@@ -63,6 +69,10 @@ export class StudentView {
       h('small', { text: 'The update is scaled by alpha / r. Rank 0 trains every weight instead (full fine-tuning: far more memory).' }),
       h('p', { text: 'Adapted projections:' }),
       this.targets,
+      h('div', { class: 'field' },
+        h('label', { attrs: { for: this.adapter.id }, text: 'Continue a PEFT adapter (optional): its folder, adapter_config.json and adapter_model.safetensors' }),
+        this.adapter,
+        this.adapterStatus),
     );
     this.el = h(
       'div',
@@ -105,7 +115,7 @@ export class StudentView {
   }
 
   setEnabled(on: boolean): void {
-    for (const el of [this.scratch, this.pretrained, this.folder, this.rank, this.alpha, this.template, this.recompute]) el.disabled = !on;
+    for (const el of [this.scratch, this.pretrained, this.folder, this.rank, this.alpha, this.template, this.recompute, this.adapter]) el.disabled = !on;
     for (const c of this.targets.querySelectorAll('input')) (c as HTMLInputElement).disabled = !on;
   }
 
@@ -126,6 +136,22 @@ export class StudentView {
       this.status.textContent = `This folder cannot be used: ${e instanceof Error ? e.message : String(e)}`;
     } finally {
       this.folder.value = '';
+    }
+  }
+
+  private async pickAdapter(): Promise<void> {
+    const files = [...(this.adapter.files ?? [])];
+    if (files.length === 0 || !this.summary) return;
+    this.adapterStatus.className = 'muted';
+    this.adapterStatus.textContent = 'reading the adapter…';
+    try {
+      const r = await this.act.loadAdapter(files);
+      this.show(r.summary, r.lora);
+    } catch (e) {
+      this.adapterStatus.className = 'error';
+      this.adapterStatus.textContent = `This adapter cannot be used: ${e instanceof Error ? e.message : String(e)}`;
+    } finally {
+      this.adapter.value = '';
     }
   }
 
@@ -167,6 +193,10 @@ export class StudentView {
       }),
     );
     this.loraBox.hidden = false;
+    this.adapterStatus.className = 'muted';
+    this.adapterStatus.textContent = s.adapter
+      ? `Training starts from the adapter "${s.adapter}" (r ${lora?.rank}, alpha ${lora?.alpha}); changing the LoRA setting starts a fresh adapter instead.`
+      : '';
   }
 
   private async applyLora(): Promise<void> {

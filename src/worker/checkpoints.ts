@@ -55,6 +55,7 @@ function runView(r: RunRecord, checkpoints: CheckpointMeta[]): RunView {
     datasetFingerprint: r.datasetFingerprint,
     checkpoints: checkpoints.map(checkpointView),
     ...(last ? { lastAccuracy: last.accuracy } : {}),
+    ...(r.modelConfig.lora ? { lora: true } : {}),
   };
 }
 

@@ -6,7 +6,7 @@
 import { countParams, curationOf, prepareTrainConfig, withLora, type TrainConfig } from '../core/config';
 import { studentPlan } from './plan';
 import { BackendLostError, guardBackendLoss, recreateBackend } from '../core/backend';
-import { DivergedError, Trainer } from '../core/trainer';
+import { adapterState, DivergedError, Trainer } from '../core/trainer';
 import type { QuestionGroup } from '../data/types';
 import { CheckpointDamagedError } from '../checkpoint/store';
 import { checkpointView, openStore, RunRecorder } from './checkpoints';
@@ -50,12 +50,15 @@ async function createTrainer(label: RunLabel, data: TeacherData, config: TrainCo
   }
   emit({ type: 'status', label, status: 'preparing', step: 0, message: chosen ? `loading ${chosen.summary.name} onto ${config.backend}` : 'training the tokenizer and initialising the weights' });
   const t0 = performance.now();
-  const trainer = await Trainer.create({
-    groups: data.groups,
-    trainConfig: config,
-    datasetFingerprint: data.fingerprint,
-    ...(chosen ? { student: chosen.student, ...(chosen.lora ? { lora: chosen.lora } : {}) } : {}),
-  });
+  // a picked PEFT adapter: the run starts from its tensors (a step-0 state)
+  const trainer = chosen?.adapter
+    ? await Trainer.restore(adapterState(chosen.student, chosen.adapter, config, data.fingerprint), data.groups, chosen.student)
+    : await Trainer.create({
+        groups: data.groups,
+        trainConfig: config,
+        datasetFingerprint: data.fingerprint,
+        ...(chosen ? { student: chosen.student, ...(chosen.lora ? { lora: chosen.lora } : {}) } : {}),
+      });
   const live: Live = { label, trainer, groups: data.groups, fingerprint: data.fingerprint, ...(chosen ? { student: chosen.student } : {}) };
   return { live, createMs: performance.now() - t0 };
 }

@@ -3,6 +3,9 @@
 // the run's metrics, and the stored run it writes to). The page only ever
 // sees plain views of these.
 
+import type { TensorMap } from '../core/state';
+import { curatedJsonl } from '../data/curated';
+import type { HfFolder } from '../hf/folder';
 import { backendLost, setBackend } from '../core/backend';
 import type { BackendName, LoraConfig, TrainConfig } from '../core/config';
 import { fingerprintGroups } from '../core/fingerprint';
@@ -49,8 +52,13 @@ export interface Live {
  * every weight trains). Without one, runs train a student from scratch. */
 export interface ChosenStudent {
   student: PretrainedStudent;
+  /** The folder as read (its config.json, tokenizer files, dtypes): exports write them back. */
+  folder: HfFolder;
   summary: StudentSummary;
   lora: LoraConfig | null;
+  /** A PEFT adapter to start the LoRA from (continue training it) instead
+   * of PEFT's init; `lora` is then its setting. */
+  adapter?: { name: string; lora: LoraConfig; weights: TensorMap };
 }
 
 export const session: {
@@ -127,6 +135,19 @@ export async function readTeacher(
     fingerprint: fingerprintGroups(r.groups),
     curatedWith: { ...curation },
   };
+}
+
+/** The loaded data's curated set as JSON Lines (src/data/curated.ts): a
+ * second read without a dev split gives the dev questions' rationales (the
+ * first read keeps only their gold), curated the same way, in the same order. */
+export async function curatedDownload(): Promise<{ fileName: string; bytes: Uint8Array }> {
+  const d = session.data;
+  if (!d) throw new Error('load a teacher file (or the demo data) first');
+  const opened = await openSource(d.source, 'train.jsonl');
+  const all = await readTeacherFile(iterateStream(opened.stream), { ...d.curatedWith, devFraction: 0 });
+  const bytes = new TextEncoder().encode(curatedJsonl({ groups: all.groups, dev: d.dev, taskType: d.taskType }));
+  const stem = d.name.replace(/\.(jsonl?|json\.gz|jsonl\.gz|gz)$/i, '').replace(/[^\w.-]+/g, '_') || 'teacher';
+  return { fileName: `${stem}-curated-k${d.curatedWith.k}.jsonl`, bytes };
 }
 
 export async function readEval(source: DataSource, taskType: TaskType | undefined, onProgress?: (p: LoadProgress) => void): Promise<EvalData> {

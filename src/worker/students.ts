@@ -6,7 +6,7 @@
 import { countParams, DEFAULT_LORA_TARGETS, LORA_DEFAULTS, LORA_MODULES, type LoraConfig } from '../core/config';
 import type { PretrainedStudent } from '../core/trainer';
 import type { BaseRef } from '../core/state';
-import type { FolderSource } from '../hf/folder';
+import type { FolderSource, HfFolder } from '../hf/folder';
 import { loadStudent } from '../hf/student';
 import type { StudentSummary } from '../shared/protocol';
 
@@ -148,7 +148,7 @@ export function defaultLora(s: PretrainedStudent): LoraConfig {
 
 /** Reads a picked folder; keeps it in OPFS (a failure there is only a note:
  * the run trains, but resuming after a reload needs the folder again). */
-export async function studentFromFiles(files: readonly File[]): Promise<{ student: PretrainedStudent; summary: StudentSummary; note?: string }> {
+export async function studentFromFiles(files: readonly File[]): Promise<{ student: PretrainedStudent; folder: HfFolder; summary: StudentSummary; note?: string }> {
   const f = filesFolder(files);
   const { student, folder } = await loadStudent(f.source, f.name);
   let kept = false;
@@ -159,7 +159,7 @@ export async function studentFromFiles(files: readonly File[]): Promise<{ studen
   } catch (e) {
     note = `the model could not be kept in this browser (${e instanceof Error ? e.message : String(e)}): resuming after a reload will need the folder again`;
   }
-  return { student, summary: summarize(student, folder.dtypes, kept), ...(note ? { note } : {}) };
+  return { student, folder, summary: summarize(student, folder.dtypes, kept), ...(note ? { note } : {}) };
 }
 
 /** The student a stored run needs: the one in memory when it is the same
@@ -169,4 +169,14 @@ export async function studentFor(base: BaseRef, current?: PretrainedStudent): Pr
   const kept = await keptBase(base.fingerprint);
   if (!kept) throw new Error(`this run fine-tunes "${base.name}", which is not kept in this browser: pick its model folder (Student) and resume again`);
   return (await loadStudent(kept.source, kept.ref.name)).student;
+}
+
+/** A stored run's base with its folder as read (an export writes its
+ * config.json and tokenizer files back): the picked one when it is the
+ * same base, else the kept copy. */
+export async function baseFolderFor(base: BaseRef, current?: { student: PretrainedStudent; folder: HfFolder }): Promise<{ student: PretrainedStudent; folder: HfFolder }> {
+  if (current?.student.base.fingerprint === base.fingerprint) return current;
+  const kept = await keptBase(base.fingerprint);
+  if (!kept) throw new Error(`this run fine-tunes "${base.name}", which is not kept in this browser: pick its model folder (Student) and export again`);
+  return loadStudent(kept.source, kept.ref.name);
 }

@@ -7,8 +7,10 @@ import * as Comlink from 'comlink';
 import * as tf from '@tensorflow/tfjs-core';
 import './wasm-assets';
 import { checkModelRanges, withLora, type BackendName, type LoraConfig, type TrainConfig } from '../core/config';
-import { defaultLora, studentFromFiles } from './students';
+import { defaultLora, filesFolder, studentFromFiles } from './students';
+import { readPeftAdapter } from '../hf/peft';
 import { studentPlan } from './plan';
+import { exportCheckpoint } from './exports';
 import { openStore, listRuns, storageUsage, checkpointView } from './checkpoints';
 import type {
   BackendInfo,
@@ -19,6 +21,7 @@ import type {
   EvalDataSummary,
   EvalOptions,
   EvalResultView,
+  ExportFormat,
   LoadProgress,
   RunResult,
   RunView,
@@ -28,7 +31,7 @@ import type {
 } from '../shared/protocol';
 import { loseDeviceForTest } from '../core/backend';
 import * as runs from './runs';
-import { assertIdle, readEval, readTeacher, session, summarizeData, summarizeEval, switchBackend } from './session';
+import { assertIdle, curatedDownload, readEval, readTeacher, session, summarizeData, summarizeEval, switchBackend } from './session';
 
 const api = {
   /** Sets up a backend (webgpu falls back to webgl, then wasm, then cpu) and says what
@@ -59,9 +62,9 @@ const api = {
    * projections until `setLora` says otherwise. */
   async loadStudent(files: File[]): Promise<{ summary: StudentSummary; lora: LoraConfig | null; note?: string }> {
     assertIdle('load a model');
-    const { student, summary, note } = await studentFromFiles(files);
+    const { student, folder, summary, note } = await studentFromFiles(files);
     const lora = defaultLora(student);
-    session.student = { student, summary: { ...summary, ...studentPlan(withLora(student.modelConfig, lora), student.tokenizer, session.data?.groups) }, lora };
+    session.student = { student, folder, summary: { ...summary, ...studentPlan(withLora(student.modelConfig, lora), student.tokenizer, session.data?.groups) }, lora };
     return { summary: session.student.summary, lora: session.student.lora, ...(note ? { note } : {}) };
   },
 
@@ -72,8 +75,28 @@ const api = {
     if (!s) throw new Error('no pretrained model is picked');
     if (lora) checkModelRanges({ ...s.student.modelConfig, lora });
     s.lora = lora ? { ...lora, targets: lora.targets.slice() } : null;
+    // another setting than the adapter's: a fresh LoRA, not the adapter
+    if (s.adapter && !sameLora(s.adapter.lora, s.lora)) {
+      s.adapter = undefined;
+      delete s.summary.adapter;
+    }
     s.summary = { ...s.summary, ...studentPlan(withLora(s.student.modelConfig, lora ?? undefined), s.student.tokenizer, session.data?.groups) };
     return s.summary;
+  },
+
+  /** A PEFT adapter folder for the picked base (its files): the next run
+   * starts its LoRA from it, with its rank, alpha and targets. Refused when
+   * it was trained on another base or does not fit this model. */
+  async loadAdapter(files: File[]): Promise<{ summary: StudentSummary; lora: LoraConfig }> {
+    assertIdle('load an adapter');
+    const s = session.student;
+    if (!s) throw new Error('pick the base model folder first: an adapter is read onto its base');
+    const f = filesFolder(files);
+    const { lora, weights } = await readPeftAdapter(f.source, s.student.modelConfig, s.student.base);
+    s.lora = withLora(s.student.modelConfig, lora).lora!;
+    s.adapter = { name: f.name, lora: s.lora, weights };
+    s.summary = { ...s.summary, ...studentPlan(withLora(s.student.modelConfig, s.lora), s.student.tokenizer, session.data?.groups), adapter: f.name };
+    return { summary: s.summary, lora: s.lora };
   },
 
   /** Back to a student trained from scratch. */
@@ -117,6 +140,12 @@ const api = {
     return runs.classroom(config, listener);
   },
 
+  /** The curated training set of the loaded data as a JSONL download. */
+  async curatedData(): Promise<{ fileName: string; bytes: Uint8Array }> {
+    const out = await curatedDownload();
+    return Comlink.transfer(out, [out.bytes.buffer as ArrayBuffer]);
+  },
+
   // ---- saved work ----
 
   listCheckpoints(): Promise<RunView[]> {
@@ -137,17 +166,12 @@ const api = {
     return runs.saveNow();
   },
 
-  async exportCheckpoint(id: string, weightsOnly: boolean): Promise<{ fileName: string; bytes: Uint8Array }> {
-    const store = await openStore();
-    const meta = await store.getCheckpointMeta(id);
-    if (!meta) throw new Error(`checkpoint ${id} does not exist`);
-    const run = await store.getRun(meta.runId);
-    const raw = await store.exportSafetensors(id, { weightsOnly });
-    // Transfer, not copy: checkpoints of a small model are megabytes.
-    const bytes = raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength ? raw : raw.slice();
-    const base = (run?.name ?? 'run').replace(/[^\w.-]+/g, '_').replace(/_+/g, '_');
-    const fileName = `${base}-step${meta.step}${weightsOnly ? '-weights' : ''}.safetensors`;
-    return Comlink.transfer({ fileName, bytes }, [bytes.buffer as ArrayBuffer]);
+  /** A stored checkpoint as a download: our checkpoint (all or weights
+   * only), a Hugging Face folder or PEFT adapter (zip), or a GGUF. */
+  async exportCheckpoint(id: string, format: ExportFormat): Promise<{ fileName: string; bytes: Uint8Array }> {
+    const out = await exportCheckpoint(id, format);
+    // Transfer, not copy: a checkpoint or model is megabytes to gigabytes
+    return Comlink.transfer(out, [out.bytes.buffer as ArrayBuffer]);
   },
 
   async importCheckpoint(file: File): Promise<CheckpointView> {
@@ -193,3 +217,8 @@ const api = {
 
 export type Api = typeof api;
 Comlink.expose(api);
+
+/** Whether two LoRA settings train the same adapter. */
+function sameLora(a: LoraConfig, b: LoraConfig | null): boolean {
+  return !!b && a.rank === b.rank && a.alpha === b.alpha && [...a.targets].sort().join() === [...b.targets].sort().join();
+}

@@ -3,12 +3,18 @@
 // with a tokenizer.json from scripts/hf/tiny_tokenizer.py), see what it is,
 // LoRA-train a few steps, reload, resume from the copy kept in the Origin
 // Private File System (no new pick), evaluate. A folder without its
-// tokenizer is refused with the reason.
+// tokenizer is refused with the reason. Then the exports: the checkpoint as a
+// Hugging Face folder (zip), a PEFT adapter (zip) and a GGUF, downloads
+// intercepted and checked by PyTorch (support/hf_ref.py reads the folder, and
+// the base with the adapter: the same log-probs) and by @huggingface/gguf; the
+// exported folder is picked again as a student.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, unlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Browser } from 'playwright-core';
+import { unzipSync } from 'fflate';
+import { gguf } from '@huggingface/gguf';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bannerText, waitFor } from './checks';
 import { chromiumAvailable, launchBrowser, openPage, readStep, ROOT, serve, trainStatus, type Served } from '../../support/browser';
@@ -17,6 +23,41 @@ const PY = '/usr/bin/python3';
 const ENV = { ...process.env, PYTHONDONTWRITEBYTECODE: '1' };
 const hasPython = spawnSync(PY, ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
 const available = chromiumAvailable() && hasPython;
+
+const hasTorch = hasPython && spawnSync(PY, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+
+/** Downloads the newest checkpoint in `format`; the file's name and bytes. */
+async function exportAs(page: Page, format: string): Promise<{ name: string; bytes: Buffer }> {
+  const newest = page.getByTestId('checkpoint-item').first();
+  await newest.getByTestId('export-format').selectOption(format);
+  const download = page.waitForEvent('download', { timeout: 120_000 });
+  await newest.getByTestId('export-as').click();
+  const d = await download;
+  const file = path.join(tmpdir(), `mcckd-e2e-${process.pid}-${d.suggestedFilename()}`);
+  await d.saveAs(file);
+  const bytes = readFileSync(file);
+  unlinkSync(file);
+  return { name: d.suggestedFilename(), bytes };
+}
+
+/** A zip's entries written under `dir`; the folder they sit in. */
+function unzipTo(bytes: Buffer, dir: string): string {
+  const entries = unzipSync(new Uint8Array(bytes));
+  const tops = new Set(Object.keys(entries).map((n) => n.split('/')[0]));
+  expect(tops.size).toBe(1);
+  for (const [name, data] of Object.entries(entries)) {
+    mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+    writeFileSync(path.join(dir, name), data);
+  }
+  return path.join(dir, [...tops][0]);
+}
+
+/** support/hf_ref.py's per-token log-probs of a folder (and an adapter). */
+function refLogprobs(folder: string, ids: number[], adapter?: string): (number | null)[] {
+  const r = spawnSync(PY, [path.join(ROOT, 'support/hf_ref.py'), folder, '--ids', ids.join(','), ...(adapter ? ['--adapter', adapter] : [])], { encoding: 'utf8', env: ENV });
+  if (r.status !== 0) throw new Error(`hf_ref.py ${folder}: ${r.stderr}`);
+  return (JSON.parse(r.stdout) as { logprobs: (number | null)[] }).logprobs;
+}
 
 describe.skipIf(!available)('a pretrained student in the page', () => {
   let served: Served;
@@ -29,7 +70,7 @@ describe.skipIf(!available)('a pretrained student in the page', () => {
       const r = spawnSync(PY, args, { encoding: 'utf8', env: ENV });
       if (r.status !== 0) throw new Error(`${args.join(' ')}: ${r.stderr}`);
     };
-    run([path.join(ROOT, 'scripts/hf/make_tiny.py'), dir]);
+    run([path.join(ROOT, 'scripts/hf/make_tiny.py'), dir, '--adapters']);
     run([path.join(ROOT, 'scripts/hf/tiny_tokenizer.py'), path.join(dir, 'llama-gqa'), '--style', 'llama3']);
     run([path.join(ROOT, 'scripts/hf/tiny_tokenizer.py'), path.join(dir, 'qwen2-tiny')]);
     unlinkSync(path.join(dir, 'qwen2-tiny', 'tokenizer.json'));
@@ -102,6 +143,65 @@ describe.skipIf(!available)('a pretrained student in the page', () => {
       await page.getByTestId('eval-run').click();
       await page.getByTestId('eval-accuracy').filter({ hasText: /%/ }).waitFor({ timeout: 300_000 });
       expect(await bannerText(page)).toBe('');
+
+      // ---- exports ----
+      const out = mkdtempSync(path.join(tmpdir(), 'mcckd-e2e-export-'));
+      const hf = await exportAs(page, 'hf');
+      expect(hf.name).toMatch(/-step4-hf\.zip$/);
+      const hfDir = unzipTo(hf.bytes, path.join(out, 'hf'));
+      const config = JSON.parse(readFileSync(path.join(hfDir, 'config.json'), 'utf8')) as { architectures?: string[]; num_key_value_heads?: number };
+      expect(config.architectures).toEqual(['LlamaForCausalLM']);
+      expect(config.num_key_value_heads).toBe(2);
+      for (const f of ['model.safetensors', 'tokenizer.json', 'generation_config.json', 'README.md']) expect(readFileSync(path.join(hfDir, f)).length).toBeGreaterThan(0);
+      const card = readFileSync(path.join(hfDir, 'README.md'), 'utf8');
+      expect(card).toMatch(/llama-gqa/);
+      expect(card).toMatch(/accuracy/i);
+
+      const peft = await exportAs(page, 'peft');
+      expect(peft.name).toMatch(/-step4-peft\.zip$/);
+      const peftDir = unzipTo(peft.bytes, path.join(out, 'peft'));
+      const adapterConfig = JSON.parse(readFileSync(path.join(peftDir, 'adapter_config.json'), 'utf8')) as { peft_type?: string; r?: number; target_modules?: string[] };
+      expect(adapterConfig.peft_type).toBe('LORA');
+      expect(adapterConfig.r).toBe(8);
+
+      if (hasTorch) {
+        // PyTorch on the exported folder = PyTorch on the base with the exported adapter
+        const ids = [3, 17, 42, 7, 99, 5, 250, 12];
+        const merged = refLogprobs(hfDir, ids);
+        const adapted = refLogprobs(path.join(dir, 'llama-gqa'), ids, peftDir);
+        const base = refLogprobs(path.join(dir, 'llama-gqa'), ids);
+        let diff = 0;
+        let moved = 0;
+        for (let i = 1; i < ids.length; i++) {
+          diff = Math.max(diff, Math.abs(merged[i]! - adapted[i]!));
+          moved = Math.max(moved, Math.abs(merged[i]! - base[i]!));
+        }
+        expect(diff).toBeLessThan(1e-4);
+        expect(moved).toBeGreaterThan(1e-3); // the adapter trained: the export is not the base
+      }
+
+      const g = await exportAs(page, 'gguf');
+      expect(g.name).toMatch(/-step4\.gguf$/);
+      const ggufPath = path.join(out, 'model.gguf');
+      writeFileSync(ggufPath, g.bytes);
+      const parsed = await gguf(ggufPath, { allowLocalFile: true });
+      expect(parsed.metadata['general.architecture']).toBe('llama');
+      expect(parsed.tensorInfos.map((t) => t.name)).toContain('blk.1.attn_q.weight');
+
+      // the exported adapter continues on its base; an adapter of another model is refused
+      await page.getByTestId('student-folder').setInputFiles(path.join(dir, 'llama-gqa'));
+      await info.getByText('llama-gqa (llama)').waitFor({ timeout: 60_000 });
+      await page.getByTestId('adapter-folder').setInputFiles(path.join(dir, 'gpt2-tiny.lora'));
+      await page.getByTestId('adapter-status').filter({ hasText: /This adapter cannot be used: adapter: .*c_attn/ }).waitFor({ timeout: 60_000 });
+      await page.getByTestId('adapter-folder').setInputFiles(peftDir);
+      await page.getByTestId('adapter-status').filter({ hasText: /Training starts from the adapter/ }).waitFor({ timeout: 60_000 });
+      expect(await page.getByTestId('lora-rank').inputValue()).toBe('8');
+
+      // the exported folder is a student again
+      await page.getByTestId('student-folder').setInputFiles(hfDir);
+      await info.getByText(`${path.basename(hfDir)} (llama)`).waitFor({ timeout: 60_000 });
+      expect(await bannerText(page)).toBe('');
+      rmSync(out, { recursive: true, force: true });
     } finally {
       await w.context.close();
     }
