@@ -13,6 +13,8 @@ export class CompareView {
   private readonly chart = new LiveChart({
     title: 'Loss: MCC-KD vs. baseline',
     testid: 'compare-chart',
+    yLabel: 'loss (nats/token)',
+    rightLabel: 'KL (nats)',
     series: [
       { label: 'MCC-KD total', stroke: '#1b4fd8' },
       { label: 'MCC-KD CE', stroke: '#1b4fd8', dash: [6, 4] },
@@ -28,7 +30,7 @@ export class CompareView {
   constructor(run: () => void) {
     this.button = h('button', { text: 'Compare MCC-KD with the baseline', testid: 'compare-run', class: 'primary', attrs: { type: 'button' }, on: { click: run } });
     const col = (title: string, c: (typeof this.cells)['mcckd']): HTMLElement =>
-      h('div', { class: 'compare-col' }, h('h4', { text: title }), h('p', {}, 'Accuracy: ', c.acc), h('p', {}, 'Final loss: ', c.loss), h('p', { class: 'muted' }, c.note));
+      h('div', { class: 'compare-col' }, h('h3', { text: title }), h('p', {}, 'Accuracy: ', c.acc), h('p', {}, 'Final loss: ', c.loss), h('p', { class: 'muted' }, c.note));
     this.el = h(
       'div',
       { class: 'compare' },

@@ -26,7 +26,7 @@ export class DataInputView {
   readonly el: HTMLElement;
   readonly progress = progressBar('Reading', 'data-progress');
   private readonly controls: (HTMLInputElement | HTMLButtonElement)[];
-  private readonly evalName = h('span', { class: 'muted', testid: 'eval-name', text: 'none (the dev split is used)' });
+  private readonly evalName = h('span', { class: 'muted', testid: 'eval-name', text: 'none (questions held out of the teacher file are used: the dev split)' });
   private readonly clearEvalButton: HTMLButtonElement;
 
   constructor(handlers: DataHandlers) {
@@ -73,7 +73,7 @@ export class DataInputView {
   }
 
   setEvalName(name: string | undefined): void {
-    this.evalName.textContent = name ?? 'none (the dev split is used)';
+    this.evalName.textContent = name ?? 'none (questions held out of the teacher file are used: the dev split)';
     this.clearEvalButton.disabled = !name;
   }
 }

@@ -29,25 +29,43 @@ export class ClassroomView {
   private readonly step = h('span', { testid: 'classroom-step', text: '–' });
   private readonly status = h('span', { text: 'starting…' });
   readonly pauseButton: HTMLButtonElement;
+  private readonly stopButton: HTMLButtonElement;
+  private readonly scaleNote = h('p', { class: 'muted cls-scale' });
   private readonly chart = new LiveChart({
     title: 'Loss while training',
     testid: 'classroom-chart',
     height: 340,
     fontSize: 18,
+    yLabel: 'CE (nats/token)',
+    rightLabel: 'KL (nats)',
     series: [
-      { label: 'CE (learn the rationales)', stroke: '#1b4fd8' },
-      { label: 'KL (agree on the answer; right axis)', stroke: '#c2410c', right: true },
+      // Not blue or orange: those mean explanation A and B on this screen.
+      { label: 'CE (learn the rationales)', stroke: 'var(--chart-total)', width: 3 },
+      { label: 'KL (agree on the answer; right axis)', stroke: 'var(--chart-kl)', dash: [8, 5], width: 3, right: true },
     ],
   });
   private latest: DistEvent | undefined;
+  private pausing = false;
+  private firstStep = false;
   private frame = 0;
   private barRows: { a: HTMLElement; b: HTMLElement; pa: HTMLElement; pb: HTMLElement; label: HTMLElement }[] = [];
 
   constructor(handlers: ClassroomHandlers) {
-    this.pauseButton = h('button', { text: 'Pause', testid: 'classroom-pause', attrs: { type: 'button' }, on: { click: handlers.pauseOrResume } });
+    // Pausing waits for the step under way: say so at once.
+    const pauseOrResume = (): void => {
+      if (this.pauseButton.textContent === 'Pause') {
+        this.pausing = true;
+        this.status.textContent = 'pausing… (after the current step)';
+        this.pauseButton.disabled = true;
+      }
+      handlers.pauseOrResume();
+    };
+    this.pauseButton = h('button', { text: 'Pause', testid: 'classroom-pause', attrs: { type: 'button' }, on: { click: pauseOrResume } });
+    this.stopButton = h('button', { text: 'Stop', testid: 'classroom-stop', attrs: { type: 'button' }, on: { click: handlers.stop } });
     this.el = h(
       'section',
-      { class: 'classroom', testid: 'classroom', attrs: { 'aria-labelledby': 'classroom-title' } },
+      // The page's main content while it is shown (the usual <main> is hidden then).
+      { class: 'classroom', testid: 'classroom', attrs: { 'aria-labelledby': 'classroom-title', role: 'main' } },
       h(
         'div',
         { class: 'cls-head' },
@@ -56,7 +74,7 @@ export class ClassroomView {
           'div',
           { class: 'buttons' },
           this.pauseButton,
-          h('button', { text: 'Stop', testid: 'classroom-stop', attrs: { type: 'button' }, on: { click: handlers.stop } }),
+          this.stopButton,
           h('button', { text: 'Leave the demo', class: 'secondary', attrs: { type: 'button' }, on: { click: handlers.leave } }),
         ),
       ),
@@ -70,8 +88,9 @@ export class ClassroomView {
           'div',
           { class: 'cls-dist' },
           h('h3', { text: 'What the student would answer next, after A and after B' }),
-          h('p', { class: 'cls-legend' }, h('span', { class: 'swatch a' }), ' after explanation A   ', h('span', { class: 'swatch b' }), ' after explanation B'),
+          h('p', { class: 'cls-legend' }, h('span', {}, h('span', { class: 'swatch a' }), ' after explanation A'), h('span', {}, h('span', { class: 'swatch b' }), ' after explanation B')),
           this.bars,
+          this.scaleNote,
           h('p', { class: 'cls-kl-line' }, 'Disagreement (KL): ', this.kl),
         ),
         this.chart.el,
@@ -90,6 +109,10 @@ export class ClassroomView {
     this.kl.textContent = '–';
     this.step.textContent = '–';
     this.status.textContent = 'starting…';
+    this.scaleNote.textContent = '';
+    this.pausing = false;
+    this.pauseButton.disabled = false;
+    this.stopButton.disabled = false;
   }
 
   setPaused(paused: boolean): void {
@@ -97,16 +120,30 @@ export class ClassroomView {
   }
 
   handle(e: TrainEvent): void {
+    if (e.type === 'start' && e.info.label === 'classroom') {
+      // the step axis spans the whole run from the start
+      this.chart.setSteps(e.info.startStep, e.info.totalSteps);
+      this.firstStep = e.info.startStep < e.info.totalSteps;
+      this.step.textContent = `${e.info.startStep} / ${e.info.totalSteps}`;
+      return;
+    }
     if (!('label' in e) || e.label !== 'classroom') return;
     if (e.type === 'step') {
+      if (this.firstStep && !this.pausing) this.status.textContent = 'running';
+      this.firstStep = false;
       this.step.textContent = `${e.step} / ${e.totalSteps}`;
       if (e.metrics) {
         this.chart.set(e.metrics.step, 0, e.metrics.ce);
         this.chart.set(e.metrics.step, 1, e.metrics.kl);
       }
     } else if (e.type === 'status') {
-      this.status.textContent = e.message ? `${e.status}: ${e.message}` : e.status;
+      if (e.status !== 'running') this.pausing = false;
+      if (!this.pausing) this.status.textContent = e.status === 'running' && this.firstStep ? 'running: first step (compiling GPU programs)…' : e.message ? `${e.status}: ${e.message}` : e.status;
       this.setPaused(e.status === 'paused');
+      // A finished run has nothing left to pause or stop.
+      const over = e.status === 'done' || e.status === 'stopped';
+      this.pauseButton.disabled = over || this.pausing;
+      this.stopButton.disabled = over;
     } else if (e.type === 'dist') {
       this.latest = e;
       if (!this.frame) this.frame = requestAnimationFrame(() => this.drawDist());
@@ -139,12 +176,18 @@ export class ClassroomView {
         );
       }
     }
+    // Early on every probability is tiny (0.3%): on a 0-100% scale the bars
+    // are slivers. They are drawn against the largest one shown instead,
+    // and the note says so.
+    const top = Math.max(1e-9, ...p.slice(0, n), ...q.slice(0, n));
+    this.scaleNote.textContent = `Bars are scaled so the longest is ${formatPercent(top)}; the numbers are the probabilities.`;
     this.barRows.forEach((row, k) => {
       const pa = p[k] ?? 0;
       const pb = q[k] ?? 0;
       row.label.textContent = showToken(d.tokens[k] ?? `#${k}`);
-      row.a.style.width = `${(100 * pa).toFixed(1)}%`;
-      row.b.style.width = `${(100 * pb).toFixed(1)}%`;
+      // the percentage beside each bar keeps 5rem of the line
+      row.a.style.width = `calc((100% - 5rem) * ${(pa / top).toFixed(4)})`;
+      row.b.style.width = `calc((100% - 5rem) * ${(pb / top).toFixed(4)})`;
       row.pa.textContent = formatPercent(pa);
       row.pb.textContent = formatPercent(pb);
     });

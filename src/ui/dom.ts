@@ -72,6 +72,9 @@ export interface ProgressBar {
   el: HTMLElement;
   begin(text?: string): void;
   set(value: number, max: number, text?: string): void;
+  /** Something is happening but its length is unknown (shader compilation
+   * before the first step): an animated bar instead of an empty one. */
+  wait(text: string): void;
   hide(): void;
 }
 
@@ -84,6 +87,7 @@ export function progressBar(label: string, testid?: string): ProgressBar {
   let active = false;
   const show = (value: number, max: number, text?: string): void => {
     el.hidden = false;
+    el.classList.remove('waiting');
     bar.max = max > 0 ? max : 1;
     bar.value = Math.min(value, bar.max);
     caption.textContent = text ?? (max > 0 ? formatPercent(value / max) : '');
@@ -96,6 +100,13 @@ export function progressBar(label: string, testid?: string): ProgressBar {
     },
     set(value, max, text) {
       if (active) show(value, max, text);
+    },
+    wait(text) {
+      if (!active) return;
+      el.hidden = false;
+      el.classList.add('waiting');
+      bar.removeAttribute('value'); // a <progress> without a value is indeterminate (animated, announced as busy)
+      caption.textContent = text;
     },
     hide() {
       active = false;
@@ -115,4 +126,37 @@ export function perFrame(fn: () => void): () => void {
       fn();
     });
   };
+}
+
+/** A button that disables itself when clicked (Start, Evaluate, Pause)
+ * would drop keyboard focus to <body>, sending the next Tab back to the top
+ * of the page. Focus moves instead to the nearest enabled control around
+ * it, or to its section. */
+export function keepFocusWhenDisabled(root: HTMLElement = document.body): void {
+  let last: HTMLElement | null = null;
+  document.addEventListener('focusin', (e) => {
+    last = e.target instanceof HTMLElement ? e.target : null;
+  });
+  const focusable = 'button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), a[href], [tabindex="0"]';
+  const visible = (el: HTMLElement): boolean => el.getClientRects().length > 0;
+  new MutationObserver((records) => {
+    for (const r of records) {
+      const el = r.target;
+      if (!(el instanceof HTMLButtonElement) || !el.disabled || el !== last) continue;
+      const active = document.activeElement;
+      if (active !== el && active !== document.body && active !== null) continue;
+      let target: HTMLElement | null = null;
+      for (let up = el.parentElement; up && !target; up = up.parentElement) {
+        target = [...up.querySelectorAll<HTMLElement>(focusable)].find(visible) ?? null;
+        if (up.matches('section, main, [role="dialog"]')) {
+          if (!target) {
+            up.tabIndex = -1;
+            target = up;
+          }
+          break;
+        }
+      }
+      target?.focus({ preventScroll: true });
+    }
+  }).observe(root, { subtree: true, attributes: true, attributeFilter: ['disabled'] });
 }

@@ -3,20 +3,20 @@
 
 import './style.css';
 import { curationOf, type BackendName } from '../core/config';
-import type { BackendInfo, DataSource, EvalOptions, ExportFormat, RunResult, TrainEvent } from '../shared/protocol';
+import type { BackendInfo, DataSource, EvalOptions, EvalPhase, ExportFormat, RunResult, TrainEvent } from '../shared/protocol';
 import { CheckpointsView } from './checkpoints';
 import { callback, startWorker } from './client';
 import { CompareView } from './compare';
 import { DataInputView } from './data';
 import { ClassroomView } from './demo';
 import { formatBytes } from '../shared/format';
-import { h } from './dom';
+import { h, keepFocusWhenDisabled } from './dom';
 import { catchGlobalErrors, clearErrors, errorBanner, guard, showError } from './errors';
 import { EvaluationView } from './evaluation';
 import { evalReportView, reportView } from './report';
 import { settingsView } from './settings';
 import { StudentView } from './student';
-import { TrainingView } from './training';
+import { accuracyChart, TrainingView } from './training';
 
 catchGlobalErrors();
 const api = startWorker((msg) => showError('Training worker', msg));
@@ -27,7 +27,7 @@ const ui = { busy: false, hasData: false, modelLoaded: false, canContinue: false
 
 const backendBadge = h('span', { class: 'badge', testid: 'backend', attrs: { 'aria-live': 'polite' }, text: 'backend: starting…' });
 const settings = settingsView();
-const reportBox = h('div', { testid: 'data-report', class: 'report-box' }, h('p', { class: 'muted', text: 'Load data to see what curation kept.' }));
+const reportBox = h('div', { testid: 'data-report', class: 'report-box' }, h('p', { class: 'muted', text: 'Load data in step 1 to see what curation kept. A saved run (step 8) resumes without loading anything.' }));
 const evalReportBox = h('div');
 
 const dataView = new DataInputView({
@@ -57,8 +57,8 @@ function runSettings(): ReturnType<typeof settings.read> {
 }
 
 const training = new TrainingView({
-  start: () => runTraining('Training', (l) => { const s = runSettings(); return api.train(s.config, { autosaveEvery: s.autosaveEvery }, l); }),
-  continueRun: () => runTraining('Continuing', (l) => api.continueRun({ autosaveEvery: settings.read().autosaveEvery }, l)),
+  start: () => runTraining('Training', (l) => { const s = runSettings(); return api.train(s.config, { autosaveEvery: s.autosaveEvery, accuracy: s.accuracy }, l); }),
+  continueRun: () => runTraining('Continuing', (l) => { const s = settings.read(); return api.continueRun({ autosaveEvery: s.autosaveEvery, accuracy: s.accuracy }, l); }),
   pause: () => void guard('Pause', () => api.pause()),
   resume: () => void guard('Resume', () => api.resume()),
   stop: () => void guard('Stop', () => api.stop()),
@@ -72,7 +72,7 @@ const training = new TrainingView({
 const evaluation = new EvaluationView({ run: (o) => void runEvaluation(o), cancel: () => void guard('Cancel', () => api.cancelEvaluation()) });
 const compare = new CompareView(() => void runCompare());
 const checkpoints = new CheckpointsView({
-  resume: (id) => runTraining('Resuming', (l) => api.resumeCheckpoint(id, { autosaveEvery: settings.read().autosaveEvery, backend: settings.backend() }, l)),
+  resume: (id) => runTraining('Resuming', (l) => { const s = settings.read(); return api.resumeCheckpoint(id, { autosaveEvery: s.autosaveEvery, accuracy: s.accuracy, backend: settings.backend() }, l); }),
   exportFile: (id, format) => exportCheckpoint(id, format),
   remove: (c) => void guard('Deleting the checkpoint', async () => {
     if (!confirm(`Delete the checkpoint at step ${c.step} (${c.kind})? This cannot be undone; export it first if you may need it.`)) return;
@@ -99,6 +99,11 @@ const classroom = new ClassroomView({
     document.body.classList.remove('classroom-mode');
   },
 });
+
+// The classroom sees accuracy climb too (its checks come with the run's
+// events; the chart stays empty when the run is too short for a check).
+const classroomAccuracy = accuracyChart({ testid: 'classroom-accuracy', fontSize: 16, height: 200 });
+classroom.el.append(classroomAccuracy.el);
 
 function section(n: string, title: string, testid: string, ...body: HTMLElement[]): HTMLElement {
   const id = `section-${testid}`;
@@ -152,6 +157,11 @@ function onEvent(e: TrainEvent): void {
   compare.handle(e);
   classroom.handle(e);
   if (e.type === 'status') refresh();
+  if (e.type === 'start' && e.info.label === 'classroom') {
+    classroomAccuracy.reset();
+    classroomAccuracy.setSteps(e.info.startStep, e.info.totalSteps);
+  }
+  if (e.type === 'accuracy' && e.label === 'classroom') classroomAccuracy.push(e.step, [100 * e.accuracy]);
   if (e.type === 'start') {
     ui.modelLoaded = true;
     showBackend(e.info.backend);
@@ -254,8 +264,14 @@ async function runEvaluation(opts: EvalOptions): Promise<void> {
   evaluation.setRunning(true);
   refresh();
   evaluation.progress.begin();
+  let shownPhase: EvalPhase = 'greedy';
   const r = await guard('Evaluation', () =>
-    api.evaluate(opts, callback((done: number, total: number) => evaluation.progress.set(done, total, `${done} of ${total} questions`))),
+    api.evaluate(opts, callback((done: number, total: number, phase: EvalPhase) => {
+      // sampling is a second pass with its own pace: the time left starts over
+      if (phase !== shownPhase) evaluation.progress.begin(phase === 'samples' ? 'sampling explanations…' : undefined);
+      shownPhase = phase;
+      evaluation.progress.set(done, total, phase === 'samples' ? `${done} of ${total} sampled explanations` : `${done} of ${total} questions`);
+    })),
   );
   if (r) evaluation.show(r);
   else evaluation.clear();
@@ -274,7 +290,9 @@ async function runCompare(): Promise<void> {
   training.begin();
   compare.reset();
   refresh();
-  const r = await guard('Comparison', () => api.compare(s.config, evaluation.options(), listener), (m) => training.failed(m));
+  // the comparison shows accuracies only: no sampled explanations
+  const { samples: _samples, ...evalOpts } = evaluation.options();
+  const r = await guard('Comparison', () => api.compare(s.config, evalOpts, listener), (m) => training.failed(m));
   if (r) compare.finish(r);
   ui.busy = false;
   ui.canContinue = false;
@@ -292,7 +310,7 @@ async function runClassroom(): Promise<void> {
   training.begin();
   refresh();
   window.scrollTo({ top: 0 });
-  const r = await guard('Classroom demo', () => api.classroom(s.config, listener), (m) => training.failed(m));
+  const r = await guard('Classroom demo', () => api.classroom(s.config, listener, s.accuracy), (m) => training.failed(m));
   ui.busy = false;
   if (r) ui.canContinue = r.step < r.totalSteps;
   training.setPhase('idle', ui.canContinue);
@@ -368,4 +386,5 @@ void refreshCheckpoints();
 // Ask the browser to keep checkpoints under storage pressure (only the page
 // may ask; the answer doesn't change what we do).
 void navigator.storage?.persist?.().catch(() => undefined);
+keepFocusWhenDisabled();
 refresh();

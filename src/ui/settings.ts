@@ -2,12 +2,19 @@
 // on what it does. Reading the form validates it and names the bad field.
 
 import { DEFAULT_TRAIN, PRESETS, PRETRAINED_LR, countParams, modelConfigFor, type BackendName, type PresetName, type TrainConfig } from '../core/config';
+import type { AccuracyCheck } from '../shared/protocol';
 import { h, nextId } from './dom';
 
 export interface Settings {
   config: Partial<TrainConfig>;
   autosaveEvery: number;
+  /** Accuracy while training (every: undefined means auto). */
+  accuracy: AccuracyCheck;
 }
+
+/** Held-out questions per accuracy check: enough to see a trend, few enough
+ * that a check costs about as much as a handful of steps. */
+export const ACCURACY_QUESTIONS = 16;
 
 interface NumberField {
   key: string;
@@ -32,7 +39,7 @@ const NUMBER_FIELDS: NumberField[] = [
 ];
 
 const BACKENDS: { value: BackendName; label: string }[] = [
-  { value: 'webgpu', label: 'WebGPU (fastest; falls back to WebGL, then CPU)' },
+  { value: 'webgpu', label: 'WebGPU (fastest)' },
   { value: 'webgl', label: 'WebGL' },
   { value: 'wasm', label: 'WebAssembly (CPU)' },
   { value: 'cpu', label: 'Plain JavaScript (CPU, slowest)' },
@@ -68,10 +75,12 @@ export function settingsView(): SettingsView {
   for (const name of Object.keys(PRESETS) as PresetName[]) {
     const params = countParams(modelConfigFor(name, PRESETS[name].vocabSize));
     const p = PRESETS[name];
-    preset.append(h('option', { attrs: { value: name }, text: `${name}: ${(params / 1e6).toFixed(2)}M parameters (${p.nLayer} layers × ${p.nEmbd})` }));
+    // Short enough to show whole in a settings column; the help line below
+    // says what the sizes are for.
+    preset.append(h('option', { attrs: { value: name }, text: `${name} · ${(params / 1e6).toFixed(2)}M params · ${p.nLayer}×${p.nEmbd}` }));
   }
   preset.value = DEFAULT_TRAIN.preset;
-  fields.push(field('Model size', preset, 'tiny trains in minutes anywhere; small suits a classroom GPU; base wants a real GPU.'));
+  fields.push(field('Model size', preset, 'Layers × width. tiny trains in minutes anywhere; small suits a classroom GPU; base wants a real GPU.'));
 
   // Length: steps or epochs.
   const mode = h('select', { attrs: { id: nextId('length-mode'), name: 'length-mode' }, testid: 'length-mode' });
@@ -101,10 +110,19 @@ export function settingsView(): SettingsView {
     fields.push(field(f.label, input, f.help));
   }
 
+  // Accuracy while training: empty means auto (a tenth of the run, at least
+  // every 25 steps), so a short run is not slowed down unasked.
+  const accEvery = h('input', { attrs: { id: nextId('accuracy-every'), type: 'number', name: 'accuracyEvery', min: 0, step: 1, placeholder: 'auto' }, testid: 'setting-accuracyEvery' });
+  fields.push(field('Check accuracy every (steps)', accEvery, 'Answers a few held-out questions (evaluation file, else the dev split) every N steps and charts the accuracy. Empty: about every tenth of the run (at least 25 steps); 0: never.'));
+  const accQuestions = h('input', { attrs: { id: nextId('accuracy-questions'), type: 'number', name: 'accuracyQuestions', min: 1, max: 256, step: 1, value: ACCURACY_QUESTIONS }, testid: 'setting-accuracyQuestions' });
+  fields.push(field('Questions per accuracy check', accQuestions, 'The first N held-out questions, answered greedily; more is steadier and slower.'));
+  const accTokens = h('input', { attrs: { id: nextId('accuracy-tokens'), type: 'number', name: 'accuracyMaxTokens', min: 1, step: 1, placeholder: 'auto' }, testid: 'setting-accuracyMaxTokens' });
+  fields.push(field('Max new tokens per check', accTokens, 'Longest answer written in a check. Empty: a little more than the longest training rationale.'));
+
   const backend = h('select', { attrs: { id: nextId('backend'), name: 'backend' }, testid: 'backend-select' });
   for (const b of BACKENDS) backend.append(h('option', { attrs: { value: b.value }, text: b.label }));
   backend.value = 'webgpu';
-  fields.push(field('Backend', backend, 'Where the math runs; the line at the top says what the worker actually got.'));
+  fields.push(field('Backend', backend, 'Where the math runs. Without WebGPU the worker falls back to WebGL, then the CPU; the badge at the top says what it got.'));
 
   const el = h('div', { class: 'settings-grid' }, ...fields);
 
@@ -120,6 +138,23 @@ export function settingsView(): SettingsView {
     if (f.max !== undefined && v > f.max) bad(`must be at most ${f.max}`);
     if (f.integer && !Number.isInteger(v)) bad('must be a whole number');
     return v;
+  };
+
+  /** An optional whole number: undefined when empty (auto). */
+  const optionalInt = (input: HTMLInputElement, label: string, min: number, max = Infinity): number | undefined => {
+    if (input.value.trim() === '') return undefined;
+    const v = Number(input.value);
+    if (!Number.isInteger(v) || v < min || v > max) {
+      input.focus();
+      throw new Error(`${label}: enter a whole number ${max === Infinity ? `of at least ${min}` : `from ${min} to ${max}`}, or leave it empty (got "${input.value}")`);
+    }
+    return v;
+  };
+  const readAccuracy = (): AccuracyCheck => {
+    const every = optionalInt(accEvery, 'Check accuracy every', 0);
+    const questions = optionalInt(accQuestions, 'Questions per accuracy check', 1, 256) ?? ACCURACY_QUESTIONS;
+    const maxNewTokens = optionalInt(accTokens, 'Max new tokens per check', 1);
+    return { questions, ...(every !== undefined ? { every } : {}), ...(maxNewTokens !== undefined ? { maxNewTokens } : {}) };
   };
 
   return {
@@ -147,7 +182,7 @@ export function settingsView(): SettingsView {
       };
       if (mode.value === 'epochs') config.epochs = n;
       else config.steps = Math.round(n);
-      return { config, autosaveEvery: values.autosaveEvery };
+      return { config, autosaveEvery: values.autosaveEvery, accuracy: readAccuracy() };
     },
     onBackendChange(fn) {
       backend.addEventListener('change', () => fn(backend.value as BackendName));

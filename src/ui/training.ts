@@ -3,9 +3,9 @@
 // tokens per second. Events from the worker only update a model object; the
 // DOM is written once per animation frame.
 
-import type { RunInfo, TrainStatus, TrainEvent } from '../shared/protocol';
+import type { AccuracyPoint, RunInfo, TrainStatus, TrainEvent } from '../shared/protocol';
 import { LiveChart } from './charts';
-import { formatDuration, formatNumber, h, perFrame, progressBar } from './dom';
+import { formatDuration, formatNumber, formatPercent, h, perFrame, progressBar } from './dom';
 
 export type Phase = 'idle' | 'busy' | 'running' | 'paused';
 
@@ -20,19 +20,39 @@ export interface TrainingHandlers {
 
 const LABELS: Record<string, string> = { main: 'Training', mcckd: 'Comparison: MCC-KD run', baseline: 'Comparison: baseline run (α = 0)', classroom: 'Classroom demo' };
 
+/** Accuracy checks while training, in percent on a fixed 0-100 axis: a
+ * climb from 0 to 6% must not look like one from 0 to 100%. */
+export function accuracyChart(o: { testid?: string; fontSize?: number; height?: number } = {}): LiveChart {
+  return new LiveChart({
+    title: 'Accuracy on held-out questions (greedy answers, checked every few steps)',
+    testid: o.testid ?? 'chart-accuracy',
+    height: o.height ?? 180,
+    fontSize: o.fontSize,
+    yLabel: 'accuracy (%)',
+    yRange: [0, 100],
+    points: true,
+    series: [{ label: 'accuracy (%)', stroke: 'var(--chart-acc)', width: 2 }],
+  });
+}
+
 export class TrainingView {
   readonly el: HTMLElement;
+  // CE is drawn first and wide, the total thin on top of it: with a small α
+  // the two nearly coincide, and the total must not vanish under CE.
   readonly lossChart = new LiveChart({
     title: 'Loss',
     testid: 'chart-loss',
+    yLabel: 'CE and total (nats/token)',
+    rightLabel: 'KL (nats)',
     series: [
-      { label: 'total', stroke: '#1b4fd8' },
-      { label: 'CE', stroke: '#0a8a3a', dash: [6, 4] },
-      { label: 'KL (right axis)', stroke: '#c2410c', right: true },
+      { label: 'CE', stroke: 'var(--chart-ce)', width: 5 },
+      { label: 'KL (right axis)', stroke: 'var(--chart-kl)', dash: [6, 4], right: true },
+      { label: 'total', stroke: 'var(--chart-total)', width: 2 },
     ],
   });
-  readonly lrChart = new LiveChart({ title: 'Learning rate', testid: 'chart-lr', height: 160, series: [{ label: 'lr', stroke: '#7c3aed' }] });
-  readonly speedChart = new LiveChart({ title: 'Tokens per second', testid: 'chart-speed', height: 160, series: [{ label: 'tokens/s', stroke: '#0e7490' }] });
+  readonly accuracyChart = accuracyChart();
+  readonly lrChart = new LiveChart({ title: 'Learning rate', testid: 'chart-lr', height: 160, yLabel: 'learning rate', series: [{ label: 'lr', stroke: 'var(--chart-lr)' }] });
+  readonly speedChart = new LiveChart({ title: 'Tokens per second', testid: 'chart-speed', height: 160, yLabel: 'tokens/s', series: [{ label: 'tokens/s', stroke: 'var(--chart-speed)' }] });
 
   private readonly buttons: Record<'start' | 'pause' | 'resume' | 'stop' | 'continue' | 'save', HTMLButtonElement>;
   private readonly progress = progressBar('Progress', 'train-progress');
@@ -46,12 +66,15 @@ export class TrainingView {
     ce: h('span', { testid: 'train-ce', text: '–' }),
     kl: h('span', { testid: 'train-kl', text: '–' }),
     speed: h('span', { testid: 'train-speed', text: '–' }),
+    accuracy: h('span', { testid: 'train-accuracy', text: '–' }),
     model: h('span', { testid: 'train-model', text: '–' }),
   };
+  /** Why Start is off, when it is: a greyed-out button alone says nothing. */
+  private readonly why = h('p', { class: 'why muted', testid: 'train-why', attrs: { id: 'train-why' } });
   private readonly notes = h('ul', { class: 'notes', testid: 'train-notes', attrs: { 'aria-live': 'polite' } });
 
   // Latest state, drawn on the next frame.
-  private state = { label: 'main', status: '', step: 0, total: 0, epoch: 0, etaMs: undefined as number | undefined, loss: undefined as number | undefined, ce: undefined as number | undefined, kl: undefined as number | undefined, speed: undefined as number | undefined };
+  private state = { label: 'main', status: '', step: 0, total: 0, epoch: undefined as number | undefined, etaMs: undefined as number | undefined, loss: undefined as number | undefined, ce: undefined as number | undefined, kl: undefined as number | undefined, speed: undefined as number | undefined };
   private readonly schedule = perFrame(() => this.render());
   private phase: Phase = 'idle';
   private hasData = false;
@@ -63,9 +86,12 @@ export class TrainingView {
       h('button', { text, testid, class: cls, attrs: { type: 'button' }, on: { click: fn } });
     this.buttons = {
       start: button('Start training', 'train-start', handlers.start, 'primary'),
-      pause: button('Pause', 'train-pause', handlers.pause),
+      // The worker pauses or stops between steps, which on a slow GPU can
+      // be many seconds away: say so at once, and take the button away so a
+      // second press doesn't look ignored.
+      pause: button('Pause', 'train-pause', () => this.request('pause', handlers.pause)),
       resume: button('Resume', 'train-resume', handlers.resume),
-      stop: button('Stop', 'train-stop', handlers.stop),
+      stop: button('Stop', 'train-stop', () => this.request('stop', handlers.stop)),
       continue: button('Continue', 'train-continue', handlers.continueRun),
       save: button('Save checkpoint', 'checkpoint-save', handlers.save, 'secondary'),
     };
@@ -75,6 +101,7 @@ export class TrainingView {
       'div',
       { class: 'training' },
       h('div', { class: 'buttons', attrs: { role: 'group', 'aria-label': 'Training controls' } }, ...Object.values(this.buttons)),
+      this.why,
       this.progress.el,
       h(
         'div',
@@ -88,9 +115,19 @@ export class TrainingView {
         stat('CE', o.ce),
         stat('KL', o.kl),
         stat('Tokens/s', o.speed),
+        stat('Accuracy', o.accuracy),
         stat('Model', o.model),
       ),
-      h('div', { class: 'charts' }, this.lossChart.el, h('div', { class: 'charts-small' }, this.lrChart.el, this.speedChart.el)),
+      h(
+        'p',
+        { class: 'muted explain' },
+        'Loss = CE + α × KL. ',
+        h('strong', { text: 'CE' }),
+        ' (cross-entropy): how badly the student predicts the teacher’s rationales; it falls as the student learns them. ',
+        h('strong', { text: 'KL' }),
+        ': how much the student’s answers disagree after two different rationales of the same question; MCC-KD pulls it down.',
+      ),
+      h('div', { class: 'charts' }, h('div', { class: 'charts-main' }, this.lossChart.el, this.accuracyChart.el), h('div', { class: 'charts-small' }, this.lrChart.el, this.speedChart.el)),
       this.notes,
     );
     this.refreshButtons();
@@ -103,6 +140,9 @@ export class TrainingView {
 
   setPhase(p: Phase, canContinue = this.canContinue): void {
     this.phase = p;
+    if (p === 'idle' || p === 'paused') this.pending = undefined;
+    if (p === 'idle') this.awaitingFirstStep = false;
+    this.schedule();
     this.canContinue = canContinue;
     this.refreshButtons();
   }
@@ -115,16 +155,35 @@ export class TrainingView {
     const b = this.buttons;
     const p = this.phase;
     b.start.disabled = p !== 'idle' || !this.hasData;
-    b.pause.disabled = p !== 'running';
+    b.pause.disabled = p !== 'running' || this.pending !== undefined;
     b.resume.disabled = p !== 'paused';
-    b.stop.disabled = p !== 'running' && p !== 'paused';
+    b.stop.disabled = (p !== 'running' && p !== 'paused') || this.pending === 'stop';
     b.continue.disabled = p !== 'idle' || !this.canContinue;
     b.save.disabled = !this.modelLoaded || (p !== 'idle' && p !== 'paused');
+    const why = p === 'idle' && !this.hasData ? 'Start needs training data: load a teacher file or press “Use demo data” in step 1.' : '';
+    this.why.textContent = why;
+    this.why.hidden = why === '';
+    if (why) b.start.setAttribute('aria-describedby', 'train-why');
+    else b.start.removeAttribute('aria-describedby');
   }
 
   setModelLoaded(v: boolean): void {
     this.modelLoaded = v;
     this.refreshButtons();
+  }
+
+  /** A pause or stop asked for and not yet done by the worker. */
+  private pending: 'pause' | 'stop' | undefined;
+  /** The run has not finished a step yet: its first one compiles the GPU
+   * programs, which takes seconds to minutes with nothing else to show. */
+  private awaitingFirstStep = false;
+  private gpu = false;
+
+  private request(what: 'pause' | 'stop', fn: () => void): void {
+    this.pending = what;
+    this.refreshButtons();
+    this.render();
+    fn();
   }
 
   private noteSeq = 0;
@@ -140,6 +199,15 @@ export class TrainingView {
    * readout's data-history attribute (for tests and tools; the chart has
    * the same numbers). */
   private history: [number, number][] = [];
+  /** The current run's accuracy checks (the readout's data-points). */
+  private accuracy: AccuracyPoint[] = [];
+  private accuracySource = '';
+
+  private addAccuracy(p: AccuracyPoint): void {
+    // a step checked again (training again after a lost GPU) replaces the old point
+    this.accuracy = this.accuracy.filter((q) => q.step < p.step).concat({ step: p.step, accuracy: p.accuracy, correct: p.correct, total: p.total });
+    this.accuracyChart.push(p.step, [100 * p.accuracy]);
+  }
 
   private startRun(info: RunInfo): void {
     const c = info.modelConfig;
@@ -147,18 +215,27 @@ export class TrainingView {
     this.lossChart.reset();
     this.lrChart.reset();
     this.speedChart.reset();
+    this.accuracyChart.reset();
+    this.accuracy = [];
     for (const m of info.history) this.plot(m);
-    this.state = { ...this.state, label: info.label, step: info.startStep, total: info.totalSteps, etaMs: undefined };
+    for (const p of info.accuracyHistory ?? []) this.addAccuracy(p);
+    // The epoch is not known until the first step reports it: '–', not a
+    // stale or zero value.
+    this.state = { ...this.state, label: info.label, step: info.startStep, total: info.totalSteps, epoch: undefined, etaMs: undefined };
+    for (const chart of [this.lossChart, this.accuracyChart, this.lrChart, this.speedChart]) chart.setSteps(info.startStep, info.totalSteps);
+    this.awaitingFirstStep = info.startStep < info.totalSteps;
+    this.gpu = info.backend.backend === 'webgpu' || info.backend.backend === 'webgl';
     this.progress.begin();
     this.out.model.textContent = `${info.trainConfig.preset}, ${(info.params / 1e6).toFixed(2)}M params, ${c.nLayer}×${c.nEmbd}, vocab ${c.vocabSize}, α=${info.trainConfig.alpha}`;
     const last = info.history[info.history.length - 1];
     if (last) Object.assign(this.state, { loss: last.loss, ce: last.ce, kl: last.kl, speed: last.tokensPerSecond });
+    if (info.startStep >= info.totalSteps) this.note(`${LABELS[info.label] ?? info.label}: this run had already finished all ${info.totalSteps} steps, so there is nothing left to train; evaluate or export it, or start a new run`);
     if (info.createMs > 0) this.note(`${LABELS[info.label] ?? info.label}: model ready in ${formatDuration(info.createMs)} on ${info.backend.backend}`);
     this.schedule();
   }
 
   private plot(m: { step: number; loss: number; ce: number; kl: number; lr: number; tokensPerSecond: number }): void {
-    this.lossChart.push(m.step, [m.loss, m.ce, m.kl]);
+    this.lossChart.push(m.step, [m.ce, m.kl, m.loss]);
     this.lrChart.push(m.step, [m.lr]);
     this.speedChart.push(m.step, [m.tokensPerSecond]);
   }
@@ -172,10 +249,12 @@ export class TrainingView {
         if (this.hasFailed) return;
         this.state.status = e.message ? `${e.status}: ${e.message}` : e.status;
         this.state.label = e.label;
+        if (e.status !== 'running' && e.status !== 'preparing') this.pending = undefined;
         this.onStatus(e.status);
         this.schedule();
         return;
       case 'step':
+        this.awaitingFirstStep = false;
         Object.assign(this.state, { step: e.step, total: e.totalSteps, epoch: e.epoch, etaMs: e.etaMs });
         if (e.metrics) {
           Object.assign(this.state, { loss: e.metrics.loss, ce: e.metrics.ce, kl: e.metrics.kl, speed: e.metrics.tokensPerSecond });
@@ -183,6 +262,11 @@ export class TrainingView {
           this.history.push([e.metrics.step, e.metrics.loss]);
           if (this.history.length > 500) this.history.shift();
         }
+        this.schedule();
+        return;
+      case 'accuracy':
+        this.accuracySource = e.source === 'eval-file' ? 'evaluation file' : 'dev split';
+        this.addAccuracy(e);
         this.schedule();
         return;
       case 'checkpoint':
@@ -199,7 +283,15 @@ export class TrainingView {
   /** A run is being asked for (training, comparison, classroom). */
   begin(): void {
     this.hasFailed = false;
+    this.pending = undefined;
+    this.awaitingFirstStep = true;
+    // Shown in the same frame as the click: the worker's first word can be
+    // a while away when it is busy setting up a backend.
+    this.state.status = 'starting…';
+    this.progress.begin();
+    this.progress.wait('starting…');
     this.setPhase('busy');
+    this.render();
   }
 
   /** The run ended with an error (the banner has it too): the status must
@@ -207,6 +299,8 @@ export class TrainingView {
    * of the failed run (events come through their own message port). */
   failed(message: string): void {
     this.hasFailed = true;
+    this.pending = undefined;
+    this.awaitingFirstStep = false;
     this.state.status = `failed: ${message}`;
     this.schedule();
   }
@@ -218,19 +312,46 @@ export class TrainingView {
   }
 
 
+  /** What the status line says: the worker's status, or what the page is
+   * waiting for when that is more telling. */
+  private statusText(): string {
+    const s = this.state;
+    if (this.hasFailed) return s.status;
+    if (this.pending === 'pause') return 'pausing… (after the current step)';
+    if (this.pending === 'stop') return 'stopping… (after the current step)';
+    if (s.status === 'running' && this.awaitingFirstStep) return `running: first step${this.gpu ? ' (compiling GPU programs)' : ''}…`;
+    return s.status || '–';
+  }
+
+  private etaText(): string {
+    const s = this.state;
+    if (s.total > 0 && s.step >= s.total) return 'done';
+    // The estimate is of training time: it stands still while paused.
+    if (this.phase === 'paused') return s.etaMs === undefined ? 'paused' : `${formatDuration(s.etaMs)} (paused)`;
+    if (s.etaMs === undefined && (this.phase === 'running' || this.phase === 'busy') && !this.hasFailed) return 'estimating…';
+    return formatDuration(s.etaMs);
+  }
+
   private render(): void {
     const s = this.state;
     const o = this.out;
     o.run.textContent = LABELS[s.label] ?? s.label;
-    o.status.textContent = s.status || '–';
+    o.status.textContent = this.statusText();
     o.step.textContent = s.total ? `${s.step} / ${s.total}` : String(s.step);
     o.epoch.textContent = s.total ? formatNumber(s.epoch, 3) : '–';
-    o.eta.textContent = s.step >= s.total && s.total > 0 ? 'done' : formatDuration(s.etaMs);
+    o.eta.textContent = this.etaText();
     o.loss.textContent = formatNumber(s.loss);
     o.loss.dataset.history = JSON.stringify(this.history);
     o.ce.textContent = formatNumber(s.ce);
     o.kl.textContent = formatNumber(s.kl);
     o.speed.textContent = formatNumber(s.speed, 3);
-    if (s.total > 0) this.progress.set(s.step, s.total, `step ${s.step} of ${s.total}`);
+    const a = this.accuracy[this.accuracy.length - 1];
+    o.accuracy.textContent = a ? `${formatPercent(a.accuracy)} (${a.correct} of ${a.total}) at step ${a.step}` : '–';
+    o.accuracy.title = a && this.accuracySource ? `greedy answers to the first ${a.total} questions of the ${this.accuracySource}` : '';
+    o.accuracy.dataset.points = JSON.stringify(this.accuracy);
+    const waiting = this.awaitingFirstStep && !this.hasFailed && this.phase !== 'idle';
+    if (waiting) this.progress.wait(s.status === 'running' ? `first step${this.gpu ? ': compiling GPU programs' : ''}…` : 'preparing the model…');
+    else if (s.total > 0) this.progress.set(s.step, s.total, `step ${s.step} of ${s.total}`);
+    else if (this.phase === 'idle') this.progress.hide(); // failed before the model was built: nothing to measure
   }
 }
