@@ -1,7 +1,7 @@
 // Small, strict flag parsing: unknown flags and bad numbers are errors with a
 // one-line reason, never silently ignored.
 
-import type { TaskType } from '../data/types';
+import type { TaskType, UnreadablePolicy } from '../data/types';
 
 export class UsageError extends Error {}
 
@@ -58,6 +58,13 @@ export function taskType(flags: Flags): TaskType | undefined {
   const task = str(flags, 'task');
   if (task !== undefined && !TASKS.includes(task as TaskType)) throw new UsageError(`--task must be one of ${TASKS.join(', ')}, got "${task}"`);
   return task as TaskType | undefined;
+}
+
+/** --unreadable: curation's policy for a rationale whose answer can't be read. */
+export function unreadableOf(flags: Flags): UnreadablePolicy | undefined {
+  const p = str(flags, 'unreadable');
+  if (p !== undefined && p !== 'drop' && p !== 'keep-labelled') throw new UsageError(`--unreadable must be keep-labelled or drop, got "${p}"`);
+  return p;
 }
 
 export function positiveInt(flags: Flags, name: string): number | undefined {

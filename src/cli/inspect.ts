@@ -7,7 +7,7 @@ import { createReadStream } from 'node:fs';
 import { stat, writeFile } from 'node:fs/promises';
 import { curatedJsonl } from '../data/curated';
 import { DataError, readEvalFile, readTeacherFile, type DataReport, type ReadOptions } from '../data/index';
-import { num, parseFlags, positiveInt, str, taskType, UsageError } from './args';
+import { num, parseFlags, positiveInt, str, taskType, unreadableOf, UsageError } from './args';
 
 export async function runInspect(argv: string[]): Promise<number> {
   const flags = parseFlags(argv, {
@@ -20,6 +20,7 @@ export async function runInspect(argv: string[]): Promise<number> {
     similarity: 'number',
     'dev-fraction': 'number',
     'no-filter': 'boolean',
+    unreadable: 'string',
     write: 'string',
   });
   const file = str(flags, 'data');
@@ -51,6 +52,7 @@ export async function runInspect(argv: string[]): Promise<number> {
         seed,
         taskType: task,
         filterCorrect: flags['no-filter'] !== true,
+        unreadable: unreadableOf(flags),
       };
       const read = await readTeacherFile(createReadStream(file), opts);
       report = read.report;

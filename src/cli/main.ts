@@ -47,6 +47,8 @@ const COMMANDS: Record<Command, { synopsis: string; options: string }> = {
   --eval-every-limit Q   questions evaluated every N steps (default 32)
   --max-new-tokens N     generation length when evaluating
   --recompute            recompute each block's activations in the backward (less memory, one more forward)
+  --unreadable P         keep-labelled (default) or drop: a rationale whose answer can't be read but whose
+                         record marks it correct (Mentor-KD's initial_correct) is kept with the answer appended
   --prompt-template T    what the student reads before its rationale; {question} is replaced
                          (default "Q: {question}\\nA: ")
   --student DIR          fine-tune a pretrained Hugging Face model folder (config.json, model.safetensors
@@ -89,6 +91,8 @@ const COMMANDS: Record<Command, { synopsis: string; options: string }> = {
   --ngram N              word n-gram size of the diversity filter (default ${C.ngram})
   --similarity S         drop a rationale this similar to a kept one, in (0, 1] (default ${C.similarityThreshold})
   --no-filter            keep rationales whose answer is wrong
+  --unreadable P         a rationale whose answer can't be read: keep-labelled (default: kept when the
+                         record marks it correct, e.g. Mentor-KD's initial_correct) or drop
   --write OUT            also write the curated training set to OUT (JSON Lines, one question a line,
                          train and dev; reads back as a teacher file: README "Teacher files")
 See docs/data.md for curation.`,

@@ -4,7 +4,7 @@
 import { createReadStream } from 'node:fs';
 import { access, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { parseFlags, str, num, positiveInt, UsageError } from './args';
+import { parseFlags, str, num, positiveInt, unreadableOf, UsageError } from './args';
 import { parseBackend, setupBackend } from './setup';
 import { DEFAULT_TRAIN, LORA_DEFAULTS, PRETRAINED_LR, countParams, countTrainable, curationOf, prepareTrainConfig, withLora, type LoraConfig, type PresetName, type TrainConfig } from '../core/config';
 import { guardBackendLoss } from '../core/backend';
@@ -24,7 +24,7 @@ const SPEC = {
   out: 'string', resume: 'string', 'log-every': 'number', 'save-every': 'number', 'eval-limit': 'number',
   'vocab-size': 'number', 'max-new-tokens': 'number', 'stop-at': 'number', 'warmup': 'number', 'weight-decay': 'number',
   student: 'string', adapter: 'string', 'lora-rank': 'number', 'lora-alpha': 'number', 'lora-targets': 'string', 'prompt-template': 'string', recompute: 'boolean',
-  'eval-every': 'number', 'eval-every-limit': 'number',
+  'eval-every': 'number', 'eval-every-limit': 'number', unreadable: 'string',
 } as const;
 
 /** Questions of the held-out set evaluated every --eval-every steps by default. */
@@ -116,7 +116,7 @@ export async function runTrain(argv: string[], io: TrainIO = STDOUT_IO): Promise
 
   log(`reading ${dataPath}`);
   // with an evaluation file every question trains; without one, a seeded dev split
-  const data = await readTeacherFile(createReadStream(dataPath), { ...curation, ...(evalPath ? { devFraction: 0 } : {}) });
+  const data = await readTeacherFile(createReadStream(dataPath), { ...curation, unreadable: unreadableOf(f), ...(evalPath ? { devFraction: 0 } : {}) });
   const r = data.report;
   log(`data: ${r.format}, ${r.questions} questions, ${r.rationalesKept}/${r.rationalesIn} rationales kept, task ${data.taskType}`);
   let evalItems: EvalItem[] = data.dev;

@@ -3,43 +3,17 @@
 // given as --student), a from-scratch run exported and picked again as a
 // student, and the model card: the run's facts, front matter that a YAML
 // parser reads, run text that cannot break the YAML or the table.
-import { execFile, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, mcckd, lastLine, py, ok, pythonHas } from '../../support/cli';
 import { modelCard, mdText } from '../../src/export/card';
 import type { ExportModel } from '../../src/export/source';
 import { DEFAULT_TRAIN } from '../../src/core/config';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = path.join(ROOT, 'bin/mcckd.js');
-const PY = '/usr/bin/python3';
-const ENV = { ...process.env, PYTHONDONTWRITEBYTECODE: '1' };
-const hasNumpy = spawnSync(PY, ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
-const hasYaml = spawnSync(PY, ['-c', 'import yaml'], { stdio: 'ignore' }).status === 0;
-
-interface Result { code: number; stdout: string; stderr: string }
-function mcckd(args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: ROOT, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
-const lastJson = (s: string): Record<string, unknown> => JSON.parse(s.trim().split('\n').pop()!) as Record<string, unknown>;
-const lastLine = (s: string): string => s.trim().split('\n').filter((l) => l.startsWith('mcckd:')).pop() ?? '';
-function py(args: string[], input?: string): string {
-  const r = spawnSync(PY, args, { encoding: 'utf8', env: ENV, input });
-  if (r.status !== 0) throw new Error(`${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
-async function ok(args: string[]): Promise<Record<string, unknown>> {
-  const r = await mcckd(args);
-  if (r.code !== 0) throw new Error(`mcckd ${args.join(' ')}: ${r.stderr}`);
-  return lastJson(r.stdout);
-}
+const hasNumpy = pythonHas('numpy');
+const hasYaml = pythonHas('yaml');
 /** The YAML front matter of a card, parsed by PyYAML. */
 function frontMatter(card: string): Record<string, unknown> {
   const m = /^---\n([\s\S]*?)\n---\n/.exec(card);

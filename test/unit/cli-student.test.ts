@@ -3,37 +3,15 @@
 // (scripts/hf/make_tiny.py, tokenizer.json from scripts/hf/tiny_tokenizer.py):
 // score and generate from a folder and from a run, LoRA training with resume,
 // full fine-tuning, wrong settings and hostile folders refused by name.
-import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, mcckd, lastJson, lastLine, py, pythonHas } from '../../support/cli';
 import { HfTokenizer } from '../../src/hf/tokenizer';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = path.join(ROOT, 'bin/mcckd.js');
-const PY = '/usr/bin/python3';
-const ENV = { ...process.env, PYTHONDONTWRITEBYTECODE: '1' };
-const hasNumpy = spawnSync(PY, ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
-const hasTorch = hasNumpy && spawnSync(PY, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
-
-interface Result { code: number; stdout: string; stderr: string }
-function mcckd(args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: ROOT, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
-const lastJson = (s: string): Record<string, unknown> => JSON.parse(s.trim().split('\n').pop()!) as Record<string, unknown>;
-const lastLine = (s: string): string => s.trim().split('\n').filter((l) => l.startsWith('mcckd:')).pop() ?? '';
-
-function py(args: string[]): string {
-  const r = spawnSync(PY, args, { encoding: 'utf8', env: ENV });
-  if (r.status !== 0) throw new Error(`${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
+const hasNumpy = pythonHas('numpy');
+const hasTorch = hasNumpy && pythonHas('torch');
 
 describe.skipIf(!hasNumpy)('mcckd score / generate / train --student', () => {
   let dir = '';

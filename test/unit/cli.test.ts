@@ -104,6 +104,23 @@ describe('mcckd train / eval / inspect', () => {
     expect(rep.rationalesIn).toBe(36);
   });
 
+  it('inspect --unreadable: a labelled rationale without a readable answer is kept or dropped as asked', async () => {
+    const file = path.join(dir, 'labelled.json');
+    // Mentor-KD records: one rationale states its answer, the other only argues it
+    const recs = [
+      { input: 'Is 7 greater than 3?', chain: 'Seven is more than three. So, yes, it is.', answer: 'yes', initial_correct: true },
+      { input: 'Is 7 greater than 3?', chain: 'Seven comes after three when counting up from one.', answer: 'yes', initial_correct: true },
+    ];
+    writeFileSync(file, JSON.stringify(recs));
+    const kept = JSON.parse((await mcckd(['inspect', '--data', file])).stdout) as { rationalesKept: number; keptOnLabel: number };
+    const dropped = JSON.parse((await mcckd(['inspect', '--data', file, '--unreadable', 'drop'])).stdout) as { rationalesKept: number; keptOnLabel: number };
+    expect([kept.rationalesKept, kept.keptOnLabel]).toEqual([2, 1]);
+    expect([dropped.rationalesKept, dropped.keptOnLabel]).toEqual([1, 0]);
+    const bad = await mcckd(['inspect', '--data', file, '--unreadable', 'maybe']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--unreadable must be keep-labelled or drop/);
+  });
+
   it('fails with a one-line reason on bad usage and bad files', async () => {
     const empty = path.join(dir, 'empty.jsonl');
     writeFileSync(empty, '');

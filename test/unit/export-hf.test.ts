@@ -4,12 +4,11 @@
 // Pretrained LoRA runs (GPT-2, LLaMA with GQA) merge the adapter; a BF16 base
 // stays BF16; a from-scratch GPT is written as a GPT2LMHeadModel; an export
 // is a student again (`train --student EXPORT`).
-import { execFile, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, mcckd, py, ok, pythonHas } from '../../support/cli';
 import { decode } from '../../src/checkpoint/safetensors';
 import { loadRunDir } from '../../src/checkpoint/runDir';
 import { exportModel, type ExportModel } from '../../src/export/source';
@@ -17,32 +16,8 @@ import { hfFolderFiles } from '../../src/export/hf';
 import { countParams } from '../../src/core/config';
 import { EOS_ID, PAD_ID } from '../../src/core/tokenizer';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = path.join(ROOT, 'bin/mcckd.js');
-const PY = '/usr/bin/python3';
-const ENV = { ...process.env, PYTHONDONTWRITEBYTECODE: '1' };
-const hasNumpy = spawnSync(PY, ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
-const hasTorch = hasNumpy && spawnSync(PY, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
-
-interface Result { code: number; stdout: string; stderr: string }
-function mcckd(args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: ROOT, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
-const lastJson = (s: string): Record<string, unknown> => JSON.parse(s.trim().split('\n').pop()!) as Record<string, unknown>;
-function py(args: string[]): string {
-  const r = spawnSync(PY, args, { encoding: 'utf8', env: ENV });
-  if (r.status !== 0) throw new Error(`${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
-async function ok(args: string[]): Promise<Record<string, unknown>> {
-  const r = await mcckd(args);
-  if (r.code !== 0) throw new Error(`mcckd ${args.join(' ')}: ${r.stderr}`);
-  return lastJson(r.stdout);
-}
+const hasNumpy = pythonHas('numpy');
+const hasTorch = hasNumpy && pythonHas('torch');
 type Scored = { ids: number[]; logprobs: (number | null)[] };
 const maxDiff = (a: (number | null)[], b: (number | null)[]): number => {
   expect(a.length).toBe(b.length);

@@ -4,41 +4,15 @@
 // --adapter) against our `mcckd score --run`. Then the adapter comes back in:
 // score / generate / train with --student BASE --adapter EXPORT, and an
 // adapter for another base is refused.
-import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, mcckd, lastLine, py, ok, pythonHas, type CliResult } from '../../support/cli';
 import { decode } from '../../src/checkpoint/safetensors';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = path.join(ROOT, 'bin/mcckd.js');
-const PY = '/usr/bin/python3';
-const ENV = { ...process.env, PYTHONDONTWRITEBYTECODE: '1' };
-const hasNumpy = spawnSync(PY, ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
-const hasTorch = hasNumpy && spawnSync(PY, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
-
-interface Result { code: number; stdout: string; stderr: string }
-function mcckd(args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: ROOT, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
-const lastJson = (s: string): Record<string, unknown> => JSON.parse(s.trim().split('\n').pop()!) as Record<string, unknown>;
-const lastLine = (s: string): string => s.trim().split('\n').filter((l) => l.startsWith('mcckd:')).pop() ?? '';
-function py(args: string[]): string {
-  const r = spawnSync(PY, args, { encoding: 'utf8', env: ENV });
-  if (r.status !== 0) throw new Error(`${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
-async function ok(args: string[]): Promise<Record<string, unknown>> {
-  const r = await mcckd(args);
-  if (r.code !== 0) throw new Error(`mcckd ${args.join(' ')}: ${r.stderr}`);
-  return lastJson(r.stdout);
-}
+const hasNumpy = pythonHas('numpy');
+const hasTorch = hasNumpy && pythonHas('torch');
 const maxDiff = (a: (number | null)[], b: (number | null)[]): number => {
   expect(a.length).toBe(b.length);
   let m = 0;
@@ -116,7 +90,7 @@ describe.skipIf(!hasNumpy)('mcckd export --format peft', () => {
     expect(cfg.modelConfig.lora).toEqual({ rank: 4, alpha: 8, targets: ['c_attn', 'c_fc', 'c_proj'] });
     expect(cfg.step).toBe(2);
     // the first step's loss is the adapted model's, far below the base's fresh (B = 0) start
-    const first = (r: Result): number => (JSON.parse(r.stdout.trim().split('\n')[0]) as { ce: number }).ce;
+    const first = (r: CliResult): number => (JSON.parse(r.stdout.trim().split('\n')[0]) as { ce: number }).ce;
     const fresh = await mcckd(['train', '--student', at('m', 'gpt2-tiny'), '--data', data, '--steps', '2', '--batch', '2', '--lr', '0.01', '--lora-rank', '4', '--lora-targets', 'c_attn,c_proj,c_fc', '--log-every', '1']);
     const fromAdapter = await mcckd(['train', '--student', at('m', 'gpt2-tiny'), '--adapter', out, '--data', data, '--steps', '2', '--batch', '2', '--lr', '0.01', '--log-every', '1']);
     expect(fresh.code, fresh.stderr).toBe(0);

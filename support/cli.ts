@@ -1,0 +1,42 @@
+// What the CLI tests share: `node bin/mcckd.js ...` in a child process as a
+// user runs it, and Debian's python3 (numpy, torch) for the references.
+import { execFile, spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const BIN = path.join(ROOT, 'bin/mcckd.js');
+export const PY = '/usr/bin/python3';
+export const PY_ENV = { ...process.env, PYTHONDONTWRITEBYTECODE: '1' };
+
+/** Whether Debian's python3 imports `module`. */
+export const pythonHas = (module: string): boolean => spawnSync(PY, ['-c', `import ${module}`], { stdio: 'ignore' }).status === 0;
+
+export interface CliResult { code: number; stdout: string; stderr: string }
+
+export function mcckd(args: string[]): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { cwd: ROOT, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+/** The last JSON line a command printed (its result). */
+export const lastJson = (s: string): Record<string, unknown> => JSON.parse(s.trim().split('\n').pop()!) as Record<string, unknown>;
+/** The one-line reason of a failure. */
+export const lastLine = (s: string): string => s.trim().split('\n').filter((l) => l.startsWith('mcckd:')).pop() ?? '';
+
+/** python3 ARGS; its stdout, or an error with its stderr. */
+export function py(args: string[], input?: string): string {
+  const r = spawnSync(PY, args, { encoding: 'utf8', env: PY_ENV, input });
+  if (r.status !== 0) throw new Error(`${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** A command that must succeed: its result line. */
+export async function ok(args: string[]): Promise<Record<string, unknown>> {
+  const r = await mcckd(args);
+  if (r.code !== 0) throw new Error(`mcckd ${args.join(' ')}: ${r.stderr}`);
+  return lastJson(r.stdout);
+}
