@@ -8,6 +8,7 @@ import type { MetricPoint } from '../core/state';
 import type { CheckpointKind, RunStatus } from '../checkpoint/schema';
 import type { DataReport } from '../data/report';
 import type { EvalSample, QuestionGroup, TaskType } from '../data/types';
+import type { ConsistencyResult } from '../core/evaluate';
 
 export type { BackendInfo, BackendName, CheckpointKind, DataReport, EvalSample, MetricPoint, ModelConfig, QuestionGroup, RunStatus, TaskType, TrainConfig };
 
@@ -86,6 +87,35 @@ export interface RunInfo {
   history: MetricPoint[];
   /** The stored run's id, when checkpoints are being saved. */
   runId?: string;
+  /** Accuracy checks made earlier on this model in this session (kept in
+   * the worker's memory only, not with the stored run). */
+  accuracyHistory?: AccuracyPoint[];
+}
+
+/** Accuracy while training: how the run checks a small held-out set. */
+export interface AccuracyCheck {
+  /** Check every N steps; 0 turns the checks off; undefined: about a tenth
+   * of the run (at least 25 steps), when there is held-out data. */
+  every?: number;
+  /** Held-out questions per check (the first ones of the evaluation file,
+   * else of the dev split). */
+  questions: number;
+  /** Longest generation per question; undefined: from the training rationales. */
+  maxNewTokens?: number;
+}
+
+/** One accuracy check (greedy, on the first `total` held-out questions). */
+export interface AccuracyPoint {
+  step: number;
+  accuracy: number;
+  correct: number;
+  total: number;
+}
+
+export interface AccuracyEvent extends AccuracyPoint {
+  type: 'accuracy';
+  label: RunLabel;
+  source: 'eval-file' | 'dev-split';
 }
 
 export interface StepEvent extends StepProgress {
@@ -112,6 +142,7 @@ export type TrainEvent =
   | { type: 'status'; label: RunLabel; status: TrainStatus; step: number; message?: string }
   | StepEvent
   | DistEvent
+  | AccuracyEvent
   | { type: 'checkpoint'; label: RunLabel; checkpoint: CheckpointView }
   /** A stored checkpoint failed verification on load; `offered` is the next
    * older one of the same run that verifies, if any. */
@@ -136,12 +167,28 @@ export interface EvalResultView {
   samples: EvalSample[];
   source: 'eval-file' | 'dev-split';
   taskType: TaskType;
+  /** With EvalOptions.samples: the consistency of sampled explanations. */
+  consistency?: ConsistencyView;
 }
+
+/** The consistency metrics as the page shows them (core/consistency.ts
+ * defines them); plain data. */
+export type ConsistencyView = ConsistencyResult;
 
 export interface EvalOptions {
   limit?: number;
   maxNewTokens?: number;
+  /** After the greedy evaluation, sample this many explanations per
+   * question (at least 2) and measure their consistency. */
+  samples?: number;
+  /** Sampling temperature (default 1). */
+  temperature?: number;
+  /** Seed of the samples (default 1). */
+  seed?: number;
 }
+
+/** Which part of an evaluation a progress report counts. */
+export type EvalPhase = 'greedy' | 'samples';
 
 export interface CompareResult {
   mcckd: { result: RunResult; eval?: EvalResultView };

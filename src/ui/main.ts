@@ -101,8 +101,10 @@ const classroom = new ClassroomView({
 });
 
 // The classroom sees accuracy climb too (its checks come with the run's
-// events; the chart stays empty when the run is too short for a check).
+// events); shown from the first check on: a run too short for one would
+// put an empty chart on the projector.
 const classroomAccuracy = accuracyChart({ testid: 'classroom-accuracy', fontSize: 16, height: 200 });
+classroomAccuracy.el.hidden = true;
 classroom.el.append(classroomAccuracy.el);
 
 function section(n: string, title: string, testid: string, ...body: HTMLElement[]): HTMLElement {
@@ -159,9 +161,13 @@ function onEvent(e: TrainEvent): void {
   if (e.type === 'status') refresh();
   if (e.type === 'start' && e.info.label === 'classroom') {
     classroomAccuracy.reset();
+    classroomAccuracy.el.hidden = true;
     classroomAccuracy.setSteps(e.info.startStep, e.info.totalSteps);
   }
-  if (e.type === 'accuracy' && e.label === 'classroom') classroomAccuracy.push(e.step, [100 * e.accuracy]);
+  if (e.type === 'accuracy' && e.label === 'classroom') {
+    classroomAccuracy.el.hidden = false;
+    classroomAccuracy.push(e.step, [100 * e.accuracy]);
+  }
   if (e.type === 'start') {
     ui.modelLoaded = true;
     showBackend(e.info.backend);

@@ -7,12 +7,12 @@ import { countParams, curationOf, prepareTrainConfig, withLora, type TrainConfig
 import { studentPlan } from './plan';
 import { BackendLostError, guardBackendLoss, recreateBackend } from '../core/backend';
 import { adapterState, DivergedError, Trainer } from '../core/trainer';
-import type { QuestionGroup } from '../data/types';
+import type { EvalItem, QuestionGroup, TaskType } from '../data/types';
 import { CheckpointDamagedError } from '../checkpoint/store';
 import { checkpointView, openStore, RunRecorder } from './checkpoints';
 import { errMsg, fireAndForget, RunControl } from './control';
-import { runLoop } from './loop';
-import type { CheckpointView, CompareResult, EvalOptions, EvalResultView, RunLabel, RunResult, TrainEvent, TrainListener } from '../shared/protocol';
+import { accuracyEvery, autoMaxNewTokens, runLoop, type AccuracyPlan } from './loop';
+import type { AccuracyCheck, CheckpointView, CompareResult, EvalOptions, EvalPhase, EvalResultView, RunLabel, RunResult, TrainEvent, TrainListener } from '../shared/protocol';
 import { studentFor } from './students';
 import { assertIdle, dataFor, disposeLive, ensureBackend, readTeacher, session, settledBackend, uploadedFile, type Live, type TeacherData } from './session';
 
@@ -22,6 +22,46 @@ const emitter = (listener: TrainListener): Emit => (e) => fireAndForget(listener
 export interface RunOptions {
   /** Save a checkpoint every N steps (0 = only on pause/stop/end). */
   autosaveEvery: number;
+  /** Accuracy while training (off when absent). */
+  accuracy?: AccuracyCheck;
+}
+
+/** The held-out questions of the session: the evaluation file's, else the
+ * teacher file's dev split. */
+function heldOut(): { items: EvalItem[]; taskType: TaskType; source: 'eval-file' | 'dev-split' } | undefined {
+  const fromFile = session.evalData;
+  const items = fromFile ? fromFile.items : session.data?.dev ?? [];
+  const taskType = fromFile ? fromFile.taskType : session.data?.taskType;
+  if (items.length === 0 || !taskType) return undefined;
+  return { items, taskType, source: fromFile ? 'eval-file' : 'dev-split' };
+}
+
+/** What the live run's accuracy checks evaluate, or undefined when they are
+ * off (a note says why when the page asked for them explicitly). */
+function accuracyPlan(live: Live, check: AccuracyCheck | undefined, emit: Emit): AccuracyPlan | undefined {
+  if (!check) return undefined;
+  const t = live.trainer;
+  const every = accuracyEvery(check.every, t.totalSteps);
+  if (every <= 0) return undefined;
+  const data = heldOut();
+  if (!data) {
+    if (check.every !== undefined) emit({ type: 'note', label: live.label, level: 'info', message: 'accuracy checks are off: there are no held-out questions (load an evaluation file, or data with a dev split)' });
+    return undefined;
+  }
+  const points = (live.accuracy ??= []);
+  return {
+    every,
+    items: data.items.slice(0, Math.max(1, check.questions)),
+    taskType: data.taskType,
+    source: data.source,
+    maxNewTokens: check.maxNewTokens ?? autoMaxNewTokens(t.tokenizer, live.groups, t.modelConfig.blockSize),
+    record: (p) => {
+      // a check repeated at a step (training again after a lost GPU) replaces the old one
+      const at = points.findIndex((q) => q.step >= p.step);
+      if (at >= 0) points.splice(at);
+      points.push(p);
+    },
+  };
 }
 
 /** Marks the session busy for the duration of `fn`, with a fresh control. */
@@ -78,6 +118,7 @@ function announce(emit: Emit, live: Live, createMs: number, startStep: number): 
       createMs,
       history: t.metrics.slice(),
       runId: live.recorder?.runId,
+      ...(live.accuracy?.length ? { accuracyHistory: live.accuracy.slice() } : {}),
     },
   });
 }
@@ -151,6 +192,7 @@ async function loop(live: Live, control: RunControl, emit: Emit, opts: RunOption
         save: live.recorder ? (reason) => saveLive(live, reason === 'autosave' ? 'auto' : reason === 'pause' ? 'pause' : 'stop', emit) : undefined,
         exclusive: (fn) => session.gpu.run(() => guardBackendLoss(fn)),
         hook,
+        accuracy: accuracyPlan(live, opts.accuracy, emit),
       });
     } catch (e) {
       if (!(e instanceof BackendLostError)) throw e;
@@ -304,11 +346,10 @@ export function resumeCheckpoint(id: string, opts: RunOptions & { backend?: Trai
   });
 }
 
-async function evaluateLive(live: Live, opts: EvalOptions, onProgress?: (done: number, total: number) => void): Promise<EvalResultView> {
-  const fromFile = session.evalData;
-  const items = fromFile ? fromFile.items : session.data?.dev ?? [];
-  const taskType = fromFile ? fromFile.taskType : session.data?.taskType;
-  if (items.length === 0 || !taskType) throw new Error('no evaluation questions: load an evaluation file, or data with a dev split');
+async function evaluateLive(live: Live, opts: EvalOptions, onProgress?: (done: number, total: number, phase: EvalPhase) => void): Promise<EvalResultView> {
+  const data = heldOut();
+  if (!data) throw new Error('no evaluation questions: load an evaluation file, or data with a dev split');
+  const { items, taskType, source } = data;
   const abort = new AbortController();
   session.evalAbort = abort;
   // Cancelled on its own, or with the run it belongs to (a comparison's, or
@@ -317,13 +358,30 @@ async function evaluateLive(live: Live, opts: EvalOptions, onProgress?: (done: n
   const signal = run ? AbortSignal.any([abort.signal, run]) : abort.signal;
   try {
     const r = await session.gpu.run(() =>
-      live.trainer.evaluate(items, { taskType, limit: opts.limit, maxNewTokens: opts.maxNewTokens, onProgress, signal }),
+      live.trainer.evaluate(items, { taskType, limit: opts.limit, maxNewTokens: opts.maxNewTokens, onProgress: onProgress && ((d, t) => onProgress(d, t, 'greedy')), signal }),
     );
-    const view: EvalResultView = { ...r, samples: r.samples.map((s) => ({ ...s })), source: fromFile ? 'eval-file' : 'dev-split', taskType };
+    const view: EvalResultView = { ...r, samples: r.samples.map((s) => ({ ...s })), source, taskType };
     if (live.recorder) {
       await live.recorder
         .addEvaluation(live.trainer.step, { accuracy: r.accuracy, correct: r.correct, total: r.total, samples: view.samples }, () => session.gpu.run(() => live.trainer.snapshot()))
         .catch(() => undefined); // the result is shown either way
+    }
+    if (opts.samples !== undefined && opts.samples >= 2) {
+      // on the same questions as the greedy pass, whose accuracy it reports
+      const c = await session.gpu.run(() =>
+        live.trainer.consistency(items, {
+          taskType,
+          samples: opts.samples!,
+          temperature: opts.temperature ?? 1,
+          seed: opts.seed ?? 1,
+          limit: opts.limit,
+          maxNewTokens: opts.maxNewTokens,
+          greedy: r,
+          signal,
+          onProgress: onProgress && ((d, t) => onProgress(d, t, 'samples')),
+        }),
+      );
+      view.consistency = c;
     }
     return view;
   } finally {
@@ -332,13 +390,13 @@ async function evaluateLive(live: Live, opts: EvalOptions, onProgress?: (done: n
 }
 
 /** Evaluates the model in memory; allowed while a run is paused. */
-export async function evaluate(opts: EvalOptions, onProgress?: (done: number, total: number) => void): Promise<EvalResultView> {
+export async function evaluate(opts: EvalOptions, onProgress?: (done: number, total: number, phase: EvalPhase) => void): Promise<EvalResultView> {
   await settledBackend();
   const live = session.live;
   if (!live) throw new Error('there is no model yet: train one or resume a checkpoint');
   const pausedRun = session.busy === 'training' && session.control?.paused;
   if (session.busy && !pausedRun) throw new Error(`cannot evaluate while ${session.busy}; pause or stop it first`);
-  const progress = onProgress ? (d: number, t: number) => fireAndForget(() => onProgress(d, t), undefined) : undefined;
+  const progress = onProgress ? (d: number, t: number, phase: EvalPhase) => fireAndForget(() => onProgress(d, t, phase), undefined) : undefined;
   return evaluateLive(live, opts, progress);
 }
 
@@ -391,7 +449,7 @@ function classroomGroup(groups: QuestionGroup[]): QuestionGroup {
 
 /** One button: train a small model on the demo data and show, for one
  * question, the answer distributions after two rationales as they converge. */
-export function classroom(input: Partial<TrainConfig>, listener: TrainListener): Promise<RunResult> {
+export function classroom(input: Partial<TrainConfig>, listener: TrainListener, accuracy?: AccuracyCheck): Promise<RunResult> {
   const emit = emitter(listener);
   return exclusive('running the classroom demo', async (control) => {
     const curation = curationOf(input);
@@ -420,6 +478,6 @@ export function classroom(input: Partial<TrainConfig>, listener: TrainListener):
     };
     await show(0);
     const every = Math.max(1, Math.round(config.steps / 40));
-    return loop(live, control, emit, { autosaveEvery: 0 }, { every, fn: show });
+    return loop(live, control, emit, { autosaveEvery: 0, accuracy }, { every, fn: show });
   });
 }

@@ -14,7 +14,7 @@ import { readEvalFile, readTeacherFile } from '../data';
 import type { EvalItem, QuestionGroup, TaskType } from '../data/types';
 import type { RunRecorder } from './checkpoints';
 import { errMsg, Lock, type RunControl } from './control';
-import type { BackendInfo, DataSource, DataSummary, EvalDataSummary, LoadProgress, DataReport, RunLabel, StudentSummary } from '../shared/protocol';
+import type { AccuracyPoint, BackendInfo, DataSource, DataSummary, EvalDataSummary, LoadProgress, DataReport, RunLabel, StudentSummary } from '../shared/protocol';
 import { iterateStream, openSource } from './streams';
 
 export interface TeacherData {
@@ -46,6 +46,8 @@ export interface Live {
   recorder?: RunRecorder;
   /** The pretrained base the model was built on (to rebuild it on another backend). */
   student?: PretrainedStudent;
+  /** Accuracy checks made while training this model (memory only). */
+  accuracy?: AccuracyPoint[];
 }
 
 /** The pretrained student picked in the page and its LoRA setting (null:

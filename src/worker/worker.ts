@@ -13,6 +13,7 @@ import { studentPlan } from './plan';
 import { exportCheckpoint } from './exports';
 import { openStore, listRuns, storageUsage, checkpointView } from './checkpoints';
 import type {
+  AccuracyCheck,
   BackendInfo,
   CheckpointView,
   CompareResult,
@@ -20,6 +21,7 @@ import type {
   DataSummary,
   EvalDataSummary,
   EvalOptions,
+  EvalPhase,
   EvalResultView,
   ExportFormat,
   LoadProgress,
@@ -125,7 +127,7 @@ const api = {
     session.evalAbort?.abort();
   },
 
-  evaluate(opts: EvalOptions, onProgress?: (done: number, total: number) => void): Promise<EvalResultView> {
+  evaluate(opts: EvalOptions, onProgress?: (done: number, total: number, phase: EvalPhase) => void): Promise<EvalResultView> {
     return runs.evaluate(opts, onProgress);
   },
   cancelEvaluation(): void {
@@ -136,8 +138,8 @@ const api = {
     return runs.compare(config, evalOpts, listener);
   },
 
-  classroom(config: Partial<TrainConfig>, listener: TrainListener): Promise<RunResult> {
-    return runs.classroom(config, listener);
+  classroom(config: Partial<TrainConfig>, listener: TrainListener, accuracy?: AccuracyCheck): Promise<RunResult> {
+    return runs.classroom(config, listener, accuracy);
   },
 
   /** The curated training set of the loaded data as a JSONL download. */
