@@ -3,23 +3,26 @@
 // with gold answers only), in the project's own JSON Lines format:
 //   {"id": "...", "question": "...", "rationales": ["...", ...], "answer": "..."}
 //
-// Why: the demo must run with nothing to download, so the app ships a small
-// synthetic stand-in for a teacher's chain-of-thought dump. The problems are
-// short multi-step arithmetic word problems (8 shapes, varied names and
-// objects); each question's rationales take different routes and styles (terse
-// equations, a narrative, "First/Then/Finally", plain words) and end with a
-// varied closing sentence stating the answer. About one rationale in twelve
-// carries an arithmetic slip and a wrong answer, and a few questions carry a
-// near-duplicate rationale, so curation's correctness and diversity filters
-// visibly drop something. Texts are short and the vocabulary small, so a tiny
-// student (256 positions, 512-token byte-level BPE) can learn them.
+// Why: the demo must run with nothing to download, so the app ships a
+// synthetic stand-in for a teacher's chain-of-thought dump, and a student
+// trained from scratch must visibly learn it in minutes. The default level
+// ("easy") is 3,000 short word problems with one or two additions or
+// subtractions on operands up to 9 ("Mia has 7 eggs, gets 5 more and gives
+// away 4."); every rationale copies the question's numbers into one equation
+// per step, in four styles (terse equations, a narrative, "First/Then",
+// plain words) with varied closing sentences. The "hard" level is the
+// earlier multi-step set (8 shapes, two or three operations). About one
+// rationale in twelve carries an arithmetic slip and a wrong answer, and a few
+// questions carry a near-duplicate rationale, so curation's correctness and
+// diversity filters visibly drop something. docs/demo.md has the learning
+// curves that chose these defaults.
 //
 // The output is a pure function of the flags: the same seed gives
 // byte-identical files, and test/unit/demo-gen.test.ts checks that the
 // committed files equal what the defaults produce. The logic lives in
 // scripts/demo/generate.ts.
 //
-// Usage: npm run gen:demo -- [--seed 1234] [--train 600] [--test 100] [--out public/demo]
+// Usage: npm run gen:demo -- [--seed 1234] [--train 3000] [--test 200] [--level easy|hard] [--max 9] [--out public/demo]
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -31,7 +34,7 @@ export { DEMO_DEFAULTS, demoFiles, generateDemo, toJsonl } from './demo/generate
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const DEFAULT_OUT = path.join(ROOT, 'public', 'demo');
 
-const USAGE = 'usage: tsx scripts/gen-demo.ts [--seed N] [--train N] [--test N] [--out DIR]';
+const USAGE = 'usage: tsx scripts/gen-demo.ts [--seed N] [--train N] [--test N] [--level easy|hard] [--max N] [--out DIR]';
 
 function parseArgs(argv: string[]): DemoOptions & { out: string } {
   const o = { ...DEMO_DEFAULTS, out: DEFAULT_OUT };
@@ -49,7 +52,12 @@ function parseArgs(argv: string[]): DemoOptions & { out: string } {
       o.out = path.resolve(value);
       continue;
     }
-    const key = ({ '--seed': 'seed', '--train': 'train', '--test': 'test' } as const)[flag as '--seed'];
+    if (flag === '--level') {
+      if (value !== 'easy' && value !== 'hard') throw new Error(`--level must be easy or hard, got ${value}`);
+      o.level = value;
+      continue;
+    }
+    const key = ({ '--seed': 'seed', '--train': 'train', '--test': 'test', '--max': 'max' } as const)[flag as '--seed'];
     if (!key) throw new Error(`unknown flag ${flag}\n${USAGE}`);
     const n = Number(value);
     if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new Error(`${flag} must be a non-negative integer, got ${value}`);

@@ -1,6 +1,9 @@
-// The built-in demo dataset: short multi-step arithmetic word problems, each
-// with four teacher rationales that reach the answer by different routes and
-// in different styles. Pure and deterministic: the same options always give
+// The built-in demo dataset: arithmetic word problems, each with four teacher
+// rationales that reach the answer by different routes and in different
+// styles. Two levels: "easy" (the default: one or two additions or
+// subtractions on operands up to `max`, which a from-scratch `tiny` student
+// learns in minutes, docs/demo.md) and "hard" (multi-step problems, two or
+// three operations). Pure and deterministic: the same options always give
 // the same records (and byte-identical JSON Lines). scripts/gen-demo.ts writes
 // them to public/demo; test/unit/demo-gen.test.ts calls generateDemo directly.
 //
@@ -9,7 +12,8 @@
 //   equation shown is false, later steps carry the wrong value) and its
 //   closing sentence states a wrong answer, for the correctness filter;
 // - a few questions carry a near-copy of another rationale (same steps, a
-//   word or two and the closing sentence changed), for the diversity filter.
+//   word or two changed; on the hard level the closing sentence too), for
+//   the diversity filter.
 //
 // Texts stay short and the vocabulary small: a tiny student (256 positions,
 // 512-token byte-level BPE) trains on "Q: question\nA: rationale".
@@ -29,13 +33,22 @@ export interface DemoTestRecord {
   answer: string;
 }
 
+export type DemoLevel = 'easy' | 'hard';
+
 export interface DemoOptions {
   seed: number;
+  /** Training questions (four rationales each). */
   train: number;
+  /** Held-out questions (gold answers only). */
   test: number;
+  /** "easy" (default): one or two additions/subtractions on operands up to
+   * `max`; "hard": the multi-step word problems (two or three operations). */
+  level: DemoLevel;
+  /** Largest operand of the easy level (ignored by "hard"). */
+  max: number;
 }
 
-export const DEMO_DEFAULTS: DemoOptions = { seed: 1234, train: 600, test: 100 };
+export const DEMO_DEFAULTS: DemoOptions = { seed: 1234, train: 3000, test: 200, level: 'easy', max: 9 };
 
 /** Share of questions that get one wrong rationale (4 each, so ~1 in 12). */
 export const WRONG_QUESTION_RATE = 1 / 3;
@@ -531,7 +544,118 @@ const twoGroups: Shape = {
   ],
 };
 
+/** The harder variant's shapes (level "hard"): two or three operations. */
 export const SHAPES: readonly Shape[] = [buyBags, shop, share, rateDays, compare, lostFound, savings, twoGroups];
+
+// ---------------------------------------------------------------------------
+// The default variant (level "easy"): one or two additions or subtractions on
+// small numbers (operands up to `max`), short questions, every rationale
+// copying the question's numbers into one equation per step. A from-scratch
+// `tiny` student learns these in minutes (docs/demo.md has the curves).
+
+/** Largest operand of the easy level; set per generateDemo call. */
+let easyMax = 9;
+
+const EASY_ITEMS = ['apples', 'cookies', 'pencils', 'marbles', 'stickers', 'cards', 'shells', 'eggs', 'balls', 'books'];
+
+const gets: Shape = {
+  // a + b
+  name: 'gets',
+  draw(rng) {
+    return { p: pick(rng, PEOPLE), q: PEOPLE[0], obj: rng.int(EASY_ITEMS.length), ctx: 0, a: between(rng, 2, easyMax), b: between(rng, 1, easyMax), c: 0, d: 0 };
+  },
+  question: ({ p, obj, a, b }) => `${p.name} has ${a} ${EASY_ITEMS[obj]} and gets ${b} more. How many ${EASY_ITEMS[obj]} does ${p.he} have now?`,
+  answer: ({ a, b }) => a + b,
+  phrase: ({ p, obj }, n) => `${cap(p.he)} has ${n} ${EASY_ITEMS[obj]}.`,
+  styles: [
+    ({ a, b }, k) => {
+      const r = k.op(a, '+', b);
+      return { body: `Sum: ${r.eq}.`, result: r.v };
+    },
+    ({ p, obj, a, b }, k) => {
+      const r = k.op(a, '+', b);
+      return { body: `${p.name} starts with ${a} ${EASY_ITEMS[obj]} and gets ${b}, so ${p.he} has ${r.eq}.`, result: r.v };
+    },
+    ({ a, b }, k) => {
+      const r = k.op(b, '+', a);
+      return { body: `First, the new ones: ${b}. Then add the ${a} from before: ${r.eq}.`, result: r.v };
+    },
+    ({ a, b }, k) => {
+      const r = k.op(a, '+', b);
+      return { body: `${a} and ${b} more make ${r.v}.`, result: r.v };
+    },
+  ],
+};
+
+const gives: Shape = {
+  // a - b
+  name: 'gives',
+  draw(rng) {
+    const b = between(rng, 1, easyMax);
+    const a = b + between(rng, 1, easyMax);
+    return { p: pick(rng, PEOPLE), q: PEOPLE[0], obj: rng.int(EASY_ITEMS.length), ctx: 0, a, b, c: 0, d: 0 };
+  },
+  question: ({ p, obj, a, b }) => `${p.name} has ${a} ${EASY_ITEMS[obj]} and gives away ${b}. How many ${EASY_ITEMS[obj]} are left?`,
+  answer: ({ a, b }) => a - b,
+  phrase: ({ obj }, n) => `${n} ${EASY_ITEMS[obj]} are left.`,
+  styles: [
+    ({ a, b }, k) => {
+      const r = k.op(a, '-', b);
+      return { body: `Left: ${r.eq}.`, result: r.v };
+    },
+    ({ p, obj, a, b }, k) => {
+      const r = k.op(a, '-', b);
+      return { body: `${p.name} starts with ${a} ${EASY_ITEMS[obj]} and gives ${b} away, so ${r.eq} remain.`, result: r.v };
+    },
+    ({ a, b }, k) => {
+      const r = k.op(a, '-', b);
+      return { body: `First, there are ${a}. Then ${b} go away: ${r.eq}.`, result: r.v };
+    },
+    ({ a, b }, k) => {
+      const r = k.op(a, '-', b);
+      return { body: `Taking ${b} from ${a} leaves ${r.v}.`, result: r.v };
+    },
+  ],
+};
+
+const getsGives: Shape = {
+  // a + b - c
+  name: 'gets-gives',
+  draw(rng) {
+    const a = between(rng, 2, easyMax);
+    const b = between(rng, 1, easyMax);
+    const c = between(rng, 1, Math.min(easyMax, a + b - 1));
+    return { p: pick(rng, PEOPLE), q: PEOPLE[0], obj: rng.int(EASY_ITEMS.length), ctx: 0, a, b, c, d: 0 };
+  },
+  question: ({ p, obj, a, b, c }) => `${p.name} has ${a} ${EASY_ITEMS[obj]}, gets ${b} more and gives away ${c}. How many ${EASY_ITEMS[obj]} does ${p.he} have now?`,
+  answer: ({ a, b, c }) => a + b - c,
+  phrase: ({ p, obj }, n) => `${cap(p.he)} has ${n} ${EASY_ITEMS[obj]}.`,
+  styles: [
+    ({ a, b, c }, k) => {
+      const s = k.op(a, '+', b);
+      const r = k.op(s, '-', c);
+      return { body: `Sum: ${s.eq}. Left: ${r.eq}.`, result: r.v };
+    },
+    ({ p, a, b, c }, k) => {
+      const s = k.op(a, '+', b);
+      const r = k.op(s, '-', c);
+      return { body: `${p.name} gets ${b}, so ${p.he} has ${s.eq}. Giving ${c} away leaves ${r.eq}.`, result: r.v };
+    },
+    ({ a, b, c }, k) => {
+      const s = k.op(b, '+', a);
+      const r = k.op(s, '-', c);
+      return { body: `First, ${s.eq}. Then take off ${c}: ${r.eq}.`, result: r.v };
+    },
+    ({ a, b, c }, k) => {
+      const s = k.op(a, '+', b);
+      const r = k.op(s, '-', c);
+      return { body: `${a} and ${b} make ${s.v}, and ${s.v} less ${c} is ${r.v}.`, result: r.v };
+    },
+  ],
+};
+
+/** The default variant's shapes (level "easy"). */
+export const EASY_SHAPES: readonly Shape[] = [gets, gives, getsGives];
 
 // ---------------------------------------------------------------------------
 // Closing sentences: the answer is always the last number of the last sentence.
@@ -553,6 +677,9 @@ const NEAR_EDITS: Array<[string, string]> = [
   ['Finally, ', 'In the end, '],
   [', so ', ', and so '],
   ['Total: ', 'In all: '],
+  ['Sum: ', 'In all: '],
+  ['Left: ', 'What is left: '],
+  [' remain', ' are left'],
   [' make ', ' give '],
   [' leaves ', ' leaves us '],
   [' is ', ' comes to '],
@@ -577,9 +704,10 @@ function render(shape: Shape, x: Params, style: number, calc: Calc, closing: num
   return { text: `${body} ${CLOSINGS[closing](result, shape.phrase(x, result))}`, body, result };
 }
 
-function drawQuestion(rng: Rng, seen: Set<string>): Drawn {
-  for (;;) {
-    const shape = SHAPES[rng.int(SHAPES.length)];
+function drawQuestion(rng: Rng, seen: Set<string>, shapes: readonly Shape[], sameClosing: boolean): Drawn {
+  for (let tries = 0; ; tries++) {
+    if (tries > 10_000) throw new Error('demo: cannot draw another distinct question (ask for fewer, or a larger --max)');
+    const shape = shapes[rng.int(shapes.length)];
     const x = shape.draw(rng);
     const question = shape.question(x);
     if (seen.has(question)) continue;
@@ -616,8 +744,11 @@ function drawQuestion(rng: Rng, seen: Set<string>): Drawn {
       const src = correct[rng.int(correct.length)];
       const others = correct.filter((i) => i !== src);
       const dst = others[rng.int(others.length)];
-      // A closing none of the four uses, so the copy differs from its source.
-      const closing = closings[RATIONALES_PER_QUESTION + rng.int(closings.length - RATIONALES_PER_QUESTION)];
+      // Hard level: a closing none of the four uses. Easy level: the source's
+      // own closing (its texts are so short that another closing would make
+      // the copy look like a different rationale to the diversity filter);
+      // the edited body keeps the copy different from its source.
+      const closing = sameClosing ? closings[src] : closings[RATIONALES_PER_QUESTION + rng.int(closings.length - RATIONALES_PER_QUESTION)];
       const body = nearCopy(out[src].body, rng);
       out[dst] = { body, result: answer, text: `${body} ${CLOSINGS[closing](answer, shape.phrase(x, answer))}` };
     }
@@ -635,20 +766,25 @@ function drawQuestion(rng: Rng, seen: Set<string>): Drawn {
 /** The whole dataset, in memory. Test questions never appear in train. */
 export function generateDemo(opts: Partial<DemoOptions> = {}): { train: DemoTrainRecord[]; test: DemoTestRecord[] } {
   const o = { ...DEMO_DEFAULTS, ...opts };
-  for (const [k, v] of Object.entries(o)) {
+  for (const k of ['seed', 'train', 'test', 'max'] as const) {
+    const v = o[k];
     if (!Number.isInteger(v) || v < 0) throw new Error(`demo: ${k} must be a non-negative integer, got ${v}`);
   }
+  if (o.level !== 'easy' && o.level !== 'hard') throw new Error(`demo: level must be easy or hard, got ${String(o.level)}`);
+  if (o.max < 2 || o.max > 999) throw new Error(`demo: max must be in 2..999, got ${o.max}`);
+  easyMax = o.max;
+  const shapes = o.level === 'easy' ? EASY_SHAPES : SHAPES;
   const rng = new Rng(o.seed);
   const seen = new Set<string>();
   const width = (n: number) => String(Math.max(n, 1)).length;
   const train: DemoTrainRecord[] = [];
   for (let i = 0; i < o.train; i++) {
-    const d = drawQuestion(rng, seen);
+    const d = drawQuestion(rng, seen, shapes, o.level === 'easy');
     train.push({ id: `train-${String(i + 1).padStart(width(o.train), '0')}`, question: d.question, rationales: d.rationales, answer: String(d.answer) });
   }
   const test: DemoTestRecord[] = [];
   for (let i = 0; i < o.test; i++) {
-    const d = drawQuestion(rng, seen);
+    const d = drawQuestion(rng, seen, shapes, o.level === 'easy');
     test.push({ id: `test-${String(i + 1).padStart(width(o.test), '0')}`, question: d.question, answer: String(d.answer) });
   }
   return { train, test };

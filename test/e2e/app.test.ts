@@ -11,7 +11,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evalFile, teacherFile } from './fixtures';
 import { bannerText, expectClean, waitFor } from './checks';
-import { ARTIFACTS, buildApp, chromiumAvailable, CHROMIUM, launchBrowser, longTasks, losses, openPage, readStep, screenshot, serve, trainStatus, writeArtifact, type Served, type WatchedPage } from '../../support/browser';
+import { ARTIFACTS, ROOT, buildApp, chromiumAvailable, CHROMIUM, launchBrowser, longTasks, losses, openPage, readStep, screenshot, serve, trainStatus, writeArtifact, type Served, type WatchedPage } from '../../support/browser';
 
 const available = chromiumAvailable();
 if (!available) console.warn(`[e2e] skipped: ${CHROMIUM} is missing (apt-get install chromium)`);
@@ -110,7 +110,7 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
     console.log(`[e2e] page bundle: ${[...seen].join(', ')} (${pageCode.length} bytes, no tfjs)`);
   });
 
-  it('loads the demo data: the report counts about 600 questions', async () => {
+  it('loads the demo data: the report counts the generated questions; the curated set downloads as JSONL', async () => {
     const demo = await openPage(browser, served.url);
     try {
       await waitBackend(demo.page);
@@ -119,10 +119,28 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
       await report.getByText('Questions for training').waitFor({ timeout: 120_000 });
       const text = await report.innerText();
       const questions = Number(/Questions\s+(\d+)/.exec(text)?.[1]);
-      expect(questions).toBeGreaterThanOrEqual(550);
-      expect(questions).toBeLessThanOrEqual(650);
+      // curation drops a few questions of the generator's (one slipped rationale can be a question's only one left)
+      const generated = readFileSync(path.join(ROOT, 'public/demo/train.jsonl'), 'utf8').split('\n').filter((l) => l.trim()).length;
+      expect(questions).toBeGreaterThanOrEqual(Math.floor(generated * 0.9));
+      expect(questions).toBeLessThanOrEqual(generated);
       const kept = Number(/Rationales kept\s+(\d+)/.exec(text)?.[1]);
       expect(kept).toBeGreaterThan(questions); // several rationales per question
+      // the curated set: one line per kept question (train and dev), each with its answer spans
+      const download = demo.page.waitForEvent('download');
+      await demo.page.getByTestId('download-curated').click();
+      const d = await download;
+      expect(d.suggestedFilename()).toMatch(/-curated-k3\.jsonl$/);
+      const file = path.join(ARTIFACTS, 'e2e-curated.jsonl');
+      await d.saveAs(file);
+      const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as { rationales: string[]; answer_spans: [number, number][]; split: string; answer: string });
+      expect(lines.length).toBe(questions);
+      expect(lines.reduce((n, l) => n + l.rationales.length, 0)).toBe(kept);
+      for (const l of lines.slice(0, 50)) {
+        expect(l.answer_spans.length).toBe(l.rationales.length);
+        const [s0, e0] = l.answer_spans[0];
+        expect([...l.rationales[0]].slice(s0, e0).join('')).toBe(l.answer);
+      }
+      expect(lines.filter((l) => l.split === 'dev').length).toBeGreaterThan(0);
       // The demo's evaluation file comes with it.
       await expect.poll(async () => (await demo.page.getByTestId('eval-name').textContent()) ?? '', { timeout: 60_000 }).toMatch(/\d+ questions/);
       await expectClean(demo);

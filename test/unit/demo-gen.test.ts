@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
   DEMO_DEFAULTS,
+  EASY_SHAPES,
   MAX_PROMPT_PLUS_RATIONALE_CHARS,
   MAX_RATIONALE_CHARS,
   NEAR_DUP_RATE,
@@ -106,12 +107,50 @@ describe('demo dataset generator', () => {
       for (const w of t.toLowerCase().match(/[a-z']+/g) ?? []) words.add(w);
     }
     expect(words.size).toBeLessThan(300);
+    expect(DEMO_DEFAULTS.level).toBe('easy');
+    expect(EASY_SHAPES.length).toBe(3);
+    const markers = [/^\w+ has \d+ \w+ and gets \d+ more\. /, /^\w+ has \d+ \w+ and gives away \d+\. /, /^\w+ has \d+ \w+, gets \d+ more and gives away \d+\. /];
+    for (const m of markers) {
+      const n = train.filter((r) => m.test(r.question)).length;
+      expect(n, String(m)).toBeGreaterThan(train.length * 0.2);
+    }
+  });
+
+  it('easy level: thousands of questions on operands up to max, one or two steps', () => {
+    expect(DEMO_DEFAULTS.train).toBeGreaterThanOrEqual(2000);
+    for (const r of [...train, ...test]) {
+      const nums = (r.question.match(/\d+/g) ?? []).map(Number);
+      expect(nums.length === 2 || nums.length === 3, r.question).toBe(true);
+      for (const n of nums) expect(n).toBeLessThanOrEqual(2 * DEMO_DEFAULTS.max);
+      expect(Number(r.answer)).toBeLessThanOrEqual(2 * DEMO_DEFAULTS.max);
+    }
+    const big = generateDemo({ max: 30, train: 200, test: 0, seed: 3 });
+    expect(Math.max(...big.train.map((r) => Number(r.answer)))).toBeGreaterThan(2 * DEMO_DEFAULTS.max);
+    expect(() => generateDemo({ max: 1 })).toThrow();
+    expect(() => generateDemo({ level: 'medium' as 'easy' })).toThrow();
+  });
+
+  it('hard level: the eight multi-step shapes, honest arithmetic, one slip at most', () => {
+    const hard = generateDemo({ level: 'hard', train: 600, test: 50 });
     expect(SHAPES.length).toBeGreaterThanOrEqual(6);
     const markers = [/gives away/, /buys \d+ \w+ for \$\d+ each/, /shares them equally/, /each hour/, /How many more/, /loses \d+ of them/, /saves \$\d+ each week/, /boxes of .* in each/];
     for (const m of markers) {
-      const n = train.filter((r) => m.test(r.question)).length;
-      expect(n, String(m)).toBeGreaterThan(train.length * 0.05);
+      const n = hard.train.filter((r) => m.test(r.question)).length;
+      expect(n, String(m)).toBeGreaterThan(hard.train.length * 0.05);
     }
+    let wrong = 0;
+    for (const r of hard.train) {
+      expect(r.rationales).toHaveLength(RATIONALES_PER_QUESTION);
+      for (const t of r.rationales) {
+        expect(t.length).toBeLessThanOrEqual(MAX_RATIONALE_CHARS);
+        const bad = equations(t).filter((e) => !e.ok).length;
+        if (statedAnswer(t) === r.answer) expect(bad, t).toBe(0);
+        else wrong++;
+      }
+    }
+    const share = wrong / (hard.train.length * RATIONALES_PER_QUESTION);
+    expect(share).toBeGreaterThan((WRONG_QUESTION_RATE / RATIONALES_PER_QUESTION) * 0.7);
+    expect(share).toBeLessThan((WRONG_QUESTION_RATE / RATIONALES_PER_QUESTION) * 1.3);
   });
 
   it('ends every rationale with a closing sentence whose last number is the stated answer', () => {
@@ -132,7 +171,7 @@ describe('demo dataset generator', () => {
         checked++;
       }
     }
-    expect(checked).toBeGreaterThan(train.length * 4);
+    expect(checked).toBeGreaterThan(train.length * 3);
   });
 
   it('has about one wrong rationale in twelve: a single slip and a wrong final answer', () => {
