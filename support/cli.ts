@@ -1,6 +1,7 @@
 // What the CLI tests share: `node bin/mcckd.js ...` in a child process as a
 // user runs it, and Debian's python3 (numpy, torch) for the references.
 import { execFile, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -39,4 +40,22 @@ export async function ok(args: string[]): Promise<Record<string, unknown>> {
   const r = await mcckd(args);
   if (r.code !== 0) throw new Error(`mcckd ${args.join(' ')}: ${r.stderr}`);
   return lastJson(r.stdout);
+}
+
+/** Tiny random models in Hugging Face layout under `dir` (scripts/hf/make_tiny.py),
+ * each case given a tokenizer.json of the style named. */
+export function tinyModels(dir: string, tokenizers: [string, string][], o: { adapters?: boolean } = {}): void {
+  py([path.join(ROOT, 'scripts/hf/make_tiny.py'), dir, ...(o.adapters ? ['--adapters'] : [])]);
+  for (const [c, style] of tokenizers) py([path.join(ROOT, 'scripts/hf/tiny_tokenizer.py'), path.join(dir, c), '--style', style]);
+}
+
+/** A 12-question teacher file of additions (two rationales each) at `file`. */
+export function writePensData(file: string): void {
+  const lines: string[] = [];
+  for (let i = 0; i < 12; i++) {
+    const a = 2 + (i % 5);
+    const b = 1 + ((i * 3) % 7);
+    lines.push(JSON.stringify({ id: `p${i}`, question: `Tom has ${a} pens and buys ${b} more. How many?`, answer: String(a + b), rationales: [`${a} + ${b} = ${a + b}. The answer is ${a + b}.`, `He has ${a + b} pens. So the answer is ${a + b}.`] }));
+  }
+  writeFileSync(file, `${lines.join('\n')}\n`);
 }

@@ -166,17 +166,15 @@ export async function studentFromFiles(files: readonly File[]): Promise<{ studen
  * base, else the kept copy; else a clear request to pick the folder again. */
 export async function studentFor(base: BaseRef, current?: PretrainedStudent): Promise<PretrainedStudent> {
   if (current?.base.fingerprint === base.fingerprint) return current;
-  const kept = await keptBase(base.fingerprint);
-  if (!kept) throw new Error(`this run fine-tunes "${base.name}", which is not kept in this browser: pick its model folder (Student) and resume again`);
-  return (await loadStudent(kept.source, kept.ref.name)).student;
+  return (await baseFolderFor(base, undefined, 'resume')).student;
 }
 
 /** A stored run's base with its folder as read (an export writes its
  * config.json and tokenizer files back): the picked one when it is the
  * same base, else the kept copy. */
-export async function baseFolderFor(base: BaseRef, current?: { student: PretrainedStudent; folder: HfFolder }): Promise<{ student: PretrainedStudent; folder: HfFolder }> {
+export async function baseFolderFor(base: BaseRef, current?: { student: PretrainedStudent; folder: HfFolder }, action: 'resume' | 'export' = 'export'): Promise<{ student: PretrainedStudent; folder: HfFolder }> {
   if (current?.student.base.fingerprint === base.fingerprint) return current;
   const kept = await keptBase(base.fingerprint);
-  if (!kept) throw new Error(`this run fine-tunes "${base.name}", which is not kept in this browser: pick its model folder (Student) and export again`);
+  if (!kept) throw new Error(`this run fine-tunes "${base.name}", which is not kept in this browser: pick its model folder (Student) and ${action} again`);
   return loadStudent(kept.source, kept.ref.name);
 }

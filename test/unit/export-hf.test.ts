@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, mcckd, py, ok, pythonHas } from '../../support/cli';
+import { ROOT, mcckd, py, ok, pythonHas, tinyModels, writePensData } from '../../support/cli';
 import { decode } from '../../src/checkpoint/safetensors';
 import { loadRunDir } from '../../src/checkpoint/runDir';
 import { exportModel, type ExportModel } from '../../src/export/source';
@@ -41,16 +41,9 @@ describe.skipIf(!hasNumpy)('mcckd export --format hf', () => {
   const at = (...p: string[]): string => path.join(dir, ...p);
   beforeAll(() => {
     dir = mkdtempSync(path.join(tmpdir(), 'mcckd-export-hf-'));
-    py([path.join(ROOT, 'scripts/hf/make_tiny.py'), at('m')]);
-    for (const [c, style] of [['gpt2-tiny', 'gpt2'], ['llama-gqa', 'llama3'], ['llama-tied', 'llama3']]) py([path.join(ROOT, 'scripts/hf/tiny_tokenizer.py'), at('m', c), '--style', style]);
-    const lines: string[] = [];
-    for (let i = 0; i < 12; i++) {
-      const a = 2 + (i % 5);
-      const b = 1 + ((i * 3) % 7);
-      lines.push(JSON.stringify({ id: `p${i}`, question: `Tom has ${a} pens and buys ${b} more. How many?`, answer: String(a + b), rationales: [`${a} + ${b} = ${a + b}. The answer is ${a + b}.`, `He has ${a + b} pens. So the answer is ${a + b}.`] }));
-    }
+    tinyModels(at('m'), [['gpt2-tiny', 'gpt2'], ['llama-gqa', 'llama3'], ['llama-tied', 'llama3']]);
     data = at('train.jsonl');
-    writeFileSync(data, `${lines.join('\n')}\n`);
+    writePensData(data);
   }, 120_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -4,11 +4,11 @@
 // --adapter) against our `mcckd score --run`. Then the adapter comes back in:
 // score / generate / train with --student BASE --adapter EXPORT, and an
 // adapter for another base is refused.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, mcckd, lastLine, py, ok, pythonHas, type CliResult } from '../../support/cli';
+import { ROOT, mcckd, lastLine, py, ok, pythonHas, type CliResult, tinyModels, writePensData } from '../../support/cli';
 import { decode } from '../../src/checkpoint/safetensors';
 
 const hasNumpy = pythonHas('numpy');
@@ -28,16 +28,9 @@ describe.skipIf(!hasNumpy)('mcckd export --format peft', () => {
   const at = (...p: string[]): string => path.join(dir, ...p);
   beforeAll(() => {
     dir = mkdtempSync(path.join(tmpdir(), 'mcckd-export-peft-'));
-    py([path.join(ROOT, 'scripts/hf/make_tiny.py'), at('m'), '--adapters']);
-    for (const [c, style] of [['gpt2-tiny', 'gpt2'], ['gpt2-f16', 'gpt2'], ['llama-gqa', 'llama3']]) py([path.join(ROOT, 'scripts/hf/tiny_tokenizer.py'), at('m', c), '--style', style]);
-    const lines: string[] = [];
-    for (let i = 0; i < 12; i++) {
-      const a = 2 + (i % 5);
-      const b = 1 + ((i * 3) % 7);
-      lines.push(JSON.stringify({ id: `p${i}`, question: `Tom has ${a} pens and buys ${b} more. How many?`, answer: String(a + b), rationales: [`${a} + ${b} = ${a + b}. The answer is ${a + b}.`, `He has ${a + b} pens. So the answer is ${a + b}.`] }));
-    }
+    tinyModels(at('m'), [['gpt2-tiny', 'gpt2'], ['gpt2-f16', 'gpt2'], ['llama-gqa', 'llama3']], { adapters: true });
     data = at('train.jsonl');
-    writeFileSync(data, `${lines.join('\n')}\n`);
+    writePensData(data);
   }, 120_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
