@@ -1,23 +1,23 @@
 // The long operations: train a new model, continue it, resume a stored
-// checkpoint, evaluate, compare MCC-KD with the baseline, and the classroom
-// demo. Each runs one at a time (session.busy) and reports through a
-// listener the page passes as a Comlink proxy.
+// checkpoint, and evaluate; compare.ts and classroom.ts build on these.
+// Each runs one at a time (session.busy) and reports through a listener the
+// page passes as a Comlink proxy.
 
 import { countParams, curationOf, prepareTrainConfig, withLora, type TrainConfig } from '../core/config';
 import { studentPlan } from './plan';
 import { BackendLostError, guardBackendLoss, recreateBackend } from '../core/backend';
 import { adapterState, DivergedError, Trainer } from '../core/trainer';
-import type { EvalItem, QuestionGroup, TaskType } from '../data/types';
+import type { EvalItem, TaskType } from '../data/types';
 import { CheckpointDamagedError } from '../checkpoint/store';
 import { checkpointView, openStore, RunRecorder } from './checkpoints';
 import { errMsg, fireAndForget, RunControl } from './control';
 import { accuracyEvery, autoMaxNewTokens, runLoop, type AccuracyPlan } from './loop';
-import type { AccuracyCheck, CheckpointView, CompareResult, EvalOptions, EvalPhase, EvalResultView, RunLabel, RunResult, TrainEvent, TrainListener } from '../shared/protocol';
+import type { AccuracyCheck, CheckpointView, EvalOptions, EvalPhase, EvalResultView, RunLabel, RunResult, TrainEvent, TrainListener } from '../shared/protocol';
 import { studentFor } from './students';
 import { assertIdle, dataFor, disposeLive, ensureBackend, readTeacher, session, settledBackend, uploadedFile, type Live, type TeacherData } from './session';
 
-type Emit = (e: TrainEvent) => void;
-const emitter = (listener: TrainListener): Emit => (e) => fireAndForget(listener, e);
+export type Emit = (e: TrainEvent) => void;
+export const emitter = (listener: TrainListener): Emit => (e) => fireAndForget(listener, e);
 
 export interface RunOptions {
   /** Save a checkpoint every N steps (0 = only on pause/stop/end). */
@@ -65,7 +65,7 @@ function accuracyPlan(live: Live, check: AccuracyCheck | undefined, emit: Emit):
 }
 
 /** Marks the session busy for the duration of `fn`, with a fresh control. */
-async function exclusive<T>(what: string, fn: (control: RunControl) => Promise<T>): Promise<T> {
+export async function exclusive<T>(what: string, fn: (control: RunControl) => Promise<T>): Promise<T> {
   assertIdle(what);
   const control = new RunControl();
   session.busy = what;
@@ -79,7 +79,7 @@ async function exclusive<T>(what: string, fn: (control: RunControl) => Promise<T
   }
 }
 
-async function createTrainer(label: RunLabel, data: TeacherData, config: TrainConfig, emit: Emit): Promise<{ live: Live; createMs: number }> {
+export async function createTrainer(label: RunLabel, data: TeacherData, config: TrainConfig, emit: Emit): Promise<{ live: Live; createMs: number }> {
   emit({ type: 'status', label, status: 'preparing', step: 0, message: `setting up ${config.backend}` });
   const backend = await ensureBackend(config.backend);
   if (backend.fellBackFrom) emit({ type: 'note', label, level: 'info', message: `${backend.fellBackFrom} unavailable (${backend.reason ?? '?'}); using ${backend.backend}` });
@@ -103,7 +103,7 @@ async function createTrainer(label: RunLabel, data: TeacherData, config: TrainCo
   return { live, createMs: performance.now() - t0 };
 }
 
-function announce(emit: Emit, live: Live, createMs: number, startStep: number): void {
+export function announce(emit: Emit, live: Live, createMs: number, startStep: number): void {
   const t = live.trainer;
   emit({
     type: 'start',
@@ -180,7 +180,7 @@ export async function saveNow(): Promise<CheckpointView> {
  * crash, reset, a tab in the background losing its device), a run that has
  * checkpoints sets the backend up again and goes on from its newest intact
  * checkpoint: the steps since that save are the only loss. */
-async function loop(live: Live, control: RunControl, emit: Emit, opts: RunOptions, hook?: Parameters<typeof runLoop>[0]['hook']): Promise<RunResult> {
+export async function loop(live: Live, control: RunControl, emit: Emit, opts: RunOptions, hook?: Parameters<typeof runLoop>[0]['hook']): Promise<RunResult> {
   for (let recoveries = 0; ; recoveries++) {
     try {
       return await runLoop({
@@ -346,7 +346,7 @@ export function resumeCheckpoint(id: string, opts: RunOptions & { backend?: Trai
   });
 }
 
-async function evaluateLive(live: Live, opts: EvalOptions, onProgress?: (done: number, total: number, phase: EvalPhase) => void): Promise<EvalResultView> {
+export async function evaluateLive(live: Live, opts: EvalOptions, onProgress?: (done: number, total: number, phase: EvalPhase) => void): Promise<EvalResultView> {
   const data = heldOut();
   if (!data) throw new Error('no evaluation questions: load an evaluation file, or data with a dev split');
   const { items, taskType, source } = data;
@@ -398,86 +398,4 @@ export async function evaluate(opts: EvalOptions, onProgress?: (done: number, to
   if (session.busy && !pausedRun) throw new Error(`cannot evaluate while ${session.busy}; pause or stop it first`);
   const progress = onProgress ? (d: number, t: number, phase: EvalPhase) => fireAndForget(() => onProgress(d, t, phase), undefined) : undefined;
   return evaluateLive(live, opts, progress);
-}
-
-/** Trains MCC-KD (the settings' alpha) and the baseline (alpha = 0) on the
- * same data and seed, one after the other, and evaluates both. The MCC-KD
- * model stays loaded afterwards. */
-export function compare(input: Partial<TrainConfig>, evalOpts: EvalOptions, listener: TrainListener): Promise<CompareResult> {
-  const emit = emitter(listener);
-  return exclusive('comparing', async (control) => {
-    const data = await dataFor(curationOf(input));
-    const base = prepareTrainConfig(input, data.groups.length);
-    if (base.alpha === 0) throw new Error('set alpha above 0 to compare MCC-KD with the alpha = 0 baseline');
-    const runs: [RunLabel, TrainConfig][] = [
-      ['mcckd', base],
-      ['baseline', { ...base, alpha: 0 }],
-    ];
-    const out: Partial<CompareResult> = {};
-    disposeLive();
-    for (const [label, config] of runs) {
-      if (control.signal.aborted) break;
-      const { live, createMs } = await createTrainer(label, data, config, emit);
-      announce(emit, live, createMs, 0);
-      const result = await loop(live, control, emit, { autosaveEvery: 0 });
-      let ev: EvalResultView | undefined;
-      if (!control.signal.aborted) {
-        try {
-          ev = await evaluateLive(live, evalOpts, (done, total) => emit({ type: 'eval', label, done, total }));
-          emit({ type: 'eval', label, done: ev.total, total: ev.total, result: ev });
-        } catch (e) {
-          emit({ type: 'note', label, level: 'error', message: `evaluation skipped: ${errMsg(e)}` });
-        }
-      }
-      out[label as 'mcckd' | 'baseline'] = { result, eval: ev };
-      if (label === 'mcckd') session.live = live;
-      else live.trainer.dispose();
-    }
-    const empty = (label: RunLabel): CompareResult['mcckd'] => ({ result: { label, status: 'stopped', step: 0, totalSteps: base.steps, metrics: [] } });
-    return { mcckd: out.mcckd ?? empty('mcckd'), baseline: out.baseline ?? empty('baseline') };
-  });
-}
-
-/** The question the classroom demo shows: two rationales that read
- * differently, kept short enough to show on a slide. */
-function classroomGroup(groups: QuestionGroup[]): QuestionGroup {
-  const candidates = groups.filter((g) => g.rationales.length >= 2 && g.rationales[0].text !== g.rationales[1].text);
-  if (candidates.length === 0) throw new Error('the demo data has no question with two different rationales');
-  const length = (g: QuestionGroup): number => g.question.length + g.rationales[0].text.length + g.rationales[1].text.length;
-  return candidates.reduce((a, b) => (length(b) < length(a) ? b : a));
-}
-
-/** One button: train a small model on the demo data and show, for one
- * question, the answer distributions after two rationales as they converge. */
-export function classroom(input: Partial<TrainConfig>, listener: TrainListener, accuracy?: AccuracyCheck): Promise<RunResult> {
-  const emit = emitter(listener);
-  return exclusive('running the classroom demo', async (control) => {
-    const curation = curationOf(input);
-    emit({ type: 'status', label: 'classroom', status: 'preparing', step: 0, message: 'loading the demo data' });
-    if (session.data?.source.kind !== 'demo') session.data = await readTeacher({ kind: 'demo' }, curation);
-    const data = await dataFor(curation);
-    const config = prepareTrainConfig(input, data.groups.length);
-    const group = classroomGroup(data.groups);
-    disposeLive();
-    const { live, createMs } = await createTrainer('classroom', data, config, emit);
-    session.live = live;
-    announce(emit, live, createMs, 0);
-    const show = async (step: number): Promise<void> => {
-      const d = await session.gpu.run(() => live.trainer.answerDistributions(group, 0, 1, 6));
-      emit({
-        type: 'dist',
-        label: 'classroom',
-        step,
-        question: group.question,
-        rationales: [group.rationales[0].text, group.rationales[1].text],
-        tokens: d.tokens,
-        p: d.p,
-        q: d.q,
-        kl: d.kl,
-      });
-    };
-    await show(0);
-    const every = Math.max(1, Math.round(config.steps / 40));
-    return loop(live, control, emit, { autosaveEvery: 0, accuracy }, { every, fn: show });
-  });
 }

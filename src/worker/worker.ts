@@ -33,6 +33,8 @@ import type {
 } from '../shared/protocol';
 import { loseDeviceForTest } from '../core/backend';
 import * as runs from './runs';
+import { compare as compareRuns } from './compare';
+import { classroom as classroomRun } from './classroom';
 import { assertIdle, curatedDownload, readEval, readTeacher, session, summarizeData, summarizeEval, switchBackend } from './session';
 
 const api = {
@@ -135,11 +137,11 @@ const api = {
   },
 
   compare(config: Partial<TrainConfig>, evalOpts: EvalOptions, listener: TrainListener): Promise<CompareResult> {
-    return runs.compare(config, evalOpts, listener);
+    return compareRuns(config, evalOpts, listener);
   },
 
   classroom(config: Partial<TrainConfig>, listener: TrainListener, accuracy?: AccuracyCheck): Promise<RunResult> {
-    return runs.classroom(config, listener, accuracy);
+    return classroomRun(config, listener, accuracy);
   },
 
   /** The curated training set of the loaded data as a JSONL download. */
