@@ -6,6 +6,23 @@ import type { CheckpointView, ExportFormat, RunView, StorageUsage } from '../sha
 import { formatBytes } from '../shared/format';
 import { formatPercent, h, nextId } from './dom';
 
+/** Why a checkpoint was saved, in words: the one written when a run ends
+ * with all its steps done is its final model, not a "stop". */
+export function checkpointKindText(c: Pick<CheckpointView, 'kind' | 'step'>, totalSteps: number): string {
+  switch (c.kind) {
+    case 'stop':
+      return c.step >= totalSteps ? 'final' : 'stopped early';
+    case 'pause':
+      return 'paused';
+    case 'auto':
+      return 'autosave';
+    case 'manual':
+      return 'saved by you';
+    case 'best':
+      return 'best';
+  }
+}
+
 export interface CheckpointHandlers {
   resume(id: string): void;
   /** Resolves when the download has been handed to the browser (or failed). */
@@ -98,7 +115,8 @@ export class CheckpointsView {
     return [exportAll, h('span', { class: 'export-as' }, select, exportAs)];
   }
 
-  private checkpointRow(c: CheckpointView, lora: boolean): HTMLElement {
+  private checkpointRow(c: CheckpointView, run: RunView): HTMLElement {
+    const lora = run.lora === true;
     const b = (text: string, fn: () => void, needsIdle = false): HTMLButtonElement => {
       const el = h('button', { text, class: 'small', attrs: { type: 'button', 'data-needs-idle': needsIdle || undefined }, on: { click: fn } });
       if (needsIdle) el.disabled = !this.enabled;
@@ -115,7 +133,7 @@ export class CheckpointsView {
       },
       h('span', {
         class: 'ckpt-label',
-        text: `step ${c.step} · ${c.kind}${c.weightsOnly ? ' · weights only' : ''} · ${formatBytes(c.bytes)} · ${new Date(c.createdAt).toLocaleString()}${
+        text: `step ${c.step} · ${checkpointKindText(c, run.totalSteps)}${c.weightsOnly ? ' · weights only' : ''} · ${formatBytes(c.bytes)} · ${new Date(c.createdAt).toLocaleString()}${
           c.accuracy !== undefined ? ` · accuracy ${formatPercent(c.accuracy)}` : ''
         }`,
       }),
@@ -158,7 +176,7 @@ export class CheckpointsView {
               on: { click: () => this.handlers.removeRun(r.id) },
             }),
           ),
-          r.checkpoints.length === 0 ? h('p', { class: 'muted', text: 'no checkpoints' }) : h('ul', {}, ...r.checkpoints.map((c) => this.checkpointRow(c, !!r.lora))),
+          r.checkpoints.length === 0 ? h('p', { class: 'muted', text: 'no checkpoints' }) : h('ul', {}, ...r.checkpoints.map((c) => this.checkpointRow(c, r))),
         ),
       ),
     );

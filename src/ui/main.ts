@@ -31,7 +31,7 @@ const reportBox = h('div', { testid: 'data-report', class: 'report-box' }, h('p'
 const evalReportBox = h('div');
 
 const dataView = new DataInputView({
-  teacher: (f) => loadData({ kind: 'file', file: f }),
+  teacher: (f) => loadData({ kind: 'file', file: f }).then(() => ui.hasData && settings.setDemo(false)),
   evalFile: (f) => loadEvalData({ kind: 'file', file: f }),
   clearEval: () => void guard('Removing the evaluation file', async () => {
     await api.clearEval();
@@ -244,6 +244,7 @@ function loadEvalData(src: DataSource): Promise<void> {
 async function loadDemo(): Promise<void> {
   await loadData({ kind: 'demo' });
   await loadEvalData({ kind: 'demo' });
+  if (ui.hasData) settings.setDemo(true);
 }
 
 // ---- runs ----

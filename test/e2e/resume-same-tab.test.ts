@@ -41,6 +41,7 @@ describe.skipIf(!available)('resume in the same tab', () => {
       const stoppedAt = await readStep(page);
       const newest = page.getByTestId('checkpoint-item').first();
       await waitFor('the stop checkpoint in the list', async () => (await newest.getAttribute('data-step')) === String(stoppedAt), 30_000);
+      expect(await newest.locator('.ckpt-label').textContent()).toContain(`step ${stoppedAt} · stopped early`);
       await expect.poll(() => newest.getByRole('button', { name: 'Resume' }).isEnabled(), { timeout: 30_000 }).toBe(true);
       await newest.getByRole('button', { name: 'Resume' }).click();
       await waitFor('the resumed run to finish', async () => (await trainStatus(page)) === 'done', 240_000, 250, page);
@@ -49,6 +50,10 @@ describe.skipIf(!available)('resume in the same tab', () => {
       // the resumed run saved into the same stored run: one run in the list
       expect(await page.getByTestId('checkpoint-run').count()).toBe(1);
       expect(await bannerText(page)).toBe('');
+      // the checkpoint written when the run ended is its final model, not a "stop"
+      const last = page.getByTestId('checkpoint-item').first();
+      await waitFor('the final checkpoint in the list', async () => (await last.getAttribute('data-step')) === '4', 30_000);
+      expect(await last.locator('.ckpt-label').textContent()).toContain('step 4 · final');
     } finally {
       await w.context.close();
     }
