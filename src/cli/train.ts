@@ -8,7 +8,7 @@ import { parseFlags, str, num, positiveInt, unreadableOf, UsageError } from './a
 import { parseBackend, setupBackend } from './setup';
 import { DEFAULT_TRAIN, LORA_DEFAULTS, PRETRAINED_LR, countParams, countTrainable, curationOf, prepareTrainConfig, withLora, type LoraConfig, type PresetName, type TrainConfig } from '../core/config';
 import { guardBackendLoss } from '../core/backend';
-import { trainLoop } from '../core/loop';
+import { isAccuracyStep, trainLoop } from '../core/loop';
 import { adapterState, Trainer, longestExample, type PretrainedStudent } from '../core/trainer';
 import { gpuLimits } from '../core/limits';
 import { describePlan } from '../core/plan';
@@ -205,7 +205,7 @@ export async function runTrain(argv: string[], io: TrainIO = STDOUT_IO): Promise
     onStep: async (p) => {
       if (p.metrics) io.out(p.metrics);
       // accuracy while training: greedy, batched, on the first questions of the held-out set
-      if (evalEvery && p.step % evalEvery === 0 && evalItems.length > 0) {
+      if (evalEvery && isAccuracyStep(p.step, evalEvery, p.totalSteps) && evalItems.length > 0) {
         const e = await guardBackendLoss(() => trainer.evaluate(evalItems, { taskType, limit: evalEveryLimit, maxNewTokens: positiveInt(f, 'max-new-tokens') }));
         io.out({ step: p.step, eval: { accuracy: e.accuracy, correct: e.correct, total: e.total } });
       }

@@ -4,7 +4,9 @@
 // steps when the page asks for them.
 
 import type { Trainer } from '../core/trainer';
-import { trainLoop, type SaveReason, type StepProgress } from '../core/loop';
+import { isAccuracyStep, trainLoop, type SaveReason, type StepProgress } from '../core/loop';
+
+export { isAccuracyStep };
 import type { StudentTokenizer } from '../core/tokenizer';
 import type { EvalItem, QuestionGroup, TaskType } from '../data/types';
 import { BackendLostError } from '../core/backend';
@@ -46,14 +48,6 @@ export const MIN_AUTO_EVERY = 25;
 export function accuracyEvery(setting: number | undefined, totalSteps: number): number {
   if (setting === undefined) return Math.max(MIN_AUTO_EVERY, Math.round(totalSteps / 10));
   return Math.max(0, Math.floor(setting));
-}
-
-/** Whether a check follows this step: every `every` steps, and at the last
- * step when the run is longer than one interval (the curve then ends at
- * the model the run leaves). */
-export function isAccuracyStep(step: number, every: number, totalSteps: number): boolean {
-  if (every <= 0) return false;
-  return step % every === 0 || (step === totalSteps && totalSteps > every);
 }
 
 /** A generation long enough for the training rationales the student
