@@ -50,6 +50,53 @@ export interface TokenizerJSON {
 }
 
 const encoder = new TextEncoder();
+const strictDecoder = new TextDecoder('utf-8', { fatal: true });
+
+/** How many bytes a UTF-8 sequence that starts with `b` has (0: `b` cannot
+ * start one). */
+function utf8Length(b: number): number {
+  if (b < 0x80) return 1;
+  if (b >= 0xc2 && b <= 0xdf) return 2;
+  if (b >= 0xe0 && b <= 0xef) return 3;
+  if (b >= 0xf0 && b <= 0xf4) return 4;
+  return 0;
+}
+
+/** The label of a token's bytes. Byte-level BPE cuts text between bytes, so
+ * one token may hold only part of a character ("€" is E2 82 AC, and a token
+ * may be E2 82); decoded alone that part is a bare "\uFFFD", which hides
+ * which token it is. Complete characters are shown as text, every byte that
+ * is not part of one in hex: [0x20, 0xE2, 0x82] → " ⟨E2 82⟩". */
+export function bytesLabel(bytes: Uint8Array): string {
+  let out = '';
+  let bad: string[] = [];
+  const flush = (): void => {
+    if (bad.length) out += `⟨${bad.join(' ')}⟩`;
+    bad = [];
+  };
+  for (let i = 0; i < bytes.length; ) {
+    const n = utf8Length(bytes[i]);
+    let ch: string | null = null;
+    if (n > 0 && i + n <= bytes.length) {
+      try {
+        // the strict decoder also refuses overlong forms and surrogates
+        ch = strictDecoder.decode(bytes.subarray(i, i + n));
+      } catch {
+        ch = null;
+      }
+    }
+    if (ch === null) {
+      bad.push(bytes[i].toString(16).toUpperCase().padStart(2, '0'));
+      i++;
+    } else {
+      flush();
+      out += ch;
+      i += n;
+    }
+  }
+  flush();
+  return out;
+}
 
 /** What a tokenizer may hold. Token ids are below 2^16 (the pair keys). A
  * token of BPE trained on text never spans chunks (a word, a digit, a run of
@@ -284,7 +331,8 @@ export class Tokenizer implements StudentTokenizer {
   tokenLabel(id: number): string {
     if (id === PAD_ID) return '<|pad|>';
     if (id === EOS_ID) return '<|eos|>';
-    return this.decode([id]);
+    const b = this.bytesOf[id];
+    return b ? bytesLabel(b) : '';
   }
 
   private encodeChunk(c: string): number[] {

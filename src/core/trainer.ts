@@ -74,6 +74,15 @@ export interface AnswerDistributions {
   p: number[][]; // [answer position][top token] after rationale i
   q: number[][]; // the same after rationale j
   kl: number; // KL_sym averaged over the answer span
+  /** Index in `tokens` of the gold answer's first token (added after the top
+   * tokens when it is not among them). */
+  correct: number;
+  /** Overlap of the two whole next-token distributions, sum_v min(p_v, q_v)
+   * (1 - total variation: 1 when they are the same, 0 when they share no
+   * token), averaged over the answer span. */
+  overlap: number;
+  /** Tokens in the answer span (what `kl` and `overlap` average over). */
+  span: number;
 }
 
 /** The loss or its gradient became NaN or infinite: the run stops. The
@@ -427,17 +436,26 @@ export class Trainer {
       const logits = forward(this.params, this.modelConfig, tf.tensor2d(b.ids, [b.rows, b.time], 'int32')).logits;
       const za = gatherRows(logits, tf.tensor1d(b.klA, 'int32'));
       const zb = gatherRows(logits, tf.tensor1d(b.klB, 'int32'));
-      return { p: tf.softmax(tf.div(za, T)), q: tf.softmax(tf.div(zb, T)), kl: symmetricKL(za, zb, T) };
+      const p = tf.softmax(tf.div(za, T));
+      const q = tf.softmax(tf.div(zb, T));
+      return { p, q, kl: symmetricKL(za, zb, T), overlap: tf.sum(tf.minimum(p, q), -1) };
     });
-    const [p, q, kl] = (await Promise.all([t.p.array(), t.q.array(), t.kl.data()])) as [number[][], number[][], Float32Array];
-    tf.dispose([t.p, t.q, t.kl]);
+    const [p, q, kl, overlap] = (await Promise.all([t.p.array(), t.q.array(), t.kl.data(), t.overlap.data()])) as [number[][], number[][], Float32Array, Float32Array];
+    tf.dispose([t.p, t.q, t.kl, t.overlap]);
     const S = b.span;
+    const mean = (xs: Float32Array): number => Array.from(xs.slice(0, S)).reduce((s, x) => s + x, 0) / S;
     const first = p[0].map((x, k) => [x + q[0][k], k]).sort((x, y) => y[0] - x[0]).slice(0, topN).map((x) => x[1]);
+    const a = enc.rationales[i];
+    const gold = a.ids[a.spanStart];
+    if (!first.includes(gold)) first.push(gold);
     return {
       tokens: first.map((k) => this.tokenizer.tokenLabel(k)),
       p: p.slice(0, S).map((row) => first.map((k) => row[k])),
       q: q.slice(0, S).map((row) => first.map((k) => row[k])),
-      kl: Array.from(kl.slice(0, S)).reduce((s, x) => s + x, 0) / S,
+      kl: mean(kl),
+      correct: first.indexOf(gold),
+      overlap: Math.min(1, mean(overlap)),
+      span: S,
     };
   }
 

@@ -44,8 +44,8 @@
 // a student trains on the very ids it was trained on.
 
 import { Tokenizer } from '@huggingface/tokenizers';
-import type { EncodedExample, StudentTokenizer } from '../core/tokenizer';
-import { MCCKD_SPLIT_REGEX } from '../export/tokenizer-json';
+import { bytesLabel, type EncodedExample, type StudentTokenizer } from '../core/tokenizer';
+import { BYTE_TO_UNICODE, MCCKD_SPLIT_REGEX } from '../export/tokenizer-json';
 
 
 /** A tokenizer.json or tokenizer_config.json we cannot use, or an input the
@@ -378,6 +378,28 @@ export class HfTokenizer implements StudentTokenizer {
   }
 
   tokenLabel(id: number): string {
-    return this.decode([id]);
+    const text = this.decode([id]);
+    if (!text.includes('\uFFFD')) return text;
+    // part of a character: show the token's bytes (see bytesLabel)
+    const bytes = pieceBytes(this.tok.id_to_token(id) ?? '');
+    return bytes ? bytesLabel(bytes) : text;
   }
+}
+
+const UNICODE_TO_BYTE = new Map(BYTE_TO_UNICODE.map((c, b) => [c, b]));
+
+/** The bytes a vocabulary entry stands for, when they can be read from it:
+ * a SentencePiece byte-fallback token ("<0xE2>") or a byte-level BPE token
+ * (GPT-2's byte-to-unicode alphabet, "âĤ" = E2 82); null for anything else. */
+export function pieceBytes(piece: string): Uint8Array | null {
+  const m = /^<0x([0-9A-Fa-f]{2})>$/.exec(piece);
+  if (m) return Uint8Array.of(parseInt(m[1], 16));
+  if (piece === '') return null;
+  const out: number[] = [];
+  for (const c of piece) {
+    const b = UNICODE_TO_BYTE.get(c);
+    if (b === undefined) return null;
+    out.push(b);
+  }
+  return Uint8Array.from(out);
 }

@@ -9,6 +9,7 @@ import type { CheckpointKind, RunStatus } from '../checkpoint/schema';
 import type { DataReport } from '../data/report';
 import type { EvalSample, QuestionGroup, TaskType } from '../data/types';
 import type { ConsistencyResult } from '../core/evaluate';
+import type { Report } from '../core/experiment-report';
 
 export type { BackendInfo, BackendName, CheckpointKind, DataReport, EvalSample, MetricPoint, ModelConfig, QuestionGroup, RunStatus, TaskType, TrainConfig };
 
@@ -135,6 +136,14 @@ export interface DistEvent {
   p: number[][];
   q: number[][];
   kl: number;
+  /** The gold answer ("32"), and the index in `tokens` of the token it
+   * starts with (always among them). */
+  answer: string;
+  correct: number;
+  /** Overlap of the two whole answer distributions, sum_v min(p_v, q_v), in
+   * [0, 1], averaged over the answer's `span` tokens. */
+  overlap: number;
+  span: number;
 }
 
 export type TrainEvent =
@@ -148,7 +157,8 @@ export type TrainEvent =
    * older one of the same run that verifies, if any. */
   | { type: 'damaged'; label: RunLabel; checkpointId: string; message: string; offered?: CheckpointView }
   | { type: 'eval'; label: RunLabel; done: number; total: number; result?: EvalResultView }
-  | { type: 'note'; label: RunLabel; level: 'info' | 'error'; message: string };
+  | { type: 'note'; label: RunLabel; level: 'info' | 'error'; message: string }
+  | CompareRunEvent;
 
 export type TrainListener = (e: TrainEvent) => void;
 
@@ -190,9 +200,47 @@ export interface EvalOptions {
 /** Which part of an evaluation a progress report counts. */
 export type EvalPhase = 'greedy' | 'samples';
 
+/** Seeds one comparison may run (more would keep the page busy for hours
+ * on the usual budgets). */
+export const MAX_COMPARE_SEEDS = 10;
+
+/** What a comparison runs: each seed trains MCC-KD, then the baseline. */
+export interface CompareOptions {
+  /** Absent: the settings' seed alone. */
+  seeds?: number[];
+}
+
+/** A comparison's run begins: which seed (of how many) and which model;
+ * its step and eval events follow under `label`. */
+export interface CompareRunEvent {
+  type: 'compare-run';
+  label: 'mcckd' | 'baseline';
+  alpha: number;
+  seed: number;
+  /** 0-based position of the seed in the list. */
+  seedIndex: number;
+  seeds: number;
+}
+
+/** One run of a comparison, as it ended (stopped ones too). */
+export interface CompareRun {
+  label: 'mcckd' | 'baseline';
+  alpha: number;
+  seed: number;
+  result: RunResult;
+  eval?: EvalResultView;
+}
+
 export interface CompareResult {
+  /** The first seed's two runs. */
   mcckd: { result: RunResult; eval?: EvalResultView };
   baseline: { result: RunResult; eval?: EvalResultView };
+  /** Every run begun, in order (seed by seed, MCC-KD first). */
+  runs: CompareRun[];
+  /** The runs trained to the end, summarised as `mcckd experiment` does
+   * (core/experiment-report.ts): alphas [0, alpha], so the paired
+   * differences are MCC-KD minus the baseline. */
+  report: Report;
 }
 
 /** One saved checkpoint as listed in the UI. */

@@ -2,11 +2,11 @@
 // step with what the worker is doing. No tfjs here: all math is in the worker.
 
 import './style.css';
-import { curationOf, type BackendName } from '../core/config';
+import { curationOf, DEFAULT_TRAIN, type BackendName } from '../core/config';
 import type { BackendInfo, DataSource, EvalOptions, EvalPhase, ExportFormat, RunResult, TrainEvent } from '../shared/protocol';
 import { CheckpointsView } from './checkpoints';
 import { callback, startWorker } from './client';
-import { CompareView } from './compare';
+import { CompareView, type ComparePlan } from './compare';
 import { DataInputView } from './data';
 import { ClassroomView } from './demo';
 import { formatBytes } from '../shared/format';
@@ -70,7 +70,7 @@ const training = new TrainingView({
 });
 
 const evaluation = new EvaluationView({ run: (o) => void runEvaluation(o), cancel: () => void guard('Cancel', () => api.cancelEvaluation()) });
-const compare = new CompareView(() => void runCompare());
+const compare = new CompareView({ run: () => void runCompare(), plan: comparePlan });
 const checkpoints = new CheckpointsView({
   resume: (id) => runTraining('Resuming', (l) => { const s = settings.read(); return api.resumeCheckpoint(id, { autosaveEvery: s.autosaveEvery, accuracy: s.accuracy, backend: settings.backend() }, l); }),
   exportFile: (id, format) => exportCheckpoint(id, format),
@@ -103,9 +103,9 @@ const classroom = new ClassroomView({
 // The classroom sees accuracy climb too (its checks come with the run's
 // events); shown from the first check on: a run too short for one would
 // put an empty chart on the projector.
-const classroomAccuracy = accuracyChart({ testid: 'classroom-accuracy', fontSize: 16, height: 200 });
+const classroomAccuracy = accuracyChart({ testid: 'classroom-accuracy', fontSize: 18, height: 300 });
 classroomAccuracy.el.hidden = true;
-classroom.el.append(classroomAccuracy.el);
+classroom.addChart(classroomAccuracy.el);
 
 function section(n: string, title: string, testid: string, ...body: HTMLElement[]): HTMLElement {
   const id = `section-${testid}`;
@@ -293,19 +293,37 @@ async function runCompare(): Promise<void> {
   if (ui.busy) return;
   const s = await guard('Settings', async () => runSettings());
   if (!s) return;
+  const seeds = compare.seeds(s.config.seed ?? DEFAULT_TRAIN.seed);
+  if (!seeds) return;
   ui.busy = true;
   training.begin();
-  compare.reset();
+  compare.reset(seeds.length);
   refresh();
-  // the comparison shows accuracies only: no sampled explanations
-  const { samples: _samples, ...evalOpts } = evaluation.options();
-  const r = await guard('Comparison', () => api.compare(s.config, evalOpts, listener), (m) => training.failed(m));
+  // with the Evaluation settings: consistency too when they sample explanations
+  const r = await guard('Comparison', () => api.compare(s.config, evaluation.options(), listener, { seeds }), (m) => training.failed(m));
   if (r) compare.finish(r);
   ui.busy = false;
   ui.canContinue = false;
   training.setPhase('idle', false);
   refresh();
 }
+
+/** What the Comparison will run, from the settings as they stand; reading
+ * them focuses a field in error, which must not pull the cursor out of
+ * the field being typed in. */
+function comparePlan(): ComparePlan | undefined {
+  const typing = document.activeElement;
+  try {
+    const { config } = settings.read();
+    return { seed: config.seed ?? DEFAULT_TRAIN.seed, length: config.epochs !== undefined ? { epochs: config.epochs } : { steps: config.steps ?? DEFAULT_TRAIN.steps } };
+  } catch {
+    return undefined;
+  } finally {
+    if (typing instanceof HTMLElement && document.activeElement !== typing) typing.focus();
+  }
+}
+settings.el.addEventListener('input', () => compare.refreshPlan());
+settings.el.addEventListener('change', () => compare.refreshPlan());
 
 async function runClassroom(): Promise<void> {
   if (ui.busy) return;

@@ -32,7 +32,7 @@ export function classroom(input: Partial<TrainConfig>, listener: TrainListener, 
     session.live = live;
     announce(emit, live, createMs, 0);
     const show = async (step: number): Promise<void> => {
-      const d = await session.gpu.run(() => live.trainer.answerDistributions(group, 0, 1, 6));
+      const d = await session.gpu.run(() => live.trainer.answerDistributions(group, 0, 1, 5));
       emit({
         type: 'dist',
         label: 'classroom',
@@ -43,6 +43,10 @@ export function classroom(input: Partial<TrainConfig>, listener: TrainListener, 
         p: d.p,
         q: d.q,
         kl: d.kl,
+        answer: group.answer,
+        correct: d.correct,
+        overlap: d.overlap,
+        span: d.span,
       });
     };
     await show(0);

@@ -1,46 +1,156 @@
 // Comparison: MCC-KD (the settings' alpha) and the alpha = 0 baseline,
-// trained on the same data with the same seed, one after the other.
+// trained on the same data with the same seed, one after the other, for each
+// seed asked; summarised by the same buildReport as `mcckd experiment`.
 
-import { curationOf, prepareTrainConfig, type TrainConfig } from '../core/config';
-import type { CompareResult, EvalOptions, EvalResultView, RunLabel, TrainListener } from '../shared/protocol';
+import { curationOf, DEFAULT_TRAIN, prepareTrainConfig, type TrainConfig } from '../core/config';
+import { buildReport, type ExperimentRun, type Report } from '../core/experiment-report';
+import { MAX_COMPARE_SEEDS, type CompareOptions, type CompareResult, type CompareRun, type EvalOptions, type EvalResultView, type TrainListener } from '../shared/protocol';
+import type { RunControl } from './control';
 import { errMsg } from './control';
-import { dataFor, disposeLive, session } from './session';
-import { announce, createTrainer, emitter, evaluateLive, exclusive, loop } from './runs';
+import { dataFor, disposeLive, session, type TeacherData } from './session';
+import { announce, createTrainer, emitter, evaluateLive, exclusive, loop, type Emit } from './runs';
 
-/** Trains MCC-KD (the settings' alpha) and the baseline (alpha = 0) on the
- * same data and seed, one after the other, and evaluates both. The MCC-KD
- * model stays loaded afterwards. */
-export function compare(input: Partial<TrainConfig>, evalOpts: EvalOptions, listener: TrainListener): Promise<CompareResult> {
+/** For each seed, trains MCC-KD (the settings' alpha) and then the
+ * baseline (alpha = 0) on the same data, and evaluates both. Stopping ends
+ * the comparison after the current step; what finished is reported. Only
+ * the last MCC-KD model stays loaded. */
+export function compare(input: Partial<TrainConfig>, evalOpts: EvalOptions, listener: TrainListener, opts: CompareOptions = {}): Promise<CompareResult> {
   const emit = emitter(listener);
   return exclusive('comparing', async (control) => {
-    const data = await dataFor(curationOf(input));
-    const base = prepareTrainConfig(input, data.groups.length);
-    if (base.alpha === 0) throw new Error('set alpha above 0 to compare MCC-KD with the alpha = 0 baseline');
-    const runs: [RunLabel, TrainConfig][] = [
-      ['mcckd', base],
-      ['baseline', { ...base, alpha: 0 }],
-    ];
-    const out: Partial<CompareResult> = {};
+    const seeds = checkSeeds(opts.seeds ?? [input.seed ?? DEFAULT_TRAIN.seed]);
+    const runs: CompareRun[] = [];
+    const finished: ExperimentRun[] = [];
+    let first: { data: TeacherData; config: TrainConfig } | undefined;
     disposeLive();
-    for (const [label, config] of runs) {
+    for (const [seedIndex, seed] of seeds.entries()) {
       if (control.signal.aborted) break;
-      const { live, createMs } = await createTrainer(label, data, config, emit);
-      announce(emit, live, createMs, 0);
-      const result = await loop(live, control, emit, { autosaveEvery: 0 });
-      let ev: EvalResultView | undefined;
-      if (!control.signal.aborted) {
-        try {
-          ev = await evaluateLive(live, evalOpts, (done, total) => emit({ type: 'eval', label, done, total }));
-          emit({ type: 'eval', label, done: ev.total, total: ev.total, result: ev });
-        } catch (e) {
-          emit({ type: 'note', label, level: 'error', message: `evaluation skipped: ${errMsg(e)}` });
-        }
+      // curation draws rationales (and the dev split) with the seed, as each `mcckd train --seed` does
+      const data = await dataFor(curationOf({ ...input, seed }));
+      const config = prepareTrainConfig({ ...input, seed }, data.groups.length);
+      if (config.alpha === 0) throw new Error('set alpha above 0 to compare MCC-KD with the alpha = 0 baseline');
+      first ??= { data, config };
+      for (const c of [config, { ...config, alpha: 0 }]) {
+        if (control.signal.aborted) break;
+        const label = c.alpha === 0 ? 'baseline' : 'mcckd';
+        emit({ type: 'compare-run', label, alpha: c.alpha, seed, seedIndex, seeds: seeds.length });
+        const run = await oneRun(label, data, c, evalOpts, control, emit);
+        runs.push(run);
+        // a run whose evaluation a stop cut short has no result to report
+        if (run.result.status === 'done' && (run.eval || !control.signal.aborted)) finished.push(experimentRun(run, evalName(data)));
       }
-      out[label as 'mcckd' | 'baseline'] = { result, eval: ev };
-      if (label === 'mcckd') session.live = live;
-      else live.trainer.dispose();
     }
-    const empty = (label: RunLabel): CompareResult['mcckd'] => ({ result: { label, status: 'stopped', step: 0, totalSteps: base.steps, metrics: [] } });
-    return { mcckd: out.mcckd ?? empty('mcckd'), baseline: out.baseline ?? empty('baseline') };
+    const firstOf = (label: CompareRun['label']): CompareResult['mcckd'] => {
+      const r = runs.find((x) => x.label === label);
+      return r ? { result: r.result, ...(r.eval ? { eval: r.eval } : {}) } : { result: { label, status: 'stopped', step: 0, totalSteps: first?.config.steps ?? 0, metrics: [] } };
+    };
+    return { mcckd: firstOf('mcckd'), baseline: firstOf('baseline'), runs, report: report(first, finished, evalOpts) };
   });
+}
+
+/** Trains and evaluates one model. An MCC-KD model becomes the session's
+ * (replacing the previous seed's); a baseline is freed when it is done. */
+async function oneRun(label: CompareRun['label'], data: TeacherData, config: TrainConfig, evalOpts: EvalOptions, control: RunControl, emit: Emit): Promise<CompareRun> {
+  if (label === 'mcckd') disposeLive();
+  const { live, createMs } = await createTrainer(label, data, config, emit);
+  if (label === 'mcckd') session.live = live;
+  try {
+    announce(emit, live, createMs, 0);
+    const result = await loop(live, control, emit, { autosaveEvery: 0 });
+    let ev: EvalResultView | undefined;
+    if (!control.signal.aborted) {
+      try {
+        ev = await evaluateLive(live, evalOpts, (done, total) => emit({ type: 'eval', label, done, total }));
+        emit({ type: 'eval', label, done: ev.total, total: ev.total, result: ev });
+      } catch (e) {
+        emit({ type: 'note', label, level: 'error', message: `evaluation skipped: ${errMsg(e)}` });
+      }
+    }
+    return { label, alpha: config.alpha, seed: config.seed, result, ...(ev ? { eval: ev } : {}) };
+  } finally {
+    if (label === 'baseline') live.trainer.dispose();
+  }
+}
+
+/** Distinct whole numbers, at least one and at most MAX_COMPARE_SEEDS (the
+ * page checks them too; this guards the worker's own callers). */
+function checkSeeds(seeds: readonly number[]): number[] {
+  if (seeds.length === 0) throw new Error('give at least one seed');
+  if (seeds.length > MAX_COMPARE_SEEDS) throw new Error(`at most ${MAX_COMPARE_SEEDS} seeds, got ${seeds.length}`);
+  for (const s of seeds) if (!Number.isSafeInteger(s) || s < 0) throw new Error(`seed ${s} is not a whole number of 0 or more`);
+  if (new Set(seeds).size !== seeds.length) throw new Error('a seed is listed twice');
+  return [...seeds];
+}
+
+/** What the runs were evaluated on (runs.ts heldOut). */
+function evalName(data: TeacherData): string {
+  return session.evalData?.name ?? `dev split of ${data.name} (drawn with each seed)`;
+}
+
+function experimentRun(r: CompareRun, file: string): ExperimentRun {
+  const m = r.result.metrics;
+  const last = m[m.length - 1];
+  const ev = r.eval;
+  const c = ev?.consistency;
+  return {
+    name: `alpha-${r.alpha}_seed-${r.seed}`,
+    alpha: r.alpha,
+    seed: r.seed,
+    steps: r.result.totalSteps,
+    trainSeconds: (last?.time ?? 0) / 1000,
+    final: { loss: last?.loss ?? NaN, ce: last?.ce ?? NaN, kl: last?.kl ?? NaN },
+    curve: m.map((p) => ({ step: p.step, loss: p.loss, ce: p.ce, kl: p.kl })),
+    evalCurve: [],
+    id: {
+      file,
+      total: ev?.total ?? 0,
+      accuracy: ev?.accuracy ?? null,
+      majorityAccuracy: c?.majorityAccuracy ?? null,
+      agreement: c?.agreement ?? null,
+      sampleAccuracy: c?.sampleAccuracy ?? null,
+      answered: c?.answered ?? null,
+      answerKL: c?.answerKL ?? null,
+    },
+  };
+}
+
+/** The report over the finished runs; its seeds are those with one at least. */
+function report(first: { data: TeacherData; config: TrainConfig } | undefined, runs: ExperimentRun[], evalOpts: EvalOptions): Report {
+  const c = first?.config;
+  const seeds = [...new Set(runs.map((r) => r.seed))];
+  const samples = evalOpts.samples !== undefined && evalOpts.samples >= 2 ? evalOpts.samples : 0;
+  return buildReport(
+    {
+      data: first?.data.name ?? '',
+      eval: first ? evalName(first.data) : '',
+      alphas: [0, c?.alpha ?? DEFAULT_TRAIN.alpha],
+      seeds,
+      samples,
+      sampleTemperature: evalOpts.temperature ?? 1,
+      sampleSeed: evalOpts.seed ?? 1,
+      ...(evalOpts.limit ? { evalLimit: evalOpts.limit } : {}),
+      train: c ? trainFlags(c, evalOpts) : {},
+    },
+    runs,
+  );
+}
+
+/** The training settings under the names of `mcckd train`'s flags, so the
+ * report says how to run the same with the CLI. */
+function trainFlags(c: TrainConfig, evalOpts: EvalOptions): Record<string, string | number> {
+  const out: Record<string, string | number> = {
+    steps: c.steps,
+    preset: c.preset,
+    backend: c.backend,
+    batch: c.batchSize,
+    lr: c.lr,
+    k: c.k,
+    temperature: c.temperature,
+    warmup: c.warmupSteps,
+    'weight-decay': c.weightDecay,
+    'vocab-size': c.vocabSize,
+  };
+  if (session.student) out.student = session.student.summary.name;
+  if (c.promptTemplate !== undefined) out['prompt-template'] = c.promptTemplate;
+  if (evalOpts.maxNewTokens) out['max-new-tokens'] = evalOpts.maxNewTokens;
+  return out;
 }

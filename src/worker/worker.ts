@@ -16,6 +16,7 @@ import type {
   AccuracyCheck,
   BackendInfo,
   CheckpointView,
+  CompareOptions,
   CompareResult,
   DataSource,
   DataSummary,
@@ -136,8 +137,9 @@ const api = {
     session.evalAbort?.abort();
   },
 
-  compare(config: Partial<TrainConfig>, evalOpts: EvalOptions, listener: TrainListener): Promise<CompareResult> {
-    return compareRuns(config, evalOpts, listener);
+  /** MCC-KD against the alpha = 0 baseline, for each seed of `opts`. */
+  compare(config: Partial<TrainConfig>, evalOpts: EvalOptions, listener: TrainListener, opts?: CompareOptions): Promise<CompareResult> {
+    return compareRuns(config, evalOpts, listener, opts);
   },
 
   classroom(config: Partial<TrainConfig>, listener: TrainListener, accuracy?: AccuracyCheck): Promise<RunResult> {

@@ -153,3 +153,21 @@ export async function settingsOverlaps(page: Page): Promise<string[]> {
     return out;
   });
 }
+
+/** The elements of `selectors` that are not wholly inside the viewport as
+ * it is now (without scrolling), one line each; a selector that matches
+ * nothing visible counts as not shown. */
+export async function notInView(page: Page, selectors: string[]): Promise<string[]> {
+  return page.evaluate((sels) => {
+    const out: string[] = [];
+    for (const sel of sels) {
+      const els = [...document.querySelectorAll<HTMLElement>(sel)].filter((e) => e.getClientRects().length > 0);
+      if (els.length === 0) out.push(`${sel}: not shown`);
+      for (const el of els) {
+        const r = el.getBoundingClientRect();
+        if (r.top < -0.5 || r.left < -0.5 || r.bottom > innerHeight + 0.5 || r.right > innerWidth + 0.5) out.push(`${sel}: ${Math.round(r.left)},${Math.round(r.top)}..${Math.round(r.right)},${Math.round(r.bottom)} outside ${innerWidth}x${innerHeight} (scrollY ${scrollY})`);
+      }
+    }
+    return out;
+  }, selectors);
+}

@@ -7,7 +7,7 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectClean, waitFor } from './checks';
-import { axeViolations, maxOverflow, recordStatus, settingsOverlaps, sidewaysOverflow, statusHistory, stepOf, watchWidth } from './ux-helpers';
+import { axeViolations, maxOverflow, notInView, recordStatus, settingsOverlaps, sidewaysOverflow, statusHistory, stepOf, watchWidth } from './ux-helpers';
 import { chromiumAvailable, CHROMIUM, launchBrowser, openPage, readStep, screenshot, serve, trainStatus, type Served, type WatchedPage } from '../../support/browser';
 
 const available = chromiumAvailable();
@@ -119,16 +119,56 @@ describe.skipIf(!available)('the page as a person meets it', () => {
       await expectAxeClean(page, 'dark theme');
       await page.emulateMedia({ colorScheme: 'light' });
 
+      // The classroom as a projector shows it: one accuracy check of two
+      // questions after step 2 (and one more at the last step).
+      await page.getByTestId('setting-accuracyEvery').fill('2');
+      await page.getByTestId('setting-accuracyQuestions').fill('2');
+      await page.getByTestId('setting-accuracyMaxTokens').fill('8');
       await page.setViewportSize({ width: 1024, height: 768 });
       await page.getByTestId('classroom-run').click();
       await page.getByTestId('classroom-bars').locator('.bar-row').first().waitFor({ timeout: 300_000 });
       await waitFor('a classroom step', async () => /^[1-9]\d* \/ \d+$/.test((await page.getByTestId('classroom-step').textContent()) ?? ''), 300_000, 250, page);
       await page.waitForTimeout(800); // bars glide to their widths
+      await page.screenshot({ path: 'test-artifacts/ux-classroom-1024-running.png' });
+      await waitFor('the classroom run to end', async () => page.getByTestId('classroom-run').isEnabled(), 300_000, 250, page);
+      await page.waitForTimeout(800);
+      expect(await page.getByTestId('classroom-step').textContent()).toBe(`${STEPS} / ${STEPS}`);
+      // The correct answer is marked in words, whether or not it is a top token.
+      const correct = page.getByTestId('classroom-correct-row');
+      expect(await correct.count()).toBe(1);
+      expect(await correct.innerText()).toMatch(/✓ correct/);
+      expect(await correct.getAttribute('aria-label')).toMatch(/\(the correct answer\): \d+(\.\d)?% after A, \d+(\.\d)?% after B$/);
+      expect(await page.getByTestId('classroom-bars').innerText()).not.toContain('\uFFFD');
+      // The agreement: a gauge with a value, and words.
+      const gauge = page.getByTestId('classroom-gauge');
+      const value = Number(await gauge.getAttribute('aria-valuenow'));
+      expect(value).toBeGreaterThan(0);
+      expect(value).toBeLessThanOrEqual(100);
+      expect(await gauge.getAttribute('aria-valuetext')).toMatch(/^\d+(\.\d)?%: (strongly|mostly|partly) (agree|disagree)$/);
+      const words = (await page.getByTestId('classroom-agreement').textContent()) ?? '';
+      expect(words).toMatch(/^They (strongly|mostly|partly) (agree|disagree)$/);
+      expect(Number(await page.getByTestId('classroom-kl').textContent())).toBeGreaterThanOrEqual(0);
+      const accuracy = (await page.getByTestId('classroom-accuracy-now').textContent()) ?? '';
+      expect(accuracy).toMatch(/^Right answers on 2 test questions: \d+% \(step 3\)$/);
+      console.log(`[ux] classroom: ${await page.getByTestId('classroom-status').textContent()}; gauge ${value}% "${words}" "${await page.getByTestId('classroom-agreement-caveat').textContent()}"; "${accuracy}"; correct row "${await correct.getAttribute('aria-label')}"`);
+      // What the room must read, without scrolling, on a 1024x768 projector and at 1280x800.
+      const mustSee = ['[data-testid="classroom-step"]', '[data-testid="classroom-question"]', '.cls-rationale.a', '.cls-rationale.b', '[data-testid="classroom-bars"]', '[data-testid="classroom-gauge"]', '[data-testid="classroom-agreement"]', '[data-testid="classroom-accuracy-now"]'];
+      expect(await page.evaluate(() => scrollY)).toBe(0);
+      expect(await notInView(page, mustSee), '1024x768').toEqual([]);
+      await expectNoSidewaysScroll(page, 'classroom view at 1024x768');
       console.log(`[ux] screenshot: ${await screenshot(page, 'ux-classroom-1024.png')}`);
       await page.screenshot({ path: 'test-artifacts/ux-classroom-1024-viewport.png' });
       await expectAxeClean(page, 'classroom view');
-      await page.getByTestId('classroom-stop').click();
-      await waitFor('the classroom run to end', async () => page.getByTestId('classroom-run').isEnabled(), 300_000, 250, page);
+      await page.setViewportSize({ width: 1280, height: 800 });
+      await page.waitForTimeout(300);
+      expect(await notInView(page, mustSee), '1280x800').toEqual([]);
+      await page.screenshot({ path: 'test-artifacts/ux-classroom-1280-viewport.png' });
+      await page.setViewportSize({ width: 1024, height: 768 });
+      await page.emulateMedia({ colorScheme: 'dark' });
+      await page.waitForTimeout(300);
+      await page.screenshot({ path: 'test-artifacts/ux-classroom-dark-viewport.png' });
+      await expectAxeClean(page, 'classroom view, dark theme');
+      await page.emulateMedia({ colorScheme: 'light' });
       await expectClean(w);
     } finally {
       await w.context.close();
@@ -184,6 +224,12 @@ describe.skipIf(!available)('the page as a person meets it', () => {
       await page.waitForTimeout(800);
       console.log(`[ux] screenshot: ${await screenshot(page, 'ux-phone-classroom.png')}`);
       await expectNoSidewaysScroll(page, 'classroom view');
+      expect(await page.evaluate(() => document.documentElement.scrollWidth), 'document width').toBe(390);
+      await page.emulateMedia({ colorScheme: 'dark' });
+      await page.waitForTimeout(300);
+      await page.screenshot({ path: 'test-artifacts/ux-phone-classroom-dark.png' });
+      await expectNoSidewaysScroll(page, 'classroom view, dark');
+      await page.emulateMedia({ colorScheme: 'light' });
       await page.getByTestId('classroom-stop').click();
       await waitFor('the classroom run to end', async () => page.getByTestId('classroom-run').isEnabled(), 300_000, 250, page);
       const all = await maxOverflow(page);

@@ -1,0 +1,92 @@
+// The worker's Comparison over several seeds (src/worker/compare.ts) on the
+// cpu backend with a tiny budget: the order of the runs and the events that
+// say which is under way, the report built by the CLI's buildReport, which
+// model stays loaded, no tensor left behind, and a stop that keeps what
+// finished.
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compare } from '../../src/worker/compare';
+import { disposeLive, readEval, readTeacher, session } from '../../src/worker/session';
+import type { CompareRunEvent, TrainConfig, TrainEvent } from '../../src/shared/protocol';
+import { evalFile, teacherFile } from '../e2e/fixtures';
+
+const config: Partial<TrainConfig> = { preset: 'tiny', backend: 'cpu', steps: 2, batchSize: 2, alpha: 0.1, seed: 1, vocabSize: 300 };
+const evalOpts = { limit: 2, maxNewTokens: 3 };
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+  session.data = await readTeacher({ kind: 'file', file: new File([teacherFile().text], 'teacher.jsonl') }, { k: 4, seed: 1 });
+  session.evalData = await readEval({ kind: 'file', file: new File([evalFile()], 'eval.jsonl') }, session.data.taskType);
+});
+
+afterAll(() => {
+  disposeLive();
+  session.data = undefined;
+  session.evalData = undefined;
+});
+
+describe('a comparison over seeds', () => {
+  it('trains MCC-KD then the baseline per seed, reports them as `mcckd experiment` does, and keeps only the last MCC-KD model', async () => {
+    disposeLive();
+    const before = tf.memory().numTensors;
+    const events: TrainEvent[] = [];
+    const r = await compare(config, evalOpts, (e) => void events.push(e), { seeds: [3, 5] });
+
+    const starts = events.filter((e): e is CompareRunEvent => e.type === 'compare-run');
+    expect(starts.map((e) => `${e.seedIndex + 1}/${e.seeds} seed ${e.seed} ${e.label} α ${e.alpha}`)).toEqual([
+      '1/2 seed 3 mcckd α 0.1',
+      '1/2 seed 3 baseline α 0',
+      '2/2 seed 5 mcckd α 0.1',
+      '2/2 seed 5 baseline α 0',
+    ]);
+    expect(r.runs.map((x) => `${x.seed} ${x.label} ${x.result.status} ${x.result.step}`)).toEqual(['3 mcckd done 2', '3 baseline done 2', '5 mcckd done 2', '5 baseline done 2']);
+    expect(r.runs.every((x) => x.eval?.total === 2)).toBe(true);
+    // the first seed's runs where the one-seed result had them
+    expect(r.mcckd.result).toEqual(r.runs[0].result);
+    expect(r.baseline.eval).toEqual(r.runs[1].eval);
+
+    expect(r.report.format).toBe('mcckd-experiment/1');
+    expect(r.report.config).toMatchObject({ data: 'teacher.jsonl', eval: 'eval.jsonl', alphas: [0, 0.1], seeds: [3, 5], samples: 0, evalLimit: 2, train: { steps: 2, preset: 'tiny', batch: 2, 'max-new-tokens': 3 } });
+    expect(r.report.runs.map((x) => x.name)).toEqual(['alpha-0.1_seed-3', 'alpha-0_seed-3', 'alpha-0.1_seed-5', 'alpha-0_seed-5']);
+    const acc = r.report.summary['0.1']['id.accuracy'];
+    expect(acc.n).toBe(2);
+    expect(acc.mean).toBeCloseTo((r.runs[0].eval!.accuracy + r.runs[2].eval!.accuracy) / 2, 12);
+    const loss = r.report.paired['0.1']['final.loss'];
+    const last = (i: number): number => r.runs[i].result.metrics[r.runs[i].result.metrics.length - 1].loss;
+    expect(loss.diffs[0]).toBeCloseTo(last(0) - last(1), 12);
+    expect(loss.diffs[1]).toBeCloseTo(last(2) - last(3), 12);
+    // the baseline's KL is measured but weighs nothing: its loss is its CE
+    expect(r.report.summary['0']['final.loss'].mean).toBeCloseTo(r.report.summary['0']['final.ce'].mean!, 6);
+    expect(r.report.summary['0.1']['final.loss'].mean).not.toBeCloseTo(r.report.summary['0.1']['final.ce'].mean!, 6);
+
+    expect(session.live?.trainer.trainConfig).toMatchObject({ seed: 5, alpha: 0.1 });
+    expect(session.busy).toBeUndefined();
+    disposeLive();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('a stop ends it after the current step and reports what finished', async () => {
+    disposeLive();
+    const before = tf.memory().numTensors;
+    let seedIndex = -1;
+    const r = await compare(config, evalOpts, (e) => {
+      if (e.type === 'compare-run') seedIndex = e.seedIndex;
+      if (e.type === 'step' && seedIndex === 1) session.control?.stop();
+    }, { seeds: [1, 2] });
+    expect(r.runs.map((x) => `${x.seed} ${x.label} ${x.result.status}`)).toEqual(['1 mcckd done', '1 baseline done', '2 mcckd stopped']);
+    expect(r.runs[2].eval).toBeUndefined();
+    expect(r.report.config.seeds).toEqual([1]);
+    expect(r.report.runs).toHaveLength(2);
+    expect(r.report.paired['0.1']['id.accuracy'].diffs).toHaveLength(1);
+    // the stopped MCC-KD model is the one left loaded
+    expect(session.live?.trainer.trainConfig.seed).toBe(2);
+    disposeLive();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('refuses a bad list of seeds before training anything', async () => {
+    await expect(compare(config, evalOpts, () => undefined, { seeds: [1, 1] })).rejects.toThrow('a seed is listed twice');
+    await expect(compare(config, evalOpts, () => undefined, { seeds: [] })).rejects.toThrow('give at least one seed');
+    await expect(compare({ ...config, alpha: 0 }, evalOpts, () => undefined)).rejects.toThrow('set alpha above 0');
+  });
+});
