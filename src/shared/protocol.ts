@@ -208,6 +208,9 @@ export const MAX_COMPARE_SEEDS = 10;
 export interface CompareOptions {
   /** Absent: the settings' seed alone. */
   seeds?: number[];
+  /** Accuracy while training, as a run from the Training step checks it
+   * (the curves go in the chart and the report's curves.svg). */
+  accuracy?: AccuracyCheck;
 }
 
 /** A comparison's run begins: which seed (of how many) and which model;
@@ -229,6 +232,8 @@ export interface CompareRun {
   seed: number;
   result: RunResult;
   eval?: EvalResultView;
+  /** Its accuracy checks while training (with CompareOptions.accuracy). */
+  accuracy?: AccuracyPoint[];
 }
 
 export interface CompareResult {

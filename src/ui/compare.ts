@@ -47,6 +47,20 @@ export class CompareView {
       { label: 'MCC-KD KL (right axis)', stroke: 'var(--chart-kl)', right: true },
     ],
   });
+  /** Accuracy checks while training, both runs of the seed under way;
+   * shown from the first check (none without held-out questions). */
+  private readonly accChart = new LiveChart({
+    title: 'Accuracy on held-out questions while training (the seed under way)',
+    testid: 'compare-accuracy-chart',
+    height: 200,
+    yLabel: 'accuracy (%)',
+    yRange: [0, 100],
+    points: true,
+    series: [
+      { label: 'MCC-KD', stroke: 'var(--a)', width: 2 },
+      { label: 'baseline', stroke: 'var(--b)', width: 2, dash: [6, 4] },
+    ],
+  });
   private readonly cells = {
     mcckd: { acc: h('output', { testid: 'compare-mcckd-accuracy', text: '–' }), loss: h('span', { text: '–' }), note: h('span', { text: '' }) },
     baseline: { acc: h('output', { testid: 'compare-baseline-accuracy', text: '–' }), loss: h('span', { text: '–' }), note: h('span', { text: '' }) },
@@ -97,6 +111,7 @@ export class CompareView {
       this.seedLine,
       h('div', { class: 'compare-cols' }, col('MCC-KD', this.cells.mcckd), col('Baseline (α = 0)', this.cells.baseline)),
       this.chart.el,
+      this.accChart.el,
       this.results,
     );
     this.refreshPlan(false);
@@ -148,6 +163,8 @@ export class CompareView {
   /** A new seed: the chart and the columns start over. */
   private resetSeed(): void {
     this.chart.reset();
+    this.accChart.reset();
+    this.accChart.el.hidden = true;
     for (const c of Object.values(this.cells)) {
       c.acc.textContent = '–';
       c.loss.textContent = '–';
@@ -164,6 +181,11 @@ export class CompareView {
       this.setPhase('preparing');
       return;
     }
+    if (e.type === 'start' && (e.info.label === 'mcckd' || e.info.label === 'baseline')) {
+      // both runs of a seed train the same steps: the axes span them from the start
+      for (const chart of [this.chart, this.accChart]) chart.setSteps(e.info.startStep, e.info.totalSteps);
+      return;
+    }
     if (!('label' in e) || (e.label !== 'mcckd' && e.label !== 'baseline')) return;
     const c = this.cells[e.label];
     if (e.type === 'step') {
@@ -176,6 +198,9 @@ export class CompareView {
         this.chart.set(m.step, 3, m.kl);
       } else this.chart.set(m.step, 2, m.loss);
       c.loss.textContent = formatNumber(m.loss);
+    } else if (e.type === 'accuracy') {
+      this.accChart.el.hidden = false;
+      this.accChart.set(e.step, e.label === 'mcckd' ? 0 : 1, 100 * e.accuracy);
     } else if (e.type === 'eval') {
       this.setPhase(e.result ? 'evaluated' : `evaluating ${e.done} / ${e.total}`);
       if (e.result) this.showAccuracy(e.label, e.result);

@@ -300,7 +300,7 @@ async function runCompare(): Promise<void> {
   compare.reset(seeds.length);
   refresh();
   // with the Evaluation settings: consistency too when they sample explanations
-  const r = await guard('Comparison', () => api.compare(s.config, evaluation.options(), listener, { seeds }), (m) => training.failed(m));
+  const r = await guard('Comparison', () => api.compare(s.config, evaluation.options(), listener, { seeds, accuracy: s.accuracy }), (m) => training.failed(m));
   if (r) compare.finish(r);
   ui.busy = false;
   ui.canContinue = false;

@@ -4,7 +4,7 @@
 
 import { curationOf, DEFAULT_TRAIN, prepareTrainConfig, type TrainConfig } from '../core/config';
 import { buildReport, type ExperimentRun, type Report } from '../core/experiment-report';
-import { MAX_COMPARE_SEEDS, type CompareOptions, type CompareResult, type CompareRun, type EvalOptions, type EvalResultView, type TrainListener } from '../shared/protocol';
+import { MAX_COMPARE_SEEDS, type AccuracyCheck, type CompareOptions, type CompareResult, type CompareRun, type EvalOptions, type EvalResultView, type TrainListener } from '../shared/protocol';
 import type { RunControl } from './control';
 import { errMsg } from './control';
 import { dataFor, disposeLive, session, type TeacherData } from './session';
@@ -33,7 +33,7 @@ export function compare(input: Partial<TrainConfig>, evalOpts: EvalOptions, list
         if (control.signal.aborted) break;
         const label = c.alpha === 0 ? 'baseline' : 'mcckd';
         emit({ type: 'compare-run', label, alpha: c.alpha, seed, seedIndex, seeds: seeds.length });
-        const run = await oneRun(label, data, c, evalOpts, control, emit);
+        const run = await oneRun(label, data, c, { evalOpts, accuracy: opts.accuracy }, control, emit);
         runs.push(run);
         // a run whose evaluation a stop cut short has no result to report
         if (run.result.status === 'done' && (run.eval || !control.signal.aborted)) finished.push(experimentRun(run, evalName(data)));
@@ -49,13 +49,20 @@ export function compare(input: Partial<TrainConfig>, evalOpts: EvalOptions, list
 
 /** Trains and evaluates one model. An MCC-KD model becomes the session's
  * (replacing the previous seed's); a baseline is freed when it is done. */
-async function oneRun(label: CompareRun['label'], data: TeacherData, config: TrainConfig, evalOpts: EvalOptions, control: RunControl, emit: Emit): Promise<CompareRun> {
+async function oneRun(
+  label: CompareRun['label'],
+  data: TeacherData,
+  config: TrainConfig,
+  { evalOpts, accuracy }: { evalOpts: EvalOptions; accuracy?: AccuracyCheck },
+  control: RunControl,
+  emit: Emit,
+): Promise<CompareRun> {
   if (label === 'mcckd') disposeLive();
   const { live, createMs } = await createTrainer(label, data, config, emit);
   if (label === 'mcckd') session.live = live;
   try {
     announce(emit, live, createMs, 0);
-    const result = await loop(live, control, emit, { autosaveEvery: 0 });
+    const result = await loop(live, control, emit, { autosaveEvery: 0, ...(accuracy ? { accuracy } : {}) });
     let ev: EvalResultView | undefined;
     if (!control.signal.aborted) {
       try {
@@ -65,7 +72,7 @@ async function oneRun(label: CompareRun['label'], data: TeacherData, config: Tra
         emit({ type: 'note', label, level: 'error', message: `evaluation skipped: ${errMsg(e)}` });
       }
     }
-    return { label, alpha: config.alpha, seed: config.seed, result, ...(ev ? { eval: ev } : {}) };
+    return { label, alpha: config.alpha, seed: config.seed, result, ...(ev ? { eval: ev } : {}), ...(live.accuracy?.length ? { accuracy: live.accuracy.slice() } : {}) };
   } finally {
     if (label === 'baseline') live.trainer.dispose();
   }
@@ -99,7 +106,7 @@ function experimentRun(r: CompareRun, file: string): ExperimentRun {
     trainSeconds: (last?.time ?? 0) / 1000,
     final: { loss: last?.loss ?? NaN, ce: last?.ce ?? NaN, kl: last?.kl ?? NaN },
     curve: m.map((p) => ({ step: p.step, loss: p.loss, ce: p.ce, kl: p.kl })),
-    evalCurve: [],
+    evalCurve: (r.accuracy ?? []).map((p) => ({ step: p.step, accuracy: p.accuracy })),
     id: {
       file,
       total: ev?.total ?? 0,

@@ -417,6 +417,10 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
       await expect.poll(async () => (await p.getByTestId('eval-name').textContent()) ?? '', { timeout: 30_000 }).toMatch(/3 questions/);
       await p.getByTestId('steps').fill('2');
       await p.getByTestId('eval-max-tokens').fill('12');
+      // accuracy checks after each step, on 2 questions: the comparison's accuracy curves
+      await p.getByTestId('setting-accuracyEvery').fill('1');
+      await p.getByTestId('setting-accuracyQuestions').fill('2');
+      await p.getByTestId('setting-accuracyMaxTokens').fill('8');
       await expect.poll(() => p.getByTestId('compare-run').isEnabled(), { timeout: 30_000 }).toBe(true);
 
       // a bad seeds field says what is wrong and starts nothing
@@ -437,6 +441,7 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
       expect(await p.getByTestId('compare-progress').textContent()).toBe('4 of 4 runs finished');
       for (const id of ['compare-mcckd-accuracy', 'compare-baseline-accuracy']) expect(await p.getByTestId(id).textContent()).toMatch(/^\d+(\.\d+)?%/);
       expect(await p.getByTestId('compare-chart').locator('canvas').count()).toBeGreaterThan(0);
+      expect(await p.getByTestId('compare-accuracy-chart').isVisible()).toBe(true);
 
       const summary = p.getByTestId('compare-summary');
       expect(await summary.locator('thead th').allTextContents()).toEqual(['metric', 'baseline (α = 0)', 'MCC-KD (α = 0.1)']);
@@ -453,9 +458,11 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
       expect(md).toMatch(/\| seed 1 \| seed 2 \| mean ± sd \|/);
       expect(md.match(/^\| alpha-[\d.]+_seed-[12] \|/gm)).toHaveLength(4);
       const [json] = await Promise.all([p.waitForEvent('download'), p.getByTestId('compare-download-json').click()]);
-      const report = JSON.parse(readFileSync(await json.path(), 'utf8')) as { format: string; runs: { alpha: number; seed: number }[] };
+      const report = JSON.parse(readFileSync(await json.path(), 'utf8')) as { format: string; runs: { alpha: number; seed: number; evalCurve: { step: number }[] }[] };
       expect(report.format).toBe('mcckd-experiment/1');
       expect(report.runs.map((r) => `${r.alpha}/${r.seed}`)).toEqual(['0.1/1', '0/1', '0.1/2', '0/2']);
+      // every 1 step of a 2-step run: checks at steps 1 and 2
+      expect(report.runs.map((r) => r.evalCurve.map((q) => q.step).join(','))).toEqual(['1,2', '1,2', '1,2', '1,2']);
       expect(await axeViolations(p)).toEqual([]);
       console.log(`[e2e] comparison over 2 seeds:\n${await summary.innerText()}\n${await paired.innerText()}`);
       // for a look, light and dark (the chart takes the theme's colours)

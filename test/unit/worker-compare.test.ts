@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compare } from '../../src/worker/compare';
+import { curvesSvg } from '../../src/core/experiment-report';
 import { disposeLive, readEval, readTeacher, session } from '../../src/worker/session';
 import type { CompareRunEvent, TrainConfig, TrainEvent } from '../../src/shared/protocol';
 import { evalFile, teacherFile } from '../e2e/fixtures';
@@ -80,6 +81,21 @@ describe('a comparison over seeds', () => {
     expect(r.report.paired['0.1']['id.accuracy'].diffs).toHaveLength(1);
     // the stopped MCC-KD model is the one left loaded
     expect(session.live?.trainer.trainConfig.seed).toBe(2);
+    disposeLive();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('with accuracy checks, each run carries its curve and the report its evalCurve (curves.svg gets the accuracy panel)', async () => {
+    disposeLive();
+    const before = tf.memory().numTensors;
+    const events: TrainEvent[] = [];
+    const r = await compare(config, evalOpts, (e) => void events.push(e), { seeds: [1], accuracy: { every: 1, questions: 2, maxNewTokens: 3 } });
+    const checks = events.filter((e) => e.type === 'accuracy').map((e) => (e.type === 'accuracy' ? `${e.label} ${e.step} ${e.total}` : ''));
+    expect(checks).toEqual(['mcckd 1 2', 'mcckd 2 2', 'baseline 1 2', 'baseline 2 2']);
+    expect(r.runs.map((x) => x.accuracy?.map((p) => p.step))).toEqual([[1, 2], [1, 2]]);
+    expect(r.report.runs.map((x) => x.evalCurve.map((p) => p.step))).toEqual([[1, 2], [1, 2]]);
+    expect(r.report.runs[1].evalCurve[1].accuracy).toBe(r.runs[1].accuracy![1].accuracy);
+    expect(curvesSvg(r.report)).toContain('held-out accuracy while training');
     disposeLive();
     expect(tf.memory().numTensors).toBe(before);
   });
