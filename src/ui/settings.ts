@@ -97,7 +97,8 @@ export function settingsView(): SettingsView {
   mode.append(h('option', { attrs: { value: 'steps' }, text: 'steps' }), h('option', { attrs: { value: 'epochs' }, text: 'epochs' }));
   const length = h('input', { attrs: { id: nextId('length'), type: 'number', min: 1, step: 'any', value: DEFAULT_TRAIN.steps, name: 'length' }, testid: 'steps' });
   mode.addEventListener('change', () => {
-    length.value = mode.value === 'epochs' ? '10' : String(DEFAULT_TRAIN.steps);
+    // back to steps: the budget the page chose (the demo's, or the default)
+    length.value = mode.value === 'epochs' ? '10' : String(budget.steps);
   });
   const lengthId = `${length.id}-help`;
   length.setAttribute('aria-describedby', lengthId);
@@ -134,9 +135,31 @@ export function settingsView(): SettingsView {
   backend.value = 'webgpu';
   fields.push(field('Backend', backend, 'Where the math runs. Without WebGPU the worker falls back to WebGL, then the CPU; the badge at the top says what it got.'));
 
-  let demoSet = false;
   const demoNote = h('p', { class: 'settings-note', testid: 'settings-demo-note', attrs: { role: 'status', hidden: true } });
   const el = h('div', {}, demoNote, h('div', { class: 'settings-grid' }, ...fields));
+
+  // The demo's budget applies to the demo data with a from-scratch student
+  // (a pretrained one would take hours at it). Only values still as the
+  // page last set them follow; what the user typed stays.
+  let demoData = false;
+  let pretrained = false;
+  let budget = { steps: DEFAULT_TRAIN.steps, batch: DEFAULT_TRAIN.batchSize };
+  const followBudget = (): void => {
+    const demo = demoData && !pretrained;
+    const to = demo ? DEMO_RECIPE_FIELDS : { steps: DEFAULT_TRAIN.steps, batch: DEFAULT_TRAIN.batchSize };
+    const batch = inputs.get('batchSize')!;
+    if (mode.value === 'steps' && Number(length.value) === budget.steps) length.value = String(to.steps);
+    if (Number(batch.value) === budget.batch) batch.value = String(to.batch);
+    budget = to;
+    const set = [
+      ...(mode.value === 'steps' && Number(length.value) === to.steps ? [`${to.steps.toLocaleString('en')} steps`] : []),
+      ...(Number(batch.value) === to.batch ? [`batch size ${to.batch}`] : []),
+    ];
+    demoNote.hidden = !demo || set.length === 0;
+    demoNote.textContent = demo
+      ? `Set for the demo data: ${set.join(' and ')}. That budget took the tiny from-scratch student to about 80% right answers on the demo's test questions (15 minutes with the WebAssembly backend on a 2-core CPU); the 200-step default gets only a few percent right. Fewer steps show the losses fall, not the answers improve.`
+      : '';
+  };
 
   const readNumber = (f: NumberField): number => {
     const input = inputs.get(f.key) as HTMLInputElement;
@@ -204,6 +227,8 @@ export function settingsView(): SettingsView {
       backend.value = b;
     },
     setPretrained(on) {
+      pretrained = on;
+      followBudget();
       preset.disabled = on;
       preset.title = on ? 'A pretrained student has its own size (see Student).' : '';
       const lr = inputs.get('lr')!;
@@ -212,25 +237,8 @@ export function settingsView(): SettingsView {
       if (!on && Number(lr.value) === PRETRAINED_LR.lora) lr.value = String(DEFAULT_TRAIN.lr);
     },
     setDemo(on) {
-      if (on === demoSet) return;
-      demoSet = on;
-      const batch = inputs.get('batchSize')!;
-      const from = on ? { steps: DEFAULT_TRAIN.steps, batch: DEFAULT_TRAIN.batchSize } : DEMO_RECIPE_FIELDS;
-      const to = on ? DEMO_RECIPE_FIELDS : { steps: DEFAULT_TRAIN.steps, batch: DEFAULT_TRAIN.batchSize };
-      // only values the user has not changed follow the data
-      const changed: string[] = [];
-      if (mode.value === 'steps' && Number(length.value) === from.steps) {
-        length.value = String(to.steps);
-        changed.push(`${to.steps.toLocaleString('en')} steps`);
-      }
-      if (Number(batch.value) === from.batch) {
-        batch.value = String(to.batch);
-        changed.push(`batch size ${to.batch}`);
-      }
-      demoNote.hidden = !on || changed.length === 0;
-      demoNote.textContent = on
-        ? `Set for the demo data: ${changed.join(' and ')}. That budget took a tiny student to about 80% right answers on the demo's test questions (15 minutes with the WebAssembly backend on a 2-core CPU); the 200-step default gets only a few percent right. Fewer steps show the losses fall, not the answers improve.`
-        : '';
+      demoData = on;
+      followBudget();
     },
     setBackendEnabled(on) {
       backend.disabled = !on;

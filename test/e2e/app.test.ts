@@ -7,12 +7,12 @@
 
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { evalFile, teacherFile } from './fixtures';
-import { bannerText, expectClean, waitFor } from './checks';
+import { bannerText, expectClean, servedApp, waitBackend, waitFor } from './checks';
 import { axeViolations } from './ux-helpers';
-import { ARTIFACTS, ROOT, buildApp, chromiumAvailable, CHROMIUM, launchBrowser, longTasks, losses, openPage, readStep, screenshot, serve, trainStatus, writeArtifact, type Served, type WatchedPage } from '../../support/browser';
+import { ARTIFACTS, ROOT, buildApp, chromiumAvailable, CHROMIUM, longTasks, losses, openPage, readStep, screenshot, trainStatus, writeArtifact, type WatchedPage } from '../../support/browser';
 
 const available = chromiumAvailable();
 if (!available) console.warn(`[e2e] skipped: ${CHROMIUM} is missing (apt-get install chromium)`);
@@ -24,10 +24,6 @@ const fixture = teacherFile();
 async function dismissErrors(page: Page): Promise<void> {
   const b = page.getByTestId('error-banner');
   if (await b.isVisible()) await b.getByRole('button', { name: 'Dismiss' }).click();
-}
-
-async function waitBackend(page: Page): Promise<void> {
-  await page.getByTestId('backend').filter({ hasText: /^backend: (webgpu|webgl|wasm|cpu)/ }).waitFor({ timeout: 60_000 });
 }
 
 async function uploadTeacher(page: Page): Promise<void> {
@@ -68,24 +64,13 @@ async function checkpointRows(page: Page): Promise<{ run: string; steps: number[
 }
 
 describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
-  let served: Served;
-  let browser: Browser;
+  const app = servedApp();
   let w: WatchedPage;
   let page: Page;
   // Shared between the tests, in order.
   let stoppedAt = 0;
   let trainedEval: { accuracy: string; samples: string } | undefined;
   let exported = '';
-
-  beforeAll(async () => {
-    served = await serve('preview');
-    browser = await launchBrowser();
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    await served?.close();
-  });
 
   it('the page bundle has no tfjs (the worker has it) and index.html carries the CSP', async () => {
     const dist = await buildApp();
@@ -112,7 +97,7 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
   });
 
   it('loads the demo data: the report counts the generated questions; the curated set downloads as JSONL', async () => {
-    const demo = await openPage(browser, served.url);
+    const demo = await openPage(app.browser, app.served.url);
     try {
       await waitBackend(demo.page);
       await demo.page.getByTestId('use-demo').click();
@@ -151,7 +136,7 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
   });
 
   it('reads an uploaded teacher file: counts, the bad line by number, markup shown as text', async () => {
-    w = await openPage(browser, served.url);
+    w = await openPage(app.browser, app.served.url);
     page = w.page;
     await waitBackend(page);
     await uploadTeacher(page);
@@ -407,7 +392,7 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
   // The slowest test here: four runs (two seeds), the first compiling every
   // shader on SwiftShader; two steps each keep it to minutes.
   it('compares MCC-KD with the baseline over two seeds: both alphas with mean ± sd, the differences seed by seed, and report.md', async () => {
-    const c = await openPage(browser, served.url);
+    const c = await openPage(app.browser, app.served.url);
     try {
       const p = c.page;
       await waitBackend(p);
@@ -479,7 +464,7 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
   });
 
   it('classroom demo: one button trains on the demo data and draws the two answer distributions', async () => {
-    const c = await openPage(browser, served.url);
+    const c = await openPage(app.browser, app.served.url);
     try {
       const p = c.page;
       await waitBackend(p);
@@ -504,7 +489,7 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
     // A context of its own (its own IndexedDB): closing the tab ends the
     // worker in the middle of the save, and the next tab of the same context
     // finds what IndexedDB kept. Runnable alone (-t).
-    let tab = await openPage(browser, served.url);
+    let tab = await openPage(app.browser, app.served.url);
     const context = tab.context;
     let page = tab.page;
     await waitBackend(page);
@@ -544,12 +529,12 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
     await worker!.evaluate(() => {
       (self as unknown as { __armed: boolean }).__armed = true;
     });
-    const hits = served.hangHits();
-    await waitFor('a save in flight', async () => served.hangHits() > hits, 120_000, 50, page);
+    const hits = app.served.hangHits();
+    await waitFor('a save in flight', async () => app.served.hangHits() > hits, 120_000, 50, page);
     const savingStep = await readStep(page);
     // Closing the tab terminates the worker mid-transaction.
     await page.close();
-    tab = await openPage(browser, served.url, context);
+    tab = await openPage(app.browser, app.served.url, context);
     page = tab.page;
     await waitBackend(page);
     await waitFor('the saved runs', async () => (await checkpointRows(page)).length === 1, 30_000);

@@ -1,8 +1,28 @@
 // Assertions shared by the browser tests (kept out of support/browser.ts,
 // which the bench imports outside vitest).
-import type { Page } from 'playwright-core';
-import { expect } from 'vitest';
-import { poll, type WatchedPage } from '../../support/browser';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { launchBrowser, poll, serve, type Served, type WatchedPage } from '../../support/browser';
+
+/** The built app served (vite preview) and one headless Chromium, for the
+ * tests of one describe block: started before them, closed after. */
+export function servedApp(): { served: Served; browser: Browser } {
+  const app = {} as { served: Served; browser: Browser };
+  beforeAll(async () => {
+    app.served = await serve('preview');
+    app.browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    await app.browser?.close();
+    await app.served?.close();
+  });
+  return app;
+}
+
+/** Until the worker's backend badge names the backend it got. */
+export async function waitBackend(page: Page): Promise<void> {
+  await page.getByTestId('backend').filter({ hasText: /^backend: (webgpu|webgl|wasm|cpu)/ }).waitFor({ timeout: 60_000 });
+}
 
 /** The page's error banner text, '' when none is shown. */
 export async function bannerText(page: Page): Promise<string> {

@@ -3,11 +3,11 @@
 // loss, and the consistency of sampled explanations in the evaluation.
 // SwiftShader is slow: the tiny model, 4 steps, 4 questions, short answers.
 
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectClean, waitFor } from './checks';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { expectClean, servedApp, waitFor } from './checks';
 import path from 'node:path';
-import { ARTIFACTS, chromiumAvailable, CHROMIUM, launchBrowser, openPage, screenshot, serve, trainStatus, type Served } from '../../support/browser';
+import { ARTIFACTS, chromiumAvailable, CHROMIUM, openPage, screenshot, trainStatus } from '../../support/browser';
 
 const available = chromiumAvailable();
 if (!available) console.warn(`[e2e] skipped: ${CHROMIUM} is missing (apt-get install chromium)`);
@@ -28,21 +28,10 @@ async function memory(page: Page): Promise<{ numTensors: number }> {
 }
 
 describe.skipIf(!available)('learning made visible', () => {
-  let served: Served;
-  let browser: Browser;
-
-  beforeAll(async () => {
-    served = await serve('preview');
-    browser = await launchBrowser();
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    await served?.close();
-  });
+  const app = servedApp();
 
   it('charts accuracy every 2 steps while training; the evaluation shows the consistency of 2 sampled explanations', async () => {
-    const w = await openPage(browser, `${served.url}?diagnostics`);
+    const w = await openPage(app.browser, `${app.served.url}?diagnostics`);
     const page = w.page;
     try {
       await page.getByTestId('backend').filter({ hasText: /^backend: (webgpu|webgl|wasm|cpu)/ }).waitFor({ timeout: 60_000 });

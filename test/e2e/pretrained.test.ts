@@ -91,6 +91,9 @@ describe.skipIf(!available)('a pretrained student in the page', () => {
       await page.getByTestId('backend').filter({ hasText: /^backend: webgpu/ }).waitFor({ timeout: 60_000 });
       await page.getByTestId('use-demo').click();
       await page.getByTestId('data-report').getByText('Questions for training').waitFor({ timeout: 120_000 });
+      // the demo data brings the budget that teaches a from-scratch student ...
+      expect([await page.getByTestId('steps').inputValue(), await page.getByTestId('setting-batchSize').inputValue()]).toEqual(['1000', '16']);
+      expect(await page.getByTestId('settings-demo-note').innerText()).toMatch(/^Set for the demo data: 1,000 steps and batch size 16\./);
 
       // a folder without tokenizer.json is refused, naming the file
       await page.getByTestId('student-folder').setInputFiles(path.join(dir, 'qwen2-tiny'));
@@ -113,6 +116,9 @@ describe.skipIf(!available)('a pretrained student in the page', () => {
       expect(await page.getByTestId('lora-target-gate_proj').isChecked()).toBe(false);
       expect(await page.getByTestId('preset').isDisabled()).toBe(true);
       expect(await page.getByTestId('setting-lr').inputValue()).toBe('0.0002');
+      // ... which a pretrained student does not get (hours at that budget)
+      expect([await page.getByTestId('steps').inputValue(), await page.getByTestId('setting-batchSize').inputValue()]).toEqual(['200', '8']);
+      expect(await page.getByTestId('settings-demo-note').isVisible()).toBe(false);
       await page.getByTestId('setting-lr').fill('0.01');
 
       await page.getByTestId('steps').fill('4');

@@ -3,29 +3,17 @@
 // memory is dropped and taken again by the resume, whose checkpoints must
 // stay on and go to the same stored run. (Here the release was always done
 // in time, with or without lockRun's wait; the wait is a safeguard.)
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bannerText, waitFor } from './checks';
-import { chromiumAvailable, launchBrowser, openPage, readStep, serve, trainStatus, type Served } from '../../support/browser';
+import { describe, expect, it } from 'vitest';
+import { bannerText, servedApp, waitFor } from './checks';
+import { chromiumAvailable, openPage, readStep, trainStatus } from '../../support/browser';
 
 const available = chromiumAvailable();
 
 describe.skipIf(!available)('resume in the same tab', () => {
-  let served: Served;
-  let browser: Browser;
-
-  beforeAll(async () => {
-    served = await serve('preview');
-    browser = await launchBrowser();
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    await served?.close();
-  });
+  const app = servedApp();
 
   it('resuming the run just trained keeps its checkpoints on (its lock is handed back in time)', { timeout: 400_000 }, async () => {
-    const w = await openPage(browser, served.url);
+    const w = await openPage(app.browser, app.served.url);
     const page = w.page;
     try {
       await page.getByTestId('backend').filter({ hasText: /^backend: webgpu/ }).waitFor({ timeout: 60_000 });

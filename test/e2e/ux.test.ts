@@ -5,19 +5,15 @@
 // Runs are tiny (3 steps of the tiny model): SwiftShader is slow.
 
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectClean, waitFor } from './checks';
+import { describe, expect, it } from 'vitest';
+import { expectClean, servedApp, waitBackend, waitFor } from './checks';
 import { axeViolations, maxOverflow, notInView, recordStatus, settingsOverlaps, sidewaysOverflow, statusHistory, stepOf, watchWidth } from './ux-helpers';
-import { chromiumAvailable, CHROMIUM, launchBrowser, openPage, readStep, screenshot, serve, trainStatus, type Served, type WatchedPage } from '../../support/browser';
+import { chromiumAvailable, CHROMIUM, openPage, readStep, screenshot, trainStatus, type WatchedPage } from '../../support/browser';
 
 const available = chromiumAvailable();
 if (!available) console.warn(`[e2e] skipped: ${CHROMIUM} is missing (apt-get install chromium)`);
 
 const STEPS = 3;
-
-async function waitBackend(page: Page): Promise<void> {
-  await page.getByTestId('backend').filter({ hasText: /^backend: (webgpu|webgl|wasm|cpu)/ }).waitFor({ timeout: 60_000 });
-}
 
 async function useDemo(page: Page): Promise<void> {
   await page.getByTestId('use-demo').click();
@@ -41,21 +37,10 @@ async function expectAxeClean(page: Page, when: string): Promise<void> {
 }
 
 describe.skipIf(!available)('the page as a person meets it', () => {
-  let served: Served;
-  let browser: Browser;
-
-  beforeAll(async () => {
-    served = await serve('preview');
-    browser = await launchBrowser();
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    await served?.close();
-  });
+  const app = servedApp();
 
   it('desktop: no overlapping settings; a status within a second of Start and before step 1; axe-core clean loaded, trained, evaluated, dark, classroom', async () => {
-    const w = await open(browser, served.url, { width: 1280, height: 800 });
+    const w = await open(app.browser, app.served.url, { width: 1280, height: 800 });
     const page = w.page;
     try {
       await waitBackend(page);
@@ -176,7 +161,7 @@ describe.skipIf(!available)('the page as a person meets it', () => {
   });
 
   it('phone (390x844): never scrolls sideways before, during and after training or in the classroom view; Pause says "pausing…" at once', async () => {
-    const w = await open(browser, served.url, { width: 390, height: 844 }, true);
+    const w = await open(app.browser, app.served.url, { width: 390, height: 844 }, true);
     const page = w.page;
     try {
       await waitBackend(page);
@@ -244,7 +229,7 @@ describe.skipIf(!available)('the page as a person meets it', () => {
   // is reached with Tab (the order the page gives) and pressed with Enter;
   // numbers are typed. No click, no focus() call.
   it('keyboard only: Use demo data, set the length, Start, wait, Evaluate, read the result', { timeout: 400_000 }, async () => {
-    const w = await open(browser, served.url, { width: 1280, height: 800 });
+    const w = await open(app.browser, app.served.url, { width: 1280, height: 800 });
     const page = w.page;
     try {
       await waitBackend(page);
