@@ -327,6 +327,8 @@ settings.el.addEventListener('change', () => compare.refreshPlan());
 
 async function runClassroom(): Promise<void> {
   if (ui.busy) return;
+  // it trains on the demo data: with the demo's budget, unless changed
+  settings.setDemo(true);
   const s = await guard('Settings', async () => runSettings());
   if (!s) return;
   ui.busy = true;

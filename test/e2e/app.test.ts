@@ -470,6 +470,8 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
       await waitBackend(p);
       await p.getByTestId('steps').fill('4');
       await p.getByTestId('classroom-run').click();
+      // it trains on the demo data, so with the demo's batch (the length typed stays)
+      expect([await p.getByTestId('steps').inputValue(), await p.getByTestId('setting-batchSize').inputValue()]).toEqual(['4', '16']);
       await p.getByTestId('classroom-step').filter({ hasText: /^4 \/ 4$/ }).waitFor({ timeout: 480_000 });
       expect((await p.getByTestId('classroom-question').textContent())?.length ?? 0).toBeGreaterThan(20);
       const kl = Number(await p.getByTestId('classroom-kl').textContent());
