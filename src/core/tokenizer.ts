@@ -50,7 +50,8 @@ export interface TokenizerJSON {
 }
 
 const encoder = new TextEncoder();
-const strictDecoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a token that is U+FEFF keeps it (the default strips it)
+const strictDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** How many bytes a UTF-8 sequence that starts with `b` has (0: `b` cannot
  * start one). */

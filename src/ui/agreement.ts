@@ -1,5 +1,5 @@
 // The classroom view's numbers in words a room understands. Pure (no DOM), so
-// that the thresholds are unit-tested (test/unit/ui-agreement.test.ts).
+// that the thresholds are unit-tested (test/unit/classroom.test.ts).
 
 import type { AccuracyPoint } from '../shared/protocol';
 

@@ -31,7 +31,10 @@ export class CompareView {
   private readonly seedsInput: HTMLInputElement;
   private readonly seedsError = h('p', { class: 'field-error', testid: 'compare-seeds-error', attrs: { id: nextId('compare-seeds-error'), role: 'alert', hidden: true } });
   private readonly planLine = h('p', { class: 'muted', testid: 'compare-plan' });
-  private readonly progress = h('p', { class: 'compare-progress', testid: 'compare-progress', attrs: { 'aria-live': 'polite' } });
+  // The progress line changes every step: not a live region (a screen
+  // reader would read each step); `announce` says each run's start and the end.
+  private readonly progress = h('p', { class: 'compare-progress', testid: 'compare-progress' });
+  private readonly announce = h('p', { class: 'visually-hidden', attrs: { 'aria-live': 'polite' } });
   private readonly seedLine = h('p', { class: 'muted', testid: 'compare-current-seed' });
   private readonly results = h('div', { class: 'compare-results', testid: 'compare-results' });
   private readonly chart = new LiveChart({
@@ -109,6 +112,7 @@ export class CompareView {
       h('div', { class: 'buttons' }, this.button),
       this.progress,
       this.seedLine,
+      this.announce,
       h('div', { class: 'compare-cols' }, col('MCC-KD', this.cells.mcckd), col('Baseline (α = 0)', this.cells.baseline)),
       this.chart.el,
       this.accChart.el,
@@ -155,6 +159,7 @@ export class CompareView {
     this.current = undefined;
     this.phase = '';
     this.progress.textContent = '';
+    this.announce.textContent = '';
     this.seedLine.textContent = '';
     this.results.replaceChildren();
     this.resetSeed();
@@ -178,6 +183,7 @@ export class CompareView {
       if (e.label === 'mcckd' && this.current && this.current.seed !== e.seed) this.resetSeed();
       this.current = { label: e.label, seed: e.seed, seedIndex: e.seedIndex, seeds: e.seeds };
       this.seedLine.textContent = e.seeds > 1 ? `Seed ${e.seed} (${e.seedIndex + 1} of ${e.seeds}):` : `Seed ${e.seed}:`;
+      this.announce.textContent = `Seed ${e.seedIndex + 1} of ${e.seeds}: training ${NAMES[e.label]}`;
       this.setPhase('preparing');
       return;
     }
@@ -232,6 +238,7 @@ export class CompareView {
     for (const run of r.runs) if (run.seed === seed && run.eval) this.showAccuracy(run.label, run.eval);
     const trained = r.report.runs.length;
     this.progress.textContent = `${trained} of ${2 * this.asked} runs finished`;
+    this.announce.textContent = `Comparison over: ${this.progress.textContent}`;
     this.phase = '';
     if (trained === 0) {
       this.results.replaceChildren(h('p', { class: 'muted', text: 'No run finished: nothing to report.' }));

@@ -57,7 +57,9 @@ export class ClassroomView {
   private readonly agreeDetail = h('span', {});
   private readonly accuracyNow = h('p', { class: 'cls-acc-now pending', testid: 'classroom-accuracy-now', text: accuracySoFar(undefined, false) });
   private readonly step = h('span', { testid: 'classroom-step', text: '–' });
-  private readonly status = h('span', { testid: 'classroom-status', text: 'starting…' });
+  // running / paused / done: a live region; the step counter beside it is not
+  // (a screen reader would read every step)
+  private readonly status = h('span', { testid: 'classroom-status', text: 'starting…', attrs: { 'aria-live': 'polite' } });
   readonly pauseButton: HTMLButtonElement;
   private readonly stopButton: HTMLButtonElement;
   private readonly fullButton: HTMLButtonElement;
@@ -119,7 +121,7 @@ export class ClassroomView {
           'div',
           {},
           h('h2', { attrs: { id: 'classroom-title' }, text: 'Two explanations, one answer?' }),
-          h('p', { class: 'cls-status', attrs: { 'aria-live': 'polite' } }, 'Step ', this.step, ' · ', this.status),
+          h('p', { class: 'cls-status' }, 'Step ', this.step, ' · ', this.status),
         ),
         h('div', { class: 'buttons' }, this.pauseButton, this.stopButton, this.fullButton, h('button', { text: 'Leave the demo', class: 'secondary', attrs: { type: 'button' }, on: { click: leave } })),
       ),

@@ -31,7 +31,7 @@ const reportBox = h('div', { testid: 'data-report', class: 'report-box' }, h('p'
 const evalReportBox = h('div');
 
 const dataView = new DataInputView({
-  teacher: (f) => loadData({ kind: 'file', file: f }).then(() => ui.hasData && settings.setDemo(false)),
+  teacher: (f) => loadData({ kind: 'file', file: f }).then((read) => read && ui.hasData && settings.setDemo(false)),
   evalFile: (f) => loadEvalData({ kind: 'file', file: f }),
   clearEval: () => void guard('Removing the evaluation file', async () => {
     await api.clearEval();
@@ -189,7 +189,7 @@ function showBackend(b: BackendInfo): void {
 let dataQueue: Promise<unknown> = Promise.resolve();
 /** Loads one at a time: an evaluation file dropped with a teacher file waits
  * for the teacher file (its task type decides how answers are compared). */
-function queued(fn: () => Promise<void>): Promise<void> {
+function queued<T>(fn: () => Promise<T>): Promise<T> {
   const next = dataQueue.then(fn, fn);
   dataQueue = next.catch(() => undefined);
   return next;
@@ -202,20 +202,21 @@ function progressCallback() {
 }
 
 /** Reads one file in the worker with the progress bar shown; the data
- * controls are off meanwhile. */
-function load(what: string, read: (progress: ReturnType<typeof progressCallback>) => Promise<void>): Promise<void> {
+ * controls are off meanwhile. True when it was read (a failure is shown). */
+function load(what: string, read: (progress: ReturnType<typeof progressCallback>) => Promise<void>): Promise<boolean> {
   return queued(async () => {
     ui.loading = true;
     refresh();
     dataView.progress.begin();
-    await guard(what, () => read(progressCallback()));
+    const ok = (await guard(what, async () => (await read(progressCallback()), true))) === true;
     dataView.progress.hide();
     ui.loading = false;
     refresh();
+    return ok;
   });
 }
 
-function loadData(src: DataSource): Promise<void> {
+function loadData(src: DataSource): Promise<boolean> {
   return load('Reading the teacher file', async (progress) => {
     const { config } = settings.read();
     const summary = await api.loadTeacher(src, curationOf(config), progress);
@@ -233,7 +234,7 @@ function loadData(src: DataSource): Promise<void> {
   });
 }
 
-function loadEvalData(src: DataSource): Promise<void> {
+function loadEvalData(src: DataSource): Promise<boolean> {
   return load('Reading the evaluation file', async (progress) => {
     const summary = await api.loadEval(src, progress);
     dataView.setEvalName(`${summary.name} (${summary.items} questions)`);

@@ -151,6 +151,8 @@ export function settingsView(): SettingsView {
     if (mode.value === 'steps' && Number(length.value) === budget.steps) length.value = String(to.steps);
     if (Number(batch.value) === budget.batch) batch.value = String(to.batch);
     budget = to;
+    // the same notice as a change by hand (the comparison's plan line listens)
+    el.dispatchEvent(new Event('change', { bubbles: true }));
     const set = [
       ...(mode.value === 'steps' && Number(length.value) === to.steps ? [`${to.steps.toLocaleString('en')} steps`] : []),
       ...(Number(batch.value) === to.batch ? [`batch size ${to.batch}`] : []),

@@ -18,22 +18,33 @@ export function compare(input: Partial<TrainConfig>, evalOpts: EvalOptions, list
   const emit = emitter(listener);
   return exclusive('comparing', async (control) => {
     const seeds = checkSeeds(opts.seeds ?? [input.seed ?? DEFAULT_TRAIN.seed]);
+    // refused before anything is touched: the model in memory stays
+    if ((input.alpha ?? DEFAULT_TRAIN.alpha) === 0) throw new Error('set alpha above 0 to compare MCC-KD with the alpha = 0 baseline');
     const runs: CompareRun[] = [];
     const finished: ExperimentRun[] = [];
     let first: { data: TeacherData; config: TrainConfig } | undefined;
-    disposeLive();
+    let failed = false;
     for (const [seedIndex, seed] of seeds.entries()) {
-      if (control.signal.aborted) break;
+      if (control.signal.aborted || failed) break;
       // curation draws rationales (and the dev split) with the seed, as each `mcckd train --seed` does
       const data = await dataFor(curationOf({ ...input, seed }));
       const config = prepareTrainConfig({ ...input, seed }, data.groups.length);
-      if (config.alpha === 0) throw new Error('set alpha above 0 to compare MCC-KD with the alpha = 0 baseline');
       first ??= { data, config };
       for (const c of [config, { ...config, alpha: 0 }]) {
         if (control.signal.aborted) break;
         const label = c.alpha === 0 ? 'baseline' : 'mcckd';
         emit({ type: 'compare-run', label, alpha: c.alpha, seed, seedIndex, seeds: seeds.length });
-        const run = await oneRun(label, data, c, { evalOpts, accuracy: opts.accuracy }, control, emit);
+        let run: CompareRun;
+        try {
+          run = await oneRun(label, data, c, { evalOpts, accuracy: opts.accuracy }, control, emit);
+        } catch (e) {
+          // a run that fails (diverged, a GPU that did not come back) ends
+          // the comparison, but the runs before it are reported, not lost
+          emit({ type: 'note', label, level: 'error', message: `seed ${seed}: ${errMsg(e)}; the comparison stops here and reports the runs that finished` });
+          emit({ type: 'status', label, status: 'stopped', step: 0, message: errMsg(e) });
+          failed = true;
+          break;
+        }
         runs.push(run);
         // a run whose evaluation a stop cut short has no result to report
         if (run.result.status === 'done' && (run.eval || !control.signal.aborted)) finished.push(experimentRun(run, evalName(data)));
@@ -74,7 +85,15 @@ async function oneRun(
     }
     return { label, alpha: config.alpha, seed: config.seed, result, ...(ev ? { eval: ev } : {}), ...(live.accuracy?.length ? { accuracy: live.accuracy.slice() } : {}) };
   } finally {
-    if (label === 'baseline') live.trainer.dispose();
+    // after a lost GPU the trainer may be gone already: a second dispose
+    // must not hide the error that ended the run
+    if (label === 'baseline') {
+      try {
+        live.trainer.dispose();
+      } catch {
+        /* already released */
+      }
+    }
   }
 }
 

@@ -415,6 +415,9 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
       expect(await p.getByTestId('compare-seeds-error').textContent()).toBe("seeds: 'x' is not a whole number");
       expect(await seeds.getAttribute('aria-invalid')).toBe('true');
       await p.waitForTimeout(500);
+      // nothing started: a comparison under way disables its button and the Training's Start
+      expect(await p.getByTestId('compare-run').isEnabled()).toBe(true);
+      expect(await p.getByTestId('train-start').isEnabled()).toBe(true);
       expect(await p.getByTestId('compare-progress').textContent()).toBe('');
       await seeds.fill('1, 2');
       expect(await p.getByTestId('compare-plan').textContent()).toMatch(/^2 seeds × 2 runs = 4 trainings of 2 steps/);

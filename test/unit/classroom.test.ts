@@ -23,6 +23,8 @@ describe('bytesLabel: a token that holds part of a character', () => {
     expect(bytesLabel(enc('€'))).toBe('€');
     expect(bytesLabel(enc('😀 é'))).toBe('😀 é');
     expect(bytesLabel(bytes())).toBe('');
+    // a byte-order mark is a character too (a decoder's default drops it)
+    expect(bytesLabel(bytes(0xef, 0xbb, 0xbf))).toBe('\uFEFF');
   });
 
   it('shows the bytes of a partial character in hex, never U+FFFD', () => {

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compare } from '../../src/worker/compare';
 import { curvesSvg } from '../../src/core/experiment-report';
+import { Trainer } from '../../src/core/trainer';
 import { disposeLive, readEval, readTeacher, session } from '../../src/worker/session';
 import type { CompareRunEvent, TrainConfig, TrainEvent } from '../../src/shared/protocol';
 import { evalFile, teacherFile } from '../e2e/fixtures';
@@ -100,9 +101,40 @@ describe('a comparison over seeds', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
-  it('refuses a bad list of seeds before training anything', async () => {
+  it('a run that fails ends the comparison with what finished reported, and an error note', async () => {
+    disposeLive();
+    const before = tf.memory().numTensors;
+    const events: TrainEvent[] = [];
+    const step = Trainer.prototype.trainStep;
+    try {
+      const r = await compare(config, evalOpts, (e) => {
+        events.push(e);
+        // the second seed's MCC-KD run fails at its first step
+        if (e.type === 'compare-run' && e.seedIndex === 1) {
+          Trainer.prototype.trainStep = () => Promise.reject(new Error('the GPU went away'));
+        }
+      }, { seeds: [1, 2] });
+      expect(r.runs.map((x) => `${x.seed} ${x.label} ${x.result.status}`)).toEqual(['1 mcckd done', '1 baseline done']);
+      expect(r.report.config.seeds).toEqual([1]);
+      expect(r.report.runs).toHaveLength(2);
+      const notes = events.filter((e) => e.type === 'note' && e.level === 'error').map((e) => (e.type === 'note' ? e.message : ''));
+      expect(notes).toEqual(['seed 2: the GPU went away; the comparison stops here and reports the runs that finished']);
+    } finally {
+      Trainer.prototype.trainStep = step;
+    }
+    disposeLive();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('refuses a bad list of seeds, or alpha 0, before touching the model in memory', async () => {
+    disposeLive();
+    await compare(config, evalOpts, () => undefined, { seeds: [1] });
+    const kept = session.live;
+    expect(kept).toBeDefined();
     await expect(compare(config, evalOpts, () => undefined, { seeds: [1, 1] })).rejects.toThrow('a seed is listed twice');
     await expect(compare(config, evalOpts, () => undefined, { seeds: [] })).rejects.toThrow('give at least one seed');
     await expect(compare({ ...config, alpha: 0 }, evalOpts, () => undefined)).rejects.toThrow('set alpha above 0');
+    expect(session.live).toBe(kept);
+    disposeLive();
   });
 });
