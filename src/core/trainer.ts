@@ -114,6 +114,7 @@ export class Trainer {
   private readonly params: Params; // every weight the forward reads
   private readonly trainable: Params; // what AdamW updates: the adapter of a LoRA run, else params
   private readonly vars: tf.Variable[]; // trainable in a fixed order, for variableGrads
+  private disposed = false; // dispose() ran (it may be called again)
   private readonly headTrains: boolean; // whether the output head is among the trainable variables
   private readonly opt: AdamW;
   private readonly data: EncodedGroup[];
@@ -436,14 +437,14 @@ export class Trainer {
       const logits = forward(this.params, this.modelConfig, tf.tensor2d(b.ids, [b.rows, b.time], 'int32')).logits;
       const za = gatherRows(logits, tf.tensor1d(b.klA, 'int32'));
       const zb = gatherRows(logits, tf.tensor1d(b.klB, 'int32'));
-      const p = tf.softmax(tf.div(za, T));
-      const q = tf.softmax(tf.div(zb, T));
-      return { p, q, kl: symmetricKL(za, zb, T), overlap: tf.sum(tf.minimum(p, q), -1) };
+      return { p: tf.softmax(tf.div(za, T)), q: tf.softmax(tf.div(zb, T)), kl: symmetricKL(za, zb, T) };
     });
-    const [p, q, kl, overlap] = (await Promise.all([t.p.array(), t.q.array(), t.kl.data(), t.overlap.data()])) as [number[][], number[][], Float32Array, Float32Array];
-    tf.dispose([t.p, t.q, t.kl, t.overlap]);
+    const [p, q, kl] = (await Promise.all([t.p.array(), t.q.array(), t.kl.data()])) as [number[][], number[][], Float32Array];
+    tf.dispose([t.p, t.q, t.kl]);
     const S = b.span;
-    const mean = (xs: Float32Array): number => Array.from(xs.slice(0, S)).reduce((s, x) => s + x, 0) / S;
+    const mean = (xs: ArrayLike<number>): number => Array.from(xs).slice(0, S).reduce((s, x) => s + x, 0) / S;
+    // the whole distributions are on the host already: their overlap needs no GPU pass
+    const overlap = p.map((row, s) => row.reduce((sum, x, k) => sum + Math.min(x, q[s][k]), 0));
     const first = p[0].map((x, k) => [x + q[0][k], k]).sort((x, y) => y[0] - x[0]).slice(0, topN).map((x) => x[1]);
     const a = enc.rationales[i];
     const gold = a.ids[a.spanStart];
@@ -459,9 +460,18 @@ export class Trainer {
     };
   }
 
+  /** Frees the weights and the optimizer's moments. Safe to call twice, and
+   * after a lost GPU (whose tensors cannot be freed: nothing is left to do),
+   * so a caller's clean-up never hides the error that ended a run. */
   dispose(): void {
-    for (const v of this.params.values()) v.dispose();
-    this.opt.dispose();
+    if (this.disposed) return;
+    this.disposed = true;
+    try {
+      for (const v of this.params.values()) v.dispose();
+      this.opt.dispose();
+    } catch {
+      // the device is gone with its buffers
+    }
   }
 }
 

@@ -85,15 +85,7 @@ async function oneRun(
     }
     return { label, alpha: config.alpha, seed: config.seed, result, ...(ev ? { eval: ev } : {}), ...(live.accuracy?.length ? { accuracy: live.accuracy.slice() } : {}) };
   } finally {
-    // after a lost GPU the trainer may be gone already: a second dispose
-    // must not hide the error that ended the run
-    if (label === 'baseline') {
-      try {
-        live.trainer.dispose();
-      } catch {
-        /* already released */
-      }
-    }
+    if (label === 'baseline') live.trainer.dispose();
   }
 }
 

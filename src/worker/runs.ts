@@ -210,11 +210,7 @@ const MAX_RECOVERIES = 3;
 /** After a loss: the model on the dead device is gone (its tensors are
  * invalid) and the backend is set up again (or falls back). */
 async function resetLostBackend(live: Live): Promise<void> {
-  try {
-    live.trainer.dispose();
-  } catch {
-    // the device is gone; nothing to free
-  }
+  live.trainer.dispose();
   if (session.live === live) session.live = undefined;
   const name = live.trainer.trainConfig.backend;
   session.backend = await session.backendLock.run(() => recreateBackend(name));
