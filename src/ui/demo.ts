@@ -10,6 +10,7 @@ import type { AccuracyPoint, DistEvent, TrainEvent } from '../shared/protocol';
 import { accuracySoFar, agreement } from './agreement';
 import { LiveChart } from './charts';
 import { formatNumber, formatPercent, h } from './dom';
+import { accuracyChart } from './training';
 
 export interface ClassroomHandlers {
   pauseOrResume(): void;
@@ -65,6 +66,9 @@ export class ClassroomView {
   private readonly fullButton: HTMLButtonElement;
   private readonly scaleNote = h('p', { class: 'muted cls-scale' });
   private readonly charts = h('div', { class: 'cls-charts' });
+  // The classroom sees accuracy climb too; shown from the first check on (a
+  // run too short for one would put an empty chart on the projector).
+  private readonly accuracyChart = accuracyChart({ testid: 'classroom-accuracy', fontSize: 18, height: 300 });
   private readonly chart = new LiveChart({
     title: 'Loss while training',
     testid: 'classroom-chart',
@@ -109,7 +113,8 @@ export class ClassroomView {
       this.fullButton.textContent = document.fullscreenElement === this.el ? 'Exit full screen' : 'Full screen';
     });
     this.chart.el.classList.add('cls-loss');
-    this.charts.append(this.chart.el);
+    this.accuracyChart.el.hidden = true;
+    this.charts.append(this.chart.el, this.accuracyChart.el);
     this.el = h(
       'section',
       // The page's main content while it is shown (the usual <main> is hidden then).
@@ -164,10 +169,6 @@ export class ClassroomView {
     );
   }
 
-  /** Another chart for beside the loss chart (main.ts's accuracy chart). */
-  addChart(el: HTMLElement): void {
-    this.charts.append(el);
-  }
 
   private toggleFullscreen(): void {
     const done = (): void => undefined; // a refused request leaves the page as it was
@@ -203,8 +204,11 @@ export class ClassroomView {
 
   handle(e: TrainEvent): void {
     if (e.type === 'start' && e.info.label === 'classroom') {
-      // the step axis spans the whole run from the start
+      // the step axes span the whole run from the start
       this.chart.setSteps(e.info.startStep, e.info.totalSteps);
+      this.accuracyChart.reset();
+      this.accuracyChart.el.hidden = true;
+      this.accuracyChart.setSteps(e.info.startStep, e.info.totalSteps);
       this.firstStep = e.info.startStep < e.info.totalSteps;
       this.step.textContent = `${e.info.startStep} / ${e.info.totalSteps}`;
       return;
@@ -228,6 +232,8 @@ export class ClassroomView {
       this.stopButton.disabled = this.over;
       this.showAccuracy();
     } else if (e.type === 'accuracy') {
+      this.accuracyChart.el.hidden = false;
+      this.accuracyChart.push(e.step, [100 * e.accuracy]);
       this.latestAccuracy = e;
       this.showAccuracy();
     } else if (e.type === 'dist') {

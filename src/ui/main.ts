@@ -16,7 +16,7 @@ import { EvaluationView } from './evaluation';
 import { evalReportView, reportView } from './report';
 import { settingsView } from './settings';
 import { StudentView } from './student';
-import { accuracyChart, TrainingView } from './training';
+import { TrainingView } from './training';
 
 catchGlobalErrors();
 const api = startWorker((msg) => showError('Training worker', msg));
@@ -100,12 +100,6 @@ const classroom = new ClassroomView({
   },
 });
 
-// The classroom sees accuracy climb too (its checks come with the run's
-// events); shown from the first check on: a run too short for one would
-// put an empty chart on the projector.
-const classroomAccuracy = accuracyChart({ testid: 'classroom-accuracy', fontSize: 18, height: 300 });
-classroomAccuracy.el.hidden = true;
-classroom.addChart(classroomAccuracy.el);
 
 function section(n: string, title: string, testid: string, ...body: HTMLElement[]): HTMLElement {
   const id = `section-${testid}`;
@@ -159,15 +153,6 @@ function onEvent(e: TrainEvent): void {
   compare.handle(e);
   classroom.handle(e);
   if (e.type === 'status') refresh();
-  if (e.type === 'start' && e.info.label === 'classroom') {
-    classroomAccuracy.reset();
-    classroomAccuracy.el.hidden = true;
-    classroomAccuracy.setSteps(e.info.startStep, e.info.totalSteps);
-  }
-  if (e.type === 'accuracy' && e.label === 'classroom') {
-    classroomAccuracy.el.hidden = false;
-    classroomAccuracy.push(e.step, [100 * e.accuracy]);
-  }
   if (e.type === 'start') {
     ui.modelLoaded = true;
     showBackend(e.info.backend);
