@@ -23,6 +23,7 @@ import {
   type ModelConfig,
   type TrainConfig,
 } from '../core/config';
+import { DEFAULT_ARCH, archOf } from '../core/arch';
 import type { BaseRef, NamedTensor, TensorMap, TrainState } from '../core/state';
 import { validatePromptTemplate } from '../data/template';
 import { TokenizerError, checkTokenizerJSON, type TokenizerJSON } from '../core/tokenizer';
@@ -237,7 +238,7 @@ function validateBase(x: unknown, model: ModelConfig): BaseRef {
     throw new CheckpointFormatError(`base: ${msg}`, 'config');
   };
   if (!isObj(x)) return bad('must be an object');
-  if (x.arch !== (model.arch ?? 'gpt2')) bad(`arch ${describeValue(x.arch)} does not match model_config's ${describeValue(model.arch ?? 'gpt2')}`);
+  if (x.arch !== archOf(model)) bad(`arch ${describeValue(x.arch)} does not match model_config's ${describeValue(archOf(model))}`);
   if (typeof x.name !== 'string' || x.name.length > 1000) bad('name must be a string of at most 1000 characters');
   if (typeof x.fingerprint !== 'string' || !/^[0-9a-f]{8}-\d{1,15}$/.test(x.fingerprint)) bad(`fingerprint must look like "89abcdef-12345", got ${describeValue(x.fingerprint)}`);
   return { arch: x.arch as BaseRef['arch'], name: x.name as string, fingerprint: x.fingerprint as string };
@@ -334,7 +335,7 @@ export function safetensorsToState(bytes: Uint8Array, limits?: DecodeLimits): Lo
   // A pretrained student's tokenizer is its base's tokenizer.json (null here);
   // a from-scratch student's is our BPE, stored whole.
   const base = metadata.base === undefined ? undefined : validateBase(parseJsonField(metadata, 'base'), modelConfig);
-  if (!base && (modelConfig.arch !== undefined && modelConfig.arch !== 'gpt2')) {
+  if (!base && archOf(modelConfig) !== DEFAULT_ARCH) {
     throw new CheckpointFormatError(`model_config: a ${modelConfig.arch} model must name its pretrained base (metadata "base" is missing)`, 'config');
   }
   if (!base && modelConfig.lora) throw new CheckpointFormatError('model_config: a LoRA adapter must name its pretrained base (metadata "base" is missing)', 'config');

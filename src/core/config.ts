@@ -3,12 +3,13 @@
 
 import { CURATION_DEFAULTS } from '../data/defaults';
 import { validatePromptTemplate } from '../data/template';
+import { ARCH_NAMES, FAMILIES, archOf, familyOf, isArch, type Arch } from './arch';
+import { dimsOf, sizeOf } from './arch/dims';
 
-/** The decoder families we run: GPT-2 (LayerNorm, learned positions, GELU
- * MLP, Conv1D [in, out] weights) and LLaMA / Qwen2 (RMSNorm, RoPE,
- * grouped-query attention, SwiGLU MLP, nn.Linear [out, in] weights; Qwen2
- * adds q/k/v biases). Our from-scratch student is a GPT-2. */
-export type Arch = 'gpt2' | 'llama' | 'qwen2';
+// The decoder families we run live in the registry (src/core/arch): each
+// knows its tensors, its config.json, its forward. Our from-scratch student
+// is a GPT-2.
+export { archOf, dimsOf, type Arch };
 
 /** LoRA with PEFT's semantics: for each targeted projection W (short name as
  * PEFT matches it: c_attn, c_proj, c_fc; q_proj ... down_proj),
@@ -20,6 +21,9 @@ export interface LoraConfig {
   targets: string[]; // module short names, e.g. ['q_proj', 'v_proj']
 }
 
+/** A layer's attention: over every earlier position, or a sliding window. */
+export type AttentionKind = 'full' | 'sliding';
+
 export interface ModelConfig {
   arch?: Arch; // absent = 'gpt2' (every checkpoint written before pretrained students)
   vocabSize: number; // the tokenizer's (incl. special tokens)
@@ -29,9 +33,18 @@ export interface ModelConfig {
   nEmbd: number; // hidden size; must be divisible by nHead (head size nEmbd / nHead)
   layerNormEps: number; // LayerNorm (gpt2) or RMSNorm (llama, qwen2) epsilon
   nKvHead?: number; // key/value heads (grouped-query attention); default nHead
+  headDim?: number; // head size when the config names one (head_dim); default nEmbd / nHead
   intermediateSize?: number; // MLP width; default 4 * nEmbd (GPT-2)
   ropeTheta?: number; // RoPE base (llama, qwen2); default 10000
   tieWordEmbeddings?: boolean; // head = token embedding; default true
+  // Per-layer attention, for the families that have it (absent: every layer
+  // is full causal attention with scale 1/sqrt(headDim), no soft-cap):
+  layerTypes?: AttentionKind[]; // one per layer
+  slidingWindow?: number; // keys a 'sliding' layer's query sees (itself included)
+  ropeLocalTheta?: number; // RoPE base of the 'sliding' layers; default ropeTheta
+  attnScale?: number; // q.k scale instead of 1/sqrt(headDim) (e.g. query_pre_attn_scalar^-0.5)
+  attnSoftcap?: number; // attention logits -> tanh(s / cap) * cap
+  finalSoftcap?: number; // output logits -> tanh(z / cap) * cap
   lora?: LoraConfig; // absent = every parameter trains
 }
 
@@ -104,19 +117,6 @@ export function modelConfigFor(preset: PresetName, vocabSize: number, overrides:
   return { ...p, vocabSize, ...overrides };
 }
 
-export const archOf = (c: ModelConfig): Arch => c.arch ?? 'gpt2';
-
-/** The model's derived sizes, with the defaults of the optional fields. */
-export function dimsOf(c: ModelConfig): { d: number; headDim: number; nKvHead: number; inner: number; tied: boolean; ropeTheta: number } {
-  return {
-    d: c.nEmbd,
-    headDim: c.nEmbd / c.nHead,
-    nKvHead: c.nKvHead ?? c.nHead,
-    inner: c.intermediateSize ?? 4 * c.nEmbd,
-    tied: c.tieWordEmbeddings ?? true,
-    ropeTheta: c.ropeTheta ?? 10_000,
-  };
-}
 
 /** Names and shapes of every base parameter, in a fixed order: the one table
  * that the model, the checkpoint format, the Hugging Face folder reader and
@@ -125,62 +125,19 @@ export function dimsOf(c: ModelConfig): { d: number; headDim: number; nKvHead: n
  * weights [out, in] (`model.layers.0.self_attn.q_proj.weight`). A tied model
  * has no `lm_head.weight`. */
 export function paramShapes(c: ModelConfig): [string, number[]][] {
-  const { d, headDim, nKvHead, inner, tied } = dimsOf(c);
-  const out: [string, number[]][] = [];
-  if (archOf(c) === 'gpt2') {
-    out.push(['transformer.wte.weight', [c.vocabSize, d]], ['transformer.wpe.weight', [c.blockSize, d]]);
-    for (let i = 0; i < c.nLayer; i++) {
-      const h = `transformer.h.${i}`;
-      out.push(
-        [`${h}.ln_1.weight`, [d]], [`${h}.ln_1.bias`, [d]],
-        [`${h}.attn.c_attn.weight`, [d, 3 * d]], [`${h}.attn.c_attn.bias`, [3 * d]],
-        [`${h}.attn.c_proj.weight`, [d, d]], [`${h}.attn.c_proj.bias`, [d]],
-        [`${h}.ln_2.weight`, [d]], [`${h}.ln_2.bias`, [d]],
-        [`${h}.mlp.c_fc.weight`, [d, inner]], [`${h}.mlp.c_fc.bias`, [inner]],
-        [`${h}.mlp.c_proj.weight`, [inner, d]], [`${h}.mlp.c_proj.bias`, [d]],
-      );
-    }
-    out.push(['transformer.ln_f.weight', [d]], ['transformer.ln_f.bias', [d]]);
-  } else {
-    const q = c.nHead * headDim;
-    const kv = nKvHead * headDim;
-    out.push(['model.embed_tokens.weight', [c.vocabSize, d]]);
-    for (let i = 0; i < c.nLayer; i++) {
-      const l = `model.layers.${i}`;
-      out.push(
-        [`${l}.input_layernorm.weight`, [d]],
-        [`${l}.self_attn.q_proj.weight`, [q, d]], [`${l}.self_attn.k_proj.weight`, [kv, d]],
-        [`${l}.self_attn.v_proj.weight`, [kv, d]], [`${l}.self_attn.o_proj.weight`, [d, q]],
-      );
-      if (archOf(c) === 'qwen2') out.push([`${l}.self_attn.q_proj.bias`, [q]], [`${l}.self_attn.k_proj.bias`, [kv]], [`${l}.self_attn.v_proj.bias`, [kv]]);
-      out.push(
-        [`${l}.post_attention_layernorm.weight`, [d]],
-        [`${l}.mlp.gate_proj.weight`, [inner, d]], [`${l}.mlp.up_proj.weight`, [inner, d]],
-        [`${l}.mlp.down_proj.weight`, [d, inner]],
-      );
-    }
-    out.push(['model.norm.weight', [d]]);
-  }
-  if (!tied) out.push(['lm_head.weight', [c.vocabSize, d]]);
+  const out = familyOf(c).paramShapes(c);
+  if (!dimsOf(c).tied) out.push(['lm_head.weight', [c.vocabSize, c.nEmbd]]);
   return out;
 }
 
 /** The projections LoRA can adapt, by PEFT short name, per architecture. */
-export const LORA_MODULES: Record<Arch, readonly string[]> = {
-  gpt2: ['c_attn', 'c_proj', 'c_fc'],
-  llama: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
-  qwen2: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
-};
+export const LORA_MODULES = Object.fromEntries(FAMILIES.map((f) => [f.name, f.loraModules])) as Record<Arch, readonly string[]>;
 
 /** LoRA's defaults for a pretrained student: rank 8, alpha 16 (scale 2). */
 export const LORA_DEFAULTS = { rank: 8, alpha: 16 } as const;
 
 /** PEFT's default-like targets: the attention projections. */
-export const DEFAULT_LORA_TARGETS: Record<Arch, readonly string[]> = {
-  gpt2: ['c_attn', 'c_proj'],
-  llama: ['q_proj', 'k_proj', 'v_proj', 'o_proj'],
-  qwen2: ['q_proj', 'k_proj', 'v_proj', 'o_proj'],
-};
+export const DEFAULT_LORA_TARGETS = Object.fromEntries(FAMILIES.map((f) => [f.name, f.defaultLoraTargets])) as Record<Arch, readonly string[]>;
 
 /** A pretrained student's config with a LoRA setting; no targets named
  * means the architecture's attention projections (PEFT's usual choice). */
@@ -196,7 +153,7 @@ export function withLora(c: ModelConfig, lora: LoraConfig | undefined): ModelCon
 export function loraModules(c: ModelConfig): { module: string; in: number; out: number }[] {
   if (!c.lora) return [];
   const targets = new Set(c.lora.targets);
-  const conv1d = archOf(c) === 'gpt2'; // [in, out]; nn.Linear is [out, in]
+  const conv1d = familyOf(c).weightLayout === 'in-out'; // Conv1D [in, out]; nn.Linear is [out, in]
   const out: { module: string; in: number; out: number }[] = [];
   for (const [name, shape] of paramShapes(c)) {
     if (shape.length !== 2 || !name.endsWith('.weight')) continue;
@@ -235,12 +192,12 @@ export function checkLora(c: ModelConfig): void {
 
 /** Exact parameter count of the model (the base; the tied head counted once). */
 export function countParams(c: ModelConfig): number {
-  return paramShapes(c).reduce((sum, [, shape]) => sum + shape.reduce((a, b) => a * b, 1), 0);
+  return paramShapes(c).reduce((sum, [, shape]) => sum + sizeOf(shape), 0);
 }
 
 /** Exact count of the trainable parameters (the adapter for a LoRA run). */
 export function countTrainable(c: ModelConfig): number {
-  return trainableShapes(c).reduce((sum, [, shape]) => sum + shape.reduce((a, b) => a * b, 1), 0);
+  return trainableShapes(c).reduce((sum, [, shape]) => sum + sizeOf(shape), 0);
 }
 
 // ---- limits: the one table of allowed ranges ----------------------------
@@ -345,9 +302,13 @@ export const MODEL_OPTION_LIMITS = {
   nKvHead: { min: 1, max: 128, integer: true },
   intermediateSize: { min: 1, max: 65536, integer: true },
   ropeTheta: { min: 0, max: 1e9, openMin: true },
+  headDim: { min: 1, max: 8192, integer: true },
+  slidingWindow: { min: 1, max: 1_048_576, integer: true },
+  ropeLocalTheta: { min: 0, max: 1e9, openMin: true },
+  attnScale: { min: 0, max: 1e3, openMin: true },
+  attnSoftcap: { min: 0, max: 1e6, openMin: true },
+  finalSoftcap: { min: 0, max: 1e6, openMin: true },
 } satisfies Partial<Record<keyof ModelConfig, Range>>;
-
-const ARCHS: readonly string[] = ['gpt2', 'llama', 'qwen2'];
 
 /** Every model config field against MODEL_LIMITS (the optional ones when
  * present), the head layout and the LoRA setting. */
@@ -357,13 +318,18 @@ export function checkModelRanges(c: ModelConfig): void {
     const v = (c as unknown as Record<string, unknown>)[k];
     if (v !== undefined) checkRange(k, v, r);
   }
-  if (c.arch !== undefined && !ARCHS.includes(c.arch)) throw new ConfigRangeError(`arch must be one of ${ARCHS.join(', ')}, got ${JSON.stringify(c.arch)?.slice(0, 40)}`, 'arch');
+  if (c.arch !== undefined && !isArch(c.arch)) throw new ConfigRangeError(`arch must be one of ${ARCH_NAMES.join(', ')}, got ${JSON.stringify(c.arch)?.slice(0, 40)}`, 'arch');
   if (c.tieWordEmbeddings !== undefined && typeof c.tieWordEmbeddings !== 'boolean') throw new ConfigRangeError('tieWordEmbeddings must be true or false', 'tieWordEmbeddings');
-  if (c.nEmbd % c.nHead !== 0) throw new ConfigRangeError(`nEmbd ${c.nEmbd} is not divisible by nHead ${c.nHead}`, 'nEmbd');
-  const { headDim, nKvHead } = dimsOf(c);
+  if (c.headDim === undefined && c.nEmbd % c.nHead !== 0) throw new ConfigRangeError(`nEmbd ${c.nEmbd} is not divisible by nHead ${c.nHead}`, 'nEmbd');
+  const { nKvHead } = dimsOf(c);
   if (c.nHead % nKvHead !== 0) throw new ConfigRangeError(`nHead ${c.nHead} is not a multiple of nKvHead ${nKvHead}`, 'nKvHead');
-  if (archOf(c) !== 'gpt2' && headDim % 2 !== 0) throw new ConfigRangeError(`the head size ${headDim} must be even for RoPE`, 'nEmbd');
-  if (archOf(c) === 'gpt2' && nKvHead !== c.nHead) throw new ConfigRangeError('a gpt2 model has no grouped-query attention (nKvHead must equal nHead)', 'nKvHead');
+  if (c.layerTypes !== undefined) {
+    if (!Array.isArray(c.layerTypes) || c.layerTypes.length !== c.nLayer || !c.layerTypes.every((x) => x === 'full' || x === 'sliding')) throw new ConfigRangeError(`layerTypes must list 'full' or 'sliding' for each of the ${c.nLayer} layers`, 'layerTypes');
+    if (c.layerTypes.includes('sliding') && c.slidingWindow === undefined) throw new ConfigRangeError('layerTypes has sliding layers but slidingWindow is not set', 'slidingWindow');
+  }
+  familyOf(c).check(c, (field, msg) => {
+    throw new ConfigRangeError(msg, field);
+  });
   if (c.lora !== undefined) {
     if (typeof c.lora !== 'object' || c.lora === null) throw new ConfigRangeError('lora must be an object', 'lora');
     checkLora(c);
@@ -379,20 +345,11 @@ export function checkTrainRanges(c: TrainConfig): void {
   }
 }
 
-/** countParams in closed form, without building the table: cheap for any
- * config, so a checkpoint's config can be weighed against its file first.
- * GPT-2 per block: two LayerNorms (4d), c_attn (3d^2 + 3d), attn.c_proj
- * (d^2 + d), mlp.c_fc (d*inner + inner), mlp.c_proj (inner*d + d). LLaMA per
- * layer: two RMSNorms (2d), q/o (2*d*q), k/v (2*d*kv), gate/up/down
- * (3*d*inner), Qwen2's q/k/v biases (q + 2kv). */
+/** countParams in closed form (the family's), without building the table:
+ * cheap for any config, so a checkpoint's config can be weighed against its
+ * file first. */
 export function paramCountOf(c: ModelConfig): number {
-  const { d, headDim, nKvHead, inner, tied } = dimsOf(c);
-  const head = tied ? 0 : c.vocabSize * d;
-  if (archOf(c) === 'gpt2') return c.vocabSize * d + c.blockSize * d + c.nLayer * (4 * d * d + 9 * d + 2 * d * inner + inner) + 2 * d + head;
-  const q = c.nHead * headDim;
-  const kv = nKvHead * headDim;
-  const bias = archOf(c) === 'qwen2' ? q + 2 * kv : 0;
-  return c.vocabSize * d + c.nLayer * (2 * d + 2 * d * q + 2 * d * kv + 3 * d * inner + bias) + d + head;
+  return familyOf(c).paramCount(c) + (dimsOf(c).tied ? 0 : c.vocabSize * c.nEmbd);
 }
 
 /** The curation a run's settings ask for: curation keeps K rationales per

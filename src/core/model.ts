@@ -1,40 +1,37 @@
-// The student: a decoder-only transformer in one of two families, with
-// Hugging Face's tensor names and math so that pretrained weights load as they
-// are (see transformers' modeling_gpt2.py and modeling_llama.py):
-//  - gpt2 (our from-scratch student, and GPT-2 / distilgpt2): pre-LayerNorm
-//    blocks, learned positions, GELU MLP, Conv1D weights [in, out];
-//  - llama / qwen2 (SmolLM2, TinyLlama, Qwen2.5): RMSNorm, RoPE (rotate_half),
-//    grouped-query attention, SwiGLU MLP, nn.Linear weights [out, in]; Qwen2
-//    adds q/k/v biases.
-// Both share the attention core, the KV cache and the tied or untied head.
-// With a LoRA config, every targeted projection adds (alpha / r) x A^T B^T.
+// The student: a decoder-only transformer of one of the registry's families
+// (src/core/arch), with Hugging Face's tensor names and math so that
+// pretrained weights load as they are. The family supplies the tensor table,
+// the init rules, the embedding's positions, the block and the final norm;
+// the attention core and KV cache (layers.ts), the tied or untied head, LoRA
+// and activation recomputation are shared. With a LoRA config, every targeted
+// projection adds (alpha / r) x A^T B^T.
 
 import * as tf from '@tensorflow/tfjs-core';
-import { archOf, dimsOf, loraShapes, paramShapes, type ModelConfig } from './config';
+import { familyOf } from './arch';
+import { loraShapes, paramShapes, type ModelConfig } from './config';
 import type { TensorMap } from './state';
 import { Rng } from '../shared/rng';
-import { applyRope, gatherRows, gelu, layerNorm, matMul2d, rmsNorm, ropeTables, silu } from './ops';
-import { fusedActive, fusedCausalSoftmax } from './fused/ops';
+import { gatherRows, matMul2d } from './ops';
+import { ropeTensors, type Ctx, type LayerCache, type Params } from './layers';
 
-export type Params = Map<string, tf.Variable>;
-
-const isNormWeight = (name: string): boolean => /(ln_\d|ln_f|layernorm|model\.norm)\.weight$/.test(name);
-
+export type { LayerCache, Params } from './layers';
 /** GPT-2-style initialization, drawn from our own RNG so that every backend
- * starts from the same weights: N(0, 0.02), GPT-2's residual projections
- * scaled by 1/sqrt(2 * nLayer), zero biases, unit norm gains. (A pretrained
- * student's weights come from its folder instead.) */
+ * starts from the same weights: N(0, 0.02), residual projections scaled by
+ * 1/sqrt(2 * nLayer), zero biases, unit norm gains (the family's rules say
+ * which parameter is which). A pretrained student's weights come from its
+ * folder instead. */
 export function initParams(c: ModelConfig, seed: number): TensorMap {
   const rng = new Rng(seed);
+  const fam = familyOf(c);
   const out: TensorMap = {};
   for (const [name, shape] of paramShapes(c)) {
     const n = shape.reduce((a, b) => a * b, 1);
     const data = new Float32Array(n);
-    if (name.endsWith('.bias')) {
-      // zeros
-    } else if (isNormWeight(name)) data.fill(1);
-    else {
-      const std = /c_proj\.weight$|o_proj\.weight$|down_proj\.weight$/.test(name) ? 0.02 / Math.sqrt(2 * c.nLayer) : 0.02;
+    // lm_head (untied) is no family's: drawn like the embedding
+    const rule = name === 'lm_head.weight' ? 'normal' : fam.initRule(name);
+    if (rule === 'ones') data.fill(1);
+    else if (rule !== 'zeros') {
+      const std = rule === 'residual' ? 0.02 / Math.sqrt(2 * c.nLayer) : 0.02;
       for (let i = 0; i < n; i++) data[i] = rng.normal() * std;
     }
     out[name] = { shape, data };
@@ -56,117 +53,6 @@ export function initLora(c: ModelConfig, seed: number): TensorMap {
     out[name] = { shape, data };
   }
   return out;
-}
-
-/** One layer's key/value cache for incremental decoding (after RoPE, before
- * the grouped heads are repeated). */
-export interface LayerCache {
-  k: tf.Tensor4D; // [R, Hkv, P, hd]
-  v: tf.Tensor4D; // [R, Hkv, P, hd]
-}
-
-/** What every block reads: the parameters, the config and per-call tables. */
-interface Ctx {
-  p: Params;
-  c: ModelConfig;
-  loraScale: number;
-  rope?: { cos: tf.Tensor2D; sin: tf.Tensor2D }; // [t, hd] for this call's positions
-  ropeHost?: { cos: Float32Array; sin: Float32Array; t: number; hd: number }; // the same, on the host
-}
-
-/** A projection of x [N, in] by the module `pre` (Conv1D [in, out] for gpt2,
- * nn.Linear [out, in] otherwise), its bias when it has one, and its LoRA
- * update when the module is adapted. */
-function linear(x: tf.Tensor2D, k: Ctx, pre: string): tf.Tensor2D {
-  const w = k.p.get(`${pre}.weight`)! as tf.Tensor2D;
-  let y = matMul2d(x, w, archOf(k.c) !== 'gpt2'); // [N, in] @ [in, out]  (or [N, in] @ [out, in]^T)
-  const b = k.p.get(`${pre}.bias`);
-  if (b) y = tf.add(y, b);
-  const a = k.p.get(`${pre}.lora_A.weight`) as tf.Tensor2D | undefined;
-  if (a) {
-    const low = matMul2d(x, a, true); // [N, in] @ [r, in]^T -> [N, r]
-    const up = matMul2d(low, k.p.get(`${pre}.lora_B.weight`)! as tf.Tensor2D, true); // [N, r] @ [out, r]^T -> [N, out]
-    y = tf.add(y, tf.mul(up, k.loraScale));
-  }
-  return y;
-}
-
-/** softmax(scale * scores) where query i (absolute position P+i) sees keys j <= P+i. */
-function causalSoftmax(scores: tf.Tensor4D, scale: number, pLen: number): tf.Tensor4D {
-  if (fusedActive()) return fusedCausalSoftmax(scores, scale, pLen);
-  const t = scores.shape[2];
-  let att = tf.mul(scores, scale);
-  if (t > 1) {
-    const keep = tf.linalg.bandPart(tf.ones([t, pLen + t]), -1, pLen); // [t, P+t]
-    att = tf.add(att, tf.mul(tf.sub(1, keep), -1e9));
-  }
-  return tf.softmax(att) as tf.Tensor4D;
-}
-
-/** Key/value heads repeated for grouped-query attention: kv head j serves
- * query heads j*rep .. j*rep+rep-1 (transformers' repeat_kv). */
-function repeatKv(x: tf.Tensor4D, rep: number): tf.Tensor4D {
-  if (rep === 1) return x;
-  const [r, hkv, t, hd] = x.shape;
-  const wide = tf.broadcastTo(tf.reshape(x, [r * hkv, 1, t * hd]), [r * hkv, rep, t * hd]); // [R*Hkv, rep, t*hd]
-  return tf.reshape(wide, [r, hkv * rep, t, hd]); // [R, H, t, hd]
-}
-
-/** Causal self-attention over x [R, t, d], with optional cached keys/values
- * of P earlier positions; returns the output and this call's full k/v. */
-function attention(x: tf.Tensor3D, k: Ctx, pre: string, past?: LayerCache): { y: tf.Tensor3D; cache: LayerCache } {
-  const [r, t, d] = x.shape;
-  const { headDim: hd, nKvHead } = dimsOf(k.c);
-  const h = k.c.nHead;
-  const x2 = tf.reshape<tf.Rank.R2>(x, [r * t, d]); // [R*t, d]
-  const heads = (m: tf.Tensor2D, n: number): tf.Tensor4D => tf.transpose(tf.reshape(m, [r, t, n, hd]), [0, 2, 1, 3]); // [R*t, n*hd] -> [R, n, t, hd]
-  let q: tf.Tensor4D, k0: tf.Tensor4D, v0: tf.Tensor4D;
-  if (archOf(k.c) === 'gpt2') {
-    const qkv = linear(x2, k, `${pre}.c_attn`); // [R*t, 3d]
-    [q, k0, v0] = tf.split(qkv, 3, 1).map((m) => heads(m as tf.Tensor2D, h));
-  } else {
-    q = heads(linear(x2, k, `${pre}.q_proj`), h); // [R, H, t, hd]
-    k0 = heads(linear(x2, k, `${pre}.k_proj`), nKvHead); // [R, Hkv, t, hd]
-    v0 = heads(linear(x2, k, `${pre}.v_proj`), nKvHead);
-    const { cos, sin } = k.rope!;
-    q = applyRope(q, cos, sin);
-    k0 = applyRope(k0, cos, sin);
-  }
-  const kAll = past ? (tf.concat([past.k, k0], 2) as tf.Tensor4D) : k0; // [R, Hkv, P+t, hd]
-  const vAll = past ? (tf.concat([past.v, v0], 2) as tf.Tensor4D) : v0;
-  const pLen = past ? past.k.shape[2] : 0;
-  const rep = h / nKvHead;
-  const scores = tf.matMul(q, repeatKv(kAll, rep), false, true) as tf.Tensor4D; // [R, H, t, hd] @ [R, H, hd, P+t] -> [R, H, t, P+t]
-  const y = tf.matMul(causalSoftmax(scores, 1 / Math.sqrt(hd), pLen), repeatKv(vAll, rep)); // [R, H, t, P+t] @ [R, H, P+t, hd] -> [R, H, t, hd]
-  const merged = tf.reshape<tf.Rank.R2>(tf.transpose(y, [0, 2, 1, 3]), [r * t, h * hd]); // [R*t, H*hd]
-  const out = linear(merged, k, archOf(k.c) === 'gpt2' ? `${pre}.c_proj` : `${pre}.o_proj`); // [R*t, d]
-  return { y: tf.reshape(out, [r, t, d]) as tf.Tensor3D, cache: { k: kAll, v: vAll } };
-}
-
-function mlp(x: tf.Tensor3D, k: Ctx, pre: string): tf.Tensor3D {
-  const [r, t, d] = x.shape;
-  const x2 = tf.reshape<tf.Rank.R2>(x, [r * t, d]); // [R*t, d]
-  if (archOf(k.c) === 'gpt2') {
-    const hdn = gelu(linear(x2, k, `${pre}.c_fc`)) as tf.Tensor2D; // [R*t, inner]
-    return tf.reshape(linear(hdn, k, `${pre}.c_proj`), [r, t, d]); // [R, t, d]
-  }
-  const gated = tf.mul(silu(linear(x2, k, `${pre}.gate_proj`)), linear(x2, k, `${pre}.up_proj`)) as tf.Tensor2D; // [R*t, inner]
-  return tf.reshape(linear(gated, k, `${pre}.down_proj`), [r, t, d]); // [R, t, d]
-}
-
-/** One pre-norm block: x + attn(norm1(x)), then + mlp(norm2(.)). */
-function block(x: tf.Tensor3D, k: Ctx, i: number, past?: LayerCache): { x: tf.Tensor3D; cache: LayerCache } {
-  const { p, c } = k;
-  if (archOf(c) === 'gpt2') {
-    const pre = `transformer.h.${i}`;
-    const a = attention(layerNorm(x, p.get(`${pre}.ln_1.weight`)!, p.get(`${pre}.ln_1.bias`)!, c.layerNormEps) as tf.Tensor3D, k, `${pre}.attn`, past);
-    const h = tf.add(x, a.y) as tf.Tensor3D;
-    return { x: tf.add(h, mlp(layerNorm(h, p.get(`${pre}.ln_2.weight`)!, p.get(`${pre}.ln_2.bias`)!, c.layerNormEps) as tf.Tensor3D, k, `${pre}.mlp`)), cache: a.cache };
-  }
-  const pre = `model.layers.${i}`;
-  const a = attention(rmsNorm(x, p.get(`${pre}.input_layernorm.weight`)!, c.layerNormEps) as tf.Tensor3D, k, `${pre}.self_attn`, past);
-  const h = tf.add(x, a.y) as tf.Tensor3D;
-  return { x: tf.add(h, mlp(rmsNorm(h, p.get(`${pre}.post_attention_layernorm.weight`)!, c.layerNormEps) as tf.Tensor3D, k, `${pre}.mlp`)), cache: a.cache };
 }
 
 export interface ForwardOptions {
@@ -192,16 +78,16 @@ interface EngineTape {
  * gradient taken inside a backward would replace the outer one and end it,
  * so the outer tape is put back afterwards. */
 function recomputedBlock(x: tf.Tensor3D, k: Ctx, i: number): tf.Tensor3D {
-  const prefix = archOf(k.c) === 'gpt2' ? `transformer.h.${i}.` : `model.layers.${i}.`;
+  const fam = familyOf(k.c);
+  const prefix = fam.blockPrefix(i);
   const names = [...k.p.keys()].filter((n) => n.startsWith(prefix) && k.p.get(n)!.trainable);
   // the forward's tensors (the RoPE tables among them) are gone by the time
   // the backward runs: each run makes its own tables from the host copy
   const run = (input: tf.Tensor3D, ws: tf.Tensor[]): tf.Tensor3D => {
     const p = new Map(k.p) as Params;
     names.forEach((n, j) => p.set(n, ws[j] as tf.Variable));
-    const h = k.ropeHost;
-    const rope = h ? { cos: tf.tensor2d(h.cos, [h.t, h.hd]), sin: tf.tensor2d(h.sin, [h.t, h.hd]) } : undefined;
-    return block(input, { ...k, p, ...(rope ? { rope } : {}) }, i).x;
+    const rope = k.ropeHost ? ropeTensors(k.ropeHost) : undefined;
+    return fam.block(input, { ...k, p, ...(rope ? { rope } : {}) }, i).x;
   };
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const save = args[args.length - 1] as tf.GradSaveFunc;
@@ -224,7 +110,7 @@ function recomputedBlock(x: tf.Tensor3D, k: Ctx, i: number): tf.Tensor3D {
 }
 
 /** The token embedding's name in the architecture's table. */
-export const embeddingName = (c: ModelConfig): string => (archOf(c) === 'gpt2' ? 'transformer.wte.weight' : 'model.embed_tokens.weight');
+export const embeddingName = (c: ModelConfig): string => familyOf(c).embeddingName;
 
 /** Separates a table's name from the index of one of its row blocks. */
 const PART = '@';
@@ -276,32 +162,22 @@ export function forwardHidden(p: Params, c: ModelConfig, ids: tf.Tensor2D, o: Fo
   const d = c.nEmbd;
   const pLen = o.past ? o.past[0].k.shape[2] : 0;
   if (pLen + t > c.blockSize) throw new Error(`sequence of ${pLen + t} tokens exceeds the model's ${c.blockSize} positions`);
-  const gpt2 = archOf(c) === 'gpt2';
-  let x = tf.reshape(tableRows(tableParts(p, embeddingName(c)), tf.reshape(ids, [r * t])), [r, t, d]) as tf.Tensor3D; // [R, t, d]
-  const k: Ctx = { p, c, loraScale: c.lora ? c.lora.alpha / c.lora.rank : 0 };
-  const recompute = o.recompute && !o.past && !o.wantCache;
-  if (gpt2) {
-    x = tf.add(x, tf.slice(p.get('transformer.wpe.weight')! as tf.Tensor2D, [pLen, 0], [t, d])); // + [t, d]
-  } else {
-    const { headDim, ropeTheta } = dimsOf(c);
-    const tables = ropeTables(pLen, t, headDim, ropeTheta);
-    // recomputed blocks make their own tables (the forward's are gone by the backward)
-    if (recompute) k.ropeHost = { ...tables, t, hd: headDim };
-    else k.rope = { cos: tf.tensor2d(tables.cos, [t, headDim]), sin: tf.tensor2d(tables.sin, [t, headDim]) };
-  }
+  const fam = familyOf(c);
+  const k: Ctx = { p, c, loraScale: c.lora ? c.lora.alpha / c.lora.rank : 0, layout: fam.weightLayout };
+  const recompute = o.recompute === true && !o.past && !o.wantCache;
+  const emb = tf.reshape(tableRows(tableParts(p, fam.embeddingName), tf.reshape(ids, [r * t])), [r, t, d]) as tf.Tensor3D; // [R, t, d]
+  let x = fam.embed(emb, k, pLen, recompute); // positions: added (learned) or RoPE tables set on k
   const caches: LayerCache[] = [];
   for (let i = 0; i < c.nLayer; i++) {
     if (recompute) {
       x = recomputedBlock(x, k, i);
       continue;
     }
-    const b = block(x, k, i, o.past?.[i]);
+    const b = fam.block(x, k, i, o.past?.[i]);
     x = b.x;
     if (o.wantCache) caches.push(b.cache);
   }
-  x = (gpt2
-    ? layerNorm(x, p.get('transformer.ln_f.weight')!, p.get('transformer.ln_f.bias')!, c.layerNormEps)
-    : rmsNorm(x, p.get('model.norm.weight')!, c.layerNormEps)) as tf.Tensor3D;
+  x = fam.finalNorm(x, k);
   const hidden = tf.reshape(x, [r * t, d]) as tf.Tensor2D; // [R*t, d]
   return o.wantCache ? { hidden, cache: caches } : { hidden };
 }

@@ -28,6 +28,7 @@
 // allocation can be somewhat above these figures.
 
 import { archOf, checkModelRanges, countParams, countTrainable, dimsOf, loraModules, paramShapes, trainableShapes, type ModelConfig } from './config';
+import { familyOf } from './arch';
 import type { GpuLimits } from './limits';
 import { formatBytes } from '../shared/format';
 
@@ -225,74 +226,11 @@ function layerLoraModules(c: ModelConfig): { module: string; in: number; out: nu
  */
 export function blockTensors(c: ModelConfig, rows: number, seqLen: number): PlanTensor[] {
   const n = rows * seqLen;
-  const { d, headDim, nKvHead, inner: I } = dimsOf(c);
   const att = [rows, c.nHead, seqLen, seqLen];
   const out: PlanTensor[] = [];
   const need = (name: string, shape: number[], count = 1): void => void out.push(tensor(name, shape, count));
   const keep = (name: string, shape: number[], count = 1): void => void out.push(tensor(name, shape, count, true));
-  if (archOf(c) === 'gpt2') {
-    need('block input x', [n, d]);
-    need('ln_1 output', [n, d]);
-    keep('c_attn product before its bias', [n, 3 * d]);
-    keep('q, k, v before the head transpose', [n, d], 3);
-    need('q, k, v heads', [n, d], 3);
-    keep('attention scores (Reshape before the fused softmax)', att);
-    need('attention probabilities', att);
-    need('merged heads', [n, d]);
-    keep('attn.c_proj product before its bias', [n, d]);
-    keep('attention output (Reshape, residual Add)', [n, d]);
-    need('x + attention', [n, d]);
-    need('ln_2 output', [n, d]);
-    keep('c_fc product before its bias', [n, I]);
-    need('c_fc output (GELU input)', [n, I]);
-    need('MLP hidden (GELU output)', [n, I]);
-    keep('mlp.c_proj product before its bias', [n, d]);
-    keep('MLP output (residual Add)', [n, d]);
-  } else {
-    const q = c.nHead * headDim;
-    const kv = nKvHead * headDim;
-    const gqa = nKvHead < c.nHead;
-    const rms = (name: string): void => {
-      keep(`${name} x^2`, [n, d]);
-      keep(`${name} mean(x^2)`, [n]);
-      need(`${name} mean + eps, rstd`, [n], 2);
-      need(`${name} x * rstd`, [n, d]);
-      need(`${name} output`, [n, d]);
-    };
-    const rope = (what: string, w: number): void => {
-      need(`${what} heads (RoPE input), rotate_half(${what})`, [n, w], 2);
-      keep(`${what} halves (RoPE's Concat)`, [n, w]);
-      keep(`${what} * cos, rotate_half(${what}) * sin`, [n, w], 2);
-    };
-    need('block input x', [n, d]);
-    keep('RMSNorm eps scalars', [], 2);
-    rms('input_layernorm');
-    keep('q product before the head transpose', [n, q]);
-    keep('k, v products before the head transpose', [n, kv], 2);
-    if (archOf(c) === 'qwen2') {
-      keep('q product before its bias', [n, q]);
-      keep('k, v products before their biases', [n, kv], 2);
-    }
-    rope('q', q);
-    need('q after RoPE', [n, q]);
-    rope('k', kv);
-    if (gqa) {
-      keep('k after RoPE, v heads (Reshape before the repeat)', [n, kv], 2);
-      need(`k, v repeated to ${c.nHead} heads (GQA)`, [n, q], 2);
-    } else {
-      need('k after RoPE, v heads', [n, kv], 2);
-    }
-    keep('attention scores (Reshape before the fused softmax)', att);
-    need('attention probabilities', att);
-    need('merged heads', [n, q]);
-    keep('o_proj output (Reshape, residual Add)', [n, d]);
-    need('x + attention', [n, d]);
-    rms('post_attention_layernorm');
-    need('gate, sigmoid(gate), silu(gate)', [n, I], 3);
-    need('up', [n, I]);
-    need('MLP hidden silu(gate) * up', [n, I]);
-    keep('down_proj output (residual Add)', [n, d]);
-  }
+  familyOf(c).planBlock(c, n, att, need, keep); // the family's block, as listed above
   const r = c.lora?.rank ?? 0;
   for (const m of layerLoraModules(c)) {
     need(`LoRA x A^T (${m.module})`, [n, r]);
@@ -311,16 +249,8 @@ export function blockTensors(c: ModelConfig, rows: number, seqLen: number): Plan
  * 275,460 B, as listed. */
 export function finalTensors(c: ModelConfig, rows: number, seqLen: number, headChunk: number): PlanTensor[] {
   const n = rows * seqLen;
-  const { d, headDim } = dimsOf(c);
   const out: PlanTensor[] = [];
-  if (archOf(c) === 'gpt2') {
-    out.push(tensor('token embedding rows (the position Add)', [n, d], 1, true), tensor('position rows (the position Add)', [seqLen, d], 1, true));
-    out.push(tensor('ln_f input (the last block output)', [n, d]), tensor('ln_f output (the head input)', [n, d]));
-  } else {
-    out.push(tensor('RoPE cos, sin tables', [seqLen, headDim], 2), tensor('RMSNorm eps scalar', [], 1, true));
-    out.push(tensor('final norm input (the last block output)', [n, d]), tensor('final norm x^2', [n, d], 1, true), tensor('final norm mean(x^2)', [n], 1, true));
-    out.push(tensor('final norm mean + eps, rstd', [n], 2), tensor('final norm x * rstd', [n, d]), tensor('final norm output (the head input)', [n, d]));
-  }
+  familyOf(c).planFinal(c, n, seqLen, (name, shape, count = 1) => void out.push(tensor(name, shape, count)), (name, shape, count = 1) => void out.push(tensor(name, shape, count, true)));
   out.push(tensor('CE log-sum-exp, per-token CE', [n], 2));
   if (headChunk === 0) out.push(tensor('logits (no head chunks)', [n, c.vocabSize]));
   return out;
@@ -428,7 +358,7 @@ export function planMemory(o: PlanOptions): MemoryPlan {
   // single buffers: every parameter (in full fine-tuning its gradient and
   // AdamW moments have its size too), each distinct activation shape, the
   // head's chunk and the KL rows
-  const embName = archOf(c) === 'gpt2' ? 'transformer.wte.weight' : 'model.embed_tokens.weight';
+  const embName = familyOf(c).embeddingName;
   const candidates: PlanTensor[] = [];
   const seen = new Set<string>();
   const binding = o.limits?.maxStorageBufferBindingSize;

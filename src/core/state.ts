@@ -3,7 +3,8 @@
 // src/checkpoint (safetensors + JSON) for the CLI's run directories and for
 // IndexedDB in the app. No tfjs types here.
 
-import type { Arch, ModelConfig, TrainConfig } from './config';
+import type { Arch } from './arch';
+import type { ModelConfig, TrainConfig } from './config';
 
 /** A float32 tensor as plain data. */
 export interface NamedTensor {

@@ -12,7 +12,8 @@
 // logits either way (the wllama check feeds ids).
 
 import { modelCard } from './card';
-import { archOf, dimsOf, type ModelConfig } from '../core/config';
+import { familyOf } from '../core/arch';
+import { dimsOf, type ModelConfig } from '../core/config';
 import type { TensorMap } from '../core/state';
 import { ExportError, type ExportModel } from './source';
 import { GgmlType, kv, type GgufTensor, type GgufValue } from './gguf-writer';
@@ -153,34 +154,8 @@ export function ggufVocab(tokenizerJson: unknown, vocabSize: number, tokenizerCo
   return { model: 'gpt2', pre: exact ?? closestPre(res), preExact: exact !== undefined, tokens: out, types, merges, addBos: addBos ?? false };
 }
 
-/** convert_hf_to_gguf.py's LlamaModel.permute for Q and K rows: within each
- * head, Hugging Face's rotate_half pairs row i with row i + headDim/2; ggml's
- * (non-NeoX) rope pairs rows 2i and 2i+1. Rows [heads, 2, headDim/2] become
- * [heads, headDim/2, 2]: out row h*hd + 2i + j = in row h*hd + j*hd/2 + i.
- * `w` is [heads * headDim, cols] row-major (cols = 1 for a bias). */
-export function permuteRope(w: Float32Array, heads: number, cols: number): Float32Array {
-  const rows = w.length / cols;
-  if (!Number.isInteger(rows) || rows % heads !== 0 || (rows / heads) % 2 !== 0) throw new ExportError(`RoPE permutation: ${rows} rows do not split into ${heads} heads of an even size`);
-  const hd = rows / heads;
-  const half = hd / 2;
-  const out = new Float32Array(w.length);
-  for (let h = 0; h < heads; h++) {
-    for (let i = 0; i < half; i++) {
-      for (let j = 0; j < 2; j++) {
-        const src = (h * hd + j * half + i) * cols;
-        out.set(w.subarray(src, src + cols), (h * hd + 2 * i + j) * cols);
-      }
-    }
-  }
-  return out;
-}
-
-/** [rows, cols] row-major -> [cols, rows]. */
-function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(w.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = w[r * cols + c];
-  return out;
-}
+// the RoPE row permutation lives with the families' GGUF tables
+export { permuteRope } from '../core/arch/gguf';
 
 function take(weights: TensorMap, name: string, shape: readonly number[]): Float32Array {
   const t = weights[name];
@@ -192,79 +167,22 @@ function take(weights: TensorMap, name: string, shape: readonly number[]): Float
 /** The weights under llama.cpp's names, row-major shapes as ggml wants them
  * read ([out, in] for every matrix: ggml_mul_mat takes ne[0] = in). */
 export function ggufTensors(c: ModelConfig, weights: TensorMap, dtype: 'F32' | 'F16'): GgufTensor[] {
-  const { d, headDim, nKvHead, inner, tied } = dimsOf(c);
-  const arch = archOf(c);
   const out: GgufTensor[] = [];
   // 1-D tensors (norms, biases) stay F32 as the converter keeps them: ggml's
   // element-wise ops want F32 there, and they are a tiny part of the file.
   const add = (name: string, shape: number[], data: Float32Array): void => {
     out.push({ name, shape, data, type: dtype === 'F16' && shape.length > 1 ? GgmlType.F16 : GgmlType.F32 });
   };
-  const V = c.vocabSize;
-  if (arch === 'gpt2') {
-    const conv = (n: string, i: number, o: number): Float32Array => transpose(take(weights, n, [i, o]), i, o); // Conv1D [in, out] -> [out, in]
-    const wte = take(weights, 'transformer.wte.weight', [V, d]);
-    add('token_embd.weight', [V, d], wte);
-    add('position_embd.weight', [c.blockSize, d], take(weights, 'transformer.wpe.weight', [c.blockSize, d]));
-    for (let l = 0; l < c.nLayer; l++) {
-      const h = `transformer.h.${l}`;
-      const b = `blk.${l}`;
-      add(`${b}.attn_norm.weight`, [d], take(weights, `${h}.ln_1.weight`, [d]));
-      add(`${b}.attn_norm.bias`, [d], take(weights, `${h}.ln_1.bias`, [d]));
-      add(`${b}.attn_qkv.weight`, [3 * d, d], conv(`${h}.attn.c_attn.weight`, d, 3 * d)); // rows: q, k, v as c_attn's columns
-      add(`${b}.attn_qkv.bias`, [3 * d], take(weights, `${h}.attn.c_attn.bias`, [3 * d]));
-      add(`${b}.attn_output.weight`, [d, d], conv(`${h}.attn.c_proj.weight`, d, d));
-      add(`${b}.attn_output.bias`, [d], take(weights, `${h}.attn.c_proj.bias`, [d]));
-      add(`${b}.ffn_norm.weight`, [d], take(weights, `${h}.ln_2.weight`, [d]));
-      add(`${b}.ffn_norm.bias`, [d], take(weights, `${h}.ln_2.bias`, [d]));
-      add(`${b}.ffn_up.weight`, [inner, d], conv(`${h}.mlp.c_fc.weight`, d, inner));
-      add(`${b}.ffn_up.bias`, [inner], take(weights, `${h}.mlp.c_fc.bias`, [inner]));
-      add(`${b}.ffn_down.weight`, [d, inner], conv(`${h}.mlp.c_proj.weight`, inner, d));
-      add(`${b}.ffn_down.bias`, [d], take(weights, `${h}.mlp.c_proj.bias`, [d]));
-    }
-    add('output_norm.weight', [d], take(weights, 'transformer.ln_f.weight', [d]));
-    add('output_norm.bias', [d], take(weights, 'transformer.ln_f.bias', [d]));
-    // The converter writes GPT-2's tied head as its own copy of the embedding
-    // (output.weight); llama.cpp would also fall back to token_embd, but the
-    // copy loads the same in older builds too.
-    add('output.weight', [V, d], tied ? wte : take(weights, 'lm_head.weight', [V, d]));
-    return out;
-  }
-  const q = c.nHead * headDim;
-  const kvw = nKvHead * headDim;
-  const llama = arch === 'llama'; // qwen2 runs NeoX rope in llama.cpp: rotate_half as is, no permutation
-  add('token_embd.weight', [V, d], take(weights, 'model.embed_tokens.weight', [V, d]));
-  for (let l = 0; l < c.nLayer; l++) {
-    const p = `model.layers.${l}`;
-    const b = `blk.${l}`;
-    add(`${b}.attn_norm.weight`, [d], take(weights, `${p}.input_layernorm.weight`, [d]));
-    const wq = take(weights, `${p}.self_attn.q_proj.weight`, [q, d]);
-    const wk = take(weights, `${p}.self_attn.k_proj.weight`, [kvw, d]);
-    add(`${b}.attn_q.weight`, [q, d], llama ? permuteRope(wq, c.nHead, d) : wq);
-    add(`${b}.attn_k.weight`, [kvw, d], llama ? permuteRope(wk, nKvHead, d) : wk);
-    add(`${b}.attn_v.weight`, [kvw, d], take(weights, `${p}.self_attn.v_proj.weight`, [kvw, d]));
-    if (arch === 'qwen2') {
-      add(`${b}.attn_q.bias`, [q], take(weights, `${p}.self_attn.q_proj.bias`, [q]));
-      add(`${b}.attn_k.bias`, [kvw], take(weights, `${p}.self_attn.k_proj.bias`, [kvw]));
-      add(`${b}.attn_v.bias`, [kvw], take(weights, `${p}.self_attn.v_proj.bias`, [kvw]));
-    }
-    add(`${b}.attn_output.weight`, [d, q], take(weights, `${p}.self_attn.o_proj.weight`, [d, q]));
-    add(`${b}.ffn_norm.weight`, [d], take(weights, `${p}.post_attention_layernorm.weight`, [d]));
-    add(`${b}.ffn_gate.weight`, [inner, d], take(weights, `${p}.mlp.gate_proj.weight`, [inner, d]));
-    add(`${b}.ffn_up.weight`, [inner, d], take(weights, `${p}.mlp.up_proj.weight`, [inner, d]));
-    add(`${b}.ffn_down.weight`, [d, inner], take(weights, `${p}.mlp.down_proj.weight`, [d, inner]));
-  }
-  add('output_norm.weight', [d], take(weights, 'model.norm.weight', [d]));
-  // a tied head has no output.weight: llama.cpp then reads token_embd for both
-  if (!tied) add('output.weight', [V, d], take(weights, 'lm_head.weight', [V, d]));
+  familyOf(c).gguf.tensors(c, (name, shape) => take(weights, name, shape), add);
   return out;
 }
 
 /** Architecture and tokenizer metadata, in the converter's order. */
 export function ggufMetadata(m: ExportModel, dtype: 'F32' | 'F16', vocab: GgufVocab): [string, GgufValue][] {
   const c = m.modelConfig;
-  const arch = archOf(c);
-  const { d, headDim, nKvHead, inner, ropeTheta } = dimsOf(c);
+  const fam = familyOf(c).gguf;
+  const arch = fam.arch;
+  const { d, headDim, inner } = dimsOf(c);
   if (!Number.isInteger(headDim)) throw new ExportError(`GGUF export: width ${d} does not split into ${c.nHead} heads`);
   const a = (k: string): string => `${arch}.${k}`;
   const md: [string, GgufValue][] = [
@@ -281,15 +199,7 @@ export function ggufMetadata(m: ExportModel, dtype: 'F32' | 'F16', vocab: GgufVo
     [a('block_count'), kv.u32(c.nLayer)],
     [a('attention.head_count'), kv.u32(c.nHead)],
   ];
-  if (arch === 'gpt2') md.push([a('attention.layer_norm_epsilon'), kv.f32(c.layerNormEps)]);
-  else {
-    md.push(
-      [a('attention.head_count_kv'), kv.u32(nKvHead)],
-      [a('rope.freq_base'), kv.f32(ropeTheta)],
-      [a('rope.dimension_count'), kv.u32(headDim)],
-      [a('attention.layer_norm_rms_epsilon'), kv.f32(c.layerNormEps)],
-    );
-  }
+  for (const [k, type, v] of fam.hparams(c)) md.push([a(k), type === 'u32' ? kv.u32(v) : kv.f32(v)]);
   md.push(['tokenizer.ggml.model', kv.str(vocab.model)]);
   if (vocab.pre) md.push(['tokenizer.ggml.pre', kv.str(vocab.pre)]);
   md.push(['tokenizer.ggml.tokens', kv.strs(vocab.tokens)]);

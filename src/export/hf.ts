@@ -8,6 +8,7 @@
 
 import { encode } from '../checkpoint/safetensors';
 import { archOf, dimsOf, paramShapes } from '../core/config';
+import { GPT2 } from '../core/arch/gpt2';
 import type { TensorMap } from '../core/state';
 import { modelCard } from './card';
 import { ExportError, type ExportModel, type StoredDtype } from './source';
@@ -30,14 +31,14 @@ function gpt2Config(m: ExportModel, dtype: StoredDtype): Record<string, unknown>
   return {
     _name_or_path: '',
     activation_function: 'gelu_new',
-    architectures: ['GPT2LMHeadModel'],
+    architectures: [GPT2.hfArchitecture],
     attn_pdrop: 0.0,
     bos_token_id: m.bosTokenId ?? eos,
     embd_pdrop: 0.0,
     eos_token_id: eos,
     initializer_range: 0.02,
     layer_norm_epsilon: c.layerNormEps,
-    model_type: 'gpt2',
+    model_type: GPT2.modelType,
     n_embd: c.nEmbd,
     n_head: c.nHead,
     n_inner: null,

@@ -5,7 +5,8 @@
 // metadata (PEFT ignores it), so that importing refuses another base.
 
 import { encode } from '../checkpoint/safetensors';
-import { archOf, loraShapes } from '../core/config';
+import { familyOf } from '../core/arch';
+import { loraShapes } from '../core/config';
 import type { TensorMap } from '../core/state';
 import { ADAPTER_META, PEFT_PREFIX } from '../hf/peft';
 import { baseModelName, modelCard } from './card';
@@ -21,7 +22,7 @@ function adapterConfig(m: ExportModel, base: string): Record<string, unknown> {
     bias: 'none',
     // GPT-2's Conv1D stores [in, out]: PEFT sets this for it (the adapter's
     // A [r, in] and B [out, r] are the same either way)
-    fan_in_fan_out: archOf(m.modelConfig) === 'gpt2',
+    fan_in_fan_out: familyOf(m.modelConfig).weightLayout === 'in-out',
     inference_mode: true,
     init_lora_weights: true,
     layer_replication: null,

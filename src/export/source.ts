@@ -7,6 +7,7 @@
 
 import { countParams, type LoraConfig, type ModelConfig, type TrainConfig } from '../core/config';
 import { loraModules } from '../core/config';
+import { familyOf } from '../core/arch';
 import type { BaseRef, MetricPoint, TensorMap, TrainState } from '../core/state';
 import { EOS_ID, PAD_ID, Tokenizer } from '../core/tokenizer';
 import type { PretrainedStudent } from '../core/trainer';
@@ -67,7 +68,7 @@ export interface ExportBase {
 export function mergeLora(c: ModelConfig, base: TensorMap, adapter: TensorMap): TensorMap {
   if (!c.lora) return base;
   const out: TensorMap = { ...base };
-  const conv1d = (c.arch ?? 'gpt2') === 'gpt2';
+  const conv1d = familyOf(c).weightLayout === 'in-out';
   const r = c.lora.rank;
   const s = c.lora.alpha / r;
   for (const m of loraModules(c)) {

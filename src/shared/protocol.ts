@@ -2,6 +2,7 @@
 // no DOM here: both the UI and the worker import these types.
 
 import type { BackendInfo } from '../core/backend';
+import type { Arch } from '../core/arch';
 import type { BackendName, ModelConfig, TrainConfig } from '../core/config';
 import type { StepProgress } from '../core/loop';
 import type { MetricPoint } from '../core/state';
@@ -46,7 +47,7 @@ export interface EvalDataSummary {
 /** A pretrained student the page picked, as the Student step shows it. */
 export interface StudentSummary {
   name: string; // the folder's name
-  arch: 'gpt2' | 'llama' | 'qwen2';
+  arch: Arch;
   params: number;
   dtypes: string[]; // as stored on disk (float32 on the GPU)
   vocabSize: number;

@@ -3,7 +3,7 @@
 // File System (bases/<fingerprint>/...) so that a run on it resumes after a
 // reload without a new pick. Only plain summaries go back to the page.
 
-import { countParams, DEFAULT_LORA_TARGETS, LORA_DEFAULTS, LORA_MODULES, type LoraConfig } from '../core/config';
+import { archOf, countParams, DEFAULT_LORA_TARGETS, LORA_DEFAULTS, LORA_MODULES, type LoraConfig } from '../core/config';
 import type { PretrainedStudent } from '../core/trainer';
 import type { BaseRef } from '../core/state';
 import type { FolderSource, HfFolder } from '../hf/folder';
@@ -120,7 +120,7 @@ export async function forgetBase(fingerprint: string): Promise<void> {
 
 export function summarize(s: PretrainedStudent, dtypes: string[], kept: boolean): StudentSummary {
   const c = s.modelConfig;
-  const arch = c.arch ?? 'gpt2';
+  const arch = archOf(c);
   return {
     name: s.base.name,
     arch,
@@ -143,7 +143,7 @@ export function summarize(s: PretrainedStudent, dtypes: string[], kept: boolean)
 
 /** A LoRA default for a new pick: rank 8, alpha 16, attention projections. */
 export function defaultLora(s: PretrainedStudent): LoraConfig {
-  return { ...LORA_DEFAULTS, targets: [...DEFAULT_LORA_TARGETS[s.modelConfig.arch ?? 'gpt2']] };
+  return { ...LORA_DEFAULTS, targets: [...DEFAULT_LORA_TARGETS[archOf(s.modelConfig)]] };
 }
 
 /** Reads a picked folder; keeps it in OPFS (a failure there is only a note:
