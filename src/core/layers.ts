@@ -95,6 +95,23 @@ export interface AttnOptions {
   softcap?: number;
 }
 
+/** Layer i's attention options from the config: the scale (attnScale, else
+ * 1/sqrt(headDim)), the window of a 'sliding' layer, the logit soft-cap. */
+export function attnOptionsOf(c: ModelConfig, i: number, headDim: number): AttnOptions {
+  const o: AttnOptions = { scale: c.attnScale ?? 1 / Math.sqrt(headDim) };
+  if (c.layerTypes?.[i] === 'sliding') o.window = c.slidingWindow;
+  if (c.attnSoftcap !== undefined) o.softcap = c.attnSoftcap;
+  return o;
+}
+
+/** The RoPE kind layer i reads ('local' for a sliding layer with its own base). */
+export const ropeKindOf = (c: ModelConfig, i: number): string => (c.layerTypes?.[i] === 'sliding' && c.ropeLocalTheta !== undefined ? 'local' : 'global');
+
+/** The RoPE bases a model needs tables for, by kind. */
+export function ropeThetasOf(c: ModelConfig, theta: number): Record<string, number> {
+  return c.layerTypes?.includes('sliding') && c.ropeLocalTheta !== undefined ? { global: theta, local: c.ropeLocalTheta } : { global: theta };
+}
+
 /** The visibility mask as an additive bias [t, P+t]: 0 where query i
  * (absolute position P+i) sees key j, -1e9 elsewhere. Built on the host. */
 export function attentionBias(t: number, pLen: number, window?: number): tf.Tensor2D {

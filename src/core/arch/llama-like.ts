@@ -5,7 +5,7 @@
 
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from '../config';
-import { attend, linear, mergeHeads, param, setRope, splitHeads, type Ctx, type LayerCache } from '../layers';
+import { attend, attnOptionsOf, linear, mergeHeads, param, ropeKindOf, ropeThetasOf, setRope, splitHeads, type Ctx, type LayerCache } from '../layers';
 import { applyRope, rmsNorm, silu } from '../ops';
 import { dimsOf } from './dims';
 import { defineFamily, type ArchFamily, type HfRead, type HfReader, type PlanAdd } from './family';
@@ -15,7 +15,7 @@ export const layer = (i: number): string => `model.layers.${i}`;
 
 /** The config.json fields every LLaMA-like model reads, with the refusals
  * common to them (scaled RoPE, another activation). */
-export function readLlamaHf(c: Record<string, unknown>, r: HfReader, qkvBias: boolean): HfRead {
+export function readLlamaHf(c: Record<string, unknown>, r: HfReader, qkvBias: boolean, o: { explicitHeadDim?: boolean } = {}): HfRead {
   if (c.rope_scaling !== undefined && c.rope_scaling !== null) r.fail(`"rope_scaling" is set (${JSON.stringify(c.rope_scaling)}): scaled RoPE is not supported`);
   if ((c.hidden_act ?? 'silu') !== 'silu') r.fail(`"hidden_act" ${JSON.stringify(c.hidden_act)} is not supported (only silu)`);
   const nEmbd = r.int('hidden_size', 'hiddenSize');
@@ -24,7 +24,8 @@ export function readLlamaHf(c: Record<string, unknown>, r: HfReader, qkvBias: bo
   if (nHead % nKvHead !== 0) r.fail(`"num_attention_heads" ${nHead} is not a multiple of "num_key_value_heads" ${nKvHead}`);
   const headDim = c.head_dim === undefined || c.head_dim === null ? nEmbd / nHead : r.int('head_dim', 'hiddenSize');
   if (!Number.isInteger(headDim) || headDim % 2 !== 0) r.fail(`the head size (${headDim}: "hidden_size" / "num_attention_heads" or "head_dim") must be an even integer for RoPE`);
-  if (headDim * nHead !== nEmbd) r.fail(`"head_dim" ${headDim} times "num_attention_heads" ${nHead} is not "hidden_size" ${nEmbd} (not supported)`);
+  const ownHeadDim = headDim * nHead !== nEmbd;
+  if (ownHeadDim && !o.explicitHeadDim) r.fail(`"head_dim" ${headDim} times "num_attention_heads" ${nHead} is not "hidden_size" ${nEmbd} (not supported)`);
   const nLayer = r.int('num_hidden_layers', 'nLayer');
   const intermediateSize = r.int('intermediate_size', 'intermediateSize');
   const maxPositions = r.int('max_position_embeddings', 'maxPositions');
@@ -32,7 +33,7 @@ export function readLlamaHf(c: Record<string, unknown>, r: HfReader, qkvBias: bo
   const ropeTheta = r.positive('rope_theta', 10_000);
   // RoPE has no table to size, and rationales are far shorter: longer
   // contexts would only let a run plan activations it cannot hold
-  const config = { blockSize: Math.min(maxPositions, r.maxBlock), nLayer, nHead, nEmbd, layerNormEps, tieWordEmbeddings: c.tie_word_embeddings === true, nKvHead, intermediateSize, ropeTheta };
+  const config = { blockSize: Math.min(maxPositions, r.maxBlock), nLayer, nHead, nEmbd, layerNormEps, tieWordEmbeddings: c.tie_word_embeddings === true, nKvHead, intermediateSize, ropeTheta, ...(ownHeadDim ? { headDim } : {}) };
   return { config, maxPositions, qkvBias };
 }
 
@@ -95,8 +96,8 @@ export function llamaBlock(x: tf.Tensor3D, k: Ctx, i: number, past?: LayerCache)
   const l = layer(i);
   const { headDim } = dimsOf(k.c);
   const [q, k0, v0] = projectQkv(tf.reshape<tf.Rank.R2>(rms(x, k, `${l}.input_layernorm.weight`), [r * t, d]), k, `${l}.self_attn`, r, t);
-  const { cos, sin } = k.rope!.global;
-  const a = attend(applyRope(q, cos, sin), applyRope(k0, cos, sin), v0, { scale: 1 / Math.sqrt(headDim) }, past);
+  const { cos, sin } = k.rope![ropeKindOf(k.c, i)];
+  const a = attend(applyRope(q, cos, sin), applyRope(k0, cos, sin), v0, attnOptionsOf(k.c, i, headDim), past);
   const x1 = tf.add(x, tf.reshape(linear(mergeHeads(a.y), k, `${l}.self_attn.o_proj`), [r, t, d])) as tf.Tensor3D; // [R*t, q] @ [d, q]^T -> [R, t, d]
   const mlp = swiglu(tf.reshape<tf.Rank.R2>(rms(x1, k, `${l}.post_attention_layernorm.weight`), [r * t, d]), k, `${l}.mlp`);
   return { x: tf.add(x1, tf.reshape(mlp, [r, t, d])), cache: a.cache };
@@ -192,7 +193,7 @@ export function llamaLike<const N extends string>(o: LlamaLikeOptions<N>): ArchF
     blockPrefix: (i) => `${layer(i)}.`,
     embed(x, k, pLen, recompute) {
       const { headDim, ropeTheta } = dimsOf(k.c);
-      setRope(k, { global: ropeTheta }, pLen, x.shape[1], headDim, recompute);
+      setRope(k, ropeThetasOf(k.c, ropeTheta), pLen, x.shape[1], headDim, recompute);
       return x;
     },
     block: llamaBlock,
