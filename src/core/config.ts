@@ -117,10 +117,10 @@ export function modelConfigFor(preset: PresetName, vocabSize: number, overrides:
   return { ...p, vocabSize, ...overrides };
 }
 
-
 /** Names and shapes of every base parameter, in a fixed order: the one table
  * that the model, the checkpoint format, the Hugging Face folder reader and
- * the parameter count read. Hugging Face's names: GPT-2's Conv1D weights are
+ * the parameter count read; the family's table, then an untied head.
+ * Hugging Face's names: GPT-2's Conv1D weights are
  * [in, out] (`transformer.h.0.attn.c_attn.weight`), LLaMA's nn.Linear
  * weights [out, in] (`model.layers.0.self_attn.q_proj.weight`). A tied model
  * has no `lm_head.weight`. */

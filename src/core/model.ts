@@ -7,7 +7,7 @@
 // projection adds (alpha / r) x A^T B^T.
 
 import * as tf from '@tensorflow/tfjs-core';
-import { familyOf } from './arch';
+import { FAMILIES, familyOf } from './arch';
 import { loraShapes, paramShapes, type ModelConfig } from './config';
 import type { TensorMap } from './state';
 import { Rng } from '../shared/rng';
@@ -189,8 +189,8 @@ export function forward(p: Params, c: ModelConfig, ids: tf.Tensor2D, o: ForwardO
   return o.wantCache ? { logits, cache: f.cache } : { logits };
 }
 
-/** Tables that may be held in row blocks: the embedding and the head. */
-const SPLITTABLE = /(^|\.)(wte|embed_tokens)\.weight$|^lm_head\.weight$/;
+/** Tables that may be held in row blocks: an embedding and the head. */
+const splittable = (name: string): boolean => name === 'lm_head.weight' || FAMILIES.some((f) => f.embeddingName === name);
 
 /** Variables for a table of tensors; `trainable` false freezes them (a LoRA
  * run's base). Shapes are checked against the table. A frozen embedding or
@@ -206,7 +206,7 @@ export function createVariables(weights: TensorMap, table: [string, number[]][],
       throw new Error(`parameter ${name} has shape [${w.shape}], the config needs [${shape}]`);
     }
     const bytes = w.data.length * 4;
-    if (!trainable && o.partBytes !== undefined && bytes > o.partBytes && SPLITTABLE.test(name)) {
+    if (!trainable && o.partBytes !== undefined && bytes > o.partBytes && splittable(name)) {
       const [rows, cols] = shape;
       const per = Math.max(1, Math.floor(o.partBytes / (cols * 4))); // rows a block
       for (let k = 0, start = 0; start < rows; k++, start += per) {

@@ -6,7 +6,7 @@
 
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { attend, attentionBias, type AttnOptions } from '../../src/core/layers';
+import { attend, attentionBias, type AttnOptions, type LayerCache } from '../../src/core/layers';
 import { createVariables, forward, initParams } from '../../src/core/model';
 import { checkModelRanges, paramShapes, type ModelConfig } from '../../src/core/config';
 import { Rng } from '../../src/shared/rng';
@@ -110,13 +110,17 @@ describe('sliding-window layers through a model', () => {
     const p = createVariables(initParams(sliding, 7), paramShapes(sliding));
     const V = sliding.vocabSize;
     const stepped: number[] = [];
-    let past: ReturnType<typeof forward>['cache'];
+    let past: LayerCache[] | undefined;
     for (let i = 0; i < ids[0].length; i++) {
-      const next = tf.tidy(() => forward(p, sliding, tf.tensor2d([[ids[0][i]]], [1, 1], 'int32'), { wantCache: true, ...(past ? { past } : {}) }));
-      stepped.push(...Array.from(next.logits.dataSync()));
-      next.logits.dispose();
+      // tidy keeps what it returns: the logits and the new caches' tensors
+      const kept = tf.tidy(() => {
+        const f = forward(p, sliding, tf.tensor2d([[ids[0][i]]], [1, 1], 'int32'), { wantCache: true, ...(past ? { past } : {}) });
+        return [f.logits, ...f.cache!.flatMap((c) => [c.k, c.v])];
+      });
+      stepped.push(...Array.from(kept[0].dataSync()));
+      kept[0].dispose();
       for (const c of past ?? []) tf.dispose([c.k, c.v]);
-      past = next.cache;
+      past = Array.from({ length: sliding.nLayer }, (_, l) => ({ k: kept[1 + 2 * l] as tf.Tensor4D, v: kept[2 + 2 * l] as tf.Tensor4D }));
     }
     for (const c of past ?? []) tf.dispose([c.k, c.v]);
     for (const x of p.values()) x.dispose();
