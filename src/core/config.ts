@@ -44,7 +44,7 @@ export interface ModelConfig {
   ropeLocalTheta?: number; // RoPE base of the 'sliding' layers; default ropeTheta
   attnScale?: number; // q.k scale instead of 1/sqrt(headDim) (e.g. query_pre_attn_scalar^-0.5)
   attnSoftcap?: number; // attention logits -> tanh(s / cap) * cap
-  finalSoftcap?: number; // output logits -> tanh(z / cap) * cap
+  finalSoftcap?: number; // output logits -> tanh(z / cap) * cap (refused for now: the head does not apply it)
   lora?: LoraConfig; // absent = every parameter trains
 }
 
@@ -327,6 +327,9 @@ export function checkModelRanges(c: ModelConfig): void {
     if (!Array.isArray(c.layerTypes) || c.layerTypes.length !== c.nLayer || !c.layerTypes.every((x) => x === 'full' || x === 'sliding')) throw new ConfigRangeError(`layerTypes must list 'full' or 'sliding' for each of the ${c.nLayer} layers`, 'layerTypes');
     if (c.layerTypes.includes('sliding') && c.slidingWindow === undefined) throw new ConfigRangeError('layerTypes has sliding layers but slidingWindow is not set', 'slidingWindow');
   }
+  // the head, its chunked CE and the KL term read raw logits; a soft-capped
+  // model would train on other numbers than it was made with
+  if (c.finalSoftcap !== undefined) throw new ConfigRangeError('finalSoftcap: final logit soft-capping is not applied by the head yet', 'finalSoftcap');
   familyOf(c).check(c, (field, msg) => {
     throw new ConfigRangeError(msg, field);
   });

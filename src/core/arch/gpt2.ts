@@ -82,6 +82,8 @@ export const GPT2 = defineFamily({
   check(c, bad) {
     if (c.headDim !== undefined && c.headDim * c.nHead !== c.nEmbd) bad('headDim', 'a gpt2 model\'s head size is nEmbd / nHead');
     if ((c.nKvHead ?? c.nHead) !== c.nHead) bad('nKvHead', 'a gpt2 model has no grouped-query attention (nKvHead must equal nHead)');
+    // its block reads none of the per-layer attention fields: refused rather than ignored
+    for (const f of ['layerTypes', 'slidingWindow', 'ropeLocalTheta', 'attnScale', 'attnSoftcap'] as const) if (c[f] !== undefined) bad(f, `a gpt2 model has no ${f}`);
   },
   loraModules: ['c_attn', 'c_proj', 'c_fc'],
   defaultLoraTargets: ['c_attn', 'c_proj'],

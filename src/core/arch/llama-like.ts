@@ -14,7 +14,9 @@ import { permuteRope } from './gguf';
 export const layer = (i: number): string => `model.layers.${i}`;
 
 /** The config.json fields every LLaMA-like model reads, with the refusals
- * common to them (scaled RoPE, another activation). */
+ * common to them (scaled RoPE, another activation). `explicitHeadDim`: the
+ * family takes "head_dim" even where head_dim * heads != hidden (Qwen3);
+ * the config then carries headDim. */
 export function readLlamaHf(c: Record<string, unknown>, r: HfReader, qkvBias: boolean, o: { explicitHeadDim?: boolean } = {}): HfRead {
   if (c.rope_scaling !== undefined && c.rope_scaling !== null) r.fail(`"rope_scaling" is set (${JSON.stringify(c.rope_scaling)}): scaled RoPE is not supported`);
   if ((c.hidden_act ?? 'silu') !== 'silu') r.fail(`"hidden_act" ${JSON.stringify(c.hidden_act)} is not supported (only silu)`);
