@@ -40,6 +40,55 @@ def parse_ids(text):
     return vals
 
 
+class LoadError(Exception):
+    pass
+
+
+def load(folder, adapter=None, float64=False):
+    """The transformers model of FOLDER (eval mode), with the PEFT adapter
+    folder ADAPTER applied when given. Raises LoadError."""
+    import torch
+    import transformers
+    from transformers import AutoModelForCausalLM
+
+    # one thread: the machines that run the tests are shared, and one thread
+    # makes the sums' order, hence the last bits, reproducible
+    torch.set_num_threads(1)
+    transformers.logging.set_verbosity_error()  # the load's own report is checked below instead
+    transformers.logging.disable_progress_bar()
+    dt = torch.float64 if float64 else torch.float32
+    try:
+        model, info = AutoModelForCausalLM.from_pretrained(folder, dtype=dt, attn_implementation="eager", output_loading_info=True)
+        # a tensor transformers did not find would be left at its random init:
+        # refuse rather than compare against noise. Unexpected keys are fine
+        # (GPT-2's legacy attn.bias / masked_bias buffers).
+        missing = sorted(info.get("missing_keys") or [])
+        mismatched = info.get("mismatched_keys") or []
+        if missing or mismatched:
+            raise LoadError(f"loading {folder}: missing {missing}, mismatched {mismatched}")
+        if adapter is not None:
+            import peft
+
+            model = peft.PeftModel.from_pretrained(model, adapter)
+    except LoadError:
+        raise
+    except Exception as e:  # noqa: BLE001: any load failure is one line for the caller
+        raise LoadError(f"loading {folder}{' with ' + adapter if adapter else ''}: {type(e).__name__}: {e}") from e
+    model.eval()
+    return model
+
+
+def logprobs(model, ids):
+    """[T - 1] tensor: log P(ids[i] | ids[:i]) for i >= 1, in float64 after
+    the model's own dtype (differentiable when grad is enabled)."""
+    import torch
+
+    idx = torch.tensor([ids], dtype=torch.long)
+    logits = model(input_ids=idx, use_cache=False).logits[0].to(torch.float64)
+    lp = torch.log_softmax(logits, dim=-1)
+    return lp[torch.arange(len(ids) - 1), idx[0, 1:]]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Per-token log-probs of a Hugging Face model folder, by transformers itself.")
     ap.add_argument("folder")
@@ -58,7 +107,6 @@ def main(argv=None):
     try:
         import torch
         import transformers
-        from transformers import AutoModelForCausalLM
     except ImportError as e:
         return fail(f"cannot import {e.name} (pip install torch transformers)")
     peft_version = None
@@ -68,34 +116,15 @@ def main(argv=None):
         except ImportError:
             return fail("cannot import peft (pip install peft), needed for --adapter")
         peft_version = peft.__version__
-    # one thread: the machines that run the tests are shared, and one thread
-    # makes the sums' order, hence the last bits, reproducible
-    torch.set_num_threads(1)
-    transformers.logging.set_verbosity_error()  # the load's own report is checked below instead
-    transformers.logging.disable_progress_bar()
-    dt = torch.float64 if a.float64 else torch.float32
     try:
-        model, info = AutoModelForCausalLM.from_pretrained(a.folder, dtype=dt, attn_implementation="eager", output_loading_info=True)
-        # a tensor transformers did not find would be left at its random init:
-        # refuse rather than compare against noise. Unexpected keys are fine
-        # (GPT-2's legacy attn.bias / masked_bias buffers).
-        missing = sorted(info.get("missing_keys") or [])
-        mismatched = info.get("mismatched_keys") or []
-        if missing or mismatched:
-            return fail(f"loading {a.folder}: missing {missing}, mismatched {mismatched}")
-        if a.adapter is not None:
-            model = peft.PeftModel.from_pretrained(model, a.adapter)
-    except Exception as e:  # noqa: BLE001: any load failure is one line for the caller
-        return fail(f"loading {a.folder}{' with ' + a.adapter if a.adapter else ''}: {type(e).__name__}: {e}")
-    model.eval()
+        model = load(a.folder, a.adapter, a.float64)
+    except LoadError as e:
+        return fail(str(e))
     vocab = model.config.get_text_config().vocab_size
     if any(not (0 <= i < vocab) for i in ids):
         return fail(f"ids: a token id is outside the vocabulary [0, {vocab})")
-    idx = torch.tensor([ids], dtype=torch.long)
     with torch.no_grad():
-        logits = model(input_ids=idx, use_cache=False).logits[0].to(torch.float64)
-    lp = torch.log_softmax(logits, dim=-1)
-    picked = lp[torch.arange(len(ids) - 1), idx[0, 1:]]
+        picked = logprobs(model, ids)
     print(json.dumps({"ids": ids, "logprobs": [None] + [float(v) for v in picked], "transformers": transformers.__version__, "peft": peft_version}))
     return 0
 
