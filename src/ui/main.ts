@@ -46,7 +46,7 @@ const student = new StudentView({
   setLora: (lora) => api.setLora(lora),
   loadAdapter: (files) => api.loadAdapter(files),
   clear: () => api.clearStudent(),
-  changed: (s) => settings.setPretrained(s !== undefined),
+  changed: (kind) => settings.setStudent(kind),
 });
 
 /** The settings form plus the Student step's prompt template. */

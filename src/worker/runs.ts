@@ -3,15 +3,17 @@
 // Each runs one at a time (session.busy) and reports through a listener the
 // page passes as a Comlink proxy.
 
-import { countParams, curationOf, prepareTrainConfig, withLora, type TrainConfig } from '../core/config';
-import { studentPlan } from './plan';
+import { countParams, curationOf, prepareTrainConfig, type TrainConfig } from '../core/config';
 import { BackendLostError, guardBackendLoss, recreateBackend } from '../core/backend';
-import { adapterState, DivergedError, Trainer } from '../core/trainer';
+import { DivergedError } from '../core/trainer';
+import { accuracySchedule, assembleTrainer, planRun, type RunStart } from '../core/run';
+import { studentKind, withDefaultLr } from '../core/run-settings';
+import type { TrainState } from '../core/state';
 import type { EvalItem, TaskType } from '../data/types';
 import { CheckpointDamagedError } from '../checkpoint/store';
 import { checkpointView, openStore, RunRecorder } from './checkpoints';
 import { errMsg, fireAndForget, RunControl } from './control';
-import { accuracyEvery, autoMaxNewTokens, runLoop, type AccuracyPlan } from './loop';
+import { runLoop, type AccuracyPlan } from './loop';
 import type { AccuracyCheck, CheckpointView, EvalOptions, EvalPhase, EvalResultView, RunLabel, RunResult, TrainEvent, TrainListener } from '../shared/protocol';
 import { studentFor } from './students';
 import { assertIdle, dataFor, disposeLive, ensureBackend, readTeacher, session, settledBackend, uploadedFile, type Live, type TeacherData } from './session';
@@ -39,22 +41,17 @@ function heldOut(): { items: EvalItem[]; taskType: TaskType; source: 'eval-file'
 /** What the live run's accuracy checks evaluate, or undefined when they are
  * off (a note says why when the page asked for them explicitly). */
 function accuracyPlan(live: Live, check: AccuracyCheck | undefined, emit: Emit): AccuracyPlan | undefined {
-  if (!check) return undefined;
-  const t = live.trainer;
-  const every = accuracyEvery(check.every, t.totalSteps);
-  if (every <= 0) return undefined;
   const data = heldOut();
-  if (!data) {
-    if (check.every !== undefined) emit({ type: 'note', label: live.label, level: 'info', message: 'accuracy checks are off: there are no held-out questions (load an evaluation file, or data with a dev split)' });
+  const schedule = accuracySchedule(check, data, live.trainer, live.groups);
+  if (schedule === 'off') return undefined;
+  if (schedule === 'no-data' || !data) {
+    if (check?.every !== undefined) emit({ type: 'note', label: live.label, level: 'info', message: 'accuracy checks are off: there are no held-out questions (load an evaluation file, or data with a dev split)' });
     return undefined;
   }
   const points = (live.accuracy ??= []);
   return {
-    every,
-    items: data.items.slice(0, Math.max(1, check.questions)),
-    taskType: data.taskType,
+    ...schedule,
     source: data.source,
-    maxNewTokens: check.maxNewTokens ?? autoMaxNewTokens(t.tokenizer, live.groups, t.modelConfig.blockSize),
     record: (p) => {
       // a check repeated at a step (training again after a lost GPU) replaces the old one
       const at = points.findIndex((q) => q.step >= p.step);
@@ -84,21 +81,11 @@ export async function createTrainer(label: RunLabel, data: TeacherData, config: 
   const backend = await ensureBackend(config.backend);
   if (backend.fellBackFrom) emit({ type: 'note', label, level: 'info', message: `${backend.fellBackFrom} unavailable (${backend.reason ?? '?'}); using ${backend.backend}` });
   const chosen = session.student;
-  if (chosen && backend.backend === 'webgpu') {
-    const { plan } = studentPlan(withLora(chosen.student.modelConfig, chosen.lora ?? undefined), chosen.student.tokenizer, data.groups, config);
-    if (!plan.fits) throw new Error(`a training step of ${chosen.summary.name} does not fit this GPU: ${plan.reasons.join('; ')}. Lower the batch size, turn on recomputation, or pick a smaller model.`);
-  }
+  const start: RunStart = { kind: 'new', config, ...(chosen ? { student: { student: chosen.student, ...(chosen.adapter ? { adapter: chosen.adapter } : chosen.lora ? { lora: chosen.lora } : {}) } } : {}) };
+  planRun(start, data, backend.backend); // refuses a step that cannot fit this GPU
   emit({ type: 'status', label, status: 'preparing', step: 0, message: chosen ? `loading ${chosen.summary.name} onto ${config.backend}` : 'training the tokenizer and initialising the weights' });
   const t0 = performance.now();
-  // a picked PEFT adapter: the run starts from its tensors (a step-0 state)
-  const trainer = chosen?.adapter
-    ? await Trainer.restore(adapterState(chosen.student, chosen.adapter, config, data.fingerprint), data.groups, chosen.student)
-    : await Trainer.create({
-        groups: data.groups,
-        trainConfig: config,
-        datasetFingerprint: data.fingerprint,
-        ...(chosen ? { student: chosen.student, ...(chosen.lora ? { lora: chosen.lora } : {}) } : {}),
-      });
+  const { trainer } = await assembleTrainer(start, data);
   const live: Live = { label, trainer, groups: data.groups, fingerprint: data.fingerprint, ...(chosen ? { student: chosen.student } : {}) };
   return { live, createMs: performance.now() - t0 };
 }
@@ -224,7 +211,7 @@ async function recoverLive(live: Live, e: BackendLostError, emit: Emit): Promise
   if (!found) throw new Error(`${e.message} This run has no intact checkpoint to resume from: start it again.`);
   const t0 = performance.now();
   const backend = (session.backend?.backend ?? live.trainer.trainConfig.backend) as TrainConfig['backend'];
-  const trainer = await Trainer.restore({ ...found.state, trainConfig: { ...found.state.trainConfig, backend } }, live.groups, live.student);
+  const { trainer } = await assembleTrainer(resumeStart(found.state, backend, live.student), live);
   const next: Live = { ...live, trainer };
   session.live = next;
   recorder.rewind(found.meta, found.state.metrics.length);
@@ -233,11 +220,17 @@ async function recoverLive(live: Live, e: BackendLostError, emit: Emit): Promise
   return next;
 }
 
+/** A stored state going on from where it was, on `backend`. */
+function resumeStart(state: TrainState, backend: TrainConfig['backend'], student: Live['student']): RunStart {
+  return { kind: 'resume', state, config: { ...state.trainConfig, backend }, ...(student ? { student } : {}) };
+}
+
 export function train(input: Partial<TrainConfig>, opts: RunOptions, listener: TrainListener): Promise<RunResult> {
   const emit = emitter(listener);
   return exclusive('training', async (control) => {
     const data = await dataFor(curationOf(input));
-    const config = prepareTrainConfig(input, data.groups.length);
+    const chosen = session.student;
+    const config = prepareTrainConfig(withDefaultLr(input, studentKind(chosen !== undefined, !!chosen?.lora)), data.groups.length);
     disposeLive();
     const { live, createMs } = await createTrainer('main', data, config, emit);
     session.live = live;
@@ -318,14 +311,16 @@ export function resumeCheckpoint(id: string, opts: RunOptions & { backend?: Trai
     }
     const backendName = opts.backend ?? state.trainConfig.backend;
     disposeLive();
-    await ensureBackend(backendName);
+    const backend = await ensureBackend(backendName);
     const t0 = performance.now();
     let student;
     if (state.base) {
       emit({ type: 'status', label: 'main', status: 'preparing', step: meta.step, message: `loading the base model ${state.base.name}` });
       student = await studentFor(state.base, session.student?.student);
     }
-    const trainer = await Trainer.restore({ ...state, trainConfig: { ...state.trainConfig, backend: backendName } }, data.groups, student);
+    const start = resumeStart(state, backendName, student);
+    planRun(start, data, backend.backend); // a resumed base may not fit this GPU either
+    const { trainer } = await assembleTrainer(start, data);
     const live: Live = { label: 'main', trainer, groups: data.groups, fingerprint: data.fingerprint, ...(student ? { student } : {}) };
     session.live = live;
     try {
