@@ -1,6 +1,6 @@
 // The long operations: train a new model, continue it, resume a stored
 // checkpoint, and evaluate; compare.ts and classroom.ts build on these.
-// Each runs one at a time (session.busy) and reports through a listener the
+// Each runs one at a time (session.machine: state.ts) and reports through a listener the
 // page passes as a Comlink proxy.
 
 import { countParams, curationOf, prepareTrainConfig, type TrainConfig } from '../core/config';
@@ -16,7 +16,8 @@ import { errMsg, fireAndForget, RunControl } from './control';
 import { runLoop, type AccuracyPlan } from './loop';
 import type { AccuracyCheck, CheckpointView, EvalOptions, EvalPhase, EvalResultView, RunLabel, RunResult, TrainEvent, TrainListener } from '../shared/protocol';
 import { studentFor } from './students';
-import { assertIdle, dataFor, disposeLive, ensureBackend, readTeacher, session, settledBackend, uploadedFile, type Live, type TeacherData } from './session';
+import { describeState, type RunKind } from './state';
+import { dataFor, disposeLive, ensureBackend, readTeacher, session, settledBackend, uploadedFile, type Live, type TeacherData } from './session';
 
 export type Emit = (e: TrainEvent) => void;
 export const emitter = (listener: TrainListener): Emit => (e) => fireAndForget(listener, e);
@@ -61,18 +62,15 @@ function accuracyPlan(live: Live, check: AccuracyCheck | undefined, emit: Emit):
   };
 }
 
-/** Marks the session busy for the duration of `fn`, with a fresh control. */
-export async function exclusive<T>(what: string, fn: (control: RunControl) => Promise<T>): Promise<T> {
-  assertIdle(what);
+/** Runs `fn` as the worker's `run` (refused unless idle), with a fresh control. */
+export async function exclusive<T>(run: RunKind, fn: (control: RunControl) => Promise<T>): Promise<T> {
   const control = new RunControl();
-  session.busy = what;
-  session.control = control;
+  session.machine.to({ phase: run, control });
   try {
     await settledBackend();
     return await fn(control);
   } finally {
-    session.busy = undefined;
-    session.control = undefined;
+    session.machine.endRun(control);
   }
 }
 
@@ -155,11 +153,12 @@ export async function saveNow(): Promise<CheckpointView> {
   await settledBackend();
   const live = session.live;
   if (!live) throw new Error('there is no model to save');
-  if (session.busy && !session.control?.paused) throw new Error(`cannot save while ${session.busy}; pause it first`);
+  const now = session.machine.state;
+  if (now.phase !== 'idle' && now.phase !== 'paused' && now.phase !== 'evaluating') throw new Error(`cannot save while ${describeState(now)}; pause it first`);
   if (!live.recorder) await attachRecorder(live, () => undefined);
   const t = live.trainer;
   const state = await session.gpu.run(() => t.snapshot());
-  const status = t.step >= t.totalSteps ? 'done' : session.control?.paused ? 'paused' : 'stopped';
+  const status = t.step >= t.totalSteps ? 'done' : session.machine.control?.paused ? 'paused' : 'stopped';
   return live.recorder!.save(state, 'manual', status);
 }
 
@@ -342,10 +341,10 @@ export async function evaluateLive(live: Live, opts: EvalOptions, onProgress?: (
   if (!data) throw new Error('no evaluation questions: load an evaluation file, or data with a dev split');
   const { items, taskType, source } = data;
   const abort = new AbortController();
-  session.evalAbort = abort;
+  const untrack = session.machine.trackEvaluation(abort);
   // Cancelled on its own, or with the run it belongs to (a comparison's, or
   // a paused run's) when that is stopped.
-  const run = session.control?.signal;
+  const run = session.machine.control?.signal;
   const signal = run ? AbortSignal.any([abort.signal, run]) : abort.signal;
   try {
     const r = await session.gpu.run(() =>
@@ -376,7 +375,7 @@ export async function evaluateLive(live: Live, opts: EvalOptions, onProgress?: (
     }
     return view;
   } finally {
-    session.evalAbort = undefined;
+    untrack();
   }
 }
 
@@ -385,8 +384,13 @@ export async function evaluate(opts: EvalOptions, onProgress?: (done: number, to
   await settledBackend();
   const live = session.live;
   if (!live) throw new Error('there is no model yet: train one or resume a checkpoint');
-  const pausedRun = session.busy === 'training' && session.control?.paused;
-  if (session.busy && !pausedRun) throw new Error(`cannot evaluate while ${session.busy}; pause or stop it first`);
+  const now = session.machine.state;
+  if (now.phase !== 'idle' && !(now.phase === 'paused' && now.run === 'training')) throw new Error(`cannot evaluate while ${describeState(now)}; pause or stop it first`);
   const progress = onProgress ? (d: number, t: number, phase: EvalPhase) => fireAndForget(() => onProgress(d, t, phase), undefined) : undefined;
-  return evaluateLive(live, opts, progress);
+  const evaluation = session.machine.startEvaluation();
+  try {
+    return await evaluateLive(live, opts, progress);
+  } finally {
+    evaluation.end();
+  }
 }

@@ -37,6 +37,7 @@ import { loseDeviceForTest } from '../core/backend';
 import * as runs from './runs';
 import { compare as compareRuns } from './compare';
 import { classroom as classroomRun } from './classroom';
+import type { Phase } from './state';
 import { assertIdle, curatedDownload, readEval, readTeacher, session, summarizeData, summarizeEval, switchBackend } from './session';
 
 const api = {
@@ -120,22 +121,21 @@ const api = {
   },
 
   pause(): void {
-    session.control?.pause();
+    session.machine.pause();
   },
   resume(): void {
-    session.control?.resume();
+    session.machine.resume();
   },
   /** Stops the run after the current step (and any evaluation in progress). */
   stop(): void {
-    session.control?.stop();
-    session.evalAbort?.abort();
+    session.machine.stop();
   },
 
   evaluate(opts: EvalOptions, onProgress?: (done: number, total: number, phase: EvalPhase) => void): Promise<EvalResultView> {
     return runs.evaluate(opts, onProgress);
   },
   cancelEvaluation(): void {
-    session.evalAbort?.abort();
+    session.machine.cancelEvaluation();
   },
 
   /** MCC-KD against the alpha = 0 baseline, for each seed of `opts`. */
@@ -195,7 +195,7 @@ const api = {
   },
 
   async deleteRun(id: string): Promise<void> {
-    if (session.busy && session.live?.recorder?.runId === id) throw new Error('this run is in progress; stop it before deleting it');
+    if (!session.machine.idle && session.live?.recorder?.runId === id) throw new Error('this run is in progress; stop it before deleting it');
     await (await openStore()).deleteRun(id);
     if (session.live?.recorder?.runId === id) {
       session.live.recorder.close();
@@ -205,9 +205,9 @@ const api = {
 
   // ---- diagnostics (the e2e tests check these) ----
 
-  status(): { busy?: string; paused: boolean; step?: number; totalSteps?: number; backend?: BackendInfo } {
+  status(): { state: Phase; paused: boolean; step?: number; totalSteps?: number; backend?: BackendInfo } {
     const t = session.live?.trainer;
-    return { busy: session.busy, paused: !!session.control?.paused, step: t?.step, totalSteps: t?.totalSteps, backend: session.backend };
+    return { state: session.machine.state.phase, paused: !!session.machine.control?.paused, step: t?.step, totalSteps: t?.totalSteps, backend: session.backend };
   },
 
   /** Loses the GPU device now, as a driver reset would (the e2e test of
