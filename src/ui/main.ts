@@ -139,6 +139,7 @@ function refresh(): void {
   training.setHasData(ui.hasData && !ui.loading);
   if (idle && training.currentPhase !== 'idle') training.setPhase('idle', ui.canContinue);
   training.setModelLoaded(ui.modelLoaded);
+  training.setEvaluating(ui.evaluating);
   const paused = training.currentPhase === 'paused';
   evaluation.setEnabled(ui.modelLoaded && !ui.evaluating && (idle || paused));
   compare.setEnabled(idle && ui.hasData && !ui.loading);
