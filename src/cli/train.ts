@@ -6,12 +6,12 @@ import { access, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { parseFlags, str, num, positiveInt, unreadableOf, UsageError } from './args';
 import { parseBackend, setupBackend } from './setup';
-import { DEFAULT_TRAIN, LORA_DEFAULTS, PRETRAINED_LR, countParams, countTrainable, curationOf, prepareTrainConfig, withLora, type LoraConfig, type PresetName, type TrainConfig } from '../core/config';
+import { DEFAULT_TRAIN, LORA_DEFAULTS, countParams, countTrainable, curationOf, prepareTrainConfig, type LoraConfig, type PresetName, type TrainConfig } from '../core/config';
 import { guardBackendLoss } from '../core/backend';
-import { isAccuracyStep, trainLoop } from '../core/loop';
-import { adapterState, Trainer, longestExample, type PretrainedStudent } from '../core/trainer';
-import { gpuLimits } from '../core/limits';
-import { describePlan } from '../core/plan';
+import { trainLoop } from '../core/loop';
+import type { PretrainedStudent } from '../core/trainer';
+import { accuracySchedule, assembleTrainer, checkAccuracy, planRun, type RunStart } from '../core/run';
+import { ACCURACY_QUESTIONS, isAccuracyStep, studentKind, withDefaultLr } from '../core/run-settings';
 import { adapterFrom, studentFrom } from './student';
 import { readTeacherFile, readEvalFile } from '../data';
 import { saveRunDir, loadRunDir, runBaseFolder, EVAL_FILE } from '../checkpoint/runDir';
@@ -26,9 +26,6 @@ const SPEC = {
   student: 'string', adapter: 'string', 'lora-rank': 'number', 'lora-alpha': 'number', 'lora-targets': 'string', 'prompt-template': 'string', recompute: 'boolean',
   'eval-every': 'number', 'eval-every-limit': 'number', unreadable: 'string',
 } as const;
-
-/** Questions of the held-out set evaluated every --eval-every steps by default. */
-export const EVAL_EVERY_LIMIT = 32;
 
 /** Where the command's results go: one JSON line each on stdout, or (the
  * experiment runner, which trains through this same function) a collector. */
@@ -106,12 +103,13 @@ export async function runTrain(argv: string[], io: TrainIO = STDOUT_IO): Promise
     promptTemplate: str(f, 'prompt-template')?.replace(/\\n/g, '\n'),
     recompute: f.recompute === true ? true : undefined,
   };
-  let lora = studentDir && !resumed && !adapterDir ? loraOf(f) : undefined;
-  if (studentDir && !resumed && given.lr === undefined) given.lr = lora || adapterDir ? PRETRAINED_LR.lora : PRETRAINED_LR.full;
-  const input: Partial<TrainConfig> = { ...resumed?.trainConfig };
-  for (const [k, v] of Object.entries(given)) if (v !== undefined) (input as Record<string, unknown>)[k] = v;
+  const lora = studentDir && !resumed && !adapterDir ? loraOf(f) : undefined;
+  const merged: Partial<TrainConfig> = { ...resumed?.trainConfig };
+  for (const [k, v] of Object.entries(given)) if (v !== undefined) (merged as Record<string, unknown>)[k] = v;
   // --steps replaces a resumed run's epochs (and the other way round)
-  if (given.steps !== undefined) delete input.epochs;
+  if (given.steps !== undefined) delete merged.epochs;
+  // a resumed run has its own rate; a new one defaults to its student's
+  const input = withDefaultLr(merged, studentKind(studentDir !== undefined, !!(lora || adapterDir)));
   const curation = curationOf(input);
 
   log(`reading ${dataPath}`);
@@ -143,37 +141,19 @@ export async function runTrain(argv: string[], io: TrainIO = STDOUT_IO): Promise
   if (studentDir) {
     log(`reading the pretrained student in ${studentDir}`);
     student = await studentFrom(studentDir);
-    if (adapterDir) {
-      adapter = await adapterFrom(adapterDir, student);
-      lora = adapter.lora;
-      log(`starting the LoRA from the adapter in ${adapterDir}`);
-    }
-    // the plan of a step, before the student is on the device: refused on
-    // WebGPU when it cannot fit (tfjs would compute wrong numbers, silently)
-    const mc = resumed ? resumed.modelConfig : withLora(student.modelConfig, lora);
-    const plan = describePlan(mc, {
-      rows: 2 * config.batchSize,
-      seqLen: longestExample(student.tokenizer, groups, mc.blockSize, config.k, config.promptTemplate),
-      limits: gpuLimits(),
-      name: student.base.name,
-      recompute: config.recompute === true,
-    });
-    log(plan.text);
-    if (backend.backend === 'webgpu' && !plan.fits) {
-      throw new Error(`a training step does not fit this GPU (${plan.reasons.join('; ')}): lower --batch${config.recompute ? '' : ', add --recompute'} or pick a smaller model`);
-    }
+    if (adapterDir) adapter = await adapterFrom(adapterDir, student);
   }
-  const fingerprint = fingerprintGroups(groups);
-  let trainer: Trainer;
-  if (adapter && student) {
-    trainer = await Trainer.restore(adapterState(student, adapter, config, fingerprint), groups, student);
-  } else if (resumed) {
-    if (resumed.datasetFingerprint !== fingerprint) log('warning: the data differs from the data the run was trained on');
-    trainer = await Trainer.restore({ ...resumed, trainConfig: { ...resumed.trainConfig, ...config } }, groups, student);
-    log(`resumed ${resumeDir} at step ${trainer.step} of ${trainer.totalSteps}`);
-  } else {
-    trainer = await Trainer.create({ groups, trainConfig: config, datasetFingerprint: fingerprint, ...(student ? { student } : {}), ...(lora ? { lora } : {}) });
-  }
+  const start: RunStart = resumed
+    ? { kind: 'resume', state: resumed, config: { ...resumed.trainConfig, ...config }, ...(student ? { student } : {}) }
+    : { kind: 'new', config, ...(student ? { student: { student, ...(adapter ? { adapter } : lora ? { lora } : {}) } } : {}) };
+  const runData = { groups, fingerprint: fingerprintGroups(groups) };
+  // refused on WebGPU when a step cannot fit (core/run.ts)
+  const plan = planRun(start, runData, backend.backend);
+  if (plan) log(plan.text);
+  const { trainer, notes } = await assembleTrainer(start, runData);
+  for (const n of notes) log(`warning: ${n}`);
+  if (adapter) log(`starting the LoRA from the adapter in ${adapterDir}`);
+  else if (resumed) log(`resumed ${resumeDir} at step ${trainer.step} of ${trainer.totalSteps}`);
   if (trainer.skipped.rationales > 0) log(`skipped ${trainer.skipped.rationales} rationales (${trainer.skipped.groups} questions) longer than the model's ${trainer.modelConfig.blockSize} positions`);
   const mc = trainer.modelConfig;
   const what = trainer.base ? `${trainer.base.name} (${trainer.base.arch})` : config.preset;
@@ -187,9 +167,16 @@ export async function runTrain(argv: string[], io: TrainIO = STDOUT_IO): Promise
     log('interrupted: saving after this step (Ctrl-C again to quit at once)');
   };
   process.on('SIGINT', onSigint);
+  // accuracy while training: greedy, on the first questions of the held-out set
   const evalEvery = positiveInt(f, 'eval-every');
-  const evalEveryLimit = positiveInt(f, 'eval-every-limit') ?? EVAL_EVERY_LIMIT;
-  if (evalEvery && evalItems.length === 0) log('--eval-every: no held-out questions to evaluate (give --eval FILE)');
+  const maxNewTokens = positiveInt(f, 'max-new-tokens');
+  const accuracy = accuracySchedule(
+    evalEvery ? { every: evalEvery, questions: positiveInt(f, 'eval-every-limit') ?? ACCURACY_QUESTIONS.cli, ...(maxNewTokens ? { maxNewTokens } : {}) } : undefined,
+    evalItems.length ? { items: evalItems, taskType } : undefined,
+    trainer,
+    groups,
+  );
+  if (accuracy === 'no-data') log('--eval-every: no held-out questions to evaluate (give --eval FILE)');
   const t0 = performance.now();
   await trainLoop({
     trainer,
@@ -204,10 +191,9 @@ export async function runTrain(argv: string[], io: TrainIO = STDOUT_IO): Promise
     },
     onStep: async (p) => {
       if (p.metrics) io.out(p.metrics);
-      // accuracy while training: greedy, batched, on the first questions of the held-out set
-      if (evalEvery && isAccuracyStep(p.step, evalEvery, p.totalSteps) && evalItems.length > 0) {
-        const e = await guardBackendLoss(() => trainer.evaluate(evalItems, { taskType, limit: evalEveryLimit, maxNewTokens: positiveInt(f, 'max-new-tokens') }));
-        io.out({ step: p.step, eval: { accuracy: e.accuracy, correct: e.correct, total: e.total } });
+      if (typeof accuracy === 'object' && isAccuracyStep(p.step, accuracy.every, p.totalSteps)) {
+        const { step, ...e } = await guardBackendLoss(() => checkAccuracy(trainer, accuracy, p.step));
+        io.out({ step, eval: e });
       }
       if (p.step % 10 === 0 || p.step === p.totalSteps) log(`step ${p.step}/${p.totalSteps} (${(p.elapsedMs / 1000).toFixed(0)} s)`);
     },

@@ -109,12 +109,3 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
   await o.save?.(status === 'done' ? 'done' : 'stop');
   return { status, step: trainer.step, totalSteps: trainer.totalSteps };
 }
-
-/** Whether a check follows this step: every `every` steps, and at the last
- * step when the run is longer than one interval (the curve then ends at
- * the model the run leaves). The page and `mcckd train --eval-every` share
- * it. */
-export function isAccuracyStep(step: number, every: number, totalSteps: number): boolean {
-  if (every <= 0) return false;
-  return step % every === 0 || (step === totalSteps && totalSteps > every);
-}

@@ -46,7 +46,7 @@ const student = new StudentView({
   setLora: (lora) => api.setLora(lora),
   loadAdapter: (files) => api.loadAdapter(files),
   clear: () => api.clearStudent(),
-  changed: (s) => settings.setPretrained(s !== undefined),
+  changed: (kind) => settings.setStudent(kind),
 });
 
 /** The settings form plus the Student step's prompt template. */
@@ -139,6 +139,7 @@ function refresh(): void {
   training.setHasData(ui.hasData && !ui.loading);
   if (idle && training.currentPhase !== 'idle') training.setPhase('idle', ui.canContinue);
   training.setModelLoaded(ui.modelLoaded);
+  training.setEvaluating(ui.evaluating);
   const paused = training.currentPhase === 'paused';
   evaluation.setEnabled(ui.modelLoaded && !ui.evaluating && (idle || paused));
   compare.setEnabled(idle && ui.hasData && !ui.loading);

@@ -1,7 +1,8 @@
 // The settings form: every field labelled, with a good default and one line
 // on what it does. Reading the form validates it and names the bad field.
 
-import { DEFAULT_TRAIN, PRESETS, PRETRAINED_LR, countParams, modelConfigFor, type BackendName, type PresetName, type TrainConfig } from '../core/config';
+import { DEFAULT_TRAIN, PRESETS, countParams, modelConfigFor, type BackendName, type PresetName, type TrainConfig } from '../core/config';
+import { ACCURACY_QUESTIONS, followLr, type StudentKind } from '../core/run-settings';
 import type { AccuracyCheck } from '../shared/protocol';
 import { h, nextId } from './dom';
 
@@ -11,10 +12,6 @@ export interface Settings {
   /** Accuracy while training (every: undefined means auto). */
   accuracy: AccuracyCheck;
 }
-
-/** Held-out questions per accuracy check: enough to see a trend, few enough
- * that a check costs about as much as a handful of steps. */
-export const ACCURACY_QUESTIONS = 16;
 
 interface NumberField {
   key: string;
@@ -60,9 +57,9 @@ export interface SettingsView {
   setBackend(b: BackendName): void;
   /** The worker switches only between runs: the picker is off during one. */
   setBackendEnabled(on: boolean): void;
-  /** A pretrained student was picked (or dropped): the model size does not
-   * apply, and fine-tuning wants a far lower learning rate. */
-  setPretrained(on: boolean): void;
+  /** The student changed (from scratch, LoRA, every weight of a pretrained
+   * one): a pretrained one has its own size, and its own learning rate. */
+  setStudent(kind: StudentKind): void;
   /** The built-in demo data was loaded (or other data replaced it): the
    * training length and batch the demo needs, where the user left the
    * defaults, with a line saying so. */
@@ -125,7 +122,7 @@ export function settingsView(): SettingsView {
   // every 25 steps), so a short run is not slowed down unasked.
   const accEvery = h('input', { attrs: { id: nextId('accuracy-every'), type: 'number', name: 'accuracyEvery', min: 0, step: 1, placeholder: 'auto' }, testid: 'setting-accuracyEvery' });
   fields.push(field('Check accuracy every (steps)', accEvery, 'Answers a few held-out questions (evaluation file, else the dev split) every N steps and charts the accuracy. Empty: about every tenth of the run (at least 25 steps); 0: never.'));
-  const accQuestions = h('input', { attrs: { id: nextId('accuracy-questions'), type: 'number', name: 'accuracyQuestions', min: 1, max: 256, step: 1, value: ACCURACY_QUESTIONS }, testid: 'setting-accuracyQuestions' });
+  const accQuestions = h('input', { attrs: { id: nextId('accuracy-questions'), type: 'number', name: 'accuracyQuestions', min: 1, max: 256, step: 1, value: ACCURACY_QUESTIONS.page }, testid: 'setting-accuracyQuestions' });
   fields.push(field('Questions per accuracy check', accQuestions, 'The first N held-out questions, answered greedily; more is steadier and slower.'));
   const accTokens = h('input', { attrs: { id: nextId('accuracy-tokens'), type: 'number', name: 'accuracyMaxTokens', min: 1, step: 1, placeholder: 'auto' }, testid: 'setting-accuracyMaxTokens' });
   fields.push(field('Max new tokens per check', accTokens, 'Longest answer written in a check. Empty: a little more than the longest training rationale.'));
@@ -143,6 +140,7 @@ export function settingsView(): SettingsView {
   // page last set them follow; what the user typed stays.
   let demoData = false;
   let pretrained = false;
+  let student: StudentKind = 'scratch';
   let budget = { steps: DEFAULT_TRAIN.steps, batch: DEFAULT_TRAIN.batchSize };
   const followBudget = (): void => {
     const demo = demoData && !pretrained;
@@ -189,7 +187,7 @@ export function settingsView(): SettingsView {
   };
   const readAccuracy = (): AccuracyCheck => {
     const every = optionalInt(accEvery, 'Check accuracy every', 0);
-    const questions = optionalInt(accQuestions, 'Questions per accuracy check', 1, 256) ?? ACCURACY_QUESTIONS;
+    const questions = optionalInt(accQuestions, 'Questions per accuracy check', 1, 256) ?? ACCURACY_QUESTIONS.page;
     const maxNewTokens = optionalInt(accTokens, 'Max new tokens per check', 1);
     return { questions, ...(every !== undefined ? { every } : {}), ...(maxNewTokens !== undefined ? { maxNewTokens } : {}) };
   };
@@ -228,15 +226,16 @@ export function settingsView(): SettingsView {
     setBackend(b) {
       backend.value = b;
     },
-    setPretrained(on) {
+    setStudent(kind) {
+      const on = kind !== 'scratch';
       pretrained = on;
       followBudget();
       preset.disabled = on;
       preset.title = on ? 'A pretrained student has its own size (see Student).' : '';
       const lr = inputs.get('lr')!;
-      // only a value the user has not changed follows the student
-      if (on && Number(lr.value) === DEFAULT_TRAIN.lr) lr.value = String(PRETRAINED_LR.lora);
-      if (!on && Number(lr.value) === PRETRAINED_LR.lora) lr.value = String(DEFAULT_TRAIN.lr);
+      // only a value the user has not changed follows the student (core/run-settings.ts)
+      lr.value = String(followLr(Number(lr.value), student, kind));
+      student = kind;
     },
     setDemo(on) {
       demoData = on;

@@ -4,6 +4,7 @@
 // worker reads and checks the folder; text from the folder is shown as text.
 
 import type { LoraConfig } from '../core/config';
+import { studentKind, type StudentKind } from '../core/run-settings';
 import type { StudentSummary } from '../shared/protocol';
 import { DEFAULT_PROMPT_TEMPLATE, validatePromptTemplate } from '../data/template';
 import { h, nextId } from './dom';
@@ -15,8 +16,8 @@ export interface StudentActions {
   /** Reads a PEFT adapter folder onto the picked base (continue training it). */
   loadAdapter(files: File[]): Promise<{ summary: StudentSummary; lora: LoraConfig }>;
   clear(): Promise<void>;
-  /** The student changed (from scratch <-> pretrained). */
-  changed(pretrained: StudentSummary | undefined): void;
+  /** The student changed: from scratch, LoRA, or every weight of a pretrained one. */
+  changed(kind: StudentKind): void;
 }
 
 const fmtParams = (n: number): string => (n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n.toLocaleString('en'));
@@ -129,7 +130,7 @@ export class StudentView {
       this.pretrained.checked = true;
       this.show(r.summary, r.lora);
       this.status.textContent = r.note ?? (r.summary.kept ? 'kept in this browser: a run on it resumes after a reload without picking it again' : '');
-      this.act.changed(r.summary);
+      this.act.changed(studentKind(true, r.lora !== null));
     } catch (e) {
       this.status.className = 'error';
       this.status.setAttribute('role', 'alert');
@@ -147,6 +148,7 @@ export class StudentView {
     try {
       const r = await this.act.loadAdapter(files);
       this.show(r.summary, r.lora);
+      this.act.changed('lora');
     } catch (e) {
       this.adapterStatus.className = 'error';
       this.adapterStatus.textContent = `This adapter cannot be used: ${e instanceof Error ? e.message : String(e)}`;
@@ -162,7 +164,7 @@ export class StudentView {
     this.status.textContent = '';
     this.summary = undefined;
     await this.act.clear();
-    this.act.changed(undefined);
+    this.act.changed('scratch');
   }
 
   private show(s: StudentSummary, lora: LoraConfig | null): void {
@@ -210,6 +212,7 @@ export class StudentView {
       if (rank > 0 && targets.length === 0) throw new Error('pick at least one projection to adapt');
       const s = await this.act.setLora(rank === 0 ? null : { rank, alpha, targets });
       if (s) this.show(s, rank === 0 ? null : { rank, alpha, targets });
+      this.act.changed(studentKind(true, rank > 0));
       this.status.className = 'muted';
       this.status.removeAttribute('role');
     } catch (e) {

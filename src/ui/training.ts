@@ -79,6 +79,7 @@ export class TrainingView {
   private phase: Phase = 'idle';
   private hasData = false;
   private canContinue = false;
+  private evaluating = false;
   private modelLoaded = false;
 
   constructor(handlers: TrainingHandlers) {
@@ -151,12 +152,19 @@ export class TrainingView {
     return this.phase;
   }
 
+  /** An evaluation of the paused run's model is in progress: the worker
+   * resumes the run only after it (src/worker/state.ts). */
+  setEvaluating(on: boolean): void {
+    this.evaluating = on;
+    this.refreshButtons();
+  }
+
   private refreshButtons(): void {
     const b = this.buttons;
     const p = this.phase;
     b.start.disabled = p !== 'idle' || !this.hasData;
     b.pause.disabled = p !== 'running' || this.pending !== undefined;
-    b.resume.disabled = p !== 'paused';
+    b.resume.disabled = p !== 'paused' || this.evaluating;
     b.stop.disabled = (p !== 'running' && p !== 'paused') || this.pending === 'stop';
     b.continue.disabled = p !== 'idle' || !this.canContinue;
     b.save.disabled = !this.modelLoaded || (p !== 'idle' && p !== 'paused');

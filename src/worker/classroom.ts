@@ -20,7 +20,7 @@ function classroomGroup(groups: QuestionGroup[]): QuestionGroup {
  * question, the answer distributions after two rationales as they converge. */
 export function classroom(input: Partial<TrainConfig>, listener: TrainListener, accuracy?: AccuracyCheck): Promise<RunResult> {
   const emit = emitter(listener);
-  return exclusive('running the classroom demo', async (control) => {
+  return exclusive('classroom', async (control) => {
     const curation = curationOf(input);
     emit({ type: 'status', label: 'classroom', status: 'preparing', step: 0, message: 'loading the demo data' });
     if (session.data?.source.kind !== 'demo') session.data = await readTeacher({ kind: 'demo' }, curation);

@@ -1,20 +1,23 @@
 // The long operations: train a new model, continue it, resume a stored
 // checkpoint, and evaluate; compare.ts and classroom.ts build on these.
-// Each runs one at a time (session.busy) and reports through a listener the
+// Each runs one at a time (session.machine: state.ts) and reports through a listener the
 // page passes as a Comlink proxy.
 
-import { countParams, curationOf, prepareTrainConfig, withLora, type TrainConfig } from '../core/config';
-import { studentPlan } from './plan';
+import { countParams, curationOf, prepareTrainConfig, type TrainConfig } from '../core/config';
 import { BackendLostError, guardBackendLoss, recreateBackend } from '../core/backend';
-import { adapterState, DivergedError, Trainer } from '../core/trainer';
+import { DivergedError } from '../core/trainer';
+import { accuracySchedule, assembleTrainer, planRun, type RunStart } from '../core/run';
+import { studentKind, withDefaultLr } from '../core/run-settings';
+import type { TrainState } from '../core/state';
 import type { EvalItem, TaskType } from '../data/types';
 import { CheckpointDamagedError } from '../checkpoint/store';
 import { checkpointView, openStore, RunRecorder } from './checkpoints';
 import { errMsg, fireAndForget, RunControl } from './control';
-import { accuracyEvery, autoMaxNewTokens, runLoop, type AccuracyPlan } from './loop';
+import { runLoop, type AccuracyPlan } from './loop';
 import type { AccuracyCheck, CheckpointView, EvalOptions, EvalPhase, EvalResultView, RunLabel, RunResult, TrainEvent, TrainListener } from '../shared/protocol';
 import { studentFor } from './students';
-import { assertIdle, dataFor, disposeLive, ensureBackend, readTeacher, session, settledBackend, uploadedFile, type Live, type TeacherData } from './session';
+import { describeState, type RunKind } from './state';
+import { dataFor, disposeLive, ensureBackend, readTeacher, session, settledBackend, uploadedFile, type Live, type TeacherData } from './session';
 
 export type Emit = (e: TrainEvent) => void;
 export const emitter = (listener: TrainListener): Emit => (e) => fireAndForget(listener, e);
@@ -39,22 +42,17 @@ function heldOut(): { items: EvalItem[]; taskType: TaskType; source: 'eval-file'
 /** What the live run's accuracy checks evaluate, or undefined when they are
  * off (a note says why when the page asked for them explicitly). */
 function accuracyPlan(live: Live, check: AccuracyCheck | undefined, emit: Emit): AccuracyPlan | undefined {
-  if (!check) return undefined;
-  const t = live.trainer;
-  const every = accuracyEvery(check.every, t.totalSteps);
-  if (every <= 0) return undefined;
   const data = heldOut();
-  if (!data) {
-    if (check.every !== undefined) emit({ type: 'note', label: live.label, level: 'info', message: 'accuracy checks are off: there are no held-out questions (load an evaluation file, or data with a dev split)' });
+  const schedule = accuracySchedule(check, data, live.trainer, live.groups);
+  if (schedule === 'off') return undefined;
+  if (schedule === 'no-data' || !data) {
+    if (check?.every !== undefined) emit({ type: 'note', label: live.label, level: 'info', message: 'accuracy checks are off: there are no held-out questions (load an evaluation file, or data with a dev split)' });
     return undefined;
   }
   const points = (live.accuracy ??= []);
   return {
-    every,
-    items: data.items.slice(0, Math.max(1, check.questions)),
-    taskType: data.taskType,
+    ...schedule,
     source: data.source,
-    maxNewTokens: check.maxNewTokens ?? autoMaxNewTokens(t.tokenizer, live.groups, t.modelConfig.blockSize),
     record: (p) => {
       // a check repeated at a step (training again after a lost GPU) replaces the old one
       const at = points.findIndex((q) => q.step >= p.step);
@@ -64,18 +62,15 @@ function accuracyPlan(live: Live, check: AccuracyCheck | undefined, emit: Emit):
   };
 }
 
-/** Marks the session busy for the duration of `fn`, with a fresh control. */
-export async function exclusive<T>(what: string, fn: (control: RunControl) => Promise<T>): Promise<T> {
-  assertIdle(what);
+/** Runs `fn` as the worker's `run` (refused unless idle), with a fresh control. */
+export async function exclusive<T>(run: RunKind, fn: (control: RunControl) => Promise<T>): Promise<T> {
   const control = new RunControl();
-  session.busy = what;
-  session.control = control;
+  session.machine.to({ phase: run, control });
   try {
     await settledBackend();
     return await fn(control);
   } finally {
-    session.busy = undefined;
-    session.control = undefined;
+    session.machine.endRun(control);
   }
 }
 
@@ -84,21 +79,11 @@ export async function createTrainer(label: RunLabel, data: TeacherData, config: 
   const backend = await ensureBackend(config.backend);
   if (backend.fellBackFrom) emit({ type: 'note', label, level: 'info', message: `${backend.fellBackFrom} unavailable (${backend.reason ?? '?'}); using ${backend.backend}` });
   const chosen = session.student;
-  if (chosen && backend.backend === 'webgpu') {
-    const { plan } = studentPlan(withLora(chosen.student.modelConfig, chosen.lora ?? undefined), chosen.student.tokenizer, data.groups, config);
-    if (!plan.fits) throw new Error(`a training step of ${chosen.summary.name} does not fit this GPU: ${plan.reasons.join('; ')}. Lower the batch size, turn on recomputation, or pick a smaller model.`);
-  }
+  const start: RunStart = { kind: 'new', config, ...(chosen ? { student: { student: chosen.student, ...(chosen.adapter ? { adapter: chosen.adapter } : chosen.lora ? { lora: chosen.lora } : {}) } } : {}) };
+  planRun(start, data, backend.backend); // refuses a step that cannot fit this GPU
   emit({ type: 'status', label, status: 'preparing', step: 0, message: chosen ? `loading ${chosen.summary.name} onto ${config.backend}` : 'training the tokenizer and initialising the weights' });
   const t0 = performance.now();
-  // a picked PEFT adapter: the run starts from its tensors (a step-0 state)
-  const trainer = chosen?.adapter
-    ? await Trainer.restore(adapterState(chosen.student, chosen.adapter, config, data.fingerprint), data.groups, chosen.student)
-    : await Trainer.create({
-        groups: data.groups,
-        trainConfig: config,
-        datasetFingerprint: data.fingerprint,
-        ...(chosen ? { student: chosen.student, ...(chosen.lora ? { lora: chosen.lora } : {}) } : {}),
-      });
+  const { trainer } = await assembleTrainer(start, data);
   const live: Live = { label, trainer, groups: data.groups, fingerprint: data.fingerprint, ...(chosen ? { student: chosen.student } : {}) };
   return { live, createMs: performance.now() - t0 };
 }
@@ -168,11 +153,12 @@ export async function saveNow(): Promise<CheckpointView> {
   await settledBackend();
   const live = session.live;
   if (!live) throw new Error('there is no model to save');
-  if (session.busy && !session.control?.paused) throw new Error(`cannot save while ${session.busy}; pause it first`);
+  const now = session.machine.state;
+  if (now.phase !== 'idle' && now.phase !== 'paused' && now.phase !== 'evaluating') throw new Error(`cannot save while ${describeState(now)}; pause it first`);
   if (!live.recorder) await attachRecorder(live, () => undefined);
   const t = live.trainer;
   const state = await session.gpu.run(() => t.snapshot());
-  const status = t.step >= t.totalSteps ? 'done' : session.control?.paused ? 'paused' : 'stopped';
+  const status = t.step >= t.totalSteps ? 'done' : session.machine.control?.paused ? 'paused' : 'stopped';
   return live.recorder!.save(state, 'manual', status);
 }
 
@@ -224,7 +210,7 @@ async function recoverLive(live: Live, e: BackendLostError, emit: Emit): Promise
   if (!found) throw new Error(`${e.message} This run has no intact checkpoint to resume from: start it again.`);
   const t0 = performance.now();
   const backend = (session.backend?.backend ?? live.trainer.trainConfig.backend) as TrainConfig['backend'];
-  const trainer = await Trainer.restore({ ...found.state, trainConfig: { ...found.state.trainConfig, backend } }, live.groups, live.student);
+  const { trainer } = await assembleTrainer(resumeStart(found.state, backend, live.student), live);
   const next: Live = { ...live, trainer };
   session.live = next;
   recorder.rewind(found.meta, found.state.metrics.length);
@@ -233,11 +219,17 @@ async function recoverLive(live: Live, e: BackendLostError, emit: Emit): Promise
   return next;
 }
 
+/** A stored state going on from where it was, on `backend`. */
+function resumeStart(state: TrainState, backend: TrainConfig['backend'], student: Live['student']): RunStart {
+  return { kind: 'resume', state, config: { ...state.trainConfig, backend }, ...(student ? { student } : {}) };
+}
+
 export function train(input: Partial<TrainConfig>, opts: RunOptions, listener: TrainListener): Promise<RunResult> {
   const emit = emitter(listener);
   return exclusive('training', async (control) => {
     const data = await dataFor(curationOf(input));
-    const config = prepareTrainConfig(input, data.groups.length);
+    const chosen = session.student;
+    const config = prepareTrainConfig(withDefaultLr(input, studentKind(chosen !== undefined, !!chosen?.lora)), data.groups.length);
     disposeLive();
     const { live, createMs } = await createTrainer('main', data, config, emit);
     session.live = live;
@@ -318,14 +310,16 @@ export function resumeCheckpoint(id: string, opts: RunOptions & { backend?: Trai
     }
     const backendName = opts.backend ?? state.trainConfig.backend;
     disposeLive();
-    await ensureBackend(backendName);
+    const backend = await ensureBackend(backendName);
     const t0 = performance.now();
     let student;
     if (state.base) {
       emit({ type: 'status', label: 'main', status: 'preparing', step: meta.step, message: `loading the base model ${state.base.name}` });
       student = await studentFor(state.base, session.student?.student);
     }
-    const trainer = await Trainer.restore({ ...state, trainConfig: { ...state.trainConfig, backend: backendName } }, data.groups, student);
+    const start = resumeStart(state, backendName, student);
+    planRun(start, data, backend.backend); // a resumed base may not fit this GPU either
+    const { trainer } = await assembleTrainer(start, data);
     const live: Live = { label: 'main', trainer, groups: data.groups, fingerprint: data.fingerprint, ...(student ? { student } : {}) };
     session.live = live;
     try {
@@ -347,10 +341,10 @@ export async function evaluateLive(live: Live, opts: EvalOptions, onProgress?: (
   if (!data) throw new Error('no evaluation questions: load an evaluation file, or data with a dev split');
   const { items, taskType, source } = data;
   const abort = new AbortController();
-  session.evalAbort = abort;
+  const untrack = session.machine.trackEvaluation(abort);
   // Cancelled on its own, or with the run it belongs to (a comparison's, or
   // a paused run's) when that is stopped.
-  const run = session.control?.signal;
+  const run = session.machine.control?.signal;
   const signal = run ? AbortSignal.any([abort.signal, run]) : abort.signal;
   try {
     const r = await session.gpu.run(() =>
@@ -381,7 +375,7 @@ export async function evaluateLive(live: Live, opts: EvalOptions, onProgress?: (
     }
     return view;
   } finally {
-    session.evalAbort = undefined;
+    untrack();
   }
 }
 
@@ -390,8 +384,13 @@ export async function evaluate(opts: EvalOptions, onProgress?: (done: number, to
   await settledBackend();
   const live = session.live;
   if (!live) throw new Error('there is no model yet: train one or resume a checkpoint');
-  const pausedRun = session.busy === 'training' && session.control?.paused;
-  if (session.busy && !pausedRun) throw new Error(`cannot evaluate while ${session.busy}; pause or stop it first`);
+  const now = session.machine.state;
+  if (now.phase !== 'idle' && !(now.phase === 'paused' && now.run === 'training')) throw new Error(`cannot evaluate while ${describeState(now)}; pause or stop it first`);
   const progress = onProgress ? (d: number, t: number, phase: EvalPhase) => fireAndForget(() => onProgress(d, t, phase), undefined) : undefined;
-  return evaluateLive(live, opts, progress);
+  const evaluation = session.machine.startEvaluation();
+  try {
+    return await evaluateLive(live, opts, progress);
+  } finally {
+    evaluation.end();
+  }
 }

@@ -13,7 +13,8 @@ import { Trainer, type PretrainedStudent } from '../core/trainer';
 import { readEvalFile, readTeacherFile } from '../data';
 import type { EvalItem, QuestionGroup, TaskType } from '../data/types';
 import type { RunRecorder } from './checkpoints';
-import { errMsg, Lock, type RunControl } from './control';
+import { errMsg, Lock } from './control';
+import { WorkerMachine } from './state';
 import type { AccuracyPoint, BackendInfo, DataSource, DataSummary, EvalDataSummary, LoadProgress, DataReport, RunLabel, StudentSummary } from '../shared/protocol';
 import { iterateStream, openSource } from './streams';
 
@@ -69,10 +70,9 @@ export const session: {
   evalData?: EvalData;
   backend?: BackendInfo;
   live?: Live;
-  /** The run in progress (training, comparison, classroom), if any. */
-  control?: RunControl;
-  busy?: string;
-  evalAbort?: AbortController;
+  /** What the worker is doing: idle, a run (with its RunControl), paused,
+   * evaluating (src/worker/state.ts). */
+  machine: WorkerMachine;
   gpu: Lock;
   /** Backend switches, one at a time. The page sets one up at start-up and
    * the user may pick another a moment later; two overlapping
@@ -80,7 +80,7 @@ export const session: {
    * the first training step failed ("Cannot read properties of undefined
    * (reading 'get')"). */
   backendLock: Lock;
-} = { gpu: new Lock(), backendLock: new Lock() };
+} = { machine: new WorkerMachine(), gpu: new Lock(), backendLock: new Lock() };
 
 /** Progress callbacks at most every 100 ms: a big file has many chunks. */
 function throttled(fn: ((p: LoadProgress) => void) | undefined, total: number): (bytes: number) => void {
@@ -242,7 +242,7 @@ export function settledBackend(): Promise<void> {
 }
 
 export function assertIdle(what: string): void {
-  if (session.busy) throw new Error(`cannot ${what} while ${session.busy}; stop it first`);
+  session.machine.assertIdle(what);
 }
 
 /** Frees the model in memory and lets other tabs have its stored run. */

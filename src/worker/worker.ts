@@ -6,10 +6,11 @@
 import * as Comlink from 'comlink';
 import * as tf from '@tensorflow/tfjs-core';
 import './wasm-assets';
-import { checkModelRanges, withLora, type BackendName, type LoraConfig, type TrainConfig } from '../core/config';
+import { checkModelRanges, DEFAULT_TRAIN, withLora, type BackendName, type LoraConfig, type ModelConfig, type TrainConfig } from '../core/config';
 import { defaultLora, filesFolder, studentFromFiles } from './students';
 import { readPeftAdapter } from '../hf/peft';
-import { studentPlan } from './plan';
+import { stepPlan } from '../core/run';
+import type { StudentTokenizer } from '../core/tokenizer';
 import { exportCheckpoint } from './exports';
 import { openStore, listRuns, storageUsage, checkpointView } from './checkpoints';
 import type {
@@ -36,6 +37,7 @@ import { loseDeviceForTest } from '../core/backend';
 import * as runs from './runs';
 import { compare as compareRuns } from './compare';
 import { classroom as classroomRun } from './classroom';
+import type { Phase } from './state';
 import { assertIdle, curatedDownload, readEval, readTeacher, session, summarizeData, summarizeEval, switchBackend } from './session';
 
 const api = {
@@ -69,7 +71,7 @@ const api = {
     assertIdle('load a model');
     const { student, folder, summary, note } = await studentFromFiles(files);
     const lora = defaultLora(student);
-    session.student = { student, folder, summary: { ...summary, ...studentPlan(withLora(student.modelConfig, lora), student.tokenizer, session.data?.groups) }, lora };
+    session.student = { student, folder, summary: { ...summary, ...planOf(withLora(student.modelConfig, lora), student.tokenizer) }, lora };
     return { summary: session.student.summary, lora: session.student.lora, ...(note ? { note } : {}) };
   },
 
@@ -85,7 +87,7 @@ const api = {
       s.adapter = undefined;
       delete s.summary.adapter;
     }
-    s.summary = { ...s.summary, ...studentPlan(withLora(s.student.modelConfig, lora ?? undefined), s.student.tokenizer, session.data?.groups) };
+    s.summary = { ...s.summary, ...planOf(withLora(s.student.modelConfig, lora ?? undefined), s.student.tokenizer) };
     return s.summary;
   },
 
@@ -100,7 +102,7 @@ const api = {
     const { lora, weights } = await readPeftAdapter(f.source, s.student.modelConfig, s.student.base);
     s.lora = withLora(s.student.modelConfig, lora).lora!;
     s.adapter = { name: f.name, lora: s.lora, weights };
-    s.summary = { ...s.summary, ...studentPlan(withLora(s.student.modelConfig, s.lora), s.student.tokenizer, session.data?.groups), adapter: f.name };
+    s.summary = { ...s.summary, ...planOf(withLora(s.student.modelConfig, s.lora), s.student.tokenizer), adapter: f.name };
     return { summary: s.summary, lora: s.lora };
   },
 
@@ -119,22 +121,21 @@ const api = {
   },
 
   pause(): void {
-    session.control?.pause();
+    session.machine.pause();
   },
   resume(): void {
-    session.control?.resume();
+    session.machine.resume();
   },
   /** Stops the run after the current step (and any evaluation in progress). */
   stop(): void {
-    session.control?.stop();
-    session.evalAbort?.abort();
+    session.machine.stop();
   },
 
   evaluate(opts: EvalOptions, onProgress?: (done: number, total: number, phase: EvalPhase) => void): Promise<EvalResultView> {
     return runs.evaluate(opts, onProgress);
   },
   cancelEvaluation(): void {
-    session.evalAbort?.abort();
+    session.machine.cancelEvaluation();
   },
 
   /** MCC-KD against the alpha = 0 baseline, for each seed of `opts`. */
@@ -194,7 +195,7 @@ const api = {
   },
 
   async deleteRun(id: string): Promise<void> {
-    if (session.busy && session.live?.recorder?.runId === id) throw new Error('this run is in progress; stop it before deleting it');
+    if (!session.machine.idle && session.live?.recorder?.runId === id) throw new Error('this run is in progress; stop it before deleting it');
     await (await openStore()).deleteRun(id);
     if (session.live?.recorder?.runId === id) {
       session.live.recorder.close();
@@ -204,9 +205,9 @@ const api = {
 
   // ---- diagnostics (the e2e tests check these) ----
 
-  status(): { busy?: string; paused: boolean; step?: number; totalSteps?: number; backend?: BackendInfo } {
+  status(): { state: Phase; paused: boolean; step?: number; totalSteps?: number; backend?: BackendInfo } {
     const t = session.live?.trainer;
-    return { busy: session.busy, paused: !!session.control?.paused, step: t?.step, totalSteps: t?.totalSteps, backend: session.backend };
+    return { state: session.machine.state.phase, paused: !!session.machine.control?.paused, step: t?.step, totalSteps: t?.totalSteps, backend: session.backend };
   },
 
   /** Loses the GPU device now, as a driver reset would (the e2e test of
@@ -225,6 +226,12 @@ export type Api = typeof api;
 Comlink.expose(api);
 
 /** Whether two LoRA settings train the same adapter. */
+/** The Student step's memory plan: the default batch over the loaded data
+ * (a run checks its own settings again when it starts: core/run.ts). */
+function planOf(c: ModelConfig, tok: StudentTokenizer): Pick<StudentSummary, 'plan'> {
+  return { plan: stepPlan(c, tok, session.data?.groups, DEFAULT_TRAIN) };
+}
+
 function sameLora(a: LoraConfig, b: LoraConfig | null): boolean {
   return !!b && a.rank === b.rank && a.alpha === b.alpha && [...a.targets].sort().join() === [...b.targets].sort().join();
 }

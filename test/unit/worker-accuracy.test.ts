@@ -5,7 +5,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Trainer } from '../../src/core/trainer';
-import { accuracyEvery, autoMaxNewTokens, isAccuracyStep, MIN_AUTO_EVERY, runLoop, type AccuracyPlan } from '../../src/worker/loop';
+import { runLoop, type AccuracyPlan } from '../../src/worker/loop';
+import { autoMaxNewTokens } from '../../src/core/run';
+import { accuracyEvery, isAccuracyStep, MIN_AUTO_EVERY } from '../../src/core/run-settings';
 import { RunControl } from '../../src/worker/control';
 import type { AccuracyPoint, ConsistencyView, TrainEvent } from '../../src/shared/protocol';
 import { consistencyLines } from '../../src/ui/evaluation';

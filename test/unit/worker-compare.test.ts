@@ -62,7 +62,7 @@ describe('a comparison over seeds', () => {
     expect(r.report.summary['0.1']['final.loss'].mean).not.toBeCloseTo(r.report.summary['0.1']['final.ce'].mean!, 6);
 
     expect(session.live?.trainer.trainConfig).toMatchObject({ seed: 5, alpha: 0.1 });
-    expect(session.busy).toBeUndefined();
+    expect(session.machine.state).toEqual({ phase: 'idle' });
     disposeLive();
     expect(tf.memory().numTensors).toBe(before);
   });
@@ -73,7 +73,7 @@ describe('a comparison over seeds', () => {
     let seedIndex = -1;
     const r = await compare(config, evalOpts, (e) => {
       if (e.type === 'compare-run') seedIndex = e.seedIndex;
-      if (e.type === 'step' && seedIndex === 1) session.control?.stop();
+      if (e.type === 'step' && seedIndex === 1) session.machine.stop();
     }, { seeds: [1, 2] });
     expect(r.runs.map((x) => `${x.seed} ${x.label} ${x.result.status}`)).toEqual(['1 mcckd done', '1 baseline done', '2 mcckd stopped']);
     expect(r.runs[2].eval).toBeUndefined();
