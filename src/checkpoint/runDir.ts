@@ -12,7 +12,7 @@ import path from 'node:path';
 import type { MetricPoint, TrainState } from '../core/state';
 import { countParams, countTrainable } from '../core/config';
 import { safetensorsToState, stateToSafetensors } from './format';
-import type { RunFacts } from '../export/source';
+import type { RunFacts } from './schema';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 export const METRICS_FILE = 'metrics.jsonl';

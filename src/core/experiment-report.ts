@@ -4,6 +4,10 @@
 // curves. Pure and browser-safe (no node:, no tfjs): `mcckd experiment` and
 // the page's Comparison share it, so both report the same way.
 
+/** Seeds one comparison may run on the page (more would keep it busy for
+ * hours on the usual budgets). */
+export const MAX_COMPARE_SEEDS = 10;
+
 /** The evaluation of one run on one file. Null: not measured (the page's
  * evaluation failed, or sampled no explanations); the summaries skip it. */
 export interface SplitMetrics {

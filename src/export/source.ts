@@ -10,6 +10,7 @@ import { loraModules } from '../core/config';
 import type { BaseRef, MetricPoint, TensorMap, TrainState } from '../core/state';
 import { EOS_ID, PAD_ID, Tokenizer } from '../core/tokenizer';
 import type { PretrainedStudent } from '../core/trainer';
+import type { RunFacts } from '../checkpoint/schema';
 import type { HfFolder } from '../hf/folder';
 import { bpeTokenizerFiles } from './tokenizer-json';
 
@@ -17,16 +18,6 @@ export type StoredDtype = 'F32' | 'F16' | 'BF16';
 
 export class ExportError extends Error {
   override readonly name = 'ExportError';
-}
-
-/** What a model card says about the run beyond its checkpoint: the CLI reads
- * it from the run directory, the page from the stored run. */
-export interface RunFacts {
-  name: string;
-  /** The teacher file and what curation kept of it. */
-  data?: { file: string; questions: number; rationales: number; trainQuestions?: number; devQuestions?: number };
-  /** The latest evaluation of this model. */
-  evaluation?: { accuracy: number; correct: number; total: number; file?: string };
 }
 
 export interface ExportModel {

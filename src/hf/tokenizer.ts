@@ -45,7 +45,7 @@
 
 import { Tokenizer } from '@huggingface/tokenizers';
 import { bytesLabel, type EncodedExample, type StudentTokenizer } from '../core/tokenizer';
-import { BYTE_TO_UNICODE, MCCKD_SPLIT_REGEX } from '../export/tokenizer-json';
+import { BYTE_TO_UNICODE, MCCKD_SPLIT_REGEX } from '../core/byte-level';
 
 
 /** A tokenizer.json or tokenizer_config.json we cannot use, or an input the

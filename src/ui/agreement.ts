@@ -1,7 +1,7 @@
 // The classroom view's numbers in words a room understands. Pure (no DOM), so
 // that the thresholds are unit-tested (test/unit/classroom.test.ts).
 
-import type { AccuracyPoint } from '../shared/protocol';
+import type { AccuracyPoint } from '../worker/protocol';
 
 export interface Agreement {
   /** 0 (disagree) .. 4 (strongly agree); NaN gives -1. */

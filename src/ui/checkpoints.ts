@@ -2,7 +2,7 @@
 // .safetensors or as a model other tools open, delete), import of a
 // .safetensors file, and storage usage.
 
-import type { CheckpointView, ExportFormat, RunView, StorageUsage } from '../shared/protocol';
+import type { CheckpointView, ExportFormat, RunView, StorageUsage } from '../worker/protocol';
 import { formatBytes } from '../shared/format';
 import { formatPercent, h, nextId } from './dom';
 

@@ -2,8 +2,7 @@
 // tests them: the seeds field, the line saying what will run, and the
 // report's tables as text cells.
 
-import { reportMetrics, type Report, type Stat } from '../core/experiment-report';
-import { MAX_COMPARE_SEEDS } from '../shared/protocol';
+import { MAX_COMPARE_SEEDS, reportMetrics, type Report, type Stat } from '../core/experiment-report';
 
 export type SeedsParse = { ok: true; seeds: number[] } | { ok: false; error: string };
 

@@ -6,7 +6,7 @@
 // as a gauge in words and the accuracy so far, all on one screen of a
 // projector (1024x768); the loss charts below.
 
-import type { AccuracyPoint, DistEvent, TrainEvent } from '../shared/protocol';
+import type { AccuracyPoint, DistEvent, TrainEvent } from '../worker/protocol';
 import { accuracySoFar, agreement } from './agreement';
 import { LiveChart } from './charts';
 import { formatNumber, formatPercent, h } from './dom';

@@ -1,7 +1,7 @@
 // Evaluation: accuracy on the evaluation file (or the dev split) and a table
 // of the student's generations with the extracted answer marked right/wrong.
 
-import type { ConsistencyView, EvalOptions, EvalResultView } from '../shared/protocol';
+import type { ConsistencyView, EvalOptions, EvalResultView } from '../worker/protocol';
 import { formatDuration, formatPercent, h, nextId, progressBar, type ProgressBar } from './dom';
 
 export interface EvaluationHandlers {

@@ -3,7 +3,7 @@
 
 import './style.css';
 import { curationOf, DEFAULT_TRAIN, type BackendName } from '../core/config';
-import type { BackendInfo, DataSource, EvalOptions, EvalPhase, ExportFormat, RunResult, TrainEvent } from '../shared/protocol';
+import type { BackendInfo, DataSource, EvalOptions, EvalPhase, ExportFormat, RunResult, TrainEvent } from '../worker/protocol';
 import { CheckpointsView } from './checkpoints';
 import { callback, startWorker } from './client';
 import { CompareView, type ComparePlan } from './compare';

@@ -2,7 +2,7 @@
 // line numbers, and one question with its kept rationales, the answer span
 // marked. All of it is text from the user's file, so it goes in as text nodes.
 
-import type { DataSummary, EvalDataSummary, QuestionGroup, DataReport } from '../shared/protocol';
+import type { DataSummary, EvalDataSummary, QuestionGroup, DataReport } from '../worker/protocol';
 import { formatBytes } from '../shared/format';
 import { h } from './dom';
 

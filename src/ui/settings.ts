@@ -2,7 +2,7 @@
 // on what it does. Reading the form validates it and names the bad field.
 
 import { DEFAULT_TRAIN, PRESETS, PRETRAINED_LR, countParams, modelConfigFor, type BackendName, type PresetName, type TrainConfig } from '../core/config';
-import type { AccuracyCheck } from '../shared/protocol';
+import type { AccuracyCheck } from '../worker/protocol';
 import { h, nextId } from './dom';
 
 export interface Settings {

@@ -4,7 +4,7 @@
 // worker reads and checks the folder; text from the folder is shown as text.
 
 import type { LoraConfig } from '../core/config';
-import type { StudentSummary } from '../shared/protocol';
+import type { StudentSummary } from '../worker/protocol';
 import { DEFAULT_PROMPT_TEMPLATE, validatePromptTemplate } from '../data/template';
 import { h, nextId } from './dom';
 

@@ -3,7 +3,7 @@
 
 import { curationOf, prepareTrainConfig, type TrainConfig } from '../core/config';
 import type { QuestionGroup } from '../data/types';
-import type { AccuracyCheck, RunResult, TrainListener } from '../shared/protocol';
+import type { AccuracyCheck, RunResult, TrainListener } from './protocol';
 import { dataFor, disposeLive, readTeacher, session } from './session';
 import { announce, createTrainer, emitter, exclusive, loop } from './runs';
 

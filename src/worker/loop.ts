@@ -11,7 +11,7 @@ import type { StudentTokenizer } from '../core/tokenizer';
 import type { EvalItem, QuestionGroup, TaskType } from '../data/types';
 import { BackendLostError } from '../core/backend';
 import { errMsg, fireAndForget, type RunControl } from './control';
-import type { AccuracyPoint, RunLabel, RunResult, TrainListener } from '../shared/protocol';
+import type { AccuracyPoint, RunLabel, RunResult, TrainListener } from './protocol';
 
 /** What an accuracy check reads: the first questions of a held-out set. */
 export interface AccuracyPlan {

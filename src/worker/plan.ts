@@ -7,7 +7,7 @@ import { gpuLimits } from '../core/limits';
 import { longestExample } from '../core/trainer';
 import type { StudentTokenizer } from '../core/tokenizer';
 import type { QuestionGroup } from '../data/types';
-import type { StudentSummary } from '../shared/protocol';
+import type { StudentSummary } from './protocol';
 import { describePlan } from '../core/plan';
 
 /** The plan of one step of `c` at the settings' batch over the data's

@@ -12,7 +12,7 @@ import { CheckpointDamagedError } from '../checkpoint/store';
 import { checkpointView, openStore, RunRecorder } from './checkpoints';
 import { errMsg, fireAndForget, RunControl } from './control';
 import { accuracyEvery, autoMaxNewTokens, runLoop, type AccuracyPlan } from './loop';
-import type { AccuracyCheck, CheckpointView, EvalOptions, EvalPhase, EvalResultView, RunLabel, RunResult, TrainEvent, TrainListener } from '../shared/protocol';
+import type { AccuracyCheck, CheckpointView, EvalOptions, EvalPhase, EvalResultView, RunLabel, RunResult, TrainEvent, TrainListener } from './protocol';
 import { studentFor } from './students';
 import { assertIdle, dataFor, disposeLive, ensureBackend, readTeacher, session, settledBackend, uploadedFile, type Live, type TeacherData } from './session';
 

@@ -14,7 +14,7 @@ import { readEvalFile, readTeacherFile } from '../data';
 import type { EvalItem, QuestionGroup, TaskType } from '../data/types';
 import type { RunRecorder } from './checkpoints';
 import { errMsg, Lock, type RunControl } from './control';
-import type { AccuracyPoint, BackendInfo, DataSource, DataSummary, EvalDataSummary, LoadProgress, DataReport, RunLabel, StudentSummary } from '../shared/protocol';
+import type { AccuracyPoint, BackendInfo, DataSource, DataSummary, EvalDataSummary, LoadProgress, DataReport, RunLabel, StudentSummary } from './protocol';
 import { iterateStream, openSource } from './streams';
 
 export interface TeacherData {

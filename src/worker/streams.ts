@@ -2,7 +2,7 @@
 // as AsyncIterable<Uint8Array> (what readTeacherFile takes), read in the worker
 // so that a large file never blocks the page.
 
-import type { DataSource } from '../shared/protocol';
+import type { DataSource } from './protocol';
 
 /** Iterates a ReadableStream through its reader (async iteration of streams
  * is not in every browser we care about) and releases it on early exit. */

@@ -8,7 +8,7 @@ import type { PretrainedStudent } from '../core/trainer';
 import type { BaseRef } from '../core/state';
 import type { FolderSource, HfFolder } from '../hf/folder';
 import { loadStudent } from '../hf/student';
-import type { StudentSummary } from '../shared/protocol';
+import type { StudentSummary } from './protocol';
 
 /** The files of a model folder that we read; anything else in it (README,
  * pytorch_model.bin, onnx/) is neither read nor kept. */

@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { Trainer } from '../../src/core/trainer';
 import { accuracyEvery, autoMaxNewTokens, isAccuracyStep, MIN_AUTO_EVERY, runLoop, type AccuracyPlan } from '../../src/worker/loop';
 import { RunControl } from '../../src/worker/control';
-import type { AccuracyPoint, ConsistencyView, TrainEvent } from '../../src/shared/protocol';
+import type { AccuracyPoint, ConsistencyView, TrainEvent } from '../../src/worker/protocol';
 import { consistencyLines } from '../../src/ui/evaluation';
 import { tinyConfig, toyGroups } from './core-helpers';
 

@@ -1,5 +1,6 @@
 // Plain data that crosses the worker boundary (structured clone). No tfjs and
-// no DOM here: both the UI and the worker import these types.
+// no DOM here, and types only: the worker's API takes and returns these, and
+// the UI imports them with `import type` (it holds no worker code).
 
 import type { BackendInfo } from '../core/backend';
 import type { BackendName, ModelConfig, TrainConfig } from '../core/config';
@@ -199,10 +200,6 @@ export interface EvalOptions {
 
 /** Which part of an evaluation a progress report counts. */
 export type EvalPhase = 'greedy' | 'samples';
-
-/** Seeds one comparison may run (more would keep the page busy for hours
- * on the usual budgets). */
-export const MAX_COMPARE_SEEDS = 10;
 
 /** What a comparison runs: each seed trains MCC-KD, then the baseline. */
 export interface CompareOptions {
