@@ -431,7 +431,7 @@ export class CheckpointStore {
     if (!blob || !(blob.bytes instanceof ArrayBuffer)) throw damaged('its data is missing');
     const bytes = new Uint8Array(blob.bytes);
     if (bytes.length !== meta.bytes) throw damaged(`its data has ${bytes.length} bytes, ${meta.bytes} were written`);
-    let loaded;
+    let loaded: ReturnType<typeof safetensorsToState>;
     try {
       loaded = safetensorsToState(bytes);
     } catch (e) {

@@ -22,7 +22,7 @@ import { nodeFolder } from '../node/folder';
 /** Refuses, by what it is, a path that cannot be a model folder: a missing
  * path, a file (a GGUF export, a lone .safetensors), an adapter folder. */
 async function checkFolder(dir: string, flag: string, want: 'model' | 'adapter'): Promise<void> {
-  let st;
+  let st: Awaited<ReturnType<typeof stat>>;
   try {
     st = await stat(dir);
   } catch {

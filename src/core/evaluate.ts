@@ -72,7 +72,9 @@ async function decodeAll(
       padId: m.tokenizer.padId,
       ...(o.temperature ? { temperature: o.temperature, rngs: rows.map((i) => o.rngs![i]) } : {}),
     });
-    rows.forEach((i, k) => (out[i] = ids[k]));
+    rows.forEach((i, k) => {
+      out[i] = ids[k];
+    });
     done += rows.length;
     o.onBatch?.(done);
   }
@@ -220,7 +222,9 @@ export async function answerKLs(m: EvalModel, list: readonly EvalItem[], texts: 
     const rows = qs.flatMap((i) => rowsOf[i]);
     const T = paddedLength(Math.max(...rows.map((r) => r.length)), c.blockSize);
     const flat = new Int32Array(n * T).fill(tok.padId);
-    rows.forEach((r, i) => flat.set(r, i * T));
+    rows.forEach((r, i) => {
+      flat.set(r, i * T);
+    });
     const t = tf.tidy(() => {
       // right padding: a position never attends to the padding after it
       const { hidden } = forwardHidden(m.params, c, tf.tensor2d(flat, [n, T], 'int32')); // [N*T, d]

@@ -198,7 +198,9 @@ function recomputedBlock(x: tf.Tensor3D, k: Ctx, i: number): tf.Tensor3D {
   // the backward runs: each run makes its own tables from the host copy
   const run = (input: tf.Tensor3D, ws: tf.Tensor[]): tf.Tensor3D => {
     const p = new Map(k.p) as Params;
-    names.forEach((n, j) => p.set(n, ws[j] as tf.Variable));
+    names.forEach((n, j) => {
+      p.set(n, ws[j] as tf.Variable);
+    });
     const h = k.ropeHost;
     const rope = h ? { cos: tf.tensor2d(h.cos, [h.t, h.hd]), sin: tf.tensor2d(h.sin, [h.t, h.hd]) } : undefined;
     return block(input, { ...k, p, ...(rope ? { rope } : {}) }, i).x;

@@ -146,7 +146,7 @@ export function ropeTables(start: number, t: number, hd: number, theta: number):
   const sin = new Float32Array(t * hd);
   for (let p = 0; p < t; p++) {
     for (let i = 0; i < half; i++) {
-      const a = (start + p) * Math.pow(theta, (-2 * i) / hd);
+      const a = (start + p) * theta ** ((-2 * i) / hd);
       cos[p * hd + i] = cos[p * hd + i + half] = Math.cos(a);
       sin[p * hd + i] = sin[p * hd + i + half] = Math.sin(a);
     }

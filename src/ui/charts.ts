@@ -219,7 +219,9 @@ export class LiveChart {
 
   /** Adds one point per series at x. */
   push(x: number, ys: (number | null | undefined)[]): void {
-    ys.forEach((y, i) => this.set(x, i, y));
+    ys.forEach((y, i) => {
+      this.set(x, i, y);
+    });
   }
 
   reset(): void {

@@ -193,7 +193,11 @@ function load(what: string, read: (progress: ReturnType<typeof progressCallback>
     ui.loading = true;
     refresh();
     dataView.progress.begin();
-    const ok = (await guard(what, async () => (await read(progressCallback()), true))) === true;
+    const ok =
+      (await guard(what, async () => {
+        await read(progressCallback());
+        return true;
+      })) === true;
     dataView.progress.hide();
     ui.loading = false;
     refresh();
