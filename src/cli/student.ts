@@ -6,7 +6,8 @@
 
 import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { parseFlags, positiveInt, str, UsageError, type Flags } from './args';
+import { parseFlags, positiveInt, str, UsageError } from './args';
+import { GENERATE_FLAGS, SCORE_FLAGS } from './flags';
 import { parseBackend, setupBackend } from './setup';
 import { adapterState, Trainer, type PretrainedStudent } from '../core/trainer';
 import { scoreIds } from '../core/score';
@@ -84,10 +85,8 @@ export async function restoreRun(runDir: string, studentDir?: string): Promise<T
 }
 
 /** The model behind --student DIR [--adapter DIR] or --run DIR, as a (non-training) Trainer. */
-async function modelOf(f: Flags): Promise<Trainer> {
-  const studentDir = str(f, 'student');
-  const runDir = str(f, 'run');
-  const adapterDir = str(f, 'adapter');
+async function modelOf(f: { student?: string; run?: string; adapter?: string }): Promise<Trainer> {
+  const { student: studentDir, run: runDir, adapter: adapterDir } = f;
   if (!studentDir && !runDir) throw new UsageError('give --student DIR or --run DIR (with --student DIR for a run whose base folder moved)');
   if (adapterDir && runDir) throw new UsageError('--adapter goes with --student DIR (its base), not with --run');
   if (runDir) return restoreRun(runDir, studentDir);
@@ -103,10 +102,8 @@ function parseIds(text: string): number[] {
   return ids;
 }
 
-const SCORE = { student: 'string', run: 'string', adapter: 'string', text: 'string', ids: 'string', backend: 'string' } as const;
-
 export async function runScore(argv: string[]): Promise<number> {
-  const f = parseFlags(argv, SCORE);
+  const f = parseFlags(argv, SCORE_FLAGS);
   const text = str(f, 'text');
   const idsFlag = str(f, 'ids');
   if ((text === undefined) === (idsFlag === undefined)) throw new UsageError('give exactly one of --text TEXT and --ids 1,2,3');
@@ -122,10 +119,8 @@ export async function runScore(argv: string[]): Promise<number> {
   return 0;
 }
 
-const GENERATE = { student: 'string', run: 'string', adapter: 'string', prompt: 'string', 'max-new-tokens': 'number', backend: 'string' } as const;
-
 export async function runGenerate(argv: string[]): Promise<number> {
-  const f = parseFlags(argv, GENERATE);
+  const f = parseFlags(argv, GENERATE_FLAGS);
   const prompt = str(f, 'prompt');
   if (prompt === undefined || prompt === '') throw new UsageError('--prompt TEXT is required');
   await setupBackend(parseBackend(str(f, 'backend'), 'cpu'));
