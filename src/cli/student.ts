@@ -9,7 +9,8 @@ import path from 'node:path';
 import { parseFlags, positiveInt, str, UsageError } from './args';
 import { GENERATE_FLAGS, SCORE_FLAGS } from './flags';
 import { parseBackend, setupBackend } from './setup';
-import { adapterState, Trainer, type PretrainedStudent } from '../core/trainer';
+import { adapterState } from '../core/trainer';
+import { StudentModel, type PretrainedStudent } from '../core/inference';
 import { scoreIds } from '../core/score';
 import { greedyDecode } from '../core/generate';
 import { DEFAULT_TRAIN, type LoraConfig } from '../core/config';
@@ -72,7 +73,7 @@ export async function adapterFrom(dir: string, student: PretrainedStudent): Prom
 
 /** A saved run's model; a run on a pretrained base reads the base from
  * `studentDir`, else from the folder its config.json names. */
-export async function restoreRun(runDir: string, studentDir?: string): Promise<Trainer> {
+export async function restoreRun(runDir: string, studentDir?: string): Promise<StudentModel> {
   const state = await loadRunDir(runDir);
   let student: PretrainedStudent | undefined;
   if (state.base) {
@@ -80,20 +81,19 @@ export async function restoreRun(runDir: string, studentDir?: string): Promise<T
     if (!dir) throw new Error(`the run in ${runDir} fine-tunes "${state.base.name}": give its folder with --student DIR`);
     student = await studentFrom(dir, studentDir ? '--student' : `the base folder that ${path.join(runDir, 'config.json')} names,`);
   }
-  // no training data: only the weights are used
-  return Trainer.restore(state, [], student);
+  return StudentModel.fromState(state, student);
 }
 
-/** The model behind --student DIR [--adapter DIR] or --run DIR, as a (non-training) Trainer. */
-async function modelOf(f: { student?: string; run?: string; adapter?: string }): Promise<Trainer> {
+/** The model behind --student DIR [--adapter DIR] or --run DIR. */
+async function modelOf(f: { student?: string; run?: string; adapter?: string }): Promise<StudentModel> {
   const { student: studentDir, run: runDir, adapter: adapterDir } = f;
   if (!studentDir && !runDir) throw new UsageError('give --student DIR or --run DIR (with --student DIR for a run whose base folder moved)');
   if (adapterDir && runDir) throw new UsageError('--adapter goes with --student DIR (its base), not with --run');
   if (runDir) return restoreRun(runDir, studentDir);
   const student = await studentFrom(studentDir!);
-  if (!adapterDir) return Trainer.forInference(student);
+  if (!adapterDir) return StudentModel.fromStudent(student);
   const adapter = await adapterFrom(adapterDir, student);
-  return Trainer.restore(adapterState(student, adapter, { ...DEFAULT_TRAIN, steps: 0 }), [], student);
+  return StudentModel.fromState(adapterState(student, adapter, { ...DEFAULT_TRAIN, steps: 0 }), student);
 }
 
 function parseIds(text: string): number[] {
