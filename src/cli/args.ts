@@ -9,7 +9,7 @@ import type { TaskType, UnreadablePolicy } from '../data/types';
 
 export class UsageError extends Error {}
 
-export interface FlagDef {
+interface FlagDef {
   type: 'string' | 'number' | 'boolean';
   /** What the value is called in --help (FILE, N, ...); none for a boolean. */
   arg?: string;

@@ -29,7 +29,7 @@ export interface EvalModel {
  * enough that the KV cache of a pretrained student stays modest. */
 export const EVAL_BATCH = 16;
 
-export interface GreedyEvalOptions {
+interface GreedyEvalOptions {
   taskType: TaskType;
   limit?: number;
   maxNewTokens?: number;
@@ -39,7 +39,7 @@ export interface GreedyEvalOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-export interface GreedyEvalResult {
+interface GreedyEvalResult {
   accuracy: number;
   correct: number;
   total: number;
@@ -48,7 +48,7 @@ export interface GreedyEvalResult {
 
 const defaultMaxNew = (c: ModelConfig): number => Math.min(200, c.blockSize);
 
-/** The ids a question's generation starts from (as Trainer.generate). */
+/** The ids a question's generation starts from: its prompt, cut to the last blockSize. */
 export function promptIdsOf(m: EvalModel, question: string): number[] {
   return m.tokenizer.promptIds(formatPrompt(question, m.promptTemplate)).slice(-m.modelConfig.blockSize);
 }

@@ -48,7 +48,7 @@ export function metricNames(hasOod: boolean, hasConsistency = true): string[] {
   return ['final.loss', 'final.ce', 'final.kl', ...split.map((m) => `id.${m}`), ...(hasOod ? split.map((m) => `ood.${m}`) : [])];
 }
 
-export function metricOf(r: ExperimentRun, name: string): number | null {
+function metricOf(r: ExperimentRun, name: string): number | null {
   let v: unknown = r;
   for (const k of name.split('.')) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
   return typeof v === 'number' && Number.isFinite(v) ? v : null;
@@ -145,7 +145,7 @@ export function reportMarkdown(r: Report): string {
 }
 
 /** Text for XML: the five characters with a meaning there escaped. */
-export function escapeXml(t: string): string {
+function escapeXml(t: string): string {
   return t.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[ch]!);
 }
 

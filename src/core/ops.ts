@@ -10,7 +10,7 @@ import { fusedActive, fusedCrossEntropy, fusedGelu, fusedLayerNorm } from './fus
  * well; the cpu backend's UnsortedSegmentSum is slow (1.5 s of a 2.7 s tiny
  * step, measured with tf.profile) and wasm has none. A kernel-registry lookup
  * per call is cheap, and nothing goes stale when the backend changes. */
-export function hasNativeGatherGrad(): boolean {
+function hasNativeGatherGrad(): boolean {
   const b = tf.getBackend();
   return (b === 'webgpu' || b === 'webgl') && tf.getKernel('UnsortedSegmentSum', b) !== undefined;
 }

@@ -42,7 +42,7 @@ function firstInvalidUtf8(b: Uint8Array): number {
   return -1;
 }
 
-export interface DecodeStats {
+interface DecodeStats {
   bytes: number;
 }
 

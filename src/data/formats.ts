@@ -38,7 +38,7 @@ export interface RawItem {
   rationales: RawRationale[];
 }
 
-export interface FieldProblem {
+interface FieldProblem {
   reason: 'missing-field' | 'wrong-type' | 'empty-question' | 'empty-rationale' | 'text-too-long' | 'imprecise-number';
   field: string;
   message: string;
@@ -145,7 +145,7 @@ class Reader {
   }
 }
 
-export interface AdaptResult {
+interface AdaptResult {
   /** Undefined when the record is unusable (no question or no gold). */
   item?: RawItem;
   problems: FieldProblem[];

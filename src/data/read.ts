@@ -8,7 +8,7 @@ import type { Limits } from './limits';
 import { readRecords } from './records';
 import type { ReportBuilder, Where } from './report';
 
-export interface ReadResult {
+interface ReadResult {
   grouper: Grouper;
   format: FormatName | undefined;
   /** Records that gave a usable item. */

@@ -55,7 +55,7 @@ export interface ExportBase {
 /** W + (alpha / r) * B @ A for every adapted module, as PEFT's merge does;
  * GPT-2's Conv1D weights are [in, out], so the delta goes in transposed.
  * Tensors without an adapter are shared with `base`, not copied. */
-export function mergeLora(c: ModelConfig, base: TensorMap, adapter: TensorMap): TensorMap {
+function mergeLora(c: ModelConfig, base: TensorMap, adapter: TensorMap): TensorMap {
   if (!c.lora) return base;
   const out: TensorMap = { ...base };
   const conv1d = (c.arch ?? 'gpt2') === 'gpt2';

@@ -17,7 +17,7 @@ export interface ComparePlan {
   length: { steps: number } | { epochs: number };
 }
 
-export interface CompareHandlers {
+interface CompareHandlers {
   run: () => void;
   plan: () => ComparePlan | undefined;
 }

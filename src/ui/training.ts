@@ -7,9 +7,9 @@ import type { AccuracyPoint, RunInfo, TrainStatus, TrainEvent } from '../worker/
 import { LiveChart } from './charts';
 import { formatDuration, formatNumber, formatPercent, h, perFrame, progressBar } from './dom';
 
-export type Phase = 'idle' | 'busy' | 'running' | 'paused';
+type Phase = 'idle' | 'busy' | 'running' | 'paused';
 
-export interface TrainingHandlers {
+interface TrainingHandlers {
   start(): void;
   pause(): void;
   resume(): void;

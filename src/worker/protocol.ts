@@ -3,7 +3,7 @@
 // the UI imports them with `import type` (it holds no worker code).
 
 import type { BackendInfo } from '../core/backend';
-import type { BackendName, ModelConfig, TrainConfig } from '../core/config';
+import type { ModelConfig, TrainConfig } from '../core/config';
 import type { StepProgress } from '../core/loop';
 import type { MetricPoint } from '../core/state';
 import type { CheckpointKind, RunStatus } from '../checkpoint/schema';
@@ -12,7 +12,7 @@ import type { EvalSample, QuestionGroup, TaskType } from '../data/types';
 import type { ConsistencyResult } from '../core/evaluate';
 import type { Report } from '../core/experiment-report';
 
-export type { BackendInfo, BackendName, CheckpointKind, DataReport, EvalSample, MetricPoint, ModelConfig, QuestionGroup, RunStatus, TaskType, TrainConfig };
+export type { BackendInfo, DataReport, QuestionGroup, TrainConfig };
 
 /** Where the data comes from: a File picked or dropped by the user (Files are
  * structured-cloneable and are read in the worker), or our own demo files. */
@@ -114,19 +114,19 @@ export interface AccuracyPoint {
   total: number;
 }
 
-export interface AccuracyEvent extends AccuracyPoint {
+interface AccuracyEvent extends AccuracyPoint {
   type: 'accuracy';
   label: RunLabel;
   source: 'eval-file' | 'dev-split';
 }
 
-export interface StepEvent extends StepProgress {
+interface StepEvent extends StepProgress {
   type: 'step';
   label: RunLabel;
 }
 
 /** The classroom view: the student's answer distributions after two
- * different rationales of one question (Trainer.answerDistributions). */
+ * different rationales of one question (core/answer-distributions.ts). */
 export interface DistEvent {
   type: 'dist';
   label: RunLabel;

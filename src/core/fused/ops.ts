@@ -105,7 +105,7 @@ export function fusedSumSquareParts(xs: tf.Tensor[]): tf.Scalar[] {
   return parts;
 }
 
-export interface AdamWScalars {
+interface AdamWScalars {
   lr: number;
   b1: number;
   b2: number;
