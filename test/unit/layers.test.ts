@@ -71,22 +71,26 @@ function importsOf(file: string): { spec: string; typeOnly: boolean }[] {
   return out;
 }
 
-function graph(): { files: string[]; edges: Edge[]; unresolved: string[] } {
+function graph(): { files: string[]; edges: Edge[]; unresolved: string[]; packages: Map<string, string[]> } {
   const abs = walk(SRC);
   const set = new Set(abs);
   const rel = (f: string): string => path.relative(SRC, f).split(path.sep).join('/');
   const edges: Edge[] = [];
   const unresolved: string[] = [];
+  const packages = new Map<string, string[]>(); // file -> packages it imports at run time
   for (const f of abs) {
     for (const { spec, typeOnly } of importsOf(f)) {
-      if (!spec.startsWith('.')) continue; // a package
+      if (!spec.startsWith('.')) {
+        if (!typeOnly) packages.set(rel(f), [...(packages.get(rel(f)) ?? []), spec]);
+        continue;
+      }
       if (/\.(css|json|wasm)$/.test(spec)) continue; // an asset, not code
       const to = resolveFile(f, spec, set);
       if (to) edges.push({ from: rel(f), to: rel(to), spec, typeOnly });
       else unresolved.push(`${rel(f)} imports '${spec}'`);
     }
   }
-  return { files: abs.map(rel), edges, unresolved };
+  return { files: abs.map(rel), edges, unresolved, packages };
 }
 
 const folderOf = (file: string): string => file.split('/')[0] ?? '';
@@ -139,8 +143,23 @@ function cycles(files: readonly string[], edges: readonly Edge[]): string[] {
   return [...found].sort();
 }
 
+/** Files `from` loads at run time (type-only imports load nothing). */
+function loaded(from: string, edges: readonly Edge[]): Set<string> {
+  const seen = new Set([from]);
+  const todo = [from];
+  while (todo.length) {
+    const f = todo.pop() as string;
+    for (const e of edges) {
+      if (e.from !== f || e.typeOnly || seen.has(e.to)) continue;
+      seen.add(e.to);
+      todo.push(e.to);
+    }
+  }
+  return seen;
+}
+
 describe('src layering', () => {
-  const { files, edges, unresolved } = graph();
+  const { files, edges, unresolved, packages } = graph();
 
   it('reads the tree (guards against a vacuous pass)', () => {
     expect(files.length).toBeGreaterThan(100);
@@ -154,6 +173,14 @@ describe('src layering', () => {
     expect(layerViolations(edges)).toEqual([]);
   });
 
+  it('the UI loads no tfjs, not even through what it imports', () => {
+    const bad: string[] = [];
+    for (const ui of files.filter((f) => f.startsWith('ui/'))) {
+      for (const f of loaded(ui, edges)) for (const p of packages.get(f) ?? []) if (p.startsWith('@tensorflow/')) bad.push(`${ui} loads ${f}, which imports ${p}`);
+    }
+    expect(bad).toEqual([]);
+  });
+
   it('no import cycles between files', () => {
     expect(cycles(files, edges)).toEqual([]);
   });
@@ -165,5 +192,6 @@ describe('src layering', () => {
     expect(layerViolations([e('ui/a.ts', 'worker/b.ts', true), e('export/a.ts', 'core/b.ts')])).toEqual([]);
     expect(cycles(['a', 'b', 'c'], [e('a', 'b'), e('b', 'c'), e('c', 'a')])).toEqual(['a -> b -> c -> a']);
     expect(cycles(['a', 'b'], [e('a', 'b')])).toEqual([]);
+    expect([...loaded('a', [e('a', 'b'), e('b', 'c'), e('c', 'd', true)])]).toEqual(['a', 'b', 'c']);
   });
 });
