@@ -30,14 +30,14 @@ import { TokenizerError, checkTokenizerJSON, type TokenizerJSON } from '../core/
 import { Xxh32 } from './hash';
 import { MAX_JSON_DEPTH, decode, describeValue, encode, f32Bytes, jsonDepth, numel, sortedNames, type DecodeLimits } from './safetensors';
 
-export const CHECKPOINT_FORMAT = 'mcckd-run/1';
+const CHECKPOINT_FORMAT = 'mcckd-run/1';
 /** Named in the file next to the checksum, so that a later algorithm is a
  * readable change rather than a silent mismatch. */
-export const CHECKSUM_ALGORITHM = 'xxh32';
-export const EXP_AVG = 'optimizer.exp_avg.';
-export const EXP_AVG_SQ = 'optimizer.exp_avg_sq.';
+const CHECKSUM_ALGORITHM = 'xxh32';
+const EXP_AVG = 'optimizer.exp_avg.';
+const EXP_AVG_SQ = 'optimizer.exp_avg_sq.';
 
-export type CheckpointProblem = 'format' | 'checksum' | 'config' | 'tensors';
+type CheckpointProblem = 'format' | 'checksum' | 'config' | 'tensors';
 
 export class CheckpointFormatError extends Error {
   override readonly name = 'CheckpointFormatError';
@@ -50,7 +50,7 @@ export class CheckpointFormatError extends Error {
 }
 
 /** What `run_state` holds: where training stands, besides the tensors. */
-export interface RunState {
+interface RunState {
   step: number;
   optimizerStep: number;
   rngState: number[];
@@ -177,7 +177,7 @@ function parseJsonField(meta: Record<string, string>, key: string): unknown {
   }
 }
 
-export function validateModelConfig(x: unknown): ModelConfig {
+function validateModelConfig(x: unknown): ModelConfig {
   const bad = (msg: string): never => {
     throw new CheckpointFormatError(`model_config: ${msg}`, 'config');
   };
@@ -205,7 +205,7 @@ function inRanges(check: () => void, bad: (msg: string) => never): void {
 
 const BACKENDS = ['cpu', 'wasm', 'webgpu', 'webgl'];
 
-export function validateTrainConfig(raw: unknown): TrainConfig {
+function validateTrainConfig(raw: unknown): TrainConfig {
   const bad = (msg: string): never => {
     throw new CheckpointFormatError(`train_config: ${msg}`, 'config');
   };
@@ -283,7 +283,7 @@ function checkVocabMatch(tokenizer: TokenizerJSON, model: ModelConfig): void {
   }
 }
 
-export interface LoadedCheckpoint {
+interface LoadedCheckpoint {
   /** Complete state; metrics are [] (they live outside the file). For a
    * weights-only file the moments are zeros and optimizer.step is 0, i.e.
    * AdamW starts afresh from these weights. */

@@ -12,11 +12,11 @@ import path from 'node:path';
 import type { MetricPoint, TrainState } from '../core/state';
 import { countParams, countTrainable } from '../core/config';
 import { safetensorsToState, stateToSafetensors } from './format';
-import type { RunFacts } from '../export/source';
+import type { RunFacts } from './schema';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
-export const METRICS_FILE = 'metrics.jsonl';
-export const CONFIG_FILE = 'config.json';
+const METRICS_FILE = 'metrics.jsonl';
+const CONFIG_FILE = 'config.json';
 export const EVAL_FILE = 'eval.json';
 
 export class RunDirError extends Error {
@@ -59,7 +59,7 @@ async function syncDir(dir: string): Promise<void> {
 const metricLine = (m: MetricPoint): string =>
   JSON.stringify({ step: m.step, loss: m.loss, ce: m.ce, kl: m.kl, lr: m.lr, tokensPerSecond: m.tokensPerSecond, time: m.time });
 
-export interface SaveRunDirResult {
+interface SaveRunDirResult {
   checkpointPath: string;
   bytes: number;
 }
@@ -67,7 +67,7 @@ export interface SaveRunDirResult {
 /** Options of saveRunDir. `baseFolder`: where the pretrained base of the run
  * was read from, written to config.json so that resuming and evaluating find
  * it again without --student (the checkpoint's fingerprint still decides). */
-export interface SaveRunDirOptions {
+interface SaveRunDirOptions {
   weightsOnly?: boolean;
   baseFolder?: string;
   /** The teacher file and what curation kept of it, for model cards. */
@@ -141,7 +141,7 @@ export function parseMetricsJsonl(text: string, warn: (msg: string) => void, fil
   return out;
 }
 
-export interface LoadRunDirOptions {
+interface LoadRunDirOptions {
   /** Problems that lose no weights (bad metric lines); default: console.warn. */
   onWarning?: (msg: string) => void;
 }

@@ -25,7 +25,7 @@ export interface DecodeLimits {
   maxHeaderBytes?: number;
 }
 
-export const DEFAULT_MAX_HEADER_BYTES = 16 * 1024 * 1024;
+const DEFAULT_MAX_HEADER_BYTES = 16 * 1024 * 1024;
 
 /** Deepest JSON nesting accepted in a header (ours nest 3 levels: header,
  * entry, shape) and in the JSON strings of our metadata. JSON.parse copes
@@ -95,7 +95,7 @@ export function f32Bytes(data: Float32Array): Uint8Array {
 const fmtShape = (shape: readonly number[]): string => `[${shape.join(', ')}]`;
 
 /** What encode() may store: float32 as it is, or rounded to a 16-bit float. */
-export type EncodeDtype = 'F32' | 'F16' | 'BF16';
+type EncodeDtype = 'F32' | 'F16' | 'BF16';
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -146,7 +146,7 @@ function tensorBytes(data: Float32Array, dtype: EncodeDtype): Uint8Array {
   return out;
 }
 
-export interface EncodeOptions {
+interface EncodeOptions {
   /** Storage dtype of every tensor (default F32). */
   dtype?: EncodeDtype;
 }
@@ -277,7 +277,7 @@ function readTensor(bytes: Uint8Array, start: number, e: Entry): Float32Array {
   return out;
 }
 
-export interface Decoded {
+interface Decoded {
   tensors: TensorMap;
   metadata: Record<string, string>;
 }

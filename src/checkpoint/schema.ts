@@ -12,6 +12,16 @@ export const DB_VERSION = 2;
 export type CheckpointKind = 'auto' | 'pause' | 'stop' | 'best' | 'manual';
 export type RunStatus = 'created' | 'training' | 'paused' | 'stopped' | 'done' | 'failed' | 'imported';
 
+/** What a model card says about the run beyond its checkpoint: the CLI reads
+ * it from the run directory, the page from the stored run. */
+export interface RunFacts {
+  name: string;
+  /** The teacher file and what curation kept of it. */
+  data?: { file: string; questions: number; rationales: number; trainQuestions?: number; devQuestions?: number };
+  /** The latest evaluation of this model. */
+  evaluation?: { accuracy: number; correct: number; total: number; file?: string };
+}
+
 export interface EvalRecord {
   id: string;
   createdAt: number;

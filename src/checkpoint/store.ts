@@ -63,19 +63,19 @@ export interface NewRun {
   status?: RunStatus;
 }
 
-export interface DamagedCheckpoint {
+interface DamagedCheckpoint {
   meta: CheckpointMeta;
   message: string;
 }
 
-export interface LatestLoadable {
+interface LatestLoadable {
   /** The newest checkpoint that loads and verifies, if any. */
   found?: { meta: CheckpointMeta; state: TrainState };
   /** Newer checkpoints passed over because they are damaged. */
   skipped: DamagedCheckpoint[];
 }
 
-export interface OpenOptions {
+interface OpenOptions {
   retention?: Partial<RetentionPolicy>;
   /** Called when this connection closes because a newer app version wants
    * to upgrade the database (another tab), or the browser dropped it. */
@@ -85,9 +85,9 @@ export interface OpenOptions {
 /** How long opening the database may take by default: an older version of
  * the app in another tab that does not close its connection blocks the
  * upgrade for as long as that tab lives. */
-export const OPEN_TIMEOUT_MS = 10_000;
+const OPEN_TIMEOUT_MS = 10_000;
 
-export interface OpenDeadlineOptions {
+interface OpenDeadlineOptions {
   /** Give up opening after this many ms (default OPEN_TIMEOUT_MS) with a
    * StoreError; a later open may try again. An upgrade that has begun is
    * waited for. */
@@ -431,7 +431,7 @@ export class CheckpointStore {
     if (!blob || !(blob.bytes instanceof ArrayBuffer)) throw damaged('its data is missing');
     const bytes = new Uint8Array(blob.bytes);
     if (bytes.length !== meta.bytes) throw damaged(`its data has ${bytes.length} bytes, ${meta.bytes} were written`);
-    let loaded;
+    let loaded: ReturnType<typeof safetensorsToState>;
     try {
       loaded = safetensorsToState(bytes);
     } catch (e) {

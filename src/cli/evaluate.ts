@@ -4,14 +4,10 @@
 
 import { createReadStream } from 'node:fs';
 import { parseFlags, str, num, positiveInt, taskType, UsageError } from './args';
+import { EVAL_FLAGS } from './flags';
 import { parseBackend, setupBackend } from './setup';
 import { readEvalFile } from '../data';
 import { restoreRun } from './student';
-
-const SPEC = {
-  run: 'string', data: 'string', limit: 'number', backend: 'string', 'max-new-tokens': 'number', task: 'string', student: 'string',
-  samples: 'number', temperature: 'number', seed: 'number', batch: 'number',
-} as const;
 
 /** Where the result goes: a JSON line on stdout, or a collector (the experiment runner). */
 export interface EvalIO {
@@ -21,7 +17,7 @@ export interface EvalIO {
 const STDOUT_IO: EvalIO = { out: (result) => process.stdout.write(`${JSON.stringify(result)}\n`) };
 
 export async function runEval(argv: string[], io: EvalIO = STDOUT_IO): Promise<number> {
-  const f = parseFlags(argv, SPEC);
+  const f = parseFlags(argv, EVAL_FLAGS);
   const runDir = str(f, 'run');
   const dataPath = str(f, 'data');
   if (!runDir) throw new UsageError('--run DIR is required');

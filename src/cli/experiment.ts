@@ -10,29 +10,16 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseFlags, str, num, positiveInt, UsageError, type Flags } from './args';
+import { parseFlags, str, num, positiveInt, UsageError } from './args';
+import { EXPERIMENT_DEFAULTS, EXPERIMENT_FLAGS, EXPERIMENT_TRAIN_FLAGS } from './flags';
 import { runTrain } from './train';
 import { runEval } from './evaluate';
 import { loadRunDir, CHECKPOINT_FILE } from '../checkpoint/runDir';
 import { buildReport, curvesSvg, reportMarkdown, type ExperimentRun, type Report, type SplitMetrics } from '../core/experiment-report';
 
-const SPEC = {
-  data: 'string', eval: 'string', 'eval-ood': 'string', alphas: 'string', seeds: 'string', out: 'string',
-  samples: 'number', 'sample-temperature': 'number', 'sample-seed': 'number', 'eval-limit': 'number',
-  // passed to every run's `mcckd train` as they are
-  steps: 'number', preset: 'string', backend: 'string', batch: 'number', lr: 'number', k: 'number', temperature: 'number',
-  warmup: 'number', 'weight-decay': 'number', 'vocab-size': 'number', 'log-every': 'number', 'max-new-tokens': 'number',
-  'eval-every': 'number', 'eval-every-limit': 'number', 'prompt-template': 'string',
-} as const;
-
-/** Flags given to each run's `mcckd train` unchanged. */
-const TRAIN_FLAGS = ['steps', 'preset', 'backend', 'batch', 'lr', 'k', 'temperature', 'warmup', 'weight-decay', 'vocab-size', 'log-every', 'max-new-tokens', 'eval-every', 'eval-every-limit', 'prompt-template'] as const;
-
-export const EXPERIMENT_DEFAULTS = { samples: 4, sampleTemperature: 1, sampleSeed: 1, out: 'experiment' } as const;
-
 /** "0,0.1" -> [0, 0.1]: distinct finite numbers. */
-function numberList(f: Flags, name: string, integer: boolean): number[] {
-  const v = str(f, name);
+function numberList(f: { alphas?: string; seeds?: string }, name: 'alphas' | 'seeds', integer: boolean): number[] {
+  const v = f[name];
   if (!v) throw new UsageError(`--${name} is required (a comma-separated list, e.g. ${integer ? '1,2,3' : '0,0.1'})`);
   const xs = v.split(',').map((x) => x.trim());
   const out = xs.map((x) => Number(x));
@@ -60,7 +47,7 @@ const RESULT_FILE = 'result.json';
 const EVAL_CURVE_FILE = 'eval-curve.jsonl';
 
 export async function runExperiment(argv: string[]): Promise<number> {
-  const f = parseFlags(argv, SPEC);
+  const f = parseFlags(argv, EXPERIMENT_FLAGS);
   const data = str(f, 'data');
   const evalFile = str(f, 'eval');
   const ood = str(f, 'eval-ood');
@@ -75,7 +62,10 @@ export async function runExperiment(argv: string[]): Promise<number> {
   const sampleSeed = num(f, 'sample-seed') ?? EXPERIMENT_DEFAULTS.sampleSeed;
   const out = str(f, 'out') ?? EXPERIMENT_DEFAULTS.out;
   const train: Record<string, string | number> = {};
-  for (const k of TRAIN_FLAGS) if (f[k] !== undefined) train[k] = f[k] as string | number;
+  for (const k of EXPERIMENT_TRAIN_FLAGS) {
+    const v = f[k];
+    if (v !== undefined) train[k] = v;
+  }
   const trainArgs = Object.entries(train).flatMap(([k, v]) => [`--${k}`, String(v)]);
   const evalLimit = positiveInt(f, 'eval-limit');
   const config: Report['config'] = { data, eval: evalFile, ...(ood ? { evalOod: ood } : {}), alphas, seeds, samples, sampleTemperature, sampleSeed, ...(evalLimit ? { evalLimit } : {}), train };

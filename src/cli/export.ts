@@ -5,6 +5,7 @@
 import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseFlags, str, UsageError } from './args';
+import { EXPORT_FLAGS } from './flags';
 import { loadRunDir, runBaseFolder, runFacts } from '../checkpoint/runDir';
 import { exportModel, type ExportBase, type StoredDtype } from '../export/source';
 import { hfFolderFiles } from '../export/hf';
@@ -12,7 +13,6 @@ import { peftAdapterFiles } from '../export/peft';
 import { ggufFile } from '../export/gguf';
 import { studentFolder } from './student';
 
-const SPEC = { run: 'string', format: 'string', out: 'string', student: 'string', dtype: 'string' } as const;
 const FORMATS = ['hf', 'peft', 'gguf'] as const;
 type Format = (typeof FORMATS)[number];
 
@@ -43,7 +43,7 @@ async function writeFolder(out: string, files: Map<string, Uint8Array>): Promise
 }
 
 export async function runExport(argv: string[]): Promise<number> {
-  const f = parseFlags(argv, SPEC);
+  const f = parseFlags(argv, EXPORT_FLAGS);
   const runDir = str(f, 'run');
   const format = str(f, 'format');
   const out = str(f, 'out');

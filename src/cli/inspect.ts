@@ -8,21 +8,10 @@ import { stat, writeFile } from 'node:fs/promises';
 import { curatedJsonl } from '../data/curated';
 import { DataError, readEvalFile, readTeacherFile, type DataReport, type ReadOptions } from '../data/index';
 import { num, parseFlags, positiveInt, str, taskType, unreadableOf, UsageError } from './args';
+import { INSPECT_FLAGS } from './flags';
 
 export async function runInspect(argv: string[]): Promise<number> {
-  const flags = parseFlags(argv, {
-    data: 'string',
-    eval: 'boolean',
-    k: 'number',
-    task: 'string',
-    seed: 'number',
-    ngram: 'number',
-    similarity: 'number',
-    'dev-fraction': 'number',
-    'no-filter': 'boolean',
-    unreadable: 'string',
-    write: 'string',
-  });
+  const flags = parseFlags(argv, INSPECT_FLAGS);
   const file = str(flags, 'data');
   if (!file) throw new UsageError('inspect needs --data FILE');
   const task = taskType(flags);

@@ -6,9 +6,11 @@
 
 import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { parseFlags, positiveInt, str, UsageError, type Flags } from './args';
+import { parseFlags, positiveInt, str, UsageError } from './args';
+import { GENERATE_FLAGS, SCORE_FLAGS } from './flags';
 import { parseBackend, setupBackend } from './setup';
-import { adapterState, Trainer, type PretrainedStudent } from '../core/trainer';
+import { adapterState } from '../core/trainer';
+import { StudentModel, type PretrainedStudent } from '../core/inference';
 import { scoreIds } from '../core/score';
 import { greedyDecode } from '../core/generate';
 import { DEFAULT_TRAIN, type LoraConfig } from '../core/config';
@@ -22,7 +24,7 @@ import { nodeFolder } from '../node/folder';
 /** Refuses, by what it is, a path that cannot be a model folder: a missing
  * path, a file (a GGUF export, a lone .safetensors), an adapter folder. */
 async function checkFolder(dir: string, flag: string, want: 'model' | 'adapter'): Promise<void> {
-  let st;
+  let st: Awaited<ReturnType<typeof stat>>;
   try {
     st = await stat(dir);
   } catch {
@@ -71,7 +73,7 @@ export async function adapterFrom(dir: string, student: PretrainedStudent): Prom
 
 /** A saved run's model; a run on a pretrained base reads the base from
  * `studentDir`, else from the folder its config.json names. */
-export async function restoreRun(runDir: string, studentDir?: string): Promise<Trainer> {
+export async function restoreRun(runDir: string, studentDir?: string): Promise<StudentModel> {
   const state = await loadRunDir(runDir);
   let student: PretrainedStudent | undefined;
   if (state.base) {
@@ -79,22 +81,19 @@ export async function restoreRun(runDir: string, studentDir?: string): Promise<T
     if (!dir) throw new Error(`the run in ${runDir} fine-tunes "${state.base.name}": give its folder with --student DIR`);
     student = await studentFrom(dir, studentDir ? '--student' : `the base folder that ${path.join(runDir, 'config.json')} names,`);
   }
-  // no training data: only the weights are used
-  return Trainer.restore(state, [], student);
+  return StudentModel.fromState(state, student);
 }
 
-/** The model behind --student DIR [--adapter DIR] or --run DIR, as a (non-training) Trainer. */
-async function modelOf(f: Flags): Promise<Trainer> {
-  const studentDir = str(f, 'student');
-  const runDir = str(f, 'run');
-  const adapterDir = str(f, 'adapter');
+/** The model behind --student DIR [--adapter DIR] or --run DIR. */
+async function modelOf(f: { student?: string; run?: string; adapter?: string }): Promise<StudentModel> {
+  const { student: studentDir, run: runDir, adapter: adapterDir } = f;
   if (!studentDir && !runDir) throw new UsageError('give --student DIR or --run DIR (with --student DIR for a run whose base folder moved)');
   if (adapterDir && runDir) throw new UsageError('--adapter goes with --student DIR (its base), not with --run');
   if (runDir) return restoreRun(runDir, studentDir);
   const student = await studentFrom(studentDir!);
-  if (!adapterDir) return Trainer.forInference(student);
+  if (!adapterDir) return StudentModel.fromStudent(student);
   const adapter = await adapterFrom(adapterDir, student);
-  return Trainer.restore(adapterState(student, adapter, { ...DEFAULT_TRAIN, steps: 0 }), [], student);
+  return StudentModel.fromState(adapterState(student, adapter, { ...DEFAULT_TRAIN, steps: 0 }), student);
 }
 
 function parseIds(text: string): number[] {
@@ -103,10 +102,8 @@ function parseIds(text: string): number[] {
   return ids;
 }
 
-const SCORE = { student: 'string', run: 'string', adapter: 'string', text: 'string', ids: 'string', backend: 'string' } as const;
-
 export async function runScore(argv: string[]): Promise<number> {
-  const f = parseFlags(argv, SCORE);
+  const f = parseFlags(argv, SCORE_FLAGS);
   const text = str(f, 'text');
   const idsFlag = str(f, 'ids');
   if ((text === undefined) === (idsFlag === undefined)) throw new UsageError('give exactly one of --text TEXT and --ids 1,2,3');
@@ -122,10 +119,8 @@ export async function runScore(argv: string[]): Promise<number> {
   return 0;
 }
 
-const GENERATE = { student: 'string', run: 'string', adapter: 'string', prompt: 'string', 'max-new-tokens': 'number', backend: 'string' } as const;
-
 export async function runGenerate(argv: string[]): Promise<number> {
-  const f = parseFlags(argv, GENERATE);
+  const f = parseFlags(argv, GENERATE_FLAGS);
   const prompt = str(f, 'prompt');
   if (prompt === undefined || prompt === '') throw new UsageError('--prompt TEXT is required');
   await setupBackend(parseBackend(str(f, 'backend'), 'cpu'));

@@ -4,7 +4,8 @@
 import { createReadStream } from 'node:fs';
 import { access, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { parseFlags, str, num, positiveInt, unreadableOf, UsageError } from './args';
+import { parseFlags, str, num, positiveInt, unreadableOf, UsageError, type Flags } from './args';
+import { TRAIN_FLAGS } from './flags';
 import { parseBackend, setupBackend } from './setup';
 import { DEFAULT_TRAIN, LORA_DEFAULTS, countParams, countTrainable, curationOf, prepareTrainConfig, type LoraConfig, type PresetName, type TrainConfig } from '../core/config';
 import { guardBackendLoss } from '../core/backend';
@@ -18,14 +19,6 @@ import { saveRunDir, loadRunDir, runBaseFolder, EVAL_FILE } from '../checkpoint/
 import { fingerprintGroups } from '../core/fingerprint';
 import type { EvalItem, TaskType } from '../data/types';
 
-const SPEC = {
-  data: 'string', eval: 'string', preset: 'string', alpha: 'number', temperature: 'number', k: 'number',
-  steps: 'number', epochs: 'number', batch: 'number', lr: 'number', seed: 'number', backend: 'string',
-  out: 'string', resume: 'string', 'log-every': 'number', 'save-every': 'number', 'eval-limit': 'number',
-  'vocab-size': 'number', 'max-new-tokens': 'number', 'stop-at': 'number', 'warmup': 'number', 'weight-decay': 'number',
-  student: 'string', adapter: 'string', 'lora-rank': 'number', 'lora-alpha': 'number', 'lora-targets': 'string', 'prompt-template': 'string', recompute: 'boolean',
-  'eval-every': 'number', 'eval-every-limit': 'number', unreadable: 'string',
-} as const;
 
 /** Where the command's results go: one JSON line each on stdout, or (the
  * experiment runner, which trains through this same function) a collector. */
@@ -52,7 +45,7 @@ async function mustExist(file: string, flag: string): Promise<void> {
 }
 
 export async function runTrain(argv: string[], io: TrainIO = STDOUT_IO): Promise<number> {
-  const f = parseFlags(argv, SPEC);
+  const f = parseFlags(argv, TRAIN_FLAGS);
   const dataPath = str(f, 'data');
   if (!dataPath) throw new UsageError('--data FILE is required');
   await mustExist(dataPath, '--data');
@@ -69,7 +62,7 @@ export async function runTrain(argv: string[], io: TrainIO = STDOUT_IO): Promise
     studentDir = await runBaseFolder(resumeDir!);
     if (!studentDir) throw new UsageError(`the run in ${resumeDir} fine-tunes "${resumed.base.name}": give its folder with --student DIR`);
   }
-  const loraFlags = ['lora-rank', 'lora-alpha', 'lora-targets'].filter((k) => f[k] !== undefined);
+  const loraFlags = (['lora-rank', 'lora-alpha', 'lora-targets'] as const).filter((k) => f[k] !== undefined);
   if (loraFlags.length && !studentDir) throw new UsageError(`--${loraFlags[0]} needs a pretrained student (--student DIR)`);
   if (loraFlags.length && resumed) throw new UsageError(`--${loraFlags[0]}: a resumed run keeps its LoRA settings`);
   const adapterDir = str(f, 'adapter');
@@ -226,7 +219,7 @@ export async function runTrain(argv: string[], io: TrainIO = STDOUT_IO): Promise
 /** The LoRA setting of a new run on a pretrained student: rank 0 trains
  * every weight (no adapter). Targets are checked against the architecture
  * when the trainer is created. */
-function loraOf(f: Record<string, string | number | boolean | undefined>): LoraConfig | undefined {
+function loraOf(f: Flags<typeof TRAIN_FLAGS>): LoraConfig | undefined {
   const rank = f['lora-rank'] ?? LORA_DEFAULTS.rank;
   if (typeof rank !== 'number' || !Number.isInteger(rank) || rank < 0) throw new UsageError(`--lora-rank must be a non-negative integer, got ${String(rank)}`);
   if (rank === 0) return undefined;

@@ -54,7 +54,7 @@ async function register(name: BackendName): Promise<void> {
   }
 }
 
-export interface SetBackendOptions {
+interface SetBackendOptions {
   /** How long the WebGPU adapter probe, and then tfjs's own set-up of a
    * backend, may take before we fall back. Switches run one at a time
    * (src/worker/session.ts), so a driver that never answers would otherwise
@@ -247,7 +247,7 @@ export interface BackendLoss {
 /** Uncaptured GPU errors of the current device of a backend (out-of-memory,
  * validation, internal): worth reporting, but only a loss makes the backend
  * unusable. */
-export interface BackendErrors {
+interface BackendErrors {
   backend: string;
   first: string;
   count: number;

@@ -29,7 +29,7 @@ export interface EvalModel {
  * enough that the KV cache of a pretrained student stays modest. */
 export const EVAL_BATCH = 16;
 
-export interface GreedyEvalOptions {
+interface GreedyEvalOptions {
   taskType: TaskType;
   limit?: number;
   maxNewTokens?: number;
@@ -39,7 +39,7 @@ export interface GreedyEvalOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-export interface GreedyEvalResult {
+interface GreedyEvalResult {
   accuracy: number;
   correct: number;
   total: number;
@@ -48,7 +48,7 @@ export interface GreedyEvalResult {
 
 const defaultMaxNew = (c: ModelConfig): number => Math.min(200, c.blockSize);
 
-/** The ids a question's generation starts from (as Trainer.generate). */
+/** The ids a question's generation starts from: its prompt, cut to the last blockSize. */
 export function promptIdsOf(m: EvalModel, question: string): number[] {
   return m.tokenizer.promptIds(formatPrompt(question, m.promptTemplate)).slice(-m.modelConfig.blockSize);
 }
@@ -72,7 +72,9 @@ async function decodeAll(
       padId: m.tokenizer.padId,
       ...(o.temperature ? { temperature: o.temperature, rngs: rows.map((i) => o.rngs![i]) } : {}),
     });
-    rows.forEach((i, k) => (out[i] = ids[k]));
+    rows.forEach((i, k) => {
+      out[i] = ids[k];
+    });
     done += rows.length;
     o.onBatch?.(done);
   }
@@ -220,7 +222,9 @@ export async function answerKLs(m: EvalModel, list: readonly EvalItem[], texts: 
     const rows = qs.flatMap((i) => rowsOf[i]);
     const T = paddedLength(Math.max(...rows.map((r) => r.length)), c.blockSize);
     const flat = new Int32Array(n * T).fill(tok.padId);
-    rows.forEach((r, i) => flat.set(r, i * T));
+    rows.forEach((r, i) => {
+      flat.set(r, i * T);
+    });
     const t = tf.tidy(() => {
       // right padding: a position never attends to the padding after it
       const { hidden } = forwardHidden(m.params, c, tf.tensor2d(flat, [n, T], 'int32')); // [N*T, d]

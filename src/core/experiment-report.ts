@@ -4,6 +4,10 @@
 // curves. Pure and browser-safe (no node:, no tfjs): `mcckd experiment` and
 // the page's Comparison share it, so both report the same way.
 
+/** Seeds one comparison may run on the page (more would keep it busy for
+ * hours on the usual budgets). */
+export const MAX_COMPARE_SEEDS = 10;
+
 /** The evaluation of one run on one file. Null: not measured (the page's
  * evaluation failed, or sampled no explanations); the summaries skip it. */
 export interface SplitMetrics {
@@ -44,7 +48,7 @@ export function metricNames(hasOod: boolean, hasConsistency = true): string[] {
   return ['final.loss', 'final.ce', 'final.kl', ...split.map((m) => `id.${m}`), ...(hasOod ? split.map((m) => `ood.${m}`) : [])];
 }
 
-export function metricOf(r: ExperimentRun, name: string): number | null {
+function metricOf(r: ExperimentRun, name: string): number | null {
   let v: unknown = r;
   for (const k of name.split('.')) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
   return typeof v === 'number' && Number.isFinite(v) ? v : null;
@@ -141,7 +145,7 @@ export function reportMarkdown(r: Report): string {
 }
 
 /** Text for XML: the five characters with a meaning there escaped. */
-export function escapeXml(t: string): string {
+function escapeXml(t: string): string {
   return t.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[ch]!);
 }
 

@@ -9,7 +9,7 @@ import { forward, forwardHidden, headLogits, headParts, type LayerCache, type Pa
 import { gatherRows } from './ops';
 import type { Rng } from '../shared/rng';
 
-export interface DecodeOptions {
+interface DecodeOptions {
   maxNewTokens: number;
   eosId: number;
   useCache?: boolean; // default true
@@ -70,7 +70,7 @@ export async function greedyDecode(p: Params, c: ModelConfig, prompt: readonly n
 }
 
 /** Decoding of several prompts together (evaluation, sampled rationales). */
-export interface BatchDecodeOptions {
+interface BatchDecodeOptions {
   maxNewTokens: number;
   eosId: number;
   /** Filler fed to rows that have stopped until the batch shrinks (any id). */

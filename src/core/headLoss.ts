@@ -14,7 +14,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { gatherRows, matMul2d } from './ops';
 
-export interface HeadLossOptions {
+interface HeadLossOptions {
   /** Whether w gets a gradient (default true). False for a frozen head (a
    * LoRA student's tied embedding): w is then no input of the custom op,
    * so the backward never builds the [V, d] gradient that tfjs would

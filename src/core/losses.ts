@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { gatherRows, sparseCrossEntropy } from './ops';
 
 /** The device side of a batch (see batch.ts for the layout). */
-export interface LossInputs {
+interface LossInputs {
   targets: tf.Tensor1D; // [R*T] int32
   ceWeight: tf.Tensor1D; // [R*T] 1 on rationale/answer/eos targets, 0 on question and padding
   klA: tf.Tensor1D; // [P*S] int32 rows of the logits predicting answer token s after rationale i
@@ -26,7 +26,7 @@ export function symmetricKL(za: tf.Tensor2D, zb: tf.Tensor2D, temperature: numbe
 
 /** The head's outputs the loss needs: the per-token CE [R*T] and, for the
  * KL term, the logits at the answer rows after rationale i and j [P*S, V]. */
-export interface HeadOutputs {
+interface HeadOutputs {
   perTok: tf.Tensor1D;
   za: tf.Tensor2D | null; // null when the batch has no answer span
   zb: tf.Tensor2D | null;

@@ -85,7 +85,9 @@ function recomputedBlock(x: tf.Tensor3D, k: Ctx, i: number): tf.Tensor3D {
   // the backward runs: each run makes its own tables from the host copy
   const run = (input: tf.Tensor3D, ws: tf.Tensor[]): tf.Tensor3D => {
     const p = new Map(k.p) as Params;
-    names.forEach((n, j) => p.set(n, ws[j] as tf.Variable));
+    names.forEach((n, j) => {
+      p.set(n, ws[j] as tf.Variable);
+    });
     const rope = k.ropeHost ? ropeTensors(k.ropeHost) : undefined;
     return fam.block(input, { ...k, p, ...(rope ? { rope } : {}) }, i).x;
   };

@@ -10,7 +10,7 @@ import { fusedActive, fusedCrossEntropy, fusedGelu, fusedLayerNorm } from './fus
  * well; the cpu backend's UnsortedSegmentSum is slow (1.5 s of a 2.7 s tiny
  * step, measured with tf.profile) and wasm has none. A kernel-registry lookup
  * per call is cheap, and nothing goes stale when the backend changes. */
-export function hasNativeGatherGrad(): boolean {
+function hasNativeGatherGrad(): boolean {
   const b = tf.getBackend();
   return (b === 'webgpu' || b === 'webgl') && tf.getKernel('UnsortedSegmentSum', b) !== undefined;
 }
@@ -146,7 +146,7 @@ export function ropeTables(start: number, t: number, hd: number, theta: number):
   const sin = new Float32Array(t * hd);
   for (let p = 0; p < t; p++) {
     for (let i = 0; i < half; i++) {
-      const a = (start + p) * Math.pow(theta, (-2 * i) / hd);
+      const a = (start + p) * theta ** ((-2 * i) / hd);
       cos[p * hd + i] = cos[p * hd + i + half] = Math.cos(a);
       sin[p * hd + i] = sin[p * hd + i + half] = Math.sin(a);
     }

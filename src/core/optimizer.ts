@@ -8,7 +8,7 @@ import type { OptimizerState } from './state';
 import { readVariables } from './model';
 import { MAX_PROGRAM_INPUTS, fusedActive, fusedAdamW, fusedSumSquareParts } from './fused/ops';
 
-export interface AdamWConfig {
+interface AdamWConfig {
   beta1: number;
   beta2: number;
   eps: number;
@@ -17,13 +17,13 @@ export interface AdamWConfig {
 }
 
 /** Decay only matrices that are not embeddings (GPT-2 / nanoGPT practice). */
-export function decays(name: string, shape: readonly number[]): boolean {
+function decays(name: string, shape: readonly number[]): boolean {
   return shape.length === 2 && !name.includes('.wte.') && !name.includes('.wpe.');
 }
 
 /** tf.addN in groups: WebGPU binds one storage buffer per input, so addN
  * over every parameter fails there. */
-export function addMany(xs: tf.Tensor[], group = MAX_PROGRAM_INPUTS): tf.Tensor {
+function addMany(xs: tf.Tensor[], group = MAX_PROGRAM_INPUTS): tf.Tensor {
   let level = xs;
   while (level.length > 1) {
     const next: tf.Tensor[] = [];

@@ -16,9 +16,10 @@
 // tensor, in blockTensors(), and was measured (see there).
 //
 // Everything is float32: the trainer creates every variable, frozen or not,
-// as float32 (model.ts createVariables). Activation recomputation does not
-// exist in model.ts: its figure is printed for information only and never
-// decides whether a plan fits.
+// as float32 (model.ts createVariables). With activation recomputation
+// (TrainConfig.recompute, model.ts recomputedBlock) a block keeps only its
+// input and runs its forward again in the backward: the plan then counts
+// that smaller figure (withRecompute), and prints it as an option otherwise.
 //
 // The figures are live tensors (what tf.memory().numBytes counts). On
 // WebGPU, tfjs-backend-webgpu puts a freed tensor's buffer in a pool keyed

@@ -60,3 +60,23 @@ export function isAccuracyStep(step: number, every: number, totalSteps: number):
   if (every <= 0) return false;
   return step % every === 0 || (step === totalSteps && totalSteps > every);
 }
+
+/** Accuracy while training: how the run checks a small held-out set. */
+export interface AccuracyCheck {
+  /** Check every N steps; 0 turns the checks off; undefined: about a tenth
+   * of the run (at least 25 steps), when there is held-out data. */
+  every?: number;
+  /** Held-out questions per check (the first ones of the evaluation file,
+   * else of the dev split). */
+  questions: number;
+  /** Longest generation per question; undefined: from the training rationales. */
+  maxNewTokens?: number;
+}
+
+/** One accuracy check (greedy, on the first `total` held-out questions). */
+export interface AccuracyPoint {
+  step: number;
+  accuracy: number;
+  correct: number;
+  total: number;
+}

@@ -13,7 +13,7 @@ import { adapterState, longestExample, Trainer, type PretrainedStudent } from '.
 import type { StudentTokenizer } from './tokenizer';
 import type { TensorMap, TrainState } from './state';
 import type { EvalItem, QuestionGroup, TaskType } from '../data/types';
-import type { AccuracyCheck, AccuracyPoint } from '../shared/protocol';
+import type { AccuracyCheck, AccuracyPoint } from './run-settings';
 import { accuracyEvery } from './run-settings';
 
 /** The curated data a run trains on and its fingerprint. */

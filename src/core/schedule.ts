@@ -1,6 +1,6 @@
 // Learning-rate schedule: linear warmup, then cosine decay to minLr.
 
-export interface ScheduleConfig {
+interface ScheduleConfig {
   lr: number;
   minLr: number;
   warmupSteps: number;

@@ -223,7 +223,10 @@ export class Tokenizer implements StudentTokenizer {
         pairCount.set(k, (pairCount.get(k) ?? 0) + sign * counts[wi]);
         if (sign > 0) {
           let s = pairWords.get(k);
-          if (!s) pairWords.set(k, (s = new Set()));
+          if (!s) {
+            s = new Set();
+            pairWords.set(k, s);
+          }
           s.add(wi);
         }
       }

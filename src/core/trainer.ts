@@ -3,33 +3,23 @@
 // single tf.tidy. The CLI and the browser worker drive it the same way.
 
 import * as tf from '@tensorflow/tfjs-core';
-import { DEFAULT_TRAIN, checkModelRanges, withLora, loraShapes, modelConfigFor, paramShapes, type LoraConfig, type ModelConfig, type TrainConfig } from './config';
+import { checkModelRanges, withLora, modelConfigFor, paramShapes, type LoraConfig, type ModelConfig, type TrainConfig } from './config';
 import type { BaseRef, MetricPoint, TensorMap, TrainState } from './state';
-import type { EvalItem, EvalSample, QuestionGroup, TaskType } from '../data/types';
+import type { EvalItem, QuestionGroup } from '../data/types';
 import { formatPrompt } from '../data/template';
-import { gradeGeneration } from '../data/answer';
 import { Tokenizer, type StudentTokenizer } from './tokenizer';
 import { createVariables, forward, forwardHidden, headParts, initLora, initParams, readVariables, type Params } from './model';
 import { headCrossEntropy, headLogitsRows } from './headLoss';
 import { headChunk } from './plan';
-import { gpuLimits } from './limits';
 import { AdamW } from './optimizer';
 import { learningRate } from './schedule';
-import { mcckdLoss, mcckdLossFrom, symmetricKL } from './losses';
+import { mcckdLoss, mcckdLossFrom } from './losses';
 import { buildBatch, type EncodedGroup, type EncodedRationale, type HostBatch } from './batch';
-import { greedyDecode } from './generate';
-import { EVAL_BATCH, evaluateConsistency, evaluateGreedy, type ConsistencyOptions, type ConsistencyResult, type EvalModel } from './evaluate';
+import type { ConsistencyOptions, ConsistencyResult } from './evaluate';
+import { checkBase, partBytesOf, StudentModel, studentVariables, type EvalResult, type EvaluateOptions, type PretrainedStudent } from './inference';
 import { Rng } from '../shared/rng';
-import { gatherRows } from './ops';
 
-/** A pretrained student: its config (src/hf studentConfig), its float32
- * weights under our table's names and its tokenizer. */
-export interface PretrainedStudent {
-  modelConfig: ModelConfig;
-  weights: TensorMap;
-  tokenizer: StudentTokenizer;
-  base: BaseRef;
-}
+export type { PretrainedStudent } from './inference';
 
 export interface CreateOptions {
   groups: QuestionGroup[];
@@ -45,44 +35,6 @@ export interface CreateOptions {
   /** A frozen embedding or head larger than this is held in row blocks;
    * default: the GPU's per-binding limit (none off WebGPU). */
   tablePartBytes?: number;
-}
-
-/** Where the frozen tables of a pretrained student split (createVariables):
- * the device's per-binding limit on WebGPU, nowhere elsewhere. */
-const partBytesOf = (o: { tablePartBytes?: number }): number | undefined => o.tablePartBytes ?? gpuLimits()?.maxStorageBufferBindingSize;
-
-export interface EvalResult {
-  accuracy: number;
-  correct: number;
-  total: number;
-  samples: EvalSample[];
-}
-
-export interface EvaluateOptions {
-  taskType: TaskType;
-  limit?: number;
-  maxNewTokens?: number;
-  useCache?: boolean;
-  /** Questions decoded together with the cache (default EVAL_BATCH); 1 decodes one at a time. */
-  batchSize?: number;
-  signal?: AbortSignal;
-  onProgress?: (done: number, total: number) => void;
-}
-
-export interface AnswerDistributions {
-  tokens: string[]; // labels of the top tokens at the first answer position
-  p: number[][]; // [answer position][top token] after rationale i
-  q: number[][]; // the same after rationale j
-  kl: number; // KL_sym averaged over the answer span
-  /** Index in `tokens` of the gold answer's first token (added after the top
-   * tokens when it is not among them). */
-  correct: number;
-  /** Overlap of the two whole next-token distributions, sum_v min(p_v, q_v)
-   * (1 - total variation: 1 when they are the same, 0 when they share no
-   * token), averaged over the answer span. */
-  overlap: number;
-  /** Tokens in the answer span (what `kl` and `overlap` average over). */
-  span: number;
 }
 
 /** The loss or its gradient became NaN or infinite: the run stops. The
@@ -125,6 +77,8 @@ export class Trainer {
   private goodStep: number;
   private readonly timeOffset: number;
   private readonly t0 = performance.now();
+  /** The weights read as a model: what evaluation (and the classroom) use. */
+  readonly model: StudentModel;
 
   private constructor(
     s: Omit<TrainState, 'params' | 'optimizer' | 'format' | 'step' | 'tokenizer'> & { params: Params; trainable: Params; opt: AdamW; tokenizer: StudentTokenizer },
@@ -136,6 +90,7 @@ export class Trainer {
     if (s.base) this.base = { ...s.base };
     this.datasetFingerprint = s.datasetFingerprint;
     this.params = s.params;
+    this.model = StudentModel.view(s.params, s.modelConfig, s.tokenizer, s.trainConfig.promptTemplate);
     this.trainable = s.trainable;
     this.vars = [...s.trainable.values()];
     const head = headParts(s.params, s.modelConfig);
@@ -169,28 +124,13 @@ export class Trainer {
     return new Trainer({ ...fresh, modelConfig: mc, tokenizer, params, trainable: params, opt: new AdamW(params, tc) }, o.groups);
   }
 
-  /** A pretrained student loaded to score and generate only: frozen
-   * weights, no optimizer state, no data. */
-  static forInference(student: PretrainedStudent, o: { tablePartBytes?: number } = {}): Trainer {
-    const mc = { ...student.modelConfig };
-    checkModelRanges(mc);
-    const params = createVariables(student.weights, paramShapes(mc), false, { partBytes: partBytesOf(o) });
-    const trainable: Params = new Map();
-    const tc: TrainConfig = { ...DEFAULT_TRAIN, steps: 0 };
-    const fresh = { trainConfig: tc, datasetFingerprint: '', rngState: new Rng(0).state(), cursor: { epoch: 0, position: 0, order: [] }, metrics: [] };
-    return new Trainer({ ...fresh, modelConfig: mc, tokenizer: student.tokenizer, base: student.base, params, trainable, opt: new AdamW(trainable, tc) }, []);
-  }
-
   /** Continues a run from its snapshot. A run on a pretrained base needs the
    * same base again (checked by fingerprint): a LoRA snapshot holds only the
    * adapter, and the tokenizer is the base's. */
   static async restore(state: TrainState, groups: QuestionGroup[], student?: PretrainedStudent, o: { tablePartBytes?: number } = {}): Promise<Trainer> {
     let built: { params: Params; trainable: Params; tokenizer: StudentTokenizer };
     if (state.base) {
-      if (!student) throw new Error(`this run fine-tunes the pretrained model "${state.base.name}": give its folder to resume`);
-      if (student.base.fingerprint !== state.base.fingerprint) {
-        throw new Error(`this run was trained on "${state.base.name}" (weights ${state.base.fingerprint}), not on "${student.base.name}" (weights ${student.base.fingerprint}): give the same model folder`);
-      }
+      checkBase(state, student);
       const mc = state.modelConfig;
       built = { ...studentVariables(mc, mc.lora ? student.weights : state.params, mc.lora ? state.params : undefined, partBytesOf(o)), tokenizer: student.tokenizer };
     } else {
@@ -271,7 +211,6 @@ export class Trainer {
   /** One optimizer step; returns the metrics on logging steps (the only
    * steps that read values back from the device). */
   async trainStep(): Promise<MetricPoint | undefined> {
-    if (this.vars.length === 0) throw new Error('this model was loaded for inference only');
     if (this.step >= this.totalSteps) throw new Error(`the run is complete (${this.totalSteps} steps)`);
     return this.stepOn(this.batch(this.nextPicks()));
   }
@@ -383,81 +322,14 @@ export class Trainer {
     };
   }
 
-  /** Greedy generation after the question's prompt. */
-  async generate(question: string, o: { maxNewTokens?: number; useCache?: boolean } = {}): Promise<{ ids: number[]; text: string }> {
-    const prompt = this.tokenizer.promptIds(formatPrompt(question, this.trainConfig.promptTemplate)).slice(-this.modelConfig.blockSize);
-    const ids = await greedyDecode(this.params, this.modelConfig, prompt, {
-      maxNewTokens: o.maxNewTokens ?? Math.min(200, this.modelConfig.blockSize),
-      eosId: this.tokenizer.eosId,
-      useCache: o.useCache,
-    });
-    return { ids, text: this.tokenizer.decode(ids) };
+  /** Greedy accuracy on `items` (StudentModel.evaluate). */
+  evaluate(items: EvalItem[], o: EvaluateOptions): Promise<EvalResult> {
+    return this.model.evaluate(items, o);
   }
 
-  /** What evaluation reads of the student (src/core/evaluate.ts). */
-  private get evalModel(): EvalModel {
-    return { params: this.params, modelConfig: this.modelConfig, tokenizer: this.tokenizer, promptTemplate: this.trainConfig.promptTemplate };
-  }
-
-  /** Greedy accuracy. With the cache (the default) questions are decoded in
-   * batches (evaluate.ts), whose tokens equal one-at-a-time decoding on the
-   * cpu backend; useCache false keeps the full-recompute decoder, one
-   * question at a time (tests, bench). */
-  async evaluate(items: EvalItem[], o: EvaluateOptions): Promise<EvalResult> {
-    if (o.useCache !== false) return evaluateGreedy(this.evalModel, items, { ...o, batchSize: o.batchSize ?? EVAL_BATCH });
-    const list = items.slice(0, o.limit ?? items.length);
-    const samples: EvalSample[] = [];
-    let correct = 0;
-    for (const it of list) {
-      if (o.signal?.aborted) throw new Error('evaluation cancelled');
-      const { text } = await this.generate(it.question, { maxNewTokens: o.maxNewTokens, useCache: o.useCache });
-      const sample = gradeGeneration(it, text, o.taskType);
-      if (sample.correct) correct++;
-      samples.push(sample);
-      o.onProgress?.(samples.length, list.length);
-    }
-    return { accuracy: list.length ? correct / list.length : 0, correct, total: list.length, samples };
-  }
-
-  /** Consistency metrics of M sampled rationales per question (agreement,
-   * majority-vote, greedy and sample accuracy, answer KL; see consistency.ts). */
-  async consistency(items: EvalItem[], o: ConsistencyOptions): Promise<ConsistencyResult> {
-    return evaluateConsistency(this.evalModel, items, o);
-  }
-
-  /** What the classroom view draws: for one question, the student's answer
-   * distributions (at the KL temperature) after rationales i and j. */
-  async answerDistributions(group: QuestionGroup, i: number, j: number, topN: number): Promise<AnswerDistributions> {
-    const enc = encodeGroups(this.tokenizer, [group], this.modelConfig.blockSize, Math.max(i, j) + 1, this.trainConfig.promptTemplate).groups[0];
-    if (!enc || enc.rationales.length <= Math.max(i, j)) throw new Error('this question has too few rationales that fit the model');
-    const b = this.batch([{ a: enc.rationales[i], b: enc.rationales[j] }]);
-    if (b.pairs === 0) throw new Error('the two rationales do not end in the same answer tokens');
-    const T = this.trainConfig.temperature;
-    const t = tf.tidy(() => {
-      const logits = forward(this.params, this.modelConfig, tf.tensor2d(b.ids, [b.rows, b.time], 'int32')).logits;
-      const za = gatherRows(logits, tf.tensor1d(b.klA, 'int32'));
-      const zb = gatherRows(logits, tf.tensor1d(b.klB, 'int32'));
-      return { p: tf.softmax(tf.div(za, T)), q: tf.softmax(tf.div(zb, T)), kl: symmetricKL(za, zb, T) };
-    });
-    const [p, q, kl] = (await Promise.all([t.p.array(), t.q.array(), t.kl.data()])) as [number[][], number[][], Float32Array];
-    tf.dispose([t.p, t.q, t.kl]);
-    const S = b.span;
-    const mean = (xs: ArrayLike<number>): number => Array.from(xs).slice(0, S).reduce((s, x) => s + x, 0) / S;
-    // the whole distributions are on the host already: their overlap needs no GPU pass
-    const overlap = p.map((row, s) => row.reduce((sum, x, k) => sum + Math.min(x, q[s][k]), 0));
-    const first = p[0].map((x, k) => [x + q[0][k], k]).sort((x, y) => y[0] - x[0]).slice(0, topN).map((x) => x[1]);
-    const a = enc.rationales[i];
-    const gold = a.ids[a.spanStart];
-    if (!first.includes(gold)) first.push(gold);
-    return {
-      tokens: first.map((k) => this.tokenizer.tokenLabel(k)),
-      p: p.slice(0, S).map((row) => first.map((k) => row[k])),
-      q: q.slice(0, S).map((row) => first.map((k) => row[k])),
-      kl: mean(kl),
-      correct: first.indexOf(gold),
-      overlap: Math.min(1, mean(overlap)),
-      span: S,
-    };
+  /** Consistency metrics of M sampled rationales per question (StudentModel.consistency). */
+  consistency(items: EvalItem[], o: ConsistencyOptions): Promise<ConsistencyResult> {
+    return this.model.consistency(items, o);
   }
 
   /** Frees the weights and the optimizer's moments. Safe to call twice, and
@@ -473,21 +345,6 @@ export class Trainer {
       // the device is gone with its buffers
     }
   }
-}
-
-/** A pretrained student's variables: the base (frozen when an adapter
- * trains) and the adapter; `params` holds both for the forward. */
-function studentVariables(mc: ModelConfig, base: TensorMap, adapter: TensorMap | undefined, partBytes: number | undefined): { params: Params; trainable: Params } {
-  if (!mc.lora) {
-    // every weight trains: a table over the binding limit cannot (the plan says so first)
-    const params = createVariables(base, paramShapes(mc));
-    return { params, trainable: params };
-  }
-  if (!adapter) throw new Error('a LoRA run needs its adapter');
-  const trainable = createVariables(adapter, loraShapes(mc));
-  const params = createVariables(base, paramShapes(mc), false, { partBytes });
-  for (const [n, v] of trainable) params.set(n, v);
-  return { params, trainable };
 }
 
 /** Gradients are registered by the entry point (src/node/gradients.ts in

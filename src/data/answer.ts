@@ -279,7 +279,7 @@ const NEGATIVE_VERDICT = new Set(['false', 'incorrect', 'inaccurate', 'wrong']);
 
 /** Where a yes/no answer was read: the answer and the characters
  * [start, end) of the word it was read from ("no", "false", "incorrect"). */
-export interface YesNoReading {
+interface YesNoReading {
   answer: 'yes' | 'no';
   start: number;
   end: number;

@@ -10,7 +10,7 @@ import type { ReportBuilder } from './report';
 import { jaccard, ngramSet, words } from './similarity';
 import type { CuratedRationale, QuestionGroup, TaskType, UnreadablePolicy } from './types';
 
-export interface CurateSettings {
+interface CurateSettings {
   k: number;
   filterCorrect: boolean;
   ngram: number;
@@ -20,7 +20,7 @@ export interface CurateSettings {
 }
 
 /** A question whose gold is settled: normalized, checked against the type. */
-export interface GoldGroup {
+interface GoldGroup {
   raw: RawGroup;
   id: string;
   gold: string;

@@ -45,7 +45,7 @@ export interface CuratedLine {
 /** What the writer needs: every kept question with its rationales (read
  * with devFraction 0, so that the dev questions keep theirs), and which of
  * them the split holds out (the `dev` of a read with the run's settings). */
-export interface CuratedSet {
+interface CuratedSet {
   /** All kept questions in file order, train and dev. */
   groups: readonly QuestionGroup[];
   /** The held-out questions; each must be one of `groups`. */

@@ -5,7 +5,8 @@
 // reports its line as invalid JSON and keeps the other records.
 
 import { formatBytes } from '../shared/format';
-import { DataError, type Limits } from './limits';
+import type { Limits } from './limits';
+import { DataError } from './report';
 import { meter } from './scan';
 
 export type Source = AsyncIterable<Uint8Array | string> | Uint8Array | string;
@@ -41,7 +42,7 @@ function firstInvalidUtf8(b: Uint8Array): number {
   return -1;
 }
 
-export interface DecodeStats {
+interface DecodeStats {
   bytes: number;
 }
 

@@ -38,7 +38,7 @@ export interface RawItem {
   rationales: RawRationale[];
 }
 
-export interface FieldProblem {
+interface FieldProblem {
   reason: 'missing-field' | 'wrong-type' | 'empty-question' | 'empty-rationale' | 'text-too-long' | 'imprecise-number';
   field: string;
   message: string;
@@ -145,7 +145,7 @@ class Reader {
   }
 }
 
-export interface AdaptResult {
+interface AdaptResult {
   /** Undefined when the record is unusable (no question or no gold). */
   item?: RawItem;
   problems: FieldProblem[];
@@ -177,7 +177,7 @@ export function adapt(format: FormatName, r: Rec, withRationales: boolean, maxCh
       const c = 'choices' in r ? rd.list('choices') : undefined;
       if (c?.every((x) => typeof x === 'string')) choices = c as string[];
       else if (c) rd.problem('wrong-type', 'choices', 'must be an array of strings');
-      if (withRationales) rd.list('rationales')?.forEach((x, i) => add(`rationales[${i}]`, x));
+      if (withRationales) for (const [i, x] of (rd.list('rationales') ?? []).entries()) add(`rationales[${i}]`, x);
       break;
     }
     case 'mcc-kd': {
@@ -187,7 +187,7 @@ export function adapt(format: FormatName, r: Rec, withRationales: boolean, maxCh
       // MCC-KD's dev files carry output: "" (no rationale).
       if (!withRationales || out === '' || out === undefined) break;
       if (typeof out === 'string') add('output', out);
-      else rd.list('output')?.forEach((x, i) => add(`output[${i}]`, x));
+      else for (const [i, x] of (rd.list('output') ?? []).entries()) add(`output[${i}]`, x);
       break;
     }
     case 'mentor-kd': {

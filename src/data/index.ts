@@ -2,16 +2,17 @@
 // Web Worker alike, so nothing here (or below) may import node:* modules.
 
 import { ACCEPTED_FORMATS } from './formats';
-import { DataError, resolveLimits, type Limits } from './limits';
+import { resolveLimits, type Limits } from './limits';
 import { curate, settleGolds } from './curate';
 import { Rng } from '../shared/rng';
 import { CURATION_DEFAULTS } from './defaults';
 import { readAll } from './read';
-import { ReportBuilder, type DataReport } from './report';
+import { DataError, ReportBuilder, type DataReport } from './report';
 import type { Source } from './decode';
 import type { EvalItem, QuestionGroup, TaskType, UnreadablePolicy } from './types';
 
-export { DataError, DEFAULT_LIMITS, type Limits } from './limits';
+export { DEFAULT_LIMITS, type Limits } from './limits';
+export { DataError } from './report';
 export type { DataReport, ReportError, DroppedExample } from './report';
 export { ACCEPTED_FORMATS, type FormatName } from './formats';
 export { detectTaskType, normalizeAnswer, extractAnswer, answersMatch, parseChoices } from './answer';

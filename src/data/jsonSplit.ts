@@ -254,12 +254,12 @@ export function scanDepth(text: string, max: number): { tooDeep: boolean; balanc
   meter.steps += text.length;
   let depth = 0;
   let inString = false;
-  let escape = false;
+  let escaped = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (escape) escape = false;
-      else if (c === BACKSLASH) escape = true;
+      if (escaped) escaped = false;
+      else if (c === BACKSLASH) escaped = true;
       else if (c === QUOTE) inString = false;
     } else if (c === QUOTE) inString = true;
     else if (c === OPEN_OBJ || c === OPEN_ARR) {

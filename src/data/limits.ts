@@ -1,5 +1,3 @@
-import type { DataReport } from './report';
-
 // Size limits of the reader: settings with defaults, so a hostile or broken
 // file is refused with a reason instead of exhausting the tab's memory.
 
@@ -39,15 +37,4 @@ export function resolveLimits(partial?: Partial<Limits>): Limits {
     out[key] = value;
   }
   return out;
-}
-
-/** The refusal of a whole file; its message is one line, shown as is. */
-export class DataError extends Error {
-  /** The report so far, when the file was read but nothing was usable. */
-  readonly report?: DataReport;
-  constructor(message: string, report?: DataReport) {
-    super(message.split('\n')[0]);
-    this.name = 'DataError';
-    if (report) this.report = report;
-  }
 }

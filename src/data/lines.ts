@@ -3,7 +3,7 @@
 
 import { meter } from './scan';
 
-export type LineEvent = { line: number; text: string } | { line: number; tooLong: number };
+type LineEvent = { line: number; text: string } | { line: number; tooLong: number };
 
 /** Lines of `chunks`, numbered from `firstLine` (the reader counts blank
  * lines before the first record without passing them on). */

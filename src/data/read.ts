@@ -8,7 +8,7 @@ import type { Limits } from './limits';
 import { readRecords } from './records';
 import type { ReportBuilder, Where } from './report';
 
-export interface ReadResult {
+interface ReadResult {
   grouper: Grouper;
   format: FormatName | undefined;
   /** Records that gave a usable item. */
@@ -19,6 +19,7 @@ export interface ReadResult {
  * at 40 characters (a key may be any JSON string). */
 function shownKey(k: string): string {
   const short = k.length > 40 ? `${k.slice(0, 40)}…` : k;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point (they are escaped for display)
   return short.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
@@ -77,7 +78,7 @@ export async function readAll(
       continue;
     }
     const inner = isRecord(ev.value) ? unwrap(ev.value) : undefined;
-    if (inner) inner.forEach((v, i) => handle(v, { line: ev.line, index: i }));
+    if (inner) for (const [i, v] of inner.entries()) handle(v, { line: ev.line, index: i });
     else handle(ev.value, { line: ev.line, index: ev.index });
   }
 

@@ -8,13 +8,13 @@ import type { Limits } from './limits';
 import { splitLines } from './lines';
 import { isSpace, meter } from './scan';
 
-export type Container = 'json-array' | 'jsonl' | 'json-document';
+type Container = 'json-array' | 'jsonl' | 'json-document';
 
-export type RecordEvent =
+type RecordEvent =
   | { kind: 'value'; value: unknown; line: number; index?: number }
   | { kind: 'error'; reason: SplitErrorReason; message: string; line?: number; index?: number };
 
-export interface RecordStream {
+interface RecordStream {
   /** Known after the first event (or at the end for an empty input). */
   container(): Container | undefined;
   /** Whether any non-whitespace text was seen. */

@@ -116,3 +116,14 @@ export class ReportBuilder {
     this.drop(reason, { line: e.line, index: e.index, text: e.message });
   }
 }
+
+/** The refusal of a whole file; its message is one line, shown as is. */
+export class DataError extends Error {
+  /** The report so far, when the file was read but nothing was usable. */
+  readonly report?: DataReport;
+  constructor(message: string, report?: DataReport) {
+    super(message.split('\n')[0]);
+    this.name = 'DataError';
+    if (report) this.report = report;
+  }
+}

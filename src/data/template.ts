@@ -4,7 +4,7 @@
 // template setting without loading a tokenizer.
 
 /** The placeholder a template must contain exactly once. */
-export const QUESTION_PLACEHOLDER = '{question}';
+const QUESTION_PLACEHOLDER = '{question}';
 
 /** Default template, the from-scratch student's layout, which also reads
  * naturally to a base model. The trailing space is not a problem for

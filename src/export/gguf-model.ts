@@ -139,7 +139,9 @@ export function ggufVocab(tokenizerJson: unknown, vocabSize: number, tokenizerCo
     // merges by score, not by a merge list; a BPE vocabulary is ordered by
     // merge rank, so minus the id orders the merges as the ranks do.
     const scores = new Float32Array(vocabSize);
-    out.forEach((_, i) => (scores[i] = types[i] === TokenType.NORMAL ? -i : 0));
+    out.forEach((_, i) => {
+      scores[i] = types[i] === TokenType.NORMAL ? -i : 0;
+    });
     return { model: 'llama', preExact: true, tokens: out, types, scores, addBos: addBos ?? true };
   }
   const merges: string[] = [];

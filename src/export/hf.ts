@@ -13,7 +13,7 @@ import type { TensorMap } from '../core/state';
 import { modelCard } from './card';
 import { ExportError, type ExportModel, type StoredDtype } from './source';
 
-export const TORCH_DTYPE: Record<StoredDtype, string> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
+const TORCH_DTYPE: Record<StoredDtype, string> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
 
 /** The transformers version whose save_pretrained output we mirror (the
  * version the tiny reference models are written as). */
@@ -95,7 +95,7 @@ function tableWeights(m: ExportModel): TensorMap {
   return out;
 }
 
-export interface HfFolderOptions {
+interface HfFolderOptions {
   /** Storage dtype of the weights; default the base's (F32 from scratch). */
   dtype?: StoredDtype;
 }

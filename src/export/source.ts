@@ -11,6 +11,7 @@ import { familyOf } from '../core/arch';
 import type { BaseRef, MetricPoint, TensorMap, TrainState } from '../core/state';
 import { EOS_ID, PAD_ID, Tokenizer } from '../core/tokenizer';
 import type { PretrainedStudent } from '../core/trainer';
+import type { RunFacts } from '../checkpoint/schema';
 import type { HfFolder } from '../hf/folder';
 import { bpeTokenizerFiles } from './tokenizer-json';
 
@@ -18,16 +19,6 @@ export type StoredDtype = 'F32' | 'F16' | 'BF16';
 
 export class ExportError extends Error {
   override readonly name = 'ExportError';
-}
-
-/** What a model card says about the run beyond its checkpoint: the CLI reads
- * it from the run directory, the page from the stored run. */
-export interface RunFacts {
-  name: string;
-  /** The teacher file and what curation kept of it. */
-  data?: { file: string; questions: number; rationales: number; trainQuestions?: number; devQuestions?: number };
-  /** The latest evaluation of this model. */
-  evaluation?: { accuracy: number; correct: number; total: number; file?: string };
 }
 
 export interface ExportModel {
@@ -65,7 +56,7 @@ export interface ExportBase {
 /** W + (alpha / r) * B @ A for every adapted module, as PEFT's merge does;
  * GPT-2's Conv1D weights are [in, out], so the delta goes in transposed.
  * Tensors without an adapter are shared with `base`, not copied. */
-export function mergeLora(c: ModelConfig, base: TensorMap, adapter: TensorMap): TensorMap {
+function mergeLora(c: ModelConfig, base: TensorMap, adapter: TensorMap): TensorMap {
   if (!c.lora) return base;
   const out: TensorMap = { ...base };
   const conv1d = familyOf(c).weightLayout === 'in-out';

@@ -12,7 +12,7 @@
 //    (Oniguruma's meaning; tokenizers.js rewrites it to \p{White_Space}), but
 //    our CHUNK_RE is a JavaScript regex, whose `\s` also holds U+FEFF and lacks
 //    U+0085: with `\s` in the JSON, "\uFEFF" and "\u0085" would be chunked
-//    differently. The class below is JavaScript's `\s`, written with escapes
+//    differently. The class in src/core/byte-level.ts is JavaScript's `\s`, written with escapes
 //    that JavaScript, Oniguruma (Ruby syntax, what Python's tokenizers uses)
 //    and Rust's regex / fancy-regex all read the same way (`\x0B`, `\uHHHH`).
 //  - ids: a vocab in GPT-2's byte-to-unicode alphabet, 0 and 1 the specials,
@@ -21,33 +21,14 @@
 //    before it, so the same ranks give the same ids -- provided every token's
 //    string is unique (see `duplicateMerges`).
 
+import { BYTE_TO_UNICODE, MCCKD_SPLIT_REGEX } from '../core/byte-level';
 import { EOS_ID, PAD_ID, type TokenizerJSON, checkTokenizerJSON } from '../core/tokenizer';
-
-/** JavaScript's `\s` (ECMAScript WhiteSpace and LineTerminator) as a class body. */
-const JS_WHITESPACE = '\\t\\n\\x0B\\f\\r \\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\uFEFF';
-/** The same without "\n" (CHUNK_RE's `[^\S\n]`). */
-const JS_WHITESPACE_NO_LF = '\\t\\x0B\\f\\r \\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\uFEFF';
-
-/** CHUNK_RE of src/core/tokenizer.ts, `/ ?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+|\n|[^\S\n]+/gu`,
- * with `\s` spelled out (see the top of this file). */
-export const MCCKD_SPLIT_REGEX = ` ?\\p{L}+|\\p{N}| ?[^${JS_WHITESPACE}\\p{L}\\p{N}]+|\\n|[${JS_WHITESPACE_NO_LF}]+`;
 
 export const PAD_TOKEN = '<|pad|>';
 export const EOS_TOKEN = '<|eos|>';
 
 const BYTE_OFFSET = 2;
 const N_BASE = 256 + BYTE_OFFSET;
-
-/** GPT-2's byte-to-unicode table: printable Latin-1 bytes stand for
- * themselves, the others for U+0100.. in byte order. No byte maps to a space,
- * so "a b" merge strings are unambiguous. */
-export const BYTE_TO_UNICODE: readonly string[] = (() => {
-  const printable = (b: number): boolean => (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
-  const out: string[] = [];
-  let n = 0;
-  for (let b = 0; b < 256; b++) out.push(String.fromCharCode(printable(b) ? b : 256 + n++));
-  return out;
-})();
 
 /** A tokenizer that has no faithful tokenizer.json. */
 export class TokenizerExportError extends Error {

@@ -105,7 +105,7 @@ export async function readHfFolder(src: FolderSource): Promise<HfFolder> {
   checkStoredTensors(spec, stored);
   const weights: TensorMap = Object.create(null) as TensorMap;
   for (const f of files) {
-    let tensors;
+    let tensors: ReturnType<typeof decode>['tensors'];
     try {
       tensors = decode(await src.read(f)).tensors;
     } catch (e) {

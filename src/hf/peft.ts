@@ -25,7 +25,7 @@ function refuse(msg: string): never {
 }
 
 /** adapter_config.json into our LoRA setting for this model. */
-export function parsePeftConfig(raw: unknown, model: ModelConfig): LoraConfig {
+function parsePeftConfig(raw: unknown, model: ModelConfig): LoraConfig {
   if (!isObj(raw)) refuse('adapter_config.json must be a JSON object');
   const c = raw;
   if (c.peft_type !== 'LORA') refuse(`adapter_config.json: "peft_type" ${JSON.stringify(c.peft_type)} is not supported (only "LORA")`);

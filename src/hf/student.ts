@@ -14,7 +14,7 @@ import { HfTokenizer } from './tokenizer';
  * the table's order), as 8 hex digits and the parameter count. It hashes the
  * values the student computes with, so a folder re-saved in another layout
  * (sharded, or F32 holding the same BF16 values) keeps its fingerprint. */
-export function baseFingerprint(spec: HfModelSpec, weights: TensorMap): string {
+function baseFingerprint(spec: HfModelSpec, weights: TensorMap): string {
   const h = new Xxh32(0x6d63636b);
   const enc = new TextEncoder();
   h.update(enc.encode(JSON.stringify(spec)));

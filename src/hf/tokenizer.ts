@@ -45,7 +45,7 @@
 
 import { Tokenizer } from '@huggingface/tokenizers';
 import { bytesLabel, type EncodedExample, type StudentTokenizer } from '../core/tokenizer';
-import { BYTE_TO_UNICODE, MCCKD_SPLIT_REGEX } from '../export/tokenizer-json';
+import { BYTE_TO_UNICODE, MCCKD_SPLIT_REGEX } from '../core/byte-level';
 
 
 /** A tokenizer.json or tokenizer_config.json we cannot use, or an input the
@@ -57,7 +57,7 @@ export class HfTokenizerError extends Error {
   }
 }
 
-export interface HfTokenizerOptions {
+interface HfTokenizerOptions {
   /** tokenizer_config.json, when the folder has one. */
   tokenizerConfig?: unknown;
   /** The end token from config.json / generation_config.json (`eos_token_id`;
@@ -68,14 +68,14 @@ export interface HfTokenizerOptions {
 
 /** The pieces of one training example, as text. Their concatenation is the
  * full text the model reads and writes. */
-export interface TrainingPieces {
+interface TrainingPieces {
   prompt: string;
   rationaleBeforeAnswer: string;
   answer: string;
   rationaleAfter: string;
 }
 
-export interface EncodedTraining {
+interface EncodedTraining {
   /** prompt ids, rationale ids, then the EOS id. */
   ids: number[];
   /** Number of prompt ids (the rationale starts at this index). */

@@ -1,9 +1,9 @@
 // The classroom view's numbers in words a room understands. Pure (no DOM), so
 // that the thresholds are unit-tested (test/unit/classroom.test.ts).
 
-import type { AccuracyPoint } from '../shared/protocol';
+import type { AccuracyPoint } from '../worker/protocol';
 
-export interface Agreement {
+interface Agreement {
   /** 0 (disagree) .. 4 (strongly agree); NaN gives -1. */
   level: number;
   /** The verdict: "strongly agree". */
@@ -16,7 +16,7 @@ export interface Agreement {
 }
 
 /** Below this top probability the student is still guessing. */
-export const GUESSING_BELOW = 0.1;
+const GUESSING_BELOW = 0.1;
 
 /** Word bands of the overlap sum_v min(p_v, q_v) of the two answer
  * distributions (1 - total variation). It reads as "the share of the

@@ -6,7 +6,7 @@ import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { h, perFrame } from './dom';
 
-export interface SeriesSpec {
+interface SeriesSpec {
   label: string;
   /** A colour, or a CSS custom property of the page (`var(--a)`), so the
    * canvas follows the light or dark theme. */
@@ -17,7 +17,7 @@ export interface SeriesSpec {
   right?: boolean;
 }
 
-export interface ChartOptions {
+interface ChartOptions {
   title: string;
   series: SeriesSpec[];
   height?: number;
@@ -39,7 +39,7 @@ export interface ChartOptions {
  * the tick spacing needs, or, when every value is tiny (the KL term, a
  * learning rate), exponents throughout. Mixing "0.01" and "8e-3" on one
  * axis reads as two scales. */
-export function formatTicks(splits: number[]): string[] {
+function formatTicks(splits: number[]): string[] {
   const finite = splits.filter((v) => Number.isFinite(v));
   if (finite.length === 0) return splits.map(String);
   const maxAbs = Math.max(...finite.map(Math.abs));
@@ -219,7 +219,9 @@ export class LiveChart {
 
   /** Adds one point per series at x. */
   push(x: number, ys: (number | null | undefined)[]): void {
-    ys.forEach((y, i) => this.set(x, i, y));
+    ys.forEach((y, i) => {
+      this.set(x, i, y);
+    });
   }
 
   reset(): void {

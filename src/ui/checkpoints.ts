@@ -2,13 +2,13 @@
 // .safetensors or as a model other tools open, delete), import of a
 // .safetensors file, and storage usage.
 
-import type { CheckpointView, ExportFormat, RunView, StorageUsage } from '../shared/protocol';
+import type { CheckpointView, ExportFormat, RunView, StorageUsage } from '../worker/protocol';
 import { formatBytes } from '../shared/format';
 import { formatPercent, h, nextId } from './dom';
 
 /** Why a checkpoint was saved, in words: the one written when a run ends
  * with all its steps done is its final model, not a "stop". */
-export function checkpointKindText(c: Pick<CheckpointView, 'kind' | 'step'>, totalSteps: number): string {
+function checkpointKindText(c: Pick<CheckpointView, 'kind' | 'step'>, totalSteps: number): string {
   switch (c.kind) {
     case 'stop':
       return c.step >= totalSteps ? 'final' : 'stopped early';
@@ -23,7 +23,7 @@ export function checkpointKindText(c: Pick<CheckpointView, 'kind' | 'step'>, tot
   }
 }
 
-export interface CheckpointHandlers {
+interface CheckpointHandlers {
   resume(id: string): void;
   /** Resolves when the download has been handed to the browser (or failed). */
   exportFile(id: string, format: ExportFormat): Promise<void>;

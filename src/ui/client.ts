@@ -4,7 +4,7 @@
 import * as Comlink from 'comlink';
 import type { Api } from '../worker/worker';
 
-export type WorkerApi = Comlink.Remote<Api>;
+type WorkerApi = Comlink.Remote<Api>;
 
 export function startWorker(onFailure: (message: string) => void): WorkerApi {
   const worker = new Worker(new URL('../worker/worker.ts', import.meta.url), { type: 'module', name: 'mcckd-trainer' });

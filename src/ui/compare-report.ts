@@ -2,10 +2,9 @@
 // tests them: the seeds field, the line saying what will run, and the
 // report's tables as text cells.
 
-import { reportMetrics, type Report, type Stat } from '../core/experiment-report';
-import { MAX_COMPARE_SEEDS } from '../shared/protocol';
+import { MAX_COMPARE_SEEDS, reportMetrics, type Report, type Stat } from '../core/experiment-report';
 
-export type SeedsParse = { ok: true; seeds: number[] } | { ok: false; error: string };
+type SeedsParse = { ok: true; seeds: number[] } | { ok: false; error: string };
 
 /** The seeds field: comma-separated whole numbers, each once; empty means
  * the settings' seed. Errors name the entry at fault. */
@@ -49,7 +48,7 @@ const leaf = (metric: string): string => metric.slice(metric.indexOf('.') + 1);
 
 /** The report's metrics in the page's order: accuracy and consistency
  * first, the final losses after. */
-export function pageMetrics(r: Report): { metric: string; label: string }[] {
+function pageMetrics(r: Report): { metric: string; label: string }[] {
   const names = reportMetrics(r.config);
   const ordered = [...names.filter((m) => !m.startsWith('final.')), ...names.filter((m) => m.startsWith('final.'))];
   return ordered.map((m) => ({ metric: m, label: `${m.startsWith('ood.') ? 'out-of-distribution ' : ''}${LABELS[leaf(m)] ?? m}` }));
@@ -67,7 +66,7 @@ function value(metric: string, x: number, signed: boolean): string {
 
 /** mean ± sd; the mean alone when there is no sd (one seed), with n when
  * fewer seeds than asked had the value. */
-export function statText(metric: string, s: Stat, seeds: number, signed = false): string {
+function statText(metric: string, s: Stat, seeds: number, signed = false): string {
   if (s.mean === null) return 'n/a';
   const sd = s.sd === null ? '' : ` ± ${value(metric, s.sd, false)}`;
   return `${value(metric, s.mean, signed)}${sd}${s.n < seeds ? ` (n = ${s.n})` : ''}`;
@@ -103,4 +102,4 @@ export function pairedTable(r: Report): TextTable | undefined {
   return { caption: `α = ${alpha} minus α = ${base}, paired by seed (same seed, same data)`, head: ['seed', ...metrics.map((m) => m.label)], rows };
 }
 
-export const alphaName = (a: number): string => (a === 0 ? 'baseline (α = 0)' : `MCC-KD (α = ${a})`);
+const alphaName = (a: number): string => (a === 0 ? 'baseline (α = 0)' : `MCC-KD (α = ${a})`);

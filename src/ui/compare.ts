@@ -3,8 +3,8 @@
 // follow the seed under way; at the end, the report of `mcckd experiment`
 // (mean ± sd over seeds, differences paired by seed) as tables and files.
 
-import { curvesSvg, reportMarkdown } from '../core/experiment-report';
-import { MAX_COMPARE_SEEDS, type CompareResult, type EvalResultView, type TrainEvent } from '../shared/protocol';
+import { MAX_COMPARE_SEEDS, curvesSvg, reportMarkdown } from '../core/experiment-report';
+import type { CompareResult, EvalResultView, TrainEvent } from '../worker/protocol';
 import { LiveChart } from './charts';
 import { parseSeeds, pairedTable, planText, summaryTable, type TextTable } from './compare-report';
 import { formatNumber, h, nextId } from './dom';
@@ -17,7 +17,7 @@ export interface ComparePlan {
   length: { steps: number } | { epochs: number };
 }
 
-export interface CompareHandlers {
+interface CompareHandlers {
   run: () => void;
   plan: () => ComparePlan | undefined;
 }

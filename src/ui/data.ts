@@ -4,7 +4,7 @@
 
 import { h, nextId, progressBar } from './dom';
 
-export interface DataHandlers {
+interface DataHandlers {
   teacher(file: File): void;
   evalFile(file: File): void;
   clearEval(): void;

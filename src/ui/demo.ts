@@ -6,13 +6,13 @@
 // as a gauge in words and the accuracy so far, all on one screen of a
 // projector (1024x768); the loss charts below.
 
-import type { AccuracyPoint, DistEvent, TrainEvent } from '../shared/protocol';
+import type { AccuracyPoint, DistEvent, TrainEvent } from '../worker/protocol';
 import { accuracySoFar, agreement } from './agreement';
 import { LiveChart } from './charts';
 import { formatNumber, formatPercent, h } from './dom';
 import { accuracyChart } from './training';
 
-export interface ClassroomHandlers {
+interface ClassroomHandlers {
   pauseOrResume(): void;
   stop(): void;
   leave(): void;
@@ -21,7 +21,7 @@ export interface ClassroomHandlers {
 /** Visible form of a token: spaces and newlines shown, not collapsed. The
  * hex bytes of a partial character ("⟨E2 82⟩", see core bytesLabel) keep
  * their space. */
-export function showToken(t: string): string {
+function showToken(t: string): string {
   const s = t
     .split(/(⟨[0-9A-F ]+⟩)/)
     .map((part, i) => (i % 2 === 1 ? part : part.replace(/\n/g, '↵').replace(/ /g, '␣')))

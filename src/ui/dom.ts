@@ -3,7 +3,7 @@
 
 type Child = Node | string | number | null | undefined | false;
 
-export interface Props {
+interface Props {
   class?: string;
   testid?: string;
   text?: string;
@@ -25,15 +25,11 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, props: Props = 
   return el;
 }
 
-export function append(parent: Node, ...children: Child[]): void {
+function append(parent: Node, ...children: Child[]): void {
   for (const c of children) {
     if (c === null || c === undefined || c === false) continue;
     parent.appendChild(typeof c === 'string' || typeof c === 'number' ? document.createTextNode(String(c)) : c);
   }
-}
-
-export function clear(el: Element): void {
-  el.replaceChildren();
 }
 
 let uid = 0;

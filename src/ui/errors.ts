@@ -19,7 +19,7 @@ export function errorBanner(): HTMLElement {
   return banner;
 }
 
-export function describe(e: unknown): string {
+function describe(e: unknown): string {
   if (e instanceof Error) return e.message || e.name;
   if (typeof e === 'object' && e !== null && 'message' in e) return String((e as { message: unknown }).message);
   return String(e);

@@ -1,10 +1,10 @@
 // Evaluation: accuracy on the evaluation file (or the dev split) and a table
 // of the student's generations with the extracted answer marked right/wrong.
 
-import type { ConsistencyView, EvalOptions, EvalResultView } from '../shared/protocol';
+import type { ConsistencyView, EvalOptions, EvalResultView } from '../worker/protocol';
 import { formatDuration, formatPercent, h, nextId, progressBar, type ProgressBar } from './dom';
 
-export interface EvaluationHandlers {
+interface EvaluationHandlers {
   run(opts: EvalOptions): void;
   cancel(): void;
 }
@@ -47,7 +47,7 @@ function withTimeLeft(bar: ProgressBar): ProgressBar {
   };
 }
 
-export function samplesTable(r: EvalResultView, max = 100): HTMLElement {
+function samplesTable(r: EvalResultView, max = 100): HTMLElement {
   const rows = r.samples.slice(0, max).map((s) =>
     h(
       'tr',
@@ -73,7 +73,7 @@ export function samplesTable(r: EvalResultView, max = 100): HTMLElement {
 }
 
 /** One consistency metric as shown: its name, value and what it means. */
-export interface ConsistencyLine {
+interface ConsistencyLine {
   key: 'agreement' | 'majorityAccuracy' | 'sampleAccuracy' | 'greedyAccuracy' | 'answerKL';
   name: string;
   value: string;
@@ -100,7 +100,7 @@ export function consistencyLines(c: ConsistencyView): ConsistencyLine[] {
 
 /** The consistency block: each metric with a one-line explanation; every
  * value is text (answers come from the student and the files). */
-export function consistencyBlock(c: ConsistencyView): HTMLElement {
+function consistencyBlock(c: ConsistencyView): HTMLElement {
   const lines = consistencyLines(c);
   const values = { agreement: c.agreement, majorityAccuracy: c.majorityAccuracy, sampleAccuracy: c.sampleAccuracy, greedyAccuracy: c.greedyAccuracy, answerKL: c.answerKL, questions: c.questions, samples: c.samplesPerQuestion };
   return h(

@@ -3,7 +3,7 @@
 
 import './style.css';
 import { curationOf, DEFAULT_TRAIN, type BackendName } from '../core/config';
-import type { BackendInfo, DataSource, EvalOptions, EvalPhase, ExportFormat, RunResult, TrainEvent } from '../shared/protocol';
+import type { BackendInfo, DataSource, EvalOptions, EvalPhase, ExportFormat, RunResult, TrainEvent } from '../worker/protocol';
 import { CheckpointsView } from './checkpoints';
 import { callback, startWorker } from './client';
 import { CompareView, type ComparePlan } from './compare';
@@ -194,7 +194,11 @@ function load(what: string, read: (progress: ReturnType<typeof progressCallback>
     ui.loading = true;
     refresh();
     dataView.progress.begin();
-    const ok = (await guard(what, async () => (await read(progressCallback()), true))) === true;
+    const ok =
+      (await guard(what, async () => {
+        await read(progressCallback());
+        return true;
+      })) === true;
     dataView.progress.hide();
     ui.loading = false;
     refresh();

@@ -2,7 +2,7 @@
 // line numbers, and one question with its kept rationales, the answer span
 // marked. All of it is text from the user's file, so it goes in as text nodes.
 
-import type { DataSummary, EvalDataSummary, QuestionGroup, DataReport } from '../shared/protocol';
+import type { DataSummary, EvalDataSummary, QuestionGroup, DataReport } from '../worker/protocol';
 import { formatBytes } from '../shared/format';
 import { h } from './dom';
 
@@ -67,13 +67,13 @@ function errorList(errors: DataReport['errors']): HTMLElement {
 }
 
 /** The rationale with the gold answer span in a <mark>. */
-export function highlighted(text: string, start: number, end: number): HTMLElement {
+function highlighted(text: string, start: number, end: number): HTMLElement {
   const ok = Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end && end <= text.length;
   if (!ok) return h('span', { text });
   return h('span', {}, text.slice(0, start), h('mark', { text: text.slice(start, end) }), text.slice(end));
 }
 
-export function sampleView(g: QuestionGroup): HTMLElement {
+function sampleView(g: QuestionGroup): HTMLElement {
   return h(
     'div',
     { class: 'sample', testid: 'report-sample' },

@@ -3,7 +3,7 @@
 
 import { DEFAULT_TRAIN, PRESETS, countParams, modelConfigFor, type BackendName, type PresetName, type TrainConfig } from '../core/config';
 import { ACCURACY_QUESTIONS, followLr, type StudentKind } from '../core/run-settings';
-import type { AccuracyCheck } from '../shared/protocol';
+import type { AccuracyCheck } from '../worker/protocol';
 import { h, nextId } from './dom';
 
 export interface Settings {

@@ -5,11 +5,11 @@
 
 import type { LoraConfig } from '../core/config';
 import { studentKind, type StudentKind } from '../core/run-settings';
-import type { StudentSummary } from '../shared/protocol';
+import type { StudentSummary } from '../worker/protocol';
 import { DEFAULT_PROMPT_TEMPLATE, validatePromptTemplate } from '../data/template';
 import { h, nextId } from './dom';
 
-export interface StudentActions {
+interface StudentActions {
   /** Reads the picked folder in the worker. */
   load(files: File[]): Promise<{ summary: StudentSummary; lora: LoraConfig | null; note?: string }>;
   setLora(lora: LoraConfig | null): Promise<StudentSummary | undefined>;

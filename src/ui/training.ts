@@ -3,13 +3,13 @@
 // tokens per second. Events from the worker only update a model object; the
 // DOM is written once per animation frame.
 
-import type { AccuracyPoint, RunInfo, TrainStatus, TrainEvent } from '../shared/protocol';
+import type { AccuracyPoint, RunInfo, TrainStatus, TrainEvent } from '../worker/protocol';
 import { LiveChart } from './charts';
 import { formatDuration, formatNumber, formatPercent, h, perFrame, progressBar } from './dom';
 
-export type Phase = 'idle' | 'busy' | 'running' | 'paused';
+type Phase = 'idle' | 'busy' | 'running' | 'paused';
 
-export interface TrainingHandlers {
+interface TrainingHandlers {
   start(): void;
   pause(): void;
   resume(): void;

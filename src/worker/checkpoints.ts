@@ -5,7 +5,7 @@
 import { countParams } from '../core/config';
 import type { TrainState } from '../core/state';
 import { CheckpointStore, type CheckpointKind, type CheckpointMeta, type NewRun, type RunRecord } from '../checkpoint/store';
-import type { CheckpointView, RunView, StorageUsage } from '../shared/protocol';
+import type { CheckpointView, RunView, StorageUsage } from './protocol';
 import { formatBytes } from '../shared/format';
 
 /** Teacher files up to this size are kept with their runs (IndexedDB). */

@@ -1,9 +1,10 @@
 // The classroom demo: one button trains a small model on the demo data and
 // shows, for one question, the answer distributions after two rationales.
 
+import { answerDistributions } from '../core/answer-distributions';
 import { curationOf, prepareTrainConfig, type TrainConfig } from '../core/config';
 import type { QuestionGroup } from '../data/types';
-import type { AccuracyCheck, RunResult, TrainListener } from '../shared/protocol';
+import type { AccuracyCheck, RunResult, TrainListener } from './protocol';
 import { dataFor, disposeLive, readTeacher, session } from './session';
 import { announce, createTrainer, emitter, exclusive, loop } from './runs';
 
@@ -32,7 +33,7 @@ export function classroom(input: Partial<TrainConfig>, listener: TrainListener, 
     session.live = live;
     announce(emit, live, createMs, 0);
     const show = async (step: number): Promise<void> => {
-      const d = await session.gpu.run(() => live.trainer.answerDistributions(group, 0, 1, 5));
+      const d = await session.gpu.run(() => answerDistributions(live.trainer.model, live.trainer.trainConfig.temperature, group, 0, 1, 5));
       emit({
         type: 'dist',
         label: 'classroom',

@@ -3,8 +3,8 @@
 // seed asked; summarised by the same buildReport as `mcckd experiment`.
 
 import { curationOf, DEFAULT_TRAIN, prepareTrainConfig, type TrainConfig } from '../core/config';
-import { buildReport, type ExperimentRun, type Report } from '../core/experiment-report';
-import { MAX_COMPARE_SEEDS, type AccuracyCheck, type CompareOptions, type CompareResult, type CompareRun, type EvalOptions, type EvalResultView, type TrainListener } from '../shared/protocol';
+import { MAX_COMPARE_SEEDS, buildReport, type ExperimentRun, type Report } from '../core/experiment-report';
+import type { AccuracyCheck, CompareOptions, CompareResult, CompareRun, EvalOptions, EvalResultView, TrainListener } from './protocol';
 import type { RunControl } from './control';
 import { errMsg } from './control';
 import { dataFor, disposeLive, session, type TeacherData } from './session';

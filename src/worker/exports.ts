@@ -4,9 +4,9 @@
 // evaluation of this checkpoint's step.
 
 import { exportDownload, safeName, type ExportKind } from '../export/bundle';
-import { exportModel, type RunFacts } from '../export/source';
-import type { CheckpointMeta, RunRecord } from '../checkpoint/schema';
-import type { DataReport, ExportFormat } from '../shared/protocol';
+import { exportModel } from '../export/source';
+import type { CheckpointMeta, RunFacts, RunRecord } from '../checkpoint/schema';
+import type { DataReport, ExportFormat } from './protocol';
 import { openStore } from './checkpoints';
 import { session } from './session';
 import { baseFolderFor } from './students';

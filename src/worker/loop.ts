@@ -9,7 +9,7 @@ import { checkAccuracy, type AccuracySchedule } from '../core/run';
 import { isAccuracyStep } from '../core/run-settings';
 import { BackendLostError } from '../core/backend';
 import { errMsg, fireAndForget, type RunControl } from './control';
-import type { AccuracyPoint, RunLabel, RunResult, TrainListener } from '../shared/protocol';
+import type { AccuracyPoint, RunLabel, RunResult, TrainListener } from './protocol';
 
 /** The core's accuracy schedule (core/run.ts), with where its points go. */
 export interface AccuracyPlan extends AccuracySchedule {

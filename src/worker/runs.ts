@@ -14,7 +14,7 @@ import { CheckpointDamagedError } from '../checkpoint/store';
 import { checkpointView, openStore, RunRecorder } from './checkpoints';
 import { errMsg, fireAndForget, RunControl } from './control';
 import { runLoop, type AccuracyPlan } from './loop';
-import type { AccuracyCheck, CheckpointView, EvalOptions, EvalPhase, EvalResultView, RunLabel, RunResult, TrainEvent, TrainListener } from '../shared/protocol';
+import type { AccuracyCheck, CheckpointView, EvalOptions, EvalPhase, EvalResultView, RunLabel, RunResult, TrainEvent, TrainListener } from './protocol';
 import { studentFor } from './students';
 import { describeState, type RunKind } from './state';
 import { dataFor, disposeLive, ensureBackend, readTeacher, session, settledBackend, uploadedFile, type Live, type TeacherData } from './session';
@@ -49,7 +49,8 @@ function accuracyPlan(live: Live, check: AccuracyCheck | undefined, emit: Emit):
     if (check?.every !== undefined) emit({ type: 'note', label: live.label, level: 'info', message: 'accuracy checks are off: there are no held-out questions (load an evaluation file, or data with a dev split)' });
     return undefined;
   }
-  const points = (live.accuracy ??= []);
+  live.accuracy ??= [];
+  const points = live.accuracy;
   return {
     ...schedule,
     source: data.source,
@@ -289,7 +290,7 @@ export function resumeCheckpoint(id: string, opts: RunOptions & { backend?: Trai
     const meta = await store.getCheckpointMeta(id);
     if (!meta) throw new Error(`checkpoint ${id} does not exist (deleted in another tab?)`);
     emit({ type: 'status', label: 'main', status: 'preparing', step: meta.step, message: `loading the checkpoint at step ${meta.step}` });
-    let state;
+    let state: Awaited<ReturnType<typeof store.loadCheckpoint>>;
     try {
       state = await store.loadCheckpoint(id);
     } catch (e) {
@@ -312,7 +313,7 @@ export function resumeCheckpoint(id: string, opts: RunOptions & { backend?: Trai
     disposeLive();
     const backend = await ensureBackend(backendName);
     const t0 = performance.now();
-    let student;
+    let student: Awaited<ReturnType<typeof studentFor>> | undefined;
     if (state.base) {
       emit({ type: 'status', label: 'main', status: 'preparing', step: meta.step, message: `loading the base model ${state.base.name}` });
       student = await studentFor(state.base, session.student?.student);

@@ -15,7 +15,7 @@ import type { EvalItem, QuestionGroup, TaskType } from '../data/types';
 import type { RunRecorder } from './checkpoints';
 import { errMsg, Lock } from './control';
 import { WorkerMachine } from './state';
-import type { AccuracyPoint, BackendInfo, DataSource, DataSummary, EvalDataSummary, LoadProgress, DataReport, RunLabel, StudentSummary } from '../shared/protocol';
+import type { AccuracyPoint, BackendInfo, DataSource, DataSummary, EvalDataSummary, LoadProgress, DataReport, RunLabel, StudentSummary } from '../worker/protocol';
 import { iterateStream, openSource } from './streams';
 
 export interface TeacherData {
@@ -187,7 +187,8 @@ export function ensureBackend(name: BackendName): Promise<BackendInfo> {
   return session.backendLock.run(async () => {
     // a backend whose GPU was lost since is set up again (setBackend knows)
     if (serves(session.backend, name) && !backendLost(session.backend.backend)) return session.backend;
-    return (session.backend = await setBackend(name));
+    session.backend = await setBackend(name);
+    return session.backend;
   });
 }
 
@@ -207,9 +208,13 @@ export function switchBackend(name: BackendName): Promise<BackendInfo> {
       // the model died with its device: there is nothing to move (Resume
       // reloads it from its last checkpoint)
       disposeLive();
-      return (session.backend = await setBackend(name));
+      session.backend = await setBackend(name);
+      return session.backend;
     }
-    if (!live) return (session.backend = await setBackend(name));
+    if (!live) {
+      session.backend = await setBackend(name);
+      return session.backend;
+    }
     if (serves(session.backend, name)) return session.backend;
     return session.gpu.run(async () => {
       const state = await live.trainer.snapshot();
@@ -218,7 +223,8 @@ export function switchBackend(name: BackendName): Promise<BackendInfo> {
       live.trainer.dispose();
       session.live = undefined;
       const moveTo = async (to: BackendName): Promise<BackendInfo> => {
-        const report = (session.backend = await setBackend(to));
+        const report = await setBackend(to);
+        session.backend = report;
         session.live = { ...live, trainer: await Trainer.restore({ ...state, trainConfig: { ...state.trainConfig, backend: to } }, live.groups, live.student) };
         return report;
       };

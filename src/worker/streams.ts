@@ -2,7 +2,7 @@
 // as AsyncIterable<Uint8Array> (what readTeacherFile takes), read in the worker
 // so that a large file never blocks the page.
 
-import type { DataSource } from '../shared/protocol';
+import type { DataSource } from './protocol';
 
 /** Iterates a ReadableStream through its reader (async iteration of streams
  * is not in every browser we care about) and releases it on early exit. */
@@ -19,7 +19,7 @@ export async function* iterateStream(stream: ReadableStream<Uint8Array>): AsyncG
   }
 }
 
-export interface OpenedSource {
+interface OpenedSource {
   name: string;
   /** Total bytes, 0 when the server did not say. */
   bytes: number;
@@ -28,11 +28,11 @@ export interface OpenedSource {
 
 /** Our demo files live next to the app (public/demo), so the URL is built
  * from the app's base: no request ever leaves this origin. */
-export function demoUrl(file: 'train.jsonl' | 'test.jsonl'): string {
+function demoUrl(file: 'train.jsonl' | 'test.jsonl'): string {
   return new URL(`${import.meta.env.BASE_URL}demo/${file}`, self.location.origin).href;
 }
 
-export async function openUrl(url: string, name: string): Promise<OpenedSource> {
+async function openUrl(url: string, name: string): Promise<OpenedSource> {
   const res = await fetch(url);
   if (!res.ok || !res.body) throw new Error(`could not load ${name}: HTTP ${res.status} ${res.statusText}`.trim());
   return { name, bytes: Number(res.headers.get('content-length') ?? 0) || 0, stream: res.body };

@@ -8,11 +8,11 @@ import type { PretrainedStudent } from '../core/trainer';
 import type { BaseRef } from '../core/state';
 import type { FolderSource, HfFolder } from '../hf/folder';
 import { loadStudent } from '../hf/student';
-import type { StudentSummary } from '../shared/protocol';
+import type { StudentSummary } from './protocol';
 
 /** The files of a model folder that we read; anything else in it (README,
  * pytorch_model.bin, onnx/) is neither read nor kept. */
-export const FOLDER_FILES = /^(config\.json|generation_config\.json|tokenizer\.json|tokenizer_config\.json|model\.safetensors|model\.safetensors\.index\.json|model-\d{5}-of-\d{5}\.safetensors)$/;
+const FOLDER_FILES = /^(config\.json|generation_config\.json|tokenizer\.json|tokenizer_config\.json|model\.safetensors|model\.safetensors\.index\.json|model-\d{5}-of-\d{5}\.safetensors)$/;
 
 /** A picked folder's Files by their names inside it (webkitRelativePath is
  * "folder/name"; files in subfolders are not part of the model). */
@@ -80,7 +80,7 @@ async function writeFile(dir: FileSystemDirectoryHandle, name: string, blob: Blo
 
 /** Keeps the folder's model files under bases/<fingerprint>/; a marker file
  * written last says the copy is complete. */
-export async function keepBase(base: BaseRef, files: Map<string, File>): Promise<boolean> {
+async function keepBase(base: BaseRef, files: Map<string, File>): Promise<boolean> {
   const bases = await basesDir(true);
   if (!bases) return false;
   const dir = await bases.getDirectoryHandle(base.fingerprint, { create: true });
@@ -90,7 +90,7 @@ export async function keepBase(base: BaseRef, files: Map<string, File>): Promise
 }
 
 /** The kept copy of a base, if this browser has a complete one. */
-export async function keptBase(fingerprint: string): Promise<{ source: FolderSource; ref: BaseRef } | undefined> {
+async function keptBase(fingerprint: string): Promise<{ source: FolderSource; ref: BaseRef } | undefined> {
   const bases = await basesDir(false);
   if (!bases || !/^[0-9a-f]{8}-\d+$/.test(fingerprint)) return undefined;
   let dir: FileSystemDirectoryHandle;
@@ -110,15 +110,9 @@ export async function keptBase(fingerprint: string): Promise<{ source: FolderSou
   return { source: fileSource(byName), ref };
 }
 
-/** Removes a kept base (the page's storage list). */
-export async function forgetBase(fingerprint: string): Promise<void> {
-  const bases = await basesDir(false);
-  if (bases && /^[0-9a-f]{8}-\d+$/.test(fingerprint)) await bases.removeEntry(fingerprint, { recursive: true }).catch(() => undefined);
-}
-
 // ---- summaries -----------------------------------------------------------
 
-export function summarize(s: PretrainedStudent, dtypes: string[], kept: boolean): StudentSummary {
+function summarize(s: PretrainedStudent, dtypes: string[], kept: boolean): StudentSummary {
   const c = s.modelConfig;
   const arch = archOf(c);
   return {

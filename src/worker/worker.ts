@@ -32,7 +32,7 @@ import type {
   StorageUsage,
   StudentSummary,
   TrainListener,
-} from '../shared/protocol';
+} from './protocol';
 import { loseDeviceForTest } from '../core/backend';
 import * as runs from './runs';
 import { compare as compareRuns } from './compare';

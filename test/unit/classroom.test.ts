@@ -1,6 +1,6 @@
 // The classroom view's data (issue 15): honest token labels for tokens that
 // hold part of a character, the correct answer and the overlap of the two
-// answer distributions from Trainer.answerDistributions, and the words the
+// answer distributions (core/answer-distributions.ts), and the words the
 // page puts on the agreement gauge and the accuracy so far.
 
 import { readFileSync } from 'node:fs';
@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { bytesLabel, Tokenizer } from '../../src/core/tokenizer';
+import { answerDistributions } from '../../src/core/answer-distributions';
 import { Trainer } from '../../src/core/trainer';
 import { bpeTokenizerFiles } from '../../src/export/tokenizer-json';
 import { HfTokenizer, pieceBytes } from '../../src/hf/tokenizer';
@@ -112,7 +113,7 @@ describe('the agreement gauge in words', () => {
   });
 });
 
-describe('Trainer.answerDistributions', () => {
+describe('answerDistributions', () => {
   beforeAll(async () => {
     await tf.setBackend('cpu');
   });
@@ -123,7 +124,7 @@ describe('Trainer.answerDistributions', () => {
     const g = groups[0]; // answer "5": one token
     const before = tf.memory().numTensors;
     for (const topN of [1, 4]) {
-      const d = await t.answerDistributions(g, 0, 1, topN);
+      const d = await answerDistributions(t.model, t.trainConfig.temperature, g, 0, 1, topN);
       expect(tf.memory().numTensors).toBe(before);
       expect(d.tokens[d.correct]).toBe('5');
       expect(d.tokens.length === topN || (d.tokens.length === topN + 1 && d.correct === topN)).toBe(true);

@@ -5,7 +5,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Trainer } from '../../src/core/trainer';
 import { decodeBatch, greedyDecode } from '../../src/core/generate';
-import { answerKLs, evaluateConsistency, evaluateGreedy, type EvalModel } from '../../src/core/evaluate';
+import { answerKLs, evaluateConsistency, evaluateGreedy, promptIdsOf, type EvalModel } from '../../src/core/evaluate';
+import { gradeGeneration } from '../../src/data/answer';
 import { forward, type Params } from '../../src/core/model';
 import { symmetricKLOf } from '../../src/core/consistency';
 import { Rng } from '../../src/shared/rng';
@@ -72,9 +73,15 @@ describe('evaluation', () => {
     const o = { taskType: 'number' as const, maxNewTokens: 6 };
     const batched = await t.evaluate(items, { ...o, batchSize: 4 });
     const single = await t.evaluate(items, { ...o, batchSize: 1 });
-    const recompute = await t.evaluate(items, { ...o, useCache: false });
+    // the reference: each question decoded alone without the KV cache, graded as evaluation grades
+    const recompute = [];
+    for (const it of items) {
+      const ids = await greedyDecode(m.params, m.modelConfig, promptIdsOf(m, it.question), { maxNewTokens: 6, eosId: t.tokenizer.eosId, useCache: false });
+      recompute.push(gradeGeneration(it, t.tokenizer.decode(ids), 'number'));
+    }
     expect(batched).toEqual(single);
-    expect(batched).toEqual(recompute);
+    expect(batched.samples).toEqual(recompute);
+    expect(batched.correct).toBe(recompute.filter((x) => x.correct).length);
     expect(batched.total).toBe(7);
   });
 

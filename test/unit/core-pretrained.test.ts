@@ -5,7 +5,8 @@
 // chunked head gives the loss and gradients of the whole logits.
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Trainer, type PretrainedStudent } from '../../src/core/trainer';
+import { StudentModel, type PretrainedStudent } from '../../src/core/inference';
+import { Trainer } from '../../src/core/trainer';
 import { Tokenizer } from '../../src/core/tokenizer';
 import { initParams } from '../../src/core/model';
 import { safetensorsToState, stateToSafetensors } from '../../src/checkpoint/format';
@@ -143,11 +144,11 @@ describe('pretrained students in the trainer', () => {
       const [b2] = await steps(split, 1);
       expect(b2.loss).toBeCloseTo(a2.loss, 5);
       // inference (score, generate) reads the blocks too
-      const inf = Trainer.forInference(s, { tablePartBytes: Math.ceil(bytes / 2) });
+      const inf = StudentModel.fromStudent(s, { tablePartBytes: Math.ceil(bytes / 2) });
       const ids = tok.promptIds('Q: Ann has 3 apples.\nA: ');
       const { scoreIds } = await import('../../src/core/score');
       const x = await scoreIds(inf.variables as never, inf.modelConfig, ids);
-      const base = Trainer.forInference(s, { tablePartBytes: Infinity });
+      const base = StudentModel.fromStudent(s, { tablePartBytes: Infinity });
       const y = await scoreIds(base.variables as never, base.modelConfig, ids);
       x.slice(1).forEach((v, i) => expect(Math.abs((v as number) - (y[i + 1] as number))).toBeLessThan(1e-5));
       [whole, split, inf, base].forEach((t) => t.dispose());

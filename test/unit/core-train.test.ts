@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { answerDistributions } from '../../src/core/answer-distributions';
 import { Trainer } from '../../src/core/trainer';
 import { greedyDecode } from '../../src/core/generate';
 import { learningRate } from '../../src/core/schedule';
@@ -48,7 +49,7 @@ describe('training', () => {
     for (let i = 5; i < 50; i++) await t.trainStep();
     expect(tf.memory().numTensors).toBe(at5);
     await t.evaluate([{ id: 'a', question: toyGroups(1)[0].question, answer: '5' }], { taskType: 'number', maxNewTokens: 8 });
-    await t.answerDistributions(toyGroups(1)[0], 0, 1, 3);
+    await answerDistributions(t.model, t.trainConfig.temperature, toyGroups(1)[0], 0, 1, 3);
     expect(tf.memory().numTensors).toBe(at5);
     t.dispose();
   });

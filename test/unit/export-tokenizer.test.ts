@@ -15,7 +15,8 @@ import { Tokenizer, type TokenizerJSON } from '../../src/core/tokenizer';
 import { readTeacherFile } from '../../src/data/index';
 import { formatPrompt } from '../../src/data/template';
 import type { QuestionGroup } from '../../src/data/types';
-import { BYTE_TO_UNICODE, EOS_TOKEN, MCCKD_SPLIT_REGEX, PAD_TOKEN, TokenizerExportError, bpeTokenizerFiles, duplicateMerges } from '../../src/export/tokenizer-json';
+import { BYTE_TO_UNICODE, MCCKD_SPLIT_REGEX } from '../../src/core/byte-level';
+import { EOS_TOKEN, PAD_TOKEN, TokenizerExportError, bpeTokenizerFiles, duplicateMerges } from '../../src/export/tokenizer-json';
 import { HfTokenizer } from '../../src/hf/tokenizer';
 import { demoFiles } from '../../scripts/demo/generate';
 

@@ -9,7 +9,7 @@ import { runLoop, type AccuracyPlan } from '../../src/worker/loop';
 import { autoMaxNewTokens } from '../../src/core/run';
 import { accuracyEvery, isAccuracyStep, MIN_AUTO_EVERY } from '../../src/core/run-settings';
 import { RunControl } from '../../src/worker/control';
-import type { AccuracyPoint, ConsistencyView, TrainEvent } from '../../src/shared/protocol';
+import type { AccuracyPoint, ConsistencyView, TrainEvent } from '../../src/worker/protocol';
 import { consistencyLines } from '../../src/ui/evaluation';
 import { tinyConfig, toyGroups } from './core-helpers';
 

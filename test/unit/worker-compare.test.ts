@@ -9,7 +9,7 @@ import { compare } from '../../src/worker/compare';
 import { curvesSvg } from '../../src/core/experiment-report';
 import { Trainer } from '../../src/core/trainer';
 import { disposeLive, readEval, readTeacher, session } from '../../src/worker/session';
-import type { CompareRunEvent, TrainConfig, TrainEvent } from '../../src/shared/protocol';
+import type { CompareRunEvent, TrainConfig, TrainEvent } from '../../src/worker/protocol';
 import { evalFile, teacherFile } from '../e2e/fixtures';
 
 const config: Partial<TrainConfig> = { preset: 'tiny', backend: 'cpu', steps: 2, batchSize: 2, alpha: 0.1, seed: 1, vocabSize: 300 };

@@ -97,13 +97,15 @@ export function fusedSumSquareParts(xs: tf.Tensor[]): tf.Scalar[] {
   const parts: tf.Scalar[] = [];
   for (let i = 0; i < xs.length; i += MAX_PROGRAM_INPUTS) {
     const inputs: tf.NamedTensorMap = {};
-    xs.slice(i, i + MAX_PROGRAM_INPUTS).forEach((x, j) => (inputs[`x${j}`] = tf.reshape(x, [-1])));
+    xs.slice(i, i + MAX_PROGRAM_INPUTS).forEach((x, j) => {
+      inputs[`x${j}`] = tf.reshape(x, [-1]);
+    });
     parts.push(tf.reshape(runFused(FUSED.sumSquares, inputs), [])); // [1] -> scalar
   }
   return parts;
 }
 
-export interface AdamWScalars {
+interface AdamWScalars {
   lr: number;
   b1: number;
   b2: number;

@@ -320,7 +320,7 @@ ${loops}
   });
 }
 
-export type AdamWOutput = 'p' | 'm' | 'v';
+type AdamWOutput = 'p' | 'm' | 'v';
 
 /** One AdamW output for one parameter: m' = b1 m + (1-b1) g s,
  * v' = b2 v + (1-b2) (g s)^2, p' = p decay - (m'/bc1) / (sqrt(v'/bc2) + eps) lr,

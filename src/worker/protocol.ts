@@ -1,9 +1,13 @@
 // Plain data that crosses the worker boundary (structured clone). No tfjs and
-// no DOM here: both the UI and the worker import these types.
+// no DOM here, and types only: the worker's API takes and returns these, and
+// the UI imports them with `import type` (it holds no worker code).
 
 import type { BackendInfo } from '../core/backend';
 import type { Arch } from '../core/arch';
-import type { BackendName, ModelConfig, TrainConfig } from '../core/config';
+import type { AccuracyCheck, AccuracyPoint } from '../core/run-settings';
+
+export type { AccuracyCheck, AccuracyPoint };
+import type { ModelConfig, TrainConfig } from '../core/config';
 import type { StepProgress } from '../core/loop';
 import type { MetricPoint } from '../core/state';
 import type { CheckpointKind, RunStatus } from '../checkpoint/schema';
@@ -12,7 +16,7 @@ import type { EvalSample, QuestionGroup, TaskType } from '../data/types';
 import type { ConsistencyResult } from '../core/evaluate';
 import type { Report } from '../core/experiment-report';
 
-export type { BackendInfo, BackendName, CheckpointKind, DataReport, EvalSample, MetricPoint, ModelConfig, QuestionGroup, RunStatus, TaskType, TrainConfig };
+export type { BackendInfo, DataReport, QuestionGroup, TrainConfig };
 
 /** Where the data comes from: a File picked or dropped by the user (Files are
  * structured-cloneable and are read in the worker), or our own demo files. */
@@ -94,39 +98,21 @@ export interface RunInfo {
   accuracyHistory?: AccuracyPoint[];
 }
 
-/** Accuracy while training: how the run checks a small held-out set. */
-export interface AccuracyCheck {
-  /** Check every N steps; 0 turns the checks off; undefined: about a tenth
-   * of the run (at least 25 steps), when there is held-out data. */
-  every?: number;
-  /** Held-out questions per check (the first ones of the evaluation file,
-   * else of the dev split). */
-  questions: number;
-  /** Longest generation per question; undefined: from the training rationales. */
-  maxNewTokens?: number;
-}
 
-/** One accuracy check (greedy, on the first `total` held-out questions). */
-export interface AccuracyPoint {
-  step: number;
-  accuracy: number;
-  correct: number;
-  total: number;
-}
 
-export interface AccuracyEvent extends AccuracyPoint {
+interface AccuracyEvent extends AccuracyPoint {
   type: 'accuracy';
   label: RunLabel;
   source: 'eval-file' | 'dev-split';
 }
 
-export interface StepEvent extends StepProgress {
+interface StepEvent extends StepProgress {
   type: 'step';
   label: RunLabel;
 }
 
 /** The classroom view: the student's answer distributions after two
- * different rationales of one question (Trainer.answerDistributions). */
+ * different rationales of one question (core/answer-distributions.ts). */
 export interface DistEvent {
   type: 'dist';
   label: RunLabel;
@@ -200,10 +186,6 @@ export interface EvalOptions {
 
 /** Which part of an evaluation a progress report counts. */
 export type EvalPhase = 'greedy' | 'samples';
-
-/** Seeds one comparison may run (more would keep the page busy for hours
- * on the usual budgets). */
-export const MAX_COMPARE_SEEDS = 10;
 
 /** What a comparison runs: each seed trains MCC-KD, then the baseline. */
 export interface CompareOptions {

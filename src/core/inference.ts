@@ -1,0 +1,137 @@
+// A student's weights for inference: evaluation, consistency, scoring and
+// generation read only these (no optimizer, no data order). The CLI's eval,
+// score and generate load one; a Trainer evaluates through one that views its
+// own variables.
+
+import type * as tf from '@tensorflow/tfjs-core';
+import { checkModelRanges, loraShapes, paramShapes, type ModelConfig } from './config';
+import { EVAL_BATCH, evaluateConsistency, evaluateGreedy, type ConsistencyOptions, type ConsistencyResult, type EvalModel } from './evaluate';
+import { gpuLimits } from './limits';
+import { createVariables, type Params } from './model';
+import type { BaseRef, TensorMap, TrainState } from './state';
+import { Tokenizer, type StudentTokenizer } from './tokenizer';
+import type { EvalItem, EvalSample, TaskType } from '../data/types';
+
+/** A pretrained student: its config (src/hf studentConfig), its float32
+ * weights under our table's names and its tokenizer. */
+export interface PretrainedStudent {
+  modelConfig: ModelConfig;
+  weights: TensorMap;
+  tokenizer: StudentTokenizer;
+  base: BaseRef;
+}
+
+export interface EvalResult {
+  accuracy: number;
+  correct: number;
+  total: number;
+  samples: EvalSample[];
+}
+
+export interface EvaluateOptions {
+  taskType: TaskType;
+  limit?: number;
+  maxNewTokens?: number;
+  /** Questions decoded together with the KV cache (default EVAL_BATCH); 1 decodes one at a time. */
+  batchSize?: number;
+  signal?: AbortSignal;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Where the frozen tables of a pretrained student split (createVariables):
+ * the device's per-binding limit on WebGPU, nowhere elsewhere. */
+export const partBytesOf = (o: { tablePartBytes?: number }): number | undefined => o.tablePartBytes ?? gpuLimits()?.maxStorageBufferBindingSize;
+
+/** A pretrained student's variables: the base (frozen when an adapter
+ * trains) and the adapter; `params` holds both for the forward. */
+export function studentVariables(mc: ModelConfig, base: TensorMap, adapter: TensorMap | undefined, partBytes: number | undefined): { params: Params; trainable: Params } {
+  if (!mc.lora) {
+    // every weight trains: a table over the binding limit cannot (the plan says so first)
+    const params = createVariables(base, paramShapes(mc));
+    return { params, trainable: params };
+  }
+  if (!adapter) throw new Error('a LoRA run needs its adapter');
+  const trainable = createVariables(adapter, loraShapes(mc));
+  const params = createVariables(base, paramShapes(mc), false, { partBytes });
+  for (const [n, v] of trainable) params.set(n, v);
+  return { params, trainable };
+}
+
+/** Refuses a base other than the one the run was trained on (by fingerprint). */
+export function checkBase(state: Pick<TrainState, 'base'>, student: PretrainedStudent | undefined): asserts student is PretrainedStudent {
+  if (!state.base) return;
+  if (!student) throw new Error(`this run fine-tunes the pretrained model "${state.base.name}": give its folder to resume`);
+  if (student.base.fingerprint !== state.base.fingerprint) {
+    throw new Error(
+      `this run was trained on "${state.base.name}" (weights ${state.base.fingerprint}), not on "${student.base.name}" (weights ${student.base.fingerprint}): give the same model folder`,
+    );
+  }
+}
+
+export class StudentModel implements EvalModel {
+  private disposed = false;
+
+  private constructor(
+    readonly params: Params,
+    readonly modelConfig: ModelConfig,
+    readonly tokenizer: StudentTokenizer,
+    readonly promptTemplate: string | undefined,
+    /** false: a view over variables another object owns (dispose leaves them). */
+    private readonly owns: boolean,
+  ) {}
+
+  /** A pretrained student as it is: frozen weights. */
+  static fromStudent(student: PretrainedStudent, o: { tablePartBytes?: number } = {}): StudentModel {
+    const mc = { ...student.modelConfig };
+    checkModelRanges(mc);
+    const params = createVariables(student.weights, paramShapes(mc), false, { partBytes: partBytesOf(o) });
+    return new StudentModel(params, mc, student.tokenizer, undefined, true);
+  }
+
+  /** A saved run's weights (its base's too, for a run on a pretrained model;
+   * a LoRA snapshot holds only the adapter), frozen, without its optimizer. */
+  static fromState(state: TrainState, student?: PretrainedStudent, o: { tablePartBytes?: number } = {}): StudentModel {
+    const mc = state.modelConfig;
+    const template = state.trainConfig.promptTemplate;
+    if (!state.base) {
+      const params = createVariables(state.params, paramShapes(mc), false);
+      return new StudentModel(params, mc, Tokenizer.fromJSON(state.tokenizer), template, true);
+    }
+    checkBase(state, student);
+    const { params } = studentVariables(mc, mc.lora ? student.weights : state.params, mc.lora ? state.params : undefined, partBytesOf(o));
+    return new StudentModel(params, mc, student.tokenizer, template, true);
+  }
+
+  /** Another object's variables read as a model (the Trainer's own). */
+  static view(params: Params, modelConfig: ModelConfig, tokenizer: StudentTokenizer, promptTemplate?: string): StudentModel {
+    return new StudentModel(params, modelConfig, tokenizer, promptTemplate, false);
+  }
+
+  /** The weights, for scoring and tests (read only by convention). */
+  get variables(): ReadonlyMap<string, tf.Variable> {
+    return this.params;
+  }
+
+  /** Greedy accuracy; questions decoded in batches with the KV cache
+   * (evaluate.ts), whose tokens equal one-at-a-time decoding on the cpu backend. */
+  evaluate(items: EvalItem[], o: EvaluateOptions): Promise<EvalResult> {
+    return evaluateGreedy(this, items, { ...o, batchSize: o.batchSize ?? EVAL_BATCH });
+  }
+
+  /** Consistency metrics of M sampled rationales per question (agreement,
+   * majority-vote, greedy and sample accuracy, answer KL; see consistency.ts). */
+  consistency(items: EvalItem[], o: ConsistencyOptions): Promise<ConsistencyResult> {
+    return evaluateConsistency(this, items, o);
+  }
+
+  /** Frees the weights it owns; safe to call twice, and after a lost GPU. */
+  dispose(): void {
+    if (this.disposed || !this.owns) return;
+    this.disposed = true;
+    try {
+      for (const v of this.params.values()) v.dispose();
+    } catch {
+      // the device is gone with its buffers
+    }
+  }
+}
