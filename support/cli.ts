@@ -4,6 +4,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cachedFixture, fixtureKey } from './fixture-cache';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const BIN = path.join(ROOT, 'bin/mcckd.js');
@@ -43,8 +44,12 @@ export async function ok(args: string[]): Promise<Record<string, unknown>> {
 /** Tiny random models in Hugging Face layout under `dir` (scripts/hf/make_tiny.py),
  * each case given a tokenizer.json of the style named. */
 export function tinyModels(dir: string, tokenizers: [string, string][], o: { adapters?: boolean } = {}): void {
-  py([path.join(ROOT, 'scripts/hf/make_tiny.py'), dir, ...(o.adapters ? ['--adapters'] : [])]);
-  for (const [c, style] of tokenizers) py([path.join(ROOT, 'scripts/hf/tiny_tokenizer.py'), path.join(dir, c), '--style', style]);
+  // made once per version of the scripts (and arguments), then copied
+  const makers = ['make_tiny.py', 'tiny_tokenizer.py'].map((f) => path.join(ROOT, 'scripts/hf', f));
+  cachedFixture(fixtureKey(makers, { tokenizers, adapters: !!o.adapters, python: PY }), dir, (out) => {
+    py([makers[0], out, ...(o.adapters ? ['--adapters'] : [])]);
+    for (const [c, style] of tokenizers) py([makers[1], path.join(out, c), '--style', style]);
+  });
 }
 
 /** A 12-question teacher file of additions (two rationales each) at `file`. */

@@ -4,64 +4,22 @@
 // the model trained and the checkpoints saved by one test are what the next
 // one works with. SwiftShader is slow (the first step compiles shaders for
 // tens of seconds), so the model is the `tiny` preset and runs are short.
+// The tests with tabs of their own are in compare.test.ts and
+// app-tabs.test.ts (they run beside this file); the helpers in app-helpers.ts.
 
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { evalFile, teacherFile } from './fixtures';
+import { evalFile } from './fixtures';
+import { checkpointRows, dismissErrors, evaluate, fixture, notes, uploadTeacher } from './app-helpers';
 import { bannerText, expectClean, servedApp, waitBackend, waitFor } from './checks';
-import { axeViolations } from './ux-helpers';
 import { ARTIFACTS, ROOT, buildApp, chromiumAvailable, CHROMIUM, longTasks, losses, openPage, readStep, screenshot, trainStatus, writeArtifact, type WatchedPage } from '../../support/browser';
 
 const available = chromiumAvailable();
 if (!available) console.warn(`[e2e] skipped: ${CHROMIUM} is missing (apt-get install chromium)`);
 
 const STEPS = 10;
-const fixture = teacherFile();
-
-
-async function dismissErrors(page: Page): Promise<void> {
-  const b = page.getByTestId('error-banner');
-  if (await b.isVisible()) await b.getByRole('button', { name: 'Dismiss' }).click();
-}
-
-async function uploadTeacher(page: Page): Promise<void> {
-  await page.getByTestId('data-file').setInputFiles(writeArtifact('e2e-teacher.jsonl', fixture.text));
-  await page.getByTestId('data-report').getByText(/e2e-teacher\.jsonl/).waitFor({ timeout: 60_000 });
-  await expect.poll(() => page.getByTestId('train-start').isEnabled(), { timeout: 10_000 }).toBe(true);
-}
-
-async function evaluate(page: Page): Promise<{ accuracy: string; samples: string }> {
-  await page.getByTestId('eval-max-tokens').fill('12');
-  await expect.poll(() => page.getByTestId('eval-run').isEnabled(), { timeout: 30_000 }).toBe(true);
-  await page.getByTestId('eval-run').click();
-  await page.getByTestId('eval-accuracy').filter({ hasText: /%/ }).waitFor({ timeout: 180_000 });
-  return { accuracy: (await page.getByTestId('eval-accuracy').textContent()) ?? '', samples: await page.getByTestId('eval-samples').innerText() };
-}
-
-/** The newest training note matching `re` (a finished run adds "Resuming:
- * done at step 10 of 10"), by its sequence number; 0 when there is none. */
-async function notes(page: Page, re: RegExp): Promise<number> {
-  const all = await page.getByTestId('train-notes').locator('li').evaluateAll((lis) => lis.map((li) => ({ seq: Number(li.getAttribute('data-seq')), text: li.textContent ?? '' })));
-  return Math.max(0, ...all.filter((n) => re.test(n.text)).map((n) => n.seq));
-}
-
-/** The checkpoint rows of the stored runs, newest run first. */
-/** The saved runs listed, newest first; each with its checkpoints' steps and
- * kinds as "step:kind" (auto, pause, stop, ...), newest first. */
-async function checkpointRows(page: Page): Promise<{ run: string; steps: number[]; saves: string[] }[]> {
-  return page.getByTestId('checkpoint-run').evaluateAll((runs) =>
-    runs.map((r) => {
-      const items = [...r.querySelectorAll('[data-testid="checkpoint-item"]')];
-      return {
-        run: r.querySelector('header')?.textContent ?? '',
-        steps: items.map((li) => Number(li.getAttribute('data-step'))),
-        saves: items.map((li) => `${li.getAttribute('data-step')}:${li.getAttribute('data-kind')}`),
-      };
-    }),
-  );
-}
 
 describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
   const app = servedApp();
@@ -387,205 +345,5 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
     await asked;
     await waitFor('the deleted checkpoint to leave the list', async () => (await damagedItem.count()) === 0, 30_000);
     await expectClean(w);
-  });
-
-  // The slowest test here: four runs (two seeds), the first compiling every
-  // shader on SwiftShader; two steps each keep it to minutes.
-  it('compares MCC-KD with the baseline over two seeds: both alphas with mean ± sd, the differences seed by seed, and report.md', async () => {
-    const c = await openPage(app.browser, app.served.url);
-    try {
-      const p = c.page;
-      await waitBackend(p);
-      await p.getByTestId('data-file').setInputFiles(writeArtifact('e2e-teacher.jsonl', fixture.text));
-      await p.getByTestId('data-report').getByText(/e2e-teacher\.jsonl/).waitFor({ timeout: 60_000 });
-      await p.getByTestId('eval-file').setInputFiles(writeArtifact('e2e-eval.jsonl', evalFile()));
-      await expect.poll(async () => (await p.getByTestId('eval-name').textContent()) ?? '', { timeout: 30_000 }).toMatch(/3 questions/);
-      await p.getByTestId('steps').fill('2');
-      await p.getByTestId('eval-max-tokens').fill('12');
-      // accuracy checks after each step, on 2 questions: the comparison's accuracy curves
-      await p.getByTestId('setting-accuracyEvery').fill('1');
-      await p.getByTestId('setting-accuracyQuestions').fill('2');
-      await p.getByTestId('setting-accuracyMaxTokens').fill('8');
-      await expect.poll(() => p.getByTestId('compare-run').isEnabled(), { timeout: 30_000 }).toBe(true);
-
-      // a bad seeds field says what is wrong and starts nothing
-      const seeds = p.getByTestId('compare-seeds');
-      await seeds.fill('1, x');
-      await p.getByTestId('compare-run').click();
-      expect(await p.getByTestId('compare-seeds-error').textContent()).toBe("seeds: 'x' is not a whole number");
-      expect(await seeds.getAttribute('aria-invalid')).toBe('true');
-      await p.waitForTimeout(500);
-      // nothing started: a comparison under way disables its button and the Training's Start
-      expect(await p.getByTestId('compare-run').isEnabled()).toBe(true);
-      expect(await p.getByTestId('train-start').isEnabled()).toBe(true);
-      expect(await p.getByTestId('compare-progress').textContent()).toBe('');
-      await seeds.fill('1, 2');
-      expect(await p.getByTestId('compare-plan').textContent()).toMatch(/^2 seeds × 2 runs = 4 trainings of 2 steps/);
-      expect(await p.getByTestId('compare-seeds-error').isVisible()).toBe(false);
-
-      await p.getByTestId('compare-run').click();
-      await p.getByTestId('compare-progress').filter({ hasText: /^seed 1 of 2 · MCC-KD: / }).waitFor({ timeout: 60_000 });
-      await p.getByTestId('compare-summary').waitFor({ timeout: 540_000 });
-      expect(await p.getByTestId('compare-progress').textContent()).toBe('4 of 4 runs finished');
-      for (const id of ['compare-mcckd-accuracy', 'compare-baseline-accuracy']) expect(await p.getByTestId(id).textContent()).toMatch(/^\d+(\.\d+)?%/);
-      expect(await p.getByTestId('compare-chart').locator('canvas').count()).toBeGreaterThan(0);
-      expect(await p.getByTestId('compare-accuracy-chart').isVisible()).toBe(true);
-
-      const summary = p.getByTestId('compare-summary');
-      expect(await summary.locator('thead th').allTextContents()).toEqual(['metric', 'baseline (α = 0)', 'MCC-KD (α = 0.1)']);
-      const accuracyRow = await summary.locator('tbody tr').first().locator('th, td').allTextContents();
-      expect(accuracyRow[0]).toBe('accuracy (%)');
-      for (const cell of accuracyRow.slice(1)) expect(cell).toMatch(/^\d+\.\d ± \d+\.\d$/);
-      const paired = p.getByTestId('compare-paired');
-      expect(await paired.locator('tbody th[scope="row"]').allTextContents()).toEqual(['seed 1', 'seed 2', 'mean ± sd']);
-
-      const [download] = await Promise.all([p.waitForEvent('download'), p.getByTestId('compare-download-md').click()]);
-      expect(download.suggestedFilename()).toBe('report.md');
-      const md = readFileSync(await download.path(), 'utf8');
-      expect(md).toContain('Alphas 0, 0.1; seeds 1, 2;');
-      expect(md).toMatch(/\| seed 1 \| seed 2 \| mean ± sd \|/);
-      expect(md.match(/^\| alpha-[\d.]+_seed-[12] \|/gm)).toHaveLength(4);
-      const [json] = await Promise.all([p.waitForEvent('download'), p.getByTestId('compare-download-json').click()]);
-      const report = JSON.parse(readFileSync(await json.path(), 'utf8')) as { format: string; runs: { alpha: number; seed: number; evalCurve: { step: number }[] }[] };
-      expect(report.format).toBe('mcckd-experiment/1');
-      expect(report.runs.map((r) => `${r.alpha}/${r.seed}`)).toEqual(['0.1/1', '0/1', '0.1/2', '0/2']);
-      // every 1 step of a 2-step run: checks at steps 1 and 2
-      expect(report.runs.map((r) => r.evalCurve.map((q) => q.step).join(','))).toEqual(['1,2', '1,2', '1,2', '1,2']);
-      expect(await axeViolations(p)).toEqual([]);
-      console.log(`[e2e] comparison over 2 seeds:\n${await summary.innerText()}\n${await paired.innerText()}`);
-      // for a look, light and dark (the chart takes the theme's colours)
-      const section = p.getByTestId('section-compare');
-      await section.screenshot({ path: path.join(ARTIFACTS, 'compare.png') });
-      await p.emulateMedia({ colorScheme: 'dark' });
-      await p.waitForTimeout(300);
-      await section.screenshot({ path: path.join(ARTIFACTS, 'compare-dark.png') });
-      console.log(`[e2e] screenshots: ${path.join(ARTIFACTS, 'compare.png')}, compare-dark.png`);
-      await expectClean(c);
-    } finally {
-      await c.context.close();
-    }
-  });
-
-  it('classroom demo: one button trains on the demo data and draws the two answer distributions', async () => {
-    const c = await openPage(app.browser, app.served.url);
-    try {
-      const p = c.page;
-      await waitBackend(p);
-      await p.getByTestId('steps').fill('4');
-      await p.getByTestId('classroom-run').click();
-      // it trains on the demo data, so with the demo's batch (the length typed stays)
-      expect([await p.getByTestId('steps').inputValue(), await p.getByTestId('setting-batchSize').inputValue()]).toEqual(['4', '16']);
-      await p.getByTestId('classroom-step').filter({ hasText: /^4 \/ 4$/ }).waitFor({ timeout: 480_000 });
-      expect((await p.getByTestId('classroom-question').textContent())?.length ?? 0).toBeGreaterThan(20);
-      const kl = Number(await p.getByTestId('classroom-kl').textContent());
-      expect(Number.isFinite(kl)).toBe(true);
-      expect(kl).toBeGreaterThanOrEqual(0);
-      const bars = await p.getByTestId('classroom-bars').innerText();
-      expect(bars).toMatch(/\d+(\.\d+)?%/); // probabilities after A and after B
-      console.log(`[e2e] classroom: KL ${kl}; bars ${bars.replace(/\s+/g, ' ').slice(0, 200)}`);
-      console.log(`[e2e] screenshot: ${await screenshot(p, 'classroom.png')}`);
-      await expectClean(c);
-    } finally {
-      await c.context.close();
-    }
-  });
-
-  it('a tab closed in the middle of a save (worker terminated) leaves the previous checkpoint intact and loadable', async () => {
-    // A context of its own (its own IndexedDB): closing the tab ends the
-    // worker in the middle of the save, and the next tab of the same context
-    // finds what IndexedDB kept. Runnable alone (-t).
-    let tab = await openPage(app.browser, app.served.url);
-    const context = tab.context;
-    let page = tab.page;
-    await waitBackend(page);
-    await uploadTeacher(page);
-    await page.getByTestId('steps').fill('6');
-    await page.getByTestId('setting-autosaveEvery').fill('1'); // a save after every step
-    await waitFor('the empty list', async () => /No saved runs/.test(await page.getByTestId('checkpoint-list').innerText()), 30_000);
-    const worker = page.workers().find((wk) => wk.url().includes('worker'));
-    expect(worker, 'the training worker').toBeDefined();
-    // Inside the worker: once armed, right after a checkpoint's weight record
-    // is put (its IndexedDB transaction open, nothing committed), the worker
-    // thread blocks in a synchronous request that the test server never
-    // answers. Closing the tab then terminates the worker mid-transaction.
-    await worker!.evaluate(() => {
-      const g = self as unknown as { __armed?: boolean; __held?: boolean };
-      const put = IDBObjectStore.prototype.put;
-      IDBObjectStore.prototype.put = function (this: IDBObjectStore, ...args: Parameters<IDBObjectStore['put']>) {
-        const req = put.apply(this, args);
-        if (this.name === 'blobs' && g.__armed && !g.__held) {
-          g.__held = true;
-          const x = new XMLHttpRequest();
-          x.open('GET', '/__e2e/hang', false);
-          try {
-            x.send();
-          } catch {
-            // released when the server closes
-          }
-        }
-        return req;
-      };
-    });
-    await page.getByTestId('train-start').click();
-    await waitFor('a first autosave', async () => {
-      const rows = await checkpointRows(page);
-      return rows.length > 0 && rows[0].steps.length >= 1;
-    }, 240_000, 100, page);
-    await worker!.evaluate(() => {
-      (self as unknown as { __armed: boolean }).__armed = true;
-    });
-    const hits = app.served.hangHits();
-    await waitFor('a save in flight', async () => app.served.hangHits() > hits, 120_000, 50, page);
-    const savingStep = await readStep(page);
-    // Closing the tab terminates the worker mid-transaction.
-    await page.close();
-    tab = await openPage(app.browser, app.served.url, context);
-    page = tab.page;
-    await waitBackend(page);
-    await waitFor('the saved runs', async () => (await checkpointRows(page)).length === 1, 30_000);
-    const newest = (await checkpointRows(page))[0];
-    console.log(`[e2e] worker terminated while saving step ${savingStep}; the run has checkpoints at steps ${newest.steps.join(', ')}`);
-    expect(savingStep).toBeGreaterThanOrEqual(2);
-    expect(newest.steps[0]).toBe(savingStep - 1);
-    // Nothing half-written is left behind: every stored checkpoint record has
-    // its blob at the size written, and records and blobs match one to one (the cut save's
-    // blob, put first in its transaction, did not survive without a record).
-    const stored = await page.evaluate(async () => {
-      const db = await new Promise<IDBDatabase>((resolve, reject) => {
-        const r = indexedDB.open('mcckd');
-        r.onsuccess = () => resolve(r.result);
-        r.onerror = () => reject(r.error);
-      });
-      const read = <T,>(store: string, keys: boolean): Promise<T[]> =>
-        new Promise((resolve, reject) => {
-          const os = db.transaction(store).objectStore(store);
-          const r = keys ? os.getAllKeys() : os.getAll();
-          r.onsuccess = () => resolve(r.result as T[]);
-          r.onerror = () => reject(r.error);
-        });
-      const metas = await read<{ id: string; bytes: number }>('checkpoints', false);
-      const blobs = await read<{ checkpointId: string; bytes: ArrayBuffer }>('blobs', false);
-      db.close();
-      const sizes = new Map(blobs.map((b) => [b.checkpointId, b.bytes.byteLength]));
-      return { wrongSize: metas.filter((m) => sizes.get(m.id) !== m.bytes).length, ids: metas.map((m) => m.id).sort(), blobs: blobs.map((b) => b.checkpointId).sort() };
-    });
-    // every record has its blob, of the size the record says was written
-    expect(stored.wrongSize).toBe(0);
-    expect(stored.blobs).toEqual(stored.ids);
-
-    // The intact checkpoint loads and training goes on from it (on the
-    // teacher file kept with the run: nothing is uploaded again).
-    await page.getByTestId('checkpoint-item').first().getByRole('button', { name: 'Resume' }).click();
-    await waitFor('a first step after the saved one', async () => (await readStep(page)) > savingStep - 1 && (await trainStatus(page)) === 'running', 240_000, 250, page);
-    await page.getByTestId('train-stop').click();
-    await waitFor('stopped', async () => (await trainStatus(page)) === 'stopped', 240_000, 250, page);
-    const l = await losses(page);
-    const resumed = l.map(([s]) => s);
-    expect(resumed.slice(0, savingStep)).toEqual(Array.from({ length: savingStep }, (_, i) => i + 1));
-    // the loaded weights are finite: NaN or infinite weights give a non-finite loss
-    expect(l.filter(([, v]) => !Number.isFinite(v))).toEqual([]);
-    expect(l[l.length - 1][1]).toBeLessThan(l[0][1]);
-    await expectClean(tab);
-    await context.close();
   });
 });

@@ -3,14 +3,20 @@
 // (the worker's diagnostic hook, as a driver reset would). The page says so,
 // the worker sets the backend up again, resumes from the newest checkpoint
 // without a reload, and the run finishes; the steps since that checkpoint are
-// the only loss.
+// the only loss. The page promises the resume on whatever backend the worker
+// set up again (README, "When training goes wrong": "the backend is set up
+// again (or falls back)"): a new adapter request that gets no answer makes
+// the worker fall back, so the test waits for the resume on any backend and
+// checks that the badge names the backend the resume note names.
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bannerText, waitFor } from './checks';
 import { chromiumAvailable, launchBrowser, losses, openPage, readStep, serve, trainStatus, type Served } from '../../support/browser';
 
 const available = chromiumAvailable();
-const STEPS = 8;
+// the loss comes at step 3 or 4, after the autosave at step 2: 6 steps leave
+// steps to train after the resume
+const STEPS = 6;
 
 describe.skipIf(!available)('a lost GPU device mid-run', () => {
   let served: Served;
@@ -47,21 +53,26 @@ describe.skipIf(!available)('a lost GPU device mid-run', () => {
         expect(lost).toBe(backend);
 
         await waitFor('the loss to be reported', async () => (await notes()).some((n) => /was lost.*setting the backend up again/.test(n)), 120_000, 250, page);
-        await waitFor('the resume from a checkpoint', async () => (await notes()).some((n) => new RegExp(`resumed from the checkpoint at step \\d+ on ${backend}`).test(n)), 120_000, 250, page);
-        const resumedFrom = Number(/resumed from the checkpoint at step (\d+)/.exec((await notes()).find((n) => /resumed from the checkpoint/.test(n)) ?? '')?.[1]);
+        // the resume, on the backend the worker got back (the same one, or a fallback)
+        const RESUMED = /resumed from the checkpoint at step (\d+) on (webgpu|webgl|wasm|cpu)\b/;
+        await waitFor('the resume from a checkpoint (on any backend)', async () => (await notes()).some((n) => RESUMED.test(n)), 180_000, 250, page);
+        const resumeNote = RESUMED.exec((await notes()).find((n) => RESUMED.test(n)) ?? '')!;
+        const resumedFrom = Number(resumeNote[1]);
+        const resumedOn = resumeNote[2];
         expect(resumedFrom).toBeGreaterThanOrEqual(2);
         expect(resumedFrom).toBeLessThanOrEqual(lostAt);
+        expect(resumedFrom % 2, 'a checkpoint step (autosave every 2)').toBe(0);
         await waitFor('the run to finish', async () => (await trainStatus(page)) === 'done', 300_000, 250, page);
         expect(await readStep(page)).toBe(STEPS);
 
-        // the badge names the backend the worker really has again
-        expect(await page.getByTestId('backend').getAttribute('data-backend')).toBe(backend);
+        // the badge names the backend the worker really has again: the one it resumed on
+        expect(await page.getByTestId('backend').getAttribute('data-backend')).toBe(resumedOn);
         // every step is charted once, and the losses are finite
         const l = await losses(page);
         expect(l.map(([s]) => s)).toEqual(Array.from({ length: STEPS }, (_, i) => i + 1));
         expect(l.filter(([, v]) => !Number.isFinite(v))).toEqual([]);
         expect(await bannerText(page)).toBe('');
-        console.log(`[e2e] ${backend}: device lost at step ${lostAt}, resumed from the checkpoint at step ${resumedFrom}, finished at ${STEPS}`);
+        console.log(`[e2e] ${backend}: device lost at step ${lostAt}, resumed from the checkpoint at step ${resumedFrom} on ${resumedOn}${resumedOn === backend ? '' : ' (fell back)'}, finished at ${STEPS}`);
       } finally {
         await w.context.close();
       }

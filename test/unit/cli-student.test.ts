@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, mcckd, lastJson, lastLine, py, pythonHas } from '../../support/cli';
+import { ROOT, mcckd, lastJson, lastLine, py, pythonHas, tinyModels } from '../../support/cli';
 import { HfTokenizer } from '../../src/hf/tokenizer';
 
 const hasNumpy = pythonHas('numpy');
@@ -19,9 +19,8 @@ describe.skipIf(!hasNumpy)('mcckd score / generate / train --student', () => {
   const folder = (c: string): string => path.join(dir, c);
   beforeAll(() => {
     dir = mkdtempSync(path.join(tmpdir(), 'mcckd-cli-hf-'));
-    py([path.join(ROOT, 'scripts/hf/make_tiny.py'), dir]);
+    tinyModels(dir, [['gpt2-tiny', 'gpt2'], ['llama-gqa', 'llama3'], ['qwen2-tiny', 'gpt2']]);
     py([path.join(ROOT, 'scripts/hf/make_hostile.py'), path.join(dir, 'hostile')]);
-    for (const [c, style] of [['gpt2-tiny', 'gpt2'], ['llama-gqa', 'llama3'], ['qwen2-tiny', 'gpt2']]) py([path.join(ROOT, 'scripts/hf/tiny_tokenizer.py'), folder(c), '--style', style]);
     const lines: string[] = [];
     for (let i = 0; i < 12; i++) {
       const a = 2 + (i % 5);

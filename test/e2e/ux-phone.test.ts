@@ -1,0 +1,76 @@
+// The page on a phone (issue 15): see ux.test.ts.
+import { describe, expect, it } from 'vitest';
+import { expectClean, servedApp, waitBackend, waitFor } from './checks';
+import { maxOverflow, watchWidth } from './ux-helpers';
+import { expectNoSidewaysScroll, open, STEPS, useDemo } from './ux-page';
+import { chromiumAvailable, readStep, screenshot, trainStatus } from '../../support/browser';
+
+const available = chromiumAvailable();
+describe.skipIf(!available)('the page as a person meets it: a phone', () => {
+  const app = servedApp();
+
+  it('phone (390x844): never scrolls sideways before, during and after training or in the classroom view; Pause says "pausing…" at once', async () => {
+    const w = await open(app.browser, app.served.url, { width: 390, height: 844 }, true);
+    const page = w.page;
+    try {
+      await waitBackend(page);
+      await expectNoSidewaysScroll(page, 'first load');
+      await watchWidth(page);
+      await useDemo(page);
+      await expectNoSidewaysScroll(page, 'after the demo data');
+      console.log(`[ux] screenshot: ${await screenshot(page, 'ux-phone-loaded.png')}`);
+      await page.getByTestId('steps').fill(String(STEPS));
+
+      // By keyboard: the Start button disables itself, and focus must not
+      // fall to <body> (the next Tab would start again at the top).
+      await page.getByTestId('train-start').focus();
+      await page.keyboard.press('Enter');
+      await waitFor('the first step under way', async () => /first step/.test(await trainStatus(page)), 120_000, 100, page);
+      await page.waitForTimeout(300);
+      await expectNoSidewaysScroll(page, 'before the first step');
+      expect(await page.evaluate(() => document.activeElement?.tagName)).not.toBe('BODY');
+      await page.getByTestId('section-training').screenshot({ path: 'test-artifacts/ux-phone-first-step.png' });
+      await waitFor('step 1', async () => (await readStep(page)) >= 1, 300_000, 100, page);
+
+      await page.getByTestId('train-pause').click();
+      // At once, before the worker has finished its step.
+      expect(await trainStatus(page)).toMatch(/^pausing…/);
+      expect(await page.getByTestId('train-pause').isDisabled()).toBe(true);
+      await waitFor('paused', async () => (await trainStatus(page)).startsWith('paused'), 120_000, 100, page);
+      expect(await page.getByTestId('train-eta').textContent()).toMatch(/paused/);
+      await expectNoSidewaysScroll(page, 'paused');
+      // Stop is whole and on screen.
+      const stop = await page.getByTestId('train-stop').evaluate((b) => ({ right: b.getBoundingClientRect().right + scrollX, cut: b.scrollWidth > b.clientWidth, text: b.textContent }));
+      expect(stop.cut, JSON.stringify(stop)).toBe(false);
+      expect(stop.right, JSON.stringify(stop)).toBeLessThanOrEqual(390);
+      await page.getByTestId('section-training').screenshot({ path: 'test-artifacts/ux-phone-paused.png' });
+
+      await page.getByTestId('train-resume').click();
+      await waitFor('done', async () => (await trainStatus(page)) === 'done', 300_000, 250, page);
+      await page.waitForTimeout(300);
+      console.log(`[ux] screenshot: ${await screenshot(page, 'ux-phone-trained.png')}`);
+      await expectNoSidewaysScroll(page, 'after training');
+      const during = await maxOverflow(page);
+      expect(during.overflow, `the page scrolled sideways during training (${during.when})`).toBe(0);
+
+      await page.getByTestId('classroom-run').click();
+      await page.getByTestId('classroom-bars').locator('.bar-row').first().waitFor({ timeout: 300_000 });
+      await page.waitForTimeout(800);
+      console.log(`[ux] screenshot: ${await screenshot(page, 'ux-phone-classroom.png')}`);
+      await expectNoSidewaysScroll(page, 'classroom view');
+      expect(await page.evaluate(() => document.documentElement.scrollWidth), 'document width').toBe(390);
+      await page.emulateMedia({ colorScheme: 'dark' });
+      await page.waitForTimeout(300);
+      await page.screenshot({ path: 'test-artifacts/ux-phone-classroom-dark.png' });
+      await expectNoSidewaysScroll(page, 'classroom view, dark');
+      await page.emulateMedia({ colorScheme: 'light' });
+      await page.getByTestId('classroom-stop').click();
+      await waitFor('the classroom run to end', async () => page.getByTestId('classroom-run').isEnabled(), 300_000, 250, page);
+      const all = await maxOverflow(page);
+      expect(all.overflow, `the page scrolled sideways (${all.when})`).toBe(0);
+      await expectClean(w);
+    } finally {
+      await w.context.close();
+    }
+  });
+});
