@@ -4,7 +4,7 @@
 // window, logit soft-cap) over an optional KV cache.
 
 import * as tf from '@tensorflow/tfjs-core';
-import type { ModelConfig } from './config';
+import type { ModelConfig } from './records';
 import { matMul2d, ropeTables } from './ops';
 import { fusedActive, fusedCausalSoftmax } from './fused/ops';
 

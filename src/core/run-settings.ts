@@ -2,7 +2,7 @@
 // place for `mcckd train`, the worker and the page's settings form. No
 // tfjs here: the page (src/ui) imports this module.
 
-import { DEFAULT_TRAIN, PRETRAINED_LR, type TrainConfig } from './config';
+import { DEFAULT_TRAIN, PRETRAINED_LR, type TrainConfig } from './records';
 
 /** What trains: a student from scratch, a pretrained one through a LoRA
  * adapter (new, or continued from a PEFT adapter), or every weight of a

@@ -2,7 +2,7 @@
 // step with what the worker is doing. No tfjs here: all math is in the worker.
 
 import './style.css';
-import { curationOf, DEFAULT_TRAIN, type BackendName } from '../core/config';
+import { curationOf, DEFAULT_TRAIN, type BackendName } from '../core/records';
 import type { BackendInfo, DataSource, EvalOptions, EvalPhase, ExportFormat, RunResult, TrainEvent } from '../worker/protocol';
 import { CheckpointsView } from './checkpoints';
 import { callback, startWorker } from './client';
@@ -395,6 +395,7 @@ settings.onBackendChange((b) => {
 });
 
 requestBackend('Setting up the backend', settings.backend());
+void api.presetParams().then((p) => settings.showPresetParams(p)).catch(() => undefined); // the picker works without the counts
 // Tests and bug reports: ?diagnostics in the URL offers the worker's
 // diagnostic calls to the console (nothing else on the page uses them).
 if (new URLSearchParams(location.search).has('diagnostics')) {

@@ -1,7 +1,7 @@
 // The settings form: every field labelled, with a good default and one line
 // on what it does. Reading the form validates it and names the bad field.
 
-import { DEFAULT_TRAIN, PRESETS, countParams, modelConfigFor, type BackendName, type PresetName, type TrainConfig } from '../core/config';
+import { DEFAULT_TRAIN, PRESETS, type BackendName, type PresetName, type TrainConfig } from '../core/records';
 import { ACCURACY_QUESTIONS, followLr, type StudentKind } from '../core/run-settings';
 import type { AccuracyCheck } from '../worker/protocol';
 import { h, nextId } from './dom';
@@ -64,6 +64,8 @@ export interface SettingsView {
    * training length and batch the demo needs, where the user left the
    * defaults, with a line saying so. */
   setDemo(on: boolean): void;
+  /** Each preset's parameter count, from the worker, into the size picker. */
+  showPresetParams(params: Record<PresetName, number>): void;
 }
 
 /** The budget that teaches a from-scratch student the demo (docs/demo.md:
@@ -79,13 +81,12 @@ export function settingsView(): SettingsView {
   const fields: HTMLElement[] = [];
 
   const preset = h('select', { attrs: { id: nextId('preset'), name: 'preset' }, testid: 'preset' });
-  for (const name of Object.keys(PRESETS) as PresetName[]) {
-    const params = countParams(modelConfigFor(name, PRESETS[name].vocabSize));
-    const p = PRESETS[name];
-    // Short enough to show whole in a settings column; the help line below
-    // says what the sizes are for.
-    preset.append(h('option', { attrs: { value: name }, text: `${name} · ${(params / 1e6).toFixed(2)}M params · ${p.nLayer}×${p.nEmbd}` }));
-  }
+  // Short enough to show whole in a settings column; the help line below
+  // says what the sizes are for. The parameter counts come from the worker
+  // (showPresetParams) once it answers.
+  const presetText = (name: PresetName, params?: number): string =>
+    [name, ...(params === undefined ? [] : [`${(params / 1e6).toFixed(2)}M params`]), `${PRESETS[name].nLayer}×${PRESETS[name].nEmbd}`].join(' · ');
+  for (const name of Object.keys(PRESETS) as PresetName[]) preset.append(h('option', { attrs: { value: name }, text: presetText(name) }));
   preset.value = DEFAULT_TRAIN.preset;
   fields.push(field('Model size', preset, 'Layers × width. tiny trains in minutes anywhere; small suits a classroom GPU; base wants a real GPU.'));
 
@@ -193,6 +194,9 @@ export function settingsView(): SettingsView {
   };
 
   return {
+    showPresetParams(params) {
+      for (const o of preset.options) if (Object.hasOwn(PRESETS, o.value)) o.text = presetText(o.value as PresetName, params[o.value as PresetName]);
+    },
     el,
     read(): Settings {
       const values = Object.fromEntries(NUMBER_FIELDS.map((f) => [f.key, readNumber(f)]));

@@ -3,7 +3,7 @@
 // size, dtype, the memory plan on this GPU) and its LoRA setting. Thin: the
 // worker reads and checks the folder; text from the folder is shown as text.
 
-import type { LoraConfig } from '../core/config';
+import type { LoraConfig } from '../core/records';
 import { studentKind, type StudentKind } from '../core/run-settings';
 import type { StudentSummary } from '../worker/protocol';
 import { DEFAULT_PROMPT_TEMPLATE, validatePromptTemplate } from '../data/template';

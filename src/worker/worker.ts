@@ -6,7 +6,7 @@
 import * as Comlink from 'comlink';
 import * as tf from '@tensorflow/tfjs-core';
 import './wasm-assets';
-import { checkModelRanges, DEFAULT_TRAIN, withLora, type BackendName, type LoraConfig, type ModelConfig, type TrainConfig } from '../core/config';
+import { checkModelRanges, countParams, DEFAULT_TRAIN, modelConfigFor, PRESETS, withLora, type BackendName, type LoraConfig, type ModelConfig, type PresetName, type TrainConfig } from '../core/config';
 import { defaultLora, filesFolder, studentFromFiles } from './students';
 import { readPeftAdapter } from '../hf/peft';
 import { stepPlan } from '../core/run';
@@ -41,6 +41,13 @@ import type { Phase } from './state';
 import { assertIdle, curatedDownload, readEval, readTeacher, session, summarizeData, summarizeEval, switchBackend } from './session';
 
 const api = {
+  /** Parameters of each from-scratch preset at its default vocabulary (the
+   * page's size picker; counting needs the architecture registry, which
+   * loads tfjs, so the page asks here). */
+  presetParams(): Record<PresetName, number> {
+    return Object.fromEntries((Object.keys(PRESETS) as PresetName[]).map((n) => [n, countParams(modelConfigFor(n, PRESETS[n].vocabSize))])) as Record<PresetName, number>;
+  },
+
   /** Sets up a backend (webgpu falls back to webgl, then wasm, then cpu) and says what
    * it got. A model in memory is moved to the new backend. */
   async setBackend(name: BackendName): Promise<BackendInfo> {

@@ -1,7 +1,7 @@
 // The model's derived sizes: a leaf module (no imports but a type) so that
 // every family module and config.ts can read it without an import cycle.
 
-import type { ModelConfig } from '../config';
+import type { ModelConfig } from '../records';
 
 /** The model's derived sizes, with the defaults of the optional fields. */
 export function dimsOf(c: ModelConfig): { d: number; headDim: number; nKvHead: number; inner: number; tied: boolean; ropeTheta: number } {

@@ -5,7 +5,7 @@
 // LoRA linear, head, recomputation, optimizer) is shared and generic.
 
 import type * as tf from '@tensorflow/tfjs-core';
-import type { ModelConfig } from '../config';
+import type { ModelConfig } from '../records';
 import type { Ctx, LayerCache } from '../layers';
 
 /** A model config without the two fields every family has the same way. */

@@ -3,7 +3,7 @@
 // positions, fused q/k/v projection, GELU (tanh) MLP, Conv1D weights [in, out].
 
 import * as tf from '@tensorflow/tfjs-core';
-import type { ModelConfig } from '../config';
+import type { ModelConfig } from '../records';
 import { attend, linear, mergeHeads, param, splitHeads, type Ctx, type LayerCache } from '../layers';
 import { gelu, layerNorm } from '../ops';
 import { dimsOf } from './dims';

@@ -2,7 +2,7 @@
 // family is one module beside these (an ArchFamily, see family.ts) and one
 // entry in FAMILIES; nothing else compares architecture names.
 
-import type { ModelConfig } from '../config';
+import type { ModelConfig } from '../records';
 import type { ArchFamily } from './family';
 import { GPT2 } from './gpt2';
 import { LLAMA } from './llama';

@@ -4,7 +4,7 @@
 // are exported for families that change one of them (e.g. q/k norms).
 
 import * as tf from '@tensorflow/tfjs-core';
-import type { ModelConfig } from '../config';
+import type { ModelConfig } from '../records';
 import { attend, attnOptionsOf, linear, mergeHeads, param, ropeKindOf, ropeThetasOf, setRope, splitHeads, type Ctx, type LayerCache } from '../layers';
 import { applyRope, rmsNorm, silu } from '../ops';
 import { dimsOf } from './dims';
