@@ -28,7 +28,7 @@ import { withVulkanFallback } from './node-rows';
 import { BENCH_LR, BENCH_MODELS, BENCH_SHAPE, benchLora, type PretrainedRow } from './pretrained-models';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const PY = process.env.MCCKD_PYTHON ?? '/usr/bin/python3';
+import { PY } from '../support/python';
 /** One row may take this long (SwiftShader runs a 124M model's step in minutes). */
 const ROW_TIMEOUT_MS = 90 * 60_000;
 

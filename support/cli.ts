@@ -1,5 +1,5 @@
 // What the CLI tests share: `node bin/mcckd.js ...` in a child process as a
-// user runs it, and Debian's python3 (numpy, torch) for the references.
+// user runs it, and support/python.ts's python (numpy, torch) for the references.
 import { execFile, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -7,11 +7,9 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const BIN = path.join(ROOT, 'bin/mcckd.js');
-export const PY = '/usr/bin/python3';
-export const PY_ENV = { ...process.env, PYTHONDONTWRITEBYTECODE: '1' };
+import { PY, PY_ENV, pythonHas } from './python';
 
-/** Whether Debian's python3 imports `module`. */
-export const pythonHas = (module: string): boolean => spawnSync(PY, ['-c', `import ${module}`], { stdio: 'ignore' }).status === 0;
+export { PY, PY_ENV, pythonHas };
 
 export interface CliResult { code: number; stdout: string; stderr: string }
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """A PyTorch reference of the Hugging Face math for GPT2LMHeadModel,
-LlamaForCausalLM and Qwen2ForCausalLM, reading a model folder itself (no
-transformers, no safetensors package: Debian's python3-torch and numpy).
+LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM and Gemma3ForCausalLM
+(gemma3_text), reading a model folder itself (no transformers, no
+safetensors package: torch and numpy). support/hf_transformers_ref.py checks
+it against transformers itself (test/unit/hf-transformers.test.ts).
 
-    /usr/bin/python3 support/hf_ref.py FOLDER (--ids 1,2,3 | --ids-file FILE) [--float32]
+    python3 support/hf_ref.py FOLDER (--ids 1,2,3 | --ids-file FILE) [--float32]
         [--adapter DIR [--grad] [--merge-to OUT [--merge-dtype F32|F16|BF16]]]
         [--grad-base NAME[,NAME...]]
 
@@ -56,8 +58,9 @@ LoRA, with the semantics of PEFT's LoraLayer (peft_type LORA, eval mode):
                   the line also gets "merged_to"; without ids it is
                   {"merged_to": OUT, "merged": [stored names of changed tensors]}.
 
-Anything unsupported (another architecture, rope_scaling, a sliding window,
-attention/MLP biases on LLaMA, another activation) or inconsistent (a missing
+Anything unsupported (another architecture, rope_scaling or rope_parameters,
+a sliding window outside Gemma3, attention/MLP biases on LLaMA, Qwen3 or
+Gemma3, another activation, Gemma3's bidirectional attention) or inconsistent (a missing
 file or tensor, an unexpected tensor, a shape that disagrees with the config,
 a truncated file, ids out of range) is refused before the forward pass: exit
 status 2 and one line on stderr, "hf_ref: refused: <what>", naming the field
@@ -77,6 +80,32 @@ modeling_qwen2.py (eager attention, no dropout, no cache):
          key/value head j serves query heads j*rep .. j*rep+rep-1 (repeat_kv);
          norm; logits = h lm_head^T or h embed^T when tied.
   Qwen2: LLaMA with biases on q_proj, k_proj, v_proj.
+  Qwen3: LLaMA (no biases) with head_dim from config.json (heads * head_dim
+         may differ from hidden_size) and per-head RMSNorms q_norm / k_norm
+         (gain [head_dim], x * rsqrt(mean(x^2) + eps) * w over each head's
+         head_dim values) on q and k after the projection, before RoPE.
+  Gemma3 (modeling_gemma3.py, transformers 5.18):
+         h = embed[ids] * sqrt(hidden_size) (Gemma3TextScaledWordEmbedding; a
+         float32 buffer, so float32(sqrt(d)) in float32, NOT the bfloat16-rounded
+         value a bf16 model uses); RMSNorm x * rsqrt(mean(x^2) + eps) * (1 + w);
+         per layer  h += post_attention_layernorm(attn(input_layernorm(h)))
+                    h += post_feedforward_layernorm(mlp(pre_feedforward_layernorm(h)))
+         with mlp = down(gelu_tanh(gate(r)) * up(r)); in attention q_norm / k_norm
+         (the (1 + w) RMSNorm over head_dim) before RoPE, scores q k^T *
+         query_pre_attn_scalar^-0.5. Layer i is "sliding_attention" or
+         "full_attention": config.json layer_types[i], or without layer_types
+         sliding unless (i + 1) % sliding_window_pattern == 0 (pattern 6 when
+         absent). A sliding layer lets query i see keys j with
+         i - sliding_window < j <= i (the window counts the query itself;
+         masking_utils.sliding_window_overlay) and uses RoPE base
+         rope_local_base_freq (default 1e4); a full layer is causal with
+         rope_theta (default 1e6). head_dim defaults to 256 (Gemma3TextConfig).
+         final norm; logits = h embed^T (tied unless tie_word_embeddings is
+         false), then tanh soft-capping c * tanh(logits / c) when
+         final_logit_softcapping = c is set. attn_logit_softcapping is read
+         but NOT applied: transformers' Gemma3Attention stores it and never
+         passes it to the attention function (unlike Gemma2), and this file
+         follows transformers.
 """
 import argparse
 import json
@@ -135,9 +164,10 @@ def read_config(folder):
         refuse("config.json must be a JSON object")
     arch = cfg.get("architectures")
     mt = cfg.get("model_type")
-    known = {"gpt2": "GPT2LMHeadModel", "llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM"}
+    known = {"gpt2": "GPT2LMHeadModel", "llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM",
+             "qwen3": "Qwen3ForCausalLM", "gemma3_text": "Gemma3ForCausalLM"}
     if mt not in known:
-        refuse(f"config.json: model_type {json.dumps(mt)} is not supported (supported: gpt2, llama, qwen2)")
+        refuse(f"config.json: model_type {json.dumps(mt)} is not supported (supported: {', '.join(known)})")
     if arch is not None and arch != [known[mt]]:
         refuse(f"config.json: architectures {json.dumps(arch)} is not supported for model_type {mt} (expected [\"{known[mt]}\"])")
     tied = cfg.get("tie_word_embeddings", True)
@@ -167,16 +197,18 @@ def read_config(folder):
             refuse(f"config.json: n_embd {c['d']} is not divisible by n_head {c['heads']}")
         c["hd"] = c["d"] // c["heads"]
         return c
+    gemma = mt == "gemma3_text"
     c = {
-        "kind": mt,
+        "kind": "gemma3" if gemma else mt,
         "vocab": int_field(cfg, "vocab_size", 1, MAX_VOCAB),
         "positions": int_field(cfg, "max_position_embeddings", 1, MAX_POSITIONS),
         "d": int_field(cfg, "hidden_size", 1, MAX_DIM),
         "layers": int_field(cfg, "num_hidden_layers", 1, MAX_LAYERS),
         "heads": int_field(cfg, "num_attention_heads", 1, MAX_DIM),
         "inner": int_field(cfg, "intermediate_size", 1, 1 << 20),
-        "eps": float_field(cfg, "rms_norm_eps", 0, 1),
-        "theta": float_field(cfg, "rope_theta", 0, 1e12, 10000.0),
+        "eps": float_field(cfg, "rms_norm_eps", 0, 1, 1e-6 if mt in ("qwen3", "gemma3_text") else None),
+        # the config classes' defaults when the key is absent
+        "theta": float_field(cfg, "rope_theta", 0, 1e12, 1000000.0 if gemma else 10000.0),
         "tied": tied,
     }
     c["kv"] = int_field(cfg, "num_key_value_heads", 1, c["heads"], c["heads"]) if cfg.get("num_key_value_heads") is not None else c["heads"]
@@ -184,6 +216,8 @@ def read_config(folder):
         refuse(f"config.json: num_attention_heads {c['heads']} is not a multiple of num_key_value_heads {c['kv']}")
     if cfg.get("head_dim") is not None:
         c["hd"] = int_field(cfg, "head_dim", 2, MAX_DIM)
+    elif gemma:
+        c["hd"] = 256  # Gemma3TextConfig's default, not hidden_size / heads
     else:
         if c["d"] % c["heads"]:
             refuse(f"config.json: hidden_size {c['d']} is not divisible by num_attention_heads {c['heads']}")
@@ -192,17 +226,59 @@ def read_config(folder):
         refuse(f"config.json: head dimension {c['hd']} must be even for RoPE")
     if cfg.get("rope_scaling") is not None:
         refuse(f"config.json: rope_scaling {json.dumps(cfg['rope_scaling'])} is not supported (only null)")
-    if cfg.get("hidden_act", "silu") != "silu":
+    if cfg.get("rope_parameters") is not None:
+        # transformers 5's own layout; the hub's checkpoints use rope_theta
+        refuse("config.json: rope_parameters is not supported (rope_theta / rope_local_base_freq)")
+    if gemma:
+        act = cfg.get("hidden_activation", "gelu_pytorch_tanh")
+        if act not in ("gelu_pytorch_tanh", "gelu_new"):  # both the tanh approximation
+            refuse(f"config.json: hidden_activation {json.dumps(act)} is not supported (gelu_pytorch_tanh)")
+    elif cfg.get("hidden_act", "silu") != "silu":
         refuse(f"config.json: hidden_act {json.dumps(cfg.get('hidden_act'))} is not supported (silu)")
     if cfg.get("partial_rotary_factor", 1.0) != 1.0:
         refuse("config.json: partial_rotary_factor is not supported")
-    if mt == "llama":
+    if mt in ("llama", "qwen3", "gemma3_text"):
         for key in ("attention_bias", "mlp_bias"):
             if cfg.get(key, False) is not False:
                 refuse(f"config.json: {key} {json.dumps(cfg[key])} is not supported (false)")
-    if mt == "qwen2" and cfg.get("use_sliding_window", False) is not False:
+    if mt in ("qwen2", "qwen3") and cfg.get("use_sliding_window", False) is not False:
         refuse(f"config.json: use_sliding_window {json.dumps(cfg['use_sliding_window'])} is not supported (false)")
+    if mt == "qwen3" and cfg.get("layer_types") is not None and set(cfg["layer_types"]) != {"full_attention"}:
+        refuse(f"config.json: layer_types {json.dumps(cfg['layer_types'])} is not supported (only full_attention)")
+    if gemma:
+        read_gemma3(cfg, c)
     return c
+
+
+def read_gemma3(cfg, c):
+    """Gemma3TextConfig's fields beyond LLaMA's, as transformers 5.18 reads them."""
+    if cfg.get("use_bidirectional_attention", False) not in (False, None):
+        refuse("config.json: use_bidirectional_attention true is not supported (false)")
+    if c["d"] % c["heads"]:
+        # Gemma3TextConfig.validate_architecture refuses it too
+        refuse(f"config.json: hidden_size {c['d']} is not divisible by num_attention_heads {c['heads']}")
+    c["qpas"] = float_field(cfg, "query_pre_attn_scalar", 0, 1e12, 256)
+    c["local_theta"] = float_field(cfg, "rope_local_base_freq", 0, 1e12, 10000.0)
+    for key, name in (("final_logit_softcapping", "final_cap"), ("attn_logit_softcapping", "attn_cap")):
+        c[name] = None if cfg.get(key) is None else float_field(cfg, key, 0, 1e12)
+    types = cfg.get("layer_types")
+    if types is not None:
+        if not (isinstance(types, list) and len(types) == c["layers"]):
+            refuse(f"config.json: layer_types must list one type per layer ({c['layers']} = num_hidden_layers)")
+        for t in types:
+            if t not in ("sliding_attention", "full_attention"):
+                refuse(f"config.json: layer_types entry {json.dumps(t)} is not supported (sliding_attention, full_attention)")
+    else:
+        # Gemma3TextConfig.__post_init__: the older integer pattern, 6 when
+        # absent ("_sliding_window_pattern", which 4.55 also writes, is not read)
+        n = int_field(cfg, "sliding_window_pattern", 1, MAX_LAYERS, 6)
+        types = ["sliding_attention" if (i + 1) % n else "full_attention" for i in range(c["layers"])]
+    c["sliding"] = [t == "sliding_attention" for t in types]
+    c["window"] = None
+    if any(c["sliding"]):
+        if cfg.get("sliding_window") is None:
+            refuse("config.json: sliding_window is null but layer_types has sliding_attention layers")
+        c["window"] = int_field(cfg, "sliding_window", 1, MAX_POSITIONS)
 
 
 # ---- safetensors -------------------------------------------------------------------
@@ -342,7 +418,13 @@ def expected_shapes(c):
                 s[p + "self_attn.k_proj.bias"] = [KV * hd]
                 s[p + "self_attn.v_proj.bias"] = [KV * hd]
             s[p + "self_attn.o_proj.weight"] = [d, H * hd]
+            if c["kind"] in ("qwen3", "gemma3"):
+                s[p + "self_attn.q_norm.weight"] = [hd]
+                s[p + "self_attn.k_norm.weight"] = [hd]
             s[p + "post_attention_layernorm.weight"] = [d]
+            if c["kind"] == "gemma3":
+                s[p + "pre_feedforward_layernorm.weight"] = [d]
+                s[p + "post_feedforward_layernorm.weight"] = [d]
             s[p + "mlp.gate_proj.weight"] = [I, d]
             s[p + "mlp.up_proj.weight"] = [I, d]
             s[p + "mlp.down_proj.weight"] = [d, I]
@@ -397,7 +479,8 @@ def module_table(c):
     (transformers 4.44), name -> (class, weight key prefix, in, out). Only the
     Linear / Conv1D layers of the blocks carry a key (what hf_ref can adapt);
     lm_head and the embeddings are listed without one."""
-    t = {"": ({"gpt2": "GPT2LMHeadModel", "llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM"}[c["kind"]], None, 0, 0)}
+    t = {"": ({"gpt2": "GPT2LMHeadModel", "llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM",
+               "qwen3": "Qwen3ForCausalLM", "gemma3": "Gemma3ForCausalLM"}[c["kind"]], None, 0, 0)}
     d, I = c["d"], c["inner"]
     if c["kind"] == "gpt2":
         t["transformer"] = ("GPT2Model", None, 0, 0)
@@ -423,10 +506,12 @@ def module_table(c):
             t[p + ".mlp.dropout"] = ("Dropout", None, 0, 0)
         t["transformer.ln_f"] = ("LayerNorm", None, 0, 0)
     else:
-        pre = "Llama" if c["kind"] == "llama" else "Qwen2"
+        # Qwen3 and Gemma3 as transformers 5.18 lists them (no per-layer rotary_emb)
+        pre = {"llama": "Llama", "qwen2": "Qwen2", "qwen3": "Qwen3", "gemma3": "Gemma3"}[c["kind"]]
+        new = c["kind"] in ("qwen3", "gemma3")
         H, KV, hd = c["heads"], c["kv"], c["hd"]
-        t["model"] = (pre + "Model", None, 0, 0)
-        t["model.embed_tokens"] = ("Embedding", None, 0, 0)
+        t["model"] = ("Gemma3TextModel" if c["kind"] == "gemma3" else pre + "Model", None, 0, 0)
+        t["model.embed_tokens"] = ("Gemma3TextScaledWordEmbedding" if c["kind"] == "gemma3" else "Embedding", None, 0, 0)
         t["model.layers"] = ("ModuleList", None, 0, 0)
         for i in range(c["layers"]):
             p = f"model.layers.{i}"
@@ -436,14 +521,21 @@ def module_table(c):
             t[p + ".self_attn.k_proj"] = ("Linear", p + ".self_attn.k_proj", d, KV * hd)
             t[p + ".self_attn.v_proj"] = ("Linear", p + ".self_attn.v_proj", d, KV * hd)
             t[p + ".self_attn.o_proj"] = ("Linear", p + ".self_attn.o_proj", H * hd, d)
-            t[p + ".self_attn.rotary_emb"] = (pre + "RotaryEmbedding", None, 0, 0)
+            if new:
+                t[p + ".self_attn.q_norm"] = (pre + "RMSNorm", None, 0, 0)
+                t[p + ".self_attn.k_norm"] = (pre + "RMSNorm", None, 0, 0)
+            else:
+                t[p + ".self_attn.rotary_emb"] = (pre + "RotaryEmbedding", None, 0, 0)
             t[p + ".mlp"] = (pre + "MLP", None, 0, 0)
             t[p + ".mlp.gate_proj"] = ("Linear", p + ".mlp.gate_proj", d, I)
             t[p + ".mlp.up_proj"] = ("Linear", p + ".mlp.up_proj", d, I)
             t[p + ".mlp.down_proj"] = ("Linear", p + ".mlp.down_proj", I, d)
-            t[p + ".mlp.act_fn"] = ("SiLU", None, 0, 0)
+            t[p + ".mlp.act_fn"] = ({"qwen3": "SiLUActivation", "gemma3": "GELUTanh"}.get(c["kind"], "SiLU"), None, 0, 0)
             t[p + ".input_layernorm"] = (pre + "RMSNorm", None, 0, 0)
             t[p + ".post_attention_layernorm"] = (pre + "RMSNorm", None, 0, 0)
+            if c["kind"] == "gemma3":
+                t[p + ".pre_feedforward_layernorm"] = (pre + "RMSNorm", None, 0, 0)
+                t[p + ".post_feedforward_layernorm"] = (pre + "RMSNorm", None, 0, 0)
         t["model.norm"] = (pre + "RMSNorm", None, 0, 0)
         t["model.rotary_emb"] = (pre + "RotaryEmbedding", None, 0, 0)
     t["lm_head"] = ("Linear", None, d, c["vocab"])
@@ -675,22 +767,43 @@ def forward_gpt2(c, W, ids, torch, lora=None):
 
 
 def forward_llama(c, W, ids, torch, lora=None):
-    """ids and lora: as in forward_gpt2."""
+    """LLaMA, Qwen2, Qwen3 and Gemma3 (one decoder with their differences
+    switched by c["kind"]); ids and lora: as in forward_gpt2."""
     lora = lora or {}
     ids = torch.as_tensor(ids)
     lead, T = tuple(ids.shape[:-1]), ids.shape[-1]
     H, KV, hd = c["heads"], c["kv"], c["hd"]
     rep = H // KV
+    gemma = c["kind"] == "gemma3"
     dt = W["model.embed_tokens.weight"].dtype
     x = W["model.embed_tokens.weight"][ids]
-    mask = torch.ones(T, T, dtype=torch.bool).tril()
-    inv_freq = 1.0 / (c["theta"] ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd))
-    freqs = torch.arange(T, dtype=torch.float64)[:, None] * inv_freq[None, :]  # [T, hd/2]
-    emb = torch.cat([freqs, freqs], dim=-1)
-    cos, sin = emb.cos().to(dt), emb.sin().to(dt)  # [T, hd]
+    if gemma:
+        # Gemma3TextScaledWordEmbedding; sqrt(d) as a Python float is rounded
+        # to float32 by the multiplication in float32, as transformers' buffer is
+        x = x * math.sqrt(c["d"])
+    pos = torch.arange(T)
+    causal = pos[None, :] <= pos[:, None]  # [query, key]
+
+    def rope(theta):
+        inv_freq = 1.0 / (theta ** (torch.arange(0, hd, 2, dtype=torch.float64) / hd))
+        freqs = torch.arange(T, dtype=torch.float64)[:, None] * inv_freq[None, :]  # [T, hd/2]
+        emb = torch.cat([freqs, freqs], dim=-1)
+        return emb.cos().to(dt), emb.sin().to(dt)  # [T, hd]
+
+    # per layer: (cos, sin, mask); Gemma3's sliding layers have their own RoPE
+    # base and a window counting the query itself: key j is seen from query i
+    # when i - window < j <= i
+    full = (*rope(c["theta"]), causal)
+    if gemma and c["window"] is not None:
+        local = (*rope(c["local_theta"]), causal & (pos[None, :] > pos[:, None] - c["window"]))
+        per_layer = [local if sl else full for sl in c["sliding"]]
+    else:
+        per_layer = [full] * c["layers"]
+    scale = c["qpas"] ** -0.5 if gemma else 1.0 / math.sqrt(hd)
 
     def rms(x, w):
-        return x * torch.rsqrt((x * x).mean(-1, keepdim=True) + c["eps"]) * w
+        n = x * torch.rsqrt((x * x).mean(-1, keepdim=True) + c["eps"])
+        return n * (1.0 + w) if gemma else n * w  # Gemma3RMSNorm stores the gain minus one
 
     def rotate_half(x):
         x1, x2 = x[..., : hd // 2], x[..., hd // 2 :]
@@ -706,26 +819,44 @@ def forward_llama(c, W, ids, torch, lora=None):
             y = y + ((x @ A.T) @ B.T) * s
         return y
 
+    def gelu_tanh(m):
+        return 0.5 * m * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (m + 0.044715 * torch.pow(m, 3.0))))
+
     for i in range(c["layers"]):
         p = f"model.layers.{i}."
+        cos, sin, mask = per_layer[i]
         r = rms(x, W[p + "input_layernorm.weight"])
         q = lin(r, p + "self_attn.q_proj").reshape(*lead, T, H, hd).transpose(-3, -2)  # [..., H, T, hd]
         k = lin(r, p + "self_attn.k_proj").reshape(*lead, T, KV, hd).transpose(-3, -2)  # [..., KV, T, hd]
         v = lin(r, p + "self_attn.v_proj").reshape(*lead, T, KV, hd).transpose(-3, -2)
+        if c["kind"] in ("qwen3", "gemma3"):
+            # per-head norms over head_dim, before RoPE
+            q = rms(q, W[p + "self_attn.q_norm.weight"])
+            k = rms(k, W[p + "self_attn.k_norm.weight"])
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
         k = k.repeat_interleave(rep, dim=-3)  # repeat_kv: query head h uses kv head h // rep
         v = v.repeat_interleave(rep, dim=-3)
-        s = (q @ k.transpose(-1, -2)) / math.sqrt(hd)
+        s = (q @ k.transpose(-1, -2)) * scale
         s = s.masked_fill(~mask, float("-inf"))
         y = torch.softmax(s, dim=-1) @ v  # [..., H, T, hd]
-        x = x + lin(y.transpose(-3, -2).reshape(*lead, T, H * hd), p + "self_attn.o_proj")
-        r = rms(x, W[p + "post_attention_layernorm.weight"])
-        g = lin(r, p + "mlp.gate_proj")
-        x = x + lin(torch.nn.functional.silu(g) * lin(r, p + "mlp.up_proj"), p + "mlp.down_proj")
+        a = lin(y.transpose(-3, -2).reshape(*lead, T, H * hd), p + "self_attn.o_proj")
+        if gemma:
+            x = x + rms(a, W[p + "post_attention_layernorm.weight"])
+            r = rms(x, W[p + "pre_feedforward_layernorm.weight"])
+            m = lin(gelu_tanh(lin(r, p + "mlp.gate_proj")) * lin(r, p + "mlp.up_proj"), p + "mlp.down_proj")
+            x = x + rms(m, W[p + "post_feedforward_layernorm.weight"])
+        else:
+            x = x + a
+            r = rms(x, W[p + "post_attention_layernorm.weight"])
+            g = lin(r, p + "mlp.gate_proj")
+            x = x + lin(torch.nn.functional.silu(g) * lin(r, p + "mlp.up_proj"), p + "mlp.down_proj")
     x = rms(x, W["model.norm.weight"])
     head = W["model.embed_tokens.weight"] if c["tied"] else W["lm_head.weight"]
-    return x @ head.T
+    logits = x @ head.T
+    if gemma and c["final_cap"] is not None:
+        logits = torch.tanh(logits / c["final_cap"]) * c["final_cap"]
+    return logits
 
 
 # ---- main --------------------------------------------------------------------------
@@ -782,6 +913,7 @@ def run(folder, ids, float32=False, adapter_dir=None, grad=False, grad_base=(), 
             return {"merged_to": merge_out, "merged": changed}
     import torch  # after every check: refusals stay fast
 
+    torch.set_num_threads(1)  # shared test machines; and a fixed summation order
     dt = torch.float32 if float32 else torch.float64
     W = {k: torch.from_numpy(np.ascontiguousarray(a)).to(dt) for k, a in W0.items()}
     lora, leaves = {}, {}

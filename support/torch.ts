@@ -14,9 +14,9 @@ import { SHAPES, benchTrainer, syntheticBatches } from './synthetic';
 import type { HostBatch } from '../src/core/batch';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-// Debian's python, where apt installs torch; MCCKD_PYTHON picks another
-// (a GPU machine's own PyTorch with CUDA)
-const PY = process.env.MCCKD_PYTHON ?? '/usr/bin/python3';
+// support/python.ts's python: MCCKD_PYTHON (a GPU machine's own PyTorch with
+// CUDA), the repository's .venv, or Debian's, where apt installs torch
+import { PY } from './python';
 
 /** Whether the reference's PyTorch sees a CUDA device. */
 export function torchHasCuda(): boolean {
@@ -28,6 +28,11 @@ export function torchHasCuda(): boolean {
 export function ensureTorch(log: (s: string) => void): string | undefined {
   const ok = (): boolean => spawnSync(PY, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
   if (ok()) return execFileSync(PY, ['-c', 'import torch; print(torch.__version__)']).toString().trim();
+  if (PY !== '/usr/bin/python3') {
+    // apt would install into Debian's python, not this one
+    log(`PyTorch reference skipped: ${PY} cannot import torch (pip install torch into it, or unset MCCKD_PYTHON / remove .venv)`);
+    return undefined;
+  }
   if (process.getuid?.() !== 0) {
     log('PyTorch reference skipped: python3-torch is missing and installing it needs root (apt-get install -y python3-torch)');
     return undefined;

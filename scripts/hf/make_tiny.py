@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Tiny random models in exact Hugging Face layout, for tests.
 
-    /usr/bin/python3 scripts/hf/make_tiny.py OUTDIR [--seed N] [--std S] [--variants] [--adapters]
+    python3 scripts/hf/make_tiny.py OUTDIR [--seed N] [--std S] [--variants] [--adapters]
+        [--families gpt2,llama,qwen2[,qwen3,gemma3]]
 
 Writes OUTDIR/<case>/ for every case in CASES: config.json (the architecture's
 own config keys, as transformers' save_pretrained writes them), a
@@ -9,6 +10,13 @@ generation_config.json, and model.safetensors (or shards plus
 model.safetensors.index.json), with tensor names exactly as transformers saves
 them. Also OUTDIR/manifest.json describing every case. Needs only numpy (no
 transformers, no safetensors package): the safetensors writer is below.
+
+--families picks the model families written (default gpt2,llama,qwen2, the
+ones the TypeScript side reads today; qwen3 and gemma3 are written only when
+named, so that tests iterating manifest.json see them only once asked). A
+case's bytes, and its adapter's, do not depend on which families are written:
+every case keeps its own seed and its adapter seed counts its index among ALL
+cases.
 
 --variants adds folders that hold the SAME weights as a case in another form
 (unsharded, F32 instead of BF16, an explicit lm_head equal to the embedding,
@@ -30,7 +38,8 @@ each case's manifest entry then gets "adapter". The variants that keep their
 case's shapes (.single, .f32, .explicit-head) take <case>.lora as they are.
 
 Weights: N(0, std) seeded with numpy's PCG64 (--seed, default 0); norm gains
-1 + N(0, std); biases N(0, std). The default std (0.2) is larger than
+1 + N(0, std) (Gemma3 stores w with gain 1 + w, so its norms store N(0, std));
+biases N(0, std). The default std (0.2) is larger than
 GPT-2's init (0.02) on purpose: with 0.02 and width 32 the attention is
 almost uniform and the logits almost flat, so a wrong RoPE convention, mask or
 head grouping changes the log-probs by less than the 1e-4 tolerance of the
@@ -239,8 +248,90 @@ def qwen2_config(vocab, positions, d, layers, heads, kv, inter, eps=1e-6, theta=
     }
 
 
+def qwen3_config(vocab, positions, d, layers, heads, kv, head_dim, inter, eps=1e-6, theta=1000000.0, tied=True, dtype="F32", bos=None, eos=None):
+    """Qwen3Config as transformers 4.51 (the Qwen3 release) saves it: head_dim
+    always written (it need not be hidden_size / heads), no q/k/v bias
+    (attention_bias false), sliding_window null since use_sliding_window is false."""
+    return {
+        "_name_or_path": "",
+        "architectures": ["Qwen3ForCausalLM"],
+        "attention_bias": False,
+        "attention_dropout": 0.0,
+        "bos_token_id": bos,
+        "eos_token_id": eos,
+        "head_dim": head_dim,
+        "hidden_act": "silu",
+        "hidden_size": d,
+        "initializer_range": 0.02,
+        "intermediate_size": inter,
+        "max_position_embeddings": positions,
+        "max_window_layers": layers,
+        "model_type": "qwen3",
+        "num_attention_heads": heads,
+        "num_hidden_layers": layers,
+        "num_key_value_heads": kv,
+        "rms_norm_eps": eps,
+        "rope_scaling": None,
+        "rope_theta": theta,
+        "sliding_window": None,
+        "tie_word_embeddings": tied,
+        "torch_dtype": TORCH_DTYPE[dtype],
+        "transformers_version": "4.51.0",
+        "use_cache": True,
+        "use_sliding_window": False,
+        "vocab_size": vocab,
+    }
+
+
+def gemma3_config(vocab, positions, d, layers, heads, kv, head_dim, inter, window, layer_types=None, pattern=None,
+                  qpas=256, eps=1e-6, theta=1000000.0, local_theta=10000.0, final_cap=None, attn_cap=None, dtype="F32"):
+    """Gemma3TextConfig (gemma3_text, Gemma3ForCausalLM) as the hub's text-only
+    checkpoints have it. With layer_types: as transformers 4.55 saves it
+    (gemma-3-270m: layer_types listed, _sliding_window_pattern kept beside it,
+    use_bidirectional_attention). With pattern instead: as 4.50 saved it
+    (gemma-3-1b: sliding_window_pattern N, no layer_types; layer i slides
+    unless (i + 1) % N == 0). Always tied (Gemma3ForCausalLM ties lm_head)."""
+    c = {
+        "_name_or_path": "",
+        "architectures": ["Gemma3ForCausalLM"],
+        "attention_bias": False,
+        "attention_dropout": 0.0,
+        "attn_logit_softcapping": attn_cap,
+        "bos_token_id": 2,
+        "eos_token_id": 1,
+        "final_logit_softcapping": final_cap,
+        "head_dim": head_dim,
+        "hidden_activation": "gelu_pytorch_tanh",
+        "hidden_size": d,
+        "initializer_range": 0.02,
+        "intermediate_size": inter,
+        "max_position_embeddings": positions,
+        "model_type": "gemma3_text",
+        "num_attention_heads": heads,
+        "num_hidden_layers": layers,
+        "num_key_value_heads": kv,
+        "pad_token_id": 0,
+        "query_pre_attn_scalar": qpas,
+        "rms_norm_eps": eps,
+        "rope_local_base_freq": local_theta,
+        "rope_scaling": None,
+        "rope_theta": theta,
+        "sliding_window": window,
+        # no tie_word_embeddings: save_pretrained drops it when it is the
+        # default (true), and the hub's Gemma3 text configs lack it
+        "torch_dtype": TORCH_DTYPE[dtype],
+        "use_cache": True,
+        "vocab_size": vocab,
+    }
+    if layer_types is not None:
+        c.update({"_sliding_window_pattern": 6, "layer_types": layer_types, "transformers_version": "4.55.0.dev0", "use_bidirectional_attention": False})
+    else:
+        c.update({"cache_implementation": "hybrid", "sliding_window_pattern": pattern, "transformers_version": "4.50.0.dev0"})
+    return c
+
+
 def generation_config(cfg):
-    g = {"_from_model_config": True, "transformers_version": TRANSFORMERS_VERSION}
+    g = {"_from_model_config": True, "transformers_version": cfg.get("transformers_version", TRANSFORMERS_VERSION)}
     if cfg.get("bos_token_id") is not None:
         g["bos_token_id"] = cfg["bos_token_id"]
     if cfg.get("eos_token_id") is not None:
@@ -321,6 +412,42 @@ def llama_weights(cfg, init, qkv_bias=False):
     return w
 
 
+def qwen3_weights(cfg, init):
+    """LLaMA's tensors plus the per-head q_norm / k_norm gains [head_dim]."""
+    w = llama_weights(cfg, init)
+    hd = cfg["head_dim"]
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{i}.self_attn."
+        w[p + "q_norm.weight"] = init.gain(hd)
+        w[p + "k_norm.weight"] = init.gain(hd)
+    return w
+
+
+def gemma3_weights(cfg, init):
+    """Gemma3ForCausalLM's tensors (tied: no lm_head.weight). Its RMSNorm
+    multiplies by 1 + w, so a norm stores N(0, std) for a gain 1 + N(0, std)."""
+    d, V = cfg["hidden_size"], cfg["vocab_size"]
+    H, KV, hd, I = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["head_dim"], cfg["intermediate_size"]
+    w = {"model.embed_tokens.weight": init.normal(V, d)}
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        w[p + "input_layernorm.weight"] = init.normal(d)
+        w[p + "self_attn.q_proj.weight"] = init.normal(H * hd, d)
+        w[p + "self_attn.k_proj.weight"] = init.normal(KV * hd, d)
+        w[p + "self_attn.v_proj.weight"] = init.normal(KV * hd, d)
+        w[p + "self_attn.o_proj.weight"] = init.normal(d, H * hd)
+        w[p + "self_attn.q_norm.weight"] = init.normal(hd)
+        w[p + "self_attn.k_norm.weight"] = init.normal(hd)
+        w[p + "post_attention_layernorm.weight"] = init.normal(d)
+        w[p + "pre_feedforward_layernorm.weight"] = init.normal(d)
+        w[p + "mlp.gate_proj.weight"] = init.normal(I, d)
+        w[p + "mlp.up_proj.weight"] = init.normal(I, d)
+        w[p + "mlp.down_proj.weight"] = init.normal(d, I)
+        w[p + "post_feedforward_layernorm.weight"] = init.normal(d)
+    w["model.norm.weight"] = init.normal(d)
+    return w
+
+
 def layer_shards(w, n_layers):
     """Two shards split the way save_pretrained's size-based split falls for
     these models: the embedding and the first half of the layers, then the
@@ -334,6 +461,10 @@ def layer_shards(w, n_layers):
 # ---- the cases -------------------------------------------------------------------
 
 # name: (config builder, storage dtype, notes)
+FAMILIES = {"gpt2": "gpt2", "llama": "llama", "qwen2": "qwen2", "qwen3": "qwen3", "gemma3_text": "gemma3"}
+DEFAULT_FAMILIES = ["gpt2", "llama", "qwen2"]
+
+
 def build_cases(seed, std):
     """Returns a list of (name, config, tensors, dtype, shards, notes, variant_of)."""
     out = []
@@ -365,6 +496,30 @@ def build_cases(seed, std):
     c = llama_config(300, 128, 32, 2, 4, 2, 64, eps=1e-5, theta=10000.0, tied=False)
     w = llama_weights(c, Init(seed + 6, std))
     add("llama-sharded", c, w, "F32", shards=layer_shards(w, 2), notes="two shards + model.safetensors.index.json")
+
+    # The families below are appended, never inserted: a case's adapter seed
+    # is its index in this list, and the cases above are pinned by tests.
+    c = qwen3_config(320, 128, 48, 2, 4, 2, 16, 96, eps=1e-6, theta=1000000.0, tied=True, eos=319)
+    add("qwen3-tiny", c, qwen3_weights(c, Init(seed + 7, std)), "F32",
+        notes="Qwen3ForCausalLM: q_norm/k_norm per head, head_dim 16 x 4 heads = 64 != hidden 48, GQA 4 over 2, tied head (as Qwen3-0.6B)")
+
+    c = qwen3_config(336, 128, 64, 2, 4, 1, 8, 128, eps=1e-6, theta=10000.0, tied=False, dtype="BF16", bos=1, eos=2)
+    add("qwen3-untied", c, qwen3_weights(c, Init(seed + 8, std)), "BF16",
+        notes="Qwen3ForCausalLM: head_dim 8 x 4 heads = 32 != hidden 64, one key/value head, untied lm_head (as Qwen3-8B), BF16 storage")
+
+    c = gemma3_config(320, 128, 48, 4, 4, 1, 16, 96, window=4, qpas=24,
+                      layer_types=["sliding_attention", "sliding_attention", "full_attention", "sliding_attention"])
+    add("gemma3-tiny", c, gemma3_weights(c, Init(seed + 9, std)), "F32",
+        notes="Gemma3ForCausalLM (gemma3_text, 4.55 layout as gemma-3-270m): layer_types sliding, sliding, full, sliding; "
+              "sliding_window 4 (a query sees itself and the 3 keys before it); rope_local_base_freq 1e4 on sliding layers, rope_theta 1e6 on full; "
+              "head_dim 16 x 4 heads = 64 != hidden 48, one key/value head; query_pre_attn_scalar 24 != head_dim; softcaps null; tied")
+
+    c = gemma3_config(336, 128, 32, 3, 2, 2, 24, 64, window=5, pattern=3, qpas=24, theta=500000.0, local_theta=5000.0,
+                      final_cap=4.0, attn_cap=3.0, dtype="BF16")
+    add("gemma3-softcap", c, gemma3_weights(c, Init(seed + 10, std)), "BF16",
+        notes="Gemma3ForCausalLM (4.50 layout as gemma-3-1b): sliding_window_pattern 3, no layer_types (layers 0, 1 slide, 2 is full); "
+              "sliding_window 5; final_logit_softcapping 4 and attn_logit_softcapping 3 (transformers ignores the latter for Gemma3); "
+              "head_dim 24 x 2 heads = 48 != hidden 32; BF16 storage")
     return out
 
 
@@ -497,17 +652,25 @@ def main(argv=None):
     ap.add_argument("--std", type=float, default=0.2)
     ap.add_argument("--variants", action="store_true", help="also write the same-weights variants (name.variant)")
     ap.add_argument("--adapters", action="store_true", help="also write a PEFT LoRA adapter <case>.lora/ beside every case")
+    ap.add_argument("--families", default=",".join(DEFAULT_FAMILIES),
+                    help=f"comma-separated families to write, of {', '.join(FAMILIES.values())} (default {','.join(DEFAULT_FAMILIES)})")
     a = ap.parse_args(argv)
+    fams = [f.strip() for f in a.families.split(",") if f.strip()]
+    bad = [f for f in fams if f not in FAMILIES.values()]
+    if bad or not fams:
+        ap.error(f"--families: unknown family {bad[0] if bad else '(none given)'} (known: {', '.join(FAMILIES.values())})")
     os.makedirs(a.outdir, exist_ok=True)
     cases = build_cases(a.seed, a.std)
+    names = [n for n, *_ in cases]  # adapter seeds count every case, written or not
     todo = cases + (build_variants(cases) if a.variants else [])
+    todo = [t for t in todo if FAMILIES[t[1]["model_type"]] in fams]
     manifest = {"seed": a.seed, "std": a.std, "cases": {}}
     for name, cfg, w, dtype, shards, notes, variant_of in todo:
         files = write_case(a.outdir, name, cfg, w, dtype, shards)
         entry = {
             "architecture": cfg["architectures"][0],
             "dtype": dtype,
-            "tied": cfg["tie_word_embeddings"],
+            "tied": cfg.get("tie_word_embeddings", True),
             "sharded": bool(shards),
             "files": files,
             "tensors": {k: list(np.shape(v)) for k, v in sorted(w.items())},
@@ -516,7 +679,7 @@ def main(argv=None):
         if variant_of:
             entry["variant_of"] = variant_of
         if a.adapters and not variant_of:
-            entry["adapter"] = write_adapter(a.outdir, name, cfg, a.seed + 1000 + [n for n, *_ in cases].index(name))
+            entry["adapter"] = write_adapter(a.outdir, name, cfg, a.seed + 1000 + names.index(name))
         manifest["cases"][name] = entry
     write_json(os.path.join(a.outdir, "manifest.json"), manifest)
     print(json.dumps({"outdir": a.outdir, "cases": list(manifest["cases"])}))

@@ -15,7 +15,8 @@ import { nodeFolder } from '../../src/node/folder';
 import { registerNodeGradients } from '../../src/node/gradients';
 import { tinyConfig, toyGroups } from '../unit/core-helpers';
 
-export const PY = '/usr/bin/python3';
+import { PY } from '../../support/python';
+export { PY };
 const ENV = { ...process.env, PYTHONDONTWRITEBYTECODE: '1' };
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 export const hasPython = spawnSync(PY, ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;

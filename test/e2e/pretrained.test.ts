@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bannerText, waitFor } from './checks';
 import { chromiumAvailable, launchBrowser, openPage, readStep, ROOT, serve, trainStatus, type Served } from '../../support/browser';
 
-const PY = '/usr/bin/python3';
+import { PY } from '../../support/python';
 const ENV = { ...process.env, PYTHONDONTWRITEBYTECODE: '1' };
 const hasPython = spawnSync(PY, ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
 const available = chromiumAvailable() && hasPython;

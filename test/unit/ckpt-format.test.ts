@@ -13,6 +13,7 @@ import {
 } from '../../src/checkpoint/format';
 import { decode, encode } from '../../src/checkpoint/safetensors';
 import { xxh32 } from '../../src/checkpoint/hash';
+import { PY } from '../../support/python';
 import { TINY, dataStart, expectSameTensors, tinyState } from './ckpt-fixtures';
 
 function refusal(fn: () => unknown): CheckpointFormatError {
@@ -207,7 +208,7 @@ describe('checkpoint file format', () => {
 });
 
 describe('scripts/check_safetensors.py reads our files independently', () => {
-  const python = ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['--version']).status === 0);
+  const python = [PY, 'python3'].find((p) => spawnSync(p, ['--version']).status === 0);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ckpt-py-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const run = (file: string): { ok: boolean; errors: string[]; tensors: Record<string, { shape: number[] }>; metadata_keys: string[]; checksum?: { ok: boolean }; weights_only?: boolean } => {

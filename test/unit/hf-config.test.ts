@@ -10,10 +10,10 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkStoredTensors, HfConfigError, hfParamCount, hfTensorShapes, isIgnoredTensor, parseHfConfig } from '../../src/hf/config';
 
-const PY = '/usr/bin/python3';
+import { PY } from '../../support/python';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const hasNumpy = spawnSync(PY, ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
-if (!hasNumpy) console.warn(`hf-config: skipped, ${PY} cannot import numpy (apt-get install -y python3-numpy)`);
+if (!hasNumpy) console.warn(`hf-config: skipped, ${PY} cannot import numpy (.ci/run's .venv, or MCCKD_PYTHON: support/python.ts)`);
 
 type Stored = Map<string, { dtype: string; shape: number[] }>;
 

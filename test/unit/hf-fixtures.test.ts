@@ -6,7 +6,7 @@
 // tied head, GELU tanh), checks the LLaMA / Qwen2 paths for self-consistency
 // (sharded = unsharded, BF16 ~ F32, tied = explicit head, GQA = repeated MHA),
 // and that the reference refuses every hostile folder by name. Skipped when
-// Debian's python3 cannot import torch (apt-get install -y python3-torch).
+// Debian's python3 cannot import torch (.ci/run's .venv, or MCCKD_PYTHON: support/python.ts).
 import * as tf from '@tensorflow/tfjs-core';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs';
@@ -19,7 +19,7 @@ import { createVariables, forward } from '../../src/core/model';
 import { paramShapes, type ModelConfig } from '../../src/core/config';
 import type { TensorMap } from '../../src/core/state';
 
-const PY = '/usr/bin/python3';
+import { PY } from '../../support/python';
 // no __pycache__ next to the scripts
 const ENV = { ...process.env, PYTHONDONTWRITEBYTECODE: '1' };
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -29,7 +29,7 @@ const HF_REF = path.join(ROOT, 'support/hf_ref.py');
 
 const hasTorch = spawnSync(PY, ['-c', 'import torch, numpy'], { stdio: 'ignore' }).status === 0;
 if (!hasTorch) {
-  console.warn(`hf-fixtures: skipped, ${PY} cannot import torch (apt-get install -y python3-torch)`);
+  console.warn(`hf-fixtures: skipped, ${PY} cannot import torch (.ci/run's .venv, or MCCKD_PYTHON: support/python.ts)`);
 }
 
 type Json = Record<string, unknown>;

@@ -12,10 +12,10 @@ import { HfConfigError, hfTensorShapes } from '../../src/hf/config';
 import { readHfFolder } from '../../src/hf/folder';
 import { nodeFolder } from '../../src/node/folder';
 
-const PY = '/usr/bin/python3';
+import { PY } from '../../support/python';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const hasNumpy = spawnSync(PY, ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
-if (!hasNumpy) console.warn(`hf-folder: skipped, ${PY} cannot import numpy (apt-get install -y python3-numpy)`);
+if (!hasNumpy) console.warn(`hf-folder: skipped, ${PY} cannot import numpy (.ci/run's .venv, or MCCKD_PYTHON: support/python.ts)`);
 
 describe.skipIf(!hasNumpy)('readHfFolder', () => {
   const tmp = mkdtempSync(path.join(tmpdir(), 'hf-folder-'));

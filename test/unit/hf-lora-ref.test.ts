@@ -12,7 +12,7 @@
 //       byte for byte with a merge the helper computes on its own;
 //   (b) --grad / --grad-base agree with central differences of the loss;
 //   (c) hostile adapters and misused flags are refused (exit 2, named).
-// Skipped when Debian's python3 cannot import torch (apt-get install -y python3-torch).
+// Skipped when Debian's python3 cannot import torch (.ci/run's .venv, or MCCKD_PYTHON: support/python.ts).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -20,7 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-const PY = '/usr/bin/python3';
+import { PY } from '../../support/python';
 // no __pycache__ next to the scripts
 const ENV = { ...process.env, PYTHONDONTWRITEBYTECODE: '1' };
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -29,7 +29,7 @@ const HF_REF = path.join(ROOT, 'support/hf_ref.py');
 
 const hasTorch = spawnSync(PY, ['-c', 'import torch, numpy'], { stdio: 'ignore' }).status === 0;
 if (!hasTorch) {
-  console.warn(`hf-lora-ref: skipped, ${PY} cannot import torch (apt-get install -y python3-torch)`);
+  console.warn(`hf-lora-ref: skipped, ${PY} cannot import torch (.ci/run's .venv, or MCCKD_PYTHON: support/python.ts)`);
 }
 
 // The helper: `python3 -c HELPER <command> <json>` prints one JSON value.

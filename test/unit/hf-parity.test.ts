@@ -16,11 +16,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { swiftShaderEnv } from '../../src/cli/node-gpu';
 import type { Report } from '../gpu/hf-parity.check';
 
-const PY = '/usr/bin/python3';
+import { PY } from '../../support/python';
 const ENV = { ...process.env, PYTHONDONTWRITEBYTECODE: '1' };
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const hasTorch = spawnSync(PY, ['-c', 'import torch, numpy'], { stdio: 'ignore' }).status === 0;
-if (!hasTorch) console.warn(`hf-parity: skipped, ${PY} cannot import torch (apt-get install -y python3-torch)`);
+if (!hasTorch) console.warn(`hf-parity: skipped, ${PY} cannot import torch (.ci/run's .venv, or MCCKD_PYTHON: support/python.ts)`);
 
 /** Cases with an adapter (make_tiny --adapters writes one per main case). */
 const CASES = ['gpt2-tiny', 'gpt2-noprefix', 'gpt2-f16', 'llama-gqa', 'llama-tied', 'qwen2-tiny', 'llama-sharded'];

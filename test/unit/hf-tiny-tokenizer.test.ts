@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HfTokenizer } from '../../src/hf/tokenizer';
 import { formatPrompt } from '../../src/data/template';
 
-const PY = '/usr/bin/python3';
+import { PY } from '../../support/python';
 const ENV = { ...process.env, PYTHONDONTWRITEBYTECODE: '1' };
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const MAKE_TINY = path.join(ROOT, 'scripts/hf/make_tiny.py');

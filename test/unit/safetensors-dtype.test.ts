@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { decode, encode, floatToBf16Bits, floatToHalfBits } from '../../src/checkpoint/safetensors';
 import { Rng } from '../../src/shared/rng';
 
-const PY = '/usr/bin/python3';
+import { PY } from '../../support/python';
 const hasNumpy = spawnSync(PY, ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
 
 describe('F16 / BF16 rounding', () => {

@@ -6,8 +6,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { spawnSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { torchReference } from '../../support/torch';
+import { PY } from '../../support/python';
 
-const hasTorch = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+const hasTorch = spawnSync(PY, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
 
 describe.skipIf(!hasTorch)('PyTorch reference', () => {
   beforeAll(async () => {
