@@ -43,11 +43,12 @@ export async function ok(args: string[]): Promise<Record<string, unknown>> {
 
 /** Tiny random models in Hugging Face layout under `dir` (scripts/hf/make_tiny.py),
  * each case given a tokenizer.json of the style named. */
-export function tinyModels(dir: string, tokenizers: [string, string][], o: { adapters?: boolean } = {}): void {
-  // made once per version of the scripts (and arguments), then copied
+export function tinyModels(dir: string, tokenizers: [string, string][], o: { adapters?: boolean; families?: string } = {}): void {
+  // made once per version of the scripts (and arguments), then copied;
+  // families: make_tiny's --families (its default leaves out qwen3, gemma3)
   const makers = ['make_tiny.py', 'tiny_tokenizer.py'].map((f) => path.join(ROOT, 'scripts/hf', f));
-  cachedFixture(fixtureKey(makers, { tokenizers, adapters: !!o.adapters, python: PY }), dir, (out) => {
-    py([makers[0], out, ...(o.adapters ? ['--adapters'] : [])]);
+  cachedFixture(fixtureKey(makers, { tokenizers, adapters: !!o.adapters, families: o.families ?? '', python: PY }), dir, (out) => {
+    py([makers[0], out, ...(o.adapters ? ['--adapters'] : []), ...(o.families ? ['--families', o.families] : [])]);
     for (const [c, style] of tokenizers) py([makers[1], path.join(out, c), '--style', style]);
   });
 }

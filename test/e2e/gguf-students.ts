@@ -22,11 +22,14 @@ const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../.
 export const hasPython = spawnSync(PY, ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
 
 /** The cases: a GPT-2, a LLaMA with grouped-query attention (Q/K permuted in
- * the file) and a Qwen2 with q/k/v biases and a tied head. */
+ * the file), a Qwen2 with q/k/v biases and a tied head, and a Qwen3 with
+ * per-head q/k norms and head_dim * heads != hidden (key_length / value_length
+ * in the file); Qwen's tokenizers have no BOS, as the gpt2 style. */
 export const GGUF_CASES = [
   { name: 'gpt2-tiny', style: 'gpt2' },
   { name: 'llama-gqa', style: 'llama3' },
   { name: 'qwen2-tiny', style: 'gpt2' },
+  { name: 'qwen3-tiny', style: 'gpt2' },
 ] as const;
 export type CaseName = (typeof GGUF_CASES)[number]['name'];
 
@@ -37,7 +40,7 @@ function run(args: string[]): void {
 
 /** make_tiny.py's folders in `dir`, each with its tokenizer. */
 export function makeTinyFolders(dir: string): void {
-  run([path.join(ROOT, 'scripts/hf/make_tiny.py'), dir]);
+  run([path.join(ROOT, 'scripts/hf/make_tiny.py'), dir, '--families', 'gpt2,llama,qwen2,qwen3']);
   for (const c of GGUF_CASES) run([path.join(ROOT, 'scripts/hf/tiny_tokenizer.py'), path.join(dir, c.name), '--style', c.style]);
 }
 

@@ -122,6 +122,7 @@ describe('plan: the activations as measured on WebGPU', () => {
   const llama: ModelConfig = { arch: 'llama', vocabSize: 256, blockSize: 128, nLayer: 1, nHead: 4, nKvHead: 2, nEmbd: 64, layerNormEps: 1e-5, intermediateSize: 176, ropeTheta: 10_000 };
   const qwen2: ModelConfig = { arch: 'qwen2', vocabSize: 256, blockSize: 128, nLayer: 1, nHead: 4, nKvHead: 1, nEmbd: 64, layerNormEps: 1e-6, intermediateSize: 160, ropeTheta: 1e6, tieWordEmbeddings: false };
   const gpt2: ModelConfig = { arch: 'gpt2', vocabSize: 256, blockSize: 128, nLayer: 1, nHead: 2, nEmbd: 64, layerNormEps: 1e-5 };
+  const qwen3: ModelConfig = { arch: 'qwen3', vocabSize: 256, blockSize: 128, nLayer: 1, nHead: 4, nKvHead: 2, nEmbd: 48, headDim: 16, layerNormEps: 1e-6, intermediateSize: 160, ropeTheta: 1e6 };
   const cases: { name: string; config: ModelConfig; rows: number; seqLen: number; block: number; final: number }[] = [
     { name: 'gpt2, full', config: gpt2, rows: 4, seqLen: 32, block: 1_048_576, final: 107_520 },
     { name: 'gpt2, full', config: gpt2, rows: 4, seqLen: 64, block: 2_228_224, final: 215_040 },
@@ -135,6 +136,13 @@ describe('plan: the activations as measured on WebGPU', () => {
     { name: 'llama without GQA, LoRA v, down', config: { ...llama, nKvHead: 4, tieWordEmbeddings: false, lora: { rank: 2, alpha: 4, targets: ['v_proj', 'down_proj'] } }, rows: 4, seqLen: 64, block: 3_598_352, final: 275_460 },
     { name: 'qwen2, LoRA on all 7', config: { ...qwen2, lora: { rank: 8, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] } }, rows: 4, seqLen: 32, block: 2_186_276, final: 137_732 },
     { name: 'qwen2, LoRA on all 7', config: { ...qwen2, lora: { rank: 8, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] } }, rows: 4, seqLen: 64, block: 4_634_660, final: 275_460 },
+    // Qwen3: head_dim 16 x 4 heads = 64 != hidden 48, the per-head q/k norms (measured as above)
+    { name: 'qwen3, full', config: qwen3, rows: 4, seqLen: 32, block: 1_421_328, final: 104_964 },
+    { name: 'qwen3, full', config: qwen3, rows: 4, seqLen: 64, block: 3_104_784, final: 209_924 },
+    { name: 'qwen3, LoRA q, k, v, o', config: { ...qwen3, lora: { rank: 4, alpha: 8, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] } }, rows: 4, seqLen: 32, block: 1_699_872, final: 104_964 },
+    { name: 'qwen3, LoRA q, k, v, o', config: { ...qwen3, lora: { rank: 4, alpha: 8, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] } }, rows: 4, seqLen: 64, block: 3_661_856, final: 209_924 },
+    { name: 'qwen3 head_dim 8, 1 kv head, untied, LoRA on all 7', config: { ...qwen3, nKvHead: 1, headDim: 8, tieWordEmbeddings: false, lora: { rank: 8, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] } }, rows: 4, seqLen: 32, block: 1_800_748, final: 102_916 },
+    { name: 'qwen3 head_dim 8, 1 kv head, untied, LoRA on all 7', config: { ...qwen3, nKvHead: 1, headDim: 8, tieWordEmbeddings: false, lora: { rank: 8, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] } }, rows: 4, seqLen: 64, block: 3_863_596, final: 205_828 },
     // the reference students' widths (vocabulary 1,024), LoRA r 8 on their default targets, 2 rows x 48
     { name: 'SmolLM2 widths', config: { ...REFERENCE_MODELS[1].config, vocabSize: 1024, blockSize: 256, lora: { rank: 8, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] } }, rows: 2, seqLen: 48, block: 10_152_216, final: 911_236 },
     { name: 'Qwen2.5-0.5B widths', config: { ...REFERENCE_MODELS[2].config, vocabSize: 1024, blockSize: 256, lora: { rank: 8, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] } }, rows: 2, seqLen: 48, block: 19_994_904, final: 1_402_756 },

@@ -208,6 +208,7 @@ function expected(m: ExportModel, name: string, dtype: 'F32' | 'F16'): Map<strin
     return out;
   }
   const llama = name.startsWith('llama');
+  const qwen3 = name.startsWith('qwen3'); // no q/k/v biases; per-head q/k norm gains
   put('token_embd.weight', [V, d], W('model.embed_tokens.weight'));
   for (let l = 0; l < c.nLayer; l++) {
     const p = `model.layers.${l}`;
@@ -217,7 +218,10 @@ function expected(m: ExportModel, name: string, dtype: 'F32' | 'F16'): Map<strin
     put(`blk.${l}.attn_q.weight`, [q, d], llama ? permuteRope(W(`${p}.self_attn.q_proj.weight`), c.nHead, d) : W(`${p}.self_attn.q_proj.weight`));
     put(`blk.${l}.attn_k.weight`, [kvw, d], llama ? permuteRope(W(`${p}.self_attn.k_proj.weight`), nKvHead, d) : W(`${p}.self_attn.k_proj.weight`));
     put(`blk.${l}.attn_v.weight`, [kvw, d], W(`${p}.self_attn.v_proj.weight`));
-    if (!llama) {
+    if (qwen3) {
+      put(`blk.${l}.attn_q_norm.weight`, [headDim], W(`${p}.self_attn.q_norm.weight`));
+      put(`blk.${l}.attn_k_norm.weight`, [headDim], W(`${p}.self_attn.k_norm.weight`));
+    } else if (!llama) {
       put(`blk.${l}.attn_q.bias`, [q], W(`${p}.self_attn.q_proj.bias`));
       put(`blk.${l}.attn_k.bias`, [kvw], W(`${p}.self_attn.k_proj.bias`));
       put(`blk.${l}.attn_v.bias`, [kvw], W(`${p}.self_attn.v_proj.bias`));
@@ -261,6 +265,11 @@ describe.skipIf(!hasPython)('GGUF files of tiny students LoRA-trained a few step
           expect(md[`${arch}.rope.dimension_count`]).toBe(headDim);
           expect(md[`${arch}.rope.freq_base`]).toBe(ropeTheta);
           expect(md[`${arch}.attention.layer_norm_rms_epsilon`]).toBeCloseTo(mc.layerNormEps, 10);
+          // Qwen3's head size is its own (16 here, hidden / heads 12): llama.cpp must be told
+          if (arch === 'qwen3') {
+            expect(headDim).not.toBe(mc.nEmbd / mc.nHead);
+            expect([md['qwen3.attention.key_length'], md['qwen3.attention.value_length']]).toEqual([headDim, headDim]);
+          } else expect(md[`${arch}.attention.key_length`]).toBeUndefined();
         }
         // the tokenizer: every id of the embedding, its text as tokenizer.json has it
         const tj = m.tokenizerJson as { model: { vocab: Record<string, number>; merges: string[] }; added_tokens: { id: number; content: string }[] };

@@ -64,6 +64,49 @@ describe.skipIf(!hasNumpy)('Hugging Face config.json and tensor table', () => {
     expect(gpt2).toMatchObject({ arch: 'gpt2', tieWordEmbeddings: true, intermediateSize: 4 * gpt2.hiddenSize });
   });
 
+  it('reads Qwen3 (head_dim * heads != hidden, q/k norms) and refuses what it does not implement, naming the field', () => {
+    const out = path.join(tmp, 'qwen3');
+    const r = spawnSync(PY, [path.join(ROOT, 'scripts/hf/make_tiny.py'), out, '--families', 'qwen3'], { encoding: 'utf8', env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } });
+    if (r.status !== 0) throw new Error(r.stderr);
+    const tiny = config(path.join(out, 'qwen3-tiny')) as Record<string, unknown>;
+    const untied = config(path.join(out, 'qwen3-untied')) as Record<string, unknown>;
+    expect(parseHfConfig(tiny)).toMatchObject({ arch: 'qwen3', hiddenSize: 48, nHead: 4, nKvHead: 2, headDim: 16, qkvBias: false, tieWordEmbeddings: true, ropeTheta: 1e6, normEps: 1e-6 });
+    expect(parseHfConfig(untied)).toMatchObject({ arch: 'qwen3', hiddenSize: 64, nHead: 4, nKvHead: 1, headDim: 8, tieWordEmbeddings: false, ropeTheta: 1e4 });
+    for (const [name, c] of [['qwen3-tiny', tiny], ['qwen3-untied', untied]] as const) {
+      const spec = parseHfConfig(c);
+      const stored = storedTensors(path.join(out, name));
+      checkStoredTensors(spec, stored);
+      const table = new Map(hfTensorShapes(spec));
+      expect(table.get('model.layers.1.self_attn.q_norm.weight'), name).toEqual([spec.headDim]);
+      expect(table.get('model.layers.1.self_attn.k_norm.weight'), name).toEqual([spec.headDim]);
+      expect(table.get('model.layers.0.self_attn.q_proj.weight'), name).toEqual([spec.nHead * spec.headDim, spec.hiddenSize]);
+      expect(table.get('model.layers.0.self_attn.o_proj.weight'), name).toEqual([spec.hiddenSize, spec.nHead * spec.headDim]);
+      // a missing or mis-sized norm is named
+      const noNorm = new Map(stored);
+      noNorm.delete('model.layers.1.self_attn.k_norm.weight');
+      expect(() => checkStoredTensors(spec, noNorm)).toThrow(/tensor "model.layers.1.self_attn.k_norm.weight" is missing/);
+      const wide = new Map(stored).set('model.layers.0.self_attn.q_norm.weight', { dtype: 'F32', shape: [spec.hiddenSize / spec.nHead + 2] });
+      expect(() => checkStoredTensors(spec, wide)).toThrow(/"model.layers.0.self_attn.q_norm.weight" has shape .*head_dim/);
+    }
+    // transformers 5's layout: rope_parameters instead of rope_theta, layer_types written out
+    const v5 = { ...tiny, rope_theta: undefined, rope_parameters: { rope_type: 'default', rope_theta: 5e5 }, layer_types: ['full_attention', 'full_attention'] };
+    expect(parseHfConfig(v5).ropeTheta).toBe(5e5);
+    const refusals: [Record<string, unknown>, RegExp][] = [
+      [{ attention_bias: true }, /"attention_bias": true is not supported/],
+      [{ use_sliding_window: true, sliding_window: 16 }, /"use_sliding_window": true is not supported/],
+      [{ layer_types: ['full_attention', 'sliding_attention'] }, /"layer_types" .* is not supported/],
+      [{ head_dim: undefined }, /"head_dim" is missing/],
+      [{ head_dim: 15 }, /must be an even integer for RoPE/],
+      [{ hidden_act: 'gelu' }, /"hidden_act" "gelu" is not supported/],
+      [{ rope_scaling: { rope_type: 'yarn', factor: 4 } }, /"rope_scaling" is set/],
+      [{ rope_parameters: { rope_type: 'yarn', rope_theta: 1e6, factor: 4 } }, /"rope_parameters" .* is not supported/],
+      [{ rope_parameters: { rope_type: 'default', rope_theta: 5 } }, /"rope_parameters.rope_theta" 5 and "rope_theta" 1000000 differ/],
+      [{ num_key_value_heads: 3 }, /not a multiple of "num_key_value_heads" 3/],
+      [{ model_type: 'qwen2' }, /"model_type" "qwen2" does not match/],
+    ];
+    for (const [patch, msg] of refusals) expect(() => parseHfConfig({ ...tiny, ...patch }), JSON.stringify(patch)).toThrow(msg);
+  });
+
   it('refuses each broken config or tensor table, naming the field or tensor', () => {
     make('make_hostile.py', path.join(tmp, 'hostile'));
     const cases = JSON.parse(readFileSync(path.join(tmp, 'hostile', 'hostile.json'), 'utf8')) as Record<string, { problem: string; expect: string }>;

@@ -2,11 +2,14 @@
 // (support/hf_ref.py, Debian's python3-torch): per-token log-probs of every
 // tiny model of scripts/hf/make_tiny.py (GPT-2 with and without prefix, F16;
 // LLaMA with GQA and MHA, tied and untied, BF16, sharded; Qwen2 with q/k/v
-// biases), with and without a PEFT LoRA adapter, and the LoRA gradients of
+// biases; Qwen3 with per-head q/k norms and head_dim * heads != hidden, tied
+// and untied), with and without a PEFT LoRA adapter, and the LoRA gradients of
 // the mean NLL (with and without activation recomputation; the frozen embedding
 // and head also held in row blocks, as over a GPU binding limit), on cpu (1e-4),
 // wasm and WebGPU on Dawn + SwiftShader (1e-3).
 // Ours run in a child process per backend (test/gpu/hf-parity.check.ts).
+// Where the python has transformers and peft, ours on cpu are also checked
+// against transformers ITSELF (base, adapter, LoRA gradients) for every case.
 import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,14 +19,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { swiftShaderEnv } from '../../src/cli/node-gpu';
 import type { Report } from '../gpu/hf-parity.check';
 
-import { PY } from '../../support/python';
+import { PY, pythonMissing } from '../../support/python';
 const ENV = { ...process.env, PYTHONDONTWRITEBYTECODE: '1' };
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const hasTorch = spawnSync(PY, ['-c', 'import torch, numpy'], { stdio: 'ignore' }).status === 0;
 if (!hasTorch) console.warn(`hf-parity: skipped, ${PY} cannot import torch (.ci/run's .venv, or MCCKD_PYTHON: support/python.ts)`);
 
 /** Cases with an adapter (make_tiny --adapters writes one per main case). */
-const CASES = ['gpt2-tiny', 'gpt2-noprefix', 'gpt2-f16', 'llama-gqa', 'llama-tied', 'qwen2-tiny', 'llama-sharded'];
+const CASES = ['gpt2-tiny', 'gpt2-noprefix', 'gpt2-f16', 'llama-gqa', 'llama-tied', 'qwen2-tiny', 'llama-sharded', 'qwen3-tiny', 'qwen3-untied'];
+const FAMILIES = 'gpt2,llama,qwen2,qwen3'; // make_tiny's families of CASES
 // below every case's vocabulary (gpt2-noprefix has 300 tokens); 40 positions
 const IDS = Array.from({ length: 40 }, (_, i) => (i * 37 + 11) % 299);
 
@@ -37,6 +41,36 @@ function ref(folder: string, extra: string[] = []): Ref {
   const r = spawnSync(PY, [path.join(ROOT, 'support/hf_ref.py'), folder, '--ids', IDS.join(','), ...extra], { encoding: 'utf8', env: ENV });
   if (r.status !== 0) throw new Error(`hf_ref.py ${folder}: ${r.stderr}`);
   return JSON.parse(r.stdout) as Ref;
+}
+
+// Transformers itself (support/hf_transformers_ref.py's loading, float32,
+// eager attention; PEFT for the adapter) on every case in ONE process
+// (importing transformers takes most of the time): the log-probs with and
+// without the adapter and the LoRA gradients of the mean NLL, PEFT's names.
+const TRANSFORMERS_PY = `
+import json, sys, torch
+sys.path.insert(0, sys.argv[1])
+from hf_transformers_ref import load, logprobs
+d, ids, out = sys.argv[2], [int(x) for x in sys.argv[3].split(',')], {}
+for c in sys.argv[4:]:
+    with torch.no_grad():
+        base = logprobs(load(d + '/' + c), ids)
+    m = load(d + '/' + c, d + '/' + c + '.lora')
+    lora = {n: p for n, p in m.named_parameters() if 'lora_' in n}
+    for p in lora.values(): p.requires_grad_(True)
+    lp = logprobs(m, ids)
+    (-lp.mean()).backward()
+    out[c] = {'base': [None] + base.tolist(), 'lora': [None] + lp.detach().tolist(),
+              'grads': {n.replace('.default.', '.'): p.grad.flatten().tolist() for n, p in lora.items()}}
+print(json.dumps(out))
+`;
+const noTransformers = !hasTorch || pythonMissing('transformers', 'peft');
+if (noTransformers) console.warn(`hf-parity: the check against transformers itself is skipped, ${noTransformers === true ? 'no torch' : noTransformers}`);
+
+function transformersRefs(dir: string): Record<string, { base: (number | null)[]; lora: (number | null)[]; grads: Record<string, number[]> }> {
+  const r = spawnSync(PY, ['-c', TRANSFORMERS_PY, path.join(ROOT, 'support'), dir, IDS.join(','), ...CASES], { encoding: 'utf8', env: ENV, maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`transformers reference: ${r.stderr.slice(-3000)}`);
+  return JSON.parse(r.stdout) as ReturnType<typeof transformersRefs>;
 }
 
 function ours(dir: string, backend: string, env: Record<string, string> = {}): Promise<Report> {
@@ -66,11 +100,14 @@ describe.skipIf(!hasTorch)('pretrained students match the Hugging Face math (PyT
   const refs: Record<string, { base: Ref; lora: Ref }> = {};
   beforeAll(() => {
     dir = mkdtempSync(path.join(tmpdir(), 'mcckd-parity-'));
-    const made = spawnSync(PY, [path.join(ROOT, 'scripts/hf/make_tiny.py'), dir, '--adapters'], { encoding: 'utf8', env: ENV });
+    const made = spawnSync(PY, [path.join(ROOT, 'scripts/hf/make_tiny.py'), dir, '--adapters', '--families', FAMILIES], { encoding: 'utf8', env: ENV });
     if (made.status !== 0) throw new Error(made.stderr);
     for (const c of CASES) refs[c] = { base: ref(path.join(dir, c)), lora: ref(path.join(dir, c), ['--adapter', path.join(dir, `${c}.lora`), '--grad']) };
   }, 300_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  // one cpu run serves both cpu checks
+  let cpuRun: Promise<Report> | undefined;
+  const oursCpu = (): Promise<Report> => (cpuRun ??= ours(dir, 'cpu'));
 
   const check = (r: Report, tol: number, gradTol: number): Record<string, string> => {
     const seen: Record<string, string> = {};
@@ -105,7 +142,32 @@ describe.skipIf(!hasTorch)('pretrained students match the Hugging Face math (PyT
   };
 
   it('cpu: within 1e-4, LoRA gradients within 1e-4 relative', { timeout: 400_000 }, async () => {
-    console.log('cpu', check(await ours(dir, 'cpu'), 1e-4, 1e-4));
+    console.log('cpu', check(await oursCpu(), 1e-4, 1e-4));
+  });
+
+  it.skipIf(!!noTransformers)('cpu against transformers itself: within 1e-4, LoRA gradients within 1e-4 relative', { timeout: 600_000 }, async () => {
+    const [o, t] = [await oursCpu(), transformersRefs(dir)];
+    const seen: Record<string, string> = {};
+    for (const c of CASES) {
+      const dBase = maxDiff(o.cases[c].base, t[c].base);
+      const dLora = maxDiff(o.cases[c].lora, t[c].lora);
+      expect(dBase, `${c} base`).toBeLessThan(1e-4);
+      expect(dLora, `${c} lora`).toBeLessThan(1e-4);
+      // the same PEFT tensors, compared relative to the largest gradient
+      expect(Object.keys(o.cases[c].grads).sort()).toEqual(Object.keys(t[c].grads).sort());
+      let dGrad = 0;
+      let scale = 0;
+      for (const [n, g] of Object.entries(t[c].grads)) {
+        g.forEach((x, i) => {
+          dGrad = Math.max(dGrad, Math.abs(x - o.cases[c].grads[n][i]));
+          scale = Math.max(scale, Math.abs(x));
+        });
+      }
+      expect(scale).toBeGreaterThan(1e-3);
+      expect(dGrad / scale, `${c} grads`).toBeLessThan(1e-4);
+      seen[c] = `logprobs ${dBase.toExponential(1)} / lora ${dLora.toExponential(1)}, grads ${(dGrad / scale).toExponential(1)} rel`;
+    }
+    console.log('cpu vs transformers', seen);
   });
 
   it('wasm: within 1e-3', { timeout: 400_000 }, async () => {
