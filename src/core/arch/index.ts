@@ -4,11 +4,12 @@
 
 import type { ModelConfig } from '../config';
 import type { ArchFamily } from './family';
+import { GEMMA3 } from './gemma3';
 import { GPT2 } from './gpt2';
 import { LLAMA } from './llama';
 import { QWEN2 } from './qwen2';
 
-export const FAMILIES = [GPT2, LLAMA, QWEN2] as const;
+export const FAMILIES = [GPT2, LLAMA, QWEN2, GEMMA3] as const;
 
 /** A family's id as stored in ModelConfig.arch. */
 export type Arch = (typeof FAMILIES)[number]['name'];
