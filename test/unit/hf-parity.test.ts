@@ -2,7 +2,9 @@
 // (support/hf_ref.py, Debian's python3-torch): per-token log-probs of every
 // tiny model of scripts/hf/make_tiny.py (GPT-2 with and without prefix, F16;
 // LLaMA with GQA and MHA, tied and untied, BF16, sharded; Qwen2 with q/k/v
-// biases), with and without a PEFT LoRA adapter, and the LoRA gradients of
+// biases; Gemma3 with sliding windows of 4-5 keys shorter than the 40-token
+// text, local/global RoPE bases, q/k norms and a final soft-cap), with and
+// without a PEFT LoRA adapter, and the LoRA gradients of
 // the mean NLL (with and without activation recomputation; the frozen embedding
 // and head also held in row blocks, as over a GPU binding limit), on cpu (1e-4),
 // wasm and WebGPU on Dawn + SwiftShader (1e-3).
@@ -16,14 +18,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { swiftShaderEnv } from '../../src/cli/node-gpu';
 import type { Report } from '../gpu/hf-parity.check';
 
-import { PY } from '../../support/python';
+import { PY, PY_ENV, pythonMissing } from '../../support/python';
 const ENV = { ...process.env, PYTHONDONTWRITEBYTECODE: '1' };
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const hasTorch = spawnSync(PY, ['-c', 'import torch, numpy'], { stdio: 'ignore' }).status === 0;
 if (!hasTorch) console.warn(`hf-parity: skipped, ${PY} cannot import torch (.ci/run's .venv, or MCCKD_PYTHON: support/python.ts)`);
 
 /** Cases with an adapter (make_tiny --adapters writes one per main case). */
-const CASES = ['gpt2-tiny', 'gpt2-noprefix', 'gpt2-f16', 'llama-gqa', 'llama-tied', 'qwen2-tiny', 'llama-sharded'];
+const CASES = ['gpt2-tiny', 'gpt2-noprefix', 'gpt2-f16', 'llama-gqa', 'llama-tied', 'qwen2-tiny', 'llama-sharded', 'gemma3-tiny', 'gemma3-softcap'];
+/** The families make_tiny writes for these cases. */
+const FAMILIES = 'gpt2,llama,qwen2,gemma3';
+/** Cases also scored by transformers itself (support/hf_transformers_ref.py). */
+const BY_TRANSFORMERS = ['gemma3-tiny', 'gemma3-softcap'];
+const noTransformers = pythonMissing('numpy', 'torch', 'transformers', 'peft');
+if (noTransformers) console.warn(`hf-parity: the comparison with transformers itself is skipped, ${noTransformers}`);
 // below every case's vocabulary (gpt2-noprefix has 300 tokens); 40 positions
 const IDS = Array.from({ length: 40 }, (_, i) => (i * 37 + 11) % 299);
 
@@ -66,7 +74,7 @@ describe.skipIf(!hasTorch)('pretrained students match the Hugging Face math (PyT
   const refs: Record<string, { base: Ref; lora: Ref }> = {};
   beforeAll(() => {
     dir = mkdtempSync(path.join(tmpdir(), 'mcckd-parity-'));
-    const made = spawnSync(PY, [path.join(ROOT, 'scripts/hf/make_tiny.py'), dir, '--adapters'], { encoding: 'utf8', env: ENV });
+    const made = spawnSync(PY, [path.join(ROOT, 'scripts/hf/make_tiny.py'), dir, '--adapters', '--families', FAMILIES], { encoding: 'utf8', env: ENV });
     if (made.status !== 0) throw new Error(made.stderr);
     for (const c of CASES) refs[c] = { base: ref(path.join(dir, c)), lora: ref(path.join(dir, c), ['--adapter', path.join(dir, `${c}.lora`), '--grad']) };
   }, 300_000);
@@ -104,8 +112,31 @@ describe.skipIf(!hasTorch)('pretrained students match the Hugging Face math (PyT
     return seen;
   };
 
+  let cpuReport: Report | undefined;
   it('cpu: within 1e-4, LoRA gradients within 1e-4 relative', { timeout: 400_000 }, async () => {
-    console.log('cpu', check(await ours(dir, 'cpu'), 1e-4, 1e-4));
+    cpuReport = await ours(dir, 'cpu');
+    console.log('cpu', check(cpuReport, 1e-4, 1e-4));
+  });
+
+  // hf_ref.py is checked against transformers in hf-transformers.test.ts;
+  // this compares our log-probs with transformers' own directly (float32,
+  // with and without the adapter through PEFT)
+  it.skipIf(!!noTransformers)('cpu: Gemma3 within 1e-4 of transformers itself (and PEFT)', { timeout: 400_000 }, async () => {
+    const r = cpuReport ?? (await ours(dir, 'cpu'));
+    const seen: Record<string, string> = {};
+    for (const c of BY_TRANSFORMERS) {
+      const hf = (extra: string[]): (number | null)[] => {
+        const out = spawnSync(PY, [path.join(ROOT, 'support/hf_transformers_ref.py'), path.join(dir, c), '--ids', IDS.join(','), ...extra], { encoding: 'utf8', env: PY_ENV, maxBuffer: 64 << 20 });
+        if (out.status !== 0) throw new Error(`hf_transformers_ref.py ${c}: ${out.stderr}`);
+        return (JSON.parse(out.stdout) as Ref).logprobs;
+      };
+      const dBase = maxDiff(r.cases[c].base, hf([]));
+      const dLora = maxDiff(r.cases[c].lora, hf(['--adapter', path.join(dir, `${c}.lora`)]));
+      expect(dBase, `${c} base vs transformers`).toBeLessThan(1e-4);
+      expect(dLora, `${c} lora vs transformers + PEFT`).toBeLessThan(1e-4);
+      seen[c] = `base ${dBase.toExponential(1)} / lora ${dLora.toExponential(1)}`;
+    }
+    console.log('cpu vs transformers', seen);
   });
 
   it('wasm: within 1e-3', { timeout: 400_000 }, async () => {
