@@ -146,14 +146,18 @@ export const GEMMA3 = defineFamily({
     if (act !== 'gelu_pytorch_tanh') r.fail(`"hidden_activation" ${JSON.stringify(act)} is not supported (only gelu_pytorch_tanh)`);
     if (c.use_bidirectional_attention === true) r.fail('"use_bidirectional_attention": true is not supported (causal attention only)');
     if (c.attention_bias === true) r.fail('"attention_bias": true is not supported');
+    // save_pretrained writes every field; a config without head_dim would
+    // mean Gemma3TextConfig's default 256, which the reader below cannot see
+    if (!present(c.head_dim)) r.fail('"head_dim" is missing (Gemma3 configs name it)');
     const theta = ropeThetas(c, r);
-    // the LLaMA-like sizes; its activation and RoPE checks were done above in
-    // Gemma's terms, so they see neutral values
-    const base = readLlamaHf({ ...c, hidden_act: 'silu', rope_scaling: null, rope_theta: theta.global, head_dim: c.head_dim ?? 256 }, r, false, { explicitHeadDim: true });
+    // the LLaMA-like sizes; the activation and RoPE were checked above in
+    // Gemma's terms (r reads the original config: the bases are set below)
+    const base = readLlamaHf({ ...c, hidden_act: 'silu', rope_scaling: null }, r, false, { explicitHeadDim: true });
     const { nLayer } = base.config;
     const layerTypes = layerTypesOf(c, r, nLayer);
     const config: FamilyConfig = {
       ...base.config,
+      ropeTheta: theta.global,
       // Gemma3TextConfig's default is tied; save_pretrained leaves the default out
       tieWordEmbeddings: c.tie_word_embeddings !== false,
       layerTypes,
