@@ -42,8 +42,8 @@ export async function ok(args: string[]): Promise<Record<string, unknown>> {
 
 /** Tiny random models in Hugging Face layout under `dir` (scripts/hf/make_tiny.py),
  * each case given a tokenizer.json of the style named. */
-export function tinyModels(dir: string, tokenizers: [string, string][], o: { adapters?: boolean } = {}): void {
-  py([path.join(ROOT, 'scripts/hf/make_tiny.py'), dir, ...(o.adapters ? ['--adapters'] : [])]);
+export function tinyModels(dir: string, tokenizers: [string, string][], o: { adapters?: boolean; families?: string } = {}): void {
+  py([path.join(ROOT, 'scripts/hf/make_tiny.py'), dir, ...(o.adapters ? ['--adapters'] : []), ...(o.families ? ['--families', o.families] : [])]);
   for (const [c, style] of tokenizers) py([path.join(ROOT, 'scripts/hf/tiny_tokenizer.py'), path.join(dir, c), '--style', style]);
 }
 
