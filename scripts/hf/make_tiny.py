@@ -520,6 +520,15 @@ def build_cases(seed, std):
         notes="Gemma3ForCausalLM (4.50 layout as gemma-3-1b): sliding_window_pattern 3, no layer_types (layers 0, 1 slide, 2 is full); "
               "sliding_window 5; final_logit_softcapping 4 and attn_logit_softcapping 3 (transformers ignores the latter for Gemma3); "
               "head_dim 24 x 2 heads = 48 != hidden 32; BF16 storage")
+
+    # what llama.cpp's gemma3 graph computes as transformers does (it reads no
+    # layer_types, scale or local base: see src/core/arch/gemma3.ts)
+    c = gemma3_config(320, 128, 48, 2, 4, 1, 16, 96, window=4, qpas=16,
+                      layer_types=["sliding_attention", "sliding_attention"])
+    add("gemma3-gguf", c, gemma3_weights(c, Init(seed + 11, std)), "F32",
+        notes="Gemma3ForCausalLM as llama.cpp's gemma3 runs it: 2 layers, both sliding (llama.cpp slides layer i when i % 6 < 5); "
+              "sliding_window 4; rope_local_base_freq 1e4 (llama.cpp's fixed local base); query_pre_attn_scalar = head_dim 16; "
+              "head_dim 16 x 4 heads = 64 != hidden 48, one key/value head; no soft-caps; tied")
     return out
 
 

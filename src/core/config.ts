@@ -221,9 +221,6 @@ export function checkModelRanges(c: ModelConfig): void {
     if (!Array.isArray(c.layerTypes) || c.layerTypes.length !== c.nLayer || !c.layerTypes.every((x) => x === 'full' || x === 'sliding')) throw new ConfigRangeError(`layerTypes must list 'full' or 'sliding' for each of the ${c.nLayer} layers`, 'layerTypes');
     if (c.layerTypes.includes('sliding') && c.slidingWindow === undefined) throw new ConfigRangeError('layerTypes has sliding layers but slidingWindow is not set', 'slidingWindow');
   }
-  // the head, its chunked CE and the KL term read raw logits; a soft-capped
-  // model would train on other numbers than it was made with
-  if (c.finalSoftcap !== undefined) throw new ConfigRangeError('finalSoftcap: final logit soft-capping is not applied by the head yet', 'finalSoftcap');
   familyOf(c).check(c, (field, msg) => {
     throw new ConfigRangeError(msg, field);
   });

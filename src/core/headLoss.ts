@@ -14,6 +14,40 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { gatherRows, matMul2d } from './ops';
 
+/** The output head: its matrix [V, d] (whole, or as row blocks when larger
+ * than one GPU binding, see model.ts) and the final logit soft-cap of the
+ * families that have one (Gemma3's final_logit_softcapping). Every logit the
+ * model produces (forward, generation, scoring, evaluation, the chunked
+ * cross-entropy, the KL rows) is made here, by headLogits / the chunks of
+ * headCrossEntropy / headLogitsRows, so the cap is applied in one place. */
+export interface Head {
+  parts: tf.Tensor2D[];
+  /** logits -> tanh(z / cap) * cap */
+  softcap?: number;
+}
+
+/** A head as the callers hold it: one matrix, its row blocks, or a Head. */
+export type HeadLike = tf.Tensor2D | tf.Tensor2D[] | Head;
+
+export function asHead(h: HeadLike): Head {
+  if (Array.isArray(h)) return { parts: h };
+  if (h instanceof tf.Tensor) return { parts: [h] };
+  return h;
+}
+
+/** The soft-cap tanh(z / cap) * cap (transformers' Gemma3ForCausalLM: divide,
+ * tanh, multiply), or z itself without a cap. */
+function capLogits(z: tf.Tensor2D, cap: number | undefined): tf.Tensor2D {
+  return cap === undefined ? z : (tf.mul(tf.tanh(tf.div(z, cap)), cap) as tf.Tensor2D);
+}
+
+/** The logits h @ head^T [N, V] (soft-capped when the head says so), block by
+ * block for a split head: what every caller outside the chunked loss reads. */
+export function headLogits(h: tf.Tensor2D, head: HeadLike): tf.Tensor2D {
+  const { parts, softcap } = asHead(head);
+  return capLogits(partLogits(h, parts, parts.map(() => null)), softcap); // [N, d] @ [V, d]^T -> [N, V]
+}
+
 interface HeadLossOptions {
   /** Whether w gets a gradient (default true). False for a frozen head (a
    * LoRA student's tied embedding): w is then no input of the custom op,
@@ -77,8 +111,8 @@ function checkArgs(h: tf.Tensor2D, parts: tf.Tensor2D[], targets: tf.Tensor1D, c
  * [V, d], targets [N] int32), computed `chunk` rows at a time; the [N, V]
  * logits never exist. Gradients flow to h and (unless trainHead is false)
  * to w; targets get zeros. */
-export function headCrossEntropy(h: tf.Tensor2D, head: tf.Tensor2D | tf.Tensor2D[], targets: tf.Tensor1D, chunk: number, o: HeadLossOptions = {}): tf.Tensor1D {
-  const parts = Array.isArray(head) ? head : [head];
+export function headCrossEntropy(h: tf.Tensor2D, head: HeadLike, targets: tf.Tensor1D, chunk: number, o: HeadLossOptions = {}): tf.Tensor1D {
+  const { parts, softcap } = asHead(head);
   checkArgs(h, parts, targets, chunk);
   const [n, d] = h.shape;
   const v = parts.reduce((s, w) => s + w.shape[0], 0);
@@ -100,7 +134,7 @@ export function headCrossEntropy(h: tf.Tensor2D, head: tf.Tensor2D | tf.Tensor2D
       // per chunk: z [c, V], and logSumExp's z - max and exp [c, V] (3 [c, V]
       // at most), all disposed when the chunk's tidy ends
       const [l, picked] = tf.tidy(() => {
-        const z = partLogits(tf.slice(hs, [s, 0], [c, d]), ws, wT);
+        const z = capLogits(partLogits(tf.slice(hs, [s, 0], [c, d]), ws, wT), softcap);
         const tc = tf.slice(ts, [s], [c]);
         const flat = tf.add(tf.mul(tf.range(0, c, 1, 'int32'), tf.scalar(v, 'int32')), tc); // index of z[i, t_i] in z.flatten()
         return [tf.logSumExp(z, 1), tf.gather(tf.reshape(z, [c * v]), flat)] as tf.Tensor1D[];
@@ -126,7 +160,9 @@ export function headCrossEntropy(h: tf.Tensor2D, head: tf.Tensor2D | tf.Tensor2D
         const hc = tf.slice(hs, [s, 0], [c, d]);
         const g = tf.tidy(() => {
           // softmax, as sparseCrossEntropy: exp(z - lse); z, z - lse, p: 3 [c, V]
-          const p = tf.tidy(() => tf.exp(tf.sub(partLogits(hc, ws, wT), tf.expandDims(tf.slice(lse, [s], [c]), 1))));
+          // (with a soft-cap, z is the capped logits, kept for its derivative: one more [c, V])
+          const z = softcap === undefined ? null : capLogits(partLogits(hc, ws, wT), softcap);
+          const p = tf.tidy(() => tf.exp(tf.sub(z ?? partLogits(hc, ws, wT), tf.expandDims(tf.slice(lse, [s], [c]), 1))));
           // float one-hot, the int32 one dropped at once (the sub would cast a
           // copy of it); not oneHot(..., 'float32'): tfjs-backend-wasm 4.22's
           // OneHot writes zeros for a float32 dtype
@@ -134,7 +170,10 @@ export function headCrossEntropy(h: tf.Tensor2D, head: tf.Tensor2D | tf.Tensor2D
           const diff = tf.sub(p, oh); // p, oh, diff: 3 [c, V]
           p.dispose();
           oh.dispose();
-          return tf.mul(diff, tf.expandDims(tf.slice(dy, [s], [c]), 1)) as tf.Tensor2D; // diff, g: 2 [c, V]
+          const gz = tf.mul(diff, tf.expandDims(tf.slice(dy, [s], [c]), 1)) as tf.Tensor2D; // diff, g: 2 [c, V]
+          if (!z) return gz;
+          // through the cap: d(cap * tanh(u / cap)) / du = 1 - tanh^2 = 1 - (z / cap)^2
+          return tf.mul(gz, tf.sub(1, tf.square(tf.div(z, softcap!)))) as tf.Tensor2D;
         });
         const dhc = partDh(g, ws); // [c, V] @ [V, d]: untransposed, XNNPACK's path on wasm
         if (!wantDw) return [dhc];
@@ -186,8 +225,6 @@ export function headCrossEntropy(h: tf.Tensor2D, head: tf.Tensor2D | tf.Tensor2D
 
 /** Logits of a few rows, h[rows] @ w^T [M, V] (the KL rows): the rows are
  * gathered first, so only [M, V] is computed. Differentiable in h and w. */
-export function headLogitsRows(h: tf.Tensor2D, head: tf.Tensor2D | tf.Tensor2D[], rows: tf.Tensor1D): tf.Tensor2D {
-  const hr = gatherRows(h, rows);
-  if (!Array.isArray(head)) return matMul2d(hr, head, true); // [M, d] @ [d, V]
-  return head.length === 1 ? matMul2d(hr, head[0], true) : (tf.concat(head.map((w) => matMul2d(hr, w, true)), 1) as tf.Tensor2D);
+export function headLogitsRows(h: tf.Tensor2D, head: HeadLike, rows: tf.Tensor1D): tf.Tensor2D {
+  return headLogits(gatherRows(h, rows), head); // [M, d] @ [V, d]^T -> [M, V]
 }

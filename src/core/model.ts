@@ -11,7 +11,8 @@ import { FAMILIES, familyOf } from './arch';
 import { loraShapes, paramShapes, type ModelConfig } from './config';
 import type { TensorMap } from './state';
 import { Rng } from '../shared/rng';
-import { gatherRows, matMul2d } from './ops';
+import { gatherRows } from './ops';
+import { headLogits, type Head } from './headLoss';
 import { ropeTensors, type Ctx, type LayerCache, type Params } from './layers';
 
 export type { LayerCache, Params } from './layers';
@@ -128,17 +129,17 @@ export function tableParts(p: Params, name: string): tf.Tensor2D[] {
   return parts;
 }
 
-/** The output head [V, d] (lm_head when untied, else the token embedding),
- * as row blocks when it is split. */
-export function headParts(p: Params, c: ModelConfig): tf.Tensor2D[] {
-  return tableParts(p, p.has('lm_head.weight') || p.has(`lm_head.weight${PART}0`) ? 'lm_head.weight' : embeddingName(c));
+/** The output head: [V, d] (lm_head when untied, else the token embedding),
+ * as row blocks when it is split, with the config's final logit soft-cap.
+ * Every logit is made from this (headLoss.ts headLogits and the chunked
+ * loss), so a family's soft-cap reaches all of them. */
+export function headParts(p: Params, c: ModelConfig): Head {
+  const parts = tableParts(p, p.has('lm_head.weight') || p.has(`lm_head.weight${PART}0`) ? 'lm_head.weight' : embeddingName(c));
+  return c.finalSoftcap === undefined ? { parts } : { parts, softcap: c.finalSoftcap };
 }
 
-/** h [N, d] @ head^T -> logits [N, V], block by block for a split head. */
-export function headLogits(h: tf.Tensor2D, parts: tf.Tensor2D[]): tf.Tensor2D {
-  if (parts.length === 1) return matMul2d(h, parts[0], true); // [N, d] @ [V, d]^T -> [N, V]
-  return tf.concat(parts.map((w) => matMul2d(h, w, true)), 1) as tf.Tensor2D; // [N, Vk] each -> [N, V]
-}
+/** h [N, d] @ head^T -> logits [N, V] (soft-capped when the head has a cap). */
+export { headLogits } from './headLoss';
 
 /** Rows `ids` of a table held whole or in row blocks: a block serves the ids
  * in its range and zeros elsewhere (only frozen tables are split, so this

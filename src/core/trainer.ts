@@ -94,7 +94,7 @@ export class Trainer {
     this.trainable = s.trainable;
     this.vars = [...s.trainable.values()];
     const head = headParts(s.params, s.modelConfig);
-    this.headTrains = head.length === 1 && this.vars.includes(head[0] as tf.Variable);
+    this.headTrains = head.parts.length === 1 && this.vars.includes(head.parts[0] as tf.Variable);
     this.opt = s.opt;
     this.metrics = s.metrics.slice();
     this.timeOffset = s.metrics.length ? s.metrics[s.metrics.length - 1].time : 0;

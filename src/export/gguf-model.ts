@@ -179,6 +179,14 @@ export function ggufTensors(c: ModelConfig, weights: TensorMap, dtype: 'F32' | '
   return out;
 }
 
+/** Refuses, naming the field, a config that llama.cpp would run with other
+ * math than ours (what its graph hard-codes instead of reading). */
+export function checkGgufComputable(c: ModelConfig): void {
+  const fam = familyOf(c).gguf;
+  const why = fam.refuse?.(c);
+  if (why !== undefined) throw new ExportError(`GGUF export: llama.cpp's ${fam.arch} would compute this model differently: ${why}`);
+}
+
 /** Architecture and tokenizer metadata, in the converter's order. */
 export function ggufMetadata(m: ExportModel, dtype: 'F32' | 'F16', vocab: GgufVocab): [string, GgufValue][] {
   const c = m.modelConfig;
@@ -186,6 +194,7 @@ export function ggufMetadata(m: ExportModel, dtype: 'F32' | 'F16', vocab: GgufVo
   const arch = fam.arch;
   const { d, headDim, inner } = dimsOf(c);
   if (!Number.isInteger(headDim)) throw new ExportError(`GGUF export: width ${d} does not split into ${c.nHead} heads`);
+  checkGgufComputable(c);
   const a = (k: string): string => `${arch}.${k}`;
   const md: [string, GgufValue][] = [
     ['general.architecture', kv.str(arch)],

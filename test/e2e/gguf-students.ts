@@ -22,14 +22,20 @@ const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../.
 export const hasPython = spawnSync(PY, ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
 
 /** The cases: a GPT-2, a LLaMA with grouped-query attention (Q/K permuted in
- * the file), a Qwen2 with q/k/v biases and a tied head, and a Qwen3 with
+ * the file), a Qwen2 with q/k/v biases and a tied head, a Qwen3 with
  * per-head q/k norms and head_dim * heads != hidden (key_length / value_length
- * in the file); Qwen's tokenizers have no BOS, as the gpt2 style. */
+ * in the file; Qwen's tokenizers have no BOS, as the gpt2 style), and a
+ * Gemma3 that llama.cpp computes as transformers does (sliding layers with a
+ * window of 4 shorter than the prompt, q/k norms, 1 + w norms stored as
+ * llama.cpp wants them). Gemma's own tokenizer is a SentencePiece model;
+ * llama.cpp's converter writes a Gemma3 without tokenizer.model with the GPT-2
+ * BPE vocabulary, which is what the byte-level tiny tokenizer gives. */
 export const GGUF_CASES = [
   { name: 'gpt2-tiny', style: 'gpt2' },
   { name: 'llama-gqa', style: 'llama3' },
   { name: 'qwen2-tiny', style: 'gpt2' },
   { name: 'qwen3-tiny', style: 'gpt2' },
+  { name: 'gemma3-gguf', style: 'gpt2' },
 ] as const;
 export type CaseName = (typeof GGUF_CASES)[number]['name'];
 
@@ -40,7 +46,7 @@ function run(args: string[]): void {
 
 /** make_tiny.py's folders in `dir`, each with its tokenizer. */
 export function makeTinyFolders(dir: string): void {
-  run([path.join(ROOT, 'scripts/hf/make_tiny.py'), dir, '--families', 'gpt2,llama,qwen2,qwen3']);
+  run([path.join(ROOT, 'scripts/hf/make_tiny.py'), dir, '--families', 'gpt2,llama,qwen2,qwen3,gemma3']);
   for (const c of GGUF_CASES) run([path.join(ROOT, 'scripts/hf/tiny_tokenizer.py'), path.join(dir, c.name), '--style', c.style]);
 }
 

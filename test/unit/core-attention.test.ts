@@ -96,8 +96,10 @@ describe('sliding-window layers through a model', () => {
     expect(() => checkModelRanges({ ...sliding, layerTypes: ['sliding'] })).toThrow(/layerTypes/);
     expect(() => checkModelRanges({ ...sliding, slidingWindow: undefined })).toThrow(/slidingWindow/);
     expect(() => checkModelRanges({ ...sliding, slidingWindow: 0 })).toThrow(/slidingWindow/);
+    // the head applies a final soft-cap for any family (headLoss.ts); only its range is checked
+    checkModelRanges({ ...sliding, finalSoftcap: 30 });
+    expect(() => checkModelRanges({ ...sliding, finalSoftcap: 0 })).toThrow(/finalSoftcap/);
     // refused where nothing would apply them, rather than silently ignored
-    expect(() => checkModelRanges({ ...sliding, finalSoftcap: 30 })).toThrow(/finalSoftcap/);
     const gpt2: ModelConfig = { vocabSize: 40, blockSize: 16, nLayer: 2, nHead: 2, nEmbd: 32, layerNormEps: 1e-5 };
     checkModelRanges(gpt2);
     expect(() => checkModelRanges({ ...gpt2, attnSoftcap: 50 })).toThrow(/gpt2 model has no attnSoftcap/);

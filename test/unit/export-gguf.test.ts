@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gguf, GGMLQuantizationType } from '@huggingface/gguf';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { familyOf } from '../../src/core/arch';
 import { dimsOf } from '../../src/core/config';
 import { Tokenizer } from '../../src/core/tokenizer';
 import { Trainer } from '../../src/core/trainer';
@@ -207,6 +208,32 @@ function expected(m: ExportModel, name: string, dtype: 'F32' | 'F16'): Map<strin
     put('output.weight', [V, d], W(tied ? 'transformer.wte.weight' : 'lm_head.weight'));
     return out;
   }
+  if (name.startsWith('gemma3')) {
+    // llama.cpp multiplies by the norm weight; Gemma's gain is 1 + w
+    const N = (n: string): Float32Array => W(n).map((x) => x + 1);
+    const q = c.nHead * headDim;
+    const kvw = nKvHead * headDim;
+    put('token_embd.weight', [V, d], W('model.embed_tokens.weight'));
+    for (let l = 0; l < c.nLayer; l++) {
+      const p = `model.layers.${l}`;
+      put(`blk.${l}.attn_norm.weight`, [d], N(`${p}.input_layernorm.weight`));
+      put(`blk.${l}.attn_q.weight`, [q, d], W(`${p}.self_attn.q_proj.weight`)); // NeoX rope: not permuted
+      put(`blk.${l}.attn_k.weight`, [kvw, d], W(`${p}.self_attn.k_proj.weight`));
+      put(`blk.${l}.attn_v.weight`, [kvw, d], W(`${p}.self_attn.v_proj.weight`));
+      put(`blk.${l}.attn_output.weight`, [d, q], W(`${p}.self_attn.o_proj.weight`));
+      put(`blk.${l}.attn_q_norm.weight`, [headDim], N(`${p}.self_attn.q_norm.weight`));
+      put(`blk.${l}.attn_k_norm.weight`, [headDim], N(`${p}.self_attn.k_norm.weight`));
+      put(`blk.${l}.post_attention_norm.weight`, [d], N(`${p}.post_attention_layernorm.weight`));
+      put(`blk.${l}.ffn_norm.weight`, [d], N(`${p}.pre_feedforward_layernorm.weight`));
+      put(`blk.${l}.ffn_gate.weight`, [inner, d], W(`${p}.mlp.gate_proj.weight`));
+      put(`blk.${l}.ffn_up.weight`, [inner, d], W(`${p}.mlp.up_proj.weight`));
+      put(`blk.${l}.ffn_down.weight`, [d, inner], W(`${p}.mlp.down_proj.weight`));
+      put(`blk.${l}.post_ffw_norm.weight`, [d], N(`${p}.post_feedforward_layernorm.weight`));
+    }
+    put('output_norm.weight', [d], N('model.norm.weight'));
+    if (!tied) put('output.weight', [V, d], W('lm_head.weight'));
+    return out;
+  }
   const llama = name.startsWith('llama');
   const qwen3 = name.startsWith('qwen3'); // no q/k/v biases; per-head q/k norm gains
   put('token_embd.weight', [V, d], W('model.embed_tokens.weight'));
@@ -271,6 +298,12 @@ describe.skipIf(!hasPython)('GGUF files of tiny students LoRA-trained a few step
             expect([md['qwen3.attention.key_length'], md['qwen3.attention.value_length']]).toEqual([headDim, headDim]);
           } else expect(md[`${arch}.attention.key_length`]).toBeUndefined();
         }
+        if (arch === 'gemma3') {
+          expect(md['gemma3.attention.key_length']).toBe(headDim);
+          expect(md['gemma3.attention.value_length']).toBe(headDim);
+          expect(md['gemma3.attention.sliding_window']).toBe(mc.slidingWindow);
+          expect(md['gemma3.final_logit_softcapping']).toBeUndefined();
+        }
         // the tokenizer: every id of the embedding, its text as tokenizer.json has it
         const tj = m.tokenizerJson as { model: { vocab: Record<string, number>; merges: string[] }; added_tokens: { id: number; content: string }[] };
         const tokens = md['tokenizer.ggml.tokens'] as string[];
@@ -304,6 +337,26 @@ describe.skipIf(!hasPython)('GGUF files of tiny students LoRA-trained a few step
       });
     }
   }
+});
+
+describe.skipIf(!hasPython)('Gemma3 configs llama.cpp would compute differently are refused, naming the field', () => {
+  it('layer kinds off its pattern of 6, another local RoPE base, query_pre_attn_scalar != head_dim, soft-caps it does not apply', () => {
+    const m = exports['gemma3-gguf'];
+    const mc = m.modelConfig;
+    expect(() => ggufFile(m)).not.toThrow();
+    const refused = (patch: Partial<ExportModel['modelConfig']>, msg: RegExp): void => {
+      expect(() => ggufFile({ ...m, modelConfig: { ...mc, ...patch } }), JSON.stringify(patch)).toThrow(msg);
+    };
+    refused({ layerTypes: ['sliding', 'full'] }, /GGUF export: llama.cpp's gemma3 would compute this model differently: layer_types: layer 1 is full/);
+    refused({ layerTypes: undefined }, /layer_types: layer 0 is full/);
+    refused({ ropeLocalTheta: 5000 }, /rope_local_base_freq 5000/);
+    refused({ attnScale: 1 / Math.sqrt(24) }, /query_pre_attn_scalar 24\b/);
+    refused({ finalSoftcap: 30 }, /final_logit_softcapping/);
+    refused({ attnSoftcap: 50 }, /attn_logit_softcapping/);
+    // 7 layers: the seventh slides again (6 % 6 = 0 < 5), the sixth is full
+    const seven = { ...mc, nLayer: 7, layerTypes: ['sliding', 'sliding', 'sliding', 'sliding', 'sliding', 'full', 'sliding'] as const };
+    expect(familyOf(seven).gguf.refuse!({ ...seven, layerTypes: [...seven.layerTypes] })).toBeUndefined();
+  });
 });
 
 describe('the tokenizer as llama.cpp vocabulary', () => {

@@ -41,13 +41,13 @@ describe.skipIf(!hasNumpy)('mcckd export --format hf', () => {
   const at = (...p: string[]): string => path.join(dir, ...p);
   beforeAll(() => {
     dir = mkdtempSync(path.join(tmpdir(), 'mcckd-export-hf-'));
-    tinyModels(at('m'), [['gpt2-tiny', 'gpt2'], ['llama-gqa', 'llama3'], ['llama-tied', 'llama3'], ['qwen3-tiny', 'gpt2']], { families: 'gpt2,llama,qwen2,qwen3' });
+    tinyModels(at('m'), [['gpt2-tiny', 'gpt2'], ['llama-gqa', 'llama3'], ['llama-tied', 'llama3'], ['qwen3-tiny', 'gpt2'], ['gemma3-tiny', 'gpt2']], { families: 'gpt2,llama,qwen2,qwen3,gemma3' });
     data = at('train.jsonl');
     writePensData(data);
   }, 120_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  for (const base of ['gpt2-tiny', 'llama-gqa', 'qwen3-tiny'] as const) {
+  for (const base of ['gpt2-tiny', 'llama-gqa', 'qwen3-tiny', 'gemma3-tiny'] as const) {
     it(`${base}: the merged folder matches PyTorch, our score on it and on the run, within 1e-4`, { timeout: 300_000 }, async () => {
       const run = at(`run-${base}`);
       await ok(['train', '--student', at('m', base), '--data', data, '--steps', '3', '--batch', '2', '--lr', '0.05', '--lora-rank', '4', '--out', run, '--eval-limit', '1', '--max-new-tokens', '2']);

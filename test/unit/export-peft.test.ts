@@ -29,15 +29,20 @@ describe.skipIf(!hasNumpy)('mcckd export --format peft', () => {
   const at = (...p: string[]): string => path.join(dir, ...p);
   beforeAll(() => {
     dir = mkdtempSync(path.join(tmpdir(), 'mcckd-export-peft-'));
-    tinyModels(at('m'), [['gpt2-tiny', 'gpt2'], ['gpt2-f16', 'gpt2'], ['llama-gqa', 'llama3'], ['qwen3-untied', 'llama3']], { adapters: true, families: 'gpt2,llama,qwen2,qwen3' });
+    tinyModels(at('m'), [['gpt2-tiny', 'gpt2'], ['gpt2-f16', 'gpt2'], ['llama-gqa', 'llama3'], ['qwen3-untied', 'llama3'], ['gemma3-tiny', 'gpt2']], { adapters: true, families: 'gpt2,llama,qwen2,qwen3,gemma3' });
     data = at('train.jsonl');
     writePensData(data);
   }, 120_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  // v_proj's (or c_attn's) A and B shapes: [r, in], [out, r]
-  const shapes = { 'gpt2-tiny': [[4, 32], [96, 4]], 'llama-gqa': [[4, 64], [32, 4]], 'qwen3-untied': [[4, 64], [8, 4]] };
-  for (const [base, targets] of [['gpt2-tiny', 'c_attn,c_proj,c_fc'], ['llama-gqa', 'q_proj,v_proj,o_proj,down_proj'], ['qwen3-untied', 'q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj']] as const) {
+  // the first layer's adapted projection and its A [r, in], B [out, r] shapes
+  const probe = {
+    'gpt2-tiny': ['base_model.model.transformer.h.0.attn.c_attn', [4, 32], [96, 4]],
+    'llama-gqa': ['base_model.model.model.layers.0.self_attn.v_proj', [4, 64], [32, 4]], // GQA: v_proj out = 2 kv heads * 16
+    'qwen3-untied': ['base_model.model.model.layers.0.self_attn.v_proj', [4, 64], [8, 4]], // GQA: v_proj out = 1 kv head * 8
+    'gemma3-tiny': ['base_model.model.model.layers.0.mlp.gate_proj', [4, 48], [96, 4]], // Gemma3: the gated GELU MLP's gate
+  } as const;
+  for (const [base, targets] of [['gpt2-tiny', 'c_attn,c_proj,c_fc'], ['llama-gqa', 'q_proj,v_proj,o_proj,down_proj'], ['qwen3-untied', 'q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj'], ['gemma3-tiny', 'q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj']] as const) {
     it(`${base}: PyTorch + PEFT's semantics on the exported adapter match mcckd score --run within 1e-4`, { timeout: 300_000 }, async () => {
       const run = at(`run-${base}`);
       // a large lr so that 3 steps move B far from zero
@@ -51,9 +56,9 @@ describe.skipIf(!hasNumpy)('mcckd export --format peft', () => {
       const st = decode(new Uint8Array(readFileSync(path.join(out, 'adapter_model.safetensors'))));
       const names = Object.keys(st.tensors);
       expect(names.every((n) => n.startsWith('base_model.model.') && /\.lora_[AB]\.weight$/.test(n))).toBe(true);
-      const q = base === 'gpt2-tiny' ? 'base_model.model.transformer.h.0.attn.c_attn' : 'base_model.model.model.layers.0.self_attn.v_proj';
-      expect(st.tensors[`${q}.lora_A.weight`].shape).toEqual(shapes[base][0]);
-      expect(st.tensors[`${q}.lora_B.weight`].shape).toEqual(shapes[base][1]); // GQA: v_proj out = kv heads * head_dim (llama 2 * 16, qwen3-untied 1 * 8)
+      const [q, aShape, bShape] = probe[base];
+      expect(st.tensors[`${q}.lora_A.weight`].shape).toEqual(aShape);
+      expect(st.tensors[`${q}.lora_B.weight`].shape).toEqual(bShape);
       expect(st.metadata['mcckd.base_name']).toBe(base);
       expect(st.metadata['mcckd.base_fingerprint']).toMatch(/^[0-9a-f]{8}-\d+$/);
 

@@ -124,6 +124,53 @@ describe.skipIf(!hasNumpy)('Hugging Face config.json and tensor table', () => {
     }
   });
 
+  it('reads Gemma3 (gemma3_text): layer kinds from layer_types or sliding_window_pattern, two RoPE bases, the scale, the final soft-cap; refuses what we do not compute', () => {
+    const r = spawnSync(PY, [path.join(ROOT, 'scripts/hf/make_tiny.py'), path.join(tmp, 'gemma3'), '--families', 'gemma3'], { encoding: 'utf8', env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } });
+    if (r.status !== 0) throw new Error(r.stderr);
+    for (const name of ['gemma3-tiny', 'gemma3-softcap', 'gemma3-gguf']) {
+      const dir = path.join(tmp, 'gemma3', name);
+      const spec = parseHfConfig(config(dir));
+      checkStoredTensors(spec, storedTensors(dir));
+      const stored = storedTensors(dir);
+      expect(stored.size, name).toBe(hfTensorShapes(spec).length);
+      expect([...stored.values()].reduce((s2, t) => s2 + t.shape.reduce((a, b) => a * b, 1), 0), name).toBe(hfParamCount(spec));
+    }
+    const tiny = parseHfConfig(config(path.join(tmp, 'gemma3', 'gemma3-tiny')));
+    expect(tiny).toMatchObject({ arch: 'gemma3', nHead: 4, nKvHead: 1, headDim: 16, hiddenSize: 48, tieWordEmbeddings: true, qkvBias: false, ropeTheta: 1e6 });
+    expect(tiny.config).toMatchObject({ layerTypes: ['sliding', 'sliding', 'full', 'sliding'], slidingWindow: 4, ropeLocalTheta: 1e4, attnScale: 1 / Math.sqrt(24), headDim: 16 });
+    expect(tiny.config.finalSoftcap).toBeUndefined();
+    const soft = parseHfConfig(config(path.join(tmp, 'gemma3', 'gemma3-softcap')));
+    // sliding_window_pattern 3: layers 0, 1 slide, 2 is full
+    expect(soft.config).toMatchObject({ layerTypes: ['sliding', 'sliding', 'full'], slidingWindow: 5, ropeTheta: 5e5, ropeLocalTheta: 5e3, finalSoftcap: 4 });
+    // attn_logit_softcapping 3 is not applied: transformers ignores it for Gemma3
+    expect(soft.config.attnSoftcap).toBeUndefined();
+
+    const g = config(path.join(tmp, 'gemma3', 'gemma3-tiny')) as Record<string, unknown>;
+    const { layer_types: _lt, ...noTypes } = g;
+    // no layer_types nor sliding_window_pattern: transformers' default pattern 6
+    expect(parseHfConfig({ ...noTypes, num_hidden_layers: 7, layer_types: undefined }).config.layerTypes).toEqual(['sliding', 'sliding', 'sliding', 'sliding', 'sliding', 'full', 'sliding']);
+    // transformers 5's rope_parameters
+    expect(parseHfConfig({ ...g, rope_theta: undefined, rope_local_base_freq: undefined, rope_parameters: { full_attention: { rope_type: 'default', rope_theta: 2e6 }, sliding_attention: { rope_type: 'default', rope_theta: 2e4 } } }).config).toMatchObject({ ropeTheta: 2e6, ropeLocalTheta: 2e4 });
+    // defaults of Gemma3TextConfig when the fields are absent
+    expect(parseHfConfig({ ...g, rope_theta: undefined, rope_local_base_freq: undefined, query_pre_attn_scalar: undefined }).config).toMatchObject({ ropeTheta: 1e6, ropeLocalTheta: 1e4, attnScale: 1 / 16 });
+    expect(parseHfConfig({ ...g, tie_word_embeddings: false }).tieWordEmbeddings).toBe(false);
+    const refusals: [Record<string, unknown>, RegExp][] = [
+      [{ rope_scaling: { rope_type: 'linear', factor: 8 } }, /"rope_scaling" is set/],
+      [{ rope_parameters: { full_attention: { rope_type: 'linear', factor: 8, rope_theta: 1e6 } } }, /"rope_parameters".full_attention.rope_type "linear" is not supported/],
+      [{ use_bidirectional_attention: true }, /"use_bidirectional_attention": true is not supported/],
+      [{ hidden_activation: 'gelu' }, /"hidden_activation" "gelu" is not supported/],
+      [{ attention_bias: true }, /"attention_bias": true is not supported/],
+      [{ layer_types: ['sliding_attention', 'chunked_attention', 'full_attention', 'sliding_attention'] }, /"layer_types"\[1\] "chunked_attention" is not supported/],
+      [{ layer_types: ['full_attention'] }, /"layer_types" must list one entry for each of the 4 layers/],
+      [{ sliding_window: null }, /"sliding_window" must be a positive integer/],
+      [{ query_pre_attn_scalar: 0 }, /"query_pre_attn_scalar" must be a positive number/],
+      [{ final_logit_softcapping: -1 }, /"final_logit_softcapping" must be a positive number/],
+      [{ model_type: 'gemma3' }, /"model_type" "gemma3" does not match/],
+      [{ head_dim: undefined }, /"head_dim" is missing/],
+    ];
+    for (const [patch, msg] of refusals) expect(() => parseHfConfig({ ...g, ...patch }), JSON.stringify(patch)).toThrow(msg);
+  });
+
   it('refuses configs without allocating: huge sizes, non-integers, unknown settings', () => {
     const llama = { architectures: ['LlamaForCausalLM'], model_type: 'llama', vocab_size: 100, hidden_size: 32, num_attention_heads: 4, num_key_value_heads: 2, num_hidden_layers: 2, intermediate_size: 64, max_position_embeddings: 64 };
     expect(() => parseHfConfig({ ...llama, num_hidden_layers: 1e9 })).toThrow(/"num_hidden_layers" is 1000000000, more than 256/);

@@ -39,6 +39,10 @@ export type PlanAdd = (name: string, shape: number[], count?: number) => void;
 
 export interface GgufFamily {
   arch: string; // general.architecture in llama.cpp
+  /** Why llama.cpp would compute this config differently from us (naming
+   * the Hugging Face field), or undefined when it computes the same: what
+   * llama.cpp hard-codes for an architecture instead of reading it. */
+  refuse?(c: ModelConfig): string | undefined;
   /** The weights under llama.cpp's names, row-major as ggml reads them
    * ([out, in] for every matrix); `take` reads one of ours, checking its shape. */
   tensors(c: ModelConfig, take: (name: string, shape: number[]) => Float32Array, add: (name: string, shape: number[], data: Float32Array) => void): void;

@@ -4,12 +4,13 @@
 
 import type { ModelConfig } from '../records';
 import type { ArchFamily } from './family';
+import { GEMMA3 } from './gemma3';
 import { GPT2 } from './gpt2';
 import { LLAMA } from './llama';
 import { QWEN2 } from './qwen2';
 import { QWEN3 } from './qwen3';
 
-export const FAMILIES = [GPT2, LLAMA, QWEN2, QWEN3] as const;
+export const FAMILIES = [GPT2, LLAMA, QWEN2, QWEN3, GEMMA3] as const;
 
 /** A family's id as stored in ModelConfig.arch. */
 export type Arch = (typeof FAMILIES)[number]['name'];
