@@ -61,7 +61,9 @@ function cspMeta(): Plugin {
         if (ctx.path !== '/index.html') return html;
         const meta = `<meta http-equiv="Content-Security-Policy" content="${policy({ meta: true })}" />`;
         // right after <meta charset>, before anything it governs
-        return /<meta charset[^>]*>/i.test(html) ? html.replace(/<meta charset[^>]*>/i, (m) => `${m}\n    ${meta}`) : html.replace(/<head>/i, `<head>\n    ${meta}`);
+        return /<meta charset[^>]*>/i.test(html)
+          ? html.replace(/<meta charset[^>]*>/i, (m) => `${m}\n    ${meta}`)
+          : html.replace(/<head>/i, `<head>\n    ${meta}`);
       },
     },
   };

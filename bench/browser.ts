@@ -20,21 +20,30 @@ export interface BrowserReport {
   app?: Responsiveness | { error: string };
 }
 
-async function benchPage(browser: Browser, q: Record<string, string>, log: (s: string) => void): Promise<BrowserBenchResult | { error: string }> {
+async function benchPage(
+  browser: Browser,
+  q: Record<string, string>,
+  log: (s: string) => void,
+): Promise<BrowserBenchResult | { error: string }> {
   const served = await serve('preview', { input: 'bench/browser/index.html', outDir: 'bench-dist' });
   try {
     const page = await browser.newPage();
     let last = '';
     page.on('console', (m) => void (m.type() === 'error' && log(`  (page) ${m.text()}`)));
     await page.goto(`${served.url}bench/browser/index.html?${new URLSearchParams(q)}`);
-    return await poll(async () => {
-      const s = await page.evaluate(() => {
-        const w = window as unknown as { __bench?: unknown; __progress?: string[] };
-        return { done: w.__bench, progress: w.__progress?.at(-1) };
-      });
-      if (s.progress && s.progress !== last) log(`  chromium ${(last = s.progress)}`);
-      return s.done as BrowserBenchResult | { error: string } | undefined;
-    }, 1_800_000, 'the browser bench', 1000);
+    return await poll(
+      async () => {
+        const s = await page.evaluate(() => {
+          const w = window as unknown as { __bench?: unknown; __progress?: string[] };
+          return { done: w.__bench, progress: w.__progress?.at(-1) };
+        });
+        if (s.progress && s.progress !== last) log(`  chromium ${(last = s.progress)}`);
+        return s.done as BrowserBenchResult | { error: string } | undefined;
+      },
+      1_800_000,
+      'the browser bench',
+      1000,
+    );
   } finally {
     await served.close();
   }
@@ -57,7 +66,10 @@ async function appResponsiveness(browser: Browser, steps: number): Promise<Respo
     const seconds = (Date.now() - t0) / 1000;
     const slow = await longTasks(page, since);
     const frames = await longFrames(page, since);
-    await page.getByTestId('train-stop').click().catch(() => undefined);
+    await page
+      .getByTestId('train-stop')
+      .click()
+      .catch(() => undefined);
     await w.context.close();
     return { steps, seconds, longTasks: slow.length, longestMs: Math.max(0, ...slow.map((s) => s.duration)), longFrames: frames };
   } finally {
@@ -79,14 +91,18 @@ export async function browserBench(o: BrowserBenchOptions, log: (s: string) => v
   if (!chromiumAvailable()) return { error: 'no /usr/bin/chromium (apt-get install chromium)' };
   const browser = await launchBrowser();
   try {
-    const bench = await benchPage(browser, {
-      backends: o.backends.join(','),
-      presets: o.presets.join(','),
-      steps: String(o.steps),
-      decode: String(o.decodeTokens),
-      'ckpt-presets': o.checkpointPresets.join(','),
-      ckpt: String(o.checkpointRepeats),
-    }, log);
+    const bench = await benchPage(
+      browser,
+      {
+        backends: o.backends.join(','),
+        presets: o.presets.join(','),
+        steps: String(o.steps),
+        decode: String(o.decodeTokens),
+        'ckpt-presets': o.checkpointPresets.join(','),
+        ckpt: String(o.checkpointRepeats),
+      },
+      log,
+    );
     let app: BrowserReport['app'];
     if (o.appSteps > 0) {
       log('  chromium: the app training on the demo data (long tasks)');

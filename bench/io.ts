@@ -12,7 +12,9 @@ import { benchTrainer, median } from '../support/synthetic';
 
 /** Our own format, repeated to `mb` megabytes (ids made unique), streamed in
  * 64 KiB chunks as a file would be. */
-export async function curateThroughput(mb: number): Promise<{ megabytes: number; seconds: number; mbPerSecond: number; questions: number }> {
+export async function curateThroughput(
+  mb: number,
+): Promise<{ megabytes: number; seconds: number; mbPerSecond: number; questions: number }> {
   const base = generateDemo({ seed: 5, train: 600, test: 0 }).train;
   const enc = new TextEncoder();
   const lines: string[] = [];
@@ -37,7 +39,13 @@ export async function curateThroughput(mb: number): Promise<{ megabytes: number;
 export async function checkpointTimes(preset: PresetName, repeats = 3): Promise<Record<string, number>> {
   const t = await benchTrainer(preset);
   const dir = mkdtempSync(path.join(tmpdir(), 'mcckd-ckpt-'));
-  const times = { snapshotMs: [] as number[], encodeMs: [] as number[], decodeMs: [] as number[], saveDirMs: [] as number[], loadDirMs: [] as number[] };
+  const times = {
+    snapshotMs: [] as number[],
+    encodeMs: [] as number[],
+    decodeMs: [] as number[],
+    saveDirMs: [] as number[],
+    loadDirMs: [] as number[],
+  };
   let bytes = 0;
   for (let i = 0; i < repeats; i++) {
     let t0 = performance.now();

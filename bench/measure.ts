@@ -23,7 +23,9 @@ try {
   info = await setupBackend(backend);
 } catch (e) {
   // the reason, without the CLI's advice on how to run on SwiftShader
-  const error = (e as Error).message.split('; without a usable GPU driver')[0].replace(/^backend \S+ is not available here \((.*)\)$/, '$1');
+  const error = (e as Error).message
+    .split('; without a usable GPU driver')[0]
+    .replace(/^backend \S+ is not available here \((.*)\)$/, '$1');
   process.stdout.write(`${JSON.stringify({ backend: name, error, unavailable: true })}\n`);
   process.exit(3);
 }

@@ -19,11 +19,26 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
  * while measuring. */
 export type NodeRows = BackendRows & { vulkan?: Vulkan; note?: string; unavailable?: boolean };
 
-export interface MeasureArgs { presets: string[]; steps: number; decodeTokens: number }
+export interface MeasureArgs {
+  presets: string[];
+  steps: number;
+  decodeTokens: number;
+}
 
 /** bench/measure.ts for one backend in a child process with `env`. */
 function child(backend: string, a: MeasureArgs, env: NodeJS.ProcessEnv): Promise<NodeRows> {
-  const cmd = [path.join(HERE, '../node_modules/tsx/dist/cli.mjs'), path.join(HERE, 'measure.ts'), '--backend', backend, '--presets', a.presets.join(','), '--steps', String(a.steps), '--decode-tokens', String(a.decodeTokens)];
+  const cmd = [
+    path.join(HERE, '../node_modules/tsx/dist/cli.mjs'),
+    path.join(HERE, 'measure.ts'),
+    '--backend',
+    backend,
+    '--presets',
+    a.presets.join(','),
+    '--steps',
+    String(a.steps),
+    '--decode-tokens',
+    String(a.decodeTokens),
+  ];
   return new Promise((resolve) => {
     execFile(process.execPath, cmd, { env, maxBuffer: 16 << 20, timeout: 900_000 }, (err, stdout, stderr) => {
       const line = stdout.split('\n').find((l) => l.startsWith('{'));
@@ -42,7 +57,11 @@ export function measureInNode(backend: string, a: MeasureArgs, log: (s: string) 
 /** `run` in a child process environment: once as it is for a backend other
  * than WebGPU; for WebGPU with each Vulkan to try until one gives an adapter,
  * the row saying which ran and why. */
-export async function withVulkanFallback<R extends { unavailable?: boolean }>(backend: string, run: (env: NodeJS.ProcessEnv) => Promise<R>, log: (s: string) => void): Promise<R & { vulkan?: Vulkan; note?: string }> {
+export async function withVulkanFallback<R extends { unavailable?: boolean }>(
+  backend: string,
+  run: (env: NodeJS.ProcessEnv) => Promise<R>,
+  log: (s: string) => void,
+): Promise<R & { vulkan?: Vulkan; note?: string }> {
   if (!backend.startsWith('webgpu')) return run(process.env);
   const swiftShader = swiftShaderEnv();
   const tries = vulkanTries(process.env, { systemVulkan: systemVulkan(), swiftShader: !!swiftShader });
@@ -51,7 +70,9 @@ export async function withVulkanFallback<R extends { unavailable?: boolean }>(ba
     const row = await run(vulkan === 'swiftshader' ? { ...process.env, ...swiftShader } : process.env);
     if (row.unavailable && 'error' in row && i < tries.length - 1) {
       failed = { vulkan, error: String(row.error) };
-      log(`  ${backend}: no WebGPU adapter from ${vulkan === 'system' ? 'the system Vulkan' : 'the Vulkan set in the environment'}; retrying on Chromium's SwiftShader`);
+      log(
+        `  ${backend}: no WebGPU adapter from ${vulkan === 'system' ? 'the system Vulkan' : 'the Vulkan set in the environment'}; retrying on Chromium's SwiftShader`,
+      );
       continue;
     }
     const note = vulkanNote(vulkan, failed);

@@ -41,7 +41,9 @@ let adapter: string | null = null;
 try {
   adapter = (await setupBackend(backend)).adapter ?? null;
 } catch (e) {
-  const error = (e as Error).message.split('; without a usable GPU driver')[0].replace(/^backend \S+ is not available here \((.*)\)$/, '$1');
+  const error = (e as Error).message
+    .split('; without a usable GPU driver')[0]
+    .replace(/^backend \S+ is not available here \((.*)\)$/, '$1');
   out({ ...base, error, unavailable: true });
   process.exit(3);
 }
@@ -86,12 +88,25 @@ try {
   const initMs = performance.now() - t00;
   progress(`random weights in ${Math.round(initMs)} ms`);
   stage.at = 'creating the trainer (weights to the device)';
-  const trainConfig: TrainConfig = { ...DEFAULT_TRAIN, vocabSize: mc.vocabSize, backend, steps: 1_000_000, warmupSteps: 0, logEvery: 1, batchSize: BENCH_SHAPE.questions };
+  const trainConfig: TrainConfig = {
+    ...DEFAULT_TRAIN,
+    vocabSize: mc.vocabSize,
+    backend,
+    steps: 1_000_000,
+    warmupSteps: 0,
+    logEvery: 1,
+    batchSize: BENCH_SHAPE.questions,
+  };
   const t = await Trainer.create({
     groups: [],
     trainConfig,
     datasetFingerprint: 'bench',
-    student: { modelConfig: mc, weights, tokenizer: idTokenizer(mc.vocabSize), base: { arch: mc.arch ?? 'gpt2', name: `${modelName} (random weights)`, fingerprint: 'bench' } },
+    student: {
+      modelConfig: mc,
+      weights,
+      tokenizer: idTokenizer(mc.vocabSize),
+      base: { arch: mc.arch ?? 'gpt2', name: `${modelName} (random weights)`, fingerprint: 'bench' },
+    },
     lora,
   });
   for (const k of Object.keys(weights)) delete weights[k]; // the host copy can go

@@ -17,13 +17,34 @@ export const BENCH_MODELS: Record<string, BenchModel> = {
   // openai-community/gpt2: n_positions 1024 sizes wpe, so it stays 1024
   'gpt2-124m': {
     about: 'GPT-2 124M: vocab 50257, 1024 positions, 12 layers x 768 (12 heads), tied head',
-    config: { arch: 'gpt2', vocabSize: 50257, blockSize: 1024, nLayer: 12, nHead: 12, nEmbd: 768, layerNormEps: 1e-5, tieWordEmbeddings: true },
+    config: {
+      arch: 'gpt2',
+      vocabSize: 50257,
+      blockSize: 1024,
+      nLayer: 12,
+      nHead: 12,
+      nEmbd: 768,
+      layerNormEps: 1e-5,
+      tieWordEmbeddings: true,
+    },
   },
   // HuggingFaceTB/SmolLM2-135M: RoPE has no position table, so blockSize
   // only bounds the batch (the real model has 8192)
   'smollm2-135m': {
     about: 'SmolLM2-135M: llama, vocab 49152, 30 layers x 576 (9 heads, 3 kv), MLP 1536, rope 1e5, tied head',
-    config: { arch: 'llama', vocabSize: 49152, blockSize: 256, nLayer: 30, nHead: 9, nKvHead: 3, nEmbd: 576, intermediateSize: 1536, ropeTheta: 100_000, layerNormEps: 1e-5, tieWordEmbeddings: true },
+    config: {
+      arch: 'llama',
+      vocabSize: 49152,
+      blockSize: 256,
+      nLayer: 30,
+      nHead: 9,
+      nKvHead: 3,
+      nEmbd: 576,
+      intermediateSize: 1536,
+      ropeTheta: 100_000,
+      layerNormEps: 1e-5,
+      tieWordEmbeddings: true,
+    },
   },
 };
 
@@ -59,7 +80,15 @@ export function idTokenizer(vocabSize: number): StudentTokenizer {
 
 /** One row of the report: a model on a backend (ours or PyTorch), or why it
  * could not run. */
-export type PretrainedRow = { model: string; backend: string; adapter?: string | null; losses?: number[]; unavailable?: boolean; vulkan?: string; note?: string } & (
+export type PretrainedRow = {
+  model: string;
+  backend: string;
+  adapter?: string | null;
+  losses?: number[];
+  unavailable?: boolean;
+  vulkan?: string;
+  note?: string;
+} & (
   | { error: string }
   | {
       arch: string;

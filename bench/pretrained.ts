@@ -55,14 +55,31 @@ export function pretrainedOptions(args: string[]): PretrainedOptions | null {
   };
   // opt-in: each row is minutes (GPT-2 124M on SwiftShader: ~8 min a step)
   if (!args.includes('--pretrained') || args.includes('--no-pretrained')) return null;
-  const list = (k: string, d: string): string[] => (flag(k) ?? d).split(',').map((s) => s.trim()).filter((s) => s && s !== 'none');
+  const list = (k: string, d: string): string[] =>
+    (flag(k) ?? d)
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s && s !== 'none');
   const models = list('pretrained-models', Object.keys(BENCH_MODELS).join(','));
-  for (const m of models) if (!BENCH_MODELS[m]) throw new Error(`--pretrained-models: unknown model ${m} (${Object.keys(BENCH_MODELS).join(', ')})`);
-  return { models, backends: list('pretrained-backends', 'wasm,webgpu,torch'), steps: Number(flag('pretrained-steps') ?? 3), warmup: 1, budgetS: Number(flag('pretrained-budget-s') ?? 900) };
+  for (const m of models)
+    if (!BENCH_MODELS[m]) throw new Error(`--pretrained-models: unknown model ${m} (${Object.keys(BENCH_MODELS).join(', ')})`);
+  return {
+    models,
+    backends: list('pretrained-backends', 'wasm,webgpu,torch'),
+    steps: Number(flag('pretrained-steps') ?? 3),
+    warmup: 1,
+    budgetS: Number(flag('pretrained-budget-s') ?? 900),
+  };
 }
 
 /** A child's JSON line, or the error it died with. */
-function runChild(file: string, argv: string[], env: NodeJS.ProcessEnv, fallback: { model: string; backend: string }, log?: (s: string) => void): Promise<PretrainedRow> {
+function runChild(
+  file: string,
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  fallback: { model: string; backend: string },
+  log?: (s: string) => void,
+): Promise<PretrainedRow> {
   return new Promise((resolve) => {
     const child = execFile(file, argv, { env, maxBuffer: 64 << 20, timeout: ROW_TIMEOUT_MS }, (err, stdout, stderr) => {
       const line = stdout.split('\n').find((l) => l.startsWith('{'));
@@ -70,7 +87,12 @@ function runChild(file: string, argv: string[], env: NodeJS.ProcessEnv, fallback
       // no row printed: a crash (wasm's Aborted(), a signal) or the timeout
       const e = err as (Error & { killed?: boolean; code?: number | string; signal?: string }) | null;
       const exit = e ? ` (exit ${e.signal ?? e.code ?? '?'})` : ' (exit 0, no result line)';
-      const why = e?.killed ? `no result in ${ROW_TIMEOUT_MS / 60_000} min (killed)` : (stderr.split('\n').filter((l) => /error|abort|memory|mcckd/i.test(l)).map((l) => l.slice(0, 300))[0] ?? 'the process ended without a result') + exit;
+      const why = e?.killed
+        ? `no result in ${ROW_TIMEOUT_MS / 60_000} min (killed)`
+        : (stderr
+            .split('\n')
+            .filter((l) => /error|abort|memory|mcckd/i.test(l))
+            .map((l) => l.slice(0, 300))[0] ?? 'the process ended without a result') + exit;
       resolve({ ...fallback, error: why });
     });
     // the child's progress lines ("[pretrained] ..."), as they come
@@ -86,7 +108,20 @@ function runChild(file: string, argv: string[], env: NodeJS.ProcessEnv, fallback
 /** One of our rows: its own process; WebGPU retried on SwiftShader when the
  * first Vulkan gives no adapter (as bench/node-rows.ts does). */
 async function ours(backend: string, model: string, o: PretrainedOptions, log: (s: string) => void): Promise<PretrainedRow> {
-  const argv = [path.join(HERE, '../node_modules/tsx/dist/cli.mjs'), path.join(HERE, 'pretrained-measure.ts'), '--backend', backend, '--model', model, '--steps', String(o.steps), '--warmup', String(o.warmup), '--budget-s', String(o.budgetS)];
+  const argv = [
+    path.join(HERE, '../node_modules/tsx/dist/cli.mjs'),
+    path.join(HERE, 'pretrained-measure.ts'),
+    '--backend',
+    backend,
+    '--model',
+    model,
+    '--steps',
+    String(o.steps),
+    '--warmup',
+    String(o.warmup),
+    '--budget-s',
+    String(o.budgetS),
+  ];
   const run = (env: NodeJS.ProcessEnv): Promise<PretrainedRow> => runChild(process.execPath, argv, env, { model, backend }, log);
   return withVulkanFallback(backend, run, log);
 }
@@ -94,11 +129,29 @@ async function ours(backend: string, model: string, o: PretrainedOptions, log: (
 /** hf_ref.py's config fields for a model config. */
 function hfConfig(c: ModelConfig): Record<string, unknown> {
   const d = dimsOf(c);
-  return { kind: c.arch ?? 'gpt2', vocab: c.vocabSize, positions: c.blockSize, d: c.nEmbd, layers: c.nLayer, heads: c.nHead, kv: d.nKvHead, hd: d.headDim, inner: d.inner, eps: c.layerNormEps, theta: d.ropeTheta, tied: d.tied };
+  return {
+    kind: c.arch ?? 'gpt2',
+    vocab: c.vocabSize,
+    positions: c.blockSize,
+    d: c.nEmbd,
+    layers: c.nLayer,
+    heads: c.nHead,
+    kv: d.nKvHead,
+    hd: d.headDim,
+    inner: d.inner,
+    eps: c.layerNormEps,
+    theta: d.ropeTheta,
+    tied: d.tied,
+  };
 }
 
 /** The PyTorch row of a model: the same batches the child draws. */
-async function torchRow(model: string, o: PretrainedOptions, torchVersion: string | undefined, log: (s: string) => void): Promise<PretrainedRow> {
+async function torchRow(
+  model: string,
+  o: PretrainedOptions,
+  torchVersion: string | undefined,
+  log: (s: string) => void,
+): Promise<PretrainedRow> {
   const backend = 'pytorch-cpu';
   if (!torchVersion) return { model, backend, error: 'PyTorch is not available (python3-torch)' };
   const mc = BENCH_MODELS[model].config;
@@ -108,26 +161,66 @@ async function torchRow(model: string, o: PretrainedOptions, torchVersion: strin
   const dir = mkdtempSync(path.join(os.tmpdir(), 'mcckd-pretrained-'));
   try {
     const casePath = path.join(dir, 'case.json');
-    writeFileSync(casePath, JSON.stringify({
-      model,
-      config: hfConfig(mc),
-      lora: { r: lora.rank, alpha: lora.alpha, targets: lora.targets },
-      train: { lr: BENCH_LR, beta1: t.beta1, beta2: t.beta2, eps: t.eps, weightDecay: t.weightDecay, gradClip: t.gradClip, alpha: t.alpha, temperature: t.temperature },
-      batches,
-      warmupSteps: o.warmup,
-      timedSteps: o.steps,
-      budgetS: o.budgetS,
-      seed: 0,
-    }));
+    writeFileSync(
+      casePath,
+      JSON.stringify({
+        model,
+        config: hfConfig(mc),
+        lora: { r: lora.rank, alpha: lora.alpha, targets: lora.targets },
+        train: {
+          lr: BENCH_LR,
+          beta1: t.beta1,
+          beta2: t.beta2,
+          eps: t.eps,
+          weightDecay: t.weightDecay,
+          gradClip: t.gradClip,
+          alpha: t.alpha,
+          temperature: t.temperature,
+        },
+        batches,
+        warmupSteps: o.warmup,
+        timedSteps: o.steps,
+        budgetS: o.budgetS,
+        seed: 0,
+      }),
+    );
     const row = await runChild(PY, [path.join(HERE, '../support/hf_bench.py'), casePath], process.env, { model, backend }, log);
     if ('error' in row) return row;
-    const r = row as unknown as { torch: string; threads: number; params: number; trainable: number; firstStepMs: number; msPerStep: number[]; medianMs: number; tokensPerSecond: number; losses: number[]; residentBytes: number | null; maxRssBytes: number };
+    const r = row as unknown as {
+      torch: string;
+      threads: number;
+      params: number;
+      trainable: number;
+      firstStepMs: number;
+      msPerStep: number[];
+      medianMs: number;
+      tokensPerSecond: number;
+      losses: number[];
+      residentBytes: number | null;
+      maxRssBytes: number;
+    };
     return {
-      model, backend, adapter: `PyTorch ${r.torch} (${r.threads} threads)`, arch: mc.arch ?? 'gpt2', params: r.params, trainable: r.trainable, lora,
+      model,
+      backend,
+      adapter: `PyTorch ${r.torch} (${r.threads} threads)`,
+      arch: mc.arch ?? 'gpt2',
+      params: r.params,
+      trainable: r.trainable,
+      lora,
       batch: { rows: BENCH_SHAPE.questions * 2, time: BENCH_SHAPE.time, tokens: BENCH_SHAPE.questions * 2 * BENCH_SHAPE.time },
-      initMs: 0, firstStepMs: r.firstStepMs, msPerStep: r.medianMs, msPerStepAll: r.msPerStep, tokensPerSecond: r.tokensPerSecond,
-      kernelsPerStep: null, gpuProgramsPerStep: null, residentBytes: r.residentBytes, peakBytes: r.maxRssBytes, tensorGrowth: null,
-      threads: r.threads, torch: r.torch, losses: r.losses,
+      initMs: 0,
+      firstStepMs: r.firstStepMs,
+      msPerStep: r.medianMs,
+      msPerStepAll: r.msPerStep,
+      tokensPerSecond: r.tokensPerSecond,
+      kernelsPerStep: null,
+      gpuProgramsPerStep: null,
+      residentBytes: r.residentBytes,
+      peakBytes: r.maxRssBytes,
+      tensorGrowth: null,
+      threads: r.threads,
+      torch: r.torch,
+      losses: r.losses,
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -135,21 +228,32 @@ async function torchRow(model: string, o: PretrainedOptions, torchVersion: strin
 }
 
 /** Every row: each model on each backend, then PyTorch. */
-export async function pretrainedBench(o: PretrainedOptions, log: (s: string) => void, torchVersion: () => string | undefined = () => ensureTorch(log)): Promise<PretrainedReport> {
+export async function pretrainedBench(
+  o: PretrainedOptions,
+  log: (s: string) => void,
+  torchVersion: () => string | undefined = () => ensureTorch(log),
+): Promise<PretrainedReport> {
   const rows: PretrainedRow[] = [];
   for (const model of o.models) {
     for (const backend of o.backends) {
       log(`… pretrained ${model} on ${backend === 'torch' ? 'PyTorch CPU' : backend}`);
       const t0 = performance.now();
       const row = backend === 'torch' ? await torchRow(model, o, torchVersion(), log) : await ours(backend, model, o, log);
-      log(`  ${'error' in row ? `error: ${row.error.slice(0, 200)}` : `${Math.round(row.msPerStep)} ms/step`} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+      log(
+        `  ${'error' in row ? `error: ${row.error.slice(0, 200)}` : `${Math.round(row.msPerStep)} ms/step`} (${((performance.now() - t0) / 1000).toFixed(0)} s)`,
+      );
       rows.push(row);
     }
   }
   const lora = benchLora(BENCH_MODELS[o.models[0] ?? 'gpt2-124m'].config);
   return {
     models: Object.fromEntries(o.models.map((m) => [m, BENCH_MODELS[m]])),
-    settings: { ...o, batch: { rows: BENCH_SHAPE.questions * 2, time: BENCH_SHAPE.time }, lora: `r ${lora.rank}, alpha ${lora.alpha}, attention projections`, lr: BENCH_LR },
+    settings: {
+      ...o,
+      batch: { rows: BENCH_SHAPE.questions * 2, time: BENCH_SHAPE.time },
+      lora: `r ${lora.rank}, alpha ${lora.alpha}, attention projections`,
+      lr: BENCH_LR,
+    },
     rows,
   };
 }
@@ -158,8 +262,10 @@ export async function pretrainedBench(o: PretrainedOptions, log: (s: string) => 
 export function pretrainedTable(r: PretrainedReport): string[] {
   const f = (x: number, d = 0): string => x.toLocaleString('en', { maximumFractionDigits: d });
   const mb = (x: number | null): string => (x == null ? '-' : f(x / 2 ** 20));
-  const out = [`\npretrained shapes, LoRA ${r.settings.lora}, batch ${r.settings.batch.rows} x ${r.settings.batch.time}, median of up to ${r.settings.steps} timed steps (n: how many fit in ${r.settings.budgetS} s) after ${r.settings.warmup} warm-up`,
-    'model         backend          ms/step n   tok/s  first(ms) kernels programs residentMB peakMB  loss first/last  adapter'];
+  const out = [
+    `\npretrained shapes, LoRA ${r.settings.lora}, batch ${r.settings.batch.rows} x ${r.settings.batch.time}, median of up to ${r.settings.steps} timed steps (n: how many fit in ${r.settings.budgetS} s) after ${r.settings.warmup} warm-up`,
+    'model         backend          ms/step n   tok/s  first(ms) kernels programs residentMB peakMB  loss first/last  adapter',
+  ];
   for (const x of r.rows) {
     const head = `${x.model.padEnd(13)} ${x.backend.padEnd(15)}`;
     if ('error' in x) {
@@ -167,9 +273,13 @@ export function pretrainedTable(r: PretrainedReport): string[] {
       continue;
     }
     const loss = x.losses?.length ? `${x.losses[0].toFixed(3)}/${x.losses[x.losses.length - 1].toFixed(3)}` : '-';
-    out.push(`${head} ${f(x.msPerStep).padStart(8)} ${x.msPerStepAll.length} ${f(x.tokensPerSecond, 1).padStart(7)} ${f(x.firstStepMs).padStart(10)} ${String(x.kernelsPerStep ?? '-').padStart(7)} ${String(x.gpuProgramsPerStep ?? '-').padStart(8)} ${mb(x.residentBytes).padStart(10)} ${mb(x.peakBytes).padStart(6)}${x.torch ? '*' : ' '} ${loss.padEnd(15)}  ${x.adapter ?? ''}${x.vulkan === 'swiftshader' ? ' [SwiftShader]' : ''}`);
+    out.push(
+      `${head} ${f(x.msPerStep).padStart(8)} ${x.msPerStepAll.length} ${f(x.tokensPerSecond, 1).padStart(7)} ${f(x.firstStepMs).padStart(10)} ${String(x.kernelsPerStep ?? '-').padStart(7)} ${String(x.gpuProgramsPerStep ?? '-').padStart(8)} ${mb(x.residentBytes).padStart(10)} ${mb(x.peakBytes).padStart(6)}${x.torch ? '*' : ' '} ${loss.padEnd(15)}  ${x.adapter ?? ''}${x.vulkan === 'swiftshader' ? ' [SwiftShader]' : ''}`,
+    );
   }
-  out.push("peakMB: tf.profile's peak tensor bytes over one step, the weights included; * PyTorch: the process's peak RSS (another measure)");
+  out.push(
+    "peakMB: tf.profile's peak tensor bytes over one step, the weights included; * PyTorch: the process's peak RSS (another measure)",
+  );
   return out;
 }
 
@@ -179,7 +289,17 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   const args = process.argv.slice(2);
   const o = pretrainedOptions([...args, '--pretrained'])!;
   const started = new Date();
-  const report = { date: started.toISOString(), machine: { host: os.hostname(), cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memGB: Math.round(os.totalmem() / 2 ** 30), node: process.version }, ...(await pretrainedBench(o, log)) };
+  const report = {
+    date: started.toISOString(),
+    machine: {
+      host: os.hostname(),
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model,
+      memGB: Math.round(os.totalmem() / 2 ** 30),
+      node: process.version,
+    },
+    ...(await pretrainedBench(o, log)),
+  };
   for (const l of pretrainedTable(report)) log(l);
   const dir = path.join(HERE, 'results');
   mkdirSync(dir, { recursive: true });

@@ -29,7 +29,9 @@ const presets = (flag('presets') ?? (quick ? 'tiny' : 'tiny,small')).split(',') 
 // Variants measured side by side with what they speed up: webgpu-unfused is
 // WebGPU without our fused kernels, wasm-plain is wasm without matMul2d's
 // explicit transposes (src/core/ops.ts).
-const backends = (flag('backends') ?? (quick ? 'cpu,wasm,webgpu' : 'cpu,wasm,wasm-plain,webgpu,webgpu-unfused')).split(',').filter((b) => b && b !== 'none');
+const backends = (flag('backends') ?? (quick ? 'cpu,wasm,webgpu' : 'cpu,wasm,wasm-plain,webgpu,webgpu-unfused'))
+  .split(',')
+  .filter((b) => b && b !== 'none');
 const steps = Number(flag('steps') ?? (quick ? 2 : 5));
 // Chromium (WebGPU on SwiftShader compiles shaders for tens of seconds) does
 // not fit --quick's two minutes; it runs in a full bench or with --browser.
@@ -78,7 +80,18 @@ let browser: Awaited<ReturnType<typeof browserBench>> | undefined;
 if (withBrowser) {
   log('… Chromium');
   const browserBackends = (flag('browser-backends') ?? 'webgpu,webgpu-unfused,wasm').split(',');
-  browser = await browserBench({ backends: browserBackends, presets: browserPresets, checkpointPresets: presets, checkpointRepeats: quick ? 1 : 3, steps, decodeTokens, appSteps: quick ? 3 : 5 }, log);
+  browser = await browserBench(
+    {
+      backends: browserBackends,
+      presets: browserPresets,
+      checkpointPresets: presets,
+      checkpointRepeats: quick ? 1 : 3,
+      steps,
+      decodeTokens,
+      appSteps: quick ? 3 : 5,
+    },
+    log,
+  );
 }
 
 // every training row of the run, the Chromium ones named chromium-<backend>
@@ -87,7 +100,13 @@ const rows: NodeRows[] = [...measured, ...browserRows.map((b) => ({ ...b, backen
 const checked = reference.map((r) => ({ ...r, sameComputation: r.initialLossDiff < 1e-4 && r.maxLossDiff < 1e-3 }));
 const report = {
   date: started.toISOString(),
-  machine: { host: os.hostname(), cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memGB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
+  machine: {
+    host: os.hostname(),
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model,
+    memGB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+  },
   settings: { presets, backends, steps, quick },
   backends: measured,
   // how a WebGPU row ran when not on the system's own driver (SwiftShader
@@ -95,9 +114,22 @@ const report = {
   notes: measured.filter((m) => m.note).map((m) => `${m.backend}: ${m.note}`),
   reference: checked,
   // a ratio only where PyTorch was shown to compute the same thing
-  ratios: checked.filter((r) => r.sameComputation).flatMap((r) =>
-    rows.flatMap((m) => ('results' in m ? m.results.filter((x) => x.preset === r.preset).map((x) => ({ preset: r.preset, backend: m.backend, torch: r.device, oursOverTorch: x.tokensPerSecond / r.torchTokensPerSecond })) : [])),
-  ),
+  ratios: checked
+    .filter((r) => r.sameComputation)
+    .flatMap((r) =>
+      rows.flatMap((m) =>
+        'results' in m
+          ? m.results
+              .filter((x) => x.preset === r.preset)
+              .map((x) => ({
+                preset: r.preset,
+                backend: m.backend,
+                torch: r.device,
+                oursOverTorch: x.tokensPerSecond / r.torchTokensPerSecond,
+              }))
+          : [],
+      ),
+    ),
   curate,
   checkpoints,
   browser: browser ?? null,
@@ -112,15 +144,24 @@ for (const m of rows) {
     continue;
   }
   for (const r of m.results) {
-    log(`${m.backend.padEnd(16)} ${r.preset.padEnd(7)} ${f(r.msPerStep).padStart(7)} ${f(r.tokensPerSecond).padStart(7)} ${f(r.firstStepMs).padStart(9)} ${String(r.dispatchesPerStep).padStart(7)} ${String(r.gpuProgramsPerStep ?? '-').padStart(12)} ${f(r.peakBytes / 2 ** 20).padStart(6)} ${String(r.tensorGrowth).padStart(6)} ${`${f(r.decodeTokensPerSecond.kvCache, 1)}/${f(r.decodeTokensPerSecond.fullRecompute, 1)}`.padEnd(15)} ${m.adapter ?? ''}${m.vulkan === 'swiftshader' ? ' [SwiftShader*]' : ''}`);
+    log(
+      `${m.backend.padEnd(16)} ${r.preset.padEnd(7)} ${f(r.msPerStep).padStart(7)} ${f(r.tokensPerSecond).padStart(7)} ${f(r.firstStepMs).padStart(9)} ${String(r.dispatchesPerStep).padStart(7)} ${String(r.gpuProgramsPerStep ?? '-').padStart(12)} ${f(r.peakBytes / 2 ** 20).padStart(6)} ${String(r.tensorGrowth).padStart(6)} ${`${f(r.decodeTokensPerSecond.kvCache, 1)}/${f(r.decodeTokensPerSecond.fullRecompute, 1)}`.padEnd(15)} ${m.adapter ?? ''}${m.vulkan === 'swiftshader' ? ' [SwiftShader*]' : ''}`,
+    );
   }
 }
 for (const n of report.notes) log(`* ${n}`);
-for (const r of report.reference) log(`PyTorch ${r.torch} ${r.device === 'cuda' ? 'CUDA' : `(${r.threads} thread)`} ${r.preset}: ${f(r.torchMsPerStep)} ms/step, ${f(r.torchTokensPerSecond)} tok/s; loss diff first ${r.initialLossDiff.toExponential(1)}, max ${r.maxLossDiff.toExponential(1)}`);
-for (const r of report.ratios) log(`ours/PyTorch${r.torch === 'cuda' ? ' CUDA' : ''} ${r.preset} ${r.backend}: ${r.oursOverTorch.toFixed(3)}`);
+for (const r of report.reference)
+  log(
+    `PyTorch ${r.torch} ${r.device === 'cuda' ? 'CUDA' : `(${r.threads} thread)`} ${r.preset}: ${f(r.torchMsPerStep)} ms/step, ${f(r.torchTokensPerSecond)} tok/s; loss diff first ${r.initialLossDiff.toExponential(1)}, max ${r.maxLossDiff.toExponential(1)}`,
+  );
+for (const r of report.ratios)
+  log(`ours/PyTorch${r.torch === 'cuda' ? ' CUDA' : ''} ${r.preset} ${r.backend}: ${r.oursOverTorch.toFixed(3)}`);
 log(`read + curate: ${f(curate.megabytes, 1)} MB in ${curate.seconds.toFixed(2)} s = ${curate.mbPerSecond.toFixed(1)} MB/s`);
 if (pretrained) for (const l of pretrainedTable(pretrained)) log(l);
-for (const [p, c] of Object.entries(checkpoints)) log(`checkpoint ${p}: ${f(c.bytes / 1e6, 1)} MB, encode ${f(c.encodeMs, 1)} ms, decode ${f(c.decodeMs, 1)} ms, save dir ${f(c.saveDirMs, 1)} ms, load dir ${f(c.loadDirMs, 1)} ms`);
+for (const [p, c] of Object.entries(checkpoints))
+  log(
+    `checkpoint ${p}: ${f(c.bytes / 1e6, 1)} MB, encode ${f(c.encodeMs, 1)} ms, decode ${f(c.decodeMs, 1)} ms, save dir ${f(c.saveDirMs, 1)} ms, load dir ${f(c.loadDirMs, 1)} ms`,
+  );
 
 if (browser && 'error' in browser) log(`chromium: ${browser.error}`);
 else if (browser) {
@@ -128,13 +169,19 @@ else if (browser) {
   if ('error' in b) log(`chromium bench: ${b.error}`);
   else {
     if (b.indexedDbError) log(`IndexedDB checkpoints: ${b.indexedDbError}`);
-    for (const [p, c] of Object.entries(b.indexedDb)) log(`IndexedDB checkpoint ${p}: ${f(c.bytes / 1e6, 1)} MB, save ${f(c.saveMs, 1)} ms, load ${f(c.loadMs, 1)} ms (median of ${c.saveMsAll.length})`);
+    for (const [p, c] of Object.entries(b.indexedDb))
+      log(
+        `IndexedDB checkpoint ${p}: ${f(c.bytes / 1e6, 1)} MB, save ${f(c.saveMs, 1)} ms, load ${f(c.loadMs, 1)} ms (median of ${c.saveMsAll.length})`,
+      );
   }
   const a = browser.app;
   if (a && 'error' in a) log(`app responsiveness: ${a.error}`);
   else if (a) {
-    log(`app training on the demo data: ${a.steps} steps in ${f(a.seconds)} s, ${a.longTasks} main-thread tasks over 50 ms (longest ${f(a.longestMs)} ms)`);
-    for (const fr of a.longFrames) log(`  long animation frame ${f(fr.duration)} ms: ${fr.scripts.join('; ') || 'no script (style, layout, paint or GC)'}`);
+    log(
+      `app training on the demo data: ${a.steps} steps in ${f(a.seconds)} s, ${a.longTasks} main-thread tasks over 50 ms (longest ${f(a.longestMs)} ms)`,
+    );
+    for (const fr of a.longFrames)
+      log(`  long animation frame ${f(fr.duration)} ms: ${fr.scripts.join('; ') || 'no script (style, layout, paint or GC)'}`);
   }
 }
 

@@ -56,7 +56,11 @@ export async function countPrograms<T>(f: () => Promise<T>): Promise<{ value: T;
   }
 }
 
-export async function measureTraining(preset: PresetName, backend: BackendName, o: { steps: number; decodeTokens: number }): Promise<TrainingResult> {
+export async function measureTraining(
+  preset: PresetName,
+  backend: BackendName,
+  o: { steps: number; decodeTokens: number },
+): Promise<TrainingResult> {
   const shape = SHAPES[preset];
   const t = await benchTrainer(preset, { backend, steps: 1000, warmupSteps: 0, logEvery: 1 });
   const batches = syntheticBatches(3, shape, t.modelConfig.vocabSize, t.modelConfig.blockSize);

@@ -72,13 +72,15 @@ export function advice(chromium, o) {
       ? 'It could not be installed from here (this needs apt-get, and root or password-less sudo).'
       : o.installed
         ? `apt-get installed chromium, but ${chromium} is still missing.`
-        : 'Installing it did not work (see apt-get\'s output above).',
+        : "Installing it did not work (see apt-get's output above).",
     'Install it with:',
     '',
     '    sudo apt-get update && sudo apt-get install -y chromium',
     '',
     'then run `npm test` again.',
-    o.ci ? 'CI=true: failing, because CI must not skip the browser tests.' : 'Meanwhile the unit tests run and the browser tests are skipped.',
+    o.ci
+      ? 'CI=true: failing, because CI must not skip the browser tests.'
+      : 'Meanwhile the unit tests run and the browser tests are skipped.',
   ];
 }
 

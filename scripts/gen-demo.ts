@@ -73,7 +73,9 @@ function main(): void {
   for (const [name, text] of Object.entries(files)) {
     const file = path.join(out, name);
     writeFileSync(file, text);
-    console.log(`wrote ${path.relative(process.cwd(), file) || file}: ${text.split('\n').length - 1} records, ${Buffer.byteLength(text)} bytes`);
+    console.log(
+      `wrote ${path.relative(process.cwd(), file) || file}: ${text.split('\n').length - 1} records, ${Buffer.byteLength(text)} bytes`,
+    );
   }
 }
 

@@ -39,21 +39,25 @@ const pct = (xs: number[], p: number): number => xs[Math.min(xs.length - 1, Math
 const f2 = (x: number): string => x.toFixed(2);
 const THRESHOLDS = [0.5, 0.6, 0.7, 0.8, 0.9];
 
-for (const file of ['mentor-kd/svamp_3_train.json', 'mentor-kd/tracking_shuffled_objects_3_train.json',
-  'mentor-kd/last_letter_concatenation_3_train.json', 'mcc-kd/svamp_train.json']) {
+for (const file of [
+  'mentor-kd/svamp_3_train.json',
+  'mentor-kd/tracking_shuffled_objects_3_train.json',
+  'mentor-kd/last_letter_concatenation_3_train.json',
+  'mcc-kd/svamp_train.json',
+]) {
   const groups = load(file);
   const type = detectTaskType(groups.map((g) => g.gold));
   for (const correctOnly of [false, true]) {
     const bodies = groups.map((g) => {
       const gold = normalizeAnswer(g.gold, type);
       const choices = parseChoices(g.question);
-      const kept = correctOnly
-        ? g.rationales.filter((r) => answersMatch(extractAnswer(r, type, choices), gold, type))
-        : g.rationales;
+      const kept = correctOnly ? g.rationales.filter((r) => answersMatch(extractAnswer(r, type, choices), gold, type)) : g.rationales;
       return kept.map(stripAnswerStatement);
     });
-    console.log(`\n${file} (${type}, ${correctOnly ? 'correct rationales only' : 'all rationales'}): ` +
-      `${groups.length} questions, ${bodies.reduce((a, b) => a + b.length, 0)} rationales`);
+    console.log(
+      `\n${file} (${type}, ${correctOnly ? 'correct rationales only' : 'all rationales'}): ` +
+        `${groups.length} questions, ${bodies.reduce((a, b) => a + b.length, 0)} rationales`,
+    );
     console.log('n  pairs   p10  p25  p50  p75  p90  p99  max | share >= ' + THRESHOLDS.join(' / '));
     for (let n = 1; n <= 4; n++) {
       const sims: number[] = [];
@@ -63,8 +67,10 @@ for (const file of ['mentor-kd/svamp_3_train.json', 'mentor-kd/tracking_shuffled
       }
       sims.sort((a, b) => a - b);
       const share = THRESHOLDS.map((t) => f2(sims.filter((s) => s >= t).length / sims.length));
-      console.log(`${n}  ${String(sims.length).padEnd(6)} ${[0.1, 0.25, 0.5, 0.75, 0.9, 0.99].map((p) => f2(pct(sims, p))).join(' ')} ` +
-        `${f2(sims[sims.length - 1])} | ${share.join(' / ')}`);
+      console.log(
+        `${n}  ${String(sims.length).padEnd(6)} ${[0.1, 0.25, 0.5, 0.75, 0.9, 0.99].map((p) => f2(pct(sims, p))).join(' ')} ` +
+          `${f2(sims[sims.length - 1])} | ${share.join(' / ')}`,
+      );
     }
     // What the greedy filter would keep: the mean count per question and the
     // share of questions still holding K = 3 rationales.

@@ -36,18 +36,40 @@ const GPUS: { name: string; memoryBytes: number; limits: GpuLimits }[] = [
   { name: '8 GB GPU, 1 GiB binding', memoryBytes: 8 * GiB, limits: { maxBufferSize: 4 * GiB, maxStorageBufferBindingSize: GiB } },
 ];
 
-const configOf = (c: ModelConfig): ModelConfig => (rank ? { ...c, lora: { rank, alpha: LORA_DEFAULTS.alpha * (rank / LORA_DEFAULTS.rank), targets: [...DEFAULT_LORA_TARGETS[archOf(c)]] } } : c);
+const configOf = (c: ModelConfig): ModelConfig =>
+  rank
+    ? { ...c, lora: { rank, alpha: LORA_DEFAULTS.alpha * (rank / LORA_DEFAULTS.rank), targets: [...DEFAULT_LORA_TARGETS[archOf(c)]] } }
+    : c;
 
-console.log(`${questions} questions (${2 * questions} rows) x ${seqLen} tokens, ${rank ? `LoRA r ${rank} on each architecture's default targets` : 'full fine-tuning'}, float32\n`);
+console.log(
+  `${questions} questions (${2 * questions} rows) x ${seqLen} tokens, ${rank ? `LoRA r ${rank} on each architecture's default targets` : 'full fine-tuning'}, float32\n`,
+);
 const summary: string[] = [];
 for (const gpu of GPUS) {
-  console.log(`== ${gpu.name}: memory ${formatBytes(gpu.memoryBytes)}, maxBufferSize ${formatBytes(gpu.limits.maxBufferSize)}, maxStorageBufferBindingSize ${formatBytes(gpu.limits.maxStorageBufferBindingSize)}\n`);
+  console.log(
+    `== ${gpu.name}: memory ${formatBytes(gpu.memoryBytes)}, maxBufferSize ${formatBytes(gpu.limits.maxBufferSize)}, maxStorageBufferBindingSize ${formatBytes(gpu.limits.maxStorageBufferBindingSize)}\n`,
+  );
   for (const { name, config } of REFERENCE_MODELS) {
     for (const recompute of [false, true]) {
-      const p = describePlan(configOf(config), { name, rows: 2 * questions, seqLen, limits: gpu.limits, memoryBytes: gpu.memoryBytes, recompute });
+      const p = describePlan(configOf(config), {
+        name,
+        rows: 2 * questions,
+        seqLen,
+        limits: gpu.limits,
+        memoryBytes: gpu.memoryBytes,
+        recompute,
+      });
       if (!recompute) console.log(`${p.text}\n`);
-      const why = [...new Set(p.reasons.map((r) => (r.includes('per-binding') ? 'binding' : r.includes('buffer limit') ? 'buffer' : r.includes('memory') ? 'memory' : 'positions')))];
-      summary.push(`  ${gpu.name.padEnd(26)} ${name.padEnd(14)} ${recompute ? 'recompute' : '         '} peak ${formatBytes(p.peak).padStart(9)}  ${p.fits ? 'fits' : `does not fit (${why.join(', ')})`}`);
+      const why = [
+        ...new Set(
+          p.reasons.map((r) =>
+            r.includes('per-binding') ? 'binding' : r.includes('buffer limit') ? 'buffer' : r.includes('memory') ? 'memory' : 'positions',
+          ),
+        ),
+      ];
+      summary.push(
+        `  ${gpu.name.padEnd(26)} ${name.padEnd(14)} ${recompute ? 'recompute' : '         '} peak ${formatBytes(p.peak).padStart(9)}  ${p.fits ? 'fits' : `does not fit (${why.join(', ')})`}`,
+      );
     }
   }
 }

@@ -66,7 +66,16 @@ export interface BuildOptions {
 export async function buildApp(o: BuildOptions = {}): Promise<string> {
   const dist = o.outDir ? path.join(ARTIFACTS, o.outDir) : DIST;
   const stamp = path.join(dist, '.built-at');
-  const sources = ['src', 'public', 'index.html', 'vite.config.ts', 'package.json', ...(o.input ? [path.dirname(o.input), 'bench', 'support'] : [])].map((p) => path.join(ROOT, p)).filter((p) => existsSync(p));
+  const sources = [
+    'src',
+    'public',
+    'index.html',
+    'vite.config.ts',
+    'package.json',
+    ...(o.input ? [path.dirname(o.input), 'bench', 'support'] : []),
+  ]
+    .map((p) => path.join(ROOT, p))
+    .filter((p) => existsSync(p));
   const newest = Math.max(...sources.map(newestMtime));
   if (existsSync(stamp) && statSync(stamp).mtimeMs > newest) return dist;
   const input = o.input ? { rollupOptions: { input: path.join(ROOT, o.input) } } : {};
@@ -124,12 +133,23 @@ export async function serve(mode: 'preview' | 'dev', build: BuildOptions = {}): 
   const port = await freePort();
   const hang = hangPlugin();
   if (mode === 'dev') {
-    const server = await createServer({ root: ROOT, logLevel: 'warn', plugins: [hang.plugin], server: { host: '127.0.0.1', port, strictPort: true, hmr: false } });
+    const server = await createServer({
+      root: ROOT,
+      logLevel: 'warn',
+      plugins: [hang.plugin],
+      server: { host: '127.0.0.1', port, strictPort: true, hmr: false },
+    });
     await server.listen();
     return { url: `http://127.0.0.1:${port}/`, hangHits: hang.hits, close: () => (hang.release(), server.close()) };
   }
   const outDir = await buildApp(build);
-  const server = await preview({ root: ROOT, logLevel: 'warn', plugins: [hang.plugin], build: { outDir }, preview: { host: '127.0.0.1', port, strictPort: true } });
+  const server = await preview({
+    root: ROOT,
+    logLevel: 'warn',
+    plugins: [hang.plugin],
+    build: { outDir },
+    preview: { host: '127.0.0.1', port, strictPort: true },
+  });
   return {
     url: `http://127.0.0.1:${port}/`,
     hangHits: hang.hits,
@@ -143,7 +163,9 @@ export async function serve(mode: 'preview' | 'dev', build: BuildOptions = {}): 
 
 /** Without the flags that give headless Chromium its SwiftShader WebGPU
  * adapter: what a browser without WebGPU looks like to the app. */
-const NO_WEBGPU = FLAGS.filter((f) => f !== '--enable-unsafe-webgpu' && !f.startsWith('--use-webgpu-adapter')).concat('--disable-features=WebGPU');
+const NO_WEBGPU = FLAGS.filter((f) => f !== '--enable-unsafe-webgpu' && !f.startsWith('--use-webgpu-adapter')).concat(
+  '--disable-features=WebGPU',
+);
 
 export function launchBrowser(o: { webgpu?: boolean } = {}): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, args: o.webgpu === false ? NO_WEBGPU : FLAGS, headless: true });
@@ -171,11 +193,13 @@ export async function openPage(browser: Browser, url: string, context?: BrowserC
     if (m.type() === 'error') w.problems.push(line);
   });
   page.on('pageerror', (e) => w.problems.push(`pageerror: ${e.message}`));
-  page.on('worker', (worker) => worker.on('console', (m) => {
-    const line = `worker ${m.type()}: ${m.text()}`;
-    w.log.push(line);
-    if (m.type() === 'error') w.problems.push(line);
-  }));
+  page.on('worker', (worker) =>
+    worker.on('console', (m) => {
+      const line = `worker ${m.type()}: ${m.text()}`;
+      w.log.push(line);
+      if (m.type() === 'error') w.problems.push(line);
+    }),
+  );
   ctx.on('request', (r) => {
     const u = r.url();
     if (!u.startsWith(origin) && !u.startsWith('data:') && !u.startsWith('blob:')) w.offOrigin.push(u);
@@ -198,11 +222,15 @@ export async function openPage(browser: Browser, url: string, context?: BrowserC
     l.__longFrames = [];
     try {
       new PerformanceObserver((list) => {
-        for (const e of list.getEntries() as (PerformanceEntry & { scripts?: { invoker: string; sourceFunctionName: string; sourceURL: string; duration: number }[] })[]) {
+        for (const e of list.getEntries() as (PerformanceEntry & {
+          scripts?: { invoker: string; sourceFunctionName: string; sourceURL: string; duration: number }[];
+        })[]) {
           l.__longFrames.push({
             start: e.startTime,
             duration: e.duration,
-            scripts: (e.scripts ?? []).map((x) => `${x.invoker} ${x.sourceFunctionName} ${x.sourceURL.split('/').pop()} ${Math.round(x.duration)} ms`),
+            scripts: (e.scripts ?? []).map(
+              (x) => `${x.invoker} ${x.sourceFunctionName} ${x.sourceURL.split('/').pop()} ${Math.round(x.duration)} ms`,
+            ),
           });
         }
       }).observe({ type: 'long-animation-frame', buffered: true });
@@ -216,12 +244,21 @@ export async function openPage(browser: Browser, url: string, context?: BrowserC
 
 /** Long animation frames (over 50 ms) since `since`, with their scripts. */
 export async function longFrames(page: Page, since = 0): Promise<{ start: number; duration: number; scripts: string[] }[]> {
-  return page.evaluate((t) => (window as unknown as { __longFrames: { start: number; duration: number; scripts: string[] }[] }).__longFrames.filter((e) => e.start >= t), since);
+  return page.evaluate(
+    (t) =>
+      (window as unknown as { __longFrames: { start: number; duration: number; scripts: string[] }[] }).__longFrames.filter(
+        (e) => e.start >= t,
+      ),
+    since,
+  );
 }
 
 /** Long main-thread tasks (over 50 ms) since `since` (performance.now()). */
 export async function longTasks(page: Page, since = 0): Promise<{ start: number; duration: number }[]> {
-  return page.evaluate((t) => (window as unknown as { __longTasks: { start: number; duration: number }[] }).__longTasks.filter((e) => e.start >= t), since);
+  return page.evaluate(
+    (t) => (window as unknown as { __longTasks: { start: number; duration: number }[] }).__longTasks.filter((e) => e.start >= t),
+    since,
+  );
 }
 
 export async function screenshot(page: Page, name: string): Promise<string> {

@@ -12,7 +12,11 @@ import { PY, PY_ENV, pythonHas } from './python';
 
 export { PY, PY_ENV, pythonHas };
 
-export interface CliResult { code: number; stdout: string; stderr: string }
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 export function mcckd(args: string[]): Promise<CliResult> {
   return new Promise((resolve) => {
@@ -25,7 +29,12 @@ export function mcckd(args: string[]): Promise<CliResult> {
 /** The last JSON line a command printed (its result). */
 export const lastJson = (s: string): Record<string, unknown> => JSON.parse(s.trim().split('\n').pop()!) as Record<string, unknown>;
 /** The one-line reason of a failure. */
-export const lastLine = (s: string): string => s.trim().split('\n').filter((l) => l.startsWith('mcckd:')).pop() ?? '';
+export const lastLine = (s: string): string =>
+  s
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('mcckd:'))
+    .pop() ?? '';
 
 /** python3 ARGS; its stdout, or an error with its stderr. */
 export function py(args: string[], input?: string): string {
@@ -59,7 +68,14 @@ export function writePensData(file: string): void {
   for (let i = 0; i < 12; i++) {
     const a = 2 + (i % 5);
     const b = 1 + ((i * 3) % 7);
-    lines.push(JSON.stringify({ id: `p${i}`, question: `Tom has ${a} pens and buys ${b} more. How many?`, answer: String(a + b), rationales: [`${a} + ${b} = ${a + b}. The answer is ${a + b}.`, `He has ${a + b} pens. So the answer is ${a + b}.`] }));
+    lines.push(
+      JSON.stringify({
+        id: `p${i}`,
+        question: `Tom has ${a} pens and buys ${b} more. How many?`,
+        answer: String(a + b),
+        rationales: [`${a} + ${b} = ${a + b}. The answer is ${a + b}.`, `He has ${a + b} pens. So the answer is ${a + b}.`],
+      }),
+    );
   }
   writeFileSync(file, `${lines.join('\n')}\n`);
 }

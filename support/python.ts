@@ -17,7 +17,11 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const VENV = path.join(ROOT, '.venv/bin/python');
 
 /** Where PY came from, for messages. */
-export const PY_SOURCE: 'MCCKD_PYTHON' | '.venv' | 'system' = process.env.MCCKD_PYTHON ? 'MCCKD_PYTHON' : existsSync(VENV) ? '.venv' : 'system';
+export const PY_SOURCE: 'MCCKD_PYTHON' | '.venv' | 'system' = process.env.MCCKD_PYTHON
+  ? 'MCCKD_PYTHON'
+  : existsSync(VENV)
+    ? '.venv'
+    : 'system';
 export const PY: string = process.env.MCCKD_PYTHON || (existsSync(VENV) ? VENV : '/usr/bin/python3');
 /** The environment to run it in: no .pyc files written into the repository. */
 export const PY_ENV = { ...process.env, PYTHONDONTWRITEBYTECODE: '1' };
@@ -43,8 +47,10 @@ export function pythonHas(...modules: string[]): boolean {
 export function pythonMissing(...modules: PythonModule[]): string | undefined {
   const missing = modules.filter((m) => !pythonHas(m));
   if (!missing.length) return undefined;
-  return `${PY} (${PY_SOURCE === 'system' ? 'no MCCKD_PYTHON, no .venv' : PY_SOURCE}) cannot import ${missing.join(', ')}; `
-    + 'create .venv as .ci/run does, or set MCCKD_PYTHON to a python that has them';
+  return (
+    `${PY} (${PY_SOURCE === 'system' ? 'no MCCKD_PYTHON, no .venv' : PY_SOURCE}) cannot import ${missing.join(', ')}; ` +
+    'create .venv as .ci/run does, or set MCCKD_PYTHON to a python that has them'
+  );
 }
 
 /** Which of the reference's modules PY imports (probes all of them). */

@@ -75,7 +75,10 @@ export interface ReferenceResult {
 
 /** Trains `checkSteps` identical steps on our current backend and in PyTorch,
  * then times `timedSteps` more PyTorch steps. */
-export async function torchReference(preset: PresetName, o: { checkSteps: number; timedSteps: number; torchVersion: string; device?: 'cpu' | 'cuda' }): Promise<ReferenceResult> {
+export async function torchReference(
+  preset: PresetName,
+  o: { checkSteps: number; timedSteps: number; torchVersion: string; device?: 'cpu' | 'cuda' },
+): Promise<ReferenceResult> {
   const shape = SHAPES[preset];
   const t = await benchTrainer(preset, { steps: 1000, warmupSteps: 2, backend: 'cpu' });
   const train = t.trainConfig;
@@ -95,9 +98,24 @@ export async function torchReference(preset: PresetName, o: { checkSteps: number
     lr: learningRate(i, train),
   }));
   const casePath = path.join(dir, 'case.json');
-  writeFileSync(casePath, JSON.stringify({ weights, config: t.modelConfig, train, batches: json, timedSteps: o.timedSteps, warmupSteps: 1, device: o.device ?? 'cpu' }));
+  writeFileSync(
+    casePath,
+    JSON.stringify({
+      weights,
+      config: t.modelConfig,
+      train,
+      batches: json,
+      timedSteps: o.timedSteps,
+      warmupSteps: 1,
+      device: o.device ?? 'cpu',
+    }),
+  );
   const out = JSON.parse(execFileSync(PY, [path.join(HERE, 'torch_ref.py'), casePath], { maxBuffer: 64 << 20 }).toString()) as {
-    device: 'cpu' | 'cuda'; losses: ReferenceResult['theirs']; medianMs: number; tokensPerSecond: number; threads: number;
+    device: 'cpu' | 'cuda';
+    losses: ReferenceResult['theirs'];
+    medianMs: number;
+    tokensPerSecond: number;
+    threads: number;
   };
   const diffs = ours.map((x, i) => Math.abs(x.loss - out.losses[i].loss));
   return {

@@ -30,7 +30,13 @@ async function indexedDbTimes(preset: PresetName, repeats: number): Promise<Inde
   t.dispose();
   const name = `mcckd-bench-${preset}`;
   const store = await CheckpointStore.open(name, { retention: { keepAuto: repeats + 1 } });
-  const run = await store.createRun({ name: 'bench', modelConfig: state.modelConfig, trainConfig: state.trainConfig, tokenizer: state.tokenizer, datasetFingerprint: 'bench' });
+  const run = await store.createRun({
+    name: 'bench',
+    modelConfig: state.modelConfig,
+    trainConfig: state.trainConfig,
+    tokenizer: state.tokenizer,
+    datasetFingerprint: 'bench',
+  });
   const save: number[] = [];
   const load: number[] = [];
   let bytes = 0;

@@ -198,7 +198,10 @@ const buyBags: Shape = {
       const m = k.op(b, '*', c);
       const g = k.op(m, '-', d);
       const r = k.op(a, '+', g);
-      return { body: `First, the new ${ITEMS[obj]}: ${m.eq}. Then take off the ${d} given away: ${g.eq} kept. Finally, ${r.eq}.`, result: r.v };
+      return {
+        body: `First, the new ${ITEMS[obj]}: ${m.eq}. Then take off the ${d} given away: ${g.eq} kept. Finally, ${r.eq}.`,
+        result: r.v,
+      };
     },
     ({ obj, ctx, a, b, c, d }, k) => {
       const m = k.op(b, '*', c);
@@ -295,7 +298,10 @@ const share: Shape = {
     ({ obj, a, b, c }, k) => {
       const s = k.op(a, '+', b);
       const r = k.op(s, '/', c);
-      return { body: `${a} ${ITEMS[obj]} and ${b} more make ${s.v}. ${s.v} split into ${c} equal parts is ${r.v} in each part.`, result: r.v };
+      return {
+        body: `${a} ${ITEMS[obj]} and ${b} more make ${s.v}. ${s.v} split into ${c} equal parts is ${r.v} in each part.`,
+        result: r.v,
+      };
     },
   ],
 };
@@ -319,7 +325,16 @@ const rateDays: Shape = {
   // a * (b + c)
   name: 'rate-days',
   draw(rng) {
-    return { p: pick(rng, PEOPLE), q: PEOPLE[0], obj: rng.int(WORK.length), ctx: rng.int(DAYS.length), a: between(rng, 2, 9), b: between(rng, 2, 6), c: between(rng, 2, 6), d: 0 };
+    return {
+      p: pick(rng, PEOPLE),
+      q: PEOPLE[0],
+      obj: rng.int(WORK.length),
+      ctx: rng.int(DAYS.length),
+      a: between(rng, 2, 9),
+      b: between(rng, 2, 6),
+      c: between(rng, 2, 6),
+      d: 0,
+    };
   },
   question: ({ p, obj, ctx, a, b, c }) =>
     `${p.name} ${WORK[obj][0]} ${a} ${WORK[obj][2]} each hour. ${cap(p.he)} works ${b} hours on ${DAYS[ctx][0]} and ${c} hours on ${DAYS[ctx][1]}. How many ${WORK[obj][2]} does ${p.he} ${WORK[obj][1]} in all?`,
@@ -335,7 +350,10 @@ const rateDays: Shape = {
     ({ p, obj, a, b, c }, k) => {
       const h = k.op(b, '+', c);
       const r = k.op(a, '*', h);
-      return { body: `${p.name} works ${h.eq} hours in all. At ${a} ${WORK[obj][2]} an hour, that is ${r.eq} ${WORK[obj][2]}.`, result: r.v };
+      return {
+        body: `${p.name} works ${h.eq} hours in all. At ${a} ${WORK[obj][2]} an hour, that is ${r.eq} ${WORK[obj][2]}.`,
+        result: r.v,
+      };
     },
     ({ a, b, c }, k) => {
       const h = k.op(b, '+', c);
@@ -347,7 +365,10 @@ const rateDays: Shape = {
       const y = k.op(a, '*', c);
       const r = k.op(x, '+', y);
       const w = WORK[obj][2];
-      return { body: `${a} ${w} an hour for ${b} hours is ${x.v} ${w}, and for ${c} hours is ${y.v} ${w}. Together that makes ${r.v} ${w}.`, result: r.v };
+      return {
+        body: `${a} ${w} an hour for ${b} hours is ${x.v} ${w}, and for ${c} hours is ${y.v} ${w}. Together that makes ${r.v} ${w}.`,
+        result: r.v,
+      };
     },
   ],
 };
@@ -381,7 +402,10 @@ const compare: Shape = {
       const y = k.op(c, '*', d);
       const r = k.op(x, '-', y);
       const w = WORK[obj][2];
-      return { body: `${p.name} ${WORK[obj][0]} ${x.eq} ${w} and ${q.name} ${WORK[obj][0]} ${y.eq} ${w}. So ${p.name} ${WORK[obj][0]} ${r.eq} more.`, result: r.v };
+      return {
+        body: `${p.name} ${WORK[obj][0]} ${x.eq} ${w} and ${q.name} ${WORK[obj][0]} ${y.eq} ${w}. So ${p.name} ${WORK[obj][0]} ${r.eq} more.`,
+        result: r.v,
+      };
     },
     ({ p, q, a, b, c, d }, k) => {
       const y = k.op(d, '*', c);
@@ -394,7 +418,10 @@ const compare: Shape = {
       const y = k.op(c, '*', d);
       const r = k.op(x, '-', y);
       const w = WORK[obj][2];
-      return { body: `${b} days of ${a} ${w} is ${x.v} ${w} for ${p.name}. ${d} days of ${c} is ${y.v} for ${q.name}. ${x.v} take away ${y.v} is ${r.v}.`, result: r.v };
+      return {
+        body: `${b} days of ${a} ${w} is ${x.v} ${w} for ${p.name}. ${d} days of ${c} is ${y.v} for ${q.name}. ${x.v} take away ${y.v} is ${r.v}.`,
+        result: r.v,
+      };
     },
   ],
 };
@@ -407,7 +434,16 @@ const lostFound: Shape = {
   name: 'lost-found',
   draw(rng) {
     const b = between(rng, 2, 8);
-    return { p: pick(rng, PEOPLE), q: PEOPLE[0], obj: rng.int(LOST.length), ctx: 0, a: b + between(rng, 1, 14), b, c: between(rng, 2, 3), d: 0 };
+    return {
+      p: pick(rng, PEOPLE),
+      q: PEOPLE[0],
+      obj: rng.int(LOST.length),
+      ctx: 0,
+      a: b + between(rng, 1, 14),
+      b,
+      c: between(rng, 2, 3),
+      d: 0,
+    };
   },
   question: ({ p, obj, a, b, c }) =>
     `${p.name} has ${a} ${LOST[obj]}. ${cap(p.he)} loses ${b} of them. Then ${p.he} finds ${TIMES[c]} as many as ${p.he} lost. How many ${LOST[obj]} does ${p.he} have now?`,
@@ -424,7 +460,10 @@ const lostFound: Shape = {
       const f = k.op(c, '*', b);
       const s = k.op(a, '-', b);
       const r = k.op(s, '+', f);
-      return { body: `${p.name} finds ${f.eq} ${LOST[obj]}. ${cap(p.he)} had ${s.eq} left after losing some, so now ${p.he} has ${r.eq}.`, result: r.v };
+      return {
+        body: `${p.name} finds ${f.eq} ${LOST[obj]}. ${cap(p.he)} had ${s.eq} left after losing some, so now ${p.he} has ${r.eq}.`,
+        result: r.v,
+      };
     },
     ({ a, b, c }, k) => {
       const f = k.op(c, '*', b);
@@ -436,7 +475,10 @@ const lostFound: Shape = {
       const s = k.op(a, '-', b);
       const f = k.op(c, '*', b);
       const r = k.op(s, '+', f);
-      return { body: `Losing ${b} of ${a} ${LOST[obj]} leaves ${s.v}. ${TIMES[c] === 'twice' ? 'Twice' : 'Three times'} ${b} is ${f.v}. ${s.v} and ${f.v} make ${r.v}.`, result: r.v };
+      return {
+        body: `Losing ${b} of ${a} ${LOST[obj]} leaves ${s.v}. ${TIMES[c] === 'twice' ? 'Twice' : 'Three times'} ${b} is ${f.v}. ${s.v} and ${f.v} make ${r.v}.`,
+        result: r.v,
+      };
     },
   ],
 };
@@ -473,19 +515,28 @@ const savings: Shape = {
       const s = k.op(a, '*', b);
       const x = k.op(s, '-', c);
       const r = k.op(x, '-', d);
-      return { body: `${p.name} saves ${s.eq} dollars. After the ${SPEND[obj]} ${p.he} has ${x.eq}, and after the ${SPEND[ctx]} ${r.eq}.`, result: r.v };
+      return {
+        body: `${p.name} saves ${s.eq} dollars. After the ${SPEND[obj]} ${p.he} has ${x.eq}, and after the ${SPEND[ctx]} ${r.eq}.`,
+        result: r.v,
+      };
     },
     ({ ctx, a, b, c, d }, k) => {
       const s = k.op(b, '*', a);
       const x = k.op(s, '-', d);
       const r = k.op(x, '-', c);
-      return { body: `First, the savings: ${s.eq}. Then pay for the ${SPEND[ctx]}: ${x.eq}. Finally, the other one: ${r.eq}.`, result: r.v };
+      return {
+        body: `First, the savings: ${s.eq}. Then pay for the ${SPEND[ctx]}: ${x.eq}. Finally, the other one: ${r.eq}.`,
+        result: r.v,
+      };
     },
     ({ a, b, c, d }, k) => {
       const s = k.op(a, '*', b);
       const t = k.op(c, '+', d);
       const r = k.op(s, '-', t);
-      return { body: `${b} weeks of ${a} dollars is ${s.v} dollars. The two things cost ${c} plus ${d}, which is ${t.v}. ${s.v} minus ${t.v} leaves ${r.v}.`, result: r.v };
+      return {
+        body: `${b} weeks of ${a} dollars is ${s.v} dollars. The two things cost ${c} plus ${d}, which is ${t.v}. ${s.v} minus ${t.v} leaves ${r.v}.`,
+        result: r.v,
+      };
     },
   ],
 };
@@ -527,19 +578,28 @@ const twoGroups: Shape = {
       const x = k.op(a, '*', b);
       const y = k.op(c, '*', d);
       const r = k.op(x, '+', y);
-      return { body: `The ${COLORS[ctx][0]} boxes hold ${x.eq} ${BOXED[obj]} and the ${COLORS[ctx][1]} ones hold ${y.eq}. So ${p.name} has ${r.eq}.`, result: r.v };
+      return {
+        body: `The ${COLORS[ctx][0]} boxes hold ${x.eq} ${BOXED[obj]} and the ${COLORS[ctx][1]} ones hold ${y.eq}. So ${p.name} has ${r.eq}.`,
+        result: r.v,
+      };
     },
     ({ ctx, a, b, c, d }, k) => {
       const y = k.op(d, '*', c);
       const x = k.op(b, '*', a);
       const r = k.op(y, '+', x);
-      return { body: `First, the ${COLORS[ctx][1]} ones: ${y.eq}. Then the ${COLORS[ctx][0]} ones: ${x.eq}. Finally, add them: ${r.eq}.`, result: r.v };
+      return {
+        body: `First, the ${COLORS[ctx][1]} ones: ${y.eq}. Then the ${COLORS[ctx][0]} ones: ${x.eq}. Finally, add them: ${r.eq}.`,
+        result: r.v,
+      };
     },
     ({ obj, a, b, c, d }, k) => {
       const x = k.op(a, '*', b);
       const y = k.op(c, '*', d);
       const r = k.op(x, '+', y);
-      return { body: `${a} boxes of ${b} is ${x.v} ${BOXED[obj]}. ${c} boxes of ${d} is ${y.v} more. ${x.v} and ${y.v} together make ${r.v}.`, result: r.v };
+      return {
+        body: `${a} boxes of ${b} is ${x.v} ${BOXED[obj]}. ${c} boxes of ${d} is ${y.v} more. ${x.v} and ${y.v} together make ${r.v}.`,
+        result: r.v,
+      };
     },
   ],
 };
@@ -562,9 +622,19 @@ const gets: Shape = {
   // a + b
   name: 'gets',
   draw(rng) {
-    return { p: pick(rng, PEOPLE), q: PEOPLE[0], obj: rng.int(EASY_ITEMS.length), ctx: 0, a: between(rng, 2, easyMax), b: between(rng, 1, easyMax), c: 0, d: 0 };
+    return {
+      p: pick(rng, PEOPLE),
+      q: PEOPLE[0],
+      obj: rng.int(EASY_ITEMS.length),
+      ctx: 0,
+      a: between(rng, 2, easyMax),
+      b: between(rng, 1, easyMax),
+      c: 0,
+      d: 0,
+    };
   },
-  question: ({ p, obj, a, b }) => `${p.name} has ${a} ${EASY_ITEMS[obj]} and gets ${b} more. How many ${EASY_ITEMS[obj]} does ${p.he} have now?`,
+  question: ({ p, obj, a, b }) =>
+    `${p.name} has ${a} ${EASY_ITEMS[obj]} and gets ${b} more. How many ${EASY_ITEMS[obj]} does ${p.he} have now?`,
   answer: ({ a, b }) => a + b,
   phrase: ({ p, obj }, n) => `${cap(p.he)} has ${n} ${EASY_ITEMS[obj]}.`,
   styles: [
@@ -627,7 +697,8 @@ const getsGives: Shape = {
     const c = between(rng, 1, Math.min(easyMax, a + b - 1));
     return { p: pick(rng, PEOPLE), q: PEOPLE[0], obj: rng.int(EASY_ITEMS.length), ctx: 0, a, b, c, d: 0 };
   },
-  question: ({ p, obj, a, b, c }) => `${p.name} has ${a} ${EASY_ITEMS[obj]}, gets ${b} more and gives away ${c}. How many ${EASY_ITEMS[obj]} does ${p.he} have now?`,
+  question: ({ p, obj, a, b, c }) =>
+    `${p.name} has ${a} ${EASY_ITEMS[obj]}, gets ${b} more and gives away ${c}. How many ${EASY_ITEMS[obj]} does ${p.he} have now?`,
   answer: ({ a, b, c }) => a + b - c,
   phrase: ({ p, obj }, n) => `${cap(p.he)} has ${n} ${EASY_ITEMS[obj]}.`,
   styles: [
@@ -756,7 +827,8 @@ function drawQuestion(rng: Rng, seen: Set<string>, shapes: readonly Shape[], sam
     const rationales = out.map((r) => r.text);
     for (const r of rationales) {
       if (r.length > MAX_RATIONALE_CHARS) throw new Error(`demo: rationale too long (${r.length}): ${r}`);
-      if (question.length + r.length + 8 > MAX_PROMPT_PLUS_RATIONALE_CHARS) throw new Error(`demo: question + rationale too long: ${question} / ${r}`);
+      if (question.length + r.length + 8 > MAX_PROMPT_PLUS_RATIONALE_CHARS)
+        throw new Error(`demo: question + rationale too long: ${question} / ${r}`);
     }
     seen.add(question);
     return { question, answer, rationales };
@@ -780,7 +852,12 @@ export function generateDemo(opts: Partial<DemoOptions> = {}): { train: DemoTrai
   const train: DemoTrainRecord[] = [];
   for (let i = 0; i < o.train; i++) {
     const d = drawQuestion(rng, seen, shapes, o.level === 'easy');
-    train.push({ id: `train-${String(i + 1).padStart(width(o.train), '0')}`, question: d.question, rationales: d.rationales, answer: String(d.answer) });
+    train.push({
+      id: `train-${String(i + 1).padStart(width(o.train), '0')}`,
+      question: d.question,
+      rationales: d.rationales,
+      answer: String(d.answer),
+    });
   }
   const test: DemoTestRecord[] = [];
   for (let i = 0; i < o.test; i++) {

@@ -90,15 +90,22 @@ function checkFamily(
     const t = get(name);
     if (!t) throw new CheckpointFormatError(`${label} "${prefix}${name}" is missing`, 'tensors');
     if (!sameShape(t.shape, shape)) {
-      throw new CheckpointFormatError(`${label} "${prefix}${name}" has shape ${fmt(t.shape)}, the model config needs ${fmt(shape)}`, 'tensors');
+      throw new CheckpointFormatError(
+        `${label} "${prefix}${name}" has shape ${fmt(t.shape)}, the model config needs ${fmt(shape)}`,
+        'tensors',
+      );
     }
     if (t.data.length !== numel(shape)) {
-      throw new CheckpointFormatError(`${label} "${prefix}${name}" has ${t.data.length} values, shape ${fmt(shape)} needs ${numel(shape)}`, 'tensors');
+      throw new CheckpointFormatError(
+        `${label} "${prefix}${name}" has ${t.data.length} values, shape ${fmt(shape)} needs ${numel(shape)}`,
+        'tensors',
+      );
     }
   }
   for (const name of names) {
     // own names only: "constructor" or "toString" are not parameters
-    if (!Object.hasOwn(expected, name)) throw new CheckpointFormatError(`unexpected ${label} "${prefix}${name}" (not part of the model config)`, 'tensors');
+    if (!Object.hasOwn(expected, name))
+      throw new CheckpointFormatError(`unexpected ${label} "${prefix}${name}" (not part of the model config)`, 'tensors');
   }
 }
 
@@ -169,7 +176,8 @@ function parseJsonField(meta: Record<string, string>, key: string): unknown {
   const raw = Object.hasOwn(meta, key) ? meta[key] : undefined;
   if (raw === undefined) throw new CheckpointFormatError(`metadata "${key}" is missing`, 'format');
   // JSON.parse copes with any depth; what walks the value later may not
-  if (jsonDepth(raw) > MAX_JSON_DEPTH) throw new CheckpointFormatError(`metadata "${key}" nests JSON more than ${MAX_JSON_DEPTH} levels deep`, 'format');
+  if (jsonDepth(raw) > MAX_JSON_DEPTH)
+    throw new CheckpointFormatError(`metadata "${key}" nests JSON more than ${MAX_JSON_DEPTH} levels deep`, 'format');
   try {
     return JSON.parse(raw);
   } catch (e) {
@@ -221,7 +229,8 @@ function validateTrainConfig(raw: unknown): TrainConfig {
   if (!BACKENDS.includes(x.backend as string)) bad(`unknown backend "${describeValue(x.backend).replace(/^"|"$/g, '')}"`);
   const c = x as unknown as TrainConfig;
   inRanges(() => checkTrainRanges(c), bad);
-  if (c.recompute !== undefined && typeof c.recompute !== 'boolean') bad(`recompute must be true or false, got ${describeValue(c.recompute)}`);
+  if (c.recompute !== undefined && typeof c.recompute !== 'boolean')
+    bad(`recompute must be true or false, got ${describeValue(c.recompute)}`);
   if (c.promptTemplate !== undefined) {
     try {
       validatePromptTemplate(c.promptTemplate);
@@ -240,7 +249,8 @@ function validateBase(x: unknown, model: ModelConfig): BaseRef {
   if (!isObj(x)) return bad('must be an object');
   if (x.arch !== archOf(model)) bad(`arch ${describeValue(x.arch)} does not match model_config's ${describeValue(archOf(model))}`);
   if (typeof x.name !== 'string' || x.name.length > 1000) bad('name must be a string of at most 1000 characters');
-  if (typeof x.fingerprint !== 'string' || !/^[0-9a-f]{8}-\d{1,15}$/.test(x.fingerprint)) bad(`fingerprint must look like "89abcdef-12345", got ${describeValue(x.fingerprint)}`);
+  if (typeof x.fingerprint !== 'string' || !/^[0-9a-f]{8}-\d{1,15}$/.test(x.fingerprint))
+    bad(`fingerprint must look like "89abcdef-12345", got ${describeValue(x.fingerprint)}`);
   return { arch: x.arch as BaseRef['arch'], name: x.name as string, fingerprint: x.fingerprint as string };
 }
 
@@ -336,10 +346,18 @@ export function safetensorsToState(bytes: Uint8Array, limits?: DecodeLimits): Lo
   // a from-scratch student's is our BPE, stored whole.
   const base = metadata.base === undefined ? undefined : validateBase(parseJsonField(metadata, 'base'), modelConfig);
   if (!base && archOf(modelConfig) !== DEFAULT_ARCH) {
-    throw new CheckpointFormatError(`model_config: a ${modelConfig.arch} model must name its pretrained base (metadata "base" is missing)`, 'config');
+    throw new CheckpointFormatError(
+      `model_config: a ${modelConfig.arch} model must name its pretrained base (metadata "base" is missing)`,
+      'config',
+    );
   }
-  if (!base && modelConfig.lora) throw new CheckpointFormatError('model_config: a LoRA adapter must name its pretrained base (metadata "base" is missing)', 'config');
-  if (base && tokenizer !== null) throw new CheckpointFormatError('metadata "tokenizer" must be null for a run on a pretrained base (its tokenizer.json is the base\'s)', 'config');
+  if (!base && modelConfig.lora)
+    throw new CheckpointFormatError('model_config: a LoRA adapter must name its pretrained base (metadata "base" is missing)', 'config');
+  if (base && tokenizer !== null)
+    throw new CheckpointFormatError(
+      'metadata "tokenizer" must be null for a run on a pretrained base (its tokenizer.json is the base\'s)',
+      'config',
+    );
   if (!base && !isObj(tokenizer)) throw new CheckpointFormatError('metadata "tokenizer" must be a JSON object', 'config');
   const tokenizerJSON = base ? undefined : validateTokenizer(tokenizer);
   const run = validateRunState(parseJsonField(metadata, 'run_state'));

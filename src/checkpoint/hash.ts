@@ -86,10 +86,7 @@ export class Xxh32 {
 
   /** The 32-bit digest as an unsigned number; the object can keep streaming. */
   digest(): number {
-    let h =
-      this.total >= 16
-        ? (rotl(this.v1, 1) + rotl(this.v2, 7) + rotl(this.v3, 12) + rotl(this.v4, 18)) | 0
-        : (this.seed + P5) | 0;
+    let h = this.total >= 16 ? (rotl(this.v1, 1) + rotl(this.v2, 7) + rotl(this.v3, 12) + rotl(this.v4, 18)) | 0 : (this.seed + P5) | 0;
     h = (h + (this.total % 0x100000000)) | 0; // the length enters modulo 2^32
     const t = this.tail;
     let k = 0;

@@ -215,7 +215,12 @@ export async function runFacts(dir: string): Promise<RunFacts> {
   }
   const e = await json(EVAL_FILE);
   if (e && typeof e.accuracy === 'number' && isCount(e.correct) && isCount(e.total)) {
-    facts.evaluation = { accuracy: e.accuracy, correct: e.correct, total: e.total, ...(typeof e.file === 'string' ? { file: e.file } : {}) };
+    facts.evaluation = {
+      accuracy: e.accuracy,
+      correct: e.correct,
+      total: e.total,
+      ...(typeof e.file === 'string' ? { file: e.file } : {}),
+    };
   }
   return facts;
 }

@@ -43,7 +43,8 @@ export function jsonDepth(text: string, limit = MAX_JSON_DEPTH): number {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x5b || c === 0x7b) {
@@ -169,7 +170,10 @@ export function encode(tensors: TensorMap, metadata: Record<string, string> = {}
       throw new SafetensorsError(`tensor "${name}": shape ${fmtShape(t.shape)} is not a list of non-negative integers`, name);
     }
     if (numel(t.shape) !== t.data.length) {
-      throw new SafetensorsError(`tensor "${name}": shape ${fmtShape(t.shape)} needs ${numel(t.shape)} values, data has ${t.data.length}`, name);
+      throw new SafetensorsError(
+        `tensor "${name}": shape ${fmtShape(t.shape)} needs ${numel(t.shape)} values, data has ${t.data.length}`,
+        name,
+      );
     }
     const n = t.data.length * size;
     header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + n] };
@@ -287,7 +291,9 @@ interface Decoded {
 export function decode(bytes: Uint8Array, limits: DecodeLimits = {}): Decoded {
   const maxHeader = limits.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
   if (bytes.length < 8) {
-    throw new SafetensorsError(`file is ${bytes.length} bytes long: too short for the 8-byte header length (truncated or not a safetensors file)`);
+    throw new SafetensorsError(
+      `file is ${bytes.length} bytes long: too short for the 8-byte header length (truncated or not a safetensors file)`,
+    );
   }
   const dv = new DataView(bytes.buffer, bytes.byteOffset, 8);
   const headerLen = dv.getUint32(0, true) + dv.getUint32(4, true) * 0x100000000;
@@ -304,7 +310,9 @@ export function decode(bytes: Uint8Array, limits: DecodeLimits = {}): Decoded {
     throw new SafetensorsError('header is not valid UTF-8');
   }
   if (jsonDepth(text) > MAX_JSON_DEPTH) {
-    throw new SafetensorsError(`header nests JSON more than ${MAX_JSON_DEPTH} levels deep (a safetensors header needs 3): damaged or hostile file`);
+    throw new SafetensorsError(
+      `header nests JSON more than ${MAX_JSON_DEPTH} levels deep (a safetensors header needs 3): damaged or hostile file`,
+    );
   }
   let header: unknown;
   try {

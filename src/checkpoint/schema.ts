@@ -90,7 +90,11 @@ export interface McckdDB extends DBSchema {
 
 /** Cumulative migrations: a database at any older version runs every step
  * after it; a step may use `tx` to rewrite existing records. */
-export function migrate(db: IDBPDatabase<McckdDB>, oldVersion: number, _tx: IDBPTransaction<McckdDB, StoreNames<McckdDB>[], 'versionchange'>): void {
+export function migrate(
+  db: IDBPDatabase<McckdDB>,
+  oldVersion: number,
+  _tx: IDBPTransaction<McckdDB, StoreNames<McckdDB>[], 'versionchange'>,
+): void {
   if (oldVersion < 1) {
     db.createObjectStore('runs', { keyPath: 'id' }).createIndex('byUpdated', 'updatedAt');
     db.createObjectStore('checkpoints', { keyPath: 'id' }).createIndex('byRun', 'runId');

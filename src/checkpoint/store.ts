@@ -13,7 +13,20 @@ import type { MetricPoint, TrainState } from '../core/state';
 import { encodeCheckpoint, safetensorsToState, stateToSafetensors } from './format';
 import { storageInfo, type StorageInfo } from './quota';
 import { DEFAULT_RETENTION, byNewest, retentionVictims, type RetentionPolicy } from './retention';
-import { DB_NAME, DB_VERSION, migrate, type BlobRecord, type CheckpointKind, type CheckpointMeta, type DatasetRecord, type EvalRecord, type McckdDB, type MetricRecord, type RunRecord, type RunStatus } from './schema';
+import {
+  DB_NAME,
+  DB_VERSION,
+  migrate,
+  type BlobRecord,
+  type CheckpointKind,
+  type CheckpointMeta,
+  type DatasetRecord,
+  type EvalRecord,
+  type McckdDB,
+  type MetricRecord,
+  type RunRecord,
+  type RunStatus,
+} from './schema';
 import { formatBytes } from '../shared/format';
 import { CheckpointDamagedError, NotFoundError, StoreError, errName, storeFailure } from './storeErrors';
 
@@ -261,7 +274,10 @@ export class CheckpointStore {
         evaluations: from.evaluations.filter((e) => e.step <= step).map(({ checkpointId: _c, ...e }) => e),
         status: 'training',
       };
-      await requests(() => tx.objectStore('runs').add(run), ...points.map((p) => () => tx.objectStore('metrics').put({ ...p, runId: run.id })));
+      await requests(
+        () => tx.objectStore('runs').add(run),
+        ...points.map((p) => () => tx.objectStore('metrics').put({ ...p, runId: run.id })),
+      );
       return run;
     });
   }
@@ -326,10 +342,15 @@ export class CheckpointStore {
 
   async appendMetrics(runId: string, points: MetricPoint[]): Promise<void> {
     if (points.length === 0) return;
-    await this.write(['runs', 'metrics'], 'saving metrics', async (tx) => {
-      if ((await tx.objectStore('runs').count(runId)) === 0) throw new NotFoundError(`run ${runId} does not exist`);
-      await requests(...points.map((p) => () => tx.objectStore('metrics').put({ ...p, runId })));
-    }, 'relaxed');
+    await this.write(
+      ['runs', 'metrics'],
+      'saving metrics',
+      async (tx) => {
+        if ((await tx.objectStore('runs').count(runId)) === 0) throw new NotFoundError(`run ${runId} does not exist`);
+        await requests(...points.map((p) => () => tx.objectStore('metrics').put({ ...p, runId })));
+      },
+      'relaxed',
+    );
   }
 
   /** The run's points in step order, up to and including `upToStep`. */
@@ -385,23 +406,29 @@ export class CheckpointStore {
       ...(opts.accuracy !== undefined ? { accuracy: opts.accuracy } : {}),
     };
     const blob: BlobRecord = { checkpointId: meta.id, bytes: exactBuffer(bytes) };
-    await this.write(['runs', 'checkpoints', 'blobs'], `saving the checkpoint at step ${meta.step} (${formatBytes(meta.bytes)})`, async (tx) => {
-      const run = await tx.objectStore('runs').get(runId);
-      if (!run) throw new NotFoundError(`run ${runId} does not exist`);
-      await requests(
-        () => tx.objectStore('blobs').put(blob),
-        () => tx.objectStore('checkpoints').put(meta),
-        () => tx.objectStore('runs').put({ ...run, updatedAt: meta.createdAt }),
-      );
-      await this.pruneIn(tx, runId);
-    });
+    await this.write(
+      ['runs', 'checkpoints', 'blobs'],
+      `saving the checkpoint at step ${meta.step} (${formatBytes(meta.bytes)})`,
+      async (tx) => {
+        const run = await tx.objectStore('runs').get(runId);
+        if (!run) throw new NotFoundError(`run ${runId} does not exist`);
+        await requests(
+          () => tx.objectStore('blobs').put(blob),
+          () => tx.objectStore('checkpoints').put(meta),
+          () => tx.objectStore('runs').put({ ...run, updatedAt: meta.createdAt }),
+        );
+        await this.pruneIn(tx, runId);
+      },
+    );
     return meta;
   }
 
   private async pruneIn(tx: RW<['runs', 'checkpoints', 'blobs']>, runId: string): Promise<void> {
     const metas = await tx.objectStore('checkpoints').index('byRun').getAll(runId);
     const victims = retentionVictims(metas, this.retention);
-    await requests(...victims.flatMap((m) => [() => tx.objectStore('checkpoints').delete(m.id), () => tx.objectStore('blobs').delete(m.id)]));
+    await requests(
+      ...victims.flatMap((m) => [() => tx.objectStore('checkpoints').delete(m.id), () => tx.objectStore('blobs').delete(m.id)]),
+    );
   }
 
   /** Checkpoints of a run, newest first. */
@@ -424,8 +451,9 @@ export class CheckpointStore {
     const tx = this.live().transaction(['checkpoints', 'blobs', 'metrics'], 'readonly');
     const [meta, blob] = await Promise.all([tx.objectStore('checkpoints').get(id), tx.objectStore('blobs').get(id)]);
     if (!meta) throw new NotFoundError(`checkpoint ${id} does not exist`);
-    const metrics =
-      withMetrics ? await tx.objectStore('metrics').getAll(IDBKeyRange.bound([meta.runId, -Infinity], [meta.runId, meta.step])) : [];
+    const metrics = withMetrics
+      ? await tx.objectStore('metrics').getAll(IDBKeyRange.bound([meta.runId, -Infinity], [meta.runId, meta.step]))
+      : [];
     const damaged = (why: string, cause?: unknown): CheckpointDamagedError =>
       new CheckpointDamagedError(`checkpoint at step ${meta.step} (${id}) is damaged: ${why}`, id, { cause });
     if (!blob || !(blob.bytes instanceof ArrayBuffer)) throw damaged('its data is missing');
@@ -465,7 +493,10 @@ export class CheckpointStore {
 
   async deleteCheckpoint(id: string): Promise<void> {
     await this.write(['checkpoints', 'blobs'], 'deleting the checkpoint', (tx) =>
-      requests(() => tx.objectStore('checkpoints').delete(id), () => tx.objectStore('blobs').delete(id)),
+      requests(
+        () => tx.objectStore('checkpoints').delete(id),
+        () => tx.objectStore('blobs').delete(id),
+      ),
     );
   }
 
@@ -498,7 +529,11 @@ export class CheckpointStore {
     };
     const blob: BlobRecord = { checkpointId: meta.id, bytes: bytes.slice().buffer as ArrayBuffer };
     await this.write(['runs', 'checkpoints', 'blobs'], `importing "${name}" (${formatBytes(bytes.length)})`, (tx) =>
-      requests(() => tx.objectStore('runs').add(run), () => tx.objectStore('blobs').put(blob), () => tx.objectStore('checkpoints').put(meta)),
+      requests(
+        () => tx.objectStore('runs').add(run),
+        () => tx.objectStore('blobs').put(blob),
+        () => tx.objectStore('checkpoints').put(meta),
+      ),
     );
     return { runId: run.id, checkpointId: meta.id };
   }

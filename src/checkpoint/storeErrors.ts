@@ -39,7 +39,8 @@ export class NotFoundError extends StoreError {
   }
 }
 
-export const errName = (e: unknown): string | undefined => (typeof e === 'object' && e !== null ? (e as { name?: string }).name : undefined);
+export const errName = (e: unknown): string | undefined =>
+  typeof e === 'object' && e !== null ? (e as { name?: string }).name : undefined;
 
 /** Maps any failure to a typed error; a full disk becomes QuotaError. */
 export function storeFailure(e: unknown, what: string): Error {

@@ -27,7 +27,8 @@ type ValueOf<D extends FlagDef> = D['type'] extends 'number' ? number : D['type'
 /** What parseFlags returns for `table`: each flag given, by its name. */
 export type Flags<T extends FlagTable> = { [K in keyof T]?: ValueOf<T[K]> };
 
-type NamesOf<T extends FlagTable, Type extends FlagDef['type']> = { [K in keyof T]: T[K]['type'] extends Type ? K : never }[keyof T] & string;
+type NamesOf<T extends FlagTable, Type extends FlagDef['type']> = { [K in keyof T]: T[K]['type'] extends Type ? K : never }[keyof T] &
+  string;
 
 /** A table with its literal types kept (so Flags<T> knows each flag's type). */
 export function flagTable<const T extends FlagTable>(table: T): T {
@@ -54,7 +55,9 @@ export function parseFlags<T extends FlagTable>(argv: string[], table: T): Flags
       else args.push(`--${name}`);
     } else args.push(arg);
   }
-  const options = Object.fromEntries(Object.entries(table).map(([k, d]) => [k, { type: d.type === 'boolean' ? ('boolean' as const) : ('string' as const) }]));
+  const options = Object.fromEntries(
+    Object.entries(table).map(([k, d]) => [k, { type: d.type === 'boolean' ? ('boolean' as const) : ('string' as const) }]),
+  );
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({ args, options, strict: true, allowPositionals: false }));
@@ -67,7 +70,8 @@ export function parseFlags<T extends FlagTable>(argv: string[], table: T): Flags
     if (value === undefined) continue;
     if (table[name]?.type === 'number') {
       const n = Number(value);
-      if (typeof value !== 'string' || value.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got "${String(value)}"`);
+      if (typeof value !== 'string' || value.trim() === '' || !Number.isFinite(n))
+        throw new UsageError(`--${name} must be a number, got "${String(value)}"`);
       out[name] = n;
     } else out[name] = value;
   }
@@ -117,13 +121,15 @@ const TASKS: readonly TaskType[] = ['number', 'choice', 'yesno', 'text'];
 /** --task: overrides the task type detected from the gold answers. */
 export function taskType(flags: { task?: string }): TaskType | undefined {
   const task = flags.task;
-  if (task !== undefined && !TASKS.includes(task as TaskType)) throw new UsageError(`--task must be one of ${TASKS.join(', ')}, got "${task}"`);
+  if (task !== undefined && !TASKS.includes(task as TaskType))
+    throw new UsageError(`--task must be one of ${TASKS.join(', ')}, got "${task}"`);
   return task as TaskType | undefined;
 }
 
 /** --unreadable: curation's policy for a rationale whose answer can't be read. */
 export function unreadableOf(flags: { unreadable?: string }): UnreadablePolicy | undefined {
   const p = flags.unreadable;
-  if (p !== undefined && p !== 'drop' && p !== 'keep-labelled') throw new UsageError(`--unreadable must be keep-labelled or drop, got "${p}"`);
+  if (p !== undefined && p !== 'drop' && p !== 'keep-labelled')
+    throw new UsageError(`--unreadable must be keep-labelled or drop, got "${p}"`);
   return p;
 }

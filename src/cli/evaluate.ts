@@ -24,7 +24,8 @@ export async function runEval(argv: string[], io: EvalIO = STDOUT_IO): Promise<n
   if (!dataPath) throw new UsageError('--data FILE is required');
   const samples = positiveInt(f, 'samples');
   if (samples === 1) throw new UsageError('--samples must be at least 2 (agreement needs two samples)');
-  for (const k of ['temperature', 'seed'] as const) if (f[k] !== undefined && samples === undefined) throw new UsageError(`--${k} goes with --samples M`);
+  for (const k of ['temperature', 'seed'] as const)
+    if (f[k] !== undefined && samples === undefined) throw new UsageError(`--${k} goes with --samples M`);
   const temperature = num(f, 'temperature');
   if (temperature !== undefined && !(temperature > 0)) throw new UsageError(`--temperature must be positive, got ${temperature}`);
   const seed = num(f, 'seed');
@@ -35,21 +36,42 @@ export async function runEval(argv: string[], io: EvalIO = STDOUT_IO): Promise<n
   const trainer = await restoreRun(runDir, str(f, 'student'));
   try {
     const t0 = performance.now();
-    const common = { taskType: ev.taskType, limit: positiveInt(f, 'limit'), maxNewTokens: positiveInt(f, 'max-new-tokens'), batchSize: positiveInt(f, 'batch') };
+    const common = {
+      taskType: ev.taskType,
+      limit: positiveInt(f, 'limit'),
+      maxNewTokens: positiveInt(f, 'max-new-tokens'),
+      batchSize: positiveInt(f, 'batch'),
+    };
     const result = await trainer.evaluate(ev.items, {
       ...common,
-      onProgress: (done, total) => { if (done === total) process.stderr.write(`eval ${done}/${total}\n`); },
+      onProgress: (done, total) => {
+        if (done === total) process.stderr.write(`eval ${done}/${total}\n`);
+      },
     });
     let consistency: object | undefined;
     if (samples) {
       const c = await trainer.consistency(ev.items, {
-        ...common, samples, temperature, seed, greedy: result,
-        onProgress: (done, total) => { if (done === total) process.stderr.write(`sampled ${done}/${total}\n`); },
+        ...common,
+        samples,
+        temperature,
+        seed,
+        greedy: result,
+        onProgress: (done, total) => {
+          if (done === total) process.stderr.write(`sampled ${done}/${total}\n`);
+        },
       });
       consistency = c;
     }
     const seconds = (performance.now() - t0) / 1000;
-    io.out({ accuracy: result.accuracy, correct: result.correct, total: result.total, seconds, taskType: ev.taskType, samples: result.samples.slice(0, 8), ...(consistency ? { consistency } : {}) });
+    io.out({
+      accuracy: result.accuracy,
+      correct: result.correct,
+      total: result.total,
+      seconds,
+      taskType: ev.taskType,
+      samples: result.samples.slice(0, 8),
+      ...(consistency ? { consistency } : {}),
+    });
   } finally {
     trainer.dispose();
   }

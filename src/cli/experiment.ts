@@ -24,7 +24,8 @@ function numberList(f: { alphas?: string; seeds?: string }, name: 'alphas' | 'se
   const xs = v.split(',').map((x) => x.trim());
   const out = xs.map((x) => Number(x));
   out.forEach((x, i) => {
-    if (xs[i] === '' || !Number.isFinite(x) || (integer && !Number.isInteger(x))) throw new UsageError(`--${name}: "${xs[i]}" is not ${integer ? 'an integer' : 'a number'}`);
+    if (xs[i] === '' || !Number.isFinite(x) || (integer && !Number.isInteger(x)))
+      throw new UsageError(`--${name}: "${xs[i]}" is not ${integer ? 'an integer' : 'a number'}`);
   });
   if (new Set(out).size !== out.length) throw new UsageError(`--${name} lists a value twice`);
   return out;
@@ -53,7 +54,12 @@ export async function runExperiment(argv: string[]): Promise<number> {
   const ood = str(f, 'eval-ood');
   if (!data) throw new UsageError('--data FILE is required');
   if (!evalFile) throw new UsageError('--eval FILE is required (the in-distribution test file; every run trains on all of --data)');
-  for (const [flag, file] of [['--data', data], ['--eval', evalFile], ['--eval-ood', ood]] as const) if (file && !(await exists(file))) throw new UsageError(`${flag} ${file}: no such file`);
+  for (const [flag, file] of [
+    ['--data', data],
+    ['--eval', evalFile],
+    ['--eval-ood', ood],
+  ] as const)
+    if (file && !(await exists(file))) throw new UsageError(`${flag} ${file}: no such file`);
   const alphas = numberList(f, 'alphas', false);
   const seeds = numberList(f, 'seeds', true);
   const samples = positiveInt(f, 'samples') ?? EXPERIMENT_DEFAULTS.samples;
@@ -68,7 +74,18 @@ export async function runExperiment(argv: string[]): Promise<number> {
   }
   const trainArgs = Object.entries(train).flatMap(([k, v]) => [`--${k}`, String(v)]);
   const evalLimit = positiveInt(f, 'eval-limit');
-  const config: Report['config'] = { data, eval: evalFile, ...(ood ? { evalOod: ood } : {}), alphas, seeds, samples, sampleTemperature, sampleSeed, ...(evalLimit ? { evalLimit } : {}), train };
+  const config: Report['config'] = {
+    data,
+    eval: evalFile,
+    ...(ood ? { evalOod: ood } : {}),
+    alphas,
+    seeds,
+    samples,
+    sampleTemperature,
+    sampleSeed,
+    ...(evalLimit ? { evalLimit } : {}),
+    train,
+  };
   await mkdir(path.join(out, 'runs'), { recursive: true });
 
   const runs: ExperimentRun[] = [];
@@ -101,17 +118,35 @@ export async function runExperiment(argv: string[]): Promise<number> {
   await writeFile(path.join(out, 'report.md'), reportMarkdown(report));
   await writeFile(path.join(out, 'curves.svg'), curvesSvg(report));
   log(`wrote ${path.join(out, 'report.md')}, report.json and curves.svg`);
-  process.stdout.write(`${JSON.stringify({ report: path.resolve(out, 'report.json'), summary: report.summary, paired: Object.fromEntries(Object.entries(report.paired).map(([a, ms]) => [a, Object.fromEntries(Object.entries(ms).map(([m, p]) => [m, p.stat]))])) })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ report: path.resolve(out, 'report.json'), summary: report.summary, paired: Object.fromEntries(Object.entries(report.paired).map(([a, ms]) => [a, Object.fromEntries(Object.entries(ms).map(([m, p]) => [m, p.stat]))])) })}\n`,
+  );
   return 0;
 }
 
 /** What a stored result must have been made with to be reused. */
 function runConfig(c: Report['config']): unknown {
-  return { data: c.data, eval: c.eval, evalOod: c.evalOod ?? null, evalLimit: c.evalLimit ?? null, samples: c.samples, sampleTemperature: c.sampleTemperature, sampleSeed: c.sampleSeed, train: c.train };
+  return {
+    data: c.data,
+    eval: c.eval,
+    evalOod: c.evalOod ?? null,
+    evalLimit: c.evalLimit ?? null,
+    samples: c.samples,
+    sampleTemperature: c.sampleTemperature,
+    sampleSeed: c.sampleSeed,
+    train: c.train,
+  };
 }
 
 /** Trains (or resumes) one run and evaluates it. */
-async function oneRun(c: Report['config'], trainArgs: string[], name: string, dir: string, alpha: number, seed: number): Promise<ExperimentRun | 'interrupted'> {
+async function oneRun(
+  c: Report['config'],
+  trainArgs: string[],
+  name: string,
+  dir: string,
+  alpha: number,
+  seed: number,
+): Promise<ExperimentRun | 'interrupted'> {
   const curveFile = path.join(dir, EVAL_CURVE_FILE);
   const io = {
     finalEval: false,
@@ -129,17 +164,35 @@ async function oneRun(c: Report['config'], trainArgs: string[], name: string, di
   if (!resume) await rm(curveFile, { force: true });
   if (!state0 || state0.step < state0.trainConfig.steps) {
     log(`${name}: ${state0 ? `resuming at step ${state0.step}` : 'training'}`);
-    const args = resume ? ['--data', c.data, '--eval', c.eval, '--resume', dir, ...trainArgs] : ['--data', c.data, '--eval', c.eval, '--alpha', String(alpha), '--seed', String(seed), '--out', dir, ...trainArgs];
+    const args = resume
+      ? ['--data', c.data, '--eval', c.eval, '--resume', dir, ...trainArgs]
+      : ['--data', c.data, '--eval', c.eval, '--alpha', String(alpha), '--seed', String(seed), '--out', dir, ...trainArgs];
     if ((await runTrain(args, io)) !== 0) return 'interrupted';
   }
   const st = await loadRunDir(dir);
   const steps = st.trainConfig.steps;
   if (st.step < steps) return 'interrupted';
   const last = st.metrics[st.metrics.length - 1];
-  const evalCurve = (await exists(curveFile)) ? (await readFile(curveFile, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { step: number; accuracy: number }) : [];
+  const evalCurve = (await exists(curveFile))
+    ? (await readFile(curveFile, 'utf8'))
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { step: number; accuracy: number })
+    : [];
   const split = async (file: string): Promise<SplitMetrics> => {
     let got: Record<string, unknown> | undefined;
-    const args = ['--run', dir, '--data', file, '--samples', String(c.samples), '--temperature', String(c.sampleTemperature), '--seed', String(c.sampleSeed)];
+    const args = [
+      '--run',
+      dir,
+      '--data',
+      file,
+      '--samples',
+      String(c.samples),
+      '--temperature',
+      String(c.sampleTemperature),
+      '--seed',
+      String(c.sampleSeed),
+    ];
     for (const k of ['backend', 'max-new-tokens'] as const) if (c.train[k] !== undefined) args.push(`--${k}`, String(c.train[k]));
     if (c.evalLimit !== undefined) args.push('--limit', String(c.evalLimit));
     log(`${name}: evaluating on ${file}`);
@@ -172,4 +225,3 @@ async function oneRun(c: Report['config'], trainArgs: string[], name: string, di
     ...(oodM ? { ood: oodM } : {}),
   };
 }
-

@@ -49,15 +49,19 @@ export async function runExport(argv: string[]): Promise<number> {
   const out = str(f, 'out');
   if (!runDir) throw new UsageError('--run DIR is required');
   if (!format) throw new UsageError('--format hf|peft|gguf is required');
-  if (!(FORMATS as readonly string[]).includes(format)) throw new UsageError(`--format must be one of ${FORMATS.join(', ')}, got "${format}"`);
+  if (!(FORMATS as readonly string[]).includes(format))
+    throw new UsageError(`--format must be one of ${FORMATS.join(', ')}, got "${format}"`);
   if (!out) throw new UsageError('--out PATH is required');
   const dtypeFlag = str(f, 'dtype');
-  if (dtypeFlag !== undefined && dtypeFlag !== 'F32' && dtypeFlag !== 'F16') throw new UsageError(`--dtype must be F32 or F16, got "${dtypeFlag}"`);
+  if (dtypeFlag !== undefined && dtypeFlag !== 'F32' && dtypeFlag !== 'F16')
+    throw new UsageError(`--dtype must be F32 or F16, got "${dtypeFlag}"`);
   if (dtypeFlag !== undefined && format === 'peft') throw new UsageError('--dtype applies to hf and gguf (an adapter is written in F32)');
   const fmt = format as Format;
   const state = await outState(out);
-  if (state === 'taken') throw new UsageError(`--out ${out} already exists${fmt === 'gguf' ? '' : ' and is not an empty folder'}: give a new path`);
-  if (state === 'empty-dir' && fmt === 'gguf') throw new UsageError(`--out ${out} is a folder: gguf writes one file (e.g. ${path.join(out, 'model.gguf')})`);
+  if (state === 'taken')
+    throw new UsageError(`--out ${out} already exists${fmt === 'gguf' ? '' : ' and is not an empty folder'}: give a new path`);
+  if (state === 'empty-dir' && fmt === 'gguf')
+    throw new UsageError(`--out ${out} is a folder: gguf writes one file (e.g. ${path.join(out, 'model.gguf')})`);
 
   const run = await loadRunDir(runDir);
   let base: ExportBase | undefined;
@@ -84,6 +88,8 @@ export async function runExport(argv: string[]): Promise<number> {
     written = [...files].map(([name, b]) => ({ name, bytes: b.length }));
   }
   const total = written.reduce((s, x) => s + x.bytes, 0);
-  process.stdout.write(`${JSON.stringify({ format: fmt, out: path.resolve(out), ...(fmt === 'peft' ? {} : { dtype: dtype ?? m.dtype }), files: written, bytes: total })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ format: fmt, out: path.resolve(out), ...(fmt === 'peft' ? {} : { dtype: dtype ?? m.dtype }), files: written, bytes: total })}\n`,
+  );
   return 0;
 }

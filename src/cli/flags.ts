@@ -26,7 +26,11 @@ const PROMPT_TEMPLATE = {
   arg: 'T',
   help: 'what the student reads before its rationale; {question} is replaced\n(default "Q: {question}\\nA: ")',
 } as const;
-const BASE_FOLDER = { type: 'string', arg: 'DIR', help: 'the base folder of a run on a pretrained model (default: the folder its config.json names)' } as const;
+const BASE_FOLDER = {
+  type: 'string',
+  arg: 'DIR',
+  help: 'the base folder of a run on a pretrained model (default: the folder its config.json names)',
+} as const;
 const RUN_DIR = { type: 'string', arg: 'DIR', help: 'a run directory written by mcckd train --out' } as const;
 
 export const TRAIN_FLAGS = flagTable({
@@ -156,7 +160,7 @@ export const EXPORT_FLAGS = flagTable({
       'hf: a Hugging Face model folder (config.json, model.safetensors with any LoRA merged,',
       '    generation_config.json, tokenizer.json, tokenizer_config.json), loadable by',
       '    transformers and by mcckd train/score --student',
-      "peft: a PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) for",
+      'peft: a PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) for',
       "    the run's base (LoRA runs only)",
       'gguf: one GGUF file for llama.cpp',
     ].join('\n'),
@@ -195,7 +199,12 @@ export const EXPERIMENT_FLAGS = flagTable({
   alphas: { type: 'string', arg: 'A,A,...', help: 'consistency weights to compare; the first is the baseline of the paired differences' },
   seeds: { type: 'string', arg: 'S,S,...', help: 'seeds (initial weights and data order), the same for every alpha' },
   out: { type: 'string', arg: 'DIR', help: 'where runs and reports go', default: EXPERIMENT_DEFAULTS.out },
-  samples: { type: 'number', arg: 'M', help: 'rationales sampled per question for the consistency metrics', default: EXPERIMENT_DEFAULTS.samples },
+  samples: {
+    type: 'number',
+    arg: 'M',
+    help: 'rationales sampled per question for the consistency metrics',
+    default: EXPERIMENT_DEFAULTS.samples,
+  },
   'sample-temperature': { type: 'number', arg: 'T', help: 'sampling temperature', default: EXPERIMENT_DEFAULTS.sampleTemperature },
   'sample-seed': { type: 'number', arg: 'S', help: 'seed of the samples', default: EXPERIMENT_DEFAULTS.sampleSeed },
   'eval-limit': { type: 'number', arg: 'N', help: 'evaluate the first N questions of each file' },

@@ -52,9 +52,15 @@ export async function runInspect(argv: string[]): Promise<number> {
         const all = await readTeacherFile(createReadStream(file), { ...opts, devFraction: 0 });
         const text = curatedJsonl({ groups: all.groups, dev: read.dev, taskType: read.taskType });
         await writeFile(out, text, { flag: 'wx' }).catch((e: NodeJS.ErrnoException) => {
-          throw new DataError(e.code === 'EEXIST' ? `cannot write ${out}: the file exists (choose another name or remove it)` : `cannot write ${out}: ${e.message}`);
+          throw new DataError(
+            e.code === 'EEXIST'
+              ? `cannot write ${out}: the file exists (choose another name or remove it)`
+              : `cannot write ${out}: ${e.message}`,
+          );
         });
-        process.stderr.write(`wrote ${out}: ${all.groups.length} questions (${read.groups.length} train, ${read.dev.length} dev), ${report.rationalesKept} rationales\n`);
+        process.stderr.write(
+          `wrote ${out}: ${all.groups.length} questions (${read.groups.length} train, ${read.dev.length} dev), ${report.rationalesKept} rationales\n`,
+        );
       }
     }
   } catch (err) {

@@ -69,7 +69,9 @@ exists in DIR/runs is kept; an interrupted one resumes from its checkpoint.`,
 const isCommand = (c: string | undefined): c is Command => c !== undefined && Object.hasOwn(COMMANDS, c);
 
 const USAGE = `usage:
-${Object.values(COMMANDS).map((c) => c.synopsis).join('\n')}
+${Object.values(COMMANDS)
+  .map((c) => c.synopsis)
+  .join('\n')}
   mcckd COMMAND --help   a command's options`;
 
 /** The usage of `command` (with its options when `full`), or the top-level usage. */

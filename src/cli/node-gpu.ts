@@ -58,7 +58,10 @@ export function swiftShaderEnv(base: NodeJS.ProcessEnv = process.env): Record<st
 /** The same settings as a shell prefix, for messages that tell a user how
  * to run on SwiftShader. */
 export function swiftShaderCommandPrefix(): string {
-  return Object.entries(swiftShaderVars()).filter(([, v]) => v !== '').map(([k, v]) => `${k}=${/^[\w/.:-]+$/.test(v) ? v : `'${v}'`}`).join(' ');
+  return Object.entries(swiftShaderVars())
+    .filter(([, v]) => v !== '')
+    .map(([k, v]) => `${k}=${/^[\w/.:-]+$/.test(v) ? v : `'${v}'`}`)
+    .join(' ');
 }
 
 // ---- which Vulkan a Dawn process gets (the bench spawns one per backend) ----
@@ -70,7 +73,12 @@ export type Vulkan = 'system' | 'as-set' | 'swiftshader';
 
 /** Whether the machine has a Vulkan loader of its own. */
 export const systemVulkan = (): boolean =>
-  ['/usr/lib/x86_64-linux-gnu/libvulkan.so.1', '/usr/lib/aarch64-linux-gnu/libvulkan.so.1', '/usr/lib64/libvulkan.so.1', '/usr/lib/libvulkan.so.1'].some((f) => existsSync(f));
+  [
+    '/usr/lib/x86_64-linux-gnu/libvulkan.so.1',
+    '/usr/lib/aarch64-linux-gnu/libvulkan.so.1',
+    '/usr/lib64/libvulkan.so.1',
+    '/usr/lib/libvulkan.so.1',
+  ].some((f) => existsSync(f));
 
 /** The Vulkan of each try of a WebGPU row, in order: the one the user set,
  * else the system's (where there is a loader), then SwiftShader when an

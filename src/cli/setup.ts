@@ -21,9 +21,10 @@ export async function setupBackend(name: BackendName): Promise<BackendInfo> {
     await installNodeWebGPU();
   }
   const unavailable = async (reason: string): Promise<Error> => {
-    const hint = name === 'webgpu'
-      ? `without a usable GPU driver, run on Chromium's SwiftShader: ${(await import('./node-gpu')).swiftShaderCommandPrefix()} mcckd ...`
-      : 'pick another --backend';
+    const hint =
+      name === 'webgpu'
+        ? `without a usable GPU driver, run on Chromium's SwiftShader: ${(await import('./node-gpu')).swiftShaderCommandPrefix()} mcckd ...`
+        : 'pick another --backend';
     return new Error(`backend ${name} is not available here (${reason}); ${hint}`);
   };
   let info: BackendInfo;

@@ -40,12 +40,17 @@ async function checkFolder(dir: string, flag: string, want: 'model' | 'adapter')
     }
     const gguf = new TextDecoder().decode(head) === 'GGUF';
     const what = gguf ? 'a GGUF file (for llama.cpp), not a model folder' : 'a file, not a folder';
-    const need = want === 'model' ? 'a Hugging Face model folder (config.json, model.safetensors, tokenizer.json), as mcckd export --format hf writes' : 'a PEFT adapter folder (adapter_config.json, adapter_model.safetensors)';
+    const need =
+      want === 'model'
+        ? 'a Hugging Face model folder (config.json, model.safetensors, tokenizer.json), as mcckd export --format hf writes'
+        : 'a PEFT adapter folder (adapter_config.json, adapter_model.safetensors)';
     throw new HfConfigError(`${flag} ${dir} is ${what}: give ${need}`);
   }
   const src = nodeFolder(dir);
   if (want === 'model' && !src.has('config.json') && src.has('adapter_config.json')) {
-    throw new HfConfigError(`${flag} ${dir} is a PEFT adapter, not a model folder: give its base with --student and the adapter with --adapter`);
+    throw new HfConfigError(
+      `${flag} ${dir} is a PEFT adapter, not a model folder: give its base with --student and the adapter with --adapter`,
+    );
   }
 }
 
@@ -70,7 +75,6 @@ export async function adapterFrom(dir: string, student: PretrainedStudent): Prom
   return readPeftAdapter(nodeFolder(resolved), student.modelConfig, student.base);
 }
 
-
 /** A saved run's model; a run on a pretrained base reads the base from
  * `studentDir`, else from the folder its config.json names. */
 export async function restoreRun(runDir: string, studentDir?: string): Promise<StudentModel> {
@@ -87,7 +91,8 @@ export async function restoreRun(runDir: string, studentDir?: string): Promise<S
 /** The model behind --student DIR [--adapter DIR] or --run DIR. */
 async function modelOf(f: { student?: string; run?: string; adapter?: string }): Promise<StudentModel> {
   const { student: studentDir, run: runDir, adapter: adapterDir } = f;
-  if (!studentDir && !runDir) throw new UsageError('give --student DIR or --run DIR (with --student DIR for a run whose base folder moved)');
+  if (!studentDir && !runDir)
+    throw new UsageError('give --student DIR or --run DIR (with --student DIR for a run whose base folder moved)');
   if (adapterDir && runDir) throw new UsageError('--adapter goes with --student DIR (its base), not with --run');
   if (runDir) return restoreRun(runDir, studentDir);
   const student = await studentFrom(studentDir!);
@@ -97,8 +102,12 @@ async function modelOf(f: { student?: string; run?: string; adapter?: string }):
 }
 
 function parseIds(text: string): number[] {
-  const ids = text.split(/[\s,]+/).filter(Boolean).map(Number);
-  if (ids.some((x) => !Number.isInteger(x) || x < 0)) throw new UsageError(`--ids must be non-negative integers separated by commas, got "${text.slice(0, 60)}"`);
+  const ids = text
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .map(Number);
+  if (ids.some((x) => !Number.isInteger(x) || x < 0))
+    throw new UsageError(`--ids must be non-negative integers separated by commas, got "${text.slice(0, 60)}"`);
   return ids;
 }
 
@@ -128,10 +137,15 @@ export async function runGenerate(argv: string[]): Promise<number> {
   try {
     const promptIds = t.tokenizer.promptIds(prompt);
     if (promptIds.length === 0) throw new UsageError('--prompt encodes to no token');
-    const ids = await greedyDecode(t.variables as Parameters<typeof greedyDecode>[0], t.modelConfig, promptIds.slice(-t.modelConfig.blockSize), {
-      maxNewTokens: positiveInt(f, 'max-new-tokens') ?? 32,
-      eosId: t.tokenizer.eosId,
-    });
+    const ids = await greedyDecode(
+      t.variables as Parameters<typeof greedyDecode>[0],
+      t.modelConfig,
+      promptIds.slice(-t.modelConfig.blockSize),
+      {
+        maxNewTokens: positiveInt(f, 'max-new-tokens') ?? 32,
+        eosId: t.tokenizer.eosId,
+      },
+    );
     process.stdout.write(`${JSON.stringify({ promptIds, ids, text: t.tokenizer.decode(ids) })}\n`);
   } finally {
     t.dispose();

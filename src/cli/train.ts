@@ -7,7 +7,17 @@ import path from 'node:path';
 import { parseFlags, str, num, positiveInt, unreadableOf, UsageError, type Flags } from './args';
 import { TRAIN_FLAGS } from './flags';
 import { parseBackend, setupBackend } from './setup';
-import { DEFAULT_TRAIN, LORA_DEFAULTS, countParams, countTrainable, curationOf, prepareTrainConfig, type LoraConfig, type PresetName, type TrainConfig } from '../core/config';
+import {
+  DEFAULT_TRAIN,
+  LORA_DEFAULTS,
+  countParams,
+  countTrainable,
+  curationOf,
+  prepareTrainConfig,
+  type LoraConfig,
+  type PresetName,
+  type TrainConfig,
+} from '../core/config';
 import { guardBackendLoss } from '../core/backend';
 import { trainLoop } from '../core/loop';
 import type { PretrainedStudent } from '../core/trainer';
@@ -19,7 +29,6 @@ import { saveRunDir, loadRunDir, runBaseFolder, EVAL_FILE } from '../checkpoint/
 import { fingerprintGroups } from '../core/fingerprint';
 import type { EvalItem, TaskType } from '../data/types';
 
-
 /** Where the command's results go: one JSON line each on stdout, or (the
  * experiment runner, which trains through this same function) a collector. */
 export interface TrainIO {
@@ -29,8 +38,6 @@ export interface TrainIO {
 }
 
 const STDOUT_IO: TrainIO = { out: (result) => process.stdout.write(`${JSON.stringify(result)}\n`) };
-
-
 
 function log(msg: string): void {
   process.stderr.write(`${msg}\n`);
@@ -57,7 +64,8 @@ export async function runTrain(argv: string[], io: TrainIO = STDOUT_IO): Promise
 
   const resumed = resumeDir ? await loadRunDir(resumeDir) : undefined;
   let studentDir = str(f, 'student');
-  if (resumed && !resumed.base && studentDir) throw new UsageError(`the run in ${resumeDir} trains a student from scratch: --student does not apply`);
+  if (resumed && !resumed.base && studentDir)
+    throw new UsageError(`the run in ${resumeDir} trains a student from scratch: --student does not apply`);
   if (resumed?.base && !studentDir) {
     studentDir = await runBaseFolder(resumeDir!);
     if (!studentDir) throw new UsageError(`the run in ${resumeDir} fine-tunes "${resumed.base.name}": give its folder with --student DIR`);
@@ -69,7 +77,8 @@ export async function runTrain(argv: string[], io: TrainIO = STDOUT_IO): Promise
   if (adapterDir) {
     if (resumed) throw new UsageError('--adapter starts a new run from an adapter: a resumed run keeps its own');
     if (!studentDir) throw new UsageError('--adapter needs its base model folder (--student DIR)');
-    if (loraFlags.length) throw new UsageError(`--${loraFlags[0]}: with --adapter, r, alpha and the targets are the adapter's (adapter_config.json)`);
+    if (loraFlags.length)
+      throw new UsageError(`--${loraFlags[0]}: with --adapter, r, alpha and the targets are the adapter's (adapter_config.json)`);
   }
   const preset = str(f, 'preset');
   if (resumed && preset !== undefined && preset !== resumed.trainConfig.preset) {
@@ -107,7 +116,11 @@ export async function runTrain(argv: string[], io: TrainIO = STDOUT_IO): Promise
 
   log(`reading ${dataPath}`);
   // with an evaluation file every question trains; without one, a seeded dev split
-  const data = await readTeacherFile(createReadStream(dataPath), { ...curation, unreadable: unreadableOf(f), ...(evalPath ? { devFraction: 0 } : {}) });
+  const data = await readTeacherFile(createReadStream(dataPath), {
+    ...curation,
+    unreadable: unreadableOf(f),
+    ...(evalPath ? { devFraction: 0 } : {}),
+  });
   const r = data.report;
   log(`data: ${r.format}, ${r.questions} questions, ${r.rationalesKept}/${r.rationalesIn} rationales kept, task ${data.taskType}`);
   let evalItems: EvalItem[] = data.dev;
@@ -120,7 +133,13 @@ export async function runTrain(argv: string[], io: TrainIO = STDOUT_IO): Promise
   }
   const groups = data.groups;
   // for the model card of an export: what the run learned from
-  const dataFacts = { file: path.basename(dataPath), questions: r.questions, rationales: r.rationalesKept, trainQuestions: groups.length, devQuestions: evalPath ? 0 : data.dev.length };
+  const dataFacts = {
+    file: path.basename(dataPath),
+    questions: r.questions,
+    rationales: r.rationalesKept,
+    trainQuestions: groups.length,
+    devQuestions: evalPath ? 0 : data.dev.length,
+  };
   let config: TrainConfig;
   try {
     config = prepareTrainConfig(input, groups.length);
@@ -147,10 +166,15 @@ export async function runTrain(argv: string[], io: TrainIO = STDOUT_IO): Promise
   for (const n of notes) log(`warning: ${n}`);
   if (adapter) log(`starting the LoRA from the adapter in ${adapterDir}`);
   else if (resumed) log(`resumed ${resumeDir} at step ${trainer.step} of ${trainer.totalSteps}`);
-  if (trainer.skipped.rationales > 0) log(`skipped ${trainer.skipped.rationales} rationales (${trainer.skipped.groups} questions) longer than the model's ${trainer.modelConfig.blockSize} positions`);
+  if (trainer.skipped.rationales > 0)
+    log(
+      `skipped ${trainer.skipped.rationales} rationales (${trainer.skipped.groups} questions) longer than the model's ${trainer.modelConfig.blockSize} positions`,
+    );
   const mc = trainer.modelConfig;
   const what = trainer.base ? `${trainer.base.name} (${trainer.base.arch})` : config.preset;
-  const loraNote = mc.lora ? `, LoRA r ${mc.lora.rank} alpha ${mc.lora.alpha} on ${mc.lora.targets.join(',')}: ${countTrainable(mc).toLocaleString('en')} trainable` : '';
+  const loraNote = mc.lora
+    ? `, LoRA r ${mc.lora.rank} alpha ${mc.lora.alpha} on ${mc.lora.targets.join(',')}: ${countTrainable(mc).toLocaleString('en')} trainable`
+    : '';
   log(`model: ${what}, ${countParams(mc).toLocaleString('en')} parameters${loraNote}, vocab ${mc.vocabSize}, backend ${backend.backend}`);
 
   const stop = new AbortController();
@@ -164,7 +188,13 @@ export async function runTrain(argv: string[], io: TrainIO = STDOUT_IO): Promise
   const evalEvery = positiveInt(f, 'eval-every');
   const maxNewTokens = positiveInt(f, 'max-new-tokens');
   const accuracy = accuracySchedule(
-    evalEvery ? { every: evalEvery, questions: positiveInt(f, 'eval-every-limit') ?? ACCURACY_QUESTIONS.cli, ...(maxNewTokens ? { maxNewTokens } : {}) } : undefined,
+    evalEvery
+      ? {
+          every: evalEvery,
+          questions: positiveInt(f, 'eval-every-limit') ?? ACCURACY_QUESTIONS.cli,
+          ...(maxNewTokens ? { maxNewTokens } : {}),
+        }
+      : undefined,
     evalItems.length ? { items: evalItems, taskType } : undefined,
     trainer,
     groups,
@@ -180,7 +210,11 @@ export async function runTrain(argv: string[], io: TrainIO = STDOUT_IO): Promise
     // a lost GPU is said as such (not an empty AbortError); --resume goes on
     exclusive: (fn) => guardBackendLoss(fn),
     save: async () => {
-      if (outDir) await saveRunDir(outDir, await trainer.snapshot(), { ...(studentDir ? { baseFolder: path.resolve(studentDir) } : {}), data: dataFacts });
+      if (outDir)
+        await saveRunDir(outDir, await trainer.snapshot(), {
+          ...(studentDir ? { baseFolder: path.resolve(studentDir) } : {}),
+          data: dataFacts,
+        });
     },
     onStep: async (p) => {
       if (p.metrics) io.out(p.metrics);
@@ -196,15 +230,22 @@ export async function runTrain(argv: string[], io: TrainIO = STDOUT_IO): Promise
   if (outDir) log(`saved run to ${path.resolve(outDir)}`);
 
   const finished = trainer.step >= trainer.totalSteps;
-  if (!finished) log(`stopped at step ${trainer.step} of ${trainer.totalSteps}; continue with --resume ${outDir ?? 'DIR (give --out to save)'}`);
+  if (!finished)
+    log(`stopped at step ${trainer.step} of ${trainer.totalSteps}; continue with --resume ${outDir ?? 'DIR (give --out to save)'}`);
   if (!stop.signal.aborted && finished && evalItems.length > 0 && io.finalEval !== false) {
     const limit = positiveInt(f, 'eval-limit');
     log(`evaluating on ${Math.min(limit ?? Infinity, evalItems.length)} questions`);
     const result = await trainer.evaluate(evalItems, {
-      taskType, limit, maxNewTokens: positiveInt(f, 'max-new-tokens'),
-      onProgress: (done, total) => { if (done % 25 === 0 || done === total) log(`eval ${done}/${total}`); },
+      taskType,
+      limit,
+      maxNewTokens: positiveInt(f, 'max-new-tokens'),
+      onProgress: (done, total) => {
+        if (done % 25 === 0 || done === total) log(`eval ${done}/${total}`);
+      },
     });
-    const summary = { eval: { accuracy: result.accuracy, correct: result.correct, total: result.total, trainSeconds, samples: result.samples.slice(0, 5) } };
+    const summary = {
+      eval: { accuracy: result.accuracy, correct: result.correct, total: result.total, trainSeconds, samples: result.samples.slice(0, 5) },
+    };
     io.out(summary);
     if (outDir) {
       await mkdir(outDir, { recursive: true });
@@ -221,12 +262,19 @@ export async function runTrain(argv: string[], io: TrainIO = STDOUT_IO): Promise
  * when the trainer is created. */
 function loraOf(f: Flags<typeof TRAIN_FLAGS>): LoraConfig | undefined {
   const rank = f['lora-rank'] ?? LORA_DEFAULTS.rank;
-  if (typeof rank !== 'number' || !Number.isInteger(rank) || rank < 0) throw new UsageError(`--lora-rank must be a non-negative integer, got ${String(rank)}`);
+  if (typeof rank !== 'number' || !Number.isInteger(rank) || rank < 0)
+    throw new UsageError(`--lora-rank must be a non-negative integer, got ${String(rank)}`);
   if (rank === 0) return undefined;
   const alpha = f['lora-alpha'] ?? LORA_DEFAULTS.alpha;
   if (typeof alpha !== 'number' || !(alpha > 0)) throw new UsageError(`--lora-alpha must be a positive number, got ${String(alpha)}`);
   const t = f['lora-targets'];
   // the architecture is known only once the folder is read: '' = its default
-  const targets = typeof t === 'string' ? t.split(',').map((x) => x.trim()).filter(Boolean) : [];
+  const targets =
+    typeof t === 'string'
+      ? t
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean)
+      : [];
   return { rank, alpha, targets };
 }

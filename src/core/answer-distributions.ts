@@ -54,7 +54,10 @@ export async function answerDistributions(
   const [p, q, kl] = (await Promise.all([t.p.array(), t.q.array(), t.kl.data()])) as [number[][], number[][], Float32Array];
   tf.dispose([t.p, t.q, t.kl]);
   const S = b.span;
-  const mean = (xs: ArrayLike<number>): number => Array.from(xs).slice(0, S).reduce((s, x) => s + x, 0) / S;
+  const mean = (xs: ArrayLike<number>): number =>
+    Array.from(xs)
+      .slice(0, S)
+      .reduce((s, x) => s + x, 0) / S;
   // the whole distributions are on the host already: their overlap needs no GPU pass
   const overlap = p.map((row, s) => row.reduce((sum, x, k) => sum + Math.min(x, q[s]![k]!), 0));
   const first = p[0]!

@@ -67,7 +67,10 @@ interface SetBackendOptions {
 
 /** No backend of the chain could be set up; `reason` says why for each. */
 export class BackendUnavailableError extends Error {
-  constructor(readonly asked: BackendName, readonly reason: string) {
+  constructor(
+    readonly asked: BackendName,
+    readonly reason: string,
+  ) {
     super(`no usable backend for ${asked}: ${reason}`);
   }
 }
@@ -289,7 +292,13 @@ const lossListeners = new Set<(loss: BackendLoss) => void>();
 function markLost(w: Watch, kind: string, message: string): void {
   if (w.retired || w.lost || watches.get(w.backend) !== w) return;
   const what = w.backend === 'webgl' ? 'the WebGL context was lost' : 'the GPU device was lost';
-  w.lost = { backend: w.backend, reason: `${what} (${kind}${message ? `: ${message}` : ''})`, kind, message, ...(w.firstError ? { firstError: w.firstError } : {}) };
+  w.lost = {
+    backend: w.backend,
+    reason: `${what} (${kind}${message ? `: ${message}` : ''})`,
+    kind,
+    message,
+    ...(w.firstError ? { firstError: w.firstError } : {}),
+  };
   w.settle();
   for (const fn of [...lossListeners]) {
     try {
@@ -310,7 +319,17 @@ function watchBackend(name: string): void {
   if (old) old.retired = true;
   let settle!: () => void;
   const settled = new Promise<void>((r) => (settle = r));
-  const w: Watch = { backend: name, instance, retired: false, errors: 0, settled, settle, poll: () => undefined, release: () => undefined, lose: () => undefined };
+  const w: Watch = {
+    backend: name,
+    instance,
+    retired: false,
+    errors: 0,
+    settled,
+    settle,
+    poll: () => undefined,
+    release: () => undefined,
+    lose: () => undefined,
+  };
   if (name === 'webgpu') {
     const device = (instance as { device?: MinimalGPUDevice }).device;
     if (!device) return;
@@ -365,7 +384,10 @@ export function backendLost(name: string | undefined = tf.getBackend() ?? undefi
  * lost, waiting up to `ms` for the loss to be reported (a read-back may fail
  * a moment before the device's `lost` promise settles). Tells "the device
  * was lost" (recreate the backend and resume) from every other failure. */
-export async function waitForBackendLoss(ms = 1000, name: string | undefined = tf.getBackend() ?? undefined): Promise<BackendLoss | undefined> {
+export async function waitForBackendLoss(
+  ms = 1000,
+  name: string | undefined = tf.getBackend() ?? undefined,
+): Promise<BackendLoss | undefined> {
   const w = name ? watches.get(name) : undefined;
   if (!w || w.retired) return undefined;
   if (!w.lost) w.poll();
@@ -377,7 +399,10 @@ export async function waitForBackendLoss(ms = 1000, name: string | undefined = t
  * context) of its backend was lost; `cause` is what the operation threw
  * (Dawn and Chromium: a DOMException "AbortError" with an empty message). */
 export class BackendLostError extends Error {
-  constructor(readonly loss: BackendLoss, override readonly cause?: unknown) {
+  constructor(
+    readonly loss: BackendLoss,
+    override readonly cause?: unknown,
+  ) {
     super(`${loss.backend}: ${loss.reason}; what it held is gone: set the backend up again and resume from the last checkpoint`);
     this.name = 'BackendLostError';
   }
@@ -414,7 +439,10 @@ export async function guardBackendLoss<T>(op: () => Promise<T> | T, waitMs = 100
     // a lost device's read-backs fail with a bare AbortError (Dawn,
     // Chromium), possibly just before `lost` settles: wait for it then; any
     // other failure is a loss only when one is reported already
-    const bare = (e as Error | undefined)?.name === 'AbortError' || (e as Error | undefined)?.name === 'OperationError' || !(e as Error | undefined)?.message;
+    const bare =
+      (e as Error | undefined)?.name === 'AbortError' ||
+      (e as Error | undefined)?.name === 'OperationError' ||
+      !(e as Error | undefined)?.message;
     const loss = bare ? await waitForBackendLoss(waitMs, name) : backendLost(name);
     if (loss) throw new BackendLostError(loss, e);
     throw e;

@@ -29,9 +29,11 @@ export function paramShapes(c: ModelConfig): [string, number[]][] {
 /** The projections LoRA can adapt, by PEFT short name, per architecture. */
 export const LORA_MODULES = Object.fromEntries(FAMILIES.map((f) => [f.name, f.loraModules])) as Record<Arch, readonly string[]>;
 
-
 /** PEFT's default-like targets: the attention projections. */
-export const DEFAULT_LORA_TARGETS = Object.fromEntries(FAMILIES.map((f) => [f.name, f.defaultLoraTargets])) as Record<Arch, readonly string[]>;
+export const DEFAULT_LORA_TARGETS = Object.fromEntries(FAMILIES.map((f) => [f.name, f.defaultLoraTargets])) as Record<
+  Arch,
+  readonly string[]
+>;
 
 /** A pretrained student's config with a LoRA setting; no targets named
  * means the architecture's attention projections (PEFT's usual choice). */
@@ -80,8 +82,14 @@ export function checkLora(c: ModelConfig): void {
   checkRange('lora.rank', l.rank, { min: 1, max: 4096, integer: true });
   checkRange('lora.alpha', l.alpha, { min: 0, max: 1e6, openMin: true });
   const known = LORA_MODULES[archOf(c)];
-  if (!Array.isArray(l.targets) || l.targets.length === 0) throw new ConfigRangeError(`lora.targets must name at least one of ${known.join(', ')}`, 'lora.targets');
-  for (const t of l.targets) if (!known.includes(t)) throw new ConfigRangeError(`lora.targets: "${String(t)}" is not a projection of a ${archOf(c)} model (one of ${known.join(', ')})`, 'lora.targets');
+  if (!Array.isArray(l.targets) || l.targets.length === 0)
+    throw new ConfigRangeError(`lora.targets must name at least one of ${known.join(', ')}`, 'lora.targets');
+  for (const t of l.targets)
+    if (!known.includes(t))
+      throw new ConfigRangeError(
+        `lora.targets: "${String(t)}" is not a projection of a ${archOf(c)} model (one of ${known.join(', ')})`,
+        'lora.targets',
+      );
 }
 
 /** Exact parameter count of the model (the base; the tied head counted once). */
@@ -212,14 +220,19 @@ export function checkModelRanges(c: ModelConfig): void {
     const v = (c as unknown as Record<string, unknown>)[k];
     if (v !== undefined) checkRange(k, v, r);
   }
-  if (c.arch !== undefined && !isArch(c.arch)) throw new ConfigRangeError(`arch must be one of ${ARCH_NAMES.join(', ')}, got ${JSON.stringify(c.arch)?.slice(0, 40)}`, 'arch');
-  if (c.tieWordEmbeddings !== undefined && typeof c.tieWordEmbeddings !== 'boolean') throw new ConfigRangeError('tieWordEmbeddings must be true or false', 'tieWordEmbeddings');
-  if (c.headDim === undefined && c.nEmbd % c.nHead !== 0) throw new ConfigRangeError(`nEmbd ${c.nEmbd} is not divisible by nHead ${c.nHead}`, 'nEmbd');
+  if (c.arch !== undefined && !isArch(c.arch))
+    throw new ConfigRangeError(`arch must be one of ${ARCH_NAMES.join(', ')}, got ${JSON.stringify(c.arch)?.slice(0, 40)}`, 'arch');
+  if (c.tieWordEmbeddings !== undefined && typeof c.tieWordEmbeddings !== 'boolean')
+    throw new ConfigRangeError('tieWordEmbeddings must be true or false', 'tieWordEmbeddings');
+  if (c.headDim === undefined && c.nEmbd % c.nHead !== 0)
+    throw new ConfigRangeError(`nEmbd ${c.nEmbd} is not divisible by nHead ${c.nHead}`, 'nEmbd');
   const { nKvHead } = dimsOf(c);
   if (c.nHead % nKvHead !== 0) throw new ConfigRangeError(`nHead ${c.nHead} is not a multiple of nKvHead ${nKvHead}`, 'nKvHead');
   if (c.layerTypes !== undefined) {
-    if (!Array.isArray(c.layerTypes) || c.layerTypes.length !== c.nLayer || !c.layerTypes.every((x) => x === 'full' || x === 'sliding')) throw new ConfigRangeError(`layerTypes must list 'full' or 'sliding' for each of the ${c.nLayer} layers`, 'layerTypes');
-    if (c.layerTypes.includes('sliding') && c.slidingWindow === undefined) throw new ConfigRangeError('layerTypes has sliding layers but slidingWindow is not set', 'slidingWindow');
+    if (!Array.isArray(c.layerTypes) || c.layerTypes.length !== c.nLayer || !c.layerTypes.every((x) => x === 'full' || x === 'sliding'))
+      throw new ConfigRangeError(`layerTypes must list 'full' or 'sliding' for each of the ${c.nLayer} layers`, 'layerTypes');
+    if (c.layerTypes.includes('sliding') && c.slidingWindow === undefined)
+      throw new ConfigRangeError('layerTypes has sliding layers but slidingWindow is not set', 'slidingWindow');
   }
   familyOf(c).check(c, (field, msg) => {
     throw new ConfigRangeError(msg, field);
@@ -246,14 +259,14 @@ export function paramCountOf(c: ModelConfig): number {
   return familyOf(c).paramCount(c) + (dimsOf(c).tied ? 0 : c.vocabSize * c.nEmbd);
 }
 
-
 /** The settings of a new or continued run (the page's form, the CLI's
  * flags, a resumed checkpoint's config) checked and completed into a
  * TrainConfig the trainer accepts; `groups` is the number of curated
  * questions (an epoch is groups / batchSize steps). Pure: tested in Node. */
 export function prepareTrainConfig(input: Partial<TrainConfig>, groups: number): TrainConfig {
   const c: TrainConfig = { ...DEFAULT_TRAIN, ...input };
-  if (!Object.hasOwn(PRESETS, c.preset)) throw new Error(`unknown preset "${String(c.preset)}" (expected ${Object.keys(PRESETS).join(', ')})`);
+  if (!Object.hasOwn(PRESETS, c.preset))
+    throw new Error(`unknown preset "${String(c.preset)}" (expected ${Object.keys(PRESETS).join(', ')})`);
   if (input.vocabSize === undefined) c.vocabSize = PRESETS[c.preset].vocabSize;
   const positive = (k: keyof TrainConfig, v: number | undefined): void => {
     if (!(typeof v === 'number' && Number.isFinite(v) && v > 0)) throw new Error(`${k} must be a positive number, got ${String(v)}`);

@@ -15,7 +15,14 @@ import { Rng } from '../shared/rng';
 import { formatPrompt } from '../data/template';
 import { answersMatch, extractAnswer, gradeGeneration } from '../data/answer';
 import type { EvalItem, EvalSample, TaskType } from '../data/types';
-import { answerSpanAfterCue, majorityAnswer, meanPairwiseKL, summarizeConsistency, type ConsistencySummary, type QuestionSamples } from './consistency';
+import {
+  answerSpanAfterCue,
+  majorityAnswer,
+  meanPairwiseKL,
+  summarizeConsistency,
+  type ConsistencySummary,
+  type QuestionSamples,
+} from './consistency';
 
 /** What evaluation reads of a student. */
 export interface EvalModel {
@@ -58,7 +65,14 @@ export function promptIdsOf(m: EvalModel, question: string): number[] {
 async function decodeAll(
   m: EvalModel,
   prompts: number[][],
-  o: { maxNewTokens: number; batchSize: number; temperature?: number; rngs?: Rng[]; signal?: AbortSignal; onBatch?: (done: number) => void },
+  o: {
+    maxNewTokens: number;
+    batchSize: number;
+    temperature?: number;
+    rngs?: Rng[];
+    signal?: AbortSignal;
+    onBatch?: (done: number) => void;
+  },
 ): Promise<number[][]> {
   const order = prompts.map((_, i) => i).sort((a, b) => prompts[a].length - prompts[b].length || a - b);
   const out: number[][] = new Array<number[]>(prompts.length);
@@ -66,12 +80,17 @@ async function decodeAll(
   for (let s = 0; s < order.length; s += o.batchSize) {
     if (o.signal?.aborted) throw new Error('evaluation cancelled');
     const rows = order.slice(s, s + o.batchSize);
-    const ids = await decodeBatch(m.params, m.modelConfig, rows.map((i) => prompts[i]), {
-      maxNewTokens: o.maxNewTokens,
-      eosId: m.tokenizer.eosId,
-      padId: m.tokenizer.padId,
-      ...(o.temperature ? { temperature: o.temperature, rngs: rows.map((i) => o.rngs![i]) } : {}),
-    });
+    const ids = await decodeBatch(
+      m.params,
+      m.modelConfig,
+      rows.map((i) => prompts[i]),
+      {
+        maxNewTokens: o.maxNewTokens,
+        eosId: m.tokenizer.eosId,
+        padId: m.tokenizer.padId,
+        ...(o.temperature ? { temperature: o.temperature, rngs: rows.map((i) => o.rngs![i]) } : {}),
+      },
+    );
     rows.forEach((i, k) => {
       out[i] = ids[k];
     });
@@ -85,12 +104,16 @@ async function decodeAll(
  * rationales are read (gradeGeneration). */
 export async function evaluateGreedy(m: EvalModel, items: readonly EvalItem[], o: GreedyEvalOptions): Promise<GreedyEvalResult> {
   const list = items.slice(0, o.limit ?? items.length);
-  const ids = await decodeAll(m, list.map((it) => promptIdsOf(m, it.question)), {
-    maxNewTokens: o.maxNewTokens ?? defaultMaxNew(m.modelConfig),
-    batchSize: o.batchSize ?? EVAL_BATCH,
-    signal: o.signal,
-    onBatch: (done) => o.onProgress?.(done, list.length),
-  });
+  const ids = await decodeAll(
+    m,
+    list.map((it) => promptIdsOf(m, it.question)),
+    {
+      maxNewTokens: o.maxNewTokens ?? defaultMaxNew(m.modelConfig),
+      batchSize: o.batchSize ?? EVAL_BATCH,
+      signal: o.signal,
+      onBatch: (done) => o.onProgress?.(done, list.length),
+    },
+  );
   const samples = list.map((it, i) => gradeGeneration(it, m.tokenizer.decode(ids[i]), o.taskType));
   const correct = samples.filter((s) => s.correct).length;
   return { accuracy: list.length ? correct / list.length : 0, correct, total: list.length, samples };
@@ -159,7 +182,14 @@ export async function evaluateConsistency(m: EvalModel, items: readonly EvalItem
       rngs.push(new Rng(master.nextUint32()));
     }
   }
-  const ids = await decodeAll(m, prompts, { maxNewTokens, batchSize, temperature, rngs, signal: o.signal, onBatch: (done) => o.onProgress?.(done, prompts.length) });
+  const ids = await decodeAll(m, prompts, {
+    maxNewTokens,
+    batchSize,
+    temperature,
+    rngs,
+    signal: o.signal,
+    onBatch: (done) => o.onProgress?.(done, prompts.length),
+  });
   const texts = ids.map((x) => m.tokenizer.decode(x));
   const kls = await answerKLs(m, list, texts, M, { klTemperature, batchSize });
 
@@ -181,7 +211,9 @@ export async function evaluateConsistency(m: EvalModel, items: readonly EvalItem
     klTemperature,
     greedyAccuracy: greedy.accuracy,
     greedyCorrect: greedy.correct,
-    examples: per.slice(0, 5).map((p, q) => ({ id: list[q].id, gold: list[q].answer, answers: p.answers, majority: majorityAnswer(p.answers).answer, kl: p.kl })),
+    examples: per
+      .slice(0, 5)
+      .map((p, q) => ({ id: list[q].id, gold: list[q].answer, answers: p.answers, majority: majorityAnswer(p.answers).answer, kl: p.kl })),
   };
 }
 
@@ -189,7 +221,13 @@ export async function evaluateConsistency(m: EvalModel, items: readonly EvalItem
  * distributions at the first answer position of its samples (null below two
  * samples with an answer cue). Questions are batched whole, so that one
  * [N, V] @ [V, N] product holds every pair of each question in the batch. */
-export async function answerKLs(m: EvalModel, list: readonly EvalItem[], texts: string[], M: number, o: { klTemperature: number; batchSize: number }): Promise<(number | null)[]> {
+export async function answerKLs(
+  m: EvalModel,
+  list: readonly EvalItem[],
+  texts: string[],
+  M: number,
+  o: { klTemperature: number; batchSize: number },
+): Promise<(number | null)[]> {
   const { modelConfig: c, tokenizer: tok } = m;
   // per question, the inputs up to the answer's first token (exclusive)
   const rowsOf: number[][][] = list.map((it, q) => {
@@ -228,7 +266,13 @@ export async function answerKLs(m: EvalModel, list: readonly EvalItem[], texts: 
     const t = tf.tidy(() => {
       // right padding: a position never attends to the padding after it
       const { hidden } = forwardHidden(m.params, c, tf.tensor2d(flat, [n, T], 'int32')); // [N*T, d]
-      const last = gatherRows(hidden, tf.tensor1d(rows.map((r, i) => i * T + r.length - 1), 'int32')); // [N, d]
+      const last = gatherRows(
+        hidden,
+        tf.tensor1d(
+          rows.map((r, i) => i * T + r.length - 1),
+          'int32',
+        ),
+      ); // [N, d]
       const lp = tf.logSoftmax(tf.div(headLogits(last, headParts(m.params, c)), o.klTemperature)); // [N, d] @ [V, d]^T -> [N, V]
       const p = tf.exp(lp);
       return { neg: tf.sum(tf.mul(p, lp), 1), cross: tf.matMul(p, lp, false, true) }; // [N]; [N, V] @ [V, N] -> [N, N]
@@ -239,7 +283,10 @@ export async function answerKLs(m: EvalModel, list: readonly EvalItem[], texts: 
     for (const i of qs) {
       const k = rowsOf[i].length;
       const idx = Array.from({ length: k }, (_, j) => at + j);
-      out[i] = meanPairwiseKL(idx.map((a) => neg[a]), idx.map((a) => idx.map((b) => cross[a * n + b])));
+      out[i] = meanPairwiseKL(
+        idx.map((a) => neg[a]),
+        idx.map((a) => idx.map((b) => cross[a * n + b])),
+      );
       at += k;
     }
   }

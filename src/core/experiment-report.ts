@@ -67,7 +67,18 @@ export function meanSd(xs: readonly (number | null)[]): Stat {
 
 export interface Report {
   format: 'mcckd-experiment/1';
-  config: { data: string; eval: string; evalOod?: string; alphas: number[]; seeds: number[]; samples: number; sampleTemperature: number; sampleSeed: number; evalLimit?: number; train: Record<string, string | number> };
+  config: {
+    data: string;
+    eval: string;
+    evalOod?: string;
+    alphas: number[];
+    seeds: number[];
+    samples: number;
+    sampleTemperature: number;
+    sampleSeed: number;
+    evalLimit?: number;
+    train: Record<string, string | number>;
+  };
   runs: ExperimentRun[];
   /** summary[alpha][metric] over seeds. */
   summary: Record<string, Record<string, Stat>>;
@@ -87,7 +98,17 @@ export function buildReport(config: Report['config'], runs: ExperimentRun[]): Re
   const paired: Report['paired'] = {};
   const base = config.alphas[0];
   for (const a of config.alphas) {
-    summary[String(a)] = Object.fromEntries(names.map((m) => [m, meanSd(config.seeds.map((s) => { const r = find(a, s); return r ? metricOf(r, m) : null; }))]));
+    summary[String(a)] = Object.fromEntries(
+      names.map((m) => [
+        m,
+        meanSd(
+          config.seeds.map((s) => {
+            const r = find(a, s);
+            return r ? metricOf(r, m) : null;
+          }),
+        ),
+      ]),
+    );
     if (a === base) continue;
     paired[String(a)] = Object.fromEntries(
       names.map((m) => {
@@ -117,12 +138,25 @@ export function reportMarkdown(r: Report): string {
   const names = reportMetrics(c);
   const lines: string[] = [];
   lines.push('# MCC-KD experiment', '');
-  lines.push(`Teacher data \`${cell(c.data)}\`, in-distribution evaluation \`${cell(c.eval)}\`${c.evalOod ? `, out-of-distribution \`${cell(c.evalOod)}\`` : ''}.`);
-  lines.push(`Alphas ${c.alphas.join(', ')}; seeds ${c.seeds.join(', ')}; training: ${Object.entries(c.train).map(([k, v]) => `--${k} ${cell(String(v))}`).join(' ') || 'defaults'}.`);
+  lines.push(
+    `Teacher data \`${cell(c.data)}\`, in-distribution evaluation \`${cell(c.eval)}\`${c.evalOod ? `, out-of-distribution \`${cell(c.evalOod)}\`` : ''}.`,
+  );
+  lines.push(
+    `Alphas ${c.alphas.join(', ')}; seeds ${c.seeds.join(', ')}; training: ${
+      Object.entries(c.train)
+        .map(([k, v]) => `--${k} ${cell(String(v))}`)
+        .join(' ') || 'defaults'
+    }.`,
+  );
   const limit = c.evalLimit ? `, first ${c.evalLimit} questions of each file` : '';
   if (c.samples >= 2) {
-    lines.push(`Evaluation: greedy accuracy and ${c.samples} sampled rationales per question at temperature ${c.sampleTemperature} (seed ${c.sampleSeed})${limit}.`);
-    lines.push('Mean ± sample standard deviation (n − 1) over seeds; n/a where a value is missing (answerKL: no question had two samples stating an answer).', '');
+    lines.push(
+      `Evaluation: greedy accuracy and ${c.samples} sampled rationales per question at temperature ${c.sampleTemperature} (seed ${c.sampleSeed})${limit}.`,
+    );
+    lines.push(
+      'Mean ± sample standard deviation (n − 1) over seeds; n/a where a value is missing (answerKL: no question had two samples stating an answer).',
+      '',
+    );
   } else {
     lines.push(`Evaluation: greedy accuracy${limit}; no sampled rationales.`);
     lines.push('Mean ± sample standard deviation (n − 1) over seeds; n/a where a value is missing.', '');
@@ -136,11 +170,22 @@ export function reportMarkdown(r: Report): string {
     lines.push(`| --- | ${c.seeds.map(() => '---').join(' | ')} | --- |`);
     for (const m of names) {
       const p = r.paired[String(a)][m];
-      lines.push(`| ${m} | ${p.diffs.map(signed).join(' | ')} | ${p.stat.mean === null ? 'n/a' : `${signed(p.stat.mean)} ± ${fmt(p.stat.sd)}`} |`);
+      lines.push(
+        `| ${m} | ${p.diffs.map(signed).join(' | ')} | ${p.stat.mean === null ? 'n/a' : `${signed(p.stat.mean)} ± ${fmt(p.stat.sd)}`} |`,
+      );
     }
   }
-  lines.push('', '## Runs', '', '| run | alpha | seed | steps | train s | final loss | id accuracy | ood accuracy |', '| --- | --- | --- | --- | --- | --- | --- | --- |');
-  for (const x of r.runs) lines.push(`| ${cell(x.name)} | ${x.alpha} | ${x.seed} | ${x.steps} | ${x.trainSeconds.toFixed(1)} | ${fmt(x.final.loss)} | ${fmt(x.id.accuracy)} | ${x.ood ? fmt(x.ood.accuracy) : 'n/a'} |`);
+  lines.push(
+    '',
+    '## Runs',
+    '',
+    '| run | alpha | seed | steps | train s | final loss | id accuracy | ood accuracy |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+  );
+  for (const x of r.runs)
+    lines.push(
+      `| ${cell(x.name)} | ${x.alpha} | ${x.seed} | ${x.steps} | ${x.trainSeconds.toFixed(1)} | ${fmt(x.final.loss)} | ${fmt(x.id.accuracy)} | ${x.ood ? fmt(x.ood.accuracy) : 'n/a'} |`,
+    );
   return `${lines.join('\n')}\n`;
 }
 
@@ -166,7 +211,16 @@ function ticks(lo: number, hi: number, n = 5): number[] {
 }
 
 /** One panel: lines of (x, y) points in a box, with axes, ticks and labels. */
-function panel(o: { x: number; y: number; w: number; h: number; title: string; yLabel: string; yRange?: [number, number]; series: { color: string; dash: string; points: [number, number][] }[] }): string {
+function panel(o: {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+  title: string;
+  yLabel: string;
+  yRange?: [number, number];
+  series: { color: string; dash: string; points: [number, number][] }[];
+}): string {
   const pts = o.series.flatMap((s) => s.points);
   const out: string[] = [];
   out.push(`<text x="${o.x + o.w / 2}" y="${o.y - 8}" text-anchor="middle" font-size="13">${escapeXml(o.title)}</text>`);
@@ -182,14 +236,24 @@ function panel(o: { x: number; y: number; w: number; h: number; title: string; y
   if (y1 === y0) [y0, y1] = [y0 - 0.5, y1 + 0.5];
   const sx = (v: number): number => o.x + ((v - x0) / (x1 - x0)) * o.w;
   const sy = (v: number): number => o.y + o.h - ((v - y0) / (y1 - y0)) * o.h;
-  for (const t of ticks(x0, x1)) out.push(`<line x1="${sx(t).toFixed(1)}" y1="${o.y + o.h}" x2="${sx(t).toFixed(1)}" y2="${o.y + o.h + 4}" stroke="#888"/><text x="${sx(t).toFixed(1)}" y="${o.y + o.h + 16}" text-anchor="middle" font-size="10">${t}</text>`);
-  for (const t of ticks(y0, y1)) out.push(`<line x1="${o.x - 4}" y1="${sy(t).toFixed(1)}" x2="${o.x}" y2="${sy(t).toFixed(1)}" stroke="#888"/><text x="${o.x - 6}" y="${(sy(t) + 3).toFixed(1)}" text-anchor="end" font-size="10">${t}</text>`);
+  for (const t of ticks(x0, x1))
+    out.push(
+      `<line x1="${sx(t).toFixed(1)}" y1="${o.y + o.h}" x2="${sx(t).toFixed(1)}" y2="${o.y + o.h + 4}" stroke="#888"/><text x="${sx(t).toFixed(1)}" y="${o.y + o.h + 16}" text-anchor="middle" font-size="10">${t}</text>`,
+    );
+  for (const t of ticks(y0, y1))
+    out.push(
+      `<line x1="${o.x - 4}" y1="${sy(t).toFixed(1)}" x2="${o.x}" y2="${sy(t).toFixed(1)}" stroke="#888"/><text x="${o.x - 6}" y="${(sy(t) + 3).toFixed(1)}" text-anchor="end" font-size="10">${t}</text>`,
+    );
   out.push(`<text x="${o.x + o.w / 2}" y="${o.y + o.h + 32}" text-anchor="middle" font-size="11">step</text>`);
-  out.push(`<text x="${o.x - 40}" y="${o.y + o.h / 2}" text-anchor="middle" font-size="11" transform="rotate(-90 ${o.x - 40} ${o.y + o.h / 2})">${escapeXml(o.yLabel)}</text>`);
+  out.push(
+    `<text x="${o.x - 40}" y="${o.y + o.h / 2}" text-anchor="middle" font-size="11" transform="rotate(-90 ${o.x - 40} ${o.y + o.h / 2})">${escapeXml(o.yLabel)}</text>`,
+  );
   for (const s of o.series) {
     if (s.points.length === 0) continue;
     const d = s.points.map((p, i) => `${i ? 'L' : 'M'}${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join(' ');
-    out.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.2" stroke-opacity="0.85"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`);
+    out.push(
+      `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.2" stroke-opacity="0.85"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`,
+    );
   }
   return out.join('\n');
 }
@@ -207,17 +271,53 @@ export function curvesSvg(r: Report): string {
   const height = ph + 120;
   const parts: string[] = [];
   parts.push(`<?xml version="1.0" encoding="UTF-8"?>`);
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">`);
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">`,
+  );
   parts.push(`<title>${escapeXml(`MCC-KD learning curves: ${r.config.data}`)}</title>`);
   parts.push(`<rect width="${width}" height="${height}" fill="#fff"/>`);
-  parts.push(panel({ x: 60, y: 40, w: pw, h: ph, title: 'training loss', yLabel: 'loss', series: r.runs.map((x) => ({ color: colorOf(x.alpha), dash: dashOf(x.alpha), points: x.curve.map((p) => [p.step, p.loss] as [number, number]) })) }));
-  if (withAcc) parts.push(panel({ x: pw + 130, y: 40, w: pw, h: ph, title: 'held-out accuracy while training (greedy)', yLabel: 'accuracy', yRange: [0, 1], series: r.runs.map((x) => ({ color: colorOf(x.alpha), dash: dashOf(x.alpha), points: x.evalCurve.map((p) => [p.step, p.accuracy] as [number, number]) })) }));
+  parts.push(
+    panel({
+      x: 60,
+      y: 40,
+      w: pw,
+      h: ph,
+      title: 'training loss',
+      yLabel: 'loss',
+      series: r.runs.map((x) => ({
+        color: colorOf(x.alpha),
+        dash: dashOf(x.alpha),
+        points: x.curve.map((p) => [p.step, p.loss] as [number, number]),
+      })),
+    }),
+  );
+  if (withAcc)
+    parts.push(
+      panel({
+        x: pw + 130,
+        y: 40,
+        w: pw,
+        h: ph,
+        title: 'held-out accuracy while training (greedy)',
+        yLabel: 'accuracy',
+        yRange: [0, 1],
+        series: r.runs.map((x) => ({
+          color: colorOf(x.alpha),
+          dash: dashOf(x.alpha),
+          points: x.evalCurve.map((p) => [p.step, p.accuracy] as [number, number]),
+        })),
+      }),
+    );
   const lx = right + 15;
   r.config.alphas.forEach((a, i) => {
     const dash = dashOf(a) ? ` stroke-dasharray="${dashOf(a)}"` : '';
-    parts.push(`<line x1="${lx}" y1="${50 + i * 18}" x2="${lx + 24}" y2="${50 + i * 18}" stroke="${colorOf(a)}" stroke-width="2"${dash}/><text x="${lx + 30}" y="${54 + i * 18}" font-size="11">${escapeXml(`alpha ${a}`)}</text>`);
+    parts.push(
+      `<line x1="${lx}" y1="${50 + i * 18}" x2="${lx + 24}" y2="${50 + i * 18}" stroke="${colorOf(a)}" stroke-width="2"${dash}/><text x="${lx + 30}" y="${54 + i * 18}" font-size="11">${escapeXml(`alpha ${a}`)}</text>`,
+    );
   });
-  parts.push(`<text x="${width / 2}" y="${height - 10}" text-anchor="middle" font-size="10" fill="#555">${escapeXml(`${r.runs.length} runs; seeds ${r.config.seeds.join(', ')}`)}</text>`);
+  parts.push(
+    `<text x="${width / 2}" y="${height - 10}" text-anchor="middle" font-size="10" fill="#555">${escapeXml(`${r.runs.length} runs; seeds ${r.config.seeds.join(', ')}`)}</text>`,
+  );
   parts.push('</svg>');
   return `${parts.join('\n')}\n`;
 }

@@ -52,7 +52,11 @@ export async function greedyDecode(p: Params, c: ModelConfig, prompt: readonly n
       const past = cache;
       const r = tf.tidy(() => {
         const f = forward(p, c, tf.tensor2d(input, [1, input.length], 'int32'), { past, wantCache: true });
-        return { next: tf.argMax(tf.slice(f.logits, [input.length - 1, 0], [1, -1]), 1), k: f.cache!.map((l) => l.k), v: f.cache!.map((l) => l.v) };
+        return {
+          next: tf.argMax(tf.slice(f.logits, [input.length - 1, 0], [1, -1]), 1),
+          k: f.cache!.map((l) => l.k),
+          v: f.cache!.map((l) => l.v),
+        };
       });
       disposeCache(past);
       cache = r.k.map((k, i) => ({ k, v: r.v[i] }));
@@ -84,7 +88,13 @@ interface BatchDecodeOptions {
 
 /** Logits [R, V] of the last position of each row from hidden [R*t, d]. */
 function lastLogits(p: Params, c: ModelConfig, hidden: tf.Tensor2D, rows: number, t: number): tf.Tensor2D {
-  const last = gatherRows(hidden, tf.tensor1d(Array.from({ length: rows }, (_, r) => r * t + t - 1), 'int32')); // [R, d]
+  const last = gatherRows(
+    hidden,
+    tf.tensor1d(
+      Array.from({ length: rows }, (_, r) => r * t + t - 1),
+      'int32',
+    ),
+  ); // [R, d]
   return headLogits(last, headParts(p, c)); // [R, d] @ [V, d]^T -> [R, V]
 }
 
@@ -114,7 +124,12 @@ function pick(logits: tf.Tensor2D, temperature: number, u: number[] | null): tf.
  * batch shrinks. Each row computes what it would alone (per-row matMuls,
  * softmaxes and norms), so on the cpu backend the tokens equal greedyDecode's
  * one prompt at a time. */
-export async function decodeBatch(p: Params, c: ModelConfig, prompts: readonly (readonly number[])[], o: BatchDecodeOptions): Promise<number[][]> {
+export async function decodeBatch(
+  p: Params,
+  c: ModelConfig,
+  prompts: readonly (readonly number[])[],
+  o: BatchDecodeOptions,
+): Promise<number[][]> {
   const n = prompts.length;
   const outs: number[][] = prompts.map(() => []);
   if (n === 0) return outs;
@@ -140,7 +155,11 @@ export async function decodeBatch(p: Params, c: ModelConfig, prompts: readonly (
       const past = cache;
       const r = tf.tidy(() => {
         const f = forwardHidden(p, c, tf.tensor2d(input.flat(), [rows, t], 'int32'), { past, wantCache: true });
-        return { next: pick(lastLogits(p, c, f.hidden, rows, t), o.temperature ?? 0, u), k: f.cache!.map((l) => l.k), v: f.cache!.map((l) => l.v) };
+        return {
+          next: pick(lastLogits(p, c, f.hidden, rows, t), o.temperature ?? 0, u),
+          k: f.cache!.map((l) => l.k),
+          v: f.cache!.map((l) => l.v),
+        };
       });
       disposeCache(past);
       cache = r.k.map((k, i) => ({ k, v: r.v[i] }));

@@ -45,7 +45,14 @@ function capLogits(z: tf.Tensor2D, cap: number | undefined): tf.Tensor2D {
  * block for a split head: what every caller outside the chunked loss reads. */
 export function headLogits(h: tf.Tensor2D, head: HeadLike): tf.Tensor2D {
   const { parts, softcap } = asHead(head);
-  return capLogits(partLogits(h, parts, parts.map(() => null)), softcap); // [N, d] @ [V, d]^T -> [N, V]
+  return capLogits(
+    partLogits(
+      h,
+      parts,
+      parts.map(() => null),
+    ),
+    softcap,
+  ); // [N, d] @ [V, d]^T -> [N, V]
 }
 
 interface HeadLossOptions {
@@ -69,7 +76,10 @@ function chunkLogits(hc: tf.Tensor2D, w: tf.Tensor2D, wT: tf.Tensor2D | null): t
  * each block's logits; dh = g @ w the sum of each block's share of g. */
 function partLogits(hc: tf.Tensor2D, parts: tf.Tensor2D[], partsT: (tf.Tensor2D | null)[]): tf.Tensor2D {
   if (parts.length === 1) return chunkLogits(hc, parts[0], partsT[0]);
-  return tf.concat(parts.map((w, k) => chunkLogits(hc, w, partsT[k])), 1) as tf.Tensor2D; // [c, V]
+  return tf.concat(
+    parts.map((w, k) => chunkLogits(hc, w, partsT[k])),
+    1,
+  ) as tf.Tensor2D; // [c, V]
 }
 
 function partDh(g: tf.Tensor2D, parts: tf.Tensor2D[]): tf.Tensor2D {
@@ -84,7 +94,8 @@ function partDh(g: tf.Tensor2D, parts: tf.Tensor2D[]): tf.Tensor2D {
   return dh!;
 }
 
-const transposes = (parts: tf.Tensor2D[]): (tf.Tensor2D | null)[] => parts.map((w) => (tf.getBackend() === 'wasm' ? (tf.transpose(w) as tf.Tensor2D) : null));
+const transposes = (parts: tf.Tensor2D[]): (tf.Tensor2D | null)[] =>
+  parts.map((w) => (tf.getBackend() === 'wasm' ? (tf.transpose(w) as tf.Tensor2D) : null));
 
 /** g^T @ hc [V, d]: transposeA natively, an explicit transpose on wasm. */
 function productTA(g: tf.Tensor2D, hc: tf.Tensor2D): tf.Tensor2D {
@@ -102,8 +113,11 @@ function joinParts<T extends tf.Tensor>(parts: T[]): T {
 
 function checkArgs(h: tf.Tensor2D, parts: tf.Tensor2D[], targets: tf.Tensor1D, chunk: number): void {
   if (!Number.isSafeInteger(chunk) || chunk < 1) throw new Error(`head chunk size must be a positive integer, got ${chunk}`);
-  for (const w of parts) if (h.rank !== 2 || w.rank !== 2 || h.shape[1] !== w.shape[1]) throw new Error(`head: hidden states [${h.shape}] and head matrix [${w.shape}] do not match (need [N, d] and [V, d])`);
-  if (targets.rank !== 1 || targets.shape[0] !== h.shape[0]) throw new Error(`head: targets [${targets.shape}] do not match hidden states [${h.shape}]`);
+  for (const w of parts)
+    if (h.rank !== 2 || w.rank !== 2 || h.shape[1] !== w.shape[1])
+      throw new Error(`head: hidden states [${h.shape}] and head matrix [${w.shape}] do not match (need [N, d] and [V, d])`);
+  if (targets.rank !== 1 || targets.shape[0] !== h.shape[0])
+    throw new Error(`head: targets [${targets.shape}] do not match hidden states [${h.shape}]`);
   if (targets.dtype !== 'int32') throw new Error(`head: targets must be int32, got ${targets.dtype}`);
 }
 
@@ -111,7 +125,13 @@ function checkArgs(h: tf.Tensor2D, parts: tf.Tensor2D[], targets: tf.Tensor1D, c
  * [V, d], targets [N] int32), computed `chunk` rows at a time; the [N, V]
  * logits never exist. Gradients flow to h and (unless trainHead is false)
  * to w; targets get zeros. */
-export function headCrossEntropy(h: tf.Tensor2D, head: HeadLike, targets: tf.Tensor1D, chunk: number, o: HeadLossOptions = {}): tf.Tensor1D {
+export function headCrossEntropy(
+  h: tf.Tensor2D,
+  head: HeadLike,
+  targets: tf.Tensor1D,
+  chunk: number,
+  o: HeadLossOptions = {},
+): tf.Tensor1D {
   const { parts, softcap } = asHead(head);
   checkArgs(h, parts, targets, chunk);
   const [n, d] = h.shape;
@@ -148,7 +168,14 @@ export function headCrossEntropy(h: tf.Tensor2D, head: HeadLike, targets: tf.Ten
   };
 
   // The backward, chunk by chunk: recompute z, form dz, and accumulate.
-  const backward = (dy: tf.Tensor1D, hs: tf.Tensor2D, ws: tf.Tensor2D[], ts: tf.Tensor1D, lse: tf.Tensor1D, wantDw: boolean): { dh: tf.Tensor2D; dw: tf.Tensor2D | null } => {
+  const backward = (
+    dy: tf.Tensor1D,
+    hs: tf.Tensor2D,
+    ws: tf.Tensor2D[],
+    ts: tf.Tensor1D,
+    lse: tf.Tensor1D,
+    wantDw: boolean,
+  ): { dh: tf.Tensor2D; dw: tf.Tensor2D | null } => {
     const wT = transposes(ws);
     const dhs: tf.Tensor2D[] = [];
     let dw: tf.Tensor2D | null = null;

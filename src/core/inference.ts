@@ -5,7 +5,14 @@
 
 import type * as tf from '@tensorflow/tfjs-core';
 import { checkModelRanges, loraShapes, paramShapes, type ModelConfig } from './config';
-import { EVAL_BATCH, evaluateConsistency, evaluateGreedy, type ConsistencyOptions, type ConsistencyResult, type EvalModel } from './evaluate';
+import {
+  EVAL_BATCH,
+  evaluateConsistency,
+  evaluateGreedy,
+  type ConsistencyOptions,
+  type ConsistencyResult,
+  type EvalModel,
+} from './evaluate';
 import { gpuLimits } from './limits';
 import { createVariables, type Params } from './model';
 import type { BaseRef, TensorMap, TrainState } from './state';
@@ -40,11 +47,17 @@ export interface EvaluateOptions {
 
 /** Where the frozen tables of a pretrained student split (createVariables):
  * the device's per-binding limit on WebGPU, nowhere elsewhere. */
-export const partBytesOf = (o: { tablePartBytes?: number }): number | undefined => o.tablePartBytes ?? gpuLimits()?.maxStorageBufferBindingSize;
+export const partBytesOf = (o: { tablePartBytes?: number }): number | undefined =>
+  o.tablePartBytes ?? gpuLimits()?.maxStorageBufferBindingSize;
 
 /** A pretrained student's variables: the base (frozen when an adapter
  * trains) and the adapter; `params` holds both for the forward. */
-export function studentVariables(mc: ModelConfig, base: TensorMap, adapter: TensorMap | undefined, partBytes: number | undefined): { params: Params; trainable: Params } {
+export function studentVariables(
+  mc: ModelConfig,
+  base: TensorMap,
+  adapter: TensorMap | undefined,
+  partBytes: number | undefined,
+): { params: Params; trainable: Params } {
   if (!mc.lora) {
     // every weight trains: a table over the binding limit cannot (the plan says so first)
     const params = createVariables(base, paramShapes(mc));

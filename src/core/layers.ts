@@ -48,7 +48,8 @@ export function setRope(k: Ctx, thetas: Record<string, number>, pLen: number, t:
 /** Device tables from host ones. */
 export function ropeTensors(h: NonNullable<Ctx['ropeHost']>): Record<string, RopeTable> {
   const out: Record<string, RopeTable> = {};
-  for (const [kind, tb] of Object.entries(h.tables)) out[kind] = { cos: tf.tensor2d(tb.cos, [h.t, h.hd]), sin: tf.tensor2d(tb.sin, [h.t, h.hd]) };
+  for (const [kind, tb] of Object.entries(h.tables))
+    out[kind] = { cos: tf.tensor2d(tb.cos, [h.t, h.hd]), sin: tf.tensor2d(tb.sin, [h.t, h.hd]) };
   return out;
 }
 
@@ -105,11 +106,14 @@ export function attnOptionsOf(c: ModelConfig, i: number, headDim: number): AttnO
 }
 
 /** The RoPE kind layer i reads ('local' for a sliding layer with its own base). */
-export const ropeKindOf = (c: ModelConfig, i: number): string => (c.layerTypes?.[i] === 'sliding' && c.ropeLocalTheta !== undefined ? 'local' : 'global');
+export const ropeKindOf = (c: ModelConfig, i: number): string =>
+  c.layerTypes?.[i] === 'sliding' && c.ropeLocalTheta !== undefined ? 'local' : 'global';
 
 /** The RoPE bases a model needs tables for, by kind. */
 export function ropeThetasOf(c: ModelConfig, theta: number): Record<string, number> {
-  return c.layerTypes?.includes('sliding') && c.ropeLocalTheta !== undefined ? { global: theta, local: c.ropeLocalTheta } : { global: theta };
+  return c.layerTypes?.includes('sliding') && c.ropeLocalTheta !== undefined
+    ? { global: theta, local: c.ropeLocalTheta }
+    : { global: theta };
 }
 
 /** The visibility mask as an additive bias [t, P+t]: 0 where query i
@@ -157,7 +161,13 @@ export function repeatKv(x: tf.Tensor4D, rep: number): tf.Tensor4D {
 /** The attention core: q [R, H, t, hd] over this call's k, v [R, Hkv, t, hd]
  * (after RoPE) and the cached ones of P earlier positions; returns the heads'
  * output [R, H, t, hd] and the layer's full cache. */
-export function attend(q: tf.Tensor4D, k0: tf.Tensor4D, v0: tf.Tensor4D, o: AttnOptions, past?: LayerCache): { y: tf.Tensor4D; cache: LayerCache } {
+export function attend(
+  q: tf.Tensor4D,
+  k0: tf.Tensor4D,
+  v0: tf.Tensor4D,
+  o: AttnOptions,
+  past?: LayerCache,
+): { y: tf.Tensor4D; cache: LayerCache } {
   const kAll = past ? (tf.concat([past.k, k0], 2) as tf.Tensor4D) : k0; // [R, Hkv, P+t, hd]
   const vAll = past ? (tf.concat([past.v, v0], 2) as tf.Tensor4D) : v0;
   const pLen = past ? past.k.shape[2] : 0;

@@ -28,7 +28,9 @@ export interface GpuLimits {
  * the device does not report them. Never starts a backend. */
 export function gpuLimits(): GpuLimits | undefined {
   if (tf.getBackend() !== 'webgpu') return undefined;
-  const backend = tf.engine().findBackend('webgpu') as unknown as { device?: { limits?: Partial<Record<keyof GpuLimits, unknown>> } } | null;
+  const backend = tf.engine().findBackend('webgpu') as unknown as {
+    device?: { limits?: Partial<Record<keyof GpuLimits, unknown>> };
+  } | null;
   const l = backend?.device?.limits;
   if (!l) return undefined;
   const maxBufferSize = Number(l.maxBufferSize);

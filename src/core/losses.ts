@@ -33,7 +33,12 @@ interface HeadOutputs {
 }
 
 /** The MCC-KD loss from the head's outputs. */
-export function mcckdLossFrom(h: HeadOutputs, b: LossInputs, alpha: number, temperature: number): { loss: tf.Scalar; ce: tf.Scalar; kl: tf.Scalar } {
+export function mcckdLossFrom(
+  h: HeadOutputs,
+  b: LossInputs,
+  alpha: number,
+  temperature: number,
+): { loss: tf.Scalar; ce: tf.Scalar; kl: tf.Scalar } {
   const ce = tf.div(tf.sum(tf.mul(h.perTok, b.ceWeight)), tf.maximum(tf.sum(b.ceWeight), 1)) as tf.Scalar;
   const [p, s] = b.klMask.shape;
   let kl: tf.Scalar = tf.scalar(0);
@@ -52,10 +57,19 @@ export function mcckdLossFrom(h: HeadOutputs, b: LossInputs, alpha: number, temp
 
 /** Mean CE over weighted tokens; the span-mean then pair-mean of KL_sym over
  * pairs that have an answer span; from the whole logits [R*T, V]. */
-export function mcckdLoss(logits: tf.Tensor2D, b: LossInputs, alpha: number, temperature: number): { loss: tf.Scalar; ce: tf.Scalar; kl: tf.Scalar } {
+export function mcckdLoss(
+  logits: tf.Tensor2D,
+  b: LossInputs,
+  alpha: number,
+  temperature: number,
+): { loss: tf.Scalar; ce: tf.Scalar; kl: tf.Scalar } {
   const spans = b.klMask.shape[0] * b.klMask.shape[1] > 0;
   return mcckdLossFrom(
-    { perTok: sparseCrossEntropy(logits, b.targets), za: spans ? gatherRows(logits, b.klA) : null, zb: spans ? gatherRows(logits, b.klB) : null },
+    {
+      perTok: sparseCrossEntropy(logits, b.targets),
+      za: spans ? gatherRows(logits, b.klA) : null,
+      zb: spans ? gatherRows(logits, b.klB) : null,
+    },
     b,
     alpha,
     temperature,

@@ -160,7 +160,12 @@ function tableRows(parts: tf.Tensor2D[], ids: tf.Tensor1D): tf.Tensor2D {
 
 /** ids [R, t] int32 -> the final normed hidden states [R*t, d] (the head's
  * input) and, when asked, the layer caches. */
-export function forwardHidden(p: Params, c: ModelConfig, ids: tf.Tensor2D, o: ForwardOptions = {}): { hidden: tf.Tensor2D; cache?: LayerCache[] } {
+export function forwardHidden(
+  p: Params,
+  c: ModelConfig,
+  ids: tf.Tensor2D,
+  o: ForwardOptions = {},
+): { hidden: tf.Tensor2D; cache?: LayerCache[] } {
   const [r, t] = ids.shape;
   const d = c.nEmbd;
   const pLen = o.past ? o.past[0].k.shape[2] : 0;
@@ -186,7 +191,12 @@ export function forwardHidden(p: Params, c: ModelConfig, ids: tf.Tensor2D, o: Fo
 }
 
 /** ids [R, t] int32 -> logits [R*t, V] and, when asked, the layer caches. */
-export function forward(p: Params, c: ModelConfig, ids: tf.Tensor2D, o: ForwardOptions = {}): { logits: tf.Tensor2D; cache?: LayerCache[] } {
+export function forward(
+  p: Params,
+  c: ModelConfig,
+  ids: tf.Tensor2D,
+  o: ForwardOptions = {},
+): { logits: tf.Tensor2D; cache?: LayerCache[] } {
   const f = forwardHidden(p, c, ids, o);
   const logits = headLogits(f.hidden, headParts(p, c)); // [R*t, d] @ [V, d]^T -> [R*t, V]
   return o.wantCache ? { logits, cache: f.cache } : { logits };

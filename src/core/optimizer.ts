@@ -44,12 +44,22 @@ export class AdamW {
    * counted on the device so that no step has to read a value back. */
   readonly skipped = tf.tidy(() => tf.variable(tf.scalar(0), false));
 
-  constructor(private readonly params: Map<string, tf.Variable>, private readonly c: AdamWConfig, state?: OptimizerState) {
+  constructor(
+    private readonly params: Map<string, tf.Variable>,
+    private readonly c: AdamWConfig,
+    state?: OptimizerState,
+  ) {
     for (const [name, p] of params) {
       const m0 = state?.m[name];
       const v0 = state?.v[name];
-      this.m.set(name, tf.tidy(() => tf.variable(m0 ? tf.tensor(m0.data, p.shape) : tf.zerosLike(p), false)));
-      this.v.set(name, tf.tidy(() => tf.variable(v0 ? tf.tensor(v0.data, p.shape) : tf.zerosLike(p), false)));
+      this.m.set(
+        name,
+        tf.tidy(() => tf.variable(m0 ? tf.tensor(m0.data, p.shape) : tf.zerosLike(p), false)),
+      );
+      this.v.set(
+        name,
+        tf.tidy(() => tf.variable(v0 ? tf.tensor(v0.data, p.shape) : tf.zerosLike(p), false)),
+      );
     }
     if (state) this.step = state.step;
   }

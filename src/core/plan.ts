@@ -28,7 +28,17 @@
 // peak, but a buffer of one size never serves another, so the GPU's own
 // allocation can be somewhat above these figures.
 
-import { archOf, checkModelRanges, countParams, countTrainable, dimsOf, loraModules, paramShapes, trainableShapes, type ModelConfig } from './config';
+import {
+  archOf,
+  checkModelRanges,
+  countParams,
+  countTrainable,
+  dimsOf,
+  loraModules,
+  paramShapes,
+  trainableShapes,
+  type ModelConfig,
+} from './config';
 import { familyOf } from './arch';
 import type { GpuLimits } from './limits';
 import { formatBytes } from '../shared/format';
@@ -251,7 +261,13 @@ export function blockTensors(c: ModelConfig, rows: number, seqLen: number): Plan
 export function finalTensors(c: ModelConfig, rows: number, seqLen: number, headChunk: number): PlanTensor[] {
   const n = rows * seqLen;
   const out: PlanTensor[] = [];
-  familyOf(c).planFinal(c, n, seqLen, (name, shape, count = 1) => void out.push(tensor(name, shape, count)), (name, shape, count = 1) => void out.push(tensor(name, shape, count, true)));
+  familyOf(c).planFinal(
+    c,
+    n,
+    seqLen,
+    (name, shape, count = 1) => void out.push(tensor(name, shape, count)),
+    (name, shape, count = 1) => void out.push(tensor(name, shape, count, true)),
+  );
   out.push(tensor('CE log-sum-exp, per-token CE', [n], 2));
   if (headChunk === 0) out.push(tensor('logits (no head chunks)', [n, c.vocabSize]));
   return out;
@@ -263,7 +279,11 @@ export function finalTensors(c: ModelConfig, rows: number, seqLen: number, headC
  * product), measured: 155,796 B for M 16, V 256, d 64 (this list: 155,776). */
 export function klTensors(c: ModelConfig, klRows: number): PlanTensor[] {
   if (klRows <= 0) return [];
-  return [tensor('KL logits rows, log-softmaxes, softmaxes, differences, product', [klRows, c.vocabSize], 9), tensor('KL hidden rows', [klRows, c.nEmbd], 2), tensor('KL per-row values', [klRows], 2)];
+  return [
+    tensor('KL logits rows, log-softmaxes, softmaxes, differences, product', [klRows, c.vocabSize], 9),
+    tensor('KL hidden rows', [klRows, c.nEmbd], 2),
+    tensor('KL per-row values', [klRows], 2),
+  ];
 }
 
 /** The largest head chunk C (rows of [C, V] float32 logits) whose logits fit
@@ -281,15 +301,21 @@ export function suggestHeadChunk(vocabSize: number, limits: GpuLimits | undefine
 
 function checkOptions(o: PlanOptions): void {
   checkModelRanges(o.config);
-  const ints: [string, number][] = [['batch.rows', o.batch.rows], ['batch.seqLen', o.batch.seqLen]];
+  const ints: [string, number][] = [
+    ['batch.rows', o.batch.rows],
+    ['batch.seqLen', o.batch.seqLen],
+  ];
   for (const [k, v] of ints) if (!Number.isSafeInteger(v) || v < 1) throw new Error(`plan: ${k} must be a positive integer, got ${v}`);
-  if (o.headChunk !== undefined && (!Number.isSafeInteger(o.headChunk) || o.headChunk < 0)) throw new Error(`plan: head chunk must be 0 (no chunks) or a positive integer, got ${o.headChunk}`);
-  if (o.klRows !== undefined && (!Number.isSafeInteger(o.klRows) || o.klRows < 0)) throw new Error(`plan: klRows must be a whole number, got ${o.klRows}`);
+  if (o.headChunk !== undefined && (!Number.isSafeInteger(o.headChunk) || o.headChunk < 0))
+    throw new Error(`plan: head chunk must be 0 (no chunks) or a positive integer, got ${o.headChunk}`);
+  if (o.klRows !== undefined && (!Number.isSafeInteger(o.klRows) || o.klRows < 0))
+    throw new Error(`plan: klRows must be a whole number, got ${o.klRows}`);
   if (o.memoryBytes !== undefined && !(o.memoryBytes > 0)) throw new Error(`plan: memoryBytes must be positive, got ${o.memoryBytes}`);
 }
 
 const shapeText = (t: PlanTensor): string => `[${t.shape.join(', ')}]`;
-const sum = (ts: PlanTensor[], pick: (t: PlanTensor) => boolean = () => true): number => ts.reduce((a, t) => a + (pick(t) ? t.bytes : 0), 0);
+const sum = (ts: PlanTensor[], pick: (t: PlanTensor) => boolean = () => true): number =>
+  ts.reduce((a, t) => a + (pick(t) ? t.bytes : 0), 0);
 
 /** A parameter's name for every layer: `model.layers.*.mlp.down_proj.weight`. */
 const genericName = (name: string): string => name.replace(/\.(h|layers)\.\d+\./, '.$1.*.');
@@ -353,8 +379,13 @@ export function planMemory(o: PlanOptions): MemoryPlan {
   // recomputing each block in the backward (model.ts recomputedBlock): the
   // block inputs stay, and one block's activations exist again at a time
   const keptRe = c.nLayer * n * d * F32 + final + kl;
-  const withRecompute = { kept: keptRe, total: Math.max(resident + keptRe + Math.max(head.total, perBlock + backward, klBackward), resident + optimizer) };
-  const total = o.recompute ? withRecompute.total : Math.max(resident + kept + Math.max(head.total, backward, klBackward), resident + optimizer);
+  const withRecompute = {
+    kept: keptRe,
+    total: Math.max(resident + keptRe + Math.max(head.total, perBlock + backward, klBackward), resident + optimizer),
+  };
+  const total = o.recompute
+    ? withRecompute.total
+    : Math.max(resident + kept + Math.max(head.total, backward, klBackward), resident + optimizer);
 
   // single buffers: every parameter (in full fine-tuning its gradient and
   // AdamW moments have its size too), each distinct activation shape, the
@@ -378,7 +409,10 @@ export function planMemory(o: PlanOptions): MemoryPlan {
     candidates.push(tensor(label, shape));
   }
   const shapes = new Set<string>();
-  const acts = [...bt, ...ft, ...kt].filter((t) => t.shape.length > 0).map((t) => tensor(t.name, t.shape)).sort((a, b) => b.bytes - a.bytes);
+  const acts = [...bt, ...ft, ...kt]
+    .filter((t) => t.shape.length > 0)
+    .map((t) => tensor(t.name, t.shape))
+    .sort((a, b) => b.bytes - a.bytes);
   if (headChunk > 0) acts.unshift(tensor(`a head chunk's logits (C = ${headChunk})`, [headChunk, V]));
   for (const t of acts) {
     const k = t.shape.join(',');
@@ -393,11 +427,18 @@ export function planMemory(o: PlanOptions): MemoryPlan {
   if (o.limits) {
     const { maxBufferSize, maxStorageBufferBindingSize: binding } = o.limits;
     for (const b of buffers) {
-      if (b.bytes > maxBufferSize) reasons.push(`${b.name} ${shapeText(b)} is ${formatBytes(b.bytes)}, over this GPU's ${formatBytes(maxBufferSize)} buffer limit (maxBufferSize)`);
-      else if (b.bytes > binding) reasons.push(`${b.name} ${shapeText(b)} is ${formatBytes(b.bytes)}, over this GPU's ${formatBytes(binding)} per-binding limit (maxStorageBufferBindingSize)`);
+      if (b.bytes > maxBufferSize)
+        reasons.push(
+          `${b.name} ${shapeText(b)} is ${formatBytes(b.bytes)}, over this GPU's ${formatBytes(maxBufferSize)} buffer limit (maxBufferSize)`,
+        );
+      else if (b.bytes > binding)
+        reasons.push(
+          `${b.name} ${shapeText(b)} is ${formatBytes(b.bytes)}, over this GPU's ${formatBytes(binding)} per-binding limit (maxStorageBufferBindingSize)`,
+        );
     }
   }
-  if (o.memoryBytes !== undefined && total > o.memoryBytes) reasons.push(`the step's peak, ${formatBytes(total)}, is over the ${formatBytes(o.memoryBytes)} of memory`);
+  if (o.memoryBytes !== undefined && total > o.memoryBytes)
+    reasons.push(`the step's peak, ${formatBytes(total)}, is over the ${formatBytes(o.memoryBytes)} of memory`);
   if (seqLen > c.blockSize) reasons.push(`${seqLen} tokens per row is more than the model's ${c.blockSize} positions`);
 
   return {
@@ -406,7 +447,10 @@ export function planMemory(o: PlanOptions): MemoryPlan {
     headChunk,
     headTrains,
     params: { base, lora: lora ? trainableCount : 0, trainable: trainableCount },
-    weights, trainable, gradients, adam,
+    weights,
+    trainable,
+    gradients,
+    adam,
     activations: { perBlock, perBlockNeeded, blockTensors: bt, final, finalTensors: ft, kl, kept, backward },
     head,
     optimizer,
@@ -430,22 +474,37 @@ export function formatPlan(p: MemoryPlan): string {
   const o = p.options;
   const c = o.config;
   const a = p.activations;
-  const head = p.headChunk === 0 ? `whole logits ${count(o.batch.rows * o.batch.seqLen)} x ${count(c.vocabSize)}` : `chunks of ${count(p.headChunk)} x ${count(c.vocabSize)}`;
+  const head =
+    p.headChunk === 0
+      ? `whole logits ${count(o.batch.rows * o.batch.seqLen)} x ${count(c.vocabSize)}`
+      : `chunks of ${count(p.headChunk)} x ${count(c.vocabSize)}`;
   const rowsOut: [string, number, string][] = [
     ['weights (frozen, float32)', p.weights, ''],
     ['trainable (float32)', p.trainable, `${count(p.params.trainable)} parameters`],
     ['gradients', p.gradients, ''],
     ['AdamW m, v', p.adam, ''],
     o.recompute
-      ? ['activations kept', p.withRecompute.kept, `${c.nLayer} block inputs + final ${formatBytes(a.final)} (recomputation; a block is ${formatBytes(a.perBlock)} again in the backward)`]
-      : ['activations kept', a.kept, `${c.nLayer} x ${formatBytes(a.perBlock)} + final ${formatBytes(a.final)}${a.kl ? ` + KL ${formatBytes(a.kl)}` : ''} (gradients need ${formatBytes(a.perBlockNeeded)} a block)`],
-    ['block backward', a.backward, 'one block\'s gradients (estimate)'],
+      ? [
+          'activations kept',
+          p.withRecompute.kept,
+          `${c.nLayer} block inputs + final ${formatBytes(a.final)} (recomputation; a block is ${formatBytes(a.perBlock)} again in the backward)`,
+        ]
+      : [
+          'activations kept',
+          a.kept,
+          `${c.nLayer} x ${formatBytes(a.perBlock)} + final ${formatBytes(a.final)}${a.kl ? ` + KL ${formatBytes(a.kl)}` : ''} (gradients need ${formatBytes(a.perBlockNeeded)} a block)`,
+        ],
+    ['block backward', a.backward, "one block's gradients (estimate)"],
     ['head + CE', p.head.total, `${head}${p.head.embeddingGrad ? ', head gradient sums' : ', head frozen'}`],
-    ...(p.head.klBackward ? [['KL backward', p.head.klBackward, `4 x [${count(o.klRows ?? 0)}, ${count(c.vocabSize)}] (estimate)`] as [string, number, string]] : []),
+    ...(p.head.klBackward
+      ? [['KL backward', p.head.klBackward, `4 x [${count(o.klRows ?? 0)}, ${count(c.vocabSize)}] (estimate)`] as [string, number, string]]
+      : []),
     ['optimizer step', p.optimizer, 'largest trainable tensor: new p, m, v'],
     ['peak', p.total, o.memoryBytes !== undefined ? `budget ${formatBytes(o.memoryBytes)}` : ''],
   ];
-  const lim = o.limits ? `limits: binding ${formatBytes(o.limits.maxStorageBufferBindingSize)}, buffer ${formatBytes(o.limits.maxBufferSize)}` : 'no buffer limits';
+  const lim = o.limits
+    ? `limits: binding ${formatBytes(o.limits.maxStorageBufferBindingSize)}, buffer ${formatBytes(o.limits.maxBufferSize)}`
+    : 'no buffer limits';
   const lines = [
     `${p.name}: ${count(p.params.base)} parameters, ${trainingText(c)}`,
     `  ${o.batch.rows} rows x ${o.batch.seqLen} tokens${o.klRows ? `, KL ${count(o.klRows)} rows a side` : ''}`,
@@ -468,17 +527,50 @@ export const REFERENCE_MODELS: { name: string; params: number; config: ModelConf
   {
     name: 'GPT-2 124M',
     params: 124_439_808,
-    config: { arch: 'gpt2', vocabSize: 50_257, blockSize: 1024, nLayer: 12, nHead: 12, nEmbd: 768, layerNormEps: 1e-5, tieWordEmbeddings: true },
+    config: {
+      arch: 'gpt2',
+      vocabSize: 50_257,
+      blockSize: 1024,
+      nLayer: 12,
+      nHead: 12,
+      nEmbd: 768,
+      layerNormEps: 1e-5,
+      tieWordEmbeddings: true,
+    },
   },
   {
     name: 'SmolLM2-135M',
     params: 134_515_008,
-    config: { arch: 'llama', vocabSize: 49_152, blockSize: 2048, nLayer: 30, nHead: 9, nKvHead: 3, nEmbd: 576, intermediateSize: 1536, layerNormEps: 1e-5, ropeTheta: 100_000, tieWordEmbeddings: true },
+    config: {
+      arch: 'llama',
+      vocabSize: 49_152,
+      blockSize: 2048,
+      nLayer: 30,
+      nHead: 9,
+      nKvHead: 3,
+      nEmbd: 576,
+      intermediateSize: 1536,
+      layerNormEps: 1e-5,
+      ropeTheta: 100_000,
+      tieWordEmbeddings: true,
+    },
   },
   {
     name: 'Qwen2.5-0.5B',
     params: 494_032_768,
-    config: { arch: 'qwen2', vocabSize: 151_936, blockSize: 2048, nLayer: 24, nHead: 14, nKvHead: 2, nEmbd: 896, intermediateSize: 4864, layerNormEps: 1e-6, ropeTheta: 1_000_000, tieWordEmbeddings: true },
+    config: {
+      arch: 'qwen2',
+      vocabSize: 151_936,
+      blockSize: 2048,
+      nLayer: 24,
+      nHead: 14,
+      nKvHead: 2,
+      nEmbd: 896,
+      intermediateSize: 4864,
+      layerNormEps: 1e-6,
+      ropeTheta: 1_000_000,
+      tieWordEmbeddings: true,
+    },
   },
 ];
 
@@ -511,7 +603,10 @@ export interface DescribePlanOptions {
  * `seqLen`, with the trainer's head chunks (src/core/plan.ts headChunk):
  * the printed table, whether it fits, why not, and the peak (bytes). Throws a
  * ConfigRangeError for a config out of range. */
-export function describePlan(config: ModelConfig, o: DescribePlanOptions): { text: string; fits: boolean; reasons: string[]; peak: number } {
+export function describePlan(
+  config: ModelConfig,
+  o: DescribePlanOptions,
+): { text: string; fits: boolean; reasons: string[]; peak: number } {
   const klRows = o.klRows ?? Math.ceil(o.rows / 2) * ASSUMED_ANSWER_TOKENS;
   const plan = planMemory({
     ...(o.name !== undefined ? { name: o.name } : {}),

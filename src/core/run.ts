@@ -59,7 +59,13 @@ export function stepPlan(
   o: { name?: string; limits?: GpuLimits } = {},
 ): StepPlan {
   const seqLen = groups?.length ? longestExample(tok, groups, c.blockSize, t.k, t.promptTemplate) : Math.min(256, c.blockSize);
-  const p = describePlan(c, { rows: 2 * t.batchSize, seqLen, limits: o.limits ?? gpuLimits(), recompute: t.recompute === true, ...(o.name !== undefined ? { name: o.name } : {}) });
+  const p = describePlan(c, {
+    rows: 2 * t.batchSize,
+    seqLen,
+    limits: o.limits ?? gpuLimits(),
+    recompute: t.recompute === true,
+    ...(o.name !== undefined ? { name: o.name } : {}),
+  });
   const basis = `${t.batchSize} questions a step, ${seqLen} tokens (${groups?.length ? 'the longest example of the loaded data' : 'no data loaded yet: 256 assumed'})`;
   return { text: `${basis}\n${p.text}`, fits: p.fits, reasons: p.reasons };
 }
@@ -124,7 +130,12 @@ export interface AccuracySchedule {
  * (or the check is absent), 'no-data' when there is nothing held out. The
  * first `questions` held-out questions, answered greedily with room for the
  * longest training rationale unless told otherwise. */
-export function accuracySchedule(check: AccuracyCheck | undefined, heldOut: HeldOut | undefined, trainer: Trainer, groups: readonly QuestionGroup[]): AccuracySchedule | 'off' | 'no-data' {
+export function accuracySchedule(
+  check: AccuracyCheck | undefined,
+  heldOut: HeldOut | undefined,
+  trainer: Trainer,
+  groups: readonly QuestionGroup[],
+): AccuracySchedule | 'off' | 'no-data' {
   if (!check) return 'off';
   const every = accuracyEvery(check.every, trainer.totalSteps);
   if (every <= 0) return 'off';
@@ -148,7 +159,12 @@ export async function checkAccuracy(trainer: Trainer, s: AccuracySchedule, step:
  * imitates (the longest of a sample of them, plus room for the end token),
  * within the model's positions: a check with a shorter limit would cut
  * answers off, a longer one only wastes time on a rambling student. */
-export function autoMaxNewTokens(tok: Pick<StudentTokenizer, 'encode'>, groups: readonly QuestionGroup[], blockSize: number, sample = 64): number {
+export function autoMaxNewTokens(
+  tok: Pick<StudentTokenizer, 'encode'>,
+  groups: readonly QuestionGroup[],
+  blockSize: number,
+  sample = 64,
+): number {
   let longest = 0;
   for (const g of groups.slice(0, sample)) for (const r of g.rationales) longest = Math.max(longest, tok.encode(r.text).length);
   return Math.max(8, Math.min(blockSize, longest + 8));

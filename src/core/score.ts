@@ -12,7 +12,9 @@ import { forwardHidden, headLogits, headParts, type Params } from './model';
 export async function scoreIds(p: Params, c: ModelConfig, ids: readonly number[], chunk = 64): Promise<(number | null)[]> {
   if (ids.length === 0) return [];
   if (ids.length > c.blockSize) throw new Error(`${ids.length} tokens exceed the model's ${c.blockSize} positions`);
-  for (const id of ids) if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) throw new Error(`token id ${id} is outside the model's vocabulary of ${c.vocabSize}`);
+  for (const id of ids)
+    if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize)
+      throw new Error(`token id ${id} is outside the model's vocabulary of ${c.vocabSize}`);
   const n = ids.length - 1;
   const out: (number | null)[] = [null];
   if (n === 0) return out;
@@ -23,7 +25,10 @@ export async function scoreIds(p: Params, c: ModelConfig, ids: readonly number[]
       const lp = tf.tidy(() => {
         const logits = headLogits(tf.slice(hidden, [s, 0], [m, c.nEmbd]), headParts(p, c)); // [m, d] @ [V, d]^T -> [m, V]
         const ls = tf.logSoftmax(logits);
-        const flat = tf.add(tf.mul(tf.range(0, m, 1, 'int32'), tf.scalar(c.vocabSize, 'int32')), tf.tensor1d(ids.slice(s + 1, s + 1 + m), 'int32'));
+        const flat = tf.add(
+          tf.mul(tf.range(0, m, 1, 'int32'), tf.scalar(c.vocabSize, 'int32')),
+          tf.tensor1d(ids.slice(s + 1, s + 1 + m), 'int32'),
+        );
         return tf.gather(tf.reshape(ls, [m * c.vocabSize]), flat); // [m]
       });
       out.push(...(await lp.data()));

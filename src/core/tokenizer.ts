@@ -136,7 +136,14 @@ const preview = (v: unknown): string => {
  * TokenizerError. Work is linear in the number of merges. */
 export function checkTokenizerJSON(j: unknown): TokenizerJSON {
   const o = j as Partial<TokenizerJSON> | null;
-  if (typeof o !== 'object' || o === null || Array.isArray(o) || o.type !== 'byte-bpe/1' || !Array.isArray(o.merges) || !Number.isInteger(o.vocabSize)) {
+  if (
+    typeof o !== 'object' ||
+    o === null ||
+    Array.isArray(o) ||
+    o.type !== 'byte-bpe/1' ||
+    !Array.isArray(o.merges) ||
+    !Number.isInteger(o.vocabSize)
+  ) {
     throw new TokenizerError('tokenizer: expected {"type": "byte-bpe/1", "vocabSize", "merges"}');
   }
   const vocabSize = o.vocabSize as number;
@@ -155,12 +162,16 @@ export function checkTokenizerJSON(j: unknown): TokenizerJSON {
     if (!ok) throw new TokenizerError(`tokenizer: merge ${r} is not a pair of earlier token ids (${preview(m)})`);
     const n = len[m[0] as number] + len[m[1] as number];
     if (n > TOKENIZER_LIMITS.maxTokenBytes) {
-      throw new TokenizerError(`tokenizer: token ${N_BASE + r} would be ${n} bytes long (limit ${TOKENIZER_LIMITS.maxTokenBytes}): merges chain into oversized tokens`);
+      throw new TokenizerError(
+        `tokenizer: token ${N_BASE + r} would be ${n} bytes long (limit ${TOKENIZER_LIMITS.maxTokenBytes}): merges chain into oversized tokens`,
+      );
     }
     len[N_BASE + r] = n;
     total += n;
     if (total > TOKENIZER_LIMITS.maxTotalTokenBytes) {
-      throw new TokenizerError(`tokenizer: its tokens would take more than ${TOKENIZER_LIMITS.maxTotalTokenBytes} bytes together (at merge ${r})`);
+      throw new TokenizerError(
+        `tokenizer: its tokens would take more than ${TOKENIZER_LIMITS.maxTotalTokenBytes} bytes together (at merge ${r})`,
+      );
     }
   }
   return o as TokenizerJSON;
@@ -270,10 +281,14 @@ export class Tokenizer implements StudentTokenizer {
     const o = checkTokenizerJSON(j);
     const merges = o.merges;
     merges.forEach((m, r) => {
-      if (!m.every((x) => x >= BYTE_OFFSET)) throw new TokenizerError(`tokenizer: merge ${r} is not a pair of earlier token ids (${preview(m)}: special tokens do not merge)`);
+      if (!m.every((x) => x >= BYTE_OFFSET))
+        throw new TokenizerError(`tokenizer: merge ${r} is not a pair of earlier token ids (${preview(m)}: special tokens do not merge)`);
     });
     if (N_BASE + merges.length > o.vocabSize) throw new TokenizerError('tokenizer: more merges than the vocabulary holds');
-    return new Tokenizer(merges.map(([a, b]) => [a, b]), o.vocabSize);
+    return new Tokenizer(
+      merges.map(([a, b]) => [a, b]),
+      o.vocabSize,
+    );
   }
 
   toJSON(): TokenizerJSON {
@@ -296,7 +311,8 @@ export class Tokenizer implements StudentTokenizer {
   /** Encodes text so that token boundaries fall exactly on the span's
    * character offsets, and returns the span's token range [start, end). */
   encodeWithSpan(text: string, start: number, end: number): { ids: number[]; spanStart: number; spanEnd: number } {
-    if (!(0 <= start && start <= end && end <= text.length)) throw new Error(`span [${start}, ${end}) outside a text of ${text.length} characters`);
+    if (!(0 <= start && start <= end && end <= text.length))
+      throw new Error(`span [${start}, ${end}) outside a text of ${text.length} characters`);
     const a = this.encode(text.slice(0, start));
     const b = this.encode(text.slice(start, end));
     const c = this.encode(text.slice(end));

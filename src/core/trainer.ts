@@ -16,7 +16,15 @@ import { learningRate } from './schedule';
 import { mcckdLoss, mcckdLossFrom } from './losses';
 import { buildBatch, type EncodedGroup, type EncodedRationale, type HostBatch } from './batch';
 import type { ConsistencyOptions, ConsistencyResult } from './evaluate';
-import { checkBase, partBytesOf, StudentModel, studentVariables, type EvalResult, type EvaluateOptions, type PretrainedStudent } from './inference';
+import {
+  checkBase,
+  partBytesOf,
+  StudentModel,
+  studentVariables,
+  type EvalResult,
+  type EvaluateOptions,
+  type PretrainedStudent,
+} from './inference';
 import { Rng } from '../shared/rng';
 
 export type { PretrainedStudent } from './inference';
@@ -81,7 +89,12 @@ export class Trainer {
   readonly model: StudentModel;
 
   private constructor(
-    s: Omit<TrainState, 'params' | 'optimizer' | 'format' | 'step' | 'tokenizer'> & { params: Params; trainable: Params; opt: AdamW; tokenizer: StudentTokenizer },
+    s: Omit<TrainState, 'params' | 'optimizer' | 'format' | 'step' | 'tokenizer'> & {
+      params: Params;
+      trainable: Params;
+      opt: AdamW;
+      tokenizer: StudentTokenizer;
+    },
     groups: QuestionGroup[],
   ) {
     this.modelConfig = s.modelConfig;
@@ -104,21 +117,42 @@ export class Trainer {
     this.skipped = enc.skipped;
     this.rng = Rng.fromState(s.rngState);
     const valid = s.cursor.order.length === this.data.length && s.cursor.order.every((i) => i >= 0 && i < this.data.length);
-    this.cursor = valid ? { ...s.cursor, order: s.cursor.order.slice() } : { epoch: 0, position: 0, order: this.rng.shuffle(this.data.map((_, i) => i)) };
+    this.cursor = valid
+      ? { ...s.cursor, order: s.cursor.order.slice() }
+      : { epoch: 0, position: 0, order: this.rng.shuffle(this.data.map((_, i) => i)) };
   }
 
   static async create(o: CreateOptions): Promise<Trainer> {
     assertGradients();
     const tc = { ...o.trainConfig };
     const rng = new Rng(tc.seed ^ DATA_SEED_SALT);
-    const fresh = { trainConfig: tc, datasetFingerprint: o.datasetFingerprint, rngState: rng.state(), cursor: { epoch: 0, position: 0, order: [] }, metrics: [] };
+    const fresh = {
+      trainConfig: tc,
+      datasetFingerprint: o.datasetFingerprint,
+      rngState: rng.state(),
+      cursor: { epoch: 0, position: 0, order: [] },
+      metrics: [],
+    };
     if (o.student) {
       const mc = withLora(o.student.modelConfig, o.lora);
       checkModelRanges(mc);
       const { params, trainable } = studentVariables(mc, o.student.weights, mc.lora ? initLora(mc, tc.seed) : undefined, partBytesOf(o));
-      return new Trainer({ ...fresh, modelConfig: mc, tokenizer: o.student.tokenizer, base: o.student.base, params, trainable, opt: new AdamW(trainable, tc) }, o.groups);
+      return new Trainer(
+        {
+          ...fresh,
+          modelConfig: mc,
+          tokenizer: o.student.tokenizer,
+          base: o.student.base,
+          params,
+          trainable,
+          opt: new AdamW(trainable, tc),
+        },
+        o.groups,
+      );
     }
-    const tokenizer = o.tokenizer ? Tokenizer.fromJSON(o.tokenizer) : Tokenizer.train(trainingTexts(o.groups, tc.promptTemplate), tc.vocabSize);
+    const tokenizer = o.tokenizer
+      ? Tokenizer.fromJSON(o.tokenizer)
+      : Tokenizer.train(trainingTexts(o.groups, tc.promptTemplate), tc.vocabSize);
     const mc = modelConfigFor(tc.preset, tokenizer.vocabSize, o.modelOverrides);
     const params = createVariables(initParams(mc, tc.seed), paramShapes(mc));
     return new Trainer({ ...fresh, modelConfig: mc, tokenizer, params, trainable: params, opt: new AdamW(params, tc) }, o.groups);
@@ -127,17 +161,29 @@ export class Trainer {
   /** Continues a run from its snapshot. A run on a pretrained base needs the
    * same base again (checked by fingerprint): a LoRA snapshot holds only the
    * adapter, and the tokenizer is the base's. */
-  static async restore(state: TrainState, groups: QuestionGroup[], student?: PretrainedStudent, o: { tablePartBytes?: number } = {}): Promise<Trainer> {
+  static async restore(
+    state: TrainState,
+    groups: QuestionGroup[],
+    student?: PretrainedStudent,
+    o: { tablePartBytes?: number } = {},
+  ): Promise<Trainer> {
     let built: { params: Params; trainable: Params; tokenizer: StudentTokenizer };
     if (state.base) {
       checkBase(state, student);
       const mc = state.modelConfig;
-      built = { ...studentVariables(mc, mc.lora ? student.weights : state.params, mc.lora ? state.params : undefined, partBytesOf(o)), tokenizer: student.tokenizer };
+      built = {
+        ...studentVariables(mc, mc.lora ? student.weights : state.params, mc.lora ? state.params : undefined, partBytesOf(o)),
+        tokenizer: student.tokenizer,
+      };
     } else {
       const params = createVariables(state.params, paramShapes(state.modelConfig));
       built = { params, trainable: params, tokenizer: Tokenizer.fromJSON(state.tokenizer) };
     }
-    const opt = new AdamW(built.trainable, state.trainConfig, state.optimizer.m && Object.keys(state.optimizer.m).length ? state.optimizer : undefined);
+    const opt = new AdamW(
+      built.trainable,
+      state.trainConfig,
+      state.optimizer.m && Object.keys(state.optimizer.m).length ? state.optimizer : undefined,
+    );
     opt.step = state.optimizer.step ?? state.step;
     return new Trainer({ ...state, ...built, opt }, groups);
   }
@@ -350,7 +396,10 @@ export class Trainer {
 /** Gradients are registered by the entry point (src/node/gradients.ts in
  * Node, src/core/gradients-browser.ts in the worker); fail early and clearly. */
 function assertGradients(): void {
-  if (!tf.getGradient('BatchMatMul')) throw new Error('tfjs gradients are not registered: import src/core/gradients-browser (bundled) or call registerNodeGradients() (Node)');
+  if (!tf.getGradient('BatchMatMul'))
+    throw new Error(
+      'tfjs gradients are not registered: import src/core/gradients-browser (bundled) or call registerNodeGradients() (Node)',
+    );
 }
 
 export function lossInputs(b: HostBatch): Parameters<typeof mcckdLoss>[1] {
@@ -409,7 +458,12 @@ export function encodeGroups(
 
 /** A run at step 0 whose LoRA starts from `adapter` instead of PEFT's init:
  * the state Trainer.restore builds on (fresh optimizer moments). */
-export function adapterState(student: PretrainedStudent, adapter: { lora: LoraConfig; weights: TensorMap }, trainConfig: TrainConfig, datasetFingerprint = ''): TrainState {
+export function adapterState(
+  student: PretrainedStudent,
+  adapter: { lora: LoraConfig; weights: TensorMap },
+  trainConfig: TrainConfig,
+  datasetFingerprint = '',
+): TrainState {
   return {
     format: 'mcckd-run/1',
     modelConfig: withLora(student.modelConfig, adapter.lora),

@@ -265,8 +265,7 @@ const YESNO_CUE_RE =
  * "therefore" ("So, no, it was not.", "Conclusion: Yes, ...", "then yes,
  * all seven could"), and followed by punctuation or the end ("No." but not
  * "No one knows", "Therefore, no candidate won", "yes and no"). */
-const YESNO_CLAUSE_RE =
-  /(?:^|[,:;]|\b(?:so|then|thus|hence|therefore)\b)\s*["'“‘*]*(yes|no)["'”’*]*(?=\s*(?:[,.!;:—–]|$))/dgi;
+const YESNO_CLAUSE_RE = /(?:^|[,:;]|\b(?:so|then|thus|hence|therefore)\b)\s*["'“‘*]*(yes|no)["'”’*]*(?=\s*(?:[,.!;:—–]|$))/dgi;
 
 /** A verdict on the question's claim: "the statement is false", "This is
  * incorrect.", "that is not true". True means yes: a yes/no question asks
@@ -335,7 +334,10 @@ function extractYesNo(text: string): string | null {
 
 function extractText(text: string): string | null {
   const cue = afterLastCue(text);
-  const lines = text.trim().split('\n').filter((l) => l.trim() !== '');
+  const lines = text
+    .trim()
+    .split('\n')
+    .filter((l) => l.trim() !== '');
   const line = cue ?? lines[lines.length - 1] ?? '';
   const quoted = lastQuoted(line);
   let cand: string;
@@ -400,5 +402,12 @@ export function answersMatch(predicted: string | null, gold: string, taskType: T
  * it states, read as the teacher's rationales are, against the gold. */
 export function gradeGeneration(item: EvalItem, generated: string, taskType: TaskType): EvalSample {
   const extracted = extractAnswer(generated, taskType, item.choices);
-  return { id: item.id, question: item.question, gold: item.answer, generated, extracted, correct: answersMatch(extracted, item.answer, taskType) };
+  return {
+    id: item.id,
+    question: item.question,
+    gold: item.answer,
+    generated,
+    extracted,
+    correct: answersMatch(extracted, item.answer, taskType),
+  };
 }

@@ -42,7 +42,11 @@ function majorityAnswer(g: RawGroup): string | undefined {
 /** Step 1's first half: the task type, then every question's canonical gold;
  * a question with no gold, a gold that does not fit the type, or
  * conflicting golds in merged duplicates is dropped. */
-export function settleGolds(groups: RawGroup[], override: TaskType | undefined, rb: ReportBuilder): { taskType: TaskType; golds: GoldGroup[] } {
+export function settleGolds(
+  groups: RawGroup[],
+  override: TaskType | undefined,
+  rb: ReportBuilder,
+): { taskType: TaskType; golds: GoldGroup[] } {
   for (const g of groups) {
     if (g.answers.length === 0) {
       const m = majorityAnswer(g);
@@ -67,7 +71,11 @@ export function settleGolds(groups: RawGroup[], override: TaskType | undefined, 
     const gold = normalizeAnswer(raw, taskType);
     for (const other of g.answers.slice(1)) {
       if (answersMatch(normalizeAnswer(other.raw, taskType), gold, taskType)) continue;
-      rb.error({ ...other.where, field: 'answer', message: `answer "${other.raw}" conflicts with "${raw}" given earlier for the same question` });
+      rb.error({
+        ...other.where,
+        field: 'answer',
+        message: `answer "${other.raw}" conflicts with "${raw}" given earlier for the same question`,
+      });
       rb.drop('conflicting-answer', { ...other.where, question: g.question, text: other.raw });
       // The conflicting record's rationales argue for another answer.
       g.rationales = g.rationales.filter((r) => r.line !== other.where.line || r.index !== other.where.index);
@@ -84,7 +92,12 @@ function curateOne(q: GoldGroup, type: TaskType, s: CurateSettings, rb: ReportBu
   const keptWords = new Set<string>();
   const { question, choices } = q.raw;
   const policy = s.unreadable ?? CURATION_DEFAULTS.unreadable;
-  const ex = (r: RawRationaleAt): { line?: number; index?: number; question: string; text: string } => ({ line: r.line, index: r.index, question, text: r.text });
+  const ex = (r: RawRationaleAt): { line?: number; index?: number; question: string; text: string } => ({
+    line: r.line,
+    index: r.index,
+    question,
+    text: r.text,
+  });
   // Step 1-2: the correctness filter. Rationales kept on their label alone
   // come after those whose answer was read, so the K cap below prefers the
   // ones that state the gold themselves.

@@ -82,14 +82,18 @@ export function* curatedLines(set: CuratedSet): Generator<string> {
   const keys = new Set(set.groups.map((g) => questionKey(g.question)));
   for (const d of set.dev) {
     if (!keys.has(questionKey(d.question))) {
-      throw new CuratedWriteError(`dev question ${JSON.stringify(d.id)} is not among the curated questions: pass every kept question (read with devFraction 0), not only the training ones`);
+      throw new CuratedWriteError(
+        `dev question ${JSON.stringify(d.id)} is not among the curated questions: pass every kept question (read with devFraction 0), not only the training ones`,
+      );
     }
   }
   for (const g of set.groups) {
     const sentence = canonicalAnswerSentence(g.answer);
     g.rationales.forEach((r, i) => {
       if (r.text.slice(r.answerStart, r.answerEnd) !== g.answer || !r.text.endsWith(sentence)) {
-        throw new CuratedWriteError(`question ${JSON.stringify(g.id)}, rationale ${i}: its answer span [${r.answerStart}, ${r.answerEnd}) does not hold the answer ${JSON.stringify(g.answer)} of its closing sentence`);
+        throw new CuratedWriteError(
+          `question ${JSON.stringify(g.id)}, rationale ${i}: its answer span [${r.answerStart}, ${r.answerEnd}) does not hold the answer ${JSON.stringify(g.answer)} of its closing sentence`,
+        );
       }
     });
     const line: CuratedLine = {

@@ -99,7 +99,8 @@ class Sniffer {
     const [a, b] = this.head;
     const utf16Bom = (a === 0xff && b === 0xfe) || (a === 0xfe && b === 0xff);
     const pairs = this.seen / 2;
-    const utf16Pattern = this.seen >= 16 && Math.max(this.nulEven, this.nulOdd) >= 0.4 * pairs && Math.min(this.nulEven, this.nulOdd) <= 0.05 * pairs;
+    const utf16Pattern =
+      this.seen >= 16 && Math.max(this.nulEven, this.nulOdd) >= 0.4 * pairs && Math.min(this.nulEven, this.nulOdd) <= 0.05 * pairs;
     if (this.bytes && (utf16Bom || utf16Pattern)) throw new DataError('file is UTF-16 text: save it as UTF-8 (JSON or JSON Lines)');
     if (this.controls * 10 <= this.seen) return;
     const unit = this.bytes ? 'byte' : 'character';

@@ -241,5 +241,9 @@ export function adapt(format: FormatName, r: Rec, withRationales: boolean, maxCh
   }
   if (question && !choices) choices = parseChoices(question);
   const usable = !!question && (answer !== undefined || (format === 'chat' && withRationales));
-  return { item: usable && question ? { id, question, answer, choices, rationales } : undefined, problems: rd.problems, rationalesSeen: seen };
+  return {
+    item: usable && question ? { id, question, answer, choices, rationales } : undefined,
+    problems: rd.problems,
+    rationalesSeen: seen,
+  };
 }

@@ -101,7 +101,11 @@ export async function readTeacherFile(
   r.questions = kept.length;
   r.rationalesKept = kept.reduce((n, g) => n + g.rationales.length, 0);
   if (kept.length === 0) {
-    const top = Object.entries(r.dropped).sort((a, b) => b[1] - a[1]).slice(0, 3).map(([k2, v]) => `${k2} ${v}`).join(', ');
+    const top = Object.entries(r.dropped)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 3)
+      .map(([k2, v]) => `${k2} ${v}`)
+      .join(', ');
     throw new DataError(`no question kept after curation (${r.questionsIn} questions read; dropped: ${top})`, r);
   }
 
@@ -113,7 +117,11 @@ export async function readTeacherFile(
   const groups = kept.filter((_, i) => !devIdx.has(i));
   const dev: EvalItem[] = kept
     .filter((_, i) => devIdx.has(i))
-    .map((g) => (g.choices ? { id: g.id, question: g.question, answer: g.answer, choices: g.choices } : { id: g.id, question: g.question, answer: g.answer }));
+    .map((g) =>
+      g.choices
+        ? { id: g.id, question: g.question, answer: g.answer, choices: g.choices }
+        : { id: g.id, question: g.question, answer: g.answer },
+    );
   r.trainQuestions = groups.length;
   r.devQuestions = dev.length;
   return { groups, dev, taskType, report: r };

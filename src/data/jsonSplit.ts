@@ -101,7 +101,9 @@ export class JsonSplitter {
           if (!this.garbageReported) {
             this.garbageReported = true;
             // JSON.stringify: a NUL or control character is shown escaped.
-            const what = this.topArrayClosed ? 'text after the end of the JSON array' : `unexpected ${JSON.stringify(chunk[i])} outside any JSON value`;
+            const what = this.topArrayClosed
+              ? 'text after the end of the JSON array'
+              : `unexpected ${JSON.stringify(chunk[i])} outside any JSON value`;
             this.out.push({ kind: 'error', reason: 'invalid-json', message: what, line: this.line });
           }
           continue;
@@ -182,7 +184,12 @@ export class JsonSplitter {
       }
     }
     if (this.topIsArray && !this.topArrayClosed) {
-      this.out.push({ kind: 'error', reason: 'truncated', message: 'file ends before the JSON array is closed (missing "]")', line: this.line });
+      this.out.push({
+        kind: 'error',
+        reason: 'truncated',
+        message: 'file ends before the JSON array is closed (missing "]")',
+        line: this.line,
+      });
     }
     return this.drain();
   }

@@ -89,7 +89,11 @@ export async function readAll(
   r.questionsIn = grouper.groups.length;
   if (format && ONE_RECORD_PER_QUESTION.has(format)) r.mergedDuplicates = grouper.merged;
   for (const o of grouper.overLimit) {
-    rb.error({ ...o.where, field: 'rationales', message: `${o.count} rationales over the ${limits.maxRationalesPerQuestion} per question limit (limits.maxRationalesPerQuestion)` });
+    rb.error({
+      ...o.where,
+      field: 'rationales',
+      message: `${o.count} rationales over the ${limits.maxRationalesPerQuestion} per question limit (limits.maxRationalesPerQuestion)`,
+    });
     rb.drop('over-rationale-limit', { ...o.where, question: o.question }, o.count);
   }
   return { grouper, format, usable };

@@ -39,7 +39,8 @@ function parse(text: string): { value: unknown } | { error: string } {
   // A raw NUL is never valid JSON; say so rather than quote it (JSON.parse's
   // message would carry the NUL itself into the report).
   const nul = text.indexOf('\u0000');
-  if (nul >= 0) return { error: `invalid JSON: NUL character (U+0000) at character ${nul + 1} of the record (binary data in a text file?)` };
+  if (nul >= 0)
+    return { error: `invalid JSON: NUL character (U+0000) at character ${nul + 1} of the record (binary data in a text file?)` };
   try {
     return { value: JSON.parse(text) as unknown };
   } catch (e) {

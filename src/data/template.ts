@@ -23,9 +23,11 @@ export class PromptTemplateError extends Error {
 /** Checks a template setting; returns it, or throws a PromptTemplateError
  * that says what is wrong. */
 export function validatePromptTemplate(template: unknown): string {
-  if (typeof template !== 'string') throw new PromptTemplateError(`prompt template must be a string, got ${template === null ? 'null' : typeof template}`);
+  if (typeof template !== 'string')
+    throw new PromptTemplateError(`prompt template must be a string, got ${template === null ? 'null' : typeof template}`);
   const n = template.split(QUESTION_PLACEHOLDER).length - 1;
-  if (n === 0) throw new PromptTemplateError(`prompt template must contain ${QUESTION_PLACEHOLDER} once, e.g. "Question: {question}\\nAnswer:"`);
+  if (n === 0)
+    throw new PromptTemplateError(`prompt template must contain ${QUESTION_PLACEHOLDER} once, e.g. "Question: {question}\\nAnswer:"`);
   if (n > 1) throw new PromptTemplateError(`prompt template contains ${QUESTION_PLACEHOLDER} ${n} times; it must appear once`);
   if (template.length > 10_000) throw new PromptTemplateError(`prompt template is ${template.length} characters long; at most 10000`);
   return template;

@@ -13,18 +13,27 @@ export type { ExportFormat as ExportKind } from './card';
 
 /** A file-system-safe name from a run's name. */
 export function safeName(name: string): string {
-  const s = name.normalize('NFKD').replace(/[^\w.-]+/g, '_').replace(/_+/g, '_').replace(/^[_.]+|_+$/g, '');
+  const s = name
+    .normalize('NFKD')
+    .replace(/[^\w.-]+/g, '_')
+    .replace(/_+/g, '_')
+    .replace(/^[_.]+|_+$/g, '');
   return (s || 'student').slice(0, 80);
 }
 
 /** What the page downloads for an export. */
-export function exportDownload(m: ExportModel, kind: ExportKind, o: { dtype?: 'F32' | 'F16' } = {}): { fileName: string; bytes: Uint8Array } {
+export function exportDownload(
+  m: ExportModel,
+  kind: ExportKind,
+  o: { dtype?: 'F32' | 'F16' } = {},
+): { fileName: string; bytes: Uint8Array } {
   const base = `${safeName(m.facts.name)}-step${m.step}`;
   if (kind === 'gguf') return { fileName: `${base}.gguf`, bytes: ggufFile(m, o) };
   const dir = `${base}-${kind}`;
   const entries: Zippable = {};
   // safetensors and GGUF barely compress: store them, deflate the JSON and text
   // peftAdapterFiles refuses a run without an adapter, naming the formats it has
-  for (const [name, bytes] of kind === 'hf' ? hfFolderFiles(m) : peftAdapterFiles(m)) entries[`${dir}/${name}`] = [bytes, { level: /\.(safetensors|gguf)$/.test(name) ? 0 : 6 }];
+  for (const [name, bytes] of kind === 'hf' ? hfFolderFiles(m) : peftAdapterFiles(m))
+    entries[`${dir}/${name}`] = [bytes, { level: /\.(safetensors|gguf)$/.test(name) ? 0 : 6 }];
   return { fileName: `${dir}.zip`, bytes: zipSync(entries) };
 }

@@ -32,7 +32,13 @@ export function baseModelName(m: ExportModel): string | undefined {
 
 function frontMatter(m: ExportModel, format: ExportFormat): string {
   const base = baseModelName(m);
-  const tags = ['mcckd', 'knowledge-distillation', 'chain-of-thought', ...(m.adapter ? ['lora'] : []), ...(format === 'gguf' ? ['gguf'] : [])];
+  const tags = [
+    'mcckd',
+    'knowledge-distillation',
+    'chain-of-thought',
+    ...(m.adapter ? ['lora'] : []),
+    ...(format === 'gguf' ? ['gguf'] : []),
+  ];
   const lines = ['---'];
   if (format !== 'gguf') lines.push(`library_name: ${format === 'peft' ? 'peft' : 'transformers'}`);
   if (base) lines.push(`base_model: ${yamlStr(base)}`);
@@ -81,15 +87,33 @@ export function modelCard(m: ExportModel, format: ExportFormat): string {
     rows.push(['Questions / rationales kept', `${d.questions} / ${d.rationales}`]);
     if (d.trainQuestions !== undefined) rows.push(['Train / dev questions', `${d.trainQuestions} / ${d.devQuestions ?? 0}`]);
   }
-  rows.push(['alpha (consistency weight)', num(tc.alpha)], ['T (temperature)', num(tc.temperature)], ['K (rationales per question)', String(tc.k)]);
+  rows.push(
+    ['alpha (consistency weight)', num(tc.alpha)],
+    ['T (temperature)', num(tc.temperature)],
+    ['K (rationales per question)', String(tc.k)],
+  );
   rows.push(['Steps', `${m.step} of ${tc.steps}`], ['Batch / peak learning rate', `${tc.batchSize} / ${num(tc.lr)}`]);
   const last = m.metrics.length ? m.metrics[m.metrics.length - 1] : undefined;
   if (last) rows.push([`Final losses (step ${last.step})`, `CE ${num(last.ce)}, KL ${num(last.kl)}, total ${num(last.loss)}`]);
   const ev = m.facts.evaluation;
-  if (ev) rows.push(['Evaluation accuracy', `${num(100 * ev.accuracy, 3)}% (${ev.correct} of ${ev.total})${ev.file ? ` on ${mdText(ev.file)}` : ''}`]);
+  if (ev)
+    rows.push([
+      'Evaluation accuracy',
+      `${num(100 * ev.accuracy, 3)}% (${ev.correct} of ${ev.total})${ev.file ? ` on ${mdText(ev.file)}` : ''}`,
+    ]);
   if (m.base) rows.push(['Base model', `${mdText(base ?? m.base.name)} (${m.base.arch}, weights ${m.base.fingerprint})`]);
-  else rows.push(['Student', `trained from scratch: ${archOf(m.modelConfig)} preset ${tc.preset}, our byte-level BPE (${m.modelConfig.vocabSize} tokens)`]);
-  if (m.base) rows.push(['Fine-tuning', m.adapter ? `LoRA r ${m.adapter.lora.rank}, alpha ${num(m.adapter.lora.alpha)}, on ${m.adapter.lora.targets.join(', ')}` : 'every weight (no LoRA)']);
+  else
+    rows.push([
+      'Student',
+      `trained from scratch: ${archOf(m.modelConfig)} preset ${tc.preset}, our byte-level BPE (${m.modelConfig.vocabSize} tokens)`,
+    ]);
+  if (m.base)
+    rows.push([
+      'Fine-tuning',
+      m.adapter
+        ? `LoRA r ${m.adapter.lora.rank}, alpha ${num(m.adapter.lora.alpha)}, on ${m.adapter.lora.targets.join(', ')}`
+        : 'every weight (no LoRA)',
+    ]);
   rows.push(['Parameters', m.parameters.toLocaleString('en')]);
   if (format !== 'peft') rows.push(['Stored as', m.dtype]);
   const title = format === 'peft' ? 'LoRA adapter' : format === 'gguf' ? 'GGUF model' : 'Model';
@@ -98,7 +122,7 @@ export function modelCard(m: ExportModel, format: ExportFormat): string {
     '',
     `# ${mdText(m.facts.name)}: ${title} distilled with MCC-KD`,
     '',
-    'A student language model trained by Multi-CoT Consistent Knowledge Distillation (MCC-KD): it learns the teacher\'s ' +
+    "A student language model trained by Multi-CoT Consistent Knowledge Distillation (MCC-KD): it learns the teacher's " +
       'rationales (cross-entropy) while a symmetric KL term keeps its answer distributions consistent across different ' +
       'rationales of the same question.',
     '',

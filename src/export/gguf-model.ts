@@ -32,8 +32,10 @@ const DIGITS = '\\p{N}'; // a Digits pre-tokenizer with individual_digits
 const KNOWN_REGEX: Record<string, string> = {
   [GPT2_REGEX]: 'gpt-2',
   [`${DIGITS}\0${GPT2_REGEX}`]: 'smollm', // SmolLM / StarCoder: digits one by one, then GPT-2's
-  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+": 'llama-bpe',
-  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+": 'qwen2',
+  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+":
+    'llama-bpe',
+  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+":
+    'qwen2',
 };
 
 export interface GgufVocab {
@@ -103,24 +105,32 @@ function addsBos(tj: Record<string, unknown>, tokenizerConfig: unknown): boolean
 export function ggufVocab(tokenizerJson: unknown, vocabSize: number, tokenizerConfig?: unknown): GgufVocab {
   if (!isObj(tokenizerJson) || !isObj(tokenizerJson.model)) throw new ExportError('GGUF export: the tokenizer.json has no "model" object');
   const model = tokenizerJson.model;
-  if (model.type !== 'BPE') throw new ExportError(`GGUF export: a tokenizer.json of model type ${JSON.stringify(model.type)} is not supported (only BPE: byte-level as GPT-2, or with byte fallback as LLaMA's SentencePiece)`);
+  if (model.type !== 'BPE')
+    throw new ExportError(
+      `GGUF export: a tokenizer.json of model type ${JSON.stringify(model.type)} is not supported (only BPE: byte-level as GPT-2, or with byte fallback as LLaMA's SentencePiece)`,
+    );
   if (!isObj(model.vocab)) throw new ExportError('GGUF export: the tokenizer.json BPE model has no vocab');
   const tokens: (string | undefined)[] = new Array<string | undefined>(vocabSize).fill(undefined);
   const types = new Array<number>(vocabSize).fill(TokenType.NORMAL);
   const put = (text: string, id: unknown, type: number): void => {
-    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) throw new ExportError(`GGUF export: token ${JSON.stringify(text)} has id ${String(id)}`);
-    if (id >= vocabSize) throw new ExportError(`GGUF export: token ${JSON.stringify(text)} has id ${id}, beyond the model's ${vocabSize} embedding rows`);
-    if (tokens[id] !== undefined && tokens[id] !== text) throw new ExportError(`GGUF export: id ${id} is both ${JSON.stringify(tokens[id])} and ${JSON.stringify(text)}`);
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0)
+      throw new ExportError(`GGUF export: token ${JSON.stringify(text)} has id ${String(id)}`);
+    if (id >= vocabSize)
+      throw new ExportError(`GGUF export: token ${JSON.stringify(text)} has id ${id}, beyond the model's ${vocabSize} embedding rows`);
+    if (tokens[id] !== undefined && tokens[id] !== text)
+      throw new ExportError(`GGUF export: id ${id} is both ${JSON.stringify(tokens[id])} and ${JSON.stringify(text)}`);
     tokens[id] = text;
     types[id] = type;
   };
   const byteFallback = model.byte_fallback === true;
-  for (const [text, id] of Object.entries(model.vocab)) put(text, id, byteFallback && /^<0x[0-9A-F]{2}>$/.test(text) ? TokenType.BYTE : TokenType.NORMAL);
+  for (const [text, id] of Object.entries(model.vocab))
+    put(text, id, byteFallback && /^<0x[0-9A-F]{2}>$/.test(text) ? TokenType.BYTE : TokenType.NORMAL);
   for (const a of Array.isArray(tokenizerJson.added_tokens) ? tokenizerJson.added_tokens : []) {
     if (!isObj(a) || typeof a.content !== 'string') continue;
     put(a.content, a.id, a.special === true ? TokenType.CONTROL : TokenType.USER_DEFINED);
   }
-  if (typeof model.unk_token === 'string' && isObj(model.vocab) && typeof model.vocab[model.unk_token] === 'number') types[model.vocab[model.unk_token] as number] = TokenType.UNKNOWN;
+  if (typeof model.unk_token === 'string' && isObj(model.vocab) && typeof model.vocab[model.unk_token] === 'number')
+    types[model.vocab[model.unk_token] as number] = TokenType.UNKNOWN;
   const seen = new Map<string, number>();
   const out = tokens.map((t, i) => {
     if (t === undefined) {
@@ -147,13 +157,23 @@ export function ggufVocab(tokenizerJson: unknown, vocabSize: number, tokenizerCo
   const merges: string[] = [];
   for (const m of Array.isArray(model.merges) ? model.merges : []) {
     const pair = typeof m === 'string' ? m.split(' ') : Array.isArray(m) ? m : [];
-    if (pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') throw new ExportError(`GGUF export: the merge ${JSON.stringify(m)} is not two tokens separated by one space`);
+    if (pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string')
+      throw new ExportError(`GGUF export: the merge ${JSON.stringify(m)} is not two tokens separated by one space`);
     merges.push(`${pair[0]} ${pair[1]}`);
   }
   const res = preRegexes(tokenizerJson.pre_tokenizer);
   const exact = KNOWN_REGEX[res.join('\0')];
-  if (!res.length && !isObj(tokenizerJson.pre_tokenizer)) throw new ExportError('GGUF export: the BPE tokenizer.json has no pre_tokenizer; only byte-level BPE tokenizers are supported');
-  return { model: 'gpt2', pre: exact ?? closestPre(res), preExact: exact !== undefined, tokens: out, types, merges, addBos: addBos ?? false };
+  if (!res.length && !isObj(tokenizerJson.pre_tokenizer))
+    throw new ExportError('GGUF export: the BPE tokenizer.json has no pre_tokenizer; only byte-level BPE tokenizers are supported');
+  return {
+    model: 'gpt2',
+    pre: exact ?? closestPre(res),
+    preExact: exact !== undefined,
+    tokens: out,
+    types,
+    merges,
+    addBos: addBos ?? false,
+  };
 }
 
 // the RoPE row permutation lives with the families' GGUF tables
@@ -162,7 +182,8 @@ export { permuteRope } from '../core/arch/gguf';
 function take(weights: TensorMap, name: string, shape: readonly number[]): Float32Array {
   const t = weights[name];
   if (!t) throw new ExportError(`GGUF export: the weight ${name} is missing`);
-  if (t.shape.length !== shape.length || t.shape.some((x, i) => x !== shape[i])) throw new ExportError(`GGUF export: ${name} is [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
+  if (t.shape.length !== shape.length || t.shape.some((x, i) => x !== shape[i]))
+    throw new ExportError(`GGUF export: ${name} is [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
   return t.data instanceof Float32Array ? t.data : Float32Array.from(t.data);
 }
 
@@ -222,13 +243,17 @@ export function ggufMetadata(m: ExportModel, dtype: 'F32' | 'F16', vocab: GgufVo
   // GPT-2 and Qwen2 have no BOS of their own; their GGUFs name the end token
   // (llama.cpp's BPE default would be id 11), and add_bos_token stays false
   const bos = m.bosTokenId ?? eos;
-  for (const [k, id] of [['bos', bos], ['eos', eos], ['padding', m.padTokenId]] as const) {
+  for (const [k, id] of [
+    ['bos', bos],
+    ['eos', eos],
+    ['padding', m.padTokenId],
+  ] as const) {
     if (id === undefined) continue;
-    if (id < 0 || id >= c.vocabSize) throw new ExportError(`GGUF export: the ${k} token id ${id} is outside the vocabulary of ${c.vocabSize}`);
+    if (id < 0 || id >= c.vocabSize)
+      throw new ExportError(`GGUF export: the ${k} token id ${id} is outside the vocabulary of ${c.vocabSize}`);
     md.push([`tokenizer.ggml.${k}_token_id`, kv.u32(id)]);
   }
   md.push(['tokenizer.ggml.add_bos_token', kv.bool(vocab.addBos)]);
   if (vocab.model === 'gpt2') md.push(['tokenizer.ggml.add_eos_token', kv.bool(false)]);
   return md;
 }
-

@@ -32,7 +32,18 @@ export enum GgmlType {
 }
 
 export type GgufValue =
-  | { type: GgufType.UINT32 | GgufType.INT32 | GgufType.FLOAT32 | GgufType.UINT8 | GgufType.INT8 | GgufType.UINT16 | GgufType.INT16 | GgufType.FLOAT64; value: number }
+  | {
+      type:
+        | GgufType.UINT32
+        | GgufType.INT32
+        | GgufType.FLOAT32
+        | GgufType.UINT8
+        | GgufType.INT8
+        | GgufType.UINT16
+        | GgufType.INT16
+        | GgufType.FLOAT64;
+      value: number;
+    }
   | { type: GgufType.UINT64 | GgufType.INT64; value: bigint }
   | { type: GgufType.BOOL; value: boolean }
   | { type: GgufType.STRING; value: string }
@@ -80,12 +91,12 @@ export function f32ToF16Bits(x: number): number {
     let h = man >>> shift;
     const rem = man & ((1 << shift) - 1);
     const half = 1 << (shift - 1);
-    if (rem > half || (rem === half && (h & 1))) h++;
+    if (rem > half || (rem === half && h & 1)) h++;
     return sign | h; // a carry into bit 10 is the smallest normal, correctly
   }
   let h = (e << 10) | (man >>> 13);
   const rem = man & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++; // a carry may reach infinity, correctly
+  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++; // a carry may reach infinity, correctly
   return sign | h;
 }
 
@@ -116,20 +127,72 @@ class Bytes {
     this.buf = next;
     this.view = new DataView(next.buffer);
   }
-  u8(x: number): void { this.room(1); this.view.setUint8(this.length, x); this.length += 1; }
-  i8(x: number): void { this.room(1); this.view.setInt8(this.length, x); this.length += 1; }
-  u16(x: number): void { this.room(2); this.view.setUint16(this.length, x, true); this.length += 2; }
-  i16(x: number): void { this.room(2); this.view.setInt16(this.length, x, true); this.length += 2; }
-  u32(x: number): void { this.room(4); this.view.setUint32(this.length, x, true); this.length += 4; }
-  i32(x: number): void { this.room(4); this.view.setInt32(this.length, x, true); this.length += 4; }
-  f32(x: number): void { this.room(4); this.view.setFloat32(this.length, x, true); this.length += 4; }
-  f64(x: number): void { this.room(8); this.view.setFloat64(this.length, x, true); this.length += 8; }
-  u64(x: bigint | number): void { this.room(8); this.view.setBigUint64(this.length, BigInt(x), true); this.length += 8; }
-  i64(x: bigint): void { this.room(8); this.view.setBigInt64(this.length, x, true); this.length += 8; }
-  bytes(b: Uint8Array): void { this.room(b.length); this.buf.set(b, this.length); this.length += b.length; }
-  str(s: string): void { const b = enc.encode(s); this.u64(b.length); this.bytes(b); }
-  pad(align: number): void { while (this.length % align) this.u8(0); }
-  done(): Uint8Array { return this.buf.slice(0, this.length); }
+  u8(x: number): void {
+    this.room(1);
+    this.view.setUint8(this.length, x);
+    this.length += 1;
+  }
+  i8(x: number): void {
+    this.room(1);
+    this.view.setInt8(this.length, x);
+    this.length += 1;
+  }
+  u16(x: number): void {
+    this.room(2);
+    this.view.setUint16(this.length, x, true);
+    this.length += 2;
+  }
+  i16(x: number): void {
+    this.room(2);
+    this.view.setInt16(this.length, x, true);
+    this.length += 2;
+  }
+  u32(x: number): void {
+    this.room(4);
+    this.view.setUint32(this.length, x, true);
+    this.length += 4;
+  }
+  i32(x: number): void {
+    this.room(4);
+    this.view.setInt32(this.length, x, true);
+    this.length += 4;
+  }
+  f32(x: number): void {
+    this.room(4);
+    this.view.setFloat32(this.length, x, true);
+    this.length += 4;
+  }
+  f64(x: number): void {
+    this.room(8);
+    this.view.setFloat64(this.length, x, true);
+    this.length += 8;
+  }
+  u64(x: bigint | number): void {
+    this.room(8);
+    this.view.setBigUint64(this.length, BigInt(x), true);
+    this.length += 8;
+  }
+  i64(x: bigint): void {
+    this.room(8);
+    this.view.setBigInt64(this.length, x, true);
+    this.length += 8;
+  }
+  bytes(b: Uint8Array): void {
+    this.room(b.length);
+    this.buf.set(b, this.length);
+    this.length += b.length;
+  }
+  str(s: string): void {
+    const b = enc.encode(s);
+    this.u64(b.length);
+    this.bytes(b);
+  }
+  pad(align: number): void {
+    while (this.length % align) this.u8(0);
+  }
+  done(): Uint8Array {
+    return this.buf.slice(0, this.length);
+  }
 }
 
 function checkInt(key: string, x: number, lo: number, hi: number): void {
@@ -138,32 +201,64 @@ function checkInt(key: string, x: number, lo: number, hi: number): void {
 
 function writeScalar(b: Bytes, key: string, t: GgufType, x: number): void {
   switch (t) {
-    case GgufType.UINT8: checkInt(key, x, 0, 0xff); b.u8(x); break;
-    case GgufType.INT8: checkInt(key, x, -0x80, 0x7f); b.i8(x); break;
-    case GgufType.UINT16: checkInt(key, x, 0, 0xffff); b.u16(x); break;
-    case GgufType.INT16: checkInt(key, x, -0x8000, 0x7fff); b.i16(x); break;
-    case GgufType.UINT32: checkInt(key, x, 0, 0xffffffff); b.u32(x); break;
-    case GgufType.INT32: checkInt(key, x, -0x80000000, 0x7fffffff); b.i32(x); break;
-    case GgufType.FLOAT32: b.f32(x); break;
-    case GgufType.FLOAT64: b.f64(x); break;
-    default: throw new TypeError(`GGUF metadata ${key}: type ${t} is not a number type`);
+    case GgufType.UINT8:
+      checkInt(key, x, 0, 0xff);
+      b.u8(x);
+      break;
+    case GgufType.INT8:
+      checkInt(key, x, -0x80, 0x7f);
+      b.i8(x);
+      break;
+    case GgufType.UINT16:
+      checkInt(key, x, 0, 0xffff);
+      b.u16(x);
+      break;
+    case GgufType.INT16:
+      checkInt(key, x, -0x8000, 0x7fff);
+      b.i16(x);
+      break;
+    case GgufType.UINT32:
+      checkInt(key, x, 0, 0xffffffff);
+      b.u32(x);
+      break;
+    case GgufType.INT32:
+      checkInt(key, x, -0x80000000, 0x7fffffff);
+      b.i32(x);
+      break;
+    case GgufType.FLOAT32:
+      b.f32(x);
+      break;
+    case GgufType.FLOAT64:
+      b.f64(x);
+      break;
+    default:
+      throw new TypeError(`GGUF metadata ${key}: type ${t} is not a number type`);
   }
 }
 
 function writeValue(b: Bytes, key: string, v: GgufValue): void {
   b.u32(v.type);
   switch (v.type) {
-    case GgufType.STRING: b.str(v.value); return;
-    case GgufType.BOOL: b.u8(v.value ? 1 : 0); return;
-    case GgufType.UINT64: b.u64(v.value); return;
-    case GgufType.INT64: b.i64(v.value); return;
+    case GgufType.STRING:
+      b.str(v.value);
+      return;
+    case GgufType.BOOL:
+      b.u8(v.value ? 1 : 0);
+      return;
+    case GgufType.UINT64:
+      b.u64(v.value);
+      return;
+    case GgufType.INT64:
+      b.i64(v.value);
+      return;
     case GgufType.ARRAY:
       b.u32(v.of);
       b.u64(v.value.length);
       if (v.of === GgufType.STRING) for (const s of v.value as readonly string[]) b.str(s);
       else for (let i = 0; i < v.value.length; i++) writeScalar(b, key, v.of, (v.value as ArrayLike<number>)[i]);
       return;
-    default: writeScalar(b, key, v.type, v.value);
+    default:
+      writeScalar(b, key, v.type, v.value);
   }
 }
 
@@ -173,7 +268,9 @@ const align = (n: number, a: number): number => Math.ceil(n / a) * a;
 /** One GGUF file. Metadata in the order given (general.alignment added first
  * unless present); tensors in the order given. */
 export function writeGguf(metadata: ReadonlyArray<readonly [string, GgufValue]>, tensors: readonly GgufTensor[]): Uint8Array {
-  const meta = metadata.some(([k]) => k === 'general.alignment') ? metadata : [['general.alignment', kv.u32(GGUF_ALIGNMENT)] as const, ...metadata];
+  const meta = metadata.some(([k]) => k === 'general.alignment')
+    ? metadata
+    : [['general.alignment', kv.u32(GGUF_ALIGNMENT)] as const, ...metadata];
   const alignV = meta.find(([k]) => k === 'general.alignment')![1];
   const alignment = alignV.type === GgufType.UINT32 ? alignV.value : GGUF_ALIGNMENT;
   const keys = new Set<string>();
@@ -186,7 +283,8 @@ export function writeGguf(metadata: ReadonlyArray<readonly [string, GgufValue]>,
     if (names.has(t.name)) throw new Error(`GGUF tensor ${t.name} is given twice`);
     names.add(t.name);
     const n = t.shape.reduce((a, x) => a * x, 1);
-    if (n !== t.data.length) throw new Error(`GGUF tensor ${t.name}: shape [${t.shape.join(', ')}] holds ${n} values, the data ${t.data.length}`);
+    if (n !== t.data.length)
+      throw new Error(`GGUF tensor ${t.name}: shape [${t.shape.join(', ')}] holds ${n} values, the data ${t.data.length}`);
     if (t.shape.length < 1 || t.shape.length > 4) throw new Error(`GGUF tensor ${t.name}: ${t.shape.length} dimensions (ggml has 1 to 4)`);
   }
 
@@ -223,7 +321,8 @@ export function writeGguf(metadata: ReadonlyArray<readonly [string, GgufValue]>,
       for (let j = 0; j < t.data.length; j++, p += 2) {
         const h = f32ToF16Bits(t.data[j]);
         // a finite weight beyond the half range would load as infinity
-        if ((h & 0x7fff) === 0x7c00 && Number.isFinite(t.data[j])) throw new RangeError(`GGUF tensor ${t.name}: ${t.data[j]} does not fit in F16 (largest 65504); export F32`);
+        if ((h & 0x7fff) === 0x7c00 && Number.isFinite(t.data[j]))
+          throw new RangeError(`GGUF tensor ${t.name}: ${t.data[j]} does not fit in F16 (largest 65504); export F32`);
         view.setUint16(p, h, true);
       }
     }

@@ -65,7 +65,8 @@ function gpt2Config(m: ExportModel, dtype: StoredDtype): Record<string, unknown>
 /** The base's config.json as stored; only the dtype says something new. */
 function baseConfig(m: ExportModel, dtype: StoredDtype): Record<string, unknown> {
   const raw = m.baseConfig;
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ExportError('config: the base model\'s config.json is not a JSON object');
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new ExportError("config: the base model's config.json is not a JSON object");
   return { ...(raw as Record<string, unknown>), torch_dtype: TORCH_DTYPE[dtype] };
 }
 
@@ -74,7 +75,11 @@ function generationConfig(m: ExportModel): unknown {
   const eos = m.eosTokenIds.length === 1 ? m.eosTokenIds[0] : m.eosTokenIds;
   return {
     _from_model_config: true,
-    ...(m.bosTokenId !== undefined ? { bos_token_id: m.bosTokenId } : !m.base && m.eosTokenIds.length ? { bos_token_id: m.eosTokenIds[0] } : {}),
+    ...(m.bosTokenId !== undefined
+      ? { bos_token_id: m.bosTokenId }
+      : !m.base && m.eosTokenIds.length
+        ? { bos_token_id: m.eosTokenIds[0] }
+        : {}),
     ...(m.eosTokenIds.length ? { eos_token_id: eos } : {}),
     ...(m.padTokenId !== undefined ? { pad_token_id: m.padTokenId } : {}),
     transformers_version: TRANSFORMERS_VERSION,
@@ -105,7 +110,8 @@ interface HfFolderOptions {
 export function hfFolderFiles(m: ExportModel, o: HfFolderOptions = {}): Map<string, Uint8Array> {
   const dtype = o.dtype ?? m.dtype;
   if (!(dtype in TORCH_DTYPE)) throw new ExportError(`dtype "${String(dtype)}" is not one of F32, F16, BF16`);
-  if (m.base && archOf(m.modelConfig) !== m.base.arch) throw new ExportError(`config: the model is ${archOf(m.modelConfig)} but its base is ${m.base.arch}`);
+  if (m.base && archOf(m.modelConfig) !== m.base.arch)
+    throw new ExportError(`config: the model is ${archOf(m.modelConfig)} but its base is ${m.base.arch}`);
   const files = new Map<string, Uint8Array>();
   files.set('config.json', jsonBytes(m.base ? baseConfig(m, dtype) : gpt2Config(m, dtype)));
   files.set('generation_config.json', jsonBytes(generationConfig(m)));
@@ -114,7 +120,11 @@ export function hfFolderFiles(m: ExportModel, o: HfFolderOptions = {}): Map<stri
   if (m.tokenizerJson !== undefined && m.tokenizerJson !== null) {
     files.set('tokenizer.json', jsonBytes(m.tokenizerJson));
     if (m.tokenizerConfig !== undefined && m.tokenizerConfig !== null) files.set('tokenizer_config.json', jsonBytes(m.tokenizerConfig));
-    else files.set('tokenizer_config.json', jsonBytes({ tokenizer_class: 'PreTrainedTokenizerFast', model_max_length: m.modelConfig.blockSize }));
+    else
+      files.set(
+        'tokenizer_config.json',
+        jsonBytes({ tokenizer_class: 'PreTrainedTokenizerFast', model_max_length: m.modelConfig.blockSize }),
+      );
   }
   files.set('README.md', new TextEncoder().encode(modelCard({ ...m, dtype }, 'hf')));
   return files;

@@ -47,21 +47,34 @@ function adapterConfig(m: ExportModel, base: string): Record<string, unknown> {
 
 /** adapter_config.json, adapter_model.safetensors and README.md. */
 export function peftAdapterFiles(m: ExportModel): Map<string, Uint8Array> {
-  if (!m.base) throw new ExportError('--format peft: this student was trained from scratch, it has no base model for an adapter: export it as hf (or gguf)');
-  if (!m.adapter) throw new ExportError(`--format peft: this run fine-tuned every weight of "${m.base.name}" (LoRA rank 0), so there is no adapter: export it as hf (or gguf)`);
+  if (!m.base)
+    throw new ExportError(
+      '--format peft: this student was trained from scratch, it has no base model for an adapter: export it as hf (or gguf)',
+    );
+  if (!m.adapter)
+    throw new ExportError(
+      `--format peft: this run fine-tuned every weight of "${m.base.name}" (LoRA rank 0), so there is no adapter: export it as hf (or gguf)`,
+    );
   const mc = { ...m.modelConfig, lora: m.adapter.lora };
   const tensors: TensorMap = {};
   for (const [name, shape] of loraShapes(mc)) {
     const t = m.adapter.tensors[name];
     if (!t) throw new ExportError(`adapter_model.safetensors: the adapter lacks "${name}"`);
     if (t.shape.length !== 2 || t.shape[0] !== shape[0] || t.shape[1] !== shape[1]) {
-      throw new ExportError(`adapter_model.safetensors: "${name}" has shape [${t.shape.join(', ')}], r ${m.adapter.lora.rank} needs [${shape.join(', ')}]`);
+      throw new ExportError(
+        `adapter_model.safetensors: "${name}" has shape [${t.shape.join(', ')}], r ${m.adapter.lora.rank} needs [${shape.join(', ')}]`,
+      );
     }
     tensors[`${PEFT_PREFIX}${name}`] = t;
   }
   const name = (m.baseConfig as { _name_or_path?: unknown } | undefined)?._name_or_path;
   const base = typeof name === 'string' && name !== '' ? name : (baseModelName(m) ?? m.base.name);
-  const meta = { format: 'pt', [ADAPTER_META.fingerprint]: m.base.fingerprint, [ADAPTER_META.base]: m.base.name, [ADAPTER_META.arch]: m.base.arch };
+  const meta = {
+    format: 'pt',
+    [ADAPTER_META.fingerprint]: m.base.fingerprint,
+    [ADAPTER_META.base]: m.base.name,
+    [ADAPTER_META.arch]: m.base.arch,
+  };
   const files = new Map<string, Uint8Array>();
   files.set('adapter_config.json', new TextEncoder().encode(`${JSON.stringify(adapterConfig(m, base), null, 2)}\n`));
   files.set('adapter_model.safetensors', encode(tensors, meta));

@@ -78,7 +78,8 @@ function mergeLora(c: ModelConfig, base: TensorMap, adapter: TensorMap): TensorM
         const a = A.data.subarray(k * m.in, (k + 1) * m.in);
         for (let i = 0; i < m.in; i++) row[i] += b * a[i];
       }
-      if (conv1d) for (let i = 0; i < m.in; i++) w[i * m.out + o] += row[i]; // W [in, out]
+      if (conv1d)
+        for (let i = 0; i < m.in; i++) w[i * m.out + o] += row[i]; // W [in, out]
       else for (let i = 0; i < m.in; i++) w[o * m.in + i] += row[i]; // W [out, in]
     }
     out[name] = { shape: W.shape.slice(), data: w };
@@ -107,12 +108,22 @@ export function exportModel(state: TrainState, o: { base?: ExportBase; facts: Ru
   if (!state.base) {
     const tok = Tokenizer.fromJSON(state.tokenizer);
     const files = bpeTokenizerFiles(tok.toJSON());
-    return { ...common, weights: state.params, dtype: 'F32', tokenizerJson: files.tokenizerJson, tokenizerConfig: files.tokenizerConfig, eosTokenIds: [EOS_ID], padTokenId: PAD_ID };
+    return {
+      ...common,
+      weights: state.params,
+      dtype: 'F32',
+      tokenizerJson: files.tokenizerJson,
+      tokenizerConfig: files.tokenizerConfig,
+      eosTokenIds: [EOS_ID],
+      padTokenId: PAD_ID,
+    };
   }
   const base = o.base;
   if (!base) throw new ExportError(`this run fine-tunes "${state.base.name}": its base model folder is needed to export it`);
   if (base.student.base.fingerprint !== state.base.fingerprint) {
-    throw new ExportError(`the model folder "${base.student.base.name}" (fingerprint ${base.student.base.fingerprint}) is not the base this run trained on ("${state.base.name}", ${state.base.fingerprint})`);
+    throw new ExportError(
+      `the model folder "${base.student.base.name}" (fingerprint ${base.student.base.fingerprint}) is not the base this run trained on ("${state.base.name}", ${state.base.fingerprint})`,
+    );
   }
   const spec = base.folder.spec;
   const weights = lora ? mergeLora(state.modelConfig, base.student.weights, state.params) : state.params;
@@ -127,6 +138,7 @@ export function exportModel(state: TrainState, o: { base?: ExportBase; facts: Ru
     baseConfig: base.folder.rawConfig,
     base: state.base,
     ...(spec.bosTokenId !== undefined ? { bosTokenId: spec.bosTokenId } : {}),
-    eosTokenIds: base.student.tokenizer.eosId !== undefined ? [...new Set([base.student.tokenizer.eosId, ...spec.eosTokenIds])] : spec.eosTokenIds,
+    eosTokenIds:
+      base.student.tokenizer.eosId !== undefined ? [...new Set([base.student.tokenizer.eosId, ...spec.eosTokenIds])] : spec.eosTokenIds,
   };
 }

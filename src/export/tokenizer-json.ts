@@ -68,7 +68,15 @@ export function duplicateMerges(t: TokenizerJSON): [number, number][] {
   return dups;
 }
 
-const special = (id: number, content: string) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+const special = (id: number, content: string) => ({
+  id,
+  content,
+  single_word: false,
+  lstrip: false,
+  rstrip: false,
+  normalized: false,
+  special: true,
+});
 
 /** tokenizer.json and tokenizer_config.json for our byte-level BPE. Throws
  * TokenizerExportError when two tokens have the same bytes (see
@@ -76,7 +84,8 @@ const special = (id: number, content: string) => ({ id, content, single_word: fa
 export function bpeTokenizerFiles(t: TokenizerJSON): { tokenizerJson: unknown; tokenizerConfig: unknown } {
   checkTokenizerJSON(t);
   t.merges.forEach((m, r) => {
-    if (m[0] < BYTE_OFFSET || m[1] < BYTE_OFFSET) throw new TokenizerExportError(`tokenizer: merge ${r} (${JSON.stringify(m)}) joins a special token`);
+    if (m[0] < BYTE_OFFSET || m[1] < BYTE_OFFSET)
+      throw new TokenizerExportError(`tokenizer: merge ${r} (${JSON.stringify(m)}) joins a special token`);
   });
   const dups = duplicateMerges(t);
   if (dups.length > 0) {

@@ -43,7 +43,14 @@ export class HfConfigError extends Error {
 /** Upper bounds that keep a hostile config from making us allocate or loop
  * without end; real models of the sizes we can train are far below them
  * (Qwen2.5-0.5B: vocab 151,936, hidden 896, 24 layers, 32k positions). */
-export const HF_LIMITS = { vocabSize: 262_144, hiddenSize: 16_384, nLayer: 256, nHead: 256, intermediateSize: 65_536, maxPositions: 1_048_576 } as const;
+export const HF_LIMITS = {
+  vocabSize: 262_144,
+  hiddenSize: 16_384,
+  nLayer: 256,
+  nHead: 256,
+  intermediateSize: 65_536,
+  maxPositions: 1_048_576,
+} as const;
 
 type Json = Record<string, unknown>;
 
@@ -69,7 +76,9 @@ function positive(c: Json, key: string, fallback?: number): number {
 function tokenIds(v: unknown, key: string, vocab: number): number[] {
   if (v === undefined || v === null) return [];
   const ids = Array.isArray(v) ? v : [v];
-  for (const id of ids) if (!Number.isSafeInteger(id) || id < 0 || id >= vocab) fail(`"${key}" must be token ids below vocab_size ${vocab}, got ${JSON.stringify(v)}`);
+  for (const id of ids)
+    if (!Number.isSafeInteger(id) || id < 0 || id >= vocab)
+      fail(`"${key}" must be token ids below vocab_size ${vocab}, got ${JSON.stringify(v)}`);
   return ids as number[];
 }
 
@@ -80,8 +89,12 @@ export function parseHfConfig(raw: unknown): HfModelSpec {
   const archs = c.architectures;
   const named = Array.isArray(archs) && archs.length === 1 && typeof archs[0] === 'string' ? archs[0] : undefined;
   const fam = named !== undefined ? familyByHf(named) : undefined;
-  if (!fam) fail(`"architectures" ${JSON.stringify(archs)} (model_type ${JSON.stringify(c.model_type)}) is not supported (one of ${FAMILIES.map((f) => f.hfArchitecture).join(', ')})`);
-  if (c.model_type !== fam.modelType) fail(`"model_type" ${JSON.stringify(c.model_type)} does not match "architectures" (${named}: "${fam.modelType}")`);
+  if (!fam)
+    fail(
+      `"architectures" ${JSON.stringify(archs)} (model_type ${JSON.stringify(c.model_type)}) is not supported (one of ${FAMILIES.map((f) => f.hfArchitecture).join(', ')})`,
+    );
+  if (c.model_type !== fam.modelType)
+    fail(`"model_type" ${JSON.stringify(c.model_type)} does not match "architectures" (${named}: "${fam.modelType}")`);
   const reader: HfReader = {
     fail,
     int: (key, limit) => int(c, key, HF_LIMITS[limit]),
@@ -93,11 +106,22 @@ export function parseHfConfig(raw: unknown): HfModelSpec {
   const vocabSize = int(c, 'vocab_size', HF_LIMITS.vocabSize);
   const { headDim, nKvHead, inner } = dimsOf({ arch: fam.name, vocabSize, ...read.config });
   return {
-    arch: fam.name, vocabSize, hiddenSize: read.config.nEmbd, nLayer: read.config.nLayer, nHead: read.config.nHead, nKvHead, headDim,
-    intermediateSize: inner, maxPositions: read.maxPositions, normEps: read.config.layerNormEps,
+    arch: fam.name,
+    vocabSize,
+    hiddenSize: read.config.nEmbd,
+    nLayer: read.config.nLayer,
+    nHead: read.config.nHead,
+    nKvHead,
+    headDim,
+    intermediateSize: inner,
+    maxPositions: read.maxPositions,
+    normEps: read.config.layerNormEps,
     ...(read.config.ropeTheta !== undefined ? { ropeTheta: read.config.ropeTheta } : {}),
-    tieWordEmbeddings: read.config.tieWordEmbeddings ?? true, qkvBias: read.qkvBias,
-    ...(c.bos_token_id !== undefined && c.bos_token_id !== null ? { bosTokenId: tokenIds(c.bos_token_id, 'bos_token_id', vocabSize)[0] } : {}),
+    tieWordEmbeddings: read.config.tieWordEmbeddings ?? true,
+    qkvBias: read.qkvBias,
+    ...(c.bos_token_id !== undefined && c.bos_token_id !== null
+      ? { bosTokenId: tokenIds(c.bos_token_id, 'bos_token_id', vocabSize)[0] }
+      : {}),
     eosTokenIds: tokenIds(c.eos_token_id, 'eos_token_id', vocabSize),
     config: read.config,
   };
@@ -158,11 +182,16 @@ export function checkStoredTensors(s: HfModelSpec, stored: ReadonlyMap<string, {
   const known = new Set(expected.map(([n]) => n));
   for (const [name, shape] of expected) {
     const t = byName.get(name);
-    if (!t) throw new HfConfigError(`tensor "${name}" is missing from the weights (config.json says ${s.nLayer} layers, tie_word_embeddings ${s.tieWordEmbeddings})`);
-    if (!(HF_DTYPES as readonly string[]).includes(t.dtype)) throw new HfConfigError(`tensor "${name}" is stored as ${t.dtype}; supported: ${HF_DTYPES.join(', ')}`);
+    if (!t)
+      throw new HfConfigError(
+        `tensor "${name}" is missing from the weights (config.json says ${s.nLayer} layers, tie_word_embeddings ${s.tieWordEmbeddings})`,
+      );
+    if (!(HF_DTYPES as readonly string[]).includes(t.dtype))
+      throw new HfConfigError(`tensor "${name}" is stored as ${t.dtype}; supported: ${HF_DTYPES.join(', ')}`);
     if (t.shape.length !== shape.length || t.shape.some((x, i) => x !== shape[i])) {
       throw new HfConfigError(`tensor "${name}" has shape [${t.shape.join(', ')}], but config.json (${sizes}) needs [${shape.join(', ')}]`);
     }
   }
-  for (const name of byName.keys()) if (!known.has(name)) throw new HfConfigError(`unexpected tensor "${name}" (not part of a ${s.arch} model with this config.json)`);
+  for (const name of byName.keys())
+    if (!known.has(name)) throw new HfConfigError(`unexpected tensor "${name}" (not part of a ${s.arch} model with this config.json)`);
 }

@@ -50,10 +50,12 @@ async function weightFiles(src: FolderSource): Promise<string[]> {
   if (src.has(INDEX)) {
     const index = await readJson(src, INDEX);
     const map = (index as { weight_map?: unknown } | null)?.weight_map;
-    if (typeof map !== 'object' || map === null || Array.isArray(map)) refuse(`${INDEX}: "weight_map" must be an object of tensor name → file`);
+    if (typeof map !== 'object' || map === null || Array.isArray(map))
+      refuse(`${INDEX}: "weight_map" must be an object of tensor name → file`);
     const files = [...new Set(Object.values(map as Record<string, unknown>))];
     for (const f of files) {
-      if (typeof f !== 'string' || !/^[\w.-]+\.safetensors$/.test(f)) refuse(`${INDEX}: ${JSON.stringify(f)} is not a .safetensors file name in this folder`);
+      if (typeof f !== 'string' || !/^[\w.-]+\.safetensors$/.test(f))
+        refuse(`${INDEX}: ${JSON.stringify(f)} is not a .safetensors file name in this folder`);
       if (!src.has(f)) refuse(`${INDEX} names ${f}, which is not in the folder`);
     }
     return files as string[];
@@ -66,7 +68,9 @@ async function weightFiles(src: FolderSource): Promise<string[]> {
 async function header(src: FolderSource, file: string): Promise<Map<string, { dtype: string; shape: number[] }>> {
   const head = await src.read(file, 8);
   if (head.length < 8) refuse(`${file} is ${head.length} bytes long: truncated`);
-  const len = new DataView(head.buffer, head.byteOffset, 8).getUint32(0, true) + new DataView(head.buffer, head.byteOffset, 8).getUint32(4, true) * 2 ** 32;
+  const len =
+    new DataView(head.buffer, head.byteOffset, 8).getUint32(0, true) +
+    new DataView(head.buffer, head.byteOffset, 8).getUint32(4, true) * 2 ** 32;
   if (len > 100 * 1024 * 1024) refuse(`${file}: header length ${len} is not plausible (damaged file)`);
   const bytes = await src.read(file, 8 + len);
   if (bytes.length < 8 + len) refuse(`${file} is cut inside its header (${bytes.length} of ${8 + len} bytes): truncated`);

@@ -29,20 +29,29 @@ function parsePeftConfig(raw: unknown, model: ModelConfig): LoraConfig {
   if (!isObj(raw)) refuse('adapter_config.json must be a JSON object');
   const c = raw;
   if (c.peft_type !== 'LORA') refuse(`adapter_config.json: "peft_type" ${JSON.stringify(c.peft_type)} is not supported (only "LORA")`);
-  if (c.task_type !== undefined && c.task_type !== null && c.task_type !== 'CAUSAL_LM') refuse(`adapter_config.json: "task_type" ${JSON.stringify(c.task_type)} is not supported (only "CAUSAL_LM")`);
+  if (c.task_type !== undefined && c.task_type !== null && c.task_type !== 'CAUSAL_LM')
+    refuse(`adapter_config.json: "task_type" ${JSON.stringify(c.task_type)} is not supported (only "CAUSAL_LM")`);
   for (const k of ['use_rslora', 'use_dora']) if (c[k] === true) refuse(`adapter_config.json: "${k}": true is not supported`);
-  for (const k of ['rank_pattern', 'alpha_pattern']) if (isObj(c[k]) && Object.keys(c[k]).length > 0) refuse(`adapter_config.json: "${k}" (per-module ranks or alphas) is not supported`);
+  for (const k of ['rank_pattern', 'alpha_pattern'])
+    if (isObj(c[k]) && Object.keys(c[k]).length > 0) refuse(`adapter_config.json: "${k}" (per-module ranks or alphas) is not supported`);
   if ((c.bias ?? 'none') !== 'none') refuse(`adapter_config.json: "bias" ${JSON.stringify(c.bias)} is not supported (only "none")`);
   if (Array.isArray(c.modules_to_save) && c.modules_to_save.length > 0) refuse('adapter_config.json: "modules_to_save" is not supported');
   const r = c.r;
-  if (!Number.isSafeInteger(r) || (r as number) < 1 || (r as number) > 4096) refuse(`adapter_config.json: "r" must be an integer in [1, 4096], got ${JSON.stringify(r)}`);
+  if (!Number.isSafeInteger(r) || (r as number) < 1 || (r as number) > 4096)
+    refuse(`adapter_config.json: "r" must be an integer in [1, 4096], got ${JSON.stringify(r)}`);
   const alpha = c.lora_alpha ?? 8;
-  if (typeof alpha !== 'number' || !(alpha > 0) || !Number.isFinite(alpha)) refuse(`adapter_config.json: "lora_alpha" must be a positive number, got ${JSON.stringify(c.lora_alpha)}`);
+  if (typeof alpha !== 'number' || !(alpha > 0) || !Number.isFinite(alpha))
+    refuse(`adapter_config.json: "lora_alpha" must be a positive number, got ${JSON.stringify(c.lora_alpha)}`);
   const known = LORA_MODULES[archOf(model)];
   const t = c.target_modules;
-  if (!Array.isArray(t) || t.length === 0 || !t.every((x) => typeof x === 'string')) refuse(`adapter_config.json: "target_modules" must be a list of module names (a regex string is not supported), got ${JSON.stringify(t)}`);
+  if (!Array.isArray(t) || t.length === 0 || !t.every((x) => typeof x === 'string'))
+    refuse(
+      `adapter_config.json: "target_modules" must be a list of module names (a regex string is not supported), got ${JSON.stringify(t)}`,
+    );
   const targets = (t as string[]).map((x) => x.slice(x.lastIndexOf('.') + 1));
-  for (const x of targets) if (!known.includes(x)) refuse(`adapter_config.json: target "${x}" is not a projection of a ${archOf(model)} model (${known.join(', ')})`);
+  for (const x of targets)
+    if (!known.includes(x))
+      refuse(`adapter_config.json: target "${x}" is not a projection of a ${archOf(model)} model (${known.join(', ')})`);
   return { rank: r as number, alpha, targets: [...new Set(targets)] };
 }
 
@@ -50,7 +59,11 @@ function parsePeftConfig(raw: unknown, model: ModelConfig): LoraConfig {
  * adapter's float32 tensors under our names. With `base`, an adapter whose
  * metadata names another base fingerprint is refused (adapters from
  * elsewhere carry none: their shapes are checked, as always). */
-export async function readPeftAdapter(src: FolderSource, model: ModelConfig, base?: BaseRef): Promise<{ lora: LoraConfig; weights: TensorMap }> {
+export async function readPeftAdapter(
+  src: FolderSource,
+  model: ModelConfig,
+  base?: BaseRef,
+): Promise<{ lora: LoraConfig; weights: TensorMap }> {
   if (!src.has('adapter_config.json')) refuse('adapter_config.json is missing');
   if (!src.has('adapter_model.safetensors')) refuse('adapter_model.safetensors is missing');
   let raw: unknown;
@@ -70,7 +83,9 @@ export async function readPeftAdapter(src: FolderSource, model: ModelConfig, bas
   const fp = meta[ADAPTER_META.fingerprint];
   if (base && fp !== undefined && fp !== base.fingerprint) {
     const named = meta[ADAPTER_META.base] !== undefined ? `"${meta[ADAPTER_META.base]}" ` : '';
-    refuse(`adapter_model.safetensors was trained on another base model, ${named}(weights ${fp}), not on "${base.name}" (weights ${base.fingerprint}): give the base it was trained on`);
+    refuse(
+      `adapter_model.safetensors was trained on another base model, ${named}(weights ${fp}), not on "${base.name}" (weights ${base.fingerprint}): give the base it was trained on`,
+    );
   }
   // after the fingerprint: for another base, that is the reason to give
   const lora = parsePeftConfig(raw, model);
@@ -81,7 +96,8 @@ export async function readPeftAdapter(src: FolderSource, model: ModelConfig, bas
     const ours = name.startsWith(PEFT_PREFIX) ? name.slice(PEFT_PREFIX.length) : name;
     const shape = expected.get(ours);
     if (!shape) refuse(`unexpected tensor "${name}" (not a LoRA tensor of targets ${lora.targets.join(', ')} on this model)`);
-    if (t.shape.length !== 2 || t.shape[0] !== shape[0] || t.shape[1] !== shape[1]) refuse(`tensor "${name}" has shape [${t.shape.join(', ')}], the model and r ${lora.rank} need [${shape.join(', ')}]`);
+    if (t.shape.length !== 2 || t.shape[0] !== shape[0] || t.shape[1] !== shape[1])
+      refuse(`tensor "${name}" has shape [${t.shape.join(', ')}], the model and r ${lora.rank} need [${shape.join(', ')}]`);
     weights[ours] = { shape: t.shape, data: t.data.slice() };
   }
   for (const name of expected.keys()) if (!weights[name]) refuse(`tensor "${PEFT_PREFIX}${name}" is missing`);

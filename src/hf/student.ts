@@ -36,7 +36,8 @@ function eosOf(folder: HfFolder): number[] {
   const g = folder.generationConfig as { eos_token_id?: unknown } | undefined;
   const e = g?.eos_token_id;
   const ids = e === undefined || e === null ? [] : Array.isArray(e) ? e : [e];
-  if (ids.length && ids.every((x) => Number.isSafeInteger(x) && (x as number) >= 0 && (x as number) < folder.spec.vocabSize)) return ids as number[];
+  if (ids.length && ids.every((x) => Number.isSafeInteger(x) && (x as number) >= 0 && (x as number) < folder.spec.vocabSize))
+    return ids as number[];
   return folder.spec.eosTokenIds;
 }
 
@@ -44,15 +45,26 @@ function eosOf(folder: HfFolder): number[] {
  * (the student could neither read questions nor write rationales). */
 export async function loadStudent(src: FolderSource, name: string): Promise<{ student: PretrainedStudent; folder: HfFolder }> {
   const folder = await readHfFolder(src);
-  if (folder.tokenizerJson === undefined) throw new HfConfigError('tokenizer.json is missing: the model folder must hold the tokenizer the model was trained with');
+  if (folder.tokenizerJson === undefined)
+    throw new HfConfigError('tokenizer.json is missing: the model folder must hold the tokenizer the model was trained with');
   const eos = eosOf(folder);
-  const tokenizer = HfTokenizer.fromJSON(folder.tokenizerJson, { tokenizerConfig: folder.tokenizerConfig, ...(eos.length ? { eosTokenId: eos } : {}) });
+  const tokenizer = HfTokenizer.fromJSON(folder.tokenizerJson, {
+    tokenizerConfig: folder.tokenizerConfig,
+    ...(eos.length ? { eosTokenId: eos } : {}),
+  });
   if (tokenizer.vocabSize > folder.spec.vocabSize) {
-    throw new HfConfigError(`tokenizer.json has ${tokenizer.vocabSize} tokens but config.json's vocab_size is ${folder.spec.vocabSize}: ids would fall outside the embedding`);
+    throw new HfConfigError(
+      `tokenizer.json has ${tokenizer.vocabSize} tokens but config.json's vocab_size is ${folder.spec.vocabSize}: ids would fall outside the embedding`,
+    );
   }
   const modelConfig = studentConfig(folder.spec);
   return {
-    student: { modelConfig, weights: folder.weights, tokenizer, base: { arch: folder.spec.arch, name, fingerprint: baseFingerprint(folder.spec, folder.weights) } },
+    student: {
+      modelConfig,
+      weights: folder.weights,
+      tokenizer,
+      base: { arch: folder.spec.arch, name, fingerprint: baseFingerprint(folder.spec, folder.weights) },
+    },
     folder,
   };
 }

@@ -47,7 +47,6 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import { bytesLabel, type EncodedExample, type StudentTokenizer } from '../core/tokenizer';
 import { BYTE_TO_UNICODE, MCCKD_SPLIT_REGEX } from '../core/byte-level';
 
-
 /** A tokenizer.json or tokenizer_config.json we cannot use, or an input the
  * tokenizer cannot encode. */
 export class HfTokenizerError extends Error {
@@ -128,14 +127,19 @@ function validateTokenizerJson(j: unknown): { json: Json; maxId: number } {
       const merges = model.merges;
       if (!Array.isArray(merges)) fail(`tokenizer.json: "model.merges" must be an array, got ${describe(merges)}`);
       merges.forEach((m, i) => {
-        const ok = typeof m === 'string' ? m.includes(' ') : Array.isArray(m) && m.length === 2 && typeof m[0] === 'string' && typeof m[1] === 'string';
+        const ok =
+          typeof m === 'string'
+            ? m.includes(' ')
+            : Array.isArray(m) && m.length === 2 && typeof m[0] === 'string' && typeof m[1] === 'string';
         if (!ok) fail(`tokenizer.json: "model.merges[${i}]" must be "a b" or ["a", "b"], got ${JSON.stringify(m)?.slice(0, 60)}`);
       });
     }
   } else if (type === 'Unigram') {
-    if (!Array.isArray(vocab) || vocab.length === 0) fail(`tokenizer.json: "model.vocab" of a Unigram model must be a non-empty array of [piece, score], got ${describe(vocab)}`);
+    if (!Array.isArray(vocab) || vocab.length === 0)
+      fail(`tokenizer.json: "model.vocab" of a Unigram model must be a non-empty array of [piece, score], got ${describe(vocab)}`);
     vocab.forEach((e, i) => {
-      if (!Array.isArray(e) || typeof e[0] !== 'string' || typeof e[1] !== 'number') fail(`tokenizer.json: "model.vocab[${i}]" must be [piece, score]`);
+      if (!Array.isArray(e) || typeof e[0] !== 'string' || typeof e[1] !== 'number')
+        fail(`tokenizer.json: "model.vocab[${i}]" must be [piece, score]`);
     });
     maxId = vocab.length - 1;
   } else {
@@ -153,7 +157,15 @@ function validateTokenizerJson(j: unknown): { json: Json; maxId: number } {
     if (v !== undefined && v !== null && !isObject(v)) fail(`tokenizer.json: "${k}" must be an object or null, got ${describe(v)}`);
   }
   // The library requires these keys to be present (null is fine).
-  const json: Json = { normalizer: null, pre_tokenizer: null, post_processor: null, decoder: null, ...j, model: { ...model, type }, added_tokens: added };
+  const json: Json = {
+    normalizer: null,
+    pre_tokenizer: null,
+    post_processor: null,
+    decoder: null,
+    ...j,
+    model: { ...model, type },
+    added_tokens: added,
+  };
   return { json, maxId };
 }
 
@@ -251,7 +263,8 @@ export class HfTokenizer implements StudentTokenizer {
     } else {
       eosId = resolve('eos_token');
     }
-    if (eosId === null) fail('no end token: config.json / generation_config.json give no eos_token_id and tokenizer_config.json has no eos_token');
+    if (eosId === null)
+      fail('no end token: config.json / generation_config.json give no eos_token_id and tokenizer_config.json has no eos_token');
     const bosId = resolve('bos_token');
 
     const t = new HfTokenizer(tok, vocabSize, eosId, bosId);
@@ -266,18 +279,27 @@ export class HfTokenizer implements StudentTokenizer {
     const a = 'Q: Tom has 3 apples.\nA:';
     const b = ' He eats 1, so 2 are left.';
     const whole = this.decode(this.encode(a + b));
-    if (whole !== a + b) fail(`this tokenizer does not give back the text it encoded (${JSON.stringify(a + b)} came back as ${JSON.stringify(whole)}); its normalizer changes text`);
+    if (whole !== a + b)
+      fail(
+        `this tokenizer does not give back the text it encoded (${JSON.stringify(a + b)} came back as ${JSON.stringify(whole)}); its normalizer changes text`,
+      );
     if (this.decode([...this.encode(a), ...this.encode(b)]) === a + b) return;
     for (const sentinel of ['\n', '\u0000']) {
       this.continuation = { sentinel, ids: this.encode(sentinel) };
       try {
-        if (this.decode([...this.encode(a), ...this.encodeContinuation(b)]) === a + b && this.decode([...this.encode(a), ...this.encodeContinuation('42')]) === `${a}42`) return;
+        if (
+          this.decode([...this.encode(a), ...this.encodeContinuation(b)]) === a + b &&
+          this.decode([...this.encode(a), ...this.encodeContinuation('42')]) === `${a}42`
+        )
+          return;
       } catch {
         // this sentinel merges with what follows: try the next
       }
     }
     this.continuation = null;
-    fail(`this tokenizer changes text encoded in pieces (${JSON.stringify(a)} + ${JSON.stringify(b)} came back as ${JSON.stringify(this.decode([...this.encode(a), ...this.encode(b)]))}); answer spans could not be kept exact`);
+    fail(
+      `this tokenizer changes text encoded in pieces (${JSON.stringify(a)} + ${JSON.stringify(b)} came back as ${JSON.stringify(this.decode([...this.encode(a), ...this.encode(b)]))}); answer spans could not be kept exact`,
+    );
   }
 
   /** Ids of `text` as it continues an encoded text: the same as `encode` for
@@ -286,7 +308,10 @@ export class HfTokenizer implements StudentTokenizer {
     const c = this.continuation;
     if (!c || text === '') return this.encode(text);
     const ids = this.encode(c.sentinel + text);
-    if (!sameIds(ids.slice(0, c.ids.length), c.ids)) fail(`encode: ${JSON.stringify(text.slice(0, 40))} merges with the sentinel ${JSON.stringify(c.sentinel)}; it cannot be encoded as a continuation`);
+    if (!sameIds(ids.slice(0, c.ids.length), c.ids))
+      fail(
+        `encode: ${JSON.stringify(text.slice(0, 40))} merges with the sentinel ${JSON.stringify(c.sentinel)}; it cannot be encoded as a continuation`,
+      );
     return ids.slice(c.ids.length);
   }
 
@@ -295,7 +320,8 @@ export class HfTokenizer implements StudentTokenizer {
     if (typeof text !== 'string') fail(`encode: text must be a string, got ${describe(text)}`);
     if (text === '') return [];
     const { ids } = this.tok.encode(text, { add_special_tokens: false });
-    for (const id of ids) if (!isId(id)) fail(`encode: the tokenizer has no token for part of ${JSON.stringify(text.slice(0, 60))} and no unk_token`);
+    for (const id of ids)
+      if (!isId(id)) fail(`encode: the tokenizer has no token for part of ${JSON.stringify(text.slice(0, 60))} and no unk_token`);
     return ids;
   }
 
@@ -303,7 +329,8 @@ export class HfTokenizer implements StudentTokenizer {
    * written as their text unless `skipSpecial`). */
   decode(ids: readonly number[], opts: { skipSpecial?: boolean } = {}): string {
     if (ids.length === 0) return '';
-    for (const id of ids) if (!isId(id) || id >= this.vocabSize) fail(`decode: ${JSON.stringify(id)} is not a token id (vocabulary of ${this.vocabSize})`);
+    for (const id of ids)
+      if (!isId(id) || id >= this.vocabSize) fail(`decode: ${JSON.stringify(id)} is not a token id (vocabulary of ${this.vocabSize})`);
     return this.tok.decode([...ids], { skip_special_tokens: opts.skipSpecial ?? false, clean_up_tokenization_spaces: false });
   }
 
@@ -345,7 +372,13 @@ export class HfTokenizer implements StudentTokenizer {
     const rationale = [...a, ...b, ...c];
     const canonical = sameIds(rationale, this.encodeContinuation(before + answer + p.rationaleAfter));
     const s = promptIds.length + a.length;
-    return { ids: [...promptIds, ...rationale, this.eosId], promptLen: promptIds.length, answerStart: s + lead, answerEnd: s + b.length, canonical };
+    return {
+      ids: [...promptIds, ...rationale, this.eosId],
+      promptLen: promptIds.length,
+      answerStart: s + lead,
+      answerEnd: s + b.length,
+      canonical,
+    };
   }
 
   /** Tokenizer.example's convention: every piece encoded as it is. */
@@ -357,15 +390,27 @@ export class HfTokenizer implements StudentTokenizer {
     const rationale = [...a, ...b, ...c];
     const canonical = sameIds(rationale, this.encode(p.rationaleBeforeAnswer + p.answer + p.rationaleAfter));
     const s = promptIds.length + a.length;
-    return { ids: [...promptIds, ...rationale, this.eosId], promptLen: promptIds.length, answerStart: s, answerEnd: s + b.length, canonical };
+    return {
+      ids: [...promptIds, ...rationale, this.eosId],
+      promptLen: promptIds.length,
+      answerStart: s,
+      answerEnd: s + b.length,
+      canonical,
+    };
   }
 
   /** `encodeTraining` for a curated rationale (`text` with the character span
    * [answerStart, answerEnd) of its answer) after a prompt. */
   encodeRationale(prompt: string, r: { text: string; answerStart: number; answerEnd: number }): EncodedTraining {
     const { text, answerStart: s, answerEnd: e } = r;
-    if (!(Number.isInteger(s) && Number.isInteger(e) && 0 <= s && s < e && e <= text.length)) fail(`answer span [${s}, ${e}) is not inside a rationale of ${text.length} characters`);
-    return this.encodeTraining({ prompt, rationaleBeforeAnswer: text.slice(0, s), answer: text.slice(s, e), rationaleAfter: text.slice(e) });
+    if (!(Number.isInteger(s) && Number.isInteger(e) && 0 <= s && s < e && e <= text.length))
+      fail(`answer span [${s}, ${e}) is not inside a rationale of ${text.length} characters`);
+    return this.encodeTraining({
+      prompt,
+      rationaleBeforeAnswer: text.slice(0, s),
+      answer: text.slice(s, e),
+      rationaleAfter: text.slice(e),
+    });
   }
 
   promptIds(prompt: string): number[] {

@@ -37,7 +37,11 @@ export function registerNodeGradients(): void {
     const tmp = `${out}.${process.pid}.tmp`;
     esbuild.buildSync({
       entryPoints: [require.resolve('@tensorflow/tfjs-core/dist/register_all_gradients.js')],
-      bundle: true, format: 'cjs', platform: 'node', outfile: tmp, logLevel: 'silent',
+      bundle: true,
+      format: 'cjs',
+      platform: 'node',
+      outfile: tmp,
+      logLevel: 'silent',
     });
     // rename is atomic: parallel test workers never read a half-written file
     require('node:fs').renameSync(tmp, out);

@@ -37,17 +37,28 @@ const BANDS: readonly { min: number; words: string }[] = [
  * answer token after A or after B, when known. */
 export function agreement(overlap: number, top?: number): Agreement {
   if (!Number.isFinite(overlap)) return { level: -1, words: 'unknown', detail: 'the distributions could not be compared', caveat: '' };
-  const caveat = top !== undefined && top < GUESSING_BELOW ? `…but both are still guessing (no answer above ${Math.round(100 * GUESSING_BELOW)}% yet).` : '';
+  const caveat =
+    top !== undefined && top < GUESSING_BELOW
+      ? `…but both are still guessing (no answer above ${Math.round(100 * GUESSING_BELOW)}% yet).`
+      : '';
   const o = Math.min(1, Math.max(0, overlap));
   const i = BANDS.findIndex((b) => o >= b.min);
   // Rounded down, so that "100%" only ever means identical to a tenth of a percent.
   const pct = Math.floor(o * 1000) / 10;
-  return { level: BANDS.length - 1 - i, words: BANDS[i].words, detail: `${pct.toFixed(1)}% of the answer probability is the same after A and after B`, caveat };
+  return {
+    level: BANDS.length - 1 - i,
+    words: BANDS[i].words,
+    detail: `${pct.toFixed(1)}% of the answer probability is the same after A and after B`,
+    caveat,
+  };
 }
 
 /** The latest accuracy check in one line, or what to expect before one. */
 export function accuracySoFar(latest: AccuracyPoint | undefined, over: boolean): string {
-  if (!latest) return over ? 'No accuracy check ran in this run (too short, or no held-out questions).' : 'Right answers on held-out questions: not checked yet.';
+  if (!latest)
+    return over
+      ? 'No accuracy check ran in this run (too short, or no held-out questions).'
+      : 'Right answers on held-out questions: not checked yet.';
   const n = latest.total === 1 ? '1 test question' : `${latest.total} test questions`;
   return `Right answers on ${n}: ${Math.round(100 * latest.accuracy)}% (step ${latest.step})`;
 }

@@ -62,7 +62,9 @@ function formatValue(v: number | null | undefined): string {
 }
 
 /** Step counts are whole numbers: no 1.25 or 1.5 on the step axis. */
-const STEP_INCRS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000];
+const STEP_INCRS = [
+  1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000,
+];
 
 function cssColor(c: string): string {
   const m = /^var\((--[\w-]+)\)$/.exec(c);
@@ -153,17 +155,47 @@ export class LiveChart {
         legend: { show: true, live: true },
         cursor: { drag: { x: false, y: false } },
         scales: {
-          x: { time: false, range: (_u, min, max) => [Math.min(this.xFrom, min ?? this.xFrom), Math.max(this.xTo, max ?? this.xTo, this.xFrom + 1)] },
+          x: {
+            time: false,
+            range: (_u, min, max) => [Math.min(this.xFrom, min ?? this.xFrom), Math.max(this.xTo, max ?? this.xTo, this.xFrom + 1)],
+          },
           y: log ? { distr: 3 } : { range: this.opts.yRange ? (): [number, number] => this.opts.yRange! : yRange },
           // The right axis (KL, a divergence: never below 0) starts at 0, so its
           // fall toward agreement shows, and its line doesn't trace the
           // left one's when both are scaled to their own extremes.
-          ...(hasRight ? { r: { range: (u: uPlot, min: number | null, max: number | null): [number, number] => [0, yRange(u, Math.min(0, min ?? 0), max)[1]] } } : {}),
+          ...(hasRight
+            ? {
+                r: {
+                  range: (u: uPlot, min: number | null, max: number | null): [number, number] => [
+                    0,
+                    yRange(u, Math.min(0, min ?? 0), max)[1],
+                  ],
+                },
+              }
+            : {}),
         },
         axes: [
-          { ...axisStyle, label: 'step', size: px * 2.6, incrs: STEP_INCRS, values: (_u: uPlot, splits: number[]) => splits.map((v) => String(Math.round(v))) },
+          {
+            ...axisStyle,
+            label: 'step',
+            size: px * 2.6,
+            incrs: STEP_INCRS,
+            values: (_u: uPlot, splits: number[]) => splits.map((v) => String(Math.round(v))),
+          },
           { ...axisStyle, label: this.opts.yLabel, size: valueSize, values: (_u: uPlot, splits: number[]) => formatTicks(splits) },
-          ...(hasRight ? [{ ...axisStyle, label: this.opts.rightLabel, scale: 'r', side: 1 as const, grid: { show: false }, size: valueSize, values: (_u: uPlot, splits: number[]) => formatTicks(splits) }] : []),
+          ...(hasRight
+            ? [
+                {
+                  ...axisStyle,
+                  label: this.opts.rightLabel,
+                  scale: 'r',
+                  side: 1 as const,
+                  grid: { show: false },
+                  size: valueSize,
+                  values: (_u: uPlot, splits: number[]) => formatTicks(splits),
+                },
+              ]
+            : []),
         ],
         series: [
           { label: 'step', value: (_u: uPlot, v: number | null) => (v === null ? '–' : String(v)) },
@@ -251,7 +283,9 @@ export class LiveChart {
     if (xs.length > 0 && (plot.cursor.idx === null || plot.cursor.idx === undefined)) plot.setLegend({ idx: xs.length - 1 }, false);
     const last = xs.length - 1;
     this.summary.textContent =
-      last < 0 ? 'No points yet.' : `Step ${xs[last]}: ${this.opts.series.map((s, i) => `${s.label} ${formatValue(columns[i][last])}`).join(', ')}.`;
+      last < 0
+        ? 'No points yet.'
+        : `Step ${xs[last]}: ${this.opts.series.map((s, i) => `${s.label} ${formatValue(columns[i][last])}`).join(', ')}.`;
   }
 
   private resize(): void {

@@ -55,7 +55,9 @@ export class CheckpointsView {
     this.el = h(
       'div',
       { class: 'checkpoints' },
-      h('p', { text: 'Checkpoints are saved in this browser (IndexedDB) every few steps and when you pause or stop; they survive a reload.' }),
+      h('p', {
+        text: 'Checkpoints are saved in this browser (IndexedDB) every few steps and when you pause or stop; they survive a reload.',
+      }),
       h(
         'div',
         { class: 'buttons' },
@@ -97,8 +99,11 @@ export class CheckpointsView {
       ['gguf', 'GGUF for llama.cpp (.gguf)'],
       ['weights', 'Weights only (.safetensors)'],
     ];
-    const select = h('select', { class: 'small', testid: 'export-format', attrs: { 'aria-label': `Export format for the checkpoint at step ${c.step}` } },
-      ...formats.map(([v, label]) => h('option', { text: label, attrs: { value: v } })));
+    const select = h(
+      'select',
+      { class: 'small', testid: 'export-format', attrs: { 'aria-label': `Export format for the checkpoint at step ${c.step}` } },
+      ...formats.map(([v, label]) => h('option', { text: label, attrs: { value: v } })),
+    );
     const run = async (button: HTMLButtonElement, format: ExportFormat): Promise<void> => {
       const text = button.textContent;
       button.disabled = true;
@@ -110,15 +115,31 @@ export class CheckpointsView {
         button.textContent = text;
       }
     };
-    const exportAll: HTMLButtonElement = h('button', { text: 'Export', class: 'small', attrs: { type: 'button', title: 'The checkpoint as a .safetensors file that this page imports and resumes' }, on: { click: () => void run(exportAll, 'checkpoint') } });
-    const exportAs: HTMLButtonElement = h('button', { text: 'Export as', class: 'small', testid: 'export-as', attrs: { type: 'button' }, on: { click: () => void run(exportAs, select.value as ExportFormat) } });
+    const exportAll: HTMLButtonElement = h('button', {
+      text: 'Export',
+      class: 'small',
+      attrs: { type: 'button', title: 'The checkpoint as a .safetensors file that this page imports and resumes' },
+      on: { click: () => void run(exportAll, 'checkpoint') },
+    });
+    const exportAs: HTMLButtonElement = h('button', {
+      text: 'Export as',
+      class: 'small',
+      testid: 'export-as',
+      attrs: { type: 'button' },
+      on: { click: () => void run(exportAs, select.value as ExportFormat) },
+    });
     return [exportAll, h('span', { class: 'export-as' }, select, exportAs)];
   }
 
   private checkpointRow(c: CheckpointView, run: RunView): HTMLElement {
     const lora = run.lora === true;
     const b = (text: string, fn: () => void, needsIdle = false): HTMLButtonElement => {
-      const el = h('button', { text, class: 'small', attrs: { type: 'button', 'data-needs-idle': needsIdle || undefined }, on: { click: fn } });
+      const el = h('button', {
+        text,
+        class: 'small',
+        attrs: { type: 'button', 'data-needs-idle': needsIdle || undefined },
+        on: { click: fn },
+      });
       if (needsIdle) el.disabled = !this.enabled;
       return el;
     };
@@ -129,7 +150,13 @@ export class CheckpointsView {
       {
         testid: 'checkpoint-item',
         class: damage ? 'damaged' : offered ? 'offered' : undefined,
-        attrs: { 'data-step': c.step, 'data-kind': c.kind, 'data-id': c.id, 'data-damaged': damage ? 'true' : undefined, 'data-offered': offered ? 'true' : undefined },
+        attrs: {
+          'data-step': c.step,
+          'data-kind': c.kind,
+          'data-id': c.id,
+          'data-damaged': damage ? 'true' : undefined,
+          'data-offered': offered ? 'true' : undefined,
+        },
       },
       h('span', {
         class: 'ckpt-label',
@@ -137,7 +164,11 @@ export class CheckpointsView {
           c.accuracy !== undefined ? ` · accuracy ${formatPercent(c.accuracy)}` : ''
         }`,
       }),
-      damage ? h('span', { class: 'ckpt-note error', text: `damaged: ${damage}` }) : offered ? h('span', { class: 'ckpt-note', text: 'intact: resume from here' }) : '',
+      damage
+        ? h('span', { class: 'ckpt-note error', text: `damaged: ${damage}` })
+        : offered
+          ? h('span', { class: 'ckpt-note', text: 'intact: resume from here' })
+          : '',
       h(
         'span',
         { class: 'ckpt-actions' },
@@ -176,7 +207,9 @@ export class CheckpointsView {
               on: { click: () => this.handlers.removeRun(r.id) },
             }),
           ),
-          r.checkpoints.length === 0 ? h('p', { class: 'muted', text: 'no checkpoints' }) : h('ul', {}, ...r.checkpoints.map((c) => this.checkpointRow(c, r))),
+          r.checkpoints.length === 0
+            ? h('p', { class: 'muted', text: 'no checkpoints' })
+            : h('ul', {}, ...r.checkpoints.map((c) => this.checkpointRow(c, r))),
         ),
       ),
     );

@@ -27,7 +27,10 @@ export function parseSeeds(text: string, settingsSeed: number): SeedsParse {
 
 /** "3 seeds × 2 runs = 6 trainings of 200 steps". */
 export function planText(seeds: number, length: { steps: number } | { epochs: number }): string {
-  const of = 'epochs' in length ? `${length.epochs} ${length.epochs === 1 ? 'epoch' : 'epochs'}` : `${length.steps.toLocaleString('en')} ${length.steps === 1 ? 'step' : 'steps'}`;
+  const of =
+    'epochs' in length
+      ? `${length.epochs} ${length.epochs === 1 ? 'epoch' : 'epochs'}`
+      : `${length.steps.toLocaleString('en')} ${length.steps === 1 ? 'step' : 'steps'}`;
   return `${seeds} ${seeds === 1 ? 'seed' : 'seeds'} × 2 runs = ${2 * seeds} trainings of ${of}, each followed by an evaluation`;
 }
 
@@ -59,7 +62,13 @@ function pageMetrics(r: Report): { metric: string; label: string }[] {
  * is unreadable); signed for differences. */
 function value(metric: string, x: number, signed: boolean): string {
   const a = Math.abs(x);
-  const v = SHARES.has(leaf(metric)) ? (100 * a).toFixed(1) : a >= 1000 ? a.toFixed(0) : a !== 0 && a < 0.001 ? a.toExponential(2) : String(Number(a.toPrecision(4)));
+  const v = SHARES.has(leaf(metric))
+    ? (100 * a).toFixed(1)
+    : a >= 1000
+      ? a.toFixed(0)
+      : a !== 0 && a < 0.001
+        ? a.toExponential(2)
+        : String(Number(a.toPrecision(4)));
   const sign = x < 0 && Number(v) !== 0 ? '−' : signed && x > 0 ? '+' : '';
   return `${sign}${v}`;
 }
@@ -85,7 +94,10 @@ export function summaryTable(r: Report): TextTable {
   return {
     caption: n > 1 ? `Mean ± sample standard deviation over ${n} seeds (${r.config.seeds.join(', ')})` : `Seed ${r.config.seeds[0] ?? '–'}`,
     head: ['metric', ...r.config.alphas.map(alphaName)],
-    rows: pageMetrics(r).map(({ metric, label }) => [label, ...r.config.alphas.map((a) => statText(metric, r.summary[String(a)][metric], n))]),
+    rows: pageMetrics(r).map(({ metric, label }) => [
+      label,
+      ...r.config.alphas.map((a) => statText(metric, r.summary[String(a)][metric], n)),
+    ]),
   };
 }
 
@@ -99,7 +111,11 @@ export function pairedTable(r: Report): TextTable | undefined {
   const diff = (metric: string, x: number | null): string => (x === null ? 'n/a' : value(metric, x, true));
   const rows = r.config.seeds.map((s, i) => [`seed ${s}`, ...metrics.map(({ metric }) => diff(metric, p[metric].diffs[i]))]);
   if (n > 1) rows.push(['mean ± sd', ...metrics.map(({ metric }) => statText(metric, p[metric].stat, n, true))]);
-  return { caption: `α = ${alpha} minus α = ${base}, paired by seed (same seed, same data)`, head: ['seed', ...metrics.map((m) => m.label)], rows };
+  return {
+    caption: `α = ${alpha} minus α = ${base}, paired by seed (same seed, same data)`,
+    head: ['seed', ...metrics.map((m) => m.label)],
+    rows,
+  };
 }
 
 const alphaName = (a: number): string => (a === 0 ? 'baseline (α = 0)' : `MCC-KD (α = ${a})`);

@@ -29,7 +29,11 @@ export class CompareView {
   readonly el: HTMLElement;
   private readonly button: HTMLButtonElement;
   private readonly seedsInput: HTMLInputElement;
-  private readonly seedsError = h('p', { class: 'field-error', testid: 'compare-seeds-error', attrs: { id: nextId('compare-seeds-error'), role: 'alert', hidden: true } });
+  private readonly seedsError = h('p', {
+    class: 'field-error',
+    testid: 'compare-seeds-error',
+    attrs: { id: nextId('compare-seeds-error'), role: 'alert', hidden: true },
+  });
   private readonly planLine = h('p', { class: 'muted', testid: 'compare-plan' });
   // The progress line changes every step: not a live region (a screen
   // reader would read each step); `announce` says each run's start and the end.
@@ -65,8 +69,16 @@ export class CompareView {
     ],
   });
   private readonly cells = {
-    mcckd: { acc: h('output', { testid: 'compare-mcckd-accuracy', text: '–' }), loss: h('span', { text: '–' }), note: h('span', { text: '' }) },
-    baseline: { acc: h('output', { testid: 'compare-baseline-accuracy', text: '–' }), loss: h('span', { text: '–' }), note: h('span', { text: '' }) },
+    mcckd: {
+      acc: h('output', { testid: 'compare-mcckd-accuracy', text: '–' }),
+      loss: h('span', { text: '–' }),
+      note: h('span', { text: '' }),
+    },
+    baseline: {
+      acc: h('output', { testid: 'compare-baseline-accuracy', text: '–' }),
+      loss: h('span', { text: '–' }),
+      note: h('span', { text: '' }),
+    },
   };
   /** The run under way, from its compare-run event. */
   private current: { label: Label; seed: number; seedIndex: number; seeds: number } | undefined;
@@ -78,18 +90,38 @@ export class CompareView {
   private finished = false;
 
   constructor(private readonly handlers: CompareHandlers) {
-    this.button = h('button', { text: 'Compare MCC-KD with the baseline', testid: 'compare-run', class: 'primary', attrs: { type: 'button' }, on: { click: handlers.run } });
+    this.button = h('button', {
+      text: 'Compare MCC-KD with the baseline',
+      testid: 'compare-run',
+      class: 'primary',
+      attrs: { type: 'button' },
+      on: { click: handlers.run },
+    });
     const helpId = nextId('compare-seeds-help');
     this.seedsInput = h('input', {
       testid: 'compare-seeds',
-      attrs: { id: nextId('compare-seeds'), type: 'text', inputmode: 'numeric', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': `${helpId} ${this.seedsError.id}` },
+      attrs: {
+        id: nextId('compare-seeds'),
+        type: 'text',
+        inputmode: 'numeric',
+        autocomplete: 'off',
+        spellcheck: 'false',
+        'aria-describedby': `${helpId} ${this.seedsError.id}`,
+      },
       on: {
         input: () => this.refreshPlan(false),
         change: () => this.refreshPlan(true),
       },
     });
     const col = (title: string, c: (typeof this.cells)['mcckd']): HTMLElement =>
-      h('div', { class: 'compare-col' }, h('h3', { text: title }), h('p', {}, 'Accuracy: ', c.acc), h('p', {}, 'Final loss: ', c.loss), h('p', { class: 'muted' }, c.note));
+      h(
+        'div',
+        { class: 'compare-col' },
+        h('h3', { text: title }),
+        h('p', {}, 'Accuracy: ', c.acc),
+        h('p', {}, 'Final loss: ', c.loss),
+        h('p', { class: 'muted' }, c.note),
+      );
     this.el = h(
       'div',
       { class: 'compare' },
@@ -105,7 +137,10 @@ export class CompareView {
         { class: 'field compare-seeds' },
         h('label', { attrs: { for: this.seedsInput.id }, text: 'Seeds' }),
         this.seedsInput,
-        h('small', { attrs: { id: helpId }, text: `Comma-separated whole numbers, e.g. 1, 2, 3 (at most ${MAX_COMPARE_SEEDS}). Empty: the seed in the settings.` }),
+        h('small', {
+          attrs: { id: helpId },
+          text: `Comma-separated whole numbers, e.g. 1, 2, 3 (at most ${MAX_COMPARE_SEEDS}). Empty: the seed in the settings.`,
+        }),
         this.seedsError,
       ),
       this.planLine,
@@ -256,7 +291,13 @@ export class CompareView {
         downloadButton('report.json', 'compare-download-json', () => JSON.stringify(r.report, null, 1), 'application/json'),
         downloadButton('curves.svg', 'compare-download-svg', () => curvesSvg(r.report), 'image/svg+xml'),
       ),
-      h('p', { class: 'muted' }, 'The same files as ', h('code', { text: 'mcckd experiment' }), ' writes, made in this page: nothing is sent anywhere.'),
+      h(
+        'p',
+        { class: 'muted' },
+        'The same files as ',
+        h('code', { text: 'mcckd experiment' }),
+        ' writes, made in this page: nothing is sent anywhere.',
+      ),
     );
   }
 }
@@ -264,12 +305,24 @@ export class CompareView {
 /** A table whose first column and first row are headers. */
 function table(t: TextTable, testid: string): HTMLElement {
   const head = h('tr', {}, ...t.head.map((x) => h('th', { text: x, attrs: { scope: 'col' } })));
-  const rows = t.rows.map(([first, ...rest]) => h('tr', {}, h('th', { text: first, attrs: { scope: 'row' } }), ...rest.map((x) => h('td', { text: x }))));
-  return h('div', { class: 'table-wrap' }, h('table', { class: 'compare-table', testid }, h('caption', { text: t.caption }), h('thead', {}, head), h('tbody', {}, ...rows)));
+  const rows = t.rows.map(([first, ...rest]) =>
+    h('tr', {}, h('th', { text: first, attrs: { scope: 'row' } }), ...rest.map((x) => h('td', { text: x }))),
+  );
+  return h(
+    'div',
+    { class: 'table-wrap' },
+    h('table', { class: 'compare-table', testid }, h('caption', { text: t.caption }), h('thead', {}, head), h('tbody', {}, ...rows)),
+  );
 }
 
 function downloadButton(fileName: string, testid: string, text: () => string, type: string): HTMLElement {
-  return h('button', { text: `Download ${fileName}`, class: 'small secondary', testid, attrs: { type: 'button' }, on: { click: () => download(fileName, text(), type) } });
+  return h('button', {
+    text: `Download ${fileName}`,
+    class: 'small secondary',
+    testid,
+    attrs: { type: 'button' },
+    on: { click: () => download(fileName, text(), type) },
+  });
 }
 
 /** Text made in the page as a file download (a blob: URL, nothing leaves). */
@@ -281,4 +334,3 @@ function download(fileName: string, text: string, type: string): void {
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
-

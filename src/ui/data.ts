@@ -26,14 +26,24 @@ export class DataInputView {
   readonly el: HTMLElement;
   readonly progress = progressBar('Reading', 'data-progress');
   private readonly controls: (HTMLInputElement | HTMLButtonElement)[];
-  private readonly evalName = h('span', { class: 'muted', testid: 'eval-name', text: 'none (questions held out of the teacher file are used: the dev split)' });
+  private readonly evalName = h('span', {
+    class: 'muted',
+    testid: 'eval-name',
+    text: 'none (questions held out of the teacher file are used: the dev split)',
+  });
   private readonly clearEvalButton: HTMLButtonElement;
 
   constructor(handlers: DataHandlers) {
     const accept = '.json,.jsonl,.ndjson,application/json,text/plain';
     const teacher = fileInput('Teacher file (JSON or JSON Lines with rationales)', 'data-file', accept, handlers.teacher);
     const evalFile = fileInput('Evaluation file (optional: questions and answers)', 'eval-file', accept, handlers.evalFile);
-    const demo = h('button', { text: 'Use demo data', testid: 'use-demo', class: 'primary', attrs: { type: 'button' }, on: { click: handlers.demo } });
+    const demo = h('button', {
+      text: 'Use demo data',
+      testid: 'use-demo',
+      class: 'primary',
+      attrs: { type: 'button' },
+      on: { click: handlers.demo },
+    });
     this.clearEvalButton = h('button', {
       text: 'Remove evaluation file',
       class: 'small secondary',
@@ -43,11 +53,19 @@ export class DataInputView {
     const drop = h(
       'div',
       { class: 'dropzone', testid: 'dropzone', attrs: { tabindex: 0, role: 'group', 'aria-label': 'Drop a teacher file here' } },
-      h('p', { class: 'drop-hint', text: 'Drop a teacher file here (or two: the second with “test”/“eval” in its name is the evaluation file), or pick one below.' }),
+      h('p', {
+        class: 'drop-hint',
+        text: 'Drop a teacher file here (or two: the second with “test”/“eval” in its name is the evaluation file), or pick one below.',
+      }),
       teacher.el,
       evalFile.el,
       h('p', {}, 'Evaluation set: ', this.evalName, ' ', this.clearEvalButton),
-      h('div', { class: 'buttons' }, demo, h('span', { class: 'muted', text: 'Demo: grade-school arithmetic with several rationales per question, served by this app.' })),
+      h(
+        'div',
+        { class: 'buttons' },
+        demo,
+        h('span', { class: 'muted', text: 'Demo: grade-school arithmetic with several rationales per question, served by this app.' }),
+      ),
     );
     drop.addEventListener('dragover', (e) => {
       e.preventDefault();

@@ -48,15 +48,30 @@ export class ClassroomView {
   private readonly answer = h('strong', { class: 'tok-inline' });
   private readonly kl = h('output', { class: 'cls-kl', testid: 'classroom-kl', text: '–' });
   private readonly gaugeFill = h('span', { class: 'gauge-fill' });
-  private readonly gauge = h('div', {
-    class: 'gauge',
-    testid: 'classroom-gauge',
-    attrs: { role: 'meter', 'aria-labelledby': 'cls-agree-title', 'aria-valuemin': 0, 'aria-valuemax': 100, 'aria-valuenow': 0, 'aria-valuetext': 'not measured yet' },
-  }, this.gaugeFill);
+  private readonly gauge = h(
+    'div',
+    {
+      class: 'gauge',
+      testid: 'classroom-gauge',
+      attrs: {
+        role: 'meter',
+        'aria-labelledby': 'cls-agree-title',
+        'aria-valuemin': 0,
+        'aria-valuemax': 100,
+        'aria-valuenow': 0,
+        'aria-valuetext': 'not measured yet',
+      },
+    },
+    this.gaugeFill,
+  );
   private readonly agreeWords = h('p', { class: 'cls-agree-words', testid: 'classroom-agreement', text: '–' });
   private readonly agreeCaveat = h('p', { class: 'cls-agree-caveat', testid: 'classroom-agreement-caveat' });
   private readonly agreeDetail = h('span', {});
-  private readonly accuracyNow = h('p', { class: 'cls-acc-now pending', testid: 'classroom-accuracy-now', text: accuracySoFar(undefined, false) });
+  private readonly accuracyNow = h('p', {
+    class: 'cls-acc-now pending',
+    testid: 'classroom-accuracy-now',
+    text: accuracySoFar(undefined, false),
+  });
   private readonly step = h('span', { testid: 'classroom-step', text: '–' });
   // running / paused / done: a live region; the step counter beside it is not
   // (a screen reader would read every step)
@@ -106,7 +121,13 @@ export class ClassroomView {
     };
     this.pauseButton = h('button', { text: 'Pause', testid: 'classroom-pause', attrs: { type: 'button' }, on: { click: pauseOrResume } });
     this.stopButton = h('button', { text: 'Stop', testid: 'classroom-stop', attrs: { type: 'button' }, on: { click: handlers.stop } });
-    this.fullButton = h('button', { text: 'Full screen', testid: 'classroom-fullscreen', class: 'secondary', attrs: { type: 'button' }, on: { click: () => this.toggleFullscreen() } });
+    this.fullButton = h('button', {
+      text: 'Full screen',
+      testid: 'classroom-fullscreen',
+      class: 'secondary',
+      attrs: { type: 'button' },
+      on: { click: () => this.toggleFullscreen() },
+    });
     // Browsers (and iframes) without the Fullscreen API get no button that does nothing.
     this.fullButton.hidden = typeof document.fullscreenEnabled !== 'boolean' || !document.fullscreenEnabled;
     document.addEventListener('fullscreenchange', () => {
@@ -128,10 +149,22 @@ export class ClassroomView {
           h('h2', { attrs: { id: 'classroom-title' }, text: 'Two explanations, one answer?' }),
           h('p', { class: 'cls-status' }, 'Step ', this.step, ' · ', this.status),
         ),
-        h('div', { class: 'buttons' }, this.pauseButton, this.stopButton, this.fullButton, h('button', { text: 'Leave the demo', class: 'secondary', attrs: { type: 'button' }, on: { click: leave } })),
+        h(
+          'div',
+          { class: 'buttons' },
+          this.pauseButton,
+          this.stopButton,
+          this.fullButton,
+          h('button', { text: 'Leave the demo', class: 'secondary', attrs: { type: 'button' }, on: { click: leave } }),
+        ),
       ),
       this.question,
-      h('div', { class: 'cls-rationales' }, h('div', {}, h('h3', { class: 'a', text: 'Explanation A' }), this.ratA), h('div', {}, h('h3', { class: 'b', text: 'Explanation B' }), this.ratB)),
+      h(
+        'div',
+        { class: 'cls-rationales' },
+        h('div', {}, h('h3', { class: 'a', text: 'Explanation A' }), this.ratA),
+        h('div', {}, h('h3', { class: 'b', text: 'Explanation B' }), this.ratB),
+      ),
       h(
         'div',
         { class: 'cls-main' },
@@ -157,10 +190,20 @@ export class ClassroomView {
             { class: 'cls-agree' },
             h('h3', { attrs: { id: 'cls-agree-title' }, text: 'Same answer after A and B?' }),
             this.gauge,
-            h('div', { class: 'gauge-scale', attrs: { 'aria-hidden': 'true' } }, h('span', { text: 'disagree' }), h('span', { text: 'agree' })),
+            h(
+              'div',
+              { class: 'gauge-scale', attrs: { 'aria-hidden': 'true' } },
+              h('span', { text: 'disagree' }),
+              h('span', { text: 'agree' }),
+            ),
             this.agreeWords,
             this.agreeCaveat,
-            h('p', { class: 'cls-agree-detail muted' }, this.agreeDetail, h('span', { class: 'cls-kl-line' }, 'Disagreement (KL): ', this.kl)),
+            h(
+              'p',
+              { class: 'cls-agree-detail muted' },
+              this.agreeDetail,
+              h('span', { class: 'cls-kl-line' }, 'Disagreement (KL): ', this.kl),
+            ),
           ),
           h('div', { class: 'cls-acc' }, h('h3', { text: 'Accuracy so far' }), this.accuracyNow),
         ),
@@ -168,7 +211,6 @@ export class ClassroomView {
       this.charts,
     );
   }
-
 
   private toggleFullscreen(): void {
     const done = (): void => undefined; // a refused request leaves the page as it was
@@ -224,7 +266,13 @@ export class ClassroomView {
       }
     } else if (e.type === 'status') {
       if (e.status !== 'running') this.pausing = false;
-      if (!this.pausing) this.status.textContent = e.status === 'running' && this.firstStep ? 'running: first step (compiling GPU programs)…' : e.message ? `${e.status}: ${e.message}` : e.status;
+      if (!this.pausing)
+        this.status.textContent =
+          e.status === 'running' && this.firstStep
+            ? 'running: first step (compiling GPU programs)…'
+            : e.message
+              ? `${e.status}: ${e.message}`
+              : e.status;
       this.setPaused(e.status === 'paused');
       // A finished run has nothing left to pause or stop.
       this.over = e.status === 'done' || e.status === 'stopped';
@@ -298,7 +346,10 @@ export class ClassroomView {
           pa: h('span', { class: 'pct' }),
           pb: h('span', { class: 'pct' }),
         };
-        row.el.append(h('div', { class: 'tok-cell' }, row.label, row.mark), h('div', { class: 'bar-pair' }, h('div', { class: 'bar-line' }, row.a, row.pa), h('div', { class: 'bar-line' }, row.b, row.pb)));
+        row.el.append(
+          h('div', { class: 'tok-cell' }, row.label, row.mark),
+          h('div', { class: 'bar-pair' }, h('div', { class: 'bar-line' }, row.a, row.pa), h('div', { class: 'bar-line' }, row.b, row.pb)),
+        );
         this.barRows.push(row);
         this.bars.append(row.el);
       }
@@ -319,7 +370,10 @@ export class ClassroomView {
       if (correct) row.el.dataset.testid = 'classroom-correct-row';
       else delete row.el.dataset.testid;
       row.mark.hidden = !correct;
-      row.el.setAttribute('aria-label', `${token}${correct ? ' (the correct answer)' : ''}: ${formatPercent(pa)} after A, ${formatPercent(pb)} after B`);
+      row.el.setAttribute(
+        'aria-label',
+        `${token}${correct ? ' (the correct answer)' : ''}: ${formatPercent(pa)} after A, ${formatPercent(pb)} after B`,
+      );
       // the percentage beside each bar keeps 5rem of the line
       row.a.style.width = `calc((100% - 5rem) * ${(pa / top).toFixed(4)})`;
       row.b.style.width = `calc((100% - 5rem) * ${(pb / top).toFixed(4)})`;

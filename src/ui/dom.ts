@@ -133,7 +133,8 @@ export function keepFocusWhenDisabled(root: HTMLElement = document.body): void {
   document.addEventListener('focusin', (e) => {
     last = e.target instanceof HTMLElement ? e.target : null;
   });
-  const focusable = 'button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), a[href], [tabindex="0"]';
+  const focusable =
+    'button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), a[href], [tabindex="0"]';
   const visible = (el: HTMLElement): boolean => el.getClientRects().length > 0;
   new MutationObserver((records) => {
     for (const r of records) {

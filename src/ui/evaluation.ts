@@ -12,7 +12,16 @@ interface EvaluationHandlers {
 function numberInput(label: string, testid: string, value: number, help: string): { el: HTMLElement; input: HTMLInputElement } {
   const id = nextId(testid);
   const input = h('input', { testid, attrs: { id, type: 'number', min: 1, step: 1, value, 'aria-describedby': `${id}-help` } });
-  return { input, el: h('div', { class: 'field' }, h('label', { attrs: { for: id }, text: label }), input, h('small', { attrs: { id: `${id}-help` }, text: help })) };
+  return {
+    input,
+    el: h(
+      'div',
+      { class: 'field' },
+      h('label', { attrs: { for: id }, text: label }),
+      input,
+      h('small', { attrs: { id: `${id}-help` }, text: help }),
+    ),
+  };
 }
 
 export function accuracyText(r: Pick<EvalResultView, 'accuracy' | 'correct' | 'total' | 'source'>): string {
@@ -23,7 +32,8 @@ export function accuracyText(r: Pick<EvalResultView, 'accuracy' | 'correct' | 't
  * would look like an empty cell, as if nothing had been generated. */
 function generatedCell(text: string): HTMLElement {
   if (text === '') return h('em', { class: 'muted', text: '(nothing: the student ended at once)' });
-  if (text.trim() === '') return h('em', { class: 'muted', text: `(only whitespace: ${text.length} ${text.length === 1 ? 'character' : 'characters'})` });
+  if (text.trim() === '')
+    return h('em', { class: 'muted', text: `(only whitespace: ${text.length} ${text.length === 1 ? 'character' : 'characters'})` });
   return h('pre', { class: 'generated', text });
 }
 
@@ -48,17 +58,19 @@ function withTimeLeft(bar: ProgressBar): ProgressBar {
 }
 
 function samplesTable(r: EvalResultView, max = 100): HTMLElement {
-  const rows = r.samples.slice(0, max).map((s) =>
-    h(
-      'tr',
-      { class: s.correct ? 'right' : 'wrong' },
-      h('td', { class: 'q', text: s.question }),
-      h('td', { text: s.gold }),
-      h('td', {}, generatedCell(s.generated)),
-      h('td', {}, s.extracted === null ? h('em', { text: 'none found' }) : h('code', { text: s.extracted })),
-      h('td', { class: 'verdict', text: s.correct ? '✓ right' : '✗ wrong' }),
-    ),
-  );
+  const rows = r.samples
+    .slice(0, max)
+    .map((s) =>
+      h(
+        'tr',
+        { class: s.correct ? 'right' : 'wrong' },
+        h('td', { class: 'q', text: s.question }),
+        h('td', { text: s.gold }),
+        h('td', {}, generatedCell(s.generated)),
+        h('td', {}, s.extracted === null ? h('em', { text: 'none found' }) : h('code', { text: s.extracted })),
+        h('td', { class: 'verdict', text: s.correct ? '✓ right' : '✗ wrong' }),
+      ),
+    );
   return h(
     'div',
     { class: 'table-wrap' },
@@ -66,7 +78,15 @@ function samplesTable(r: EvalResultView, max = 100): HTMLElement {
       'table',
       { class: 'samples', testid: 'eval-samples' },
       h('caption', { text: `Generations (${Math.min(max, r.samples.length)} of ${r.samples.length})` }),
-      h('thead', {}, h('tr', {}, ...['Question', 'Gold', 'Student wrote', 'Extracted answer', 'Verdict'].map((t) => h('th', { attrs: { scope: 'col' }, text: t })))),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ...['Question', 'Gold', 'Student wrote', 'Extracted answer', 'Verdict'].map((t) => h('th', { attrs: { scope: 'col' }, text: t })),
+        ),
+      ),
       h('tbody', {}, ...rows),
     ),
   );
@@ -85,14 +105,37 @@ interface ConsistencyLine {
 export function consistencyLines(c: ConsistencyView): ConsistencyLine[] {
   const m = c.samplesPerQuestion;
   return [
-    { key: 'agreement', name: 'Agreement', value: formatPercent(c.agreement), help: `Of the ${m} explanations sampled per question, the share that reach the most common answer (100%: the student always lands on the same answer, whichever way it reasons).` },
-    { key: 'majorityAccuracy', name: 'Majority-vote accuracy', value: `${formatPercent(c.majorityAccuracy)} (${c.majorityCorrect} of ${c.questions})`, help: 'Questions whose most common sampled answer is right (self-consistency decoding: let several explanations vote).' },
-    { key: 'sampleAccuracy', name: 'Sample accuracy', value: formatPercent(c.sampleAccuracy), help: `The share of single sampled explanations whose answer is right (${formatPercent(c.answered)} of them state an answer at all).` },
-    { key: 'greedyAccuracy', name: 'Greedy accuracy', value: `${formatPercent(c.greedyAccuracy)} (${c.greedyCorrect} of ${c.questions})`, help: 'The usual accuracy above: one answer per question, always taking the most likely next token.' },
+    {
+      key: 'agreement',
+      name: 'Agreement',
+      value: formatPercent(c.agreement),
+      help: `Of the ${m} explanations sampled per question, the share that reach the most common answer (100%: the student always lands on the same answer, whichever way it reasons).`,
+    },
+    {
+      key: 'majorityAccuracy',
+      name: 'Majority-vote accuracy',
+      value: `${formatPercent(c.majorityAccuracy)} (${c.majorityCorrect} of ${c.questions})`,
+      help: 'Questions whose most common sampled answer is right (self-consistency decoding: let several explanations vote).',
+    },
+    {
+      key: 'sampleAccuracy',
+      name: 'Sample accuracy',
+      value: formatPercent(c.sampleAccuracy),
+      help: `The share of single sampled explanations whose answer is right (${formatPercent(c.answered)} of them state an answer at all).`,
+    },
+    {
+      key: 'greedyAccuracy',
+      name: 'Greedy accuracy',
+      value: `${formatPercent(c.greedyAccuracy)} (${c.greedyCorrect} of ${c.questions})`,
+      help: 'The usual accuracy above: one answer per question, always taking the most likely next token.',
+    },
     {
       key: 'answerKL',
       name: 'Answer KL',
-      value: c.answerKL === null ? '– (no question had two explanations ending in “the answer is”)' : `${c.answerKL.toFixed(4)} nats (${c.klQuestions} of ${c.questions} questions)`,
+      value:
+        c.answerKL === null
+          ? '– (no question had two explanations ending in “the answer is”)'
+          : `${c.answerKL.toFixed(4)} nats (${c.klQuestions} of ${c.questions} questions)`,
       help: 'How much the student’s answer probabilities differ after two of its own explanations of the same question (symmetric KL, 0: identical). MCC-KD trains this down.',
     },
   ];
@@ -102,13 +145,28 @@ export function consistencyLines(c: ConsistencyView): ConsistencyLine[] {
  * value is text (answers come from the student and the files). */
 function consistencyBlock(c: ConsistencyView): HTMLElement {
   const lines = consistencyLines(c);
-  const values = { agreement: c.agreement, majorityAccuracy: c.majorityAccuracy, sampleAccuracy: c.sampleAccuracy, greedyAccuracy: c.greedyAccuracy, answerKL: c.answerKL, questions: c.questions, samples: c.samplesPerQuestion };
+  const values = {
+    agreement: c.agreement,
+    majorityAccuracy: c.majorityAccuracy,
+    sampleAccuracy: c.sampleAccuracy,
+    greedyAccuracy: c.greedyAccuracy,
+    answerKL: c.answerKL,
+    questions: c.questions,
+    samples: c.samplesPerQuestion,
+  };
   return h(
     'div',
     { class: 'consistency', testid: 'eval-consistency-result', attrs: { 'data-values': JSON.stringify(values) } },
     h('h3', { text: `Consistency of ${c.samplesPerQuestion} sampled explanations per question` }),
     h('p', { class: 'muted', text: `Sampled at temperature ${c.temperature} with seed ${c.seed} (the same seed gives the same samples).` }),
-    h('dl', { class: 'metrics' }, ...lines.flatMap((l) => [h('dt', { text: l.name }), h('dd', {}, h('strong', { text: l.value, attrs: { 'data-key': l.key } }), h('small', { text: l.help }))])),
+    h(
+      'dl',
+      { class: 'metrics' },
+      ...lines.flatMap((l) => [
+        h('dt', { text: l.name }),
+        h('dd', {}, h('strong', { text: l.value, attrs: { 'data-key': l.key } }), h('small', { text: l.help })),
+      ]),
+    ),
   );
 }
 
@@ -121,11 +179,26 @@ export class EvaluationView {
   private readonly table = h('div');
   private readonly why = h('p', { class: 'why muted', testid: 'eval-why', attrs: { id: 'eval-why' } });
   private readonly advice = h('p', { class: 'advice', testid: 'eval-advice', attrs: { 'aria-live': 'polite' } });
-  private readonly limit = numberInput('Questions', 'eval-limit', 50, 'How many evaluation questions to answer (generation is the slow part).');
+  private readonly limit = numberInput(
+    'Questions',
+    'eval-limit',
+    50,
+    'How many evaluation questions to answer (generation is the slow part).',
+  );
   private readonly maxTokens = numberInput('Max new tokens', 'eval-max-tokens', 96, 'Longest answer the student may write per question.');
   private readonly sampleOn = h('input', { testid: 'eval-consistency', attrs: { id: nextId('eval-consistency'), type: 'checkbox' } });
-  private readonly sampleCount = numberInput('Explanations per question (M)', 'eval-samples-count', 4, 'How many explanations to sample per question (at least 2).');
-  private readonly sampleTemperature = numberInput('Sampling temperature', 'eval-temperature', 1, 'Randomness of the samples: 1 samples the student’s own distribution, lower is more deterministic.');
+  private readonly sampleCount = numberInput(
+    'Explanations per question (M)',
+    'eval-samples-count',
+    4,
+    'How many explanations to sample per question (at least 2).',
+  );
+  private readonly sampleTemperature = numberInput(
+    'Sampling temperature',
+    'eval-temperature',
+    1,
+    'Randomness of the samples: 1 samples the student’s own distribution, lower is more deterministic.',
+  );
   private readonly sampleSeed = numberInput('Sampling seed', 'eval-seed', 1, 'Same seed, same samples.');
   private readonly consistency = h('div');
 
@@ -138,7 +211,12 @@ export class EvaluationView {
       attrs: { type: 'button' },
       on: { click: () => handlers.run(this.options()) },
     });
-    this.cancelButton = h('button', { text: 'Cancel', testid: 'eval-cancel', attrs: { type: 'button', disabled: true }, on: { click: handlers.cancel } });
+    this.cancelButton = h('button', {
+      text: 'Cancel',
+      testid: 'eval-cancel',
+      attrs: { type: 'button', disabled: true },
+      on: { click: handlers.cancel },
+    });
     this.sampleTemperature.input.min = '0.05';
     this.sampleTemperature.input.step = 'any';
     this.sampleSeed.input.min = '0';
@@ -156,8 +234,15 @@ export class EvaluationView {
       h(
         'div',
         { class: 'field check' },
-        h('label', { attrs: { for: this.sampleOn.id } }, this.sampleOn, ' Sample M explanations per question and measure their consistency'),
-        h('small', { text: 'After the usual (greedy) evaluation: does the student reach the same answer by different explanations? Slower: M more answers per question.' }),
+        h(
+          'label',
+          { attrs: { for: this.sampleOn.id } },
+          this.sampleOn,
+          ' Sample M explanations per question and measure their consistency',
+        ),
+        h('small', {
+          text: 'After the usual (greedy) evaluation: does the student reach the same answer by different explanations? Slower: M more answers per question.',
+        }),
       ),
       h('div', { class: 'settings-grid' }, ...sampling.map((f) => f.el)),
       h('div', { class: 'buttons' }, this.runButton, this.cancelButton),
@@ -190,7 +275,10 @@ export class EvaluationView {
 
   setEnabled(v: boolean): void {
     this.runButton.disabled = !v;
-    const why = v || this.running ? '' : 'Evaluate needs a model: train one (step 5) or resume a saved run (step 8). While a run trains, pause it to evaluate.';
+    const why =
+      v || this.running
+        ? ''
+        : 'Evaluate needs a model: train one (step 5) or resume a saved run (step 8). While a run trains, pause it to evaluate.';
     this.why.textContent = why;
     this.why.hidden = why === '';
     if (why) this.runButton.setAttribute('aria-describedby', 'eval-why');

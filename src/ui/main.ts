@@ -27,17 +27,22 @@ const ui = { busy: false, hasData: false, modelLoaded: false, canContinue: false
 
 const backendBadge = h('span', { class: 'badge', testid: 'backend', attrs: { 'aria-live': 'polite' }, text: 'backend: starting…' });
 const settings = settingsView();
-const reportBox = h('div', { testid: 'data-report', class: 'report-box' }, h('p', { class: 'muted', text: 'Load data in step 1 to see what curation kept. A saved run (step 8) resumes without loading anything.' }));
+const reportBox = h(
+  'div',
+  { testid: 'data-report', class: 'report-box' },
+  h('p', { class: 'muted', text: 'Load data in step 1 to see what curation kept. A saved run (step 8) resumes without loading anything.' }),
+);
 const evalReportBox = h('div');
 
 const dataView = new DataInputView({
   teacher: (f) => loadData({ kind: 'file', file: f }).then((read) => read && ui.hasData && settings.setDemo(false)),
   evalFile: (f) => loadEvalData({ kind: 'file', file: f }),
-  clearEval: () => void guard('Removing the evaluation file', async () => {
-    await api.clearEval();
-    dataView.setEvalName(undefined);
-    evalReportBox.replaceChildren();
-  }),
+  clearEval: () =>
+    void guard('Removing the evaluation file', async () => {
+      await api.clearEval();
+      dataView.setEvalName(undefined);
+      evalReportBox.replaceChildren();
+    }),
   demo: () => loadDemo(),
 });
 
@@ -53,42 +58,69 @@ const student = new StudentView({
 function runSettings(): ReturnType<typeof settings.read> {
   const s = settings.read();
   const template = student.promptTemplate();
-  return { ...s, config: { ...s.config, ...(template !== undefined ? { promptTemplate: template } : {}), ...(student.recomputeActivations() ? { recompute: true } : {}) } };
+  return {
+    ...s,
+    config: {
+      ...s.config,
+      ...(template !== undefined ? { promptTemplate: template } : {}),
+      ...(student.recomputeActivations() ? { recompute: true } : {}),
+    },
+  };
 }
 
 const training = new TrainingView({
-  start: () => runTraining('Training', (l) => { const s = runSettings(); return api.train(s.config, { autosaveEvery: s.autosaveEvery, accuracy: s.accuracy }, l); }),
-  continueRun: () => runTraining('Continuing', (l) => { const s = settings.read(); return api.continueRun({ autosaveEvery: s.autosaveEvery, accuracy: s.accuracy }, l); }),
+  start: () =>
+    runTraining('Training', (l) => {
+      const s = runSettings();
+      return api.train(s.config, { autosaveEvery: s.autosaveEvery, accuracy: s.accuracy }, l);
+    }),
+  continueRun: () =>
+    runTraining('Continuing', (l) => {
+      const s = settings.read();
+      return api.continueRun({ autosaveEvery: s.autosaveEvery, accuracy: s.accuracy }, l);
+    }),
   pause: () => void guard('Pause', () => api.pause()),
   resume: () => void guard('Resume', () => api.resume()),
   stop: () => void guard('Stop', () => api.stop()),
-  save: () => void guard('Saving a checkpoint', async () => {
-    const c = await api.saveCheckpoint();
-    training.note(`checkpoint saved at step ${c.step}`);
-    await refreshCheckpoints();
-  }),
+  save: () =>
+    void guard('Saving a checkpoint', async () => {
+      const c = await api.saveCheckpoint();
+      training.note(`checkpoint saved at step ${c.step}`);
+      await refreshCheckpoints();
+    }),
 });
 
-const evaluation = new EvaluationView({ run: (o) => void runEvaluation(o), cancel: () => void guard('Cancel', () => api.cancelEvaluation()) });
+const evaluation = new EvaluationView({
+  run: (o) => void runEvaluation(o),
+  cancel: () => void guard('Cancel', () => api.cancelEvaluation()),
+});
 const compare = new CompareView({ run: () => void runCompare(), plan: comparePlan });
 const checkpoints = new CheckpointsView({
-  resume: (id) => runTraining('Resuming', (l) => { const s = settings.read(); return api.resumeCheckpoint(id, { autosaveEvery: s.autosaveEvery, accuracy: s.accuracy, backend: settings.backend() }, l); }),
+  resume: (id) =>
+    runTraining('Resuming', (l) => {
+      const s = settings.read();
+      return api.resumeCheckpoint(id, { autosaveEvery: s.autosaveEvery, accuracy: s.accuracy, backend: settings.backend() }, l);
+    }),
   exportFile: (id, format) => exportCheckpoint(id, format),
-  remove: (c) => void guard('Deleting the checkpoint', async () => {
-    if (!confirm(`Delete the checkpoint at step ${c.step} (${c.kind})? This cannot be undone; export it first if you may need it.`)) return;
-    await api.deleteCheckpoint(c.id);
-    await refreshCheckpoints();
-  }),
-  removeRun: (id) => void guard('Deleting the run', async () => {
-    if (!confirm('Delete this run and all its checkpoints? Export them first if you may need them.')) return;
-    await api.deleteRun(id);
-    await refreshCheckpoints();
-  }),
-  importFile: (f) => void guard(`Importing ${f.name}`, async () => {
-    const c = await api.importCheckpoint(f);
-    training.note(`imported ${f.name} (step ${c.step}); press Resume on it to load it`);
-    await refreshCheckpoints();
-  }),
+  remove: (c) =>
+    void guard('Deleting the checkpoint', async () => {
+      if (!confirm(`Delete the checkpoint at step ${c.step} (${c.kind})? This cannot be undone; export it first if you may need it.`))
+        return;
+      await api.deleteCheckpoint(c.id);
+      await refreshCheckpoints();
+    }),
+  removeRun: (id) =>
+    void guard('Deleting the run', async () => {
+      if (!confirm('Delete this run and all its checkpoints? Export them first if you may need them.')) return;
+      await api.deleteRun(id);
+      await refreshCheckpoints();
+    }),
+  importFile: (f) =>
+    void guard(`Importing ${f.name}`, async () => {
+      const c = await api.importCheckpoint(f);
+      training.note(`imported ${f.name} (step ${c.step}); press Resume on it to load it`);
+      await refreshCheckpoints();
+    }),
   refresh: () => void refreshCheckpoints(),
 });
 const classroom = new ClassroomView({
@@ -100,19 +132,37 @@ const classroom = new ClassroomView({
   },
 });
 
-
 function section(n: string, title: string, testid: string, ...body: HTMLElement[]): HTMLElement {
   const id = `section-${testid}`;
-  return h('section', { class: 'card', testid: `section-${testid}`, attrs: { 'aria-labelledby': id } }, h('h2', { attrs: { id } }, h('span', { class: 'num', text: n }), title), ...body);
+  return h(
+    'section',
+    { class: 'card', testid: `section-${testid}`, attrs: { 'aria-labelledby': id } },
+    h('h2', { attrs: { id } }, h('span', { class: 'num', text: n }), title),
+    ...body,
+  );
 }
 
-const classroomButton = h('button', { text: 'Classroom demo', testid: 'classroom-run', class: 'primary big', attrs: { type: 'button' }, on: { click: () => void runClassroom() } });
+const classroomButton = h('button', {
+  text: 'Classroom demo',
+  testid: 'classroom-run',
+  class: 'primary big',
+  attrs: { type: 'button' },
+  on: { click: () => void runClassroom() },
+});
 
 document.getElementById('app')?.replaceChildren(
   h(
     'header',
     { class: 'top' },
-    h('div', {}, h('h1', { text: 'MCC-KD trainer' }), h('p', { class: 'tagline', text: 'Distil a teacher’s chains of thought into a small student, in this browser. Your files never leave the page.' })),
+    h(
+      'div',
+      {},
+      h('h1', { text: 'MCC-KD trainer' }),
+      h('p', {
+        class: 'tagline',
+        text: 'Distil a teacher’s chains of thought into a small student, in this browser. Your files never leave the page.',
+      }),
+    ),
     h('div', { class: 'top-right' }, backendBadge, classroomButton),
   ),
   errorBanner(),
@@ -214,7 +264,10 @@ function loadData(src: DataSource): Promise<boolean> {
       text: 'Download the curated set (.jsonl)',
       class: 'small secondary',
       testid: 'download-curated',
-      attrs: { type: 'button', title: 'What training reads after curation, one question a line: train it elsewhere on exactly this, or load it here again' },
+      attrs: {
+        type: 'button',
+        title: 'What training reads after curation, one question a line: train it elsewhere on exactly this, or load it here again',
+      },
       on: { click: () => void guard('Writing the curated set', async () => saveFile(await api.curatedData())) },
     });
     reportBox.replaceChildren(reportView(summary), summary.groups > 0 ? h('p', { class: 'buttons' }, download) : '');
@@ -245,7 +298,11 @@ async function runTraining(what: string, start: (l: typeof listener) => Promise<
   ui.busy = true;
   training.begin();
   refresh();
-  const r = await guard(what, () => start(listener), (m) => training.failed(m));
+  const r = await guard(
+    what,
+    () => start(listener),
+    (m) => training.failed(m),
+  );
   ui.busy = false;
   if (r) {
     ui.modelLoaded = true;
@@ -264,12 +321,19 @@ async function runEvaluation(opts: EvalOptions): Promise<void> {
   evaluation.progress.begin();
   let shownPhase: EvalPhase = 'greedy';
   const r = await guard('Evaluation', () =>
-    api.evaluate(opts, callback((done: number, total: number, phase: EvalPhase) => {
-      // sampling is a second pass with its own pace: the time left starts over
-      if (phase !== shownPhase) evaluation.progress.begin(phase === 'samples' ? 'sampling explanations…' : undefined);
-      shownPhase = phase;
-      evaluation.progress.set(done, total, phase === 'samples' ? `${done} of ${total} sampled explanations` : `${done} of ${total} questions`);
-    })),
+    api.evaluate(
+      opts,
+      callback((done: number, total: number, phase: EvalPhase) => {
+        // sampling is a second pass with its own pace: the time left starts over
+        if (phase !== shownPhase) evaluation.progress.begin(phase === 'samples' ? 'sampling explanations…' : undefined);
+        shownPhase = phase;
+        evaluation.progress.set(
+          done,
+          total,
+          phase === 'samples' ? `${done} of ${total} sampled explanations` : `${done} of ${total} questions`,
+        );
+      }),
+    ),
   );
   if (r) evaluation.show(r);
   else evaluation.clear();
@@ -291,7 +355,11 @@ async function runCompare(): Promise<void> {
   compare.reset(seeds.length);
   refresh();
   // with the Evaluation settings: consistency too when they sample explanations
-  const r = await guard('Comparison', () => api.compare(s.config, evaluation.options(), listener, { seeds, accuracy: s.accuracy }), (m) => training.failed(m));
+  const r = await guard(
+    'Comparison',
+    () => api.compare(s.config, evaluation.options(), listener, { seeds, accuracy: s.accuracy }),
+    (m) => training.failed(m),
+  );
   if (r) compare.finish(r);
   ui.busy = false;
   ui.canContinue = false;
@@ -306,7 +374,10 @@ function comparePlan(): ComparePlan | undefined {
   const typing = document.activeElement;
   try {
     const { config } = settings.read();
-    return { seed: config.seed ?? DEFAULT_TRAIN.seed, length: config.epochs !== undefined ? { epochs: config.epochs } : { steps: config.steps ?? DEFAULT_TRAIN.steps } };
+    return {
+      seed: config.seed ?? DEFAULT_TRAIN.seed,
+      length: config.epochs !== undefined ? { epochs: config.epochs } : { steps: config.steps ?? DEFAULT_TRAIN.steps },
+    };
   } catch {
     return undefined;
   } finally {
@@ -328,7 +399,11 @@ async function runClassroom(): Promise<void> {
   training.begin();
   refresh();
   window.scrollTo({ top: 0 });
-  const r = await guard('Classroom demo', () => api.classroom(s.config, listener, s.accuracy), (m) => training.failed(m));
+  const r = await guard(
+    'Classroom demo',
+    () => api.classroom(s.config, listener, s.accuracy),
+    (m) => training.failed(m),
+  );
   ui.busy = false;
   if (r) ui.canContinue = r.step < r.totalSteps;
   training.setPhase('idle', ui.canContinue);
@@ -395,11 +470,16 @@ settings.onBackendChange((b) => {
 });
 
 requestBackend('Setting up the backend', settings.backend());
-void api.presetParams().then((p) => settings.showPresetParams(p)).catch(() => undefined); // the picker works without the counts
+void api
+  .presetParams()
+  .then((p) => settings.showPresetParams(p))
+  .catch(() => undefined); // the picker works without the counts
 // Tests and bug reports: ?diagnostics in the URL offers the worker's
 // diagnostic calls to the console (nothing else on the page uses them).
 if (new URLSearchParams(location.search).has('diagnostics')) {
-  Object.assign(window, { mcckdDiagnostics: { loseDevice: () => api.loseDeviceForTest(), status: () => api.status(), memory: () => api.memory() } });
+  Object.assign(window, {
+    mcckdDiagnostics: { loseDevice: () => api.loseDeviceForTest(), status: () => api.status(), memory: () => api.memory() },
+  });
 }
 void refreshCheckpoints();
 // Ask the browser to keep checkpoints under storage pressure (only the page

@@ -6,7 +6,17 @@ import type { DataSummary, EvalDataSummary, QuestionGroup, DataReport } from '..
 import { formatBytes } from '../shared/format';
 import { h } from './dom';
 
-const KNOWN = new Set(['format', 'records', 'questions', 'rationalesIn', 'rationalesKept', 'keptOnLabel', 'dropped', 'droppedExamples', 'errors']);
+const KNOWN = new Set([
+  'format',
+  'records',
+  'questions',
+  'rationalesIn',
+  'rationalesKept',
+  'keptOnLabel',
+  'dropped',
+  'droppedExamples',
+  'errors',
+]);
 const MAX_ERRORS = 50;
 
 /** Plain words for curation's drop reasons (the codes stay: they are what
@@ -41,7 +51,11 @@ function sizeText(bytes: number): string {
 }
 
 function counts(rows: [string, string | number][]): HTMLTableElement {
-  return h('table', { class: 'counts' }, h('tbody', {}, ...rows.map(([k, v]) => h('tr', {}, h('th', { attrs: { scope: 'row' }, text: k }), h('td', { text: String(v) })))));
+  return h(
+    'table',
+    { class: 'counts' },
+    h('tbody', {}, ...rows.map(([k, v]) => h('tr', {}, h('th', { attrs: { scope: 'row' }, text: k }), h('td', { text: String(v) })))),
+  );
 }
 
 function short(value: unknown, max = 300): string {
@@ -52,7 +66,9 @@ function short(value: unknown, max = 300): string {
 function errorList(errors: DataReport['errors']): HTMLElement {
   if (errors.length === 0) return h('p', { class: 'ok', text: 'No errors.' });
   const where = (e: DataReport['errors'][number]): string =>
-    [e.line !== undefined ? `line ${e.line}` : e.index !== undefined ? `record ${e.index}` : '', e.field ? `field "${e.field}"` : ''].filter(Boolean).join(', ');
+    [e.line !== undefined ? `line ${e.line}` : e.index !== undefined ? `record ${e.index}` : '', e.field ? `field "${e.field}"` : '']
+      .filter(Boolean)
+      .join(', ');
   const items = errors.slice(0, MAX_ERRORS).map((e) => {
     const w = where(e);
     return h('li', {}, w ? h('span', { class: 'where', text: `${w}: ` }) : null, e.message);
@@ -81,7 +97,11 @@ function sampleView(g: QuestionGroup): HTMLElement {
     h('p', { class: 'question' }, h('strong', { text: 'Q: ' }), g.question),
     g.choices?.length ? h('p', { text: `Choices: ${g.choices.join(' | ')}` }) : null,
     h('p', {}, h('strong', { text: 'Gold answer: ' }), g.answer),
-    h('ol', { class: 'rationales' }, ...g.rationales.map((r) => h('li', {}, h('p', { class: 'rationale' }, highlighted(r.text, r.answerStart, r.answerEnd))))),
+    h(
+      'ol',
+      { class: 'rationales' },
+      ...g.rationales.map((r) => h('li', {}, h('p', { class: 'rationale' }, highlighted(r.text, r.answerStart, r.answerEnd)))),
+    ),
   );
 }
 
@@ -94,23 +114,57 @@ export function reportView(d: DataSummary): HTMLElement {
     { class: 'report' },
     // The report is long and Start is three screens below it: one link to
     // the next thing to do.
-    d.groups > 0 ? h('p', { class: 'next-step' }, h('a', { attrs: { href: '#section-training' }, testid: 'next-step', text: 'Next: start training (step 5) ↓' }), ' — or check the settings (step 4) first.') : null,
-    h('p', { class: 'summary' }, `${d.name}${sizeText(d.bytes)}: format `, h('code', { text: r.format }), `, answers `, h('code', { text: d.taskType }), ` (${TASK_TYPES[d.taskType] ?? 'how answers are compared'})`),
+    d.groups > 0
+      ? h(
+          'p',
+          { class: 'next-step' },
+          h('a', { attrs: { href: '#section-training' }, testid: 'next-step', text: 'Next: start training (step 5) ↓' }),
+          ' — or check the settings (step 4) first.',
+        )
+      : null,
+    h(
+      'p',
+      { class: 'summary' },
+      `${d.name}${sizeText(d.bytes)}: format `,
+      h('code', { text: r.format }),
+      `, answers `,
+      h('code', { text: d.taskType }),
+      ` (${TASK_TYPES[d.taskType] ?? 'how answers are compared'})`,
+    ),
     counts([
       ['Records read', r.records],
       ['Questions', r.questions],
       ['Rationales in the file', r.rationalesIn],
       ['Rationales kept', r.rationalesKept],
-      ...(r.keptOnLabel ? [['Kept on the teacher\'s label (answer not readable; answer sentence appended)', r.keptOnLabel] as [string, number]] : []),
+      ...(r.keptOnLabel
+        ? [["Kept on the teacher's label (answer not readable; answer sentence appended)", r.keptOnLabel] as [string, number]]
+        : []),
       ['Questions for training', d.groups],
       ['Questions held out for evaluation (dev split)', d.dev],
     ]),
     h('h3', { text: 'Dropped' }),
     dropped.length === 0
       ? h('p', { class: 'ok', text: 'Nothing was dropped.' })
-      : h('ul', { testid: 'report-dropped' }, ...dropped.map(([reason, n]) => h('li', {}, h('code', { text: reason }), `: ${n}`, DROP_REASONS[reason] ? h('span', { class: 'muted', text: ` — ${DROP_REASONS[reason]}` }) : null))),
+      : h(
+          'ul',
+          { testid: 'report-dropped' },
+          ...dropped.map(([reason, n]) =>
+            h(
+              'li',
+              {},
+              h('code', { text: reason }),
+              `: ${n}`,
+              DROP_REASONS[reason] ? h('span', { class: 'muted', text: ` — ${DROP_REASONS[reason]}` }) : null,
+            ),
+          ),
+        ),
     Array.isArray(r.droppedExamples) && r.droppedExamples.length > 0
-      ? h('details', {}, h('summary', { text: `Examples of dropped rationales (${r.droppedExamples.length})` }), ...r.droppedExamples.slice(0, 10).map((x) => h('pre', { text: short(x, 600) })))
+      ? h(
+          'details',
+          {},
+          h('summary', { text: `Examples of dropped rationales (${r.droppedExamples.length})` }),
+          ...r.droppedExamples.slice(0, 10).map((x) => h('pre', { text: short(x, 600) })),
+        )
       : null,
     errorList(r.errors ?? []),
     extra.length > 0 ? h('details', {}, h('summary', { text: 'More details' }), counts(extra.map(([k, v]) => [k, short(v)]))) : null,
@@ -123,7 +177,15 @@ export function evalReportView(e: EvalDataSummary): HTMLElement {
   return h(
     'div',
     { class: 'report eval-report', testid: 'eval-report' },
-    h('p', { class: 'summary' }, `Evaluation file ${e.name}${sizeText(e.bytes)}: ${e.items} questions, format `, h('code', { text: r.format }), ', answers ', h('code', { text: e.taskType }), ` (${TASK_TYPES[e.taskType] ?? 'how answers are compared'})`),
+    h(
+      'p',
+      { class: 'summary' },
+      `Evaluation file ${e.name}${sizeText(e.bytes)}: ${e.items} questions, format `,
+      h('code', { text: r.format }),
+      ', answers ',
+      h('code', { text: e.taskType }),
+      ` (${TASK_TYPES[e.taskType] ?? 'how answers are compared'})`,
+    ),
     errorList(r.errors ?? []),
   );
 }

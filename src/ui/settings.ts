@@ -25,14 +25,77 @@ interface NumberField {
 }
 
 const NUMBER_FIELDS: NumberField[] = [
-  { key: 'alpha', label: 'Alpha (α)', help: 'Weight of the consistency (KL) term; 0 trains the plain multi-rationale baseline.', value: DEFAULT_TRAIN.alpha, min: 0, step: 'any' },
-  { key: 'temperature', label: 'Temperature (T)', help: 'Softens both answer distributions inside the KL term (reference: 1.3).', value: DEFAULT_TRAIN.temperature, min: 0.05, step: 'any' },
-  { key: 'k', label: 'Rationales per question (K)', help: 'How many teacher rationales curation keeps per question; each step pairs two of them.', value: DEFAULT_TRAIN.k, min: 1, max: 32, step: 1, integer: true },
-  { key: 'batchSize', label: 'Batch size', help: 'Questions per step; each contributes two rationales.', value: DEFAULT_TRAIN.batchSize, min: 1, max: 512, step: 1, integer: true },
-  { key: 'lr', label: 'Learning rate', help: 'Peak rate of AdamW: linear warmup, then cosine decay to a tenth.', value: DEFAULT_TRAIN.lr, min: 0, step: 'any' },
-  { key: 'seed', label: 'Seed', help: 'Fixes weights, rationale pairs and data order: same seed, same run.', value: DEFAULT_TRAIN.seed, min: 0, step: 1, integer: true },
-  { key: 'logEvery', label: 'Log every (steps)', help: 'Read the losses back every N steps; 1 draws every step, more is a little faster.', value: 1, min: 1, step: 1, integer: true },
-  { key: 'autosaveEvery', label: 'Autosave every (steps)', help: 'Save a checkpoint every N steps (0: only on pause, stop and at the end).', value: 50, min: 0, step: 1, integer: true },
+  {
+    key: 'alpha',
+    label: 'Alpha (α)',
+    help: 'Weight of the consistency (KL) term; 0 trains the plain multi-rationale baseline.',
+    value: DEFAULT_TRAIN.alpha,
+    min: 0,
+    step: 'any',
+  },
+  {
+    key: 'temperature',
+    label: 'Temperature (T)',
+    help: 'Softens both answer distributions inside the KL term (reference: 1.3).',
+    value: DEFAULT_TRAIN.temperature,
+    min: 0.05,
+    step: 'any',
+  },
+  {
+    key: 'k',
+    label: 'Rationales per question (K)',
+    help: 'How many teacher rationales curation keeps per question; each step pairs two of them.',
+    value: DEFAULT_TRAIN.k,
+    min: 1,
+    max: 32,
+    step: 1,
+    integer: true,
+  },
+  {
+    key: 'batchSize',
+    label: 'Batch size',
+    help: 'Questions per step; each contributes two rationales.',
+    value: DEFAULT_TRAIN.batchSize,
+    min: 1,
+    max: 512,
+    step: 1,
+    integer: true,
+  },
+  {
+    key: 'lr',
+    label: 'Learning rate',
+    help: 'Peak rate of AdamW: linear warmup, then cosine decay to a tenth.',
+    value: DEFAULT_TRAIN.lr,
+    min: 0,
+    step: 'any',
+  },
+  {
+    key: 'seed',
+    label: 'Seed',
+    help: 'Fixes weights, rationale pairs and data order: same seed, same run.',
+    value: DEFAULT_TRAIN.seed,
+    min: 0,
+    step: 1,
+    integer: true,
+  },
+  {
+    key: 'logEvery',
+    label: 'Log every (steps)',
+    help: 'Read the losses back every N steps; 1 draws every step, more is a little faster.',
+    value: 1,
+    min: 1,
+    step: 1,
+    integer: true,
+  },
+  {
+    key: 'autosaveEvery',
+    label: 'Autosave every (steps)',
+    help: 'Save a checkpoint every N steps (0: only on pause, stop and at the end).',
+    value: 50,
+    min: 0,
+    step: 1,
+    integer: true,
+  },
 ];
 
 const BACKENDS: { value: BackendName; label: string }[] = [
@@ -45,7 +108,13 @@ const BACKENDS: { value: BackendName; label: string }[] = [
 function field(label: string, control: HTMLElement & { id: string }, help: string): HTMLElement {
   const helpId = `${control.id}-help`;
   control.setAttribute('aria-describedby', helpId);
-  return h('div', { class: 'field' }, h('label', { attrs: { for: control.id }, text: label }), control, h('small', { attrs: { id: helpId }, text: help }));
+  return h(
+    'div',
+    { class: 'field' },
+    h('label', { attrs: { for: control.id }, text: label }),
+    control,
+    h('small', { attrs: { id: helpId }, text: help }),
+  );
 }
 
 export interface SettingsView {
@@ -74,8 +143,6 @@ export interface SettingsView {
 export const DEMO_RECIPE = { steps: 1000, batchSize: 16 } as const;
 const DEMO_RECIPE_FIELDS = { steps: DEMO_RECIPE.steps, batch: DEMO_RECIPE.batchSize };
 
-
-
 export function settingsView(): SettingsView {
   const inputs = new Map<string, HTMLInputElement>();
   const fields: HTMLElement[] = [];
@@ -85,15 +152,24 @@ export function settingsView(): SettingsView {
   // says what the sizes are for. The parameter counts come from the worker
   // (showPresetParams) once it answers.
   const presetText = (name: PresetName, params?: number): string =>
-    [name, ...(params === undefined ? [] : [`${(params / 1e6).toFixed(2)}M params`]), `${PRESETS[name].nLayer}×${PRESETS[name].nEmbd}`].join(' · ');
+    [
+      name,
+      ...(params === undefined ? [] : [`${(params / 1e6).toFixed(2)}M params`]),
+      `${PRESETS[name].nLayer}×${PRESETS[name].nEmbd}`,
+    ].join(' · ');
   for (const name of Object.keys(PRESETS) as PresetName[]) preset.append(h('option', { attrs: { value: name }, text: presetText(name) }));
   preset.value = DEFAULT_TRAIN.preset;
-  fields.push(field('Model size', preset, 'Layers × width. tiny trains in minutes anywhere; small suits a classroom GPU; base wants a real GPU.'));
+  fields.push(
+    field('Model size', preset, 'Layers × width. tiny trains in minutes anywhere; small suits a classroom GPU; base wants a real GPU.'),
+  );
 
   // Length: steps or epochs.
   const mode = h('select', { attrs: { id: nextId('length-mode'), name: 'length-mode' }, testid: 'length-mode' });
   mode.append(h('option', { attrs: { value: 'steps' }, text: 'steps' }), h('option', { attrs: { value: 'epochs' }, text: 'epochs' }));
-  const length = h('input', { attrs: { id: nextId('length'), type: 'number', min: 1, step: 'any', value: DEFAULT_TRAIN.steps, name: 'length' }, testid: 'steps' });
+  const length = h('input', {
+    attrs: { id: nextId('length'), type: 'number', min: 1, step: 'any', value: DEFAULT_TRAIN.steps, name: 'length' },
+    testid: 'steps',
+  });
   mode.addEventListener('change', () => {
     // back to steps: the budget the page chose (the demo's, or the default)
     length.value = mode.value === 'epochs' ? '10' : String(budget.steps);
@@ -121,17 +197,54 @@ export function settingsView(): SettingsView {
 
   // Accuracy while training: empty means auto (a tenth of the run, at least
   // every 25 steps), so a short run is not slowed down unasked.
-  const accEvery = h('input', { attrs: { id: nextId('accuracy-every'), type: 'number', name: 'accuracyEvery', min: 0, step: 1, placeholder: 'auto' }, testid: 'setting-accuracyEvery' });
-  fields.push(field('Check accuracy every (steps)', accEvery, 'Answers a few held-out questions (evaluation file, else the dev split) every N steps and charts the accuracy. Empty: about every tenth of the run (at least 25 steps); 0: never.'));
-  const accQuestions = h('input', { attrs: { id: nextId('accuracy-questions'), type: 'number', name: 'accuracyQuestions', min: 1, max: 256, step: 1, value: ACCURACY_QUESTIONS.page }, testid: 'setting-accuracyQuestions' });
-  fields.push(field('Questions per accuracy check', accQuestions, 'The first N held-out questions, answered greedily; more is steadier and slower.'));
-  const accTokens = h('input', { attrs: { id: nextId('accuracy-tokens'), type: 'number', name: 'accuracyMaxTokens', min: 1, step: 1, placeholder: 'auto' }, testid: 'setting-accuracyMaxTokens' });
-  fields.push(field('Max new tokens per check', accTokens, 'Longest answer written in a check. Empty: a little more than the longest training rationale.'));
+  const accEvery = h('input', {
+    attrs: { id: nextId('accuracy-every'), type: 'number', name: 'accuracyEvery', min: 0, step: 1, placeholder: 'auto' },
+    testid: 'setting-accuracyEvery',
+  });
+  fields.push(
+    field(
+      'Check accuracy every (steps)',
+      accEvery,
+      'Answers a few held-out questions (evaluation file, else the dev split) every N steps and charts the accuracy. Empty: about every tenth of the run (at least 25 steps); 0: never.',
+    ),
+  );
+  const accQuestions = h('input', {
+    attrs: {
+      id: nextId('accuracy-questions'),
+      type: 'number',
+      name: 'accuracyQuestions',
+      min: 1,
+      max: 256,
+      step: 1,
+      value: ACCURACY_QUESTIONS.page,
+    },
+    testid: 'setting-accuracyQuestions',
+  });
+  fields.push(
+    field('Questions per accuracy check', accQuestions, 'The first N held-out questions, answered greedily; more is steadier and slower.'),
+  );
+  const accTokens = h('input', {
+    attrs: { id: nextId('accuracy-tokens'), type: 'number', name: 'accuracyMaxTokens', min: 1, step: 1, placeholder: 'auto' },
+    testid: 'setting-accuracyMaxTokens',
+  });
+  fields.push(
+    field(
+      'Max new tokens per check',
+      accTokens,
+      'Longest answer written in a check. Empty: a little more than the longest training rationale.',
+    ),
+  );
 
   const backend = h('select', { attrs: { id: nextId('backend'), name: 'backend' }, testid: 'backend-select' });
   for (const b of BACKENDS) backend.append(h('option', { attrs: { value: b.value }, text: b.label }));
   backend.value = 'webgpu';
-  fields.push(field('Backend', backend, 'Where the math runs. Without WebGPU the worker falls back to WebGL, then the CPU; the badge at the top says what it got.'));
+  fields.push(
+    field(
+      'Backend',
+      backend,
+      'Where the math runs. Without WebGPU the worker falls back to WebGL, then the CPU; the badge at the top says what it got.',
+    ),
+  );
 
   const demoNote = h('p', { class: 'settings-note', testid: 'settings-demo-note', attrs: { role: 'status', hidden: true } });
   const el = h('div', {}, demoNote, h('div', { class: 'settings-grid' }, ...fields));
@@ -182,7 +295,9 @@ export function settingsView(): SettingsView {
     const v = Number(input.value);
     if (!Number.isInteger(v) || v < min || v > max) {
       input.focus();
-      throw new Error(`${label}: enter a whole number ${max === Infinity ? `of at least ${min}` : `from ${min} to ${max}`}, or leave it empty (got "${input.value}")`);
+      throw new Error(
+        `${label}: enter a whole number ${max === Infinity ? `of at least ${min}` : `from ${min} to ${max}`}, or leave it empty (got "${input.value}")`,
+      );
     }
     return v;
   };
@@ -195,7 +310,8 @@ export function settingsView(): SettingsView {
 
   return {
     showPresetParams(params) {
-      for (const o of preset.options) if (Object.hasOwn(PRESETS, o.value)) o.text = presetText(o.value as PresetName, params[o.value as PresetName]);
+      for (const o of preset.options)
+        if (Object.hasOwn(PRESETS, o.value)) o.text = presetText(o.value as PresetName, params[o.value as PresetName]);
     },
     el,
     read(): Settings {

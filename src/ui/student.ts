@@ -44,9 +44,14 @@ export class StudentView {
     const group = nextId('student-kind');
     this.scratch = h('input', { attrs: { type: 'radio', name: group, id: nextId('scratch'), checked: true }, testid: 'student-scratch' });
     this.pretrained = h('input', { attrs: { type: 'radio', name: group, id: nextId('pretrained') }, testid: 'student-pretrained' });
-    this.folder = h('input', { attrs: { type: 'file', id: nextId('folder'), webkitdirectory: '', multiple: true }, testid: 'student-folder' });
+    this.folder = h('input', {
+      attrs: { type: 'file', id: nextId('folder'), webkitdirectory: '', multiple: true },
+      testid: 'student-folder',
+    });
     this.folder.addEventListener('change', () => void this.pick());
-    this.folderRow = h('div', { class: 'field' },
+    this.folderRow = h(
+      'div',
+      { class: 'field' },
       h('label', { attrs: { for: this.folder.id }, text: 'Model folder: config.json, model.safetensors (or its shards), tokenizer.json' }),
       this.folder,
     );
@@ -55,41 +60,83 @@ export class StudentView {
       this.folderRow.hidden = false;
       if (!this.summary) this.folder.click();
     });
-    this.rank = h('input', { attrs: { type: 'number', id: nextId('lora-rank'), min: 0, max: 256, step: 1, value: 8 }, testid: 'lora-rank' });
+    this.rank = h('input', {
+      attrs: { type: 'number', id: nextId('lora-rank'), min: 0, max: 256, step: 1, value: 8 },
+      testid: 'lora-rank',
+    });
     this.alpha = h('input', { attrs: { type: 'number', id: nextId('lora-alpha'), min: 0, step: 'any', value: 16 }, testid: 'lora-alpha' });
     for (const el of [this.rank, this.alpha]) el.addEventListener('change', () => void this.applyLora());
-    this.template = h('input', { attrs: { type: 'text', id: nextId('template'), value: DEFAULT_PROMPT_TEMPLATE.replace('\n', '\\n'), spellcheck: 'false' }, testid: 'prompt-template' });
+    this.template = h('input', {
+      attrs: { type: 'text', id: nextId('template'), value: DEFAULT_PROMPT_TEMPLATE.replace('\n', '\\n'), spellcheck: 'false' },
+      testid: 'prompt-template',
+    });
     this.recompute = h('input', { attrs: { type: 'checkbox', id: nextId('recompute') }, testid: 'recompute' });
-    this.adapter = h('input', { attrs: { type: 'file', id: nextId('adapter'), webkitdirectory: '', multiple: true }, testid: 'adapter-folder' });
+    this.adapter = h('input', {
+      attrs: { type: 'file', id: nextId('adapter'), webkitdirectory: '', multiple: true },
+      testid: 'adapter-folder',
+    });
     this.adapter.addEventListener('change', () => void this.pickAdapter());
     this.loraBox = h(
       'fieldset',
       { class: 'lora', attrs: { hidden: true } },
       h('legend', { text: 'LoRA (the base stays frozen; only the adapter trains)' }),
-      h('div', { class: 'inline' }, h('label', { attrs: { for: this.rank.id }, text: 'Rank r' }), this.rank, h('label', { attrs: { for: this.alpha.id }, text: 'Alpha' }), this.alpha),
+      h(
+        'div',
+        { class: 'inline' },
+        h('label', { attrs: { for: this.rank.id }, text: 'Rank r' }),
+        this.rank,
+        h('label', { attrs: { for: this.alpha.id }, text: 'Alpha' }),
+        this.alpha,
+      ),
       h('small', { text: 'The update is scaled by alpha / r. Rank 0 trains every weight instead (full fine-tuning: far more memory).' }),
       h('p', { text: 'Adapted projections:' }),
       this.targets,
-      h('div', { class: 'field' },
-        h('label', { attrs: { for: this.adapter.id }, text: 'Continue a PEFT adapter (optional): its folder, adapter_config.json and adapter_model.safetensors' }),
+      h(
+        'div',
+        { class: 'field' },
+        h('label', {
+          attrs: { for: this.adapter.id },
+          text: 'Continue a PEFT adapter (optional): its folder, adapter_config.json and adapter_model.safetensors',
+        }),
         this.adapter,
-        this.adapterStatus),
+        this.adapterStatus,
+      ),
     );
     this.el = h(
       'div',
       { class: 'student' },
-      h('div', { class: 'inline', attrs: { role: 'radiogroup', 'aria-label': 'Student' } },
-        this.scratch, h('label', { attrs: { for: this.scratch.id }, text: 'From scratch (Model size in Settings)' }),
-        this.pretrained, h('label', { attrs: { for: this.pretrained.id }, text: 'Pretrained model folder (Hugging Face: GPT-2, LLaMA / SmolLM2, Qwen2)' }),
+      h(
+        'div',
+        { class: 'inline', attrs: { role: 'radiogroup', 'aria-label': 'Student' } },
+        this.scratch,
+        h('label', { attrs: { for: this.scratch.id }, text: 'From scratch (Model size in Settings)' }),
+        this.pretrained,
+        h('label', { attrs: { for: this.pretrained.id }, text: 'Pretrained model folder (Hugging Face: GPT-2, LLaMA / SmolLM2, Qwen2)' }),
       ),
       this.folderRow,
       this.status,
       this.info,
       this.loraBox,
-      h('div', { class: 'field' }, h('div', { class: 'inline' }, this.recompute, h('label', { attrs: { for: this.recompute.id }, text: 'Recompute activations in the backward' })),
-        h('small', { text: 'Keeps only each block\'s input instead of all its activations: far less memory (see the plan), about a third more time a step.' })),
-      h('div', { class: 'field' }, h('label', { attrs: { for: this.template.id }, text: 'Prompt template' }), this.template,
-        h('small', { text: 'What the student reads before its rationale; {question} is replaced by the question, \\n is a new line.' })),
+      h(
+        'div',
+        { class: 'field' },
+        h(
+          'div',
+          { class: 'inline' },
+          this.recompute,
+          h('label', { attrs: { for: this.recompute.id }, text: 'Recompute activations in the backward' }),
+        ),
+        h('small', {
+          text: "Keeps only each block's input instead of all its activations: far less memory (see the plan), about a third more time a step.",
+        }),
+      ),
+      h(
+        'div',
+        { class: 'field' },
+        h('label', { attrs: { for: this.template.id }, text: 'Prompt template' }),
+        this.template,
+        h('small', { text: 'What the student reads before its rationale; {question} is replaced by the question, \\n is a new line.' }),
+      ),
     );
     this.folderRow.hidden = true;
   }
@@ -116,7 +163,8 @@ export class StudentView {
   }
 
   setEnabled(on: boolean): void {
-    for (const el of [this.scratch, this.pretrained, this.folder, this.rank, this.alpha, this.template, this.recompute, this.adapter]) el.disabled = !on;
+    for (const el of [this.scratch, this.pretrained, this.folder, this.rank, this.alpha, this.template, this.recompute, this.adapter])
+      el.disabled = !on;
     for (const c of this.targets.querySelectorAll('input')) (c as HTMLInputElement).disabled = !on;
   }
 
@@ -129,7 +177,8 @@ export class StudentView {
       const r = await this.act.load(files);
       this.pretrained.checked = true;
       this.show(r.summary, r.lora);
-      this.status.textContent = r.note ?? (r.summary.kept ? 'kept in this browser: a run on it resumes after a reload without picking it again' : '');
+      this.status.textContent =
+        r.note ?? (r.summary.kept ? 'kept in this browser: a run on it resumes after a reload without picking it again' : '');
       this.act.changed(studentKind(true, r.lora !== null));
     } catch (e) {
       this.status.className = 'error';
@@ -179,9 +228,21 @@ export class StudentView {
       ['Positions', `${s.blockSize} (longer rationales are skipped)`],
       ['Output head', s.tied ? 'tied to the token embedding' : 'its own matrix'],
     ];
-    const table = h('table', { class: 'kv' }, h('tbody', {}, ...rows.map(([k, v]) => h('tr', {}, h('th', { attrs: { scope: 'row' }, text: k }), h('td', { text: v })))));
+    const table = h(
+      'table',
+      { class: 'kv' },
+      h('tbody', {}, ...rows.map(([k, v]) => h('tr', {}, h('th', { attrs: { scope: 'row' }, text: k }), h('td', { text: v })))),
+    );
     const plan = s.plan
-      ? h('div', { testid: 'student-plan' }, h('p', { class: s.plan.fits ? 'ok' : 'error', text: s.plan.fits ? 'Memory plan: fits this GPU.' : `Memory plan: does not fit this GPU. ${s.plan.reasons.join(' ')}` }), h('pre', { class: 'plan', text: s.plan.text }))
+      ? h(
+          'div',
+          { testid: 'student-plan' },
+          h('p', {
+            class: s.plan.fits ? 'ok' : 'error',
+            text: s.plan.fits ? 'Memory plan: fits this GPU.' : `Memory plan: does not fit this GPU. ${s.plan.reasons.join(' ')}`,
+          }),
+          h('pre', { class: 'plan', text: s.plan.text }),
+        )
       : h('p', { class: 'muted', testid: 'student-plan', text: 'Memory plan: this backend does not report its limits.' });
     this.info.replaceChildren(table, plan);
     this.rank.value = String(lora?.rank ?? 0);
@@ -189,7 +250,10 @@ export class StudentView {
     const chosen = new Set(lora?.targets ?? s.defaultTargets);
     this.targets.replaceChildren(
       ...s.loraModules.flatMap((m) => {
-        const box = h('input', { attrs: { type: 'checkbox', id: nextId(`t-${m}`), value: m, checked: chosen.has(m) }, testid: `lora-target-${m}` });
+        const box = h('input', {
+          attrs: { type: 'checkbox', id: nextId(`t-${m}`), value: m, checked: chosen.has(m) },
+          testid: `lora-target-${m}`,
+        });
         box.addEventListener('change', () => void this.applyLora());
         return [box, h('label', { attrs: { for: box.id }, text: m })];
       }),

@@ -18,7 +18,12 @@ interface TrainingHandlers {
   save(): void;
 }
 
-const LABELS: Record<string, string> = { main: 'Training', mcckd: 'Comparison: MCC-KD run', baseline: 'Comparison: baseline run (α = 0)', classroom: 'Classroom demo' };
+const LABELS: Record<string, string> = {
+  main: 'Training',
+  mcckd: 'Comparison: MCC-KD run',
+  baseline: 'Comparison: baseline run (α = 0)',
+  classroom: 'Classroom demo',
+};
 
 /** Accuracy checks while training, in percent on a fixed 0-100 axis: a
  * climb from 0 to 6% must not look like one from 0 to 100%. */
@@ -51,8 +56,20 @@ export class TrainingView {
     ],
   });
   readonly accuracyChart = accuracyChart();
-  readonly lrChart = new LiveChart({ title: 'Learning rate', testid: 'chart-lr', height: 160, yLabel: 'learning rate', series: [{ label: 'lr', stroke: 'var(--chart-lr)' }] });
-  readonly speedChart = new LiveChart({ title: 'Tokens per second', testid: 'chart-speed', height: 160, yLabel: 'tokens/s', series: [{ label: 'tokens/s', stroke: 'var(--chart-speed)' }] });
+  readonly lrChart = new LiveChart({
+    title: 'Learning rate',
+    testid: 'chart-lr',
+    height: 160,
+    yLabel: 'learning rate',
+    series: [{ label: 'lr', stroke: 'var(--chart-lr)' }],
+  });
+  readonly speedChart = new LiveChart({
+    title: 'Tokens per second',
+    testid: 'chart-speed',
+    height: 160,
+    yLabel: 'tokens/s',
+    series: [{ label: 'tokens/s', stroke: 'var(--chart-speed)' }],
+  });
 
   private readonly buttons: Record<'start' | 'pause' | 'resume' | 'stop' | 'continue' | 'save', HTMLButtonElement>;
   private readonly progress = progressBar('Progress', 'train-progress');
@@ -74,7 +91,18 @@ export class TrainingView {
   private readonly notes = h('ul', { class: 'notes', testid: 'train-notes', attrs: { 'aria-live': 'polite' } });
 
   // Latest state, drawn on the next frame.
-  private state = { label: 'main', status: '', step: 0, total: 0, epoch: undefined as number | undefined, etaMs: undefined as number | undefined, loss: undefined as number | undefined, ce: undefined as number | undefined, kl: undefined as number | undefined, speed: undefined as number | undefined };
+  private state = {
+    label: 'main',
+    status: '',
+    step: 0,
+    total: 0,
+    epoch: undefined as number | undefined,
+    etaMs: undefined as number | undefined,
+    loss: undefined as number | undefined,
+    ce: undefined as number | undefined,
+    kl: undefined as number | undefined,
+    speed: undefined as number | undefined,
+  };
   private readonly schedule = perFrame(() => this.render());
   private phase: Phase = 'idle';
   private hasData = false;
@@ -97,7 +125,8 @@ export class TrainingView {
       save: button('Save checkpoint', 'checkpoint-save', handlers.save, 'secondary'),
     };
     const o = this.out;
-    const stat = (label: string, value: HTMLElement): HTMLElement => h('div', { class: 'stat' }, h('span', { class: 'stat-label', text: label }), value);
+    const stat = (label: string, value: HTMLElement): HTMLElement =>
+      h('div', { class: 'stat' }, h('span', { class: 'stat-label', text: label }), value);
     this.el = h(
       'div',
       { class: 'training' },
@@ -128,7 +157,12 @@ export class TrainingView {
         h('strong', { text: 'KL' }),
         ': how much the student’s answers disagree after two different rationales of the same question; MCC-KD pulls it down.',
       ),
-      h('div', { class: 'charts' }, h('div', { class: 'charts-main' }, this.lossChart.el, this.accuracyChart.el), h('div', { class: 'charts-small' }, this.lrChart.el, this.speedChart.el)),
+      h(
+        'div',
+        { class: 'charts' },
+        h('div', { class: 'charts-main' }, this.lossChart.el, this.accuracyChart.el),
+        h('div', { class: 'charts-small' }, this.lrChart.el, this.speedChart.el),
+      ),
       this.notes,
     );
     this.refreshButtons();
@@ -199,7 +233,9 @@ export class TrainingView {
 
   note(message: string, level: 'info' | 'error' = 'info'): void {
     this.noteSeq += 1;
-    this.notes.prepend(h('li', { class: level, text: `${new Date().toLocaleTimeString()}: ${message}`, attrs: { 'data-seq': this.noteSeq } }));
+    this.notes.prepend(
+      h('li', { class: level, text: `${new Date().toLocaleTimeString()}: ${message}`, attrs: { 'data-seq': this.noteSeq } }),
+    );
     while (this.notes.children.length > 8) this.notes.lastElementChild?.remove();
   }
 
@@ -213,7 +249,9 @@ export class TrainingView {
 
   private addAccuracy(p: AccuracyPoint): void {
     // a step checked again (training again after a lost GPU) replaces the old point
-    this.accuracy = this.accuracy.filter((q) => q.step < p.step).concat({ step: p.step, accuracy: p.accuracy, correct: p.correct, total: p.total });
+    this.accuracy = this.accuracy
+      .filter((q) => q.step < p.step)
+      .concat({ step: p.step, accuracy: p.accuracy, correct: p.correct, total: p.total });
     this.accuracyChart.push(p.step, [100 * p.accuracy]);
   }
 
@@ -230,15 +268,20 @@ export class TrainingView {
     // The epoch is not known until the first step reports it: '–', not a
     // stale or zero value.
     this.state = { ...this.state, label: info.label, step: info.startStep, total: info.totalSteps, epoch: undefined, etaMs: undefined };
-    for (const chart of [this.lossChart, this.accuracyChart, this.lrChart, this.speedChart]) chart.setSteps(info.startStep, info.totalSteps);
+    for (const chart of [this.lossChart, this.accuracyChart, this.lrChart, this.speedChart])
+      chart.setSteps(info.startStep, info.totalSteps);
     this.awaitingFirstStep = info.startStep < info.totalSteps;
     this.gpu = info.backend.backend === 'webgpu' || info.backend.backend === 'webgl';
     this.progress.begin();
     this.out.model.textContent = `${info.trainConfig.preset}, ${(info.params / 1e6).toFixed(2)}M params, ${c.nLayer}×${c.nEmbd}, vocab ${c.vocabSize}, α=${info.trainConfig.alpha}`;
     const last = info.history[info.history.length - 1];
     if (last) Object.assign(this.state, { loss: last.loss, ce: last.ce, kl: last.kl, speed: last.tokensPerSecond });
-    if (info.startStep >= info.totalSteps) this.note(`${LABELS[info.label] ?? info.label}: this run had already finished all ${info.totalSteps} steps, so there is nothing left to train; evaluate or export it, or start a new run`);
-    if (info.createMs > 0) this.note(`${LABELS[info.label] ?? info.label}: model ready in ${formatDuration(info.createMs)} on ${info.backend.backend}`);
+    if (info.startStep >= info.totalSteps)
+      this.note(
+        `${LABELS[info.label] ?? info.label}: this run had already finished all ${info.totalSteps} steps, so there is nothing left to train; evaluate or export it, or start a new run`,
+      );
+    if (info.createMs > 0)
+      this.note(`${LABELS[info.label] ?? info.label}: model ready in ${formatDuration(info.createMs)} on ${info.backend.backend}`);
     this.schedule();
   }
 
@@ -319,7 +362,6 @@ export class TrainingView {
     else if (s === 'preparing') this.setPhase('busy');
   }
 
-
   /** What the status line says: the worker's status, or what the page is
    * waiting for when that is more telling. */
   private statusText(): string {
@@ -358,7 +400,8 @@ export class TrainingView {
     o.accuracy.title = a && this.accuracySource ? `greedy answers to the first ${a.total} questions of the ${this.accuracySource}` : '';
     o.accuracy.dataset.points = JSON.stringify(this.accuracy);
     const waiting = this.awaitingFirstStep && !this.hasFailed && this.phase !== 'idle';
-    if (waiting) this.progress.wait(s.status === 'running' ? `first step${this.gpu ? ': compiling GPU programs' : ''}…` : 'preparing the model…');
+    if (waiting)
+      this.progress.wait(s.status === 'running' ? `first step${this.gpu ? ': compiling GPU programs' : ''}…` : 'preparing the model…');
     else if (s.total > 0) this.progress.set(s.step, s.total, `step ${s.step} of ${s.total}`);
     else if (this.phase === 'idle') this.progress.hide(); // failed before the model was built: nothing to measure
   }

@@ -137,9 +137,14 @@ export class RunRecorder {
     const run = await store.createRun({ ...init, status: 'training' });
     const recorder = new RunRecorder(store, run.id, await lockRun(run.id));
     if (!file) return { recorder };
-    if (file.size > KEEP_FILE_LIMIT) return { recorder, fileNotKept: `the teacher file (${formatBytes(file.size)}) is over ${formatBytes(KEEP_FILE_LIMIT)}; load it again to resume after a reload` };
+    if (file.size > KEEP_FILE_LIMIT)
+      return {
+        recorder,
+        fileNotKept: `the teacher file (${formatBytes(file.size)}) is over ${formatBytes(KEEP_FILE_LIMIT)}; load it again to resume after a reload`,
+      };
     try {
-      if (!(await store.getDataset(init.datasetFingerprint))) await store.putDataset(init.datasetFingerprint, file.name, await file.arrayBuffer());
+      if (!(await store.getDataset(init.datasetFingerprint)))
+        await store.putDataset(init.datasetFingerprint, file.name, await file.arrayBuffer());
       return { recorder };
     } catch (e) {
       return { recorder, fileNotKept: `the teacher file could not be kept for resuming after a reload (${(e as Error).message})` };
@@ -174,7 +179,12 @@ export class RunRecorder {
 
   /** Saves a checkpoint of `state` and the metric points logged since the
    * last save (state.metrics is the run's whole history). */
-  async save(state: TrainState, kind: CheckpointKind, status: RunRecord['status'], opts: { accuracy?: number } = {}): Promise<CheckpointView> {
+  async save(
+    state: TrainState,
+    kind: CheckpointKind,
+    status: RunRecord['status'],
+    opts: { accuracy?: number } = {},
+  ): Promise<CheckpointView> {
     if (this.truncateAfter !== undefined) {
       await this.store.truncateMetrics(this.runId, this.truncateAfter);
       this.truncateAfter = undefined;

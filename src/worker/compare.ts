@@ -14,7 +14,12 @@ import { announce, createTrainer, emitter, evaluateLive, exclusive, loop, type E
  * baseline (alpha = 0) on the same data, and evaluates both. Stopping ends
  * the comparison after the current step; what finished is reported. Only
  * the last MCC-KD model stays loaded. */
-export function compare(input: Partial<TrainConfig>, evalOpts: EvalOptions, listener: TrainListener, opts: CompareOptions = {}): Promise<CompareResult> {
+export function compare(
+  input: Partial<TrainConfig>,
+  evalOpts: EvalOptions,
+  listener: TrainListener,
+  opts: CompareOptions = {},
+): Promise<CompareResult> {
   const emit = emitter(listener);
   return exclusive('comparing', async (control) => {
     const seeds = checkSeeds(opts.seeds ?? [input.seed ?? DEFAULT_TRAIN.seed]);
@@ -40,7 +45,12 @@ export function compare(input: Partial<TrainConfig>, evalOpts: EvalOptions, list
         } catch (e) {
           // a run that fails (diverged, a GPU that did not come back) ends
           // the comparison, but the runs before it are reported, not lost
-          emit({ type: 'note', label, level: 'error', message: `seed ${seed}: ${errMsg(e)}; the comparison stops here and reports the runs that finished` });
+          emit({
+            type: 'note',
+            label,
+            level: 'error',
+            message: `seed ${seed}: ${errMsg(e)}; the comparison stops here and reports the runs that finished`,
+          });
           emit({ type: 'status', label, status: 'stopped', step: 0, message: errMsg(e) });
           failed = true;
           break;
@@ -52,7 +62,9 @@ export function compare(input: Partial<TrainConfig>, evalOpts: EvalOptions, list
     }
     const firstOf = (label: CompareRun['label']): CompareResult['mcckd'] => {
       const r = runs.find((x) => x.label === label);
-      return r ? { result: r.result, ...(r.eval ? { eval: r.eval } : {}) } : { result: { label, status: 'stopped', step: 0, totalSteps: first?.config.steps ?? 0, metrics: [] } };
+      return r
+        ? { result: r.result, ...(r.eval ? { eval: r.eval } : {}) }
+        : { result: { label, status: 'stopped', step: 0, totalSteps: first?.config.steps ?? 0, metrics: [] } };
     };
     return { mcckd: firstOf('mcckd'), baseline: firstOf('baseline'), runs, report: report(first, finished, evalOpts) };
   });
@@ -83,7 +95,14 @@ async function oneRun(
         emit({ type: 'note', label, level: 'error', message: `evaluation skipped: ${errMsg(e)}` });
       }
     }
-    return { label, alpha: config.alpha, seed: config.seed, result, ...(ev ? { eval: ev } : {}), ...(live.accuracy?.length ? { accuracy: live.accuracy.slice() } : {}) };
+    return {
+      label,
+      alpha: config.alpha,
+      seed: config.seed,
+      result,
+      ...(ev ? { eval: ev } : {}),
+      ...(live.accuracy?.length ? { accuracy: live.accuracy.slice() } : {}),
+    };
   } finally {
     if (label === 'baseline') live.trainer.dispose();
   }

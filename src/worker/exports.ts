@@ -22,7 +22,15 @@ async function factsOf(run: RunRecord | undefined, meta: CheckpointMeta): Promis
   return {
     name: run.name,
     ...(dataset && r && typeof r.questions === 'number'
-      ? { data: { file: dataset.name, questions: r.questions, rationales: r.rationalesKept ?? 0, trainQuestions: r.trainQuestions, devQuestions: r.devQuestions } }
+      ? {
+          data: {
+            file: dataset.name,
+            questions: r.questions,
+            rationales: r.rationalesKept ?? 0,
+            trainQuestions: r.trainQuestions,
+            devQuestions: r.devQuestions,
+          },
+        }
       : {}),
     ...(ev ? { evaluation: { accuracy: ev.accuracy, correct: ev.correct, total: ev.total } } : {}),
   };

@@ -98,8 +98,6 @@ export interface RunInfo {
   accuracyHistory?: AccuracyPoint[];
 }
 
-
-
 interface AccuracyEvent extends AccuracyPoint {
   type: 'accuracy';
   label: RunLabel;

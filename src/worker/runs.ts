@@ -14,13 +14,36 @@ import { CheckpointDamagedError } from '../checkpoint/store';
 import { checkpointView, openStore, RunRecorder } from './checkpoints';
 import { errMsg, fireAndForget, RunControl } from './control';
 import { runLoop, type AccuracyPlan } from './loop';
-import type { AccuracyCheck, CheckpointView, EvalOptions, EvalPhase, EvalResultView, RunLabel, RunResult, TrainEvent, TrainListener } from './protocol';
+import type {
+  AccuracyCheck,
+  CheckpointView,
+  EvalOptions,
+  EvalPhase,
+  EvalResultView,
+  RunLabel,
+  RunResult,
+  TrainEvent,
+  TrainListener,
+} from './protocol';
 import { studentFor } from './students';
 import { describeState, type RunKind } from './state';
-import { dataFor, disposeLive, ensureBackend, readTeacher, session, settledBackend, uploadedFile, type Live, type TeacherData } from './session';
+import {
+  dataFor,
+  disposeLive,
+  ensureBackend,
+  readTeacher,
+  session,
+  settledBackend,
+  uploadedFile,
+  type Live,
+  type TeacherData,
+} from './session';
 
 export type Emit = (e: TrainEvent) => void;
-export const emitter = (listener: TrainListener): Emit => (e) => fireAndForget(listener, e);
+export const emitter =
+  (listener: TrainListener): Emit =>
+  (e) =>
+    fireAndForget(listener, e);
 
 export interface RunOptions {
   /** Save a checkpoint every N steps (0 = only on pause/stop/end). */
@@ -33,7 +56,7 @@ export interface RunOptions {
  * teacher file's dev split. */
 function heldOut(): { items: EvalItem[]; taskType: TaskType; source: 'eval-file' | 'dev-split' } | undefined {
   const fromFile = session.evalData;
-  const items = fromFile ? fromFile.items : session.data?.dev ?? [];
+  const items = fromFile ? fromFile.items : (session.data?.dev ?? []);
   const taskType = fromFile ? fromFile.taskType : session.data?.taskType;
   if (items.length === 0 || !taskType) return undefined;
   return { items, taskType, source: fromFile ? 'eval-file' : 'dev-split' };
@@ -46,7 +69,13 @@ function accuracyPlan(live: Live, check: AccuracyCheck | undefined, emit: Emit):
   const schedule = accuracySchedule(check, data, live.trainer, live.groups);
   if (schedule === 'off') return undefined;
   if (schedule === 'no-data' || !data) {
-    if (check?.every !== undefined) emit({ type: 'note', label: live.label, level: 'info', message: 'accuracy checks are off: there are no held-out questions (load an evaluation file, or data with a dev split)' });
+    if (check?.every !== undefined)
+      emit({
+        type: 'note',
+        label: live.label,
+        level: 'info',
+        message: 'accuracy checks are off: there are no held-out questions (load an evaluation file, or data with a dev split)',
+      });
     return undefined;
   }
   live.accuracy ??= [];
@@ -75,14 +104,42 @@ export async function exclusive<T>(run: RunKind, fn: (control: RunControl) => Pr
   }
 }
 
-export async function createTrainer(label: RunLabel, data: TeacherData, config: TrainConfig, emit: Emit): Promise<{ live: Live; createMs: number }> {
+export async function createTrainer(
+  label: RunLabel,
+  data: TeacherData,
+  config: TrainConfig,
+  emit: Emit,
+): Promise<{ live: Live; createMs: number }> {
   emit({ type: 'status', label, status: 'preparing', step: 0, message: `setting up ${config.backend}` });
   const backend = await ensureBackend(config.backend);
-  if (backend.fellBackFrom) emit({ type: 'note', label, level: 'info', message: `${backend.fellBackFrom} unavailable (${backend.reason ?? '?'}); using ${backend.backend}` });
+  if (backend.fellBackFrom)
+    emit({
+      type: 'note',
+      label,
+      level: 'info',
+      message: `${backend.fellBackFrom} unavailable (${backend.reason ?? '?'}); using ${backend.backend}`,
+    });
   const chosen = session.student;
-  const start: RunStart = { kind: 'new', config, ...(chosen ? { student: { student: chosen.student, ...(chosen.adapter ? { adapter: chosen.adapter } : chosen.lora ? { lora: chosen.lora } : {}) } } : {}) };
+  const start: RunStart = {
+    kind: 'new',
+    config,
+    ...(chosen
+      ? {
+          student: {
+            student: chosen.student,
+            ...(chosen.adapter ? { adapter: chosen.adapter } : chosen.lora ? { lora: chosen.lora } : {}),
+          },
+        }
+      : {}),
+  };
   planRun(start, data, backend.backend); // refuses a step that cannot fit this GPU
-  emit({ type: 'status', label, status: 'preparing', step: 0, message: chosen ? `loading ${chosen.summary.name} onto ${config.backend}` : 'training the tokenizer and initialising the weights' });
+  emit({
+    type: 'status',
+    label,
+    status: 'preparing',
+    step: 0,
+    message: chosen ? `loading ${chosen.summary.name} onto ${config.backend}` : 'training the tokenizer and initialising the weights',
+  });
   const t0 = performance.now();
   const { trainer } = await assembleTrainer(start, data);
   const live: Live = { label, trainer, groups: data.groups, fingerprint: data.fingerprint, ...(chosen ? { student: chosen.student } : {}) };
@@ -114,7 +171,8 @@ async function saveLive(live: Live, kind: 'auto' | 'pause' | 'stop' | 'manual', 
   if (!live.recorder) return;
   try {
     const state = await session.gpu.run(() => guardBackendLoss(() => live.trainer.snapshot()));
-    const status = kind === 'pause' ? 'paused' : kind === 'stop' ? (live.trainer.step >= live.trainer.totalSteps ? 'done' : 'stopped') : 'training';
+    const status =
+      kind === 'pause' ? 'paused' : kind === 'stop' ? (live.trainer.step >= live.trainer.totalSteps ? 'done' : 'stopped') : 'training';
     const checkpoint = await live.recorder.save(state, kind, status);
     emit({ type: 'checkpoint', label: live.label, checkpoint });
   } catch (e) {
@@ -131,14 +189,17 @@ async function saveLive(live: Live, kind: 'auto' | 'pause' | 'stop' | 'manual', 
 async function attachRecorder(live: Live, emit: Emit): Promise<void> {
   const t = live.trainer;
   const data = session.data?.fingerprint === live.fingerprint ? session.data : undefined;
-  const { recorder, fileNotKept } = await RunRecorder.create({
-    name: `${t.base ? `${t.base.name}${t.modelConfig.lora ? ` LoRA r${t.modelConfig.lora.rank}` : ''}` : t.trainConfig.preset} α=${t.trainConfig.alpha} · ${data?.name ?? live.label}`,
-    modelConfig: t.modelConfig,
-    trainConfig: t.trainConfig,
-    tokenizer: t.tokenizerJSON,
-    datasetFingerprint: live.fingerprint,
-    ...(data ? { reportSummary: data.report } : {}),
-  }, uploadedFile(data, live.fingerprint));
+  const { recorder, fileNotKept } = await RunRecorder.create(
+    {
+      name: `${t.base ? `${t.base.name}${t.modelConfig.lora ? ` LoRA r${t.modelConfig.lora.rank}` : ''}` : t.trainConfig.preset} α=${t.trainConfig.alpha} · ${data?.name ?? live.label}`,
+      modelConfig: t.modelConfig,
+      trainConfig: t.trainConfig,
+      tokenizer: t.tokenizerJSON,
+      datasetFingerprint: live.fingerprint,
+      ...(data ? { reportSummary: data.report } : {}),
+    },
+    uploadedFile(data, live.fingerprint),
+  );
   live.recorder = recorder;
   if (fileNotKept) emit({ type: 'note', label: live.label, level: 'info', message: fileNotKept });
 }
@@ -155,7 +216,8 @@ export async function saveNow(): Promise<CheckpointView> {
   const live = session.live;
   if (!live) throw new Error('there is no model to save');
   const now = session.machine.state;
-  if (now.phase !== 'idle' && now.phase !== 'paused' && now.phase !== 'evaluating') throw new Error(`cannot save while ${describeState(now)}; pause it first`);
+  if (now.phase !== 'idle' && now.phase !== 'paused' && now.phase !== 'evaluating')
+    throw new Error(`cannot save while ${describeState(now)}; pause it first`);
   if (!live.recorder) await attachRecorder(live, () => undefined);
   const t = live.trainer;
   const state = await session.gpu.run(() => t.snapshot());
@@ -167,7 +229,13 @@ export async function saveNow(): Promise<CheckpointView> {
  * crash, reset, a tab in the background losing its device), a run that has
  * checkpoints sets the backend up again and goes on from its newest intact
  * checkpoint: the steps since that save are the only loss. */
-export async function loop(live: Live, control: RunControl, emit: Emit, opts: RunOptions, hook?: Parameters<typeof runLoop>[0]['hook']): Promise<RunResult> {
+export async function loop(
+  live: Live,
+  control: RunControl,
+  emit: Emit,
+  opts: RunOptions,
+  hook?: Parameters<typeof runLoop>[0]['hook'],
+): Promise<RunResult> {
   for (let recoveries = 0; ; recoveries++) {
     try {
       return await runLoop({
@@ -176,7 +244,9 @@ export async function loop(live: Live, control: RunControl, emit: Emit, opts: Ru
         control,
         emit,
         autosaveEvery: live.recorder ? opts.autosaveEvery : 0,
-        save: live.recorder ? (reason) => saveLive(live, reason === 'autosave' ? 'auto' : reason === 'pause' ? 'pause' : 'stop', emit) : undefined,
+        save: live.recorder
+          ? (reason) => saveLive(live, reason === 'autosave' ? 'auto' : reason === 'pause' ? 'pause' : 'stop', emit)
+          : undefined,
         exclusive: (fn) => session.gpu.run(() => guardBackendLoss(fn)),
         hook,
         accuracy: accuracyPlan(live, opts.accuracy, emit),
@@ -185,7 +255,9 @@ export async function loop(live: Live, control: RunControl, emit: Emit, opts: Ru
       if (!(e instanceof BackendLostError)) throw e;
       if (!live.recorder || recoveries >= MAX_RECOVERIES) {
         await resetLostBackend(live);
-        throw new Error(`${e.message}${live.recorder ? ' (lost again after recovering)' : ' This run saved no checkpoint to resume from: start it again.'}`);
+        throw new Error(
+          `${e.message}${live.recorder ? ' (lost again after recovering)' : ' This run saved no checkpoint to resume from: start it again.'}`,
+        );
       }
       live = await recoverLive(live, e, emit);
     }
@@ -205,7 +277,12 @@ async function resetLostBackend(live: Live): Promise<void> {
 
 async function recoverLive(live: Live, e: BackendLostError, emit: Emit): Promise<Live> {
   const recorder = live.recorder!;
-  emit({ type: 'note', label: live.label, level: 'error', message: `${e.loss.reason}: setting the backend up again and resuming from the last checkpoint` });
+  emit({
+    type: 'note',
+    label: live.label,
+    level: 'error',
+    message: `${e.loss.reason}: setting the backend up again and resuming from the last checkpoint`,
+  });
   await resetLostBackend(live);
   const { found } = await (await openStore()).latestLoadable(recorder.runId);
   if (!found) throw new Error(`${e.message} This run has no intact checkpoint to resume from: start it again.`);
@@ -215,7 +292,12 @@ async function recoverLive(live: Live, e: BackendLostError, emit: Emit): Promise
   const next: Live = { ...live, trainer };
   session.live = next;
   recorder.rewind(found.meta, found.state.metrics.length);
-  emit({ type: 'note', label: live.label, level: 'info', message: `resumed from the checkpoint at step ${found.meta.step} on ${backend}; the steps after it are trained again` });
+  emit({
+    type: 'note',
+    label: live.label,
+    level: 'info',
+    message: `resumed from the checkpoint at step ${found.meta.step} on ${backend}; the steps after it are trained again`,
+  });
   announce(emit, next, performance.now() - t0, found.meta.step);
   return next;
 }
@@ -283,7 +365,11 @@ async function groupsFor(fingerprint: string, config: TrainConfig): Promise<Teac
   );
 }
 
-export function resumeCheckpoint(id: string, opts: RunOptions & { backend?: TrainConfig['backend'] }, listener: TrainListener): Promise<RunResult> {
+export function resumeCheckpoint(
+  id: string,
+  opts: RunOptions & { backend?: TrainConfig['backend'] },
+  listener: TrainListener,
+): Promise<RunResult> {
   const emit = emitter(listener);
   return exclusive('training', async (control) => {
     const store = await openStore();
@@ -302,12 +388,19 @@ export function resumeCheckpoint(id: string, opts: RunOptions & { backend?: Trai
       emit({ type: 'damaged', label: 'main', checkpointId: id, message: e.message, offered: offered && checkpointView(offered) });
       throw new Error(
         `${e.message}. ` +
-          (offered ? `The next older checkpoint (step ${offered.step}) is intact: press Resume on it (marked in the list).` : 'No older checkpoint of this run is intact.'),
+          (offered
+            ? `The next older checkpoint (step ${offered.step}) is intact: press Resume on it (marked in the list).`
+            : 'No older checkpoint of this run is intact.'),
       );
     }
     const data = await groupsFor(state.datasetFingerprint, state.trainConfig);
     if (data.kept) {
-      emit({ type: 'note', label: 'main', level: 'info', message: `training data: ${data.name}, kept with the run (${data.groups.length} questions)` });
+      emit({
+        type: 'note',
+        label: 'main',
+        level: 'info',
+        message: `training data: ${data.name}, kept with the run (${data.groups.length} questions)`,
+      });
     }
     const backendName = opts.backend ?? state.trainConfig.backend;
     disposeLive();
@@ -327,7 +420,12 @@ export function resumeCheckpoint(id: string, opts: RunOptions & { backend?: Trai
       const { recorder, forked } = await RunRecorder.resume(meta, state.metrics.length);
       live.recorder = recorder;
       if (forked) {
-        emit({ type: 'note', label: 'main', level: 'info', message: `step ${meta.step} is older than the run's newest checkpoint: training goes on as a new run, "${forked}"; the original keeps its later checkpoints` });
+        emit({
+          type: 'note',
+          label: 'main',
+          level: 'info',
+          message: `step ${meta.step} is older than the run's newest checkpoint: training goes on as a new run, "${forked}"; the original keeps its later checkpoints`,
+        });
       }
     } catch (e) {
       emit({ type: 'note', label: 'main', level: 'error', message: `checkpoints are off for this run: ${errMsg(e)}` });
@@ -337,7 +435,11 @@ export function resumeCheckpoint(id: string, opts: RunOptions & { backend?: Trai
   });
 }
 
-export async function evaluateLive(live: Live, opts: EvalOptions, onProgress?: (done: number, total: number, phase: EvalPhase) => void): Promise<EvalResultView> {
+export async function evaluateLive(
+  live: Live,
+  opts: EvalOptions,
+  onProgress?: (done: number, total: number, phase: EvalPhase) => void,
+): Promise<EvalResultView> {
   const data = heldOut();
   if (!data) throw new Error('no evaluation questions: load an evaluation file, or data with a dev split');
   const { items, taskType, source } = data;
@@ -349,12 +451,20 @@ export async function evaluateLive(live: Live, opts: EvalOptions, onProgress?: (
   const signal = run ? AbortSignal.any([abort.signal, run]) : abort.signal;
   try {
     const r = await session.gpu.run(() =>
-      live.trainer.evaluate(items, { taskType, limit: opts.limit, maxNewTokens: opts.maxNewTokens, onProgress: onProgress && ((d, t) => onProgress(d, t, 'greedy')), signal }),
+      live.trainer.evaluate(items, {
+        taskType,
+        limit: opts.limit,
+        maxNewTokens: opts.maxNewTokens,
+        onProgress: onProgress && ((d, t) => onProgress(d, t, 'greedy')),
+        signal,
+      }),
     );
     const view: EvalResultView = { ...r, samples: r.samples.map((s) => ({ ...s })), source, taskType };
     if (live.recorder) {
       await live.recorder
-        .addEvaluation(live.trainer.step, { accuracy: r.accuracy, correct: r.correct, total: r.total, samples: view.samples }, () => session.gpu.run(() => live.trainer.snapshot()))
+        .addEvaluation(live.trainer.step, { accuracy: r.accuracy, correct: r.correct, total: r.total, samples: view.samples }, () =>
+          session.gpu.run(() => live.trainer.snapshot()),
+        )
         .catch(() => undefined); // the result is shown either way
     }
     if (opts.samples !== undefined && opts.samples >= 2) {
@@ -381,13 +491,19 @@ export async function evaluateLive(live: Live, opts: EvalOptions, onProgress?: (
 }
 
 /** Evaluates the model in memory; allowed while a run is paused. */
-export async function evaluate(opts: EvalOptions, onProgress?: (done: number, total: number, phase: EvalPhase) => void): Promise<EvalResultView> {
+export async function evaluate(
+  opts: EvalOptions,
+  onProgress?: (done: number, total: number, phase: EvalPhase) => void,
+): Promise<EvalResultView> {
   await settledBackend();
   const live = session.live;
   if (!live) throw new Error('there is no model yet: train one or resume a checkpoint');
   const now = session.machine.state;
-  if (now.phase !== 'idle' && !(now.phase === 'paused' && now.run === 'training')) throw new Error(`cannot evaluate while ${describeState(now)}; pause or stop it first`);
-  const progress = onProgress ? (d: number, t: number, phase: EvalPhase) => fireAndForget(() => onProgress(d, t, phase), undefined) : undefined;
+  if (now.phase !== 'idle' && !(now.phase === 'paused' && now.run === 'training'))
+    throw new Error(`cannot evaluate while ${describeState(now)}; pause or stop it first`);
+  const progress = onProgress
+    ? (d: number, t: number, phase: EvalPhase) => fireAndForget(() => onProgress(d, t, phase), undefined)
+    : undefined;
   const evaluation = session.machine.startEvaluation();
   try {
     return await evaluateLive(live, opts, progress);

@@ -15,7 +15,17 @@ import type { EvalItem, QuestionGroup, TaskType } from '../data/types';
 import type { RunRecorder } from './checkpoints';
 import { errMsg, Lock } from './control';
 import { WorkerMachine } from './state';
-import type { AccuracyPoint, BackendInfo, DataSource, DataSummary, EvalDataSummary, LoadProgress, DataReport, RunLabel, StudentSummary } from '../worker/protocol';
+import type {
+  AccuracyPoint,
+  BackendInfo,
+  DataSource,
+  DataSummary,
+  EvalDataSummary,
+  LoadProgress,
+  DataReport,
+  RunLabel,
+  StudentSummary,
+} from '../worker/protocol';
 import { iterateStream, openSource } from './streams';
 
 export interface TeacherData {
@@ -152,7 +162,11 @@ export async function curatedDownload(): Promise<{ fileName: string; bytes: Uint
   return { fileName: `${stem}-curated-k${d.curatedWith.k}.jsonl`, bytes };
 }
 
-export async function readEval(source: DataSource, taskType: TaskType | undefined, onProgress?: (p: LoadProgress) => void): Promise<EvalData> {
+export async function readEval(
+  source: DataSource,
+  taskType: TaskType | undefined,
+  onProgress?: (p: LoadProgress) => void,
+): Promise<EvalData> {
   const opened = await openSource(source, 'test.jsonl');
   const progress = throttled(onProgress, opened.bytes);
   const r = await readEvalFile(iterateStream(opened.stream), { ...(taskType ? { taskType } : {}), onProgress: progress });
@@ -225,14 +239,19 @@ export function switchBackend(name: BackendName): Promise<BackendInfo> {
       const moveTo = async (to: BackendName): Promise<BackendInfo> => {
         const report = await setBackend(to);
         session.backend = report;
-        session.live = { ...live, trainer: await Trainer.restore({ ...state, trainConfig: { ...state.trainConfig, backend: to } }, live.groups, live.student) };
+        session.live = {
+          ...live,
+          trainer: await Trainer.restore({ ...state, trainConfig: { ...state.trainConfig, backend: to } }, live.groups, live.student),
+        };
         return report;
       };
       try {
         return await moveTo(name);
       } catch (e) {
         await moveTo(before).catch((again: unknown) => {
-          throw new Error(`${errMsg(e)}; moving the model back to ${before} failed too (${errMsg(again)}): resume it from its last checkpoint`);
+          throw new Error(
+            `${errMsg(e)}; moving the model back to ${before} failed too (${errMsg(again)}): resume it from its last checkpoint`,
+          );
         });
         throw e;
       }

@@ -48,7 +48,10 @@ export function describeState(s: WorkerState): string {
 
 export class TransitionError extends Error {
   override name = 'TransitionError';
-  constructor(readonly from: WorkerState, readonly to: WorkerState) {
+  constructor(
+    readonly from: WorkerState,
+    readonly to: WorkerState,
+  ) {
     super(`cannot go from ${describeState(from)} to ${describeState(to)}`);
   }
 }

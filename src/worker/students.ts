@@ -12,7 +12,8 @@ import type { StudentSummary } from './protocol';
 
 /** The files of a model folder that we read; anything else in it (README,
  * pytorch_model.bin, onnx/) is neither read nor kept. */
-const FOLDER_FILES = /^(config\.json|generation_config\.json|tokenizer\.json|tokenizer_config\.json|model\.safetensors|model\.safetensors\.index\.json|model-\d{5}-of-\d{5}\.safetensors)$/;
+const FOLDER_FILES =
+  /^(config\.json|generation_config\.json|tokenizer\.json|tokenizer_config\.json|model\.safetensors|model\.safetensors\.index\.json|model-\d{5}-of-\d{5}\.safetensors)$/;
 
 /** A picked folder's Files by their names inside it (webkitRelativePath is
  * "folder/name"; files in subfolders are not part of the model). */
@@ -73,7 +74,9 @@ async function writeFile(dir: FileSystemDirectoryHandle, name: string, blob: Blo
     }
     return;
   }
-  const w = await (h as unknown as { createWritable(): Promise<WritableStream & { write(b: Blob): Promise<void>; close(): Promise<void> }> }).createWritable();
+  const w = await (
+    h as unknown as { createWritable(): Promise<WritableStream & { write(b: Blob): Promise<void>; close(): Promise<void> }> }
+  ).createWritable();
   await w.write(blob);
   await w.close();
 }
@@ -142,7 +145,9 @@ export function defaultLora(s: PretrainedStudent): LoraConfig {
 
 /** Reads a picked folder; keeps it in OPFS (a failure there is only a note:
  * the run trains, but resuming after a reload needs the folder again). */
-export async function studentFromFiles(files: readonly File[]): Promise<{ student: PretrainedStudent; folder: HfFolder; summary: StudentSummary; note?: string }> {
+export async function studentFromFiles(
+  files: readonly File[],
+): Promise<{ student: PretrainedStudent; folder: HfFolder; summary: StudentSummary; note?: string }> {
   const f = filesFolder(files);
   const { student, folder } = await loadStudent(f.source, f.name);
   let kept = false;
@@ -166,9 +171,16 @@ export async function studentFor(base: BaseRef, current?: PretrainedStudent): Pr
 /** A stored run's base with its folder as read (an export writes its
  * config.json and tokenizer files back): the picked one when it is the
  * same base, else the kept copy. */
-export async function baseFolderFor(base: BaseRef, current?: { student: PretrainedStudent; folder: HfFolder }, action: 'resume' | 'export' = 'export'): Promise<{ student: PretrainedStudent; folder: HfFolder }> {
+export async function baseFolderFor(
+  base: BaseRef,
+  current?: { student: PretrainedStudent; folder: HfFolder },
+  action: 'resume' | 'export' = 'export',
+): Promise<{ student: PretrainedStudent; folder: HfFolder }> {
   if (current?.student.base.fingerprint === base.fingerprint) return current;
   const kept = await keptBase(base.fingerprint);
-  if (!kept) throw new Error(`this run fine-tunes "${base.name}", which is not kept in this browser: pick its model folder (Student) and ${action} again`);
+  if (!kept)
+    throw new Error(
+      `this run fine-tunes "${base.name}", which is not kept in this browser: pick its model folder (Student) and ${action} again`,
+    );
   return loadStudent(kept.source, kept.ref.name);
 }

@@ -6,7 +6,19 @@
 import * as Comlink from 'comlink';
 import * as tf from '@tensorflow/tfjs-core';
 import './wasm-assets';
-import { checkModelRanges, countParams, DEFAULT_TRAIN, modelConfigFor, PRESETS, withLora, type BackendName, type LoraConfig, type ModelConfig, type PresetName, type TrainConfig } from '../core/config';
+import {
+  checkModelRanges,
+  countParams,
+  DEFAULT_TRAIN,
+  modelConfigFor,
+  PRESETS,
+  withLora,
+  type BackendName,
+  type LoraConfig,
+  type ModelConfig,
+  type PresetName,
+  type TrainConfig,
+} from '../core/config';
 import { defaultLora, filesFolder, studentFromFiles } from './students';
 import { readPeftAdapter } from '../hf/peft';
 import { stepPlan } from '../core/run';
@@ -45,7 +57,9 @@ const api = {
    * page's size picker; counting needs the architecture registry, which
    * loads tfjs, so the page asks here). */
   presetParams(): Record<PresetName, number> {
-    return Object.fromEntries((Object.keys(PRESETS) as PresetName[]).map((n) => [n, countParams(modelConfigFor(n, PRESETS[n].vocabSize))])) as Record<PresetName, number>;
+    return Object.fromEntries(
+      (Object.keys(PRESETS) as PresetName[]).map((n) => [n, countParams(modelConfigFor(n, PRESETS[n].vocabSize))]),
+    ) as Record<PresetName, number>;
   },
 
   /** Sets up a backend (webgpu falls back to webgl, then wasm, then cpu) and says what
@@ -55,7 +69,11 @@ const api = {
     return switchBackend(name);
   },
 
-  async loadTeacher(source: DataSource, curation: { k: number; seed: number }, onProgress?: (p: LoadProgress) => void): Promise<DataSummary> {
+  async loadTeacher(
+    source: DataSource,
+    curation: { k: number; seed: number },
+    onProgress?: (p: LoadProgress) => void,
+  ): Promise<DataSummary> {
     session.data = await readTeacher(source, curation, onProgress);
     return summarizeData(session.data);
   },
@@ -202,7 +220,8 @@ const api = {
   },
 
   async deleteRun(id: string): Promise<void> {
-    if (!session.machine.idle && session.live?.recorder?.runId === id) throw new Error('this run is in progress; stop it before deleting it');
+    if (!session.machine.idle && session.live?.recorder?.runId === id)
+      throw new Error('this run is in progress; stop it before deleting it');
     await (await openStore()).deleteRun(id);
     if (session.live?.recorder?.runId === id) {
       session.live.recorder.close();
@@ -214,7 +233,13 @@ const api = {
 
   status(): { state: Phase; paused: boolean; step?: number; totalSteps?: number; backend?: BackendInfo } {
     const t = session.live?.trainer;
-    return { state: session.machine.state.phase, paused: !!session.machine.control?.paused, step: t?.step, totalSteps: t?.totalSteps, backend: session.backend };
+    return {
+      state: session.machine.state.phase,
+      paused: !!session.machine.control?.paused,
+      step: t?.step,
+      totalSteps: t?.totalSteps,
+      backend: session.backend,
+    };
   },
 
   /** Loses the GPU device now, as a driver reset would (the e2e test of

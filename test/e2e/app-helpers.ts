@@ -28,7 +28,10 @@ export async function dismissErrors(page: Page): Promise<void> {
 
 export async function uploadTeacher(page: Page, dir = ''): Promise<void> {
   await page.getByTestId('data-file').setInputFiles(artifact(dir, 'e2e-teacher.jsonl', fixture.text));
-  await page.getByTestId('data-report').getByText(/e2e-teacher\.jsonl/).waitFor({ timeout: 60_000 });
+  await page
+    .getByTestId('data-report')
+    .getByText(/e2e-teacher\.jsonl/)
+    .waitFor({ timeout: 60_000 });
   await expect.poll(() => page.getByTestId('train-start').isEnabled(), { timeout: 10_000 }).toBe(true);
 }
 
@@ -37,13 +40,19 @@ export async function evaluate(page: Page): Promise<{ accuracy: string; samples:
   await expect.poll(() => page.getByTestId('eval-run').isEnabled(), { timeout: 30_000 }).toBe(true);
   await page.getByTestId('eval-run').click();
   await page.getByTestId('eval-accuracy').filter({ hasText: /%/ }).waitFor({ timeout: 180_000 });
-  return { accuracy: (await page.getByTestId('eval-accuracy').textContent()) ?? '', samples: await page.getByTestId('eval-samples').innerText() };
+  return {
+    accuracy: (await page.getByTestId('eval-accuracy').textContent()) ?? '',
+    samples: await page.getByTestId('eval-samples').innerText(),
+  };
 }
 
 /** The newest training note matching `re` (a finished run adds "Resuming:
  * done at step 10 of 10"), by its sequence number; 0 when there is none. */
 export async function notes(page: Page, re: RegExp): Promise<number> {
-  const all = await page.getByTestId('train-notes').locator('li').evaluateAll((lis) => lis.map((li) => ({ seq: Number(li.getAttribute('data-seq')), text: li.textContent ?? '' })));
+  const all = await page
+    .getByTestId('train-notes')
+    .locator('li')
+    .evaluateAll((lis) => lis.map((li) => ({ seq: Number(li.getAttribute('data-seq')), text: li.textContent ?? '' })));
   return Math.max(0, ...all.filter((n) => re.test(n.text)).map((n) => n.seq));
 }
 

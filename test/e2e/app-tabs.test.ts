@@ -21,7 +21,10 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader): tabs of 
       await p.getByTestId('classroom-run').click();
       // it trains on the demo data, so with the demo's batch (the length typed stays)
       expect([await p.getByTestId('steps').inputValue(), await p.getByTestId('setting-batchSize').inputValue()]).toEqual(['2', '16']);
-      await p.getByTestId('classroom-step').filter({ hasText: /^2 \/ 2$/ }).waitFor({ timeout: 480_000 });
+      await p
+        .getByTestId('classroom-step')
+        .filter({ hasText: /^2 \/ 2$/ })
+        .waitFor({ timeout: 480_000 });
       expect((await p.getByTestId('classroom-question').textContent())?.length ?? 0).toBeGreaterThan(20);
       const kl = Number(await p.getByTestId('classroom-kl').textContent());
       expect(Number.isFinite(kl)).toBe(true);
@@ -73,10 +76,16 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader): tabs of 
       };
     });
     await page.getByTestId('train-start').click();
-    await waitFor('a first autosave', async () => {
-      const rows = await checkpointRows(page);
-      return rows.length > 0 && rows[0].steps.length >= 1;
-    }, 240_000, 100, page);
+    await waitFor(
+      'a first autosave',
+      async () => {
+        const rows = await checkpointRows(page);
+        return rows.length > 0 && rows[0].steps.length >= 1;
+      },
+      240_000,
+      100,
+      page,
+    );
     await worker!.evaluate(() => {
       (self as unknown as { __armed: boolean }).__armed = true;
     });
@@ -102,7 +111,7 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader): tabs of 
         r.onsuccess = () => resolve(r.result);
         r.onerror = () => reject(r.error);
       });
-      const read = <T,>(store: string, keys: boolean): Promise<T[]> =>
+      const read = <T>(store: string, keys: boolean): Promise<T[]> =>
         new Promise((resolve, reject) => {
           const os = db.transaction(store).objectStore(store);
           const r = keys ? os.getAllKeys() : os.getAll();
@@ -113,7 +122,11 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader): tabs of 
       const blobs = await read<{ checkpointId: string; bytes: ArrayBuffer }>('blobs', false);
       db.close();
       const sizes = new Map(blobs.map((b) => [b.checkpointId, b.bytes.byteLength]));
-      return { wrongSize: metas.filter((m) => sizes.get(m.id) !== m.bytes).length, ids: metas.map((m) => m.id).sort(), blobs: blobs.map((b) => b.checkpointId).sort() };
+      return {
+        wrongSize: metas.filter((m) => sizes.get(m.id) !== m.bytes).length,
+        ids: metas.map((m) => m.id).sort(),
+        blobs: blobs.map((b) => b.checkpointId).sort(),
+      };
     });
     // every record has its blob, of the size the record says was written
     expect(stored.wrongSize).toBe(0);
@@ -122,7 +135,13 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader): tabs of 
     // The intact checkpoint loads and training goes on from it (on the
     // teacher file kept with the run: nothing is uploaded again).
     await page.getByTestId('checkpoint-item').first().getByRole('button', { name: 'Resume' }).click();
-    await waitFor('a first step after the saved one', async () => (await readStep(page)) > savingStep - 1 && (await trainStatus(page)) === 'running', 240_000, 250, page);
+    await waitFor(
+      'a first step after the saved one',
+      async () => (await readStep(page)) > savingStep - 1 && (await trainStatus(page)) === 'running',
+      240_000,
+      250,
+      page,
+    );
     await page.getByTestId('train-stop').click();
     await waitFor('stopped', async () => (await trainStatus(page)) === 'stopped', 240_000, 250, page);
     const l = await losses(page);

@@ -14,7 +14,21 @@ import { describe, expect, it } from 'vitest';
 import { evalFile } from './fixtures';
 import { checkpointRows, dismissErrors, evaluate, fixture, notes, uploadTeacher } from './app-helpers';
 import { bannerText, expectClean, servedApp, waitBackend, waitFor } from './checks';
-import { ARTIFACTS, ROOT, buildApp, chromiumAvailable, CHROMIUM, longTasks, losses, openPage, readStep, screenshot, trainStatus, writeArtifact, type WatchedPage } from '../../support/browser';
+import {
+  ARTIFACTS,
+  ROOT,
+  buildApp,
+  chromiumAvailable,
+  CHROMIUM,
+  longTasks,
+  losses,
+  openPage,
+  readStep,
+  screenshot,
+  trainStatus,
+  writeArtifact,
+  type WatchedPage,
+} from '../../support/browser';
 
 const available = chromiumAvailable();
 if (!available) console.warn(`[e2e] skipped: ${CHROMIUM} is missing (apt-get install chromium)`);
@@ -64,7 +78,9 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
       const text = await report.innerText();
       const questions = Number(/Questions\s+(\d+)/.exec(text)?.[1]);
       // curation drops a few questions of the generator's (one slipped rationale can be a question's only one left)
-      const generated = readFileSync(path.join(ROOT, 'public/demo/train.jsonl'), 'utf8').split('\n').filter((l) => l.trim()).length;
+      const generated = readFileSync(path.join(ROOT, 'public/demo/train.jsonl'), 'utf8')
+        .split('\n')
+        .filter((l) => l.trim()).length;
       expect(questions).toBeGreaterThanOrEqual(Math.floor(generated * 0.9));
       expect(questions).toBeLessThanOrEqual(generated);
       const kept = Number(/Rationales kept\s+(\d+)/.exec(text)?.[1]);
@@ -76,7 +92,10 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
       expect(d.suggestedFilename()).toMatch(/-curated-k3\.jsonl$/);
       const file = path.join(ARTIFACTS, 'e2e-curated.jsonl');
       await d.saveAs(file);
-      const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as { rationales: string[]; answer_spans: [number, number][]; split: string; answer: string });
+      const lines = readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((l) => l.trim())
+        .map((l) => JSON.parse(l) as { rationales: string[]; answer_spans: [number, number][]; split: string; answer: string });
       expect(lines.length).toBe(questions);
       expect(lines.reduce((n, l) => n + l.rationales.length, 0)).toBe(kept);
       for (const l of lines.slice(0, 50)) {
@@ -86,7 +105,9 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
       }
       expect(lines.filter((l) => l.split === 'dev').length).toBeGreaterThan(0);
       // The demo's evaluation file comes with it.
-      await expect.poll(async () => (await demo.page.getByTestId('eval-name').textContent()) ?? '', { timeout: 60_000 }).toMatch(/\d+ questions/);
+      await expect
+        .poll(async () => (await demo.page.getByTestId('eval-name').textContent()) ?? '', { timeout: 60_000 })
+        .toMatch(/\d+ questions/);
       await expectClean(demo);
     } finally {
       await demo.context.close();
@@ -114,7 +135,9 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
     expect(await sample.locator('b').count()).toBe(0);
 
     await page.getByTestId('eval-file').setInputFiles(writeArtifact('e2e-eval.jsonl', evalFile()));
-    await expect.poll(async () => (await page.getByTestId('eval-name').textContent()) ?? '', { timeout: 30_000 }).toMatch(/e2e-eval\.jsonl \(3 questions\)/);
+    await expect
+      .poll(async () => (await page.getByTestId('eval-name').textContent()) ?? '', { timeout: 30_000 })
+      .toMatch(/e2e-eval\.jsonl \(3 questions\)/);
     expect(await bannerText(page)).toBe('');
   });
 
@@ -140,7 +163,11 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
     expect(await readStep(page)).toBe(pausedAt); // really paused
     expect(await page.getByTestId('train-resume').isEnabled()).toBe(true);
     // Pausing saves a checkpoint of its own (an autosave may share the step).
-    await waitFor(`a pause checkpoint at step ${pausedAt}`, async () => (await checkpointRows(page))[0]?.saves.includes(`${pausedAt}:pause`) ?? false, 30_000);
+    await waitFor(
+      `a pause checkpoint at step ${pausedAt}`,
+      async () => (await checkpointRows(page))[0]?.saves.includes(`${pausedAt}:pause`) ?? false,
+      30_000,
+    );
 
     await page.getByTestId('train-resume').click();
     await waitFor('running again', async () => (await readStep(page)) > pausedAt, 120_000);
@@ -163,13 +190,19 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
     console.log(`[e2e] losses on webgpu: ${l.map(([s, v]) => `${s}:${v.toFixed(3)}`).join(' ')}`);
     expect(await page.getByTestId('train-loss').textContent()).toBe(last.toFixed(3));
 
-    await waitFor(`the stop checkpoint at step ${stoppedAt}`, async () => (await checkpointRows(page))[0]?.saves[0] === `${stoppedAt}:stop`, 30_000);
+    await waitFor(
+      `the stop checkpoint at step ${stoppedAt}`,
+      async () => (await checkpointRows(page))[0]?.saves[0] === `${stoppedAt}:stop`,
+      30_000,
+    );
 
     trainedEval = await evaluate(page);
     expect(trainedEval.accuracy).toMatch(/^\d+(\.\d+)?% \([0-3] of 3, evaluation file\)$/);
     expect(trainedEval.samples).toContain('Nia has 4 apples');
     const slow = await longTasks(page, since);
-    console.log(`[e2e] main-thread tasks over 50 ms while training: ${slow.length}${slow.length ? ` (longest ${Math.max(...slow.map((t) => t.duration)).toFixed(0)} ms)` : ''}`);
+    console.log(
+      `[e2e] main-thread tasks over 50 ms while training: ${slow.length}${slow.length ? ` (longest ${Math.max(...slow.map((t) => t.duration)).toFixed(0)} ms)` : ''}`,
+    );
     console.log(`[e2e] screenshot: ${await screenshot(page, 'trained-page.png')}`);
     await expectClean(w);
   });
@@ -218,7 +251,9 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
     await d.saveAs(exported);
     const bytes = readFileSync(exported);
     const headerLen = Number(bytes.readBigUInt64LE(0));
-    const header = JSON.parse(bytes.subarray(8, 8 + headerLen).toString('utf8')) as Record<string, { dtype?: string; shape?: number[] }> & { __metadata__: Record<string, string> };
+    const header = JSON.parse(bytes.subarray(8, 8 + headerLen).toString('utf8')) as Record<string, { dtype?: string; shape?: number[] }> & {
+      __metadata__: Record<string, string>;
+    };
     expect(header['transformer.wte.weight']?.dtype).toBe('F32');
     expect(header.__metadata__).toBeTypeOf('object');
 
@@ -229,13 +264,23 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
     expect(await imported.getAttribute('data-step')).toBe(String(STEPS));
     const finished = await notes(page, /Resuming: done at step 10 of 10/);
     await imported.getByRole('button', { name: 'Resume' }).click();
-    await waitFor('the imported model loaded', async () => (await notes(page, /Resuming: done at step 10 of 10/)) > finished, 120_000, 250, page);
+    await waitFor(
+      'the imported model loaded',
+      async () => (await notes(page, /Resuming: done at step 10 of 10/)) > finished,
+      120_000,
+      250,
+      page,
+    );
     expect(await bannerText(page)).toBe('');
     const after = await evaluate(page);
     expect(after.accuracy).toBe(before.accuracy);
     expect(after.samples).toBe(before.samples);
     // The evaluation belongs to the imported run (the model in memory).
-    await waitFor('the imported run to show its accuracy', async () => (await checkpointRows(page))[0].run.includes(`last accuracy ${after.accuracy.split(' ')[0]}`), 30_000);
+    await waitFor(
+      'the imported run to show its accuracy',
+      async () => (await checkpointRows(page))[0].run.includes(`last accuracy ${after.accuracy.split(' ')[0]}`),
+      30_000,
+    );
   });
 
   it('refuses a truncated and a hostile .safetensors with a message, and stores nothing', async () => {
@@ -321,7 +366,13 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
     // The offered checkpoint loads and the run goes on from it.
     const finished = await notes(page, /Resuming: done at step 10 of 10/);
     await offered.getByRole('button', { name: 'Resume' }).click();
-    await waitFor('the run resumed from the older checkpoint to finish', async () => (await notes(page, /Resuming: done at step 10 of 10/)) > finished, 240_000, 250, page);
+    await waitFor(
+      'the run resumed from the older checkpoint to finish',
+      async () => (await notes(page, /Resuming: done at step 10 of 10/)) > finished,
+      240_000,
+      250,
+      page,
+    );
     expect(await readStep(page)).toBe(STEPS);
     expect((await losses(page)).map(([s]) => s)).toEqual(Array.from({ length: STEPS }, (_, i) => i + 1));
 

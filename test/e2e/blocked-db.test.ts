@@ -29,7 +29,9 @@ describe.skipIf(!available)('a tab holding an older database version open', () =
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     // The "old tab": a blank page of the app's origin holding version 1 of
     // the database (src/checkpoint/schema.ts) with no versionchange handler.
-    await context.route(`${served.url}old-tab.html`, (route) => route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>old tab</title>' }));
+    await context.route(`${served.url}old-tab.html`, (route) =>
+      route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>old tab</title>' }),
+    );
     const old = await context.newPage();
     await old.goto(`${served.url}old-tab.html`);
     await old.evaluate(
@@ -64,14 +66,26 @@ describe.skipIf(!available)('a tab holding an older database version open', () =
     await waitFor('Start enabled', () => page.getByTestId('train-start').isEnabled(), 30_000);
     await page.getByTestId('train-start').click();
     const notes = page.getByTestId('train-notes');
-    await waitFor('the note that checkpoints are off', async () => /checkpoints are off for this run: .*another tab/.test(await notes.innerText()), 120_000);
+    await waitFor(
+      'the note that checkpoints are off',
+      async () => /checkpoints are off for this run: .*another tab/.test(await notes.innerText()),
+      120_000,
+    );
     await waitFor('the run to leave "preparing"', async () => /^(running|done)/.test(await trainStatus(page)), 120_000);
 
     // The old tab goes away: the next look at the saved runs opens the database.
     await old.close();
-    await page.getByTestId('error-banner').getByRole('button', { name: 'Dismiss' }).click().catch(() => undefined);
+    await page
+      .getByTestId('error-banner')
+      .getByRole('button', { name: 'Dismiss' })
+      .click()
+      .catch(() => undefined);
     await page.getByRole('button', { name: 'Refresh' }).click();
-    await waitFor('the storage line', async () => /^Storage: checkpoints/.test(await page.getByTestId('storage-usage').innerText()), 60_000);
+    await waitFor(
+      'the storage line',
+      async () => /^Storage: checkpoints/.test(await page.getByTestId('storage-usage').innerText()),
+      60_000,
+    );
     expect(await bannerText(page)).toBe('');
     await context.close();
   });

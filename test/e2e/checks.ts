@@ -21,13 +21,16 @@ export function servedApp(): { served: Served; browser: Browser } {
 
 /** Until the worker's backend badge names the backend it got. */
 export async function waitBackend(page: Page): Promise<void> {
-  await page.getByTestId('backend').filter({ hasText: /^backend: (webgpu|webgl|wasm|cpu)/ }).waitFor({ timeout: 60_000 });
+  await page
+    .getByTestId('backend')
+    .filter({ hasText: /^backend: (webgpu|webgl|wasm|cpu)/ })
+    .waitFor({ timeout: 60_000 });
 }
 
 /** The page's error banner text, '' when none is shown. */
 export async function bannerText(page: Page): Promise<string> {
   const b = page.getByTestId('error-banner');
-  return (await b.isVisible()) ? (await b.innerText()) : '';
+  return (await b.isVisible()) ? await b.innerText() : '';
 }
 
 /** No error in the page, in the console or from a CSP violation, and no
@@ -40,7 +43,13 @@ export async function expectClean(w: WatchedPage): Promise<void> {
 
 /** What the page shows, for a failure message. */
 export async function pageState(page: Page): Promise<string> {
-  const text = async (id: string): Promise<string> => (await page.getByTestId(id).innerText({ timeout: 2000 }).catch(() => '?')).trim();
+  const text = async (id: string): Promise<string> =>
+    (
+      await page
+        .getByTestId(id)
+        .innerText({ timeout: 2000 })
+        .catch(() => '?')
+    ).trim();
   return [
     `status: ${await text('train-status')}; step: ${await text('train-step')}; backend: ${await text('backend')}`,
     `notes: ${(await text('train-notes')).replace(/\n/g, ' | ')}`,
@@ -54,10 +63,15 @@ export async function pageState(page: Page): Promise<string> {
  * shows. */
 export async function waitFor(what: string, fn: () => Promise<boolean>, timeoutMs: number, everyMs = 250, page?: Page): Promise<void> {
   try {
-    await poll(async () => {
-      if (page && (await bannerText(page))) throw new Error(`the page shows an error while waiting for ${what}`);
-      return (await fn()) ? true : undefined;
-    }, timeoutMs, what, everyMs);
+    await poll(
+      async () => {
+        if (page && (await bannerText(page))) throw new Error(`the page shows an error while waiting for ${what}`);
+        return (await fn()) ? true : undefined;
+      },
+      timeoutMs,
+      what,
+      everyMs,
+    );
   } catch (e) {
     throw new Error(`${(e as Error).message}${page ? `\n${await pageState(page)}` : ''}`);
   }

@@ -23,7 +23,10 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader): the comp
       const p = c.page;
       await waitBackend(p);
       await p.getByTestId('data-file').setInputFiles(artifact('compare', 'e2e-teacher.jsonl', fixture.text));
-      await p.getByTestId('data-report').getByText(/e2e-teacher\.jsonl/).waitFor({ timeout: 60_000 });
+      await p
+        .getByTestId('data-report')
+        .getByText(/e2e-teacher\.jsonl/)
+        .waitFor({ timeout: 60_000 });
       await p.getByTestId('eval-file').setInputFiles(artifact('compare', 'e2e-eval.jsonl', evalFile()));
       await expect.poll(async () => (await p.getByTestId('eval-name').textContent()) ?? '', { timeout: 30_000 }).toMatch(/3 questions/);
       await p.getByTestId('steps').fill('2');
@@ -50,10 +53,14 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader): the comp
       expect(await p.getByTestId('compare-seeds-error').isVisible()).toBe(false);
 
       await p.getByTestId('compare-run').click();
-      await p.getByTestId('compare-progress').filter({ hasText: /^seed 1 of 2 · MCC-KD: / }).waitFor({ timeout: 60_000 });
+      await p
+        .getByTestId('compare-progress')
+        .filter({ hasText: /^seed 1 of 2 · MCC-KD: / })
+        .waitFor({ timeout: 60_000 });
       await p.getByTestId('compare-summary').waitFor({ timeout: 540_000 });
       expect(await p.getByTestId('compare-progress').textContent()).toBe('4 of 4 runs finished');
-      for (const id of ['compare-mcckd-accuracy', 'compare-baseline-accuracy']) expect(await p.getByTestId(id).textContent()).toMatch(/^\d+(\.\d+)?%/);
+      for (const id of ['compare-mcckd-accuracy', 'compare-baseline-accuracy'])
+        expect(await p.getByTestId(id).textContent()).toMatch(/^\d+(\.\d+)?%/);
       expect(await p.getByTestId('compare-chart').locator('canvas').count()).toBeGreaterThan(0);
       expect(await p.getByTestId('compare-accuracy-chart').isVisible()).toBe(true);
 
@@ -72,7 +79,10 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader): the comp
       expect(md).toMatch(/\| seed 1 \| seed 2 \| mean ± sd \|/);
       expect(md.match(/^\| alpha-[\d.]+_seed-[12] \|/gm)).toHaveLength(4);
       const [json] = await Promise.all([p.waitForEvent('download'), p.getByTestId('compare-download-json').click()]);
-      const report = JSON.parse(readFileSync(await json.path(), 'utf8')) as { format: string; runs: { alpha: number; seed: number; evalCurve: { step: number }[] }[] };
+      const report = JSON.parse(readFileSync(await json.path(), 'utf8')) as {
+        format: string;
+        runs: { alpha: number; seed: number; evalCurve: { step: number }[] }[];
+      };
       expect(report.format).toBe('mcckd-experiment/1');
       expect(report.runs.map((r) => `${r.alpha}/${r.seed}`)).toEqual(['0.1/1', '0/1', '0.1/2', '0/2']);
       // every 1 step of a 2-step run: checks at steps 1 and 2

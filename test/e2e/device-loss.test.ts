@@ -32,13 +32,18 @@ describe.skipIf(!available)('a lost GPU device mid-run', () => {
   });
 
   for (const backend of ['webgpu', 'webgl'] as const) {
-    it(`${backend}: is detected, the backend is set up again, and the run resumes from its last checkpoint to the end`, { timeout: 600_000 }, async () => {
+    it(`${backend}: is detected, the backend is set up again, and the run resumes from its last checkpoint to the end`, {
+      timeout: 600_000,
+    }, async () => {
       const browser = await launchBrowser({ webgpu: backend === 'webgpu' });
       browsers.push(browser);
       const w = await openPage(browser, `${served.url}?diagnostics`);
       const page = w.page;
       try {
-        await page.getByTestId('backend').filter({ hasText: new RegExp(`^backend: ${backend}`) }).waitFor({ timeout: 60_000 });
+        await page
+          .getByTestId('backend')
+          .filter({ hasText: new RegExp(`^backend: ${backend}`) })
+          .waitFor({ timeout: 60_000 });
         await page.getByTestId('use-demo').click();
         await page.getByTestId('data-report').getByText('Questions for training').waitFor({ timeout: 120_000 });
         await expect.poll(() => page.getByTestId('train-start').isEnabled(), { timeout: 30_000 }).toBe(true);
@@ -47,15 +52,35 @@ describe.skipIf(!available)('a lost GPU device mid-run', () => {
         await page.getByTestId('train-start').click();
 
         const notes = (): Promise<string[]> => page.getByTestId('train-notes').locator('li').allTextContents();
-        await waitFor('an autosave and step 3', async () => (await readStep(page)) >= 3 && (await notes()).some((n) => /checkpoint saved at step \d+ \(auto\)/.test(n)), 300_000, 250, page);
+        await waitFor(
+          'an autosave and step 3',
+          async () => (await readStep(page)) >= 3 && (await notes()).some((n) => /checkpoint saved at step \d+ \(auto\)/.test(n)),
+          300_000,
+          250,
+          page,
+        );
         const lostAt = await readStep(page);
-        const lost = await page.evaluate(() => (window as unknown as { mcckdDiagnostics: { loseDevice(): Promise<string> } }).mcckdDiagnostics.loseDevice());
+        const lost = await page.evaluate(() =>
+          (window as unknown as { mcckdDiagnostics: { loseDevice(): Promise<string> } }).mcckdDiagnostics.loseDevice(),
+        );
         expect(lost).toBe(backend);
 
-        await waitFor('the loss to be reported', async () => (await notes()).some((n) => /was lost.*setting the backend up again/.test(n)), 120_000, 250, page);
+        await waitFor(
+          'the loss to be reported',
+          async () => (await notes()).some((n) => /was lost.*setting the backend up again/.test(n)),
+          120_000,
+          250,
+          page,
+        );
         // the resume, on the backend the worker got back (the same one, or a fallback)
         const RESUMED = /resumed from the checkpoint at step (\d+) on (webgpu|webgl|wasm|cpu)\b/;
-        await waitFor('the resume from a checkpoint (on any backend)', async () => (await notes()).some((n) => RESUMED.test(n)), 180_000, 250, page);
+        await waitFor(
+          'the resume from a checkpoint (on any backend)',
+          async () => (await notes()).some((n) => RESUMED.test(n)),
+          180_000,
+          250,
+          page,
+        );
         const resumeNote = RESUMED.exec((await notes()).find((n) => RESUMED.test(n)) ?? '')!;
         const resumedFrom = Number(resumeNote[1]);
         const resumedOn = resumeNote[2];
@@ -72,7 +97,9 @@ describe.skipIf(!available)('a lost GPU device mid-run', () => {
         expect(l.map(([s]) => s)).toEqual(Array.from({ length: STEPS }, (_, i) => i + 1));
         expect(l.filter(([, v]) => !Number.isFinite(v))).toEqual([]);
         expect(await bannerText(page)).toBe('');
-        console.log(`[e2e] ${backend}: device lost at step ${lostAt}, resumed from the checkpoint at step ${resumedFrom} on ${resumedOn}${resumedOn === backend ? '' : ' (fell back)'}, finished at ${STEPS}`);
+        console.log(
+          `[e2e] ${backend}: device lost at step ${lostAt}, resumed from the checkpoint at step ${resumedFrom} on ${resumedOn}${resumedOn === backend ? '' : ' (fell back)'}, finished at ${STEPS}`,
+        );
       } finally {
         await w.context.close();
       }

@@ -6,7 +6,19 @@ import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { teacherFile } from './fixtures';
 import { expectClean, waitFor } from './checks';
-import { chromiumAvailable, launchBrowser, losses, openPage, poll, readStep, serve, trainStatus, writeArtifact, type Served, type WatchedPage } from '../../support/browser';
+import {
+  chromiumAvailable,
+  launchBrowser,
+  losses,
+  openPage,
+  poll,
+  readStep,
+  serve,
+  trainStatus,
+  writeArtifact,
+  type Served,
+  type WatchedPage,
+} from '../../support/browser';
 
 const available = chromiumAvailable();
 
@@ -33,7 +45,10 @@ async function holdWebGpuCode(context: BrowserContext): Promise<{ held: () => bo
 async function trainThreeSteps(w: WatchedPage, afterStart?: () => Promise<void>): Promise<number[]> {
   const { page } = w;
   await page.getByTestId('data-file').setInputFiles(writeArtifact('e2e-fallback-teacher.jsonl', teacherFile().text));
-  await page.getByTestId('data-report').getByText(/e2e-fallback-teacher\.jsonl/).waitFor({ timeout: 60_000 });
+  await page
+    .getByTestId('data-report')
+    .getByText(/e2e-fallback-teacher\.jsonl/)
+    .waitFor({ timeout: 60_000 });
   await page.getByTestId('steps').fill('3');
   await waitFor('Start enabled', () => page.getByTestId('train-start').isEnabled(), 10_000);
   await page.getByTestId('train-start').click();
@@ -66,7 +81,9 @@ describe.skipIf(!available)('backend fallback (real Chromium)', () => {
     await badge.filter({ hasText: /^backend: (webgl|wasm)/ }).waitFor({ timeout: 60_000 });
     const text = (await badge.textContent()) ?? '';
     console.log(`[e2e] without WebGPU: ${text}`);
-    expect(text).toMatch(/fell back from webgpu: webgpu: (navigator\.gpu is missing|navigator\.gpu\.requestAdapter\(\) returned no adapter|requestAdapter failed)/);
+    expect(text).toMatch(
+      /fell back from webgpu: webgpu: (navigator\.gpu is missing|navigator\.gpu\.requestAdapter\(\) returned no adapter|requestAdapter failed)/,
+    );
     expect(await badge.getAttribute('data-backend')).not.toBe('webgpu');
     const trained = await trainThreeSteps(w);
     expect(trained.length).toBe(3);

@@ -19,7 +19,10 @@ export function teacherFile(): Fixture {
     const a = i + 2;
     const b = (i % 3) + 3;
     const sum = a + b;
-    const question = i === 0 ? `${name} has ${a} <b>apples</b> and buys ${b} more. How many apples now?` : `${name} has ${a} apples and buys ${b} more. How many apples now?`;
+    const question =
+      i === 0
+        ? `${name} has ${a} <b>apples</b> and buys ${b} more. How many apples now?`
+        : `${name} has ${a} apples and buys ${b} more. How many apples now?`;
     const rationales = [
       `${name} starts with ${a} apples. Buying ${b} more gives ${a} + ${b} = ${sum}. So the answer is ${sum}.`,
       `Add the new apples to the old ones: ${b} + ${a} = ${sum}. The answer is ${sum}.`,

@@ -62,7 +62,11 @@ async function cpu(): Promise<void> {
  * projections; a high rate so that the adapter moves the outputs) and exported. */
 export const PROMPT = 'Q: Ann has 3 apples and gets 4 more. How many apples does she have?\nA:';
 
-export async function trainedExport(dir: string, name: string, o: { steps?: number; asciiHead?: boolean } = {}): Promise<{ model: ExportModel; prompt: number[]; text: string; allowed: boolean[] }> {
+export async function trainedExport(
+  dir: string,
+  name: string,
+  o: { steps?: number; asciiHead?: boolean } = {},
+): Promise<{ model: ExportModel; prompt: number[]; text: string; allowed: boolean[] }> {
   await cpu();
   const { student, folder } = await loadStudent(nodeFolder(path.join(dir, name)), name);
   // llama-server writes the text of each generated token, and of each token
@@ -79,13 +83,21 @@ export async function trainedExport(dir: string, name: string, o: { steps?: numb
   const allowed: boolean[] = [];
   for (let id = 0; id < mc.vocabSize; id++) allowed.push(!special.has(id) && /^[\x20-\x7e\n]+$/.test(student.tokenizer.decode([id])));
   const steps = o.steps ?? 3;
-  const head = student.weights['lm_head.weight'] ?? student.weights[mc.arch === 'gpt2' || !mc.arch ? 'transformer.wte.weight' : 'model.embed_tokens.weight'];
+  const head =
+    student.weights['lm_head.weight'] ??
+    student.weights[mc.arch === 'gpt2' || !mc.arch ? 'transformer.wte.weight' : 'model.embed_tokens.weight'];
   const d = mc.nEmbd;
   const rows = Float32Array.from(head.data);
   if (o.asciiHead !== false) allowed.forEach((a, id) => a || rows.fill(0, id * d, (id + 1) * d));
   head.data = rows;
   const groups = toyGroups(6);
-  const t = await Trainer.create({ groups, trainConfig: tinyConfig({ steps, lr: 3e-2, warmupSteps: 1 }), datasetFingerprint: 'gguf', student, lora: { rank: 4, alpha: 8, targets: [] } });
+  const t = await Trainer.create({
+    groups,
+    trainConfig: tinyConfig({ steps, lr: 3e-2, warmupSteps: 1 }),
+    datasetFingerprint: 'gguf',
+    student,
+    lora: { rank: 4, alpha: 8, targets: [] },
+  });
   try {
     for (let i = 0; i < steps; i++) await t.trainStep();
     const state = await t.snapshot();
@@ -129,14 +141,23 @@ export interface Reference {
 
 /** Our forward on the export's merged weights: greedy ids and the first
  * step's log-probs. `round` stores the matrices as F16 would (for the F16 file). */
-export async function reference(m: ExportModel, prompt: readonly number[], n: number, allowed: readonly boolean[], round?: (x: Float32Array) => Float32Array): Promise<Reference> {
+export async function reference(
+  m: ExportModel,
+  prompt: readonly number[],
+  n: number,
+  allowed: readonly boolean[],
+  round?: (x: Float32Array) => Float32Array,
+): Promise<Reference> {
   await cpu();
   const p: Params = new Map();
   for (const [k, t] of Object.entries(m.weights)) {
     const data = round && t.shape.length > 1 ? round(Float32Array.from(t.data)) : Float32Array.from(t.data);
     p.set(k, tf.variable(tf.tensor(data, t.shape), false));
   }
-  const mask = tf.tensor2d(allowed.map((a) => (a ? 0 : -1e30)), [1, allowed.length]);
+  const mask = tf.tensor2d(
+    allowed.map((a) => (a ? 0 : -1e30)),
+    [1, allowed.length],
+  );
   try {
     const seq = prompt.slice();
     let logprobs: number[] = [];

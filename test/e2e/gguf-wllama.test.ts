@@ -57,11 +57,26 @@ window.runGguf = async (url, prompt, n, top, banned) => {
 window.pageReady = true;
 </script>`;
 
-interface Step { id: number; logprob: number; top_logprobs: { id: number; logprob: number }[] }
-interface Ran { ok: boolean; error?: string; logs: string[]; info?: Record<string, number>; result?: { choices: { text: string; logprobs: { content: Step[] } | null }[]; usage: { prompt_tokens: number } } }
+interface Step {
+  id: number;
+  logprob: number;
+  top_logprobs: { id: number; logprob: number }[];
+}
+interface Ran {
+  ok: boolean;
+  error?: string;
+  logs: string[];
+  info?: Record<string, number>;
+  result?: { choices: { text: string; logprobs: { content: Step[] } | null }[]; usage: { prompt_tokens: number } };
+}
 
 function serveFiles(files: Map<string, Uint8Array>, port: number): Promise<Server> {
-  const types: Record<string, string> = { '.js': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html', '.gguf': 'application/octet-stream' };
+  const types: Record<string, string> = {
+    '.js': 'text/javascript',
+    '.wasm': 'application/wasm',
+    '.html': 'text/html',
+    '.gguf': 'application/octet-stream',
+  };
   const srv = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x').pathname;
     let body: Uint8Array | undefined;
@@ -108,7 +123,13 @@ describe.skipIf(!chromiumAvailable() || !hasPython)('GGUF exports in llama.cpp (
       const { model, prompt, text, allowed } = name === 'scratch' ? await scratchExport() : await trainedExport(dir, name);
       const banned = allowed.flatMap((a, id) => (a ? [] : [id]));
       for (const dtype of ['F32', 'F16'] as const) files.set(`/models/${name}.${dtype}.gguf`, ggufFile(model, { dtype }));
-      cases.push({ name, prompt, text, banned, ref: { F32: await reference(model, prompt, N, allowed), F16: await reference(model, prompt, N, allowed, roundF16) } });
+      cases.push({
+        name,
+        prompt,
+        text,
+        banned,
+        ref: { F32: await reference(model, prompt, N, allowed), F16: await reference(model, prompt, N, allowed, roundF16) },
+      });
     }
     const port = await freePort();
     server = await serveFiles(files, port);
@@ -136,11 +157,14 @@ describe.skipIf(!chromiumAvailable() || !hasPython)('GGUF exports in llama.cpp (
       // the log-probs of the GELU models (GPT-2, Gemma3's gated GELU) by a
       // few 1e-4; the RMSNorm / SwiGLU models agree to ~1e-5
       const tol = c.name.startsWith('gpt2') || c.name.startsWith('gemma3') || c.name === 'scratch' ? 1e-3 : 1e-4;
-      it(`${c.name} ${dtype}: llama.cpp's greedy tokens are ours, its first-step log-probs within ${tol}`, { timeout: 300_000 }, async () => {
+      it(`${c.name} ${dtype}: llama.cpp's greedy tokens are ours, its first-step log-probs within ${tol}`, {
+        timeout: 300_000,
+      }, async () => {
         const k = cases.find((x) => x.name === c.name)!;
         const ref = k.ref[dtype];
         const ran = (await page.evaluate(
-          ([url, prompt, n, top, banned]) => (window as unknown as { runGguf: (...a: unknown[]) => Promise<unknown> }).runGguf(url, prompt, n, top, banned),
+          ([url, prompt, n, top, banned]) =>
+            (window as unknown as { runGguf: (...a: unknown[]) => Promise<unknown> }).runGguf(url, prompt, n, top, banned),
           [`${base}/models/${c.name}.${dtype}.gguf`, k.text, N, TOP, k.banned] as const,
         )) as Ran;
         if (!ran.ok) throw new Error(`wllama could not run ${c.name} ${dtype}: ${ran.error}\n${ran.logs.slice(-40).join('\n')}`);
@@ -149,8 +173,14 @@ describe.skipIf(!chromiumAvailable() || !hasPython)('GGUF exports in llama.cpp (
         // the first step's top log-probs, matched by id
         let maxDiff = 0;
         for (const t of steps[0].top_logprobs) maxDiff = Math.max(maxDiff, Math.abs(t.logprob - ref.logprobs[t.id]));
-        const ourTop = ref.logprobs.map((lp, id) => ({ id, lp })).sort((a, b) => b.lp - a.lp).slice(0, TOP).map((x) => x.id);
-        figures.push(`${c.name} ${dtype}: ${theirs.length} greedy tokens ${JSON.stringify(theirs) === JSON.stringify(ref.tokens) ? 'identical' : 'DIFFER'}${dtype === 'F16' ? ` (to our F32 weights' too: ${JSON.stringify(theirs) === JSON.stringify(k.ref.F32.tokens)})` : ''}; first-step top-${TOP} log-prob max diff ${maxDiff.toExponential(2)}; n_vocab ${ran.info?.n_vocab}`);
+        const ourTop = ref.logprobs
+          .map((lp, id) => ({ id, lp }))
+          .sort((a, b) => b.lp - a.lp)
+          .slice(0, TOP)
+          .map((x) => x.id);
+        figures.push(
+          `${c.name} ${dtype}: ${theirs.length} greedy tokens ${JSON.stringify(theirs) === JSON.stringify(ref.tokens) ? 'identical' : 'DIFFER'}${dtype === 'F16' ? ` (to our F32 weights' too: ${JSON.stringify(theirs) === JSON.stringify(k.ref.F32.tokens)})` : ''}; first-step top-${TOP} log-prob max diff ${maxDiff.toExponential(2)}; n_vocab ${ran.info?.n_vocab}`,
+        );
         expect(ran.info?.n_vocab).toBe(k.ref.F32.logprobs.length);
         expect(ran.result!.usage.prompt_tokens).toBe(k.prompt.length);
         expect(steps[0].top_logprobs.map((t) => t.id)).toEqual(ourTop);

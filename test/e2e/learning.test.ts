@@ -24,7 +24,9 @@ async function points(page: Page): Promise<Point[]> {
 }
 
 async function memory(page: Page): Promise<{ numTensors: number }> {
-  return page.evaluate(() => (window as unknown as { mcckdDiagnostics: { memory(): Promise<{ numTensors: number }> } }).mcckdDiagnostics.memory());
+  return page.evaluate(() =>
+    (window as unknown as { mcckdDiagnostics: { memory(): Promise<{ numTensors: number }> } }).mcckdDiagnostics.memory(),
+  );
 }
 
 describe.skipIf(!available)('learning made visible', () => {
@@ -34,10 +36,19 @@ describe.skipIf(!available)('learning made visible', () => {
     const w = await openPage(app.browser, `${app.served.url}?diagnostics`);
     const page = w.page;
     try {
-      await page.getByTestId('backend').filter({ hasText: /^backend: (webgpu|webgl|wasm|cpu)/ }).waitFor({ timeout: 60_000 });
+      await page
+        .getByTestId('backend')
+        .filter({ hasText: /^backend: (webgpu|webgl|wasm|cpu)/ })
+        .waitFor({ timeout: 60_000 });
       await page.getByTestId('use-demo').click();
       await page.getByTestId('data-report').getByText('Questions for training').waitFor({ timeout: 120_000 });
-      await waitFor('the demo evaluation file', async () => /\d+ questions/.test((await page.getByTestId('eval-name').textContent()) ?? ''), 60_000, 250, page);
+      await waitFor(
+        'the demo evaluation file',
+        async () => /\d+ questions/.test((await page.getByTestId('eval-name').textContent()) ?? ''),
+        60_000,
+        250,
+        page,
+      );
 
       await page.getByTestId('preset').selectOption('tiny');
       await page.getByTestId('length-mode').selectOption('steps');
@@ -62,10 +73,14 @@ describe.skipIf(!available)('learning made visible', () => {
         expect(p.accuracy).toBeCloseTo(p.correct / p.total, 10);
       }
       const last = pts[1];
-      expect(await page.getByTestId('train-accuracy').textContent()).toBe(`${(100 * last.accuracy).toFixed(1)}% (${last.correct} of 4) at step 4`);
+      expect(await page.getByTestId('train-accuracy').textContent()).toBe(
+        `${(100 * last.accuracy).toFixed(1)}% (${last.correct} of 4) at step 4`,
+      );
       const chart = page.getByTestId('chart-accuracy');
       expect(await chart.locator('figcaption').textContent()).toMatch(/Accuracy on held-out questions/);
-      expect(await chart.locator('.visually-hidden').textContent()).toBe(`Step 4: accuracy (%) ${Number((100 * last.accuracy).toPrecision(4))}.`);
+      expect(await chart.locator('.visually-hidden').textContent()).toBe(
+        `Step 4: accuracy (%) ${Number((100 * last.accuracy).toPrecision(4))}.`,
+      );
 
       // the evaluation with 2 sampled explanations per question
       await page.getByTestId('eval-limit').fill('4');
@@ -92,12 +107,14 @@ describe.skipIf(!available)('learning made visible', () => {
       expect(greedy, accuracy).not.toBeNull();
       expect(v.greedyAccuracy).toBeCloseTo(Number(greedy![1]) / 4, 10);
       const text = await block.innerText();
-      for (const name of ['Agreement', 'Majority-vote accuracy', 'Sample accuracy', 'Greedy accuracy', 'Answer KL']) expect(text).toContain(name);
+      for (const name of ['Agreement', 'Majority-vote accuracy', 'Sample accuracy', 'Greedy accuracy', 'Answer KL'])
+        expect(text).toContain(name);
       // the trainer's evaluation and sampling free what they make
       expect((await memory(page)).numTensors).toBe(before.numTensors);
       console.log(`[e2e] screenshot: ${await screenshot(page, 'learning-page.png')}`);
       // the two sections at full size, to be looked at
-      for (const id of ['training', 'evaluation']) await page.getByTestId(`section-${id}`).screenshot({ path: path.join(ARTIFACTS, `learning-${id}.png`) });
+      for (const id of ['training', 'evaluation'])
+        await page.getByTestId(`section-${id}`).screenshot({ path: path.join(ARTIFACTS, `learning-${id}.png`) });
       await expectClean(w);
     } finally {
       await w.context.close();

@@ -54,7 +54,11 @@ function unzipTo(bytes: Buffer, dir: string): string {
 
 /** support/hf_ref.py's per-token log-probs of a folder (and an adapter). */
 function refLogprobs(folder: string, ids: number[], adapter?: string): (number | null)[] {
-  const r = spawnSync(PY, [path.join(ROOT, 'support/hf_ref.py'), folder, '--ids', ids.join(','), ...(adapter ? ['--adapter', adapter] : [])], { encoding: 'utf8', env: ENV });
+  const r = spawnSync(
+    PY,
+    [path.join(ROOT, 'support/hf_ref.py'), folder, '--ids', ids.join(','), ...(adapter ? ['--adapter', adapter] : [])],
+    { encoding: 'utf8', env: ENV },
+  );
   if (r.status !== 0) throw new Error(`hf_ref.py ${folder}: ${r.stderr}`);
   return (JSON.parse(r.stdout) as { logprobs: (number | null)[] }).logprobs;
 }
@@ -88,16 +92,25 @@ describe.skipIf(!available)('a pretrained student in the page', () => {
     const w = await openPage(browser, served.url);
     const page = w.page;
     try {
-      await page.getByTestId('backend').filter({ hasText: /^backend: webgpu/ }).waitFor({ timeout: 60_000 });
+      await page
+        .getByTestId('backend')
+        .filter({ hasText: /^backend: webgpu/ })
+        .waitFor({ timeout: 60_000 });
       await page.getByTestId('use-demo').click();
       await page.getByTestId('data-report').getByText('Questions for training').waitFor({ timeout: 120_000 });
       // the demo data brings the budget that teaches a from-scratch student ...
-      expect([await page.getByTestId('steps').inputValue(), await page.getByTestId('setting-batchSize').inputValue()]).toEqual(['1000', '16']);
+      expect([await page.getByTestId('steps').inputValue(), await page.getByTestId('setting-batchSize').inputValue()]).toEqual([
+        '1000',
+        '16',
+      ]);
       expect(await page.getByTestId('settings-demo-note').innerText()).toMatch(/^Set for the demo data: 1,000 steps and batch size 16\./);
 
       // a folder without tokenizer.json is refused, naming the file
       await page.getByTestId('student-folder').setInputFiles(path.join(dir, 'qwen2-tiny'));
-      await page.getByTestId('student-status').filter({ hasText: /tokenizer\.json is missing/ }).waitFor({ timeout: 60_000 });
+      await page
+        .getByTestId('student-status')
+        .filter({ hasText: /tokenizer\.json is missing/ })
+        .waitFor({ timeout: 60_000 });
 
       await page.getByTestId('student-folder').setInputFiles(path.join(dir, 'llama-gqa'));
       const info = page.getByTestId('student-info');
@@ -117,7 +130,10 @@ describe.skipIf(!available)('a pretrained student in the page', () => {
       expect(await page.getByTestId('preset').isDisabled()).toBe(true);
       expect(await page.getByTestId('setting-lr').inputValue()).toBe('0.0002');
       // ... which a pretrained student does not get (hours at that budget)
-      expect([await page.getByTestId('steps').inputValue(), await page.getByTestId('setting-batchSize').inputValue()]).toEqual(['200', '8']);
+      expect([await page.getByTestId('steps').inputValue(), await page.getByTestId('setting-batchSize').inputValue()]).toEqual([
+        '200',
+        '8',
+      ]);
       expect(await page.getByTestId('settings-demo-note').isVisible()).toBe(false);
       await page.getByTestId('setting-lr').fill('0.01');
 
@@ -133,9 +149,16 @@ describe.skipIf(!available)('a pretrained student in the page', () => {
       await run.getByText(/llama-gqa LoRA r8/).waitFor({ timeout: 30_000 });
 
       await page.reload();
-      await page.getByTestId('backend').filter({ hasText: /^backend: webgpu/ }).waitFor({ timeout: 60_000 });
+      await page
+        .getByTestId('backend')
+        .filter({ hasText: /^backend: webgpu/ })
+        .waitFor({ timeout: 60_000 });
       const newest = page.getByTestId('checkpoint-item').first();
-      await waitFor('the stop checkpoint after the reload', async () => (await newest.getAttribute('data-step')) === String(stoppedAt), 60_000);
+      await waitFor(
+        'the stop checkpoint after the reload',
+        async () => (await newest.getAttribute('data-step')) === String(stoppedAt),
+        60_000,
+      );
       await expect.poll(() => newest.getByRole('button', { name: 'Resume' }).isEnabled(), { timeout: 30_000 }).toBe(true);
       await newest.getByRole('button', { name: 'Resume' }).click();
       await waitFor('the resumed run to finish', async () => (await trainStatus(page)) === 'done', 300_000, 250, page);
@@ -155,10 +178,14 @@ describe.skipIf(!available)('a pretrained student in the page', () => {
       const hf = await exportAs(page, 'hf');
       expect(hf.name).toMatch(/-step4-hf\.zip$/);
       const hfDir = unzipTo(hf.bytes, path.join(out, 'hf'));
-      const config = JSON.parse(readFileSync(path.join(hfDir, 'config.json'), 'utf8')) as { architectures?: string[]; num_key_value_heads?: number };
+      const config = JSON.parse(readFileSync(path.join(hfDir, 'config.json'), 'utf8')) as {
+        architectures?: string[];
+        num_key_value_heads?: number;
+      };
       expect(config.architectures).toEqual(['LlamaForCausalLM']);
       expect(config.num_key_value_heads).toBe(2);
-      for (const f of ['model.safetensors', 'tokenizer.json', 'generation_config.json', 'README.md']) expect(readFileSync(path.join(hfDir, f)).length).toBeGreaterThan(0);
+      for (const f of ['model.safetensors', 'tokenizer.json', 'generation_config.json', 'README.md'])
+        expect(readFileSync(path.join(hfDir, f)).length).toBeGreaterThan(0);
       const card = readFileSync(path.join(hfDir, 'README.md'), 'utf8');
       expect(card).toMatch(/llama-gqa/);
       expect(card).toMatch(/accuracy/i);
@@ -166,7 +193,11 @@ describe.skipIf(!available)('a pretrained student in the page', () => {
       const peft = await exportAs(page, 'peft');
       expect(peft.name).toMatch(/-step4-peft\.zip$/);
       const peftDir = unzipTo(peft.bytes, path.join(out, 'peft'));
-      const adapterConfig = JSON.parse(readFileSync(path.join(peftDir, 'adapter_config.json'), 'utf8')) as { peft_type?: string; r?: number; target_modules?: string[] };
+      const adapterConfig = JSON.parse(readFileSync(path.join(peftDir, 'adapter_config.json'), 'utf8')) as {
+        peft_type?: string;
+        r?: number;
+        target_modules?: string[];
+      };
       expect(adapterConfig.peft_type).toBe('LORA');
       expect(adapterConfig.r).toBe(8);
 
@@ -198,9 +229,15 @@ describe.skipIf(!available)('a pretrained student in the page', () => {
       await page.getByTestId('student-folder').setInputFiles(path.join(dir, 'llama-gqa'));
       await info.getByText('llama-gqa (llama)').waitFor({ timeout: 60_000 });
       await page.getByTestId('adapter-folder').setInputFiles(path.join(dir, 'gpt2-tiny.lora'));
-      await page.getByTestId('adapter-status').filter({ hasText: /This adapter cannot be used: adapter: .*c_attn/ }).waitFor({ timeout: 60_000 });
+      await page
+        .getByTestId('adapter-status')
+        .filter({ hasText: /This adapter cannot be used: adapter: .*c_attn/ })
+        .waitFor({ timeout: 60_000 });
       await page.getByTestId('adapter-folder').setInputFiles(peftDir);
-      await page.getByTestId('adapter-status').filter({ hasText: /Training starts from the adapter/ }).waitFor({ timeout: 60_000 });
+      await page
+        .getByTestId('adapter-status')
+        .filter({ hasText: /Training starts from the adapter/ })
+        .waitFor({ timeout: 60_000 });
       expect(await page.getByTestId('lora-rank').inputValue()).toBe('8');
 
       // the exported folder is a student again

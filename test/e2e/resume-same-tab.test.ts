@@ -16,7 +16,10 @@ describe.skipIf(!available)('resume in the same tab', () => {
     const w = await openPage(app.browser, app.served.url);
     const page = w.page;
     try {
-      await page.getByTestId('backend').filter({ hasText: /^backend: webgpu/ }).waitFor({ timeout: 60_000 });
+      await page
+        .getByTestId('backend')
+        .filter({ hasText: /^backend: webgpu/ })
+        .waitFor({ timeout: 60_000 });
       await page.getByTestId('use-demo').click();
       await page.getByTestId('data-report').getByText('Questions for training').waitFor({ timeout: 120_000 });
       await expect.poll(() => page.getByTestId('train-start').isEnabled(), { timeout: 30_000 }).toBe(true);

@@ -67,7 +67,11 @@ async function otherOrigin(frameUrl: string): Promise<{ url: string; hits: () =>
       return;
     }
     hits += 1;
-    res.writeHead(200, { 'content-type': 'text/plain', 'access-control-allow-origin': '*', 'cross-origin-resource-policy': 'cross-origin' });
+    res.writeHead(200, {
+      'content-type': 'text/plain',
+      'access-control-allow-origin': '*',
+      'cross-origin-resource-policy': 'cross-origin',
+    });
     res.end('pong');
   });
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
@@ -125,7 +129,10 @@ describe.skipIf(!available)('security headers from vite preview, in Chromium', (
   it('the app works under them: the worker starts, the demo data loads, the wasm backend compiles, no CSP violation', async () => {
     const w = await openPage(browser, served.url);
     const { page } = w;
-    await page.getByTestId('backend').filter({ hasText: /^backend: (webgpu|webgl|wasm|cpu)/ }).waitFor({ timeout: 120_000 });
+    await page
+      .getByTestId('backend')
+      .filter({ hasText: /^backend: (webgpu|webgl|wasm|cpu)/ })
+      .waitFor({ timeout: 120_000 });
     expect(await page.evaluate(() => window.crossOriginIsolated)).toBe(true);
     await page.getByTestId('use-demo').click();
     await page.getByTestId('data-report').getByText('Questions for training').waitFor({ timeout: 120_000 });
@@ -133,7 +140,10 @@ describe.skipIf(!available)('security headers from vite preview, in Chromium', (
     // the wasm backend: the worker fetches its .wasm and compiles it under
     // the worker's own policy (connect-src 'self', 'wasm-unsafe-eval')
     await page.getByTestId('backend-select').selectOption('wasm');
-    await page.getByTestId('backend').filter({ hasText: /^backend: wasm/ }).waitFor({ timeout: 120_000 });
+    await page
+      .getByTestId('backend')
+      .filter({ hasText: /^backend: wasm/ })
+      .waitFor({ timeout: 120_000 });
     await expectClean(w);
     await w.context.close();
   });
@@ -177,7 +187,12 @@ describe.skipIf(!available)('security headers from vite preview, in Chromium', (
         const f = page.frames().find((x) => x !== page.mainFrame());
         if (!f) return false;
         if (f.url().startsWith('chrome-error:')) return true;
-        return (await f.locator('[data-testid="use-demo"]').count().catch(() => 0)) > 0;
+        return (
+          (await f
+            .locator('[data-testid="use-demo"]')
+            .count()
+            .catch(() => 0)) > 0
+        );
       },
       60_000,
     ).then(() => page.frames().find((x) => x !== page.mainFrame())!);

@@ -15,9 +15,26 @@ export async function axeViolations(page: Page): Promise<string[]> {
   axeSource ??= readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
   if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(axeSource);
   const result = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run(ctx: Document, o: object): Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: string[]; failureSummary?: string }[] }[] }> } }).axe;
+    const axe = (
+      window as unknown as {
+        axe: {
+          run(
+            ctx: Document,
+            o: object,
+          ): Promise<{
+            violations: { id: string; impact: string; help: string; nodes: { target: string[]; failureSummary?: string }[] }[];
+          }>;
+        };
+      }
+    ).axe;
     const r = await axe.run(document, { resultTypes: ['violations'] });
-    return r.violations.map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => `${n.target.join(' ')} [${(n.failureSummary ?? '').replace(/\s+/g, ' ').slice(0, 160)}]`).join('; ')}`);
+    return r.violations.map(
+      (v) =>
+        `${v.id} (${v.impact}): ${v.help} — ${v.nodes
+          .slice(0, 3)
+          .map((n) => `${n.target.join(' ')} [${(n.failureSummary ?? '').replace(/\s+/g, ' ').slice(0, 160)}]`)
+          .join('; ')}`,
+    );
   });
   return result;
 }
@@ -36,7 +53,8 @@ export async function sidewaysOverflow(page: Page): Promise<{ overflow: number; 
       // The outermost elements that stick out past the viewport and are not
       // inside a box that clips or scrolls them.
       const clipped = (el: Element): boolean => {
-        for (let up = el.parentElement; up && up !== document.body; up = up.parentElement) if (getComputedStyle(up).overflowX !== 'visible') return true;
+        for (let up = el.parentElement; up && up !== document.body; up = up.parentElement)
+          if (getComputedStyle(up).overflowX !== 'visible') return true;
         return false;
       };
       const out: string[] = [];
@@ -70,7 +88,12 @@ export async function watchWidth(page: Page): Promise<void> {
       }
     };
     setInterval(check, 100);
-    new MutationObserver(() => requestAnimationFrame(check)).observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
+    new MutationObserver(() => requestAnimationFrame(check)).observe(document.body, {
+      subtree: true,
+      childList: true,
+      attributes: true,
+      characterData: true,
+    });
   }, width);
 }
 
@@ -138,7 +161,10 @@ export async function settingsOverlaps(page: Page): Promise<string[]> {
       for (const el of field.querySelectorAll<HTMLElement>('input, select, small, label:not(.visually-hidden)')) {
         const r = el.getBoundingClientRect();
         if (r.width === 0) continue;
-        if (r.left < f.left - 0.5 || r.right > f.right + 0.5) out.push(`${field.querySelector('label')?.textContent}: ${el.tagName.toLowerCase()} ${Math.round(r.left)}..${Math.round(r.right)} outside ${Math.round(f.left)}..${Math.round(f.right)}`);
+        if (r.left < f.left - 0.5 || r.right > f.right + 0.5)
+          out.push(
+            `${field.querySelector('label')?.textContent}: ${el.tagName.toLowerCase()} ${Math.round(r.left)}..${Math.round(r.right)} outside ${Math.round(f.left)}..${Math.round(f.right)}`,
+          );
         if (el instanceof HTMLSelectElement) {
           // the chosen option's text, plus padding and the arrow, must fit
           const ctx = document.createElement('canvas').getContext('2d') as CanvasRenderingContext2D;
@@ -146,7 +172,8 @@ export async function settingsOverlaps(page: Page): Promise<string[]> {
           ctx.font = `${cs.fontWeight} ${cs.fontSize} ${cs.fontFamily}`;
           const text = el.selectedOptions[0]?.text ?? '';
           const need = ctx.measureText(text).width + parseFloat(cs.paddingLeft) + 20;
-          if (need > el.clientWidth) out.push(`${field.querySelector('label')?.textContent}: "${text}" needs ${Math.round(need)} px, has ${el.clientWidth}`);
+          if (need > el.clientWidth)
+            out.push(`${field.querySelector('label')?.textContent}: "${text}" needs ${Math.round(need)} px, has ${el.clientWidth}`);
         }
       }
     }
@@ -165,7 +192,10 @@ export async function notInView(page: Page, selectors: string[]): Promise<string
       if (els.length === 0) out.push(`${sel}: not shown`);
       for (const el of els) {
         const r = el.getBoundingClientRect();
-        if (r.top < -0.5 || r.left < -0.5 || r.bottom > innerHeight + 0.5 || r.right > innerWidth + 0.5) out.push(`${sel}: ${Math.round(r.left)},${Math.round(r.top)}..${Math.round(r.right)},${Math.round(r.bottom)} outside ${innerWidth}x${innerHeight} (scrollY ${scrollY})`);
+        if (r.top < -0.5 || r.left < -0.5 || r.bottom > innerHeight + 0.5 || r.right > innerWidth + 0.5)
+          out.push(
+            `${sel}: ${Math.round(r.left)},${Math.round(r.top)}..${Math.round(r.right)},${Math.round(r.bottom)} outside ${innerWidth}x${innerHeight} (scrollY ${scrollY})`,
+          );
       }
     }
     return out;

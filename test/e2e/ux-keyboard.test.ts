@@ -22,7 +22,9 @@ describe.skipIf(!available)('the page as a person meets it: keyboard only', () =
       const tabTo = async (testid: string): Promise<void> => {
         for (let i = 0; i < 250; i++) {
           await page.keyboard.press('Tab');
-          const at = await page.evaluate(() => (document.activeElement as HTMLElement | null)?.dataset.testid ?? document.activeElement?.tagName ?? '');
+          const at = await page.evaluate(
+            () => (document.activeElement as HTMLElement | null)?.dataset.testid ?? document.activeElement?.tagName ?? '',
+          );
           if (at === testid) {
             visited.push(`${testid} (${i + 1} Tab)`);
             return;

@@ -15,7 +15,12 @@ export async function useDemo(page: Page): Promise<void> {
   await waitFor('Start enabled', () => page.getByTestId('train-start').isEnabled(), 60_000, 250, page);
 }
 
-export async function open(browser: Browser, url: string, viewport: { width: number; height: number }, mobile = false): Promise<WatchedPage> {
+export async function open(
+  browser: Browser,
+  url: string,
+  viewport: { width: number; height: number },
+  mobile = false,
+): Promise<WatchedPage> {
   const context = await browser.newContext({ viewport, ...(mobile ? { isMobile: true, hasTouch: true, deviceScaleFactor: 2 } : {}) });
   return openPage(browser, url, context);
 }

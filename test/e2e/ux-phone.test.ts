@@ -40,7 +40,9 @@ describe.skipIf(!available)('the page as a person meets it: a phone', () => {
       expect(await page.getByTestId('train-eta').textContent()).toMatch(/paused/);
       await expectNoSidewaysScroll(page, 'paused');
       // Stop is whole and on screen.
-      const stop = await page.getByTestId('train-stop').evaluate((b) => ({ right: b.getBoundingClientRect().right + scrollX, cut: b.scrollWidth > b.clientWidth, text: b.textContent }));
+      const stop = await page
+        .getByTestId('train-stop')
+        .evaluate((b) => ({ right: b.getBoundingClientRect().right + scrollX, cut: b.scrollWidth > b.clientWidth, text: b.textContent }));
       expect(stop.cut, JSON.stringify(stop)).toBe(false);
       expect(stop.right, JSON.stringify(stop)).toBeLessThanOrEqual(390);
       await page.getByTestId('section-training').screenshot({ path: 'test-artifacts/ux-phone-paused.png' });

@@ -12,10 +12,8 @@ import { notInView, recordStatus, settingsOverlaps, statusHistory, stepOf } from
 import { expectAxeClean, expectNoSidewaysScroll, open, STEPS, useDemo } from './ux-page';
 import { chromiumAvailable, CHROMIUM, readStep, screenshot, trainStatus } from '../../support/browser';
 
-
 const available = chromiumAvailable();
 if (!available) console.warn(`[e2e] skipped: ${CHROMIUM} is missing (apt-get install chromium)`);
-
 
 describe.skipIf(!available)('the page as a person meets it', () => {
   const app = servedApp();
@@ -32,7 +30,10 @@ describe.skipIf(!available)('the page as a person meets it', () => {
       await page.keyboard.press('Tab');
       const ring = await page.getByTestId('use-demo').evaluate((b) => {
         const lum = (c: string): number => {
-          const [r, g, bl] = (c.match(/\d+(\.\d+)?/g) ?? ['0', '0', '0']).slice(0, 3).map((x) => Number(x) / 255).map((x) => (x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4));
+          const [r, g, bl] = (c.match(/\d+(\.\d+)?/g) ?? ['0', '0', '0'])
+            .slice(0, 3)
+            .map((x) => Number(x) / 255)
+            .map((x) => (x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4));
           return 0.2126 * r + 0.7152 * g + 0.0722 * bl;
         };
         const outline = getComputedStyle(b).outlineColor;
@@ -52,7 +53,9 @@ describe.skipIf(!available)('the page as a person meets it', () => {
       await page.getByTestId('train-start').click();
       await waitFor('step 1', async () => (await readStep(page)) >= 1, 300_000, 100, page);
       const { clickAt, records } = await statusHistory(page);
-      console.log(`[ux] status after Start: ${records.map((r) => `+${Math.round(r.t - (clickAt ?? 0))} ms "${r.status}" (${r.step})`).join(' → ')}`);
+      console.log(
+        `[ux] status after Start: ${records.map((r) => `+${Math.round(r.t - (clickAt ?? 0))} ms "${r.status}" (${r.step})`).join(' → ')}`,
+      );
       expect(clickAt).toBeDefined();
       // The first new status comes from the click itself (no worker round
       // trip): within a second even on a loaded machine.
@@ -93,7 +96,13 @@ describe.skipIf(!available)('the page as a person meets it', () => {
       await page.setViewportSize({ width: 1024, height: 768 });
       await page.getByTestId('classroom-run').click();
       await page.getByTestId('classroom-bars').locator('.bar-row').first().waitFor({ timeout: 300_000 });
-      await waitFor('a classroom step', async () => /^[1-9]\d* \/ \d+$/.test((await page.getByTestId('classroom-step').textContent()) ?? ''), 300_000, 250, page);
+      await waitFor(
+        'a classroom step',
+        async () => /^[1-9]\d* \/ \d+$/.test((await page.getByTestId('classroom-step').textContent()) ?? ''),
+        300_000,
+        250,
+        page,
+      );
       await page.waitForTimeout(800); // bars glide to their widths
       await page.screenshot({ path: 'test-artifacts/ux-classroom-1024-running.png' });
       await waitFor('the classroom run to end', async () => page.getByTestId('classroom-run').isEnabled(), 300_000, 250, page);
@@ -116,9 +125,20 @@ describe.skipIf(!available)('the page as a person meets it', () => {
       expect(Number(await page.getByTestId('classroom-kl').textContent())).toBeGreaterThanOrEqual(0);
       const accuracy = (await page.getByTestId('classroom-accuracy-now').textContent()) ?? '';
       expect(accuracy).toMatch(/^Right answers on 2 test questions: \d+% \(step 3\)$/);
-      console.log(`[ux] classroom: ${await page.getByTestId('classroom-status').textContent()}; gauge ${value}% "${words}" "${await page.getByTestId('classroom-agreement-caveat').textContent()}"; "${accuracy}"; correct row "${await correct.getAttribute('aria-label')}"`);
+      console.log(
+        `[ux] classroom: ${await page.getByTestId('classroom-status').textContent()}; gauge ${value}% "${words}" "${await page.getByTestId('classroom-agreement-caveat').textContent()}"; "${accuracy}"; correct row "${await correct.getAttribute('aria-label')}"`,
+      );
       // What the room must read, without scrolling, on a 1024x768 projector and at 1280x800.
-      const mustSee = ['[data-testid="classroom-step"]', '[data-testid="classroom-question"]', '.cls-rationale.a', '.cls-rationale.b', '[data-testid="classroom-bars"]', '[data-testid="classroom-gauge"]', '[data-testid="classroom-agreement"]', '[data-testid="classroom-accuracy-now"]'];
+      const mustSee = [
+        '[data-testid="classroom-step"]',
+        '[data-testid="classroom-question"]',
+        '.cls-rationale.a',
+        '.cls-rationale.b',
+        '[data-testid="classroom-bars"]',
+        '[data-testid="classroom-gauge"]',
+        '[data-testid="classroom-agreement"]',
+        '[data-testid="classroom-accuracy-now"]',
+      ];
       expect(await page.evaluate(() => scrollY)).toBe(0);
       expect(await notInView(page, mustSee), '1024x768').toEqual([]);
       await expectNoSidewaysScroll(page, 'classroom view at 1024x768');

@@ -6,7 +6,19 @@
 // test/unit/device-loss.test.ts; prints one JSON Report line.
 import * as tf from '@tensorflow/tfjs-core';
 import { setupBackend } from '../../src/cli/setup';
-import { BackendLostError, backendErrors, guardBackendLoss, backendLost, loseDeviceForTest, onBackendLost, recreateBackend, setBackend, waitForBackendLoss, type BackendInfo, type BackendLoss } from '../../src/core/backend';
+import {
+  BackendLostError,
+  backendErrors,
+  guardBackendLoss,
+  backendLost,
+  loseDeviceForTest,
+  onBackendLost,
+  recreateBackend,
+  setBackend,
+  waitForBackendLoss,
+  type BackendInfo,
+  type BackendLoss,
+} from '../../src/core/backend';
 import { Trainer } from '../../src/core/trainer';
 import { toyGroups, tinyConfig } from '../unit/core-helpers';
 
@@ -81,7 +93,12 @@ async function main(): Promise<void> {
   onBackendLost((l) => events.push(l));
   const groups = toyGroups(6);
   const baseline = tf.memory().numTensors;
-  const t = await Trainer.create({ groups, trainConfig: tinyConfig({ steps: 20, logEvery: 1, backend: 'webgpu' }), datasetFingerprint: 'x', modelOverrides: MODEL });
+  const t = await Trainer.create({
+    groups,
+    trainConfig: tinyConfig({ steps: 20, logEvery: 1, backend: 'webgpu' }),
+    datasetFingerprint: 'x',
+    modelOverrides: MODEL,
+  });
   const before: number[] = [];
   for (let i = 0; i < 2; i++) before.push((await t.trainStep())!.loss);
   const snap = await t.snapshot(); // the last checkpoint
@@ -96,7 +113,12 @@ async function main(): Promise<void> {
     () => ({ name: 'none', message: 'the guarded step did not fail', isBackendLostError: false }),
     (e: unknown) => {
       const cause = (e as BackendLostError).cause;
-      return { name: (e as Error).name, message: (e as Error).message, isBackendLostError: e instanceof BackendLostError, ...(cause === undefined ? {} : { cause: errInfo(cause) }) };
+      return {
+        name: (e as Error).name,
+        message: (e as Error).message,
+        isBackendLostError: e instanceof BackendLostError,
+        ...(cause === undefined ? {} : { cause: errInfo(cause) }),
+      };
     },
   );
   log(`guarded step: ${JSON.stringify(guarded)}`);
@@ -104,7 +126,10 @@ async function main(): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     // raced with a deadline: a step that never settles must show as such
-    await Promise.race([t.trainStep(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('trainStep neither resolved nor failed in 60 s')), 60_000)))]);
+    await Promise.race([
+      t.trainStep(),
+      new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('trainStep neither resolved nor failed in 60 s')), 60_000))),
+    ]);
   } catch (e) {
     stepError = errInfo(e);
   } finally {

@@ -11,10 +11,22 @@ import { Trainer } from '../../src/core/trainer';
 import { toyGroups, tinyConfig } from '../unit/core-helpers';
 
 const rng = new Rng(11);
-const rand = (shape: number[], s = 1): tf.Tensor => tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal() * s), shape);
+const rand = (shape: number[], s = 1): tf.Tensor =>
+  tf.tensor(
+    Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal() * s),
+    shape,
+  );
 
-export interface Diff { value: number; grads: number[]; scale: number }
-interface Train { losses: number[]; growth: number; dispatches: number }
+export interface Diff {
+  value: number;
+  grads: number[];
+  scale: number;
+}
+interface Train {
+  losses: number[];
+  growth: number;
+  dispatches: number;
+}
 export interface Report {
   backend: string;
   layerNorm: Diff;
@@ -39,14 +51,23 @@ const maxAbs = async (x: tf.Tensor): Promise<number> => (await tf.max(tf.abs(x))
  * sum(out * w), w fixed, and the largest magnitude seen (for a relative
  * read). `fnFor(fused)` gives the op; ops that choose by fusedActive() get
  * the switch set to match. */
-async function compare(fnFor: (fused: boolean) => (...xs: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[], gradArgs: number[]): Promise<Diff> {
+async function compare(
+  fnFor: (fused: boolean) => (...xs: tf.Tensor[]) => tf.Tensor,
+  inputs: tf.Tensor[],
+  gradArgs: number[],
+): Promise<Diff> {
   const runOnce = (fused: boolean): { value: tf.Tensor; grads: tf.Tensor[] } => {
     setFusedKernels(fused);
     const fn = fnFor(fused);
     return tf.tidy(() => {
       const value = fn(...inputs);
-      const w = tf.tensor(Float32Array.from({ length: value.size }, (_, i) => Math.sin(i * 0.37) + 0.5), value.shape);
-      const grads = tf.grads((...xs: tf.Tensor[]) => tf.sum(tf.mul(fn(...inputs.map((x, i) => (gradArgs.includes(i) ? xs[gradArgs.indexOf(i)] : x))), w)))(gradArgs.map((i) => inputs[i]));
+      const w = tf.tensor(
+        Float32Array.from({ length: value.size }, (_, i) => Math.sin(i * 0.37) + 0.5),
+        value.shape,
+      );
+      const grads = tf.grads((...xs: tf.Tensor[]) =>
+        tf.sum(tf.mul(fn(...inputs.map((x, i) => (gradArgs.includes(i) ? xs[gradArgs.indexOf(i)] : x))), w)),
+      )(gradArgs.map((i) => inputs[i]));
       return { value, grads };
     });
   };
@@ -66,9 +87,17 @@ async function main(): Promise<void> {
   const out = { backend: info.backend } as Report;
 
   // LayerNorm on [3, 5, 96] rows (more columns than a workgroup has threads)
-  out.layerNorm = await compare(() => (x, g, b) => layerNorm(x, g, b, 1e-5), [rand([3, 5, 96], 2), tf.add(1, rand([96], 0.1)), rand([96], 0.1)], [0, 1, 2]);
+  out.layerNorm = await compare(
+    () => (x, g, b) => layerNorm(x, g, b, 1e-5),
+    [rand([3, 5, 96], 2), tf.add(1, rand([96], 0.1)), rand([96], 0.1)],
+    [0, 1, 2],
+  );
   // more rows than one dispatch dimension holds (65535): tfjs folds the grid, rowIndex() unfolds it
-  out.layerNormManyRows = await compare(() => (x, g, b) => layerNorm(x, g, b, 1e-5), [rand([66000, 4], 2), tf.add(1, rand([4], 0.1)), rand([4], 0.1)], [0, 1, 2]);
+  out.layerNormManyRows = await compare(
+    () => (x, g, b) => layerNorm(x, g, b, 1e-5),
+    [rand([66000, 4], 2), tf.add(1, rand([4], 0.1)), rand([4], 0.1)],
+    [0, 1, 2],
+  );
   // causal softmax, training shape (t = K) and a decoding step with a cache (t = 1, past = 6)
   const unfusedSoftmax = (att: tf.Tensor, scale: number, past: number): tf.Tensor => {
     const t = att.shape[2]!;
@@ -77,32 +106,54 @@ async function main(): Promise<void> {
   };
   out.causalSoftmax = await (async () => {
     const results: Diff[] = [];
-    for (const [shape, past] of [[[2, 2, 7, 7], 0], [[2, 2, 1, 7], 6], [[1, 1, 70, 70], 0]] as [number[], number][]) {
+    for (const [shape, past] of [
+      [[2, 2, 7, 7], 0],
+      [[2, 2, 1, 7], 6],
+      [[1, 1, 70, 70], 0],
+    ] as [number[], number][]) {
       const att = rand(shape, 3);
-      const f = (fused: boolean) => (a: tf.Tensor): tf.Tensor => (fused ? fusedCausalSoftmax(a as tf.Tensor4D, 0.3, past) : unfusedSoftmax(a, 0.3, past));
+      const f =
+        (fused: boolean) =>
+        (a: tf.Tensor): tf.Tensor =>
+          fused ? fusedCausalSoftmax(a as tf.Tensor4D, 0.3, past) : unfusedSoftmax(a, 0.3, past);
       results.push(await compare(f, [att], [0]));
     }
     return results;
   })();
-  out.crossEntropy = await compare(() => (z, t) => sparseCrossEntropy(z as tf.Tensor2D, t as tf.Tensor1D), [rand([9, 300], 4), tf.tensor1d([0, 5, 299, 17, 17, 3, 100, 250, 1], 'int32')], [0]);
+  out.crossEntropy = await compare(
+    () => (z, t) => sparseCrossEntropy(z as tf.Tensor2D, t as tf.Tensor1D),
+    [rand([9, 300], 4), tf.tensor1d([0, 5, 299, 17, 17, 3, 100, 250, 1], 'int32')],
+    [0],
+  );
   out.gelu = await compare(() => (x) => gelu(x), [rand([4, 130], 3)], [0]);
 
   // AdamW and the squared norm: fused vs the optimizer's unfused arithmetic
   {
-    const p = rand([40, 33]), m = rand([40, 33], 0.01), v = tf.abs(rand([40, 33], 0.001)), g = rand([40, 33], 0.5), scale = tf.tensor1d([0.7]); // [1], as the optimizer passes it
+    const p = rand([40, 33]),
+      m = rand([40, 33], 0.01),
+      v = tf.abs(rand([40, 33], 0.001)),
+      g = rand([40, 33], 0.5),
+      scale = tf.tensor1d([0.7]); // [1], as the optimizer passes it
     const s = { lr: 3e-3, b1: 0.9, b2: 0.95, bc1: 1 - 0.9 ** 3, bc2: 1 - 0.95 ** 3, eps: 1e-8, decay: 1 - 3e-3 * 0.1 };
     const [p2, m2, v2] = fusedAdamW(p, m, v, g, scale, s);
     const gs = tf.mul(g, scale);
     const mr = tf.add(tf.mul(m, s.b1), tf.mul(gs, 1 - s.b1));
     const vr = tf.add(tf.mul(v, s.b2), tf.mul(tf.square(gs), 1 - s.b2));
     const pr = tf.sub(tf.mul(p, s.decay), tf.mul(tf.div(tf.div(mr, s.bc1), tf.add(tf.sqrt(tf.div(vr, s.bc2)), s.eps)), s.lr));
-    out.adamW = { p: await maxAbs(tf.sub(p2, pr)), m: await maxAbs(tf.sub(m2, mr)), v: await maxAbs(tf.sub(v2, vr)), update: await maxAbs(tf.sub(p, pr)) };
+    out.adamW = {
+      p: await maxAbs(tf.sub(p2, pr)),
+      m: await maxAbs(tf.sub(m2, mr)),
+      v: await maxAbs(tf.sub(v2, vr)),
+      update: await maxAbs(tf.sub(p, pr)),
+    };
     const nanG = tf.where(tf.less(g, 0), tf.fill(g.shape, NaN), g);
     const [p3, m3, v3] = fusedAdamW(p, m, v, nanG, tf.tensor1d([0]), s);
     // a GPU max may pass over NaN: count the non-finite outputs as well
     const nonFinite = async (x: tf.Tensor): Promise<number> => (await tf.sum(tf.cast(tf.logicalNot(tf.isFinite(x)), 'float32')).data())[0];
     out.adamWSkip = {
-      p: await maxAbs(tf.sub(p3, p)), m: await maxAbs(tf.sub(m3, m)), v: await maxAbs(tf.sub(v3, v)),
+      p: await maxAbs(tf.sub(p3, p)),
+      m: await maxAbs(tf.sub(m3, m)),
+      v: await maxAbs(tf.sub(v3, v)),
       nonFinite: (await nonFinite(p3)) + (await nonFinite(m3)) + (await nonFinite(v3)),
     };
     // 9 tensors (two dispatches: 7 + 2), one larger than a workgroup's stride many times over
@@ -116,7 +167,12 @@ async function main(): Promise<void> {
   const train = async (backend: 'webgpu' | 'cpu', fused: boolean): Promise<Train> => {
     await setBackend(backend);
     setFusedKernels(fused);
-    const t = await Trainer.create({ groups: toyGroups(6), trainConfig: tinyConfig({ steps: 7, logEvery: 1, backend }), datasetFingerprint: 'x', modelOverrides: MODEL });
+    const t = await Trainer.create({
+      groups: toyGroups(6),
+      trainConfig: tinyConfig({ steps: 7, logEvery: 1, backend }),
+      datasetFingerprint: 'x',
+      modelOverrides: MODEL,
+    });
     const losses: number[] = [];
     let growth = 0;
     let before = 0;
@@ -137,7 +193,13 @@ async function main(): Promise<void> {
   {
     await setBackend('webgpu');
     setFusedKernels(true);
-    const make = (): Promise<Trainer> => Trainer.create({ groups: toyGroups(6), trainConfig: tinyConfig({ steps: 6, logEvery: 1, backend: 'webgpu' }), datasetFingerprint: 'x', modelOverrides: MODEL });
+    const make = (): Promise<Trainer> =>
+      Trainer.create({
+        groups: toyGroups(6),
+        trainConfig: tinyConfig({ steps: 6, logEvery: 1, backend: 'webgpu' }),
+        datasetFingerprint: 'x',
+        modelOverrides: MODEL,
+      });
     const whole = await make();
     const straight: number[] = [];
     for (let i = 0; i < 6; i++) straight.push((await whole.trainStep())!.loss);

@@ -48,12 +48,13 @@ for (const name of cases) {
   const split = await scoreIds(new Map([...splitParams, ...lora]), mc, ids);
   for (const v of splitParams.values()) v.dispose();
   const n = ids.length - 1;
-  const nll = (recompute: boolean) => tf.variableGrads(() => {
-    const { logits } = forward(all, mc, tf.tensor2d([ids], [1, ids.length], 'int32'), { recompute });
-    const ls = tf.logSoftmax(tf.slice(logits, [0, 0], [n, mc.vocabSize])); // [n, V]
-    const picked = tf.sum(tf.mul(ls, tf.oneHot(tf.tensor1d(ids.slice(1), 'int32'), mc.vocabSize)), 1); // [n]
-    return tf.neg(tf.mean(picked)) as tf.Scalar;
-  }, [...lora.values()]);
+  const nll = (recompute: boolean) =>
+    tf.variableGrads(() => {
+      const { logits } = forward(all, mc, tf.tensor2d([ids], [1, ids.length], 'int32'), { recompute });
+      const ls = tf.logSoftmax(tf.slice(logits, [0, 0], [n, mc.vocabSize])); // [n, V]
+      const picked = tf.sum(tf.mul(ls, tf.oneHot(tf.tensor1d(ids.slice(1), 'int32'), mc.vocabSize)), 1); // [n]
+      return tf.neg(tf.mean(picked)) as tf.Scalar;
+    }, [...lora.values()]);
   const { value, grads } = nll(false);
   const again = nll(true);
   let recomputeDiff = 0;
@@ -68,6 +69,14 @@ for (const name of cases) {
   const loss = (await value.data())[0];
   tf.dispose([value, ...Object.values(grads)]);
   for (const v of all.values()) v.dispose();
-  report.cases[name] = { base: baseScores, lora: loraScores, split, loss, grads: g, recomputeDiff, leaked: tf.memory().numTensors - before };
+  report.cases[name] = {
+    base: baseScores,
+    lora: loraScores,
+    split,
+    loss,
+    grads: g,
+    recomputeDiff,
+    leaked: tf.memory().numTensors - before,
+  };
 }
 process.stdout.write(`${JSON.stringify(report)}\n`);

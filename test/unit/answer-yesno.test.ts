@@ -79,7 +79,7 @@ describe('readYesNo: texts that state no answer', () => {
     'The answer is not obvious.',
     // "not only ... but", negations and comparisons: facts, not verdicts.
     'It is not only heavy but also dense.',
-    'Therefore, 1 (hydrogen\'s atomic number squared) is less than 5 (number of Spice Girls).',
+    "Therefore, 1 (hydrogen's atomic number squared) is less than 5 (number of Spice Girls).",
     'Linus Torvalds does not have any direct connection to DirectX.',
     'In conclusion, a pear would likely float in water rather than sink.',
     // Truth words that do not end their clause.
@@ -167,7 +167,7 @@ describe('policy for rationales whose answer cannot be read', () => {
     expect(r.text.slice(r.answerStart, r.answerEnd)).toBe('no');
   });
 
-  it("drop: the labelled one is dropped as answer-not-found, as before", async () => {
+  it('drop: the labelled one is dropped as answer-not-found, as before', async () => {
     const rows = [
       { input: Q, chain: UNREAD, answer: 'No', initial_correct: true },
       { input: Q, chain: READ, answer: 'No', initial_correct: true },
@@ -233,15 +233,34 @@ describe.skipIf(!present)('real data: Mentor-KD StrategyQA (4,809 rationales, 1,
     expect(groups).toHaveLength(445);
     expect(groups.reduce((n, g) => n + g.rationales.length, 0)).toBe(791);
     expect(report.dropped).toEqual({
-      'answer-not-found': 3481, 'marked-incorrect': 355, 'wrong-answer': 19, 'duplicate-rationale': 55, 'too-similar': 108, 'no-rationale-left': 1158,
+      'answer-not-found': 3481,
+      'marked-incorrect': 355,
+      'wrong-answer': 19,
+      'duplicate-rationale': 55,
+      'too-similar': 108,
+      'no-rationale-left': 1158,
     });
   });
 
   it("the default (unreadable: 'keep-labelled'): 1,548 questions, 4,100 rationales, 3,309 kept on the label", async () => {
     const { groups, dev, taskType, report } = await readTeacherFile(createReadStream(STRATEGY_QA));
     expect(taskType).toBe('yesno');
-    expect(report).toMatchObject({ format: 'mentor-kd', records: 4809, questionsIn: 1603, rationalesIn: 4809, questions: 1548, rationalesKept: 4100, keptOnLabel: 3309 });
-    expect(report.dropped).toEqual({ 'marked-incorrect': 355, 'wrong-answer': 19, 'duplicate-rationale': 110, 'too-similar': 225, 'no-rationale-left': 55 });
+    expect(report).toMatchObject({
+      format: 'mentor-kd',
+      records: 4809,
+      questionsIn: 1603,
+      rationalesIn: 4809,
+      questions: 1548,
+      rationalesKept: 4100,
+      keptOnLabel: 3309,
+    });
+    expect(report.dropped).toEqual({
+      'marked-incorrect': 355,
+      'wrong-answer': 19,
+      'duplicate-rationale': 110,
+      'too-similar': 225,
+      'no-rationale-left': 55,
+    });
     expect(report.errors).toEqual([]);
     for (const g of groups) {
       for (const r of g.rationales) {

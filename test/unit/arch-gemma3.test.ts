@@ -25,9 +25,23 @@ const WINDOW = 4;
 
 function gemma(layerTypes: AttentionKind[], extra: Partial<ModelConfig> = {}): ModelConfig {
   const c: ModelConfig = {
-    arch: 'gemma3', vocabSize: V, blockSize: 64, nLayer: layerTypes.length, nHead: 2, nKvHead: 1, nEmbd: 16, headDim: 8,
-    intermediateSize: 24, layerNormEps: 1e-6, ropeTheta: 1e6, ropeLocalTheta: 1e4, layerTypes, slidingWindow: WINDOW,
-    attnScale: 1 / Math.sqrt(6), tieWordEmbeddings: true, ...extra,
+    arch: 'gemma3',
+    vocabSize: V,
+    blockSize: 64,
+    nLayer: layerTypes.length,
+    nHead: 2,
+    nKvHead: 1,
+    nEmbd: 16,
+    headDim: 8,
+    intermediateSize: 24,
+    layerNormEps: 1e-6,
+    ropeTheta: 1e6,
+    ropeLocalTheta: 1e4,
+    layerTypes,
+    slidingWindow: WINDOW,
+    attnScale: 1 / Math.sqrt(6),
+    tieWordEmbeddings: true,
+    ...extra,
   };
   checkModelRanges(c);
   return c;
@@ -47,7 +61,9 @@ function params(c: ModelConfig, seed = 1): Params {
 
 /** log-softmax of the last position's logits. */
 async function lastLogprobs(p: Params, c: ModelConfig, ids: number[]): Promise<Float32Array> {
-  const t = tf.tidy(() => tf.logSoftmax(tf.slice(forward(p, c, tf.tensor2d([ids], [1, ids.length], 'int32')).logits, [ids.length - 1, 0], [1, V])));
+  const t = tf.tidy(() =>
+    tf.logSoftmax(tf.slice(forward(p, c, tf.tensor2d([ids], [1, ids.length], 'int32')).logits, [ids.length - 1, 0], [1, V])),
+  );
   const out = (await t.data()) as Float32Array;
   t.dispose();
   return out;
@@ -65,7 +81,9 @@ describe('Gemma3 sliding window through a whole model', () => {
     const base = await lastLogprobs(p, c, IDS);
     const outside = maxAbs(base, await lastLogprobs(p, c, changed(last - WINDOW))); // key last - 4: outside (sees last-3 .. last)
     const inside = maxAbs(base, await lastLogprobs(p, c, changed(last - WINDOW + 1)));
-    console.log(`sliding layer, window ${WINDOW}: change ${WINDOW} back ${outside.toExponential(1)}, ${WINDOW - 1} back ${inside.toExponential(1)}`);
+    console.log(
+      `sliding layer, window ${WINDOW}: change ${WINDOW} back ${outside.toExponential(1)}, ${WINDOW - 1} back ${inside.toExponential(1)}`,
+    );
     expect(outside).toBeLessThan(1e-6);
     expect(inside).toBeGreaterThan(1e-3);
     // the same model with a full layer sees the token outside the window
@@ -120,8 +138,18 @@ describe('Gemma3 final logit soft-cap (applied in the head)', () => {
 
   it('the chunked cross-entropy with a cap: value and gradients as sparse CE of the capped logits', () => {
     const r = new Rng(9);
-    const h = tf.variable(tf.tensor2d(Float32Array.from({ length: 7 * 5 }, () => r.normal() * 2), [7, 5]));
-    const w = tf.variable(tf.tensor2d(Float32Array.from({ length: 13 * 5 }, () => r.normal()), [13, 5]));
+    const h = tf.variable(
+      tf.tensor2d(
+        Float32Array.from({ length: 7 * 5 }, () => r.normal() * 2),
+        [7, 5],
+      ),
+    );
+    const w = tf.variable(
+      tf.tensor2d(
+        Float32Array.from({ length: 13 * 5 }, () => r.normal()),
+        [13, 5],
+      ),
+    );
     const t = tf.tensor1d([0, 3, 12, 5, 5, 1, 7], 'int32');
     const k = tf.tensor1d([1, 2, 0.5, 1, 3, 1, 0.25]);
     const cap = 1.5;
@@ -140,10 +168,21 @@ describe('Gemma3 final logit soft-cap (applied in the head)', () => {
     // without the cap's derivative the gradients would differ
     const uncapped = tf.variableGrads(() => tf.sum(tf.mul(headCrossEntropy(h, w, t, 3), k)) as tf.Scalar, [h, w]);
     expect(tf.max(tf.abs(tf.sub(uncapped.grads[h.name], plain.grads[h.name]))).dataSync()[0]).toBeGreaterThan(1e-2);
-    tf.dispose([h, w, t, k, ours.value, plain.value, uncapped.value, ...Object.values(ours.grads), ...Object.values(plain.grads), ...Object.values(uncapped.grads)]);
+    tf.dispose([
+      h,
+      w,
+      t,
+      k,
+      ours.value,
+      plain.value,
+      uncapped.value,
+      ...Object.values(ours.grads),
+      ...Object.values(plain.grads),
+      ...Object.values(uncapped.grads),
+    ]);
   });
 
-  it('headParts carries the config\'s cap', () => {
+  it("headParts carries the config's cap", () => {
     const c = { ...gemma(['full']), finalSoftcap: 30 };
     const p = params(c);
     expect(headParts(p, c).softcap).toBe(30);
@@ -157,8 +196,16 @@ describe('Gemma3 from scratch', () => {
     const c = gemma(['sliding', 'full']);
     const w = initParams(c, 1);
     for (const [name, t] of Object.entries(w)) {
-      if (/norm\.weight$/.test(name)) expect(t.data.every((x) => x === 0), name).toBe(true);
-      else expect(t.data.some((x) => x !== 0), name).toBe(true);
+      if (/norm\.weight$/.test(name))
+        expect(
+          t.data.every((x) => x === 0),
+          name,
+        ).toBe(true);
+      else
+        expect(
+          t.data.some((x) => x !== 0),
+          name,
+        ).toBe(true);
     }
     expect(Object.keys(w).filter((n) => /norm\.weight$/.test(n)).length).toBe(2 * 6 + 1); // 4 layer norms + q/k norms a layer, the final norm
   });

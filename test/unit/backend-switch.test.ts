@@ -18,7 +18,11 @@ afterAll(async () => {
 });
 
 describe('worker backend switches', () => {
-  for (const order of [['wasm', 'cpu'], ['cpu', 'wasm'], ['wasm', 'cpu', 'wasm', 'cpu']] as const) {
+  for (const order of [
+    ['wasm', 'cpu'],
+    ['cpu', 'wasm'],
+    ['wasm', 'cpu', 'wasm', 'cpu'],
+  ] as const) {
     it(`asked for ${order.join(', ')} without waiting: each answer in turn, and tfjs ends on the last`, async () => {
       await tf.setBackend('cpu');
       session.backend = undefined;
@@ -39,7 +43,11 @@ describe('a WebGPU adapter that never answers', () => {
     try {
       const info = await setBackend('webgpu', { timeoutMs: 50 });
       // Node has no WebGL either: on to wasm (not the far slower cpu)
-      expect(info).toMatchObject({ backend: 'wasm', fellBackFrom: 'webgpu', reason: 'webgpu: navigator.gpu.requestAdapter() gave no answer in 0.05 s; webgl: no OffscreenCanvas for WebGL in this context' });
+      expect(info).toMatchObject({
+        backend: 'wasm',
+        fellBackFrom: 'webgpu',
+        reason: 'webgpu: navigator.gpu.requestAdapter() gave no answer in 0.05 s; webgl: no OffscreenCanvas for WebGL in this context',
+      });
       expect(tf.getBackend()).toBe('wasm');
     } finally {
       if (saved) Object.defineProperty(g, 'navigator', saved);
@@ -72,7 +80,8 @@ describe('the automatic fallback order: webgpu -> webgl -> wasm -> cpu', () => {
     expect(info).toEqual({
       backend: 'wasm',
       fellBackFrom: 'webgpu',
-      reason: 'webgpu: navigator.gpu is missing (this browser or context has no WebGPU); webgl: no OffscreenCanvas for WebGL in this context',
+      reason:
+        'webgpu: navigator.gpu is missing (this browser or context has no WebGPU); webgl: no OffscreenCanvas for WebGL in this context',
     });
     expect(tf.getBackend()).toBe('wasm');
   });
@@ -88,7 +97,9 @@ describe('the automatic fallback order: webgpu -> webgl -> wasm -> cpu', () => {
     await tf.setBackend('wasm');
     const info = await without({ wasm: false }, () => setBackend('webgpu'));
     expect(info).toMatchObject({ backend: 'cpu', fellBackFrom: 'webgpu' });
-    expect(info.reason).toMatch(/^webgpu: navigator\.gpu is missing .*; webgl: no OffscreenCanvas .*; wasm: no WebAssembly in this context$/);
+    expect(info.reason).toMatch(
+      /^webgpu: navigator\.gpu is missing .*; webgl: no OffscreenCanvas .*; wasm: no WebAssembly in this context$/,
+    );
     expect(tf.getBackend()).toBe('cpu');
   });
 
@@ -136,7 +147,12 @@ describe('switching with a model in memory', () => {
     session.backend = undefined;
     await ensureBackend('cpu');
     const make = (): Promise<Trainer> =>
-      Trainer.create({ groups: toyGroups(6), trainConfig: tinyConfig({ steps: 4 }), datasetFingerprint: 'x', modelOverrides: { nLayer: 1, nEmbd: 32, nHead: 2, blockSize: 96 } });
+      Trainer.create({
+        groups: toyGroups(6),
+        trainConfig: tinyConfig({ steps: 4 }),
+        datasetFingerprint: 'x',
+        modelOverrides: { nLayer: 1, nEmbd: 32, nHead: 2, blockSize: 96 },
+      });
     const straight = await make();
     const want: number[] = [];
     for (let i = 0; i < 4; i++) want.push((await straight.trainStep())?.loss ?? NaN);

@@ -36,7 +36,7 @@ function tampered(edit: (t: ReturnType<typeof decode>) => void, opts: { keepChec
 }
 
 describe('expectedParamShapes', () => {
-  it('agrees with GPT-2\'s closed-form parameter count for every preset', () => {
+  it("agrees with GPT-2's closed-form parameter count for every preset", () => {
     // Written out independently of the table both read: per block two
     // LayerNorms, c_attn, attn.c_proj, mlp.c_fc and mlp.c_proj with biases.
     const closedForm = (c: ReturnType<typeof modelConfigFor>): number => {
@@ -107,7 +107,11 @@ describe('checkpoint file format', () => {
   it('checksum is xxh32 of the data section (tensor bytes in name order)', () => {
     const file = stateToSafetensors(tinyState());
     const { metadata } = decode(file);
-    expect(metadata.checksum).toBe(xxh32(file.subarray(dataStart(file))).toString(16).padStart(8, '0'));
+    expect(metadata.checksum).toBe(
+      xxh32(file.subarray(dataStart(file)))
+        .toString(16)
+        .padStart(8, '0'),
+    );
   });
 
   it('weights-only export drops the moments; loading gives zero moments and a fresh AdamW step', () => {
@@ -146,7 +150,9 @@ describe('checkpoint file format', () => {
     const transposed = tampered((d) => {
       d.tensors['transformer.h.0.mlp.c_fc.weight'].shape = [32, 8];
     });
-    expect(refusal(() => safetensorsToState(transposed)).message).toMatch(/"transformer.h.0.mlp.c_fc.weight" has shape \[32, 8\], the model config needs \[8, 32\]/);
+    expect(refusal(() => safetensorsToState(transposed)).message).toMatch(
+      /"transformer.h.0.mlp.c_fc.weight" has shape \[32, 8\], the model config needs \[8, 32\]/,
+    );
   });
 
   it('refuses missing, unexpected and half-present tensors', () => {
@@ -161,7 +167,9 @@ describe('checkpoint file format', () => {
     const half = tampered((d) => {
       delete d.tensors['optimizer.exp_avg_sq.transformer.wpe.weight'];
     });
-    expect(refusal(() => safetensorsToState(half)).message).toBe('optimizer moment "optimizer.exp_avg_sq.transformer.wpe.weight" is missing');
+    expect(refusal(() => safetensorsToState(half)).message).toBe(
+      'optimizer moment "optimizer.exp_avg_sq.transformer.wpe.weight" is missing',
+    );
   });
 
   it('refuses bad or missing metadata with the field named', () => {
@@ -174,7 +182,10 @@ describe('checkpoint file format', () => {
       [(m) => (m.model_config = JSON.stringify({ ...TINY, nHead: 3 })), /model_config: nEmbd 8 is not divisible by nHead 3/],
       [(m) => (m.model_config = JSON.stringify({ ...TINY, nLayer: -1 })), /model_config: nLayer must be a positive integer, got -1/],
       [(m) => (m.train_config = JSON.stringify({ lr: 'fast' })), /train_config: lr must be a number, got "fast"/],
-      [(m) => (m.train_config = JSON.stringify({ ...tinyState().trainConfig, preset: '__proto__' })), /train_config: unknown preset "__proto__"/],
+      [
+        (m) => (m.train_config = JSON.stringify({ ...tinyState().trainConfig, preset: '__proto__' })),
+        /train_config: unknown preset "__proto__"/,
+      ],
       [(m) => (m.train_config = '[]'), /train_config: must be an object/],
       [(m) => delete m.tokenizer, /metadata "tokenizer" is missing/],
       [(m) => (m.run_state = JSON.stringify({ step: 1.5 })), /run_state: step must be a non-negative integer/],
@@ -186,11 +197,14 @@ describe('checkpoint file format', () => {
   });
 
   it('fills train_config keys missing from an older file with the defaults', () => {
-    const file = tampered((d) => {
-      const tc = JSON.parse(d.metadata.train_config);
-      delete tc.gradClip;
-      d.metadata.train_config = JSON.stringify({ ...tc, lr: 0.5 });
-    }, { keepChecksum: true });
+    const file = tampered(
+      (d) => {
+        const tc = JSON.parse(d.metadata.train_config);
+        delete tc.gradClip;
+        d.metadata.train_config = JSON.stringify({ ...tc, lr: 0.5 });
+      },
+      { keepChecksum: true },
+    );
     const { trainConfig } = safetensorsToState(file).state;
     expect(trainConfig.gradClip).toBe(DEFAULT_TRAIN.gradClip);
     expect(trainConfig.lr).toBe(0.5);
@@ -199,10 +213,14 @@ describe('checkpoint file format', () => {
   it('refuses to save a state that could not be loaded again', () => {
     const state = tinyState();
     state.params['transformer.wpe.weight'] = { shape: [4, 8], data: new Float32Array(32) };
-    expect(refusal(() => stateToSafetensors(state)).message).toMatch(/cannot save: param "transformer.wpe.weight" has shape \[4, 8\], the model config needs \[8, 8\]/);
+    expect(refusal(() => stateToSafetensors(state)).message).toMatch(
+      /cannot save: param "transformer.wpe.weight" has shape \[4, 8\], the model config needs \[8, 8\]/,
+    );
     const noMoments = tinyState();
     noMoments.optimizer.m = {};
-    expect(() => stateToSafetensors(noMoments)).toThrow(/cannot save: optimizer moment "optimizer.exp_avg.transformer.wte.weight" is missing/);
+    expect(() => stateToSafetensors(noMoments)).toThrow(
+      /cannot save: optimizer moment "optimizer.exp_avg.transformer.wte.weight" is missing/,
+    );
     expect(() => stateToSafetensors(noMoments, { weightsOnly: true })).not.toThrow();
   });
 });
@@ -211,7 +229,16 @@ describe('scripts/check_safetensors.py reads our files independently', () => {
   const python = [PY, 'python3'].find((p) => spawnSync(p, ['--version']).status === 0);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ckpt-py-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  const run = (file: string): { ok: boolean; errors: string[]; tensors: Record<string, { shape: number[] }>; metadata_keys: string[]; checksum?: { ok: boolean }; weights_only?: boolean } => {
+  const run = (
+    file: string,
+  ): {
+    ok: boolean;
+    errors: string[];
+    tensors: Record<string, { shape: number[] }>;
+    metadata_keys: string[];
+    checksum?: { ok: boolean };
+    weights_only?: boolean;
+  } => {
     const r = spawnSync(python as string, ['scripts/check_safetensors.py', file, '--json'], { encoding: 'utf8' });
     expect(r.status === 0 || r.status === 1, r.stderr).toBe(true);
     return JSON.parse(r.stdout);

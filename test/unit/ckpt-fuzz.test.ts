@@ -11,7 +11,13 @@ import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import type * as ConfigModule from '../../src/core/config';
 import { checkModelRanges, checkTrainRanges, type ModelConfig } from '../../src/core/config';
-import { CheckpointFormatError, checkpointChecksum, expectedParamShapes, safetensorsToState, stateToSafetensors } from '../../src/checkpoint/format';
+import {
+  CheckpointFormatError,
+  checkpointChecksum,
+  expectedParamShapes,
+  safetensorsToState,
+  stateToSafetensors,
+} from '../../src/checkpoint/format';
 import { SafetensorsError, decode, encode } from '../../src/checkpoint/safetensors';
 import { TOKENIZER_LIMITS, Tokenizer, TokenizerError } from '../../src/core/tokenizer';
 import type { TensorMap, TrainState } from '../../src/core/state';
@@ -27,7 +33,8 @@ vi.mock('../../src/core/config', async (importOriginal) => {
     paramShapes: (c: ModelConfig) => {
       const counted = new Proxy(c, {
         get(t, k, r) {
-          if (k === 'nLayer' && ++work.layerReads > 10_000) throw new Error('work budget exceeded: paramShapes went through more than 10000 layers');
+          if (k === 'nLayer' && ++work.layerReads > 10_000)
+            throw new Error('work budget exceeded: paramShapes went through more than 10000 layers');
           return Reflect.get(t, k, r) as unknown;
         },
       });
@@ -47,7 +54,14 @@ const params = { seed: SEED, numRuns: RUNS };
 function baseState(): TrainState {
   const config = { ...TINY, vocabSize: 260 };
   const s = tinyState({ config });
-  s.tokenizer = { type: 'byte-bpe/1', vocabSize: 260, merges: [[106, 107], [258, 108]] };
+  s.tokenizer = {
+    type: 'byte-bpe/1',
+    vocabSize: 260,
+    merges: [
+      [106, 107],
+      [258, 108],
+    ],
+  };
   return s;
 }
 const BASE = stateToSafetensors(baseState());
@@ -77,16 +91,22 @@ function tally(opts: { ok: boolean; kinds: number }): { add: (o: Outcome) => voi
 /** What an accepted checkpoint guarantees to whoever uses it. */
 function accepted(state: TrainState): void {
   const want = Object.keys(expectedParamShapes(state.modelConfig)).sort();
-  for (const [label, map] of [['params', state.params], ['m', state.optimizer.m], ['v', state.optimizer.v]] as const) {
+  for (const [label, map] of [
+    ['params', state.params],
+    ['m', state.optimizer.m],
+    ['v', state.optimizer.v],
+  ] as const) {
     const proto: unknown = Object.getPrototypeOf(map);
     if (proto !== Object.prototype && proto !== null) throw new Error(`accepted: ${label} has a foreign prototype`);
     const got = Object.keys(map).sort();
-    if (got.join('\n') !== want.join('\n')) throw new Error(`accepted: ${label} holds ${got.length} tensors, the model config has ${want.length}`);
+    if (got.join('\n') !== want.join('\n'))
+      throw new Error(`accepted: ${label} holds ${got.length} tensors, the model config has ${want.length}`);
   }
   checkModelRanges(state.modelConfig);
   checkTrainRanges(state.trainConfig);
   const vocab = (state.tokenizer as { vocabSize?: unknown }).vocabSize;
-  if (vocab !== state.modelConfig.vocabSize) throw new Error(`accepted: tokenizer vocabulary ${String(vocab)}, model ${state.modelConfig.vocabSize}`);
+  if (vocab !== state.modelConfig.vocabSize)
+    throw new Error(`accepted: tokenizer vocabulary ${String(vocab)}, model ${state.modelConfig.vocabSize}`);
 }
 
 /** Runs the reader; returns how it ended, or throws a descriptive error
@@ -123,7 +143,8 @@ function load(bytes: Uint8Array): Outcome {
   let tokenBytes = 0;
   for (let id = 0; id < learned; id++) tokenBytes += new TextEncoder().encode(tok.decode([id])).length;
   // linear in the merges (decode() turns an invalid byte into 3 bytes of U+FFFD at most)
-  if (tokenBytes > 3 * (256 + TOKENIZER_LIMITS.maxTokenBytes * (learned - 258))) throw new Error(`work: ${tokenBytes} token bytes from ${learned - 258} merges`);
+  if (tokenBytes > 3 * (256 + TOKENIZER_LIMITS.maxTokenBytes * (learned - 258)))
+    throw new Error(`work: ${tokenBytes} token bytes from ${learned - 258} merges`);
   return 'ok';
 }
 
@@ -133,7 +154,8 @@ function decodeOnly(bytes: Uint8Array): Outcome {
     if (values(tensors) > bytes.length) throw new Error(`work: ${values(tensors)} values from ${bytes.length} bytes`);
     return 'ok';
   } catch (e) {
-    if (!(e instanceof SafetensorsError)) throw new Error(`not a SafetensorsError: ${e instanceof Error ? `${e.constructor.name}: ${e.message}` : String(e)}`);
+    if (!(e instanceof SafetensorsError))
+      throw new Error(`not a SafetensorsError: ${e instanceof Error ? `${e.constructor.name}: ${e.message}` : String(e)}`);
     return e.name;
   }
 }
@@ -154,12 +176,57 @@ function reencoded(edit: (d: ReturnType<typeof decode>) => void): Uint8Array | u
 // Values that probe the limits, besides arbitrary JSON.
 const nested = (n: number): unknown => (n === 0 ? 0 : [nested(n - 1)]);
 const nasty = fc.oneof(
-  fc.constantFrom(0, -1, 1, 1.5, 2, 1e-40, 1e9, 1e30, 65536, 65537, 8192, 8193, 128, 129, 2 ** 53, -0, '1', null, true, [], {}, '__proto__', nested(70)),
+  fc.constantFrom(
+    0,
+    -1,
+    1,
+    1.5,
+    2,
+    1e-40,
+    1e9,
+    1e30,
+    65536,
+    65537,
+    8192,
+    8193,
+    128,
+    129,
+    2 ** 53,
+    -0,
+    '1',
+    null,
+    true,
+    [],
+    {},
+    '__proto__',
+    nested(70),
+  ),
   fc.jsonValue({ maxDepth: 3 }),
 );
 const KEYS = {
   model_config: ['vocabSize', 'blockSize', 'nLayer', 'nHead', 'nEmbd', 'layerNormEps', '__proto__', 'constructor'],
-  train_config: ['preset', 'alpha', 'temperature', 'k', 'steps', 'epochs', 'batchSize', 'lr', 'minLr', 'warmupSteps', 'weightDecay', 'beta1', 'beta2', 'eps', 'gradClip', 'seed', 'logEvery', 'vocabSize', 'backend', '__proto__'],
+  train_config: [
+    'preset',
+    'alpha',
+    'temperature',
+    'k',
+    'steps',
+    'epochs',
+    'batchSize',
+    'lr',
+    'minLr',
+    'warmupSteps',
+    'weightDecay',
+    'beta1',
+    'beta2',
+    'eps',
+    'gradClip',
+    'seed',
+    'logEvery',
+    'vocabSize',
+    'backend',
+    '__proto__',
+  ],
   tokenizer: ['type', 'vocabSize', 'merges', '__proto__'],
   run_state: ['step', 'optimizerStep', 'rngState', 'cursor', 'datasetFingerprint', '__proto__'],
 } as const;
@@ -167,7 +234,10 @@ type Field = keyof typeof KEYS;
 
 describe('fuzz: safetensors decode', () => {
   it('random bytes give tensors or a SafetensorsError', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 512 }), (b) => void decodeOnly(b)), params);
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 512 }), (b) => void decodeOnly(b)),
+      params,
+    );
   });
 
   it('random headers over random bodies give tensors or a SafetensorsError', () => {
@@ -179,12 +249,18 @@ describe('fuzz: safetensors decode', () => {
       },
       { requiredKeys: [] },
     );
-    const name = fc.oneof(fc.string({ maxLength: 8 }), fc.constantFrom('__proto__', 'constructor', 'toString', '__metadata__', 'hasOwnProperty'));
+    const name = fc.oneof(
+      fc.string({ maxLength: 8 }),
+      fc.constantFrom('__proto__', 'constructor', 'toString', '__metadata__', 'hasOwnProperty'),
+    );
     const header = fc.oneof(
       fc.dictionary(name, fc.oneof(entry, fc.jsonValue({ maxDepth: 2 })), { maxKeys: 6 }),
       fc.jsonValue({ maxDepth: 3 }),
     );
-    fc.assert(fc.property(header, fc.nat(96), (h, body) => void decodeOnly(rawFile(h, body))), params);
+    fc.assert(
+      fc.property(header, fc.nat(96), (h, body) => void decodeOnly(rawFile(h, body))),
+      params,
+    );
   });
 });
 
@@ -248,10 +324,26 @@ describe('fuzz: safetensorsToState on mutations of a valid tiny checkpoint', () 
     const editFor = (f: Field): fc.Arbitrary<Edit> => {
       const kinds: fc.WeightedArbitrary<Edit>[] = [
         // set or add one key: mostly the field's own keys
-        { weight: 6, arbitrary: fc.record({ kind: fc.constant('set' as const), key: fc.oneof({ weight: 5, arbitrary: fc.constantFrom(...KEYS[f]) }, fc.string({ maxLength: 6 })), value: nasty }) },
+        {
+          weight: 6,
+          arbitrary: fc.record({
+            kind: fc.constant('set' as const),
+            key: fc.oneof({ weight: 5, arbitrary: fc.constantFrom(...KEYS[f]) }, fc.string({ maxLength: 6 })),
+            value: nasty,
+          }),
+        },
         { weight: 1, arbitrary: fc.record({ kind: fc.constant('delete' as const), key: fc.constantFrom(...KEYS[f]) }) },
         // replace the whole field's text
-        { weight: 1, arbitrary: fc.record({ kind: fc.constant('text' as const), text: fc.oneof(fc.string({ maxLength: 40 }), fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v) ?? '')) }) },
+        {
+          weight: 1,
+          arbitrary: fc.record({
+            kind: fc.constant('text' as const),
+            text: fc.oneof(
+              fc.string({ maxLength: 40 }),
+              fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v) ?? ''),
+            ),
+          }),
+        },
       ];
       if (f === 'tokenizer') {
         // merges: random pairs, or chains of merges of the previous token with itself
@@ -303,7 +395,15 @@ describe('fuzz: safetensorsToState on mutations of a valid tiny checkpoint', () 
   it('tensor renames, reshapes and removals with the checksum recomputed', () => {
     const names = Object.keys(decode(BASE.slice()).tensors);
     const name = fc.oneof(
-      fc.constantFrom('constructor', 'toString', 'optimizer.exp_avg.__proto__', 'optimizer.exp_avg_sq.constructor', 'optimizer.exp_avg.', 'transformer.h.1.ln_1.weight', 'transformer.h.-1.ln_1.weight'),
+      fc.constantFrom(
+        'constructor',
+        'toString',
+        'optimizer.exp_avg.__proto__',
+        'optimizer.exp_avg_sq.constructor',
+        'optimizer.exp_avg.',
+        'transformer.h.1.ln_1.weight',
+        'transformer.h.-1.ln_1.weight',
+      ),
       fc.string({ maxLength: 10 }),
       fc.constantFrom(...names),
     );
@@ -319,13 +419,19 @@ describe('fuzz: safetensorsToState on mutations of a valid tiny checkpoint', () 
         const file = reencoded((d) => {
           for (const e of edits) {
             if (e.kind === 'add') {
-              Object.defineProperty(d.tensors, e.to, { value: { shape: [e.n], data: new Float32Array(e.n) }, enumerable: true, writable: true, configurable: true });
+              Object.defineProperty(d.tensors, e.to, {
+                value: { shape: [e.n], data: new Float32Array(e.n) },
+                enumerable: true,
+                writable: true,
+                configurable: true,
+              });
               continue;
             }
             const t = d.tensors[e.from];
             if (!t || !Object.hasOwn(d.tensors, e.from)) continue;
             delete d.tensors[e.from];
-            if (e.kind === 'rename') Object.defineProperty(d.tensors, e.to, { value: t, enumerable: true, writable: true, configurable: true });
+            if (e.kind === 'rename')
+              Object.defineProperty(d.tensors, e.to, { value: t, enumerable: true, writable: true, configurable: true });
             if (e.kind === 'reshape') {
               const n = t.data.length;
               const a = [1, 2, 4, 8, n][e.split];

@@ -7,12 +7,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import type * as ConfigModule from '../../src/core/config';
 import { MODEL_LIMITS, TRAIN_LIMITS, paramCountOf, countParams, type ModelConfig } from '../../src/core/config';
-import {
-  CheckpointFormatError,
-  checkpointChecksum,
-  safetensorsToState,
-  stateToSafetensors,
-} from '../../src/checkpoint/format';
+import { CheckpointFormatError, checkpointChecksum, safetensorsToState, stateToSafetensors } from '../../src/checkpoint/format';
 import { SafetensorsError, decode, encode } from '../../src/checkpoint/safetensors';
 import { Tokenizer, TokenizerError } from '../../src/core/tokenizer';
 import type { TrainState } from '../../src/core/state';
@@ -113,7 +108,10 @@ describe('hostile model_config (checksum valid)', () => {
       [{ intermediateSize: 1e9 }, /^model_config: intermediateSize must be an integer in \[1, 65536\], got 1000000000$/],
       [{ tieWordEmbeddings: 'yes' }, /^model_config: tieWordEmbeddings must be true or false$/],
       [{ lora: { rank: 4, alpha: 8, targets: ['q_proj'] } }, /^model_config: lora.targets: "q_proj" is not a projection of a gpt2 model/],
-      [{ lora: { rank: 1e9, alpha: 8, targets: ['c_attn'] } }, /^model_config: lora.rank must be an integer in \[1, 4096\], got 1000000000$/],
+      [
+        { lora: { rank: 1e9, alpha: 8, targets: ['c_attn'] } },
+        /^model_config: lora.rank must be an integer in \[1, 4096\], got 1000000000$/,
+      ],
       [{ arch: 'llama' }, /^model_config: a llama model must name its pretrained base/],
       [{ blockSize: 1e7 }, /^model_config: blockSize must be an integer in \[1, 8192\], got 10000000$/],
       [{ nHead: 1e6, nEmbd: 1e6 }, /^model_config: nHead must be an integer in \[1, 128\], got 1000000$/],
@@ -154,7 +152,8 @@ describe('hostile model_config (checksum valid)', () => {
   });
 
   it('paramCountOf (closed form, no table) equals countParams (the table)', () => {
-    for (const c of [TINY, { ...TINY, nLayer: 7, nEmbd: 24, nHead: 3, vocabSize: 300, blockSize: 33 }]) expect(paramCountOf(c)).toBe(countParams(c));
+    for (const c of [TINY, { ...TINY, nLayer: 7, nEmbd: 24, nHead: 3, vocabSize: 300, blockSize: 33 }])
+      expect(paramCountOf(c)).toBe(countParams(c));
   });
 });
 
@@ -163,7 +162,9 @@ describe('hostile tokenizer metadata (checksum valid)', () => {
   const bigState = (): TrainState => tinyState({ config: big });
 
   it('refuses 27 chained merges (256 MiB of token bytes) without building them', () => {
-    const e = refusal(() => safetensorsToState(withTokenizer({ type: 'byte-bpe/1', vocabSize: 300, merges: chainedMerges(27) }, bigState())));
+    const e = refusal(() =>
+      safetensorsToState(withTokenizer({ type: 'byte-bpe/1', vocabSize: 300, merges: chainedMerges(27) }, bigState())),
+    );
     expect(e.problem).toBe('config');
     expect(e.message).toBe('tokenizer: token 268 would be 2048 bytes long (limit 1024): merges chain into oversized tokens');
   });
@@ -172,13 +173,17 @@ describe('hostile tokenizer metadata (checksum valid)', () => {
     // 22 merges: 8 MiB if built; the check computes lengths as numbers
     const j = { type: 'byte-bpe/1', vocabSize: 300, merges: chainedMerges(22) };
     expect(() => Tokenizer.fromJSON(j)).toThrow(TokenizerError);
-    expect(() => Tokenizer.fromJSON(j)).toThrow('tokenizer: token 268 would be 2048 bytes long (limit 1024): merges chain into oversized tokens');
+    expect(() => Tokenizer.fromJSON(j)).toThrow(
+      'tokenizer: token 268 would be 2048 bytes long (limit 1024): merges chain into oversized tokens',
+    );
     // a short chain is fine
     expect(Tokenizer.fromJSON({ type: 'byte-bpe/1', vocabSize: 300, merges: chainedMerges(9) }).decode([266])).toBe('\0'.repeat(512));
   });
 
   it('refuses more merges than the vocabulary holds, and merges of ids that do not exist', () => {
-    const many = refusal(() => safetensorsToState(withTokenizer({ type: 'byte-bpe/1', vocabSize: 16, merges: Array.from({ length: 17 }, () => [2, 3]) })));
+    const many = refusal(() =>
+      safetensorsToState(withTokenizer({ type: 'byte-bpe/1', vocabSize: 16, merges: Array.from({ length: 17 }, () => [2, 3]) })),
+    );
     expect(many.message).toBe('tokenizer: 17 merges but a vocabulary of 16 tokens');
     const dangling = refusal(() => safetensorsToState(withTokenizer({ type: 'byte-bpe/1', vocabSize: 16, merges: [[5, 999]] })));
     expect(dangling.message).toBe('tokenizer: merge 0 is not a pair of earlier token ids ([5,999])');
@@ -191,7 +196,9 @@ describe('hostile tokenizer metadata (checksum valid)', () => {
   it('refuses a tokenizer whose vocabulary differs from model_config.vocabSize', () => {
     const e = refusal(() => safetensorsToState(withTokenizer({ type: 'byte-bpe/1', vocabSize: 17, merges: [[2, 3]] })));
     expect(e.problem).toBe('config');
-    expect(e.message).toBe('tokenizer has a vocabulary of 17 tokens but model_config.vocabSize is 16 (token ids would fall outside the embedding)');
+    expect(e.message).toBe(
+      'tokenizer has a vocabulary of 17 tokens but model_config.vocabSize is 16 (token ids would fall outside the embedding)',
+    );
     const smaller = refusal(() => safetensorsToState(withTokenizer({ type: 'byte-bpe/1', vocabSize: 15, merges: [] })));
     expect(smaller.message).toMatch(/vocabulary of 15 tokens but model_config.vocabSize is 16/);
   });
@@ -284,7 +291,12 @@ describe('deeply nested JSON', () => {
   const n = 100_000;
 
   it('decode refuses a deeply nested header with a SafetensorsError, not a RangeError', () => {
-    for (const text of [`{"a": ${deep(n)}}`, deep(n), `{"__metadata__": ${deep(n)}}`, `{"a": {"dtype": "F32", "shape": ${deep(n)}, "data_offsets": [0, 0]}}`]) {
+    for (const text of [
+      `{"a": ${deep(n)}}`,
+      deep(n),
+      `{"__metadata__": ${deep(n)}}`,
+      `{"a": {"dtype": "F32", "shape": ${deep(n)}, "data_offsets": [0, 0]}}`,
+    ]) {
       const e = decodeRefusal(() => decode(rawFile(text)));
       expect(e.message).toMatch(/^header nests JSON more than 64 levels deep/);
     }

@@ -38,7 +38,10 @@ async function oldTab(name: string): Promise<IDBPDatabase> {
  * running into the test timeout). */
 function within<T>(p: Promise<T>, ms: number): Promise<{ value?: T; error?: unknown; hung?: true }> {
   return Promise.race([
-    p.then((value) => ({ value }), (error: unknown) => ({ error })),
+    p.then(
+      (value) => ({ value }),
+      (error: unknown) => ({ error }),
+    ),
     new Promise<{ hung: true }>((r) => setTimeout(() => r({ hung: true }), ms)),
   ]);
 }
@@ -125,7 +128,10 @@ describe("the worker's openStore", () => {
     // Only setTimeout is faked: fake-indexeddb schedules with setImmediate.
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const first = openStore();
-    const settled = first.then(() => 'opened', (e: unknown) => e);
+    const settled = first.then(
+      () => 'opened',
+      (e: unknown) => e,
+    );
     // fake time jumps ahead at once: let fake-indexeddb's real tasks (the
     // versionchange and blocked events) run first
     for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));

@@ -16,7 +16,10 @@ let n = 0;
 const dirName = (): string => path.join(root, `run-${++n}`, 'nested');
 
 async function errorOf(p: Promise<unknown>): Promise<Error> {
-  const e = await p.then(() => undefined, (err: unknown) => err);
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   expect(e).toBeInstanceOf(RunDirError);
   return e as Error;
 }
@@ -37,7 +40,12 @@ describe('run directories', () => {
     expect(back.metrics[2]).toEqual(metric(3));
     expect({ ...back, params: 0, optimizer: 0, metrics: 0 }).toEqual({ ...state, params: 0, optimizer: 0, metrics: 0 });
     const config = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8'));
-    expect(config).toMatchObject({ format: 'mcckd-run/1', step: 3, modelConfig: state.modelConfig, checkpoint: { bytes, weightsOnly: false } });
+    expect(config).toMatchObject({
+      format: 'mcckd-run/1',
+      step: 3,
+      modelConfig: state.modelConfig,
+      checkpoint: { bytes, weightsOnly: false },
+    });
   });
 
   it('overwrites an earlier save and leaves no temporary files', async () => {
@@ -66,7 +74,13 @@ describe('run directories', () => {
     const dir = dirName();
     await saveRunDir(dir, tinyState({ step: 3 }));
     const lines = [metric(1), metric(2), metric(3), metric(4)].map((m) => JSON.stringify(m));
-    lines.splice(1, 0, '{"step": 1.5, "loss": 1}', 'not json', '{"step": 2, "loss": "x", "ce": 1, "kl": 0, "lr": 0, "tokensPerSecond": 0, "time": 0}');
+    lines.splice(
+      1,
+      0,
+      '{"step": 1.5, "loss": 1}',
+      'not json',
+      '{"step": 2, "loss": "x", "ce": 1, "kl": 0, "lr": 0, "tokensPerSecond": 0, "time": 0}',
+    );
     await writeFile(path.join(dir, 'metrics.jsonl'), `${lines.join('\n')}\n{"step": 5, "lo`);
     const warnings: string[] = [];
     const back = await loadRunDir(dir, { onWarning: (m) => warnings.push(m) });

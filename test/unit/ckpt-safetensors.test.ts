@@ -30,7 +30,7 @@ describe('hashes', () => {
     expect(xxh32(data)).not.toBe(whole);
   });
 
-  it('the dataset fingerprint\'s FNV-1a 64 matches the reference test vectors', () => {
+  it("the dataset fingerprint's FNV-1a 64 matches the reference test vectors", () => {
     // ASCII: one UTF-16 code unit per byte, so the byte-wise vectors apply
     expect(fnv1a64('')).toBe('cbf29ce484222325');
     expect(fnv1a64('a')).toBe('af63dc4c8601ec8c');
@@ -99,7 +99,9 @@ describe('safetensors encode/decode', () => {
   });
 
   it('refuses to encode data that does not match its shape', () => {
-    expect(() => encode({ x: { shape: [2, 2], data: new Float32Array(3) } })).toThrow(/tensor "x": shape \[2, 2\] needs 4 values, data has 3/);
+    expect(() => encode({ x: { shape: [2, 2], data: new Float32Array(3) } })).toThrow(
+      /tensor "x": shape \[2, 2\] needs 4 values, data has 3/,
+    );
   });
 });
 
@@ -137,7 +139,11 @@ describe('safetensors decode refuses hostile or damaged files', () => {
 
   it('truncated file: tensor data beyond the end', () => {
     const file = encode({ a: { shape: [4], data: new Float32Array(4) }, b: { shape: [4], data: new Float32Array(4) } });
-    refuse(file.subarray(0, file.length - 3), /tensor "b": data_offsets \[16, 32\] go beyond the data section \(29 bytes\): file truncated/, 'b');
+    refuse(
+      file.subarray(0, file.length - 3),
+      /tensor "b": data_offsets \[16, 32\] go beyond the data section \(29 bytes\): file truncated/,
+      'b',
+    );
   });
 
   it('invalid UTF-8 and invalid JSON', () => {
@@ -159,7 +165,11 @@ describe('safetensors decode refuses hostile or damaged files', () => {
 
   it('bad shapes', () => {
     for (const shape of [[-1], [1.5], '2', [null], { 0: 2 }]) {
-      refuse(rawFile({ a: { dtype: 'F32', shape, data_offsets: [0, 8] } }, 8), /tensor "a": shape must be an array of non-negative integers/, 'a');
+      refuse(
+        rawFile({ a: { dtype: 'F32', shape, data_offsets: [0, 8] } }, 8),
+        /tensor "a": shape must be an array of non-negative integers/,
+        'a',
+      );
     }
   });
 
@@ -170,12 +180,18 @@ describe('safetensors decode refuses hostile or damaged files', () => {
   });
 
   it('byte size that does not match the shape', () => {
-    refuse(rawFile({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, 8), /tensor "a": holds 8 bytes but shape \[3\] of F32 needs 12 bytes/);
+    refuse(
+      rawFile({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, 8),
+      /tensor "a": holds 8 bytes but shape \[3\] of F32 needs 12 bytes/,
+    );
     refuse(rawFile({ a: { dtype: 'F32', shape: [2 ** 30, 2 ** 30], data_offsets: [0, 8] } }, 8), /needs \d+ bytes/);
   });
 
   it('offsets out of bounds', () => {
-    refuse(rawFile({ a: { dtype: 'F32', shape: [2], data_offsets: [8, 16] } }, 8), /tensor "a": data_offsets \[8, 16\] go beyond the data section \(8 bytes\)/);
+    refuse(
+      rawFile({ a: { dtype: 'F32', shape: [2], data_offsets: [8, 16] } }, 8),
+      /tensor "a": data_offsets \[8, 16\] go beyond the data section \(8 bytes\)/,
+    );
   });
 
   it('overlapping tensors', () => {
@@ -199,7 +215,10 @@ describe('safetensors decode refuses hostile or damaged files', () => {
   });
 
   it('prototype-polluting names', () => {
-    refuse(rawFile('{"__proto__": {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]}}'), /tensor "__proto__": this name is not allowed/);
+    refuse(
+      rawFile('{"__proto__": {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]}}'),
+      /tensor "__proto__": this name is not allowed/,
+    );
     refuse(rawFile('{"__metadata__": {"__proto__": "x"}}'), /"__proto__" is not allowed/);
   });
 });

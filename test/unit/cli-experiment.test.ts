@@ -14,7 +14,11 @@ import { demoFiles } from '../../scripts/demo/generate';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = path.join(ROOT, 'bin/mcckd.js');
 
-interface Result { code: number; stdout: string; stderr: string }
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 function mcckd(args: string[]): Promise<Result> {
   return new Promise((resolve) => {
@@ -24,8 +28,20 @@ function mcckd(args: string[]): Promise<Result> {
   });
 }
 
-interface Stat { mean: number | null; sd: number | null; n: number }
-interface Run { name: string; alpha: number; seed: number; steps: number; curve: { step: number; loss: number }[]; evalCurve: { step: number; accuracy: number }[]; [k: string]: unknown }
+interface Stat {
+  mean: number | null;
+  sd: number | null;
+  n: number;
+}
+interface Run {
+  name: string;
+  alpha: number;
+  seed: number;
+  steps: number;
+  curve: { step: number; loss: number }[];
+  evalCurve: { step: number; accuracy: number }[];
+  [k: string]: unknown;
+}
 interface Report {
   config: { alphas: number[]; seeds: number[] };
   runs: Run[];
@@ -44,7 +60,11 @@ function stat(xs: (number | null)[]): Stat {
   const v = xs.filter((x): x is number => x !== null);
   if (!v.length) return { mean: null, sd: null, n: 0 };
   const mean = v.reduce((a, b) => a + b, 0) / v.length;
-  return { mean, sd: v.length > 1 ? Math.sqrt(v.map((x) => (x - mean) ** 2).reduce((a, b) => a + b, 0) / (v.length - 1)) : null, n: v.length };
+  return {
+    mean,
+    sd: v.length > 1 ? Math.sqrt(v.map((x) => (x - mean) ** 2).reduce((a, b) => a + b, 0) / (v.length - 1)) : null,
+    n: v.length,
+  };
 }
 
 /** A strict, small XML well-formedness check: one root, tags nested and
@@ -89,26 +109,74 @@ describe('mcckd experiment', () => {
     writeFileSync(test, files['test.jsonl']);
     writeFileSync(ood, demoFiles({ seed: 12, train: 1, test: 3 })['test.jsonl']);
     const out = path.join(dir, 'exp');
-    const args = ['experiment', '--data', train, '--eval', test, '--eval-ood', ood, '--alphas', '0,0.5', '--seeds', '1,2', '--steps', '2',
-      '--preset', 'tiny', '--vocab-size', '300', '--batch', '1', '--backend', 'cpu', '--samples', '2', '--eval-limit', '2',
-      '--max-new-tokens', '4', '--eval-every', '1', '--eval-every-limit', '1', '--out', out];
+    const args = [
+      'experiment',
+      '--data',
+      train,
+      '--eval',
+      test,
+      '--eval-ood',
+      ood,
+      '--alphas',
+      '0,0.5',
+      '--seeds',
+      '1,2',
+      '--steps',
+      '2',
+      '--preset',
+      'tiny',
+      '--vocab-size',
+      '300',
+      '--batch',
+      '1',
+      '--backend',
+      'cpu',
+      '--samples',
+      '2',
+      '--eval-limit',
+      '2',
+      '--max-new-tokens',
+      '4',
+      '--eval-every',
+      '1',
+      '--eval-every-limit',
+      '1',
+      '--out',
+      out,
+    ];
     const r = await mcckd(args);
     expect(r.code, r.stderr).toBe(0);
     for (const f of ['report.json', 'report.md', 'curves.svg']) expect(existsSync(path.join(out, f)), f).toBe(true);
 
     const rep = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8')) as Report;
-    expect(rep.runs.map((x) => [x.alpha, x.seed]).sort()).toEqual([[0, 1], [0, 2], [0.5, 1], [0.5, 2]]);
+    expect(rep.runs.map((x) => [x.alpha, x.seed]).sort()).toEqual([
+      [0, 1],
+      [0, 2],
+      [0.5, 1],
+      [0.5, 2],
+    ]);
     for (const x of rep.runs) {
       expect(x.steps).toBe(2);
       expect(x.curve.map((p) => p.step)).toEqual([1, 2]);
       expect(x.evalCurve.map((p) => p.step)).toEqual([1, 2]);
       expect(existsSync(path.join(out, 'runs', x.name, 'result.json'))).toBe(true);
-      for (const m of ['id.accuracy', 'id.agreement', 'id.majorityAccuracy', 'ood.accuracy', 'final.loss']) expect(value(x, m), `${x.name} ${m}`).not.toBeNull();
+      for (const m of ['id.accuracy', 'id.agreement', 'id.majorityAccuracy', 'ood.accuracy', 'final.loss'])
+        expect(value(x, m), `${x.name} ${m}`).not.toBeNull();
       expect(value(x, 'id.total')).toBe(2);
       expect(value(x, 'ood.total')).toBe(2);
     }
     const metrics = Object.keys(rep.summary['0']);
-    expect(metrics).toEqual(expect.arrayContaining(['final.loss', 'id.accuracy', 'id.agreement', 'id.majorityAccuracy', 'id.sampleAccuracy', 'id.answerKL', 'ood.accuracy']));
+    expect(metrics).toEqual(
+      expect.arrayContaining([
+        'final.loss',
+        'id.accuracy',
+        'id.agreement',
+        'id.majorityAccuracy',
+        'id.sampleAccuracy',
+        'id.answerKL',
+        'ood.accuracy',
+      ]),
+    );
     const run = (a: number, s: number): Run => rep.runs.find((x) => x.alpha === a && x.seed === s)!;
     for (const a of [0, 0.5]) {
       for (const m of metrics) {
@@ -174,7 +242,22 @@ describe('mcckd experiment', () => {
     // and ends where the uninterrupted run ended (cpu: exact)
     const out2 = path.join(dir, 'exp2');
     const trainFlags = args.slice(args.indexOf('--steps'), args.indexOf('--samples'));
-    const half = await mcckd(['train', '--data', train, '--eval', test, '--alpha', '0', '--seed', '1', '--out', path.join(out2, 'runs', 'alpha-0_seed-1'), ...trainFlags, '--stop-at', '1']);
+    const half = await mcckd([
+      'train',
+      '--data',
+      train,
+      '--eval',
+      test,
+      '--alpha',
+      '0',
+      '--seed',
+      '1',
+      '--out',
+      path.join(out2, 'runs', 'alpha-0_seed-1'),
+      ...trainFlags,
+      '--stop-at',
+      '1',
+    ]);
     expect(half.stderr).toMatch(/stopped at step 1 of 2/);
     const args2 = args.map((a) => (a === out ? out2 : a === '0,0.5' ? '0' : a === '1,2' ? '1' : a));
     const resumed = await mcckd(args2);
@@ -194,10 +277,36 @@ describe('mcckd experiment', () => {
     writeFileSync(train, files['train.jsonl']);
     writeFileSync(test, files['test.jsonl']);
     const run = path.join(dir, 'run');
-    const t = await mcckd(['train', '--data', train, '--eval', test, '--preset', 'tiny', '--vocab-size', '300', '--batch', '1', '--steps', '2', '--backend', 'cpu',
-      '--eval-every', '1', '--eval-every-limit', '2', '--max-new-tokens', '4', '--out', run]);
+    const t = await mcckd([
+      'train',
+      '--data',
+      train,
+      '--eval',
+      test,
+      '--preset',
+      'tiny',
+      '--vocab-size',
+      '300',
+      '--batch',
+      '1',
+      '--steps',
+      '2',
+      '--backend',
+      'cpu',
+      '--eval-every',
+      '1',
+      '--eval-every-limit',
+      '2',
+      '--max-new-tokens',
+      '4',
+      '--out',
+      run,
+    ]);
     expect(t.code, t.stderr).toBe(0);
-    const lines = t.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = t.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     // step 1, its evaluation, step 2, its evaluation, then the final evaluation of every question
     expect(lines.map((l) => ('eval' in l ? `e${String(l.step ?? '')}` : `s${String(l.step)}`))).toEqual(['s1', 'e1', 's2', 'e2', 'e']);
     for (const l of [lines[1], lines[3]]) {
@@ -206,7 +315,21 @@ describe('mcckd experiment', () => {
       expect(e.total).toBe(2);
       expect(e.accuracy).toBe(e.correct / 2);
     }
-    const e = await mcckd(['eval', '--run', run, '--data', test, '--samples', '3', '--temperature', '1.5', '--seed', '4', '--max-new-tokens', '4']);
+    const e = await mcckd([
+      'eval',
+      '--run',
+      run,
+      '--data',
+      test,
+      '--samples',
+      '3',
+      '--temperature',
+      '1.5',
+      '--seed',
+      '4',
+      '--max-new-tokens',
+      '4',
+    ]);
     expect(e.code, e.stderr).toBe(0);
     const res = JSON.parse(e.stdout) as { accuracy: number; consistency: Record<string, unknown> };
     expect(res.consistency).toMatchObject({ questions: 3, samples: 3, temperature: 1.5, seed: 4, greedyAccuracy: res.accuracy });

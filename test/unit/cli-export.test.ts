@@ -18,17 +18,25 @@ const hasYaml = pythonHas('yaml');
 function frontMatter(card: string): Record<string, unknown> {
   const m = /^---\n([\s\S]*?)\n---\n/.exec(card);
   expect(m, 'front matter').not.toBeNull();
-  return JSON.parse(py(['-c', 'import sys, json, yaml; print(json.dumps(yaml.safe_load(sys.stdin.read())))'], m![1])) as Record<string, unknown>;
+  return JSON.parse(py(['-c', 'import sys, json, yaml; print(json.dumps(yaml.safe_load(sys.stdin.read())))'], m![1])) as Record<
+    string,
+    unknown
+  >;
 }
 /** The cells of the card's "The run" table, by row label. */
 function tableRows(card: string): Map<string, string> {
   const rows = card.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| |'));
-  return new Map(rows.map((l) => {
-    // split on bars that are not escaped
-    const cells = l.split(/(?<!\\)\|/).slice(1, -1).map((c) => c.trim());
-    expect(cells.length, l).toBe(2);
-    return [cells[0], cells[1]] as [string, string];
-  }));
+  return new Map(
+    rows.map((l) => {
+      // split on bars that are not escaped
+      const cells = l
+        .split(/(?<!\\)\|/)
+        .slice(1, -1)
+        .map((c) => c.trim());
+      expect(cells.length, l).toBe(2);
+      return [cells[0], cells[1]] as [string, string];
+    }),
+  );
 }
 
 describe('the model card', () => {
@@ -84,7 +92,10 @@ describe.skipIf(!hasNumpy)('mcckd export', () => {
   const at = (...p: string[]): string => path.join(dir, ...p);
   beforeAll(() => {
     dir = mkdtempSync(path.join(tmpdir(), 'mcckd-cli-export-'));
-    tinyModels(at('m'), [['gpt2-tiny', 'gpt2'], ['qwen2-tiny', 'gpt2']]);
+    tinyModels(at('m'), [
+      ['gpt2-tiny', 'gpt2'],
+      ['qwen2-tiny', 'gpt2'],
+    ]);
     data = at('teacher data.jsonl');
     writePensData(data);
   }, 120_000);
@@ -100,19 +111,54 @@ describe.skipIf(!hasNumpy)('mcckd export', () => {
     expect((await mcckd(['train', '--help'])).stdout).toMatch(/--adapter DIR {10}with --student: start the LoRA from this PEFT adapter/);
   });
 
-  it('a LoRA run: the card of its export tells the run\'s facts, read from config.json, metrics and eval.json', { timeout: 300_000 }, async () => {
+  it("a LoRA run: the card of its export tells the run's facts, read from config.json, metrics and eval.json", {
+    timeout: 300_000,
+  }, async () => {
     const run = at('run-lora');
-    await ok(['train', '--student', at('m', 'gpt2-tiny'), '--data', data, '--steps', '3', '--batch', '2', '--lr', '0.05', '--lora-rank', '4', '--lora-alpha', '8', '--alpha', '0.3', '--temperature', '1.5', '--k', '2', '--out', run, '--eval-limit', '1', '--max-new-tokens', '2']);
+    await ok([
+      'train',
+      '--student',
+      at('m', 'gpt2-tiny'),
+      '--data',
+      data,
+      '--steps',
+      '3',
+      '--batch',
+      '2',
+      '--lr',
+      '0.05',
+      '--lora-rank',
+      '4',
+      '--lora-alpha',
+      '8',
+      '--alpha',
+      '0.3',
+      '--temperature',
+      '1.5',
+      '--k',
+      '2',
+      '--out',
+      run,
+      '--eval-limit',
+      '1',
+      '--max-new-tokens',
+      '2',
+    ]);
     const cfg = JSON.parse(readFileSync(path.join(run, 'config.json'), 'utf8')) as { data: unknown };
     expect(cfg.data).toEqual({ file: 'teacher data.jsonl', questions: 12, rationales: 24, trainQuestions: 11, devQuestions: 1 });
     const out = at('peft-lora');
     const w = await ok(['export', '--run', run, '--format', 'peft', '--out', out]);
     expect(w).toMatchObject({ format: 'peft', out });
-    expect((w.files as { name: string; bytes: number }[]).find((f) => f.name === 'adapter_model.safetensors')!.bytes).toBe(readFileSync(path.join(out, 'adapter_model.safetensors')).length);
+    expect((w.files as { name: string; bytes: number }[]).find((f) => f.name === 'adapter_model.safetensors')!.bytes).toBe(
+      readFileSync(path.join(out, 'adapter_model.safetensors')).length,
+    );
     const card = readFileSync(path.join(out, 'README.md'), 'utf8');
     if (hasYaml) expect(frontMatter(card)).toMatchObject({ library_name: 'peft', base_model: 'gpt2-tiny' });
     const rows = tableRows(card);
-    const metrics = readFileSync(path.join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; ce: number; kl: number; loss: number });
+    const metrics = readFileSync(path.join(run, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { step: number; ce: number; kl: number; loss: number });
     const last = metrics[metrics.length - 1];
     const ev = JSON.parse(readFileSync(path.join(run, 'eval.json'), 'utf8')) as { correct: number; total: number };
     const p4 = (x: number): string => String(Number(x.toPrecision(4)));
@@ -123,7 +169,9 @@ describe.skipIf(!hasNumpy)('mcckd export', () => {
     expect(rows.get('K (rationales per question)')).toBe('2');
     expect(rows.get('Steps')).toBe('3 of 3');
     expect(rows.get(`Final losses (step ${last.step})`)).toBe(`CE ${p4(last.ce)}, KL ${p4(last.kl)}, total ${p4(last.loss)}`);
-    expect(rows.get('Evaluation accuracy')).toMatch(new RegExp(`\\(${ev.correct} of ${ev.total}\\) on teacher data\\.jsonl \\(dev split\\)$`));
+    expect(rows.get('Evaluation accuracy')).toMatch(
+      new RegExp(`\\(${ev.correct} of ${ev.total}\\) on teacher data\\.jsonl \\(dev split\\)$`),
+    );
     expect(rows.get('Fine-tuning')).toBe('LoRA r 4, alpha 8, on c_attn, c_proj');
 
     // refusals around the same run
@@ -142,17 +190,55 @@ describe.skipIf(!hasNumpy)('mcckd export', () => {
     expect(existsSync(at('x'))).toBe(false);
   });
 
-  it('refuses peft for a full fine-tune and for a from-scratch run; a from-scratch hf export is a student again', { timeout: 300_000 }, async () => {
+  it('refuses peft for a full fine-tune and for a from-scratch run; a from-scratch hf export is a student again', {
+    timeout: 300_000,
+  }, async () => {
     const full = at('run-full');
-    await ok(['train', '--student', at('m', 'qwen2-tiny'), '--data', data, '--steps', '1', '--batch', '2', '--lora-rank', '0', '--out', full, '--eval-limit', '1', '--max-new-tokens', '2']);
+    await ok([
+      'train',
+      '--student',
+      at('m', 'qwen2-tiny'),
+      '--data',
+      data,
+      '--steps',
+      '1',
+      '--batch',
+      '2',
+      '--lora-rank',
+      '0',
+      '--out',
+      full,
+      '--eval-limit',
+      '1',
+      '--max-new-tokens',
+      '2',
+    ]);
     const r = await mcckd(['export', '--run', full, '--format', 'peft', '--out', at('peft-full')]);
     expect(r.code).toBe(1);
-    expect(lastLine(r.stderr)).toMatch(/--format peft: this run fine-tuned every weight of "qwen2-tiny" \(LoRA rank 0\), so there is no adapter: export it as hf/);
+    expect(lastLine(r.stderr)).toMatch(
+      /--format peft: this run fine-tuned every weight of "qwen2-tiny" \(LoRA rank 0\), so there is no adapter: export it as hf/,
+    );
     expect(existsSync(at('peft-full'))).toBe(false);
     await ok(['export', '--run', full, '--format', 'hf', '--out', at('hf-full')]);
 
     const scratch = at('run-scratch');
-    await ok(['train', '--data', data, '--preset', 'tiny', '--steps', '2', '--batch', '2', '--out', scratch, '--eval-limit', '1', '--max-new-tokens', '2']);
+    await ok([
+      'train',
+      '--data',
+      data,
+      '--preset',
+      'tiny',
+      '--steps',
+      '2',
+      '--batch',
+      '2',
+      '--out',
+      scratch,
+      '--eval-limit',
+      '1',
+      '--max-new-tokens',
+      '2',
+    ]);
     const s = await mcckd(['export', '--run', scratch, '--format', 'peft', '--out', at('peft-scratch')]);
     expect(s.code).toBe(1);
     expect(lastLine(s.stderr)).toMatch(/--format peft: this student was trained from scratch, it has no base model for an adapter/);
@@ -168,7 +254,9 @@ describe.skipIf(!hasNumpy)('mcckd export', () => {
     for (let i = 1; i < a.length; i++) expect(Math.abs(a[i] - b[i])).toBeLessThan(1e-4);
   });
 
-  it('gguf is one file: refuses a folder as --out; a GGUF file or a missing path as --student is refused by what it is', { timeout: 120_000 }, async () => {
+  it('gguf is one file: refuses a folder as --out; a GGUF file or a missing path as --student is refused by what it is', {
+    timeout: 120_000,
+  }, async () => {
     mkdirSync(at('ggdir'));
     const g = await mcckd(['export', '--run', at('run-lora'), '--format', 'gguf', '--out', at('ggdir')]);
     expect(g.code).toBe(2);
@@ -177,7 +265,9 @@ describe.skipIf(!hasNumpy)('mcckd export', () => {
     writeFileSync(fake, Buffer.concat([Buffer.from('GGUF'), Buffer.alloc(60)]));
     const asStudent = await mcckd(['score', '--student', fake, '--ids', '1,2']);
     expect(asStudent.code).toBe(1);
-    expect(lastLine(asStudent.stderr)).toMatch(/--student .*model\.gguf is a GGUF file \(for llama\.cpp\), not a model folder: give a Hugging Face model folder/);
+    expect(lastLine(asStudent.stderr)).toMatch(
+      /--student .*model\.gguf is a GGUF file \(for llama\.cpp\), not a model folder: give a Hugging Face model folder/,
+    );
     const asTrain = await mcckd(['train', '--student', fake, '--data', data, '--steps', '1']);
     expect(asTrain.code).toBe(1);
     expect(lastLine(asTrain.stderr)).toMatch(/is a GGUF file/);

@@ -15,7 +15,10 @@ describe('parseFlags', () => {
   });
 
   it('takes a value that begins with "-" (a negative number, a template)', () => {
-    expect(parseFlags(['--seed', '-3', '--prompt-template', '- {question}'], TRAIN_FLAGS)).toEqual({ seed: -3, 'prompt-template': '- {question}' });
+    expect(parseFlags(['--seed', '-3', '--prompt-template', '- {question}'], TRAIN_FLAGS)).toEqual({
+      seed: -3,
+      'prompt-template': '- {question}',
+    });
   });
 
   it('turns a boolean off with =false', () => {

@@ -8,7 +8,11 @@ import { describe, expect, it } from 'vitest';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = path.join(ROOT, 'bin/mcckd.js');
 
-interface Result { code: number; stdout: string; stderr: string }
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 function mcckd(args: string[]): Promise<Result> {
   return new Promise((resolve) => {
@@ -22,7 +26,10 @@ function mcckd(args: string[]): Promise<Result> {
 /** Flags each command's usage must name (its own), and flags only another
  * command has (so the text is that command's, not the top-level usage). */
 const CASES = {
-  train: { own: ['--data', '--eval', '--preset', '--alpha', '--steps', '--backend', '--out', '--resume', '--stop-at'], notOwn: ['--run', '--no-filter'] },
+  train: {
+    own: ['--data', '--eval', '--preset', '--alpha', '--steps', '--backend', '--out', '--resume', '--stop-at'],
+    notOwn: ['--run', '--no-filter'],
+  },
   eval: { own: ['--run', '--data', '--limit', '--backend'], notOwn: ['--alpha', '--resume', '--no-filter'] },
   inspect: { own: ['--data', '--eval', '--k', '--task', '--no-filter'], notOwn: ['--run', '--alpha'] },
 } as const;
@@ -47,7 +54,9 @@ describe('mcckd COMMAND --help', () => {
       const options = [...help.matchAll(/^ {2}(--[\w-]+)( [A-Z]+)?\s{2,}/gm)];
       expect(options.length).toBeGreaterThan(3);
       // all at once: parsing refuses the first unknown one before anything runs
-      const args = options.flatMap(([, flag, value]) => (value ? [flag, flag === '--data' || flag === '--run' ? '/nonexistent/mcckd' : '1'] : [flag]));
+      const args = options.flatMap(([, flag, value]) =>
+        value ? [flag, flag === '--data' || flag === '--run' ? '/nonexistent/mcckd' : '1'] : [flag],
+      );
       const r = await mcckd([command, ...args]);
       expect(r.code).not.toBe(0);
       expect(r.stderr).not.toMatch(/unknown option/);

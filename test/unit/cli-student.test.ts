@@ -19,20 +19,31 @@ describe.skipIf(!hasNumpy)('mcckd score / generate / train --student', () => {
   const folder = (c: string): string => path.join(dir, c);
   beforeAll(() => {
     dir = mkdtempSync(path.join(tmpdir(), 'mcckd-cli-hf-'));
-    tinyModels(dir, [['gpt2-tiny', 'gpt2'], ['llama-gqa', 'llama3'], ['qwen2-tiny', 'gpt2']]);
+    tinyModels(dir, [
+      ['gpt2-tiny', 'gpt2'],
+      ['llama-gqa', 'llama3'],
+      ['qwen2-tiny', 'gpt2'],
+    ]);
     py([path.join(ROOT, 'scripts/hf/make_hostile.py'), path.join(dir, 'hostile')]);
     const lines: string[] = [];
     for (let i = 0; i < 12; i++) {
       const a = 2 + (i % 5);
       const b = 1 + ((i * 3) % 7);
-      lines.push(JSON.stringify({ id: `p${i}`, question: `Tom has ${a} pens and buys ${b} more. How many?`, answer: String(a + b), rationales: [`${a} + ${b} = ${a + b}. The answer is ${a + b}.`, `He has ${a + b} pens. So the answer is ${a + b}.`] }));
+      lines.push(
+        JSON.stringify({
+          id: `p${i}`,
+          question: `Tom has ${a} pens and buys ${b} more. How many?`,
+          answer: String(a + b),
+          rationales: [`${a} + ${b} = ${a + b}. The answer is ${a + b}.`, `He has ${a + b} pens. So the answer is ${a + b}.`],
+        }),
+      );
     }
     data = path.join(dir, 'train.jsonl');
     writeFileSync(data, `${lines.join('\n')}\n`);
   }, 120_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('score prints the tokenizer\'s ids and the log-probs of the Hugging Face math', { timeout: 120_000 }, async () => {
+  it("score prints the tokenizer's ids and the log-probs of the Hugging Face math", { timeout: 120_000 }, async () => {
     const text = 'Q: Tom has 3 pens and buys 5 more.\nA: He has 3 + 5 = 8. The answer is 8.';
     const r = await mcckd(['score', '--student', folder('llama-gqa'), '--text', text]);
     expect(r.code, r.stderr).toBe(0);
@@ -43,8 +54,11 @@ describe.skipIf(!hasNumpy)('mcckd score / generate / train --student', () => {
     expect(out.logprobs[0]).toBeNull();
     expect(out.logprobs.length).toBe(out.ids.length);
     if (hasTorch) {
-      const ref = JSON.parse(py([path.join(ROOT, 'support/hf_ref.py'), folder('llama-gqa'), '--ids', out.ids.join(',')])) as { logprobs: (number | null)[] };
-      for (let i = 1; i < out.ids.length; i++) expect(Math.abs((out.logprobs[i] as number) - (ref.logprobs[i] as number))).toBeLessThan(1e-4);
+      const ref = JSON.parse(py([path.join(ROOT, 'support/hf_ref.py'), folder('llama-gqa'), '--ids', out.ids.join(',')])) as {
+        logprobs: (number | null)[];
+      };
+      for (let i = 1; i < out.ids.length; i++)
+        expect(Math.abs((out.logprobs[i] as number) - (ref.logprobs[i] as number))).toBeLessThan(1e-4);
     }
     const byIds = lastJson((await mcckd(['score', '--student', folder('llama-gqa'), '--ids', out.ids.join(',')])).stdout);
     expect(byIds).toEqual(out);
@@ -60,12 +74,41 @@ describe.skipIf(!hasNumpy)('mcckd score / generate / train --student', () => {
     expect(lastJson((await mcckd(args)).stdout)).toEqual(out);
   });
 
-  it('LoRA-trains, saves the adapter only with its base, scores from the run, resumes; full fine-tuning with rank 0', { timeout: 300_000 }, async () => {
+  it('LoRA-trains, saves the adapter only with its base, scores from the run, resumes; full fine-tuning with rank 0', {
+    timeout: 300_000,
+  }, async () => {
     const run = path.join(dir, 'run-lora');
-    const t = await mcckd(['train', '--student', folder('gpt2-tiny'), '--data', data, '--steps', '3', '--batch', '2', '--lr', '0.01', '--lora-rank', '4', '--lora-targets', 'c_attn', '--out', run, '--eval-limit', '1', '--max-new-tokens', '4']);
+    const t = await mcckd([
+      'train',
+      '--student',
+      folder('gpt2-tiny'),
+      '--data',
+      data,
+      '--steps',
+      '3',
+      '--batch',
+      '2',
+      '--lr',
+      '0.01',
+      '--lora-rank',
+      '4',
+      '--lora-targets',
+      'c_attn',
+      '--out',
+      run,
+      '--eval-limit',
+      '1',
+      '--max-new-tokens',
+      '4',
+    ]);
     expect(t.code, t.stderr).toBe(0);
     expect(t.stderr).toMatch(/gpt2-tiny \(gpt2\), [\d,]+ parameters, LoRA r 4 alpha 16 on c_attn: [\d,]+ trainable/);
-    const cfg = JSON.parse(readFileSync(path.join(run, 'config.json'), 'utf8')) as { base: { folder: string; arch: string }; trainable: number; parameters: number; modelConfig: { lora: unknown } };
+    const cfg = JSON.parse(readFileSync(path.join(run, 'config.json'), 'utf8')) as {
+      base: { folder: string; arch: string };
+      trainable: number;
+      parameters: number;
+      modelConfig: { lora: unknown };
+    };
     expect(cfg.base.folder).toBe(folder('gpt2-tiny'));
     expect(cfg.modelConfig.lora).toEqual({ rank: 4, alpha: 16, targets: ['c_attn'] });
     expect(cfg.trainable).toBeLessThan(cfg.parameters / 5);
@@ -84,7 +127,23 @@ describe.skipIf(!hasNumpy)('mcckd score / generate / train --student', () => {
     const resumed = await mcckd(['train', '--resume', run, '--data', data, '--steps', '5']);
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(resumed.stderr).toMatch(/resumed .* at step 3 of 5/);
-    const full = await mcckd(['train', '--student', folder('qwen2-tiny'), '--data', data, '--steps', '2', '--batch', '2', '--lora-rank', '0', '--eval-limit', '1', '--max-new-tokens', '2']);
+    const full = await mcckd([
+      'train',
+      '--student',
+      folder('qwen2-tiny'),
+      '--data',
+      data,
+      '--steps',
+      '2',
+      '--batch',
+      '2',
+      '--lora-rank',
+      '0',
+      '--eval-limit',
+      '1',
+      '--max-new-tokens',
+      '2',
+    ]);
     expect(full.code, full.stderr).toBe(0);
     expect(full.stderr).toMatch(/qwen2-tiny \(qwen2\), [\d,]+ parameters, vocab/);
     expect(full.stderr).not.toMatch(/LoRA/);
@@ -98,7 +157,13 @@ describe.skipIf(!hasNumpy)('mcckd score / generate / train --student', () => {
     expect(noStudent.code).toBe(2);
     expect(noStudent.stderr).toMatch(/--lora-rank needs a pretrained student/);
     const cases = JSON.parse(readFileSync(path.join(dir, 'hostile', 'hostile.json'), 'utf8')) as Record<string, { expect: string }>;
-    const results = await Promise.all(Object.entries(cases).map(async ([c, v]) => ({ c, v, r: await mcckd(['score', '--student', path.join(dir, 'hostile', c), '--ids', '1,2']) })));
+    const results = await Promise.all(
+      Object.entries(cases).map(async ([c, v]) => ({
+        c,
+        v,
+        r: await mcckd(['score', '--student', path.join(dir, 'hostile', c), '--ids', '1,2']),
+      })),
+    );
     for (const { c, v, r } of results) {
       expect(r.code, c).toBe(1);
       expect(lastLine(r.stderr), c).toContain(v.expect);

@@ -12,19 +12,31 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = path.join(ROOT, 'bin/mcckd.js');
 const SHARED = path.resolve(ROOT, '../shared/data');
 
-interface Result { code: number; stdout: string; stderr: string }
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 function mcckd(args: string[], env: Record<string, string> = {}): Promise<Result> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd: ROOT, env: { ...process.env, ...env }, maxBuffer: 64 << 20 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
 function jsonLines(s: string): Record<string, unknown>[] {
-  return s.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return s
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 function writeData(dir: string, nTrain = 12): { train: string; test: string } {
@@ -35,7 +47,16 @@ function writeData(dir: string, nTrain = 12): { train: string; test: string } {
     const b = 1 + ((i * 3) % 7);
     const q = `Tom has ${a} pens and buys ${b} more. How many pens does he have?`;
     const ans = a + b;
-    const rec = { id: `p${i}`, question: q, answer: String(ans), rationales: [`${a} + ${b} = ${ans}. The answer is ${ans}.`, `He ends with ${b} more than ${a}, so ${ans}. So the answer is ${ans}.`, `Adding gives ${ans} pens. Therefore, the answer is ${ans}.`] };
+    const rec = {
+      id: `p${i}`,
+      question: q,
+      answer: String(ans),
+      rationales: [
+        `${a} + ${b} = ${ans}. The answer is ${ans}.`,
+        `He ends with ${b} more than ${a}, so ${ans}. So the answer is ${ans}.`,
+        `Adding gives ${ans} pens. Therefore, the answer is ${ans}.`,
+      ],
+    };
     (i < nTrain ? lines : tests).push(JSON.stringify(i < nTrain ? rec : { id: rec.id, question: q, answer: String(ans) }));
   }
   const train = path.join(dir, 'train.jsonl');
@@ -92,7 +113,10 @@ describe('mcckd train / eval / inspect', () => {
     expect(first.stderr).toMatch(/stopped at step 2 of 4/);
     const b = await mcckd(['train', '--data', train, '--resume', out]);
     expect(b.code).toBe(0);
-    const losses = (s: string): unknown[] => jsonLines(s).filter((l) => 'step' in l).map((l) => l.loss);
+    const losses = (s: string): unknown[] =>
+      jsonLines(s)
+        .filter((l) => 'step' in l)
+        .map((l) => l.loss);
     expect(losses(first.stdout).length).toBe(2);
     expect(losses(b.stdout)).toEqual(losses(a.stdout).slice(2));
   });
@@ -113,7 +137,10 @@ describe('mcckd train / eval / inspect', () => {
     ];
     writeFileSync(file, JSON.stringify(recs));
     const kept = JSON.parse((await mcckd(['inspect', '--data', file])).stdout) as { rationalesKept: number; keptOnLabel: number };
-    const dropped = JSON.parse((await mcckd(['inspect', '--data', file, '--unreadable', 'drop'])).stdout) as { rationalesKept: number; keptOnLabel: number };
+    const dropped = JSON.parse((await mcckd(['inspect', '--data', file, '--unreadable', 'drop'])).stdout) as {
+      rationalesKept: number;
+      keptOnLabel: number;
+    };
     expect([kept.rationalesKept, kept.keptOnLabel]).toEqual([2, 1]);
     expect([dropped.rationalesKept, dropped.keptOnLabel]).toEqual([1, 0]);
     const bad = await mcckd(['inspect', '--data', file, '--unreadable', 'maybe']);
@@ -124,7 +151,13 @@ describe('mcckd train / eval / inspect', () => {
   it('fails with a one-line reason on bad usage and bad files', async () => {
     const empty = path.join(dir, 'empty.jsonl');
     writeFileSync(empty, '');
-    for (const args of [['train'], ['train', '--data', path.join(dir, 'nope.json')], ['train', '--data', empty], ['train', '--data', train, '--backend', 'tpu'], ['frobnicate']]) {
+    for (const args of [
+      ['train'],
+      ['train', '--data', path.join(dir, 'nope.json')],
+      ['train', '--data', empty],
+      ['train', '--data', train, '--backend', 'tpu'],
+      ['frobnicate'],
+    ]) {
       const r = await mcckd(args);
       expect(r.code).not.toBe(0);
       const errs = r.stderr.split('\n').filter((l) => l.startsWith('mcckd: '));
@@ -134,7 +167,11 @@ describe('mcckd train / eval / inspect', () => {
   });
 
   it('refuses settings out of range before training (a learning rate of 1e30 once wrote NaN weights over the checkpoint)', async () => {
-    for (const [flag, value, msg] of [['--lr', '1e30', /lr must be a number in \(0, 1\], got 1e\+30/], ['--batch', '100000', /batchSize must be/], ['--temperature', '1e-40', /temperature must be/]] as const) {
+    for (const [flag, value, msg] of [
+      ['--lr', '1e30', /lr must be a number in \(0, 1\], got 1e\+30/],
+      ['--batch', '100000', /batchSize must be/],
+      ['--temperature', '1e-40', /temperature must be/],
+    ] as const) {
       const r = await mcckd(['train', '--data', train, ...TINY, flag, value, '--steps', '2', '--out', path.join(dir, 'never')]);
       expect(r.code, r.stderr).toBe(2);
       expect(r.stderr).toMatch(msg);
@@ -152,7 +189,20 @@ describe.skipIf(!existsSync(SHARED))('mcckd train on real teacher data (../share
     const test = JSON.parse(readFileSync(path.join(SHARED, 'mentor-kd/svamp_test.json'), 'utf8')) as unknown[];
     const testSlice = path.join(dir, 'test.json');
     writeFileSync(testSlice, JSON.stringify(test.slice(0, 3)));
-    const r = await mcckd(['train', '--data', slice, '--eval', testSlice, ...TINY, '--steps', '2', '--backend', 'wasm', '--max-new-tokens', '16']);
+    const r = await mcckd([
+      'train',
+      '--data',
+      slice,
+      '--eval',
+      testSlice,
+      ...TINY,
+      '--steps',
+      '2',
+      '--backend',
+      'wasm',
+      '--max-new-tokens',
+      '16',
+    ]);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/data: mentor-kd/);
     const lines = jsonLines(r.stdout);
@@ -170,8 +220,12 @@ describe.skipIf(!gpuEnv)('WebGPU in Node (Dawn on SwiftShader)', () => {
     expect(gpu.stderr).toMatch(/backend: webgpu/);
     expect(gpu.stderr).not.toMatch(/validation|invalid/i);
     expect(gpu.code).toBe(0);
-    const a = jsonLines(cpu.stdout).filter((l) => 'step' in l).map((l) => l.loss as number);
-    const b = jsonLines(gpu.stdout).filter((l) => 'step' in l).map((l) => l.loss as number);
+    const a = jsonLines(cpu.stdout)
+      .filter((l) => 'step' in l)
+      .map((l) => l.loss as number);
+    const b = jsonLines(gpu.stdout)
+      .filter((l) => 'step' in l)
+      .map((l) => l.loss as number);
     expect(b.length).toBe(3);
     b.forEach((x, i) => expect(Math.abs(x - a[i])).toBeLessThan(2e-3));
   }, 900_000);

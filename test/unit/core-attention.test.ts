@@ -63,7 +63,13 @@ describe('attention core options', () => {
 
   it('matches the float64 reference: plain, windowed, soft-capped, with another scale', () => {
     const plain = { scale: 1 / Math.sqrt(hd) };
-    for (const o of [plain, { ...plain, window: 2 }, { ...plain, window: 1 }, { ...plain, softcap: 0.5 }, { scale: 0.9, window: 3, softcap: 1.5 }]) {
+    for (const o of [
+      plain,
+      { ...plain, window: 2 },
+      { ...plain, window: 1 },
+      { ...plain, softcap: 0.5 },
+      { scale: 0.9, window: 3, softcap: 1.5 },
+    ]) {
       const got = Array.from(run(o));
       const want = reference(q, k, v, t, hd, o);
       got.forEach((g, i) => expect(g, JSON.stringify(o)).toBeCloseTo(want[i], 5));
@@ -79,7 +85,19 @@ describe('attention core options', () => {
 });
 
 describe('sliding-window layers through a model', () => {
-  const base: ModelConfig = { arch: 'llama', vocabSize: 40, blockSize: 16, nLayer: 2, nHead: 4, nKvHead: 2, nEmbd: 32, intermediateSize: 48, layerNormEps: 1e-6, ropeTheta: 10_000, tieWordEmbeddings: true };
+  const base: ModelConfig = {
+    arch: 'llama',
+    vocabSize: 40,
+    blockSize: 16,
+    nLayer: 2,
+    nHead: 4,
+    nKvHead: 2,
+    nEmbd: 32,
+    intermediateSize: 48,
+    layerNormEps: 1e-6,
+    ropeTheta: 10_000,
+    tieWordEmbeddings: true,
+  };
   const sliding: ModelConfig = { ...base, layerTypes: ['sliding', 'full'], slidingWindow: 3, ropeLocalTheta: 100 };
   const ids = [[3, 17, 5, 9, 30, 2, 11, 7]];
   const logits = (c: ModelConfig): number[] => {

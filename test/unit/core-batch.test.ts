@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { buildBatch, paddedLength, type EncodedRationale } from '../../src/core/batch';
 
-const r = (ids: number[], promptLen: number, span: [number, number]): EncodedRationale => ({ ids, promptLen, spanStart: span[0], spanEnd: span[1] });
+const r = (ids: number[], promptLen: number, span: [number, number]): EncodedRationale => ({
+  ids,
+  promptLen,
+  spanStart: span[0],
+  spanEnd: span[1],
+});
 
 describe('buildBatch', () => {
   // prompt [10, 11], rationale [20, 21, 7, 8], eos 1; answer tokens [7, 8] at 4..6
@@ -26,7 +31,13 @@ describe('buildBatch', () => {
   });
 
   it('gives a single-rationale question a zero-weight copy and no KL pair', () => {
-    const x = buildBatch([{ a, b: null }, { a, b }], { blockSize: 32, padId: 0, multiple: 8 });
+    const x = buildBatch(
+      [
+        { a, b: null },
+        { a, b },
+      ],
+      { blockSize: 32, padId: 0, multiple: 8 },
+    );
     expect(x.rows).toBe(4);
     expect(Array.from(x.ceWeight.subarray(8, 16)).every((w) => w === 0)).toBe(true);
     expect(Array.from(x.klMask)).toEqual([0, 0, 1, 1]);

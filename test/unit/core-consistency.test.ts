@@ -1,6 +1,13 @@
 // The consistency metrics on hand-made inputs whose answers are known.
 import { describe, expect, it } from 'vitest';
-import { agreementOf, answerSpanAfterCue, majorityAnswer, meanPairwiseKL, summarizeConsistency, symmetricKLOf } from '../../src/core/consistency';
+import {
+  agreementOf,
+  answerSpanAfterCue,
+  majorityAnswer,
+  meanPairwiseKL,
+  summarizeConsistency,
+  symmetricKLOf,
+} from '../../src/core/consistency';
 
 describe('majority and agreement', () => {
   it('counts non-null answers; a tie goes to the answer seen first', () => {
@@ -33,7 +40,11 @@ describe('symmetric KL', () => {
   });
 
   it('meanPairwiseKL from negative entropies and cross terms equals the mean of the pairwise KL_sym', () => {
-    const ds = [[0.5, 0.5], [0.25, 0.75], [0.9, 0.1]];
+    const ds = [
+      [0.5, 0.5],
+      [0.25, 0.75],
+      [0.9, 0.1],
+    ];
     const neg = ds.map((p) => p.reduce((s, x) => s + x * Math.log(x), 0));
     const cross = ds.map((p) => ds.map((q) => p.reduce((s, x, v) => s + x * Math.log(q[v]), 0)));
     const want = (symmetricKLOf(ds[0], ds[1]) + symmetricKLOf(ds[0], ds[2]) + symmetricKLOf(ds[1], ds[2])) / 3;
@@ -41,7 +52,15 @@ describe('symmetric KL', () => {
     expect(meanPairwiseKL(neg.slice(0, 2), cross.slice(0, 2))).toBeCloseTo(Math.log(3) / 8, 12);
     expect(meanPairwiseKL([neg[0]], [[cross[0][0]]])).toBeNull();
     // identical distributions whose terms round a hair apart: clamped at 0
-    expect(meanPairwiseKL([-0.69, -0.69], [[-0.69, -0.6899999], [-0.6899999, -0.69]])).toBe(0);
+    expect(
+      meanPairwiseKL(
+        [-0.69, -0.69],
+        [
+          [-0.69, -0.6899999],
+          [-0.6899999, -0.69],
+        ],
+      ),
+    ).toBe(0);
   });
 });
 

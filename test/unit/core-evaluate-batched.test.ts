@@ -66,7 +66,11 @@ describe('decodeBatch', () => {
   });
 });
 
-const items: EvalItem[] = toyGroups(7).map((g) => ({ id: g.id, question: g.question.replace('apples', g.id.length % 2 ? 'apples' : 'red apples'), answer: g.answer }));
+const items: EvalItem[] = toyGroups(7).map((g) => ({
+  id: g.id,
+  question: g.question.replace('apples', g.id.length % 2 ? 'apples' : 'red apples'),
+  answer: g.answer,
+}));
 
 describe('evaluation', () => {
   it('Trainer.evaluate in batches equals one question at a time and the full-recompute decoder', async () => {
@@ -76,7 +80,11 @@ describe('evaluation', () => {
     // the reference: each question decoded alone without the KV cache, graded as evaluation grades
     const recompute = [];
     for (const it of items) {
-      const ids = await greedyDecode(m.params, m.modelConfig, promptIdsOf(m, it.question), { maxNewTokens: 6, eosId: t.tokenizer.eosId, useCache: false });
+      const ids = await greedyDecode(m.params, m.modelConfig, promptIdsOf(m, it.question), {
+        maxNewTokens: 6,
+        eosId: t.tokenizer.eosId,
+        useCache: false,
+      });
       recompute.push(gradeGeneration(it, t.tokenizer.decode(ids), 'number'));
     }
     expect(batched).toEqual(single);
@@ -100,7 +108,12 @@ describe('evaluation', () => {
   });
 
   it('answer KL: the device pairwise formula equals KL_sym of the distributions from a plain forward', async () => {
-    const texts = ['4 + 3 = 7.\nTherefore, the answer is 7.', 'Seven apples, so the answer is 7', 'I think the answer is 12.', 'no cue here'];
+    const texts = [
+      '4 + 3 = 7.\nTherefore, the answer is 7.',
+      'Seven apples, so the answer is 7',
+      'I think the answer is 12.',
+      'no cue here',
+    ];
     const before = tf.memory().numTensors;
     const [kl] = await answerKLs(m, items.slice(0, 1), texts, 4, { klTemperature: 1, batchSize: 16 });
     expect(tf.memory().numTensors).toBe(before);
@@ -109,8 +122,16 @@ describe('evaluation', () => {
     const prompt = `Q: ${items[0].question}\nA: `;
     for (const text of texts.slice(0, 3)) {
       const start = text.lastIndexOf('answer is ') + 'answer is '.length;
-      const e = t.tokenizer.example(prompt, { text, answerStart: start, answerEnd: start + (text.slice(start).match(/^\d+/)?.[0].length ?? 1) });
-      const probs = tf.tidy(() => tf.softmax(tf.slice(forward(m.params, m.modelConfig, tf.tensor2d(e.ids, [1, e.ids.length], 'int32')).logits, [e.spanStart - 1, 0], [1, -1])));
+      const e = t.tokenizer.example(prompt, {
+        text,
+        answerStart: start,
+        answerEnd: start + (text.slice(start).match(/^\d+/)?.[0].length ?? 1),
+      });
+      const probs = tf.tidy(() =>
+        tf.softmax(
+          tf.slice(forward(m.params, m.modelConfig, tf.tensor2d(e.ids, [1, e.ids.length], 'int32')).logits, [e.spanStart - 1, 0], [1, -1]),
+        ),
+      );
       dists.push(Array.from(await probs.data()));
       probs.dispose();
     }

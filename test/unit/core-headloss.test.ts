@@ -48,7 +48,10 @@ function run(c: Case, loss: (h: tf.Tensor2D, w: tf.Tensor2D, t: tf.Tensor1D) => 
   return tf.tidy(() => {
     const h = tf.tensor2d(data(c.n * c.d, 11 + c.n, 2), [c.n, c.d]);
     const w = tf.tensor2d(data(c.v * c.d, 7 + c.v, 1.5), [c.v, c.d]);
-    const t = tf.tensor1d(Array.from({ length: c.n }, (_, i) => (i * 7 + 3) % c.v), 'int32');
+    const t = tf.tensor1d(
+      Array.from({ length: c.n }, (_, i) => (i * 7 + 3) % c.v),
+      'int32',
+    );
     const k = tf.tensor1d(Array.from({ length: c.n }, (_, i) => 0.5 + ((i * 3) % 5) / 4)); // dy that is not all ones
     const ce = loss(h, w, t);
     const [dh, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(loss(a as tf.Tensor2D, b as tf.Tensor2D, t), k)))([h, w]);
@@ -94,10 +97,14 @@ describe('headCrossEntropy (cpu)', () => {
     const out = tf.tidy(() => {
       const h = tf.tensor2d(data(c.n * c.d, 11 + c.n, 2), [c.n, c.d]);
       const w = tf.tensor2d(data(c.v * c.d, 7 + c.v, 1.5), [c.v, c.d]);
-      const t = tf.tensor1d(Array.from({ length: c.n }, (_, i) => (i * 7 + 3) % c.v), 'int32');
+      const t = tf.tensor1d(
+        Array.from({ length: c.n }, (_, i) => (i * 7 + 3) % c.v),
+        'int32',
+      );
       const k = tf.tensor1d(Array.from({ length: c.n }, (_, i) => 0.5 + ((i * 3) % 5) / 4));
       const ce = headCrossEntropy(h, w, t, 4, { trainHead: false });
-      const f = (a: tf.Tensor, b: tf.Tensor): tf.Scalar => tf.sum(tf.mul(headCrossEntropy(a as tf.Tensor2D, b as tf.Tensor2D, t, 4, { trainHead: false }), k));
+      const f = (a: tf.Tensor, b: tf.Tensor): tf.Scalar =>
+        tf.sum(tf.mul(headCrossEntropy(a as tf.Tensor2D, b as tf.Tensor2D, t, 4, { trainHead: false }), k));
       const dh = tf.grad((a: tf.Tensor) => f(a, w))(h);
       // w is not on the tape: tfjs refuses to differentiate with respect to it
       expect(() => tf.grads(f)([h, w])).toThrow(/Cannot compute gradient/);
@@ -123,7 +130,10 @@ describe('headCrossEntropy (cpu)', () => {
   it('leaves no tensors behind across repeated steps (tf.tidy + variableGrads)', () => {
     const h = tf.variable(tf.tensor2d(data(10 * 6, 3, 2), [10, 6]), true, 'headloss-h');
     const w = tf.variable(tf.tensor2d(data(17 * 6, 4), [17, 6]), true, 'headloss-w');
-    const t = tf.tensor1d(Array.from({ length: 10 }, (_, i) => (i * 5) % 17), 'int32');
+    const t = tf.tensor1d(
+      Array.from({ length: 10 }, (_, i) => (i * 5) % 17),
+      'int32',
+    );
     const counts: number[] = [];
     for (let step = 0; step < 4; step++) {
       for (const trainHead of [true, false]) {
@@ -147,7 +157,10 @@ describe('headCrossEntropy (cpu)', () => {
     const peak = async (loss: (h: tf.Tensor2D, w: tf.Tensor2D, t: tf.Tensor1D) => tf.Tensor1D): Promise<number> => {
       const h = tf.tensor2d(data(c.n * c.d, 1), [c.n, c.d]);
       const w = tf.tensor2d(data(c.v * c.d, 2), [c.v, c.d]);
-      const t = tf.tensor1d(Array.from({ length: c.n }, (_, i) => (i * 31) % c.v), 'int32');
+      const t = tf.tensor1d(
+        Array.from({ length: c.n }, (_, i) => (i * 31) % c.v),
+        'int32',
+      );
       const base = tf.memory().numBytes;
       const info = await tf.profile(() => {
         tf.tidy(() => {
@@ -175,7 +188,9 @@ describe('headLogitsRows', () => {
     const ref = (a: tf.Tensor, b: tf.Tensor): tf.Tensor => tf.gather(tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D, false, true), rows);
     const ours = (a: tf.Tensor, b: tf.Tensor): tf.Tensor => headLogitsRows(a as tf.Tensor2D, b as tf.Tensor2D, rows);
     const r = ref(h, w).dataSync();
-    ours(h, w).dataSync().forEach((x, i) => expect(Math.abs(x - r[i])).toBeLessThan(1e-5));
+    ours(h, w)
+      .dataSync()
+      .forEach((x, i) => expect(Math.abs(x - r[i])).toBeLessThan(1e-5));
     const gr = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(ref(a, b), k)))([h, w]);
     const go = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(ours(a, b), k)))([h, w]);
     go.forEach((g, j) => {
@@ -206,7 +221,10 @@ describe('headCrossEntropy (wasm)', () => {
     await use('wasm');
     const h = tf.variable(tf.tensor2d(data(10 * 6, 3, 2), [10, 6]), true, 'headloss-wasm-h');
     const w = tf.variable(tf.tensor2d(data(17 * 6, 4), [17, 6]), true, 'headloss-wasm-w');
-    const t = tf.tensor1d(Array.from({ length: 10 }, (_, i) => (i * 5) % 17), 'int32');
+    const t = tf.tensor1d(
+      Array.from({ length: 10 }, (_, i) => (i * 5) % 17),
+      'int32',
+    );
     const counts: number[] = [];
     for (let step = 0; step < 3; step++) {
       tf.tidy(() => {

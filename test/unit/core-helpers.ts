@@ -32,5 +32,16 @@ export function toyGroups(n: number): QuestionGroup[] {
 }
 
 export function tinyConfig(o: Partial<TrainConfig> = {}): TrainConfig {
-  return { ...DEFAULT_TRAIN, preset: 'tiny', vocabSize: 300, batchSize: 4, steps: 20, warmupSteps: 2, lr: 3e-3, minLr: 3e-4, backend: 'cpu', ...o };
+  return {
+    ...DEFAULT_TRAIN,
+    preset: 'tiny',
+    vocabSize: 300,
+    batchSize: 4,
+    steps: 20,
+    warmupSteps: 2,
+    lr: 3e-3,
+    minLr: 3e-4,
+    backend: 'cpu',
+    ...o,
+  };
 }

@@ -24,12 +24,16 @@ describe('describePlan', () => {
     const limits = { maxBufferSize: 2 * GiB, maxStorageBufferBindingSize: 128 * MiB };
     const full = describePlan({ ...qwen, lora: undefined }, { rows: 8, seqLen: 256, limits, name: 'Qwen2.5-0.5B' });
     expect(full.fits).toBe(false);
-    expect(full.reasons[0]).toMatch(/^model\.embed_tokens\.weight \(tied output head\) \[151936, 896\] is 519\.3 MB, over this GPU's 128\.0 MB per-binding limit/);
+    expect(full.reasons[0]).toMatch(
+      /^model\.embed_tokens\.weight \(tied output head\) \[151936, 896\] is 519\.3 MB, over this GPU's 128\.0 MB per-binding limit/,
+    );
     const p = describePlan(qwen, { rows: 8, seqLen: 256, limits, name: 'Qwen2.5-0.5B' });
     expect(p.reasons.filter((r) => /embed_tokens/.test(r))).toEqual([]);
     // 128 MiB / (896 x 4 B) = 37,449 rows a block: 5 blocks
     expect(p.text).toMatch(/model\.embed_tokens\.weight \(tied output head\), frozen, in 5 row blocks \[37449, 896\]/);
-    expect(p.text).toMatch(/^memory plan \(KL term: 8 answer tokens a question assumed\):\nQwen2\.5-0\.5B: 494,032,768 parameters, LoRA r 8/);
+    expect(p.text).toMatch(
+      /^memory plan \(KL term: 8 answer tokens a question assumed\):\nQwen2\.5-0\.5B: 494,032,768 parameters, LoRA r 8/,
+    );
     // the trainer's head chunks: 32 MiB of logits, 55 rows of 151,936
     expect(p.text).toMatch(/chunks of 55 x 151,936, head frozen/);
     expect(p.text).toMatch(new RegExp(`KL ${4 * ASSUMED_ANSWER_TOKENS} rows a side`));
@@ -38,10 +42,18 @@ describe('describePlan', () => {
   });
 
   it('fits where the limits and the memory allow it', () => {
-    const p = describePlan(qwen, { rows: 2, seqLen: 64, limits: { maxBufferSize: 4 * GiB, maxStorageBufferBindingSize: GiB }, memoryBytes: 8 * GiB, klRows: 4 });
+    const p = describePlan(qwen, {
+      rows: 2,
+      seqLen: 64,
+      limits: { maxBufferSize: 4 * GiB, maxStorageBufferBindingSize: GiB },
+      memoryBytes: 8 * GiB,
+      klRows: 4,
+    });
     expect(p).toMatchObject({ fits: true, reasons: [] });
     expect(p.text).not.toMatch(/assumed/);
-    expect(describePlan(qwen, { rows: 2, seqLen: 64, memoryBytes: 1 * GiB }).reasons).toEqual([expect.stringMatching(/^the step's peak, .* is over the 1\.00 GB of memory$/)]);
+    expect(describePlan(qwen, { rows: 2, seqLen: 64, memoryBytes: 1 * GiB }).reasons).toEqual([
+      expect.stringMatching(/^the step's peak, .* is over the 1\.00 GB of memory$/),
+    ]);
   });
 
   it('a small vocabulary takes the whole logits (the trainer does), and no limits means no buffer check', () => {
@@ -61,7 +73,7 @@ describe('gpuLimits', () => {
   });
 
   const gpuEnv = swiftShaderEnv();
-  it.skipIf(!gpuEnv)('reads the device tfjs created on Dawn + SwiftShader: the adapter\'s limits', { timeout: 120_000 }, async () => {
+  it.skipIf(!gpuEnv)("reads the device tfjs created on Dawn + SwiftShader: the adapter's limits", { timeout: 120_000 }, async () => {
     const code = [
       "const { setupBackend } = await import('./src/cli/setup.ts');",
       "const { gpuLimits } = await import('./src/core/limits.ts');",
@@ -71,13 +83,22 @@ describe('gpuLimits', () => {
       'console.log(JSON.stringify({ before: before ?? null, device: gpuLimits(), adapter: { maxBufferSize: a.limits.maxBufferSize, maxStorageBufferBindingSize: a.limits.maxStorageBufferBindingSize } }));',
     ].join('\n');
     const out = await new Promise<string>((resolve, reject) => {
-      execFile(process.execPath, [path.join(ROOT, 'node_modules/tsx/dist/cli.mjs'), '--input-type=module', '-e', code], { cwd: ROOT, env: { ...process.env, ...gpuEnv }, timeout: 100_000 }, (err, stdout, stderr) => {
-        const line = stdout.split('\n').find((l) => l.startsWith('{'));
-        if (err || !line) reject(new Error(`limits check failed: ${String(err)}\n${stderr.slice(-2000)}`));
-        else resolve(line);
-      });
+      execFile(
+        process.execPath,
+        [path.join(ROOT, 'node_modules/tsx/dist/cli.mjs'), '--input-type=module', '-e', code],
+        { cwd: ROOT, env: { ...process.env, ...gpuEnv }, timeout: 100_000 },
+        (err, stdout, stderr) => {
+          const line = stdout.split('\n').find((l) => l.startsWith('{'));
+          if (err || !line) reject(new Error(`limits check failed: ${String(err)}\n${stderr.slice(-2000)}`));
+          else resolve(line);
+        },
+      );
     });
-    const r = JSON.parse(out) as { before: null; device: { maxBufferSize: number; maxStorageBufferBindingSize: number }; adapter: { maxBufferSize: number; maxStorageBufferBindingSize: number } };
+    const r = JSON.parse(out) as {
+      before: null;
+      device: { maxBufferSize: number; maxStorageBufferBindingSize: number };
+      adapter: { maxBufferSize: number; maxStorageBufferBindingSize: number };
+    };
     expect(r.before).toBeNull(); // no backend yet
     expect(r.device).toEqual(r.adapter);
     // SwiftShader offers 1 GiB of each: above WebGPU's defaults (256 MiB, 128 MiB)

@@ -9,7 +9,12 @@ import { tinyConfig, toyGroups } from './core-helpers';
 
 const small = { nLayer: 1, nEmbd: 32, nHead: 2, blockSize: 96 };
 const make = (steps: number): Promise<Trainer> =>
-  Trainer.create({ groups: toyGroups(6), trainConfig: tinyConfig({ steps, batchSize: 2 }), datasetFingerprint: 'x', modelOverrides: small });
+  Trainer.create({
+    groups: toyGroups(6),
+    trainConfig: tinyConfig({ steps, batchSize: 2 }),
+    datasetFingerprint: 'x',
+    modelOverrides: small,
+  });
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -18,7 +23,13 @@ beforeAll(async () => {
 describe('prepareTrainConfig', () => {
   it('fills defaults, takes the preset vocabulary, and clamps warmup and the lr floor', () => {
     const c = prepareTrainConfig({ preset: 'small', steps: 5.7, lr: 1e-4, minLr: 1e-3 }, 10);
-    expect(c).toMatchObject({ preset: 'small', steps: 5, vocabSize: PRESETS.small.vocabSize, k: DEFAULT_TRAIN.k, seed: DEFAULT_TRAIN.seed });
+    expect(c).toMatchObject({
+      preset: 'small',
+      steps: 5,
+      vocabSize: PRESETS.small.vocabSize,
+      k: DEFAULT_TRAIN.k,
+      seed: DEFAULT_TRAIN.seed,
+    });
     expect(c.warmupSteps).toBe(0); // 20 >= 5 steps: a tenth of the run
     expect(c.minLr).toBeCloseTo(1e-5);
     expect(prepareTrainConfig({ vocabSize: 300 }, 10).vocabSize).toBe(300);
@@ -46,7 +57,9 @@ describe('prepareTrainConfig', () => {
     expect(() => prepareTrainConfig({ temperature: 1e-40 }, 10)).toThrow('temperature must be a number in [0.05, 100], got 1e-40');
     expect(() => prepareTrainConfig({ alpha: 1e9 }, 10)).toThrow('alpha must be a number in [0, 100], got 1000000000');
     expect(() => prepareTrainConfig({ steps: 1e12 }, 10)).toThrow('steps must be an integer in [1, 10000000], got 1000000000000');
-    expect(() => prepareTrainConfig({ epochs: 1e6, batchSize: 1 }, 1000)).toThrow(/steps must be an integer in \[1, 10000000\], got 1000000000/);
+    expect(() => prepareTrainConfig({ epochs: 1e6, batchSize: 1 }, 1000)).toThrow(
+      /steps must be an integer in \[1, 10000000\], got 1000000000/,
+    );
     expect(() => prepareTrainConfig({ k: 1000 }, 10)).toThrow('k must be an integer in [1, 64], got 1000');
     expect(() => prepareTrainConfig({ beta2: 1 }, 10)).toThrow('beta2 must be a number in [0, 1), got 1');
     expect(() => prepareTrainConfig({ eps: 0 }, 10)).toThrow('eps must be a number in (0, 1], got 0');
@@ -80,7 +93,11 @@ describe('trainLoop', () => {
     });
     expect(r).toEqual({ status: 'done', step: 5, totalSteps: 5 });
     expect(steps).toEqual([1, 2, 3, 4, 5]);
-    expect(saves).toEqual([['autosave', 2], ['autosave', 4], ['done', 5]]);
+    expect(saves).toEqual([
+      ['autosave', 2],
+      ['autosave', 4],
+      ['done', 5],
+    ]);
     expect(status).toEqual(['running@0']);
     t.dispose();
   });
@@ -140,7 +157,11 @@ describe('trainLoop', () => {
     const r = await done;
     expect(r).toEqual({ status: 'stopped', step: 4, totalSteps: 6 });
     expect(status).toEqual(['running@0', 'paused@2', 'running@2', 'paused@4']);
-    expect(saves).toEqual([['pause', 2], ['pause', 4], ['stop', 4]]);
+    expect(saves).toEqual([
+      ['pause', 2],
+      ['pause', 4],
+      ['stop', 4],
+    ]);
     t.dispose();
   });
 

@@ -22,7 +22,9 @@ describe('symmetric KL', () => {
     const ba = symmetricKL(b, a, 1.3).arraySync();
     ab.forEach((x, i) => expect(x).toBeCloseTo(ba[i], 6));
     ab.forEach((x) => expect(x).toBeGreaterThan(0));
-    symmetricKL(a, a, 1.3).arraySync().forEach((x) => expect(Math.abs(x)).toBeLessThan(1e-6));
+    symmetricKL(a, a, 1.3)
+      .arraySync()
+      .forEach((x) => expect(Math.abs(x)).toBeLessThan(1e-6));
   });
 
   it('matches a direct computation', () => {
@@ -49,8 +51,12 @@ describe('sparse cross-entropy and gathers', () => {
     const dense = (x: tf.Tensor): tf.Tensor => tf.neg(tf.sum(tf.mul(tf.logSoftmax(x), tf.oneHot(t, 9)), 1));
     expect(sparseCrossEntropy(z, t).arraySync()).toEqual((dense(z).arraySync() as number[]).map((x) => expect.closeTo(x, 5)));
     const w = tf.tensor1d([1, 2, 3, 4, 5, 6]);
-    const g1 = tf.grad((x: tf.Tensor) => tf.sum(tf.mul(sparseCrossEntropy(x as tf.Tensor2D, t), w)))(z).arraySync() as number[][];
-    const g2 = tf.grad((x: tf.Tensor) => tf.sum(tf.mul(dense(x), w)))(z).arraySync() as number[][];
+    const g1 = tf
+      .grad((x: tf.Tensor) => tf.sum(tf.mul(sparseCrossEntropy(x as tf.Tensor2D, t), w)))(z)
+      .arraySync() as number[][];
+    const g2 = tf
+      .grad((x: tf.Tensor) => tf.sum(tf.mul(dense(x), w)))(z)
+      .arraySync() as number[][];
     g1.flat().forEach((x, i) => expect(x).toBeCloseTo(g2.flat()[i], 5));
   });
 
@@ -58,7 +64,10 @@ describe('sparse cross-entropy and gathers', () => {
     const table = rand([7, 4], 4) as tf.Tensor2D;
     const idx = tf.tensor1d([1, 1, 6, 0, 3], 'int32');
     const w = rand([5, 4], 5);
-    const f = (g: typeof gatherRows) => tf.grad((x: tf.Tensor) => tf.sum(tf.mul(g(x as tf.Tensor2D, idx), w)))(table).arraySync() as number[][];
+    const f = (g: typeof gatherRows) =>
+      tf
+        .grad((x: tf.Tensor) => tf.sum(tf.mul(g(x as tf.Tensor2D, idx), w)))(table)
+        .arraySync() as number[][];
     const native = f((t, i) => tf.gather(t, i));
     const onehot = f(gatherRowsOneHot);
     onehot.flat().forEach((x, i) => expect(x).toBeCloseTo(native.flat()[i], 6));
@@ -74,7 +83,10 @@ describe('MCC-KD loss on a tiny model', () => {
 
   it('starts near ln(vocab), and alpha = 0 gives exactly the CE', async () => {
     const t = await Trainer.create({ groups, trainConfig: tinyConfig({ alpha: 0 }), datasetFingerprint: 'x', modelOverrides: small });
-    const b = buildBatch(groups.slice(0, 4).map((_, i) => ({ a: encoded(t, i, 0), b: encoded(t, i, 1) })), { blockSize: 96, padId: 0 });
+    const b = buildBatch(
+      groups.slice(0, 4).map((_, i) => ({ a: encoded(t, i, 0), b: encoded(t, i, 1) })),
+      { blockSize: 96, padId: 0 },
+    );
     const l = tf.tidy(() => t.lossTensors(b));
     const [loss, ce, kl] = [l.loss.dataSync()[0], l.ce.dataSync()[0], l.kl.dataSync()[0]];
     expect(Math.abs(ce - Math.log(t.modelConfig.vocabSize))).toBeLessThan(0.15);
@@ -108,7 +120,13 @@ describe('MCC-KD loss on a tiny model', () => {
     const base = W.arraySync() as number[][];
     const eps = 1e-2;
     let checked = 0;
-    for (const [i, j] of [[0, 0], [1, 3], [4, 7], [2, 5], [3, 1]]) {
+    for (const [i, j] of [
+      [0, 0],
+      [1, 3],
+      [4, 7],
+      [2, 5],
+      [3, 1],
+    ]) {
       const at = (d: number): number => {
         const m = base.map((r) => r.slice());
         m[i][j] += d;
@@ -126,7 +144,13 @@ describe('MCC-KD loss on a tiny model', () => {
 
   it('on the tiny GPT, the KL gradient matches central finite differences', async () => {
     const t = await Trainer.create({ groups, trainConfig: tinyConfig({ alpha: 1 }), datasetFingerprint: 'x', modelOverrides: small });
-    const b = buildBatch([{ a: encoded(t, 0, 0), b: encoded(t, 0, 2) }, { a: encoded(t, 1, 1), b: encoded(t, 1, 0) }], { blockSize: 96, padId: 0 });
+    const b = buildBatch(
+      [
+        { a: encoded(t, 0, 0), b: encoded(t, 0, 2) },
+        { a: encoded(t, 1, 1), b: encoded(t, 1, 0) },
+      ],
+      { blockSize: 96, padId: 0 },
+    );
     const klOf = (): number => tf.tidy(() => t.lossTensors(b).kl.dataSync()[0]);
     const names = ['transformer.ln_f.weight', 'transformer.h.0.mlp.c_proj.weight', 'transformer.wte.weight'];
     const vars = names.map((n) => t.variables.get(n)!);
@@ -139,7 +163,10 @@ describe('MCC-KD loss on a tiny model', () => {
     vars.forEach((v, k) => {
       const base = v.dataSync().slice();
       // the entries with the largest analytic gradient: differences well above float32 noise
-      const order = grads[k].map((g, i) => [Math.abs(g), i]).sort((x, y) => y[0] - x[0]).slice(0, 2);
+      const order = grads[k]
+        .map((g, i) => [Math.abs(g), i])
+        .sort((x, y) => y[0] - x[0])
+        .slice(0, 2);
       for (const [, i] of order) {
         const at = (d: number): number => {
           const w = base.slice();
@@ -160,7 +187,10 @@ describe('MCC-KD loss on a tiny model', () => {
   it('loss gradients reach both branches (no stop-gradient)', () => {
     const za = tf.variable(rand([2, 6], 9));
     const zb = tf.variable(rand([2, 6], 10));
-    const { grads } = tf.variableGrads(() => tf.sum(symmetricKL(za as unknown as tf.Tensor2D, zb as unknown as tf.Tensor2D, 1.3)) as tf.Scalar, [za, zb]);
+    const { grads } = tf.variableGrads(
+      () => tf.sum(symmetricKL(za as unknown as tf.Tensor2D, zb as unknown as tf.Tensor2D, 1.3)) as tf.Scalar,
+      [za, zb],
+    );
     expect(tf.sum(tf.abs(grads[za.name])).dataSync()[0]).toBeGreaterThan(1e-4);
     expect(tf.sum(tf.abs(grads[zb.name])).dataSync()[0]).toBeGreaterThan(1e-4);
   });

@@ -4,7 +4,16 @@
 // 256 tokens with LoRA r 8 (printed).
 import { describe, expect, it } from 'vitest';
 import { ConfigRangeError, DEFAULT_LORA_TARGETS, archOf, countParams, countTrainable, type ModelConfig } from '../../src/core/config';
-import { blockTensors, finalTensors, formatPlan, klTensors, planMemory, REFERENCE_MODELS, suggestHeadChunk, type PlanOptions } from '../../src/core/plan';
+import {
+  blockTensors,
+  finalTensors,
+  formatPlan,
+  klTensors,
+  planMemory,
+  REFERENCE_MODELS,
+  suggestHeadChunk,
+  type PlanOptions,
+} from '../../src/core/plan';
 
 const MiB = 1024 ** 2;
 const GiB = 1024 ** 3;
@@ -87,12 +96,18 @@ describe('plan: a tiny GPT-2 by hand', () => {
   });
 
   it('flags buffers over the limits, the budget and too long rows', () => {
-    const p = planMemory(tiny({ batch: { rows: 2, seqLen: 9 }, limits: { maxBufferSize: 300, maxStorageBufferBindingSize: 200 }, memoryBytes: 1000 }));
+    const p = planMemory(
+      tiny({ batch: { rows: 2, seqLen: 9 }, limits: { maxBufferSize: 300, maxStorageBufferBindingSize: 200 }, memoryBytes: 1000 }),
+    );
     expect(p.verdict.fits).toBe(false);
     const r = p.verdict.reasons.join('\n');
     expect(r).toMatch(/c_fc product before its bias \[18, 16\] is 1\.1 KB, over this GPU's 300 B buffer limit \(maxBufferSize\)/);
-    expect(r).toMatch(/transformer\.h\.\*\.mlp\.c_fc\.weight \[4, 16\] is 256 B, over this GPU's 200 B per-binding limit \(maxStorageBufferBindingSize\)/);
-    expect(r).toMatch(/attention scores \(Reshape before the fused softmax\) \[2, 2, 9, 9\] is 1\.3 KB, over this GPU's 300 B buffer limit/);
+    expect(r).toMatch(
+      /transformer\.h\.\*\.mlp\.c_fc\.weight \[4, 16\] is 256 B, over this GPU's 200 B per-binding limit \(maxStorageBufferBindingSize\)/,
+    );
+    expect(r).toMatch(
+      /attention scores \(Reshape before the fused softmax\) \[2, 2, 9, 9\] is 1\.3 KB, over this GPU's 300 B buffer limit/,
+    );
     expect(r).not.toMatch(/wte/); // [10, 4] is 160 B: under both
     expect(r).toMatch(/over the 1000 B of memory/);
     expect(r).toMatch(/9 tokens per row is more than the model's 8 positions/);
@@ -105,7 +120,9 @@ describe('plan: a tiny GPT-2 by hand', () => {
 
   it('refuses bad options', () => {
     expect(() => planMemory(tiny({ config: { ...TINY, lora: { rank: 4, alpha: 8, targets: ['q_proj'] } } }))).toThrow(ConfigRangeError);
-    expect(() => planMemory(tiny({ config: { ...TINY, lora: { rank: 4, alpha: 8, targets: ['attn.c_proj'] } } }))).toThrow(/not a projection of a gpt2 model/); // short names only
+    expect(() => planMemory(tiny({ config: { ...TINY, lora: { rank: 4, alpha: 8, targets: ['attn.c_proj'] } } }))).toThrow(
+      /not a projection of a gpt2 model/,
+    ); // short names only
     expect(() => planMemory(tiny({ config: { ...TINY, lora: { rank: 4, alpha: 8, targets: [] } } }))).toThrow(/at least one/);
     expect(() => planMemory(tiny({ headChunk: -1 }))).toThrow(/head chunk/);
     expect(() => planMemory(tiny({ klRows: 1.5 }))).toThrow(/klRows/);
@@ -119,34 +136,207 @@ describe('plan: a tiny GPT-2 by hand', () => {
 // LoRA), as unique buffers without the variables and the inputs; a block is
 // 2 layers less 1 (and 3 less 2: the same), `final` is 1 layer less a block.
 describe('plan: the activations as measured on WebGPU', () => {
-  const llama: ModelConfig = { arch: 'llama', vocabSize: 256, blockSize: 128, nLayer: 1, nHead: 4, nKvHead: 2, nEmbd: 64, layerNormEps: 1e-5, intermediateSize: 176, ropeTheta: 10_000 };
-  const qwen2: ModelConfig = { arch: 'qwen2', vocabSize: 256, blockSize: 128, nLayer: 1, nHead: 4, nKvHead: 1, nEmbd: 64, layerNormEps: 1e-6, intermediateSize: 160, ropeTheta: 1e6, tieWordEmbeddings: false };
+  const llama: ModelConfig = {
+    arch: 'llama',
+    vocabSize: 256,
+    blockSize: 128,
+    nLayer: 1,
+    nHead: 4,
+    nKvHead: 2,
+    nEmbd: 64,
+    layerNormEps: 1e-5,
+    intermediateSize: 176,
+    ropeTheta: 10_000,
+  };
+  const qwen2: ModelConfig = {
+    arch: 'qwen2',
+    vocabSize: 256,
+    blockSize: 128,
+    nLayer: 1,
+    nHead: 4,
+    nKvHead: 1,
+    nEmbd: 64,
+    layerNormEps: 1e-6,
+    intermediateSize: 160,
+    ropeTheta: 1e6,
+    tieWordEmbeddings: false,
+  };
   const gpt2: ModelConfig = { arch: 'gpt2', vocabSize: 256, blockSize: 128, nLayer: 1, nHead: 2, nEmbd: 64, layerNormEps: 1e-5 };
-  const qwen3: ModelConfig = { arch: 'qwen3', vocabSize: 256, blockSize: 128, nLayer: 1, nHead: 4, nKvHead: 2, nEmbd: 48, headDim: 16, layerNormEps: 1e-6, intermediateSize: 160, ropeTheta: 1e6 };
+  const qwen3: ModelConfig = {
+    arch: 'qwen3',
+    vocabSize: 256,
+    blockSize: 128,
+    nLayer: 1,
+    nHead: 4,
+    nKvHead: 2,
+    nEmbd: 48,
+    headDim: 16,
+    layerNormEps: 1e-6,
+    intermediateSize: 160,
+    ropeTheta: 1e6,
+  };
   const cases: { name: string; config: ModelConfig; rows: number; seqLen: number; block: number; final: number }[] = [
     { name: 'gpt2, full', config: gpt2, rows: 4, seqLen: 32, block: 1_048_576, final: 107_520 },
     { name: 'gpt2, full', config: gpt2, rows: 4, seqLen: 64, block: 2_228_224, final: 215_040 },
-    { name: 'gpt2, LoRA c_attn, c_proj', config: { ...gpt2, lora: { rank: 4, alpha: 8, targets: ['c_attn', 'c_proj'] } }, rows: 4, seqLen: 32, block: 1_546_252, final: 107_520 },
-    { name: 'gpt2, LoRA c_attn, c_proj', config: { ...gpt2, lora: { rank: 4, alpha: 8, targets: ['c_attn', 'c_proj'] } }, rows: 4, seqLen: 64, block: 3_223_564, final: 215_040 },
+    {
+      name: 'gpt2, LoRA c_attn, c_proj',
+      config: { ...gpt2, lora: { rank: 4, alpha: 8, targets: ['c_attn', 'c_proj'] } },
+      rows: 4,
+      seqLen: 32,
+      block: 1_546_252,
+      final: 107_520,
+    },
+    {
+      name: 'gpt2, LoRA c_attn, c_proj',
+      config: { ...gpt2, lora: { rank: 4, alpha: 8, targets: ['c_attn', 'c_proj'] } },
+      rows: 4,
+      seqLen: 64,
+      block: 3_223_564,
+      final: 215_040,
+    },
     { name: 'llama, full', config: llama, rows: 4, seqLen: 32, block: 1_387_528, final: 137_732 },
     { name: 'llama, full', config: llama, rows: 4, seqLen: 64, block: 3_037_192, final: 275_460 },
-    { name: 'llama, LoRA q, k, v, o', config: { ...llama, lora: { rank: 4, alpha: 8, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] } }, rows: 4, seqLen: 32, block: 1_690_648, final: 137_732 },
-    { name: 'llama, LoRA q, k, v, o', config: { ...llama, lora: { rank: 4, alpha: 8, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] } }, rows: 4, seqLen: 64, block: 3_643_416, final: 275_460 },
-    { name: 'llama without GQA, LoRA v, down', config: { ...llama, nKvHead: 4, tieWordEmbeddings: false, lora: { rank: 2, alpha: 4, targets: ['v_proj', 'down_proj'] } }, rows: 4, seqLen: 32, block: 1_668_112, final: 137_732 },
-    { name: 'llama without GQA, LoRA v, down', config: { ...llama, nKvHead: 4, tieWordEmbeddings: false, lora: { rank: 2, alpha: 4, targets: ['v_proj', 'down_proj'] } }, rows: 4, seqLen: 64, block: 3_598_352, final: 275_460 },
-    { name: 'qwen2, LoRA on all 7', config: { ...qwen2, lora: { rank: 8, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] } }, rows: 4, seqLen: 32, block: 2_186_276, final: 137_732 },
-    { name: 'qwen2, LoRA on all 7', config: { ...qwen2, lora: { rank: 8, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] } }, rows: 4, seqLen: 64, block: 4_634_660, final: 275_460 },
+    {
+      name: 'llama, LoRA q, k, v, o',
+      config: { ...llama, lora: { rank: 4, alpha: 8, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] } },
+      rows: 4,
+      seqLen: 32,
+      block: 1_690_648,
+      final: 137_732,
+    },
+    {
+      name: 'llama, LoRA q, k, v, o',
+      config: { ...llama, lora: { rank: 4, alpha: 8, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] } },
+      rows: 4,
+      seqLen: 64,
+      block: 3_643_416,
+      final: 275_460,
+    },
+    {
+      name: 'llama without GQA, LoRA v, down',
+      config: { ...llama, nKvHead: 4, tieWordEmbeddings: false, lora: { rank: 2, alpha: 4, targets: ['v_proj', 'down_proj'] } },
+      rows: 4,
+      seqLen: 32,
+      block: 1_668_112,
+      final: 137_732,
+    },
+    {
+      name: 'llama without GQA, LoRA v, down',
+      config: { ...llama, nKvHead: 4, tieWordEmbeddings: false, lora: { rank: 2, alpha: 4, targets: ['v_proj', 'down_proj'] } },
+      rows: 4,
+      seqLen: 64,
+      block: 3_598_352,
+      final: 275_460,
+    },
+    {
+      name: 'qwen2, LoRA on all 7',
+      config: {
+        ...qwen2,
+        lora: { rank: 8, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] },
+      },
+      rows: 4,
+      seqLen: 32,
+      block: 2_186_276,
+      final: 137_732,
+    },
+    {
+      name: 'qwen2, LoRA on all 7',
+      config: {
+        ...qwen2,
+        lora: { rank: 8, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] },
+      },
+      rows: 4,
+      seqLen: 64,
+      block: 4_634_660,
+      final: 275_460,
+    },
     // Qwen3: head_dim 16 x 4 heads = 64 != hidden 48, the per-head q/k norms (measured as above)
     { name: 'qwen3, full', config: qwen3, rows: 4, seqLen: 32, block: 1_421_328, final: 104_964 },
     { name: 'qwen3, full', config: qwen3, rows: 4, seqLen: 64, block: 3_104_784, final: 209_924 },
-    { name: 'qwen3, LoRA q, k, v, o', config: { ...qwen3, lora: { rank: 4, alpha: 8, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] } }, rows: 4, seqLen: 32, block: 1_699_872, final: 104_964 },
-    { name: 'qwen3, LoRA q, k, v, o', config: { ...qwen3, lora: { rank: 4, alpha: 8, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] } }, rows: 4, seqLen: 64, block: 3_661_856, final: 209_924 },
-    { name: 'qwen3 head_dim 8, 1 kv head, untied, LoRA on all 7', config: { ...qwen3, nKvHead: 1, headDim: 8, tieWordEmbeddings: false, lora: { rank: 8, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] } }, rows: 4, seqLen: 32, block: 1_800_748, final: 102_916 },
-    { name: 'qwen3 head_dim 8, 1 kv head, untied, LoRA on all 7', config: { ...qwen3, nKvHead: 1, headDim: 8, tieWordEmbeddings: false, lora: { rank: 8, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] } }, rows: 4, seqLen: 64, block: 3_863_596, final: 205_828 },
+    {
+      name: 'qwen3, LoRA q, k, v, o',
+      config: { ...qwen3, lora: { rank: 4, alpha: 8, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] } },
+      rows: 4,
+      seqLen: 32,
+      block: 1_699_872,
+      final: 104_964,
+    },
+    {
+      name: 'qwen3, LoRA q, k, v, o',
+      config: { ...qwen3, lora: { rank: 4, alpha: 8, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] } },
+      rows: 4,
+      seqLen: 64,
+      block: 3_661_856,
+      final: 209_924,
+    },
+    {
+      name: 'qwen3 head_dim 8, 1 kv head, untied, LoRA on all 7',
+      config: {
+        ...qwen3,
+        nKvHead: 1,
+        headDim: 8,
+        tieWordEmbeddings: false,
+        lora: { rank: 8, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] },
+      },
+      rows: 4,
+      seqLen: 32,
+      block: 1_800_748,
+      final: 102_916,
+    },
+    {
+      name: 'qwen3 head_dim 8, 1 kv head, untied, LoRA on all 7',
+      config: {
+        ...qwen3,
+        nKvHead: 1,
+        headDim: 8,
+        tieWordEmbeddings: false,
+        lora: { rank: 8, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] },
+      },
+      rows: 4,
+      seqLen: 64,
+      block: 3_863_596,
+      final: 205_828,
+    },
     // the reference students' widths (vocabulary 1,024), LoRA r 8 on their default targets, 2 rows x 48
-    { name: 'SmolLM2 widths', config: { ...REFERENCE_MODELS[1].config, vocabSize: 1024, blockSize: 256, lora: { rank: 8, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] } }, rows: 2, seqLen: 48, block: 10_152_216, final: 911_236 },
-    { name: 'Qwen2.5-0.5B widths', config: { ...REFERENCE_MODELS[2].config, vocabSize: 1024, blockSize: 256, lora: { rank: 8, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] } }, rows: 2, seqLen: 48, block: 19_994_904, final: 1_402_756 },
-    { name: 'GPT-2 124M widths', config: { ...REFERENCE_MODELS[0].config, vocabSize: 1024, blockSize: 256, lora: { rank: 8, alpha: 16, targets: ['c_attn', 'c_proj'] } }, rows: 2, seqLen: 48, block: 13_722_636, final: 1_032_960 },
+    {
+      name: 'SmolLM2 widths',
+      config: {
+        ...REFERENCE_MODELS[1].config,
+        vocabSize: 1024,
+        blockSize: 256,
+        lora: { rank: 8, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] },
+      },
+      rows: 2,
+      seqLen: 48,
+      block: 10_152_216,
+      final: 911_236,
+    },
+    {
+      name: 'Qwen2.5-0.5B widths',
+      config: {
+        ...REFERENCE_MODELS[2].config,
+        vocabSize: 1024,
+        blockSize: 256,
+        lora: { rank: 8, alpha: 16, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] },
+      },
+      rows: 2,
+      seqLen: 48,
+      block: 19_994_904,
+      final: 1_402_756,
+    },
+    {
+      name: 'GPT-2 124M widths',
+      config: {
+        ...REFERENCE_MODELS[0].config,
+        vocabSize: 1024,
+        blockSize: 256,
+        lora: { rank: 8, alpha: 16, targets: ['c_attn', 'c_proj'] },
+      },
+      rows: 2,
+      seqLen: 48,
+      block: 13_722_636,
+      final: 1_032_960,
+    },
   ];
   for (const k of cases) {
     it(`${k.name}, ${k.rows} x ${k.seqLen}: a block ${k.block.toLocaleString('en-US')} B`, () => {
@@ -164,7 +354,10 @@ describe('plan: the activations as measured on WebGPU', () => {
 
 describe('plan: monotonicity', () => {
   const c = REFERENCE_MODELS[1].config;
-  const lora = (rank: number, targets = [...DEFAULT_LORA_TARGETS[archOf(c)]]): ModelConfig => ({ ...c, lora: { rank, alpha: 2 * rank, targets } });
+  const lora = (rank: number, targets = [...DEFAULT_LORA_TARGETS[archOf(c)]]): ModelConfig => ({
+    ...c,
+    lora: { rank, alpha: 2 * rank, targets },
+  });
   const at = (o: Partial<PlanOptions>): PlanOptions => ({ config: lora(8), batch: { rows: 8, seqLen: 256 }, limits: BIG, ...o });
   it('more rows or tokens keep more activations; recomputation keeps fewer', () => {
     let prev = 0;
@@ -190,7 +383,9 @@ describe('plan: monotonicity', () => {
   it('a larger rank or more targets train more; without LoRA everything trains', () => {
     const r8 = planMemory(at({})).params.trainable;
     expect(planMemory(at({ config: lora(16) })).params.trainable).toBe(2 * r8);
-    expect(planMemory(at({ config: lora(8, ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']) })).params.trainable).toBeGreaterThan(r8);
+    expect(
+      planMemory(at({ config: lora(8, ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']) })).params.trainable,
+    ).toBeGreaterThan(r8);
     const full = planMemory(at({ config: c }));
     expect(full.params.trainable).toBe(full.params.base);
     expect(full.headTrains).toBe(true);
@@ -222,7 +417,8 @@ describe('plan: the pretrained students at 4 questions x 256 tokens, LoRA r 8 on
     expect(countTrainable(gpt2)).toBe(12 * 8 * (768 + 2304 + 768 + 768 + 3072 + 768));
     expect(countTrainable(smol)).toBe(30 * 8 * (1152 + 768 + 768 + 1152));
     expect(countTrainable(qwen)).toBe(24 * 8 * (1792 + 1024 + 1024 + 1792));
-    for (const c of [gpt2, smol, qwen]) expect(planMemory({ config: c, batch: { rows: 8, seqLen: 256 } }).params.trainable).toBe(countTrainable(c));
+    for (const c of [gpt2, smol, qwen])
+      expect(planMemory({ config: c, batch: { rows: 8, seqLen: 256 } }).params.trainable).toBe(countTrainable(c));
   });
 
   it('plans them (printed)', () => {
@@ -242,7 +438,9 @@ describe('plan: the pretrained students at 4 questions x 256 tokens, LoRA r 8 on
     }
     console.log(out.join('\n\n'));
     const qwen = planMemory({ name: 'Qwen2.5-0.5B', config: REFERENCE_MODELS[2].config, batch: { rows: 8, seqLen: 256 }, limits });
-    expect(qwen.verdict.reasons[0]).toBe("model.embed_tokens.weight (tied output head) [151936, 896] is 519.3 MB, over this GPU's 128.0 MB per-binding limit (maxStorageBufferBindingSize)");
+    expect(qwen.verdict.reasons[0]).toBe(
+      "model.embed_tokens.weight (tied output head) [151936, 896] is 519.3 MB, over this GPU's 128.0 MB per-binding limit (maxStorageBufferBindingSize)",
+    );
     expect(qwen.largest.name).toMatch(/embed_tokens/);
   });
 });

@@ -20,16 +20,38 @@ beforeAll(async () => {
 });
 
 const groups = toyGroups(6);
-const tok = Tokenizer.train((function* () { for (const g of groups) { yield g.question; for (const r of g.rationales) yield r.text; } })(), 300);
+const tok = Tokenizer.train(
+  (function* () {
+    for (const g of groups) {
+      yield g.question;
+      for (const r of g.rationales) yield r.text;
+    }
+  })(),
+  300,
+);
 
 function student(arch: 'llama' | 'qwen2' | 'gpt2', seed = 1): PretrainedStudent {
-  const mc: ModelConfig = arch === 'gpt2'
-    ? { arch, vocabSize: tok.vocabSize, blockSize: 96, nLayer: 1, nHead: 2, nEmbd: 32, layerNormEps: 1e-5, tieWordEmbeddings: true }
-    : { arch, vocabSize: tok.vocabSize, blockSize: 96, nLayer: 2, nHead: 4, nKvHead: 2, nEmbd: 32, intermediateSize: 48, ropeTheta: 10000, layerNormEps: 1e-6, tieWordEmbeddings: arch === 'qwen2' };
+  const mc: ModelConfig =
+    arch === 'gpt2'
+      ? { arch, vocabSize: tok.vocabSize, blockSize: 96, nLayer: 1, nHead: 2, nEmbd: 32, layerNormEps: 1e-5, tieWordEmbeddings: true }
+      : {
+          arch,
+          vocabSize: tok.vocabSize,
+          blockSize: 96,
+          nLayer: 2,
+          nHead: 4,
+          nKvHead: 2,
+          nEmbd: 32,
+          intermediateSize: 48,
+          ropeTheta: 10000,
+          layerNormEps: 1e-6,
+          tieWordEmbeddings: arch === 'qwen2',
+        };
   const weights = initParams(mc, seed);
   // a pretrained head is far from GPT-2's 0.02 init: with a frozen norm and
   // a head that small, no adapter could make a token likely
-  for (const name of ['lm_head.weight', 'model.embed_tokens.weight', 'transformer.wte.weight']) weights[name]?.data.forEach((x, i, a) => (a[i] = x * 25));
+  for (const name of ['lm_head.weight', 'model.embed_tokens.weight', 'transformer.wte.weight'])
+    weights[name]?.data.forEach((x, i, a) => (a[i] = x * 25));
   return { modelConfig: mc, weights, tokenizer: tok, base: { arch, name: `rand-${arch}`, fingerprint: `0000000${seed}-1` } };
 }
 
@@ -48,7 +70,13 @@ describe('pretrained students in the trainer', () => {
   it('LoRA trains the adapter only: the base never moves, the loss falls, no tensor grows', async () => {
     const s = student('llama');
     const all = { ...lora, targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] };
-    const t = await Trainer.create({ groups, trainConfig: tinyConfig({ steps: 30, lr: 3e-2, warmupSteps: 2 }), datasetFingerprint: 'x', student: s, lora: all });
+    const t = await Trainer.create({
+      groups,
+      trainConfig: tinyConfig({ steps: 30, lr: 3e-2, warmupSteps: 2 }),
+      datasetFingerprint: 'x',
+      student: s,
+      lora: all,
+    });
     expect([...t.trainableVariables.keys()].every((n) => /\.lora_[AB]\.weight$/.test(n))).toBe(true);
     expect(t.trainableVariables.size).toBe(2 * 7 * 2); // 7 projections in 2 layers, A and B
     const q = 'model.layers.0.self_attn.q_proj.weight';
@@ -77,9 +105,17 @@ describe('pretrained students in the trainer', () => {
 
   it('the chunked head gives the loss and gradients of the whole logits', async () => {
     for (const arch of ['gpt2', 'llama'] as const) {
-      const t = await Trainer.create({ groups, trainConfig: tinyConfig({ steps: 3, alpha: 0.5 }), datasetFingerprint: 'x', student: student(arch) });
+      const t = await Trainer.create({
+        groups,
+        trainConfig: tinyConfig({ steps: 3, alpha: 0.5 }),
+        datasetFingerprint: 'x',
+        student: student(arch),
+      });
       const enc = (t as unknown as { data: { rationales: Parameters<typeof buildBatch>[0][number]['a'][] }[] }).data;
-      const b = buildBatch(enc.slice(0, 3).map((g) => ({ a: g.rationales[0], b: g.rationales[1] })), { blockSize: 96, padId: tok.padId });
+      const b = buildBatch(
+        enc.slice(0, 3).map((g) => ({ a: g.rationales[0], b: g.rationales[1] })),
+        { blockSize: 96, padId: tok.padId },
+      );
       const vars = [...t.trainableVariables.values()];
       const run = (budget: number): { loss: number; kl: number; grads: Float32Array[] } => {
         const { value, grads } = tf.variableGrads(() => t.lossTensors(b, { headBudget: budget }).loss, vars);
@@ -101,13 +137,28 @@ describe('pretrained students in the trainer', () => {
   it('activation recomputation gives the same loss and gradients (LoRA and full, every architecture), and no tensor grows', async () => {
     for (const arch of ['gpt2', 'llama', 'qwen2'] as const) {
       for (const l of [lora, undefined]) {
-        const t = await Trainer.create({ groups, trainConfig: tinyConfig({ steps: 3, alpha: 0.5 }), datasetFingerprint: 'x', student: student(arch), ...(l ? { lora: l } : {}) });
-        const r = await Trainer.create({ groups, trainConfig: tinyConfig({ steps: 3, alpha: 0.5, recompute: true }), datasetFingerprint: 'x', student: student(arch), ...(l ? { lora: l } : {}) });
+        const t = await Trainer.create({
+          groups,
+          trainConfig: tinyConfig({ steps: 3, alpha: 0.5 }),
+          datasetFingerprint: 'x',
+          student: student(arch),
+          ...(l ? { lora: l } : {}),
+        });
+        const r = await Trainer.create({
+          groups,
+          trainConfig: tinyConfig({ steps: 3, alpha: 0.5, recompute: true }),
+          datasetFingerprint: 'x',
+          student: student(arch),
+          ...(l ? { lora: l } : {}),
+        });
         const [a] = await steps(t, 1); // moves B off zero
         const [b] = await steps(r, 1);
         expect(b.loss).toBeCloseTo(a.loss, 6);
         const enc = (t as unknown as { data: { rationales: Parameters<typeof buildBatch>[0][number]['a'][] }[] }).data;
-        const batch = buildBatch(enc.slice(0, 2).map((g) => ({ a: g.rationales[0], b: g.rationales[1] })), { blockSize: 96, padId: tok.padId });
+        const batch = buildBatch(
+          enc.slice(0, 2).map((g) => ({ a: g.rationales[0], b: g.rationales[1] })),
+          { blockSize: 96, padId: tok.padId },
+        );
         const grads = (x: Trainer): Float32Array[] => {
           const vars = [...x.trainableVariables.values()];
           const { value, grads: g } = tf.variableGrads(() => x.lossTensors(batch, { headBudget: tok.vocabSize * 4 * 9 }).loss, vars);
@@ -130,8 +181,22 @@ describe('pretrained students in the trainer', () => {
     for (const arch of ['qwen2', 'llama'] as const) {
       const s = student(arch);
       const bytes = tok.vocabSize * 32 * 4;
-      const whole = await Trainer.create({ groups, trainConfig: tinyConfig({ steps: 3, alpha: 0.5 }), datasetFingerprint: 'x', student: s, lora, tablePartBytes: Infinity });
-      const split = await Trainer.create({ groups, trainConfig: tinyConfig({ steps: 3, alpha: 0.5 }), datasetFingerprint: 'x', student: s, lora, tablePartBytes: Math.ceil(bytes / 3) });
+      const whole = await Trainer.create({
+        groups,
+        trainConfig: tinyConfig({ steps: 3, alpha: 0.5 }),
+        datasetFingerprint: 'x',
+        student: s,
+        lora,
+        tablePartBytes: Infinity,
+      });
+      const split = await Trainer.create({
+        groups,
+        trainConfig: tinyConfig({ steps: 3, alpha: 0.5 }),
+        datasetFingerprint: 'x',
+        student: s,
+        lora,
+        tablePartBytes: Math.ceil(bytes / 3),
+      });
       const names = [...split.variables.keys()].filter((n) => n.includes('@'));
       // qwen2 here is tied (one table), llama untied (embedding and lm_head): 3 blocks each
       expect(names.length, arch).toBe(arch === 'qwen2' ? 3 : 6);
@@ -174,7 +239,9 @@ describe('pretrained students in the trainer', () => {
     const rest = await steps(resumed, 4);
     expect(rest.map((m) => m.loss)).toEqual(ms.slice(4).map((m) => m.loss));
     await expect(Trainer.restore(loaded, groups)).rejects.toThrow(/fine-tunes the pretrained model "rand-llama": give its folder/);
-    await expect(Trainer.restore(loaded, groups, student('llama', 2))).rejects.toThrow(/trained on "rand-llama" \(weights 00000001-1\), not on "rand-llama" \(weights 00000002-1\)/);
+    await expect(Trainer.restore(loaded, groups, student('llama', 2))).rejects.toThrow(
+      /trained on "rand-llama" \(weights 00000001-1\), not on "rand-llama" \(weights 00000002-1\)/,
+    );
     [straight, first, resumed].forEach((t) => t.dispose());
   });
 });

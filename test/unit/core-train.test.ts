@@ -14,7 +14,12 @@ beforeAll(async () => {
 const micro = { nLayer: 1, nEmbd: 32, nHead: 2, blockSize: 96 };
 
 async function run(steps: number, o: Parameters<typeof tinyConfig>[0] = {}): Promise<{ t: Trainer; ms: MetricPoint[] }> {
-  const t = await Trainer.create({ groups: toyGroups(6), trainConfig: tinyConfig({ steps, ...o }), datasetFingerprint: 'x', modelOverrides: micro });
+  const t = await Trainer.create({
+    groups: toyGroups(6),
+    trainConfig: tinyConfig({ steps, ...o }),
+    datasetFingerprint: 'x',
+    modelOverrides: micro,
+  });
   const ms: MetricPoint[] = [];
   while (t.step < t.totalSteps) {
     const m = await t.trainStep();
@@ -43,7 +48,12 @@ describe('training', () => {
   });
 
   it('does not grow the tensor count across steps', async () => {
-    const t = await Trainer.create({ groups: toyGroups(6), trainConfig: tinyConfig({ steps: 50, logEvery: 3 }), datasetFingerprint: 'x', modelOverrides: micro });
+    const t = await Trainer.create({
+      groups: toyGroups(6),
+      trainConfig: tinyConfig({ steps: 50, logEvery: 3 }),
+      datasetFingerprint: 'x',
+      modelOverrides: micro,
+    });
     for (let i = 0; i < 5; i++) await t.trainStep();
     const at5 = tf.memory().numTensors;
     for (let i = 5; i < 50; i++) await t.trainStep();
@@ -56,10 +66,17 @@ describe('training', () => {
 
   it('resumes exactly: a restored snapshot continues with identical losses', async () => {
     const full = await run(10);
-    const half = await Trainer.create({ groups: toyGroups(6), trainConfig: tinyConfig({ steps: 10 }), datasetFingerprint: 'x', modelOverrides: micro });
+    const half = await Trainer.create({
+      groups: toyGroups(6),
+      trainConfig: tinyConfig({ steps: 10 }),
+      datasetFingerprint: 'x',
+      modelOverrides: micro,
+    });
     for (let i = 0; i < 4; i++) await half.trainStep();
-    const snap = JSON.parse(JSON.stringify(await half.snapshot(), (_k, v) => (v instanceof Float32Array ? { f32: Array.from(v) } : v)), (_k, v) =>
-      v && typeof v === 'object' && Array.isArray(v.f32) ? Float32Array.from(v.f32) : v);
+    const snap = JSON.parse(
+      JSON.stringify(await half.snapshot(), (_k, v) => (v instanceof Float32Array ? { f32: Array.from(v) } : v)),
+      (_k, v) => (v && typeof v === 'object' && Array.isArray(v.f32) ? Float32Array.from(v.f32) : v),
+    );
     half.dispose();
     const resumed = await Trainer.restore(snap, toyGroups(6));
     expect(resumed.step).toBe(4);
@@ -107,9 +124,19 @@ describe('schedule', () => {
 
 describe('data that does not fit', () => {
   it('skips rationales longer than the model positions instead of truncating them', async () => {
-    const t = await Trainer.create({ groups: toyGroups(6), trainConfig: tinyConfig(), datasetFingerprint: 'x', modelOverrides: { ...micro, blockSize: 96 } });
+    const t = await Trainer.create({
+      groups: toyGroups(6),
+      trainConfig: tinyConfig(),
+      datasetFingerprint: 'x',
+      modelOverrides: { ...micro, blockSize: 96 },
+    });
     expect(t.skipped).toEqual({ rationales: 0, groups: 0 });
-    const short = await Trainer.create({ groups: toyGroups(6), trainConfig: tinyConfig(), datasetFingerprint: 'x', modelOverrides: { ...micro, blockSize: 24 } });
+    const short = await Trainer.create({
+      groups: toyGroups(6),
+      trainConfig: tinyConfig(),
+      datasetFingerprint: 'x',
+      modelOverrides: { ...micro, blockSize: 24 },
+    });
     expect(short.skipped.groups).toBe(6);
     await expect(short.trainStep()).rejects.toThrow(/no training data/);
     t.dispose();

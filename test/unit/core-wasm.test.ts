@@ -21,10 +21,20 @@ afterAll(async () => {
 /** d/d table of sum(gather(table, idx) * w), repeated rows included. */
 function embeddingGrad(gather: (t: tf.Tensor2D, i: tf.Tensor1D) => tf.Tensor): number[] {
   return tf.tidy(() => {
-    const table = tf.tensor2d(Array.from({ length: 40 }, (_, i) => Math.sin(i)), [10, 4]);
+    const table = tf.tensor2d(
+      Array.from({ length: 40 }, (_, i) => Math.sin(i)),
+      [10, 4],
+    );
     const idx = tf.tensor1d([3, 3, 9, 0, 7, 3], 'int32');
-    const w = tf.tensor2d(Array.from({ length: 24 }, (_, i) => Math.cos(i)), [6, 4]);
-    return Array.from(tf.grad((t: tf.Tensor) => tf.sum(tf.mul(gather(t as tf.Tensor2D, idx), w)))(table).dataSync());
+    const w = tf.tensor2d(
+      Array.from({ length: 24 }, (_, i) => Math.cos(i)),
+      [6, 4],
+    );
+    return Array.from(
+      tf
+        .grad((t: tf.Tensor) => tf.sum(tf.mul(gather(t as tf.Tensor2D, idx), w)))(table)
+        .dataSync(),
+    );
   });
 }
 
@@ -46,12 +56,26 @@ describe('wasm backend', () => {
     expect(cpu.some((x) => Math.abs(x) > 0.1)).toBe(true);
   });
 
-  it('the 2-D product with explicit transposes (XNNPACK path) has tf.matMul\'s value and gradients', async () => {
+  it("the 2-D product with explicit transposes (XNNPACK path) has tf.matMul's value and gradients", async () => {
     const run = (mm: (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D, transposedB: boolean): number[][] =>
       tf.tidy(() => {
-        const a = tf.tensor2d(Array.from({ length: 5 * 7 }, (_, i) => Math.sin(i * 0.7)), [5, 7]);
-        const b = transposedB ? tf.tensor2d(Array.from({ length: 3 * 7 }, (_, i) => Math.cos(i * 0.3)), [3, 7]) : tf.tensor2d(Array.from({ length: 7 * 3 }, (_, i) => Math.cos(i * 0.3)), [7, 3]);
-        const w = tf.tensor2d(Array.from({ length: 15 }, (_, i) => i - 7), [5, 3]);
+        const a = tf.tensor2d(
+          Array.from({ length: 5 * 7 }, (_, i) => Math.sin(i * 0.7)),
+          [5, 7],
+        );
+        const b = transposedB
+          ? tf.tensor2d(
+              Array.from({ length: 3 * 7 }, (_, i) => Math.cos(i * 0.3)),
+              [3, 7],
+            )
+          : tf.tensor2d(
+              Array.from({ length: 7 * 3 }, (_, i) => Math.cos(i * 0.3)),
+              [7, 3],
+            );
+        const w = tf.tensor2d(
+          Array.from({ length: 15 }, (_, i) => i - 7),
+          [5, 3],
+        );
         const [ga, gb] = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(mm(x as tf.Tensor2D, y as tf.Tensor2D), w)))([a, b]);
         return [Array.from(mm(a, b).dataSync()), Array.from(ga.dataSync()), Array.from(gb.dataSync())];
       });
@@ -68,7 +92,12 @@ describe('wasm backend', () => {
   it('trains with the same losses as the cpu backend', async () => {
     const losses = async (b: 'cpu' | 'wasm'): Promise<number[]> => {
       await use(b);
-      const t = await Trainer.create({ groups: toyGroups(6), trainConfig: tinyConfig({ steps: 4 }), datasetFingerprint: 'x', modelOverrides: { nLayer: 1, nEmbd: 32, nHead: 2, blockSize: 96 } });
+      const t = await Trainer.create({
+        groups: toyGroups(6),
+        trainConfig: tinyConfig({ steps: 4 }),
+        datasetFingerprint: 'x',
+        modelOverrides: { nLayer: 1, nEmbd: 32, nHead: 2, blockSize: 96 },
+      });
       const out: number[] = [];
       while (t.step < t.totalSteps) out.push((await t.trainStep())!.loss);
       t.dispose();

@@ -28,7 +28,11 @@ async function write(src: () => Source, opts: ReadOptions = {}) {
   return { read, all, text: curatedJsonl({ groups: all.groups, dev: read.dev, taskType: read.taskType }) };
 }
 
-const parse = (text: string): CuratedLine[] => text.trimEnd().split('\n').map((l) => JSON.parse(l) as CuratedLine);
+const parse = (text: string): CuratedLine[] =>
+  text
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l) as CuratedLine);
 
 /** The whole round trip for one file and one setting. */
 async function roundTrip(src: () => Source, opts: ReadOptions = {}): Promise<{ questions: number; rationales: number; dev: number }> {
@@ -41,7 +45,12 @@ async function roundTrip(src: () => Source, opts: ReadOptions = {}): Promise<{ q
   expect(lines.filter((l) => l.split === 'train').map((l) => l.id)).toEqual(read.groups.map((g) => g.id));
   lines.forEach((l, i) => {
     const g = all.groups[i];
-    expect(l).toMatchObject({ question: g.question, answer: g.answer, task_type: read.taskType, answer_sentence: `Therefore, the answer is ${g.answer}.` });
+    expect(l).toMatchObject({
+      question: g.question,
+      answer: g.answer,
+      task_type: read.taskType,
+      answer_sentence: `Therefore, the answer is ${g.answer}.`,
+    });
     expect(l.rationales).toEqual(g.rationales.map((r) => r.text));
     l.rationales.forEach((t, j) => {
       // spans count code points, as Python's str does
@@ -81,17 +90,26 @@ describe('curated JSONL on the demo data', () => {
   it('refuses a dev question missing from the groups (the training groups passed alone)', async () => {
     const read = await readTeacherFile(demo());
     expect(() => curatedJsonl({ groups: read.groups, dev: read.dev, taskType: read.taskType })).toThrow(CuratedWriteError);
-    expect(() => curatedJsonl({ groups: read.groups, dev: read.dev, taskType: read.taskType })).toThrow(/not among the curated questions.*devFraction 0/);
+    expect(() => curatedJsonl({ groups: read.groups, dev: read.dev, taskType: read.taskType })).toThrow(
+      /not among the curated questions.*devFraction 0/,
+    );
   });
 
   it('refuses a rationale whose span does not hold the answer', async () => {
     const { groups, taskType } = await readTeacherFile(demo(), { devFraction: 0 });
     const g = { ...groups[0], rationales: [{ ...groups[0].rationales[0], answerStart: 0 }] };
-    expect(() => [...curatedLines({ groups: [g], dev: [], taskType })]).toThrow(/rationale 0: its answer span \[0, \d+\) does not hold the answer/);
+    expect(() => [...curatedLines({ groups: [g], dev: [], taskType })]).toThrow(
+      /rationale 0: its answer span \[0, \d+\) does not hold the answer/,
+    );
   });
 
   it('counts spans in code points where UTF-16 indices differ (an emoji before the answer)', async () => {
-    const rec = (i: number) => ({ id: `e${i}`, question: `How many 🍎 are there in box ${i}?`, answer: '3', rationales: [`There are 🍎🍎🍎 in box ${i}, which is 3. The answer is 3.`] });
+    const rec = (i: number) => ({
+      id: `e${i}`,
+      question: `How many 🍎 are there in box ${i}?`,
+      answer: '3',
+      rationales: [`There are 🍎🍎🍎 in box ${i}, which is 3. The answer is 3.`],
+    });
     const file = [0, 1].map((i) => JSON.stringify(rec(i))).join('\n');
     const { read, text } = await write(() => file, { devFraction: 0 });
     const r = read.groups[0].rationales[0];
@@ -133,7 +151,13 @@ describe('mcckd inspect --write', () => {
   }, 60_000);
 });
 
-const FILES = ['mcc-kd/svamp_train.json', 'mentor-kd/svamp_3_train.json', 'mentor-kd/last_letter_concatenation_3_train.json', 'mentor-kd/tracking_shuffled_objects_3_train.json', 'mentor-kd/strategy_qa_aug3_t5_large.json'];
+const FILES = [
+  'mcc-kd/svamp_train.json',
+  'mentor-kd/svamp_3_train.json',
+  'mentor-kd/last_letter_concatenation_3_train.json',
+  'mentor-kd/tracking_shuffled_objects_3_train.json',
+  'mentor-kd/strategy_qa_aug3_t5_large.json',
+];
 
 describe.skipIf(!dataPresent)('curated JSONL on the real teacher files (../shared/data)', () => {
   for (const f of FILES) {

@@ -79,7 +79,11 @@ describe('answersMatch', () => {
 
 describe('parseChoices', () => {
   it('reads "(A) x, (B) y, (C) z" from a question', () => {
-    expect(parseChoices('Which is true? Answer choices: (A) orange ball, (B) white ball, (C) blue ball.')).toEqual(['orange ball', 'white ball', 'blue ball']);
+    expect(parseChoices('Which is true? Answer choices: (A) orange ball, (B) white ball, (C) blue ball.')).toEqual([
+      'orange ball',
+      'white ball',
+      'blue ball',
+    ]);
     expect(parseChoices('No choices here (A) only one.')).toBeUndefined();
   });
 });
@@ -91,7 +95,9 @@ describe('canonical answer sentence', () => {
     }
     expect(stripAnswerStatement('So the answer is 32.\n#### 32')).toBe('');
     // An "answer is" inside the reasoning is kept; only the final sentence goes.
-    expect(stripAnswerStatement('The answer is not obvious. We add 2 and 3 to get 5.')).toBe('The answer is not obvious. We add 2 and 3 to get 5.');
+    expect(stripAnswerStatement('The answer is not obvious. We add 2 and 3 to get 5.')).toBe(
+      'The answer is not obvious. We add 2 and 3 to get 5.',
+    );
     const c = canonicalRationale('He adds 2 and 30.', '32');
     expect(c.text).toBe('He adds 2 and 30.\nTherefore, the answer is 32.');
     expect(c.text.slice(c.answerStart, c.answerEnd)).toBe('32');

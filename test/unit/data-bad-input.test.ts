@@ -46,8 +46,14 @@ describe('bad records are skipped and reported with line/index and field', () =>
     ]);
     expect(report.records).toBe(9);
     expect(report.dropped).toMatchObject({
-      'invalid-json': 1, 'missing-field': 1, 'wrong-type': 3, 'empty-rationale': 1, 'empty-question': 1,
-      'answer-not-found': 1, 'no-rationale-left': 2, 'unusable-record': 3,
+      'invalid-json': 1,
+      'missing-field': 1,
+      'wrong-type': 3,
+      'empty-rationale': 1,
+      'empty-question': 1,
+      'answer-not-found': 1,
+      'no-rationale-left': 2,
+      'unusable-record': 3,
     });
     expect(report.droppedExamples.find((d) => d.reason === 'answer-not-found')).toMatchObject({ line: 10, question: 'No number' });
   });
@@ -56,7 +62,11 @@ describe('bad records are skipped and reported with line/index and field', () =>
     const text = JSON.stringify([good, { foo: 1 }, good]);
     const { report } = await readTeacherFile(text, noDev);
     // The format is known from record 0, so {foo} is checked field by field.
-    expect(report.errors.map((e) => [e.index, e.line, e.field])).toEqual([[1, 1, 'question'], [1, 1, 'answer'], [1, 1, 'rationales']]);
+    expect(report.errors.map((e) => [e.index, e.line, e.field])).toEqual([
+      [1, 1, 'question'],
+      [1, 1, 'answer'],
+      [1, 1, 'rationales'],
+    ]);
     expect(report.questions).toBe(1);
     const first = await readTeacherFile(JSON.stringify([{ foo: 1 }, good]), noDev);
     expect(first.report.errors[0]).toMatchObject({ index: 0, line: 1, message: 'no accepted format has these fields: {foo}' });
@@ -103,13 +113,17 @@ describe('refused files: one clear line each', () => {
   it('binary data, invalid UTF-8, UTF-16', async () => {
     expect(await refusal(new Uint8Array([0x7b, 0x22, 0x00, 0x01, 0x02]))).toBe('not a text file: NUL byte at byte 2 (binary data?)');
     const bad = enc.encode(`${JSON.stringify(good)}\n{"question": "caf`);
-    expect(await refusal(new Uint8Array([...bad, 0xc3, 0x28, 0x22, 0x7d]))).toBe(`not UTF-8 text: invalid byte sequence at byte ${bad.length}`);
+    expect(await refusal(new Uint8Array([...bad, 0xc3, 0x28, 0x22, 0x7d]))).toBe(
+      `not UTF-8 text: invalid byte sequence at byte ${bad.length}`,
+    );
     expect(await refusal(new Uint8Array([0xff, 0xfe, 0x5b, 0x00]))).toMatch(/UTF-16/);
   });
 
   it('a 20 MB single-line record', async () => {
     const huge = JSON.stringify({ question: 'q'.repeat(20 * 1024 * 1024), rationales: ['a'], answer: '1' });
-    expect(await refusal(huge)).toMatch(/^no usable record: record 0 \(line 1\): record of 20\.0 MB is over the 4\.0 MB record-size limit \(limits\.maxRecordBytes\); accepted: /);
+    expect(await refusal(huge)).toMatch(
+      /^no usable record: record 0 \(line 1\): record of 20\.0 MB is over the 4\.0 MB record-size limit \(limits\.maxRecordBytes\); accepted: /,
+    );
     // As a JSON Lines line after a good record: skipped, reported, the rest kept.
     const { report } = await readTeacherFile(`${JSON.stringify(good)}\n${huge}\n`, noDev);
     expect(report.errors[0]).toMatchObject({ line: 2, message: expect.stringMatching(/record of 20\.0 MB/) });
@@ -118,7 +132,11 @@ describe('refused files: one clear line each', () => {
 
   it('a 20 MB JSON array on one line is fine: elements are split incrementally', async () => {
     const pad = 'and then some more words to pad the rationale '.repeat(10);
-    const rows = Array.from({ length: 40_000 }, (_, i) => ({ question: `What is ${i} plus 1?`, rationales: [`${pad} so ${i} plus one is ${i + 1}.`], answer: String(i + 1) }));
+    const rows = Array.from({ length: 40_000 }, (_, i) => ({
+      question: `What is ${i} plus 1?`,
+      rationales: [`${pad} so ${i} plus one is ${i + 1}.`],
+      answer: String(i + 1),
+    }));
     const text = JSON.stringify(rows);
     expect(text.length).toBeGreaterThan(20 * 1024 * 1024);
     const { report } = await readTeacherFile(text, noDev);
@@ -138,13 +156,18 @@ describe('refused files: one clear line each', () => {
   it('no usable record lists the accepted formats', async () => {
     const msg = await refusal('name,answer\nfoo,1\n');
     expect(msg).toMatch(/^no usable record \(2 records, none usable\): line 1: invalid JSON/);
-    for (const f of ['MCC-KD', 'Mentor-KD', 'Fine-tune-CoT', 'step-by-step', 'chat', '{question, rationales, answer}']) expect(msg).toContain(f);
+    for (const f of ['MCC-KD', 'Mentor-KD', 'Fine-tune-CoT', 'step-by-step', 'chat', '{question, rationales, answer}'])
+      expect(msg).toContain(f);
     expect(await refusal(jsonl([{ foo: 1 }]))).toMatch(/no accepted format has these fields: \{foo\}/);
   });
 
   it('a file over the size limit, or with nothing left after curation', async () => {
-    expect(await refusal(jsonl([good, good]), { limits: { maxFileBytes: 100 } })).toBe('file is over the 100 B size limit (limits.maxFileBytes)');
+    expect(await refusal(jsonl([good, good]), { limits: { maxFileBytes: 100 } })).toBe(
+      'file is over the 100 B size limit (limits.maxFileBytes)',
+    );
     const wrong = [{ question: Q1, rationales: [R32[3]], answer: '32' }];
-    expect(await refusal(jsonl(wrong))).toBe('no question kept after curation (1 questions read; dropped: wrong-answer 1, no-rationale-left 1)');
+    expect(await refusal(jsonl(wrong))).toBe(
+      'no question kept after curation (1 questions read; dropped: wrong-answer 1, no-rationale-left 1)',
+    );
   });
 });

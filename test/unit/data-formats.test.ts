@@ -14,9 +14,20 @@ describe('format 1: our own {question, rationales, answer}', () => {
     const { groups, dev, taskType, report } = await readTeacherFile(jsonl(ours), noDev);
     expect(taskType).toBe('number');
     expect(dev).toEqual([]);
-    expect(report).toMatchObject({ format: 'native', container: 'jsonl', records: 2, questionsIn: 2, questions: 2, rationalesIn: 6, rationalesKept: 5 });
+    expect(report).toMatchObject({
+      format: 'native',
+      container: 'jsonl',
+      records: 2,
+      questionsIn: 2,
+      questions: 2,
+      rationalesIn: 6,
+      rationalesKept: 5,
+    });
     expect(report.dropped).toEqual({ 'wrong-answer': 1 });
-    expect(groups.map((g) => [g.id, g.answer, g.rationales.length])).toEqual([['a', '32', 3], ['q1', '20', 2]]);
+    expect(groups.map((g) => [g.id, g.answer, g.rationales.length])).toEqual([
+      ['a', '32', 3],
+      ['q1', '20', 2],
+    ]);
     for (const g of groups) {
       for (const r of g.rationales) {
         expect(r.text.endsWith(`\nTherefore, the answer is ${g.answer}.`)).toBe(true);
@@ -25,7 +36,9 @@ describe('format 1: our own {question, rationales, answer}', () => {
         expect(r.text.match(/answer is/g)).toHaveLength(1);
       }
     }
-    expect(groups[0].rationales[1].text).toBe('Wrappers minus caps: sixty seven take away thirty five leaves 32 extra wrappers.\nTherefore, the answer is 32.');
+    expect(groups[0].rationales[1].text).toBe(
+      'Wrappers minus caps: sixty seven take away thirty five leaves 32 extra wrappers.\nTherefore, the answer is 32.',
+    );
   });
 
   it('gives the same result for a JSON array, a BOM and CRLF line ends', async () => {
@@ -48,11 +61,16 @@ describe('format 1: our own {question, rationales, answer}', () => {
 
   it('keeps choices and detects a choice task', async () => {
     const q = 'Who holds the ball? Answer choices: (A) Alice, (B) Bob, (C) Claire.';
-    const rows = [{ question: q, rationales: ['Bob caught it last, so (B).', 'The final pass went to Bob. The answer is B.'], answer: '(B)' }];
+    const rows = [
+      { question: q, rationales: ['Bob caught it last, so (B).', 'The final pass went to Bob. The answer is B.'], answer: '(B)' },
+    ];
     const { groups, taskType } = await readTeacherFile(jsonl(rows), noDev);
     expect(taskType).toBe('choice');
     expect(groups[0]).toMatchObject({ answer: 'B', choices: ['Alice', 'Bob', 'Claire'] });
-    expect(groups[0].rationales.map((r) => r.text.split('\n').pop())).toEqual(['Therefore, the answer is B.', 'Therefore, the answer is B.']);
+    expect(groups[0].rationales.map((r) => r.text.split('\n').pop())).toEqual([
+      'Therefore, the answer is B.',
+      'Therefore, the answer is B.',
+    ]);
   });
 });
 
@@ -74,14 +92,28 @@ describe('format 3: Mentor-KD flat records', () => {
     const rows = R32.slice(0, 3).map((chain, i) => ({ input: `${Q1}\n`, chain, answer: '32', initial_correct: i !== 2 }));
     rows.push({ input: Q2, chain: R20[0], answer: '20', initial_correct: true });
     const { groups, report } = await readTeacherFile(JSON.stringify(rows), noDev);
-    expect(report).toMatchObject({ format: 'mentor-kd', records: 4, questionsIn: 2, rationalesIn: 4, rationalesKept: 3, mergedDuplicates: 0 });
+    expect(report).toMatchObject({
+      format: 'mentor-kd',
+      records: 4,
+      questionsIn: 2,
+      rationalesIn: 4,
+      rationalesKept: 3,
+      mergedDuplicates: 0,
+    });
     expect(report.dropped).toEqual({ 'marked-incorrect': 1 });
     expect(groups.map((g) => g.rationales.length)).toEqual([2, 1]);
   });
 });
 
 describe('format 4: Fine-tune-CoT completions', () => {
-  const data = R32.map((r, i) => ({ sample_index: 7, completion_index: i, question: Q1, answer: '32', reasoning_completion: r, prompt: 'x' }));
+  const data = R32.map((r, i) => ({
+    sample_index: 7,
+    completion_index: i,
+    question: Q1,
+    answer: '32',
+    reasoning_completion: r,
+    prompt: 'x',
+  }));
   const wrapper = { metadata: { dataset_key: 'svamp', model: 'teacher', nested: { list: [1, [2, { data: [3] }]] } }, data };
 
   it('reads the pretty-printed {metadata, data} wrapper incrementally', async () => {
@@ -115,12 +147,22 @@ describe('format 5: distilling step-by-step', () => {
 describe('format 6: chat messages', () => {
   it('groups by the user message; gold from "answer" or the majority of replies', async () => {
     const msg = (content: string): unknown => ({
-      messages: [{ role: 'system', content: 'Think step by step.' }, { role: 'user', content: Q1 }, { role: 'assistant', content }],
+      messages: [
+        { role: 'system', content: 'Think step by step.' },
+        { role: 'user', content: Q1 },
+        { role: 'assistant', content },
+      ],
     });
     const { groups, report } = await readTeacherFile(jsonl(R32.map(msg)), noDev);
     expect(report).toMatchObject({ format: 'chat', questionsIn: 1, rationalesIn: 4, rationalesKept: 3 });
     expect(groups[0].answer).toBe('32');
-    const withAnswer = R20.map((c) => ({ messages: [{ role: 'user', content: Q2 }, { role: 'assistant', content: c }], answer: '20' }));
+    const withAnswer = R20.map((c) => ({
+      messages: [
+        { role: 'user', content: Q2 },
+        { role: 'assistant', content: c },
+      ],
+      answer: '20',
+    }));
     expect((await readTeacherFile(jsonl(withAnswer), noDev)).groups[0].rationales).toHaveLength(2);
   });
 });
@@ -135,7 +177,9 @@ describe('curation', () => {
     const { groups, report } = await readTeacherFile(jsonl(rows), noDev);
     expect(report.mergedDuplicates).toBe(2);
     expect(report.dropped['conflicting-answer']).toBe(1);
-    expect(report.errors).toEqual([{ line: 3, field: 'answer', message: 'answer "33" conflicts with "32" given earlier for the same question' }]);
+    expect(report.errors).toEqual([
+      { line: 3, field: 'answer', message: 'answer "33" conflicts with "32" given earlier for the same question' },
+    ]);
     expect(groups[0].rationales).toHaveLength(2);
   });
 
@@ -153,11 +197,17 @@ describe('curation', () => {
   it('keeps wrong rationales when the correctness filter is off, with the gold appended', async () => {
     const { groups } = await readTeacherFile(jsonl([ours[0]]), { ...noDev, filterCorrect: false, k: 10 });
     expect(groups[0].rationales).toHaveLength(4);
-    expect(groups[0].rationales[3].text).toBe('The collection holds 67 wrappers and 35 bottle caps; 67 - 35 = 29.\nTherefore, the answer is 32.');
+    expect(groups[0].rationales[3].text).toBe(
+      'The collection holds 67 wrappers and 35 bottle caps; 67 - 35 = 29.\nTherefore, the answer is 32.',
+    );
   });
 
   it('makes a seeded dev split', async () => {
-    const rows = Array.from({ length: 25 }, (_, i) => ({ question: `What is ${i} plus 1?`, rationales: [`${i} plus one is ${i + 1}.`], answer: i + 1 }));
+    const rows = Array.from({ length: 25 }, (_, i) => ({
+      question: `What is ${i} plus 1?`,
+      rationales: [`${i} plus one is ${i + 1}.`],
+      answer: i + 1,
+    }));
     const a = await readTeacherFile(jsonl(rows));
     const b = await readTeacherFile(jsonl(rows));
     expect(a.dev).toHaveLength(3);
@@ -181,14 +231,26 @@ describe('evaluation files', () => {
     ];
     const { items, taskType, report } = await readEvalFile(JSON.stringify(rows));
     expect(taskType).toBe('number');
-    expect(items).toEqual([{ id: 'q0', question: Q1, answer: '32' }, { id: 'q1', question: Q2, answer: '20' }]);
+    expect(items).toEqual([
+      { id: 'q0', question: Q1, answer: '32' },
+      { id: 'q1', question: Q2, answer: '20' },
+    ]);
     expect(report.rationalesIn).toBe(0);
   });
 
   it('reads MCC-KD dev files, chat pairs, and honours a task type override', async () => {
     const mcc = await readEvalFile(JSON.stringify([{ instruction: `${Q2}\n`, output: '', label: '20' }]));
     expect(mcc.items[0]).toEqual({ id: 'q0', question: Q2, answer: '20' });
-    const chat = await readEvalFile(jsonl([{ messages: [{ role: 'user', content: 'Spell it' }, { role: 'assistant', content: 'NKTA' }] }]));
+    const chat = await readEvalFile(
+      jsonl([
+        {
+          messages: [
+            { role: 'user', content: 'Spell it' },
+            { role: 'assistant', content: 'NKTA' },
+          ],
+        },
+      ]),
+    );
     expect(chat.items[0].answer).toBe('nkta');
     const forced = await readEvalFile(jsonl([{ question: 'q', answer: '12' }]), { taskType: 'text' });
     expect(forced.taskType).toBe('text');

@@ -36,10 +36,77 @@ function counted<T>(f: () => T): { value: T; steps: number } {
 
 /** Pieces that the extraction code reacts to, so random texts hit its cases. */
 const TOKENS = [
-  'answer', 'Answer', 'is', 'the', 'choice', 'option', 'would be', ':', '=', ' ', '  ', '\n', '\r\n', '\t', '\u00a0', '\u2028', '\u3000', '\ufeff',
-  '(A)', '(B)', '(C)', '(Z)', '(x', '(', ')', ',', '.', '. ', '!', '?', '?"', 'or', 'or ', '"', '“', '”', "'", '*', '####',
-  '-', '−', '–', '\uff0d', '$', '%', '+', '0', '1', '32', '007', '3.50', '1,000', '12345678901234567890', '.5',
-  'yes', 'no', 'Yes', 'NO', 'A', 'B', 'b', 'Alice', 'ball', 'red ball', 'So', 'Therefore', '\u0000', '\ud83d', '🙂', 'é', '中',
+  'answer',
+  'Answer',
+  'is',
+  'the',
+  'choice',
+  'option',
+  'would be',
+  ':',
+  '=',
+  ' ',
+  '  ',
+  '\n',
+  '\r\n',
+  '\t',
+  '\u00a0',
+  '\u2028',
+  '\u3000',
+  '\ufeff',
+  '(A)',
+  '(B)',
+  '(C)',
+  '(Z)',
+  '(x',
+  '(',
+  ')',
+  ',',
+  '.',
+  '. ',
+  '!',
+  '?',
+  '?"',
+  'or',
+  'or ',
+  '"',
+  '“',
+  '”',
+  "'",
+  '*',
+  '####',
+  '-',
+  '−',
+  '–',
+  '\uff0d',
+  '$',
+  '%',
+  '+',
+  '0',
+  '1',
+  '32',
+  '007',
+  '3.50',
+  '1,000',
+  '12345678901234567890',
+  '.5',
+  'yes',
+  'no',
+  'Yes',
+  'NO',
+  'A',
+  'B',
+  'b',
+  'Alice',
+  'ball',
+  'red ball',
+  'So',
+  'Therefore',
+  '\u0000',
+  '\ud83d',
+  '🙂',
+  'é',
+  '中',
 ];
 
 /** A text of tokens, now and then with a run of thousands of one piece
@@ -47,7 +114,14 @@ const TOKENS = [
 const tokenText = fc
   .tuple(
     fc.array(fc.constantFrom(...TOKENS), { maxLength: 60 }),
-    fc.option(fc.record({ at: fc.nat(), piece: fc.constantFrom(' ', '. ', '\n', '“', '0', '(A)', ' ,', 'answer ', '?" ', ' or', 'a'), n: fc.integer({ min: 500, max: 20_000 }) }), { freq: 3 }),
+    fc.option(
+      fc.record({
+        at: fc.nat(),
+        piece: fc.constantFrom(' ', '. ', '\n', '“', '0', '(A)', ' ,', 'answer ', '?" ', ' or', 'a'),
+        n: fc.integer({ min: 500, max: 20_000 }),
+      }),
+      { freq: 3 },
+    ),
   )
   .map(([toks, bomb]) => {
     if (!bomb) return toks.join('');
@@ -58,10 +132,15 @@ const tokenText = fc
 const anyText = fc.oneof(
   { weight: 4, arbitrary: tokenText },
   { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 200 }) },
-  { weight: 1, arbitrary: fc.string({ unit: fc.constantFrom(' ', '(', 'A', ')', '.', ',', '\n', '"', '“', '0', '-', 'o', 'r'), maxLength: 300 }) },
+  {
+    weight: 1,
+    arbitrary: fc.string({ unit: fc.constantFrom(' ', '(', 'A', ')', '.', ',', '\n', '"', '“', '0', '-', 'o', 'r'), maxLength: 300 }),
+  },
 );
 
-const choicesArb = fc.option(fc.array(fc.oneof(fc.constantFrom('red ball', 'blue ball', 'Alice', 'yes', ''), anyText), { maxLength: 30 }), { freq: 2 });
+const choicesArb = fc.option(fc.array(fc.oneof(fc.constantFrom('red ball', 'blue ball', 'Alice', 'yes', ''), anyText), { maxLength: 30 }), {
+  freq: 2,
+});
 
 /** Steps allowed for one call on `len` characters, `perChar` each. */
 const budget = (len: number, perChar: number): number => perChar * (len + 1) + 256;
@@ -137,7 +216,10 @@ describe('fuzz: answer extraction', () => {
 // The linear rewrites agree with the regular expressions they replace (on
 // inputs small enough for those to finish).
 
-const small = fc.string({ unit: fc.constantFrom(' ', '\n', '\u00a0', '(', ')', 'A', 'B', 'x', 'o', 'r', ',', '.', '!', '?', '"', '“', '”', "'", '*', ':', ']', '1'), maxLength: 40 });
+const small = fc.string({
+  unit: fc.constantFrom(' ', '\n', '\u00a0', '(', ')', 'A', 'B', 'x', 'o', 'r', ',', '.', '!', '?', '"', '“', '”', "'", '*', ':', ']', '1'),
+  maxLength: 40,
+});
 
 function parseChoicesRegex(question: string): string[] | undefined {
   const re = /\(([A-Z])\)\s*([^\n(]*?)\s*(?=,?\s*(?:or\s+)?\([A-Z]\)|[.\n]|$)/g;
@@ -182,7 +264,11 @@ describe('fuzz: linear scans agree with the regular expressions they replace', (
 
 const word = fc.constantFrom('apples', 'ball', 'Alice', 'red', 'blue', 'two', 'café', '中文', '🙂', 'x', '(A)', '"q"', 'a\\b');
 const sentence = fc.array(word, { minLength: 1, maxLength: 8 }).map((w) => w.join(' '));
-const gold = fc.oneof(fc.integer({ min: -50, max: 1000 }).map(String), fc.integer({ min: 0, max: 99 }), fc.constantFrom('A', 'B', 'yes', 'no', 'nehl', '−2', '3.50'));
+const gold = fc.oneof(
+  fc.integer({ min: -50, max: 1000 }).map(String),
+  fc.integer({ min: 0, max: 99 }),
+  fc.constantFrom('A', 'B', 'yes', 'no', 'nehl', '−2', '3.50'),
+);
 const item = fc
   .record({ q: sentence, a: gold, rs: fc.array(sentence, { minLength: 1, maxLength: 3 }) })
   .map(({ q, a, rs }) => ({ q: `${q}?`, a, rs: rs.map((r, i) => `${r} ${i}. So the answer is ${a}.`) }));
@@ -199,11 +285,22 @@ function records(format: (typeof FORMATS)[number], items: Item[]): unknown[] {
     case 'mentor-kd':
       return items.flatMap((x) => x.rs.map((r, j) => ({ input: x.q, chain: r, answer: x.a, initial_correct: j !== 2 })));
     case 'fine-tune-cot':
-      return items.flatMap((x, i) => x.rs.map((r, j) => ({ sample_index: i, completion_index: j, question: x.q, answer: x.a, reasoning_completion: r })));
+      return items.flatMap((x, i) =>
+        x.rs.map((r, j) => ({ sample_index: i, completion_index: j, question: x.q, answer: x.a, reasoning_completion: r })),
+      );
     case 'step-by-step':
       return items.flatMap((x) => x.rs.map((r) => ({ input: x.q, label: x.a, rationale: r, llm_label: x.a })));
     case 'chat':
-      return items.flatMap((x) => x.rs.map((r) => ({ messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: x.q }, { role: 'assistant', content: r }], answer: x.a })));
+      return items.flatMap((x) =>
+        x.rs.map((r) => ({
+          messages: [
+            { role: 'system', content: 'Be brief.' },
+            { role: 'user', content: x.q },
+            { role: 'assistant', content: r },
+          ],
+          answer: x.a,
+        })),
+      );
   }
 }
 
@@ -231,7 +328,27 @@ function serialize(container: (typeof CONTAINERS)[number], recs: unknown[]): str
 const payload = fc.oneof(
   fc.constant('\u0000'),
   fc.constant('\u0000'.repeat(40)),
-  fc.constantFrom('\n', '\r\n', '\r', '"', '\\', '{', '}', '[', ']', ',', ':', '\uFEFF', '(A)', ' answer is ', '−', '\u2028', 'null', '1e400', '12345678901234567890'),
+  fc.constantFrom(
+    '\n',
+    '\r\n',
+    '\r',
+    '"',
+    '\\',
+    '{',
+    '}',
+    '[',
+    ']',
+    ',',
+    ':',
+    '\uFEFF',
+    '(A)',
+    ' answer is ',
+    '−',
+    '\u2028',
+    'null',
+    '1e400',
+    '12345678901234567890',
+  ),
   fc.integer({ min: 1, max: 20_000 }).map((n) => ' '.repeat(n)),
   fc.integer({ min: 1, max: 20_000 }).map((n) => '\n'.repeat(n)),
   fc.integer({ min: 1, max: 5_000 }).map((n) => '. '.repeat(n)),
@@ -291,7 +408,11 @@ const input = fc.record({
     devFraction: fc.constantFrom(0, 0.1, 0.5),
     filterCorrect: fc.boolean(),
     taskType: fc.constantFrom(undefined, ...TYPES),
-    limits: fc.constantFrom(undefined, { maxRecordBytes: 300, maxDepth: 8 }, { maxTextChars: 50, maxRationalesPerQuestion: 2, maxReportedErrors: 3 }),
+    limits: fc.constantFrom(
+      undefined,
+      { maxRecordBytes: 300, maxDepth: 8 },
+      { maxTextChars: 50, maxRationalesPerQuestion: 2, maxReportedErrors: 3 },
+    ),
   }),
 });
 
@@ -309,7 +430,8 @@ function note(outcome: string, steps: number, bytes: number): void {
   stats.maxStepsPerByte = Math.max(stats.maxStepsPerByte, steps / (bytes + 64));
 }
 afterAll(() => {
-  if (process.env.FUZZ_STATS) console.log(JSON.stringify({ ...stats, outcomes: Object.fromEntries([...stats.outcomes].sort((a, b) => b[1] - a[1])) }, null, 1));
+  if (process.env.FUZZ_STATS)
+    console.log(JSON.stringify({ ...stats, outcomes: Object.fromEntries([...stats.outcomes].sort((a, b) => b[1] - a[1])) }, null, 1));
 });
 
 describe('fuzz: readTeacherFile / readEvalFile', () => {
@@ -346,7 +468,9 @@ describe('fuzz: readTeacherFile / readEvalFile', () => {
           expect(e.message).not.toContain('\u0000');
         }
         note(outcome, meter.steps, bytes.length);
-        expect(meter.steps, `${meter.steps} steps for ${bytes.length} bytes`).toBeLessThanOrEqual(READER_STEPS_PER_BYTE * (bytes.length + 64));
+        expect(meter.steps, `${meter.steps} steps for ${bytes.length} bytes`).toBeLessThanOrEqual(
+          READER_STEPS_PER_BYTE * (bytes.length + 64),
+        );
       }),
       { seed: SEED, numRuns: RUNS(250) },
     );
@@ -354,34 +478,44 @@ describe('fuzz: readTeacherFile / readEvalFile', () => {
 
   it('one NUL byte in a JSON Lines file costs only its line', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom(...FORMATS), fc.array(item, { minLength: 2, maxLength: 6 }), fc.nat(), fc.nat(), async (format, items, lineSeed, posSeed) => {
-        const lines = records(format, items).map((r) => JSON.stringify(r));
-        const li = lineSeed % lines.length;
-        const at = posSeed % (lines[li].length + 1);
-        lines[li] = `${lines[li].slice(0, at)}\u0000${lines[li].slice(at)}`;
-        const { report } = await readTeacherFile(enc.encode(`${lines.join('\n')}\n`), { filterCorrect: false, devFraction: 0 });
-        expect(report.records).toBe(lines.length);
-        expect(report.dropped['invalid-json']).toBe(1);
-        expect(report.errors).toContainEqual({ line: li + 1, message: expect.stringMatching(/^invalid JSON: NUL character/) });
-      }),
+      fc.asyncProperty(
+        fc.constantFrom(...FORMATS),
+        fc.array(item, { minLength: 2, maxLength: 6 }),
+        fc.nat(),
+        fc.nat(),
+        async (format, items, lineSeed, posSeed) => {
+          const lines = records(format, items).map((r) => JSON.stringify(r));
+          const li = lineSeed % lines.length;
+          const at = posSeed % (lines[li].length + 1);
+          lines[li] = `${lines[li].slice(0, at)}\u0000${lines[li].slice(at)}`;
+          const { report } = await readTeacherFile(enc.encode(`${lines.join('\n')}\n`), { filterCorrect: false, devFraction: 0 });
+          expect(report.records).toBe(lines.length);
+          expect(report.dropped['invalid-json']).toBe(1);
+          expect(report.errors).toContainEqual({ line: li + 1, message: expect.stringMatching(/^invalid JSON: NUL character/) });
+        },
+      ),
       { seed: SEED, numRuns: RUNS(100) },
     );
   });
 
   it('random bytes and random text', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.oneof(fc.uint8Array({ maxLength: 3000 }), fc.string({ unit: 'binary', maxLength: 2000 }), tokenText), fc.boolean(), async (data, asEval) => {
-        meter.steps = 0;
-        try {
-          if (asEval) await readEvalFile(data);
-          else await readTeacherFile(data);
-        } catch (e) {
-          if (!(e instanceof DataError)) throw e;
-          expect(e.message).not.toContain('\n');
-        }
-        const n = typeof data === 'string' ? data.length * 3 : data.length;
-        expect(meter.steps).toBeLessThanOrEqual(READER_STEPS_PER_BYTE * (n + 64));
-      }),
+      fc.asyncProperty(
+        fc.oneof(fc.uint8Array({ maxLength: 3000 }), fc.string({ unit: 'binary', maxLength: 2000 }), tokenText),
+        fc.boolean(),
+        async (data, asEval) => {
+          meter.steps = 0;
+          try {
+            if (asEval) await readEvalFile(data);
+            else await readTeacherFile(data);
+          } catch (e) {
+            if (!(e instanceof DataError)) throw e;
+            expect(e.message).not.toContain('\n');
+          }
+          const n = typeof data === 'string' ? data.length * 3 : data.length;
+          expect(meter.steps).toBeLessThanOrEqual(READER_STEPS_PER_BYTE * (n + 64));
+        },
+      ),
       { seed: SEED, numRuns: RUNS(300) },
     );
   }, 120_000);

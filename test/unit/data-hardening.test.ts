@@ -73,7 +73,11 @@ describe('defect 3: parseChoices has no catastrophic backtracking', () => {
   });
 
   it('still reads the listed choices', () => {
-    expect(parseChoices('Which is true? Answer choices: (A) orange ball, (B) white ball, (C) blue ball.')).toEqual(['orange ball', 'white ball', 'blue ball']);
+    expect(parseChoices('Which is true? Answer choices: (A) orange ball, (B) white ball, (C) blue ball.')).toEqual([
+      'orange ball',
+      'white ball',
+      'blue ball',
+    ]);
     expect(parseChoices('Options: (A) red, (B) blue, or (C) green.')).toEqual(['red', 'blue', 'green']);
     expect(parseChoices('(A) red or (B) blue')).toEqual(['red', 'blue']);
     expect(parseChoices('Which?\n(A) yes\n(B) no\n')).toEqual(['yes', 'no']);
@@ -109,7 +113,9 @@ describe('defect 4: the last-sentence scan is linear', () => {
   });
 
   it('keeps the final-sentence behaviour', () => {
-    expect(stripAnswerStatement('Step one. Step two gives 3.5 apples.\nTherefore, the answer is 29.')).toBe('Step one. Step two gives 3.5 apples.');
+    expect(stripAnswerStatement('Step one. Step two gives 3.5 apples.\nTherefore, the answer is 29.')).toBe(
+      'Step one. Step two gives 3.5 apples.',
+    );
     expect(stripAnswerStatement('We add. The answer is 5. . . .')).toBe('We add.');
     expect(extractAnswer('Swaps happen.\nSo Bob has the white ball.', 'choice', ['orange ball', 'white ball'])).toBe('B');
     expect(extractAnswer('It cannot swim.\nNo, it would sink. . .', 'yesno')).toBe('no');
@@ -171,7 +177,10 @@ describe('defect 5: leading blank lines are scanned once', () => {
       jsonl: [`${blank}${JSON.stringify(good1)}\n{"question": "x"}\n`, { line: 6 }],
       array: [`${blank}[${JSON.stringify(good1)},\n {"foo": 1}]`, { line: 6, index: 1 }],
       pretty: [`${blank}${JSON.stringify([good1, { foo: 1 }], null, 1)}`, { index: 1 }],
-      document: [`${blank}{\n "question": "${Q1}", "rationales": ${JSON.stringify(R32)}, "answer": "32"}\n{"foo": 1}\n`, { line: 7, index: 1 }],
+      document: [
+        `${blank}{\n "question": "${Q1}", "rationales": ${JSON.stringify(R32)}, "answer": "32"}\n{"foo": 1}\n`,
+        { line: 7, index: 1 },
+      ],
     };
     for (const [name, [text, where]] of Object.entries(docs)) {
       for (const size of [1, 3, 1 << 20]) {
@@ -205,7 +214,9 @@ describe('defect 7: a NUL byte is one bad record, not a binary file', () => {
   });
 
   it('NUL bytes far into a large file, and in an evaluation file', async () => {
-    const rows = Array.from({ length: 400 }, (_, i) => JSON.stringify({ question: `What is ${i} plus 1?`, rationales: [`${i} + 1 = ${i + 1}.`], answer: String(i + 1) }));
+    const rows = Array.from({ length: 400 }, (_, i) =>
+      JSON.stringify({ question: `What is ${i} plus 1?`, rationales: [`${i} + 1 = ${i + 1}.`], answer: String(i + 1) }),
+    );
     rows[300] = rows[300].replace('What', 'What\u0000');
     rows[301] = '\u0000\u0000\u0000';
     const { report } = await readTeacherFile(enc.encode(rows.join('\n')), noDev);
@@ -223,8 +234,10 @@ describe('defect 7: a NUL byte is one bad record, not a binary file', () => {
     expect(await refusal(gzipLike)).toBe('not a text file: NUL byte at byte 3 (binary data?)');
     expect(await refusal('\u0000'.repeat(100))).toBe('not a text file: NUL character at character 0 (binary data?)');
     expect(await refusal(new Uint8Array(64).fill(1))).toBe('not a text file: control byte 0x01 at byte 0 (binary data?)');
-    const utf16 = (s: string, be: boolean): Uint8Array => new Uint8Array([...s].flatMap((c) => (be ? [0, c.charCodeAt(0)] : [c.charCodeAt(0), 0])));
-    for (const be of [false, true]) expect(await refusal(utf16(jsonl([good1]), be))).toBe('file is UTF-16 text: save it as UTF-8 (JSON or JSON Lines)');
+    const utf16 = (s: string, be: boolean): Uint8Array =>
+      new Uint8Array([...s].flatMap((c) => (be ? [0, c.charCodeAt(0)] : [c.charCodeAt(0), 0])));
+    for (const be of [false, true])
+      expect(await refusal(utf16(jsonl([good1]), be))).toBe('file is UTF-16 text: save it as UTF-8 (JSON or JSON Lines)');
   });
 });
 
@@ -232,14 +245,22 @@ describe('other super-linear scans in answer extraction', () => {
   it('"answer" followed by a long run of spaces (choice cue)', async () => {
     const t = `So the answer${' '.repeat(20_000)}is unclear.`;
     expect(bounded(() => extractAnswer(t, 'choice'))).toBeNull();
-    await expectLinear('choice cue', (n) => `the answer${' '.repeat(n)}.`, (s) => extractAnswer(s, 'choice'));
+    await expectLinear(
+      'choice cue',
+      (n) => `the answer${' '.repeat(n)}.`,
+      (s) => extractAnswer(s, 'choice'),
+    );
   });
 
   it('many opening quotes without a closing one (text answers)', async () => {
     expect(bounded(() => extractAnswer('“'.repeat(200_000), 'text'))).toBeNull();
     expect(extractAnswer('Therefore, the result is "NEHL".', 'text')).toBe('nehl');
     expect(extractAnswer('He wrote “a” and then “b”', 'text')).toBe('b');
-    await expectLinear('quotes', (n) => `x “${'“'.repeat(n)}`, (s) => extractAnswer(s, 'text'));
+    await expectLinear(
+      'quotes',
+      (n) => `x “${'“'.repeat(n)}`,
+      (s) => extractAnswer(s, 'text'),
+    );
   });
 
   it('punctuation runs inside a text answer, trailing zeros inside a number', async () => {
@@ -248,15 +269,27 @@ describe('other super-linear scans in answer extraction', () => {
     const z = `1.${'0'.repeat(200_000)}1`;
     expect(bounded(() => normalizeAnswer(z, 'number'))).toBe(z);
     expect(normalizeAnswer('1.2500', 'number')).toBe('1.25');
-    await expectLinear('text runs', (n) => `x${' ,'.repeat(n / 2)}y`, (s) => normalizeAnswer(s, 'text'));
-    await expectLinear('zeros', (n) => `1.${'0'.repeat(n)}1`, (s) => normalizeAnswer(s, 'number'));
+    await expectLinear(
+      'text runs',
+      (n) => `x${' ,'.repeat(n / 2)}y`,
+      (s) => normalizeAnswer(s, 'text'),
+    );
+    await expectLinear(
+      'zeros',
+      (n) => `1.${'0'.repeat(n)}1`,
+      (s) => normalizeAnswer(s, 'number'),
+    );
   });
 
   it('a long choice text is looked up in the last sentence with linear work', async () => {
     const choice = `${'a'.repeat(150_000)}b`;
     const t = `So it is ${'a'.repeat(600_000)}.`;
     expect(bounded(() => extractAnswer(t, 'choice', ['x', choice]))).toBeNull();
-    await expectLinear('choice text', (n) => `So it is ${'a'.repeat(n)}.`, (s) => extractAnswer(s, 'choice', ['x', `${'a'.repeat(s.length / 3)}b`]));
+    await expectLinear(
+      'choice text',
+      (n) => `So it is ${'a'.repeat(n)}.`,
+      (s) => extractAnswer(s, 'choice', ['x', `${'a'.repeat(s.length / 3)}b`]),
+    );
   });
 });
 
@@ -276,7 +309,8 @@ describe('number answers', () => {
   });
 
   it('JSON number answers are written out without exponent notation', async () => {
-    const text = '{"question": "a", "answer": 1.5e-7}\n{"question": "b", "answer": 9007199254740991}\n{"question": "c", "answer": -2.5}\n{"question": "d", "answer": 32.0}\n';
+    const text =
+      '{"question": "a", "answer": 1.5e-7}\n{"question": "b", "answer": 9007199254740991}\n{"question": "c", "answer": -2.5}\n{"question": "d", "answer": 32.0}\n';
     const { items, taskType, report } = await readEvalFile(text);
     expect(taskType).toBe('number');
     expect(items.map((x) => x.answer)).toEqual(['0.00000015', '9007199254740991', '-2.5', '32']);
@@ -284,12 +318,20 @@ describe('number answers', () => {
   });
 
   it('an integer beyond 2^53 in a JSON number is a record error, not a silently wrong gold', async () => {
-    const text = '{"question": "a", "answer": 12345678901234567890}\n{"question": "b", "answer": 1e21}\n{"question": "c", "answer": "12345678901234567890"}\n{"question": "d", "answer": 7}\n';
+    const text =
+      '{"question": "a", "answer": 12345678901234567890}\n{"question": "b", "answer": 1e21}\n{"question": "c", "answer": "12345678901234567890"}\n{"question": "d", "answer": 7}\n';
     const { items, report } = await readEvalFile(text);
-    expect(items.map((x) => [x.question, x.answer])).toEqual([['c', '12345678901234567890'], ['d', '7']]);
+    expect(items.map((x) => [x.question, x.answer])).toEqual([
+      ['c', '12345678901234567890'],
+      ['d', '7'],
+    ]);
     expect(report.errors).toEqual([
       { line: 1, field: 'answer', message: expect.stringMatching(/^answer: the JSON number 12345678901234567000 is beyond 2\^53/) },
-      { line: 2, field: 'answer', message: expect.stringMatching(/^answer: the JSON number 1000000000000000000000 is beyond 2\^53.*write it as a string/) },
+      {
+        line: 2,
+        field: 'answer',
+        message: expect.stringMatching(/^answer: the JSON number 1000000000000000000000 is beyond 2\^53.*write it as a string/),
+      },
     ]);
     expect(report.dropped['imprecise-number']).toBe(2);
   });

@@ -42,7 +42,7 @@ describe.skipIf(!present)('real data: Mentor-KD', () => {
 });
 
 describe.skipIf(!present)('real data: MCC-KD SVAMP', () => {
-  it("the first question (label 32) keeps only rationales that reach 32", async () => {
+  it('the first question (label 32) keeps only rationales that reach 32', async () => {
     const raw = JSON.parse(readFileSync(file('mcc-kd/svamp_train.json'), 'utf8')) as { output: string[]; label: string }[];
     const outs = raw[0].output;
     expect(raw[0].label).toBe('32');
@@ -65,9 +65,21 @@ describe.skipIf(!present)('real data: MCC-KD SVAMP', () => {
 
   it('whole file report', async () => {
     const { report } = await readTeacherFile(createReadStream(file('mcc-kd/svamp_train.json')));
-    expect(report).toMatchObject({ format: 'mcc-kd', records: 700, questionsIn: 700, rationalesIn: 7000, questions: 668, rationalesKept: 1919 });
+    expect(report).toMatchObject({
+      format: 'mcc-kd',
+      records: 700,
+      questionsIn: 700,
+      rationalesIn: 7000,
+      questions: 668,
+      rationalesKept: 1919,
+    });
     expect(report.dropped).toEqual({
-      'wrong-answer': 2306, 'answer-not-found': 17, 'duplicate-rationale': 25, 'too-similar': 20, 'over-k': 2713, 'no-rationale-left': 32,
+      'wrong-answer': 2306,
+      'answer-not-found': 17,
+      'duplicate-rationale': 25,
+      'too-similar': 20,
+      'over-k': 2713,
+      'no-rationale-left': 32,
     });
     const dev = await readEvalFile(createReadStream(file('mcc-kd/svamp_dev.json')));
     expect(dev.items).toHaveLength(150);

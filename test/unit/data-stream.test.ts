@@ -16,7 +16,12 @@ const inputs: Record<string, string> = {
   array: JSON.stringify(rows),
   pretty: JSON.stringify(rows, null, 2),
   wrapper: JSON.stringify(
-    { metadata: { note: 'a "quoted" ] bracket' }, data: rows.flatMap((r, s) => r.rationales.map((c) => ({ sample_index: s, question: r.question, answer: r.answer, reasoning_completion: c }))) },
+    {
+      metadata: { note: 'a "quoted" ] bracket' },
+      data: rows.flatMap((r, s) =>
+        r.rationales.map((c) => ({ sample_index: s, question: r.question, answer: r.answer, reasoning_completion: c })),
+      ),
+    },
     null,
     2,
   ),
@@ -81,7 +86,11 @@ describe('JsonSplitter', () => {
   it('reports oversize and too-deep elements, then goes on', () => {
     const text = `[{"a": "${'x'.repeat(50)}"}, ${'['.repeat(20)}${']'.repeat(20)}, {"ok": 1}]`;
     const ev = split(text, 5, 30, 8);
-    expect(ev.map((e) => (e.kind === 'element' ? e.text : `${e.reason}@${e.index}`))).toEqual(['record-too-large@0', 'too-deep@1', '{"ok": 1}']);
+    expect(ev.map((e) => (e.kind === 'element' ? e.text : `${e.reason}@${e.index}`))).toEqual([
+      'record-too-large@0',
+      'too-deep@1',
+      '{"ok": 1}',
+    ]);
   });
 });
 
@@ -92,6 +101,11 @@ describe('splitLines', () => {
     }
     const out = [];
     for await (const ev of splitLines(gen(), 12)) out.push(ev);
-    expect(out).toEqual([{ line: 1, text: 'a' }, { line: 2, text: 'bbb' }, { line: 3, tooLong: 20 }, { line: 4, text: 'last' }]);
+    expect(out).toEqual([
+      { line: 1, text: 'a' },
+      { line: 2, text: 'bbb' },
+      { line: 3, tooLong: 20 },
+      { line: 4, text: 'last' },
+    ]);
   });
 });

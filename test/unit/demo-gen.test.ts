@@ -25,8 +25,14 @@ import {
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const files = demoFiles();
-const train = files['train.jsonl'].trimEnd().split('\n').map((l) => JSON.parse(l) as DemoTrainRecord);
-const test = files['test.jsonl'].trimEnd().split('\n').map((l) => JSON.parse(l) as DemoTestRecord);
+const train = files['train.jsonl']
+  .trimEnd()
+  .split('\n')
+  .map((l) => JSON.parse(l) as DemoTrainRecord);
+const test = files['test.jsonl']
+  .trimEnd()
+  .split('\n')
+  .map((l) => JSON.parse(l) as DemoTestRecord);
 const rationales = train.flatMap((r) => r.rationales.map((text) => ({ text, answer: r.answer })));
 
 /** The last number of the last sentence: the answer the rationale states. */
@@ -59,8 +65,12 @@ function jaccard(a: Set<string>, b: Set<string>): number {
 describe('demo dataset generator', () => {
   it('is deterministic: same seed, same bytes; another seed, other data', () => {
     expect(demoFiles()).toEqual(files);
-    expect(demoFiles({ seed: DEMO_DEFAULTS.seed, train: 50, test: 10 })).toEqual(demoFiles({ seed: DEMO_DEFAULTS.seed, train: 50, test: 10 }));
-    expect(demoFiles({ seed: 99, train: 50, test: 10 })['train.jsonl']).not.toEqual(demoFiles({ seed: 98, train: 50, test: 10 })['train.jsonl']);
+    expect(demoFiles({ seed: DEMO_DEFAULTS.seed, train: 50, test: 10 })).toEqual(
+      demoFiles({ seed: DEMO_DEFAULTS.seed, train: 50, test: 10 }),
+    );
+    expect(demoFiles({ seed: 99, train: 50, test: 10 })['train.jsonl']).not.toEqual(
+      demoFiles({ seed: 98, train: 50, test: 10 })['train.jsonl'],
+    );
     expect(toJsonl(generateDemo().train)).toBe(files['train.jsonl']);
   });
 
@@ -103,13 +113,18 @@ describe('demo dataset generator', () => {
 
   it('uses a modest vocabulary and all problem shapes', () => {
     const words = new Set<string>();
-    for (const r of [...train, ...test]) for (const t of [r.question, ...('rationales' in r ? (r as DemoTrainRecord).rationales : [])]) {
-      for (const w of t.toLowerCase().match(/[a-z']+/g) ?? []) words.add(w);
-    }
+    for (const r of [...train, ...test])
+      for (const t of [r.question, ...('rationales' in r ? (r as DemoTrainRecord).rationales : [])]) {
+        for (const w of t.toLowerCase().match(/[a-z']+/g) ?? []) words.add(w);
+      }
     expect(words.size).toBeLessThan(300);
     expect(DEMO_DEFAULTS.level).toBe('easy');
     expect(EASY_SHAPES.length).toBe(3);
-    const markers = [/^\w+ has \d+ \w+ and gets \d+ more\. /, /^\w+ has \d+ \w+ and gives away \d+\. /, /^\w+ has \d+ \w+, gets \d+ more and gives away \d+\. /];
+    const markers = [
+      /^\w+ has \d+ \w+ and gets \d+ more\. /,
+      /^\w+ has \d+ \w+ and gives away \d+\. /,
+      /^\w+ has \d+ \w+, gets \d+ more and gives away \d+\. /,
+    ];
     for (const m of markers) {
       const n = train.filter((r) => m.test(r.question)).length;
       expect(n, String(m)).toBeGreaterThan(train.length * 0.2);
@@ -133,7 +148,16 @@ describe('demo dataset generator', () => {
   it('hard level: the eight multi-step shapes, honest arithmetic, one slip at most', () => {
     const hard = generateDemo({ level: 'hard', train: 600, test: 50 });
     expect(SHAPES.length).toBeGreaterThanOrEqual(6);
-    const markers = [/gives away/, /buys \d+ \w+ for \$\d+ each/, /shares them equally/, /each hour/, /How many more/, /loses \d+ of them/, /saves \$\d+ each week/, /boxes of .* in each/];
+    const markers = [
+      /gives away/,
+      /buys \d+ \w+ for \$\d+ each/,
+      /shares them equally/,
+      /each hour/,
+      /How many more/,
+      /loses \d+ of them/,
+      /saves \$\d+ each week/,
+      /boxes of .* in each/,
+    ];
     for (const m of markers) {
       const n = hard.train.filter((r) => m.test(r.question)).length;
       expect(n, String(m)).toBeGreaterThan(hard.train.length * 0.05);

@@ -13,22 +13,32 @@ import type { Report } from '../gpu/device-loss.check';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const gpuEnv = swiftShaderEnv();
-if (!gpuEnv) console.warn("device-loss test skipped: no Chromium SwiftShader Vulkan ICD (/usr/lib/chromium/vk_swiftshader_icd.json) for Dawn: apt-get install chromium");
+if (!gpuEnv)
+  console.warn(
+    'device-loss test skipped: no Chromium SwiftShader Vulkan ICD (/usr/lib/chromium/vk_swiftshader_icd.json) for Dawn: apt-get install chromium',
+  );
 
 function check(): Promise<Report> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [path.join(ROOT, 'node_modules/tsx/dist/cli.mjs'), path.join(ROOT, 'test/gpu/device-loss.check.ts')], { cwd: ROOT, env: { ...process.env, ...gpuEnv }, maxBuffer: 16 << 20, timeout: 400_000 }, (err, stdout, stderr) => {
-      const line = stdout.split('\n').find((l) => l.startsWith('{'));
-      if (err || !line) reject(new Error(`device-loss check failed: ${String(err)}\n${stderr.slice(-2000)}`));
-      else resolve(JSON.parse(line) as Report);
-    });
+    execFile(
+      process.execPath,
+      [path.join(ROOT, 'node_modules/tsx/dist/cli.mjs'), path.join(ROOT, 'test/gpu/device-loss.check.ts')],
+      { cwd: ROOT, env: { ...process.env, ...gpuEnv }, maxBuffer: 16 << 20, timeout: 400_000 },
+      (err, stdout, stderr) => {
+        const line = stdout.split('\n').find((l) => l.startsWith('{'));
+        if (err || !line) reject(new Error(`device-loss check failed: ${String(err)}\n${stderr.slice(-2000)}`));
+        else resolve(JSON.parse(line) as Report);
+      },
+    );
   });
 }
 
 const LOST = 'the GPU device was lost (destroyed: device was destroyed)';
 
 describe.skipIf(!gpuEnv)('a lost WebGPU device (Dawn + SwiftShader)', () => {
-  it('is detected and reported, fails the next step recognisably, and the run resumes from its checkpoint on a new device', { timeout: 420_000 }, async () => {
+  it('is detected and reported, fails the next step recognisably, and the run resumes from its checkpoint on a new device', {
+    timeout: 420_000,
+  }, async () => {
     const r = await check();
     expect(r.backend).toBe('webgpu');
     expect(r.before).toHaveLength(3);

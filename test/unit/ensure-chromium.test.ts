@@ -12,7 +12,12 @@ import { describe, expect, it } from 'vitest';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SCRIPT = path.join(ROOT, 'scripts/ensure-chromium.mjs');
 
-interface Decision { present: boolean; canInstall: boolean; attempted: boolean; ci: boolean }
+interface Decision {
+  present: boolean;
+  canInstall: boolean;
+  attempted: boolean;
+  ci: boolean;
+}
 interface Script {
   decide(d: Decision): 'ready' | 'install' | 'skip-browser' | 'fail';
   isCI(env: Record<string, string>): boolean;
@@ -33,10 +38,11 @@ const emptyBin = (): string => mkdtempSync(path.join(tmpdir(), 'mcckd-bin-'));
 describe('ensure-chromium: the decision', () => {
   it('present: ready, whatever else holds', async () => {
     const { decide } = await load();
-    for (const ci of [false, true]) for (const canInstall of [false, true]) expect(decide({ present: true, canInstall, attempted: false, ci })).toBe('ready');
+    for (const ci of [false, true])
+      for (const canInstall of [false, true]) expect(decide({ present: true, canInstall, attempted: false, ci })).toBe('ready');
   });
 
-  it('missing: install once when we can; then, or when we can\'t, skip the browser tests, or fail under CI', async () => {
+  it("missing: install once when we can; then, or when we can't, skip the browser tests, or fail under CI", async () => {
     const { decide } = await load();
     expect(decide({ present: false, canInstall: true, attempted: false, ci: false })).toBe('install');
     expect(decide({ present: false, canInstall: true, attempted: false, ci: true })).toBe('install');
@@ -48,7 +54,14 @@ describe('ensure-chromium: the decision', () => {
 
   it('reads CI, the path override and how it could install', async () => {
     const { isCI, chromiumPath, installPrefix } = await load();
-    expect([isCI({}), isCI({ CI: '' }), isCI({ CI: 'false' }), isCI({ CI: '0' }), isCI({ CI: 'true' }), isCI({ CI: '1' })]).toEqual([false, false, false, false, true, true]);
+    expect([isCI({}), isCI({ CI: '' }), isCI({ CI: 'false' }), isCI({ CI: '0' }), isCI({ CI: 'true' }), isCI({ CI: '1' })]).toEqual([
+      false,
+      false,
+      false,
+      false,
+      true,
+      true,
+    ]);
     expect(chromiumPath({})).toBe('/usr/bin/chromium');
     expect(chromiumPath({ MCCKD_CHROMIUM: '/x/chromium' })).toBe('/x/chromium');
     const linux = { platform: 'linux', aptGet: '/usr/bin/apt-get', root: true, sudo: false };
@@ -84,17 +97,23 @@ describe('ensure-chromium: as npm runs it', () => {
   });
 
   // as root, with an apt-get that records its calls and "installs" the file
-  it.skipIf(process.getuid?.() !== 0)('missing, as root with apt-get: apt-get update, then install -y chromium, non-interactive; then ready', () => {
-    const bin = emptyBin();
-    const chromium = path.join(bin, 'chromium');
-    const calls = path.join(bin, 'calls');
-    writeFileSync(path.join(bin, 'apt-get'), `#!/bin/sh\necho "$DEBIAN_FRONTEND $*" >> "${calls}"\nif [ "$1" = install ]; then : > "${chromium}"; fi\n`);
-    chmodSync(path.join(bin, 'apt-get'), 0o755);
-    const r = run({ PATH: bin, MCCKD_CHROMIUM: chromium, CI: 'true' });
-    expect(r.code, r.stderr).toBe(0);
-    expect(readFileSync(calls, 'utf8')).toBe('noninteractive update -q\nnoninteractive install -y -q chromium\n');
-    expect(existsSync(chromium)).toBe(true);
-  });
+  it.skipIf(process.getuid?.() !== 0)(
+    'missing, as root with apt-get: apt-get update, then install -y chromium, non-interactive; then ready',
+    () => {
+      const bin = emptyBin();
+      const chromium = path.join(bin, 'chromium');
+      const calls = path.join(bin, 'calls');
+      writeFileSync(
+        path.join(bin, 'apt-get'),
+        `#!/bin/sh\necho "$DEBIAN_FRONTEND $*" >> "${calls}"\nif [ "$1" = install ]; then : > "${chromium}"; fi\n`,
+      );
+      chmodSync(path.join(bin, 'apt-get'), 0o755);
+      const r = run({ PATH: bin, MCCKD_CHROMIUM: chromium, CI: 'true' });
+      expect(r.code, r.stderr).toBe(0);
+      expect(readFileSync(calls, 'utf8')).toBe('noninteractive update -q\nnoninteractive install -y -q chromium\n');
+      expect(existsSync(chromium)).toBe(true);
+    },
+  );
 
   it.skipIf(process.getuid?.() !== 0)('an install that does not bring Chromium: under CI exits 1, otherwise 0 with the note', () => {
     const bin = emptyBin();

@@ -4,7 +4,15 @@
 // report without sampled rationales (the page's default), and the page's
 // tables and seeds field (src/ui/compare-report.ts).
 import { describe, expect, it } from 'vitest';
-import { buildReport, curvesSvg, meanSd, metricNames, reportMarkdown, type ExperimentRun, type Report } from '../../src/core/experiment-report';
+import {
+  buildReport,
+  curvesSvg,
+  meanSd,
+  metricNames,
+  reportMarkdown,
+  type ExperimentRun,
+  type Report,
+} from '../../src/core/experiment-report';
 import { pairedTable, parseSeeds, planText, summaryTable } from '../../src/ui/compare-report';
 
 function run(alpha: number, seed: number, accuracy: number | null, loss: number): ExperimentRun {
@@ -15,13 +23,34 @@ function run(alpha: number, seed: number, accuracy: number | null, loss: number)
     steps: 2,
     trainSeconds: 0.5,
     final: { loss, ce: loss - 0.1, kl: alpha === 0 ? 0 : 0.05 },
-    curve: [{ step: 1, loss: loss + 1, ce: loss + 0.9, kl: 0.1 }, { step: 2, loss, ce: loss - 0.1, kl: 0.05 }],
+    curve: [
+      { step: 1, loss: loss + 1, ce: loss + 0.9, kl: 0.1 },
+      { step: 2, loss, ce: loss - 0.1, kl: 0.05 },
+    ],
     evalCurve: [],
-    id: { file: 'eval.jsonl', total: 10, accuracy, majorityAccuracy: null, agreement: null, sampleAccuracy: null, answered: null, answerKL: null },
+    id: {
+      file: 'eval.jsonl',
+      total: 10,
+      accuracy,
+      majorityAccuracy: null,
+      agreement: null,
+      sampleAccuracy: null,
+      answered: null,
+      answerKL: null,
+    },
   };
 }
 
-const greedyOnly = (seeds: number[]): Report['config'] => ({ data: 'teacher.jsonl', eval: 'eval.jsonl', alphas: [0, 0.1], seeds, samples: 0, sampleTemperature: 1, sampleSeed: 1, train: { steps: 2 } });
+const greedyOnly = (seeds: number[]): Report['config'] => ({
+  data: 'teacher.jsonl',
+  eval: 'eval.jsonl',
+  alphas: [0, 0.1],
+  seeds,
+  samples: 0,
+  sampleTemperature: 1,
+  sampleSeed: 1,
+  train: { steps: 2 },
+});
 
 describe('the report', () => {
   // baseline accuracies 0.2, 0.4; MCC-KD 0.3, 0.7: differences 0.1 and 0.3

@@ -33,7 +33,11 @@ async function parse(bytes: Uint8Array, name: string) {
 }
 
 function numpy(script: string, input: unknown): unknown {
-  const r = spawnSync(PY, ['-c', `import json, sys, numpy as np\ninp = json.load(sys.stdin)\n${script}`], { input: JSON.stringify(input), encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(PY, ['-c', `import json, sys, numpy as np\ninp = json.load(sys.stdin)\n${script}`], {
+    input: JSON.stringify(input),
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
   if (r.status !== 0) throw new Error(r.stderr);
   return JSON.parse(r.stdout);
 }
@@ -43,7 +47,8 @@ function tensorData(bytes: Uint8Array, dataStart: bigint, t: { offset: bigint; s
   const n = t.shape.reduce((a, x) => a * Number(x), 1);
   const view = new DataView(bytes.buffer, bytes.byteOffset + Number(dataStart + t.offset));
   const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = t.dtype === GGMLQuantizationType.F16 ? f16BitsToF32(view.getUint16(2 * i, true)) : view.getFloat32(4 * i, true);
+  for (let i = 0; i < n; i++)
+    out[i] = t.dtype === GGMLQuantizationType.F16 ? f16BitsToF32(view.getUint16(2 * i, true)) : view.getFloat32(4 * i, true);
   return out;
 }
 
@@ -80,7 +85,7 @@ describe('half floats', () => {
   it.skipIf(!hasPython)("equals numpy's astype(float16) on values of every magnitude", () => {
     const xs: number[] = [];
     let s = 12345;
-    const rnd = (): number => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    const rnd = (): number => (s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32;
     for (let i = 0; i < 20_000; i++) xs.push((rnd() - 0.5) * 2 ** Math.floor(rnd() * 50 - 30));
     const f32 = Array.from(Float32Array.from(xs));
     const theirs = numpy('print(json.dumps(np.array(inp, dtype=np.float32).astype(np.float16).view(np.uint16).tolist()))', f32) as number[];
@@ -95,14 +100,20 @@ describe("LLaMA's Q/K row permutation", () => {
   const w = Float32Array.from({ length: heads * hd * cols }, (_, i) => Math.sin(i * 1.7) + i / 100);
 
   it.skipIf(!hasPython)("is convert_hf_to_gguf.py's reshape / swapaxes, and its inverse undoes it", () => {
-    const theirs = numpy(`w = np.array(inp, dtype=np.float32).reshape(${heads * hd}, ${cols})
-print(json.dumps(w.reshape(${heads}, 2, ${hd / 2}, ${cols}).swapaxes(1, 2).reshape(w.shape).ravel().tolist()))`, Array.from(w)) as number[];
+    const theirs = numpy(
+      `w = np.array(inp, dtype=np.float32).reshape(${heads * hd}, ${cols})
+print(json.dumps(w.reshape(${heads}, 2, ${hd / 2}, ${cols}).swapaxes(1, 2).reshape(w.shape).ravel().tolist()))`,
+      Array.from(w),
+    ) as number[];
     const p = permuteRope(w, heads, cols);
     expect(Array.from(p)).toEqual(Array.from(Float32Array.from(theirs)));
     expect(Array.from(p)).not.toEqual(Array.from(w));
     // the inverse: rows [heads, hd/2, 2] back to [heads, 2, hd/2]
     const back = new Float32Array(w.length);
-    for (let h = 0; h < heads; h++) for (let i = 0; i < hd / 2; i++) for (let j = 0; j < 2; j++) back.set(p.subarray((h * hd + 2 * i + j) * cols, (h * hd + 2 * i + j + 1) * cols), (h * hd + j * (hd / 2) + i) * cols);
+    for (let h = 0; h < heads; h++)
+      for (let i = 0; i < hd / 2; i++)
+        for (let j = 0; j < 2; j++)
+          back.set(p.subarray((h * hd + 2 * i + j) * cols, (h * hd + 2 * i + j + 1) * cols), (h * hd + j * (hd / 2) + i) * cols);
     expect(Array.from(back)).toEqual(Array.from(w));
   });
 
@@ -171,9 +182,19 @@ describe('the GGUF writer', () => {
 
   it('refuses what it cannot write', () => {
     expect(() => writeGguf([['a', kv.u32(-1)]], [])).toThrow(/not an integer in/);
-    expect(() => writeGguf([['a', kv.u32(1)], ['a', kv.u32(2)]], [])).toThrow(/given twice/);
+    expect(() =>
+      writeGguf(
+        [
+          ['a', kv.u32(1)],
+          ['a', kv.u32(2)],
+        ],
+        [],
+      ),
+    ).toThrow(/given twice/);
     expect(() => writeGguf([], [{ name: 'x', shape: [2, 2], type: GgmlType.F32, data: new Float32Array(3) }])).toThrow(/holds 4 values/);
-    expect(() => writeGguf([], [{ name: 'x', shape: [2], type: GgmlType.F16, data: Float32Array.of(1, 70000) }])).toThrow(/70000 does not fit in F16/);
+    expect(() => writeGguf([], [{ name: 'x', shape: [2], type: GgmlType.F16, data: Float32Array.of(1, 70000) }])).toThrow(
+      /70000 does not fit in F16/,
+    );
   });
 });
 
@@ -183,7 +204,8 @@ function expected(m: ExportModel, name: string, dtype: 'F32' | 'F16'): Map<strin
   const { d, headDim, nKvHead, inner, tied } = dimsOf(c);
   const W = (n: string): Float32Array => Float32Array.from(m.weights[n].data);
   const out = new Map<string, [number[], Float32Array]>();
-  const put = (n: string, shape: number[], data: Float32Array): void => void out.set(n, [shape, dtype === 'F16' && shape.length > 1 ? roundHalf(data) : data]);
+  const put = (n: string, shape: number[], data: Float32Array): void =>
+    void out.set(n, [shape, dtype === 'F16' && shape.length > 1 ? roundHalf(data) : data]);
   const V = c.vocabSize;
   if (name.startsWith('gpt2')) {
     put('token_embd.weight', [V, d], W('transformer.wte.weight'));
@@ -242,8 +264,16 @@ function expected(m: ExportModel, name: string, dtype: 'F32' | 'F16'): Map<strin
     const q = c.nHead * headDim;
     const kvw = nKvHead * headDim;
     put(`blk.${l}.attn_norm.weight`, [d], W(`${p}.input_layernorm.weight`));
-    put(`blk.${l}.attn_q.weight`, [q, d], llama ? permuteRope(W(`${p}.self_attn.q_proj.weight`), c.nHead, d) : W(`${p}.self_attn.q_proj.weight`));
-    put(`blk.${l}.attn_k.weight`, [kvw, d], llama ? permuteRope(W(`${p}.self_attn.k_proj.weight`), nKvHead, d) : W(`${p}.self_attn.k_proj.weight`));
+    put(
+      `blk.${l}.attn_q.weight`,
+      [q, d],
+      llama ? permuteRope(W(`${p}.self_attn.q_proj.weight`), c.nHead, d) : W(`${p}.self_attn.q_proj.weight`),
+    );
+    put(
+      `blk.${l}.attn_k.weight`,
+      [kvw, d],
+      llama ? permuteRope(W(`${p}.self_attn.k_proj.weight`), nKvHead, d) : W(`${p}.self_attn.k_proj.weight`),
+    );
     put(`blk.${l}.attn_v.weight`, [kvw, d], W(`${p}.self_attn.v_proj.weight`));
     if (qwen3) {
       put(`blk.${l}.attn_q_norm.weight`, [headDim], W(`${p}.self_attn.q_norm.weight`));
@@ -305,7 +335,10 @@ describe.skipIf(!hasPython)('GGUF files of tiny students LoRA-trained a few step
           expect(md['gemma3.final_logit_softcapping']).toBeUndefined();
         }
         // the tokenizer: every id of the embedding, its text as tokenizer.json has it
-        const tj = m.tokenizerJson as { model: { vocab: Record<string, number>; merges: string[] }; added_tokens: { id: number; content: string }[] };
+        const tj = m.tokenizerJson as {
+          model: { vocab: Record<string, number>; merges: string[] };
+          added_tokens: { id: number; content: string }[];
+        };
         const tokens = md['tokenizer.ggml.tokens'] as string[];
         expect(md['tokenizer.ggml.model']).toBe('gpt2');
         expect(md['tokenizer.ggml.pre']).toBe(c.style === 'gpt2' ? 'gpt-2' : 'llama-bpe');
@@ -347,7 +380,10 @@ describe.skipIf(!hasPython)('Gemma3 configs llama.cpp would compute differently 
     const refused = (patch: Partial<ExportModel['modelConfig']>, msg: RegExp): void => {
       expect(() => ggufFile({ ...m, modelConfig: { ...mc, ...patch } }), JSON.stringify(patch)).toThrow(msg);
     };
-    refused({ layerTypes: ['sliding', 'full'] }, /GGUF export: llama.cpp's gemma3 would compute this model differently: layer_types: layer 1 is full/);
+    refused(
+      { layerTypes: ['sliding', 'full'] },
+      /GGUF export: llama.cpp's gemma3 would compute this model differently: layer_types: layer 1 is full/,
+    );
     refused({ layerTypes: undefined }, /layer_types: layer 0 is full/);
     refused({ ropeLocalTheta: 5000 }, /rope_local_base_freq 5000/);
     refused({ attnScale: 1 / Math.sqrt(24) }, /query_pre_attn_scalar 24\b/);
@@ -384,14 +420,22 @@ describe('the tokenizer as llama.cpp vocabulary', () => {
   });
 
   it('ids the tokenizer leaves unused become unused [PAD<id>] entries', () => {
-    const v = ggufVocab({ model: { type: 'BPE', vocab: { a: 0, b: 1, ab: 3 }, merges: ['a b'] }, added_tokens: [{ id: 5, content: '<e>', special: true }], pre_tokenizer: { type: 'ByteLevel' } }, 6);
+    const v = ggufVocab(
+      {
+        model: { type: 'BPE', vocab: { a: 0, b: 1, ab: 3 }, merges: ['a b'] },
+        added_tokens: [{ id: 5, content: '<e>', special: true }],
+        pre_tokenizer: { type: 'ByteLevel' },
+      },
+      6,
+    );
     expect(v.tokens).toEqual(['a', 'b', '[PAD2]', 'ab', '[PAD4]', '<e>']);
     expect(v.types).toEqual([1, 1, TokenType.UNUSED, 1, TokenType.UNUSED, TokenType.CONTROL]);
     expect([v.pre, v.preExact]).toEqual(['gpt-2', true]);
   });
 
   it("names llama.cpp's pre-tokenizer only when it splits as the tokenizer.json does", () => {
-    const bpe = (pre: unknown): ReturnType<typeof ggufVocab> => ggufVocab({ model: { type: 'BPE', vocab: { a: 0 }, merges: [] }, pre_tokenizer: pre }, 1);
+    const bpe = (pre: unknown): ReturnType<typeof ggufVocab> =>
+      ggufVocab({ model: { type: 'BPE', vocab: { a: 0 }, merges: [] }, pre_tokenizer: pre }, 1);
     const digits = { type: 'Digits', individual_digits: true };
     const byteLevel = { type: 'ByteLevel', add_prefix_space: false, use_regex: true };
     expect(bpe({ type: 'Sequence', pretokenizers: [digits, byteLevel] })).toMatchObject({ pre: 'smollm', preExact: true });
@@ -400,7 +444,22 @@ describe('the tokenizer as llama.cpp vocabulary', () => {
   });
 
   it('a SentencePiece-style BPE (byte fallback) becomes the "llama" vocabulary with scores and byte tokens', () => {
-    const v = ggufVocab({ model: { type: 'BPE', byte_fallback: true, unk_token: '<unk>', vocab: { '<unk>': 0, '<s>': 1, '</s>': 2, '<0x0A>': 3, '▁a': 4 }, merges: [] }, added_tokens: [{ id: 1, content: '<s>', special: true }, { id: 2, content: '</s>', special: true }] }, 5);
+    const v = ggufVocab(
+      {
+        model: {
+          type: 'BPE',
+          byte_fallback: true,
+          unk_token: '<unk>',
+          vocab: { '<unk>': 0, '<s>': 1, '</s>': 2, '<0x0A>': 3, '▁a': 4 },
+          merges: [],
+        },
+        added_tokens: [
+          { id: 1, content: '<s>', special: true },
+          { id: 2, content: '</s>', special: true },
+        ],
+      },
+      5,
+    );
     expect(v.model).toBe('llama');
     expect(v.types).toEqual([TokenType.UNKNOWN, TokenType.CONTROL, TokenType.CONTROL, TokenType.BYTE, TokenType.NORMAL]);
     expect(Array.from(v.scores!)).toEqual([0, 0, 0, 0, -4]);
@@ -410,9 +469,22 @@ describe('the tokenizer as llama.cpp vocabulary', () => {
   it('refuses what llama.cpp could not load, naming the problem', () => {
     expect(() => ggufVocab({ model: { type: 'WordPiece', vocab: {} } }, 4)).toThrow(ExportError);
     expect(() => ggufVocab({ model: { type: 'Unigram', vocab: [] } }, 4)).toThrow(/model type "Unigram" is not supported/);
-    expect(() => ggufVocab({ model: { type: 'BPE', vocab: { a: 0, b: 7 }, merges: [] }, pre_tokenizer: { type: 'ByteLevel' } }, 4)).toThrow(/id 7, beyond the model's 4 embedding rows/);
-    expect(() => ggufVocab({ model: { type: 'BPE', vocab: { a: 0 }, merges: [] }, added_tokens: [{ id: 1, content: 'a', special: true }], pre_tokenizer: { type: 'ByteLevel' } }, 2)).toThrow(/ids 0 and 1 are both the token "a"/);
-    expect(() => ggufVocab({ model: { type: 'BPE', vocab: { a: 0 }, merges: ['a b c'] }, pre_tokenizer: { type: 'ByteLevel' } }, 2)).toThrow(/merge "a b c"/);
+    expect(() => ggufVocab({ model: { type: 'BPE', vocab: { a: 0, b: 7 }, merges: [] }, pre_tokenizer: { type: 'ByteLevel' } }, 4)).toThrow(
+      /id 7, beyond the model's 4 embedding rows/,
+    );
+    expect(() =>
+      ggufVocab(
+        {
+          model: { type: 'BPE', vocab: { a: 0 }, merges: [] },
+          added_tokens: [{ id: 1, content: 'a', special: true }],
+          pre_tokenizer: { type: 'ByteLevel' },
+        },
+        2,
+      ),
+    ).toThrow(/ids 0 and 1 are both the token "a"/);
+    expect(() =>
+      ggufVocab({ model: { type: 'BPE', vocab: { a: 0 }, merges: ['a b c'] }, pre_tokenizer: { type: 'ByteLevel' } }, 2),
+    ).toThrow(/merge "a b c"/);
   });
 
   it.skipIf(!hasPython)('refuses a model whose weights disagree with its config', () => {

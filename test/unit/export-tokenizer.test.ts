@@ -66,14 +66,80 @@ async function demoGroups(): Promise<QuestionGroup[]> {
 // whitespace (JavaScript's \s differs from Unicode White_Space at U+FEFF and
 // U+0085), CRLF.
 const PIECES = [
-  ' ', '  ', '\t', '\n', '\r\n', '\r', '\u000b', '\f', '\u00a0', '\u0085', '\u1680', '\u2003', '\u2028', '\u2029', '\u202f', '\u3000', '\ufeff', '\u180e', '\u200b',
-  'a', 'the', ' He', 'Tom', 'é', 'e\u0301', 'n\u0303o', 'ﬁ', 'ß', 'İ', 'Ω',
-  '0', '7', '42', '٣', '३', '½', '²', 'Ⅻ', '①',
-  '.', ',', '?!', '$', '%', '(A)', '->', '−', '°C', '…', '"', "'s", '<|', '|>',
-  '日本語', '中', '한국어', 'עברית', 'العربية', 'ไทย',
-  '😀', '👍🏽', '👨‍👩‍👧', '🇫🇷', '\u{1F9EA}', '𝔘', '\u{20000}', '\u{E0001}', '\u{10FFFD}',
+  ' ',
+  '  ',
+  '\t',
+  '\n',
+  '\r\n',
+  '\r',
+  '\u000b',
+  '\f',
+  '\u00a0',
+  '\u0085',
+  '\u1680',
+  '\u2003',
+  '\u2028',
+  '\u2029',
+  '\u202f',
+  '\u3000',
+  '\ufeff',
+  '\u180e',
+  '\u200b',
+  'a',
+  'the',
+  ' He',
+  'Tom',
+  'é',
+  'e\u0301',
+  'n\u0303o',
+  'ﬁ',
+  'ß',
+  'İ',
+  'Ω',
+  '0',
+  '7',
+  '42',
+  '٣',
+  '३',
+  '½',
+  '²',
+  'Ⅻ',
+  '①',
+  '.',
+  ',',
+  '?!',
+  '$',
+  '%',
+  '(A)',
+  '->',
+  '−',
+  '°C',
+  '…',
+  '"',
+  "'s",
+  '<|',
+  '|>',
+  '日本語',
+  '中',
+  '한국어',
+  'עברית',
+  'العربية',
+  'ไทย',
+  '😀',
+  '👍🏽',
+  '👨‍👩‍👧',
+  '🇫🇷',
+  '\u{1F9EA}',
+  '𝔘',
+  '\u{20000}',
+  '\u{E0001}',
+  '\u{10FFFD}',
 ];
-const unicodeText = fc.array(fc.oneof(fc.constantFrom(...PIECES), fc.string({ unit: 'grapheme', maxLength: 6 }), fc.string({ unit: 'binary', maxLength: 6 })), { maxLength: 24 }).map((a) => a.join(''));
+const unicodeText = fc
+  .array(fc.oneof(fc.constantFrom(...PIECES), fc.string({ unit: 'grapheme', maxLength: 6 }), fc.string({ unit: 'binary', maxLength: 6 })), {
+    maxLength: 24,
+  })
+  .map((a) => a.join(''));
 
 describe('the exported files', () => {
   let tok: Tokenizer;
@@ -85,8 +151,25 @@ describe('the exported files', () => {
   });
 
   it('keep to the documented tokenizer.json schema', () => {
-    expect(Object.keys(json).sort()).toEqual(['added_tokens', 'decoder', 'model', 'normalizer', 'padding', 'post_processor', 'pre_tokenizer', 'truncation', 'version']);
-    expect(json).toMatchObject({ version: '1.0', truncation: null, padding: null, normalizer: null, post_processor: null, decoder: { type: 'ByteLevel', use_regex: false } });
+    expect(Object.keys(json).sort()).toEqual([
+      'added_tokens',
+      'decoder',
+      'model',
+      'normalizer',
+      'padding',
+      'post_processor',
+      'pre_tokenizer',
+      'truncation',
+      'version',
+    ]);
+    expect(json).toMatchObject({
+      version: '1.0',
+      truncation: null,
+      padding: null,
+      normalizer: null,
+      post_processor: null,
+      decoder: { type: 'ByteLevel', use_regex: false },
+    });
     expect(json.added_tokens).toEqual([
       { id: 0, content: PAD_TOKEN, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true },
       { id: 1, content: EOS_TOKEN, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true },
@@ -99,8 +182,28 @@ describe('the exported files', () => {
       ],
     });
     const model = json.model as Json;
-    expect(Object.keys(model).sort()).toEqual(['byte_fallback', 'continuing_subword_prefix', 'dropout', 'end_of_word_suffix', 'fuse_unk', 'ignore_merges', 'merges', 'type', 'unk_token', 'vocab']);
-    expect(model).toMatchObject({ type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ignore_merges: false });
+    expect(Object.keys(model).sort()).toEqual([
+      'byte_fallback',
+      'continuing_subword_prefix',
+      'dropout',
+      'end_of_word_suffix',
+      'fuse_unk',
+      'ignore_merges',
+      'merges',
+      'type',
+      'unk_token',
+      'vocab',
+    ]);
+    expect(model).toMatchObject({
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: false,
+    });
     const vocab = model.vocab as Record<string, number>;
     const merges = model.merges as string[];
     const n = 258 + tok.toJSON().merges.length;
@@ -126,7 +229,7 @@ describe('the exported files', () => {
     expect(BYTE_TO_UNICODE[0xad]).toBe('Ń'); // the soft hyphen, the last non-printable one
   });
 
-  it('spell out JavaScript\'s \\s in the Split regex: the same class on every code point', () => {
+  it("spell out JavaScript's \\s in the Split regex: the same class on every code point", () => {
     // The class as written (first alternative of the last branch) against /\s/u.
     const body = MCCKD_SPLIT_REGEX.slice(MCCKD_SPLIT_REGEX.lastIndexOf('[') + 1, MCCKD_SPLIT_REGEX.lastIndexOf(']'));
     const ours = new RegExp(`^[${body}\\n]$`, 'u');
@@ -232,7 +335,7 @@ describe('encoding arbitrary unicode (fast-check)', () => {
     }
   });
 
-  it('limit: the special tokens\' text inside a string is their id there, bytes here', () => {
+  it("limit: the special tokens' text inside a string is their id there, bytes here", () => {
     // Hugging Face tokenizers always match added tokens in the input text;
     // our Tokenizer.encode never produces a special id. Curated text holding
     // "<|eos|>" or "<|pad|>" is the only input on which the two disagree.
@@ -241,7 +344,7 @@ describe('encoding arbitrary unicode (fast-check)', () => {
     expect(hf.encode('<|eos|')).toEqual(tok.encode('<|eos|'));
   });
 
-  it('limit: decoding, ours drops a leading U+FEFF (TextDecoder\'s BOM handling), theirs keeps it; specials decode to their names there, to nothing here', () => {
+  it("limit: decoding, ours drops a leading U+FEFF (TextDecoder's BOM handling), theirs keeps it; specials decode to their names there, to nothing here", () => {
     const ids = tok.encode('\ufeffhi');
     expect(hf.encode('\ufeffhi')).toEqual(ids);
     expect(hf.decode(ids)).toBe('\ufeffhi');
@@ -255,7 +358,16 @@ describe('two merges with the same bytes', () => {
   // "abc" both as (a, bc) and as (ab, c): a valid description for our
   // Tokenizer (it encodes with ids), but a tokenizer.json maps one string to one id.
   const [a, b, c] = ['a', 'b', 'c'].map((ch) => ch.charCodeAt(0) + 2);
-  const dup: TokenizerJSON = { type: 'byte-bpe/1', vocabSize: 262, merges: [[b, c], [a, 258], [a, b], [260, c]] };
+  const dup: TokenizerJSON = {
+    type: 'byte-bpe/1',
+    vocabSize: 262,
+    merges: [
+      [b, c],
+      [a, 258],
+      [a, b],
+      [260, c],
+    ],
+  };
 
   it('are found by duplicateMerges and refused by the export, naming the tokens', () => {
     expect(duplicateMerges(dup)).toEqual([[261, 259]]);
@@ -265,12 +377,20 @@ describe('two merges with the same bytes', () => {
   });
 
   it('a malformed description is refused before anything is built', () => {
-    expect(() => bpeTokenizerFiles({ type: 'byte-bpe/1', vocabSize: 259, merges: [[2, 400]] })).toThrow(/merge 0 is not a pair of earlier token ids/);
+    expect(() => bpeTokenizerFiles({ type: 'byte-bpe/1', vocabSize: 259, merges: [[2, 400]] })).toThrow(
+      /merge 0 is not a pair of earlier token ids/,
+    );
     expect(() => bpeTokenizerFiles({ type: 'byte-bpe/1', vocabSize: 259, merges: [[1, 2]] })).toThrow(/merge 0 .* joins a special token/);
   });
 });
 
-const FILES = ['mcc-kd/svamp_train.json', 'mentor-kd/svamp_3_train.json', 'mentor-kd/last_letter_concatenation_3_train.json', 'mentor-kd/tracking_shuffled_objects_3_train.json', 'mentor-kd/strategy_qa_aug3_t5_large.json'];
+const FILES = [
+  'mcc-kd/svamp_train.json',
+  'mentor-kd/svamp_3_train.json',
+  'mentor-kd/last_letter_concatenation_3_train.json',
+  'mentor-kd/tracking_shuffled_objects_3_train.json',
+  'mentor-kd/strategy_qa_aug3_t5_large.json',
+];
 
 describe.skipIf(!dataPresent)('real teacher files (../shared/data)', () => {
   const groups: QuestionGroup[] = [];
@@ -281,7 +401,12 @@ describe.skipIf(!dataPresent)('real teacher files (../shared/data)', () => {
       groups.push(...gs);
     }
     // the test files' questions too: text the tokenizer never trained on
-    for (const f of ['mentor-kd/svamp_test.json', 'mentor-kd/last_letter_concatenation_test.json', 'mentor-kd/tracking_shuffled_objects_test.json', 'mcc-kd/svamp_dev.json']) {
+    for (const f of [
+      'mentor-kd/svamp_test.json',
+      'mentor-kd/last_letter_concatenation_test.json',
+      'mentor-kd/tracking_shuffled_objects_test.json',
+      'mcc-kd/svamp_dev.json',
+    ]) {
       const { readEvalFile } = await import('../../src/data/index');
       const { items } = await readEvalFile(createReadStream(path.join(DATA, f)));
       questions.push(...items.map((i) => i.question));
@@ -353,7 +478,9 @@ except ImportError:
     pass
 print(json.dumps(out))
 `;
-    const out = JSON.parse(execFileSync(PYTHON, ['-c', script, dir], { encoding: 'utf8', maxBuffer: 1 << 24, stdio: ['ignore', 'pipe', 'ignore'] })) as {
+    const out = JSON.parse(
+      execFileSync(PYTHON, ['-c', script, dir], { encoding: 'utf8', maxBuffer: 1 << 24, stdio: ['ignore', 'pipe', 'ignore'] }),
+    ) as {
       ids: number;
       decode: number;
       eos: number[];
@@ -361,6 +488,8 @@ print(json.dumps(out))
     };
     expect(out).toMatchObject({ ids: 0, decode: 0, eos: [...tok.encode('a'), 1, ...tok.encode('b')] });
     if (out.transformers) expect(out.transformers).toEqual({ ids: 0, eos: 1, pad: 0, bos: null });
-    console.log(`export-tokenizer: Python tokenizers${out.transformers ? ' and transformers' : ''}: ${cases.length} cases, ids and decoding identical`);
+    console.log(
+      `export-tokenizer: Python tokenizers${out.transformers ? ' and transformers' : ''}: ${cases.length} cases, ids and decoding identical`,
+    );
   }, 120_000);
 });

@@ -39,7 +39,10 @@ describe.skipIf(!hasNumpy)('Hugging Face config.json and tensor table', () => {
   const tmp = mkdtempSync(path.join(tmpdir(), 'hf-config-'));
   afterAll(() => rmSync(tmp, { recursive: true, force: true }));
   const make = (script: string, out: string): void => {
-    const r = spawnSync(PY, [path.join(ROOT, 'scripts/hf', script), out], { encoding: 'utf8', env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } });
+    const r = spawnSync(PY, [path.join(ROOT, 'scripts/hf', script), out], {
+      encoding: 'utf8',
+      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
+    });
     if (r.status !== 0) throw new Error(`${script} failed: ${r.stderr}`);
   };
 
@@ -54,7 +57,10 @@ describe.skipIf(!hasNumpy)('Hugging Face config.json and tensor table', () => {
       checkStoredTensors(spec, stored); // throws on any disagreement
       const kept = [...stored].filter(([n]) => !isIgnoredTensor(n, spec));
       expect(kept.length, name).toBe(hfTensorShapes(spec).length);
-      expect(kept.reduce((s, [, t]) => s + t.shape.reduce((a, b) => a * b, 1), 0), name).toBe(hfParamCount(spec));
+      expect(
+        kept.reduce((s, [, t]) => s + t.shape.reduce((a, b) => a * b, 1), 0),
+        name,
+      ).toBe(hfParamCount(spec));
     }
     const gqa = parseHfConfig(config(path.join(tmp, 'tiny', 'llama-gqa')));
     expect(gqa).toMatchObject({ arch: 'llama', nHead: 4, nKvHead: 2, headDim: 16, tieWordEmbeddings: false, qkvBias: false });
@@ -66,13 +72,37 @@ describe.skipIf(!hasNumpy)('Hugging Face config.json and tensor table', () => {
 
   it('reads Qwen3 (head_dim * heads != hidden, q/k norms) and refuses what it does not implement, naming the field', () => {
     const out = path.join(tmp, 'qwen3');
-    const r = spawnSync(PY, [path.join(ROOT, 'scripts/hf/make_tiny.py'), out, '--families', 'qwen3'], { encoding: 'utf8', env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } });
+    const r = spawnSync(PY, [path.join(ROOT, 'scripts/hf/make_tiny.py'), out, '--families', 'qwen3'], {
+      encoding: 'utf8',
+      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
+    });
     if (r.status !== 0) throw new Error(r.stderr);
     const tiny = config(path.join(out, 'qwen3-tiny')) as Record<string, unknown>;
     const untied = config(path.join(out, 'qwen3-untied')) as Record<string, unknown>;
-    expect(parseHfConfig(tiny)).toMatchObject({ arch: 'qwen3', hiddenSize: 48, nHead: 4, nKvHead: 2, headDim: 16, qkvBias: false, tieWordEmbeddings: true, ropeTheta: 1e6, normEps: 1e-6 });
-    expect(parseHfConfig(untied)).toMatchObject({ arch: 'qwen3', hiddenSize: 64, nHead: 4, nKvHead: 1, headDim: 8, tieWordEmbeddings: false, ropeTheta: 1e4 });
-    for (const [name, c] of [['qwen3-tiny', tiny], ['qwen3-untied', untied]] as const) {
+    expect(parseHfConfig(tiny)).toMatchObject({
+      arch: 'qwen3',
+      hiddenSize: 48,
+      nHead: 4,
+      nKvHead: 2,
+      headDim: 16,
+      qkvBias: false,
+      tieWordEmbeddings: true,
+      ropeTheta: 1e6,
+      normEps: 1e-6,
+    });
+    expect(parseHfConfig(untied)).toMatchObject({
+      arch: 'qwen3',
+      hiddenSize: 64,
+      nHead: 4,
+      nKvHead: 1,
+      headDim: 8,
+      tieWordEmbeddings: false,
+      ropeTheta: 1e4,
+    });
+    for (const [name, c] of [
+      ['qwen3-tiny', tiny],
+      ['qwen3-untied', untied],
+    ] as const) {
       const spec = parseHfConfig(c);
       const stored = storedTensors(path.join(out, name));
       checkStoredTensors(spec, stored);
@@ -85,11 +115,19 @@ describe.skipIf(!hasNumpy)('Hugging Face config.json and tensor table', () => {
       const noNorm = new Map(stored);
       noNorm.delete('model.layers.1.self_attn.k_norm.weight');
       expect(() => checkStoredTensors(spec, noNorm)).toThrow(/tensor "model.layers.1.self_attn.k_norm.weight" is missing/);
-      const wide = new Map(stored).set('model.layers.0.self_attn.q_norm.weight', { dtype: 'F32', shape: [spec.hiddenSize / spec.nHead + 2] });
+      const wide = new Map(stored).set('model.layers.0.self_attn.q_norm.weight', {
+        dtype: 'F32',
+        shape: [spec.hiddenSize / spec.nHead + 2],
+      });
       expect(() => checkStoredTensors(spec, wide)).toThrow(/"model.layers.0.self_attn.q_norm.weight" has shape .*head_dim/);
     }
     // transformers 5's layout: rope_parameters instead of rope_theta, layer_types written out
-    const v5 = { ...tiny, rope_theta: undefined, rope_parameters: { rope_type: 'default', rope_theta: 5e5 }, layer_types: ['full_attention', 'full_attention'] };
+    const v5 = {
+      ...tiny,
+      rope_theta: undefined,
+      rope_parameters: { rope_type: 'default', rope_theta: 5e5 },
+      layer_types: ['full_attention', 'full_attention'],
+    };
     expect(parseHfConfig(v5).ropeTheta).toBe(5e5);
     const refusals: [Record<string, unknown>, RegExp][] = [
       [{ attention_bias: true }, /"attention_bias": true is not supported/],
@@ -109,9 +147,25 @@ describe.skipIf(!hasNumpy)('Hugging Face config.json and tensor table', () => {
 
   it('refuses each broken config or tensor table, naming the field or tensor', () => {
     make('make_hostile.py', path.join(tmp, 'hostile'));
-    const cases = JSON.parse(readFileSync(path.join(tmp, 'hostile', 'hostile.json'), 'utf8')) as Record<string, { problem: string; expect: string }>;
+    const cases = JSON.parse(readFileSync(path.join(tmp, 'hostile', 'hostile.json'), 'utf8')) as Record<
+      string,
+      { problem: string; expect: string }
+    >;
     // the folder-level cases (missing or truncated files) are the folder reader's
-    const here = ['arch-mismatch', 'gpt2-relu', 'huge-vocab', 'rope-scaling', 'sliding-window', 'unknown-arch', 'config-lies-hidden', 'config-lies-layers', 'kv-shape', 'missing-lm-head', 'missing-tensor', 'f64-tensor'];
+    const here = [
+      'arch-mismatch',
+      'gpt2-relu',
+      'huge-vocab',
+      'rope-scaling',
+      'sliding-window',
+      'unknown-arch',
+      'config-lies-hidden',
+      'config-lies-layers',
+      'kv-shape',
+      'missing-lm-head',
+      'missing-tensor',
+      'f64-tensor',
+    ];
     for (const name of here) {
       const dir = path.join(tmp, 'hostile', name);
       const refuse = (): void => checkStoredTensors(parseHfConfig(config(dir)), storedTensors(dir));
@@ -125,7 +179,10 @@ describe.skipIf(!hasNumpy)('Hugging Face config.json and tensor table', () => {
   });
 
   it('reads Gemma3 (gemma3_text): layer kinds from layer_types or sliding_window_pattern, two RoPE bases, the scale, the final soft-cap; refuses what we do not compute', () => {
-    const r = spawnSync(PY, [path.join(ROOT, 'scripts/hf/make_tiny.py'), path.join(tmp, 'gemma3'), '--families', 'gemma3'], { encoding: 'utf8', env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } });
+    const r = spawnSync(PY, [path.join(ROOT, 'scripts/hf/make_tiny.py'), path.join(tmp, 'gemma3'), '--families', 'gemma3'], {
+      encoding: 'utf8',
+      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
+    });
     if (r.status !== 0) throw new Error(r.stderr);
     for (const name of ['gemma3-tiny', 'gemma3-softcap', 'gemma3-gguf']) {
       const dir = path.join(tmp, 'gemma3', name);
@@ -133,34 +190,84 @@ describe.skipIf(!hasNumpy)('Hugging Face config.json and tensor table', () => {
       checkStoredTensors(spec, storedTensors(dir));
       const stored = storedTensors(dir);
       expect(stored.size, name).toBe(hfTensorShapes(spec).length);
-      expect([...stored.values()].reduce((s2, t) => s2 + t.shape.reduce((a, b) => a * b, 1), 0), name).toBe(hfParamCount(spec));
+      expect(
+        [...stored.values()].reduce((s2, t) => s2 + t.shape.reduce((a, b) => a * b, 1), 0),
+        name,
+      ).toBe(hfParamCount(spec));
     }
     const tiny = parseHfConfig(config(path.join(tmp, 'gemma3', 'gemma3-tiny')));
-    expect(tiny).toMatchObject({ arch: 'gemma3', nHead: 4, nKvHead: 1, headDim: 16, hiddenSize: 48, tieWordEmbeddings: true, qkvBias: false, ropeTheta: 1e6 });
-    expect(tiny.config).toMatchObject({ layerTypes: ['sliding', 'sliding', 'full', 'sliding'], slidingWindow: 4, ropeLocalTheta: 1e4, attnScale: 1 / Math.sqrt(24), headDim: 16 });
+    expect(tiny).toMatchObject({
+      arch: 'gemma3',
+      nHead: 4,
+      nKvHead: 1,
+      headDim: 16,
+      hiddenSize: 48,
+      tieWordEmbeddings: true,
+      qkvBias: false,
+      ropeTheta: 1e6,
+    });
+    expect(tiny.config).toMatchObject({
+      layerTypes: ['sliding', 'sliding', 'full', 'sliding'],
+      slidingWindow: 4,
+      ropeLocalTheta: 1e4,
+      attnScale: 1 / Math.sqrt(24),
+      headDim: 16,
+    });
     expect(tiny.config.finalSoftcap).toBeUndefined();
     const soft = parseHfConfig(config(path.join(tmp, 'gemma3', 'gemma3-softcap')));
     // sliding_window_pattern 3: layers 0, 1 slide, 2 is full
-    expect(soft.config).toMatchObject({ layerTypes: ['sliding', 'sliding', 'full'], slidingWindow: 5, ropeTheta: 5e5, ropeLocalTheta: 5e3, finalSoftcap: 4 });
+    expect(soft.config).toMatchObject({
+      layerTypes: ['sliding', 'sliding', 'full'],
+      slidingWindow: 5,
+      ropeTheta: 5e5,
+      ropeLocalTheta: 5e3,
+      finalSoftcap: 4,
+    });
     // attn_logit_softcapping 3 is not applied: transformers ignores it for Gemma3
     expect(soft.config.attnSoftcap).toBeUndefined();
 
     const g = config(path.join(tmp, 'gemma3', 'gemma3-tiny')) as Record<string, unknown>;
     const { layer_types: _lt, ...noTypes } = g;
     // no layer_types nor sliding_window_pattern: transformers' default pattern 6
-    expect(parseHfConfig({ ...noTypes, num_hidden_layers: 7, layer_types: undefined }).config.layerTypes).toEqual(['sliding', 'sliding', 'sliding', 'sliding', 'sliding', 'full', 'sliding']);
+    expect(parseHfConfig({ ...noTypes, num_hidden_layers: 7, layer_types: undefined }).config.layerTypes).toEqual([
+      'sliding',
+      'sliding',
+      'sliding',
+      'sliding',
+      'sliding',
+      'full',
+      'sliding',
+    ]);
     // transformers 5's rope_parameters
-    expect(parseHfConfig({ ...g, rope_theta: undefined, rope_local_base_freq: undefined, rope_parameters: { full_attention: { rope_type: 'default', rope_theta: 2e6 }, sliding_attention: { rope_type: 'default', rope_theta: 2e4 } } }).config).toMatchObject({ ropeTheta: 2e6, ropeLocalTheta: 2e4 });
+    expect(
+      parseHfConfig({
+        ...g,
+        rope_theta: undefined,
+        rope_local_base_freq: undefined,
+        rope_parameters: {
+          full_attention: { rope_type: 'default', rope_theta: 2e6 },
+          sliding_attention: { rope_type: 'default', rope_theta: 2e4 },
+        },
+      }).config,
+    ).toMatchObject({ ropeTheta: 2e6, ropeLocalTheta: 2e4 });
     // defaults of Gemma3TextConfig when the fields are absent
-    expect(parseHfConfig({ ...g, rope_theta: undefined, rope_local_base_freq: undefined, query_pre_attn_scalar: undefined }).config).toMatchObject({ ropeTheta: 1e6, ropeLocalTheta: 1e4, attnScale: 1 / 16 });
+    expect(
+      parseHfConfig({ ...g, rope_theta: undefined, rope_local_base_freq: undefined, query_pre_attn_scalar: undefined }).config,
+    ).toMatchObject({ ropeTheta: 1e6, ropeLocalTheta: 1e4, attnScale: 1 / 16 });
     expect(parseHfConfig({ ...g, tie_word_embeddings: false }).tieWordEmbeddings).toBe(false);
     const refusals: [Record<string, unknown>, RegExp][] = [
       [{ rope_scaling: { rope_type: 'linear', factor: 8 } }, /"rope_scaling" is set/],
-      [{ rope_parameters: { full_attention: { rope_type: 'linear', factor: 8, rope_theta: 1e6 } } }, /"rope_parameters".full_attention.rope_type "linear" is not supported/],
+      [
+        { rope_parameters: { full_attention: { rope_type: 'linear', factor: 8, rope_theta: 1e6 } } },
+        /"rope_parameters".full_attention.rope_type "linear" is not supported/,
+      ],
       [{ use_bidirectional_attention: true }, /"use_bidirectional_attention": true is not supported/],
       [{ hidden_activation: 'gelu' }, /"hidden_activation" "gelu" is not supported/],
       [{ attention_bias: true }, /"attention_bias": true is not supported/],
-      [{ layer_types: ['sliding_attention', 'chunked_attention', 'full_attention', 'sliding_attention'] }, /"layer_types"\[1\] "chunked_attention" is not supported/],
+      [
+        { layer_types: ['sliding_attention', 'chunked_attention', 'full_attention', 'sliding_attention'] },
+        /"layer_types"\[1\] "chunked_attention" is not supported/,
+      ],
       [{ layer_types: ['full_attention'] }, /"layer_types" must list one entry for each of the 4 layers/],
       [{ sliding_window: null }, /"sliding_window" must be a positive integer/],
       [{ query_pre_attn_scalar: 0 }, /"query_pre_attn_scalar" must be a positive number/],
@@ -172,7 +279,17 @@ describe.skipIf(!hasNumpy)('Hugging Face config.json and tensor table', () => {
   });
 
   it('refuses configs without allocating: huge sizes, non-integers, unknown settings', () => {
-    const llama = { architectures: ['LlamaForCausalLM'], model_type: 'llama', vocab_size: 100, hidden_size: 32, num_attention_heads: 4, num_key_value_heads: 2, num_hidden_layers: 2, intermediate_size: 64, max_position_embeddings: 64 };
+    const llama = {
+      architectures: ['LlamaForCausalLM'],
+      model_type: 'llama',
+      vocab_size: 100,
+      hidden_size: 32,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      num_hidden_layers: 2,
+      intermediate_size: 64,
+      max_position_embeddings: 64,
+    };
     expect(() => parseHfConfig({ ...llama, num_hidden_layers: 1e9 })).toThrow(/"num_hidden_layers" is 1000000000, more than 256/);
     expect(() => parseHfConfig({ ...llama, hidden_size: 32.5 })).toThrow(/"hidden_size" must be a positive integer/);
     expect(() => parseHfConfig({ ...llama, num_key_value_heads: 3 })).toThrow(/not a multiple of "num_key_value_heads" 3/);

@@ -42,13 +42,25 @@ interface HeaderEntry {
 }
 
 /** The raw header of a .safetensors file, with its byte layout facts. */
-function readHeader(file: string): { headerLen: number; raw: string; entries: Record<string, HeaderEntry>; metadata?: Json; dataLen: number } {
+function readHeader(file: string): {
+  headerLen: number;
+  raw: string;
+  entries: Record<string, HeaderEntry>;
+  metadata?: Json;
+  dataLen: number;
+} {
   const bytes = readFileSync(file);
   const headerLen = Number(bytes.readBigUInt64LE(0));
   const raw = bytes.subarray(8, 8 + headerLen).toString('utf8');
   const parsed = JSON.parse(raw) as Record<string, unknown>;
   const { __metadata__: metadata, ...entries } = parsed;
-  return { headerLen, raw, entries: entries as Record<string, HeaderEntry>, metadata: metadata as Json | undefined, dataLen: bytes.length - 8 - headerLen };
+  return {
+    headerLen,
+    raw,
+    entries: entries as Record<string, HeaderEntry>,
+    metadata: metadata as Json | undefined,
+    dataLen: bytes.length - 8 - headerLen,
+  };
 }
 
 interface RefResult {
@@ -127,14 +139,43 @@ describe.skipIf(!hasTorch)('Hugging Face fixtures and the PyTorch reference', ()
     ]);
   });
 
-  it('configs carry the architectures\' own keys', () => {
+  it("configs carry the architectures' own keys", () => {
     const g = readJson(path.join(tiny, 'gpt2-tiny/config.json'));
-    expect(g).toMatchObject({ model_type: 'gpt2', architectures: ['GPT2LMHeadModel'], n_inner: null, activation_function: 'gelu_new', tie_word_embeddings: true, n_layer: 2, n_head: 4, n_embd: 32, n_positions: 128, vocab_size: 320, layer_norm_epsilon: 1e-5 });
+    expect(g).toMatchObject({
+      model_type: 'gpt2',
+      architectures: ['GPT2LMHeadModel'],
+      n_inner: null,
+      activation_function: 'gelu_new',
+      tie_word_embeddings: true,
+      n_layer: 2,
+      n_head: 4,
+      n_embd: 32,
+      n_positions: 128,
+      vocab_size: 320,
+      layer_norm_epsilon: 1e-5,
+    });
     const l = readJson(path.join(tiny, 'llama-gqa/config.json'));
-    expect(l).toMatchObject({ model_type: 'llama', architectures: ['LlamaForCausalLM'], hidden_act: 'silu', rope_scaling: null, tie_word_embeddings: false, attention_bias: false, mlp_bias: false, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 16 });
+    expect(l).toMatchObject({
+      model_type: 'llama',
+      architectures: ['LlamaForCausalLM'],
+      hidden_act: 'silu',
+      rope_scaling: null,
+      tie_word_embeddings: false,
+      attention_bias: false,
+      mlp_bias: false,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      head_dim: 16,
+    });
     expect(readJson(path.join(tiny, 'llama-tied/config.json'))).toMatchObject({ tie_word_embeddings: true, torch_dtype: 'bfloat16' });
     const q = readJson(path.join(tiny, 'qwen2-tiny/config.json'));
-    expect(q).toMatchObject({ model_type: 'qwen2', architectures: ['Qwen2ForCausalLM'], use_sliding_window: false, tie_word_embeddings: true, rope_theta: 1e6 });
+    expect(q).toMatchObject({
+      model_type: 'qwen2',
+      architectures: ['Qwen2ForCausalLM'],
+      use_sliding_window: false,
+      tie_word_embeddings: true,
+      rope_theta: 1e6,
+    });
     expect(q).toHaveProperty('max_window_layers');
     expect(q).toHaveProperty('sliding_window');
     for (const c of MAIN_CASES) {
@@ -200,7 +241,10 @@ describe.skipIf(!hasTorch)('Hugging Face fixtures and the PyTorch reference', ()
 
   it('the shard index maps every tensor to the shard that holds it, with the total size', () => {
     const folder = path.join(tiny, 'llama-sharded');
-    const idx = readJson(path.join(folder, 'model.safetensors.index.json')) as { metadata: { total_size: number }; weight_map: Record<string, string> };
+    const idx = readJson(path.join(folder, 'model.safetensors.index.json')) as {
+      metadata: { total_size: number };
+      weight_map: Record<string, string>;
+    };
     let total = 0;
     const seen = new Set<string>();
     for (const f of ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors']) {
@@ -223,7 +267,8 @@ describe.skipIf(!hasTorch)('Hugging Face fixtures and the PyTorch reference', ()
     const f32 = decode(readFileSync(path.join(tiny, 'llama-tied.f32/model.safetensors'))).tensors;
     const name = 'model.embed_tokens.weight';
     let worst = 0;
-    for (let i = 0; i < f32[name].data.length; i++) worst = Math.max(worst, Math.abs(bf[name].data[i] - f32[name].data[i]) / Math.max(Math.abs(f32[name].data[i]), 1e-30));
+    for (let i = 0; i < f32[name].data.length; i++)
+      worst = Math.max(worst, Math.abs(bf[name].data[i] - f32[name].data[i]) / Math.max(Math.abs(f32[name].data[i]), 1e-30));
     expect(worst).toBeLessThanOrEqual(2 ** -8);
     expect(decode(readFileSync(path.join(tiny, 'gpt2-f16/model.safetensors'))).tensors['transformer.wte.weight'].shape).toEqual([352, 32]);
   });
@@ -273,7 +318,9 @@ describe.skipIf(!hasTorch)('Hugging Face fixtures and the PyTorch reference', ()
     const theirs = refLogprobs(folder, ids);
     const ours = ourGpt2Logprobs(folder, ids);
     const d = maxDiff(ours, theirs);
-    console.log(`hf-fixtures: ${name} max |ours - hf_ref| = ${d.toExponential(2)} over ${n - 1} log-probs (range ${Math.min(...theirs).toFixed(2)}..${Math.max(...theirs).toFixed(2)})`);
+    console.log(
+      `hf-fixtures: ${name} max |ours - hf_ref| = ${d.toExponential(2)} over ${n - 1} log-probs (range ${Math.min(...theirs).toFixed(2)}..${Math.max(...theirs).toFixed(2)})`,
+    );
     expect(d).toBeLessThan(1e-4);
     // the models are far from uniform, so the comparison has teeth
     expect(Math.max(...theirs) - Math.min(...theirs)).toBeGreaterThan(1);

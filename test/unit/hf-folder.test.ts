@@ -21,8 +21,14 @@ describe.skipIf(!hasNumpy)('readHfFolder', () => {
   const tmp = mkdtempSync(path.join(tmpdir(), 'hf-folder-'));
   const tiny = (c: string): string => path.join(tmp, 'tiny', c);
   beforeAll(() => {
-    for (const [script, out, extra] of [['make_tiny.py', 'tiny', ['--variants']], ['make_hostile.py', 'hostile', []]] as const) {
-      const r = spawnSync(PY, [path.join(ROOT, 'scripts/hf', script), path.join(tmp, out), ...extra], { encoding: 'utf8', env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } });
+    for (const [script, out, extra] of [
+      ['make_tiny.py', 'tiny', ['--variants']],
+      ['make_hostile.py', 'hostile', []],
+    ] as const) {
+      const r = spawnSync(PY, [path.join(ROOT, 'scripts/hf', script), path.join(tmp, out), ...extra], {
+        encoding: 'utf8',
+        env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
+      });
       if (r.status !== 0) throw new Error(`${script}: ${r.stderr}`);
     }
   });
@@ -58,7 +64,10 @@ describe.skipIf(!hasNumpy)('readHfFolder', () => {
   });
 
   it('refuses every broken folder with an HfConfigError that names the file, field or tensor', async () => {
-    const cases = JSON.parse(readFileSync(path.join(tmp, 'hostile', 'hostile.json'), 'utf8')) as Record<string, { problem: string; expect: string }>;
+    const cases = JSON.parse(readFileSync(path.join(tmp, 'hostile', 'hostile.json'), 'utf8')) as Record<
+      string,
+      { problem: string; expect: string }
+    >;
     expect(Object.keys(cases).length).toBeGreaterThanOrEqual(17);
     for (const [name, c] of Object.entries(cases)) {
       const err = await readHfFolder(nodeFolder(path.join(tmp, 'hostile', name))).catch((e: unknown) => e);

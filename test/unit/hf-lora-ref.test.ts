@@ -314,7 +314,9 @@ describe.skipIf(!hasTorch)('PEFT LoRA in the PyTorch reference (hf_ref.py --adap
   });
 
   it('make_tiny --adapters writes a PEFT adapter beside every case and leaves the models byte-identical', () => {
-    const manifest = readJson(path.join(tiny, 'manifest.json')) as { cases: Record<string, Json & { adapter?: { folder: string; files: string[]; tensors: Record<string, number[]> } }> };
+    const manifest = readJson(path.join(tiny, 'manifest.json')) as {
+      cases: Record<string, Json & { adapter?: { folder: string; files: string[]; tensors: Record<string, number[]> } }>;
+    };
     const before = readJson(path.join(plain, 'manifest.json')) as { cases: Record<string, Json> };
     // the models and the manifest are what they are without --adapters (plus "adapter")
     for (const [name, entry] of Object.entries(manifest.cases)) {
@@ -325,7 +327,11 @@ describe.skipIf(!hasTorch)('PEFT LoRA in the PyTorch reference (hf_ref.py --adap
         expect(readFileSync(path.join(tiny, name, f)).equals(readFileSync(path.join(plain, name, f))), `${name}/${f}`).toBe(true);
       }
     }
-    expect(readdirSync(tiny).filter((f) => f.endsWith('.lora')).sort()).toEqual(CASES.map((c) => `${c}.lora`).sort());
+    expect(
+      readdirSync(tiny)
+        .filter((f) => f.endsWith('.lora'))
+        .sort(),
+    ).toEqual(CASES.map((c) => `${c}.lora`).sort());
     for (const c of CASES) {
       const a = manifest.cases[c].adapter!;
       expect(a.folder).toBe(`${c}.lora`);
@@ -333,9 +339,20 @@ describe.skipIf(!hasTorch)('PEFT LoRA in the PyTorch reference (hf_ref.py --adap
       const cfg = readJson(path.join(tiny, a.folder, 'adapter_config.json'));
       const gpt2 = c.startsWith('gpt2');
       expect(cfg).toMatchObject({
-        peft_type: 'LORA', task_type: 'CAUSAL_LM', r: 4, lora_alpha: 8, lora_dropout: 0, bias: 'none', fan_in_fan_out: gpt2,
-        target_modules: gpt2 ? ['c_attn', 'c_proj'] : ['q_proj', 'k_proj', 'v_proj', 'o_proj'], base_model_name_or_path: c,
-        use_rslora: false, use_dora: false, modules_to_save: null, rank_pattern: {}, alpha_pattern: {},
+        peft_type: 'LORA',
+        task_type: 'CAUSAL_LM',
+        r: 4,
+        lora_alpha: 8,
+        lora_dropout: 0,
+        bias: 'none',
+        fan_in_fan_out: gpt2,
+        target_modules: gpt2 ? ['c_attn', 'c_proj'] : ['q_proj', 'k_proj', 'v_proj', 'o_proj'],
+        base_model_name_or_path: c,
+        use_rslora: false,
+        use_dora: false,
+        modules_to_save: null,
+        rank_pattern: {},
+        alpha_pattern: {},
       });
       const h = readHeader(path.join(tiny, a.folder, 'adapter_model.safetensors'));
       expect(h.raw.startsWith('{"__metadata__":{"format":"pt"},')).toBe(true);
@@ -368,8 +385,18 @@ describe.skipIf(!hasTorch)('PEFT LoRA in the PyTorch reference (hf_ref.py --adap
       expect(withAdapter.merged_to).toBe(merged);
       const [m, inline] = await Promise.all([refOk(merged, ids), refOk(path.join(grid, `${c}.grid.inline-merged`), ids)]);
       // --merge-to wrote the very bytes of the helper's own merge (same values, same layout)
-      expect(readFileSync(path.join(merged, 'model.safetensors')).equals(readFileSync(path.join(grid, `${c}.grid.inline-merged/model.safetensors`))), c).toBe(true);
-      return { c, merge: maxDiff(lps(withAdapter), lps(m)), inline: maxDiff(lps(m), lps(inline)), effect: maxDiff(lps(withAdapter), lps(without)) };
+      expect(
+        readFileSync(path.join(merged, 'model.safetensors')).equals(
+          readFileSync(path.join(grid, `${c}.grid.inline-merged/model.safetensors`)),
+        ),
+        c,
+      ).toBe(true);
+      return {
+        c,
+        merge: maxDiff(lps(withAdapter), lps(m)),
+        inline: maxDiff(lps(m), lps(inline)),
+        effect: maxDiff(lps(withAdapter), lps(without)),
+      };
     });
     for (const r of rows) {
       console.log(`hf-lora-ref: ${r.c} |adapter - merged| = ${r.merge.toExponential(2)}, adapter effect ${r.effect.toFixed(2)}`);
@@ -398,7 +425,9 @@ describe.skipIf(!hasTorch)('PEFT LoRA in the PyTorch reference (hf_ref.py --adap
       const gpt2 = r.c.startsWith('gpt2');
       const pre = r.c === 'gpt2-noprefix' ? '' : 'transformer.';
       const want = [0, 1].flatMap((i) =>
-        gpt2 ? ['attn.c_attn', 'attn.c_proj', 'mlp.c_proj'].map((m) => `${pre}h.${i}.${m}.weight`) : ['q_proj', 'k_proj', 'v_proj', 'o_proj'].map((m) => `model.layers.${i}.self_attn.${m}.weight`),
+        gpt2
+          ? ['attn.c_attn', 'attn.c_proj', 'mlp.c_proj'].map((m) => `${pre}h.${i}.${m}.weight`)
+          : ['q_proj', 'k_proj', 'v_proj', 'o_proj'].map((m) => `model.layers.${i}.self_attn.${m}.weight`),
       );
       expect(r.only.merged).toEqual([...want].sort());
       for (const n of want) expect(h[n], n).toBeDefined();
@@ -408,7 +437,11 @@ describe.skipIf(!hasTorch)('PEFT LoRA in the PyTorch reference (hf_ref.py --adap
   });
 
   /** Probes at the largest gradient and a fixed entry of each tensor named. */
-  function probes(kind: 'lora' | 'base', grads: Record<string, number[]>, names: string[]): { kind: string; name: string; index: number; g: number }[] {
+  function probes(
+    kind: 'lora' | 'base',
+    grads: Record<string, number[]>,
+    names: string[],
+  ): { kind: string; name: string; index: number; g: number }[] {
     return names.flatMap((name) => {
       const g = grads[name];
       expect(g, name).toBeDefined();
@@ -430,12 +463,19 @@ describe.skipIf(!hasTorch)('PEFT LoRA in the PyTorch reference (hf_ref.py --adap
     expect(Object.keys(out)).toEqual(['ids', 'logprobs', 'loss', 'grads', 'base_grads']);
     const lp = lps(out);
     expect(Math.abs(out.loss! - -lp.reduce((s, x) => s + x, 0) / lp.length)).toBeLessThan(1e-12);
-    const shapes = (readJson(path.join(tiny, 'manifest.json')) as { cases: Record<string, { adapter: { tensors: Record<string, number[]> }; tensors: Record<string, number[]> }> }).cases[c];
+    const shapes = (
+      readJson(path.join(tiny, 'manifest.json')) as {
+        cases: Record<string, { adapter: { tensors: Record<string, number[]> }; tensors: Record<string, number[]> }>;
+      }
+    ).cases[c];
     expect(Object.keys(out.grads!).sort()).toEqual(Object.keys(shapes.adapter.tensors).sort());
     for (const [n, s] of Object.entries(shapes.adapter.tensors)) expect(out.grads![n].length, n).toBe(s.reduce((a, b) => a * b, 1));
     for (const n of baseNames) expect(out.base_grads![n].length, n).toBe(shapes.tensors[n].reduce((a, b) => a * b, 1));
     const lora = Object.keys(out.grads!).sort();
-    const probe = [...probes('lora', out.grads!, [lora[0], lora[1], lora[lora.length - 2], lora[lora.length - 1]]), ...probes('base', out.base_grads!, baseNames)];
+    const probe = [
+      ...probes('lora', out.grads!, [lora[0], lora[1], lora[lora.length - 2], lora[lora.length - 1]]),
+      ...probes('base', out.base_grads!, baseNames),
+    ];
     const tmp = path.join(dir, `fd-${c}`);
     mkdirSync(tmp);
     const fd = await helper<{ fd: number; step: number }[]>('fd', { model, adapter, ids, h: 1e-5, tmp, probes: probe });
@@ -443,7 +483,9 @@ describe.skipIf(!hasTorch)('PEFT LoRA in the PyTorch reference (hf_ref.py --adap
     for (let i = 0; i < probe.length; i++) {
       const err = Math.abs(fd[i].fd - probe[i].g);
       worst = Math.max(worst, err);
-      expect(err, `${probe[i].name}[${probe[i].index}]: grad ${probe[i].g}, central difference ${fd[i].fd}`).toBeLessThan(1e-8 + 1e-6 * Math.abs(probe[i].g));
+      expect(err, `${probe[i].name}[${probe[i].index}]: grad ${probe[i].g}, central difference ${fd[i].fd}`).toBeLessThan(
+        1e-8 + 1e-6 * Math.abs(probe[i].g),
+      );
     }
     console.log(`hf-lora-ref: ${c} ${probe.length} probes, max |grad - central difference| = ${worst.toExponential(2)}`);
     // the gradients are informative: B is not zero, so A's gradient is not either
@@ -460,7 +502,8 @@ describe.skipIf(!hasTorch)('PEFT LoRA in the PyTorch reference (hf_ref.py --adap
     const tmp = path.join(dir, 'fd-full');
     mkdirSync(tmp);
     const fd = await helper<{ fd: number }[]>('fd', { model, adapter: null, ids, h: 1e-5, tmp, probes: probe });
-    for (let i = 0; i < probe.length; i++) expect(Math.abs(fd[i].fd - probe[i].g), probe[i].name).toBeLessThan(1e-8 + 1e-6 * Math.abs(probe[i].g));
+    for (let i = 0; i < probe.length; i++)
+      expect(Math.abs(fd[i].fd - probe[i].g), probe[i].name).toBeLessThan(1e-8 + 1e-6 * Math.abs(probe[i].g));
     // the same tensor under its transformer. name gives the same numbers
     const alt = await refOk(model, ids, ['--grad-base', 'transformer.h.0.attn.c_attn.weight']);
     expect(alt.base_grads!['transformer.h.0.attn.c_attn.weight']).toEqual(out.base_grads!['h.0.attn.c_attn.weight']);
@@ -468,7 +511,11 @@ describe.skipIf(!hasTorch)('PEFT LoRA in the PyTorch reference (hf_ref.py --adap
 
   it('(c) refuses every hostile adapter with exit 2 and a message that names the problem', async () => {
     expect(Object.keys(hostileCases).length).toBeGreaterThanOrEqual(15);
-    const rows = await pool(Object.entries(hostileCases), async ([name, c]) => ({ name, c, r: await ref(path.join(tiny, c.model), [1, 2, 3], ['--adapter', path.join(hostile, name)]) }));
+    const rows = await pool(Object.entries(hostileCases), async ([name, c]) => ({
+      name,
+      c,
+      r: await ref(path.join(tiny, c.model), [1, 2, 3], ['--adapter', path.join(hostile, name)]),
+    }));
     for (const { name, c, r } of rows) {
       expect({ name, status: r.status, stdout: r.stdout }).toEqual({ name, status: 2, stdout: '' });
       const lines = r.stderr.trim().split('\n');

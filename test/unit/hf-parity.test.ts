@@ -28,7 +28,19 @@ const hasTorch = spawnSync(PY, ['-c', 'import torch, numpy'], { stdio: 'ignore' 
 if (!hasTorch) console.warn(`hf-parity: skipped, ${PY} cannot import torch (.ci/run's .venv, or MCCKD_PYTHON: support/python.ts)`);
 
 /** Cases with an adapter (make_tiny --adapters writes one per main case). */
-const CASES = ['gpt2-tiny', 'gpt2-noprefix', 'gpt2-f16', 'llama-gqa', 'llama-tied', 'qwen2-tiny', 'llama-sharded', 'qwen3-tiny', 'qwen3-untied', 'gemma3-tiny', 'gemma3-softcap'];
+const CASES = [
+  'gpt2-tiny',
+  'gpt2-noprefix',
+  'gpt2-f16',
+  'llama-gqa',
+  'llama-tied',
+  'qwen2-tiny',
+  'llama-sharded',
+  'qwen3-tiny',
+  'qwen3-untied',
+  'gemma3-tiny',
+  'gemma3-softcap',
+];
 const FAMILIES = 'gpt2,llama,qwen2,qwen3,gemma3'; // make_tiny's families of CASES
 // below every case's vocabulary (gpt2-noprefix has 300 tokens); 40 positions
 const IDS = Array.from({ length: 40 }, (_, i) => (i * 37 + 11) % 299);
@@ -67,10 +79,17 @@ for c in sys.argv[4:]:
 print(json.dumps(out))
 `;
 const noTransformers = !hasTorch || pythonMissing('transformers', 'peft');
-if (noTransformers) console.warn(`hf-parity: the check against transformers itself is skipped, ${noTransformers === true ? 'no torch' : noTransformers}`);
+if (noTransformers)
+  console.warn(`hf-parity: the check against transformers itself is skipped, ${noTransformers === true ? 'no torch' : noTransformers}`);
 
-function transformersRefs(dir: string): Record<string, { base: (number | null)[]; lora: (number | null)[]; grads: Record<string, number[]> }> {
-  const r = spawnSync(PY, ['-c', TRANSFORMERS_PY, path.join(ROOT, 'support'), dir, IDS.join(','), ...CASES], { encoding: 'utf8', env: ENV, maxBuffer: 64 << 20 });
+function transformersRefs(
+  dir: string,
+): Record<string, { base: (number | null)[]; lora: (number | null)[]; grads: Record<string, number[]> }> {
+  const r = spawnSync(PY, ['-c', TRANSFORMERS_PY, path.join(ROOT, 'support'), dir, IDS.join(','), ...CASES], {
+    encoding: 'utf8',
+    env: ENV,
+    maxBuffer: 64 << 20,
+  });
   if (r.status !== 0) throw new Error(`transformers reference: ${r.stderr.slice(-3000)}`);
   return JSON.parse(r.stdout) as ReturnType<typeof transformersRefs>;
 }
@@ -79,7 +98,14 @@ function ours(dir: string, backend: string, env: Record<string, string> = {}): P
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
-      [path.join(ROOT, 'node_modules/tsx/dist/cli.mjs'), path.join(ROOT, 'test/gpu/hf-parity.check.ts'), dir, backend, IDS.join(','), ...CASES],
+      [
+        path.join(ROOT, 'node_modules/tsx/dist/cli.mjs'),
+        path.join(ROOT, 'test/gpu/hf-parity.check.ts'),
+        dir,
+        backend,
+        IDS.join(','),
+        ...CASES,
+      ],
       { cwd: ROOT, env: { ...process.env, ...env }, maxBuffer: 64 << 20, timeout: 900_000 },
       (err, stdout, stderr) => {
         const line = stdout.split('\n').find((l) => l.startsWith('{'));
@@ -102,9 +128,13 @@ describe.skipIf(!hasTorch)('pretrained students match the Hugging Face math (PyT
   const refs: Record<string, { base: Ref; lora: Ref }> = {};
   beforeAll(() => {
     dir = mkdtempSync(path.join(tmpdir(), 'mcckd-parity-'));
-    const made = spawnSync(PY, [path.join(ROOT, 'scripts/hf/make_tiny.py'), dir, '--adapters', '--families', FAMILIES], { encoding: 'utf8', env: ENV });
+    const made = spawnSync(PY, [path.join(ROOT, 'scripts/hf/make_tiny.py'), dir, '--adapters', '--families', FAMILIES], {
+      encoding: 'utf8',
+      env: ENV,
+    });
     if (made.status !== 0) throw new Error(made.stderr);
-    for (const c of CASES) refs[c] = { base: ref(path.join(dir, c)), lora: ref(path.join(dir, c), ['--adapter', path.join(dir, `${c}.lora`), '--grad']) };
+    for (const c of CASES)
+      refs[c] = { base: ref(path.join(dir, c)), lora: ref(path.join(dir, c), ['--adapter', path.join(dir, `${c}.lora`), '--grad']) };
   }, 300_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   // one cpu run serves both cpu checks
@@ -147,30 +177,34 @@ describe.skipIf(!hasTorch)('pretrained students match the Hugging Face math (PyT
     console.log('cpu', check(await oursCpu(), 1e-4, 1e-4));
   });
 
-  it.skipIf(!!noTransformers)('cpu against transformers itself: within 1e-4, LoRA gradients within 1e-4 relative', { timeout: 600_000 }, async () => {
-    const [o, t] = [await oursCpu(), transformersRefs(dir)];
-    const seen: Record<string, string> = {};
-    for (const c of CASES) {
-      const dBase = maxDiff(o.cases[c].base, t[c].base);
-      const dLora = maxDiff(o.cases[c].lora, t[c].lora);
-      expect(dBase, `${c} base`).toBeLessThan(1e-4);
-      expect(dLora, `${c} lora`).toBeLessThan(1e-4);
-      // the same PEFT tensors, compared relative to the largest gradient
-      expect(Object.keys(o.cases[c].grads).sort()).toEqual(Object.keys(t[c].grads).sort());
-      let dGrad = 0;
-      let scale = 0;
-      for (const [n, g] of Object.entries(t[c].grads)) {
-        g.forEach((x, i) => {
-          dGrad = Math.max(dGrad, Math.abs(x - o.cases[c].grads[n][i]));
-          scale = Math.max(scale, Math.abs(x));
-        });
+  it.skipIf(!!noTransformers)(
+    'cpu against transformers itself: within 1e-4, LoRA gradients within 1e-4 relative',
+    { timeout: 600_000 },
+    async () => {
+      const [o, t] = [await oursCpu(), transformersRefs(dir)];
+      const seen: Record<string, string> = {};
+      for (const c of CASES) {
+        const dBase = maxDiff(o.cases[c].base, t[c].base);
+        const dLora = maxDiff(o.cases[c].lora, t[c].lora);
+        expect(dBase, `${c} base`).toBeLessThan(1e-4);
+        expect(dLora, `${c} lora`).toBeLessThan(1e-4);
+        // the same PEFT tensors, compared relative to the largest gradient
+        expect(Object.keys(o.cases[c].grads).sort()).toEqual(Object.keys(t[c].grads).sort());
+        let dGrad = 0;
+        let scale = 0;
+        for (const [n, g] of Object.entries(t[c].grads)) {
+          g.forEach((x, i) => {
+            dGrad = Math.max(dGrad, Math.abs(x - o.cases[c].grads[n][i]));
+            scale = Math.max(scale, Math.abs(x));
+          });
+        }
+        expect(scale).toBeGreaterThan(1e-3);
+        expect(dGrad / scale, `${c} grads`).toBeLessThan(1e-4);
+        seen[c] = `logprobs ${dBase.toExponential(1)} / lora ${dLora.toExponential(1)}, grads ${(dGrad / scale).toExponential(1)} rel`;
       }
-      expect(scale).toBeGreaterThan(1e-3);
-      expect(dGrad / scale, `${c} grads`).toBeLessThan(1e-4);
-      seen[c] = `logprobs ${dBase.toExponential(1)} / lora ${dLora.toExponential(1)}, grads ${(dGrad / scale).toExponential(1)} rel`;
-    }
-    console.log('cpu vs transformers', seen);
-  });
+      console.log('cpu vs transformers', seen);
+    },
+  );
 
   it('wasm: within 1e-3', { timeout: 400_000 }, async () => {
     console.log('wasm', check(await ours(dir, 'wasm'), 1e-3, 1e-3));

@@ -190,6 +190,12 @@ describe.skipIf(!hasPython)('tiny_tokenizer.py: tokenizer.json for the tiny mode
     expect(after[0].equals(before[0])).toBe(true);
     expect(after[1].equals(before[1])).toBe(true);
     const cfg = readJson(path.join(folder, 'tokenizer_config.json'));
-    expect(cfg).toMatchObject({ eos_token: '<|end_of_text|>', bos_token: '<|begin_of_text|>', model_max_length: 128, tokenizer_class: 'PreTrainedTokenizerFast', clean_up_tokenization_spaces: false });
+    expect(cfg).toMatchObject({
+      eos_token: '<|end_of_text|>',
+      bos_token: '<|begin_of_text|>',
+      model_max_length: 128,
+      tokenizer_class: 'PreTrainedTokenizerFast',
+      clean_up_tokenization_spaces: false,
+    });
   });
 });

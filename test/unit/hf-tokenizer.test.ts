@@ -30,17 +30,35 @@ function gpt2TokenizerJson(): Record<string, unknown> {
     .split('\n')
     .slice(1) // "#version: 0.2"
     .filter((l) => l.trim() !== '');
-  const byteLevel = (add_prefix_space: boolean, trim_offsets: boolean) => ({ type: 'ByteLevel', add_prefix_space, trim_offsets, use_regex: true });
+  const byteLevel = (add_prefix_space: boolean, trim_offsets: boolean) => ({
+    type: 'ByteLevel',
+    add_prefix_space,
+    trim_offsets,
+    use_regex: true,
+  });
   return {
     version: '1.0',
     truncation: null,
     padding: null,
-    added_tokens: [{ id: 50256, content: '<|endoftext|>', single_word: false, lstrip: false, rstrip: false, normalized: true, special: true }],
+    added_tokens: [
+      { id: 50256, content: '<|endoftext|>', single_word: false, lstrip: false, rstrip: false, normalized: true, special: true },
+    ],
     normalizer: null,
     pre_tokenizer: byteLevel(false, true),
     post_processor: byteLevel(true, false),
     decoder: byteLevel(true, true),
-    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '', fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: '',
+      end_of_word_suffix: '',
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: false,
+      vocab,
+      merges,
+    },
   };
 }
 
@@ -115,19 +133,27 @@ describe('HfTokenizer on real tokenizer.json files', () => {
     expect(HfTokenizer.fromJSON(qj, { tokenizerConfig: qc, eosTokenId: 151643 }).eosId).toBe(151643);
     expect(HfTokenizer.fromJSON(qj, { eosTokenId: [151645, 151643] }).eosId).toBe(151645);
     // eos_token in the old AddedToken-object form
-    expect(HfTokenizer.fromJSON(gpt2Json, { tokenizerConfig: { eos_token: { __type: 'AddedToken', content: '<|endoftext|>' } } }).eosId).toBe(50256);
+    expect(
+      HfTokenizer.fromJSON(gpt2Json, { tokenizerConfig: { eos_token: { __type: 'AddedToken', content: '<|endoftext|>' } } }).eosId,
+    ).toBe(50256);
     expect(HfTokenizer.fromJSON(gpt2Json, { tokenizerConfig: { eos_token: '<|endoftext|>' } }).eosId).toBe(50256);
   });
 
   it('refuses clearly when no end token can be found or it is wrong', () => {
     expect(() => HfTokenizer.fromJSON(gpt2Json)).toThrow(/no end token.*eos_token_id.*eos_token/);
-    expect(() => HfTokenizer.fromJSON(gpt2Json, { eosTokenId: 50257 })).toThrow(/eos_token_id 50257 is outside the tokenizer's 50257 tokens/);
+    expect(() => HfTokenizer.fromJSON(gpt2Json, { eosTokenId: 50257 })).toThrow(
+      /eos_token_id 50257 is outside the tokenizer's 50257 tokens/,
+    );
     expect(() => HfTokenizer.fromJSON(gpt2Json, { eosTokenId: -1 })).toThrow(HfTokenizerError);
     expect(() => HfTokenizer.fromJSON(gpt2Json, { eosTokenId: 1.5 })).toThrow(HfTokenizerError);
     expect(() => HfTokenizer.fromJSON(gpt2Json, { eosTokenId: [] })).toThrow(/empty list/);
-    expect(() => HfTokenizer.fromJSON(gpt2Json, { tokenizerConfig: { eos_token: '</s>' } })).toThrow(/eos_token "<\/s>" is not a token of tokenizer.json/);
+    expect(() => HfTokenizer.fromJSON(gpt2Json, { tokenizerConfig: { eos_token: '</s>' } })).toThrow(
+      /eos_token "<\/s>" is not a token of tokenizer.json/,
+    );
     expect(() => HfTokenizer.fromJSON(gpt2Json, { tokenizerConfig: { eos_token: 7 } })).toThrow(/"eos_token" must be a token string/);
-    expect(() => HfTokenizer.fromJSON(gpt2Json, { tokenizerConfig: [] })).toThrow(/tokenizer_config.json must be a JSON object, got an array/);
+    expect(() => HfTokenizer.fromJSON(gpt2Json, { tokenizerConfig: [] })).toThrow(
+      /tokenizer_config.json must be a JSON object, got an array/,
+    );
   });
 
   it('GPT-2 ids equal gpt-3-encoder (an independent implementation)', () => {
@@ -191,7 +217,10 @@ describe('HfTokenizer on real tokenizer.json files', () => {
   it('the same answer gets the same span tokens in every rationale (what the KL term pairs)', () => {
     const prompt = formatPrompt('q');
     for (const { name, tok } of cases) {
-      const spans = ['A first way.\nTherefore, the answer is −12.', 'Another, longer way: 3 × 4 = 12, minus sign.\nTherefore, the answer is −12.'].map((text) => {
+      const spans = [
+        'A first way.\nTherefore, the answer is −12.',
+        'Another, longer way: 3 × 4 = 12, minus sign.\nTherefore, the answer is −12.',
+      ].map((text) => {
         const s = text.lastIndexOf('−12');
         const e = tok.encodeRationale(prompt, { text, answerStart: s, answerEnd: s + 3 });
         expect(e.canonical, name).toBe(true);
@@ -204,13 +233,20 @@ describe('HfTokenizer on real tokenizer.json files', () => {
 
   it('encodeTraining from pieces; bad pieces are refused', () => {
     for (const { name, tok } of cases) {
-      const p = { prompt: 'Question: 2+2?\nAnswer:', rationaleBeforeAnswer: ' 2 and 2 make 4, so the answer is ', answer: '4', rationaleAfter: '.' };
+      const p = {
+        prompt: 'Question: 2+2?\nAnswer:',
+        rationaleBeforeAnswer: ' 2 and 2 make 4, so the answer is ',
+        answer: '4',
+        rationaleAfter: '.',
+      };
       const e = tok.encodeTraining(p);
       expect(tok.decode(e.ids.slice(0, -1)), name).toBe(p.prompt + p.rationaleBeforeAnswer + p.answer + p.rationaleAfter);
       expect(tok.decode(e.ids.slice(e.answerStart, e.answerEnd)).trim(), name).toBe('4');
       expect(e.canonical, name).toBe(true);
       expect(() => tok.encodeTraining({ ...p, answer: ' ' })).toThrow(/answer is empty/);
-      expect(() => tok.encodeRationale('Q', { text: 'abc', answerStart: 2, answerEnd: 5 })).toThrow(/answer span \[2, 5\) is not inside a rationale of 3 characters/);
+      expect(() => tok.encodeRationale('Q', { text: 'abc', answerStart: 2, answerEnd: 5 })).toThrow(
+        /answer span \[2, 5\) is not inside a rationale of 3 characters/,
+      );
       expect(() => tok.encodeRationale('Q', { text: 'abc', answerStart: 1, answerEnd: 1 })).toThrow(HfTokenizerError);
     }
   });
@@ -276,19 +312,47 @@ describe('broken tokenizer.json files are refused with a clear error', () => {
     ['no model', () => ({ ...gpt2Json, model: undefined }), /has no "model"/],
     ['model a string', () => ({ ...gpt2Json, model: 'BPE' }), /"model" must be an object, got string/],
     ['model type a number', () => ({ ...gpt2Json, model: { ...(gpt2Json.model as object), type: 3 } }), /"model.type" must be a string/],
-    ['unknown model type', () => ({ ...gpt2Json, model: { ...(gpt2Json.model as object), type: 'Magic' } }), /model type "Magic" is not supported/],
-    ['vocab an array', () => ({ ...gpt2Json, model: { ...(gpt2Json.model as object), vocab: [1, 2] } }), /"model.vocab" of a BPE model must be an object/],
+    [
+      'unknown model type',
+      () => ({ ...gpt2Json, model: { ...(gpt2Json.model as object), type: 'Magic' } }),
+      /model type "Magic" is not supported/,
+    ],
+    [
+      'vocab an array',
+      () => ({ ...gpt2Json, model: { ...(gpt2Json.model as object), vocab: [1, 2] } }),
+      /"model.vocab" of a BPE model must be an object/,
+    ],
     ['vocab empty', () => ({ ...gpt2Json, model: { ...(gpt2Json.model as object), vocab: {} } }), /"model.vocab" is empty/],
-    ['vocab id a string', () => ({ ...gpt2Json, model: { ...(gpt2Json.model as object), vocab: { a: '1' } } }), /"model.vocab" id of "a" must be a non-negative integer/],
+    [
+      'vocab id a string',
+      () => ({ ...gpt2Json, model: { ...(gpt2Json.model as object), vocab: { a: '1' } } }),
+      /"model.vocab" id of "a" must be a non-negative integer/,
+    ],
     ['vocab id huge', () => ({ ...gpt2Json, model: { ...(gpt2Json.model as object), vocab: { a: MAX_TOKEN_ID + 1 } } }), /over the limit/],
-    ['merges missing', () => ({ ...gpt2Json, model: { ...(gpt2Json.model as object), merges: undefined } }), /"model.merges" must be an array/],
+    [
+      'merges missing',
+      () => ({ ...gpt2Json, model: { ...(gpt2Json.model as object), merges: undefined } }),
+      /"model.merges" must be an array/,
+    ],
     ['merges wrong', () => ({ ...gpt2Json, model: { ...(gpt2Json.model as object), merges: [3] } }), /"model.merges\[0\]" must be "a b"/],
     ['added_tokens an object', () => ({ ...gpt2Json, added_tokens: {} }), /"added_tokens" must be an array/],
-    ['added token without id', () => ({ ...gpt2Json, added_tokens: [{ content: '<x>' }] }), /"added_tokens\[0\].id" must be a non-negative integer/],
-    ['added token without content', () => ({ ...gpt2Json, added_tokens: [{ id: 3 }] }), /"added_tokens\[0\].content" must be a non-empty string/],
+    [
+      'added token without id',
+      () => ({ ...gpt2Json, added_tokens: [{ content: '<x>' }] }),
+      /"added_tokens\[0\].id" must be a non-negative integer/,
+    ],
+    [
+      'added token without content',
+      () => ({ ...gpt2Json, added_tokens: [{ id: 3 }] }),
+      /"added_tokens\[0\].content" must be a non-empty string/,
+    ],
     ['decoder a string', () => ({ ...gpt2Json, decoder: 'ByteLevel' }), /"decoder" must be an object or null/],
     ['unknown pre-tokenizer', () => ({ ...gpt2Json, pre_tokenizer: { type: 'Nope' } }), /could not be loaded: .*Nope/],
-    ['unigram vocab wrong', () => ({ ...gpt2Json, model: { type: 'Unigram', vocab: [['a']] } }), /"model.vocab\[0\]" must be \[piece, score\]/],
+    [
+      'unigram vocab wrong',
+      () => ({ ...gpt2Json, model: { type: 'Unigram', vocab: [['a']] } }),
+      /"model.vocab\[0\]" must be \[piece, score\]/,
+    ],
   ];
   for (const [what, make, msg] of bad) {
     it(what, () => {
@@ -309,10 +373,23 @@ describe('broken tokenizer.json files are refused with a clear error', () => {
     for (const c of chars) vocab[c] ??= Object.keys(vocab).length;
     const sp = {
       added_tokens: [{ id: 0, content: '<unk>', special: true }],
-      normalizer: { type: 'Sequence', normalizers: [{ type: 'Prepend', prepend: '▁' }, { type: 'Replace', pattern: { String: ' ' }, content: '▁' }] },
+      normalizer: {
+        type: 'Sequence',
+        normalizers: [
+          { type: 'Prepend', prepend: '▁' },
+          { type: 'Replace', pattern: { String: ' ' }, content: '▁' },
+        ],
+      },
       pre_tokenizer: null,
       post_processor: null,
-      decoder: { type: 'Sequence', decoders: [{ type: 'Replace', pattern: { String: '▁' }, content: ' ' }, { type: 'Fuse' }, { type: 'Strip', content: ' ', start: 1, stop: 0 }] },
+      decoder: {
+        type: 'Sequence',
+        decoders: [
+          { type: 'Replace', pattern: { String: '▁' }, content: ' ' },
+          { type: 'Fuse' },
+          { type: 'Strip', content: ' ', start: 1, stop: 0 },
+        ],
+      },
       model: { type: 'BPE', unk_token: '<unk>', vocab, merges: [] },
     };
     expect(() => HfTokenizer.fromJSON(sp, { eosTokenId: 0 })).toThrow(/changes text encoded in pieces/);

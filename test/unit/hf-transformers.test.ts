@@ -26,8 +26,19 @@ const LP_TOL = 5e-5; // log-probs, float32 transformers
 const GRAD_TOL = 1e-4; // LoRA gradients, relative to the largest
 const FAMILIES = { gpt2: 'gpt2-', llama: 'llama-', qwen2: 'qwen2-', qwen3: 'qwen3-', gemma3: 'gemma3-' };
 
-interface Diffs { f64: number; f32: number; merge?: number; grad?: number }
-interface Report { transformers: string; peft: string; torch: string; ids: number[]; cases: Record<string, { base: Diffs; lora: Diffs }> }
+interface Diffs {
+  f64: number;
+  f32: number;
+  merge?: number;
+  grad?: number;
+}
+interface Report {
+  transformers: string;
+  peft: string;
+  torch: string;
+  ids: number[];
+  cases: Record<string, { base: Diffs; lora: Diffs }>;
+}
 
 const run = (script: string, args: string[]): string => {
   const r = spawnSync(PY, [path.join(ROOT, script), ...args], { encoding: 'utf8', env: PY_ENV, maxBuffer: 64 << 20, timeout: 600_000 });
@@ -43,16 +54,30 @@ describe.skipIf(!!missing)('support/hf_ref.py agrees with Hugging Face transform
     const r = JSON.parse(run('support/hf_crosscheck.py', [path.join(dir, 'all')])) as Report;
     const names = Object.keys(r.cases);
     // every family is there, not just the ones that happen to pass
-    for (const prefix of Object.values(FAMILIES)) expect(names.some((n) => n.startsWith(prefix)), prefix).toBe(true);
+    for (const prefix of Object.values(FAMILIES))
+      expect(
+        names.some((n) => n.startsWith(prefix)),
+        prefix,
+      ).toBe(true);
     const rows: string[] = [];
     for (const [name, c] of Object.entries(r.cases)) {
-      for (const [k, v] of Object.entries({ 'base f64': c.base.f64, 'base f32': c.base.f32, 'lora f64': c.lora.f64, 'lora f32': c.lora.f32, 'lora merge': c.lora.merge })) {
+      for (const [k, v] of Object.entries({
+        'base f64': c.base.f64,
+        'base f32': c.base.f32,
+        'lora f64': c.lora.f64,
+        'lora f32': c.lora.f32,
+        'lora merge': c.lora.merge,
+      })) {
         expect(v, `${name} ${k}`).toBeLessThan(LP_TOL);
       }
       expect(c.lora.grad, `${name} lora grad`).toBeLessThan(GRAD_TOL);
-      rows.push(`${name.padEnd(16)} base ${c.base.f64.toExponential(1)} / ${c.base.f32.toExponential(1)}  lora ${c.lora.f64.toExponential(1)} / ${c.lora.f32.toExponential(1)}  merge ${c.lora.merge!.toExponential(1)}  grad ${c.lora.grad!.toExponential(1)}`);
+      rows.push(
+        `${name.padEnd(16)} base ${c.base.f64.toExponential(1)} / ${c.base.f32.toExponential(1)}  lora ${c.lora.f64.toExponential(1)} / ${c.lora.f32.toExponential(1)}  merge ${c.lora.merge!.toExponential(1)}  grad ${c.lora.grad!.toExponential(1)}`,
+      );
     }
-    console.log(`hf_ref vs transformers ${r.transformers}, peft ${r.peft}, torch ${r.torch} (max |d log p|, hf_ref f64 / f32):\n${rows.join('\n')}`);
+    console.log(
+      `hf_ref vs transformers ${r.transformers}, peft ${r.peft}, torch ${r.torch} (max |d log p|, hf_ref f64 / f32):\n${rows.join('\n')}`,
+    );
   }, 600_000);
 
   it('the two command lines print the same JSON shape and agree (gemma3-tiny with its adapter)', () => {
@@ -62,11 +87,16 @@ describe.skipIf(!!missing)('support/hf_ref.py agrees with Hugging Face transform
     const ids = Array.from({ length: 16 }, (_, i) => (i * 53 + 7) % 300).join(',');
     const args = [path.join(out, 'gemma3-tiny'), '--ids', ids, '--adapter', path.join(out, 'gemma3-tiny.lora')];
     const ours = JSON.parse(run('support/hf_ref.py', args)) as { ids: number[]; logprobs: (number | null)[] };
-    const theirs = JSON.parse(run('support/hf_transformers_ref.py', args)) as { ids: number[]; logprobs: (number | null)[]; transformers: string };
+    const theirs = JSON.parse(run('support/hf_transformers_ref.py', args)) as {
+      ids: number[];
+      logprobs: (number | null)[];
+      transformers: string;
+    };
     expect(theirs.ids).toEqual(ours.ids);
     expect(ours.logprobs[0]).toBeNull();
     expect(theirs.logprobs[0]).toBeNull();
     expect(theirs.logprobs.length).toBe(16);
-    for (let i = 1; i < 16; i++) expect(Math.abs((ours.logprobs[i] as number) - (theirs.logprobs[i] as number)), `token ${i}`).toBeLessThan(LP_TOL);
+    for (let i = 1; i < 16; i++)
+      expect(Math.abs((ours.logprobs[i] as number) - (theirs.logprobs[i] as number)), `token ${i}`).toBeLessThan(LP_TOL);
   }, 300_000);
 });

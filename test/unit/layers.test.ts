@@ -55,7 +55,14 @@ function importsOf(file: string): { spec: string; typeOnly: boolean }[] {
   const visit = (node: ts.Node): void => {
     if (ts.isImportDeclaration(node) && ts.isStringLiteral(node.moduleSpecifier)) {
       const c = node.importClause;
-      const typeOnly = !!c && (c.isTypeOnly || (!c.name && !!c.namedBindings && ts.isNamedImports(c.namedBindings) && c.namedBindings.elements.length > 0 && c.namedBindings.elements.every((e) => e.isTypeOnly)));
+      const typeOnly =
+        !!c &&
+        (c.isTypeOnly ||
+          (!c.name &&
+            !!c.namedBindings &&
+            ts.isNamedImports(c.namedBindings) &&
+            c.namedBindings.elements.length > 0 &&
+            c.namedBindings.elements.every((e) => e.isTypeOnly)));
       out.push({ spec: node.moduleSpecifier.text, typeOnly });
     } else if (ts.isExportDeclaration(node) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) {
       out.push({ spec: node.moduleSpecifier.text, typeOnly: node.isTypeOnly });
@@ -180,7 +187,8 @@ describe('src layering', () => {
   it('the UI loads no tfjs, not even through what it imports', () => {
     const bad: string[] = [];
     for (const ui of files.filter((f) => f.startsWith('ui/'))) {
-      for (const f of loaded(ui, edges)) for (const p of packages.get(f) ?? []) if (p.startsWith('@tensorflow/')) bad.push(`${ui} loads ${f}, which imports ${p}`);
+      for (const f of loaded(ui, edges))
+        for (const p of packages.get(f) ?? []) if (p.startsWith('@tensorflow/')) bad.push(`${ui} loads ${f}, which imports ${p}`);
     }
     expect(bad).toEqual([]);
   });

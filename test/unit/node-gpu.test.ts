@@ -45,7 +45,13 @@ describe.skipIf(!gpuEnv)('Dawn on SwiftShader (swiftShaderEnv)', () => {
 
   it('whatever drivers the inherited environment names', async () => {
     const other = existsSync(MESA_ICDS) ? path.join(MESA_ICDS, 'lvp_icd.x86_64.json') : '/nonexistent/icd.json';
-    const hostile = { ...process.env, VK_ICD_FILENAMES: other, VK_DRIVER_FILES: other, VK_ADD_DRIVER_FILES: other, LD_LIBRARY_PATH: '/usr/lib/x86_64-linux-gnu' };
+    const hostile = {
+      ...process.env,
+      VK_ICD_FILENAMES: other,
+      VK_DRIVER_FILES: other,
+      VK_ADD_DRIVER_FILES: other,
+      LD_LIBRARY_PATH: '/usr/lib/x86_64-linux-gnu',
+    };
     const r = await probe({ ...hostile, ...swiftShaderEnv(hostile) });
     expect(r.adapter).toEqual({ vendor: 'google', architecture: 'swiftshader' });
     expect(r.stderr).not.toMatch(/XDG_RUNTIME_DIR|error|invalid/i);
@@ -53,10 +59,15 @@ describe.skipIf(!gpuEnv)('Dawn on SwiftShader (swiftShaderEnv)', () => {
 });
 
 describe('swiftShaderEnv', () => {
-  it('keeps the inherited LD_LIBRARY_PATH after Chromium\'s, and the shell prefix names every setting', () => {
+  it("keeps the inherited LD_LIBRARY_PATH after Chromium's, and the shell prefix names every setting", () => {
     const env = swiftShaderEnv({ LD_LIBRARY_PATH: '/opt/x' });
     if (env) expect(env.LD_LIBRARY_PATH).toBe('/usr/lib/chromium:/opt/x');
     const prefix = swiftShaderCommandPrefix();
-    for (const k of ['LD_LIBRARY_PATH=/usr/lib/chromium', 'VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json', "VK_LOADER_LAYERS_DISABLE='~implicit~'"]) expect(prefix).toContain(k);
+    for (const k of [
+      'LD_LIBRARY_PATH=/usr/lib/chromium',
+      'VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json',
+      "VK_LOADER_LAYERS_DISABLE='~implicit~'",
+    ])
+      expect(prefix).toContain(k);
   });
 });

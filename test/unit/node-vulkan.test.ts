@@ -30,6 +30,8 @@ describe('bench WebGPU: which Vulkan each try uses', () => {
     expect(vulkanNote('system')).toBeUndefined();
     expect(vulkanNote('swiftshader')).toMatch(/no system Vulkan.*SwiftShader/);
     const retried = vulkanNote('swiftshader', { vulkan: 'system', error: 'webgpu: navigator.gpu.requestAdapter() returned no adapter' });
-    expect(retried).toMatch(/^no WebGPU adapter from the system Vulkan \(webgpu: navigator\.gpu\.requestAdapter\(\) returned no adapter\); retried in a second process on Chromium's SwiftShader$/);
+    expect(retried).toMatch(
+      /^no WebGPU adapter from the system Vulkan \(webgpu: navigator\.gpu\.requestAdapter\(\) returned no adapter\); retried in a second process on Chromium's SwiftShader$/,
+    );
   });
 });

@@ -19,12 +19,34 @@ beforeAll(async () => {
 
 const groups = toyGroups(6);
 const data = { groups, fingerprint: 'fp-1' };
-const tok = Tokenizer.train((function* () { for (const g of groups) { yield g.question; for (const r of g.rationales) yield r.text; } })(), 300);
+const tok = Tokenizer.train(
+  (function* () {
+    for (const g of groups) {
+      yield g.question;
+      for (const r of g.rationales) yield r.text;
+    }
+  })(),
+  300,
+);
 const small = { nLayer: 1, nEmbd: 32, nHead: 2, blockSize: 96 };
 
 function student(): PretrainedStudent {
-  const mc: ModelConfig = { arch: 'gpt2', vocabSize: tok.vocabSize, blockSize: 96, nLayer: 1, nHead: 2, nEmbd: 32, layerNormEps: 1e-5, tieWordEmbeddings: true };
-  return { modelConfig: mc, weights: initParams(mc, 1), tokenizer: tok, base: { arch: 'gpt2', name: 'rand-gpt2', fingerprint: '00000001-1' } };
+  const mc: ModelConfig = {
+    arch: 'gpt2',
+    vocabSize: tok.vocabSize,
+    blockSize: 96,
+    nLayer: 1,
+    nHead: 2,
+    nEmbd: 32,
+    layerNormEps: 1e-5,
+    tieWordEmbeddings: true,
+  };
+  return {
+    modelConfig: mc,
+    weights: initParams(mc, 1),
+    tokenizer: tok,
+    base: { arch: 'gpt2', name: 'rand-gpt2', fingerprint: '00000001-1' },
+  };
 }
 
 describe('learning rates: one default per student kind, for the CLI and the page', () => {
@@ -62,10 +84,16 @@ describe('learning rates: one default per student kind, for the CLI and the page
 describe('the memory plan', () => {
   it('a student from scratch has none; a pretrained one is planned, refused on WebGPU only when it does not fit', () => {
     expect(planRun({ kind: 'new', config: tinyConfig() }, data, 'webgpu')).toBeUndefined();
-    const start: RunStart = { kind: 'new', config: tinyConfig({ batchSize: 4 }), student: { student: student(), lora: { rank: 2, alpha: 4, targets: ['c_attn'] } } };
+    const start: RunStart = {
+      kind: 'new',
+      config: tinyConfig({ batchSize: 4 }),
+      student: { student: student(), lora: { rank: 2, alpha: 4, targets: ['c_attn'] } },
+    };
     const limits = { maxBufferSize: 1024, maxStorageBufferBindingSize: 1024 };
     expect(() => planRun(start, data, 'webgpu', limits)).toThrow(RunRefusedError);
-    expect(() => planRun(start, data, 'webgpu', limits)).toThrow(/rand-gpt2 does not fit this GPU: .*Lower the batch size, turn on activation recomputation/);
+    expect(() => planRun(start, data, 'webgpu', limits)).toThrow(
+      /rand-gpt2 does not fit this GPU: .*Lower the batch size, turn on activation recomputation/,
+    );
     const onCpu = planRun(start, data, 'cpu', limits)!;
     expect(onCpu.fits).toBe(false);
     expect(onCpu.text).toMatch(/^4 questions a step, \d+ tokens \(the longest example of the loaded data\)/);
@@ -92,7 +120,10 @@ describe('creating and restoring the trainer', () => {
     expect(losses(await resumed.trainer.trainStep())).toEqual(losses(next)); // continues exactly
     resumed.trainer.dispose();
 
-    const other = await assembleTrainer({ kind: 'resume', state, config: { ...state.trainConfig, logEvery: 2 } }, { groups, fingerprint: 'fp-2' });
+    const other = await assembleTrainer(
+      { kind: 'resume', state, config: { ...state.trainConfig, logEvery: 2 } },
+      { groups, fingerprint: 'fp-2' },
+    );
     expect(other.notes).toEqual(['the data differs from the data the run was trained on']);
     expect(other.trainer.trainConfig.logEvery).toBe(2);
     other.trainer.dispose();
@@ -103,7 +134,12 @@ describe('creating and restoring the trainer', () => {
 
 describe('accuracy while training', () => {
   it('off, no data, or the first questions with room for the longest rationale', async () => {
-    const trainer = await Trainer.create({ groups, trainConfig: tinyConfig({ steps: 100, batchSize: 2 }), datasetFingerprint: 'fp-1', modelOverrides: small });
+    const trainer = await Trainer.create({
+      groups,
+      trainConfig: tinyConfig({ steps: 100, batchSize: 2 }),
+      datasetFingerprint: 'fp-1',
+      modelOverrides: small,
+    });
     const items = groups.map((g) => ({ id: g.id, question: g.question, answer: g.answer }));
     const heldOut = { items, taskType: 'number' as const };
     expect(accuracySchedule(undefined, heldOut, trainer, groups)).toBe('off');

@@ -12,11 +12,27 @@ const hasNumpy = spawnSync(PY, ['-c', 'import numpy'], { stdio: 'ignore' }).stat
 describe('F16 / BF16 rounding', () => {
   it('F16: ties to even, subnormals, overflow, signed zero, NaN', () => {
     const cases: [number, number][] = [
-      [0, 0x0000], [-0, 0x8000], [1, 0x3c00], [-2, 0xc000], [65504, 0x7bff],
-      [65519.99, 0x7bff], [65520, 0x7c00], [1e6, 0x7c00], [-Infinity, 0xfc00], [Infinity, 0x7c00],
-      [2 ** -14, 0x0400], [2 ** -24, 0x0001], [2 ** -25, 0x0000], [3 * 2 ** -26, 0x0001], [3 * 2 ** -25, 0x0002],
-      [1023 * 2 ** -24, 0x03ff], [(1023.5) * 2 ** -24, 0x0400], [1 + 2 ** -11, 0x3c00], [1 + 3 * 2 ** -11, 0x3c02],
-      [1 / 3, 0x3555], [-0.1, 0xae66],
+      [0, 0x0000],
+      [-0, 0x8000],
+      [1, 0x3c00],
+      [-2, 0xc000],
+      [65504, 0x7bff],
+      [65519.99, 0x7bff],
+      [65520, 0x7c00],
+      [1e6, 0x7c00],
+      [-Infinity, 0xfc00],
+      [Infinity, 0x7c00],
+      [2 ** -14, 0x0400],
+      [2 ** -24, 0x0001],
+      [2 ** -25, 0x0000],
+      [3 * 2 ** -26, 0x0001],
+      [3 * 2 ** -25, 0x0002],
+      [1023 * 2 ** -24, 0x03ff],
+      [1023.5 * 2 ** -24, 0x0400],
+      [1 + 2 ** -11, 0x3c00],
+      [1 + 3 * 2 ** -11, 0x3c02],
+      [1 / 3, 0x3555],
+      [-0.1, 0xae66],
     ];
     for (const [x, bits] of cases) expect(floatToHalfBits(x).toString(16), String(x)).toBe(bits.toString(16));
     expect(floatToHalfBits(NaN) & 0x7c00).toBe(0x7c00);
@@ -38,7 +54,10 @@ describe('F16 / BF16 rounding', () => {
     const data = new Float32Array([1, -0.1, 1 / 3, 65504, 2 ** -24, 1e-9, 3.14159]);
     for (const dtype of ['F16', 'BF16'] as const) {
       const bytes = encode({ w: { shape: [7], data } }, { format: 'pt' }, { dtype });
-      const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + new DataView(bytes.buffer).getUint32(0, true)))) as Record<string, { dtype: string; data_offsets: number[] }>;
+      const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + new DataView(bytes.buffer).getUint32(0, true)))) as Record<
+        string,
+        { dtype: string; data_offsets: number[] }
+      >;
       expect(header.w.dtype).toBe(dtype);
       expect(header.w.data_offsets).toEqual([0, 14]);
       const back = decode(bytes).tensors.w.data;
@@ -48,7 +67,9 @@ describe('F16 / BF16 rounding', () => {
         expect(Math.abs(back[i] - data[i])).toBeLessThanOrEqual(Math.max(Math.abs(data[i]) * rel, dtype === 'F16' ? 2 ** -25 : 0));
       }
     }
-    expect(() => encode({ w: { shape: [1], data: new Float32Array(1) } }, {}, { dtype: 'F64' as 'F32' })).toThrow(/dtype "F64" cannot be written/);
+    expect(() => encode({ w: { shape: [1], data: new Float32Array(1) } }, {}, { dtype: 'F64' as 'F32' })).toThrow(
+      /dtype "F64" cannot be written/,
+    );
   });
 
   it.skipIf(!hasNumpy)('agrees with numpy bit for bit on 20,000 values across every exponent', () => {
@@ -64,7 +85,10 @@ bf = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)  # torch's roundin
 print(a.astype('<f2').view(np.uint16).tobytes().hex()); print(bf.astype('<u2').tobytes().hex())`;
     const r = spawnSync(PY, ['-c', script], { input: hex, encoding: 'utf8', maxBuffer: 16 << 20 });
     expect(r.status, r.stderr).toBe(0);
-    const [f16, bf16] = r.stdout.trim().split('\n').map((h) => new Uint16Array(new Uint8Array(Buffer.from(h, 'hex')).buffer));
+    const [f16, bf16] = r.stdout
+      .trim()
+      .split('\n')
+      .map((h) => new Uint16Array(new Uint8Array(Buffer.from(h, 'hex')).buffer));
     let badF16 = 0;
     let badBf16 = 0;
     for (let i = 0; i < xs.length; i++) {

@@ -15,7 +15,8 @@ import { tinyConfig, toyGroups } from './core-helpers';
 
 const small = { nLayer: 1, nEmbd: 32, nHead: 2, blockSize: 96 };
 const groups = toyGroups(6);
-const make = (steps: number): Promise<Trainer> => Trainer.create({ groups, trainConfig: tinyConfig({ steps, batchSize: 2 }), datasetFingerprint: 'x', modelOverrides: small });
+const make = (steps: number): Promise<Trainer> =>
+  Trainer.create({ groups, trainConfig: tinyConfig({ steps, batchSize: 2 }), datasetFingerprint: 'x', modelOverrides: small });
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -30,7 +31,8 @@ describe('when the accuracy checks run', () => {
   });
 
   it('every N steps, and at the last step of a run longer than N', () => {
-    const steps = (every: number, total: number): number[] => Array.from({ length: total }, (_, i) => i + 1).filter((s) => isAccuracyStep(s, every, total));
+    const steps = (every: number, total: number): number[] =>
+      Array.from({ length: total }, (_, i) => i + 1).filter((s) => isAccuracyStep(s, every, total));
     expect(steps(2, 4)).toEqual([2, 4]);
     expect(steps(3, 7)).toEqual([3, 6, 7]);
     expect(steps(25, 10)).toEqual([]); // a short run under auto: no check
@@ -51,7 +53,14 @@ describe('the loop with accuracy checks', () => {
     const events: TrainEvent[] = [];
     const recorded: AccuracyPoint[] = [];
     const items = groups.slice(0, 3).map((g) => ({ id: g.id, question: g.question, answer: g.answer }));
-    const plan: AccuracyPlan = { every: 2, items, taskType: 'number', maxNewTokens: 6, source: 'dev-split', record: (p) => recorded.push(p) };
+    const plan: AccuracyPlan = {
+      every: 2,
+      items,
+      taskType: 'number',
+      maxNewTokens: 6,
+      source: 'dev-split',
+      record: (p) => recorded.push(p),
+    };
     const tensors: number[] = [];
     const r = await runLoop({
       label: 'main',
@@ -107,12 +116,32 @@ describe('the loop with accuracy checks', () => {
 describe('the consistency lines of the evaluation', () => {
   it('each metric with its value and a one-line explanation; no KL without two answer cues', () => {
     const c: ConsistencyView = {
-      questions: 4, samplesPerQuestion: 2, agreement: 0.625, majorityAccuracy: 0.5, majorityCorrect: 2, sampleAccuracy: 0.375, answered: 0.75,
-      answerKL: null, klQuestions: 0, samples: 2, temperature: 1, seed: 1, klTemperature: 1, greedyAccuracy: 0.25, greedyCorrect: 1, examples: [],
+      questions: 4,
+      samplesPerQuestion: 2,
+      agreement: 0.625,
+      majorityAccuracy: 0.5,
+      majorityCorrect: 2,
+      sampleAccuracy: 0.375,
+      answered: 0.75,
+      answerKL: null,
+      klQuestions: 0,
+      samples: 2,
+      temperature: 1,
+      seed: 1,
+      klTemperature: 1,
+      greedyAccuracy: 0.25,
+      greedyCorrect: 1,
+      examples: [],
     };
     const lines = consistencyLines(c);
     expect(lines.map((l) => l.key)).toEqual(['agreement', 'majorityAccuracy', 'sampleAccuracy', 'greedyAccuracy', 'answerKL']);
-    expect(lines.map((l) => l.value)).toEqual(['62.5%', '50.0% (2 of 4)', '37.5%', '25.0% (1 of 4)', expect.stringMatching(/^– \(no question/)]);
+    expect(lines.map((l) => l.value)).toEqual([
+      '62.5%',
+      '50.0% (2 of 4)',
+      '37.5%',
+      '25.0% (1 of 4)',
+      expect.stringMatching(/^– \(no question/),
+    ]);
     for (const l of lines) expect(l.help.length).toBeGreaterThan(20);
     expect(consistencyLines({ ...c, answerKL: 0.01234, klQuestions: 3 })[4].value).toBe('0.0123 nats (3 of 4 questions)');
   });

@@ -41,14 +41,27 @@ describe('a comparison over seeds', () => {
       '2/2 seed 5 mcckd α 0.1',
       '2/2 seed 5 baseline α 0',
     ]);
-    expect(r.runs.map((x) => `${x.seed} ${x.label} ${x.result.status} ${x.result.step}`)).toEqual(['3 mcckd done 2', '3 baseline done 2', '5 mcckd done 2', '5 baseline done 2']);
+    expect(r.runs.map((x) => `${x.seed} ${x.label} ${x.result.status} ${x.result.step}`)).toEqual([
+      '3 mcckd done 2',
+      '3 baseline done 2',
+      '5 mcckd done 2',
+      '5 baseline done 2',
+    ]);
     expect(r.runs.every((x) => x.eval?.total === 2)).toBe(true);
     // the first seed's runs where the one-seed result had them
     expect(r.mcckd.result).toEqual(r.runs[0].result);
     expect(r.baseline.eval).toEqual(r.runs[1].eval);
 
     expect(r.report.format).toBe('mcckd-experiment/1');
-    expect(r.report.config).toMatchObject({ data: 'teacher.jsonl', eval: 'eval.jsonl', alphas: [0, 0.1], seeds: [3, 5], samples: 0, evalLimit: 2, train: { steps: 2, preset: 'tiny', batch: 2, 'max-new-tokens': 3 } });
+    expect(r.report.config).toMatchObject({
+      data: 'teacher.jsonl',
+      eval: 'eval.jsonl',
+      alphas: [0, 0.1],
+      seeds: [3, 5],
+      samples: 0,
+      evalLimit: 2,
+      train: { steps: 2, preset: 'tiny', batch: 2, 'max-new-tokens': 3 },
+    });
     expect(r.report.runs.map((x) => x.name)).toEqual(['alpha-0.1_seed-3', 'alpha-0_seed-3', 'alpha-0.1_seed-5', 'alpha-0_seed-5']);
     const acc = r.report.summary['0.1']['id.accuracy'];
     expect(acc.n).toBe(2);
@@ -71,10 +84,15 @@ describe('a comparison over seeds', () => {
     disposeLive();
     const before = tf.memory().numTensors;
     let seedIndex = -1;
-    const r = await compare(config, evalOpts, (e) => {
-      if (e.type === 'compare-run') seedIndex = e.seedIndex;
-      if (e.type === 'step' && seedIndex === 1) session.machine.stop();
-    }, { seeds: [1, 2] });
+    const r = await compare(
+      config,
+      evalOpts,
+      (e) => {
+        if (e.type === 'compare-run') seedIndex = e.seedIndex;
+        if (e.type === 'step' && seedIndex === 1) session.machine.stop();
+      },
+      { seeds: [1, 2] },
+    );
     expect(r.runs.map((x) => `${x.seed} ${x.label} ${x.result.status}`)).toEqual(['1 mcckd done', '1 baseline done', '2 mcckd stopped']);
     expect(r.runs[2].eval).toBeUndefined();
     expect(r.report.config.seeds).toEqual([1]);
@@ -90,11 +108,20 @@ describe('a comparison over seeds', () => {
     disposeLive();
     const before = tf.memory().numTensors;
     const events: TrainEvent[] = [];
-    const r = await compare(config, evalOpts, (e) => void events.push(e), { seeds: [1], accuracy: { every: 1, questions: 2, maxNewTokens: 3 } });
+    const r = await compare(config, evalOpts, (e) => void events.push(e), {
+      seeds: [1],
+      accuracy: { every: 1, questions: 2, maxNewTokens: 3 },
+    });
     const checks = events.filter((e) => e.type === 'accuracy').map((e) => (e.type === 'accuracy' ? `${e.label} ${e.step} ${e.total}` : ''));
     expect(checks).toEqual(['mcckd 1 2', 'mcckd 2 2', 'baseline 1 2', 'baseline 2 2']);
-    expect(r.runs.map((x) => x.accuracy?.map((p) => p.step))).toEqual([[1, 2], [1, 2]]);
-    expect(r.report.runs.map((x) => x.evalCurve.map((p) => p.step))).toEqual([[1, 2], [1, 2]]);
+    expect(r.runs.map((x) => x.accuracy?.map((p) => p.step))).toEqual([
+      [1, 2],
+      [1, 2],
+    ]);
+    expect(r.report.runs.map((x) => x.evalCurve.map((p) => p.step))).toEqual([
+      [1, 2],
+      [1, 2],
+    ]);
     expect(r.report.runs[1].evalCurve[1].accuracy).toBe(r.runs[1].accuracy![1].accuracy);
     expect(curvesSvg(r.report)).toContain('held-out accuracy while training');
     disposeLive();
@@ -107,13 +134,18 @@ describe('a comparison over seeds', () => {
     const events: TrainEvent[] = [];
     const step = Trainer.prototype.trainStep;
     try {
-      const r = await compare(config, evalOpts, (e) => {
-        events.push(e);
-        // the second seed's MCC-KD run fails at its first step
-        if (e.type === 'compare-run' && e.seedIndex === 1) {
-          Trainer.prototype.trainStep = () => Promise.reject(new Error('the GPU went away'));
-        }
-      }, { seeds: [1, 2] });
+      const r = await compare(
+        config,
+        evalOpts,
+        (e) => {
+          events.push(e);
+          // the second seed's MCC-KD run fails at its first step
+          if (e.type === 'compare-run' && e.seedIndex === 1) {
+            Trainer.prototype.trainStep = () => Promise.reject(new Error('the GPU went away'));
+          }
+        },
+        { seeds: [1, 2] },
+      );
       expect(r.runs.map((x) => `${x.seed} ${x.label} ${x.result.status}`)).toEqual(['1 mcckd done', '1 baseline done']);
       expect(r.report.config.seeds).toEqual([1]);
       expect(r.report.runs).toHaveLength(2);

@@ -15,7 +15,13 @@ const points = (n: number): MetricPoint[] => Array.from({ length: n }, (_, i) =>
 const steps = (ms: MetricPoint[]): number[] => ms.map((m) => m.step);
 const init = () => {
   const s = tinyState();
-  return { name: 'demo α=0.1', modelConfig: s.modelConfig, trainConfig: s.trainConfig, tokenizer: s.tokenizer, datasetFingerprint: s.datasetFingerprint };
+  return {
+    name: 'demo α=0.1',
+    modelConfig: s.modelConfig,
+    trainConfig: s.trainConfig,
+    tokenizer: s.tokenizer,
+    datasetFingerprint: s.datasetFingerprint,
+  };
 };
 
 /** A LockManager that grants a free lock at once and otherwise waits for it
@@ -86,7 +92,8 @@ describe('RunRecorder', () => {
     expect(forked).toBe('demo α=0.1 · from step 40');
     expect(branch.runId).not.toBe(recorder.runId);
     expect(steps(await store.getMetrics(branch.runId))).toEqual(steps(points(from.step)));
-    for (const s of [from.step + 10, from.step + 20, from.step + 30]) await branch.save(tinyState({ step: s, metrics: points(s) }), 'auto', 'training');
+    for (const s of [from.step + 10, from.step + 20, from.step + 30])
+      await branch.save(tinyState({ step: s, metrics: points(s) }), 'auto', 'training');
     // the original run is untouched
     expect((await store.listCheckpoints(recorder.runId)).map((c) => c.step)).toEqual(before);
     expect(steps(await store.getMetrics(recorder.runId))).toEqual(steps(points(200)));
@@ -94,7 +101,7 @@ describe('RunRecorder', () => {
     branch.close();
   });
 
-  it('an evaluation of an unsaved model that beats the run\'s best is kept as a best checkpoint; others are recorded only', async () => {
+  it("an evaluation of an unsaved model that beats the run's best is kept as a best checkpoint; others are recorded only", async () => {
     const store = await openStore();
     const { recorder } = await RunRecorder.create(init());
     const c5 = await recorder.save(tinyState({ step: 5, metrics: points(5) }), 'pause', 'paused');
@@ -114,14 +121,31 @@ describe('RunRecorder', () => {
     // worse than the best: only recorded
     expect(await recorder.addEvaluation(7, ev(0.5), snap)).toBeUndefined();
     const run = await store.getRun(recorder.runId);
-    expect(run?.evaluations.map((e) => [e.step, e.accuracy, e.checkpointId])).toEqual([[5, 0.3, c5.id], [7, 0.6, best!.id], [7, 0.5, best!.id]]);
+    expect(run?.evaluations.map((e) => [e.step, e.accuracy, e.checkpointId])).toEqual([
+      [5, 0.3, c5.id],
+      [7, 0.6, best!.id],
+      [7, 0.5, best!.id],
+    ]);
     recorder.close();
   });
 
   it('autosave retention keeps the furthest-trained autosaves, whatever order they were written in', () => {
-    const m = (id: string, step: number, createdAt: number): CheckpointMeta => ({ id, runId: 'r', step, createdAt, bytes: 1, checksum: '0', kind: 'auto', weightsOnly: false });
+    const m = (id: string, step: number, createdAt: number): CheckpointMeta => ({
+      id,
+      runId: 'r',
+      step,
+      createdAt,
+      bytes: 1,
+      checksum: '0',
+      kind: 'auto',
+      weightsOnly: false,
+    });
     const metas = [m('s100', 100, 1), m('s150', 150, 2), m('s200', 200, 3), m('s50', 50, 4), m('s60', 60, 5)];
-    expect(retentionVictims(metas, { keepAuto: 3 }).map((x) => x.id).sort()).toEqual(['s50', 's60']);
+    expect(
+      retentionVictims(metas, { keepAuto: 3 })
+        .map((x) => x.id)
+        .sort(),
+    ).toEqual(['s50', 's60']);
   });
 });
 

@@ -45,7 +45,11 @@ export interface GgufFamily {
   refuse?(c: ModelConfig): string | undefined;
   /** The weights under llama.cpp's names, row-major as ggml reads them
    * ([out, in] for every matrix); `take` reads one of ours, checking its shape. */
-  tensors(c: ModelConfig, take: (name: string, shape: number[]) => Float32Array, add: (name: string, shape: number[], data: Float32Array) => void): void;
+  tensors(
+    c: ModelConfig,
+    take: (name: string, shape: number[]) => Float32Array,
+    add: (name: string, shape: number[], data: Float32Array) => void,
+  ): void;
   /** The architecture's hyper-parameters after the common ones (keys without the `<arch>.` prefix). */
   hparams(c: ModelConfig): [string, 'u32' | 'f32', number][];
 }

@@ -53,7 +53,13 @@ function block(x: tf.Tensor3D, k: Ctx, i: number, past?: LayerCache): { x: tf.Te
   const [r, t, d] = x.shape;
   const l = layer(i);
   const { headDim } = dimsOf(k.c);
-  const [q0, k0, v0] = projectQkv(tf.reshape<tf.Rank.R2>(gemmaRms(x, k, `${l}.input_layernorm.weight`), [r * t, d]), k, `${l}.self_attn`, r, t); // [R, H|Hkv, t, hd]
+  const [q0, k0, v0] = projectQkv(
+    tf.reshape<tf.Rank.R2>(gemmaRms(x, k, `${l}.input_layernorm.weight`), [r * t, d]),
+    k,
+    `${l}.self_attn`,
+    r,
+    t,
+  ); // [R, H|Hkv, t, hd]
   // q_norm / k_norm normalise each head's hd values (the last axis), before RoPE
   const q = gemmaRms(q0, k, `${l}.self_attn.q_norm.weight`);
   const kn = gemmaRms(k0, k, `${l}.self_attn.k_norm.weight`);
@@ -61,7 +67,10 @@ function block(x: tf.Tensor3D, k: Ctx, i: number, past?: LayerCache): { x: tf.Te
   const a = attend(applyRope(q, cos, sin), applyRope(kn, cos, sin), v0, attnOptionsOf(k.c, i, headDim), past);
   const o = tf.reshape(linear(mergeHeads(a.y), k, `${l}.self_attn.o_proj`), [r, t, d]) as tf.Tensor3D; // [R*t, q] @ [d, q]^T -> [R, t, d]
   const x1 = tf.add(x, gemmaRms(o, k, `${l}.post_attention_layernorm.weight`)) as tf.Tensor3D;
-  const m = tf.reshape(geluMlp(tf.reshape<tf.Rank.R2>(gemmaRms(x1, k, `${l}.pre_feedforward_layernorm.weight`), [r * t, d]), k, `${l}.mlp`), [r, t, d]) as tf.Tensor3D; // [R*t, d] -> [R, t, d]
+  const m = tf.reshape(
+    geluMlp(tf.reshape<tf.Rank.R2>(gemmaRms(x1, k, `${l}.pre_feedforward_layernorm.weight`), [r * t, d]), k, `${l}.mlp`),
+    [r, t, d],
+  ) as tf.Tensor3D; // [R*t, d] -> [R, t, d]
   return { x: tf.add(x1, gemmaRms(m, k, `${l}.post_feedforward_layernorm.weight`)), cache: a.cache };
 }
 
@@ -73,11 +82,16 @@ function shapes(c: ModelConfig): [string, number[]][] {
     const l = layer(i);
     out.push(
       [`${l}.input_layernorm.weight`, [d]],
-      [`${l}.self_attn.q_proj.weight`, [q, d]], [`${l}.self_attn.k_proj.weight`, [kv, d]],
-      [`${l}.self_attn.v_proj.weight`, [kv, d]], [`${l}.self_attn.o_proj.weight`, [d, q]],
-      [`${l}.self_attn.q_norm.weight`, [headDim]], [`${l}.self_attn.k_norm.weight`, [headDim]],
-      [`${l}.post_attention_layernorm.weight`, [d]], [`${l}.pre_feedforward_layernorm.weight`, [d]],
-      [`${l}.mlp.gate_proj.weight`, [inner, d]], [`${l}.mlp.up_proj.weight`, [inner, d]],
+      [`${l}.self_attn.q_proj.weight`, [q, d]],
+      [`${l}.self_attn.k_proj.weight`, [kv, d]],
+      [`${l}.self_attn.v_proj.weight`, [kv, d]],
+      [`${l}.self_attn.o_proj.weight`, [d, q]],
+      [`${l}.self_attn.q_norm.weight`, [headDim]],
+      [`${l}.self_attn.k_norm.weight`, [headDim]],
+      [`${l}.post_attention_layernorm.weight`, [d]],
+      [`${l}.pre_feedforward_layernorm.weight`, [d]],
+      [`${l}.mlp.gate_proj.weight`, [inner, d]],
+      [`${l}.mlp.up_proj.weight`, [inner, d]],
       [`${l}.mlp.down_proj.weight`, [d, inner]],
       [`${l}.post_feedforward_layernorm.weight`, [d]],
     );
@@ -100,7 +114,8 @@ const present = (v: unknown): boolean => v !== undefined && v !== null;
 function layerTypesOf(c: Record<string, unknown>, r: HfReader, nLayer: number): AttentionKind[] {
   if (present(c.layer_types)) {
     const lt = c.layer_types;
-    if (!Array.isArray(lt) || lt.length !== nLayer) r.fail(`"layer_types" must list one entry for each of the ${nLayer} layers ("num_hidden_layers")`);
+    if (!Array.isArray(lt) || lt.length !== nLayer)
+      r.fail(`"layer_types" must list one entry for each of the ${nLayer} layers ("num_hidden_layers")`);
     return lt.map((x, i) => {
       if (x === 'sliding_attention') return 'sliding';
       if (x === 'full_attention') return 'full';
@@ -123,11 +138,14 @@ function ropeThetas(c: Record<string, unknown>, r: HfReader): { global: number; 
     const obj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
     if (!obj(p)) r.fail('"rope_parameters" must be an object');
     for (const [kind, v] of Object.entries(p)) {
-      if (kind !== 'full_attention' && kind !== 'sliding_attention') r.fail(`"rope_parameters" has ${JSON.stringify(kind)} (only full_attention, sliding_attention)`);
+      if (kind !== 'full_attention' && kind !== 'sliding_attention')
+        r.fail(`"rope_parameters" has ${JSON.stringify(kind)} (only full_attention, sliding_attention)`);
       if (!obj(v)) r.fail(`"rope_parameters".${kind} must be an object`);
-      if ((v.rope_type ?? 'default') !== 'default') r.fail(`"rope_parameters".${kind}.rope_type ${JSON.stringify(v.rope_type)} is not supported (only plain RoPE, "default")`);
+      if ((v.rope_type ?? 'default') !== 'default')
+        r.fail(`"rope_parameters".${kind}.rope_type ${JSON.stringify(v.rope_type)} is not supported (only plain RoPE, "default")`);
       const th = v.rope_theta;
-      if (th !== undefined && !(typeof th === 'number' && Number.isFinite(th) && th > 0)) r.fail(`"rope_parameters".${kind}.rope_theta must be a positive number`);
+      if (th !== undefined && !(typeof th === 'number' && Number.isFinite(th) && th > 0))
+        r.fail(`"rope_parameters".${kind}.rope_theta must be a positive number`);
       if (typeof th === 'number') {
         if (kind === 'full_attention') global = th;
         else local = th;
@@ -171,7 +189,8 @@ export const GEMMA3 = defineFamily({
     // transformers 4.5x-5.x), so the scores are not capped; we match that.
     return { config, maxPositions: base.maxPositions, qkvBias: false };
   },
-  hfSizes: (c) => `hidden_size ${c.nEmbd}, intermediate_size ${dimsOf(c).inner}, num_attention_heads ${c.nHead}, num_key_value_heads ${dimsOf(c).nKvHead}, head_dim ${dimsOf(c).headDim}, vocab_size ${c.vocabSize}`,
+  hfSizes: (c) =>
+    `hidden_size ${c.nEmbd}, intermediate_size ${dimsOf(c).inner}, num_attention_heads ${c.nHead}, num_key_value_heads ${dimsOf(c).nKvHead}, head_dim ${dimsOf(c).headDim}, vocab_size ${c.vocabSize}`,
   isIgnoredTensor: (name) => /\.rotary_emb\.inv_freq$/.test(name),
   canonicalName: (name) => name,
   paramShapes: shapes,
@@ -213,13 +232,17 @@ export const GEMMA3 = defineFamily({
       const types = c.layerTypes ?? Array.from({ length: c.nLayer }, (): AttentionKind => 'full');
       const want = types.map((_, i): AttentionKind => (i % LLAMA_CPP.swaPattern < LLAMA_CPP.swaPattern - 1 ? 'sliding' : 'full'));
       const at = types.findIndex((x, i) => x !== want[i]);
-      if (at >= 0) return `layer_types: layer ${at} is ${types[at]}, but llama.cpp's gemma3 slides layer i exactly when i % 6 < 5 (it reads no layer_types or sliding_window_pattern)`;
+      if (at >= 0)
+        return `layer_types: layer ${at} is ${types[at]}, but llama.cpp's gemma3 slides layer i exactly when i % 6 < 5 (it reads no layer_types or sliding_window_pattern)`;
       const { headDim, ropeTheta } = dimsOf(c);
-      if (types.includes('sliding') && (c.ropeLocalTheta ?? ropeTheta) !== LLAMA_CPP.localTheta) return `rope_local_base_freq ${c.ropeLocalTheta ?? ropeTheta}: llama.cpp's gemma3 runs its sliding layers with RoPE base ${LLAMA_CPP.localTheta}`;
+      if (types.includes('sliding') && (c.ropeLocalTheta ?? ropeTheta) !== LLAMA_CPP.localTheta)
+        return `rope_local_base_freq ${c.ropeLocalTheta ?? ropeTheta}: llama.cpp's gemma3 runs its sliding layers with RoPE base ${LLAMA_CPP.localTheta}`;
       const scale = c.nLayer === 62 ? 1 / Math.sqrt(c.nEmbd / c.nHead) : 1 / Math.sqrt(headDim);
-      if (c.attnScale !== undefined && Math.abs(c.attnScale - scale) > 1e-7 * scale) return `query_pre_attn_scalar ${(1 / c.attnScale ** 2).toPrecision(6)}: llama.cpp's gemma3 scales q by 1/sqrt(${c.nLayer === 62 ? 'hidden / heads' : 'head_dim'}) = 1/sqrt(${(1 / scale ** 2).toPrecision(6)})`;
-      if (c.attnSoftcap !== undefined) return 'attn_logit_softcapping: llama.cpp\'s gemma3 applies no attention soft-cap';
-      if (c.finalSoftcap !== undefined && types.includes('sliding')) return 'final_logit_softcapping: llama.cpp\'s gemma3 graph with sliding-window layers applies no final soft-cap';
+      if (c.attnScale !== undefined && Math.abs(c.attnScale - scale) > 1e-7 * scale)
+        return `query_pre_attn_scalar ${(1 / c.attnScale ** 2).toPrecision(6)}: llama.cpp's gemma3 scales q by 1/sqrt(${c.nLayer === 62 ? 'hidden / heads' : 'head_dim'}) = 1/sqrt(${(1 / scale ** 2).toPrecision(6)})`;
+      if (c.attnSoftcap !== undefined) return "attn_logit_softcapping: llama.cpp's gemma3 applies no attention soft-cap";
+      if (c.finalSoftcap !== undefined && types.includes('sliding'))
+        return "final_logit_softcapping: llama.cpp's gemma3 graph with sliding-window layers applies no final soft-cap";
       return undefined;
     },
     tensors(c, take, add) {

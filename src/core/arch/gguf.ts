@@ -14,7 +14,8 @@ export function transposeRows(w: Float32Array, rows: number, cols: number): Floa
  * `w` is [heads * headDim, cols] row-major (cols = 1 for a bias). */
 export function permuteRope(w: Float32Array, heads: number, cols: number): Float32Array {
   const rows = w.length / cols;
-  if (!Number.isInteger(rows) || rows % heads !== 0 || (rows / heads) % 2 !== 0) throw new Error(`RoPE permutation: ${rows} rows do not split into ${heads} heads of an even size`);
+  if (!Number.isInteger(rows) || rows % heads !== 0 || (rows / heads) % 2 !== 0)
+    throw new Error(`RoPE permutation: ${rows} rows do not split into ${heads} heads of an even size`);
   const hd = rows / heads;
   const half = hd / 2;
   const out = new Float32Array(w.length);

@@ -32,16 +32,25 @@ function block(x: tf.Tensor3D, k: Ctx, i: number, past?: LayerCache): { x: tf.Te
 
 function paramShapes(c: ModelConfig): [string, number[]][] {
   const { d, inner } = dimsOf(c);
-  const out: [string, number[]][] = [['transformer.wte.weight', [c.vocabSize, d]], ['transformer.wpe.weight', [c.blockSize, d]]];
+  const out: [string, number[]][] = [
+    ['transformer.wte.weight', [c.vocabSize, d]],
+    ['transformer.wpe.weight', [c.blockSize, d]],
+  ];
   for (let i = 0; i < c.nLayer; i++) {
     const p = h(i);
     out.push(
-      [`${p}.ln_1.weight`, [d]], [`${p}.ln_1.bias`, [d]],
-      [`${p}.attn.c_attn.weight`, [d, 3 * d]], [`${p}.attn.c_attn.bias`, [3 * d]],
-      [`${p}.attn.c_proj.weight`, [d, d]], [`${p}.attn.c_proj.bias`, [d]],
-      [`${p}.ln_2.weight`, [d]], [`${p}.ln_2.bias`, [d]],
-      [`${p}.mlp.c_fc.weight`, [d, inner]], [`${p}.mlp.c_fc.bias`, [inner]],
-      [`${p}.mlp.c_proj.weight`, [inner, d]], [`${p}.mlp.c_proj.bias`, [d]],
+      [`${p}.ln_1.weight`, [d]],
+      [`${p}.ln_1.bias`, [d]],
+      [`${p}.attn.c_attn.weight`, [d, 3 * d]],
+      [`${p}.attn.c_attn.bias`, [3 * d]],
+      [`${p}.attn.c_proj.weight`, [d, d]],
+      [`${p}.attn.c_proj.bias`, [d]],
+      [`${p}.ln_2.weight`, [d]],
+      [`${p}.ln_2.bias`, [d]],
+      [`${p}.mlp.c_fc.weight`, [d, inner]],
+      [`${p}.mlp.c_fc.bias`, [inner]],
+      [`${p}.mlp.c_proj.weight`, [inner, d]],
+      [`${p}.mlp.c_proj.bias`, [d]],
     );
   }
   out.push(['transformer.ln_f.weight', [d]], ['transformer.ln_f.bias', [d]]);
@@ -54,9 +63,12 @@ export const GPT2 = defineFamily({
   modelType: 'gpt2',
   readHf(c, r) {
     const act = c.activation_function ?? 'gelu_new';
-    if (act !== 'gelu_new' && act !== 'gelu_pytorch_tanh') r.fail(`"activation_function" ${JSON.stringify(act)} is not supported (only gelu_new)`);
-    if (c.n_inner !== undefined && c.n_inner !== null && c.n_inner !== 4 * (c.n_embd as number)) r.fail(`"n_inner" ${JSON.stringify(c.n_inner)} is not supported (only null, 4 * n_embd)`);
-    for (const key of ['scale_attn_by_inverse_layer_idx', 'reorder_and_upcast_attn', 'add_cross_attention']) if (c[key] === true) r.fail(`"${key}": true is not supported`);
+    if (act !== 'gelu_new' && act !== 'gelu_pytorch_tanh')
+      r.fail(`"activation_function" ${JSON.stringify(act)} is not supported (only gelu_new)`);
+    if (c.n_inner !== undefined && c.n_inner !== null && c.n_inner !== 4 * (c.n_embd as number))
+      r.fail(`"n_inner" ${JSON.stringify(c.n_inner)} is not supported (only null, 4 * n_embd)`);
+    for (const key of ['scale_attn_by_inverse_layer_idx', 'reorder_and_upcast_attn', 'add_cross_attention'])
+      if (c[key] === true) r.fail(`"${key}": true is not supported`);
     if (c.scale_attn_weights === false) r.fail('"scale_attn_weights": false is not supported');
     const nEmbd = r.int('n_embd', 'hiddenSize');
     const nHead = r.int('n_head', 'nHead');
@@ -64,7 +76,14 @@ export const GPT2 = defineFamily({
     const nLayer = r.int('n_layer', 'nLayer');
     const maxPositions = r.int('n_positions', 'maxPositions');
     // GPT-2 keeps all its learned positions (wpe is stored)
-    const config = { blockSize: maxPositions, nLayer, nHead, nEmbd, layerNormEps: r.positive('layer_norm_epsilon', 1e-5), tieWordEmbeddings: c.tie_word_embeddings !== false };
+    const config = {
+      blockSize: maxPositions,
+      nLayer,
+      nHead,
+      nEmbd,
+      layerNormEps: r.positive('layer_norm_epsilon', 1e-5),
+      tieWordEmbeddings: c.tie_word_embeddings !== false,
+    };
     return { config, maxPositions, qkvBias: true };
   },
   hfSizes: (c) => `n_embd ${c.nEmbd}, n_positions ${c.blockSize}, vocab_size ${c.vocabSize}`,
@@ -78,12 +97,14 @@ export const GPT2 = defineFamily({
     return c.vocabSize * d + c.blockSize * d + c.nLayer * (4 * d * d + 9 * d + 2 * d * inner + inner) + 2 * d;
   },
   // GPT-2's init: residual projections scaled by 1/sqrt(2 * nLayer)
-  initRule: (name) => (name.endsWith('.bias') ? 'zeros' : /(ln_\d|ln_f)\.weight$/.test(name) ? 'ones' : /c_proj\.weight$/.test(name) ? 'residual' : 'normal'),
+  initRule: (name) =>
+    name.endsWith('.bias') ? 'zeros' : /(ln_\d|ln_f)\.weight$/.test(name) ? 'ones' : /c_proj\.weight$/.test(name) ? 'residual' : 'normal',
   check(c, bad) {
-    if (c.headDim !== undefined && c.headDim * c.nHead !== c.nEmbd) bad('headDim', 'a gpt2 model\'s head size is nEmbd / nHead');
+    if (c.headDim !== undefined && c.headDim * c.nHead !== c.nEmbd) bad('headDim', "a gpt2 model's head size is nEmbd / nHead");
     if ((c.nKvHead ?? c.nHead) !== c.nHead) bad('nKvHead', 'a gpt2 model has no grouped-query attention (nKvHead must equal nHead)');
     // its block reads none of the per-layer attention fields: refused rather than ignored
-    for (const f of ['layerTypes', 'slidingWindow', 'ropeLocalTheta', 'attnScale', 'attnSoftcap'] as const) if (c[f] !== undefined) bad(f, `a gpt2 model has no ${f}`);
+    for (const f of ['layerTypes', 'slidingWindow', 'ropeLocalTheta', 'attnScale', 'attnSoftcap'] as const)
+      if (c[f] !== undefined) bad(f, `a gpt2 model has no ${f}`);
   },
   loraModules: ['c_attn', 'c_proj', 'c_fc'],
   defaultLoraTargets: ['c_attn', 'c_proj'],
@@ -95,7 +116,8 @@ export const GPT2 = defineFamily({
     return tf.add(x, tf.slice(param(k, 'transformer.wpe.weight') as tf.Tensor2D, [pLen, 0], [t, d])); // [R, t, d] + [t, d]
   },
   block,
-  finalNorm: (x, k) => layerNorm(x, param(k, 'transformer.ln_f.weight'), param(k, 'transformer.ln_f.bias'), k.c.layerNormEps) as tf.Tensor3D,
+  finalNorm: (x, k) =>
+    layerNorm(x, param(k, 'transformer.ln_f.weight'), param(k, 'transformer.ln_f.bias'), k.c.layerNormEps) as tf.Tensor3D,
   planBlock(c, n, att, need, keep) {
     const { d, inner: I } = dimsOf(c);
     need('block input x', [n, d]);

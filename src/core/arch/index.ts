@@ -35,6 +35,7 @@ export function family(arch: Arch): ArchFamily<Arch> {
 export const familyOf = (c: Pick<ModelConfig, 'arch'>): ArchFamily<Arch> => family(archOf(c));
 
 /** The family for config.json's "architectures" entry, if we have it. */
-export const familyByHf = (hfArchitecture: string): ArchFamily<Arch> | undefined => FAMILIES.find((f) => f.hfArchitecture === hfArchitecture);
+export const familyByHf = (hfArchitecture: string): ArchFamily<Arch> | undefined =>
+  FAMILIES.find((f) => f.hfArchitecture === hfArchitecture);
 
 export type { ArchFamily } from './family';

@@ -5,7 +5,19 @@
 
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from '../records';
-import { attend, attnOptionsOf, linear, mergeHeads, param, ropeKindOf, ropeThetasOf, setRope, splitHeads, type Ctx, type LayerCache } from '../layers';
+import {
+  attend,
+  attnOptionsOf,
+  linear,
+  mergeHeads,
+  param,
+  ropeKindOf,
+  ropeThetasOf,
+  setRope,
+  splitHeads,
+  type Ctx,
+  type LayerCache,
+} from '../layers';
 import { applyRope, rmsNorm, silu } from '../ops';
 import { dimsOf } from './dims';
 import { defineFamily, type ArchFamily, type HfRead, type HfReader, type PlanAdd } from './family';
@@ -18,16 +30,19 @@ export const layer = (i: number): string => `model.layers.${i}`;
  * family takes "head_dim" even where head_dim * heads != hidden (Qwen3);
  * the config then carries headDim. */
 export function readLlamaHf(c: Record<string, unknown>, r: HfReader, qkvBias: boolean, o: { explicitHeadDim?: boolean } = {}): HfRead {
-  if (c.rope_scaling !== undefined && c.rope_scaling !== null) r.fail(`"rope_scaling" is set (${JSON.stringify(c.rope_scaling)}): scaled RoPE is not supported`);
+  if (c.rope_scaling !== undefined && c.rope_scaling !== null)
+    r.fail(`"rope_scaling" is set (${JSON.stringify(c.rope_scaling)}): scaled RoPE is not supported`);
   if ((c.hidden_act ?? 'silu') !== 'silu') r.fail(`"hidden_act" ${JSON.stringify(c.hidden_act)} is not supported (only silu)`);
   const nEmbd = r.int('hidden_size', 'hiddenSize');
   const nHead = r.int('num_attention_heads', 'nHead');
   const nKvHead = c.num_key_value_heads === undefined || c.num_key_value_heads === null ? nHead : r.int('num_key_value_heads', 'nHead');
   if (nHead % nKvHead !== 0) r.fail(`"num_attention_heads" ${nHead} is not a multiple of "num_key_value_heads" ${nKvHead}`);
   const headDim = c.head_dim === undefined || c.head_dim === null ? nEmbd / nHead : r.int('head_dim', 'hiddenSize');
-  if (!Number.isInteger(headDim) || headDim % 2 !== 0) r.fail(`the head size (${headDim}: "hidden_size" / "num_attention_heads" or "head_dim") must be an even integer for RoPE`);
+  if (!Number.isInteger(headDim) || headDim % 2 !== 0)
+    r.fail(`the head size (${headDim}: "hidden_size" / "num_attention_heads" or "head_dim") must be an even integer for RoPE`);
   const ownHeadDim = headDim * nHead !== nEmbd;
-  if (ownHeadDim && !o.explicitHeadDim) r.fail(`"head_dim" ${headDim} times "num_attention_heads" ${nHead} is not "hidden_size" ${nEmbd} (not supported)`);
+  if (ownHeadDim && !o.explicitHeadDim)
+    r.fail(`"head_dim" ${headDim} times "num_attention_heads" ${nHead} is not "hidden_size" ${nEmbd} (not supported)`);
   const nLayer = r.int('num_hidden_layers', 'nLayer');
   const intermediateSize = r.int('intermediate_size', 'intermediateSize');
   const maxPositions = r.int('max_position_embeddings', 'maxPositions');
@@ -35,7 +50,18 @@ export function readLlamaHf(c: Record<string, unknown>, r: HfReader, qkvBias: bo
   const ropeTheta = r.positive('rope_theta', 10_000);
   // RoPE has no table to size, and rationales are far shorter: longer
   // contexts would only let a run plan activations it cannot hold
-  const config = { blockSize: Math.min(maxPositions, r.maxBlock), nLayer, nHead, nEmbd, layerNormEps, tieWordEmbeddings: c.tie_word_embeddings === true, nKvHead, intermediateSize, ropeTheta, ...(ownHeadDim ? { headDim } : {}) };
+  const config = {
+    blockSize: Math.min(maxPositions, r.maxBlock),
+    nLayer,
+    nHead,
+    nEmbd,
+    layerNormEps,
+    tieWordEmbeddings: c.tie_word_embeddings === true,
+    nKvHead,
+    intermediateSize,
+    ropeTheta,
+    ...(ownHeadDim ? { headDim } : {}),
+  };
   return { config, maxPositions, qkvBias };
 }
 
@@ -53,13 +79,16 @@ export function llamaShapes(c: ModelConfig, qkvBias: boolean): [string, number[]
     const l = layer(i);
     out.push(
       [`${l}.input_layernorm.weight`, [d]],
-      [`${l}.self_attn.q_proj.weight`, [q, d]], [`${l}.self_attn.k_proj.weight`, [kv, d]],
-      [`${l}.self_attn.v_proj.weight`, [kv, d]], [`${l}.self_attn.o_proj.weight`, [d, q]],
+      [`${l}.self_attn.q_proj.weight`, [q, d]],
+      [`${l}.self_attn.k_proj.weight`, [kv, d]],
+      [`${l}.self_attn.v_proj.weight`, [kv, d]],
+      [`${l}.self_attn.o_proj.weight`, [d, q]],
     );
     if (qkvBias) out.push([`${l}.self_attn.q_proj.bias`, [q]], [`${l}.self_attn.k_proj.bias`, [kv]], [`${l}.self_attn.v_proj.bias`, [kv]]);
     out.push(
       [`${l}.post_attention_layernorm.weight`, [d]],
-      [`${l}.mlp.gate_proj.weight`, [inner, d]], [`${l}.mlp.up_proj.weight`, [inner, d]],
+      [`${l}.mlp.gate_proj.weight`, [inner, d]],
+      [`${l}.mlp.up_proj.weight`, [inner, d]],
       [`${l}.mlp.down_proj.weight`, [d, inner]],
     );
   }
@@ -178,13 +207,21 @@ export function llamaLike<const N extends string>(o: LlamaLikeOptions<N>): ArchF
       o.refuse(c, r);
       return readLlamaHf(c, r, o.qkvBias);
     },
-    hfSizes: (c) => `hidden_size ${c.nEmbd}, intermediate_size ${dimsOf(c).inner}, num_attention_heads ${c.nHead}, num_key_value_heads ${dimsOf(c).nKvHead}, vocab_size ${c.vocabSize}`,
+    hfSizes: (c) =>
+      `hidden_size ${c.nEmbd}, intermediate_size ${dimsOf(c).inner}, num_attention_heads ${c.nHead}, num_key_value_heads ${dimsOf(c).nKvHead}, vocab_size ${c.vocabSize}`,
     isIgnoredTensor: (name) => /\.rotary_emb\.inv_freq$/.test(name), // cached rotary frequencies
     canonicalName: (name) => name,
     paramShapes: (c) => llamaShapes(c, o.qkvBias),
     paramCount: (c) => llamaCount(c, o.qkvBias),
     // our GPT-2 init rules for a from-scratch model of this shape
-    initRule: (name) => (name.endsWith('.bias') ? 'zeros' : /(layernorm|model\.norm)\.weight$/.test(name) ? 'ones' : /(o_proj|down_proj)\.weight$/.test(name) ? 'residual' : 'normal'),
+    initRule: (name) =>
+      name.endsWith('.bias')
+        ? 'zeros'
+        : /(layernorm|model\.norm)\.weight$/.test(name)
+          ? 'ones'
+          : /(o_proj|down_proj)\.weight$/.test(name)
+            ? 'residual'
+            : 'normal',
     check(c, bad) {
       if (dimsOf(c).headDim % 2 !== 0) bad('nEmbd', `the head size ${dimsOf(c).headDim} must be even for RoPE`);
     },
@@ -244,7 +281,12 @@ export function llamaLike<const N extends string>(o: LlamaLikeOptions<N>): ArchF
       },
       hparams(c) {
         const { headDim, nKvHead, ropeTheta } = dimsOf(c);
-        return [['attention.head_count_kv', 'u32', nKvHead], ['rope.freq_base', 'f32', ropeTheta], ['rope.dimension_count', 'u32', headDim], ['attention.layer_norm_rms_epsilon', 'f32', c.layerNormEps]];
+        return [
+          ['attention.head_count_kv', 'u32', nKvHead],
+          ['rope.freq_base', 'f32', ropeTheta],
+          ['rope.dimension_count', 'u32', headDim],
+          ['attention.layer_norm_rms_epsilon', 'f32', c.layerNormEps],
+        ];
       },
     },
   });

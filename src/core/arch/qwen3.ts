@@ -32,10 +32,14 @@ function readQwen3(c: Record<string, unknown>, r: HfReader): HfRead {
   let theta: number | undefined;
   if (isSet(c.rope_parameters)) {
     const p = c.rope_parameters as Record<string, unknown>;
-    const extra = typeof p === 'object' && !Array.isArray(p) ? Object.keys(p).filter((k) => k !== 'rope_type' && k !== 'rope_theta') : ['?'];
-    if (extra.length || (p.rope_type ?? 'default') !== 'default') r.fail(`"rope_parameters" ${JSON.stringify(p)} is not supported (only {"rope_type": "default", "rope_theta": ...})`);
-    if (isSet(p.rope_theta) && (typeof p.rope_theta !== 'number' || !(p.rope_theta > 0) || !Number.isFinite(p.rope_theta))) r.fail(`"rope_parameters.rope_theta" must be a positive number, got ${JSON.stringify(p.rope_theta)}`);
-    if (isSet(p.rope_theta) && isSet(c.rope_theta) && p.rope_theta !== c.rope_theta) r.fail(`"rope_parameters.rope_theta" ${String(p.rope_theta)} and "rope_theta" ${String(c.rope_theta)} differ`);
+    const extra =
+      typeof p === 'object' && !Array.isArray(p) ? Object.keys(p).filter((k) => k !== 'rope_type' && k !== 'rope_theta') : ['?'];
+    if (extra.length || (p.rope_type ?? 'default') !== 'default')
+      r.fail(`"rope_parameters" ${JSON.stringify(p)} is not supported (only {"rope_type": "default", "rope_theta": ...})`);
+    if (isSet(p.rope_theta) && (typeof p.rope_theta !== 'number' || !(p.rope_theta > 0) || !Number.isFinite(p.rope_theta)))
+      r.fail(`"rope_parameters.rope_theta" must be a positive number, got ${JSON.stringify(p.rope_theta)}`);
+    if (isSet(p.rope_theta) && isSet(c.rope_theta) && p.rope_theta !== c.rope_theta)
+      r.fail(`"rope_parameters.rope_theta" ${String(p.rope_theta)} and "rope_theta" ${String(c.rope_theta)} differ`);
     theta = p.rope_theta as number | undefined;
   }
   // rope_scaling, hidden_act, head sizes and GQA are read (and refused) as for LLaMA
@@ -85,7 +89,10 @@ function planQwen3Block(c: ModelConfig, n: number, att: number[], need: PlanAdd,
   const { nKvHead } = dimsOf(c);
   const { q, kv } = widths(c);
   keep('q_norm, k_norm eps scalars', [], 2);
-  for (const [what, w, heads] of [['q_norm', q, c.nHead], ['k_norm', kv, nKvHead]] as const) {
+  for (const [what, w, heads] of [
+    ['q_norm', q, c.nHead],
+    ['k_norm', kv, nKvHead],
+  ] as const) {
     need(`${what} input (the transposed heads)`, [n, w]);
     keep(`${what} x^2`, [n, w]);
     keep(`${what} mean(x^2)`, [n, heads]);
@@ -107,7 +114,8 @@ const base = llamaLike({
 export const QWEN3 = defineFamily({
   ...base,
   readHf: readQwen3,
-  hfSizes: (c) => `hidden_size ${c.nEmbd}, head_dim ${dimsOf(c).headDim}, intermediate_size ${dimsOf(c).inner}, num_attention_heads ${c.nHead}, num_key_value_heads ${dimsOf(c).nKvHead}, vocab_size ${c.vocabSize}`,
+  hfSizes: (c) =>
+    `hidden_size ${c.nEmbd}, head_dim ${dimsOf(c).headDim}, intermediate_size ${dimsOf(c).inner}, num_attention_heads ${c.nHead}, num_key_value_heads ${dimsOf(c).nKvHead}, vocab_size ${c.vocabSize}`,
   paramShapes: qwen3Shapes,
   paramCount: (c) => llamaCount(c, false) + c.nLayer * 2 * dimsOf(c).headDim,
   // the q/k norm gains start at 1, as transformers' Qwen3RMSNorm

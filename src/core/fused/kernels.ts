@@ -6,8 +6,18 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import {
-  adamWProgram, causalSoftmaxGradProgram, causalSoftmaxProgram, columnDotProgram, crossEntropyGradProgram, crossEntropyProgram,
-  geluGradProgram, geluProgram, layerNormGradXProgram, layerNormProgram, layerNormXhatProgram, sumSquaresProgram,
+  adamWProgram,
+  causalSoftmaxGradProgram,
+  causalSoftmaxProgram,
+  columnDotProgram,
+  crossEntropyGradProgram,
+  crossEntropyProgram,
+  geluGradProgram,
+  geluProgram,
+  layerNormGradXProgram,
+  layerNormProgram,
+  layerNormXhatProgram,
+  sumSquaresProgram,
 } from './programs';
 import { FUSED, MAX_PROGRAM_INPUTS } from './ops';
 
@@ -24,7 +34,10 @@ function run(b: WebGPUBackend, p: WebGPUProgram, inputs: Info[], uniforms?: Unif
 
 /** Kernel name -> its input names (in program order) and how to run it. */
 const KERNELS: Record<string, { inputs: string[]; run: (b: WebGPUBackend, x: Info[], a: Attrs) => Info | Info[] }> = {
-  [FUSED.layerNorm]: { inputs: ['x', 'gamma', 'beta'], run: (b, [x, g, be], a) => run(b, layerNormProgram(x.shape[0], x.shape[1]), [x, g, be], f32(a.eps)) },
+  [FUSED.layerNorm]: {
+    inputs: ['x', 'gamma', 'beta'],
+    run: (b, [x, g, be], a) => run(b, layerNormProgram(x.shape[0], x.shape[1]), [x, g, be], f32(a.eps)),
+  },
   [FUSED.layerNormGrad]: {
     inputs: ['x', 'gamma', 'dy'],
     run: (b, [x, g, dy], a) => {
@@ -38,11 +51,23 @@ const KERNELS: Record<string, { inputs: string[]; run: (b: WebGPUBackend, x: Inf
   },
   [FUSED.causalSoftmax]: {
     inputs: ['att'],
-    run: (b, [att], a) => run(b, causalSoftmaxProgram(att.shape[0], att.shape[1]), [att], [...f32(a.scale), { type: 'int32', data: [a.tq] }, { type: 'int32', data: [a.past] }]),
+    run: (b, [att], a) =>
+      run(
+        b,
+        causalSoftmaxProgram(att.shape[0], att.shape[1]),
+        [att],
+        [...f32(a.scale), { type: 'int32', data: [a.tq] }, { type: 'int32', data: [a.past] }],
+      ),
   },
-  [FUSED.causalSoftmaxGrad]: { inputs: ['y', 'dy'], run: (b, [y, dy], a) => run(b, causalSoftmaxGradProgram(y.shape[0], y.shape[1]), [y, dy], f32(a.scale)) },
+  [FUSED.causalSoftmaxGrad]: {
+    inputs: ['y', 'dy'],
+    run: (b, [y, dy], a) => run(b, causalSoftmaxGradProgram(y.shape[0], y.shape[1]), [y, dy], f32(a.scale)),
+  },
   [FUSED.crossEntropy]: { inputs: ['z', 'tgt'], run: (b, [z, t]) => run(b, crossEntropyProgram(z.shape[0]), [z, t]) },
-  [FUSED.crossEntropyGrad]: { inputs: ['z', 'tgt', 'dy'], run: (b, [z, t, dy]) => run(b, crossEntropyGradProgram(z.shape[0], z.shape[1]), [z, t, dy]) },
+  [FUSED.crossEntropyGrad]: {
+    inputs: ['z', 'tgt', 'dy'],
+    run: (b, [z, t, dy]) => run(b, crossEntropyGradProgram(z.shape[0], z.shape[1]), [z, t, dy]),
+  },
   [FUSED.gelu]: { inputs: ['x'], run: (b, [x]) => run(b, geluProgram(x.shape), [x]) },
   [FUSED.geluGrad]: { inputs: ['x', 'dy'], run: (b, [x, dy]) => run(b, geluGradProgram(x.shape), [x, dy]) },
   [FUSED.sumSquares]: {
@@ -57,7 +82,11 @@ const KERNELS: Record<string, { inputs: string[]; run: (b: WebGPUBackend, x: Inf
     run: (b, xs, a) => {
       const u = f32(a.lr, a.b1, 1 - a.b1, a.b2, 1 - a.b2, a.bc1, a.bc2, a.eps, a.decay);
       const [p, m, v, g, scale] = xs;
-      return [run(b, adamWProgram(p.shape, 'p'), xs, u), run(b, adamWProgram(p.shape, 'm'), [m, g, scale], u), run(b, adamWProgram(p.shape, 'v'), [v, g, scale], u)];
+      return [
+        run(b, adamWProgram(p.shape, 'p'), xs, u),
+        run(b, adamWProgram(p.shape, 'm'), [m, g, scale], u),
+        run(b, adamWProgram(p.shape, 'v'), [v, g, scale], u),
+      ];
     },
   },
 };
@@ -68,7 +97,12 @@ export function registerFusedKernels(): void {
     tf.registerKernel({
       kernelName: name,
       backendName: 'webgpu',
-      kernelFunc: ({ inputs, backend, attrs }) => k.run(backend as WebGPUBackend, k.inputs.map((n) => inputs[n] as Info), (attrs ?? {}) as Attrs),
+      kernelFunc: ({ inputs, backend, attrs }) =>
+        k.run(
+          backend as WebGPUBackend,
+          k.inputs.map((n) => inputs[n] as Info),
+          (attrs ?? {}) as Attrs,
+        ),
     });
   }
 }

@@ -82,7 +82,10 @@ export function fusedGelu(x: tf.Tensor): tf.Tensor {
   const f = tf.customGrad((...args: Args) => {
     const [a, save] = args as [tf.Tensor, tf.GradSaveFunc];
     save([a]);
-    return { value: runFused(FUSED.gelu, { x: a }), gradFunc: (dy: tf.Tensor, [xs]: tf.Tensor[]) => runFused(FUSED.geluGrad, { x: xs, dy }) };
+    return {
+      value: runFused(FUSED.gelu, { x: a }),
+      gradFunc: (dy: tf.Tensor, [xs]: tf.Tensor[]) => runFused(FUSED.geluGrad, { x: xs, dy }),
+    };
   });
   return f(x);
 }
@@ -117,7 +120,14 @@ interface AdamWScalars {
 
 /** New parameter and moments for one tensor: 3 dispatches. `scale` is the
  * gradient clipping factor as a [1] tensor (one for every parameter). */
-export function fusedAdamW(p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor, scale: tf.Tensor1D, s: AdamWScalars): [tf.Tensor, tf.Tensor, tf.Tensor] {
+export function fusedAdamW(
+  p: tf.Tensor,
+  m: tf.Tensor,
+  v: tf.Tensor,
+  g: tf.Tensor,
+  scale: tf.Tensor1D,
+  s: AdamWScalars,
+): [tf.Tensor, tf.Tensor, tf.Tensor] {
   const out = tf.engine().runKernel(FUSED.adamW, { p, m, v, g, scale }, { ...s }) as tf.Tensor[];
   return [out[0], out[1], out[2]];
 }

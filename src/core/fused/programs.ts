@@ -125,14 +125,21 @@ fn rowStats(row : i32, cols : i32, eps : f32) -> vec2<f32> {
 /** y = (x - mean) / sqrt(var + eps) * gamma + beta over rows of x [N, C]. */
 export function layerNormProgram(n: number, c: number): WebGPUProgram {
   return new Program({
-    key: 'ln', inputs: ['x', 'gamma', 'beta'], outputShape: [n, c], rows: n, uniforms: 'eps : f32,',
+    key: 'ln',
+    inputs: ['x', 'gamma', 'beta'],
+    outputShape: [n, c],
+    rows: n,
+    uniforms: 'eps : f32,',
     body: `${ROW_STATS}
-${rowMain('x', `  let st = rowStats(row, cols, uniforms.eps);
+${rowMain(
+  'x',
+  `  let st = rowStats(row, cols, uniforms.eps);
   if (r < rows) {
     for (var c = i32(localId.x); c < cols; c += ${WG}) {
       setOutputAtIndex(row * cols + c, (x[row * cols + c] - st.x) * st.y * gamma[c] + beta[c]);
     }
-  }`)}`,
+  }`,
+)}`,
   });
 }
 
@@ -140,9 +147,15 @@ ${rowMain('x', `  let st = rowStats(row, cols, uniforms.eps);
  * dxhat = dy * gamma. */
 export function layerNormGradXProgram(n: number, c: number): WebGPUProgram {
   return new Program({
-    key: 'ln_dx', inputs: ['x', 'gamma', 'dy'], outputShape: [n, c], rows: n, uniforms: 'eps : f32,',
+    key: 'ln_dx',
+    inputs: ['x', 'gamma', 'dy'],
+    outputShape: [n, c],
+    rows: n,
+    uniforms: 'eps : f32,',
     body: `${ROW_STATS}
-${rowMain('x', `  let st = rowStats(row, cols, uniforms.eps);
+${rowMain(
+  'x',
+  `  let st = rowStats(row, cols, uniforms.eps);
   var a = 0.0;
   var b = 0.0;
   for (var c = i32(localId.x); c < cols; c += ${WG}) {
@@ -159,28 +172,39 @@ ${rowMain('x', `  let st = rowStats(row, cols, uniforms.eps);
       let xh = (x[i] - st.x) * st.y;
       setOutputAtIndex(i, st.y * (dy[i] * gamma[c] - ma - xh * mb));
     }
-  }`)}`,
+  }`,
+)}`,
   });
 }
 
 /** xhat = (x - mean) * rstd, the normalized rows (for d gamma = sum dy * xhat). */
 export function layerNormXhatProgram(n: number, c: number): WebGPUProgram {
   return new Program({
-    key: 'ln_xhat', inputs: ['x'], outputShape: [n, c], rows: n, uniforms: 'eps : f32,',
+    key: 'ln_xhat',
+    inputs: ['x'],
+    outputShape: [n, c],
+    rows: n,
+    uniforms: 'eps : f32,',
     body: `${ROW_STATS}
-${rowMain('x', `  let st = rowStats(row, cols, uniforms.eps);
+${rowMain(
+  'x',
+  `  let st = rowStats(row, cols, uniforms.eps);
   if (r < rows) {
     for (var c = i32(localId.x); c < cols; c += ${WG}) {
       setOutputAtIndex(row * cols + c, (x[row * cols + c] - st.x) * st.y);
     }
-  }`)}`,
+  }`,
+)}`,
   });
 }
 
 /** Column sums of a * b for a, b [N, C] -> [C], one workgroup per column. */
 export function columnDotProgram(c: number): WebGPUProgram {
   return new Program({
-    key: 'coldot', inputs: ['a', 'b'], outputShape: [c], rows: c,
+    key: 'coldot',
+    inputs: ['a', 'b'],
+    outputShape: [c],
+    rows: c,
     body: `
 fn main(index : i32) {
   let rows = uniforms.aShape[0];
@@ -200,9 +224,15 @@ fn main(index : i32) {
  * scores are scaled by `scale` first; masked entries get exactly 0. */
 export function causalSoftmaxProgram(n: number, k: number): WebGPUProgram {
   return new Program({
-    key: 'csm', inputs: ['att'], outputShape: [n, k], rows: n, uniforms: 'scale : f32, tq : i32, past : i32,',
+    key: 'csm',
+    inputs: ['att'],
+    outputShape: [n, k],
+    rows: n,
+    uniforms: 'scale : f32, tq : i32, past : i32,',
     body: `
-${rowMain('att', `  let last = min(uniforms.past + row % uniforms.tq, cols - 1);
+${rowMain(
+  'att',
+  `  let last = min(uniforms.past + row % uniforms.tq, cols - 1);
   var m = -3.402823e+38;
   for (var c = tid; c <= last; c += ${WG}) { m = max(m, att[row * cols + c] * uniforms.scale); }
   let mx = wgMax(m);
@@ -215,16 +245,23 @@ ${rowMain('att', `  let last = min(uniforms.past + row % uniforms.tq, cols - 1);
       if (c <= last) { y = exp(att[row * cols + c] * uniforms.scale - mx) / sum; }
       setOutputAtIndex(row * cols + c, y);
     }
-  }`)}`,
+  }`,
+)}`,
   });
 }
 
 /** d scores = scale * y * (dy - sum(dy * y)) for the causal softmax. */
 export function causalSoftmaxGradProgram(n: number, k: number): WebGPUProgram {
   return new Program({
-    key: 'csm_grad', inputs: ['y', 'dy'], outputShape: [n, k], rows: n, uniforms: 'scale : f32,',
+    key: 'csm_grad',
+    inputs: ['y', 'dy'],
+    outputShape: [n, k],
+    rows: n,
+    uniforms: 'scale : f32,',
     body: `
-${rowMain('y', `  var s = 0.0;
+${rowMain(
+  'y',
+  `  var s = 0.0;
   for (var c = tid; c < cols; c += ${WG}) { s += dy[row * cols + c] * y[row * cols + c]; }
   let dot = wgSum(s);
   if (r < rows) {
@@ -232,26 +269,38 @@ ${rowMain('y', `  var s = 0.0;
       let i = row * cols + c;
       setOutputAtIndex(i, uniforms.scale * y[i] * (dy[i] - dot));
     }
-  }`)}`,
+  }`,
+)}`,
   });
 }
 
 /** Per-row cross-entropy logsumexp(z) - z[target] for logits [N, V]. */
 export function crossEntropyProgram(n: number): WebGPUProgram {
   return new Program({
-    key: 'xent', inputs: ['z', 'tgt'], outputShape: [n], rows: n,
+    key: 'xent',
+    inputs: ['z', 'tgt'],
+    outputShape: [n],
+    rows: n,
     body: `${ROW_LSE}
-${rowMain('z', `  let lse = rowLse(row, cols);
-  if (r < rows && localIndex == 0u) { setOutputAtIndex(row, lse - z[row * cols + tgt[row]]); }`)}`,
+${rowMain(
+  'z',
+  `  let lse = rowLse(row, cols);
+  if (r < rows && localIndex == 0u) { setOutputAtIndex(row, lse - z[row * cols + tgt[row]]); }`,
+)}`,
   });
 }
 
 /** d logits = (softmax(z) - onehot(target)) * dy[row]. */
 export function crossEntropyGradProgram(n: number, v: number): WebGPUProgram {
   return new Program({
-    key: 'xent_grad', inputs: ['z', 'tgt', 'dy'], outputShape: [n, v], rows: n,
+    key: 'xent_grad',
+    inputs: ['z', 'tgt', 'dy'],
+    outputShape: [n, v],
+    rows: n,
     body: `${ROW_LSE}
-${rowMain('z', `  let lse = rowLse(row, cols);
+${rowMain(
+  'z',
+  `  let lse = rowLse(row, cols);
   if (r < rows) {
     let t = tgt[row];
     let g = dy[row];
@@ -260,7 +309,8 @@ ${rowMain('z', `  let lse = rowLse(row, cols);
       if (c == t) { p = p - 1.0; }
       setOutputAtIndex(row * cols + c, p * g);
     }
-  }`)}`,
+  }`,
+)}`,
   });
 }
 
@@ -276,7 +326,9 @@ const GELU_C = ${Math.sqrt(2 / Math.PI)};
 /** GPT-2's GELU, 0.5 x (1 + tanh(c (x + 0.044715 x^3))). */
 export function geluProgram(shape: number[]): WebGPUProgram {
   return new Program({
-    key: 'gelu', inputs: ['x'], outputShape: shape,
+    key: 'gelu',
+    inputs: ['x'],
+    outputShape: shape,
     body: `${TANH}
 fn main(index : i32) {
   if (index < uniforms.size) {
@@ -289,7 +341,9 @@ fn main(index : i32) {
 
 export function geluGradProgram(shape: number[]): WebGPUProgram {
   return new Program({
-    key: 'gelu_grad', inputs: ['x', 'dy'], outputShape: shape,
+    key: 'gelu_grad',
+    inputs: ['x', 'dy'],
+    outputShape: shape,
     body: `${TANH}
 fn main(index : i32) {
   if (index < uniforms.size) {
@@ -307,9 +361,14 @@ fn main(index : i32) {
  * (MAX_PROGRAM_INPUTS in ops.ts). */
 export function sumSquaresProgram(k: number): WebGPUProgram {
   const names = Array.from({ length: k }, (_, i) => `x${i}`);
-  const loops = names.map((x) => `  for (var i = i32(localId.x); i < uniforms.${x}Shape; i += ${WG}) { let v = ${x}[i]; s += v * v; }`).join('\n');
+  const loops = names
+    .map((x) => `  for (var i = i32(localId.x); i < uniforms.${x}Shape; i += ${WG}) { let v = ${x}[i]; s += v * v; }`)
+    .join('\n');
   return new Program({
-    key: `sumsq${k}`, inputs: names, outputShape: [1], rows: 1,
+    key: `sumsq${k}`,
+    inputs: names,
+    outputShape: [1],
+    rows: 1,
     body: `
 fn main(index : i32) {
   var s = 0.0;
@@ -338,7 +397,9 @@ export function adamWProgram(shape: number[], which: AdamWOutput): WebGPUProgram
           (sqrt((uniforms.b2 * v[index] + uniforms.c2 * gs * gs) / uniforms.bc2) + uniforms.eps) * uniforms.lr`,
   }[which];
   return new Program({
-    key: `adamw_${which}`, inputs, outputShape: shape,
+    key: `adamw_${which}`,
+    inputs,
+    outputShape: shape,
     uniforms: 'lr : f32, b1 : f32, c1 : f32, b2 : f32, c2 : f32, bc1 : f32, bc2 : f32, eps : f32, decay : f32,',
     body: `
 fn main(index : i32) {
