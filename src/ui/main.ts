@@ -287,8 +287,9 @@ function loadEvalData(src: DataSource): Promise<boolean> {
 
 async function loadDemo(): Promise<void> {
   await loadData({ kind: 'demo' });
-  await loadEvalData({ kind: 'demo' });
+  // the budget follows the training data at once, not after the evaluation file
   if (ui.hasData) settings.setDemo(true);
+  await loadEvalData({ kind: 'demo' });
 }
 
 // ---- runs ----

@@ -98,7 +98,9 @@ describe.skipIf(!available)('a pretrained student in the page', () => {
         .waitFor({ timeout: 60_000 });
       await page.getByTestId('use-demo').click();
       await page.getByTestId('data-report').getByText('Questions for training').waitFor({ timeout: 120_000 });
-      // the demo data brings the budget that teaches a from-scratch student ...
+      // the demo data brings the budget that teaches a from-scratch student
+      // (set once the training data is in: wait for its note, then read both)
+      await page.getByTestId('settings-demo-note').waitFor({ state: 'visible', timeout: 60_000 });
       expect([await page.getByTestId('steps').inputValue(), await page.getByTestId('setting-batchSize').inputValue()]).toEqual([
         '1000',
         '16',
