@@ -4,7 +4,14 @@
 
 import { countParams } from '../core/config';
 import type { TrainState } from '../core/state';
-import { CheckpointStore, type CheckpointKind, type CheckpointMeta, type NewRun, type RunRecord } from '../checkpoint/store';
+import {
+  CheckpointStore,
+  type CheckpointKind,
+  type CheckpointMeta,
+  type NewRun,
+  type RunRecord,
+  type RunStatus,
+} from '../checkpoint/store';
 import type { CheckpointView, RunView, StorageUsage } from './protocol';
 import { formatBytes } from '../shared/format';
 
@@ -124,6 +131,12 @@ export class RunRecorder {
     this.last = { id: from.id, step: from.step };
   }
 
+  /** Records a status that no checkpoint goes with ('failed': the run's
+   * state could not be saved). */
+  async setStatus(status: RunStatus): Promise<void> {
+    await this.store.updateRun(this.runId, { status });
+  }
+
   /** Releases the run for other tabs. */
   close(): void {
     this.unlock();
@@ -134,7 +147,7 @@ export class RunRecorder {
    * not kept, if it was not. */
   static async create(init: NewRun, file?: File): Promise<{ recorder: RunRecorder; fileNotKept?: string }> {
     const store = await openStore();
-    const run = await store.createRun({ ...init, status: 'training' });
+    const run = await store.createRun({ ...init, status: 'running' });
     const recorder = new RunRecorder(store, run.id, await lockRun(run.id));
     if (!file) return { recorder };
     if (file.size > KEEP_FILE_LIMIT)
@@ -166,7 +179,7 @@ export class RunRecorder {
     }
     const r = new RunRecorder(store, from.runId, await lockRun(from.runId));
     try {
-      await store.updateRun(from.runId, { status: 'training' });
+      await store.updateRun(from.runId, { status: 'running' });
     } catch (e) {
       r.close();
       throw e;

@@ -6,6 +6,7 @@
 import { countParams, curationOf, prepareTrainConfig, type TrainConfig } from '../core/config';
 import { BackendLostError, guardBackendLoss, recreateBackend } from '../core/backend';
 import { DivergedError } from '../core/trainer';
+import { checkpointKindFor, statusAfterSave, type CheckpointKind } from '../core/run-status';
 import { accuracySchedule, assembleTrainer, planRun, type RunStart } from '../core/run';
 import { studentKind, withDefaultLr } from '../core/run-settings';
 import type { TrainState } from '../core/state';
@@ -167,12 +168,11 @@ export function announce(emit: Emit, live: Live, createMs: number, startStep: nu
 }
 
 /** Saves the live model; a failed save is reported, never fatal to training. */
-async function saveLive(live: Live, kind: 'auto' | 'pause' | 'stop' | 'manual', emit: Emit): Promise<void> {
+async function saveLive(live: Live, kind: Exclude<CheckpointKind, 'best'>, emit: Emit): Promise<void> {
   if (!live.recorder) return;
   try {
     const state = await session.gpu.run(() => guardBackendLoss(() => live.trainer.snapshot()));
-    const status =
-      kind === 'pause' ? 'paused' : kind === 'stop' ? (live.trainer.step >= live.trainer.totalSteps ? 'done' : 'stopped') : 'training';
+    const status = statusAfterSave(kind, live.trainer.step, live.trainer.totalSteps, 'running');
     const checkpoint = await live.recorder.save(state, kind, status);
     emit({ type: 'checkpoint', label: live.label, checkpoint });
   } catch (e) {
@@ -221,7 +221,7 @@ export async function saveNow(): Promise<CheckpointView> {
   if (!live.recorder) await attachRecorder(live, () => undefined);
   const t = live.trainer;
   const state = await session.gpu.run(() => t.snapshot());
-  const status = t.step >= t.totalSteps ? 'done' : session.machine.control?.paused ? 'paused' : 'stopped';
+  const status = statusAfterSave('manual', t.step, t.totalSteps, session.machine.control?.paused ? 'paused' : 'stopped');
   return live.recorder!.save(state, 'manual', status);
 }
 
@@ -244,27 +244,39 @@ export async function loop(
         control,
         emit,
         autosaveEvery: live.recorder ? opts.autosaveEvery : 0,
-        save: live.recorder
-          ? (reason) => saveLive(live, reason === 'autosave' ? 'auto' : reason === 'pause' ? 'pause' : 'stop', emit)
-          : undefined,
+        save: live.recorder ? (reason) => saveLive(live, checkpointKindFor(reason), emit) : undefined,
         exclusive: (fn) => session.gpu.run(() => guardBackendLoss(fn)),
         hook,
         accuracy: accuracyPlan(live, opts.accuracy, emit),
       });
     } catch (e) {
+      if (e instanceof DivergedError) throw await failed(live, emit, e);
       if (!(e instanceof BackendLostError)) throw e;
       if (!live.recorder || recoveries >= MAX_RECOVERIES) {
         await resetLostBackend(live);
-        throw new Error(
+        const lost = new Error(
           `${e.message}${live.recorder ? ' (lost again after recovering)' : ' This run saved no checkpoint to resume from: start it again.'}`,
         );
+        throw await failed(live, emit, lost);
       }
-      live = await recoverLive(live, e, emit);
+      const from = live;
+      live = await recoverLive(from, e, emit).catch(async (err: unknown) => {
+        throw await failed(from, emit, err);
+      });
     }
   }
 }
 
 const MAX_RECOVERIES = 3;
+
+/** The run can't go on (diverged; the GPU lost without recovery): the page
+ * and the stored run say 'failed' (its earlier checkpoints still load).
+ * Returns the error, for the caller to throw. */
+async function failed(live: Live, emit: Emit, e: unknown): Promise<unknown> {
+  emit({ type: 'status', label: live.label, status: 'failed', step: live.trainer.step, message: errMsg(e) });
+  await live.recorder?.setStatus('failed').catch(() => undefined); // the error itself is what the page must see
+  return e;
+}
 
 /** After a loss: the model on the dead device is gone (its tensors are
  * invalid) and the backend is set up again (or falls back). */

@@ -63,7 +63,7 @@ describe('RunRecorder', () => {
   it('resuming the newest checkpoint goes on in the same run and drops stale history only at the first save', async () => {
     const store = await openStore();
     const { recorder } = await RunRecorder.create(init());
-    await recorder.save(tinyState({ step: 6, metrics: points(6) }), 'auto', 'training');
+    await recorder.save(tinyState({ step: 6, metrics: points(6) }), 'auto', 'running');
     const c10 = await recorder.save(tinyState({ step: 10, metrics: points(10) }), 'stop', 'stopped');
     recorder.close();
     await store.deleteCheckpoint(c10.id); // the user deleted it: step 6 is the newest now
@@ -74,7 +74,7 @@ describe('RunRecorder', () => {
     expect(forked).toBeUndefined();
     expect(again.runId).toBe(recorder.runId);
     expect(steps(await store.getMetrics(recorder.runId))).toEqual(steps(points(10))); // nothing lost yet
-    await again.save(tinyState({ step: 8, metrics: points(8) }), 'auto', 'training');
+    await again.save(tinyState({ step: 8, metrics: points(8) }), 'auto', 'running');
     expect(steps(await store.getMetrics(recorder.runId))).toEqual(steps(points(8)));
     again.close();
   });
@@ -83,7 +83,7 @@ describe('RunRecorder', () => {
     const store = await openStore();
     const { recorder } = await RunRecorder.create(init());
     const c40 = await recorder.save(tinyState({ step: 40, metrics: points(40) }), 'pause', 'paused');
-    for (const s of [100, 150, 200]) await recorder.save(tinyState({ step: s, metrics: points(s) }), 'auto', 'training');
+    for (const s of [100, 150, 200]) await recorder.save(tinyState({ step: s, metrics: points(s) }), 'auto', 'running');
     recorder.close();
     const before = (await store.listCheckpoints(recorder.runId)).map((c) => c.step);
     const from = (await store.getCheckpointMeta(c40.id))!;
@@ -93,7 +93,7 @@ describe('RunRecorder', () => {
     expect(branch.runId).not.toBe(recorder.runId);
     expect(steps(await store.getMetrics(branch.runId))).toEqual(steps(points(from.step)));
     for (const s of [from.step + 10, from.step + 20, from.step + 30])
-      await branch.save(tinyState({ step: s, metrics: points(s) }), 'auto', 'training');
+      await branch.save(tinyState({ step: s, metrics: points(s) }), 'auto', 'running');
     // the original run is untouched
     expect((await store.listCheckpoints(recorder.runId)).map((c) => c.step)).toEqual(before);
     expect(steps(await store.getMetrics(recorder.runId))).toEqual(steps(points(200)));
