@@ -8,7 +8,7 @@ import { exportModel } from '../export/source';
 import type { CheckpointMeta, RunFacts, RunRecord } from '../checkpoint/schema';
 import type { DataReport, ExportFormat } from './protocol';
 import { openStore } from './checkpoints';
-import { session } from './session';
+import type { Session } from './session';
 import { baseFolderFor } from './students';
 
 async function factsOf(run: RunRecord | undefined, meta: CheckpointMeta): Promise<RunFacts> {
@@ -36,7 +36,11 @@ async function factsOf(run: RunRecord | undefined, meta: CheckpointMeta): Promis
   };
 }
 
-export async function exportCheckpoint(id: string, format: ExportFormat): Promise<{ fileName: string; bytes: Uint8Array }> {
+export async function exportCheckpoint(
+  session: Session,
+  id: string,
+  format: ExportFormat,
+): Promise<{ fileName: string; bytes: Uint8Array }> {
   const store = await openStore();
   const meta = await store.getCheckpointMeta(id);
   if (!meta) throw new Error(`checkpoint ${id} does not exist`);
