@@ -12,7 +12,7 @@ import { studentKind, withDefaultLr } from '../core/run-settings';
 import type { TrainState } from '../core/state';
 import type { EvalItem, TaskType } from '../data/types';
 import { CheckpointDamagedError } from '../checkpoint/store';
-import { checkpointView, openStore, RunRecorder } from './checkpoints';
+import { checkpointView, RunRecorder } from './checkpoints';
 import { errMsg, fireAndForget, RunControl } from './control';
 import { runLoop, type AccuracyPlan } from './loop';
 import type {
@@ -191,6 +191,7 @@ async function attachRecorder(session: Session, live: Live, emit: Emit): Promise
   const t = live.trainer;
   const data = session.data?.fingerprint === live.fingerprint ? session.data : undefined;
   const { recorder, fileNotKept } = await RunRecorder.create(
+    await session.store.open(),
     {
       name: `${t.base ? `${t.base.name}${t.modelConfig.lora ? ` LoRA r${t.modelConfig.lora.rank}` : ''}` : t.trainConfig.preset} α=${t.trainConfig.alpha} · ${data?.name ?? live.label}`,
       modelConfig: t.modelConfig,
@@ -298,7 +299,7 @@ async function recoverLive(session: Session, live: Live, e: BackendLostError, em
     message: `${e.loss.reason}: setting the backend up again and resuming from the last checkpoint`,
   });
   await resetLostBackend(session, live);
-  const { found } = await (await openStore()).latestLoadable(recorder.runId);
+  const { found } = await (await session.store.open()).latestLoadable(recorder.runId);
   if (!found) throw new Error(`${e.message} This run has no intact checkpoint to resume from: start it again.`);
   const t0 = performance.now();
   const backend = (session.backend?.backend ?? live.trainer.trainConfig.backend) as TrainConfig['backend'];
@@ -365,7 +366,7 @@ async function groupsFor(session: Session, fingerprint: string, config: TrainCon
     }
   }
   // the file kept with the run (IndexedDB), re-curated the same way
-  const kept = await (await openStore()).getDataset(fingerprint);
+  const kept = await (await session.store.open()).getDataset(fingerprint);
   if (kept) {
     const d = await readTeacher({ kind: 'file', file: new File([kept.bytes], kept.name) }, curation);
     if (d.fingerprint === fingerprint) {
@@ -387,7 +388,7 @@ export function resumeCheckpoint(
 ): Promise<RunResult> {
   const emit = emitter(listener);
   return exclusive(session, 'training', async (control) => {
-    const store = await openStore();
+    const store = await session.store.open();
     const meta = await store.getCheckpointMeta(id);
     if (!meta) throw new Error(`checkpoint ${id} does not exist (deleted in another tab?)`);
     emit({ type: 'status', label: 'main', status: 'preparing', step: meta.step, message: `loading the checkpoint at step ${meta.step}` });
@@ -432,7 +433,7 @@ export function resumeCheckpoint(
     const live: Live = { label: 'main', trainer, groups: data.groups, fingerprint: data.fingerprint, ...(student ? { student } : {}) };
     session.live = live;
     try {
-      const { recorder, forked } = await RunRecorder.resume(meta, state.metrics.length);
+      const { recorder, forked } = await RunRecorder.resume(store, meta, state.metrics.length);
       live.recorder = recorder;
       if (forked) {
         emit({

@@ -12,7 +12,7 @@ import { fingerprintGroups } from '../core/fingerprint';
 import { Trainer, type PretrainedStudent } from '../core/trainer';
 import { readEvalFile, readTeacherFile } from '../data';
 import type { EvalItem, QuestionGroup, TaskType } from '../data/types';
-import type { RunRecorder } from './checkpoints';
+import { StoreHandle, type RunRecorder } from './checkpoints';
 import { errMsg, Lock } from './control';
 import { WorkerMachine } from './state';
 import type {
@@ -94,6 +94,8 @@ export class Session {
    * the first training step failed ("Cannot read properties of undefined
    * (reading 'get')"). */
   readonly backendLock = new Lock();
+  /** The stored runs and checkpoints (IndexedDB), opened on first use. */
+  readonly store = new StoreHandle();
 }
 
 /** Progress callbacks at most every 100 ms: a big file has many chunks. */

@@ -24,7 +24,7 @@ import { readPeftAdapter } from '../hf/peft';
 import { stepPlan } from '../core/run';
 import type { StudentTokenizer } from '../core/tokenizer';
 import { exportCheckpoint } from './exports';
-import { openStore, listRuns, storageUsage, checkpointView } from './checkpoints';
+import { listRuns, storageUsage, checkpointView } from './checkpoints';
 import type {
   AccuracyCheck,
   BackendInfo,
@@ -188,11 +188,11 @@ export function createApi(session: Session) {
     // ---- saved work ----
 
     listCheckpoints(): Promise<RunView[]> {
-      return listRuns();
+      return session.store.open().then(listRuns);
     },
 
     storageUsage(): Promise<StorageUsage> {
-      return storageUsage();
+      return session.store.open().then(storageUsage);
     },
 
     resumeCheckpoint(id: string, opts: runs.RunOptions & { backend?: BackendName }, listener: TrainListener): Promise<RunResult> {
@@ -214,7 +214,7 @@ export function createApi(session: Session) {
     },
 
     async importCheckpoint(file: File): Promise<CheckpointView> {
-      const store = await openStore();
+      const store = await session.store.open();
       const bytes = new Uint8Array(await file.arrayBuffer());
       const { checkpointId } = await store.importSafetensors(bytes, file.name);
       const meta = await store.getCheckpointMeta(checkpointId);
@@ -223,13 +223,13 @@ export function createApi(session: Session) {
     },
 
     async deleteCheckpoint(id: string): Promise<void> {
-      await (await openStore()).deleteCheckpoint(id);
+      await (await session.store.open()).deleteCheckpoint(id);
     },
 
     async deleteRun(id: string): Promise<void> {
       if (!session.machine.idle && session.live?.recorder?.runId === id)
         throw new Error('this run is in progress; stop it before deleting it');
-      await (await openStore()).deleteRun(id);
+      await (await session.store.open()).deleteRun(id);
       if (session.live?.recorder?.runId === id) {
         session.live.recorder.close();
         session.live.recorder = undefined;

@@ -5,12 +5,16 @@ import 'fake-indexeddb/auto';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DivergedError, Trainer } from '../../src/core/trainer';
-import { openStore, RunRecorder } from '../../src/worker/checkpoints';
+import { RunRecorder, StoreHandle } from '../../src/worker/checkpoints';
 import { RunControl } from '../../src/worker/control';
 import type { TrainEvent } from '../../src/worker/protocol';
 import { loop } from '../../src/worker/runs';
 import { Session, type Live } from '../../src/worker/session';
 import { tinyConfig, toyGroups } from './core-helpers';
+
+/** This file's connection to the store (a worker's Session holds one). */
+const stores = new StoreHandle();
+const openStore = () => stores.open();
 
 const groups = toyGroups(6);
 
@@ -25,7 +29,7 @@ async function liveRun(steps: number): Promise<Live> {
     datasetFingerprint: 'x',
     modelOverrides: { nLayer: 1, nEmbd: 32, nHead: 2, blockSize: 96 },
   });
-  const { recorder } = await RunRecorder.create({
+  const { recorder } = await RunRecorder.create(await openStore(), {
     name: 'failing',
     modelConfig: trainer.modelConfig,
     trainConfig: trainer.trainConfig,
