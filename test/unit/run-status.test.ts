@@ -62,3 +62,18 @@ describe('run status', () => {
     for (const [kind, step, current, after] of cases) expect(statusAfterSave(kind, step, 10, current), `${kind}@${step}`).toBe(after);
   });
 });
+
+describe("the page's controls follow a run's status", () => {
+  it('phaseFor: setting up is busy, running and paused are themselves, the ends leave the phase to the call', async () => {
+    const { phaseFor } = await import('../../src/ui/training');
+    const want: Record<RunStatus, string | undefined> = {
+      preparing: 'busy',
+      running: 'running',
+      paused: 'paused',
+      stopped: undefined,
+      done: undefined,
+      failed: undefined,
+    };
+    for (const s of RUN_STATUSES) expect(phaseFor(s), s).toBe(want[s]);
+  });
+});
