@@ -5,12 +5,41 @@ import type { DBSchema, IDBPDatabase, IDBPTransaction, StoreNames } from 'idb';
 import type { ModelConfig, TrainConfig } from '../core/config';
 import type { MetricPoint } from '../core/state';
 import type { EvalSample } from '../data/types';
+import { isRunStatus, type CheckpointKind, type RunStatus } from '../core/run-status';
+
+export type { CheckpointKind, RunStatus };
 
 export const DB_NAME = 'mcckd';
 export const DB_VERSION = 2;
 
-export type CheckpointKind = 'auto' | 'pause' | 'stop' | 'best' | 'manual';
-export type RunStatus = 'created' | 'training' | 'paused' | 'stopped' | 'done' | 'failed' | 'imported';
+/** Run status words that earlier versions stored (before the one vocabulary
+ * of core/run-status.ts), and what they mean now. This is the only place
+ * that knows them: the store maps every run record it reads through
+ * runStatusFromStored, so a record written by any version loads. */
+export const OLD_RUN_STATUS_WORDS: Readonly<Record<string, RunStatus>> = {
+  // Only the store's own default wrote it (the worker wrote 'training'); a
+  // record read back with it is not being set up by anyone now: it can be
+  // resumed from its checkpoints, i.e. stopped.
+  created: 'stopped',
+  training: 'running',
+  // a run made from an imported .safetensors file: it is at its step and
+  // can be resumed, i.e. stopped (the run's name is the file's name)
+  imported: 'stopped',
+};
+
+/** The status of a stored run record, whatever version wrote it. A word no
+ * version wrote (a damaged record) reads as 'stopped': the run stays
+ * listed and resumable instead of failing to load. */
+export function runStatusFromStored(word: unknown): RunStatus {
+  if (isRunStatus(word)) return word;
+  return (typeof word === 'string' && Object.hasOwn(OLD_RUN_STATUS_WORDS, word) && OLD_RUN_STATUS_WORDS[word]) || 'stopped';
+}
+
+/** A run record as read from the database, its status in today's words. */
+export function readRunRecord(raw: RunRecord): RunRecord {
+  const status = runStatusFromStored((raw as { status?: unknown }).status);
+  return status === raw.status ? raw : { ...raw, status };
+}
 
 /** What a model card says about the run beyond its checkpoint: the CLI reads
  * it from the run directory, the page from the stored run. */

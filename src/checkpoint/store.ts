@@ -17,6 +17,7 @@ import {
   DB_NAME,
   DB_VERSION,
   migrate,
+  readRunRecord,
   type BlobRecord,
   type CheckpointKind,
   type CheckpointMeta,
@@ -249,7 +250,7 @@ export class CheckpointStore {
 
   async createRun(init: NewRun): Promise<RunRecord> {
     const t = this.now();
-    const run: RunRecord = { ...init, id: newId('run'), createdAt: t, updatedAt: t, evaluations: [], status: init.status ?? 'created' };
+    const run: RunRecord = { ...init, id: newId('run'), createdAt: t, updatedAt: t, evaluations: [], status: init.status ?? 'preparing' };
     await this.write(['runs'], 'creating a run', (tx) => tx.objectStore('runs').add(run));
     return run;
   }
@@ -272,7 +273,7 @@ export class CheckpointStore {
         updatedAt: t,
         // their checkpoints stay with the original run
         evaluations: from.evaluations.filter((e) => e.step <= step).map(({ checkpointId: _c, ...e }) => e),
-        status: 'training',
+        status: 'running',
       };
       await requests(
         () => tx.objectStore('runs').add(run),
@@ -294,19 +295,20 @@ export class CheckpointStore {
     return this.write(['runs'], 'updating the run', async (tx) => {
       const run = await tx.objectStore('runs').get(id);
       if (!run) throw new NotFoundError(`run ${id} does not exist`);
-      const next = { ...run, ...patch, id, updatedAt: t };
+      const next = { ...readRunRecord(run), ...patch, id, updatedAt: t };
       await tx.objectStore('runs').put(next);
       return next;
     });
   }
 
   async getRun(id: string): Promise<RunRecord | undefined> {
-    return this.live().get('runs', id);
+    const run = await this.live().get('runs', id);
+    return run && readRunRecord(run);
   }
 
   /** Most recently updated first. */
   async listRuns(): Promise<RunRecord[]> {
-    return (await this.live().getAllFromIndex('runs', 'byUpdated')).reverse();
+    return (await this.live().getAllFromIndex('runs', 'byUpdated')).reverse().map(readRunRecord);
   }
 
   /** Deletes the run, its checkpoints and metrics, and its teacher file
@@ -515,7 +517,7 @@ export class CheckpointStore {
       tokenizer: state.tokenizer,
       datasetFingerprint: state.datasetFingerprint,
       evaluations: [],
-      status: 'imported',
+      status: 'stopped', // at its step, resumable (OLD_RUN_STATUS_WORDS: earlier versions wrote 'imported')
     };
     const meta: CheckpointMeta = {
       id: newId('ckpt'),

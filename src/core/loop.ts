@@ -4,9 +4,10 @@
 // consistent; periodic saves; progress with an estimate of the time left.
 
 import type { MetricPoint } from './state';
+import type { RunStatus, SaveReason } from './run-status';
 import type { Trainer } from './trainer';
 
-export type SaveReason = 'autosave' | 'pause' | 'stop' | 'done';
+export type { SaveReason };
 
 /** Pausing, as the worker offers it (the CLI has none). */
 export interface PauseGate {
@@ -39,13 +40,13 @@ export interface LoopOptions {
   save?(reason: SaveReason): Promise<void>;
   /** Runs a step exclusively (an evaluation may run while paused). */
   exclusive?<T>(fn: () => Promise<T>): Promise<T>;
-  onStatus?(status: 'running' | 'paused', step: number): void;
+  onStatus?(status: Extract<RunStatus, 'running' | 'paused'>, step: number): void;
   /** After every step, awaited (the classroom demo reads the model here). */
   onStep?(p: StepProgress): void | Promise<void>;
 }
 
 export interface LoopResult {
-  status: 'stopped' | 'done';
+  status: Extract<RunStatus, 'stopped' | 'done'>;
   step: number;
   totalSteps: number;
 }

@@ -275,7 +275,7 @@ export class ClassroomView {
               : e.status;
       this.setPaused(e.status === 'paused');
       // A finished run has nothing left to pause or stop.
-      this.over = e.status === 'done' || e.status === 'stopped';
+      this.over = e.status === 'done' || e.status === 'stopped' || e.status === 'failed';
       this.pauseButton.disabled = this.over || this.pausing;
       this.stopButton.disabled = this.over;
       this.showAccuracy();

@@ -21,6 +21,9 @@ import { TrainingView } from './training';
 catchGlobalErrors();
 const api = startWorker((msg) => showError('Training worker', msg));
 
+// What the page has and is waiting for, which enables its controls: not a
+// run's status (that is RunStatus, from the worker's 'status' events, which
+// the training view turns into its Phase through phaseFor).
 const ui = { busy: false, hasData: false, modelLoaded: false, canContinue: false, evaluating: false, loading: false };
 
 // ---- sections ----

@@ -3,11 +3,31 @@
 // tokens per second. Events from the worker only update a model object; the
 // DOM is written once per animation frame.
 
-import type { AccuracyPoint, RunInfo, TrainStatus, TrainEvent } from '../worker/protocol';
+import type { AccuracyPoint, RunInfo, RunStatus, TrainEvent } from '../worker/protocol';
 import { LiveChart } from './charts';
 import { formatDuration, formatNumber, formatPercent, h, perFrame, progressBar } from './dom';
 
+/** What the page's training controls allow: not a run's status (RunStatus)
+ * but the page's own state, which also covers work that is no run (loading a
+ * checkpoint, an evaluation: 'busy'). phaseFor relates the two. */
 type Phase = 'idle' | 'busy' | 'running' | 'paused';
+
+/** The controls' phase while a run reports `s`; undefined for the statuses
+ * that end a run (the page goes idle when the call returns or fails). */
+export function phaseFor(s: RunStatus): Phase | undefined {
+  switch (s) {
+    case 'preparing':
+      return 'busy';
+    case 'running':
+      return 'running';
+    case 'paused':
+      return 'paused';
+    case 'stopped':
+    case 'done':
+    case 'failed':
+      return undefined;
+  }
+}
 
 interface TrainingHandlers {
   start(): void;
@@ -356,10 +376,9 @@ export class TrainingView {
     this.schedule();
   }
 
-  private onStatus(s: TrainStatus): void {
-    if (s === 'running') this.setPhase('running');
-    else if (s === 'paused') this.setPhase('paused');
-    else if (s === 'preparing') this.setPhase('busy');
+  private onStatus(s: RunStatus): void {
+    const p = phaseFor(s);
+    if (p) this.setPhase(p);
   }
 
   /** What the status line says: the worker's status, or what the page is

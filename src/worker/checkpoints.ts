@@ -4,27 +4,38 @@
 
 import { countParams } from '../core/config';
 import type { TrainState } from '../core/state';
-import { CheckpointStore, type CheckpointKind, type CheckpointMeta, type NewRun, type RunRecord } from '../checkpoint/store';
+import {
+  CheckpointStore,
+  type CheckpointKind,
+  type CheckpointMeta,
+  type NewRun,
+  type RunRecord,
+  type RunStatus,
+} from '../checkpoint/store';
 import type { CheckpointView, RunView, StorageUsage } from './protocol';
 import { formatBytes } from '../shared/format';
 
 /** Teacher files up to this size are kept with their runs (IndexedDB). */
 const KEEP_FILE_LIMIT = 64 * 1024 * 1024;
 
-let opening: Promise<CheckpointStore> | undefined;
-let closedBecause: string | undefined;
+/** The worker's connection to the store, opened on first use and kept for
+ * the worker's life (a Session holds one; nothing at module level). */
+export class StoreHandle {
+  private opening: Promise<CheckpointStore> | undefined;
+  private closedBecause: string | undefined;
 
-export function openStore(): Promise<CheckpointStore> {
-  if (closedBecause) return Promise.reject(new Error(`saved data is unavailable: ${closedBecause}`));
-  opening ??= CheckpointStore.open(undefined, {
-    onClose: (reason) => {
-      closedBecause = reason;
-    },
-  }).catch((e: unknown) => {
-    opening = undefined; // let a later call try again (e.g. after freeing space)
-    throw e;
-  });
-  return opening;
+  open(): Promise<CheckpointStore> {
+    if (this.closedBecause) return Promise.reject(new Error(`saved data is unavailable: ${this.closedBecause}`));
+    this.opening ??= CheckpointStore.open(undefined, {
+      onClose: (reason) => {
+        this.closedBecause = reason;
+      },
+    }).catch((e: unknown) => {
+      this.opening = undefined; // let a later call try again (e.g. after freeing space)
+      throw e;
+    });
+    return this.opening;
+  }
 }
 
 export function checkpointView(m: CheckpointMeta): CheckpointView {
@@ -59,14 +70,12 @@ function runView(r: RunRecord, checkpoints: CheckpointMeta[]): RunView {
   };
 }
 
-export async function listRuns(): Promise<RunView[]> {
-  const store = await openStore();
+export async function listRuns(store: CheckpointStore): Promise<RunView[]> {
   const runs = await store.listRuns();
   return Promise.all(runs.map(async (r) => runView(r, await store.listCheckpoints(r.id))));
 }
 
-export async function storageUsage(): Promise<StorageUsage> {
-  const store = await openStore();
+export async function storageUsage(store: CheckpointStore): Promise<StorageUsage> {
   const s = await store.storageInfo();
   return { available: s.available, usage: s.usage, quota: s.quota, persisted: s.persisted, checkpointBytes: s.checkpointBytes };
 }
@@ -124,6 +133,12 @@ export class RunRecorder {
     this.last = { id: from.id, step: from.step };
   }
 
+  /** Records a status that no checkpoint goes with ('failed': the run's
+   * state could not be saved). */
+  async setStatus(status: RunStatus): Promise<void> {
+    await this.store.updateRun(this.runId, { status });
+  }
+
   /** Releases the run for other tabs. */
   close(): void {
     this.unlock();
@@ -132,9 +147,8 @@ export class RunRecorder {
   /** A new stored run; `file` (the uploaded teacher file) is kept with it so
    * that Resume after a reload need not ask for it. Returns why the file was
    * not kept, if it was not. */
-  static async create(init: NewRun, file?: File): Promise<{ recorder: RunRecorder; fileNotKept?: string }> {
-    const store = await openStore();
-    const run = await store.createRun({ ...init, status: 'training' });
+  static async create(store: CheckpointStore, init: NewRun, file?: File): Promise<{ recorder: RunRecorder; fileNotKept?: string }> {
+    const run = await store.createRun({ ...init, status: 'running' });
     const recorder = new RunRecorder(store, run.id, await lockRun(run.id));
     if (!file) return { recorder };
     if (file.size > KEEP_FILE_LIMIT)
@@ -155,8 +169,11 @@ export class RunRecorder {
    * newest checkpoint, the same run goes on; from an older one, a new run
    * branches off (store.forkRun), so the later checkpoints and history of
    * the original are kept. `forked` names the new run. */
-  static async resume(from: CheckpointMeta, metricsSoFar: number): Promise<{ recorder: RunRecorder; forked?: string }> {
-    const store = await openStore();
+  static async resume(
+    store: CheckpointStore,
+    from: CheckpointMeta,
+    metricsSoFar: number,
+  ): Promise<{ recorder: RunRecorder; forked?: string }> {
     const newest = (await store.listCheckpoints(from.runId))[0];
     if (newest && newest.id !== from.id) {
       const run = await store.forkRun(from.runId, from.step);
@@ -166,7 +183,7 @@ export class RunRecorder {
     }
     const r = new RunRecorder(store, from.runId, await lockRun(from.runId));
     try {
-      await store.updateRun(from.runId, { status: 'training' });
+      await store.updateRun(from.runId, { status: 'running' });
     } catch (e) {
       r.close();
       throw e;

@@ -5,7 +5,7 @@ import { answerDistributions } from '../core/answer-distributions';
 import { curationOf, prepareTrainConfig, type TrainConfig } from '../core/config';
 import type { QuestionGroup } from '../data/types';
 import type { AccuracyCheck, RunResult, TrainListener } from './protocol';
-import { dataFor, disposeLive, readTeacher, session } from './session';
+import { dataFor, disposeLive, readTeacher, type Session } from './session';
 import { announce, createTrainer, emitter, exclusive, loop } from './runs';
 
 /** The question the classroom demo shows: two rationales that read
@@ -19,19 +19,24 @@ function classroomGroup(groups: QuestionGroup[]): QuestionGroup {
 
 /** One button: train a small model on the demo data and show, for one
  * question, the answer distributions after two rationales as they converge. */
-export function classroom(input: Partial<TrainConfig>, listener: TrainListener, accuracy?: AccuracyCheck): Promise<RunResult> {
+export function classroom(
+  session: Session,
+  input: Partial<TrainConfig>,
+  listener: TrainListener,
+  accuracy?: AccuracyCheck,
+): Promise<RunResult> {
   const emit = emitter(listener);
-  return exclusive('classroom', async (control) => {
+  return exclusive(session, 'classroom', async (control) => {
     const curation = curationOf(input);
     emit({ type: 'status', label: 'classroom', status: 'preparing', step: 0, message: 'loading the demo data' });
     if (session.data?.source.kind !== 'demo') session.data = await readTeacher({ kind: 'demo' }, curation);
-    const data = await dataFor(curation);
+    const data = await dataFor(session, curation);
     const config = prepareTrainConfig(input, data.groups.length);
     const group = classroomGroup(data.groups);
-    disposeLive();
-    const { live, createMs } = await createTrainer('classroom', data, config, emit);
+    disposeLive(session);
+    const { live, createMs } = await createTrainer(session, 'classroom', data, config, emit);
     session.live = live;
-    announce(emit, live, createMs, 0);
+    announce(session, emit, live, createMs, 0);
     const show = async (step: number): Promise<void> => {
       const d = await session.gpu.run(() => answerDistributions(live.trainer.model, live.trainer.trainConfig.temperature, group, 0, 1, 5));
       emit({
@@ -52,6 +57,6 @@ export function classroom(input: Partial<TrainConfig>, listener: TrainListener, 
     };
     await show(0);
     const every = Math.max(1, Math.round(config.steps / 40));
-    return loop(live, control, emit, { autosaveEvery: 0, accuracy }, { every, fn: show });
+    return loop(session, live, control, emit, { autosaveEvery: 0, accuracy }, { every, fn: show });
   });
 }

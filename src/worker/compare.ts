@@ -7,7 +7,7 @@ import { MAX_COMPARE_SEEDS, buildReport, type ExperimentRun, type Report } from 
 import type { AccuracyCheck, CompareOptions, CompareResult, CompareRun, EvalOptions, EvalResultView, TrainListener } from './protocol';
 import type { RunControl } from './control';
 import { errMsg } from './control';
-import { dataFor, disposeLive, session, type TeacherData } from './session';
+import { dataFor, disposeLive, type Session, type TeacherData } from './session';
 import { announce, createTrainer, emitter, evaluateLive, exclusive, loop, type Emit } from './runs';
 
 /** For each seed, trains MCC-KD (the settings' alpha) and then the
@@ -15,13 +15,14 @@ import { announce, createTrainer, emitter, evaluateLive, exclusive, loop, type E
  * the comparison after the current step; what finished is reported. Only
  * the last MCC-KD model stays loaded. */
 export function compare(
+  session: Session,
   input: Partial<TrainConfig>,
   evalOpts: EvalOptions,
   listener: TrainListener,
   opts: CompareOptions = {},
 ): Promise<CompareResult> {
   const emit = emitter(listener);
-  return exclusive('comparing', async (control) => {
+  return exclusive(session, 'comparing', async (control) => {
     const seeds = checkSeeds(opts.seeds ?? [input.seed ?? DEFAULT_TRAIN.seed]);
     // refused before anything is touched: the model in memory stays
     if ((input.alpha ?? DEFAULT_TRAIN.alpha) === 0) throw new Error('set alpha above 0 to compare MCC-KD with the alpha = 0 baseline');
@@ -32,7 +33,7 @@ export function compare(
     for (const [seedIndex, seed] of seeds.entries()) {
       if (control.signal.aborted || failed) break;
       // curation draws rationales (and the dev split) with the seed, as each `mcckd train --seed` does
-      const data = await dataFor(curationOf({ ...input, seed }));
+      const data = await dataFor(session, curationOf({ ...input, seed }));
       const config = prepareTrainConfig({ ...input, seed }, data.groups.length);
       first ??= { data, config };
       for (const c of [config, { ...config, alpha: 0 }]) {
@@ -41,7 +42,7 @@ export function compare(
         emit({ type: 'compare-run', label, alpha: c.alpha, seed, seedIndex, seeds: seeds.length });
         let run: CompareRun;
         try {
-          run = await oneRun(label, data, c, { evalOpts, accuracy: opts.accuracy }, control, emit);
+          run = await oneRun(session, label, data, c, { evalOpts, accuracy: opts.accuracy }, control, emit);
         } catch (e) {
           // a run that fails (diverged, a GPU that did not come back) ends
           // the comparison, but the runs before it are reported, not lost
@@ -57,7 +58,8 @@ export function compare(
         }
         runs.push(run);
         // a run whose evaluation a stop cut short has no result to report
-        if (run.result.status === 'done' && (run.eval || !control.signal.aborted)) finished.push(experimentRun(run, evalName(data)));
+        if (run.result.status === 'done' && (run.eval || !control.signal.aborted))
+          finished.push(experimentRun(run, evalName(session, data)));
       }
     }
     const firstOf = (label: CompareRun['label']): CompareResult['mcckd'] => {
@@ -66,13 +68,14 @@ export function compare(
         ? { result: r.result, ...(r.eval ? { eval: r.eval } : {}) }
         : { result: { label, status: 'stopped', step: 0, totalSteps: first?.config.steps ?? 0, metrics: [] } };
     };
-    return { mcckd: firstOf('mcckd'), baseline: firstOf('baseline'), runs, report: report(first, finished, evalOpts) };
+    return { mcckd: firstOf('mcckd'), baseline: firstOf('baseline'), runs, report: report(session, first, finished, evalOpts) };
   });
 }
 
 /** Trains and evaluates one model. An MCC-KD model becomes the session's
  * (replacing the previous seed's); a baseline is freed when it is done. */
 async function oneRun(
+  session: Session,
   label: CompareRun['label'],
   data: TeacherData,
   config: TrainConfig,
@@ -80,16 +83,16 @@ async function oneRun(
   control: RunControl,
   emit: Emit,
 ): Promise<CompareRun> {
-  if (label === 'mcckd') disposeLive();
-  const { live, createMs } = await createTrainer(label, data, config, emit);
+  if (label === 'mcckd') disposeLive(session);
+  const { live, createMs } = await createTrainer(session, label, data, config, emit);
   if (label === 'mcckd') session.live = live;
   try {
-    announce(emit, live, createMs, 0);
-    const result = await loop(live, control, emit, { autosaveEvery: 0, ...(accuracy ? { accuracy } : {}) });
+    announce(session, emit, live, createMs, 0);
+    const result = await loop(session, live, control, emit, { autosaveEvery: 0, ...(accuracy ? { accuracy } : {}) });
     let ev: EvalResultView | undefined;
     if (!control.signal.aborted) {
       try {
-        ev = await evaluateLive(live, evalOpts, (done, total) => emit({ type: 'eval', label, done, total }));
+        ev = await evaluateLive(session, live, evalOpts, (done, total) => emit({ type: 'eval', label, done, total }));
         emit({ type: 'eval', label, done: ev.total, total: ev.total, result: ev });
       } catch (e) {
         emit({ type: 'note', label, level: 'error', message: `evaluation skipped: ${errMsg(e)}` });
@@ -119,7 +122,7 @@ function checkSeeds(seeds: readonly number[]): number[] {
 }
 
 /** What the runs were evaluated on (runs.ts heldOut). */
-function evalName(data: TeacherData): string {
+function evalName(session: Session, data: TeacherData): string {
   return session.evalData?.name ?? `dev split of ${data.name} (drawn with each seed)`;
 }
 
@@ -151,21 +154,26 @@ function experimentRun(r: CompareRun, file: string): ExperimentRun {
 }
 
 /** The report over the finished runs; its seeds are those with one at least. */
-function report(first: { data: TeacherData; config: TrainConfig } | undefined, runs: ExperimentRun[], evalOpts: EvalOptions): Report {
+function report(
+  session: Session,
+  first: { data: TeacherData; config: TrainConfig } | undefined,
+  runs: ExperimentRun[],
+  evalOpts: EvalOptions,
+): Report {
   const c = first?.config;
   const seeds = [...new Set(runs.map((r) => r.seed))];
   const samples = evalOpts.samples !== undefined && evalOpts.samples >= 2 ? evalOpts.samples : 0;
   return buildReport(
     {
       data: first?.data.name ?? '',
-      eval: first ? evalName(first.data) : '',
+      eval: first ? evalName(session, first.data) : '',
       alphas: [0, c?.alpha ?? DEFAULT_TRAIN.alpha],
       seeds,
       samples,
       sampleTemperature: evalOpts.temperature ?? 1,
       sampleSeed: evalOpts.seed ?? 1,
       ...(evalOpts.limit ? { evalLimit: evalOpts.limit } : {}),
-      train: c ? trainFlags(c, evalOpts) : {},
+      train: c ? trainFlags(session, c, evalOpts) : {},
     },
     runs,
   );
@@ -173,7 +181,7 @@ function report(first: { data: TeacherData; config: TrainConfig } | undefined, r
 
 /** The training settings under the names of `mcckd train`'s flags, so the
  * report says how to run the same with the CLI. */
-function trainFlags(c: TrainConfig, evalOpts: EvalOptions): Record<string, string | number> {
+function trainFlags(session: Session, c: TrainConfig, evalOpts: EvalOptions): Record<string, string | number> {
   const out: Record<string, string | number> = {
     steps: c.steps,
     preset: c.preset,

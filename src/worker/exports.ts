@@ -7,13 +7,12 @@ import { exportDownload, safeName, type ExportKind } from '../export/bundle';
 import { exportModel } from '../export/source';
 import type { CheckpointMeta, RunFacts, RunRecord } from '../checkpoint/schema';
 import type { DataReport, ExportFormat } from './protocol';
-import { openStore } from './checkpoints';
-import { session } from './session';
+import type { CheckpointStore } from '../checkpoint/store';
+import type { Session } from './session';
 import { baseFolderFor } from './students';
 
-async function factsOf(run: RunRecord | undefined, meta: CheckpointMeta): Promise<RunFacts> {
+async function factsOf(store: CheckpointStore, run: RunRecord | undefined, meta: CheckpointMeta): Promise<RunFacts> {
   if (!run) return { name: 'run' };
-  const store = await openStore();
   const dataset = await store.getDataset(run.datasetFingerprint).catch(() => undefined);
   const r = run.reportSummary as Partial<DataReport> | undefined;
   // the newest evaluation of this very checkpoint, else of its step
@@ -36,8 +35,12 @@ async function factsOf(run: RunRecord | undefined, meta: CheckpointMeta): Promis
   };
 }
 
-export async function exportCheckpoint(id: string, format: ExportFormat): Promise<{ fileName: string; bytes: Uint8Array }> {
-  const store = await openStore();
+export async function exportCheckpoint(
+  session: Session,
+  id: string,
+  format: ExportFormat,
+): Promise<{ fileName: string; bytes: Uint8Array }> {
+  const store = await session.store.open();
   const meta = await store.getCheckpointMeta(id);
   if (!meta) throw new Error(`checkpoint ${id} does not exist`);
   const run = await store.getRun(meta.runId);
@@ -49,6 +52,6 @@ export async function exportCheckpoint(id: string, format: ExportFormat): Promis
   }
   const state = await store.loadCheckpoint(id);
   const base = state.base ? await baseFolderFor(state.base, session.student) : undefined;
-  const m = exportModel(state, { ...(base ? { base } : {}), facts: await factsOf(run, meta) });
+  const m = exportModel(state, { ...(base ? { base } : {}), facts: await factsOf(store, run, meta) });
   return exportDownload(m, format as ExportKind);
 }

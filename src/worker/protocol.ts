@@ -76,8 +76,9 @@ export interface StudentSummary {
  * comparison, or the classroom demo. */
 export type RunLabel = 'main' | 'mcckd' | 'baseline' | 'classroom';
 
-/** Where a live run stands (a stored run's RunStatus says more). */
-export type TrainStatus = 'preparing' | 'running' | 'paused' | 'stopped' | 'done';
+// A run's status is core/run-status.ts's RunStatus, the same words the store
+// records and the page shows (the page imports it from here, as a type).
+export type { CheckpointKind, RunStatus };
 
 export interface RunInfo {
   label: RunLabel;
@@ -133,7 +134,7 @@ export interface DistEvent {
 
 export type TrainEvent =
   | { type: 'start'; info: RunInfo }
-  | { type: 'status'; label: RunLabel; status: TrainStatus; step: number; message?: string }
+  | { type: 'status'; label: RunLabel; status: RunStatus; step: number; message?: string }
   | StepEvent
   | DistEvent
   | AccuracyEvent
@@ -149,7 +150,8 @@ export type TrainListener = (e: TrainEvent) => void;
 
 export interface RunResult {
   label: RunLabel;
-  status: 'stopped' | 'done';
+  /** How the loop ended; a run that fails throws instead. */
+  status: Extract<RunStatus, 'stopped' | 'done'>;
   step: number;
   totalSteps: number;
   metrics: MetricPoint[];

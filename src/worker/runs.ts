@@ -6,12 +6,13 @@
 import { countParams, curationOf, prepareTrainConfig, type TrainConfig } from '../core/config';
 import { BackendLostError, guardBackendLoss, recreateBackend } from '../core/backend';
 import { DivergedError } from '../core/trainer';
+import { checkpointKindFor, statusAfterSave, type CheckpointKind } from '../core/run-status';
 import { accuracySchedule, assembleTrainer, planRun, type RunStart } from '../core/run';
 import { studentKind, withDefaultLr } from '../core/run-settings';
 import type { TrainState } from '../core/state';
 import type { EvalItem, TaskType } from '../data/types';
 import { CheckpointDamagedError } from '../checkpoint/store';
-import { checkpointView, openStore, RunRecorder } from './checkpoints';
+import { checkpointView, RunRecorder } from './checkpoints';
 import { errMsg, fireAndForget, RunControl } from './control';
 import { runLoop, type AccuracyPlan } from './loop';
 import type {
@@ -32,7 +33,7 @@ import {
   disposeLive,
   ensureBackend,
   readTeacher,
-  session,
+  type Session,
   settledBackend,
   uploadedFile,
   type Live,
@@ -54,7 +55,7 @@ export interface RunOptions {
 
 /** The held-out questions of the session: the evaluation file's, else the
  * teacher file's dev split. */
-function heldOut(): { items: EvalItem[]; taskType: TaskType; source: 'eval-file' | 'dev-split' } | undefined {
+function heldOut(session: Session): { items: EvalItem[]; taskType: TaskType; source: 'eval-file' | 'dev-split' } | undefined {
   const fromFile = session.evalData;
   const items = fromFile ? fromFile.items : (session.data?.dev ?? []);
   const taskType = fromFile ? fromFile.taskType : session.data?.taskType;
@@ -64,8 +65,8 @@ function heldOut(): { items: EvalItem[]; taskType: TaskType; source: 'eval-file'
 
 /** What the live run's accuracy checks evaluate, or undefined when they are
  * off (a note says why when the page asked for them explicitly). */
-function accuracyPlan(live: Live, check: AccuracyCheck | undefined, emit: Emit): AccuracyPlan | undefined {
-  const data = heldOut();
+function accuracyPlan(session: Session, live: Live, check: AccuracyCheck | undefined, emit: Emit): AccuracyPlan | undefined {
+  const data = heldOut(session);
   const schedule = accuracySchedule(check, data, live.trainer, live.groups);
   if (schedule === 'off') return undefined;
   if (schedule === 'no-data' || !data) {
@@ -93,11 +94,11 @@ function accuracyPlan(live: Live, check: AccuracyCheck | undefined, emit: Emit):
 }
 
 /** Runs `fn` as the worker's `run` (refused unless idle), with a fresh control. */
-export async function exclusive<T>(run: RunKind, fn: (control: RunControl) => Promise<T>): Promise<T> {
+export async function exclusive<T>(session: Session, run: RunKind, fn: (control: RunControl) => Promise<T>): Promise<T> {
   const control = new RunControl();
   session.machine.to({ phase: run, control });
   try {
-    await settledBackend();
+    await settledBackend(session);
     return await fn(control);
   } finally {
     session.machine.endRun(control);
@@ -105,13 +106,14 @@ export async function exclusive<T>(run: RunKind, fn: (control: RunControl) => Pr
 }
 
 export async function createTrainer(
+  session: Session,
   label: RunLabel,
   data: TeacherData,
   config: TrainConfig,
   emit: Emit,
 ): Promise<{ live: Live; createMs: number }> {
   emit({ type: 'status', label, status: 'preparing', step: 0, message: `setting up ${config.backend}` });
-  const backend = await ensureBackend(config.backend);
+  const backend = await ensureBackend(session, config.backend);
   if (backend.fellBackFrom)
     emit({
       type: 'note',
@@ -146,7 +148,7 @@ export async function createTrainer(
   return { live, createMs: performance.now() - t0 };
 }
 
-export function announce(emit: Emit, live: Live, createMs: number, startStep: number): void {
+export function announce(session: Session, emit: Emit, live: Live, createMs: number, startStep: number): void {
   const t = live.trainer;
   emit({
     type: 'start',
@@ -167,12 +169,11 @@ export function announce(emit: Emit, live: Live, createMs: number, startStep: nu
 }
 
 /** Saves the live model; a failed save is reported, never fatal to training. */
-async function saveLive(live: Live, kind: 'auto' | 'pause' | 'stop' | 'manual', emit: Emit): Promise<void> {
+async function saveLive(session: Session, live: Live, kind: Exclude<CheckpointKind, 'best'>, emit: Emit): Promise<void> {
   if (!live.recorder) return;
   try {
     const state = await session.gpu.run(() => guardBackendLoss(() => live.trainer.snapshot()));
-    const status =
-      kind === 'pause' ? 'paused' : kind === 'stop' ? (live.trainer.step >= live.trainer.totalSteps ? 'done' : 'stopped') : 'training';
+    const status = statusAfterSave(kind, live.trainer.step, live.trainer.totalSteps, 'running');
     const checkpoint = await live.recorder.save(state, kind, status);
     emit({ type: 'checkpoint', label: live.label, checkpoint });
   } catch (e) {
@@ -186,10 +187,11 @@ async function saveLive(live: Live, kind: 'auto' | 'pause' | 'stop' | 'manual', 
  * the first manual save of a comparison's or the classroom's model. The
  * uploaded teacher file it was trained on is kept with it. A run that
  * can't be stored still trains: the note says why. */
-async function attachRecorder(live: Live, emit: Emit): Promise<void> {
+async function attachRecorder(session: Session, live: Live, emit: Emit): Promise<void> {
   const t = live.trainer;
   const data = session.data?.fingerprint === live.fingerprint ? session.data : undefined;
   const { recorder, fileNotKept } = await RunRecorder.create(
+    await session.store.open(),
     {
       name: `${t.base ? `${t.base.name}${t.modelConfig.lora ? ` LoRA r${t.modelConfig.lora.rank}` : ''}` : t.trainConfig.preset} α=${t.trainConfig.alpha} · ${data?.name ?? live.label}`,
       modelConfig: t.modelConfig,
@@ -204,24 +206,24 @@ async function attachRecorder(live: Live, emit: Emit): Promise<void> {
   if (fileNotKept) emit({ type: 'note', label: live.label, level: 'info', message: fileNotKept });
 }
 
-async function attachRecorderOrSay(live: Live, emit: Emit): Promise<void> {
-  await attachRecorder(live, emit).catch((e: unknown) => {
+async function attachRecorderOrSay(session: Session, live: Live, emit: Emit): Promise<void> {
+  await attachRecorder(session, live, emit).catch((e: unknown) => {
     emit({ type: 'note', label: live.label, level: 'error', message: `checkpoints are off for this run: ${errMsg(e)}` });
   });
 }
 
 /** Saves the model in memory now (allowed while a run is paused). */
-export async function saveNow(): Promise<CheckpointView> {
-  await settledBackend();
+export async function saveNow(session: Session): Promise<CheckpointView> {
+  await settledBackend(session);
   const live = session.live;
   if (!live) throw new Error('there is no model to save');
   const now = session.machine.state;
   if (now.phase !== 'idle' && now.phase !== 'paused' && now.phase !== 'evaluating')
     throw new Error(`cannot save while ${describeState(now)}; pause it first`);
-  if (!live.recorder) await attachRecorder(live, () => undefined);
+  if (!live.recorder) await attachRecorder(session, live, () => undefined);
   const t = live.trainer;
   const state = await session.gpu.run(() => t.snapshot());
-  const status = t.step >= t.totalSteps ? 'done' : session.machine.control?.paused ? 'paused' : 'stopped';
+  const status = statusAfterSave('manual', t.step, t.totalSteps, session.machine.control?.paused ? 'paused' : 'stopped');
   return live.recorder!.save(state, 'manual', status);
 }
 
@@ -230,6 +232,7 @@ export async function saveNow(): Promise<CheckpointView> {
  * checkpoints sets the backend up again and goes on from its newest intact
  * checkpoint: the steps since that save are the only loss. */
 export async function loop(
+  session: Session,
   live: Live,
   control: RunControl,
   emit: Emit,
@@ -244,38 +247,50 @@ export async function loop(
         control,
         emit,
         autosaveEvery: live.recorder ? opts.autosaveEvery : 0,
-        save: live.recorder
-          ? (reason) => saveLive(live, reason === 'autosave' ? 'auto' : reason === 'pause' ? 'pause' : 'stop', emit)
-          : undefined,
+        save: live.recorder ? (reason) => saveLive(session, live, checkpointKindFor(reason), emit) : undefined,
         exclusive: (fn) => session.gpu.run(() => guardBackendLoss(fn)),
         hook,
-        accuracy: accuracyPlan(live, opts.accuracy, emit),
+        accuracy: accuracyPlan(session, live, opts.accuracy, emit),
       });
     } catch (e) {
+      if (e instanceof DivergedError) throw await failed(live, emit, e);
       if (!(e instanceof BackendLostError)) throw e;
       if (!live.recorder || recoveries >= MAX_RECOVERIES) {
-        await resetLostBackend(live);
-        throw new Error(
+        await resetLostBackend(session, live);
+        const lost = new Error(
           `${e.message}${live.recorder ? ' (lost again after recovering)' : ' This run saved no checkpoint to resume from: start it again.'}`,
         );
+        throw await failed(live, emit, lost);
       }
-      live = await recoverLive(live, e, emit);
+      const from = live;
+      live = await recoverLive(session, from, e, emit).catch(async (err: unknown) => {
+        throw await failed(from, emit, err);
+      });
     }
   }
 }
 
 const MAX_RECOVERIES = 3;
 
+/** The run can't go on (diverged; the GPU lost without recovery): the page
+ * and the stored run say 'failed' (its earlier checkpoints still load).
+ * Returns the error, for the caller to throw. */
+async function failed(live: Live, emit: Emit, e: unknown): Promise<unknown> {
+  emit({ type: 'status', label: live.label, status: 'failed', step: live.trainer.step, message: errMsg(e) });
+  await live.recorder?.setStatus('failed').catch(() => undefined); // the error itself is what the page must see
+  return e;
+}
+
 /** After a loss: the model on the dead device is gone (its tensors are
  * invalid) and the backend is set up again (or falls back). */
-async function resetLostBackend(live: Live): Promise<void> {
+async function resetLostBackend(session: Session, live: Live): Promise<void> {
   live.trainer.dispose();
   if (session.live === live) session.live = undefined;
   const name = live.trainer.trainConfig.backend;
   session.backend = await session.backendLock.run(() => recreateBackend(name));
 }
 
-async function recoverLive(live: Live, e: BackendLostError, emit: Emit): Promise<Live> {
+async function recoverLive(session: Session, live: Live, e: BackendLostError, emit: Emit): Promise<Live> {
   const recorder = live.recorder!;
   emit({
     type: 'note',
@@ -283,8 +298,8 @@ async function recoverLive(live: Live, e: BackendLostError, emit: Emit): Promise
     level: 'error',
     message: `${e.loss.reason}: setting the backend up again and resuming from the last checkpoint`,
   });
-  await resetLostBackend(live);
-  const { found } = await (await openStore()).latestLoadable(recorder.runId);
+  await resetLostBackend(session, live);
+  const { found } = await (await session.store.open()).latestLoadable(recorder.runId);
   if (!found) throw new Error(`${e.message} This run has no intact checkpoint to resume from: start it again.`);
   const t0 = performance.now();
   const backend = (session.backend?.backend ?? live.trainer.trainConfig.backend) as TrainConfig['backend'];
@@ -298,7 +313,7 @@ async function recoverLive(live: Live, e: BackendLostError, emit: Emit): Promise
     level: 'info',
     message: `resumed from the checkpoint at step ${found.meta.step} on ${backend}; the steps after it are trained again`,
   });
-  announce(emit, next, performance.now() - t0, found.meta.step);
+  announce(session, emit, next, performance.now() - t0, found.meta.step);
   return next;
 }
 
@@ -307,40 +322,40 @@ function resumeStart(state: TrainState, backend: TrainConfig['backend'], student
   return { kind: 'resume', state, config: { ...state.trainConfig, backend }, ...(student ? { student } : {}) };
 }
 
-export function train(input: Partial<TrainConfig>, opts: RunOptions, listener: TrainListener): Promise<RunResult> {
+export function train(session: Session, input: Partial<TrainConfig>, opts: RunOptions, listener: TrainListener): Promise<RunResult> {
   const emit = emitter(listener);
-  return exclusive('training', async (control) => {
-    const data = await dataFor(curationOf(input));
+  return exclusive(session, 'training', async (control) => {
+    const data = await dataFor(session, curationOf(input));
     const chosen = session.student;
     const config = prepareTrainConfig(withDefaultLr(input, studentKind(chosen !== undefined, !!chosen?.lora)), data.groups.length);
-    disposeLive();
-    const { live, createMs } = await createTrainer('main', data, config, emit);
+    disposeLive(session);
+    const { live, createMs } = await createTrainer(session, 'main', data, config, emit);
     session.live = live;
-    await attachRecorderOrSay(live, emit);
-    announce(emit, live, createMs, 0);
-    return loop(live, control, emit, opts);
+    await attachRecorderOrSay(session, live, emit);
+    announce(session, emit, live, createMs, 0);
+    return loop(session, live, control, emit, opts);
   });
 }
 
 /** Continues the model in memory (after stop, or after an evaluation). */
-export function continueRun(opts: RunOptions, listener: TrainListener): Promise<RunResult> {
+export function continueRun(session: Session, opts: RunOptions, listener: TrainListener): Promise<RunResult> {
   const emit = emitter(listener);
-  return exclusive('training', async (control) => {
+  return exclusive(session, 'training', async (control) => {
     const live = session.live;
     if (!live) throw new Error('there is no model to continue; start training or resume a checkpoint');
     if (live.trainer.step >= live.trainer.totalSteps) throw new Error(`this run is complete (${live.trainer.totalSteps} steps)`);
-    announce(emit, live, 0, live.trainer.step);
-    return loop(live, control, emit, opts);
+    announce(session, emit, live, 0, live.trainer.step);
+    return loop(session, live, control, emit, opts);
   });
 }
 
 /** Finds the curated groups a stored run was trained on: the loaded data
  * re-curated with the run's K and seed, else the demo data, else the file
  * kept with the run. `kept` says it came from the store. */
-async function groupsFor(fingerprint: string, config: TrainConfig): Promise<TeacherData & { kept?: boolean }> {
+async function groupsFor(session: Session, fingerprint: string, config: TrainConfig): Promise<TeacherData & { kept?: boolean }> {
   const curation = { k: config.k, seed: config.seed };
   if (session.data) {
-    const d = await dataFor(curation);
+    const d = await dataFor(session, curation);
     if (d.fingerprint === fingerprint) return d;
   }
   if (session.data?.source.kind !== 'demo') {
@@ -351,7 +366,7 @@ async function groupsFor(fingerprint: string, config: TrainConfig): Promise<Teac
     }
   }
   // the file kept with the run (IndexedDB), re-curated the same way
-  const kept = await (await openStore()).getDataset(fingerprint);
+  const kept = await (await session.store.open()).getDataset(fingerprint);
   if (kept) {
     const d = await readTeacher({ kind: 'file', file: new File([kept.bytes], kept.name) }, curation);
     if (d.fingerprint === fingerprint) {
@@ -366,13 +381,14 @@ async function groupsFor(fingerprint: string, config: TrainConfig): Promise<Teac
 }
 
 export function resumeCheckpoint(
+  session: Session,
   id: string,
   opts: RunOptions & { backend?: TrainConfig['backend'] },
   listener: TrainListener,
 ): Promise<RunResult> {
   const emit = emitter(listener);
-  return exclusive('training', async (control) => {
-    const store = await openStore();
+  return exclusive(session, 'training', async (control) => {
+    const store = await session.store.open();
     const meta = await store.getCheckpointMeta(id);
     if (!meta) throw new Error(`checkpoint ${id} does not exist (deleted in another tab?)`);
     emit({ type: 'status', label: 'main', status: 'preparing', step: meta.step, message: `loading the checkpoint at step ${meta.step}` });
@@ -393,7 +409,7 @@ export function resumeCheckpoint(
             : 'No older checkpoint of this run is intact.'),
       );
     }
-    const data = await groupsFor(state.datasetFingerprint, state.trainConfig);
+    const data = await groupsFor(session, state.datasetFingerprint, state.trainConfig);
     if (data.kept) {
       emit({
         type: 'note',
@@ -403,8 +419,8 @@ export function resumeCheckpoint(
       });
     }
     const backendName = opts.backend ?? state.trainConfig.backend;
-    disposeLive();
-    const backend = await ensureBackend(backendName);
+    disposeLive(session);
+    const backend = await ensureBackend(session, backendName);
     const t0 = performance.now();
     let student: Awaited<ReturnType<typeof studentFor>> | undefined;
     if (state.base) {
@@ -417,7 +433,7 @@ export function resumeCheckpoint(
     const live: Live = { label: 'main', trainer, groups: data.groups, fingerprint: data.fingerprint, ...(student ? { student } : {}) };
     session.live = live;
     try {
-      const { recorder, forked } = await RunRecorder.resume(meta, state.metrics.length);
+      const { recorder, forked } = await RunRecorder.resume(store, meta, state.metrics.length);
       live.recorder = recorder;
       if (forked) {
         emit({
@@ -430,17 +446,18 @@ export function resumeCheckpoint(
     } catch (e) {
       emit({ type: 'note', label: 'main', level: 'error', message: `checkpoints are off for this run: ${errMsg(e)}` });
     }
-    announce(emit, live, performance.now() - t0, state.step);
-    return loop(live, control, emit, opts);
+    announce(session, emit, live, performance.now() - t0, state.step);
+    return loop(session, live, control, emit, opts);
   });
 }
 
 export async function evaluateLive(
+  session: Session,
   live: Live,
   opts: EvalOptions,
   onProgress?: (done: number, total: number, phase: EvalPhase) => void,
 ): Promise<EvalResultView> {
-  const data = heldOut();
+  const data = heldOut(session);
   if (!data) throw new Error('no evaluation questions: load an evaluation file, or data with a dev split');
   const { items, taskType, source } = data;
   const abort = new AbortController();
@@ -492,10 +509,11 @@ export async function evaluateLive(
 
 /** Evaluates the model in memory; allowed while a run is paused. */
 export async function evaluate(
+  session: Session,
   opts: EvalOptions,
   onProgress?: (done: number, total: number, phase: EvalPhase) => void,
 ): Promise<EvalResultView> {
-  await settledBackend();
+  await settledBackend(session);
   const live = session.live;
   if (!live) throw new Error('there is no model yet: train one or resume a checkpoint');
   const now = session.machine.state;
@@ -506,7 +524,7 @@ export async function evaluate(
     : undefined;
   const evaluation = session.machine.startEvaluation();
   try {
-    return await evaluateLive(live, opts, progress);
+    return await evaluateLive(session, live, opts, progress);
   } finally {
     evaluation.end();
   }

@@ -12,7 +12,7 @@ import { fingerprintGroups } from '../core/fingerprint';
 import { Trainer, type PretrainedStudent } from '../core/trainer';
 import { readEvalFile, readTeacherFile } from '../data';
 import type { EvalItem, QuestionGroup, TaskType } from '../data/types';
-import type { RunRecorder } from './checkpoints';
+import { StoreHandle, type RunRecorder } from './checkpoints';
 import { errMsg, Lock } from './control';
 import { WorkerMachine } from './state';
 import type {
@@ -74,7 +74,11 @@ export interface ChosenStudent {
   adapter?: { name: string; lora: LoraConfig; weights: TensorMap };
 }
 
-export const session: {
+/** Everything the worker holds between calls. One is created by the worker's
+ * entry (worker.ts createApi) and handed to every function that reads or
+ * changes it: no module keeps state of its own, so a test makes a fresh one
+ * and two sessions never share anything. */
+export class Session {
   data?: TeacherData;
   student?: ChosenStudent;
   evalData?: EvalData;
@@ -82,15 +86,17 @@ export const session: {
   live?: Live;
   /** What the worker is doing: idle, a run (with its RunControl), paused,
    * evaluating (src/worker/state.ts). */
-  machine: WorkerMachine;
-  gpu: Lock;
+  readonly machine = new WorkerMachine();
+  readonly gpu = new Lock();
   /** Backend switches, one at a time. The page sets one up at start-up and
    * the user may pick another a moment later; two overlapping
    * tf.setBackend calls once left tfjs on webgpu while we recorded cpu, and
    * the first training step failed ("Cannot read properties of undefined
    * (reading 'get')"). */
-  backendLock: Lock;
-} = { machine: new WorkerMachine(), gpu: new Lock(), backendLock: new Lock() };
+  readonly backendLock = new Lock();
+  /** The stored runs and checkpoints (IndexedDB), opened on first use. */
+  readonly store = new StoreHandle();
+}
 
 /** Progress callbacks at most every 100 ms: a big file has many chunks. */
 function throttled(fn: ((p: LoadProgress) => void) | undefined, total: number): (bytes: number) => void {
@@ -152,7 +158,7 @@ export async function readTeacher(
 /** The loaded data's curated set as JSON Lines (src/data/curated.ts): a
  * second read without a dev split gives the dev questions' rationales (the
  * first read keeps only their gold), curated the same way, in the same order. */
-export async function curatedDownload(): Promise<{ fileName: string; bytes: Uint8Array }> {
+export async function curatedDownload(session: Session): Promise<{ fileName: string; bytes: Uint8Array }> {
   const d = session.data;
   if (!d) throw new Error('load a teacher file (or the demo data) first');
   const opened = await openSource(d.source, 'train.jsonl');
@@ -180,7 +186,7 @@ export function summarizeEval(e: EvalData): EvalDataSummary {
 
 /** The loaded data, curated with the run's K and seed (curation keeps K
  * rationales chosen with the seed, so other values mean re-reading). */
-export async function dataFor(config: Pick<TrainConfig, 'k' | 'seed'>): Promise<TeacherData> {
+export async function dataFor(session: Session, config: Pick<TrainConfig, 'k' | 'seed'>): Promise<TeacherData> {
   const d = session.data;
   if (!d) throw new Error('load a teacher file (or the demo data) first');
   if (d.curatedWith.k === config.k && d.curatedWith.seed === config.seed) return d;
@@ -197,7 +203,7 @@ export function uploadedFile(d: TeacherData | undefined, fingerprint: string): F
 /** The backend a run asks for (core/backend.ts: fallbacks, WebGPU settings);
  * switching disposes nothing by itself, so the callers dispose (or migrate)
  * the live model first. */
-export function ensureBackend(name: BackendName): Promise<BackendInfo> {
+export function ensureBackend(session: Session, name: BackendName): Promise<BackendInfo> {
   return session.backendLock.run(async () => {
     // a backend whose GPU was lost since is set up again (setBackend knows)
     if (serves(session.backend, name) && !backendLost(session.backend.backend)) return session.backend;
@@ -215,13 +221,13 @@ function serves(b: BackendInfo | undefined, name: BackendName): b is BackendInfo
 /** The user's switch: the model in memory, if any, moves to the new backend
  * (under the GPU lock: evaluation and saving use it too); if it can't, it
  * goes back where it was and the switch fails. */
-export function switchBackend(name: BackendName): Promise<BackendInfo> {
+export function switchBackend(session: Session, name: BackendName): Promise<BackendInfo> {
   return session.backendLock.run(async () => {
     const live = session.live;
     if (live && backendLost()) {
       // the model died with its device: there is nothing to move (Resume
       // reloads it from its last checkpoint)
-      disposeLive();
+      disposeLive(session);
       session.backend = await setBackend(name);
       return session.backend;
     }
@@ -262,16 +268,16 @@ export function switchBackend(name: BackendName): Promise<BackendInfo> {
 /** Waits for the backend switches asked for so far. A switch may be moving
  * the model in memory to another backend: whatever uses the model (a run,
  * an evaluation, a save) reads session.live only after this. */
-export function settledBackend(): Promise<void> {
+export function settledBackend(session: Session): Promise<void> {
   return session.backendLock.run(async () => undefined);
 }
 
-export function assertIdle(what: string): void {
+export function assertIdle(session: Session, what: string): void {
   session.machine.assertIdle(what);
 }
 
 /** Frees the model in memory and lets other tabs have its stored run. */
-export function disposeLive(): void {
+export function disposeLive(session: Session): void {
   session.live?.trainer.dispose();
   session.live?.recorder?.close();
   session.live = undefined;

@@ -4,6 +4,9 @@
 // (idle, or a paused training run). Loading
 // data or a student, switching the backend and deleting the live run need
 // the idle state.
+//
+// This is what the worker is busy with, not a run's status (core/run-status.ts
+// RunStatus): a comparison has two runs, an evaluation is no run at all.
 
 import type { RunControl } from './control';
 

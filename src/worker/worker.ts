@@ -24,7 +24,7 @@ import { readPeftAdapter } from '../hf/peft';
 import { stepPlan } from '../core/run';
 import type { StudentTokenizer } from '../core/tokenizer';
 import { exportCheckpoint } from './exports';
-import { openStore, listRuns, storageUsage, checkpointView } from './checkpoints';
+import { listRuns, storageUsage, checkpointView } from './checkpoints';
 import type {
   AccuracyCheck,
   BackendInfo,
@@ -50,217 +50,225 @@ import * as runs from './runs';
 import { compare as compareRuns } from './compare';
 import { classroom as classroomRun } from './classroom';
 import type { Phase } from './state';
-import { assertIdle, curatedDownload, readEval, readTeacher, session, summarizeData, summarizeEval, switchBackend } from './session';
+import { assertIdle, curatedDownload, readEval, readTeacher, Session, summarizeData, summarizeEval, switchBackend } from './session';
 
-const api = {
-  /** Parameters of each from-scratch preset at its default vocabulary (the
-   * page's size picker; counting needs the architecture registry, which
-   * loads tfjs, so the page asks here). */
-  presetParams(): Record<PresetName, number> {
-    return Object.fromEntries(
-      (Object.keys(PRESETS) as PresetName[]).map((n) => [n, countParams(modelConfigFor(n, PRESETS[n].vocabSize))]),
-    ) as Record<PresetName, number>;
-  },
+/** The API the page calls (through comlink), over one Session that it owns. */
+export function createApi(session: Session) {
+  return {
+    /** Parameters of each from-scratch preset at its default vocabulary (the
+     * page's size picker; counting needs the architecture registry, which
+     * loads tfjs, so the page asks here). */
+    presetParams(): Record<PresetName, number> {
+      return Object.fromEntries(
+        (Object.keys(PRESETS) as PresetName[]).map((n) => [n, countParams(modelConfigFor(n, PRESETS[n].vocabSize))]),
+      ) as Record<PresetName, number>;
+    },
 
-  /** Sets up a backend (webgpu falls back to webgl, then wasm, then cpu) and says what
-   * it got. A model in memory is moved to the new backend. */
-  async setBackend(name: BackendName): Promise<BackendInfo> {
-    assertIdle('switch the backend');
-    return switchBackend(name);
-  },
+    /** Sets up a backend (webgpu falls back to webgl, then wasm, then cpu) and says what
+     * it got. A model in memory is moved to the new backend. */
+    async setBackend(name: BackendName): Promise<BackendInfo> {
+      assertIdle(session, 'switch the backend');
+      return switchBackend(session, name);
+    },
 
-  async loadTeacher(
-    source: DataSource,
-    curation: { k: number; seed: number },
-    onProgress?: (p: LoadProgress) => void,
-  ): Promise<DataSummary> {
-    session.data = await readTeacher(source, curation, onProgress);
-    return summarizeData(session.data);
-  },
+    async loadTeacher(
+      source: DataSource,
+      curation: { k: number; seed: number },
+      onProgress?: (p: LoadProgress) => void,
+    ): Promise<DataSummary> {
+      session.data = await readTeacher(source, curation, onProgress);
+      return summarizeData(session.data);
+    },
 
-  async loadEval(source: DataSource, onProgress?: (p: LoadProgress) => void): Promise<EvalDataSummary> {
-    session.evalData = await readEval(source, session.data?.taskType, onProgress);
-    return summarizeEval(session.evalData);
-  },
+    async loadEval(source: DataSource, onProgress?: (p: LoadProgress) => void): Promise<EvalDataSummary> {
+      session.evalData = await readEval(source, session.data?.taskType, onProgress);
+      return summarizeEval(session.evalData);
+    },
 
-  clearEval(): void {
-    session.evalData = undefined;
-  },
+    clearEval(): void {
+      session.evalData = undefined;
+    },
 
-  // ---- the student ----
+    // ---- the student ----
 
-  /** Reads a pretrained model folder picked in the page (its files) and makes
-   * it the student of the next runs, with LoRA r 8 on the attention
-   * projections until `setLora` says otherwise. */
-  async loadStudent(files: File[]): Promise<{ summary: StudentSummary; lora: LoraConfig | null; note?: string }> {
-    assertIdle('load a model');
-    const { student, folder, summary, note } = await studentFromFiles(files);
-    const lora = defaultLora(student);
-    session.student = { student, folder, summary: { ...summary, ...planOf(withLora(student.modelConfig, lora), student.tokenizer) }, lora };
-    return { summary: session.student.summary, lora: session.student.lora, ...(note ? { note } : {}) };
-  },
+    /** Reads a pretrained model folder picked in the page (its files) and makes
+     * it the student of the next runs, with LoRA r 8 on the attention
+     * projections until `setLora` says otherwise. */
+    async loadStudent(files: File[]): Promise<{ summary: StudentSummary; lora: LoraConfig | null; note?: string }> {
+      assertIdle(session, 'load a model');
+      const { student, folder, summary, note } = await studentFromFiles(files);
+      const lora = defaultLora(student);
+      session.student = {
+        student,
+        folder,
+        summary: { ...summary, ...planOf(session, withLora(student.modelConfig, lora), student.tokenizer) },
+        lora,
+      };
+      return { summary: session.student.summary, lora: session.student.lora, ...(note ? { note } : {}) };
+    },
 
-  /** The LoRA setting of the picked student (null: every weight trains);
-   * checked against the architecture. */
-  setLora(lora: LoraConfig | null): StudentSummary | undefined {
-    const s = session.student;
-    if (!s) throw new Error('no pretrained model is picked');
-    if (lora) checkModelRanges({ ...s.student.modelConfig, lora });
-    s.lora = lora ? { ...lora, targets: lora.targets.slice() } : null;
-    // another setting than the adapter's: a fresh LoRA, not the adapter
-    if (s.adapter && !sameLora(s.adapter.lora, s.lora)) {
-      s.adapter = undefined;
-      delete s.summary.adapter;
-    }
-    s.summary = { ...s.summary, ...planOf(withLora(s.student.modelConfig, lora ?? undefined), s.student.tokenizer) };
-    return s.summary;
-  },
+    /** The LoRA setting of the picked student (null: every weight trains);
+     * checked against the architecture. */
+    setLora(lora: LoraConfig | null): StudentSummary | undefined {
+      const s = session.student;
+      if (!s) throw new Error('no pretrained model is picked');
+      if (lora) checkModelRanges({ ...s.student.modelConfig, lora });
+      s.lora = lora ? { ...lora, targets: lora.targets.slice() } : null;
+      // another setting than the adapter's: a fresh LoRA, not the adapter
+      if (s.adapter && !sameLora(s.adapter.lora, s.lora)) {
+        s.adapter = undefined;
+        delete s.summary.adapter;
+      }
+      s.summary = { ...s.summary, ...planOf(session, withLora(s.student.modelConfig, lora ?? undefined), s.student.tokenizer) };
+      return s.summary;
+    },
 
-  /** A PEFT adapter folder for the picked base (its files): the next run
-   * starts its LoRA from it, with its rank, alpha and targets. Refused when
-   * it was trained on another base or does not fit this model. */
-  async loadAdapter(files: File[]): Promise<{ summary: StudentSummary; lora: LoraConfig }> {
-    assertIdle('load an adapter');
-    const s = session.student;
-    if (!s) throw new Error('pick the base model folder first: an adapter is read onto its base');
-    const f = filesFolder(files);
-    const { lora, weights } = await readPeftAdapter(f.source, s.student.modelConfig, s.student.base);
-    s.lora = withLora(s.student.modelConfig, lora).lora!;
-    s.adapter = { name: f.name, lora: s.lora, weights };
-    s.summary = { ...s.summary, ...planOf(withLora(s.student.modelConfig, s.lora), s.student.tokenizer), adapter: f.name };
-    return { summary: s.summary, lora: s.lora };
-  },
+    /** A PEFT adapter folder for the picked base (its files): the next run
+     * starts its LoRA from it, with its rank, alpha and targets. Refused when
+     * it was trained on another base or does not fit this model. */
+    async loadAdapter(files: File[]): Promise<{ summary: StudentSummary; lora: LoraConfig }> {
+      assertIdle(session, 'load an adapter');
+      const s = session.student;
+      if (!s) throw new Error('pick the base model folder first: an adapter is read onto its base');
+      const f = filesFolder(files);
+      const { lora, weights } = await readPeftAdapter(f.source, s.student.modelConfig, s.student.base);
+      s.lora = withLora(s.student.modelConfig, lora).lora!;
+      s.adapter = { name: f.name, lora: s.lora, weights };
+      s.summary = { ...s.summary, ...planOf(session, withLora(s.student.modelConfig, s.lora), s.student.tokenizer), adapter: f.name };
+      return { summary: s.summary, lora: s.lora };
+    },
 
-  /** Back to a student trained from scratch. */
-  clearStudent(): void {
-    assertIdle('change the student');
-    session.student = undefined;
-  },
+    /** Back to a student trained from scratch. */
+    clearStudent(): void {
+      assertIdle(session, 'change the student');
+      session.student = undefined;
+    },
 
-  train(config: Partial<TrainConfig>, opts: runs.RunOptions, listener: TrainListener): Promise<RunResult> {
-    return runs.train(config, opts, listener);
-  },
+    train(config: Partial<TrainConfig>, opts: runs.RunOptions, listener: TrainListener): Promise<RunResult> {
+      return runs.train(session, config, opts, listener);
+    },
 
-  continueRun(opts: runs.RunOptions, listener: TrainListener): Promise<RunResult> {
-    return runs.continueRun(opts, listener);
-  },
+    continueRun(opts: runs.RunOptions, listener: TrainListener): Promise<RunResult> {
+      return runs.continueRun(session, opts, listener);
+    },
 
-  pause(): void {
-    session.machine.pause();
-  },
-  resume(): void {
-    session.machine.resume();
-  },
-  /** Stops the run after the current step (and any evaluation in progress). */
-  stop(): void {
-    session.machine.stop();
-  },
+    pause(): void {
+      session.machine.pause();
+    },
+    resume(): void {
+      session.machine.resume();
+    },
+    /** Stops the run after the current step (and any evaluation in progress). */
+    stop(): void {
+      session.machine.stop();
+    },
 
-  evaluate(opts: EvalOptions, onProgress?: (done: number, total: number, phase: EvalPhase) => void): Promise<EvalResultView> {
-    return runs.evaluate(opts, onProgress);
-  },
-  cancelEvaluation(): void {
-    session.machine.cancelEvaluation();
-  },
+    evaluate(opts: EvalOptions, onProgress?: (done: number, total: number, phase: EvalPhase) => void): Promise<EvalResultView> {
+      return runs.evaluate(session, opts, onProgress);
+    },
+    cancelEvaluation(): void {
+      session.machine.cancelEvaluation();
+    },
 
-  /** MCC-KD against the alpha = 0 baseline, for each seed of `opts`. */
-  compare(config: Partial<TrainConfig>, evalOpts: EvalOptions, listener: TrainListener, opts?: CompareOptions): Promise<CompareResult> {
-    return compareRuns(config, evalOpts, listener, opts);
-  },
+    /** MCC-KD against the alpha = 0 baseline, for each seed of `opts`. */
+    compare(config: Partial<TrainConfig>, evalOpts: EvalOptions, listener: TrainListener, opts?: CompareOptions): Promise<CompareResult> {
+      return compareRuns(session, config, evalOpts, listener, opts);
+    },
 
-  classroom(config: Partial<TrainConfig>, listener: TrainListener, accuracy?: AccuracyCheck): Promise<RunResult> {
-    return classroomRun(config, listener, accuracy);
-  },
+    classroom(config: Partial<TrainConfig>, listener: TrainListener, accuracy?: AccuracyCheck): Promise<RunResult> {
+      return classroomRun(session, config, listener, accuracy);
+    },
 
-  /** The curated training set of the loaded data as a JSONL download. */
-  async curatedData(): Promise<{ fileName: string; bytes: Uint8Array }> {
-    const out = await curatedDownload();
-    return Comlink.transfer(out, [out.bytes.buffer as ArrayBuffer]);
-  },
+    /** The curated training set of the loaded data as a JSONL download. */
+    async curatedData(): Promise<{ fileName: string; bytes: Uint8Array }> {
+      const out = await curatedDownload(session);
+      return Comlink.transfer(out, [out.bytes.buffer as ArrayBuffer]);
+    },
 
-  // ---- saved work ----
+    // ---- saved work ----
 
-  listCheckpoints(): Promise<RunView[]> {
-    return listRuns();
-  },
+    listCheckpoints(): Promise<RunView[]> {
+      return session.store.open().then(listRuns);
+    },
 
-  storageUsage(): Promise<StorageUsage> {
-    return storageUsage();
-  },
+    storageUsage(): Promise<StorageUsage> {
+      return session.store.open().then(storageUsage);
+    },
 
-  resumeCheckpoint(id: string, opts: runs.RunOptions & { backend?: BackendName }, listener: TrainListener): Promise<RunResult> {
-    return runs.resumeCheckpoint(id, opts, listener);
-  },
+    resumeCheckpoint(id: string, opts: runs.RunOptions & { backend?: BackendName }, listener: TrainListener): Promise<RunResult> {
+      return runs.resumeCheckpoint(session, id, opts, listener);
+    },
 
-  /** Saves the model in memory now (a comparison's or the classroom's model
-   * gets a stored run of its own on the first save). */
-  saveCheckpoint(): Promise<CheckpointView> {
-    return runs.saveNow();
-  },
+    /** Saves the model in memory now (a comparison's or the classroom's model
+     * gets a stored run of its own on the first save). */
+    saveCheckpoint(): Promise<CheckpointView> {
+      return runs.saveNow(session);
+    },
 
-  /** A stored checkpoint as a download: our checkpoint (all or weights
-   * only), a Hugging Face folder or PEFT adapter (zip), or a GGUF. */
-  async exportCheckpoint(id: string, format: ExportFormat): Promise<{ fileName: string; bytes: Uint8Array }> {
-    const out = await exportCheckpoint(id, format);
-    // Transfer, not copy: a checkpoint or model is megabytes to gigabytes
-    return Comlink.transfer(out, [out.bytes.buffer as ArrayBuffer]);
-  },
+    /** A stored checkpoint as a download: our checkpoint (all or weights
+     * only), a Hugging Face folder or PEFT adapter (zip), or a GGUF. */
+    async exportCheckpoint(id: string, format: ExportFormat): Promise<{ fileName: string; bytes: Uint8Array }> {
+      const out = await exportCheckpoint(session, id, format);
+      // Transfer, not copy: a checkpoint or model is megabytes to gigabytes
+      return Comlink.transfer(out, [out.bytes.buffer as ArrayBuffer]);
+    },
 
-  async importCheckpoint(file: File): Promise<CheckpointView> {
-    const store = await openStore();
-    const bytes = new Uint8Array(await file.arrayBuffer());
-    const { checkpointId } = await store.importSafetensors(bytes, file.name);
-    const meta = await store.getCheckpointMeta(checkpointId);
-    if (!meta) throw new Error('the imported checkpoint vanished (deleted in another tab?)');
-    return checkpointView(meta);
-  },
+    async importCheckpoint(file: File): Promise<CheckpointView> {
+      const store = await session.store.open();
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      const { checkpointId } = await store.importSafetensors(bytes, file.name);
+      const meta = await store.getCheckpointMeta(checkpointId);
+      if (!meta) throw new Error('the imported checkpoint vanished (deleted in another tab?)');
+      return checkpointView(meta);
+    },
 
-  async deleteCheckpoint(id: string): Promise<void> {
-    await (await openStore()).deleteCheckpoint(id);
-  },
+    async deleteCheckpoint(id: string): Promise<void> {
+      await (await session.store.open()).deleteCheckpoint(id);
+    },
 
-  async deleteRun(id: string): Promise<void> {
-    if (!session.machine.idle && session.live?.recorder?.runId === id)
-      throw new Error('this run is in progress; stop it before deleting it');
-    await (await openStore()).deleteRun(id);
-    if (session.live?.recorder?.runId === id) {
-      session.live.recorder.close();
-      session.live.recorder = undefined;
-    }
-  },
+    async deleteRun(id: string): Promise<void> {
+      if (!session.machine.idle && session.live?.recorder?.runId === id)
+        throw new Error('this run is in progress; stop it before deleting it');
+      await (await session.store.open()).deleteRun(id);
+      if (session.live?.recorder?.runId === id) {
+        session.live.recorder.close();
+        session.live.recorder = undefined;
+      }
+    },
 
-  // ---- diagnostics (the e2e tests check these) ----
+    // ---- diagnostics (the e2e tests check these) ----
 
-  status(): { state: Phase; paused: boolean; step?: number; totalSteps?: number; backend?: BackendInfo } {
-    const t = session.live?.trainer;
-    return {
-      state: session.machine.state.phase,
-      paused: !!session.machine.control?.paused,
-      step: t?.step,
-      totalSteps: t?.totalSteps,
-      backend: session.backend,
-    };
-  },
+    status(): { state: Phase; paused: boolean; step?: number; totalSteps?: number; backend?: BackendInfo } {
+      const t = session.live?.trainer;
+      return {
+        state: session.machine.state.phase,
+        paused: !!session.machine.control?.paused,
+        step: t?.step,
+        totalSteps: t?.totalSteps,
+        backend: session.backend,
+      };
+    },
 
-  /** Loses the GPU device now, as a driver reset would (the e2e test of
-   * recovery; the page offers it only with ?diagnostics in its URL). */
-  loseDeviceForTest(): string {
-    return loseDeviceForTest();
-  },
+    /** Loses the GPU device now, as a driver reset would (the e2e test of
+     * recovery; the page offers it only with ?diagnostics in its URL). */
+    loseDeviceForTest(): string {
+      return loseDeviceForTest();
+    },
 
-  memory(): { numTensors: number; numBytes: number; backend: string } {
-    const m = tf.memory();
-    return { numTensors: m.numTensors, numBytes: m.numBytes, backend: tf.getBackend() };
-  },
-};
+    memory(): { numTensors: number; numBytes: number; backend: string } {
+      const m = tf.memory();
+      return { numTensors: m.numTensors, numBytes: m.numBytes, backend: tf.getBackend() };
+    },
+  };
+}
 
-export type Api = typeof api;
-Comlink.expose(api);
+export type Api = ReturnType<typeof createApi>;
+Comlink.expose(createApi(new Session()));
 
 /** Whether two LoRA settings train the same adapter. */
 /** The Student step's memory plan: the default batch over the loaded data
  * (a run checks its own settings again when it starts: core/run.ts). */
-function planOf(c: ModelConfig, tok: StudentTokenizer): Pick<StudentSummary, 'plan'> {
+function planOf(session: Session, c: ModelConfig, tok: StudentTokenizer): Pick<StudentSummary, 'plan'> {
   return { plan: stepPlan(c, tok, session.data?.groups, DEFAULT_TRAIN) };
 }
 

@@ -9,8 +9,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { BackendUnavailableError, initBackendWithin, setBackend } from '../../src/core/backend';
 import { Trainer } from '../../src/core/trainer';
-import { ensureBackend, session, settledBackend, switchBackend } from '../../src/worker/session';
+import { ensureBackend, Session, settledBackend, switchBackend } from '../../src/worker/session';
 import { toyGroups, tinyConfig } from './core-helpers';
+
+/** The worker's state for this file's tests (worker.ts makes one per worker). */
+const session = new Session();
 
 afterAll(async () => {
   await tf.setBackend('cpu');
@@ -26,7 +29,7 @@ describe('worker backend switches', () => {
     it(`asked for ${order.join(', ')} without waiting: each answer in turn, and tfjs ends on the last`, async () => {
       await tf.setBackend('cpu');
       session.backend = undefined;
-      const reports = await Promise.all(order.map((b) => ensureBackend(b)));
+      const reports = await Promise.all(order.map((b) => ensureBackend(session, b)));
       expect(reports.map((r) => r.backend)).toEqual([...order]);
       const last = order[order.length - 1];
       expect(tf.getBackend()).toBe(last);
@@ -145,7 +148,7 @@ describe('switching with a model in memory', () => {
   it('moves the model (the losses go on as without the switch), and a save or evaluation asked meanwhile waits for it', async () => {
     await tf.setBackend('cpu');
     session.backend = undefined;
-    await ensureBackend('cpu');
+    await ensureBackend(session, 'cpu');
     const make = (): Promise<Trainer> =>
       Trainer.create({
         groups: toyGroups(6),
@@ -162,9 +165,9 @@ describe('switching with a model in memory', () => {
     const got = [(await t.trainStep())?.loss ?? NaN, (await t.trainStep())?.loss ?? NaN];
     session.live = { label: 'main', trainer: t, groups: toyGroups(6), fingerprint: 'x' };
     const tensorsBefore = tf.memory().numTensors;
-    const switching = switchBackend('wasm');
+    const switching = switchBackend(session, 'wasm');
     // what a save or an evaluation does first: the model it then reads is the moved one
-    await settledBackend();
+    await settledBackend(session);
     const moved = session.live?.trainer;
     await switching;
     expect(tf.getBackend()).toBe('wasm');

@@ -120,10 +120,12 @@ describe('our own connection never blocks a newer version', () => {
   });
 });
 
-describe("the worker's openStore", () => {
+describe("the worker's store handle (StoreHandle.open)", () => {
   it('rejects after the default deadline (10 s), so a run starts without checkpoints, and tries again on the next call', async () => {
     vi.resetModules();
-    const { openStore } = await import('../../src/worker/checkpoints');
+    const { StoreHandle } = await import('../../src/worker/checkpoints');
+    const handle = new StoreHandle();
+    const openStore = () => handle.open();
     const blocker = await oldTab(DB_NAME);
     // Only setTimeout is faked: fake-indexeddb schedules with setImmediate.
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });

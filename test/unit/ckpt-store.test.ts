@@ -177,10 +177,10 @@ describe('runs and metrics', () => {
     const { store } = await freshStore();
     const a = await store.createRun(newRun(tinyState(), 'a'));
     const b = await store.createRun(newRun(tinyState(), 'b'));
-    expect(a.status).toBe('created');
+    expect(a.status).toBe('preparing');
     expect((await store.listRuns()).map((r) => r.name)).toEqual(['b', 'a']);
-    await store.updateRun(a.id, { status: 'training' });
-    expect((await store.listRuns()).map((r) => `${r.name}:${r.status}`)).toEqual(['a:training', 'b:created']);
+    await store.updateRun(a.id, { status: 'running' });
+    expect((await store.listRuns()).map((r) => `${r.name}:${r.status}`)).toEqual(['a:running', 'b:preparing']);
     await expect(store.updateRun('nope', { status: 'done' })).rejects.toBeInstanceOf(NotFoundError);
     const saved = await store.saveRun({ ...b, name: 'b2' });
     expect(saved.updatedAt).toBeGreaterThan(b.updatedAt);
@@ -202,6 +202,37 @@ describe('runs and metrics', () => {
     await store.truncateMetrics(run.id, 2);
     expect((await store.getMetrics(run.id)).map((p) => p.step)).toEqual([1, 2]);
     await expect(store.appendMetrics('missing', [metric(1)])).rejects.toBeInstanceOf(NotFoundError);
+  });
+});
+
+describe('run status words stored by earlier versions', () => {
+  it("read in today's words through every read, and a later update keeps them", async () => {
+    const { store, name } = await freshStore();
+    const words = ['created', 'training', 'imported', 'paused', 'stopped', 'done', 'failed', 'no-such-word'];
+    const ids: Record<string, string> = {};
+    for (const w of words) ids[w] = (await store.createRun(newRun(tinyState(), w))).id;
+    // rewrite the records as earlier versions left them
+    const raw = await openDB(name);
+    for (const w of words) {
+      const rec = await raw.get('runs', ids[w]);
+      await raw.put('runs', { ...rec, status: w });
+    }
+    raw.close();
+    const expected: Record<string, string> = {
+      created: 'stopped',
+      training: 'running',
+      imported: 'stopped',
+      paused: 'paused',
+      stopped: 'stopped',
+      done: 'done',
+      failed: 'failed',
+      'no-such-word': 'stopped',
+    };
+    for (const w of words) expect((await store.getRun(ids[w]))?.status, w).toBe(expected[w]);
+    const listed = Object.fromEntries((await store.listRuns()).map((r) => [r.name, r.status]));
+    expect(listed).toEqual(expected);
+    const updated = await store.updateRun(ids.training, { name: 'renamed' });
+    expect(updated.status).toBe('running');
   });
 });
 
@@ -384,7 +415,7 @@ describe('import and export', () => {
     const run = await store.getRun(runId);
     expect(run).toMatchObject({
       name: 'from disk',
-      status: 'imported',
+      status: 'stopped',
       modelConfig: state.modelConfig,
       datasetFingerprint: state.datasetFingerprint,
     });

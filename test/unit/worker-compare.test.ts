@@ -8,9 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compare } from '../../src/worker/compare';
 import { curvesSvg } from '../../src/core/experiment-report';
 import { Trainer } from '../../src/core/trainer';
-import { disposeLive, readEval, readTeacher, session } from '../../src/worker/session';
+import { disposeLive, readEval, readTeacher, Session } from '../../src/worker/session';
 import type { CompareRunEvent, TrainConfig, TrainEvent } from '../../src/worker/protocol';
 import { evalFile, teacherFile } from '../e2e/fixtures';
+
+/** The worker's state for this file's tests (worker.ts makes one per worker). */
+const session = new Session();
 
 const config: Partial<TrainConfig> = { preset: 'tiny', backend: 'cpu', steps: 2, batchSize: 2, alpha: 0.1, seed: 1, vocabSize: 300 };
 const evalOpts = { limit: 2, maxNewTokens: 3 };
@@ -22,17 +25,17 @@ beforeAll(async () => {
 });
 
 afterAll(() => {
-  disposeLive();
+  disposeLive(session);
   session.data = undefined;
   session.evalData = undefined;
 });
 
 describe('a comparison over seeds', () => {
   it('trains MCC-KD then the baseline per seed, reports them as `mcckd experiment` does, and keeps only the last MCC-KD model', async () => {
-    disposeLive();
+    disposeLive(session);
     const before = tf.memory().numTensors;
     const events: TrainEvent[] = [];
-    const r = await compare(config, evalOpts, (e) => void events.push(e), { seeds: [3, 5] });
+    const r = await compare(session, config, evalOpts, (e) => void events.push(e), { seeds: [3, 5] });
 
     const starts = events.filter((e): e is CompareRunEvent => e.type === 'compare-run');
     expect(starts.map((e) => `${e.seedIndex + 1}/${e.seeds} seed ${e.seed} ${e.label} α ${e.alpha}`)).toEqual([
@@ -76,15 +79,16 @@ describe('a comparison over seeds', () => {
 
     expect(session.live?.trainer.trainConfig).toMatchObject({ seed: 5, alpha: 0.1 });
     expect(session.machine.state).toEqual({ phase: 'idle' });
-    disposeLive();
+    disposeLive(session);
     expect(tf.memory().numTensors).toBe(before);
   });
 
   it('a stop ends it after the current step and reports what finished', async () => {
-    disposeLive();
+    disposeLive(session);
     const before = tf.memory().numTensors;
     let seedIndex = -1;
     const r = await compare(
+      session,
       config,
       evalOpts,
       (e) => {
@@ -100,15 +104,15 @@ describe('a comparison over seeds', () => {
     expect(r.report.paired['0.1']['id.accuracy'].diffs).toHaveLength(1);
     // the stopped MCC-KD model is the one left loaded
     expect(session.live?.trainer.trainConfig.seed).toBe(2);
-    disposeLive();
+    disposeLive(session);
     expect(tf.memory().numTensors).toBe(before);
   });
 
   it('with accuracy checks, each run carries its curve and the report its evalCurve (curves.svg gets the accuracy panel)', async () => {
-    disposeLive();
+    disposeLive(session);
     const before = tf.memory().numTensors;
     const events: TrainEvent[] = [];
-    const r = await compare(config, evalOpts, (e) => void events.push(e), {
+    const r = await compare(session, config, evalOpts, (e) => void events.push(e), {
       seeds: [1],
       accuracy: { every: 1, questions: 2, maxNewTokens: 3 },
     });
@@ -124,17 +128,18 @@ describe('a comparison over seeds', () => {
     ]);
     expect(r.report.runs[1].evalCurve[1].accuracy).toBe(r.runs[1].accuracy![1].accuracy);
     expect(curvesSvg(r.report)).toContain('held-out accuracy while training');
-    disposeLive();
+    disposeLive(session);
     expect(tf.memory().numTensors).toBe(before);
   });
 
   it('a run that fails ends the comparison with what finished reported, and an error note', async () => {
-    disposeLive();
+    disposeLive(session);
     const before = tf.memory().numTensors;
     const events: TrainEvent[] = [];
     const step = Trainer.prototype.trainStep;
     try {
       const r = await compare(
+        session,
         config,
         evalOpts,
         (e) => {
@@ -154,19 +159,19 @@ describe('a comparison over seeds', () => {
     } finally {
       Trainer.prototype.trainStep = step;
     }
-    disposeLive();
+    disposeLive(session);
     expect(tf.memory().numTensors).toBe(before);
   });
 
   it('refuses a bad list of seeds, or alpha 0, before touching the model in memory', async () => {
-    disposeLive();
-    await compare(config, evalOpts, () => undefined, { seeds: [1] });
+    disposeLive(session);
+    await compare(session, config, evalOpts, () => undefined, { seeds: [1] });
     const kept = session.live;
     expect(kept).toBeDefined();
-    await expect(compare(config, evalOpts, () => undefined, { seeds: [1, 1] })).rejects.toThrow('a seed is listed twice');
-    await expect(compare(config, evalOpts, () => undefined, { seeds: [] })).rejects.toThrow('give at least one seed');
-    await expect(compare({ ...config, alpha: 0 }, evalOpts, () => undefined)).rejects.toThrow('set alpha above 0');
+    await expect(compare(session, config, evalOpts, () => undefined, { seeds: [1, 1] })).rejects.toThrow('a seed is listed twice');
+    await expect(compare(session, config, evalOpts, () => undefined, { seeds: [] })).rejects.toThrow('give at least one seed');
+    await expect(compare(session, { ...config, alpha: 0 }, evalOpts, () => undefined)).rejects.toThrow('set alpha above 0');
     expect(session.live).toBe(kept);
-    disposeLive();
+    disposeLive(session);
   });
 });

@@ -8,8 +8,12 @@ import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
 import { retentionVictims, type CheckpointMeta } from '../../src/checkpoint/store';
 import type { MetricPoint } from '../../src/core/state';
-import { lockRun, openStore, RunRecorder } from '../../src/worker/checkpoints';
+import { lockRun, RunRecorder, StoreHandle } from '../../src/worker/checkpoints';
 import { metric, tinyState } from './ckpt-fixtures';
+
+/** This file's connection to the store (a worker's Session holds one). */
+const stores = new StoreHandle();
+const openStore = () => stores.open();
 
 const points = (n: number): MetricPoint[] => Array.from({ length: n }, (_, i) => metric(i + 1));
 const steps = (ms: MetricPoint[]): number[] => ms.map((m) => m.step);
@@ -62,38 +66,38 @@ function fakeLocks(): LockManager {
 describe('RunRecorder', () => {
   it('resuming the newest checkpoint goes on in the same run and drops stale history only at the first save', async () => {
     const store = await openStore();
-    const { recorder } = await RunRecorder.create(init());
-    await recorder.save(tinyState({ step: 6, metrics: points(6) }), 'auto', 'training');
+    const { recorder } = await RunRecorder.create(await openStore(), init());
+    await recorder.save(tinyState({ step: 6, metrics: points(6) }), 'auto', 'running');
     const c10 = await recorder.save(tinyState({ step: 10, metrics: points(10) }), 'stop', 'stopped');
     recorder.close();
     await store.deleteCheckpoint(c10.id); // the user deleted it: step 6 is the newest now
     const [c6] = await store.listCheckpoints(recorder.runId);
     expect(c6.step).toBe(6);
 
-    const { recorder: again, forked } = await RunRecorder.resume(c6, 6);
+    const { recorder: again, forked } = await RunRecorder.resume(await openStore(), c6, 6);
     expect(forked).toBeUndefined();
     expect(again.runId).toBe(recorder.runId);
     expect(steps(await store.getMetrics(recorder.runId))).toEqual(steps(points(10))); // nothing lost yet
-    await again.save(tinyState({ step: 8, metrics: points(8) }), 'auto', 'training');
+    await again.save(tinyState({ step: 8, metrics: points(8) }), 'auto', 'running');
     expect(steps(await store.getMetrics(recorder.runId))).toEqual(steps(points(8)));
     again.close();
   });
 
   it('resuming an older checkpoint branches into a new run; the original keeps its later checkpoints and history', async () => {
     const store = await openStore();
-    const { recorder } = await RunRecorder.create(init());
+    const { recorder } = await RunRecorder.create(await openStore(), init());
     const c40 = await recorder.save(tinyState({ step: 40, metrics: points(40) }), 'pause', 'paused');
-    for (const s of [100, 150, 200]) await recorder.save(tinyState({ step: s, metrics: points(s) }), 'auto', 'training');
+    for (const s of [100, 150, 200]) await recorder.save(tinyState({ step: s, metrics: points(s) }), 'auto', 'running');
     recorder.close();
     const before = (await store.listCheckpoints(recorder.runId)).map((c) => c.step);
     const from = (await store.getCheckpointMeta(c40.id))!;
 
-    const { recorder: branch, forked } = await RunRecorder.resume(from, from.step);
+    const { recorder: branch, forked } = await RunRecorder.resume(await openStore(), from, from.step);
     expect(forked).toBe('demo α=0.1 · from step 40');
     expect(branch.runId).not.toBe(recorder.runId);
     expect(steps(await store.getMetrics(branch.runId))).toEqual(steps(points(from.step)));
     for (const s of [from.step + 10, from.step + 20, from.step + 30])
-      await branch.save(tinyState({ step: s, metrics: points(s) }), 'auto', 'training');
+      await branch.save(tinyState({ step: s, metrics: points(s) }), 'auto', 'running');
     // the original run is untouched
     expect((await store.listCheckpoints(recorder.runId)).map((c) => c.step)).toEqual(before);
     expect(steps(await store.getMetrics(recorder.runId))).toEqual(steps(points(200)));
@@ -103,7 +107,7 @@ describe('RunRecorder', () => {
 
   it("an evaluation of an unsaved model that beats the run's best is kept as a best checkpoint; others are recorded only", async () => {
     const store = await openStore();
-    const { recorder } = await RunRecorder.create(init());
+    const { recorder } = await RunRecorder.create(await openStore(), init());
     const c5 = await recorder.save(tinyState({ step: 5, metrics: points(5) }), 'pause', 'paused');
     const ev = (accuracy: number) => ({ accuracy, correct: Math.round(accuracy * 10), total: 10, samples: [] });
     let snapshots = 0;
