@@ -29,7 +29,7 @@ export interface Head {
 /** A head as the callers hold it: one matrix, its row blocks, or a Head. */
 export type HeadLike = tf.Tensor2D | tf.Tensor2D[] | Head;
 
-export function asHead(h: HeadLike): Head {
+function asHead(h: HeadLike): Head {
   if (Array.isArray(h)) return { parts: h };
   if (h instanceof tf.Tensor) return { parts: [h] };
   return h;

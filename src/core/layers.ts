@@ -132,7 +132,7 @@ export function attentionBias(t: number, pLen: number, window?: number): tf.Tens
 
 /** softmax over keys of the scaled (and soft-capped) scores [R, H, t, P+t]
  * with the causal (and window) mask. */
-export function maskedSoftmax(scores: tf.Tensor4D, o: AttnOptions, pLen: number): tf.Tensor4D {
+function maskedSoftmax(scores: tf.Tensor4D, o: AttnOptions, pLen: number): tf.Tensor4D {
   const t = scores.shape[2];
   const bites = o.window !== undefined && pLen + t > o.window; // a window no key lies outside of changes nothing
   // The fused WebGPU kernel knows only scale + causal mask: a window that
@@ -151,7 +151,7 @@ export function maskedSoftmax(scores: tf.Tensor4D, o: AttnOptions, pLen: number)
 
 /** Key/value heads repeated for grouped-query attention: kv head j serves
  * query heads j*rep .. j*rep+rep-1 (transformers' repeat_kv). */
-export function repeatKv(x: tf.Tensor4D, rep: number): tf.Tensor4D {
+function repeatKv(x: tf.Tensor4D, rep: number): tf.Tensor4D {
   if (rep === 1) return x;
   const [r, hkv, t, hd] = x.shape;
   const wide = tf.broadcastTo(tf.reshape(x, [r * hkv, 1, t * hd]), [r * hkv, rep, t * hd]); // [R*Hkv, rep, t*hd]

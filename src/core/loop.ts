@@ -69,7 +69,7 @@ class Eta {
 
 /** Lets queued events (pause, stop, Ctrl-C, evaluate requests) run between
  * steps: a step that needs no read-back never leaves the microtask queue. */
-export function yieldToEvents(): Promise<void> {
+function yieldToEvents(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
 

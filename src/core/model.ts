@@ -113,14 +113,14 @@ function recomputedBlock(x: tf.Tensor3D, k: Ctx, i: number): tf.Tensor3D {
 }
 
 /** The token embedding's name in the architecture's table. */
-export const embeddingName = (c: ModelConfig): string => familyOf(c).embeddingName;
+const embeddingName = (c: ModelConfig): string => familyOf(c).embeddingName;
 
 /** Separates a table's name from the index of one of its row blocks. */
 const PART = '@';
 
 /** A [V, d] table as held: itself, or its row blocks `name@0`, `name@1`, ...
  * when it was larger than one GPU binding (createVariables' partBytes). */
-export function tableParts(p: Params, name: string): tf.Tensor2D[] {
+function tableParts(p: Params, name: string): tf.Tensor2D[] {
   const whole = p.get(name);
   if (whole) return [whole as tf.Tensor2D];
   const parts: tf.Tensor2D[] = [];

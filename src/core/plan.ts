@@ -44,7 +44,7 @@ import type { GpuLimits } from './limits';
 import { formatBytes } from '../shared/format';
 
 /** Logits bigger than this (bytes) are computed a chunk of rows at a time. */
-export const HEAD_CHUNK_BYTES = 32 << 20;
+const HEAD_CHUNK_BYTES = 32 << 20;
 
 /** Rows per chunk of the head for a batch of `rows` token rows, or 0 when
  * the whole [rows, V] logits are small enough to take at once. */
@@ -465,7 +465,7 @@ export function planMemory(o: PlanOptions): MemoryPlan {
 const count = (x: number): string => x.toLocaleString('en-US');
 
 /** How the plan's student trains, in words. */
-export function trainingText(c: ModelConfig): string {
+function trainingText(c: ModelConfig): string {
   return c.lora ? `LoRA r ${c.lora.rank} (alpha ${c.lora.alpha}) on ${c.lora.targets.join(', ')}` : 'every parameter trains';
 }
 

@@ -4,9 +4,9 @@
 // from the start of the data section, which itself starts aligned).
 // Model-agnostic: gguf-model.ts decides the names, shapes and metadata.
 
-export const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
-export const GGUF_VERSION = 3;
-export const GGUF_ALIGNMENT = 32; // ggml's default; we also write it as general.alignment
+const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
+const GGUF_VERSION = 3;
+const GGUF_ALIGNMENT = 32; // ggml's default; we also write it as general.alignment
 
 /** gguf_type, the value types of metadata. */
 export enum GgufType {

@@ -43,7 +43,7 @@ export class HfConfigError extends Error {
 /** Upper bounds that keep a hostile config from making us allocate or loop
  * without end; real models of the sizes we can train are far below them
  * (Qwen2.5-0.5B: vocab 151,936, hidden 896, 24 layers, 32k positions). */
-export const HF_LIMITS = {
+const HF_LIMITS = {
   vocabSize: 262_144,
   hiddenSize: 16_384,
   nLayer: 256,
@@ -130,7 +130,7 @@ export function parseHfConfig(raw: unknown): HfModelSpec {
 /** Positions a LLaMA-family student trains and generates with: RoPE has no
  * table to size, and rationales are far shorter; longer contexts would only
  * let a run plan activations it cannot hold. */
-export const HF_MAX_BLOCK = 2048;
+const HF_MAX_BLOCK = 2048;
 
 /** The student's model config for a folder's spec: the same record (and the
  * same forward code) as our from-scratch GPT, with the family's fields. */
@@ -165,7 +165,7 @@ export function hfParamCount(s: HfModelSpec): number {
 }
 
 /** dtypes a folder may store its weights in (converted to float32 on load). */
-export const HF_DTYPES = ['F32', 'F16', 'BF16'] as const;
+const HF_DTYPES = ['F32', 'F16', 'BF16'] as const;
 
 /** Checks the tensors a folder stores (names, dtypes and shapes from the
  * safetensors headers, before any data is read) against the config: every

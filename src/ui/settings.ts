@@ -140,7 +140,7 @@ export interface SettingsView {
 /** The budget that teaches a from-scratch student the demo (docs/demo.md:
  * tiny, 1,000 steps x 16 questions reached 79.5% of the test questions;
  * the 200 x 8 default reaches only a few percent). */
-export const DEMO_RECIPE = { steps: 1000, batchSize: 16 } as const;
+const DEMO_RECIPE = { steps: 1000, batchSize: 16 } as const;
 const DEMO_RECIPE_FIELDS = { steps: DEMO_RECIPE.steps, batch: DEMO_RECIPE.batchSize };
 
 export function settingsView(): SettingsView {

@@ -53,7 +53,7 @@ import type { Phase } from './state';
 import { assertIdle, curatedDownload, readEval, readTeacher, Session, summarizeData, summarizeEval, switchBackend } from './session';
 
 /** The API the page calls (through comlink), over one Session that it owns. */
-export function createApi(session: Session) {
+function createApi(session: Session) {
   return {
     /** Parameters of each from-scratch preset at its default vocabulary (the
      * page's size picker; counting needs the architecture registry, which
