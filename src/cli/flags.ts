@@ -68,14 +68,14 @@ export const TRAIN_FLAGS = flagTable({
   student: {
     type: 'string',
     arg: 'DIR',
-    help: 'fine-tune a pretrained Hugging Face model folder (config.json, model.safetensors\nor shards, tokenizer.json): GPT-2, LLaMA / SmolLM2 / TinyLlama-shaped, Qwen2',
+    help: 'fine-tune a pretrained Hugging Face model folder (config.json, model.safetensors\nor shards, tokenizer.json): GPT-2, LLaMA / SmolLM2 / TinyLlama-shaped, Qwen2, Qwen3, Gemma 3 (text)',
   },
   'lora-rank': { type: 'number', arg: 'R', help: 'LoRA rank with --student; 0 trains every weight', default: LORA_DEFAULTS.rank },
   'lora-alpha': { type: 'number', arg: 'A', help: 'LoRA alpha: the update is scaled by alpha / rank', default: LORA_DEFAULTS.alpha },
   'lora-targets': {
     type: 'string',
     arg: 'M,...',
-    help: 'projections to adapt (default: the attention projections, c_attn,c_proj for\nGPT-2, q_proj,k_proj,v_proj,o_proj for LLaMA / Qwen2)',
+    help: 'projections to adapt (default: the attention projections, c_attn,c_proj for\nGPT-2, q_proj,k_proj,v_proj,o_proj for LLaMA / Qwen / Gemma 3)',
   },
   adapter: {
     type: 'string',

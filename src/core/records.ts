@@ -39,7 +39,7 @@ export interface ModelConfig {
   ropeLocalTheta?: number; // RoPE base of the 'sliding' layers; default ropeTheta
   attnScale?: number; // q.k scale instead of 1/sqrt(headDim) (e.g. query_pre_attn_scalar^-0.5)
   attnSoftcap?: number; // attention logits -> tanh(s / cap) * cap
-  finalSoftcap?: number; // output logits -> tanh(z / cap) * cap (refused for now: the head does not apply it)
+  finalSoftcap?: number; // output logits -> tanh(z / cap) * cap, applied by the head (headLoss.ts) to every logit
   lora?: LoraConfig; // absent = every parameter trains
 }
 

@@ -248,7 +248,7 @@ export class CompareView {
       else c.acc.textContent = `evaluating ${e.done}/${e.total}`;
     } else if (e.type === 'status') {
       c.note.textContent = e.message ? `${e.status}: ${e.message}` : e.status;
-      if (e.status === 'preparing' || e.status === 'paused' || e.status === 'stopped') this.setPhase(e.status);
+      if (e.status === 'preparing' || e.status === 'paused' || e.status === 'stopped' || e.status === 'failed') this.setPhase(e.status);
     } else if (e.type === 'note' && e.level === 'error') {
       c.note.textContent = e.message;
     }

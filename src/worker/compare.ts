@@ -52,7 +52,7 @@ export function compare(
             level: 'error',
             message: `seed ${seed}: ${errMsg(e)}; the comparison stops here and reports the runs that finished`,
           });
-          emit({ type: 'status', label, status: 'stopped', step: 0, message: errMsg(e) });
+          // the run's own loop has already said 'failed' with its step
           failed = true;
           break;
         }

@@ -62,7 +62,10 @@ export class TransitionError extends Error {
 /** The next state, or a TransitionError naming both. Pure. */
 export function transition(from: WorkerState, to: WorkerState): WorkerState {
   const allowed = TRANSITIONS[from.phase].includes(to.phase);
-  const sameRun = from.phase !== 'paused' || to.phase === 'idle' || to.phase === 'evaluating' || to.phase === from.run;
+  // out of a pause, only the paused run itself goes on (its own control): a
+  // new run would leave the paused one waiting on a control nobody resumes
+  const sameRun =
+    from.phase !== 'paused' || to.phase === 'idle' || to.phase === 'evaluating' || (to.phase === from.run && to.control === from.control);
   const evaluable = to.phase !== 'evaluating' || from.phase === 'idle' || (from.phase === 'paused' && from.run === 'training');
   if (!allowed || !sameRun || !evaluable) throw new TransitionError(from, to);
   return to;

@@ -41,6 +41,10 @@ describe('transitions', () => {
     const pausedCompare: WorkerState = { phase: 'paused', run: 'comparing', control: c };
     expect(() => transition(pausedCompare, states.training)).toThrow('cannot go from comparing (paused) to training');
     expect(transition(pausedCompare, states.comparing)).toBe(states.comparing);
+    // a new run of the same kind does not take the paused one's place
+    expect(() => transition(states.paused, { phase: 'training', control: new RunControl() })).toThrow(
+      'cannot go from training (paused) to training',
+    );
     expect(() => transition(pausedCompare, states.evaluating)).toThrow('cannot go from comparing (paused) to evaluating');
     expect(transition(states.paused, states.evaluating)).toBe(states.evaluating);
   });
