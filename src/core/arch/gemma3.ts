@@ -26,7 +26,7 @@ import { attend, attnOptionsOf, linear, mergeHeads, param, ropeKindOf, ropeTheta
 import { applyRope, gelu, rmsNorm } from '../ops';
 import { dimsOf } from './dims';
 import { defineFamily, type FamilyConfig, type HfReader, type PlanAdd } from './family';
-import { layer, projectQkv, readLlamaHf, widths } from './llama-like';
+import { layer, planRopedAttention, projectQkv, readLlamaHf, widths } from './llama-like';
 
 /** llama.cpp's gemma3 graph (src/llama-model.cpp, src/models/gemma3*.cpp)
  * hard-codes what Hugging Face's config says: layer il slides when il % 6 < 5,
@@ -296,18 +296,12 @@ export const GEMMA3 = defineFamily({
 function planGemmaBlock(c: ModelConfig, n: number, att: number[], need: PlanAdd, keep: PlanAdd): void {
   const { d, nKvHead, inner: I } = dimsOf(c);
   const { q, kv } = widths(c);
-  const gqa = nKvHead < c.nHead;
   const rmsPlan = (name: string, w: number): void => {
     keep(`${name} x^2`, [n, w]);
     keep(`${name} mean(x^2)`, [n * (w === d ? 1 : w === q ? c.nHead : nKvHead)]);
     need(`${name} mean + eps, rstd`, [n * (w === d ? 1 : w === q ? c.nHead : nKvHead)], 2);
     need(`${name} x * rstd`, [n, w]);
     need(`${name} output`, [n, w]);
-  };
-  const rope = (what: string, w: number): void => {
-    need(`${what} heads (RoPE input), rotate_half(${what})`, [n, w], 2);
-    keep(`${what} halves (RoPE's Concat)`, [n, w]);
-    keep(`${what} * cos, rotate_half(${what}) * sin`, [n, w], 2);
   };
   need('block input x', [n, d]);
   keep('RMSNorm eps scalars, 1 + w', [d], 6);
@@ -316,18 +310,7 @@ function planGemmaBlock(c: ModelConfig, n: number, att: number[], need: PlanAdd,
   keep('k, v products before the head transpose', [n, kv], 2);
   rmsPlan('q_norm', q);
   rmsPlan('k_norm', kv);
-  rope('q', q);
-  need('q after RoPE', [n, q]);
-  rope('k', kv);
-  if (gqa) {
-    keep('k after RoPE, v heads (Reshape before the repeat)', [n, kv], 2);
-    need(`k, v repeated to ${c.nHead} heads (GQA)`, [n, q], 2);
-  } else {
-    need('k after RoPE, v heads', [n, kv], 2);
-  }
-  keep('attention scores (Reshape before the softmax)', att);
-  need('attention probabilities', att);
-  need('merged heads', [n, q]);
+  planRopedAttention(c, n, att, need, keep);
   keep('o_proj output (Reshape)', [n, d]);
   rmsPlan('post_attention_layernorm', d);
   need('x + attention', [n, d]);

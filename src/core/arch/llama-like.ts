@@ -134,22 +134,41 @@ export function llamaBlock(x: tf.Tensor3D, k: Ctx, i: number, past?: LayerCache)
   return { x: tf.add(x1, tf.reshape(mlp, [r, t, d])), cache: a.cache };
 }
 
+/** The plan of a LLaMA-like attention from its q and k heads to the merged
+ * heads: RoPE on q and k, the key/value heads repeated for GQA, the scores
+ * and probabilities `att`. Shared by every family built on these pieces. */
+export function planRopedAttention(c: ModelConfig, n: number, att: number[], need: PlanAdd, keep: PlanAdd): void {
+  const { nKvHead } = dimsOf(c);
+  const { q, kv } = widths(c);
+  const rope = (what: string, w: number): void => {
+    need(`${what} heads (RoPE input), rotate_half(${what})`, [n, w], 2);
+    keep(`${what} halves (RoPE's Concat)`, [n, w]);
+    keep(`${what} * cos, rotate_half(${what}) * sin`, [n, w], 2);
+  };
+  rope('q', q);
+  need('q after RoPE', [n, q]);
+  rope('k', kv);
+  if (nKvHead < c.nHead) {
+    keep('k after RoPE, v heads (Reshape before the repeat)', [n, kv], 2);
+    need(`k, v repeated to ${c.nHead} heads (GQA)`, [n, q], 2);
+  } else {
+    need('k after RoPE, v heads', [n, kv], 2);
+  }
+  keep('attention scores (Reshape before the softmax)', att);
+  need('attention probabilities', att);
+  need('merged heads', [n, q]);
+}
+
 /** The measured activations of llamaBlock (see plan.ts blockTensors). */
 export function planLlamaBlock(c: ModelConfig, n: number, att: number[], need: PlanAdd, keep: PlanAdd, qkvBias: boolean): void {
-  const { d, nKvHead, inner: I } = dimsOf(c);
+  const { d, inner: I } = dimsOf(c);
   const { q, kv } = widths(c);
-  const gqa = nKvHead < c.nHead;
   const rmsPlan = (name: string): void => {
     keep(`${name} x^2`, [n, d]);
     keep(`${name} mean(x^2)`, [n]);
     need(`${name} mean + eps, rstd`, [n], 2);
     need(`${name} x * rstd`, [n, d]);
     need(`${name} output`, [n, d]);
-  };
-  const rope = (what: string, w: number): void => {
-    need(`${what} heads (RoPE input), rotate_half(${what})`, [n, w], 2);
-    keep(`${what} halves (RoPE's Concat)`, [n, w]);
-    keep(`${what} * cos, rotate_half(${what}) * sin`, [n, w], 2);
   };
   need('block input x', [n, d]);
   keep('RMSNorm eps scalars', [], 2);
@@ -160,18 +179,7 @@ export function planLlamaBlock(c: ModelConfig, n: number, att: number[], need: P
     keep('q product before its bias', [n, q]);
     keep('k, v products before their biases', [n, kv], 2);
   }
-  rope('q', q);
-  need('q after RoPE', [n, q]);
-  rope('k', kv);
-  if (gqa) {
-    keep('k after RoPE, v heads (Reshape before the repeat)', [n, kv], 2);
-    need(`k, v repeated to ${c.nHead} heads (GQA)`, [n, q], 2);
-  } else {
-    need('k after RoPE, v heads', [n, kv], 2);
-  }
-  keep('attention scores (Reshape before the fused softmax)', att);
-  need('attention probabilities', att);
-  need('merged heads', [n, q]);
+  planRopedAttention(c, n, att, need, keep);
   keep('o_proj output (Reshape, residual Add)', [n, d]);
   need('x + attention', [n, d]);
   rmsPlan('post_attention_layernorm');
