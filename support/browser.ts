@@ -100,20 +100,21 @@ export async function poll<T>(f: () => Promise<T | undefined>, timeoutMs: number
 export interface Served {
   url: string;
   close(): Promise<void>;
-  /** How many requests reached /__e2e/hang: an endpoint that never answers
-   * (until close). A worker's synchronous XHR to it blocks that worker's
-   * thread without using the CPU, e.g. to hold it in the middle of a save. */
-  hangHits(): number;
+  /** The URLs of the requests that reached /__e2e/hang, oldest first: an
+   * endpoint that never answers (until close). A worker's synchronous XHR to
+   * it blocks that worker's thread without using the CPU, e.g. to hold it in
+   * the middle of a save; its query string can say what was held. */
+  hangRequests(): string[];
 }
 
 import type { ServerResponse } from 'node:http';
 import type { Plugin } from 'vite';
 
-function hangPlugin(): { plugin: Plugin; hits: () => number; release: () => void } {
+function hangPlugin(): { plugin: Plugin; requests: () => string[]; release: () => void } {
   const waiting: ServerResponse[] = [];
-  let hits = 0;
-  const handler = (_req: unknown, res: ServerResponse): void => {
-    hits += 1;
+  const urls: string[] = [];
+  const handler = (req: { url?: string }, res: ServerResponse): void => {
+    urls.push(req.url ?? '');
     waiting.push(res);
   };
   return {
@@ -122,7 +123,7 @@ function hangPlugin(): { plugin: Plugin; hits: () => number; release: () => void
       configureServer: (server) => void server.middlewares.use('/__e2e/hang', handler),
       configurePreviewServer: (server) => void server.middlewares.use('/__e2e/hang', handler),
     },
-    hits: () => hits,
+    requests: () => urls.slice(),
     release: () => {
       for (const r of waiting.splice(0)) r.destroy();
     },
@@ -140,7 +141,7 @@ export async function serve(mode: 'preview' | 'dev', build: BuildOptions = {}): 
       server: { host: '127.0.0.1', port, strictPort: true, hmr: false },
     });
     await server.listen();
-    return { url: `http://127.0.0.1:${port}/`, hangHits: hang.hits, close: () => (hang.release(), server.close()) };
+    return { url: `http://127.0.0.1:${port}/`, hangRequests: hang.requests, close: () => (hang.release(), server.close()) };
   }
   const outDir = await buildApp(build);
   const server = await preview({
@@ -152,7 +153,7 @@ export async function serve(mode: 'preview' | 'dev', build: BuildOptions = {}): 
   });
   return {
     url: `http://127.0.0.1:${port}/`,
-    hangHits: hang.hits,
+    hangRequests: hang.requests,
     close: () =>
       new Promise<void>((resolve) => {
         hang.release();

@@ -56,7 +56,9 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader): tabs of 
     // Inside the worker: once armed, right after a checkpoint's weight record
     // is put (its IndexedDB transaction open, nothing committed), the worker
     // thread blocks in a synchronous request that the test server never
-    // answers. Closing the tab then terminates the worker mid-transaction.
+    // answers; the request names the step held, read from the file's own
+    // run_state (the page's step readout may not have caught up on a loaded
+    // machine). Closing the tab then terminates the worker mid-transaction.
     await worker!.evaluate(() => {
       const g = self as unknown as { __armed?: boolean; __held?: boolean };
       const put = IDBObjectStore.prototype.put;
@@ -64,8 +66,15 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader): tabs of 
         const req = put.apply(this, args);
         if (this.name === 'blobs' && g.__armed && !g.__held) {
           g.__held = true;
+          // the safetensors header: 8 bytes of length, then JSON
+          const file = (args[0] as { bytes: ArrayBuffer }).bytes;
+          const n = Number(new DataView(file).getBigUint64(0, true));
+          const header = JSON.parse(new TextDecoder().decode(new Uint8Array(file, 8, n))) as {
+            __metadata__: { run_state: string };
+          };
+          const step = (JSON.parse(header.__metadata__.run_state) as { step: number }).step;
           const x = new XMLHttpRequest();
-          x.open('GET', '/__e2e/hang', false);
+          x.open('GET', `/__e2e/hang?step=${step}`, false);
           try {
             x.send();
           } catch {
@@ -89,9 +98,9 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader): tabs of 
     await worker!.evaluate(() => {
       (self as unknown as { __armed: boolean }).__armed = true;
     });
-    const hits = app.served.hangHits();
-    await waitFor('a save in flight', async () => app.served.hangHits() > hits, 120_000, 50, page);
-    const savingStep = await readStep(page);
+    const held = app.served.hangRequests().length;
+    await waitFor('a save in flight', async () => app.served.hangRequests().length > held, 120_000, 50, page);
+    const savingStep = Number(/step=(\d+)/.exec(app.served.hangRequests()[held])?.[1]);
     // Closing the tab terminates the worker mid-transaction.
     await page.close();
     tab = await openPage(app.browser, app.served.url, context);
