@@ -3,7 +3,10 @@
 //   DIR/metrics.jsonl           one MetricPoint per line
 //   DIR/config.json             a readable copy of the configs; read back only for
 //                               hints (the base folder, the data facts of a model card)
-//   DIR/eval.json               the last evaluation (mcckd train), for model cards
+//   DIR/eval.json               the last evaluation (mcckd train), for model cards;
+//                               it names the checkpoint it measured (step and
+//                               checksum) and is ignored once that is replaced
+//   DIR/train.lock              while a train process saves here (runLock.ts)
 // Every file is written to a temporary name, flushed and renamed over the old
 // one, so a crash or a full disk leaves the previous save intact.
 
@@ -11,7 +14,7 @@ import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { MetricPoint, TrainState } from '../core/state';
 import { countParams, countTrainable } from '../core/config';
-import { safetensorsToState, stateToSafetensors } from './format';
+import { encodeCheckpoint, safetensorsToState } from './format';
 import type { RunFacts } from './schema';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
@@ -59,7 +62,14 @@ async function syncDir(dir: string): Promise<void> {
 const metricLine = (m: MetricPoint): string =>
   JSON.stringify({ step: m.step, loss: m.loss, ce: m.ce, kl: m.kl, lr: m.lr, tokensPerSecond: m.tokensPerSecond, time: m.time });
 
-interface SaveRunDirResult {
+/** Which checkpoint a file of the run belongs to: its step and the checksum
+ * over its tensors (the same step of a new run has other weights). */
+export interface CheckpointId {
+  step: number;
+  checksum: string;
+}
+
+export interface SavedCheckpoint extends CheckpointId {
   checkpointPath: string;
   bytes: number;
 }
@@ -74,8 +84,8 @@ interface SaveRunDirOptions {
   data?: RunFacts['data'];
 }
 
-export async function saveRunDir(dir: string, state: TrainState, opts: SaveRunDirOptions = {}): Promise<SaveRunDirResult> {
-  const file = stateToSafetensors(state, { weightsOnly: opts.weightsOnly });
+export async function saveRunDir(dir: string, state: TrainState, opts: SaveRunDirOptions = {}): Promise<SavedCheckpoint> {
+  const { bytes: file, checksum } = encodeCheckpoint(state, { weightsOnly: opts.weightsOnly });
   try {
     await mkdir(dir, { recursive: true });
   } catch (e) {
@@ -101,7 +111,14 @@ export async function saveRunDir(dir: string, state: TrainState, opts: SaveRunDi
   };
   await writeFileAtomic(path.join(dir, CONFIG_FILE), `${JSON.stringify(readable, null, 2)}\n`);
   await syncDir(dir);
-  return { checkpointPath, bytes: file.length };
+  return { checkpointPath, bytes: file.length, step: state.step, checksum };
+}
+
+/** Writes DIR/eval.json for the checkpoint `of` (the one just evaluated). */
+export async function saveRunEval(dir: string, evaluation: object, of: CheckpointId): Promise<void> {
+  const checkpoint = { file: CHECKPOINT_FILE, step: of.step, checksum: of.checksum };
+  await writeFileAtomic(path.join(dir, EVAL_FILE), JSON.stringify({ ...evaluation, checkpoint }, null, 1));
+  await syncDir(dir);
 }
 
 const METRIC_KEYS = ['loss', 'ce', 'kl', 'lr', 'tokensPerSecond', 'time'] as const;
@@ -147,6 +164,11 @@ interface LoadRunDirOptions {
 }
 
 export async function loadRunDir(dir: string, opts: LoadRunDirOptions = {}): Promise<TrainState> {
+  return (await loadRun(dir, opts)).state;
+}
+
+/** As loadRunDir, also naming the checkpoint read (for runFacts). */
+export async function loadRun(dir: string, opts: LoadRunDirOptions = {}): Promise<{ state: TrainState; checkpoint: CheckpointId }> {
   const warn = opts.onWarning ?? ((msg: string) => console.warn(`warning: ${msg}`));
   try {
     const st = await stat(dir);
@@ -163,8 +185,9 @@ export async function loadRunDir(dir: string, opts: LoadRunDirOptions = {}): Pro
     throw new RunDirError(`${dir} has no ${CHECKPOINT_FILE}: not a run directory, or the run was never saved`);
   }
   let state: TrainState;
+  let checksum: string;
   try {
-    state = safetensorsToState(bytes).state;
+    ({ state, checksum } = safetensorsToState(bytes));
   } catch (e) {
     throw new RunDirError(`${ckptPath} is damaged: ${(e as Error).message}`);
   }
@@ -177,7 +200,7 @@ export async function loadRunDir(dir: string, opts: LoadRunDirOptions = {}): Pro
   const metrics = parseMetricsJsonl(text, warn, path.join(dir, METRICS_FILE));
   // Points after the checkpoint's step belong to work that was not saved.
   state.metrics = metrics.filter((m) => m.step <= state.step);
-  return state;
+  return { state, checkpoint: { step: state.step, checksum } };
 }
 
 /** The base folder a run on a pretrained model was trained from, as its
@@ -195,9 +218,10 @@ export async function runBaseFolder(dir: string): Promise<string | undefined> {
 const isCount = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
 
 /** What a model card says about a run beyond its checkpoint: the data facts
- * config.json recorded and the accuracy eval.json holds. Missing or
- * malformed parts are left out (the checkpoint is what matters). */
-export async function runFacts(dir: string): Promise<RunFacts> {
+ * config.json recorded and the accuracy eval.json holds when it measured
+ * `checkpoint` (the one exported). Missing, malformed or stale parts are
+ * left out (the checkpoint is what matters). */
+export async function runFacts(dir: string, checkpoint: CheckpointId): Promise<RunFacts> {
   const facts: RunFacts = { name: path.basename(path.resolve(dir)) };
   const json = async (file: string): Promise<Record<string, unknown> | undefined> => {
     try {
@@ -214,7 +238,9 @@ export async function runFacts(dir: string): Promise<RunFacts> {
     if (isCount(d.devQuestions)) facts.data.devQuestions = d.devQuestions;
   }
   const e = await json(EVAL_FILE);
-  if (e && typeof e.accuracy === 'number' && isCount(e.correct) && isCount(e.total)) {
+  const of = e?.checkpoint as Record<string, unknown> | undefined;
+  const measured = of?.step === checkpoint.step && of?.checksum === checkpoint.checksum;
+  if (e && measured && typeof e.accuracy === 'number' && isCount(e.correct) && isCount(e.total)) {
     facts.evaluation = {
       accuracy: e.accuracy,
       correct: e.correct,

@@ -6,7 +6,7 @@ import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseFlags, str, UsageError } from './args';
 import { EXPORT_FLAGS } from './flags';
-import { loadRunDir, runBaseFolder, runFacts } from '../checkpoint/runDir';
+import { loadRun, runBaseFolder, runFacts } from '../checkpoint/runDir';
 import { exportModel, type ExportBase, type StoredDtype } from '../export/source';
 import { hfFolderFiles } from '../export/hf';
 import { peftAdapterFiles } from '../export/peft';
@@ -63,7 +63,7 @@ export async function runExport(argv: string[]): Promise<number> {
   if (state === 'empty-dir' && fmt === 'gguf')
     throw new UsageError(`--out ${out} is a folder: gguf writes one file (e.g. ${path.join(out, 'model.gguf')})`);
 
-  const run = await loadRunDir(runDir);
+  const { state: run, checkpoint } = await loadRun(runDir);
   let base: ExportBase | undefined;
   if (run.base) {
     const given = str(f, 'student');
@@ -73,7 +73,7 @@ export async function runExport(argv: string[]): Promise<number> {
   } else if (str(f, 'student') !== undefined) {
     throw new UsageError(`the run in ${runDir} trains a student from scratch: --student does not apply`);
   }
-  const m = exportModel(run, { ...(base ? { base } : {}), facts: await runFacts(runDir) });
+  const m = exportModel(run, { ...(base ? { base } : {}), facts: await runFacts(runDir, checkpoint) });
   const dtype = dtypeFlag as StoredDtype | undefined;
 
   let written: { name: string; bytes: number }[];

@@ -2,7 +2,7 @@
 // JSON object per logged step on stdout, save the run directory, evaluate.
 
 import { createReadStream } from 'node:fs';
-import { access, writeFile, mkdir } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { parseFlags, str, num, positiveInt, unreadableOf, UsageError, type Flags } from './args';
 import { TRAIN_FLAGS } from './flags';
@@ -25,7 +25,8 @@ import { accuracySchedule, assembleTrainer, checkAccuracy, planRun, type RunStar
 import { ACCURACY_QUESTIONS, isAccuracyStep, studentKind, withDefaultLr } from '../core/run-settings';
 import { adapterFrom, studentFrom } from './student';
 import { readTeacherFile, readEvalFile } from '../data';
-import { saveRunDir, loadRunDir, runBaseFolder, EVAL_FILE } from '../checkpoint/runDir';
+import { saveRunDir, saveRunEval, loadRunDir, runBaseFolder, type SavedCheckpoint } from '../checkpoint/runDir';
+import { claimRunFolder } from './run-folder';
 import { fingerprintGroups } from '../core/fingerprint';
 import type { EvalItem, TaskType } from '../data/types';
 
@@ -53,13 +54,26 @@ async function mustExist(file: string, flag: string): Promise<void> {
 
 export async function runTrain(argv: string[], io: TrainIO = STDOUT_IO): Promise<number> {
   const f = parseFlags(argv, TRAIN_FLAGS);
+  const outDir = str(f, 'out') ?? str(f, 'resume');
+  // held until the run ends: refuses a folder that is not new, empty or the
+  // run resumed, and keeps a second train process out of it
+  const lock = outDir
+    ? await claimRunFolder({ out: outDir, resume: str(f, 'resume'), student: str(f, 'student'), adapter: str(f, 'adapter') })
+    : undefined;
+  try {
+    return await train(f, io, outDir);
+  } finally {
+    await lock?.release();
+  }
+}
+
+async function train(f: Flags<typeof TRAIN_FLAGS>, io: TrainIO, outDir: string | undefined): Promise<number> {
   const dataPath = str(f, 'data');
   if (!dataPath) throw new UsageError('--data FILE is required');
   await mustExist(dataPath, '--data');
   const evalPath = str(f, 'eval');
   if (evalPath) await mustExist(evalPath, '--eval');
   const resumeDir = str(f, 'resume');
-  const outDir = str(f, 'out') ?? resumeDir;
   if (num(f, 'steps') !== undefined && num(f, 'epochs') !== undefined) throw new UsageError('give --steps or --epochs, not both');
 
   const resumed = resumeDir ? await loadRunDir(resumeDir) : undefined;
@@ -201,6 +215,7 @@ export async function runTrain(argv: string[], io: TrainIO = STDOUT_IO): Promise
   );
   if (accuracy === 'no-data') log('--eval-every: no held-out questions to evaluate (give --eval FILE)');
   const t0 = performance.now();
+  let saved: SavedCheckpoint | undefined;
   await trainLoop({
     trainer,
     signal: stop.signal,
@@ -211,7 +226,7 @@ export async function runTrain(argv: string[], io: TrainIO = STDOUT_IO): Promise
     exclusive: (fn) => guardBackendLoss(fn),
     save: async () => {
       if (outDir)
-        await saveRunDir(outDir, await trainer.snapshot(), {
+        saved = await saveRunDir(outDir, await trainer.snapshot(), {
           ...(studentDir ? { baseFolder: path.resolve(studentDir) } : {}),
           data: dataFacts,
         });
@@ -247,10 +262,10 @@ export async function runTrain(argv: string[], io: TrainIO = STDOUT_IO): Promise
       eval: { accuracy: result.accuracy, correct: result.correct, total: result.total, trainSeconds, samples: result.samples.slice(0, 5) },
     };
     io.out(summary);
-    if (outDir) {
-      await mkdir(outDir, { recursive: true });
+    // eval.json names the checkpoint it measured: a later save makes it stale
+    if (outDir && saved?.step === trainer.step) {
       const file = path.basename(evalPath ?? dataPath) + (evalPath ? '' : ' (dev split)');
-      await writeFile(path.join(outDir, EVAL_FILE), JSON.stringify({ ...result, file }, null, 1));
+      await saveRunEval(outDir, { ...result, file }, saved);
     }
   }
   trainer.dispose();
