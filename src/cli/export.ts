@@ -2,7 +2,7 @@
 // Hugging Face folder, a PEFT adapter folder or one GGUF file, each with a
 // model card. One JSON line on stdout: what was written, file by file.
 
-import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseFlags, str, UsageError } from './args';
 import { EXPORT_FLAGS } from './flags';
@@ -27,18 +27,79 @@ async function outState(p: string): Promise<'absent' | 'empty-dir' | 'taken'> {
   }
 }
 
-/** Writes the folder under a temporary name beside `out`, then renames it:
- * an interrupted export leaves no half folder that looks finished. */
+const tmpName = (out: string): string => `${out}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+
+const why = (e: unknown): string => ((e as NodeJS.ErrnoException).code === 'ENOSPC' ? 'the disk is full' : (e as Error).message);
+
+/** Makes the folders above `out` that are missing; the returned function
+ * removes them again (as far as they are empty) after a failure. */
+async function makeParents(out: string): Promise<() => Promise<void>> {
+  const parent = path.dirname(out);
+  const first = await mkdir(parent, { recursive: true });
+  return async () => {
+    for (let d = parent; first && d !== path.dirname(first); d = path.dirname(d)) {
+      try {
+        await rmdir(d);
+      } catch {
+        return; // not empty: someone else's files are there too
+      }
+    }
+  };
+}
+
+/** Writes the folder under a temporary name beside `out` (an absolute,
+ * normalized path), then renames it: an interrupted export leaves no half
+ * folder that looks finished, and a failed one leaves nothing. */
 async function writeFolder(out: string, files: Map<string, Uint8Array>): Promise<void> {
-  const tmp = `${out}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  const tmp = tmpName(out);
+  let undoParents = async (): Promise<void> => undefined;
   try {
-    await mkdir(tmp, { recursive: true });
+    undoParents = await makeParents(out);
+    await mkdir(tmp);
     for (const [name, bytes] of files) await writeFile(path.join(tmp, name), bytes);
     if ((await outState(out)) === 'empty-dir') await rm(out, { recursive: true });
     await rename(tmp, out);
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
-    throw new Error(`could not write ${out}: ${(e as Error).message}`);
+    await undoParents();
+    throw new Error(`could not write ${out}: ${why(e)} (nothing was left there)`);
+  }
+}
+
+/** Writes one new file: to a temporary name in the same folder, flushed,
+ * then linked to `out`. link() never replaces a file that appeared
+ * meanwhile, and a failed or interrupted write leaves nothing under `out`. */
+async function writeNewFile(out: string, bytes: Uint8Array): Promise<void> {
+  const tmp = tmpName(out);
+  let undoParents = async (): Promise<void> => undefined;
+  try {
+    undoParents = await makeParents(out);
+    const fh = await open(tmp, 'wx');
+    try {
+      await fh.writeFile(bytes);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await publish(tmp, out);
+  } catch (e) {
+    await unlink(tmp).catch(() => undefined);
+    await undoParents();
+    const exists = (e as NodeJS.ErrnoException).code === 'EEXIST';
+    throw new Error(`could not write ${out}: ${exists ? 'it appeared meanwhile' : why(e)} (nothing was left under that name)`);
+  }
+}
+
+/** tmp becomes out, unless out exists. Without hard links (some network or
+ * FAT file systems) a rename after a check is the closest. */
+async function publish(tmp: string, out: string): Promise<void> {
+  try {
+    await link(tmp, out);
+    await unlink(tmp);
+  } catch (e) {
+    if (!['EPERM', 'ENOTSUP', 'ENOSYS', 'EOPNOTSUPP'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
+    if ((await outState(out)) !== 'absent') throw Object.assign(new Error(`${out} exists`), { code: 'EEXIST' });
+    await rename(tmp, out);
   }
 }
 
@@ -46,12 +107,15 @@ export async function runExport(argv: string[]): Promise<number> {
   const f = parseFlags(argv, EXPORT_FLAGS);
   const runDir = str(f, 'run');
   const format = str(f, 'format');
-  const out = str(f, 'out');
+  const outFlag = str(f, 'out');
   if (!runDir) throw new UsageError('--run DIR is required');
   if (!format) throw new UsageError('--format hf|peft|gguf is required');
   if (!(FORMATS as readonly string[]).includes(format))
     throw new UsageError(`--format must be one of ${FORMATS.join(', ')}, got "${format}"`);
-  if (!out) throw new UsageError('--out PATH is required');
+  if (!outFlag) throw new UsageError('--out PATH is required');
+  // "DIR/" and "x/../y" name the same place as their normal form; the
+  // temporary name beside it must not end up inside it or under "x"
+  const out = path.resolve(outFlag);
   const dtypeFlag = str(f, 'dtype');
   if (dtypeFlag !== undefined && dtypeFlag !== 'F32' && dtypeFlag !== 'F16')
     throw new UsageError(`--dtype must be F32 or F16, got "${dtypeFlag}"`);
@@ -59,9 +123,9 @@ export async function runExport(argv: string[]): Promise<number> {
   const fmt = format as Format;
   const state = await outState(out);
   if (state === 'taken')
-    throw new UsageError(`--out ${out} already exists${fmt === 'gguf' ? '' : ' and is not an empty folder'}: give a new path`);
+    throw new UsageError(`--out ${outFlag} already exists${fmt === 'gguf' ? '' : ' and is not an empty folder'}: give a new path`);
   if (state === 'empty-dir' && fmt === 'gguf')
-    throw new UsageError(`--out ${out} is a folder: gguf writes one file (e.g. ${path.join(out, 'model.gguf')})`);
+    throw new UsageError(`--out ${outFlag} is a folder: gguf writes one file (e.g. ${path.join(outFlag, 'model.gguf')})`);
 
   const { state: run, checkpoint } = await loadRun(runDir);
   let base: ExportBase | undefined;
@@ -79,8 +143,7 @@ export async function runExport(argv: string[]): Promise<number> {
   let written: { name: string; bytes: number }[];
   if (fmt === 'gguf') {
     const bytes = ggufFile(m, dtype === 'F16' ? { dtype: 'F16' } : dtype === 'F32' ? { dtype: 'F32' } : {});
-    await mkdir(path.dirname(path.resolve(out)), { recursive: true });
-    await writeFile(out, bytes, { flag: 'wx' }); // wx: never over a file that appeared meanwhile
+    await writeNewFile(out, bytes);
     written = [{ name: path.basename(out), bytes: bytes.length }];
   } else {
     const files = fmt === 'hf' ? hfFolderFiles(m, dtype ? { dtype } : {}) : peftAdapterFiles(m);
@@ -89,7 +152,7 @@ export async function runExport(argv: string[]): Promise<number> {
   }
   const total = written.reduce((s, x) => s + x.bytes, 0);
   process.stdout.write(
-    `${JSON.stringify({ format: fmt, out: path.resolve(out), ...(fmt === 'peft' ? {} : { dtype: dtype ?? m.dtype }), files: written, bytes: total })}\n`,
+    `${JSON.stringify({ format: fmt, out, ...(fmt === 'peft' ? {} : { dtype: dtype ?? m.dtype }), files: written, bytes: total })}\n`,
   );
   return 0;
 }
