@@ -49,7 +49,7 @@ export const TRAIN_FLAGS = flagTable({
   seed: { type: 'number', arg: 'S', help: 'seed of the initial weights, data order and dev split', default: D.seed },
   'vocab-size': { type: 'number', arg: 'V', help: "tokenizer vocabulary size (default: the preset's)" },
   backend: { ...BACKEND, help: 'cpu, wasm or webgpu; an unusable one is an error', default: D.backend },
-  out: { type: 'string', arg: 'DIR', help: 'run directory to save to' },
+  out: { type: 'string', arg: 'DIR', help: 'run directory to save to (new or empty; an earlier run: --resume)' },
   resume: { type: 'string', arg: 'DIR', help: 'continue the run saved in DIR (saves there unless --out)' },
   'log-every': { type: 'number', arg: 'N', help: 'log every N steps', default: D.logEvery },
   'save-every': { type: 'number', arg: 'N', help: 'also save every N steps' },
