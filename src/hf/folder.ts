@@ -5,7 +5,7 @@
 // runs before a weight file is read whole. Works on any file source: the
 // files of a folder picked in the page, or a directory in Node.
 
-import { decode, SafetensorsError } from '../checkpoint/safetensors';
+import { decode, jsonDepth, MAX_JSON_DEPTH, SafetensorsError } from '../checkpoint/safetensors';
 import type { TensorMap } from '../core/state';
 import { canonicalName, checkStoredTensors, HfConfigError, isIgnoredTensor, parseHfConfig, type HfModelSpec } from './config';
 
@@ -36,13 +36,22 @@ function refuse(msg: string): never {
   throw new HfConfigError(msg);
 }
 
-async function readJson(src: FolderSource, name: string): Promise<unknown> {
-  const text = new TextDecoder().decode(await src.read(name));
+/** A JSON file's bytes parsed; refused by `fail`, naming the file, when
+ * they are not JSON or nest deeper than MAX_JSON_DEPTH (JSON.parse copes
+ * with any depth, but what walks the value afterwards overflows the stack:
+ * JSON.stringify in a message, the structured clone to the page). */
+export function parseJsonFile(name: string, bytes: Uint8Array, fail: (msg: string) => never = refuse): unknown {
+  const text = new TextDecoder().decode(bytes);
+  if (jsonDepth(text) > MAX_JSON_DEPTH) fail(`${name} nests JSON more than ${MAX_JSON_DEPTH} levels deep (damaged or hostile file)`);
   try {
     return JSON.parse(text) as unknown;
   } catch (e) {
-    return refuse(`${name} is not valid JSON: ${(e as Error).message}`);
+    return fail(`${name} is not valid JSON: ${(e as Error).message}`);
   }
+}
+
+async function readJson(src: FolderSource, name: string): Promise<unknown> {
+  return parseJsonFile(name, await src.read(name));
 }
 
 /** The weight files and, for shards, which tensor each holds. */

@@ -9,7 +9,7 @@ import { decode, SafetensorsError } from '../checkpoint/safetensors';
 import { LORA_MODULES, archOf, loraShapes, type LoraConfig, type ModelConfig } from '../core/config';
 import type { BaseRef, TensorMap } from '../core/state';
 import { HfConfigError } from './config';
-import type { FolderSource } from './folder';
+import { parseJsonFile, type FolderSource } from './folder';
 
 /** PEFT's prefix of every adapter tensor of a *ForCausalLM model. */
 export const PEFT_PREFIX = 'base_model.model.';
@@ -66,12 +66,7 @@ export async function readPeftAdapter(
 ): Promise<{ lora: LoraConfig; weights: TensorMap }> {
   if (!src.has('adapter_config.json')) refuse('adapter_config.json is missing');
   if (!src.has('adapter_model.safetensors')) refuse('adapter_model.safetensors is missing');
-  let raw: unknown;
-  try {
-    raw = JSON.parse(new TextDecoder().decode(await src.read('adapter_config.json')));
-  } catch (e) {
-    refuse(`adapter_config.json is not valid JSON: ${(e as Error).message}`);
-  }
+  const raw = parseJsonFile('adapter_config.json', await src.read('adapter_config.json'), refuse);
   let tensors: TensorMap;
   let meta: Record<string, string>;
   try {
