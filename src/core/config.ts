@@ -103,8 +103,9 @@ export function countTrainable(c: ModelConfig): number {
 }
 
 // ---- limits: the one table of allowed ranges ----------------------------
-// Both the settings of a new run (prepareTrainConfig) and the configs read
-// from a checkpoint (checkpoint/format) are checked against these, so that a
+// The settings of a new run (prepareTrainConfig), the configs read from a
+// checkpoint (checkpoint/format) and a Hugging Face config.json (src/hf/
+// config.ts, under its own field names) are checked against these, so that a
 // hostile or mistyped value is refused by name before it sizes a loop, an
 // allocation or a kernel.
 
