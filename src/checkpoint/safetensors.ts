@@ -198,13 +198,15 @@ export function encode(tensors: TensorMap, metadata: Record<string, string> = {}
   return out;
 }
 
-interface Entry {
+/** One tensor of a file's header: its bytes are [begin, end) of the data section. */
+export interface TensorEntry {
   name: string;
   dtype: string;
   shape: number[];
   begin: number;
   end: number;
 }
+type Entry = TensorEntry;
 
 const describe = describeValue;
 
@@ -261,13 +263,15 @@ function halfToFloat(h: number): number {
   return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
-function readTensor(bytes: Uint8Array, start: number, e: Entry): Float32Array {
+/** The tensor `e` as float32 from `bytes`, where its first byte is at
+ * `at`. F32 is a view on `bytes` where aligned. */
+function readTensor(bytes: Uint8Array, at: number, e: Entry): Float32Array {
   const n = numel(e.shape);
-  const abs = bytes.byteOffset + start + e.begin;
+  const abs = bytes.byteOffset + at;
   if (e.dtype === 'F32') {
     // A view shares the caller's buffer: no copy for aligned data (ours always is).
     if (LITTLE_ENDIAN && abs % 4 === 0) return new Float32Array(bytes.buffer, abs, n);
-    if (LITTLE_ENDIAN) return new Float32Array(bytes.slice(start + e.begin, start + e.end).buffer);
+    if (LITTLE_ENDIAN) return new Float32Array(bytes.slice(at, at + e.end - e.begin).buffer);
   }
   const dv = new DataView(bytes.buffer, abs, e.end - e.begin);
   const out = new Float32Array(n);
@@ -286,26 +290,46 @@ interface Decoded {
   metadata: Record<string, string>;
 }
 
-/** Parses and validates a whole file. F32 tensors are views into `bytes`
- * where alignment allows: don't reuse the buffer while they are alive. */
-export function decode(bytes: Uint8Array, limits: DecodeLimits = {}): Decoded {
+/** What a file's header says, checked against the file's size: its tensors
+ * (each inside the data section, together tiling it exactly), its metadata,
+ * and where the data section starts. */
+export interface SafetensorsLayout {
+  entries: TensorEntry[];
+  metadata: Record<string, string>;
+  /** 8 + the header length: the file offset of data_offsets' 0. */
+  dataStart: number;
+}
+
+/** The header length from a file's first 8 bytes, checked against the limit
+ * and against the size of the file (`fileSize` bytes). */
+export function headerLength(first: Uint8Array, fileSize: number, limits: DecodeLimits = {}): number {
   const maxHeader = limits.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
-  if (bytes.length < 8) {
+  if (first.length < 8 || fileSize < 8) {
     throw new SafetensorsError(
-      `file is ${bytes.length} bytes long: too short for the 8-byte header length (truncated or not a safetensors file)`,
+      `file is ${Math.min(first.length, fileSize)} bytes long: too short for the 8-byte header length (truncated or not a safetensors file)`,
     );
   }
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, 8);
+  const dv = new DataView(first.buffer, first.byteOffset, 8);
   const headerLen = dv.getUint32(0, true) + dv.getUint32(4, true) * 0x100000000;
   if (headerLen > maxHeader) {
     throw new SafetensorsError(`header length ${headerLen} exceeds the limit of ${maxHeader} bytes (damaged or not a safetensors file)`);
   }
-  if (8 + headerLen > bytes.length) {
-    throw new SafetensorsError(`header length ${headerLen} goes beyond the end of the file (${bytes.length} bytes): file truncated?`);
+  if (8 + headerLen > fileSize) {
+    throw new SafetensorsError(`header length ${headerLen} goes beyond the end of the file (${fileSize} bytes): file truncated?`);
   }
+  return headerLen;
+}
+
+/** Parses and checks the header of a file of `fileSize` bytes from its first
+ * 8 + headerLength bytes (`head`; more are ignored), without a byte of
+ * tensor data: a file of any size is checked before it is read. */
+export function readLayout(head: Uint8Array, fileSize: number, limits: DecodeLimits = {}): SafetensorsLayout {
+  const headerLen = headerLength(head, fileSize, limits);
+  if (head.length < 8 + headerLen)
+    throw new SafetensorsError(`header cut short: ${head.length} of its ${8 + headerLen} bytes given (file truncated?)`);
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLen));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(head.subarray(8, 8 + headerLen));
   } catch {
     throw new SafetensorsError('header is not valid UTF-8');
   }
@@ -324,7 +348,7 @@ export function decode(bytes: Uint8Array, limits: DecodeLimits = {}): Decoded {
     throw new SafetensorsError(`header must be a JSON object, got ${describe(header)}`);
   }
   const start = 8 + headerLen;
-  const dataLen = bytes.length - start;
+  const dataLen = fileSize - start;
   let metadata: Record<string, string> = Object.create(null) as Record<string, string>;
   const entries: Entry[] = [];
   for (const [name, info] of Object.entries(header)) {
@@ -358,10 +382,25 @@ export function decode(bytes: Uint8Array, limits: DecodeLimits = {}): Decoded {
     if (e.end > e.begin) prev = e;
   }
   if (pos !== dataLen) throw new SafetensorsError(`${dataLen - pos} trailing bytes after the last tensor belong to no tensor`);
+  return { entries, metadata, dataStart: start };
+}
+
+/** One tensor as float32 from its own bytes (its data_offsets range, read
+ * alone); F32 is a view on `bytes` where aligned. */
+export function tensorFromBytes(e: TensorEntry, bytes: Uint8Array): Float32Array {
+  if (bytes.length !== e.end - e.begin)
+    throw new SafetensorsError(`tensor "${e.name}": ${bytes.length} bytes given, it holds ${e.end - e.begin}`, e.name);
+  return readTensor(bytes, 0, e);
+}
+
+/** Parses and validates a whole file. F32 tensors are views into `bytes`
+ * where alignment allows: don't reuse the buffer while they are alive. */
+export function decode(bytes: Uint8Array, limits: DecodeLimits = {}): Decoded {
+  const { entries, metadata, dataStart: start } = readLayout(bytes, bytes.length, limits);
   // Null prototype, as the metadata: tensor names are data.
   const tensors: TensorMap = Object.create(null) as TensorMap;
   for (const e of entries) {
-    const t: NamedTensor = { shape: e.shape, data: readTensor(bytes, start, e) };
+    const t: NamedTensor = { shape: e.shape, data: readTensor(bytes, start + e.begin, e) };
     tensors[e.name] = t;
   }
   return { tensors, metadata };

@@ -4,6 +4,7 @@
 // adapter on the folder (--adapter DIR). One JSON object on stdout: what
 // tests compare with reference implementations.
 
+import { constants, type Stats } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { parseFlags, positiveInt, str, UsageError } from './args';
@@ -21,18 +22,34 @@ import { readPeftAdapter } from '../hf/peft';
 import { loadStudent } from '../hf/student';
 import { nodeFolder } from '../node/folder';
 
+/** What a path that is neither a folder nor a regular file is, for refusals. */
+function specialKind(st: Stats): string {
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  return 'not a regular file';
+}
+
 /** Refuses, by what it is, a path that cannot be a model folder: a missing
- * path, a file (a GGUF export, a lone .safetensors), an adapter folder. */
+ * path, a file (a GGUF export, a lone .safetensors), a FIFO or device, an
+ * adapter folder. */
 async function checkFolder(dir: string, flag: string, want: 'model' | 'adapter'): Promise<void> {
-  let st: Awaited<ReturnType<typeof stat>>;
+  let st: Stats;
   try {
     st = await stat(dir);
   } catch {
     throw new UsageError(`${flag} ${dir}: no such folder`);
   }
-  if (!st.isDirectory()) {
+  const need =
+    want === 'model'
+      ? 'a Hugging Face model folder (config.json, model.safetensors, tokenizer.json), as mcckd export --format hf writes'
+      : 'a PEFT adapter folder (adapter_config.json, adapter_model.safetensors)';
+  // a FIFO, socket or device is never opened: opening a FIFO blocks until a writer comes
+  if (!st.isDirectory() && !st.isFile()) throw new HfConfigError(`${flag} ${dir} is ${specialKind(st)}, not a folder: give ${need}`);
+  if (st.isFile()) {
     const head = new Uint8Array(4);
-    const fh = await open(dir, 'r');
+    // non-blocking: were it swapped for a FIFO since the stat, the open still returns
+    const fh = await open(dir, constants.O_RDONLY | constants.O_NONBLOCK);
     try {
       await fh.read(head, 0, 4, 0);
     } finally {
@@ -40,10 +57,6 @@ async function checkFolder(dir: string, flag: string, want: 'model' | 'adapter')
     }
     const gguf = new TextDecoder().decode(head) === 'GGUF';
     const what = gguf ? 'a GGUF file (for llama.cpp), not a model folder' : 'a file, not a folder';
-    const need =
-      want === 'model'
-        ? 'a Hugging Face model folder (config.json, model.safetensors, tokenizer.json), as mcckd export --format hf writes'
-        : 'a PEFT adapter folder (adapter_config.json, adapter_model.safetensors)';
     throw new HfConfigError(`${flag} ${dir} is ${what}: give ${need}`);
   }
   const src = nodeFolder(dir);

@@ -103,8 +103,9 @@ export function countTrainable(c: ModelConfig): number {
 }
 
 // ---- limits: the one table of allowed ranges ----------------------------
-// Both the settings of a new run (prepareTrainConfig) and the configs read
-// from a checkpoint (checkpoint/format) are checked against these, so that a
+// The settings of a new run (prepareTrainConfig), the configs read from a
+// checkpoint (checkpoint/format) and a Hugging Face config.json (src/hf/
+// config.ts, under its own field names) are checked against these, so that a
 // hostile or mistyped value is refused by name before it sizes a loop, an
 // allocation or a kernel.
 
@@ -179,8 +180,10 @@ export function describeRange(r: Range): string {
   return `${r.integer ? 'an integer' : 'a number'} in ${r.openMin ? '(' : '['}${r.min}, ${r.max}${r.openMax ? ')' : ']'}`;
 }
 
-/** Throws a ConfigRangeError naming `field` and the range unless `value` is in it. */
-export function checkRange(field: string, value: unknown, r: Range): void {
+/** Throws a ConfigRangeError naming `field` and the range unless `value` is
+ * in it; the message calls the field `shown` (a Hugging Face config.json
+ * field, for instance). */
+export function checkRange(field: string, value: unknown, r: Range, shown = field): void {
   const ok =
     typeof value === 'number' &&
     Number.isFinite(value) &&
@@ -194,7 +197,7 @@ export function checkRange(field: string, value: unknown, r: Range): void {
     } catch {
       got = `a ${typeof value}`; // too deep to print, a BigInt, ...
     }
-    throw new ConfigRangeError(`${field} must be ${describeRange(r)}, got ${got}`, field);
+    throw new ConfigRangeError(`${shown} must be ${describeRange(r)}, got ${got}`, field);
   }
 }
 
@@ -213,12 +216,13 @@ export const MODEL_OPTION_LIMITS = {
 } satisfies Partial<Record<keyof ModelConfig, Range>>;
 
 /** Every model config field against MODEL_LIMITS (the optional ones when
- * present), the head layout and the LoRA setting. */
-export function checkModelRanges(c: ModelConfig): void {
-  for (const [k, r] of Object.entries(MODEL_LIMITS)) checkRange(k, (c as unknown as Record<string, unknown>)[k], r);
+ * present), the head layout and the LoRA setting. `shown` names a field in
+ * the range refusals (the Hugging Face reader passes config.json's names). */
+export function checkModelRanges(c: ModelConfig, shown: (field: string) => string = (f) => f): void {
+  for (const [k, r] of Object.entries(MODEL_LIMITS)) checkRange(k, (c as unknown as Record<string, unknown>)[k], r, shown(k));
   for (const [k, r] of Object.entries(MODEL_OPTION_LIMITS)) {
     const v = (c as unknown as Record<string, unknown>)[k];
-    if (v !== undefined) checkRange(k, v, r);
+    if (v !== undefined) checkRange(k, v, r, shown(k));
   }
   if (c.arch !== undefined && !isArch(c.arch))
     throw new ConfigRangeError(`arch must be one of ${ARCH_NAMES.join(', ')}, got ${JSON.stringify(c.arch)?.slice(0, 40)}`, 'arch');

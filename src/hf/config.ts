@@ -4,8 +4,18 @@
 // before a byte of weights is read or a tensor allocated.
 
 import { FAMILIES, family, familyByHf, type Arch } from '../core/arch';
-import type { FamilyConfig, HfReader } from '../core/arch/family';
-import { dimsOf, paramShapes, type ModelConfig } from '../core/config';
+import type { FamilyConfig, HfFields, HfReader } from '../core/arch/family';
+import {
+  checkModelRanges,
+  checkRange,
+  ConfigRangeError,
+  dimsOf,
+  MODEL_LIMITS,
+  MODEL_OPTION_LIMITS,
+  paramShapes,
+  type ModelConfig,
+  type Range,
+} from '../core/config';
 
 /** What a folder's config.json says: the family's reading (src/core/arch,
  * one module per architecture we can train) in one record, with the
@@ -40,17 +50,22 @@ export class HfConfigError extends Error {
   override readonly name = 'HfConfigError';
 }
 
-/** Upper bounds that keep a hostile config from making us allocate or loop
- * without end; real models of the sizes we can train are far below them
- * (Qwen2.5-0.5B: vocab 151,936, hidden 896, 24 layers, 32k positions). */
-const HF_LIMITS = {
-  vocabSize: 262_144,
-  hiddenSize: 16_384,
-  nLayer: 256,
-  nHead: 256,
-  intermediateSize: 65_536,
-  maxPositions: 1_048_576,
-} as const;
+/** The bounds of config.json's sizes: the core's limits (one set for a
+ * from-scratch student, a checkpoint and a folder), by the field each sizes,
+ * checked as the field is read so that a hostile config makes us neither
+ * allocate nor loop. Real models of the sizes we can train are far below
+ * them (Qwen2.5-0.5B: vocab 151,936, hidden 896, 24 layers, 32k positions). */
+const HF_LIMITS: Record<'vocabSize' | Parameters<HfReader['int']>[1], Range> = {
+  vocabSize: MODEL_LIMITS.vocabSize,
+  hiddenSize: MODEL_LIMITS.nEmbd,
+  nLayer: MODEL_LIMITS.nLayer,
+  nHead: MODEL_LIMITS.nHead,
+  intermediateSize: MODEL_OPTION_LIMITS.intermediateSize,
+  // the context a config declares (a RoPE student keeps at most
+  // HF_MAX_BLOCK of it, GPT-2 all of it: blockSize's limit then applies);
+  // a sliding window is a number of positions too
+  maxPositions: MODEL_OPTION_LIMITS.slidingWindow,
+};
 
 type Json = Record<string, unknown>;
 
@@ -60,10 +75,20 @@ function fail(msg: string): never {
   throw new HfConfigError(`config.json: ${msg}`);
 }
 
-function int(c: Json, key: string, max: number): number {
+/** Runs a core range check, its refusal as config.json's. */
+function asHf(check: () => void): void {
+  try {
+    check();
+  } catch (e) {
+    if (e instanceof ConfigRangeError) fail(`${e.message} (not a model this app can train)`);
+    throw e;
+  }
+}
+
+function int(c: Json, key: string, r: Range): number {
   const v = c[key];
   if (!Number.isSafeInteger(v) || (v as number) < 1) fail(`"${key}" must be a positive integer, got ${JSON.stringify(v)}`);
-  if ((v as number) > max) fail(`"${key}" is ${v as number}, more than ${max} (not a model this app can train)`);
+  asHf(() => checkRange(key, v, r, `"${key}"`));
   return v as number;
 }
 
@@ -104,6 +129,10 @@ export function parseHfConfig(raw: unknown): HfModelSpec {
   // the family's refusals come first: an unsupported model is named as such
   const read = fam.readHf(c, reader);
   const vocabSize = int(c, 'vocab_size', HF_LIMITS.vocabSize);
+  // every field against the core's limits now, before a weight is read,
+  // under config.json's names (a student would be refused by the same
+  // check after reading them all, under ours)
+  asHf(() => checkModelRanges({ arch: fam.name, vocabSize, ...read.config }, (f) => fam.hfFields[f as keyof HfFields] ?? f));
   const { headDim, nKvHead, inner } = dimsOf({ arch: fam.name, vocabSize, ...read.config });
   return {
     arch: fam.name,

@@ -1,19 +1,37 @@
 // A Hugging Face model folder read into our names and float32 tensors:
 // config.json, model.safetensors or its shards (model.safetensors.index.json),
 // and the tokenizer files when present. Every check that needs no weight
-// data (the config, the index, each shard's header against the tensor table)
-// runs before a weight file is read whole. Works on any file source: the
-// files of a folder picked in the page, or a directory in Node.
+// data (the config, the index, each shard's header against its size and the
+// tensor table) runs before a weight is read; then each tensor is read by
+// its own byte range, so that a file of any size (over 2 GiB too) costs
+// only the weights kept. Works on any file source: the files of a folder
+// picked in the page (Blob.slice), or a directory in Node (a file handle).
 
-import { decode, SafetensorsError } from '../checkpoint/safetensors';
+import {
+  headerLength,
+  jsonDepth,
+  MAX_JSON_DEPTH,
+  readLayout,
+  SafetensorsError,
+  tensorFromBytes,
+  type SafetensorsLayout,
+} from '../checkpoint/safetensors';
 import type { TensorMap } from '../core/state';
 import { canonicalName, checkStoredTensors, HfConfigError, isIgnoredTensor, parseHfConfig, type HfModelSpec } from './config';
 
 /** The files of one folder, by their names in it. */
 export interface FolderSource {
   has(name: string): boolean;
-  /** The first `n` bytes (a safetensors header), or the whole file. */
-  read(name: string, n?: number): Promise<Uint8Array>;
+  /** The file's size in bytes. */
+  size(name: string): Promise<number>;
+  /** `length` bytes from `offset` (fewer past the end of the file), or
+   * without a range the whole file (only JSON files are read whole). */
+  read(name: string, range?: ByteRange): Promise<Uint8Array>;
+}
+
+export interface ByteRange {
+  offset: number;
+  length: number;
 }
 
 export interface HfFolder {
@@ -31,18 +49,75 @@ export interface HfFolder {
 
 const INDEX = 'model.safetensors.index.json';
 const SINGLE = 'model.safetensors';
+/** Largest JSON file read whole (Gemma 3's tokenizer.json is 33 MB). */
+const MAX_JSON_BYTES = 256 * 1024 * 1024;
+/** Largest safetensors header (a hub model's is well under 1 MB): a larger
+ * length field is a damaged file. */
+const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
 function refuse(msg: string): never {
   throw new HfConfigError(msg);
 }
 
-async function readJson(src: FolderSource, name: string): Promise<unknown> {
-  const text = new TextDecoder().decode(await src.read(name));
+/** A JSON file's bytes parsed; refused by `fail`, naming the file, when
+ * they are not JSON or nest deeper than MAX_JSON_DEPTH (JSON.parse copes
+ * with any depth, but what walks the value afterwards overflows the stack:
+ * JSON.stringify in a message, the structured clone to the page). */
+function parseJsonFile(name: string, bytes: Uint8Array, fail: (msg: string) => never = refuse): unknown {
+  const text = new TextDecoder().decode(bytes);
+  if (jsonDepth(text) > MAX_JSON_DEPTH) fail(`${name} nests JSON more than ${MAX_JSON_DEPTH} levels deep (damaged or hostile file)`);
   try {
     return JSON.parse(text) as unknown;
   } catch (e) {
-    return refuse(`${name} is not valid JSON: ${(e as Error).message}`);
+    return fail(`${name} is not valid JSON: ${(e as Error).message}`);
   }
+}
+
+/** A JSON file of the folder, read whole after its size is checked. */
+export async function readJsonFile(src: FolderSource, name: string, fail: (msg: string) => never = refuse): Promise<unknown> {
+  const size = await src.size(name);
+  if (size > MAX_JSON_BYTES) fail(`${name} is ${size} bytes, more than the ${MAX_JSON_BYTES} a JSON file of a model folder may hold`);
+  return parseJsonFile(name, await src.read(name), fail);
+}
+
+const readJson = (src: FolderSource, name: string): Promise<unknown> => readJsonFile(src, name);
+
+/** A safetensors file's header, checked against the file's size before a
+ * byte of tensor data is read; refused by `fail` naming the file. */
+export async function readSafetensorsLayout(
+  src: FolderSource,
+  file: string,
+  fail: (msg: string) => never = refuse,
+): Promise<SafetensorsLayout> {
+  try {
+    const size = await src.size(file);
+    const limits = { maxHeaderBytes: MAX_HEADER_BYTES };
+    const len = headerLength(await src.read(file, { offset: 0, length: 8 }), size, limits);
+    return readLayout(await src.read(file, { offset: 0, length: 8 + len }), size, limits);
+  } catch (e) {
+    if (e instanceof SafetensorsError) fail(`${file}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** The tensors of `layout` that `want` keeps, as float32, each read by its
+ * own range: a file of any size costs the tensors kept plus one tensor's
+ * bytes at a time. */
+export async function readSafetensors(
+  src: FolderSource,
+  file: string,
+  layout: SafetensorsLayout,
+  want: (name: string) => boolean,
+  fail: (msg: string) => never = refuse,
+): Promise<TensorMap> {
+  const out: TensorMap = Object.create(null) as TensorMap;
+  for (const e of layout.entries) {
+    if (!want(e.name)) continue;
+    const bytes = await src.read(file, { offset: layout.dataStart + e.begin, length: e.end - e.begin });
+    if (bytes.length !== e.end - e.begin) fail(`${file} was cut short while it was read (tensor "${e.name}")`);
+    out[e.name] = { shape: e.shape, data: tensorFromBytes(e, bytes) };
+  }
+  return out;
 }
 
 /** The weight files and, for shards, which tensor each holds. */
@@ -64,33 +139,6 @@ async function weightFiles(src: FolderSource): Promise<string[]> {
   return refuse(`no ${SINGLE} and no ${INDEX} in the folder (PyTorch .bin weights are not supported: save them as safetensors)`);
 }
 
-/** One file's tensor headers, from its first bytes. */
-async function header(src: FolderSource, file: string): Promise<Map<string, { dtype: string; shape: number[] }>> {
-  const head = await src.read(file, 8);
-  if (head.length < 8) refuse(`${file} is ${head.length} bytes long: truncated`);
-  const len =
-    new DataView(head.buffer, head.byteOffset, 8).getUint32(0, true) +
-    new DataView(head.buffer, head.byteOffset, 8).getUint32(4, true) * 2 ** 32;
-  if (len > 100 * 1024 * 1024) refuse(`${file}: header length ${len} is not plausible (damaged file)`);
-  const bytes = await src.read(file, 8 + len);
-  if (bytes.length < 8 + len) refuse(`${file} is cut inside its header (${bytes.length} of ${8 + len} bytes): truncated`);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + len)));
-  } catch (e) {
-    return refuse(`${file}: header is not valid JSON (${(e as Error).message})`);
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) refuse(`${file}: header must be a JSON object`);
-  const out = new Map<string, { dtype: string; shape: number[] }>();
-  for (const [name, t] of Object.entries(parsed as Record<string, unknown>)) {
-    if (name === '__metadata__') continue;
-    const e = t as { dtype?: unknown; shape?: unknown } | null;
-    if (typeof e?.dtype !== 'string' || !Array.isArray(e.shape)) refuse(`${file}: tensor "${name}" has no dtype or shape`);
-    out.set(name, { dtype: e.dtype, shape: e.shape as number[] });
-  }
-  return out;
-}
-
 /** Reads and checks a model folder; refuses (HfConfigError, naming the file,
  * field or tensor) before reading weights when anything disagrees. */
 export async function readHfFolder(src: FolderSource): Promise<HfFolder> {
@@ -98,30 +146,22 @@ export async function readHfFolder(src: FolderSource): Promise<HfFolder> {
   const rawConfig = await readJson(src, 'config.json');
   const spec = parseHfConfig(rawConfig);
   const files = await weightFiles(src);
-  const headers = await Promise.all(files.map((f) => header(src, f)));
+  // every header against its file's size first: no weight is read from a
+  // folder with a damaged file
+  const layouts: SafetensorsLayout[] = [];
+  for (const f of files) layouts.push(await readSafetensorsLayout(src, f));
   const stored = new Map<string, { dtype: string; shape: number[] }>();
-  headers.forEach((h, i) => {
-    for (const [name, t] of h) {
+  layouts.forEach((l, i) => {
+    for (const { name, dtype, shape } of l.entries) {
       if (stored.has(name)) refuse(`tensor "${name}" is stored twice (in ${files[i]} and an earlier file)`);
-      stored.set(name, t);
+      stored.set(name, { dtype, shape });
     }
   });
   checkStoredTensors(spec, stored);
   const weights: TensorMap = Object.create(null) as TensorMap;
-  for (const f of files) {
-    let tensors: ReturnType<typeof decode>['tensors'];
-    try {
-      tensors = decode(await src.read(f)).tensors;
-    } catch (e) {
-      if (e instanceof SafetensorsError) refuse(`${f}: ${e.message}`);
-      throw e;
-    }
-    for (const [name, t] of Object.entries(tensors)) {
-      if (isIgnoredTensor(name, spec)) continue;
-      // decode's F32 tensors may view the file's buffer: copy, so that the
-      // file can be dropped and the weights kept
-      weights[canonicalName(name, spec)] = { shape: t.shape, data: t.data.slice() };
-    }
+  for (const [i, f] of files.entries()) {
+    const tensors = await readSafetensors(src, f, layouts[i], (name) => !isIgnoredTensor(name, spec));
+    for (const [name, t] of Object.entries(tensors)) weights[canonicalName(name, spec)] = t;
   }
   const optional = async (name: string): Promise<unknown> => (src.has(name) ? readJson(src, name) : undefined);
   return {

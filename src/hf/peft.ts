@@ -5,11 +5,10 @@
 // DoRA, per-module ranks, trained biases, extra saved modules) is refused, and
 // so is an adapter that our export made for another base (its fingerprint).
 
-import { decode, SafetensorsError } from '../checkpoint/safetensors';
 import { LORA_MODULES, archOf, loraShapes, type LoraConfig, type ModelConfig } from '../core/config';
 import type { BaseRef, TensorMap } from '../core/state';
 import { HfConfigError } from './config';
-import type { FolderSource } from './folder';
+import { readJsonFile, readSafetensors, readSafetensorsLayout, type FolderSource } from './folder';
 
 /** PEFT's prefix of every adapter tensor of a *ForCausalLM model. */
 export const PEFT_PREFIX = 'base_model.model.';
@@ -66,20 +65,10 @@ export async function readPeftAdapter(
 ): Promise<{ lora: LoraConfig; weights: TensorMap }> {
   if (!src.has('adapter_config.json')) refuse('adapter_config.json is missing');
   if (!src.has('adapter_model.safetensors')) refuse('adapter_model.safetensors is missing');
-  let raw: unknown;
-  try {
-    raw = JSON.parse(new TextDecoder().decode(await src.read('adapter_config.json')));
-  } catch (e) {
-    refuse(`adapter_config.json is not valid JSON: ${(e as Error).message}`);
-  }
-  let tensors: TensorMap;
-  let meta: Record<string, string>;
-  try {
-    ({ tensors, metadata: meta } = decode(await src.read('adapter_model.safetensors')));
-  } catch (e) {
-    if (e instanceof SafetensorsError) refuse(`adapter_model.safetensors: ${e.message}`);
-    throw e;
-  }
+  const raw = await readJsonFile(src, 'adapter_config.json', refuse);
+  // the header against the file's size first; the tensors after the checks
+  const layout = await readSafetensorsLayout(src, 'adapter_model.safetensors', refuse);
+  const meta = layout.metadata;
   const fp = meta[ADAPTER_META.fingerprint];
   if (base && fp !== undefined && fp !== base.fingerprint) {
     const named = meta[ADAPTER_META.base] !== undefined ? `"${meta[ADAPTER_META.base]}" ` : '';
@@ -91,15 +80,20 @@ export async function readPeftAdapter(
   const lora = parsePeftConfig(raw, model);
   const mc: ModelConfig = { ...model, lora };
   const expected = new Map(loraShapes(mc));
-  const weights: TensorMap = Object.create(null) as TensorMap;
-  for (const [name, t] of Object.entries(tensors)) {
-    const ours = name.startsWith(PEFT_PREFIX) ? name.slice(PEFT_PREFIX.length) : name;
+  const ourName = (name: string): string => (name.startsWith(PEFT_PREFIX) ? name.slice(PEFT_PREFIX.length) : name);
+  const seen = new Set<string>();
+  for (const t of layout.entries) {
+    const ours = ourName(t.name);
     const shape = expected.get(ours);
-    if (!shape) refuse(`unexpected tensor "${name}" (not a LoRA tensor of targets ${lora.targets.join(', ')} on this model)`);
+    if (!shape) refuse(`unexpected tensor "${t.name}" (not a LoRA tensor of targets ${lora.targets.join(', ')} on this model)`);
     if (t.shape.length !== 2 || t.shape[0] !== shape[0] || t.shape[1] !== shape[1])
-      refuse(`tensor "${name}" has shape [${t.shape.join(', ')}], the model and r ${lora.rank} need [${shape.join(', ')}]`);
-    weights[ours] = { shape: t.shape, data: t.data.slice() };
+      refuse(`tensor "${t.name}" has shape [${t.shape.join(', ')}], the model and r ${lora.rank} need [${shape.join(', ')}]`);
+    if (seen.has(ours)) refuse(`tensor "${ours}" is stored twice (with and without "${PEFT_PREFIX}")`);
+    seen.add(ours);
   }
-  for (const name of expected.keys()) if (!weights[name]) refuse(`tensor "${PEFT_PREFIX}${name}" is missing`);
+  for (const name of expected.keys()) if (!seen.has(name)) refuse(`tensor "${PEFT_PREFIX}${name}" is missing`);
+  const tensors = await readSafetensors(src, 'adapter_model.safetensors', layout, () => true, refuse);
+  const weights: TensorMap = Object.create(null) as TensorMap;
+  for (const [name, t] of Object.entries(tensors)) weights[ourName(name)] = t;
   return { lora, weights };
 }

@@ -46,6 +46,7 @@
 import { Tokenizer } from '@huggingface/tokenizers';
 import { bytesLabel, type EncodedExample, type StudentTokenizer } from '../core/tokenizer';
 import { BYTE_TO_UNICODE, MCCKD_SPLIT_REGEX } from '../core/byte-level';
+import { regexHazard } from './regex-check';
 
 /** A tokenizer.json or tokenizer_config.json we cannot use, or an input the
  * tokenizer cannot encode. */
@@ -156,6 +157,7 @@ function validateTokenizerJson(j: unknown): { json: Json; maxId: number } {
     const v = j[k];
     if (v !== undefined && v !== null && !isObject(v)) fail(`tokenizer.json: "${k}" must be an object or null, got ${describe(v)}`);
   }
+  checkPatterns(j);
   // The library requires these keys to be present (null is fine).
   const json: Json = {
     normalizer: null,
@@ -167,6 +169,34 @@ function validateTokenizerJson(j: unknown): { json: Json; maxId: number } {
     added_tokens: added,
   };
   return { json, maxId };
+}
+
+/** Deepest nesting walked when looking for patterns (as MAX_JSON_DEPTH). */
+const MAX_PIPELINE_DEPTH = 64;
+
+/** Refuses, naming the field and the pattern, every "Regex" of the
+ * normalizer, pre-tokenizer, post-processor and decoder whose work is not
+ * bounded (src/hf/regex-check.ts): the library runs them as backtracking
+ * RegExps on every text, where one like `(.|.)*%` would never return. */
+function checkPatterns(j: Json): void {
+  const walk = (v: unknown, at: string, depth: number): void => {
+    if (depth > MAX_PIPELINE_DEPTH) fail(`tokenizer.json: ${at} nests more than ${MAX_PIPELINE_DEPTH} levels deep`);
+    if (Array.isArray(v)) {
+      for (const [i, x] of v.entries()) walk(x, `${at}[${i}]`, depth + 1);
+    } else if (isObject(v))
+      for (const [k, x] of Object.entries(v)) {
+        if (k !== 'Regex') walk(x, `${at}.${k}`, depth + 1);
+        else if (typeof x !== 'string') fail(`tokenizer.json: ${at}.Regex must be a string, got ${describe(x)}`);
+        else {
+          const why = regexHazard(x);
+          if (why !== undefined) {
+            const shown = x.length > 80 ? `${JSON.stringify(x.slice(0, 77))}...` : JSON.stringify(x);
+            fail(`tokenizer.json: ${at}.Regex ${shown} is refused, its work on a text is not bounded: ${why}`);
+          }
+        }
+      }
+  };
+  for (const k of ['normalizer', 'pre_tokenizer', 'post_processor', 'decoder'] as const) walk(j[k], k, 0);
 }
 
 function tokenContent(v: unknown): string | null {

@@ -31,12 +31,18 @@ export function filesFolder(files: readonly File[]): { source: FolderSource; nam
 }
 
 function fileSource(byName: Map<string, Blob>): FolderSource {
+  const blob = (name: string): Blob => {
+    const f = byName.get(name);
+    if (!f) throw new Error(`${name} is missing`);
+    return f;
+  };
   return {
     has: (name) => byName.has(name),
-    async read(name, n) {
-      const f = byName.get(name);
-      if (!f) throw new Error(`${name} is missing`);
-      return new Uint8Array(await (n === undefined ? f : f.slice(0, n)).arrayBuffer());
+    size: async (name) => blob(name).size,
+    // a range is a Blob.slice: a weight file is never in memory whole
+    read: async (name, range) => {
+      const f = blob(name);
+      return new Uint8Array(await (range === undefined ? f : f.slice(range.offset, range.offset + range.length)).arrayBuffer());
     },
   };
 }

@@ -12,8 +12,8 @@ import type { Ctx, LayerCache } from '../layers';
 export type FamilyConfig = Omit<ModelConfig, 'arch' | 'vocabSize' | 'lora'>;
 
 /** config.json reading helpers (src/hf/config.ts builds one per file): each
- * refuses with an HfConfigError naming the field. `limit` names an upper
- * bound of HF_LIMITS. */
+ * refuses with an HfConfigError naming the field. `limit` names a bound of
+ * HF_LIMITS (the core's MODEL_LIMITS, by the field it sizes). */
 export interface HfReader {
   fail(msg: string): never;
   int(key: string, limit: 'hiddenSize' | 'nLayer' | 'nHead' | 'intermediateSize' | 'maxPositions'): number;
@@ -21,6 +21,10 @@ export interface HfReader {
   /** Positions a RoPE student trains and generates with at most (HF_MAX_BLOCK). */
   maxBlock: number;
 }
+
+/** Our config field -> its config.json field, quoted (with a note where the
+ * value is derived from it). */
+export type HfFields = Partial<Record<keyof ModelConfig, string>>;
 
 /** What a family reads from config.json (vocab and special tokens are
  * read the same for every family, in src/hf/config.ts). */
@@ -62,6 +66,10 @@ export interface ArchFamily<Name extends string = string> {
   modelType: string;
   /** config.json -> our config; refusals name the HF field. */
   readHf(c: Record<string, unknown>, r: HfReader): HfRead;
+  /** The config.json field each of our config fields is read from, as the
+   * range refusals name it (src/hf/config.ts checks what readHf gives
+   * against the core's limits before a weight is read). */
+  hfFields: HfFields;
   /** The config fields a stored tensor's shape comes from, for errors. */
   hfSizes(c: ModelConfig): string;
   /** Stored tensors that carry no parameter (buffers); a tied head's copy is handled generically. */

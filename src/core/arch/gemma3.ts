@@ -26,7 +26,7 @@ import { attend, attnOptionsOf, linear, mergeHeads, param, ropeKindOf, ropeTheta
 import { applyRope, gelu, rmsNorm } from '../ops';
 import { dimsOf } from './dims';
 import { defineFamily, type FamilyConfig, type HfReader, type PlanAdd } from './family';
-import { layer, planRopedAttention, projectQkv, readLlamaHf, widths } from './llama-like';
+import { layer, LLAMA_HF_FIELDS, planRopedAttention, projectQkv, readLlamaHf, widths } from './llama-like';
 
 /** llama.cpp's gemma3 graph (src/llama-model.cpp, src/models/gemma3*.cpp)
  * hard-codes what Hugging Face's config says: layer il slides when il % 6 < 5,
@@ -188,6 +188,13 @@ export const GEMMA3 = defineFamily({
     // it but never passes it to the attention function (modeling_gemma3.py,
     // transformers 4.5x-5.x), so the scores are not capped; we match that.
     return { config, maxPositions: base.maxPositions, qkvBias: false };
+  },
+  hfFields: {
+    ...LLAMA_HF_FIELDS,
+    slidingWindow: '"sliding_window"',
+    ropeLocalTheta: '"rope_local_base_freq"',
+    attnScale: 'the attention scale (1 / sqrt("query_pre_attn_scalar"))',
+    finalSoftcap: '"final_logit_softcapping"',
   },
   hfSizes: (c) =>
     `hidden_size ${c.nEmbd}, intermediate_size ${dimsOf(c).inner}, num_attention_heads ${c.nHead}, num_key_value_heads ${dimsOf(c).nKvHead}, head_dim ${dimsOf(c).headDim}, vocab_size ${c.vocabSize}`,

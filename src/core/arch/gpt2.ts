@@ -86,6 +86,14 @@ export const GPT2 = defineFamily({
     };
     return { config, maxPositions, qkvBias: true };
   },
+  hfFields: {
+    vocabSize: '"vocab_size"',
+    blockSize: '"n_positions"',
+    nLayer: '"n_layer"',
+    nHead: '"n_head"',
+    nEmbd: '"n_embd"',
+    layerNormEps: '"layer_norm_epsilon"',
+  },
   hfSizes: (c) => `n_embd ${c.nEmbd}, n_positions ${c.blockSize}, vocab_size ${c.vocabSize}`,
   isIgnoredTensor: (name) => /(^|\.)h\.\d+\.attn\.(bias|masked_bias)$/.test(name), // the attention-mask buffers
   // folders saved from the base model (as the hub's gpt2) lack the prefix

@@ -20,7 +20,7 @@ import {
 } from '../layers';
 import { applyRope, rmsNorm, silu } from '../ops';
 import { dimsOf } from './dims';
-import { defineFamily, type ArchFamily, type HfRead, type HfReader, type PlanAdd } from './family';
+import { defineFamily, type ArchFamily, type HfFields, type HfRead, type HfReader, type PlanAdd } from './family';
 import { permuteRope } from './gguf';
 
 export const layer = (i: number): string => `model.layers.${i}`;
@@ -64,6 +64,21 @@ export function readLlamaHf(c: Record<string, unknown>, r: HfReader, qkvBias: bo
   };
   return { config, maxPositions, qkvBias };
 }
+
+/** The config.json fields readLlamaHf reads (blockSize is at most
+ * max_position_embeddings). */
+export const LLAMA_HF_FIELDS: HfFields = {
+  vocabSize: '"vocab_size"',
+  blockSize: '"max_position_embeddings"',
+  nLayer: '"num_hidden_layers"',
+  nHead: '"num_attention_heads"',
+  nKvHead: '"num_key_value_heads"',
+  nEmbd: '"hidden_size"',
+  headDim: '"head_dim"',
+  intermediateSize: '"intermediate_size"',
+  layerNormEps: '"rms_norm_eps"',
+  ropeTheta: '"rope_theta"',
+};
 
 /** The attention sizes: query width H*hd, key/value width Hkv*hd. */
 export function widths(c: ModelConfig): { q: number; kv: number } {
@@ -215,6 +230,7 @@ export function llamaLike<const N extends string>(o: LlamaLikeOptions<N>): ArchF
       o.refuse(c, r);
       return readLlamaHf(c, r, o.qkvBias);
     },
+    hfFields: LLAMA_HF_FIELDS,
     hfSizes: (c) =>
       `hidden_size ${c.nEmbd}, intermediate_size ${dimsOf(c).inner}, num_attention_heads ${c.nHead}, num_key_value_heads ${dimsOf(c).nKvHead}, vocab_size ${c.vocabSize}`,
     isIgnoredTensor: (name) => /\.rotary_emb\.inv_freq$/.test(name), // cached rotary frequencies
