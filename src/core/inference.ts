@@ -4,7 +4,7 @@
 // own variables.
 
 import type * as tf from '@tensorflow/tfjs-core';
-import { checkModelRanges, loraShapes, paramShapes, type ModelConfig } from './config';
+import { checkLora, checkModelRanges, ConfigRangeError, loraShapes, paramShapes, type ModelConfig } from './config';
 import {
   EVAL_BATCH,
   evaluateConsistency,
@@ -50,6 +50,23 @@ export interface EvaluateOptions {
 export const partBytesOf = (o: { tablePartBytes?: number }): number | undefined =>
   o.tablePartBytes ?? gpuLimits()?.maxStorageBufferBindingSize;
 
+/** Refuses an adapter that would turn every output into NaN: a LoRA setting
+ * out of range (checkLora: an alpha of 1e300 scales B A past float32) or a
+ * value that is not finite. Every adapter that reaches a model comes through
+ * studentVariables, so a PEFT folder, a saved run and a resumed run are
+ * checked alike; src/hf/peft checks a folder earlier, by its own names. */
+export function checkAdapter(mc: ModelConfig, adapter: TensorMap): void {
+  checkLora(mc);
+  for (const name of Object.keys(adapter)) {
+    const i = adapter[name].data.findIndex((x) => !Number.isFinite(x));
+    if (i >= 0)
+      throw new ConfigRangeError(
+        `adapter tensor "${name}" holds ${adapter[name].data[i]} at index ${i} (every value must be finite)`,
+        name,
+      );
+  }
+}
+
 /** A pretrained student's variables: the base (frozen when an adapter
  * trains) and the adapter; `params` holds both for the forward. */
 export function studentVariables(
@@ -64,6 +81,7 @@ export function studentVariables(
     return { params, trainable: params };
   }
   if (!adapter) throw new Error('a LoRA run needs its adapter');
+  checkAdapter(mc, adapter);
   const trainable = createVariables(adapter, loraShapes(mc));
   const params = createVariables(base, paramShapes(mc), false, { partBytes });
   for (const [n, v] of trainable) params.set(n, v);

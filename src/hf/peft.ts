@@ -6,7 +6,7 @@
 // so is an adapter that our export made for another base (its fingerprint).
 
 import { decode, SafetensorsError } from '../checkpoint/safetensors';
-import { LORA_MODULES, archOf, loraShapes, type LoraConfig, type ModelConfig } from '../core/config';
+import { ConfigRangeError, LORA_MODULES, archOf, checkLora, loraShapes, type LoraConfig, type ModelConfig } from '../core/config';
 import type { BaseRef, TensorMap } from '../core/state';
 import { HfConfigError } from './config';
 import type { FolderSource } from './folder';
@@ -42,6 +42,14 @@ function parsePeftConfig(raw: unknown, model: ModelConfig): LoraConfig {
   const alpha = c.lora_alpha ?? 8;
   if (typeof alpha !== 'number' || !(alpha > 0) || !Number.isFinite(alpha))
     refuse(`adapter_config.json: "lora_alpha" must be a positive number, got ${JSON.stringify(c.lora_alpha)}`);
+  // the same bounds as a LoRA trained here (checkLora), under PEFT's names
+  try {
+    checkLora({ ...model, lora: { rank: r as number, alpha, targets: [...LORA_MODULES[archOf(model)]] } });
+  } catch (e) {
+    if (!(e instanceof ConfigRangeError)) throw e;
+    const field = e.field === 'lora.alpha' ? 'lora_alpha' : e.field === 'lora.rank' ? 'r' : e.field;
+    refuse(`adapter_config.json: ${e.message.replace(e.field, `"${field}"`)}`);
+  }
   const known = LORA_MODULES[archOf(model)];
   const t = c.target_modules;
   if (!Array.isArray(t) || t.length === 0 || !t.every((x) => typeof x === 'string'))
@@ -98,6 +106,9 @@ export async function readPeftAdapter(
     if (!shape) refuse(`unexpected tensor "${name}" (not a LoRA tensor of targets ${lora.targets.join(', ')} on this model)`);
     if (t.shape.length !== 2 || t.shape[0] !== shape[0] || t.shape[1] !== shape[1])
       refuse(`tensor "${name}" has shape [${t.shape.join(', ')}], the model and r ${lora.rank} need [${shape.join(', ')}]`);
+    // NaN or infinity would make every log-prob null and every token "!"
+    const bad = t.data.findIndex((x) => !Number.isFinite(x));
+    if (bad >= 0) refuse(`adapter_model.safetensors: tensor "${name}" holds ${t.data[bad]} at index ${bad} (every value must be finite)`);
     weights[ours] = { shape: t.shape, data: t.data.slice() };
   }
   for (const name of expected.keys()) if (!weights[name]) refuse(`tensor "${PEFT_PREFIX}${name}" is missing`);
