@@ -88,8 +88,13 @@ export function studentVariables(
   return { params, trainable };
 }
 
-/** Refuses a base other than the one the run was trained on (by fingerprint). */
-export function checkBase(state: Pick<TrainState, 'base'>, student: PretrainedStudent | undefined): asserts student is PretrainedStudent {
+/** Refuses a base other than the one the run was trained on (by fingerprint),
+ * and a run whose saved model settings disagree with the base's (see
+ * baseModelConfig). */
+export function checkBase(
+  state: Pick<TrainState, 'base' | 'modelConfig'>,
+  student: PretrainedStudent | undefined,
+): asserts student is PretrainedStudent {
   if (!state.base) return;
   if (!student) throw new Error(`this run fine-tunes the pretrained model "${state.base.name}": give its folder to resume`);
   if (student.base.fingerprint !== state.base.fingerprint) {
@@ -97,6 +102,33 @@ export function checkBase(state: Pick<TrainState, 'base'>, student: PretrainedSt
       `this run was trained on "${state.base.name}" (weights ${state.base.fingerprint}), not on "${student.base.name}" (weights ${student.base.fingerprint}): give the same model folder`,
     );
   }
+  checkBaseSettings(state.modelConfig, student);
+}
+
+/** A run on a pretrained base runs with the base's settings: the run never
+ * changes them, so a saved setting that differs (an edited ropeTheta would
+ * silently change every log-prob) is refused by name. A setting the file
+ * lacks (written before the field existed) is the base's. */
+export function checkBaseSettings(saved: ModelConfig, student: PretrainedStudent): void {
+  const base = student.modelConfig as unknown as Record<string, unknown>;
+  const run = saved as unknown as Record<string, unknown>;
+  for (const k of Object.keys(run)) {
+    if (k === 'lora' || run[k] === undefined) continue;
+    const a = JSON.stringify(run[k]);
+    const b = JSON.stringify(base[k]);
+    if (a !== b)
+      throw new Error(
+        `the run's saved model setting ${k} is ${a.slice(0, 60)}, but its base "${student.base.name}" has ${(b ?? 'none').slice(0, 60)}: ` +
+          "a run keeps its base's settings (the checkpoint was edited or belongs to another model)",
+      );
+  }
+}
+
+/** The model settings of a run on `student` (after checkBase): the base's,
+ * with the run's LoRA. */
+export function baseModelConfig(state: Pick<TrainState, 'modelConfig'>, student: PretrainedStudent): ModelConfig {
+  const { lora } = state.modelConfig;
+  return lora ? { ...student.modelConfig, lora } : { ...student.modelConfig };
 }
 
 export class StudentModel implements EvalModel {
@@ -129,8 +161,14 @@ export class StudentModel implements EvalModel {
       return new StudentModel(params, mc, Tokenizer.fromJSON(state.tokenizer), template, true);
     }
     checkBase(state, student);
-    const { params } = studentVariables(mc, mc.lora ? student.weights : state.params, mc.lora ? state.params : undefined, partBytesOf(o));
-    return new StudentModel(params, mc, student.tokenizer, template, true);
+    const bmc = baseModelConfig(state, student);
+    const { params } = studentVariables(
+      bmc,
+      bmc.lora ? student.weights : state.params,
+      bmc.lora ? state.params : undefined,
+      partBytesOf(o),
+    );
+    return new StudentModel(params, bmc, student.tokenizer, template, true);
   }
 
   /** Another object's variables read as a model (the Trainer's own). */
