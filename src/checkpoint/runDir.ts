@@ -23,7 +23,8 @@ export class RunDirError extends Error {
   override readonly name = 'RunDirError';
 }
 
-async function writeFileAtomic(file: string, data: Uint8Array | string): Promise<void> {
+/** Writes `file` whole or not at all: a temporary name, flushed, then renamed. */
+export async function writeFileAtomic(file: string, data: Uint8Array | string): Promise<void> {
   const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
   try {
     const fh = await open(tmp, 'w');

@@ -13,6 +13,9 @@ import { flagTable } from './args';
 export const EVAL_EVERY_LIMIT = ACCURACY_QUESTIONS.cli;
 
 export const EXPERIMENT_DEFAULTS = { samples: 4, sampleTemperature: 1, sampleSeed: 1, out: 'experiment' } as const;
+/** Seeds of one `mcckd experiment`: each trains a run per alpha, so a long
+ * list is a budget mistake rather than a plan. */
+export const MAX_EXPERIMENT_SEEDS = 64;
 
 const BACKEND = { type: 'string', arg: 'NAME', help: 'cpu, wasm or webgpu' } as const;
 const TASK = { type: 'string', arg: 'T', help: 'number, choice, yesno or text: how answers are compared (default: detected)' } as const;
@@ -197,7 +200,11 @@ export const EXPERIMENT_FLAGS = flagTable({
   eval: { type: 'string', arg: 'FILE', help: 'in-distribution evaluation file' },
   'eval-ood': { type: 'string', arg: 'FILE', help: 'out-of-distribution evaluation file' },
   alphas: { type: 'string', arg: 'A,A,...', help: 'consistency weights to compare; the first is the baseline of the paired differences' },
-  seeds: { type: 'string', arg: 'S,S,...', help: 'seeds (initial weights and data order), the same for every alpha' },
+  seeds: {
+    type: 'string',
+    arg: 'S,S,...',
+    help: `seeds (initial weights and data order), the same for every alpha; at most ${MAX_EXPERIMENT_SEEDS}`,
+  },
   out: { type: 'string', arg: 'DIR', help: 'where runs and reports go', default: EXPERIMENT_DEFAULTS.out },
   samples: {
     type: 'number',
