@@ -16,6 +16,7 @@ import { runTrain } from './train';
 import { runEval } from './evaluate';
 import { loadRunDir, CHECKPOINT_FILE, writeFileAtomic } from '../checkpoint/runDir';
 import { checkRange, ConfigRangeError, TRAIN_LIMITS, type Range } from '../core/config';
+import { MAX_CONSISTENCY_SAMPLES } from '../core/consistency';
 import { buildReport, curvesSvg, reportMarkdown, type ExperimentRun, type Report, type SplitMetrics } from '../core/experiment-report';
 
 /** "0,0.1" -> [0, 0.1]: distinct finite numbers, each in `range` (the
@@ -125,6 +126,10 @@ export async function runExperiment(argv: string[]): Promise<number> {
     throw new UsageError(`--seeds lists ${seeds.length} seeds; at most ${MAX_EXPERIMENT_SEEDS} are allowed (each trains a run per alpha)`);
   const samples = positiveInt(f, 'samples') ?? EXPERIMENT_DEFAULTS.samples;
   if (samples < 2) throw new UsageError('--samples must be at least 2');
+  if (samples > MAX_CONSISTENCY_SAMPLES)
+    throw new UsageError(
+      `--samples must be at most ${MAX_CONSISTENCY_SAMPLES}, got ${samples} (each question's samples are compared at once)`,
+    );
   const sampleTemperature = num(f, 'sample-temperature') ?? EXPERIMENT_DEFAULTS.sampleTemperature;
   const sampleSeed = num(f, 'sample-seed') ?? EXPERIMENT_DEFAULTS.sampleSeed;
   const out = str(f, 'out') ?? EXPERIMENT_DEFAULTS.out;

@@ -5,6 +5,7 @@
 // (and core's config): a flag not given reads as undefined.
 
 import { DEFAULT_TRAIN as D, LORA_DEFAULTS, PRETRAINED_LR } from '../core/config';
+import { MAX_CONSISTENCY_SAMPLES } from '../core/consistency';
 import { ACCURACY_QUESTIONS } from '../core/run-settings';
 import { CURATION_DEFAULTS as C } from '../data/defaults';
 import { flagTable } from './args';
@@ -102,7 +103,7 @@ export const EVAL_FLAGS = flagTable({
   samples: {
     type: 'number',
     arg: 'M',
-    help: 'also sample M rationales per question and add "consistency": agreement with the\nmajority answer, majority-vote (self-consistency) accuracy, sample accuracy and the\nanswer KL between two sampled rationales (README "Consistency metrics")',
+    help: `also sample M rationales per question (2 to ${MAX_CONSISTENCY_SAMPLES}) and add "consistency": agreement with the\nmajority answer, majority-vote (self-consistency) accuracy, sample accuracy and the\nanswer KL between two sampled rationales (README "Consistency metrics")`,
   },
   temperature: { type: 'number', arg: 'T', help: 'sampling temperature with --samples', default: 1 },
   seed: { type: 'number', arg: 'S', help: 'seed of the samples', default: 1 },
@@ -209,7 +210,7 @@ export const EXPERIMENT_FLAGS = flagTable({
   samples: {
     type: 'number',
     arg: 'M',
-    help: 'rationales sampled per question for the consistency metrics',
+    help: `rationales sampled per question for the consistency metrics (2 to ${MAX_CONSISTENCY_SAMPLES})`,
     default: EXPERIMENT_DEFAULTS.samples,
   },
   'sample-temperature': { type: 'number', arg: 'T', help: 'sampling temperature', default: EXPERIMENT_DEFAULTS.sampleTemperature },
