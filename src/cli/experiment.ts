@@ -60,7 +60,7 @@ type CurvePoint = { step: number; accuracy: number };
 /** eval-curve.jsonl: one {step, accuracy} a line. A last line without its
  * newline is an append that was cut short (the process was killed): it is
  * dropped with a warning. Any other bad line is refused naming it. */
-export function parseEvalCurve(text: string, file: string, warn: (msg: string) => void): CurvePoint[] {
+function parseEvalCurve(text: string, file: string, warn: (msg: string) => void): CurvePoint[] {
   const lines = text.split('\n');
   const out: CurvePoint[] = [];
   lines.forEach((line, i) => {

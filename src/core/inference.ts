@@ -55,7 +55,7 @@ export const partBytesOf = (o: { tablePartBytes?: number }): number | undefined 
  * value that is not finite. Every adapter that reaches a model comes through
  * studentVariables, so a PEFT folder, a saved run and a resumed run are
  * checked alike; src/hf/peft checks a folder earlier, by its own names. */
-export function checkAdapter(mc: ModelConfig, adapter: TensorMap): void {
+function checkAdapter(mc: ModelConfig, adapter: TensorMap): void {
   checkLora(mc);
   for (const name of Object.keys(adapter)) {
     const i = adapter[name].data.findIndex((x) => !Number.isFinite(x));
