@@ -1,10 +1,12 @@
 // TrainState <-> one self-contained .safetensors file (format "mcckd-run/1",
 // described in README's CLI section): params under their HF GPT-2 names, AdamW moments
 // under optimizer.exp_avg.<name> / optimizer.exp_avg_sq.<name>, configs and
-// run state as JSON strings in __metadata__, and an xxh32 checksum over the
-// tensor bytes. Loading checks everything before anything is used, and
-// trusts nothing the checksum does not cover (it covers only tensor bytes):
-// configs are range-checked against core/config's MODEL_LIMITS and
+// run state as JSON strings in __metadata__, an xxh32 checksum over the
+// tensor bytes and, in files written since issue 22, a second xxh32 over the
+// metadata (metadata_checksum; older files without it still load). Loading
+// checks everything before anything is used, and trusts nothing the
+// checksums do not cover (an older file's metadata, a deliberate edit that
+// recomputes them): configs are range-checked against core/config's MODEL_LIMITS and
 // TRAIN_LIMITS, the model config is weighed against the values the file
 // holds before its parameter table is built, the tokenizer is checked
 // without building it and must match the model's vocabulary, and tensor
@@ -71,6 +73,20 @@ export function checkpointChecksum(tensors: TensorMap): string {
   const h = new Xxh32(0);
   for (const name of sortedNames(tensors)) h.update(f32Bytes(tensors[name].data));
   return h.hex();
+}
+
+/** The metadata key of the checksum over the rest of the metadata. */
+const METADATA_CHECKSUM = 'metadata_checksum';
+
+/** Hex xxh32 over the metadata, every key but its own: the UTF-8 of the JSON
+ * array of [key, value] pairs in sorted key order (one unambiguous text; the
+ * tensor checksum is one of the values, so both are tied together). */
+export function metadataChecksum(metadata: Record<string, string>): string {
+  const pairs = Object.keys(metadata)
+    .filter((k) => k !== METADATA_CHECKSUM)
+    .sort()
+    .map((k) => [k, metadata[k]]);
+  return new Xxh32(0).update(new TextEncoder().encode(JSON.stringify(pairs))).hex();
 }
 
 const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
@@ -154,7 +170,7 @@ export function encodeCheckpoint(state: TrainState, opts: { weightsOnly?: boolea
     datasetFingerprint: state.datasetFingerprint,
   };
   const checksum = checkpointChecksum(tensors);
-  const bytes = encode(tensors, {
+  const metadata: Record<string, string> = {
     format: CHECKPOINT_FORMAT,
     model_config: JSON.stringify(state.modelConfig),
     train_config: JSON.stringify(state.trainConfig),
@@ -163,7 +179,9 @@ export function encodeCheckpoint(state: TrainState, opts: { weightsOnly?: boolea
     run_state: JSON.stringify(runState),
     checksum_algorithm: CHECKSUM_ALGORITHM,
     checksum,
-  });
+  };
+  metadata[METADATA_CHECKSUM] = metadataChecksum(metadata);
+  const bytes = encode(tensors, metadata);
   return { bytes, checksum };
 }
 
@@ -261,7 +279,9 @@ function validateRunState(x: unknown): RunState {
   if (!isObj(x)) return bad('must be an object');
   if (!isInt(x.step)) bad(`step must be a non-negative integer, got ${describeValue(x.step)}`);
   if (!isInt(x.optimizerStep)) bad(`optimizerStep must be a non-negative integer, got ${describeValue(x.optimizerStep)}`);
-  if (!Array.isArray(x.rngState) || !x.rngState.every((n) => Number.isSafeInteger(n))) bad('rngState must be an array of integers');
+  // the data order's generator (shared/rng) is four 32-bit words: refused here, not at the first step
+  if (!Array.isArray(x.rngState) || x.rngState.length !== 4 || !x.rngState.every((n) => isInt(n) && n <= 0xffffffff))
+    bad(`rngState must be four integers in [0, 4294967295], got ${describeValue(x.rngState)}`);
   const c = x.cursor;
   if (!isObj(c) || !isInt(c.epoch) || !isInt(c.position) || !Array.isArray(c.order) || !c.order.every((n) => isInt(n))) {
     bad('cursor must be {epoch, position, order: non-negative integers}');
@@ -322,6 +342,13 @@ export function safetensorsToState(bytes: Uint8Array, limits?: DecodeLimits): Lo
   if (actual !== metadata.checksum.toLowerCase()) {
     throw new CheckpointFormatError(
       `checksum mismatch: the file says ${metadata.checksum}, its tensor bytes hash to ${actual} (the file is damaged)`,
+      'checksum',
+    );
+  }
+  const metaSum = Object.hasOwn(metadata, METADATA_CHECKSUM) ? metadata[METADATA_CHECKSUM] : undefined;
+  if (metaSum !== undefined && metaSum.toLowerCase() !== metadataChecksum(metadata)) {
+    throw new CheckpointFormatError(
+      `metadata checksum mismatch: the file says ${metaSum}, its metadata hashes to ${metadataChecksum(metadata)} (the configs or run state were edited or damaged)`,
       'checksum',
     );
   }

@@ -10,7 +10,8 @@
 // Every file is written to a temporary name, flushed and renamed over the old
 // one, so a crash or a full disk leaves the previous save intact.
 
-import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { MetricPoint, TrainState } from '../core/state';
 import { countParams, countTrainable } from '../core/config';
@@ -26,7 +27,8 @@ export class RunDirError extends Error {
   override readonly name = 'RunDirError';
 }
 
-async function writeFileAtomic(file: string, data: Uint8Array | string): Promise<void> {
+/** Writes `file` whole or not at all: a temporary name, flushed, then renamed. */
+export async function writeFileAtomic(file: string, data: Uint8Array | string): Promise<void> {
   const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
   try {
     const fh = await open(tmp, 'w');
@@ -56,6 +58,29 @@ async function syncDir(dir: string): Promise<void> {
     }
   } catch {
     // Not supported everywhere (e.g. Windows); the data files are synced already.
+  }
+}
+
+/** A file of a run directory, read whole; undefined when it is missing. A
+ * FIFO or a device is refused, not waited on: the open does not block
+ * (O_NONBLOCK) and the handle's own stat decides, so no swap in between
+ * counts. */
+async function readRunFile(file: string): Promise<Buffer | undefined> {
+  let fh: Awaited<ReturnType<typeof open>>;
+  try {
+    fh = await open(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new RunDirError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  try {
+    if (!(await fh.stat()).isFile()) throw new RunDirError(`${file} is not a regular file`);
+    return await fh.readFile();
+  } catch (e) {
+    if (e instanceof RunDirError) throw e;
+    throw new RunDirError(`cannot read ${file}: ${(e as Error).message}`);
+  } finally {
+    await fh.close();
   }
 }
 
@@ -178,12 +203,8 @@ export async function loadRun(dir: string, opts: LoadRunDirOptions = {}): Promis
     throw new RunDirError(`run directory ${dir} does not exist`);
   }
   const ckptPath = path.join(dir, CHECKPOINT_FILE);
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(ckptPath);
-  } catch {
-    throw new RunDirError(`${dir} has no ${CHECKPOINT_FILE}: not a run directory, or the run was never saved`);
-  }
+  const bytes = await readRunFile(ckptPath);
+  if (!bytes) throw new RunDirError(`${dir} has no ${CHECKPOINT_FILE}: not a run directory, or the run was never saved`);
   let state: TrainState;
   let checksum: string;
   try {
@@ -193,9 +214,12 @@ export async function loadRun(dir: string, opts: LoadRunDirOptions = {}): Promis
   }
   let text = '';
   try {
-    text = await readFile(path.join(dir, METRICS_FILE), 'utf8');
-  } catch {
-    warn(`${dir} has no ${METRICS_FILE}; the run's loss history is empty`);
+    const got = await readRunFile(path.join(dir, METRICS_FILE));
+    if (got) text = got.toString('utf8');
+    else warn(`${dir} has no ${METRICS_FILE}; the run's loss history is empty`);
+  } catch (e) {
+    // the loss history is not the weights: the run loads without it
+    warn(`${(e as Error).message}; the run's loss history is empty`);
   }
   const metrics = parseMetricsJsonl(text, warn, path.join(dir, METRICS_FILE));
   // Points after the checkpoint's step belong to work that was not saved.
@@ -208,7 +232,7 @@ export async function loadRun(dir: string, opts: LoadRunDirOptions = {}): Promis
  * checkpoint's fingerprint decides whether the folder is the right one). */
 export async function runBaseFolder(dir: string): Promise<string | undefined> {
   try {
-    const j = JSON.parse(await readFile(path.join(dir, CONFIG_FILE), 'utf8')) as { base?: { folder?: unknown } };
+    const j = JSON.parse((await readRunFile(path.join(dir, CONFIG_FILE)))?.toString('utf8') ?? '') as { base?: { folder?: unknown } };
     return typeof j.base?.folder === 'string' ? j.base.folder : undefined;
   } catch {
     return undefined;
@@ -225,7 +249,7 @@ export async function runFacts(dir: string, checkpoint: CheckpointId): Promise<R
   const facts: RunFacts = { name: path.basename(path.resolve(dir)) };
   const json = async (file: string): Promise<Record<string, unknown> | undefined> => {
     try {
-      const j = JSON.parse(await readFile(path.join(dir, file), 'utf8')) as unknown;
+      const j = JSON.parse((await readRunFile(path.join(dir, file)))?.toString('utf8') ?? '') as unknown;
       return typeof j === 'object' && j !== null && !Array.isArray(j) ? (j as Record<string, unknown>) : undefined;
     } catch {
       return undefined;

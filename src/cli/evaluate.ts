@@ -5,6 +5,7 @@
 import { createReadStream } from 'node:fs';
 import { parseFlags, str, num, positiveInt, taskType, UsageError } from './args';
 import { EVAL_FLAGS } from './flags';
+import { MAX_CONSISTENCY_SAMPLES } from '../core/consistency';
 import { parseBackend, setupBackend } from './setup';
 import { readEvalFile } from '../data';
 import { restoreRun } from './student';
@@ -24,6 +25,10 @@ export async function runEval(argv: string[], io: EvalIO = STDOUT_IO): Promise<n
   if (!dataPath) throw new UsageError('--data FILE is required');
   const samples = positiveInt(f, 'samples');
   if (samples === 1) throw new UsageError('--samples must be at least 2 (agreement needs two samples)');
+  if (samples !== undefined && samples > MAX_CONSISTENCY_SAMPLES)
+    throw new UsageError(
+      `--samples must be at most ${MAX_CONSISTENCY_SAMPLES}, got ${samples} (each question's samples are compared at once)`,
+    );
   for (const k of ['temperature', 'seed'] as const)
     if (f[k] !== undefined && samples === undefined) throw new UsageError(`--${k} goes with --samples M`);
   const temperature = num(f, 'temperature');

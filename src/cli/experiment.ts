@@ -11,14 +11,17 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseFlags, str, num, positiveInt, UsageError } from './args';
-import { EXPERIMENT_DEFAULTS, EXPERIMENT_FLAGS, EXPERIMENT_TRAIN_FLAGS } from './flags';
+import { EXPERIMENT_DEFAULTS, EXPERIMENT_FLAGS, EXPERIMENT_TRAIN_FLAGS, MAX_EXPERIMENT_SEEDS } from './flags';
 import { runTrain } from './train';
 import { runEval } from './evaluate';
-import { loadRunDir, CHECKPOINT_FILE } from '../checkpoint/runDir';
+import { loadRunDir, CHECKPOINT_FILE, writeFileAtomic } from '../checkpoint/runDir';
+import { checkRange, ConfigRangeError, TRAIN_LIMITS, type Range } from '../core/config';
+import { MAX_CONSISTENCY_SAMPLES } from '../core/consistency';
 import { buildReport, curvesSvg, reportMarkdown, type ExperimentRun, type Report, type SplitMetrics } from '../core/experiment-report';
 
-/** "0,0.1" -> [0, 0.1]: distinct finite numbers. */
-function numberList(f: { alphas?: string; seeds?: string }, name: 'alphas' | 'seeds', integer: boolean): number[] {
+/** "0,0.1" -> [0, 0.1]: distinct finite numbers, each in `range` (the
+ * trainer's own limit), all checked before the first run trains. */
+function numberList(f: { alphas?: string; seeds?: string }, name: 'alphas' | 'seeds', integer: boolean, range: Range): number[] {
   const v = f[name];
   if (!v) throw new UsageError(`--${name} is required (a comma-separated list, e.g. ${integer ? '1,2,3' : '0,0.1'})`);
   const xs = v.split(',').map((x) => x.trim());
@@ -26,8 +29,65 @@ function numberList(f: { alphas?: string; seeds?: string }, name: 'alphas' | 'se
   out.forEach((x, i) => {
     if (xs[i] === '' || !Number.isFinite(x) || (integer && !Number.isInteger(x)))
       throw new UsageError(`--${name}: "${xs[i]}" is not ${integer ? 'an integer' : 'a number'}`);
+    try {
+      checkRange(name.slice(0, -1), x, range);
+    } catch (e) {
+      if (e instanceof ConfigRangeError) throw new UsageError(`--${name}: ${xs[i]} is out of range: ${e.message}`);
+      throw e;
+    }
   });
   if (new Set(out).size !== out.length) throw new UsageError(`--${name} lists a value twice`);
+  return out;
+}
+
+/** A file an earlier attempt wrote, as JSON; damage is refused naming the
+ * file, since the fix (delete it) is the person's call: it holds a finished
+ * run's evaluation. */
+async function readResult(file: string): Promise<Record<string, unknown>> {
+  let j: unknown;
+  try {
+    j = JSON.parse(await readFile(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`${file} is damaged (not valid JSON: ${(e as Error).message}): delete it to evaluate that run again`);
+  }
+  if (typeof j !== 'object' || j === null || Array.isArray(j))
+    throw new Error(`${file} is damaged (not a JSON object): delete it to evaluate that run again`);
+  return j as Record<string, unknown>;
+}
+
+type CurvePoint = { step: number; accuracy: number };
+
+/** eval-curve.jsonl: one {step, accuracy} a line. A last line without its
+ * newline is an append that was cut short (the process was killed): it is
+ * dropped with a warning. Any other bad line is refused naming it. */
+function parseEvalCurve(text: string, file: string, warn: (msg: string) => void): CurvePoint[] {
+  const lines = text.split('\n');
+  const out: CurvePoint[] = [];
+  lines.forEach((line, i) => {
+    if (line.trim() === '') return;
+    const torn = i === lines.length - 1; // no newline after it
+    let o: unknown;
+    try {
+      o = JSON.parse(line);
+    } catch (e) {
+      if (torn) {
+        warn(`${file} line ${i + 1}: incomplete (an interrupted write); dropped`);
+        return;
+      }
+      throw new Error(`${file} line ${i + 1}: not valid JSON (${(e as Error).message})`);
+    }
+    const p = o as Partial<CurvePoint> | null;
+    if (
+      typeof p !== 'object' ||
+      p === null ||
+      !Number.isSafeInteger(p.step) ||
+      (p.step as number) < 0 ||
+      typeof p.accuracy !== 'number' ||
+      !(p.accuracy >= 0 && p.accuracy <= 1)
+    )
+      throw new Error(`${file} line ${i + 1}: expected {"step": a non-negative integer, "accuracy": a number in [0, 1]}`);
+    out.push({ step: p.step as number, accuracy: p.accuracy });
+  });
   return out;
 }
 
@@ -60,10 +120,16 @@ export async function runExperiment(argv: string[]): Promise<number> {
     ['--eval-ood', ood],
   ] as const)
     if (file && !(await exists(file))) throw new UsageError(`${flag} ${file}: no such file`);
-  const alphas = numberList(f, 'alphas', false);
-  const seeds = numberList(f, 'seeds', true);
+  const alphas = numberList(f, 'alphas', false, TRAIN_LIMITS.alpha);
+  const seeds = numberList(f, 'seeds', true, TRAIN_LIMITS.seed);
+  if (seeds.length > MAX_EXPERIMENT_SEEDS)
+    throw new UsageError(`--seeds lists ${seeds.length} seeds; at most ${MAX_EXPERIMENT_SEEDS} are allowed (each trains a run per alpha)`);
   const samples = positiveInt(f, 'samples') ?? EXPERIMENT_DEFAULTS.samples;
   if (samples < 2) throw new UsageError('--samples must be at least 2');
+  if (samples > MAX_CONSISTENCY_SAMPLES)
+    throw new UsageError(
+      `--samples must be at most ${MAX_CONSISTENCY_SAMPLES}, got ${samples} (each question's samples are compared at once)`,
+    );
   const sampleTemperature = num(f, 'sample-temperature') ?? EXPERIMENT_DEFAULTS.sampleTemperature;
   const sampleSeed = num(f, 'sample-seed') ?? EXPERIMENT_DEFAULTS.sampleSeed;
   const out = str(f, 'out') ?? EXPERIMENT_DEFAULTS.out;
@@ -95,7 +161,7 @@ export async function runExperiment(argv: string[]): Promise<number> {
       const dir = path.join(out, 'runs', name);
       const resultFile = path.join(dir, RESULT_FILE);
       if (await exists(resultFile)) {
-        const { config: made, ...prev } = JSON.parse(await readFile(resultFile, 'utf8')) as ExperimentRun & { config?: unknown };
+        const { config: made, ...prev } = (await readResult(resultFile)) as unknown as ExperimentRun & { config?: unknown };
         if (JSON.stringify(made) === JSON.stringify(runConfig(config))) {
           log(`${name}: done before, kept (${resultFile})`);
           runs.push(prev);
@@ -109,7 +175,8 @@ export async function runExperiment(argv: string[]): Promise<number> {
         log(`interrupted: ${name} is saved; run the same command again to go on`);
         return 130;
       }
-      await writeFile(resultFile, JSON.stringify({ ...r, config: runConfig(config) }, null, 1));
+      // whole or not at all: a result.json is the mark of a finished run
+      await writeFileAtomic(resultFile, JSON.stringify({ ...r, config: runConfig(config) }, null, 1));
       runs.push(r);
     }
   }
@@ -174,10 +241,7 @@ async function oneRun(
   if (st.step < steps) return 'interrupted';
   const last = st.metrics[st.metrics.length - 1];
   const evalCurve = (await exists(curveFile))
-    ? (await readFile(curveFile, 'utf8'))
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as { step: number; accuracy: number })
+    ? parseEvalCurve(await readFile(curveFile, 'utf8'), curveFile, (m) => log(`warning: ${m}`))
     : [];
   const split = async (file: string): Promise<SplitMetrics> => {
     let got: Record<string, unknown> | undefined;

@@ -5,6 +5,7 @@
 // (and core's config): a flag not given reads as undefined.
 
 import { DEFAULT_TRAIN as D, LORA_DEFAULTS, PRETRAINED_LR } from '../core/config';
+import { MAX_CONSISTENCY_SAMPLES } from '../core/consistency';
 import { ACCURACY_QUESTIONS } from '../core/run-settings';
 import { CURATION_DEFAULTS as C } from '../data/defaults';
 import { flagTable } from './args';
@@ -13,6 +14,9 @@ import { flagTable } from './args';
 export const EVAL_EVERY_LIMIT = ACCURACY_QUESTIONS.cli;
 
 export const EXPERIMENT_DEFAULTS = { samples: 4, sampleTemperature: 1, sampleSeed: 1, out: 'experiment' } as const;
+/** Seeds of one `mcckd experiment`: each trains a run per alpha, so a long
+ * list is a budget mistake rather than a plan. */
+export const MAX_EXPERIMENT_SEEDS = 64;
 
 const BACKEND = { type: 'string', arg: 'NAME', help: 'cpu, wasm or webgpu' } as const;
 const TASK = { type: 'string', arg: 'T', help: 'number, choice, yesno or text: how answers are compared (default: detected)' } as const;
@@ -99,7 +103,7 @@ export const EVAL_FLAGS = flagTable({
   samples: {
     type: 'number',
     arg: 'M',
-    help: 'also sample M rationales per question and add "consistency": agreement with the\nmajority answer, majority-vote (self-consistency) accuracy, sample accuracy and the\nanswer KL between two sampled rationales (README "Consistency metrics")',
+    help: `also sample M rationales per question (2 to ${MAX_CONSISTENCY_SAMPLES}) and add "consistency": agreement with the\nmajority answer, majority-vote (self-consistency) accuracy, sample accuracy and the\nanswer KL between two sampled rationales (README "Consistency metrics")`,
   },
   temperature: { type: 'number', arg: 'T', help: 'sampling temperature with --samples', default: 1 },
   seed: { type: 'number', arg: 'S', help: 'seed of the samples', default: 1 },
@@ -197,12 +201,16 @@ export const EXPERIMENT_FLAGS = flagTable({
   eval: { type: 'string', arg: 'FILE', help: 'in-distribution evaluation file' },
   'eval-ood': { type: 'string', arg: 'FILE', help: 'out-of-distribution evaluation file' },
   alphas: { type: 'string', arg: 'A,A,...', help: 'consistency weights to compare; the first is the baseline of the paired differences' },
-  seeds: { type: 'string', arg: 'S,S,...', help: 'seeds (initial weights and data order), the same for every alpha' },
+  seeds: {
+    type: 'string',
+    arg: 'S,S,...',
+    help: `seeds (initial weights and data order), the same for every alpha; at most ${MAX_EXPERIMENT_SEEDS}`,
+  },
   out: { type: 'string', arg: 'DIR', help: 'where runs and reports go', default: EXPERIMENT_DEFAULTS.out },
   samples: {
     type: 'number',
     arg: 'M',
-    help: 'rationales sampled per question for the consistency metrics',
+    help: `rationales sampled per question for the consistency metrics (2 to ${MAX_CONSISTENCY_SAMPLES})`,
     default: EXPERIMENT_DEFAULTS.samples,
   },
   'sample-temperature': { type: 'number', arg: 'T', help: 'sampling temperature', default: EXPERIMENT_DEFAULTS.sampleTemperature },

@@ -85,7 +85,13 @@ export async function studentFrom(dir: string, flag = '--student'): Promise<Pret
 export async function adapterFrom(dir: string, student: PretrainedStudent): Promise<{ lora: LoraConfig; weights: TensorMap }> {
   const resolved = path.resolve(dir);
   await checkFolder(resolved, '--adapter', 'adapter');
-  return readPeftAdapter(nodeFolder(resolved), student.modelConfig, student.base);
+  try {
+    return await readPeftAdapter(nodeFolder(resolved), student.modelConfig, student.base);
+  } catch (e) {
+    // name the folder: its files' names alone do not say which adapter
+    if (e instanceof HfConfigError) throw new HfConfigError(`--adapter ${resolved}: ${e.message}`);
+    throw e;
+  }
 }
 
 /** A saved run's model; a run on a pretrained base reads the base from

@@ -22,6 +22,11 @@
 //   samples, the mean over all pairs i < j of 0.5 (KL(P_i||P_j) + KL(P_j||P_i));
 //   then the mean over those questions.
 
+/** Samples per question for the consistency metrics, at most: each question
+ * costs M decodes, and its answer KL holds [M, V] distributions and [M, M]
+ * pairs at once (evaluate.ts answerKLs). */
+export const MAX_CONSISTENCY_SAMPLES = 64;
+
 /** The most frequent non-null answer and how many samples gave it. */
 export function majorityAnswer(answers: readonly (string | null)[]): { answer: string | null; count: number } {
   const counts = new Map<string, number>(); // in order of first appearance

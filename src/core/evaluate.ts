@@ -18,6 +18,7 @@ import type { EvalItem, EvalSample, TaskType } from '../data/types';
 import {
   answerSpanAfterCue,
   majorityAnswer,
+  MAX_CONSISTENCY_SAMPLES,
   meanPairwiseKL,
   summarizeConsistency,
   type ConsistencySummary,
@@ -159,7 +160,8 @@ export interface ConsistencyResult extends ConsistencySummary {
  * distribution depends on the rationale (consistency.ts gives the
  * definitions). */
 export async function evaluateConsistency(m: EvalModel, items: readonly EvalItem[], o: ConsistencyOptions): Promise<ConsistencyResult> {
-  if (!Number.isInteger(o.samples) || o.samples < 2) throw new Error(`consistency needs at least 2 samples per question, got ${o.samples}`);
+  if (!Number.isInteger(o.samples) || o.samples < 2 || o.samples > MAX_CONSISTENCY_SAMPLES)
+    throw new Error(`consistency takes 2 to ${MAX_CONSISTENCY_SAMPLES} samples per question, got ${o.samples}`);
   const temperature = o.temperature ?? 1;
   if (!(temperature > 0)) throw new Error(`the sampling temperature must be positive, got ${temperature}`);
   const seed = o.seed ?? 1;
@@ -220,7 +222,10 @@ export async function evaluateConsistency(m: EvalModel, items: readonly EvalItem
 /** Per question, the mean pairwise symmetric KL of the next-token
  * distributions at the first answer position of its samples (null below two
  * samples with an answer cue). Questions are batched whole, so that one
- * [N, V] @ [V, N] product holds every pair of each question in the batch. */
+ * [N, V] @ [V, N] product holds every pair of each question in the batch;
+ * the forward runs on at most `batchSize` rows at a time (a question with
+ * more samples than that is run in parts), so only the [N, V]
+ * distributions grow with the samples (N <= MAX_CONSISTENCY_SAMPLES). */
 export async function answerKLs(
   m: EvalModel,
   list: readonly EvalItem[],
@@ -258,25 +263,18 @@ export async function answerKLs(
     }
     if (n === 0) continue;
     const rows = qs.flatMap((i) => rowsOf[i]);
-    const T = paddedLength(Math.max(...rows.map((r) => r.length)), c.blockSize);
-    const flat = new Int32Array(n * T).fill(tok.padId);
-    rows.forEach((r, i) => {
-      flat.set(r, i * T);
-    });
-    const t = tf.tidy(() => {
-      // right padding: a position never attends to the padding after it
-      const { hidden } = forwardHidden(m.params, c, tf.tensor2d(flat, [n, T], 'int32')); // [N*T, d]
-      const last = gatherRows(
-        hidden,
-        tf.tensor1d(
-          rows.map((r, i) => i * T + r.length - 1),
-          'int32',
-        ),
-      ); // [N, d]
-      const lp = tf.logSoftmax(tf.div(headLogits(last, headParts(m.params, c)), o.klTemperature)); // [N, d] @ [V, d]^T -> [N, V]
-      const p = tf.exp(lp);
-      return { neg: tf.sum(tf.mul(p, lp), 1), cross: tf.matMul(p, lp, false, true) }; // [N]; [N, V] @ [V, N] -> [N, N]
-    });
+    const parts: tf.Tensor2D[] = [];
+    let t: { neg: tf.Tensor; cross: tf.Tensor };
+    try {
+      for (let a = 0; a < n; a += o.batchSize) parts.push(answerLogProbs(m, rows.slice(a, a + o.batchSize), o.klTemperature));
+      t = tf.tidy(() => {
+        const lp = parts.length === 1 ? parts[0] : tf.concat(parts, 0); // [N, V]
+        const p = tf.exp(lp);
+        return { neg: tf.sum(tf.mul(p, lp), 1), cross: tf.matMul(p, lp, false, true) }; // [N]; [N, V] @ [V, N] -> [N, N]
+      });
+    } finally {
+      tf.dispose(parts);
+    }
     const [neg, cross] = await Promise.all([t.neg.data(), t.cross.data()]);
     tf.dispose([t.neg, t.cross]);
     let at = 0;
@@ -291,4 +289,27 @@ export async function answerKLs(
     }
   }
   return out;
+}
+
+/** The log-probabilities [R, V] at the last position of each of `rows` (one
+ * forward over them, right-padded: a position never attends to the padding
+ * after it). */
+function answerLogProbs(m: EvalModel, rows: number[][], klTemperature: number): tf.Tensor2D {
+  const { modelConfig: c, tokenizer: tok } = m;
+  const T = paddedLength(Math.max(...rows.map((r) => r.length)), c.blockSize);
+  const flat = new Int32Array(rows.length * T).fill(tok.padId);
+  rows.forEach((r, i) => {
+    flat.set(r, i * T);
+  });
+  return tf.tidy(() => {
+    const { hidden } = forwardHidden(m.params, c, tf.tensor2d(flat, [rows.length, T], 'int32')); // [R*T, d]
+    const last = gatherRows(
+      hidden,
+      tf.tensor1d(
+        rows.map((r, i) => i * T + r.length - 1),
+        'int32',
+      ),
+    ); // [R, d]
+    return tf.logSoftmax(tf.div(headLogits(last, headParts(m.params, c)), klTemperature)) as tf.Tensor2D; // [R, d] @ [V, d]^T -> [R, V]
+  });
 }

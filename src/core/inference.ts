@@ -4,7 +4,7 @@
 // own variables.
 
 import type * as tf from '@tensorflow/tfjs-core';
-import { checkModelRanges, loraShapes, paramShapes, type ModelConfig } from './config';
+import { checkLora, checkModelRanges, ConfigRangeError, loraShapes, paramShapes, type ModelConfig } from './config';
 import {
   EVAL_BATCH,
   evaluateConsistency,
@@ -50,6 +50,23 @@ export interface EvaluateOptions {
 export const partBytesOf = (o: { tablePartBytes?: number }): number | undefined =>
   o.tablePartBytes ?? gpuLimits()?.maxStorageBufferBindingSize;
 
+/** Refuses an adapter that would turn every output into NaN: a LoRA setting
+ * out of range (checkLora: an alpha of 1e300 scales B A past float32) or a
+ * value that is not finite. Every adapter that reaches a model comes through
+ * studentVariables, so a PEFT folder, a saved run and a resumed run are
+ * checked alike; src/hf/peft checks a folder earlier, by its own names. */
+function checkAdapter(mc: ModelConfig, adapter: TensorMap): void {
+  checkLora(mc);
+  for (const name of Object.keys(adapter)) {
+    const i = adapter[name].data.findIndex((x) => !Number.isFinite(x));
+    if (i >= 0)
+      throw new ConfigRangeError(
+        `adapter tensor "${name}" holds ${adapter[name].data[i]} at index ${i} (every value must be finite)`,
+        name,
+      );
+  }
+}
+
 /** A pretrained student's variables: the base (frozen when an adapter
  * trains) and the adapter; `params` holds both for the forward. */
 export function studentVariables(
@@ -64,14 +81,20 @@ export function studentVariables(
     return { params, trainable: params };
   }
   if (!adapter) throw new Error('a LoRA run needs its adapter');
+  checkAdapter(mc, adapter);
   const trainable = createVariables(adapter, loraShapes(mc));
   const params = createVariables(base, paramShapes(mc), false, { partBytes });
   for (const [n, v] of trainable) params.set(n, v);
   return { params, trainable };
 }
 
-/** Refuses a base other than the one the run was trained on (by fingerprint). */
-export function checkBase(state: Pick<TrainState, 'base'>, student: PretrainedStudent | undefined): asserts student is PretrainedStudent {
+/** Refuses a base other than the one the run was trained on (by fingerprint),
+ * and a run whose saved model settings disagree with the base's (see
+ * baseModelConfig). */
+export function checkBase(
+  state: Pick<TrainState, 'base' | 'modelConfig'>,
+  student: PretrainedStudent | undefined,
+): asserts student is PretrainedStudent {
   if (!state.base) return;
   if (!student) throw new Error(`this run fine-tunes the pretrained model "${state.base.name}": give its folder to resume`);
   if (student.base.fingerprint !== state.base.fingerprint) {
@@ -79,6 +102,33 @@ export function checkBase(state: Pick<TrainState, 'base'>, student: PretrainedSt
       `this run was trained on "${state.base.name}" (weights ${state.base.fingerprint}), not on "${student.base.name}" (weights ${student.base.fingerprint}): give the same model folder`,
     );
   }
+  checkBaseSettings(state.modelConfig, student);
+}
+
+/** A run on a pretrained base runs with the base's settings: the run never
+ * changes them, so a saved setting that differs (an edited ropeTheta would
+ * silently change every log-prob) is refused by name. A setting the file
+ * lacks (written before the field existed) is the base's. */
+export function checkBaseSettings(saved: ModelConfig, student: PretrainedStudent): void {
+  const base = student.modelConfig as unknown as Record<string, unknown>;
+  const run = saved as unknown as Record<string, unknown>;
+  for (const k of Object.keys(run)) {
+    if (k === 'lora' || run[k] === undefined) continue;
+    const a = JSON.stringify(run[k]);
+    const b = JSON.stringify(base[k]);
+    if (a !== b)
+      throw new Error(
+        `the run's saved model setting ${k} is ${a.slice(0, 60)}, but its base "${student.base.name}" has ${(b ?? 'none').slice(0, 60)}: ` +
+          "a run keeps its base's settings (the checkpoint was edited or belongs to another model)",
+      );
+  }
+}
+
+/** The model settings of a run on `student` (after checkBase): the base's,
+ * with the run's LoRA. */
+export function baseModelConfig(state: Pick<TrainState, 'modelConfig'>, student: PretrainedStudent): ModelConfig {
+  const { lora } = state.modelConfig;
+  return lora ? { ...student.modelConfig, lora } : { ...student.modelConfig };
 }
 
 export class StudentModel implements EvalModel {
@@ -111,8 +161,14 @@ export class StudentModel implements EvalModel {
       return new StudentModel(params, mc, Tokenizer.fromJSON(state.tokenizer), template, true);
     }
     checkBase(state, student);
-    const { params } = studentVariables(mc, mc.lora ? student.weights : state.params, mc.lora ? state.params : undefined, partBytesOf(o));
-    return new StudentModel(params, mc, student.tokenizer, template, true);
+    const bmc = baseModelConfig(state, student);
+    const { params } = studentVariables(
+      bmc,
+      bmc.lora ? student.weights : state.params,
+      bmc.lora ? state.params : undefined,
+      partBytesOf(o),
+    );
+    return new StudentModel(params, bmc, student.tokenizer, template, true);
   }
 
   /** Another object's variables read as a model (the Trainer's own). */

@@ -17,6 +17,7 @@ import { mcckdLoss, mcckdLossFrom } from './losses';
 import { buildBatch, type EncodedGroup, type EncodedRationale, type HostBatch } from './batch';
 import type { ConsistencyOptions, ConsistencyResult } from './evaluate';
 import {
+  baseModelConfig,
   checkBase,
   partBytesOf,
   StudentModel,
@@ -167,17 +168,18 @@ export class Trainer {
     student?: PretrainedStudent,
     o: { tablePartBytes?: number } = {},
   ): Promise<Trainer> {
-    let built: { params: Params; trainable: Params; tokenizer: StudentTokenizer };
+    let built: { params: Params; trainable: Params; tokenizer: StudentTokenizer; modelConfig: ModelConfig };
     if (state.base) {
       checkBase(state, student);
-      const mc = state.modelConfig;
+      const mc = baseModelConfig(state, student); // the base's settings, not the file's copy
       built = {
         ...studentVariables(mc, mc.lora ? student.weights : state.params, mc.lora ? state.params : undefined, partBytesOf(o)),
         tokenizer: student.tokenizer,
+        modelConfig: mc,
       };
     } else {
       const params = createVariables(state.params, paramShapes(state.modelConfig));
-      built = { params, trainable: params, tokenizer: Tokenizer.fromJSON(state.tokenizer) };
+      built = { params, trainable: params, tokenizer: Tokenizer.fromJSON(state.tokenizer), modelConfig: state.modelConfig };
     }
     const opt = new AdamW(
       built.trainable,

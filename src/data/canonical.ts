@@ -24,7 +24,9 @@ export function stripAnswerStatement(text: string): string {
 
 /** `body` (already stripped) + "\n" + the canonical sentence for `gold`. */
 export function canonicalRationale(body: string, gold: string): CuratedRationale {
-  const text = `${body}\n${canonicalAnswerSentence(gold)}`;
+  // joined, not a template: one flat string, not a chain of pieces that
+  // keeps the teacher's whole raw text alive for as long as the run trains
+  const text = [body, canonicalAnswerSentence(gold)].join('\n');
   const answerStart = body.length + 1 + ANSWER_PREFIX.length;
   return { text, answerStart, answerEnd: answerStart + gold.length };
 }

@@ -154,7 +154,7 @@ function curateOne(q: GoldGroup, type: TaskType, s: CurateSettings, rb: ReportBu
     kept.push(canonicalRationale(body, q.gold));
     if (labelled.has(r)) rb.report.keptOnLabel++;
   }
-  return kept;
+  return kept.slice(); // exact length: kept for the whole run
 }
 
 export function curate(golds: GoldGroup[], type: TaskType, s: CurateSettings, rb: ReportBuilder): QuestionGroup[] {

@@ -145,6 +145,17 @@ class Reader {
   }
 }
 
+const INDEXED: Record<string, string[]> = { rationales: [], output: [] };
+
+/** "rationales[2]": one shared string per list and index (every rationale
+ * keeps its field name; a million records need not hold a million copies). */
+function indexed(list: 'rationales' | 'output', i: number): string {
+  const names = INDEXED[list];
+  if (i >= 256) return `${list}[${i}]`;
+  for (let j = names.length; j <= i; j++) names.push(`${list}[${j}]`);
+  return names[i];
+}
+
 interface AdaptResult {
   /** Undefined when the record is unusable (no question or no gold). */
   item?: RawItem;
@@ -177,7 +188,7 @@ export function adapt(format: FormatName, r: Rec, withRationales: boolean, maxCh
       const c = 'choices' in r ? rd.list('choices') : undefined;
       if (c?.every((x) => typeof x === 'string')) choices = c as string[];
       else if (c) rd.problem('wrong-type', 'choices', 'must be an array of strings');
-      if (withRationales) for (const [i, x] of (rd.list('rationales') ?? []).entries()) add(`rationales[${i}]`, x);
+      if (withRationales) for (const [i, x] of (rd.list('rationales') ?? []).entries()) add(indexed('rationales', i), x);
       break;
     }
     case 'mcc-kd': {
@@ -187,7 +198,7 @@ export function adapt(format: FormatName, r: Rec, withRationales: boolean, maxCh
       // MCC-KD's dev files carry output: "" (no rationale).
       if (!withRationales || out === '' || out === undefined) break;
       if (typeof out === 'string') add('output', out);
-      else for (const [i, x] of (rd.list('output') ?? []).entries()) add(`output[${i}]`, x);
+      else for (const [i, x] of (rd.list('output') ?? []).entries()) add(indexed('output', i), x);
       break;
     }
     case 'mentor-kd': {

@@ -16,9 +16,11 @@ export interface RawGroup extends Where {
   rationales: RawRationaleAt[];
 }
 
-/** Same question up to surrounding and repeated whitespace. */
+/** Same question up to surrounding and repeated whitespace. A question
+ * already in that form is its own key (no second copy of its text). */
 export function questionKey(q: string): string {
-  return q.trim().replace(/\s+/g, ' ');
+  const t = q.trim();
+  return /\s\s|[^\S ]/.test(t) ? t.replace(/\s+/g, ' ') : t;
 }
 
 export class Grouper {
@@ -34,17 +36,44 @@ export class Grouper {
   add(item: RawItem, where: Where): void {
     const key = questionKey(item.question);
     let g = this.byKey.get(key);
-    if (g) this.merged++;
-    else {
-      g = { ...where, id: item.id, question: item.question, answers: [], choices: item.choices, rationales: [] };
+    const room = Math.max(0, this.maxRationales - (g?.rationales.length ?? 0));
+    // Every question of the file is held until curation: object literals
+    // and exact-length arrays, not spreads (in V8 a spread object gets a
+    // hidden class of its own, ~100 bytes) nor push onto [] (room for 17).
+    const at = (r: RawRationale): RawRationaleAt => ({
+      text: r.text,
+      field: r.field,
+      teacherAnswer: r.teacherAnswer,
+      markedIncorrect: r.markedIncorrect,
+      markedCorrect: r.markedCorrect,
+      line: where.line,
+      index: where.index,
+    });
+    const answers = item.answer !== undefined ? [{ raw: item.answer, where }] : [];
+    if (g) {
+      this.merged++;
+      g.answers.push(...answers);
+      g.choices ??= item.choices;
+      for (const r of item.rationales.slice(0, room)) g.rationales.push(at(r));
+    } else {
+      g = {
+        line: where.line,
+        index: where.index,
+        id: item.id,
+        question: item.question,
+        answers,
+        choices: item.choices,
+        rationales: item.rationales.slice(0, room).map(at),
+      };
       this.byKey.set(key, g);
       this.groups.push(g);
     }
-    if (item.answer !== undefined) g.answers.push({ raw: item.answer, where });
-    g.choices ??= item.choices;
-    const room = Math.max(0, this.maxRationales - g.rationales.length);
-    for (const r of item.rationales.slice(0, room)) g.rationales.push({ ...r, ...where });
     const over = item.rationales.length - room;
     if (over > 0) this.overLimit.push({ where, question: item.question, count: over });
+  }
+
+  /** Reading is over: the lookup by question is no longer needed. */
+  finish(): void {
+    this.byKey.clear();
   }
 }

@@ -10,6 +10,11 @@ export interface Limits {
   maxDepth: number;
   /** One question, answer or rationale text, characters. */
   maxTextChars: number;
+  /** Records of one file (JSON Lines lines, array elements); a file with
+   * more is refused as soon as the next one is met. What the reader holds
+   * grows with the records, not only with the bytes: 500,000 short records
+   * (60 MB) peak at about 0.7 GB (scripts/measure-teacher-memory.ts). */
+  maxRecords: number;
   /** Raw rationales read per question; the rest are dropped and counted. */
   maxRationalesPerQuestion: number;
   /** Entries kept in report.errors; the rest are only counted. */
@@ -23,6 +28,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxRecordBytes: 4 * 1024 * 1024,
   maxDepth: 64,
   maxTextChars: 100_000,
+  maxRecords: 500_000,
   maxRationalesPerQuestion: 256,
   maxReportedErrors: 100,
   examplesPerReason: 3,

@@ -6,7 +6,7 @@ import { adapt, detectFormat, isRecord, ONE_RECORD_PER_QUESTION, type FormatName
 import { Grouper } from './group';
 import type { Limits } from './limits';
 import { readRecords } from './records';
-import type { ReportBuilder, Where } from './report';
+import { DataError, type ReportBuilder, type Where } from './report';
 
 interface ReadResult {
   grouper: Grouper;
@@ -42,8 +42,21 @@ export async function readAll(
   let format: FormatName | undefined;
   let usable = 0;
 
-  const handle = (value: unknown, where: Where): void => {
+  // Counted as they come: past the cap, reading stops (the rest is never
+  // pulled from the source), so neither a huge file nor an endless stream
+  // can make the reader hold more.
+  const count = (where: Where): void => {
+    if (r.records >= limits.maxRecords) {
+      const cap = limits.maxRecords.toLocaleString('en-US');
+      throw new DataError(
+        `file has more than ${cap} records (limits.maxRecords): reading stopped at line ${where.line}; split it into files of at most ${cap} records`,
+      );
+    }
     r.records++;
+  };
+
+  const handle = (value: unknown, where: Where): void => {
+    count(where);
     if (!isRecord(value)) {
       const kind = Array.isArray(value) ? 'an array' : value === null ? 'null' : `a ${typeof value}`;
       rb.reject('wrong-type', { ...where, message: `record is ${kind}, expected a JSON object` });
@@ -73,7 +86,7 @@ export async function readAll(
 
   for await (const ev of stream.events) {
     if (ev.kind === 'error') {
-      r.records++;
+      count({ line: ev.line, index: ev.index });
       rb.reject(ev.reason, { line: ev.line, index: ev.index, message: ev.message });
       continue;
     }
@@ -82,6 +95,7 @@ export async function readAll(
     else handle(ev.value, { line: ev.line, index: ev.index });
   }
 
+  grouper.finish();
   r.bytes = stats.bytes;
   const container = stream.container();
   r.container = container ?? 'none';

@@ -16,7 +16,7 @@ import { familyOf } from '../core/arch';
 import { dimsOf, type ModelConfig } from '../core/config';
 import type { TensorMap } from '../core/state';
 import { ExportError, type ExportModel } from './source';
-import { GgmlType, kv, type GgufTensor, type GgufValue } from './gguf-writer';
+import { GgmlType, kv, loneSurrogateAt, type GgufTensor, type GgufValue } from './gguf-writer';
 
 /** llama.cpp's llama_token_type. */
 export const TokenType = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
@@ -115,6 +115,11 @@ export function ggufVocab(tokenizerJson: unknown, vocabSize: number, tokenizerCo
   const put = (text: string, id: unknown, type: number): void => {
     if (typeof id !== 'number' || !Number.isInteger(id) || id < 0)
       throw new ExportError(`GGUF export: token ${JSON.stringify(text)} has id ${String(id)}`);
+    // UTF-8 would carry it as U+FFFD: another token, maybe the same as another id's
+    if (loneSurrogateAt(text) >= 0)
+      throw new ExportError(
+        `GGUF export: token ${JSON.stringify(text)} (id ${id}) is not valid Unicode (a lone surrogate), which GGUF cannot store`,
+      );
     if (id >= vocabSize)
       throw new ExportError(`GGUF export: token ${JSON.stringify(text)} has id ${id}, beyond the model's ${vocabSize} embedding rows`);
     if (tokens[id] !== undefined && tokens[id] !== text)
@@ -159,6 +164,8 @@ export function ggufVocab(tokenizerJson: unknown, vocabSize: number, tokenizerCo
     const pair = typeof m === 'string' ? m.split(' ') : Array.isArray(m) ? m : [];
     if (pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string')
       throw new ExportError(`GGUF export: the merge ${JSON.stringify(m)} is not two tokens separated by one space`);
+    if (loneSurrogateAt(pair[0]) >= 0 || loneSurrogateAt(pair[1]) >= 0)
+      throw new ExportError(`GGUF export: the merge ${JSON.stringify(m)} is not valid Unicode (a lone surrogate), which GGUF cannot store`);
     merges.push(`${pair[0]} ${pair[1]}`);
   }
   const res = preRegexes(tokenizerJson.pre_tokenizer);

@@ -72,6 +72,14 @@ export interface GgufTensor {
 
 const enc = new TextEncoder();
 
+/** Index of the first lone UTF-16 surrogate of `s`, or -1. UTF-8 cannot
+ * carry one: TextEncoder would write U+FFFD instead, a silently different
+ * string (and two tokens that differ only there would become one). */
+export function loneSurrogateAt(s: string): number {
+  const m = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.exec(s);
+  return m ? m.index : -1;
+}
+
 /** float32 -> IEEE half bits, round to nearest even (as numpy's astype(float16)),
  * with subnormals, overflow to infinity and NaN kept a NaN. */
 export function f32ToF16Bits(x: number): number {
@@ -195,6 +203,16 @@ class Bytes {
   }
 }
 
+function checkText(what: string, s: string): void {
+  const at = loneSurrogateAt(s);
+  if (at >= 0)
+    throw new RangeError(`GGUF ${what}: ${JSON.stringify(s.slice(0, 40))} has a lone UTF-16 surrogate at ${at}, which UTF-8 cannot hold`);
+}
+
+function checkBig(key: string, x: bigint, lo: bigint, hi: bigint): void {
+  if (x < lo || x > hi) throw new RangeError(`GGUF metadata ${key}: ${x} is not an integer in [${lo}, ${hi}]`);
+}
+
 function checkInt(key: string, x: number, lo: number, hi: number): void {
   if (!Number.isInteger(x) || x < lo || x > hi) throw new RangeError(`GGUF metadata ${key}: ${x} is not an integer in [${lo}, ${hi}]`);
 }
@@ -240,21 +258,29 @@ function writeValue(b: Bytes, key: string, v: GgufValue): void {
   b.u32(v.type);
   switch (v.type) {
     case GgufType.STRING:
+      checkText(`metadata ${key}`, v.value);
       b.str(v.value);
       return;
     case GgufType.BOOL:
       b.u8(v.value ? 1 : 0);
       return;
+    // setBigUint64 / setBigInt64 would wrap a value outside the type silently
     case GgufType.UINT64:
+      checkBig(key, v.value, 0n, 2n ** 64n - 1n);
       b.u64(v.value);
       return;
     case GgufType.INT64:
+      checkBig(key, v.value, -(2n ** 63n), 2n ** 63n - 1n);
       b.i64(v.value);
       return;
     case GgufType.ARRAY:
       b.u32(v.of);
       b.u64(v.value.length);
-      if (v.of === GgufType.STRING) for (const s of v.value as readonly string[]) b.str(s);
+      if (v.of === GgufType.STRING)
+        (v.value as readonly string[]).forEach((s, i) => {
+          checkText(`metadata ${key}[${i}]`, s);
+          b.str(s);
+        });
       else for (let i = 0; i < v.value.length; i++) writeScalar(b, key, v.of, (v.value as ArrayLike<number>)[i]);
       return;
     default:
@@ -272,16 +298,23 @@ export function writeGguf(metadata: ReadonlyArray<readonly [string, GgufValue]>,
     ? metadata
     : [['general.alignment', kv.u32(GGUF_ALIGNMENT)] as const, ...metadata];
   const alignV = meta.find(([k]) => k === 'general.alignment')![1];
-  const alignment = alignV.type === GgufType.UINT32 ? alignV.value : GGUF_ALIGNMENT;
+  // gguf.cpp reads the alignment as a u32 power of two, and so lays out the data
+  if (alignV.type !== GgufType.UINT32 || !(alignV.value > 0 && alignV.value <= 2 ** 16 && (alignV.value & (alignV.value - 1)) === 0))
+    throw new RangeError('GGUF metadata general.alignment: must be a UINT32 power of two, at most 65536');
+  const alignment = alignV.value;
   const keys = new Set<string>();
   for (const [k] of meta) {
     if (keys.has(k)) throw new Error(`GGUF metadata ${k} is given twice`);
+    checkText('metadata key', k);
     keys.add(k);
   }
   const names = new Set<string>();
   for (const t of tensors) {
     if (names.has(t.name)) throw new Error(`GGUF tensor ${t.name} is given twice`);
+    checkText('tensor name', t.name);
     names.add(t.name);
+    if (!t.shape.every((x) => Number.isSafeInteger(x) && x >= 0))
+      throw new RangeError(`GGUF tensor ${t.name}: shape [${t.shape.join(', ')}] must hold non-negative integers`);
     const n = t.shape.reduce((a, x) => a * x, 1);
     if (n !== t.data.length)
       throw new Error(`GGUF tensor ${t.name}: shape [${t.shape.join(', ')}] holds ${n} values, the data ${t.data.length}`);

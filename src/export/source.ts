@@ -10,6 +10,7 @@ import { loraModules } from '../core/config';
 import { familyOf } from '../core/arch';
 import type { BaseRef, MetricPoint, TensorMap, TrainState } from '../core/state';
 import { EOS_ID, PAD_ID, Tokenizer } from '../core/tokenizer';
+import { checkBaseSettings } from '../core/inference';
 import type { PretrainedStudent } from '../core/trainer';
 import type { RunFacts } from '../checkpoint/schema';
 import type { HfFolder } from '../hf/folder';
@@ -124,6 +125,11 @@ export function exportModel(state: TrainState, o: { base?: ExportBase; facts: Ru
     throw new ExportError(
       `the model folder "${base.student.base.name}" (fingerprint ${base.student.base.fingerprint}) is not the base this run trained on ("${state.base.name}", ${state.base.fingerprint})`,
     );
+  }
+  try {
+    checkBaseSettings(state.modelConfig, base.student);
+  } catch (e) {
+    throw new ExportError((e as Error).message);
   }
   const spec = base.folder.spec;
   const weights = lora ? mergeLora(state.modelConfig, base.student.weights, state.params) : state.params;

@@ -5,7 +5,7 @@
 // DoRA, per-module ranks, trained biases, extra saved modules) is refused, and
 // so is an adapter that our export made for another base (its fingerprint).
 
-import { LORA_MODULES, archOf, loraShapes, type LoraConfig, type ModelConfig } from '../core/config';
+import { ConfigRangeError, LORA_MODULES, archOf, checkLora, loraShapes, type LoraConfig, type ModelConfig } from '../core/config';
 import type { BaseRef, TensorMap } from '../core/state';
 import { HfConfigError } from './config';
 import { readJsonFile, readSafetensors, readSafetensorsLayout, type FolderSource } from './folder';
@@ -41,6 +41,14 @@ function parsePeftConfig(raw: unknown, model: ModelConfig): LoraConfig {
   const alpha = c.lora_alpha ?? 8;
   if (typeof alpha !== 'number' || !(alpha > 0) || !Number.isFinite(alpha))
     refuse(`adapter_config.json: "lora_alpha" must be a positive number, got ${JSON.stringify(c.lora_alpha)}`);
+  // the same bounds as a LoRA trained here (checkLora), under PEFT's names
+  try {
+    checkLora({ ...model, lora: { rank: r as number, alpha, targets: [...LORA_MODULES[archOf(model)]] } });
+  } catch (e) {
+    if (!(e instanceof ConfigRangeError)) throw e;
+    const field = e.field === 'lora.alpha' ? 'lora_alpha' : e.field === 'lora.rank' ? 'r' : e.field;
+    refuse(`adapter_config.json: ${e.message.replace(e.field, `"${field}"`)}`);
+  }
   const known = LORA_MODULES[archOf(model)];
   const t = c.target_modules;
   if (!Array.isArray(t) || t.length === 0 || !t.every((x) => typeof x === 'string'))
@@ -94,6 +102,11 @@ export async function readPeftAdapter(
   for (const name of expected.keys()) if (!seen.has(name)) refuse(`tensor "${PEFT_PREFIX}${name}" is missing`);
   const tensors = await readSafetensors(src, 'adapter_model.safetensors', layout, () => true, refuse);
   const weights: TensorMap = Object.create(null) as TensorMap;
-  for (const [name, t] of Object.entries(tensors)) weights[ourName(name)] = t;
+  for (const [name, t] of Object.entries(tensors)) {
+    // NaN or infinity would make every log-prob null and every token "!"
+    const bad = t.data.findIndex((x) => !Number.isFinite(x));
+    if (bad >= 0) refuse(`adapter_model.safetensors: tensor "${name}" holds ${t.data[bad]} at index ${bad} (every value must be finite)`);
+    weights[ourName(name)] = t;
+  }
   return { lora, weights };
 }

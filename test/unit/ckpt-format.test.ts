@@ -7,6 +7,7 @@ import { DEFAULT_TRAIN, PRESETS, countParams, modelConfigFor } from '../../src/c
 import {
   CheckpointFormatError,
   checkpointChecksum,
+  metadataChecksum,
   expectedParamShapes,
   safetensorsToState,
   stateToSafetensors,
@@ -27,11 +28,13 @@ function refusal(fn: () => unknown): CheckpointFormatError {
 }
 
 /** Re-encodes a valid file after `edit` changed its tensors or metadata,
- * recomputing the checksum so that only the intended problem remains. */
+ * recomputing the checksums (the tensors' unless keepChecksum, the
+ * metadata's always) so that only the intended problem remains. */
 function tampered(edit: (t: ReturnType<typeof decode>) => void, opts: { keepChecksum?: boolean } = {}): Uint8Array {
   const d = decode(stateToSafetensors(tinyState()));
   edit(d);
   if (!opts.keepChecksum) d.metadata.checksum = checkpointChecksum(d.tensors);
+  d.metadata.metadata_checksum = metadataChecksum(d.metadata);
   return encode(d.tensors, d.metadata);
 }
 
@@ -92,7 +95,7 @@ describe('checkpoint file format', () => {
     expect(tensors).toHaveProperty(['optimizer.exp_avg.transformer.wte.weight']);
     expect(tensors).toHaveProperty(['optimizer.exp_avg_sq.transformer.h.0.mlp.c_fc.bias']);
     expect(Object.keys(metadata).sort()).toEqual(
-      ['checksum', 'checksum_algorithm', 'format', 'model_config', 'run_state', 'tokenizer', 'train_config'].sort(),
+      ['checksum', 'checksum_algorithm', 'format', 'metadata_checksum', 'model_config', 'run_state', 'tokenizer', 'train_config'].sort(),
     );
     expect(metadata.format).toBe('mcckd-run/1');
     expect(JSON.parse(metadata.run_state)).toEqual({

@@ -14,6 +14,7 @@ import { checkModelRanges, checkTrainRanges, type ModelConfig } from '../../src/
 import {
   CheckpointFormatError,
   checkpointChecksum,
+  metadataChecksum,
   expectedParamShapes,
   safetensorsToState,
   stateToSafetensors,
@@ -165,6 +166,7 @@ function reencoded(edit: (d: ReturnType<typeof decode>) => void): Uint8Array | u
   const d = decode(BASE.slice());
   edit(d);
   d.metadata.checksum = checkpointChecksum(d.tensors);
+  d.metadata.metadata_checksum = metadataChecksum(d.metadata);
   try {
     return encode(d.tensors, d.metadata);
   } catch (e) {

@@ -7,7 +7,13 @@
 import { describe, expect, it, vi } from 'vitest';
 import type * as ConfigModule from '../../src/core/config';
 import { MODEL_LIMITS, TRAIN_LIMITS, paramCountOf, countParams, type ModelConfig } from '../../src/core/config';
-import { CheckpointFormatError, checkpointChecksum, safetensorsToState, stateToSafetensors } from '../../src/checkpoint/format';
+import {
+  CheckpointFormatError,
+  checkpointChecksum,
+  metadataChecksum,
+  safetensorsToState,
+  stateToSafetensors,
+} from '../../src/checkpoint/format';
 import { SafetensorsError, decode, encode } from '../../src/checkpoint/safetensors';
 import { Tokenizer, TokenizerError } from '../../src/core/tokenizer';
 import type { TrainState } from '../../src/core/state';
@@ -67,6 +73,7 @@ function tampered(edit: (t: ReturnType<typeof decode>) => void, state: TrainStat
   const d = decode(stateToSafetensors(state));
   edit(d);
   d.metadata.checksum = checkpointChecksum(d.tensors);
+  d.metadata.metadata_checksum = metadataChecksum(d.metadata);
   return encode(d.tensors, d.metadata);
 }
 
@@ -144,6 +151,7 @@ describe('hostile model_config (checksum valid)', () => {
     // a weights-only file holds the parameters once
     const wo = decode(stateToSafetensors(tinyState(), { weightsOnly: true }));
     wo.metadata.model_config = JSON.stringify({ ...TINY, nLayer: 2 });
+    wo.metadata.metadata_checksum = metadataChecksum(wo.metadata);
     const woFile = encode(wo.tensors, wo.metadata);
     resetWork();
     expect(refusal(() => safetensorsToState(woFile)).message).toMatch(

@@ -13,7 +13,7 @@ import {
   type CheckpointMeta,
   type NewRun,
 } from '../../src/checkpoint/store';
-import { CheckpointFormatError, safetensorsToState, stateToSafetensors } from '../../src/checkpoint/format';
+import { CheckpointFormatError, metadataChecksum, safetensorsToState, stateToSafetensors } from '../../src/checkpoint/format';
 import { SafetensorsError, decode, encode } from '../../src/checkpoint/safetensors';
 import type { TrainState } from '../../src/core/state';
 import { dataStart, expectSameTensors, metric, tinyState } from './ckpt-fixtures';
@@ -441,6 +441,7 @@ describe('import and export', () => {
       // Valid container and checksum, but the config promises a bigger vocabulary.
       const d = decode(good);
       d.metadata.model_config = JSON.stringify({ ...tinyState().modelConfig, vocabSize: 99 });
+      d.metadata.metadata_checksum = metadataChecksum(d.metadata);
       return encode(d.tensors, d.metadata);
     })();
     const cases: [Uint8Array, RegExp, new (...a: never[]) => Error][] = [
