@@ -280,8 +280,14 @@ function validateRunState(x: unknown): RunState {
   if (!isInt(x.step)) bad(`step must be a non-negative integer, got ${describeValue(x.step)}`);
   if (!isInt(x.optimizerStep)) bad(`optimizerStep must be a non-negative integer, got ${describeValue(x.optimizerStep)}`);
   // the data order's generator (shared/rng) is four 32-bit words: refused here, not at the first step
-  if (!Array.isArray(x.rngState) || x.rngState.length !== 4 || !x.rngState.every((n) => isInt(n) && n <= 0xffffffff))
-    bad(`rngState must be four integers in [0, 4294967295], got ${describeValue(x.rngState)}`);
+  // 32-bit words, written signed or unsigned (the generator's state is kept
+  // as JavaScript's int32 results; Rng.fromState reads either as unsigned)
+  if (
+    !Array.isArray(x.rngState) ||
+    x.rngState.length !== 4 ||
+    !x.rngState.every((n) => Number.isSafeInteger(n) && n >= -0x80000000 && n <= 0xffffffff)
+  )
+    bad(`rngState must be four 32-bit integers (in [-2147483648, 4294967295]), got ${describeValue(x.rngState)}`);
   const c = x.cursor;
   if (!isObj(c) || !isInt(c.epoch) || !isInt(c.position) || !Array.isArray(c.order) || !c.order.every((n) => isInt(n))) {
     bad('cursor must be {epoch, position, order: non-negative integers}');

@@ -114,12 +114,13 @@ describe('checkpoint metadata', () => {
   it('run_state is checked when the file is read, naming the field', () => {
     const file = stateToSafetensors(loraState(), { weightsOnly: true });
     const cases: [unknown, RegExp][] = [
-      [[], /run_state: rngState must be four integers in \[0, 4294967295\], got \[\]/],
-      [[1, 2, 3], /rngState must be four integers.*got \[1,2,3\]/],
-      [[1, 2, 3, 4, 5], /rngState must be four integers/],
-      [[1, 2, 3, 2 ** 32], /rngState must be four integers/],
-      [[1, 2, 3, -1], /rngState must be four integers/],
-      ['1,2,3,4', /rngState must be four integers/],
+      [[], /run_state: rngState must be four 32-bit integers \(in \[-2147483648, 4294967295\]\), got \[\]/],
+      [[1, 2, 3], /rngState must be four 32-bit integers.*got \[1,2,3\]/],
+      [[1, 2, 3, 4, 5], /rngState must be four 32-bit integers/],
+      [[1, 2, 3, 2 ** 32], /rngState must be four 32-bit integers/],
+      [[1, 2, 3, -(2 ** 31) - 1], /rngState must be four 32-bit integers/],
+      [[1, 2, 3, 0.5], /rngState must be four 32-bit integers/],
+      ['1,2,3,4', /rngState must be four 32-bit integers/],
     ];
     for (const [rng, why] of cases) {
       const bad = edited(file, (m) => {
@@ -128,5 +129,12 @@ describe('checkpoint metadata', () => {
       });
       expect(() => load(bad), JSON.stringify(rng)).toThrow(why);
     }
+    // the generator's state as a run writes it: int32 words, some negative
+    const real = [-1967214492, 4092273917, 1050881628, -1];
+    const ok = edited(file, (m) => {
+      m.run_state = JSON.stringify({ ...JSON.parse(m.run_state), rngState: real });
+      delete m.metadata_checksum;
+    });
+    expect(() => load(ok)).not.toThrow();
   });
 });
