@@ -49,6 +49,7 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader): tabs of 
     await waitBackend(page);
     await uploadTeacher(page, 'tab-closed');
     await page.getByTestId('steps').fill('6');
+    await page.getByTestId('setting-batchSize').fill('2'); // small steps: SwiftShader is slow
     await page.getByTestId('setting-autosaveEvery').fill('1'); // a save after every step
     await waitFor('the empty list', async () => /No saved runs/.test(await page.getByTestId('checkpoint-list').innerText()), 30_000);
     const worker = page.workers().find((wk) => wk.url().includes('worker'));

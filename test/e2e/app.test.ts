@@ -143,6 +143,8 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
 
   it('trains on webgpu: loss falls; pause, resume, stop; evaluate; screenshot', async () => {
     await page.getByTestId('steps').fill(String(STEPS));
+    // batch 4 (the default is 8): still a falling loss, in half the time a step
+    await page.getByTestId('setting-batchSize').fill('4');
     await page.getByTestId('setting-autosaveEvery').fill('3');
     await page.getByTestId('train-start').click();
     const since = await page.evaluate(() => performance.now());

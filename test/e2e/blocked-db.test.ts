@@ -63,6 +63,7 @@ describe.skipIf(!available)('a tab holding an older database version open', () =
     await page.getByTestId('use-demo').click();
     await page.getByTestId('data-report').getByText('Questions for training').waitFor({ timeout: 120_000 });
     await page.getByTestId('steps').fill('4');
+    await page.getByTestId('setting-batchSize').fill('2'); // small steps: SwiftShader is slow
     await waitFor('Start enabled', () => page.getByTestId('train-start').isEnabled(), 30_000);
     await page.getByTestId('train-start').click();
     const notes = page.getByTestId('train-notes');

@@ -30,6 +30,7 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader): the comp
       await p.getByTestId('eval-file').setInputFiles(artifact('compare', 'e2e-eval.jsonl', evalFile()));
       await expect.poll(async () => (await p.getByTestId('eval-name').textContent()) ?? '', { timeout: 30_000 }).toMatch(/3 questions/);
       await p.getByTestId('steps').fill('2');
+      await p.getByTestId('setting-batchSize').fill('2'); // small steps: SwiftShader is slow
       await p.getByTestId('eval-max-tokens').fill('12');
       // accuracy checks after each step, on 2 questions: the comparison's accuracy curves
       await p.getByTestId('setting-accuracyEvery').fill('1');

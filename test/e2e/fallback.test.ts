@@ -50,6 +50,7 @@ async function trainThreeSteps(w: WatchedPage, afterStart?: () => Promise<void>)
     .getByText(/e2e-fallback-teacher\.jsonl/)
     .waitFor({ timeout: 60_000 });
   await page.getByTestId('steps').fill('3');
+  await page.getByTestId('setting-batchSize').fill('2'); // small steps: SwiftShader is slow
   await waitFor('Start enabled', () => page.getByTestId('train-start').isEnabled(), 10_000);
   await page.getByTestId('train-start').click();
   await afterStart?.();

@@ -140,6 +140,7 @@ describe.skipIf(!available)('a pretrained student in the page', () => {
       await page.getByTestId('setting-lr').fill('0.01');
 
       await page.getByTestId('steps').fill('4');
+      await page.getByTestId('setting-batchSize').fill('2'); // small steps: SwiftShader is slow
       await page.getByTestId('setting-autosaveEvery').fill('1');
       await expect.poll(() => page.getByTestId('train-start').isEnabled(), { timeout: 30_000 }).toBe(true);
       await page.getByTestId('train-start').click();

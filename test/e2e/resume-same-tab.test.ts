@@ -24,6 +24,7 @@ describe.skipIf(!available)('resume in the same tab', () => {
       await page.getByTestId('data-report').getByText('Questions for training').waitFor({ timeout: 120_000 });
       await expect.poll(() => page.getByTestId('train-start').isEnabled(), { timeout: 30_000 }).toBe(true);
       await page.getByTestId('steps').fill('4');
+      await page.getByTestId('setting-batchSize').fill('2'); // small steps: SwiftShader is slow
       await page.getByTestId('setting-autosaveEvery').fill('1');
       await page.getByTestId('train-start').click();
       await waitFor('step 2', async () => (await readStep(page)) >= 2, 240_000, 250, page);

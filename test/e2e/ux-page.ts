@@ -12,6 +12,9 @@ export const STEPS = 3;
 export async function useDemo(page: Page): Promise<void> {
   await page.getByTestId('use-demo').click();
   await page.getByTestId('data-report').getByText('Questions for training').waitFor({ timeout: 120_000 });
+  // batch 2: these tests check the page, not learning (a step at the demo's
+  // batch 16 takes ~20 s on SwiftShader, at batch 2 ~3 s)
+  await page.getByTestId('setting-batchSize').fill('2');
   await waitFor('Start enabled', () => page.getByTestId('train-start').isEnabled(), 60_000, 250, page);
 }
 
