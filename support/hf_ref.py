@@ -66,6 +66,11 @@ a truncated file, ids out of range) is refused before the forward pass: exit
 status 2 and one line on stderr, "hf_ref: refused: <what>", naming the field
 or file. Usage errors also exit 2 (argparse).
 
+`hf_ref.py --serve` reads one command line per stdin line (a JSON array of
+the arguments above) and answers each with one JSON line, {"status",
+"stdout", "stderr"}: what that run would have exited with and printed
+(support/hf-ref.ts; torch is imported once for all of them).
+
 The math follows transformers' modeling_gpt2.py / modeling_llama.py /
 modeling_qwen2.py (eager attention, no dropout, no cache):
   GPT-2: h = wte[ids] + wpe[pos]; per block h += attn(ln_1(h)); h += mlp(ln_2(h));
@@ -994,5 +999,30 @@ def main(argv=None):
     return 0
 
 
+def serve():
+    """--serve: one command line per stdin line (a JSON array of arguments),
+    one JSON line back per command: {"status", "stdout", "stderr"}, as a
+    separate run would have exited and printed. Tests make dozens of calls;
+    importing torch once instead of per call saves ~2 s of CPU each."""
+    import contextlib
+    import io
+
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                status = main(json.loads(line))
+            except SystemExit as e:  # argparse's usage errors
+                status = e.code if isinstance(e.code, int) else 2
+            except Exception as e:  # a crash ends this command, not the server
+                print(f"hf_ref: {type(e).__name__}: {e}", file=sys.stderr)
+                status = 1
+        sys.stdout.write(json.dumps({"status": status, "stdout": out.getvalue(), "stderr": err.getvalue()}) + "\n")
+        sys.stdout.flush()
+    return 0
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(serve() if sys.argv[1:] == ["--serve"] else main())

@@ -19,13 +19,13 @@ import { createVariables, forward } from '../../src/core/model';
 import { paramShapes, type ModelConfig } from '../../src/core/config';
 import type { TensorMap } from '../../src/core/state';
 
+import { closeHfRef, hfRef } from '../../support/hf-ref';
 import { PY } from '../../support/python';
 // no __pycache__ next to the scripts
 const ENV = { ...process.env, PYTHONDONTWRITEBYTECODE: '1' };
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const MAKE_TINY = path.join(ROOT, 'scripts/hf/make_tiny.py');
 const MAKE_HOSTILE = path.join(ROOT, 'scripts/hf/make_hostile.py');
-const HF_REF = path.join(ROOT, 'support/hf_ref.py');
 
 const hasTorch = spawnSync(PY, ['-c', 'import torch, numpy'], { stdio: 'ignore' }).status === 0;
 if (!hasTorch) {
@@ -69,13 +69,12 @@ interface RefResult {
   stderr: string;
 }
 
-function runRef(folder: string, ids: number[], extra: string[] = []): RefResult {
-  const r = spawnSync(PY, [HF_REF, folder, '--ids', ids.join(','), ...extra], { encoding: 'utf8', env: ENV });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+function runRef(folder: string, ids: number[], extra: string[] = []): Promise<RefResult> {
+  return hfRef([folder, '--ids', ids.join(','), ...extra]);
 }
 
-function refLogprobs(folder: string, ids: number[]): number[] {
-  const r = runRef(folder, ids);
+async function refLogprobs(folder: string, ids: number[]): Promise<number[]> {
+  const r = await runRef(folder, ids);
   if (r.status !== 0) throw new Error(`hf_ref.py failed on ${folder}: ${r.stderr}`);
   const lines = r.stdout.trim().split('\n');
   expect(lines.length).toBe(1);
@@ -121,6 +120,7 @@ describe.skipIf(!hasTorch)('Hugging Face fixtures and the PyTorch reference', ()
   });
 
   afterAll(() => {
+    closeHfRef();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -311,11 +311,11 @@ describe.skipIf(!hasTorch)('Hugging Face fixtures and the PyTorch reference', ()
     ['gpt2-tiny', 64],
     ['gpt2-noprefix', 128],
     ['gpt2-f16', 40],
-  ])('GPT-2 %s: the reference matches our GPT within 1e-4 (%i tokens)', (name, n) => {
+  ])('GPT-2 %s: the reference matches our GPT within 1e-4 (%i tokens)', async (name, n) => {
     const folder = path.join(tiny, name);
     const vocab = readJson(path.join(folder, 'config.json')).vocab_size as number;
     const ids = someIds(n, vocab);
-    const theirs = refLogprobs(folder, ids);
+    const theirs = await refLogprobs(folder, ids);
     const ours = ourGpt2Logprobs(folder, ids);
     const d = maxDiff(ours, theirs);
     console.log(
@@ -326,13 +326,14 @@ describe.skipIf(!hasTorch)('Hugging Face fixtures and the PyTorch reference', ()
     expect(Math.max(...theirs) - Math.min(...theirs)).toBeGreaterThan(1);
   });
 
-  it('LLaMA / Qwen2: sharded = unsharded, tied = explicit head, GQA = repeated MHA, BF16 ~ F32', () => {
+  it('LLaMA / Qwen2: sharded = unsharded, tied = explicit head, GQA = repeated MHA, BF16 ~ F32', async () => {
     const ids = someIds(48, 300, 11);
-    const eq = (a: string, b: string): number => maxDiff(refLogprobs(path.join(tiny, a), ids), refLogprobs(path.join(tiny, b), ids));
-    const sharded = eq('llama-sharded', 'llama-sharded.single');
-    const tied = eq('llama-tied', 'llama-tied.explicit-head');
-    const gqa = eq('llama-gqa', 'llama-gqa.mha');
-    const bf16 = eq('llama-tied', 'llama-tied.f32');
+    const eq = async (a: string, b: string): Promise<number> =>
+      maxDiff(await refLogprobs(path.join(tiny, a), ids), await refLogprobs(path.join(tiny, b), ids));
+    const sharded = await eq('llama-sharded', 'llama-sharded.single');
+    const tied = await eq('llama-tied', 'llama-tied.explicit-head');
+    const gqa = await eq('llama-gqa', 'llama-gqa.mha');
+    const bf16 = await eq('llama-tied', 'llama-tied.f32');
     console.log(`hf-fixtures: sharded ${sharded}, tied/explicit ${tied}, gqa/mha ${gqa}, bf16/f32 ${bf16.toExponential(2)}`);
     expect(sharded).toBe(0);
     expect(tied).toBe(0);
@@ -340,20 +341,20 @@ describe.skipIf(!hasTorch)('Hugging Face fixtures and the PyTorch reference', ()
     expect(bf16).toBeLessThan(0.1); // weights rounded by up to 2^-9 relative, logits of a few units
     expect(bf16).toBeGreaterThan(0); // the BF16 rounding is real
     // qwen2 runs, is far from uniform and the reference's float32 mode agrees with float64
-    const q = refLogprobs(path.join(tiny, 'qwen2-tiny'), ids);
+    const q = await refLogprobs(path.join(tiny, 'qwen2-tiny'), ids);
     expect(Math.max(...q) - Math.min(...q)).toBeGreaterThan(1);
-    const r32 = runRef(path.join(tiny, 'qwen2-tiny'), ids, ['--float32']);
+    const r32 = await runRef(path.join(tiny, 'qwen2-tiny'), ids, ['--float32']);
     expect(r32.status).toBe(0);
     const q32 = (JSON.parse(r32.stdout) as { logprobs: (number | null)[] }).logprobs.slice(1) as number[];
     expect(maxDiff(q, q32)).toBeLessThan(1e-4);
-  }, 300_000); // nine reference runs, each importing torch: past 120 s on a loaded machine
+  }, 300_000); // nine reference runs
 
-  it('refuses every hostile folder with exit 2 and a message that names the problem', () => {
+  it('refuses every hostile folder with exit 2 and a message that names the problem', async () => {
     const cases = readJson(path.join(hostile, 'hostile.json')) as Record<string, { problem: string; expect: string }>;
     expect(Object.keys(cases).length).toBeGreaterThanOrEqual(8);
     for (const [name, c] of Object.entries(cases)) {
       expect(existsSync(path.join(hostile, name))).toBe(true);
-      const r = runRef(path.join(hostile, name), [1, 2, 3]);
+      const r = await runRef(path.join(hostile, name), [1, 2, 3]);
       expect({ name, status: r.status, stdout: r.stdout }).toEqual({ name, status: 2, stdout: '' });
       const lines = r.stderr.trim().split('\n');
       expect(lines.length, `${name}: ${r.stderr}`).toBe(1);
@@ -362,12 +363,12 @@ describe.skipIf(!hasTorch)('Hugging Face fixtures and the PyTorch reference', ()
     }
   });
 
-  it('refuses ids the model cannot take', () => {
+  it('refuses ids the model cannot take', async () => {
     const folder = path.join(tiny, 'gpt2-tiny');
-    const big = runRef(folder, [1, 320]);
+    const big = await runRef(folder, [1, 320]);
     expect(big.status).toBe(2);
     expect(big.stderr).toContain('vocab_size');
-    const long = runRef(folder, someIds(129, 320));
+    const long = await runRef(folder, someIds(129, 320));
     expect(long.status).toBe(2);
     expect(long.stderr).toContain('n_positions');
   });

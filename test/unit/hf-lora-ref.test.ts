@@ -20,12 +20,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { closeHfRef, hfRef } from '../../support/hf-ref';
 import { PY } from '../../support/python';
 // no __pycache__ next to the scripts
 const ENV = { ...process.env, PYTHONDONTWRITEBYTECODE: '1' };
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const MAKE_TINY = path.join(ROOT, 'scripts/hf/make_tiny.py');
-const HF_REF = path.join(ROOT, 'support/hf_ref.py');
 
 const hasTorch = spawnSync(PY, ['-c', 'import torch, numpy'], { stdio: 'ignore' }).status === 0;
 if (!hasTorch) {
@@ -210,7 +210,7 @@ function py(args: string[]): Promise<RefResult> {
 }
 
 const ref = (folder: string, ids: number[] | null, extra: string[] = []): Promise<RefResult> =>
-  py([HF_REF, folder, ...(ids ? ['--ids', ids.join(',')] : []), ...extra]);
+  hfRef([folder, ...(ids ? ['--ids', ids.join(',')] : []), ...extra]);
 
 interface RefOut {
   ids: number[];
@@ -310,6 +310,7 @@ describe.skipIf(!hasTorch)('PEFT LoRA in the PyTorch reference (hf_ref.py --adap
   });
 
   afterAll(() => {
+    closeHfRef();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 

@@ -21,6 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { swiftShaderEnv } from '../../src/cli/node-gpu';
 import type { Report } from '../gpu/hf-parity.check';
 
+import { closeHfRef, hfRef } from '../../support/hf-ref';
 import { PY, pythonMissing } from '../../support/python';
 const ENV = { ...process.env, PYTHONDONTWRITEBYTECODE: '1' };
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -51,8 +52,8 @@ interface Ref {
   grads?: Record<string, number[]>;
 }
 
-function ref(folder: string, extra: string[] = []): Ref {
-  const r = spawnSync(PY, [path.join(ROOT, 'support/hf_ref.py'), folder, '--ids', IDS.join(','), ...extra], { encoding: 'utf8', env: ENV });
+async function ref(folder: string, extra: string[] = []): Promise<Ref> {
+  const r = await hfRef([folder, '--ids', IDS.join(','), ...extra]);
   if (r.status !== 0) throw new Error(`hf_ref.py ${folder}: ${r.stderr}`);
   return JSON.parse(r.stdout) as Ref;
 }
@@ -126,7 +127,7 @@ const maxDiff = (a: (number | null)[], b: (number | null)[]): number => {
 describe.skipIf(!hasTorch)('pretrained students match the Hugging Face math (PyTorch reference)', () => {
   let dir = '';
   const refs: Record<string, { base: Ref; lora: Ref }> = {};
-  beforeAll(() => {
+  beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'mcckd-parity-'));
     const made = spawnSync(PY, [path.join(ROOT, 'scripts/hf/make_tiny.py'), dir, '--adapters', '--families', FAMILIES], {
       encoding: 'utf8',
@@ -134,9 +135,15 @@ describe.skipIf(!hasTorch)('pretrained students match the Hugging Face math (PyT
     });
     if (made.status !== 0) throw new Error(made.stderr);
     for (const c of CASES)
-      refs[c] = { base: ref(path.join(dir, c)), lora: ref(path.join(dir, c), ['--adapter', path.join(dir, `${c}.lora`), '--grad']) };
+      refs[c] = {
+        base: await ref(path.join(dir, c)),
+        lora: await ref(path.join(dir, c), ['--adapter', path.join(dir, `${c}.lora`), '--grad']),
+      };
   }, 300_000);
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => {
+    closeHfRef();
+    rmSync(dir, { recursive: true, force: true });
+  });
   // one cpu run serves both cpu checks
   let cpuRun: Promise<Report> | undefined;
   const oursCpu = (): Promise<Report> => (cpuRun ??= ours(dir, 'cpu'));
