@@ -8,7 +8,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, mcckd, py, ok, pythonHas, tinyModels, writePensData } from '../../support/cli';
+import { mcckd, ok, pythonHas, tinyModels, writePensData } from '../../support/cli';
+import { closeHfRef, hfRef } from '../../support/hf-ref';
 import { decode } from '../../src/checkpoint/safetensors';
 import { loadRunDir } from '../../src/checkpoint/runDir';
 import { exportModel, type ExportModel } from '../../src/export/source';
@@ -25,8 +26,12 @@ const maxDiff = (a: (number | null)[], b: (number | null)[]): number => {
   for (let i = 1; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)));
   return m;
 };
-const ref = (folder: string, ids: number[]): Scored =>
-  JSON.parse(py([path.join(ROOT, 'support/hf_ref.py'), folder, '--ids', ids.join(',')])) as Scored;
+const ref = async (folder: string, ids: number[]): Promise<Scored> => {
+  const r = await hfRef([folder, '--ids', ids.join(',')]);
+  if (r.status !== 0) throw new Error(`hf_ref.py ${folder}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Scored;
+};
+afterAll(closeHfRef);
 /** The dtype of every tensor in a safetensors header. */
 function headerDtypes(file: string): Record<string, string> {
   const b = readFileSync(file);
@@ -117,7 +122,7 @@ describe.skipIf(!hasNumpy)('mcckd export --format hf', () => {
       expect(maxDiff(byRun.logprobs, plain.logprobs)).toBeGreaterThan(1e-2); // the merge is not a no-op
       expect(maxDiff(byExport.logprobs, byRun.logprobs)).toBeLessThan(1e-4);
       if (hasTorch) {
-        const r = ref(out, byRun.ids);
+        const r = await ref(out, byRun.ids);
         const dStudent = maxDiff(byExport.logprobs, r.logprobs);
         const dRun = maxDiff(byRun.logprobs, r.logprobs);
         console.log(
@@ -157,7 +162,7 @@ describe.skipIf(!hasNumpy)('mcckd export --format hf', () => {
     const out = at('hf-on-export');
     await ok(['export', '--run', run, '--format', 'hf', '--out', out]);
     const byRun = (await ok(['score', '--run', run, '--text', TEXT])) as Scored;
-    if (hasTorch) expect(maxDiff(byRun.logprobs, ref(out, byRun.ids).logprobs)).toBeLessThan(1e-4);
+    if (hasTorch) expect(maxDiff(byRun.logprobs, (await ref(out, byRun.ids)).logprobs)).toBeLessThan(1e-4);
   });
 
   it('--dtype F16 stores every tensor as F16 and says so in config.json; the values stay close', { timeout: 300_000 }, async () => {
@@ -171,7 +176,7 @@ describe.skipIf(!hasNumpy)('mcckd export --format hf', () => {
     const d = maxDiff(byExport.logprobs, byRun.logprobs);
     console.log(`gpt2-tiny hf F16: score --student EXPORT vs score --run ${d.toExponential(2)}`);
     expect(d).toBeLessThan(2e-2);
-    if (hasTorch) expect(maxDiff(byExport.logprobs, ref(out, byRun.ids).logprobs)).toBeLessThan(1e-4);
+    if (hasTorch) expect(maxDiff(byExport.logprobs, (await ref(out, byRun.ids)).logprobs)).toBeLessThan(1e-4);
   });
 
   it('a BF16 base keeps BF16 storage (rounded to nearest even); --dtype F32 keeps the exact merge', { timeout: 300_000 }, async () => {
@@ -222,8 +227,8 @@ describe.skipIf(!hasNumpy)('mcckd export --format hf', () => {
     expect(dRound).toBeLessThan(0.1);
     expect(maxDiff(byF32.logprobs, byRun.logprobs)).toBeLessThan(1e-4);
     if (hasTorch) {
-      expect(maxDiff(byExport.logprobs, ref(out, byRun.ids).logprobs)).toBeLessThan(1e-4);
-      expect(maxDiff(byRun.logprobs, ref(f32, byRun.ids).logprobs)).toBeLessThan(1e-4);
+      expect(maxDiff(byExport.logprobs, (await ref(out, byRun.ids)).logprobs)).toBeLessThan(1e-4);
+      expect(maxDiff(byRun.logprobs, (await ref(f32, byRun.ids)).logprobs)).toBeLessThan(1e-4);
     }
   });
 
@@ -297,7 +302,7 @@ describe.skipIf(!hasNumpy)('mcckd export --format hf', () => {
     expect(names).not.toContain('lm_head.weight');
     const byRun = (await ok(['score', '--run', run, '--text', TEXT])) as Scored;
     if (hasTorch) {
-      const d = maxDiff(byRun.logprobs, ref(out, byRun.ids).logprobs);
+      const d = maxDiff(byRun.logprobs, (await ref(out, byRun.ids)).logprobs);
       console.log(
         `from-scratch hf F32: PyTorch GPT-2 on the export vs score --run ${d.toExponential(2)} (tokenizer.json ${withTokenizer ? 'written' : 'pending'})`,
       );
