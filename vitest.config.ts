@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import LongestFirst from './test/sequencer.ts';
 
 // Two projects: fast unit tests (Node, tfjs cpu backend, fake-indexeddb) and
 // browser end-to-end tests (real headless Chromium + SwiftShader WebGPU).
@@ -16,6 +17,8 @@ const WORKERS = 2;
 
 export default defineConfig({
   test: {
+    // the longest files first, across both projects (test/sequencer.ts)
+    sequence: { sequencer: LongestFirst },
     projects: [
       {
         test: {

@@ -418,8 +418,11 @@ const LOST = Symbol('lost');
  * forever), and at once when it was lost before. Other failures are
  * rethrown unchanged (only a bare AbortError or OperationError, or an
  * error without a message, waits for a loss report first); on cpu and wasm
- * this is just `op()`. */
-export async function guardBackendLoss<T>(op: () => Promise<T> | T, waitMs = 1000): Promise<T> {
+ * this is just `op()`. The wait is long because such an error is a loss
+ * almost always, and on a loaded machine Chromium settled `lost` more than
+ * a second after a read-back's "Buffer was unmapped before mapping was
+ * resolved" (the run then ended as failed instead of resuming). */
+export async function guardBackendLoss<T>(op: () => Promise<T> | T, waitMs = 15_000): Promise<T> {
   const name = tf.getBackend() ?? undefined;
   const before = backendLost(name);
   if (before) throw new BackendLostError(before);

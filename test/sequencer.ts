@@ -1,0 +1,59 @@
+// The order test files start in: the longest first, whichever project they
+// belong to, so that the two workers finish together (vitest's own order runs
+// the projects one after the other and, in a fresh clone with no timings
+// cached, the larger files first: a 3-minute file then started last and ran
+// alone at the end). The costs are seconds a file took in one `npm test` on
+// the 2-core machine; only the order uses them, and a file not listed runs
+// after these, largest first.
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
+
+const COST: Record<string, number> = {
+  'test/unit/fused-webgpu.test.ts': 182,
+  'test/e2e/pretrained.test.ts': 171,
+  'test/e2e/app.test.ts': 164,
+  'test/e2e/app-tabs.test.ts': 128,
+  'test/e2e/compare.test.ts': 111,
+  'test/unit/cli.test.ts': 92,
+  'test/unit/device-loss.test.ts': 91,
+  'test/unit/hf-parity.test.ts': 88,
+  'test/e2e/device-loss.test.ts': 78,
+  'test/e2e/ux.test.ts': 77,
+  'test/e2e/learning.test.ts': 70,
+  'test/unit/export-hf.test.ts': 66,
+  'test/unit/export-peft.test.ts': 59,
+  'test/e2e/blocked-db.test.ts': 55,
+  'test/e2e/resume-same-tab.test.ts': 52,
+  'test/e2e/ux-phone.test.ts': 49,
+  'test/e2e/ux-keyboard.test.ts': 45,
+  'test/unit/export-tokenizer.test.ts': 42,
+  'test/unit/cli-kill.test.ts': 40,
+  'test/unit/worker-compare.test.ts': 39,
+  'test/unit/cli-experiment.test.ts': 34,
+  'test/unit/cli-student.test.ts': 34,
+  'test/unit/cli-export.test.ts': 32,
+  'test/e2e/gguf-wllama.test.ts': 29,
+  'test/e2e/fallback.test.ts': 26,
+  'test/unit/hf-transformers.test.ts': 22,
+  'test/unit/curated-jsonl.test.ts': 20,
+  'test/unit/core-train.test.ts': 19,
+  'test/unit/hf-lora-ref.test.ts': 15,
+  'test/unit/torch-ref.test.ts': 13,
+};
+
+export default class LongestFirst extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const root = this.ctx.config.root;
+    const key = (f: TestSpecification): [number, number] => {
+      const rel = path.relative(root, f.moduleId).split(path.sep).join('/');
+      return [COST[rel] ?? 0, statSync(f.moduleId).size];
+    };
+    const keys = new Map(files.map((f) => [f, key(f)]));
+    return [...files].sort((a, b) => {
+      const [ca, sa] = keys.get(a)!;
+      const [cb, sb] = keys.get(b)!;
+      return cb - ca || sb - sa;
+    });
+  }
+}
