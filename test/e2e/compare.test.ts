@@ -31,11 +31,11 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader): the comp
       await expect.poll(async () => (await p.getByTestId('eval-name').textContent()) ?? '', { timeout: 30_000 }).toMatch(/3 questions/);
       await p.getByTestId('steps').fill('2');
       await p.getByTestId('setting-batchSize').fill('2'); // small steps: SwiftShader is slow
-      await p.getByTestId('eval-max-tokens').fill('12');
+      await p.getByTestId('eval-max-tokens').fill('6'); // an untrained student: every answer runs to the limit
       // accuracy checks after each step, on 2 questions: the comparison's accuracy curves
       await p.getByTestId('setting-accuracyEvery').fill('1');
       await p.getByTestId('setting-accuracyQuestions').fill('2');
-      await p.getByTestId('setting-accuracyMaxTokens').fill('8');
+      await p.getByTestId('setting-accuracyMaxTokens').fill('4');
       await expect.poll(() => p.getByTestId('compare-run').isEnabled(), { timeout: 30_000 }).toBe(true);
 
       // a bad seeds field says what is wrong and starts nothing

@@ -9,7 +9,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, mcckd, lastLine, py, ok, pythonHas, type CliResult, tinyModels, writePensData } from '../../support/cli';
+import { mcckd, lastLine, ok, pythonHas, type CliResult, tinyModels, writePensData } from '../../support/cli';
+import { closeHfRef, hfRef } from '../../support/hf-ref';
 import { decode } from '../../src/checkpoint/safetensors';
 
 const hasNumpy = pythonHas('numpy');
@@ -43,7 +44,10 @@ describe.skipIf(!hasNumpy)('mcckd export --format peft', () => {
     data = at('train.jsonl');
     writePensData(data);
   }, 120_000);
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => {
+    closeHfRef();
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   // the first layer's adapted projection and its A [r, in], B [out, r] shapes
   const probe = {
@@ -128,9 +132,9 @@ describe.skipIf(!hasNumpy)('mcckd export --format peft', () => {
       };
       expect(maxDiff(ours.logprobs, viaAdapter.logprobs)).toBeLessThan(1e-5);
       if (hasTorch) {
-        const ref = JSON.parse(
-          py([path.join(ROOT, 'support/hf_ref.py'), at('m', base), '--adapter', out, '--ids', ours.ids.join(',')]),
-        ) as { logprobs: (number | null)[] };
+        const run = await hfRef([at('m', base), '--adapter', out, '--ids', ours.ids.join(',')]);
+        if (run.status !== 0) throw new Error(`hf_ref.py: ${run.stderr}`);
+        const ref = JSON.parse(run.stdout) as { logprobs: (number | null)[] };
         const d = maxDiff(ours.logprobs, ref.logprobs);
         console.log(
           `${base} peft: max |log-prob diff| vs PyTorch+PEFT ${d.toExponential(2)} (adapter moves them by ${maxDiff(ours.logprobs, plain.logprobs).toFixed(3)})`,

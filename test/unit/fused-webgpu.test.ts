@@ -52,12 +52,13 @@ describe.skipIf(!gpuEnv)('fused WebGPU kernels (Dawn + SwiftShader)', () => {
     expect(Math.abs(r.sumSquares.fused - r.sumSquares.unfused) / r.sumSquares.unfused).toBeLessThan(1e-5);
 
     const { fused, unfused, cpu } = r.train;
-    expect(fused.losses).toHaveLength(4);
+    expect(fused.losses).toHaveLength(3);
+    expect(unfused.losses).toHaveLength(2);
     fused.losses.forEach((l, i) => {
-      expect(Math.abs(l - unfused.losses[i])).toBeLessThan(1e-4);
+      if (i < unfused.losses.length) expect(Math.abs(l - unfused.losses[i])).toBeLessThan(1e-4);
       expect(Math.abs(l - cpu.losses[i])).toBeLessThan(1e-4);
     });
-    expect(fused.losses[3]).toBeLessThan(fused.losses[0]);
+    expect(fused.losses[2]).toBeLessThan(fused.losses[0]);
     expect(fused.growth).toBe(0);
     expect(unfused.growth).toBe(0);
     expect(fused.dispatches).toBeLessThan(unfused.dispatches * 0.6);
@@ -65,7 +66,7 @@ describe.skipIf(!gpuEnv)('fused WebGPU kernels (Dawn + SwiftShader)', () => {
     // Resuming on WebGPU from a snapshot continues the run: each loss within
     // 1e-5 of the uninterrupted run's (the stated WebGPU tolerance; on cpu
     // they are identical, test/unit/core-train.test.ts).
-    expect(r.resume.resumed).toHaveLength(4);
+    expect(r.resume.resumed).toHaveLength(3);
     r.resume.resumed.forEach((l, i) => expect(Math.abs(l - r.resume.straight[i])).toBeLessThan(1e-5));
   });
 });
