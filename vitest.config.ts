@@ -4,16 +4,16 @@ import LongestFirst from './test/sequencer.ts';
 // Two projects: fast unit tests (Node, tfjs cpu backend, fake-indexeddb) and
 // browser end-to-end tests (real headless Chromium + SwiftShader WebGPU).
 //
-// Both run in one pool of WORKERS files at a time. Three on a 2-core machine:
-// a whole `npm test` with two kept only 1.1 cores busy on average (user + sys
-// 19.9 min over 18.2 min; files wait on pages, workers, child processes and
-// polls), so a third file fills the gaps. Browser files may run side by
-// side: each has its own `vite preview` on a free port, its own Chromium (its
-// own profile) and fresh contexts (their own IndexedDB);
-// test/e2e/global-setup.ts builds the app once before any of them, so none
-// builds into a folder another is serving. Projects sharing a pool must have
-// the same maxWorkers.
-const WORKERS = 3;
+// Both run in one pool of WORKERS files at a time (vitest's default is one
+// fewer than the cores: a single file at a time on a 2-core machine, while
+// most test files keep one core busy: the tfjs cpu backend, a child process,
+// a page waiting on its worker). Two at a time, a browser file's waits overlap
+// with unit files. Browser files may run side by side: each has its own
+// `vite preview` on a free port, its own Chromium (its own profile) and fresh
+// contexts (their own IndexedDB); test/e2e/global-setup.ts builds the app
+// once before any of them, so none builds into a folder another is serving.
+// Projects sharing a pool must have the same maxWorkers.
+const WORKERS = 2;
 
 export default defineConfig({
   test: {
