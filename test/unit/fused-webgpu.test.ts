@@ -17,7 +17,7 @@ function check(): Promise<Report> {
     execFile(
       process.execPath,
       [path.join(ROOT, 'node_modules/tsx/dist/cli.mjs'), path.join(ROOT, 'test/gpu/fused.check.ts')],
-      { cwd: ROOT, env: { ...process.env, ...gpuEnv }, maxBuffer: 64 << 20, timeout: 400_000 },
+      { cwd: ROOT, env: { ...process.env, ...gpuEnv }, maxBuffer: 64 << 20, timeout: 840_000 },
       (err, stdout, stderr) => {
         const line = stdout.split('\n').find((l) => l.startsWith('{'));
         if (err || !line) reject(new Error(`fused check failed: ${String(err)}\n${stderr.slice(-2000)}`));
@@ -35,7 +35,7 @@ const close = (d: Diff, tol: number): void => {
 
 describe.skipIf(!gpuEnv)('fused WebGPU kernels (Dawn + SwiftShader)', () => {
   it('match the unfused ops, forward and gradient, train to the same losses with fewer kernels, and resume exactly', {
-    timeout: 420_000,
+    timeout: 900_000,
   }, async () => {
     const r = await check();
     expect(r.backend).toBe('webgpu');
