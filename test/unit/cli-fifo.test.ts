@@ -6,6 +6,7 @@ import { closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { refusal } from './refusal';
 import { adapterFrom, studentFrom } from '../../src/cli/student';
 import type { PretrainedStudent } from '../../src/core/inference';
 
@@ -26,15 +27,6 @@ afterEach(() => {
     // no reader waiting: nothing to release
   }
 });
-
-async function refusal(p: Promise<unknown>): Promise<Error> {
-  const e = await p.then(
-    () => undefined,
-    (x: unknown) => x,
-  );
-  expect(e, 'accepted').toBeInstanceOf(Error);
-  return e as Error;
-}
 
 describe.skipIf(!made)('a FIFO as a model or adapter folder', () => {
   it('--student FIFO is refused as not a regular file or folder', { timeout: 10_000 }, async () => {

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { refusal } from './refusal';
 import { checkModelRanges } from '../../src/core/config';
 import { HfConfigError, parseHfConfig, studentConfig } from '../../src/hf/config';
 import { readHfFolder, type FolderSource } from '../../src/hf/folder';
@@ -16,15 +17,6 @@ const tmp = mkdtempSync(path.join(tmpdir(), 'hf-hostile-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 let n = 0;
 const folder = (files: Map<string, Uint8Array | string>): string => writeFolder(path.join(tmp, `f${n++}`), files);
-
-async function refusal(p: Promise<unknown>): Promise<Error> {
-  const e = await p.then(
-    () => undefined,
-    (x: unknown) => x,
-  );
-  expect(e, 'accepted').toBeInstanceOf(Error);
-  return e as Error;
-}
 
 /** A folder source that notes the name of every file read. */
 function watched(src: FolderSource): { src: FolderSource; opened: string[] } {

@@ -7,6 +7,7 @@ import { closeSync, mkdtempSync, openSync, rmSync, truncateSync, writeSync } fro
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { refusal } from './refusal';
 import { encode } from '../../src/checkpoint/safetensors';
 import { HfConfigError } from '../../src/hf/config';
 import { readHfFolder, type FolderSource } from '../../src/hf/folder';
@@ -33,15 +34,6 @@ function counted(src: FolderSource): { src: FolderSource; bytes: () => number } 
     return b;
   };
   return { src: { ...src, read }, bytes: () => total };
-}
-
-async function refusal(p: Promise<unknown>): Promise<Error> {
-  const e = await p.then(
-    () => undefined,
-    (x: unknown) => x,
-  );
-  expect(e, 'accepted').toBeInstanceOf(Error);
-  return e as Error;
 }
 
 /** The 8-byte length and the JSON header of a file whose data section is
