@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { checkStoredTensors, HfConfigError, hfParamCount, hfTensorShapes, isIgnoredTensor, parseHfConfig } from '../../src/hf/config';
 
 import { PY } from '../../support/python';
+import { TINY_LLAMA_CONFIG } from './hf-tiny-files';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const hasNumpy = spawnSync(PY, ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
 if (!hasNumpy) console.warn(`hf-config: skipped, ${PY} cannot import numpy (.ci/run's .venv, or MCCKD_PYTHON: support/python.ts)`);
@@ -279,17 +280,7 @@ describe.skipIf(!hasNumpy)('Hugging Face config.json and tensor table', () => {
   });
 
   it('refuses configs without allocating: huge sizes, non-integers, unknown settings', () => {
-    const llama = {
-      architectures: ['LlamaForCausalLM'],
-      model_type: 'llama',
-      vocab_size: 100,
-      hidden_size: 32,
-      num_attention_heads: 4,
-      num_key_value_heads: 2,
-      num_hidden_layers: 2,
-      intermediate_size: 64,
-      max_position_embeddings: 64,
-    };
+    const llama = TINY_LLAMA_CONFIG;
     expect(() => parseHfConfig({ ...llama, num_hidden_layers: 1e9 })).toThrow(
       /"num_hidden_layers" must be an integer in \[1, 128\], got 1000000000/,
     );

@@ -11,7 +11,7 @@ import { HfConfigError, parseHfConfig, studentConfig } from '../../src/hf/config
 import { readHfFolder, type FolderSource } from '../../src/hf/folder';
 import { readPeftAdapter } from '../../src/hf/peft';
 import { nodeFolder } from '../../src/node/folder';
-import { TINY_GPT2, tinyAdapterFiles, tinyGpt2Files, tinyGpt2Model, writeFolder } from './hf-tiny-files';
+import { TINY_GPT2, TINY_LLAMA_CONFIG, tinyAdapterFiles, tinyGpt2Files, tinyGpt2Model, writeFolder } from './hf-tiny-files';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'hf-hostile-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -64,17 +64,7 @@ describe('deeply nested JSON (defect 6)', () => {
 });
 
 describe("one set of limits, the core's, checked on config.json before a weight is read (defect 7)", () => {
-  const llama = {
-    architectures: ['LlamaForCausalLM'],
-    model_type: 'llama',
-    vocab_size: 100,
-    hidden_size: 32,
-    num_attention_heads: 4,
-    num_key_value_heads: 2,
-    num_hidden_layers: 2,
-    intermediate_size: 64,
-    max_position_embeddings: 64,
-  };
+  const llama = TINY_LLAMA_CONFIG;
   const gemma3 = {
     ...llama,
     architectures: ['Gemma3ForCausalLM'],

@@ -11,6 +11,19 @@ import { hfTensorShapes, parseHfConfig, studentConfig } from '../../src/hf/confi
 import { PEFT_PREFIX } from '../../src/hf/peft';
 
 /** GPT-2 as transformers writes its config.json, at toy sizes. */
+/** A small LLaMA config.json (no weights): the base of the config tests' edits. */
+export const TINY_LLAMA_CONFIG = {
+  architectures: ['LlamaForCausalLM'],
+  model_type: 'llama',
+  vocab_size: 100,
+  hidden_size: 32,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  num_hidden_layers: 2,
+  intermediate_size: 64,
+  max_position_embeddings: 64,
+};
+
 export const TINY_GPT2 = {
   architectures: ['GPT2LMHeadModel'],
   model_type: 'gpt2',
