@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PY, PY_ENV } from './python';
 
-export const HF_REF = path.join(fileURLToPath(new URL('..', import.meta.url)), 'support/hf_ref.py');
+const HF_REF = path.join(fileURLToPath(new URL('..', import.meta.url)), 'support/hf_ref.py');
 
 /** What one `hf_ref.py ARGS` run exited with and printed. */
 export interface RefRun {
