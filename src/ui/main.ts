@@ -14,7 +14,7 @@ import { h, keepFocusWhenDisabled } from './dom';
 import { catchGlobalErrors, clearErrors, errorBanner, guard, showError } from './errors';
 import { EvaluationView } from './evaluation';
 import { evalReportView, reportView } from './report';
-import { settingsView } from './settings';
+import { backendFromLink, settingsView } from './settings';
 import { StudentView } from './student';
 import { TrainingView } from './training';
 
@@ -473,6 +473,12 @@ settings.onBackendChange((b) => {
   requestBackend(`Switching to ${b}`, b);
 });
 
+try {
+  const linked = backendFromLink(location.search);
+  if (linked) settings.setBackend(linked);
+} catch (e) {
+  showError('The link', e);
+}
 requestBackend('Setting up the backend', settings.backend());
 void api
   .presetParams()

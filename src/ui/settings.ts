@@ -105,6 +105,18 @@ const BACKENDS: { value: BackendName; label: string }[] = [
   { value: 'cpu', label: 'Plain JavaScript (CPU, slowest)' },
 ];
 
+/** The backend a link asks for with `?backend=NAME` (a page opened on a
+ * machine whose WebGPU misbehaves, a bookmarked classroom setup, the browser
+ * tests of the page's flow): undefined without one; a name not in the
+ * picker is an error that lists the names. */
+export function backendFromLink(search: string): BackendName | undefined {
+  const asked = new URLSearchParams(search).get('backend');
+  if (asked === null) return undefined;
+  const b = BACKENDS.find((o) => o.value === asked);
+  if (!b) throw new Error(`?backend=${asked} is not one of ${BACKENDS.map((o) => o.value).join(', ')}; starting on webgpu`);
+  return b.value;
+}
+
 function field(label: string, control: HTMLElement & { id: string }, help: string): HTMLElement {
   const helpId = `${control.id}-help`;
   control.setAttribute('aria-describedby', helpId);

@@ -6,7 +6,7 @@
 
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bannerText, waitFor } from './checks';
+import { bannerText, waitFor, onWasm } from './checks';
 import { chromiumAvailable, launchBrowser, openPage, serve, trainStatus, type Served } from '../../support/browser';
 
 const available = chromiumAvailable();
@@ -53,7 +53,7 @@ describe.skipIf(!available)('a tab holding an older database version open', () =
         }),
     );
 
-    const w = await openPage(browser, served.url, context);
+    const w = await openPage(browser, onWasm(served.url), context);
     const { page } = w;
     // The start-up listing of saved runs gives up with the reason.
     await waitFor('the saved runs to give up', async () => /another tab/.test(await bannerText(page)), 90_000);
@@ -63,7 +63,7 @@ describe.skipIf(!available)('a tab holding an older database version open', () =
     await page.getByTestId('use-demo').click();
     await page.getByTestId('data-report').getByText('Questions for training').waitFor({ timeout: 120_000 });
     await page.getByTestId('steps').fill('4');
-    await page.getByTestId('setting-batchSize').fill('2'); // small steps: SwiftShader is slow
+    await page.getByTestId('setting-batchSize').fill('2'); // small steps keep the test short
     await waitFor('Start enabled', () => page.getByTestId('train-start').isEnabled(), 30_000);
     await page.getByTestId('train-start').click();
     const notes = page.getByTestId('train-notes');

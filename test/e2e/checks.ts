@@ -19,6 +19,14 @@ export function servedApp(): { served: Served; browser: Browser } {
   return app;
 }
 
+/** The page's link on the wasm backend (`?backend=wasm`), for the tests of
+ * the page's flow: there SwiftShader's WebGPU (a CPU emulating a GPU,
+ * seconds a step) would only slow them. WebGPU in the page has tests of its
+ * own: app, pretrained, device-loss and fallback. */
+export function onWasm(url: string): string {
+  return `${url}${url.includes('?') ? '&' : '?'}backend=wasm`;
+}
+
 /** Until the worker's backend badge names the backend it got. */
 export async function waitBackend(page: Page): Promise<void> {
   await page

@@ -6,19 +6,18 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { evalFile } from './fixtures';
 import { artifact, fixture } from './app-helpers';
-import { expectClean, servedApp, waitBackend } from './checks';
+import { expectClean, servedApp, waitBackend, onWasm } from './checks';
 import { axeViolations } from './ux-helpers';
 import { ARTIFACTS, chromiumAvailable, openPage } from '../../support/browser';
 
 const available = chromiumAvailable();
 
-describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader): the comparison', () => {
+describe.skipIf(!available)('app in Chromium (wasm backend): the comparison', () => {
   const app = servedApp();
 
-  // The slowest test here: four runs (two seeds), the first compiling every
-  // shader on SwiftShader; two steps each keep it to minutes.
+  // Four runs (two seeds) on wasm; two steps each keep it short.
   it('compares MCC-KD with the baseline over two seeds: both alphas with mean ± sd, the differences seed by seed, and report.md', async () => {
-    const c = await openPage(app.browser, app.served.url);
+    const c = await openPage(app.browser, onWasm(app.served.url));
     try {
       const p = c.page;
       await waitBackend(p);
@@ -30,7 +29,7 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader): the comp
       await p.getByTestId('eval-file').setInputFiles(artifact('compare', 'e2e-eval.jsonl', evalFile()));
       await expect.poll(async () => (await p.getByTestId('eval-name').textContent()) ?? '', { timeout: 30_000 }).toMatch(/3 questions/);
       await p.getByTestId('steps').fill('2');
-      await p.getByTestId('setting-batchSize').fill('2'); // small steps: SwiftShader is slow
+      await p.getByTestId('setting-batchSize').fill('2'); // small steps keep the test short
       await p.getByTestId('eval-max-tokens').fill('6'); // an untrained student: every answer runs to the limit
       // accuracy checks after each step, on 2 questions: the comparison's accuracy curves
       await p.getByTestId('setting-accuracyEvery').fill('1');

@@ -1,11 +1,11 @@
 // Learning made visible in the page (issue 14, items 2 and 3): accuracy
 // checks on a few held-out questions while training, charted next to the
 // loss, and the consistency of sampled explanations in the evaluation.
-// SwiftShader is slow: the tiny model, 4 steps, 4 questions, short answers.
+// A short run on wasm: the tiny model, 4 steps, 4 questions, short answers.
 
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { expectClean, servedApp, waitFor } from './checks';
+import { expectClean, servedApp, waitFor, onWasm } from './checks';
 import path from 'node:path';
 import { ARTIFACTS, chromiumAvailable, CHROMIUM, openPage, screenshot, trainStatus } from '../../support/browser';
 
@@ -33,7 +33,7 @@ describe.skipIf(!available)('learning made visible', () => {
   const app = servedApp();
 
   it('charts accuracy every 2 steps while training; the evaluation shows the consistency of 2 sampled explanations', async () => {
-    const w = await openPage(app.browser, `${app.served.url}?diagnostics`);
+    const w = await openPage(app.browser, onWasm(`${app.served.url}?diagnostics`));
     const page = w.page;
     try {
       await page

@@ -1,6 +1,6 @@
 // The page by keyboard only (issue 15): see ux.test.ts.
 import { describe, expect, it } from 'vitest';
-import { expectClean, servedApp, waitBackend, waitFor } from './checks';
+import { expectClean, servedApp, waitBackend, waitFor, onWasm } from './checks';
 import { open, STEPS } from './ux-page';
 import { chromiumAvailable, screenshot, trainStatus } from '../../support/browser';
 
@@ -12,7 +12,7 @@ describe.skipIf(!available)('the page as a person meets it: keyboard only', () =
   // is reached with Tab (the order the page gives) and pressed with Enter;
   // numbers are typed. No click, no focus() call.
   it('keyboard only: Use demo data, set the length, Start, wait, Evaluate, read the result', { timeout: 400_000 }, async () => {
-    const w = await open(app.browser, app.served.url, { width: 1280, height: 800 });
+    const w = await open(app.browser, onWasm(app.served.url), { width: 1280, height: 800 });
     const page = w.page;
     try {
       await waitBackend(page);
@@ -42,7 +42,7 @@ describe.skipIf(!available)('the page as a person meets it: keyboard only', () =
       await page.keyboard.press('Enter');
       await page.getByTestId('data-report').getByText('Questions for training').waitFor({ timeout: 120_000 });
       await typeInto('steps', String(STEPS));
-      await typeInto('setting-batchSize', '2'); // small steps: SwiftShader is slow
+      await typeInto('setting-batchSize', '2'); // small steps keep the test short
       await tabTo('train-start');
       await waitFor('Start enabled', () => page.getByTestId('train-start').isEnabled(), 60_000, 250, page);
       await page.keyboard.press('Enter');

@@ -6,14 +6,13 @@ import { waitFor } from './checks';
 import { axeViolations, sidewaysOverflow } from './ux-helpers';
 import { openPage, type WatchedPage } from '../../support/browser';
 
-/** Runs are tiny (3 steps of the tiny model): SwiftShader is slow. */
+/** Runs are tiny (3 steps of the tiny model): these tests check the page, not learning. */
 export const STEPS = 3;
 
 export async function useDemo(page: Page): Promise<void> {
   await page.getByTestId('use-demo').click();
   await page.getByTestId('data-report').getByText('Questions for training').waitFor({ timeout: 120_000 });
-  // batch 2: these tests check the page, not learning (a step at the demo's
-  // batch 16 takes ~20 s on SwiftShader, at batch 2 ~3 s)
+  // batch 2: these tests check the page, not learning
   await page.getByTestId('setting-batchSize').fill('2');
   await waitFor('Start enabled', () => page.getByTestId('train-start').isEnabled(), 60_000, 250, page);
 }

@@ -1,8 +1,8 @@
 // The page on a phone (issue 15): see ux.test.ts.
 import { describe, expect, it } from 'vitest';
-import { expectClean, servedApp, waitBackend, waitFor } from './checks';
+import { expectClean, servedApp, waitBackend, waitFor, onWasm } from './checks';
 import { maxOverflow, watchWidth } from './ux-helpers';
-import { expectNoSidewaysScroll, open, STEPS, useDemo } from './ux-page';
+import { expectNoSidewaysScroll, open, useDemo } from './ux-page';
 import { chromiumAvailable, readStep, screenshot, trainStatus } from '../../support/browser';
 
 const available = chromiumAvailable();
@@ -10,7 +10,7 @@ describe.skipIf(!available)('the page as a person meets it: a phone', () => {
   const app = servedApp();
 
   it('phone (390x844): never scrolls sideways before, during and after training or in the classroom view; Pause says "pausing…" at once', async () => {
-    const w = await open(app.browser, app.served.url, { width: 390, height: 844 }, true);
+    const w = await open(app.browser, onWasm(app.served.url), { width: 390, height: 844 }, true);
     const page = w.page;
     try {
       await waitBackend(page);
@@ -19,7 +19,8 @@ describe.skipIf(!available)('the page as a person meets it: a phone', () => {
       await useDemo(page);
       await expectNoSidewaysScroll(page, 'after the demo data');
       console.log(`[ux] screenshot: ${await screenshot(page, 'ux-phone-loaded.png')}`);
-      await page.getByTestId('steps').fill(String(STEPS));
+      // long enough to pause mid-run however fast the machine; stopped below
+      await page.getByTestId('steps').fill('1000');
 
       // By keyboard: the Start button disables itself, and focus must not
       // fall to <body> (the next Tab would start again at the top).
@@ -47,8 +48,11 @@ describe.skipIf(!available)('the page as a person meets it: a phone', () => {
       expect(stop.right, JSON.stringify(stop)).toBeLessThanOrEqual(390);
       await page.getByTestId('section-training').screenshot({ path: 'test-artifacts/ux-phone-paused.png' });
 
+      const pausedAt = await readStep(page);
       await page.getByTestId('train-resume').click();
-      await waitFor('done', async () => (await trainStatus(page)) === 'done', 300_000, 250, page);
+      await waitFor('a step after the resume', async () => (await readStep(page)) > pausedAt, 300_000, 100, page);
+      await page.getByTestId('train-stop').click();
+      await waitFor('stopped', async () => (await trainStatus(page)) === 'stopped', 300_000, 250, page);
       await page.waitForTimeout(300);
       console.log(`[ux] screenshot: ${await screenshot(page, 'ux-phone-trained.png')}`);
       await expectNoSidewaysScroll(page, 'after training');

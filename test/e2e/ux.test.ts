@@ -2,12 +2,12 @@
 // is pressed, a phone layout that never scrolls sideways, a Pause that
 // answers at once, settings that don't overlap, and no axe-core violations.
 // Screenshots of every state go to test-artifacts/ux-*.png, to be looked at.
-// Runs are tiny (3 steps of the tiny model): SwiftShader is slow. The phone
+// Runs are tiny (3 steps of the tiny model, on wasm: ?backend=wasm). The phone
 // and the keyboard are in ux-phone.test.ts and ux-keyboard.test.ts (they run
 // beside this file); the common steps in ux-page.ts.
 
 import { describe, expect, it } from 'vitest';
-import { expectClean, servedApp, waitBackend, waitFor } from './checks';
+import { expectClean, servedApp, waitBackend, waitFor, onWasm } from './checks';
 import { notInView, recordStatus, settingsOverlaps, statusHistory, stepOf } from './ux-helpers';
 import { expectAxeClean, expectNoSidewaysScroll, open, STEPS, useDemo } from './ux-page';
 import { chromiumAvailable, CHROMIUM, readStep, screenshot, trainStatus } from '../../support/browser';
@@ -21,7 +21,7 @@ describe.skipIf(!available)('the page as a person meets it', () => {
   const app = servedApp();
 
   it('desktop: no overlapping settings; a status within a second of Start and before step 1; axe-core clean loaded, trained, evaluated, dark, classroom', async () => {
-    const w = await open(app.browser, app.served.url, { width: 1280, height: 800 });
+    const w = await open(app.browser, onWasm(app.served.url), { width: 1280, height: 800 });
     const page = w.page;
     try {
       await waitBackend(page);
@@ -90,9 +90,8 @@ describe.skipIf(!available)('the page as a person meets it', () => {
       await expectAxeClean(page, 'dark theme');
       await page.emulateMedia({ colorScheme: 'light' });
 
-      // The classroom as a projector shows it: two steps (the demo's batch 16
-      // takes ~20 s a step on SwiftShader) and one accuracy check of two
-      // questions after step 2, the last.
+      // The classroom as a projector shows it: two steps and one accuracy
+      // check of two questions after step 2, the last.
       await page.getByTestId('steps').fill(String(CLASSROOM_STEPS));
       await page.getByTestId('setting-accuracyEvery').fill('2');
       await page.getByTestId('setting-accuracyQuestions').fill('2');
