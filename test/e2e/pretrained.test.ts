@@ -19,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bannerText, waitFor } from './checks';
 import { chromiumAvailable, launchBrowser, openPage, readStep, ROOT, serve, trainStatus, type Served } from '../../support/browser';
 
+import { closeHfRef, hfRef } from '../../support/hf-ref';
 import { PY } from '../../support/python';
 const ENV = { ...process.env, PYTHONDONTWRITEBYTECODE: '1' };
 const hasPython = spawnSync(PY, ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
@@ -53,12 +54,8 @@ function unzipTo(bytes: Buffer, dir: string): string {
 }
 
 /** support/hf_ref.py's per-token log-probs of a folder (and an adapter). */
-function refLogprobs(folder: string, ids: number[], adapter?: string): (number | null)[] {
-  const r = spawnSync(
-    PY,
-    [path.join(ROOT, 'support/hf_ref.py'), folder, '--ids', ids.join(','), ...(adapter ? ['--adapter', adapter] : [])],
-    { encoding: 'utf8', env: ENV },
-  );
+async function refLogprobs(folder: string, ids: number[], adapter?: string): Promise<(number | null)[]> {
+  const r = await hfRef([folder, '--ids', ids.join(','), ...(adapter ? ['--adapter', adapter] : [])]);
   if (r.status !== 0) throw new Error(`hf_ref.py ${folder}: ${r.stderr}`);
   return (JSON.parse(r.stdout) as { logprobs: (number | null)[] }).logprobs;
 }
@@ -83,6 +80,7 @@ describe.skipIf(!available)('a pretrained student in the page', () => {
   }, 300_000);
 
   afterAll(async () => {
+    closeHfRef();
     await browser?.close();
     await served?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
@@ -207,9 +205,9 @@ describe.skipIf(!available)('a pretrained student in the page', () => {
       if (hasTorch) {
         // PyTorch on the exported folder = PyTorch on the base with the exported adapter
         const ids = [3, 17, 42, 7, 99, 5, 250, 12];
-        const merged = refLogprobs(hfDir, ids);
-        const adapted = refLogprobs(path.join(dir, 'llama-gqa'), ids, peftDir);
-        const base = refLogprobs(path.join(dir, 'llama-gqa'), ids);
+        const merged = await refLogprobs(hfDir, ids);
+        const adapted = await refLogprobs(path.join(dir, 'llama-gqa'), ids, peftDir);
+        const base = await refLogprobs(path.join(dir, 'llama-gqa'), ids);
         let diff = 0;
         let moved = 0;
         for (let i = 1; i < ids.length; i++) {

@@ -214,7 +214,8 @@ describe.skipIf(!existsSync(SHARED))('mcckd train on real teacher data (../share
 const gpuEnv = swiftShaderEnv();
 describe.skipIf(!gpuEnv)('WebGPU in Node (Dawn on SwiftShader)', () => {
   it('trains with losses within 2e-3 of the cpu backend', async () => {
-    const args = ['train', '--data', train(), ...TINY, '--steps', '3'];
+    // two steps: the second runs on weights the first updated (SwiftShader takes seconds a step)
+    const args = ['train', '--data', train(), ...TINY, '--steps', '2'];
     const cpu = await mcckd([...args, '--backend', 'cpu']);
     const gpu = await mcckd([...args, '--backend', 'webgpu'], gpuEnv);
     expect(gpu.stderr).toMatch(/backend: webgpu/);
@@ -226,7 +227,7 @@ describe.skipIf(!gpuEnv)('WebGPU in Node (Dawn on SwiftShader)', () => {
     const b = jsonLines(gpu.stdout)
       .filter((l) => 'step' in l)
       .map((l) => l.loss as number);
-    expect(b.length).toBe(3);
+    expect(b.length).toBe(2);
     b.forEach((x, i) => expect(Math.abs(x - a[i])).toBeLessThan(2e-3));
   }, 900_000);
 });
