@@ -9,6 +9,7 @@ import { MAX_CONSISTENCY_SAMPLES } from '../core/consistency';
 import { parseBackend, setupBackend } from './setup';
 import { readEvalFile } from '../data';
 import { restoreRun } from './student';
+import { dataProblems } from './data-problems';
 
 /** Where the result goes: a JSON line on stdout, or a collector (the experiment runner). */
 export interface EvalIO {
@@ -37,6 +38,7 @@ export async function runEval(argv: string[], io: EvalIO = STDOUT_IO): Promise<n
   if (seed !== undefined && !Number.isInteger(seed)) throw new UsageError(`--seed must be an integer, got ${seed}`);
   const task = taskType(f);
   const ev = await readEvalFile(createReadStream(dataPath), task ? { taskType: task } : {});
+  for (const l of dataProblems(dataPath, ev.report)) process.stderr.write(`${l}\n`);
   await setupBackend(parseBackend(str(f, 'backend'), 'cpu'));
   const trainer = await restoreRun(runDir, str(f, 'student'));
   try {

@@ -27,6 +27,7 @@ import { adapterFrom, studentFrom } from './student';
 import { readTeacherFile, readEvalFile } from '../data';
 import { saveRunDir, saveRunEval, loadRunDir, runBaseFolder, type SavedCheckpoint } from '../checkpoint/runDir';
 import { claimRunFolder } from './run-folder';
+import { dataProblems } from './data-problems';
 import { fingerprintGroups } from '../core/fingerprint';
 import type { EvalItem, TaskType } from '../data/types';
 
@@ -137,6 +138,7 @@ async function train(f: Flags<typeof TRAIN_FLAGS>, io: TrainIO, outDir: string |
   });
   const r = data.report;
   log(`data: ${r.format}, ${r.questions} questions, ${r.rationalesKept}/${r.rationalesIn} rationales kept, task ${data.taskType}`);
+  for (const l of dataProblems(dataPath, r)) log(l);
   let evalItems: EvalItem[] = data.dev;
   let taskType: TaskType = data.taskType;
   if (evalPath) {
@@ -144,6 +146,7 @@ async function train(f: Flags<typeof TRAIN_FLAGS>, io: TrainIO, outDir: string |
     evalItems = ev.items;
     taskType = ev.taskType;
     log(`eval: ${evalItems.length} questions from ${evalPath}`);
+    for (const l of dataProblems(evalPath, ev.report)) log(l);
   }
   const groups = data.groups;
   // for the model card of an export: what the run learned from

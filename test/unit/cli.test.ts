@@ -82,16 +82,27 @@ describe('mcckd train / eval / inspect', () => {
     for (const s of steps) for (const k of ['loss', 'ce', 'kl', 'lr', 'tokensPerSecond']) expect(typeof s[k]).toBe('number');
     expect(readdirSync(out).length).toBeGreaterThan(0);
 
-    const more = await mcckd(['train', '--data', train, '--resume', out, '--steps', '5', '--eval', test, '--max-new-tokens', '12']);
-    expect(more.code).toBe(0);
+    // bad lines: the good records train (the same data as before: the resume
+    // accepts it) and are scored; the bad ones are named by file and line
+    const withBad = (file: string): string => {
+      const bad = file.replace(/\.jsonl$/, '-bad.jsonl');
+      writeFileSync(bad, `${readFileSync(file, 'utf8')}{"id": "broken"\n`);
+      return bad;
+    };
+    const [badTrain, badTest] = [withBad(train), withBad(test)];
+    const more = await mcckd(['train', '--data', badTrain, '--resume', out, '--steps', '5', '--eval', test, '--max-new-tokens', '12']);
+    expect(more.code, more.stderr).toBe(0);
+    expect(more.stderr).toContain(`${badTrain} line 13: invalid JSON`);
+    expect(more.stderr).toContain('dropped: 1 invalid-json');
     const lines = jsonLines(more.stdout);
     expect(lines.filter((l) => 'step' in l).map((l) => l.step)).toEqual([4, 5]);
     const ev = lines.find((l) => 'eval' in l)!.eval as { total: number; accuracy: number };
     expect(ev.total).toBe(4);
     expect(ev.accuracy).toBeGreaterThanOrEqual(0);
 
-    const e = await mcckd(['eval', '--run', out, '--data', test, '--limit', '2', '--max-new-tokens', '8']);
+    const e = await mcckd(['eval', '--run', out, '--data', badTest, '--limit', '2', '--max-new-tokens', '8']);
     expect(e.code).toBe(0);
+    expect(e.stderr).toContain(`${badTest} line 5: invalid JSON`);
     const res = JSON.parse(e.stdout) as { total: number; samples: unknown[] };
     expect(res.total).toBe(2);
     expect(res.samples.length).toBe(2);
