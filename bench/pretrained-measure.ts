@@ -11,7 +11,7 @@ import { countParams, countTrainable, DEFAULT_TRAIN, type TrainConfig } from '..
 import { initParams } from '../src/core/model';
 import { Trainer } from '../src/core/trainer';
 import { median, syntheticBatches } from '../support/synthetic';
-import { applyVariant, countPrograms } from './training';
+import { applyVariant, backendThreads, countPrograms } from './training';
 import { BENCH_LR, BENCH_MODELS, BENCH_SHAPE, benchLora, idTokenizer, type PretrainedRow } from './pretrained-models';
 
 const args = process.argv.slice(2);
@@ -159,6 +159,7 @@ try {
     residentBytes,
     peakBytes: prof.peakBytes,
     tensorGrowth: growth,
+    threads: backendThreads(),
     losses,
   });
 } catch (e) {

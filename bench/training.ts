@@ -20,8 +20,23 @@ export function applyVariant(name: string): BackendName {
   return backend as BackendName;
 }
 
-/** One backend's rows in a report: its results, or why it could not run. */
-export type BackendRows = { backend: string; adapter: string | null; results: TrainingResult[] } | { backend: string; error: string };
+/** One backend's rows in a report: its results (and its CPU threads), or why it could not run. */
+export type BackendRows =
+  | { backend: string; adapter: string | null; threads?: number | null; results: TrainingResult[] }
+  | { backend: string; error: string };
+
+/** CPU threads the active backend computes on, as the backend itself says:
+ * wasm's own count (tfjs picks its single-threaded SIMD build unless threads
+ * are enabled, src/core/backend.ts), 1 for the plain-JavaScript cpu backend,
+ * null for a GPU backend. Set beside each row so that a ratio to PyTorch can
+ * say which thread counts it compares. */
+export function backendThreads(): number | null {
+  const name = tf.getBackend();
+  if (name === 'cpu') return 1;
+  if (name !== 'wasm') return null;
+  const w = (tf.backend() as unknown as { wasm?: { tfjs?: { getThreadsCount?: () => number } } }).wasm;
+  return w?.tfjs?.getThreadsCount?.() ?? null;
+}
 
 export interface TrainingResult {
   preset: PresetName;
