@@ -100,6 +100,8 @@ export type PretrainedRow = {
       firstStepMs: number;
       msPerStep: number;
       msPerStepAll: number[];
+      /** Median CPU time of the process per timed step (a shared machine's load disturbs it less than wall time). */
+      cpuMsPerStep?: number | null;
       tokensPerSecond: number;
       kernelsPerStep: number | null;
       gpuProgramsPerStep: number | null;

@@ -210,6 +210,7 @@ async function torchRow(
       firstStepMs: number;
       msPerStep: number[];
       medianMs: number;
+      cpuMsPerStep: number;
       tokensPerSecond: number;
       losses: number[];
       residentBytes: number | null;
@@ -228,6 +229,7 @@ async function torchRow(
       firstStepMs: r.firstStepMs,
       msPerStep: r.medianMs,
       msPerStepAll: r.msPerStep,
+      cpuMsPerStep: r.cpuMsPerStep,
       tokensPerSecond: r.tokensPerSecond,
       kernelsPerStep: null,
       gpuProgramsPerStep: null,
@@ -283,7 +285,7 @@ export function pretrainedTable(r: PretrainedReport): string[] {
   const mb = (x: number | null): string => (x == null ? '-' : f(x / 2 ** 20));
   const out = [
     `\npretrained shapes, LoRA ${r.settings.lora}, batch ${r.settings.batch.rows} x ${r.settings.batch.time}, median of up to ${r.settings.steps} timed steps (n: how many fit in ${r.settings.budgetS} s) after ${r.settings.warmup} warm-up`,
-    'model         backend          ms/step n   tok/s  first(ms) kernels programs residentMB peakMB  loss first/last  adapter',
+    'model         backend          ms/step   cpu-ms n   tok/s  first(ms) kernels programs residentMB peakMB  loss first/last  adapter',
   ];
   for (const x of r.rows) {
     const head = `${x.model.padEnd(13)} ${x.backend.padEnd(15)}`;
@@ -293,7 +295,7 @@ export function pretrainedTable(r: PretrainedReport): string[] {
     }
     const loss = x.losses?.length ? `${x.losses[0].toFixed(3)}/${x.losses[x.losses.length - 1].toFixed(3)}` : '-';
     out.push(
-      `${head} ${f(x.msPerStep).padStart(8)} ${x.msPerStepAll.length} ${f(x.tokensPerSecond, 1).padStart(7)} ${f(x.firstStepMs).padStart(10)} ${String(x.kernelsPerStep ?? '-').padStart(7)} ${String(x.gpuProgramsPerStep ?? '-').padStart(8)} ${mb(x.residentBytes).padStart(10)} ${mb(x.peakBytes).padStart(6)}${x.torch ? '*' : ' '} ${loss.padEnd(15)}  ${[x.adapter, !x.torch && x.threads != null ? `${x.threads} thread${x.threads === 1 ? '' : 's'}` : ''].filter((a) => a).join(', ')}${x.vulkan === 'swiftshader' ? ' [SwiftShader]' : ''}`,
+      `${head} ${f(x.msPerStep).padStart(8)} ${(x.cpuMsPerStep == null ? '-' : f(x.cpuMsPerStep)).padStart(8)} ${x.msPerStepAll.length} ${f(x.tokensPerSecond, 1).padStart(7)} ${f(x.firstStepMs).padStart(10)} ${String(x.kernelsPerStep ?? '-').padStart(7)} ${String(x.gpuProgramsPerStep ?? '-').padStart(8)} ${mb(x.residentBytes).padStart(10)} ${mb(x.peakBytes).padStart(6)}${x.torch ? '*' : ' '} ${loss.padEnd(15)}  ${[x.adapter, !x.torch && x.threads != null ? `${x.threads} thread${x.threads === 1 ? '' : 's'}` : ''].filter((a) => a).join(', ')}${x.vulkan === 'swiftshader' ? ' [SwiftShader]' : ''}`,
     );
   }
   out.push(

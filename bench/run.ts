@@ -134,6 +134,9 @@ const report = {
                 oursThreads: m.threads ?? null,
                 torchThreads: r.device === 'cuda' ? null : r.threads,
                 oursOverTorch: x.tokensPerSecond / r.torchTokensPerSecond,
+                // the same batch on both sides: the ratio of CPU time per step,
+                // which a shared machine's other load disturbs far less
+                oursOverTorchCpu: x.cpuMsPerStep ? r.torchCpuMsPerStep / x.cpuMsPerStep : null,
               }))
           : [],
       ),
@@ -145,7 +148,7 @@ const report = {
 };
 
 const f = (x: number, d = 0): string => x.toLocaleString('en', { maximumFractionDigits: d });
-log('\nbackend          preset  ms/step  tok/s   first(ms) kernels gpu-programs peakMB growth decode kv/full tok/s  adapter');
+log('\nbackend          preset  ms/step  cpu-ms  tok/s   first(ms) kernels gpu-programs peakMB growth decode kv/full tok/s  adapter');
 for (const m of rows) {
   if (!('results' in m)) {
     log(`${m.backend.padEnd(16)} error: ${m.error}${m.note ? ` (${m.note})` : ''}`);
@@ -153,19 +156,20 @@ for (const m of rows) {
   }
   for (const r of m.results) {
     log(
-      `${m.backend.padEnd(16)} ${r.preset.padEnd(7)} ${f(r.msPerStep).padStart(7)} ${f(r.tokensPerSecond).padStart(7)} ${f(r.firstStepMs).padStart(9)} ${String(r.dispatchesPerStep).padStart(7)} ${String(r.gpuProgramsPerStep ?? '-').padStart(12)} ${f(r.peakBytes / 2 ** 20).padStart(6)} ${String(r.tensorGrowth).padStart(6)} ${`${f(r.decodeTokensPerSecond.kvCache, 1)}/${f(r.decodeTokensPerSecond.fullRecompute, 1)}`.padEnd(15)} ${m.adapter ?? (m.threads != null ? `${m.threads} thread${m.threads === 1 ? '' : 's'}` : '')}${m.vulkan === 'swiftshader' ? ' [SwiftShader*]' : ''}`,
+      `${m.backend.padEnd(16)} ${r.preset.padEnd(7)} ${f(r.msPerStep).padStart(7)} ${(r.cpuMsPerStep == null ? '-' : f(r.cpuMsPerStep)).padStart(7)} ${f(r.tokensPerSecond).padStart(7)} ${f(r.firstStepMs).padStart(9)} ${String(r.dispatchesPerStep).padStart(7)} ${String(r.gpuProgramsPerStep ?? '-').padStart(12)} ${f(r.peakBytes / 2 ** 20).padStart(6)} ${String(r.tensorGrowth).padStart(6)} ${`${f(r.decodeTokensPerSecond.kvCache, 1)}/${f(r.decodeTokensPerSecond.fullRecompute, 1)}`.padEnd(15)} ${m.adapter ?? (m.threads != null ? `${m.threads} thread${m.threads === 1 ? '' : 's'}` : '')}${m.vulkan === 'swiftshader' ? ' [SwiftShader*]' : ''}`,
     );
   }
 }
 for (const n of report.notes) log(`* ${n}`);
 for (const r of report.reference)
   log(
-    `${torchLabel(r, r.device)} ${r.preset}: ${f(r.torchMsPerStep)} ms/step, ${f(r.torchTokensPerSecond)} tok/s; loss diff first ${r.initialLossDiff.toExponential(1)}, max ${r.maxLossDiff.toExponential(1)}`,
+    `${torchLabel(r, r.device)} ${r.preset}: ${f(r.torchMsPerStep)} ms/step (CPU ${f(r.torchCpuMsPerStep)} ms), ${f(r.torchTokensPerSecond)} tok/s; loss diff first ${r.initialLossDiff.toExponential(1)}, max ${r.maxLossDiff.toExponential(1)}`,
   );
 for (const r of report.ratios) {
   const threads =
     r.torch === 'cuda' || r.oursThreads == null ? '' : ` (${r.oursThreads} vs ${r.torchThreads} thread${r.torchThreads === 1 ? '' : 's'})`;
-  log(`ours/PyTorch${r.torch === 'cuda' ? ' CUDA' : ''} ${r.preset} ${r.backend}${threads}: ${r.oursOverTorch.toFixed(3)}`);
+  const cpu = r.oursOverTorchCpu == null || r.torch === 'cuda' ? '' : ` (CPU time: ${r.oursOverTorchCpu.toFixed(3)})`;
+  log(`ours/PyTorch${r.torch === 'cuda' ? ' CUDA' : ''} ${r.preset} ${r.backend}${threads}: ${r.oursOverTorch.toFixed(3)}${cpu}`);
 }
 log(`read + curate: ${f(curate.megabytes, 1)} MB in ${curate.seconds.toFixed(2)} s = ${curate.mbPerSecond.toFixed(1)} MB/s`);
 if (pretrained) for (const l of pretrainedTable(pretrained)) log(l);

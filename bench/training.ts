@@ -45,6 +45,10 @@ export interface TrainingResult {
   firstStepMs: number;
   msPerStep: number;
   msPerStepAll: number[];
+  /** Median CPU time of the process per timed step (Node's process.cpuUsage;
+   * null in a browser): on a shared machine a single-threaded step's CPU time
+   * depends far less on the other load than its wall time. */
+  cpuMsPerStep: number | null;
   tokensPerSecond: number;
   dispatchesPerStep: number; // tfjs kernels (tf.profile)
   gpuProgramsPerStep: number | null; // WebGPU programs dispatched (webgpu only)
@@ -71,6 +75,13 @@ export async function countPrograms<T>(f: () => Promise<T>): Promise<{ value: T;
   }
 }
 
+/** The process's CPU time so far in ms (user + system, all its threads), or
+ * null where there is no process.cpuUsage (a browser). */
+export function cpuMs(): number | null {
+  const u = (globalThis as { process?: { cpuUsage?: () => { user: number; system: number } } }).process?.cpuUsage?.();
+  return u ? (u.user + u.system) / 1000 : null;
+}
+
 export async function measureTraining(
   preset: PresetName,
   backend: BackendName,
@@ -86,10 +97,14 @@ export async function measureTraining(
   await t.stepOn(batches[1], { forceLog: true }); // second warm-up
   const before = tf.memory().numTensors;
   const ms: number[] = [];
+  const cpu: number[] = [];
   for (let i = 0; i < o.steps; i++) {
     const s0 = performance.now();
+    const c0 = cpuMs();
     await t.stepOn(batches[i % batches.length], { forceLog: true }); // forceLog: a read-back ends each timed step
     ms.push(performance.now() - s0);
+    const c1 = cpuMs();
+    if (c0 !== null && c1 !== null) cpu.push(c1 - c0);
   }
   const growth = tf.memory().numTensors - before;
   const prof = await tf.profile(async () => {
@@ -114,6 +129,7 @@ export async function measureTraining(
     firstStepMs,
     msPerStep: median(ms),
     msPerStepAll: ms,
+    cpuMsPerStep: cpu.length ? median(cpu) : null,
     tokensPerSecond: tokens / (median(ms) / 1000),
     dispatchesPerStep: prof.kernels.length,
     gpuProgramsPerStep: gpuPrograms,

@@ -43,7 +43,8 @@ The step (what src/core/trainer.ts stepOn does with a LoRA config):
 
 Prints one JSON line: {"model", "impl", "transformers", "peft", "attention",
 "torch", "build", "threads", "torchPath", "device": "cpu", "params",
-"trainable", "firstStepMs", "msPerStep": [...], "medianMs",
+"trainable", "firstStepMs", "msPerStep": [...], "medianMs", "cpuMsPerStep"
+(the median CPU time of the process per timed step),
 "tokensPerSecond", "losses": [...], "residentBytes", "maxRssBytes"};
 tokens = rows * T; build: "wheel" | "debian" | "other" (torch_ref.torch_info).
 """
@@ -193,10 +194,10 @@ def main():
     } for b in case["batches"]]
     resident = rss_bytes()
     warm, n = int(case.get("warmupSteps", 1)), int(case.get("timedSteps", 3))
-    times, losses, first = [], [], None
+    times, cpu, losses, first = [], [], [], None
     for step in range(warm + n):
         b = batches[step % len(batches)]
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         logits = forward(b["inputs"])  # [R, T, V]
         loss, _ce, _kl = mcckd_loss(logits, b, tr["alpha"], tr["temperature"])
         opt.zero_grad(set_to_none=True)
@@ -210,10 +211,15 @@ def main():
             first = dt if first is None else first
         else:
             times.append(dt)
+            cpu.append((time.process_time() - c0) * 1000)
         print(f"[pretrained] {case.get('model')} pytorch-cpu: {'warm-up' if step < warm else f'step {step - warm + 1}/{n}'} {dt:.0f} ms", file=sys.stderr, flush=True)
         if times and sum(times) + times[-1] > float(case.get("budgetS", 1e9)) * 1000:
             break
-    med = sorted(times)[len(times) // 2] if len(times) % 2 else sum(sorted(times)[len(times) // 2 - 1 : len(times) // 2 + 1]) / 2
+    def median(xs):
+        xs = sorted(xs)
+        return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+
+    med = median(times)
     tokens = int(batches[0]["inputs"].numel())
     print(json.dumps({
         "model": case.get("model"),
@@ -225,6 +231,7 @@ def main():
         "firstStepMs": first,
         "msPerStep": times,
         "medianMs": med,
+        "cpuMsPerStep": median(cpu),
         "tokensPerSecond": tokens / (med / 1000),
         "losses": losses,
         "residentBytes": resident,

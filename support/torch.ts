@@ -110,6 +110,8 @@ export interface ReferenceResult extends TorchInfo {
   initialLossDiff: number;
   maxLossDiff: number;
   torchMsPerStep: number;
+  /** Median CPU time of the process per timed step (time.process_time). */
+  torchCpuMsPerStep: number;
   torchTokensPerSecond: number;
 }
 
@@ -158,6 +160,7 @@ export async function torchReference(
     device: 'cpu' | 'cuda';
     losses: ReferenceResult['theirs'];
     medianMs: number;
+    medianCpuMs: number;
     tokensPerSecond: number;
   };
   const diffs = ours.map((x, i) => Math.abs(x.loss - out.losses[i].loss));
@@ -174,6 +177,7 @@ export async function torchReference(
     initialLossDiff: diffs[0],
     maxLossDiff: Math.max(...diffs),
     torchMsPerStep: out.medianMs,
+    torchCpuMsPerStep: out.medianCpuMs,
     torchTokensPerSecond: out.tokensPerSecond,
   };
 }

@@ -10,8 +10,9 @@ Input: a JSON case file written by support/torch.ts:
 ("threads": torch.set_num_threads, so that the ratio to our single-threaded
 backends compares one thread with one thread; absent: torch's default, which
 is every core for the pip wheel and 1 for Debian's python3-torch 1.13).
-Output (stdout, one JSON object): losses per checked step, ms per timed step,
-tokens per second, and which PyTorch ran (torch_info).
+Output (stdout, one JSON object): losses per checked step, ms (wall, and CPU
+time of the process) per timed step, tokens per second, and which PyTorch ran
+(torch_info).
 """
 import json
 import math
@@ -160,13 +161,13 @@ def main():
             "klMask": torch.tensor(b["klMask"], dtype=torch.float32, device=dev),
             "lr": b["lr"],
         })
-    losses, times, tokens = [], [], []
+    losses, times, cpu, tokens = [], [], [], []
     n = case.get("timedSteps", len(batches))
     warm = case.get("warmupSteps", 1)
     # every given batch is checked once, whatever the timing settings
     for step in range(max(len(batches), warm + n)):
         b = batches[step % len(batches)]
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for g in opt.param_groups:
             g["lr"] = b["lr"]
         logits = model(b["inputs"])
@@ -178,16 +179,18 @@ def main():
         opt.step()
         if dev == "cuda":
             torch.cuda.synchronize()
-        dt = time.perf_counter() - t0
+        dt, dc = time.perf_counter() - t0, time.process_time() - c0
         if step < len(batches):
             losses.append({"loss": loss.item(), "ce": ce.item(), "kl": kl.item()})
         if step >= warm:
             times.append(dt * 1000)
+            cpu.append(dc * 1000)
             tokens.append(float(b["ceWeight"].numel()))
     times_sorted = sorted(times)
     med = times_sorted[len(times_sorted) // 2]
     print(json.dumps({"device": dev, **torch_info(), "losses": losses,
-                      "msPerStep": times, "medianMs": med, "tokensPerSecond": tokens[0] / (med / 1000)}))
+                      "msPerStep": times, "medianMs": med,
+                      "cpuMsPerStep": cpu, "medianCpuMs": sorted(cpu)[len(cpu) // 2], "tokensPerSecond": tokens[0] / (med / 1000)}))
 
 
 if __name__ == "__main__":
