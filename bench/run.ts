@@ -111,7 +111,17 @@ const report = {
   },
   settings: { presets, backends, steps, quick, torchThreads: BENCH_TORCH_THREADS },
   // the python and PyTorch the references ran (each reference row says too)
-  pytorch: torch ? { python: PY, pythonSource: PY_SOURCE, ...torch } : null,
+  // (defaultThreads: torch's own default there; the references ran on torchThreads)
+  pytorch: torch
+    ? {
+        python: PY,
+        pythonSource: PY_SOURCE,
+        torch: torch.torch,
+        build: torch.build,
+        torchPath: torch.torchPath,
+        defaultThreads: torch.threads,
+      }
+    : null,
   backends: measured,
   // how a WebGPU row ran when not on the system's own driver (SwiftShader
   // retries), also in each row's `vulkan` and `note`
