@@ -5,7 +5,7 @@
 // Used by bench/run.ts.
 import { parseBackend, setupBackend } from '../src/cli/setup';
 import type { PresetName } from '../src/core/config';
-import { applyVariant, measureTraining, type TrainingResult } from './training';
+import { applyVariant, backendThreads, measureTraining, type TrainingResult } from './training';
 
 const args = process.argv.slice(2);
 const opt = (k: string, d: string): string => {
@@ -31,4 +31,4 @@ try {
 }
 const results: TrainingResult[] = [];
 for (const preset of presets) results.push(await measureTraining(preset, backend, { steps, decodeTokens }));
-process.stdout.write(`${JSON.stringify({ backend: name, adapter: info.adapter ?? null, results })}\n`);
+process.stdout.write(`${JSON.stringify({ backend: name, adapter: info.adapter ?? null, threads: backendThreads(), results })}\n`);

@@ -11,7 +11,7 @@ import { countParams, countTrainable, DEFAULT_TRAIN, type TrainConfig } from '..
 import { initParams } from '../src/core/model';
 import { Trainer } from '../src/core/trainer';
 import { median, syntheticBatches } from '../support/synthetic';
-import { applyVariant, countPrograms } from './training';
+import { applyVariant, backendThreads, countPrograms, cpuMs } from './training';
 import { BENCH_LR, BENCH_MODELS, BENCH_SHAPE, benchLora, idTokenizer, type PretrainedRow } from './pretrained-models';
 
 const args = process.argv.slice(2);
@@ -132,10 +132,13 @@ try {
   stage.at = 'the timed steps';
   const before = tf.memory().numTensors;
   const ms: number[] = [];
+  const cpu: number[] = [];
   for (let i = 0; i < steps; i++) {
     const s0 = performance.now();
+    const c0 = cpuMs()!;
     await step(warmup + i);
     ms.push(performance.now() - s0);
+    cpu.push(cpuMs()! - c0);
     progress(`step ${i + 1}/${steps} ${Math.round(ms[i])} ms`);
     if (ms.reduce((a, b) => a + b, 0) + ms[i] > budgetMs) break;
   }
@@ -153,12 +156,14 @@ try {
     firstStepMs,
     msPerStep: median(ms),
     msPerStepAll: ms,
+    cpuMsPerStep: median(cpu),
     tokensPerSecond: tokens / (median(ms) / 1000),
     kernelsPerStep: prof.kernels.length,
     gpuProgramsPerStep: programs,
     residentBytes,
     peakBytes: prof.peakBytes,
     tensorGrowth: growth,
+    threads: backendThreads(),
     losses,
   });
 } catch (e) {

@@ -100,6 +100,8 @@ export type PretrainedRow = {
       firstStepMs: number;
       msPerStep: number;
       msPerStepAll: number[];
+      /** Median CPU time of the process per timed step (a shared machine's load disturbs it less than wall time). */
+      cpuMsPerStep?: number | null;
       tokensPerSecond: number;
       kernelsPerStep: number | null;
       gpuProgramsPerStep: number | null;
@@ -109,7 +111,12 @@ export type PretrainedRow = {
        * (PyTorch: the process's peak RSS, a different measure). */
       peakBytes: number;
       tensorGrowth: number | null;
-      threads?: number;
+      /** CPU threads: wasm's own count, 1 for cpu, null on a GPU; PyTorch: torch.get_num_threads(). */
+      threads?: number | null;
+      /** PyTorch rows: its version, its build (pip wheel or Debian's), and what ran the step. */
       torch?: string;
+      torchBuild?: 'wheel' | 'debian' | 'other';
+      impl?: string;
+      attention?: string;
     }
 );

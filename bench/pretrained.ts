@@ -3,13 +3,18 @@
 // alpha 16 on the attention projections, batch 2 x 128. Per row: median step
 // ms after warm-up, tokens/s, tf.profile's peak bytes, on wasm and WebGPU
 // (Dawn) in Node, each row in its own process (bench/pretrained-measure.ts),
-// and PyTorch on the CPU on the same shapes and batches (support/hf_bench.py).
+// and PyTorch on the CPU on the same shapes, batches, LoRA settings and steps
+// (support/hf_bench.py: Hugging Face transformers' model class with a PEFT
+// LoRA config where the python has them, i.e. the repository's .venv with the
+// PyTorch wheel; hf_ref.py's math on Debian's python3-torch otherwise), on
+// BENCH_TORCH_THREADS (1) thread as our wasm and cpu rows. Each row says which
+// PyTorch, which build and how many threads.
 // A row that fails (out of memory, a WebGPU limit) carries the error text.
 //
 // In `npm run bench` (bench/run.ts) only when asked: each row takes minutes.
 //   --pretrained            run them
 //   --pretrained-models gpt2-124m,smollm2-135m
-//   --pretrained-backends wasm,webgpu,torch   (also wasm-plain, webgpu-unfused, cpu; torch = PyTorch CPU)
+//   --pretrained-backends wasm,webgpu,torch   (also wasm-plain, webgpu-unfused, cpu; torch = PyTorch CPU, 1 thread)
 //   --pretrained-steps N    timed steps after one warm-up step (default 3)
 //   --pretrained-budget-s S a row's timed steps stop early (after at least
 //                           one) when one more would take them past S seconds
@@ -22,13 +27,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_TRAIN, dimsOf, type ModelConfig } from '../src/core/config';
-import { batchJson, ensureTorch } from '../support/torch';
-import { syntheticBatches } from '../support/synthetic';
+import { BENCH_TORCH_THREADS, batchJson, ensureTorch, torchLabel, type TorchInfo } from '../support/torch';
+import { syntheticBatches, type Shape } from '../support/synthetic';
 import { withVulkanFallback } from './node-rows';
 import { BENCH_LR, BENCH_MODELS, BENCH_SHAPE, benchLora, type PretrainedRow } from './pretrained-models';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-import { PY } from '../support/python';
+import { PY, PY_ENV } from '../support/python';
 /** One row may take this long (SwiftShader runs a 124M model's step in minutes). */
 const ROW_TIMEOUT_MS = 90 * 60_000;
 
@@ -91,7 +96,7 @@ function runChild(
         ? `no result in ${ROW_TIMEOUT_MS / 60_000} min (killed)`
         : (stderr
             .split('\n')
-            .filter((l) => /error|abort|memory|mcckd/i.test(l))
+            .filter((l) => /error|abort|memory|mcckd|hf_bench/i.test(l))
             .map((l) => l.slice(0, 300))[0] ?? 'the process ended without a result') + exit;
       resolve({ ...fallback, error: why });
     });
@@ -145,55 +150,67 @@ function hfConfig(c: ModelConfig): Record<string, unknown> {
   };
 }
 
+/** support/hf_bench.py's case for model config `mc`: the batches our row
+ * draws (syntheticBatches, same seed), the same LoRA r / alpha / targets
+ * (benchLora), learning rate, AdamW and loss settings, warm-up and timed
+ * steps, on BENCH_TORCH_THREADS threads. */
+export function hfBenchCase(
+  model: string,
+  mc: ModelConfig,
+  o: Pick<PretrainedOptions, 'steps' | 'warmup' | 'budgetS'>,
+  shape: Shape = BENCH_SHAPE,
+): Record<string, unknown> {
+  const lora = benchLora(mc);
+  const t = DEFAULT_TRAIN;
+  return {
+    model,
+    config: hfConfig(mc),
+    lora: { r: lora.rank, alpha: lora.alpha, targets: lora.targets },
+    train: {
+      lr: BENCH_LR,
+      beta1: t.beta1,
+      beta2: t.beta2,
+      eps: t.eps,
+      weightDecay: t.weightDecay,
+      gradClip: t.gradClip,
+      alpha: t.alpha,
+      temperature: t.temperature,
+    },
+    batches: syntheticBatches(Math.max(2, o.steps), shape, mc.vocabSize, mc.blockSize).map(batchJson),
+    warmupSteps: o.warmup,
+    timedSteps: o.steps,
+    budgetS: o.budgetS,
+    threads: BENCH_TORCH_THREADS,
+    seed: 0,
+  };
+}
+
 /** The PyTorch row of a model: the same batches the child draws. */
 async function torchRow(
   model: string,
   o: PretrainedOptions,
-  torchVersion: string | undefined,
+  torch: TorchInfo | undefined,
   log: (s: string) => void,
 ): Promise<PretrainedRow> {
   const backend = 'pytorch-cpu';
-  if (!torchVersion) return { model, backend, error: 'PyTorch is not available (python3-torch)' };
+  if (!torch) return { model, backend, error: `PyTorch is not available in ${PY} (.ci/run's .venv, or Debian's python3-torch)` };
   const mc = BENCH_MODELS[model].config;
   const lora = benchLora(mc);
-  const batches = syntheticBatches(Math.max(2, o.steps), BENCH_SHAPE, mc.vocabSize, mc.blockSize).map(batchJson);
-  const t = DEFAULT_TRAIN;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'mcckd-pretrained-'));
   try {
     const casePath = path.join(dir, 'case.json');
-    writeFileSync(
-      casePath,
-      JSON.stringify({
-        model,
-        config: hfConfig(mc),
-        lora: { r: lora.rank, alpha: lora.alpha, targets: lora.targets },
-        train: {
-          lr: BENCH_LR,
-          beta1: t.beta1,
-          beta2: t.beta2,
-          eps: t.eps,
-          weightDecay: t.weightDecay,
-          gradClip: t.gradClip,
-          alpha: t.alpha,
-          temperature: t.temperature,
-        },
-        batches,
-        warmupSteps: o.warmup,
-        timedSteps: o.steps,
-        budgetS: o.budgetS,
-        seed: 0,
-      }),
-    );
-    const row = await runChild(PY, [path.join(HERE, '../support/hf_bench.py'), casePath], process.env, { model, backend }, log);
+    writeFileSync(casePath, JSON.stringify(hfBenchCase(model, mc, o)));
+    const row = await runChild(PY, [path.join(HERE, '../support/hf_bench.py'), casePath], PY_ENV, { model, backend }, log);
     if ('error' in row) return row;
-    const r = row as unknown as {
-      torch: string;
-      threads: number;
+    const r = row as unknown as TorchInfo & {
+      impl: string;
+      attention: string;
       params: number;
       trainable: number;
       firstStepMs: number;
       msPerStep: number[];
       medianMs: number;
+      cpuMsPerStep: number;
       tokensPerSecond: number;
       losses: number[];
       residentBytes: number | null;
@@ -202,7 +219,7 @@ async function torchRow(
     return {
       model,
       backend,
-      adapter: `PyTorch ${r.torch} (${r.threads} threads)`,
+      adapter: `${torchLabel(r)}, ${r.impl}${r.attention ? `, ${r.attention} attention` : ''}`,
       arch: mc.arch ?? 'gpt2',
       params: r.params,
       trainable: r.trainable,
@@ -212,6 +229,7 @@ async function torchRow(
       firstStepMs: r.firstStepMs,
       msPerStep: r.medianMs,
       msPerStepAll: r.msPerStep,
+      cpuMsPerStep: r.cpuMsPerStep,
       tokensPerSecond: r.tokensPerSecond,
       kernelsPerStep: null,
       gpuProgramsPerStep: null,
@@ -220,6 +238,9 @@ async function torchRow(
       tensorGrowth: null,
       threads: r.threads,
       torch: r.torch,
+      torchBuild: r.build,
+      impl: r.impl,
+      attention: r.attention,
       losses: r.losses,
     };
   } finally {
@@ -231,14 +252,14 @@ async function torchRow(
 export async function pretrainedBench(
   o: PretrainedOptions,
   log: (s: string) => void,
-  torchVersion: () => string | undefined = () => ensureTorch(log),
+  torch: () => TorchInfo | undefined = () => ensureTorch(log),
 ): Promise<PretrainedReport> {
   const rows: PretrainedRow[] = [];
   for (const model of o.models) {
     for (const backend of o.backends) {
       log(`… pretrained ${model} on ${backend === 'torch' ? 'PyTorch CPU' : backend}`);
       const t0 = performance.now();
-      const row = backend === 'torch' ? await torchRow(model, o, torchVersion(), log) : await ours(backend, model, o, log);
+      const row = backend === 'torch' ? await torchRow(model, o, torch(), log) : await ours(backend, model, o, log);
       log(
         `  ${'error' in row ? `error: ${row.error.slice(0, 200)}` : `${Math.round(row.msPerStep)} ms/step`} (${((performance.now() - t0) / 1000).toFixed(0)} s)`,
       );
@@ -264,7 +285,7 @@ export function pretrainedTable(r: PretrainedReport): string[] {
   const mb = (x: number | null): string => (x == null ? '-' : f(x / 2 ** 20));
   const out = [
     `\npretrained shapes, LoRA ${r.settings.lora}, batch ${r.settings.batch.rows} x ${r.settings.batch.time}, median of up to ${r.settings.steps} timed steps (n: how many fit in ${r.settings.budgetS} s) after ${r.settings.warmup} warm-up`,
-    'model         backend          ms/step n   tok/s  first(ms) kernels programs residentMB peakMB  loss first/last  adapter',
+    'model         backend          ms/step   cpu-ms n   tok/s  first(ms) kernels programs residentMB peakMB  loss first/last  adapter',
   ];
   for (const x of r.rows) {
     const head = `${x.model.padEnd(13)} ${x.backend.padEnd(15)}`;
@@ -274,7 +295,7 @@ export function pretrainedTable(r: PretrainedReport): string[] {
     }
     const loss = x.losses?.length ? `${x.losses[0].toFixed(3)}/${x.losses[x.losses.length - 1].toFixed(3)}` : '-';
     out.push(
-      `${head} ${f(x.msPerStep).padStart(8)} ${x.msPerStepAll.length} ${f(x.tokensPerSecond, 1).padStart(7)} ${f(x.firstStepMs).padStart(10)} ${String(x.kernelsPerStep ?? '-').padStart(7)} ${String(x.gpuProgramsPerStep ?? '-').padStart(8)} ${mb(x.residentBytes).padStart(10)} ${mb(x.peakBytes).padStart(6)}${x.torch ? '*' : ' '} ${loss.padEnd(15)}  ${x.adapter ?? ''}${x.vulkan === 'swiftshader' ? ' [SwiftShader]' : ''}`,
+      `${head} ${f(x.msPerStep).padStart(8)} ${(x.cpuMsPerStep == null ? '-' : f(x.cpuMsPerStep)).padStart(8)} ${x.msPerStepAll.length} ${f(x.tokensPerSecond, 1).padStart(7)} ${f(x.firstStepMs).padStart(10)} ${String(x.kernelsPerStep ?? '-').padStart(7)} ${String(x.gpuProgramsPerStep ?? '-').padStart(8)} ${mb(x.residentBytes).padStart(10)} ${mb(x.peakBytes).padStart(6)}${x.torch ? '*' : ' '} ${loss.padEnd(15)}  ${[x.adapter, !x.torch && x.threads != null ? `${x.threads} thread${x.threads === 1 ? '' : 's'}` : ''].filter((a) => a).join(', ')}${x.vulkan === 'swiftshader' ? ' [SwiftShader]' : ''}`,
     );
   }
   out.push(

@@ -5,18 +5,20 @@
 // process (WebGPU in Node needs Dawn's environment from process start; where
 // the system's Vulkan gives no adapter, WebGPU is measured again on Chromium's
 // SwiftShader and the report says so: bench/node-rows.ts); the PyTorch reference
-// trains the same weights on the same batches.
+// trains the same weights on the same batches, on one thread as our wasm and
+// cpu rows (BENCH_TORCH_THREADS); every line says which PyTorch ran.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setupBackend } from '../src/cli/setup';
 import type { PresetName } from '../src/core/config';
-import { ensureTorch, torchHasCuda, torchReference, type ReferenceResult } from '../support/torch';
+import { BENCH_TORCH_THREADS, ensureTorch, torchHasCuda, torchLabel, torchReference, type ReferenceResult } from '../support/torch';
 import { checkpointTimes, curateThroughput } from './io';
 import { browserBench } from './browser';
 import { measureInNode, type NodeRows } from './node-rows';
 import { pretrainedBench, pretrainedOptions, pretrainedTable } from './pretrained';
+import { PY, PY_SOURCE } from '../support/python';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -55,15 +57,15 @@ for (const b of backends) {
 }
 
 await setupBackend('cpu'); // the reference check runs on the exact cpu backend
-const torchVersion = ensureTorch(log);
+const torch = ensureTorch(log);
 const reference: ReferenceResult[] = [];
-if (torchVersion) {
+if (torch) {
   const devices: ('cpu' | 'cuda')[] = torchHasCuda() ? ['cpu', 'cuda'] : ['cpu'];
   for (const p of presets) {
     for (const device of devices) {
-      log(`… PyTorch ${torchVersion} ${device} reference, ${p}`);
+      log(`… ${torchLabel({ ...torch, threads: BENCH_TORCH_THREADS }, device)} reference, ${p}`);
       // an odd count: the median is one step on both sides
-      reference.push(await torchReference(p, { checkSteps: 3, timedSteps: quick ? 3 : 7, torchVersion, device }));
+      reference.push(await torchReference(p, { checkSteps: 3, timedSteps: quick ? 3 : 7, device }));
     }
   }
 }
@@ -74,7 +76,7 @@ const checkpoints: Record<string, Record<string, number>> = {};
 for (const p of presets) checkpoints[p] = await checkpointTimes(p, quick ? 1 : 3);
 // GPT-2-124M- and SmolLM2-135M-shaped LoRA rows (only with --pretrained)
 const pretrainedOpts = pretrainedOptions(args);
-const pretrained = pretrainedOpts ? await pretrainedBench(pretrainedOpts, log, () => torchVersion) : null;
+const pretrained = pretrainedOpts ? await pretrainedBench(pretrainedOpts, log, () => torch) : null;
 
 let browser: Awaited<ReturnType<typeof browserBench>> | undefined;
 if (withBrowser) {
@@ -107,13 +109,26 @@ const report = {
     memGB: Math.round(os.totalmem() / 2 ** 30),
     node: process.version,
   },
-  settings: { presets, backends, steps, quick },
+  settings: { presets, backends, steps, quick, torchThreads: BENCH_TORCH_THREADS },
+  // the python and PyTorch the references ran (each reference row says too)
+  // (defaultThreads: torch's own default there; the references ran on torchThreads)
+  pytorch: torch
+    ? {
+        python: PY,
+        pythonSource: PY_SOURCE,
+        torch: torch.torch,
+        build: torch.build,
+        torchPath: torch.torchPath,
+        defaultThreads: torch.threads,
+      }
+    : null,
   backends: measured,
   // how a WebGPU row ran when not on the system's own driver (SwiftShader
   // retries), also in each row's `vulkan` and `note`
   notes: measured.filter((m) => m.note).map((m) => `${m.backend}: ${m.note}`),
   reference: checked,
-  // a ratio only where PyTorch was shown to compute the same thing
+  // a ratio only where PyTorch was shown to compute the same thing; the
+  // thread counts of both sides beside it
   ratios: checked
     .filter((r) => r.sameComputation)
     .flatMap((r) =>
@@ -125,7 +140,13 @@ const report = {
                 preset: r.preset,
                 backend: m.backend,
                 torch: r.device,
+                pytorch: torchLabel(r, r.device),
+                oursThreads: m.threads ?? null,
+                torchThreads: r.device === 'cuda' ? null : r.threads,
                 oursOverTorch: x.tokensPerSecond / r.torchTokensPerSecond,
+                // the same batch on both sides: the ratio of CPU time per step,
+                // which a shared machine's other load disturbs far less
+                oursOverTorchCpu: x.cpuMsPerStep ? r.torchCpuMsPerStep / x.cpuMsPerStep : null,
               }))
           : [],
       ),
@@ -137,7 +158,7 @@ const report = {
 };
 
 const f = (x: number, d = 0): string => x.toLocaleString('en', { maximumFractionDigits: d });
-log('\nbackend          preset  ms/step  tok/s   first(ms) kernels gpu-programs peakMB growth decode kv/full tok/s  adapter');
+log('\nbackend          preset  ms/step  cpu-ms  tok/s   first(ms) kernels gpu-programs peakMB growth decode kv/full tok/s  adapter');
 for (const m of rows) {
   if (!('results' in m)) {
     log(`${m.backend.padEnd(16)} error: ${m.error}${m.note ? ` (${m.note})` : ''}`);
@@ -145,17 +166,21 @@ for (const m of rows) {
   }
   for (const r of m.results) {
     log(
-      `${m.backend.padEnd(16)} ${r.preset.padEnd(7)} ${f(r.msPerStep).padStart(7)} ${f(r.tokensPerSecond).padStart(7)} ${f(r.firstStepMs).padStart(9)} ${String(r.dispatchesPerStep).padStart(7)} ${String(r.gpuProgramsPerStep ?? '-').padStart(12)} ${f(r.peakBytes / 2 ** 20).padStart(6)} ${String(r.tensorGrowth).padStart(6)} ${`${f(r.decodeTokensPerSecond.kvCache, 1)}/${f(r.decodeTokensPerSecond.fullRecompute, 1)}`.padEnd(15)} ${m.adapter ?? ''}${m.vulkan === 'swiftshader' ? ' [SwiftShader*]' : ''}`,
+      `${m.backend.padEnd(16)} ${r.preset.padEnd(7)} ${f(r.msPerStep).padStart(7)} ${(r.cpuMsPerStep == null ? '-' : f(r.cpuMsPerStep)).padStart(7)} ${f(r.tokensPerSecond).padStart(7)} ${f(r.firstStepMs).padStart(9)} ${String(r.dispatchesPerStep).padStart(7)} ${String(r.gpuProgramsPerStep ?? '-').padStart(12)} ${f(r.peakBytes / 2 ** 20).padStart(6)} ${String(r.tensorGrowth).padStart(6)} ${`${f(r.decodeTokensPerSecond.kvCache, 1)}/${f(r.decodeTokensPerSecond.fullRecompute, 1)}`.padEnd(15)} ${m.adapter ?? (m.threads != null ? `${m.threads} thread${m.threads === 1 ? '' : 's'}` : '')}${m.vulkan === 'swiftshader' ? ' [SwiftShader*]' : ''}`,
     );
   }
 }
 for (const n of report.notes) log(`* ${n}`);
 for (const r of report.reference)
   log(
-    `PyTorch ${r.torch} ${r.device === 'cuda' ? 'CUDA' : `(${r.threads} thread)`} ${r.preset}: ${f(r.torchMsPerStep)} ms/step, ${f(r.torchTokensPerSecond)} tok/s; loss diff first ${r.initialLossDiff.toExponential(1)}, max ${r.maxLossDiff.toExponential(1)}`,
+    `${torchLabel(r, r.device)} ${r.preset}: ${f(r.torchMsPerStep)} ms/step (CPU ${f(r.torchCpuMsPerStep)} ms), ${f(r.torchTokensPerSecond)} tok/s; loss diff first ${r.initialLossDiff.toExponential(1)}, max ${r.maxLossDiff.toExponential(1)}`,
   );
-for (const r of report.ratios)
-  log(`ours/PyTorch${r.torch === 'cuda' ? ' CUDA' : ''} ${r.preset} ${r.backend}: ${r.oursOverTorch.toFixed(3)}`);
+for (const r of report.ratios) {
+  const threads =
+    r.torch === 'cuda' || r.oursThreads == null ? '' : ` (${r.oursThreads} vs ${r.torchThreads} thread${r.torchThreads === 1 ? '' : 's'})`;
+  const cpu = r.oursOverTorchCpu == null || r.torch === 'cuda' ? '' : ` (CPU time: ${r.oursOverTorchCpu.toFixed(3)})`;
+  log(`ours/PyTorch${r.torch === 'cuda' ? ' CUDA' : ''} ${r.preset} ${r.backend}${threads}: ${r.oursOverTorch.toFixed(3)}${cpu}`);
+}
 log(`read + curate: ${f(curate.megabytes, 1)} MB in ${curate.seconds.toFixed(2)} s = ${curate.mbPerSecond.toFixed(1)} MB/s`);
 if (pretrained) for (const l of pretrainedTable(pretrained)) log(l);
 for (const [p, c] of Object.entries(checkpoints))

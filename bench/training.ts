@@ -20,8 +20,23 @@ export function applyVariant(name: string): BackendName {
   return backend as BackendName;
 }
 
-/** One backend's rows in a report: its results, or why it could not run. */
-export type BackendRows = { backend: string; adapter: string | null; results: TrainingResult[] } | { backend: string; error: string };
+/** One backend's rows in a report: its results (and its CPU threads), or why it could not run. */
+export type BackendRows =
+  | { backend: string; adapter: string | null; threads?: number | null; results: TrainingResult[] }
+  | { backend: string; error: string };
+
+/** CPU threads the active backend computes on, as the backend itself says:
+ * wasm's own count (tfjs picks its single-threaded SIMD build unless threads
+ * are enabled, src/core/backend.ts), 1 for the plain-JavaScript cpu backend,
+ * null for a GPU backend. Set beside each row so that a ratio to PyTorch can
+ * say which thread counts it compares. */
+export function backendThreads(): number | null {
+  const name = tf.getBackend();
+  if (name === 'cpu') return 1;
+  if (name !== 'wasm') return null;
+  const w = (tf.backend() as unknown as { wasm?: { tfjs?: { getThreadsCount?: () => number } } }).wasm;
+  return w?.tfjs?.getThreadsCount?.() ?? null;
+}
 
 export interface TrainingResult {
   preset: PresetName;
@@ -30,6 +45,10 @@ export interface TrainingResult {
   firstStepMs: number;
   msPerStep: number;
   msPerStepAll: number[];
+  /** Median CPU time of the process per timed step (Node's process.cpuUsage;
+   * null in a browser): on a shared machine a single-threaded step's CPU time
+   * depends far less on the other load than its wall time. */
+  cpuMsPerStep: number | null;
   tokensPerSecond: number;
   dispatchesPerStep: number; // tfjs kernels (tf.profile)
   gpuProgramsPerStep: number | null; // WebGPU programs dispatched (webgpu only)
@@ -56,6 +75,13 @@ export async function countPrograms<T>(f: () => Promise<T>): Promise<{ value: T;
   }
 }
 
+/** The process's CPU time so far in ms (user + system, all its threads), or
+ * null where there is no process.cpuUsage (a browser). */
+export function cpuMs(): number | null {
+  const u = (globalThis as { process?: { cpuUsage?: () => { user: number; system: number } } }).process?.cpuUsage?.();
+  return u ? (u.user + u.system) / 1000 : null;
+}
+
 export async function measureTraining(
   preset: PresetName,
   backend: BackendName,
@@ -71,10 +97,14 @@ export async function measureTraining(
   await t.stepOn(batches[1], { forceLog: true }); // second warm-up
   const before = tf.memory().numTensors;
   const ms: number[] = [];
+  const cpu: number[] = [];
   for (let i = 0; i < o.steps; i++) {
     const s0 = performance.now();
+    const c0 = cpuMs();
     await t.stepOn(batches[i % batches.length], { forceLog: true }); // forceLog: a read-back ends each timed step
     ms.push(performance.now() - s0);
+    const c1 = cpuMs();
+    if (c0 !== null && c1 !== null) cpu.push(c1 - c0);
   }
   const growth = tf.memory().numTensors - before;
   const prof = await tf.profile(async () => {
@@ -99,6 +129,7 @@ export async function measureTraining(
     firstStepMs,
     msPerStep: median(ms),
     msPerStepAll: ms,
+    cpuMsPerStep: cpu.length ? median(cpu) : null,
     tokensPerSecond: tokens / (median(ms) / 1000),
     dispatchesPerStep: prof.kernels.length,
     gpuProgramsPerStep: gpuPrograms,

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """PyTorch side of the pretrained-shape LoRA bench (bench/pretrained.ts): the
-same LoRA training step as our Trainer, on the same shapes and batches, timed
-on the CPU (Debian's python3-torch; no transformers, no peft).
+same LoRA training step as our Trainer, on the same shapes, batches, LoRA
+r / alpha / targets and steps, timed on the CPU, as people run it: a Hugging
+Face transformers model class wrapped by PEFT.
 
-    /usr/bin/python3 support/hf_bench.py CASE.json
+    .venv/bin/python support/hf_bench.py CASE.json
 
 CASE (written by bench/pretrained.ts):
   {"model": "gpt2-124m",
@@ -13,29 +14,39 @@ CASE (written by bench/pretrained.ts):
    "train": {"lr", "beta1", "beta2", "eps", "weightDecay", "gradClip", "alpha", "temperature"},
    "batches": [{"inputs": [[int]], "targets": [[int]], "ceWeight": [[float]],
                 "klA": [[int]], "klB": [[int]], "klMask": [[float]]}],
-   "warmupSteps": 1, "timedSteps": 3, "budgetS": 900, "threads": null | int, "seed": 0}
+   "warmupSteps": 1, "timedSteps": 3, "budgetS": 900, "threads": null | int, "seed": 0,
+   "impl": "auto" | "transformers" | "hf_ref"}
   (the timed steps stop early, after at least one, when one more would take
-  their total past budgetS seconds)
+  their total past budgetS seconds; "threads": torch.set_num_threads, the
+  bench passes 1 to match our single-threaded backends)
 
 The step (what src/core/trainer.ts stepOn does with a LoRA config):
-  - support/hf_ref.py's forward_gpt2 / forward_llama (the Hugging Face
-    math) over rows [R, T], in float32; every module
+  - impl "transformers" (what "auto" picks where transformers and peft
+    import, e.g. the repository's .venv): GPT2LMHeadModel / LlamaForCausalLM
+    built from the config (transformers' own random init, dropout 0 as ours,
+    transformers' default attention implementation, reported), wrapped by
+    peft.get_peft_model with LoraConfig(r, lora_alpha, target_modules,
+    lora_dropout 0, fan_in_fan_out for GPT-2's Conv1D); logits =
+    model(input_ids).logits;
+  - impl "hf_ref" (the fallback where they do not import, e.g. Debian's
+    python3-torch alone): support/hf_ref.py's forward_gpt2 / forward_llama
+    (the Hugging Face math) with ((x A^T) B^T) * alpha / r on every module
     PEFT's target_modules matching selects (hf_ref.module_table +
-    hf_ref.peft_targets: GPT-2's c_proj adapts attn.c_proj and mlp.c_proj)
-    adds ((x A^T) B^T) * alpha / r;
-  - the loss of support/torch_ref.py (mcckd_loss: the CE weighted over the
-    rationale tokens, plus alpha * the symmetric KL at the answer tokens);
-  - backward into the LoRA A / B only (the base has requires_grad False);
-  - clip_grad_norm_ and torch.optim.AdamW on A / B (decoupled decay: they are
-    matrices).
-Base weights are random (N(0, 0.02), GPT-2's residual projections scaled by
-1/sqrt(2 * layers), unit norm gains, zero biases, as src/core/model.ts
-initParams), A Kaiming-uniform +-1/sqrt(in), B zeros (PEFT's init): the
-values are not ours, the shapes and the arithmetic are.
+    hf_ref.peft_targets); base N(0, 0.02) as src/core/model.ts initParams,
+    A Kaiming-uniform +-1/sqrt(in), B zeros (PEFT's init);
+  - either way: the loss of support/torch_ref.py (mcckd_loss: the CE weighted
+    over the rationale tokens, plus alpha * the symmetric KL at the answer
+    tokens); backward into the LoRA A / B only (the base is frozen);
+    clip_grad_norm_ and torch.optim.AdamW on A / B (decoupled decay: they
+    are matrices). The weights' values are not ours, the shapes and the
+    arithmetic are.
 
-Prints one JSON line: {"model", "torch", "threads", "device": "cpu", "params",
-"trainable", "firstStepMs", "msPerStep": [...], "medianMs", "tokensPerSecond",
-"losses": [...], "residentBytes", "maxRssBytes"}; tokens = rows * T.
+Prints one JSON line: {"model", "impl", "transformers", "peft", "attention",
+"torch", "build", "threads", "torchPath", "device": "cpu", "params",
+"trainable", "firstStepMs", "msPerStep": [...], "medianMs", "cpuMsPerStep"
+(the median CPU time of the process per timed step),
+"tokensPerSecond", "losses": [...], "residentBytes", "maxRssBytes"};
+tokens = rows * T; build: "wheel" | "debian" | "other" (torch_ref.torch_info).
 """
 import json
 import math
@@ -50,7 +61,7 @@ sys.path.insert(0, HERE)
 import torch  # noqa: E402
 
 from hf_ref import expected_shapes, forward_gpt2, forward_llama, module_table, peft_targets  # noqa: E402
-from torch_ref import mcckd_loss  # noqa: E402
+from torch_ref import mcckd_loss, set_threads, torch_info  # noqa: E402
 
 
 def rss_bytes():
@@ -94,16 +105,84 @@ def init_lora(c, lora, gen):
     return out
 
 
-def main():
-    case = json.load(open(sys.argv[1]))
-    if case.get("threads"):
-        torch.set_num_threads(int(case["threads"]))
-    c, tr = case["config"], case["train"]
-    gen = torch.Generator().manual_seed(int(case.get("seed", 0)))
+def has_hf():
+    try:
+        import peft  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def hf_model(c, lora, seed):
+    """The transformers model of config C with PEFT's LoRA on it (train mode).
+    Returns (forward(ids) -> logits [R, T, V], base params, trainable leaves, about)."""
+    import peft
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    torch.manual_seed(seed)
+    if c["kind"] == "gpt2":
+        cfg = transformers.GPT2Config(
+            vocab_size=c["vocab"], n_positions=c["positions"], n_embd=c["d"], n_layer=c["layers"], n_head=c["heads"],
+            n_inner=c["inner"], layer_norm_epsilon=c["eps"], activation_function="gelu_new",
+            resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, tie_word_embeddings=c["tied"], bos_token_id=0, eos_token_id=0)
+        model = transformers.GPT2LMHeadModel(cfg)
+    elif c["kind"] == "llama":
+        cfg = transformers.LlamaConfig(
+            vocab_size=c["vocab"], max_position_embeddings=c["positions"], hidden_size=c["d"], num_hidden_layers=c["layers"],
+            num_attention_heads=c["heads"], num_key_value_heads=c["kv"], head_dim=c["hd"], intermediate_size=c["inner"],
+            rms_norm_eps=c["eps"], rope_theta=c["theta"], tie_word_embeddings=c["tied"], attention_bias=False, mlp_bias=False,
+            attention_dropout=0.0, bos_token_id=0, eos_token_id=0)
+        model = transformers.LlamaForCausalLM(cfg)
+    else:
+        raise SystemExit(f"hf_bench: no transformers class for kind {c['kind']}")
+    params = sum(p.numel() for p in model.parameters())  # a tied head counted once
+    model = peft.get_peft_model(model, peft.LoraConfig(
+        r=lora["r"], lora_alpha=lora["alpha"], target_modules=list(lora["targets"]), lora_dropout=0.0, bias="none",
+        fan_in_fan_out=c["kind"] == "gpt2", task_type="CAUSAL_LM"))
+    model.train()
+    leaves = [p for p in model.parameters() if p.requires_grad]
+    if not leaves:
+        raise SystemExit(f"hf_bench: target_modules {lora['targets']} match no module")
+    attention = model.config._attn_implementation
+    about = {
+        "impl": f"transformers {transformers.__version__} {type(model.get_base_model()).__name__} + peft {peft.__version__} LoRA",
+        "transformers": transformers.__version__,
+        "peft": peft.__version__,
+        "attention": attention,
+    }
+
+    def forward(ids):
+        return model(input_ids=ids, use_cache=False).logits
+
+    return forward, params, leaves, about
+
+
+def ref_model(c, lora_cfg, seed):
+    """hf_ref.py's math with LoRA leaves (the fallback without transformers / peft)."""
+    gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         W = init_base(c, gen)
-    lora = init_lora(c, case["lora"], gen)
+    lora = init_lora(c, lora_cfg, gen)
     leaves = [t for A, B, _ in lora.values() for t in (A, B)]
+    fwd = forward_gpt2 if c["kind"] == "gpt2" else forward_llama
+    about = {"impl": "support/hf_ref.py math (no transformers / peft in this python)", "transformers": None, "peft": None, "attention": "eager"}
+    return (lambda ids: fwd(c, W, ids, torch, lora)), sum(t.numel() for t in W.values()), leaves, about
+
+
+def main():
+    case = json.load(open(sys.argv[1]))
+    set_threads(case.get("threads"))
+    c, tr = case["config"], case["train"]
+    impl = case.get("impl", "auto")
+    if impl not in ("auto", "transformers", "hf_ref"):
+        raise SystemExit(f"hf_bench: impl {impl!r} is not auto, transformers or hf_ref")
+    if impl == "transformers" and not has_hf():
+        raise SystemExit("hf_bench: impl transformers, but this python cannot import transformers and peft")
+    use_hf = impl == "transformers" or (impl == "auto" and has_hf())
+    seed = int(case.get("seed", 0))
+    forward, params, leaves, about = (hf_model if use_hf else ref_model)(c, case["lora"], seed)
     opt = torch.optim.AdamW(leaves, lr=tr["lr"], betas=(tr["beta1"], tr["beta2"]), eps=tr["eps"], weight_decay=tr["weightDecay"])
     batches = [{
         "inputs": torch.tensor(b["inputs"], dtype=torch.long),
@@ -114,13 +193,12 @@ def main():
         "klMask": torch.tensor(b["klMask"], dtype=torch.float32),
     } for b in case["batches"]]
     resident = rss_bytes()
-    fwd = forward_gpt2 if c["kind"] == "gpt2" else forward_llama
     warm, n = int(case.get("warmupSteps", 1)), int(case.get("timedSteps", 3))
-    times, losses, first = [], [], None
+    times, cpu, losses, first = [], [], [], None
     for step in range(warm + n):
         b = batches[step % len(batches)]
-        t0 = time.perf_counter()
-        logits = fwd(c, W, b["inputs"], torch, lora)  # [R, T, V]
+        t0, c0 = time.perf_counter(), time.process_time()
+        logits = forward(b["inputs"])  # [R, T, V]
         loss, _ce, _kl = mcckd_loss(logits, b, tr["alpha"], tr["temperature"])
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -133,21 +211,27 @@ def main():
             first = dt if first is None else first
         else:
             times.append(dt)
+            cpu.append((time.process_time() - c0) * 1000)
         print(f"[pretrained] {case.get('model')} pytorch-cpu: {'warm-up' if step < warm else f'step {step - warm + 1}/{n}'} {dt:.0f} ms", file=sys.stderr, flush=True)
         if times and sum(times) + times[-1] > float(case.get("budgetS", 1e9)) * 1000:
             break
-    med = sorted(times)[len(times) // 2] if len(times) % 2 else sum(sorted(times)[len(times) // 2 - 1 : len(times) // 2 + 1]) / 2
+    def median(xs):
+        xs = sorted(xs)
+        return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+
+    med = median(times)
     tokens = int(batches[0]["inputs"].numel())
     print(json.dumps({
         "model": case.get("model"),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
+        **about,
+        **torch_info(),
         "device": "cpu",
-        "params": sum(t.numel() for t in W.values()),
+        "params": params,
         "trainable": sum(t.numel() for t in leaves),
         "firstStepMs": first,
         "msPerStep": times,
         "medianMs": med,
+        "cpuMsPerStep": median(cpu),
         "tokensPerSecond": tokens / (med / 1000),
         "losses": losses,
         "residentBytes": resident,

@@ -1,7 +1,9 @@
 // The PyTorch reference, shared by the bench and the tests: the same model
 // (our own .safetensors export of the initial weights) and the same batches,
-// trained by support/torch_ref.py with Debian's python3-torch. Checks that
-// both compute the same thing before any throughput ratio is reported.
+// trained by support/torch_ref.py with support/python.ts's python (the
+// repository's .venv with the PyTorch CPU wheel; Debian's python3-torch
+// where there is none). Checks that both compute the same thing before any
+// throughput ratio is reported, and says which PyTorch ran on how many threads.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +18,46 @@ import type { HostBatch } from '../src/core/batch';
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 // support/python.ts's python: MCCKD_PYTHON (a GPU machine's own PyTorch with
 // CUDA), the repository's .venv, or Debian's, where apt installs torch
-import { PY } from './python';
+import { PY, PY_ENV } from './python';
+
+/** The CPU threads the bench gives PyTorch (torch.set_num_threads, and
+ * inter-op threads too): our CPU backends run on one (tfjs's wasm in Node is
+ * its single-threaded SIMD build, src/core/backend.ts; the cpu backend is
+ * plain JavaScript), and a ratio compares one thread with one thread. The
+ * wheel's default would be every core, Debian's 1.13 one. */
+export const BENCH_TORCH_THREADS = 1;
+
+/** Which PyTorch a python imports (torch_ref.py's torch_info). */
+export interface TorchInfo {
+  torch: string;
+  /** wheel: pip's PyTorch wheel (the repository's .venv); debian: python3-torch. */
+  build: 'wheel' | 'debian' | 'other';
+  /** torch.get_num_threads() where it was asked (its default, or as set). */
+  threads: number;
+  torchPath: string;
+}
+
+/** "PyTorch 2.13.0+cpu (wheel, 1 thread)": what every row and table line says. */
+export function torchLabel(t: Pick<TorchInfo, 'torch' | 'build' | 'threads'>, device: 'cpu' | 'cuda' = 'cpu'): string {
+  const build = t.build === 'debian' ? "Debian's python3-torch" : t.build === 'wheel' ? 'pip wheel' : 'unknown build';
+  return `PyTorch ${t.torch} (${build}, ${device === 'cuda' ? 'CUDA' : `${t.threads} thread${t.threads === 1 ? '' : 's'}`})`;
+}
+
+/** What PY's torch is, or undefined when it does not import. */
+export function torchInfo(): TorchInfo | undefined {
+  const r = spawnSync(
+    PY,
+    [
+      '-c',
+      `import sys, json; sys.path.insert(0, ${JSON.stringify(HERE)}); from torch_ref import torch_info; print(json.dumps(torch_info()))`,
+    ],
+    {
+      encoding: 'utf8',
+      env: PY_ENV,
+    },
+  );
+  return r.status === 0 ? (JSON.parse(r.stdout.trim()) as TorchInfo) : undefined;
+}
 
 /** Whether the reference's PyTorch sees a CUDA device. */
 export function torchHasCuda(): boolean {
@@ -24,10 +65,11 @@ export function torchHasCuda(): boolean {
   return r.status === 0 && r.stdout.trim() === 'True';
 }
 
-/** Makes torch importable: installs python3-torch with apt when absent. */
-export function ensureTorch(log: (s: string) => void): string | undefined {
+/** Makes torch importable: installs Debian's python3-torch with apt when
+ * absent (the fallback: .ci/run's .venv has the wheel). */
+export function ensureTorch(log: (s: string) => void): TorchInfo | undefined {
   const ok = (): boolean => spawnSync(PY, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
-  if (ok()) return execFileSync(PY, ['-c', 'import torch; print(torch.__version__)']).toString().trim();
+  if (ok()) return torchInfo();
   if (PY !== '/usr/bin/python3') {
     // apt would install into Debian's python, not this one
     log(`PyTorch reference skipped: ${PY} cannot import torch (pip install torch into it, or unset MCCKD_PYTHON / remove .venv)`);
@@ -44,7 +86,7 @@ export function ensureTorch(log: (s: string) => void): string | undefined {
     log('PyTorch reference skipped: apt-get install python3-torch failed');
     return undefined;
   }
-  return execFileSync(PY, ['-c', 'import torch; print(torch.__version__)']).toString().trim();
+  return torchInfo();
 }
 
 const rows2d = <T extends Int32Array | Float32Array>(a: T, r: number, c: number): number[][] =>
@@ -60,24 +102,25 @@ export const batchJson = (b: HostBatch) => ({
   klMask: rows2d(b.klMask, b.pairs, b.span),
 });
 
-export interface ReferenceResult {
+export interface ReferenceResult extends TorchInfo {
   preset: PresetName;
-  torch: string;
   device: 'cpu' | 'cuda';
-  threads: number;
   ours: { loss: number; ce: number; kl: number }[];
   theirs: { loss: number; ce: number; kl: number }[];
   initialLossDiff: number;
   maxLossDiff: number;
   torchMsPerStep: number;
+  /** Median CPU time of the process per timed step (time.process_time). */
+  torchCpuMsPerStep: number;
   torchTokensPerSecond: number;
 }
 
 /** Trains `checkSteps` identical steps on our current backend and in PyTorch,
- * then times `timedSteps` more PyTorch steps. */
+ * then times `timedSteps` more PyTorch steps on `threads` CPU threads
+ * (default BENCH_TORCH_THREADS). */
 export async function torchReference(
   preset: PresetName,
-  o: { checkSteps: number; timedSteps: number; torchVersion: string; device?: 'cpu' | 'cuda' },
+  o: { checkSteps: number; timedSteps: number; device?: 'cpu' | 'cuda'; threads?: number },
 ): Promise<ReferenceResult> {
   const shape = SHAPES[preset];
   const t = await benchTrainer(preset, { steps: 1000, warmupSteps: 2, backend: 'cpu' });
@@ -108,26 +151,33 @@ export async function torchReference(
       timedSteps: o.timedSteps,
       warmupSteps: 1,
       device: o.device ?? 'cpu',
+      threads: o.threads ?? BENCH_TORCH_THREADS,
     }),
   );
-  const out = JSON.parse(execFileSync(PY, [path.join(HERE, 'torch_ref.py'), casePath], { maxBuffer: 64 << 20 }).toString()) as {
+  const out = JSON.parse(
+    execFileSync(PY, [path.join(HERE, 'torch_ref.py'), casePath], { maxBuffer: 64 << 20, env: PY_ENV }).toString(),
+  ) as TorchInfo & {
     device: 'cpu' | 'cuda';
     losses: ReferenceResult['theirs'];
     medianMs: number;
+    medianCpuMs: number;
     tokensPerSecond: number;
-    threads: number;
   };
   const diffs = ours.map((x, i) => Math.abs(x.loss - out.losses[i].loss));
   return {
     preset,
-    torch: o.torchVersion,
-    device: out.device, // what torch_ref.py really used
+    // what torch_ref.py really ran: version, wheel or Debian, threads, device
+    torch: out.torch,
+    build: out.build,
     threads: out.threads,
+    torchPath: out.torchPath,
+    device: out.device,
     ours,
     theirs: out.losses,
     initialLossDiff: diffs[0],
     maxLossDiff: Math.max(...diffs),
     torchMsPerStep: out.medianMs,
+    torchCpuMsPerStep: out.medianCpuMs,
     torchTokensPerSecond: out.tokensPerSecond,
   };
 }

@@ -6,9 +6,13 @@ Input: a JSON case file written by support/torch.ts:
   {"weights": "path.safetensors", "config": ModelConfig, "train": {...},
    "batches": [{"inputs": [[int]], "targets": [[int]], "ceWeight": [[float]],
                 "klA": [[int]], "klB": [[int]], "klMask": [[float]]}],
-   "timedSteps": N, "warmupSteps": W, "device": "cpu"|"cuda"}
-Output (stdout, one JSON object): losses per checked step, ms per timed step,
-tokens per second.
+   "timedSteps": N, "warmupSteps": W, "device": "cpu"|"cuda", "threads": N}
+("threads": torch.set_num_threads, so that the ratio to our single-threaded
+backends compares one thread with one thread; absent: torch's default, which
+is every core for the pip wheel and 1 for Debian's python3-torch 1.13).
+Output (stdout, one JSON object): losses per checked step, ms (wall, and CPU
+time of the process) per timed step, tokens per second, and which PyTorch ran
+(torch_info).
 """
 import json
 import math
@@ -18,6 +22,38 @@ import time
 
 import torch
 import torch.nn.functional as F
+
+
+def torch_info():
+    """Which PyTorch this is, for every bench row: its version, where it came
+    from ("wheel": pip's install of the PyTorch wheel, e.g. the repository's
+    .venv; "debian": Debian's python3-torch; "other"), the thread count it
+    will use now, and the path it was imported from."""
+    import importlib.metadata
+
+    where = torch.__file__ or ""
+    build = "other"
+    if where.startswith("/usr/lib/python3/dist-packages/"):
+        build = "debian"
+    else:
+        try:
+            installer = (importlib.metadata.distribution("torch").read_text("INSTALLER") or "").strip()
+        except importlib.metadata.PackageNotFoundError:
+            installer = ""
+        if installer in ("pip", "uv"):
+            build = "wheel"
+    return {"torch": torch.__version__, "build": build, "threads": torch.get_num_threads(), "torchPath": where}
+
+
+def set_threads(n):
+    """Intra-op (and, where still possible, inter-op) threads; None keeps torch's default."""
+    if not n:
+        return
+    torch.set_num_threads(int(n))
+    try:
+        torch.set_num_interop_threads(int(n))
+    except RuntimeError:
+        pass  # only settable before the first parallel work; intra-op is what the kernels use
 
 
 def load_safetensors(path):
@@ -104,7 +140,7 @@ def main():
     dev = case.get("device", "cpu")
     if dev == "cuda" and not torch.cuda.is_available():
         dev = "cpu"
-    torch.set_num_threads(int(case.get("threads", torch.get_num_threads())))
+    set_threads(case.get("threads"))
     w, _ = load_safetensors(case["weights"])
     c, tr = case["config"], case["train"]
     model = GPT(c, w).to(dev)
@@ -125,13 +161,13 @@ def main():
             "klMask": torch.tensor(b["klMask"], dtype=torch.float32, device=dev),
             "lr": b["lr"],
         })
-    losses, times, tokens = [], [], []
+    losses, times, cpu, tokens = [], [], [], []
     n = case.get("timedSteps", len(batches))
     warm = case.get("warmupSteps", 1)
     # every given batch is checked once, whatever the timing settings
     for step in range(max(len(batches), warm + n)):
         b = batches[step % len(batches)]
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for g in opt.param_groups:
             g["lr"] = b["lr"]
         logits = model(b["inputs"])
@@ -143,16 +179,18 @@ def main():
         opt.step()
         if dev == "cuda":
             torch.cuda.synchronize()
-        dt = time.perf_counter() - t0
+        dt, dc = time.perf_counter() - t0, time.process_time() - c0
         if step < len(batches):
             losses.append({"loss": loss.item(), "ce": ce.item(), "kl": kl.item()})
         if step >= warm:
             times.append(dt * 1000)
+            cpu.append(dc * 1000)
             tokens.append(float(b["ceWeight"].numel()))
     times_sorted = sorted(times)
     med = times_sorted[len(times_sorted) // 2]
-    print(json.dumps({"device": dev, "torch": torch.__version__, "threads": torch.get_num_threads(), "losses": losses,
-                      "msPerStep": times, "medianMs": med, "tokensPerSecond": tokens[0] / (med / 1000)}))
+    print(json.dumps({"device": dev, **torch_info(), "losses": losses,
+                      "msPerStep": times, "medianMs": med,
+                      "cpuMsPerStep": cpu, "medianCpuMs": sorted(cpu)[len(cpu) // 2], "tokensPerSecond": tokens[0] / (med / 1000)}))
 
 
 if __name__ == "__main__":
