@@ -10,6 +10,7 @@ import { withLora, type LoraConfig, type ModelConfig, type TrainConfig } from '.
 import { describePlan } from './plan';
 import { gpuLimits, type GpuLimits } from './limits';
 import { adapterState, longestExample, Trainer, type PretrainedStudent } from './trainer';
+import type { BaseStorage } from './inference';
 import type { StudentTokenizer } from './tokenizer';
 import type { TensorMap, TrainState } from './state';
 import type { EvalItem, QuestionGroup, TaskType } from '../data/types';
@@ -92,21 +93,22 @@ export function planRun(start: RunStart, data: RunData, backend: string, limits?
 
 /** The Trainer of a start, created or restored on the current backend.
  * `notes` are for the user (data that differs from a resumed run's). */
-export async function assembleTrainer(start: RunStart, data: RunData): Promise<{ trainer: Trainer; notes: string[] }> {
+export async function assembleTrainer(start: RunStart, data: RunData, o: BaseStorage = {}): Promise<{ trainer: Trainer; notes: string[] }> {
   if (start.kind === 'resume') {
     const { state } = start;
     const notes = state.datasetFingerprint === data.fingerprint ? [] : ['the data differs from the data the run was trained on'];
-    const trainer = await Trainer.restore({ ...state, trainConfig: start.config ?? state.trainConfig }, data.groups, start.student);
+    const trainer = await Trainer.restore({ ...state, trainConfig: start.config ?? state.trainConfig }, data.groups, start.student, o);
     return { trainer, notes };
   }
   const s = start.student;
   // a PEFT adapter: the run starts from its tensors (a step-0 state)
   const trainer = s?.adapter
-    ? await Trainer.restore(adapterState(s.student, s.adapter, start.config, data.fingerprint), data.groups, s.student)
+    ? await Trainer.restore(adapterState(s.student, s.adapter, start.config, data.fingerprint), data.groups, s.student, o)
     : await Trainer.create({
         groups: data.groups,
         trainConfig: start.config,
         datasetFingerprint: data.fingerprint,
+        ...o,
         ...(s ? { student: s.student, ...(s.lora ? { lora: s.lora } : {}) } : {}),
       });
   return { trainer, notes: [] };

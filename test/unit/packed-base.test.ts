@@ -6,6 +6,7 @@
 // packed-webgpu.test.ts.
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
+import { UsageError } from '../../src/cli/args';
 import { floatToHalfBits } from '../../src/checkpoint/safetensors';
 import {
   BaseDtypeError,
@@ -172,5 +173,29 @@ describe('the base dtype', () => {
       }),
     ).toThrow(/model\.layers\.0\.self_attn\.q_proj\.weight packed in f16 takes 128 bytes, more than this GPU binds \(40\)/);
     expect(tf.memory().numTensors).toBe(n);
+  });
+});
+
+describe('--base-dtype on the CLI', () => {
+  it('score, generate and train refuse f16 / int8 off webgpu and an unknown value, naming the flag, before reading a folder', async () => {
+    const { runScore, runGenerate } = await import('../../src/cli/student');
+    const { runTrain } = await import('../../src/cli/train');
+    const missing = '/nonexistent/mcckd-base-dtype';
+    await expect(runScore(['--student', missing, '--ids', '1,2', '--base-dtype', 'f16'])).rejects.toThrow(
+      new UsageError('--base-dtype f16 needs the webgpu backend (the packed base runs in its WGSL kernels); on cpu use --base-dtype f32'),
+    );
+    await expect(runGenerate(['--student', missing, '--prompt', 'x', '--backend', 'cpu', '--base-dtype', 'int8'])).rejects.toThrow(
+      /--base-dtype int8 needs the webgpu backend/,
+    );
+    await expect(runScore(['--student', missing, '--ids', '1', '--base-dtype', 'bf16'])).rejects.toThrow(
+      new UsageError('--base-dtype must be one of f32, f16, int8, got "bf16"'),
+    );
+    // f32 and the default (f32 on cpu) get as far as the folder
+    await expect(runScore(['--student', missing, '--ids', '1', '--base-dtype', 'f32'])).rejects.toThrow(/mcckd-base-dtype/);
+    await expect(runScore(['--student', missing, '--ids', '1'])).rejects.toThrow(/mcckd-base-dtype/);
+    // a from-scratch run has no frozen base
+    await expect(runTrain(['--data', 'package.json', '--base-dtype', 'f16'])).rejects.toThrow(
+      new UsageError('--base-dtype needs a pretrained student (--student DIR): a student from scratch has no frozen base'),
+    );
   });
 });
