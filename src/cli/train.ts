@@ -179,7 +179,7 @@ async function train(f: Flags<typeof TRAIN_FLAGS>, io: TrainIO, outDir: string |
     : { kind: 'new', config, ...(student ? { student: { student, ...(adapter ? { adapter } : lora ? { lora } : {}) } } : {}) };
   const runData = { groups, fingerprint: fingerprintGroups(groups) };
   // refused on WebGPU when a step cannot fit (core/run.ts)
-  const plan = planRun(start, runData, backend.backend);
+  const plan = planRun(start, runData, backend.backend, undefined, baseDtype);
   if (plan) log(plan.text);
   const { trainer, notes } = await assembleTrainer(start, runData, { baseDtype });
   for (const n of notes) log(`warning: ${n}`);

@@ -8,7 +8,9 @@
 // prints one JSON Report.
 import * as tf from '@tensorflow/tfjs-core';
 import { setupBackend } from '../../src/cli/setup';
-import type { BaseDtype } from '../../src/core/base-dtype';
+import { projectionBytes, type BaseDtype } from '../../src/core/base-dtype';
+import { familyOf } from '../../src/core/arch';
+import { paramShapes } from '../../src/core/config';
 import { studentConfig } from '../../src/hf/config';
 import { readHfFolder } from '../../src/hf/folder';
 import { nodeFolder } from '../../src/node/folder';
@@ -18,6 +20,7 @@ import { StudentModel, type PretrainedStudent } from '../../src/core/inference';
 import { scoreIds } from '../../src/core/score';
 import { Tokenizer } from '../../src/core/tokenizer';
 import { Trainer } from '../../src/core/trainer';
+import { buildBatch } from '../../src/core/batch';
 import { Rng } from '../../src/shared/rng';
 import { toyGroups, tinyConfig } from '../unit/core-helpers';
 
@@ -46,6 +49,8 @@ export interface StudentCase {
   losses: Record<BaseDtype, number[]>;
   /** Base bytes on the device (tf.memory().numBytes of the frozen model). */
   baseBytes: Record<BaseDtype, number>;
+  /** The planner's bytes for the projections (base-dtype.ts projectionBytes). */
+  projectionBytes: Record<BaseDtype, number>;
   /** Tensors left after each dtype's steps, against before (0: nothing leaks). */
   growth: Record<BaseDtype, number>;
 }
@@ -114,7 +119,12 @@ const tok = Tokenizer.train(
  * (its vocabulary fits every case's). */
 async function student(dir: string, name: string): Promise<PretrainedStudent> {
   const f = await readHfFolder(nodeFolder(`${dir}/${name}`));
-  return { modelConfig: studentConfig(f.spec), weights: f.weights, tokenizer: tok, base: { arch: f.spec.arch, name, fingerprint: '00000000-1' } };
+  return {
+    modelConfig: studentConfig(f.spec),
+    weights: f.weights,
+    tokenizer: tok,
+    base: { arch: f.spec.arch, name, fingerprint: '00000000-1' },
+  };
 }
 
 const IDS = Array.from({ length: 40 }, (_, i) => (i * 37 + 11) % tok.vocabSize);
@@ -142,28 +152,40 @@ async function studentCase(dir: string, name: string, steps: number): Promise<St
   const losses = {} as Record<BaseDtype, number[]>;
   const growth = {} as Record<BaseDtype, number>;
   const all =
-    s.modelConfig.arch === 'gpt2' ? ['c_attn', 'c_proj', 'c_fc'] : ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
+    s.modelConfig.arch === 'gpt2'
+      ? ['c_attn', 'c_proj', 'c_fc']
+      : ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'];
   for (const d of steps > 0 ? DTYPES : []) {
     const t = await Trainer.create({
       groups,
-      trainConfig: tinyConfig({ steps, lr: 1e-2, warmupSteps: 1, backend: 'webgpu' }),
+      trainConfig: tinyConfig({ steps, batchSize: 2, lr: 1e-2, warmupSteps: 0, backend: 'webgpu' }),
       datasetFingerprint: 'x',
       student: s,
       lora: { rank: 4, alpha: 8, targets: all },
       baseDtype: d,
     });
     losses[d] = [];
+    // one fixed batch (2 questions, two rationales each), as the bench feeds
+    // them: the same shapes every step, so SwiftShader compiles each program once
+    const enc = (t as unknown as { data: { rationales: Parameters<typeof buildBatch>[0][number]['a'][] }[] }).data;
+    const batch = buildBatch(
+      enc.slice(0, 2).map((g) => ({ a: g.rationales[0], b: g.rationales[1] })),
+      { blockSize: t.modelConfig.blockSize, padId: tok.padId },
+    );
     let before = 0;
     for (let i = 0; i < steps; i++) {
       if (i === 1) before = tf.memory().numTensors; // after the first step's one-time tensors
-      const m = await t.trainStep();
+      const m = await t.stepOn(batch, { forceLog: true });
       if (m) losses[d].push(m.loss);
     }
     growth[d] = tf.memory().numTensors - before;
     t.dispose();
   }
   log(`${name}: ${steps} steps`);
-  return { name, logprobs: { f16: stat('f16'), int8: stat('int8') }, losses, baseBytes, growth };
+  const table = paramShapes(s.modelConfig);
+  const layout = familyOf(s.modelConfig).weightLayout;
+  const projections = Object.fromEntries(DTYPES.map((d) => [d, projectionBytes(table, layout, d)])) as Record<BaseDtype, number>;
+  return { name, logprobs: { f16: stat('f16'), int8: stat('int8') }, losses, baseBytes, projectionBytes: projections, growth };
 }
 
 async function main(): Promise<void> {

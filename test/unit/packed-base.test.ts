@@ -17,6 +17,7 @@ import {
   projectionBytes,
 } from '../../src/core/base-dtype';
 import { paramShapes, type ModelConfig } from '../../src/core/config';
+import { formatPlan, planMemory } from '../../src/core/plan';
 import { packBf16Bits, packF16, packF16Bits, packInt8, unpackMatrix } from '../../src/core/fused/pack';
 import { StudentModel } from '../../src/core/inference';
 import { initParams } from '../../src/core/model';
@@ -151,6 +152,20 @@ describe('the base dtype', () => {
     expect(projectionBytes(t, 'out-in', 'f16')).toBe(f32 / 2);
     // rows: q 8, k 4, v 4, o 8, gate 12, up 12, down 8 = 56 scales
     expect(projectionBytes(t, 'out-in', 'int8')).toBe(f32 / 4 + 56 * 4);
+  });
+
+  it("the planner counts a LoRA run's packed projections, and nothing for a full fine-tune", () => {
+    const t = paramShapes(llama);
+    const mc: ModelConfig = { ...llama, lora: { rank: 4, alpha: 8, targets: ['q_proj', 'v_proj'] } };
+    const plan = (c: ModelConfig, d?: 'f32' | 'f16' | 'int8') =>
+      planMemory({ config: c, batch: { rows: 2, seqLen: 8 }, ...(d ? { baseDtype: d } : {}) });
+    const f32 = plan(mc).weights;
+    expect(plan(mc, 'f32').weights).toBe(f32);
+    expect(f32 - plan(mc, 'f16').weights).toBe(projectionBytes(t, 'out-in', 'f32') / 2);
+    expect(f32 - plan(mc, 'int8').weights).toBe(projectionBytes(t, 'out-in', 'f32') - projectionBytes(t, 'out-in', 'int8'));
+    expect(formatPlan(plan(mc, 'int8'))).toMatch(/weights \(frozen, int8 projections\)/);
+    expect(plan(llama, 'int8').weights).toBe(0); // every weight trains: float32, counted as trainable
+    expect(plan(llama, 'int8').total).toBe(plan(llama).total);
   });
 
   it('createBaseVariables holds each projection as int32 words (and int8 scales) under its module name', () => {
