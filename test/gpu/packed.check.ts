@@ -51,6 +51,9 @@ export interface StudentCase {
   baseBytes: Record<BaseDtype, number>;
   /** The planner's bytes for the projections (base-dtype.ts projectionBytes). */
   projectionBytes: Record<BaseDtype, number>;
+  /** What a snapshot after the steps holds: the base's fingerprint and the
+   * tensors saved (the adapter's), per base dtype. */
+  snapshots: Record<BaseDtype, { fingerprint: string; params: string[] }>;
   /** Tensors left after each dtype's steps, against before (0: nothing leaks). */
   growth: Record<BaseDtype, number>;
 }
@@ -151,6 +154,7 @@ async function studentCase(dir: string, name: string, steps: number): Promise<St
   };
   const losses = {} as Record<BaseDtype, number[]>;
   const growth = {} as Record<BaseDtype, number>;
+  const snapshots = {} as StudentCase['snapshots'];
   const all =
     s.modelConfig.arch === 'gpt2'
       ? ['c_attn', 'c_proj', 'c_fc']
@@ -179,13 +183,15 @@ async function studentCase(dir: string, name: string, steps: number): Promise<St
       if (m) losses[d].push(m.loss);
     }
     growth[d] = tf.memory().numTensors - before;
+    const snap = await t.snapshot();
+    snapshots[d] = { fingerprint: snap.base?.fingerprint ?? '', params: Object.keys(snap.params).sort() };
     t.dispose();
   }
   log(`${name}: ${steps} steps`);
   const table = paramShapes(s.modelConfig);
   const layout = familyOf(s.modelConfig).weightLayout;
   const projections = Object.fromEntries(DTYPES.map((d) => [d, projectionBytes(table, layout, d)])) as Record<BaseDtype, number>;
-  return { name, logprobs: { f16: stat('f16'), int8: stat('int8') }, losses, baseBytes, projectionBytes: projections, growth };
+  return { name, logprobs: { f16: stat('f16'), int8: stat('int8') }, losses, baseBytes, projectionBytes: projections, growth, snapshots };
 }
 
 async function main(): Promise<void> {

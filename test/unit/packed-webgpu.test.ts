@@ -96,6 +96,14 @@ describe.skipIf(!gpuEnv || !hasNumpy)('frozen base in f16 / int8 on WebGPU (Dawn
     const fall = f32[0] - f32[2];
     f16.forEach((l, i) => expect(Math.abs(l - f32[i])).toBeLessThan(0.01 * fall));
     int8.forEach((l, i) => expect(Math.abs(l - f32[i])).toBeLessThan(0.05 * fall));
-    for (const d of ['f32', 'f16', 'int8'] as const) expect(t.growth[d], `${d} tensors grew`).toBe(0);
+    for (const d of ['f32', 'f16', 'int8'] as const) {
+      expect(t.growth[d], `${d} tensors grew`).toBe(0);
+      // a run's checkpoint is the same whatever the base dtype: the base's
+      // fingerprint (of its float32 host weights) and the adapter only
+      expect(t.snapshots[d]).toEqual(t.snapshots.f32);
+    }
+    expect(t.snapshots.f32.fingerprint).toBe(`${STEPS_CASE}-fingerprint`);
+    expect(t.snapshots.f32.params.length).toBeGreaterThan(0);
+    expect(t.snapshots.f32.params.every((n) => /\.lora_[AB]\.weight$/.test(n))).toBe(true);
   });
 });
