@@ -126,7 +126,7 @@ async function student(dir: string, name: string): Promise<PretrainedStudent> {
     modelConfig: studentConfig(f.spec),
     weights: f.weights,
     tokenizer: tok,
-    base: { arch: f.spec.arch, name, fingerprint: '00000000-1' },
+    base: { arch: f.spec.arch, name, fingerprint: `${name}-fingerprint` },
   };
 }
 
