@@ -95,6 +95,12 @@ export async function adapterFrom(dir: string, student: PretrainedStudent): Prom
   }
 }
 
+/** Says on stderr what a frozen base's numbers are computed with (f16 by
+ * default on webgpu). */
+function noteBaseDtype(o: BaseStorage): void {
+  if (o.baseDtype && o.baseDtype !== 'f32') process.stderr.write(`frozen base: ${o.baseDtype} projections (--base-dtype)\n`);
+}
+
 /** A saved run's model; a run on a pretrained base reads the base from
  * `studentDir`, else from the folder its config.json names. */
 export async function restoreRun(runDir: string, studentDir?: string, o: BaseStorage = {}): Promise<StudentModel> {
@@ -104,6 +110,7 @@ export async function restoreRun(runDir: string, studentDir?: string, o: BaseSto
     const dir = studentDir ?? (await runBaseFolder(runDir));
     if (!dir) throw new Error(`the run in ${runDir} fine-tunes "${state.base.name}": give its folder with --student DIR`);
     student = await studentFrom(dir, studentDir ? '--student' : `the base folder that ${path.join(runDir, 'config.json')} names,`);
+    if (state.modelConfig.lora) noteBaseDtype(o);
   }
   return StudentModel.fromState(state, student, o);
 }
@@ -117,6 +124,7 @@ async function modelOf(f: { student?: string; run?: string; adapter?: string }, 
   if (adapterDir && runDir) throw new UsageError('--adapter goes with --student DIR (its base), not with --run');
   if (runDir) return restoreRun(runDir, studentDir, o);
   const student = await studentFrom(studentDir!);
+  noteBaseDtype(o);
   if (!adapterDir) return StudentModel.fromStudent(student, o);
   const adapter = await adapterFrom(adapterDir, student);
   return StudentModel.fromState(adapterState(student, adapter, { ...DEFAULT_TRAIN, steps: 0 }), student, o);
