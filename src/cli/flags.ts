@@ -105,6 +105,7 @@ export const EVAL_FLAGS = flagTable({
   'max-new-tokens': { type: 'number', arg: 'N', help: 'generation length' },
   task: TASK,
   student: BASE_FOLDER,
+  'base-dtype': BASE_DTYPE,
   batch: { type: 'number', arg: 'B', help: 'questions decoded together', default: 16 },
   samples: {
     type: 'number',

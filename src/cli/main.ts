@@ -27,7 +27,7 @@ const COMMANDS: Record<Command, { synopsis: string; about: string; flags: FlagTa
   },
   eval: {
     synopsis: `  mcckd eval --run DIR --data FILE [--limit N] [--backend cpu|wasm|webgpu] [--max-new-tokens N] [--task T] [--student DIR]
-             [--batch B] [--samples M [--temperature T] [--seed S]]`,
+             [--batch B] [--samples M [--temperature T] [--seed S]] [--base-dtype f32|f16|int8]`,
     about: 'Evaluates a saved run on an evaluation file; one JSON object on stdout.',
     flags: EVAL_FLAGS,
   },

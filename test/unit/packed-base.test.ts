@@ -4,6 +4,9 @@
 // symmetric per-output-channel scales, F16 / BF16 bits packed without a
 // float32 detour, and the refusals. The kernels themselves run on Dawn in
 // packed-webgpu.test.ts.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/cli/args';
@@ -192,7 +195,7 @@ describe('the base dtype', () => {
 });
 
 describe('--base-dtype on the CLI', () => {
-  it('score, generate and train refuse f16 / int8 off webgpu and an unknown value, naming the flag, before reading a folder', async () => {
+  it('score, generate, eval and train refuse f16 / int8 off webgpu and an unknown value, naming the flag, before reading a folder', async () => {
     const { runScore, runGenerate } = await import('../../src/cli/student');
     const { runTrain } = await import('../../src/cli/train');
     const missing = '/nonexistent/mcckd-base-dtype';
@@ -208,6 +211,13 @@ describe('--base-dtype on the CLI', () => {
     // f32 and the default (f32 on cpu) get as far as the folder
     await expect(runScore(['--student', missing, '--ids', '1', '--base-dtype', 'f32'])).rejects.toThrow(/mcckd-base-dtype/);
     await expect(runScore(['--student', missing, '--ids', '1'])).rejects.toThrow(/mcckd-base-dtype/);
+    const { runEval } = await import('../../src/cli/evaluate');
+    const evalFile = path.join(mkdtempSync(path.join(tmpdir(), 'mcckd-base-dtype-')), 'eval.jsonl');
+    writeFileSync(evalFile, `${JSON.stringify({ question: 'What is 1 + 1?', answer: '2' })}\n`);
+    await expect(runEval(['--run', missing, '--data', evalFile, '--base-dtype', 'int8'])).rejects.toThrow(
+      /--base-dtype int8 needs the webgpu backend/,
+    );
+    rmSync(path.dirname(evalFile), { recursive: true });
     // a from-scratch run has no frozen base
     await expect(runTrain(['--data', 'package.json', '--base-dtype', 'f16'])).rejects.toThrow(
       new UsageError('--base-dtype needs a pretrained student (--student DIR): a student from scratch has no frozen base'),
