@@ -8,6 +8,7 @@ import { EVAL_FLAGS } from './flags';
 import { MAX_CONSISTENCY_SAMPLES } from '../core/consistency';
 import { parseBackend, setupBackend } from './setup';
 import { readEvalFile } from '../data';
+import { baseDtypeOf } from './base-dtype';
 import { restoreRun } from './student';
 import { dataProblems } from './data-problems';
 
@@ -39,8 +40,8 @@ export async function runEval(argv: string[], io: EvalIO = STDOUT_IO): Promise<n
   const task = taskType(f);
   const ev = await readEvalFile(createReadStream(dataPath), task ? { taskType: task } : {});
   for (const l of dataProblems(dataPath, ev.report)) process.stderr.write(`${l}\n`);
-  await setupBackend(parseBackend(str(f, 'backend'), 'cpu'));
-  const trainer = await restoreRun(runDir, str(f, 'student'));
+  const backend = await setupBackend(parseBackend(str(f, 'backend'), 'cpu'));
+  const trainer = await restoreRun(runDir, str(f, 'student'), { baseDtype: baseDtypeOf(str(f, 'base-dtype'), backend.backend) });
   try {
     const t0 = performance.now();
     const common = {

@@ -36,6 +36,11 @@ const BASE_FOLDER = {
   help: 'the base folder of a run on a pretrained model (default: the folder its config.json names)',
 } as const;
 const RUN_DIR = { type: 'string', arg: 'DIR', help: 'a run directory written by mcckd train --out' } as const;
+const BASE_DTYPE = {
+  type: 'string',
+  arg: 'D',
+  help: "how a pretrained student's frozen base is held on the GPU: f32, f16 or int8\n(per-output-channel scales); f16 and int8 need --backend webgpu (default: f16 on webgpu, f32 elsewhere)",
+} as const;
 
 export const TRAIN_FLAGS = flagTable({
   data: { type: 'string', arg: 'FILE', help: 'teacher file (JSON array or JSON Lines, any supported format)' },
@@ -81,6 +86,7 @@ export const TRAIN_FLAGS = flagTable({
     arg: 'M,...',
     help: 'projections to adapt (default: the attention projections, c_attn,c_proj for\nGPT-2, q_proj,k_proj,v_proj,o_proj for LLaMA / Qwen / Gemma 3)',
   },
+  'base-dtype': BASE_DTYPE,
   adapter: {
     type: 'string',
     arg: 'DIR',
@@ -99,6 +105,7 @@ export const EVAL_FLAGS = flagTable({
   'max-new-tokens': { type: 'number', arg: 'N', help: 'generation length' },
   task: TASK,
   student: BASE_FOLDER,
+  'base-dtype': BASE_DTYPE,
   batch: { type: 'number', arg: 'B', help: 'questions decoded together', default: 16 },
   samples: {
     type: 'number',
@@ -144,6 +151,7 @@ export const SCORE_FLAGS = flagTable({
   text: { type: 'string', arg: 'TEXT', help: "text to score: ids are the tokenizer's encoding of it, without special tokens" },
   ids: { type: 'string', arg: 'I,J,...', help: 'or: token ids to score' },
   backend: { ...BACKEND, default: 'cpu' },
+  'base-dtype': BASE_DTYPE,
 });
 
 export const GENERATE_FLAGS = flagTable({
@@ -153,6 +161,7 @@ export const GENERATE_FLAGS = flagTable({
   prompt: { type: 'string', arg: 'TEXT', help: 'the text to continue' },
   'max-new-tokens': { type: 'number', arg: 'N', help: 'at most N new tokens', default: 32 },
   backend: { ...BACKEND, default: 'cpu' },
+  'base-dtype': BASE_DTYPE,
 });
 
 export const EXPORT_FLAGS = flagTable({

@@ -19,6 +19,7 @@ const COMMANDS: Record<Command, { synopsis: string; about: string; flags: FlagTa
               [--save-every N] [--stop-at N] [--eval-limit N] [--vocab-size V]
               [--max-new-tokens N] [--warmup N] [--weight-decay W] [--recompute]
               [--student DIR [--lora-rank R] [--lora-alpha A] [--lora-targets M,M,...] | --adapter DIR]]
+              [--base-dtype f32|f16|int8]
               [--prompt-template T] [--eval-every N [--eval-every-limit Q]]`,
     about: 'Trains (or resumes) a student on a teacher file; one JSON object per logged step on stdout.',
     flags: TRAIN_FLAGS,
@@ -26,7 +27,7 @@ const COMMANDS: Record<Command, { synopsis: string; about: string; flags: FlagTa
   },
   eval: {
     synopsis: `  mcckd eval --run DIR --data FILE [--limit N] [--backend cpu|wasm|webgpu] [--max-new-tokens N] [--task T] [--student DIR]
-             [--batch B] [--samples M [--temperature T] [--seed S]]`,
+             [--batch B] [--samples M [--temperature T] [--seed S]] [--base-dtype f32|f16|int8]`,
     about: 'Evaluates a saved run on an evaluation file; one JSON object on stdout.',
     flags: EVAL_FLAGS,
   },
@@ -37,13 +38,15 @@ const COMMANDS: Record<Command, { synopsis: string; about: string; flags: FlagTa
     note: 'See docs/data.md for curation.',
   },
   score: {
-    synopsis: '  mcckd score (--student DIR [--adapter DIR] | --run DIR) (--text TEXT | --ids I,J,...) [--backend cpu|wasm|webgpu]',
+    synopsis:
+      '  mcckd score (--student DIR [--adapter DIR] | --run DIR) (--text TEXT | --ids I,J,...) [--backend cpu|wasm|webgpu]\n              [--base-dtype f32|f16|int8]',
     about: `Per-token log-probabilities; one JSON object {"ids": [...], "logprobs": [null, ...]} on stdout,
 logprobs[i] = log P(ids[i] | ids[0..i-1]).`,
     flags: SCORE_FLAGS,
   },
   generate: {
-    synopsis: '  mcckd generate (--student DIR [--adapter DIR] | --run DIR) --prompt TEXT [--max-new-tokens N] [--backend cpu|wasm|webgpu]',
+    synopsis:
+      '  mcckd generate (--student DIR [--adapter DIR] | --run DIR) --prompt TEXT [--max-new-tokens N] [--backend cpu|wasm|webgpu]\n                 [--base-dtype f32|f16|int8]',
     about: `Greedy continuation of a prompt; one JSON object {"promptIds", "ids", "text"} on stdout.
 The prompt is read as training reads it (a pretrained tokenizer drops its trailing spaces:
 they begin the continuation). Stops at the end token or after N new tokens.`,

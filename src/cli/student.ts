@@ -10,8 +10,9 @@ import path from 'node:path';
 import { parseFlags, positiveInt, str, UsageError } from './args';
 import { GENERATE_FLAGS, SCORE_FLAGS } from './flags';
 import { parseBackend, setupBackend } from './setup';
+import { baseDtypeOf } from './base-dtype';
 import { adapterState } from '../core/trainer';
-import { StudentModel, type PretrainedStudent } from '../core/inference';
+import { StudentModel, type BaseStorage, type PretrainedStudent } from '../core/inference';
 import { scoreIds } from '../core/score';
 import { greedyDecode } from '../core/generate';
 import { DEFAULT_TRAIN, type LoraConfig } from '../core/config';
@@ -94,30 +95,39 @@ export async function adapterFrom(dir: string, student: PretrainedStudent): Prom
   }
 }
 
+/** Says on stderr what a frozen base's numbers are computed with (f16 by
+ * default on webgpu). */
+function noteBaseDtype(o: BaseStorage): void {
+  if (o.baseDtype && o.baseDtype !== 'f32') process.stderr.write(`frozen base: ${o.baseDtype} projections (--base-dtype)\n`);
+}
+
 /** A saved run's model; a run on a pretrained base reads the base from
  * `studentDir`, else from the folder its config.json names. */
-export async function restoreRun(runDir: string, studentDir?: string): Promise<StudentModel> {
+export async function restoreRun(runDir: string, studentDir?: string, o: BaseStorage = {}): Promise<StudentModel> {
   const state = await loadRunDir(runDir);
   let student: PretrainedStudent | undefined;
   if (state.base) {
     const dir = studentDir ?? (await runBaseFolder(runDir));
     if (!dir) throw new Error(`the run in ${runDir} fine-tunes "${state.base.name}": give its folder with --student DIR`);
     student = await studentFrom(dir, studentDir ? '--student' : `the base folder that ${path.join(runDir, 'config.json')} names,`);
+    if (state.modelConfig.lora) noteBaseDtype(o);
   }
-  return StudentModel.fromState(state, student);
+  return StudentModel.fromState(state, student, o);
 }
 
-/** The model behind --student DIR [--adapter DIR] or --run DIR. */
-async function modelOf(f: { student?: string; run?: string; adapter?: string }): Promise<StudentModel> {
+/** The model behind --student DIR [--adapter DIR] or --run DIR, its frozen
+ * base held as `o` says. */
+async function modelOf(f: { student?: string; run?: string; adapter?: string }, o: BaseStorage): Promise<StudentModel> {
   const { student: studentDir, run: runDir, adapter: adapterDir } = f;
   if (!studentDir && !runDir)
     throw new UsageError('give --student DIR or --run DIR (with --student DIR for a run whose base folder moved)');
   if (adapterDir && runDir) throw new UsageError('--adapter goes with --student DIR (its base), not with --run');
-  if (runDir) return restoreRun(runDir, studentDir);
+  if (runDir) return restoreRun(runDir, studentDir, o);
   const student = await studentFrom(studentDir!);
-  if (!adapterDir) return StudentModel.fromStudent(student);
+  noteBaseDtype(o);
+  if (!adapterDir) return StudentModel.fromStudent(student, o);
   const adapter = await adapterFrom(adapterDir, student);
-  return StudentModel.fromState(adapterState(student, adapter, { ...DEFAULT_TRAIN, steps: 0 }), student);
+  return StudentModel.fromState(adapterState(student, adapter, { ...DEFAULT_TRAIN, steps: 0 }), student, o);
 }
 
 function parseIds(text: string): number[] {
@@ -135,8 +145,8 @@ export async function runScore(argv: string[]): Promise<number> {
   const text = str(f, 'text');
   const idsFlag = str(f, 'ids');
   if ((text === undefined) === (idsFlag === undefined)) throw new UsageError('give exactly one of --text TEXT and --ids 1,2,3');
-  await setupBackend(parseBackend(str(f, 'backend'), 'cpu'));
-  const t = await modelOf(f);
+  const backend = await setupBackend(parseBackend(str(f, 'backend'), 'cpu'));
+  const t = await modelOf(f, { baseDtype: baseDtypeOf(str(f, 'base-dtype'), backend.backend) });
   try {
     const ids = idsFlag !== undefined ? parseIds(idsFlag) : t.tokenizer.encode(text!);
     const logprobs = await scoreIds(t.variables as Parameters<typeof scoreIds>[0], t.modelConfig, ids);
@@ -151,8 +161,8 @@ export async function runGenerate(argv: string[]): Promise<number> {
   const f = parseFlags(argv, GENERATE_FLAGS);
   const prompt = str(f, 'prompt');
   if (prompt === undefined || prompt === '') throw new UsageError('--prompt TEXT is required');
-  await setupBackend(parseBackend(str(f, 'backend'), 'cpu'));
-  const t = await modelOf(f);
+  const backend = await setupBackend(parseBackend(str(f, 'backend'), 'cpu'));
+  const t = await modelOf(f, { baseDtype: baseDtypeOf(str(f, 'base-dtype'), backend.backend) });
   try {
     const promptIds = t.tokenizer.promptIds(prompt);
     if (promptIds.length === 0) throw new UsageError('--prompt encodes to no token');

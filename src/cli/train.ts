@@ -24,6 +24,7 @@ import type { PretrainedStudent } from '../core/trainer';
 import { accuracySchedule, assembleTrainer, checkAccuracy, planRun, type RunStart } from '../core/run';
 import { ACCURACY_QUESTIONS, isAccuracyStep, studentKind, withDefaultLr } from '../core/run-settings';
 import { adapterFrom, studentFrom } from './student';
+import { baseDtypeOf } from './base-dtype';
 import { readTeacherFile, readEvalFile } from '../data';
 import { saveRunDir, saveRunEval, loadRunDir, runBaseFolder, type SavedCheckpoint } from '../checkpoint/runDir';
 import { claimRunFolder } from './run-folder';
@@ -88,6 +89,9 @@ async function train(f: Flags<typeof TRAIN_FLAGS>, io: TrainIO, outDir: string |
   const loraFlags = (['lora-rank', 'lora-alpha', 'lora-targets'] as const).filter((k) => f[k] !== undefined);
   if (loraFlags.length && !studentDir) throw new UsageError(`--${loraFlags[0]} needs a pretrained student (--student DIR)`);
   if (loraFlags.length && resumed) throw new UsageError(`--${loraFlags[0]}: a resumed run keeps its LoRA settings`);
+  const baseFlag = str(f, 'base-dtype');
+  if (baseFlag !== undefined && !studentDir)
+    throw new UsageError('--base-dtype needs a pretrained student (--student DIR): a student from scratch has no frozen base');
   const adapterDir = str(f, 'adapter');
   if (adapterDir) {
     if (resumed) throw new UsageError('--adapter starts a new run from an adapter: a resumed run keeps its own');
@@ -165,6 +169,7 @@ async function train(f: Flags<typeof TRAIN_FLAGS>, io: TrainIO, outDir: string |
   }
 
   const backend = await setupBackend(config.backend);
+  const baseDtype = baseDtypeOf(baseFlag, backend.backend);
   let student: PretrainedStudent | undefined;
   let adapter: Awaited<ReturnType<typeof adapterFrom>> | undefined;
   if (studentDir) {
@@ -177,9 +182,9 @@ async function train(f: Flags<typeof TRAIN_FLAGS>, io: TrainIO, outDir: string |
     : { kind: 'new', config, ...(student ? { student: { student, ...(adapter ? { adapter } : lora ? { lora } : {}) } } : {}) };
   const runData = { groups, fingerprint: fingerprintGroups(groups) };
   // refused on WebGPU when a step cannot fit (core/run.ts)
-  const plan = planRun(start, runData, backend.backend);
+  const plan = planRun(start, runData, backend.backend, undefined, baseDtype);
   if (plan) log(plan.text);
-  const { trainer, notes } = await assembleTrainer(start, runData);
+  const { trainer, notes } = await assembleTrainer(start, runData, { baseDtype });
   for (const n of notes) log(`warning: ${n}`);
   if (adapter) log(`starting the LoRA from the adapter in ${adapterDir}`);
   else if (resumed) log(`resumed ${resumeDir} at step ${trainer.step} of ${trainer.totalSteps}`);
@@ -192,7 +197,11 @@ async function train(f: Flags<typeof TRAIN_FLAGS>, io: TrainIO, outDir: string |
   const loraNote = mc.lora
     ? `, LoRA r ${mc.lora.rank} alpha ${mc.lora.alpha} on ${mc.lora.targets.join(',')}: ${countTrainable(mc).toLocaleString('en')} trainable`
     : '';
-  log(`model: ${what}, ${countParams(mc).toLocaleString('en')} parameters${loraNote}, vocab ${mc.vocabSize}, backend ${backend.backend}`);
+  // only a LoRA run's base is frozen (and so packed): a full fine-tune trains it in f32
+  const baseNote = trainer.base ? `, base ${mc.lora ? baseDtype : 'f32 (every weight trains)'}` : '';
+  log(
+    `model: ${what}, ${countParams(mc).toLocaleString('en')} parameters${loraNote}, vocab ${mc.vocabSize}, backend ${backend.backend}${baseNote}`,
+  );
 
   const stop = new AbortController();
   const onSigint = (): void => {

@@ -201,6 +201,8 @@ export async function setBackend(name: BackendName, o: SetBackendOptions = {}): 
         info.adapter = adapterDescription();
         // our fused training kernels (src/core/fused), used while fusedActive()
         (await import('./fused/kernels')).registerFusedKernels();
+        // the frozen projection over an f16 / int8 base (base-dtype.ts)
+        (await import('./fused/packed')).registerPackedKernels();
         // tfjs-backend-webgpu 4.22 runs small ops on the CPU by default
         // (WEBGPU_CPU_FORWARD), reading GPU data back synchronously. In the
         // browser (Chromium + SwiftShader) that raced with queued commands in a

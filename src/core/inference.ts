@@ -3,7 +3,7 @@
 // score and generate load one; a Trainer evaluates through one that views its
 // own variables.
 
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 import { checkLora, checkModelRanges, ConfigRangeError, loraShapes, paramShapes, type ModelConfig } from './config';
 import {
   EVAL_BATCH,
@@ -13,6 +13,8 @@ import {
   type ConsistencyResult,
   type EvalModel,
 } from './evaluate';
+import { checkBaseDtype, createBaseVariables, type BaseDtype } from './base-dtype';
+import { familyOf } from './arch';
 import { gpuLimits } from './limits';
 import { createVariables, type Params } from './model';
 import type { BaseRef, TensorMap, TrainState } from './state';
@@ -50,6 +52,28 @@ export interface EvaluateOptions {
 export const partBytesOf = (o: { tablePartBytes?: number }): number | undefined =>
   o.tablePartBytes ?? gpuLimits()?.maxStorageBufferBindingSize;
 
+/** How a pretrained student's frozen base is held on the device. */
+export interface BaseStorage {
+  /** A frozen embedding or head larger than this is held in row blocks;
+   * default: the GPU's per-binding limit (none off WebGPU). */
+  tablePartBytes?: number;
+  /** The frozen base's projections in f32 (default), or packed in f16 or
+   * int8 (WebGPU only: base-dtype.ts). */
+  baseDtype?: BaseDtype;
+}
+
+/** A frozen base's variables as `o` asks (its f16 / int8 projections need
+ * the webgpu backend). */
+function frozenBase(mc: ModelConfig, base: TensorMap, partBytes: number | undefined, dtype: BaseDtype): Params {
+  if (dtype === 'f32') return createVariables(base, paramShapes(mc), false, { partBytes });
+  checkBaseDtype(dtype, tf.getBackend());
+  const limits = gpuLimits();
+  return createBaseVariables(base, paramShapes(mc), familyOf(mc).weightLayout, dtype, {
+    ...(partBytes !== undefined ? { partBytes } : {}),
+    ...(limits ? { limits } : {}),
+  });
+}
+
 /** Refuses an adapter that would turn every output into NaN: a LoRA setting
  * out of range (checkLora: an alpha of 1e300 scales B A past float32) or a
  * value that is not finite. Every adapter that reaches a model comes through
@@ -74,6 +98,7 @@ export function studentVariables(
   base: TensorMap,
   adapter: TensorMap | undefined,
   partBytes: number | undefined,
+  baseDtype: BaseDtype = 'f32',
 ): { params: Params; trainable: Params } {
   if (!mc.lora) {
     // every weight trains: a table over the binding limit cannot (the plan says so first)
@@ -83,7 +108,13 @@ export function studentVariables(
   if (!adapter) throw new Error('a LoRA run needs its adapter');
   checkAdapter(mc, adapter);
   const trainable = createVariables(adapter, loraShapes(mc));
-  const params = createVariables(base, paramShapes(mc), false, { partBytes });
+  let params: Params;
+  try {
+    params = frozenBase(mc, base, partBytes, baseDtype);
+  } catch (e) {
+    for (const v of trainable.values()) v.dispose();
+    throw e;
+  }
   for (const [n, v] of trainable) params.set(n, v);
   return { params, trainable };
 }
@@ -144,16 +175,16 @@ export class StudentModel implements EvalModel {
   ) {}
 
   /** A pretrained student as it is: frozen weights. */
-  static fromStudent(student: PretrainedStudent, o: { tablePartBytes?: number } = {}): StudentModel {
+  static fromStudent(student: PretrainedStudent, o: BaseStorage = {}): StudentModel {
     const mc = { ...student.modelConfig };
     checkModelRanges(mc);
-    const params = createVariables(student.weights, paramShapes(mc), false, { partBytes: partBytesOf(o) });
+    const params = frozenBase(mc, student.weights, partBytesOf(o), o.baseDtype ?? 'f32');
     return new StudentModel(params, mc, student.tokenizer, undefined, true);
   }
 
   /** A saved run's weights (its base's too, for a run on a pretrained model;
    * a LoRA snapshot holds only the adapter), frozen, without its optimizer. */
-  static fromState(state: TrainState, student?: PretrainedStudent, o: { tablePartBytes?: number } = {}): StudentModel {
+  static fromState(state: TrainState, student?: PretrainedStudent, o: BaseStorage = {}): StudentModel {
     const mc = state.modelConfig;
     const template = state.trainConfig.promptTemplate;
     if (!state.base) {
@@ -167,6 +198,7 @@ export class StudentModel implements EvalModel {
       bmc.lora ? student.weights : state.params,
       bmc.lora ? state.params : undefined,
       partBytesOf(o),
+      o.baseDtype,
     );
     return new StudentModel(params, bmc, student.tokenizer, template, true);
   }

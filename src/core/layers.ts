@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from './records';
 import { matMul2d, ropeTables } from './ops';
 import { fusedActive, fusedCausalSoftmax } from './fused/ops';
+import { packedProjection } from './fused/packed';
 
 export type Params = Map<string, tf.Variable>;
 
@@ -63,6 +64,9 @@ export function param(k: Ctx, name: string): tf.Variable {
 /** A projection of x [N, in] by the module `pre`, its bias when it has one,
  * and its LoRA update when the module is adapted. */
 export function linear(x: tf.Tensor2D, k: Ctx, pre: string): tf.Tensor2D {
+  // a frozen base weight held in f16 or int8 (base-dtype.ts): our kernel, bias included
+  const packed = packedProjection(x, k.p, pre); // [N, in] @ [out, in]^T -> [N, out]
+  if (packed) return withLora(packed, x, k, pre);
   const w = param(k, `${pre}.weight`) as tf.Tensor2D;
   let y = matMul2d(x, w, k.layout === 'out-in'); // [N, in] @ [in, out]  (or [N, in] @ [out, in]^T)
   const b = k.p.get(`${pre}.bias`);
@@ -74,6 +78,15 @@ export function linear(x: tf.Tensor2D, k: Ctx, pre: string): tf.Tensor2D {
     y = tf.add(y, tf.mul(up, k.loraScale));
   }
   return y;
+}
+
+/** y plus module `pre`'s LoRA update of x, when the module is adapted. */
+function withLora(y: tf.Tensor2D, x: tf.Tensor2D, k: Ctx, pre: string): tf.Tensor2D {
+  const a = k.p.get(`${pre}.lora_A.weight`) as tf.Tensor2D | undefined;
+  if (!a) return y;
+  const low = matMul2d(x, a, true); // [N, in] @ [r, in]^T -> [N, r]
+  const up = matMul2d(low, param(k, `${pre}.lora_B.weight`) as tf.Tensor2D, true); // [N, r] @ [out, r]^T -> [N, out]
+  return tf.add(y, tf.mul(up, k.loraScale));
 }
 
 /** [R*t, n*hd] -> [R, n, t, hd]. */

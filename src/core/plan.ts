@@ -16,7 +16,8 @@
 // tensor, in blockTensors(), and was measured (see there).
 //
 // Everything is float32: the trainer creates every variable, frozen or not,
-// as float32 (model.ts createVariables). With activation recomputation
+// as float32 (model.ts createVariables), except a LoRA run's frozen
+// projections held in f16 or int8 on WebGPU (base-dtype.ts, baseDtype). With activation recomputation
 // (TrainConfig.recompute, model.ts recomputedBlock) a block keeps only its
 // input and runs its forward again in the backward: the plan then counts
 // that smaller figure (withRecompute), and prints it as an option otherwise.
@@ -41,6 +42,7 @@ import {
 } from './config';
 import { familyOf } from './arch';
 import type { GpuLimits } from './limits';
+import { projectionBytes, type BaseDtype } from './base-dtype';
 import { formatBytes } from '../shared/format';
 
 /** Logits bigger than this (bytes) are computed a chunk of rows at a time. */
@@ -76,6 +78,9 @@ export interface PlanOptions {
   /** Activation recomputation (TrainConfig.recompute): blocks keep only
    * their inputs, and one block is run again at a time in the backward. */
   recompute?: boolean;
+  /** How a LoRA run's frozen projections are held (base-dtype.ts; default
+   * f32): f16 halves them, int8 quarters them plus a scale a row. */
+  baseDtype?: BaseDtype;
 }
 
 /** A named tensor (or a group of same-shaped tensors: count) and its bytes. */
@@ -338,7 +343,10 @@ export function planMemory(o: PlanOptions): MemoryPlan {
 
   // parameters (float32): the frozen base of a LoRA run, what trains, its
   // gradient and AdamW's two moments
-  const weights = lora ? base * F32 : 0;
+  const baseDtype = lora ? (o.baseDtype ?? 'f32') : 'f32';
+  const layout = familyOf(c).weightLayout;
+  const packedSaving = projectionBytes(paramShapes(c), layout, 'f32') - projectionBytes(paramShapes(c), layout, baseDtype);
+  const weights = lora ? base * F32 - packedSaving : 0;
   const trainable = trainableCount * F32;
   const gradients = trainableCount * F32;
   const adam = 2 * trainableCount * F32;
@@ -479,7 +487,7 @@ export function formatPlan(p: MemoryPlan): string {
       ? `whole logits ${count(o.batch.rows * o.batch.seqLen)} x ${count(c.vocabSize)}`
       : `chunks of ${count(p.headChunk)} x ${count(c.vocabSize)}`;
   const rowsOut: [string, number, string][] = [
-    ['weights (frozen, float32)', p.weights, ''],
+    [`weights (frozen, ${o.baseDtype && o.baseDtype !== 'f32' && c.lora ? `${o.baseDtype} projections` : 'float32'})`, p.weights, ''],
     ['trainable (float32)', p.trainable, `${count(p.params.trainable)} parameters`],
     ['gradients', p.gradients, ''],
     ['AdamW m, v', p.adam, ''],
@@ -590,6 +598,8 @@ export interface DescribePlanOptions {
   limits?: GpuLimits;
   /** Memory the step may use, when known (WebGPU does not tell). */
   memoryBytes?: number;
+  /** A LoRA run's frozen projections: f32 (default), f16 or int8. */
+  baseDtype?: BaseDtype;
   /** KL rows a side (pairs x answer tokens); default rows / 2 *
    * ASSUMED_ANSWER_TOKENS. */
   klRows?: number;
@@ -617,6 +627,7 @@ export function describePlan(
     ...(o.limits ? { limits: o.limits } : {}),
     ...(o.memoryBytes !== undefined ? { memoryBytes: o.memoryBytes } : {}),
     ...(o.recompute ? { recompute: true } : {}),
+    ...(o.baseDtype ? { baseDtype: o.baseDtype } : {}),
   });
   const assumed = o.klRows === undefined ? ` (KL term: ${ASSUMED_ANSWER_TOKENS} answer tokens a question assumed)` : '';
   return { text: `memory plan${assumed}:\n${formatPlan(plan)}`, fits: plan.verdict.fits, reasons: plan.verdict.reasons, peak: plan.total };

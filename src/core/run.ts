@@ -10,6 +10,8 @@ import { withLora, type LoraConfig, type ModelConfig, type TrainConfig } from '.
 import { describePlan } from './plan';
 import { gpuLimits, type GpuLimits } from './limits';
 import { adapterState, longestExample, Trainer, type PretrainedStudent } from './trainer';
+import type { BaseStorage } from './inference';
+import type { BaseDtype } from './base-dtype';
 import type { StudentTokenizer } from './tokenizer';
 import type { TensorMap, TrainState } from './state';
 import type { EvalItem, QuestionGroup, TaskType } from '../data/types';
@@ -56,7 +58,7 @@ export function stepPlan(
   tok: StudentTokenizer,
   groups: QuestionGroup[] | undefined,
   t: Pick<TrainConfig, 'batchSize' | 'k'> & Partial<TrainConfig>,
-  o: { name?: string; limits?: GpuLimits } = {},
+  o: { name?: string; limits?: GpuLimits; baseDtype?: BaseDtype } = {},
 ): StepPlan {
   const seqLen = groups?.length ? longestExample(tok, groups, c.blockSize, t.k, t.promptTemplate) : Math.min(256, c.blockSize);
   const p = describePlan(c, {
@@ -65,6 +67,7 @@ export function stepPlan(
     limits: o.limits ?? gpuLimits(),
     recompute: t.recompute === true,
     ...(o.name !== undefined ? { name: o.name } : {}),
+    ...(o.baseDtype ? { baseDtype: o.baseDtype } : {}),
   });
   const basis = `${t.batchSize} questions a step, ${seqLen} tokens (${groups?.length ? 'the longest example of the loaded data' : 'no data loaded yet: 256 assumed'})`;
   return { text: `${basis}\n${p.text}`, fits: p.fits, reasons: p.reasons };
@@ -73,14 +76,18 @@ export function stepPlan(
 /** The plan of a pretrained student's step, before it is on the device
  * (undefined from scratch: the presets fit). On WebGPU a step that does not
  * fit is refused: tfjs would compute wrong numbers there, silently. */
-export function planRun(start: RunStart, data: RunData, backend: string, limits?: GpuLimits): StepPlan | undefined {
+export function planRun(start: RunStart, data: RunData, backend: string, limits?: GpuLimits, baseDtype?: BaseDtype): StepPlan | undefined {
   const resumed = start.kind === 'resume';
   const student = resumed ? start.student : start.student?.student;
   if (!student) return undefined;
   const chosen = resumed ? undefined : start.student;
   const modelConfig = resumed ? start.state.modelConfig : withLora(student.modelConfig, chosen?.adapter?.lora ?? chosen?.lora);
   const config = resumed ? (start.config ?? start.state.trainConfig) : start.config;
-  const plan = stepPlan(modelConfig, student.tokenizer, data.groups, config, { name: student.base.name, ...(limits ? { limits } : {}) });
+  const plan = stepPlan(modelConfig, student.tokenizer, data.groups, config, {
+    name: student.base.name,
+    ...(limits ? { limits } : {}),
+    ...(baseDtype ? { baseDtype } : {}),
+  });
   if (backend === 'webgpu' && !plan.fits) {
     throw new RunRefusedError(
       `a training step of ${student.base.name} does not fit this GPU: ${plan.reasons.join('; ')}. ` +
@@ -92,21 +99,22 @@ export function planRun(start: RunStart, data: RunData, backend: string, limits?
 
 /** The Trainer of a start, created or restored on the current backend.
  * `notes` are for the user (data that differs from a resumed run's). */
-export async function assembleTrainer(start: RunStart, data: RunData): Promise<{ trainer: Trainer; notes: string[] }> {
+export async function assembleTrainer(start: RunStart, data: RunData, o: BaseStorage = {}): Promise<{ trainer: Trainer; notes: string[] }> {
   if (start.kind === 'resume') {
     const { state } = start;
     const notes = state.datasetFingerprint === data.fingerprint ? [] : ['the data differs from the data the run was trained on'];
-    const trainer = await Trainer.restore({ ...state, trainConfig: start.config ?? state.trainConfig }, data.groups, start.student);
+    const trainer = await Trainer.restore({ ...state, trainConfig: start.config ?? state.trainConfig }, data.groups, start.student, o);
     return { trainer, notes };
   }
   const s = start.student;
   // a PEFT adapter: the run starts from its tensors (a step-0 state)
   const trainer = s?.adapter
-    ? await Trainer.restore(adapterState(s.student, s.adapter, start.config, data.fingerprint), data.groups, s.student)
+    ? await Trainer.restore(adapterState(s.student, s.adapter, start.config, data.fingerprint), data.groups, s.student, o)
     : await Trainer.create({
         groups: data.groups,
         trainConfig: start.config,
         datasetFingerprint: data.fingerprint,
+        ...o,
         ...(s ? { student: s.student, ...(s.lora ? { lora: s.lora } : {}) } : {}),
       });
   return { trainer, notes: [] };

