@@ -3,7 +3,11 @@
 same LoRA training step as our Trainer, on the same shapes and batches, timed
 on the CPU (Debian's python3-torch; no transformers, no peft).
 
-    /usr/bin/python3 support/hf_bench.py CASE.json
+    /usr/bin/python3 support/hf_bench.py CASE.json [--device cpu|cuda]
+
+--device (else the environment's MCCKD_TORCH_DEVICE, which bench/gpu.ts sets
+for the real-GPU bench; else cpu): where the step runs. cuda where torch sees
+no CUDA device is an error, not a silent CPU run.
 
 CASE (written by bench/pretrained.ts):
   {"model": "gpt2-124m",
@@ -33,9 +37,10 @@ Base weights are random (N(0, 0.02), GPT-2's residual projections scaled by
 initParams), A Kaiming-uniform +-1/sqrt(in), B zeros (PEFT's init): the
 values are not ours, the shapes and the arithmetic are.
 
-Prints one JSON line: {"model", "torch", "threads", "device": "cpu", "params",
+Prints one JSON line: {"model", "torch", "threads", "device", "params",
 "trainable", "firstStepMs", "msPerStep": [...], "medianMs", "tokensPerSecond",
-"losses": [...], "residentBytes", "maxRssBytes"}; tokens = rows * T.
+"losses": [...], "residentBytes", "maxRssBytes", "cudaPeakBytes" (cuda only)};
+tokens = rows * T.
 """
 import json
 import math
@@ -59,6 +64,18 @@ def rss_bytes():
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except OSError:
         return None
+
+
+def bench_device():
+    """--device / MCCKD_TORCH_DEVICE: "cpu" or "cuda" (checked)."""
+    dev = os.environ.get("MCCKD_TORCH_DEVICE") or "cpu"
+    if "--device" in sys.argv:
+        dev = sys.argv[sys.argv.index("--device") + 1]
+    if dev not in ("cpu", "cuda"):
+        raise SystemExit(f"hf_bench: --device must be cpu or cuda, got {dev!r}")
+    if dev == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("hf_bench: --device cuda, but torch.cuda.is_available() is False")
+    return dev
 
 
 def init_base(c, gen):
@@ -103,6 +120,13 @@ def main():
     with torch.no_grad():
         W = init_base(c, gen)
     lora = init_lora(c, case["lora"], gen)
+    dev = bench_device()
+    if dev != "cpu":
+        # initialised on the CPU (the seeded generator), then moved; the
+        # forward's own tensors (masks, positions) are made on dev too
+        W = {k: v.to(dev) for k, v in W.items()}
+        lora = {k: (A.detach().to(dev).requires_grad_(True), B.detach().to(dev).requires_grad_(True), s) for k, (A, B, s) in lora.items()}
+        torch.set_default_device(dev)
     leaves = [t for A, B, _ in lora.values() for t in (A, B)]
     opt = torch.optim.AdamW(leaves, lr=tr["lr"], betas=(tr["beta1"], tr["beta2"]), eps=tr["eps"], weight_decay=tr["weightDecay"])
     batches = [{
@@ -113,6 +137,7 @@ def main():
         "klB": torch.tensor(b["klB"], dtype=torch.long),
         "klMask": torch.tensor(b["klMask"], dtype=torch.float32),
     } for b in case["batches"]]
+    batches = [{k: v.to(dev) for k, v in b.items()} for b in batches]
     resident = rss_bytes()
     fwd = forward_gpt2 if c["kind"] == "gpt2" else forward_llama
     warm, n = int(case.get("warmupSteps", 1)), int(case.get("timedSteps", 3))
@@ -128,12 +153,14 @@ def main():
             torch.nn.utils.clip_grad_norm_(leaves, tr["gradClip"])
         opt.step()
         losses.append(loss.item())  # the read-back ends the step, as ours
+        if dev == "cuda":
+            torch.cuda.synchronize()
         dt = (time.perf_counter() - t0) * 1000
         if step < warm:
             first = dt if first is None else first
         else:
             times.append(dt)
-        print(f"[pretrained] {case.get('model')} pytorch-cpu: {'warm-up' if step < warm else f'step {step - warm + 1}/{n}'} {dt:.0f} ms", file=sys.stderr, flush=True)
+        print(f"[pretrained] {case.get('model')} pytorch-{dev}: {'warm-up' if step < warm else f'step {step - warm + 1}/{n}'} {dt:.0f} ms", file=sys.stderr, flush=True)
         if times and sum(times) + times[-1] > float(case.get("budgetS", 1e9)) * 1000:
             break
     med = sorted(times)[len(times) // 2] if len(times) % 2 else sum(sorted(times)[len(times) // 2 - 1 : len(times) // 2 + 1]) / 2
@@ -142,7 +169,7 @@ def main():
         "model": case.get("model"),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
-        "device": "cpu",
+        "device": dev,
         "params": sum(t.numel() for t in W.values()),
         "trainable": sum(t.numel() for t in leaves),
         "firstStepMs": first,
@@ -152,6 +179,7 @@ def main():
         "losses": losses,
         "residentBytes": resident,
         "maxRssBytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        **({"cudaPeakBytes": torch.cuda.max_memory_allocated()} if dev == "cuda" else {}),
     }))
 
 
