@@ -348,7 +348,10 @@ async function main(): Promise<void> {
     const capS = dryRun ? Number.POSITIVE_INFINITY : p.kind === 'pretrained' && p.side === 'ours' ? 180 : 120;
     const j = await runSelf(argv, env, Math.min(capS, Math.max(1, left())) * 1000, log);
     const wallS = (performance.now() - r0) / 1000;
-    const row = toRow(p, p.side === 'ours' ? 'webgpu' : `pytorch-${torchDevice}`, j, wallS);
+    let row = toRow(p, p.side === 'ours' ? 'webgpu' : `pytorch-${torchDevice}`, j, wallS);
+    // tfjs picks its own adapter: on the device a row of ours on a software one is no GPU figure
+    if (!dryRun && p.side === 'ours' && !row.error && SOFTWARE.test(row.adapter ?? ''))
+      row = { ...p, backend: row.backend, adapter: row.adapter, wallS, error: `ran on a software adapter (${row.adapter}), not the GPU` };
     log(
       `  ${row.error ? `error: ${row.error.slice(0, 300)}` : `${row.msPerStep?.toFixed(1)} ms/step, ${Math.round(row.tokensPerSecond ?? 0)} tok/s`} (${wallS.toFixed(0)} s)`,
     );

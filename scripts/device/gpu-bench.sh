@@ -16,23 +16,25 @@
 # rest are skipped with a note), and writes gpu-bench.json and gpu-bench.md
 # (ours / PyTorch eager per row) to $OUT (the device tool's folder; else
 # ./gpu-bench-out), and prints the table.
-# Flags: --dry-run, --pack DIR (default device-pack), anything else goes to
+# Flags: --dry-run, --pack DIR (default device-pack), --out DIR (default $OUT), anything else goes to
 # gpu.mjs (--budget-s S, --steps N, --base-dtypes f32,f16,int8, --only gpt2-124m,tiny).
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 PACK=device-pack
+DEST=
 DRY=0
 PASS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --dry-run) DRY=1; shift ;;
     --pack) PACK=$2; shift 2 ;;
+    --out) DEST=$2; shift 2 ;;
     *) PASS+=("$1"); shift ;;
   esac
 done
 [ -f "$PACK/gpu.mjs" ] || { echo "gpu-bench.sh: no $PACK/gpu.mjs: run scripts/device/pack.sh here first, and carry $PACK" >&2; exit 2; }
-DEST=${OUT:-$ROOT/gpu-bench-out}
+DEST=${DEST:-${OUT:-$ROOT/gpu-bench-out}}
 T=$(mktemp -d /tmp/mcckd-gpu.XXXXXX)
 trap 'rm -f "$PACK/node_modules"; rm -rf "$T"' EXIT
 
@@ -47,20 +49,26 @@ ln -s "$T/node_modules" "$PACK/node_modules"
 echo "node $("$T/node" --version)"
 
 if [ "$DRY" = 0 ]; then
-  if ! ldconfig -p | grep -q libvulkan; then
-    deb=$(ls "$PACK"/libvulkan1_*.deb 2>/dev/null | head -1)
-    if [ -n "$deb" ]; then
-      dpkg -x "$deb" "$T/vk"
+  # the loader, and glvnd's libGLdispatch that NVIDIA's libraries need, from
+  # the pack where the image lacks them (into /tmp: unpacking into / can break it)
+  if ! ldconfig -p | grep -q libvulkan || ! ldconfig -p | grep -q libGLdispatch; then
+    debs=$(ls "$PACK"/*.deb 2>/dev/null)
+    if [ -n "$debs" ]; then
+      for f in $debs; do dpkg -x "$f" "$T/vk"; done
       export LD_LIBRARY_PATH="$T/vk/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-      echo "Vulkan loader: $(basename "$deb") (unpacked into $T/vk)"
+      echo "Vulkan loader and glvnd: unpacked into $T/vk from $(echo $debs | xargs -n1 basename | tr '\n' ' ')"
     else
-      echo "no Vulkan loader on this machine and none packed: Dawn will find no GPU"
+      echo "no Vulkan loader (or libGLdispatch) on this machine and none packed: Dawn may find no GPU"
     fi
-  else
-    echo "Vulkan loader: $(ldconfig -p | grep -m1 libvulkan)"
   fi
+  ldconfig -p | grep -E 'libvulkan|libGLdispatch|libGLX_nvidia|libnvidia-glvkspirv' | head -n 6
   ICD=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-  if [ -f "$ICD" ]; then export VK_DRIVER_FILES=$ICD VK_ICD_FILENAMES=$ICD; echo "Vulkan driver: $ICD"; else echo "no $ICD: Vulkan finds its own drivers"; fi
+  if [ -f "$ICD" ]; then
+    export VK_DRIVER_FILES=$ICD VK_ICD_FILENAMES=$ICD
+    echo "Vulkan driver: $ICD: $(tr -d ' \n' <"$ICD" | head -c 300)"
+  else
+    echo "no $ICD: Vulkan finds its own drivers"
+  fi
   nvidia-smi || echo "nvidia-smi: not found or failed"
   MCCKD_NVIDIA_SMI=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -1)
   export MCCKD_NVIDIA_SMI

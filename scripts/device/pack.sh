@@ -13,7 +13,9 @@
 #   node.xz           this machine's Node binary (x86-64 Linux, glibc >= 2.28)
 #   webgpu.tar.xz     Dawn's addon for linux-x64 (node_modules/webgpu: index.js,
 #                     package.json, dist/linux-x64/dawn.node): what import('webgpu') loads
-#   libvulkan1_*.deb  a Vulkan loader, for a machine whose image has none
+#   *.deb             the Vulkan loader and glvnd (libvulkan1, libglvnd0, libegl1,
+#                     libglx0, libgl1, libopengl0, libgles2: the device tool's
+#                     README's set, about 0.4 MB), for an image without them
 #                     (apt-get download; skipped with a note where apt can't)
 # --fast: node and Dawn uncompressed (node, webgpu.tar), for the unit test
 # here: xz of Node's 99 MB takes minutes on 2 busy cores. Too big to carry.
@@ -52,9 +54,10 @@ if [ "$FAST" = 1 ]; then
 else
   xz -T0 -6 -c "$NODE" >"$OUT/node.xz"
   tar -C node_modules -cf - "${DAWN_FILES[@]}" | xz -T0 -6 >"$OUT/webgpu.tar.xz"
-  # the Vulkan loader, for an image without one (gpu-bench.sh unpacks it into /tmp)
-  if ! (cd "$OUT" && apt-get download libvulkan1 >/dev/null 2>&1); then
-    echo "pack.sh: note: apt-get download libvulkan1 failed; gpu-bench.sh then needs a Vulkan loader on the device" >&2
+  # the Vulkan loader (and glvnd, which NVIDIA's driver libraries load), for
+  # an image without them (gpu-bench.sh unpacks them into /tmp)
+  if ! (cd "$OUT" && apt-get download libvulkan1 libglvnd0 libegl1 libglx0 libgl1 libopengl0 libgles2 >/dev/null 2>&1); then
+    echo "pack.sh: note: apt-get download of libvulkan1 and glvnd failed; gpu-bench.sh then needs a Vulkan loader on the device" >&2
   fi
 fi
 echo "node $("$NODE" --version), Dawn $(node -p "require('./$DAWN/package.json').version")"
