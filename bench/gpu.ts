@@ -269,6 +269,8 @@ async function main(): Promise<void> {
   ] as const)
     if (!(Number.isFinite(v) && v > 0)) throw new Error(`${k}: a positive number, got ${flag(k.slice(2))}`);
   const only = flag('only')?.split(',');
+  const known = ['gpt2-124m', 'smollm2-135m', 'tiny', 'small', 'base', 'none'];
+  for (const w of only ?? []) if (!known.includes(w)) throw new Error(`--only: ${known.join(', ')}, got ${w}`);
   const t0 = performance.now();
   const left = (): number => budgetS - (performance.now() - t0) / 1000;
   const notes: string[] = [];
@@ -403,4 +405,11 @@ async function main(): Promise<void> {
 
 const row = flag('row');
 if (row) await childRow(row);
-else if (process.argv[1] && path.resolve(process.argv[1]) === SELF) await main();
+else if (process.argv[1] && path.resolve(process.argv[1]) === SELF) {
+  try {
+    await main();
+  } catch (e) {
+    process.stderr.write(`gpu-bench: ${(e as Error).message}\n`);
+    process.exit(2);
+  }
+}
