@@ -4,7 +4,11 @@ same LoRA training step as our Trainer, on the same shapes, batches, LoRA
 r / alpha / targets and steps, timed on the CPU, as people run it: a Hugging
 Face transformers model class wrapped by PEFT.
 
-    .venv/bin/python support/hf_bench.py CASE.json
+    .venv/bin/python support/hf_bench.py CASE.json [--device cpu|cuda]
+
+--device (else the environment's MCCKD_TORCH_DEVICE, which bench/gpu.ts sets
+for the real-GPU bench; else cpu): where the step runs. cuda where torch sees
+no CUDA device is an error, not a silent CPU run.
 
 CASE (written by bench/pretrained.ts):
   {"model": "gpt2-124m",
@@ -42,10 +46,11 @@ The step (what src/core/trainer.ts stepOn does with a LoRA config):
     arithmetic are.
 
 Prints one JSON line: {"model", "impl", "transformers", "peft", "attention",
-"torch", "build", "threads", "torchPath", "device": "cpu", "params",
+"torch", "build", "threads", "torchPath", "device", "params",
 "trainable", "firstStepMs", "msPerStep": [...], "medianMs", "cpuMsPerStep"
 (the median CPU time of the process per timed step),
-"tokensPerSecond", "losses": [...], "residentBytes", "maxRssBytes"};
+"tokensPerSecond", "losses": [...], "residentBytes", "maxRssBytes",
+"cudaPeakBytes" (cuda only)};
 tokens = rows * T; build: "wheel" | "debian" | "other" (torch_ref.torch_info).
 """
 import json
@@ -105,6 +110,18 @@ def init_lora(c, lora, gen):
     return out
 
 
+def bench_device():
+    """--device / MCCKD_TORCH_DEVICE: "cpu" or "cuda" (checked)."""
+    dev = os.environ.get("MCCKD_TORCH_DEVICE") or "cpu"
+    if "--device" in sys.argv:
+        dev = sys.argv[sys.argv.index("--device") + 1]
+    if dev not in ("cpu", "cuda"):
+        raise SystemExit(f"hf_bench: --device must be cpu or cuda, got {dev!r}")
+    if dev == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("hf_bench: --device cuda, but torch.cuda.is_available() is False")
+    return dev
+
+
 def has_hf():
     try:
         import peft  # noqa: F401
@@ -114,7 +131,7 @@ def has_hf():
     return True
 
 
-def hf_model(c, lora, seed):
+def hf_model(c, lora, seed, dev):
     """The transformers model of config C with PEFT's LoRA on it (train mode).
     Returns (forward(ids) -> logits [R, T, V], base params, trainable leaves, about)."""
     import peft
@@ -141,6 +158,7 @@ def hf_model(c, lora, seed):
     model = peft.get_peft_model(model, peft.LoraConfig(
         r=lora["r"], lora_alpha=lora["alpha"], target_modules=list(lora["targets"]), lora_dropout=0.0, bias="none",
         fan_in_fan_out=c["kind"] == "gpt2", task_type="CAUSAL_LM"))
+    model.to(dev)  # in place: the parameters below are the device's
     model.train()
     leaves = [p for p in model.parameters() if p.requires_grad]
     if not leaves:
@@ -159,12 +177,18 @@ def hf_model(c, lora, seed):
     return forward, params, leaves, about
 
 
-def ref_model(c, lora_cfg, seed):
+def ref_model(c, lora_cfg, seed, dev):
     """hf_ref.py's math with LoRA leaves (the fallback without transformers / peft)."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         W = init_base(c, gen)
     lora = init_lora(c, lora_cfg, gen)
+    if dev != "cpu":
+        # initialised on the CPU (the seeded generator), then moved; the
+        # forward's own tensors (masks, positions) are made on dev too
+        W = {k: v.to(dev) for k, v in W.items()}
+        lora = {k: (A.detach().to(dev).requires_grad_(True), B.detach().to(dev).requires_grad_(True), s) for k, (A, B, s) in lora.items()}
+        torch.set_default_device(dev)
     leaves = [t for A, B, _ in lora.values() for t in (A, B)]
     fwd = forward_gpt2 if c["kind"] == "gpt2" else forward_llama
     about = {"impl": "support/hf_ref.py math (no transformers / peft in this python)", "transformers": None, "peft": None, "attention": "eager"}
@@ -182,7 +206,8 @@ def main():
         raise SystemExit("hf_bench: impl transformers, but this python cannot import transformers and peft")
     use_hf = impl == "transformers" or (impl == "auto" and has_hf())
     seed = int(case.get("seed", 0))
-    forward, params, leaves, about = (hf_model if use_hf else ref_model)(c, case["lora"], seed)
+    dev = bench_device()
+    forward, params, leaves, about = (hf_model if use_hf else ref_model)(c, case["lora"], seed, dev)
     opt = torch.optim.AdamW(leaves, lr=tr["lr"], betas=(tr["beta1"], tr["beta2"]), eps=tr["eps"], weight_decay=tr["weightDecay"])
     batches = [{
         "inputs": torch.tensor(b["inputs"], dtype=torch.long),
@@ -192,6 +217,7 @@ def main():
         "klB": torch.tensor(b["klB"], dtype=torch.long),
         "klMask": torch.tensor(b["klMask"], dtype=torch.float32),
     } for b in case["batches"]]
+    batches = [{k: v.to(dev) for k, v in b.items()} for b in batches]
     resident = rss_bytes()
     warm, n = int(case.get("warmupSteps", 1)), int(case.get("timedSteps", 3))
     times, cpu, losses, first = [], [], [], None
@@ -206,13 +232,15 @@ def main():
             torch.nn.utils.clip_grad_norm_(leaves, tr["gradClip"])
         opt.step()
         losses.append(loss.item())  # the read-back ends the step, as ours
+        if dev == "cuda":
+            torch.cuda.synchronize()
         dt = (time.perf_counter() - t0) * 1000
         if step < warm:
             first = dt if first is None else first
         else:
             times.append(dt)
             cpu.append((time.process_time() - c0) * 1000)
-        print(f"[pretrained] {case.get('model')} pytorch-cpu: {'warm-up' if step < warm else f'step {step - warm + 1}/{n}'} {dt:.0f} ms", file=sys.stderr, flush=True)
+        print(f"[pretrained] {case.get('model')} pytorch-{dev}: {'warm-up' if step < warm else f'step {step - warm + 1}/{n}'} {dt:.0f} ms", file=sys.stderr, flush=True)
         if times and sum(times) + times[-1] > float(case.get("budgetS", 1e9)) * 1000:
             break
     def median(xs):
@@ -225,7 +253,7 @@ def main():
         "model": case.get("model"),
         **about,
         **torch_info(),
-        "device": "cpu",
+        "device": dev,
         "params": params,
         "trainable": sum(t.numel() for t in leaves),
         "firstStepMs": first,
@@ -235,6 +263,7 @@ def main():
         "tokensPerSecond": tokens / (med / 1000),
         "losses": losses,
         "residentBytes": resident,
+        **({"cudaPeakBytes": torch.cuda.max_memory_allocated()} if dev == "cuda" else {}),
         "maxRssBytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     }))
 
