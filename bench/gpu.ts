@@ -19,8 +19,9 @@
 //   node device-pack/gpu.mjs [--dry-run] [--out DIR] [--budget-s 400] [--steps 5]
 //                            (on the device a row also stops at 180 s (ours, pretrained) or 120 s)
 //                            [--base-dtypes f32] [--torch-device cuda] [--only tiny,gpt2-124m]
+//                            [--shape QxT] (the presets' batch, both sides; else the bench's own)
 // --dry-run: Chromium's SwiftShader and PyTorch on the CPU, the tiny preset
-// only, one timed step (the 124M rows take ~8 min a step on SwiftShader).
+// only, at batch 1x32, one timed step (the 124M rows take ~8 min a step on SwiftShader).
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -79,10 +80,13 @@ async function torchPresetRow(): Promise<void> {
   await setupBackend('cpu');
   if (!ensureTorch(log)) throw new Error('PyTorch is not available to this python (MCCKD_PYTHON)');
   const device = flag('device') === 'cuda' ? 'cuda' : 'cpu';
+  const { parseShape } = await import('../support/synthetic');
+  const shape = flag('shape');
   const r = await torchReference(flag('preset') as 'tiny', {
     checkSteps: 1,
     timedSteps: Number(flag('steps')),
     device,
+    ...(shape ? { shape: parseShape(shape) } : {}),
   });
   process.stdout.write(`${JSON.stringify(r)}\n`);
   process.exit(0);
@@ -257,6 +261,10 @@ async function main(): Promise<void> {
   const outDir = path.resolve(flag('out') ?? 'gpu-bench-out');
   const budgetS = Number(flag('budget-s') ?? 400);
   const steps = Number(flag('steps') ?? (dryRun ? 1 : 5));
+  // the presets' batch shape (QxT) when not the bench's own: a dry run takes
+  // 1x32, where SwiftShader runs the tiny preset's 4x64 at ~16 s a step
+  const shape = flag('shape') ?? (dryRun ? '1x32' : undefined);
+  const shapeArgs = shape ? ['--shape', shape] : [];
   const baseDtypes = (flag('base-dtypes') ?? 'f32').split(',').filter((d) => d);
   for (const d of baseDtypes) if (!['f32', 'f16', 'int8'].includes(d)) throw new Error(`--base-dtypes: f32, f16 or int8, got ${d}`);
   const torchDevice = flag('torch-device') ?? (dryRun ? 'cpu' : 'cuda');
@@ -280,7 +288,9 @@ async function main(): Promise<void> {
     const ss = swiftShaderEnv();
     if (!ss) throw new Error("--dry-run needs Chromium's SwiftShader (/usr/lib/chromium/vk_swiftshader_icd.json)");
     gpuEnv = { ...process.env, ...ss };
-    notes.push("dry run: WebGPU on Chromium's SwiftShader (a CPU), PyTorch on the CPU, tiny preset only, 1 timed step: no GPU figures");
+    notes.push(
+      `dry run: WebGPU on Chromium's SwiftShader (a CPU), PyTorch on the CPU, tiny preset only, 1 timed step${shape ? ` at batch ${shape}` : ''}: no GPU figures`,
+    );
     notes.push('dry run: the GPT-2-124M and SmolLM2-135M rows are skipped (about 8 minutes a step on SwiftShader)');
   }
   if (!baseDtypes.every((d) => d === 'f32'))
@@ -318,7 +328,19 @@ async function main(): Promise<void> {
     let argv: string[];
     let env: NodeJS.ProcessEnv = p.side === 'ours' ? gpuEnv : process.env;
     if (p.side === 'ours' && p.kind === 'preset')
-      argv = ['--row', 'measure', '--backend', 'webgpu', '--presets', p.workload, '--steps', String(steps), '--decode-tokens', '4'];
+      argv = [
+        '--row',
+        'measure',
+        '--backend',
+        'webgpu',
+        '--presets',
+        p.workload,
+        '--steps',
+        String(steps),
+        '--decode-tokens',
+        '4',
+        ...shapeArgs,
+      ];
     else if (p.side === 'ours')
       argv = [
         '--row',
@@ -335,7 +357,7 @@ async function main(): Promise<void> {
         String(stepBudgetS),
       ];
     else if (p.kind === 'preset')
-      argv = ['--row', 'torch-preset', '--preset', p.workload, '--steps', String(steps), '--device', torchDevice];
+      argv = ['--row', 'torch-preset', '--preset', p.workload, '--steps', String(steps), '--device', torchDevice, ...shapeArgs];
     else {
       argv = ['--row', 'torch-pretrained', '--model', p.workload, '--steps', String(steps), '--budget-s', String(stepBudgetS)];
       env = { ...process.env, MCCKD_TORCH_DEVICE: torchDevice };

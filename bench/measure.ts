@@ -6,6 +6,7 @@
 import { parseBackend, setupBackend } from '../src/cli/setup';
 import type { PresetName } from '../src/core/config';
 import { applyVariant, backendThreads, measureTraining, type TrainingResult } from './training';
+import { parseShape } from '../support/synthetic';
 
 const args = process.argv.slice(2);
 const opt = (k: string, d: string): string => {
@@ -17,6 +18,8 @@ const backend = parseBackend(applyVariant(name), 'cpu');
 const presets = opt('presets', 'tiny').split(',') as PresetName[];
 const steps = Number(opt('steps', '5'));
 const decodeTokens = Number(opt('decode-tokens', '32'));
+// the preset's bench shape unless given (QxT: the real-GPU script's dry run takes a small one)
+const shape = args.includes('--shape') ? parseShape(opt('shape', '')) : undefined;
 
 let info: Awaited<ReturnType<typeof setupBackend>>;
 try {
@@ -30,5 +33,5 @@ try {
   process.exit(3);
 }
 const results: TrainingResult[] = [];
-for (const preset of presets) results.push(await measureTraining(preset, backend, { steps, decodeTokens }));
+for (const preset of presets) results.push(await measureTraining(preset, backend, { steps, decodeTokens, shape }));
 process.stdout.write(`${JSON.stringify({ backend: name, adapter: info.adapter ?? null, threads: backendThreads(), results })}\n`);

@@ -7,7 +7,7 @@ import { greedyDecode } from '../src/core/generate';
 import type { Params } from '../src/core/model';
 import { setFusedKernels } from '../src/core/fused/ops';
 import { setExplicitTransposes } from '../src/core/ops';
-import { SHAPES, benchTrainer, median, syntheticBatches } from '../support/synthetic';
+import { SHAPES, benchTrainer, median, syntheticBatches, type Shape } from '../support/synthetic';
 
 /** A bench backend name -> the tfjs backend it runs on, with our speedups
  * switched to match: `webgpu-unfused` runs without the fused kernels,
@@ -85,9 +85,9 @@ export function cpuMs(): number | null {
 export async function measureTraining(
   preset: PresetName,
   backend: BackendName,
-  o: { steps: number; decodeTokens: number },
+  o: { steps: number; decodeTokens: number; shape?: Shape },
 ): Promise<TrainingResult> {
-  const shape = SHAPES[preset];
+  const shape = o.shape ?? SHAPES[preset];
   const t = await benchTrainer(preset, { backend, steps: 1000, warmupSteps: 0, logEvery: 1 });
   const batches = syntheticBatches(3, shape, t.modelConfig.vocabSize, t.modelConfig.blockSize);
   const tokens = shape.questions * 2 * shape.time;

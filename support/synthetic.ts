@@ -11,6 +11,13 @@ export interface Shape {
   time: number; // T
 }
 
+/** "QxT" (a flag's value) as a Shape: Q questions of two rows, T positions. */
+export function parseShape(s: string): Shape {
+  const m = /^(\d+)x(\d+)$/.exec(s);
+  if (!m || Number(m[1]) < 1 || Number(m[2]) < 2) throw new Error(`a batch shape is QxT (questions x positions, e.g. 1x32), got "${s}"`);
+  return { questions: Number(m[1]), time: Number(m[2]) };
+}
+
 export const SHAPES: Record<string, Shape> = {
   tiny: { questions: 4, time: 64 },
   small: { questions: 8, time: 128 },

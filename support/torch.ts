@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { PresetName } from '../src/core/config';
 import { learningRate } from '../src/core/schedule';
 import { stateToSafetensors } from '../src/checkpoint/format';
-import { SHAPES, benchTrainer, syntheticBatches } from './synthetic';
+import { SHAPES, benchTrainer, syntheticBatches, type Shape } from './synthetic';
 import type { HostBatch } from '../src/core/batch';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -120,9 +120,9 @@ export interface ReferenceResult extends TorchInfo {
  * (default BENCH_TORCH_THREADS). */
 export async function torchReference(
   preset: PresetName,
-  o: { checkSteps: number; timedSteps: number; device?: 'cpu' | 'cuda'; threads?: number },
+  o: { checkSteps: number; timedSteps: number; device?: 'cpu' | 'cuda'; threads?: number; shape?: Shape },
 ): Promise<ReferenceResult> {
-  const shape = SHAPES[preset];
+  const shape = o.shape ?? SHAPES[preset];
   const t = await benchTrainer(preset, { steps: 1000, warmupSteps: 2, backend: 'cpu' });
   const train = t.trainConfig;
   const vocab = t.modelConfig.vocabSize;
