@@ -5,7 +5,7 @@
 
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from './records';
-import { matMul2d, ropeTables } from './ops';
+import { matMul2d, project, ropeTables } from './ops';
 import { fusedActive, fusedCausalSoftmax } from './fused/ops';
 
 export type Params = Map<string, tf.Variable>;
@@ -64,7 +64,8 @@ export function param(k: Ctx, name: string): tf.Variable {
  * and its LoRA update when the module is adapted. */
 export function linear(x: tf.Tensor2D, k: Ctx, pre: string): tf.Tensor2D {
   const w = param(k, `${pre}.weight`) as tf.Tensor2D;
-  let y = matMul2d(x, w, k.layout === 'out-in'); // [N, in] @ [in, out]  (or [N, in] @ [out, in]^T)
+  // a frozen base weight (LoRA) gets no gradient and no transposed copy (ops.ts frozenMatMul)
+  let y = project(x, w, k.layout === 'out-in'); // [N, in] @ [in, out]  (or [N, in] @ [out, in]^T)
   const b = k.p.get(`${pre}.bias`);
   if (b) y = tf.add(y, b);
   const a = k.p.get(`${pre}.lora_A.weight`) as tf.Tensor2D | undefined;
