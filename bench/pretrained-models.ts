@@ -109,6 +109,10 @@ export type PretrainedRow = {
        * (PyTorch: the process's peak RSS, a different measure). */
       peakBytes: number;
       tensorGrowth: number | null;
+      /** Our rows with TrainConfig.recompute. */
+      recompute?: boolean;
+      /** The wasm heap after the steps (wasm rows; null elsewhere). */
+      wasmHeapBytes?: number | null;
       threads?: number;
       torch?: string;
     }

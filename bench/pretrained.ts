@@ -14,6 +14,10 @@
 //   --pretrained-budget-s S a row's timed steps stop early (after at least
 //                           one) when one more would take them past S seconds
 //                           (default 900: on SwiftShader one step takes ~10 min)
+//   --pretrained-batch RxT  rows x tokens (default 2x128; rows even: two
+//                           rationales a question), ours and PyTorch alike
+//   --pretrained-recompute  our rows recompute each block in the backward
+//                           (TrainConfig.recompute; the PyTorch row does not)
 // Alone: `npx tsx bench/pretrained.ts [the same flags]` prints the table and
 // keeps the report in bench/results/<date>-<host>-pretrained.json.
 import { execFile } from 'node:child_process';
@@ -23,7 +27,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_TRAIN, dimsOf, type ModelConfig } from '../src/core/config';
 import { batchJson, ensureTorch } from '../support/torch';
-import { syntheticBatches } from '../support/synthetic';
+import { syntheticBatches, type Shape } from '../support/synthetic';
 import { withVulkanFallback } from './node-rows';
 import { BENCH_LR, BENCH_MODELS, BENCH_SHAPE, benchLora, type PretrainedRow } from './pretrained-models';
 
@@ -39,6 +43,10 @@ export interface PretrainedOptions {
   warmup: number;
   /** A row's timed steps stop early (after at least one) when one more would take them past this. */
   budgetS: number;
+  /** The batch (default BENCH_SHAPE: one question, two rows of 128 tokens). */
+  shape: Shape;
+  /** Our rows recompute blocks in the backward (TrainConfig.recompute). */
+  recompute: boolean;
 }
 
 export interface PretrainedReport {
@@ -63,12 +71,18 @@ export function pretrainedOptions(args: string[]): PretrainedOptions | null {
   const models = list('pretrained-models', Object.keys(BENCH_MODELS).join(','));
   for (const m of models)
     if (!BENCH_MODELS[m]) throw new Error(`--pretrained-models: unknown model ${m} (${Object.keys(BENCH_MODELS).join(', ')})`);
+  const batch = flag('pretrained-batch');
+  const m = batch === undefined ? null : /^(\d+)x(\d+)$/.exec(batch);
+  if (batch !== undefined && (!m || Number(m[1]) < 2 || Number(m[1]) % 2 || Number(m[2]) < 8))
+    throw new Error(`--pretrained-batch: need ROWSxTOKENS with an even number of rows and at least 8 tokens (e.g. 4x256), got ${batch}`);
   return {
     models,
     backends: list('pretrained-backends', 'wasm,webgpu,torch'),
     steps: Number(flag('pretrained-steps') ?? 3),
     warmup: 1,
     budgetS: Number(flag('pretrained-budget-s') ?? 900),
+    shape: m ? { questions: Number(m[1]) / 2, time: Number(m[2]) } : BENCH_SHAPE,
+    recompute: args.includes('--pretrained-recompute'),
   };
 }
 
@@ -121,6 +135,9 @@ async function ours(backend: string, model: string, o: PretrainedOptions, log: (
     String(o.warmup),
     '--budget-s',
     String(o.budgetS),
+    '--batch',
+    `${o.shape.questions * 2}x${o.shape.time}`,
+    ...(o.recompute ? ['--recompute'] : []),
   ];
   const run = (env: NodeJS.ProcessEnv): Promise<PretrainedRow> => runChild(process.execPath, argv, env, { model, backend }, log);
   return withVulkanFallback(backend, run, log);
@@ -156,7 +173,7 @@ async function torchRow(
   if (!torchVersion) return { model, backend, error: 'PyTorch is not available (python3-torch)' };
   const mc = BENCH_MODELS[model].config;
   const lora = benchLora(mc);
-  const batches = syntheticBatches(Math.max(2, o.steps), BENCH_SHAPE, mc.vocabSize, mc.blockSize).map(batchJson);
+  const batches = syntheticBatches(Math.max(2, o.steps), o.shape, mc.vocabSize, mc.blockSize).map(batchJson);
   const t = DEFAULT_TRAIN;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'mcckd-pretrained-'));
   try {
@@ -207,7 +224,7 @@ async function torchRow(
       params: r.params,
       trainable: r.trainable,
       lora,
-      batch: { rows: BENCH_SHAPE.questions * 2, time: BENCH_SHAPE.time, tokens: BENCH_SHAPE.questions * 2 * BENCH_SHAPE.time },
+      batch: { rows: o.shape.questions * 2, time: o.shape.time, tokens: o.shape.questions * 2 * o.shape.time },
       initMs: 0,
       firstStepMs: r.firstStepMs,
       msPerStep: r.medianMs,
@@ -250,7 +267,7 @@ export async function pretrainedBench(
     models: Object.fromEntries(o.models.map((m) => [m, BENCH_MODELS[m]])),
     settings: {
       ...o,
-      batch: { rows: BENCH_SHAPE.questions * 2, time: BENCH_SHAPE.time },
+      batch: { rows: o.shape.questions * 2, time: o.shape.time },
       lora: `r ${lora.rank}, alpha ${lora.alpha}, attention projections`,
       lr: BENCH_LR,
     },
@@ -263,8 +280,8 @@ export function pretrainedTable(r: PretrainedReport): string[] {
   const f = (x: number, d = 0): string => x.toLocaleString('en', { maximumFractionDigits: d });
   const mb = (x: number | null): string => (x == null ? '-' : f(x / 2 ** 20));
   const out = [
-    `\npretrained shapes, LoRA ${r.settings.lora}, batch ${r.settings.batch.rows} x ${r.settings.batch.time}, median of up to ${r.settings.steps} timed steps (n: how many fit in ${r.settings.budgetS} s) after ${r.settings.warmup} warm-up`,
-    'model         backend          ms/step n   tok/s  first(ms) kernels programs residentMB peakMB  loss first/last  adapter',
+    `\npretrained shapes, LoRA ${r.settings.lora}, batch ${r.settings.batch.rows} x ${r.settings.batch.time}${r.settings.recompute ? ' (ours with --recompute)' : ''}, median of up to ${r.settings.steps} timed steps (n: how many fit in ${r.settings.budgetS} s) after ${r.settings.warmup} warm-up`,
+    'model         backend          ms/step n   tok/s  first(ms) kernels programs residentMB peakMB  heapMB loss first/last  adapter',
   ];
   for (const x of r.rows) {
     const head = `${x.model.padEnd(13)} ${x.backend.padEnd(15)}`;
@@ -274,11 +291,11 @@ export function pretrainedTable(r: PretrainedReport): string[] {
     }
     const loss = x.losses?.length ? `${x.losses[0].toFixed(3)}/${x.losses[x.losses.length - 1].toFixed(3)}` : '-';
     out.push(
-      `${head} ${f(x.msPerStep).padStart(8)} ${x.msPerStepAll.length} ${f(x.tokensPerSecond, 1).padStart(7)} ${f(x.firstStepMs).padStart(10)} ${String(x.kernelsPerStep ?? '-').padStart(7)} ${String(x.gpuProgramsPerStep ?? '-').padStart(8)} ${mb(x.residentBytes).padStart(10)} ${mb(x.peakBytes).padStart(6)}${x.torch ? '*' : ' '} ${loss.padEnd(15)}  ${x.adapter ?? ''}${x.vulkan === 'swiftshader' ? ' [SwiftShader]' : ''}`,
+      `${head} ${f(x.msPerStep).padStart(8)} ${x.msPerStepAll.length} ${f(x.tokensPerSecond, 1).padStart(7)} ${f(x.firstStepMs).padStart(10)} ${String(x.kernelsPerStep ?? '-').padStart(7)} ${String(x.gpuProgramsPerStep ?? '-').padStart(8)} ${mb(x.residentBytes).padStart(10)} ${mb(x.peakBytes).padStart(6)}${x.torch ? '*' : ' '} ${mb(x.wasmHeapBytes ?? null).padStart(6)} ${loss.padEnd(15)}  ${x.adapter ?? ''}${x.vulkan === 'swiftshader' ? ' [SwiftShader]' : ''}`,
     );
   }
   out.push(
-    "peakMB: tf.profile's peak tensor bytes over one step, the weights included; * PyTorch: the process's peak RSS (another measure)",
+    "peakMB: tf.profile's peak tensor bytes over one step, the weights included (a clone tfjs saves for a gradient counts again); * PyTorch: the process's peak RSS (another measure); heapMB: the wasm heap after the steps (at most 4,096)",
   );
   return out;
 }
