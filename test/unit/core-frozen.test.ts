@@ -1,5 +1,6 @@
 // A frozen weight (a LoRA run's base) gets no gradient and no transposed
-// copy, on wasm and cpu: the shapes of every tensor a LoRA step's kernels
+// copy, on wasm and cpu (test/gpu has no such check: on WebGPU the frozen op
+// is the same customGrad over tf.matMul as on cpu): the shapes of every tensor a LoRA step's kernels
 // output (tf.profile) never include a frozen matrix's [in, out] or its
 // transpose, for a GPT-2-style and a LLaMA-style student, with the whole
 // logits, the chunked head and recomputed blocks. The frozen op's input
@@ -12,7 +13,16 @@ import { initParams } from '../../src/core/model';
 import { frozenMatMul } from '../../src/core/ops';
 import { Trainer } from '../../src/core/trainer';
 import { Tokenizer } from '../../src/core/tokenizer';
+import { shareWasmIdentity } from '../../src/core/wasm-kernels';
 import { syntheticBatches } from '../../support/synthetic';
+
+/** The backend as the app sets it up (src/core/backend.ts): on wasm, a clone
+ * shares its buffer. */
+async function use(backend: string): Promise<void> {
+  await tf.setBackend(backend);
+  await tf.ready();
+  if (backend === 'wasm') shareWasmIdentity();
+}
 
 afterAll(async () => {
   await tf.setBackend('cpu');
@@ -68,7 +78,9 @@ async function stepShapes(run: () => Promise<unknown>): Promise<Set<string>> {
   const prof = await tf.profile(async () => void (await run()));
   const out = new Set<string>();
   for (const k of prof.kernels) {
-    if (k.name === 'Identity') continue; // a clone (tfjs saves a kernel's inputs for its gradient so): the same buffer, no copy
+    // a clone (tfjs saves a kernel's inputs for its gradient so, the slice of
+    // GPT-2's wpe among them): the same buffer (see the last test), no copy
+    if (k.name === 'Identity') continue;
     for (const s of k.outputShapes) if (s && s.length === 2) out.add(key(s));
   }
   return out;
@@ -90,8 +102,7 @@ describe('a LoRA step allocates no gradient and no transposed copy of a frozen w
   for (const backend of ['wasm', 'cpu'])
     for (const arch of ['gpt2', 'llama'] as const)
       it(`${backend}, ${arch}: the whole logits, the chunked head, recomputed blocks`, async () => {
-        await tf.setBackend(backend);
-        await tf.ready();
+        await use(backend);
         for (const recompute of [false, true]) {
           const start = tf.memory().numTensors;
           const t = await loraTrainer(arch, recompute);
@@ -152,4 +163,29 @@ describe('frozenMatMul', () => {
         for (const [i, v] of ours.entries()) expect(v).toBeCloseTo(ref[i], 5);
       }
     });
+});
+
+describe('wasm clones', () => {
+  it("share their buffer once shareWasmIdentity ran (tfjs-backend-wasm's own Identity copies)", async () => {
+    await tf.setBackend('wasm');
+    await tf.ready();
+    const x = tf.tensor2d([1, 2, 3, 4, 5, 6], [2, 3]);
+    shareWasmIdentity();
+    const before = tf.memory().numDataBuffers;
+    const c = tf.clone(x);
+    expect(tf.memory().numDataBuffers - before).toBe(0);
+    expect(Array.from(c.dataSync())).toEqual([1, 2, 3, 4, 5, 6]);
+    x.dispose(); // the buffer lives on with the clone
+    expect(Array.from(c.dataSync())).toEqual([1, 2, 3, 4, 5, 6]);
+    c.dispose();
+    // a gradient through saved inputs is unchanged
+    const g = tf.tidy(() =>
+      Array.from(
+        tf
+          .grad((a: tf.Tensor) => tf.sum(tf.mul(tf.square(a), a)))(tf.tensor1d([1, 2, 3]))
+          .dataSync(),
+      ),
+    );
+    expect(g).toEqual([3, 12, 27]);
+  });
 });
