@@ -99,9 +99,18 @@ async function torchPretrainedRow(): Promise<void> {
   // which in the bundle is this one: hide the path from it
   process.argv[1] = '';
   const { pretrainedBench } = await import('./pretrained');
+  const { BENCH_SHAPE } = await import('./pretrained-models');
   const log = (s: string): void => void process.stderr.write(`${s}\n`);
   const r = await pretrainedBench(
-    { models: [flag('model')!], backends: ['torch'], steps: Number(flag('steps')), warmup: 1, budgetS: Number(flag('budget-s')) },
+    {
+      models: [flag('model')!],
+      backends: ['torch'],
+      steps: Number(flag('steps')),
+      warmup: 1,
+      budgetS: Number(flag('budget-s')),
+      shape: BENCH_SHAPE,
+      recompute: false,
+    },
     log,
   );
   process.stdout.write(`${JSON.stringify(r.rows[0])}\n`);

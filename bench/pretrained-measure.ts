@@ -4,6 +4,7 @@
 // bench/pretrained.ts; prints one JSON object (PretrainedRow) on stdout.
 //
 //   tsx bench/pretrained-measure.ts --backend wasm|webgpu|cpu --model gpt2-124m|smollm2-135m [--steps 3] [--warmup 1] [--budget-s 900]
+//     [--batch 2x128 (rows x tokens)] [--recompute]
 import * as tf from '@tensorflow/tfjs-core';
 import { parseBackend, setupBackend } from '../src/cli/setup';
 import { backendErrors } from '../src/core/backend';
@@ -28,6 +29,11 @@ const warmup = Number(opt('warmup', '1'));
 // their total past this: SwiftShader runs one step of these models in ten minutes
 const budgetMs = Number(opt('budget-s', '900')) * 1000;
 const spec = BENCH_MODELS[modelName];
+const [rows, time] = opt('batch', `${BENCH_SHAPE.questions * 2}x${BENCH_SHAPE.time}`)
+  .split('x')
+  .map(Number);
+const shape = { questions: rows / 2, time };
+const recompute = args.includes('--recompute');
 /** A progress line on stderr (bench/pretrained.ts passes it on). */
 const progress = (s: string): void => void process.stderr.write(`[pretrained] ${modelName} ${backendName}: ${s}\n`);
 const out = (row: PretrainedRow): void => void process.stdout.write(`${JSON.stringify(row)}\n`);
@@ -65,12 +71,18 @@ process.stderr.write = ((chunk: unknown, ...rest: unknown[]) => {
   return write(chunk, ...rest);
 }) as typeof process.stderr.write;
 
+/** The wasm backend's heap (it grows, never shrinks: the high-water mark of
+ * tensors, XNNPACK's packed weights and fragmentation; at most 4 GiB). */
+function wasmHeap(): number | undefined {
+  return (tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } }).wasm?.HEAPU8?.length;
+}
+
 /** What the device held when a step failed. */
 function memoryAtFailure(): string {
   const parts: string[] = [];
   try {
     parts.push(`tensors ${Math.round(tf.memory().numBytes / 2 ** 20)} MiB`);
-    const heap = (tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } }).wasm?.HEAPU8?.length;
+    const heap = wasmHeap();
     if (heap) parts.push(`wasm heap ${Math.round(heap / 2 ** 20)} MiB of at most 4096`);
   } catch {
     // a dead backend
@@ -95,7 +107,8 @@ try {
     steps: 1_000_000,
     warmupSteps: 0,
     logEvery: 1,
-    batchSize: BENCH_SHAPE.questions,
+    batchSize: shape.questions,
+    recompute,
   };
   const t = await Trainer.create({
     groups: [],
@@ -111,8 +124,8 @@ try {
   });
   for (const k of Object.keys(weights)) delete weights[k]; // the host copy can go
   const residentBytes = tf.memory().numBytes;
-  const batches = syntheticBatches(Math.max(2, steps), BENCH_SHAPE, mc.vocabSize, mc.blockSize);
-  const tokens = BENCH_SHAPE.questions * 2 * BENCH_SHAPE.time;
+  const batches = syntheticBatches(Math.max(2, steps), shape, mc.vocabSize, mc.blockSize);
+  const tokens = shape.questions * 2 * shape.time;
   const step = async (i: number): Promise<number> => {
     const m = await t.stepOn(batches[i % batches.length], { lr: BENCH_LR, forceLog: true }); // forceLog: a read-back ends each step
     const err = gpuError();
@@ -151,7 +164,9 @@ try {
     params: countParams(mc),
     trainable: countTrainable({ ...mc, lora }),
     lora,
-    batch: { rows: BENCH_SHAPE.questions * 2, time: BENCH_SHAPE.time, tokens },
+    batch: { rows: shape.questions * 2, time: shape.time, tokens },
+    ...(recompute ? { recompute } : {}),
+    wasmHeapBytes: wasmHeap() ?? null,
     initMs,
     firstStepMs,
     msPerStep: median(ms),

@@ -113,6 +113,10 @@ export type PretrainedRow = {
       tensorGrowth: number | null;
       /** CPU threads: wasm's own count, 1 for cpu, null on a GPU; PyTorch: torch.get_num_threads(). */
       threads?: number | null;
+      /** Our rows with TrainConfig.recompute. */
+      recompute?: boolean;
+      /** The wasm heap after the steps (wasm rows; null elsewhere). */
+      wasmHeapBytes?: number | null;
       /** PyTorch rows: its version, its build (pip wheel or Debian's), and what ran the step. */
       torch?: string;
       torchBuild?: 'wheel' | 'debian' | 'other';

@@ -19,6 +19,10 @@
 //   --pretrained-budget-s S a row's timed steps stop early (after at least
 //                           one) when one more would take them past S seconds
 //                           (default 900: on SwiftShader one step takes ~10 min)
+//   --pretrained-batch RxT  rows x tokens (default 2x128; rows even: two
+//                           rationales a question), ours and PyTorch alike
+//   --pretrained-recompute  our rows recompute each block in the backward
+//                           (TrainConfig.recompute; the PyTorch row does not)
 // Alone: `npx tsx bench/pretrained.ts [the same flags]` prints the table and
 // keeps the report in bench/results/<date>-<host>-pretrained.json.
 import { execFile } from 'node:child_process';
@@ -44,6 +48,10 @@ export interface PretrainedOptions {
   warmup: number;
   /** A row's timed steps stop early (after at least one) when one more would take them past this. */
   budgetS: number;
+  /** The batch (default BENCH_SHAPE: one question, two rows of 128 tokens). */
+  shape: Shape;
+  /** Our rows recompute blocks in the backward (TrainConfig.recompute). */
+  recompute: boolean;
 }
 
 export interface PretrainedReport {
@@ -68,12 +76,18 @@ export function pretrainedOptions(args: string[]): PretrainedOptions | null {
   const models = list('pretrained-models', Object.keys(BENCH_MODELS).join(','));
   for (const m of models)
     if (!BENCH_MODELS[m]) throw new Error(`--pretrained-models: unknown model ${m} (${Object.keys(BENCH_MODELS).join(', ')})`);
+  const batch = flag('pretrained-batch');
+  const m = batch === undefined ? null : /^(\d+)x(\d+)$/.exec(batch);
+  if (batch !== undefined && (!m || Number(m[1]) < 2 || Number(m[1]) % 2 || Number(m[2]) < 8))
+    throw new Error(`--pretrained-batch: need ROWSxTOKENS with an even number of rows and at least 8 tokens (e.g. 4x256), got ${batch}`);
   return {
     models,
     backends: list('pretrained-backends', 'wasm,webgpu,torch'),
     steps: Number(flag('pretrained-steps') ?? 3),
     warmup: 1,
     budgetS: Number(flag('pretrained-budget-s') ?? 900),
+    shape: m ? { questions: Number(m[1]) / 2, time: Number(m[2]) } : BENCH_SHAPE,
+    recompute: args.includes('--pretrained-recompute'),
   };
 }
 
@@ -126,6 +140,9 @@ async function ours(backend: string, model: string, o: PretrainedOptions, log: (
     String(o.warmup),
     '--budget-s',
     String(o.budgetS),
+    '--batch',
+    `${o.shape.questions * 2}x${o.shape.time}`,
+    ...(o.recompute ? ['--recompute'] : []),
   ];
   const run = (env: NodeJS.ProcessEnv): Promise<PretrainedRow> => runChild(process.execPath, argv, env, { model, backend }, log);
   return withVulkanFallback(backend, run, log);
@@ -199,7 +216,7 @@ async function torchRow(
   const dir = mkdtempSync(path.join(os.tmpdir(), 'mcckd-pretrained-'));
   try {
     const casePath = path.join(dir, 'case.json');
-    writeFileSync(casePath, JSON.stringify(hfBenchCase(model, mc, o)));
+    writeFileSync(casePath, JSON.stringify(hfBenchCase(model, mc, o, o.shape)));
     const row = await runChild(PY, [path.join(HERE, '../support/hf_bench.py'), casePath], PY_ENV, { model, backend }, log);
     if ('error' in row) return row;
     const r = row as unknown as TorchInfo & {
@@ -224,7 +241,7 @@ async function torchRow(
       params: r.params,
       trainable: r.trainable,
       lora,
-      batch: { rows: BENCH_SHAPE.questions * 2, time: BENCH_SHAPE.time, tokens: BENCH_SHAPE.questions * 2 * BENCH_SHAPE.time },
+      batch: { rows: o.shape.questions * 2, time: o.shape.time, tokens: o.shape.questions * 2 * o.shape.time },
       initMs: 0,
       firstStepMs: r.firstStepMs,
       msPerStep: r.medianMs,
@@ -271,7 +288,7 @@ export async function pretrainedBench(
     models: Object.fromEntries(o.models.map((m) => [m, BENCH_MODELS[m]])),
     settings: {
       ...o,
-      batch: { rows: BENCH_SHAPE.questions * 2, time: BENCH_SHAPE.time },
+      batch: { rows: o.shape.questions * 2, time: o.shape.time },
       lora: `r ${lora.rank}, alpha ${lora.alpha}, attention projections`,
       lr: BENCH_LR,
     },
@@ -284,8 +301,8 @@ export function pretrainedTable(r: PretrainedReport): string[] {
   const f = (x: number, d = 0): string => x.toLocaleString('en', { maximumFractionDigits: d });
   const mb = (x: number | null): string => (x == null ? '-' : f(x / 2 ** 20));
   const out = [
-    `\npretrained shapes, LoRA ${r.settings.lora}, batch ${r.settings.batch.rows} x ${r.settings.batch.time}, median of up to ${r.settings.steps} timed steps (n: how many fit in ${r.settings.budgetS} s) after ${r.settings.warmup} warm-up`,
-    'model         backend          ms/step   cpu-ms n   tok/s  first(ms) kernels programs residentMB peakMB  loss first/last  adapter',
+    `\npretrained shapes, LoRA ${r.settings.lora}, batch ${r.settings.batch.rows} x ${r.settings.batch.time}${r.settings.recompute ? ' (ours with --recompute)' : ''}, median of up to ${r.settings.steps} timed steps (n: how many fit in ${r.settings.budgetS} s) after ${r.settings.warmup} warm-up`,
+    'model         backend          ms/step   cpu-ms n   tok/s  first(ms) kernels programs residentMB peakMB  heapMB loss first/last  adapter',
   ];
   for (const x of r.rows) {
     const head = `${x.model.padEnd(13)} ${x.backend.padEnd(15)}`;
@@ -295,11 +312,11 @@ export function pretrainedTable(r: PretrainedReport): string[] {
     }
     const loss = x.losses?.length ? `${x.losses[0].toFixed(3)}/${x.losses[x.losses.length - 1].toFixed(3)}` : '-';
     out.push(
-      `${head} ${f(x.msPerStep).padStart(8)} ${(x.cpuMsPerStep == null ? '-' : f(x.cpuMsPerStep)).padStart(8)} ${x.msPerStepAll.length} ${f(x.tokensPerSecond, 1).padStart(7)} ${f(x.firstStepMs).padStart(10)} ${String(x.kernelsPerStep ?? '-').padStart(7)} ${String(x.gpuProgramsPerStep ?? '-').padStart(8)} ${mb(x.residentBytes).padStart(10)} ${mb(x.peakBytes).padStart(6)}${x.torch ? '*' : ' '} ${loss.padEnd(15)}  ${[x.adapter, !x.torch && x.threads != null ? `${x.threads} thread${x.threads === 1 ? '' : 's'}` : ''].filter((a) => a).join(', ')}${x.vulkan === 'swiftshader' ? ' [SwiftShader]' : ''}`,
+      `${head} ${f(x.msPerStep).padStart(8)} ${(x.cpuMsPerStep == null ? '-' : f(x.cpuMsPerStep)).padStart(8)} ${x.msPerStepAll.length} ${f(x.tokensPerSecond, 1).padStart(7)} ${f(x.firstStepMs).padStart(10)} ${String(x.kernelsPerStep ?? '-').padStart(7)} ${String(x.gpuProgramsPerStep ?? '-').padStart(8)} ${mb(x.residentBytes).padStart(10)} ${mb(x.peakBytes).padStart(6)}${x.torch ? '*' : ' '} ${mb(x.wasmHeapBytes ?? null).padStart(6)} ${loss.padEnd(15)}  ${[x.adapter, !x.torch && x.threads != null ? `${x.threads} thread${x.threads === 1 ? '' : 's'}` : ''].filter((a) => a).join(', ')}${x.vulkan === 'swiftshader' ? ' [SwiftShader]' : ''}`,
     );
   }
   out.push(
-    "peakMB: tf.profile's peak tensor bytes over one step, the weights included; * PyTorch: the process's peak RSS (another measure)",
+    "peakMB: tf.profile's peak tensor bytes over one step, the weights included (a clone tfjs saves for a gradient counts again); * PyTorch: the process's peak RSS (another measure); heapMB: the wasm heap after the steps (at most 4,096)",
   );
   return out;
 }

@@ -5,6 +5,7 @@
 
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendName } from './config';
+import { shareWasmIdentity } from './wasm-kernels';
 
 export interface BackendInfo {
   backend: string; // what tf.getBackend() reports after setup
@@ -30,6 +31,7 @@ export function setWasmPaths(p: string | Record<string, string>): void {
 }
 
 async function register(name: BackendName): Promise<void> {
+  if (name === 'wasm' && tf.findBackendFactory(name)) shareWasmIdentity();
   if (tf.findBackendFactory(name)) return;
   switch (name) {
     case 'cpu':
@@ -46,6 +48,7 @@ async function register(name: BackendName): Promise<void> {
       // ("Uncaught ErrorEvent", measured by the browser bench); the SIMD
       // build runs everywhere. Node never uses threads.
       tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+      shareWasmIdentity();
       return;
     }
     case 'webgpu':

@@ -12,7 +12,7 @@
 // the product's gradients dh = dz @ w and dw = dz^T @ h (summed over chunks).
 
 import * as tf from '@tensorflow/tfjs-core';
-import { gatherRows, matMul2d } from './ops';
+import { gatherRows, isFrozen, matMul2d, project } from './ops';
 
 /** The output head: its matrix [V, d] (whole, or as row blocks when larger
  * than one GPU binding, see model.ts) and the final logit soft-cap of the
@@ -65,10 +65,12 @@ interface HeadLossOptions {
 
 /** z = hc @ w^T for one chunk. tfjs-backend-wasm only sends untransposed 2-D
  * products to XNNPACK (matMul2d in ops.ts); there the caller passes w^T
- * [d, V], transposed once per pass rather than once per chunk (a [d, V]
- * copy while the forward or the backward runs, on wasm only). */
+ * [d, V] of a head that trains, transposed once per pass rather than once
+ * per chunk (a [d, V] copy while the forward or the backward runs, on wasm
+ * only). A frozen head is never copied: project takes the frozen op, which
+ * transposes the chunk's activations instead (ops.ts frozenMatMul). */
 function chunkLogits(hc: tf.Tensor2D, w: tf.Tensor2D, wT: tf.Tensor2D | null): tf.Tensor2D {
-  return wT ? matMul2d(hc, wT) : matMul2d(hc, w, true); // [c, d] @ [d, V]
+  return wT ? matMul2d(hc, wT) : project(hc, w, true); // [c, d] @ [d, V]
 }
 
 /** The head as row blocks of [V, d] (an embedding split because it is larger
@@ -83,19 +85,20 @@ function partLogits(hc: tf.Tensor2D, parts: tf.Tensor2D[], partsT: (tf.Tensor2D 
 }
 
 function partDh(g: tf.Tensor2D, parts: tf.Tensor2D[]): tf.Tensor2D {
-  if (parts.length === 1) return matMul2d(g, parts[0]); // [c, V] @ [V, d]
+  if (parts.length === 1) return project(g, parts[0]); // [c, V] @ [V, d]
   let off = 0;
   let dh: tf.Tensor2D | null = null;
   for (const w of parts) {
-    const share = matMul2d(tf.slice(g, [0, off], [g.shape[0], w.shape[0]]), w); // [c, Vk] @ [Vk, d]
+    const share = project(tf.slice(g, [0, off], [g.shape[0], w.shape[0]]), w); // [c, Vk] @ [Vk, d]
     dh = dh ? (tf.add(dh, share) as tf.Tensor2D) : share;
     off += w.shape[0];
   }
   return dh!;
 }
 
+/** w^T of a head that trains, on wasm (chunkLogits); none for a frozen one. */
 const transposes = (parts: tf.Tensor2D[]): (tf.Tensor2D | null)[] =>
-  parts.map((w) => (tf.getBackend() === 'wasm' ? (tf.transpose(w) as tf.Tensor2D) : null));
+  parts.map((w) => (tf.getBackend() === 'wasm' && !isFrozen(w) ? (tf.transpose(w) as tf.Tensor2D) : null));
 
 /** g^T @ hc [V, d]: transposeA natively, an explicit transpose on wasm. */
 function productTA(g: tf.Tensor2D, hc: tf.Tensor2D): tf.Tensor2D {

@@ -5,7 +5,7 @@
 
 import * as tf from '@tensorflow/tfjs-core';
 import type { ModelConfig } from './records';
-import { matMul2d, ropeTables } from './ops';
+import { matMul2d, project, ropeTables } from './ops';
 import { fusedActive, fusedCausalSoftmax } from './fused/ops';
 import { packedProjection } from './fused/packed';
 
@@ -68,16 +68,11 @@ export function linear(x: tf.Tensor2D, k: Ctx, pre: string): tf.Tensor2D {
   const packed = packedProjection(x, k.p, pre); // [N, in] @ [out, in]^T -> [N, out]
   if (packed) return withLora(packed, x, k, pre);
   const w = param(k, `${pre}.weight`) as tf.Tensor2D;
-  let y = matMul2d(x, w, k.layout === 'out-in'); // [N, in] @ [in, out]  (or [N, in] @ [out, in]^T)
+  // a frozen base weight (LoRA) gets no gradient and no transposed copy (ops.ts frozenMatMul)
+  let y = project(x, w, k.layout === 'out-in'); // [N, in] @ [in, out]  (or [N, in] @ [out, in]^T)
   const b = k.p.get(`${pre}.bias`);
   if (b) y = tf.add(y, b);
-  const a = k.p.get(`${pre}.lora_A.weight`) as tf.Tensor2D | undefined;
-  if (a) {
-    const low = matMul2d(x, a, true); // [N, in] @ [r, in]^T -> [N, r]
-    const up = matMul2d(low, param(k, `${pre}.lora_B.weight`) as tf.Tensor2D, true); // [N, r] @ [out, r]^T -> [N, out]
-    y = tf.add(y, tf.mul(up, k.loraScale));
-  }
-  return y;
+  return withLora(y, x, k, pre);
 }
 
 /** y plus module `pre`'s LoRA update of x, when the module is adapted. */

@@ -112,6 +112,48 @@ export function matMul2d(a: tf.Tensor2D, b: tf.Tensor2D, transposeB = false): tf
   return f(a, transposeB ? (tf.transpose(b) as tf.Tensor2D) : b) as tf.Tensor2D;
 }
 
+/** Whether w is a frozen weight: a variable that does not train (a LoRA
+ * run's base). A recomputed block passes its trainable weights as plain
+ * tensors (no `trainable` field), so they never count as frozen. */
+export function isFrozen(w: tf.Tensor): boolean {
+  return (w as Partial<tf.Variable>).trainable === false;
+}
+
+/** a @ w, or a @ w^T with transposeB, for a frozen w, without an op on the
+ * tape of its own: on wasm, where XNNPACK takes only untransposed 2-D
+ * products, the product that would need w transposed is computed from
+ * activation-sized transposes instead, a @ w^T = (w @ a^T)^T. w is thus read
+ * in the layout it is held in (Hugging Face's), never copied; the direct
+ * product keeps XNNPACK's packed form of w cached for as long as w lives
+ * (its operator cache is keyed on the weights' tensor), so it is packed once
+ * per run, not once per step. */
+function frozenProduct(a: tf.Tensor2D, w: tf.Tensor2D, transposeB: boolean): tf.Tensor2D {
+  if (!transposeB) return tf.matMul(a, w); // [M, K] @ [K, N]
+  if (!explicitTransposes || tf.getBackend() !== 'wasm') return tf.matMul(a, w, false, true); // [M, K] @ [N, K]^T
+  return tf.tidy(() => tf.transpose(tf.matMul(w, tf.transpose(a))) as tf.Tensor2D); // ([N, K] @ [K, M])^T -> [M, N]
+}
+
+/** x [M, K] @ w [K, N] (or w [N, K] transposed, transposeB) for a frozen w:
+ * the backward computes only dx = dy @ w^T (or dy @ w), on every backend;
+ * w is captured rather than an input, so no [K, N] gradient is ever formed,
+ * and on wasm no transposed copy of w is made (frozenProduct). */
+export function frozenMatMul(x: tf.Tensor2D, w: tf.Tensor2D, transposeB = false): tf.Tensor2D {
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const xs = args[0] as tf.Tensor2D; // nothing saved: the backward needs only dy and w
+    return {
+      value: frozenProduct(xs, w, transposeB),
+      gradFunc: (dy: tf.Tensor) => [frozenProduct(dy as tf.Tensor2D, w, !transposeB)], // [M, N] @ [N, K] (or [K, N]^T) -> [M, K]
+    };
+  });
+  return f(x) as tf.Tensor2D;
+}
+
+/** x @ w (or x @ w^T): the frozen op for a frozen weight, else matMul2d
+ * (whose gradient reaches w as well). */
+export function project(x: tf.Tensor2D, w: tf.Tensor2D, transposeB = false): tf.Tensor2D {
+  return isFrozen(w) ? frozenMatMul(x, w, transposeB) : matMul2d(x, w, transposeB);
+}
+
 /** GELU, tanh approximation (GPT-2's). */
 export function gelu(x: tf.Tensor): tf.Tensor {
   if (fusedActive()) return fusedGelu(x);
