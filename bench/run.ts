@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [--backends cpu,wasm,webgpu] [--presets tiny,small] [--steps N] [--browser | --no-browser] [--browser-presets tiny] [--browser-backends webgpu,wasm]`
+// `npm run bench [-- --quick] [--backends cpu,wasm,webgpu] [--presets tiny,small] [--steps N] [--browser | --no-browser] [--browser-presets tiny] [--browser-backends webgpu,wasm-1t,wasm]`
 // `[--pretrained] [--pretrained-models ...] [--pretrained-backends ...] [--pretrained-steps N]`: bench/pretrained.ts
 // Prints a readable table on stderr and the JSON report on stdout, and keeps
 // the report in bench/results/<date>-<host>.json. Each backend runs in its own
@@ -14,7 +14,7 @@ import { setupBackend } from '../src/cli/setup';
 import type { PresetName } from '../src/core/config';
 import { ensureTorch, torchHasCuda, torchReference, type ReferenceResult } from '../support/torch';
 import { checkpointTimes, curateThroughput } from './io';
-import { browserBench } from './browser';
+import { browserBench, threadSpeedups } from './browser';
 import { measureInNode, type NodeRows } from './node-rows';
 import { pretrainedBench, pretrainedOptions, pretrainedTable } from './pretrained';
 
@@ -79,7 +79,8 @@ const pretrained = pretrainedOpts ? await pretrainedBench(pretrainedOpts, log, (
 let browser: Awaited<ReturnType<typeof browserBench>> | undefined;
 if (withBrowser) {
   log('… Chromium');
-  const browserBackends = (flag('browser-backends') ?? 'webgpu,webgpu-unfused,wasm').split(',');
+  // wasm-1t beside wasm (one thread per core): the threads' speed-up
+  const browserBackends = (flag('browser-backends') ?? 'webgpu,webgpu-unfused,wasm-1t,wasm').split(',');
   browser = await browserBench(
     {
       backends: browserBackends,
@@ -96,6 +97,7 @@ if (withBrowser) {
 
 // every training row of the run, the Chromium ones named chromium-<backend>
 const browserRows = browser && 'bench' in browser && 'backends' in browser.bench ? browser.bench.backends : [];
+const wasmThreads = threadSpeedups(browserRows);
 const rows: NodeRows[] = [...measured, ...browserRows.map((b) => ({ ...b, backend: `chromium-${b.backend}` }))];
 const checked = reference.map((r) => ({ ...r, sameComputation: r.initialLossDiff < 1e-4 && r.maxLossDiff < 1e-3 }));
 const report = {
@@ -133,6 +135,8 @@ const report = {
   curate,
   checkpoints,
   browser: browser ?? null,
+  // Chromium's wasm on one thread per core against one thread
+  wasmThreads,
   pretrained,
 };
 
@@ -145,7 +149,7 @@ for (const m of rows) {
   }
   for (const r of m.results) {
     log(
-      `${m.backend.padEnd(16)} ${r.preset.padEnd(7)} ${f(r.msPerStep).padStart(7)} ${f(r.tokensPerSecond).padStart(7)} ${f(r.firstStepMs).padStart(9)} ${String(r.dispatchesPerStep).padStart(7)} ${String(r.gpuProgramsPerStep ?? '-').padStart(12)} ${f(r.peakBytes / 2 ** 20).padStart(6)} ${String(r.tensorGrowth).padStart(6)} ${`${f(r.decodeTokensPerSecond.kvCache, 1)}/${f(r.decodeTokensPerSecond.fullRecompute, 1)}`.padEnd(15)} ${m.adapter ?? ''}${m.vulkan === 'swiftshader' ? ' [SwiftShader*]' : ''}`,
+      `${m.backend.padEnd(16)} ${r.preset.padEnd(7)} ${f(r.msPerStep).padStart(7)} ${f(r.tokensPerSecond).padStart(7)} ${f(r.firstStepMs).padStart(9)} ${String(r.dispatchesPerStep).padStart(7)} ${String(r.gpuProgramsPerStep ?? '-').padStart(12)} ${f(r.peakBytes / 2 ** 20).padStart(6)} ${String(r.tensorGrowth).padStart(6)} ${`${f(r.decodeTokensPerSecond.kvCache, 1)}/${f(r.decodeTokensPerSecond.fullRecompute, 1)}`.padEnd(15)} ${m.adapter ?? ''}${'threads' in m && m.threads ? `${m.threads.count} thread${m.threads.count === 1 ? '' : 's'}` : ''}${m.vulkan === 'swiftshader' ? ' [SwiftShader*]' : ''}`,
     );
   }
 }
@@ -153,6 +157,10 @@ for (const n of report.notes) log(`* ${n}`);
 for (const r of report.reference)
   log(
     `PyTorch ${r.torch} ${r.device === 'cuda' ? 'CUDA' : `(${r.threads} thread)`} ${r.preset}: ${f(r.torchMsPerStep)} ms/step, ${f(r.torchTokensPerSecond)} tok/s; loss diff first ${r.initialLossDiff.toExponential(1)}, max ${r.maxLossDiff.toExponential(1)}`,
+  );
+for (const t of wasmThreads)
+  log(
+    `chromium wasm ${t.threads} threads / 1 thread, ${t.preset}: ${t.speedup.toFixed(2)}x (${f(t.msPerStep1)} -> ${f(t.msPerStepN)} ms/step)`,
   );
 for (const r of report.ratios)
   log(`ours/PyTorch${r.torch === 'cuda' ? ' CUDA' : ''} ${r.preset} ${r.backend}: ${r.oursOverTorch.toFixed(3)}`);

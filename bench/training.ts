@@ -7,6 +7,7 @@ import { greedyDecode } from '../src/core/generate';
 import type { Params } from '../src/core/model';
 import { setFusedKernels } from '../src/core/fused/ops';
 import { setExplicitTransposes } from '../src/core/ops';
+import type { WasmThreads } from '../src/core/backend';
 import { SHAPES, benchTrainer, median, syntheticBatches } from '../support/synthetic';
 
 /** A bench backend name -> the tfjs backend it runs on, with our speedups
@@ -20,8 +21,11 @@ export function applyVariant(name: string): BackendName {
   return backend as BackendName;
 }
 
-/** One backend's rows in a report: its results, or why it could not run. */
-export type BackendRows = { backend: string; adapter: string | null; results: TrainingResult[] } | { backend: string; error: string };
+/** One backend's rows in a report: its results, or why it could not run.
+ * `threads`: wasm's in Chromium (a `wasm-1t` row asks for one). */
+export type BackendRows =
+  | { backend: string; adapter: string | null; threads?: WasmThreads; results: TrainingResult[] }
+  | { backend: string; error: string };
 
 export interface TrainingResult {
   preset: PresetName;
