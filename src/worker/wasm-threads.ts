@@ -32,7 +32,7 @@ interface ThreadedConfig {
   printErr(text: string): void;
   instantiateWasm(imports: WebAssembly.Imports, receive: (instance: WebAssembly.Instance, module: WebAssembly.Module) => void): object;
   onAbort(what: unknown): void;
-  PThread?: { terminateAllThreads(): void };
+  PThread?: { unusedWorkers: Worker[]; runningWorkers: Worker[] };
 }
 
 /** The module as emscripten gives it, before tfjs's wrappers are added. */
@@ -88,13 +88,23 @@ export async function startThreadedWasm(threads: number, wasmUrl: string): Promi
     },
     onAbort: (what) => fail(new Error(`the threaded module aborted: ${String(what)}`)),
   };
-  // ... and that throw would reach the page as the worker's own error
+  // A pthread worker's failure goes on to the page as this worker's own
+  // error unless cancelled, and so does emscripten's throw of it: while the
+  // threads start, a failure is the start's (the single-threaded build is
+  // used instead), not the page's.
+  let starting = true;
   const swallow = (e: ErrorEvent): void => {
-    if (typeof ErrorEvent !== 'undefined' && e.error instanceof ErrorEvent) {
+    if (starting && typeof ErrorEvent !== 'undefined' && e.error instanceof ErrorEvent) {
       e.preventDefault();
       fail(new Error(`a thread failed: ${e.error.message}`));
     }
   };
+  const threadFailed = (e: ErrorEvent): void => {
+    if (!starting) return;
+    e.preventDefault();
+    fail(new Error(`a thread failed: ${e.message}`));
+  };
+  const pool = (): Worker[] => [...(config.PThread?.unusedWorkers ?? []), ...(config.PThread?.runningWorkers ?? [])];
   self.addEventListener('error', swallow);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<never>((_, reject) => {
@@ -102,7 +112,9 @@ export async function startThreadedWasm(threads: number, wasmUrl: string): Promi
   });
   try {
     wasm.setThreadsCount(threads);
-    const module = await Promise.race([factory(config), failed, late]);
+    const started = factory(config); // creates the pool's workers at once
+    for (const w of pool()) w.addEventListener('error', threadFailed);
+    const module = await Promise.race([started, failed, late]);
     // the C functions tfjs's own init() wraps for BackendWasm
     module.tfjs = {
       init: module.cwrap('init', null, []),
@@ -112,9 +124,16 @@ export async function startThreadedWasm(threads: number, wasmUrl: string): Promi
       disposeData: module.cwrap('dispose_data', null, ['number']),
       dispose: module.cwrap('dispose', null, []),
     };
-    return new wasm.BackendWasm(module);
+    const backend = new wasm.BackendWasm(module);
+    starting = false; // a thread failing from now on is a real failure
+    return backend;
   } catch (e) {
-    config.PThread?.terminateAllThreads();
+    // stop the pool, its other workers' failures (emscripten would throw them) unheard
+    for (const w of pool()) {
+      w.onerror = null;
+      w.onmessage = null;
+      w.terminate();
+    }
     throw e;
   } finally {
     clearTimeout(timer);

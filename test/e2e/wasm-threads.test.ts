@@ -3,9 +3,9 @@
 // the badge says how many threads, a step trains on it, and the Settings'
 // thread count restarts wasm with fewer (kept across a reload). Without
 // COOP/COEP the badge says why there is one thread, and training still works.
-import type { Page } from 'playwright-core';
+import type { Page, Route } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectClean, waitFor } from './checks';
+import { bannerText, expectClean, waitFor } from './checks';
 import { teacherFile } from './fixtures';
 import {
   chromiumAvailable,
@@ -108,6 +108,43 @@ describe.skipIf(!available)('wasm threads (real Chromium)', () => {
     expect((await wasmBadge(page)).threads).toBe(1);
     await expectClean(w);
     await w.context.close();
+  });
+
+  it('threads that fail to start: the badge says why, the page shows no error, and a step trains', async () => {
+    const context = await browser.newContext();
+    // the glue the pthread workers load (the package's own file, served as
+    // is: src/worker/wasm-threads.ts) is broken, as on a broken host; sent
+    // all together once the pool's 8 workers have asked, so that several
+    // failures reach the worker before it stops the pool
+    const held: Route[] = [];
+    let broken = 0;
+    await context.route(/\/assets\/tfjs-backend-wasm-threaded-simd-[^/]+\.js$/, async (route) => {
+      const response = await route.fetch();
+      const body = await response.text();
+      if (!body.trimStart().startsWith('var WasmBackendModuleThreadedSimd')) return route.fulfill({ response, body });
+      held.push(route);
+      if (held.length < 8) return;
+      broken = held.length;
+      await Promise.all(
+        held.map((r) => r.fulfill({ status: 200, contentType: 'text/javascript', body: 'throw new Error("a broken glue");' })),
+      );
+    });
+    const w = await openPage(browser, served.url, context);
+    const { page } = w;
+    await page.getByTestId('backend-select').selectOption('wasm');
+    const single = await wasmBadge(page);
+    console.log(`[e2e] glue broken: ${single.text}`);
+    expect(broken).toBe(8);
+    expect(single.text).toMatch(/^backend: wasm · 1 thread \(no threads: the threads failed to start \(a thread failed: .*a broken glue/);
+    await page.getByTestId('data-file').setInputFiles(writeArtifact('e2e-threads-teacher.jsonl', teacherFile().text));
+    await page
+      .getByTestId('data-report')
+      .getByText(/e2e-threads-teacher\.jsonl/)
+      .waitFor({ timeout: 60_000 });
+    expect(Number.isFinite(await trainOneStep(w))).toBe(true);
+    expect(await bannerText(page)).toBe('');
+    expect(w.problems).toEqual([]);
+    await context.close();
   });
 
   it('without cross-origin isolation the badge says why there is one thread, and a step trains', async () => {
