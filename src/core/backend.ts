@@ -59,9 +59,6 @@ export function setWasmThreads(n: number): void {
     throw new Error(`wasm threads: a whole number from 0 (one per core) to ${MAX_WASM_THREADS}, got ${n}`);
   wasmThreadsWanted = n;
 }
-export function wasmThreads(): number {
-  return wasmThreadsWanted;
-}
 
 /** What the wasm backend set up last computes with. */
 let wasmThreadsNow: WasmThreads | undefined;
