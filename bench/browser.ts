@@ -2,7 +2,10 @@
 // WebGPU) runs bench/browser/ (training per backend, IndexedDB checkpoint
 // save/load), and the built app is timed for main-thread long tasks while it
 // trains on the demo data.
-import { pathToFileURL } from 'node:url';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Browser } from 'playwright-core';
 import { chromiumAvailable, launchBrowser, longFrames, longTasks, openPage, poll, readStep, serve } from '../support/browser';
 import type { BrowserBenchResult } from './browser/worker';
@@ -156,7 +159,8 @@ export async function browserBench(o: BrowserBenchOptions, log: (s: string) => v
 
 // `npx tsx bench/browser.ts [--backends wasm-1t,wasm] [--presets small] [--steps 5]`:
 // only the Chromium training rows (no IndexedDB, no app run), e.g. wasm on 1
-// thread against one per core; the rows as JSON on stdout.
+// thread against one per core; the report (with the machine's load) as JSON
+// on stdout and in bench/results/.
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const args = process.argv.slice(2);
   const flag = (k: string, d: string): string => {
@@ -190,5 +194,23 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       `wasm ${t.threads} threads / 1 thread, ${t.preset}: ${t.speedup.toFixed(2)}x (${t.msPerStep1.toFixed(0)} -> ${t.msPerStepN.toFixed(0)} ms/step)`,
     );
   if ('error' in r) log(`chromium: ${r.error}`);
-  process.stdout.write(`${JSON.stringify({ ...r, threadSpeedups: threadSpeedups(rows) })}\n`);
+  const started = new Date();
+  const report = {
+    date: started.toISOString(),
+    machine: { host: os.hostname(), cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, loadAverage: os.loadavg() },
+    args,
+    ...r,
+    threadSpeedups: threadSpeedups(rows),
+  };
+  const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${started.toISOString().slice(0, 16).replace(/[:T]/g, '-')}-${os.hostname()}-chromium.json`);
+  writeFileSync(file, `${JSON.stringify(report, null, 1)}\n`);
+  log(
+    `report: ${path.relative(process.cwd(), file)} (load average ${os
+      .loadavg()
+      .map((x) => x.toFixed(1))
+      .join(', ')})`,
+  );
+  process.stdout.write(`${JSON.stringify(report)}\n`);
 }
