@@ -168,6 +168,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     return i >= 0 && args[i + 1] ? args[i + 1]! : d;
   };
   const log = (s: string): void => void process.stderr.write(`${s}\n`);
+  const started = new Date();
   const r = await browserBench(
     {
       backends: flag('backends', 'wasm-1t,wasm').split(','),
@@ -194,7 +195,6 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       `wasm ${t.threads} threads / 1 thread, ${t.preset}: ${t.speedup.toFixed(2)}x (${t.msPerStep1.toFixed(0)} -> ${t.msPerStepN.toFixed(0)} ms/step)`,
     );
   if ('error' in r) log(`chromium: ${r.error}`);
-  const started = new Date();
   const report = {
     date: started.toISOString(),
     machine: { host: os.hostname(), cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, loadAverage: os.loadavg() },
@@ -204,7 +204,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   };
   const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
   mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `${started.toISOString().slice(0, 16).replace(/[:T]/g, '-')}-${os.hostname()}-chromium.json`);
+  const file = path.join(dir, `${started.toISOString().slice(0, 19).replace(/[:T]/g, '-')}-${os.hostname()}-chromium.json`);
   writeFileSync(file, `${JSON.stringify(report, null, 1)}\n`);
   log(
     `report: ${path.relative(process.cwd(), file)} (load average ${os
