@@ -12,7 +12,8 @@ import { defineConfig, type Plugin } from 'vite';
 // and frame-ancestors works only as a header. 'wasm-unsafe-eval' lets tfjs
 // compile its wasm backend (the worker fetches the .wasm files and the demo
 // data from this origin: connect-src 'self'); blob: workers are what
-// emscripten may spawn. Styles come only from the CSS file: uPlot and the UI
+// emscripten spawns for the threaded wasm build (its pthread workers; the
+// glue they load comes from this origin: src/worker/wasm-threads.ts). Styles come only from the CSS file: uPlot and the UI
 // set element.style from script, which CSP allows.
 const CSP: [directive: string, sources: string[]][] = [
   ['default-src', ["'self'"]],
@@ -41,8 +42,9 @@ function securityHeaders(o: { dev?: boolean } = {}): Record<string, string> {
     'Content-Security-Policy': policy(o),
     'X-Content-Type-Options': 'nosniff',
     'Referrer-Policy': 'no-referrer',
-    // Cross-origin isolated: the page has no cross-origin resources to lose,
-    // and the wasm backend stays single-threaded either way (core/backend.ts).
+    // Cross-origin isolated (the page has no cross-origin resources to
+    // lose): SharedArrayBuffer, which the threaded wasm build needs
+    // (src/worker/wasm-threads.ts); without it wasm runs single-threaded.
     'Cross-Origin-Opener-Policy': 'same-origin',
     'Cross-Origin-Embedder-Policy': 'require-corp',
   };
@@ -74,6 +76,15 @@ export default defineConfig({
   server: { host: '127.0.0.1', headers: securityHeaders({ dev: true }) },
   preview: { host: '127.0.0.1', headers: securityHeaders() },
   worker: { format: 'es' },
+  // The dev server pre-bundles what src/worker/wasm-threads.ts imports
+  // lazily from inside tfjs-backend-wasm (found only at run time, they would
+  // make it re-bundle and fail that first import).
+  optimizeDeps: {
+    include: [
+      '@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.js',
+      '@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.worker.js',
+    ],
+  },
   build: {
     target: 'es2022',
     // tfjs-core plus one backend is ~1 MB minified; that is expected here.

@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [--backends cpu,wasm,webgpu] [--presets tiny,small] [--steps N] [--browser | --no-browser] [--browser-presets tiny] [--browser-backends webgpu,wasm]`
+// `npm run bench [-- --quick] [--backends cpu,wasm,webgpu] [--presets tiny,small] [--steps N] [--browser | --no-browser] [--browser-presets tiny] [--browser-backends webgpu,wasm-1t,wasm]`
 // `[--pretrained] [--pretrained-models ...] [--pretrained-backends ...] [--pretrained-steps N]`: bench/pretrained.ts
 // Prints a readable table on stderr and the JSON report on stdout, and keeps
 // the report in bench/results/<date>-<host>.json. Each backend runs in its own
@@ -15,7 +15,7 @@ import { setupBackend } from '../src/cli/setup';
 import type { PresetName } from '../src/core/config';
 import { BENCH_TORCH_THREADS, ensureTorch, torchHasCuda, torchLabel, torchReference, type ReferenceResult } from '../support/torch';
 import { checkpointTimes, curateThroughput } from './io';
-import { browserBench } from './browser';
+import { browserBench, threadSpeedups } from './browser';
 import { measureInNode, type NodeRows } from './node-rows';
 import { pretrainedBench, pretrainedOptions, pretrainedTable } from './pretrained';
 import { PY, PY_SOURCE } from '../support/python';
@@ -81,7 +81,8 @@ const pretrained = pretrainedOpts ? await pretrainedBench(pretrainedOpts, log, (
 let browser: Awaited<ReturnType<typeof browserBench>> | undefined;
 if (withBrowser) {
   log('… Chromium');
-  const browserBackends = (flag('browser-backends') ?? 'webgpu,webgpu-unfused,wasm').split(',');
+  // wasm-1t beside wasm (one thread per core): the threads' speed-up
+  const browserBackends = (flag('browser-backends') ?? 'webgpu,webgpu-unfused,wasm-1t,wasm').split(',');
   browser = await browserBench(
     {
       backends: browserBackends,
@@ -98,6 +99,7 @@ if (withBrowser) {
 
 // every training row of the run, the Chromium ones named chromium-<backend>
 const browserRows = browser && 'bench' in browser && 'backends' in browser.bench ? browser.bench.backends : [];
+const wasmThreads = threadSpeedups(browserRows);
 const rows: NodeRows[] = [...measured, ...browserRows.map((b) => ({ ...b, backend: `chromium-${b.backend}` }))];
 const checked = reference.map((r) => ({ ...r, sameComputation: r.initialLossDiff < 1e-4 && r.maxLossDiff < 1e-3 }));
 const report = {
@@ -154,6 +156,8 @@ const report = {
   curate,
   checkpoints,
   browser: browser ?? null,
+  // Chromium's wasm on one thread per core against one thread
+  wasmThreads,
   pretrained,
 };
 
@@ -174,6 +178,10 @@ for (const n of report.notes) log(`* ${n}`);
 for (const r of report.reference)
   log(
     `${torchLabel(r, r.device)} ${r.preset}: ${f(r.torchMsPerStep)} ms/step (CPU ${f(r.torchCpuMsPerStep)} ms), ${f(r.torchTokensPerSecond)} tok/s; loss diff first ${r.initialLossDiff.toExponential(1)}, max ${r.maxLossDiff.toExponential(1)}`,
+  );
+for (const t of wasmThreads)
+  log(
+    `chromium wasm ${t.threads} threads / 1 thread, ${t.preset}: ${t.speedup.toFixed(2)}x (${f(t.msPerStep1)} -> ${f(t.msPerStepN)} ms/step)`,
   );
 for (const r of report.ratios) {
   const threads =

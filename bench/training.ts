@@ -22,14 +22,15 @@ export function applyVariant(name: string): BackendName {
 
 /** One backend's rows in a report: its results (and its CPU threads), or why it could not run. */
 export type BackendRows =
-  | { backend: string; adapter: string | null; threads?: number | null; results: TrainingResult[] }
+  | { backend: string; adapter: string | null; threads?: number | null; threadsReason?: string; results: TrainingResult[] }
   | { backend: string; error: string };
 
 /** CPU threads the active backend computes on, as the backend itself says:
- * wasm's own count (tfjs picks its single-threaded SIMD build unless threads
- * are enabled, src/core/backend.ts), 1 for the plain-JavaScript cpu backend,
- * null for a GPU backend. Set beside each row so that a ratio to PyTorch can
- * say which thread counts it compares. */
+ * wasm's own count (tfjs's single-threaded SIMD build in Node; in Chromium the
+ * page's threaded build, src/worker/wasm-threads.ts), 1 for the plain-JavaScript
+ * cpu backend, null for a GPU backend. Set beside each row so that a ratio to
+ * PyTorch can say which thread counts it compares. `threadsReason` (Chromium
+ * rows): why wasm runs on one thread where threads could not start. */
 export function backendThreads(): number | null {
   const name = tf.getBackend();
   if (name === 'cpu') return 1;

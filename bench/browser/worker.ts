@@ -2,7 +2,7 @@
 // without our fused kernels, wasm), or IndexedDB checkpoint save/load per
 // preset, in the browser the app runs in. Results go back as plain data.
 import '../../src/worker/wasm-assets';
-import { setBackend } from '../../src/core/backend';
+import { setBackend, setWasmThreads } from '../../src/core/backend';
 import type { PresetName } from '../../src/core/config';
 import { CheckpointStore } from '../../src/checkpoint/store';
 import { applyVariant, measureTraining, type BackendRows, type TrainingResult } from '../training';
@@ -10,7 +10,7 @@ import { benchTrainer, median } from '../../support/synthetic';
 
 /** What one worker does (main.ts starts a fresh one for each request). */
 export type BrowserBenchRequest =
-  | { kind: 'train'; backend: string; presets: PresetName[]; steps: number; decodeTokens: number } // webgpu, webgpu-unfused, wasm, ...
+  | { kind: 'train'; backend: string; presets: PresetName[]; steps: number; decodeTokens: number } // webgpu, webgpu-unfused, wasm, wasm-1t, ...
   | { kind: 'indexeddb'; presets: PresetName[]; repeats: number };
 
 export type IndexedDbTimes = { bytes: number; saveMs: number; loadMs: number; saveMsAll: number[]; loadMsAll: number[] };
@@ -61,6 +61,9 @@ async function indexedDbTimes(preset: PresetName, repeats: number): Promise<Inde
 async function train(req: Extract<BrowserBenchRequest, { kind: 'train' }>): Promise<BackendRows> {
   progress(`${req.backend}: setting up`);
   const backend = applyVariant(req.backend);
+  // `wasm-1t`, `wasm-4t`: that many wasm threads; plain `wasm`: one per core (the page's default)
+  const threads = /-(\d+)t$/.exec(req.backend);
+  setWasmThreads(threads ? Number(threads[1]) : 0);
   const info = await setBackend(backend);
   if (info.fellBackFrom) throw new Error(`fell back to ${info.backend}: ${info.reason}`);
   const results: TrainingResult[] = [];
@@ -68,7 +71,7 @@ async function train(req: Extract<BrowserBenchRequest, { kind: 'train' }>): Prom
     progress(`${req.backend}: ${p}`);
     results.push(await measureTraining(p, backend, { steps: req.steps, decodeTokens: req.decodeTokens }));
   }
-  return { backend: req.backend, adapter: info.adapter ?? null, results };
+  return { backend: req.backend, adapter: info.adapter ?? null, ...(info.threads ? { threads: info.threads.count, ...(info.threads.reason ? { threadsReason: info.threads.reason } : {}) } : {}), results };
 }
 
 onmessage = async (e: MessageEvent<BrowserBenchRequest>) => {

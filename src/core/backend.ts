@@ -6,12 +6,23 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendName } from './config';
 import { shareWasmIdentity } from './wasm-kernels';
+import { MAX_WASM_THREADS } from './records';
 
 export interface BackendInfo {
   backend: string; // what tf.getBackend() reports after setup
   adapter?: string; // GPU adapter description, when known
   fellBackFrom?: string; // the backend asked for, when another one was used
   reason?: string; // why the fallback happened: "name: why" for each one skipped, joined by "; "
+  threads?: WasmThreads; // wasm only: the threads it computes with
+}
+
+/** The threads the wasm backend computes with, and why only one when the
+ * threaded build was wanted but is not running. */
+export interface WasmThreads {
+  count: number;
+  /** Why the single-threaded build runs (undefined: it was asked for, or the
+   * threaded build runs). */
+  reason?: string;
 }
 
 /** What to try, in order, for each backend asked for: wasm comes before the
@@ -30,6 +41,88 @@ export function setWasmPaths(p: string | Record<string, string>): void {
   wasmPaths = p;
 }
 
+/** Starts tfjs's threaded wasm build with `threads` threads (2 to
+ * MAX_WASM_THREADS) and returns its backend, or rejects saying why. Only the
+ * browser has one (src/worker/wasm-threads.ts): tfjs-backend-wasm has no
+ * threads in Node. */
+export type ThreadedWasmStart = (threads: number) => Promise<tf.KernelBackend>;
+let threadedWasm: ThreadedWasmStart | undefined;
+export function setThreadedWasm(start: ThreadedWasmStart): void {
+  threadedWasm = start;
+}
+
+/** Threads for the wasm backend: 0 is one per logical core (at most
+ * MAX_WASM_THREADS), 1 the single-threaded build. Read when the wasm backend
+ * is set up: a change applies at its next set-up (the worker restarts it). */
+let wasmThreadsWanted = 0;
+export function setWasmThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 0 || n > MAX_WASM_THREADS)
+    throw new Error(`wasm threads: a whole number from 0 (one per core) to ${MAX_WASM_THREADS}, got ${n}`);
+  wasmThreadsWanted = n;
+}
+
+/** What the wasm backend set up last computes with. */
+let wasmThreadsNow: WasmThreads | undefined;
+
+/** The threads to start for `wanted` (0: one per logical core, as the
+ * browser counts them, at most MAX_WASM_THREADS), and why the threaded
+ * build can't be tried here (undefined: it can, or one thread was asked
+ * for). Pure: exported for its test. */
+export function planWasmThreads(o: {
+  wanted: number;
+  cores: number | undefined; // navigator.hardwareConcurrency
+  crossOriginIsolated: boolean | undefined;
+  sharedArrayBuffer: boolean;
+  simd: boolean;
+}): { threads: number; reason?: string } {
+  const threads = o.wanted > 0 ? o.wanted : Math.max(1, Math.min(MAX_WASM_THREADS, o.cores ?? 1));
+  if (threads === 1) return o.wanted === 1 ? { threads } : { threads, reason: 'this machine reports one core' };
+  const reason = threadsBlocker(o);
+  return reason ? { threads: 1, reason } : { threads };
+}
+
+function threadsBlocker(o: { crossOriginIsolated: boolean | undefined; sharedArrayBuffer: boolean; simd: boolean }): string | undefined {
+  if (o.crossOriginIsolated === false)
+    return 'the page is not cross-origin isolated (its server must send Cross-Origin-Opener-Policy and Cross-Origin-Embedder-Policy)';
+  if (!o.sharedArrayBuffer) return 'this browser has no SharedArrayBuffer';
+  if (!o.simd) return 'this browser has no WebAssembly SIMD (the threaded build needs it)';
+  return undefined;
+}
+
+/** The 'wasm' factory: the threaded build when it is wanted and can start,
+ * else tfjs's own (single-threaded SIMD, or plain) with the reason. */
+async function startWasm(single: () => tf.KernelBackend | Promise<tf.KernelBackend>): Promise<tf.KernelBackend> {
+  wasmThreadsNow = undefined;
+  // Node: tfjs-backend-wasm has no threads there, and nothing to show
+  if (!threadedWasm) return single();
+  const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  const plan = planWasmThreads({
+    wanted: wasmThreadsWanted,
+    cores: (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency,
+    crossOriginIsolated: (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated,
+    sharedArrayBuffer: typeof SharedArrayBuffer !== 'undefined',
+    simd: (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) === true,
+  });
+  let reason = plan.reason;
+  if (plan.threads > 1) {
+    try {
+      const backend = await threadedWasm(plan.threads);
+      wasmThreadsNow = { count: wasm.getThreadsCount() };
+      return backend;
+    } catch (e) {
+      reason = `the threads failed to start (${(e as Error).message})`;
+    }
+  }
+  wasm.setThreadsCount(1);
+  const backend = await single();
+  wasmThreadsNow = { count: wasm.getThreadsCount(), ...(reason ? { reason } : {}) };
+  return backend;
+}
+
+/** tfjs-backend-wasm's own priority for 'wasm' (only tf.ready() without a
+ * backend asked for reads it). */
+const WASM_PRIORITY = 2;
+
 async function register(name: BackendName): Promise<void> {
   if (name === 'wasm' && tf.findBackendFactory(name)) shareWasmIdentity();
   if (tf.findBackendFactory(name)) return;
@@ -43,12 +136,15 @@ async function register(name: BackendName): Promise<void> {
     case 'wasm': {
       const wasm = await import('@tensorflow/tfjs-backend-wasm');
       if (wasmPaths !== undefined) wasm.setWasmPaths(wasmPaths as string);
-      // On a cross-origin-isolated page tfjs picks its threaded build, whose
-      // pthread workers fail to start from our bundled module worker
-      // ("Uncaught ErrorEvent", measured by the browser bench); the SIMD
-      // build runs everywhere. Node never uses threads.
+      // tfjs's own set-up starts only the single-threaded builds: its
+      // threaded one can't start from a bundled worker (src/worker/wasm-threads.ts
+      // says why and starts it instead). Our factory picks between them.
       tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
       shareWasmIdentity();
+      const single = tf.findBackendFactory('wasm');
+      if (!single) throw new Error('tfjs-backend-wasm registered no backend');
+      tf.removeBackend('wasm');
+      tf.registerBackend('wasm', () => startWasm(single), WASM_PRIORITY);
       return;
     }
     case 'webgpu':
@@ -104,10 +200,11 @@ export async function initBackendWithin(name: string, ms: number): Promise<boole
 
 /** Removes `name` from tfjs on purpose and registers its factory again, so
  * that the next tf.setBackend(name) sets it up afresh (for webgpu: a new
- * adapter and device). Its old device (if any) is retired first, so the loss
- * this causes is never reported, then destroyed to free its memory. Every
- * tensor of the old backend is invalid afterwards. */
-function resetBackend(name: string): void {
+ * adapter and device; for wasm: the thread count of setWasmThreads). Its old
+ * device (if any) is retired first, so the loss this causes is never
+ * reported, then destroyed to free its memory. Every tensor of the old
+ * backend is invalid afterwards. */
+export function resetBackend(name: string): void {
   const factory = tf.findBackendFactory(name);
   const w = watches.get(name);
   if (w) {
@@ -200,6 +297,7 @@ export async function setBackend(name: BackendName, o: SetBackendOptions = {}): 
       await tf.ready();
       watchBackend(candidate);
       const info: BackendInfo = { backend: tf.getBackend() };
+      if (candidate === 'wasm' && wasmThreadsNow) info.threads = { ...wasmThreadsNow };
       if (candidate === 'webgpu') {
         info.adapter = adapterDescription();
         // our fused training kernels (src/core/fused), used while fusedActive()

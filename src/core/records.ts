@@ -57,6 +57,11 @@ export const PRESETS: Record<PresetName, Omit<ModelConfig, 'vocabSize'> & { voca
 
 export type BackendName = 'cpu' | 'wasm' | 'webgpu' | 'webgl';
 
+/** The most threads of tfjs's threaded wasm build: the 8 pthread workers it
+ * starts with its module, beyond which its C code never goes (the page's
+ * thread setting and core/backend.ts). */
+export const MAX_WASM_THREADS = 8;
+
 export interface TrainConfig {
   preset: PresetName;
   alpha: number; // weight of the symmetric KL consistency term; 0 = multi-rationale baseline

@@ -4,6 +4,7 @@
 import './style.css';
 import { curationOf, DEFAULT_TRAIN, type BackendName } from '../core/records';
 import type { BackendInfo, DataSource, EvalOptions, EvalPhase, ExportFormat, RunResult, TrainEvent } from '../worker/protocol';
+import { backendLabel } from './backend-label';
 import { CheckpointsView } from './checkpoints';
 import { callback, startWorker } from './client';
 import { CompareView, type ComparePlan } from './compare';
@@ -217,10 +218,10 @@ function onEvent(e: TrainEvent): void {
 const listener = callback(onEvent);
 
 function showBackend(b: BackendInfo): void {
+  const { text, warn } = backendLabel(b);
   backendBadge.dataset.backend = b.backend;
-  backendBadge.textContent = `backend: ${b.backend}${b.adapter ? ` (${b.adapter})` : ''}`;
-  if (b.fellBackFrom) backendBadge.textContent += ` · fell back from ${b.fellBackFrom}: ${b.reason ?? 'unknown reason'}`;
-  backendBadge.classList.toggle('warn', !!b.fellBackFrom);
+  backendBadge.textContent = text;
+  backendBadge.classList.toggle('warn', warn);
 }
 
 // ---- data ----
@@ -478,6 +479,25 @@ try {
   if (linked) settings.setBackend(linked);
 } catch (e) {
   showError('The link', e);
+}
+
+// A new thread count restarts wasm when it is in use (else it applies when
+// wasm next starts); the badge shows what the restart got.
+settings.onWasmThreadsChange((threads) => {
+  const id = ++backendRequest;
+  if (backendBadge.dataset.backend === 'wasm') backendBadge.textContent = 'backend: restarting wasm…';
+  void guard('Setting the WebAssembly threads', async () => {
+    const report = await api.setWasmThreads(threads);
+    if (report && id === backendRequest) showBackend(report);
+  });
+});
+
+// the kept thread count first: the worker reads it when it sets wasm up
+try {
+  const threads = settings.wasmThreads();
+  if (threads !== 0) void api.setWasmThreads(threads);
+} catch {
+  // a bad kept value: the field names it when changed; wasm uses one per core
 }
 requestBackend('Setting up the backend', settings.backend());
 void api

@@ -1,10 +1,11 @@
 // The settings form: every field labelled, with a good default and one line
 // on what it does. Reading the form validates it and names the bad field.
 
-import { DEFAULT_TRAIN, PRESETS, type BackendName, type PresetName, type TrainConfig } from '../core/records';
+import { DEFAULT_TRAIN, MAX_WASM_THREADS, PRESETS, type BackendName, type PresetName, type TrainConfig } from '../core/records';
 import { ACCURACY_QUESTIONS, followLr, type StudentKind } from '../core/run-settings';
 import type { AccuracyCheck } from '../worker/protocol';
 import { h, nextId } from './dom';
+import { showError } from './errors';
 
 export interface Settings {
   config: Partial<TrainConfig>;
@@ -117,6 +118,27 @@ export function backendFromLink(search: string): BackendName | undefined {
   return b.value;
 }
 
+const THREADS_KEY = 'mcckd.wasmThreads';
+
+/** The kept thread count, 0 when none (or storage is unavailable). */
+function storedThreads(): number {
+  try {
+    const v = Number(globalThis.localStorage?.getItem(THREADS_KEY));
+    return Number.isInteger(v) && v >= 1 && v <= MAX_WASM_THREADS ? v : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function keepThreads(n: number): void {
+  try {
+    if (n === 0) globalThis.localStorage?.removeItem(THREADS_KEY);
+    else globalThis.localStorage?.setItem(THREADS_KEY, String(n));
+  } catch {
+    // storage off (a private window): the setting lasts for this visit
+  }
+}
+
 function field(label: string, control: HTMLElement & { id: string }, help: string): HTMLElement {
   const helpId = `${control.id}-help`;
   control.setAttribute('aria-describedby', helpId);
@@ -136,8 +158,14 @@ export interface SettingsView {
   onBackendChange(fn: (b: BackendName) => void): void;
   backend(): BackendName;
   setBackend(b: BackendName): void;
-  /** The worker switches only between runs: the picker is off during one. */
+  /** The worker switches only between runs: the picker is off during one
+   * (and so is the thread count, which restarts the wasm backend). */
   setBackendEnabled(on: boolean): void;
+  /** The wasm backend's threads: 0 (the field empty) is one per core; a bad
+   * value throws naming the field. Kept in localStorage across visits. */
+  wasmThreads(): number;
+  /** The thread count changed (to a valid value, already kept). */
+  onWasmThreadsChange(fn: (threads: number) => void): void;
   /** The student changed (from scratch, LoRA, every weight of a pretrained
    * one): a pretrained one has its own size, and its own learning rate. */
   setStudent(kind: StudentKind): void;
@@ -258,6 +286,33 @@ export function settingsView(): SettingsView {
     ),
   );
 
+  // The wasm backend's threads, kept across visits: the worker needs the
+  // count before it sets wasm up (tfjs reads it once, at set-up).
+  const threads = h('input', {
+    attrs: { id: nextId('wasm-threads'), type: 'number', name: 'wasmThreads', min: 1, max: MAX_WASM_THREADS, step: 1, placeholder: 'auto' },
+    testid: 'setting-wasmThreads',
+  });
+  const stored = storedThreads();
+  if (stored) threads.value = String(stored);
+  const cores = typeof navigator !== 'undefined' ? navigator.hardwareConcurrency : undefined;
+  fields.push(
+    field(
+      'WebAssembly threads',
+      threads,
+      `Threads of the WebAssembly backend. Empty: one per core${cores ? ` (${cores} here)` : ''}, at most ${MAX_WASM_THREADS}; 1: the single-threaded build. Applies when that backend starts (at once when it is in use); the badge says how many run.`,
+    ),
+  );
+  const readThreads = (): number => {
+    const v = threads.value.trim() === '' ? 0 : Number(threads.value);
+    if (!Number.isInteger(v) || v < 0 || v > MAX_WASM_THREADS) {
+      threads.focus();
+      throw new Error(
+        `WebAssembly threads: enter a whole number from 1 to ${MAX_WASM_THREADS}, or leave it empty for one per core (got "${threads.value}")`,
+      );
+    }
+    return v;
+  };
+
   const demoNote = h('p', { class: 'settings-note', testid: 'settings-demo-note', attrs: { role: 'status', hidden: true } });
   const el = h('div', {}, demoNote, h('div', { class: 'settings-grid' }, ...fields));
 
@@ -376,6 +431,22 @@ export function settingsView(): SettingsView {
     setBackendEnabled(on) {
       backend.disabled = !on;
       backend.title = on ? '' : 'The backend can change only while nothing runs: stop the run, or wait for the evaluation.';
+      threads.disabled = !on;
+      threads.title = on ? '' : 'The threads can change only while nothing runs: stop the run, or wait for the evaluation.';
+    },
+    wasmThreads: readThreads,
+    onWasmThreadsChange(fn) {
+      threads.addEventListener('change', () => {
+        let n: number;
+        try {
+          n = readThreads();
+        } catch (e) {
+          showError('Settings', e); // the worker keeps the count it has
+          return;
+        }
+        keepThreads(n);
+        fn(n);
+      });
     },
   };
 }

@@ -6,7 +6,7 @@
 import type { TensorMap } from '../core/state';
 import { curatedJsonl } from '../data/curated';
 import type { HfFolder } from '../hf/folder';
-import { backendLost, setBackend } from '../core/backend';
+import { backendLost, resetBackend, setBackend } from '../core/backend';
 import type { BackendName, LoraConfig, TrainConfig } from '../core/config';
 import { fingerprintGroups } from '../core/fingerprint';
 import { Trainer, type PretrainedStudent } from '../core/trainer';
@@ -220,22 +220,30 @@ function serves(b: BackendInfo | undefined, name: BackendName): b is BackendInfo
 
 /** The user's switch: the model in memory, if any, moves to the new backend
  * (under the GPU lock: evaluation and saving use it too); if it can't, it
- * goes back where it was and the switch fails. */
-export function switchBackend(session: Session, name: BackendName): Promise<BackendInfo> {
+ * goes back where it was and the switch fails. `restart`: the backend that
+ * serves `name` is set up afresh even when it is the one in use (a setting
+ * read at its set-up changed: the wasm thread count), the model moving
+ * through a snapshot as in a switch. */
+export function switchBackend(session: Session, name: BackendName, o: { restart?: string } = {}): Promise<BackendInfo> {
   return session.backendLock.run(async () => {
     const live = session.live;
+    // a restart removes the old backend only after the model has left it
+    const setUp = (to: BackendName): Promise<BackendInfo> => {
+      if (o.restart && to === name) resetBackend(o.restart);
+      return setBackend(to);
+    };
     if (live && backendLost()) {
       // the model died with its device: there is nothing to move (Resume
       // reloads it from its last checkpoint)
       disposeLive(session);
-      session.backend = await setBackend(name);
+      session.backend = await setUp(name);
       return session.backend;
     }
     if (!live) {
-      session.backend = await setBackend(name);
+      session.backend = await setUp(name);
       return session.backend;
     }
-    if (serves(session.backend, name)) return session.backend;
+    if (!o.restart && serves(session.backend, name)) return session.backend;
     return session.gpu.run(async () => {
       const state = await live.trainer.snapshot();
       const before = live.trainer.trainConfig.backend;
@@ -243,7 +251,7 @@ export function switchBackend(session: Session, name: BackendName): Promise<Back
       live.trainer.dispose();
       session.live = undefined;
       const moveTo = async (to: BackendName): Promise<BackendInfo> => {
-        const report = await setBackend(to);
+        const report = await setUp(to);
         session.backend = report;
         session.live = {
           ...live,

@@ -45,12 +45,22 @@ import type {
   StudentSummary,
   TrainListener,
 } from './protocol';
-import { loseDeviceForTest } from '../core/backend';
+import { loseDeviceForTest, setWasmThreads } from '../core/backend';
 import * as runs from './runs';
 import { compare as compareRuns } from './compare';
 import { classroom as classroomRun } from './classroom';
 import type { Phase } from './state';
-import { assertIdle, curatedDownload, readEval, readTeacher, Session, summarizeData, summarizeEval, switchBackend } from './session';
+import {
+  assertIdle,
+  curatedDownload,
+  readEval,
+  readTeacher,
+  Session,
+  settledBackend,
+  summarizeData,
+  summarizeEval,
+  switchBackend,
+} from './session';
 
 /** The API the page calls (through comlink), over one Session that it owns. */
 function createApi(session: Session) {
@@ -69,6 +79,18 @@ function createApi(session: Session) {
     async setBackend(name: BackendName): Promise<BackendInfo> {
       assertIdle(session, 'switch the backend');
       return switchBackend(session, name);
+    },
+
+    /** The wasm backend's thread count (0: one per core, 1: the
+     * single-threaded build), read when wasm is set up. With wasm in use and
+     * nothing running it is set up again now (the model in memory moves) and
+     * its report is returned; otherwise it applies at wasm's next set-up. */
+    async setWasmThreads(threads: number): Promise<BackendInfo | undefined> {
+      setWasmThreads(threads);
+      await settledBackend(session); // a switch under way reads the new count, or is restarted below
+      const b = session.backend;
+      if (b?.backend !== 'wasm' || !session.machine.idle) return undefined;
+      return switchBackend(session, (b.fellBackFrom ?? 'wasm') as BackendName, { restart: 'wasm' });
     },
 
     async loadTeacher(
