@@ -71,7 +71,12 @@ async function train(req: Extract<BrowserBenchRequest, { kind: 'train' }>): Prom
     progress(`${req.backend}: ${p}`);
     results.push(await measureTraining(p, backend, { steps: req.steps, decodeTokens: req.decodeTokens }));
   }
-  return { backend: req.backend, adapter: info.adapter ?? null, ...(info.threads ? { threads: info.threads.count, ...(info.threads.reason ? { threadsReason: info.threads.reason } : {}) } : {}), results };
+  return {
+    backend: req.backend,
+    adapter: info.adapter ?? null,
+    ...(info.threads ? { threads: info.threads.count, ...(info.threads.reason ? { threadsReason: info.threads.reason } : {}) } : {}),
+    results,
+  };
 }
 
 onmessage = async (e: MessageEvent<BrowserBenchRequest>) => {
