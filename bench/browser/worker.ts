@@ -4,6 +4,7 @@
 import '../../src/worker/wasm-assets';
 import { setBackend, setWasmThreads } from '../../src/core/backend';
 import type { PresetName } from '../../src/core/config';
+import { MAX_WASM_THREADS } from '../../src/core/records';
 import { CheckpointStore } from '../../src/checkpoint/store';
 import { applyVariant, measureTraining, type BackendRows, type TrainingResult } from '../training';
 import { benchTrainer, median } from '../../support/synthetic';
@@ -61,9 +62,10 @@ async function indexedDbTimes(preset: PresetName, repeats: number): Promise<Inde
 async function train(req: Extract<BrowserBenchRequest, { kind: 'train' }>): Promise<BackendRows> {
   progress(`${req.backend}: setting up`);
   const backend = applyVariant(req.backend);
-  // `wasm-1t`, `wasm-4t`: that many wasm threads; plain `wasm`: one per core (the page's default)
+  // `wasm-1t`, `wasm-4t`: that many wasm threads; plain `wasm`: one per
+  // logical core (the page's auto is one per two: this row measures threads)
   const threads = /-(\d+)t$/.exec(req.backend);
-  setWasmThreads(threads ? Number(threads[1]) : 0);
+  setWasmThreads(threads ? Number(threads[1]) : Math.max(1, Math.min(MAX_WASM_THREADS, navigator.hardwareConcurrency || 1)));
   const info = await setBackend(backend);
   if (info.fellBackFrom) throw new Error(`fell back to ${info.backend}: ${info.reason}`);
   const results: TrainingResult[] = [];

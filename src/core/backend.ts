@@ -51,7 +51,7 @@ export function setThreadedWasm(start: ThreadedWasmStart): void {
   threadedWasm = start;
 }
 
-/** Threads for the wasm backend: 0 is one per logical core (at most
+/** Threads for the wasm backend: 0 is one per two logical cores (at most
  * MAX_WASM_THREADS), 1 the single-threaded build. Read when the wasm backend
  * is set up: a change applies at its next set-up (the worker restarts it). */
 let wasmThreadsWanted = 0;
@@ -64,8 +64,11 @@ export function setWasmThreads(n: number): void {
 /** What the wasm backend set up last computes with. */
 let wasmThreadsNow: WasmThreads | undefined;
 
-/** The threads to start for `wanted` (0: one per logical core, as the
- * browser counts them, at most MAX_WASM_THREADS), and why the threaded
+/** The threads to start for `wanted` (0, auto: one per two logical cores as
+ * the browser counts them, tfjs's own rule, at most MAX_WASM_THREADS: on a
+ * 2-core VM 2 threads measured no faster than 1, 0.96x and 1.00x on the small
+ * preset, bench/results/2026-12-07-22-03-11-vm-chromium.json, and the page's
+ * main thread needs a core too), and why the threaded
  * build can't be tried here (undefined: it can, or one thread was asked
  * for). Pure: exported for its test. */
 export function planWasmThreads(o: {
@@ -75,8 +78,8 @@ export function planWasmThreads(o: {
   sharedArrayBuffer: boolean;
   simd: boolean;
 }): { threads: number; reason?: string } {
-  const threads = o.wanted > 0 ? o.wanted : Math.max(1, Math.min(MAX_WASM_THREADS, o.cores ?? 1));
-  if (threads === 1) return o.wanted === 1 ? { threads } : { threads, reason: 'this machine reports one core' };
+  const threads = o.wanted > 0 ? o.wanted : Math.max(1, Math.min(MAX_WASM_THREADS, Math.floor((o.cores ?? 1) / 2)));
+  if (threads === 1) return { threads };
   const reason = threadsBlocker(o);
   return reason ? { threads: 1, reason } : { threads };
 }

@@ -161,7 +161,7 @@ export interface SettingsView {
   /** The worker switches only between runs: the picker is off during one
    * (and so is the thread count, which restarts the wasm backend). */
   setBackendEnabled(on: boolean): void;
-  /** The wasm backend's threads: 0 (the field empty) is one per core; a bad
+  /** The wasm backend's threads: 0 (the field empty) is one per two cores; a bad
    * value throws naming the field. Kept in localStorage across visits. */
   wasmThreads(): number;
   /** The thread count changed (to a valid value, already kept). */
@@ -299,7 +299,7 @@ export function settingsView(): SettingsView {
     field(
       'WebAssembly threads',
       threads,
-      `Threads of the WebAssembly backend. Empty: one per core${cores ? ` (${cores} here)` : ''}, at most ${MAX_WASM_THREADS}; 1: the single-threaded build. Applies when that backend starts (at once when it is in use); the badge says how many run.`,
+      `Threads of the WebAssembly backend. Empty: one per two cores${cores ? ` (${Math.max(1, Math.min(MAX_WASM_THREADS, Math.floor(cores / 2)))} here)` : ''}, at most ${MAX_WASM_THREADS}; 1: the single-threaded build. Applies when that backend starts (at once when it is in use); the badge says how many run.`,
     ),
   );
   const readThreads = (): number => {
@@ -307,7 +307,7 @@ export function settingsView(): SettingsView {
     if (!Number.isInteger(v) || v < 0 || v > MAX_WASM_THREADS) {
       threads.focus();
       throw new Error(
-        `WebAssembly threads: enter a whole number from 1 to ${MAX_WASM_THREADS}, or leave it empty for one per core (got "${threads.value}")`,
+        `WebAssembly threads: enter a whole number from 1 to ${MAX_WASM_THREADS}, or leave it empty for one per two cores (got "${threads.value}")`,
       );
     }
     return v;

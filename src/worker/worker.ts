@@ -81,7 +81,7 @@ function createApi(session: Session) {
       return switchBackend(session, name);
     },
 
-    /** The wasm backend's thread count (0: one per core, 1: the
+    /** The wasm backend's thread count (0: one per two cores, 1: the
      * single-threaded build), read when wasm is set up. With wasm in use and
      * nothing running it is set up again now (the model in memory moves) and
      * its report is returned; otherwise it applies at wasm's next set-up. */

@@ -53,7 +53,8 @@ describe.skipIf(!available)('app in Chromium (wasm backend): tabs of their own',
     await page.getByTestId('setting-batchSize').fill('2'); // small steps keep the test short
     await page.getByTestId('setting-autosaveEvery').fill('1'); // a save after every step
     await waitFor('the empty list', async () => /No saved runs/.test(await page.getByTestId('checkpoint-list').innerText()), 30_000);
-    const worker = page.workers().find((wk) => wk.url().includes('worker'));
+    // the training worker (the bundle's worker-*.js), not a wasm thread (blob:)
+    const worker = page.workers().find((wk) => /\/assets\/worker-[^/]+\.js$/.test(wk.url()));
     expect(worker, 'the training worker').toBeDefined();
     // Inside the worker: once armed, right after a checkpoint's weight record
     // is put (its IndexedDB transaction open, nothing committed), the worker

@@ -9,16 +9,17 @@ import { backendLabel } from '../../src/ui/backend-label';
 const isolated = { crossOriginIsolated: true, sharedArrayBuffer: true, simd: true };
 
 describe('planWasmThreads', () => {
-  it('auto is one thread per logical core, at most the pool of tfjs', () => {
-    expect(planWasmThreads({ wanted: 0, cores: 2, ...isolated })).toEqual({ threads: 2 });
+  it('auto is one thread per two logical cores, at most the pool of tfjs; a count asked for is taken', () => {
+    expect(planWasmThreads({ wanted: 0, cores: 2, ...isolated })).toEqual({ threads: 1 });
+    expect(planWasmThreads({ wanted: 0, cores: 8, ...isolated })).toEqual({ threads: 4 });
     expect(planWasmThreads({ wanted: 0, cores: 64, ...isolated })).toEqual({ threads: MAX_WASM_THREADS });
     expect(planWasmThreads({ wanted: 3, cores: 2, ...isolated })).toEqual({ threads: 3 });
   });
 
-  it('one thread asked for needs no reason; one core, or no isolation, says why', () => {
+  it('one thread (asked for, or auto on one or two cores) needs no reason; no isolation says why', () => {
     expect(planWasmThreads({ wanted: 1, cores: 8, ...isolated })).toEqual({ threads: 1 });
     expect(planWasmThreads({ wanted: 1, cores: 8, ...isolated, crossOriginIsolated: false })).toEqual({ threads: 1 });
-    expect(planWasmThreads({ wanted: 0, cores: 1, ...isolated })).toEqual({ threads: 1, reason: 'this machine reports one core' });
+    expect(planWasmThreads({ wanted: 0, cores: 1, ...isolated })).toEqual({ threads: 1 });
     expect(planWasmThreads({ wanted: 0, cores: 4, ...isolated, crossOriginIsolated: false }).reason).toMatch(/not cross-origin isolated/);
     expect(planWasmThreads({ wanted: 2, cores: 4, ...isolated, sharedArrayBuffer: false })).toEqual({
       threads: 1,
