@@ -48,7 +48,7 @@ describe.skipIf(!available)('app in Chromium (wasm backend): tabs of their own',
     let page = tab.page;
     await waitBackend(page);
     await uploadTeacher(page, 'tab-closed');
-    // more steps than the test lives for: a save is still to come when it arms
+    // more steps than the test lives for
     await page.getByTestId('steps').fill('40');
     await page.getByTestId('setting-batchSize').fill('2'); // small steps keep the test short
     await page.getByTestId('setting-autosaveEvery').fill('1'); // a save after every step
@@ -56,26 +56,36 @@ describe.skipIf(!available)('app in Chromium (wasm backend): tabs of their own',
     // the training worker (the bundle's worker-*.js), not a wasm thread (blob:)
     const worker = page.workers().find((wk) => /\/assets\/worker-[^/]+\.js$/.test(wk.url()));
     expect(worker, 'the training worker').toBeDefined();
-    // Inside the worker: once armed, right after a checkpoint's weight record
-    // is put (its IndexedDB transaction open, nothing committed), the worker
-    // thread blocks in a synchronous request that the test server never
-    // answers; the request names the step held, read from the file's own
-    // run_state (the page's step readout may not have caught up on a loaded
-    // machine). Closing the tab then terminates the worker mid-transaction.
+    // Inside the worker: right after the weight record of the first
+    // checkpoint past step 1 is put (its IndexedDB transaction open, nothing
+    // committed), the worker thread blocks in a synchronous request that the
+    // test server never answers; the request names the step held, read from
+    // the file's own run_state. Armed before Start: a worker busy training on
+    // wasm may run no task of the test's until its run ends, so arming it
+    // mid-run could come too late. Closing the tab then terminates the
+    // worker mid-transaction.
+    const held = app.served.hangRequests().length;
     await worker!.evaluate(() => {
-      const g = self as unknown as { __armed?: boolean; __held?: boolean };
+      const g = self as unknown as { __held?: boolean };
       const put = IDBObjectStore.prototype.put;
-      IDBObjectStore.prototype.put = function (this: IDBObjectStore, ...args: Parameters<IDBObjectStore['put']>) {
-        const req = put.apply(this, args);
-        if (this.name === 'blobs' && g.__armed && !g.__held) {
-          g.__held = true;
-          // the safetensors header: 8 bytes of length, then JSON
-          const file = (args[0] as { bytes: ArrayBuffer }).bytes;
+      const stepOf = (value: unknown): number | undefined => {
+        try {
+          // a checkpoint's safetensors: 8 bytes of header length, then JSON
+          const file = (value as { bytes: ArrayBuffer }).bytes;
           const n = Number(new DataView(file).getBigUint64(0, true));
           const header = JSON.parse(new TextDecoder().decode(new Uint8Array(file, 8, n))) as {
             __metadata__: { run_state: string };
           };
-          const step = (JSON.parse(header.__metadata__.run_state) as { step: number }).step;
+          return (JSON.parse(header.__metadata__.run_state) as { step: number }).step;
+        } catch {
+          return undefined; // not a checkpoint (the teacher file kept with the run)
+        }
+      };
+      IDBObjectStore.prototype.put = function (this: IDBObjectStore, ...args: Parameters<IDBObjectStore['put']>) {
+        const req = put.apply(this, args);
+        const step = this.name === 'blobs' && !g.__held ? stepOf(args[0]) : undefined;
+        if (step !== undefined && step >= 2) {
+          g.__held = true;
           const x = new XMLHttpRequest();
           x.open('GET', `/__e2e/hang?step=${step}`, false);
           try {
@@ -88,21 +98,7 @@ describe.skipIf(!available)('app in Chromium (wasm backend): tabs of their own',
       };
     });
     await page.getByTestId('train-start').click();
-    await waitFor(
-      'a first autosave',
-      async () => {
-        const rows = await checkpointRows(page);
-        return rows.length > 0 && rows[0].steps.length >= 1;
-      },
-      240_000,
-      100,
-      page,
-    );
-    await worker!.evaluate(() => {
-      (self as unknown as { __armed: boolean }).__armed = true;
-    });
-    const held = app.served.hangRequests().length;
-    await waitFor('a save in flight', async () => app.served.hangRequests().length > held, 120_000, 50, page);
+    await waitFor('a save in flight', async () => app.served.hangRequests().length > held, 240_000, 50, page);
     const savingStep = Number(/step=(\d+)/.exec(app.served.hangRequests()[held])?.[1]);
     // Closing the tab terminates the worker mid-transaction.
     await page.close();
