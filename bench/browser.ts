@@ -10,6 +10,7 @@ import type { Browser } from 'playwright-core';
 import { chromiumAvailable, launchBrowser, longFrames, longTasks, openPage, poll, readStep, serve } from '../support/browser';
 import type { BrowserBenchResult } from './browser/worker';
 import type { BackendRows, TrainingResult } from './training';
+import { machineInfo } from './machine';
 
 export interface Responsiveness {
   steps: number;
@@ -197,7 +198,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   if ('error' in r) log(`chromium: ${r.error}`);
   const report = {
     date: started.toISOString(),
-    machine: { host: os.hostname(), cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, loadAverage: os.loadavg() },
+    machine: machineInfo(),
     args,
     ...r,
     threadSpeedups: threadSpeedups(rows),

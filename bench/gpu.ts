@@ -24,10 +24,10 @@
 // only, at batch 1x32, one timed step (the 124M rows take ~8 min a step on SwiftShader).
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { swiftShaderEnv } from '../src/cli/node-gpu';
+import { machineInfo } from './machine';
 
 const args = process.argv.slice(2);
 const flag = (k: string): string | undefined => {
@@ -393,13 +393,7 @@ async function main(): Promise<void> {
   const report = {
     date: new Date().toISOString(),
     mode: dryRun ? 'dry-run' : 'device',
-    machine: {
-      host: os.hostname(),
-      cpus: os.cpus().length,
-      cpuModel: os.cpus()[0]?.model,
-      memGB: Math.round(os.totalmem() / 2 ** 30),
-      node: process.version,
-    },
+    machine: machineInfo(),
     gpu: process.env.MCCKD_NVIDIA_SMI ?? null, // gpu-bench.sh: nvidia-smi's name, driver, memory
     adapter: probe.error ? { error: probe.error } : probe,
     adapterName: adapter,

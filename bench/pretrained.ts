@@ -38,6 +38,7 @@ import { BENCH_LR, BENCH_MODELS, BENCH_SHAPE, benchLora, type PretrainedRow } fr
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 import { PY, PY_ENV } from '../support/python';
+import { machineInfo } from './machine';
 /** One row may take this long (SwiftShader runs a 124M model's step in minutes). */
 const ROW_TIMEOUT_MS = 90 * 60_000;
 
@@ -329,13 +330,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   const started = new Date();
   const report = {
     date: started.toISOString(),
-    machine: {
-      host: os.hostname(),
-      cpus: os.cpus().length,
-      cpuModel: os.cpus()[0]?.model,
-      memGB: Math.round(os.totalmem() / 2 ** 30),
-      node: process.version,
-    },
+    machine: machineInfo(),
     ...(await pretrainedBench(o, log)),
   };
   for (const l of pretrainedTable(report)) log(l);

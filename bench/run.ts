@@ -19,6 +19,7 @@ import { browserBench, threadSpeedups } from './browser';
 import { measureInNode, type NodeRows } from './node-rows';
 import { pretrainedBench, pretrainedOptions, pretrainedTable } from './pretrained';
 import { PY, PY_SOURCE } from '../support/python';
+import { machineInfo } from './machine';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -104,13 +105,7 @@ const rows: NodeRows[] = [...measured, ...browserRows.map((b) => ({ ...b, backen
 const checked = reference.map((r) => ({ ...r, sameComputation: r.initialLossDiff < 1e-4 && r.maxLossDiff < 1e-3 }));
 const report = {
   date: started.toISOString(),
-  machine: {
-    host: os.hostname(),
-    cpus: os.cpus().length,
-    cpuModel: os.cpus()[0]?.model,
-    memGB: Math.round(os.totalmem() / 2 ** 30),
-    node: process.version,
-  },
+  machine: machineInfo(),
   settings: { presets, backends, steps, quick, torchThreads: BENCH_TORCH_THREADS },
   // the python and PyTorch the references ran (each reference row says too)
   // (defaultThreads: torch's own default there; the references ran on torchThreads)

@@ -4,6 +4,8 @@
 // from the start of the data section, which itself starts aligned).
 // Model-agnostic: gguf-model.ts decides the names, shapes and metadata.
 
+import { floatToHalfBits as f32ToF16Bits, halfToFloat as f16BitsToF32 } from '../shared/half';
+
 const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
 const GGUF_VERSION = 3;
 const GGUF_ALIGNMENT = 32; // ggml's default; we also write it as general.alignment
@@ -80,46 +82,9 @@ export function loneSurrogateAt(s: string): number {
   return m ? m.index : -1;
 }
 
-/** float32 -> IEEE half bits, round to nearest even (as numpy's astype(float16)),
- * with subnormals, overflow to infinity and NaN kept a NaN. */
-export function f32ToF16Bits(x: number): number {
-  f32[0] = x;
-  const b = u32[0];
-  const sign = (b >>> 16) & 0x8000;
-  const exp = (b >>> 23) & 0xff;
-  let man = b & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (man ? 0x200 : 0); // inf or NaN
-  const e = exp - 127 + 15; // the half's biased exponent
-  if (e >= 0x1f) return sign | 0x7c00; // too large: infinity
-  if (e <= 0) {
-    // a half subnormal (or zero): shift the full mantissa (with its hidden 1) right
-    if (e < -10) return sign; // below half the smallest subnormal: +-0
-    man |= 0x800000;
-    const shift = 14 - e; // 24-bit mantissa -> 10 bits at exponent -14
-    let h = man >>> shift;
-    const rem = man & ((1 << shift) - 1);
-    const half = 1 << (shift - 1);
-    if (rem > half || (rem === half && h & 1)) h++;
-    return sign | h; // a carry into bit 10 is the smallest normal, correctly
-  }
-  let h = (e << 10) | (man >>> 13);
-  const rem = man & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++; // a carry may reach infinity, correctly
-  return sign | h;
-}
-
-/** IEEE half bits -> the float32 value. */
-export function f16BitsToF32(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const e = (h >>> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return sign * m * 2 ** -24;
-  if (e === 0x1f) return m ? NaN : sign * Infinity;
-  return sign * (1 + m / 1024) * 2 ** (e - 15);
-}
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
+// float32 <-> IEEE half bits (round to nearest even, as numpy's astype(float16)):
+// the one pair of converters, shared with safetensors and the packed base
+export { f16BitsToF32, f32ToF16Bits };
 
 class Bytes {
   private buf = new Uint8Array(1 << 16);

@@ -6,7 +6,7 @@
 import type { Page, Route } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bannerText, expectClean, waitFor } from './checks';
-import { teacherFile } from './fixtures';
+import { uploadTeacher } from './app-helpers';
 import {
   chromiumAvailable,
   launchBrowser,
@@ -14,7 +14,6 @@ import {
   openPage,
   serve,
   trainStatus,
-  writeArtifact,
   type Served,
   type WatchedPage,
 } from '../../support/browser';
@@ -87,11 +86,7 @@ describe.skipIf(!available)('wasm threads (real Chromium)', () => {
     const { page } = w;
     const cores = await page.evaluate(() => navigator.hardwareConcurrency);
     expect(await page.evaluate(() => window.crossOriginIsolated)).toBe(true);
-    await page.getByTestId('data-file').setInputFiles(writeArtifact('e2e-threads-teacher.jsonl', teacherFile().text));
-    await page
-      .getByTestId('data-report')
-      .getByText(/e2e-threads-teacher\.jsonl/)
-      .waitFor({ timeout: 60_000 });
+    await uploadTeacher(page, 'wasm-threads');
 
     // auto is one thread per two cores (1 on this 2-core machine): ask for
     // one per core; this test is about threads, so it needs two
@@ -159,11 +154,7 @@ describe.skipIf(!available)('wasm threads (real Chromium)', () => {
     console.log(`[e2e] glue broken: ${single.text}`);
     expect(broken).toBeGreaterThanOrEqual(8);
     expect(single.text).toMatch(/^backend: wasm · 1 thread \(no threads: the threads failed to start \(a thread failed: .*a broken glue/);
-    await page.getByTestId('data-file').setInputFiles(writeArtifact('e2e-threads-teacher.jsonl', teacherFile().text));
-    await page
-      .getByTestId('data-report')
-      .getByText(/e2e-threads-teacher\.jsonl/)
-      .waitFor({ timeout: 60_000 });
+    await uploadTeacher(page, 'wasm-threads');
     expect(Number.isFinite(await trainOneStep(w))).toBe(true);
     expect(await bannerText(page)).toBe('');
     expect(w.problems).toEqual([]);
@@ -189,11 +180,7 @@ describe.skipIf(!available)('wasm threads (real Chromium)', () => {
     console.log(`[e2e] not isolated: ${single.text}`);
     expect(single.text).toMatch(/^backend: wasm · 1 thread \(no threads: the page is not cross-origin isolated/);
     expect(await page.getByTestId('backend').getAttribute('class')).toMatch(/\bwarn\b/);
-    await page.getByTestId('data-file').setInputFiles(writeArtifact('e2e-threads-teacher.jsonl', teacherFile().text));
-    await page
-      .getByTestId('data-report')
-      .getByText(/e2e-threads-teacher\.jsonl/)
-      .waitFor({ timeout: 60_000 });
+    await uploadTeacher(page, 'wasm-threads');
     expect(Number.isFinite(await trainOneStep(w))).toBe(true);
     await expectClean(w);
     await context.close();

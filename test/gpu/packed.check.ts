@@ -18,11 +18,10 @@ import { packF16, packInt8, unpackMatrix, type PackedMatrix } from '../../src/co
 import { packedLinear } from '../../src/core/fused/packed';
 import { StudentModel, type PretrainedStudent } from '../../src/core/inference';
 import { scoreIds } from '../../src/core/score';
-import { Tokenizer } from '../../src/core/tokenizer';
 import { Trainer } from '../../src/core/trainer';
 import { buildBatch } from '../../src/core/batch';
 import { Rng } from '../../src/shared/rng';
-import { toyGroups, tinyConfig } from '../unit/core-helpers';
+import { toyGroups, tinyConfig, toyTokenizer } from '../unit/core-helpers';
 
 /** max |a - b| and max |b| of one comparison. */
 export interface Diff {
@@ -107,15 +106,7 @@ async function opCase(dtype: 'f16' | 'int8', [n, cin, cout]: [number, number, nu
 }
 
 const groups = toyGroups(6);
-const tok = Tokenizer.train(
-  (function* () {
-    for (const g of groups) {
-      yield g.question;
-      for (const r of g.rationales) yield r.text;
-    }
-  })(),
-  300,
-);
+const tok = toyTokenizer(groups);
 
 /** A tiny model folder of scripts/hf/make_tiny.py (exact Hugging Face
  * layout, N(0, 0.2) weights) as a student with the toy data's tokenizer

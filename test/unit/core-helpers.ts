@@ -3,6 +3,7 @@
 import type { QuestionGroup } from '../../src/data/types';
 import { canonicalAnswerSentence } from '../../src/data/types';
 import { DEFAULT_TRAIN, type TrainConfig } from '../../src/core/config';
+import { Tokenizer } from '../../src/core/tokenizer';
 
 function rationale(body: string, answer: string): QuestionGroup['rationales'][number] {
   const sentence = canonicalAnswerSentence(answer);
@@ -44,4 +45,17 @@ export function tinyConfig(o: Partial<TrainConfig> = {}): TrainConfig {
     backend: 'cpu',
     ...o,
   };
+}
+
+/** A byte-level BPE of `vocab` tokens trained on the groups' questions and rationales. */
+export function toyTokenizer(groups: QuestionGroup[], vocab = 300): Tokenizer {
+  return Tokenizer.train(
+    (function* () {
+      for (const g of groups) {
+        yield g.question;
+        for (const r of g.rationales) yield r.text;
+      }
+    })(),
+    vocab,
+  );
 }

@@ -10,13 +10,12 @@ import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StudentModel, type PretrainedStudent } from '../../src/core/inference';
 import { Trainer } from '../../src/core/trainer';
-import { Tokenizer } from '../../src/core/tokenizer';
 import { initParams } from '../../src/core/model';
 import { safetensorsToState, stateToSafetensors } from '../../src/checkpoint/format';
 import type { ModelConfig } from '../../src/core/config';
 import type { MetricPoint } from '../../src/core/state';
 import { buildBatch } from '../../src/core/batch';
-import { toyGroups, tinyConfig } from './core-helpers';
+import { toyGroups, tinyConfig, toyTokenizer } from './core-helpers';
 
 beforeAll(async () => {
   await tf.setBackend('wasm');
@@ -28,15 +27,7 @@ afterAll(async () => {
 });
 
 const groups = toyGroups(6);
-const tok = Tokenizer.train(
-  (function* () {
-    for (const g of groups) {
-      yield g.question;
-      for (const r of g.rationales) yield r.text;
-    }
-  })(),
-  300,
-);
+const tok = toyTokenizer(groups);
 
 function student(arch: 'llama' | 'qwen2' | 'gpt2', seed = 1): PretrainedStudent {
   const mc: ModelConfig =

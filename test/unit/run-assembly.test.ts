@@ -5,13 +5,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Trainer, type PretrainedStudent } from '../../src/core/trainer';
-import { Tokenizer } from '../../src/core/tokenizer';
 import { initParams } from '../../src/core/model';
 import { DEFAULT_TRAIN, PRETRAINED_LR, prepareTrainConfig, type ModelConfig } from '../../src/core/config';
 import { accuracySchedule, assembleTrainer, checkAccuracy, planRun, RunRefusedError, type RunStart } from '../../src/core/run';
 import { ACCURACY_QUESTIONS, defaultLr, followLr, studentKind, withDefaultLr, type StudentKind } from '../../src/core/run-settings';
 import type { MetricPoint } from '../../src/core/state';
-import { toyGroups, tinyConfig } from './core-helpers';
+import { toyGroups, tinyConfig, toyTokenizer } from './core-helpers';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -19,15 +18,7 @@ beforeAll(async () => {
 
 const groups = toyGroups(6);
 const data = { groups, fingerprint: 'fp-1' };
-const tok = Tokenizer.train(
-  (function* () {
-    for (const g of groups) {
-      yield g.question;
-      for (const r of g.rationales) yield r.text;
-    }
-  })(),
-  300,
-);
+const tok = toyTokenizer(groups);
 const small = { nLayer: 1, nEmbd: 32, nHead: 2, blockSize: 96 };
 
 function student(): PretrainedStudent {

@@ -77,17 +77,14 @@ class PackedProgram implements WebGPUProgram {
   }
 }
 
-/** y [N, out] = x [N, in] @ W^T (+ b), W packed [out, wordsPerRow]. */
-export function packedMatMulProgram(dtype: PackedDtype, n: number, out: number, bias: boolean): WebGPUProgram {
-  const inputs = ['x', 'w', ...(dtype === 'int8' ? ['scale'] : []), ...(bias ? ['b'] : [])];
-  return new PackedProgram(
-    `packed_mm_${dtype}_${bias ? 'b' : 'nb'}`,
-    inputs,
-    [n, out],
-    `${TILE_MEMORY}${weightReader(dtype)}
+/** main() of the tiled product out [N, cols] = a [N, k] @ B, where B's
+ * tile ws[k][column] is filled by `loadW` (the two programs differ only in
+ * how W's words map onto B) and `bias` is added to each output (or ''). */
+function tiledProduct(a: string, loadW: string, bias: string): string {
+  return `${TILE_MEMORY}
 fn main(index : i32) {
-  let n = uniforms.xShape[0];
-  let k = uniforms.xShape[1];
+  let n = uniforms.${a}Shape[0];
+  let k = uniforms.${a}Shape[1];
   let cols = uniforms.outShape[1];
   let tiles = (cols + TC - 1) / TC;
   let tile = tileIndex();
@@ -100,16 +97,10 @@ fn main(index : i32) {
       let r = r0 + e / TK;
       let c = k0 + e % TK;
       var v = 0.0;
-      if (r < n && c < k) { v = x[r * k + c]; }
+      if (r < n && c < k) { v = ${a}[r * k + c]; }
       xa[e / TK][e % TK] = v;
     }
-    // W rows c0.. (output channels), words k0 / PER ..: ws[k][o] (transposed)
-    for (var e = t; e < TC * (TK / PER); e += TC) {
-      let o = c0 + e / (TK / PER);
-      let j = e % (TK / PER);
-      var vals = unpackWord(o, wWord(o, k0 / PER + j));
-      for (var q = 0; q < PER; q++) { ws[j * PER + q][e / (TK / PER)] = vals[q]; }
-    }
+${loadW}
     workgroupBarrier();
     for (var c = 0; c < TK; c++) {
       let wv = ws[c][t];
@@ -120,59 +111,39 @@ fn main(index : i32) {
   let o = c0 + t;
   if (o < cols) {
     for (var r = 0; r < TR; r++) {
-      if (r0 + r < n) { setOutputAtIndex((r0 + r) * cols + o, acc[r]${bias ? ' + b[o]' : ''}); }
+      if (r0 + r < n) { setOutputAtIndex((r0 + r) * cols + o, acc[r]${bias}); }
     }
   }
-}`,
+}`;
+}
+
+/** y [N, out] = x [N, in] @ W^T (+ b), W packed [out, wordsPerRow]. */
+export function packedMatMulProgram(dtype: PackedDtype, n: number, out: number, bias: boolean): WebGPUProgram {
+  const inputs = ['x', 'w', ...(dtype === 'int8' ? ['scale'] : []), ...(bias ? ['b'] : [])];
+  // W rows c0.. (output channels), words k0 / PER ..: ws[k][o] (transposed)
+  const loadW = `    for (var e = t; e < TC * (TK / PER); e += TC) {
+      let o = c0 + e / (TK / PER);
+      let j = e % (TK / PER);
+      var vals = unpackWord(o, wWord(o, k0 / PER + j));
+      for (var q = 0; q < PER; q++) { ws[j * PER + q][e / (TK / PER)] = vals[q]; }
+    }`;
+  return new PackedProgram(
+    `packed_mm_${dtype}_${bias ? 'b' : 'nb'}`,
+    inputs,
+    [n, out],
+    `${weightReader(dtype)}${tiledProduct('x', loadW, bias ? ' + b[o]' : '')}`,
   );
 }
 
 /** dX [N, in] = dY [N, out] @ W, W packed [out, wordsPerRow]; `cols` is in. */
 export function packedMatMulGradProgram(dtype: PackedDtype, n: number, cols: number): WebGPUProgram {
   const inputs = ['dy', 'w', ...(dtype === 'int8' ? ['scale'] : [])];
-  return new PackedProgram(
-    `packed_mm_dx_${dtype}`,
-    inputs,
-    [n, cols],
-    `${TILE_MEMORY}${weightReader(dtype)}
-fn main(index : i32) {
-  let n = uniforms.dyShape[0];
-  let k = uniforms.dyShape[1]; // out: the shared dimension
-  let cols = uniforms.outShape[1];
-  let tiles = (cols + TC - 1) / TC;
-  let tile = tileIndex();
-  let r0 = (tile / tiles) * TR;
-  let c0 = (tile % tiles) * TC;
-  let t = i32(localId.x);
-  var acc : array<f32, TR>;
-  for (var k0 = 0; k0 < k; k0 += TK) {
-    for (var e = t; e < TR * TK; e += TC) {
-      let r = r0 + e / TK;
-      let c = k0 + e % TK;
-      var v = 0.0;
-      if (r < n && c < k) { v = dy[r * k + c]; }
-      xa[e / TK][e % TK] = v;
-    }
-    // W rows k0.. (output channels), the words of columns c0..: ws[o][i]
-    for (var e = t; e < TK * (TC / PER); e += TC) {
+  // W rows k0.. (output channels, the shared dimension), the words of columns c0..: ws[o][i]
+  const loadW = `    for (var e = t; e < TK * (TC / PER); e += TC) {
       let o = k0 + e / (TC / PER);
       let j = e % (TC / PER);
       var vals = unpackWord(o, wWord(o, c0 / PER + j));
       for (var q = 0; q < PER; q++) { ws[e / (TC / PER)][j * PER + q] = vals[q]; }
-    }
-    workgroupBarrier();
-    for (var c = 0; c < TK; c++) {
-      let wv = ws[c][t];
-      for (var r = 0; r < TR; r++) { acc[r] += xa[r][c] * wv; }
-    }
-    workgroupBarrier();
-  }
-  let i = c0 + t;
-  if (i < cols) {
-    for (var r = 0; r < TR; r++) {
-      if (r0 + r < n) { setOutputAtIndex((r0 + r) * cols + i, acc[r]); }
-    }
-  }
-}`,
-  );
+    }`;
+  return new PackedProgram(`packed_mm_dx_${dtype}`, inputs, [n, cols], `${weightReader(dtype)}${tiledProduct('dy', loadW, '')}`);
 }
