@@ -16,7 +16,7 @@ const TC = 64; // output columns per tile: one per thread (the workgroup size)
 const TK = 32; // the shared dimension, a step at a time (a multiple of 4: whole words)
 
 /** Workgroups for an [n, cols] output. */
-export const packedTiles = (n: number, cols: number): number => Math.ceil(n / TR) * Math.ceil(cols / TC);
+const packedTiles = (n: number, cols: number): number => Math.ceil(n / TR) * Math.ceil(cols / TC);
 
 /** WGSL reading W's words: wWord(o, j) is word j of row o (0 past the end),
  * and unpackInto(o, j, word, store) dequantizes its PER_WORD elements. */
