@@ -101,6 +101,11 @@ interface OpenOptions {
  * upgrade for as long as that tab lives. */
 const OPEN_TIMEOUT_MS = 10_000;
 
+/** How long to wait once the open is 'blocked': a tab that lets go does so
+ * in its versionchange handler, at once, so a wait past this only keeps the
+ * person from their runs. */
+const BLOCKED_GRACE_MS = 2_000;
+
 interface OpenDeadlineOptions {
   /** Give up opening after this many ms (default OPEN_TIMEOUT_MS) with a
    * StoreError; a later open may try again. An upgrade that has begun is
@@ -134,11 +139,13 @@ export class CheckpointStore {
     // cancel an open request, so one that opens after we gave up is closed
     // at once (it would block the next upgrade otherwise).
     const timeoutMs = opts.openTimeoutMs ?? OPEN_TIMEOUT_MS;
-    const waited = timeoutMs >= 1000 ? `${Math.round(timeoutMs / 1000)} s` : `${timeoutMs} ms`;
+    const started = Date.now();
+    const inWords = (ms: number): string => (ms >= 1000 ? `${Math.round(ms / 1000)} s` : `${ms} ms`);
     let blockedAt: number | undefined; // the version that holds us up
     let upgrading = false;
     let gaveUp = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let check = (): void => undefined; // the deadline's, set below
     let db: IDBPDatabase<McckdDB>;
     try {
       const request = openDB<McckdDB>(name, DB_VERSION, {
@@ -148,6 +155,12 @@ export class CheckpointStore {
         },
         blocked: (currentVersion) => {
           blockedAt = currentVersion;
+          // the deadline moves closer: BLOCKED_GRACE_MS from now at the latest
+          const left = timeoutMs - (Date.now() - started);
+          if (left > BLOCKED_GRACE_MS) {
+            clearTimeout(timer);
+            timer = setTimeout(() => check(), BLOCKED_GRACE_MS);
+          }
         },
         blocking: (_current, _blocked, event) => {
           // Let the newer version upgrade instead of leaving it stuck.
@@ -161,9 +174,10 @@ export class CheckpointStore {
         () => undefined, // observed by the race below, or nobody waits any more
       );
       const deadline = new Promise<never>((_, reject) => {
-        const check = (): void => {
+        check = (): void => {
           if (upgrading) return; // the other tab let go: the upgrade runs to its end
           gaveUp = true;
+          const waited = inWords(Date.now() - started);
           reject(
             blockedAt !== undefined
               ? new StoreError(
@@ -178,7 +192,8 @@ export class CheckpointStore {
                 ),
           );
         };
-        timer = setTimeout(check, timeoutMs);
+        // the blocked event may have come first and set a nearer deadline
+        timer ??= setTimeout(() => check(), timeoutMs);
       });
       db = await Promise.race([request, deadline]);
     } catch (e) {

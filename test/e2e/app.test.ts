@@ -13,7 +13,7 @@ import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { evalFile } from './fixtures';
 import { checkpointRows, dismissErrors, evaluate, fixture, notes, uploadTeacher } from './app-helpers';
-import { bannerText, expectClean, servedApp, waitBackend, waitFor } from './checks';
+import { bannerText, expectClean, onWasm, servedApp, waitBackend, waitFor } from './checks';
 import {
   ARTIFACTS,
   ROOT,
@@ -209,9 +209,11 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
     await expectClean(w);
   });
 
-  it('after a reload the run is listed with Resume, and resuming continues from the saved step', async () => {
-    await page.reload();
-    await waitBackend(page);
+  it('after a reload (onto wasm) the run is listed with Resume, and resuming continues from the saved step', async () => {
+    // The page comes back on wasm: a run saved on WebGPU resumes on another
+    // backend, and the tests from here on do not pay SwiftShader's compiles.
+    await page.goto(onWasm(app.served.url));
+    await page.getByTestId('backend').filter({ hasText: /^backend: wasm/ }).waitFor({ timeout: 60_000 });
     await waitFor('the saved run', async () => (await checkpointRows(page)).length > 0, 30_000);
     const runs = await checkpointRows(page);
     expect(runs).toHaveLength(1);

@@ -9,6 +9,7 @@ import { gelu, layerNorm, sparseCrossEntropy } from '../../src/core/ops';
 import { Rng } from '../../src/shared/rng';
 import { Trainer } from '../../src/core/trainer';
 import { toyGroups, tinyConfig } from '../unit/core-helpers';
+import { watchGpuErrors } from './gpu-errors';
 
 const rng = new Rng(11);
 const rand = (shape: number[], s = 1): tf.Tensor =>
@@ -29,8 +30,11 @@ interface Train {
 }
 export interface Report {
   backend: string;
+  /** WebGPU errors no one caught (validation, out of memory), first lines. */
+  gpuErrors: string[];
   layerNorm: Diff;
-  layerNormManyRows: Diff;
+  /** LayerNorm on a dispatch tfjs folds into 2 and into 3 dimensions. */
+  layerNormFolded: Diff[];
   causalSoftmax: Diff[];
   crossEntropy: Diff;
   gelu: Diff;
@@ -82,6 +86,44 @@ async function compare(
   return d;
 }
 
+/** Runs `fn` while tfjs's WebGPU backend, dispatching one of our programs
+ * (shader keys mcckd_*), reads `limit` as the device's
+ * maxComputeWorkgroupsPerDimension: the only limit its dispatch folding
+ * reads. tfjs's own programs (the sums of the gradient) see the device as it
+ * is: their 2-D grids may not fold. */
+async function withDispatchLimit<T>(limit: number, fn: () => Promise<T>): Promise<T> {
+  type Program = { shaderKey?: string; dispatch?: number[] };
+  const backend = tf.backend() as unknown as {
+    device: { limits: GPUSupportedLimits };
+    runWebGPUProgram: (program: Program, ...rest: unknown[]) => unknown;
+  };
+  const { device } = backend;
+  const real = device.limits;
+  const lowered = new Proxy(real, {
+    get: (t, k) => (k === 'maxComputeWorkgroupsPerDimension' ? limit : (Reflect.get(t, k) as unknown)),
+  });
+  const run = backend.runWebGPUProgram;
+  let folded = 0;
+  backend.runWebGPUProgram = function (this: unknown, program: Program, ...rest: unknown[]) {
+    if (!program.shaderKey?.startsWith('mcckd_')) return run.call(this, program, ...rest);
+    Object.defineProperty(device, 'limits', { value: lowered, configurable: true });
+    try {
+      return run.call(this, program, ...rest);
+    } finally {
+      Object.defineProperty(device, 'limits', { value: real, configurable: true });
+      if ((program.dispatch ?? []).filter((d) => d > 1).length > 1) folded++;
+    }
+  };
+  try {
+    const r = await fn();
+    // the fused forward and backward both ran on a folded grid
+    if (folded < 2) throw new Error(`only ${folded} of our dispatches were folded under the limit ${limit}`);
+    return r;
+  } finally {
+    backend.runWebGPUProgram = run;
+  }
+}
+
 /** Fused LayerNorm of [rows, cols] on the GPU, value and the gradients of
  * sum(out * w) for x, gamma and beta, against the same computed on the host. */
 async function manyRowsLayerNorm(rows: number, cols: number): Promise<Diff> {
@@ -128,7 +170,7 @@ async function manyRowsLayerNorm(rows: number, cols: number): Promise<Diff> {
       d.scale = Math.max(d.scale, Math.abs(ref));
     }
   }
-  // gamma's and beta's gradients sum 66,000 rows (each ~1e4): their float32
+  // gamma's and beta's gradients sum thousands of rows (each ~1e4): their float32
   // sums are compared relative to their size, on the same scale as dx
   for (let c = 0; c < cols; c++) {
     d.grads[1] = Math.max(d.grads[1], Math.abs(dg[c] - refDg[c]) / Math.max(1, Math.abs(refDg[c])));
@@ -140,7 +182,7 @@ async function manyRowsLayerNorm(rows: number, cols: number): Promise<Diff> {
 
 async function main(): Promise<void> {
   const info = await setupBackend('webgpu');
-  const out = { backend: info.backend } as Report;
+  const out = { backend: info.backend, gpuErrors: watchGpuErrors() } as Report;
 
   // LayerNorm on [3, 5, 96] rows (more columns than a workgroup has threads)
   out.layerNorm = await compare(
@@ -148,11 +190,16 @@ async function main(): Promise<void> {
     [rand([3, 5, 96], 2), tf.add(1, rand([96], 0.1)), rand([96], 0.1)],
     [0, 1, 2],
   );
-  // more rows than one dispatch dimension holds (65535): tfjs folds the grid,
-  // rowIndex() unfolds it. SwiftShader runs each of the 66,000 workgroups on
-  // the CPU (seconds per dispatch), so only the fused kernels run here, once
-  // (value and gradients in one pass), against LayerNorm in plain JS.
-  out.layerNormManyRows = await manyRowsLayerNorm(66000, 4);
+  // more rows than one dispatch dimension holds: tfjs folds the grid into
+  // x*y (rows > limit) or x*y*z (rows > limit^2) and rowIndex() unfolds it.
+  // At the real limit (65,535) that is 66,000 workgroups a dispatch, which
+  // SwiftShader runs on the CPU for tens of seconds; the limit tfjs reads is
+  // lowered instead (64, then 32), so 3,000 rows fold the same two ways. The
+  // fused kernels run once (value and gradients) against LayerNorm in plain JS.
+  out.layerNormFolded = [
+    await withDispatchLimit(64, () => manyRowsLayerNorm(3000, 4)), // [55, 55, 1]
+    await withDispatchLimit(32, () => manyRowsLayerNorm(3000, 4)), // [15, 15, 15]
+  ];
   // causal softmax, training shape (t = K) and a decoding step with a cache (t = 1, past = 6)
   const unfusedSoftmax = (att: tf.Tensor, scale: number, past: number): tf.Tensor => {
     const t = att.shape[2]!;
@@ -214,7 +261,9 @@ async function main(): Promise<void> {
     // 9 tensors (two dispatches: 7 + 2), one larger than a workgroup's stride many times over
     const many = [rand([70000]), ...Array.from({ length: 8 }, (_, i) => rand([3 + i, 5]))];
     const ss = (await tf.addN(fusedSumSquareParts(many)).data())[0];
-    const ref = (await tf.addN(many.map((x) => tf.sum(tf.square(x)))).data())[0];
+    // added one by one: tf.addN of 9 inputs binds 10 storage buffers, over
+    // WebGPU's default 8 a stage, and the invalid pipeline writes nothing
+    const ref = (await many.map((x) => tf.sum(tf.square(x))).reduce((a, b) => tf.add(a, b)).data())[0];
     out.sumSquares = { fused: ss, unfused: ref };
   }
 

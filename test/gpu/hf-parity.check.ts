@@ -5,6 +5,7 @@
 // of scripts/hf/make_tiny.py --adapters. Prints one JSON Report.
 import * as tf from '@tensorflow/tfjs-core';
 import { setupBackend } from '../../src/cli/setup';
+import { watchGpuErrors } from './gpu-errors';
 import { paramShapes, loraShapes, type BackendName, type ModelConfig } from '../../src/core/config';
 import { createVariables, forward } from '../../src/core/model';
 import { scoreIds } from '../../src/core/score';
@@ -23,6 +24,8 @@ export interface CaseReport {
   leaked: number; // tensors left over after the case
 }
 export interface Report {
+  /** WebGPU errors nobody caught (gpu-errors.ts): the figures count only when empty. */
+  gpuErrors: string[];
   backend: string;
   cases: Record<string, CaseReport>;
 }
@@ -30,7 +33,7 @@ export interface Report {
 const [dir, backend, idsArg, ...cases] = process.argv.slice(2);
 const ids = idsArg.split(',').map(Number);
 await setupBackend(backend as BackendName);
-const report: Report = { backend: tf.getBackend(), cases: {} };
+const report: Report = { backend: tf.getBackend(), gpuErrors: watchGpuErrors(), cases: {} };
 for (const name of cases) {
   const before = tf.memory().numTensors;
   const f = await readHfFolder(nodeFolder(`${dir}/${name}`));

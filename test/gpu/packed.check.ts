@@ -8,6 +8,7 @@
 // prints one JSON Report.
 import * as tf from '@tensorflow/tfjs-core';
 import { setupBackend } from '../../src/cli/setup';
+import { watchGpuErrors } from './gpu-errors';
 import { projectionBytes, type BaseDtype } from '../../src/core/base-dtype';
 import { familyOf } from '../../src/core/arch';
 import { paramShapes } from '../../src/core/config';
@@ -57,6 +58,8 @@ export interface StudentCase {
   growth: Record<BaseDtype, number>;
 }
 export interface Report {
+  /** WebGPU errors nobody caught (gpu-errors.ts): the figures count only when empty. */
+  gpuErrors: string[];
   backend: string;
   ops: OpCase[];
   students: StudentCase[];
@@ -188,7 +191,7 @@ async function studentCase(dir: string, name: string, steps: number): Promise<St
 async function main(): Promise<void> {
   const [dir, stepsCase, ...cases] = process.argv.slice(2);
   const info = await setupBackend('webgpu');
-  const out: Report = { backend: info.backend, ops: [], students: [] };
+  const out: Report = { backend: info.backend, gpuErrors: watchGpuErrors(), ops: [], students: [] };
   // odd and even widths, partial tiles, more rows than one tile, with and without bias
   const shapes: [[number, number, number], boolean][] = [
     [[5, 37, 70], true],

@@ -86,6 +86,19 @@ describe('opening the store while an older version is held open elsewhere', () =
     expect(firstClosed).toEqual([]);
   });
 
+  it('once blocked, waits about 2 s however long the deadline (a tab that lets go does so at once), and says how long it waited', async () => {
+    const name = dbName();
+    await oldTab(name);
+    const t0 = Date.now();
+    const r = await within(CheckpointStore.open(name, { openTimeoutMs: 60_000 }), 10_000);
+    const took = Date.now() - t0;
+    expect(r.hung, 'a blocked open gives up after its grace, not the 60 s deadline').toBeUndefined();
+    expect((r.error as StoreError).code).toBe('version');
+    expect((r.error as StoreError).message).toMatch(/did not let go within 2 s/);
+    expect(took).toBeGreaterThanOrEqual(1900);
+    expect(took).toBeLessThan(8000);
+  });
+
   it('a slow open without a blocked event still ends at the deadline (unavailable, not a hang)', async () => {
     const name = dbName();
     // An upgrade that is itself blocked: a request queued behind it waits
@@ -121,7 +134,7 @@ describe('our own connection never blocks a newer version', () => {
 });
 
 describe("the worker's store handle (StoreHandle.open)", () => {
-  it('rejects after the default deadline (10 s), so a run starts without checkpoints, and tries again on the next call', async () => {
+  it('rejects 2 s after the open is blocked (the default deadline is 10 s), so a run starts without checkpoints, and tries again on the next call', async () => {
     vi.resetModules();
     const { StoreHandle } = await import('../../src/worker/checkpoints');
     const handle = new StoreHandle();
@@ -137,9 +150,9 @@ describe("the worker's store handle (StoreHandle.open)", () => {
     // fake time jumps ahead at once: let fake-indexeddb's real tasks (the
     // versionchange and blocked events) run first
     for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
-    await vi.advanceTimersByTimeAsync(9_000);
-    expect(await Promise.race([settled, Promise.resolve('pending')])).toBe('pending');
     await vi.advanceTimersByTimeAsync(1_500);
+    expect(await Promise.race([settled, Promise.resolve('pending')])).toBe('pending');
+    await vi.advanceTimersByTimeAsync(1_000);
     const e = await Promise.race([settled, Promise.resolve('pending')]);
     // a fresh module graph: its own StoreError class, the same name and code
     expect(e).toMatchObject({ name: 'StoreError', code: 'version' });

@@ -39,8 +39,9 @@ describe.skipIf(!gpuEnv)('fused WebGPU kernels (Dawn + SwiftShader)', () => {
   }, async () => {
     const r = await check();
     expect(r.backend).toBe('webgpu');
+    expect(r.gpuErrors).toEqual([]);
     close(r.layerNorm, 1e-5);
-    close(r.layerNormManyRows, 1e-5);
+    for (const d of r.layerNormFolded) close(d, 1e-5);
     for (const d of r.causalSoftmax) close(d, 1e-5);
     close(r.crossEntropy, 1e-5);
     close(r.gelu, 1e-5);

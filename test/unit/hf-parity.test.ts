@@ -230,6 +230,7 @@ describe.skipIf(!hasTorch)('pretrained students match the Hugging Face math (PyT
   it.skipIf(!gpu)('WebGPU (Dawn + SwiftShader), every family and feature: within 1e-3', { timeout: 900_000 }, async () => {
     const r = await ours(dir, 'webgpu', gpu, GPU_CASES);
     expect(r.backend).toBe('webgpu');
+    expect(r.gpuErrors).toEqual([]);
     expect(Object.keys(r.cases).sort()).toEqual([...GPU_CASES].sort());
     console.log('webgpu', check(r, 1e-3, 1e-3, GPU_CASES));
   });

@@ -53,6 +53,7 @@ describe.skipIf(!gpuEnv || !hasNumpy)('frozen base in f16 / int8 on WebGPU (Dawn
   }, async () => {
     const r = await check(dir);
     expect(r.backend).toBe('webgpu');
+    expect(r.gpuErrors).toEqual([]);
     expect(r.ops).toHaveLength(6);
     for (const o of r.ops) {
       const what = `${o.dtype} [${o.shape}]`;
