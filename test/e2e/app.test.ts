@@ -213,7 +213,10 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
     // The page comes back on wasm: a run saved on WebGPU resumes on another
     // backend, and the tests from here on do not pay SwiftShader's compiles.
     await page.goto(onWasm(app.served.url));
-    await page.getByTestId('backend').filter({ hasText: /^backend: wasm/ }).waitFor({ timeout: 60_000 });
+    await page
+      .getByTestId('backend')
+      .filter({ hasText: /^backend: wasm/ })
+      .waitFor({ timeout: 60_000 });
     await waitFor('the saved run', async () => (await checkpointRows(page)).length > 0, 30_000);
     const runs = await checkpointRows(page);
     expect(runs).toHaveLength(1);

@@ -86,7 +86,9 @@ describe.skipIf(!available)('a pretrained student in the page', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('picks a folder, LoRA-trains on WebGPU, resumes on wasm after a reload from the kept base, evaluates', { timeout: 600_000 }, async () => {
+  it('picks a folder, LoRA-trains on WebGPU, resumes on wasm after a reload from the kept base, evaluates', {
+    timeout: 600_000,
+  }, async () => {
     const w = await openPage(browser, served.url);
     const page = w.page;
     try {

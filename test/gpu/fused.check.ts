@@ -263,7 +263,12 @@ async function main(): Promise<void> {
     const ss = (await tf.addN(fusedSumSquareParts(many)).data())[0];
     // added one by one: tf.addN of 9 inputs binds 10 storage buffers, over
     // WebGPU's default 8 a stage, and the invalid pipeline writes nothing
-    const ref = (await many.map((x) => tf.sum(tf.square(x))).reduce((a, b) => tf.add(a, b)).data())[0];
+    const ref = (
+      await many
+        .map((x) => tf.sum(tf.square(x)))
+        .reduce((a, b) => tf.add(a, b))
+        .data()
+    )[0];
     out.sumSquares = { fused: ss, unfused: ref };
   }
 
