@@ -3,7 +3,8 @@
 // The tests run in order and share one page where noted: the data loaded,
 // the model trained and the checkpoints saved by one test are what the next
 // one works with. SwiftShader is slow (the first step compiles shaders for
-// tens of seconds), so the model is the `tiny` preset and runs are short.
+// tens of seconds), so the model is the `tiny` preset and runs are short;
+// from the reload on, the page runs on wasm (the run resumes there).
 // The tests with tabs of their own are in compare.test.ts and
 // app-tabs.test.ts (they run beside this file); the helpers in app-helpers.ts.
 
