@@ -106,3 +106,14 @@ export function projectionBytes(table: [string, number[]][], layout: SourceLayou
   }
   return n;
 }
+
+/** How a built model holds its frozen base (what a run's note reports): f16
+ * or int8 where its projections are packed (int8 with scales), else f32. */
+export function heldBaseDtype(params: ReadonlyMap<string, unknown>): BaseDtype {
+  let packed = false;
+  for (const name of params.keys()) {
+    if (name.endsWith(scaleKey(''))) return 'int8';
+    if (name.endsWith(packedKey(''))) packed = true;
+  }
+  return packed ? 'f16' : 'f32';
+}

@@ -2,6 +2,7 @@
 // frozen base is held (core/base-dtype-choice.ts), offered per backend and
 // kept across visits. Pure but for localStorage; no tfjs.
 
+import type { StudentKind } from '../core/run-settings';
 import { BASE_DTYPES, defaultBaseDtype, isBaseDtype, packsBase, type BaseDtype } from '../core/base-dtype-choice';
 
 export const BASE_DTYPE_LABELS: Readonly<Record<BaseDtype, string>> = {
@@ -16,9 +17,14 @@ export const BASE_DTYPE_ORDER: readonly BaseDtype[] = ['f16', 'int8', 'f32'];
 export const BASE_DTYPE_HELP =
   'How the frozen base of a LoRA run is held: f16 halves its memory, int8 about quarters it and changes the log-probs slightly. The adapter always trains in float32.';
 
-/** Said when the LoRA rank is 0: nothing is frozen, so nothing is packed. */
-export const FULL_FINE_TUNE_NOTE =
-  'Rank 0 trains every weight: nothing is frozen, so the whole model stays in full precision (f32) whatever this says.';
+/** When the choice applies (it is always shown: a resume of a pretrained
+ * run takes it too): only a frozen base is packed. */
+export function baseDtypeApplies(student: StudentKind): string {
+  if (student === 'lora') return '';
+  if (student === 'full')
+    return 'Rank 0 trains every weight: nothing is frozen, so the whole model stays in full precision (f32) whatever this says.';
+  return 'Used by a pretrained student trained with LoRA, and when resuming one; a student from scratch has no frozen base.';
+}
 
 export interface BaseDtypeChoice {
   /** What the page shows and sends with a run. */

@@ -14,7 +14,7 @@ import {
   BASE_DTYPE_LABELS,
   BASE_DTYPE_ORDER,
   baseDtypeChoice,
-  FULL_FINE_TUNE_NOTE,
+  baseDtypeApplies,
   keepBaseDtype,
   keptBaseDtype,
   onGpuWords,
@@ -55,10 +55,9 @@ export class StudentView {
   private readonly adapter: HTMLInputElement;
   private readonly adapterStatus = h('small', { testid: 'adapter-status', attrs: { 'aria-live': 'polite' } });
   private readonly baseSelect: HTMLSelectElement;
-  private readonly baseBox: HTMLElement;
   /** Why only f32 is offered (off WebGPU), and that rank 0 packs nothing. */
   private readonly baseWhy = h('small', { testid: 'base-dtype-why' });
-  private readonly baseFullNote = h('small', { testid: 'base-dtype-full', text: FULL_FINE_TUNE_NOTE });
+  private readonly baseApplies = h('small', { testid: 'base-dtype-applies', text: baseDtypeApplies('scratch') });
   private backend: string | undefined;
   private lora: LoraConfig | null = null;
   private choice: BaseDtypeChoice = baseDtypeChoice(undefined, keptBaseDtype());
@@ -102,14 +101,14 @@ export class StudentView {
     this.baseSelect = h('select', { attrs: { id: nextId('base-dtype') }, testid: 'base-dtype' });
     this.baseSelect.append(...BASE_DTYPE_ORDER.map((d) => h('option', { attrs: { value: d }, text: BASE_DTYPE_LABELS[d] })));
     this.baseSelect.addEventListener('change', () => void this.pickBaseDtype());
-    this.baseBox = h(
+    const baseBox = h(
       'div',
-      { class: 'field', attrs: { hidden: true } },
+      { class: 'field' },
       h('label', { attrs: { for: this.baseSelect.id }, text: 'Base weights on the GPU' }),
       this.baseSelect,
       h('small', { text: BASE_DTYPE_HELP }),
       this.baseWhy,
-      this.baseFullNote,
+      this.baseApplies,
     );
     this.showChoice();
     this.loraBox = h(
@@ -153,7 +152,7 @@ export class StudentView {
       this.status,
       this.info,
       this.loraBox,
-      this.baseBox,
+      baseBox,
       h(
         'div',
         { class: 'field' },
@@ -272,7 +271,7 @@ export class StudentView {
   private async useScratch(): Promise<void> {
     this.folderRow.hidden = true;
     this.loraBox.hidden = true;
-    this.baseBox.hidden = true;
+    this.showApplies('scratch');
     this.info.replaceChildren();
     this.status.textContent = '';
     this.summary = undefined;
@@ -324,8 +323,7 @@ export class StudentView {
     );
     this.loraBox.hidden = false;
     this.lora = lora;
-    this.baseBox.hidden = false;
-    this.baseFullNote.hidden = lora !== null;
+    this.showApplies(lora ? 'lora' : 'full');
     this.adapterStatus.className = 'muted';
     this.adapterStatus.textContent = s.adapter
       ? `Training starts from the adapter "${s.adapter}" (r ${lora?.rank}, alpha ${lora?.alpha}); changing the LoRA setting starts a fresh adapter instead.`
@@ -351,6 +349,11 @@ export class StudentView {
       this.status.setAttribute('role', 'alert');
       this.status.textContent = `LoRA: ${e instanceof Error ? e.message : String(e)}`;
     }
+  }
+
+  private showApplies(kind: StudentKind): void {
+    this.baseApplies.textContent = baseDtypeApplies(kind);
+    this.baseApplies.hidden = this.baseApplies.textContent === '';
   }
 
   /** The select as the choice says: the options this backend cannot hold

@@ -8,7 +8,8 @@ import { BackendLostError, guardBackendLoss, recreateBackend } from '../core/bac
 import { DivergedError } from '../core/trainer';
 import { checkpointKindFor, statusAfterSave, type CheckpointKind } from '../core/run-status';
 import { accuracySchedule, assembleTrainer, planRun, type RunStart } from '../core/run';
-import { checkPageBaseDtype, type BaseDtype } from '../core/base-dtype-choice';
+import { checkPageBaseDtype, packsBase, type BaseDtype } from '../core/base-dtype-choice';
+import { heldBaseDtype } from '../core/base-dtype';
 import { studentKind, withDefaultLr } from '../core/run-settings';
 import type { TrainState } from '../core/state';
 import type { EvalItem, TaskType } from '../data/types';
@@ -165,7 +166,7 @@ export async function createTrainer(
     trainer,
     groups: data.groups,
     fingerprint: data.fingerprint,
-    ...(chosen ? { student: chosen.student, baseDtype } : {}),
+    ...(chosen ? { student: chosen.student } : {}),
   };
   return { live, createMs: performance.now() - t0 };
 }
@@ -186,7 +187,7 @@ export function announce(session: Session, emit: Emit, live: Live, createMs: num
       history: t.metrics.slice(),
       runId: live.recorder?.runId,
       ...(live.accuracy?.length ? { accuracyHistory: live.accuracy.slice() } : {}),
-      ...(t.base ? { baseDtype: live.baseDtype ?? 'f32' } : {}),
+      ...(t.base ? { baseDtype: heldBaseDtype(t.variables) } : {}),
     },
   });
 }
@@ -315,6 +316,7 @@ async function resetLostBackend(session: Session, live: Live): Promise<void> {
 
 async function recoverLive(session: Session, live: Live, e: BackendLostError, emit: Emit): Promise<Live> {
   const recorder = live.recorder!;
+  const held = heldBaseDtype(live.trainer.variables);
   emit({
     type: 'note',
     label: live.label,
@@ -326,10 +328,9 @@ async function recoverLive(session: Session, live: Live, e: BackendLostError, em
   if (!found) throw new Error(`${e.message} This run has no intact checkpoint to resume from: start it again.`);
   const t0 = performance.now();
   const backend = (session.backend?.backend ?? live.trainer.trainConfig.backend) as TrainConfig['backend'];
-  // the same backend as before the loss: the base is held as it was
-  const { trainer } = await assembleTrainer(resumeStart(found.state, backend, live.student), live, {
-    ...(live.baseDtype ? { baseDtype: live.baseDtype } : {}),
-  });
+  // held as it was, unless the backend set up again is one without the packed kernels
+  const baseDtype = packsBase(backend) ? held : 'f32';
+  const { trainer } = await assembleTrainer(resumeStart(found.state, backend, live.student), live, { baseDtype });
   const next: Live = { ...live, trainer };
   session.live = next;
   recorder.rewind(found.meta, found.state.metrics.length);
@@ -462,7 +463,7 @@ export function resumeCheckpoint(
       trainer,
       groups: data.groups,
       fingerprint: data.fingerprint,
-      ...(student ? { student, baseDtype } : {}),
+      ...(student ? { student } : {}),
     };
     session.live = live;
     try {

@@ -58,9 +58,6 @@ export interface Live {
   recorder?: RunRecorder;
   /** The pretrained base the model was built on (to rebuild it on another backend). */
   student?: PretrainedStudent;
-  /** How that base is held (core/base-dtype.ts): a rebuild after a lost GPU
-   * holds it the same way. */
-  baseDtype?: BaseDtype;
   /** Accuracy checks made while training this model (memory only). */
   accuracy?: AccuracyPoint[];
 }
@@ -265,7 +262,6 @@ export function switchBackend(session: Session, name: BackendName, o: { restart?
           // the base moves in float32, which every backend holds (a packed
           // f16 / int8 one needs WebGPU); a new run or a resume packs it again
           trainer: await Trainer.restore({ ...state, trainConfig: { ...state.trainConfig, backend: to } }, live.groups, live.student),
-          ...(live.baseDtype ? { baseDtype: 'f32' as const } : {}),
         };
         return report;
       };

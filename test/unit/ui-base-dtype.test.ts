@@ -1,9 +1,14 @@
 // The Student step's "Base weights on the GPU": what each backend offers and
 // why, the choice kept across visits, and the worker's refusal of a packed
-// base where the page's choice cannot be held.
+// base where the page's choice cannot be held, and the base a built model
+// holds (what a run's note names).
+import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
+import { createBaseVariables, heldBaseDtype } from '../../src/core/base-dtype';
+import { paramShapes, type ModelConfig } from '../../src/core/config';
+import { initParams } from '../../src/core/model';
 import { BaseDtypeError, baseDtypeNote, checkPageBaseDtype } from '../../src/core/base-dtype-choice';
-import { baseDtypeChoice, keepBaseDtype, keptBaseDtype, onGpuWords } from '../../src/ui/base-dtype';
+import { baseDtypeApplies, baseDtypeChoice, keepBaseDtype, keptBaseDtype, onGpuWords } from '../../src/ui/base-dtype';
 
 /** A page's localStorage, as far as the setting uses it. */
 function storage(init: Record<string, string> = {}): Pick<Storage, 'getItem' | 'setItem'> & { items: Map<string, string> } {
@@ -69,6 +74,14 @@ describe('the base dtype the Student step offers', () => {
     expect(onGpuWords('int8', false)).toBe('float32 on the GPU');
     expect(onGpuWords('f32', true)).toBe('float32 on the GPU');
   });
+
+  it('says when the choice does not apply: from scratch, and when every weight trains', () => {
+    expect(baseDtypeApplies('lora')).toBe('');
+    expect(baseDtypeApplies('full')).toMatch(
+      /^Rank 0 trains every weight: nothing is frozen, so the whole model stays in full precision \(f32\)/,
+    );
+    expect(baseDtypeApplies('scratch')).toMatch(/a student from scratch has no frozen base\.$/);
+  });
 });
 
 describe("the worker's check of the page's base dtype", () => {
@@ -87,5 +100,31 @@ describe("the worker's check of the page's base dtype", () => {
     expect(() => checkPageBaseDtype('f16', 'unknown')).toThrow(BaseDtypeError);
     expect(() => checkPageBaseDtype('bf16', 'webgpu')).toThrow('Base weights on the GPU must be one of f32, f16, int8, got "bf16"');
     expect(() => checkPageBaseDtype(undefined, 'webgpu')).toThrow('Base weights on the GPU must be one of f32, f16, int8, got undefined');
+  });
+});
+
+describe("a run's note names the base as built", () => {
+  const llama: ModelConfig = {
+    arch: 'llama',
+    vocabSize: 50,
+    blockSize: 16,
+    nLayer: 1,
+    nHead: 2,
+    nKvHead: 1,
+    nEmbd: 8,
+    intermediateSize: 12,
+    ropeTheta: 10000,
+    layerNormEps: 1e-6,
+    tieWordEmbeddings: false,
+  };
+
+  it('reads f32, f16 or int8 from the variables createBaseVariables made', () => {
+    const n = tf.memory().numTensors;
+    for (const d of ['f32', 'f16', 'int8'] as const) {
+      const vs = createBaseVariables(initParams(llama, 1), paramShapes(llama), 'out-in', d);
+      expect(heldBaseDtype(vs)).toBe(d);
+      for (const v of vs.values()) v.dispose();
+    }
+    expect(tf.memory().numTensors).toBe(n);
   });
 });
