@@ -55,7 +55,7 @@ export class StudentView {
   private readonly adapter: HTMLInputElement;
   private readonly adapterStatus = h('small', { testid: 'adapter-status', attrs: { 'aria-live': 'polite' } });
   private readonly baseSelect: HTMLSelectElement;
-  /** Why only f32 is offered (off WebGPU), and that rank 0 packs nothing. */
+  /** Why only f32 is offered (off WebGPU); when the choice does not apply. */
   private readonly baseWhy = h('small', { testid: 'base-dtype-why' });
   private readonly baseApplies = h('small', { testid: 'base-dtype-applies', text: baseDtypeApplies('scratch') });
   private backend: string | undefined;
