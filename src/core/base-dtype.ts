@@ -116,3 +116,12 @@ export function projectionBytes(table: [string, number[]][], layout: SourceLayou
   }
   return n;
 }
+
+/** The matrices a packed base packs, each with the layout it is packed from
+ * (where its output channels are: int8's scales are per output channel), as
+ * createBaseVariables packs them. A reference that rounds the same weights
+ * (support/hf_ref.py --round-names, test/unit/packed-webgpu.test.ts) takes
+ * its list from here, so it follows whatever the packing covers. */
+export function packedMatrices(table: [string, number[]][], layout: SourceLayout): [string, SourceLayout][] {
+  return table.filter(([n, s]) => packableName(n, s)).map(([n]) => [n, layout]);
+}
