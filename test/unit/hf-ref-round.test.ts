@@ -7,6 +7,8 @@
 // on the same rounded weights. The rounding is numpy only: this runs
 // without torch.
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -143,5 +145,45 @@ describe.skipIf(!!noNumpy)(`hf_ref.py rounds a base as pack.ts packs it${noNumpy
     expect(() => packF16(Float32Array.from([1, 65520]), [1, 2], 'out-in')).toThrow(/beyond half precision's range/);
     expect(got[0]).toEqual({ refused: expect.stringMatching(/65520.*beyond half precision's range/) });
     expect(got[1]).toEqual({ refused: expect.stringMatching(/cannot be quantized/) });
+  });
+
+  it('refuses bad --round-base / --round-names, naming the flag, before reading a weight', () => {
+    // a config alone: every refusal comes before the weights are read
+    const dir = mkdtempSync(path.join(tmpdir(), 'mcckd-round-'));
+    const cfg = {
+      architectures: ['LlamaForCausalLM'],
+      model_type: 'llama',
+      hidden_size: 32,
+      intermediate_size: 64,
+      num_attention_heads: 4,
+      num_hidden_layers: 1,
+      num_key_value_heads: 2,
+      vocab_size: 64,
+      max_position_embeddings: 16,
+      rms_norm_eps: 1e-5,
+      tie_word_embeddings: true,
+    };
+    writeFileSync(path.join(dir, 'config.json'), JSON.stringify(cfg));
+    const up = 'model.layers.0.mlp.up_proj.weight';
+    const refusal = (...args: string[]): string => {
+      const r = spawnSync(PY, [path.join(SUPPORT, 'hf_ref.py'), dir, '--ids', '1,2', ...args], { encoding: 'utf8', env: PY_ENV });
+      expect(r.status, args.join(' ')).toBe(2);
+      return r.stderr;
+    };
+    try {
+      expect(refusal('--round-base', 'f16')).toMatch(/--round-base and --round-names go together/);
+      expect(refusal('--round-names', `${up}:out-in`)).toMatch(/--round-base and --round-names go together/);
+      expect(refusal('--round-base', 'int8', '--round-names', up)).toMatch(/--round-names: .* is not NAME:out-in or NAME:in-out/);
+      expect(refusal('--round-base', 'f16', '--round-names', 'model.layers.1.mlp.up_proj.weight:out-in')).toMatch(/not a parameter/);
+      expect(refusal('--round-base', 'f16', '--round-names', 'model.norm.weight:out-in')).toMatch(/not a matrix/);
+      expect(refusal('--round-base', 'f16', '--round-names', `${up}:out-in,${up}:in-out`)).toMatch(/named twice/);
+      expect(refusal('--round-base', 'int8', '--round-names', 'lm_head.weight:out-in')).toMatch(
+        /tied to the embedding.*round model\.embed_tokens\.weight/,
+      );
+      // a valid request gets as far as the (absent) weights
+      expect(refusal('--round-base', 'int8', '--round-names', `${up}:out-in`)).toMatch(/model\.safetensors .*is missing/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

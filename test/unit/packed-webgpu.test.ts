@@ -80,6 +80,7 @@ describe.skipIf(!gpuEnv || !hasNumpy)('frozen base in f16 / int8 on WebGPU (Dawn
       // f16: the issue's 2e-3 holds for the mean everywhere and for the max on
       // gpt2-tiny and qwen2-tiny; llama-gqa's max is 3.5e-3 (measured, README
       // "Frozen base dtype"): the weights' own rounding, the kernel adds none
+      // (the next test: PyTorch on the same rounded weights)
       expect(s.logprobs.f16.mean, `${s.name} f16 mean`).toBeLessThan(2e-3);
       expect(s.logprobs.f16.max, `${s.name} f16 max`).toBeLessThan(5e-3);
       // int8's bound, measured (README "Frozen base dtype"): mean and max |difference| to f32
