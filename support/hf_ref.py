@@ -7,7 +7,7 @@ it against transformers itself (test/unit/hf-transformers.test.ts).
 
     python3 support/hf_ref.py FOLDER (--ids 1,2,3 | --ids-file FILE) [--float32]
         [--adapter DIR [--grad] [--merge-to OUT [--merge-dtype F32|F16|BF16]]]
-        [--grad-base NAME[,NAME...]]
+        [--grad-base NAME[,NAME...]] [--round-base f16|int8 --round-names NAME:LAYOUT[,...]]
 
 FOLDER holds config.json and model.safetensors, or shards named by
 model.safetensors.index.json; tensors F32, F16 or BF16. Prints ONE JSON line
@@ -46,6 +46,20 @@ LoRA, with the semantics of PEFT's LoraLayer (peft_type LORA, eval mode):
                   for base tensors named as stored in the folder (GPT-2 with or
                   without "transformer."); with --adapter the LoRA is active.
                   A tied lm_head.weight is refused (ask for the embedding).
+  --round-base f16|int8, --round-names NAME:LAYOUT[,NAME:LAYOUT...]
+                  before the forward pass, round the named base matrices (as
+                  stored, GPT-2 with or without "transformer.") as the
+                  trainer's packed WebGPU base does (src/core/fused/pack.ts),
+                  then compute as usual on the rounded float32 values:
+                  f16 = IEEE half, nearest even (a finite value past 65504
+                  is refused); int8 = symmetric per output channel, scale =
+                  float32(max |row| / 127), q = round-half-even(w / scale)
+                  clamped to [-127, 127] (an all-zero row: scale 0, q 0),
+                  value float32(q * scale). LAYOUT says where the output
+                  channels are: out-in (rows: nn.Linear, an embedding table)
+                  or in-out (columns: GPT-2's Conv1D). The caller names the
+                  matrices (what its packing packs): nothing is rounded
+                  otherwise. A tied head is the embedding: round that.
   --merge-to OUT  (needs --adapter) writes OUT/ as a model folder with the
                   adapter merged, as PEFT's merge_and_unload:
                   W' = W + (B @ A) * scaling (nn.Linear, [out, in]) or
@@ -728,6 +742,70 @@ def base_grad_keys(c, names):
     return out
 
 
+# ---- the packed base's rounding (src/core/fused/pack.ts) ---------------------------
+
+
+def round_f16(a, np):
+    """float32 [..] -> the float32 values of their IEEE halves (numpy rounds
+    to nearest even, subnormals included, as pack.ts's floatToHalfBits)."""
+    with np.errstate(over="ignore"):
+        h = a.astype(np.float16)
+    bad = np.isinf(h) & np.isfinite(a)
+    if bad.any():
+        refuse(f"value {float(a[bad][0])} is beyond half precision's range (65504)")
+    return h.astype(np.float32)
+
+
+def round_int8(a, layout, np):
+    """float32 matrix -> its int8 values dequantized, as pack.ts's packInt8
+    then unpackMatrix: per output channel (rows of the [out, in] view)
+    scale = float32(max |row| / 127), q = round-half-even(w / scale) in
+    [-127, 127] (w / scale in float64, as JavaScript divides), value =
+    float32(q * scale); a row whose scale is 0 is all zeros."""
+    w = (a if layout == "out-in" else a.T).astype(np.float64)  # [out, in]
+    if not np.isfinite(w).all():
+        refuse("a non-finite value cannot be quantized")
+    m = np.abs(w).max(axis=1, initial=0.0)  # float32 values, exact in float64
+    s = (m / 127.0).astype(np.float32).astype(np.float64)[:, None]  # Math.fround(m / 127)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.clip(np.rint(w / s), -127, 127)  # np.rint: half to even
+    q = np.where(s == 0, 0.0, q) + 0.0  # + 0.0: a -0 becomes 0, as an integer code holds it
+    v = (q * s).astype(np.float32)  # |q| < 2^7, s 24 bits: the product is exact, then one rounding
+    return v if layout == "out-in" else v.T
+
+
+def round_keys(c, spec):
+    """--round-names NAME:LAYOUT,... -> [(stored name, resolved key, layout)]."""
+    exp = expected_shapes(c)
+    out, seen = [], set()
+    for item in spec:
+        name, sep, layout = item.rpartition(":")
+        if not sep or layout not in ("out-in", "in-out"):
+            refuse(f"--round-names: {item} is not NAME:out-in or NAME:in-out")
+        key = name[len("transformer.") :] if c["kind"] == "gpt2" and name.startswith("transformer.") else name
+        if key == "lm_head.weight" and c["tied"]:
+            emb = "transformer.wte.weight" if c["kind"] == "gpt2" else "model.embed_tokens.weight"
+            refuse(f"--round-names: lm_head.weight is tied to the embedding (tie_word_embeddings true); round {emb}")
+        if key not in exp:
+            refuse(f"--round-names: {name} is not a parameter of {c['kind']} with {c['layers']} layers")
+        if len(exp[key]) != 2:
+            refuse(f"--round-names: {name} has shape {exp[key]}, not a matrix")
+        if key in seen:
+            refuse(f"--round-names: {name} is named twice")
+        seen.add(key)
+        out.append((name, key, layout))
+    return out
+
+
+def round_base(W0, keys, dtype, np):
+    """W0 with the matrices of round_keys rounded to the packed dtype (a new dict)."""
+    W = dict(W0)
+    for name, key, layout in keys:
+        a = W0[key].astype(np.float32)
+        W[key] = round_f16(a, np) if dtype == "f16" else round_int8(a, layout, np)
+    return W
+
+
 # ---- forward -----------------------------------------------------------------------
 
 
@@ -889,7 +967,8 @@ def check_ids(c, ids):
         refuse(f"--ids: {len(ids)} tokens exceed config.json {field} = {c['positions']}")
 
 
-def run(folder, ids, float32=False, adapter_dir=None, grad=False, grad_base=(), merge_out=None, merge_dtype="F32"):
+def run(folder, ids, float32=False, adapter_dir=None, grad=False, grad_base=(), merge_out=None, merge_dtype="F32",
+        round_dtype=None, round_names=()):
     """Everything the command line does; returns the JSON object to print.
     ids None only with merge_out (merge without scoring)."""
     c = read_config(folder)
@@ -904,12 +983,19 @@ def run(folder, ids, float32=False, adapter_dir=None, grad=False, grad_base=(), 
     if (grad or grad_base) and len(ids) < 2:
         refuse("--ids: the loss needs at least two token ids")
     base_keys = base_grad_keys(c, grad_base)
+    if bool(round_dtype) != bool(round_names):
+        refuse("--round-base and --round-names go together (the dtype and the matrices to round)")
+    if round_dtype is not None and merge_out is not None:
+        refuse("--round-base does not go with --merge-to (the merge writes the folder's own weights)")
+    rounded = round_keys(c, round_names) if round_dtype is not None else []
     if merge_out is not None:
         check_merge_to(merge_out, folder, adapter_dir)
     import numpy as np
 
     raw = read_weights(folder, np)
     W0 = resolve(c, raw)
+    if rounded:
+        W0 = round_base(W0, rounded, round_dtype, np)
     adapter = read_adapter(adapter_dir, c, np) if adapter_dir is not None else None
     out = {}
     if merge_out is not None:
@@ -973,6 +1059,8 @@ def main(argv=None):
     ap.add_argument("--adapter", metavar="DIR", help="a PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors)")
     ap.add_argument("--grad", action="store_true", help="add the loss and its gradient w.r.t. every LoRA tensor (needs --adapter)")
     ap.add_argument("--grad-base", metavar="NAME[,NAME]", default="", help="add the loss and its gradient w.r.t. these base tensors (names as stored)")
+    ap.add_argument("--round-base", choices=["f16", "int8"], help="round --round-names as the packed WebGPU base does before the forward pass")
+    ap.add_argument("--round-names", metavar="NAME:LAYOUT[,...]", default="", help="the matrices to round (as stored), LAYOUT out-in or in-out")
     ap.add_argument("--merge-to", metavar="OUT", help="write OUT/ as a model folder with the adapter merged (needs --adapter)")
     ap.add_argument("--merge-dtype", choices=["F32", "F16", "BF16"], default="F32", help="storage dtype of --merge-to (default F32)")
     a = ap.parse_args(argv)
@@ -991,7 +1079,8 @@ def main(argv=None):
         if not os.path.isdir(a.folder):
             refuse(f"{a.folder} is not a folder")
         grad_base = list(dict.fromkeys(n.strip() for n in a.grad_base.split(",") if n.strip()))
-        out = run(a.folder, ids, a.float32, a.adapter, a.grad, grad_base, a.merge_to, a.merge_dtype)
+        round_names = [n.strip() for n in a.round_names.split(",") if n.strip()]
+        out = run(a.folder, ids, a.float32, a.adapter, a.grad, grad_base, a.merge_to, a.merge_dtype, a.round_base, round_names)
     except Refused as e:
         print(f"hf_ref: refused: {e}", file=sys.stderr)
         return 2

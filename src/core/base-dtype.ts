@@ -117,3 +117,15 @@ export function heldBaseDtype(params: ReadonlyMap<string, unknown>): BaseDtype {
   }
   return packed ? 'f16' : 'f32';
 }
+
+/** The matrices a packed base packs, each with the layout it is packed from
+ * (where its output channels are: int8's scales are per output channel), as
+ * createBaseVariables packs them. A reference that rounds the same weights
+ * (support/hf_ref.py --round-names, test/unit/packed-webgpu.test.ts) takes
+ * its list from here, so it follows whatever the packing covers. A token
+ * table (the embedding, an untied lm_head) is [vocab, d] in every family,
+ * GPT-2 included: its rows are its output channels, should it be packed. */
+export function packedMatrices(table: [string, number[]][], layout: SourceLayout): [string, SourceLayout][] {
+  const tokenTable = (n: string): boolean => n === 'lm_head.weight' || FAMILIES.some((f) => f.embeddingName === n);
+  return table.filter(([n, s]) => packableName(n, s)).map(([n]) => [n, tokenTable(n) ? 'out-in' : layout]);
+}

@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { setupBackend } from '../../src/cli/setup';
 import { watchGpuErrors } from './gpu-errors';
-import { projectionBytes, type BaseDtype } from '../../src/core/base-dtype';
+import { packedMatrices, projectionBytes, type BaseDtype } from '../../src/core/base-dtype';
 import { familyOf } from '../../src/core/arch';
 import { paramShapes } from '../../src/core/config';
 import { studentConfig } from '../../src/hf/config';
@@ -56,11 +56,22 @@ export interface StudentCase {
   snapshots: Record<BaseDtype, { fingerprint: string; params: string[] }>;
   /** Tensors left after each dtype's steps, against before (0: nothing leaks). */
   growth: Record<BaseDtype, number>;
+  /** For the PyTorch reference on the same rounded weights: see RefInputs. */
+  ref: RefInputs;
+}
+/** What the test needs to score the same weights in support/hf_ref.py:
+ * our per-token log-probs of Report.ids per base dtype, and the matrices our
+ * packed base packs as hf_ref.py's --round-names takes them (NAME:LAYOUT). */
+export interface RefInputs {
+  logprobs: Record<BaseDtype, (number | null)[]>;
+  roundNames: string[];
 }
 export interface Report {
   /** WebGPU errors nobody caught (gpu-errors.ts): the figures count only when empty. */
   gpuErrors: string[];
   backend: string;
+  /** The token ids every student scores. */
+  ids: number[];
   ops: OpCase[];
   students: StudentCase[];
 }
@@ -185,13 +196,30 @@ async function studentCase(dir: string, name: string, steps: number): Promise<St
   const table = paramShapes(s.modelConfig);
   const layout = familyOf(s.modelConfig).weightLayout;
   const projections = Object.fromEntries(DTYPES.map((d) => [d, projectionBytes(table, layout, d)])) as Record<BaseDtype, number>;
-  return { name, logprobs: { f16: stat('f16'), int8: stat('int8') }, losses, baseBytes, projectionBytes: projections, growth, snapshots };
+  const ref = refInputs(s, lp as Record<BaseDtype, (number | null)[]>);
+  return {
+    name,
+    logprobs: { f16: stat('f16'), int8: stat('int8') },
+    losses,
+    baseBytes,
+    projectionBytes: projections,
+    growth,
+    snapshots,
+    ref,
+  };
+}
+
+/** The matrices the packed base packs (base-dtype.ts packedMatrices: the
+ * one list the packing uses) with our log-probs per base dtype. */
+function refInputs(s: PretrainedStudent, logprobs: Record<BaseDtype, (number | null)[]>): RefInputs {
+  const packed = packedMatrices(paramShapes(s.modelConfig), familyOf(s.modelConfig).weightLayout);
+  return { logprobs, roundNames: packed.map(([n, layout]) => `${n}:${layout}`) };
 }
 
 async function main(): Promise<void> {
   const [dir, stepsCase, ...cases] = process.argv.slice(2);
   const info = await setupBackend('webgpu');
-  const out: Report = { backend: info.backend, gpuErrors: watchGpuErrors(), ops: [], students: [] };
+  const out: Report = { backend: info.backend, gpuErrors: watchGpuErrors(), ids: IDS, ops: [], students: [] };
   // odd and even widths, partial tiles, more rows than one tile, with and without bias
   const shapes: [[number, number, number], boolean][] = [
     [[5, 37, 70], true],

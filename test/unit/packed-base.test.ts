@@ -17,6 +17,7 @@ import {
   createBaseVariables,
   defaultBaseDtype,
   packableName,
+  packedMatrices,
   projectionBytes,
 } from '../../src/core/base-dtype';
 import { paramShapes, type ModelConfig } from '../../src/core/config';
@@ -222,5 +223,20 @@ describe('--base-dtype on the CLI', () => {
     await expect(runTrain(['--data', 'package.json', '--base-dtype', 'f16'])).rejects.toThrow(
       new UsageError('--base-dtype needs a pretrained student (--student DIR): a student from scratch has no frozen base'),
     );
+  });
+});
+
+describe('packedMatrices (the list a reference rounds: support/hf_ref.py --round-names)', () => {
+  it("lists exactly the matrices the packing packs, each with the family's layout", () => {
+    const t = paramShapes(llama);
+    expect(packedMatrices(t, 'out-in')).toEqual(t.filter(([n, s]) => packableName(n, s)).map(([n]) => [n, 'out-in']));
+    const gpt2: [string, number[]][] = [
+      ['transformer.wte.weight', [50, 8]],
+      ['transformer.wpe.weight', [16, 8]],
+      ['transformer.h.0.attn.c_attn.weight', [8, 24]],
+      ['transformer.h.0.attn.c_attn.bias', [24]],
+      ['transformer.ln_f.weight', [8]],
+    ];
+    expect(packedMatrices(gpt2, 'in-out')).toEqual([['transformer.h.0.attn.c_attn.weight', 'in-out']]);
   });
 });
