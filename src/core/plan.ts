@@ -81,6 +81,10 @@ export interface PlanOptions {
   /** How a LoRA run's frozen projections are held (base-dtype.ts; default
    * f32): f16 halves them, int8 quarters them plus a scale a row. */
   baseDtype?: BaseDtype;
+  /** Whether our fused kernels run (src/core/fused: WebGPU; default true).
+   * Without them (cpu, wasm, WebGL) the plain softmax, and GPT-2's plain
+   * LayerNorm and GELU, keep their intermediates too. */
+  fused?: boolean;
 }
 
 /** A named tensor (or a group of same-shaped tensors: count) and its bytes. */
@@ -133,6 +137,9 @@ export interface MemoryPlan {
     /** Transient while back-propagating through one block: its gradients
      * (an estimate, not measured). */
     backward: number;
+    /** The gradients tfjs holds at the end of the backward (see planMemory;
+     * an estimate: the bytes the tape saved). */
+    gradientsKept: number;
   };
   head: {
     /** One chunk's [C, V] logits (the whole [N, V] without chunks). */
@@ -240,13 +247,20 @@ function layerLoraModules(c: ModelConfig): { module: string; in: number; out: nu
  * (the plain softmax's scaled and masked scores: llama + LoRA 1,781,032 and
  * 4,004,392 B); not modelled here (those backends have no buffer limits).
  */
-export function blockTensors(c: ModelConfig, rows: number, seqLen: number): PlanTensor[] {
+export function blockTensors(c: ModelConfig, rows: number, seqLen: number, fused = true): PlanTensor[] {
   const n = rows * seqLen;
   const att = [rows, c.nHead, seqLen, seqLen];
   const out: PlanTensor[] = [];
   const need = (name: string, shape: number[], count = 1): void => void out.push(tensor(name, shape, count));
   const keep = (name: string, shape: number[], count = 1): void => void out.push(tensor(name, shape, count, true));
   familyOf(c).planBlock(c, n, att, need, keep); // the family's block, as listed above
+  if (!fused) {
+    // cpu, wasm, WebGL: the plain softmax keeps the scaled and the masked
+    // scores besides (one more [rows, heads, T, T] than the fused kernel,
+    // counted on cpu for GPT-2 and LLaMA); the family's plain norms and GELU
+    keep('plain softmax: scaled / masked scores', att);
+    familyOf(c).planUnfused?.(c, n, keep, 'block');
+  }
   const r = c.lora?.rank ?? 0;
   for (const m of layerLoraModules(c)) {
     need(`LoRA x A^T (${m.module})`, [n, r]);
@@ -263,18 +277,16 @@ export function blockTensors(c: ModelConfig, rows: number, seqLen: number): Plan
  * CE's input). Measured with the blocks above (1 layer less a block; chunked
  * head): gpt2 4 x 32: 107,520 B, llama/qwen2 4 x 32: 137,732 B, 4 x 64:
  * 275,460 B, as listed. */
-export function finalTensors(c: ModelConfig, rows: number, seqLen: number, headChunk: number): PlanTensor[] {
+export function finalTensors(c: ModelConfig, rows: number, seqLen: number, headChunk: number, fused = true): PlanTensor[] {
   const n = rows * seqLen;
   const out: PlanTensor[] = [];
-  familyOf(c).planFinal(
-    c,
-    n,
-    seqLen,
-    (name, shape, count = 1) => void out.push(tensor(name, shape, count)),
-    (name, shape, count = 1) => void out.push(tensor(name, shape, count, true)),
-  );
+  const keep = (name: string, shape: number[], count = 1): void => void out.push(tensor(name, shape, count, true));
+  familyOf(c).planFinal(c, n, seqLen, (name, shape, count = 1) => void out.push(tensor(name, shape, count)), keep);
+  if (!fused) familyOf(c).planUnfused?.(c, n, keep, 'final');
   out.push(tensor('CE log-sum-exp, per-token CE', [n], 2));
-  if (headChunk === 0) out.push(tensor('logits (no head chunks)', [n, c.vocabSize]));
+  // without chunks the loss over the whole logits (losses.ts mcckdLoss)
+  // keeps them, z - max and its exp (counted on cpu)
+  if (headChunk === 0) out.push(tensor('logits, z - max, exp (no head chunks)', [n, c.vocabSize], 3));
   return out;
 }
 
@@ -352,10 +364,11 @@ export function planMemory(o: PlanOptions): MemoryPlan {
   const adam = 2 * trainableCount * F32;
 
   // activations
-  const bt = blockTensors(c, rows, seqLen);
+  const fused = o.fused ?? true;
+  const bt = blockTensors(c, rows, seqLen, fused);
   const perBlock = sum(bt);
   const perBlockNeeded = sum(bt, (t) => !t.tfjs);
-  const ft = finalTensors(c, rows, seqLen, headChunk);
+  const ft = finalTensors(c, rows, seqLen, headChunk, fused);
   const final = sum(ft);
   const kt = klTensors(c, klRows);
   const kl = sum(kt);
@@ -384,16 +397,37 @@ export function planMemory(o: PlanOptions): MemoryPlan {
   const optimizer = 3 * largestTrainable * F32;
 
   const resident = weights + trainable + gradients + adam;
+  // tfjs's backward (tape.ts backpropagateGradients) frees no gradient it
+  // has passed on: every op's input gradient stays until the whole backward
+  // ends, next to the saved tensors, so the step peaks there. The gradients
+  // are those of the tensors on the path from the adapter to the loss; their
+  // bytes are about what the tape saved, which are those tensors' inputs and
+  // outputs (counted on cpu, LoRA on the attention, a block = 2 layers less
+  // 1: GPT-2 0.89x of the saved bytes, LLaMA 1.17x): the plan counts the
+  // saved bytes again.
+  // Without head chunks the logits' gradients (the CE's one-hot and
+  // softmax parts, the KL's rows scattered back, their sums) add 2 [N, V]
+  // to the 3 saved (counted on cpu).
+  const gradientsKept = kept + (headChunk === 0 ? 2 * n * V * F32 : 0);
   // recomputing each block in the backward (model.ts recomputedBlock): the
-  // block inputs stay, and one block's activations exist again at a time
+  // block inputs stay, and one block's activations exist again at a time;
+  // its inner backward frees its own gradients when it ends, so the outer
+  // one keeps one [N, d] a block (its output's) and those of the final
+  // tensors, and the block being run again adds its saved tensors and about
+  // as many gradients
   const keptRe = c.nLayer * n * d * F32 + final + kl;
+  const gradientsRe = c.nLayer * n * d * F32 + final + kl;
   const withRecompute = {
     kept: keptRe,
-    total: Math.max(resident + keptRe + Math.max(head.total, perBlock + backward, klBackward), resident + optimizer),
+    total: Math.max(
+      resident + keptRe + Math.max(head.total, klBackward),
+      resident + keptRe + gradientsRe + 2 * perBlock + backward,
+      resident + optimizer,
+    ),
   };
   const total = o.recompute
     ? withRecompute.total
-    : Math.max(resident + kept + Math.max(head.total, backward, klBackward), resident + optimizer);
+    : Math.max(resident + kept + Math.max(head.total, klBackward), resident + kept + gradientsKept + backward, resident + optimizer);
 
   // single buffers: every parameter (in full fine-tuning its gradient and
   // AdamW moments have its size too), each distinct activation shape, the
@@ -459,7 +493,7 @@ export function planMemory(o: PlanOptions): MemoryPlan {
     trainable,
     gradients,
     adam,
-    activations: { perBlock, perBlockNeeded, blockTensors: bt, final, finalTensors: ft, kl, kept, backward },
+    activations: { perBlock, perBlockNeeded, blockTensors: bt, final, finalTensors: ft, kl, kept, backward, gradientsKept },
     head,
     optimizer,
     total,
