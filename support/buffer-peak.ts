@@ -10,18 +10,24 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 interface EngineInternals {
-  state: { tensorInfo: Map<tf.DataId, { bytes: number }> };
+  state: { tensorInfo: WeakMap<tf.DataId, { bytes: number }> };
   trackTensor(a: tf.Tensor, backend: unknown): void;
   removeDataId(dataId: tf.DataId, backend: unknown): void;
 }
 
 /** Runs `fn`; returns its value, the peak bytes of distinct buffers during it
- * (those alive before it included) and the bytes alive when it started. */
-export async function bufferPeak<T>(fn: () => Promise<T>): Promise<{ value: T; peakBytes: number; startBytes: number }> {
+ * (those alive before it included) and the bytes alive when it started.
+ * The map is a WeakMap: the start is tf.memory().numBytes, exact when no
+ * two live tensors share a buffer then (`sharedAtStart`: how many do, 0
+ * between two training steps). */
+export async function bufferPeak<T>(
+  fn: () => Promise<T>,
+): Promise<{ value: T; peakBytes: number; startBytes: number; sharedAtStart: number }> {
   const e = tf.engine() as unknown as EngineInternals;
   const info = e.state.tensorInfo;
-  let now = 0;
-  for (const v of info.values()) now += v.bytes;
+  const m = tf.memory() as tf.MemoryInfo & { numDataBuffers: number };
+  const sharedAtStart = m.numTensors - m.numDataBuffers;
+  let now = m.numBytes;
   const startBytes = now;
   let peak = now;
   const track = e.trackTensor;
@@ -42,7 +48,7 @@ export async function bufferPeak<T>(fn: () => Promise<T>): Promise<{ value: T; p
   };
   try {
     const value = await fn();
-    return { value, peakBytes: peak, startBytes };
+    return { value, peakBytes: peak, startBytes, sharedAtStart };
   } finally {
     e.trackTensor = track;
     e.removeDataId = remove;
