@@ -11,9 +11,11 @@
 // the step is one tf.tidy; the forward runs under a gradient tape that keeps,
 // until the backward ends, every tensor some op's gradient was given (the
 // op's saved inputs/outputs, `saved` on the tape) and drops the rest; the
-// backward frees each gradient once it has been passed on, and the saved
-// tensors only when it is done. What a block keeps is listed, tensor by
-// tensor, in blockTensors(), and was measured (see there).
+// backward keeps every gradient it forms (tfjs's tape.ts frees none it has
+// passed on) and frees them with the saved tensors only when it is done, so
+// a step peaks at the end of its backward. What a block keeps is listed,
+// tensor by tensor, in blockTensors(), and was measured (see there); the
+// gradients are estimated from it (planMemory).
 //
 // Everything is float32: the trainer creates every variable, frozen or not,
 // as float32 (model.ts createVariables), except a LoRA run's frozen
@@ -22,7 +24,11 @@
 // input and runs its forward again in the backward: the plan then counts
 // that smaller figure (withRecompute), and prints it as an option otherwise.
 //
-// The figures are live tensors (what tf.memory().numBytes counts). On
+// The figures are the bytes of distinct live buffers (support/buffer-peak.ts
+// measures them; tf.memory().numBytes and tf.profile's peakBytes count a
+// buffer again for each tensor that views it: a Reshape, a clone the tape
+// saves). test/unit/plan-truth.test.ts holds the plan within 20% of a real
+// step on wasm; bench/pretrained.ts prints both for the 124M rows. On
 // WebGPU, tfjs-backend-webgpu puts a freed tensor's buffer in a pool keyed
 // by its size and reuses it for a later tensor of that size; it does not
 // destroy it. After a first step of a fixed shape the pool holds about the
@@ -160,7 +166,7 @@ export interface MemoryPlan {
   /** The peak and the activations kept with activation recomputation
    * (only the block inputs kept; one block run again in the backward):
    * `total` when the options ask for it, for comparison otherwise. */
-  withRecompute: { kept: number; total: number };
+  withRecompute: { kept: number; gradientsKept: number; total: number };
   /** Tensors that may hit a per-buffer limit, largest first (one per
    * distinct shape). */
   buffers: PlanTensor[];
@@ -419,6 +425,7 @@ export function planMemory(o: PlanOptions): MemoryPlan {
   const gradientsRe = c.nLayer * n * d * F32 + final + kl;
   const withRecompute = {
     kept: keptRe,
+    gradientsKept: gradientsRe,
     total: Math.max(
       resident + keptRe + Math.max(head.total, klBackward),
       resident + keptRe + gradientsRe + 2 * perBlock + backward,
@@ -536,6 +543,9 @@ export function formatPlan(p: MemoryPlan): string {
           a.kept,
           `${c.nLayer} x ${formatBytes(a.perBlock)} + final ${formatBytes(a.final)}${a.kl ? ` + KL ${formatBytes(a.kl)}` : ''} (gradients need ${formatBytes(a.perBlockNeeded)} a block)`,
         ],
+    o.recompute
+      ? ['gradients kept', p.withRecompute.gradientsKept, 'block outputs and final (tfjs frees them when the backward ends; estimate)']
+      : ['gradients kept', a.gradientsKept, 'about the saved bytes again (tfjs frees them when the backward ends; estimate)'],
     ['block backward', a.backward, "one block's gradients (estimate)"],
     ['head + CE', p.head.total, `${head}${p.head.embeddingGrad ? ', head gradient sums' : ', head frozen'}`],
     ...(p.head.klBackward
@@ -641,6 +651,8 @@ export interface DescribePlanOptions {
   name?: string;
   /** Activation recomputation (TrainConfig.recompute). */
   recompute?: boolean;
+  /** Whether our fused kernels run (PlanOptions.fused; default true). */
+  fused?: boolean;
 }
 
 /** The plan of one step of `config` (with its LoRA setting) at `rows` x
@@ -662,6 +674,7 @@ export function describePlan(
     ...(o.memoryBytes !== undefined ? { memoryBytes: o.memoryBytes } : {}),
     ...(o.recompute ? { recompute: true } : {}),
     ...(o.baseDtype ? { baseDtype: o.baseDtype } : {}),
+    ...(o.fused === false ? { fused: false } : {}),
   });
   const assumed = o.klRows === undefined ? ` (KL term: ${ASSUMED_ANSWER_TOKENS} answer tokens a question assumed)` : '';
   return { text: `memory plan${assumed}:\n${formatPlan(plan)}`, fits: plan.verdict.fits, reasons: plan.verdict.reasons, peak: plan.total };

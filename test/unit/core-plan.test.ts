@@ -63,7 +63,7 @@ describe('plan: a tiny GPT-2 by hand', () => {
     expect(p.total).toBe(13632);
     // informational: 6 x 4 block inputs + final, their gradients, one
     // recomputed block, its gradients and its backward
-    expect(p.withRecompute).toEqual({ kept: 96 + 384, total: 5184 + 480 + 480 + 2 * 3168 + 1344 });
+    expect(p.withRecompute).toEqual({ kept: 96 + 384, gradientsKept: 96 + 384, total: 5184 + 480 + 480 + 2 * 3168 + 1344 });
     expect(p.largest.shape).toEqual([6, 16]); // 384 bytes
     expect(p.verdict).toEqual({ fits: true, reasons: [] });
   });
