@@ -291,7 +291,8 @@ Comlink.expose(createApi(new Session()));
 /** The Student step's memory plan: the default batch over the loaded data
  * (a run checks its own settings again when it starts: core/run.ts). */
 function planOf(session: Session, c: ModelConfig, tok: StudentTokenizer): Pick<StudentSummary, 'plan'> {
-  return { plan: stepPlan(c, tok, session.data?.groups, DEFAULT_TRAIN) };
+  // our fused kernels run on WebGPU only; elsewhere the plain ops keep more
+  return { plan: stepPlan(c, tok, session.data?.groups, DEFAULT_TRAIN, { fused: session.backend?.backend === 'webgpu' }) };
 }
 
 function sameLora(a: LoraConfig, b: LoraConfig | null): boolean {
