@@ -2,13 +2,12 @@
 // the records it could not use: the good ones train (or are scored), and the
 // bad ones are named by file and line, so that a person can fix them without
 // running `mcckd inspect` to find out that anything was skipped.
-import type { DataReport, ReportError } from '../data/report';
+import { whereText, type DataReport, type ReportError } from '../data/report';
 
-/** Where an error is: the file with its line (JSON Lines, or a pretty-printed
- * array) or, failing that, its record's index in the array, and the field. */
+/** The file, then where in it (whereText: its record, line and field). */
 function where(file: string, e: ReportError): string {
-  const at = e.line !== undefined ? ` line ${e.line}` : e.index !== undefined ? ` record [${e.index}]` : '';
-  return `${file}${at}${e.field ? ` (${e.field})` : ''}`;
+  const at = whereText(e);
+  return at ? `${file} ${at}` : file;
 }
 
 /** Lines for stderr: the first `max` listed errors, how many more there are,

@@ -10,30 +10,20 @@ import * as tf from '@tensorflow/tfjs-core';
 import { FAMILIES } from './arch';
 import type { GpuLimits } from './limits';
 import { createVariables, type Params } from './model';
+import { BaseDtypeError, type BaseDtype } from './base-dtype-choice';
 import { packF16, packInt8, packedBytes, type PackedDtype, type PackedMatrix, type SourceLayout } from './fused/pack';
 import { packedKey, scaleKey } from './fused/packed';
 import type { TensorMap } from './state';
 
-export type BaseDtype = 'f32' | PackedDtype;
-export const BASE_DTYPES: readonly BaseDtype[] = ['f32', 'f16', 'int8'];
-
-export const isBaseDtype = (x: unknown): x is BaseDtype => typeof x === 'string' && (BASE_DTYPES as readonly string[]).includes(x);
-
-/** f16 where the packed kernels run (WebGPU), f32 elsewhere. */
-export const defaultBaseDtype = (backend: string): BaseDtype => (backend === 'webgpu' ? 'f16' : 'f32');
-
-export class BaseDtypeError extends Error {
-  override name = 'BaseDtypeError';
-}
-
-/** Refuses a packed base on a backend without the packed kernels; `flag`
- * names the setting as the caller's user knows it (--base-dtype). */
-export function checkBaseDtype(dtype: BaseDtype, backend: string, flag = 'baseDtype'): void {
-  if (dtype !== 'f32' && backend !== 'webgpu')
-    throw new BaseDtypeError(
-      `${flag} ${dtype} needs the webgpu backend (the packed base runs in its WGSL kernels); on ${backend} use ${flag} f32`,
-    );
-}
+export {
+  BASE_DTYPES,
+  BaseDtypeError,
+  checkBaseDtype,
+  defaultBaseDtype,
+  isBaseDtype,
+  packsBase,
+  type BaseDtype,
+} from './base-dtype-choice';
 
 /** The frozen matrices a packed base packs: every 2-D weight a projection
  * (linear(), ../layers.ts) reads, i.e. all but the token tables (embedding,
@@ -115,4 +105,15 @@ export function projectionBytes(table: [string, number[]][], layout: SourceLayou
     n += dtype === 'f32' ? rows * cols * 4 : packedBytes({ rows, wordsPerRow: Math.ceil(cols / (dtype === 'f16' ? 2 : 4)), dtype });
   }
   return n;
+}
+
+/** How a built model holds its frozen base (what a run's note reports): f16
+ * or int8 where its projections are packed (int8 with scales), else f32. */
+export function heldBaseDtype(params: ReadonlyMap<string, unknown>): BaseDtype {
+  let packed = false;
+  for (const name of params.keys()) {
+    if (name.endsWith(scaleKey(''))) return 'int8';
+    if (name.endsWith(packedKey(''))) packed = true;
+  }
+  return packed ? 'f16' : 'f32';
 }

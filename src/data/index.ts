@@ -7,7 +7,7 @@ import { curate, settleGolds } from './curate';
 import { Rng } from '../shared/rng';
 import { CURATION_DEFAULTS } from './defaults';
 import { readAll } from './read';
-import { DataError, ReportBuilder, type DataReport } from './report';
+import { DataError, ReportBuilder, whereText, type DataReport } from './report';
 import type { Source } from './decode';
 import type { EvalItem, QuestionGroup, TaskType, UnreadablePolicy } from './types';
 
@@ -60,13 +60,12 @@ function refuseUnreadable(rb: ReportBuilder, sawBytes: boolean): never {
   if (!sawBytes) throw new DataError('file is empty');
   if (r.records === 0) throw new DataError('file contains only whitespace: no record');
   const first = r.errors[0];
-  const where = !first
-    ? ''
-    : first.index !== undefined
-      ? `record ${first.index}${first.line !== undefined ? ` (line ${first.line})` : ''}`
-      : `line ${first.line}`;
+  const where = first ? whereText({ ...first, field: undefined }) : '';
   const more = r.records > 1 ? ` (${r.records} records, none usable)` : '';
-  throw new DataError(`no usable record${more}: ${first ? `${where}: ${first.message}` : 'no record'}; ${ACCEPTED_FORMATS}`, r);
+  throw new DataError(
+    `no usable record${more}: ${first ? `${where ? `${where}: ` : ''}${first.message}` : 'no record'}; ${ACCEPTED_FORMATS}`,
+    r,
+  );
 }
 
 export async function readTeacherFile(

@@ -14,6 +14,21 @@ export interface ReportError extends Where {
   message: string;
 }
 
+/** Where a record's problem is, in words shared by the page, the CLI and the
+ * refusals: `record 4 (line 57)` in a JSON array whose lines are known,
+ * `line 9` in JSON Lines, then the field: `line 9, field "answer"`. '' when
+ * nothing is known. */
+export function whereText(e: Where & { field?: string }): string {
+  const at =
+    e.index !== undefined
+      ? `record ${e.index}${e.line !== undefined ? ` (line ${e.line})` : ''}`
+      : e.line !== undefined
+        ? `line ${e.line}`
+        : '';
+  const field = e.field ? `field "${e.field}"` : '';
+  return [at, field].filter(Boolean).join(', ');
+}
+
 export interface DroppedExample extends Where {
   reason: string;
   question?: string;

@@ -3,6 +3,7 @@
 
 import './style.css';
 import { curationOf, DEFAULT_TRAIN, type BackendName } from '../core/records';
+import type { BaseDtype } from '../core/base-dtype-choice';
 import type { BackendInfo, DataSource, EvalOptions, EvalPhase, ExportFormat, RunResult, TrainEvent } from '../worker/protocol';
 import { backendLabel } from './backend-label';
 import { CheckpointsView } from './checkpoints';
@@ -51,12 +52,18 @@ const dataView = new DataInputView({
 });
 
 const student = new StudentView({
-  load: (files) => api.loadStudent(files),
+  load: (files, baseDtype) => api.loadStudent(files, baseDtype),
   setLora: (lora) => api.setLora(lora),
+  setBaseDtype: (baseDtype) => api.setBaseDtype(baseDtype),
   loadAdapter: (files) => api.loadAdapter(files),
   clear: () => api.clearStudent(),
   changed: (kind) => settings.setStudent(kind),
 });
+
+/** The Student step's "Base weights on the GPU", sent with a new run and a
+ * resume (a checkpoint is the same whatever the base dtype: a resume holds
+ * its base as the page now says). */
+const baseDtypeOption = (): { baseDtype: BaseDtype } => ({ baseDtype: student.baseDtype() });
 
 /** The settings form plus the Student step's prompt template. */
 function runSettings(): ReturnType<typeof settings.read> {
@@ -76,7 +83,7 @@ const training = new TrainingView({
   start: () =>
     runTraining('Training', (l) => {
       const s = runSettings();
-      return api.train(s.config, { autosaveEvery: s.autosaveEvery, accuracy: s.accuracy }, l);
+      return api.train(s.config, { autosaveEvery: s.autosaveEvery, accuracy: s.accuracy, ...baseDtypeOption() }, l);
     }),
   continueRun: () =>
     runTraining('Continuing', (l) => {
@@ -103,7 +110,11 @@ const checkpoints = new CheckpointsView({
   resume: (id) =>
     runTraining('Resuming', (l) => {
       const s = settings.read();
-      return api.resumeCheckpoint(id, { autosaveEvery: s.autosaveEvery, accuracy: s.accuracy, backend: settings.backend() }, l);
+      return api.resumeCheckpoint(
+        id,
+        { autosaveEvery: s.autosaveEvery, accuracy: s.accuracy, backend: settings.backend(), ...baseDtypeOption() },
+        l,
+      );
     }),
   exportFile: (id, format) => exportCheckpoint(id, format),
   remove: (c) =>
@@ -220,6 +231,7 @@ const listener = callback(onEvent);
 function showBackend(b: BackendInfo): void {
   const { text, warn } = backendLabel(b);
   backendBadge.dataset.backend = b.backend;
+  student.setBackend(b.backend);
   backendBadge.textContent = text;
   backendBadge.classList.toggle('warn', warn);
 }
@@ -362,7 +374,7 @@ async function runCompare(): Promise<void> {
   // with the Evaluation settings: consistency too when they sample explanations
   const r = await guard(
     'Comparison',
-    () => api.compare(s.config, evaluation.options(), listener, { seeds, accuracy: s.accuracy }),
+    () => api.compare(s.config, evaluation.options(), listener, { seeds, accuracy: s.accuracy, ...baseDtypeOption() }),
     (m) => training.failed(m),
   );
   if (r) compare.finish(r);

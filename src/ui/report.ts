@@ -3,6 +3,7 @@
 // marked. All of it is text from the user's file, so it goes in as text nodes.
 
 import type { DataSummary, EvalDataSummary, QuestionGroup, DataReport } from '../worker/protocol';
+import { whereText } from '../data/report';
 import { formatBytes } from '../shared/format';
 import { h } from './dom';
 
@@ -65,12 +66,8 @@ function short(value: unknown, max = 300): string {
 
 function errorList(errors: DataReport['errors']): HTMLElement {
   if (errors.length === 0) return h('p', { class: 'ok', text: 'No errors.' });
-  const where = (e: DataReport['errors'][number]): string =>
-    [e.line !== undefined ? `line ${e.line}` : e.index !== undefined ? `record ${e.index}` : '', e.field ? `field "${e.field}"` : '']
-      .filter(Boolean)
-      .join(', ');
   const items = errors.slice(0, MAX_ERRORS).map((e) => {
-    const w = where(e);
+    const w = whereText(e);
     return h('li', {}, w ? h('span', { class: 'where', text: `${w}: ` }) : null, e.message);
   });
   return h(

@@ -1,18 +1,33 @@
 // The Student step: a model trained from scratch (the preset in Settings) or
 // a pretrained Hugging Face model folder, with what it is (architecture,
-// size, dtype, the memory plan on this GPU) and its LoRA setting. Thin: the
-// worker reads and checks the folder; text from the folder is shown as text.
+// size, dtype, the memory plan on this GPU), its LoRA setting and how its
+// frozen base is held on the GPU. Thin: the worker reads and checks the
+// folder; text from the folder is shown as text.
 
+import type { BaseDtype } from '../core/base-dtype-choice';
 import type { LoraConfig } from '../core/records';
 import { studentKind, type StudentKind } from '../core/run-settings';
 import type { StudentSummary } from '../worker/protocol';
 import { DEFAULT_PROMPT_TEMPLATE, validatePromptTemplate } from '../data/template';
+import {
+  BASE_DTYPE_HELP,
+  BASE_DTYPE_LABELS,
+  BASE_DTYPE_ORDER,
+  baseDtypeChoice,
+  baseDtypeApplies,
+  keepBaseDtype,
+  keptBaseDtype,
+  onGpuWords,
+  type BaseDtypeChoice,
+} from './base-dtype';
 import { h, nextId } from './dom';
 
 interface StudentActions {
-  /** Reads the picked folder in the worker. */
-  load(files: File[]): Promise<{ summary: StudentSummary; lora: LoraConfig | null; note?: string }>;
+  /** Reads the picked folder in the worker (its plan holds the base in `baseDtype`). */
+  load(files: File[], baseDtype: BaseDtype): Promise<{ summary: StudentSummary; lora: LoraConfig | null; note?: string }>;
   setLora(lora: LoraConfig | null): Promise<StudentSummary | undefined>;
+  /** The base dtype changed: the picked student's plan again. */
+  setBaseDtype(baseDtype: BaseDtype): Promise<StudentSummary | undefined>;
   /** Reads a PEFT adapter folder onto the picked base (continue training it). */
   loadAdapter(files: File[]): Promise<{ summary: StudentSummary; lora: LoraConfig }>;
   clear(): Promise<void>;
@@ -39,6 +54,13 @@ export class StudentView {
   private readonly recompute: HTMLInputElement;
   private readonly adapter: HTMLInputElement;
   private readonly adapterStatus = h('small', { testid: 'adapter-status', attrs: { 'aria-live': 'polite' } });
+  private readonly baseSelect: HTMLSelectElement;
+  /** Why only f32 is offered (off WebGPU); when the choice does not apply. */
+  private readonly baseWhy = h('small', { testid: 'base-dtype-why' });
+  private readonly baseApplies = h('small', { testid: 'base-dtype-applies', text: baseDtypeApplies('scratch') });
+  private backend: string | undefined;
+  private lora: LoraConfig | null = null;
+  private choice: BaseDtypeChoice = baseDtypeChoice(undefined, keptBaseDtype());
 
   constructor(private readonly act: StudentActions) {
     const group = nextId('student-kind');
@@ -76,6 +98,19 @@ export class StudentView {
       testid: 'adapter-folder',
     });
     this.adapter.addEventListener('change', () => void this.pickAdapter());
+    this.baseSelect = h('select', { attrs: { id: nextId('base-dtype') }, testid: 'base-dtype' });
+    this.baseSelect.append(...BASE_DTYPE_ORDER.map((d) => h('option', { attrs: { value: d }, text: BASE_DTYPE_LABELS[d] })));
+    this.baseSelect.addEventListener('change', () => void this.pickBaseDtype());
+    const baseBox = h(
+      'div',
+      { class: 'field' },
+      h('label', { attrs: { for: this.baseSelect.id }, text: 'Base weights on the GPU' }),
+      this.baseSelect,
+      h('small', { text: BASE_DTYPE_HELP }),
+      this.baseWhy,
+      this.baseApplies,
+    );
+    this.showChoice();
     this.loraBox = h(
       'fieldset',
       { class: 'lora', attrs: { hidden: true } },
@@ -117,6 +152,7 @@ export class StudentView {
       this.status,
       this.info,
       this.loraBox,
+      baseBox,
       h(
         'div',
         { class: 'field' },
@@ -162,8 +198,34 @@ export class StudentView {
     return this.pretrained.checked ? this.summary : undefined;
   }
 
+  /** How a run holds a pretrained student's frozen base (sent with every
+   * new run and resume; the worker ignores it from scratch). */
+  baseDtype(): BaseDtype {
+    return this.choice.value;
+  }
+
+  /** The worker's backend (from its report): what it can hold decides what
+   * is offered; a changed choice re-plans the picked student. */
+  setBackend(backend: string): void {
+    this.backend = backend;
+    const before = this.choice.value;
+    this.choice = baseDtypeChoice(backend, keptBaseDtype());
+    this.showChoice();
+    if (this.choice.value !== before) void this.replan();
+  }
+
   setEnabled(on: boolean): void {
-    for (const el of [this.scratch, this.pretrained, this.folder, this.rank, this.alpha, this.template, this.recompute, this.adapter])
+    for (const el of [
+      this.scratch,
+      this.pretrained,
+      this.folder,
+      this.rank,
+      this.alpha,
+      this.template,
+      this.recompute,
+      this.adapter,
+      this.baseSelect,
+    ])
       el.disabled = !on;
     for (const c of this.targets.querySelectorAll('input')) (c as HTMLInputElement).disabled = !on;
   }
@@ -174,7 +236,7 @@ export class StudentView {
     this.status.className = 'muted';
     this.status.textContent = `reading ${files.length} files…`;
     try {
-      const r = await this.act.load(files);
+      const r = await this.act.load(files, this.choice.value);
       this.pretrained.checked = true;
       this.show(r.summary, r.lora);
       this.status.textContent =
@@ -209,6 +271,7 @@ export class StudentView {
   private async useScratch(): Promise<void> {
     this.folderRow.hidden = true;
     this.loraBox.hidden = true;
+    this.showApplies('scratch');
     this.info.replaceChildren();
     this.status.textContent = '';
     this.summary = undefined;
@@ -223,7 +286,7 @@ export class StudentView {
     const rows: [string, string][] = [
       ['Model', `${s.name} (${s.arch})`],
       ['Parameters', `${fmtParams(s.params)} (${s.nLayer} layers × ${s.hidden}, ${heads})`],
-      ['Stored as', `${s.dtypes.join(', ')} (float32 on the GPU)`],
+      ['Stored as', `${s.dtypes.join(', ')} (${onGpuWords(s.baseDtype, lora !== null)})`],
       ['Vocabulary', `${s.vocabSize.toLocaleString('en')} tokens; end token ${JSON.stringify(s.eos)}`],
       ['Positions', `${s.blockSize} (longer rationales are skipped)`],
       ['Output head', s.tied ? 'tied to the token embedding' : 'its own matrix'],
@@ -259,6 +322,8 @@ export class StudentView {
       }),
     );
     this.loraBox.hidden = false;
+    this.lora = lora;
+    this.showApplies(lora ? 'lora' : 'full');
     this.adapterStatus.className = 'muted';
     this.adapterStatus.textContent = s.adapter
       ? `Training starts from the adapter "${s.adapter}" (r ${lora?.rank}, alpha ${lora?.alpha}); changing the LoRA setting starts a fresh adapter instead.`
@@ -283,6 +348,41 @@ export class StudentView {
       this.status.className = 'error';
       this.status.setAttribute('role', 'alert');
       this.status.textContent = `LoRA: ${e instanceof Error ? e.message : String(e)}`;
+    }
+  }
+
+  private showApplies(kind: StudentKind): void {
+    this.baseApplies.textContent = baseDtypeApplies(kind);
+    this.baseApplies.hidden = this.baseApplies.textContent === '';
+  }
+
+  /** The select as the choice says: the options this backend cannot hold
+   * are off, with the reason. */
+  private showChoice(): void {
+    for (const o of this.baseSelect.options) o.disabled = !this.choice.offered.includes(o.value as BaseDtype);
+    this.baseSelect.value = this.choice.value;
+    this.baseWhy.textContent = this.choice.why ?? '';
+    this.baseWhy.hidden = this.choice.why === undefined;
+  }
+
+  private async pickBaseDtype(): Promise<void> {
+    const d = this.baseSelect.value as BaseDtype;
+    keepBaseDtype(d); // a choice made by hand is kept across visits
+    this.choice = baseDtypeChoice(this.backend, d);
+    this.showChoice();
+    await this.replan();
+  }
+
+  /** The picked student's plan with the base as chosen. */
+  private async replan(): Promise<void> {
+    if (!this.summary) return;
+    try {
+      const s = await this.act.setBaseDtype(this.choice.value);
+      if (s) this.show(s, this.lora);
+    } catch (e) {
+      this.status.className = 'error';
+      this.status.setAttribute('role', 'alert');
+      this.status.textContent = e instanceof Error ? e.message : String(e); // the worker's words name the setting
     }
   }
 }

@@ -3,6 +3,7 @@
 // tokens per second. Events from the worker only update a model object; the
 // DOM is written once per animation frame.
 
+import { baseDtypeNote } from '../core/base-dtype-choice';
 import type { AccuracyPoint, RunInfo, RunStatus, TrainEvent } from '../worker/protocol';
 import { LiveChart } from './charts';
 import { formatDuration, formatNumber, formatPercent, h, perFrame, progressBar } from './dom';
@@ -300,8 +301,11 @@ export class TrainingView {
       this.note(
         `${LABELS[info.label] ?? info.label}: this run had already finished all ${info.totalSteps} steps, so there is nothing left to train; evaluate or export it, or start a new run`,
       );
-    if (info.createMs > 0)
-      this.note(`${LABELS[info.label] ?? info.label}: model ready in ${formatDuration(info.createMs)} on ${info.backend.backend}`);
+    if (info.createMs > 0) {
+      // a pretrained student's base as built (the CLI's ", base f16")
+      const base = info.baseDtype ? `, ${baseDtypeNote(info.baseDtype, !!c.lora)}` : '';
+      this.note(`${LABELS[info.label] ?? info.label}: model ready in ${formatDuration(info.createMs)} on ${info.backend.backend}${base}`);
+    }
     this.schedule();
   }
 

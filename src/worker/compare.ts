@@ -3,6 +3,7 @@
 // seed asked; summarised by the same buildReport as `mcckd experiment`.
 
 import { curationOf, DEFAULT_TRAIN, prepareTrainConfig, type TrainConfig } from '../core/config';
+import type { BaseDtype } from '../core/base-dtype-choice';
 import { MAX_COMPARE_SEEDS, buildReport, type ExperimentRun, type Report } from '../core/experiment-report';
 import type { AccuracyCheck, CompareOptions, CompareResult, CompareRun, EvalOptions, EvalResultView, TrainListener } from './protocol';
 import type { RunControl } from './control';
@@ -42,7 +43,7 @@ export function compare(
         emit({ type: 'compare-run', label, alpha: c.alpha, seed, seedIndex, seeds: seeds.length });
         let run: CompareRun;
         try {
-          run = await oneRun(session, label, data, c, { evalOpts, accuracy: opts.accuracy }, control, emit);
+          run = await oneRun(session, label, data, c, { evalOpts, accuracy: opts.accuracy, baseDtype: opts.baseDtype }, control, emit);
         } catch (e) {
           // a run that fails (diverged, a GPU that did not come back) ends
           // the comparison, but the runs before it are reported, not lost
@@ -79,12 +80,12 @@ async function oneRun(
   label: CompareRun['label'],
   data: TeacherData,
   config: TrainConfig,
-  { evalOpts, accuracy }: { evalOpts: EvalOptions; accuracy?: AccuracyCheck },
+  { evalOpts, accuracy, baseDtype }: { evalOpts: EvalOptions; accuracy?: AccuracyCheck; baseDtype?: BaseDtype },
   control: RunControl,
   emit: Emit,
 ): Promise<CompareRun> {
   if (label === 'mcckd') disposeLive(session);
-  const { live, createMs } = await createTrainer(session, label, data, config, emit);
+  const { live, createMs } = await createTrainer(session, label, data, config, emit, baseDtype);
   if (label === 'mcckd') session.live = live;
   try {
     announce(session, emit, live, createMs, 0);

@@ -3,6 +3,7 @@
 // the UI imports them with `import type` (it holds no worker code).
 
 import type { BackendInfo } from '../core/backend';
+import type { BaseDtype } from '../core/base-dtype-choice';
 import type { Arch } from '../core/arch';
 import type { AccuracyCheck, AccuracyPoint } from '../core/run-settings';
 
@@ -70,6 +71,9 @@ export interface StudentSummary {
   adapter?: string;
   /** The memory plan against this GPU, when the backend can say. */
   plan?: { text: string; fits: boolean; reasons: string[] };
+  /** How the plan holds the frozen base of a LoRA run (the page's "Base
+   * weights on the GPU"); a full fine-tune keeps f32 whatever it says. */
+  baseDtype: BaseDtype;
 }
 
 /** Which run an event belongs to: the ordinary run, the two runs of a
@@ -97,6 +101,9 @@ export interface RunInfo {
   /** Accuracy checks made earlier on this model in this session (kept in
    * the worker's memory only, not with the stored run). */
   accuracyHistory?: AccuracyPoint[];
+  /** How a pretrained student's base is held (absent from scratch); with a
+   * LoRA, its frozen projections (core/base-dtype.ts), else f32. */
+  baseDtype?: BaseDtype;
 }
 
 interface AccuracyEvent extends AccuracyPoint {
@@ -194,6 +201,8 @@ export interface CompareOptions {
   /** Accuracy while training, as a run from the Training step checks it
    * (the curves go in the chart and the report's curves.svg). */
   accuracy?: AccuracyCheck;
+  /** How a pretrained student's frozen base is held (as in RunOptions). */
+  baseDtype?: BaseDtype;
 }
 
 /** A comparison's run begins: which seed (of how many) and which model;

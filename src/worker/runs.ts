@@ -8,6 +8,8 @@ import { BackendLostError, guardBackendLoss, recreateBackend } from '../core/bac
 import { DivergedError } from '../core/trainer';
 import { checkpointKindFor, statusAfterSave, type CheckpointKind } from '../core/run-status';
 import { accuracySchedule, assembleTrainer, planRun, type RunStart } from '../core/run';
+import { checkPageBaseDtype, packsBase, type BaseDtype } from '../core/base-dtype-choice';
+import { heldBaseDtype } from '../core/base-dtype';
 import { studentKind, withDefaultLr } from '../core/run-settings';
 import type { TrainState } from '../core/state';
 import type { EvalItem, TaskType } from '../data/types';
@@ -51,6 +53,18 @@ export interface RunOptions {
   autosaveEvery: number;
   /** Accuracy while training (off when absent). */
   accuracy?: AccuracyCheck;
+  /** How a pretrained student's frozen base is held (the page's "Base
+   * weights on the GPU"; default f32). A checkpoint is the same whatever it
+   * is, so a resume takes the page's current choice. */
+  baseDtype?: BaseDtype;
+}
+
+/** The base dtype a run on `backend` builds: the page's choice, checked
+ * (f16 and int8 need WebGPU: a clear refusal, not a failed build); only a
+ * LoRA run's base is frozen and so packed, a full fine-tune keeps f32. */
+function baseDtypeFor(asked: unknown, backend: string, lora: boolean): BaseDtype {
+  if (!lora) return 'f32';
+  return asked === undefined ? 'f32' : checkPageBaseDtype(asked, backend);
 }
 
 /** The held-out questions of the session: the evaluation file's, else the
@@ -111,6 +125,7 @@ export async function createTrainer(
   data: TeacherData,
   config: TrainConfig,
   emit: Emit,
+  asked?: BaseDtype,
 ): Promise<{ live: Live; createMs: number }> {
   emit({ type: 'status', label, status: 'preparing', step: 0, message: `setting up ${config.backend}` });
   const backend = await ensureBackend(session, config.backend);
@@ -134,7 +149,9 @@ export async function createTrainer(
         }
       : {}),
   };
-  planRun(start, data, backend.backend); // refuses a step that cannot fit this GPU
+  const lora = !!(chosen?.adapter ?? chosen?.lora);
+  const baseDtype = chosen ? baseDtypeFor(asked, backend.backend, lora) : undefined;
+  planRun(start, data, backend.backend, undefined, baseDtype); // refuses a step that cannot fit this GPU
   emit({
     type: 'status',
     label,
@@ -143,8 +160,14 @@ export async function createTrainer(
     message: chosen ? `loading ${chosen.summary.name} onto ${config.backend}` : 'training the tokenizer and initialising the weights',
   });
   const t0 = performance.now();
-  const { trainer } = await assembleTrainer(start, data);
-  const live: Live = { label, trainer, groups: data.groups, fingerprint: data.fingerprint, ...(chosen ? { student: chosen.student } : {}) };
+  const { trainer } = await assembleTrainer(start, data, baseDtype ? { baseDtype } : {});
+  const live: Live = {
+    label,
+    trainer,
+    groups: data.groups,
+    fingerprint: data.fingerprint,
+    ...(chosen ? { student: chosen.student } : {}),
+  };
   return { live, createMs: performance.now() - t0 };
 }
 
@@ -164,6 +187,7 @@ export function announce(session: Session, emit: Emit, live: Live, createMs: num
       history: t.metrics.slice(),
       runId: live.recorder?.runId,
       ...(live.accuracy?.length ? { accuracyHistory: live.accuracy.slice() } : {}),
+      ...(t.base ? { baseDtype: heldBaseDtype(t.variables) } : {}),
     },
   });
 }
@@ -292,6 +316,7 @@ async function resetLostBackend(session: Session, live: Live): Promise<void> {
 
 async function recoverLive(session: Session, live: Live, e: BackendLostError, emit: Emit): Promise<Live> {
   const recorder = live.recorder!;
+  const held = heldBaseDtype(live.trainer.variables);
   emit({
     type: 'note',
     label: live.label,
@@ -303,7 +328,9 @@ async function recoverLive(session: Session, live: Live, e: BackendLostError, em
   if (!found) throw new Error(`${e.message} This run has no intact checkpoint to resume from: start it again.`);
   const t0 = performance.now();
   const backend = (session.backend?.backend ?? live.trainer.trainConfig.backend) as TrainConfig['backend'];
-  const { trainer } = await assembleTrainer(resumeStart(found.state, backend, live.student), live);
+  // held as it was, unless the backend set up again is one without the packed kernels
+  const baseDtype = packsBase(backend) ? held : 'f32';
+  const { trainer } = await assembleTrainer(resumeStart(found.state, backend, live.student), live, { baseDtype });
   const next: Live = { ...live, trainer };
   session.live = next;
   recorder.rewind(found.meta, found.state.metrics.length);
@@ -329,7 +356,7 @@ export function train(session: Session, input: Partial<TrainConfig>, opts: RunOp
     const chosen = session.student;
     const config = prepareTrainConfig(withDefaultLr(input, studentKind(chosen !== undefined, !!chosen?.lora)), data.groups.length);
     disposeLive(session);
-    const { live, createMs } = await createTrainer(session, 'main', data, config, emit);
+    const { live, createMs } = await createTrainer(session, 'main', data, config, emit, opts.baseDtype);
     session.live = live;
     await attachRecorderOrSay(session, live, emit);
     announce(session, emit, live, createMs, 0);
@@ -428,9 +455,16 @@ export function resumeCheckpoint(
       student = await studentFor(state.base, session.student?.student);
     }
     const start = resumeStart(state, backendName, student);
-    planRun(start, data, backend.backend); // a resumed base may not fit this GPU either
-    const { trainer } = await assembleTrainer(start, data);
-    const live: Live = { label: 'main', trainer, groups: data.groups, fingerprint: data.fingerprint, ...(student ? { student } : {}) };
+    const baseDtype = student ? baseDtypeFor(opts.baseDtype, backend.backend, !!state.modelConfig.lora) : undefined;
+    planRun(start, data, backend.backend, undefined, baseDtype); // a resumed base may not fit this GPU either
+    const { trainer } = await assembleTrainer(start, data, baseDtype ? { baseDtype } : {});
+    const live: Live = {
+      label: 'main',
+      trainer,
+      groups: data.groups,
+      fingerprint: data.fingerprint,
+      ...(student ? { student } : {}),
+    };
     session.live = live;
     try {
       const { recorder, forked } = await RunRecorder.resume(store, meta, state.metrics.length);

@@ -121,7 +121,10 @@ async function keptBase(fingerprint: string): Promise<{ source: FolderSource; re
 
 // ---- summaries -----------------------------------------------------------
 
-function summarize(s: PretrainedStudent, dtypes: string[], kept: boolean): StudentSummary {
+/** What the folder is (the worker adds the plan and its base dtype). */
+type FolderSummary = Omit<StudentSummary, 'plan' | 'baseDtype'>;
+
+function summarize(s: PretrainedStudent, dtypes: string[], kept: boolean): FolderSummary {
   const c = s.modelConfig;
   const arch = archOf(c);
   return {
@@ -153,7 +156,7 @@ export function defaultLora(s: PretrainedStudent): LoraConfig {
  * the run trains, but resuming after a reload needs the folder again). */
 export async function studentFromFiles(
   files: readonly File[],
-): Promise<{ student: PretrainedStudent; folder: HfFolder; summary: StudentSummary; note?: string }> {
+): Promise<{ student: PretrainedStudent; folder: HfFolder; summary: FolderSummary; note?: string }> {
   const f = filesFolder(files);
   const { student, folder } = await loadStudent(f.source, f.name);
   let kept = false;

@@ -22,6 +22,7 @@ import {
 import { defaultLora, filesFolder, studentFromFiles } from './students';
 import { readPeftAdapter } from '../hf/peft';
 import { stepPlan } from '../core/run';
+import { checkPageBaseDtype, type BaseDtype } from '../core/base-dtype-choice';
 import type { StudentTokenizer } from '../core/tokenizer';
 import { exportCheckpoint } from './exports';
 import { listRuns, storageUsage, checkpointView } from './checkpoints';
@@ -115,16 +116,22 @@ function createApi(session: Session) {
 
     /** Reads a pretrained model folder picked in the page (its files) and makes
      * it the student of the next runs, with LoRA r 8 on the attention
-     * projections until `setLora` says otherwise. */
-    async loadStudent(files: File[]): Promise<{ summary: StudentSummary; lora: LoraConfig | null; note?: string }> {
+     * projections until `setLora` says otherwise; its plan holds the frozen
+     * base in `baseDtype` (the page's "Base weights on the GPU"). */
+    async loadStudent(
+      files: File[],
+      baseDtype: BaseDtype = 'f32',
+    ): Promise<{ summary: StudentSummary; lora: LoraConfig | null; note?: string }> {
       assertIdle(session, 'load a model');
+      const dtype = planDtype(session, baseDtype);
       const { student, folder, summary, note } = await studentFromFiles(files);
       const lora = defaultLora(student);
       session.student = {
         student,
         folder,
-        summary: { ...summary, ...planOf(session, withLora(student.modelConfig, lora), student.tokenizer) },
+        summary: { ...summary, ...planOf(session, withLora(student.modelConfig, lora), student.tokenizer, dtype) },
         lora,
+        baseDtype: dtype,
       };
       return { summary: session.student.summary, lora: session.student.lora, ...(note ? { note } : {}) };
     },
@@ -141,7 +148,22 @@ function createApi(session: Session) {
         s.adapter = undefined;
         delete s.summary.adapter;
       }
-      s.summary = { ...s.summary, ...planOf(session, withLora(s.student.modelConfig, lora ?? undefined), s.student.tokenizer) };
+      s.summary = {
+        ...s.summary,
+        ...planOf(session, withLora(s.student.modelConfig, lora ?? undefined), s.student.tokenizer, s.baseDtype),
+      };
+      return s.summary;
+    },
+
+    /** The page's "Base weights on the GPU" changed: the picked student's
+     * plan holds its frozen base so (undefined without a student). Refused,
+     * naming the setting, where this backend cannot hold it. */
+    setBaseDtype(baseDtype: BaseDtype): StudentSummary | undefined {
+      const dtype = planDtype(session, baseDtype);
+      const s = session.student;
+      if (!s) return undefined;
+      s.baseDtype = dtype;
+      s.summary = { ...s.summary, ...planOf(session, withLora(s.student.modelConfig, s.lora ?? undefined), s.student.tokenizer, dtype) };
       return s.summary;
     },
 
@@ -156,7 +178,11 @@ function createApi(session: Session) {
       const { lora, weights } = await readPeftAdapter(f.source, s.student.modelConfig, s.student.base);
       s.lora = withLora(s.student.modelConfig, lora).lora!;
       s.adapter = { name: f.name, lora: s.lora, weights };
-      s.summary = { ...s.summary, ...planOf(session, withLora(s.student.modelConfig, s.lora), s.student.tokenizer), adapter: f.name };
+      s.summary = {
+        ...s.summary,
+        ...planOf(session, withLora(s.student.modelConfig, s.lora), s.student.tokenizer, s.baseDtype),
+        adapter: f.name,
+      };
       return { summary: s.summary, lora: s.lora };
     },
 
@@ -290,9 +316,15 @@ Comlink.expose(createApi(new Session()));
 /** Whether two LoRA settings train the same adapter. */
 /** The Student step's memory plan: the default batch over the loaded data
  * (a run checks its own settings again when it starts: core/run.ts). */
-function planOf(session: Session, c: ModelConfig, tok: StudentTokenizer): Pick<StudentSummary, 'plan'> {
+function planOf(session: Session, c: ModelConfig, tok: StudentTokenizer, baseDtype: BaseDtype): Pick<StudentSummary, 'plan' | 'baseDtype'> {
   // our fused kernels run on WebGPU only; elsewhere the plain ops keep more
-  return { plan: stepPlan(c, tok, session.data?.groups, DEFAULT_TRAIN, { fused: session.backend?.backend === 'webgpu' }) };
+  const fused = session.backend?.backend === 'webgpu';
+  return { plan: stepPlan(c, tok, session.data?.groups, DEFAULT_TRAIN, { baseDtype, fused }), baseDtype };
+}
+
+/** The page's base dtype, checked against the backend in use. */
+function planDtype(session: Session, asked: unknown): BaseDtype {
+  return checkPageBaseDtype(asked, session.backend?.backend ?? 'unknown');
 }
 
 function sameLora(a: LoraConfig, b: LoraConfig | null): boolean {

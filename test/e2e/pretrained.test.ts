@@ -1,8 +1,9 @@
 // A pretrained student in the page, in real Chromium on WebGPU: pick a tiny
 // LLaMA-family folder in exact Hugging Face layout (scripts/hf/make_tiny.py
 // with a tokenizer.json from scripts/hf/tiny_tokenizer.py), see what it is,
-// LoRA-train a few steps, reload, resume from the copy kept in the Origin
-// Private File System (no new pick), evaluate. A folder without its
+// LoRA-train a few steps (the frozen base in f16, WebGPU's default), reload
+// onto wasm (where the base choice is f32, with its reason), resume from the
+// copy kept in the Origin Private File System (no new pick), evaluate. A folder without its
 // tokenizer is refused with the reason. Then the exports: the checkpoint as a
 // Hugging Face folder (zip), a PEFT adapter (zip) and a GGUF, downloads
 // intercepted and checked by PyTorch (support/hf_ref.py reads the folder, and
@@ -126,6 +127,29 @@ describe.skipIf(!available)('a pretrained student in the page', () => {
       expect(plan).toMatch(/Memory plan: fits this GPU/);
       expect(plan).toMatch(/8 questions a step, \d+ tokens \(the longest example of the loaded data\)/);
       expect(plan).toMatch(/limits: binding 1\.00 GB/);
+      // the frozen base in half precision, WebGPU's default, in the plan and the Stored-as row
+      expect(await page.getByTestId('base-dtype').inputValue()).toBe('f16');
+      expect(await page.getByTestId('base-dtype-why').isVisible()).toBe(false);
+      const weightsRow = (p: string): string =>
+        p
+          .split('\n')
+          .map((l) => l.trim())
+          .find((l) => l.startsWith('weights (frozen')) ?? '';
+      expect(weightsRow(plan)).toMatch(/^weights \(frozen, f16 projections\)/);
+      expect(text).toMatch(/F32 \(on the GPU: projections in f16, the rest float32\)/);
+      // int8: the plan follows (a smaller base), and back
+      await page.getByTestId('base-dtype').selectOption('int8');
+      await page
+        .getByTestId('student-plan')
+        .filter({ hasText: /weights \(frozen, int8 projections\)/ })
+        .waitFor({ timeout: 30_000 });
+      const int8Row = weightsRow((await page.getByTestId('student-plan').textContent()) ?? '');
+      expect(int8Row).not.toBe(weightsRow(plan).replace('f16', 'int8'));
+      await page.getByTestId('base-dtype').selectOption('f16');
+      await page
+        .getByTestId('student-plan')
+        .filter({ hasText: /weights \(frozen, f16 projections\)/ })
+        .waitFor({ timeout: 30_000 });
       expect(await page.getByTestId('student-status').innerText()).toMatch(/kept in this browser/);
       expect(await page.getByTestId('lora-target-q_proj').isChecked()).toBe(true);
       expect(await page.getByTestId('lora-target-gate_proj').isChecked()).toBe(false);
@@ -145,6 +169,8 @@ describe.skipIf(!available)('a pretrained student in the page', () => {
       await expect.poll(() => page.getByTestId('train-start').isEnabled(), { timeout: 30_000 }).toBe(true);
       await page.getByTestId('train-start').click();
       await waitFor('step 2', async () => (await readStep(page)) >= 2, 300_000, 250, page);
+      const trainNotes = async (): Promise<string[]> => page.getByTestId('train-notes').locator('li').allTextContents();
+      expect((await trainNotes()).filter((n) => /model ready in .* on webgpu, base f16$/.test(n))).toHaveLength(1);
       await page.getByTestId('train-stop').click();
       await waitFor('stopped', async () => (await trainStatus(page)) === 'stopped', 120_000, 250, page);
       const stoppedAt = await readStep(page);
@@ -159,6 +185,12 @@ describe.skipIf(!available)('a pretrained student in the page', () => {
         .getByTestId('backend')
         .filter({ hasText: /^backend: wasm/ })
         .waitFor({ timeout: 60_000 });
+      // off WebGPU the base choice is f32, and says why
+      expect(await page.getByTestId('base-dtype').inputValue()).toBe('f32');
+      expect(await page.getByTestId('base-dtype-why').textContent()).toMatch(
+        /^Full precision only on wasm: half precision and int8 run in our WebGPU kernels/,
+      );
+      expect(await page.getByTestId('base-dtype').locator('option[value="f16"]').isDisabled()).toBe(true);
       const newest = page.getByTestId('checkpoint-item').first();
       await waitFor(
         'the stop checkpoint after the reload',
@@ -169,8 +201,10 @@ describe.skipIf(!available)('a pretrained student in the page', () => {
       await newest.getByRole('button', { name: 'Resume' }).click();
       await waitFor('the resumed run to finish', async () => (await trainStatus(page)) === 'done', 300_000, 250, page);
       expect(await readStep(page)).toBe(4);
-      const notes = await page.getByTestId('train-notes').locator('li').allTextContents();
+      const notes = await trainNotes();
       expect(notes.filter((n) => /checkpoints are off|not kept|pick its model folder/.test(n))).toEqual([]);
+      // the resume holds the base as the page now says: f32 on wasm
+      expect(notes.filter((n) => /model ready in .* on wasm, base f32$/.test(n))).toHaveLength(1);
 
       await page.getByTestId('eval-max-tokens').fill('6');
       await page.getByTestId('eval-limit').fill('3');

@@ -13,8 +13,8 @@ describe('the data problems a command prints', () => {
     ];
     expect(dataProblems('d/t.json', { errors, errorsOmitted: 3, dropped: { 'invalid-json': 1, 'bad-record': 1, similar: 0 } }, 3)).toEqual([
       'd/t.json line 2: invalid JSON: x',
-      'd/t.json record [4] (answer): answer must be a string',
-      'd/t.json line 9 (rationales[1]): no number answer found in the rationale',
+      'd/t.json record 4, field "answer": answer must be a string',
+      'd/t.json record 7 (line 9), field "rationales[1]": no number answer found in the rationale',
       '… and 4 more (mcckd inspect --data d/t.json lists them)',
       'dropped: 1 invalid-json, 1 bad-record',
     ]);
