@@ -154,6 +154,10 @@ export interface GpuRow extends Planned {
   tokensPerSecond?: number;
   firstStepMs?: number;
   peakBytes?: number | null;
+  /** Ours, pretrained: the peak of distinct tensor buffers and the planner's
+   * (bench/pretrained-models.ts PretrainedRow). */
+  bufferPeakBytes?: number;
+  plannedBytes?: number;
   losses?: number[];
   lossCheck?: { initialLossDiff: number }; // torch preset rows: ours (tfjs cpu) vs PyTorch, first step
   wallS: number;
@@ -234,6 +238,8 @@ function toRow(p: Planned, backend: string, j: Record<string, unknown>, wallS: n
     tokensPerSecond: j.tokensPerSecond as number,
     firstStepMs: j.firstStepMs as number,
     peakBytes: j.peakBytes as number | null,
+    ...(typeof j.bufferPeakBytes === 'number' ? { bufferPeakBytes: j.bufferPeakBytes } : {}),
+    ...(typeof j.plannedBytes === 'number' ? { plannedBytes: j.plannedBytes } : {}),
     losses: j.losses as number[],
   };
   // a base dtype other than f32 counts only where the row says it ran it
@@ -262,6 +268,18 @@ export function markdownTable(rows: GpuRow[]): string {
     );
   }
   return lines.join('\n');
+}
+
+/** Ours, pretrained: planned vs measured peak (MiB, distinct buffers, the
+ * resident weights and AdamW state included; src/core/plan.ts). */
+export function peakLines(rows: GpuRow[]): string[] {
+  const mb = (x: number): string => Math.round(x / 2 ** 20).toLocaleString('en');
+  return rows
+    .filter((r) => r.side === 'ours' && r.plannedBytes && r.bufferPeakBytes)
+    .map(
+      (r) =>
+        `${r.workload} ${r.baseDtype ?? 'f32'}: planned peak ${mb(r.plannedBytes!)} MiB, measured ${mb(r.bufferPeakBytes!)} MiB (distinct buffers), planned / measured ${(r.plannedBytes! / r.bufferPeakBytes!).toFixed(2)}`,
+    );
 }
 
 async function main(): Promise<void> {
@@ -419,6 +437,7 @@ async function main(): Promise<void> {
     '',
     table,
     '',
+    ...peakLines(rows).map((n) => `- ${n}`),
     ...notes.map((n) => `- ${n}`),
     ...skipped.map((s) => `- skipped ${s.row}: ${s.why}`),
   ].join('\n');

@@ -13,7 +13,8 @@ import { initParams } from '../src/core/model';
 import { Trainer } from '../src/core/trainer';
 import { median, syntheticBatches } from '../support/synthetic';
 import { applyVariant, backendThreads, countPrograms, cpuMs } from './training';
-import { BENCH_LR, BENCH_MODELS, BENCH_SHAPE, benchLora, idTokenizer, type PretrainedRow } from './pretrained-models';
+import { bufferPeak } from '../support/buffer-peak';
+import { BENCH_LR, BENCH_MODELS, BENCH_SHAPE, benchLora, idTokenizer, plannedPeak, type PretrainedRow } from './pretrained-models';
 
 const args = process.argv.slice(2);
 const opt = (k: string, d: string): string => {
@@ -138,7 +139,10 @@ try {
   // one shape, and a separate profiled step would cost one more step
   stage.at = 'the first (warm-up, profiled) step';
   const f0 = performance.now();
-  const { value: prof, programs } = await countPrograms(() => tf.profile(async () => void (await step(0))));
+  const {
+    value: { value: prof, programs },
+    peakBytes: bufferPeakBytes,
+  } = await bufferPeak(() => countPrograms(() => tf.profile(async () => void (await step(0)))));
   for (let i = 1; i < warmup; i++) await step(i);
   const firstStepMs = (performance.now() - f0) / Math.max(1, warmup);
   progress(`warm-up ${Math.round(firstStepMs)} ms, peak ${Math.round(prof.peakBytes / 2 ** 20)} MiB`);
@@ -177,6 +181,8 @@ try {
     gpuProgramsPerStep: programs,
     residentBytes,
     peakBytes: prof.peakBytes,
+    bufferPeakBytes,
+    plannedBytes: plannedPeak(mc, lora, batches[0], { recompute, backend: backendName }),
     tensorGrowth: growth,
     threads: backendThreads(),
     losses,

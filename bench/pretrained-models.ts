@@ -4,6 +4,9 @@
 // orchestrator, and the PyTorch side's case) and bench/pretrained-measure.ts
 // (one row in a child process). No node:* imports.
 import { DEFAULT_LORA_TARGETS, archOf, type LoraConfig, type ModelConfig } from '../src/core/config';
+import { headChunk, planMemory } from '../src/core/plan';
+import type { BaseDtype } from '../src/core/base-dtype';
+import type { HostBatch } from '../src/core/batch';
 import type { EncodedExample, StudentTokenizer } from '../src/core/tokenizer';
 import type { Shape } from '../support/synthetic';
 
@@ -60,6 +63,25 @@ export function benchLora(c: ModelConfig): LoraConfig {
   return { rank: 8, alpha: 16, targets: [...DEFAULT_LORA_TARGETS[archOf(c)]] };
 }
 
+/** The planner's peak for a row: the trainer's head chunks, the batch's KL
+ * rows, fused kernels where they run (WebGPU, not webgpu-unfused). */
+export function plannedPeak(
+  c: ModelConfig,
+  lora: LoraConfig,
+  b: HostBatch,
+  o: { recompute: boolean; backend: string; baseDtype?: BaseDtype },
+): number {
+  return planMemory({
+    config: { ...c, lora },
+    batch: { rows: b.rows, seqLen: b.time },
+    headChunk: headChunk(c.vocabSize, b.rows * b.time),
+    klRows: b.pairs * b.span,
+    recompute: o.recompute,
+    fused: o.backend === 'webgpu',
+    ...(o.baseDtype ? { baseDtype: o.baseDtype } : {}),
+  }).total;
+}
+
 /** The bench feeds token ids itself: a tokenizer of the right size that
  * never sees text. */
 export function idTokenizer(vocabSize: number): StudentTokenizer {
@@ -113,6 +135,13 @@ export type PretrainedRow = {
       tensorGrowth: number | null;
       /** CPU threads: wasm's own count, 1 for cpu, null on a GPU; PyTorch: torch.get_num_threads(). */
       threads?: number | null;
+      /** The peak bytes of distinct tensor buffers over the profiled step
+       * (support/buffer-peak.ts; tf.profile's peakBytes counts a buffer once
+       * per tensor viewing it), resident weights and AdamW state included. */
+      bufferPeakBytes?: number;
+      /** src/core/plan.ts planMemory's peak for the same model, LoRA, batch,
+       * recompute, base dtype and fused kernels (counted the same way). */
+      plannedBytes?: number;
       /** Our rows with TrainConfig.recompute. */
       recompute?: boolean;
       /** The wasm heap after the steps (wasm rows; null elsewhere). */

@@ -303,7 +303,7 @@ export function pretrainedTable(r: PretrainedReport): string[] {
   const mb = (x: number | null): string => (x == null ? '-' : f(x / 2 ** 20));
   const out = [
     `\npretrained shapes, LoRA ${r.settings.lora}, batch ${r.settings.batch.rows} x ${r.settings.batch.time}${r.settings.recompute ? ' (ours with --recompute)' : ''}, median of up to ${r.settings.steps} timed steps (n: how many fit in ${r.settings.budgetS} s) after ${r.settings.warmup} warm-up`,
-    'model         backend          ms/step   cpu-ms n   tok/s  first(ms) kernels programs residentMB peakMB  heapMB loss first/last  adapter',
+    'model         backend          ms/step   cpu-ms n   tok/s  first(ms) kernels programs residentMB peakMB  heapMB bufMB planMB plan/buf loss first/last  adapter',
   ];
   for (const x of r.rows) {
     const head = `${x.model.padEnd(13)} ${x.backend.padEnd(15)}`;
@@ -313,11 +313,11 @@ export function pretrainedTable(r: PretrainedReport): string[] {
     }
     const loss = x.losses?.length ? `${x.losses[0].toFixed(3)}/${x.losses[x.losses.length - 1].toFixed(3)}` : '-';
     out.push(
-      `${head} ${f(x.msPerStep).padStart(8)} ${(x.cpuMsPerStep == null ? '-' : f(x.cpuMsPerStep)).padStart(8)} ${x.msPerStepAll.length} ${f(x.tokensPerSecond, 1).padStart(7)} ${f(x.firstStepMs).padStart(10)} ${String(x.kernelsPerStep ?? '-').padStart(7)} ${String(x.gpuProgramsPerStep ?? '-').padStart(8)} ${mb(x.residentBytes).padStart(10)} ${mb(x.peakBytes).padStart(6)}${x.torch ? '*' : ' '} ${mb(x.wasmHeapBytes ?? null).padStart(6)} ${loss.padEnd(15)}  ${[x.adapter, !x.torch && x.threads != null ? `${x.threads} thread${x.threads === 1 ? '' : 's'}` : ''].filter((a) => a).join(', ')}${x.vulkan === 'swiftshader' ? ' [SwiftShader]' : ''}`,
+      `${head} ${f(x.msPerStep).padStart(8)} ${(x.cpuMsPerStep == null ? '-' : f(x.cpuMsPerStep)).padStart(8)} ${x.msPerStepAll.length} ${f(x.tokensPerSecond, 1).padStart(7)} ${f(x.firstStepMs).padStart(10)} ${String(x.kernelsPerStep ?? '-').padStart(7)} ${String(x.gpuProgramsPerStep ?? '-').padStart(8)} ${mb(x.residentBytes).padStart(10)} ${mb(x.peakBytes).padStart(6)}${x.torch ? '*' : ' '} ${mb(x.wasmHeapBytes ?? null).padStart(6)} ${mb(x.bufferPeakBytes ?? null).padStart(5)} ${mb(x.plannedBytes ?? null).padStart(6)} ${(x.plannedBytes && x.bufferPeakBytes ? (x.plannedBytes / x.bufferPeakBytes).toFixed(2) : '-').padStart(8)} ${loss.padEnd(15)}  ${[x.adapter, !x.torch && x.threads != null ? `${x.threads} thread${x.threads === 1 ? '' : 's'}` : ''].filter((a) => a).join(', ')}${x.vulkan === 'swiftshader' ? ' [SwiftShader]' : ''}`,
     );
   }
   out.push(
-    "peakMB: tf.profile's peak tensor bytes over one step, the weights included (a clone tfjs saves for a gradient counts again); * PyTorch: the process's peak RSS (another measure); heapMB: the wasm heap after the steps (at most 4,096)",
+    "peakMB: tf.profile's peak tensor bytes over one step, the weights included (a clone tfjs saves for a gradient counts again); * PyTorch: the process's peak RSS (another measure); heapMB: the wasm heap after the steps (at most 4,096); bufMB: the peak of distinct tensor buffers over the same step (support/buffer-peak.ts), what planMB (src/core/plan.ts) plans, both with the resident weights and AdamW state",
   );
   return out;
 }

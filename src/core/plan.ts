@@ -11,9 +11,11 @@
 // the step is one tf.tidy; the forward runs under a gradient tape that keeps,
 // until the backward ends, every tensor some op's gradient was given (the
 // op's saved inputs/outputs, `saved` on the tape) and drops the rest; the
-// backward frees each gradient once it has been passed on, and the saved
-// tensors only when it is done. What a block keeps is listed, tensor by
-// tensor, in blockTensors(), and was measured (see there).
+// backward keeps every gradient it forms (tfjs's tape.ts frees none it has
+// passed on) and frees them with the saved tensors only when it is done, so
+// a step peaks at the end of its backward. What a block keeps is listed,
+// tensor by tensor, in blockTensors(), and was measured (see there); the
+// gradients are estimated from it (planMemory).
 //
 // Everything is float32: the trainer creates every variable, frozen or not,
 // as float32 (model.ts createVariables), except a LoRA run's frozen
@@ -22,7 +24,11 @@
 // input and runs its forward again in the backward: the plan then counts
 // that smaller figure (withRecompute), and prints it as an option otherwise.
 //
-// The figures are live tensors (what tf.memory().numBytes counts). On
+// The figures are the bytes of distinct live buffers (support/buffer-peak.ts
+// measures them; tf.memory().numBytes and tf.profile's peakBytes count a
+// buffer again for each tensor that views it: a Reshape, a clone the tape
+// saves). test/unit/plan-truth.test.ts holds the plan within 20% of a real
+// step on wasm; bench/pretrained.ts prints both for the 124M rows. On
 // WebGPU, tfjs-backend-webgpu puts a freed tensor's buffer in a pool keyed
 // by its size and reuses it for a later tensor of that size; it does not
 // destroy it. After a first step of a fixed shape the pool holds about the
@@ -81,6 +87,10 @@ export interface PlanOptions {
   /** How a LoRA run's frozen projections are held (base-dtype.ts; default
    * f32): f16 halves them, int8 quarters them plus a scale a row. */
   baseDtype?: BaseDtype;
+  /** Whether our fused kernels run (src/core/fused: WebGPU; default true).
+   * Without them (cpu, wasm, WebGL) the plain softmax, and GPT-2's plain
+   * LayerNorm and GELU, keep their intermediates too. */
+  fused?: boolean;
 }
 
 /** A named tensor (or a group of same-shaped tensors: count) and its bytes. */
@@ -133,6 +143,9 @@ export interface MemoryPlan {
     /** Transient while back-propagating through one block: its gradients
      * (an estimate, not measured). */
     backward: number;
+    /** The gradients tfjs holds at the end of the backward (see planMemory;
+     * an estimate: the bytes the tape saved). */
+    gradientsKept: number;
   };
   head: {
     /** One chunk's [C, V] logits (the whole [N, V] without chunks). */
@@ -153,7 +166,7 @@ export interface MemoryPlan {
   /** The peak and the activations kept with activation recomputation
    * (only the block inputs kept; one block run again in the backward):
    * `total` when the options ask for it, for comparison otherwise. */
-  withRecompute: { kept: number; total: number };
+  withRecompute: { kept: number; gradientsKept: number; total: number };
   /** Tensors that may hit a per-buffer limit, largest first (one per
    * distinct shape). */
   buffers: PlanTensor[];
@@ -240,13 +253,20 @@ function layerLoraModules(c: ModelConfig): { module: string; in: number; out: nu
  * (the plain softmax's scaled and masked scores: llama + LoRA 1,781,032 and
  * 4,004,392 B); not modelled here (those backends have no buffer limits).
  */
-export function blockTensors(c: ModelConfig, rows: number, seqLen: number): PlanTensor[] {
+export function blockTensors(c: ModelConfig, rows: number, seqLen: number, fused = true): PlanTensor[] {
   const n = rows * seqLen;
   const att = [rows, c.nHead, seqLen, seqLen];
   const out: PlanTensor[] = [];
   const need = (name: string, shape: number[], count = 1): void => void out.push(tensor(name, shape, count));
   const keep = (name: string, shape: number[], count = 1): void => void out.push(tensor(name, shape, count, true));
   familyOf(c).planBlock(c, n, att, need, keep); // the family's block, as listed above
+  if (!fused) {
+    // cpu, wasm, WebGL: the plain softmax keeps the scaled and the masked
+    // scores besides (one more [rows, heads, T, T] than the fused kernel,
+    // counted on cpu for GPT-2 and LLaMA); the family's plain norms and GELU
+    keep('plain softmax: scaled / masked scores', att);
+    familyOf(c).planUnfused?.(c, n, keep, 'block');
+  }
   const r = c.lora?.rank ?? 0;
   for (const m of layerLoraModules(c)) {
     need(`LoRA x A^T (${m.module})`, [n, r]);
@@ -263,18 +283,16 @@ export function blockTensors(c: ModelConfig, rows: number, seqLen: number): Plan
  * CE's input). Measured with the blocks above (1 layer less a block; chunked
  * head): gpt2 4 x 32: 107,520 B, llama/qwen2 4 x 32: 137,732 B, 4 x 64:
  * 275,460 B, as listed. */
-export function finalTensors(c: ModelConfig, rows: number, seqLen: number, headChunk: number): PlanTensor[] {
+export function finalTensors(c: ModelConfig, rows: number, seqLen: number, headChunk: number, fused = true): PlanTensor[] {
   const n = rows * seqLen;
   const out: PlanTensor[] = [];
-  familyOf(c).planFinal(
-    c,
-    n,
-    seqLen,
-    (name, shape, count = 1) => void out.push(tensor(name, shape, count)),
-    (name, shape, count = 1) => void out.push(tensor(name, shape, count, true)),
-  );
+  const keep = (name: string, shape: number[], count = 1): void => void out.push(tensor(name, shape, count, true));
+  familyOf(c).planFinal(c, n, seqLen, (name, shape, count = 1) => void out.push(tensor(name, shape, count)), keep);
+  if (!fused) familyOf(c).planUnfused?.(c, n, keep, 'final');
   out.push(tensor('CE log-sum-exp, per-token CE', [n], 2));
-  if (headChunk === 0) out.push(tensor('logits (no head chunks)', [n, c.vocabSize]));
+  // without chunks the loss over the whole logits (losses.ts mcckdLoss)
+  // keeps them, z - max and its exp (counted on cpu)
+  if (headChunk === 0) out.push(tensor('logits, z - max, exp (no head chunks)', [n, c.vocabSize], 3));
   return out;
 }
 
@@ -352,10 +370,11 @@ export function planMemory(o: PlanOptions): MemoryPlan {
   const adam = 2 * trainableCount * F32;
 
   // activations
-  const bt = blockTensors(c, rows, seqLen);
+  const fused = o.fused ?? true;
+  const bt = blockTensors(c, rows, seqLen, fused);
   const perBlock = sum(bt);
   const perBlockNeeded = sum(bt, (t) => !t.tfjs);
-  const ft = finalTensors(c, rows, seqLen, headChunk);
+  const ft = finalTensors(c, rows, seqLen, headChunk, fused);
   const final = sum(ft);
   const kt = klTensors(c, klRows);
   const kl = sum(kt);
@@ -384,16 +403,38 @@ export function planMemory(o: PlanOptions): MemoryPlan {
   const optimizer = 3 * largestTrainable * F32;
 
   const resident = weights + trainable + gradients + adam;
+  // tfjs's backward (tape.ts backpropagateGradients) frees no gradient it
+  // has passed on: every op's input gradient stays until the whole backward
+  // ends, next to the saved tensors, so the step peaks there. The gradients
+  // are those of the tensors on the path from the adapter to the loss; their
+  // bytes are about what the tape saved, which are those tensors' inputs and
+  // outputs (counted on cpu, LoRA on the attention, a block = 2 layers less
+  // 1: GPT-2 0.89x of the saved bytes, LLaMA 1.17x): the plan counts the
+  // saved bytes again.
+  // Without head chunks the logits' gradients (the CE's one-hot and
+  // softmax parts, the KL's rows scattered back, their sums) add 2 [N, V]
+  // to the 3 saved (counted on cpu).
+  const gradientsKept = kept + (headChunk === 0 ? 2 * n * V * F32 : 0);
   // recomputing each block in the backward (model.ts recomputedBlock): the
-  // block inputs stay, and one block's activations exist again at a time
+  // block inputs stay, and one block's activations exist again at a time;
+  // its inner backward frees its own gradients when it ends, so the outer
+  // one keeps one [N, d] a block (its output's) and those of the final
+  // tensors, and the block being run again adds its saved tensors and about
+  // as many gradients
   const keptRe = c.nLayer * n * d * F32 + final + kl;
+  const gradientsRe = c.nLayer * n * d * F32 + final + kl;
   const withRecompute = {
     kept: keptRe,
-    total: Math.max(resident + keptRe + Math.max(head.total, perBlock + backward, klBackward), resident + optimizer),
+    gradientsKept: gradientsRe,
+    total: Math.max(
+      resident + keptRe + Math.max(head.total, klBackward),
+      resident + keptRe + gradientsRe + 2 * perBlock + backward,
+      resident + optimizer,
+    ),
   };
   const total = o.recompute
     ? withRecompute.total
-    : Math.max(resident + kept + Math.max(head.total, backward, klBackward), resident + optimizer);
+    : Math.max(resident + kept + Math.max(head.total, klBackward), resident + kept + gradientsKept + backward, resident + optimizer);
 
   // single buffers: every parameter (in full fine-tuning its gradient and
   // AdamW moments have its size too), each distinct activation shape, the
@@ -459,7 +500,7 @@ export function planMemory(o: PlanOptions): MemoryPlan {
     trainable,
     gradients,
     adam,
-    activations: { perBlock, perBlockNeeded, blockTensors: bt, final, finalTensors: ft, kl, kept, backward },
+    activations: { perBlock, perBlockNeeded, blockTensors: bt, final, finalTensors: ft, kl, kept, backward, gradientsKept },
     head,
     optimizer,
     total,
@@ -502,6 +543,9 @@ export function formatPlan(p: MemoryPlan): string {
           a.kept,
           `${c.nLayer} x ${formatBytes(a.perBlock)} + final ${formatBytes(a.final)}${a.kl ? ` + KL ${formatBytes(a.kl)}` : ''} (gradients need ${formatBytes(a.perBlockNeeded)} a block)`,
         ],
+    o.recompute
+      ? ['gradients kept', p.withRecompute.gradientsKept, 'block outputs and final (tfjs frees them when the backward ends; estimate)']
+      : ['gradients kept', a.gradientsKept, 'about the saved bytes again (tfjs frees them when the backward ends; estimate)'],
     ['block backward', a.backward, "one block's gradients (estimate)"],
     ['head + CE', p.head.total, `${head}${p.head.embeddingGrad ? ', head gradient sums' : ', head frozen'}`],
     ...(p.head.klBackward
@@ -607,6 +651,8 @@ export interface DescribePlanOptions {
   name?: string;
   /** Activation recomputation (TrainConfig.recompute). */
   recompute?: boolean;
+  /** Whether our fused kernels run (PlanOptions.fused; default true). */
+  fused?: boolean;
 }
 
 /** The plan of one step of `config` (with its LoRA setting) at `rows` x
@@ -628,6 +674,7 @@ export function describePlan(
     ...(o.memoryBytes !== undefined ? { memoryBytes: o.memoryBytes } : {}),
     ...(o.recompute ? { recompute: true } : {}),
     ...(o.baseDtype ? { baseDtype: o.baseDtype } : {}),
+    ...(o.fused === false ? { fused: false } : {}),
   });
   const assumed = o.klRows === undefined ? ` (KL term: ${ASSUMED_ANSWER_TOKENS} answer tokens a question assumed)` : '';
   return { text: `memory plan${assumed}:\n${formatPlan(plan)}`, fits: plan.verdict.fits, reasons: plan.verdict.reasons, peak: plan.total };

@@ -58,7 +58,7 @@ export function stepPlan(
   tok: StudentTokenizer,
   groups: QuestionGroup[] | undefined,
   t: Pick<TrainConfig, 'batchSize' | 'k'> & Partial<TrainConfig>,
-  o: { name?: string; limits?: GpuLimits; baseDtype?: BaseDtype } = {},
+  o: { name?: string; limits?: GpuLimits; baseDtype?: BaseDtype; fused?: boolean } = {},
 ): StepPlan {
   const seqLen = groups?.length ? longestExample(tok, groups, c.blockSize, t.k, t.promptTemplate) : Math.min(256, c.blockSize);
   const p = describePlan(c, {
@@ -68,6 +68,7 @@ export function stepPlan(
     recompute: t.recompute === true,
     ...(o.name !== undefined ? { name: o.name } : {}),
     ...(o.baseDtype ? { baseDtype: o.baseDtype } : {}),
+    ...(o.fused === false ? { fused: false } : {}),
   });
   const basis = `${t.batchSize} questions a step, ${seqLen} tokens (${groups?.length ? 'the longest example of the loaded data' : 'no data loaded yet: 256 assumed'})`;
   return { text: `${basis}\n${p.text}`, fits: p.fits, reasons: p.reasons };
@@ -87,6 +88,7 @@ export function planRun(start: RunStart, data: RunData, backend: string, limits?
     name: student.base.name,
     ...(limits ? { limits } : {}),
     ...(baseDtype ? { baseDtype } : {}),
+    fused: backend === 'webgpu', // our fused kernels run there only
   });
   if (backend === 'webgpu' && !plan.fits) {
     throw new RunRefusedError(

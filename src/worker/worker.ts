@@ -317,7 +317,9 @@ Comlink.expose(createApi(new Session()));
 /** The Student step's memory plan: the default batch over the loaded data
  * (a run checks its own settings again when it starts: core/run.ts). */
 function planOf(session: Session, c: ModelConfig, tok: StudentTokenizer, baseDtype: BaseDtype): Pick<StudentSummary, 'plan' | 'baseDtype'> {
-  return { plan: stepPlan(c, tok, session.data?.groups, DEFAULT_TRAIN, { baseDtype }), baseDtype };
+  // our fused kernels run on WebGPU only; elsewhere the plain ops keep more
+  const fused = session.backend?.backend === 'webgpu';
+  return { plan: stepPlan(c, tok, session.data?.groups, DEFAULT_TRAIN, { baseDtype, fused }), baseDtype };
 }
 
 /** The page's base dtype, checked against the backend in use. */

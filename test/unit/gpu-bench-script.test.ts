@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type GpuRow, markdownTable, planRows } from '../../bench/gpu';
+import { type GpuRow, markdownTable, peakLines, planRows } from '../../bench/gpu';
 import { SWIFTSHADER_ICD, swiftShaderEnv } from '../../src/cli/node-gpu';
 import { PY, pythonMissing } from '../../support/python';
 
@@ -57,6 +57,13 @@ describe('bench/gpu.ts rows', () => {
     ]).split('\n');
     expect(md[2]).toBe('| tiny | f32 (full training) | 10 | 300 | 5 | 600 | 0.500 |');
     expect(md[3]).toBe('| gpt2-124m | f16 | error | error | 28 | 9,000 | - |');
+    // the planner's peak beside the measured one, ours only
+    expect(
+      peakLines([
+        row({ workload: 'gpt2-124m', kind: 'pretrained', plannedBytes: 900 * 2 ** 20, bufferPeakBytes: 1000 * 2 ** 20 }),
+        row({ workload: 'gpt2-124m', kind: 'pretrained', side: 'torch', plannedBytes: 1, bufferPeakBytes: 1 }),
+      ]),
+    ).toEqual(['gpt2-124m f32: planned peak 900 MiB, measured 1,000 MiB (distinct buffers), planned / measured 0.90']);
   });
 });
 

@@ -102,6 +102,11 @@ export interface ArchFamily<Name extends string = string> {
   planBlock(c: ModelConfig, n: number, att: number[], need: PlanAdd, keep: PlanAdd): void;
   /** The same outside the blocks, before the head (plan.ts finalTensors). */
   planFinal(c: ModelConfig, n: number, seqLen: number, need: PlanAdd, keep: PlanAdd): void;
+  /** What a block (`final`: the final norm) keeps besides, where our fused
+   * kernels do not run (cpu, wasm, WebGL) and the family's plain ops keep
+   * their intermediates (measured; plan.ts blockTensors). Absent: nothing
+   * beyond the plain softmax's scores, which plan.ts counts for every family. */
+  planUnfused?(c: ModelConfig, n: number, keep: PlanAdd, where: 'block' | 'final'): void;
   gguf: GgufFamily;
 }
 

@@ -146,6 +146,16 @@ export const GPT2 = defineFamily({
     keep('mlp.c_proj product before its bias', [n, d]);
     keep('MLP output (residual Add)', [n, d]);
   },
+  // plain LayerNorm (ops.ts layerNorm: moments, x - mean, rsqrt, two Muls,
+  // the Add) and tanh GELU keep these beyond the fused kernels' input and
+  // output; counted on cpu at 4 x 24 tokens, d 32, the block 2 layers less 1
+  planUnfused(c, n, keep, where) {
+    const { d, inner: I } = dimsOf(c);
+    const norms = where === 'block' ? 2 : 1; // ln_1, ln_2; ln_f
+    keep('plain LayerNorm intermediates (x - mean, normalised, scaled, ...)', [n, d], 5 * norms);
+    keep('plain LayerNorm row statistics (mean, variance, + eps, rsqrt)', [n], 4 * norms);
+    if (where === 'block') keep('plain tanh GELU intermediates (x^3, its scaled sum, tanh, 1 + tanh, ...)', [n, I], 6);
+  },
   planFinal(c, n, seqLen, need, keep) {
     keep('token embedding rows (the position Add)', [n, c.nEmbd]);
     keep('position rows (the position Add)', [seqLen, c.nEmbd]);
