@@ -21,7 +21,7 @@ import {
   projectionBytes,
   tableBytes,
 } from '../../src/core/base-dtype';
-import { paramShapes, type ModelConfig } from '../../src/core/config';
+import { checkLora, paramShapes, type ModelConfig } from '../../src/core/config';
 import { formatPlan, planMemory } from '../../src/core/plan';
 import { packBf16Bits, packF16, packF16Bits, packInt8, unpackMatrix } from '../../src/core/fused/pack';
 import { StudentModel } from '../../src/core/inference';
@@ -236,6 +236,13 @@ describe('the base dtype', () => {
     tf.dispose(joined);
     for (const v of [...whole.values(), ...split.values()]) v.dispose();
     expect(tf.memory().numTensors).toBe(n);
+  });
+
+  it('a LoRA adapter on a packed table is refused, naming the field (the packed gather has no gradient)', () => {
+    for (const t of ['embed_tokens', 'lm_head'])
+      expect(() => checkLora({ ...llama, lora: { rank: 4, alpha: 8, targets: [t] } })).toThrow(
+        new RegExp(`lora\\.targets: "${t}" is not a projection of a llama model`),
+      );
   });
 
   it('refuses a packed table whose single row is wider than the GPU binds', () => {
