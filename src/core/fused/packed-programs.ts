@@ -1,6 +1,7 @@
 // WGSL programs for a frozen projection whose weight W [out, in] is packed
-// (pack.ts): the forward y = x W^T + b and the input gradient dX = dY W. No
-// weight gradient: the base is frozen. Both are tiled products: a workgroup
+// (pack.ts): the forward y = x W^T + b and the input gradient dX = dY W (and,
+// at the end, the row gather of a packed token table). No weight gradient:
+// the base is frozen. The two products are tiled products: a workgroup
 // of 64 threads computes a tile of TR rows x 64 columns, one column per
 // thread (TR accumulators each), stepping through the shared dimension TK at
 // a time with the x (or dY) tile and the unpacked W tile in workgroup memory.

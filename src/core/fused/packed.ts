@@ -1,9 +1,11 @@
-// A frozen projection over a packed weight (pack.ts) on WebGPU: the two
+// A frozen projection over a packed weight (pack.ts) on WebGPU: the
 // programs of packed-programs.ts registered as tfjs kernels of the webgpu
 // backend (as kernels.ts does for the fused ones), and the differentiable
 // op linear() (../layers.ts) takes when a base weight is packed. Its
 // gradient reaches x only: the weight is frozen, so no [out, in] gradient
-// and no transposed copy of W is ever made.
+// and no transposed copy of W is ever made. A packed token table (the
+// embedding, and the head that reads it) uses the same words: rows by
+// packedGather, logits by packedLinear (../headLoss.ts).
 
 import * as tf from '@tensorflow/tfjs-core';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
