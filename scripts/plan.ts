@@ -5,10 +5,13 @@
 // with WebGPU's default 128 MiB per-binding limit and with 1 GiB (what
 // tfjs-backend-webgpu gets where the adapter offers it: it asks for the
 // adapter's limits, see src/core/limits.ts).
-// Usage: npx tsx scripts/plan.ts [QUESTIONS=4] [TOKENS=256] [RANK=8]
+// BASE_DTYPE (f32, f16 or int8) holds a LoRA run's frozen base as
+// `--base-dtype` does (base-dtype.ts: projections and token tables packed).
+// Usage: npx tsx scripts/plan.ts [QUESTIONS=4] [TOKENS=256] [RANK=8] [BASE_DTYPE=f32]
 
 import { DEFAULT_LORA_TARGETS, LORA_DEFAULTS, archOf, type ModelConfig } from '../src/core/config';
 import type { GpuLimits } from '../src/core/limits';
+import { BASE_DTYPES, isBaseDtype } from '../src/core/base-dtype';
 import { REFERENCE_MODELS, describePlan } from '../src/core/plan';
 import { formatBytes } from '../src/shared/format';
 
@@ -28,6 +31,13 @@ const arg = (i: number, fallback: number): number => {
 const questions = arg(0, 4);
 const seqLen = arg(1, 256);
 const rank = arg(2, LORA_DEFAULTS.rank);
+const baseDtype = process.argv[5] ?? 'f32';
+if (!isBaseDtype(baseDtype)) {
+  console.error(
+    `usage: npx tsx scripts/plan.ts [QUESTIONS] [TOKENS] [RANK] [BASE_DTYPE]: "${baseDtype}" is not one of ${BASE_DTYPES.join(', ')}`,
+  );
+  process.exit(1);
+}
 
 const GPUS: { name: string; memoryBytes: number; limits: GpuLimits }[] = [
   { name: '4 GB GPU, 128 MiB binding', memoryBytes: 4 * GiB, limits: { maxBufferSize: 2 * GiB, maxStorageBufferBindingSize: 128 * MiB } },
@@ -42,7 +52,7 @@ const configOf = (c: ModelConfig): ModelConfig =>
     : c;
 
 console.log(
-  `${questions} questions (${2 * questions} rows) x ${seqLen} tokens, ${rank ? `LoRA r ${rank} on each architecture's default targets` : 'full fine-tuning'}, float32\n`,
+  `${questions} questions (${2 * questions} rows) x ${seqLen} tokens, ${rank ? `LoRA r ${rank} on each architecture's default targets, ${baseDtype} base` : 'full fine-tuning, float32'}\n`,
 );
 const summary: string[] = [];
 for (const gpu of GPUS) {
@@ -58,6 +68,7 @@ for (const gpu of GPUS) {
         limits: gpu.limits,
         memoryBytes: gpu.memoryBytes,
         recompute,
+        baseDtype,
       });
       if (!recompute) console.log(`${p.text}\n`);
       const why = [

@@ -1,8 +1,9 @@
 // How a pretrained student's frozen base is held on the device: float32 as
-// loaded, or (WebGPU only) its projection matrices packed in half precision
-// or int8 (fused/pack.ts) and multiplied by our WGSL kernels
-// (fused/packed.ts). The embedding table, the head, GPT-2's positions, the
-// norms and the biases stay float32. The adapter and its optimizer are
+// loaded, or (WebGPU only) its projection matrices and its token tables (the
+// embedding, which a tied head reads too, and an untied lm_head) packed in
+// half precision or int8 (fused/pack.ts) and read by our WGSL kernels
+// (fused/packed.ts). GPT-2's learned positions (wpe, at most 1024 x d: small
+// next to the tables), the norms and the biases stay float32. The adapter and its optimizer are
 // float32 whatever the base: only frozen weights are packed. The host copy
 // (and so the base fingerprint, src/hf/student.ts) is the float32 one.
 
@@ -12,7 +13,7 @@ import type { GpuLimits } from './limits';
 import { createVariables, type Params } from './model';
 import { BaseDtypeError, type BaseDtype } from './base-dtype-choice';
 import { packF16, packInt8, packedBytes, type PackedDtype, type PackedMatrix, type SourceLayout } from './fused/pack';
-import { packedKey, scaleKey } from './fused/packed';
+import { packedBlockKey, packedKey, scaleBlockKey, scaleKey } from './fused/packed';
 import type { TensorMap } from './state';
 
 export {
@@ -25,13 +26,23 @@ export {
   type BaseDtype,
 } from './base-dtype-choice';
 
-/** The frozen matrices a packed base packs: every 2-D weight a projection
- * (linear(), ../layers.ts) reads, i.e. all but the token tables (embedding,
- * head) and GPT-2's learned positions, which are read by rows. */
+/** The frozen projections a packed base packs: every 2-D weight a
+ * projection (linear(), ../layers.ts) reads, i.e. all but the token tables
+ * (embedding, head: packedTableName, packed in their own layout) and GPT-2's
+ * learned positions (read by rows, kept float32). */
 export function packableName(name: string, shape: readonly number[]): boolean {
   if (shape.length !== 2 || !name.endsWith('.weight')) return false;
   if (name === 'lm_head.weight' || name === 'transformer.wpe.weight') return false;
   return !FAMILIES.some((f) => f.embeddingName === name);
+}
+
+/** The token tables a packed base packs: the embedding [V, d] (read by rows
+ * through fused/packed.ts packedGather and, when the head is tied, by the
+ * chunked head as logits = h E^T, one storage for both) and an untied
+ * lm_head [V, d] (frozen in a LoRA run). Both are stored [V, d] whatever the
+ * family's projection layout (GPT-2's wte too), i.e. 'out-in' rows. */
+export function packedTableName(name: string, shape: readonly number[]): boolean {
+  return shape.length === 2 && (name === 'lm_head.weight' || FAMILIES.some((f) => f.embeddingName === name));
 }
 
 /** One matrix packed, refusing one larger than a GPU binding (tfjs binds a
@@ -56,9 +67,35 @@ function packOne(
   return p;
 }
 
-/** The frozen base's variables with its projections packed in `dtype`
- * (f32: createVariables as it is). Names and shapes are checked against
- * `table` as createVariables does; `partBytes` splits the tables as there. */
+/** Adds table `name`'s packed words (and int8 scales) to `p`: whole under
+ * packedKey, or, when larger than one binding (`most`: the GPU's limits or
+ * `partBytes`), in row blocks under packedBlockKey (as createVariables
+ * splits a float32 table): the blocks together take the same bytes. */
+function addPackedTable(p: Params, name: string, pm: PackedMatrix, most: number, tag: () => string): void {
+  const pre = name.slice(0, -'.weight'.length);
+  const rowBytes = pm.wordsPerRow * 4;
+  const per = pm.rows * rowBytes <= most ? pm.rows : Math.floor(most / rowBytes); // rows a block
+  if (per < 1) throw new BaseDtypeError(`${name} packed in ${pm.dtype} has rows of ${rowBytes} bytes, more than this GPU binds (${most})`);
+  const whole = per === pm.rows;
+  for (let k = 0, start = 0; start < pm.rows; k++, start += per) {
+    const n = Math.min(per, pm.rows - start);
+    const wk = whole ? packedKey(pre) : packedBlockKey(pre, k);
+    const words = tf.tensor2d(pm.words.subarray(start * pm.wordsPerRow, (start + n) * pm.wordsPerRow), [n, pm.wordsPerRow], 'int32');
+    p.set(wk, tf.variable(words, false, `${wk}#${tag()}`));
+    words.dispose();
+    if (pm.scales) {
+      const sk = whole ? scaleKey(pre) : scaleBlockKey(pre, k);
+      const s = tf.tensor1d(pm.scales.subarray(start, start + n), 'float32');
+      p.set(sk, tf.variable(s, false, `${sk}#${tag()}`));
+      s.dispose();
+    }
+  }
+}
+
+/** The frozen base's variables with its projections and token tables packed
+ * in `dtype` (f32: createVariables as it is). Names and shapes are checked
+ * against `table` as createVariables does; `partBytes` splits the tables as
+ * there (packed tables by their packed bytes). */
 export function createBaseVariables(
   weights: TensorMap,
   table: [string, number[]][],
@@ -66,17 +103,28 @@ export function createBaseVariables(
   dtype: BaseDtype,
   o: { partBytes?: number; limits?: GpuLimits } = {},
 ): Params {
-  const rest = dtype === 'f32' ? table : table.filter(([n, s]) => !packableName(n, s));
+  const rest = dtype === 'f32' ? table : table.filter(([n, s]) => !packableName(n, s) && !packedTableName(n, s));
   const p = createVariables(weights, rest, false, o.partBytes !== undefined ? { partBytes: o.partBytes } : {});
   if (dtype === 'f32') return p;
   const tag = (): string => Math.random().toString(36).slice(2); // tfjs variable names are global
   try {
     for (const [name, shape] of table) {
-      if (!packableName(name, shape)) continue;
+      const isTable = packedTableName(name, shape);
+      if (!packableName(name, shape) && !isTable) continue;
       const w = weights[name];
       if (!w) throw new Error(`missing parameter ${name}`);
       if (w.shape.length !== 2 || w.shape[0] !== shape[0] || w.shape[1] !== shape[1])
         throw new Error(`parameter ${name} has shape [${w.shape}], the config needs [${shape}]`);
+      if (isTable) {
+        const pm = packOne(name, w.data, shape, 'out-in', dtype); // [V, d]: rows are tokens
+        const most = Math.min(
+          o.partBytes ?? Infinity,
+          o.limits?.maxStorageBufferBindingSize ?? Infinity,
+          o.limits?.maxBufferSize ?? Infinity,
+        );
+        addPackedTable(p, name, pm, most, tag);
+        continue;
+      }
       const pm = packOne(name, w.data, shape, layout, dtype, o.limits);
       const pre = name.slice(0, -'.weight'.length);
       const words = tf.tensor2d(pm.words, [pm.rows, pm.wordsPerRow], 'int32');
@@ -93,6 +141,18 @@ export function createBaseVariables(
     throw e;
   }
   return p;
+}
+
+/** Device bytes of the base's token tables (embedding, untied lm_head) held
+ * in `dtype` (the planner's count; row blocks take the same bytes as the
+ * whole table: words and a scale a row). */
+export function tableBytes(table: [string, number[]][], dtype: BaseDtype): number {
+  let n = 0;
+  for (const [name, [rows, cols]] of table) {
+    if (!packedTableName(name, [rows, cols])) continue;
+    n += dtype === 'f32' ? rows * cols * 4 : packedBytes({ rows, wordsPerRow: Math.ceil(cols / (dtype === 'f16' ? 2 : 4)), dtype });
+  }
+  return n;
 }
 
 /** Device bytes of the base's projections held in `dtype` (the planner's
@@ -126,6 +186,7 @@ export function heldBaseDtype(params: ReadonlyMap<string, unknown>): BaseDtype {
  * table (the embedding, an untied lm_head) is [vocab, d] in every family,
  * GPT-2 included: its rows are its output channels, should it be packed. */
 export function packedMatrices(table: [string, number[]][], layout: SourceLayout): [string, SourceLayout][] {
-  const tokenTable = (n: string): boolean => n === 'lm_head.weight' || FAMILIES.some((f) => f.embeddingName === n);
-  return table.filter(([n, s]) => packableName(n, s)).map(([n]) => [n, tokenTable(n) ? 'out-in' : layout]);
+  return table
+    .filter(([n, s]) => packableName(n, s) || packedTableName(n, s))
+    .map(([n, s]) => [n, packedTableName(n, s) ? 'out-in' : layout]);
 }

@@ -13,6 +13,15 @@
 
 import * as tf from '@tensorflow/tfjs-core';
 import { gatherRows, isFrozen, matMul2d, project } from './ops';
+import { packedInputGrad, packedLinear, type PackedWeight } from './fused/packed';
+
+/** One row block of the head [Vk, d]: a float32 matrix, or a packed base's
+ * table (fused/packed.ts: f16 / int8 words, frozen), whose logits are the
+ * packed projection hc E^T and whose share of dh the packed dX kernel. */
+export type HeadPart = tf.Tensor2D | PackedWeight;
+
+const isPacked = (w: HeadPart): w is PackedWeight => !(w instanceof tf.Tensor);
+const partRows = (w: HeadPart): number => (isPacked(w) ? w.words.shape[0] : w.shape[0]);
 
 /** The output head: its matrix [V, d] (whole, or as row blocks when larger
  * than one GPU binding, see model.ts) and the final logit soft-cap of the
@@ -21,13 +30,13 @@ import { gatherRows, isFrozen, matMul2d, project } from './ops';
  * cross-entropy, the KL rows) is made here, by headLogits / the chunks of
  * headCrossEntropy / headLogitsRows, so the cap is applied in one place. */
 export interface Head {
-  parts: tf.Tensor2D[];
+  parts: HeadPart[];
   /** logits -> tanh(z / cap) * cap */
   softcap?: number;
 }
 
 /** A head as the callers hold it: one matrix, its row blocks, or a Head. */
-export type HeadLike = tf.Tensor2D | tf.Tensor2D[] | Head;
+export type HeadLike = tf.Tensor2D | HeadPart[] | Head;
 
 function asHead(h: HeadLike): Head {
   if (Array.isArray(h)) return { parts: h };
@@ -69,14 +78,15 @@ interface HeadLossOptions {
  * per chunk (a [d, V] copy while the forward or the backward runs, on wasm
  * only). A frozen head is never copied: project takes the frozen op, which
  * transposes the chunk's activations instead (ops.ts frozenMatMul). */
-function chunkLogits(hc: tf.Tensor2D, w: tf.Tensor2D, wT: tf.Tensor2D | null): tf.Tensor2D {
+function chunkLogits(hc: tf.Tensor2D, w: HeadPart, wT: tf.Tensor2D | null): tf.Tensor2D {
+  if (isPacked(w)) return packedLinear(hc, w); // [c, d] @ [V, d]^T from the packed words
   return wT ? matMul2d(hc, wT) : project(hc, w, true); // [c, d] @ [d, V]
 }
 
 /** The head as row blocks of [V, d] (an embedding split because it is larger
  * than one GPU binding, see model.ts): z = hc @ w^T is the concatenation of
  * each block's logits; dh = g @ w the sum of each block's share of g. */
-function partLogits(hc: tf.Tensor2D, parts: tf.Tensor2D[], partsT: (tf.Tensor2D | null)[]): tf.Tensor2D {
+function partLogits(hc: tf.Tensor2D, parts: HeadPart[], partsT: (tf.Tensor2D | null)[]): tf.Tensor2D {
   if (parts.length === 1) return chunkLogits(hc, parts[0], partsT[0]);
   return tf.concat(
     parts.map((w, k) => chunkLogits(hc, w, partsT[k])),
@@ -84,21 +94,23 @@ function partLogits(hc: tf.Tensor2D, parts: tf.Tensor2D[], partsT: (tf.Tensor2D 
   ) as tf.Tensor2D; // [c, V]
 }
 
-function partDh(g: tf.Tensor2D, parts: tf.Tensor2D[]): tf.Tensor2D {
-  if (parts.length === 1) return project(g, parts[0]); // [c, V] @ [V, d]
+function partDh(g: tf.Tensor2D, parts: HeadPart[], d: number): tf.Tensor2D {
+  // [c, Vk] @ [Vk, d]
+  const times = (gk: tf.Tensor2D, w: HeadPart): tf.Tensor2D => (isPacked(w) ? packedInputGrad(gk, w, d) : project(gk, w));
+  if (parts.length === 1) return times(g, parts[0]); // [c, V] @ [V, d]
   let off = 0;
   let dh: tf.Tensor2D | null = null;
   for (const w of parts) {
-    const share = project(tf.slice(g, [0, off], [g.shape[0], w.shape[0]]), w); // [c, Vk] @ [Vk, d]
+    const share = times(tf.slice(g, [0, off], [g.shape[0], partRows(w)]), w); // [c, Vk] @ [Vk, d]
     dh = dh ? (tf.add(dh, share) as tf.Tensor2D) : share;
-    off += w.shape[0];
+    off += partRows(w);
   }
   return dh!;
 }
 
 /** w^T of a head that trains, on wasm (chunkLogits); none for a frozen one. */
-const transposes = (parts: tf.Tensor2D[]): (tf.Tensor2D | null)[] =>
-  parts.map((w) => (tf.getBackend() === 'wasm' && !isFrozen(w) ? (tf.transpose(w) as tf.Tensor2D) : null));
+const transposes = (parts: HeadPart[]): (tf.Tensor2D | null)[] =>
+  parts.map((w) => (!isPacked(w) && tf.getBackend() === 'wasm' && !isFrozen(w) ? (tf.transpose(w) as tf.Tensor2D) : null));
 
 /** g^T @ hc [V, d]: transposeA natively, an explicit transpose on wasm. */
 function productTA(g: tf.Tensor2D, hc: tf.Tensor2D): tf.Tensor2D {
@@ -114,10 +126,12 @@ function joinParts<T extends tf.Tensor>(parts: T[]): T {
   return out;
 }
 
-function checkArgs(h: tf.Tensor2D, parts: tf.Tensor2D[], targets: tf.Tensor1D, chunk: number): void {
+function checkArgs(h: tf.Tensor2D, parts: HeadPart[], targets: tf.Tensor1D, chunk: number): void {
   if (!Number.isSafeInteger(chunk) || chunk < 1) throw new Error(`head chunk size must be a positive integer, got ${chunk}`);
   for (const w of parts)
-    if (h.rank !== 2 || w.rank !== 2 || h.shape[1] !== w.shape[1])
+    if (isPacked(w)) {
+      if (h.rank !== 2) throw new Error(`head: hidden states [${h.shape}] must be [N, d]`); // packedLinear checks d
+    } else if (h.rank !== 2 || w.rank !== 2 || h.shape[1] !== w.shape[1])
       throw new Error(`head: hidden states [${h.shape}] and head matrix [${w.shape}] do not match (need [N, d] and [V, d])`);
   if (targets.rank !== 1 || targets.shape[0] !== h.shape[0])
     throw new Error(`head: targets [${targets.shape}] do not match hidden states [${h.shape}]`);
@@ -138,9 +152,10 @@ export function headCrossEntropy(
   const { parts, softcap } = asHead(head);
   checkArgs(h, parts, targets, chunk);
   const [n, d] = h.shape;
-  const v = parts.reduce((s, w) => s + w.shape[0], 0);
+  const v = parts.reduce((s, w) => s + partRows(w), 0);
   const trainHead = o.trainHead ?? true;
   if (trainHead && parts.length > 1) throw new Error('a head split in row blocks is frozen: it cannot train');
+  if (trainHead && isPacked(parts[0])) throw new Error('a packed head (f16 / int8 base) is frozen: it cannot train');
   const starts: number[] = [];
   for (let s = 0; s < n; s += chunk) starts.push(s);
 
@@ -148,7 +163,7 @@ export function headCrossEntropy(
   // makes is recorded, and everything but the outputs and `save`d tensors is
   // disposed when it returns. `save` keeps h, w, targets (clones that share
   // their buffers: no copies) and lse [N].
-  const forward = (hs: tf.Tensor2D, ws: tf.Tensor2D[], ts: tf.Tensor1D): { lse: tf.Tensor1D; value: tf.Tensor1D } => {
+  const forward = (hs: tf.Tensor2D, ws: HeadPart[], ts: tf.Tensor1D): { lse: tf.Tensor1D; value: tf.Tensor1D } => {
     const wT = transposes(ws);
     const lses: tf.Tensor1D[] = [];
     const picks: tf.Tensor1D[] = [];
@@ -174,7 +189,7 @@ export function headCrossEntropy(
   const backward = (
     dy: tf.Tensor1D,
     hs: tf.Tensor2D,
-    ws: tf.Tensor2D[],
+    ws: HeadPart[],
     ts: tf.Tensor1D,
     lse: tf.Tensor1D,
     wantDw: boolean,
@@ -205,7 +220,7 @@ export function headCrossEntropy(
           // through the cap: d(cap * tanh(u / cap)) / du = 1 - tanh^2 = 1 - (z / cap)^2
           return tf.mul(gz, tf.sub(1, tf.square(tf.div(z, softcap!)))) as tf.Tensor2D;
         });
-        const dhc = partDh(g, ws); // [c, V] @ [V, d]: untransposed, XNNPACK's path on wasm
+        const dhc = partDh(g, ws, d); // [c, V] @ [V, d]: untransposed, XNNPACK's path on wasm
         if (!wantDw) return [dhc];
         const part = productTA(g, hc); // [V, d]
         // the running sum: prev, part and the new sum are 3 [V, d] for an instant
@@ -234,7 +249,7 @@ export function headCrossEntropy(
         },
       };
     });
-    return f(h, parts[0], targets) as tf.Tensor1D;
+    return f(h, parts[0] as tf.Tensor2D, targets) as tf.Tensor1D;
   }
   // A frozen head: w is captured, not an input, so it gets no gradient. The
   // closure must keep w alive until the backward (the caller's variable).

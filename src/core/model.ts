@@ -12,7 +12,8 @@ import { loraShapes, paramShapes, type ModelConfig } from './config';
 import type { TensorMap } from './state';
 import { Rng } from '../shared/rng';
 import { gatherRows } from './ops';
-import { headLogits, type Head } from './headLoss';
+import { headLogits, type Head, type HeadPart } from './headLoss';
+import { packedGather, packedTable, type PackedWeight } from './fused/packed';
 import { ropeTensors, type Ctx, type LayerCache, type Params } from './layers';
 
 export type { LayerCache, Params } from './layers';
@@ -134,7 +135,11 @@ function tableParts(p: Params, name: string): tf.Tensor2D[] {
  * Every logit is made from this (headLoss.ts headLogits and the chunked
  * loss), so a family's soft-cap reaches all of them. */
 export function headParts(p: Params, c: ModelConfig): Head {
-  const parts = tableParts(p, p.has('lm_head.weight') || p.has(`lm_head.weight${PART}0`) ? 'lm_head.weight' : embeddingName(c));
+  const untied = p.has('lm_head.weight') || p.has(`lm_head.weight${PART}0`) || packedTable(p, 'lm_head.weight') !== undefined;
+  const name = untied ? 'lm_head.weight' : embeddingName(c);
+  // a packed base's table (base-dtype.ts): the tied head reads the
+  // embedding's own packed storage, no second copy
+  const parts: HeadPart[] = packedTable(p, name) ?? tableParts(p, name);
   return c.finalSoftcap === undefined ? { parts } : { parts, softcap: c.finalSoftcap };
 }
 
@@ -158,6 +163,19 @@ function tableRows(parts: tf.Tensor2D[], ids: tf.Tensor1D): tf.Tensor2D {
   return out!;
 }
 
+/** Rows `ids` of a packed table (base-dtype.ts), whole or in row blocks:
+ * each block gathers its own ids' rows and zeros for the others. */
+function packedRows(blocks: PackedWeight[], ids: tf.Tensor1D, d: number): tf.Tensor2D {
+  let off = 0;
+  let out: tf.Tensor2D | null = null;
+  for (const b of blocks) {
+    const rows = packedGather(ids, b, d, off); // [N, d]
+    out = out ? (tf.add(out, rows) as tf.Tensor2D) : rows;
+    off += b.words.shape[0];
+  }
+  return out!;
+}
+
 /** ids [R, t] int32 -> the final normed hidden states [R*t, d] (the head's
  * input) and, when asked, the layer caches. */
 export function forwardHidden(
@@ -173,7 +191,10 @@ export function forwardHidden(
   const fam = familyOf(c);
   const k: Ctx = { p, c, loraScale: c.lora ? c.lora.alpha / c.lora.rank : 0, layout: fam.weightLayout };
   const recompute = o.recompute === true && !o.past && !o.wantCache;
-  const emb = tf.reshape(tableRows(tableParts(p, fam.embeddingName), tf.reshape(ids, [r * t])), [r, t, d]) as tf.Tensor3D; // [R, t, d]
+  const flat = tf.reshape(ids, [r * t]) as tf.Tensor1D;
+  const packed = packedTable(p, fam.embeddingName);
+  const rows = packed ? packedRows(packed, flat, d) : tableRows(tableParts(p, fam.embeddingName), flat);
+  const emb = tf.reshape(rows, [r, t, d]) as tf.Tensor3D; // [R, t, d]
   let x = fam.embed(emb, k, pLen, recompute); // positions: added (learned) or RoPE tables set on k
   const caches: LayerCache[] = [];
   for (let i = 0; i < c.nLayer; i++) {

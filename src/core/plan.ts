@@ -19,7 +19,7 @@
 //
 // Everything is float32: the trainer creates every variable, frozen or not,
 // as float32 (model.ts createVariables), except a LoRA run's frozen
-// projections held in f16 or int8 on WebGPU (base-dtype.ts, baseDtype). With activation recomputation
+// projections and token tables held in f16 or int8 on WebGPU (base-dtype.ts, baseDtype). With activation recomputation
 // (TrainConfig.recompute, model.ts recomputedBlock) a block keeps only its
 // input and runs its forward again in the backward: the plan then counts
 // that smaller figure (withRecompute), and prints it as an option otherwise.
@@ -48,7 +48,7 @@ import {
 } from './config';
 import { familyOf } from './arch';
 import type { GpuLimits } from './limits';
-import { projectionBytes, type BaseDtype } from './base-dtype';
+import { projectionBytes, tableBytes, type BaseDtype } from './base-dtype';
 import { formatBytes } from '../shared/format';
 
 /** Logits bigger than this (bytes) are computed a chunk of rows at a time. */
@@ -363,7 +363,11 @@ export function planMemory(o: PlanOptions): MemoryPlan {
   // gradient and AdamW's two moments
   const baseDtype = lora ? (o.baseDtype ?? 'f32') : 'f32';
   const layout = familyOf(c).weightLayout;
-  const packedSaving = projectionBytes(paramShapes(c), layout, 'f32') - projectionBytes(paramShapes(c), layout, baseDtype);
+  const packedSaving =
+    projectionBytes(paramShapes(c), layout, 'f32') -
+    projectionBytes(paramShapes(c), layout, baseDtype) +
+    tableBytes(paramShapes(c), 'f32') -
+    tableBytes(paramShapes(c), baseDtype);
   const weights = lora ? base * F32 - packedSaving : 0;
   const trainable = trainableCount * F32;
   const gradients = trainableCount * F32;
@@ -448,6 +452,15 @@ export function planMemory(o: PlanOptions): MemoryPlan {
     if (seen.has(g)) continue;
     seen.add(g);
     const label = name === embName && tied ? `${g} (tied output head)` : g;
+    // a packed table (base-dtype.ts addPackedTable): its words [V, d / per
+    // word] (int32) whole, or in row blocks over the binding limit
+    if (baseDtype !== 'f32' && (name === embName || name === 'lm_head.weight')) {
+      const words = Math.ceil(shape[1] / (baseDtype === 'f16' ? 2 : 4));
+      const per = binding !== undefined && shape[0] * words * F32 > binding ? Math.max(1, Math.floor(binding / (words * F32))) : shape[0];
+      const blocks = per < shape[0] ? `, in ${Math.ceil(shape[0] / per)} row blocks` : '';
+      candidates.push(tensor(`${label}, frozen, packed ${baseDtype} words${blocks}`, [per, words]));
+      continue;
+    }
     // a frozen embedding or head over the binding limit is held in row
     // blocks (model.ts createVariables): each block is the buffer
     if (lora && binding !== undefined && (name === embName || name === 'lm_head.weight') && prod(shape) * F32 > binding) {
@@ -528,7 +541,11 @@ export function formatPlan(p: MemoryPlan): string {
       ? `whole logits ${count(o.batch.rows * o.batch.seqLen)} x ${count(c.vocabSize)}`
       : `chunks of ${count(p.headChunk)} x ${count(c.vocabSize)}`;
   const rowsOut: [string, number, string][] = [
-    [`weights (frozen, ${o.baseDtype && o.baseDtype !== 'f32' && c.lora ? `${o.baseDtype} projections` : 'float32'})`, p.weights, ''],
+    [
+      `weights (frozen, ${o.baseDtype && o.baseDtype !== 'f32' && c.lora ? `${o.baseDtype} projections and tables` : 'float32'})`,
+      p.weights,
+      '',
+    ],
     ['trainable (float32)', p.trainable, `${count(p.params.trainable)} parameters`],
     ['gradients', p.gradients, ''],
     ['AdamW m, v', p.adam, ''],

@@ -9,14 +9,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { setupBackend } from '../../src/cli/setup';
 import { watchGpuErrors } from './gpu-errors';
-import { packedMatrices, projectionBytes, type BaseDtype } from '../../src/core/base-dtype';
+import { createBaseVariables, packedMatrices, projectionBytes, tableBytes, type BaseDtype } from '../../src/core/base-dtype';
 import { familyOf } from '../../src/core/arch';
 import { paramShapes } from '../../src/core/config';
 import { studentConfig } from '../../src/hf/config';
 import { readHfFolder } from '../../src/hf/folder';
 import { nodeFolder } from '../../src/node/folder';
 import { packF16, packInt8, unpackMatrix, type PackedMatrix } from '../../src/core/fused/pack';
-import { packedLinear } from '../../src/core/fused/packed';
+import { packedGather, packedLinear, packedTable } from '../../src/core/fused/packed';
+import { headCrossEntropy, headLogits } from '../../src/core/headLoss';
+import { planMemory } from '../../src/core/plan';
 import { StudentModel, type PretrainedStudent } from '../../src/core/inference';
 import { scoreIds } from '../../src/core/score';
 import { Trainer } from '../../src/core/trainer';
@@ -66,6 +68,38 @@ export interface RefInputs {
   logprobs: Record<BaseDtype, (number | null)[]>;
   roundNames: string[];
 }
+/** The packed token table (base-dtype.ts packedTableName): one [V, d] table
+ * packed as createBaseVariables packs an embedding, whole and in row blocks. */
+export interface TableCase {
+  dtype: 'f16' | 'int8';
+  shape: [number, number]; // V, d
+  /** Row blocks the split table was held in. */
+  blocks: number;
+  /** Packed gather (whole, and summed over the blocks) against tf.gather of
+   * the unpacked values: exact, so diff 0. */
+  gather: Diff;
+  gatherBlocks: Diff;
+  /** The chunked CE (headCrossEntropy, frozen head, chunks of 4 rows) and its
+   * dh through the packed storage (whole and in blocks), and headLogits,
+   * against the float32 head of the unpacked values. */
+  ce: Diff;
+  dh: Diff;
+  ceBlocks: Diff;
+  dhBlocks: Diff;
+  logits: Diff;
+}
+/** Per student, beside StudentCase: what the packed tables change. */
+export interface StudentTables {
+  name: string;
+  /** Whether the f16 / int8 model holds a float32 token table or head (it
+   * must not: one packed storage for the embedding and a tied head). */
+  float32Tables: Record<'f16' | 'int8', string[]>;
+  /** The planner's device bytes of the tables (base-dtype.ts tableBytes). */
+  tableBytes: Record<BaseDtype, number>;
+  /** The planner's frozen weights (plan.ts planMemory, LoRA r 4): the
+   * measured base bytes must move by exactly its difference. */
+  plannedWeights: Record<BaseDtype, number>;
+}
 export interface Report {
   /** WebGPU errors nobody caught (gpu-errors.ts): the figures count only when empty. */
   gpuErrors: string[];
@@ -74,6 +108,8 @@ export interface Report {
   ids: number[];
   ops: OpCase[];
   students: StudentCase[];
+  tables: TableCase[];
+  studentTables: StudentTables[];
 }
 
 const rng = new Rng(5);
@@ -117,6 +153,89 @@ async function opCase(dtype: 'f16' | 'int8', [n, cin, cout]: [number, number, nu
   };
   tf.dispose(Object.values(r).filter((v): v is tf.Tensor => v instanceof tf.Tensor));
   return out;
+}
+
+/** One packed table case: V x d random rows, ids over the whole vocabulary. */
+async function tableCase(dtype: 'f16' | 'int8', [v, d]: [number, number]): Promise<TableCase> {
+  const data = randArray(v * d, 0.5);
+  const name = 'model.embed_tokens.weight';
+  const table: [string, number[]][] = [[name, [v, d]]];
+  const weights = { [name]: { shape: [v, d], data } };
+  const whole = createBaseVariables(weights, table, 'out-in', dtype);
+  // blocks of 13 rows (a binding this wide): the last one partial
+  const per = dtype === 'f16' ? 2 : 4;
+  const split = createBaseVariables(weights, table, 'out-in', dtype, { partBytes: 13 * Math.ceil(d / per) * 4 });
+  const used = unpackMatrix(dtype === 'f16' ? packF16(data, [v, d], 'out-in') : packInt8(data, [v, d], 'out-in'));
+  const n = 12; // 3 chunks of 4: one chunk shape, compiled once
+  const r = tf.tidy(() => {
+    const ids = tf.tensor1d(
+      Array.from({ length: n }, (_, i) => (i * 17 + 3) % v),
+      'int32',
+    );
+    const wUsed = tf.tensor2d(used, [v, d]);
+    const pw = packedTable(whole, name)!;
+    const pb = packedTable(split, name)!;
+    const h = tf.tensor2d(randArray(n * d), [n, d]);
+    const targets = tf.tensor1d(
+      Array.from({ length: n }, (_, i) => (i * 7 + 1) % v),
+      'int32',
+    );
+    const dy = tf.tensor1d(randArray(n));
+    // the CE and its dh: value and gradient of sum(ce * dy)
+    const ce = (head: Parameters<typeof headCrossEntropy>[1]) => {
+      const f = (hh: tf.Tensor) => headCrossEntropy(hh as tf.Tensor2D, head, targets, 4, { trainHead: false });
+      return { value: f(h), dh: tf.grads((hh: tf.Tensor) => tf.sum(tf.mul(f(hh), dy)))([h])[0] };
+    };
+    const blocked = pb.reduce((acc, b, k) => tf.add(acc, packedGather(ids, b, d, k * 13)), tf.zeros([n, d]));
+    return {
+      blocks: pb.length,
+      gather: [packedGather(ids, pw[0], d), tf.gather(wUsed, ids)],
+      gatherBlocks: [blocked, tf.gather(wUsed, ids)],
+      ce: ce(pw),
+      ceBlocks: ce(pb),
+      ceRef: ce([wUsed]),
+      logits: [headLogits(h, pw), tf.matMul(h, wUsed, false, true)], // [n, d] @ [V, d]^T
+    };
+  });
+  const out: TableCase = {
+    dtype,
+    shape: [v, d],
+    blocks: r.blocks,
+    gather: await diff(r.gather[0], r.gather[1]),
+    gatherBlocks: await diff(r.gatherBlocks[0], r.gatherBlocks[1]),
+    ce: await diff(r.ce.value, r.ceRef.value),
+    dh: await diff(r.ce.dh, r.ceRef.dh),
+    ceBlocks: await diff(r.ceBlocks.value, r.ceRef.value),
+    dhBlocks: await diff(r.ceBlocks.dh, r.ceRef.dh),
+    logits: await diff(r.logits[0], r.logits[1]),
+  };
+  tf.dispose([r.gather, r.gatherBlocks, r.ce.value, r.ce.dh, r.ceBlocks.value, r.ceBlocks.dh, r.ceRef.value, r.ceRef.dh, r.logits]);
+  for (const x of [...whole.values(), ...split.values()]) x.dispose();
+  return out;
+}
+
+/** What the packed tables change for one student: no float32 table left,
+ * and the planner's count of the frozen weights per base dtype. */
+async function studentTables(dir: string, name: string): Promise<StudentTables> {
+  const s = await student(dir, name);
+  const float32Tables = {} as StudentTables['float32Tables'];
+  for (const d of ['f16', 'int8'] as const) {
+    const m = StudentModel.fromStudent(s, { baseDtype: d });
+    const names = [...m.variables.keys()] as string[];
+    float32Tables[d] = names.filter((k) => /(wte|embed_tokens|lm_head)\.weight(@\d+)?$/.test(k));
+    m.dispose();
+  }
+  const table = paramShapes(s.modelConfig);
+  const lora = { ...s.modelConfig, lora: { rank: 4, alpha: 8, targets: [s.modelConfig.arch === 'gpt2' ? 'c_attn' : 'q_proj'] } };
+  const plannedWeights = Object.fromEntries(
+    DTYPES.map((d) => [d, planMemory({ config: lora, batch: { rows: 2, seqLen: 8 }, baseDtype: d }).weights]),
+  ) as Record<BaseDtype, number>;
+  return {
+    name,
+    float32Tables,
+    tableBytes: Object.fromEntries(DTYPES.map((d) => [d, tableBytes(table, d)])) as Record<BaseDtype, number>,
+    plannedWeights,
+  };
 }
 
 const groups = toyGroups(6);
@@ -219,7 +338,15 @@ function refInputs(s: PretrainedStudent, logprobs: Record<BaseDtype, (number | n
 async function main(): Promise<void> {
   const [dir, stepsCase, ...cases] = process.argv.slice(2);
   const info = await setupBackend('webgpu');
-  const out: Report = { backend: info.backend, gpuErrors: watchGpuErrors(), ids: IDS, ops: [], students: [] };
+  const out: Report = {
+    backend: info.backend,
+    gpuErrors: watchGpuErrors(),
+    ids: IDS,
+    ops: [],
+    students: [],
+    tables: [],
+    studentTables: [],
+  };
   // odd and even widths, partial tiles, more rows than one tile, with and without bias
   const shapes: [[number, number, number], boolean][] = [
     [[5, 37, 70], true],
@@ -228,8 +355,13 @@ async function main(): Promise<void> {
   ];
   for (const dtype of ['f16', 'int8'] as const) for (const [shape, bias] of shapes) out.ops.push(await opCase(dtype, shape, bias));
   log('ops');
+  // an odd width: a partial last word in both dtypes (one shape, so the
+  // reference's tfjs programs compile once on SwiftShader)
+  for (const dtype of ['f16', 'int8'] as const) out.tables.push(await tableCase(dtype, [40, 37]));
+  log('tables');
   // every case scores; `stepsCase` also trains a few LoRA steps per base dtype
   for (const name of cases) out.students.push(await studentCase(dir, name, name === stepsCase ? STEPS : 0));
+  for (const name of cases) out.studentTables.push(await studentTables(dir, name));
   process.stdout.write(`${JSON.stringify(out)}\n`);
 }
 

@@ -18,9 +18,11 @@ import {
   defaultBaseDtype,
   packableName,
   packedMatrices,
+  packedTableName,
   projectionBytes,
+  tableBytes,
 } from '../../src/core/base-dtype';
-import { paramShapes, type ModelConfig } from '../../src/core/config';
+import { checkLora, paramShapes, type ModelConfig } from '../../src/core/config';
 import { formatPlan, planMemory } from '../../src/core/plan';
 import { packBf16Bits, packF16, packF16Bits, packInt8, unpackMatrix } from '../../src/core/fused/pack';
 import { StudentModel } from '../../src/core/inference';
@@ -150,6 +152,21 @@ describe('the base dtype', () => {
     expect(packableName('transformer.h.0.attn.c_attn.weight', [8, 24])).toBe(true);
   });
 
+  it("packs the token tables on their own (embedding, untied lm_head), not GPT-2's positions", () => {
+    expect(
+      paramShapes(llama)
+        .filter(([n, s]) => packedTableName(n, s))
+        .map(([n]) => n),
+    ).toEqual(['model.embed_tokens.weight', 'lm_head.weight']);
+    expect(packedTableName('transformer.wte.weight', [50, 8])).toBe(true);
+    expect(packedTableName('transformer.wpe.weight', [16, 8])).toBe(false);
+    expect(packedTableName('model.layers.0.mlp.up_proj.weight', [12, 8])).toBe(false);
+    // [V, d] rows of tokens: f16 d / 2 words a row, int8 d / 4 words and a scale
+    expect(tableBytes(paramShapes(llama), 'f32')).toBe(2 * 50 * 8 * 4);
+    expect(tableBytes(paramShapes(llama), 'f16')).toBe(2 * 50 * 4 * 4);
+    expect(tableBytes(paramShapes(llama), 'int8')).toBe(2 * (50 * 2 * 4 + 50 * 4));
+  });
+
   it('halves the projections with f16 and about quarters them with int8 (a scale a row)', () => {
     const t = paramShapes(llama);
     const f32 = projectionBytes(t, 'out-in', 'f32');
@@ -158,16 +175,30 @@ describe('the base dtype', () => {
     expect(projectionBytes(t, 'out-in', 'int8')).toBe(f32 / 4 + 56 * 4);
   });
 
-  it("the planner counts a LoRA run's packed projections, and nothing for a full fine-tune", () => {
+  it("the planner counts a LoRA run's packed projections and tables, and nothing for a full fine-tune", () => {
     const t = paramShapes(llama);
     const mc: ModelConfig = { ...llama, lora: { rank: 4, alpha: 8, targets: ['q_proj', 'v_proj'] } };
     const plan = (c: ModelConfig, d?: 'f32' | 'f16' | 'int8') =>
       planMemory({ config: c, batch: { rows: 2, seqLen: 8 }, ...(d ? { baseDtype: d } : {}) });
     const f32 = plan(mc).weights;
     expect(plan(mc, 'f32').weights).toBe(f32);
-    expect(f32 - plan(mc, 'f16').weights).toBe(projectionBytes(t, 'out-in', 'f32') / 2);
-    expect(f32 - plan(mc, 'int8').weights).toBe(projectionBytes(t, 'out-in', 'f32') - projectionBytes(t, 'out-in', 'int8'));
-    expect(formatPlan(plan(mc, 'int8'))).toMatch(/weights \(frozen, int8 projections\)/);
+    expect(f32 - plan(mc, 'f16').weights).toBe(projectionBytes(t, 'out-in', 'f32') / 2 + tableBytes(t, 'f32') / 2);
+    expect(f32 - plan(mc, 'int8').weights).toBe(
+      projectionBytes(t, 'out-in', 'f32') - projectionBytes(t, 'out-in', 'int8') + tableBytes(t, 'f32') - tableBytes(t, 'int8'),
+    );
+    expect(formatPlan(plan(mc, 'int8'))).toMatch(/weights \(frozen, int8 projections and tables\)/);
+    // the packed table's words are a buffer of their own: [V, d / 4] int32, in row blocks past the binding
+    const limited = planMemory({
+      config: mc,
+      batch: { rows: 2, seqLen: 8 },
+      baseDtype: 'int8',
+      limits: { maxBufferSize: 1 << 30, maxStorageBufferBindingSize: 64 },
+    });
+    expect(limited.buffers.find((b) => b.name.startsWith('model.embed_tokens.weight'))).toMatchObject({
+      name: 'model.embed_tokens.weight, frozen, packed int8 words, in 7 row blocks',
+      shape: [8, 2],
+      bytes: 64,
+    });
     expect(plan(llama, 'int8').weights).toBe(0); // every weight trains: float32, counted as trainable
     expect(plan(llama, 'int8').total).toBe(plan(llama).total);
   });
@@ -179,9 +210,48 @@ describe('the base dtype', () => {
     expect(vs.get(`${pre}.weight.packed`)!.dtype).toBe('int32');
     expect(vs.get(`${pre}.weight.packed`)!.shape).toEqual([8, 3]); // [out, ceil(12 / 4)]
     expect(vs.get(`${pre}.weight.scale`)!.shape).toEqual([8]);
-    expect(vs.get('model.embed_tokens.weight')!.dtype).toBe('float32');
     expect([...vs.values()].every((v) => !v.trainable)).toBe(true);
     for (const v of vs.values()) v.dispose();
+  });
+
+  it('createBaseVariables packs the embedding and an untied head [V, d] by rows of tokens, in row blocks past the binding', () => {
+    const weights = initParams(llama, 1);
+    const n = tf.memory().numTensors;
+    const whole = createBaseVariables(weights, paramShapes(llama), 'out-in', 'int8');
+    for (const pre of ['model.embed_tokens', 'lm_head']) {
+      expect(whole.has(`${pre}.weight`)).toBe(false);
+      expect(whole.get(`${pre}.weight.packed`)!.shape).toEqual([50, 2]); // [V, ceil(8 / 4)]
+      expect(whole.get(`${pre}.weight.scale`)!.shape).toEqual([50]);
+    }
+    // tables split at 64 bytes (the GPU's binding by default): 8 rows of 2
+    // words a block, 7 blocks, the same words and scales as the whole table
+    const split = createBaseVariables(weights, paramShapes(llama), 'out-in', 'int8', { partBytes: 64 });
+    const pre = 'model.embed_tokens.weight';
+    expect(split.has(`${pre}.packed`)).toBe(false);
+    const blocks = [0, 1, 2, 3, 4, 5, 6].map((k) => split.get(`${pre}.packed@${k}`)!);
+    expect(blocks.map((b) => b.shape[0])).toEqual([8, 8, 8, 8, 8, 8, 2]);
+    expect(split.has(`${pre}.packed@7`)).toBe(false);
+    const joined = tf.tidy(() => [tf.concat(blocks), tf.concat([0, 1, 2, 3, 4, 5, 6].map((k) => split.get(`${pre}.scale@${k}`)!))]);
+    expect(joined[0].arraySync()).toEqual(whole.get(`${pre}.packed`)!.arraySync());
+    expect(joined[1].arraySync()).toEqual(whole.get(`${pre}.scale`)!.arraySync());
+    tf.dispose(joined);
+    for (const v of [...whole.values(), ...split.values()]) v.dispose();
+    expect(tf.memory().numTensors).toBe(n);
+  });
+
+  it('a LoRA adapter on a packed table is refused, naming the field (the packed gather has no gradient)', () => {
+    for (const t of ['embed_tokens', 'lm_head'])
+      expect(() => checkLora({ ...llama, lora: { rank: 4, alpha: 8, targets: [t] } })).toThrow(
+        new RegExp(`lora\\.targets: "${t}" is not a projection of a llama model`),
+      );
+  });
+
+  it('refuses a packed table whose single row is wider than the GPU binds', () => {
+    const n = tf.memory().numTensors;
+    expect(() => createBaseVariables(initParams(llama, 1), paramShapes(llama), 'out-in', 'f16', { partBytes: 8 })).toThrow(
+      new BaseDtypeError('model.embed_tokens.weight packed in f16 has rows of 16 bytes, more than this GPU binds (8)'),
+    );
+    expect(tf.memory().numTensors).toBe(n);
   });
 
   it('refuses a projection larger than the GPU binds, disposing what it made', () => {
@@ -229,7 +299,9 @@ describe('--base-dtype on the CLI', () => {
 describe('packedMatrices (the list a reference rounds: support/hf_ref.py --round-names)', () => {
   it("lists exactly the matrices the packing packs, each with the family's layout", () => {
     const t = paramShapes(llama);
-    expect(packedMatrices(t, 'out-in')).toEqual(t.filter(([n, s]) => packableName(n, s)).map(([n]) => [n, 'out-in']));
+    const tables = t.filter(([n, s]) => packedTableName(n, s)).map(([n]) => n);
+    expect(tables.length).toBeGreaterThan(0); // the embedding (and an untied head)
+    expect(packedMatrices(t, 'out-in')).toEqual(t.filter(([n, s]) => packableName(n, s) || tables.includes(n)).map(([n]) => [n, 'out-in']));
     const gpt2: [string, number[]][] = [
       ['transformer.wte.weight', [50, 8]],
       ['transformer.wpe.weight', [16, 8]],
@@ -237,6 +309,10 @@ describe('packedMatrices (the list a reference rounds: support/hf_ref.py --round
       ['transformer.h.0.attn.c_attn.bias', [24]],
       ['transformer.ln_f.weight', [8]],
     ];
-    expect(packedMatrices(gpt2, 'in-out')).toEqual([['transformer.h.0.attn.c_attn.weight', 'in-out']]);
+    // the token table is [vocab, d] rows whatever the family; GPT-2's Conv1D projections are [in, out]
+    expect(packedMatrices(gpt2, 'in-out')).toEqual([
+      ['transformer.wte.weight', 'out-in'],
+      ['transformer.h.0.attn.c_attn.weight', 'in-out'],
+    ]);
   });
 });

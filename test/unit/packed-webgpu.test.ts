@@ -77,18 +77,22 @@ describe.skipIf(!gpuEnv || !hasNumpy)('frozen base in f16 / int8 on WebGPU (Dawn
     }
     expect(r.students.map((s) => s.name)).toEqual(CASES);
     for (const s of r.students) {
-      // f16: the issue's 2e-3 holds for the mean everywhere and for the max on
-      // gpt2-tiny and qwen2-tiny; llama-gqa's max is 3.5e-3 (measured, README
-      // "Frozen base dtype"): the weights' own rounding, the kernel adds none
-      // (the next test: PyTorch on the same rounded weights)
+      // f16 (projections and token tables): the issue's 2e-3 holds for the
+      // mean everywhere and for the max on gpt2-tiny; the max is 3.1e-3 on
+      // qwen2-tiny and 8.4e-3 on llama-gqa, whose untied embedding and head are
+      // both rounded (measured, README "Frozen base dtype"): the weights' own
+      // rounding, the kernels add none (the tables' test below)
       expect(s.logprobs.f16.mean, `${s.name} f16 mean`).toBeLessThan(2e-3);
-      expect(s.logprobs.f16.max, `${s.name} f16 max`).toBeLessThan(5e-3);
+      expect(s.logprobs.f16.max, `${s.name} f16 max`).toBeLessThan(1.2e-2);
       // int8's bound, measured (README "Frozen base dtype"): mean and max |difference| to f32
-      expect(s.logprobs.int8.mean, `${s.name} int8 mean`).toBeLessThan(0.05);
-      expect(s.logprobs.int8.max, `${s.name} int8 max`).toBeLessThan(0.2);
+      expect(s.logprobs.int8.mean, `${s.name} int8 mean`).toBeLessThan(0.07);
+      expect(s.logprobs.int8.max, `${s.name} int8 max`).toBeLessThan(0.25);
       expect(s.logprobs.int8.mean).toBeGreaterThan(s.logprobs.f16.mean); // the check can tell them apart
-      // measured device bytes move by exactly the planner's count of the projections
-      for (const d of ['f16', 'int8'] as const) expect(s.baseBytes[d] - s.baseBytes.f32).toBe(s.projectionBytes[d] - s.projectionBytes.f32);
+      // measured device bytes move by exactly the planner's count of the
+      // projections and the token tables (the tables' own test below)
+      const tb = r.studentTables.find((x) => x.name === s.name)!.tableBytes;
+      for (const d of ['f16', 'int8'] as const)
+        expect(s.baseBytes[d] - s.baseBytes.f32).toBe(s.projectionBytes[d] - s.projectionBytes.f32 + tb[d] - tb.f32);
       expect(s.projectionBytes.f16 * 2).toBe(s.projectionBytes.f32);
       // a quarter, plus a float32 scale a row (4 bytes against 32+ inputs here)
       expect(s.projectionBytes.int8).toBeGreaterThan(s.projectionBytes.f32 / 4);
@@ -119,6 +123,35 @@ describe.skipIf(!gpuEnv || !hasNumpy)('frozen base in f16 / int8 on WebGPU (Dawn
     expect(t.snapshots.f32.fingerprint).toBe(`${STEPS_CASE}-fingerprint`);
     expect(t.snapshots.f32.params.length).toBeGreaterThan(0);
     expect(t.snapshots.f32.params.every((n) => /\.lora_[AB]\.weight$/.test(n))).toBe(true);
+  });
+
+  it('packed token tables: the gather is tf.gather of the unpacked rows, the tied head and its chunked CE the float32 head of them, one storage, bytes as planned', {
+    timeout: 900_000,
+  }, async () => {
+    const r = await getReport();
+    expect(r.gpuErrors).toEqual([]);
+    expect(r.tables).toHaveLength(2);
+    for (const t of r.tables) {
+      const what = `${t.dtype} [${t.shape}]`;
+      expect(t.blocks, what).toBeGreaterThan(1);
+      // the gather unpacks the words as unpackMatrix does: exact
+      expect(t.gather.diff, `${what} gather`).toBe(0);
+      expect(t.gatherBlocks.diff, `${what} gather in blocks`).toBe(0);
+      expect(t.gather.scale).toBeGreaterThan(0);
+      // the head through the packed storage: float32 rounding only
+      for (const k of ['ce', 'dh', 'ceBlocks', 'dhBlocks', 'logits'] as const)
+        expect(t[k].diff, `${what} ${k}`).toBeLessThanOrEqual(1e-5 * Math.max(1, t[k].scale));
+    }
+    expect(r.studentTables.map((s) => s.name)).toEqual(CASES);
+    for (const s of r.studentTables) {
+      // no float32 copy of a table: the tied head (gpt2-tiny, qwen2-tiny)
+      // reads the embedding's packed words, llama-gqa's lm_head is packed too
+      expect(s.float32Tables, s.name).toEqual({ f16: [], int8: [] });
+      expect(s.tableBytes.f16 * 2).toBe(s.tableBytes.f32);
+      const st = r.students.find((x) => x.name === s.name)!;
+      // the planner's frozen weights move as the measured device bytes do
+      for (const d of ['f16', 'int8'] as const) expect(st.baseBytes[d] - st.baseBytes.f32).toBe(s.plannedWeights[d] - s.plannedWeights.f32);
+    }
   });
 
   it.skipIf(!!noTorch)(

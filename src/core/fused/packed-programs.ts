@@ -1,6 +1,7 @@
 // WGSL programs for a frozen projection whose weight W [out, in] is packed
-// (pack.ts): the forward y = x W^T + b and the input gradient dX = dY W. No
-// weight gradient: the base is frozen. Both are tiled products: a workgroup
+// (pack.ts): the forward y = x W^T + b and the input gradient dX = dY W (and,
+// at the end, the row gather of a packed token table). No weight gradient:
+// the base is frozen. The two products are tiled products: a workgroup
 // of 64 threads computes a tile of TR rows x 64 columns, one column per
 // thread (TR accumulators each), stepping through the shared dimension TK at
 // a time with the x (or dY) tile and the unpacked W tile in workgroup memory.
@@ -146,4 +147,61 @@ export function packedMatMulGradProgram(dtype: PackedDtype, n: number, cols: num
       for (var q = 0; q < PER; q++) { ws[e / (TC / PER)][j * PER + q] = vals[q]; }
     }`;
   return new PackedProgram(`packed_mm_dx_${dtype}`, inputs, [n, cols], `${weightReader(dtype)}${tiledProduct('dy', loadW, '')}`);
+}
+
+/** Rows of a packed table (the token embedding, f16 or int8 with a scale a
+ * row): out [N, cols] = rows ids - off of W [rows, wordsPerRow], zeros for
+ * an id outside [off, off + rows) (a table held in row blocks: each block
+ * serves its own ids, base-dtype.ts). One thread an output element, reading
+ * its word and unpacking it as the products do, so a row comes out exactly
+ * as unpackMatrix (pack.ts) gives it. `off` is a uniform: one shader for
+ * every block. */
+export function packedGatherProgram(dtype: PackedDtype, n: number, cols: number): WebGPUProgram {
+  const inputs = ['ids', 'w', ...(dtype === 'int8' ? ['scale'] : [])];
+  return new PackedGatherProgram(
+    `packed_gather_${dtype}`,
+    inputs,
+    [n, cols],
+    `${weightReader(dtype)}
+fn main(index : i32) {
+  if (index < uniforms.size) {
+    let cols = uniforms.outShape[1];
+    let r = ids[index / cols] - uniforms.off;
+    let i = index % cols;
+    var v = 0.0;
+    if (r >= 0 && r < uniforms.wShape[0]) {
+      var vals = unpackWord(r, wWord(r, i / PER));
+      v = vals[i % PER];
+    }
+    setOutputAtIndex(index, v);
+  }
+}`,
+  );
+}
+
+/** One thread an output element (tfjs folds a large dispatch and gives
+ * main() the flat index). */
+class PackedGatherProgram implements WebGPUProgram {
+  variableNames: string[];
+  outputShape: number[];
+  shaderKey: string;
+  dispatchLayout: { x: number[] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number] = [TC, 1, 1];
+  size = true;
+  uniforms = 'off : i32,';
+  private readonly code: string;
+
+  constructor(key: string, inputs: string[], outputShape: [number, number], code: string) {
+    this.variableNames = inputs;
+    this.outputShape = outputShape;
+    this.shaderKey = `mcckd_${key}`;
+    this.dispatchLayout = { x: [0, 1] };
+    this.dispatch = [Math.ceil((outputShape[0] * outputShape[1]) / TC), 1, 1];
+    this.code = code;
+  }
+
+  getUserCode(): string {
+    return this.code;
+  }
 }
