@@ -83,5 +83,5 @@ export function keepBaseDtype(d: BaseDtype, store: KeyStore | undefined = pageSt
 /** "On the GPU" in the Student step's "Stored as" row. */
 export function onGpuWords(d: BaseDtype, lora: boolean): string {
   if (!lora || d === 'f32') return 'float32 on the GPU';
-  return `on the GPU: projections in ${d}, the rest float32`;
+  return `on the GPU: projections and token tables in ${d}, the rest float32`;
 }

@@ -135,20 +135,20 @@ describe.skipIf(!available)('a pretrained student in the page', () => {
           .split('\n')
           .map((l) => l.trim())
           .find((l) => l.startsWith('weights (frozen')) ?? '';
-      expect(weightsRow(plan)).toMatch(/^weights \(frozen, f16 projections\)/);
-      expect(text).toMatch(/F32 \(on the GPU: projections in f16, the rest float32\)/);
+      expect(weightsRow(plan)).toMatch(/^weights \(frozen, f16 projections and tables\)/);
+      expect(text).toMatch(/F32 \(on the GPU: projections and token tables in f16, the rest float32\)/);
       // int8: the plan follows (a smaller base), and back
       await page.getByTestId('base-dtype').selectOption('int8');
       await page
         .getByTestId('student-plan')
-        .filter({ hasText: /weights \(frozen, int8 projections\)/ })
+        .filter({ hasText: /weights \(frozen, int8 projections and tables\)/ })
         .waitFor({ timeout: 30_000 });
       const int8Row = weightsRow((await page.getByTestId('student-plan').textContent()) ?? '');
       expect(int8Row).not.toBe(weightsRow(plan).replace('f16', 'int8'));
       await page.getByTestId('base-dtype').selectOption('f16');
       await page
         .getByTestId('student-plan')
-        .filter({ hasText: /weights \(frozen, f16 projections\)/ })
+        .filter({ hasText: /weights \(frozen, f16 projections and tables\)/ })
         .waitFor({ timeout: 30_000 });
       expect(await page.getByTestId('student-status').innerText()).toMatch(/kept in this browser/);
       expect(await page.getByTestId('lora-target-q_proj').isChecked()).toBe(true);

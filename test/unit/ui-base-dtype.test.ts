@@ -70,7 +70,7 @@ describe('the base dtype the Student step offers', () => {
     expect(baseDtypeNote('f16', true)).toBe('base f16');
     expect(baseDtypeNote('int8', true)).toBe('base int8');
     expect(baseDtypeNote('f16', false)).toBe('base f32 (every weight trains)');
-    expect(onGpuWords('f16', true)).toBe('on the GPU: projections in f16, the rest float32');
+    expect(onGpuWords('f16', true)).toBe('on the GPU: projections and token tables in f16, the rest float32');
     expect(onGpuWords('int8', false)).toBe('float32 on the GPU');
     expect(onGpuWords('f32', true)).toBe('float32 on the GPU');
   });
