@@ -3,18 +3,32 @@
 // the backend's memory takes only its own row down). Used by
 // bench/pretrained.ts; prints one JSON object (PretrainedRow) on stdout.
 //
-//   tsx bench/pretrained-measure.ts --backend wasm|webgpu|cpu --model gpt2-124m|smollm2-135m [--steps 3] [--warmup 1] [--budget-s 900]
-//     [--batch 2x128 (rows x tokens)] [--recompute]
+//   tsx bench/pretrained-measure.ts --backend wasm|webgpu|cpu --model gpt2-124m|smollm2-135m|gpt2-tiny [--steps 3] [--warmup 1] [--budget-s 900]
+//     [--batch 2x128 (rows x tokens)] [--recompute] [--base-dtype f32|f16|int8 (f16 / int8: webgpu only; default f32)]
+// The row says how the built model holds its base (baseDtype), the base's
+// device bytes measured (baseBytes) beside the planner's (plannedBaseBytes),
+// and the step's peak, measured (bufferPeakBytes) and planned (plannedBytes)
+// for the same base dtype.
 import * as tf from '@tensorflow/tfjs-core';
 import { parseBackend, setupBackend } from '../src/cli/setup';
 import { backendErrors } from '../src/core/backend';
+import { heldBaseDtype } from '../src/core/base-dtype';
 import { countParams, countTrainable, DEFAULT_TRAIN, type TrainConfig } from '../src/core/config';
 import { initParams } from '../src/core/model';
 import { Trainer } from '../src/core/trainer';
 import { median, syntheticBatches } from '../support/synthetic';
 import { applyVariant, backendThreads, countPrograms, cpuMs } from './training';
 import { bufferPeak } from '../support/buffer-peak';
-import { BENCH_LR, BENCH_MODELS, BENCH_SHAPE, benchLora, idTokenizer, plannedPeak, type PretrainedRow } from './pretrained-models';
+import {
+  BENCH_LR,
+  BENCH_MODELS,
+  BENCH_SHAPE,
+  benchBaseDtype,
+  benchLora,
+  idTokenizer,
+  plannedMemory,
+  type PretrainedRow,
+} from './pretrained-models';
 
 const args = process.argv.slice(2);
 const opt = (k: string, d: string): string => {
@@ -41,6 +55,14 @@ const out = (row: PretrainedRow): void => void process.stdout.write(`${JSON.stri
 const base = { model: modelName, backend: backendName };
 if (!spec) {
   out({ ...base, error: `unknown model ${modelName} (${Object.keys(BENCH_MODELS).join(', ')})` });
+  process.exit(2);
+}
+let baseDtype: ReturnType<typeof benchBaseDtype>;
+try {
+  // the bench's backend name: a packed base is refused on webgpu-unfused too
+  baseDtype = benchBaseDtype(opt('base-dtype', 'f32'), backendName);
+} catch (e) {
+  out({ ...base, error: (e as Error).message });
   process.exit(2);
 }
 
@@ -111,6 +133,7 @@ try {
     batchSize: shape.questions,
     recompute,
   };
+  const bytesBefore = tf.memory().numBytes;
   const t = await Trainer.create({
     groups: [],
     trainConfig,
@@ -122,7 +145,18 @@ try {
       base: { arch: mc.arch ?? 'gpt2', name: `${modelName} (random weights)`, fingerprint: 'bench' },
     },
     lora,
+    baseDtype,
   });
+  // the frozen base as held: every variable the forward reads that does not
+  // train (packed int32 words, int8 scales, and what stays float32), as tfjs
+  // allocates them; builtBytes: all that creating the trainer put on the
+  // device (the base, the adapter, AdamW's moments and its scalar)
+  const builtBytes = tf.memory().numBytes - bytesBefore;
+  const trains = new Set(t.trainableVariables.values());
+  let baseBytes = 0;
+  for (const v of t.variables.values()) if (!trains.has(v)) baseBytes += v.size * tf.util.bytesPerElement(v.dtype);
+  const held = heldBaseDtype(t.variables);
+  progress(`base ${held}: ${Math.round(baseBytes / 2 ** 20)} MiB on the device`);
   for (const k of Object.keys(weights)) delete weights[k]; // the host copy can go
   const residentBytes = tf.memory().numBytes;
   const batches = syntheticBatches(Math.max(2, steps), shape, mc.vocabSize, mc.blockSize);
@@ -161,6 +195,7 @@ try {
   }
   const growth = tf.memory().numTensors - before;
   t.dispose();
+  const plan = plannedMemory(mc, lora, batches[0], { recompute, backend: backendName, baseDtype });
   out({
     ...base,
     adapter,
@@ -182,7 +217,11 @@ try {
     residentBytes,
     peakBytes: prof.peakBytes,
     bufferPeakBytes,
-    plannedBytes: plannedPeak(mc, lora, batches[0], { recompute, backend: backendName }),
+    baseDtype: held,
+    baseBytes,
+    builtBytes,
+    plannedBaseBytes: plan.weights,
+    plannedBytes: plan.total,
     tensorGrowth: growth,
     threads: backendThreads(),
     losses,
@@ -191,7 +230,7 @@ try {
   const err = gpuError();
   const msg = (e as Error).message ?? String(e);
   const notes = [err && !msg.includes(err) ? `GPU: ${err}` : '', xnnStatus ?? '', memoryAtFailure()].filter((x) => x);
-  out({ ...base, adapter, error: `${stage.at}: ${msg}${notes.length ? ` [${notes.join('; ')}]` : ''}`.slice(0, 800), losses });
+  out({ ...base, baseDtype, adapter, error: `${stage.at}: ${msg}${notes.length ? ` [${notes.join('; ')}]` : ''}`.slice(0, 800), losses });
   process.exit(1);
 }
 process.exit(0);

@@ -4,8 +4,8 @@
 // orchestrator, and the PyTorch side's case) and bench/pretrained-measure.ts
 // (one row in a child process). No node:* imports.
 import { DEFAULT_LORA_TARGETS, archOf, type LoraConfig, type ModelConfig } from '../src/core/config';
-import { headChunk, planMemory } from '../src/core/plan';
-import type { BaseDtype } from '../src/core/base-dtype';
+import { headChunk, planMemory, type MemoryPlan } from '../src/core/plan';
+import { BASE_DTYPES, checkBaseDtype, isBaseDtype, type BaseDtype } from '../src/core/base-dtype-choice';
 import type { HostBatch } from '../src/core/batch';
 import type { EncodedExample, StudentTokenizer } from '../src/core/tokenizer';
 import type { Shape } from '../support/synthetic';
@@ -14,6 +14,9 @@ export interface BenchModel {
   config: ModelConfig;
   /** What the shape is (for the report). */
   about: string;
+  /** A check shape for the scripts' dry runs (SwiftShader), not a bench
+   * model: run only when named. */
+  check?: boolean;
 }
 
 export const BENCH_MODELS: Record<string, BenchModel> = {
@@ -49,7 +52,39 @@ export const BENCH_MODELS: Record<string, BenchModel> = {
       tieWordEmbeddings: true,
     },
   },
+  // GPT-2's layout (Conv1D projections, learned positions, tied head) at a
+  // size SwiftShader steps in seconds: scripts/device/gpu-bench.sh --dry-run's
+  // pretrained rows (every base dtype), never a bench figure
+  'gpt2-tiny': {
+    about: 'GPT-2 layout, tiny: vocab 512, 128 positions, 2 layers x 64 (2 heads), tied head (a dry-run check shape)',
+    check: true,
+    config: {
+      arch: 'gpt2',
+      vocabSize: 512,
+      blockSize: 128,
+      nLayer: 2,
+      nHead: 2,
+      nEmbd: 64,
+      layerNormEps: 1e-5,
+      tieWordEmbeddings: true,
+    },
+  },
 };
+
+/** The bench's models (what --pretrained-models means by default): the real
+ * shapes, not the check shapes. */
+export const BENCH_MODEL_NAMES = Object.keys(BENCH_MODELS).filter((m) => !BENCH_MODELS[m].check);
+
+/** bench/pretrained-measure.ts's --base-dtype for a row on `backend` (a
+ * bench backend name: wasm, webgpu, webgpu-unfused, ...): f32 when not given
+ * (the bench's rows stay comparable with earlier reports), f16 / int8 only on
+ * webgpu, whose fused WGSL kernels read the packed base. */
+export function benchBaseDtype(v: string | undefined, backend: string): BaseDtype {
+  if (v === undefined) return 'f32';
+  if (!isBaseDtype(v)) throw new Error(`--base-dtype must be one of ${BASE_DTYPES.join(', ')}, got "${v.slice(0, 40)}"`);
+  checkBaseDtype(v, backend, '--base-dtype');
+  return v;
+}
 
 /** Batch 2 x 128: one question, two rationale rows of 128 tokens. */
 export const BENCH_SHAPE: Shape = { questions: 1, time: 128 };
@@ -71,6 +106,17 @@ export function plannedPeak(
   b: HostBatch,
   o: { recompute: boolean; backend: string; baseDtype?: BaseDtype },
 ): number {
+  return plannedMemory(c, lora, b, o).total;
+}
+
+/** The planner's whole plan for a row (plannedPeak's): its `weights` are the
+ * frozen base's bytes as held in `baseDtype`. */
+export function plannedMemory(
+  c: ModelConfig,
+  lora: LoraConfig,
+  b: HostBatch,
+  o: { recompute: boolean; backend: string; baseDtype?: BaseDtype },
+): MemoryPlan {
   return planMemory({
     config: { ...c, lora },
     batch: { rows: b.rows, seqLen: b.time },
@@ -79,7 +125,7 @@ export function plannedPeak(
     recompute: o.recompute,
     fused: o.backend === 'webgpu',
     ...(o.baseDtype ? { baseDtype: o.baseDtype } : {}),
-  }).total;
+  });
 }
 
 /** The bench feeds token ids itself: a tokenizer of the right size that
@@ -110,6 +156,9 @@ export type PretrainedRow = {
   unavailable?: boolean;
   vulkan?: string;
   note?: string;
+  /** Ours: how the built model holds its frozen base (src/core/base-dtype.ts
+   * heldBaseDtype); a row that failed: the dtype it was asked for. */
+  baseDtype?: BaseDtype;
 } & (
   | { error: string }
   | {
@@ -142,6 +191,15 @@ export type PretrainedRow = {
       /** src/core/plan.ts planMemory's peak for the same model, LoRA, batch,
        * recompute, base dtype and fused kernels (counted the same way). */
       plannedBytes?: number;
+      /** Ours: the frozen base's device bytes as built: the bytes of every
+       * variable the forward reads that does not train (4 bytes an element,
+       * float32 values or int32 packed words, as tfjs allocates them). */
+      baseBytes?: number;
+      /** Ours: tf.memory().numBytes after the trainer is built minus before
+       * (the base, the adapter, AdamW's moments and its scalar). */
+      builtBytes?: number;
+      /** Ours: the planner's bytes of the frozen weights in the same dtype (planMemory's weights). */
+      plannedBaseBytes?: number;
       /** Our rows with TrainConfig.recompute. */
       recompute?: boolean;
       /** The wasm heap after the steps (wasm rows; null elsewhere). */
