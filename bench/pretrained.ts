@@ -23,6 +23,11 @@
 //                           rationales a question), ours and PyTorch alike
 //   --pretrained-recompute  our rows recompute each block in the backward
 //                           (TrainConfig.recompute; the PyTorch row does not)
+//   --pretrained-base-dtypes f32,f16,int8
+//                           the webgpu rows, one per base dtype (default f32;
+//                           f16 / int8 pack the frozen base: webgpu only, the
+//                           other backends' rows stay f32); each row reports
+//                           the base's bytes, planned and measured
 // Alone: `npx tsx bench/pretrained.ts [the same flags]` prints the table and
 // keeps the report in bench/results/<date>-<host>-pretrained.json.
 import { execFile } from 'node:child_process';
@@ -34,7 +39,8 @@ import { DEFAULT_TRAIN, dimsOf, type ModelConfig } from '../src/core/config';
 import { BENCH_TORCH_THREADS, batchJson, ensureTorch, torchLabel, type TorchInfo } from '../support/torch';
 import { syntheticBatches, type Shape } from '../support/synthetic';
 import { withVulkanFallback } from './node-rows';
-import { BENCH_LR, BENCH_MODELS, BENCH_SHAPE, benchLora, type PretrainedRow } from './pretrained-models';
+import { BASE_DTYPES, isBaseDtype, type BaseDtype } from '../src/core/base-dtype-choice';
+import { BENCH_LR, BENCH_MODEL_NAMES, BENCH_MODELS, BENCH_SHAPE, benchLora, type PretrainedRow } from './pretrained-models';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 import { PY, PY_ENV } from '../support/python';
@@ -53,7 +59,12 @@ export interface PretrainedOptions {
   shape: Shape;
   /** Our rows recompute blocks in the backward (TrainConfig.recompute). */
   recompute: boolean;
+  /** The webgpu rows' base dtypes, one row each (other backends: f32 only). */
+  baseDtypes: BaseDtype[];
 }
+
+/** The base dtypes backend `b` runs of `o`'s: each asked for on webgpu, f32 elsewhere. */
+export const rowDtypes = (b: string, o: Pick<PretrainedOptions, 'baseDtypes'>): BaseDtype[] => (b === 'webgpu' ? o.baseDtypes : ['f32']);
 
 export interface PretrainedReport {
   models: Record<string, { about: string; config: ModelConfig }>;
@@ -74,21 +85,32 @@ export function pretrainedOptions(args: string[]): PretrainedOptions | null {
       .split(',')
       .map((s) => s.trim())
       .filter((s) => s && s !== 'none');
-  const models = list('pretrained-models', Object.keys(BENCH_MODELS).join(','));
+  const models = list('pretrained-models', BENCH_MODEL_NAMES.join(','));
   for (const m of models)
     if (!BENCH_MODELS[m]) throw new Error(`--pretrained-models: unknown model ${m} (${Object.keys(BENCH_MODELS).join(', ')})`);
   const batch = flag('pretrained-batch');
   const m = batch === undefined ? null : /^(\d+)x(\d+)$/.exec(batch);
   if (batch !== undefined && (!m || Number(m[1]) < 2 || Number(m[1]) % 2 || Number(m[2]) < 8))
     throw new Error(`--pretrained-batch: need ROWSxTOKENS with an even number of rows and at least 8 tokens (e.g. 4x256), got ${batch}`);
+  const backends = list('pretrained-backends', 'wasm,webgpu,torch');
+  const baseDtypes = list('pretrained-base-dtypes', 'f32');
+  for (const d of baseDtypes)
+    if (!isBaseDtype(d)) throw new Error(`--pretrained-base-dtypes: each one of ${BASE_DTYPES.join(', ')}, got ${d}`);
+  if (!baseDtypes.length) throw new Error('--pretrained-base-dtypes: at least one of f32, f16, int8');
+  const packed = baseDtypes.filter((d) => d !== 'f32');
+  if (packed.length && !backends.includes('webgpu'))
+    throw new Error(
+      `--pretrained-base-dtypes ${packed.join(',')}: only the webgpu rows hold a packed base, and --pretrained-backends (${backends.join(',')}) has no webgpu`,
+    );
   return {
     models,
-    backends: list('pretrained-backends', 'wasm,webgpu,torch'),
+    backends,
     steps: Number(flag('pretrained-steps') ?? 3),
     warmup: 1,
     budgetS: Number(flag('pretrained-budget-s') ?? 900),
     shape: m ? { questions: Number(m[1]) / 2, time: Number(m[2]) } : BENCH_SHAPE,
     recompute: args.includes('--pretrained-recompute'),
+    baseDtypes: [...new Set(baseDtypes)] as BaseDtype[],
   };
 }
 
@@ -127,7 +149,13 @@ function runChild(
 
 /** One of our rows: its own process; WebGPU retried on SwiftShader when the
  * first Vulkan gives no adapter (as bench/node-rows.ts does). */
-async function ours(backend: string, model: string, o: PretrainedOptions, log: (s: string) => void): Promise<PretrainedRow> {
+async function ours(
+  backend: string,
+  model: string,
+  baseDtype: BaseDtype,
+  o: PretrainedOptions,
+  log: (s: string) => void,
+): Promise<PretrainedRow> {
   const argv = [
     path.join(HERE, '../node_modules/tsx/dist/cli.mjs'),
     path.join(HERE, 'pretrained-measure.ts'),
@@ -144,6 +172,8 @@ async function ours(backend: string, model: string, o: PretrainedOptions, log: (
     '--batch',
     `${o.shape.questions * 2}x${o.shape.time}`,
     ...(o.recompute ? ['--recompute'] : []),
+    '--base-dtype',
+    baseDtype,
   ];
   const run = (env: NodeJS.ProcessEnv): Promise<PretrainedRow> => runChild(process.execPath, argv, env, { model, backend }, log);
   return withVulkanFallback(backend, run, log);
@@ -275,13 +305,15 @@ export async function pretrainedBench(
   const rows: PretrainedRow[] = [];
   for (const model of o.models) {
     for (const backend of o.backends) {
-      log(`… pretrained ${model} on ${backend === 'torch' ? 'PyTorch CPU' : backend}`);
-      const t0 = performance.now();
-      const row = backend === 'torch' ? await torchRow(model, o, torch(), log) : await ours(backend, model, o, log);
-      log(
-        `  ${'error' in row ? `error: ${row.error.slice(0, 200)}` : `${Math.round(row.msPerStep)} ms/step`} (${((performance.now() - t0) / 1000).toFixed(0)} s)`,
-      );
-      rows.push(row);
+      for (const dtype of backend === 'torch' ? [null] : rowDtypes(backend, o)) {
+        log(`… pretrained ${model} on ${backend === 'torch' ? 'PyTorch CPU' : `${backend}, base ${dtype}`}`);
+        const t0 = performance.now();
+        const row = dtype === null ? await torchRow(model, o, torch(), log) : await ours(backend, model, dtype, o, log);
+        log(
+          `  ${'error' in row ? `error: ${row.error.slice(0, 200)}` : `${Math.round(row.msPerStep)} ms/step`} (${((performance.now() - t0) / 1000).toFixed(0)} s)`,
+        );
+        rows.push(dtype && 'error' in row && !row.baseDtype ? { ...row, baseDtype: dtype } : row);
+      }
     }
   }
   const lora = benchLora(BENCH_MODELS[o.models[0] ?? 'gpt2-124m'].config);
@@ -303,21 +335,23 @@ export function pretrainedTable(r: PretrainedReport): string[] {
   const mb = (x: number | null): string => (x == null ? '-' : f(x / 2 ** 20));
   const out = [
     `\npretrained shapes, LoRA ${r.settings.lora}, batch ${r.settings.batch.rows} x ${r.settings.batch.time}${r.settings.recompute ? ' (ours with --recompute)' : ''}, median of up to ${r.settings.steps} timed steps (n: how many fit in ${r.settings.budgetS} s) after ${r.settings.warmup} warm-up`,
-    'model         backend          ms/step   cpu-ms n   tok/s  first(ms) kernels programs residentMB peakMB  heapMB bufMB planMB plan/buf loss first/last  adapter',
+    'model         backend         base  ms/step   cpu-ms n   tok/s  first(ms) kernels programs residentMB peakMB  heapMB bufMB planMB plan/buf baseMB basePlanMB loss first/last  adapter',
   ];
+  const mb2 = (x: number | undefined): string => (x == null ? '-' : f(x / 2 ** 20, 2));
   for (const x of r.rows) {
-    const head = `${x.model.padEnd(13)} ${x.backend.padEnd(15)}`;
+    const dtype = x.baseDtype ?? (x.backend.startsWith('pytorch') ? '-' : 'f32'); // rows of older reports: f32
+    const head = `${x.model.padEnd(13)} ${x.backend.padEnd(15)} ${dtype.padEnd(4)}`;
     if ('error' in x) {
       out.push(`${head}  error: ${x.error}${x.note ? ` (${x.note})` : ''}`);
       continue;
     }
     const loss = x.losses?.length ? `${x.losses[0].toFixed(3)}/${x.losses[x.losses.length - 1].toFixed(3)}` : '-';
     out.push(
-      `${head} ${f(x.msPerStep).padStart(8)} ${(x.cpuMsPerStep == null ? '-' : f(x.cpuMsPerStep)).padStart(8)} ${x.msPerStepAll.length} ${f(x.tokensPerSecond, 1).padStart(7)} ${f(x.firstStepMs).padStart(10)} ${String(x.kernelsPerStep ?? '-').padStart(7)} ${String(x.gpuProgramsPerStep ?? '-').padStart(8)} ${mb(x.residentBytes).padStart(10)} ${mb(x.peakBytes).padStart(6)}${x.torch ? '*' : ' '} ${mb(x.wasmHeapBytes ?? null).padStart(6)} ${mb(x.bufferPeakBytes ?? null).padStart(5)} ${mb(x.plannedBytes ?? null).padStart(6)} ${(x.plannedBytes && x.bufferPeakBytes ? (x.plannedBytes / x.bufferPeakBytes).toFixed(2) : '-').padStart(8)} ${loss.padEnd(15)}  ${[x.adapter, !x.torch && x.threads != null ? `${x.threads} thread${x.threads === 1 ? '' : 's'}` : ''].filter((a) => a).join(', ')}${x.vulkan === 'swiftshader' ? ' [SwiftShader]' : ''}`,
+      `${head} ${f(x.msPerStep).padStart(8)} ${(x.cpuMsPerStep == null ? '-' : f(x.cpuMsPerStep)).padStart(8)} ${x.msPerStepAll.length} ${f(x.tokensPerSecond, 1).padStart(7)} ${f(x.firstStepMs).padStart(10)} ${String(x.kernelsPerStep ?? '-').padStart(7)} ${String(x.gpuProgramsPerStep ?? '-').padStart(8)} ${mb(x.residentBytes).padStart(10)} ${mb(x.peakBytes).padStart(6)}${x.torch ? '*' : ' '} ${mb(x.wasmHeapBytes ?? null).padStart(6)} ${mb(x.bufferPeakBytes ?? null).padStart(5)} ${mb(x.plannedBytes ?? null).padStart(6)} ${(x.plannedBytes && x.bufferPeakBytes ? (x.plannedBytes / x.bufferPeakBytes).toFixed(2) : '-').padStart(8)} ${mb2(x.baseBytes).padStart(6)} ${mb2(x.plannedBaseBytes).padStart(10)} ${loss.padEnd(15)}  ${[x.adapter, !x.torch && x.threads != null ? `${x.threads} thread${x.threads === 1 ? '' : 's'}` : ''].filter((a) => a).join(', ')}${x.vulkan === 'swiftshader' ? ' [SwiftShader]' : ''}`,
     );
   }
   out.push(
-    "peakMB: tf.profile's peak tensor bytes over one step, the weights included (a clone tfjs saves for a gradient counts again); * PyTorch: the process's peak RSS (another measure); heapMB: the wasm heap after the steps (at most 4,096); bufMB: the peak of distinct tensor buffers over the same step (support/buffer-peak.ts), what planMB (src/core/plan.ts) plans, both with the resident weights and AdamW state",
+    "peakMB: tf.profile's peak tensor bytes over one step, the weights included (a clone tfjs saves for a gradient counts again); * PyTorch: the process's peak RSS (another measure); heapMB: the wasm heap after the steps (at most 4,096); bufMB: the peak of distinct tensor buffers over the same step (support/buffer-peak.ts), what planMB (src/core/plan.ts) plans, both with the resident weights and AdamW state; base: how the frozen base is held (webgpu: f32, or f16 / int8 packed projections and token tables); baseMB: its device bytes as built (the frozen variables), basePlanMB: the planner's",
   );
   return out;
 }
