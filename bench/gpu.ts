@@ -6,10 +6,10 @@
 // (the bundle runs itself again with --row: Dawn reads its environment at
 // process start, a row that hangs or exhausts memory takes only itself down):
 //   - GPT-2-124M and SmolLM2-135M LoRA steps (bench/pretrained-measure.ts;
-//     PyTorch: support/hf_bench.py through bench/pretrained.ts), per base
-//     dtype asked for (--base-dtypes f32,f16,int8: f32 only until
-//     bench/pretrained-measure.ts takes --base-dtype; a row that comes back
-//     without the dtype asked for is reported as not run);
+//     PyTorch: support/hf_bench.py through bench/pretrained.ts), one of ours
+//     per base dtype asked for (--base-dtypes f32,f16,int8), each with the
+//     base's bytes and the step's peak, planned and measured (a row that
+//     comes back holding another dtype than it asked for is an error);
 //   - the base, small and tiny presets (bench/measure.ts; PyTorch:
 //     support/torch_ref.py through support/torch.ts torchReference).
 // Each row runs under what is left of one time budget (--budget-s); rows that
@@ -20,8 +20,10 @@
 //                            (on the device a row also stops at 180 s (ours, pretrained) or 120 s)
 //                            [--base-dtypes f32] [--torch-device cuda] [--only tiny,gpt2-124m]
 //                            [--shape QxT] (the presets' batch, both sides; else the bench's own)
-// --dry-run: Chromium's SwiftShader and PyTorch on the CPU, the tiny preset
-// only, at batch 1x32, one timed step (the 124M rows take ~8 min a step on SwiftShader).
+// --dry-run: Chromium's SwiftShader and PyTorch on the CPU, one timed step:
+// the tiny preset at batch 1x32 beside PyTorch and, for the pretrained rows,
+// gpt2-tiny (GPT-2's layout at a tiny size, bench/pretrained-models.ts) at
+// batch 2x32 per base dtype, ours only (the 124M rows take ~8 min a step on SwiftShader).
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -101,6 +103,7 @@ async function torchPretrainedRow(): Promise<void> {
   const { pretrainedBench } = await import('./pretrained');
   const { BENCH_SHAPE } = await import('./pretrained-models');
   const log = (s: string): void => void process.stderr.write(`${s}\n`);
+  const batch = flag('batch')?.split('x').map(Number); // rows x tokens, two rows a question
   const r = await pretrainedBench(
     {
       models: [flag('model')!],
@@ -108,8 +111,9 @@ async function torchPretrainedRow(): Promise<void> {
       steps: Number(flag('steps')),
       warmup: 1,
       budgetS: Number(flag('budget-s')),
-      shape: BENCH_SHAPE,
+      shape: batch ? { questions: batch[0] / 2, time: batch[1] } : BENCH_SHAPE,
       recompute: false,
+      baseDtypes: ['f32'],
     },
     log,
   );
@@ -134,13 +138,15 @@ export interface Planned {
  * backend, the slowest part); each of ours beside its PyTorch row. */
 export function planRows(o: { dryRun: boolean; baseDtypes: string[]; only?: string[] }): Planned[] {
   const out: Planned[] = [];
-  const workloads = o.dryRun ? ['tiny'] : ['gpt2-124m', 'smollm2-135m', 'tiny', 'small', 'base'];
+  const workloads = o.dryRun ? ['gpt2-tiny', 'tiny'] : ['gpt2-124m', 'smollm2-135m', 'tiny', 'small', 'base'];
   for (const w of workloads) {
     if (o.only && !o.only.includes(w)) continue;
     const kind = w.includes('-') ? 'pretrained' : 'preset';
     if (kind === 'pretrained') for (const d of o.baseDtypes) out.push({ workload: w, kind, side: 'ours', baseDtype: d });
     else out.push({ workload: w, kind, side: 'ours' });
-    out.push({ workload: w, kind, side: 'torch' });
+    // a dry run's gpt2-tiny checks our rows per base dtype; its PyTorch row
+    // (transformers' import alone takes ~9 s here) would only lengthen the test
+    if (!(o.dryRun && kind === 'pretrained')) out.push({ workload: w, kind, side: 'torch' });
   }
   return out;
 }
@@ -158,6 +164,11 @@ export interface GpuRow extends Planned {
    * (bench/pretrained-models.ts PretrainedRow). */
   bufferPeakBytes?: number;
   plannedBytes?: number;
+  /** Ours, pretrained: the frozen base's bytes as built and the planner's,
+   * and all that building the trainer put on the device (tf.memory). */
+  baseBytes?: number;
+  plannedBaseBytes?: number;
+  builtBytes?: number;
   losses?: number[];
   lossCheck?: { initialLossDiff: number }; // torch preset rows: ours (tfjs cpu) vs PyTorch, first step
   wallS: number;
@@ -240,11 +251,14 @@ function toRow(p: Planned, backend: string, j: Record<string, unknown>, wallS: n
     peakBytes: j.peakBytes as number | null,
     ...(typeof j.bufferPeakBytes === 'number' ? { bufferPeakBytes: j.bufferPeakBytes } : {}),
     ...(typeof j.plannedBytes === 'number' ? { plannedBytes: j.plannedBytes } : {}),
+    ...(typeof j.baseBytes === 'number' ? { baseBytes: j.baseBytes } : {}),
+    ...(typeof j.plannedBaseBytes === 'number' ? { plannedBaseBytes: j.plannedBaseBytes } : {}),
+    ...(typeof j.builtBytes === 'number' ? { builtBytes: j.builtBytes } : {}),
     losses: j.losses as number[],
   };
-  // a base dtype other than f32 counts only where the row says it ran it
-  if (p.side === 'ours' && p.baseDtype && p.baseDtype !== 'f32' && j.baseDtype !== p.baseDtype)
-    return { ...row, error: `bench/pretrained-measure.ts ran no ${p.baseDtype} base (it reported ${String(j.baseDtype ?? 'none: f32')})` };
+  // a row counts for the base dtype it asked for only where it says it held it
+  if (p.side === 'ours' && p.baseDtype && j.baseDtype !== p.baseDtype)
+    return { ...row, error: `bench/pretrained-measure.ts held no ${p.baseDtype} base (it reported ${String(j.baseDtype ?? 'none')})` };
   return out;
 }
 
@@ -270,15 +284,20 @@ export function markdownTable(rows: GpuRow[]): string {
   return lines.join('\n');
 }
 
-/** Ours, pretrained: planned vs measured peak (MiB, distinct buffers, the
- * resident weights and AdamW state included; src/core/plan.ts). */
+/** Ours, pretrained: the frozen base's bytes as built beside the planner's,
+ * and planned vs measured peak (MiB, distinct buffers, the resident weights
+ * and AdamW state included; src/core/plan.ts). */
 export function peakLines(rows: GpuRow[]): string[] {
   const mb = (x: number): string => Math.round(x / 2 ** 20).toLocaleString('en');
+  const base = (r: GpuRow): string =>
+    r.baseBytes && r.plannedBaseBytes
+      ? `base ${mb(r.baseBytes)} MiB (${r.baseBytes.toLocaleString('en')} bytes; planned ${r.plannedBaseBytes.toLocaleString('en')}), `
+      : '';
   return rows
     .filter((r) => r.side === 'ours' && r.plannedBytes && r.bufferPeakBytes)
     .map(
       (r) =>
-        `${r.workload} ${r.baseDtype ?? 'f32'}: planned peak ${mb(r.plannedBytes!)} MiB, measured ${mb(r.bufferPeakBytes!)} MiB (distinct buffers), planned / measured ${(r.plannedBytes! / r.bufferPeakBytes!).toFixed(2)}`,
+        `${r.workload} ${r.baseDtype ?? 'f32'}: ${base(r)}planned peak ${mb(r.plannedBytes!)} MiB, measured ${mb(r.bufferPeakBytes!)} MiB (distinct buffers), planned / measured ${(r.plannedBytes! / r.bufferPeakBytes!).toFixed(2)}`,
     );
 }
 
@@ -292,6 +311,8 @@ async function main(): Promise<void> {
   // 1x32, where SwiftShader runs the tiny preset's 4x64 at ~16 s a step
   const shape = flag('shape') ?? (dryRun ? '1x32' : undefined);
   const shapeArgs = shape ? ['--shape', shape] : [];
+  // the pretrained rows' batch (rows x tokens): a dry run's gpt2-tiny at 2x32
+  const pretrainedBatch = dryRun ? ['--batch', '2x32'] : [];
   const baseDtypes = (flag('base-dtypes') ?? 'f32').split(',').filter((d) => d);
   for (const d of baseDtypes) if (!['f32', 'f16', 'int8'].includes(d)) throw new Error(`--base-dtypes: f32, f16 or int8, got ${d}`);
   const torchDevice = flag('torch-device') ?? (dryRun ? 'cpu' : 'cuda');
@@ -302,7 +323,7 @@ async function main(): Promise<void> {
   ] as const)
     if (!(Number.isFinite(v) && v > 0)) throw new Error(`${k}: a positive number, got ${flag(k.slice(2))}`);
   const only = flag('only')?.split(',');
-  const known = ['gpt2-124m', 'smollm2-135m', 'tiny', 'small', 'base', 'none'];
+  const known = ['gpt2-124m', 'smollm2-135m', 'gpt2-tiny', 'tiny', 'small', 'base', 'none'];
   for (const w of only ?? []) if (!known.includes(w)) throw new Error(`--only: ${known.join(', ')}, got ${w}`);
   const t0 = performance.now();
   const left = (): number => budgetS - (performance.now() - t0) / 1000;
@@ -316,12 +337,10 @@ async function main(): Promise<void> {
     if (!ss) throw new Error("--dry-run needs Chromium's SwiftShader (/usr/lib/chromium/vk_swiftshader_icd.json)");
     gpuEnv = { ...process.env, ...ss };
     notes.push(
-      `dry run: WebGPU on Chromium's SwiftShader (a CPU), PyTorch on the CPU, tiny preset only, 1 timed step${shape ? ` at batch ${shape}` : ''}: no GPU figures`,
+      `dry run: WebGPU on Chromium's SwiftShader (a CPU), PyTorch on the CPU, 1 timed step: the tiny preset${shape ? ` at batch ${shape}` : ''} and gpt2-tiny per base dtype at batch ${pretrainedBatch[1]} (ours only): no GPU figures`,
     );
     notes.push('dry run: the GPT-2-124M and SmolLM2-135M rows are skipped (about 8 minutes a step on SwiftShader)');
   }
-  if (!baseDtypes.every((d) => d === 'f32'))
-    notes.push('f16 / int8 base rows count only where bench/pretrained-measure.ts reports the dtype it ran');
 
   log(`… adapter`);
   const probe = await runSelf(['--row', 'adapter'], gpuEnv, 60_000, log);
@@ -382,14 +401,25 @@ async function main(): Promise<void> {
         '1',
         '--budget-s',
         String(stepBudgetS),
+        ...pretrainedBatch,
       ];
     else if (p.kind === 'preset')
       argv = ['--row', 'torch-preset', '--preset', p.workload, '--steps', String(steps), '--device', torchDevice, ...shapeArgs];
     else {
-      argv = ['--row', 'torch-pretrained', '--model', p.workload, '--steps', String(steps), '--budget-s', String(stepBudgetS)];
+      argv = [
+        '--row',
+        'torch-pretrained',
+        '--model',
+        p.workload,
+        '--steps',
+        String(steps),
+        '--budget-s',
+        String(stepBudgetS),
+        ...pretrainedBatch,
+      ];
       env = { ...process.env, MCCKD_TORCH_DEVICE: torchDevice };
     }
-    if (p.baseDtype && p.baseDtype !== 'f32') argv.push('--base-dtype', p.baseDtype);
+    if (p.baseDtype) argv.push('--base-dtype', p.baseDtype);
     log(`… ${name} (${Math.round(left())} s left)`);
     const r0 = performance.now();
     // and on the device no row may take more than its cap, so that a hung one

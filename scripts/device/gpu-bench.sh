@@ -15,7 +15,9 @@
 # runs the rows, most important first, within --budget-s (default 400 s; the
 # rest are skipped with a note), and writes gpu-bench.json and gpu-bench.md
 # (ours / PyTorch eager per row) to $OUT (the device tool's folder; else
-# ./gpu-bench-out), and prints the table.
+# ./gpu-bench-out), and prints the table. The pretrained rows run the base in
+# f32, f16 and int8 (each with its bytes, planned and measured), on the device
+# and in the dry run (there on gpt2-tiny) alike, unless --base-dtypes says otherwise.
 # Flags: --dry-run, --pack DIR (default device-pack), --out DIR (default $OUT), anything else goes to
 # gpu.mjs (--budget-s S, --steps N, --base-dtypes f32,f16,int8, --only gpt2-124m,tiny).
 set -uo pipefail
@@ -79,6 +81,7 @@ if [ "$DRY" = 0 ]; then
 else
   ARGS=(--dry-run)
 fi
+case " ${PASS[*]:-} " in *" --base-dtypes "*) ;; *) ARGS+=(--base-dtypes f32,f16,int8) ;; esac
 export PYTHONUNBUFFERED=1
 # the whole bench stays inside the device tool's one-command limit
 timeout -k 10 500 "$T/node" "$PACK/gpu.mjs" --out "$DEST" "${ARGS[@]}" "${PASS[@]}"
