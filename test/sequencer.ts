@@ -2,7 +2,7 @@
 // belong to, so that the two workers finish together (vitest's own order runs
 // the projects one after the other and, in a fresh clone with no timings
 // cached, the larger files first: a 3-minute file then started last and ran
-// alone at the end). The costs are seconds a file took in one `npm test` on
+// alone at the end). The costs are seconds a file took in one clean-clone `npm test` on
 // the 2-core machine; only the order uses them, and a file not listed runs
 // after these, largest first.
 import { statSync } from 'node:fs';
@@ -10,35 +10,33 @@ import path from 'node:path';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 const COST: Record<string, number> = {
-  'test/unit/fused-webgpu.test.ts': 133,
-  'test/e2e/app.test.ts': 109,
   'test/e2e/device-loss.test.ts': 96,
-  'test/e2e/pretrained.test.ts': 90,
-  'test/unit/cli.test.ts': 81,
-  'test/unit/packed-webgpu.test.ts': 76,
-  'test/unit/hf-parity.test.ts': 65,
-  'test/e2e/gguf-wllama.test.ts': 55,
-  'test/e2e/blocked-db.test.ts': 53,
-  'test/unit/export-hf.test.ts': 50,
-  'test/unit/device-loss.test.ts': 46,
-  'test/unit/cli-kill.test.ts': 42,
-  'test/unit/gpu-bench-script.test.ts': 37,
-  'test/unit/export-peft.test.ts': 36,
-  'test/unit/worker-compare.test.ts': 35,
-  'test/unit/cli-experiment.test.ts': 30,
-  'test/unit/cli-student.test.ts': 28,
-  'test/unit/export-tokenizer.test.ts': 26,
-  'test/e2e/fallback.test.ts': 26,
-  'test/unit/cli-export.test.ts': 19,
-  'test/unit/hf-bench.test.ts': 18,
-  'test/unit/hf-transformers.test.ts': 17,
+  'test/unit/fused-webgpu.test.ts': 90,
+  'test/unit/cli.test.ts': 84,
+  'test/e2e/pretrained.test.ts': 79,
+  'test/e2e/app.test.ts': 77,
+  'test/unit/packed-webgpu.test.ts': 73,
+  'test/unit/gpu-bench-script.test.ts': 65,
+  'test/e2e/gguf-wllama.test.ts': 60,
+  'test/unit/hf-parity.test.ts': 57,
+  'test/unit/device-loss.test.ts': 56,
+  'test/unit/export-peft.test.ts': 49,
+  'test/e2e/blocked-db.test.ts': 46,
+  'test/unit/export-hf.test.ts': 43,
+  'test/unit/cli-kill.test.ts': 39,
+  'test/unit/export-tokenizer.test.ts': 36,
+  'test/unit/worker-compare.test.ts': 33,
+  'test/unit/cli-student.test.ts': 27,
+  'test/e2e/fallback.test.ts': 25,
+  'test/unit/cli-experiment.test.ts': 25,
+  'test/unit/cli-export.test.ts': 18,
+  'test/unit/hf-transformers.test.ts': 16,
   'test/unit/export-gguf.test.ts': 16,
-  'test/unit/hf-tokenizer.test.ts': 15,
-  'test/unit/hf-lora-ref.test.ts': 14,
-  'test/unit/core-train.test.ts': 14,
   'test/unit/torch-ref.test.ts': 14,
-  'test/e2e/ux.test.ts': 13,
-  'test/unit/curated-jsonl.test.ts': 12,
+  'test/e2e/wasm-threads.test.ts': 13,
+  'test/unit/hf-bench.test.ts': 13,
+  'test/unit/curated-jsonl.test.ts': 13,
+  'test/e2e/ux.test.ts': 12,
 };
 
 export default class LongestFirst extends BaseSequencer {
