@@ -2,7 +2,7 @@
 // rationales each, curated the way src/data does (canonical answer sentence).
 import type { QuestionGroup } from '../../src/data/types';
 import { canonicalAnswerSentence } from '../../src/data/types';
-import { DEFAULT_TRAIN, type TrainConfig } from '../../src/core/config';
+import { DEFAULT_TRAIN, type ModelConfig, type TrainConfig } from '../../src/core/config';
 import { Tokenizer } from '../../src/core/tokenizer';
 
 function rationale(body: string, answer: string): QuestionGroup['rationales'][number] {
@@ -59,3 +59,18 @@ export function toyTokenizer(groups: QuestionGroup[], vocab = 300): Tokenizer {
     vocab,
   );
 }
+
+/** A one-layer LLaMA with GQA and an untied head, small enough to build on any backend. */
+export const tinyLlamaConfig: ModelConfig = {
+  arch: 'llama',
+  vocabSize: 50,
+  blockSize: 16,
+  nLayer: 1,
+  nHead: 2,
+  nKvHead: 1,
+  nEmbd: 8,
+  intermediateSize: 12,
+  ropeTheta: 10000,
+  layerNormEps: 1e-6,
+  tieWordEmbeddings: false,
+};

@@ -23,6 +23,7 @@ import {
   tableBytes,
 } from '../../src/core/base-dtype';
 import { checkLora, paramShapes, type ModelConfig } from '../../src/core/config';
+import { tinyLlamaConfig } from './core-helpers';
 import { formatPlan, planMemory } from '../../src/core/plan';
 import { packBf16Bits, packF16, packF16Bits, packInt8, unpackMatrix } from '../../src/core/fused/pack';
 import { StudentModel } from '../../src/core/inference';
@@ -105,19 +106,7 @@ describe('int8 packing', () => {
   });
 });
 
-const llama: ModelConfig = {
-  arch: 'llama',
-  vocabSize: 50,
-  blockSize: 16,
-  nLayer: 1,
-  nHead: 2,
-  nKvHead: 1,
-  nEmbd: 8,
-  intermediateSize: 12,
-  ropeTheta: 10000,
-  layerNormEps: 1e-6,
-  tieWordEmbeddings: false,
-};
+const llama = tinyLlamaConfig;
 
 describe('the base dtype', () => {
   it('defaults to f16 on webgpu and f32 elsewhere; f16 and int8 are refused off webgpu, naming the flag', () => {

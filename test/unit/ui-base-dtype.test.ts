@@ -5,7 +5,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { createBaseVariables, heldBaseDtype } from '../../src/core/base-dtype';
-import { paramShapes, type ModelConfig } from '../../src/core/config';
+import { paramShapes } from '../../src/core/config';
+import { tinyLlamaConfig } from './core-helpers';
 import { initParams } from '../../src/core/model';
 import { BaseDtypeError, baseDtypeNote, checkPageBaseDtype } from '../../src/core/base-dtype-choice';
 import { baseDtypeApplies, baseDtypeChoice, keepBaseDtype, keptBaseDtype, onGpuWords } from '../../src/ui/base-dtype';
@@ -104,19 +105,7 @@ describe("the worker's check of the page's base dtype", () => {
 });
 
 describe("a run's note names the base as built", () => {
-  const llama: ModelConfig = {
-    arch: 'llama',
-    vocabSize: 50,
-    blockSize: 16,
-    nLayer: 1,
-    nHead: 2,
-    nKvHead: 1,
-    nEmbd: 8,
-    intermediateSize: 12,
-    ropeTheta: 10000,
-    layerNormEps: 1e-6,
-    tieWordEmbeddings: false,
-  };
+  const llama = tinyLlamaConfig;
 
   it('reads f32, f16 or int8 from the variables createBaseVariables made', () => {
     const n = tf.memory().numTensors;
