@@ -29,6 +29,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { swiftShaderEnv } from '../src/cli/node-gpu';
+import { BASE_DTYPES, isBaseDtype } from '../src/core/base-dtype-choice';
 import { machineInfo } from './machine';
 
 const args = process.argv.slice(2);
@@ -217,6 +218,9 @@ function runSelf(argv: string[], env: NodeJS.ProcessEnv, timeoutMs: number, log:
 }
 
 /** A child's JSON as a report row. */
+/** The byte counts a pretrained row of ours reports (GpuRow), kept when present. */
+const BYTE_FIELDS = ['bufferPeakBytes', 'plannedBytes', 'baseBytes', 'plannedBaseBytes', 'builtBytes'] as const;
+
 function toRow(p: Planned, backend: string, j: Record<string, unknown>, wallS: number): GpuRow {
   const row: GpuRow = { ...p, backend, wallS };
   if (typeof j.error === 'string') return { ...row, adapter: (j.adapter as string) ?? null, error: j.error };
@@ -249,13 +253,9 @@ function toRow(p: Planned, backend: string, j: Record<string, unknown>, wallS: n
     tokensPerSecond: j.tokensPerSecond as number,
     firstStepMs: j.firstStepMs as number,
     peakBytes: j.peakBytes as number | null,
-    ...(typeof j.bufferPeakBytes === 'number' ? { bufferPeakBytes: j.bufferPeakBytes } : {}),
-    ...(typeof j.plannedBytes === 'number' ? { plannedBytes: j.plannedBytes } : {}),
-    ...(typeof j.baseBytes === 'number' ? { baseBytes: j.baseBytes } : {}),
-    ...(typeof j.plannedBaseBytes === 'number' ? { plannedBaseBytes: j.plannedBaseBytes } : {}),
-    ...(typeof j.builtBytes === 'number' ? { builtBytes: j.builtBytes } : {}),
     losses: j.losses as number[],
   };
+  for (const k of BYTE_FIELDS) if (typeof j[k] === 'number') out[k] = j[k];
   // a row counts for the base dtype it asked for only where it says it held it
   if (p.side === 'ours' && p.baseDtype && j.baseDtype !== p.baseDtype)
     return { ...row, error: `bench/pretrained-measure.ts held no ${p.baseDtype} base (it reported ${String(j.baseDtype ?? 'none')})` };
@@ -314,7 +314,7 @@ async function main(): Promise<void> {
   // the pretrained rows' batch (rows x tokens): a dry run's gpt2-tiny at 2x32
   const pretrainedBatch = dryRun ? ['--batch', '2x32'] : [];
   const baseDtypes = (flag('base-dtypes') ?? 'f32').split(',').filter((d) => d);
-  for (const d of baseDtypes) if (!['f32', 'f16', 'int8'].includes(d)) throw new Error(`--base-dtypes: f32, f16 or int8, got ${d}`);
+  for (const d of baseDtypes) if (!isBaseDtype(d)) throw new Error(`--base-dtypes: ${BASE_DTYPES.join(', ')}, got ${d}`);
   const torchDevice = flag('torch-device') ?? (dryRun ? 'cpu' : 'cuda');
   if (!['cpu', 'cuda'].includes(torchDevice)) throw new Error(`--torch-device: cpu or cuda, got ${torchDevice}`);
   for (const [k, v] of [

@@ -4,8 +4,9 @@
 // orchestrator, and the PyTorch side's case) and bench/pretrained-measure.ts
 // (one row in a child process). No node:* imports.
 import { DEFAULT_LORA_TARGETS, archOf, type LoraConfig, type ModelConfig } from '../src/core/config';
-import { headChunk, planMemory, type MemoryPlan } from '../src/core/plan';
-import { BASE_DTYPES, checkBaseDtype, isBaseDtype, type BaseDtype } from '../src/core/base-dtype-choice';
+import { fusedOn, headChunk, planMemory, type MemoryPlan } from '../src/core/plan';
+import type { BaseDtype } from '../src/core/base-dtype-choice';
+import { baseDtypeOf } from '../src/cli/base-dtype';
 import type { HostBatch } from '../src/core/batch';
 import type { EncodedExample, StudentTokenizer } from '../src/core/tokenizer';
 import type { Shape } from '../support/synthetic';
@@ -79,12 +80,7 @@ export const BENCH_MODEL_NAMES = Object.keys(BENCH_MODELS).filter((m) => !BENCH_
  * bench backend name: wasm, webgpu, webgpu-unfused, ...): f32 when not given
  * (the bench's rows stay comparable with earlier reports), f16 / int8 only on
  * webgpu, whose fused WGSL kernels read the packed base. */
-export function benchBaseDtype(v: string | undefined, backend: string): BaseDtype {
-  if (v === undefined) return 'f32';
-  if (!isBaseDtype(v)) throw new Error(`--base-dtype must be one of ${BASE_DTYPES.join(', ')}, got "${v.slice(0, 40)}"`);
-  checkBaseDtype(v, backend, '--base-dtype');
-  return v;
-}
+export const benchBaseDtype = (v: string | undefined, backend: string): BaseDtype => baseDtypeOf(v ?? 'f32', backend);
 
 /** Batch 2 x 128: one question, two rationale rows of 128 tokens. */
 export const BENCH_SHAPE: Shape = { questions: 1, time: 128 };
@@ -98,19 +94,10 @@ export function benchLora(c: ModelConfig): LoraConfig {
   return { rank: 8, alpha: 16, targets: [...DEFAULT_LORA_TARGETS[archOf(c)]] };
 }
 
-/** The planner's peak for a row: the trainer's head chunks, the batch's KL
- * rows, fused kernels where they run (WebGPU, not webgpu-unfused). */
-export function plannedPeak(
-  c: ModelConfig,
-  lora: LoraConfig,
-  b: HostBatch,
-  o: { recompute: boolean; backend: string; baseDtype?: BaseDtype },
-): number {
-  return plannedMemory(c, lora, b, o).total;
-}
-
-/** The planner's whole plan for a row (plannedPeak's): its `weights` are the
- * frozen base's bytes as held in `baseDtype`. */
+/** The planner's plan for a row: the trainer's head chunks, the batch's KL
+ * rows, fused kernels where they run (WebGPU, not webgpu-unfused); its
+ * `total` is the step's peak and its `weights` the frozen base's bytes as
+ * held in `baseDtype`. */
 export function plannedMemory(
   c: ModelConfig,
   lora: LoraConfig,
@@ -123,7 +110,7 @@ export function plannedMemory(
     headChunk: headChunk(c.vocabSize, b.rows * b.time),
     klRows: b.pairs * b.span,
     recompute: o.recompute,
-    fused: o.backend === 'webgpu',
+    fused: fusedOn(o.backend), // not on webgpu-unfused
     ...(o.baseDtype ? { baseDtype: o.baseDtype } : {}),
   });
 }

@@ -727,19 +727,23 @@ def merge_to(out, folder, c, raw, adapter, dtype, np):
     return sorted(changed)
 
 
+def base_key(c, exp, name, flag, verb):
+    """A base tensor's name as a flag gives it (GPT-2 with or without
+    "transformer.") -> its key in `exp` (expected_shapes), refusing a tied
+    lm_head (the flag must name the embedding: `verb` it) and an unknown name."""
+    key = name[len("transformer.") :] if c["kind"] == "gpt2" and name.startswith("transformer.") else name
+    if key == "lm_head.weight" and c["tied"]:
+        emb = "transformer.wte.weight" if c["kind"] == "gpt2" else "model.embed_tokens.weight"
+        refuse(f"{flag}: lm_head.weight is tied to the embedding (tie_word_embeddings true); {verb} {emb}")
+    if key not in exp:
+        refuse(f"{flag}: {name} is not a parameter of {c['kind']} with {c['layers']} layers")
+    return key
+
+
 def base_grad_keys(c, names):
     """--grad-base names (as stored, GPT-2 with or without "transformer.") -> resolved keys."""
     exp = expected_shapes(c)
-    out = []
-    for name in names:
-        key = name[len("transformer.") :] if c["kind"] == "gpt2" and name.startswith("transformer.") else name
-        if key == "lm_head.weight" and c["tied"]:
-            emb = "transformer.wte.weight" if c["kind"] == "gpt2" else "model.embed_tokens.weight"
-            refuse(f"--grad-base: lm_head.weight is tied to the embedding (tie_word_embeddings true); ask for {emb}")
-        if key not in exp:
-            refuse(f"--grad-base: {name} is not a parameter of {c['kind']} with {c['layers']} layers")
-        out.append((name, key))
-    return out
+    return [(name, base_key(c, exp, name, "--grad-base", "ask for")) for name in names]
 
 
 # ---- the packed base's rounding (src/core/fused/pack.ts) ---------------------------
@@ -782,12 +786,7 @@ def round_keys(c, spec):
         name, sep, layout = item.rpartition(":")
         if not sep or layout not in ("out-in", "in-out"):
             refuse(f"--round-names: {item} is not NAME:out-in or NAME:in-out")
-        key = name[len("transformer.") :] if c["kind"] == "gpt2" and name.startswith("transformer.") else name
-        if key == "lm_head.weight" and c["tied"]:
-            emb = "transformer.wte.weight" if c["kind"] == "gpt2" else "model.embed_tokens.weight"
-            refuse(f"--round-names: lm_head.weight is tied to the embedding (tie_word_embeddings true); round {emb}")
-        if key not in exp:
-            refuse(f"--round-names: {name} is not a parameter of {c['kind']} with {c['layers']} layers")
+        key = base_key(c, exp, name, "--round-names", "round")
         if len(exp[key]) != 2:
             refuse(f"--round-names: {name} has shape {exp[key]}, not a matrix")
         if key in seen:

@@ -1,7 +1,7 @@
 // --base-dtype: how a pretrained student's frozen base is held on the GPU
 // (src/core/base-dtype.ts), read once the backend is known.
 
-import { BASE_DTYPES, checkBaseDtype, defaultBaseDtype, isBaseDtype, type BaseDtype } from '../core/base-dtype';
+import { BASE_DTYPES, checkBaseDtype, defaultBaseDtype, isBaseDtype, type BaseDtype } from '../core/base-dtype-choice';
 import { UsageError } from './args';
 
 /** The flag's value, or the backend's default (f16 on webgpu, f32

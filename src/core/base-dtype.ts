@@ -12,7 +12,7 @@ import { FAMILIES } from './arch';
 import type { GpuLimits } from './limits';
 import { createVariables, type Params } from './model';
 import { BaseDtypeError, type BaseDtype } from './base-dtype-choice';
-import { packF16, packInt8, packedBytes, type PackedDtype, type PackedMatrix, type SourceLayout } from './fused/pack';
+import { blockRows, packF16, packInt8, packedBytes, rowWords, type PackedDtype, type PackedMatrix, type SourceLayout } from './fused/pack';
 import { packedBlockKey, packedKey, scaleBlockKey, scaleKey } from './fused/packed';
 import type { TensorMap } from './state';
 
@@ -74,7 +74,7 @@ function packOne(
 function addPackedTable(p: Params, name: string, pm: PackedMatrix, most: number, tag: () => string): void {
   const pre = name.slice(0, -'.weight'.length);
   const rowBytes = pm.wordsPerRow * 4;
-  const per = pm.rows * rowBytes <= most ? pm.rows : Math.floor(most / rowBytes); // rows a block
+  const per = blockRows(pm.rows, rowBytes, most);
   if (per < 1) throw new BaseDtypeError(`${name} packed in ${pm.dtype} has rows of ${rowBytes} bytes, more than this GPU binds (${most})`);
   const whole = per === pm.rows;
   for (let k = 0, start = 0; start < pm.rows; k++, start += per) {
@@ -143,15 +143,16 @@ export function createBaseVariables(
   return p;
 }
 
+/** Device bytes of a [rows, cols] matrix held in `dtype` (a scale a row in int8). */
+const heldBytes = (rows: number, cols: number, dtype: BaseDtype): number =>
+  dtype === 'f32' ? rows * cols * 4 : packedBytes({ rows, wordsPerRow: rowWords(cols, dtype), dtype });
+
 /** Device bytes of the base's token tables (embedding, untied lm_head) held
  * in `dtype` (the planner's count; row blocks take the same bytes as the
  * whole table: words and a scale a row). */
 export function tableBytes(table: [string, number[]][], dtype: BaseDtype): number {
   let n = 0;
-  for (const [name, [rows, cols]] of table) {
-    if (!packedTableName(name, [rows, cols])) continue;
-    n += dtype === 'f32' ? rows * cols * 4 : packedBytes({ rows, wordsPerRow: Math.ceil(cols / (dtype === 'f16' ? 2 : 4)), dtype });
-  }
+  for (const [name, [rows, cols]] of table) if (packedTableName(name, [rows, cols])) n += heldBytes(rows, cols, dtype);
   return n;
 }
 
@@ -162,7 +163,7 @@ export function projectionBytes(table: [string, number[]][], layout: SourceLayou
   for (const [name, shape] of table) {
     if (!packableName(name, shape)) continue;
     const [rows, cols] = layout === 'out-in' ? shape : [shape[1], shape[0]];
-    n += dtype === 'f32' ? rows * cols * 4 : packedBytes({ rows, wordsPerRow: Math.ceil(cols / (dtype === 'f16' ? 2 : 4)), dtype });
+    n += heldBytes(rows, cols, dtype);
   }
   return n;
 }

@@ -49,6 +49,7 @@ import {
 import { familyOf } from './arch';
 import type { GpuLimits } from './limits';
 import { projectionBytes, tableBytes, type BaseDtype } from './base-dtype';
+import { blockRows, rowWords } from './fused/pack';
 import { formatBytes } from '../shared/format';
 
 /** Logits bigger than this (bytes) are computed a chunk of rows at a time. */
@@ -87,11 +88,15 @@ export interface PlanOptions {
   /** How a LoRA run's frozen projections are held (base-dtype.ts; default
    * f32): f16 halves them, int8 quarters them plus a scale a row. */
   baseDtype?: BaseDtype;
-  /** Whether our fused kernels run (src/core/fused: WebGPU; default true).
+  /** Whether our fused kernels run (src/core/fused: WebGPU, fusedOn; default true).
    * Without them (cpu, wasm, WebGL) the plain softmax, and GPT-2's plain
    * LayerNorm and GELU, keep their intermediates too. */
   fused?: boolean;
 }
+
+/** Whether our fused kernels (src/core/fused) run on `backend`: WebGPU only
+ * (PlanOptions.fused for the plan of a step there). */
+export const fusedOn = (backend: string): boolean => backend === 'webgpu';
 
 /** A named tensor (or a group of same-shaped tensors: count) and its bytes. */
 export interface PlanTensor {
@@ -426,7 +431,7 @@ export function planMemory(o: PlanOptions): MemoryPlan {
   // tensors, and the block being run again adds its saved tensors and about
   // as many gradients
   const keptRe = c.nLayer * n * d * F32 + final + kl;
-  const gradientsRe = c.nLayer * n * d * F32 + final + kl;
+  const gradientsRe = keptRe; // the gradients of those same tensors
   const withRecompute = {
     kept: keptRe,
     gradientsKept: gradientsRe,
@@ -455,8 +460,8 @@ export function planMemory(o: PlanOptions): MemoryPlan {
     // a packed table (base-dtype.ts addPackedTable): its words [V, d / per
     // word] (int32) whole, or in row blocks over the binding limit
     if (baseDtype !== 'f32' && (name === embName || name === 'lm_head.weight')) {
-      const words = Math.ceil(shape[1] / (baseDtype === 'f16' ? 2 : 4));
-      const per = binding !== undefined && shape[0] * words * F32 > binding ? Math.max(1, Math.floor(binding / (words * F32))) : shape[0];
+      const words = rowWords(shape[1], baseDtype);
+      const per = Math.max(1, blockRows(shape[0], words * F32, binding ?? Infinity)); // as addPackedTable splits it
       const blocks = per < shape[0] ? `, in ${Math.ceil(shape[0] / per)} row blocks` : '';
       candidates.push(tensor(`${label}, frozen, packed ${baseDtype} words${blocks}`, [per, words]));
       continue;

@@ -7,7 +7,7 @@
 // run-settings.ts (no tfjs).
 
 import { withLora, type LoraConfig, type ModelConfig, type TrainConfig } from './config';
-import { describePlan } from './plan';
+import { describePlan, fusedOn } from './plan';
 import { gpuLimits, type GpuLimits } from './limits';
 import { adapterState, longestExample, Trainer, type PretrainedStudent } from './trainer';
 import type { BaseStorage } from './inference';
@@ -88,7 +88,7 @@ export function planRun(start: RunStart, data: RunData, backend: string, limits?
     name: student.base.name,
     ...(limits ? { limits } : {}),
     ...(baseDtype ? { baseDtype } : {}),
-    fused: backend === 'webgpu', // our fused kernels run there only
+    fused: fusedOn(backend),
   });
   if (backend === 'webgpu' && !plan.fits) {
     throw new RunRefusedError(

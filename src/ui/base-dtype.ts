@@ -1,9 +1,10 @@
 // The Student step's "Base weights on the GPU": how a pretrained student's
 // frozen base is held (core/base-dtype-choice.ts), offered per backend and
-// kept across visits. Pure but for localStorage; no tfjs.
+// kept across visits (kept.ts). No tfjs.
 
 import type { StudentKind } from '../core/run-settings';
 import { BASE_DTYPES, defaultBaseDtype, isBaseDtype, packsBase, type BaseDtype } from '../core/base-dtype-choice';
+import { keepValue, keptValue, type KeyStore } from './kept';
 
 export const BASE_DTYPE_LABELS: Readonly<Record<BaseDtype, string>> = {
   f16: 'Half precision (f16)',
@@ -52,32 +53,14 @@ export function baseDtypeChoice(backend: string | undefined, kept: BaseDtype | u
 
 const KEY = 'mcckd.baseDtype';
 
-type KeyStore = Pick<Storage, 'getItem' | 'setItem'>;
-
-function pageStorage(): KeyStore | undefined {
-  try {
-    return globalThis.localStorage ?? undefined;
-  } catch {
-    return undefined; // storage off (a private window)
-  }
-}
-
 /** The choice kept from an earlier visit (a value picked by hand), if any. */
-export function keptBaseDtype(store: KeyStore | undefined = pageStorage()): BaseDtype | undefined {
-  try {
-    const v = store?.getItem(KEY);
-    return isBaseDtype(v) ? v : undefined;
-  } catch {
-    return undefined;
-  }
+export function keptBaseDtype(store?: KeyStore): BaseDtype | undefined {
+  const v = keptValue(KEY, store);
+  return isBaseDtype(v) ? v : undefined;
 }
 
-export function keepBaseDtype(d: BaseDtype, store: KeyStore | undefined = pageStorage()): void {
-  try {
-    store?.setItem(KEY, d);
-  } catch {
-    // storage off: the choice lasts for this visit
-  }
+export function keepBaseDtype(d: BaseDtype, store?: KeyStore): void {
+  keepValue(KEY, d, store);
 }
 
 /** "On the GPU" in the Student step's "Stored as" row. */

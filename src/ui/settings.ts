@@ -5,6 +5,7 @@ import { DEFAULT_TRAIN, MAX_WASM_THREADS, PRESETS, type BackendName, type Preset
 import { ACCURACY_QUESTIONS, followLr, type StudentKind } from '../core/run-settings';
 import type { AccuracyCheck } from '../worker/protocol';
 import { h, nextId } from './dom';
+import { keepValue, keptValue } from './kept';
 import { showError } from './errors';
 
 export interface Settings {
@@ -122,21 +123,12 @@ const THREADS_KEY = 'mcckd.wasmThreads';
 
 /** The kept thread count, 0 when none (or storage is unavailable). */
 function storedThreads(): number {
-  try {
-    const v = Number(globalThis.localStorage?.getItem(THREADS_KEY));
-    return Number.isInteger(v) && v >= 1 && v <= MAX_WASM_THREADS ? v : 0;
-  } catch {
-    return 0;
-  }
+  const v = Number(keptValue(THREADS_KEY));
+  return Number.isInteger(v) && v >= 1 && v <= MAX_WASM_THREADS ? v : 0;
 }
 
 function keepThreads(n: number): void {
-  try {
-    if (n === 0) globalThis.localStorage?.removeItem(THREADS_KEY);
-    else globalThis.localStorage?.setItem(THREADS_KEY, String(n));
-  } catch {
-    // storage off (a private window): the setting lasts for this visit
-  }
+  keepValue(THREADS_KEY, n === 0 ? null : String(n));
 }
 
 function field(label: string, control: HTMLElement & { id: string }, help: string): HTMLElement {

@@ -8,7 +8,6 @@ import { curatedJsonl } from '../data/curated';
 import type { HfFolder } from '../hf/folder';
 import { backendLost, resetBackend, setBackend } from '../core/backend';
 import type { BackendName, LoraConfig, TrainConfig } from '../core/config';
-import type { BaseDtype } from '../core/base-dtype-choice';
 import { fingerprintGroups } from '../core/fingerprint';
 import { Trainer, type PretrainedStudent } from '../core/trainer';
 import { readEvalFile, readTeacherFile } from '../data';
@@ -70,9 +69,6 @@ export interface ChosenStudent {
   folder: HfFolder;
   summary: StudentSummary;
   lora: LoraConfig | null;
-  /** The page's "Base weights on the GPU", for the Student step's plan (a
-   * run gets the page's choice with its options). */
-  baseDtype: BaseDtype;
   /** A PEFT adapter to start the LoRA from (continue training it) instead
    * of PEFT's init; `lora` is then its setting. */
   adapter?: { name: string; lora: LoraConfig; weights: TensorMap };

@@ -15,7 +15,6 @@ import {
   withLora,
   type BackendName,
   type LoraConfig,
-  type ModelConfig,
   type PresetName,
   type TrainConfig,
 } from '../core/config';
@@ -23,7 +22,7 @@ import { defaultLora, filesFolder, studentFromFiles } from './students';
 import { readPeftAdapter } from '../hf/peft';
 import { stepPlan } from '../core/run';
 import { checkPageBaseDtype, type BaseDtype } from '../core/base-dtype-choice';
-import type { StudentTokenizer } from '../core/tokenizer';
+import { fusedOn } from '../core/plan';
 import { exportCheckpoint } from './exports';
 import { listRuns, storageUsage, checkpointView } from './checkpoints';
 import type {
@@ -61,6 +60,7 @@ import {
   summarizeData,
   summarizeEval,
   switchBackend,
+  type ChosenStudent,
 } from './session';
 
 /** The API the page calls (through comlink), over one Session that it owns. */
@@ -126,13 +126,8 @@ function createApi(session: Session) {
       const dtype = planDtype(session, baseDtype);
       const { student, folder, summary, note } = await studentFromFiles(files);
       const lora = defaultLora(student);
-      session.student = {
-        student,
-        folder,
-        summary: { ...summary, ...planOf(session, withLora(student.modelConfig, lora), student.tokenizer, dtype) },
-        lora,
-        baseDtype: dtype,
-      };
+      session.student = { student, folder, summary: { ...summary, baseDtype: dtype }, lora };
+      replan(session, session.student);
       return { summary: session.student.summary, lora: session.student.lora, ...(note ? { note } : {}) };
     },
 
@@ -148,10 +143,7 @@ function createApi(session: Session) {
         s.adapter = undefined;
         delete s.summary.adapter;
       }
-      s.summary = {
-        ...s.summary,
-        ...planOf(session, withLora(s.student.modelConfig, lora ?? undefined), s.student.tokenizer, s.baseDtype),
-      };
+      replan(session, s);
       return s.summary;
     },
 
@@ -162,8 +154,8 @@ function createApi(session: Session) {
       const dtype = planDtype(session, baseDtype);
       const s = session.student;
       if (!s) return undefined;
-      s.baseDtype = dtype;
-      s.summary = { ...s.summary, ...planOf(session, withLora(s.student.modelConfig, s.lora ?? undefined), s.student.tokenizer, dtype) };
+      s.summary.baseDtype = dtype;
+      replan(session, s);
       return s.summary;
     },
 
@@ -178,11 +170,8 @@ function createApi(session: Session) {
       const { lora, weights } = await readPeftAdapter(f.source, s.student.modelConfig, s.student.base);
       s.lora = withLora(s.student.modelConfig, lora).lora!;
       s.adapter = { name: f.name, lora: s.lora, weights };
-      s.summary = {
-        ...s.summary,
-        ...planOf(session, withLora(s.student.modelConfig, s.lora), s.student.tokenizer, s.baseDtype),
-        adapter: f.name,
-      };
+      s.summary.adapter = f.name;
+      replan(session, s);
       return { summary: s.summary, lora: s.lora };
     },
 
@@ -313,13 +302,14 @@ function createApi(session: Session) {
 export type Api = ReturnType<typeof createApi>;
 Comlink.expose(createApi(new Session()));
 
-/** Whether two LoRA settings train the same adapter. */
-/** The Student step's memory plan: the default batch over the loaded data
- * (a run checks its own settings again when it starts: core/run.ts). */
-function planOf(session: Session, c: ModelConfig, tok: StudentTokenizer, baseDtype: BaseDtype): Pick<StudentSummary, 'plan' | 'baseDtype'> {
-  // our fused kernels run on WebGPU only; elsewhere the plain ops keep more
-  const fused = session.backend?.backend === 'webgpu';
-  return { plan: stepPlan(c, tok, session.data?.groups, DEFAULT_TRAIN, { baseDtype, fused }), baseDtype };
+/** The picked student's memory plan in its summary, for its LoRA setting and
+ * base dtype: the default batch over the loaded data (a run checks its own
+ * settings again when it starts: core/run.ts); without fused kernels off
+ * WebGPU, where the plain ops keep more. */
+function replan(session: Session, s: ChosenStudent): void {
+  const c = withLora(s.student.modelConfig, s.lora ?? undefined);
+  const fused = fusedOn(session.backend?.backend ?? 'unknown');
+  s.summary.plan = stepPlan(c, s.student.tokenizer, session.data?.groups, DEFAULT_TRAIN, { baseDtype: s.summary.baseDtype, fused });
 }
 
 /** The page's base dtype, checked against the backend in use. */
@@ -327,6 +317,7 @@ function planDtype(session: Session, asked: unknown): BaseDtype {
   return checkPageBaseDtype(asked, session.backend?.backend ?? 'unknown');
 }
 
+/** Whether two LoRA settings train the same adapter. */
 function sameLora(a: LoraConfig, b: LoraConfig | null): boolean {
   return !!b && a.rank === b.rank && a.alpha === b.alpha && [...a.targets].sort().join() === [...b.targets].sort().join();
 }

@@ -13,6 +13,9 @@ export type PackedDtype = 'f16' | 'int8';
 /** Elements one 32-bit word holds. */
 export const PER_WORD: Record<PackedDtype, number> = { f16: 2, int8: 4 };
 
+/** Words a packed row of `cols` elements takes (padded to a whole word). */
+export const rowWords = (cols: number, dtype: PackedDtype): number => Math.ceil(cols / PER_WORD[dtype]);
+
 export interface PackedMatrix {
   dtype: PackedDtype;
   /** Output channels (the rows of the [out, in] view). */
@@ -46,7 +49,7 @@ const at = (layout: SourceLayout, rows: number, cols: number) =>
 
 /** Packs 16-bit patterns given by `bits(o, i)` two to a word. */
 function packHalves(rows: number, cols: number, bits: (o: number, i: number) => number): PackedMatrix {
-  const wordsPerRow = Math.ceil(cols / 2);
+  const wordsPerRow = rowWords(cols, 'f16');
   const words = new Int32Array(rows * wordsPerRow);
   for (let o = 0; o < rows; o++) {
     for (let j = 0; j < wordsPerRow; j++) {
@@ -116,7 +119,7 @@ function roundEven(x: number): number {
 export function packInt8(data: Float32Array, shape: readonly number[], layout: SourceLayout): PackedMatrix {
   const [rows, cols] = outIn(shape, layout);
   const idx = at(layout, rows, cols);
-  const wordsPerRow = Math.ceil(cols / 4);
+  const wordsPerRow = rowWords(cols, 'int8');
   const words = new Int32Array(rows * wordsPerRow);
   const scales = new Float32Array(rows);
   for (let o = 0; o < rows; o++) {
@@ -155,3 +158,9 @@ export function unpackMatrix(p: PackedMatrix): Float32Array {
 /** Bytes the packed matrix takes on the device (words and scales). */
 export const packedBytes = (p: Pick<PackedMatrix, 'rows' | 'wordsPerRow' | 'dtype'>): number =>
   p.rows * p.wordsPerRow * 4 + (p.dtype === 'int8' ? p.rows * 4 : 0);
+
+/** Rows a block of a packed table holds when the whole table of `rows`
+ * rows of `rowBytes` is over `most` bytes (one binding): all of them when
+ * it fits, else as many as one binding holds (0: not even one row). */
+export const blockRows = (rows: number, rowBytes: number, most: number): number =>
+  rows * rowBytes <= most ? rows : Math.floor(most / rowBytes);

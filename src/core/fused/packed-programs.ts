@@ -10,7 +10,8 @@
 // float32 once per tile, so the inner loop is the same for both dtypes.
 
 import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
-import type { PackedDtype } from './pack';
+import { PER_WORD, type PackedDtype } from './pack';
+import { Program } from './programs';
 
 const TR = 16; // rows of x (dY) per tile: each thread's accumulators
 const TC = 64; // output columns per tile: one per thread (the workgroup size)
@@ -22,7 +23,7 @@ const packedTiles = (n: number, cols: number): number => Math.ceil(n / TR) * Mat
 /** WGSL reading W's words: wWord(o, j) is word j of row o (0 past the end),
  * and unpackInto(o, j, word, store) dequantizes its PER_WORD elements. */
 function weightReader(dtype: PackedDtype): string {
-  const per = dtype === 'f16' ? 2 : 4;
+  const per = PER_WORD[dtype];
   const unpack =
     dtype === 'f16'
       ? `  let h = unpack2x16float(word);
@@ -158,11 +159,12 @@ export function packedMatMulGradProgram(dtype: PackedDtype, n: number, cols: num
  * every block. */
 export function packedGatherProgram(dtype: PackedDtype, n: number, cols: number): WebGPUProgram {
   const inputs = ['ids', 'w', ...(dtype === 'int8' ? ['scale'] : [])];
-  return new PackedGatherProgram(
-    `packed_gather_${dtype}`,
+  return new Program({
+    key: `packed_gather_${dtype}`,
     inputs,
-    [n, cols],
-    `${weightReader(dtype)}
+    outputShape: [n, cols],
+    uniforms: 'off : i32,', // the block's first row: one shader for every block
+    body: `${weightReader(dtype)}
 fn main(index : i32) {
   if (index < uniforms.size) {
     let cols = uniforms.outShape[1];
@@ -176,32 +178,5 @@ fn main(index : i32) {
     setOutputAtIndex(index, v);
   }
 }`,
-  );
-}
-
-/** One thread an output element (tfjs folds a large dispatch and gives
- * main() the flat index). */
-class PackedGatherProgram implements WebGPUProgram {
-  variableNames: string[];
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number] = [TC, 1, 1];
-  size = true;
-  uniforms = 'off : i32,';
-  private readonly code: string;
-
-  constructor(key: string, inputs: string[], outputShape: [number, number], code: string) {
-    this.variableNames = inputs;
-    this.outputShape = outputShape;
-    this.shaderKey = `mcckd_${key}`;
-    this.dispatchLayout = { x: [0, 1] };
-    this.dispatch = [Math.ceil((outputShape[0] * outputShape[1]) / TC), 1, 1];
-    this.code = code;
-  }
-
-  getUserCode(): string {
-    return this.code;
-  }
+  });
 }

@@ -10,7 +10,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { packedGatherProgram, packedMatMulGradProgram, packedMatMulProgram } from './packed-programs';
-import type { PackedDtype } from './pack';
+import { rowWords, type PackedDtype } from './pack';
 
 export const PACKED = { matMul: 'McckdPackedMatMul', matMulGrad: 'McckdPackedMatMulGrad', gather: 'McckdPackedGather' } as const;
 
@@ -80,8 +80,7 @@ export function registerPackedKernels(): void {
  * gradient is dX = dY W only. */
 export function packedLinear(x: tf.Tensor2D, w: PackedWeight, bias?: tf.Tensor): tf.Tensor2D {
   const cols = x.shape[1];
-  const per = dtypeOf(w) === 'f16' ? 2 : 4;
-  if (Math.ceil(cols / per) !== w.words.shape[1])
+  if (rowWords(cols, dtypeOf(w)) !== w.words.shape[1])
     throw new Error(`packed weight of ${w.words.shape[1]} words a row cannot multiply ${cols} input features`);
   const weight: tf.NamedTensorMap = w.scale ? { w: w.words, scale: w.scale } : { w: w.words };
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
@@ -108,7 +107,7 @@ export function packedInputGrad(dy: tf.Tensor2D, w: PackedWeight, cols: number):
  * checkLora refuses any other name), and ids are integers. */
 export function packedGather(ids: tf.Tensor1D, w: PackedWeight, cols: number, offset = 0): tf.Tensor2D {
   if (ids.dtype !== 'int32') throw new Error(`packed gather: ids must be int32, got ${ids.dtype}`);
-  if (Math.ceil(cols / (dtypeOf(w) === 'f16' ? 2 : 4)) !== w.words.shape[1])
+  if (rowWords(cols, dtypeOf(w)) !== w.words.shape[1])
     throw new Error(`packed table of ${w.words.shape[1]} words a row cannot hold ${cols} columns`);
   const weight: tf.NamedTensorMap = w.scale ? { w: w.words, scale: w.scale } : { w: w.words };
   return tf.engine().runKernel(PACKED.gather, { ids, ...weight }, { cols, offset }) as tf.Tensor2D;

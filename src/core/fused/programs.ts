@@ -10,7 +10,7 @@ import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 
 const WG = 64; // threads per workgroup; row kernels reduce over it in shared memory
 
-interface ProgramSpec {
+export interface ProgramSpec {
   key: string; // distinct per shader text; tfjs appends the shapes
   inputs: string[];
   outputShape: number[];
@@ -20,7 +20,9 @@ interface ProgramSpec {
   body: string; // WGSL defining fn main(index : i32)
 }
 
-class Program implements WebGPUProgram {
+/** A program of a spec: the fused kernels', and the packed table's gather
+ * (packed-programs.ts). */
+export class Program implements WebGPUProgram {
   variableNames: string[];
   outputShape: number[];
   shaderKey: string;
