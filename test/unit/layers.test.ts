@@ -15,7 +15,7 @@ const SRC = fileURLToPath(new URL('../../src', import.meta.url));
 const LAYERS: readonly (readonly string[])[] = [
   ['shared'],
   ['data'],
-  ['core'],
+  ['core', 'teach'],
   ['checkpoint', 'hf'],
   ['export', 'node'],
   ['cli', 'worker'],
