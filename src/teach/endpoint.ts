@@ -237,6 +237,9 @@ export class EndpointTeacher implements Teacher {
     this.name = `${cfg.model} @ ${this.base}`;
   }
 
+  /** Nothing to release: each request is its own. */
+  async close(): Promise<void> {}
+
   async sample(req: SampleRequest): Promise<SampleResult> {
     const chat = this.api === 'chat';
     const url = `${this.base}/${chat ? 'chat/completions' : 'completions'}`;
