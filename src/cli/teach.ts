@@ -127,7 +127,7 @@ export async function runTeach(argv: string[]): Promise<number> {
   if (hasEndpoint === hasGguf) throw new UsageError('give one teacher: --endpoint URL --model NAME, or --gguf FILE');
   if (hasGguf && (str(flags, 'model') || str(flags, 'api') || str(flags, 'api-key-env')))
     throw new UsageError('--model, --api and --api-key-env go with --endpoint, not --gguf');
-  if (hasEndpoint && str(flags, 'threads') !== undefined) throw new UsageError('--threads goes with --gguf, not --endpoint');
+  if (hasEndpoint && flags.threads !== undefined) throw new UsageError('--threads goes with --gguf, not --endpoint');
   const s = settingsOf(flags);
   const k = positiveInt(flags, 'k');
   const resume = flags.resume === true || flags.reask === true;
