@@ -6,9 +6,11 @@
 // demo's words, which is what the teach tests want: real rationales that
 // curation keeps or drops.
 //
-// Kept under test-artifacts/teacher-gguf/ by a key of everything it depends
-// on (the data file, the recipe, the sources of the CLI's train and export
-// paths), so one test run builds it at most once and later runs reuse it.
+// Kept by a key of everything it depends on (the data file, the recipe, the
+// sources of the CLI's train and export paths) where support/fixture-cache.ts
+// keeps the other made-once fixtures, under the system's temp dir: one test
+// run builds it at most once, and later runs, clean clones of the same code
+// included, reuse it (building it is about two minutes of one core).
 // Test files that ask at the same time wait for one builder: a lock file
 // made with O_EXCL holds the builder's pid (a dead builder's lock is taken
 // over), and the file appears by an atomic rename, whole or not at all.
@@ -28,12 +30,13 @@ import {
   unlinkSync,
   writeSync,
 } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BIN = path.join(ROOT, 'bin/mcckd.js');
-const DIR = path.join(ROOT, 'test-artifacts/teacher-gguf');
+const DIR = path.join(tmpdir(), 'mcckd-test-fixtures', 'teacher-gguf');
 
 /** The recipe: measured so that the teacher answers a fair share of the
  * demo's test questions right for little time (see the README's teach note). */
@@ -120,8 +123,7 @@ async function build(file: string): Promise<void> {
   }
 }
 
-/** The teacher's GGUF path, built on first use (about a minute and a half
- * of one core; see TEACHER_RECIPE) and reused while its key holds. */
+/** The teacher's GGUF path, built on first use and reused while its key holds. */
 export async function teacherGguf(): Promise<string> {
   mkdirSync(DIR, { recursive: true });
   const key = teacherKey();
