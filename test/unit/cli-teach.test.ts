@@ -145,9 +145,10 @@ describe('mcckd teach', () => {
     appendFileSync(samples, lines[9].slice(0, 30));
     rmSync(out);
     const before = requests;
-    const resumed = await mcckd([...teachArgs(out), '--resume']);
+    const resumed = await mcckd([...teachArgs(out), '--resume', '--temperature', '0.5']);
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(resumed.stderr).toMatch(/warning: .*line 10 is incomplete .*ignored, its sample will be asked again/);
+    expect(resumed.stderr).toMatch(/warning: .*gen\.samples\.jsonl holds samples made with other settings \(tiny @ .*, temperature 0\.7,/);
     expect(requests - before).toBe(3);
     const after = sampleLines(out);
     expect(after.length).toBe(12);
