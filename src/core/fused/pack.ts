@@ -76,10 +76,21 @@ export function packF16(data: Float32Array, shape: readonly number[], layout: So
   });
 }
 
+/** Whether this host stores a 16-bit value's low byte first (as WGSL and
+ * safetensors do): every host a browser or Node runs on. */
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /** F16 as a safetensors file stores it (little-endian 16-bit patterns):
  * the bits are packed as they are, without a float32 detour. */
 export function packF16Bits(bits: Uint16Array, shape: readonly number[], layout: SourceLayout): PackedMatrix {
   const [rows, cols] = outIn(shape, layout);
+  if (layout === 'out-in' && cols % 2 === 0 && LITTLE_ENDIAN_HOST) {
+    // rows need no padding and element 2j is already the low half of word j
+    // (little-endian): the packed words are the file's bytes, copied once
+    const words = new Int32Array(bits.length / 2);
+    new Uint16Array(words.buffer).set(bits);
+    return { dtype: 'f16', rows, cols, wordsPerRow: cols / 2, words };
+  }
   const idx = at(layout, rows, cols);
   return packHalves(rows, cols, (o, i) => bits[idx(o, i)]);
 }
@@ -117,6 +128,13 @@ function roundEven(x: number): number {
  * scale / 2 of the original (the rounding) and exact at the row's largest
  * magnitude. A non-finite value is refused (it has no scale). */
 export function packInt8(data: Float32Array, shape: readonly number[], layout: SourceLayout): PackedMatrix {
+  return packInt8Of((k) => data[k], shape, layout);
+}
+
+/** packInt8 of the values `value(k)` (k: the index into the source): a
+ * source held in 16-bit patterns (F16 / BF16 read one value at a time) is
+ * quantized with no float32 copy, to the same words and scales. */
+export function packInt8Of(value: (k: number) => number, shape: readonly number[], layout: SourceLayout): PackedMatrix {
   const [rows, cols] = outIn(shape, layout);
   const idx = at(layout, rows, cols);
   const wordsPerRow = rowWords(cols, 'int8');
@@ -125,7 +143,7 @@ export function packInt8(data: Float32Array, shape: readonly number[], layout: S
   for (let o = 0; o < rows; o++) {
     let m = 0;
     for (let i = 0; i < cols; i++) {
-      const x = data[idx(o, i)];
+      const x = value(idx(o, i));
       if (!Number.isFinite(x)) throw new RangeError(`value ${x} at [${o}, ${i}] cannot be quantized`);
       m = Math.max(m, Math.abs(x));
     }
@@ -133,7 +151,7 @@ export function packInt8(data: Float32Array, shape: readonly number[], layout: S
     scales[o] = s;
     if (s === 0) continue; // zeros (a subnormal row maximum also lands here: its values are ~0)
     for (let i = 0; i < cols; i++) {
-      const q = Math.max(-127, Math.min(127, roundEven(data[idx(o, i)] / s)));
+      const q = Math.max(-127, Math.min(127, roundEven(value(idx(o, i)) / s)));
       const w = o * wordsPerRow + (i >> 2);
       words[w] |= (q & 0xff) << (8 * (i & 3));
     }
