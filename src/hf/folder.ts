@@ -181,10 +181,17 @@ export async function readHfFolder(src: FolderSource): Promise<HfFolder> {
   checkStoredTensors(spec, stored);
   const weights: TensorMap = Object.create(null) as TensorMap;
   for (const [i, f] of files.entries()) {
-    const tensors = await readSafetensors(src, f, layouts[i], (name) => !isIgnoredTensor(name, spec), refuse, (name, shape) => {
-      const ours = canonicalName(name, spec);
-      return packableName(ours, shape) || packedTableName(ours, shape); // what a packed base packs
-    });
+    const tensors = await readSafetensors(
+      src,
+      f,
+      layouts[i],
+      (name) => !isIgnoredTensor(name, spec),
+      refuse,
+      (name, shape) => {
+        const ours = canonicalName(name, spec);
+        return packableName(ours, shape) || packedTableName(ours, shape); // what a packed base packs
+      },
+    );
     for (const [name, t] of Object.entries(tensors)) weights[canonicalName(name, spec)] = t;
   }
   const optional = async (name: string): Promise<unknown> => (src.has(name) ? readJson(src, name) : undefined);

@@ -12,7 +12,7 @@ import { readHfFolder, type FolderSource, type HfFolder } from './folder';
 import { HfTokenizer } from './tokenizer';
 
 /** Values a weight held in 16-bit patterns is hashed by at a time. */
-export const FINGERPRINT_BLOCK = 1024;
+export const FINGERPRINT_BLOCK = 256;
 
 /** xxh32 of the config and of every weight (names, shapes, float32 bytes in
  * the table's order), as 8 hex digits and the parameter count. It hashes the
