@@ -37,6 +37,7 @@ const COST: Record<string, number> = {
   'test/unit/hf-bench.test.ts': 13,
   'test/unit/curated-jsonl.test.ts': 13,
   'test/e2e/ux.test.ts': 12,
+  'test/unit/packed-direct.test.ts': 4,
 };
 
 export default class LongestFirst extends BaseSequencer {
