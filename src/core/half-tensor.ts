@@ -10,11 +10,11 @@
 import { halfToFloat } from '../shared/half';
 import type { NamedTensor } from './state';
 
-export type HalfDtype = 'F16' | 'BF16';
+type HalfDtype = 'F16' | 'BF16';
 
 /** A NamedTensor whose values are `bits` (little-endian 16-bit patterns as a
  * safetensors file stores them), read in float32 through `data`. */
-export interface HalfTensor extends NamedTensor {
+interface HalfTensor extends NamedTensor {
   readonly half: HalfDtype;
   readonly bits: Uint16Array;
 }
