@@ -103,10 +103,13 @@ if (process.env.MCCKD_MEASURE !== '1') {
 await setupBackend(backend);
 const start = rss();
 const startBuffers = buffersMB();
+const t0 = performance.now();
 const { student } = await loadStudent(nodeFolder(dir), 'load-memory');
+const t1 = performance.now();
 const loaded = rss();
 const heldMB = buffersMB() - startBuffers;
 const vs = createBaseVariables(student.weights, paramShapes(student.modelConfig), 'out-in', baseDtype);
+const t2 = performance.now();
 const packed = rss();
 const withBaseMB = buffersMB() - startBuffers;
 const params = paramShapes(student.modelConfig).reduce((a, [, s]) => a + s.reduce((x, y) => x * y, 1), 0);
@@ -121,6 +124,8 @@ console.log(
     peakRssAfterPackMB: packed.peakMB,
     studentBuffersMB: heldMB,
     studentAndBaseBuffersMB: withBaseMB,
+    loadMs: Math.round(t1 - t0),
+    packMs: Math.round(t2 - t1),
   }),
 );
 for (const v of vs.values()) v.dispose();

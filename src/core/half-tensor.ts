@@ -24,10 +24,26 @@ export const isHalfTensor = (t: NamedTensor): t is HalfTensor => (t as Partial<H
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
+/** The float32 bits of every half (256 KB, made on first use): a half is
+ * decoded by one look-up, not by halfToFloat's arithmetic (a 0.5B model
+ * holds half a billion of them). */
+let halfTable: { bits: Uint32Array; values: Float32Array } | undefined;
+function halves(): { bits: Uint32Array; values: Float32Array } {
+  if (!halfTable) {
+    const bits = new Uint32Array(65536);
+    for (let h = 0; h < 65536; h++) {
+      f32[0] = halfToFloat(h);
+      bits[h] = u32[0];
+    }
+    halfTable = { bits, values: new Float32Array(bits.buffer) };
+  }
+  return halfTable;
+}
+
 /** The float32 value of one 16-bit pattern of `dtype` (exact: both fit in a
  * float32). */
 export function halfValue(dtype: HalfDtype, b: number): number {
-  if (dtype === 'F16') return halfToFloat(b);
+  if (dtype === 'F16') return halves().values[b];
   u32[0] = b << 16; // a bfloat16 is the top half of a float32
   return f32[0];
 }
@@ -36,10 +52,12 @@ export function halfValue(dtype: HalfDtype, b: number): number {
  * safetensors reader decodes them: for streaming over a tensor in blocks. */
 export function decodeHalf(t: Pick<HalfTensor, 'half' | 'bits'>, from: number, out: Float32Array): Float32Array {
   const { bits } = t;
-  if (t.half === 'BF16') {
-    const u = new Uint32Array(out.buffer, out.byteOffset, out.length);
-    for (let i = 0; i < out.length; i++) u[i] = bits[from + i] << 16;
-  } else for (let i = 0; i < out.length; i++) out[i] = halfToFloat(bits[from + i]);
+  const u = new Uint32Array(out.buffer, out.byteOffset, out.length);
+  if (t.half === 'BF16') for (let i = 0; i < out.length; i++) u[i] = bits[from + i] << 16;
+  else {
+    const table = halves().bits;
+    for (let i = 0; i < out.length; i++) u[i] = table[bits[from + i]];
+  }
   return out;
 }
 

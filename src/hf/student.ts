@@ -11,8 +11,11 @@ import { HfConfigError, studentConfig, type HfModelSpec } from './config';
 import { readHfFolder, type FolderSource, type HfFolder } from './folder';
 import { HfTokenizer } from './tokenizer';
 
-/** Values a weight held in 16-bit patterns is hashed by at a time. */
-export const FINGERPRINT_BLOCK = 256;
+/** Values a weight held in 16-bit patterns is hashed by at a time, through
+ * one buffer made once (64 KB, not a copy of any weight). */
+const FINGERPRINT_BLOCK = 16384;
+const block = new Float32Array(FINGERPRINT_BLOCK);
+const blockBytes = new Uint8Array(block.buffer);
 
 /** xxh32 of the config and of every weight (names, shapes, float32 bytes in
  * the table's order), as 8 hex digits and the parameter count. It hashes the
@@ -28,8 +31,6 @@ function baseFingerprint(spec: HfModelSpec, weights: TensorMap): string {
   const enc = new TextEncoder();
   h.update(enc.encode(JSON.stringify(spec)));
   let n = 0;
-  const block = new Float32Array(FINGERPRINT_BLOCK);
-  const blockBytes = new Uint8Array(block.buffer);
   for (const [name, shape] of paramShapes(studentConfig(spec))) {
     const t = weights[name];
     h.update(enc.encode(`${name}[${shape.join(',')}]`));

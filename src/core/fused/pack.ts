@@ -98,6 +98,22 @@ export function packF16Bits(bits: Uint16Array, shape: readonly number[], layout:
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
 
+/** The f16 bits of every bfloat16 pattern (floatToHalfBits of its value),
+ * -1 for a finite value past the half range: one look-up a value instead of
+ * a rounding (a 0.5B base holds half a billion). Made on first use, 256 KB. */
+let bf16Halves: Int32Array | undefined;
+function bf16ToHalf(): Int32Array {
+  if (!bf16Halves) {
+    bf16Halves = new Int32Array(65536);
+    for (let b = 0; b < 65536; b++) {
+      u32[0] = b << 16; // a bfloat16 is the top half of a float32 (exact)
+      const h = floatToHalfBits(f32[0]);
+      bf16Halves[b] = (h & 0x7fff) === 0x7c00 && Number.isFinite(f32[0]) ? -1 : h;
+    }
+  }
+  return bf16Halves;
+}
+
 /** BF16 patterns -> f16: a bfloat16 is the top half of a float32 (exact),
  * then rounded to nearest even. BF16's 8-bit mantissa fits a half's 10
  * bits, so only values outside the half range (or below its subnormals)
@@ -105,12 +121,14 @@ const u32 = new Uint32Array(f32.buffer);
 export function packBf16Bits(bits: Uint16Array, shape: readonly number[], layout: SourceLayout): PackedMatrix {
   const [rows, cols] = outIn(shape, layout);
   const idx = at(layout, rows, cols);
+  const table = bf16ToHalf();
   return packHalves(rows, cols, (o, i) => {
-    u32[0] = bits[idx(o, i)] << 16;
-    const x = f32[0];
-    const h = floatToHalfBits(x);
-    if ((h & 0x7fff) === 0x7c00 && Number.isFinite(x))
-      throw new RangeError(`value ${x} at [${o}, ${i}] is beyond half precision's range (65504)`);
+    const b = bits[idx(o, i)];
+    const h = table[b];
+    if (h < 0) {
+      u32[0] = b << 16;
+      throw new RangeError(`value ${f32[0]} at [${o}, ${i}] is beyond half precision's range (65504)`);
+    }
     return h;
   });
 }
@@ -140,18 +158,20 @@ export function packInt8Of(value: (k: number) => number, shape: readonly number[
   const wordsPerRow = rowWords(cols, 'int8');
   const words = new Int32Array(rows * wordsPerRow);
   const scales = new Float32Array(rows);
+  const row = new Float64Array(cols); // one output channel's values, each read once
   for (let o = 0; o < rows; o++) {
     let m = 0;
     for (let i = 0; i < cols; i++) {
       const x = value(idx(o, i));
       if (!Number.isFinite(x)) throw new RangeError(`value ${x} at [${o}, ${i}] cannot be quantized`);
+      row[i] = x;
       m = Math.max(m, Math.abs(x));
     }
     const s = Math.fround(m / 127);
     scales[o] = s;
     if (s === 0) continue; // zeros (a subnormal row maximum also lands here: its values are ~0)
     for (let i = 0; i < cols; i++) {
-      const q = Math.max(-127, Math.min(127, roundEven(value(idx(o, i)) / s)));
+      const q = Math.max(-127, Math.min(127, roundEven(row[i] / s)));
       const w = o * wordsPerRow + (i >> 2);
       words[w] |= (q & 0xff) << (8 * (i & 3));
     }
