@@ -100,6 +100,7 @@ describe.skipIf(!hasNumpy)('F16 / BF16 checkpoints packed without a float32 deto
     for (const [c] of CASES)
       for (const d of DTYPES) {
         const f = await readHfFolder(nodeFolder(at(d, c)));
+        const f32 = await readF32(at(d, c));
         expect(f.dtypes).toEqual([d]);
         let halves = 0;
         for (const [name, shape] of paramShapes((await loadStudent(nodeFolder(at(d, c)), c)).student.modelConfig)) {
@@ -111,7 +112,10 @@ describe.skipIf(!hasNumpy)('F16 / BF16 checkpoints packed without a float32 deto
             expect(t.half).toBe(d);
             expect(t.bits.length).toBe(shape[0] * shape[1]);
           }
-          expect(t.data).toBeInstanceOf(Float32Array); // read as float32 where a caller wants it (an f32 base, an export)
+          const values = t.data; // read as float32 where a caller wants it (an f32 base, an export)
+          expect(values).toBeInstanceOf(Float32Array);
+          expect(t.data).toBe(values); // one array while a caller holds it, not a decode a read
+          expect(Array.from(values)).toEqual(Array.from(f32[name].data));
         }
         expect(halves, `${c} ${d}`).toBeGreaterThan(4);
       }
