@@ -46,7 +46,7 @@ export interface HfFolder {
   /** Parameters under our table's names (GPT-2's `transformer.` prefix):
    * float32, but the matrices a packed base packs (core/base-dtype.ts) when
    * the file stores them F16 / BF16, which stay in their 16-bit patterns
-   * (HalfTensor: `data` decodes them on each read). */
+   * (HalfTensor: `data` decodes them when read). */
   weights: TensorMap;
   /** The storage dtypes seen. */
   dtypes: string[];
@@ -135,7 +135,8 @@ export async function readSafetensors(
 }
 
 /** A tensor's bytes as 16-bit patterns: a view where the range starts on an
- * even byte (a range read is its own buffer), else a copy. */
+ * even byte (a FolderSource's range read is its own buffer, so the view
+ * keeps nothing else alive), else a copy. */
 const halfBits = (bytes: Uint8Array): Uint16Array =>
   bytes.byteOffset % 2 === 0
     ? new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.length / 2)
