@@ -4,8 +4,8 @@
 // rounds them one value at a time (BF16), and the int8 packing reads them
 // one value at a time: no float32 copy of a packed matrix is ever made on
 // the packed paths. Where float32 is wanted (an f32 base, a full fine-tune,
-// an export) `data` decodes the whole tensor, held only as long as a caller
-// holds it: read it once per use. Pure functions: no tfjs here.
+// an export) `data` decodes the whole tensor on each read: read it once per
+// use. Pure functions: no tfjs here.
 
 import { halfToFloat } from '../shared/half';
 import type { NamedTensor } from './state';
@@ -63,24 +63,20 @@ export function decodeHalf(t: Pick<HalfTensor, 'half' | 'bits'>, from: number, o
 
 /** A HalfTensor of `shape` over `bits` (not copied). `data` is an own,
  * enumerable accessor, so that a spread, a structured clone or a deep
- * equality sees the values as it would a plain NamedTensor's. Its float32
- * array is read only by convention, and is held weakly: reads close
- * together (a writer that asks `data.length`, then `data`) get the same
- * array while a caller still holds it, and nothing keeps it once none does. */
+ * equality sees the values as it would a plain NamedTensor's. Each read
+ * decodes a new array, which nothing here keeps: a cache, even a WeakRef
+ * (which keeps its target alive to the end of the current job), would hold
+ * every tensor a synchronous loop decodes, i.e. the float32 copy of the
+ * base that this type exists to avoid. */
 export function halfTensor(shape: number[], dtype: HalfDtype, bits: Uint16Array): HalfTensor {
   const n = shape.reduce((a, b) => a * b, 1);
   if (bits.length !== n) throw new Error(`a ${dtype} tensor of shape [${shape.join(', ')}] needs ${n} values, got ${bits.length}`);
-  let last: WeakRef<Float32Array> | undefined;
   return {
     shape,
     half: dtype,
     bits,
     get data(): Float32Array {
-      const kept = last?.deref();
-      if (kept) return kept;
-      const values = decodeHalf({ half: dtype, bits }, 0, new Float32Array(n));
-      last = new WeakRef(values);
-      return values;
+      return decodeHalf({ half: dtype, bits }, 0, new Float32Array(n));
     },
   };
 }

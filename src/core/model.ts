@@ -239,7 +239,7 @@ export function createVariables(weights: TensorMap, table: [string, number[]][],
     if (w.shape.length !== shape.length || w.shape.some((s, i) => s !== shape[i])) {
       throw new Error(`parameter ${name} has shape [${w.shape}], the config needs [${shape}]`);
     }
-    const data = w.data; // once: a weight held in 16-bit patterns is decoded when read (half-tensor.ts)
+    const data = w.data; // once: a weight held in 16-bit patterns is decoded on each read (half-tensor.ts)
     const bytes = data.length * 4;
     if (!trainable && o.partBytes !== undefined && bytes > o.partBytes && splittable(name)) {
       const [rows, cols] = shape;

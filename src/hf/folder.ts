@@ -46,7 +46,7 @@ export interface HfFolder {
   /** Parameters under our table's names (GPT-2's `transformer.` prefix):
    * float32, but the matrices a packed base packs (core/base-dtype.ts) when
    * the file stores them F16 / BF16, which stay in their 16-bit patterns
-   * (HalfTensor: `data` decodes them when read). */
+   * (HalfTensor: `data` decodes them on each read). */
   weights: TensorMap;
   /** The storage dtypes seen. */
   dtypes: string[];
