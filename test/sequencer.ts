@@ -38,6 +38,7 @@ const COST: Record<string, number> = {
   'test/unit/curated-jsonl.test.ts': 13,
   'test/unit/cli-teach.test.ts': 12,
   'test/e2e/ux.test.ts': 12,
+  'test/unit/packed-direct.test.ts': 4,
 };
 
 export default class LongestFirst extends BaseSequencer {
