@@ -176,11 +176,14 @@ export const EXPORT_FLAGS = flagTable({
       'peft: a PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) for',
       "    the run's base (LoRA runs only)",
       'gguf: one GGUF file for llama.cpp',
+      'recipe: the training recipe for PyTorch + PEFT + Accelerate (LoRA runs; needs --data):',
+      '    recipe.yaml, data/*.jsonl, init_adapter/, train_mcckd.py, README.md',
     ].join('\n'),
   },
   out: { type: 'string', arg: 'PATH', help: 'the folder to create (hf, peft: absent or empty) or the file (gguf: absent)' },
   student: BASE_FOLDER,
   dtype: { type: 'string', arg: 'F32|F16', help: "how hf and gguf store the weights (default: the base's dtype, F32 from scratch)" },
+  data: { type: 'string', arg: 'FILE', help: 'recipe: the teacher file the run trained on (curated again, checked by its fingerprint)' },
 });
 
 /** Flags of `mcckd experiment` passed to each run's `mcckd train` unchanged. */
