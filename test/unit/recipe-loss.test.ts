@@ -97,7 +97,9 @@ describe.skipIf(missing)('the recipe loss equals ours', () => {
       ce: Math.abs((theirs.ce as number) - ours.ce),
       kl: Math.abs((theirs.kl as number) - ours.kl),
     };
-    console.log(`recipe vs ours (float64 vs float32): max abs diff loss ${diff.loss.toExponential(2)}, ce ${diff.ce.toExponential(2)}, kl ${diff.kl.toExponential(2)}`);
+    console.log(
+      `recipe vs ours (float64 vs float32): max abs diff loss ${diff.loss.toExponential(2)}, ce ${diff.ce.toExponential(2)}, kl ${diff.kl.toExponential(2)}`,
+    );
     expect(ours.kl).toBeGreaterThan(0.01); // the KL term is not vanishing
     expect(diff.loss).toBeLessThan(1e-6);
     expect(diff.ce).toBeLessThan(1e-6);

@@ -279,6 +279,9 @@ def main(argv=None):
     if a.batch_size % (world * accum):
         sys.exit(f"--batch_size {a.batch_size} must be a multiple of processes x --gradient_accumulation_steps ({world} x {accum})")
     micro = a.batch_size // (world * accum)
+    if accelerator.is_main_process:
+        print(f"training on {world} processes ({accelerator.distributed_type.value}), {accum} micro-batches of {micro} "
+              f"questions each per process, {dtype}", file=sys.stderr)
     torch.manual_seed(int(a.seed))
 
     groups = read_jsonl(resolve(a.train_file))
