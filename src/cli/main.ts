@@ -53,7 +53,7 @@ they begin the continuation). Stops at the end token or after N new tokens.`,
     flags: GENERATE_FLAGS,
   },
   export: {
-    synopsis: '  mcckd export --run DIR --format hf|peft|gguf --out PATH [--student DIR] [--dtype F32|F16]',
+    synopsis: '  mcckd export --run DIR --format hf|peft|gguf|recipe --out PATH [--student DIR] [--dtype F32|F16] [--data FILE]',
     about: 'Exports a saved run with a model card (README.md); one JSON object {"format", "out", "files", "bytes"} on stdout.',
     flags: EXPORT_FLAGS,
   },

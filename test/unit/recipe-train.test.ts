@@ -6,7 +6,7 @@
 // micro-batches) within 1e-4 of the single process; the adapter it writes,
 // read back by `mcckd score --adapter`, gives transformers + PEFT's log-probs.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -107,6 +107,18 @@ describe.skipIf(missing)('the training recipe on PyTorch', () => {
     console.log(`recipe (1 process) vs mcckd train --backend cpu: max abs diff over loss/ce/kl of 5 steps ${d.toExponential(2)}`);
     expect(ours[4].loss).toBeLessThan(ours[0].loss - 0.1); // it trained
     expect(d).toBeLessThan(TOL);
+  });
+
+  it("refuses an export without the run's data, naming --data", async () => {
+    const none = await mcckd(['export', '--run', at('run'), '--format', 'recipe', '--out', at('r2')]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/--format recipe needs --data FILE: the teacher file the run trained on/);
+    const other = at('other.jsonl');
+    writeFileSync(other, readFileSync(at('pens.jsonl'), 'utf8').replace('Tom has 2 pens', 'Ann has 2 pens'));
+    const wrong = await mcckd(['export', '--run', at('run'), '--format', 'recipe', '--data', other, '--out', at('r2')]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/--data .*other\.jsonl is not the data the run in .* trained on/);
+    expect(existsSync(at('r2'))).toBe(false);
   });
 
   it('accelerate launch --num_processes 2 (DDP on gloo, 2 micro-batches) gives the single process losses', () => {

@@ -3,7 +3,7 @@
 `mcckd export --format recipe`, at any scale.
 
     python train_mcckd.py [--max-steps N] [--output-dir OUT] [--cpu] [--SETTING VALUE ...]
-    accelerate launch [--num_processes N] train_mcckd.py ...
+    accelerate launch --multi_gpu --num_processes N train_mcckd.py ... [--cpu]
 
 Every key of recipe.yaml (beside this file) is a flag of the same name. The
 result is OUT/adapter_config.json + OUT/adapter_model.safetensors (a PEFT
