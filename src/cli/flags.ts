@@ -186,6 +186,12 @@ export const EXPORT_FLAGS = flagTable({
   data: { type: 'string', arg: 'FILE', help: 'recipe: the teacher file the run trained on (curated again, checked by its fingerprint)' },
 });
 
+export const IMPORT_FLAGS = flagTable({
+  adapter: { type: 'string', arg: 'DIR', help: 'the folder train_mcckd.py wrote: the PEFT adapter, metrics.jsonl, recipe.yaml' },
+  student: { type: 'string', arg: 'DIR', help: 'the base model folder the adapter was trained on' },
+  out: { type: 'string', arg: 'DIR', help: 'the run folder to create (new or empty)' },
+});
+
 /** Flags of `mcckd experiment` passed to each run's `mcckd train` unchanged. */
 export const EXPERIMENT_TRAIN_FLAGS = [
   'steps',

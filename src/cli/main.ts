@@ -1,12 +1,22 @@
-// `mcckd` entry point: train | eval | inspect | score | generate | export | experiment. Machine-readable results go to
+// `mcckd` entry point: train | eval | inspect | score | generate | export | import | experiment. Machine-readable results go to
 // stdout as JSON (one object per line), progress to stderr, and every failure
 // exits non-zero with a one-line reason. `mcckd COMMAND --help` prints that
 // command's usage on stdout and exits 0.
 
 import { flagsHelp, UsageError, type FlagTable } from './args';
-import { EVAL_FLAGS, EXPERIMENT_FLAGS, EXPORT_FLAGS, GENERATE_FLAGS, INSPECT_FLAGS, SCORE_FLAGS, TRAIN_FLAGS, TRAIN_NOTE } from './flags';
+import {
+  EVAL_FLAGS,
+  EXPERIMENT_FLAGS,
+  EXPORT_FLAGS,
+  GENERATE_FLAGS,
+  IMPORT_FLAGS,
+  INSPECT_FLAGS,
+  SCORE_FLAGS,
+  TRAIN_FLAGS,
+  TRAIN_NOTE,
+} from './flags';
 
-type Command = 'train' | 'eval' | 'inspect' | 'score' | 'generate' | 'export' | 'experiment';
+type Command = 'train' | 'eval' | 'inspect' | 'score' | 'generate' | 'export' | 'import' | 'experiment';
 
 /** Each command's usage: its synopsis (also listed by the top-level usage),
  * what it does, and its options, printed from the same table it parses with
@@ -57,6 +67,12 @@ they begin the continuation). Stops at the end token or after N new tokens.`,
     about: 'Exports a saved run with a model card (README.md); one JSON object {"format", "out", "files", "bytes"} on stdout.',
     flags: EXPORT_FLAGS,
   },
+  import: {
+    synopsis: '  mcckd import --adapter DIR --student DIR --out RUN',
+    about: `Makes what the recipe's train_mcckd.py wrote (PEFT adapter, metrics.jsonl, recipe.yaml) an mcckd run
+folder on its base; one JSON object {"out", "step", ...} on stdout. AdamW's moments are not carried over.`,
+    flags: IMPORT_FLAGS,
+  },
   experiment: {
     synopsis: `  mcckd experiment --data FILE --eval FILE [--eval-ood FILE] --alphas A,A,... --seeds S,S,...
               [--steps N] [--preset P] [--backend B] [--samples M] [--out DIR] [train options]`,
@@ -106,6 +122,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./student')).runGenerate(rest);
     case 'export':
       return (await import('./export')).runExport(rest);
+    case 'import':
+      return (await import('./import')).runImport(rest);
     case 'experiment':
       return (await import('./experiment')).runExperiment(rest);
     case undefined:
@@ -118,7 +136,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${usage(rest[0])}\n`);
       return 0;
     default:
-      throw new UsageError(`unknown command "${command}" (expected train, eval, inspect, score, generate, export or experiment)`);
+      throw new UsageError(`unknown command "${command}" (expected train, eval, inspect, score, generate, export, import or experiment)`);
   }
 }
 

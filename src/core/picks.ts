@@ -13,7 +13,7 @@ export interface DataCursor {
 
 /** One question of a batch: its index and the indices of its two rationales
  * (b is null when the question has a single rationale). */
-export interface Pick {
+interface Pick {
   group: number;
   a: number;
   b: number | null;

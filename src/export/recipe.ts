@@ -10,10 +10,10 @@
 //   README.md            the commands: one GPU, several, FSDP / DeepSpeed; the planner's memory
 
 import { initLora } from '../core/model';
-import { withLora } from '../core/config';
-import { encodeGroups, DATA_SEED_SALT } from '../core/trainer';
+import { checkTrainRanges, DEFAULT_TRAIN, withLora, type LoraConfig, type TrainConfig } from '../core/config';
+import { adapterState, encodeGroups, DATA_SEED_SALT, type PretrainedStudent } from '../core/trainer';
 import { nextPicks, type DataCursor } from '../core/picks';
-import type { TrainState } from '../core/state';
+import type { MetricPoint, TensorMap, TrainState } from '../core/state';
 import type { StudentTokenizer } from '../core/tokenizer';
 import { DEFAULT_PROMPT_TEMPLATE, formatPrompt } from '../data/template';
 import type { CuratedRationale, EvalItem, QuestionGroup } from '../data/types';
@@ -23,7 +23,7 @@ import { ExportError, type ExportModel } from './source';
 
 /** What the recipe is made of: the run, its export view (base and adapter),
  * the run's tokenizer and the curated data it trained on. */
-export interface RecipeInput {
+interface RecipeInput {
   state: TrainState;
   model: ExportModel;
   tokenizer: StudentTokenizer;
@@ -41,7 +41,7 @@ export interface RecipeInput {
 const PAD_MULTIPLE = 16;
 
 /** recipe.yaml's settings: flat keys, each also a flag of train_mcckd.py. */
-export function recipeSettings(r: Pick<RecipeInput, 'state' | 'model' | 'tokenizer' | 'baseFolder'>): Record<string, unknown> {
+function recipeSettings(r: Pick<RecipeInput, 'state' | 'model' | 'tokenizer' | 'baseFolder'>): Record<string, unknown> {
   const { state, model } = r;
   const lora = state.modelConfig.lora;
   const t = state.trainConfig;
@@ -81,6 +81,7 @@ export function recipeSettings(r: Pick<RecipeInput, 'state' | 'model' | 'tokeniz
     train_file: 'data/train.jsonl',
     dev_file: 'data/dev.jsonl',
     order_file: 'data/order.jsonl',
+    dataset_fingerprint: state.datasetFingerprint,
     trained_steps: state.step,
     metrics_at_export: model.metrics.length ? model.metrics[model.metrics.length - 1] : null,
   };
@@ -88,7 +89,7 @@ export function recipeSettings(r: Pick<RecipeInput, 'state' | 'model' | 'tokeniz
 
 /** The run's batches from step 1 to `steps`: what Trainer.nextPicks draws
  * for a run that starts at step 0 (the seeded order, epoch after epoch). */
-export function batchOrder(sizes: number[], seed: number, batchSize: number, steps: number): [number, number, number | null][][] {
+function batchOrder(sizes: number[], seed: number, batchSize: number, steps: number): [number, number, number | null][][] {
   const rng = new Rng(seed ^ DATA_SEED_SALT);
   // the trainer shuffles once when it is built, then as each epoch ends
   const cursor: DataCursor = { epoch: 0, position: 0, order: rng.shuffle(sizes.map((_, i) => i)) };
@@ -218,6 +219,10 @@ function recipeReadme(
     'accelerate launch --config_file fsdp.yaml train_mcckd.py --output-dir out',
     '```',
     '',
+    'With DeepSpeed keep `gradient_accumulation_steps` at 1 (DeepSpeed accumulates by its own config): raise',
+    'the number of processes instead. On a GPU the frozen base is held in bfloat16 and the step runs under',
+    'bf16 autocast (`--dtype float32` for full precision); the LoRA weights and AdamW stay in float32.',
+    '',
     ...plan,
     '',
     '## Back to mcckd',
@@ -233,4 +238,61 @@ function recipeReadme(
   ]
     .filter((l, i, a) => !(l === '' && a[i - 1] === ''))
     .join('\n');
+}
+
+/** recipe.yaml's keys that are TrainConfig settings, under our names. */
+const TRAIN_KEYS: [string, keyof TrainConfig][] = [
+  ['alpha', 'alpha'],
+  ['temperature', 'temperature'],
+  ['k', 'k'],
+  ['steps', 'steps'],
+  ['batch_size', 'batchSize'],
+  ['lr', 'lr'],
+  ['min_lr', 'minLr'],
+  ['warmup_steps', 'warmupSteps'],
+  ['weight_decay', 'weightDecay'],
+  ['beta1', 'beta1'],
+  ['beta2', 'beta2'],
+  ['eps', 'eps'],
+  ['grad_clip', 'gradClip'],
+  ['seed', 'seed'],
+  ['log_every', 'logEvery'],
+];
+
+/** The loop back: what train_mcckd.py wrote (its adapter on `student`, the
+ * settings it trained with, its metrics) as a run at its last step, which
+ * mcckd's run folders and the page read. AdamW's moments stay in PyTorch: the
+ * run holds zeros, so a resumed run starts them afresh. Bad settings throw
+ * naming the key. */
+export function recipeRunState(
+  student: PretrainedStudent,
+  adapter: { lora: LoraConfig; weights: TensorMap },
+  settings: Record<string, unknown>,
+  metrics: MetricPoint[],
+): TrainState {
+  const tc: TrainConfig = { ...DEFAULT_TRAIN };
+  for (const [key, ours] of TRAIN_KEYS) {
+    const v = settings[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isFinite(v))
+      throw new ExportError(`recipe.yaml: "${key}" must be a number, got ${JSON.stringify(v)}`);
+    (tc as unknown as Record<string, unknown>)[ours] = v;
+  }
+  if (typeof settings.prompt_template === 'string') tc.promptTemplate = settings.prompt_template;
+  try {
+    checkTrainRanges(tc);
+  } catch (e) {
+    throw new ExportError(`recipe.yaml: ${(e as Error).message}`);
+  }
+  const fp = typeof settings.dataset_fingerprint === 'string' ? settings.dataset_fingerprint : '';
+  const state = adapterState(student, adapter, tc, fp);
+  const sorted = metrics.slice().sort((a, b) => a.step - b.step);
+  const step = sorted.length ? sorted[sorted.length - 1].step : 0;
+  if (step > tc.steps) throw new ExportError(`metrics.jsonl reaches step ${step}, past the run's ${tc.steps} steps (recipe.yaml "steps")`);
+  // zero moments: a checkpoint holds one per trainable tensor
+  const zeros = (): TensorMap =>
+    Object.fromEntries(
+      Object.entries(adapter.weights).map(([n, t]) => [n, { shape: t.shape.slice(), data: new Float32Array(t.data.length) }]),
+    );
+  return { ...state, step, metrics: sorted, optimizer: { step, m: zeros(), v: zeros() } };
 }

@@ -4,7 +4,8 @@
 // the run's own initial adapter and batches: per-step losses within 1e-4 of
 // ours; `accelerate launch --num_processes 2` (DDP on gloo, and 2 accumulation
 // micro-batches) within 1e-4 of the single process; the adapter it writes,
-// read back by `mcckd score --adapter`, gives transformers + PEFT's log-probs.
+// read back by `mcckd score --adapter`, gives transformers + PEFT's log-probs,
+// and `mcckd import` makes it a run of ours again (metrics, settings, adapter).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -180,5 +181,20 @@ describe.skipIf(missing)('the training recipe on PyTorch', () => {
     );
     expect(moved).toBeGreaterThan(1e-2);
     expect(d).toBeLessThan(TOL);
+
+    // the loop back: `mcckd import` makes it a run of ours, its metrics and its adapter
+    const back = await ok(['import', '--adapter', at('py1'), '--student', at('m', 'gpt2-tiny'), '--out', at('back')]);
+    expect(back).toMatchObject({ step: 5, metrics: 5, settings: true });
+    expect(readMetrics(at('back'))).toEqual(single);
+    const cfg = JSON.parse(readFileSync(at('back', 'config.json'), 'utf8')) as {
+      trainConfig: Record<string, unknown>;
+      datasetFingerprint: string;
+    };
+    const runCfg = JSON.parse(readFileSync(at('run', 'config.json'), 'utf8')) as typeof cfg;
+    expect(cfg.datasetFingerprint).toBe(runCfg.datasetFingerprint);
+    for (const k of ['alpha', 'temperature', 'k', 'steps', 'batchSize', 'lr', 'minLr', 'warmupSteps', 'weightDecay', 'seed'])
+      expect(cfg.trainConfig[k], k).toBe(runCfg.trainConfig[k]);
+    const asRun = await ok(['score', '--run', at('back'), '--ids', ids]);
+    expect(asRun.logprobs).toEqual(mine.logprobs);
   });
 });

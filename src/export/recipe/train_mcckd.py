@@ -7,7 +7,9 @@
 
 Every key of recipe.yaml (beside this file) is a flag of the same name. The
 result is OUT/adapter_config.json + OUT/adapter_model.safetensors (a PEFT
-adapter) and OUT/metrics.jsonl (mcckd's run-folder format).
+adapter), OUT/metrics.jsonl (mcckd's run-folder format) and OUT/recipe.yaml
+(the settings used); `mcckd import --adapter OUT --student BASE --out RUN`
+makes it an mcckd run again.
 
 What one step computes (mcckd's src/core/losses.ts and batch.ts, exactly):
 - a batch is `batch_size` questions; question q gives two rows, two distinct
@@ -52,7 +54,7 @@ def parse_args(argv, recipe):
     ap.add_argument("--output-dir", "--output_dir", default="out", help="where the adapter and metrics.jsonl go")
     ap.add_argument("--cpu", action="store_true", help="train on the CPU (float32) even when a GPU is there")
     ap.add_argument("--dtype", choices=["auto", "float32", "bfloat16"], default="auto",
-                    help="autocast dtype: auto = bfloat16 on a GPU, float32 on the CPU")
+                    help="the frozen base's dtype and autocast: auto = bfloat16 on a GPU, float32 on the CPU")
     for key, value in recipe.items():
         if key == "format":
             continue
@@ -216,7 +218,9 @@ def load_model(a, torch):
     from transformers import AutoModelForCausalLM
     import peft
 
-    model = AutoModelForCausalLM.from_pretrained(resolve(a.base), dtype=torch.float32, attn_implementation="eager")
+    # the frozen base in the compute dtype (bf16 halves it on a GPU); PEFT keeps the adapter in float32
+    base_dtype = torch.bfloat16 if a.dtype_used == "bfloat16" else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(resolve(a.base), dtype=base_dtype, attn_implementation="eager")
     model.config.use_cache = False
     adapter = resolve(a.adapter) if a.adapter else ""
     if adapter:
@@ -273,6 +277,7 @@ def main(argv=None):
     from accelerate import Accelerator
 
     dtype = a.dtype if a.dtype != "auto" else ("float32" if a.cpu or not torch.cuda.is_available() else "bfloat16")
+    a.dtype_used = dtype
     accelerator = Accelerator(cpu=a.cpu, mixed_precision="bf16" if dtype == "bfloat16" else "no")
     world, rank = accelerator.num_processes, accelerator.process_index
     accum = int(a.gradient_accumulation_steps)
@@ -306,6 +311,10 @@ def main(argv=None):
     if accelerator.is_main_process:
         os.makedirs(out, exist_ok=True)
         open(os.path.join(out, "metrics.jsonl"), "w").close()
+        # the settings this run trained with (flags applied): `mcckd import` reads them
+        used = {k: getattr(a, k, v) for k, v in recipe.items()}
+        with open(os.path.join(out, "recipe.yaml"), "w", encoding="utf-8") as f:
+            f.write(json.dumps(used, indent=2) + "\n")
     last = min(int(a.steps), a.max_steps) if a.max_steps else int(a.steps)
     t0 = time.time()
     since = {"tokens": 0, "t": t0}
