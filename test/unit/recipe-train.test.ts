@@ -6,6 +6,7 @@
 // micro-batches) within 1e-4 of the single process; the adapter it writes,
 // read back by `mcckd score --adapter`, gives transformers + PEFT's log-probs,
 // and `mcckd import` makes it a run of ours again (metrics, settings, adapter).
+import 'fake-indexeddb/auto';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,7 +14,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ok, mcckd, PY, PY_ENV, ROOT, tinyModels, writePensData } from '../../support/cli';
 import { pythonMissing } from '../../support/python';
-import { parseMetricsJsonl } from '../../src/checkpoint/runDir';
+import { loadRunDir, parseMetricsJsonl } from '../../src/checkpoint/runDir';
+import { CheckpointStore } from '../../src/checkpoint/store';
 
 const missing = pythonMissing('numpy', 'torch', 'transformers', 'peft', 'accelerate');
 if (missing) console.log(`skipping the recipe's training checks: ${missing}`);
@@ -196,5 +198,17 @@ describe.skipIf(missing)('the training recipe on PyTorch', () => {
       expect(cfg.trainConfig[k], k).toBe(runCfg.trainConfig[k]);
     const asRun = await ok(['score', '--run', at('back'), '--ids', ids]);
     expect(asRun.logprobs).toEqual(mine.logprobs);
+    // the page's Import takes its checkpoint as a run on its base (the store on
+    // fake-indexeddb; the metrics live outside the file and do not come along)
+    const store = await CheckpointStore.open(`mcckd-recipe-${process.pid}`);
+    try {
+      const { checkpointId } = await store.importSafetensors(readFileSync(at('back', 'checkpoint.safetensors')), 'recipe run');
+      const loaded = await store.loadCheckpoint(checkpointId);
+      expect(loaded.step).toBe(5);
+      expect(loaded.base?.name).toBe('gpt2-tiny');
+      expect(loaded.params).toEqual((await loadRunDir(at('back'))).params);
+    } finally {
+      store.close();
+    }
   });
 });
