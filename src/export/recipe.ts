@@ -209,6 +209,7 @@ function recipeReadme(
     'The global batch (`batch_size` questions) is split over processes and `gradient_accumulation_steps`;',
     'the loss is normalized over the whole global batch, so the numbers do not depend on the split.',
     '`--adapter ""` starts a fresh PEFT LoRA instead of the run\'s initial one; `--adapter DIR` continues any PEFT adapter',
+    '(a run that mcckd started from a PEFT adapter, `train --adapter DIR`, started there: give the same DIR to match it)',
     '(e.g. `mcckd export --format peft` of the run). Past the steps in `data/order.jsonl` the batches come from',
     'a seeded shuffle of its own.',
     '',
