@@ -306,6 +306,8 @@ def main(argv=None):
     # mcckd trains without dropout (the base's resid/attn/embd dropout, and
     # lora_dropout 0): eval mode switches dropout off, gradients still flow
     model.eval()
+    if float(a.lora_dropout) > 0 and accelerator.is_main_process:
+        print("warning: --lora_dropout has no effect: the recipe trains without dropout, as mcckd does", file=sys.stderr)
 
     out = a.output_dir
     if accelerator.is_main_process:
