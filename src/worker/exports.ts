@@ -94,7 +94,12 @@ async function recipeDownload(
   if (!base || !state.modelConfig.lora) throw new Error('a training recipe is made for a LoRA run on a pretrained model');
   const data = await trainedOn(session, state);
   const tokenizer = base.student.tokenizer;
-  const plan = stepPlan(state.modelConfig, tokenizer, data.groups, state.trainConfig, { name: state.base!.name }).text;
+  let plan: string | undefined;
+  try {
+    plan = stepPlan(state.modelConfig, tokenizer, data.groups, state.trainConfig, { name: state.base!.name }).text;
+  } catch {
+    plan = undefined; // the memory table is a note: the recipe does not need it
+  }
   // the page has no folder path: the Hub id from config.json, or the name (--base DIR then)
   const files = recipeFiles({
     state,
@@ -104,7 +109,7 @@ async function recipeDownload(
     dev: data.dev,
     baseFolder: baseModelName(m) ?? state.base!.name,
     script: trainScript,
-    plan,
+    ...(plan ? { plan } : {}),
   });
   const dir = `${safeName(m.facts.name)}-step${m.step}-recipe`;
   const entries: Zippable = {};

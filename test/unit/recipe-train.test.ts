@@ -16,6 +16,12 @@ import { ok, mcckd, PY, PY_ENV, ROOT, tinyModels, writePensData } from '../../su
 import { pythonMissing } from '../../support/python';
 import { loadRunDir, parseMetricsJsonl } from '../../src/checkpoint/runDir';
 import { CheckpointStore } from '../../src/checkpoint/store';
+import { unzipSync } from 'fflate';
+import '@tensorflow/tfjs-backend-cpu';
+import { Session, readTeacher, type ChosenStudent } from '../../src/worker/session';
+import { exportCheckpoint } from '../../src/worker/exports';
+import { loadStudent } from '../../src/hf/student';
+import { nodeFolder } from '../../src/node/folder';
 
 const missing = pythonMissing('numpy', 'torch', 'transformers', 'peft', 'accelerate');
 if (missing) console.log(`skipping the recipe's training checks: ${missing}`);
@@ -122,6 +128,42 @@ describe.skipIf(missing)('the training recipe on PyTorch', () => {
     expect(wrong.code).toBe(2);
     expect(wrong.stderr).toMatch(/--data .*other\.jsonl is not the data the run in .* trained on/);
     expect(existsSync(at('r2'))).toBe(false);
+  });
+
+  it("the page's export path (the worker's) writes the CLI's recipe", async () => {
+    const session = new Session();
+    const picked = await loadStudent(nodeFolder(at('m', 'gpt2-tiny')), 'gpt2-tiny');
+    session.student = { ...picked, summary: {} as ChosenStudent['summary'], lora: null };
+    // loaded with other curation settings: the export curates again as the run did
+    const file = new File([readFileSync(at('pens.jsonl'))], 'pens.jsonl');
+    session.data = await readTeacher({ kind: 'file', file }, { k: 1, seed: 5 });
+    const store = await session.store.open();
+    const { checkpointId } = await store.importSafetensors(readFileSync(at('run', 'checkpoint.safetensors')), 'run');
+    const { fileName, bytes } = await exportCheckpoint(session, checkpointId, 'recipe');
+    expect(fileName).toBe('run-step5-recipe.zip');
+    const zip = unzipSync(bytes);
+    const names = Object.keys(zip).map((n) => n.replace(/^run-step5-recipe\//, ''));
+    const cli = [
+      'recipe.yaml',
+      'data/train.jsonl',
+      'data/dev.jsonl',
+      'data/order.jsonl',
+      'init_adapter/adapter_config.json',
+      'init_adapter/adapter_model.safetensors',
+      'train_mcckd.py',
+      'README.md',
+    ]; // prettier-ignore
+    expect(names.sort()).toEqual(cli.slice().sort());
+    for (const n of cli.filter((x) => x !== 'recipe.yaml' && x !== 'README.md'))
+      expect(Buffer.from(zip[`run-step5-recipe/${n}`]).equals(readFileSync(at('recipe', n))), n).toBe(true);
+    const page = JSON.parse(new TextDecoder().decode(zip['run-step5-recipe/recipe.yaml'])) as Record<string, unknown>;
+    const mine = JSON.parse(readFileSync(at('recipe', 'recipe.yaml'), 'utf8')) as Record<string, unknown>;
+    // only the base differs (the page has no folder path, it names the base), and
+    // the last metrics: an imported checkpoint file carries none
+    const differ = Object.keys(mine).filter((k) => JSON.stringify(page[k]) !== JSON.stringify(mine[k]));
+    expect(differ.sort()).toEqual(['base', 'metrics_at_export']);
+    expect(page.base).toBe('gpt2-tiny');
+    store.close();
   });
 
   it('accelerate launch --num_processes 2 (DDP on gloo, 2 micro-batches) gives the single process losses', () => {
