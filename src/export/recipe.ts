@@ -169,8 +169,8 @@ function recipeReadme(
 ): string {
   const plan = o.plan
     ? [
-        'The memory our planner expects for one step of this run (float32, our WebGPU trainer; PyTorch in bf16 needs',
-        'about half of the weights and activations):',
+        "The memory our planner expects for one step of this run in mcckd (float32, WebGPU). PyTorch's differs: on a GPU",
+        'the frozen base is held in bfloat16 (half the weights row) and the activations depend on its kernels.',
         '',
         '```',
         o.plan,
