@@ -91,7 +91,7 @@ function graph(): { files: string[]; edges: Edge[]; unresolved: string[]; packag
         if (!typeOnly) packages.set(rel(f), [...(packages.get(rel(f)) ?? []), spec]);
         continue;
       }
-      if (/\.(css|json|wasm)$/.test(spec)) continue; // an asset, not code
+      if (/\.(css|json|wasm)$/.test(spec) || spec.endsWith('?raw')) continue; // an asset (or a file as text), not code
       const to = resolveFile(f, spec, set);
       if (to) edges.push({ from: rel(f), to: rel(to), spec, typeOnly });
       else unresolved.push(`${rel(f)} imports '${spec}'`);
