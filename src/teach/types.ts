@@ -82,10 +82,20 @@ export class TeachError extends Error {
   constructor(
     readonly kind: TeachErrorKind,
     message: string,
-    readonly o: { retryable?: boolean; status?: number; hint?: string } = {},
+    readonly o: { retryable?: boolean; status?: number; hint?: string; retryAfterMs?: number } = {},
   ) {
     super(message);
     this.name = 'TeachError';
+  }
+  /** The server's Retry-After (429/503), in ms; the runner waits at least this long. */
+  get retryAfterMs(): number | undefined {
+    return this.o.retryAfterMs;
+  }
+  get hint(): string | undefined {
+    return this.o.hint;
+  }
+  get status(): number | undefined {
+    return this.o.status;
   }
   get retryable(): boolean {
     return (
