@@ -188,7 +188,11 @@ export function adapt(format: FormatName, r: Rec, withRationales: boolean, maxCh
       const c = 'choices' in r ? rd.list('choices') : undefined;
       if (c?.every((x) => typeof x === 'string')) choices = c as string[];
       else if (c) rd.problem('wrong-type', 'choices', 'must be an array of strings');
-      if (withRationales) for (const [i, x] of (rd.list('rationales') ?? []).entries()) add(indexed('rationales', i), x);
+      // A rationale is a string or, as the teach step writes it, an object
+      // whose `text` is the rationale (teacher, seed, prompt beside it).
+      if (withRationales)
+        for (const [i, x] of (rd.list('rationales') ?? []).entries())
+          isRecord(x) ? add(`${indexed('rationales', i)}.text`, x.text) : add(indexed('rationales', i), x);
       break;
     }
     case 'mcc-kd': {
