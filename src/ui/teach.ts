@@ -9,6 +9,8 @@ import { formatDuration, h, nextId, progressBar } from './dom';
 import { guard, showError } from './errors';
 import { currentTeacher, teacherWorker, type TeacherRemote } from './teacher-client';
 import { connectOrigin } from '../shared/connect-origin';
+import { ENDPOINT_PRESETS } from '../teach/endpoint';
+import { presetTemplate } from '../teach/prompt';
 import type {
   TeachOutcome,
   TeachProblem,
@@ -25,12 +27,6 @@ import type { DataSource } from '../worker/protocol';
  * teach run's record, and nowhere at all otherwise). */
 const KEY_STORE = 'mcckd.teach.apiKey';
 
-const PRESETS = [
-  { id: 'ollama', label: 'Ollama', url: 'http://127.0.0.1:11434/v1' },
-  { id: 'llama-server', label: 'llama.cpp server', url: 'http://127.0.0.1:8080/v1' },
-  { id: 'vllm', label: 'vLLM', url: 'http://127.0.0.1:8000/v1' },
-  { id: 'lm-studio', label: 'LM Studio', url: 'http://127.0.0.1:1234/v1' },
-] as const;
 
 /** What a failure's kind is called above its message. */
 const PROBLEM_TITLE: Partial<Record<TeachProblem['kind'], string>> = {
@@ -85,11 +81,14 @@ export class TeachView {
     const limit = field('Ask the first N questions (blank: all)', numberInput('teach-limit', '20', { min: 1, step: 1 }));
     const endpointK = radio('teach-kind', 'endpoint', 'An OpenAI-compatible server', 'teach-kind-endpoint', true);
     const ggufK = radio('teach-kind', 'gguf', 'A GGUF file, run in this page', 'teach-kind-gguf');
+    // The server's kind: its default URL, and the CORS fix a refusal names
+    // (kept when the URL is edited: a server on another port is the same server)
     const preset = field(
       'Server',
-      h('select', { testid: 'teach-preset' }, ...PRESETS.map((p) => h('option', { attrs: { value: p.url }, text: `${p.label} (${new URL(p.url).host})` })), h('option', { attrs: { value: '' }, text: 'Other' })),
+      h('select', { testid: 'teach-preset' }, ...ENDPOINT_PRESETS.map((p) => h('option', { attrs: { value: p.id }, text: `${p.label} (${new URL(p.baseUrl).host})` })), h('option', { attrs: { value: '' }, text: 'Other' })),
+      'Picking one fills in its usual address',
     );
-    const baseUrl = field('Base URL', h('input', { testid: 'teach-base-url', attrs: { type: 'text', value: PRESETS[0].url, spellcheck: 'false', autocomplete: 'off' } }), 'Usually ends in /v1');
+    const baseUrl = field('Base URL', h('input', { testid: 'teach-base-url', attrs: { type: 'text', value: ENDPOINT_PRESETS[0].baseUrl, spellcheck: 'false', autocomplete: 'off' } }), 'Usually ends in /v1');
     const model = field('Model', h('input', { testid: 'teach-model', attrs: { type: 'text', value: '', placeholder: 'e.g. qwen2.5:7b', spellcheck: 'false', autocomplete: 'off' } }));
     const apiKind = field('API', h('select', { testid: 'teach-api' }, h('option', { attrs: { value: 'chat' }, text: 'chat/completions' }), h('option', { attrs: { value: 'completions' }, text: 'completions' })));
     const remembered = localStorage.getItem(KEY_STORE) ?? '';
@@ -97,6 +96,15 @@ export class TeachView {
     const rememberId = nextId('teach-remember');
     const remember = h('input', { testid: 'teach-remember', attrs: { type: 'checkbox', id: rememberId, checked: remembered !== '' } });
     const gguf = field('GGUF file', h('input', { testid: 'teach-gguf', attrs: { type: 'file', accept: '.gguf' } }), 'Read from your disk by llama.cpp (WebAssembly) in a worker; nothing is uploaded');
+    const templatePreset = field(
+      'Prompt',
+      h(
+        'select',
+        { testid: 'teach-template-preset' },
+        h('option', { attrs: { value: 'few-shot' }, text: 'Few-shot, for the questions’ task type' }),
+        h('option', { attrs: { value: 'student' }, text: 'Student format (a GGUF exported from this app)' }),
+      ),
+    );
     const template = field('Prompt template ({question} is replaced; blank: the default for the questions’ task type)', h('textarea', { testid: 'teach-template', attrs: { rows: 6, spellcheck: 'false' } }));
     const samples = field('Samples per question', numberInput('teach-samples', '5', { min: 1, step: 1 }));
     const temperature = field('Temperature', numberInput('teach-temperature', '0.7', { min: 0, max: 2, step: 0.05 }));
@@ -104,7 +112,7 @@ export class TeachView {
     const maxTokens = field('Max tokens', numberInput('teach-max-tokens', '256', { min: 1, step: 1 }));
     const seed = field('Seed', numberInput('teach-seed', '0', { min: 0, step: 1 }));
     const concurrency = field('Requests at once', numberInput('teach-concurrency', '2', { min: 1, step: 1 }));
-    this.f = { demoQ, fileQ, qFile, limit, endpointK, ggufK, preset, baseUrl, model, apiKind, apiKey, remember, gguf, template, samples, temperature, topP, maxTokens, seed, concurrency };
+    this.f = { demoQ, fileQ, qFile, limit, endpointK, ggufK, preset, templatePreset, baseUrl, model, apiKind, apiKey, remember, gguf, template, samples, temperature, topP, maxTokens, seed, concurrency };
 
     const button = (text: string, testid: string, onClick: () => void, cls = 'secondary'): HTMLButtonElement =>
       h('button', { text, testid, class: cls, attrs: { type: 'button' }, on: { click: onClick } });
@@ -129,7 +137,12 @@ export class TeachView {
       this.sync();
     });
     preset.input.addEventListener('change', () => {
-      if (preset.input.value) baseUrl.input.value = preset.input.value;
+      const p = ENDPOINT_PRESETS.find((x) => x.id === preset.input.value);
+      if (p) baseUrl.input.value = p.baseUrl;
+    });
+    templatePreset.input.addEventListener('change', () => {
+      // blank: the worker picks the few-shot template of the questions' task type
+      template.input.value = templatePreset.input.value === 'student' ? presetTemplate('student', 'number') : '';
     });
     remember.addEventListener('change', () => {
       if (!remember.checked) localStorage.removeItem(KEY_STORE);
@@ -147,7 +160,7 @@ export class TeachView {
       this.resumeBox,
       group('Questions', h('div', { class: 'buttons' }, demoQ.el, fileQ.el), h('div', { class: 'settings-grid' }, qFile.el, limit.el)),
       group('Teacher', h('div', { class: 'buttons' }, endpointK.el, ggufK.el), this.endpointFields, this.ggufFields),
-      group('Prompt and sampling', template.el, h('div', { class: 'settings-grid' }, samples.el, temperature.el, topP.el, maxTokens.el, seed.el, concurrency.el)),
+      group('Prompt and sampling', h('div', { class: 'settings-grid' }, templatePreset.el), template.el, h('div', { class: 'settings-grid' }, samples.el, temperature.el, topP.el, maxTokens.el, seed.el, concurrency.el)),
       h('div', { class: 'buttons' }, this.buttons.check, this.buttons.generate, this.buttons.pause, this.buttons.cancel),
       this.problemBox,
       this.progress.el,
@@ -256,7 +269,7 @@ export class TeachView {
   /** Preflight of the endpoint: false (with the problem shown) when the
    * run must not start. */
   private async preflight(api: TeacherRemote, baseUrl: string, apiKey?: string): Promise<boolean> {
-    const r = await api.preflight(baseUrl, apiKey);
+    const r = await api.preflight(baseUrl, apiKey, this.f.preset.input.value || undefined);
     if (r.ok) {
       this.showProblem(undefined);
       return true;
@@ -270,7 +283,7 @@ export class TeachView {
       const e = this.endpoint();
       const api = this.worker(e.origin);
       if (await this.preflight(api, e.baseUrl, e.apiKey)) {
-        const r = await api.preflight(e.baseUrl, e.apiKey);
+        const r = await api.preflight(e.baseUrl, e.apiKey, this.f.preset.input.value || undefined);
         this.lastError.textContent = r.ok ? `${e.baseUrl} answers; models: ${r.models.join(', ') || 'none listed'}` : '';
       }
     });

@@ -12,7 +12,7 @@ import * as Comlink from 'comlink';
 import { CheckpointStore, type TeachRunRecord, type TeachSampleRecord } from '../checkpoint/store';
 import { readEvalFile } from '../data';
 import { connectFromQuery } from '../shared/connect-origin';
-import { EndpointTeacher, normalizeBaseUrl, preflight } from '../teach/endpoint';
+import { ENDPOINT_PRESETS, EndpointTeacher, normalizeBaseUrl, preflight } from '../teach/endpoint';
 import { presetTemplate } from '../teach/prompt';
 import { teach } from '../teach/run';
 import { TEACH_DEFAULTS, TeachError, type SampleRecord, type TeachProgress, type TeachQuestion, type TeachSettings, type Teacher } from '../teach/types';
@@ -181,7 +181,7 @@ const api = {
 
   /** Before a run: is the endpoint allowed by the policy, reachable, and
    * does it send CORS headers for this page? Nothing is asked of the model. */
-  async preflight(baseUrl: string, apiKey?: string): Promise<PreflightOutcome> {
+  async preflight(baseUrl: string, apiKey?: string, server?: string): Promise<PreflightOutcome> {
     let base: string;
     try {
       base = normalizeBaseUrl(baseUrl);
@@ -189,8 +189,16 @@ const api = {
     } catch (e) {
       return { ok: false, ...problem(e) };
     }
-    const r = await preflight(base, { origin: self.location.origin, ...(apiKey ? { apiKey } : {}) });
-    return r.ok ? r : { ok: false, kind: r.kind, message: r.message, ...(r.hint ? { hint: r.hint } : {}) };
+    const origin = self.location.origin;
+    const r = await preflight(base, { origin, ...(apiKey ? { apiKey } : {}) });
+    if (r.ok) return r;
+    // the server the person named (on whatever port) gets its own CORS fix
+    const p = ENDPOINT_PRESETS.find((x) => x.id === server);
+    if (r.kind === 'cors' && p) {
+      const hint = `${p.label}: ${p.corsFix(origin)}`;
+      return { ok: false, kind: 'cors', message: `${base} answered, but without CORS headers for ${origin}`, hint };
+    }
+    return { ok: false, kind: r.kind, message: r.message, ...(r.hint ? { hint: r.hint } : {}) };
   },
 
   async start(init: TeachStart, secret: TeachSecret, onProgress: (p: TeachProgress) => void): Promise<TeachOutcome> {
