@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { defineConfig, type Plugin } from 'vite';
-import { connectFromQuery } from './src/shared/connect-origin';
+import { connectFromQuery } from './src/shared/connect-origin.ts';
 
 // The app is a static site: index.html + src/ui (DOM only) + a module worker
 // (src/worker) that owns tfjs. Workers are ES modules so that backends can be
