@@ -52,17 +52,25 @@ function policy(o: { dev?: boolean; meta?: boolean; connect?: string } = {}): st
  * every other response, the page included, keeps 'self'. The header is
  * swapped as it is written, whichever of vite's middlewares writes it. */
 function teacherConnect(): Plugin {
-  const middleware = (o: { dev?: boolean }) => (req: IncomingMessage, res: ServerResponse, next: () => void): void => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    const connect = /teacher-worker[^/]*\.(js|ts)$/.test(url.pathname) ? connectFromQuery(url.search) : undefined;
-    if (connect) {
-      const csp = policy({ dev: o.dev, connect });
-      const set = res.setHeader.bind(res);
-      res.setHeader = (name, value) => set(name, name.toLowerCase() === 'content-security-policy' ? csp : value);
-      res.setHeader('Content-Security-Policy', csp);
-    }
-    next();
-  };
+  const middleware =
+    (o: { dev?: boolean }) =>
+    (req: IncomingMessage, res: ServerResponse, next: () => void): void => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      const connect = /teacher-worker[^/]*\.(js|ts)$/.test(url.pathname) ? connectFromQuery(url.search) : undefined;
+      if (connect) {
+        // credentialless, not require-corp: still cross-origin isolated, but a
+        // no-cors request (sent without cookies) reaches the endpoint, which is
+        // how the preflight tells a server without CORS headers from no server
+        const swap: Record<string, string> = {
+          'content-security-policy': policy({ dev: o.dev, connect }),
+          'cross-origin-embedder-policy': 'credentialless',
+        };
+        const set = res.setHeader.bind(res);
+        res.setHeader = (name, value) => set(name, swap[name.toLowerCase()] ?? value);
+        for (const [name, value] of Object.entries(swap)) res.setHeader(name, value);
+      }
+      next();
+    };
   return {
     name: 'teacher-connect',
     configureServer: (server) => void server.middlewares.use(middleware({ dev: true })),

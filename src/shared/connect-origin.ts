@@ -19,7 +19,8 @@ export function connectOrigin(url: string): string | Error {
   if (u.username || u.password) return new Error(`"${url}": put the API key in its own field, not in the URL`);
   // URL has already lower-cased the host and dropped a default port; what
   // is left is letters, digits, dots, dashes, [ipv6] and :port
-  if (!/^https?:\/\/(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$/.test(u.origin)) return new Error(`"${url}": the host is not one a policy can name`);
+  if (!/^https?:\/\/(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?$/.test(u.origin))
+    return new Error(`"${url}": the host is not one a policy can name`);
   return u.origin;
 }
 

@@ -72,8 +72,17 @@ export class DataInputView {
         ? h(
             'div',
             { class: 'buttons' },
-            h('button', { text: 'Generate rationales with a teacher', testid: 'open-teach', class: 'secondary', attrs: { type: 'button' }, on: { click: handlers.teach } }),
-            h('span', { class: 'muted', text: 'No rationales yet? Ask a local model (Ollama, llama.cpp, vLLM, LM Studio or a GGUF file) for them.' }),
+            h('button', {
+              text: 'Generate rationales with a teacher',
+              testid: 'open-teach',
+              class: 'secondary',
+              attrs: { type: 'button' },
+              on: { click: handlers.teach },
+            }),
+            h('span', {
+              class: 'muted',
+              text: 'No rationales yet? Ask a local model (Ollama, llama.cpp, vLLM, LM Studio or a GGUF file) for them.',
+            }),
           )
         : null,
     );

@@ -27,7 +27,6 @@ import type { DataSource } from '../worker/protocol';
  * teach run's record, and nowhere at all otherwise). */
 const KEY_STORE = 'mcckd.teach.apiKey';
 
-
 /** What a failure's kind is called above its message. */
 const PROBLEM_TITLE: Partial<Record<TeachProblem['kind'], string>> = {
   cors: 'The server does not allow this page (CORS)',
@@ -45,7 +44,10 @@ interface Field<E extends HTMLElement> {
 function field<E extends HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement>(label: string, input: E, hint?: string): Field<E> {
   const id = nextId('teach');
   input.id = id;
-  return { input, el: h('div', { class: 'field' }, h('label', { attrs: { for: id }, text: label }), input, hint ? h('small', { text: hint }) : null) };
+  return {
+    input,
+    el: h('div', { class: 'field' }, h('label', { attrs: { for: id }, text: label }), input, hint ? h('small', { text: hint }) : null),
+  };
 }
 
 function numberInput(testid: string, value: string, attrs: Record<string, string | number> = {}): HTMLInputElement {
@@ -77,7 +79,10 @@ export class TeachView {
   constructor(private readonly o: { useRationales(file: File): void }) {
     const demoQ = radio('teach-questions', 'demo', 'The demo’s questions', 'teach-q-demo', true);
     const fileQ = radio('teach-questions', 'file', 'A questions file', 'teach-q-file');
-    const qFile = field('Questions file (JSON or JSON Lines: question + answer)', h('input', { testid: 'teach-questions-file', attrs: { type: 'file', accept: '.json,.jsonl,.ndjson,application/json,text/plain' } }));
+    const qFile = field(
+      'Questions file (JSON or JSON Lines: question + answer)',
+      h('input', { testid: 'teach-questions-file', attrs: { type: 'file', accept: '.json,.jsonl,.ndjson,application/json,text/plain' } }),
+    );
     const limit = field('Ask the first N questions (blank: all)', numberInput('teach-limit', '20', { min: 1, step: 1 }));
     const endpointK = radio('teach-kind', 'endpoint', 'An OpenAI-compatible server', 'teach-kind-endpoint', true);
     const ggufK = radio('teach-kind', 'gguf', 'A GGUF file, run in this page', 'teach-kind-gguf');
@@ -85,17 +90,51 @@ export class TeachView {
     // (kept when the URL is edited: a server on another port is the same server)
     const preset = field(
       'Server',
-      h('select', { testid: 'teach-preset' }, ...ENDPOINT_PRESETS.map((p) => h('option', { attrs: { value: p.id }, text: `${p.label} (${new URL(p.baseUrl).host})` })), h('option', { attrs: { value: '' }, text: 'Other' })),
+      h(
+        'select',
+        { testid: 'teach-preset' },
+        ...ENDPOINT_PRESETS.map((p) => h('option', { attrs: { value: p.id }, text: `${p.label} (${new URL(p.baseUrl).host})` })),
+        h('option', { attrs: { value: '' }, text: 'Other' }),
+      ),
       'Picking one fills in its usual address',
     );
-    const baseUrl = field('Base URL', h('input', { testid: 'teach-base-url', attrs: { type: 'text', value: ENDPOINT_PRESETS[0].baseUrl, spellcheck: 'false', autocomplete: 'off' } }), 'Usually ends in /v1');
-    const model = field('Model', h('input', { testid: 'teach-model', attrs: { type: 'text', value: '', placeholder: 'e.g. qwen2.5:7b', spellcheck: 'false', autocomplete: 'off' } }));
-    const apiKind = field('API', h('select', { testid: 'teach-api' }, h('option', { attrs: { value: 'chat' }, text: 'chat/completions' }), h('option', { attrs: { value: 'completions' }, text: 'completions' })));
+    const baseUrl = field(
+      'Base URL',
+      h('input', {
+        testid: 'teach-base-url',
+        attrs: { type: 'text', value: ENDPOINT_PRESETS[0].baseUrl, spellcheck: 'false', autocomplete: 'off' },
+      }),
+      'Usually ends in /v1',
+    );
+    const model = field(
+      'Model',
+      h('input', {
+        testid: 'teach-model',
+        attrs: { type: 'text', value: '', placeholder: 'e.g. qwen2.5:7b', spellcheck: 'false', autocomplete: 'off' },
+      }),
+    );
+    const apiKind = field(
+      'API',
+      h(
+        'select',
+        { testid: 'teach-api' },
+        h('option', { attrs: { value: 'chat' }, text: 'chat/completions' }),
+        h('option', { attrs: { value: 'completions' }, text: 'completions' }),
+      ),
+    );
     const remembered = localStorage.getItem(KEY_STORE) ?? '';
-    const apiKey = field('API key (optional)', h('input', { testid: 'teach-api-key', attrs: { type: 'password', value: remembered, autocomplete: 'off' } }), 'Kept in this page’s memory only, unless you tick “remember”');
+    const apiKey = field(
+      'API key (optional)',
+      h('input', { testid: 'teach-api-key', attrs: { type: 'password', value: remembered, autocomplete: 'off' } }),
+      'Kept in this page’s memory only, unless you tick “remember”',
+    );
     const rememberId = nextId('teach-remember');
     const remember = h('input', { testid: 'teach-remember', attrs: { type: 'checkbox', id: rememberId, checked: remembered !== '' } });
-    const gguf = field('GGUF file', h('input', { testid: 'teach-gguf', attrs: { type: 'file', accept: '.gguf' } }), 'Read from your disk by llama.cpp (WebAssembly) in a worker; nothing is uploaded');
+    const gguf = field(
+      'GGUF file',
+      h('input', { testid: 'teach-gguf', attrs: { type: 'file', accept: '.gguf' } }),
+      'Read from your disk by llama.cpp (WebAssembly) in a worker; nothing is uploaded',
+    );
     const templatePreset = field(
       'Prompt',
       h(
@@ -105,14 +144,39 @@ export class TeachView {
         h('option', { attrs: { value: 'student' }, text: 'Student format (a GGUF exported from this app)' }),
       ),
     );
-    const template = field('Prompt template ({question} is replaced; blank: the default for the questions’ task type)', h('textarea', { testid: 'teach-template', attrs: { rows: 6, spellcheck: 'false' } }));
+    const template = field(
+      'Prompt template ({question} is replaced; blank: the default for the questions’ task type)',
+      h('textarea', { testid: 'teach-template', attrs: { rows: 6, spellcheck: 'false' } }),
+    );
     const samples = field('Samples per question', numberInput('teach-samples', '5', { min: 1, step: 1 }));
     const temperature = field('Temperature', numberInput('teach-temperature', '0.7', { min: 0, max: 2, step: 0.05 }));
     const topP = field('Top-p', numberInput('teach-top-p', '0.95', { min: 0.01, max: 1, step: 0.01 }));
     const maxTokens = field('Max tokens', numberInput('teach-max-tokens', '256', { min: 1, step: 1 }));
     const seed = field('Seed', numberInput('teach-seed', '0', { min: 0, step: 1 }));
     const concurrency = field('Requests at once', numberInput('teach-concurrency', '2', { min: 1, step: 1 }));
-    this.f = { demoQ, fileQ, qFile, limit, endpointK, ggufK, preset, templatePreset, baseUrl, model, apiKind, apiKey, remember, gguf, template, samples, temperature, topP, maxTokens, seed, concurrency };
+    this.f = {
+      demoQ,
+      fileQ,
+      qFile,
+      limit,
+      endpointK,
+      ggufK,
+      preset,
+      templatePreset,
+      baseUrl,
+      model,
+      apiKind,
+      apiKey,
+      remember,
+      gguf,
+      template,
+      samples,
+      temperature,
+      topP,
+      maxTokens,
+      seed,
+      concurrency,
+    };
 
     const button = (text: string, testid: string, onClick: () => void, cls = 'secondary'): HTMLButtonElement =>
       h('button', { text, testid, class: cls, attrs: { type: 'button' }, on: { click: onClick } });
@@ -149,18 +213,36 @@ export class TeachView {
     });
     for (const r of [demoQ, fileQ, endpointK, ggufK]) r.input.addEventListener('change', () => this.sync());
 
-    const group = (legend: string, ...children: (HTMLElement | null)[]): HTMLElement => h('fieldset', { class: 'teach-group' }, h('legend', { text: legend }), ...children);
-    this.endpointFields = h('div', { class: 'settings-grid' }, preset.el, baseUrl.el, model.el, apiKind.el, apiKey.el, h('div', { class: 'field check' }, h('label', { attrs: { for: rememberId } }, remember, ' remember the key in this browser')));
+    const group = (legend: string, ...children: (HTMLElement | null)[]): HTMLElement =>
+      h('fieldset', { class: 'teach-group' }, h('legend', { text: legend }), ...children);
+    this.endpointFields = h(
+      'div',
+      { class: 'settings-grid' },
+      preset.el,
+      baseUrl.el,
+      model.el,
+      apiKind.el,
+      apiKey.el,
+      h('div', { class: 'field check' }, h('label', { attrs: { for: rememberId } }, remember, ' remember the key in this browser')),
+    );
     this.ggufFields = h('div', { class: 'settings-grid' }, gguf.el);
     this.el = h(
       'details',
       { class: 'teach', testid: 'teach' },
       h('summary', { text: 'Generate rationales with a teacher' }),
-      h('p', { class: 'muted', text: 'Ask a teacher model several times per question; every answer is kept in this browser as it arrives (a reload loses only the ones in flight), curated like an uploaded file, and can be loaded into the Data step.' }),
+      h('p', {
+        class: 'muted',
+        text: 'Ask a teacher model several times per question; every answer is kept in this browser as it arrives (a reload loses only the ones in flight), curated like an uploaded file, and can be loaded into the Data step.',
+      }),
       this.resumeBox,
       group('Questions', h('div', { class: 'buttons' }, demoQ.el, fileQ.el), h('div', { class: 'settings-grid' }, qFile.el, limit.el)),
       group('Teacher', h('div', { class: 'buttons' }, endpointK.el, ggufK.el), this.endpointFields, this.ggufFields),
-      group('Prompt and sampling', h('div', { class: 'settings-grid' }, templatePreset.el), template.el, h('div', { class: 'settings-grid' }, samples.el, temperature.el, topP.el, maxTokens.el, seed.el, concurrency.el)),
+      group(
+        'Prompt and sampling',
+        h('div', { class: 'settings-grid' }, templatePreset.el),
+        template.el,
+        h('div', { class: 'settings-grid' }, samples.el, temperature.el, topP.el, maxTokens.el, seed.el, concurrency.el),
+      ),
       h('div', { class: 'buttons' }, this.buttons.check, this.buttons.generate, this.buttons.pause, this.buttons.cancel),
       this.problemBox,
       this.progress.el,
@@ -201,14 +283,25 @@ export class TeachView {
 
   // ---- reading the form ----
 
-  private num(f: Field<HTMLInputElement>, name: string, o: { int?: boolean; min?: number; max?: number; optional?: boolean } = {}): number | undefined {
+  private num(
+    f: Field<HTMLInputElement>,
+    name: string,
+    o: { int?: boolean; min?: number; max?: number; optional?: boolean } = {},
+  ): number | undefined {
     const raw = f.input.value.trim();
     if (raw === '' && o.optional) return undefined;
     const v = Number(raw);
-    const bad = raw === '' || !Number.isFinite(v) || (o.int && !Number.isInteger(v)) || (o.min !== undefined && v < o.min) || (o.max !== undefined && v > o.max);
+    const bad =
+      raw === '' ||
+      !Number.isFinite(v) ||
+      (o.int && !Number.isInteger(v)) ||
+      (o.min !== undefined && v < o.min) ||
+      (o.max !== undefined && v > o.max);
     if (bad) {
       f.input.focus();
-      throw new Error(`${name}: "${raw}" is not ${o.int ? 'a whole number' : 'a number'}${o.min !== undefined ? ` ≥ ${o.min}` : ''}${o.max !== undefined ? ` and ≤ ${o.max}` : ''}`);
+      throw new Error(
+        `${name}: "${raw}" is not ${o.int ? 'a whole number' : 'a number'}${o.min !== undefined ? ` ≥ ${o.min}` : ''}${o.max !== undefined ? ` and ≤ ${o.max}` : ''}`,
+      );
     }
     return v;
   }
@@ -245,7 +338,13 @@ export class TeachView {
     }
     const apiKey = f.apiKey.input.value;
     if (f.remember.checked && apiKey) localStorage.setItem(KEY_STORE, apiKey);
-    return { baseUrl, origin, model: f.model.input.value.trim(), api: f.apiKind.input.value === 'completions' ? 'completions' : 'chat', ...(apiKey ? { apiKey } : {}) };
+    return {
+      baseUrl,
+      origin,
+      model: f.model.input.value.trim(),
+      api: f.apiKind.input.value === 'completions' ? 'completions' : 'chat',
+      ...(apiKey ? { apiKey } : {}),
+    };
   }
 
   private worker(origin: string | undefined): TeacherRemote {
@@ -302,7 +401,8 @@ export class TeachView {
       this.progress.set(p.done, p.total, parts.join(' · '));
       this.progress.el.dataset.done = String(p.done);
       this.progress.el.dataset.total = String(p.total);
-      if (p.lastError) this.lastError.textContent = `Last error (${p.lastError.questionId}, sample ${p.lastError.sample}): ${p.lastError.message}`;
+      if (p.lastError)
+        this.lastError.textContent = `Last error (${p.lastError.questionId}, sample ${p.lastError.sample}): ${p.lastError.message}`;
     });
   }
 
@@ -319,11 +419,15 @@ export class TeachView {
     this.paused = false;
     if (r) {
       this.runId = r.run.id;
-      this.progress.set(r.progress.done, r.progress.total, `${r.progress.done} / ${r.progress.total} samples${r.cancelled ? ' (cancelled)' : ''} · ${r.failures} failed`);
+      this.progress.set(
+        r.progress.done,
+        r.progress.total,
+        `${r.progress.done} / ${r.progress.total} samples${r.cancelled ? ' (cancelled)' : ''} · ${r.failures} failed`,
+      );
       this.progress.el.dataset.done = String(r.progress.done);
       if (r.lastError) this.lastError.textContent = `Last error: ${r.lastError.message}`;
       await this.showReport();
-    }
+    } else this.progress.hide(); // refused before it began, or failed
     this.sync();
     await this.refreshUnfinished();
   }
@@ -349,7 +453,12 @@ export class TeachView {
       }
       const api = this.worker(e.origin);
       if (!(await this.preflight(api, e.baseUrl, e.apiKey))) return undefined;
-      const start: TeachStart = { questions, ...(limit ? { limit } : {}), teacher: { kind: 'endpoint', baseUrl: e.baseUrl, model: e.model, api: e.api }, settings };
+      const start: TeachStart = {
+        questions,
+        ...(limit ? { limit } : {}),
+        teacher: { kind: 'endpoint', baseUrl: e.baseUrl, model: e.model, api: e.api },
+        settings,
+      };
       return api.start(start, e.apiKey ? { apiKey: e.apiKey } : {}, this.progressCallback());
     });
   }
@@ -448,8 +557,16 @@ export class TeachView {
           h(
             'li',
             {},
-            h('span', { text: `${r.questionsName}: ${r.stored} of ${r.questions * r.samples} samples from ${r.teacher.name} (${r.status}) ` }),
-            h('button', { text: 'Resume', class: 'small', testid: 'teach-resume', attrs: { type: 'button', 'data-run': r.id }, on: { click: () => void this.again(r, 'resume') } }),
+            h('span', {
+              text: `${r.questionsName}: ${r.stored} of ${r.questions * r.samples} samples from ${r.teacher.name} (${r.status}) `,
+            }),
+            h('button', {
+              text: 'Resume',
+              class: 'small',
+              testid: 'teach-resume',
+              attrs: { type: 'button', 'data-run': r.id },
+              on: { click: () => void this.again(r, 'resume') },
+            }),
           ),
         ),
       ),
@@ -464,12 +581,23 @@ function reportTable(r: TeachReportView): HTMLElement {
   return h(
     'div',
     { class: 'table-wrap' },
-    h('p', { testid: 'teach-totals', text: `${t.questions} questions: ${t.generated} generated, ${t.correct} correct, ${t.diverse} diverse, ${t.kept} kept; ${r.fewKept.length} with fewer than 2 kept.` }),
+    h('p', {
+      testid: 'teach-totals',
+      text: `${t.questions} questions: ${t.generated} generated, ${t.correct} correct, ${t.diverse} diverse, ${t.kept} kept; ${r.fewKept.length} with fewer than 2 kept.`,
+    }),
     h(
       'table',
       { class: 'samples' },
       h('caption', { text: 'Per question' }),
-      h('thead', {}, h('tr', {}, ...['Question', 'Generated', 'Correct', 'Diverse', 'Kept', 'Dropped'].map((c) => h('th', { attrs: { scope: 'col' }, text: c })))),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ...['Question', 'Generated', 'Correct', 'Diverse', 'Kept', 'Dropped'].map((c) => h('th', { attrs: { scope: 'col' }, text: c })),
+        ),
+      ),
       h(
         'tbody',
         {},
@@ -482,7 +610,11 @@ function reportTable(r: TeachReportView): HTMLElement {
             cell(q.correct),
             cell(q.diverse),
             cell(q.kept),
-            cell(Object.entries(q.dropped).map(([k, v]) => `${k} ${v}`).join(', ') || '–'),
+            cell(
+              Object.entries(q.dropped)
+                .map(([k, v]) => `${k} ${v}`)
+                .join(', ') || '–',
+            ),
           ),
         ),
       ),

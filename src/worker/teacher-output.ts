@@ -21,7 +21,13 @@ export function teachReport(r: TeachRunRecord, samples: TeachSampleRecord[]): Te
       dropped: Object.fromEntries(Object.entries(q.dropped).filter((e): e is [string, number] => typeof e[1] === 'number' && e[1] > 0)),
     })),
     fewKept: t.reask,
-    totals: { questions: t.questions.length, generated: t.totals.generated, correct: t.totals.correct, diverse: t.totals.diverse, kept: t.totals.kept },
+    totals: {
+      questions: t.questions.length,
+      generated: t.totals.generated,
+      correct: t.totals.correct,
+      diverse: t.totals.diverse,
+      kept: t.totals.kept,
+    },
   };
 }
 

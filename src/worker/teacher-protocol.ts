@@ -59,7 +59,9 @@ export interface TeachRunView {
   questions: number;
   samples: number;
   stored: number;
-  teacher: { kind: 'endpoint'; baseUrl: string; model: string; api: 'chat' | 'completions'; name: string } | { kind: 'gguf'; fileName: string; bytes: number; name: string };
+  teacher:
+    | { kind: 'endpoint'; baseUrl: string; model: string; api: 'chat' | 'completions'; name: string }
+    | { kind: 'gguf'; fileName: string; bytes: number; name: string };
   updatedAt: number;
 }
 

@@ -15,7 +15,15 @@ import { connectFromQuery } from '../shared/connect-origin';
 import { ENDPOINT_PRESETS, EndpointTeacher, normalizeBaseUrl, preflight } from '../teach/endpoint';
 import { presetTemplate } from '../teach/prompt';
 import { teach } from '../teach/run';
-import { TEACH_DEFAULTS, TeachError, type SampleRecord, type TeachProgress, type TeachQuestion, type TeachSettings, type Teacher } from '../teach/types';
+import {
+  TEACH_DEFAULTS,
+  TeachError,
+  type SampleRecord,
+  type TeachProgress,
+  type TeachQuestion,
+  type TeachSettings,
+  type Teacher,
+} from '../teach/types';
 import { teachJsonl, teachReport } from './teacher-output';
 import type { DataSource } from './protocol';
 import { iterateStream, openSource } from './streams';
@@ -66,19 +74,28 @@ async function checkCsp(baseUrl: string): Promise<void> {
   } catch {
     await new Promise((r) => setTimeout(r, 50)); // the violation event is queued as a task
     if (violations.slice(before).some((v) => v.blocked.startsWith(origin)))
-      throw cspError(origin, 'the browser refused the request (a host that ignores ?connect= sends connect-src \'self\' only)');
+      throw cspError(origin, "the browser refused the request (a host that ignores ?connect= sends connect-src 'self' only)");
   }
 }
 
 // ---- questions ----
 
-async function readQuestions(src: DataSource, limit?: number): Promise<{ name: string; summary: QuestionsSummary; questions: TeachQuestion[] }> {
+async function readQuestions(
+  src: DataSource,
+  limit?: number,
+): Promise<{ name: string; summary: QuestionsSummary; questions: TeachQuestion[] }> {
   const opened = await openSource(src, 'train.jsonl');
   const r = await readEvalFile(iterateStream(opened.stream));
   const items = limit !== undefined ? r.items.slice(0, limit) : r.items;
-  const questions = items.map((i): TeachQuestion => ({ id: i.id, question: i.question, answer: i.answer, ...(i.choices ? { choices: i.choices } : {}) }));
+  const questions = items.map(
+    (i): TeachQuestion => ({ id: i.id, question: i.question, answer: i.answer, ...(i.choices ? { choices: i.choices } : {}) }),
+  );
   const name = src.kind === 'demo' ? 'demo' : opened.name;
-  return { name, questions, summary: { name, taskType: r.taskType, count: questions.length, template: presetTemplate('few-shot', r.taskType) } };
+  return {
+    name,
+    questions,
+    summary: { name, taskType: r.taskType, count: questions.length, template: presetTemplate('few-shot', r.taskType) },
+  };
 }
 
 // ---- the run ----
@@ -112,11 +129,20 @@ function problem(e: unknown): TeachProblem {
 async function teacherFor(r: TeachRunRecord, secret: TeachSecret): Promise<Teacher> {
   if (r.teacher.kind === 'gguf') {
     const f = secret.gguf;
-    if (!f) throw new TeachError('engine', `pick the GGUF file again (${r.teacher.fileName}): the page cannot keep a file across a reload`, { retryable: false });
+    if (!f)
+      throw new TeachError('engine', `pick the GGUF file again (${r.teacher.fileName}): the page cannot keep a file across a reload`, {
+        retryable: false,
+      });
     return wllamaTeacher(f);
   }
   await checkCsp(r.teacher.baseUrl);
-  return new EndpointTeacher({ baseUrl: r.teacher.baseUrl, model: r.teacher.model, api: r.teacher.api, apiKey: secret.apiKey, origin: self.location.origin });
+  return new EndpointTeacher({
+    baseUrl: r.teacher.baseUrl,
+    model: r.teacher.model,
+    api: r.teacher.api,
+    apiKey: secret.apiKey,
+    origin: self.location.origin,
+  });
 }
 
 async function runTeach(
@@ -145,7 +171,9 @@ async function runTeach(
         signal: me.abort.signal,
         paused: () => (me.paused ? new Promise<void>((w) => me.wake.push(w)) : false),
         onProgress,
-        onFailure: (f) => void (lastError = { kind: f.kind, message: f.message }),
+        onFailure: (f) => {
+          lastError = { kind: f.kind, message: f.message };
+        },
         ...(reask ? { reask } : {}),
       });
       const status = res.cancelled ? 'cancelled' : res.failures.length > 0 ? 'failed' : 'done';
@@ -207,7 +235,13 @@ const api = {
     const t = init.teacher;
     const teacher: TeachRunRecord['teacher'] =
       t.kind === 'endpoint'
-        ? { kind: 'endpoint', baseUrl: normalizeBaseUrl(t.baseUrl), model: t.model, api: t.api, name: `${t.model} @ ${normalizeBaseUrl(t.baseUrl)}` }
+        ? {
+            kind: 'endpoint',
+            baseUrl: normalizeBaseUrl(t.baseUrl),
+            model: t.model,
+            api: t.api,
+            name: `${t.model} @ ${normalizeBaseUrl(t.baseUrl)}`,
+          }
         : secret.gguf
           ? { kind: 'gguf', fileName: secret.gguf.name, bytes: secret.gguf.size, name: `gguf:${secret.gguf.name}` }
           : (() => {
