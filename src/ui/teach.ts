@@ -223,7 +223,11 @@ export class TeachView {
       model.el,
       apiKind.el,
       apiKey.el,
-      h('div', { class: 'field check' }, h('label', { attrs: { for: rememberId } }, remember, ' remember the key in this browser')),
+      h(
+        'div',
+        { class: 'field teach-remember' },
+        h('label', { attrs: { for: rememberId } }, remember, ' remember the key in this browser'),
+      ),
     );
     this.ggufFields = h('div', { class: 'settings-grid' }, gguf.el);
     this.el = h(
