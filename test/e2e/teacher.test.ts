@@ -277,4 +277,29 @@ describe.skipIf(!chromiumAvailable())('the Teacher step in the page (real llama.
     await shot(page, 'teach-cors.png');
     await w.context.close();
   });
+
+  it("(e) a host that ignores ?connect= leaves the worker with connect-src 'self': the run stops with the CSP's own message", {
+    timeout: 60_000,
+  }, async () => {
+    const w = await openPage(browser!, app!.url);
+    const page = w.page;
+    // the teacher worker's script as a static host without the rule serves it
+    await w.context.route(/teacher-worker[^/]*\.js\?/, async (route) => {
+      const r = await route.fetch();
+      const headers = { ...r.headers() };
+      headers['content-security-policy'] = headers['content-security-policy'].replace(/connect-src [^;]*/, "connect-src 'self'");
+      headers['cross-origin-embedder-policy'] = 'require-corp';
+      await route.fulfill({ response: r, headers });
+    });
+    await openTeach(page);
+    await page.getByTestId('teach-base-url').fill(llama!.url);
+    await page.getByTestId('teach-model').fill(model);
+    await page.getByTestId('teach-check').click();
+    const problem = page.getByTestId('teach-problem');
+    await problem.waitFor({ state: 'visible', timeout: 30_000 });
+    expect(await problem.getAttribute('data-kind')).toBe('csp');
+    expect(await problem.textContent()).toContain('Content-Security-Policy');
+    expect(await stored(page)).toEqual({ runs: 0, samples: [] });
+    await w.context.close();
+  });
 });
