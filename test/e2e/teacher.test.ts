@@ -4,7 +4,9 @@
 // server on 127.0.0.1 backed by llama.cpp in Node (support/llama-server.ts),
 // with a reload in the middle of the run and Resume; (c) the same server
 // without CORS headers, refused before any sample is asked, with the server's
-// own fix named; (d) screenshots of the step (light, dark, the CORS message).
+// own fix named; (d) a host that ignores ?connect= (the worker keeps
+// connect-src 'self'): the CSP's own message. Screenshots of the step (light
+// and dark in (a), the CORS message in (c)) go to test-artifacts/teach-*.png.
 // Between the page and the server in (b) sits a gate that answers the first
 // N completions and holds the next ones, so "mid-run" is a fixed point, not a
 // race.
@@ -184,6 +186,22 @@ describe.skipIf(!chromiumAvailable())('the Teacher step in the page (real llama.
     await page.emulateMedia({ colorScheme: 'light' });
     expect(await axeViolations(page)).toEqual([]);
 
+    // re-ask: one more block of K samples (k = 2, 3) for each question that kept fewer than 2
+    const few = Number(/(\d+) with fewer than 2 kept/.exec(totals)?.[1]);
+    expect(few).toBeGreaterThan(0);
+    await page.getByTestId('teach-reask').click();
+    await poll(async () => ((await stored(page)).samples.length === 6 + 2 * few ? true : undefined), 60_000, 're-asked samples stored');
+    const extra = (await stored(page)).samples.filter((x) => x.sample >= 2);
+    expect(extra.map((x) => x.sample).sort()).toEqual(
+      Array.from({ length: few }, () => [2, 3])
+        .flat()
+        .sort(),
+    );
+    await page
+      .getByTestId('teach-totals')
+      .filter({ hasText: `${6 + 2 * few} generated` })
+      .waitFor({ timeout: 30_000 });
+
     await page.getByTestId('teach-use').click();
     // the Data step read the generated file as an upload: its report names it
     await page
@@ -213,7 +231,11 @@ describe.skipIf(!chromiumAvailable())('the Teacher step in the page (real llama.
     gate!.allow = 3;
     await page.getByTestId('teach-generate').click();
     await poll(
-      async () => (gate!.held === 1 && (await stored(page)).samples.length === 3 ? true : undefined),
+      async () => {
+        const refused = page.getByTestId('teach-problem');
+        if (await refused.isVisible()) throw new Error(`the page refused: ${await refused.textContent()}`);
+        return gate!.held === 1 && (await stored(page)).samples.length === 3 ? true : undefined;
+      },
       60_000,
       'three samples stored and the fourth held',
     );
@@ -278,7 +300,7 @@ describe.skipIf(!chromiumAvailable())('the Teacher step in the page (real llama.
     await w.context.close();
   });
 
-  it("(e) a host that ignores ?connect= leaves the worker with connect-src 'self': the run stops with the CSP's own message", {
+  it("(d) a host that ignores ?connect= leaves the worker with connect-src 'self': the run stops with the CSP's own message", {
     timeout: 60_000,
   }, async () => {
     const w = await openPage(browser!, app!.url);
