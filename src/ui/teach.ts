@@ -65,6 +65,8 @@ export class TeachView {
   readonly progress = progressBar('Samples', 'teach-progress');
   private readonly problemBox = h('div', { class: 'teach-problem', testid: 'teach-problem', attrs: { role: 'alert' } });
   private readonly lastError = h('p', { class: 'muted', testid: 'teach-last-error' });
+  /** What the preflight found (the server's models). */
+  private readonly serverNote = h('p', { class: 'muted', testid: 'teach-server', attrs: { 'aria-live': 'polite' } });
   private readonly reportBox = h('div', { testid: 'teach-report' });
   private readonly resumeBox = h('div', { testid: 'teach-unfinished' });
   private readonly f;
@@ -248,6 +250,7 @@ export class TeachView {
         h('div', { class: 'settings-grid' }, samples.el, temperature.el, topP.el, maxTokens.el, seed.el, concurrency.el),
       ),
       h('div', { class: 'buttons' }, this.buttons.check, this.buttons.generate, this.buttons.pause, this.buttons.cancel),
+      this.serverNote,
       this.problemBox,
       this.progress.el,
       this.lastError,
@@ -373,22 +376,16 @@ export class TeachView {
    * run must not start. */
   private async preflight(api: TeacherRemote, baseUrl: string, apiKey?: string): Promise<boolean> {
     const r = await api.preflight(baseUrl, apiKey, this.f.preset.input.value || undefined);
-    if (r.ok) {
-      this.showProblem(undefined);
-      return true;
-    }
-    this.showProblem(r);
-    return false;
+    this.showProblem(r.ok ? undefined : r);
+    this.serverNote.textContent = r.ok ? `${baseUrl} answers; models: ${r.models.join(', ') || 'none listed'}` : '';
+    return r.ok;
   }
 
   private async check(): Promise<void> {
     await guard('Checking the server', async () => {
       const e = this.endpoint();
       const api = this.worker(e.origin);
-      if (await this.preflight(api, e.baseUrl, e.apiKey)) {
-        const r = await api.preflight(e.baseUrl, e.apiKey, this.f.preset.input.value || undefined);
-        this.lastError.textContent = r.ok ? `${e.baseUrl} answers; models: ${r.models.join(', ') || 'none listed'}` : '';
-      }
+      await this.preflight(api, e.baseUrl, e.apiKey);
     });
   }
 
@@ -549,9 +546,19 @@ export class TeachView {
 
   /** Offers Resume for the runs a reload or a closed tab left unfinished. */
   async refreshUnfinished(): Promise<void> {
-    const runs = await guard('Listing teach runs', () => this.current().unfinished());
+    // shown here, not in the banner: the saved runs' listing already says
+    // there why the database can't be opened
+    let runs: TeachRunView[];
+    try {
+      runs = await this.current().unfinished();
+    } catch (e) {
+      this.resumeBox.replaceChildren(
+        h('p', { class: 'muted', text: `Unfinished teach runs could not be listed: ${e instanceof Error ? e.message : String(e)}` }),
+      );
+      return;
+    }
     this.resumeBox.replaceChildren();
-    if (!runs || runs.length === 0) return;
+    if (runs.length === 0) return;
     this.resumeBox.append(
       h('p', { text: 'Unfinished teach runs (kept in this browser):' }),
       h(

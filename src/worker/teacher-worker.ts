@@ -40,7 +40,15 @@ import type {
 import { wllamaTeacher } from './wllama-teacher';
 
 let opening: Promise<CheckpointStore> | undefined;
-const db = (): Promise<CheckpointStore> => (opening ??= CheckpointStore.open());
+/** The store, opened once; a failed open (another tab holding an older
+ * version, say) is tried again on the next call. */
+function db(): Promise<CheckpointStore> {
+  opening ??= CheckpointStore.open().catch((e: unknown) => {
+    opening = undefined;
+    throw e;
+  });
+  return opening;
+}
 
 // ---- the CSP: which origin this worker was opened for, and refusals ----
 
