@@ -29,8 +29,8 @@ const COST: Record<string, number> = {
   'test/unit/cli-student.test.ts': 27,
   'test/e2e/fallback.test.ts': 25,
   'test/unit/cli-experiment.test.ts': 25,
+  'test/e2e/teacher.test.ts': 24, // with the demo teacher GGUF already built (support/teacher-gguf.ts)
   'test/unit/cli-export.test.ts': 18,
-  'test/e2e/teacher.test.ts': 20, // with the demo teacher GGUF already built (support/teacher-gguf.ts)
   'test/unit/hf-transformers.test.ts': 16,
   'test/unit/export-gguf.test.ts': 16,
   'test/unit/torch-ref.test.ts': 14,

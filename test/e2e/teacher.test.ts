@@ -6,7 +6,8 @@
 // without CORS headers, refused before any sample is asked, with the server's
 // own fix named; (d) a host that ignores ?connect= (the worker keeps
 // connect-src 'self'): the CSP's own message. Screenshots of the step (light
-// and dark in (a), the CORS message in (c)) go to test-artifacts/teach-*.png.
+// and dark in (a), the CORS message in (c)) go to test-artifacts/teach-*.png;
+// (e) Pause and Resume.
 // Between the page and the server in (b) sits a gate that answers the first
 // N completions and holds the next ones, so "mid-run" is a fixed point, not a
 // race.
@@ -29,6 +30,8 @@ interface Gate {
   /** Completion requests that reached the gate. */
   asked: number;
   held: number;
+  /** Lets the held requests through. */
+  release(): void;
   close(): Promise<void>;
 }
 
@@ -36,7 +39,7 @@ interface Gate {
  * `allow` have been let through (a held one is never answered). */
 async function startGate(upstream: string): Promise<Gate> {
   const up = new URL(upstream);
-  const held: ServerResponse[] = [];
+  const held: [IncomingMessage, ServerResponse][] = [];
   const gate = { allow: Infinity, asked: 0, held: 0 } as Gate;
   const pass = (req: IncomingMessage, res: ServerResponse): void => {
     const r = httpRequest(
@@ -54,7 +57,7 @@ async function startGate(upstream: string): Promise<Gate> {
       gate.asked += 1;
       if (gate.asked > gate.allow) {
         gate.held += 1;
-        held.push(res);
+        held.push([req, res]);
         return;
       }
     }
@@ -63,9 +66,12 @@ async function startGate(upstream: string): Promise<Gate> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   gate.url = `http://127.0.0.1:${port}${up.pathname}`;
+  gate.release = () => {
+    for (const [req, res] of held.splice(0)) pass(req, res);
+  };
   gate.close = () =>
     new Promise<void>((r) => {
-      for (const res of held) res.destroy();
+      for (const [, res] of held) res.destroy();
       server.closeAllConnections();
       server.close(() => r());
     });
@@ -322,6 +328,36 @@ describe.skipIf(!chromiumAvailable())('the Teacher step in the page (real llama.
     expect(await problem.getAttribute('data-kind')).toBe('csp');
     expect(await problem.textContent()).toContain('Content-Security-Policy');
     expect(await stored(page)).toEqual({ runs: 0, samples: [] });
+    await w.context.close();
+  });
+
+  it('(e) Pause stops new requests (the one in flight is kept), Resume goes on to the end', { timeout: 60_000 }, async () => {
+    const w = await openPage(browser!, app!.url);
+    const page = w.page;
+    await openTeach(page);
+    await page.getByTestId('teach-base-url').fill(gate!.url);
+    await page.getByTestId('teach-model').fill(model);
+    await page.getByTestId('teach-api').selectOption('completions');
+    await fillLean(page, { questions: 2, samples: 2 });
+    const asked = gate!.asked;
+    gate!.allow = asked + 1;
+    gate!.held = 0;
+    await page.getByTestId('teach-generate').click();
+    await poll(async () => (gate!.held === 1 ? true : undefined), 30_000, 'the second request held');
+    const pause = page.getByTestId('teach-pause');
+    await pause.click();
+    await pause.filter({ hasText: 'Resume' }).waitFor();
+    gate!.allow = Infinity;
+    gate!.release();
+    // the request in flight when Pause was pressed is answered and kept; no new one is sent
+    await page.getByTestId('teach-progress').filter({ hasText: '2 / 4 samples' }).waitFor({ timeout: 30_000 });
+    expect(gate!.asked - asked).toBe(2);
+    await pause.click();
+    await reportRows(page, 2);
+    expect(gate!.asked - asked).toBe(4);
+    const s = await stored(page);
+    expect(s.samples).toHaveLength(4);
+    expect(await bannerText(page)).toBe('');
     await w.context.close();
   });
 });
