@@ -37,6 +37,7 @@ const COST: Record<string, number> = {
   'test/e2e/wasm-threads.test.ts': 13,
   'test/unit/hf-bench.test.ts': 13,
   'test/unit/curated-jsonl.test.ts': 13,
+  'test/unit/cli-teach.test.ts': 12,
   'test/e2e/ux.test.ts': 12,
 };
 

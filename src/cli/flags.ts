@@ -8,6 +8,7 @@ import { DEFAULT_TRAIN as D, LORA_DEFAULTS, PRETRAINED_LR } from '../core/config
 import { MAX_CONSISTENCY_SAMPLES } from '../core/consistency';
 import { ACCURACY_QUESTIONS } from '../core/run-settings';
 import { CURATION_DEFAULTS as C } from '../data/defaults';
+import { TEACH_DEFAULTS } from '../teach/types';
 import { flagTable } from './args';
 
 /** Questions of the held-out set evaluated every --eval-every steps by default (core's one default). */
@@ -227,4 +228,36 @@ export const EXPERIMENT_FLAGS = flagTable({
   'eval-limit': { type: 'number', arg: 'N', help: 'evaluate the first N questions of each file' },
   // as mcckd train reads them
   ...pick(TRAIN_FLAGS, EXPERIMENT_TRAIN_FLAGS),
+});
+
+export const TEACH_FLAGS = flagTable({
+  questions: {
+    type: 'string',
+    arg: 'FILE',
+    help: 'questions with gold answers (any teacher or evaluation format; rationales ignored),\nor "demo" for the demo\'s training questions',
+  },
+  endpoint: { type: 'string', arg: 'URL', help: 'OpenAI-compatible base URL, e.g. http://127.0.0.1:11434/v1 (Ollama)' },
+  model: { type: 'string', arg: 'NAME', help: 'model name the endpoint serves' },
+  api: { type: 'string', arg: 'A', help: 'chat or completions', default: 'chat' },
+  'api-key-env': { type: 'string', arg: 'VAR', help: 'environment variable holding the API key (sent as a Bearer token)' },
+  gguf: { type: 'string', arg: 'FILE', help: 'or: a GGUF model run by llama.cpp in this process' },
+  samples: { type: 'number', arg: 'K', help: 'samples per question', default: TEACH_DEFAULTS.samples },
+  out: { type: 'string', arg: 'FILE', help: 'native teacher JSONL to write; samples are kept in OUT.samples.jsonl as they arrive' },
+  resume: { type: 'boolean', help: 'continue the samples file of --out (asks only the samples it lacks)' },
+  reask: { type: 'boolean', help: 'ask K more samples for the questions that kept fewer than 2 rationales' },
+  temperature: { type: 'number', arg: 'T', help: 'sampling temperature', default: TEACH_DEFAULTS.temperature },
+  'top-p': { type: 'number', arg: 'P', help: 'nucleus sampling', default: TEACH_DEFAULTS.topP },
+  'max-tokens': { type: 'number', arg: 'N', help: 'longest rationale, tokens', default: TEACH_DEFAULTS.maxTokens },
+  seed: { type: 'number', arg: 'S', help: 'base seed; each sample gets its own from it', default: TEACH_DEFAULTS.seed },
+  concurrency: { type: 'number', arg: 'N', help: 'requests in flight', default: TEACH_DEFAULTS.concurrency },
+  retries: { type: 'number', arg: 'N', help: 'retries of a sample on 429, 5xx, timeouts', default: TEACH_DEFAULTS.retries },
+  timeout: { type: 'number', arg: 'S', help: 'per-request timeout, seconds', default: TEACH_DEFAULTS.timeoutMs / 1000 },
+  template: { type: 'string', arg: 'FILE', help: 'prompt template file with {question} (and optionally {choices})' },
+  'template-preset': {
+    type: 'string',
+    arg: 'NAME',
+    help: 'few-shot: a chain-of-thought template per task type (default); student: "Q: {question}\\nA: ",\nfor a GGUF exported from our own student',
+  },
+  task: TASK,
+  k: { type: 'number', arg: 'K', help: 'rationales kept per question in the report (curation K)', default: C.k },
 });

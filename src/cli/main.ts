@@ -1,12 +1,22 @@
-// `mcckd` entry point: train | eval | inspect | score | generate | export | experiment. Machine-readable results go to
+// `mcckd` entry point: train | eval | inspect | score | generate | export | experiment | teach. Machine-readable results go to
 // stdout as JSON (one object per line), progress to stderr, and every failure
 // exits non-zero with a one-line reason. `mcckd COMMAND --help` prints that
 // command's usage on stdout and exits 0.
 
 import { flagsHelp, UsageError, type FlagTable } from './args';
-import { EVAL_FLAGS, EXPERIMENT_FLAGS, EXPORT_FLAGS, GENERATE_FLAGS, INSPECT_FLAGS, SCORE_FLAGS, TRAIN_FLAGS, TRAIN_NOTE } from './flags';
+import {
+  EVAL_FLAGS,
+  EXPERIMENT_FLAGS,
+  EXPORT_FLAGS,
+  GENERATE_FLAGS,
+  INSPECT_FLAGS,
+  SCORE_FLAGS,
+  TEACH_FLAGS,
+  TRAIN_FLAGS,
+  TRAIN_NOTE,
+} from './flags';
 
-type Command = 'train' | 'eval' | 'inspect' | 'score' | 'generate' | 'export' | 'experiment';
+type Command = 'train' | 'eval' | 'inspect' | 'score' | 'generate' | 'export' | 'experiment' | 'teach';
 
 /** Each command's usage: its synopsis (also listed by the top-level usage),
  * what it does, and its options, printed from the same table it parses with
@@ -67,6 +77,16 @@ DIR/curves.svg (loss per step, and accuracy while training with --eval-every). A
 exists in DIR/runs is kept; an interrupted one resumes from its checkpoint.`,
     flags: EXPERIMENT_FLAGS,
   },
+  teach: {
+    synopsis: `  mcckd teach --questions FILE (--endpoint URL --model NAME [--api chat|completions] [--api-key-env VAR] | --gguf FILE)
+              --samples K --out FILE [--resume] [--reask] [--temperature T] [--top-p P] [--max-tokens N]
+              [--seed S] [--concurrency N] [--template FILE | --template-preset few-shot|student]`,
+    about: `Asks a teacher model K rationales per question, keeping each in OUT.samples.jsonl as it arrives
+(Ctrl-C keeps them: --resume asks only what is missing), then writes the native teacher JSONL to
+--out, prints the curation report on stderr and one JSON object on stdout.`,
+    flags: TEACH_FLAGS,
+    note: 'Exit 0 when every sample arrived, 1 when some are missing (--resume asks them), 130 on Ctrl-C.',
+  },
 };
 
 const isCommand = (c: string | undefined): c is Command => c !== undefined && Object.hasOwn(COMMANDS, c);
@@ -108,6 +128,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./export')).runExport(rest);
     case 'experiment':
       return (await import('./experiment')).runExperiment(rest);
+    case 'teach':
+      return (await import('./teach')).runTeach(rest);
     case undefined:
       process.stderr.write(`${USAGE}\n`);
       return 2;
@@ -118,7 +140,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${usage(rest[0])}\n`);
       return 0;
     default:
-      throw new UsageError(`unknown command "${command}" (expected train, eval, inspect, score, generate, export or experiment)`);
+      throw new UsageError(`unknown command "${command}" (expected train, eval, inspect, score, generate, export, experiment or teach)`);
   }
 }
 

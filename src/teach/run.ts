@@ -56,8 +56,16 @@ export interface TeachResult {
   records: SampleRecord[];
   failures: SampleFailure[];
   cancelled: boolean;
+  /** The failure that stopped the run early: one that every other request
+   * would meet too (see STOPS_RUN); the keys not asked stay for a resume. */
+  stopped?: SampleFailure;
   progress: TeachProgress;
 }
+
+/** Failures of the endpoint itself rather than of one sample: after its
+ * retries, one of these stops the run instead of failing every key in turn
+ * (a dead server would otherwise cost each key its full backoff). */
+export const STOPS_RUN: ReadonlySet<TeachErrorKind> = new Set(['unreachable', 'cors', 'csp', 'auth', 'not-found', 'engine']);
 
 /** 32-bit FNV-1a of a string. */
 function fnv1a(s: string, h = 0x811c9dc5): number {
@@ -219,7 +227,8 @@ export async function teach(o: TeachOptions): Promise<TeachResult> {
   const failures: SampleFailure[] = [];
   const queue = plan.slice();
   let fatal: unknown;
-  const halted = (): boolean => o.signal?.aborted === true || fatal !== undefined;
+  let stopped: SampleFailure | undefined;
+  const halted = (): boolean => o.signal?.aborted === true || fatal !== undefined || stopped !== undefined;
 
   const waitWhilePaused = async (): Promise<void> => {
     for (;;) {
@@ -277,7 +286,8 @@ export async function teach(o: TeachOptions): Promise<TeachResult> {
       } catch (e) {
         const err = asTeachError(e, o.signal, s.timeoutMs, o.teacher.name);
         if (err.kind === 'aborted') return; // cancelled: not a failure, asked again on resume
-        if (err.retryable && attempt <= s.retries && !halted()) {
+        if (err.retryable && attempt <= s.retries) {
+          if (halted()) return; // stopped or cancelled: left for a resume, not a failure
           progress.lastError = { questionId: q.id, sample: key.sample, kind: err.kind, message: err.message };
           report();
           await sleep(backoffMs(attempt, random(), err.retryAfterMs), o.signal);
@@ -289,6 +299,7 @@ export async function teach(o: TeachOptions): Promise<TeachResult> {
         progress.failed++;
         progress.lastError = { questionId: q.id, sample: key.sample, kind: err.kind as TeachErrorKind, message: err.message };
         o.onFailure?.(f);
+        if (STOPS_RUN.has(err.kind)) stopped ??= f;
         return;
       }
     }
@@ -314,5 +325,7 @@ export async function teach(o: TeachOptions): Promise<TeachResult> {
   report();
   await Promise.all(Array.from({ length: Math.min(s.concurrency, Math.max(1, queue.length)) }, worker));
   if (fatal !== undefined) throw fatal;
-  return { records, failures, cancelled: o.signal?.aborted === true, progress: { ...progress } };
+  const result: TeachResult = { records, failures, cancelled: o.signal?.aborted === true, progress: { ...progress } };
+  if (stopped) result.stopped = stopped;
+  return result;
 }

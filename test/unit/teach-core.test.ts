@@ -170,6 +170,33 @@ describe('teach()', () => {
     expect(rec.prompt).toContain('Q: Ann has');
   });
 
+  it('progress: done/total over the whole job, tokens/s and ETA from this session on the given clock', async () => {
+    let clock = 0;
+    const t = new FnTeacher((req) => {
+      clock += 1000; // each sample takes one second
+      return { text: rationaleFor(req), tokens: 10, finish: 'stop' };
+    });
+    const first = new MemStore();
+    await teach({ questions: QS.slice(0, 1), teacher: new FnTeacher(), settings: settings(), store: first, sleep: noSleep });
+    const seen: { done: number; tps: number; eta: number | null }[] = [];
+    await teach({
+      questions: QS.slice(0, 3),
+      teacher: t,
+      settings: settings({ concurrency: 1 }),
+      store: new MemStore(first.appended),
+      sleep: noSleep,
+      now: () => clock,
+      onProgress: (p) => {
+        if (p.inFlight === 0) seen.push({ done: p.done, tps: p.tokensPerSecond, eta: p.etaSeconds });
+        expect(p.total).toBe(9);
+      },
+    });
+    // 3 resumed samples count as done; after 2 new ones in 2 s: 10 tok/s, 4 left at 1 s each.
+    expect(seen[0]).toEqual({ done: 3, tps: 0, eta: null });
+    expect(seen[2]).toEqual({ done: 5, tps: 10, eta: 4 });
+    expect(seen.at(-1)).toEqual({ done: 9, tps: 10, eta: 0 });
+  });
+
   it('resumes: stored keys are not asked again, and a run never stores a key twice under concurrency', async () => {
     const first = new MemStore();
     await teach({ questions: QS.slice(0, 3), teacher: new FnTeacher(), settings: settings(), store: first, sleep: noSleep });
@@ -199,7 +226,7 @@ describe('teach()', () => {
     const t = new FnTeacher((req) => {
       if (req.prompt.text.endsWith('Ann has 0 apples and gets 2 more. How many?\nA:') && n0++ < 2)
         throw n0 === 1 ? new TeachError('server', '500') : new TeachError('rate-limited', '429', { retryAfterMs: 4000 });
-      if (req.prompt.text.includes('Ann has 1 apples')) throw new TeachError('auth', 'bad key');
+      if (req.prompt.text.includes('Ann has 1 apples')) throw new TeachError('bad-request', 'prompt too long', { retryable: false });
       return { text: rationaleFor(req), tokens: 1, finish: 'stop' };
     });
     const store = new MemStore();
@@ -217,7 +244,7 @@ describe('teach()', () => {
     });
     expect(keys(store.appended)).toEqual(['q0/0']);
     expect(waits).toEqual([250, 4000]);
-    expect(failures).toEqual(['q1/auth/1']);
+    expect(failures).toEqual(['q1/bad-request/1']);
     expect(r.progress).toMatchObject({ done: 1, failed: 1, total: 2 });
     // Not stored, so a resume asks it again.
     const again = new FnTeacher();
@@ -263,6 +290,23 @@ describe('teach()', () => {
       sleep: noSleep,
     });
     expect(e.failures).toMatchObject([{ kind: 'engine', attempts: 1, message: 'fn-teacher: GGUF load failed' }]);
+  });
+
+  it('stops the run on an endpoint-wide failure (refused, auth) instead of failing every key', async () => {
+    const t = new FnTeacher(() => {
+      throw new TeachError('unreachable', 'connection refused');
+    });
+    const r = await teach({
+      questions: QS,
+      teacher: t,
+      settings: settings({ concurrency: 1, retries: 2 }),
+      store: new MemStore(),
+      sleep: noSleep,
+    });
+    expect(t.calls.length).toBe(3);
+    expect(r.stopped).toMatchObject({ questionId: 'q0', sample: 0, kind: 'unreachable', attempts: 3 });
+    expect(r.failures.length).toBe(1);
+    expect(r.progress).toMatchObject({ done: 0, failed: 1, total: 18 });
   });
 
   it('pause: no new request while paused, in-flight ones finish and are stored', async () => {
