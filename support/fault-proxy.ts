@@ -32,8 +32,9 @@ export interface FaultProxy {
   close(): Promise<void>;
   /** Requests received so far. */
   readonly requests: number;
-  /** What happened to each request, in order: 'pass' or the fault's kind. */
-  readonly log: { n: number; method: string; path: string; did: string }[];
+  /** Each request in order: when it arrived (ms since the proxy started)
+   * and what happened to it ('pass' or the fault's kind). */
+  readonly log: { n: number; ms: number; method: string; path: string; did: string }[];
 }
 
 function readBody(req: IncomingMessage): Promise<Buffer> {
@@ -53,6 +54,7 @@ export async function startFaultProxy(o: { upstream: string; faults: Fault[] }):
   const log: FaultProxy['log'] = [];
   const sockets = new Set<Socket>();
   let n = 0;
+  const t0 = performance.now();
 
   /** Forwards the request; resolves with the upstream's status, headers and body. */
   const forward = (req: IncomingMessage, body: Buffer): Promise<{ status: number; headers: IncomingMessage['headers']; body: Buffer }> =>
@@ -77,7 +79,7 @@ export async function startFaultProxy(o: { upstream: string; faults: Fault[] }):
     const num = ++n;
     const p = (req.url ?? '/').split('?')[0];
     const fault = o.faults.find((f) => (f.at ? f.at.includes(num) : true) && (f.path ? p.endsWith(f.path) : true));
-    log.push({ n: num, method: req.method ?? '', path: p, did: fault?.kind ?? 'pass' });
+    log.push({ n: num, ms: performance.now() - t0, method: req.method ?? '', path: p, did: fault?.kind ?? 'pass' });
     void (async () => {
       const body = await readBody(req);
       if (fault?.kind === 'cut') {

@@ -19,6 +19,8 @@ const COST: Record<string, number> = {
   'test/unit/gpu-bench-script.test.ts': 65,
   'test/e2e/gguf-wllama.test.ts': 60,
   'test/unit/hf-parity.test.ts': 57,
+  // 45 s with its teacher GGUF kept; a clean clone builds it first (support/teacher-gguf.ts)
+  'test/unit/teach-engine.test.ts': 130,
   'test/unit/device-loss.test.ts': 56,
   'test/unit/export-peft.test.ts': 49,
   'test/e2e/blocked-db.test.ts': 46,
