@@ -189,8 +189,9 @@ describe.skipIf(!chromiumAvailable())('the Teacher step in the page (real llama.
     await shot(page, 'teach-light.png');
     await page.emulateMedia({ colorScheme: 'dark' });
     await shot(page, 'teach-dark.png');
+    expect(await axeViolations(page)).toEqual([]); // contrast, labels: dark
     await page.emulateMedia({ colorScheme: 'light' });
-    expect(await axeViolations(page)).toEqual([]);
+    expect(await axeViolations(page)).toEqual([]); // and light
 
     // re-ask: one more block of K samples (k = 2, 3) for each question that kept fewer than 2
     const few = Number(/(\d+) with fewer than 2 kept/.exec(totals)?.[1]);
