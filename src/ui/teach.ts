@@ -423,7 +423,7 @@ export class TeachView {
       this.progress.set(
         r.progress.done,
         r.progress.total,
-        `${r.progress.done} / ${r.progress.total} samples${r.cancelled ? ' (cancelled)' : ''} · ${r.failures} failed`,
+        `${r.progress.done} / ${r.progress.total} samples${r.cancelled ? ' (cancelled)' : ''} · ${r.progress.tokensPerSecond.toFixed(1)} tokens/s · ${r.failures} failed`,
       );
       this.progress.el.dataset.done = String(r.progress.done);
       if (r.lastError) this.lastError.textContent = `Last error: ${r.lastError.message}`;
