@@ -20,6 +20,8 @@ const COST: Record<string, number> = {
   'test/unit/gpu-bench-script.test.ts': 65,
   'test/e2e/gguf-wllama.test.ts': 60,
   'test/unit/hf-parity.test.ts': 57,
+  // 45 s with its teacher GGUF kept; a clean clone builds it first (support/teacher-gguf.ts)
+  'test/unit/teach-engine.test.ts': 130,
   'test/unit/device-loss.test.ts': 56,
   'test/unit/export-peft.test.ts': 49,
   'test/e2e/blocked-db.test.ts': 46,
@@ -30,6 +32,7 @@ const COST: Record<string, number> = {
   'test/unit/cli-student.test.ts': 27,
   'test/e2e/fallback.test.ts': 25,
   'test/unit/cli-experiment.test.ts': 25,
+  'test/e2e/teacher.test.ts': 24, // with the demo teacher GGUF already built (support/teacher-gguf.ts)
   'test/unit/cli-export.test.ts': 18,
   'test/unit/hf-transformers.test.ts': 16,
   'test/unit/export-gguf.test.ts': 16,

@@ -7,9 +7,11 @@
 
 import { createReadStream, existsSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readEvalFile } from '../data/index';
+import { openGgufTeacher } from '../node/gguf-teacher';
 import { JsonlSampleStore, samplesPathOf } from '../node/sample-file';
 import { EndpointTeacher, listModels } from '../teach/endpoint';
 import { presetTemplate, renderPrompt } from '../teach/prompt';
@@ -24,10 +26,10 @@ export type TeachFlags = Flags<typeof TEACH_FLAGS>;
 
 const DEMO_QUESTIONS = fileURLToPath(new URL('../../public/demo/train.jsonl', import.meta.url));
 
-/** --gguf FILE: llama.cpp in this process (src/node/gguf-teacher.ts, wired
- * by the llama.cpp engine's branch). Takes the parsed flags, returns a Teacher. */
+/** --gguf FILE [--threads N]: llama.cpp in this process (src/node/gguf-teacher.ts). */
 export async function ggufTeacher(flags: TeachFlags): Promise<Teacher> {
-  throw new UsageError(`--gguf ${str(flags, 'gguf')}: the GGUF teacher is not wired yet; use --endpoint URL --model NAME`);
+  const threads = positiveInt(flags, 'threads') ?? Math.min(8, availableParallelism());
+  return openGgufTeacher(str(flags, 'gguf') as string, { threads });
 }
 
 /** --endpoint URL --model NAME [--api] [--api-key-env VAR]. */
@@ -125,6 +127,7 @@ export async function runTeach(argv: string[]): Promise<number> {
   if (hasEndpoint === hasGguf) throw new UsageError('give one teacher: --endpoint URL --model NAME, or --gguf FILE');
   if (hasGguf && (str(flags, 'model') || str(flags, 'api') || str(flags, 'api-key-env')))
     throw new UsageError('--model, --api and --api-key-env go with --endpoint, not --gguf');
+  if (hasEndpoint && flags.threads !== undefined) throw new UsageError('--threads goes with --gguf, not --endpoint');
   const s = settingsOf(flags);
   const k = positiveInt(flags, 'k');
   const resume = flags.resume === true || flags.reask === true;
