@@ -1,4 +1,6 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { defineConfig, type Plugin } from 'vite';
+import { connectFromQuery } from './src/shared/connect-origin.ts';
 
 // The app is a static site: index.html + src/ui (DOM only) + a module worker
 // (src/worker) that owns tfjs. Workers are ES modules so that backends can be
@@ -31,10 +33,49 @@ const CSP: [directive: string, sources: string[]][] = [
 /** `dev`: the dev server injects the CSS it serves as <style> elements, so
  * it needs inline styles (scripts stay 'self': /@vite/client is a file).
  * `meta`: without the directives a <meta> policy ignores (frame-ancestors). */
-function policy(o: { dev?: boolean; meta?: boolean } = {}): string {
+/** `connect`: one more origin for connect-src (the teacher worker's script only). */
+function policy(o: { dev?: boolean; meta?: boolean; connect?: string } = {}): string {
+  const extra = (d: string): string[] => [
+    ...(o.dev && d === 'style-src' ? ["'unsafe-inline'"] : []),
+    ...(o.connect && d === 'connect-src' ? [o.connect] : []),
+  ];
   return CSP.filter(([d]) => !(o.meta && d === 'frame-ancestors'))
-    .map(([d, sources]) => [d, ...sources, ...(o.dev && d === 'style-src' ? ["'unsafe-inline'"] : [])].join(' '))
+    .map(([d, sources]) => [d, ...sources, ...extra(d)].join(' '))
     .join('; ');
+}
+
+/** The teacher worker reaches the endpoint the person typed, and only it.
+ * A dedicated worker is bound by the policy of its own script's response,
+ * so the page opens src/worker/teacher-worker.ts's script with
+ * ?connect=<origin>, and this answers that one script with
+ * `connect-src 'self' <origin>` (validated: src/shared/connect-origin.ts);
+ * every other response, the page included, keeps 'self'. The header is
+ * swapped as it is written, whichever of vite's middlewares writes it. */
+function teacherConnect(): Plugin {
+  const middleware =
+    (o: { dev?: boolean }) =>
+    (req: IncomingMessage, res: ServerResponse, next: () => void): void => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      const connect = /teacher-worker[^/]*\.(js|ts)$/.test(url.pathname) ? connectFromQuery(url.search) : undefined;
+      if (connect) {
+        // credentialless, not require-corp: still cross-origin isolated, but a
+        // no-cors request (sent without cookies) reaches the endpoint, which is
+        // how the preflight tells a server without CORS headers from no server
+        const swap: Record<string, string> = {
+          'content-security-policy': policy({ dev: o.dev, connect }),
+          'cross-origin-embedder-policy': 'credentialless',
+        };
+        const set = res.setHeader.bind(res);
+        res.setHeader = (name, value) => set(name, swap[name.toLowerCase()] ?? value);
+        for (const [name, value] of Object.entries(swap)) res.setHeader(name, value);
+      }
+      next();
+    };
+  return {
+    name: 'teacher-connect',
+    configureServer: (server) => void server.middlewares.use(middleware({ dev: true })),
+    configurePreviewServer: (server) => void server.middlewares.use(middleware({})),
+  };
 }
 
 function securityHeaders(o: { dev?: boolean } = {}): Record<string, string> {
@@ -72,7 +113,7 @@ function cspMeta(): Plugin {
 }
 
 export default defineConfig({
-  plugins: [cspMeta()],
+  plugins: [cspMeta(), teacherConnect()],
   server: { host: '127.0.0.1', headers: securityHeaders({ dev: true }) },
   preview: { host: '127.0.0.1', headers: securityHeaders() },
   worker: { format: 'es' },

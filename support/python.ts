@@ -26,7 +26,7 @@ export const PY: string = process.env.MCCKD_PYTHON || (existsSync(VENV) ? VENV :
 /** The environment to run it in: no .pyc files written into the repository. */
 export const PY_ENV = { ...process.env, PYTHONDONTWRITEBYTECODE: '1' };
 
-export type PythonModule = 'numpy' | 'torch' | 'transformers' | 'peft' | 'tokenizers' | 'yaml';
+export type PythonModule = 'numpy' | 'torch' | 'transformers' | 'peft' | 'tokenizers' | 'yaml' | 'accelerate';
 
 const seen = new Map<string, boolean>();
 

@@ -12,6 +12,7 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
 const COST: Record<string, number> = {
   'test/e2e/device-loss.test.ts': 96,
   'test/unit/fused-webgpu.test.ts': 90,
+  'test/unit/recipe-train.test.ts': 74, // measured beside other jobs (load about 5.6 on 2 cores)
   'test/unit/cli.test.ts': 84,
   'test/e2e/pretrained.test.ts': 79,
   'test/e2e/app.test.ts': 77,
@@ -31,6 +32,7 @@ const COST: Record<string, number> = {
   'test/unit/cli-student.test.ts': 27,
   'test/e2e/fallback.test.ts': 25,
   'test/unit/cli-experiment.test.ts': 25,
+  'test/e2e/teacher.test.ts': 24, // with the demo teacher GGUF already built (support/teacher-gguf.ts)
   'test/unit/cli-export.test.ts': 18,
   'test/unit/hf-transformers.test.ts': 16,
   'test/unit/export-gguf.test.ts': 16,
@@ -38,7 +40,10 @@ const COST: Record<string, number> = {
   'test/e2e/wasm-threads.test.ts': 13,
   'test/unit/hf-bench.test.ts': 13,
   'test/unit/curated-jsonl.test.ts': 13,
+  'test/unit/cli-teach.test.ts': 12,
   'test/e2e/ux.test.ts': 12,
+  'test/unit/recipe-loss.test.ts': 5,
+  'test/unit/packed-direct.test.ts': 4,
 };
 
 export default class LongestFirst extends BaseSequencer {

@@ -5,12 +5,13 @@ import type { DBSchema, IDBPDatabase, IDBPTransaction, StoreNames } from 'idb';
 import type { ModelConfig, TrainConfig } from '../core/config';
 import type { MetricPoint } from '../core/state';
 import type { EvalSample } from '../data/types';
+import type { SampleRecord, TeachQuestion, TeachSettings } from '../teach/types';
 import { isRunStatus, type CheckpointKind, type RunStatus } from '../core/run-status';
 
 export type { CheckpointKind, RunStatus };
 
 export const DB_NAME = 'mcckd';
-export const DB_VERSION = 2;
+export const DB_VERSION = 3;
 
 /** Run status words that earlier versions stored (before the one vocabulary
  * of core/run-status.ts), and what they mean now. This is the only place
@@ -97,6 +98,31 @@ export interface MetricRecord extends MetricPoint {
   runId: string;
 }
 
+export type TeachRunStatus = 'running' | 'paused' | 'done' | 'cancelled' | 'failed';
+
+/** A teach run (v3): what Resume needs to ask the rest. No API key: that
+ * stays in the page's memory (or its own storage when the person ticks
+ * "remember"). */
+export interface TeachRunRecord {
+  id: string;
+  createdAt: number;
+  updatedAt: number;
+  status: TeachRunStatus;
+  /** The questions file's name, or "demo". */
+  questionsName: string;
+  questions: TeachQuestion[];
+  settings: TeachSettings;
+  teacher:
+    | { kind: 'endpoint'; baseUrl: string; model: string; api: 'chat' | 'completions'; name: string }
+    | { kind: 'gguf'; fileName: string; bytes: number; name: string };
+  /** Extra samples asked per question by "Re-ask" (sample numbers K .. K+n-1). */
+  extra?: Record<string, number>;
+}
+
+export interface TeachSampleRecord extends SampleRecord {
+  runId: string;
+}
+
 /** The teacher file a run was trained on (v2), so that Resume after a reload
  * does not ask for it again. Keyed by the curated data's fingerprint. */
 export interface DatasetRecord {
@@ -115,6 +141,11 @@ export interface McckdDB extends DBSchema {
   // overwrites the old point instead of duplicating it.
   metrics: { key: [string, number]; value: MetricRecord };
   datasets: { key: string; value: DatasetRecord };
+  // v3: the teacher step. A sample is its own record keyed [runId,
+  // questionId, sample], written the moment it arrives: a reload loses only
+  // the samples in flight, and a resumed run never stores one twice.
+  teachRuns: { key: string; value: TeachRunRecord; indexes: { byUpdated: number } };
+  teachSamples: { key: [string, string, number]; value: TeachSampleRecord; indexes: { byRun: string } };
 }
 
 /** Cumulative migrations: a database at any older version runs every step
@@ -133,5 +164,9 @@ export function migrate(
   if (oldVersion < 2) {
     // v1 runs have no stored file: their Resume still asks for it
     db.createObjectStore('datasets', { keyPath: 'fingerprint' });
+  }
+  if (oldVersion < 3) {
+    db.createObjectStore('teachRuns', { keyPath: 'id' }).createIndex('byUpdated', 'updatedAt');
+    db.createObjectStore('teachSamples', { keyPath: ['runId', 'questionId', 'sample'] }).createIndex('byRun', 'runId');
   }
 }

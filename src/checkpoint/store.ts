@@ -27,6 +27,8 @@ import {
   type MetricRecord,
   type RunRecord,
   type RunStatus,
+  type TeachRunRecord,
+  type TeachSampleRecord,
 } from './schema';
 import { formatBytes } from '../shared/format';
 import { CheckpointDamagedError, NotFoundError, StoreError, errName, storeFailure } from './storeErrors';
@@ -353,6 +355,52 @@ export class CheckpointStore {
 
   async getDataset(fingerprint: string): Promise<DatasetRecord | undefined> {
     return this.live().get('datasets', fingerprint);
+  }
+
+  // ---- teach runs (the teacher step) ----
+
+  async createTeachRun(init: Omit<TeachRunRecord, 'id' | 'createdAt' | 'updatedAt'>): Promise<TeachRunRecord> {
+    const t = this.now();
+    const rec: TeachRunRecord = { ...init, id: newId('teach'), createdAt: t, updatedAt: t };
+    await this.write(['teachRuns'], 'starting the teach run', (tx) => tx.objectStore('teachRuns').put(rec));
+    return rec;
+  }
+
+  async updateTeachRun(id: string, patch: Partial<Omit<TeachRunRecord, 'id' | 'createdAt'>>): Promise<TeachRunRecord> {
+    return this.write(['teachRuns'], 'updating the teach run', async (tx) => {
+      const old = await tx.objectStore('teachRuns').get(id);
+      if (!old) throw new NotFoundError(`teach run ${id} not found`);
+      const rec: TeachRunRecord = { ...old, ...patch, id, createdAt: old.createdAt, updatedAt: this.now() };
+      await tx.objectStore('teachRuns').put(rec);
+      return rec;
+    });
+  }
+
+  async getTeachRun(id: string): Promise<TeachRunRecord | undefined> {
+    return this.live().get('teachRuns', id);
+  }
+
+  /** Newest first. */
+  async listTeachRuns(): Promise<TeachRunRecord[]> {
+    return (await this.live().getAllFromIndex('teachRuns', 'byUpdated')).reverse();
+  }
+
+  /** One sample, durable before it resolves ('strict'). `put`, not `add`:
+   * a sample asked again after a reload that lost only its answer's
+   * acknowledgement overwrites itself instead of duplicating. */
+  async putTeachSample(rec: TeachSampleRecord): Promise<void> {
+    await this.write(['teachSamples'], 'keeping a teacher sample', (tx) => tx.objectStore('teachSamples').put(rec));
+  }
+
+  async teachSamples(runId: string): Promise<TeachSampleRecord[]> {
+    return this.live().getAllFromIndex('teachSamples', 'byRun', runId);
+  }
+
+  async deleteTeachRun(id: string): Promise<void> {
+    await this.write(['teachRuns', 'teachSamples'], 'deleting the teach run', async (tx) => {
+      const keys = await tx.objectStore('teachSamples').index('byRun').getAllKeys(id);
+      await requests(() => tx.objectStore('teachRuns').delete(id), ...keys.map((k) => () => tx.objectStore('teachSamples').delete(k)));
+    });
   }
 
   // ---- metrics ----

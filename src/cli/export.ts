@@ -1,19 +1,27 @@
-// `mcckd export --run DIR --format hf|peft|gguf --out PATH`: a saved run as a
-// Hugging Face folder, a PEFT adapter folder or one GGUF file, each with a
-// model card. One JSON line on stdout: what was written, file by file.
+// `mcckd export --run DIR --format hf|peft|gguf|recipe --out PATH`: a saved run
+// as a Hugging Face folder, a PEFT adapter folder or one GGUF file, each with a
+// model card, or (recipe) its training recipe for PyTorch. One JSON line on
+// stdout: what was written, file by file.
 
+import { createReadStream, readFileSync } from 'node:fs';
 import { link, mkdir, open, readdir, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseFlags, str, UsageError } from './args';
 import { EXPORT_FLAGS } from './flags';
 import { loadRun, runBaseFolder, runFacts } from '../checkpoint/runDir';
-import { exportModel, type ExportBase, type StoredDtype } from '../export/source';
+import { exportModel, type ExportBase, type ExportModel, type StoredDtype } from '../export/source';
 import { hfFolderFiles } from '../export/hf';
 import { peftAdapterFiles } from '../export/peft';
 import { ggufFile } from '../export/gguf';
 import { studentFolder } from './student';
+import { recipeFiles } from '../export/recipe';
+import { readTeacherFile } from '../data';
+import { curationOf } from '../core/config';
+import { fingerprintGroups } from '../core/fingerprint';
+import { stepPlan } from '../core/run';
+import type { TrainState } from '../core/state';
 
-const FORMATS = ['hf', 'peft', 'gguf'] as const;
+const FORMATS = ['hf', 'peft', 'gguf', 'recipe'] as const;
 type Format = (typeof FORMATS)[number];
 
 /** What is at `p`: nothing, an empty folder, or something we must not overwrite. */
@@ -56,7 +64,11 @@ async function writeFolder(out: string, files: Map<string, Uint8Array>): Promise
   try {
     undoParents = await makeParents(out);
     await mkdir(tmp);
-    for (const [name, bytes] of files) await writeFile(path.join(tmp, name), bytes);
+    for (const [name, bytes] of files) {
+      // a recipe's files sit in sub-folders (data/, init_adapter/)
+      if (name.includes('/')) await mkdir(path.dirname(path.join(tmp, name)), { recursive: true });
+      await writeFile(path.join(tmp, name), bytes);
+    }
     if ((await outState(out)) === 'empty-dir') await rm(out, { recursive: true });
     await rename(tmp, out);
   } catch (e) {
@@ -109,7 +121,7 @@ export async function runExport(argv: string[]): Promise<number> {
   const format = str(f, 'format');
   const outFlag = str(f, 'out');
   if (!runDir) throw new UsageError('--run DIR is required');
-  if (!format) throw new UsageError('--format hf|peft|gguf is required');
+  if (!format) throw new UsageError('--format hf|peft|gguf|recipe is required');
   if (!(FORMATS as readonly string[]).includes(format))
     throw new UsageError(`--format must be one of ${FORMATS.join(', ')}, got "${format}"`);
   if (!outFlag) throw new UsageError('--out PATH is required');
@@ -119,7 +131,11 @@ export async function runExport(argv: string[]): Promise<number> {
   const dtypeFlag = str(f, 'dtype');
   if (dtypeFlag !== undefined && dtypeFlag !== 'F32' && dtypeFlag !== 'F16')
     throw new UsageError(`--dtype must be F32 or F16, got "${dtypeFlag}"`);
-  if (dtypeFlag !== undefined && format === 'peft') throw new UsageError('--dtype applies to hf and gguf (an adapter is written in F32)');
+  if (dtypeFlag !== undefined && (format === 'peft' || format === 'recipe'))
+    throw new UsageError('--dtype applies to hf and gguf (an adapter is written in F32)');
+  const dataFlag = str(f, 'data');
+  if (format === 'recipe' && !dataFlag) throw new UsageError('--format recipe needs --data FILE: the teacher file the run trained on');
+  if (format !== 'recipe' && dataFlag !== undefined) throw new UsageError('--data applies to --format recipe only');
   const fmt = format as Format;
   const state = await outState(out);
   if (state === 'taken')
@@ -129,10 +145,12 @@ export async function runExport(argv: string[]): Promise<number> {
 
   const { state: run, checkpoint } = await loadRun(runDir);
   let base: ExportBase | undefined;
+  let baseDir = '';
   if (run.base) {
     const given = str(f, 'student');
     const dir = given ?? (await runBaseFolder(runDir));
     if (!dir) throw new UsageError(`the run in ${runDir} fine-tunes "${run.base.name}": give its folder with --student DIR`);
+    baseDir = path.resolve(dir);
     base = await studentFolder(dir, given ? '--student' : `the base folder that ${path.join(runDir, 'config.json')} names,`);
   } else if (str(f, 'student') !== undefined) {
     throw new UsageError(`the run in ${runDir} trains a student from scratch: --student does not apply`);
@@ -141,7 +159,13 @@ export async function runExport(argv: string[]): Promise<number> {
   const dtype = dtypeFlag as StoredDtype | undefined;
 
   let written: { name: string; bytes: number }[];
-  if (fmt === 'gguf') {
+  if (fmt === 'recipe') {
+    if (!base || !run.modelConfig.lora)
+      throw new UsageError(`--format recipe: the run in ${runDir} is not a LoRA run on a pretrained base (a recipe trains a PEFT adapter)`);
+    const files = await recipeOf(run, m, { ...base, dir: baseDir }, dataFlag!, runDir);
+    await writeFolder(out, files);
+    written = [...files].map(([name, b]) => ({ name, bytes: b.length }));
+  } else if (fmt === 'gguf') {
     const bytes = ggufFile(m, dtype === 'F16' ? { dtype: 'F16' } : dtype === 'F32' ? { dtype: 'F32' } : {});
     await writeNewFile(out, bytes);
     written = [{ name: path.basename(out), bytes: bytes.length }];
@@ -152,7 +176,53 @@ export async function runExport(argv: string[]): Promise<number> {
   }
   const total = written.reduce((s, x) => s + x.bytes, 0);
   process.stdout.write(
-    `${JSON.stringify({ format: fmt, out, ...(fmt === 'peft' ? {} : { dtype: dtype ?? m.dtype }), files: written, bytes: total })}\n`,
+    `${JSON.stringify({ format: fmt, out, ...(fmt === 'peft' || fmt === 'recipe' ? {} : { dtype: dtype ?? m.dtype }), files: written, bytes: total })}\n`,
   );
   return 0;
+}
+
+/** The recipe of a LoRA run: its data read again from the teacher file as
+ * training read it (the same curation and dev split, checked by the run's
+ * data fingerprint), tokenized with the base's tokenizer. */
+async function recipeOf(
+  run: TrainState,
+  m: ExportModel,
+  base: ExportBase & { dir: string },
+  dataPath: string,
+  runDir: string,
+): Promise<Map<string, Uint8Array>> {
+  const read = (devFraction?: number): ReturnType<typeof readTeacherFile> =>
+    readTeacherFile(createReadStream(dataPath), { ...curationOf(run.trainConfig), ...(devFraction === 0 ? { devFraction: 0 } : {}) });
+  // train held out a dev split unless it was given --eval: whichever matches the run
+  let data: Awaited<ReturnType<typeof readTeacherFile>> | undefined;
+  for (const devFraction of [undefined, 0]) {
+    let d: Awaited<ReturnType<typeof readTeacherFile>>;
+    try {
+      d = await read(devFraction);
+    } catch (e) {
+      throw new UsageError(`--data ${dataPath}: ${(e as Error).message}`);
+    }
+    if (fingerprintGroups(d.groups) === run.datasetFingerprint) {
+      data = d;
+      break;
+    }
+  }
+  if (!data) throw new UsageError(`--data ${dataPath} is not the data the run in ${runDir} trained on (its curated questions differ)`);
+  const tokenizer = base.student.tokenizer;
+  let plan: string | undefined;
+  try {
+    plan = stepPlan(run.modelConfig, tokenizer, data.groups, run.trainConfig, { name: run.base!.name }).text;
+  } catch {
+    plan = undefined; // the memory table is a note: the recipe does not need it
+  }
+  return recipeFiles({
+    state: run,
+    model: m,
+    tokenizer,
+    groups: data.groups,
+    dev: data.dev,
+    baseFolder: base.dir,
+    script: readFileSync(new URL('../export/recipe/train_mcckd.py', import.meta.url), 'utf8'),
+    ...(plan ? { plan } : {}),
+  });
 }

@@ -177,11 +177,20 @@ export const EXPORT_FLAGS = flagTable({
       'peft: a PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) for',
       "    the run's base (LoRA runs only)",
       'gguf: one GGUF file for llama.cpp',
+      'recipe: the training recipe for PyTorch + PEFT + Accelerate (LoRA runs; needs --data):',
+      '    recipe.yaml, data/*.jsonl, init_adapter/, train_mcckd.py, README.md',
     ].join('\n'),
   },
   out: { type: 'string', arg: 'PATH', help: 'the folder to create (hf, peft: absent or empty) or the file (gguf: absent)' },
   student: BASE_FOLDER,
   dtype: { type: 'string', arg: 'F32|F16', help: "how hf and gguf store the weights (default: the base's dtype, F32 from scratch)" },
+  data: { type: 'string', arg: 'FILE', help: 'recipe: the teacher file the run trained on (curated again, checked by its fingerprint)' },
+});
+
+export const IMPORT_FLAGS = flagTable({
+  adapter: { type: 'string', arg: 'DIR', help: 'the folder train_mcckd.py wrote: the PEFT adapter, metrics.jsonl, recipe.yaml' },
+  student: { type: 'string', arg: 'DIR', help: 'the base model folder the adapter was trained on' },
+  out: { type: 'string', arg: 'DIR', help: 'the run folder to create (new or empty)' },
 });
 
 /** Flags of `mcckd experiment` passed to each run's `mcckd train` unchanged. */

@@ -1,4 +1,4 @@
-// `mcckd` entry point: train | eval | inspect | score | generate | export | experiment | teach. Machine-readable results go to
+// `mcckd` entry point: train | eval | inspect | score | generate | export | import | experiment | teach. Machine-readable results go to
 // stdout as JSON (one object per line), progress to stderr, and every failure
 // exits non-zero with a one-line reason. `mcckd COMMAND --help` prints that
 // command's usage on stdout and exits 0.
@@ -9,6 +9,7 @@ import {
   EXPERIMENT_FLAGS,
   EXPORT_FLAGS,
   GENERATE_FLAGS,
+  IMPORT_FLAGS,
   INSPECT_FLAGS,
   SCORE_FLAGS,
   TEACH_FLAGS,
@@ -16,7 +17,7 @@ import {
   TRAIN_NOTE,
 } from './flags';
 
-type Command = 'train' | 'eval' | 'inspect' | 'score' | 'generate' | 'export' | 'experiment' | 'teach';
+type Command = 'train' | 'eval' | 'inspect' | 'score' | 'generate' | 'export' | 'import' | 'experiment' | 'teach';
 
 /** Each command's usage: its synopsis (also listed by the top-level usage),
  * what it does, and its options, printed from the same table it parses with
@@ -63,9 +64,15 @@ they begin the continuation). Stops at the end token or after N new tokens.`,
     flags: GENERATE_FLAGS,
   },
   export: {
-    synopsis: '  mcckd export --run DIR --format hf|peft|gguf --out PATH [--student DIR] [--dtype F32|F16]',
+    synopsis: '  mcckd export --run DIR --format hf|peft|gguf|recipe --out PATH [--student DIR] [--dtype F32|F16] [--data FILE]',
     about: 'Exports a saved run with a model card (README.md); one JSON object {"format", "out", "files", "bytes"} on stdout.',
     flags: EXPORT_FLAGS,
+  },
+  import: {
+    synopsis: '  mcckd import --adapter DIR --student DIR --out RUN',
+    about: `Makes what the recipe's train_mcckd.py wrote (PEFT adapter, metrics.jsonl, recipe.yaml) an mcckd run
+folder on its base; one JSON object {"out", "step", ...} on stdout. AdamW's moments are not carried over.`,
+    flags: IMPORT_FLAGS,
   },
   experiment: {
     synopsis: `  mcckd experiment --data FILE --eval FILE [--eval-ood FILE] --alphas A,A,... --seeds S,S,...
@@ -126,6 +133,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./student')).runGenerate(rest);
     case 'export':
       return (await import('./export')).runExport(rest);
+    case 'import':
+      return (await import('./import')).runImport(rest);
     case 'experiment':
       return (await import('./experiment')).runExperiment(rest);
     case 'teach':
@@ -140,7 +149,9 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${usage(rest[0])}\n`);
       return 0;
     default:
-      throw new UsageError(`unknown command "${command}" (expected train, eval, inspect, score, generate, export, experiment or teach)`);
+      throw new UsageError(
+        `unknown command "${command}" (expected train, eval, inspect, score, generate, export, import, experiment or teach)`,
+      );
   }
 }
 

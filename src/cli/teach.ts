@@ -157,6 +157,19 @@ export async function runTeach(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', onSigint);
   const settings: TeachSettings = { ...s, template, taskType: type };
+  // A resume with other settings mixes two kinds of samples: said once.
+  const load = store.load.bind(store);
+  store.load = async () => {
+    const recs = await load();
+    const other = recs.find(
+      (r) => r.teacher !== teacher.name || r.temperature !== s.temperature || r.topP !== s.topP || r.maxTokens !== s.maxTokens,
+    );
+    if (other)
+      process.stderr.write(
+        `warning: ${samplesPath} holds samples made with other settings (${other.teacher}, temperature ${other.temperature}, top-p ${other.topP}, max tokens ${other.maxTokens}); they are kept\n`,
+      );
+    return recs;
+  };
   let reask: string[] | undefined;
   if (flags.reask) {
     const stored = await store.load();

@@ -4,17 +4,33 @@
 // half precision or int8 (fused/pack.ts) and read by our WGSL kernels
 // (fused/packed.ts). GPT-2's learned positions (wpe, at most 1024 x d: small
 // next to the tables), the norms and the biases stay float32. The adapter and its optimizer are
-// float32 whatever the base: only frozen weights are packed. The host copy
-// (and so the base fingerprint, src/hf/student.ts) is the float32 one.
+// float32 whatever the base: only frozen weights are packed. A matrix read
+// from an F16 / BF16 file is held on the host in its 16-bit patterns
+// (half-tensor.ts) and packed from them without a float32 copy; the base
+// fingerprint (src/hf/student.ts) hashes its float32 values whatever the
+// file's dtype and whatever the base dtype.
 
 import * as tf from '@tensorflow/tfjs-core';
 import { FAMILIES } from './arch';
 import type { GpuLimits } from './limits';
 import { createVariables, type Params } from './model';
 import { BaseDtypeError, type BaseDtype } from './base-dtype-choice';
-import { blockRows, packF16, packInt8, packedBytes, rowWords, type PackedDtype, type PackedMatrix, type SourceLayout } from './fused/pack';
+import {
+  blockRows,
+  packBf16Bits,
+  packF16,
+  packF16Bits,
+  packInt8,
+  packInt8Of,
+  packedBytes,
+  rowWords,
+  type PackedDtype,
+  type PackedMatrix,
+  type SourceLayout,
+} from './fused/pack';
+import { halfValue, isHalfTensor } from './half-tensor';
 import { packedBlockKey, packedKey, scaleBlockKey, scaleKey } from './fused/packed';
-import type { TensorMap } from './state';
+import type { NamedTensor, TensorMap } from './state';
 
 export {
   BASE_DTYPES,
@@ -45,11 +61,25 @@ export function packedTableName(name: string, shape: readonly number[]): boolean
   return shape.length === 2 && (name === 'lm_head.weight' || FAMILIES.some((f) => f.embeddingName === name));
 }
 
+/** A weight packed in `dtype`: from its file's 16-bit patterns when it is
+ * held so (half-tensor.ts: F16 words are the file's halves, BF16 is rounded
+ * and int8 quantized one value at a time, never through a float32 copy of
+ * the matrix), else from its float32 values; the same words and scales
+ * either way. */
+export function packWeight(w: NamedTensor, shape: readonly number[], layout: SourceLayout, dtype: PackedDtype): PackedMatrix {
+  if (isHalfTensor(w)) {
+    const { bits, half } = w;
+    if (dtype === 'int8') return packInt8Of((k) => halfValue(half, bits[k]), shape, layout);
+    return half === 'F16' ? packF16Bits(bits, shape, layout) : packBf16Bits(bits, shape, layout);
+  }
+  return dtype === 'f16' ? packF16(w.data, shape, layout) : packInt8(w.data, shape, layout);
+}
+
 /** One matrix packed, refusing one larger than a GPU binding (tfjs binds a
  * tensor whole and computes wrong numbers past the limit). */
 function packOne(
   name: string,
-  data: Float32Array,
+  w: NamedTensor,
   shape: readonly number[],
   layout: SourceLayout,
   dtype: PackedDtype,
@@ -57,7 +87,7 @@ function packOne(
 ): PackedMatrix {
   let p: PackedMatrix;
   try {
-    p = dtype === 'f16' ? packF16(data, shape, layout) : packInt8(data, shape, layout);
+    p = packWeight(w, shape, layout, dtype);
   } catch (e) {
     throw new BaseDtypeError(`cannot hold ${name} in ${dtype}: ${(e as Error).message}`);
   }
@@ -116,7 +146,7 @@ export function createBaseVariables(
       if (w.shape.length !== 2 || w.shape[0] !== shape[0] || w.shape[1] !== shape[1])
         throw new Error(`parameter ${name} has shape [${w.shape}], the config needs [${shape}]`);
       if (isTable) {
-        const pm = packOne(name, w.data, shape, 'out-in', dtype); // [V, d]: rows are tokens
+        const pm = packOne(name, w, shape, 'out-in', dtype); // [V, d]: rows are tokens
         const most = Math.min(
           o.partBytes ?? Infinity,
           o.limits?.maxStorageBufferBindingSize ?? Infinity,
@@ -125,7 +155,7 @@ export function createBaseVariables(
         addPackedTable(p, name, pm, most, tag);
         continue;
       }
-      const pm = packOne(name, w.data, shape, layout, dtype, o.limits);
+      const pm = packOne(name, w, shape, layout, dtype, o.limits);
       const pre = name.slice(0, -'.weight'.length);
       const words = tf.tensor2d(pm.words, [pm.rows, pm.wordsPerRow], 'int32');
       p.set(packedKey(pre), tf.variable(words, false, `${packedKey(pre)}#${tag()}`));

@@ -239,19 +239,20 @@ export function createVariables(weights: TensorMap, table: [string, number[]][],
     if (w.shape.length !== shape.length || w.shape.some((s, i) => s !== shape[i])) {
       throw new Error(`parameter ${name} has shape [${w.shape}], the config needs [${shape}]`);
     }
-    const bytes = w.data.length * 4;
+    const data = w.data; // once: a weight held in 16-bit patterns is decoded on each read (half-tensor.ts)
+    const bytes = data.length * 4;
     if (!trainable && o.partBytes !== undefined && bytes > o.partBytes && splittable(name)) {
       const [rows, cols] = shape;
       const per = Math.max(1, Math.floor(o.partBytes / (cols * 4))); // rows a block
       for (let k = 0, start = 0; start < rows; k++, start += per) {
         const n = Math.min(per, rows - start);
-        const init = tf.tensor(w.data.subarray(start * cols, (start + n) * cols), [n, cols], 'float32');
+        const init = tf.tensor(data.subarray(start * cols, (start + n) * cols), [n, cols], 'float32');
         p.set(`${name}${PART}${k}`, tf.variable(init, false, `${name}${PART}${k}#${Math.random().toString(36).slice(2)}`));
         init.dispose();
       }
       continue;
     }
-    const init = tf.tensor(w.data, shape, 'float32');
+    const init = tf.tensor(data, shape, 'float32');
     // tfjs variable names are global: two trainers (a comparison) must not clash
     p.set(name, tf.variable(init, trainable, `${name}#${Math.random().toString(36).slice(2)}`));
     init.dispose();

@@ -28,6 +28,7 @@ import {
   type PretrainedStudent,
 } from './inference';
 import { Rng } from '../shared/rng';
+import { nextPicks } from './picks';
 import type { BaseDtype } from './base-dtype';
 
 export type { PretrainedStudent } from './inference';
@@ -64,7 +65,7 @@ function allFinite(map: TensorMap): boolean {
 }
 
 /** Seed offsets keep weight init and data order independent streams. */
-const DATA_SEED_SALT = 0x5bd1e995;
+export const DATA_SEED_SALT = 0x5bd1e995;
 
 export class Trainer {
   readonly modelConfig: ModelConfig;
@@ -212,23 +213,11 @@ export class Trainer {
   /** The next B questions in the seeded order, each with two distinct
    * rationales drawn at random (one, when the question has one). */
   private nextPicks(): { a: EncodedRationale; b: EncodedRationale | null }[] {
-    if (this.data.length === 0) throw new Error('no training data: every question was dropped or none was given');
-    const picks: { a: EncodedRationale; b: EncodedRationale | null }[] = [];
-    for (let i = 0; i < this.trainConfig.batchSize; i++) {
-      if (this.cursor.position >= this.cursor.order.length) {
-        this.cursor = { epoch: this.cursor.epoch + 1, position: 0, order: this.rng.shuffle(this.data.map((_, j) => j)) };
-      }
-      const g = this.data[this.cursor.order[this.cursor.position++]];
-      const k = g.rationales.length;
-      if (k === 1) {
-        picks.push({ a: g.rationales[0], b: null });
-        continue;
-      }
-      const x = this.rng.int(k);
-      const y = (x + 1 + this.rng.int(k - 1)) % k; // uniform over the others
-      picks.push({ a: g.rationales[x], b: g.rationales[y] });
-    }
-    return picks;
+    const sizes = this.data.map((g) => g.rationales.length);
+    return nextPicks(sizes, this.cursor, this.rng, this.trainConfig.batchSize).map(({ group, a, b }) => {
+      const rs = this.data[group].rationales;
+      return { a: rs[a], b: b === null ? null : rs[b] };
+    });
   }
 
   private batch(picks: { a: EncodedRationale; b: EncodedRationale | null }[]): HostBatch {

@@ -6,6 +6,8 @@
 // its own byte range, so that a file of any size (over 2 GiB too) costs
 // only the weights kept. Works on any file source: the files of a folder
 // picked in the page (Blob.slice), or a directory in Node (a file handle).
+// The matrices a packed base packs stay in their F16 / BF16 patterns when
+// the file stores them so (core/half-tensor.ts): no float32 copy of them.
 
 import {
   headerLength,
@@ -16,6 +18,9 @@ import {
   tensorFromBytes,
   type SafetensorsLayout,
 } from '../checkpoint/safetensors';
+import { LITTLE_ENDIAN } from '../checkpoint/hash';
+import { packableName, packedTableName } from '../core/base-dtype';
+import { halfTensor } from '../core/half-tensor';
 import type { TensorMap } from '../core/state';
 import { canonicalName, checkStoredTensors, HfConfigError, isIgnoredTensor, parseHfConfig, type HfModelSpec } from './config';
 
@@ -38,9 +43,12 @@ export interface HfFolder {
   spec: HfModelSpec;
   /** config.json as stored (an export writes it back with the keys we do not read). */
   rawConfig: unknown;
-  /** Parameters under our table's names (GPT-2's `transformer.` prefix). */
+  /** Parameters under our table's names (GPT-2's `transformer.` prefix):
+   * float32, but the matrices a packed base packs (core/base-dtype.ts) when
+   * the file stores them F16 / BF16, which stay in their 16-bit patterns
+   * (HalfTensor: `data` decodes them on each read). */
   weights: TensorMap;
-  /** The storage dtypes seen (converted to float32 here). */
+  /** The storage dtypes seen. */
   dtypes: string[];
   tokenizerJson?: unknown;
   tokenizerConfig?: unknown;
@@ -102,23 +110,37 @@ export async function readSafetensorsLayout(
 
 /** The tensors of `layout` that `want` keeps, as float32, each read by its
  * own range: a file of any size costs the tensors kept plus one tensor's
- * bytes at a time. */
+ * bytes at a time. An F16 / BF16 tensor that `keepHalf` names is kept in
+ * its 16-bit patterns instead (a HalfTensor: half the bytes, packed for the
+ * GPU without a float32 copy). */
 export async function readSafetensors(
   src: FolderSource,
   file: string,
   layout: SafetensorsLayout,
   want: (name: string) => boolean,
   fail: (msg: string) => never = refuse,
+  keepHalf: (name: string, shape: number[]) => boolean = () => false,
 ): Promise<TensorMap> {
   const out: TensorMap = Object.create(null) as TensorMap;
   for (const e of layout.entries) {
     if (!want(e.name)) continue;
     const bytes = await src.read(file, { offset: layout.dataStart + e.begin, length: e.end - e.begin });
     if (bytes.length !== e.end - e.begin) fail(`${file} was cut short while it was read (tensor "${e.name}")`);
-    out[e.name] = { shape: e.shape, data: tensorFromBytes(e, bytes) };
+    out[e.name] =
+      (e.dtype === 'F16' || e.dtype === 'BF16') && LITTLE_ENDIAN && keepHalf(e.name, e.shape)
+        ? halfTensor(e.shape, e.dtype, halfBits(bytes))
+        : { shape: e.shape, data: tensorFromBytes(e, bytes) };
   }
   return out;
 }
+
+/** A tensor's bytes as 16-bit patterns: a view where the range starts on an
+ * even byte (a FolderSource's range read is its own buffer, so the view
+ * keeps nothing else alive), else a copy. */
+const halfBits = (bytes: Uint8Array): Uint16Array =>
+  bytes.byteOffset % 2 === 0
+    ? new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.length / 2)
+    : new Uint16Array(bytes.slice().buffer, 0, bytes.length / 2);
 
 /** The weight files and, for shards, which tensor each holds. */
 async function weightFiles(src: FolderSource): Promise<string[]> {
@@ -160,7 +182,17 @@ export async function readHfFolder(src: FolderSource): Promise<HfFolder> {
   checkStoredTensors(spec, stored);
   const weights: TensorMap = Object.create(null) as TensorMap;
   for (const [i, f] of files.entries()) {
-    const tensors = await readSafetensors(src, f, layouts[i], (name) => !isIgnoredTensor(name, spec));
+    const tensors = await readSafetensors(
+      src,
+      f,
+      layouts[i],
+      (name) => !isIgnoredTensor(name, spec),
+      refuse,
+      (name, shape) => {
+        const ours = canonicalName(name, spec);
+        return packableName(ours, shape) || packedTableName(ours, shape); // what a packed base packs
+      },
+    );
     for (const [name, t] of Object.entries(tensors)) weights[canonicalName(name, spec)] = t;
   }
   const optional = async (name: string): Promise<unknown> => (src.has(name) ? readJson(src, name) : undefined);

@@ -4,17 +4,29 @@
 
 import { paramShapes } from '../core/config';
 import type { PretrainedStudent } from '../core/trainer';
+import { decodeHalf, isHalfTensor } from '../core/half-tensor';
 import type { TensorMap } from '../core/state';
 import { LITTLE_ENDIAN, Xxh32 } from '../checkpoint/hash';
 import { HfConfigError, studentConfig, type HfModelSpec } from './config';
 import { readHfFolder, type FolderSource, type HfFolder } from './folder';
 import { HfTokenizer } from './tokenizer';
 
+/** Values a weight held in 16-bit patterns is hashed by at a time, through
+ * one buffer made once (64 KB, not a copy of any weight). */
+const FINGERPRINT_BLOCK = 16384;
+const block = new Float32Array(FINGERPRINT_BLOCK);
+const blockBytes = new Uint8Array(block.buffer);
+
 /** xxh32 of the config and of every weight (names, shapes, float32 bytes in
  * the table's order), as 8 hex digits and the parameter count. It hashes the
  * values the student computes with, so a folder re-saved in another layout
- * (sharded, or F32 holding the same BF16 values) keeps its fingerprint. */
+ * (sharded, or F32 holding the same BF16 values) keeps its fingerprint, and
+ * the base dtype a run holds it in plays no part. A weight kept in its
+ * F16 / BF16 patterns (core/half-tensor.ts) is hashed by its float32 values
+ * a block at a time (xxh32 streams): the same bytes, without a float32 copy
+ * of the matrix. */
 function baseFingerprint(spec: HfModelSpec, weights: TensorMap): string {
+  if (!LITTLE_ENDIAN) throw new Error('big-endian hosts are not supported');
   const h = new Xxh32(0x6d63636b);
   const enc = new TextEncoder();
   h.update(enc.encode(JSON.stringify(spec)));
@@ -22,10 +34,19 @@ function baseFingerprint(spec: HfModelSpec, weights: TensorMap): string {
   for (const [name, shape] of paramShapes(studentConfig(spec))) {
     const t = weights[name];
     h.update(enc.encode(`${name}[${shape.join(',')}]`));
-    const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-    if (!LITTLE_ENDIAN) throw new Error('big-endian hosts are not supported');
-    h.update(bytes);
-    n += t.data.length;
+    if (isHalfTensor(t)) {
+      const count = t.bits.length;
+      for (let at = 0; at < count; at += FINGERPRINT_BLOCK) {
+        const len = Math.min(FINGERPRINT_BLOCK, count - at);
+        decodeHalf(t, at, block.subarray(0, len));
+        h.update(blockBytes.subarray(0, len * 4));
+      }
+      n += count;
+      continue;
+    }
+    const data = t.data;
+    h.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    n += data.length;
   }
   return `${h.hex()}-${n}`;
 }

@@ -98,6 +98,7 @@ export class CheckpointsView {
       ...(lora ? [['peft', 'PEFT LoRA adapter (.zip)'] as [ExportFormat, string]] : []),
       ['gguf', 'GGUF for llama.cpp (.gguf)'],
       ['weights', 'Weights only (.safetensors)'],
+      ...(lora ? [['recipe', 'Scale up: download the training recipe (.zip)'] as [ExportFormat, string]] : []),
     ];
     const select = h(
       'select',

@@ -9,6 +9,8 @@ interface DataHandlers {
   evalFile(file: File): void;
   clearEval(): void;
   demo(): void;
+  /** Opens the Teacher step (generate rationales instead of uploading). */
+  teach?(): void;
 }
 
 function fileInput(label: string, testid: string, accept: string, onFile: (f: File) => void): { el: HTMLElement; input: HTMLInputElement } {
@@ -66,6 +68,23 @@ export class DataInputView {
         demo,
         h('span', { class: 'muted', text: 'Demo: grade-school arithmetic with several rationales per question, served by this app.' }),
       ),
+      handlers.teach
+        ? h(
+            'div',
+            { class: 'buttons' },
+            h('button', {
+              text: 'Generate rationales with a teacher',
+              testid: 'open-teach',
+              class: 'secondary',
+              attrs: { type: 'button' },
+              on: { click: handlers.teach },
+            }),
+            h('span', {
+              class: 'muted',
+              text: 'No rationales yet? Ask a local model (Ollama, llama.cpp, vLLM, LM Studio or a GGUF file) for them.',
+            }),
+          )
+        : null,
     );
     drop.addEventListener('dragover', (e) => {
       e.preventDefault();

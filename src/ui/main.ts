@@ -19,6 +19,7 @@ import { evalReportView, reportView } from './report';
 import { backendFromLink, settingsView } from './settings';
 import { StudentView } from './student';
 import { TrainingView } from './training';
+import { TeachView } from './teach';
 
 catchGlobalErrors();
 const api = startWorker((msg) => showError('Training worker', msg));
@@ -49,6 +50,12 @@ const dataView = new DataInputView({
       evalReportBox.replaceChildren();
     }),
   demo: () => loadDemo(),
+  teach: () => teachView.open(),
+});
+
+// The Teacher step (inside Data): its rationales load like an upload.
+const teachView = new TeachView({
+  useRationales: (f) => void loadData({ kind: 'file', file: f }).then((read) => read && ui.hasData && settings.setDemo(false)),
 });
 
 const student = new StudentView({
@@ -185,7 +192,7 @@ document.getElementById('app')?.replaceChildren(
   h(
     'main',
     {},
-    section('1', 'Data', 'data', dataView.el),
+    section('1', 'Data', 'data', dataView.el, teachView.el),
     section('2', 'Curation report', 'report', reportBox, evalReportBox),
     section('3', 'Student', 'student', student.el),
     section('4', 'Settings', 'settings', settings.el),
@@ -524,6 +531,7 @@ if (new URLSearchParams(location.search).has('diagnostics')) {
   });
 }
 void refreshCheckpoints();
+void teachView.refreshUnfinished();
 // Ask the browser to keep checkpoints under storage pressure (only the page
 // may ask; the answer doesn't change what we do).
 void navigator.storage?.persist?.().catch(() => undefined);

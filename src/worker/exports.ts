@@ -3,12 +3,18 @@
 // the model card its facts: the teacher file, what curation kept, the latest
 // evaluation of this checkpoint's step.
 
+import { zipSync, type Zippable } from 'fflate';
 import { exportDownload, safeName, type ExportKind } from '../export/bundle';
-import { exportModel } from '../export/source';
+import { baseModelName } from '../export/card';
+import { recipeFiles } from '../export/recipe';
+import trainScript from '../export/recipe/train_mcckd.py?raw';
+import { exportModel, type ExportBase, type ExportModel } from '../export/source';
+import { stepPlan } from '../core/run';
+import type { TrainState } from '../core/state';
 import type { CheckpointMeta, RunFacts, RunRecord } from '../checkpoint/schema';
 import type { DataReport, ExportFormat } from './protocol';
 import type { CheckpointStore } from '../checkpoint/store';
-import type { Session } from './session';
+import { readTeacher, type Session, type TeacherData } from './session';
 import { baseFolderFor } from './students';
 
 async function factsOf(store: CheckpointStore, run: RunRecord | undefined, meta: CheckpointMeta): Promise<RunFacts> {
@@ -53,5 +59,60 @@ export async function exportCheckpoint(
   const state = await store.loadCheckpoint(id);
   const base = state.base ? await baseFolderFor(state.base, session.student) : undefined;
   const m = exportModel(state, { ...(base ? { base } : {}), facts: await factsOf(store, run, meta) });
+  if (format === 'recipe') return recipeDownload(session, state, m, base);
   return exportDownload(m, format as ExportKind);
+}
+
+/** The data a run trained on, curated as it was: the loaded data, the demo
+ * data or the file kept with the run (none of them replaces what is loaded). */
+async function trainedOn(session: Session, state: TrainState): Promise<TeacherData> {
+  const curation = { k: state.trainConfig.k, seed: state.trainConfig.seed };
+  const fp = state.datasetFingerprint;
+  const d = session.data;
+  if (d) {
+    const same = d.curatedWith.k === curation.k && d.curatedWith.seed === curation.seed;
+    const again = same ? d : await readTeacher(d.source, curation).catch(() => undefined);
+    if (again?.fingerprint === fp) return again;
+  }
+  const demo = await readTeacher({ kind: 'demo' }, curation).catch(() => undefined);
+  if (demo?.fingerprint === fp) return demo;
+  const kept = await (await session.store.open()).getDataset(fp);
+  if (kept) {
+    const k = await readTeacher({ kind: 'file', file: new File([kept.bytes], kept.name) }, curation);
+    if (k.fingerprint === fp) return k;
+  }
+  throw new Error('the recipe holds the data this run trained on: load its teacher file, then export again');
+}
+
+/** The training recipe (src/export/recipe.ts) as one zip whose entries sit in one folder. */
+async function recipeDownload(
+  session: Session,
+  state: TrainState,
+  m: ExportModel,
+  base: ExportBase | undefined,
+): Promise<{ fileName: string; bytes: Uint8Array }> {
+  if (!base || !state.modelConfig.lora) throw new Error('a training recipe is made for a LoRA run on a pretrained model');
+  const data = await trainedOn(session, state);
+  const tokenizer = base.student.tokenizer;
+  let plan: string | undefined;
+  try {
+    plan = stepPlan(state.modelConfig, tokenizer, data.groups, state.trainConfig, { name: state.base!.name }).text;
+  } catch {
+    plan = undefined; // the memory table is a note: the recipe does not need it
+  }
+  // the page has no folder path: the Hub id from config.json, or the name (--base DIR then)
+  const files = recipeFiles({
+    state,
+    model: m,
+    tokenizer,
+    groups: data.groups,
+    dev: data.dev,
+    baseFolder: baseModelName(m) ?? state.base!.name,
+    script: trainScript,
+    ...(plan ? { plan } : {}),
+  });
+  const dir = `${safeName(m.facts.name)}-step${m.step}-recipe`;
+  const entries: Zippable = {};
+  for (const [name, bytes] of files) entries[`${dir}/${name}`] = [bytes, { level: name.endsWith('.safetensors') ? 0 : 6 }];
+  return { fileName: `${dir}.zip`, bytes: zipSync(entries) };
 }

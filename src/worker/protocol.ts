@@ -255,7 +255,7 @@ export interface CheckpointView {
 /** A stored run with its checkpoints, newest first. */
 /** What a checkpoint exports as: our checkpoint (everything to resume, or
  * the weights only), or the student for other tools (src/export/bundle.ts). */
-export type ExportFormat = 'checkpoint' | 'weights' | 'hf' | 'peft' | 'gguf';
+export type ExportFormat = 'checkpoint' | 'weights' | 'hf' | 'peft' | 'gguf' | 'recipe';
 
 export interface RunView {
   id: string;

@@ -99,7 +99,7 @@ describe('opening and migrations', () => {
     store.close();
     const raw = await openDB(name);
     expect(raw.version).toBe(DB_VERSION);
-    expect([...raw.objectStoreNames].sort()).toEqual(['blobs', 'checkpoints', 'datasets', 'metrics', 'runs']);
+    expect([...raw.objectStoreNames].sort()).toEqual(['blobs', 'checkpoints', 'datasets', 'metrics', 'runs', 'teachRuns', 'teachSamples']);
     expect([...raw.transaction('checkpoints').store.indexNames]).toEqual(['byRun']);
     raw.close();
     const again = await CheckpointStore.open(name);

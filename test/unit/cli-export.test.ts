@@ -104,7 +104,9 @@ describe.skipIf(!hasNumpy)('mcckd export', () => {
   it('--help lists the options; the top-level usage names export', async () => {
     const h = await mcckd(['export', '--help']);
     expect(h.code).toBe(0);
-    expect(h.stdout).toMatch(/mcckd export --run DIR --format hf\|peft\|gguf --out PATH \[--student DIR\] \[--dtype F32\|F16\]/);
+    expect(h.stdout).toMatch(
+      /mcckd export --run DIR --format hf\|peft\|gguf\|recipe --out PATH \[--student DIR\] \[--dtype F32\|F16\] \[--data FILE\]/,
+    );
     expect(h.stdout).toMatch(/--format F {13}hf: a Hugging Face model folder/);
     const top = await mcckd([]);
     expect(top.stderr).toMatch(/mcckd export --run DIR/);
@@ -183,7 +185,7 @@ describe.skipIf(!hasNumpy)('mcckd export', () => {
     expect(existsSync(at('empty', 'model.safetensors'))).toBe(true);
     const fmt = await mcckd(['export', '--run', run, '--format', 'onnx', '--out', at('x')]);
     expect(fmt.code).toBe(2);
-    expect(fmt.stderr).toMatch(/--format must be one of hf, peft, gguf, got "onnx"/);
+    expect(fmt.stderr).toMatch(/--format must be one of hf, peft, gguf, recipe, got "onnx"/);
     const dt = await mcckd(['export', '--run', run, '--format', 'hf', '--out', at('x'), '--dtype', 'F8']);
     expect(dt.code).toBe(2);
     expect(dt.stderr).toMatch(/--dtype must be F32 or F16, got "F8"/);

@@ -26,6 +26,8 @@ let server: Server;
 let base = '';
 let delayMs = 0;
 let requests = 0;
+/** Answer question 0 wrongly for seeds below this (so it keeps too few). */
+let wrongBelow = 0;
 
 beforeAll(async () => {
   // Answers with the gold number of the question in the prompt, in words
@@ -44,7 +46,8 @@ beforeAll(async () => {
       requests++;
       const j = JSON.parse(body) as { messages: { content: string }[]; seed: number };
       const n = Number(/Ann has (\d+) apples/.exec(j.messages[1].content.split('Q: ').pop() ?? '')?.[1] ?? 0);
-      const text = `Step ${j.seed % 97} then ${(j.seed >> 8) % 89} and ${(j.seed >> 16) % 83}: ${n} and 2 make ${n + 2}.\nTherefore, the answer is ${n + 2}.`;
+      const a = n === 0 && j.seed < wrongBelow ? 7 : n + 2;
+      const text = `Step ${j.seed % 97} then ${(j.seed >> 8) % 89} and ${(j.seed >> 16) % 83}: ${n} and 2 make ${a}.\nTherefore, the answer is ${a}.`;
       setTimeout(() => {
         res.writeHead(200, { 'Content-Type': 'application/json' });
         res.end(JSON.stringify({ choices: [{ message: { content: text }, finish_reason: 'stop' }], usage: { completion_tokens: 12 } }));
@@ -142,9 +145,10 @@ describe('mcckd teach', () => {
     appendFileSync(samples, lines[9].slice(0, 30));
     rmSync(out);
     const before = requests;
-    const resumed = await mcckd([...teachArgs(out), '--resume']);
+    const resumed = await mcckd([...teachArgs(out), '--resume', '--temperature', '0.5']);
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(resumed.stderr).toMatch(/warning: .*line 10 is incomplete .*ignored, its sample will be asked again/);
+    expect(resumed.stderr).toMatch(/warning: .*gen\.samples\.jsonl holds samples made with other settings \(tiny @ .*, temperature 0\.7,/);
     expect(requests - before).toBe(3);
     const after = sampleLines(out);
     expect(after.length).toBe(12);
@@ -184,5 +188,23 @@ describe('mcckd teach', () => {
     const all = sampleLines(out);
     expect(all.length).toBe(12);
     expect(new Set(keysOf(all)).size).toBe(12);
+  });
+
+  it('--reask asks K more samples for the questions that kept fewer than 2', async () => {
+    const out = path.join(root, 're.jsonl');
+    wrongBelow = 2 ** 31; // every first-round answer to q0 is wrong
+    const r = await mcckd(teachArgs(out));
+    wrongBelow = 0;
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.trim().split('\n').pop() as string).reask).toEqual(['q0']);
+    expect(r.stderr).toMatch(/1 questions kept fewer than 2 rationales; ask them K more with:\n\s+mcckd teach .* --reask/);
+    expect(r.stderr).toMatch(/dropped: wrong-answer 3/);
+    const before = requests;
+    const again = await mcckd([...teachArgs(out), '--reask']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(requests - before).toBe(3);
+    const res = JSON.parse(again.stdout.trim().split('\n').pop() as string);
+    expect(res).toMatchObject({ samples: 15, reask: [] });
+    expect(keysOf(sampleLines(out)).filter((k) => k.startsWith('q0/'))).toEqual(['q0/0', 'q0/1', 'q0/2', 'q0/3', 'q0/4', 'q0/5']);
   });
 });

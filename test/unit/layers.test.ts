@@ -91,7 +91,17 @@ function graph(): { files: string[]; edges: Edge[]; unresolved: string[]; packag
         if (!typeOnly) packages.set(rel(f), [...(packages.get(rel(f)) ?? []), spec]);
         continue;
       }
-      if (/\.(css|json|wasm)$/.test(spec)) continue; // an asset, not code
+      if (/\.(css|json|wasm)$/.test(spec) || spec.endsWith('?raw')) continue; // an asset (or a file as text), not code
+      // Vite's `?url` / `?worker&url` imports give the built file's URL, a
+      // string: the importer loads none of its code (the page starts the
+      // teacher worker from it), so the edge counts as type-only
+      const asUrl = /\?(worker&)?url$/.test(spec);
+      if (asUrl) {
+        const to = resolveFile(f, spec.replace(/\?.*$/, ''), set);
+        if (to) edges.push({ from: rel(f), to: rel(to), spec, typeOnly: true });
+        else unresolved.push(`${rel(f)} imports '${spec}'`);
+        continue;
+      }
       const to = resolveFile(f, spec, set);
       if (to) edges.push({ from: rel(f), to: rel(to), spec, typeOnly });
       else unresolved.push(`${rel(f)} imports '${spec}'`);

@@ -170,6 +170,33 @@ describe('teach()', () => {
     expect(rec.prompt).toContain('Q: Ann has');
   });
 
+  it('progress: done/total over the whole job, tokens/s and ETA from this session on the given clock', async () => {
+    let clock = 0;
+    const t = new FnTeacher((req) => {
+      clock += 1000; // each sample takes one second
+      return { text: rationaleFor(req), tokens: 10, finish: 'stop' };
+    });
+    const first = new MemStore();
+    await teach({ questions: QS.slice(0, 1), teacher: new FnTeacher(), settings: settings(), store: first, sleep: noSleep });
+    const seen: { done: number; tps: number; eta: number | null }[] = [];
+    await teach({
+      questions: QS.slice(0, 3),
+      teacher: t,
+      settings: settings({ concurrency: 1 }),
+      store: new MemStore(first.appended),
+      sleep: noSleep,
+      now: () => clock,
+      onProgress: (p) => {
+        if (p.inFlight === 0) seen.push({ done: p.done, tps: p.tokensPerSecond, eta: p.etaSeconds });
+        expect(p.total).toBe(9);
+      },
+    });
+    // 3 resumed samples count as done; after 2 new ones in 2 s: 10 tok/s, 4 left at 1 s each.
+    expect(seen[0]).toEqual({ done: 3, tps: 0, eta: null });
+    expect(seen[2]).toEqual({ done: 5, tps: 10, eta: 4 });
+    expect(seen.at(-1)).toEqual({ done: 9, tps: 10, eta: 0 });
+  });
+
   it('resumes: stored keys are not asked again, and a run never stores a key twice under concurrency', async () => {
     const first = new MemStore();
     await teach({ questions: QS.slice(0, 3), teacher: new FnTeacher(), settings: settings(), store: first, sleep: noSleep });

@@ -205,4 +205,19 @@ describe('endpoint teacher', () => {
     const r = await preflight(`http://127.0.0.1:${port}/v1`, { origin: 'http://localhost:5173' });
     expect(r).toMatchObject({ ok: false, kind: 'unreachable' });
   });
+
+  it("preflight: a server that answers only a no-cors probe is a CORS refusal, with that server's fix", async () => {
+    // Node's fetch enforces no CORS; this one refuses to hand over a cors
+    // answer as a browser does for a server without the headers (the real
+    // browser case is the page's test), while the server is real.
+    const browserLike: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      if (init?.mode !== 'no-cors') throw new TypeError('Failed to fetch');
+      return res;
+    };
+    handler = (_r, _b, res) => models(res);
+    const r = await preflight(base, { origin: 'http://localhost:5173', fetch: browserLike });
+    expect(r).toMatchObject({ ok: false, kind: 'cors' });
+    expect(r.ok || r.message).toMatch(/answered, but without CORS headers for http:\/\/localhost:5173/);
+  });
 });

@@ -76,16 +76,43 @@ export function packF16(data: Float32Array, shape: readonly number[], layout: So
   });
 }
 
+/** Whether this host stores a 16-bit value's low byte first (as WGSL and
+ * safetensors do): every host a browser or Node runs on. */
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /** F16 as a safetensors file stores it (little-endian 16-bit patterns):
  * the bits are packed as they are, without a float32 detour. */
 export function packF16Bits(bits: Uint16Array, shape: readonly number[], layout: SourceLayout): PackedMatrix {
   const [rows, cols] = outIn(shape, layout);
+  if (layout === 'out-in' && cols % 2 === 0 && LITTLE_ENDIAN_HOST) {
+    // rows need no padding and element 2j is already the low half of word j
+    // (little-endian): the packed words are the file's bytes, copied once
+    const words = new Int32Array(bits.length / 2);
+    new Uint16Array(words.buffer).set(bits);
+    return { dtype: 'f16', rows, cols, wordsPerRow: cols / 2, words };
+  }
   const idx = at(layout, rows, cols);
   return packHalves(rows, cols, (o, i) => bits[idx(o, i)]);
 }
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
+
+/** The f16 bits of every bfloat16 pattern (floatToHalfBits of its value),
+ * -1 for a finite value past the half range: one look-up a value instead of
+ * a rounding (a 0.5B base holds half a billion). Made on first use, 256 KB. */
+let bf16Halves: Int32Array | undefined;
+function bf16ToHalf(): Int32Array {
+  if (!bf16Halves) {
+    bf16Halves = new Int32Array(65536);
+    for (let b = 0; b < 65536; b++) {
+      u32[0] = b << 16; // a bfloat16 is the top half of a float32 (exact)
+      const h = floatToHalfBits(f32[0]);
+      bf16Halves[b] = (h & 0x7fff) === 0x7c00 && Number.isFinite(f32[0]) ? -1 : h;
+    }
+  }
+  return bf16Halves;
+}
 
 /** BF16 patterns -> f16: a bfloat16 is the top half of a float32 (exact),
  * then rounded to nearest even. BF16's 8-bit mantissa fits a half's 10
@@ -94,12 +121,14 @@ const u32 = new Uint32Array(f32.buffer);
 export function packBf16Bits(bits: Uint16Array, shape: readonly number[], layout: SourceLayout): PackedMatrix {
   const [rows, cols] = outIn(shape, layout);
   const idx = at(layout, rows, cols);
+  const table = bf16ToHalf();
   return packHalves(rows, cols, (o, i) => {
-    u32[0] = bits[idx(o, i)] << 16;
-    const x = f32[0];
-    const h = floatToHalfBits(x);
-    if ((h & 0x7fff) === 0x7c00 && Number.isFinite(x))
-      throw new RangeError(`value ${x} at [${o}, ${i}] is beyond half precision's range (65504)`);
+    const b = bits[idx(o, i)];
+    const h = table[b];
+    if (h < 0) {
+      u32[0] = b << 16;
+      throw new RangeError(`value ${f32[0]} at [${o}, ${i}] is beyond half precision's range (65504)`);
+    }
     return h;
   });
 }
@@ -117,23 +146,32 @@ function roundEven(x: number): number {
  * scale / 2 of the original (the rounding) and exact at the row's largest
  * magnitude. A non-finite value is refused (it has no scale). */
 export function packInt8(data: Float32Array, shape: readonly number[], layout: SourceLayout): PackedMatrix {
+  return packInt8Of((k) => data[k], shape, layout);
+}
+
+/** packInt8 of the values `value(k)` (k: the index into the source): a
+ * source held in 16-bit patterns (F16 / BF16 read one value at a time) is
+ * quantized with no float32 copy, to the same words and scales. */
+export function packInt8Of(value: (k: number) => number, shape: readonly number[], layout: SourceLayout): PackedMatrix {
   const [rows, cols] = outIn(shape, layout);
   const idx = at(layout, rows, cols);
   const wordsPerRow = rowWords(cols, 'int8');
   const words = new Int32Array(rows * wordsPerRow);
   const scales = new Float32Array(rows);
+  const row = new Float64Array(cols); // one output channel's values, each read once
   for (let o = 0; o < rows; o++) {
     let m = 0;
     for (let i = 0; i < cols; i++) {
-      const x = data[idx(o, i)];
+      const x = value(idx(o, i));
       if (!Number.isFinite(x)) throw new RangeError(`value ${x} at [${o}, ${i}] cannot be quantized`);
+      row[i] = x;
       m = Math.max(m, Math.abs(x));
     }
     const s = Math.fround(m / 127);
     scales[o] = s;
     if (s === 0) continue; // zeros (a subnormal row maximum also lands here: its values are ~0)
     for (let i = 0; i < cols; i++) {
-      const q = Math.max(-127, Math.min(127, roundEven(data[idx(o, i)] / s)));
+      const q = Math.max(-127, Math.min(127, roundEven(row[i] / s)));
       const w = o * wordsPerRow + (i >> 2);
       words[w] |= (q & 0xff) << (8 * (i & 3));
     }
