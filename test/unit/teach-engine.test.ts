@@ -124,6 +124,28 @@ describe('the engine', () => {
     expect(models.data.map((m) => m.id)).toEqual([model]);
   });
 
+  it('CORS: the server answers preflights and allows any origin; cors: false and the no-cors fault send no CORS header', async () => {
+    const pre = { method: 'OPTIONS', headers: { Origin: 'http://127.0.0.1:5173', 'Access-Control-Request-Method': 'POST' } };
+    const ok = await fetch(`${server.url}/completions`, pre);
+    expect(ok.status).toBe(204);
+    expect(ok.headers.get('access-control-allow-origin')).toBe('*');
+    expect((await fetch(`${server.url}/models`)).headers.get('access-control-allow-origin')).toBe('*');
+    const closed = await startLlamaServer({ gguf, cors: false });
+    const proxy = await startFaultProxy({ upstream: server.url, faults: [{ kind: 'no-cors' }] });
+    try {
+      for (const base of [closed.url, proxy.url]) {
+        const p = await fetch(`${base}/completions`, pre);
+        expect(p.headers.get('access-control-allow-origin'), base).toBe(null);
+        const m = await fetch(`${base}/models`);
+        expect(m.status).toBe(200);
+        expect(m.headers.get('access-control-allow-origin'), base).toBe(null);
+      }
+    } finally {
+      await proxy.close();
+      await closed.close();
+    }
+  });
+
   it('a file llama.cpp cannot load is an engine error naming it', async () => {
     const bad = path.join(dir, 'not-a-model.gguf');
     writeFileSync(bad, 'this is not a GGUF file');
