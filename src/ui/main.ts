@@ -90,6 +90,11 @@ const training = new TrainingView({
       const s = settings.read();
       return api.continueRun({ autosaveEvery: s.autosaveEvery, accuracy: s.accuracy }, l);
     }),
+  trainMore: (more) =>
+    runTraining(`Training ${more} more steps`, (l) => {
+      const s = settings.read();
+      return api.continueRun({ autosaveEvery: s.autosaveEvery, accuracy: s.accuracy }, l, more);
+    }),
   pause: () => void guard('Pause', () => api.pause()),
   resume: () => void guard('Resume', () => api.resume()),
   stop: () => void guard('Stop', () => api.stop()),
@@ -326,6 +331,7 @@ async function runTraining(what: string, start: (l: typeof listener) => Promise<
     ui.canContinue = r.step < r.totalSteps;
     training.note(`${what}: ${r.status} at step ${r.step} of ${r.totalSteps}`);
   }
+  training.setCanExtend(!!r && r.step >= r.totalSteps);
   training.setPhase('idle', ui.canContinue);
   refresh();
   await refreshCheckpoints();
@@ -380,6 +386,7 @@ async function runCompare(): Promise<void> {
   if (r) compare.finish(r);
   ui.busy = false;
   ui.canContinue = false;
+  training.setCanExtend(false); // the model in memory is a comparison's
   training.setPhase('idle', false);
   refresh();
 }
@@ -423,6 +430,7 @@ async function runClassroom(): Promise<void> {
   );
   ui.busy = false;
   if (r) ui.canContinue = r.step < r.totalSteps;
+  training.setCanExtend(false); // the classroom's model is no Training run
   training.setPhase('idle', ui.canContinue);
   refresh();
 }

@@ -8,6 +8,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { expectClean, servedApp, waitBackend, waitFor, onWasm } from './checks';
+import { checkpointRows, notes } from './app-helpers';
 import { notInView, recordStatus, settingsOverlaps, statusHistory, stepOf } from './ux-helpers';
 import { expectAxeClean, expectNoSidewaysScroll, open, STEPS, useDemo } from './ux-page';
 import { chromiumAvailable, CHROMIUM, readStep, screenshot, trainStatus } from '../../support/browser';
@@ -72,6 +73,30 @@ describe.skipIf(!available)('the page as a person meets it', () => {
 
       await waitFor('done', async () => (await trainStatus(page)) === 'done', 300_000, 250, page);
       await expect.poll(() => page.getByTestId('eval-run').isEnabled(), { timeout: 30_000 }).toBe(true);
+      // Issue 26 item 2: the finished run trains 2 more steps in the same
+      // run, with one final checkpoint each time and no "(stop)" or "nothing left".
+      expect(await notes(page, new RegExp(`final checkpoint saved at step ${STEPS}$`))).toBeGreaterThan(0);
+      await expect.poll(() => page.getByTestId('train-more').isEnabled(), { timeout: 10_000 }).toBe(true);
+      await page.getByTestId('train-more-steps').fill('2');
+      expect(await page.getByTestId('train-more').textContent()).toBe('Train 2 more steps');
+      await page.getByTestId('section-training').screenshot({ path: 'test-artifacts/ux-desktop-train-more.png' });
+      await page.getByTestId('train-more').click();
+      await waitFor(
+        '2 more steps',
+        async () => (await readStep(page)) === STEPS + 2 && (await trainStatus(page)) === 'done',
+        300_000,
+        250,
+        page,
+      );
+      expect(await page.getByTestId('train-step').textContent()).toBe(`${STEPS + 2} / ${STEPS + 2}`);
+      expect(await notes(page, new RegExp(`final checkpoint saved at step ${STEPS + 2}$`))).toBeGreaterThan(0);
+      expect(await notes(page, /nothing left to train|\(stop\)/)).toBe(0);
+      await waitFor('the saved run at its new last step', async () => (await checkpointRows(page))[0]?.steps[0] === STEPS + 2, 30_000);
+      const saved = await checkpointRows(page);
+      expect(saved).toHaveLength(1); // the same run
+      expect(saved[0].steps.filter((s) => s === STEPS || s === STEPS + 2)).toEqual([STEPS + 2, STEPS]); // no duplicate
+      expect(saved[0].run).toContain(`${STEPS + 2} steps`);
+      expect(await page.getByTestId('train-more').isEnabled()).toBe(true);
       await page.waitForTimeout(300); // charts draw on the next frame
       console.log(`[ux] screenshot: ${await screenshot(page, 'ux-desktop-trained.png')}`);
       await page.getByTestId('section-training').screenshot({ path: 'test-artifacts/ux-desktop-training.png' });
