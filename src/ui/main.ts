@@ -129,10 +129,12 @@ const checkpoints = new CheckpointsView({
       await api.deleteCheckpoint(c.id);
       await refreshCheckpoints();
     }),
-  removeRun: (id) =>
+  removeRun: (r) =>
     void guard('Deleting the run', async () => {
-      if (!confirm('Delete this run and all its checkpoints? Export them first if you may need them.')) return;
-      await api.deleteRun(id);
+      const n = r.checkpoints.length;
+      if (!confirm(`Delete the run "${r.name}" and its ${n} checkpoint${n === 1 ? '' : 's'}? Export them first if you may need them.`))
+        return;
+      await api.deleteRun(r.id);
       await refreshCheckpoints();
     }),
   importFile: (f) =>

@@ -97,6 +97,25 @@ describe.skipIf(!available)('the page as a person meets it', () => {
       expect(saved[0].steps.filter((s) => s === STEPS || s === STEPS + 2)).toEqual([STEPS + 2, STEPS]); // no duplicate
       expect(saved[0].run).toContain(`${STEPS + 2} steps`);
       expect(await page.getByTestId('train-more').isEnabled()).toBe(true);
+      // Item 8: one export button; its label and the file follow the format chosen.
+      const row = page.getByTestId('checkpoint-item').first();
+      expect(await row.getByTestId('export-as').textContent()).toBe('Export as checkpoint (.safetensors)');
+      await row.getByTestId('export-format').selectOption('gguf');
+      expect(await row.getByTestId('export-as').textContent()).toBe('Export as GGUF (.gguf)');
+      const download = page.waitForEvent('download');
+      await row.getByTestId('export-as').click();
+      expect((await download).suggestedFilename()).toMatch(new RegExp(`-step${STEPS + 2}\\.gguf$`));
+      // "Delete run…" is below the checkpoints, not in a row, and asks first.
+      expect(await row.getByTestId('delete-run').count()).toBe(0);
+      let asked = '';
+      page.once('dialog', (d) => {
+        asked = d.message();
+        void d.dismiss();
+      });
+      await page.getByTestId('checkpoint-run').first().getByTestId('delete-run').click();
+      await expect.poll(() => asked).toMatch(/^Delete the run ".+" and its \d+ checkpoints\?/);
+      expect(await checkpointRows(page)).toHaveLength(1);
+      await page.getByTestId('section-checkpoints').screenshot({ path: 'test-artifacts/ux-desktop-saved-runs.png' });
       await page.waitForTimeout(300); // charts draw on the next frame
       console.log(`[ux] screenshot: ${await screenshot(page, 'ux-desktop-trained.png')}`);
       await page.getByTestId('section-training').screenshot({ path: 'test-artifacts/ux-desktop-training.png' });
