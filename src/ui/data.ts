@@ -3,6 +3,7 @@
 // page never reads the file itself.
 
 import { h, nextId, progressBar } from './dom';
+import { filePicker, type FilePicker } from './file-picker';
 
 interface DataHandlers {
   teacher(file: File): void;
@@ -11,7 +12,13 @@ interface DataHandlers {
   demo(): void;
 }
 
-function fileInput(label: string, testid: string, accept: string, onFile: (f: File) => void): { el: HTMLElement; input: HTMLInputElement } {
+function fileInput(
+  label: string,
+  testid: string,
+  accept: string,
+  none: string,
+  onFile: (f: File) => void,
+): FilePicker & { input: HTMLInputElement } {
   const id = nextId(testid);
   const input = h('input', { testid, attrs: { id, type: 'file', accept } });
   input.addEventListener('change', () => {
@@ -19,7 +26,7 @@ function fileInput(label: string, testid: string, accept: string, onFile: (f: Fi
     if (f) onFile(f);
     input.value = ''; // picking the same file again reloads it
   });
-  return { input, el: h('div', { class: 'field' }, h('label', { attrs: { for: id }, text: label }), input) };
+  return { input, ...filePicker(input, { label, button: 'Choose a file…', none, testid: `${testid}-name` }) };
 }
 
 export class DataInputView {
@@ -32,11 +39,21 @@ export class DataInputView {
     text: 'none (questions held out of the teacher file are used: the dev split)',
   });
   private readonly clearEvalButton: HTMLButtonElement;
+  private readonly teacher: FilePicker;
+  private readonly evalPicker: FilePicker;
 
   constructor(handlers: DataHandlers) {
     const accept = '.json,.jsonl,.ndjson,application/json,text/plain';
-    const teacher = fileInput('Teacher file (JSON or JSON Lines with rationales)', 'data-file', accept, handlers.teacher);
-    const evalFile = fileInput('Evaluation file (optional: questions and answers)', 'eval-file', accept, handlers.evalFile);
+    const teacher = fileInput(
+      'Teacher file (JSON or JSON Lines with rationales)',
+      'data-file',
+      accept,
+      'nothing loaded yet',
+      handlers.teacher,
+    );
+    const evalFile = fileInput('Evaluation file (optional: questions and answers)', 'eval-file', accept, 'none', handlers.evalFile);
+    this.teacher = teacher;
+    this.evalPicker = evalFile;
     const demo = h('button', {
       text: 'Use demo data',
       testid: 'use-demo',
@@ -90,7 +107,13 @@ export class DataInputView {
     for (const c of this.controls) c.disabled = !v;
   }
 
+  /** What the teacher picker holds: a file's name, or the demo data. */
+  setTeacherName(name: string | undefined): void {
+    this.teacher.setLoaded(name && `loaded: ${name}`);
+  }
+
   setEvalName(name: string | undefined): void {
+    this.evalPicker.setLoaded(name && `loaded: ${name}`);
     this.evalName.textContent = name ?? 'none (questions held out of the teacher file are used: the dev split)';
     this.clearEvalButton.disabled = !name;
   }

@@ -83,16 +83,19 @@ const training = new TrainingView({
   start: () =>
     runTraining('Training', (l) => {
       const s = runSettings();
+      training.expectAccuracy(s.accuracy);
       return api.train(s.config, { autosaveEvery: s.autosaveEvery, accuracy: s.accuracy, ...baseDtypeOption() }, l);
     }),
   continueRun: () =>
     runTraining('Continuing', (l) => {
       const s = settings.read();
+      training.expectAccuracy(s.accuracy);
       return api.continueRun({ autosaveEvery: s.autosaveEvery, accuracy: s.accuracy }, l);
     }),
   trainMore: (more) =>
     runTraining(`Training ${more} more steps`, (l) => {
       const s = settings.read();
+      training.expectAccuracy(s.accuracy);
       return api.continueRun({ autosaveEvery: s.autosaveEvery, accuracy: s.accuracy }, l, more);
     }),
   pause: () => void guard('Pause', () => api.pause()),
@@ -115,6 +118,7 @@ const checkpoints = new CheckpointsView({
   resume: (id) =>
     runTraining('Resuming', (l) => {
       const s = settings.read();
+      training.expectAccuracy(s.accuracy);
       return api.resumeCheckpoint(
         id,
         { autosaveEvery: s.autosaveEvery, accuracy: s.accuracy, backend: settings.backend(), ...baseDtypeOption() },
@@ -295,6 +299,7 @@ function loadData(src: DataSource): Promise<boolean> {
     });
     reportBox.replaceChildren(reportView(summary), summary.groups > 0 ? h('p', { class: 'buttons' }, download) : '');
     clearErrors(); // a successful read replaces the previous read's complaints
+    dataView.setTeacherName(`${summary.name} (${summary.groups} questions to train on)`);
     ui.hasData = summary.groups > 0;
     if (!ui.hasData) showError(`${summary.name}: no question could be used for training; see the report for why`);
   });

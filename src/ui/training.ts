@@ -4,7 +4,8 @@
 // DOM is written once per animation frame.
 
 import { baseDtypeNote } from '../core/base-dtype-choice';
-import type { AccuracyPoint, RunInfo, RunStatus, TrainEvent } from '../worker/protocol';
+import { accuracyEvery } from '../core/run-settings';
+import type { AccuracyCheck, AccuracyPoint, RunInfo, RunStatus, TrainEvent } from '../worker/protocol';
 import { LiveChart } from './charts';
 import { formatDuration, formatNumber, formatPercent, h, nextId, perFrame, progressBar } from './dom';
 
@@ -57,6 +58,18 @@ const LABELS: Record<string, string> = {
   baseline: 'Comparison: baseline run (α = 0)',
   classroom: 'Classroom demo',
 };
+
+/** When a run from `startStep` to `totalSteps` checks its accuracy first, in
+ * words, for the chart that is empty until then (run-settings.ts's cadence:
+ * every N steps, and at the last step of a run longer than N). */
+export function firstCheckText(check: AccuracyCheck | undefined, startStep: number, totalSteps: number): string {
+  const every = check ? accuracyEvery(check.every, totalSteps) : 0;
+  if (every <= 0) return 'Accuracy checks are off (Settings: “Check accuracy every”).';
+  const next = (Math.floor(startStep / every) + 1) * every;
+  if (next <= totalSteps) return `First accuracy check after step ${next} (every ${every} steps).`;
+  if (totalSteps > every && startStep < totalSteps) return `First accuracy check after the last step, ${totalSteps}.`;
+  return `No accuracy check in this run: it checks every ${every} steps and ends at step ${totalSteps}. Evaluate the model in step 6, or check more often in Settings.`;
+}
 
 /** Accuracy checks while training, in percent on a fixed 0-100 axis: a
  * climb from 0 to 6% must not look like one from 0 to 100%. */
@@ -140,6 +153,8 @@ export class TrainingView {
     speed: undefined as number | undefined,
   };
   private readonly schedule = perFrame(() => this.render());
+  /** The accuracy checks the next run was asked for (the settings'). */
+  private accuracyCheck: AccuracyCheck | undefined;
   private phase: Phase = 'idle';
   private hasData = false;
   private canContinue = false;
@@ -235,6 +250,11 @@ export class TrainingView {
     this.schedule();
     this.canContinue = canContinue;
     this.refreshButtons();
+  }
+
+  /** The accuracy checks asked for with the run about to start. */
+  expectAccuracy(check: AccuracyCheck | undefined): void {
+    this.accuracyCheck = check;
   }
 
   /** Whether the model in memory is a finished run of the Training step
@@ -334,6 +354,7 @@ export class TrainingView {
     this.accuracy = [];
     for (const m of info.history) this.plot(m);
     for (const p of info.accuracyHistory ?? []) this.addAccuracy(p);
+    this.accuracyChart.setEmptyText(info.label === 'main' ? firstCheckText(this.accuracyCheck, info.startStep, info.totalSteps) : '');
     // The epoch is not known until the first step reports it: '–', not a
     // stale or zero value.
     this.state = { ...this.state, label: info.label, step: info.startStep, total: info.totalSteps, epoch: undefined, etaMs: undefined };

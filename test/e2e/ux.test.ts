@@ -48,6 +48,9 @@ describe.skipIf(!available)('the page as a person meets it', () => {
       expect(ring.ratio, JSON.stringify(ring)).toBeGreaterThanOrEqual(3);
       console.log(`[ux] screenshot: ${await screenshot(page, 'ux-desktop-first-load.png')}`);
       await useDemo(page);
+      // Issue 26 item 10: the pickers say what is loaded, not "No file chosen"
+      expect(await page.getByTestId('data-file-name').textContent()).toMatch(/^loaded: .+ \(\d+ questions to train on\)$/);
+      await expect.poll(async () => page.getByTestId('eval-file-name').textContent(), { timeout: 60_000 }).toMatch(/^loaded: .+questions/);
       expect(await settingsOverlaps(page)).toEqual([]);
       await page.getByTestId('steps').fill(String(STEPS));
       await page.getByTestId('section-settings').screenshot({ path: 'test-artifacts/ux-desktop-settings.png' });
@@ -73,6 +76,11 @@ describe.skipIf(!available)('the page as a person meets it', () => {
 
       await waitFor('done', async () => (await trainStatus(page)) === 'done', 300_000, 250, page);
       await expect.poll(() => page.getByTestId('eval-run').isEnabled(), { timeout: 30_000 }).toBe(true);
+      // Item 10: 3 steps under the automatic check interval (25): the empty
+      // accuracy chart says so instead of nothing.
+      const empty = page.getByTestId('chart-accuracy').locator('.chart-empty');
+      expect(await empty.isVisible()).toBe(true);
+      expect(await empty.textContent()).toMatch(/^No accuracy check in this run: it checks every 25 steps and ends at step 3\./);
       // Issue 26 item 2: the finished run trains 2 more steps in the same
       // run, with one final checkpoint each time and no "(stop)" or "nothing left".
       expect(await notes(page, new RegExp(`final checkpoint saved at step ${STEPS}$`))).toBeGreaterThan(0);
