@@ -227,7 +227,7 @@ export class CheckpointsView {
                 type: 'button',
                 'data-needs-idle': true,
                 disabled: !this.enabled,
-                'aria-label': `Delete the run ${r.name} and its ${r.checkpoints.length} checkpoints`,
+                title: `Delete the run ${r.name} and its ${r.checkpoints.length} checkpoints (asks first)`,
               },
               on: { click: () => this.handlers.removeRun(r) },
             }),
