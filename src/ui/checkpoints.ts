@@ -43,6 +43,9 @@ export class CheckpointsView {
   private readonly damaged = new Map<string, string>();
   private readonly offered = new Set<string>();
   private lastRuns: RunView[] = [];
+  /** The format chosen per checkpoint: the list is rebuilt after every
+   * export and save, and must not fall back to the first entry. */
+  private readonly chosenFormat = new Map<string, ExportFormat>();
 
   constructor(private readonly handlers: CheckpointHandlers) {
     const importId = nextId('checkpoint-import');
@@ -111,6 +114,8 @@ export class CheckpointsView {
       { class: 'small', testid: 'export-format', attrs: { id: selectId } },
       ...formats.map(([v, label]) => h('option', { text: label, attrs: { value: v } })),
     );
+    const kept = this.chosenFormat.get(c.id);
+    if (kept && formats.some(([v]) => v === kept)) select.value = kept;
     const label = (): string => `Export as ${formats.find(([v]) => v === select.value)?.[2] ?? select.value}`;
     const button: HTMLButtonElement = h('button', {
       text: label(),
@@ -131,6 +136,7 @@ export class CheckpointsView {
       },
     });
     select.addEventListener('change', () => {
+      this.chosenFormat.set(c.id, select.value as ExportFormat);
       if (!button.disabled) button.textContent = label();
     });
     return h(

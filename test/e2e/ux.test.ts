@@ -113,6 +113,15 @@ describe.skipIf(!available)('the page as a person meets it', () => {
       const download = page.waitForEvent('download');
       await row.getByTestId('export-as').click();
       expect((await download).suggestedFilename()).toMatch(new RegExp(`-step${STEPS + 2}\\.gguf$`));
+      // The list is rebuilt (Refresh; saves and exports do it too): the choice stays.
+      await row.evaluate((li) => li.setAttribute('data-old', ''));
+      await page.getByTestId('section-checkpoints').getByRole('button', { name: 'Refresh' }).click();
+      await waitFor(
+        'the list rebuilt',
+        async () => (await page.locator('[data-testid="checkpoint-item"][data-old]').count()) === 0,
+        30_000,
+      );
+      expect(await row.getByTestId('export-as').textContent()).toBe('Export as GGUF (.gguf)');
       // "Delete run…" is below the checkpoints, not in a row, and asks first.
       expect(await row.getByTestId('delete-run').count()).toBe(0);
       let asked = '';
