@@ -49,7 +49,12 @@ export class CheckpointsView {
 
   constructor(private readonly handlers: CheckpointHandlers) {
     const importId = nextId('checkpoint-import');
-    const importInput = h('input', { testid: 'checkpoint-import', attrs: { id: importId, type: 'file', accept: '.safetensors' } });
+    // the label is the button: the browser's "No file chosen" beside it said nothing useful
+    const importInput = h('input', {
+      testid: 'checkpoint-import',
+      class: 'visually-hidden',
+      attrs: { id: importId, type: 'file', accept: '.safetensors' },
+    });
     importInput.addEventListener('change', () => {
       const f = importInput.files?.[0];
       if (f) handlers.importFile(f);
@@ -99,7 +104,7 @@ export class CheckpointsView {
   private exportControls(c: CheckpointView, lora: boolean): HTMLElement {
     // [format, menu entry, the button's "Export as …"]
     const formats: [ExportFormat, string, string][] = [
-      ['checkpoint', "This page's checkpoint, to import and resume (.safetensors)", 'checkpoint (.safetensors)'],
+      ['checkpoint', "This page's own checkpoint (.safetensors)", 'checkpoint (.safetensors)'],
       ['hf', 'Hugging Face folder, for transformers (.zip)', 'Hugging Face (.zip)'],
       ...(lora
         ? [['peft', 'PEFT LoRA adapter, for transformers + PEFT (.zip)', 'PEFT adapter (.zip)'] as [ExportFormat, string, string]]

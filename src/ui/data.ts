@@ -69,11 +69,18 @@ export class DataInputView {
     });
     const drop = h(
       'div',
-      { class: 'dropzone', testid: 'dropzone', attrs: { tabindex: 0, role: 'group', 'aria-label': 'Drop a teacher file here' } },
-      h('p', {
-        class: 'drop-hint',
-        text: 'Drop a teacher file here (or two: the second with “test”/“eval” in its name is the evaluation file), or pick one below.',
-      }),
+      { class: 'dropzone', testid: 'dropzone', attrs: { tabindex: 0, role: 'group', 'aria-label': 'Teacher and evaluation files' } },
+      // dropping needs a mouse (a phone has no files to drag): style.css
+      // shows the words that fit the pointer
+      h(
+        'p',
+        { class: 'drop-hint' },
+        h('span', {
+          class: 'pointer-fine',
+          text: 'Drop a teacher file here (or two: the second with “test”/“eval” in its name is the evaluation file), or pick one below.',
+        }),
+        h('span', { class: 'pointer-coarse', text: 'Pick a teacher file below, or use the demo data.' }),
+      ),
       teacher.el,
       evalFile.el,
       h('p', {}, 'Evaluation set: ', this.evalName, ' ', this.clearEvalButton),

@@ -148,6 +148,9 @@ describe.skipIf(!available)('the page as a person meets it', () => {
       await page.emulateMedia({ colorScheme: 'dark' });
       await page.waitForTimeout(200);
       console.log(`[ux] screenshot: ${await screenshot(page, 'ux-dark.png')}`);
+      await page.getByTestId('section-checkpoints').screenshot({ path: 'test-artifacts/ux-desktop-saved-runs-dark.png' });
+      await page.getByTestId('section-training').screenshot({ path: 'test-artifacts/ux-desktop-training-dark.png' });
+      await page.getByTestId('section-data').screenshot({ path: 'test-artifacts/ux-desktop-data-dark.png' });
       await expectAxeClean(page, 'dark theme');
       await page.emulateMedia({ colorScheme: 'light' });
 
