@@ -6,6 +6,7 @@
 // and the keyboard are in ux-phone.test.ts and ux-keyboard.test.ts (they run
 // beside this file); the common steps in ux-page.ts.
 
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { expectClean, servedApp, waitBackend, waitFor, onWasm } from './checks';
 import { checkpointRows, notes } from './app-helpers';
@@ -47,6 +48,18 @@ describe.skipIf(!available)('the page as a person meets it', () => {
       expect(ring.style, JSON.stringify(ring)).toBe('solid');
       expect(ring.ratio, JSON.stringify(ring)).toBeGreaterThanOrEqual(3);
       console.log(`[ux] screenshot: ${await screenshot(page, 'ux-desktop-first-load.png')}`);
+      // Issue 26 item 10: a folder refused is an alert; what follows is not
+      const bad = 'test-artifacts/ux-bad-folder';
+      mkdirSync(bad, { recursive: true });
+      writeFileSync(`${bad}/config.json`, '{}');
+      const chooser = page.waitForEvent('filechooser');
+      await page.getByTestId('student-pretrained').check(); // opens the folder picker, as a tap does
+      await (await chooser).setFiles(bad);
+      const studentStatus = page.getByTestId('student-status');
+      await studentStatus.filter({ hasText: /cannot be used/ }).waitFor({ timeout: 30_000 });
+      expect(await studentStatus.getAttribute('role')).toBe('alert');
+      await page.locator(`label[for="${await page.getByTestId('student-scratch').getAttribute('id')}"]`).click();
+      await expect.poll(() => studentStatus.getAttribute('role')).toBe('status');
       await useDemo(page);
       // Issue 26 item 10: the pickers say what is loaded, not "No file chosen"
       expect(await page.getByTestId('data-file-name').textContent()).toMatch(/^loaded: .+ \(\d+ questions to train on\)$/);
