@@ -60,6 +60,7 @@ describe.skipIf(!available)('the page as a person meets it: a phone', () => {
           .map((td) => td.textContent),
       );
       expect(broken).toEqual([]);
+      // biome-ignore lint/performance/useDomNodeTextContent: the words shown only (the other pointer's are display: none)
       expect(await page.getByTestId('dropzone').locator('.drop-hint').innerText()).not.toMatch(/drop/i);
       await page.getByTestId('section-data').screenshot({ path: 'test-artifacts/ux-phone-data.png' });
       await page.emulateMedia({ colorScheme: 'dark' });
