@@ -8,7 +8,8 @@ Writes OUTDIR/<case>/ for every case in CASES: config.json (the architecture's
 own config keys, as transformers' save_pretrained writes them), a
 generation_config.json, and model.safetensors (or shards plus
 model.safetensors.index.json), with tensor names exactly as transformers saves
-them. Also OUTDIR/manifest.json describing every case. Needs only numpy (no
+them. Also OUTDIR/manifest.json describing every case. No tokenizer.json: run
+scripts/hf/tiny_tokenizer.py on a folder before loading it as a student. Needs only numpy (no
 transformers, no safetensors package): the safetensors writer is below.
 
 --families picks the model families written (default gpt2,llama,qwen2, the
@@ -655,7 +656,15 @@ def write_case(outdir, name, cfg, w, dtype, shards):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        # the folders have no tokenizer: the page and `mcckd train --student` refuse them until one is written
+        epilog="The folders written have NO tokenizer.json: the page and `mcckd train --student` refuse\n"
+        "a folder without one. Write it per folder with\n"
+        "    python3 scripts/hf/tiny_tokenizer.py OUTDIR/<case>                  (the other cases)\n"
+        "    python3 scripts/hf/tiny_tokenizer.py OUTDIR/<case> --style llama3   (LLaMA cases)",
+    )
     ap.add_argument("outdir")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--std", type=float, default=0.2)

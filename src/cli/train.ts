@@ -129,6 +129,11 @@ async function train(f: Flags<typeof TRAIN_FLAGS>, io: TrainIO, outDir: string |
   for (const [k, v] of Object.entries(given)) if (v !== undefined) (merged as Record<string, unknown>)[k] = v;
   // --steps replaces a resumed run's epochs (and the other way round)
   if (given.steps !== undefined) delete merged.epochs;
+  // a finished run given a larger --steps trains further in the same run and
+  // keeps its decay: the added steps run at the final rate (core/schedule.ts)
+  const done = resumed && resumed.step >= resumed.trainConfig.steps ? resumed.trainConfig : undefined;
+  if (done && given.steps !== undefined && given.steps > done.steps)
+    merged.decaySteps = Math.min(done.decaySteps ?? done.steps, done.steps);
   // a resumed run has its own rate; a new one defaults to its student's
   const input = withDefaultLr(merged, studentKind(studentDir !== undefined, !!(lora || adapterDir)));
   const curation = curationOf(input);

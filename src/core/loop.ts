@@ -76,6 +76,7 @@ function yieldToEvents(): Promise<void> {
 export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
   const { trainer } = o;
   const stopAt = Math.min(o.stopAt ?? trainer.totalSteps, trainer.totalSteps);
+  const from = trainer.step;
   const autosaveEvery = o.autosaveEvery ?? 0;
   const t0 = performance.now();
   const eta = new Eta();
@@ -107,6 +108,7 @@ export async function trainLoop(o: LoopOptions): Promise<LoopResult> {
     await yieldToEvents();
   }
   const status = trainer.step >= trainer.totalSteps ? 'done' : 'stopped';
-  await o.save?.(status === 'done' ? 'done' : 'stop');
+  // a finished run given nothing to train has its final checkpoint already
+  if (!(status === 'done' && trainer.step === from)) await o.save?.(status === 'done' ? 'done' : 'stop');
   return { status, step: trainer.step, totalSteps: trainer.totalSteps };
 }

@@ -73,6 +73,7 @@ export interface TrainConfig {
   lr: number; // peak learning rate
   minLr: number; // floor of the cosine decay
   warmupSteps: number; // linear warmup length
+  decaySteps?: number; // where the cosine decay ends (default steps): a finished run trained further keeps its own (schedule.ts)
   weightDecay: number; // AdamW decoupled decay (not on biases, LayerNorm, embeddings)
   beta1: number;
   beta2: number;

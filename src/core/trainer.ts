@@ -12,7 +12,7 @@ import { createVariables, forward, forwardHidden, headParts, initLora, initParam
 import { headCrossEntropy, headLogitsRows } from './headLoss';
 import { headChunk } from './plan';
 import { AdamW } from './optimizer';
-import { learningRate } from './schedule';
+import { extendSchedule, learningRate } from './schedule';
 import { mcckdLoss, mcckdLossFrom } from './losses';
 import { buildBatch, type EncodedGroup, type EncodedRationale, type HostBatch } from './batch';
 import type { ConsistencyOptions, ConsistencyResult } from './evaluate';
@@ -69,7 +69,11 @@ export const DATA_SEED_SALT = 0x5bd1e995;
 
 export class Trainer {
   readonly modelConfig: ModelConfig;
-  readonly trainConfig: TrainConfig;
+  /** The settings; only extend() replaces them (a finished run trained further). */
+  private config: TrainConfig;
+  get trainConfig(): TrainConfig {
+    return this.config;
+  }
   readonly tokenizer: StudentTokenizer;
   /** The pretrained base, or undefined for a from-scratch student. */
   readonly base?: BaseRef;
@@ -104,7 +108,7 @@ export class Trainer {
     groups: QuestionGroup[],
   ) {
     this.modelConfig = s.modelConfig;
-    this.trainConfig = s.trainConfig;
+    this.config = s.trainConfig;
     this.tokenizer = s.tokenizer;
     if (s.base) this.base = { ...s.base };
     this.datasetFingerprint = s.datasetFingerprint;
@@ -248,6 +252,12 @@ export class Trainer {
       alpha,
       temperature,
     );
+  }
+
+  /** Trains `more` steps past the run's end, in the same run: the total
+   * raised, the learning rate's decay kept where it ended (schedule.ts). */
+  extend(more: number): void {
+    this.config = extendSchedule(this.config, more);
   }
 
   /** One optimizer step; returns the metrics on logging steps (the only

@@ -76,6 +76,8 @@ export class LiveChart {
   readonly el: HTMLElement;
   /** The newest values in words, for screen readers (the canvas has none). */
   private readonly summary = h('p', { class: 'visually-hidden' });
+  /** What an empty chart waits for, shown until its first point (setEmptyText). */
+  private readonly empty = h('p', { class: 'chart-empty muted', attrs: { hidden: true } });
   private readonly rows = new Map<number, (number | null)[]>();
   private sorted = true;
   private lastX = -Infinity;
@@ -87,7 +89,7 @@ export class LiveChart {
   private xTo = 1;
 
   constructor(private readonly opts: ChartOptions) {
-    this.el = h('figure', { class: 'chart', testid: opts.testid }, h('figcaption', { text: opts.title }), this.summary);
+    this.el = h('figure', { class: 'chart', testid: opts.testid }, h('figcaption', { text: opts.title }), this.empty, this.summary);
     // Resizing the plot inside the observer's callback resizes the figure in
     // the same frame: the browser then reports a "ResizeObserver loop" error.
     // The next animation frame is soon enough. The first size also creates
@@ -234,6 +236,12 @@ export class LiveChart {
     this.schedule();
   }
 
+  /** Says, while the chart has no point, when its first one comes ('' for nothing). */
+  setEmptyText(text: string): void {
+    this.empty.textContent = text;
+    this.schedule();
+  }
+
   /** Sets series `i` at x (other series keep their value at x). */
   set(x: number, i: number, y: number | null | undefined): void {
     if (y === undefined || (y !== null && !Number.isFinite(y))) return;
@@ -282,9 +290,10 @@ export class LiveChart {
     plot.setData([xs, ...columns] as uPlot.AlignedData);
     if (xs.length > 0 && (plot.cursor.idx === null || plot.cursor.idx === undefined)) plot.setLegend({ idx: xs.length - 1 }, false);
     const last = xs.length - 1;
+    this.empty.hidden = last >= 0 || this.empty.textContent === '';
     this.summary.textContent =
       last < 0
-        ? 'No points yet.'
+        ? this.empty.textContent || 'No points yet.'
         : `Step ${xs[last]}: ${this.opts.series.map((s, i) => `${s.label} ${formatValue(columns[i][last])}`).join(', ')}.`;
   }
 

@@ -28,7 +28,7 @@ interface CheckpointHandlers {
   /** Resolves when the download has been handed to the browser (or failed). */
   exportFile(id: string, format: ExportFormat): Promise<void>;
   remove(checkpoint: CheckpointView): void;
-  removeRun(id: string): void;
+  removeRun(run: RunView): void;
   importFile(file: File): void;
   refresh(): void;
 }
@@ -43,10 +43,18 @@ export class CheckpointsView {
   private readonly damaged = new Map<string, string>();
   private readonly offered = new Set<string>();
   private lastRuns: RunView[] = [];
+  /** The format chosen per checkpoint: the list is rebuilt after every
+   * export and save, and must not fall back to the first entry. */
+  private readonly chosenFormat = new Map<string, ExportFormat>();
 
   constructor(private readonly handlers: CheckpointHandlers) {
     const importId = nextId('checkpoint-import');
-    const importInput = h('input', { testid: 'checkpoint-import', attrs: { id: importId, type: 'file', accept: '.safetensors' } });
+    // the label is the button: the browser's "No file chosen" beside it said nothing useful
+    const importInput = h('input', {
+      testid: 'checkpoint-import',
+      class: 'visually-hidden',
+      attrs: { id: importId, type: 'file', accept: '.safetensors' },
+    });
     importInput.addEventListener('change', () => {
       const f = importInput.files?.[0];
       if (f) handlers.importFile(f);
@@ -90,46 +98,59 @@ export class CheckpointsView {
     this.usage.textContent = `Storage: checkpoints ${formatBytes(u.checkpointBytes)}; this site uses ${formatBytes(u.usage)}${share}${u.persisted ? ', persistent' : ''}.`;
   }
 
-  /** "Export" (everything to resume here) and "Export as" a model for
-   * other tools; the button says what it is doing while the worker writes. */
-  private exportControls(c: CheckpointView, lora: boolean): HTMLElement[] {
-    const formats: [ExportFormat, string][] = [
-      ['hf', 'Hugging Face folder (.zip)'],
-      ...(lora ? [['peft', 'PEFT LoRA adapter (.zip)'] as [ExportFormat, string]] : []),
-      ['gguf', 'GGUF for llama.cpp (.gguf)'],
-      ['weights', 'Weights only (.safetensors)'],
-      ...(lora ? [['recipe', 'Scale up: download the training recipe (.zip)'] as [ExportFormat, string]] : []),
+  /** One format menu and one button whose label follows it (two export
+   * buttons side by side made "choose GGUF, press the other Export" download
+   * a .safetensors); the button says what it is doing while the worker writes. */
+  private exportControls(c: CheckpointView, lora: boolean): HTMLElement {
+    // [format, menu entry, the button's "Export as …"]
+    const formats: [ExportFormat, string, string][] = [
+      ['checkpoint', "This page's own checkpoint (.safetensors)", 'checkpoint (.safetensors)'],
+      ['hf', 'Hugging Face folder, for transformers (.zip)', 'Hugging Face (.zip)'],
+      ...(lora
+        ? [['peft', 'PEFT LoRA adapter, for transformers + PEFT (.zip)', 'PEFT adapter (.zip)'] as [ExportFormat, string, string]]
+        : []),
+      ['gguf', 'GGUF, for llama.cpp / Ollama (.gguf)', 'GGUF (.gguf)'],
+      ['weights', 'Weights only, no optimizer state (.safetensors)', 'weights (.safetensors)'],
+      ...(lora ? [['recipe', 'Scale up: the training recipe (.zip)', 'recipe (.zip)'] as [ExportFormat, string, string]] : []),
     ];
+    const selectId = nextId('export-format');
     const select = h(
       'select',
-      { class: 'small', testid: 'export-format', attrs: { 'aria-label': `Export format for the checkpoint at step ${c.step}` } },
+      { class: 'small', testid: 'export-format', attrs: { id: selectId } },
       ...formats.map(([v, label]) => h('option', { text: label, attrs: { value: v } })),
     );
-    const run = async (button: HTMLButtonElement, format: ExportFormat): Promise<void> => {
-      const text = button.textContent;
-      button.disabled = true;
-      button.textContent = 'Exporting…';
-      try {
-        await this.handlers.exportFile(c.id, format);
-      } finally {
-        button.disabled = false;
-        button.textContent = text;
-      }
-    };
-    const exportAll: HTMLButtonElement = h('button', {
-      text: 'Export',
-      class: 'small',
-      attrs: { type: 'button', title: 'The checkpoint as a .safetensors file that this page imports and resumes' },
-      on: { click: () => void run(exportAll, 'checkpoint') },
-    });
-    const exportAs: HTMLButtonElement = h('button', {
-      text: 'Export as',
+    const kept = this.chosenFormat.get(c.id);
+    if (kept && formats.some(([v]) => v === kept)) select.value = kept;
+    const label = (): string => `Export as ${formats.find(([v]) => v === select.value)?.[2] ?? select.value}`;
+    const button: HTMLButtonElement = h('button', {
+      text: label(),
       class: 'small',
       testid: 'export-as',
       attrs: { type: 'button' },
-      on: { click: () => void run(exportAs, select.value as ExportFormat) },
+      on: {
+        click: async () => {
+          button.disabled = true;
+          button.textContent = 'Exporting…';
+          try {
+            await this.handlers.exportFile(c.id, select.value as ExportFormat);
+          } finally {
+            button.disabled = false;
+            button.textContent = label();
+          }
+        },
+      },
     });
-    return [exportAll, h('span', { class: 'export-as' }, select, exportAs)];
+    select.addEventListener('change', () => {
+      this.chosenFormat.set(c.id, select.value as ExportFormat);
+      if (!button.disabled) button.textContent = label();
+    });
+    return h(
+      'span',
+      { class: 'export-as' },
+      h('label', { class: 'visually-hidden', attrs: { for: selectId }, text: `Export format for the checkpoint at step ${c.step}` }),
+      select,
+      button,
+    );
   }
 
   private checkpointRow(c: CheckpointView, run: RunView): HTMLElement {
@@ -174,7 +195,7 @@ export class CheckpointsView {
         'span',
         { class: 'ckpt-actions' },
         b('Resume', () => this.handlers.resume(c.id), true),
-        ...this.exportControls(c, lora),
+        this.exportControls(c, lora),
         b('Delete', () => this.handlers.remove(c), true),
       ),
     );
@@ -201,16 +222,27 @@ export class CheckpointsView {
                 r.lastAccuracy !== undefined ? ` · last accuracy ${formatPercent(r.lastAccuracy)}` : ''
               }`,
             }),
-            h('button', {
-              text: 'Delete run',
-              class: 'small secondary',
-              attrs: { type: 'button', 'data-needs-idle': true, disabled: !this.enabled },
-              on: { click: () => this.handlers.removeRun(r.id) },
-            }),
           ),
           r.checkpoints.length === 0
             ? h('p', { class: 'muted', text: 'no checkpoints' })
             : h('ul', {}, ...r.checkpoints.map((c) => this.checkpointRow(c, r))),
+          // below the checkpoints, apart from their own Delete; asks first (main.ts)
+          h(
+            'footer',
+            { class: 'run-footer' },
+            h('button', {
+              text: 'Delete run…',
+              class: 'small secondary danger',
+              testid: 'delete-run',
+              attrs: {
+                type: 'button',
+                'data-needs-idle': true,
+                disabled: !this.enabled,
+                title: `Delete the run ${r.name} and its ${r.checkpoints.length} checkpoints (asks first)`,
+              },
+              on: { click: () => this.handlers.removeRun(r) },
+            }),
+          ),
         ),
       ),
     );

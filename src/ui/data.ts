@@ -3,6 +3,7 @@
 // page never reads the file itself.
 
 import { h, nextId, progressBar } from './dom';
+import { filePicker, type FilePicker } from './file-picker';
 
 interface DataHandlers {
   teacher(file: File): void;
@@ -13,7 +14,13 @@ interface DataHandlers {
   teach?(): void;
 }
 
-function fileInput(label: string, testid: string, accept: string, onFile: (f: File) => void): { el: HTMLElement; input: HTMLInputElement } {
+function fileInput(
+  label: string,
+  testid: string,
+  accept: string,
+  none: string,
+  onFile: (f: File) => void,
+): FilePicker & { input: HTMLInputElement } {
   const id = nextId(testid);
   const input = h('input', { testid, attrs: { id, type: 'file', accept } });
   input.addEventListener('change', () => {
@@ -21,7 +28,7 @@ function fileInput(label: string, testid: string, accept: string, onFile: (f: Fi
     if (f) onFile(f);
     input.value = ''; // picking the same file again reloads it
   });
-  return { input, el: h('div', { class: 'field' }, h('label', { attrs: { for: id }, text: label }), input) };
+  return { input, ...filePicker(input, { label, button: 'Choose a file…', none, testid: `${testid}-name` }) };
 }
 
 export class DataInputView {
@@ -34,11 +41,21 @@ export class DataInputView {
     text: 'none (questions held out of the teacher file are used: the dev split)',
   });
   private readonly clearEvalButton: HTMLButtonElement;
+  private readonly teacher: FilePicker;
+  private readonly evalPicker: FilePicker;
 
   constructor(handlers: DataHandlers) {
     const accept = '.json,.jsonl,.ndjson,application/json,text/plain';
-    const teacher = fileInput('Teacher file (JSON or JSON Lines with rationales)', 'data-file', accept, handlers.teacher);
-    const evalFile = fileInput('Evaluation file (optional: questions and answers)', 'eval-file', accept, handlers.evalFile);
+    const teacher = fileInput(
+      'Teacher file (JSON or JSON Lines with rationales)',
+      'data-file',
+      accept,
+      'nothing loaded yet',
+      handlers.teacher,
+    );
+    const evalFile = fileInput('Evaluation file (optional: questions and answers)', 'eval-file', accept, 'none', handlers.evalFile);
+    this.teacher = teacher;
+    this.evalPicker = evalFile;
     const demo = h('button', {
       text: 'Use demo data',
       testid: 'use-demo',
@@ -54,11 +71,18 @@ export class DataInputView {
     });
     const drop = h(
       'div',
-      { class: 'dropzone', testid: 'dropzone', attrs: { tabindex: 0, role: 'group', 'aria-label': 'Drop a teacher file here' } },
-      h('p', {
-        class: 'drop-hint',
-        text: 'Drop a teacher file here (or two: the second with “test”/“eval” in its name is the evaluation file), or pick one below.',
-      }),
+      { class: 'dropzone', testid: 'dropzone', attrs: { tabindex: 0, role: 'group', 'aria-label': 'Teacher and evaluation files' } },
+      // dropping needs a mouse (a phone has no files to drag): style.css
+      // shows the words that fit the pointer
+      h(
+        'p',
+        { class: 'drop-hint' },
+        h('span', {
+          class: 'pointer-fine',
+          text: 'Drop a teacher file here (or two: the second with “test”/“eval” in its name is the evaluation file), or pick one below.',
+        }),
+        h('span', { class: 'pointer-coarse', text: 'Pick a teacher file below, or use the demo data.' }),
+      ),
       teacher.el,
       evalFile.el,
       h('p', {}, 'Evaluation set: ', this.evalName, ' ', this.clearEvalButton),
@@ -109,7 +133,13 @@ export class DataInputView {
     for (const c of this.controls) c.disabled = !v;
   }
 
+  /** What the teacher picker holds: a file's name, or the demo data. */
+  setTeacherName(name: string | undefined): void {
+    this.teacher.setLoaded(name && `loaded: ${name}`);
+  }
+
   setEvalName(name: string | undefined): void {
+    this.evalPicker.setLoaded(name && `loaded: ${name}`);
     this.evalName.textContent = name ?? 'none (questions held out of the teacher file are used: the dev split)';
     this.clearEvalButton.disabled = !name;
   }

@@ -90,12 +90,20 @@ const training = new TrainingView({
   start: () =>
     runTraining('Training', (l) => {
       const s = runSettings();
+      training.expectAccuracy(s.accuracy);
       return api.train(s.config, { autosaveEvery: s.autosaveEvery, accuracy: s.accuracy, ...baseDtypeOption() }, l);
     }),
   continueRun: () =>
     runTraining('Continuing', (l) => {
       const s = settings.read();
+      training.expectAccuracy(s.accuracy);
       return api.continueRun({ autosaveEvery: s.autosaveEvery, accuracy: s.accuracy }, l);
+    }),
+  trainMore: (more) =>
+    runTraining(`Training ${more} more steps`, (l) => {
+      const s = settings.read();
+      training.expectAccuracy(s.accuracy);
+      return api.continueRun({ autosaveEvery: s.autosaveEvery, accuracy: s.accuracy }, l, more);
     }),
   pause: () => void guard('Pause', () => api.pause()),
   resume: () => void guard('Resume', () => api.resume()),
@@ -117,6 +125,7 @@ const checkpoints = new CheckpointsView({
   resume: (id) =>
     runTraining('Resuming', (l) => {
       const s = settings.read();
+      training.expectAccuracy(s.accuracy);
       return api.resumeCheckpoint(
         id,
         { autosaveEvery: s.autosaveEvery, accuracy: s.accuracy, backend: settings.backend(), ...baseDtypeOption() },
@@ -131,10 +140,12 @@ const checkpoints = new CheckpointsView({
       await api.deleteCheckpoint(c.id);
       await refreshCheckpoints();
     }),
-  removeRun: (id) =>
+  removeRun: (r) =>
     void guard('Deleting the run', async () => {
-      if (!confirm('Delete this run and all its checkpoints? Export them first if you may need them.')) return;
-      await api.deleteRun(id);
+      const n = r.checkpoints.length;
+      if (!confirm(`Delete the run "${r.name}" and its ${n} checkpoint${n === 1 ? '' : 's'}? Export them first if you may need them.`))
+        return;
+      await api.deleteRun(r.id);
       await refreshCheckpoints();
     }),
   importFile: (f) =>
@@ -295,6 +306,7 @@ function loadData(src: DataSource): Promise<boolean> {
     });
     reportBox.replaceChildren(reportView(summary), summary.groups > 0 ? h('p', { class: 'buttons' }, download) : '');
     clearErrors(); // a successful read replaces the previous read's complaints
+    dataView.setTeacherName(`${summary.name} (${summary.groups} questions to train on)`);
     ui.hasData = summary.groups > 0;
     if (!ui.hasData) showError(`${summary.name}: no question could be used for training; see the report for why`);
   });
@@ -333,6 +345,7 @@ async function runTraining(what: string, start: (l: typeof listener) => Promise<
     ui.canContinue = r.step < r.totalSteps;
     training.note(`${what}: ${r.status} at step ${r.step} of ${r.totalSteps}`);
   }
+  training.setCanExtend(!!r && r.step >= r.totalSteps);
   training.setPhase('idle', ui.canContinue);
   refresh();
   await refreshCheckpoints();
@@ -387,6 +400,7 @@ async function runCompare(): Promise<void> {
   if (r) compare.finish(r);
   ui.busy = false;
   ui.canContinue = false;
+  training.setCanExtend(false); // the model in memory is a comparison's
   training.setPhase('idle', false);
   refresh();
 }
@@ -430,6 +444,7 @@ async function runClassroom(): Promise<void> {
   );
   ui.busy = false;
   if (r) ui.canContinue = r.step < r.totalSteps;
+  training.setCanExtend(false); // the classroom's model is no Training run
   training.setPhase('idle', ui.canContinue);
   refresh();
 }

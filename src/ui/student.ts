@@ -20,6 +20,7 @@ import {
   onGpuWords,
   type BaseDtypeChoice,
 } from './base-dtype';
+import { filePicker, type FilePicker } from './file-picker';
 import { h, nextId } from './dom';
 
 interface StudentActions {
@@ -51,6 +52,7 @@ export class StudentView {
   private readonly loraBox: HTMLElement;
   private readonly template: HTMLInputElement;
   private readonly folderRow: HTMLElement;
+  private readonly folderPicker: FilePicker;
   private readonly recompute: HTMLInputElement;
   private readonly adapter: HTMLInputElement;
   private readonly adapterStatus = h('small', { testid: 'adapter-status', attrs: { 'aria-live': 'polite' } });
@@ -71,12 +73,13 @@ export class StudentView {
       testid: 'student-folder',
     });
     this.folder.addEventListener('change', () => void this.pick());
-    this.folderRow = h(
-      'div',
-      { class: 'field' },
-      h('label', { attrs: { for: this.folder.id }, text: 'Model folder: config.json, model.safetensors (or its shards), tokenizer.json' }),
-      this.folder,
-    );
+    this.folderPicker = filePicker(this.folder, {
+      label: 'Model folder: config.json, model.safetensors (or its shards), tokenizer.json',
+      button: 'Choose a folder…',
+      none: 'no folder loaded',
+      testid: 'student-folder-name',
+    });
+    this.folderRow = this.folderPicker.el;
     this.scratch.addEventListener('change', () => void this.useScratch());
     this.pretrained.addEventListener('change', () => {
       this.folderRow.hidden = false;
@@ -239,6 +242,8 @@ export class StudentView {
       const r = await this.act.load(files, this.choice.value);
       this.pretrained.checked = true;
       this.show(r.summary, r.lora);
+      // a success after an error is no alert: polite again
+      this.status.setAttribute('role', 'status');
       this.status.textContent =
         r.note ?? (r.summary.kept ? 'kept in this browser: a run on it resumes after a reload without picking it again' : '');
       this.act.changed(studentKind(true, r.lora !== null));
@@ -274,6 +279,9 @@ export class StudentView {
     this.showApplies('scratch');
     this.info.replaceChildren();
     this.status.textContent = '';
+    this.status.className = 'muted';
+    this.status.setAttribute('role', 'status');
+    this.folderPicker.setLoaded(undefined);
     this.summary = undefined;
     await this.act.clear();
     this.act.changed('scratch');
@@ -282,6 +290,7 @@ export class StudentView {
   private show(s: StudentSummary, lora: LoraConfig | null): void {
     this.summary = s;
     this.folderRow.hidden = false;
+    this.folderPicker.setLoaded(`loaded: ${s.name}`);
     const heads = s.nKvHead === s.nHead ? `${s.nHead} heads` : `${s.nHead} heads, ${s.nKvHead} key/value heads`;
     const rows: [string, string][] = [
       ['Model', `${s.name} (${s.arch})`],
@@ -343,7 +352,7 @@ export class StudentView {
       if (s) this.show(s, rank === 0 ? null : { rank, alpha, targets });
       this.act.changed(studentKind(true, rank > 0));
       this.status.className = 'muted';
-      this.status.removeAttribute('role');
+      this.status.setAttribute('role', 'status');
     } catch (e) {
       this.status.className = 'error';
       this.status.setAttribute('role', 'alert');

@@ -4,9 +4,10 @@
 // DOM is written once per animation frame.
 
 import { baseDtypeNote } from '../core/base-dtype-choice';
-import type { AccuracyPoint, RunInfo, RunStatus, TrainEvent } from '../worker/protocol';
+import { accuracyEvery } from '../core/run-settings';
+import type { AccuracyCheck, AccuracyPoint, RunInfo, RunStatus, TrainEvent } from '../worker/protocol';
 import { LiveChart } from './charts';
-import { formatDuration, formatNumber, formatPercent, h, perFrame, progressBar } from './dom';
+import { formatDuration, formatNumber, formatPercent, h, nextId, perFrame, progressBar } from './dom';
 
 /** What the page's training controls allow: not a run's status (RunStatus)
  * but the page's own state, which also covers work that is no run (loading a
@@ -36,7 +37,19 @@ interface TrainingHandlers {
   resume(): void;
   stop(): void;
   continueRun(): void;
+  /** Trains a finished run `more` steps further, in the same run. */
+  trainMore(more: number): void;
   save(): void;
+}
+
+/** The most steps one "Train N more steps" adds (the settings' own limit is 1e7;
+ * this is a field typed into, where a slip of the finger adds a zero). */
+const MAX_MORE_STEPS = 100_000;
+
+/** The steps to add as typed, or undefined when not a whole number in range. */
+export function moreStepsOf(text: string): number | undefined {
+  const n = Number(text.trim());
+  return text.trim() !== '' && Number.isInteger(n) && n >= 1 && n <= MAX_MORE_STEPS ? n : undefined;
 }
 
 const LABELS: Record<string, string> = {
@@ -45,6 +58,18 @@ const LABELS: Record<string, string> = {
   baseline: 'Comparison: baseline run (α = 0)',
   classroom: 'Classroom demo',
 };
+
+/** When a run from `startStep` to `totalSteps` checks its accuracy first, in
+ * words, for the chart that is empty until then (run-settings.ts's cadence:
+ * every N steps, and at the last step of a run longer than N). */
+export function firstCheckText(check: AccuracyCheck | undefined, startStep: number, totalSteps: number): string {
+  const every = check ? accuracyEvery(check.every, totalSteps) : 0;
+  if (every <= 0) return 'Accuracy checks are off (Settings: “Check accuracy every”).';
+  const next = (Math.floor(startStep / every) + 1) * every;
+  if (next <= totalSteps) return `First accuracy check after step ${next} (every ${every} steps).`;
+  if (totalSteps > every && startStep < totalSteps) return `First accuracy check after the last step, ${totalSteps}.`;
+  return `No accuracy check in this run: it checks every ${every} steps and ends at step ${totalSteps}. Evaluate the model in step 6, or check more often in Settings.`;
+}
 
 /** Accuracy checks while training, in percent on a fixed 0-100 axis: a
  * climb from 0 to 6% must not look like one from 0 to 100%. */
@@ -93,6 +118,9 @@ export class TrainingView {
   });
 
   private readonly buttons: Record<'start' | 'pause' | 'resume' | 'stop' | 'continue' | 'save', HTMLButtonElement>;
+  /** "Train N more steps" on a finished run: the N, and its button. */
+  private readonly moreInput: HTMLInputElement;
+  private readonly moreButton: HTMLButtonElement;
   private readonly progress = progressBar('Progress', 'train-progress');
   private readonly out = {
     run: h('span', { testid: 'train-run', text: '–' }),
@@ -125,9 +153,13 @@ export class TrainingView {
     speed: undefined as number | undefined,
   };
   private readonly schedule = perFrame(() => this.render());
+  /** The accuracy checks the next run was asked for (the settings'). */
+  private accuracyCheck: AccuracyCheck | undefined;
   private phase: Phase = 'idle';
   private hasData = false;
   private canContinue = false;
+  /** The main run in memory has trained all its steps. */
+  private canExtend = false;
   private evaluating = false;
   private modelLoaded = false;
 
@@ -145,6 +177,16 @@ export class TrainingView {
       continue: button('Continue', 'train-continue', handlers.continueRun),
       save: button('Save checkpoint', 'checkpoint-save', handlers.save, 'secondary'),
     };
+    const moreId = nextId('train-more-steps');
+    this.moreInput = h('input', {
+      testid: 'train-more-steps',
+      attrs: { id: moreId, type: 'number', min: 1, max: MAX_MORE_STEPS, step: 1, value: 20, inputmode: 'numeric' },
+      on: { input: () => this.refreshButtons() },
+    });
+    this.moreButton = button('Train 20 more steps', 'train-more', () => {
+      const n = moreStepsOf(this.moreInput.value);
+      if (n !== undefined) handlers.trainMore(n);
+    });
     const o = this.out;
     const stat = (label: string, value: HTMLElement): HTMLElement =>
       h('div', { class: 'stat' }, h('span', { class: 'stat-label', text: label }), value);
@@ -152,6 +194,13 @@ export class TrainingView {
       'div',
       { class: 'training' },
       h('div', { class: 'buttons', attrs: { role: 'group', 'aria-label': 'Training controls' } }, ...Object.values(this.buttons)),
+      h(
+        'div',
+        { class: 'buttons train-more', attrs: { role: 'group', 'aria-label': 'Train a finished run further' } },
+        h('label', { attrs: { for: moreId }, text: 'Steps to add' }),
+        this.moreInput,
+        this.moreButton,
+      ),
       this.why,
       this.progress.el,
       h(
@@ -203,6 +252,18 @@ export class TrainingView {
     this.refreshButtons();
   }
 
+  /** The accuracy checks asked for with the run about to start. */
+  expectAccuracy(check: AccuracyCheck | undefined): void {
+    this.accuracyCheck = check;
+  }
+
+  /** Whether the model in memory is a finished run of the Training step
+   * (not a comparison's or the classroom's), which "Train N more steps" extends. */
+  setCanExtend(v: boolean): void {
+    this.canExtend = v;
+    this.refreshButtons();
+  }
+
   get currentPhase(): Phase {
     return this.phase;
   }
@@ -223,7 +284,14 @@ export class TrainingView {
     b.stop.disabled = (p !== 'running' && p !== 'paused') || this.pending === 'stop';
     b.continue.disabled = p !== 'idle' || !this.canContinue;
     b.save.disabled = !this.modelLoaded || (p !== 'idle' && p !== 'paused');
-    const why = p === 'idle' && !this.hasData ? 'Start needs training data: load a teacher file or press “Use demo data” in step 1.' : '';
+    const more = moreStepsOf(this.moreInput.value);
+    this.moreButton.textContent = `Train ${more ?? 'N'} more steps`;
+    this.moreButton.disabled = p !== 'idle' || !this.canExtend || !this.modelLoaded || more === undefined;
+    this.moreInput.disabled = p !== 'idle' || !this.canExtend || !this.modelLoaded;
+    this.moreInput.setAttribute('aria-invalid', String(more === undefined));
+    let why = p === 'idle' && !this.hasData ? 'Start needs training data: load a teacher file or press “Use demo data” in step 1.' : '';
+    if (p === 'idle' && this.canExtend && more === undefined)
+      why = `Steps to add: a whole number from 1 to ${MAX_MORE_STEPS.toLocaleString('en')}.`;
     this.why.textContent = why;
     this.why.hidden = why === '';
     if (why) b.start.setAttribute('aria-describedby', 'train-why');
@@ -286,6 +354,7 @@ export class TrainingView {
     this.accuracy = [];
     for (const m of info.history) this.plot(m);
     for (const p of info.accuracyHistory ?? []) this.addAccuracy(p);
+    this.accuracyChart.setEmptyText(info.label === 'main' ? firstCheckText(this.accuracyCheck, info.startStep, info.totalSteps) : '');
     // The epoch is not known until the first step reports it: '–', not a
     // stale or zero value.
     this.state = { ...this.state, label: info.label, step: info.startStep, total: info.totalSteps, epoch: undefined, etaMs: undefined };
@@ -299,7 +368,7 @@ export class TrainingView {
     if (last) Object.assign(this.state, { loss: last.loss, ce: last.ce, kl: last.kl, speed: last.tokensPerSecond });
     if (info.startStep >= info.totalSteps)
       this.note(
-        `${LABELS[info.label] ?? info.label}: this run had already finished all ${info.totalSteps} steps, so there is nothing left to train; evaluate or export it, or start a new run`,
+        `${LABELS[info.label] ?? info.label}: this run has trained all its ${info.totalSteps} steps; train it further with “Train N more steps”, evaluate or export it`,
       );
     if (info.createMs > 0) {
       // a pretrained student's base as built (the CLI's ", base f16")
@@ -345,7 +414,12 @@ export class TrainingView {
         this.schedule();
         return;
       case 'checkpoint':
-        this.note(`checkpoint saved at step ${e.checkpoint.step} (${e.checkpoint.kind})`);
+        // a run's last step is saved as a 'stop' checkpoint (core/run-status.ts): it is no stop to the user
+        this.note(
+          e.checkpoint.kind === 'stop' && this.state.total > 0 && e.checkpoint.step >= this.state.total
+            ? `final checkpoint saved at step ${e.checkpoint.step}`
+            : `checkpoint saved at step ${e.checkpoint.step} (${e.checkpoint.kind})`,
+        );
         return;
       case 'note':
         this.note(e.message, e.level);

@@ -210,7 +210,8 @@ export class RunRecorder {
     this.flushed = state.metrics.length;
     const meta = await this.store.saveCheckpoint(this.runId, state, kind, opts);
     this.last = { id: meta.id, step: meta.step };
-    await this.store.updateRun(this.runId, { status });
+    // with its settings: a finished run trained further has a raised total
+    await this.store.updateRun(this.runId, { status, trainConfig: state.trainConfig });
     return checkpointView(meta);
   }
 

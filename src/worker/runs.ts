@@ -364,13 +364,19 @@ export function train(session: Session, input: Partial<TrainConfig>, opts: RunOp
   });
 }
 
-/** Continues the model in memory (after stop, or after an evaluation). */
-export function continueRun(session: Session, opts: RunOptions, listener: TrainListener): Promise<RunResult> {
+/** Continues the model in memory (after stop, or after an evaluation);
+ * with `more`, a finished run trains that many steps further in the same
+ * run (its total raised, its schedule extended: core/schedule.ts). */
+export function continueRun(session: Session, opts: RunOptions, listener: TrainListener, more?: number): Promise<RunResult> {
   const emit = emitter(listener);
   return exclusive(session, 'training', async (control) => {
     const live = session.live;
     if (!live) throw new Error('there is no model to continue; start training or resume a checkpoint');
-    if (live.trainer.step >= live.trainer.totalSteps) throw new Error(`this run is complete (${live.trainer.totalSteps} steps)`);
+    const finished = live.trainer.step >= live.trainer.totalSteps;
+    if (more !== undefined) {
+      if (!finished) throw new Error(`this run has ${live.trainer.totalSteps - live.trainer.step} steps left: press Continue`);
+      live.trainer.extend(more);
+    } else if (finished) throw new Error(`this run is complete (${live.trainer.totalSteps} steps): train more steps instead`);
     announce(session, emit, live, 0, live.trainer.step);
     return loop(session, live, control, emit, opts);
   });

@@ -185,8 +185,8 @@ function createApi(session: Session) {
       return runs.train(session, config, opts, listener);
     },
 
-    continueRun(opts: runs.RunOptions, listener: TrainListener): Promise<RunResult> {
-      return runs.continueRun(session, opts, listener);
+    continueRun(opts: runs.RunOptions, listener: TrainListener, more?: number): Promise<RunResult> {
+      return runs.continueRun(session, opts, listener, more);
     },
 
     pause(): void {

@@ -252,7 +252,9 @@ describe.skipIf(!available)('app in Chromium with WebGPU (SwiftShader)', () => {
     const newest = page.getByTestId('checkpoint-item').first();
     expect(await newest.getAttribute('data-step')).toBe(String(STEPS));
     const download = page.waitForEvent('download');
-    await newest.getByRole('button', { name: 'Export', exact: true }).click();
+    // the format menu's first entry is this page's checkpoint; the button says so
+    expect(await newest.getByTestId('export-as').textContent()).toBe('Export as checkpoint (.safetensors)');
+    await newest.getByTestId('export-as').click();
     const d = await download;
     expect(d.suggestedFilename()).toMatch(/-step10\.safetensors$/);
     exported = path.join(ARTIFACTS, 'e2e-export.safetensors');

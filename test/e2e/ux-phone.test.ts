@@ -19,6 +19,53 @@ describe.skipIf(!available)('the page as a person meets it: a phone', () => {
       await useDemo(page);
       await expectNoSidewaysScroll(page, 'after the demo data');
       console.log(`[ux] screenshot: ${await screenshot(page, 'ux-phone-loaded.png')}`);
+      // Issue 26 item 9: every main tap target at least 44 px; a radio's or a
+      // file input's hit area is its label (a label's tap works its input).
+      const targets = await page.evaluate(() => {
+        const sel = [
+          '[data-testid="use-demo"]',
+          'label.file-button[for]',
+          '[data-testid="section-student"] .inline > input[type="radio"] + label',
+          '[data-testid="steps"]',
+          '[data-testid="setting-batchSize"]',
+          '.training button',
+          '[data-testid="train-more-steps"]',
+          '[data-testid="eval-run"]',
+        ];
+        return sel.flatMap((q) =>
+          [...document.querySelectorAll<HTMLElement>(q)]
+            .filter((e) => e.offsetParent !== null)
+            .map((e) => {
+              const r = e.getBoundingClientRect();
+              return {
+                q,
+                what: e.dataset.testid ?? e.textContent?.trim().slice(0, 30) ?? '',
+                w: Math.round(r.width),
+                h: Math.round(r.height),
+              };
+            }),
+        );
+      });
+      console.log(`[ux] phone tap targets: ${targets.map((t) => `${t.what} ${t.w}x${t.h}`).join(', ')}`);
+      expect(targets.length).toBeGreaterThanOrEqual(14);
+      expect(targets.filter((t) => t.h < 44 || t.w < 44)).toEqual([]);
+      // Curation counts stay whole (one line box each), and a phone is not told to drop files.
+      const broken = await page.evaluate(() =>
+        [...document.querySelectorAll('[data-testid="data-report"] .counts td.num')]
+          .filter((td) => {
+            const range = document.createRange();
+            range.selectNodeContents(td);
+            return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size > 1;
+          })
+          .map((td) => td.textContent),
+      );
+      expect(broken).toEqual([]);
+      // biome-ignore lint/performance/useDomNodeTextContent: the words shown only (the other pointer's are display: none)
+      expect(await page.getByTestId('dropzone').locator('.drop-hint').innerText()).not.toMatch(/drop/i);
+      await page.getByTestId('section-data').screenshot({ path: 'test-artifacts/ux-phone-data.png' });
+      await page.emulateMedia({ colorScheme: 'dark' });
+      await page.getByTestId('section-data').screenshot({ path: 'test-artifacts/ux-phone-data-dark.png' });
+      await page.emulateMedia({ colorScheme: 'light' });
       // long enough to pause mid-run however fast the machine; stopped below
       await page.getByTestId('steps').fill('1000');
 
@@ -57,6 +104,7 @@ describe.skipIf(!available)('the page as a person meets it: a phone', () => {
       expect(stop.cut, JSON.stringify(stop)).toBe(false);
       expect(stop.right, JSON.stringify(stop)).toBeLessThanOrEqual(390);
       await page.getByTestId('section-training').screenshot({ path: 'test-artifacts/ux-phone-paused.png' });
+      await page.locator('.training > .buttons').first().screenshot({ path: 'test-artifacts/ux-phone-training-buttons.png' });
 
       const pausedAt = await readStep(page);
       await page.getByTestId('train-resume').click();
@@ -65,6 +113,10 @@ describe.skipIf(!available)('the page as a person meets it: a phone', () => {
       await waitFor('stopped', async () => (await trainStatus(page)) === 'stopped', 300_000, 250, page);
       await page.waitForTimeout(300);
       console.log(`[ux] screenshot: ${await screenshot(page, 'ux-phone-trained.png')}`);
+      await page.getByTestId('section-checkpoints').screenshot({ path: 'test-artifacts/ux-phone-saved-runs.png' });
+      await page.emulateMedia({ colorScheme: 'dark' });
+      await page.getByTestId('section-checkpoints').screenshot({ path: 'test-artifacts/ux-phone-saved-runs-dark.png' });
+      await page.emulateMedia({ colorScheme: 'light' });
       await expectNoSidewaysScroll(page, 'after training');
       const during = await maxOverflow(page);
       expect(during.overflow, `the page scrolled sideways during training (${during.when})`).toBe(0);

@@ -6,8 +6,10 @@
 // and the keyboard are in ux-phone.test.ts and ux-keyboard.test.ts (they run
 // beside this file); the common steps in ux-page.ts.
 
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { expectClean, servedApp, waitBackend, waitFor, onWasm } from './checks';
+import { checkpointRows, notes } from './app-helpers';
 import { notInView, recordStatus, settingsOverlaps, statusHistory, stepOf } from './ux-helpers';
 import { expectAxeClean, expectNoSidewaysScroll, open, STEPS, useDemo } from './ux-page';
 import { chromiumAvailable, CHROMIUM, readStep, screenshot, trainStatus } from '../../support/browser';
@@ -46,7 +48,25 @@ describe.skipIf(!available)('the page as a person meets it', () => {
       expect(ring.style, JSON.stringify(ring)).toBe('solid');
       expect(ring.ratio, JSON.stringify(ring)).toBeGreaterThanOrEqual(3);
       console.log(`[ux] screenshot: ${await screenshot(page, 'ux-desktop-first-load.png')}`);
+      // Issue 26 item 9: with a mouse the page offers dropping a file (a phone's words are in ux-phone)
+      // biome-ignore lint/performance/useDomNodeTextContent: the words shown only (the other pointer's are display: none)
+      expect(await page.getByTestId('dropzone').locator('.drop-hint').innerText()).toMatch(/^Drop a teacher file here/);
+      // Issue 26 item 10: a folder refused is an alert; what follows is not
+      const bad = 'test-artifacts/ux-bad-folder';
+      mkdirSync(bad, { recursive: true });
+      writeFileSync(`${bad}/config.json`, '{}');
+      const chooser = page.waitForEvent('filechooser');
+      await page.getByTestId('student-pretrained').check(); // opens the folder picker, as a tap does
+      await (await chooser).setFiles(bad);
+      const studentStatus = page.getByTestId('student-status');
+      await studentStatus.filter({ hasText: /cannot be used/ }).waitFor({ timeout: 30_000 });
+      expect(await studentStatus.getAttribute('role')).toBe('alert');
+      await page.locator(`label[for="${await page.getByTestId('student-scratch').getAttribute('id')}"]`).click();
+      await expect.poll(() => studentStatus.getAttribute('role')).toBe('status');
       await useDemo(page);
+      // Issue 26 item 10: the pickers say what is loaded, not "No file chosen"
+      expect(await page.getByTestId('data-file-name').textContent()).toMatch(/^loaded: .+ \(\d+ questions to train on\)$/);
+      await expect.poll(async () => page.getByTestId('eval-file-name').textContent(), { timeout: 60_000 }).toMatch(/^loaded: .+questions/);
       expect(await settingsOverlaps(page)).toEqual([]);
       await page.getByTestId('steps').fill(String(STEPS));
       await page.getByTestId('section-settings').screenshot({ path: 'test-artifacts/ux-desktop-settings.png' });
@@ -72,6 +92,63 @@ describe.skipIf(!available)('the page as a person meets it', () => {
 
       await waitFor('done', async () => (await trainStatus(page)) === 'done', 300_000, 250, page);
       await expect.poll(() => page.getByTestId('eval-run').isEnabled(), { timeout: 30_000 }).toBe(true);
+      // Item 10: 3 steps under the automatic check interval (25): the empty
+      // accuracy chart says so instead of nothing.
+      const empty = page.getByTestId('chart-accuracy').locator('.chart-empty');
+      expect(await empty.isVisible()).toBe(true);
+      expect(await empty.textContent()).toMatch(/^No accuracy check in this run: it checks every 25 steps and ends at step 3\./);
+      // Issue 26 item 2: the finished run trains 2 more steps in the same
+      // run, with one final checkpoint each time and no "(stop)" or "nothing left".
+      expect(await notes(page, new RegExp(`final checkpoint saved at step ${STEPS}$`))).toBeGreaterThan(0);
+      await expect.poll(() => page.getByTestId('train-more').isEnabled(), { timeout: 10_000 }).toBe(true);
+      await page.getByTestId('train-more-steps').fill('2');
+      expect(await page.getByTestId('train-more').textContent()).toBe('Train 2 more steps');
+      await page.getByTestId('section-training').screenshot({ path: 'test-artifacts/ux-desktop-train-more.png' });
+      await page.getByTestId('train-more').click();
+      await waitFor(
+        '2 more steps',
+        async () => (await readStep(page)) === STEPS + 2 && (await trainStatus(page)) === 'done',
+        300_000,
+        250,
+        page,
+      );
+      expect(await page.getByTestId('train-step').textContent()).toBe(`${STEPS + 2} / ${STEPS + 2}`);
+      expect(await notes(page, new RegExp(`final checkpoint saved at step ${STEPS + 2}$`))).toBeGreaterThan(0);
+      expect(await notes(page, /nothing left to train|\(stop\)/)).toBe(0);
+      await waitFor('the saved run at its new last step', async () => (await checkpointRows(page))[0]?.steps[0] === STEPS + 2, 30_000);
+      const saved = await checkpointRows(page);
+      expect(saved).toHaveLength(1); // the same run
+      expect(saved[0].steps.filter((s) => s === STEPS || s === STEPS + 2)).toEqual([STEPS + 2, STEPS]); // no duplicate
+      expect(saved[0].run).toContain(`${STEPS + 2} steps`);
+      expect(await page.getByTestId('train-more').isEnabled()).toBe(true);
+      // Item 8: one export button; its label and the file follow the format chosen.
+      const row = page.getByTestId('checkpoint-item').first();
+      expect(await row.getByTestId('export-as').textContent()).toBe('Export as checkpoint (.safetensors)');
+      await row.getByTestId('export-format').selectOption('gguf');
+      expect(await row.getByTestId('export-as').textContent()).toBe('Export as GGUF (.gguf)');
+      const download = page.waitForEvent('download');
+      await row.getByTestId('export-as').click();
+      expect((await download).suggestedFilename()).toMatch(new RegExp(`-step${STEPS + 2}\\.gguf$`));
+      // The list is rebuilt (Refresh; saves and exports do it too): the choice stays.
+      await row.evaluate((li) => li.setAttribute('data-old', ''));
+      await page.getByTestId('section-checkpoints').getByRole('button', { name: 'Refresh' }).click();
+      await waitFor(
+        'the list rebuilt',
+        async () => (await page.locator('[data-testid="checkpoint-item"][data-old]').count()) === 0,
+        30_000,
+      );
+      expect(await row.getByTestId('export-as').textContent()).toBe('Export as GGUF (.gguf)');
+      // "Delete run…" is below the checkpoints, not in a row, and asks first.
+      expect(await row.getByTestId('delete-run').count()).toBe(0);
+      let asked = '';
+      page.once('dialog', (d) => {
+        asked = d.message();
+        void d.dismiss();
+      });
+      await page.getByTestId('checkpoint-run').first().getByTestId('delete-run').click();
+      await expect.poll(() => asked).toMatch(/^Delete the run ".+" and its \d+ checkpoints\?/);
+      expect(await checkpointRows(page)).toHaveLength(1);
+      await page.getByTestId('section-checkpoints').screenshot({ path: 'test-artifacts/ux-desktop-saved-runs.png' });
       await page.waitForTimeout(300); // charts draw on the next frame
       console.log(`[ux] screenshot: ${await screenshot(page, 'ux-desktop-trained.png')}`);
       await page.getByTestId('section-training').screenshot({ path: 'test-artifacts/ux-desktop-training.png' });
@@ -87,6 +164,9 @@ describe.skipIf(!available)('the page as a person meets it', () => {
       await page.emulateMedia({ colorScheme: 'dark' });
       await page.waitForTimeout(200);
       console.log(`[ux] screenshot: ${await screenshot(page, 'ux-dark.png')}`);
+      await page.getByTestId('section-checkpoints').screenshot({ path: 'test-artifacts/ux-desktop-saved-runs-dark.png' });
+      await page.getByTestId('section-training').screenshot({ path: 'test-artifacts/ux-desktop-training-dark.png' });
+      await page.getByTestId('section-data').screenshot({ path: 'test-artifacts/ux-desktop-data-dark.png' });
       await expectAxeClean(page, 'dark theme');
       await page.emulateMedia({ colorScheme: 'light' });
 

@@ -96,6 +96,10 @@ describe('mcckd train / eval / inspect', () => {
     expect(more.stderr).toContain('dropped: 1 invalid-json');
     const lines = jsonLines(more.stdout);
     expect(lines.filter((l) => 'step' in l).map((l) => l.step)).toEqual([4, 5]);
+    // the finished run keeps its decay: the added steps run at its last rate (core/schedule.ts)
+    const lrs = [...steps, ...lines.filter((l) => 'step' in l)].map((l) => l.lr as number);
+    expect(lrs[3]).toBe(lrs[4]);
+    expect(lrs[3]).toBeLessThan(lrs[1]);
     const ev = lines.find((l) => 'eval' in l)!.eval as { total: number; accuracy: number };
     expect(ev.total).toBe(4);
     expect(ev.accuracy).toBeGreaterThanOrEqual(0);

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { answerDistributions } from '../../src/core/answer-distributions';
 import { Trainer } from '../../src/core/trainer';
 import { greedyDecode } from '../../src/core/generate';
-import { learningRate } from '../../src/core/schedule';
+import { extendSchedule, learningRate } from '../../src/core/schedule';
 import { toyGroups, tinyConfig } from './core-helpers';
 import type { MetricPoint } from '../../src/core/state';
 
@@ -127,6 +127,34 @@ describe('schedule', () => {
     expect(learningRate(10, c)).toBeCloseTo(1);
     expect(learningRate(60, c)).toBeCloseTo(0.55);
     expect(learningRate(110, c)).toBeCloseTo(0.1);
+  });
+
+  it('keeps the decay of a finished run trained further: the added steps run at minLr', () => {
+    const c = { lr: 1, minLr: 0.1, warmupSteps: 10, steps: 110 };
+    const more = extendSchedule(c, 50);
+    expect(more.steps).toBe(160);
+    // the steps already trained keep their rates, the tail stays at the final one
+    for (const s of [0, 9, 60, 109]) expect(learningRate(s, more)).toBe(learningRate(s, c));
+    for (const s of [110, 130, 159]) expect(learningRate(s, more)).toBeCloseTo(0.1);
+    // extended twice: still the first decay
+    const again = extendSchedule(more, 10);
+    expect(again.steps).toBe(170);
+    expect(learningRate(60, again)).toBeCloseTo(0.55);
+    expect(learningRate(165, again)).toBeCloseTo(0.1);
+    expect(() => extendSchedule(c, 0)).toThrow(/at least 1/);
+    expect(() => extendSchedule(c, 2.5)).toThrow(/whole number/);
+  });
+
+  it('trains a finished run further in the same run, with the added steps at minLr', async () => {
+    const { t } = await run(3, { lr: 1e-3, minLr: 1e-4, warmupSteps: 1 });
+    expect(t.step).toBe(3);
+    t.extend(2);
+    expect(t.totalSteps).toBe(5);
+    const m = [await t.trainStep(), await t.trainStep()];
+    expect(t.step).toBe(5);
+    expect(m.map((x) => x?.lr)).toEqual([1e-4, 1e-4]);
+    await expect(t.trainStep()).rejects.toThrow(/complete/);
+    t.dispose();
   });
 });
 
