@@ -427,6 +427,40 @@ describe('import and export', () => {
     expectSameTensors(loaded.state.params, state.params);
   });
 
+  it("imports the metrics a file embeds (mcckd import's) as the run's, and refuses bad ones", async () => {
+    const { store, name } = await freshStore();
+    // a diverged step (NaN loss) too; the point after the checkpoint's step is not the file's
+    const points = [metric(1), metric(2), { ...metric(4), loss: NaN }, metric(6), metric(9)];
+    const state = tinyState({ step: 6, metrics: points });
+    const plain = await store.importSafetensors(stateToSafetensors(state), 'plain');
+    expect(await store.getMetrics(plain.runId)).toEqual([]); // checkpoints carry none by default
+    const { runId, checkpointId } = await store.importSafetensors(stateToSafetensors(state, { metrics: true }), 'recipe');
+    expect(await store.getMetrics(runId)).toEqual(points.slice(0, 4));
+    // what Resume loads: the charts come back with the state
+    expect((await store.loadCheckpoint(checkpointId)).metrics).toEqual(points.slice(0, 4));
+    const before = await counts(name);
+    const edited = (metrics: string): Uint8Array => {
+      const d = decode(stateToSafetensors(state, { metrics: true }));
+      d.metadata.metrics = metrics;
+      d.metadata.metadata_checksum = metadataChecksum(d.metadata);
+      return encode(d.tensors, d.metadata);
+    };
+    const cols = JSON.parse(decode(stateToSafetensors(state, { metrics: true })).metadata.metrics) as Record<string, unknown[]>;
+    const cases: [string, RegExp][] = [
+      ['[1, 2]', /metadata "metrics": must be an object of columns/],
+      [JSON.stringify({ ...cols, step: [1, 2, 4, 7] }), /step\[3\] must be an integer from 0 to the checkpoint's step 6/],
+      [JSON.stringify({ ...cols, step: [1, 4, 2, 6] }), /step\[2\] is not after step\[1\]/],
+      [JSON.stringify({ ...cols, kl: [1, 2] }), /"kl" must be an array of 4 values/],
+      [JSON.stringify({ ...cols, lr: [1, 2, '3', 4] }), /lr\[2\] must be a number or null/],
+    ];
+    for (const [metrics, msg] of cases) {
+      const err = await store.importSafetensors(edited(metrics), 'bad').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CheckpointFormatError);
+      expect((err as Error).message).toMatch(msg);
+    }
+    expect(await counts(name)).toEqual(before);
+  });
+
   it('refuses hostile or damaged files before touching the database', async () => {
     const { store, name } = await freshStore();
     await store.importSafetensors(stateToSafetensors(tinyState()), 'good');
