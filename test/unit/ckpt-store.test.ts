@@ -15,6 +15,7 @@ import {
 } from '../../src/checkpoint/store';
 import { CheckpointFormatError, metadataChecksum, safetensorsToState, stateToSafetensors } from '../../src/checkpoint/format';
 import { SafetensorsError, decode, encode } from '../../src/checkpoint/safetensors';
+import { MAX_EMBEDDED_POINTS, decodeMetrics, encodeMetrics } from '../../src/checkpoint/metricsMeta';
 import type { TrainState } from '../../src/core/state';
 import { dataStart, expectSameTensors, metric, tinyState } from './ckpt-fixtures';
 
@@ -459,6 +460,17 @@ describe('import and export', () => {
       expect((err as Error).message).toMatch(msg);
     }
     expect(await counts(name)).toEqual(before);
+  });
+
+  it('thins a history longer than the file takes to evenly spaced points, the last one kept', () => {
+    const n = MAX_EMBEDDED_POINTS + 2; // stride 2; the last index is odd, off the stride
+    const long = Array.from({ length: n }, (_, i) => metric(i + 1));
+    const kept = decodeMetrics(JSON.parse(encodeMetrics(long)), n);
+    expect(kept.length).toBeLessThanOrEqual(MAX_EMBEDDED_POINTS);
+    expect(kept.length).toBeGreaterThan(MAX_EMBEDDED_POINTS / 2);
+    expect(kept[0]).toEqual(long[0]);
+    expect(kept[kept.length - 1]).toEqual(long[n - 1]);
+    expect(new Set(kept.slice(1, -1).map((p, i) => p.step - kept[i].step))).toEqual(new Set([2]));
   });
 
   it('refuses hostile or damaged files before touching the database', async () => {
