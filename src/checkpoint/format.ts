@@ -30,6 +30,7 @@ import type { BaseRef, NamedTensor, TensorMap, TrainState } from '../core/state'
 import { validatePromptTemplate } from '../data/template';
 import { TokenizerError, checkTokenizerJSON, type TokenizerJSON } from '../core/tokenizer';
 import { Xxh32 } from './hash';
+import { METRICS_KEY, decodeMetrics, encodeMetrics } from './metricsMeta';
 import { MAX_JSON_DEPTH, decode, describeValue, encode, f32Bytes, jsonDepth, numel, sortedNames, type DecodeLimits } from './safetensors';
 
 const CHECKPOINT_FORMAT = 'mcckd-run/1';
@@ -138,12 +139,19 @@ function checkedMap(map: Map<string, NamedTensor>, expected: Record<string, numb
   return out;
 }
 
-export function stateToSafetensors(state: TrainState, opts: { weightsOnly?: boolean } = {}): Uint8Array {
+/** weightsOnly: no AdamW moments. metrics: state.metrics go into the
+ * metadata too (metricsMeta.ts; only `mcckd import` asks for them). */
+interface EncodeOptions {
+  weightsOnly?: boolean;
+  metrics?: boolean;
+}
+
+export function stateToSafetensors(state: TrainState, opts: EncodeOptions = {}): Uint8Array {
   return encodeCheckpoint(state, opts).bytes;
 }
 
 /** As stateToSafetensors, also returning the checksum written into the file. */
-export function encodeCheckpoint(state: TrainState, opts: { weightsOnly?: boolean } = {}): { bytes: Uint8Array; checksum: string } {
+export function encodeCheckpoint(state: TrainState, opts: EncodeOptions = {}): { bytes: Uint8Array; checksum: string } {
   const expected = expectedParamShapes(state.modelConfig);
   const tensors: TensorMap = { ...state.params };
   try {
@@ -177,6 +185,7 @@ export function encodeCheckpoint(state: TrainState, opts: { weightsOnly?: boolea
     tokenizer: JSON.stringify(state.tokenizer),
     ...(state.base ? { base: JSON.stringify(state.base) } : {}),
     run_state: JSON.stringify(runState),
+    ...(opts.metrics ? { [METRICS_KEY]: encodeMetrics(state.metrics.filter((p) => p.step <= state.step)) } : {}),
     checksum_algorithm: CHECKSUM_ALGORITHM,
     checksum,
   };
@@ -320,7 +329,8 @@ function checkVocabMatch(tokenizer: TokenizerJSON, model: ModelConfig): void {
 }
 
 interface LoadedCheckpoint {
-  /** Complete state; metrics are [] (they live outside the file). For a
+  /** Complete state; metrics are [] (they live outside the file) unless
+   * the file embeds them (metricsMeta.ts). For a
    * weights-only file the moments are zeros and optimizer.step is 0, i.e.
    * AdamW starts afresh from these weights. */
   state: TrainState;
@@ -394,6 +404,15 @@ export function safetensorsToState(bytes: Uint8Array, limits?: DecodeLimits): Lo
   if (!base && !isObj(tokenizer)) throw new CheckpointFormatError('metadata "tokenizer" must be a JSON object', 'config');
   const tokenizerJSON = base ? undefined : validateTokenizer(tokenizer);
   const run = validateRunState(parseJsonField(metadata, 'run_state'));
+  let metrics: TrainState['metrics'] = [];
+  if (Object.hasOwn(metadata, METRICS_KEY)) {
+    try {
+      metrics = decodeMetrics(parseJsonField(metadata, METRICS_KEY), run.step);
+    } catch (e) {
+      if (e instanceof CheckpointFormatError) throw e;
+      throw new CheckpointFormatError(`metadata "${METRICS_KEY}": ${(e as Error).message}`, 'format');
+    }
+  }
 
   // Split by name into Maps (names are data: "__proto__" is just a string
   // here), check them against the table, and only then build plain objects,
@@ -433,7 +452,7 @@ export function safetensorsToState(bytes: Uint8Array, limits?: DecodeLimits): Lo
     datasetFingerprint: run.datasetFingerprint,
     params,
     optimizer: { step: weightsOnly ? 0 : run.optimizerStep, m, v },
-    metrics: [],
+    metrics,
   };
   return { state, weightsOnly, checksum: actual };
 }

@@ -104,13 +104,16 @@ export interface SavedCheckpoint extends CheckpointId {
  * it again without --student (the checkpoint's fingerprint still decides). */
 interface SaveRunDirOptions {
   weightsOnly?: boolean;
+  /** The metrics go into the checkpoint too (`mcckd import`: the page's
+   * Import reads that one file; see metricsMeta.ts). */
+  embedMetrics?: boolean;
   baseFolder?: string;
   /** The teacher file and what curation kept of it, for model cards. */
   data?: RunFacts['data'];
 }
 
 export async function saveRunDir(dir: string, state: TrainState, opts: SaveRunDirOptions = {}): Promise<SavedCheckpoint> {
-  const { bytes: file, checksum } = encodeCheckpoint(state, { weightsOnly: opts.weightsOnly });
+  const { bytes: file, checksum } = encodeCheckpoint(state, { weightsOnly: opts.weightsOnly, metrics: opts.embedMetrics });
   try {
     await mkdir(dir, { recursive: true });
   } catch (e) {

@@ -593,11 +593,14 @@ export class CheckpointStore {
       weightsOnly,
     };
     const blob: BlobRecord = { checkpointId: meta.id, bytes: bytes.slice().buffer as ArrayBuffer };
-    await this.write(['runs', 'checkpoints', 'blobs'], `importing "${name}" (${formatBytes(bytes.length)})`, (tx) =>
+    // a file from `mcckd import` carries the recipe's metrics (format.ts
+    // reads them, checked): they become the run's, charted as any run's
+    await this.write(['runs', 'checkpoints', 'blobs', 'metrics'], `importing "${name}" (${formatBytes(bytes.length)})`, (tx) =>
       requests(
         () => tx.objectStore('runs').add(run),
         () => tx.objectStore('blobs').put(blob),
         () => tx.objectStore('checkpoints').put(meta),
+        ...state.metrics.map((p) => () => tx.objectStore('metrics').put({ ...p, runId: run.id })),
       ),
     );
     return { runId: run.id, checkpointId: meta.id };

@@ -61,7 +61,10 @@ export async function runImport(argv: string[]): Promise<number> {
     } catch (e) {
       throw new UsageError(`--adapter ${adapterDir}: ${(e as Error).message}`);
     }
-    const saved = await saveRunDir(out, state, { baseFolder: path.resolve(studentDir) });
+    // Embedded in the checkpoint as well as in metrics.jsonl: the page's Import
+    // takes one file (no second pick of metrics.jsonl, no change to its
+    // controls), and the metrics travel with the checkpoint wherever it goes.
+    const saved = await saveRunDir(out, state, { baseFolder: path.resolve(studentDir), embedMetrics: true });
     process.stdout.write(
       `${JSON.stringify({ out: path.resolve(out), step: state.step, metrics: metrics.length, settings: yaml !== undefined, checkpoint: saved.checkpointPath })}\n`,
     );

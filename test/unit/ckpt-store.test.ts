@@ -15,6 +15,7 @@ import {
 } from '../../src/checkpoint/store';
 import { CheckpointFormatError, metadataChecksum, safetensorsToState, stateToSafetensors } from '../../src/checkpoint/format';
 import { SafetensorsError, decode, encode } from '../../src/checkpoint/safetensors';
+import { MAX_EMBEDDED_POINTS, decodeMetrics, encodeMetrics } from '../../src/checkpoint/metricsMeta';
 import type { TrainState } from '../../src/core/state';
 import { dataStart, expectSameTensors, metric, tinyState } from './ckpt-fixtures';
 
@@ -425,6 +426,51 @@ describe('import and export', () => {
     const loaded = safetensorsToState(weights);
     expect(loaded.weightsOnly).toBe(true);
     expectSameTensors(loaded.state.params, state.params);
+  });
+
+  it("imports the metrics a file embeds (mcckd import's) as the run's, and refuses bad ones", async () => {
+    const { store, name } = await freshStore();
+    // a diverged step (NaN loss) too; the point after the checkpoint's step is not the file's
+    const points = [metric(1), metric(2), { ...metric(4), loss: NaN }, metric(6), metric(9)];
+    const state = tinyState({ step: 6, metrics: points });
+    const plain = await store.importSafetensors(stateToSafetensors(state), 'plain');
+    expect(await store.getMetrics(plain.runId)).toEqual([]); // checkpoints carry none by default
+    const { runId, checkpointId } = await store.importSafetensors(stateToSafetensors(state, { metrics: true }), 'recipe');
+    expect(await store.getMetrics(runId)).toEqual(points.slice(0, 4));
+    // what Resume loads: the charts come back with the state
+    expect((await store.loadCheckpoint(checkpointId)).metrics).toEqual(points.slice(0, 4));
+    const before = await counts(name);
+    const edited = (metrics: string): Uint8Array => {
+      const d = decode(stateToSafetensors(state, { metrics: true }));
+      d.metadata.metrics = metrics;
+      d.metadata.metadata_checksum = metadataChecksum(d.metadata);
+      return encode(d.tensors, d.metadata);
+    };
+    const cols = JSON.parse(decode(stateToSafetensors(state, { metrics: true })).metadata.metrics) as Record<string, unknown[]>;
+    const cases: [string, RegExp][] = [
+      ['[1, 2]', /metadata "metrics": must be an object of columns/],
+      [JSON.stringify({ ...cols, step: [1, 2, 4, 7] }), /step\[3\] must be an integer from 0 to the checkpoint's step 6/],
+      [JSON.stringify({ ...cols, step: [1, 4, 2, 6] }), /step\[2\] is not after step\[1\]/],
+      [JSON.stringify({ ...cols, kl: [1, 2] }), /"kl" must be an array of 4 values/],
+      [JSON.stringify({ ...cols, lr: [1, 2, '3', 4] }), /lr\[2\] must be a number or null/],
+    ];
+    for (const [metrics, msg] of cases) {
+      const err = await store.importSafetensors(edited(metrics), 'bad').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CheckpointFormatError);
+      expect((err as Error).message).toMatch(msg);
+    }
+    expect(await counts(name)).toEqual(before);
+  });
+
+  it('thins a history longer than the file takes to evenly spaced points, the last one kept', () => {
+    const n = MAX_EMBEDDED_POINTS + 2; // stride 2; the last index is odd, off the stride
+    const long = Array.from({ length: n }, (_, i) => metric(i + 1));
+    const kept = decodeMetrics(JSON.parse(encodeMetrics(long)), n);
+    expect(kept.length).toBeLessThanOrEqual(MAX_EMBEDDED_POINTS);
+    expect(kept.length).toBeGreaterThan(MAX_EMBEDDED_POINTS / 2);
+    expect(kept[0]).toEqual(long[0]);
+    expect(kept[kept.length - 1]).toEqual(long[n - 1]);
+    expect(new Set(kept.slice(1, -1).map((p, i) => p.step - kept[i].step))).toEqual(new Set([2]));
   });
 
   it('refuses hostile or damaged files before touching the database', async () => {

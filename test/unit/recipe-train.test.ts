@@ -5,7 +5,8 @@
 // ours; `accelerate launch --num_processes 2` (DDP on gloo, and 2 accumulation
 // micro-batches) within 1e-4 of the single process; the adapter it writes,
 // read back by `mcckd score --adapter`, gives transformers + PEFT's log-probs,
-// and `mcckd import` makes it a run of ours again (metrics, settings, adapter).
+// and `mcckd import` makes it a run of ours again (metrics, settings, adapter),
+// which the page's Import takes with its metrics.
 import 'fake-indexeddb/auto';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -241,14 +242,17 @@ describe.skipIf(missing)('the training recipe on PyTorch', () => {
     const asRun = await ok(['score', '--run', at('back'), '--ids', ids]);
     expect(asRun.logprobs).toEqual(mine.logprobs);
     // the page's Import takes its checkpoint as a run on its base (the store on
-    // fake-indexeddb; the metrics live outside the file and do not come along)
+    // fake-indexeddb), with the script's metrics, which `mcckd import` embeds
+    // in the file: the run is charted as any run (the store's metrics)
     const store = await CheckpointStore.open(`mcckd-recipe-${process.pid}`);
     try {
-      const { checkpointId } = await store.importSafetensors(readFileSync(at('back', 'checkpoint.safetensors')), 'recipe run');
+      const { runId, checkpointId } = await store.importSafetensors(readFileSync(at('back', 'checkpoint.safetensors')), 'recipe run');
       const loaded = await store.loadCheckpoint(checkpointId);
       expect(loaded.step).toBe(5);
       expect(loaded.base?.name).toBe('gpt2-tiny');
       expect(loaded.params).toEqual((await loadRunDir(at('back'))).params);
+      expect(await store.getMetrics(runId)).toEqual(single);
+      expect(loaded.metrics).toEqual(single);
     } finally {
       store.close();
     }
