@@ -113,7 +113,7 @@ describe('mcckd teach', () => {
       ],
       [[...teachArgs(path.join(root, 'a.jsonl')), '--template-preset', 'zero'], /--template-preset: unknown template preset "zero"/],
       [[...teachArgs(path.join(root, 'a.jsonl')), '--model', 'big'], /--model big: the server does not serve it; it has: tiny/],
-      [['teach', '--questions', questions, '--gguf', 'm.gguf', '--out', path.join(root, 'a.jsonl')], /the GGUF teacher is not wired yet/],
+      [[...teachArgs(path.join(root, 'a.jsonl')), '--threads', '2'], /--threads goes with --gguf, not --endpoint/],
       [[...teachArgs(path.join(root, 'a.jsonl')), '--resume'], /--resume: .*a\.samples\.jsonl does not exist/],
     ];
     const rs = await Promise.all(cases.map(([a]) => mcckd(a)));
