@@ -55,7 +55,18 @@ function counts(rows: [string, string | number][]): HTMLTableElement {
   return h(
     'table',
     { class: 'counts' },
-    h('tbody', {}, ...rows.map(([k, v]) => h('tr', {}, h('th', { attrs: { scope: 'row' }, text: k }), h('td', { text: String(v), class: typeof v === 'number' ? 'num' : undefined })))),
+    h(
+      'tbody',
+      {},
+      ...rows.map(([k, v]) =>
+        h(
+          'tr',
+          {},
+          h('th', { attrs: { scope: 'row' }, text: k }),
+          h('td', { text: String(v), class: typeof v === 'number' ? 'num' : undefined }),
+        ),
+      ),
+    ),
   );
 }
 
