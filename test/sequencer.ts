@@ -10,9 +10,12 @@ import path from 'node:path';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 const COST: Record<string, number> = {
+  // 156 s building its teacher GGUF (support/teacher-gguf.ts; a fresh machine, or a change
+  // to the CLI's train or export code), 21 s with it kept: first, so that the build
+  // is done before test/e2e/teacher.test.ts asks for the same file
+  'test/unit/teach-engine.test.ts': 156,
   'test/e2e/device-loss.test.ts': 96,
   'test/unit/fused-webgpu.test.ts': 90,
-  'test/unit/recipe-train.test.ts': 74, // measured beside other jobs (load about 5.6 on 2 cores)
   'test/unit/cli.test.ts': 84,
   'test/e2e/pretrained.test.ts': 79,
   'test/e2e/app.test.ts': 77,
@@ -20,9 +23,7 @@ const COST: Record<string, number> = {
   'test/unit/gpu-bench-script.test.ts': 65,
   'test/e2e/gguf-wllama.test.ts': 60,
   'test/unit/hf-parity.test.ts': 57,
-  // 21 s with its teacher GGUF kept (support/teacher-gguf.ts), 117 s building it (after a
-  // change to the CLI's train or export code, as after most merges)
-  'test/unit/teach-engine.test.ts': 117,
+  'test/unit/recipe-train.test.ts': 35,
   'test/unit/device-loss.test.ts': 56,
   'test/unit/export-peft.test.ts': 49,
   'test/e2e/blocked-db.test.ts': 46,
@@ -33,7 +34,7 @@ const COST: Record<string, number> = {
   'test/unit/cli-student.test.ts': 27,
   'test/e2e/fallback.test.ts': 25,
   'test/unit/cli-experiment.test.ts': 25,
-  'test/e2e/teacher.test.ts': 24, // with the demo teacher GGUF already built (support/teacher-gguf.ts)
+  'test/e2e/teacher.test.ts': 18, // with the demo teacher GGUF already built (support/teacher-gguf.ts)
   'test/unit/cli-export.test.ts': 18,
   'test/unit/hf-transformers.test.ts': 16,
   'test/unit/export-gguf.test.ts': 16,
@@ -41,7 +42,7 @@ const COST: Record<string, number> = {
   'test/e2e/wasm-threads.test.ts': 13,
   'test/unit/hf-bench.test.ts': 13,
   'test/unit/curated-jsonl.test.ts': 13,
-  'test/unit/cli-teach.test.ts': 12,
+  'test/unit/cli-teach.test.ts': 9,
   'test/e2e/ux.test.ts': 12,
   'test/unit/recipe-loss.test.ts': 5,
   'test/unit/packed-direct.test.ts': 4,

@@ -8,9 +8,7 @@
 // and are stored); the run's signal cancels (in-flight requests are aborted,
 // what arrived is kept). No Node or DOM APIs: it runs in a worker and in Node.
 
-import { presetTemplate } from './prompt';
-import { renderPrompt } from './prompt';
-import { defaultStops } from './prompt';
+import { defaultStops, presetTemplate, renderPrompt } from './prompt';
 import {
   type SampleFailure,
   type SampleRecord,
