@@ -18,7 +18,6 @@ import { recipeFiles } from '../export/recipe';
 import { readTeacherFile } from '../data';
 import { curationOf } from '../core/config';
 import { fingerprintGroups } from '../core/fingerprint';
-import { stepPlan } from '../core/run';
 import type { TrainState } from '../core/state';
 
 const FORMATS = ['hf', 'peft', 'gguf', 'recipe'] as const;
@@ -209,12 +208,6 @@ async function recipeOf(
   }
   if (!data) throw new UsageError(`--data ${dataPath} is not the data the run in ${runDir} trained on (its curated questions differ)`);
   const tokenizer = base.student.tokenizer;
-  let plan: string | undefined;
-  try {
-    plan = stepPlan(run.modelConfig, tokenizer, data.groups, run.trainConfig, { name: run.base!.name }).text;
-  } catch {
-    plan = undefined; // the memory table is a note: the recipe does not need it
-  }
   return recipeFiles({
     state: run,
     model: m,
@@ -223,6 +216,5 @@ async function recipeOf(
     dev: data.dev,
     baseFolder: base.dir,
     script: readFileSync(new URL('../export/recipe/train_mcckd.py', import.meta.url), 'utf8'),
-    ...(plan ? { plan } : {}),
   });
 }

@@ -88,6 +88,8 @@ export class Trainer {
   private readonly headTrains: boolean; // whether the output head is among the trainable variables
   private readonly opt: AdamW;
   private readonly data: EncodedGroup[];
+  /** Rationales per question (data order's input; the data never changes). */
+  private readonly sizes: number[];
   private rng: Rng;
   private cursor: TrainState['cursor'];
   private sinceLog = { tokens: 0, t0: performance.now() };
@@ -124,6 +126,7 @@ export class Trainer {
     this.goodStep = s.opt.step;
     const enc = encodeGroups(this.tokenizer, groups, this.modelConfig.blockSize, this.trainConfig.k, this.trainConfig.promptTemplate);
     this.data = enc.groups;
+    this.sizes = enc.groups.map((g) => g.rationales.length);
     this.skipped = enc.skipped;
     this.rng = Rng.fromState(s.rngState);
     const valid = s.cursor.order.length === this.data.length && s.cursor.order.every((i) => i >= 0 && i < this.data.length);
@@ -217,8 +220,7 @@ export class Trainer {
   /** The next B questions in the seeded order, each with two distinct
    * rationales drawn at random (one, when the question has one). */
   private nextPicks(): { a: EncodedRationale; b: EncodedRationale | null }[] {
-    const sizes = this.data.map((g) => g.rationales.length);
-    return nextPicks(sizes, this.cursor, this.rng, this.trainConfig.batchSize).map(({ group, a, b }) => {
+    return nextPicks(this.sizes, this.cursor, this.rng, this.trainConfig.batchSize).map(({ group, a, b }) => {
       const rs = this.data[group].rationales;
       return { a: rs[a], b: b === null ? null : rs[b] };
     });

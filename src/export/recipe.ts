@@ -13,6 +13,7 @@ import { initLora } from '../core/model';
 import { checkTrainRanges, DEFAULT_TRAIN, withLora, type LoraConfig, type TrainConfig } from '../core/config';
 import { adapterState, encodeGroups, DATA_SEED_SALT, type PretrainedStudent } from '../core/trainer';
 import { nextPicks, type DataCursor } from '../core/picks';
+import { stepPlan } from '../core/run';
 import type { MetricPoint, TensorMap, TrainState } from '../core/state';
 import type { StudentTokenizer } from '../core/tokenizer';
 import { DEFAULT_PROMPT_TEMPLATE, formatPrompt } from '../data/template';
@@ -33,8 +34,16 @@ interface RecipeInput {
   baseFolder: string;
   /** The text of train_mcckd.py (the CLI reads the file, the worker bundles it). */
   script: string;
-  /** The planner's table for one step of this run, for README.md. */
-  plan?: string;
+}
+
+/** The planner's table for one step of this run, for README.md: a note, so a
+ * plan that cannot be made leaves it out rather than refusing the recipe. */
+function planText(r: Pick<RecipeInput, 'state' | 'tokenizer' | 'groups'>): string | undefined {
+  try {
+    return stepPlan(r.state.modelConfig, r.tokenizer, r.groups, r.state.trainConfig, { name: r.state.base?.name }).text;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The positions our batch pads a sequence to a multiple of (batch.ts paddedLength). */
@@ -159,7 +168,10 @@ export function recipeFiles(r: RecipeInput): Map<string, Uint8Array> {
   for (const [name, bytes] of peftAdapterFiles({ ...r.model, adapter: { lora: mc.lora!, tensors: init } }))
     if (name !== 'README.md') files.set(`init_adapter/${name}`, bytes);
   files.set('train_mcckd.py', text(r.script));
-  files.set('README.md', text(recipeReadme(settings, { questions: train.length, dev: dev.length, skipped: enc.skipped, plan: r.plan })));
+  files.set(
+    'README.md',
+    text(recipeReadme(settings, { questions: train.length, dev: dev.length, skipped: enc.skipped, plan: planText(r) })),
+  );
   return files;
 }
 

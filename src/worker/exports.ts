@@ -9,7 +9,6 @@ import { baseModelName } from '../export/card';
 import { recipeFiles } from '../export/recipe';
 import trainScript from '../export/recipe/train_mcckd.py?raw';
 import { exportModel, type ExportBase, type ExportModel } from '../export/source';
-import { stepPlan } from '../core/run';
 import type { TrainState } from '../core/state';
 import type { CheckpointMeta, RunFacts, RunRecord } from '../checkpoint/schema';
 import type { DataReport, ExportFormat } from './protocol';
@@ -94,12 +93,6 @@ async function recipeDownload(
   if (!base || !state.modelConfig.lora) throw new Error('a training recipe is made for a LoRA run on a pretrained model');
   const data = await trainedOn(session, state);
   const tokenizer = base.student.tokenizer;
-  let plan: string | undefined;
-  try {
-    plan = stepPlan(state.modelConfig, tokenizer, data.groups, state.trainConfig, { name: state.base!.name }).text;
-  } catch {
-    plan = undefined; // the memory table is a note: the recipe does not need it
-  }
   // the page has no folder path: the Hub id from config.json, or the name (--base DIR then)
   const files = recipeFiles({
     state,
@@ -109,7 +102,6 @@ async function recipeDownload(
     dev: data.dev,
     baseFolder: baseModelName(m) ?? state.base!.name,
     script: trainScript,
-    ...(plan ? { plan } : {}),
   });
   const dir = `${safeName(m.facts.name)}-step${m.step}-recipe`;
   const entries: Zippable = {};
